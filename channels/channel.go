@@ -1,0 +1,150 @@
+package channels
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Name identifies a channel kind in requests, receipts and the ledger.
+type Name string
+
+// The channel kinds a notification can ask for.
+const (
+	Push  Name = "push"
+	SMS   Name = "sms"
+	Email Name = "email"
+)
+
+// Valid reports whether n is a channel kind Loa knows.
+func (n Name) Valid() bool {
+	switch n {
+	case Push, SMS, Email:
+		return true
+	}
+	return false
+}
+
+// Priority tells a provider how urgently a message must be delivered.
+// Alerts and codes are High; everything else Normal.
+type Priority string
+
+// Priorities.
+const (
+	Normal Priority = "normal"
+	High   Priority = "high"
+)
+
+// Message is one delivery to one address on one channel.
+type Message struct {
+	// NotificationID is the notification this delivery belongs to; with To
+	// and Channel it forms the delivery key.
+	NotificationID string
+	// Kind is the event kind that produced the message (for per-kind
+	// policy such as diacritics folding).
+	Kind     string
+	Channel  Name
+	To       string // normalised address: 84… phone, e-mail, device token or topic
+	Title    string
+	Body     string
+	Data     map[string]string
+	Priority Priority
+	// ExpiresAt is when the message stops being worth sending; zero means
+	// no expiry. A channel must not send a message past it.
+	ExpiresAt time.Time
+}
+
+// Expired reports whether m is past its expiry at now.
+func (m Message) Expired(now time.Time) bool {
+	return !m.ExpiresAt.IsZero() && !now.Before(m.ExpiresAt)
+}
+
+// Result describes a successful send.
+type Result struct {
+	Provider string // provider instance that accepted the message
+	// ProviderID is the provider's id for the message, when it gives one
+	// (FCM message name, SMS gateway id), for correlating delivery reports.
+	ProviderID string
+}
+
+// Channel sends messages to one kind of address.
+//
+// Send returns a nil error when the provider accepted the message. Any
+// other outcome is an error whose class (see ClassOf) tells the dispatcher
+// what to do next. Send must return promptly when ctx ends, with a
+// transient error. Implementations are safe for concurrent use.
+type Channel interface {
+	Send(ctx context.Context, m Message) (Result, error)
+}
+
+// Class says what a failed send means for the message.
+type Class string
+
+// The failure classes.
+const (
+	// Transient: try again later (timeouts, 5xx, quota, open breaker).
+	Transient Class = "transient"
+	// Permanent: will never succeed as sent (bad request, auth, content).
+	Permanent Class = "permanent"
+	// TokenDead: the device token is gone; deactivate the device.
+	TokenDead Class = "token_dead"
+	// Expired: the message passed its TTL before it could be sent.
+	Expired Class = "expired"
+)
+
+// Error is a failed send with its class. Adapters translate their
+// provider's errors into an *Error; anything else is treated as Transient.
+type Error struct {
+	Class    Class
+	Provider string
+	// Code is the provider's error code when there is one
+	// ("UNREGISTERED", "429", …).
+	Code string
+	// RetryAfter is the provider's requested back-off, zero when none.
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *Error) Error() string {
+	s := "channels: " + string(e.Class)
+	if e.Provider != "" {
+		s += " from " + e.Provider
+	}
+	if e.Code != "" {
+		s += " (" + e.Code + ")"
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error of class c wrapping a formatted error.
+func Errorf(c Class, provider, format string, args ...any) *Error {
+	return &Error{Class: c, Provider: provider, Err: fmt.Errorf(format, args...)}
+}
+
+// ClassOf returns the class of the first *Error in err's chain, or
+// Transient for anything else: an unknown failure is retried, never dropped.
+func ClassOf(err error) Class {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Class
+	}
+	return Transient
+}
+
+// RetryAfterOf returns the back-off a provider asked for, or zero.
+func RetryAfterOf(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
+}
