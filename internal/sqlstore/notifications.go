@@ -1,0 +1,139 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Notification is one accepted direct notification.
+type Notification struct {
+	ID             string
+	ClientID       string // API key id (or "dev") that submitted it
+	IdempotencyKey string // empty when the client gave none
+	RequestHash    string // hash of the request, to detect a reused key with another body
+	Kind           string
+	Lane           string
+	RecipientType  string // phone | email | device_token | account_id
+	Recipient      string // normalised
+	Title          string
+	Body           string
+	Data           map[string]string
+	Channels       []string
+	Priority       string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	PublishedAt    time.Time // zero until the event reached Kafka
+}
+
+// CreateNotification inserts n unless a notification with the same client
+// and idempotency key exists. It returns the stored row and whether it was
+// created by this call. Concurrent calls with one key return one row.
+func (d *DB) CreateNotification(ctx context.Context, n Notification) (Notification, bool, error) {
+	data, err := json.Marshal(n.Data)
+	if err != nil {
+		return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
+	}
+	var idem any
+	if n.IdempotencyKey != "" {
+		idem = n.IdempotencyKey
+	}
+	res, err := d.db.ExecContext(ctx, `INSERT INTO notifications
+		(id, client_id, idempotency_key, request_hash, kind, lane, recipient_type, recipient,
+		 title, body, data, channels, priority, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		ON CONFLICT DO NOTHING`,
+		n.ID, n.ClientID, idem, n.RequestHash, n.Kind, n.Lane, n.RecipientType, n.Recipient,
+		n.Title, n.Body, string(data), strings.Join(n.Channels, ","), n.Priority,
+		n.CreatedAt.UTC(), n.ExpiresAt.UTC())
+	if err != nil {
+		return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
+	}
+	if rows, _ := res.RowsAffected(); rows == 1 {
+		return n, true, nil
+	}
+	if n.IdempotencyKey == "" {
+		return Notification{}, false, fmt.Errorf("sqlstore: create notification: id %s already exists", n.ID)
+	}
+	got, err := d.scanNotification(d.db.QueryRowContext(ctx, selectNotification+` WHERE client_id = $1 AND idempotency_key = $2`,
+		n.ClientID, n.IdempotencyKey))
+	if err != nil {
+		return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
+	}
+	return got, false, nil
+}
+
+// MarkPublished records that the notification's event reached Kafka.
+func (d *DB) MarkPublished(ctx context.Context, id string, at time.Time) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE notifications SET published_at = $1 WHERE id = $2 AND published_at IS NULL`, at.UTC(), id)
+	if err != nil {
+		return fmt.Errorf("sqlstore: mark published: %w", err)
+	}
+	return nil
+}
+
+// Notification returns the notification with the given id, or ErrNotFound.
+func (d *DB) Notification(ctx context.Context, id string) (Notification, error) {
+	n, err := d.scanNotification(d.db.QueryRowContext(ctx, selectNotification+` WHERE id = $1`, id))
+	if err != nil {
+		return Notification{}, fmt.Errorf("sqlstore: notification: %w", err)
+	}
+	return n, nil
+}
+
+// Unpublished returns up to limit notifications accepted before `before`
+// whose event never reached Kafka (the publisher failed after the row was
+// written), oldest first, so a relay can publish them.
+func (d *DB) Unpublished(ctx context.Context, before time.Time, limit int) ([]Notification, error) {
+	rows, err := d.db.QueryContext(ctx, selectNotification+` WHERE published_at IS NULL AND created_at < $1 ORDER BY created_at LIMIT $2`, before.UTC(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: unpublished: %w", err)
+	}
+	defer rows.Close()
+	var out []Notification
+	for rows.Next() {
+		n, err := d.scanNotification(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: unpublished: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+const selectNotification = `SELECT id, client_id, COALESCE(idempotency_key, ''), request_hash, kind, lane,
+	recipient_type, recipient, title, body, data, channels, priority, created_at, expires_at, published_at
+	FROM notifications`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func (d *DB) scanNotification(s scanner) (Notification, error) {
+	var (
+		n         Notification
+		data, chs string
+		created   timeValue
+		expires   timeValue
+		published timeValue
+	)
+	err := s.Scan(&n.ID, &n.ClientID, &n.IdempotencyKey, &n.RequestHash, &n.Kind, &n.Lane,
+		&n.RecipientType, &n.Recipient, &n.Title, &n.Body, &data, &chs, &n.Priority,
+		&created, &expires, &published)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Notification{}, ErrNotFound
+	}
+	if err != nil {
+		return Notification{}, err
+	}
+	if err := json.Unmarshal([]byte(data), &n.Data); err != nil {
+		return Notification{}, fmt.Errorf("decode data of %s: %w", n.ID, err)
+	}
+	if chs != "" {
+		n.Channels = strings.Split(chs, ",")
+	}
+	n.CreatedAt, n.ExpiresAt, n.PublishedAt = created.t, expires.t, published.t
+	return n, nil
+}

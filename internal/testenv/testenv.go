@@ -1,0 +1,197 @@
+// Package testenv gives tests the services they need: the embedded
+// defaults (SQLite, miniredis, the in-process Kafka-protocol broker) always,
+// and the real PostgreSQL, Redis and Kafka named by LOA_TEST_DATABASE_URL,
+// LOA_TEST_REDIS_URL and LOA_TEST_KAFKA_BROKERS when they are set.
+//
+// A test that needs a real service skips when it is not configured, and
+// fails instead when LOA_REQUIRE_SERVICES=1, so CI cannot pass by
+// accident on a machine where a service is missing.
+//
+// Every helper isolates the test: a fresh PostgreSQL schema, a unique
+// Redis key prefix, unique Kafka topic prefix.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/loa-hub/loa/internal/sqlstore"
+)
+
+// Required reports whether real services are mandatory
+// (LOA_REQUIRE_SERVICES=1).
+func Required() bool { return os.Getenv("LOA_REQUIRE_SERVICES") == "1" }
+
+// missing skips t, or fails it when services are required.
+func missing(t testing.TB, variable string) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("LOA_REQUIRE_SERVICES=1 but %s is not set", variable)
+	}
+	t.Skipf("%s not set; skipping the real-service variant", variable)
+}
+
+// ID returns a short random identifier usable in schema, topic and key
+// names.
+func ID() string {
+	b := make([]byte, 5)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Backend names one set of services a test runs on.
+type Backend struct {
+	Name string // "embedded" or "real"
+	// DatabaseURL, RedisURL and KafkaBrokers are empty for embedded
+	// services the caller starts itself.
+	DatabaseURL  string
+	RedisURL     string
+	KafkaBrokers string
+}
+
+// Backends returns the embedded backend, and the real one when its
+// variables are set (or when services are required, in which case a
+// missing variable fails the test inside RealBackend).
+func Backends(t testing.TB) []Backend {
+	bs := []Backend{{Name: "embedded"}}
+	if Required() || os.Getenv("LOA_TEST_KAFKA_BROKERS") != "" {
+		bs = append(bs, Backend{Name: "real"})
+	}
+	return bs
+}
+
+// RealBackend fills b with the real services, each isolated for t: a
+// fresh PostgreSQL schema. It skips or fails t when one is missing.
+func RealBackend(t testing.TB) Backend {
+	t.Helper()
+	return Backend{
+		Name:         "real",
+		DatabaseURL:  PostgresURL(t),
+		RedisURL:     RedisURL(t),
+		KafkaBrokers: KafkaBrokers(t),
+	}
+}
+
+// PostgresURL returns a URL to a fresh schema of the real PostgreSQL,
+// dropped when t ends.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("LOA_TEST_DATABASE_URL")
+	if base == "" {
+		missing(t, "LOA_TEST_DATABASE_URL")
+	}
+	schema := "t_" + ID()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("testenv: connect to PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("testenv: create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(ctx)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("testenv: LOA_TEST_DATABASE_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// RedisURL returns the real Redis URL, or skips/fails.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("LOA_TEST_REDIS_URL")
+	if u == "" {
+		missing(t, "LOA_TEST_REDIS_URL")
+	}
+	return u
+}
+
+// KafkaBrokers returns the real Kafka brokers (comma-separated), or
+// skips/fails.
+func KafkaBrokers(t testing.TB) string {
+	t.Helper()
+	b := os.Getenv("LOA_TEST_KAFKA_BROKERS")
+	if b == "" {
+		missing(t, "LOA_TEST_KAFKA_BROKERS")
+	}
+	return b
+}
+
+// Miniredis starts an in-process Redis for t.
+func Miniredis(t testing.TB) *miniredis.Miniredis {
+	t.Helper()
+	return miniredis.RunT(t)
+}
+
+// Kfake starts an in-process Kafka-protocol broker for t and returns its
+// address.
+func Kfake(t testing.TB) string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
+	if err != nil {
+		t.Fatalf("testenv: kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return strings.Join(c.ListenAddrs(), ",")
+}
+
+// SQLiteURL returns a URL to a fresh SQLite file in t's temp dir.
+func SQLiteURL(t testing.TB) string {
+	return "sqlite:" + filepath.Join(t.TempDir(), "loa.db")
+}
+
+// Stores opens and migrates the store on SQLite, and on PostgreSQL when
+// configured (failing when required and missing), and returns them named.
+func Stores(t *testing.T) map[string]*sqlstore.DB {
+	t.Helper()
+	urls := map[string]string{"sqlite": SQLiteURL(t)}
+	if os.Getenv("LOA_TEST_DATABASE_URL") != "" || Required() {
+		urls["postgres"] = PostgresURL(t)
+	}
+	out := map[string]*sqlstore.DB{}
+	for name, u := range urls {
+		db := OpenStore(t, u)
+		out[name] = db
+	}
+	return out
+}
+
+// OpenStore opens and migrates the store at url, closed when t ends.
+func OpenStore(t testing.TB, url string) *sqlstore.DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := sqlstore.Open(ctx, url)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return db
+}
