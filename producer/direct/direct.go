@@ -1,0 +1,160 @@
+// Package direct accepts direct notifications (one message to one person)
+// and gets them onto the direct lane: it persists the notification first,
+// keyed by the client's idempotency key, then publishes its event, and a
+// relay publishes any notification whose publish failed. A notification
+// accepted with 202 is therefore never lost, and a retried request never
+// creates a second one.
+package direct
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
+)
+
+// ErrConflict is returned when an idempotency key is reused with a
+// different request.
+var ErrConflict = errors.New("direct: idempotency key reused with a different request")
+
+// publisher is what the service needs of producer.Publisher.
+type publisher interface {
+	Publish(ctx context.Context, e producer.Envelope) error
+}
+
+// Service accepts direct notifications. It is safe for concurrent use.
+type Service struct {
+	store *sqlstore.DB
+	pub   publisher
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New returns a Service.
+func New(store *sqlstore.DB, pub publisher, log *slog.Logger) *Service {
+	return &Service{store: store, pub: pub, log: log, now: time.Now}
+}
+
+// Request is a validated, normalised direct notification.
+type Request struct {
+	ClientID       string
+	IdempotencyKey string
+	RequestHash    string // identifies the request's content for key reuse checks
+	To             producer.Recipient
+	Title, Body    string
+	Data           map[string]string
+	Channels       []string
+	Priority       string
+	ExpiresAt      time.Time
+}
+
+// Accepted is the answer to Submit.
+type Accepted struct {
+	ID string
+	// Replayed is true when the idempotency key matched an earlier request.
+	Replayed bool
+}
+
+// Submit persists the notification and publishes its event. With an
+// idempotency key already used by the client it returns the earlier id
+// (publishing it if the earlier publish had failed), or ErrConflict when
+// the request differs. A publish failure returns an error, and the
+// notification stays stored for the relay or a retry with the same key.
+func (s *Service) Submit(ctx context.Context, r Request) (Accepted, error) {
+	now := s.now().UTC()
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Accepted{}, fmt.Errorf("direct: new id: %w", err)
+	}
+	n, created, err := s.store.CreateNotification(ctx, sqlstore.Notification{
+		ID: id.String(), ClientID: r.ClientID, IdempotencyKey: r.IdempotencyKey, RequestHash: r.RequestHash,
+		Kind: producer.KindDirect, Lane: string(topics.LaneDirect), RecipientType: r.To.Type, Recipient: r.To.Value,
+		Title: r.Title, Body: r.Body, Data: r.Data, Channels: r.Channels, Priority: r.Priority,
+		CreatedAt: now, ExpiresAt: r.ExpiresAt,
+	})
+	if err != nil {
+		return Accepted{}, fmt.Errorf("direct: submit: %w", err)
+	}
+	if !created && n.RequestHash != r.RequestHash {
+		return Accepted{}, ErrConflict
+	}
+	if n.PublishedAt.IsZero() {
+		if err := s.publish(ctx, n); err != nil {
+			return Accepted{}, err
+		}
+	}
+	return Accepted{ID: n.ID, Replayed: !created}, nil
+}
+
+func (s *Service) publish(ctx context.Context, n sqlstore.Notification) error {
+	env, err := Envelope(n)
+	if err != nil {
+		return err
+	}
+	if err := s.pub.Publish(ctx, env); err != nil {
+		return fmt.Errorf("direct: publish %s: %w", n.ID, err)
+	}
+	if err := s.store.MarkPublished(ctx, n.ID, s.now()); err != nil {
+		// Published but not marked: the relay will publish it again, and
+		// the dispatcher's delivery claims absorb the duplicate.
+		s.log.Warn("published notification not marked", slog.String("id", n.ID), slog.Any("error", err))
+	}
+	return nil
+}
+
+// Envelope builds the lane event of a stored notification. The event id
+// is the notification id, so a republished event is recognisably the same.
+func Envelope(n sqlstore.Notification) (producer.Envelope, error) {
+	return producer.NewEnvelope(n.ID, producer.KindDirect, topics.Lane(n.Lane), n.Recipient, n.CreatedAt, n.ExpiresAt, n.IdempotencyKey,
+		producer.Direct{
+			NotificationID: n.ID, To: producer.Recipient{Type: n.RecipientType, Value: n.Recipient},
+			Title: n.Title, Body: n.Body, Data: n.Data, Channels: n.Channels, Priority: n.Priority,
+		})
+}
+
+// Get returns a stored notification with its ledger rows.
+func (s *Service) Get(ctx context.Context, id string) (sqlstore.Notification, []sqlstore.Delivery, error) {
+	n, err := s.store.Notification(ctx, id)
+	if err != nil {
+		return sqlstore.Notification{}, nil, err
+	}
+	ds, err := s.store.Deliveries(ctx, id)
+	if err != nil {
+		return sqlstore.Notification{}, nil, err
+	}
+	return n, ds, nil
+}
+
+// RunRelay publishes, every interval, notifications that were stored but
+// whose publish failed more than grace ago, until ctx ends. It runs on
+// every API replica; a notification published twice is delivered once.
+func (s *Service) RunRelay(ctx context.Context, interval, grace time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		ns, err := s.store.Unpublished(ctx, s.now().Add(-grace), 500)
+		if err != nil {
+			s.log.Warn("relay: listing unpublished notifications", slog.Any("error", err))
+			continue
+		}
+		for _, n := range ns {
+			if err := s.publish(ctx, n); err != nil {
+				s.log.Warn("relay: publish failed; will retry", slog.String("id", n.ID), slog.Any("error", err))
+				break
+			}
+			s.log.Info("relay: published a notification whose first publish failed", slog.String("id", n.ID))
+		}
+	}
+}

@@ -1,0 +1,112 @@
+package producer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/loa-hub/loa/internal/topics"
+)
+
+// SchemaVersion is the envelope version this build writes. Readers accept
+// every version up to it.
+const SchemaVersion = 1
+
+// Event kinds.
+const (
+	KindDirect = "notification.direct"
+)
+
+// Envelope is the one shape of every event on a lane topic.
+type Envelope struct {
+	ID             string      `json:"id"`
+	Kind           string      `json:"kind"`
+	Lane           topics.Lane `json:"lane"`
+	CreatedAt      time.Time   `json:"created_at"`
+	ExpiresAt      time.Time   `json:"expires_at,omitzero"`
+	IdempotencyKey string      `json:"idempotency_key,omitempty"`
+	// Key orders events: events with one key (a recipient, a job) land on
+	// one partition and are handled in order.
+	Key           string          `json:"key"`
+	SchemaVersion int             `json:"schema_version"`
+	Payload       json.RawMessage `json:"payload"`
+}
+
+// ErrUndecodable is wrapped by Decode for bytes that are not a valid
+// envelope; such a message goes to the dead-letter topic.
+var ErrUndecodable = errors.New("producer: undecodable envelope")
+
+// NewEnvelope builds an envelope carrying payload, marshalled as JSON.
+func NewEnvelope(id, kind string, lane topics.Lane, key string, created, expires time.Time, idempotencyKey string, payload any) (Envelope, error) {
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("producer: marshal %s payload: %w", kind, err)
+	}
+	return Envelope{
+		ID: id, Kind: kind, Lane: lane, CreatedAt: created.UTC(), ExpiresAt: expires.UTC(),
+		IdempotencyKey: idempotencyKey, Key: key, SchemaVersion: SchemaVersion, Payload: raw,
+	}, nil
+}
+
+// Validate reports what makes e unusable, or nil.
+func (e Envelope) Validate() error {
+	switch {
+	case e.ID == "":
+		return errors.New("missing id")
+	case e.Kind == "":
+		return errors.New("missing kind")
+	case !e.Lane.Valid():
+		return fmt.Errorf("unknown lane %q", e.Lane)
+	case e.SchemaVersion < 1 || e.SchemaVersion > SchemaVersion:
+		return fmt.Errorf("unsupported schema version %d", e.SchemaVersion)
+	case e.CreatedAt.IsZero():
+		return errors.New("missing created_at")
+	case len(e.Payload) == 0:
+		return errors.New("missing payload")
+	}
+	return nil
+}
+
+// Expired reports whether the event is past its expiry at now.
+func (e Envelope) Expired(now time.Time) bool {
+	return !e.ExpiresAt.IsZero() && !now.Before(e.ExpiresAt)
+}
+
+// Decode parses and validates an envelope. Errors wrap ErrUndecodable.
+func Decode(b []byte) (Envelope, error) {
+	var e Envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Envelope{}, fmt.Errorf("%w: %v", ErrUndecodable, err)
+	}
+	if err := e.Validate(); err != nil {
+		return Envelope{}, fmt.Errorf("%w: %v", ErrUndecodable, err)
+	}
+	return e, nil
+}
+
+// Recipient names who a direct notification is for: exactly one address
+// kind, already normalised.
+type Recipient struct {
+	Type  string `json:"type"` // phone | email | device_token | account_id
+	Value string `json:"value"`
+}
+
+// Recipient types.
+const (
+	ToPhone   = "phone"
+	ToEmail   = "email"
+	ToDevice  = "device_token"
+	ToAccount = "account_id"
+)
+
+// Direct is the payload of KindDirect: one notification to one person.
+type Direct struct {
+	NotificationID string            `json:"notification_id"`
+	To             Recipient         `json:"to"`
+	Title          string            `json:"title"`
+	Body           string            `json:"body"`
+	Data           map[string]string `json:"data,omitempty"`
+	Channels       []string          `json:"channels"`
+	Priority       string            `json:"priority"`
+}
