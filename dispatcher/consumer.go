@@ -1,0 +1,258 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// handleFunc handles one Kafka message. It returns nil once the message's
+// outcome is recorded, so its offset may be committed; an error means the
+// outcome is not recorded (a store or broker failed) and the message is
+// handed to the handler again after a back-off. Poison messages are the
+// handler's to dead-letter: it must not return an error for them.
+type handleFunc func(ctx context.Context, m kafka.Message) error
+
+// consumerConfig configures one consumer group member on one topic.
+type consumerConfig struct {
+	Brokers []string
+	Topic   string
+	Group   string
+	// Workers is the concurrency budget. Messages with one key go to one
+	// worker, in order.
+	Workers int
+	// ShutdownTimeout bounds how long in-flight messages may take to
+	// finish once the consumer is told to stop; what is unfinished then is
+	// not committed and will be redelivered.
+	ShutdownTimeout time.Duration
+	// CommitInterval batches offset commits. Default 500ms.
+	CommitInterval time.Duration
+}
+
+// consumer reads one topic as a member of a group, hands messages to a
+// keyed worker pool, and commits each partition's offset only up to the
+// last message all of whose predecessors are done.
+type consumer struct {
+	cfg    consumerConfig
+	handle handleFunc
+	log    *slog.Logger
+	// noCommit, for tests, makes the consumer never commit, simulating a
+	// crash after sending and before committing.
+	noCommit bool
+}
+
+func (c *consumer) newReader() *kafka.Reader {
+	ci := c.cfg.CommitInterval
+	if ci == 0 {
+		ci = 500 * time.Millisecond
+	}
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           c.cfg.Brokers,
+		GroupID:           c.cfg.Group,
+		Topic:             c.cfg.Topic,
+		MinBytes:          1,
+		MaxBytes:          10 << 20,
+		MaxWait:           250 * time.Millisecond,
+		CommitInterval:    ci,
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: 2 * time.Second,
+		SessionTimeout:    20 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMax:    500 * time.Millisecond,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			c.log.Debug("kafka reader", slog.String("topic", c.cfg.Topic), slog.Any("detail", []any{msg, args}))
+		}),
+	})
+}
+
+// Run consumes until ctx ends, then stops fetching, lets in-flight
+// messages finish within ShutdownTimeout, commits what is done and leaves
+// the group. Messages fetched but not finished are handed back (their
+// offsets stay uncommitted).
+func (c *consumer) Run(ctx context.Context) error {
+	workers := max(c.cfg.Workers, 1)
+	r := c.newReader()
+	tr := newTracker(func(m kafka.Message) {
+		if c.noCommit {
+			return
+		}
+		// With a CommitInterval the call only queues the commit; the reader
+		// flushes it on Close.
+		if err := r.CommitMessages(context.Background(), m); err != nil {
+			c.log.Warn("commit failed; the messages will be redelivered", slog.String("topic", m.Topic), slog.Any("error", err))
+		}
+	})
+
+	// workCtx outlives ctx by up to ShutdownTimeout so in-flight sends
+	// finish.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	queues := make([]chan kafka.Message, workers)
+	var wg sync.WaitGroup
+	for i := range queues {
+		queues[i] = make(chan kafka.Message, 16)
+		wg.Add(1)
+		go func(q chan kafka.Message) {
+			defer wg.Done()
+			for m := range q {
+				if ctx.Err() != nil {
+					continue // stopping: hand back what has not started
+				}
+				if c.process(workCtx, m) {
+					tr.done(m)
+				}
+			}
+		}(queues[i])
+	}
+
+	var fetchErr error
+fetch:
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if errors.Is(err, io.EOF) {
+				fetchErr = err
+				break
+			}
+			c.log.Warn("fetch failed", slog.String("topic", c.cfg.Topic), slog.Any("error", err))
+			select {
+			case <-ctx.Done():
+				break fetch
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
+		tr.add(m)
+		select {
+		case queues[workerFor(m, workers)] <- m:
+		case <-ctx.Done():
+			break fetch
+		}
+	}
+
+	for _, q := range queues {
+		close(q)
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	timeout := c.cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	select {
+	case <-finished:
+	case <-time.After(timeout):
+		c.log.Warn("shutdown timeout: handing back unfinished messages", slog.String("topic", c.cfg.Topic))
+		cancelWork()
+		<-finished
+	}
+	if err := r.Close(); err != nil {
+		c.log.Warn("closing reader", slog.String("topic", c.cfg.Topic), slog.Any("error", err))
+	}
+	return fetchErr
+}
+
+// process runs the handler until it succeeds or the work context ends. It
+// reports whether the message is done.
+func (c *consumer) process(ctx context.Context, m kafka.Message) bool {
+	backoff := 100 * time.Millisecond
+	for {
+		err := c.handle(ctx, m)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		c.log.Warn("handling failed; retrying", slog.String("topic", m.Topic), slog.Int("partition", m.Partition),
+			slog.Int64("offset", m.Offset), slog.Duration("backoff", backoff), slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+func workerFor(m kafka.Message, n int) int {
+	h := fnv.New32a()
+	if len(m.Key) > 0 {
+		h.Write(m.Key)
+	} else {
+		h.Write([]byte{byte(m.Partition), byte(m.Partition >> 8)})
+	}
+	return int(h.Sum32() % uint32(n))
+}
+
+// tracker remembers, per partition, the offsets fetched in order and which
+// are done, and calls commit with the highest offset below which
+// everything is done.
+type tracker struct {
+	mu     sync.Mutex
+	parts  map[int]*partState
+	commit func(kafka.Message)
+}
+
+type partState struct {
+	pending []int64 // fetched, in order, not yet committed
+	done    map[int64]bool
+	topic   string
+}
+
+func newTracker(commit func(kafka.Message)) *tracker {
+	return &tracker{parts: map[int]*partState{}, commit: commit}
+}
+
+func (t *tracker) add(m kafka.Message) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.parts[m.Partition]
+	if p == nil {
+		p = &partState{done: map[int64]bool{}, topic: m.Topic}
+		t.parts[m.Partition] = p
+	}
+	// A rebalance may rewind the partition to its committed offset: forget
+	// what was pending from there on; it is being fetched again.
+	if n := len(p.pending); n > 0 && m.Offset <= p.pending[n-1] {
+		i := 0
+		for i < n && p.pending[i] < m.Offset {
+			i++
+		}
+		for _, o := range p.pending[i:] {
+			delete(p.done, o)
+		}
+		p.pending = p.pending[:i]
+	}
+	p.pending = append(p.pending, m.Offset)
+}
+
+func (t *tracker) done(m kafka.Message) {
+	t.mu.Lock()
+	p := t.parts[m.Partition]
+	if p == nil {
+		t.mu.Unlock()
+		return
+	}
+	p.done[m.Offset] = true
+	last := int64(-1)
+	for len(p.pending) > 0 && p.done[p.pending[0]] {
+		last = p.pending[0]
+		delete(p.done, last)
+		p.pending = p.pending[1:]
+	}
+	t.mu.Unlock()
+	if last >= 0 {
+		t.commit(kafka.Message{Topic: p.topic, Partition: m.Partition, Offset: last})
+	}
+}

@@ -1,0 +1,257 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
+)
+
+// Config configures a Dispatcher.
+type Config struct {
+	Brokers []string
+	Names   topics.Names
+	// Workers is the concurrency budget of each lane.
+	Workers map[topics.Lane]int
+	// LedgerWorkers is the concurrency of the receipts consumer.
+	LedgerWorkers int
+	// ShutdownTimeout bounds how long in-flight work may take to finish
+	// when the dispatcher stops.
+	ShutdownTimeout time.Duration
+	// SendTimeout bounds one provider call.
+	SendTimeout time.Duration
+	// SendAttempts is how many times a transient failure is retried in
+	// place (with back-off) before the message is dead-lettered.
+	SendAttempts int
+	// ClaimLease and SentTTL tune the delivery claims (see Claims).
+	ClaimLease time.Duration
+	SentTTL    time.Duration
+	// RedisKeyPrefix namespaces the dispatcher's Redis keys.
+	RedisKeyPrefix string
+	// Lanes limits which lanes this instance consumes; all when empty.
+	Lanes []topics.Lane
+	// Ledger enables the receipts consumer that folds outcomes into the
+	// store. Default true through DefaultConfig.
+	Ledger bool
+}
+
+// DefaultConfig returns the defaults: generous budgets for codes and
+// alerts, the most for bulk.
+func DefaultConfig() Config {
+	return Config{
+		Workers: map[topics.Lane]int{
+			topics.LaneOTP: 32, topics.LaneAlert: 64, topics.LaneDirect: 32, topics.LaneBulk: 128,
+		},
+		LedgerWorkers:   8,
+		ShutdownTimeout: 10 * time.Second,
+		SendTimeout:     10 * time.Second,
+		SendAttempts:    3,
+		ClaimLease:      30 * time.Second,
+		SentTTL:         72 * time.Hour,
+		Ledger:          true,
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("dispatcher: no Kafka brokers configured")
+	}
+	for _, l := range c.Lanes {
+		if !l.Valid() {
+			return fmt.Errorf("dispatcher: unknown lane %q", l)
+		}
+	}
+	for l, n := range c.Workers {
+		if n < 1 {
+			return fmt.Errorf("dispatcher: lane %s needs at least one worker, has %d", l, n)
+		}
+	}
+	if c.SendAttempts < 1 {
+		return errors.New("dispatcher: SendAttempts must be at least 1")
+	}
+	return nil
+}
+
+// Dispatcher consumes the lanes and the receipts. Construct it with New;
+// Run it once.
+type Dispatcher struct {
+	cfg      Config
+	store    *sqlstore.DB
+	claims   *Claims
+	pub      *producer.Publisher
+	channels map[channels.Name]channels.Channel
+	log      *slog.Logger
+	now      func() time.Time
+	noCommit bool // tests: simulate a crash before commits
+}
+
+// New returns a Dispatcher sending through chans (one Channel per kind).
+// The publisher is used for receipts and dead letters and is not closed by
+// the Dispatcher.
+func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *producer.Publisher, chans map[channels.Name]channels.Channel, log *slog.Logger) (*Dispatcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	claims := NewClaims(rdb, cfg.RedisKeyPrefix)
+	if cfg.ClaimLease > 0 {
+		claims.Lease = cfg.ClaimLease
+	}
+	if cfg.SentTTL > 0 {
+		claims.SentTTL = cfg.SentTTL
+	}
+	if cfg.SendTimeout <= 0 {
+		cfg.SendTimeout = 10 * time.Second
+	}
+	return &Dispatcher{cfg: cfg, store: store, claims: claims, pub: pub, channels: chans, log: log, now: time.Now}, nil
+}
+
+// Run consumes until ctx ends, then shuts down gracefully (see consumer).
+// It returns the first consumer error, or nil after a clean stop.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	lanes := d.cfg.Lanes
+	if len(lanes) == 0 {
+		lanes = topics.Lanes
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for _, lane := range lanes {
+		c := &consumer{
+			cfg: consumerConfig{
+				Brokers: d.cfg.Brokers, Topic: d.cfg.Names.Lane(lane), Group: d.cfg.Names.Group("loa-dispatcher-" + string(lane)),
+				Workers: d.workers(lane), ShutdownTimeout: d.cfg.ShutdownTimeout,
+			},
+			handle:   d.guard(d.handleLane),
+			log:      d.log.With(slog.String("lane", string(lane))),
+			noCommit: d.noCommit,
+		}
+		g.Go(func() error { return c.Run(ctx) })
+	}
+	if d.cfg.Ledger {
+		c := &consumer{
+			cfg: consumerConfig{
+				Brokers: d.cfg.Brokers, Topic: d.cfg.Names.Topic(topics.Receipts), Group: d.cfg.Names.Group("loa-ledger"),
+				Workers: max(d.cfg.LedgerWorkers, 1), ShutdownTimeout: d.cfg.ShutdownTimeout,
+			},
+			handle: d.guard(d.handleReceipt),
+			log:    d.log.With(slog.String("consumer", "ledger")),
+		}
+		g.Go(func() error { return c.Run(ctx) })
+	}
+	d.log.Info("dispatcher running", slog.Any("lanes", lanes), slog.Bool("ledger", d.cfg.Ledger))
+	return g.Wait()
+}
+
+func (d *Dispatcher) workers(l topics.Lane) int {
+	if n, ok := d.cfg.Workers[l]; ok {
+		return n
+	}
+	return DefaultConfig().Workers[l]
+}
+
+// poison marks a message that can never be handled; it is dead-lettered.
+type poison struct{ reason string }
+
+func (p *poison) Error() string { return p.reason }
+
+// guard is the middleware every handler runs in: a panic or a poison
+// error sends the message to the dead-letter topic (and the lane goes
+// on); other errors go back to the consumer for a retry.
+func (d *Dispatcher) guard(next handleFunc) handleFunc {
+	return func(ctx context.Context, m kafkaMessage) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				d.log.Error("handler panicked; dead-lettering the message", slog.String("topic", m.Topic),
+					slog.Int64("offset", m.Offset), slog.Any("panic", r))
+				err = d.deadLetter(ctx, m, fmt.Sprintf("panic: %v", r), DeadLetter{})
+			}
+		}()
+		err = next(ctx, m)
+		var p *poison
+		if errors.As(err, &p) {
+			d.log.Warn("undecodable message dead-lettered", slog.String("topic", m.Topic),
+				slog.Int("partition", m.Partition), slog.Int64("offset", m.Offset), slog.String("reason", p.reason))
+			return d.deadLetter(ctx, m, p.reason, DeadLetter{})
+		}
+		return err
+	}
+}
+
+// deadLetter publishes m with reason (and any details in dl) to the
+// dead-letter topic.
+func (d *Dispatcher) deadLetter(ctx context.Context, m kafkaMessage, reason string, dl DeadLetter) error {
+	dl.ID = fmt.Sprintf("%s-%d-%d", m.Topic, m.Partition, m.Offset)
+	if dl.Channel != "" {
+		dl.ID += "-" + dl.Channel + "-" + shortHash(dl.Recipient)
+	}
+	dl.Reason, dl.Topic, dl.Partition, dl.Offset, dl.Key, dl.At = reason, m.Topic, m.Partition, m.Offset, string(m.Key), d.now().UTC()
+	if json.Valid(m.Value) {
+		dl.Envelope = m.Value
+	} else {
+		dl.Raw = m.Value
+	}
+	b, err := json.Marshal(dl)
+	if err != nil {
+		return fmt.Errorf("dispatcher: dead letter: %w", err)
+	}
+	return d.pub.Write(ctx, producer.Record{Topic: d.cfg.Names.Topic(topics.DeadLetter), Key: dl.ID, Value: b,
+		Headers: map[string]string{"reason": truncate(reason, 200)}})
+}
+
+// handleLane decodes a lane message and hands it to its kind's handler.
+func (d *Dispatcher) handleLane(ctx context.Context, m kafkaMessage) error {
+	env, err := producer.Decode(m.Value)
+	if err != nil {
+		return &poison{reason: err.Error()}
+	}
+	switch env.Kind {
+	case producer.KindDirect:
+		var p producer.Direct
+		if err := json.Unmarshal(env.Payload, &p); err != nil {
+			return &poison{reason: "dispatcher: decode direct payload: " + err.Error()}
+		}
+		return d.handleDirect(ctx, m, env, p)
+	default:
+		return &poison{reason: fmt.Sprintf("dispatcher: no handler for kind %q", env.Kind)}
+	}
+}
+
+// handleReceipt folds one receipt into the ledger.
+func (d *Dispatcher) handleReceipt(ctx context.Context, m kafkaMessage) error {
+	var r Receipt
+	if err := json.Unmarshal(m.Value, &r); err != nil || r.NotificationID == "" {
+		return &poison{reason: fmt.Sprintf("dispatcher: undecodable receipt: %v", err)}
+	}
+	if d.store == nil {
+		return nil
+	}
+	return d.store.RecordDelivery(ctx, sqlstore.Delivery{
+		NotificationID: r.NotificationID, Channel: r.Channel, Recipient: r.Recipient, Status: r.Status,
+		Class: r.Class, Provider: r.Provider, ProviderID: r.ProviderID, Reason: r.Reason,
+		Targets: r.Targets, Attempts: r.Attempts, UpdatedAt: r.At,
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func shortHash(s string) string {
+	var h uint32 = 2166136261
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return fmt.Sprintf("%08x", h)
+}
