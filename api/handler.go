@@ -1,0 +1,105 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/loa-hub/loa/channels/sandbox"
+	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/producer/direct"
+)
+
+// Check is one dependency probed by /readyz.
+type Check struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Deps are what the handlers need. Store, Direct and Log are required.
+type Deps struct {
+	Store  *sqlstore.DB
+	Direct *direct.Service
+	Log    *slog.Logger
+	// Ready lists the dependencies /readyz probes (Kafka, Redis, the store).
+	Ready []Check
+	// Outbox, set only in dev mode, enables GET /v1/dev/outbox.
+	Outbox *sandbox.Outbox
+	// DevAPIKey, set only in dev mode, is a key with every scope.
+	DevAPIKey string
+	// MaxBodyBytes bounds request bodies. Default 64 KiB.
+	MaxBodyBytes int64
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+type handler struct {
+	deps Deps
+	log  *slog.Logger
+	now  func() time.Time
+}
+
+// NewHandler returns Loa's HTTP handler. It is safe for concurrent use.
+func NewHandler(deps Deps) http.Handler {
+	if deps.MaxBodyBytes <= 0 {
+		deps.MaxBodyBytes = 64 << 10
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	h := &handler{deps: deps, log: deps.Log, now: deps.Now}
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, h.logRequests, h.recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { h.writeError(w, r, notFound("route "+r.URL.Path)) })
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		h.writeError(w, r, &Problem{Type: typeMethod, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+			Detail: r.Method + " is not allowed on " + r.URL.Path})
+	})
+	h.routes(r)
+	return r
+}
+
+// handlerFunc is a handler that returns its error for writeError.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (h *handler) wrap(f handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := f(w, r); err != nil {
+			h.writeError(w, r, err)
+		}
+	}
+}
+
+func (h *handler) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				h.log.Error("handler panicked", slog.String("path", r.URL.Path), slog.Any("panic", v))
+				h.writeError(w, r, &Problem{Type: typeInternal, Title: "Internal error", Status: http.StatusInternalServerError,
+					Detail: "the request could not be completed; it has been logged"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *handler) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		start := time.Now()
+		next.ServeHTTP(ww, r)
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			return
+		}
+		h.log.Debug("http request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", ww.Status()), slog.Duration("took", time.Since(start)),
+			slog.String("request_id", middleware.GetReqID(r.Context())))
+	})
+}

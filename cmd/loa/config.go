@@ -1,0 +1,147 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/loa-hub/loa/internal/topics"
+)
+
+// config is everything read from LOA_* variables. Every variable is in
+// the README's table.
+type config struct {
+	HTTPAddr        string
+	KafkaBrokers    []string
+	TopicPrefix     string
+	Replication     int
+	RedisURL        string
+	RedisKeyPrefix  string
+	DatabaseURL     string
+	DataDir         string
+	DevAPIKey       string
+	LogLevel        slog.Level
+	LogFormat       string
+	MaxBodyBytes    int64
+	ShutdownTimeout time.Duration
+	SendTimeout     time.Duration
+	DeliveryKeyTTL  time.Duration
+	Workers         map[topics.Lane]int
+	OutboxCapacity  int
+}
+
+// loadConfig reads the environment through getenv, applying defaults, and
+// reports every bad value at once.
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{
+		HTTPAddr:       or(getenv("LOA_HTTP_ADDR"), "127.0.0.1:8080"),
+		TopicPrefix:    getenv("LOA_KAFKA_TOPIC_PREFIX"),
+		RedisURL:       getenv("LOA_REDIS_URL"),
+		RedisKeyPrefix: or(getenv("LOA_REDIS_KEY_PREFIX"), "loa:"),
+		DatabaseURL:    getenv("LOA_DATABASE_URL"),
+		DataDir:        or(getenv("LOA_DATA_DIR"), "./data"),
+		DevAPIKey:      or(getenv("LOA_DEV_API_KEY"), "loa-dev-key"),
+		LogFormat:      or(getenv("LOA_LOG_FORMAT"), "text"),
+		Workers:        map[topics.Lane]int{},
+	}
+	var errs []error
+	if b := getenv("LOA_KAFKA_BROKERS"); b != "" {
+		for _, s := range strings.Split(b, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				c.KafkaBrokers = append(c.KafkaBrokers, s)
+			}
+		}
+	}
+	c.Replication = intVar(getenv, "LOA_KAFKA_REPLICATION", 1, 1, 7, &errs)
+	c.MaxBodyBytes = int64(intVar(getenv, "LOA_MAX_BODY_BYTES", 64<<10, 1024, 16<<20, &errs))
+	c.OutboxCapacity = intVar(getenv, "LOA_OUTBOX_CAPACITY", 10000, 10, 10_000_000, &errs)
+	c.ShutdownTimeout = durVar(getenv, "LOA_SHUTDOWN_TIMEOUT", 10*time.Second, &errs)
+	c.SendTimeout = durVar(getenv, "LOA_SEND_TIMEOUT", 10*time.Second, &errs)
+	c.DeliveryKeyTTL = durVar(getenv, "LOA_DELIVERY_KEY_TTL", 72*time.Hour, &errs)
+	for _, l := range topics.Lanes {
+		name := "LOA_WORKERS_" + strings.ToUpper(string(l))
+		if getenv(name) != "" {
+			c.Workers[l] = intVar(getenv, name, 1, 1, 100000, &errs)
+		}
+	}
+	switch strings.ToLower(getenv("LOA_LOG_LEVEL")) {
+	case "", "info":
+		c.LogLevel = slog.LevelInfo
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "warn":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		errs = append(errs, fmt.Errorf("LOA_LOG_LEVEL: %q is not debug, info, warn or error", getenv("LOA_LOG_LEVEL")))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("LOA_LOG_FORMAT: %q is not text or json", c.LogFormat))
+	}
+	return c, errors.Join(errs...)
+}
+
+// requireReal checks that the real services are named, for the commands
+// that do not embed them.
+func (c config) requireReal(cmd string, kafka, redis, db bool) error {
+	var errs []error
+	if kafka && len(c.KafkaBrokers) == 0 {
+		errs = append(errs, errors.New("LOA_KAFKA_BROKERS is not set"))
+	}
+	if redis && c.RedisURL == "" {
+		errs = append(errs, errors.New("LOA_REDIS_URL is not set"))
+	}
+	if db && c.DatabaseURL == "" {
+		errs = append(errs, errors.New("LOA_DATABASE_URL is not set"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("loa %s runs on real services (or use `loa dev`): %w", cmd, errors.Join(errs...))
+	}
+	return nil
+}
+
+func (c config) logger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func intVar(getenv func(string) string, name string, def, lo, hi int, errs *[]error) int {
+	s := getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		*errs = append(*errs, fmt.Errorf("%s: %q is not a whole number from %d to %d", name, s, lo, hi))
+		return def
+	}
+	return n
+}
+
+func durVar(getenv func(string) string, name string, def time.Duration, errs *[]error) time.Duration {
+	s := getenv(name)
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		*errs = append(*errs, fmt.Errorf("%s: %q is not a positive duration such as 10s or 5m", name, s))
+		return def
+	}
+	return d
+}

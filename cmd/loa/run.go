@@ -1,0 +1,401 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/loa-hub/loa/api"
+	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/channels/sandbox"
+	"github.com/loa-hub/loa/dispatcher"
+	"github.com/loa-hub/loa/internal/phone"
+	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
+	"github.com/loa-hub/loa/producer/direct"
+)
+
+const usage = `loa — notification and one-time-code hub
+
+Usage:
+  loa dev                     everything in one process on embedded defaults
+  loa api                     the HTTP API (real Kafka, Redis, PostgreSQL)
+  loa dispatcher              the lane consumers and the delivery ledger
+  loa migrate                 create the database schema and the Kafka topics
+  loa admin apikey create --name NAME --scopes SCOPE[,SCOPE…]
+  loa help
+
+Configuration comes from LOA_* environment variables (see README.md).
+`
+
+// run is the whole program: it parses args, wires the parts and runs
+// until ctx ends. Tests call it on port 0.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprint(stdout, usage)
+		return errors.New("no command given")
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	log := cfg.logger(stdout)
+	switch cmd := args[1]; cmd {
+	case "dev":
+		return runDev(ctx, cfg, log, stdout)
+	case "api":
+		if err := cfg.requireReal(cmd, true, true, true); err != nil {
+			return err
+		}
+		return serve(ctx, cfg, log, stdout, roleAPI)
+	case "dispatcher":
+		if err := cfg.requireReal(cmd, true, true, true); err != nil {
+			return err
+		}
+		return serve(ctx, cfg, log, stdout, roleDispatcher)
+	case "migrate":
+		if err := cfg.requireReal(cmd, true, false, true); err != nil {
+			return err
+		}
+		return migrate(ctx, cfg, log)
+	case "admin":
+		return runAdmin(ctx, cfg, args[2:], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stdout, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+type role int
+
+const (
+	roleAPI role = 1 << iota
+	roleDispatcher
+	roleDev = roleAPI | roleDispatcher
+)
+
+// services are the connections every role shares.
+type services struct {
+	store  *sqlstore.DB
+	rdb    *redis.Client
+	pub    *producer.Publisher
+	names  topics.Names
+	outbox *sandbox.Outbox
+}
+
+func (s *services) close() {
+	if s.pub != nil {
+		s.pub.Close()
+	}
+	if s.rdb != nil {
+		s.rdb.Close()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+}
+
+func connect(ctx context.Context, cfg config) (*services, error) {
+	s := &services{names: topics.Names{Prefix: cfg.TopicPrefix}}
+	var err error
+	if s.store, err = sqlstore.Open(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("LOA_REDIS_URL: %w", err)
+	}
+	s.rdb = redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.rdb.Ping(pctx).Err(); err != nil {
+		s.close()
+		return nil, fmt.Errorf("redis at %s: %w", opt.Addr, err)
+	}
+	if err := topics.Ping(pctx, cfg.KafkaBrokers); err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.pub, err = producer.NewPublisher(producer.PublisherConfig{Brokers: cfg.KafkaBrokers, Names: s.names}); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func migrate(ctx context.Context, cfg config, log *slog.Logger) error {
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	log.Info("database schema is current", slog.String("dialect", string(db.Dialect())))
+	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := topics.Ensure(tctx, cfg.KafkaBrokers, topics.Names{Prefix: cfg.TopicPrefix}, cfg.Replication); err != nil {
+		return err
+	}
+	for _, s := range topics.Specs() {
+		log.Info("kafka topic ready", slog.String("topic", cfg.TopicPrefix+s.Name), slog.Int("partitions", s.Partitions),
+			slog.Duration("retention", s.Retention))
+	}
+	return nil
+}
+
+// runDev starts the embedded services that are not configured, migrates,
+// and serves every role in one process.
+func runDev(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) error {
+	var embedded []string
+	if len(cfg.KafkaBrokers) == 0 {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
+		if err != nil {
+			return fmt.Errorf("dev: in-process Kafka: %w", err)
+		}
+		defer c.Close()
+		cfg.KafkaBrokers = c.ListenAddrs()
+		embedded = append(embedded, "Kafka")
+	}
+	if cfg.RedisURL == "" {
+		m := miniredis.NewMiniRedis()
+		if err := m.Start(); err != nil {
+			return fmt.Errorf("dev: in-process Redis: %w", err)
+		}
+		defer m.Close()
+		cfg.RedisURL = "redis://" + m.Addr()
+		embedded = append(embedded, "Redis")
+	}
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = "sqlite:" + filepath.Join(cfg.DataDir, "loa.db")
+		embedded = append(embedded, "SQLite")
+	}
+	if err := migrate(ctx, cfg, log); err != nil {
+		return err
+	}
+	if len(embedded) > 0 {
+		log.Info("dev mode: embedded services", slog.String("embedded", strings.Join(embedded, ", ")),
+			slog.String("note", "in-process Kafka and Redis keep their state in memory; it is gone when loa dev stops"))
+	}
+	return serve(ctx, cfg, log, stdout, roleDev)
+}
+
+// serve runs the API and/or the dispatcher until ctx ends, then stops
+// them in order: HTTP first, then consumers, then the publisher and the
+// stores.
+func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, r role) error {
+	s, err := connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+
+	var chans map[channels.Name]channels.Channel
+	if r&roleDispatcher != 0 {
+		s.outbox = sandbox.NewOutbox(cfg.OutboxCapacity)
+		if r == roleDev {
+			s.outbox.OnAdd(func(e sandbox.Entry) {
+				to := e.To
+				if e.Channel == channels.SMS {
+					to = phone.Mask(to)
+				}
+				log.Info("dev outbox", slog.String("channel", string(e.Channel)), slog.String("to", to),
+					slog.String("notification_id", e.NotificationID), slog.String("title", e.Title), slog.String("body", e.Body))
+			})
+		} else {
+			log.Warn("channels: only the sandbox channel exists in this build; messages are recorded, not sent to providers")
+		}
+		chans = map[channels.Name]channels.Channel{}
+		for _, n := range []channels.Name{channels.Push, channels.SMS, channels.Email} {
+			chans[n] = sandbox.New(n, s.outbox)
+		}
+	}
+	if r == roleDev {
+		if err := seedDemo(ctx, s.store); err != nil {
+			return err
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	var httpSrv *http.Server
+	if r&roleAPI != 0 {
+		svc := direct.New(s.store, s.pub, log)
+		deps := api.Deps{
+			Store: s.store, Direct: svc, Log: log, MaxBodyBytes: cfg.MaxBodyBytes,
+			Ready: []api.Check{
+				{Name: "database", Check: s.store.Ping},
+				{Name: "redis", Check: func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }},
+				{Name: "kafka", Check: func(ctx context.Context) error { return topics.Ping(ctx, cfg.KafkaBrokers) }},
+			},
+		}
+		if r == roleDev {
+			deps.Outbox, deps.DevAPIKey = s.outbox, cfg.DevAPIKey
+		}
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen on LOA_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+		}
+		httpSrv = &http.Server{Handler: api.NewHandler(deps), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+		base := "http://" + ln.Addr().String()
+		log.Info("loa: listening on " + base)
+		if r == roleDev {
+			printDevBanner(stdout, base, cfg)
+		}
+		g.Go(func() error {
+			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error { return svc.RunRelay(gctx, 5*time.Second, 30*time.Second) })
+	}
+
+	// The dispatcher gets its own context so that it stops after the HTTP
+	// server, not with it.
+	dispCtx, stopDispatcher := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDispatcher()
+	var dispDone chan error
+	if r&roleDispatcher != 0 {
+		dcfg := dispatcher.DefaultConfig()
+		dcfg.Brokers, dcfg.Names, dcfg.RedisKeyPrefix = cfg.KafkaBrokers, s.names, cfg.RedisKeyPrefix
+		dcfg.ShutdownTimeout, dcfg.SendTimeout, dcfg.SentTTL = cfg.ShutdownTimeout, cfg.SendTimeout, cfg.DeliveryKeyTTL
+		for l, n := range cfg.Workers {
+			dcfg.Workers[l] = n
+		}
+		d, err := dispatcher.New(dcfg, s.store, s.rdb, s.pub, chans, log)
+		if err != nil {
+			return err
+		}
+		dispDone = make(chan error, 1)
+		go func() { dispDone <- d.Run(dispCtx) }()
+	}
+
+	var dispErr error
+	select {
+	case <-gctx.Done():
+	case dispErr = <-dispDone: // nil channel when there is no dispatcher
+		dispDone = nil
+		if dispErr == nil {
+			dispErr = errors.New("dispatcher stopped unexpectedly")
+		}
+	}
+	log.Info("loa: shutting down")
+	if httpSrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		httpSrv.Shutdown(sctx)
+		cancel()
+	}
+	stopDispatcher()
+	if dispDone != nil {
+		dispErr = <-dispDone
+	}
+	cancel()
+	gerr := g.Wait()
+	log.Info("loa: stopped")
+	return errors.Join(gerr, dispErr)
+}
+
+func printDevBanner(w io.Writer, base string, cfg config) {
+	fmt.Fprintf(w, `
+  Loa dev is running.
+    API           %[1]s
+    health        %[1]s/readyz
+    API document  %[1]s/v1/openapi.json
+    dev outbox    %[1]s/v1/dev/outbox   (what the sandbox channels would have sent)
+    API key       %[2]s   (send as: Authorization: Bearer %[2]s)
+  Try:
+    curl -s -H 'Authorization: Bearer %[2]s' -H 'Content-Type: application/json' \
+      -d '{"to":{"phone":"0912345678"},"title":"Thông báo","body":"Nội dung","channels":["sms"],"ttl_seconds":300,"idempotency_key":"abc-1"}' \
+      %[1]s/v1/notifications
+    curl -s -H 'Authorization: Bearer %[2]s' %[1]s/v1/dev/outbox
+  Ctrl-C stops it.
+
+`, base, cfg.DevAPIKey)
+}
+
+// seedDemo adds the demo citizen account used by the README's examples,
+// once.
+func seedDemo(ctx context.Context, store *sqlstore.DB) error {
+	ok, err := store.AccountExists(ctx, "demo-citizen")
+	if err != nil || ok {
+		return err
+	}
+	return store.SeedAccount(ctx, "demo-citizen", "citizen", "84912345678", "demo@example.vn",
+		[]string{"demo-device-token-1"}, time.Now())
+}
+
+// runAdmin holds operator commands.
+func runAdmin(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
+	if len(args) < 2 || args[0] != "apikey" || args[1] != "create" {
+		return errors.New("usage: loa admin apikey create --name NAME --scopes SCOPE[,SCOPE…]")
+	}
+	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	name := fs.String("name", "", "who the key is for (an integrating system)")
+	scopes := fs.String("scopes", "", "comma-separated scopes: "+strings.Join(api.KnownScopes, ", "))
+	if err := fs.Parse(args[2:]); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*name) == "" {
+		return errors.New("apikey create: --name is required")
+	}
+	var list []string
+	for _, sc := range strings.Split(*scopes, ",") {
+		if sc = strings.TrimSpace(sc); sc == "" {
+			continue
+		}
+		if !slices.Contains(api.KnownScopes, sc) {
+			return fmt.Errorf("apikey create: unknown scope %q (known: %s)", sc, strings.Join(api.KnownScopes, ", "))
+		}
+		list = append(list, sc)
+	}
+	if len(list) == 0 {
+		return errors.New("apikey create: --scopes needs at least one scope")
+	}
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = "sqlite:" + filepath.Join(cfg.DataDir, "loa.db")
+	}
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	key, hash, err := api.NewAPIKey()
+	if err != nil {
+		return err
+	}
+	id := uuid.NewString()
+	if err := db.CreateAPIKey(ctx, sqlstore.APIKey{ID: id, Name: *name, Hash: hash, Scopes: list, CreatedAt: time.Now()}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "API key for %s (id %s, scopes %s). It is shown only now; store it safely:\n%s\n",
+		*name, id, strings.Join(list, " "), key)
+	return nil
+}
