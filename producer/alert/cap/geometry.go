@@ -1,0 +1,58 @@
+package cap
+
+import "math"
+
+// earthRadiusKm is the mean Earth radius (IUGG), in kilometres.
+const earthRadiusKm = 6371.0088
+
+// Point is a WGS 84 position in decimal degrees.
+type Point struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
+}
+
+// Polygon is a closed ring of points, the first equal to the last, as in a
+// CAP <polygon>. Parse guarantees at least four points.
+type Polygon []Point
+
+// Contains reports whether pt lies inside p, by ray casting on latitude and
+// longitude taken as plane coordinates. That is exact enough for areas the
+// size of a province, but wrong for polygons that cross the antimeridian
+// or enclose a pole. A point exactly on an edge may be reported either way.
+// An unclosed ring is treated as closed.
+func (p Polygon) Contains(pt Point) bool {
+	in := false
+	for i, j := 0, len(p)-1; i < len(p); j, i = i, i+1 {
+		a, b := p[i], p[j]
+		if (a.Lat > pt.Lat) != (b.Lat > pt.Lat) {
+			lon := a.Lon + (pt.Lat-a.Lat)*(b.Lon-a.Lon)/(b.Lat-a.Lat)
+			if pt.Lon < lon {
+				in = !in
+			}
+		}
+	}
+	return in
+}
+
+// Circle is a CAP <circle>: a centre and a radius in kilometres.
+type Circle struct {
+	Center   Point   `json:"center"`
+	RadiusKm float64 `json:"radius_km"`
+}
+
+// Contains reports whether pt is within c.RadiusKm of the centre (the
+// boundary included), by great-circle (haversine) distance on a sphere of
+// radius 6371.0088 km.
+func (c Circle) Contains(pt Point) bool {
+	return distanceKm(c.Center, pt) <= c.RadiusKm
+}
+
+// distanceKm is the haversine great-circle distance between a and b.
+func distanceKm(a, b Point) float64 {
+	const rad = math.Pi / 180
+	lat1, lat2 := a.Lat*rad, b.Lat*rad
+	dLat, dLon := (b.Lat-a.Lat)*rad, (b.Lon-a.Lon)*rad
+	s1, s2 := math.Sin(dLat/2), math.Sin(dLon/2)
+	h := s1*s1 + math.Cos(lat1)*math.Cos(lat2)*s2*s2
+	return 2 * earthRadiusKm * math.Asin(math.Min(1, math.Sqrt(h)))
+}
