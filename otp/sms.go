@@ -1,0 +1,404 @@
+package otp
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// SMSCodeDigits is the length of an SMS code.
+const SMSCodeDigits = 6
+
+const (
+	// challengeIDBytes is 128 bits: unguessable, so a challenge ID can be
+	// handed to the client.
+	challengeIDBytes = 16
+	// expiredRetention keeps a challenge in Redis this long after it
+	// expires, so a late verification gets ErrExpired instead of
+	// ErrNotFound.
+	expiredRetention = 10 * time.Minute
+	// issueRetries bounds the optimistic retry when another Issue for the
+	// same phone and purpose lands in between (see sms_issue.lua).
+	issueRetries = 3
+	// minSMSSecret is the shortest accepted HMAC key: the SHA-256 size.
+	minSMSSecret = 32
+)
+
+var (
+	//go:embed lua/sms_issue.lua
+	smsIssueLua string
+	//go:embed lua/sms_verify.lua
+	smsVerifyLua string
+
+	// Immutable after init: redis.Script only caches its SHA.
+	smsIssueScript  = redis.NewScript(smsIssueLua)
+	smsVerifyScript = redis.NewScript(smsVerifyLua)
+)
+
+// SMSConfig configures SMSCodes. Start from DefaultSMSConfig and set Secret.
+type SMSConfig struct {
+	// CodeTTL is how long a code is valid.
+	CodeTTL time.Duration
+	// MaxAttempts wrong codes void a challenge.
+	MaxAttempts int
+	// At most MaxSendsPerWindow codes go to one phone in any SendWindow,
+	// and at least Cooldown passes between two of them (all purposes
+	// together).
+	SendWindow        time.Duration
+	MaxSendsPerWindow int
+	Cooldown          time.Duration
+	// At most MaxSendsPerIP codes are requested from one client address
+	// (an IPv6 /64 counts as one address) in any PerIPWindow.
+	PerIPWindow   time.Duration
+	MaxSendsPerIP int
+	// Secret keys the HMAC under which codes are stored; at least 32
+	// bytes, the same on every instance. Changing it invalidates the codes
+	// in flight, nothing else.
+	Secret []byte
+	// Now is the clock; nil means time.Now. Every expiry and window
+	// decision uses it, not the Redis server's clock.
+	Now func() time.Time
+	// KeyPrefix starts every Redis key. On Redis Cluster it must contain a
+	// hash tag ("{…}"), because one script touches several keys.
+	KeyPrefix string
+}
+
+// DefaultSMSConfig returns the defaults of issue 3: 5-minute codes, 5
+// attempts, 5 sends per phone per 10 minutes, 30 s between sends, 20 sends
+// per client address per hour, keys under "otp:{sms}:" (one hash slot). The
+// Secret is left empty and must be set.
+func DefaultSMSConfig() SMSConfig {
+	return SMSConfig{
+		CodeTTL:           5 * time.Minute,
+		MaxAttempts:       5,
+		SendWindow:        10 * time.Minute,
+		MaxSendsPerWindow: 5,
+		Cooldown:          30 * time.Second,
+		PerIPWindow:       time.Hour,
+		MaxSendsPerIP:     20,
+		Now:               time.Now,
+		KeyPrefix:         "otp:{sms}:",
+	}
+}
+
+// Validate reports the first invalid field, if any.
+func (c SMSConfig) Validate() error {
+	switch {
+	case c.CodeTTL < time.Second:
+		return errors.New("otp: sms config: CodeTTL must be at least 1s")
+	case c.MaxAttempts < 1:
+		return errors.New("otp: sms config: MaxAttempts must be positive")
+	case c.SendWindow < time.Millisecond || c.MaxSendsPerWindow < 1:
+		return errors.New("otp: sms config: SendWindow and MaxSendsPerWindow must be positive")
+	case c.Cooldown < 0:
+		return errors.New("otp: sms config: Cooldown must not be negative")
+	case c.PerIPWindow < time.Millisecond || c.MaxSendsPerIP < 1:
+		return errors.New("otp: sms config: PerIPWindow and MaxSendsPerIP must be positive")
+	case len(c.Secret) < minSMSSecret:
+		return fmt.Errorf("otp: sms config: Secret must be at least %d bytes", minSMSSecret)
+	case c.KeyPrefix == "":
+		return errors.New("otp: sms config: KeyPrefix must not be empty")
+	}
+	return nil
+}
+
+// Challenge is an issued SMS code's public half: what the client gets back
+// and what Verify reports. ID is a random 128-bit URL-safe string.
+type Challenge struct {
+	ID        string
+	Phone     string
+	Purpose   string
+	ExpiresAt time.Time
+}
+
+// SMSCodes issues and verifies SMS one-time codes. All state lives in Redis
+// (nothing of it needs to survive longer than a code), and each operation
+// is one Lua script, so any number of instances can share a Redis. Only an
+// HMAC of each code is stored; the code itself is returned once by Issue and
+// is never stored or logged here. Safe for concurrent use.
+type SMSCodes struct {
+	rdb redis.UniversalClient
+	cfg SMSConfig
+}
+
+// NewSMSCodes validates cfg and returns an SMSCodes on rdb. It does not
+// contact Redis.
+func NewSMSCodes(rdb redis.UniversalClient, cfg SMSConfig) (*SMSCodes, error) {
+	if rdb == nil {
+		return nil, errors.New("otp: new sms codes: nil redis client")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	switch rdb.(type) {
+	case *redis.ClusterClient, *redis.Ring:
+		if !hasHashTag(cfg.KeyPrefix) {
+			return nil, fmt.Errorf("otp: new sms codes: KeyPrefix %q needs a {hash tag} on a sharded Redis", cfg.KeyPrefix)
+		}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Secret = append([]byte(nil), cfg.Secret...)
+	return &SMSCodes{rdb: rdb, cfg: cfg}, nil
+}
+
+// Issue creates a challenge and its 6-digit code for phone (digits only,
+// already normalised, e.g. 84912345678) and purpose (a Purpose* constant),
+// requested from clientIP (an address, optionally with a port; "" only for
+// sends that have no end-user address, which skips the per-address limit).
+//
+// The limits are checked and the send recorded in one atomic step. A
+// refusal is a *RateLimitError wrapping ErrCooldown, ErrTooManySends or
+// ErrTooManyFromIP, with nothing recorded. Issuing again for the same phone
+// and purpose voids the previous challenge. Invalid arguments give
+// ErrUnknownPurpose or ErrInvalidInput; Redis failures are wrapped.
+//
+// The code is returned to be put into the SMS and must not be logged or
+// stored. Safe for concurrent use.
+func (s *SMSCodes) Issue(ctx context.Context, phone, purpose, clientIP string) (Challenge, string, error) {
+	if !knownPurpose(purpose) {
+		return Challenge{}, "", fmt.Errorf("otp: issue: %q: %w", purpose, ErrUnknownPurpose)
+	}
+	if !validPhone(phone) {
+		return Challenge{}, "", fmt.Errorf("otp: issue: phone: %w", ErrInvalidInput)
+	}
+	ipKey := ""
+	if clientIP != "" {
+		addr, err := rateLimitAddr(clientIP)
+		if err != nil {
+			return Challenge{}, "", fmt.Errorf("otp: issue: client ip: %w", ErrInvalidInput)
+		}
+		ipKey = s.cfg.KeyPrefix + "ip:" + addr
+	}
+
+	id, err := newChallengeID()
+	if err != nil {
+		return Challenge{}, "", fmt.Errorf("otp: issue: %w", err)
+	}
+	code, err := newSMSCode()
+	if err != nil {
+		return Challenge{}, "", fmt.Errorf("otp: issue: %w", err)
+	}
+	now := s.cfg.Now()
+	nowMs := now.UnixMilli()
+	expMs := nowMs + s.cfg.CodeTTL.Milliseconds()
+	activeKey := s.cfg.KeyPrefix + "active:" + phone + ":" + purpose
+	keys := []string{
+		s.cfg.KeyPrefix + "sent:" + phone,
+		activeKey,
+		s.challengeKey(id),
+		"", // previous challenge, filled below
+	}
+	if ipKey != "" {
+		keys = append(keys, ipKey)
+	}
+	args := []any{
+		nowMs,
+		nowMs - s.cfg.SendWindow.Milliseconds(),
+		s.cfg.SendWindow.Milliseconds(),
+		s.cfg.MaxSendsPerWindow,
+		s.cfg.Cooldown.Milliseconds(),
+		nowMs - s.cfg.PerIPWindow.Milliseconds(),
+		s.cfg.PerIPWindow.Milliseconds(),
+		s.cfg.MaxSendsPerIP,
+		id,
+		s.mac(id, code),
+		phone,
+		purpose,
+		expMs,
+		(s.cfg.CodeTTL + expiredRetention).Milliseconds(),
+		"", // previous challenge id, filled below
+	}
+
+	for range issueRetries {
+		prev, err := s.rdb.Get(ctx, activeKey).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return Challenge{}, "", fmt.Errorf("otp: issue: %w", err)
+		}
+		keys[3], args[14] = s.challengeKey(prev), prev
+		if prev == "" {
+			keys[3] = keys[2] // unused by the script; any same-slot key
+		}
+		res, err := smsIssueScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+		if err != nil {
+			return Challenge{}, "", fmt.Errorf("otp: issue: %w", err)
+		}
+		switch res[0] {
+		case 0:
+			return Challenge{ID: id, Phone: phone, Purpose: purpose, ExpiresAt: time.UnixMilli(expMs)}, code, nil
+		case -1:
+			continue
+		case 1:
+			return Challenge{}, "", &RateLimitError{Err: ErrCooldown, RetryAfter: retryAfter(res[1], s.cfg.Cooldown)}
+		case 2:
+			return Challenge{}, "", &RateLimitError{Err: ErrTooManySends, RetryAfter: retryAfter(res[1], s.cfg.SendWindow)}
+		case 3:
+			return Challenge{}, "", &RateLimitError{Err: ErrTooManyFromIP, RetryAfter: retryAfter(res[1], s.cfg.PerIPWindow)}
+		default:
+			return Challenge{}, "", fmt.Errorf("otp: issue: unexpected script result %v", res)
+		}
+	}
+	return Challenge{}, "", fmt.Errorf("otp: issue: concurrent issues for the same phone and purpose, gave up after %d tries", issueRetries)
+}
+
+// Verify checks code against challenge challengeID, in one atomic step, and
+// returns the challenge on success. The caller must then check that
+// Challenge.Purpose (and Phone) are what the flow expects: a login code must
+// not complete a registration. Errors, in the order they are decided:
+//
+//   - ErrNotFound: no such challenge (or a malformed ID);
+//   - ErrExpired: CodeTTL has passed since it was issued;
+//   - ErrVoid: already used once, superseded by a resend, or MaxAttempts
+//     wrong codes were given;
+//   - ErrWrongCode: the code is wrong; the attempt is counted and the
+//     MaxAttempts-th one voids the challenge.
+//
+// A right code succeeds exactly once, however many verifications race.
+// Redis failures are wrapped. Safe for concurrent use.
+func (s *SMSCodes) Verify(ctx context.Context, challengeID, code string) (Challenge, error) {
+	if !validChallengeID(challengeID) {
+		return Challenge{}, fmt.Errorf("otp: verify: %w", ErrNotFound)
+	}
+	code = strings.TrimSpace(code)
+	// Malformed codes go through the script like any wrong code: they are
+	// guesses and count as attempts.
+	res, err := smsVerifyScript.Run(ctx, s.rdb, []string{s.challengeKey(challengeID)},
+		s.cfg.Now().UnixMilli(), s.mac(challengeID, code), s.cfg.MaxAttempts).Slice()
+	if err != nil {
+		return Challenge{}, fmt.Errorf("otp: verify: %w", err)
+	}
+	status, _ := res[0].(int64)
+	switch status {
+	case 0:
+		phone, _ := res[1].(string)
+		purpose, _ := res[2].(string)
+		expStr, _ := res[3].(string)
+		exp, err := strconv.ParseInt(expStr, 10, 64)
+		if err != nil {
+			return Challenge{}, fmt.Errorf("otp: verify: corrupt challenge expiry %q", expStr)
+		}
+		return Challenge{ID: challengeID, Phone: phone, Purpose: purpose, ExpiresAt: time.UnixMilli(exp)}, nil
+	case 1:
+		return Challenge{}, fmt.Errorf("otp: verify: %w", ErrNotFound)
+	case 2:
+		return Challenge{}, fmt.Errorf("otp: verify: %w", ErrExpired)
+	case 3:
+		return Challenge{}, fmt.Errorf("otp: verify: %w", ErrVoid)
+	case 4:
+		return Challenge{}, fmt.Errorf("otp: verify: %w", ErrWrongCode)
+	default:
+		return Challenge{}, fmt.Errorf("otp: verify: unexpected script result %v", res)
+	}
+}
+
+// Text renders the SMS text for purpose and code with the configured
+// CodeTTL; see SMSText.
+func (s *SMSCodes) Text(purpose, code string) (string, error) {
+	return SMSText(purpose, code, s.cfg.CodeTTL)
+}
+
+func (s *SMSCodes) challengeKey(id string) string {
+	return s.cfg.KeyPrefix + "ch:" + id
+}
+
+// mac binds the code to its challenge, so equal codes of two challenges
+// hash differently and a stored HMAC is useless for any other challenge.
+func (s *SMSCodes) mac(challengeID, code string) string {
+	m := hmac.New(sha256.New, s.cfg.Secret)
+	m.Write([]byte(challengeID))
+	m.Write([]byte{'|'})
+	m.Write([]byte(code))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// newSMSCode draws a uniform 6-digit code: rand.Int rejects samples instead
+// of reducing modulo 10^6, so there is no bias.
+func newSMSCode() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+func newChallengeID() (string, error) {
+	var b [challengeIDBytes]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+func validChallengeID(id string) bool {
+	if len(id) != base64.RawURLEncoding.EncodedLen(challengeIDBytes) {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(id)
+	return err == nil
+}
+
+// validPhone accepts E.164 digits without "+": normalising (0912… to
+// 84912…) is the accounts package's job, but anything else must not reach
+// a Redis key.
+func validPhone(p string) bool {
+	return len(p) >= 8 && len(p) <= 15 && allDigits(p)
+}
+
+// rateLimitAddr turns "ip" or "ip:port" into the unit of the per-address
+// limit: the IPv4 address, or the IPv6 /64 (one customer line hands out a
+// whole /64, so counting single IPv6 addresses would be no limit at all).
+func rateLimitAddr(s string) (string, error) {
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(s)
+		if perr != nil {
+			return "", err
+		}
+		addr = ap.Addr()
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is4() {
+		return addr.String(), nil
+	}
+	p, err := addr.Prefix(64)
+	if err != nil {
+		return "", err
+	}
+	return p.String(), nil
+}
+
+// retryAfter converts a script's wait to a duration within (0, limit]: the
+// injected clock may step backwards, which must not yield absurd waits.
+func retryAfter(ms int64, limit time.Duration) time.Duration {
+	d := time.Duration(ms) * time.Millisecond
+	if d > limit {
+		d = limit
+	}
+	if d < time.Millisecond {
+		d = time.Millisecond
+	}
+	return d
+}
+
+func hasHashTag(prefix string) bool {
+	i := strings.IndexByte(prefix, '{')
+	if i < 0 {
+		return false
+	}
+	j := strings.IndexByte(prefix[i+1:], '}')
+	return j > 0
+}

@@ -1,0 +1,453 @@
+package otp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var testSMSSecret = []byte("test-secret-test-secret-test-secret!")
+
+func newTestSMSCodes(t testing.TB, env *redisEnv, modify ...func(*SMSConfig)) *SMSCodes {
+	t.Helper()
+	cfg := DefaultSMSConfig()
+	cfg.Secret = testSMSSecret
+	cfg.Now = env.clock.Now
+	cfg.KeyPrefix = env.prefix
+	for _, m := range modify {
+		m(&cfg)
+	}
+	s, err := NewSMSCodes(env.rdb, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// wrong returns a valid-looking code different from code.
+func wrong(code string, i int) string {
+	n, _ := strconv.Atoi(code)
+	return fmt.Sprintf("%06d", (n+1+i)%1_000_000)
+}
+
+func mustIssue(t *testing.T, s *SMSCodes, phone, purpose, ip string) (Challenge, string) {
+	t.Helper()
+	ch, code, err := s.Issue(context.Background(), phone, purpose, ip)
+	if err != nil {
+		t.Fatalf("Issue(%s, %s, %s): %v", phone, purpose, ip, err)
+	}
+	return ch, code
+}
+
+func wantErr(t *testing.T, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("got error %v, want %v", err, target)
+	}
+}
+
+func wantRateLimit(t *testing.T, err, target error, retry time.Duration) {
+	t.Helper()
+	var rl *RateLimitError
+	if !errors.As(err, &rl) || !errors.Is(err, target) {
+		t.Fatalf("got error %v, want *RateLimitError wrapping %v", err, target)
+	}
+	if rl.RetryAfter != retry {
+		t.Fatalf("RetryAfter = %s, want %s", rl.RetryAfter, retry)
+	}
+}
+
+func TestSMSCodes(t *testing.T) {
+	forEachRedis(t, testSMSCodes)
+}
+
+func testSMSCodes(t *testing.T, newEnv newEnvFunc) {
+	ctx := context.Background()
+	const phone, ip = "84912345678", "203.0.113.7"
+
+	t.Run("IssueVerify", func(t *testing.T) {
+		env := newEnv(t)
+		s := newTestSMSCodes(t, env)
+		start := env.clock.Now()
+		ch, code := mustIssue(t, s, phone, PurposeRegister, ip)
+		if !regexp.MustCompile(`^[0-9]{6}$`).MatchString(code) {
+			t.Fatalf("code %q is not 6 digits", code)
+		}
+		if !regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`).MatchString(ch.ID) {
+			t.Fatalf("challenge ID %q is not 22 URL-safe characters", ch.ID)
+		}
+		if ch.Phone != phone || ch.Purpose != PurposeRegister || !ch.ExpiresAt.Equal(start.Add(5*time.Minute)) {
+			t.Fatalf("challenge = %+v", ch)
+		}
+		env.advance(4*time.Minute + 59*time.Second)
+		got, err := s.Verify(ctx, ch.ID, " "+code+" ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != ch.ID || got.Phone != ch.Phone || got.Purpose != ch.Purpose || !got.ExpiresAt.Equal(ch.ExpiresAt) {
+			t.Fatalf("Verify = %+v, want %+v", got, ch)
+		}
+	})
+
+	t.Run("SingleUse", func(t *testing.T) {
+		s := newTestSMSCodes(t, newEnv(t))
+		ch, code := mustIssue(t, s, phone, PurposeLogin, ip)
+		if _, err := s.Verify(ctx, ch.ID, code); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Verify(ctx, ch.ID, code)
+		wantErr(t, err, ErrVoid)
+	})
+
+	t.Run("WrongCodeVoidsAfterMaxAttempts", func(t *testing.T) {
+		s := newTestSMSCodes(t, newEnv(t))
+		ch, code := mustIssue(t, s, phone, PurposeRegister, ip)
+		for i := range 5 {
+			_, err := s.Verify(ctx, ch.ID, wrong(code, i))
+			wantErr(t, err, ErrWrongCode)
+		}
+		_, err := s.Verify(ctx, ch.ID, code)
+		wantErr(t, err, ErrVoid)
+	})
+
+	t.Run("MalformedCodeCounts", func(t *testing.T) {
+		s := newTestSMSCodes(t, newEnv(t))
+		ch, code := mustIssue(t, s, phone, PurposeRegister, ip)
+		for _, c := range []string{"", "12345", "1234567", "abcdef", code + "0"} {
+			_, err := s.Verify(ctx, ch.ID, c)
+			wantErr(t, err, ErrWrongCode)
+		}
+		_, err := s.Verify(ctx, ch.ID, code)
+		wantErr(t, err, ErrVoid)
+	})
+
+	t.Run("Expiry", func(t *testing.T) {
+		env := newEnv(t)
+		s := newTestSMSCodes(t, env)
+		ch, code := mustIssue(t, s, phone, PurposeRegister, ip)
+		env.advance(5 * time.Minute)
+		_, err := s.Verify(ctx, ch.ID, code)
+		wantErr(t, err, ErrExpired)
+		// Garbage collection is a TTL, not the expiry decision.
+		env.advance(time.Hour)
+		if _, err := s.Verify(ctx, ch.ID, code); !errors.Is(err, ErrExpired) && !errors.Is(err, ErrNotFound) {
+			t.Fatalf("an hour later: %v, want ErrExpired or ErrNotFound", err)
+		}
+	})
+
+	t.Run("NotFound", func(t *testing.T) {
+		s := newTestSMSCodes(t, newEnv(t))
+		for _, id := range []string{"AAAAAAAAAAAAAAAAAAAAAA", "", "short", "AAAAAAAAAAAAAAAAAAAAA*", "../../AAAAAAAAAAAAAAAA"} {
+			_, err := s.Verify(ctx, id, "123456")
+			wantErr(t, err, ErrNotFound)
+		}
+	})
+
+	t.Run("Cooldown", func(t *testing.T) {
+		env := newEnv(t)
+		s := newTestSMSCodes(t, env)
+		mustIssue(t, s, phone, PurposeRegister, ip)
+		env.advance(10 * time.Second)
+		// Any purpose: the cooldown is per phone.
+		_, code, err := s.Issue(ctx, phone, PurposeLogin, ip)
+		wantRateLimit(t, err, ErrCooldown, 20*time.Second)
+		if code != "" {
+			t.Fatal("a refused Issue returned a code")
+		}
+		// Another phone is not affected.
+		mustIssue(t, s, "84987654321", PurposeRegister, ip)
+		// The refusal was not recorded: 31 s after the first send is enough.
+		env.advance(21 * time.Second)
+		mustIssue(t, s, phone, PurposeRegister, ip)
+	})
+
+	t.Run("SendsPerWindow", func(t *testing.T) {
+		env := newEnv(t)
+		s := newTestSMSCodes(t, env)
+		for i := range 5 {
+			if i > 0 {
+				env.advance(30 * time.Second)
+			}
+			mustIssue(t, s, phone, PurposeRegister, ip)
+		}
+		env.advance(30 * time.Second) // t = 150 s
+		_, _, err := s.Issue(ctx, phone, PurposeRegister, ip)
+		wantRateLimit(t, err, ErrTooManySends, 450*time.Second)
+		env.advance(449 * time.Second) // t = 599 s
+		_, _, err = s.Issue(ctx, phone, PurposeRegister, ip)
+		wantRateLimit(t, err, ErrTooManySends, time.Second)
+		env.advance(time.Second) // t = 600 s: the first send leaves the window
+		mustIssue(t, s, phone, PurposeRegister, ip)
+		env.advance(29 * time.Second)
+		// Full again, and the cooldown is shorter than the window's wait.
+		_, _, err = s.Issue(ctx, phone, PurposeRegister, ip)
+		wantRateLimit(t, err, ErrTooManySends, time.Second)
+	})
+
+	t.Run("PerIP", func(t *testing.T) {
+		env := newEnv(t)
+		s := newTestSMSCodes(t, env)
+		for i := range 20 {
+			mustIssue(t, s, fmt.Sprintf("8491000%04d", i), PurposeRegister, "198.51.100.9:40000")
+		}
+		// Port and IPv4-mapped form are the same address.
+		for _, addr := range []string{"198.51.100.9", "198.51.100.9:1234", "::ffff:198.51.100.9"} {
+			_, _, err := s.Issue(ctx, "84910009999", PurposeRegister, addr)
+			wantRateLimit(t, err, ErrTooManyFromIP, time.Hour)
+		}
+		mustIssue(t, s, "84910009999", PurposeRegister, "198.51.100.10")
+		env.advance(time.Hour)
+		mustIssue(t, s, "84910008888", PurposeRegister, "198.51.100.9")
+	})
+
+	t.Run("PerIPv6Prefix", func(t *testing.T) {
+		s := newTestSMSCodes(t, newEnv(t), func(c *SMSConfig) { c.MaxSendsPerIP = 2 })
+		mustIssue(t, s, "84910000001", PurposeRegister, "2001:db8:1:2::1")
+		mustIssue(t, s, "84910000002", PurposeRegister, "[2001:db8:1:2:aaaa::5]:443")
+		_, _, err := s.Issue(ctx, "84910000003", PurposeRegister, "2001:db8:1:2:ffff:ffff:ffff:ffff")
+		wantRateLimit(t, err, ErrTooManyFromIP, time.Hour)
+		mustIssue(t, s, "84910000003", PurposeRegister, "2001:db8:1:3::1")
+	})
+
+	t.Run("NoClientIP", func(t *testing.T) {
+		s := newTestSMSCodes(t, newEnv(t), func(c *SMSConfig) { c.MaxSendsPerIP = 1 })
+		mustIssue(t, s, "84910000001", PurposeLogin, "")
+		mustIssue(t, s, "84910000002", PurposeLogin, "")
+	})
+
+	t.Run("ResendVoidsPrevious", func(t *testing.T) {
+		env := newEnv(t)
+		s := newTestSMSCodes(t, env)
+		c1, code1 := mustIssue(t, s, phone, PurposeRegister, ip)
+		env.advance(31 * time.Second)
+		c2, code2 := mustIssue(t, s, phone, PurposeRegister, ip)
+		env.advance(31 * time.Second)
+		c3, code3 := mustIssue(t, s, phone, PurposeLogin, ip) // other purpose
+		if c1.ID == c2.ID {
+			t.Fatal("resend reused the challenge ID")
+		}
+		_, err := s.Verify(ctx, c1.ID, code1)
+		wantErr(t, err, ErrVoid)
+		if _, err := s.Verify(ctx, c2.ID, code2); err != nil {
+			t.Fatalf("new challenge: %v", err)
+		}
+		if _, err := s.Verify(ctx, c3.ID, code3); err != nil {
+			t.Fatalf("other purpose's challenge: %v", err)
+		}
+	})
+
+	t.Run("ConcurrentWrongGuesses", func(t *testing.T) {
+		s := newTestSMSCodes(t, newEnv(t))
+		ch, code := mustIssue(t, s, phone, PurposeRegister, ip)
+		var wrongs, voids atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 50 {
+			wg.Go(func() {
+				_, err := s.Verify(ctx, ch.ID, wrong(code, i))
+				switch {
+				case errors.Is(err, ErrWrongCode):
+					wrongs.Add(1)
+				case errors.Is(err, ErrVoid):
+					voids.Add(1)
+				default:
+					t.Errorf("guess %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		if wrongs.Load() != 5 || voids.Load() != 45 {
+			t.Fatalf("%d counted, %d void; want 5 and 45", wrongs.Load(), voids.Load())
+		}
+		_, err := s.Verify(ctx, ch.ID, code)
+		wantErr(t, err, ErrVoid)
+	})
+
+	t.Run("ConcurrentRightCode", func(t *testing.T) {
+		s := newTestSMSCodes(t, newEnv(t))
+		ch, code := mustIssue(t, s, phone, PurposeRegister, ip)
+		var ok, voids atomic.Int32
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				_, err := s.Verify(ctx, ch.ID, code)
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, ErrVoid):
+					voids.Add(1)
+				default:
+					t.Errorf("verify: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if ok.Load() != 1 || voids.Load() != 19 {
+			t.Fatalf("%d successes, %d void; want 1 and 19", ok.Load(), voids.Load())
+		}
+	})
+
+	t.Run("CodeNeverStored", func(t *testing.T) {
+		env := newEnv(t)
+		s := newTestSMSCodes(t, env)
+		var codes []string
+		for i := range 4 {
+			ch, code := mustIssue(t, s, fmt.Sprintf("8490000000%d", i), Purposes()[i], ip)
+			codes = append(codes, code)
+			if _, err := s.Verify(ctx, ch.ID, wrong(code, 0)); !errors.Is(err, ErrWrongCode) {
+				t.Fatal(err)
+			}
+		}
+		dump := dumpKeys(t, env.rdb, env.prefix)
+		if len(dump) == 0 {
+			t.Fatal("no keys under the test prefix")
+		}
+		for _, code := range codes {
+			// A digit run equal to the code; longer runs (timestamps,
+			// phones) may contain any 6 digits by chance.
+			re := regexp.MustCompile(`(^|[^0-9])` + code + `([^0-9]|$)`)
+			for k, v := range dump {
+				if re.MatchString(k) || re.MatchString(v) {
+					t.Errorf("code %s found in key %s = %q", code, k, v)
+				}
+			}
+		}
+	})
+
+	t.Run("InvalidInput", func(t *testing.T) {
+		s := newTestSMSCodes(t, newEnv(t))
+		_, _, err := s.Issue(ctx, phone, "newsletter", ip)
+		wantErr(t, err, ErrUnknownPurpose)
+		for _, p := range []string{"", "+84912345678", "0912 345 678", "8491234567890123", "84*"} {
+			_, _, err := s.Issue(ctx, p, PurposeLogin, ip)
+			wantErr(t, err, ErrInvalidInput)
+		}
+		for _, a := range []string{"localhost", "1.2.3", "x:80"} {
+			_, _, err := s.Issue(ctx, phone, PurposeLogin, a)
+			wantErr(t, err, ErrInvalidInput)
+		}
+	})
+}
+
+func TestSMSConfigValidate(t *testing.T) {
+	ok := DefaultSMSConfig()
+	ok.Secret = testSMSSecret
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("defaults with a secret: %v", err)
+	}
+	if err := DefaultSMSConfig().Validate(); err == nil {
+		t.Fatal("defaults without a secret validated")
+	}
+	tests := map[string]func(*SMSConfig){
+		"short secret":      func(c *SMSConfig) { c.Secret = []byte("short") },
+		"zero ttl":          func(c *SMSConfig) { c.CodeTTL = 0 },
+		"zero attempts":     func(c *SMSConfig) { c.MaxAttempts = 0 },
+		"zero window":       func(c *SMSConfig) { c.SendWindow = 0 },
+		"zero sends":        func(c *SMSConfig) { c.MaxSendsPerWindow = 0 },
+		"negative cooldown": func(c *SMSConfig) { c.Cooldown = -time.Second },
+		"zero ip window":    func(c *SMSConfig) { c.PerIPWindow = 0 },
+		"zero ip sends":     func(c *SMSConfig) { c.MaxSendsPerIP = 0 },
+		"empty prefix":      func(c *SMSConfig) { c.KeyPrefix = "" },
+	}
+	for name, modify := range tests {
+		c := ok
+		modify(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: validated", name)
+		}
+	}
+}
+
+func TestNewSMSCodesClusterNeedsHashTag(t *testing.T) {
+	cfg := DefaultSMSConfig()
+	cfg.Secret = testSMSSecret
+	cfg.KeyPrefix = "otp:sms:"
+	cluster := newClusterClient()
+	defer cluster.Close()
+	if _, err := NewSMSCodes(cluster, cfg); err == nil {
+		t.Fatal("cluster client with an untagged prefix accepted")
+	}
+	cfg.KeyPrefix = "otp:{sms}:"
+	if _, err := NewSMSCodes(cluster, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSMSCodeUniform(t *testing.T) {
+	// Not a statistics test: it catches gross mistakes (a constant, a
+	// short range, missing leading zeros).
+	seen := make(map[string]bool)
+	leadingZero := false
+	for range 2000 {
+		c, err := newSMSCode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c) != 6 || !allDigits(c) {
+			t.Fatalf("code %q", c)
+		}
+		seen[c] = true
+		leadingZero = leadingZero || c[0] == '0'
+	}
+	if len(seen) < 1990 || !leadingZero {
+		t.Fatalf("%d distinct codes of 2000, leading zero seen: %v", len(seen), leadingZero)
+	}
+}
+
+// BenchmarkSMSVerify measures successful verifications (each of a distinct
+// challenge) from 8×GOMAXPROCS goroutines, as many API handlers would, against
+// LOA_TEST_REDIS_URL when set, else miniredis.
+func BenchmarkSMSVerify(b *testing.B) {
+	var env *redisEnv
+	if os.Getenv("LOA_TEST_REDIS_URL") != "" {
+		env = realRedis(b)(b)
+	} else {
+		env = newMiniredisEnv(b)
+	}
+	s := newTestSMSCodes(b, env, func(c *SMSConfig) { c.MaxSendsPerIP = 1 << 30 })
+	ctx := context.Background()
+	type issued struct{ id, code string }
+	chs := make([]issued, b.N)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				ch, code, err := s.Issue(ctx, fmt.Sprintf("849%08d", i), PurposeLogin, "")
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				chs[i] = issued{ch.ID, code}
+			}
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+	next.Store(0)
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c := chs[next.Add(1)-1]
+			if _, err := s.Verify(ctx, c.id, c.code); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verifications/s")
+}
