@@ -238,15 +238,15 @@ func (a Argon2Params) Validate() error {
 func (a Argon2Params) check() error {
 	switch {
 	case a.Time < 1 || a.Time > maxTime:
-		return fmt.Errorf("Time must be 1-%d, got %d", maxTime, a.Time)
+		return fmt.Errorf("parameter Time must be 1-%d, got %d", maxTime, a.Time)
 	case a.Threads < 1:
-		return errors.New("Threads must be at least 1")
+		return errors.New("parameter Threads must be at least 1")
 	case a.Memory < 8*uint32(a.Threads) || a.Memory > maxMemoryKiB:
-		return fmt.Errorf("Memory must be %d-%d KiB, got %d", 8*uint32(a.Threads), maxMemoryKiB, a.Memory)
+		return fmt.Errorf("parameter Memory must be %d-%d KiB, got %d", 8*uint32(a.Threads), maxMemoryKiB, a.Memory)
 	case a.SaltLength < minSaltLen || a.SaltLength > maxSaltLen:
-		return fmt.Errorf("SaltLength must be %d-%d, got %d", minSaltLen, maxSaltLen, a.SaltLength)
+		return fmt.Errorf("parameter SaltLength must be %d-%d, got %d", minSaltLen, maxSaltLen, a.SaltLength)
 	case a.KeyLength < minKeyLen || a.KeyLength > maxKeyLen:
-		return fmt.Errorf("KeyLength must be %d-%d, got %d", minKeyLen, maxKeyLen, a.KeyLength)
+		return fmt.Errorf("parameter KeyLength must be %d-%d, got %d", minKeyLen, maxKeyLen, a.KeyLength)
 	}
 	return nil
 }

@@ -1,0 +1,46 @@
+# Loa — common tasks. `make help` lists them.
+GO          ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Benchmarks: which to run and for how long (e.g. make bench BENCH=Dispatch BENCHTIME=5s).
+BENCH       ?= .
+BENCHTIME   ?= 1s
+
+.PHONY: help run build test test-race ci services-up services-down bench lint fmt
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+run: ## run everything in one process on embedded defaults (loa dev)
+	$(GO) run ./cmd/loa dev
+
+build: ## build bin/loa
+	$(GO) build -o bin/loa ./cmd/loa
+
+test: ## unit, store and end-to-end tests (real services too when LOA_TEST_* is set)
+	$(GO) test -count=1 ./...
+
+test-race: ## the tests under the race detector
+	$(GO) test -count=1 -race ./...
+
+services-up: ## start real PostgreSQL, Redis and Kafka for tests (deploy/local)
+	bash deploy/local/up.sh
+
+services-down: ## stop them
+	bash deploy/local/down.sh
+
+ci: lint ## lint, then the tests against real PostgreSQL, Redis and Kafka
+	bash deploy/local/up.sh
+	set -a; . deploy/local/.state/env; set +a; \
+	LOA_REQUIRE_SERVICES=1 $(MAKE) --no-print-directory test; status=$$?; \
+	bash deploy/local/down.sh; exit $$status
+
+bench: ## benchmarks (real services when LOA_TEST_* is set; see README)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./...
+
+lint: ## gofmt check, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+fmt: ## format the code
+	gofmt -w $$(git ls-files '*.go')
