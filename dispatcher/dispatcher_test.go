@@ -33,7 +33,7 @@ type rig struct {
 	chans   map[channels.Name]channels.Channel
 }
 
-func newRig(t *testing.T, backend string) *rig {
+func newRig(t testing.TB, backend string) *rig {
 	t.Helper()
 	id := testenv.ID()
 	r := &rig{names: topics.Names{Prefix: "t" + id + "."}, prefix: "t" + id + ":", outbox: sandbox.NewOutbox(100000)}
@@ -73,7 +73,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 // start runs a dispatcher until the returned stop is called; stop waits
 // for a graceful shutdown.
-func (r *rig) start(t *testing.T, mutate func(*Dispatcher)) (stop func()) {
+func (r *rig) start(t testing.TB, mutate func(*Dispatcher)) (stop func()) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Brokers, cfg.Names, cfg.RedisKeyPrefix = r.brokers, r.names, r.prefix
@@ -108,7 +108,7 @@ func (r *rig) start(t *testing.T, mutate func(*Dispatcher)) (stop func()) {
 	return stop
 }
 
-func (r *rig) publishDirect(t *testing.T, n int, idPrefix string) []string {
+func (r *rig) publishDirect(t testing.TB, n int, idPrefix string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -134,7 +134,7 @@ func (r *rig) publishDirect(t *testing.T, n int, idPrefix string) []string {
 	return ids
 }
 
-func waitCtx(t *testing.T) context.Context {
+func waitCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	t.Cleanup(cancel)
 	return ctx

@@ -289,4 +289,3 @@ func TestConfigErrorsAreReported(t *testing.T) {
 		t.Errorf("loa api without services: %v", err)
 	}
 }
-
