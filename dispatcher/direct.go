@@ -25,7 +25,7 @@ func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env produ
 	var recs []producer.Record
 	for _, chName := range p.Channels {
 		ch := channels.Name(chName)
-		addrs, err := d.resolve(ctx, p.To, ch)
+		addrs, err := d.resolve(ctx, p.To, ch, p.App)
 		if errors.Is(err, sqlstore.ErrNotFound) {
 			recs = append(recs, d.receipt(env, p, ch, p.To.Value, 1, outcome{status: StatusSkipped, reason: "account not found or closed"}))
 			continue
@@ -37,11 +37,13 @@ func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env produ
 			recs = append(recs, d.receipt(env, p, ch, "", 1, outcome{status: StatusSkipped, reason: "no address on this channel"}))
 			continue
 		}
+		reached := false
 		for _, addr := range addrs {
 			o, err := d.deliver(ctx, env, p, ch, addr)
 			if err != nil {
 				return err
 			}
+			reached = reached || o.status == StatusSent
 			recs = append(recs, d.receipt(env, p, ch, addr, len(addrs), o))
 			if o.deadLetter {
 				dl, err := d.deadLetterRecord(m, o, ch, addr)
@@ -50,6 +52,9 @@ func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env produ
 				}
 				recs = append(recs, dl)
 			}
+		}
+		if p.Fallback && reached {
+			break // reached on this channel: the fallbacks are not needed
 		}
 	}
 	return d.pub.Write(ctx, recs...)
@@ -168,7 +173,7 @@ func (d *Dispatcher) deliver(ctx context.Context, env producer.Envelope, p produ
 }
 
 // resolve returns the addresses of a recipient on a channel.
-func (d *Dispatcher) resolve(ctx context.Context, to producer.Recipient, ch channels.Name) ([]string, error) {
+func (d *Dispatcher) resolve(ctx context.Context, to producer.Recipient, ch channels.Name, app string) ([]string, error) {
 	switch to.Type {
 	case producer.ToPhone:
 		if ch == channels.SMS {
@@ -186,7 +191,7 @@ func (d *Dispatcher) resolve(ctx context.Context, to producer.Recipient, ch chan
 		if d.store == nil {
 			return nil, errors.New("dispatcher: account recipients need a store")
 		}
-		c, err := d.store.Contact(ctx, to.Value)
+		c, err := d.store.Contact(ctx, to.Value, app)
 		if err != nil {
 			return nil, err
 		}

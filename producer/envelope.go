@@ -109,4 +109,12 @@ type Direct struct {
 	Data           map[string]string `json:"data,omitempty"`
 	Channels       []string          `json:"channels"`
 	Priority       string            `json:"priority"`
+	// Fallback makes Channels an ordered fallback list: the next channel
+	// is tried only when none of the recipient's addresses on the previous
+	// one was reached (codes for officials: push to the Egov app, then
+	// SMS). Without it every channel is sent.
+	Fallback bool `json:"fallback,omitempty"`
+	// App limits push to an account's devices of one app ("smart",
+	// "egov"); empty means all its devices.
+	App string `json:"app,omitempty"`
 }

@@ -28,8 +28,9 @@ func (d *DB) AccountExists(ctx context.Context, id string) (bool, error) {
 	return n > 0, nil
 }
 
-// Contact returns how to reach an account, or ErrNotFound.
-func (d *DB) Contact(ctx context.Context, accountID string) (Contact, error) {
+// Contact returns how to reach an account, or ErrNotFound. With app set,
+// only the tokens of that app's devices are returned.
+func (d *DB) Contact(ctx context.Context, accountID, app string) (Contact, error) {
 	var (
 		c            Contact
 		phone, email sql.NullString
@@ -43,7 +44,8 @@ func (d *DB) Contact(ctx context.Context, accountID string) (Contact, error) {
 		return Contact{}, fmt.Errorf("sqlstore: contact: %w", err)
 	}
 	c.Phone, c.Email = phone.String, email.String
-	rows, err := d.db.QueryContext(ctx, `SELECT token FROM devices WHERE account_id = $1 AND active ORDER BY created_at, id`, accountID)
+	rows, err := d.db.QueryContext(ctx, `SELECT token FROM devices WHERE account_id = $1 AND active AND ($2 = '' OR app = $2)
+		ORDER BY created_at, id`, accountID, app)
 	if err != nil {
 		return Contact{}, fmt.Errorf("sqlstore: contact: %w", err)
 	}
@@ -61,6 +63,11 @@ func (d *DB) Contact(ctx context.Context, accountID string) (Contact, error) {
 // SeedAccount inserts an account with optional devices. It exists for
 // dev-mode demo data and tests; the accounts domain owns registration.
 func (d *DB) SeedAccount(ctx context.Context, id, kind, phone, email string, tokens []string, now time.Time) error {
+	return d.SeedAccountApp(ctx, id, kind, phone, email, "smart", tokens, now)
+}
+
+// SeedAccountApp is SeedAccount with the devices' app named.
+func (d *DB) SeedAccountApp(ctx context.Context, id, kind, phone, email, app string, tokens []string, now time.Time) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: seed account: %w", err)
@@ -71,8 +78,8 @@ func (d *DB) SeedAccount(ctx context.Context, id, kind, phone, email string, tok
 		return fmt.Errorf("sqlstore: seed account: %w", err)
 	}
 	for i, t := range tokens {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, account_id, token, app, platform, active, created_at) VALUES ($1, $2, $3, 'smart', 'android', TRUE, $4)`,
-			fmt.Sprintf("%s-d%d", id, i), id, t, now.UTC()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, account_id, token, app, platform, active, created_at) VALUES ($1, $2, $3, $4, 'android', TRUE, $5)`,
+			fmt.Sprintf("%s-d%d", id, i), id, t, app, now.UTC()); err != nil {
 			return fmt.Errorf("sqlstore: seed account: %w", err)
 		}
 	}

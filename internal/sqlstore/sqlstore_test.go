@@ -150,7 +150,7 @@ func testContacts(t *testing.T, db *sqlstore.DB) {
 	if err := db.DeactivateDevice(ctx, "tok-1"); err != nil {
 		t.Fatal(err)
 	}
-	c, err := db.Contact(ctx, "acc-1")
+	c, err := db.Contact(ctx, "acc-1", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,16 @@ func testContacts(t *testing.T, db *sqlstore.DB) {
 	if ok, _ := db.AccountExists(ctx, "acc-1"); !ok {
 		t.Error("acc-1 should exist")
 	}
-	if _, err := db.Contact(ctx, "nobody"); !errors.Is(err, sqlstore.ErrNotFound) {
+	if err := db.SeedAccountApp(ctx, "acc-2", "official", "84987654321", "", "egov", []string{"egov-tok"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := db.Contact(ctx, "acc-2", "smart"); len(c.Tokens) != 0 {
+		t.Errorf("smart devices of an egov-only account: %v", c.Tokens)
+	}
+	if c, _ := db.Contact(ctx, "acc-2", "egov"); len(c.Tokens) != 1 {
+		t.Errorf("egov devices: %v", c.Tokens)
+	}
+	if _, err := db.Contact(ctx, "nobody", ""); !errors.Is(err, sqlstore.ErrNotFound) {
 		t.Errorf("unknown: %v", err)
 	}
 }
