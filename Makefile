@@ -1,11 +1,13 @@
 # Loa — common tasks. `make help` lists them.
 GO          ?= go
+SHELL       := bash
+.SHELLFLAGS := -o pipefail -c
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Benchmarks: which to run and for how long (e.g. make bench BENCH=Dispatch BENCHTIME=5s).
 BENCH       ?= .
 BENCHTIME   ?= 1s
 
-.PHONY: help run build test test-race ci services-up services-down bench lint fmt
+.PHONY: help run build test test-verbose test-race ci services-up services-down bench lint fmt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -17,7 +19,13 @@ build: ## build bin/loa
 	$(GO) build -o bin/loa ./cmd/loa
 
 test: ## unit, store and end-to-end tests (real services too when LOA_TEST_* is set)
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 15m ./...
+
+# CI prints one line per test and subtest (for example
+# "--- PASS: TestEndToEnd/real"), so the log shows which ran on the real
+# services, and the package summaries.
+test-verbose:
+	$(GO) test -count=1 -timeout 15m -v ./... 2>&1 | grep -E --line-buffered '^( *--- (PASS|FAIL|SKIP)|ok |FAIL|panic:|\s+\S+_test\.go:[0-9]+:)'
 
 test-race: ## the tests under the race detector
 	$(GO) test -count=1 -race ./...
@@ -31,7 +39,8 @@ services-down: ## stop them
 ci: lint ## lint, then the tests against real PostgreSQL, Redis and Kafka
 	bash deploy/local/up.sh
 	set -a; . deploy/local/.state/env; set +a; \
-	LOA_REQUIRE_SERVICES=1 $(MAKE) --no-print-directory test; status=$$?; \
+	echo "real services: $$LOA_TEST_DATABASE_URL $$LOA_TEST_REDIS_URL kafka $$LOA_TEST_KAFKA_BROKERS"; \
+	LOA_REQUIRE_SERVICES=1 $(MAKE) --no-print-directory test-verbose; status=$$?; \
 	bash deploy/local/down.sh; exit $$status
 
 bench: ## benchmarks (real services when LOA_TEST_* is set; see README)
