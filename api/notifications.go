@@ -350,15 +350,17 @@ func view(n sqlstore.Notification, ds []sqlstore.Delivery) notificationView {
 			}
 		}
 		done := 0
-		for _, c := range o.Counts {
-			done += c
+		for status, c := range o.Counts {
+			if status != "retrying" { // waiting in a retry tier: not an outcome yet
+				done += c
+			}
 		}
 		switch {
-		case done == 0:
+		case done == 0 && o.Counts["retrying"] == 0:
 			o.Status = "pending"
 		case done < o.Targets:
 			o.Status = "sending"
-		case o.Counts["sent"] == done:
+		case o.Counts["sent"] == done && o.Counts["retrying"] == 0:
 			o.Status = "sent"
 		case o.Counts["sent"] > 0:
 			o.Status = "partial"

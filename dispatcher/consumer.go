@@ -105,7 +105,7 @@ func (c *consumer) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					continue // stopping: hand back what has not started
 				}
-				if c.process(workCtx, m) {
+				if c.process(workCtx, ctx.Done(), m) {
 					tr.done(m)
 				}
 			}
@@ -162,14 +162,20 @@ fetch:
 	return fetchErr
 }
 
-// process runs the handler until it succeeds or the work context ends. It
-// reports whether the message is done.
-func (c *consumer) process(ctx context.Context, m kafka.Message) bool {
+// process runs the handler until it succeeds, the work context ends, or
+// — after a failure — the consumer is stopping (the message is then handed
+// back). It reports whether the message is done.
+func (c *consumer) process(ctx context.Context, stopping <-chan struct{}, m kafka.Message) bool {
 	backoff := 100 * time.Millisecond
 	for {
 		err := c.handle(ctx, m)
 		if err == nil {
 			return true
+		}
+		select {
+		case <-stopping:
+			return false
+		default:
 		}
 		if ctx.Err() != nil {
 			return false
@@ -178,6 +184,8 @@ func (c *consumer) process(ctx context.Context, m kafka.Message) bool {
 			slog.Int64("offset", m.Offset), slog.Duration("backoff", backoff), slog.Any("error", err))
 		select {
 		case <-ctx.Done():
+			return false
+		case <-stopping:
 			return false
 		case <-time.After(backoff):
 		}

@@ -19,10 +19,38 @@ import (
 type kafkaMessage = kafka.Message
 
 // handleDirect delivers a direct notification on each of its channels and
-// publishes one receipt per delivery. It returns nil once every receipt
-// (and dead letter) is acknowledged by Kafka.
+// publishes one receipt per delivery (and a retry or dead letter where one
+// is due). It returns nil once every record is acknowledged by Kafka.
 func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env producer.Envelope, p producer.Direct) error {
 	var recs []producer.Record
+	emit := func(ch channels.Name, addr string, targets int, o outcome) error {
+		recs = append(recs, d.receipt(env, p, ch, addr, targets, o))
+		switch {
+		case o.retry != nil:
+			recs = append(recs, d.retryRecord(*o.retry))
+		case o.deadLetter:
+			dl, err := d.deadLetterRecord(m, o, ch, addr)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, dl)
+		}
+		return nil
+	}
+
+	// A redelivered event (from a retry tier or a replay) is about one
+	// delivery only.
+	if rd := env.Redelivery; rd != nil {
+		o, err := d.deliver(ctx, env, p, channels.Name(rd.Channel), rd.Recipient, max(rd.Targets, 1))
+		if err != nil {
+			return err
+		}
+		if err := emit(channels.Name(rd.Channel), rd.Recipient, max(rd.Targets, 1), o); err != nil {
+			return err
+		}
+		return d.pub.Write(ctx, recs...)
+	}
+
 	for _, chName := range p.Channels {
 		ch := channels.Name(chName)
 		addrs, err := d.resolve(ctx, p.To, ch, p.App)
@@ -39,18 +67,13 @@ func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env produ
 		}
 		reached := false
 		for _, addr := range addrs {
-			o, err := d.deliver(ctx, env, p, ch, addr)
+			o, err := d.deliver(ctx, env, p, ch, addr, len(addrs))
 			if err != nil {
 				return err
 			}
 			reached = reached || o.status == StatusSent
-			recs = append(recs, d.receipt(env, p, ch, addr, len(addrs), o))
-			if o.deadLetter {
-				dl, err := d.deadLetterRecord(m, o, ch, addr)
-				if err != nil {
-					return err
-				}
-				recs = append(recs, dl)
+			if err := emit(ch, addr, len(addrs), o); err != nil {
+				return err
 			}
 		}
 		if p.Fallback && reached {
@@ -70,18 +93,25 @@ type outcome struct {
 	attempts   int
 	duplicate  bool
 	deadLetter bool
+	history    []producer.Attempt
+	retry      *producer.Envelope // the event to hold in a retry tier
 }
 
 // deliver sends one message to one address at most once, whatever the
 // redeliveries. An error means the outcome is unknown and the Kafka
 // message must be handled again.
-func (d *Dispatcher) deliver(ctx context.Context, env producer.Envelope, p producer.Direct, ch channels.Name, addr string) (outcome, error) {
+func (d *Dispatcher) deliver(ctx context.Context, env producer.Envelope, p producer.Direct, ch channels.Name, addr string, targets int) (outcome, error) {
+	var history []producer.Attempt
+	tier := 0
+	if env.Redelivery != nil {
+		history, tier = env.Redelivery.History, env.Redelivery.Tier
+	}
 	if env.Expired(d.now()) {
-		return outcome{status: StatusExpired, class: channels.Expired, reason: "expired before sending"}, nil
+		return outcome{status: StatusExpired, class: channels.Expired, reason: "expired before sending", history: history}, nil
 	}
 	channel, ok := d.channels[ch]
 	if !ok {
-		return outcome{status: StatusFailed, class: channels.Permanent, reason: "channel not configured: " + string(ch), deadLetter: true}, nil
+		return outcome{status: StatusFailed, class: channels.Permanent, reason: "channel not configured: " + string(ch), deadLetter: true, history: history}, nil
 	}
 	owner := newOwner()
 	for {
@@ -114,17 +144,18 @@ func (d *Dispatcher) deliver(ctx context.Context, env producer.Envelope, p produ
 		attempt int
 		backoff = 200 * time.Millisecond
 	)
-	for attempt = 1; attempt <= d.cfg.SendAttempts; attempt++ {
+	for attempt = 1; ; attempt++ {
 		sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 		res, sendErr = channel.Send(sctx, msg)
 		cancel()
-		if sendErr == nil || channels.ClassOf(sendErr) != channels.Transient || attempt == d.cfg.SendAttempts {
+		if sendErr == nil || channels.ClassOf(sendErr) != channels.Transient || attempt >= d.cfg.SendAttempts {
 			break
 		}
 		wait := max(backoff, channels.RetryAfterOf(sendErr))
-		if !env.ExpiresAt.IsZero() && d.now().Add(wait).After(env.ExpiresAt) {
-			break
+		if wait > 5*time.Second || (!env.ExpiresAt.IsZero() && d.now().Add(wait).After(env.ExpiresAt)) {
+			break // a long wait belongs in a retry tier, not in a worker
 		}
+		history = append(history, attemptOf(d.now(), sendErr))
 		select {
 		case <-ctx.Done():
 			d.claims.Release(context.WithoutCancel(ctx), p.NotificationID, string(ch), addr, owner)
@@ -133,21 +164,22 @@ func (d *Dispatcher) deliver(ctx context.Context, env producer.Envelope, p produ
 		}
 		backoff *= 4
 	}
-	attempt = min(attempt, d.cfg.SendAttempts)
 	if sendErr == nil {
 		if err := d.claims.MarkSent(ctx, p.NotificationID, string(ch), addr); err != nil {
 			// Sent, but not remembered: a redelivery could send again. Say
 			// so loudly; the receipt still records the send.
 			d.log.Error("delivery sent but not marked; a redelivery may repeat it", slog.Any("error", err))
 		}
-		return outcome{status: StatusSent, provider: res.Provider, providerID: res.ProviderID, attempts: attempt}, nil
+		return outcome{status: StatusSent, provider: res.Provider, providerID: res.ProviderID, attempts: len(history) + 1}, nil
 	}
-	// Not sent: free the delivery so a replay can send it.
+	// Not sent: free the delivery so a retry or a replay can send it.
 	if err := d.claims.Release(ctx, p.NotificationID, string(ch), addr, owner); err != nil {
 		return outcome{}, err
 	}
+	now := d.now()
+	history = append(history, attemptOf(now, sendErr))
 	class := channels.ClassOf(sendErr)
-	o := outcome{class: class, reason: sendErr.Error(), attempts: attempt}
+	o := outcome{class: class, reason: sendErr.Error(), attempts: len(history), history: history}
 	var ce *channels.Error
 	if errors.As(sendErr, &ce) {
 		o.provider = ce.Provider
@@ -156,20 +188,34 @@ func (d *Dispatcher) deliver(ctx context.Context, env producer.Envelope, p produ
 	case channels.Expired:
 		o.status = StatusExpired
 	case channels.TokenDead:
-		o.status = StatusTokenDead
-		if ch == channels.Push && d.store != nil {
-			if err := d.store.DeactivateDevice(ctx, addr); err != nil {
-				return outcome{}, err
-			}
-		}
-	default:
-		if env.Expired(d.now()) {
-			o.status, o.class = StatusExpired, channels.Expired
+		o.status = StatusTokenDead // the ledger deactivates the device from the receipt
+	case channels.Transient:
+		if tier >= len(d.cfg.RetryTiers) {
+			o.status, o.deadLetter = StatusFailed, true
+			o.reason = fmt.Sprintf("gave up after %d attempts: %s", len(history), o.reason)
 			break
 		}
+		due := now.Add(max(d.jitter(d.cfg.RetryTiers[tier]), channels.RetryAfterOf(sendErr)))
+		if !env.ExpiresAt.IsZero() && !due.Before(env.ExpiresAt) {
+			o.status, o.class, o.reason = StatusExpired, channels.Expired, "would expire before its retry: "+o.reason
+			break
+		}
+		retry := env
+		retry.Redelivery = &producer.Redelivery{Channel: string(ch), Recipient: addr, Targets: targets, Tier: tier + 1, DueAt: due.UTC(), History: history}
+		o.status, o.retry = StatusRetrying, &retry
+	default:
 		o.status, o.deadLetter = StatusFailed, true
 	}
 	return o, nil
+}
+
+func attemptOf(at time.Time, err error) producer.Attempt {
+	a := producer.Attempt{At: at.UTC(), Class: string(channels.ClassOf(err)), Reason: truncate(err.Error(), 300)}
+	var ce *channels.Error
+	if errors.As(err, &ce) {
+		a.Provider = ce.Provider
+	}
+	return a
 }
 
 // resolve returns the addresses of a recipient on a channel.
@@ -226,7 +272,8 @@ func (d *Dispatcher) deadLetterRecord(m kafkaMessage, o outcome, ch channels.Nam
 	dl := DeadLetter{
 		ID:     fmt.Sprintf("%s-%d-%d-%s-%s", m.Topic, m.Partition, m.Offset, ch, shortHash(addr)),
 		Reason: o.reason, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key),
-		Envelope: m.Value, Channel: string(ch), Recipient: addr, Provider: o.provider, Attempts: o.attempts, At: d.now().UTC(),
+		Envelope: m.Value, Channel: string(ch), Recipient: addr, Provider: o.provider, Attempts: o.attempts,
+		History: o.history, At: d.now().UTC(),
 	}
 	b, err := json.Marshal(dl)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -31,8 +32,16 @@ type Config struct {
 	// SendTimeout bounds one provider call.
 	SendTimeout time.Duration
 	// SendAttempts is how many times a transient failure is retried in
-	// place (with back-off) before the message is dead-lettered.
+	// place (short back-off) before the delivery goes to a retry tier.
 	SendAttempts int
+	// RetryTiers are the delays of the retry tiers, in order; a delivery
+	// that failed transiently waits in tier i for RetryTiers[i] (± jitter,
+	// or longer when the provider asked), then goes back to its lane. After
+	// the last tier it is dead-lettered. At most topics.MaxRetryTiers.
+	RetryTiers []time.Duration
+	// RetryJitter spreads tier delays by ± this fraction, so a burst of
+	// failures does not come back as a burst.
+	RetryJitter float64
 	// ClaimLease and SentTTL tune the delivery claims (see Claims).
 	ClaimLease time.Duration
 	SentTTL    time.Duration
@@ -55,7 +64,9 @@ func DefaultConfig() Config {
 		LedgerWorkers:   8,
 		ShutdownTimeout: 10 * time.Second,
 		SendTimeout:     10 * time.Second,
-		SendAttempts:    3,
+		SendAttempts:    1,
+		RetryTiers:      []time.Duration{5 * time.Second, time.Minute, 10 * time.Minute},
+		RetryJitter:     0.2,
 		ClaimLease:      30 * time.Second,
 		SentTTL:         72 * time.Hour,
 		Ledger:          true,
@@ -80,6 +91,17 @@ func (c Config) Validate() error {
 	if c.SendAttempts < 1 {
 		return errors.New("dispatcher: SendAttempts must be at least 1")
 	}
+	if len(c.RetryTiers) > topics.MaxRetryTiers {
+		return fmt.Errorf("dispatcher: at most %d retry tiers, got %d", topics.MaxRetryTiers, len(c.RetryTiers))
+	}
+	for i, d := range c.RetryTiers {
+		if d <= 0 {
+			return fmt.Errorf("dispatcher: retry tier %d has no delay", i+1)
+		}
+	}
+	if c.RetryJitter < 0 || c.RetryJitter >= 1 {
+		return fmt.Errorf("dispatcher: RetryJitter must be in [0, 1), got %v", c.RetryJitter)
+	}
 	return nil
 }
 
@@ -94,6 +116,10 @@ type Dispatcher struct {
 	log      *slog.Logger
 	now      func() time.Time
 	noCommit bool // tests: simulate a crash before commits
+	// stopping ends when Run is told to stop; waits that can be resumed
+	// by another replica (a message held until its retry is due) give up
+	// on it at once instead of at the shutdown timeout.
+	stopping <-chan struct{}
 }
 
 // New returns a Dispatcher sending through chans (one Channel per kind).
@@ -123,6 +149,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if len(lanes) == 0 {
 		lanes = topics.Lanes
 	}
+	d.stopping = ctx.Done()
 	g, ctx := errgroup.WithContext(ctx)
 	for _, lane := range lanes {
 		c := &consumer{
@@ -136,6 +163,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		g.Go(func() error { return c.Run(ctx) })
 	}
+	for i := range d.cfg.RetryTiers {
+		c := &consumer{
+			cfg: consumerConfig{
+				Brokers: d.cfg.Brokers, Topic: d.cfg.Names.Topic(topics.RetryTier(i)), Group: d.cfg.Names.Group(fmt.Sprintf("loa-retry-%d", i+1)),
+				Workers: 16, ShutdownTimeout: d.cfg.ShutdownTimeout,
+			},
+			handle: d.guard(d.handleRetryTier),
+			log:    d.log.With(slog.String("retry_tier", strconv.Itoa(i+1))),
+		}
+		g.Go(func() error { return c.Run(ctx) })
+	}
 	if d.cfg.Ledger {
 		c := &consumer{
 			cfg: consumerConfig{
@@ -146,6 +184,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			log:    d.log.With(slog.String("consumer", "ledger")),
 		}
 		g.Go(func() error { return c.Run(ctx) })
+		dl := d.deadLetterConsumer()
+		g.Go(func() error { return dl.Run(ctx) })
 	}
 	d.log.Info("dispatcher running", slog.Any("lanes", lanes), slog.Bool("ledger", d.cfg.Ledger))
 	return g.Wait()
@@ -233,6 +273,14 @@ func (d *Dispatcher) handleReceipt(ctx context.Context, m kafkaMessage) error {
 	}
 	if d.store == nil {
 		return nil
+	}
+	// A dead token is deactivated here, from its receipt, so every
+	// replica learns it through the same event and nothing is sent to the
+	// device again.
+	if r.Status == StatusTokenDead && r.Channel == string(channels.Push) {
+		if err := d.store.DeactivateDevice(ctx, r.Recipient); err != nil {
+			return err
+		}
 	}
 	return d.store.RecordDelivery(ctx, sqlstore.Delivery{
 		NotificationID: r.NotificationID, Channel: r.Channel, Recipient: r.Recipient, Status: r.Status,

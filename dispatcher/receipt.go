@@ -3,6 +3,8 @@ package dispatcher
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/loa-hub/loa/producer"
 )
 
 // Delivery statuses in receipts and the ledger.
@@ -14,6 +16,9 @@ const (
 	// StatusSkipped: the recipient has no address on the channel (an
 	// account without an active device, say).
 	StatusSkipped = "skipped"
+	// StatusRetrying: a transient failure; the delivery waits in a retry
+	// tier. Not a final outcome.
+	StatusRetrying = "retrying"
 )
 
 // Receipt is the outcome of one delivery, published to loa.receipts and
@@ -51,5 +56,7 @@ type DeadLetter struct {
 	Recipient string          `json:"recipient,omitempty"`
 	Provider  string          `json:"provider,omitempty"`
 	Attempts  int             `json:"attempts,omitempty"`
-	At        time.Time       `json:"at"`
+	// History lists the failed tries that led here.
+	History []producer.Attempt `json:"history,omitempty"`
+	At      time.Time          `json:"at"`
 }

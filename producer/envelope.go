@@ -31,6 +31,32 @@ type Envelope struct {
 	Key           string          `json:"key"`
 	SchemaVersion int             `json:"schema_version"`
 	Payload       json.RawMessage `json:"payload"`
+	// Redelivery, set on an event sent again by a retry tier or a
+	// dead-letter replay, narrows it to the one delivery that failed.
+	Redelivery *Redelivery `json:"redelivery,omitempty"`
+}
+
+// Redelivery names one delivery of an event to try again, with what was
+// tried before.
+type Redelivery struct {
+	Channel   string `json:"channel"`
+	Recipient string `json:"recipient"`
+	// Targets is the number of recipients the channel had originally, so
+	// the ledger keeps counting against the right total.
+	Targets int `json:"targets"`
+	// Tier is how many retry tiers the delivery has been through.
+	Tier int `json:"tier"`
+	// DueAt is when a retry tier hands the event back to its lane.
+	DueAt   time.Time `json:"due_at,omitzero"`
+	History []Attempt `json:"history,omitempty"`
+}
+
+// Attempt is one failed try of a delivery.
+type Attempt struct {
+	At       time.Time `json:"at"`
+	Provider string    `json:"provider,omitempty"`
+	Class    string    `json:"class"`
+	Reason   string    `json:"reason,omitempty"`
 }
 
 // ErrUndecodable is wrapped by Decode for bytes that are not a valid

@@ -44,6 +44,13 @@ const (
 	DeadLetter = "loa.deadletter"
 )
 
+// MaxRetryTiers is how many retry-tier topics exist; a deployment uses
+// the first len(its tier delays) of them.
+const MaxRetryTiers = 5
+
+// RetryTier returns the base topic name of retry tier i (0-based).
+func RetryTier(i int) string { return fmt.Sprintf("loa.retry.%d", i+1) }
+
 // LaneTopic returns the base topic name of a lane.
 func LaneTopic(l Lane) string { return "loa." + string(l) }
 
@@ -58,7 +65,7 @@ type Spec struct {
 // an outage of the dispatcher; receipts and dead letters are kept longer
 // for audit and replay.
 func Specs() []Spec {
-	return []Spec{
+	specs := []Spec{
 		{LaneTopic(LaneOTP), 6, 24 * time.Hour},
 		{LaneTopic(LaneAlert), 6, 7 * 24 * time.Hour},
 		{LaneTopic(LaneDirect), 6, 7 * 24 * time.Hour},
@@ -66,6 +73,10 @@ func Specs() []Spec {
 		{Receipts, 6, 14 * 24 * time.Hour},
 		{DeadLetter, 3, 30 * 24 * time.Hour},
 	}
+	for i := range MaxRetryTiers {
+		specs = append(specs, Spec{RetryTier(i), 6, 3 * 24 * time.Hour})
+	}
+	return specs
 }
 
 // Names applies a deployment prefix (which may be empty) to base names.
