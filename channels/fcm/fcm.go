@@ -1,0 +1,276 @@
+package fcm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	firebase "firebase.google.com/go/v4"
+	"firebase.google.com/go/v4/messaging"
+	"google.golang.org/api/option"
+	htransport "google.golang.org/api/transport/http"
+
+	"github.com/loa-hub/loa/channels"
+)
+
+// DefaultCallTimeout bounds one send when Config.CallTimeout is zero.
+const DefaultCallTimeout = 5 * time.Second
+
+// MaxPayload is FCM's limit, in bytes, on a message's notification and
+// data payload together.
+const MaxPayload = 4096
+
+// maxTTL is the longest time-to-live FCM accepts (four weeks).
+const maxTTL = 28 * 24 * time.Hour
+
+// quotaBackoff is the least a QUOTA_EXCEEDED answer backs off: FCM's quota
+// is per minute, so retrying sooner only burns more of it.
+const quotaBackoff = time.Minute
+
+// messagingScope is the OAuth2 scope the FCM v1 API requires.
+const messagingScope = "https://www.googleapis.com/auth/firebase.messaging"
+
+// Config configures a Client. The zero value is not valid: ProjectID and
+// either CredentialsFile or Endpoint are required.
+type Config struct {
+	// ProjectID is the Firebase project messages are sent from.
+	ProjectID string
+	// CredentialsFile is a Google service-account JSON file
+	// (LOA_FCM_CREDENTIALS_FILE). It may be empty only when Endpoint is
+	// set: requests are then sent without authentication, which only a
+	// fake accepts.
+	CredentialsFile string
+	// Endpoint is the FCM v1 base URL; empty means FCM's own
+	// (https://fcm.googleapis.com/v1). Tests use a fake's URL + "/v1".
+	Endpoint string
+	// HTTPClient supplies the transport (TLS roots, connection pooling);
+	// nil means a clone of http.DefaultTransport. With CredentialsFile,
+	// OAuth2 is layered over its transport. Its Timeout is ignored:
+	// CallTimeout bounds each send.
+	HTTPClient *http.Client
+	// CallTimeout bounds each send, including the SDK's own retries;
+	// DefaultCallTimeout when zero.
+	CallTimeout time.Duration
+	// Now is the clock expiry and TTLs are computed on; time.Now when nil.
+	Now func() time.Time
+}
+
+// Validate reports the first thing wrong with c.
+func (c Config) Validate() error {
+	switch {
+	case c.ProjectID == "":
+		return errors.New("fcm: config: ProjectID is required")
+	case c.CredentialsFile == "" && c.Endpoint == "":
+		return errors.New("fcm: config: CredentialsFile is required (it may be empty only with a fake Endpoint)")
+	case c.CallTimeout < 0:
+		return errors.New("fcm: config: CallTimeout must not be negative")
+	}
+	return nil
+}
+
+// Client sends push messages through one Firebase project. It implements
+// channels.Channel and is safe for concurrent use.
+type Client struct {
+	msg      *messaging.Client
+	provider string
+	timeout  time.Duration
+	now      func() time.Time
+}
+
+var _ channels.Channel = (*Client)(nil)
+
+// New validates cfg and returns a Client. It reads the credentials file
+// but does not contact FCM or the token endpoint; ctx bounds only that
+// setup (token refreshes later are not tied to it).
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.CallTimeout == 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	var base http.RoundTripper
+	if cfg.HTTPClient != nil {
+		base = cfg.HTTPClient.Transport
+	}
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	rt := base
+	if cfg.CredentialsFile != "" {
+		// The token source keeps the context it is built with for every
+		// refresh, so it must outlive a setup context.
+		var err error
+		rt, err = htransport.NewTransport(context.WithoutCancel(ctx), base,
+			option.WithCredentialsFile(cfg.CredentialsFile),
+			option.WithScopes(messagingScope))
+		if err != nil {
+			return nil, fmt.Errorf("fcm: credentials: %w", err)
+		}
+	}
+	hc := &http.Client{Transport: observer{rt}}
+	if cfg.HTTPClient != nil {
+		hc.CheckRedirect, hc.Jar = cfg.HTTPClient.CheckRedirect, cfg.HTTPClient.Jar
+	}
+	opts := []option.ClientOption{option.WithHTTPClient(hc)}
+	if cfg.Endpoint != "" {
+		opts = append(opts, option.WithEndpoint(cfg.Endpoint))
+	}
+	app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: cfg.ProjectID}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("fcm: new app: %w", err)
+	}
+	mc, err := app.Messaging(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fcm: messaging client: %w", err)
+	}
+	return &Client{msg: mc, provider: "fcm:" + cfg.ProjectID, timeout: cfg.CallTimeout, now: cfg.Now}, nil
+}
+
+// Name returns the provider instance name, "fcm:" + project id, used in
+// results, errors, breakers and metrics.
+func (c *Client) Name() string { return c.provider }
+
+// Send delivers m to the device token m.To, or to a topic when m.To is
+// "/topics/{name}". Title and Body become the notification, Data the data
+// payload; High priority becomes Android priority "high" (APNs 10), Normal
+// "normal" (APNs 5); the time left until m.ExpiresAt becomes the TTL.
+//
+// It returns an *channels.Error of class:
+//   - Expired, without calling FCM, when m is past ExpiresAt;
+//   - Permanent, without calling FCM, when the payload is over MaxPayload
+//     bytes (see PayloadSize) or the SDK rejects the message;
+//   - TokenDead for UNREGISTERED, and for INVALID_ARGUMENT about the token;
+//   - Transient for QUOTA_EXCEEDED (RetryAfter at least a minute),
+//     UNAVAILABLE, INTERNAL and other 5xx (RetryAfter from the answer's
+//     Retry-After), network errors, CallTimeout and ctx ending;
+//   - Permanent for SENDER_ID_MISMATCH, authentication and permission
+//     errors and any other 4xx.
+//
+// Each call is bounded by CallTimeout. The SDK would retry a 503 or a
+// network error itself for several seconds; Send cuts that short on the
+// first failure and leaves retrying to the dispatcher's tiers.
+func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
+	if m.Expired(c.now()) {
+		return channels.Result{}, &channels.Error{Class: channels.Expired, Provider: c.provider, Code: "expired",
+			Err: fmt.Errorf("fcm: message expired at %s", m.ExpiresAt.Format(time.RFC3339))}
+	}
+	msg, err := c.build(m)
+	if err != nil {
+		return channels.Result{}, err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	rec := &call{}
+	callCtx, rec.stop = context.WithCancelCause(callCtx)
+	defer rec.stop(nil)
+	callCtx = context.WithValue(callCtx, callKey{}, rec)
+
+	name, err := c.msg.Send(callCtx, msg)
+	if err == nil {
+		return channels.Result{Provider: c.provider, ProviderID: name}, nil
+	}
+	return channels.Result{}, c.classify(ctx, callCtx, rec, err, msg.Token != "")
+}
+
+// build turns m into an FCM message, refusing what FCM would refuse.
+func (c *Client) build(m channels.Message) (*messaging.Message, error) {
+	if m.To == "" {
+		return nil, channels.Errorf(channels.Permanent, c.provider, "fcm: no token or topic")
+	}
+	if n := PayloadSize(m); n > MaxPayload {
+		return nil, &channels.Error{Class: channels.Permanent, Provider: c.provider, Code: "PAYLOAD_TOO_LARGE",
+			Err: fmt.Errorf("fcm: payload is %d bytes, over FCM's %d", n, MaxPayload)}
+	}
+	msg := &messaging.Message{Data: m.Data}
+	if topic, ok := strings.CutPrefix(m.To, "/topics/"); ok {
+		msg.Topic = topic
+	} else {
+		msg.Token = m.To
+	}
+	if m.Title != "" || m.Body != "" {
+		msg.Notification = &messaging.Notification{Title: m.Title, Body: m.Body}
+	}
+	android := &messaging.AndroidConfig{Priority: "normal"}
+	apnsPriority := "5"
+	if m.Priority == channels.High {
+		android.Priority = "high"
+		apnsPriority = "10"
+	}
+	msg.Android = android
+	headers := map[string]string{}
+	if msg.Notification != nil {
+		// APNs refuses priority 10 for a background (data-only) push.
+		headers["apns-priority"] = apnsPriority
+	}
+	if !m.ExpiresAt.IsZero() {
+		ttl := min(m.ExpiresAt.Sub(c.now()).Truncate(time.Second), maxTTL)
+		ttl = max(ttl, 0) // zero: deliver now or never
+		android.TTL = &ttl
+		headers["apns-expiration"] = strconv.FormatInt(m.ExpiresAt.Unix(), 10)
+	}
+	if len(headers) > 0 {
+		msg.APNS = &messaging.APNSConfig{Headers: headers}
+	}
+	return msg, nil
+}
+
+// PayloadSize returns the size FCM's 4,096-byte limit is checked against,
+// as Loa estimates it: the JSON encoding of the notification object
+// ({"title":…,"body":…}) plus that of the data object, strings escaped as
+// JSON escapes them. FCM does not publish its exact rule; this counts
+// JSON punctuation it may not, so it errs on the side of refusing a
+// message a few bytes under the limit rather than having FCM refuse it.
+func PayloadSize(m channels.Message) int {
+	n := 0
+	if m.Title != "" || m.Body != "" {
+		n += len(`{"title":,"body":}`) + jsonStringLen(m.Title) + jsonStringLen(m.Body)
+	}
+	if len(m.Data) > 0 {
+		n++ // braces, less the comma the last pair does not have
+		for k, v := range m.Data {
+			n += jsonStringLen(k) + jsonStringLen(v) + 2 // colon, comma
+		}
+	}
+	return n
+}
+
+// jsonStringLen is the length of s encoded as a JSON string by
+// encoding/json, quotes included.
+func jsonStringLen(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			switch {
+			case b == '"' || b == '\\' || b == '\n' || b == '\r' || b == '\t':
+				n += 2
+			case b < 0x20 || b == '<' || b == '>' || b == '&':
+				n += 6 // \u00XX
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			n += 6 // \ufffd
+		case r == '\u2028' || r == '\u2029':
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
+}

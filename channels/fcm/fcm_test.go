@@ -1,0 +1,410 @@
+package fcm_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/channels/channeltest"
+	"github.com/loa-hub/loa/channels/fcm"
+	"github.com/loa-hub/loa/internal/fakes/fcmfake"
+)
+
+const project = "loa-test"
+
+func startFake(t *testing.T, opts fcmfake.Options) *fcmfake.Server {
+	t.Helper()
+	f, err := fcmfake.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	return f
+}
+
+// newClient returns a Client talking to f without authentication; change
+// adjusts the config first.
+func newClient(t *testing.T, f *fcmfake.Server, change func(*fcm.Config)) *fcm.Client {
+	t.Helper()
+	cfg := fcm.Config{ProjectID: project, Endpoint: f.Endpoint(), HTTPClient: f.Client(), CallTimeout: 5 * time.Second}
+	if change != nil {
+		change(&cfg)
+	}
+	c, err := fcm.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func push(to string) channels.Message {
+	return channels.Message{
+		NotificationID: "n-1", Channel: channels.Push, To: to,
+		Title: "Cảnh báo lũ", Body: "Mực nước sông Hương đang lên, đề nghị di dời.",
+		Data: map[string]string{"kind": "alert"}, Priority: channels.High,
+	}
+}
+
+type sink struct{ f *fcmfake.Server }
+
+func (s sink) Count(to string) int  { return s.f.CountFor(to) }
+func (s sink) Address(i int) string { return fmt.Sprintf("device-token-%03d", i) }
+func (s sink) Stall() (<-chan struct{}, func()) {
+	held := s.f.Holding()
+	s.f.SetHang(true)
+	return held, func() { s.f.SetHang(false) }
+}
+
+func TestContract(t *testing.T) {
+	channeltest.Run(t, func(t *testing.T) (channels.Channel, channeltest.Sink) {
+		f := startFake(t, fcmfake.Options{})
+		return newClient(t, f, nil), sink{f}
+	})
+}
+
+func TestContractTopics(t *testing.T) {
+	channeltest.Run(t, func(t *testing.T) (channels.Channel, channeltest.Sink) {
+		f := startFake(t, fcmfake.Options{})
+		return newClient(t, f, nil), topicSink{sink{f}}
+	})
+}
+
+type topicSink struct{ sink }
+
+func (s topicSink) Address(i int) string { return fmt.Sprintf("/topics/area-%03d", i) }
+
+func TestServiceAccountCredentials(t *testing.T) {
+	f := startFake(t, fcmfake.Options{RequireAuth: true})
+	path := filepath.Join(t.TempDir(), "sa.json")
+	if err := fcmfake.WriteServiceAccount(path, project, f.TokenURL()); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, f, func(c *fcm.Config) { c.CredentialsFile = path })
+	for i := range 3 {
+		if _, err := c.Send(context.Background(), push(fmt.Sprintf("tok-%d", i))); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+	}
+	if f.Count() != 3 {
+		t.Errorf("fake accepted %d, want 3", f.Count())
+	}
+	if n := f.TokenRequests(); n != 1 {
+		t.Errorf("token endpoint asked %d times, want 1 (token cached)", n)
+	}
+
+	// Without credentials the fake refuses: an auth error is permanent.
+	anon := newClient(t, f, nil)
+	_, err := anon.Send(context.Background(), push("tok-x"))
+	if channels.ClassOf(err) != channels.Permanent {
+		t.Errorf("unauthenticated send: %v, want permanent", err)
+	}
+}
+
+func TestMessageShape(t *testing.T) {
+	now := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+	f := startFake(t, fcmfake.Options{})
+	c := newClient(t, f, func(c *fcm.Config) { c.Now = func() time.Time { return now } })
+
+	high := push("tok-high")
+	high.ExpiresAt = now.Add(90 * time.Minute)
+	res, err := c.Send(context.Background(), high)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Provider != "fcm:"+project || !strings.HasPrefix(res.ProviderID, "projects/"+project+"/messages/") {
+		t.Errorf("Result = %+v", res)
+	}
+	normal := push("/topics/hue-phuong-1")
+	normal.Priority = channels.Normal
+	normal.Title, normal.Body = "", ""
+	if _, err := c.Send(context.Background(), normal); err != nil {
+		t.Fatal(err)
+	}
+
+	msgs := f.Messages()
+	if len(msgs) != 2 {
+		t.Fatalf("fake has %d messages", len(msgs))
+	}
+	h, n := msgs[0], msgs[1]
+	if h.Proto != "HTTP/2.0" {
+		t.Errorf("request came over %s, want HTTP/2.0", h.Proto)
+	}
+	if h.Token != "tok-high" || h.Name != res.ProviderID {
+		t.Errorf("token message: %+v", h)
+	}
+	if h.Notification == nil || h.Notification.Title != high.Title || h.Notification.Body != high.Body {
+		t.Errorf("notification = %+v", h.Notification)
+	}
+	if h.Data["kind"] != "alert" {
+		t.Errorf("data = %v", h.Data)
+	}
+	if h.Android == nil || h.Android.Priority != "high" || h.Android.TTL != "5400s" {
+		t.Errorf("android = %+v, want priority high, ttl 5400s", h.Android)
+	}
+	var apns struct{ Headers map[string]string }
+	if err := json.Unmarshal(h.APNS, &apns); err != nil || apns.Headers["apns-priority"] != "10" ||
+		apns.Headers["apns-expiration"] != fmt.Sprint(high.ExpiresAt.Unix()) {
+		t.Errorf("apns = %s", h.APNS)
+	}
+	if n.Topic != "hue-phuong-1" || n.Token != "" || n.Notification != nil {
+		t.Errorf("topic message: %+v", n)
+	}
+	if n.Android == nil || n.Android.Priority != "normal" || n.Android.TTL != "" {
+		t.Errorf("topic android = %+v, want priority normal and no ttl", n.Android)
+	}
+}
+
+func TestErrorClasses(t *testing.T) {
+	f := startFake(t, fcmfake.Options{})
+	c := newClient(t, f, nil)
+	for _, tc := range []struct {
+		fault      string
+		status     int
+		retryAfter time.Duration
+		to         string
+		class      channels.Class
+		code       string
+		minRetry   time.Duration
+		exactRetry bool
+	}{
+		{fault: fcmfake.Unregistered, class: channels.TokenDead, code: "UNREGISTERED"},
+		{fault: fcmfake.Unregistered, to: "/topics/x", class: channels.Permanent, code: "UNREGISTERED"},
+		{fault: fcmfake.InvalidArgument, class: channels.TokenDead, code: "INVALID_ARGUMENT"},
+		{fault: fcmfake.InvalidPayload, class: channels.Permanent, code: "INVALID_ARGUMENT"},
+		{fault: fcmfake.QuotaExceeded, class: channels.Transient, code: "QUOTA_EXCEEDED", minRetry: time.Minute, exactRetry: true},
+		{fault: fcmfake.QuotaExceeded, retryAfter: 90 * time.Second, class: channels.Transient, code: "QUOTA_EXCEEDED", minRetry: 90 * time.Second, exactRetry: true},
+		{fault: fcmfake.Internal, class: channels.Transient, code: "INTERNAL"},
+		{fault: fcmfake.Internal, retryAfter: 3 * time.Second, class: channels.Transient, code: "INTERNAL", minRetry: 3 * time.Second, exactRetry: true},
+		{fault: fcmfake.Unavailable, retryAfter: 7 * time.Second, class: channels.Transient, code: "UNAVAILABLE", minRetry: 7 * time.Second, exactRetry: true},
+		{fault: fcmfake.Unavailable, class: channels.Transient, code: "UNAVAILABLE"},
+		{fault: fcmfake.SenderIDMismatch, class: channels.Permanent, code: "SENDER_ID_MISMATCH"},
+		{fault: fcmfake.ThirdPartyAuth, class: channels.Permanent, code: "THIRD_PARTY_AUTH_ERROR"},
+		{fault: fcmfake.Unauthenticated, class: channels.Permanent, code: "UNAUTHENTICATED"},
+		{status: 502, class: channels.Transient, code: "502"},
+		{status: 503, retryAfter: 2 * time.Second, class: channels.Transient, code: "503", minRetry: 2 * time.Second, exactRetry: true},
+		{status: 404, class: channels.Permanent, code: "404"},
+	} {
+		name := fmt.Sprintf("%s%d-%s%s", tc.fault, tc.status, tc.retryAfter, tc.to)
+		t.Run(name, func(t *testing.T) {
+			f.Reset()
+			if tc.fault != "" {
+				f.SetError(tc.fault, tc.retryAfter)
+			} else {
+				f.SetStatus(tc.status, tc.retryAfter)
+			}
+			defer f.ResetFaults()
+			to := tc.to
+			if to == "" {
+				to = "tok-1"
+			}
+			start := time.Now()
+			_, err := c.Send(context.Background(), push(to))
+			took := time.Since(start)
+			var ce *channels.Error
+			if !asError(err, &ce) {
+				t.Fatalf("Send: %v, want *channels.Error", err)
+			}
+			if ce.Class != tc.class || ce.Code != tc.code {
+				t.Errorf("got class %q code %q (%v), want %q %q", ce.Class, ce.Code, err, tc.class, tc.code)
+			}
+			if tc.exactRetry && ce.RetryAfter != tc.minRetry {
+				t.Errorf("RetryAfter = %s, want %s", ce.RetryAfter, tc.minRetry)
+			}
+			if ce.Provider != "fcm:"+project {
+				t.Errorf("Provider = %q", ce.Provider)
+			}
+			// The SDK would retry a 503 itself, waiting Retry-After each
+			// time; the client must give up after one answer.
+			if n := f.Requests(); n != 1 {
+				t.Errorf("fake received %d requests, want 1 (no SDK retry)", n)
+			}
+			if took > 2*time.Second {
+				t.Errorf("Send took %s; the SDK's own retry was not cut short", took)
+			}
+			if f.Count() != 0 {
+				t.Errorf("fake recorded %d successes", f.Count())
+			}
+		})
+	}
+}
+
+func TestPerTokenFaults(t *testing.T) {
+	f := startFake(t, fcmfake.Options{})
+	c := newClient(t, f, nil)
+	f.FailRecipient("dead-1", fcmfake.Unregistered)
+	f.FailRecipient("dead-2", fcmfake.InvalidArgument)
+	for _, tc := range []struct {
+		to    string
+		class channels.Class
+	}{{"dead-1", channels.TokenDead}, {"dead-2", channels.TokenDead}, {"alive", ""}} {
+		_, err := c.Send(context.Background(), push(tc.to))
+		if got := channels.ClassOf(err); got != tc.class {
+			t.Errorf("%s: class %q (%v), want %q", tc.to, got, err, tc.class)
+		}
+	}
+	if f.CountFor("alive") != 1 || f.Count() != 1 {
+		t.Errorf("counts = %v", f.Messages())
+	}
+}
+
+func TestTimeoutIsTransient(t *testing.T) {
+	f := startFake(t, fcmfake.Options{})
+	c := newClient(t, f, func(c *fcm.Config) { c.CallTimeout = 150 * time.Millisecond })
+	f.SetHang(true)
+	start := time.Now()
+	_, err := c.Send(context.Background(), push("tok-1"))
+	took := time.Since(start)
+	var ce *channels.Error
+	if !asError(err, &ce) || ce.Class != channels.Transient || ce.Code != "timeout" {
+		t.Fatalf("Send = %v, want transient timeout", err)
+	}
+	if took > 2*time.Second {
+		t.Errorf("Send took %s with a 150ms CallTimeout", took)
+	}
+	f.SetHang(false)
+	if f.Count() != 0 {
+		t.Errorf("fake recorded a timed-out send")
+	}
+}
+
+func TestLatencyWithinTimeout(t *testing.T) {
+	f := startFake(t, fcmfake.Options{})
+	c := newClient(t, f, nil)
+	f.SetLatency(20 * time.Millisecond)
+	if _, err := c.Send(context.Background(), push("tok-1")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConnectionRefusedIsTransientAndQuick(t *testing.T) {
+	f := startFake(t, fcmfake.Options{})
+	c := newClient(t, f, nil)
+	f.Close()
+	start := time.Now()
+	_, err := c.Send(context.Background(), push("tok-1"))
+	if channels.ClassOf(err) != channels.Transient {
+		t.Fatalf("Send to a closed fake = %v, want transient", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Send took %s; the SDK's retry of network errors was not cut short", took)
+	}
+}
+
+func TestOutageWindow(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	f := startFake(t, fcmfake.Options{Now: clock})
+	c := newClient(t, f, nil)
+	f.OutageFor(10 * time.Second)
+
+	_, err := c.Send(context.Background(), push("tok-1"))
+	if channels.ClassOf(err) != channels.Transient {
+		t.Fatalf("Send during outage = %v, want transient", err)
+	}
+	mu.Lock()
+	now = now.Add(11 * time.Second)
+	mu.Unlock()
+	if _, err := c.Send(context.Background(), push("tok-1")); err != nil {
+		t.Fatalf("Send after outage: %v", err)
+	}
+	if f.CountFor("tok-1") != 1 {
+		t.Errorf("delivered %d times, want 1", f.CountFor("tok-1"))
+	}
+}
+
+func TestPayloadTooLarge(t *testing.T) {
+	f := startFake(t, fcmfake.Options{})
+	c := newClient(t, f, nil)
+	m := push("tok-1")
+	m.Data = map[string]string{"blob": strings.Repeat("đ", 2100)} // 4,200 bytes
+	_, err := c.Send(context.Background(), m)
+	var ce *channels.Error
+	if !asError(err, &ce) || ce.Class != channels.Permanent || ce.Code != "PAYLOAD_TOO_LARGE" {
+		t.Fatalf("Send = %v, want permanent PAYLOAD_TOO_LARGE", err)
+	}
+	if f.Requests() != 0 {
+		t.Errorf("fake was called %d times", f.Requests())
+	}
+	m.Data = map[string]string{"blob": strings.Repeat("a", 3900)}
+	if _, err := c.Send(context.Background(), m); err != nil {
+		t.Errorf("Send of a payload under the limit: %v", err)
+	}
+}
+
+func TestPayloadSizeMatchesJSON(t *testing.T) {
+	for _, m := range []channels.Message{
+		{},
+		{Title: "Thông báo", Body: "Cắt điện <8:00> & \"11:00\"\n\ttab \x01 \u2028"},
+		{Data: map[string]string{"a": "b", "đường": "phố\\"}},
+		{Title: "x", Data: map[string]string{"k": "v"}},
+		{Body: "bad \xff utf8"},
+	} {
+		want := 0
+		if m.Title != "" || m.Body != "" {
+			b, _ := json.Marshal(struct {
+				Title string `json:"title"`
+				Body  string `json:"body"`
+			}{m.Title, m.Body})
+			want += len(b)
+		}
+		if len(m.Data) > 0 {
+			b, _ := json.Marshal(m.Data)
+			want += len(b)
+		}
+		if got := fcm.PayloadSize(m); got != want {
+			t.Errorf("PayloadSize(%+v) = %d, want %d", m, got, want)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, cfg := range []fcm.Config{
+		{},
+		{ProjectID: "p"},
+		{ProjectID: "p", Endpoint: "https://x/v1", CallTimeout: -1},
+	} {
+		if cfg.Validate() == nil {
+			t.Errorf("Validate(%+v) = nil", cfg)
+		}
+	}
+	if err := (fcm.Config{ProjectID: "p", CredentialsFile: "sa.json"}).Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func asError(err error, target **channels.Error) bool { return errors.As(err, target) }
+
+// BenchmarkSend measures Loa's cost per push against a 0 ms fake over
+// HTTP/2 (client and fake share the machine, so ns/op includes the fake).
+func BenchmarkSend(b *testing.B) {
+	f, err := fcmfake.New(fcmfake.Options{CountOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	c, err := fcm.New(context.Background(), fcm.Config{ProjectID: project, Endpoint: f.Endpoint(), HTTPClient: f.Client()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := push("tok")
+	m.ExpiresAt = time.Now().Add(time.Hour)
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Send(context.Background(), m); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

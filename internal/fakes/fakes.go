@@ -1,0 +1,198 @@
+package fakes
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/loa-hub/loa/internal/fakes/fcmfake"
+	"github.com/loa-hub/loa/internal/fakes/smsfake"
+	"github.com/loa-hub/loa/internal/fakes/smtpfake"
+)
+
+// Options configures the fakes StartAll starts. The zero value is what
+// StartAll uses.
+type Options struct {
+	// Now is the clock every fake measures outage windows on; time.Now
+	// when nil.
+	Now func() time.Time
+	// CallbackBase, when set, receives the SMS fakes' delivery reports at
+	// CallbackBase + "esms", + "speedsms" and + "webhook", e.g.
+	// "http://127.0.0.1:8080/v1/callbacks/sms/".
+	CallbackBase string
+	// FCMRequireAuth makes the FCM fake insist on tokens from its OAuth2
+	// endpoint.
+	FCMRequireAuth bool
+	// SMTPUsername and SMTPPassword, when set, are required by the SMTP
+	// fake (which always requires STARTTLS before MAIL when they are).
+	SMTPUsername, SMTPPassword string
+}
+
+// Set is a running set of every provider fake plus a control server. Its
+// fields are the fakes themselves, for tests and benchmarks in the same
+// process; URLs is what another process needs.
+type Set struct {
+	FCM      *fcmfake.Server
+	ESMS     *smsfake.ESMS
+	SpeedSMS *smsfake.SpeedSMS
+	Webhook  *smsfake.Webhook
+	SMTP     *smtpfake.Server
+
+	control   *http.Server
+	controlLn net.Listener
+	closeOnce sync.Once
+}
+
+// URLs are where the fakes of a Set listen.
+type URLs struct {
+	// FCMEndpoint is the FCM fake's API base, for option.WithEndpoint
+	// (https, HTTP/2, self-signed certificate).
+	FCMEndpoint string `json:"fcm_endpoint"`
+	// FCMTokenURL is the FCM fake's OAuth2 token endpoint, for a service
+	// account's token_uri.
+	FCMTokenURL string `json:"fcm_token_url"`
+	ESMS        string `json:"esms"`     // base URL of the eSMS-style gateway
+	SpeedSMS    string `json:"speedsms"` // base URL of the SpeedSMS-style gateway
+	Webhook     string `json:"webhook"`  // any path under it takes messages
+	SMTP        string `json:"smtp"`     // host:port
+	// Control serves GET / (these URLs) and, for each fake f in fcm,
+	// esms, speedsms, webhook and smtp, /f/_fault (the fault plan, see
+	// fault.ParseJSON) and GET /f/_messages.
+	Control string `json:"control"`
+}
+
+// StartAll starts every fake with default options; see Start.
+func StartAll(ctx context.Context) (*Set, error) { return Start(ctx, Options{}) }
+
+// Start starts every fake on 127.0.0.1 at free ports, and a control
+// server. The set closes when ctx ends or Close is called. On error
+// nothing is left running.
+func Start(ctx context.Context, opts Options) (_ *Set, err error) {
+	s := &Set{}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	cb := func(name string) string {
+		if opts.CallbackBase == "" {
+			return ""
+		}
+		return opts.CallbackBase + name
+	}
+	if s.FCM, err = fcmfake.New(fcmfake.Options{Now: opts.Now, RequireAuth: opts.FCMRequireAuth}); err != nil {
+		return nil, err
+	}
+	if s.ESMS, err = smsfake.NewESMS(smsfake.ESMSOptions{Options: smsfake.Options{Now: opts.Now, CallbackURL: cb("esms")}}); err != nil {
+		return nil, err
+	}
+	if s.SpeedSMS, err = smsfake.NewSpeedSMS(smsfake.SpeedSMSOptions{Options: smsfake.Options{Now: opts.Now, CallbackURL: cb("speedsms")}}); err != nil {
+		return nil, err
+	}
+	if s.Webhook, err = smsfake.NewWebhook(smsfake.WebhookOptions{Options: smsfake.Options{Now: opts.Now, CallbackURL: cb("webhook")}}); err != nil {
+		return nil, err
+	}
+	if s.SMTP, err = smtpfake.New(smtpfake.Options{Now: opts.Now, Username: opts.SMTPUsername, Password: opts.SMTPPassword,
+		RequireTLS: opts.SMTPUsername != ""}); err != nil {
+		return nil, err
+	}
+	if s.controlLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("fakes: listen: %w", err)
+	}
+	s.control = &http.Server{Handler: s.controlHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.control.Serve(s.controlLn) }()
+	context.AfterFunc(ctx, s.Close)
+	return s, nil
+}
+
+func (s *Set) controlHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(s.URLs())
+	})
+	s.FCM.Mount(mux, "/fcm/_fault")
+	s.ESMS.Mount(mux, "/esms/_fault")
+	s.SpeedSMS.Mount(mux, "/speedsms/_fault")
+	s.Webhook.Mount(mux, "/webhook/_fault")
+	s.SMTP.Mount(mux, "/smtp/_fault")
+	messages := map[string]func() any{
+		"fcm":      func() any { return s.FCM.Messages() },
+		"esms":     func() any { return s.ESMS.Messages() },
+		"speedsms": func() any { return s.SpeedSMS.Messages() },
+		"webhook":  func() any { return s.Webhook.Messages() },
+		"smtp":     func() any { return s.SMTP.Messages() },
+	}
+	mux.HandleFunc("GET /{fake}/_messages", func(w http.ResponseWriter, r *http.Request) {
+		get, ok := messages[r.PathValue("fake")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(get())
+	})
+	return mux
+}
+
+// URLs returns where the fakes listen.
+func (s *Set) URLs() URLs {
+	return URLs{
+		FCMEndpoint: s.FCM.Endpoint(),
+		FCMTokenURL: s.FCM.TokenURL(),
+		ESMS:        s.ESMS.URL(),
+		SpeedSMS:    s.SpeedSMS.URL(),
+		Webhook:     s.Webhook.URL(),
+		SMTP:        s.SMTP.Addr(),
+		Control:     "http://" + s.controlLn.Addr().String(),
+	}
+}
+
+// String lists the URLs one per line, for a terminal.
+func (u URLs) String() string {
+	var b strings.Builder
+	for _, kv := range [][2]string{
+		{"fcm", u.FCMEndpoint}, {"fcm token", u.FCMTokenURL}, {"esms", u.ESMS}, {"speedsms", u.SpeedSMS},
+		{"webhook", u.Webhook}, {"smtp", u.SMTP}, {"control", u.Control},
+	} {
+		fmt.Fprintf(&b, "%-10s %s\n", kv[0], kv[1])
+	}
+	return b.String()
+}
+
+// Close stops every fake and the control server, releasing held
+// requests. It is idempotent and safe to call from several goroutines.
+func (s *Set) Close() {
+	s.closeOnce.Do(func() {
+		if s.control != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := s.control.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				_ = s.control.Close()
+			}
+		}
+		if s.FCM != nil {
+			s.FCM.Close()
+		}
+		if s.ESMS != nil {
+			s.ESMS.Close()
+		}
+		if s.SpeedSMS != nil {
+			s.SpeedSMS.Close()
+		}
+		if s.Webhook != nil {
+			s.Webhook.Close()
+		}
+		if s.SMTP != nil {
+			s.SMTP.Close()
+		}
+	})
+}
