@@ -226,7 +226,7 @@ func (c *Client) fromFailure(f failure, token bool) error {
 			e.Class = channels.TokenDead
 		}
 	case f.code == "QUOTA_EXCEEDED" || f.status == http.StatusTooManyRequests:
-		e.Class, e.RetryAfter = channels.Transient, max(f.retryAfter, quotaBackoff)
+		e.Class, e.RetryAfter = channels.Transient, max(f.retryAfter, c.quota)
 	case f.code == "UNAVAILABLE" || f.code == "INTERNAL" || f.status >= 500:
 		e.Class, e.RetryAfter = channels.Transient, f.retryAfter
 	case f.status == http.StatusRequestTimeout:

@@ -28,9 +28,9 @@ const MaxPayload = 4096
 // maxTTL is the longest time-to-live FCM accepts (four weeks).
 const maxTTL = 28 * 24 * time.Hour
 
-// quotaBackoff is the least a QUOTA_EXCEEDED answer backs off: FCM's quota
+// DefaultQuotaBackoff is the least a QUOTA_EXCEEDED answer backs off: FCM's quota
 // is per minute, so retrying sooner only burns more of it.
-const quotaBackoff = time.Minute
+const DefaultQuotaBackoff = time.Minute
 
 // messagingScope is the OAuth2 scope the FCM v1 API requires.
 const messagingScope = "https://www.googleapis.com/auth/firebase.messaging"
@@ -58,6 +58,10 @@ type Config struct {
 	CallTimeout time.Duration
 	// Now is the clock expiry and TTLs are computed on; time.Now when nil.
 	Now func() time.Time
+	// QuotaBackoff is the least a QUOTA_EXCEEDED (429) answer backs off;
+	// DefaultQuotaBackoff (a minute, FCM's quota window) when zero. Tests
+	// shorten it.
+	QuotaBackoff time.Duration
 }
 
 // Validate reports the first thing wrong with c.
@@ -69,6 +73,8 @@ func (c Config) Validate() error {
 		return errors.New("fcm: config: CredentialsFile is required (it may be empty only with a fake Endpoint)")
 	case c.CallTimeout < 0:
 		return errors.New("fcm: config: CallTimeout must not be negative")
+	case c.QuotaBackoff < 0:
+		return errors.New("fcm: config: QuotaBackoff must not be negative")
 	}
 	return nil
 }
@@ -80,6 +86,7 @@ type Client struct {
 	provider string
 	timeout  time.Duration
 	now      func() time.Time
+	quota    time.Duration
 }
 
 var _ channels.Channel = (*Client)(nil)
@@ -96,6 +103,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.QuotaBackoff == 0 {
+		cfg.QuotaBackoff = DefaultQuotaBackoff
 	}
 	var base http.RoundTripper
 	if cfg.HTTPClient != nil {
@@ -132,7 +142,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fcm: messaging client: %w", err)
 	}
-	return &Client{msg: mc, provider: "fcm:" + cfg.ProjectID, timeout: cfg.CallTimeout, now: cfg.Now}, nil
+	return &Client{msg: mc, provider: "fcm:" + cfg.ProjectID, timeout: cfg.CallTimeout, now: cfg.Now, quota: cfg.QuotaBackoff}, nil
 }
 
 // Name returns the provider instance name, "fcm:" + project id, used in

@@ -195,3 +195,8 @@ func OpenStore(t testing.TB, url string) *sqlstore.DB {
 	}
 	return db
 }
+
+// Configured reports whether a test should run its real-service variant
+// for variable: when it is set, or when services are required (the
+// variant then fails on the missing variable instead of skipping).
+func Configured(variable string) bool { return os.Getenv(variable) != "" || Required() }
