@@ -73,4 +73,3 @@ func TestLimitValidate(t *testing.T) {
 		}
 	}
 }
-
