@@ -24,6 +24,9 @@ type kafkaMessage = kafka.Message
 func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env producer.Envelope, p producer.Direct) error {
 	var recs []producer.Record
 	emit := func(ch channels.Name, addr string, targets int, o outcome) error {
+		if !o.duplicate {
+			d.cfg.Metrics.Delivery(string(ch), o.provider, o.status)
+		}
 		recs = append(recs, d.receipt(env, p, ch, addr, targets, o))
 		switch {
 		case o.retry != nil:

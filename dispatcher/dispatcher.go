@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
@@ -52,6 +53,8 @@ type Config struct {
 	// Ledger enables the receipts consumer that folds outcomes into the
 	// store. Default true through DefaultConfig.
 	Ledger bool
+	// Metrics records delivery outcomes; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // DefaultConfig returns the defaults: generous budgets for codes and

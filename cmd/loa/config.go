@@ -32,6 +32,9 @@ type config struct {
 	DeliveryKeyTTL  time.Duration
 	Workers         map[topics.Lane]int
 	OutboxCapacity  int
+	RetryTiers      []time.Duration
+	MetricsAddr     string
+	Providers       providerConfig
 }
 
 // loadConfig reads the environment through getenv, applying defaults, and
@@ -62,6 +65,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.ShutdownTimeout = durVar(getenv, "LOA_SHUTDOWN_TIMEOUT", 10*time.Second, &errs)
 	c.SendTimeout = durVar(getenv, "LOA_SEND_TIMEOUT", 10*time.Second, &errs)
 	c.DeliveryKeyTTL = durVar(getenv, "LOA_DELIVERY_KEY_TTL", 72*time.Hour, &errs)
+	c.RetryTiers = []time.Duration{5 * time.Second, time.Minute, 10 * time.Minute}
+	if v := getenv("LOA_RETRY_TIERS"); v != "" {
+		c.RetryTiers = nil
+		for _, part := range strings.Split(v, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(part))
+			if err != nil || d <= 0 {
+				errs = append(errs, fmt.Errorf("LOA_RETRY_TIERS: %q is not a positive duration", part))
+				continue
+			}
+			c.RetryTiers = append(c.RetryTiers, d)
+		}
+		if len(c.RetryTiers) > topics.MaxRetryTiers {
+			errs = append(errs, fmt.Errorf("LOA_RETRY_TIERS: at most %d tiers", topics.MaxRetryTiers))
+		}
+	}
+	c.MetricsAddr = getenv("LOA_METRICS_ADDR")
+	c.Providers = loadProviders(getenv, &errs)
 	for _, l := range topics.Lanes {
 		name := "LOA_WORKERS_" + strings.ToUpper(string(l))
 		if getenv(name) != "" {

@@ -24,6 +24,7 @@ import (
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/channels/sandbox"
 	"github.com/loa-hub/loa/dispatcher"
+	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/phone"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
@@ -211,6 +212,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 	}
 	defer s.close()
 
+	m := metrics.New()
 	var chans map[channels.Name]channels.Channel
 	if r&roleDispatcher != 0 {
 		s.outbox = sandbox.NewOutbox(cfg.OutboxCapacity)
@@ -223,12 +225,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 				log.Info("dev outbox", slog.String("channel", string(e.Channel)), slog.String("to", to),
 					slog.String("notification_id", e.NotificationID), slog.String("title", e.Title), slog.String("body", e.Body))
 			})
-		} else {
-			log.Warn("channels: only the sandbox channel exists in this build; messages are recorded, not sent to providers")
 		}
-		chans = map[channels.Name]channels.Channel{}
-		for _, n := range []channels.Name{channels.Push, channels.SMS, channels.Email} {
-			chans[n] = sandbox.New(n, s.outbox)
+		var err error
+		if chans, err = buildChannels(ctx, cfg.Providers, s.rdb, cfg.RedisKeyPrefix, s.outbox, log, m); err != nil {
+			return err
 		}
 	}
 	if r == roleDev {
@@ -244,7 +244,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 	if r&roleAPI != 0 {
 		svc := direct.New(s.store, s.pub, log)
 		deps := api.Deps{
-			Store: s.store, Direct: svc, Log: log, MaxBodyBytes: cfg.MaxBodyBytes,
+			Store: s.store, Direct: svc, Log: log, MaxBodyBytes: cfg.MaxBodyBytes, Metrics: m.Handler(),
 			Ready: []api.Check{
 				{Name: "database", Check: s.store.Ping},
 				{Name: "redis", Check: func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }},
@@ -283,6 +283,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		dcfg := dispatcher.DefaultConfig()
 		dcfg.Brokers, dcfg.Names, dcfg.RedisKeyPrefix = cfg.KafkaBrokers, s.names, cfg.RedisKeyPrefix
 		dcfg.ShutdownTimeout, dcfg.SendTimeout, dcfg.SentTTL = cfg.ShutdownTimeout, cfg.SendTimeout, cfg.DeliveryKeyTTL
+		dcfg.RetryTiers, dcfg.Metrics = cfg.RetryTiers, m
 		for l, n := range cfg.Workers {
 			dcfg.Workers[l] = n
 		}
@@ -292,6 +293,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		}
 		dispDone = make(chan error, 1)
 		go func() { dispDone <- d.Run(dispCtx) }()
+		if r == roleDispatcher && cfg.MetricsAddr != "" {
+			ms, err := serveMetrics(cfg.MetricsAddr, m, log)
+			if err != nil {
+				return err
+			}
+			defer ms.Close()
+		}
 	}
 
 	var dispErr error
@@ -398,4 +406,20 @@ func runAdmin(ctx context.Context, cfg config, args []string, stdout io.Writer) 
 	fmt.Fprintf(stdout, "API key for %s (id %s, scopes %s). It is shown only now; store it safely:\n%s\n",
 		*name, id, strings.Join(list, " "), key)
 	return nil
+}
+
+// serveMetrics serves /metrics and /healthz for a process without the API
+// (a dispatcher replica), on addr.
+func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on LOA_METRICS_ADDR %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"status":"ok"}`)) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("metrics on http://" + ln.Addr().String() + "/metrics")
+	return srv, nil
 }

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/channels/breaker"
+	"github.com/loa-hub/loa/channels/email"
+	"github.com/loa-hub/loa/channels/fcm"
+	"github.com/loa-hub/loa/channels/ratelimit"
+	"github.com/loa-hub/loa/channels/sandbox"
+	"github.com/loa-hub/loa/channels/sms"
+	"github.com/loa-hub/loa/internal/metrics"
+)
+
+// providerConfig is the provider part of the configuration: which real
+// providers exist, and how each is guarded. A channel with no provider
+// configured is served by the sandbox.
+type providerConfig struct {
+	FCM     *fcmProvider
+	SMS     []smsProvider // in failover order
+	SMTP    *smtpProvider
+	Breaker breaker.Settings
+}
+
+type fcmProvider struct {
+	ProjectID, CredentialsFile, Endpoint string
+	InsecureTLS                          bool
+	Limit                                ratelimit.Limit
+}
+
+type smsProvider struct {
+	Name, Type, URL                    string // Type: esms | speedsms | webhook
+	APIKey, SecretKey, Brandname, Kind string // esms (Kind is its SmsType)
+	AccessToken, Sender                string // speedsms
+	Fields                             sms.FieldMap
+	CallbackURL, CallbackToken         string
+	Limit                              ratelimit.Limit
+}
+
+type smtpProvider struct {
+	Host                     string
+	Port                     int
+	Username, Password, From string
+	InsecureTLS              bool
+	Limit                    ratelimit.Limit
+}
+
+// loadProviders reads the LOA_FCM_*, LOA_SMS_*, LOA_SMTP_* and
+// LOA_BREAKER_* variables.
+func loadProviders(getenv func(string) string, errs *[]error) providerConfig {
+	var pc providerConfig
+	pc.Breaker = breaker.DefaultSettings()
+	pc.Breaker.Failures = uint32(intVar(getenv, "LOA_BREAKER_FAILURES", int(pc.Breaker.Failures), 1, 1000, errs))
+	pc.Breaker.OpenFor = durVar(getenv, "LOA_BREAKER_OPEN_FOR", pc.Breaker.OpenFor, errs)
+	pc.Breaker.HalfOpenRequests = uint32(intVar(getenv, "LOA_BREAKER_HALF_OPEN_REQUESTS", int(pc.Breaker.HalfOpenRequests), 1, 1000, errs))
+
+	limit := func(prefix string, rate int) ratelimit.Limit {
+		r := intVar(getenv, prefix+"_RATE", rate, 1, 10_000_000, errs)
+		return ratelimit.Limit{PerSecond: float64(r), Burst: intVar(getenv, prefix+"_BURST", max(r/10, 1), 1, 10_000_000, errs)}
+	}
+	if p := getenv("LOA_FCM_PROJECT_ID"); p != "" {
+		pc.FCM = &fcmProvider{
+			ProjectID: p, CredentialsFile: getenv("LOA_FCM_CREDENTIALS_FILE"), Endpoint: getenv("LOA_FCM_ENDPOINT"),
+			InsecureTLS: getenv("LOA_FCM_INSECURE_TLS") == "1",
+			// FCM's default project quota: 600,000 messages a minute.
+			Limit: limit("LOA_FCM", 10_000),
+		}
+		if pc.FCM.CredentialsFile == "" && pc.FCM.Endpoint == "" {
+			*errs = append(*errs, errors.New("LOA_FCM_CREDENTIALS_FILE is required with LOA_FCM_PROJECT_ID"))
+		}
+	}
+	if list := getenv("LOA_SMS_PROVIDERS"); list != "" {
+		for _, name := range strings.Split(list, ",") {
+			name = strings.TrimSpace(name)
+			if name == "" {
+				continue
+			}
+			v := func(k string) string { return getenv("LOA_SMS_" + strings.ToUpper(name) + "_" + k) }
+			p := smsProvider{
+				Name: name, Type: or(v("TYPE"), name), URL: v("URL"),
+				APIKey: v("API_KEY"), SecretKey: v("SECRET_KEY"), Brandname: v("BRANDNAME"), Kind: v("SMS_TYPE"),
+				AccessToken: v("ACCESS_TOKEN"), Sender: v("SENDER"),
+				Fields:      sms.FieldMap{Phone: v("FIELD_PHONE"), Content: v("FIELD_CONTENT"), ID: v("FIELD_ID"), Unicode: v("FIELD_UNICODE"), ResponseID: v("FIELD_RESPONSE_ID")},
+				CallbackURL: v("CALLBACK_URL"), CallbackToken: v("CALLBACK_TOKEN"),
+				Limit: limit("LOA_SMS_"+strings.ToUpper(name), 50),
+			}
+			switch p.Type {
+			case "esms", "speedsms", "webhook":
+			default:
+				*errs = append(*errs, fmt.Errorf("LOA_SMS_%s_TYPE: %q is not esms, speedsms or webhook", strings.ToUpper(name), p.Type))
+			}
+			pc.SMS = append(pc.SMS, p)
+		}
+	}
+	if h := getenv("LOA_SMTP_HOST"); h != "" {
+		pc.SMTP = &smtpProvider{
+			Host: h, Port: intVar(getenv, "LOA_SMTP_PORT", 587, 1, 65535, errs),
+			Username: getenv("LOA_SMTP_USERNAME"), Password: getenv("LOA_SMTP_PASSWORD"), From: getenv("LOA_SMTP_FROM"),
+			InsecureTLS: getenv("LOA_SMTP_INSECURE_TLS") == "1",
+			Limit:       limit("LOA_SMTP", 20),
+		}
+		if pc.SMTP.From == "" {
+			*errs = append(*errs, errors.New("LOA_SMTP_FROM is required with LOA_SMTP_HOST"))
+		}
+	}
+	return pc
+}
+
+// guarded puts a provider behind its breaker and its shared rate limit:
+// breaker outermost, so an open breaker spends no tokens.
+func guarded(name string, p channels.Channel, limit ratelimit.Limit, pc providerConfig, rdb redis.UniversalClient,
+	keyPrefix string, log *slog.Logger, m *metrics.Metrics) (*breaker.Channel, error) {
+	l, err := ratelimit.NewLimiter(rdb, keyPrefix+"rl:"+name, limit)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return breaker.New(name, ratelimit.New(name, p, l, m), pc.Breaker, log, m)
+}
+
+// buildChannels returns one Channel per kind: the configured providers
+// (guarded, SMS in failover order) and the sandbox for the rest.
+func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalClient, keyPrefix string, outbox *sandbox.Outbox,
+	log *slog.Logger, m *metrics.Metrics) (map[channels.Name]channels.Channel, error) {
+	out := map[channels.Name]channels.Channel{}
+	var sandboxed []string
+
+	if p := pc.FCM; p != nil {
+		hc := &http.Client{}
+		if p.InsecureTLS {
+			hc.Transport = insecureTransport()
+		}
+		c, err := fcm.New(ctx, fcm.Config{ProjectID: p.ProjectID, CredentialsFile: p.CredentialsFile, Endpoint: p.Endpoint, HTTPClient: hc})
+		if err != nil {
+			return nil, err
+		}
+		if out[channels.Push], err = guarded(c.Name(), c, p.Limit, pc, rdb, keyPrefix, log, m); err != nil {
+			return nil, err
+		}
+	} else {
+		out[channels.Push] = sandbox.New(channels.Push, outbox)
+		sandboxed = append(sandboxed, "push")
+	}
+
+	if len(pc.SMS) > 0 {
+		var providers []sms.Provider
+		for _, p := range pc.SMS {
+			var (
+				prov sms.Provider
+				err  error
+			)
+			switch p.Type {
+			case "esms":
+				prov, err = sms.NewESMS(sms.ESMSConfig{Name: p.Name, BaseURL: p.URL, APIKey: p.APIKey, SecretKey: p.SecretKey,
+					Brandname: p.Brandname, SMSType: p.Kind, CallbackURL: p.CallbackURL})
+			case "speedsms":
+				prov, err = sms.NewSpeedSMS(sms.SpeedSMSConfig{Name: p.Name, BaseURL: p.URL, AccessToken: p.AccessToken, Sender: p.Sender})
+			case "webhook":
+				prov, err = sms.NewWebhook(sms.WebhookConfig{Name: p.Name, URL: p.URL, Fields: p.Fields})
+			}
+			if err != nil {
+				return nil, fmt.Errorf("SMS provider %s: %w", p.Name, err)
+			}
+			g, err := guarded(prov.Name(), prov, p.Limit, pc, rdb, keyPrefix, log, m)
+			if err != nil {
+				return nil, err
+			}
+			providers = append(providers, g)
+		}
+		f, err := sms.NewFailover("", providers...)
+		if err != nil {
+			return nil, err
+		}
+		out[channels.SMS] = f
+	} else {
+		out[channels.SMS] = sandbox.New(channels.SMS, outbox)
+		sandboxed = append(sandboxed, "sms")
+	}
+
+	if p := pc.SMTP; p != nil {
+		cfg := email.Config{Host: p.Host, Port: p.Port, Username: p.Username, Password: p.Password, From: p.From}
+		if p.InsecureTLS {
+			cfg.TLS = &tls.Config{InsecureSkipVerify: true, ServerName: p.Host} //nolint:gosec // LOA_SMTP_INSECURE_TLS: local fakes only
+		}
+		c, err := email.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		name := "smtp:" + p.Host + ":" + strconv.Itoa(p.Port)
+		if out[channels.Email], err = guarded(name, c, p.Limit, pc, rdb, keyPrefix, log, m); err != nil {
+			return nil, err
+		}
+	} else {
+		out[channels.Email] = sandbox.New(channels.Email, outbox)
+		sandboxed = append(sandboxed, "email")
+	}
+	if len(sandboxed) > 0 {
+		log.Info("channels without a provider use the sandbox (recorded in the dev outbox, not sent)",
+			slog.String("channels", strings.Join(sandboxed, ",")))
+	}
+	return out, nil
+}
+
+// insecureTransport trusts any certificate: for the local fakes' self-signed
+// ones (LOA_*_INSECURE_TLS=1), never for a real provider.
+func insecureTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // fakes only, by explicit setting
+	t.ForceAttemptHTTP2 = true
+	return t
+}
