@@ -17,8 +17,8 @@ func TestFitsGSM7(t *testing.T) {
 		{"emoji 🙂", false},
 		{"`backtick`", false},
 	} {
-		if got := fitsGSM7(tc.s); got != tc.want {
-			t.Errorf("fitsGSM7(%q) = %v, want %v", tc.s, got, tc.want)
+		if got := EncodingFor(tc.s) == GSM7; got != tc.want {
+			t.Errorf("EncodingFor(%q) == GSM7 is %v, want %v", tc.s, got, tc.want)
 		}
 	}
 }

@@ -131,9 +131,8 @@ type outgoing struct {
 // Expired, an invalid number or empty text is Permanent. The text is
 // NFC-normalised, so combining-mark input is sent and billed as
 // precomposed.
-//
-// TODO: use Prepare and EncodingFor from text.go (NFC, folding per kind,
-// GSM-7 or UCS-2) once the dispatcher passes the folding policy.
+// Folding diacritics, where a route needs it, is Folding's job, before
+// the message reaches a provider.
 func (c common) prepare(m channels.Message) (outgoing, error) {
 	if m.Expired(c.now()) {
 		return outgoing{}, &channels.Error{Class: channels.Expired, Provider: c.name, Code: "expired",
@@ -147,7 +146,7 @@ func (c common) prepare(m channels.Message) (outgoing, error) {
 	if strings.TrimSpace(text) == "" {
 		return outgoing{}, &channels.Error{Class: channels.Permanent, Provider: c.name, Code: "EMPTY", Err: errors.New("sms: empty text")}
 	}
-	return outgoing{phone: p, content: text, unicode: !fitsGSM7(text), key: deliveryKey(m.NotificationID, p)}, nil
+	return outgoing{phone: p, content: text, unicode: EncodingFor(text) == UCS2, key: deliveryKey(m.NotificationID, p)}, nil
 }
 
 // deliveryKey is a stable id for (notification, phone), sent to gateways
@@ -251,23 +250,3 @@ func snippet(b []byte) string {
 	}
 	return s
 }
-
-// fitsGSM7 reports whether every rune of s is in the GSM 03.38 default
-// alphabet or its extension table, so s can be sent without UCS-2.
-//
-// TODO: replace with EncodingFor from text.go once it is settled; this
-// private copy keeps the providers independent of it meanwhile.
-func fitsGSM7(s string) bool {
-	for _, r := range s {
-		if !strings.ContainsRune(gsm7Alphabet, r) {
-			return false
-		}
-	}
-	return true
-}
-
-// gsm7Alphabet is the GSM 03.38 default alphabet (less the escape) and
-// its extension table.
-const gsm7Alphabet = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
-	"¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà" +
-	"\f^{}\\[~]|€"
