@@ -30,6 +30,9 @@ type providerConfig struct {
 	SMS     []smsProvider // in failover order
 	SMTP    *smtpProvider
 	Breaker breaker.Settings
+	// SMSFoldKinds are the event kinds whose SMS text is folded to ASCII
+	// (LOA_SMS_FOLD_KINDS), for routes that carry only GSM-7.
+	SMSFoldKinds []string
 }
 
 type fcmProvider struct {
@@ -77,6 +80,11 @@ func loadProviders(getenv func(string) string, errs *[]error) providerConfig {
 		}
 		if pc.FCM.CredentialsFile == "" && pc.FCM.Endpoint == "" {
 			*errs = append(*errs, errors.New("LOA_FCM_CREDENTIALS_FILE is required with LOA_FCM_PROJECT_ID"))
+		}
+	}
+	for _, k := range strings.Split(getenv("LOA_SMS_FOLD_KINDS"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			pc.SMSFoldKinds = append(pc.SMSFoldKinds, k)
 		}
 	}
 	if list := getenv("LOA_SMS_PROVIDERS"); list != "" {
@@ -181,6 +189,9 @@ func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalCl
 			return nil, err
 		}
 		out[channels.SMS] = f
+		if len(pc.SMSFoldKinds) > 0 {
+			out[channels.SMS] = sms.NewFolding(f, pc.SMSFoldKinds...)
+		}
 	} else {
 		out[channels.SMS] = sandbox.New(channels.SMS, outbox)
 		sandboxed = append(sandboxed, "sms")
