@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/internal/fakes/fcmfake"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 )
@@ -61,4 +63,51 @@ func BenchmarkDirectLane(b *testing.B) {
 	b.StopTimer()
 	stop()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
+
+// BenchmarkPushToFakeFCM measures pushes end to end: b.N events on the
+// alert lane are consumed, claimed in Redis, sent over HTTP/2 to the fake
+// FCM server, receipted and committed. Sub-benchmarks answer at 0 ms and
+// at 20 ms. Reports pushes/s and the process CPU per push.
+func BenchmarkPushToFakeFCM(b *testing.B) {
+	for _, latency := range []time.Duration{0, 20 * time.Millisecond} {
+		b.Run(fmt.Sprintf("latency=%v", latency), func(b *testing.B) {
+			backend := "embedded"
+			if os.Getenv("LOA_TEST_KAFKA_BROKERS") != "" {
+				backend = "real"
+			}
+			r := newRig(b, backend)
+			fake, err := fcmfake.New(fcmfake.Options{CountOnly: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(fake.Close)
+			fake.SetLatency(latency)
+			r.chans[channels.Push] = newFCM(b, fake, time.Minute)
+			r.publishPush(b, b.N, "bench")
+			b.ResetTimer()
+			cpu0 := processCPU()
+			start := time.Now()
+			stop := r.start(b, func(d *Dispatcher) { d.cfg.Workers[topics.LaneAlert] = 512 })
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			if err := fake.WaitCount(ctx, b.N); err != nil {
+				b.Fatalf("delivered %d of %d: %v", fake.Count(), b.N, err)
+			}
+			elapsed := time.Since(start)
+			cpu := processCPU() - cpu0
+			b.StopTimer()
+			stop()
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "pushes/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/push")
+		})
+	}
+}
+
+// processCPU is the CPU time (user + system) this process has used. In
+// the embedded backend it includes the in-process broker and Redis.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

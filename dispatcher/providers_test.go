@@ -63,7 +63,7 @@ func (tr *transitions) list() []string {
 	return append([]string(nil), tr.tos...)
 }
 
-func newFCM(t *testing.T, fake *fcmfake.Server, quota time.Duration) *fcm.Client {
+func newFCM(t testing.TB, fake *fcmfake.Server, quota time.Duration) *fcm.Client {
 	t.Helper()
 	c, err := fcm.New(context.Background(), fcm.Config{ProjectID: "loa-test", Endpoint: fake.Endpoint(), HTTPClient: fake.Client(),
 		CallTimeout: 3 * time.Second, QuotaBackoff: quota})
@@ -73,7 +73,7 @@ func newFCM(t *testing.T, fake *fcmfake.Server, quota time.Duration) *fcm.Client
 	return c
 }
 
-func (r *rig) publishPush(t *testing.T, n int, prefix string) {
+func (r *rig) publishPush(t testing.TB, n int, prefix string) {
 	t.Helper()
 	ctx := waitCtx(t)
 	now := time.Now()

@@ -84,7 +84,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		// serialises writers in Go instead of in busy loops.
 		db.SetMaxOpenConns(1)
 	} else {
+		// Keep as many idle as open: database/sql's default of two idle
+		// connections makes concurrent writers (the ledger) close and
+		// reopen connections, each paying SCRAM authentication.
 		db.SetMaxOpenConns(20)
+		db.SetMaxIdleConns(20)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
