@@ -111,3 +111,36 @@ func processCPU() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkFanoutToFakeFCM measures planned fan-out: b.N device tokens in
+// batches of 500 on the bulk lane, sent over HTTP/2 to the fake FCM
+// server (answering at once). Reports pushes/s and process CPU per push.
+func BenchmarkFanoutToFakeFCM(b *testing.B) {
+	backend := "embedded"
+	if os.Getenv("LOA_TEST_KAFKA_BROKERS") != "" {
+		backend = "real"
+	}
+	r := newRig(b, backend)
+	fake, err := fcmfake.New(fcmfake.Options{CountOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(fake.Close)
+	r.chans[channels.Push] = newFCM(b, fake, time.Minute)
+	r.publishFanout(b, "bench", topics.LaneBulk, b.N, 500)
+	b.ResetTimer()
+	cpu0 := processCPU()
+	start := time.Now()
+	stop := r.start(b, func(d *Dispatcher) { d.cfg.Workers[topics.LaneBulk] = 16; d.cfg.FanoutConcurrency = 128 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := fake.WaitCount(ctx, b.N); err != nil {
+		b.Fatalf("delivered %d of %d: %v", fake.Count(), b.N, err)
+	}
+	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
+	b.StopTimer()
+	stop()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "pushes/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/push")
+}

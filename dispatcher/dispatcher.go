@@ -55,6 +55,9 @@ type Config struct {
 	Ledger bool
 	// Metrics records delivery outcomes; nil records nothing.
 	Metrics *metrics.Metrics
+	// FanoutConcurrency is how many sends of one fan-out batch run at
+	// once (the lane's Workers bound how many batches run at once).
+	FanoutConcurrency int
 }
 
 // DefaultConfig returns the defaults: generous budgets for codes and
@@ -64,15 +67,16 @@ func DefaultConfig() Config {
 		Workers: map[topics.Lane]int{
 			topics.LaneOTP: 32, topics.LaneAlert: 64, topics.LaneDirect: 32, topics.LaneBulk: 128,
 		},
-		LedgerWorkers:   8,
-		ShutdownTimeout: 10 * time.Second,
-		SendTimeout:     10 * time.Second,
-		SendAttempts:    1,
-		RetryTiers:      []time.Duration{5 * time.Second, time.Minute, 10 * time.Minute},
-		RetryJitter:     0.2,
-		ClaimLease:      30 * time.Second,
-		SentTTL:         72 * time.Hour,
-		Ledger:          true,
+		LedgerWorkers:     8,
+		FanoutConcurrency: 64,
+		ShutdownTimeout:   10 * time.Second,
+		SendTimeout:       10 * time.Second,
+		SendAttempts:      1,
+		RetryTiers:        []time.Duration{5 * time.Second, time.Minute, 10 * time.Minute},
+		RetryJitter:       0.2,
+		ClaimLease:        30 * time.Second,
+		SentTTL:           72 * time.Hour,
+		Ledger:            true,
 	}
 }
 
@@ -263,6 +267,15 @@ func (d *Dispatcher) handleLane(ctx context.Context, m kafkaMessage) error {
 			return &poison{reason: "dispatcher: decode direct payload: " + err.Error()}
 		}
 		return d.handleDirect(ctx, m, env, p)
+	case producer.KindFanout:
+		var p producer.Fanout
+		if err := json.Unmarshal(env.Payload, &p); err != nil {
+			return &poison{reason: "dispatcher: decode fanout payload: " + err.Error()}
+		}
+		if !channels.Name(p.Channel).Valid() {
+			return &poison{reason: fmt.Sprintf("dispatcher: fanout for unknown channel %q", p.Channel)}
+		}
+		return d.handleFanout(ctx, m, env, p)
 	default:
 		return &poison{reason: fmt.Sprintf("dispatcher: no handler for kind %q", env.Kind)}
 	}

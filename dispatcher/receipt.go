@@ -19,6 +19,11 @@ const (
 	// StatusRetrying: a transient failure; the delivery waits in a retry
 	// tier. Not a final outcome.
 	StatusRetrying = "retrying"
+	// StatusDelivered and StatusUndelivered come from a gateway's delivery
+	// report after StatusSent: the carrier confirmed, or gave up on, the
+	// message reaching the phone. The ledger ranks them above sent.
+	StatusDelivered   = "delivered"
+	StatusUndelivered = "undelivered"
 )
 
 // Receipt is the outcome of one delivery, published to loa.receipts and

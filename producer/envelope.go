@@ -16,6 +16,9 @@ const SchemaVersion = 1
 // Event kinds.
 const (
 	KindDirect = "notification.direct"
+	// KindFanout is one batch of a planned audience: the same message to
+	// many addresses on one channel.
+	KindFanout = "notification.fanout"
 )
 
 // Envelope is the one shape of every event on a lane topic.
@@ -143,4 +146,18 @@ type Direct struct {
 	// App limits push to an account's devices of one app ("smart",
 	// "egov"); empty means all its devices.
 	App string `json:"app,omitempty"`
+}
+
+// Fanout is the payload of KindFanout: one batch (for example 500 device
+// tokens) of a broadcast's or an alert's audience, planned by the
+// dispatcher's planner and sent by whichever replica consumes it.
+type Fanout struct {
+	NotificationID string            `json:"notification_id"`
+	Batch          int               `json:"batch"` // sequence number within the plan
+	Channel        string            `json:"channel"`
+	Recipients     []string          `json:"recipients"`
+	Title          string            `json:"title"`
+	Body           string            `json:"body"`
+	Data           map[string]string `json:"data,omitempty"`
+	Priority       string            `json:"priority"`
 }

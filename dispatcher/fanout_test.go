@@ -1,0 +1,97 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
+)
+
+// publishFanout publishes total addresses as batches of size on lane.
+func (r *rig) publishFanout(t testing.TB, id string, lane topics.Lane, total, size int) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	errs := make(chan error, total/size+1)
+	jobs := 0
+	for b := 0; b*size < total; b++ {
+		var rcpt []string
+		for i := b * size; i < min((b+1)*size, total); i++ {
+			rcpt = append(rcpt, fmt.Sprintf("%s-tok-%07d", id, i))
+		}
+		jobs++
+		go func() {
+			env, err := producer.NewEnvelope(fmt.Sprintf("%s-batch-%d", id, b), producer.KindFanout, lane, fmt.Sprintf("%s-%d", id, b),
+				now, now.Add(time.Hour), "", producer.Fanout{NotificationID: id, Batch: b, Channel: "push", Recipients: rcpt,
+					Title: "Lịch cắt điện", Body: "Ngày mai 8:00–12:00 phường Hải Châu 1", Priority: "normal"})
+			if err == nil {
+				err = r.pub.Publish(ctx, env)
+			}
+			errs <- err
+		}()
+	}
+	for range jobs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestFanoutBatchesReachEachAddressOnce: batches of a planned audience are
+// delivered to every address once, also when every batch is delivered
+// again after a crash before its offset was committed.
+func TestFanoutBatchesReachEachAddressOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		const total = 2000
+		r.publishFanout(t, "bc-1", topics.LaneBulk, total, 500)
+		stop := r.start(t, func(d *Dispatcher) { d.noCommit = true })
+		if err := r.outbox.WaitTotal(waitCtx(t), total); err != nil {
+			t.Fatalf("first run delivered %d: %v", r.outbox.Total(), err)
+		}
+		stop()
+		stop = r.start(t, nil)
+		waitLedgerCount(t, r, "bc-1", total)
+		stop()
+		if d := r.outbox.Duplicates(); len(d) > 0 {
+			t.Fatalf("%d addresses reached twice, e.g. %s", len(d), d[0])
+		}
+		if got := r.outbox.Total(); got != total {
+			t.Fatalf("outbox holds %d, want %d", got, total)
+		}
+		for i := range total {
+			if c := r.outbox.Count("bc-1", channels.Push, fmt.Sprintf("bc-1-tok-%07d", i)); c != 1 {
+				t.Fatalf("address %d reached %d times", i, c)
+			}
+		}
+	})
+}
+
+// waitLedgerCount waits until a notification has n sent ledger rows.
+func waitLedgerCount(t *testing.T, r *rig, id string, n int) {
+	t.Helper()
+	ctx := waitCtx(t)
+	for {
+		ds, err := r.store.Deliveries(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent := 0
+		for _, d := range ds {
+			if d.Status == StatusSent {
+				sent++
+			}
+		}
+		if sent >= n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %d of %d sent in the ledger", id, sent, n)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
