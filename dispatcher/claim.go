@@ -96,3 +96,72 @@ func (c *Claims) Release(ctx context.Context, notificationID, channel, to, owner
 	}
 	return nil
 }
+
+// ClaimMany claims several deliveries of one notification on one channel
+// for owner in a single round trip. States are in the order of addrs.
+func (c *Claims) ClaimMany(ctx context.Context, notificationID, channel string, addrs []string, owner string) ([]claimState, error) {
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(addrs))
+	for i, a := range addrs {
+		cmds[i] = claimScript.EvalSha(ctx, pipe, []string{c.key(notificationID, channel, a)}, owner, c.Lease.Milliseconds())
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return nil, fmt.Errorf("dispatcher: claim: %w", err)
+	}
+	out := make([]claimState, len(addrs))
+	for i, cmd := range cmds {
+		res, err := cmd.Text()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// The script is not cached on this server yet: load it once.
+			st, err := c.Claim(ctx, notificationID, channel, addrs[i], owner)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = st
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dispatcher: claim: %w", err)
+		}
+		out[i] = claimState(res)
+	}
+	return out, nil
+}
+
+// MarkSentMany records several deliveries as sent in one round trip.
+func (c *Claims) MarkSentMany(ctx context.Context, notificationID, channel string, addrs []string) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	pipe := c.rdb.Pipeline()
+	for _, a := range addrs {
+		pipe.Set(ctx, c.key(notificationID, channel, a), "sent", c.SentTTL)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("dispatcher: mark sent: %w", err)
+	}
+	return nil
+}
+
+// ReleaseMany gives up owner's claims on several deliveries in one round
+// trip.
+func (c *Claims) ReleaseMany(ctx context.Context, notificationID, channel string, addrs []string, owner string) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	pipe := c.rdb.Pipeline()
+	for _, a := range addrs {
+		releaseScript.EvalSha(ctx, pipe, []string{c.key(notificationID, channel, a)}, owner)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		if !redis.HasErrorPrefix(err, "NOSCRIPT") {
+			return fmt.Errorf("dispatcher: release claims: %w", err)
+		}
+		for _, a := range addrs {
+			if err := c.Release(ctx, notificationID, channel, a, owner); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -137,6 +137,32 @@ func (d *Dispatcher) deliver(ctx context.Context, env producer.Envelope, p produ
 		}
 	}
 
+	o, err := d.sendClaimed(ctx, env, p, channel, ch, addr, targets, history, tier)
+	if err != nil {
+		d.claims.Release(context.WithoutCancel(ctx), p.NotificationID, string(ch), addr, owner)
+		return outcome{}, err
+	}
+	if o.status == StatusSent {
+		if err := d.claims.MarkSent(ctx, p.NotificationID, string(ch), addr); err != nil {
+			// Sent, but not remembered: a redelivery could send again. Say
+			// so loudly; the receipt still records the send.
+			d.log.Error("delivery sent but not marked; a redelivery may repeat it", slog.Any("error", err))
+		}
+		return o, nil
+	}
+	// Not sent: free the delivery so a retry or a replay can send it.
+	if err := d.claims.Release(ctx, p.NotificationID, string(ch), addr, owner); err != nil {
+		return outcome{}, err
+	}
+	return o, nil
+}
+
+// sendClaimed sends one claimed delivery, retrying a short transient
+// failure in place, and classifies the result: sent, or what to do next
+// (a retry tier, a dead letter, expired, token-dead). It neither marks nor
+// releases the claim. An error means ctx ended mid-way.
+func (d *Dispatcher) sendClaimed(ctx context.Context, env producer.Envelope, p producer.Direct, channel channels.Channel,
+	ch channels.Name, addr string, targets int, history []producer.Attempt, tier int) (outcome, error) {
 	msg := channels.Message{
 		NotificationID: p.NotificationID, Kind: env.Kind, Channel: ch, To: addr,
 		Title: p.Title, Body: p.Body, Data: p.Data, Priority: channels.Priority(p.Priority), ExpiresAt: env.ExpiresAt,
@@ -144,10 +170,9 @@ func (d *Dispatcher) deliver(ctx context.Context, env producer.Envelope, p produ
 	var (
 		res     channels.Result
 		sendErr error
-		attempt int
 		backoff = 200 * time.Millisecond
 	)
-	for attempt = 1; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 		res, sendErr = channel.Send(sctx, msg)
 		cancel()
@@ -161,23 +186,13 @@ func (d *Dispatcher) deliver(ctx context.Context, env producer.Envelope, p produ
 		history = append(history, attemptOf(d.now(), sendErr))
 		select {
 		case <-ctx.Done():
-			d.claims.Release(context.WithoutCancel(ctx), p.NotificationID, string(ch), addr, owner)
 			return outcome{}, ctx.Err()
 		case <-time.After(wait):
 		}
 		backoff *= 4
 	}
 	if sendErr == nil {
-		if err := d.claims.MarkSent(ctx, p.NotificationID, string(ch), addr); err != nil {
-			// Sent, but not remembered: a redelivery could send again. Say
-			// so loudly; the receipt still records the send.
-			d.log.Error("delivery sent but not marked; a redelivery may repeat it", slog.Any("error", err))
-		}
 		return outcome{status: StatusSent, provider: res.Provider, providerID: res.ProviderID, attempts: len(history) + 1}, nil
-	}
-	// Not sent: free the delivery so a retry or a replay can send it.
-	if err := d.claims.Release(ctx, p.NotificationID, string(ch), addr, owner); err != nil {
-		return outcome{}, err
 	}
 	now := d.now()
 	history = append(history, attemptOf(now, sendErr))

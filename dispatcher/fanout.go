@@ -3,72 +3,138 @@ package dispatcher
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"sync"
 
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/producer"
 )
 
-// handleFanout sends one batch of a planned audience. The batch's sends
-// run concurrently (FanoutConcurrency at a time), each claimed and marked
-// like a direct delivery, so a redelivered batch reaches nobody twice;
-// all receipts, retries and dead letters of the batch go to Kafka in one
-// write, and only then is the batch's offset committed.
+// handleFanout sends one batch of a planned audience. Its deliveries are
+// claimed in one Redis round trip, sent concurrently (FanoutConcurrency at
+// a time), and marked or released in one more, so a redelivered batch
+// reaches nobody twice; all receipts, retries and dead letters of the
+// batch go to Kafka in one write, and only then is its offset committed.
 func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env producer.Envelope, p producer.Fanout) error {
 	ch := channels.Name(p.Channel)
 	msg := producer.Direct{NotificationID: p.NotificationID, Title: p.Title, Body: p.Body, Data: p.Data,
 		Channels: []string{p.Channel}, Priority: p.Priority}
 	recipients := p.Recipients
+	var (
+		history []producer.Attempt
+		tier    int
+	)
 	if rd := env.Redelivery; rd != nil {
 		recipients = []string{rd.Recipient} // a retry of one delivery of the batch
+		history, tier = rd.History, rd.Tier
 	}
 
+	outcomes := make([]outcome, len(recipients))
+	channel, ok := d.channels[ch]
+	switch {
+	case env.Expired(d.now()):
+		for i := range outcomes {
+			outcomes[i] = outcome{status: StatusExpired, class: channels.Expired, reason: "expired before sending", history: history}
+		}
+	case !ok:
+		for i := range outcomes {
+			outcomes[i] = outcome{status: StatusFailed, class: channels.Permanent, reason: "channel not configured: " + p.Channel, deadLetter: true}
+		}
+	default:
+		if err := d.sendBatch(ctx, env, msg, channel, ch, recipients, outcomes, history, tier); err != nil {
+			return err
+		}
+	}
+
+	recs := make([]producer.Record, 0, len(recipients))
+	for i, addr := range recipients {
+		o := outcomes[i]
+		if !o.duplicate {
+			d.cfg.Metrics.Delivery(string(ch), o.provider, o.status)
+		}
+		recs = append(recs, d.receipt(env, msg, ch, addr, 1, o))
+		switch {
+		case o.retry != nil:
+			// The retry carries its one address, not the whole batch.
+			one := p
+			one.Recipients = []string{addr}
+			retry := *o.retry
+			retry.Payload, _ = json.Marshal(one) // a Fanout always marshals
+			recs = append(recs, d.retryRecord(retry))
+		case o.deadLetter:
+			dl, err := d.deadLetterRecord(m, o, ch, addr)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, dl)
+		}
+	}
+	return d.pub.Write(ctx, recs...)
+}
+
+// sendBatch claims, sends and settles the deliveries of one batch, filling
+// outcomes. An error means some outcomes are unknown (the batch is handled
+// again; what was sent is marked and is not sent twice).
+func (d *Dispatcher) sendBatch(ctx context.Context, env producer.Envelope, msg producer.Direct, channel channels.Channel,
+	ch channels.Name, recipients []string, outcomes []outcome, history []producer.Attempt, tier int) error {
+	owner := newOwner()
+	states, err := d.claims.ClaimMany(ctx, msg.NotificationID, string(ch), recipients, owner)
+	if err != nil {
+		return err
+	}
 	var (
-		mu   sync.Mutex
-		recs = make([]producer.Record, 0, len(recipients))
-		errs []error
-		sem  = make(chan struct{}, max(d.cfg.FanoutConcurrency, 1))
-		wg   sync.WaitGroup
+		mu       sync.Mutex
+		errs     []error
+		sent     []string
+		released []string
+		sem      = make(chan struct{}, max(d.cfg.FanoutConcurrency, 1))
+		wg       sync.WaitGroup
 	)
-	for _, addr := range recipients {
+	for i, addr := range recipients {
+		switch states[i] {
+		case alreadySent:
+			outcomes[i] = outcome{status: StatusSent, duplicate: true, reason: "already sent"}
+			continue
+		case busy:
+			// Another sender holds it (a rebalance mid-batch): settle this
+			// one the slow way, waiting for that sender or its lease.
+			o, err := d.deliver(ctx, env, msg, ch, addr, 1)
+			if err != nil {
+				return err
+			}
+			outcomes[i] = o
+			continue
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			o, err := d.deliver(ctx, env, msg, ch, addr, 1)
+			o, err := d.sendClaimed(ctx, env, msg, channel, ch, addr, 1, history, tier)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				errs = append(errs, err)
+				released = append(released, addr)
 				return
 			}
-			if !o.duplicate {
-				d.cfg.Metrics.Delivery(string(ch), o.provider, o.status)
-			}
-			recs = append(recs, d.receipt(env, msg, ch, addr, 1, o))
-			switch {
-			case o.retry != nil:
-				// The retry carries its one address, not the whole batch.
-				one := p
-				one.Recipients = []string{addr}
-				retry := *o.retry
-				retry.Payload, _ = json.Marshal(one) // a Fanout always marshals
-				recs = append(recs, d.retryRecord(retry))
-			case o.deadLetter:
-				dl, err := d.deadLetterRecord(m, o, ch, addr)
-				if err != nil {
-					errs = append(errs, err)
-					return
-				}
-				recs = append(recs, dl)
+			outcomes[i] = o
+			if o.status == StatusSent {
+				sent = append(sent, addr)
+			} else {
+				released = append(released, addr)
 			}
 		}()
 	}
 	wg.Wait()
+	if err := d.claims.MarkSentMany(ctx, msg.NotificationID, string(ch), sent); err != nil {
+		// Sent, but not remembered: a redelivery could send again.
+		d.log.Error("batch sent but not marked; a redelivery may repeat it", slog.Any("error", err))
+	}
+	if err := d.claims.ReleaseMany(context.WithoutCancel(ctx), msg.NotificationID, string(ch), released, owner); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
-		// Some outcomes are unknown: handle the batch again. What was sent
-		// is marked, so only the rest is sent the second time.
 		return errs[0]
 	}
-	return d.pub.Write(ctx, recs...)
+	return nil
 }
