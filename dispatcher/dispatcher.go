@@ -58,6 +58,9 @@ type Config struct {
 	// FanoutConcurrency is how many sends of one fan-out batch run at
 	// once (the lane's Workers bound how many batches run at once).
 	FanoutConcurrency int
+	// Scheduler runs the poller that publishes scheduled items when due.
+	// Default true through DefaultConfig.
+	Scheduler bool
 }
 
 // DefaultConfig returns the defaults: generous budgets for codes and
@@ -69,6 +72,7 @@ func DefaultConfig() Config {
 		},
 		LedgerWorkers:     8,
 		FanoutConcurrency: 64,
+		Scheduler:         true,
 		ShutdownTimeout:   10 * time.Second,
 		SendTimeout:       10 * time.Second,
 		SendAttempts:      1,
@@ -193,6 +197,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		g.Go(func() error { return c.Run(ctx) })
 		dl := d.deadLetterConsumer()
 		g.Go(func() error { return dl.Run(ctx) })
+	}
+	if d.cfg.Scheduler && d.store != nil {
+		sch := NewScheduler(d.store, d.pub, d.log.With(slog.String("component", "scheduler")))
+		g.Go(func() error { return sch.Run(ctx) })
 	}
 	d.log.Info("dispatcher running", slog.Any("lanes", lanes), slog.Bool("ledger", d.cfg.Ledger))
 	return g.Wait()
