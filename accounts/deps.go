@@ -1,0 +1,194 @@
+package accounts
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/loa-hub/loa/otp"
+	"github.com/loa-hub/loa/producer"
+)
+
+// Store is the durable state of the accounts domain. internal/sqlstore
+// implements it on PostgreSQL and SQLite; every method is safe for
+// concurrent use and returns ErrNotFound for a missing row.
+type Store interface {
+	// CreateAccount inserts a; a taken citizen ID, tax code, user name or
+	// verified phone is a *ConflictError naming it.
+	CreateAccount(ctx context.Context, a Account) error
+	// Account returns the account with the id.
+	Account(ctx context.Context, id string) (Account, error)
+	// FindAccount returns the account matching any non-empty identifier
+	// of l: user name, citizen ID, tax code, or verified phone.
+	FindAccount(ctx context.Context, l Login) (Account, error)
+	// ActivateAccount marks a pending account's phone verified and the
+	// account active; another verified account with the phone is a
+	// *ConflictError{Field: "phone"}.
+	ActivateAccount(ctx context.Context, id string, at time.Time) error
+	// SetPassword stores a new password hash and records it in the
+	// history.
+	SetPassword(ctx context.Context, id, hash string, at time.Time) error
+	// PasswordHistory returns up to n hashes the account has had, newest
+	// first, the current one included.
+	PasswordHistory(ctx context.Context, id string, n int) ([]string, error)
+	// CloseAccount closes the account and deactivates its devices.
+	CloseAccount(ctx context.Context, id string, at time.Time) error
+
+	GrantRole(ctx context.Context, accountID string, g RoleGrant, by string, at time.Time) error
+	// RevokeRole reports whether the grant existed.
+	RevokeRole(ctx context.Context, accountID string, g RoleGrant) (bool, error)
+	RoleGrants(ctx context.Context, accountID string) ([]RoleGrant, error)
+
+	// CreateTOTPFactor stores a pending factor, replacing any pending one
+	// of the same account.
+	CreateTOTPFactor(ctx context.Context, f TOTPFactor) error
+	// TOTPFactor returns the account's factor with the status ("pending"
+	// or "active").
+	TOTPFactor(ctx context.Context, accountID, status string) (TOTPFactor, error)
+	// ActivateTOTPFactor makes a pending factor the account's active one
+	// (replacing an earlier one) and replaces its recovery codes, in one
+	// transaction.
+	ActivateTOTPFactor(ctx context.Context, factorID string, recoveryHashes []string, at time.Time) error
+	// AdvanceStep is otp.FactorStore's compare-and-set of the last
+	// accepted time step.
+	AdvanceStep(ctx context.Context, factorID string, step int64) (bool, error)
+	// RecoveryCodes returns the account's unused recovery codes.
+	RecoveryCodes(ctx context.Context, accountID string) ([]RecoveryCode, error)
+	// UseRecoveryCode marks a code used; false when it already was.
+	UseRecoveryCode(ctx context.Context, id string, at time.Time) (bool, error)
+
+	// UpsertDevice registers d.Token for d.AccountID, moving it from any
+	// other account, and returns the stored device.
+	UpsertDevice(ctx context.Context, d Device) (Device, error)
+	// DeleteDevice removes the account's device; false when it has none
+	// with the id.
+	DeleteDevice(ctx context.Context, accountID, deviceID string) (bool, error)
+
+	// ExistingAreas returns which of codes are known areas.
+	ExistingAreas(ctx context.Context, codes []string) ([]string, error)
+	SetSubscriptions(ctx context.Context, accountID string, s Subscriptions, at time.Time) error
+	Subscriptions(ctx context.Context, accountID string) (Subscriptions, error)
+
+	// AppendAudit adds an entry to the append-only audit log.
+	AppendAudit(ctx context.Context, e AuditEntry) error
+}
+
+// Login names an account by any of its sign-in identifiers; empty fields
+// are ignored.
+type Login struct {
+	Username  string
+	CitizenID string
+	TaxCode   string
+	Phone     string // matched only against verified phones
+}
+
+// Session is a signed-in account's state, kept (under the hash of its
+// token) by a SessionStore.
+type Session struct {
+	AccountID string
+	Kind      Kind
+	// Restricted sessions (password expired) may only change the password.
+	Restricted bool
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+}
+
+// SessionStore keeps sessions by the SHA-256 of their token, with expiry,
+// and revokes them one by one or per account. accounts/redis implements it.
+type SessionStore interface {
+	// CreateSession stores s under hash, unless the account is blocked
+	// (ErrForbidden).
+	CreateSession(ctx context.Context, hash string, s Session) error
+	// Session returns the session under hash, or ErrNotFound.
+	Session(ctx context.Context, hash string) (Session, error)
+	DeleteSession(ctx context.Context, hash string) error
+	// RevokeAccount deletes every session of the account and, with block
+	// > 0, refuses new ones for that long (closing an account while a
+	// sign-in is in flight).
+	RevokeAccount(ctx context.Context, accountID string, block time.Duration) error
+}
+
+// ChallengeIndex remembers an account's outstanding pushed-code challenge,
+// so that a code can be verified knowing only the user. accounts/redis
+// implements it.
+type ChallengeIndex interface {
+	PutChallenge(ctx context.Context, accountID, challengeID string, ttl time.Duration) error
+	// Challenge returns the challenge id, or "" when there is none.
+	Challenge(ctx context.Context, accountID string) (string, error)
+	DeleteChallenge(ctx context.Context, accountID string) error
+}
+
+// CodeSender issues and verifies SMS codes; *otp.SMSCodes implements it.
+type CodeSender interface {
+	Issue(ctx context.Context, phone, purpose, clientIP string) (otp.Challenge, string, error)
+	Verify(ctx context.Context, challengeID, code string) (otp.Challenge, error)
+	Text(purpose, code string) (string, error)
+}
+
+// TOTPChecker verifies TOTP codes with replay refusal and lockout;
+// *otp.TOTPVerifier implements it.
+type TOTPChecker interface {
+	Verify(ctx context.Context, factorID, secret, code string) error
+}
+
+// SecretSealer encrypts TOTP secrets at rest; *otp.Sealer implements it.
+type SecretSealer interface {
+	Seal(plaintext, associatedData []byte) ([]byte, error)
+	Open(sealed, associatedData []byte) ([]byte, error)
+}
+
+// Publisher puts events on Kafka; *producer.Publisher implements it.
+type Publisher interface {
+	Publish(ctx context.Context, e producer.Envelope) error
+}
+
+// Identity is what a verified single sign-on ID token says about its
+// holder.
+type Identity struct {
+	Subject  string
+	Username string // preferred_username, may be empty
+}
+
+// IDTokenVerifier checks an OpenID Connect ID token's signature, issuer,
+// audience and expiry; accounts/oidc implements it. Errors wrap
+// ErrBadCredentials for a token that is not acceptable.
+type IDTokenVerifier interface {
+	Verify(ctx context.Context, rawIDToken string) (Identity, error)
+}
+
+// Hasher hashes and verifies passwords. Verify and DummyVerify must cost
+// the same, so that an unknown user and a wrong password are answered
+// alike.
+type Hasher interface {
+	Hash(pw string) (string, error)
+	Verify(hash, pw string) (bool, error)
+	// DummyVerify does Verify's work against no account.
+	DummyVerify(pw string)
+}
+
+// Argon2Hasher is the Hasher of production: argon2id under Params. Its
+// DummyVerify works against a hash made with the same Params, so the two
+// paths cost the same whatever the parameters. Safe for concurrent use.
+type Argon2Hasher struct {
+	Params Argon2Params
+	once   sync.Once
+	dummy  string
+}
+
+// Hash implements Hasher.
+func (h *Argon2Hasher) Hash(pw string) (string, error) { return HashPasswordWith(pw, h.Params) }
+
+// Verify implements Hasher.
+func (h *Argon2Hasher) Verify(hash, pw string) (bool, error) { return VerifyPassword(hash, pw) }
+
+// DummyVerify implements Hasher.
+func (h *Argon2Hasher) DummyVerify(pw string) {
+	h.once.Do(func() {
+		d, err := HashPasswordWith("loa dummy password, matches no account", h.Params)
+		if err != nil {
+			d = dummyHash
+		}
+		h.dummy = d
+	})
+	_, _ = VerifyPassword(h.dummy, pw)
+}

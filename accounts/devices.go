@@ -1,0 +1,110 @@
+package accounts
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+const (
+	maxDeviceToken   = 4096
+	maxSubscriptions = 200
+)
+
+// RegisterDevice registers a push token of one of the account's apps. A
+// token already registered (to this or another account) moves to this
+// account and is reactivated. Errors: *ValidationError.
+func (s *Service) RegisterDevice(ctx context.Context, accountID string, d Device, ip string) (Device, error) {
+	var v validation
+	d.Token = strings.TrimSpace(d.Token)
+	if d.Token == "" || len(d.Token) > maxDeviceToken || strings.ContainsAny(d.Token, " \t\r\n") {
+		v.add("token", "must be a push registration token of 1 to %d characters without spaces", maxDeviceToken)
+	}
+	if !slices.Contains(Apps, d.App) {
+		v.add("app", "must be one of %s", strings.Join(Apps, ", "))
+	}
+	if !slices.Contains(Platforms, d.Platform) {
+		v.add("platform", "must be one of %s", strings.Join(Platforms, ", "))
+	}
+	if err := v.err(); err != nil {
+		return Device{}, err
+	}
+	d.ID, d.AccountID, d.Active, d.CreatedAt = uuid.NewString(), accountID, true, s.now().UTC()
+	out, err := s.d.Store.UpsertDevice(ctx, d)
+	if err != nil {
+		return Device{}, err
+	}
+	s.audit(ctx, accountID, "device.register", accountID, ip, map[string]string{"device": out.ID, "app": out.App, "platform": out.Platform})
+	return out, nil
+}
+
+// RemoveDevice deletes one of the account's devices. Errors: ErrNotFound.
+func (s *Service) RemoveDevice(ctx context.Context, accountID, deviceID, ip string) error {
+	ok, err := s.d.Store.DeleteDevice(ctx, accountID, deviceID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("accounts: remove device: %w", ErrNotFound)
+	}
+	s.audit(ctx, accountID, "device.remove", accountID, ip, map[string]string{"device": deviceID})
+	return nil
+}
+
+// SetSubscriptions replaces the account's areas and topics. Area codes
+// must be loaded areas; topics must be configured ones. Errors:
+// *ValidationError naming each bad entry ("areas[2]").
+func (s *Service) SetSubscriptions(ctx context.Context, accountID string, sub Subscriptions, ip string) (Subscriptions, error) {
+	var v validation
+	if len(sub.Areas) > maxSubscriptions {
+		v.add("areas", "has %d entries; the limit is %d", len(sub.Areas), maxSubscriptions)
+	}
+	if len(sub.Topics) > maxSubscriptions {
+		v.add("topics", "has %d entries; the limit is %d", len(sub.Topics), maxSubscriptions)
+	}
+	if err := v.err(); err != nil {
+		return Subscriptions{}, err
+	}
+	areas := dedupe(sub.Areas)
+	known, err := s.d.Store.ExistingAreas(ctx, areas)
+	if err != nil {
+		return Subscriptions{}, err
+	}
+	for i, a := range sub.Areas {
+		if !slices.Contains(known, a) {
+			v.add(fmt.Sprintf("areas[%d]", i), "unknown area code %q", a)
+		}
+	}
+	for i, t := range sub.Topics {
+		if !slices.Contains(s.cfg.Topics, t) {
+			v.add(fmt.Sprintf("topics[%d]", i), "unknown topic %q; known: %s", t, strings.Join(s.cfg.Topics, ", "))
+		}
+	}
+	if err := v.err(); err != nil {
+		return Subscriptions{}, err
+	}
+	out := Subscriptions{Areas: areas, Topics: dedupe(sub.Topics)}
+	if err := s.d.Store.SetSubscriptions(ctx, accountID, out, s.now().UTC()); err != nil {
+		return Subscriptions{}, err
+	}
+	s.audit(ctx, accountID, "subscriptions.set", accountID, ip, map[string]string{"areas": fmt.Sprint(len(out.Areas)), "topics": fmt.Sprint(len(out.Topics))})
+	return out, nil
+}
+
+// Subscriptions returns the account's areas and topics.
+func (s *Service) Subscriptions(ctx context.Context, accountID string) (Subscriptions, error) {
+	return s.d.Store.Subscriptions(ctx, accountID)
+}
+
+func dedupe(in []string) []string {
+	out := []string{}
+	for _, x := range in {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

@@ -1,0 +1,187 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/loa-hub/loa/otp"
+)
+
+// TOTPEnrolment is a begun enrolment: show URI (or PNG, a QR code of it)
+// to the official once; it becomes active with ConfirmTOTP.
+type TOTPEnrolment struct {
+	FactorID string
+	Secret   string
+	URI      string
+	PNG      []byte
+}
+
+// BeginTOTP starts (or restarts) an official's authenticator enrolment.
+// An active factor stays active until the new one is confirmed. Errors:
+// ErrForbidden for an account that is not an official.
+func (s *Service) BeginTOTP(ctx context.Context, accountID, ip string) (TOTPEnrolment, error) {
+	a, err := s.d.Store.Account(ctx, accountID)
+	if err != nil {
+		return TOTPEnrolment{}, err
+	}
+	if a.Kind != KindOfficial {
+		return TOTPEnrolment{}, fmt.Errorf("%w: only officials enrol an authenticator", ErrForbidden)
+	}
+	key, err := otp.GenerateTOTPKey(s.cfg.Issuer, a.Username)
+	if err != nil {
+		return TOTPEnrolment{}, fmt.Errorf("accounts: begin totp: %w", err)
+	}
+	id := uuid.NewString()
+	sealed, err := s.d.Sealer.Seal([]byte(key.Secret), []byte("totp:"+id))
+	if err != nil {
+		return TOTPEnrolment{}, fmt.Errorf("accounts: begin totp: %w", err)
+	}
+	f := TOTPFactor{ID: id, AccountID: a.ID, SecretSealed: sealed, Status: "pending", CreatedAt: s.now().UTC()}
+	if err := s.d.Store.CreateTOTPFactor(ctx, f); err != nil {
+		return TOTPEnrolment{}, err
+	}
+	s.audit(ctx, a.ID, "mfa.totp.enrol.begin", a.ID, ip, map[string]string{"factor": id})
+	return TOTPEnrolment{FactorID: id, Secret: key.Secret, URI: key.URI, PNG: key.PNG}, nil
+}
+
+// ConfirmTOTP activates the pending factor with its first valid code and
+// returns the official's new recovery codes (shown once; the old ones are
+// void). Errors: ErrNoFactor, ErrSecondFactor (wrong code), ErrLocked.
+func (s *Service) ConfirmTOTP(ctx context.Context, accountID, code, ip string) ([]string, error) {
+	code = strings.TrimSpace(code)
+	if len(code) != otp.TOTPDigits || !allDigits(code) {
+		return nil, &ValidationError{Fields: []*FieldError{{Field: "code", Detail: "must be the 6-digit code the authenticator app shows"}}}
+	}
+	f, err := s.d.Store.TOTPFactor(ctx, accountID, "pending")
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrNoFactor
+	}
+	if err != nil {
+		return nil, fmt.Errorf("accounts: confirm totp: %w", err)
+	}
+	secret, err := s.d.Sealer.Open(f.SecretSealed, []byte("totp:"+f.ID))
+	if err != nil {
+		return nil, fmt.Errorf("accounts: confirm totp: %w", err)
+	}
+	if err := s.d.TOTP.Verify(ctx, f.ID, string(secret), code); err != nil {
+		s.audit(ctx, accountID, "mfa.totp.enrol.failure", accountID, ip, map[string]string{"factor": f.ID})
+		switch {
+		case errors.Is(err, otp.ErrLocked):
+			return nil, fmt.Errorf("%w: %w", ErrLocked, err)
+		case errors.Is(err, otp.ErrInvalidCode), errors.Is(err, otp.ErrReplay):
+			return nil, fmt.Errorf("%w: %w", ErrSecondFactor, err)
+		}
+		return nil, fmt.Errorf("accounts: confirm totp: %w", err)
+	}
+	plain, hashed, err := otp.NewRecoveryCodes(otp.DefaultRecoveryCodes, s.cfg.RecoveryKey)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: confirm totp: %w", err)
+	}
+	if err := s.d.Store.ActivateTOTPFactor(ctx, f.ID, hashed, s.now().UTC()); err != nil {
+		return nil, err
+	}
+	s.audit(ctx, accountID, "mfa.totp.enrol", accountID, ip, map[string]string{"factor": f.ID, "recovery_codes": fmt.Sprint(len(plain))})
+	return plain, nil
+}
+
+// pushCode sends an official a login code: to the Egov app with SMS as the
+// fallback ("push"), or by SMS only ("sms").
+func (s *Service) pushCode(ctx context.Context, a Account, method, ip string) (CodeSent, error) {
+	if a.Phone == "" {
+		return CodeSent{}, fmt.Errorf("%w: the account has no phone for codes", ErrSecondFactor)
+	}
+	ch, code, err := s.issueCode(ctx, a.Phone, otp.PurposeLogin, ip)
+	if err != nil {
+		return CodeSent{}, err
+	}
+	if err := s.d.Challenges.PutChallenge(ctx, a.ID, ch.ID, ch.ExpiresAt.Sub(s.now())); err != nil {
+		return CodeSent{}, fmt.Errorf("accounts: send code: %w", err)
+	}
+	if err := s.sendCode(ctx, ch, code, a.ID, method == "push"); err != nil {
+		return CodeSent{}, err
+	}
+	return CodeSent{Method: method, ExpiresAt: ch.ExpiresAt}, nil
+}
+
+// officialByUser finds an active official by user name or account id.
+func (s *Service) officialByUser(ctx context.Context, user string) (Account, error) {
+	user = strings.TrimSpace(user)
+	a, err := s.d.Store.FindAccount(ctx, Login{Username: strings.ToLower(user)})
+	if errors.Is(err, ErrNotFound) {
+		a, err = s.d.Store.Account(ctx, user)
+	}
+	if err != nil {
+		return Account{}, err
+	}
+	if a.Kind != KindOfficial || a.Status != StatusActive {
+		return Account{}, ErrNotFound
+	}
+	return a, nil
+}
+
+// Challenge sends an official a code for a shared app's second factor
+// (POST /v1/mfa/challenge): method "push" (Egov app, SMS fallback) or
+// "sms". The calling system's address is not rate-limited per address
+// (it speaks for many officials); the per-phone limits apply. Errors:
+// *ValidationError, ErrNotFound for an unknown official,
+// *RateLimitError.
+func (s *Service) Challenge(ctx context.Context, actor Actor, user, method string) (CodeSent, error) {
+	var v validation
+	if strings.TrimSpace(user) == "" {
+		v.add("user", "is required")
+	}
+	if method != "push" && method != "sms" {
+		v.add("method", "must be push or sms")
+	}
+	if err := v.err(); err != nil {
+		return CodeSent{}, err
+	}
+	a, err := s.officialByUser(ctx, user)
+	if err != nil {
+		return CodeSent{}, err
+	}
+	sent, err := s.pushCode(ctx, a, method, "")
+	if err != nil {
+		return CodeSent{}, err
+	}
+	s.audit(ctx, actor.name(), "mfa.challenge", a.ID, actor.IP, map[string]string{"method": method})
+	return sent, nil
+}
+
+// VerifyMFA checks an official's second-factor code for a shared app
+// (POST /v1/mfa/verify): a TOTP code, a recovery code or a pushed code.
+// Errors: *ValidationError, ErrSecondFactor (also for an unknown
+// official), ErrLocked.
+func (s *Service) VerifyMFA(ctx context.Context, actor Actor, user, code string) (Account, error) {
+	var v validation
+	if strings.TrimSpace(user) == "" {
+		v.add("user", "is required")
+	}
+	if strings.TrimSpace(code) == "" {
+		v.add("code", "is required")
+	}
+	if err := v.err(); err != nil {
+		return Account{}, err
+	}
+	a, err := s.officialByUser(ctx, user)
+	if errors.Is(err, ErrNotFound) {
+		return Account{}, fmt.Errorf("%w: unknown official", ErrSecondFactor)
+	}
+	if err != nil {
+		return Account{}, err
+	}
+	method, err := s.secondFactor(ctx, a, code)
+	outcome := "mfa.verify"
+	if err != nil {
+		outcome = "mfa.verify.failure"
+	}
+	s.audit(ctx, actor.name(), outcome, a.ID, actor.IP, map[string]string{"method": method})
+	if err != nil {
+		return Account{}, err
+	}
+	return a, nil
+}

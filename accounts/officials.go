@@ -1,0 +1,312 @@
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// NewOfficial is an official's account as an administrator creates it.
+// Without a Password a one-time password is generated, already expired:
+// the first sign-in may only change it.
+type NewOfficial struct {
+	Username string
+	FullName string
+	Phone    string
+	Email    string
+	Unit     string
+	Roles    []Role
+	Password string
+}
+
+// CreatedOfficial is the answer to CreateOfficial. OneTimePassword is set
+// when it was generated; it is shown once.
+type CreatedOfficial struct {
+	Account         Account
+	Roles           []RoleGrant
+	OneTimePassword string
+}
+
+const maxUnitLen = 64
+
+// CreateOfficial creates an active official with roles in their unit.
+// Administrators may do it for any unit, unit administrators for their
+// own, and never grant admin. Errors: *ValidationError, ErrForbidden,
+// *ConflictError{username}.
+func (s *Service) CreateOfficial(ctx context.Context, actor Actor, n NewOfficial) (CreatedOfficial, error) {
+	var v validation
+	user := strings.ToLower(strings.TrimSpace(n.Username))
+	if !validUsername(user) {
+		v.add("username", "must be 3-64 characters a-z, 0-9, '.', '_' or '-', starting with a letter")
+	}
+	name := s.checkName(&v, "full_name", n.FullName)
+	ph := checkPhone(&v, n.Phone)
+	unit := strings.TrimSpace(n.Unit)
+	if !validUnit(unit) {
+		v.add("unit", "must be a unit code of 1-%d characters without spaces or '/'", maxUnitLen)
+	}
+	seen := map[Role]bool{}
+	var roles []Role
+	for i, r := range n.Roles {
+		if !r.Valid() {
+			v.add(fmt.Sprintf("roles[%d]", i), "unknown role %q", r)
+		} else if !seen[r] {
+			seen[r] = true
+			roles = append(roles, r)
+		}
+	}
+	oneTime := ""
+	if n.Password != "" {
+		s.checkNewPassword(&v, "password", n.Password)
+	}
+	if err := v.err(); err != nil {
+		return CreatedOfficial{}, err
+	}
+	for _, r := range roles {
+		if err := s.mayGrant(ctx, actor, unit, r); err != nil {
+			return CreatedOfficial{}, err
+		}
+	}
+	pw := n.Password
+	changed := s.now().UTC()
+	if pw == "" {
+		var err error
+		if pw, err = OneTimePassword(); err != nil {
+			return CreatedOfficial{}, err
+		}
+		oneTime = pw
+		changed = time.Time{} // never set by its owner: expired
+	}
+	hash, err := s.d.Hasher.Hash(pw)
+	if err != nil {
+		return CreatedOfficial{}, fmt.Errorf("accounts: create official: %w", err)
+	}
+	a := Account{ID: uuid.NewString(), Kind: KindOfficial, Status: StatusActive, FullName: name, Username: user,
+		Phone: ph, Email: strings.TrimSpace(n.Email), Unit: unit, PasswordHash: hash, PasswordChangedAt: changed, CreatedAt: s.now().UTC()}
+	if err := s.d.Store.CreateAccount(ctx, a); err != nil {
+		return CreatedOfficial{}, err
+	}
+	out := CreatedOfficial{Account: a, OneTimePassword: oneTime}
+	for _, r := range roles {
+		g := RoleGrant{Unit: unit, Role: r}
+		if err := s.d.Store.GrantRole(ctx, a.ID, g, actor.name(), s.now().UTC()); err != nil {
+			return CreatedOfficial{}, err
+		}
+		out.Roles = append(out.Roles, g)
+	}
+	detail := map[string]string{"username": user, "unit": unit, "roles": joinRoles(roles)}
+	s.audit(ctx, actor.name(), "official.create", a.ID, actor.IP, detail)
+	return out, nil
+}
+
+// GrantRole gives an official a role in a unit. Errors: *ValidationError,
+// ErrNotFound, ErrForbidden.
+func (s *Service) GrantRole(ctx context.Context, actor Actor, officialID string, g RoleGrant) ([]RoleGrant, error) {
+	if err := checkGrant(g); err != nil {
+		return nil, err
+	}
+	if _, err := s.official(ctx, officialID); err != nil {
+		return nil, err
+	}
+	if err := s.mayGrant(ctx, actor, g.Unit, g.Role); err != nil {
+		return nil, err
+	}
+	if err := s.d.Store.GrantRole(ctx, officialID, g, actor.name(), s.now().UTC()); err != nil {
+		return nil, err
+	}
+	s.audit(ctx, actor.name(), "role.grant", officialID, actor.IP, map[string]string{"unit": g.Unit, "role": string(g.Role)})
+	return s.d.Store.RoleGrants(ctx, officialID)
+}
+
+// RevokeRole takes a role back. Errors: *ValidationError, ErrNotFound
+// (also when the official does not hold it), ErrForbidden.
+func (s *Service) RevokeRole(ctx context.Context, actor Actor, officialID string, g RoleGrant) error {
+	if err := checkGrant(g); err != nil {
+		return err
+	}
+	if _, err := s.official(ctx, officialID); err != nil {
+		return err
+	}
+	if err := s.mayGrant(ctx, actor, g.Unit, g.Role); err != nil {
+		return err
+	}
+	ok, err := s.d.Store.RevokeRole(ctx, officialID, g)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("accounts: revoke role: %w", ErrNotFound)
+	}
+	s.audit(ctx, actor.name(), "role.revoke", officialID, actor.IP, map[string]string{"unit": g.Unit, "role": string(g.Role)})
+	return nil
+}
+
+// CloseOfficial closes an official's account (staff change): its sessions
+// are revoked and its devices deactivated. Unit administrators may close
+// officials of their unit. Errors: ErrNotFound, ErrForbidden.
+func (s *Service) CloseOfficial(ctx context.Context, actor Actor, officialID string) error {
+	a, err := s.official(ctx, officialID)
+	if err != nil {
+		return err
+	}
+	if err := s.mayAdminister(ctx, actor, a.Unit); err != nil {
+		return err
+	}
+	if a.Status == StatusClosed {
+		return nil
+	}
+	if err := s.d.Store.CloseAccount(ctx, a.ID, s.now().UTC()); err != nil {
+		return err
+	}
+	// Blocked for longer than any session lives, so a sign-in that read
+	// the account before it was closed cannot open one afterwards.
+	if err := s.d.Sessions.RevokeAccount(ctx, a.ID, s.cfg.CitizenSessionTTL+s.cfg.OfficialSessionTTL); err != nil {
+		return fmt.Errorf("accounts: close official: %w", err)
+	}
+	s.audit(ctx, actor.name(), "account.close", a.ID, actor.IP, nil)
+	return nil
+}
+
+// Roles returns an account's role grants.
+func (s *Service) Roles(ctx context.Context, accountID string) ([]RoleGrant, error) {
+	return s.d.Store.RoleGrants(ctx, accountID)
+}
+
+// Account returns an account by id.
+func (s *Service) Account(ctx context.Context, id string) (Account, error) {
+	return s.d.Store.Account(ctx, id)
+}
+
+func (s *Service) official(ctx context.Context, id string) (Account, error) {
+	a, err := s.d.Store.Account(ctx, id)
+	if err != nil {
+		return Account{}, err
+	}
+	if a.Kind != KindOfficial {
+		return Account{}, fmt.Errorf("accounts: not an official: %w", ErrNotFound)
+	}
+	return a, nil
+}
+
+// mayAdminister reports whether actor administers unit: an admin (API key
+// with the admin scope, or the admin role anywhere), or a unit_admin of
+// that unit.
+func (s *Service) mayAdminister(ctx context.Context, actor Actor, unit string) error {
+	if actor.Admin {
+		return nil
+	}
+	if actor.AccountID == "" {
+		return ErrForbidden
+	}
+	a, err := s.d.Store.Account(ctx, actor.AccountID)
+	if err != nil || a.Kind != KindOfficial || a.Status != StatusActive {
+		return ErrForbidden
+	}
+	grants, err := s.d.Store.RoleGrants(ctx, actor.AccountID)
+	if err != nil {
+		return err
+	}
+	for _, g := range grants {
+		if g.Role == RoleAdmin || (g.Role == RoleUnitAdmin && g.Unit == unit) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: needs the admin role, or unit_admin of unit %s", ErrForbidden, unit)
+}
+
+// mayGrant is mayAdminister, except that only administrators grant admin.
+func (s *Service) mayGrant(ctx context.Context, actor Actor, unit string, r Role) error {
+	if err := s.mayAdminister(ctx, actor, unit); err != nil {
+		return err
+	}
+	if r != RoleAdmin || actor.Admin {
+		return nil
+	}
+	grants, err := s.d.Store.RoleGrants(ctx, actor.AccountID)
+	if err != nil {
+		return err
+	}
+	for _, g := range grants {
+		if g.Role == RoleAdmin {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: only administrators grant the admin role", ErrForbidden)
+}
+
+func checkGrant(g RoleGrant) error {
+	var v validation
+	if !validUnit(g.Unit) {
+		v.add("unit", "must be a unit code of 1-%d characters without spaces or '/'", maxUnitLen)
+	}
+	if !g.Role.Valid() {
+		v.add("role", "must be one of %s", joinRoles(Roles()))
+	}
+	return v.err()
+}
+
+func validUsername(u string) bool {
+	if len(u) < 3 || len(u) > 64 || u[0] < 'a' || u[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func validUnit(u string) bool {
+	return u != "" && len(u) <= maxUnitLen && !strings.ContainsAny(u, " /\t\r\n")
+}
+
+func joinRoles(rs []Role) string {
+	ss := make([]string, len(rs))
+	for i, r := range rs {
+		ss[i] = string(r)
+	}
+	return strings.Join(ss, ",")
+}
+
+// OneTimePassword returns a random password that meets the default policy:
+// 16 characters from upper case, lower case, digits and symbols, with one
+// of each class.
+func OneTimePassword() (string, error) {
+	classes := []string{"ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnopqrstuvwxyz", "23456789", "!#%+-=?@"}
+	all := strings.Join(classes, "")
+	out := make([]byte, 16)
+	pick := func(set string) (byte, error) {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
+		if err != nil {
+			return 0, err
+		}
+		return set[n.Int64()], nil
+	}
+	var err error
+	for i := range out {
+		set := all
+		if i < len(classes) {
+			set = classes[i]
+		}
+		if out[i], err = pick(set); err != nil {
+			return "", fmt.Errorf("accounts: one-time password: %w", err)
+		}
+	}
+	// Shuffle, so the classes are not in fixed places.
+	for i := len(out) - 1; i > 0; i-- {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
+		if err != nil {
+			return "", fmt.Errorf("accounts: one-time password: %w", err)
+		}
+		j := n.Int64()
+		out[i], out[j] = out[j], out[i]
+	}
+	return string(out), nil
+}

@@ -1,0 +1,249 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/loa-hub/loa/internal/phone"
+	"github.com/loa-hub/loa/otp"
+)
+
+const maxNameRunes = 200
+
+// CitizenRegistration is what a citizen registers with.
+type CitizenRegistration struct {
+	FullName  string
+	CitizenID string
+	Phone     string
+	Password  string
+	IP        string // the client's address, for the per-address code limit
+}
+
+// OrganisationRegistration is what an organisation registers with.
+type OrganisationRegistration struct {
+	Name     string
+	TaxCode  string
+	Phone    string
+	Password string
+	IP       string
+}
+
+// Registration is the answer to a registration: a pending account and
+// the SMS challenge that verifies its phone. Challenge is zero when the
+// code could not be sent (CodeErr says why; a resend through SendCode
+// works later).
+type Registration struct {
+	AccountID string
+	Status    Status
+	Challenge otp.Challenge
+	CodeErr   error
+}
+
+// RegisterCitizen validates r, creates a pending citizen account and sends
+// an SMS code to its phone. Errors: *ValidationError naming every bad
+// field, *ConflictError for a taken citizen ID or verified phone.
+func (s *Service) RegisterCitizen(ctx context.Context, r CitizenRegistration) (Registration, error) {
+	var v validation
+	name := s.checkName(&v, "full_name", r.FullName)
+	if err := ValidateCitizenID(r.CitizenID, s.now()); err != nil {
+		v.add("citizen_id", "%s", strings.TrimPrefix(err.Error(), "accounts: invalid citizen ID: "))
+	}
+	ph := checkPhone(&v, r.Phone)
+	s.checkNewPassword(&v, "password", r.Password)
+	if err := v.err(); err != nil {
+		return Registration{}, err
+	}
+	return s.register(ctx, Account{Kind: KindCitizen, FullName: name, CitizenID: r.CitizenID, Phone: ph}, r.Password, r.IP)
+}
+
+// RegisterOrganisation is RegisterCitizen for an organisation, identified
+// by its tax code (stored normalised).
+func (s *Service) RegisterOrganisation(ctx context.Context, r OrganisationRegistration) (Registration, error) {
+	var v validation
+	name := s.checkName(&v, "name", r.Name)
+	tc, err := NormalizeTaxCode(r.TaxCode)
+	if err != nil {
+		v.add("tax_code", "%s", strings.TrimPrefix(err.Error(), "accounts: invalid tax code: "))
+	}
+	ph := checkPhone(&v, r.Phone)
+	s.checkNewPassword(&v, "password", r.Password)
+	if err := v.err(); err != nil {
+		return Registration{}, err
+	}
+	return s.register(ctx, Account{Kind: KindOrganisation, FullName: name, TaxCode: tc, Phone: ph}, r.Password, r.IP)
+}
+
+func (s *Service) register(ctx context.Context, a Account, password, ip string) (Registration, error) {
+	// A phone already verified by another account is refused before any
+	// password work or SMS is spent on it.
+	if _, err := s.d.Store.FindAccount(ctx, Login{Phone: a.Phone}); err == nil {
+		return Registration{}, &ConflictError{Field: "phone"}
+	} else if !errors.Is(err, ErrNotFound) {
+		return Registration{}, fmt.Errorf("accounts: register: %w", err)
+	}
+	hash, err := s.d.Hasher.Hash(password)
+	if err != nil {
+		return Registration{}, fmt.Errorf("accounts: register: %w", err)
+	}
+	now := s.now().UTC()
+	a.ID, a.Status, a.PasswordHash, a.PasswordChangedAt, a.CreatedAt = uuid.NewString(), StatusPending, hash, now, now
+	if err := s.d.Store.CreateAccount(ctx, a); err != nil {
+		return Registration{}, err
+	}
+	s.audit(ctx, a.ID, "account.register", a.ID, ip, map[string]string{"kind": string(a.Kind)})
+	reg := Registration{AccountID: a.ID, Status: StatusPending}
+	ch, code, err := s.issueCode(ctx, a.Phone, otp.PurposeRegister, ip)
+	if err == nil {
+		err = s.sendCode(ctx, ch, code, a.ID, false)
+	}
+	if err != nil {
+		reg.CodeErr = err
+		return reg, nil
+	}
+	reg.Challenge = ch
+	return reg, nil
+}
+
+// VerifyRegistration checks the SMS code of a pending account's
+// registration and activates it. Errors: ErrNotFound (no such pending
+// account), ErrCode (wrong, expired or used code, or a code for another
+// phone or purpose), *ConflictError{phone} when another account verified
+// the phone first. Verifying an active account again is ErrNotFound.
+func (s *Service) VerifyRegistration(ctx context.Context, accountID, challengeID, code, ip string) (Account, error) {
+	a, err := s.d.Store.Account(ctx, accountID)
+	if err != nil {
+		return Account{}, err
+	}
+	if a.Status != StatusPending {
+		return Account{}, fmt.Errorf("accounts: verify registration: not pending: %w", ErrNotFound)
+	}
+	ch, err := s.d.Codes.Verify(ctx, challengeID, code)
+	if err != nil {
+		s.audit(ctx, "anonymous", "account.verify.failure", a.ID, ip, map[string]string{"reason": reasonOf(err)})
+		return Account{}, codeError(err)
+	}
+	if ch.Purpose != otp.PurposeRegister || ch.Phone != a.Phone {
+		return Account{}, fmt.Errorf("%w: the code was not sent for this registration", ErrCode)
+	}
+	if err := s.d.Store.ActivateAccount(ctx, a.ID, s.now().UTC()); err != nil {
+		return Account{}, err
+	}
+	s.audit(ctx, a.ID, "account.verify", a.ID, ip, nil)
+	return s.d.Store.Account(ctx, a.ID)
+}
+
+// SendCode issues an SMS code for phone and purpose (otp.Purpose*) and
+// publishes it. Errors: *ValidationError, *RateLimitError.
+func (s *Service) SendCode(ctx context.Context, rawPhone, purpose, ip string) (otp.Challenge, error) {
+	var v validation
+	ph := checkPhone(&v, rawPhone)
+	if !validPurpose(purpose) {
+		v.add("purpose", "must be one of %s", strings.Join(otp.Purposes(), ", "))
+	}
+	if err := v.err(); err != nil {
+		return otp.Challenge{}, err
+	}
+	ch, code, err := s.issueCode(ctx, ph, purpose, ip)
+	if err != nil {
+		return otp.Challenge{}, err
+	}
+	if err := s.sendCode(ctx, ch, code, "", false); err != nil {
+		return otp.Challenge{}, err
+	}
+	return ch, nil
+}
+
+// CheckCode verifies an SMS code on its own (for flows outside Loa that
+// only need to know the phone was confirmed). Errors: ErrCode.
+func (s *Service) CheckCode(ctx context.Context, challengeID, code string) (otp.Challenge, error) {
+	ch, err := s.d.Codes.Verify(ctx, challengeID, code)
+	if err != nil {
+		return otp.Challenge{}, codeError(err)
+	}
+	return ch, nil
+}
+
+func validPurpose(p string) bool {
+	for _, x := range otp.Purposes() {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+// reasonOf classifies a code failure for the audit log.
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, otp.ErrWrongCode):
+		return "wrong_code"
+	case errors.Is(err, otp.ErrExpired):
+		return "expired"
+	case errors.Is(err, otp.ErrVoid):
+		return "void"
+	case errors.Is(err, otp.ErrNotFound):
+		return "unknown_challenge"
+	}
+	return "error"
+}
+
+func (s *Service) checkName(v *validation, field, name string) string {
+	name = norm.NFC.String(strings.Join(strings.Fields(name), " "))
+	switch {
+	case name == "":
+		v.add(field, "is required")
+	case !utf8.ValidString(name):
+		v.add(field, "must be valid UTF-8")
+	case utf8.RuneCountInString(name) > maxNameRunes:
+		v.add(field, "is longer than %d characters", maxNameRunes)
+	}
+	return name
+}
+
+func checkPhone(v *validation, raw string) string {
+	if strings.TrimSpace(raw) == "" {
+		v.add("phone", "is required")
+		return ""
+	}
+	p, err := phone.Normalize(raw)
+	if err != nil {
+		v.add("phone", "not a Vietnamese mobile number (for example 0912345678 or 84912345678)")
+	}
+	return p
+}
+
+// checkNewPassword applies the policy's character rules.
+func (s *Service) checkNewPassword(v *validation, field, pw string) {
+	if err := s.cfg.Policy.Check(pw); err != nil {
+		var pe *PasswordError
+		if errors.As(err, &pe) {
+			v.fields = append(v.fields, &FieldError{Field: field, Detail: strings.TrimPrefix(pe.Error(), "accounts: invalid password: "), Rules: pe.Missing})
+			return
+		}
+		v.add(field, "%v", err)
+	}
+}
+
+// loginOf turns what a person typed as user name into the identifiers it
+// could be.
+func loginOf(username string, now time.Time) Login {
+	u := strings.TrimSpace(username)
+	l := Login{Username: strings.ToLower(u)}
+	if ValidateCitizenID(u, now) == nil {
+		l.CitizenID = u
+	}
+	if tc, err := NormalizeTaxCode(u); err == nil {
+		l.TaxCode = tc
+	}
+	if p, err := phone.Normalize(u); err == nil {
+		l.Phone = p
+	}
+	return l
+}

@@ -1,0 +1,222 @@
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/otp"
+	"github.com/loa-hub/loa/producer"
+)
+
+// Config tunes a Service. Start from DefaultConfig.
+type Config struct {
+	Policy PasswordPolicy
+	// Session lifetimes by kind; a restricted session (expired password)
+	// lives RestrictedSessionTTL.
+	CitizenSessionTTL    time.Duration
+	OfficialSessionTTL   time.Duration
+	RestrictedSessionTTL time.Duration
+	// Topics is the list of subscription topics accepted.
+	Topics []string
+	// RecoveryKey keys the recovery-code hashes (otp.MinRecoveryKeySize
+	// bytes or more).
+	RecoveryKey []byte
+	// Issuer is shown in authenticator apps.
+	Issuer string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultTopics are the subscription topics when none are configured.
+var DefaultTopics = []string{"disaster", "power", "transport", "health", "education", "jobs", "market", "general"}
+
+// DefaultConfig returns the defaults of issue 3: the province's password
+// policy, 12-hour sessions for citizens and organisations, 8 hours for
+// officials, 15 minutes for a session that may only change an expired
+// password.
+func DefaultConfig() Config {
+	return Config{
+		Policy:               DefaultPasswordPolicy(),
+		CitizenSessionTTL:    12 * time.Hour,
+		OfficialSessionTTL:   8 * time.Hour,
+		RestrictedSessionTTL: 15 * time.Minute,
+		Topics:               DefaultTopics,
+		Issuer:               "Loa",
+		Now:                  time.Now,
+	}
+}
+
+// Validate reports the first unusable field.
+func (c Config) Validate() error {
+	if err := c.Policy.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.CitizenSessionTTL <= 0 || c.OfficialSessionTTL <= 0 || c.RestrictedSessionTTL <= 0:
+		return errors.New("accounts: config: session lifetimes must be positive")
+	case len(c.RecoveryKey) < otp.MinRecoveryKeySize:
+		return fmt.Errorf("accounts: config: RecoveryKey must be at least %d bytes", otp.MinRecoveryKeySize)
+	case len(c.Topics) == 0:
+		return errors.New("accounts: config: Topics must not be empty")
+	case c.Issuer == "":
+		return errors.New("accounts: config: Issuer must not be empty")
+	}
+	return nil
+}
+
+// Deps are the Service's collaborators. All but OIDC are required.
+type Deps struct {
+	Store      Store
+	Sessions   SessionStore
+	Challenges ChallengeIndex
+	Codes      CodeSender
+	TOTP       TOTPChecker
+	Sealer     SecretSealer
+	Publisher  Publisher
+	Hasher     Hasher
+	// OIDC, when set, lets officials sign in with a single sign-on ID
+	// token instead of a password.
+	OIDC IDTokenVerifier
+	Log  *slog.Logger
+}
+
+// Service is the accounts domain: registration, sign-in and sessions,
+// passwords, second factors, officials and their roles, devices and
+// subscriptions, each change written to the audit log. It is safe for
+// concurrent use; every method honours ctx's cancellation through its
+// collaborators.
+type Service struct {
+	cfg Config
+	d   Deps
+	now func() time.Time
+}
+
+// New checks cfg and d and returns a Service.
+func New(cfg Config, d Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Store == nil || d.Sessions == nil || d.Challenges == nil || d.Codes == nil || d.TOTP == nil ||
+		d.Sealer == nil || d.Publisher == nil || d.Hasher == nil || d.Log == nil {
+		return nil, errors.New("accounts: new: a required dependency is nil")
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{cfg: cfg, d: d, now: now}, nil
+}
+
+// Topics returns the configured subscription topics.
+func (s *Service) Topics() []string { return append([]string(nil), s.cfg.Topics...) }
+
+// OIDCEnabled reports whether single sign-on is configured.
+func (s *Service) OIDCEnabled() bool { return s.d.OIDC != nil }
+
+// Actor is who asks for a change: a signed-in account, or an integrating
+// system's API key (Admin when the key holds the admin scope).
+type Actor struct {
+	AccountID string
+	APIKeyID  string
+	Admin     bool
+	IP        string
+}
+
+func (a Actor) name() string {
+	switch {
+	case a.AccountID != "":
+		return a.AccountID
+	case a.APIKeyID != "":
+		return "apikey:" + a.APIKeyID
+	}
+	return "anonymous"
+}
+
+// audit appends to the audit log. A failure is logged, not returned: the
+// action has already happened and refusing its answer would not undo it.
+func (s *Service) audit(ctx context.Context, actor, action, subject, ip string, detail map[string]string) {
+	e := AuditEntry{ID: uuid.NewString(), At: s.now().UTC(), Actor: actor, Action: action, Subject: subject, Detail: detail, IP: ip}
+	if err := s.d.Store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		s.d.Log.Error("accounts: audit log write failed", slog.String("action", action), slog.Any("error", err))
+	}
+}
+
+// Token prefixes tell a session token from an API key without a lookup.
+const SessionTokenPrefix = "ses_"
+
+// newToken returns a session token and its stored hash.
+func newToken() (token, hash string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", fmt.Errorf("accounts: new token: %w", err)
+	}
+	token = SessionTokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	return token, HashToken(token), nil
+}
+
+// HashToken is the stored form of a session token: hex SHA-256. Tokens
+// carry 256 random bits, so nothing slower is needed.
+func HashToken(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// sendCode publishes a code on the otp lane: to a phone by SMS, or to an
+// official's Egov app with SMS as the fallback.
+func (s *Service) sendCode(ctx context.Context, ch otp.Challenge, code string, accountID string, push bool) error {
+	text, err := s.d.Codes.Text(ch.Purpose, code)
+	if err != nil {
+		return fmt.Errorf("accounts: send code: %w", err)
+	}
+	id := "code-" + ch.ID
+	p := producer.Direct{NotificationID: id, Title: "Mã xác thực Loa", Body: text, Priority: "high",
+		To: producer.Recipient{Type: producer.ToPhone, Value: ch.Phone}, Channels: []string{"sms"}}
+	key := ch.Phone
+	if push {
+		p.To = producer.Recipient{Type: producer.ToAccount, Value: accountID}
+		p.Channels, p.Fallback, p.App = []string{"push", "sms"}, true, "egov"
+		key = accountID
+	}
+	env, err := producer.NewEnvelope(id, producer.KindDirect, topics.LaneOTP, key, s.now(), ch.ExpiresAt, "", p)
+	if err != nil {
+		return fmt.Errorf("accounts: send code: %w", err)
+	}
+	if err := s.d.Publisher.Publish(ctx, env); err != nil {
+		return fmt.Errorf("accounts: send code: %w", err)
+	}
+	return nil
+}
+
+// issueCode issues a code and translates the otp package's limits.
+func (s *Service) issueCode(ctx context.Context, phone, purpose, ip string) (otp.Challenge, string, error) {
+	ch, code, err := s.d.Codes.Issue(ctx, phone, purpose, ip)
+	var rl *otp.RateLimitError
+	if errors.As(err, &rl) {
+		return otp.Challenge{}, "", &RateLimitError{RetryAfter: rl.RetryAfter, Err: err}
+	}
+	if err != nil {
+		return otp.Challenge{}, "", fmt.Errorf("accounts: issue code: %w", err)
+	}
+	return ch, code, nil
+}
+
+// codeError turns an otp verification error into ErrCode (with the
+// reason) or passes infrastructure errors on.
+func codeError(err error) error {
+	for _, e := range []error{otp.ErrNotFound, otp.ErrExpired, otp.ErrVoid, otp.ErrWrongCode} {
+		if errors.Is(err, e) {
+			return fmt.Errorf("%w: %w", ErrCode, e)
+		}
+	}
+	return fmt.Errorf("accounts: verify code: %w", err)
+}

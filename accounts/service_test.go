@@ -1,0 +1,529 @@
+package accounts_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/otp"
+	"github.com/loa-hub/loa/producer"
+)
+
+func TestRegistrationFlow(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		reg, err := r.svc.RegisterCitizen(ctx, accounts.CitizenRegistration{FullName: "  Nguyễn   Văn A ", CitizenID: "049095000123",
+			Phone: "0912 345 678", Password: goodPassword, IP: "203.0.113.7"})
+		if err != nil || reg.CodeErr != nil {
+			t.Fatalf("register: %v %v", err, reg.CodeErr)
+		}
+		if reg.Status != accounts.StatusPending || reg.Challenge.ID == "" {
+			t.Fatalf("registration %+v", reg)
+		}
+		env, d := r.pub.last(t)
+		if env.Lane != topics.LaneOTP || env.Key != "84912345678" || !env.ExpiresAt.Equal(reg.Challenge.ExpiresAt) ||
+			d.To.Type != producer.ToPhone || d.To.Value != "84912345678" || !slices.Equal(d.Channels, []string{"sms"}) || d.Priority != "high" {
+			t.Errorf("published %+v %+v", env, d)
+		}
+		// Pending accounts cannot sign in yet, even with the right password.
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "049095000123", Password: goodPassword}); !errors.Is(err, accounts.ErrPending) {
+			t.Errorf("pending sign-in: %v", err)
+		}
+		if _, err := r.svc.VerifyRegistration(ctx, reg.AccountID, reg.Challenge.ID, "000000", ""); !errors.Is(err, accounts.ErrCode) {
+			t.Errorf("wrong code: %v", err)
+		}
+		a, err := r.svc.VerifyRegistration(ctx, reg.AccountID, reg.Challenge.ID, r.pub.lastCode(t), "")
+		if err != nil || a.Status != accounts.StatusActive || a.FullName != "Nguyễn Văn A" || a.PhoneVerifiedAt.IsZero() {
+			t.Fatalf("verify: %+v %v", a, err)
+		}
+		// A code is single use.
+		if _, err := r.svc.VerifyRegistration(ctx, reg.AccountID, reg.Challenge.ID, r.pub.lastCode(t), ""); !errors.Is(err, accounts.ErrNotFound) {
+			t.Errorf("verify again: %v", err)
+		}
+		for _, user := range []string{"049095000123", "0912345678", "+84 912 345 678"} {
+			res, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: user, Password: goodPassword})
+			if err != nil || res.PasswordExpired || !strings.HasPrefix(res.Token, accounts.SessionTokenPrefix) ||
+				!res.ExpiresAt.Equal(start.Add(12*time.Hour)) {
+				t.Fatalf("sign in as %s: %+v %v", user, res, err)
+			}
+			sess, err := r.svc.Authenticate(ctx, res.Token)
+			if err != nil || sess.AccountID != reg.AccountID || sess.Restricted {
+				t.Fatalf("authenticate: %+v %v", sess, err)
+			}
+		}
+		// Another registration with the same citizen ID, or the verified phone.
+		_, err = r.svc.RegisterCitizen(ctx, accounts.CitizenRegistration{FullName: "B", CitizenID: "049095000123", Phone: "0987654321", Password: goodPassword})
+		var ce *accounts.ConflictError
+		if !errors.As(err, &ce) || ce.Field != "citizen_id" {
+			t.Errorf("same citizen ID: %v", err)
+		}
+		_, err = r.svc.RegisterCitizen(ctx, accounts.CitizenRegistration{FullName: "B", CitizenID: "001099000456", Phone: "84912345678", Password: goodPassword})
+		if !errors.As(err, &ce) || ce.Field != "phone" {
+			t.Errorf("verified phone: %v", err)
+		}
+		// Organisations register the same way, with a tax code.
+		org, err := r.svc.RegisterOrganisation(ctx, accounts.OrganisationRegistration{Name: "Công ty Viettel", TaxCode: "0100109106001",
+			Phone: "0987654321", Password: goodPassword})
+		if err != nil || org.CodeErr != nil {
+			t.Fatalf("organisation: %v %v", err, org.CodeErr)
+		}
+		if _, err := r.svc.VerifyRegistration(ctx, org.AccountID, org.Challenge.ID, r.pub.lastCode(t), ""); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0100109106-001", Password: goodPassword}); err != nil || res.Account.Kind != accounts.KindOrganisation {
+			t.Errorf("organisation sign-in: %+v %v", res, err)
+		}
+		checkAuditClean(t, r, goodPassword)
+	})
+}
+
+// checkAuditClean fails when a password or any code published appears in
+// the audit log.
+func checkAuditClean(t *testing.T, r *rig, secrets ...string) {
+	t.Helper()
+	r.pub.mu.Lock()
+	for _, e := range r.pub.envs {
+		secrets = append(secrets, string(e.Payload[strings.Index(string(e.Payload), `"body":"`)+8:][:6]))
+	}
+	r.pub.mu.Unlock()
+	entries, err := r.store.AuditLog(context.Background(), "", 10000)
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("audit log: %d entries, %v", len(entries), err)
+	}
+	for _, e := range entries {
+		s := fmt.Sprint(e)
+		for _, sec := range secrets {
+			if strings.Contains(s, sec) {
+				t.Errorf("audit entry %s holds a secret: %v", e.Action, e)
+			}
+		}
+	}
+}
+
+func TestRegistrationBadInput(t *testing.T) {
+	r := newRig(t, testenv.OpenStore(t, testenv.SQLiteURL(t)), redisClients(t)["miniredis"], nil)
+	cases := []struct {
+		name   string
+		reg    accounts.CitizenRegistration
+		fields []string
+	}{
+		{"everything missing", accounts.CitizenRegistration{}, []string{"full_name", "citizen_id", "phone", "password"}},
+		{"bad province", accounts.CitizenRegistration{FullName: "A", CitizenID: "003095000123", Phone: "0912345678", Password: goodPassword}, []string{"citizen_id"}},
+		{"born in the future", accounts.CitizenRegistration{FullName: "A", CitizenID: "049299000123", Phone: "0912345678", Password: goodPassword}, []string{"citizen_id"}},
+		{"landline", accounts.CitizenRegistration{FullName: "A", CitizenID: "049095000123", Phone: "02351234567", Password: goodPassword}, []string{"phone"}},
+		{"weak password", accounts.CitizenRegistration{FullName: "A", CitizenID: "049095000123", Phone: "0912345678", Password: "password"}, []string{"password"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := r.svc.RegisterCitizen(context.Background(), c.reg)
+			var ve *accounts.ValidationError
+			if !errors.As(err, &ve) || !errors.Is(err, accounts.ErrInvalid) {
+				t.Fatalf("err %v", err)
+			}
+			var got []string
+			for _, f := range ve.Fields {
+				got = append(got, f.Field)
+			}
+			if !slices.Equal(got, c.fields) {
+				t.Errorf("fields %v, want %v", got, c.fields)
+			}
+		})
+	}
+	if r.pub.count() != 0 {
+		t.Errorf("%d codes sent for bad input", r.pub.count())
+	}
+}
+
+// TestUnknownUserAndWrongPasswordAlike: the same error, and exactly one
+// argon2 verification on each path (counted, never timed).
+func TestUnknownUserAndWrongPasswordAlike(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		r.registerCitizen(t, "049095000123", "0912345678")
+		ctx := context.Background()
+		for _, c := range []struct{ name, user, pw string }{
+			{"unknown user", "001099000456", goodPassword},
+			{"wrong password", "049095000123", "Sai-mat-khau-1"},
+			{"unknown phone", "0987654321", goodPassword},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				r.hasher.verifies.Store(0)
+				r.hasher.dummies.Store(0)
+				_, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: c.user, Password: c.pw})
+				if !errors.Is(err, accounts.ErrBadCredentials) || err.Error() != accounts.ErrBadCredentials.Error() {
+					t.Errorf("err %v", err)
+				}
+				if n := r.hasher.verifies.Load() + r.hasher.dummies.Load(); n != 1 {
+					t.Errorf("%d argon2 verifications (verify %d, dummy %d), want exactly 1",
+						n, r.hasher.verifies.Load(), r.hasher.dummies.Load())
+				}
+			})
+		}
+		entries, _ := r.store.AuditLog(ctx, "", 1000)
+		reasons := map[string]bool{}
+		for _, e := range entries {
+			if e.Action == "session.failure" {
+				reasons[e.Detail["reason"]] = true
+			}
+		}
+		if !reasons["unknown_user"] || !reasons["wrong_password"] {
+			t.Errorf("audit reasons %v", reasons)
+		}
+	})
+}
+
+func TestPasswordPolicyHistoryExpiry(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		id := r.registerCitizen(t, "049095000123", "0912345678")
+		first, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "049095000123", Password: goodPassword})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fieldOf := func(_ accounts.SignInResult, err error) (string, []string) {
+			var ve *accounts.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("want a validation error, got %v", err)
+			}
+			return ve.Fields[0].Field, ve.Fields[0].Rules
+		}
+		// Policy and wrong old password.
+		if f, rules := fieldOf(r.svc.ChangePassword(ctx, id, goodPassword, "short", "")); f != "new" || !slices.Contains(rules, "length") {
+			t.Errorf("weak: %s %v", f, rules)
+		}
+		if f, _ := fieldOf(r.svc.ChangePassword(ctx, id, "Wrong-old-1", "Khac-mat-khau-9", "")); f != "old" {
+			t.Errorf("wrong old: %s", f)
+		}
+		// History: the current and the last 5 are refused.
+		pws := []string{goodPassword}
+		for i := 1; i <= 5; i++ {
+			next := fmt.Sprintf("Mat-khau-so-%d", i)
+			r.clock.Advance(time.Hour)
+			if _, err := r.svc.ChangePassword(ctx, id, pws[len(pws)-1], next, ""); err != nil {
+				t.Fatalf("change %d: %v", i, err)
+			}
+			pws = append(pws, next)
+		}
+		cur := pws[len(pws)-1]
+		for _, old := range pws[len(pws)-5:] {
+			if f, rules := fieldOf(r.svc.ChangePassword(ctx, id, cur, old, "")); f != "new" || !slices.Equal(rules, []string{"history"}) {
+				t.Errorf("reuse of %s: %s %v", old, f, rules)
+			}
+		}
+		// The sixth most recent (the registration password) may come back.
+		r.clock.Advance(time.Hour)
+		res, err := r.svc.ChangePassword(ctx, id, cur, goodPassword, "")
+		if err != nil || res.Token == "" {
+			t.Fatalf("sixth most recent: %v", err)
+		}
+		// Changing the password ended the earlier sessions.
+		if _, err := r.svc.Authenticate(ctx, first.Token); !errors.Is(err, accounts.ErrNotFound) {
+			t.Errorf("old session after change: %v", err)
+		}
+		// Expiry: 90 days on, sign-in gives a restricted session.
+		r.clock.Advance(90 * 24 * time.Hour)
+		exp, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "049095000123", Password: goodPassword})
+		if err != nil || !exp.PasswordExpired || !exp.ExpiresAt.Equal(r.clock.Now().Add(15*time.Minute)) {
+			t.Fatalf("expired: %+v %v", exp, err)
+		}
+		if s, _ := r.svc.Authenticate(ctx, exp.Token); !s.Restricted {
+			t.Error("session of an expired password is not restricted")
+		}
+		fresh, err := r.svc.ChangePassword(ctx, id, goodPassword, "Mat-khau-moi-7", "")
+		if err != nil || fresh.PasswordExpired {
+			t.Fatalf("change after expiry: %+v %v", fresh, err)
+		}
+		if s, err := r.svc.Authenticate(ctx, fresh.Token); err != nil || s.Restricted {
+			t.Errorf("new session: %+v %v", s, err)
+		}
+		// Sessions expire on the service's clock.
+		r.clock.Advance(12 * time.Hour)
+		if _, err := r.svc.Authenticate(ctx, fresh.Token); !errors.Is(err, accounts.ErrNotFound) {
+			t.Errorf("session after its lifetime: %v", err)
+		}
+		checkAuditClean(t, r, goodPassword, "Mat-khau-moi-7", "Mat-khau-so-3")
+	})
+}
+
+func TestOfficialSignInWithSecondFactors(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		// Created without a password: a one-time one, already expired.
+		created, err := r.svc.CreateOfficial(ctx, accounts.Actor{Admin: true, APIKeyID: "k"}, accounts.NewOfficial{
+			Username: "Tran.B", FullName: "Trần B", Phone: "0911111111", Unit: "sotttt", Roles: []accounts.Role{accounts.RoleBroadcastApprover}})
+		if err != nil || created.OneTimePassword == "" || created.Account.Username != "tran.b" {
+			t.Fatalf("create: %+v %v", created, err)
+		}
+		pw := created.OneTimePassword
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "tran.b", Password: pw}); !errors.Is(err, accounts.ErrSecondFactorRequired) {
+			t.Fatalf("no second factor: %v", err)
+		}
+		// A pushed code: Egov app first, SMS as the fallback.
+		res, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "tran.b", Password: pw, SendCode: "push", IP: "198.51.100.1"})
+		if err != nil || res.CodeSent == nil || res.Token != "" {
+			t.Fatalf("send code: %+v %v", res, err)
+		}
+		env, d := r.pub.last(t)
+		if env.Key != created.Account.ID || d.To.Type != producer.ToAccount || d.To.Value != created.Account.ID ||
+			!slices.Equal(d.Channels, []string{"push", "sms"}) || !d.Fallback || d.App != "egov" || env.Lane != topics.LaneOTP {
+			t.Errorf("pushed code %+v %+v", env, d)
+		}
+		res, err = r.svc.SignIn(ctx, accounts.SignInRequest{Username: "tran.b", Password: pw, OTP: r.pub.lastCode(t)})
+		if err != nil || !res.PasswordExpired || !res.ExpiresAt.Equal(r.clock.Now().Add(15*time.Minute)) {
+			t.Fatalf("sign in with pushed code: %+v %v", res, err)
+		}
+		if _, err := r.svc.ChangePassword(ctx, created.Account.ID, pw, goodPassword, ""); err != nil {
+			t.Fatal(err)
+		}
+		// TOTP.
+		secret, recovery := r.enrolTOTP(t, created.Account.ID)
+		if len(recovery) != 10 {
+			t.Fatalf("%d recovery codes", len(recovery))
+		}
+		code, _ := totp.GenerateCode(secret, r.clock.Now())
+		res, err = r.svc.SignIn(ctx, accounts.SignInRequest{Username: "tran.b", Password: goodPassword, OTP: code})
+		if err != nil || res.PasswordExpired || !res.ExpiresAt.Equal(r.clock.Now().Add(8*time.Hour)) {
+			t.Fatalf("totp sign-in: %+v %v", res, err)
+		}
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "tran.b", Password: goodPassword, OTP: code}); !errors.Is(err, accounts.ErrSecondFactor) {
+			t.Errorf("replayed totp: %v", err)
+		}
+		// A recovery code works once.
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "tran.b", Password: goodPassword, OTP: strings.ToUpper(recovery[3])}); err != nil {
+			t.Errorf("recovery code: %v", err)
+		}
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "tran.b", Password: goodPassword, OTP: recovery[3]}); !errors.Is(err, accounts.ErrSecondFactor) {
+			t.Errorf("recovery code again: %v", err)
+		}
+		// Five wrong codes lock the factor; even the right code is refused then.
+		for range 5 {
+			r.svc.SignIn(ctx, accounts.SignInRequest{Username: "tran.b", Password: goodPassword, OTP: "000000"})
+		}
+		r.clock.Advance(otp.TOTPPeriod)
+		code, _ = totp.GenerateCode(secret, r.clock.Now())
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "tran.b", Password: goodPassword, OTP: code}); !errors.Is(err, accounts.ErrLocked) {
+			t.Errorf("locked factor: %v", err)
+		}
+		r.clock.Advance(15 * time.Minute)
+		code, _ = totp.GenerateCode(secret, r.clock.Now())
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "tran.b", Password: goodPassword, OTP: code}); err != nil {
+			t.Errorf("after the lock: %v", err)
+		}
+		// Shared apps verify codes through VerifyMFA.
+		r.clock.Advance(otp.TOTPPeriod)
+		code, _ = totp.GenerateCode(secret, r.clock.Now())
+		app := accounts.Actor{APIKeyID: "portal"}
+		if a, err := r.svc.VerifyMFA(ctx, app, "tran.b", code); err != nil || a.ID != created.Account.ID {
+			t.Errorf("verify mfa: %v", err)
+		}
+		if _, err := r.svc.VerifyMFA(ctx, app, "nobody", code); !errors.Is(err, accounts.ErrSecondFactor) {
+			t.Errorf("unknown official: %v", err)
+		}
+		if _, err := r.svc.Challenge(ctx, app, "tran.b", "sms"); err != nil {
+			t.Fatalf("challenge: %v", err)
+		}
+		_, d = r.pub.last(t)
+		if d.To.Type != producer.ToPhone || d.To.Value != "84911111111" {
+			t.Errorf("sms challenge to %+v", d.To)
+		}
+		if _, err := r.svc.VerifyMFA(ctx, app, created.Account.ID, r.pub.lastCode(t)); err != nil {
+			t.Errorf("verify pushed code by account id: %v", err)
+		}
+		checkAuditClean(t, r, goodPassword, pw)
+	})
+}
+
+// TestTOTPRace: 20 concurrent verifications of one TOTP code through the
+// SQL FactorStore → exactly one success, on each store and Redis.
+func TestTOTPRace(t *testing.T) {
+	for name, db := range testenv.Stores(t) {
+		for rname, rdb := range redisClients(t) {
+			t.Run(name+"/"+rname, func(t *testing.T) {
+				r := newRig(t, db, rdb, nil)
+				ctx := context.Background()
+				a := r.official(t, "race"+testenv.ID(), "0911111111", "u1")
+				secret, _ := r.enrolTOTP(t, a.ID)
+				code, _ := totp.GenerateCode(secret, r.clock.Now())
+				var (
+					wg   sync.WaitGroup
+					mu   sync.Mutex
+					wins int
+					errs = map[string]int{}
+				)
+				for range 20 {
+					wg.Go(func() {
+						_, err := r.svc.VerifyMFA(ctx, accounts.Actor{APIKeyID: "app"}, a.Username, code)
+						mu.Lock()
+						defer mu.Unlock()
+						if err == nil {
+							wins++
+						} else if errors.Is(err, accounts.ErrSecondFactor) || errors.Is(err, accounts.ErrLocked) {
+							errs[fmt.Sprint(errors.Unwrap(err))]++
+						} else {
+							t.Errorf("unexpected: %v", err)
+						}
+					})
+				}
+				wg.Wait()
+				if wins != 1 {
+					t.Fatalf("%d successes, want exactly 1 (failures %v)", wins, errs)
+				}
+			})
+		}
+	}
+}
+
+func TestOfficialAdministration(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		admin := r.official(t, "admin1", "0911111111", "tinh", accounts.RoleAdmin)
+		ua := r.official(t, "ua1", "0922222222", "sotttt", accounts.RoleUnitAdmin)
+		staff := r.official(t, "staff1", "0933333333", "sotttt")
+		other := r.official(t, "other1", "0944444444", "soyte")
+		uaActor := accounts.Actor{AccountID: ua.ID}
+		// A unit administrator grants within the unit, never elsewhere, never admin.
+		if _, err := r.svc.GrantRole(ctx, uaActor, staff.ID, accounts.RoleGrant{Unit: "sotttt", Role: accounts.RoleAgencySubmitter}); err != nil {
+			t.Errorf("grant in unit: %v", err)
+		}
+		if _, err := r.svc.GrantRole(ctx, uaActor, staff.ID, accounts.RoleGrant{Unit: "soyte", Role: accounts.RoleAgencySubmitter}); !errors.Is(err, accounts.ErrForbidden) {
+			t.Errorf("grant in another unit: %v", err)
+		}
+		if _, err := r.svc.GrantRole(ctx, uaActor, staff.ID, accounts.RoleGrant{Unit: "sotttt", Role: accounts.RoleAdmin}); !errors.Is(err, accounts.ErrForbidden) {
+			t.Errorf("unit admin granting admin: %v", err)
+		}
+		if _, err := r.svc.GrantRole(ctx, accounts.Actor{AccountID: staff.ID}, staff.ID, accounts.RoleGrant{Unit: "sotttt", Role: accounts.RoleOps}); !errors.Is(err, accounts.ErrForbidden) {
+			t.Errorf("staff granting: %v", err)
+		}
+		if _, err := r.svc.GrantRole(ctx, uaActor, staff.ID, accounts.RoleGrant{Unit: "sotttt", Role: "king"}); !errors.Is(err, accounts.ErrInvalid) {
+			t.Errorf("unknown role: %v", err)
+		}
+		grants, err := r.svc.GrantRole(ctx, accounts.Actor{AccountID: admin.ID}, staff.ID, accounts.RoleGrant{Unit: "soyte", Role: accounts.RoleOps})
+		if err != nil || len(grants) != 2 {
+			t.Errorf("admin grants anywhere: %v %v", grants, err)
+		}
+		if err := r.svc.RevokeRole(ctx, uaActor, staff.ID, accounts.RoleGrant{Unit: "sotttt", Role: accounts.RoleAgencySubmitter}); err != nil {
+			t.Errorf("revoke: %v", err)
+		}
+		if err := r.svc.RevokeRole(ctx, uaActor, staff.ID, accounts.RoleGrant{Unit: "sotttt", Role: accounts.RoleAgencySubmitter}); !errors.Is(err, accounts.ErrNotFound) {
+			t.Errorf("revoke again: %v", err)
+		}
+		// Closing: a unit administrator of another unit may not.
+		if err := r.svc.CloseOfficial(ctx, uaActor, other.ID); !errors.Is(err, accounts.ErrForbidden) {
+			t.Errorf("close in another unit: %v", err)
+		}
+		dev, err := r.svc.RegisterDevice(ctx, staff.ID, accounts.Device{Token: "egov-staff", App: "egov", Platform: "android"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "staff1", Password: goodPassword, SendCode: "sms"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess, err = r.svc.SignIn(ctx, accounts.SignInRequest{Username: "staff1", Password: goodPassword, OTP: r.pub.lastCode(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.svc.CloseOfficial(ctx, uaActor, staff.ID); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		if _, err := r.svc.Authenticate(ctx, sess.Token); !errors.Is(err, accounts.ErrNotFound) {
+			t.Errorf("session of a closed account: %v", err)
+		}
+		if c, err := r.store.Contact(ctx, staff.ID, ""); err == nil || len(c.Tokens) != 0 {
+			t.Errorf("closed account still reachable: %+v %v (device %s)", c, err, dev.ID)
+		}
+		r.clock.Advance(time.Minute)
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "staff1", Password: goodPassword, SendCode: "sms"}); !errors.Is(err, accounts.ErrBadCredentials) {
+			t.Errorf("closed account signs in: %v", err)
+		}
+		entries, _ := r.store.AuditLog(ctx, staff.ID, 100)
+		var actions []string
+		for _, e := range entries {
+			actions = append(actions, e.Action)
+		}
+		for _, want := range []string{"official.create", "role.grant", "role.revoke", "device.register", "session.create", "account.close"} {
+			if !slices.Contains(actions, want) {
+				t.Errorf("audit lacks %s: %v", want, actions)
+			}
+		}
+	})
+}
+
+func TestDevicesAndSubscriptions(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		a := r.registerCitizen(t, "049095000123", "0912345678")
+		b := r.registerCitizen(t, "001099000456", "0987654321")
+		d1, err := r.svc.RegisterDevice(ctx, a, accounts.Device{Token: "tok-1", App: "smart", Platform: "ios"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d2, err := r.svc.RegisterDevice(ctx, b, accounts.Device{Token: "tok-1", App: "smart", Platform: "android"}, "")
+		if err != nil || d2.ID != d1.ID || d2.AccountID != b || d2.Platform != "android" {
+			t.Fatalf("re-register: %+v %v", d2, err)
+		}
+		if c, _ := r.store.Contact(ctx, a, ""); len(c.Tokens) != 0 {
+			t.Errorf("token stayed with the old account: %v", c.Tokens)
+		}
+		if err := r.svc.RemoveDevice(ctx, a, d1.ID, ""); !errors.Is(err, accounts.ErrNotFound) {
+			t.Errorf("removing another account's device: %v", err)
+		}
+		if err := r.svc.RemoveDevice(ctx, b, d1.ID, ""); err != nil {
+			t.Errorf("remove: %v", err)
+		}
+		_, err = r.svc.RegisterDevice(ctx, a, accounts.Device{Token: "has space", App: "tv", Platform: "nokia"}, "")
+		var ve *accounts.ValidationError
+		if !errors.As(err, &ve) || len(ve.Fields) != 3 {
+			t.Errorf("bad device: %v", err)
+		}
+		sub, err := r.svc.SetSubscriptions(ctx, a, accounts.Subscriptions{Areas: []string{"49", "20194", "49"}, Topics: []string{"power", "disaster"}}, "")
+		if err != nil || len(sub.Areas) != 2 {
+			t.Fatalf("subscriptions: %+v %v", sub, err)
+		}
+		got, _ := r.svc.Subscriptions(ctx, a)
+		if !slices.Equal(got.Areas, []string{"20194", "49"}) || !slices.Equal(got.Topics, []string{"disaster", "power"}) {
+			t.Errorf("stored %+v", got)
+		}
+		_, err = r.svc.SetSubscriptions(ctx, a, accounts.Subscriptions{Areas: []string{"49", "99999"}, Topics: []string{"gossip"}}, "")
+		if !errors.As(err, &ve) || ve.Fields[0].Field != "areas[1]" || ve.Fields[1].Field != "topics[0]" {
+			t.Errorf("unknown area and topic: %v", err)
+		}
+	})
+}
+
+func TestSendCodeLimits(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		if _, err := r.svc.SendCode(ctx, "0912345678", otp.PurposeRegister, "203.0.113.9"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := r.svc.SendCode(ctx, "0912345678", otp.PurposeRegister, "203.0.113.9")
+		var rl *accounts.RateLimitError
+		if !errors.As(err, &rl) || rl.RetryAfter != 30*time.Second {
+			t.Fatalf("cooldown: %v", err)
+		}
+		r.clock.Advance(30 * time.Second)
+		ch, err := r.svc.SendCode(ctx, "0912345678", otp.PurposeVerifyPhone, "203.0.113.9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.clock.Advance(5 * time.Minute)
+		if _, err := r.svc.CheckCode(ctx, ch.ID, r.pub.lastCode(t)); !errors.Is(err, accounts.ErrCode) || !errors.Is(err, otp.ErrExpired) {
+			t.Errorf("expired code: %v", err)
+		}
+		_, err = r.svc.SendCode(ctx, "12", "fun", "")
+		var ve *accounts.ValidationError
+		if !errors.As(err, &ve) || len(ve.Fields) != 2 {
+			t.Errorf("bad input: %v", err)
+		}
+	})
+}

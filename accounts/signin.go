@@ -1,0 +1,384 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/loa-hub/loa/otp"
+)
+
+// SignInRequest is a sign-in: a user name (citizen ID, tax code, verified
+// phone or an official's user name) and password, or — for officials when
+// single sign-on is configured — an ID token instead of both. Officials
+// add a second factor in OTP (a TOTP code, a recovery code, or a pushed
+// code), or set SendCode ("push" or "sms") to be sent a code first.
+type SignInRequest struct {
+	Username string
+	Password string
+	IDToken  string
+	OTP      string
+	SendCode string
+	IP       string
+}
+
+// SignInResult is a new session, or (CodeSent set, Token empty) the news
+// that a code is on its way.
+type SignInResult struct {
+	Token           string
+	ExpiresAt       time.Time
+	PasswordExpired bool
+	Account         Account
+	CodeSent        *CodeSent
+}
+
+// CodeSent describes a pushed or texted code.
+type CodeSent struct {
+	Method    string // push | sms
+	ExpiresAt time.Time
+}
+
+// SignIn checks the credentials and opens a session. Errors:
+// *ValidationError for a malformed request; ErrBadCredentials for an
+// unknown user, a wrong password, a closed account or a rejected ID token
+// (one answer for all, after the same password work); ErrPending when the
+// phone is not verified yet; ErrSecondFactorRequired, ErrSecondFactor or
+// ErrLocked for an official's second factor; *RateLimitError when a code
+// cannot be sent yet.
+func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, error) {
+	var v validation
+	sso := r.IDToken != ""
+	switch {
+	case sso && (r.Username != "" || r.Password != ""):
+		v.add("id_token", "give either id_token or username and password, not both")
+	case sso && s.d.OIDC == nil:
+		v.add("id_token", "single sign-on is not configured")
+	case !sso && strings.TrimSpace(r.Username) == "":
+		v.add("username", "is required")
+	case !sso && r.Password == "":
+		v.add("password", "is required")
+	case !sso && len(r.Password) > 1024:
+		v.add("password", "is longer than 1024 bytes")
+	}
+	if r.SendCode != "" && r.SendCode != "push" && r.SendCode != "sms" {
+		v.add("send_code", "must be push or sms")
+	}
+	if r.SendCode != "" && r.OTP != "" {
+		v.add("send_code", "give either otp or send_code")
+	}
+	if err := v.err(); err != nil {
+		return SignInResult{}, err
+	}
+
+	var (
+		a   Account
+		err error
+	)
+	if sso {
+		a, err = s.ssoAccount(ctx, r)
+	} else {
+		a, err = s.passwordAccount(ctx, r)
+	}
+	if err != nil {
+		return SignInResult{}, err
+	}
+	if a.Status == StatusPending {
+		s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "pending"})
+		return SignInResult{}, ErrPending
+	}
+	if a.Kind == KindOfficial {
+		if r.SendCode != "" {
+			sent, err := s.pushCode(ctx, a, r.SendCode, r.IP)
+			if err != nil {
+				return SignInResult{}, err
+			}
+			s.audit(ctx, a.ID, "mfa.challenge", a.ID, r.IP, map[string]string{"method": sent.Method})
+			return SignInResult{Account: a, CodeSent: &sent}, nil
+		}
+		if strings.TrimSpace(r.OTP) == "" {
+			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "second_factor_missing"})
+			return SignInResult{}, ErrSecondFactorRequired
+		}
+		method, err := s.secondFactor(ctx, a, r.OTP)
+		if err != nil {
+			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "second_factor", "method": method})
+			return SignInResult{}, err
+		}
+	}
+	expired := !sso && s.cfg.Policy.Expired(a.PasswordChangedAt, s.now())
+	res, err := s.openSession(ctx, a, expired)
+	if err != nil {
+		return SignInResult{}, err
+	}
+	detail := map[string]string{"kind": string(a.Kind), "method": "password"}
+	if sso {
+		detail["method"] = "oidc"
+	}
+	if expired {
+		detail["password_expired"] = "true"
+	}
+	s.audit(ctx, a.ID, "session.create", a.ID, r.IP, detail)
+	return res, nil
+}
+
+// passwordAccount finds the account and checks the password, doing the
+// same hashing work whether or not the account exists.
+func (s *Service) passwordAccount(ctx context.Context, r SignInRequest) (Account, error) {
+	a, err := s.d.Store.FindAccount(ctx, loginOf(r.Username, s.now()))
+	if errors.Is(err, ErrNotFound) {
+		s.d.Hasher.DummyVerify(r.Password)
+		s.audit(ctx, "anonymous", "session.failure", "", r.IP, map[string]string{"reason": "unknown_user"})
+		return Account{}, ErrBadCredentials
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("accounts: sign in: %w", err)
+	}
+	if a.PasswordHash == "" {
+		s.d.Hasher.DummyVerify(r.Password)
+		s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "no_password"})
+		return Account{}, ErrBadCredentials
+	}
+	ok, err := s.d.Hasher.Verify(a.PasswordHash, r.Password)
+	if err != nil {
+		return Account{}, fmt.Errorf("accounts: sign in: %w", err)
+	}
+	if !ok {
+		s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "wrong_password"})
+		return Account{}, ErrBadCredentials
+	}
+	if a.Status == StatusClosed {
+		s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "closed"})
+		return Account{}, ErrBadCredentials
+	}
+	return a, nil
+}
+
+// ssoAccount verifies an ID token and maps it to an official: by
+// preferred_username, else by subject, against user names.
+func (s *Service) ssoAccount(ctx context.Context, r SignInRequest) (Account, error) {
+	id, err := s.d.OIDC.Verify(ctx, r.IDToken)
+	if err != nil {
+		s.audit(ctx, "anonymous", "session.failure", "", r.IP, map[string]string{"reason": "id_token_rejected", "method": "oidc"})
+		if errors.Is(err, ErrBadCredentials) {
+			return Account{}, ErrBadCredentials
+		}
+		return Account{}, fmt.Errorf("accounts: sign in: %w", err)
+	}
+	for _, name := range []string{id.Username, id.Subject} {
+		if name == "" {
+			continue
+		}
+		a, err := s.d.Store.FindAccount(ctx, Login{Username: strings.ToLower(name)})
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return Account{}, fmt.Errorf("accounts: sign in: %w", err)
+		}
+		if a.Kind != KindOfficial || a.Status != StatusActive {
+			break
+		}
+		return a, nil
+	}
+	s.audit(ctx, "anonymous", "session.failure", "", r.IP, map[string]string{"reason": "unknown_user", "method": "oidc"})
+	return Account{}, ErrBadCredentials
+}
+
+func (s *Service) sessionTTL(a Account, restricted bool) time.Duration {
+	switch {
+	case restricted:
+		return s.cfg.RestrictedSessionTTL
+	case a.Kind == KindOfficial:
+		return s.cfg.OfficialSessionTTL
+	}
+	return s.cfg.CitizenSessionTTL
+}
+
+func (s *Service) openSession(ctx context.Context, a Account, restricted bool) (SignInResult, error) {
+	token, hash, err := newToken()
+	if err != nil {
+		return SignInResult{}, err
+	}
+	now := s.now().UTC()
+	sess := Session{AccountID: a.ID, Kind: a.Kind, Restricted: restricted, CreatedAt: now, ExpiresAt: now.Add(s.sessionTTL(a, restricted))}
+	if err := s.d.Sessions.CreateSession(ctx, hash, sess); err != nil {
+		if errors.Is(err, ErrForbidden) {
+			return SignInResult{}, ErrBadCredentials
+		}
+		return SignInResult{}, fmt.Errorf("accounts: open session: %w", err)
+	}
+	return SignInResult{Token: token, ExpiresAt: sess.ExpiresAt, PasswordExpired: restricted, Account: a}, nil
+}
+
+// Authenticate returns the session of a token. Errors: ErrNotFound for an
+// unknown, expired or revoked token.
+func (s *Service) Authenticate(ctx context.Context, token string) (Session, error) {
+	if !strings.HasPrefix(token, SessionTokenPrefix) {
+		return Session{}, ErrNotFound
+	}
+	sess, err := s.d.Sessions.Session(ctx, HashToken(token))
+	if err != nil {
+		return Session{}, err
+	}
+	if !s.now().Before(sess.ExpiresAt) {
+		return Session{}, ErrNotFound
+	}
+	return sess, nil
+}
+
+// SignOut revokes the session of token.
+func (s *Service) SignOut(ctx context.Context, token, ip string) error {
+	sess, err := s.Authenticate(ctx, token)
+	if err != nil {
+		return err
+	}
+	if err := s.d.Sessions.DeleteSession(ctx, HashToken(token)); err != nil {
+		return fmt.Errorf("accounts: sign out: %w", err)
+	}
+	s.audit(ctx, sess.AccountID, "session.delete", sess.AccountID, ip, nil)
+	return nil
+}
+
+// ChangePassword replaces the password after checking the old one, the
+// policy and the history; every session of the account is revoked and a
+// new (unrestricted) one returned. Errors: *ValidationError (field "old"
+// for a wrong old password, "new" for the policy or reuse).
+func (s *Service) ChangePassword(ctx context.Context, accountID, oldPw, newPw, ip string) (SignInResult, error) {
+	a, err := s.d.Store.Account(ctx, accountID)
+	if err != nil {
+		return SignInResult{}, err
+	}
+	var v validation
+	if oldPw == "" {
+		v.add("old", "is required")
+	}
+	s.checkNewPassword(&v, "new", newPw)
+	if err := v.err(); err != nil {
+		return SignInResult{}, err
+	}
+	ok := false
+	if a.PasswordHash != "" {
+		if ok, err = s.d.Hasher.Verify(a.PasswordHash, oldPw); err != nil {
+			return SignInResult{}, fmt.Errorf("accounts: change password: %w", err)
+		}
+	} else {
+		s.d.Hasher.DummyVerify(oldPw)
+	}
+	if !ok {
+		s.audit(ctx, a.ID, "password.change.failure", a.ID, ip, map[string]string{"reason": "wrong_password"})
+		v.add("old", "is not the current password")
+		return SignInResult{}, v.err()
+	}
+	if s.cfg.Policy.History > 0 {
+		hist, err := s.d.Store.PasswordHistory(ctx, a.ID, s.cfg.Policy.History)
+		if err != nil {
+			return SignInResult{}, fmt.Errorf("accounts: change password: %w", err)
+		}
+		reused, err := s.cfg.Policy.Reused(newPw, hist)
+		if err != nil && !errors.Is(err, ErrMalformedHash) {
+			return SignInResult{}, fmt.Errorf("accounts: change password: %w", err)
+		}
+		if reused {
+			v.fields = append(v.fields, &FieldError{Field: "new", Detail: fmt.Sprintf("must differ from the last %d passwords", s.cfg.Policy.History), Rules: []string{"history"}})
+			return SignInResult{}, v.err()
+		}
+	}
+	hash, err := s.d.Hasher.Hash(newPw)
+	if err != nil {
+		return SignInResult{}, fmt.Errorf("accounts: change password: %w", err)
+	}
+	now := s.now().UTC()
+	if err := s.d.Store.SetPassword(ctx, a.ID, hash, now); err != nil {
+		return SignInResult{}, err
+	}
+	if err := s.d.Sessions.RevokeAccount(ctx, a.ID, 0); err != nil {
+		return SignInResult{}, fmt.Errorf("accounts: change password: %w", err)
+	}
+	s.audit(ctx, a.ID, "password.change", a.ID, ip, nil)
+	a.PasswordHash, a.PasswordChangedAt = hash, now
+	return s.openSession(ctx, a, false)
+}
+
+// secondFactor checks an official's code: a recovery code, an outstanding
+// pushed code, or a TOTP code, in that order of recognition. It returns
+// the method tried.
+func (s *Service) secondFactor(ctx context.Context, a Account, code string) (string, error) {
+	code = strings.TrimSpace(code)
+	if isRecoveryCode(code) {
+		return "recovery", s.useRecoveryCode(ctx, a, code)
+	}
+	if len(code) != otp.TOTPDigits || !allDigits(code) {
+		return "", fmt.Errorf("%w: not a 6-digit code or a recovery code", ErrSecondFactor)
+	}
+	chID, err := s.d.Challenges.Challenge(ctx, a.ID)
+	if err != nil {
+		return "push", fmt.Errorf("accounts: second factor: %w", err)
+	}
+	factor, ferr := s.d.Store.TOTPFactor(ctx, a.ID, "active")
+	if ferr != nil && !errors.Is(ferr, ErrNotFound) {
+		return "totp", fmt.Errorf("accounts: second factor: %w", ferr)
+	}
+	if chID != "" {
+		ch, err := s.d.Codes.Verify(ctx, chID, code)
+		if err == nil && ch.Purpose == otp.PurposeLogin && ch.Phone == a.Phone {
+			_ = s.d.Challenges.DeleteChallenge(ctx, a.ID)
+			return "push", nil
+		}
+		if err != nil && !errors.Is(err, otp.ErrWrongCode) && !errors.Is(err, otp.ErrExpired) &&
+			!errors.Is(err, otp.ErrVoid) && !errors.Is(err, otp.ErrNotFound) {
+			return "push", fmt.Errorf("accounts: second factor: %w", err)
+		}
+		if ferr != nil {
+			return "push", fmt.Errorf("%w: %w", ErrSecondFactor, err)
+		}
+	}
+	if ferr != nil {
+		return "totp", fmt.Errorf("%w: no authenticator enrolled and no code sent", ErrSecondFactor)
+	}
+	secret, err := s.d.Sealer.Open(factor.SecretSealed, []byte("totp:"+factor.ID))
+	if err != nil {
+		return "totp", fmt.Errorf("accounts: second factor: %w", err)
+	}
+	err = s.d.TOTP.Verify(ctx, factor.ID, string(secret), code)
+	switch {
+	case err == nil:
+		return "totp", nil
+	case errors.Is(err, otp.ErrLocked):
+		return "totp", fmt.Errorf("%w: %w", ErrLocked, err)
+	case errors.Is(err, otp.ErrInvalidCode), errors.Is(err, otp.ErrReplay):
+		return "totp", fmt.Errorf("%w: %w", ErrSecondFactor, err)
+	}
+	return "totp", fmt.Errorf("accounts: second factor: %w", err)
+}
+
+func (s *Service) useRecoveryCode(ctx context.Context, a Account, code string) error {
+	codes, err := s.d.Store.RecoveryCodes(ctx, a.ID)
+	if err != nil {
+		return fmt.Errorf("accounts: recovery code: %w", err)
+	}
+	hashes := make([]string, len(codes))
+	for i, c := range codes {
+		hashes[i] = c.Hash
+	}
+	i, ok := otp.MatchRecoveryCode(hashes, code, s.cfg.RecoveryKey)
+	if !ok {
+		return fmt.Errorf("%w: recovery code not recognised", ErrSecondFactor)
+	}
+	used, err := s.d.Store.UseRecoveryCode(ctx, codes[i].ID, s.now().UTC())
+	if err != nil {
+		return fmt.Errorf("accounts: recovery code: %w", err)
+	}
+	if !used {
+		return fmt.Errorf("%w: recovery code already used", ErrSecondFactor)
+	}
+	s.audit(ctx, a.ID, "mfa.recovery_code.use", a.ID, "", map[string]string{"remaining": fmt.Sprint(len(codes) - 1)})
+	return nil
+}
+
+// isRecoveryCode recognises the "xxxxx-xxxxx" form (case, dashes and
+// spaces ignored): 10 characters, where a TOTP or pushed code has 6.
+func isRecoveryCode(s string) bool {
+	return len(strings.NewReplacer("-", "", " ", "").Replace(s)) == 10
+}
