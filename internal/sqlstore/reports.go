@@ -1,0 +1,42 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// DeliveryByProviderID returns the ledger row of the delivery that the
+// provider instance (its configured name, such as "esms") accepted under
+// providerID, the gateway's message id. When several rows carry the id
+// the most recently updated one is returned. It returns ErrNotFound when
+// no row has it, including for an empty providerID.
+//
+// A delivery report can arrive before the receipt of the send has been
+// folded into the ledger; callers that must not lose a report look again
+// a little later.
+func (d *DB) DeliveryByProviderID(ctx context.Context, provider, providerID string) (Delivery, error) {
+	if providerID == "" {
+		return Delivery{}, fmt.Errorf("sqlstore: delivery by provider id: %w", ErrNotFound)
+	}
+	// provider_id <> '' lets both engines use the partial index of 0004.
+	row := d.db.QueryRowContext(ctx, `SELECT notification_id, channel, recipient, status, class, provider,
+		provider_id, reason, targets, attempts, updated_at
+		FROM deliveries WHERE provider = $1 AND provider_id = $2 AND provider_id <> ''
+		ORDER BY updated_at DESC LIMIT 1`, provider, providerID)
+	var (
+		r  Delivery
+		at timeValue
+	)
+	err := row.Scan(&r.NotificationID, &r.Channel, &r.Recipient, &r.Status, &r.Class, &r.Provider,
+		&r.ProviderID, &r.Reason, &r.Targets, &r.Attempts, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Delivery{}, fmt.Errorf("sqlstore: delivery by provider id: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Delivery{}, fmt.Errorf("sqlstore: delivery by provider id: %w", err)
+	}
+	r.UpdatedAt = at.t
+	return r, nil
+}
