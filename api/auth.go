@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/sqlstore"
 )
 
@@ -30,11 +31,18 @@ const (
 // KnownScopes lists every scope, for validating `loa admin apikey create`.
 var KnownScopes = []string{ScopeNotifyDirect, ScopeMFAVerify, ScopeAlertsIssue, ScopeAlertsWrite, ScopeOutagesWrite, ScopeOps, ScopeAdmin}
 
-// Principal is the authenticated caller of a request.
+// Principal is the authenticated caller of a request: an integrating
+// system's API key, or a signed-in account's session (AccountID set, no
+// scopes).
 type Principal struct {
 	ID     string
 	Name   string
 	Scopes []string // "*" grants every scope (the dev bootstrap key)
+	// AccountID, Kind and Restricted describe a session; Restricted
+	// (expired password) allows only POST /v1/me/password.
+	AccountID  string
+	Kind       string
+	Restricted bool
 }
 
 // Has reports whether p holds scope.
@@ -70,6 +78,7 @@ func HashAPIKey(key string) string {
 var (
 	errNoCredentials  = &Problem{Type: typeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized, Detail: "send an API key as Authorization: Bearer <key>"}
 	errBadCredentials = &Problem{Type: typeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized, Detail: "the API key is not valid"}
+	errBadSession     = &Problem{Type: typeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized, Detail: "the session is not valid or has ended; sign in again"}
 )
 
 // authenticate resolves the Bearer key of r.
@@ -82,6 +91,9 @@ func (h *handler) authenticate(r *http.Request) (Principal, error) {
 	key = strings.TrimSpace(key)
 	if h.deps.DevAPIKey != "" && subtle.ConstantTimeCompare([]byte(key), []byte(h.deps.DevAPIKey)) == 1 {
 		return Principal{ID: "dev", Name: "dev bootstrap key", Scopes: []string{"*"}}, nil
+	}
+	if strings.HasPrefix(key, accounts.SessionTokenPrefix) && h.deps.Accounts != nil {
+		return h.authenticateSession(r, key)
 	}
 	k, err := h.deps.Store.APIKeyByHash(r.Context(), HashAPIKey(key))
 	if errors.Is(err, sqlstore.ErrNotFound) {
@@ -100,15 +112,19 @@ func (h *handler) requireScope(scope string) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, err := h.authenticate(r)
 			if err != nil {
-				if errors.Is(err, errNoCredentials) || errors.Is(err, errBadCredentials) {
+				if errors.Is(err, errNoCredentials) || errors.Is(err, errBadCredentials) || errors.Is(err, errBadSession) {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="loa"`)
 				}
 				h.writeError(w, r, err)
 				return
 			}
-			if scope != "" && !p.Has(scope) {
-				h.writeError(w, r, &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
-					Detail: fmt.Sprintf("this API key lacks the scope %q", scope)})
+			// Sessions hold no scopes: these routes are for API keys only.
+			if (scope != "" && !p.Has(scope)) || p.AccountID != "" {
+				detail := fmt.Sprintf("this API key lacks the scope %q", scope)
+				if p.AccountID != "" {
+					detail = "this route is for integrating systems' API keys, not for signed-in accounts"
+				}
+				h.writeError(w, r, &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden, Detail: detail})
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))

@@ -9,8 +9,10 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/channels/sandbox"
 	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer/direct"
 )
 
@@ -31,12 +33,34 @@ type Deps struct {
 	Outbox *sandbox.Outbox
 	// DevAPIKey, set only in dev mode, is a key with every scope.
 	DevAPIKey string
+	// DeadLetters replays dead letters for POST
+	// /v1/ops/deadletters/{id}/replay (*dispatcher.DeadLetters); without
+	// it that route answers 503. Listing reads the Store.
+	DeadLetters DeadLetterReplayer
+	// SMSCallbacks configures POST /v1/callbacks/sms/{provider}, keyed by
+	// SMS provider instance name; a provider not in it gets 404.
+	SMSCallbacks map[string]CallbackConfig
+	// Receipts publishes the receipts made from delivery reports
+	// (*producer.Publisher), to Topics.Topic(topics.Receipts); without it
+	// delivery reports answer 503.
+	Receipts RecordWriter
+	Topics   topics.Names
+	// CallbackMatchWait bounds how long a delivery report waits for its
+	// delivery to reach the ledger. Default 3s.
+	CallbackMatchWait time.Duration
 	// MaxBodyBytes bounds request bodies. Default 64 KiB.
 	MaxBodyBytes int64
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Metrics, when set, is served at GET /metrics (Prometheus).
 	Metrics http.Handler
+	// Accounts serves registration, sessions, codes, officials, devices
+	// and subscriptions; without it those routes answer 503.
+	Accounts *accounts.Service
+	// ClientIPHeader, when set (e.g. X-Real-IP behind a trusted proxy),
+	// names the header holding the client's address; otherwise the
+	// connection's address is used and forwarding headers are ignored.
+	ClientIPHeader string
 }
 
 type handler struct {
@@ -52,6 +76,9 @@ func NewHandler(deps Deps) http.Handler {
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
+	}
+	if deps.CallbackMatchWait <= 0 {
+		deps.CallbackMatchWait = defaultCallbackMatchWait
 	}
 	h := &handler{deps: deps, log: deps.Log, now: deps.Now}
 	r := chi.NewRouter()

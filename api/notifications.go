@@ -360,9 +360,11 @@ func view(n sqlstore.Notification, ds []sqlstore.Delivery) notificationView {
 			o.Status = "pending"
 		case done < o.Targets:
 			o.Status = "sending"
-		case o.Counts["sent"] == done && o.Counts["retrying"] == 0:
+		// delivered is sent and confirmed by the carrier; undelivered,
+		// a carrier's report that it never arrived, counts as failed.
+		case o.Counts["sent"]+o.Counts["delivered"] == done && o.Counts["retrying"] == 0:
 			o.Status = "sent"
-		case o.Counts["sent"] > 0:
+		case o.Counts["sent"]+o.Counts["delivered"] > 0:
 			o.Status = "partial"
 		case o.Counts["expired"] == done:
 			o.Status = "expired"

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/loa-hub/loa/accounts"
 )
 
 // routes lists every route. openapi.json describes exactly these; a test
@@ -18,6 +20,37 @@ func (h *handler) routes(r chi.Router) {
 
 	r.With(h.requireScope(ScopeNotifyDirect)).Post("/v1/notifications", h.wrap(h.createNotification))
 	r.With(h.requireScope(ScopeNotifyDirect)).Get("/v1/notifications/{id}", h.wrap(h.getNotification))
+
+	r.With(h.requireScope(ScopeOps)).Get("/v1/ops/deadletters", h.wrap(h.listDeadLetters))
+	r.With(h.requireScope(ScopeOps)).Get("/v1/ops/deadletters/{id}", h.wrap(h.getDeadLetter))
+	r.With(h.requireScope(ScopeOps)).Post("/v1/ops/deadletters/{id}/replay", h.wrap(h.replayDeadLetter))
+	// Gateways authenticate with the provider's callback token, not a key.
+	r.Post("/v1/callbacks/sms/{provider}", h.wrap(h.smsCallback))
+
+	// Accounts (issue 3). Registration, sign-in and SMS codes are public
+	// (limited per phone and per client address); /v1/me/* needs a
+	// session; officials are administered by admins and unit admins.
+	r.Post("/v1/citizens", h.wrap(h.registerCitizen))
+	r.Post("/v1/citizens/{id}/verify", h.wrap(h.verifyAccount(accounts.KindCitizen)))
+	r.Post("/v1/organisations", h.wrap(h.registerOrganisation))
+	r.Post("/v1/organisations/{id}/verify", h.wrap(h.verifyAccount(accounts.KindOrganisation)))
+	r.Post("/v1/sessions", h.wrap(h.createSession))
+	r.With(h.requireSession(false)).Delete("/v1/sessions/current", h.wrap(h.deleteSession))
+	r.Post("/v1/otp/sms", h.wrap(h.sendSMSCode))
+	r.Post("/v1/otp/sms/verify", h.wrap(h.verifySMSCode))
+	r.With(h.requireScope(ScopeMFAVerify)).Post("/v1/mfa/challenge", h.wrap(h.mfaChallenge))
+	r.With(h.requireScope(ScopeMFAVerify)).Post("/v1/mfa/verify", h.wrap(h.mfaVerify))
+	r.With(h.requireSession(false)).Get("/v1/me", h.wrap(h.getMe))
+	r.With(h.requireSession(true)).Post("/v1/me/password", h.wrap(h.changePassword))
+	r.With(h.requireSession(false)).Post("/v1/me/totp", h.wrap(h.beginTOTP))
+	r.With(h.requireSession(false)).Post("/v1/me/totp/confirm", h.wrap(h.confirmTOTP))
+	r.With(h.requireSession(false)).Post("/v1/me/devices", h.wrap(h.registerDevice))
+	r.With(h.requireSession(false)).Delete("/v1/me/devices/{id}", h.wrap(h.deleteDevice))
+	r.With(h.requireSession(false)).Put("/v1/me/subscriptions", h.wrap(h.putSubscriptions))
+	r.With(h.requireActor()).Post("/v1/officials", h.wrap(h.createOfficial))
+	r.With(h.requireActor()).Post("/v1/officials/{id}/roles", h.wrap(h.grantRole))
+	r.With(h.requireActor()).Delete("/v1/officials/{id}/roles/{unit}/{role}", h.wrap(h.revokeRole))
+	r.With(h.requireActor()).Post("/v1/officials/{id}/close", h.wrap(h.closeOfficial))
 
 	if h.deps.Outbox != nil {
 		r.With(h.requireScope("")).Get("/v1/dev/outbox", h.wrap(h.devOutbox))

@@ -35,6 +35,7 @@ type config struct {
 	RetryTiers      []time.Duration
 	MetricsAddr     string
 	Providers       providerConfig
+	Accounts        accountsConfig
 }
 
 // loadConfig reads the environment through getenv, applying defaults, and
@@ -82,6 +83,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.MetricsAddr = getenv("LOA_METRICS_ADDR")
 	c.Providers = loadProviders(getenv, &errs)
+	c.Accounts = loadAccountsConfig(getenv, &errs)
 	for _, l := range topics.Lanes {
 		name := "LOA_WORKERS_" + strings.ToUpper(string(l))
 		if getenv(name) != "" {

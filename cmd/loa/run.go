@@ -40,6 +40,10 @@ Usage:
   loa dispatcher              the lane consumers and the delivery ledger
   loa migrate                 create the database schema and the Kafka topics
   loa admin apikey create --name NAME --scopes SCOPE[,SCOPE…]
+  loa admin official create --username U --full-name NAME --phone P --unit UNIT --roles ROLE[,ROLE…] [--password-file F]
+  loa admin deadletters list [--limit N]
+  loa admin deadletters replay [--by NAME] ID
+  loa fakes [--loa URL]       run the provider fakes and print the LOA_* variables for loa dev
   loa help
 
 Configuration comes from LOA_* environment variables (see README.md).
@@ -76,7 +80,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return migrate(ctx, cfg, log)
 	case "admin":
+		if len(args) > 2 && args[2] == "deadletters" {
+			return runAdminDeadLetters(ctx, cfg, args[3:], stdout)
+		}
 		return runAdmin(ctx, cfg, args[2:], stdout)
+	case "fakes":
+		return runFakes(ctx, cfg, args[2:], log, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -218,12 +227,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		s.outbox = sandbox.NewOutbox(cfg.OutboxCapacity)
 		if r == roleDev {
 			s.outbox.OnAdd(func(e sandbox.Entry) {
-				to := e.To
+				to, body := e.To, e.Body
 				if e.Channel == channels.SMS {
 					to = phone.Mask(to)
 				}
+				if strings.HasPrefix(e.NotificationID, "code-") {
+					// Codes are never logged, not even in dev; the dev outbox
+					// endpoint shows them to whoever holds the dev key.
+					body = "(a one-time code: read it at /v1/dev/outbox)"
+				}
 				log.Info("dev outbox", slog.String("channel", string(e.Channel)), slog.String("to", to),
-					slog.String("notification_id", e.NotificationID), slog.String("title", e.Title), slog.String("body", e.Body))
+					slog.String("notification_id", e.NotificationID), slog.String("title", e.Title), slog.String("body", body))
 			})
 		}
 		var err error
@@ -251,8 +265,24 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 				{Name: "kafka", Check: func(ctx context.Context) error { return topics.Ping(ctx, cfg.KafkaBrokers) }},
 			},
 		}
+		acc, err := buildAccounts(cfg, s.store, s.rdb, s.pub, log, r == roleDev)
+		if err != nil {
+			return fmt.Errorf("accounts: %w", err)
+		}
+		deps.Accounts, deps.ClientIPHeader = acc, cfg.Accounts.ClientIPHeader
 		if r == roleDev {
 			deps.Outbox, deps.DevAPIKey = s.outbox, cfg.DevAPIKey
+		}
+		// Operators' dead letters, and SMS delivery reports (a provider
+		// without LOA_SMS_<NAME>_CALLBACK_TOKEN takes none).
+		deps.DeadLetters, deps.Receipts, deps.Topics = dispatcher.NewDeadLetters(s.store, s.pub), s.pub, s.names
+		deps.SMSCallbacks = map[string]api.CallbackConfig{}
+		for _, p := range cfg.Providers.SMS {
+			cb := api.CallbackConfig{Type: p.Type, Token: p.CallbackToken}
+			if err := cb.Validate(); err != nil {
+				return fmt.Errorf("LOA_SMS_%s_CALLBACK_TOKEN: %w", strings.ToUpper(p.Name), err)
+			}
+			deps.SMSCallbacks[p.Name] = cb
 		}
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
@@ -348,6 +378,9 @@ func printDevBanner(w io.Writer, base string, cfg config) {
 // seedDemo adds the demo citizen account used by the README's examples,
 // once.
 func seedDemo(ctx context.Context, store *sqlstore.DB) error {
+	if err := store.UpsertAreas(ctx, demoAreas); err != nil {
+		return err
+	}
 	ok, err := store.AccountExists(ctx, "demo-citizen")
 	if err != nil || ok {
 		return err
@@ -358,8 +391,11 @@ func seedDemo(ctx context.Context, store *sqlstore.DB) error {
 
 // runAdmin holds operator commands.
 func runAdmin(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
+	if len(args) >= 2 && args[0] == "official" && args[1] == "create" {
+		return adminOfficialCreate(ctx, cfg, args[2:], stdout)
+	}
 	if len(args) < 2 || args[0] != "apikey" || args[1] != "create" {
-		return errors.New("usage: loa admin apikey create --name NAME --scopes SCOPE[,SCOPE…]")
+		return errors.New("usage: loa admin apikey create --name NAME --scopes SCOPE[,SCOPE…]\n       loa admin official create --username U --full-name N --phone P --unit U --roles R[,R…] [--password-file F]")
 	}
 	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
 	fs.SetOutput(stdout)

@@ -1,0 +1,111 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/loa-hub/loa/accounts"
+)
+
+type officialRequest struct {
+	Username string   `json:"username"`
+	FullName string   `json:"full_name"`
+	Phone    string   `json:"phone"`
+	Email    string   `json:"email"`
+	Unit     string   `json:"unit"`
+	Roles    []string `json:"roles"`
+	Password string   `json:"password"`
+}
+
+// createOfficial: POST /v1/officials (admin anywhere, unit_admin in their
+// unit, or an API key with the admin scope).
+func (h *handler) createOfficial(w http.ResponseWriter, r *http.Request) error {
+	svc, err := h.accountsService()
+	if err != nil {
+		return err
+	}
+	var req officialRequest
+	if err := decodeJSON(w, r, h.deps.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	roles := make([]accounts.Role, len(req.Roles))
+	for i, x := range req.Roles {
+		roles[i] = accounts.Role(x)
+	}
+	out, err := svc.CreateOfficial(r.Context(), h.actorOf(r), accounts.NewOfficial{Username: req.Username, FullName: req.FullName,
+		Phone: req.Phone, Email: req.Email, Unit: req.Unit, Roles: roles, Password: req.Password})
+	if err != nil {
+		return accountsProblem(err)
+	}
+	v := map[string]any{"id": out.Account.ID, "username": out.Account.Username, "unit": out.Account.Unit, "status": out.Account.Status,
+		"roles": rolesView(out.Roles)}
+	if out.OneTimePassword != "" {
+		w.Header().Set("Cache-Control", "no-store")
+		v["one_time_password"] = out.OneTimePassword
+	}
+	w.Header().Set("Location", "/v1/officials/"+out.Account.ID)
+	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+type roleRequest struct {
+	Unit string `json:"unit"`
+	Role string `json:"role"`
+}
+
+// grantRole: POST /v1/officials/{id}/roles.
+func (h *handler) grantRole(w http.ResponseWriter, r *http.Request) error {
+	svc, err := h.accountsService()
+	if err != nil {
+		return err
+	}
+	var req roleRequest
+	if err := decodeJSON(w, r, h.deps.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	id := chi.URLParam(r, "id")
+	grants, err := svc.GrantRole(r.Context(), h.actorOf(r), id, accounts.RoleGrant{Unit: req.Unit, Role: accounts.Role(req.Role)})
+	if err != nil {
+		return officialProblem(err, id)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "roles": rolesView(grants)})
+	return nil
+}
+
+// revokeRole: DELETE /v1/officials/{id}/roles/{unit}/{role}.
+func (h *handler) revokeRole(w http.ResponseWriter, r *http.Request) error {
+	svc, err := h.accountsService()
+	if err != nil {
+		return err
+	}
+	id := chi.URLParam(r, "id")
+	g := accounts.RoleGrant{Unit: chi.URLParam(r, "unit"), Role: accounts.Role(chi.URLParam(r, "role"))}
+	if err := svc.RevokeRole(r.Context(), h.actorOf(r), id, g); err != nil {
+		return officialProblem(err, id)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// closeOfficial: POST /v1/officials/{id}/close.
+func (h *handler) closeOfficial(w http.ResponseWriter, r *http.Request) error {
+	svc, err := h.accountsService()
+	if err != nil {
+		return err
+	}
+	id := chi.URLParam(r, "id")
+	if err := svc.CloseOfficial(r.Context(), h.actorOf(r), id); err != nil {
+		return officialProblem(err, id)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func officialProblem(err error, id string) error {
+	p := accountsProblem(err)
+	if pp, ok := p.(*Problem); ok && pp.Status == http.StatusNotFound {
+		return notFound("official " + id + " (or the role grant)")
+	}
+	return p
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/loa-hub/loa/internal/fakes"
+	"github.com/loa-hub/loa/internal/fakes/fcmfake"
+)
+
+// fakeProjectID is the FCM project the fakes pretend to be.
+const fakeProjectID = "loa-fake"
+
+// fakeSMS are the SMS fakes loa dev is pointed at, in failover order.
+var fakeSMS = []string{"esms", "speedsms"}
+
+// runFakes starts every provider fake (FCM, eSMS, SpeedSMS, webhook,
+// SMTP), prints where they listen and the LOA_* variables that point
+// `loa dev` at them, and runs until ctx ends. The SMS fakes' delivery
+// reports go to Loa (--loa) with each provider's callback token, through
+// a small relay that plays the gateway's account settings.
+func runFakes(ctx context.Context, cfg config, args []string, log *slog.Logger, stdout io.Writer) error {
+	fs := flag.NewFlagSet("fakes", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	loaURL := fs.String("loa", "http://"+cfg.HTTPAddr, "base URL of the Loa API that receives the SMS fakes' delivery reports")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	base := strings.TrimSuffix(*loaURL, "/")
+
+	tokens := map[string]string{}
+	for _, name := range fakeSMS {
+		tokens[name] = randomHex(16)
+	}
+
+	relayLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("fakes: listen: %w", err)
+	}
+	relay := &http.Server{Handler: callbackRelay(base, tokens, log), ReadHeaderTimeout: 10 * time.Second}
+	go relay.Serve(relayLn)
+	defer relay.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	smtpPassword := "fake-" + randomHex(8)
+	set, err := fakes.Start(ctx, fakes.Options{
+		CallbackBase: "http://" + relayLn.Addr().String() + "/",
+		SMTPUsername: "loa", SMTPPassword: smtpPassword,
+	})
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+
+	dir, err := os.MkdirTemp("", "loa-fakes-")
+	if err != nil {
+		return fmt.Errorf("fakes: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	creds := filepath.Join(dir, "fcm-service-account.json")
+	if err := fcmfake.WriteServiceAccount(creds, fakeProjectID, set.FCM.TokenURL()); err != nil {
+		return err
+	}
+
+	u := set.URLs()
+	env := [][2]string{
+		{"LOA_FCM_PROJECT_ID", fakeProjectID},
+		{"LOA_FCM_ENDPOINT", u.FCMEndpoint},
+		{"LOA_FCM_CREDENTIALS_FILE", creds},
+		{"LOA_FCM_INSECURE_TLS", "1"},
+		{"LOA_SMS_PROVIDERS", strings.Join(fakeSMS, ",")},
+		{"LOA_SMS_ESMS_TYPE", "esms"},
+		{"LOA_SMS_ESMS_URL", u.ESMS},
+		{"LOA_SMS_ESMS_API_KEY", "fake-api-key"},
+		{"LOA_SMS_ESMS_SECRET_KEY", "fake-secret-key"},
+		{"LOA_SMS_ESMS_BRANDNAME", "LOA"},
+		{"LOA_SMS_ESMS_CALLBACK_TOKEN", tokens["esms"]},
+		// eSMS takes the report URL with each message.
+		{"LOA_SMS_ESMS_CALLBACK_URL", base + "/v1/callbacks/sms/esms?token=" + tokens["esms"]},
+		{"LOA_SMS_SPEEDSMS_TYPE", "speedsms"},
+		{"LOA_SMS_SPEEDSMS_URL", u.SpeedSMS},
+		{"LOA_SMS_SPEEDSMS_ACCESS_TOKEN", "fake-access-token"},
+		{"LOA_SMS_SPEEDSMS_SENDER", "LOA"},
+		{"LOA_SMS_SPEEDSMS_CALLBACK_TOKEN", tokens["speedsms"]},
+		{"LOA_SMTP_HOST", set.SMTP.Host()},
+		{"LOA_SMTP_PORT", fmt.Sprint(set.SMTP.Port())},
+		{"LOA_SMTP_USERNAME", "loa"},
+		{"LOA_SMTP_PASSWORD", smtpPassword},
+		{"LOA_SMTP_FROM", "loa@example.vn"},
+		{"LOA_SMTP_INSECURE_TLS", "1"},
+	}
+	printFakes(stdout, u, env, base)
+	log.Info("loa fakes: running", slog.String("control", u.Control))
+
+	<-ctx.Done()
+	log.Info("loa fakes: stopping")
+	set.Close()
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	relay.Shutdown(sctx)
+	return nil
+}
+
+func printFakes(w io.Writer, u fakes.URLs, env [][2]string, loaBase string) {
+	fmt.Fprintf(w, "\n  Loa provider fakes are running.\n\n")
+	for _, line := range strings.Split(strings.TrimRight(u.String(), "\n"), "\n") {
+		fmt.Fprintf(w, "    %s\n", line)
+	}
+	fmt.Fprintf(w, "\n  Point `loa dev` at them: paste this into its shell (new values each time loa fakes starts),\n"+
+		"  then run `make run` there. SMS delivery reports go to %s.\n\n", loaBase)
+	for _, kv := range env {
+		fmt.Fprintf(w, "export %s=%s\n", kv[0], shellQuote(kv[1]))
+	}
+	fmt.Fprintf(w, `
+  Inject a fault (see internal/fakes/fault for every field; fakes: fcm, esms, speedsms, webhook, smtp):
+    # FCM answers 503 UNAVAILABLE to everything for 2 minutes: watch the breaker open
+    curl -s -X POST -d '{"outage_for":"2m","retry_after":"5s"}' %[1]s/fcm/_fault
+    # the eSMS gateway is down: SMS fails over to SpeedSMS
+    curl -s -X POST -d '{"status":503}' %[1]s/esms/_fault
+    # 200 ms of latency on every SpeedSMS call
+    curl -s -X POST -d '{"latency":"200ms"}' %[1]s/speedsms/_fault
+    # one device token is gone (FCM answers 404 UNREGISTERED for it)
+    curl -s -X POST -d '{"recipients":{"demo-device-token-1":"UNREGISTERED"}}' %[1]s/fcm/_fault
+    # back to normal, and what a fake received
+    curl -s -X DELETE %[1]s/fcm/_fault
+    curl -s %[1]s/fcm/_messages
+  Ctrl-C stops them.
+
+`, u.Control)
+}
+
+// randomHex returns n random bytes in hex. crypto/rand.Read does not
+// fail on the platforms Go supports.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:,@%+=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// callbackRelay takes a fake gateway's delivery report at /{provider} and
+// forwards it to Loa's POST /v1/callbacks/sms/{provider} with that
+// provider's token, as a real gateway configured with the callback URL
+// would. Loa's answer is passed back.
+func callbackRelay(loaBase string, tokens map[string]string, log *slog.Logger) http.Handler {
+	hc := &http.Client{Timeout: 30 * time.Second}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /{provider}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("provider")
+		token, ok := tokens[name]
+		if !ok {
+			http.Error(w, "no callback configured for "+name, http.StatusNotFound)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, loaBase+"/v1/callbacks/sms/"+name, bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Loa-Callback-Token", token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			log.Warn("loa fakes: delivery report not delivered to Loa", slog.String("provider", name), slog.Any("error", err))
+			http.Error(w, "Loa did not answer: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			log.Warn("loa fakes: Loa refused a delivery report", slog.String("provider", name), slog.Int("status", resp.StatusCode))
+		}
+		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+		w.WriteHeader(resp.StatusCode)
+		if _, err := io.Copy(w, resp.Body); err != nil && !errors.Is(err, context.Canceled) {
+			log.Debug("loa fakes: relaying Loa's answer", slog.Any("error", err))
+		}
+	})
+	return mux
+}
