@@ -131,6 +131,9 @@ type Dispatcher struct {
 	// by another replica (a message held until its retry is due) give up
 	// on it at once instead of at the shutdown timeout.
 	stopping <-chan struct{}
+	// planHook, for tests, is called after each group of batches a plan
+	// records, with the number of batches so far.
+	planHook func(batches int)
 }
 
 // New returns a Dispatcher sending through chans (one Channel per kind).
@@ -284,6 +287,17 @@ func (d *Dispatcher) handleLane(ctx context.Context, m kafkaMessage) error {
 			return &poison{reason: fmt.Sprintf("dispatcher: fanout for unknown channel %q", p.Channel)}
 		}
 		return d.handleFanout(ctx, m, env, p)
+	case producer.KindPlan:
+		var p producer.Plan
+		if err := json.Unmarshal(env.Payload, &p); err != nil {
+			return &poison{reason: "dispatcher: decode plan payload: " + err.Error()}
+		}
+		for _, ch := range p.Channels {
+			if c := channels.Name(ch); c != channels.Push && c != channels.SMS {
+				return &poison{reason: fmt.Sprintf("dispatcher: a plan can use push and sms, not %q", ch)}
+			}
+		}
+		return d.handlePlan(ctx, env, p)
 	default:
 		return &poison{reason: fmt.Sprintf("dispatcher: no handler for kind %q", env.Kind)}
 	}

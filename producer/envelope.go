@@ -19,6 +19,8 @@ const (
 	// KindFanout is one batch of a planned audience: the same message to
 	// many addresses on one channel.
 	KindFanout = "notification.fanout"
+	// KindPlan names an audience to plan into fan-out batches.
+	KindPlan = "notification.plan"
 )
 
 // Envelope is the one shape of every event on a lane topic.
@@ -160,4 +162,34 @@ type Fanout struct {
 	Body           string            `json:"body"`
 	Data           map[string]string `json:"data,omitempty"`
 	Priority       string            `json:"priority"`
+}
+
+// Audience names who a planned notification is for: everyone, or the
+// union of areas (each with all the units below it), topics and accounts.
+type Audience struct {
+	Everyone bool     `json:"everyone,omitempty"`
+	Areas    []string `json:"areas,omitempty"`
+	Topics   []string `json:"topics,omitempty"`
+	Accounts []string `json:"accounts,omitempty"`
+}
+
+// Plan is the payload of KindPlan: a broadcast, alert or outage notice
+// whose audience the planner streams from the store into Fanout batches
+// on the same lane.
+type Plan struct {
+	NotificationID string            `json:"notification_id"`
+	Audience       Audience          `json:"audience"`
+	Channels       []string          `json:"channels"` // push and/or sms
+	Title          string            `json:"title"`
+	Body           string            `json:"body"`
+	Data           map[string]string `json:"data,omitempty"`
+	Priority       string            `json:"priority"`
+	// App limits push to devices of one app; "smart" (the citizens' app)
+	// when empty.
+	App string `json:"app,omitempty"`
+	// BatchSize is how many addresses a Fanout batch carries; 500 when 0.
+	BatchSize int `json:"batch_size,omitempty"`
+	// AreaTopics sends push for an area audience as one FCM topic message
+	// per area ("/topics/area-<code>") instead of per device.
+	AreaTopics bool `json:"area_topics,omitempty"`
 }

@@ -1,0 +1,164 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/producer"
+)
+
+// The planner turns a plan (a broadcast, an alert, an outage notice: an
+// audience, not recipients) into fan-out batches on the plan's own lane,
+// so every replica's senders share the sending through the partitions.
+//
+// It streams the audience from the store with keyset pagination, so
+// memory stays flat whatever its size, and records after each group of
+// batches how far it got. A plan interrupted by a crash is redelivered
+// and resumes from there; a batch published just before the crash is
+// published again with the same id and the same addresses, and the
+// senders' delivery claims make sure nobody gets it twice.
+
+// errStopping is returned by a plan cut short because the dispatcher is
+// stopping; its message is handed back uncommitted and resumes later.
+var errStopping = errors.New("dispatcher: stopping")
+
+// planGroup is how many batches are written to Kafka between two progress
+// records.
+const planGroup = 8
+
+func (d *Dispatcher) handlePlan(ctx context.Context, env producer.Envelope, p producer.Plan) error {
+	if env.Expired(d.now()) {
+		d.log.Info("plan expired before it was planned; nothing sent", slog.String("notification_id", p.NotificationID))
+		return nil
+	}
+	if d.store == nil {
+		return errors.New("dispatcher: planning needs a store")
+	}
+	size := p.BatchSize
+	if size <= 0 {
+		size = 500
+	}
+	app := p.App
+	if app == "" {
+		app = "smart"
+	}
+	aud := sqlstore.Audience{Everyone: p.Audience.Everyone, Areas: p.Audience.Areas, Topics: p.Audience.Topics, Accounts: p.Audience.Accounts}
+	for _, ch := range p.Channels {
+		if err := d.planChannel(ctx, env, p, channels.Name(ch), aud, app, size); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p producer.Plan, ch channels.Name, aud sqlstore.Audience, app string, size int) error {
+	prog, err := d.store.Plan(ctx, p.NotificationID, string(ch), d.now())
+	if err != nil {
+		return err
+	}
+	if prog.Done || prog.Cancelled {
+		return nil
+	}
+	// One FCM topic message per area instead of one per device.
+	if ch == channels.Push && p.AreaTopics && len(aud.Areas) > 0 && len(aud.Topics) == 0 && len(aud.Accounts) == 0 && !aud.Everyone {
+		var topics []string
+		for _, a := range aud.Areas {
+			topics = append(topics, "/topics/area-"+a)
+		}
+		rec, err := d.fanoutRecord(env, p, ch, 0, topics)
+		if err != nil {
+			return err
+		}
+		if err := d.pub.Write(ctx, rec); err != nil {
+			return err
+		}
+		prog.Batches, prog.Targeted, prog.Done = 1, int64(len(topics)), true
+		return d.store.AdvancePlan(ctx, p.NotificationID, string(ch), prog, d.now())
+	}
+
+	for {
+		select {
+		case <-d.stopping:
+			return errStopping
+		default:
+		}
+		var (
+			recs []producer.Record
+			next = prog
+		)
+		for len(recs) < planGroup {
+			var page []sqlstore.Keyed
+			if ch == channels.SMS {
+				page, err = d.store.AudiencePhones(ctx, aud, next.LastKey, size)
+			} else {
+				page, err = d.store.AudienceDevices(ctx, aud, app, next.LastKey, size)
+			}
+			if err != nil {
+				return err
+			}
+			if len(page) == 0 {
+				next.Done = true
+				break
+			}
+			addrs := make([]string, len(page))
+			for i, k := range page {
+				addrs[i] = k.Address
+			}
+			rec, err := d.fanoutRecord(env, p, ch, next.Batches, addrs)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, rec)
+			next.LastKey, next.Batches, next.Targeted = page[len(page)-1].Key, next.Batches+1, next.Targeted+int64(len(page))
+			if len(page) < size {
+				next.Done = true
+				break
+			}
+		}
+		if len(recs) > 0 {
+			if err := d.pub.Write(ctx, recs...); err != nil {
+				return err
+			}
+		}
+		// Cancelled while this group was being planned? Record progress
+		// anyway; the senders skip batches of a cancelled notification.
+		if err := d.store.AdvancePlan(ctx, p.NotificationID, string(ch), next, d.now()); err != nil {
+			return err
+		}
+		prog = next
+		if d.planHook != nil {
+			d.planHook(prog.Batches)
+		}
+		if prog.Done {
+			d.log.Info("plan complete", slog.String("notification_id", p.NotificationID), slog.String("channel", string(ch)),
+				slog.Int("batches", prog.Batches), slog.Int64("targeted", prog.Targeted))
+			return nil
+		}
+		if cur, err := d.store.Plan(ctx, p.NotificationID, string(ch), d.now()); err == nil && cur.Cancelled {
+			d.log.Info("plan cancelled; the rest of the audience is not planned", slog.String("notification_id", p.NotificationID))
+			return nil
+		}
+	}
+}
+
+// fanoutRecord is batch seq of a plan: its id is derived from the plan so
+// a batch published again after a crash is recognisably the same one.
+func (d *Dispatcher) fanoutRecord(env producer.Envelope, p producer.Plan, ch channels.Name, seq int, addrs []string) (producer.Record, error) {
+	id := fmt.Sprintf("%s-%s-%06d", p.NotificationID, ch, seq)
+	fe, err := producer.NewEnvelope(id, producer.KindFanout, env.Lane, id, env.CreatedAt, env.ExpiresAt, "",
+		producer.Fanout{NotificationID: p.NotificationID, Batch: seq, Channel: string(ch), Recipients: addrs,
+			Title: p.Title, Body: p.Body, Data: p.Data, Priority: p.Priority})
+	if err != nil {
+		return producer.Record{}, err
+	}
+	b, err := json.Marshal(fe)
+	if err != nil {
+		return producer.Record{}, fmt.Errorf("dispatcher: plan: %w", err)
+	}
+	return producer.Record{Topic: d.cfg.Names.Lane(env.Lane), Key: id, Value: b, Headers: map[string]string{"kind": producer.KindFanout}}, nil
+}

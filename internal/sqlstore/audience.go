@@ -1,0 +1,221 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Audience names who a planned notification is for: everyone, or the
+// union of areas (each with every unit below it in the area tree),
+// topics and accounts. Closed accounts are never part of it.
+type Audience struct {
+	Everyone bool
+	Areas    []string
+	Topics   []string
+	Accounts []string
+}
+
+// Empty reports whether the audience names nobody.
+func (a Audience) Empty() bool {
+	return !a.Everyone && len(a.Areas) == 0 && len(a.Topics) == 0 && len(a.Accounts) == 0
+}
+
+// Keyed is one address of an audience with the key it is ordered by.
+type Keyed struct {
+	Key     string
+	Address string
+}
+
+// predicate returns the SQL condition on an account id column (and the
+// WITH clause it needs) selecting the audience, with its arguments
+// numbered from next.
+func (a Audience) predicate(accountCol string, next int) (with, cond string, args []any) {
+	if a.Everyone {
+		return "", "TRUE", nil
+	}
+	list := func(vals []string) string {
+		ph := make([]string, len(vals))
+		for i, v := range vals {
+			ph[i] = fmt.Sprintf("$%d", next)
+			args = append(args, v)
+			next++
+		}
+		return strings.Join(ph, ", ")
+	}
+	var parts []string
+	if len(a.Areas) > 0 {
+		with = `WITH RECURSIVE area_tree(code) AS (
+			SELECT code FROM areas WHERE code IN (` + list(a.Areas) + `)
+			UNION SELECT areas.code FROM areas JOIN area_tree ON areas.parent = area_tree.code) `
+		parts = append(parts, `EXISTS (SELECT 1 FROM subscription_areas sa WHERE sa.account_id = `+accountCol+
+			` AND sa.area_code IN (SELECT code FROM area_tree))`)
+	}
+	if len(a.Topics) > 0 {
+		parts = append(parts, `EXISTS (SELECT 1 FROM subscription_topics st WHERE st.account_id = `+accountCol+
+			` AND st.topic IN (`+list(a.Topics)+`))`)
+	}
+	if len(a.Accounts) > 0 {
+		parts = append(parts, accountCol+` IN (`+list(a.Accounts)+`)`)
+	}
+	if len(parts) == 0 {
+		return "", "FALSE", nil
+	}
+	return with, "(" + strings.Join(parts, " OR ") + ")", args
+}
+
+// AudienceDevices returns up to limit active devices of app in the
+// audience whose id sorts after `after`, in id order (keyset pagination:
+// the planner streams an audience of any size in flat memory).
+func (d *DB) AudienceDevices(ctx context.Context, a Audience, app, after string, limit int) ([]Keyed, error) {
+	with, cond, args := a.predicate("d.account_id", 4)
+	q := with + `SELECT d.id, d.token FROM devices d JOIN accounts acc ON acc.id = d.account_id
+		WHERE d.active AND d.app = $1 AND d.id > $2 AND acc.status <> 'closed' AND ` + cond + `
+		ORDER BY d.id LIMIT $3`
+	return d.keyed(ctx, q, append([]any{app, after, limit}, args...))
+}
+
+// AudiencePhones returns up to limit verified phone numbers of accounts in
+// the audience that sort after `after`, in order.
+func (d *DB) AudiencePhones(ctx context.Context, a Audience, after string, limit int) ([]Keyed, error) {
+	with, cond, args := a.predicate("acc.id", 3)
+	q := with + `SELECT DISTINCT acc.phone, acc.phone FROM accounts acc
+		WHERE acc.phone_verified_at IS NOT NULL AND acc.status <> 'closed' AND acc.phone > $1 AND ` + cond + `
+		ORDER BY acc.phone LIMIT $2`
+	return d.keyed(ctx, q, append([]any{after, limit}, args...))
+}
+
+// CountAudience returns how many active devices of app and verified
+// phones the audience holds.
+func (d *DB) CountAudience(ctx context.Context, a Audience, app string) (devices, phones int, err error) {
+	with, cond, args := a.predicate("d.account_id", 2)
+	q := with + `SELECT COUNT(*) FROM devices d JOIN accounts acc ON acc.id = d.account_id
+		WHERE d.active AND d.app = $1 AND acc.status <> 'closed' AND ` + cond
+	if err := d.db.QueryRowContext(ctx, q, append([]any{app}, args...)...).Scan(&devices); err != nil {
+		return 0, 0, fmt.Errorf("sqlstore: count audience: %w", err)
+	}
+	with, cond, args = a.predicate("acc.id", 1)
+	q = with + `SELECT COUNT(DISTINCT acc.phone) FROM accounts acc
+		WHERE acc.phone_verified_at IS NOT NULL AND acc.status <> 'closed' AND ` + cond
+	if err := d.db.QueryRowContext(ctx, q, args...).Scan(&phones); err != nil {
+		return 0, 0, fmt.Errorf("sqlstore: count audience: %w", err)
+	}
+	return devices, phones, nil
+}
+
+func (d *DB) keyed(ctx context.Context, q string, args []any) ([]Keyed, error) {
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: audience: %w", err)
+	}
+	defer rows.Close()
+	var out []Keyed
+	for rows.Next() {
+		var k Keyed
+		if err := rows.Scan(&k.Key, &k.Address); err != nil {
+			return nil, fmt.Errorf("sqlstore: audience: %w", err)
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// PlanProgress is how far the planner got through one channel of a plan.
+type PlanProgress struct {
+	LastKey   string
+	Batches   int
+	Targeted  int64
+	Done      bool
+	Cancelled bool
+}
+
+// Plan returns the progress of a plan's channel, creating it when new.
+func (d *DB) Plan(ctx context.Context, notificationID, channel string, now time.Time) (PlanProgress, error) {
+	if _, err := d.db.ExecContext(ctx, `INSERT INTO plans (notification_id, channel, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (notification_id, channel) DO NOTHING`, notificationID, channel, now.UTC()); err != nil {
+		return PlanProgress{}, fmt.Errorf("sqlstore: plan: %w", err)
+	}
+	var p PlanProgress
+	err := d.db.QueryRowContext(ctx, `SELECT last_key, batches, targeted, done, cancelled FROM plans
+		WHERE notification_id = $1 AND channel = $2`, notificationID, channel).Scan(&p.LastKey, &p.Batches, &p.Targeted, &p.Done, &p.Cancelled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return PlanProgress{}, ErrNotFound
+	}
+	if err != nil {
+		return PlanProgress{}, fmt.Errorf("sqlstore: plan: %w", err)
+	}
+	return p, nil
+}
+
+// AdvancePlan records that batches up to lastKey were published.
+func (d *DB) AdvancePlan(ctx context.Context, notificationID, channel string, p PlanProgress, now time.Time) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE plans SET last_key = $1, batches = $2, targeted = $3, done = $4, updated_at = $5
+		WHERE notification_id = $6 AND channel = $7`, p.LastKey, p.Batches, p.Targeted, p.Done, now.UTC(), notificationID, channel)
+	if err != nil {
+		return fmt.Errorf("sqlstore: advance plan: %w", err)
+	}
+	return nil
+}
+
+// CancelPlan marks every channel of a plan cancelled (creating the rows
+// if planning has not started), so the planner stops at its next batch.
+func (d *DB) CancelPlan(ctx context.Context, notificationID string, channels []string, now time.Time) error {
+	for _, ch := range channels {
+		if _, err := d.db.ExecContext(ctx, `INSERT INTO plans (notification_id, channel, cancelled, updated_at) VALUES ($1, $2, TRUE, $3)
+			ON CONFLICT (notification_id, channel) DO UPDATE SET cancelled = TRUE, updated_at = excluded.updated_at`,
+			notificationID, ch, now.UTC()); err != nil {
+			return fmt.Errorf("sqlstore: cancel plan: %w", err)
+		}
+	}
+	return nil
+}
+
+// PlanTargeted returns how many addresses were planned for a notification,
+// per channel.
+func (d *DB) PlanTargeted(ctx context.Context, notificationID string) (map[string]int64, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT channel, targeted FROM plans WHERE notification_id = $1`, notificationID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: plan targeted: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var (
+			ch string
+			n  int64
+		)
+		if err := rows.Scan(&ch, &n); err != nil {
+			return nil, fmt.Errorf("sqlstore: plan targeted: %w", err)
+		}
+		out[ch] = n
+	}
+	return out, rows.Err()
+}
+
+// DeliveryCounts returns how many deliveries of a notification are in each
+// status, per channel: the live counters of a broadcast or an alert.
+func (d *DB) DeliveryCounts(ctx context.Context, notificationID string) (map[string]map[string]int64, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT channel, status, COUNT(*) FROM deliveries WHERE notification_id = $1 GROUP BY channel, status`, notificationID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: delivery counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]int64{}
+	for rows.Next() {
+		var (
+			ch, st string
+			n      int64
+		)
+		if err := rows.Scan(&ch, &st, &n); err != nil {
+			return nil, fmt.Errorf("sqlstore: delivery counts: %w", err)
+		}
+		if out[ch] == nil {
+			out[ch] = map[string]int64{}
+		}
+		out[ch][st] = n
+	}
+	return out, rows.Err()
+}
