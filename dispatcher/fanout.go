@@ -36,6 +36,10 @@ func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env produ
 		for i := range outcomes {
 			outcomes[i] = outcome{status: StatusExpired, class: channels.Expired, reason: "expired before sending", history: history}
 		}
+	case d.cancelled(ctx, p.NotificationID):
+		for i := range outcomes {
+			outcomes[i] = outcome{status: StatusCancelled, reason: "the notification was cancelled"}
+		}
 	case !ok:
 		for i := range outcomes {
 			outcomes[i] = outcome{status: StatusFailed, class: channels.Permanent, reason: "channel not configured: " + p.Channel, deadLetter: true}
@@ -137,4 +141,19 @@ func (d *Dispatcher) sendBatch(ctx context.Context, env producer.Envelope, msg p
 		return errs[0]
 	}
 	return nil
+}
+
+// cancelled reports whether the notification's plan was cancelled, so the
+// batches already planned are not sent. A store failure counts as not
+// cancelled: sending a notice that was just withdrawn is better than
+// losing one that was not.
+func (d *Dispatcher) cancelled(ctx context.Context, notificationID string) bool {
+	if d.store == nil {
+		return false
+	}
+	c, err := d.store.PlanCancelled(ctx, notificationID)
+	if err != nil {
+		d.log.Warn("cannot tell whether a notification was cancelled; sending", slog.String("notification_id", notificationID), slog.Any("error", err))
+	}
+	return c
 }

@@ -95,3 +95,39 @@ func waitLedgerCount(t *testing.T, r *rig, id string, n int) {
 		}
 	}
 }
+
+// TestCancelledNotificationIsNotSent: batches already planned for a
+// notification that is then cancelled are not sent; their receipts say
+// cancelled.
+func TestCancelledNotificationIsNotSent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		r.publishFanout(t, "bc-cancel", topics.LaneBulk, 1000, 500)
+		if err := r.store.CancelPlan(context.Background(), "bc-cancel", []string{"push"}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		r.start(t, nil)
+		ctx := waitCtx(t)
+		for {
+			ds, err := r.store.Deliveries(ctx, "bc-cancel")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ds) == 1000 {
+				for _, d := range ds {
+					if d.Status != StatusCancelled {
+						t.Fatalf("%s: %s", d.Recipient, d.Status)
+					}
+				}
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%d of 1000 receipts", len(ds))
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		if n := r.outbox.Total(); n != 0 {
+			t.Fatalf("%d messages of a cancelled notification were sent", n)
+		}
+	})
+}

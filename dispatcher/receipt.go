@@ -19,6 +19,9 @@ const (
 	// StatusRetrying: a transient failure; the delivery waits in a retry
 	// tier. Not a final outcome.
 	StatusRetrying = "retrying"
+	// StatusCancelled: not sent because its notification was cancelled
+	// (a broadcast withdrawn, an alert cancelled) before this part went out.
+	StatusCancelled = "cancelled"
 	// StatusDelivered and StatusUndelivered come from a gateway's delivery
 	// report after StatusSent: the carrier confirmed, or gave up on, the
 	// message reaching the phone. The ledger ranks them above sent.

@@ -195,27 +195,93 @@ func (d *DB) PlanTargeted(ctx context.Context, notificationID string) (map[strin
 	return out, rows.Err()
 }
 
-// DeliveryCounts returns how many deliveries of a notification are in each
-// status, per channel: the live counters of a broadcast or an alert.
-func (d *DB) DeliveryCounts(ctx context.Context, notificationID string) (map[string]map[string]int64, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT channel, status, COUNT(*) FROM deliveries WHERE notification_id = $1 GROUP BY channel, status`, notificationID)
+// DeliveryStat is how many deliveries of a notification are in one
+// status on one channel through one provider.
+type DeliveryStat struct {
+	Channel, Provider, Status string
+	Count                     int64
+}
+
+// DeliveryStats returns the delivery counts of a notification by channel,
+// provider and status: the live counters of a broadcast or an alert.
+func (d *DB) DeliveryStats(ctx context.Context, notificationID string) ([]DeliveryStat, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT channel, provider, status, COUNT(*) FROM deliveries
+		WHERE notification_id = $1 GROUP BY channel, provider, status`, notificationID)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: delivery counts: %w", err)
+		return nil, fmt.Errorf("sqlstore: delivery stats: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]map[string]int64{}
+	var out []DeliveryStat
+	for rows.Next() {
+		var s DeliveryStat
+		if err := rows.Scan(&s.Channel, &s.Provider, &s.Status, &s.Count); err != nil {
+			return nil, fmt.Errorf("sqlstore: delivery stats: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// PlanCancelled reports whether a notification's plan was cancelled.
+func (d *DB) PlanCancelled(ctx context.Context, notificationID string) (bool, error) {
+	var n int
+	err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM plans WHERE notification_id = $1 AND cancelled`, notificationID).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: plan cancelled: %w", err)
+	}
+	return n > 0, nil
+}
+
+// DeliveriesTo returns the ledger rows of one notification for the given
+// recipient addresses (a phone and the device tokens of its accounts, for
+// support).
+func (d *DB) DeliveriesTo(ctx context.Context, notificationID string, recipients []string) ([]Delivery, error) {
+	if len(recipients) == 0 {
+		return nil, nil
+	}
+	ph := make([]string, len(recipients))
+	args := []any{notificationID}
+	for i, r := range recipients {
+		ph[i] = fmt.Sprintf("$%d", i+2)
+		args = append(args, r)
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT notification_id, channel, recipient, status, class, provider,
+		provider_id, reason, targets, attempts, updated_at FROM deliveries
+		WHERE notification_id = $1 AND recipient IN (`+strings.Join(ph, ", ")+`) ORDER BY channel, recipient`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: deliveries to: %w", err)
+	}
+	defer rows.Close()
+	var out []Delivery
 	for rows.Next() {
 		var (
-			ch, st string
-			n      int64
+			r  Delivery
+			at timeValue
 		)
-		if err := rows.Scan(&ch, &st, &n); err != nil {
-			return nil, fmt.Errorf("sqlstore: delivery counts: %w", err)
+		if err := rows.Scan(&r.NotificationID, &r.Channel, &r.Recipient, &r.Status, &r.Class, &r.Provider,
+			&r.ProviderID, &r.Reason, &r.Targets, &r.Attempts, &at); err != nil {
+			return nil, fmt.Errorf("sqlstore: deliveries to: %w", err)
 		}
-		if out[ch] == nil {
-			out[ch] = map[string]int64{}
+		r.UpdatedAt = at.t
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// TokensOfPhone returns the device tokens of the accounts with a phone.
+func (d *DB) TokensOfPhone(ctx context.Context, phone string) ([]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT d.token FROM devices d JOIN accounts a ON a.id = d.account_id WHERE a.phone = $1`, phone)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: tokens of phone: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, fmt.Errorf("sqlstore: tokens of phone: %w", err)
 		}
-		out[ch][st] = n
+		out = append(out, t)
 	}
 	return out, rows.Err()
 }

@@ -1,0 +1,141 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/loa-hub/loa/internal/phone"
+	"github.com/loa-hub/loa/internal/sqlstore"
+)
+
+// Stats are the live counters of a planned notification (a broadcast, an
+// alert, an outage notice), folded from its receipts while it is sent.
+type Stats struct {
+	Targeted  int64                   `json:"targeted"`
+	Sent      int64                   `json:"sent"`      // accepted by a provider (or confirmed delivered)
+	Failed    int64                   `json:"failed"`    // failed for good: permanent errors, dead tokens, undelivered
+	Expired   int64                   `json:"expired"`   // past its TTL before it could be sent
+	Cancelled int64                   `json:"cancelled"` // not sent because the notification was cancelled
+	Pending   int64                   `json:"pending"`   // targeted, no final outcome yet (including retrying)
+	Channels  map[string]ChannelStats `json:"channels"`
+}
+
+// ChannelStats are the counters of one channel, with the outcome counts
+// per provider.
+type ChannelStats struct {
+	Targeted  int64                       `json:"targeted"`
+	Sent      int64                       `json:"sent"`
+	Failed    int64                       `json:"failed"`
+	Expired   int64                       `json:"expired"`
+	Cancelled int64                       `json:"cancelled"`
+	Pending   int64                       `json:"pending"`
+	Providers map[string]map[string]int64 `json:"providers,omitempty"`
+}
+
+// notificationStats reads the counters of a notification: targeted from
+// its plan, outcomes from the delivery ledger.
+func (h *handler) notificationStats(ctx context.Context, notificationID string) (Stats, error) {
+	targeted, err := h.deps.Store.PlanTargeted(ctx, notificationID)
+	if err != nil {
+		return Stats{}, err
+	}
+	rows, err := h.deps.Store.DeliveryStats(ctx, notificationID)
+	if err != nil {
+		return Stats{}, err
+	}
+	st := Stats{Channels: map[string]ChannelStats{}}
+	for ch, n := range targeted {
+		st.Channels[ch] = ChannelStats{Targeted: n}
+	}
+	for _, r := range rows {
+		c := st.Channels[r.Channel]
+		switch r.Status {
+		case "sent", "delivered":
+			c.Sent += r.Count
+		case "failed", "undelivered", "token_dead", "skipped":
+			c.Failed += r.Count
+		case "expired":
+			c.Expired += r.Count
+		case "cancelled":
+			c.Cancelled += r.Count
+		}
+		if r.Provider != "" {
+			if c.Providers == nil {
+				c.Providers = map[string]map[string]int64{}
+			}
+			if c.Providers[r.Provider] == nil {
+				c.Providers[r.Provider] = map[string]int64{}
+			}
+			c.Providers[r.Provider][r.Status] += r.Count
+		}
+		st.Channels[r.Channel] = c
+	}
+	for ch, c := range st.Channels {
+		c.Pending = max(c.Targeted-c.Sent-c.Failed-c.Expired-c.Cancelled, 0)
+		st.Channels[ch] = c
+		st.Targeted += c.Targeted
+		st.Sent += c.Sent
+		st.Failed += c.Failed
+		st.Expired += c.Expired
+		st.Cancelled += c.Cancelled
+		st.Pending += c.Pending
+	}
+	return st, nil
+}
+
+type recipientOutcome struct {
+	Channel   string    `json:"channel"`
+	Recipient string    `json:"recipient"`
+	Status    string    `json:"status"`
+	Provider  string    `json:"provider,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Attempts  int       `json:"attempts"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// notificationRecipients answers support's question "did this person get
+// it?": the outcomes of one notification for a phone number (its SMS and
+// the pushes to the devices of its accounts), a device token or an e-mail
+// address.
+func (h *handler) notificationRecipients(w http.ResponseWriter, r *http.Request) error {
+	id := chi.URLParam(r, "id")
+	q := r.URL.Query()
+	var recipients []string
+	switch {
+	case q.Get("phone") != "":
+		p, err := phone.Normalize(q.Get("phone"))
+		if err != nil {
+			return invalid(FieldError{Field: "phone", Detail: "not a Vietnamese mobile number"})
+		}
+		tokens, err := h.deps.Store.TokensOfPhone(r.Context(), p)
+		if err != nil {
+			return err
+		}
+		recipients = append([]string{p}, tokens...)
+	case q.Get("device_token") != "":
+		recipients = []string{q.Get("device_token")}
+	case q.Get("email") != "":
+		recipients = []string{q.Get("email")}
+	default:
+		return invalid(FieldError{Field: "phone", Detail: "give phone, device_token or email"})
+	}
+	ds, err := h.deps.Store.DeliveriesTo(r.Context(), id, recipients)
+	if err != nil && !errors.Is(err, sqlstore.ErrNotFound) {
+		return err
+	}
+	out := []recipientOutcome{}
+	for _, d := range ds {
+		rcpt := d.Recipient
+		if d.Channel == "sms" {
+			rcpt = phone.Mask(rcpt)
+		}
+		out = append(out, recipientOutcome{Channel: d.Channel, Recipient: rcpt, Status: d.Status, Provider: d.Provider,
+			Reason: d.Reason, Attempts: d.Attempts, UpdatedAt: d.UpdatedAt})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"notification_id": id, "items": out})
+	return nil
+}
