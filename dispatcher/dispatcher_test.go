@@ -36,7 +36,7 @@ type rig struct {
 func newRig(t testing.TB, backend string) *rig {
 	t.Helper()
 	id := testenv.ID()
-	r := &rig{names: topics.Names{Prefix: "t" + id + "."}, prefix: "t" + id + ":", outbox: sandbox.NewOutbox(100000)}
+	r := &rig{names: topics.Names{Prefix: "t" + id + "."}, prefix: "t" + id + ":", outbox: sandbox.NewOutbox(250000)}
 	var dbURL, redisURL, brokers string
 	if backend == "real" {
 		b := testenv.RealBackend(t)

@@ -104,3 +104,58 @@ func TestPlannerReachesEachDeviceOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestAlertOvertakesABroadcast: while a 100,000-device broadcast (20,000
+// on the embedded store) is being sent on the bulk lane, an alert posted
+// to the same dispatcher reaches all its devices before the broadcast
+// finishes. Ordering is read from the outbox's sequence numbers, not the
+// clock.
+func TestAlertOvertakesABroadcast(t *testing.T) {
+	oneBackend(t, func(t *testing.T, r *rig) {
+		n := 20000
+		if testenv.Configured("LOA_TEST_DATABASE_URL") {
+			n = 100000
+		}
+		r.seedArea(t, n)
+		ctx := context.Background()
+		if err := r.store.UpsertAreas(ctx, []accounts.Area{{Code: "20498", Name: "Cẩm Phô", Parent: "49", Level: "commune"}}); err != nil {
+			t.Fatal(err)
+		}
+		const alertDevices = 200
+		if err := r.store.SeedAudience(ctx, "al", alertDevices, 500000, "smart", "20498", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		r.publishPlan(t, "bc-big", topics.LaneBulk, producer.Plan{Audience: producer.Audience{Areas: []string{"20497"}},
+			Channels: []string{"push"}, Title: "Thông báo", Body: "Lịch tiêm chủng", Priority: "normal"})
+		r.start(t, func(d *Dispatcher) { d.cfg.Workers[topics.LaneBulk] = 16 })
+		if err := r.outbox.WaitTotal(waitCtx(t), 1000); err != nil {
+			t.Fatal(err)
+		}
+		r.publishPlan(t, "alert-flood", topics.LaneAlert, producer.Plan{Audience: producer.Audience{Areas: []string{"20498"}},
+			Channels: []string{"push"}, Title: "Cảnh báo lũ", Body: "Nước sông Hoài lên nhanh, di dời ngay", Priority: "high"})
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		if err := r.outbox.WaitTotal(wctx, int64(n+alertDevices)); err != nil {
+			t.Fatalf("delivered %d of %d: %v", r.outbox.Total(), n+alertDevices, err)
+		}
+		var alertLast, bcLast int64
+		alerts := 0
+		for _, e := range r.outbox.Entries("", 0) {
+			switch e.NotificationID {
+			case "alert-flood":
+				alerts++
+				alertLast = max(alertLast, e.Seq)
+			case "bc-big":
+				bcLast = max(bcLast, e.Seq)
+			}
+		}
+		if alerts != alertDevices {
+			t.Fatalf("the alert reached %d of %d devices", alerts, alertDevices)
+		}
+		after := bcLast - alertLast
+		if alertLast >= bcLast {
+			t.Fatalf("the alert's last delivery (#%d) came after the broadcast finished (#%d)", alertLast, bcLast)
+		}
+		t.Logf("the alert was complete at delivery #%d; the broadcast still had about %d deliveries to go", alertLast, after)
+	})
+}
