@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -143,4 +145,79 @@ func BenchmarkFanoutToFakeFCM(b *testing.B) {
 	stop()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "pushes/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/push")
+}
+
+// BenchmarkPlanAndSend is the broadcast at scale: an audience of 100,000
+// and of 1,000,000 devices in PostgreSQL (LOA_TEST_DATABASE_URL; skipped
+// without it) is planned into batches of 500 and sent through Kafka to the
+// fake FCM over HTTP/2. It reports the time to plan, pushes/s end to end,
+// and the peak Go heap sampled during the run (flat in the audience size
+// when planning streams). Each iteration runs one whole broadcast.
+func BenchmarkPlanAndSend(b *testing.B) {
+	if os.Getenv("LOA_TEST_DATABASE_URL") == "" {
+		b.Skip("needs LOA_TEST_DATABASE_URL: the audience lives in PostgreSQL")
+	}
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
+			for i := range b.N {
+				b.StopTimer()
+				r := newRig(b, "real")
+				r.seedArea(b, n)
+				fake, err := fcmfake.New(fcmfake.Options{CountOnly: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.chans[channels.Push] = newFCM(b, fake, time.Minute)
+				id := fmt.Sprintf("bench-%d", i)
+				runtime.GC()
+				var peak atomic.Uint64
+				done := make(chan struct{})
+				go func() { // sample the heap while the broadcast runs
+					var ms runtime.MemStats
+					for {
+						runtime.ReadMemStats(&ms)
+						if ms.HeapInuse > peak.Load() {
+							peak.Store(ms.HeapInuse)
+						}
+						select {
+						case <-done:
+							return
+						case <-time.After(100 * time.Millisecond):
+						}
+					}
+				}()
+				b.StartTimer()
+				start := time.Now()
+				stop := r.start(b, func(d *Dispatcher) { d.cfg.Workers[topics.LaneBulk] = 16; d.cfg.FanoutConcurrency = 128 })
+				r.publishPlan(b, id, topics.LaneBulk, producer.Plan{Audience: producer.Audience{Areas: []string{"49"}},
+					Channels: []string{"push"}, Title: "Thông báo", Body: "Lịch tiêm chủng tháng 12", Priority: "normal"})
+				var planned time.Duration
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+				for planned == 0 {
+					p, err := r.store.Plan(ctx, id, "push", time.Now())
+					if err != nil {
+						b.Fatal(err)
+					}
+					if p.Done {
+						planned = time.Since(start)
+						break
+					}
+					time.Sleep(50 * time.Millisecond) // polling the plan's progress row
+				}
+				if err := fake.WaitCount(ctx, n); err != nil {
+					b.Fatalf("delivered %d of %d: %v", fake.Count(), n, err)
+				}
+				elapsed := time.Since(start)
+				cancel()
+				b.StopTimer()
+				close(done)
+				stop()
+				fake.Close()
+				b.ReportMetric(planned.Seconds(), "plan-s")
+				b.ReportMetric(float64(n)/elapsed.Seconds(), "pushes/s")
+				b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+				b.StartTimer()
+			}
+		})
+	}
 }

@@ -33,6 +33,12 @@ type consumerConfig struct {
 	ShutdownTimeout time.Duration
 	// CommitInterval batches offset commits. Default 500ms.
 	CommitInterval time.Duration
+	// Long, when set, picks messages that take long (a plan streaming a
+	// million-device audience). They run in their own pool of LongWorkers
+	// instead of a keyed worker, so the messages queued behind one never
+	// stall the lane. They are committed, like any other, only when done.
+	Long        func(kafka.Message) bool
+	LongWorkers int
 }
 
 // consumer reads one topic as a member of a group, hands messages to a
@@ -78,6 +84,10 @@ func (c *consumer) newReader() *kafka.Reader {
 // offsets stay uncommitted).
 func (c *consumer) Run(ctx context.Context) error {
 	workers := max(c.cfg.Workers, 1)
+	longWorkers := 0
+	if c.cfg.Long != nil {
+		longWorkers = max(c.cfg.LongWorkers, 1)
+	}
 	r := c.newReader()
 	tr := newTracker(func(m kafka.Message) {
 		if c.noCommit {
@@ -94,10 +104,19 @@ func (c *consumer) Run(ctx context.Context) error {
 	// finish.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	queues := make([]chan kafka.Message, workers)
+	// queues[workers:] is the long pool: one shared queue.
+	queues := make([]chan kafka.Message, workers+longWorkers)
 	var wg sync.WaitGroup
+	var long chan kafka.Message
+	if longWorkers > 0 {
+		long = make(chan kafka.Message, longWorkers)
+	}
 	for i := range queues {
-		queues[i] = make(chan kafka.Message, 16)
+		if i >= workers {
+			queues[i] = long
+		} else {
+			queues[i] = make(chan kafka.Message, 16)
+		}
 		wg.Add(1)
 		go func(q chan kafka.Message) {
 			defer wg.Done()
@@ -133,15 +152,22 @@ fetch:
 			continue
 		}
 		tr.add(m)
+		q := queues[workerFor(m, workers)]
+		if long != nil && c.cfg.Long(m) {
+			q = long
+		}
 		select {
-		case queues[workerFor(m, workers)] <- m:
+		case q <- m:
 		case <-ctx.Done():
 			break fetch
 		}
 	}
 
-	for _, q := range queues {
+	for _, q := range queues[:workers] {
 		close(q)
+	}
+	if long != nil {
+		close(long)
 	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()

@@ -25,8 +25,6 @@ type Config struct {
 	Names   topics.Names
 	// Workers is the concurrency budget of each lane.
 	Workers map[topics.Lane]int
-	// LedgerWorkers is the concurrency of the receipts consumer.
-	LedgerWorkers int
 	// ShutdownTimeout bounds how long in-flight work may take to finish
 	// when the dispatcher stops.
 	ShutdownTimeout time.Duration
@@ -70,7 +68,6 @@ func DefaultConfig() Config {
 		Workers: map[topics.Lane]int{
 			topics.LaneOTP: 32, topics.LaneAlert: 64, topics.LaneDirect: 32, topics.LaneBulk: 128,
 		},
-		LedgerWorkers:     8,
 		FanoutConcurrency: 64,
 		Scheduler:         true,
 		ShutdownTimeout:   10 * time.Second,
@@ -170,6 +167,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			cfg: consumerConfig{
 				Brokers: d.cfg.Brokers, Topic: d.cfg.Names.Lane(lane), Group: d.cfg.Names.Group("loa-dispatcher-" + string(lane)),
 				Workers: d.workers(lane), ShutdownTimeout: d.cfg.ShutdownTimeout,
+				Long: isPlan, LongWorkers: 2,
 			},
 			handle:   d.guard(d.handleLane),
 			log:      d.log.With(slog.String("lane", string(lane))),
@@ -189,15 +187,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		g.Go(func() error { return c.Run(ctx) })
 	}
 	if d.cfg.Ledger {
-		c := &consumer{
-			cfg: consumerConfig{
-				Brokers: d.cfg.Brokers, Topic: d.cfg.Names.Topic(topics.Receipts), Group: d.cfg.Names.Group("loa-ledger"),
-				Workers: max(d.cfg.LedgerWorkers, 1), ShutdownTimeout: d.cfg.ShutdownTimeout,
-			},
-			handle: d.guard(d.handleReceipt),
-			log:    d.log.With(slog.String("consumer", "ledger")),
-		}
-		g.Go(func() error { return c.Run(ctx) })
+		g.Go(func() error { return d.runLedger(ctx) })
 		dl := d.deadLetterConsumer()
 		g.Go(func() error { return dl.Run(ctx) })
 	}
@@ -303,30 +293,6 @@ func (d *Dispatcher) handleLane(ctx context.Context, m kafkaMessage) error {
 	}
 }
 
-// handleReceipt folds one receipt into the ledger.
-func (d *Dispatcher) handleReceipt(ctx context.Context, m kafkaMessage) error {
-	var r Receipt
-	if err := json.Unmarshal(m.Value, &r); err != nil || r.NotificationID == "" {
-		return &poison{reason: fmt.Sprintf("dispatcher: undecodable receipt: %v", err)}
-	}
-	if d.store == nil {
-		return nil
-	}
-	// A dead token is deactivated here, from its receipt, so every
-	// replica learns it through the same event and nothing is sent to the
-	// device again.
-	if r.Status == StatusTokenDead && r.Channel == string(channels.Push) {
-		if err := d.store.DeactivateDevice(ctx, r.Recipient); err != nil {
-			return err
-		}
-	}
-	return d.store.RecordDelivery(ctx, sqlstore.Delivery{
-		NotificationID: r.NotificationID, Channel: r.Channel, Recipient: r.Recipient, Status: r.Status,
-		Class: r.Class, Provider: r.Provider, ProviderID: r.ProviderID, Reason: r.Reason,
-		Targets: r.Targets, Attempts: r.Attempts, UpdatedAt: r.At,
-	})
-}
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -340,4 +306,15 @@ func shortHash(s string) string {
 		h = (h ^ uint32(s[i])) * 16777619
 	}
 	return fmt.Sprintf("%08x", h)
+}
+
+// isPlan picks plan events by the kind header the Publisher sets, so they
+// run in the consumer's long pool.
+func isPlan(m kafkaMessage) bool {
+	for _, h := range m.Headers {
+		if h.Key == "kind" {
+			return string(h.Value) == producer.KindPlan
+		}
+	}
+	return false
 }

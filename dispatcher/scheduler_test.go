@@ -87,13 +87,13 @@ func TestTwoSchedulersPublishEachItemOnce(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond) // polling a counter, not ordering goroutines
 			}
+			cancel()
+			wg.Wait()
 			for _, id := range []string{"due-0000", "due-0999"} {
 				if st, err := store.ScheduledStatus(context.Background(), id); err != nil || st != sqlstore.ItemPublished {
 					t.Errorf("%s: %s %v", id, st, err)
 				}
 			}
-			cancel()
-			wg.Wait()
 			total, counts := pub.snapshot()
 			if total != 1000 || len(counts) != 1000 {
 				t.Fatalf("%d publishes of %d items, want 1000 of 1000", total, len(counts))

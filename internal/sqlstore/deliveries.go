@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -39,23 +40,99 @@ type Delivery struct {
 // redelivery that found the delivery already sent) keeps the row's
 // provider and provider id, which delivery reports are matched by.
 func (d *DB) RecordDelivery(ctx context.Context, r Delivery) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO deliveries
-		(notification_id, channel, recipient, status, class, provider, provider_id, reason, targets, attempts, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		ON CONFLICT (notification_id, channel, recipient) DO UPDATE SET
-			status = excluded.status, class = excluded.class,
-			provider = CASE WHEN excluded.provider = '' THEN deliveries.provider ELSE excluded.provider END,
-			provider_id = CASE WHEN excluded.provider = '' THEN deliveries.provider_id ELSE excluded.provider_id END,
-			reason = excluded.reason, targets = excluded.targets,
-			attempts = CASE WHEN excluded.attempts > deliveries.attempts THEN excluded.attempts ELSE deliveries.attempts END,
-			updated_at = excluded.updated_at
-		WHERE `+statusRank("deliveries.status")+` = 0 OR `+statusRank("excluded.status")+` > `+statusRank("deliveries.status"),
-		r.NotificationID, r.Channel, r.Recipient, r.Status, r.Class, r.Provider, r.ProviderID, r.Reason,
-		r.Targets, r.Attempts, r.UpdatedAt.UTC())
+	return d.RecordDeliveries(ctx, []Delivery{r})
+}
+
+// RecordDeliveries folds a batch of outcomes into the ledger in one
+// transaction, with RecordDelivery's precedence, as if they were applied
+// one by one in order. The ledger consumer writes receipts this way, a
+// few hundred rows a statement instead of a commit per row.
+func (d *DB) RecordDeliveries(ctx context.Context, rs []Delivery) error {
+	rs = foldDeliveries(rs)
+	if len(rs) == 0 {
+		return nil
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlstore: record delivery: %w", err)
+		return fmt.Errorf("sqlstore: record deliveries: %w", err)
+	}
+	defer tx.Rollback()
+	const perStatement = 200 // 11 parameters a row, well under the limit
+	for start := 0; start < len(rs); start += perStatement {
+		chunk := rs[start:min(start+perStatement, len(rs))]
+		var (
+			values strings.Builder
+			args   = make([]any, 0, len(chunk)*11)
+		)
+		for i, r := range chunk {
+			if i > 0 {
+				values.WriteString(", ")
+			}
+			n := i * 11
+			fmt.Fprintf(&values, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
+				n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11)
+			args = append(args, r.NotificationID, r.Channel, r.Recipient, r.Status, r.Class, r.Provider, r.ProviderID, r.Reason,
+				r.Targets, r.Attempts, r.UpdatedAt.UTC())
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries
+			(notification_id, channel, recipient, status, class, provider, provider_id, reason, targets, attempts, updated_at)
+			VALUES `+values.String()+`
+			ON CONFLICT (notification_id, channel, recipient) DO UPDATE SET
+				status = excluded.status, class = excluded.class,
+				provider = CASE WHEN excluded.provider = '' THEN deliveries.provider ELSE excluded.provider END,
+				provider_id = CASE WHEN excluded.provider = '' THEN deliveries.provider_id ELSE excluded.provider_id END,
+				reason = excluded.reason, targets = excluded.targets,
+				attempts = CASE WHEN excluded.attempts > deliveries.attempts THEN excluded.attempts ELSE deliveries.attempts END,
+				updated_at = excluded.updated_at
+			WHERE `+statusRank("deliveries.status")+` = 0 OR `+statusRank("excluded.status")+` > `+statusRank("deliveries.status"),
+			args...); err != nil {
+			return fmt.Errorf("sqlstore: record deliveries: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: record deliveries: %w", err)
 	}
 	return nil
+}
+
+// foldDeliveries merges rows for the same delivery, in order, by the rule
+// the upsert applies: one statement may not touch a row twice.
+func foldDeliveries(rs []Delivery) []Delivery {
+	type key struct{ n, c, r string }
+	idx := make(map[key]int, len(rs))
+	out := make([]Delivery, 0, len(rs))
+	for _, r := range rs {
+		k := key{r.NotificationID, r.Channel, r.Recipient}
+		i, seen := idx[k]
+		if !seen {
+			idx[k] = len(out)
+			out = append(out, r)
+			continue
+		}
+		prev := out[i]
+		if rank(prev.Status) != 0 && rank(r.Status) <= rank(prev.Status) {
+			continue // the row would not change
+		}
+		if r.Provider == "" {
+			r.Provider, r.ProviderID = prev.Provider, prev.ProviderID
+		}
+		r.Attempts = max(r.Attempts, prev.Attempts)
+		out[i] = r
+	}
+	return out
+}
+
+// rank is statusRank in Go.
+func rank(status string) int {
+	switch status {
+	case "delivered":
+		return 3
+	case "undelivered":
+		return 2
+	case "sent":
+		return 1
+	}
+	return 0
 }
 
 // statusRank is the SQL rank of a delivery status held in column, for

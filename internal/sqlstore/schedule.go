@@ -69,7 +69,12 @@ func (d *DB) ScheduledStatus(ctx context.Context, id string) (string, error) {
 // If the process dies after publishing and before committing, the items
 // are published again: consumers are idempotent.
 func (d *DB) PublishDue(ctx context.Context, now time.Time, limit int, publish func([]ScheduledItem) (int, error)) (int, error) {
-	tx, err := d.db.BeginTx(ctx, nil)
+	// database/sql rolls a transaction back when its context ends; once
+	// items are published they must be recorded even if we are stopping,
+	// so the transaction lives on an uncancelled context and only the
+	// claiming query obeys ctx.
+	wctx := context.WithoutCancel(ctx)
+	tx, err := d.db.BeginTx(wctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: publish due: %w", err)
 	}
@@ -105,7 +110,7 @@ func (d *DB) PublishDue(ctx context.Context, now time.Time, limit int, publish f
 	}
 	n, perr := publish(items)
 	for _, it := range items[:n] {
-		if _, err := tx.ExecContext(ctx, `UPDATE scheduled_items SET status = 'published', published_at = $1, attempts = attempts + 1 WHERE id = $2`,
+		if _, err := tx.ExecContext(wctx, `UPDATE scheduled_items SET status = 'published', published_at = $1, attempts = attempts + 1 WHERE id = $2`,
 			now.UTC(), it.ID); err != nil {
 			return 0, fmt.Errorf("sqlstore: publish due: %w", err)
 		}
@@ -116,7 +121,7 @@ func (d *DB) PublishDue(ctx context.Context, now time.Time, limit int, publish f
 			msg = msg[:500]
 		}
 		for _, it := range items[n:] {
-			tx.ExecContext(ctx, `UPDATE scheduled_items SET attempts = attempts + 1, last_error = $1 WHERE id = $2`, msg, it.ID)
+			tx.ExecContext(wctx, `UPDATE scheduled_items SET attempts = attempts + 1, last_error = $1 WHERE id = $2`, msg, it.ID)
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -1,0 +1,118 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/internal/topics"
+)
+
+// The ledger folds receipts into the store in batches: it takes what
+// loa.receipts has (up to ledgerBatch receipts, waiting at most
+// ledgerLinger for more), writes them in one transaction, and only then
+// commits their offsets. A broadcast of a million devices is a million
+// receipts; one commit per receipt would make the database the bottleneck.
+const (
+	ledgerBatch  = 500
+	ledgerLinger = 20 * time.Millisecond
+)
+
+// runLedger consumes loa.receipts until ctx ends, then finishes the batch
+// in hand and leaves the group.
+func (d *Dispatcher) runLedger(ctx context.Context) error {
+	c := &consumer{cfg: consumerConfig{Brokers: d.cfg.Brokers, Topic: d.cfg.Names.Topic(topics.Receipts), Group: d.cfg.Names.Group("loa-ledger")},
+		log: d.log.With(slog.String("consumer", "ledger"))}
+	r := c.newReader()
+	defer r.Close()
+	for {
+		msgs, err := fetchBatch(ctx, r, ledgerBatch, ledgerLinger)
+		if len(msgs) == 0 {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				c.log.Warn("fetch failed", slog.Any("error", err))
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+			continue
+		}
+		// Finish the batch even while stopping: it is already fetched.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ShutdownTimeout+time.Minute)
+		err = d.foldReceipts(wctx, msgs)
+		for backoff := 100 * time.Millisecond; err != nil; backoff = min(backoff*2, 10*time.Second) {
+			c.log.Warn("ledger write failed; retrying", slog.Int("receipts", len(msgs)), slog.Any("error", err))
+			select {
+			case <-ctx.Done():
+				cancel()
+				return nil // uncommitted: the next run folds them again
+			case <-time.After(backoff):
+			}
+			err = d.foldReceipts(wctx, msgs)
+		}
+		cancel()
+		if err := r.CommitMessages(context.WithoutCancel(ctx), msgs...); err != nil {
+			c.log.Warn("commit failed; the receipts will be folded again (idempotent)", slog.Any("error", err))
+		}
+	}
+}
+
+// fetchBatch fetches one message, waiting until ctx ends, then as many
+// more as arrive within linger, up to max.
+func fetchBatch(ctx context.Context, r *kafka.Reader, max int, linger time.Duration) ([]kafka.Message, error) {
+	m, err := r.FetchMessage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	msgs := []kafka.Message{m}
+	lctx, cancel := context.WithTimeout(ctx, linger)
+	defer cancel()
+	for len(msgs) < max {
+		m, err := r.FetchMessage(lctx)
+		if err != nil {
+			break // linger over (or stopping): write what we have
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// foldReceipts writes a batch of receipts to the ledger and deactivates
+// the devices whose tokens died. A receipt that cannot be decoded has no
+// better place to go: it is logged and skipped.
+func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) error {
+	if d.store == nil {
+		return nil
+	}
+	rows := make([]sqlstore.Delivery, 0, len(msgs))
+	for _, m := range msgs {
+		var r Receipt
+		if err := json.Unmarshal(m.Value, &r); err != nil || r.NotificationID == "" {
+			d.log.Error("undecodable receipt skipped", slog.Int("partition", m.Partition), slog.Int64("offset", m.Offset), slog.Any("error", err))
+			continue
+		}
+		// A dead token is deactivated here, from its receipt, so every
+		// replica learns it through the same event and nothing is sent to
+		// the device again.
+		if r.Status == StatusTokenDead && r.Channel == string(channels.Push) {
+			if err := d.store.DeactivateDevice(ctx, r.Recipient); err != nil {
+				return err
+			}
+		}
+		rows = append(rows, sqlstore.Delivery{
+			NotificationID: r.NotificationID, Channel: r.Channel, Recipient: r.Recipient, Status: r.Status,
+			Class: r.Class, Provider: r.Provider, ProviderID: r.ProviderID, Reason: r.Reason,
+			Targets: r.Targets, Attempts: r.Attempts, UpdatedAt: r.At,
+		})
+	}
+	return d.store.RecordDeliveries(ctx, rows)
+}
