@@ -1,0 +1,603 @@
+package broadcast
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/channels/sms"
+	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
+)
+
+// Config is the broadcast service's configuration.
+type Config struct {
+	// Topics are the accepted topics (the accounts' subscription topics).
+	Topics []string
+	// App is the app whose devices receive push; default "smart".
+	App string
+	// Expiry is how long after its send time a broadcast may still be
+	// sent; default 24 h.
+	Expiry time.Duration
+	// BatchSize is the planner's batch size; 0 for its default.
+	BatchSize int
+	// MaxTitle and MaxBody bound the Vietnamese and English texts, in
+	// characters. Defaults 200 and 2000.
+	MaxTitle, MaxBody int
+	// MaxAccounts bounds an audience given as a list of accounts.
+	// Default 1000.
+	MaxAccounts int
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Topics: accounts.DefaultTopics, App: "smart", Expiry: 24 * time.Hour, MaxTitle: 200, MaxBody: 2000, MaxAccounts: 1000}
+}
+
+// Validate reports what makes c unusable.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Topics) == 0:
+		return errors.New("broadcast: config: Topics must not be empty")
+	case c.App == "":
+		return errors.New("broadcast: config: App must be set")
+	case c.Expiry <= 0:
+		return errors.New("broadcast: config: Expiry must be positive")
+	case c.MaxTitle <= 0 || c.MaxBody <= 0 || c.MaxAccounts <= 0:
+		return errors.New("broadcast: config: MaxTitle, MaxBody and MaxAccounts must be positive")
+	}
+	return nil
+}
+
+type publisher interface {
+	Publish(ctx context.Context, e producer.Envelope) error
+}
+
+type roleSource interface {
+	Roles(ctx context.Context, accountID string) ([]accounts.RoleGrant, error)
+}
+
+// ScheduleFunc stores env to be published at due, under id (idempotent)
+// and subject (for cancelling); dispatcher.Schedule is one.
+type ScheduleFunc func(ctx context.Context, store *sqlstore.DB, id, subject string, due time.Time, env producer.Envelope) error
+
+// Deps are the service's collaborators; all are required but Now.
+type Deps struct {
+	Store     *sqlstore.DB
+	Publisher publisher
+	Schedule  ScheduleFunc
+	Roles     roleSource
+	Log       *slog.Logger
+	Now       func() time.Time
+}
+
+// Service creates, moves and reads broadcast requests. It is safe for
+// concurrent use; concurrent moves of one request are serialised by the
+// store's compare-and-set, so exactly one of them wins.
+type Service struct {
+	cfg Config
+	d   Deps
+}
+
+// New returns a service.
+func New(cfg Config, d Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Store == nil || d.Publisher == nil || d.Schedule == nil || d.Roles == nil || d.Log == nil {
+		return nil, errors.New("broadcast: Store, Publisher, Schedule, Roles and Log are required")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Service{cfg: cfg, d: d}, nil
+}
+
+// systemActor records moves no person made (the scheduler started it).
+const systemActor = "system"
+
+var docDate = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+// roles returns the actor's roles (in any unit) and home unit.
+func (s *Service) roles(ctx context.Context, a Actor) (map[accounts.Role]bool, error) {
+	if a.AccountID == "" {
+		return nil, ErrForbidden
+	}
+	gs, err := s.d.Roles.Roles(ctx, a.AccountID)
+	if err != nil {
+		return nil, fmt.Errorf("broadcast: roles: %w", err)
+	}
+	out := map[accounts.Role]bool{}
+	for _, g := range gs {
+		out[g.Role] = true
+	}
+	return out, nil
+}
+
+func (s *Service) require(ctx context.Context, a Actor, allowed ...accounts.Role) error {
+	rs, err := s.roles(ctx, a)
+	if err != nil {
+		return err
+	}
+	for _, r := range allowed {
+		if rs[r] {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: needs the role %s", ErrForbidden, joinRoles(allowed))
+}
+
+func joinRoles(rs []accounts.Role) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = string(r)
+	}
+	return strings.Join(s, " or ")
+}
+
+// readers may see every request.
+var readers = []accounts.Role{accounts.RoleAgencySubmitter, accounts.RoleBroadcastApprover, accounts.RoleOps, accounts.RoleAdmin}
+
+func (s *Service) text(v *validation, field, text string, max int, required bool) string {
+	t := strings.TrimSpace(norm.NFC.String(text))
+	switch {
+	case !utf8.ValidString(text):
+		v.add(field, "must be valid UTF-8")
+	case t == "" && required:
+		v.add(field, "is required")
+	case utf8.RuneCountInString(t) > max:
+		v.add(field, "must be at most %d characters", max)
+	}
+	return t
+}
+
+// check validates a draft and returns it normalised.
+func (s *Service) check(ctx context.Context, d Draft) (Draft, error) {
+	var v validation
+	d.Title = s.text(&v, "title", d.Title, s.cfg.MaxTitle, true)
+	d.Body = s.text(&v, "body", d.Body, s.cfg.MaxBody, true)
+	d.TitleEN = s.text(&v, "title_en", d.TitleEN, s.cfg.MaxTitle, false)
+	d.BodyEN = s.text(&v, "body_en", d.BodyEN, s.cfg.MaxBody, false)
+	d.Topic = strings.TrimSpace(d.Topic)
+	if d.Topic == "" {
+		v.add("topic", "is required")
+	} else if !slices.Contains(s.cfg.Topics, d.Topic) {
+		v.add("topic", "must be one of %s", strings.Join(s.cfg.Topics, ", "))
+	}
+	a := &d.Audience
+	a.Areas, a.Topics, a.Accounts = dedupe(a.Areas), dedupe(a.Topics), dedupe(a.Accounts)
+	named := len(a.Areas) > 0 || len(a.Topics) > 0 || len(a.Accounts) > 0
+	switch {
+	case a.Everyone && named:
+		v.add("audience", "everyone excludes areas, topics and accounts")
+	case !a.Everyone && !named:
+		v.add("audience", "name everyone, or one or more areas, topics or accounts")
+	}
+	for i, t := range a.Topics {
+		if !slices.Contains(s.cfg.Topics, t) {
+			v.add(fmt.Sprintf("audience.topics[%d]", i), "unknown topic %q", t)
+		}
+	}
+	if len(a.Areas) > 0 {
+		have, err := s.d.Store.ExistingAreas(ctx, a.Areas)
+		if err != nil {
+			return Draft{}, fmt.Errorf("broadcast: areas: %w", err)
+		}
+		for i, c := range a.Areas {
+			if !slices.Contains(have, c) {
+				v.add(fmt.Sprintf("audience.areas[%d]", i), "unknown area code %q", c)
+			}
+		}
+	}
+	if len(a.Accounts) > s.cfg.MaxAccounts {
+		v.add("audience.accounts", "at most %d accounts; use areas or topics for more", s.cfg.MaxAccounts)
+	} else {
+		for i, id := range a.Accounts {
+			ok, err := s.d.Store.AccountExists(ctx, id)
+			if err != nil {
+				return Draft{}, fmt.Errorf("broadcast: accounts: %w", err)
+			}
+			if !ok {
+				v.add(fmt.Sprintf("audience.accounts[%d]", i), "unknown account %q", id)
+			}
+		}
+	}
+	if len(d.Channels) == 0 {
+		d.Channels = []string{ChannelPush}
+	}
+	d.Channels = dedupe(d.Channels)
+	for i, c := range d.Channels {
+		if c != ChannelPush && c != ChannelSMS {
+			v.add(fmt.Sprintf("channels[%d]", i), "must be push or sms")
+		}
+	}
+	if !d.SendAt.IsZero() && !d.SendAt.After(s.d.Now()) {
+		v.add("send_at", "must be in the future (leave it out to send as soon as approved)")
+	}
+	d.Document.Number = strings.TrimSpace(d.Document.Number)
+	switch n := d.Document.Number; {
+	case n == "":
+		v.add("request_document.number", "is required: the number of the official request document")
+	case utf8.RuneCountInString(n) > 64:
+		v.add("request_document.number", "must be at most 64 characters")
+	}
+	switch dd := strings.TrimSpace(d.Document.Date); {
+	case dd == "":
+		v.add("request_document.date", "is required (YYYY-MM-DD)")
+	case !docDate.MatchString(dd):
+		v.add("request_document.date", "must be a date YYYY-MM-DD")
+	default:
+		t, err := time.Parse(time.DateOnly, dd)
+		if err != nil {
+			v.add("request_document.date", "must be a date YYYY-MM-DD")
+		} else if t.After(s.d.Now().Add(24 * time.Hour)) {
+			v.add("request_document.date", "must not be in the future")
+		}
+		d.Document.Date = dd
+	}
+	return d, v.err()
+}
+
+func dedupe(in []string) []string {
+	var out []string
+	for _, x := range in {
+		if x = strings.TrimSpace(x); x != "" && !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Create stores a draft by an agency submitter. Errors: ErrForbidden,
+// *ValidationError.
+func (s *Service) Create(ctx context.Context, a Actor, d Draft) (sqlstore.Broadcast, error) {
+	if err := s.require(ctx, a, accounts.RoleAgencySubmitter); err != nil {
+		return sqlstore.Broadcast{}, err
+	}
+	d, err := s.check(ctx, d)
+	if err != nil {
+		return sqlstore.Broadcast{}, err
+	}
+	unit := ""
+	if gs, err := s.d.Roles.Roles(ctx, a.AccountID); err == nil {
+		for _, g := range gs {
+			if g.Role == accounts.RoleAgencySubmitter {
+				unit = g.Unit
+				break
+			}
+		}
+	}
+	now := s.d.Now().UTC()
+	b := sqlstore.Broadcast{
+		ID: "bc-" + uuid.NewString(), Status: string(StatusDraft), Title: d.Title, Body: d.Body, TitleEN: d.TitleEN, BodyEN: d.BodyEN,
+		Topic: d.Topic, Audience: sqlstore.Audience(d.Audience), Channels: d.Channels, SendAt: d.SendAt.UTC(),
+		DocNumber: d.Document.Number, DocDate: d.Document.Date, Unit: unit, CreatedBy: a.AccountID, CreatedAt: now, UpdatedAt: now,
+	}
+	if d.SendAt.IsZero() {
+		b.SendAt = time.Time{}
+	}
+	if err := s.d.Store.CreateBroadcast(ctx, b, a.IP); err != nil {
+		return sqlstore.Broadcast{}, err
+	}
+	return b, nil
+}
+
+func (s *Service) load(ctx context.Context, id string) (sqlstore.Broadcast, error) {
+	b, err := s.d.Store.Broadcast(ctx, id)
+	if errors.Is(err, sqlstore.ErrNotFound) {
+		return b, ErrNotFound
+	}
+	return b, err
+}
+
+// move is a compare-and-set transition, translated into domain errors.
+func (s *Service) move(ctx context.Context, t sqlstore.BroadcastTransition, action string) (sqlstore.Broadcast, error) {
+	if t.At.IsZero() {
+		t.At = s.d.Now().UTC()
+	}
+	b, err := s.d.Store.TransitionBroadcast(ctx, t)
+	switch {
+	case errors.Is(err, sqlstore.ErrNotFound):
+		return b, ErrNotFound
+	case errors.Is(err, sqlstore.ErrStateConflict):
+		cur, lerr := s.load(ctx, t.ID)
+		if lerr != nil {
+			return b, lerr
+		}
+		if t.NotBy != "" && (cur.CreatedBy == t.NotBy || cur.SubmittedBy == t.NotBy) {
+			return b, ErrFourEyes
+		}
+		return b, &StateError{Action: action, Status: Status(cur.Status)}
+	}
+	return b, err
+}
+
+// Submit sends a draft for approval; only its creator may. Errors:
+// ErrNotFound, ErrForbidden, ErrState.
+func (s *Service) Submit(ctx context.Context, a Actor, id string) (sqlstore.Broadcast, error) {
+	if err := s.require(ctx, a, accounts.RoleAgencySubmitter); err != nil {
+		return sqlstore.Broadcast{}, err
+	}
+	b, err := s.load(ctx, id)
+	if err != nil {
+		return b, err
+	}
+	if b.CreatedBy != a.AccountID {
+		return sqlstore.Broadcast{}, fmt.Errorf("%w: only the official who drafted it may submit it", ErrForbidden)
+	}
+	if !b.SendAt.IsZero() && !b.SendAt.After(s.d.Now()) {
+		return sqlstore.Broadcast{}, &ValidationError{Fields: []FieldError{{Field: "send_at", Detail: "the send time has passed; draft the request again"}}}
+	}
+	return s.move(ctx, sqlstore.BroadcastTransition{ID: id, From: []string{string(StatusDraft)}, To: string(StatusSubmitted),
+		Actor: a.AccountID, IP: a.IP, Submitter: true}, "submit")
+}
+
+// Approve approves a submitted request and publishes its plan at once, or
+// schedules it for its send time. The approver is never its creator or
+// submitter. Errors: ErrNotFound, ErrForbidden, ErrFourEyes, ErrState.
+func (s *Service) Approve(ctx context.Context, a Actor, id string) (sqlstore.Broadcast, error) {
+	if err := s.require(ctx, a, accounts.RoleBroadcastApprover); err != nil {
+		return sqlstore.Broadcast{}, err
+	}
+	b, err := s.load(ctx, id)
+	if err != nil {
+		return b, err
+	}
+	if b.CreatedBy == a.AccountID || b.SubmittedBy == a.AccountID {
+		return sqlstore.Broadcast{}, ErrFourEyes
+	}
+	b, err = s.move(ctx, sqlstore.BroadcastTransition{ID: id, From: []string{string(StatusSubmitted)}, To: string(StatusApproved),
+		Actor: a.AccountID, IP: a.IP, Decider: true, NotBy: a.AccountID}, "approve")
+	if err != nil {
+		return b, err
+	}
+	return s.release(ctx, b)
+}
+
+// release publishes (or schedules) an approved broadcast's plan.
+func (s *Service) release(ctx context.Context, b sqlstore.Broadcast) (sqlstore.Broadcast, error) {
+	now := s.d.Now().UTC()
+	due := now
+	if !b.SendAt.IsZero() && b.SendAt.After(now) {
+		due = b.SendAt
+	}
+	env, err := s.envelope(b, now, due)
+	if err != nil {
+		return b, err
+	}
+	to := StatusScheduled
+	if due.Equal(now) {
+		if err := s.d.Publisher.Publish(ctx, env); err == nil {
+			to = StatusSending
+		} else {
+			// Kafka is unavailable: keep the approval and let the
+			// scheduler publish it as soon as it can.
+			s.d.Log.Warn("broadcast: publish failed; scheduled instead", slog.String("id", b.ID), slog.Any("error", err))
+		}
+	}
+	if to == StatusScheduled {
+		if err := s.d.Schedule(ctx, s.d.Store, itemID(b.ID), b.ID, due, env); err != nil {
+			return b, fmt.Errorf("broadcast: schedule %s: %w", b.ID, err)
+		}
+	}
+	nb, err := s.move(ctx, sqlstore.BroadcastTransition{ID: b.ID, From: []string{string(StatusApproved)}, To: string(to), Actor: systemActor}, "release")
+	if errors.Is(err, ErrState) {
+		// Cancelled between approval and release: the cancel stopped the
+		// plan and the scheduled item.
+		return s.load(ctx, b.ID)
+	}
+	return nb, err
+}
+
+func itemID(id string) string { return id + ":plan" }
+
+func (s *Service) envelope(b sqlstore.Broadcast, now, due time.Time) (producer.Envelope, error) {
+	data := map[string]string{"broadcast_id": b.ID, "topic": b.Topic}
+	if b.TitleEN != "" {
+		data["title_en"] = b.TitleEN
+	}
+	if b.BodyEN != "" {
+		data["body_en"] = b.BodyEN
+	}
+	plan := producer.Plan{NotificationID: b.ID, Audience: producer.Audience(b.Audience), Channels: b.Channels, Title: b.Title, Body: b.Body,
+		Data: data, Priority: "normal", App: s.cfg.App, BatchSize: s.cfg.BatchSize}
+	return producer.NewEnvelope(itemID(b.ID), producer.KindPlan, topics.LaneBulk, b.ID, now, due.Add(s.cfg.Expiry), "", plan)
+}
+
+// Reject rejects a submitted request with a reason. Errors: ErrNotFound,
+// ErrForbidden, ErrFourEyes, ErrState, *ValidationError{reason}.
+func (s *Service) Reject(ctx context.Context, a Actor, id, reason string) (sqlstore.Broadcast, error) {
+	if err := s.require(ctx, a, accounts.RoleBroadcastApprover); err != nil {
+		return sqlstore.Broadcast{}, err
+	}
+	var v validation
+	reason = s.text(&v, "reason", reason, 1000, true)
+	if err := v.err(); err != nil {
+		return sqlstore.Broadcast{}, err
+	}
+	b, err := s.load(ctx, id)
+	if err != nil {
+		return b, err
+	}
+	if b.CreatedBy == a.AccountID || b.SubmittedBy == a.AccountID {
+		return sqlstore.Broadcast{}, ErrFourEyes
+	}
+	return s.move(ctx, sqlstore.BroadcastTransition{ID: id, From: []string{string(StatusSubmitted)}, To: string(StatusRejected),
+		Actor: a.AccountID, IP: a.IP, Reason: reason, Decider: true, NotBy: a.AccountID}, "reject")
+}
+
+// Cancel cancels a request until it starts sending: its creator or an
+// approver may. A scheduled item is removed and any plan is stopped.
+// Errors: ErrNotFound, ErrForbidden, ErrState (sending started).
+func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (sqlstore.Broadcast, error) {
+	rs, err := s.roles(ctx, a)
+	if err != nil {
+		return sqlstore.Broadcast{}, err
+	}
+	var v validation
+	reason = s.text(&v, "reason", reason, 1000, false)
+	if err := v.err(); err != nil {
+		return sqlstore.Broadcast{}, err
+	}
+	b, err := s.load(ctx, id)
+	if err != nil {
+		return b, err
+	}
+	if !rs[accounts.RoleBroadcastApprover] && !(rs[accounts.RoleAgencySubmitter] && b.CreatedBy == a.AccountID) {
+		return sqlstore.Broadcast{}, fmt.Errorf("%w: only its author or an approver may cancel a broadcast", ErrForbidden)
+	}
+	if Status(b.Status) == StatusScheduled {
+		// The scheduled item is the race: cancelling it is a
+		// compare-and-set on its status, so either the poller published it
+		// (sending started) or it never will.
+		n, err := s.d.Store.CancelScheduled(ctx, id)
+		if err != nil {
+			return b, err
+		}
+		if n == 0 {
+			if st, _ := s.d.Store.ScheduledStatus(ctx, itemID(id)); st == sqlstore.ItemPublished {
+				s.refresh(ctx, b)
+				return b, &StateError{Action: "cancel", Status: StatusSending}
+			}
+		}
+	}
+	nb, err := s.move(ctx, sqlstore.BroadcastTransition{ID: id, Actor: a.AccountID, IP: a.IP, Reason: reason, To: string(StatusCancelled),
+		From: []string{string(StatusDraft), string(StatusSubmitted), string(StatusApproved), string(StatusScheduled)}}, "cancel")
+	if err != nil {
+		return nb, err
+	}
+	if _, err := s.d.Store.CancelScheduled(ctx, id); err != nil {
+		return nb, err
+	}
+	if err := s.d.Store.CancelPlan(ctx, id, nb.Channels, s.d.Now()); err != nil {
+		return nb, err
+	}
+	return nb, nil
+}
+
+// refresh moves a scheduled broadcast whose item the scheduler published
+// to sending, and a sending one whose plan finished to done. It returns
+// the broadcast as it now is; failures leave it as it was.
+func (s *Service) refresh(ctx context.Context, b sqlstore.Broadcast) sqlstore.Broadcast {
+	switch Status(b.Status) {
+	case StatusScheduled:
+		st, err := s.d.Store.ScheduledStatus(ctx, itemID(b.ID))
+		if err != nil || st != sqlstore.ItemPublished {
+			return b
+		}
+		nb, err := s.move(ctx, sqlstore.BroadcastTransition{ID: b.ID, From: []string{string(StatusScheduled)}, To: string(StatusSending),
+			Actor: systemActor}, "start")
+		if err != nil {
+			return b
+		}
+		return nb
+	case StatusSending:
+		if !s.finished(ctx, b.ID) {
+			return b
+		}
+		nb, err := s.move(ctx, sqlstore.BroadcastTransition{ID: b.ID, From: []string{string(StatusSending)}, To: string(StatusDone),
+			Actor: systemActor}, "finish")
+		if err != nil {
+			return b
+		}
+		return nb
+	}
+	return b
+}
+
+// finished reports whether a plan was planned to the end and every
+// planned delivery has an outcome in the ledger.
+func (s *Service) finished(ctx context.Context, id string) bool {
+	done, err := s.d.Store.PlanDone(ctx, id)
+	if err != nil || !done {
+		return false
+	}
+	targeted, err := s.d.Store.PlanTargeted(ctx, id)
+	if err != nil {
+		return false
+	}
+	rows, err := s.d.Store.DeliveryStats(ctx, id)
+	if err != nil {
+		return false
+	}
+	var want, have int64
+	for _, n := range targeted {
+		want += n
+	}
+	for _, r := range rows {
+		switch r.Status {
+		case "sent", "delivered", "failed", "undelivered", "token_dead", "skipped", "expired", "cancelled":
+			have += r.Count
+		}
+	}
+	return have >= want
+}
+
+// Get returns a broadcast. Errors: ErrNotFound, ErrForbidden.
+func (s *Service) Get(ctx context.Context, a Actor, id string) (sqlstore.Broadcast, error) {
+	if err := s.require(ctx, a, readers...); err != nil {
+		return sqlstore.Broadcast{}, err
+	}
+	b, err := s.load(ctx, id)
+	if err != nil {
+		return b, err
+	}
+	return s.refresh(ctx, b), nil
+}
+
+// List returns up to limit broadcasts, newest first, in status when it is
+// not empty. Errors: ErrForbidden, *ValidationError{status}.
+func (s *Service) List(ctx context.Context, a Actor, status string, limit int) ([]sqlstore.Broadcast, error) {
+	if err := s.require(ctx, a, readers...); err != nil {
+		return nil, err
+	}
+	if status != "" && !slices.Contains(Statuses(), Status(status)) {
+		return nil, &ValidationError{Fields: []FieldError{{Field: "status", Detail: "unknown status " + fmt.Sprintf("%q", status)}}}
+	}
+	out, err := s.d.Store.Broadcasts(ctx, status, limit)
+	if err != nil {
+		return nil, err
+	}
+	for i, b := range out {
+		out[i] = s.refresh(ctx, b)
+	}
+	return out, nil
+}
+
+// History returns a broadcast's state changes, oldest first. Errors:
+// ErrNotFound, ErrForbidden.
+func (s *Service) History(ctx context.Context, a Actor, id string) ([]sqlstore.BroadcastEvent, error) {
+	if err := s.require(ctx, a, readers...); err != nil {
+		return nil, err
+	}
+	if _, err := s.load(ctx, id); err != nil {
+		return nil, err
+	}
+	return s.d.Store.BroadcastHistory(ctx, id)
+}
+
+// Estimate returns the audience size and, when the broadcast uses SMS, the
+// segments it would bill.
+func (s *Service) Estimate(ctx context.Context, b sqlstore.Broadcast) (Estimate, error) {
+	devices, phones, err := s.d.Store.CountAudience(ctx, b.Audience, s.cfg.App)
+	if err != nil {
+		return Estimate{}, err
+	}
+	e := Estimate{Devices: devices, Phones: phones}
+	if slices.Contains(b.Channels, ChannelSMS) {
+		t := sms.Prepare(b.Body, false)
+		e.SMS = &SMSEstimate{Encoding: t.Encoding.String(), SegmentsPerMessage: t.Segments, TotalSegments: t.Segments * phones}
+	}
+	return e, nil
+}
