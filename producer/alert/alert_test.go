@@ -1,0 +1,520 @@
+package alert_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
+	"github.com/loa-hub/loa/producer/alert"
+	"github.com/loa-hub/loa/producer/alert/cap"
+)
+
+// recorder is a publisher that keeps what it was given.
+type recorder struct {
+	mu   sync.Mutex
+	envs []producer.Envelope
+	fail bool
+}
+
+func (r *recorder) Publish(_ context.Context, e producer.Envelope) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail {
+		return io.ErrClosedPipe
+	}
+	r.envs = append(r.envs, e)
+	return nil
+}
+
+func (r *recorder) plans(t *testing.T) []producer.Plan {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []producer.Plan
+	for _, e := range r.envs {
+		if e.Kind != producer.KindPlan || e.Lane != topics.LaneAlert {
+			t.Fatalf("published %s on %s, want a plan on the alert lane", e.Kind, e.Lane)
+		}
+		var p producer.Plan
+		if err := json.Unmarshal(e.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.NotificationID != e.ID {
+			t.Errorf("plan %s in envelope %s", p.NotificationID, e.ID)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (r *recorder) env(i int) producer.Envelope {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.envs[i]
+}
+
+// testNow is when the test alerts are received: before the golden
+// documents expire.
+var testNow = time.Date(2026, 11, 20, 9, 0, 0, 0, time.FixedZone("ICT", 7*3600))
+
+type rig struct {
+	svc   *alert.Service
+	pub   *recorder
+	store *sqlstore.DB
+}
+
+var (
+	issuer   = alert.Issuer{ID: "key-pctt", Actor: "apikey:key-pctt", Scopes: []string{"alerts:issue"}}
+	writer   = alert.Issuer{ID: "key-agency", Actor: "apikey:key-agency", Scopes: []string{"alerts:write"}}
+	official = alert.Approver{ID: "session:acc-approver", Actor: "acc-approver"}
+)
+
+// seedAreas adds Quảng Nam's sample units with centroids, and Hà Nội far
+// away.
+func seedAreas(t *testing.T, store *sqlstore.DB) {
+	t.Helper()
+	ctx := context.Background()
+	if err := store.UpsertAreas(ctx, []accounts.Area{
+		{Code: "49", Name: "Quảng Nam", Level: "province"},
+		{Code: "20194", Name: "Hội An", Parent: "49", Level: "commune"},
+		{Code: "20197", Name: "Đại Lộc", Parent: "49", Level: "commune"},
+		{Code: "20227", Name: "Tam Kỳ", Parent: "49", Level: "commune"},
+		{Code: "01", Name: "Hà Nội", Level: "province"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for code, ll := range map[string][2]float64{"49": {15.5394, 108.0191}, "20194": {15.88, 108.33}, "20197": {15.86, 108.05}, "20227": {15.57, 108.47}, "01": {21.03, 105.85}} {
+		if _, err := store.SQL().ExecContext(ctx, `UPDATE areas SET lat = $1, lon = $2 WHERE code = $3`, ll[0], ll[1], code); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	store := testenv.OpenStore(t, testenv.SQLiteURL(t))
+	seedAreas(t, store)
+	pub := &recorder{}
+	cfg := alert.DefaultConfig()
+	cfg.Now = func() time.Time { return testNow }
+	svc, err := alert.New(cfg, store, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{svc: svc, pub: pub, store: store}
+}
+
+func (r *rig) post(t *testing.T, iss alert.Issuer, file string) (alert.Result, error) {
+	t.Helper()
+	f, err := os.Open("cap/testdata/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	a, err := r.svc.ParseCAP(context.Background(), f)
+	if err != nil {
+		return alert.Result{}, err
+	}
+	return r.svc.Submit(context.Background(), iss, alert.Input{Alert: a})
+}
+
+func (r *rig) mustPost(t *testing.T, iss alert.Issuer, file string) sqlstore.StoredAlert {
+	t.Helper()
+	res, err := r.post(t, iss, file)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return res.Alert
+}
+
+func TestPreauthorisedAlertIsPlannedOnTheAlertLane(t *testing.T) {
+	r := newRig(t)
+	st := r.mustPost(t, issuer, "flood_vi_en.xml")
+	if st.Status != alert.StatusSentPreauthorised {
+		t.Errorf("status %s", st.Status)
+	}
+	plans := r.pub.plans(t)
+	if len(plans) != 1 {
+		t.Fatalf("%d plans", len(plans))
+	}
+	p, env := plans[0], r.pub.env(0)
+	if p.NotificationID != st.ID || env.Key != st.ID {
+		t.Errorf("plan %s key %s, want the alert id %s", p.NotificationID, env.Key, st.ID)
+	}
+	if want := []string{"20194", "20197", "20227"}; !slices.Equal(p.Audience.Areas, want) {
+		t.Errorf("areas %v, want %v", p.Audience.Areas, want)
+	}
+	// Severe: high priority, push only (SMS is for Extreme by default).
+	if p.Priority != "high" || !slices.Equal(p.Channels, []string{"push"}) || p.App != "smart" {
+		t.Errorf("priority %s channels %v app %s", p.Priority, p.Channels, p.App)
+	}
+	// The earliest expiry of the info blocks is the TTL.
+	if want := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC); !env.ExpiresAt.Equal(want) {
+		t.Errorf("expires %v, want %v", env.ExpiresAt, want)
+	}
+	if !strings.Contains(p.Title, "lũ") && !strings.Contains(p.Title, "Lũ") {
+		t.Errorf("title %q is not the Vietnamese headline", p.Title)
+	}
+	got, err := r.svc.Get(context.Background(), st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PublishedAt.IsZero() || len(got.Doc.Infos) != 2 {
+		t.Errorf("published %v, %d info blocks kept", got.PublishedAt, len(got.Doc.Infos))
+	}
+}
+
+func TestRepostIsIdempotent(t *testing.T) {
+	r := newRig(t)
+	first := r.mustPost(t, issuer, "flood_vi_en.xml")
+	res, err := r.post(t, issuer, "flood_vi_en.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Replayed || res.Alert.ID != first.ID {
+		t.Errorf("repost: replayed %v id %s, want %s", res.Replayed, res.Alert.ID, first.ID)
+	}
+	if n := len(r.pub.plans(t)); n != 1 {
+		t.Errorf("%d plans published, want 1", n)
+	}
+}
+
+func TestPublishFailureIsRetriedByRepost(t *testing.T) {
+	r := newRig(t)
+	r.pub.fail = true
+	res, err := r.post(t, issuer, "flood_vi_en.xml")
+	if !errors.Is(err, alert.ErrPublish) || res.Alert.ID == "" {
+		t.Fatalf("err %v, id %q", err, res.Alert.ID)
+	}
+	r.pub.fail = false
+	again := r.mustPost(t, issuer, "flood_vi_en.xml")
+	if again.ID != res.Alert.ID || len(r.pub.plans(t)) != 1 {
+		t.Errorf("repost after failure: id %s (want %s), %d plans", again.ID, res.Alert.ID, len(r.pub.plans(t)))
+	}
+}
+
+func TestUpdateAndCancelReachTheSameAudience(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	orig := r.mustPost(t, issuer, "flood_vi_en.xml")
+	upd := r.mustPost(t, issuer, "flood_update.xml")
+	if upd.ID == orig.ID || !slices.Equal(upd.RefIDs, []string{orig.ID}) {
+		t.Fatalf("update %s refs %v", upd.ID, upd.RefIDs)
+	}
+	plans := r.pub.plans(t)
+	if len(plans) != 2 {
+		t.Fatalf("%d plans", len(plans))
+	}
+	u := plans[1]
+	if u.NotificationID != upd.ID {
+		t.Errorf("update planned as %s", u.NotificationID)
+	}
+	for _, code := range plans[0].Audience.Areas {
+		if !slices.Contains(u.Audience.Areas, code) {
+			t.Errorf("update audience %v lacks %s of the original", u.Audience.Areas, code)
+		}
+	}
+	// Extreme: SMS too.
+	if !strings.HasPrefix(u.Title, alert.UpdatePrefix) || !slices.Equal(u.Channels, []string{"push", "sms"}) || u.Data["references"] != orig.ID {
+		t.Errorf("update title %q channels %v data %v", u.Title, u.Channels, u.Data)
+	}
+
+	cancel := r.mustPost(t, issuer, "flood_cancel.xml")
+	plans = r.pub.plans(t)
+	if len(plans) != 3 {
+		t.Fatalf("%d plans", len(plans))
+	}
+	c := plans[2]
+	if c.NotificationID != cancel.ID || !strings.HasPrefix(c.Title, alert.CancelPrefix) || !strings.HasPrefix(c.Body, alert.CancelPrefix) {
+		t.Errorf("cancel plan %s title %q body %q", c.NotificationID, c.Title, c.Body)
+	}
+	if !slices.Equal(c.Audience.Areas, plans[0].Audience.Areas) || c.Priority != "high" {
+		t.Errorf("cancel audience %v priority %s, want %v high", c.Audience.Areas, c.Priority, plans[0].Audience.Areas)
+	}
+	if !r.pub.env(2).ExpiresAt.After(testNow) {
+		t.Errorf("cancel expires %v", r.pub.env(2).ExpiresAt)
+	}
+	// The original and its update are stopped where not yet planned.
+	for _, id := range []string{orig.ID, upd.ID} {
+		for _, ch := range []string{"push"} {
+			p, err := r.store.Plan(ctx, id, ch, testNow)
+			if err != nil || !p.Cancelled {
+				t.Errorf("plan %s/%s cancelled=%v err=%v", id, ch, p.Cancelled, err)
+			}
+		}
+	}
+	if p, _ := r.store.Plan(ctx, cancel.ID, "push", testNow); p.Cancelled {
+		t.Error("the cancellation notice itself is cancelled")
+	}
+	d, err := r.svc.Get(ctx, orig.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.Updates, []string{upd.ID}) || !slices.Equal(d.CancelledBy, []string{cancel.ID}) {
+		t.Errorf("links: updates %v cancelled_by %v", d.Updates, d.CancelledBy)
+	}
+}
+
+func TestReferenceToUnknownAlertIsRefused(t *testing.T) {
+	r := newRig(t)
+	_, err := r.post(t, issuer, "flood_update.xml")
+	var ve *cap.ValidationError
+	if !errors.As(err, &ve) || ve.Element != "alert/references" || !errors.Is(err, alert.ErrUnknownReference) {
+		t.Fatalf("err %v", err)
+	}
+	if len(r.pub.plans(t)) != 0 {
+		t.Error("published")
+	}
+}
+
+func TestPendingAlertWaitsForAnotherApprover(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	st := r.mustPost(t, writer, "flood_vi_en.xml")
+	if st.Status != alert.StatusPendingApproval || len(r.pub.plans(t)) != 0 {
+		t.Fatalf("status %s, %d plans", st.Status, len(r.pub.plans(t)))
+	}
+	if _, err := r.svc.Approve(ctx, st.ID, alert.Approver{ID: writer.ID}); !errors.Is(err, alert.ErrSelfDecision) {
+		t.Errorf("issuer approving: %v", err)
+	}
+	if _, err := r.svc.Approve(ctx, "nope", official); !errors.Is(err, alert.ErrNotFound) {
+		t.Errorf("unknown: %v", err)
+	}
+	if len(r.pub.plans(t)) != 0 {
+		t.Fatal("published before approval")
+	}
+	got, err := r.svc.Approve(ctx, st.ID, official)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != alert.StatusSentApproved || got.DecidedBy != official.ID || len(r.pub.plans(t)) != 1 {
+		t.Errorf("approved: %s by %s, %d plans", got.Status, got.DecidedBy, len(r.pub.plans(t)))
+	}
+	if _, err := r.svc.Reject(ctx, st.ID, official, "late"); !errors.Is(err, alert.ErrNotPending) {
+		t.Errorf("reject after approval: %v", err)
+	}
+	log, err := r.store.AuditLog(ctx, st.ID, 10)
+	var actions []string
+	for _, e := range log {
+		actions = append(actions, e.Action+" by "+e.Actor)
+	}
+	slices.Sort(actions)
+	if err != nil || !slices.Equal(actions, []string{"alert.approve by acc-approver", "alert.issue by apikey:key-agency"}) {
+		t.Errorf("audit %v %v", log, err)
+	}
+}
+
+func TestRejectedAlertIsNeverSent(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	st := r.mustPost(t, writer, "flood_vi_en.xml")
+	got, err := r.svc.Reject(ctx, st.ID, official, "không đúng văn bản")
+	if err != nil || got.Status != alert.StatusRejected || got.Reason == "" {
+		t.Fatalf("reject: %v %+v", err, got)
+	}
+	if _, err := r.svc.Approve(ctx, st.ID, official); !errors.Is(err, alert.ErrNotPending) {
+		t.Errorf("approve after reject: %v", err)
+	}
+	// Reposting it sends nothing either.
+	r.mustPost(t, writer, "flood_vi_en.xml")
+	if n := len(r.pub.plans(t)); n != 0 {
+		t.Errorf("%d plans", n)
+	}
+	list, err := r.svc.List(ctx, alert.StatusRejected, 10)
+	if err != nil || len(list) != 1 || list[0].ID != st.ID {
+		t.Errorf("list rejected: %v %v", list, err)
+	}
+}
+
+func TestPolicyIsConfiguration(t *testing.T) {
+	store := testenv.OpenStore(t, testenv.SQLiteURL(t))
+	seedAreas(t, store)
+	pub := &recorder{}
+	cfg := alert.DefaultConfig()
+	cfg.Now, cfg.PreauthorisedScopes, cfg.SMSSeverities = func() time.Time { return testNow }, []string{"alerts:write"}, []cap.Severity{cap.SeveritySevere}
+	svc, err := alert.New(cfg, store, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{svc: svc, pub: pub, store: store}
+	st := r.mustPost(t, writer, "flood_vi_en.xml")
+	if st.Status != alert.StatusSentPreauthorised || !slices.Equal(st.Channels, []string{"push", "sms"}) {
+		t.Errorf("status %s channels %v", st.Status, st.Channels)
+	}
+	cfg.SMSSeverities = []cap.Severity{"Awful"}
+	if _, err := alert.New(cfg, store, pub, slog.Default()); err == nil {
+		t.Error("a bad severity is accepted")
+	}
+}
+
+func TestShapesSelectAreasByCentroid(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"reservoir_polygon.xml", []string{"20197"}},
+		// The province's centroid lies in the storm too, but a shape
+		// selects only units without units below them.
+		{"storm_circle.xml", []string{"20194", "20197", "20227"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			r := newRig(t)
+			st := r.mustPost(t, issuer, tc.file)
+			got := slices.Sorted(slices.Values(st.AreaCodes))
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("areas %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestJSONAlert(t *testing.T) {
+	ctx := context.Background()
+	exp := testNow.Add(6 * time.Hour)
+	good := func() alert.JSONAlert {
+		return alert.JSONAlert{MsgType: "alert", Severity: "Extreme", Urgency: "Immediate", Event: "Lũ", Headline: "Lũ khẩn cấp",
+			Description: "Nước lên nhanh", Expires: &exp, Areas: []string{"20194"}}
+	}
+	r := newRig(t)
+	bad := []struct {
+		field string
+		edit  func(*alert.JSONAlert)
+	}{
+		{"msg_type", func(j *alert.JSONAlert) { j.MsgType = "ack" }},
+		{"severity", func(j *alert.JSONAlert) { j.Severity = "" }},
+		{"urgency", func(j *alert.JSONAlert) { j.Urgency = "soon" }},
+		{"headline", func(j *alert.JSONAlert) { j.Headline = " " }},
+		{"expires", func(j *alert.JSONAlert) { j.Expires = nil }},
+		{"expires", func(j *alert.JSONAlert) { past := testNow.Add(-time.Hour); j.Expires = &past }},
+		{"areas[1]", func(j *alert.JSONAlert) { j.Areas = []string{"20194", "99999"} }},
+		{"areas", func(j *alert.JSONAlert) { j.Areas = nil }},
+		{"references", func(j *alert.JSONAlert) { j.MsgType = "update" }},
+		{"channels[0]", func(j *alert.JSONAlert) { j.Channels = []string{"email"} }},
+		{"polygon", func(j *alert.JSONAlert) { j.Polygon = [][2]float64{{1, 2}} }},
+		{"circle.radius_km", func(j *alert.JSONAlert) { j.Circle = &alert.JSONCircle{Lat: 16, Lon: 108} }},
+	}
+	for _, tc := range bad {
+		j := good()
+		tc.edit(&j)
+		_, err := r.svc.FromJSON(ctx, j, "loa:k")
+		var ve *cap.ValidationError
+		if !errors.As(err, &ve) || ve.Element != tc.field {
+			t.Errorf("%s: err %v", tc.field, err)
+		}
+	}
+	j := good()
+	j.MsgType = "update"
+	j.References = []string{"nope"}
+	in, err := r.svc.FromJSON(ctx, j, "loa:k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.svc.Submit(ctx, issuer, in)
+	var ve *cap.ValidationError
+	if !errors.As(err, &ve) || ve.Element != "references[0]" {
+		t.Errorf("unknown reference: %v", err)
+	}
+
+	// A circle and explicit channels.
+	j = good()
+	j.Identifier, j.Areas, j.Circle, j.Channels = "bao-1", nil, &alert.JSONCircle{Lat: 15.86, Lon: 108.05, RadiusKm: 5}, []string{"sms"}
+	in, err = r.svc.FromJSON(ctx, j, "loa:k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.svc.Submit(ctx, issuer, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Alert.AreaCodes, []string{"20197"}) || !slices.Equal(res.Alert.Channels, []string{"sms"}) {
+		t.Errorf("areas %v channels %v", res.Alert.AreaCodes, res.Alert.Channels)
+	}
+	// A cancel by id, with nothing but the reference.
+	in, err = r.svc.FromJSON(ctx, alert.JSONAlert{MsgType: "cancel", References: []string{res.Alert.ID}}, "loa:k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.svc.Submit(ctx, issuer, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Alert.AreaCodes, []string{"20197"}) || !slices.Equal(c.Alert.Channels, []string{"sms"}) || !c.Alert.ExpiresAt.Equal(exp) {
+		t.Errorf("cancel: areas %v channels %v expires %v", c.Alert.AreaCodes, c.Alert.Channels, c.Alert.ExpiresAt)
+	}
+	// The same identifier again: the same alert.
+	j.Identifier = "bao-1"
+	in, _ = r.svc.FromJSON(ctx, j, "loa:k")
+	again, err := r.svc.Submit(ctx, issuer, in)
+	if err != nil || !again.Replayed || again.Alert.ID != res.Alert.ID {
+		t.Errorf("repost: %v %+v", err, again)
+	}
+}
+
+// TestRelayPublishesWhatFailed: an alert whose publish failed is
+// published by the relay, once.
+func TestRelayPublishesWhatFailed(t *testing.T) {
+	r := newRig(t)
+	r.pub.fail = true
+	if _, err := r.post(t, issuer, "flood_vi_en.xml"); !errors.Is(err, alert.ErrPublish) {
+		t.Fatal(err)
+	}
+	r.pub.mu.Lock()
+	r.pub.fail = false
+	r.pub.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	// A negative grace: the fixed clock never moves past the alert.
+	go func() { done <- r.svc.RunRelay(ctx, 5*time.Millisecond, -time.Minute) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(r.pub.plans(t)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // polling the relay's output
+	}
+	time.Sleep(30 * time.Millisecond) // a few more rounds: nothing more is published
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.pub.plans(t)); n != 1 {
+		t.Errorf("%d plans, want 1", n)
+	}
+}
+
+// TestExpiredPendingAlertCannotBeApproved: approving it would send
+// nothing (the plan expired), so it is refused.
+func TestExpiredPendingAlertCannotBeApproved(t *testing.T) {
+	store := testenv.OpenStore(t, testenv.SQLiteURL(t))
+	seedAreas(t, store)
+	pub := &recorder{}
+	clock := testNow
+	cfg := alert.DefaultConfig()
+	cfg.Now = func() time.Time { return clock }
+	svc, err := alert.New(cfg, store, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{svc: svc, pub: pub, store: store}
+	st := r.mustPost(t, writer, "flood_vi_en.xml")
+	clock = st.ExpiresAt
+	if _, err := svc.Approve(context.Background(), st.ID, official); !errors.Is(err, alert.ErrExpiredPending) {
+		t.Errorf("approve: %v", err)
+	}
+	if _, err := svc.Reject(context.Background(), st.ID, official, "expired"); err != nil {
+		t.Errorf("reject: %v", err)
+	}
+	if len(pub.plans(t)) != 0 {
+		t.Error("published")
+	}
+}
