@@ -13,7 +13,10 @@ import (
 	"github.com/loa-hub/loa/channels/sandbox"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer/alert"
+	"github.com/loa-hub/loa/producer/broadcast"
 	"github.com/loa-hub/loa/producer/direct"
+	"github.com/loa-hub/loa/producer/outage"
 )
 
 // Check is one dependency probed by /readyz.
@@ -61,6 +64,14 @@ type Deps struct {
 	// names the header holding the client's address; otherwise the
 	// connection's address is used and forwarding headers are ignored.
 	ClientIPHeader string
+	// Broadcasts serves /v1/broadcasts; without it those routes answer
+	// 503.
+	Broadcasts *broadcast.Service
+	// Alerts serves /v1/alerts; without it those routes answer 503.
+	Alerts *alert.Service
+	// Outages serves /v1/outages (POST, GET, DELETE); without it those
+	// routes answer 503. GET /v1/areas needs only the Store.
+	Outages *outage.Service
 }
 
 type handler struct {

@@ -53,6 +53,33 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireActor()).Delete("/v1/officials/{id}/roles/{unit}/{role}", h.wrap(h.revokeRole))
 	r.With(h.requireActor()).Post("/v1/officials/{id}/close", h.wrap(h.closeOfficial))
 
+	// Broadcasts (issue 5): officials with a session only; the roles are
+	// checked by the broadcast service (four eyes).
+	r.With(h.requireSession(false)).Post("/v1/broadcasts", h.wrap(h.createBroadcast))
+	r.With(h.requireSession(false)).Get("/v1/broadcasts", h.wrap(h.listBroadcasts))
+	r.With(h.requireSession(false)).Get("/v1/broadcasts/{id}", h.wrap(h.getBroadcast))
+	r.With(h.requireSession(false)).Get("/v1/broadcasts/{id}/history", h.wrap(h.broadcastHistory))
+	r.With(h.requireSession(false)).Post("/v1/broadcasts/{id}/submit", h.wrap(h.broadcastAction("submit")))
+	r.With(h.requireSession(false)).Post("/v1/broadcasts/{id}/approve", h.wrap(h.broadcastAction("approve")))
+	r.With(h.requireSession(false)).Post("/v1/broadcasts/{id}/reject", h.wrap(h.broadcastAction("reject")))
+	r.With(h.requireSession(false)).Post("/v1/broadcasts/{id}/cancel", h.wrap(h.broadcastAction("cancel")))
+
+	// Disaster alerts (issue 5): posted by integrating systems' keys,
+	// decided by approvers' sessions (four eyes).
+	r.With(h.requireAlertIssuer()).Post("/v1/alerts/cap", h.wrap(h.postCAPAlert))
+	r.With(h.requireAlertIssuer()).Post("/v1/alerts", h.wrap(h.postJSONAlert))
+	r.With(h.requireAlertReader()).Get("/v1/alerts", h.wrap(h.listAlerts))
+	r.With(h.requireAlertReader()).Get("/v1/alerts/{id}", h.wrap(h.getAlert))
+	r.With(h.requireSession(false)).Post("/v1/alerts/{id}/approve", h.wrap(h.approveAlert))
+	r.With(h.requireSession(false)).Post("/v1/alerts/{id}/reject", h.wrap(h.rejectAlert))
+
+	// Areas (public reference data) and the power company's outage
+	// schedules (issue 5).
+	r.Get("/v1/areas", h.wrap(h.listAreas))
+	r.With(h.requireScope(ScopeOutagesWrite)).Post("/v1/outages", h.wrap(h.postOutages))
+	r.With(h.requireScope(ScopeOutagesWrite)).Get("/v1/outages/{id}", h.wrap(h.getOutage))
+	r.With(h.requireScope(ScopeOutagesWrite)).Delete("/v1/outages/{id}", h.wrap(h.cancelOutage))
+
 	if h.deps.Outbox != nil {
 		r.With(h.requireScope("")).Get("/v1/dev/outbox", h.wrap(h.devOutbox))
 	}

@@ -174,14 +174,15 @@ func buildAccounts(cfg config, store *sqlstore.DB, rdb redis.UniversalClient, pu
 	return accounts.New(ac, d)
 }
 
-// demoAreas are sample administrative units for dev mode, so that
-// subscriptions can be tried; the real tree is loaded from data.
+// demoAreas are administrative units for dev mode beside the embedded
+// sample tree of Quảng Nam (internal/areas, three tiers, loaded with
+// them): a corner of the two-tier tree since 2025, where Hội An and Tam
+// Kỳ are wards of Đà Nẵng, so that both layouts can be tried. The real
+// tree is loaded from data (loa admin areas load).
 var demoAreas = []accounts.Area{
-	{Code: "49", Name: "Tỉnh Quảng Nam", Level: "province"},
-	{Code: "20194", Name: "Phường Hội An", Parent: "49", Level: "commune"},
-	{Code: "20227", Name: "Phường Tam Kỳ", Parent: "49", Level: "commune"},
 	{Code: "48", Name: "Thành phố Đà Nẵng", Level: "province"},
-	{Code: "20194-cu", Name: "Xã Cẩm Thanh (cũ)", Parent: "20194", Level: "commune"},
+	{Code: "20194", Name: "Phường Hội An", Parent: "48", Level: "commune"},
+	{Code: "20227", Name: "Phường Tam Kỳ", Parent: "48", Level: "commune"},
 }
 
 // offline stands in for the services `loa admin` does not start (Redis,

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer/alert"
+	"github.com/loa-hub/loa/producer/outage"
 )
 
 // config is everything read from LOA_* variables. Every variable is in
@@ -36,6 +38,8 @@ type config struct {
 	MetricsAddr     string
 	Providers       providerConfig
 	Accounts        accountsConfig
+	Alerts          alert.Config
+	Outages         outage.Config
 }
 
 // loadConfig reads the environment through getenv, applying defaults, and
@@ -84,6 +88,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.MetricsAddr = getenv("LOA_METRICS_ADDR")
 	c.Providers = loadProviders(getenv, &errs)
 	c.Accounts = loadAccountsConfig(getenv, &errs)
+	c.Alerts = loadAlertConfig(getenv, &errs)
+	c.Outages = loadOutageConfig(getenv, &errs)
 	for _, l := range topics.Lanes {
 		name := "LOA_WORKERS_" + strings.ToUpper(string(l))
 		if getenv(name) != "" {

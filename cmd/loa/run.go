@@ -29,7 +29,9 @@ import (
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
+	"github.com/loa-hub/loa/producer/alert"
 	"github.com/loa-hub/loa/producer/direct"
+	"github.com/loa-hub/loa/producer/outage"
 )
 
 const usage = `loa — notification and one-time-code hub
@@ -41,6 +43,7 @@ Usage:
   loa migrate                 create the database schema and the Kafka topics
   loa admin apikey create --name NAME --scopes SCOPE[,SCOPE…]
   loa admin official create --username U --full-name NAME --phone P --unit UNIT --roles ROLE[,ROLE…] [--password-file F]
+  loa admin areas load FILE   load an areas CSV (see README.md, "Areas")
   loa admin deadletters list [--limit N]
   loa admin deadletters replay [--by NAME] ID
   loa fakes [--loa URL]       run the provider fakes and print the LOA_* variables for loa dev
@@ -80,6 +83,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return migrate(ctx, cfg, log)
 	case "admin":
+		if len(args) > 2 && args[2] == "areas" {
+			return runAdminAreas(ctx, cfg, args[3:], stdout)
+		}
 		if len(args) > 2 && args[2] == "deadletters" {
 			return runAdminDeadLetters(ctx, cfg, args[3:], stdout)
 		}
@@ -270,6 +276,23 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 			return fmt.Errorf("accounts: %w", err)
 		}
 		deps.Accounts, deps.ClientIPHeader = acc, cfg.Accounts.ClientIPHeader
+		if deps.Alerts, err = alert.New(cfg.Alerts, s.store, s.pub, log); err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
+		if deps.Broadcasts, err = buildBroadcasts(cfg, s.store, s.pub, acc, log); err != nil {
+			return fmt.Errorf("broadcasts: %w", err)
+		}
+		deps.Outages = outage.New(s.store, s.pub, cfg.Outages, log)
+		if r == roleDev {
+			// Demo officials and a demo audience, so the broadcast flow can
+			// be tried at once (after seedDemo: the areas exist by now).
+			if err := seedDemoOfficials(ctx, cfg, s.store, acc); err != nil {
+				return fmt.Errorf("demo officials: %w", err)
+			}
+			if err := seedDemoAudience(ctx, s.store, log); err != nil {
+				return err
+			}
+		}
 		if r == roleDev {
 			deps.Outbox, deps.DevAPIKey = s.outbox, cfg.DevAPIKey
 		}
@@ -302,6 +325,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 			return nil
 		})
 		g.Go(func() error { return svc.RunRelay(gctx, 5*time.Second, 30*time.Second) })
+		g.Go(func() error { return deps.Alerts.RunRelay(gctx, 5*time.Second, 30*time.Second) })
 	}
 
 	// The dispatcher gets its own context so that it stops after the HTTP
@@ -370,15 +394,19 @@ func printDevBanner(w io.Writer, base string, cfg config) {
       -d '{"to":{"phone":"0912345678"},"title":"Thông báo","body":"Nội dung","channels":["sms"],"ttl_seconds":300,"idempotency_key":"abc-1"}' \
       %[1]s/v1/notifications
     curl -s -H 'Authorization: Bearer %[2]s' %[1]s/v1/dev/outbox
+  Demo officials (dev only; password %[3]s, TOTP secret %[4]s, active):
+    demo-submitter (agency_submitter), demo-approver (broadcast_approver), demo-ops (ops)
+    sign in: POST %[1]s/v1/sessions {"username":"demo-submitter","password":"%[3]s","otp":"<code>"}
+    (a code: oathtool --totp -b %[4]s)  Broadcasts: see the README, "Broadcasts".
   Ctrl-C stops it.
 
-`, base, cfg.DevAPIKey)
+`, base, cfg.DevAPIKey, demoPassword, demoTOTPSecret)
 }
 
 // seedDemo adds the demo citizen account used by the README's examples,
 // once.
 func seedDemo(ctx context.Context, store *sqlstore.DB) error {
-	if err := store.UpsertAreas(ctx, demoAreas); err != nil {
+	if err := seedAreas(ctx, store); err != nil {
 		return err
 	}
 	ok, err := store.AccountExists(ctx, "demo-citizen")

@@ -1,0 +1,335 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/producer/alert"
+	"github.com/loa-hub/loa/producer/alert/cap"
+)
+
+// Problem types of alerts.
+const (
+	typeAlertState = "urn:loa:problem:alert-state"
+)
+
+// requireAlertIssuer admits API keys that may post alerts: alerts:issue
+// (pre-authorised by default) or alerts:write (approval needed).
+func (h *handler) requireAlertIssuer() func(http.Handler) http.Handler {
+	return h.requirePrincipal(func(p Principal) *Problem {
+		if p.AccountID != "" || (!p.Has(ScopeAlertsIssue) && !p.Has(ScopeAlertsWrite)) {
+			return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
+				Detail: fmt.Sprintf("posting alerts needs an API key with the scope %q or %q", ScopeAlertsIssue, ScopeAlertsWrite)}
+		}
+		return nil
+	})
+}
+
+// requireAlertReader admits API keys with an alerts scope or ops, and
+// signed-in officials (whose role the handler checks).
+func (h *handler) requireAlertReader() func(http.Handler) http.Handler {
+	return h.requirePrincipal(func(p Principal) *Problem {
+		if p.Restricted {
+			return &Problem{Type: typePasswordExpired, Title: "Password expired", Status: http.StatusForbidden,
+				Detail: "the password has expired; change it with POST /v1/me/password first"}
+		}
+		if p.AccountID == "" && !p.Has(ScopeAlertsIssue) && !p.Has(ScopeAlertsWrite) && !p.Has(ScopeOps) {
+			return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
+				Detail: fmt.Sprintf("reading alerts needs the scope %q, %q or %q, or an approver's session", ScopeAlertsIssue, ScopeAlertsWrite, ScopeOps)}
+		}
+		return nil
+	})
+}
+
+func (h *handler) alerts() (*alert.Service, error) {
+	if h.deps.Alerts == nil {
+		return nil, unavailable("disaster alerts are not configured on this server")
+	}
+	return h.deps.Alerts, nil
+}
+
+// postCAPAlert: POST /v1/alerts/cap, a CAP 1.2 document.
+func (h *handler) postCAPAlert(w http.ResponseWriter, r *http.Request) error {
+	svc, err := h.alerts()
+	if err != nil {
+		return err
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != "application/cap+xml" && mt != "application/xml") {
+		return &Problem{Type: typeMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
+			Detail: fmt.Sprintf("Content-Type %q is not CAP; send application/cap+xml or application/xml", r.Header.Get("Content-Type"))}
+	}
+	a, err := svc.ParseCAP(r.Context(), http.MaxBytesReader(w, r.Body, svc.MaxBytes()))
+	if err != nil {
+		return alertProblem(err, svc.MaxBytes())
+	}
+	return h.submitAlert(w, r, svc, alert.Input{Alert: a})
+}
+
+// postJSONAlert: POST /v1/alerts, Loa's JSON form of an alert.
+func (h *handler) postJSONAlert(w http.ResponseWriter, r *http.Request) error {
+	svc, err := h.alerts()
+	if err != nil {
+		return err
+	}
+	var req alert.JSONAlert
+	if err := decodeJSON(w, r, h.deps.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	p, _ := principalFrom(r.Context())
+	in, err := svc.FromJSON(r.Context(), req, "loa:"+p.ID)
+	if err != nil {
+		return alertProblem(err, svc.MaxBytes())
+	}
+	return h.submitAlert(w, r, svc, in)
+}
+
+func (h *handler) submitAlert(w http.ResponseWriter, r *http.Request, svc *alert.Service, in alert.Input) error {
+	p, _ := principalFrom(r.Context())
+	res, err := svc.Submit(r.Context(), alert.Issuer{ID: p.ID, Actor: "apikey:" + p.ID, Scopes: p.Scopes}, in)
+	if errors.Is(err, alert.ErrPublish) {
+		h.log.Error("publishing an alert failed", "alert", res.Alert.ID, "error", err)
+		return unavailable("the alert " + res.Alert.ID + " is stored but could not be queued; post the same alert again to retry")
+	}
+	if err != nil {
+		return alertProblem(err, svc.MaxBytes())
+	}
+	w.Header().Set("Location", "/v1/alerts/"+res.Alert.ID)
+	if res.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": res.Alert.ID, "status": res.Alert.Status,
+		"priority": res.Alert.Priority, "areas": res.Alert.AreaCodes, "channels": res.Alert.Channels,
+		"expires": res.Alert.ExpiresAt, "replayed": res.Replayed})
+	return nil
+}
+
+// alertProblem turns the alert service's refusals into problems naming
+// the CAP element (or JSON field) at fault.
+func alertProblem(err error, maxBytes int64) error {
+	var (
+		ve  *cap.ValidationError
+		mbe *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &mbe), errors.Is(err, cap.ErrTooLarge):
+		return &Problem{Type: typeTooLarge, Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("the alert is over the limit of %d bytes", maxBytes)}
+	case errors.As(err, &ve):
+		return invalid(FieldError{Field: ve.Element, Detail: ve.Reason})
+	case errors.Is(err, alert.ErrNotFound):
+		return notFound("alert")
+	case errors.Is(err, alert.ErrSelfDecision):
+		return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
+			Detail: "the issuer of an alert cannot approve or reject it (four eyes)"}
+	case errors.Is(err, alert.ErrExpiredPending):
+		return &Problem{Type: typeAlertState, Title: "Alert expired", Status: http.StatusConflict,
+			Detail: "the alert expired while waiting for approval; reject it"}
+	case errors.Is(err, alert.ErrNotPending):
+		return &Problem{Type: typeAlertState, Title: "Alert not pending", Status: http.StatusConflict,
+			Detail: "the alert is not waiting for approval"}
+	}
+	return err
+}
+
+type alertText struct {
+	Language    string `json:"language"`
+	Event       string `json:"event"`
+	Severity    string `json:"severity"`
+	Urgency     string `json:"urgency"`
+	Certainty   string `json:"certainty"`
+	Headline    string `json:"headline,omitempty"`
+	Description string `json:"description,omitempty"`
+	Instruction string `json:"instruction,omitempty"`
+}
+
+type alertView struct {
+	ID          string     `json:"id"`
+	Identifier  string     `json:"identifier"`
+	Sender      string     `json:"sender"`
+	Sent        time.Time  `json:"sent"`
+	MsgType     string     `json:"msg_type"`
+	Status      string     `json:"status"`
+	Priority    string     `json:"priority"`
+	Areas       []string   `json:"areas"`
+	Channels    []string   `json:"channels"`
+	Expires     time.Time  `json:"expires"`
+	Issuer      string     `json:"issuer"`
+	CreatedAt   time.Time  `json:"created_at"`
+	PublishedAt *time.Time `json:"published_at,omitempty"`
+	DecidedBy   string     `json:"decided_by,omitempty"`
+	DecidedAt   *time.Time `json:"decided_at,omitempty"`
+	Reason      string     `json:"reason,omitempty"`
+	References  []string   `json:"references"`
+	// Detail only.
+	Texts       []alertText `json:"texts,omitempty"`
+	Updates     []string    `json:"updates,omitempty"`
+	CancelledBy []string    `json:"cancelled_by,omitempty"`
+	Stats       *Stats      `json:"stats,omitempty"`
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func newAlertView(a sqlstore.StoredAlert) alertView {
+	refs := a.RefIDs
+	if refs == nil {
+		refs = []string{}
+	}
+	return alertView{ID: a.ID, Identifier: a.CAPIdentifier, Sender: a.Sender, Sent: a.Sent.UTC(), MsgType: a.MsgType, Status: a.Status,
+		Priority: a.Priority, Areas: a.AreaCodes, Channels: a.Channels, Expires: a.ExpiresAt, Issuer: a.Issuer, CreatedAt: a.CreatedAt,
+		PublishedAt: optTime(a.PublishedAt), DecidedBy: a.DecidedBy, DecidedAt: optTime(a.DecidedAt), Reason: a.Reason, References: refs}
+}
+
+// checkAlertReader refuses a session whose official is not an approver.
+func (h *handler) checkAlertReader(ctx context.Context) error {
+	p, _ := principalFrom(ctx)
+	if p.AccountID == "" {
+		return nil
+	}
+	return h.checkApprover(ctx, p)
+}
+
+func (h *handler) checkApprover(ctx context.Context, p Principal) error {
+	if p.AccountID == "" {
+		return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
+			Detail: "approving alerts needs a signed-in official with the role broadcast_approver"}
+	}
+	if h.deps.Accounts == nil {
+		return unavailable("accounts are not configured on this server")
+	}
+	grants, err := h.deps.Accounts.Roles(ctx, p.AccountID)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(grants, func(g accounts.RoleGrant) bool { return g.Role == accounts.RoleBroadcastApprover }) {
+		return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
+			Detail: "this needs the role broadcast_approver"}
+	}
+	return nil
+}
+
+// getAlert: GET /v1/alerts/{id}, with live counters and links.
+func (h *handler) getAlert(w http.ResponseWriter, r *http.Request) error {
+	svc, err := h.alerts()
+	if err != nil {
+		return err
+	}
+	if err := h.checkAlertReader(r.Context()); err != nil {
+		return err
+	}
+	d, err := svc.Get(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		return alertProblem(err, 0)
+	}
+	v := newAlertView(d.StoredAlert)
+	for _, in := range d.Doc.Infos {
+		v.Texts = append(v.Texts, alertText{Language: in.Language, Event: in.Event, Severity: string(in.Severity), Urgency: string(in.Urgency),
+			Certainty: string(in.Certainty), Headline: in.Headline, Description: in.Description, Instruction: in.Instruction})
+	}
+	v.Updates, v.CancelledBy = d.Updates, d.CancelledBy
+	st, err := h.notificationStats(r.Context(), d.ID)
+	if err != nil {
+		return err
+	}
+	v.Stats = &st
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// listAlerts: GET /v1/alerts?status=…&limit=…, newest first.
+func (h *handler) listAlerts(w http.ResponseWriter, r *http.Request) error {
+	svc, err := h.alerts()
+	if err != nil {
+		return err
+	}
+	if err := h.checkAlertReader(r.Context()); err != nil {
+		return err
+	}
+	status := r.URL.Query().Get("status")
+	if status != "" && !slices.Contains(alert.Statuses, status) {
+		return invalid(FieldError{Field: "status", Detail: "must be one of " + strings.Join(alert.Statuses, ", ")})
+	}
+	limit := 50
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 500 {
+			return invalid(FieldError{Field: "limit", Detail: "must be a whole number from 1 to 500"})
+		}
+		limit = n
+	}
+	list, err := svc.List(r.Context(), status, limit)
+	if err != nil {
+		return err
+	}
+	items := make([]alertView, len(list))
+	for i, a := range list {
+		items[i] = newAlertView(a)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}
+
+// approveAlert: POST /v1/alerts/{id}/approve by an approver who is not
+// the issuer; the alert is sent.
+func (h *handler) approveAlert(w http.ResponseWriter, r *http.Request) error {
+	return h.decideAlert(w, r, true)
+}
+
+// rejectAlert: POST /v1/alerts/{id}/reject {reason}.
+func (h *handler) rejectAlert(w http.ResponseWriter, r *http.Request) error {
+	return h.decideAlert(w, r, false)
+}
+
+func (h *handler) decideAlert(w http.ResponseWriter, r *http.Request, approve bool) error {
+	svc, err := h.alerts()
+	if err != nil {
+		return err
+	}
+	p, _ := principalFrom(r.Context())
+	if err := h.checkApprover(r.Context(), p); err != nil {
+		return err
+	}
+	by := alert.Approver{ID: p.ID, Actor: p.AccountID}
+	id := chi.URLParam(r, "id")
+	var st sqlstore.StoredAlert
+	if approve {
+		st, err = svc.Approve(r.Context(), id, by)
+		if errors.Is(err, alert.ErrPublish) {
+			h.log.Error("publishing an approved alert failed", "alert", id, "error", err)
+			return unavailable("the alert is approved but could not be queued; approve it again to retry")
+		}
+	} else {
+		var req struct {
+			Reason string `json:"reason"`
+		}
+		if err := decodeJSON(w, r, h.deps.MaxBodyBytes, &req); err != nil {
+			return err
+		}
+		req.Reason = strings.TrimSpace(req.Reason)
+		if req.Reason == "" || len([]rune(req.Reason)) > 1000 {
+			return invalid(FieldError{Field: "reason", Detail: "a reason of at most 1000 characters is required"})
+		}
+		st, err = svc.Reject(r.Context(), id, by, req.Reason)
+	}
+	if err != nil {
+		return alertProblem(err, 0)
+	}
+	writeJSON(w, http.StatusOK, newAlertView(st))
+	return nil
+}

@@ -1,0 +1,298 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/api"
+	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/producer"
+	"github.com/loa-hub/loa/producer/alert"
+	"github.com/loa-hub/loa/producer/direct"
+)
+
+// alertNow is when the test alerts arrive: before the golden CAP
+// documents expire.
+var alertNow = time.Date(2026, 11, 20, 9, 0, 0, 0, time.FixedZone("ICT", 7*3600))
+
+const capDir = "../producer/alert/cap/testdata"
+
+type alertFixture struct {
+	*accFixture
+	alertPub *recorder
+}
+
+// newAlertFixture is the accounts fixture's API with the alert service
+// on top, API keys "issue-key" (alerts:issue), "write-key" (alerts:write)
+// and "notify-key" (notify:direct), and the sample areas.
+func newAlertFixture(t *testing.T) *alertFixture {
+	t.Helper()
+	af := newAccountsFixture(t)
+	ctx := context.Background()
+	if err := af.store.UpsertAreas(ctx, []accounts.Area{{Code: "20194", Name: "Hội An", Parent: "49"},
+		{Code: "20197", Name: "Đại Lộc", Parent: "49"}, {Code: "20227", Name: "Tam Kỳ", Parent: "49"}}); err != nil {
+		t.Fatal(err)
+	}
+	for code, ll := range map[string][2]float64{"20194": {15.88, 108.33}, "20197": {15.86, 108.05}, "20227": {15.57, 108.47}} {
+		if _, err := af.store.SQL().ExecContext(ctx, `UPDATE areas SET lat = $1, lon = $2 WHERE code = $3`, ll[0], ll[1], code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, scope := range map[string]string{"issue": api.ScopeAlertsIssue, "write": api.ScopeAlertsWrite, "notify": api.ScopeNotifyDirect} {
+		if err := af.store.CreateAPIKey(ctx, sqlstore.APIKey{ID: "k-" + id, Name: id, Hash: api.HashAPIKey(id + "-key"), Scopes: []string{scope}, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := &recorder{}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := alert.DefaultConfig()
+	cfg.Now, cfg.MaxBytes = func() time.Time { return alertNow }, 64<<10
+	svc, err := alert.New(cfg, af.store, pub, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := api.NewHandler(api.Deps{Store: af.store, Direct: direct.New(af.store, af.pub, log), Log: log, DevAPIKey: "dev-key",
+		MaxBodyBytes: 8 << 10, Now: af.clock.Now, Accounts: af.svc, Alerts: svc})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	af.fixture = &fixture{srv: srv, pub: af.pub, store: af.store}
+	return &alertFixture{accFixture: af, alertPub: pub}
+}
+
+// postCAP posts a document with a content type.
+func (f *alertFixture) postCAP(t *testing.T, key, contentType string, body io.Reader) (*http.Response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", f.srv.URL+"/v1/alerts/cap", body)
+	req.Header.Set("Authorization", "Bearer "+key)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp, out
+}
+
+func (f *alertFixture) postFile(t *testing.T, key, file string) (*http.Response, map[string]any) {
+	t.Helper()
+	fh, err := os.Open(filepath.Join(capDir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	return f.postCAP(t, key, "application/cap+xml", fh)
+}
+
+// TestAlertCAPRefusalsNameTheElement: every malformed or invalid golden
+// document is refused with 400 problem+json whose field is the element
+// the parser's golden file names.
+func TestAlertCAPRefusalsNameTheElement(t *testing.T) {
+	f := newAlertFixture(t)
+	files, _ := filepath.Glob(filepath.Join(capDir, "invalid_*.xml"))
+	if len(files) < 10 {
+		t.Fatalf("only %d invalid documents", len(files))
+	}
+	for _, file := range files {
+		name := filepath.Base(file)
+		t.Run(name, func(t *testing.T) {
+			var golden struct {
+				Error struct{ Element, Class string }
+			}
+			b, err := os.ReadFile(strings.TrimSuffix(file, ".xml") + ".golden.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(b, &golden); err != nil || golden.Error.Element == "" {
+				t.Fatalf("golden: %v %s", err, b)
+			}
+			resp, p := f.postFile(t, "issue-key", name)
+			if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/problem+json" || p["field"] != golden.Error.Element {
+				t.Errorf("%d %s field %v, want 400 naming %s (%v)", resp.StatusCode, resp.Header.Get("Content-Type"), p["field"], golden.Error.Element, p["detail"])
+			}
+		})
+	}
+	if n := f.alertPub.count(); n != 0 {
+		t.Errorf("%d events published for refused alerts", n)
+	}
+}
+
+// TestAlertCAPBodyLimits: a body over the limit is 413; a deeply nested
+// or entity-declaring document is 400; none is read whole.
+func TestAlertCAPBodyLimits(t *testing.T) {
+	f := newAlertFixture(t)
+	head, _ := os.ReadFile(filepath.Join(capDir, "flood_vi_en.xml"))
+	big := io.MultiReader(strings.NewReader(string(head[:200])), strings.NewReader(strings.Repeat("<code>x</code>", 1<<20)))
+	if resp, p := f.postCAP(t, "issue-key", "application/xml", big); resp.StatusCode != 413 {
+		t.Errorf("14 MiB: %d %v", resp.StatusCode, p)
+	}
+	bomb := `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>` +
+		`<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>&lol2;</identifier></alert>`
+	if resp, p := f.postCAP(t, "issue-key", "application/cap+xml", strings.NewReader(bomb)); resp.StatusCode != 400 || p["field"] != "alert" {
+		t.Errorf("bomb: %d %v", resp.StatusCode, p)
+	}
+	deep := `<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">` + strings.Repeat("<a>", 5000) + strings.Repeat("</a>", 5000) + `</alert>`
+	if resp, p := f.postCAP(t, "issue-key", "application/cap+xml", strings.NewReader(deep)); resp.StatusCode != 400 {
+		t.Errorf("deep: %d %v", resp.StatusCode, p)
+	}
+}
+
+func TestAlertCAPContentTypeAndScopes(t *testing.T) {
+	f := newAlertFixture(t)
+	body, _ := os.ReadFile(filepath.Join(capDir, "flood_vi_en.xml"))
+	for _, ct := range []string{"text/plain", "application/json", ""} {
+		resp, p := f.postCAP(t, "issue-key", ct, strings.NewReader(string(body)))
+		if resp.StatusCode != 415 || p["type"] != "urn:loa:problem:unsupported-media-type" {
+			t.Errorf("%q: %d %v", ct, resp.StatusCode, p)
+		}
+	}
+	if resp, _ := f.postCAP(t, "notify-key", "application/xml", strings.NewReader(string(body))); resp.StatusCode != 403 {
+		t.Errorf("notify key: %d", resp.StatusCode)
+	}
+	if resp, _ := f.postCAP(t, "", "application/xml", strings.NewReader(string(body))); resp.StatusCode != 401 {
+		t.Errorf("no key: %d", resp.StatusCode)
+	}
+	if f.alertPub.count() != 0 {
+		t.Error("published")
+	}
+}
+
+// TestAlertRepostIsIdempotent: the same CAP identifier and sender posted
+// twice answers the same id and sends once.
+func TestAlertRepostIsIdempotent(t *testing.T) {
+	f := newAlertFixture(t)
+	resp, first := f.postFile(t, "issue-key", "flood_vi_en.xml")
+	if resp.StatusCode != 202 || first["status"] != alert.StatusSentPreauthorised || first["priority"] != "high" {
+		t.Fatalf("%d %v", resp.StatusCode, first)
+	}
+	resp, again := f.postFile(t, "issue-key", "flood_vi_en.xml")
+	if resp.StatusCode != 202 || again["id"] != first["id"] || resp.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("repost: %d %v", resp.StatusCode, again)
+	}
+	if n := f.alertPub.count(); n != 1 {
+		t.Errorf("%d published, want 1", n)
+	}
+	e := f.alertPub.envs[0]
+	if e.Kind != producer.KindPlan || e.Lane != "alert" || e.ID != first["id"] {
+		t.Errorf("published %s on %s id %s", e.Kind, e.Lane, e.ID)
+	}
+}
+
+// TestAlertApprovalOverHTTP: an alerts:write issuer's alert waits; an API
+// key or an official without the role cannot approve; an approver can;
+// nothing is published before.
+func TestAlertApprovalOverHTTP(t *testing.T) {
+	f := newAlertFixture(t)
+	resp, a := f.postFile(t, "write-key", "flood_vi_en.xml")
+	if resp.StatusCode != 202 || a["status"] != alert.StatusPendingApproval {
+		t.Fatalf("%d %v", resp.StatusCode, a)
+	}
+	id := a["id"].(string)
+	_, approverTok := f.official(t, "pheduyet", "0911111111", "sotttt", string(accounts.RoleBroadcastApprover))
+	_, submitterTok := f.official(t, "guitin", "0922222222", "sotttt", string(accounts.RoleAgencySubmitter))
+
+	if resp, _ := f.do(t, "POST", "/v1/alerts/"+id+"/approve", "write-key", ""); resp.StatusCode != 403 {
+		t.Errorf("issuer key approving: %d", resp.StatusCode)
+	}
+	if resp, _ := f.do(t, "POST", "/v1/alerts/"+id+"/approve", submitterTok, ""); resp.StatusCode != 403 {
+		t.Errorf("submitter approving: %d", resp.StatusCode)
+	}
+	if resp, l := f.do(t, "GET", "/v1/alerts?status=pending_approval", approverTok, ""); resp.StatusCode != 200 || len(l["items"].([]any)) != 1 {
+		t.Errorf("pending list: %d %v", resp.StatusCode, l)
+	}
+	if f.alertPub.count() != 0 {
+		t.Fatal("published before approval")
+	}
+	resp, got := f.do(t, "POST", "/v1/alerts/"+id+"/approve", approverTok, "")
+	if resp.StatusCode != 200 || got["status"] != alert.StatusSentApproved || f.alertPub.count() != 1 {
+		t.Fatalf("approve: %d %v, %d published", resp.StatusCode, got, f.alertPub.count())
+	}
+	if resp, _ := f.do(t, "POST", "/v1/alerts/"+id+"/reject", approverTok, `{"reason":"x"}`); resp.StatusCode != 409 {
+		t.Errorf("reject after approve: %d", resp.StatusCode)
+	}
+
+	// Another one, rejected: never sent.
+	resp, b := f.postFile(t, "write-key", "storm_circle.xml")
+	if resp.StatusCode != 202 {
+		t.Fatalf("%d %v", resp.StatusCode, b)
+	}
+	if resp, p := f.do(t, "POST", "/v1/alerts/"+b["id"].(string)+"/reject", approverTok, `{}`); resp.StatusCode != 400 || p["field"] != "reason" {
+		t.Errorf("reject without reason: %d %v", resp.StatusCode, p)
+	}
+	if resp, r := f.do(t, "POST", "/v1/alerts/"+b["id"].(string)+"/reject", approverTok, `{"reason":"chưa có văn bản"}`); resp.StatusCode != 200 || r["status"] != alert.StatusRejected {
+		t.Errorf("reject: %d %v", resp.StatusCode, r)
+	}
+	if f.alertPub.count() != 1 {
+		t.Error("a rejected alert was published")
+	}
+
+	// The detail, with counters and texts.
+	resp, d := f.do(t, "GET", "/v1/alerts/"+id, "issue-key", "")
+	if resp.StatusCode != 200 || d["stats"] == nil || len(d["texts"].([]any)) != 2 || d["decided_by"] == nil {
+		t.Errorf("detail: %d %v", resp.StatusCode, d)
+	}
+	if resp, _ := f.do(t, "GET", "/v1/alerts/"+id, submitterTok, ""); resp.StatusCode != 403 {
+		t.Errorf("submitter reading: %d", resp.StatusCode)
+	}
+	if resp, _ := f.do(t, "GET", "/v1/alerts/nope", "issue-key", ""); resp.StatusCode != 404 {
+		t.Errorf("unknown: %d", resp.StatusCode)
+	}
+	if resp, p := f.do(t, "GET", "/v1/alerts?status=maybe", "issue-key", ""); resp.StatusCode != 400 || p["field"] != "status" {
+		t.Errorf("bad status: %d %v", resp.StatusCode, p)
+	}
+}
+
+// TestAlertJSONOverHTTP: the JSON form, its refusals naming the field,
+// and an update/cancel chain linked on the original.
+func TestAlertJSONOverHTTP(t *testing.T) {
+	f := newAlertFixture(t)
+	exp := alertNow.Add(3 * time.Hour).Format(time.RFC3339)
+	for _, tc := range []struct{ body, field string }{
+		{`{"msg_type":"alert","severity":"Extreme","urgency":"Immediate","event":"Lũ","headline":"Lũ","description":"d","expires":"` + exp + `","areas":["99999"]}`, "areas[0]"},
+		{`{"msg_type":"alert","severity":"Extreme","urgency":"Immediate","event":"Lũ","headline":"Lũ","description":"d","expires":"2026-11-19T00:00:00Z","areas":["20194"]}`, "expires"},
+		{`{"msg_type":"alert","urgency":"Immediate","event":"Lũ","headline":"Lũ","description":"d","expires":"` + exp + `","areas":["20194"]}`, "severity"},
+		{`{"msg_type":"cancel","references":["nope"]}`, "references[0]"},
+		{`{"msg_type":"alert","colour":"red"}`, "colour"},
+	} {
+		resp, p := f.do(t, "POST", "/v1/alerts", "issue-key", tc.body)
+		if resp.StatusCode != 400 || p["field"] != tc.field {
+			t.Errorf("%s: %d %v", tc.field, resp.StatusCode, p)
+		}
+	}
+	resp, a := f.do(t, "POST", "/v1/alerts", "issue-key", `{"identifier":"lu-1","msg_type":"alert","severity":"Severe","urgency":"Immediate","event":"Lũ",
+		"headline":"Lũ trên sông Thu Bồn","description":"Nước lên nhanh","expires":"`+exp+`","areas":["20194"],"channels":["push","sms"]}`)
+	if resp.StatusCode != 202 || a["status"] != alert.StatusSentPreauthorised {
+		t.Fatalf("%d %v", resp.StatusCode, a)
+	}
+	id := a["id"].(string)
+	resp, u := f.do(t, "POST", "/v1/alerts", "issue-key", fmt.Sprintf(`{"msg_type":"update","references":[%q],"severity":"Extreme","urgency":"Immediate",
+		"event":"Lũ","headline":"Lũ lớn","description":"Sơ tán","expires":%q,"areas":["20227"]}`, id, exp))
+	if resp.StatusCode != 202 || fmt.Sprint(u["areas"]) != "[20194 20227]" {
+		t.Fatalf("update: %d %v", resp.StatusCode, u)
+	}
+	resp, c := f.do(t, "POST", "/v1/alerts", "issue-key", `{"msg_type":"cancel","references":["lu-1"]}`)
+	if resp.StatusCode != 202 || fmt.Sprint(c["areas"]) != "[20194]" {
+		t.Fatalf("cancel: %d %v", resp.StatusCode, c)
+	}
+	_, d := f.do(t, "GET", "/v1/alerts/"+id, "issue-key", "")
+	if fmt.Sprint(d["updates"]) != fmt.Sprint([]any{u["id"]}) || fmt.Sprint(d["cancelled_by"]) != fmt.Sprint([]any{c["id"]}) {
+		t.Errorf("links: %v %v", d["updates"], d["cancelled_by"])
+	}
+	if f.alertPub.count() != 3 {
+		t.Errorf("%d published", f.alertPub.count())
+	}
+}

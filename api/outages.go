@@ -1,0 +1,229 @@
+package api
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/loa-hub/loa/producer/outage"
+)
+
+// outageJSON is one outage as posted in JSON.
+type outageJSON struct {
+	ID        string   `json:"id"`
+	Areas     []string `json:"areas"`
+	Location  string   `json:"location"`
+	Start     string   `json:"start"`
+	End       string   `json:"end"`
+	Reason    string   `json:"reason"`
+	Cancelled bool     `json:"cancelled"`
+}
+
+// outagesBody is either {"outages": [...]} or one outage. The fields are
+// spelt out rather than embedded so that a type error names the field as
+// the client wrote it.
+type outagesBody struct {
+	Outages   *[]outageJSON `json:"outages"`
+	ID        string        `json:"id"`
+	Areas     []string      `json:"areas"`
+	Location  string        `json:"location"`
+	Start     string        `json:"start"`
+	End       string        `json:"end"`
+	Reason    string        `json:"reason"`
+	Cancelled bool          `json:"cancelled"`
+}
+
+func (b outagesBody) one() outageJSON {
+	return outageJSON{ID: b.ID, Areas: b.Areas, Location: b.Location, Start: b.Start, End: b.End, Reason: b.Reason, Cancelled: b.Cancelled}
+}
+
+func (o outageJSON) input() outage.Input {
+	return outage.Input{ID: o.ID, Areas: o.Areas, Location: o.Location, Start: o.Start, End: o.End, Reason: o.Reason, Cancelled: o.Cancelled}
+}
+
+func (h *handler) outagesService() (*outage.Service, error) {
+	if h.deps.Outages == nil {
+		return nil, unavailable("outage schedules are not configured on this server")
+	}
+	return h.deps.Outages, nil
+}
+
+// clientOf names the caller that owns outage ids: its API key.
+func clientOf(r *http.Request) string {
+	p, _ := principalFrom(r.Context())
+	return p.ID
+}
+
+// postOutages serves POST /v1/outages: JSON (one outage, or
+// {"outages": [...]}) or text/csv. Good rows are kept and bad rows
+// reported: 200 {accepted, rejected}. When every row is bad the answer
+// is a 400 problem naming the first wrong field.
+func (h *handler) postOutages(w http.ResponseWriter, r *http.Request) error {
+	svc, err := h.outagesService()
+	if err != nil {
+		return err
+	}
+	var (
+		in     []outage.Input
+		prefix func(row int) string // how a row's fields are named in a 400
+	)
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == "text/csv" {
+		if in, err = readOutagesCSV(http.MaxBytesReader(w, r.Body, h.deps.MaxBodyBytes), h.deps.MaxBodyBytes); err != nil {
+			return err
+		}
+		prefix = func(int) string { return "" }
+	} else {
+		var body outagesBody
+		if err := decodeJSON(w, r, h.deps.MaxBodyBytes, &body); err != nil {
+			return err
+		}
+		single := body.ID != "" || len(body.Areas) > 0 || body.Location != "" || body.Start != "" || body.End != "" ||
+			body.Reason != "" || body.Cancelled
+		switch {
+		case body.Outages != nil && single:
+			return invalid(FieldError{Field: "outages", Detail: "give either a list of outages or one outage, not both"})
+		case body.Outages != nil:
+			for _, o := range *body.Outages {
+				in = append(in, o.input())
+			}
+			prefix = func(row int) string { return fmt.Sprintf("outages[%d].", row-1) }
+		case single:
+			in = []outage.Input{body.one().input()}
+			prefix = func(int) string { return "" }
+		}
+	}
+	if len(in) == 0 {
+		return invalid(FieldError{Field: "outages", Detail: "no outages given"})
+	}
+	if len(in) > 1000 {
+		return invalid(FieldError{Field: "outages", Detail: fmt.Sprintf("%d outages in one request; at most 1,000", len(in))})
+	}
+	res, err := svc.Post(r.Context(), clientOf(r), in)
+	if err != nil {
+		return err
+	}
+	if len(res.Accepted) == 0 {
+		var errs []FieldError
+		for _, rej := range res.Rejected {
+			for _, e := range rej.Errors {
+				detail := e.Detail
+				if mt == "text/csv" {
+					detail = fmt.Sprintf("row %d: %s", rej.Row, detail)
+				}
+				errs = append(errs, FieldError{Field: prefix(rej.Row) + e.Field, Detail: detail})
+			}
+		}
+		return invalid(errs...)
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// readOutagesCSV reads a header line (id, areas, location, start, end,
+// reason and optionally cancelled, in any order) and one outage a line;
+// areas are separated by ";" or spaces.
+func readOutagesCSV(body io.Reader, maxBytes int64) ([]outage.Input, error) {
+	cr := csv.NewReader(body)
+	cr.TrimLeadingSpace = true
+	header, err := cr.Read()
+	if err != nil {
+		return nil, csvProblem(err, maxBytes)
+	}
+	cols := map[string]int{}
+	for i, h := range header {
+		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		switch name {
+		case "id", "areas", "location", "start", "end", "reason", "cancelled":
+		default:
+			return nil, invalid(FieldError{Field: h, Detail: "unknown column; the columns are id, areas, location, start, end, reason[, cancelled]"})
+		}
+		if _, dup := cols[name]; dup {
+			return nil, invalid(FieldError{Field: name, Detail: "column given twice"})
+		}
+		cols[name] = i
+	}
+	for _, c := range []string{"id", "areas", "location", "start", "end"} {
+		if _, ok := cols[c]; !ok {
+			return nil, invalid(FieldError{Field: c, Detail: "missing column; the header must name id, areas, location, start, end, reason"})
+		}
+	}
+	get := func(rec []string, c string) string {
+		if i, ok := cols[c]; ok {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	var out []outage.Input
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, csvProblem(err, maxBytes)
+		}
+		if strings.TrimSpace(strings.Join(rec, "")) == "" {
+			continue
+		}
+		c := strings.ToLower(get(rec, "cancelled"))
+		out = append(out, outage.Input{
+			ID: get(rec, "id"), Areas: strings.FieldsFunc(get(rec, "areas"), func(r rune) bool { return r == ';' || r == ' ' || r == '\t' }),
+			Location: get(rec, "location"), Start: get(rec, "start"), End: get(rec, "end"), Reason: get(rec, "reason"),
+			Cancelled: c == "true" || c == "1" || c == "yes",
+		})
+	}
+}
+
+func csvProblem(err error, maxBytes int64) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &Problem{Type: typeTooLarge, Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("the request body is over the limit of %d bytes", maxBytes)}
+	}
+	if errors.Is(err, io.EOF) {
+		return invalid(FieldError{Field: "(body)", Detail: "the CSV is empty; it needs a header line"})
+	}
+	return &Problem{Type: typeMalformed, Title: "Malformed CSV", Status: http.StatusBadRequest, Detail: err.Error()}
+}
+
+// getOutage serves GET /v1/outages/{id}: the schedule, its version and
+// its notices with their status.
+func (h *handler) getOutage(w http.ResponseWriter, r *http.Request) error {
+	svc, err := h.outagesService()
+	if err != nil {
+		return err
+	}
+	o, err := svc.Get(r.Context(), clientOf(r), chi.URLParam(r, "id"))
+	if errors.Is(err, outage.ErrNotFound) {
+		return notFound("outage " + chi.URLParam(r, "id"))
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}
+
+// cancelOutage serves DELETE /v1/outages/{id}.
+func (h *handler) cancelOutage(w http.ResponseWriter, r *http.Request) error {
+	svc, err := h.outagesService()
+	if err != nil {
+		return err
+	}
+	o, err := svc.Cancel(r.Context(), clientOf(r), chi.URLParam(r, "id"))
+	if errors.Is(err, outage.ErrNotFound) {
+		return notFound("outage " + chi.URLParam(r, "id"))
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/loa-hub/loa/producer/alert/cap"
+)
+
+func TestAlertConfig(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	c, err := loadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Alerts.SMSSeverities, []cap.Severity{cap.SeverityExtreme}) || !slices.Equal(c.Alerts.PreauthorisedScopes, []string{"alerts:issue"}) {
+		t.Errorf("defaults %+v", c.Alerts)
+	}
+	c, err = loadConfig(env(map[string]string{"LOA_ALERT_SMS_SEVERITIES": "Extreme, Severe", "LOA_ALERT_PREAUTHORISED_SCOPE": "none"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Alerts.SMSSeverities, []cap.Severity{cap.SeverityExtreme, cap.SeveritySevere}) || c.Alerts.PreauthorisedScopes != nil {
+		t.Errorf("set %+v", c.Alerts)
+	}
+	_, err = loadConfig(env(map[string]string{"LOA_ALERT_SMS_SEVERITIES": "Awful", "LOA_ALERT_PREAUTHORISED_SCOPE": "alerts:everything"}))
+	if err == nil || !strings.Contains(err.Error(), "LOA_ALERT_PREAUTHORISED_SCOPE") || !strings.Contains(err.Error(), "Awful") {
+		t.Errorf("bad values: %v", err)
+	}
+}
