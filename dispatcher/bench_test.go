@@ -163,7 +163,7 @@ func BenchmarkPlanAndSend(b *testing.B) {
 				b.StopTimer()
 				r := newRig(b, "real")
 				r.seedArea(b, n)
-				fake, err := fcmfake.New(fcmfake.Options{CountOnly: true})
+				fake, err := fcmfake.New(fcmfake.Options{TotalOnly: true})
 				if err != nil {
 					b.Fatal(err)
 				}

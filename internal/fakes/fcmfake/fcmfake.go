@@ -129,6 +129,10 @@ type Options struct {
 	// CountOnly keeps counts per target but not the messages themselves,
 	// for benchmarks of millions of sends; Messages is then empty.
 	CountOnly bool
+	// TotalOnly keeps only the total count (CountFor and Duplicates then
+	// see nothing), so a million-device benchmark measures Loa's memory,
+	// not the fake's per-token counters.
+	TotalOnly bool
 }
 
 // Server is a running fake FCM. Its fault controls are the embedded
@@ -157,7 +161,8 @@ type Server struct {
 // Call Close when done.
 func New(opts Options) (*Server, error) {
 	s := &Server{Injector: fault.NewInjector(opts.Now), requireAuth: opts.RequireAuth}
-	s.log.Discard = opts.CountOnly
+	s.log.Discard = opts.CountOnly || opts.TotalOnly
+	s.log.DiscardKeys = opts.TotalOnly
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/projects/{project}/messages:send", s.send)

@@ -14,6 +14,10 @@ type Log[T any] struct {
 	// of millions of messages does not hold them all; Messages is then
 	// empty. Set it before first use.
 	Discard bool
+	// DiscardKeys also drops the per-key counts (CountFor, Duplicates then
+	// see nothing), for benchmarks of millions of distinct recipients
+	// whose memory should be the system's, not the fake's.
+	DiscardKeys bool
 
 	mu      sync.Mutex
 	items   []T
@@ -46,11 +50,13 @@ func (l *Log[T]) Add(v T, keys ...string) {
 	if !l.Discard {
 		l.items = append(l.items, v)
 	}
-	if l.byKey == nil {
-		l.byKey = map[string]int{}
-	}
-	for _, k := range keys {
-		l.byKey[k]++
+	if !l.DiscardKeys {
+		if l.byKey == nil {
+			l.byKey = map[string]int{}
+		}
+		for _, k := range keys {
+			l.byKey[k]++
+		}
 	}
 	l.notifyLocked()
 }
