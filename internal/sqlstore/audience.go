@@ -245,27 +245,12 @@ func (d *DB) DeliveriesTo(ctx context.Context, notificationID string, recipients
 		ph[i] = fmt.Sprintf("$%d", i+2)
 		args = append(args, r)
 	}
-	rows, err := d.db.QueryContext(ctx, `SELECT notification_id, channel, recipient, status, class, provider,
-		provider_id, reason, targets, attempts, updated_at FROM deliveries
+	out, err := d.queryDeliveries(ctx, selectDelivery+`
 		WHERE notification_id = $1 AND recipient IN (`+strings.Join(ph, ", ")+`) ORDER BY channel, recipient`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: deliveries to: %w", err)
 	}
-	defer rows.Close()
-	var out []Delivery
-	for rows.Next() {
-		var (
-			r  Delivery
-			at timeValue
-		)
-		if err := rows.Scan(&r.NotificationID, &r.Channel, &r.Recipient, &r.Status, &r.Class, &r.Provider,
-			&r.ProviderID, &r.Reason, &r.Targets, &r.Attempts, &at); err != nil {
-			return nil, fmt.Errorf("sqlstore: deliveries to: %w", err)
-		}
-		r.UpdatedAt = at.t
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // TokensOfPhone returns the device tokens of the accounts with a phone.

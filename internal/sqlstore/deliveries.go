@@ -144,11 +144,21 @@ func statusRank(column string) string {
 // Deliveries returns the ledger rows of one notification ordered by
 // channel and recipient.
 func (d *DB) Deliveries(ctx context.Context, notificationID string) ([]Delivery, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT notification_id, channel, recipient, status, class, provider,
-		provider_id, reason, targets, attempts, updated_at
-		FROM deliveries WHERE notification_id = $1 ORDER BY channel, recipient`, notificationID)
+	out, err := d.queryDeliveries(ctx, selectDelivery+` WHERE notification_id = $1 ORDER BY channel, recipient`, notificationID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: deliveries: %w", err)
+	}
+	return out, nil
+}
+
+const selectDelivery = `SELECT notification_id, channel, recipient, status, class, provider,
+	provider_id, reason, targets, attempts, updated_at FROM deliveries`
+
+// queryDeliveries runs a query selecting selectDelivery's columns.
+func (d *DB) queryDeliveries(ctx context.Context, q string, args ...any) ([]Delivery, error) {
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []Delivery
@@ -159,7 +169,7 @@ func (d *DB) Deliveries(ctx context.Context, notificationID string) ([]Delivery,
 		)
 		if err := rows.Scan(&r.NotificationID, &r.Channel, &r.Recipient, &r.Status, &r.Class, &r.Provider,
 			&r.ProviderID, &r.Reason, &r.Targets, &r.Attempts, &at); err != nil {
-			return nil, fmt.Errorf("sqlstore: deliveries: %w", err)
+			return nil, err
 		}
 		r.UpdatedAt = at.t
 		out = append(out, r)

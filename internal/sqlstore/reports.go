@@ -2,8 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -21,22 +19,13 @@ func (d *DB) DeliveryByProviderID(ctx context.Context, provider, providerID stri
 		return Delivery{}, fmt.Errorf("sqlstore: delivery by provider id: %w", ErrNotFound)
 	}
 	// provider_id <> '' lets both engines use the partial index of 0004.
-	row := d.db.QueryRowContext(ctx, `SELECT notification_id, channel, recipient, status, class, provider,
-		provider_id, reason, targets, attempts, updated_at
-		FROM deliveries WHERE provider = $1 AND provider_id = $2 AND provider_id <> ''
+	rs, err := d.queryDeliveries(ctx, selectDelivery+` WHERE provider = $1 AND provider_id = $2 AND provider_id <> ''
 		ORDER BY updated_at DESC LIMIT 1`, provider, providerID)
-	var (
-		r  Delivery
-		at timeValue
-	)
-	err := row.Scan(&r.NotificationID, &r.Channel, &r.Recipient, &r.Status, &r.Class, &r.Provider,
-		&r.ProviderID, &r.Reason, &r.Targets, &r.Attempts, &at)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Delivery{}, fmt.Errorf("sqlstore: delivery by provider id: %w", ErrNotFound)
-	}
 	if err != nil {
 		return Delivery{}, fmt.Errorf("sqlstore: delivery by provider id: %w", err)
 	}
-	r.UpdatedAt = at.t
-	return r, nil
+	if len(rs) == 0 {
+		return Delivery{}, fmt.Errorf("sqlstore: delivery by provider id: %w", ErrNotFound)
+	}
+	return rs[0], nil
 }
