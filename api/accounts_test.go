@@ -90,13 +90,12 @@ func newAccountsFixture(t *testing.T) *accFixture {
 // lastCode is the code in the last published message.
 func (f *accFixture) lastCode(t *testing.T) string {
 	t.Helper()
-	f.pub.mu.Lock()
-	defer f.pub.mu.Unlock()
-	if len(f.pub.envs) == 0 {
+	envs := f.pub.Envelopes()
+	if len(envs) == 0 {
 		t.Fatal("nothing published")
 	}
 	var d producer.Direct
-	if err := json.Unmarshal(f.pub.envs[len(f.pub.envs)-1].Payload, &d); err != nil {
+	if err := json.Unmarshal(envs[len(envs)-1].Payload, &d); err != nil {
 		t.Fatal(err)
 	}
 	return d.Body[:6]

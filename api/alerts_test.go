@@ -186,7 +186,7 @@ func TestAlertRepostIsIdempotent(t *testing.T) {
 	if n := f.alertPub.count(); n != 1 {
 		t.Errorf("%d published, want 1", n)
 	}
-	e := f.alertPub.envs[0]
+	e := f.alertPub.Envelopes()[0]
 	if e.Kind != producer.KindPlan || e.Lane != "alert" || e.ID != first["id"] {
 		t.Errorf("published %s on %s id %s", e.Kind, e.Lane, e.ID)
 	}

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,32 +18,14 @@ import (
 	"github.com/loa-hub/loa/channels/sandbox"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
-	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/direct"
+	"github.com/loa-hub/loa/producer/producertest"
 )
 
-// recorder is a publisher that keeps what it was given.
-type recorder struct {
-	mu   sync.Mutex
-	envs []producer.Envelope
-	fail bool
-}
+// recorder records what is published (see producertest.Recorder).
+type recorder struct{ producertest.Recorder }
 
-func (r *recorder) Publish(ctx context.Context, e producer.Envelope) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail {
-		return io.ErrClosedPipe
-	}
-	r.envs = append(r.envs, e)
-	return nil
-}
-
-func (r *recorder) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.envs)
-}
+func (r *recorder) count() int { return r.Len() }
 
 type fixture struct {
 	srv   *httptest.Server
@@ -282,13 +263,13 @@ func TestIdempotencyKey(t *testing.T) {
 
 func TestPublishFailureKeepsTheNotification(t *testing.T) {
 	f := newFixture(t)
-	f.pub.fail = true
+	f.pub.Fail(true)
 	body := `{"to":{"phone":"0912345678"},"body":"x","idempotency_key":"k-fail"}`
 	resp, p := f.do(t, "POST", "/v1/notifications", "dev-key", body)
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("publish failure: %d %v", resp.StatusCode, p)
 	}
-	f.pub.fail = false
+	f.pub.Fail(false)
 	resp, p = f.do(t, "POST", "/v1/notifications", "dev-key", body)
 	if resp.StatusCode != 202 || f.pub.count() != 1 {
 		t.Fatalf("retry after failure: %d %v, published %d", resp.StatusCode, p, f.pub.count())

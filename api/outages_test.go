@@ -103,7 +103,7 @@ func TestPostOutagesJSON(t *testing.T) {
 	if body["accepted"].([]any)[0].(map[string]any)["status"] != "changed" || f.pub.count() != 1 {
 		t.Fatalf("change: %v", body)
 	}
-	e := f.pub.envs[0]
+	e := f.pub.Envelopes()[0]
 	if e.Kind != producer.KindPlan || e.Lane != topics.LaneBulk || !strings.HasSuffix(e.ID, "-v2-change") ||
 		!e.ExpiresAt.Equal(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)) {
 		t.Errorf("change notice %+v", e)
@@ -127,7 +127,7 @@ func TestPostOutagesJSON(t *testing.T) {
 	}
 	// DELETE cancels, once.
 	resp, body = f.do(t, "DELETE", "/v1/outages/PC-QNA-01", "dev-key", "")
-	if resp.StatusCode != 200 || body["status"] != "cancelled" || f.pub.count() != 2 || !strings.HasSuffix(f.pub.envs[1].ID, "-v3-cancel") {
+	if resp.StatusCode != 200 || body["status"] != "cancelled" || f.pub.count() != 2 || !strings.HasSuffix(f.pub.Envelopes()[1].ID, "-v3-cancel") {
 		t.Fatalf("delete: %d %v", resp.StatusCode, body)
 	}
 	if resp, _ := f.do(t, "DELETE", "/v1/outages/PC-QNA-01", "dev-key", ""); resp.StatusCode != 200 || f.pub.count() != 2 {

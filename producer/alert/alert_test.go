@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,31 +19,16 @@ import (
 	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/alert"
 	"github.com/loa-hub/loa/producer/alert/cap"
+	"github.com/loa-hub/loa/producer/producertest"
 )
 
-// recorder is a publisher that keeps what it was given.
-type recorder struct {
-	mu   sync.Mutex
-	envs []producer.Envelope
-	fail bool
-}
-
-func (r *recorder) Publish(_ context.Context, e producer.Envelope) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail {
-		return io.ErrClosedPipe
-	}
-	r.envs = append(r.envs, e)
-	return nil
-}
+// recorder records what is published (see producertest.Recorder).
+type recorder struct{ producertest.Recorder }
 
 func (r *recorder) plans(t *testing.T) []producer.Plan {
 	t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var out []producer.Plan
-	for _, e := range r.envs {
+	for _, e := range r.Envelopes() {
 		if e.Kind != producer.KindPlan || e.Lane != topics.LaneAlert {
 			t.Fatalf("published %s on %s, want a plan on the alert lane", e.Kind, e.Lane)
 		}
@@ -60,11 +44,7 @@ func (r *recorder) plans(t *testing.T) []producer.Plan {
 	return out
 }
 
-func (r *recorder) env(i int) producer.Envelope {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.envs[i]
-}
+func (r *recorder) env(i int) producer.Envelope { return r.Envelopes()[i] }
 
 // testNow is when the test alerts are received: before the golden
 // documents expire.
@@ -194,12 +174,12 @@ func TestRepostIsIdempotent(t *testing.T) {
 
 func TestPublishFailureIsRetriedByRepost(t *testing.T) {
 	r := newRig(t)
-	r.pub.fail = true
+	r.pub.Fail(true)
 	res, err := r.post(t, issuer, "flood_vi_en.xml")
 	if !errors.Is(err, alert.ErrPublish) || res.Alert.ID == "" {
 		t.Fatalf("err %v, id %q", err, res.Alert.ID)
 	}
-	r.pub.fail = false
+	r.pub.Fail(false)
 	again := r.mustPost(t, issuer, "flood_vi_en.xml")
 	if again.ID != res.Alert.ID || len(r.pub.plans(t)) != 1 {
 		t.Errorf("repost after failure: id %s (want %s), %d plans", again.ID, res.Alert.ID, len(r.pub.plans(t)))
@@ -467,13 +447,11 @@ func TestJSONAlert(t *testing.T) {
 // published by the relay, once.
 func TestRelayPublishesWhatFailed(t *testing.T) {
 	r := newRig(t)
-	r.pub.fail = true
+	r.pub.Fail(true)
 	if _, err := r.post(t, issuer, "flood_vi_en.xml"); !errors.Is(err, alert.ErrPublish) {
 		t.Fatal(err)
 	}
-	r.pub.mu.Lock()
-	r.pub.fail = false
-	r.pub.mu.Unlock()
+	r.pub.Fail(false)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	// A negative grace: the fixed clock never moves past the alert.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,31 +15,16 @@ import (
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/broadcast"
+	"github.com/loa-hub/loa/producer/producertest"
 )
 
-// recorder is a publisher that keeps what it was given.
-type recorder struct {
-	mu   sync.Mutex
-	envs []producer.Envelope
-	fail bool
-}
-
-func (r *recorder) Publish(_ context.Context, e producer.Envelope) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail {
-		return io.ErrClosedPipe
-	}
-	r.envs = append(r.envs, e)
-	return nil
-}
+// recorder records what is published (see producertest.Recorder).
+type recorder struct{ producertest.Recorder }
 
 func (r *recorder) plans(t *testing.T) []producer.Plan {
 	t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var out []producer.Plan
-	for _, e := range r.envs {
+	for _, e := range r.Envelopes() {
 		if e.Kind != producer.KindPlan {
 			continue
 		}
@@ -401,7 +385,7 @@ func TestApprovalWhileKafkaIsDown(t *testing.T) {
 	r := newRig(t, testenv.OpenStore(t, testenv.SQLiteURL(t)))
 	ctx := context.Background()
 	b := r.submitted(t, submitter, draft())
-	r.pub.fail = true
+	r.pub.Fail(true)
 	got, err := r.svc.Approve(ctx, approver, b.ID)
 	if err != nil || got.Status != "scheduled" {
 		t.Fatalf("approve: %+v %v", got, err)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,32 +15,13 @@ import (
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/outage"
+	"github.com/loa-hub/loa/producer/producertest"
 )
 
-// recorder is a publisher that keeps what it was given.
-type recorder struct {
-	mu   sync.Mutex
-	envs []producer.Envelope
-	fail bool
-}
+// recorder records what is published (see producertest.Recorder).
+type recorder struct{ producertest.Recorder }
 
-func (r *recorder) Publish(_ context.Context, e producer.Envelope) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail {
-		return io.ErrClosedPipe
-	}
-	r.envs = append(r.envs, e)
-	return nil
-}
-
-func (r *recorder) take() []producer.Envelope {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.envs
-	r.envs = nil
-	return out
-}
+func (r *recorder) take() []producer.Envelope { return r.Take() }
 
 var ict = time.FixedZone("ICT", 7*3600)
 
@@ -351,7 +331,7 @@ func TestOutages(t *testing.T) {
 				in := base
 				in.ID = "PC-QNA-1125-08"
 				r.post(t, in)
-				r.pub.fail = true
+				r.pub.Fail(true)
 				o, err := r.svc.Cancel(ctx, "evn-qna", in.ID)
 				if err != nil {
 					t.Fatal(err)
