@@ -180,3 +180,19 @@ func message(to string, i int) channels.Message {
 		ExpiresAt:      time.Now().Add(time.Hour),
 	}
 }
+
+// Hanger is what a provider fake offers to hold requests without
+// answering (every fake in internal/fakes embeds a fault.Injector).
+type Hanger interface {
+	Holding() <-chan struct{}
+	SetHang(on bool)
+}
+
+// StallFake implements Staller.Stall for a fake that can hang: it makes
+// the fake hold every request and returns the channel closed when the
+// first is held, and the function that lets requests through again.
+func StallFake(h Hanger) (held <-chan struct{}, release func()) {
+	held = h.Holding()
+	h.SetHang(true)
+	return held, func() { h.SetHang(false) }
+}

@@ -54,13 +54,9 @@ func newClient(t *testing.T, f *smtpfake.Server, change func(*email.Config)) *em
 
 type sink struct{ f *smtpfake.Server }
 
-func (s sink) Count(to string) int  { return s.f.CountFor(to) }
-func (s sink) Address(i int) string { return fmt.Sprintf("nguoidan%02d@example.vn", i) }
-func (s sink) Stall() (<-chan struct{}, func()) {
-	held := s.f.Holding()
-	s.f.SetHang(true)
-	return held, func() { s.f.SetHang(false) }
-}
+func (s sink) Count(to string) int              { return s.f.CountFor(to) }
+func (s sink) Address(i int) string             { return fmt.Sprintf("nguoidan%02d@example.vn", i) }
+func (s sink) Stall() (<-chan struct{}, func()) { return channeltest.StallFake(s.f) }
 
 func TestContract(t *testing.T) {
 	channeltest.Run(t, func(t *testing.T) (channels.Channel, channeltest.Sink) {

@@ -54,13 +54,9 @@ func push(to string) channels.Message {
 
 type sink struct{ f *fcmfake.Server }
 
-func (s sink) Count(to string) int  { return s.f.CountFor(to) }
-func (s sink) Address(i int) string { return fmt.Sprintf("device-token-%03d", i) }
-func (s sink) Stall() (<-chan struct{}, func()) {
-	held := s.f.Holding()
-	s.f.SetHang(true)
-	return held, func() { s.f.SetHang(false) }
-}
+func (s sink) Count(to string) int              { return s.f.CountFor(to) }
+func (s sink) Address(i int) string             { return fmt.Sprintf("device-token-%03d", i) }
+func (s sink) Stall() (<-chan struct{}, func()) { return channeltest.StallFake(s.f) }
 
 func TestContract(t *testing.T) {
 	channeltest.Run(t, func(t *testing.T) (channels.Channel, channeltest.Sink) {

@@ -11,13 +11,13 @@ import (
 	"time"
 
 	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/channels/channeltest"
 )
 
 // gatewayCounter is the part of a fake gateway the contract sink needs.
 type gatewayCounter interface {
 	CountFor(phone string) int
-	Holding() <-chan struct{}
-	SetHang(on bool)
+	channeltest.Hanger
 }
 
 // gatewaySink adapts fake gateways to channeltest.Sink; Count sums them.
@@ -34,11 +34,7 @@ func (s gatewaySink) Count(to string) int {
 func (s gatewaySink) Address(i int) string { return fmt.Sprintf("8490%07d", i) }
 
 // Stall holds requests at the first gateway only.
-func (s gatewaySink) Stall() (<-chan struct{}, func()) {
-	held := s[0].Holding()
-	s[0].SetHang(true)
-	return held, func() { s[0].SetHang(false) }
-}
+func (s gatewaySink) Stall() (<-chan struct{}, func()) { return channeltest.StallFake(s[0]) }
 
 func gatewayMessage(to string) channels.Message {
 	return channels.Message{
