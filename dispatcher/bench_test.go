@@ -102,6 +102,7 @@ func BenchmarkPushToFakeFCM(b *testing.B) {
 			stop()
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "pushes/s")
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/push")
+			b.ReportMetric(float64(fake.Connections()), "conns")
 		})
 	}
 }
@@ -145,6 +146,7 @@ func BenchmarkFanoutToFakeFCM(b *testing.B) {
 	stop()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "pushes/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/push")
+	b.ReportMetric(float64(fake.Connections()), "conns")
 }
 
 // BenchmarkPlanAndSend is the broadcast at scale: an audience of 100,000

@@ -1,12 +1,16 @@
 package fcm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -31,6 +35,10 @@ const maxTTL = 28 * 24 * time.Hour
 // DefaultQuotaBackoff is the least a QUOTA_EXCEEDED answer backs off: FCM's quota
 // is per minute, so retrying sooner only burns more of it.
 const DefaultQuotaBackoff = time.Minute
+
+// DefaultConnections is how many HTTP/2 connections a Client spreads its
+// sends over when Config.Connections is zero.
+const DefaultConnections = 8
 
 // messagingScope is the OAuth2 scope the FCM v1 API requires.
 const messagingScope = "https://www.googleapis.com/auth/firebase.messaging"
@@ -58,6 +66,14 @@ type Config struct {
 	CallTimeout time.Duration
 	// Now is the clock expiry and TTLs are computed on; time.Now when nil.
 	Now func() time.Time
+	// Connections is how many HTTP/2 connections sends are spread over;
+	// DefaultConnections when zero (LOA_FCM_CONNECTIONS). Each carries up
+	// to 100 sends at once, the stream limit FCM advertises; a send beyond
+	// Connections × 100 waits its turn rather than opening, and
+	// TLS-handshaking, a connection of its own.
+	// It applies when the transport is an *http.Transport (the default);
+	// any other RoundTripper is used as it is.
+	Connections int
 	// QuotaBackoff is the least a QUOTA_EXCEEDED (429) answer backs off;
 	// DefaultQuotaBackoff (a minute, FCM's quota window) when zero. Tests
 	// shorten it.
@@ -73,6 +89,8 @@ func (c Config) Validate() error {
 		return errors.New("fcm: config: CredentialsFile is required (it may be empty only with a fake Endpoint)")
 	case c.CallTimeout < 0:
 		return errors.New("fcm: config: CallTimeout must not be negative")
+	case c.Connections < 0:
+		return errors.New("fcm: config: Connections must not be negative")
 	case c.QuotaBackoff < 0:
 		return errors.New("fcm: config: QuotaBackoff must not be negative")
 	}
@@ -112,7 +130,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		base = cfg.HTTPClient.Transport
 	}
 	if base == nil {
-		base = http.DefaultTransport.(*http.Transport).Clone()
+		base = http.DefaultTransport
+	}
+	if t, ok := base.(*http.Transport); ok {
+		base = pool(t, cmp.Or(cfg.Connections, DefaultConnections))
 	}
 	rt := base
 	if cfg.CredentialsFile != "" {
@@ -143,6 +164,107 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("fcm: messaging client: %w", err)
 	}
 	return &Client{msg: mc, provider: "fcm:" + cfg.ProjectID, timeout: cfg.CallTimeout, now: cfg.Now, quota: cfg.QuotaBackoff}, nil
+}
+
+// streamsPerConnection is how many sends one connection carries at once:
+// the HTTP/2 stream limit FCM's front ends advertise.
+const streamsPerConnection = 100
+
+// pool returns a RoundTripper spreading requests over n clones of t, each
+// holding one HTTP/2 connection, at most streamsPerConnection requests on
+// each. Left to itself, an http.Transport whose connection is at the
+// server's stream limit dials a new connection for each request over it
+// and throws most of them away once a stream frees up: under a fan-out,
+// a TLS handshake every few dozen pushes. Its strict mode instead wakes
+// every waiting request each time a stream frees up, which collapses
+// under a few thousand of them. So the pool admits requests itself, in
+// order, and gives each to the least busy connection.
+func pool(t *http.Transport, n int) http.RoundTripper {
+	p := &connPool{slots: make(chan struct{}, n*streamsPerConnection), conns: make([]*pooledConn, n)}
+	for i := range p.conns {
+		c := t.Clone()
+		c.ForceAttemptHTTP2 = true
+		c.MaxConnsPerHost = 1 // requests arriving while it dials wait for it
+		h2 := http.HTTP2Config{}
+		if c.HTTP2 != nil {
+			h2 = *c.HTTP2
+		}
+		h2.StrictMaxConcurrentRequests = true // never a second connection
+		c.HTTP2 = &h2
+		p.conns[i] = &pooledConn{rt: c}
+	}
+	return p
+}
+
+// connPool is the RoundTripper pool returns.
+type connPool struct {
+	slots chan struct{} // one per request in flight, over all connections
+	conns []*pooledConn
+}
+
+type pooledConn struct {
+	rt       *http.Transport
+	inFlight atomic.Int32
+}
+
+func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case p.slots <- struct{}{}:
+	case <-req.Context().Done():
+		if req.Body != nil {
+			req.Body.Close() // a RoundTripper closes the body, even on error
+		}
+		return nil, req.Context().Err()
+	}
+	c := p.conns[0]
+	for _, o := range p.conns[1:] {
+		if o.inFlight.Load() < c.inFlight.Load() {
+			c = o
+		}
+	}
+	c.inFlight.Add(1)
+	var once sync.Once
+	done := func() {
+		once.Do(func() {
+			c.inFlight.Add(-1)
+			<-p.slots
+		})
+	}
+	resp, err := c.rt.RoundTrip(req)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	// The stream stays open until the body is read to its end or closed.
+	resp.Body = &releasingBody{ReadCloser: resp.Body, done: done}
+	return resp, nil
+}
+
+// CloseIdleConnections closes the idle connections of every transport.
+func (p *connPool) CloseIdleConnections() {
+	for _, c := range p.conns {
+		c.rt.CloseIdleConnections()
+	}
+}
+
+// releasingBody calls done when the body is closed or read to its end.
+type releasingBody struct {
+	io.ReadCloser
+	done func()
+}
+
+func (b *releasingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.done()
+	}
+	return n, err
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.done()
+	return err
 }
 
 // Name returns the provider instance name, "fcm:" + project id, used in

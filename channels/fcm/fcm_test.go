@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -378,8 +380,10 @@ func TestConfigValidate(t *testing.T) {
 
 func asError(err error, target **channels.Error) bool { return errors.As(err, target) }
 
-// BenchmarkSend measures Loa's cost per push against a 0 ms fake over
-// HTTP/2 (client and fake share the machine, so ns/op includes the fake).
+// BenchmarkSend measures the SDK's send path against a 0 ms fake over
+// HTTP/2 and TLS, with 128 sends at a time: the ceiling any dispatcher
+// built on the SDK has on this machine. Client and fake share the
+// machine, so ns/op and cpu-µs/send include the fake's side.
 func BenchmarkSend(b *testing.B) {
 	f, err := fcmfake.New(fcmfake.Options{CountOnly: true})
 	if err != nil {
@@ -392,9 +396,10 @@ func BenchmarkSend(b *testing.B) {
 	}
 	m := push("tok")
 	m.ExpiresAt = time.Now().Add(time.Hour)
-	b.SetParallelism(16)
+	b.SetParallelism(128 / runtime.GOMAXPROCS(0))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0, start := processCPU(), time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := c.Send(context.Background(), m); err != nil {
@@ -403,4 +408,88 @@ func BenchmarkSend(b *testing.B) {
 			}
 		}
 	})
+	cpu, elapsed := processCPU()-cpu0, time.Since(start)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "sends/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/send")
+	b.ReportMetric(float64(f.Connections()), "conns")
+}
+
+// processCPU is the CPU time (user + system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestConnectionPool: a burst of concurrent sends shares Connections
+// HTTP/2 connections, at most 100 sends on each (FCM's stream limit),
+// instead of dialling (and TLS-handshaking) a connection per send over
+// the limit; every send gets through.
+func TestConnectionPool(t *testing.T) {
+	f := startFake(t, fcmfake.Options{})
+	f.SetLatency(2 * time.Millisecond)
+	c := newClient(t, f, func(cfg *fcm.Config) { cfg.Connections = 2 })
+	const senders, each = 500, 4
+	var wg sync.WaitGroup
+	errs := make(chan error, senders*each)
+	for g := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if _, err := c.Send(context.Background(), push(fmt.Sprintf("tok-%d-%d", g, i))); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := f.Count(); n != senders*each {
+		t.Errorf("fake accepted %d pushes, want %d", n, senders*each)
+	}
+	if n := f.Connections(); n > 2 {
+		t.Errorf("%d connections opened, want at most 2", n)
+	}
+	if n := f.MaxInFlight(); n > 2*fcmfake.MaxConcurrentStreams {
+		t.Errorf("%d sends in flight at once, over 2 connections × %d streams", n, fcmfake.MaxConcurrentStreams)
+	}
+}
+
+// TestWaitingForAStreamEndsWithTheCall: while every stream is taken by a
+// hung request, further sends wait in the pool, not on the wire, and give
+// up as transient failures when their call times out.
+func TestWaitingForAStreamEndsWithTheCall(t *testing.T) {
+	f := startFake(t, fcmfake.Options{})
+	c := newClient(t, f, func(cfg *fcm.Config) { cfg.Connections = 1; cfg.CallTimeout = 300 * time.Millisecond })
+	_, release := channeltest.StallFake(f)
+	defer release()
+	const sends = 250
+	var wg sync.WaitGroup
+	errs := make(chan error, sends)
+	for i := range sends {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.Send(context.Background(), push(fmt.Sprintf("tok-%d", i)))
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		var ce *channels.Error
+		if !asError(err, &ce) || ce.Class != channels.Transient {
+			t.Fatalf("a send over the stream limit: %v, want a transient error", err)
+		}
+	}
+	if n := f.MaxInFlight(); n > fcmfake.MaxConcurrentStreams {
+		t.Errorf("%d requests reached the fake at once, over the %d streams of one connection", n, fcmfake.MaxConcurrentStreams)
+	}
+	if n := f.Connections(); n != 1 {
+		t.Errorf("%d connections opened, want 1", n)
+	}
 }

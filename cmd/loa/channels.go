@@ -38,6 +38,7 @@ type providerConfig struct {
 type fcmProvider struct {
 	ProjectID, CredentialsFile, Endpoint string
 	InsecureTLS                          bool
+	Connections                          int
 	Limit                                ratelimit.Limit
 }
 
@@ -75,6 +76,7 @@ func loadProviders(getenv func(string) string, errs *[]error) providerConfig {
 		pc.FCM = &fcmProvider{
 			ProjectID: p, CredentialsFile: getenv("LOA_FCM_CREDENTIALS_FILE"), Endpoint: getenv("LOA_FCM_ENDPOINT"),
 			InsecureTLS: getenv("LOA_FCM_INSECURE_TLS") == "1",
+			Connections: intVar(getenv, "LOA_FCM_CONNECTIONS", fcm.DefaultConnections, 1, 256, errs),
 			// FCM's default project quota: 600,000 messages a minute.
 			Limit: limit("LOA_FCM", 10_000),
 		}
@@ -147,7 +149,8 @@ func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalCl
 		if p.InsecureTLS {
 			hc.Transport = insecureTransport()
 		}
-		c, err := fcm.New(ctx, fcm.Config{ProjectID: p.ProjectID, CredentialsFile: p.CredentialsFile, Endpoint: p.Endpoint, HTTPClient: hc})
+		c, err := fcm.New(ctx, fcm.Config{ProjectID: p.ProjectID, CredentialsFile: p.CredentialsFile, Endpoint: p.Endpoint, HTTPClient: hc,
+			Connections: p.Connections})
 		if err != nil {
 			return nil, err
 		}

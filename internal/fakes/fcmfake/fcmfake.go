@@ -119,6 +119,11 @@ type Android struct {
 	Raw json.RawMessage `json:"-"`
 }
 
+// MaxConcurrentStreams is the HTTP/2 stream limit the fake advertises per
+// connection: 100, as Google's front ends do, so a sender's connection
+// pooling meets the limit it will meet in production.
+const MaxConcurrentStreams = 100
+
 // Options configures a Server.
 type Options struct {
 	// Now is the clock outage windows are measured on; time.Now when nil.
@@ -148,6 +153,9 @@ type Server struct {
 	seq         atomic.Uint64
 	tokenReqs   atomic.Int64
 	sendReqs    atomic.Int64
+	conns       atomic.Int64 // connections accepted on the API
+	inFlight    atomic.Int64 // send requests being handled
+	maxInFlight atomic.Int64 // the most there have been at once
 	tokens      sync.Map // issued access token → struct{}
 }
 
@@ -172,7 +180,11 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fcmfake: listen: %w", err)
 	}
-	s.tls = &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}, EnableHTTP2: true}
+	s.tls = &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux, ConnState: func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}, HTTP2: &http.HTTP2Config{MaxConcurrentStreams: MaxConcurrentStreams}}, EnableHTTP2: true}
 	s.tls.StartTLS()
 
 	omux := http.NewServeMux()
@@ -199,6 +211,14 @@ func (s *Server) TokenURL() string { return s.oauth.URL + "/token" }
 // Client returns an HTTP/2 client that trusts the fake's certificate. It
 // is shared; do not change it.
 func (s *Server) Client() *http.Client { return s.tls.Client() }
+
+// Connections returns how many connections clients have opened to the
+// API: a sender that reuses its connections keeps this small.
+func (s *Server) Connections() int64 { return s.conns.Load() }
+
+// MaxInFlight returns the most send requests the fake has been handling
+// at once (held ones included).
+func (s *Server) MaxInFlight() int64 { return s.maxInFlight.Load() }
 
 // Certificate returns the fake's self-signed TLS certificate.
 func (s *Server) Certificate() *x509.Certificate { return s.tls.Certificate() }
@@ -293,6 +313,13 @@ var (
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	s.sendReqs.Add(1)
+	for n := s.inFlight.Add(1); ; {
+		m := s.maxInFlight.Load()
+		if n <= m || s.maxInFlight.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	defer s.inFlight.Add(-1)
 	project := r.PathValue("project")
 	if s.requireAuth {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
