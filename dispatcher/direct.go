@@ -276,14 +276,18 @@ func (d *Dispatcher) resolve(ctx context.Context, to producer.Recipient, ch chan
 }
 
 func (d *Dispatcher) receipt(env producer.Envelope, p producer.Direct, ch channels.Name, addr string, targets int, o outcome) producer.Record {
-	r := Receipt{
+	b, _ := json.Marshal(d.newReceipt(env, p, ch, addr, targets, o)) // a Receipt always marshals
+	return producer.Record{Topic: d.cfg.Names.Topic(topics.Receipts), Key: p.NotificationID, Value: b}
+}
+
+// newReceipt is the receipt of one delivery's outcome.
+func (d *Dispatcher) newReceipt(env producer.Envelope, p producer.Direct, ch channels.Name, addr string, targets int, o outcome) Receipt {
+	return Receipt{
 		NotificationID: p.NotificationID, EventID: env.ID, Kind: env.Kind, Lane: string(env.Lane),
 		Channel: string(ch), Recipient: addr, Status: o.status, Class: string(o.class), Provider: o.provider,
 		ProviderID: o.providerID, Reason: o.reason, Targets: targets, Attempts: o.attempts, Duplicate: o.duplicate,
 		At: d.now().UTC(),
 	}
-	b, _ := json.Marshal(r) // a Receipt always marshals
-	return producer.Record{Topic: d.cfg.Names.Topic(topics.Receipts), Key: p.NotificationID, Value: b}
 }
 
 func (d *Dispatcher) deadLetterRecord(m kafkaMessage, o outcome, ch channels.Name, addr string) (producer.Record, error) {

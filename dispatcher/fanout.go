@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/producer"
@@ -13,8 +14,9 @@ import (
 // handleFanout sends one batch of a planned audience. Its deliveries are
 // claimed in one Redis round trip, sent concurrently (FanoutConcurrency at
 // a time), and marked or released in one more, so a redelivered batch
-// reaches nobody twice; all receipts, retries and dead letters of the
-// batch go to Kafka in one write, and only then is its offset committed.
+// reaches nobody twice; its receipts (packed a few hundred to a message),
+// retries and dead letters go to Kafka in one write, and only then is its
+// offset committed.
 func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env producer.Envelope, p producer.Fanout) error {
 	ch := channels.Name(p.Channel)
 	msg := producer.Direct{NotificationID: p.NotificationID, Title: p.Title, Body: p.Body, Data: p.Data,
@@ -50,13 +52,14 @@ func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env produ
 		}
 	}
 
-	recs := make([]producer.Record, 0, len(recipients))
+	receipts := make([]Receipt, 0, len(recipients))
+	var recs []producer.Record // retries and dead letters
 	for i, addr := range recipients {
 		o := outcomes[i]
 		if !o.duplicate {
 			d.cfg.Metrics.Delivery(string(ch), o.provider, o.status)
 		}
-		recs = append(recs, d.receipt(env, msg, ch, addr, 1, o))
+		receipts = append(receipts, d.newReceipt(env, msg, ch, addr, 1, o))
 		switch {
 		case o.retry != nil:
 			// The retry carries its one address, not the whole batch.
@@ -73,7 +76,7 @@ func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env produ
 			recs = append(recs, dl)
 		}
 	}
-	return d.pub.Write(ctx, recs...)
+	return d.pub.Write(ctx, append(d.receiptRecords(msg.NotificationID, receipts), recs...)...)
 }
 
 // sendBatch claims, sends and settles the deliveries of one batch, filling
@@ -91,41 +94,50 @@ func (d *Dispatcher) sendBatch(ctx context.Context, env producer.Envelope, msg p
 		errs     []error
 		sent     []string
 		released []string
-		sem      = make(chan struct{}, max(d.cfg.FanoutConcurrency, 1))
-		wg       sync.WaitGroup
+		todo     []int // indexes of the claimed deliveries, to send
+		others   []int // indexes of those another sender holds
 	)
-	for i, addr := range recipients {
-		switch states[i] {
+	for i, st := range states {
+		switch st {
 		case alreadySent:
 			outcomes[i] = outcome{status: StatusSent, duplicate: true, reason: "already sent"}
-			continue
 		case busy:
-			// Another sender holds it (a rebalance mid-batch): settle this
-			// one the slow way, waiting for that sender or its lease.
-			o, err := d.deliver(ctx, env, msg, ch, addr, 1)
-			if err != nil {
-				return err
-			}
-			outcomes[i] = o
-			continue
+			others = append(others, i)
+		default:
+			todo = append(todo, i)
 		}
-		sem <- struct{}{}
+	}
+	// A few long-lived senders per batch rather than a goroutine per
+	// delivery: each grows its stack to the SDK's depth once, not 500 times.
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(max(d.cfg.FanoutConcurrency, 1), len(todo)) {
 		wg.Add(1)
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			o, err := d.sendClaimed(ctx, env, msg, channel, ch, addr, 1, history, tier)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				released = append(released, addr)
-				return
-			}
-			outcomes[i] = o
-			if o.status == StatusSent {
-				sent = append(sent, addr)
-			} else {
-				released = append(released, addr)
+			defer wg.Done()
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(todo) {
+					return
+				}
+				i := todo[k]
+				addr := recipients[i]
+				o, err := d.sendClaimed(ctx, env, msg, channel, ch, addr, 1, history, tier)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+					released = append(released, addr)
+				} else {
+					outcomes[i] = o
+					if o.status == StatusSent {
+						sent = append(sent, addr)
+					} else {
+						released = append(released, addr)
+					}
+				}
+				mu.Unlock()
 			}
 		}()
 	}
@@ -136,6 +148,20 @@ func (d *Dispatcher) sendBatch(ctx context.Context, env producer.Envelope, msg p
 	}
 	if err := d.claims.ReleaseMany(context.WithoutCancel(ctx), msg.NotificationID, string(ch), released, owner); err != nil {
 		errs = append(errs, err)
+	}
+	// Those another sender held (a rebalance mid-batch) are settled last,
+	// the slow way, waiting for that sender or its lease: this batch's own
+	// claims are settled by then and cannot lapse meanwhile.
+	for _, i := range others {
+		if len(errs) > 0 {
+			break
+		}
+		o, err := d.deliver(ctx, env, msg, ch, recipients[i], 1)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		outcomes[i] = o
 	}
 	if len(errs) > 0 {
 		return errs[0]

@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -14,13 +13,14 @@ import (
 )
 
 // The ledger folds receipts into the store in batches: it takes what
-// loa.receipts has (up to ledgerBatch receipts, waiting at most
-// ledgerLinger for more), writes them in one transaction, and only then
-// commits their offsets. A broadcast of a million devices is a million
+// loa.receipts has (up to ledgerBatch messages, waiting at most
+// ledgerLinger for more), writes their receipts in transactions of at
+// most ledgerTxRows deliveries, and only then commits their offsets. A broadcast of a million devices is a million
 // receipts; one commit per receipt would make the database the bottleneck.
 const (
 	ledgerBatch  = 500
 	ledgerLinger = 20 * time.Millisecond
+	ledgerTxRows = 5000
 )
 
 // runLedger consumes loa.receipts until ctx ends, then finishes the batch
@@ -95,24 +95,33 @@ func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) err
 	}
 	rows := make([]sqlstore.Delivery, 0, len(msgs))
 	for _, m := range msgs {
-		var r Receipt
-		if err := json.Unmarshal(m.Value, &r); err != nil || r.NotificationID == "" {
+		rs, err := DecodeReceipts(m.Value)
+		if err != nil {
 			d.log.Error("undecodable receipt skipped", slog.Int("partition", m.Partition), slog.Int64("offset", m.Offset), slog.Any("error", err))
 			continue
 		}
-		// A dead token is deactivated here, from its receipt, so every
-		// replica learns it through the same event and nothing is sent to
-		// the device again.
-		if r.Status == StatusTokenDead && r.Channel == string(channels.Push) {
-			if err := d.store.DeactivateDevice(ctx, r.Recipient); err != nil {
-				return err
+		for _, r := range rs {
+			// A dead token is deactivated here, from its receipt, so every
+			// replica learns it through the same event and nothing is sent
+			// to the device again.
+			if r.Status == StatusTokenDead && r.Channel == string(channels.Push) {
+				if err := d.store.DeactivateDevice(ctx, r.Recipient); err != nil {
+					return err
+				}
 			}
+			rows = append(rows, sqlstore.Delivery{
+				NotificationID: r.NotificationID, Channel: r.Channel, Recipient: r.Recipient, Status: r.Status,
+				Class: r.Class, Provider: r.Provider, ProviderID: r.ProviderID, Reason: r.Reason,
+				Targets: r.Targets, Attempts: r.Attempts, UpdatedAt: r.At,
+			})
 		}
-		rows = append(rows, sqlstore.Delivery{
-			NotificationID: r.NotificationID, Channel: r.Channel, Recipient: r.Recipient, Status: r.Status,
-			Class: r.Class, Provider: r.Provider, ProviderID: r.ProviderID, Reason: r.Reason,
-			Targets: r.Targets, Attempts: r.Attempts, UpdatedAt: r.At,
-		})
 	}
-	return d.store.RecordDeliveries(ctx, rows)
+	// Messages from fan-out carry hundreds of receipts each: write them in
+	// transactions of a bounded size, in order.
+	for start := 0; start < len(rows); start += ledgerTxRows {
+		if err := d.store.RecordDeliveries(ctx, rows[start:min(start+ledgerTxRows, len(rows))]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
