@@ -40,6 +40,7 @@ func newOpsFixture(t *testing.T, backend string) *opsFixture {
 	}
 	store := testenv.OpenStore(t, dbURL)
 	f := &opsFixture{names: topics.Names{Prefix: "ops" + testenv.ID() + "."}, brokers: strings.Split(brokers, ",")}
+	testenv.DeleteTopicsAtEnd(t, brokers, f.names.Prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := topics.Ensure(ctx, f.brokers, f.names, 1); err != nil {

@@ -45,6 +45,7 @@ func newRig(t testing.TB, backend string) *rig {
 		dbURL, redisURL, brokers = testenv.SQLiteURL(t), "redis://"+testenv.Miniredis(t).Addr(), testenv.Kfake(t)
 	}
 	r.brokers = strings.Split(brokers, ",")
+	testenv.DeleteTopicsAtEnd(t, brokers, r.names.Prefix)
 	opt, err := redis.ParseURL(redisURL)
 	if err != nil {
 		t.Fatal(err)

@@ -42,6 +42,7 @@ func BenchmarkCodeIssueToSMSFake(b *testing.B) {
 		id := testenv.ID()
 		env["LOA_KAFKA_BROKERS"], env["LOA_REDIS_URL"], env["LOA_DATABASE_URL"] = rb.KafkaBrokers, rb.RedisURL, rb.DatabaseURL
 		env["LOA_KAFKA_TOPIC_PREFIX"], env["LOA_REDIS_KEY_PREFIX"] = "bench"+id+".", "bench"+id+":"
+		testenv.DeleteTopicsAtEnd(b, rb.KafkaBrokers, env["LOA_KAFKA_TOPIC_PREFIX"])
 	}
 	base := startDevB(b, env)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}

@@ -26,6 +26,7 @@ func TestAdminDeadLetters(t *testing.T) {
 				dbURL, brokers = rb.DatabaseURL, rb.KafkaBrokers
 				env["LOA_DATABASE_URL"] = dbURL
 			}
+			testenv.DeleteTopicsAtEnd(t, brokers, env["LOA_KAFKA_TOPIC_PREFIX"])
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			if err := topics.Ensure(ctx, strings.Split(brokers, ","), topics.Names{Prefix: env["LOA_KAFKA_TOPIC_PREFIX"]}, 1); err != nil {

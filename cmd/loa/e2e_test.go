@@ -154,6 +154,7 @@ func backendEnv(t *testing.T, name string) map[string]string {
 		env["LOA_REDIS_URL"] = b.RedisURL
 		env["LOA_DATABASE_URL"] = b.DatabaseURL
 		env["LOA_KAFKA_TOPIC_PREFIX"] = "e2e" + id + "."
+		testenv.DeleteTopicsAtEnd(t, b.KafkaBrokers, env["LOA_KAFKA_TOPIC_PREFIX"])
 		env["LOA_REDIS_KEY_PREFIX"] = "e2e" + id + ":"
 	}
 	return env

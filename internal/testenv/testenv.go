@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,9 +25,11 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/internal/topics"
 )
 
 // Required reports whether real services are mandatory
@@ -200,3 +203,32 @@ func OpenStore(t testing.TB, url string) *sqlstore.DB {
 // for variable: when it is set, or when services are required (the
 // variant then fails on the missing variable instead of skipping).
 func Configured(variable string) bool { return os.Getenv(variable) != "" || Required() }
+
+// DeleteTopicsAtEnd deletes, when t ends, Loa's topics under prefix on the
+// Kafka at brokers (comma-separated). Call it before anything that uses
+// the topics starts, so it runs after they have stopped. Every test run
+// creates its topics under a fresh prefix; left behind, their thousands
+// of partitions slow the broker down for every later test and benchmark.
+func DeleteTopicsAtEnd(t testing.TB, brokers, prefix string) {
+	t.Helper()
+	names := topics.Names{Prefix: prefix}
+	var all []string
+	for _, s := range topics.Specs() {
+		all = append(all, names.Topic(s.Name))
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		client := &kafka.Client{Addr: kafka.TCP(strings.Split(brokers, ",")...), Timeout: 30 * time.Second}
+		resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: all})
+		if err != nil {
+			t.Logf("testenv: topics under %q not deleted: %v", prefix, err)
+			return
+		}
+		for topic, err := range resp.Errors {
+			if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
+				t.Logf("testenv: topic %s not deleted: %v", topic, err)
+			}
+		}
+	})
+}
