@@ -106,8 +106,31 @@ func (d *DB) CountAudience(ctx context.Context, a Audience, app string) (devices
 	return devices, phones, nil
 }
 
+// keyed runs an audience page query. On PostgreSQL it must walk the
+// index in key order and stop at the page's end; left to its estimates,
+// PostgreSQL sometimes sorts everything after the key instead, up to
+// 200 ms a page three quarters through 100,000 devices, against 3 ms. So
+// the query is planned for its actual arguments (not a prepared
+// statement's generic plan) and without sorting where an index gives the
+// order.
 func (d *DB) keyed(ctx context.Context, q string, args []any) ([]Keyed, error) {
-	rows, err := d.db.QueryContext(ctx, q, args...)
+	var db interface {
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	} = d.db
+	if d.dialect == Postgres {
+		tx, err := d.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: audience: %w", err)
+		}
+		defer tx.Rollback()
+		for _, set := range []string{`SET LOCAL plan_cache_mode = force_custom_plan`, `SET LOCAL enable_sort = off`} {
+			if _, err := tx.ExecContext(ctx, set); err != nil {
+				return nil, fmt.Errorf("sqlstore: audience: %w", err)
+			}
+		}
+		db = tx
+	}
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: audience: %w", err)
 	}

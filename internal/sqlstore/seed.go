@@ -46,5 +46,17 @@ func (d *DB) SeedAudience(ctx context.Context, prefix string, n, phoneBase int, 
 			return fmt.Errorf("sqlstore: seed audience: %w", err)
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: seed audience: %w", err)
+	}
+	// Refresh the statistics now rather than when autovacuum gets to it:
+	// planned on an empty table's statistics, each page of an audience
+	// query sorts everything after its key (450 ms a page in the middle
+	// of 100,000 devices, against 3 ms).
+	for _, table := range []string{"accounts", "devices", "subscription_areas"} {
+		if _, err := d.db.ExecContext(ctx, `ANALYZE `+table); err != nil {
+			return fmt.Errorf("sqlstore: seed audience: analyze: %w", err)
+		}
+	}
+	return nil
 }
