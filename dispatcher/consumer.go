@@ -59,11 +59,12 @@ func (c *consumer) newReader() *kafka.Reader {
 		ci = 500 * time.Millisecond
 	}
 	return kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           c.cfg.Brokers,
-		GroupID:           c.cfg.Group,
-		Topic:             c.cfg.Topic,
-		MinBytes:          1,
-		MaxBytes:          10 << 20,
+		Brokers:  c.cfg.Brokers,
+		GroupID:  c.cfg.Group,
+		Topic:    c.cfg.Topic,
+		MinBytes: 1,
+		MaxBytes: 1 << 20, // per fetch; what readers buffer ahead is a few of these
+
 		MaxWait:           250 * time.Millisecond,
 		CommitInterval:    ci,
 		StartOffset:       kafka.FirstOffset,

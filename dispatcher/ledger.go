@@ -13,14 +13,18 @@ import (
 )
 
 // The ledger folds receipts into the store in batches: it takes what
-// loa.receipts has (up to ledgerBatch messages, waiting at most
-// ledgerLinger for more), writes their receipts in transactions of at
-// most ledgerTxRows deliveries, and only then commits their offsets. A broadcast of a million devices is a million
-// receipts; one commit per receipt would make the database the bottleneck.
+// loa.receipts has (up to ledgerBatch messages or ledgerBytes of them,
+// waiting at most ledgerLinger for more), writes their receipts in
+// transactions of at most ledgerTxRows deliveries, and only then commits
+// their offsets. A broadcast of a million devices is a million receipts;
+// one commit per receipt would make the database the bottleneck.
 const (
 	ledgerBatch  = 500
 	ledgerLinger = 20 * time.Millisecond
 	ledgerTxRows = 5000
+	// ledgerBytes bounds a batch in memory: a fan-out message holds
+	// hundreds of receipts, so 500 of them could be a quarter million.
+	ledgerBytes = 4 << 20
 )
 
 // runLedger consumes loa.receipts until ctx ends, then finishes the batch
@@ -31,7 +35,7 @@ func (d *Dispatcher) runLedger(ctx context.Context) error {
 	r := c.newReader()
 	defer r.Close()
 	for {
-		msgs, err := fetchBatch(ctx, r, ledgerBatch, ledgerLinger)
+		msgs, err := fetchBatch(ctx, r, ledgerBatch, ledgerBytes, ledgerLinger)
 		if len(msgs) == 0 {
 			if ctx.Err() != nil {
 				return nil
@@ -67,21 +71,21 @@ func (d *Dispatcher) runLedger(ctx context.Context) error {
 }
 
 // fetchBatch fetches one message, waiting until ctx ends, then as many
-// more as arrive within linger, up to max.
-func fetchBatch(ctx context.Context, r *kafka.Reader, max int, linger time.Duration) ([]kafka.Message, error) {
+// more as arrive within linger, up to max messages or maxBytes of values.
+func fetchBatch(ctx context.Context, r *kafka.Reader, max, maxBytes int, linger time.Duration) ([]kafka.Message, error) {
 	m, err := r.FetchMessage(ctx)
 	if err != nil {
 		return nil, err
 	}
-	msgs := []kafka.Message{m}
+	msgs, size := []kafka.Message{m}, len(m.Value)
 	lctx, cancel := context.WithTimeout(ctx, linger)
 	defer cancel()
-	for len(msgs) < max {
+	for len(msgs) < max && size < maxBytes {
 		m, err := r.FetchMessage(lctx)
 		if err != nil {
 			break // linger over (or stopping): write what we have
 		}
-		msgs = append(msgs, m)
+		msgs, size = append(msgs, m), size+len(m.Value)
 	}
 	return msgs, nil
 }
