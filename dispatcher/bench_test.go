@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -107,6 +109,34 @@ func BenchmarkPushToFakeFCM(b *testing.B) {
 	}
 }
 
+// resetPeakRSS restarts the kernel's record of this process's peak
+// resident set size (VmHWM), so peakRSS measures from here on.
+func resetPeakRSS(b *testing.B) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Logf("peak RSS not reset (%v): it includes the setup", err)
+	}
+}
+
+// peakRSS is the process's peak resident set size (VmHWM) in bytes: the
+// dispatcher, and the fake FCM it shares the process with.
+func peakRSS(b *testing.B) int64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
+
 // processCPU is the CPU time (user + system) this process has used. In
 // the embedded backend it includes the in-process broker and Redis.
 func processCPU() time.Duration {
@@ -153,8 +183,8 @@ func BenchmarkFanoutToFakeFCM(b *testing.B) {
 // and of 1,000,000 devices in PostgreSQL (LOA_TEST_DATABASE_URL; skipped
 // without it) is planned into batches of 500 and sent through Kafka to the
 // fake FCM over HTTP/2. It reports the time to plan, pushes/s end to end,
-// and the peak Go heap sampled during the run (flat in the audience size
-// when planning streams). Each iteration runs one whole broadcast.
+// the peak Go heap sampled during the run and the process's peak RSS
+// (both flat in the audience size when planning streams). Each iteration runs one whole broadcast.
 func BenchmarkPlanAndSend(b *testing.B) {
 	if os.Getenv("LOA_TEST_DATABASE_URL") == "" {
 		b.Skip("needs LOA_TEST_DATABASE_URL: the audience lives in PostgreSQL")
@@ -172,6 +202,7 @@ func BenchmarkPlanAndSend(b *testing.B) {
 				r.chans[channels.Push] = newFCM(b, fake, time.Minute)
 				id := fmt.Sprintf("bench-%d", i)
 				runtime.GC()
+				resetPeakRSS(b)
 				var peak atomic.Uint64
 				done := make(chan struct{})
 				go func() { // sample the heap while the broadcast runs
@@ -218,6 +249,7 @@ func BenchmarkPlanAndSend(b *testing.B) {
 				b.ReportMetric(planned.Seconds(), "plan-s")
 				b.ReportMetric(float64(n)/elapsed.Seconds(), "pushes/s")
 				b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+				b.ReportMetric(float64(peakRSS(b))/(1<<20), "peak-rss-MiB")
 				b.StartTimer()
 			}
 		})
