@@ -156,7 +156,7 @@ type Server struct {
 	conns       atomic.Int64 // connections accepted on the API
 	inFlight    atomic.Int64 // send requests being handled
 	maxInFlight atomic.Int64 // the most there have been at once
-	tokens      sync.Map // issued access token → struct{}
+	tokens      sync.Map     // issued access token → struct{}
 }
 
 // New starts a fake FCM on 127.0.0.1 at a free port, serving:
