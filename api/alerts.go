@@ -126,6 +126,8 @@ func alertProblem(err error, maxBytes int64) error {
 	case errors.As(err, &mbe), errors.Is(err, cap.ErrTooLarge):
 		return &Problem{Type: typeTooLarge, Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
 			Detail: fmt.Sprintf("the alert is over the limit of %d bytes", maxBytes)}
+	case errors.Is(err, alert.ErrIdentifierReused) && errors.As(err, &ve):
+		return &Problem{Type: typeConflict, Title: "Identifier reused", Status: http.StatusConflict, Field: ve.Element, Detail: ve.Reason}
 	case errors.As(err, &ve):
 		return invalid(FieldError{Field: ve.Element, Detail: ve.Reason})
 	case errors.Is(err, alert.ErrNotFound):

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -189,6 +190,53 @@ func TestAlertRepostIsIdempotent(t *testing.T) {
 	e := f.alertPub.Envelopes()[0]
 	if e.Kind != producer.KindPlan || e.Lane != "alert" || e.ID != first["id"] {
 		t.Errorf("published %s on %s id %s", e.Kind, e.Lane, e.ID)
+	}
+}
+
+// TestAlertIdentifierReused: the identifier of an earlier alert from the
+// same sender, posted with other content, is refused with 409 naming the
+// identifier, and nothing more is sent; a resend differing only in its
+// sent time is a repost.
+func TestAlertIdentifierReused(t *testing.T) {
+	f := newAlertFixture(t)
+	doc, err := os.ReadFile(filepath.Join(capDir, "flood_vi_en.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, first := f.postCAP(t, "issue-key", "application/cap+xml", bytes.NewReader(doc))
+	if resp.StatusCode != 202 {
+		t.Fatalf("%d %v", resp.StatusCode, first)
+	}
+	resent := bytes.Replace(doc, []byte("<sent>2026-11-20T07:00:00+07:00</sent>"), []byte("<sent>2026-11-20T07:05:00+07:00</sent>"), 1)
+	changed := bytes.Replace(doc, []byte("<severity>Severe</severity>"), []byte("<severity>Extreme</severity>"), 1)
+	if bytes.Equal(resent, doc) || bytes.Equal(changed, doc) {
+		t.Fatal("the test documents are not edited")
+	}
+	resp, again := f.postCAP(t, "issue-key", "application/cap+xml", bytes.NewReader(resent))
+	if resp.StatusCode != 202 || again["id"] != first["id"] || again["replayed"] != true {
+		t.Errorf("resend with a new sent time: %d %v", resp.StatusCode, again)
+	}
+	resp, p := f.postCAP(t, "issue-key", "application/cap+xml", bytes.NewReader(changed))
+	if resp.StatusCode != 409 || p["field"] != "alert/identifier" || p["type"] != "urn:loa:problem:idempotency-conflict" {
+		t.Errorf("other content under the same identifier: %d %v", resp.StatusCode, p)
+	}
+
+	exp := alertNow.Add(3 * time.Hour).Format(time.RFC3339)
+	body := func(headline string) string {
+		return `{"identifier":"lu-9","msg_type":"alert","severity":"Severe","urgency":"Immediate","event":"Lũ",
+			"headline":"` + headline + `","description":"Nước lên nhanh","expires":"` + exp + `","areas":["20194"]}`
+	}
+	if resp, a := f.do(t, "POST", "/v1/alerts", "issue-key", body("Lũ")); resp.StatusCode != 202 {
+		t.Fatalf("%d %v", resp.StatusCode, a)
+	}
+	if resp, a := f.do(t, "POST", "/v1/alerts", "issue-key", body("Lũ")); resp.StatusCode != 202 || a["replayed"] != true {
+		t.Errorf("JSON repost: %d %v", resp.StatusCode, a)
+	}
+	if resp, p := f.do(t, "POST", "/v1/alerts", "issue-key", body("Lũ lớn")); resp.StatusCode != 409 || p["field"] != "identifier" {
+		t.Errorf("JSON identifier reused: %d %v", resp.StatusCode, p)
+	}
+	if n := f.alertPub.count(); n != 2 {
+		t.Errorf("%d published, want 2 (one per accepted alert)", n)
 	}
 }
 

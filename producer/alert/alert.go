@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,6 +57,11 @@ var (
 	// ErrUnknownReference is the class of the *cap.ValidationError for a
 	// reference to an alert Loa does not know.
 	ErrUnknownReference = errors.New("alert: unknown referenced alert")
+	// ErrIdentifierReused is the class of the *cap.ValidationError for an
+	// alert posted with the sender and identifier of an earlier one but
+	// different content: CAP identifiers are unique per sender, so this
+	// is neither a repost nor a new alert.
+	ErrIdentifierReused = errors.New("alert: identifier already used for a different alert")
 	// ErrNoArea is the class of the *cap.ValidationError for an alert
 	// whose areas match no administrative unit.
 	ErrNoArea = errors.New("alert: no area")
@@ -222,6 +228,13 @@ func (f fields) refs() string {
 	return "alert/references"
 }
 
+func (f fields) identifier() string {
+	if f.json {
+		return "identifier"
+	}
+	return "alert/identifier"
+}
+
 func (f fields) area() string {
 	if f.json {
 		return "areas"
@@ -247,7 +260,7 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 		return Result{}, &cap.ValidationError{Element: "alert/msgType", Reason: "only Alert, Update and Cancel messages are distributed", Err: ErrNotActual}
 	}
 	if prev, err := s.store.AlertByIdentifier(ctx, a.Sender, a.Identifier); err == nil {
-		return s.replay(ctx, prev)
+		return s.replay(ctx, prev, a, f)
 	} else if !errors.Is(err, sqlstore.ErrNotFound) {
 		return Result{}, err
 	}
@@ -327,7 +340,7 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 		return Result{}, fmt.Errorf("alert: submit: %w", err)
 	}
 	if !created {
-		return s.replay(ctx, st)
+		return s.replay(ctx, st, a, f)
 	}
 	s.audit(ctx, iss.Actor, "alert.issue", st.ID, map[string]string{"identifier": st.CAPIdentifier, "sender": st.Sender,
 		"msg_type": st.MsgType, "status": st.Status, "areas": strings.Join(st.AreaCodes, ",")})
@@ -339,13 +352,45 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 	return Result{Alert: st}, nil
 }
 
-func (s *Service) replay(ctx context.Context, st sqlstore.StoredAlert) (Result, error) {
+// replay answers a repost of the stored alert st as a: the stored alert,
+// sent if its publish had failed; or, when a differs from it in more than
+// its sent time, an ErrIdentifierReused refusal.
+func (s *Service) replay(ctx context.Context, st sqlstore.StoredAlert, a *cap.Alert, f fields) (Result, error) {
+	same, err := sameContent(st.Document, a)
+	if err != nil {
+		return Result{}, err
+	}
+	if !same {
+		return Result{Alert: st}, &cap.ValidationError{Element: f.identifier(), Err: ErrIdentifierReused,
+			Reason: fmt.Sprintf("%q was already used by this sender for a different alert (%s); give a new identifier, or send an Update referring to it", a.Identifier, st.ID)}
+	}
 	if sendable(st.Status) && st.PublishedAt.IsZero() {
 		if err := s.send(ctx, st); err != nil {
 			return Result{Alert: st, Replayed: true}, err
 		}
 	}
 	return Result{Alert: st, Replayed: true}, nil
+}
+
+// sameContent reports whether a is the alert stored as doc, but for its
+// sent time (a JSON alert is stamped when posted; a CAP sender may stamp
+// a resend anew).
+func sameContent(doc []byte, a *cap.Alert) (bool, error) {
+	var stored cap.Alert
+	if err := json.Unmarshal(doc, &stored); err != nil {
+		return false, fmt.Errorf("alert: stored document: %w", err)
+	}
+	again := *a
+	stored.Sent, again.Sent = time.Time{}, time.Time{}
+	x, err := json.Marshal(stored)
+	if err != nil {
+		return false, fmt.Errorf("alert: stored document: %w", err)
+	}
+	y, err := json.Marshal(again)
+	if err != nil {
+		return false, fmt.Errorf("alert: marshal: %w", err)
+	}
+	return bytes.Equal(x, y), nil
 }
 
 func sendable(status string) bool {
