@@ -8,12 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/fakes/fcmfake"
+	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 )
@@ -90,7 +90,7 @@ func BenchmarkPushToFakeFCM(b *testing.B) {
 			r.chans[channels.Push] = newFCM(b, fake, time.Minute)
 			r.publishPush(b, b.N, "bench")
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := testenv.ProcessCPU()
 			start := time.Now()
 			stop := r.start(b, func(d *Dispatcher) { d.cfg.Workers[topics.LaneAlert] = 512 })
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -99,7 +99,7 @@ func BenchmarkPushToFakeFCM(b *testing.B) {
 				b.Fatalf("delivered %d of %d: %v", fake.Count(), b.N, err)
 			}
 			elapsed := time.Since(start)
-			cpu := processCPU() - cpu0
+			cpu := testenv.ProcessCPU() - cpu0
 			b.StopTimer()
 			stop()
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "pushes/s")
@@ -137,14 +137,6 @@ func peakRSS(b *testing.B) int64 {
 	return 0
 }
 
-// processCPU is the CPU time (user + system) this process has used. In
-// the embedded backend it includes the in-process broker and Redis.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkFanoutToFakeFCM measures planned fan-out: b.N device tokens in
 // batches of 500 on the bulk lane, sent over HTTP/2 to the fake FCM
 // server (answering at once). Reports pushes/s and process CPU per push.
@@ -162,7 +154,7 @@ func BenchmarkFanoutToFakeFCM(b *testing.B) {
 	r.chans[channels.Push] = newFCM(b, fake, time.Minute)
 	r.publishFanout(b, "bench", topics.LaneBulk, b.N, 500)
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := testenv.ProcessCPU()
 	start := time.Now()
 	stop := r.start(b, func(d *Dispatcher) { d.cfg.Workers[topics.LaneBulk] = 16; d.cfg.FanoutConcurrency = 128 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -171,7 +163,7 @@ func BenchmarkFanoutToFakeFCM(b *testing.B) {
 		b.Fatalf("delivered %d of %d: %v", fake.Count(), b.N, err)
 	}
 	elapsed := time.Since(start)
-	cpu := processCPU() - cpu0
+	cpu := testenv.ProcessCPU() - cpu0
 	b.StopTimer()
 	stop()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "pushes/s")

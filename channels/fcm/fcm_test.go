@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/loa-hub/loa/channels/channeltest"
 	"github.com/loa-hub/loa/channels/fcm"
 	"github.com/loa-hub/loa/internal/fakes/fcmfake"
+	"github.com/loa-hub/loa/internal/testenv"
 )
 
 const project = "loa-test"
@@ -420,7 +420,7 @@ func BenchmarkSend(b *testing.B) {
 	b.SetParallelism(128 / runtime.GOMAXPROCS(0))
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0, start := processCPU(), time.Now()
+	cpu0, start := testenv.ProcessCPU(), time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := c.Send(context.Background(), m); err != nil {
@@ -429,19 +429,12 @@ func BenchmarkSend(b *testing.B) {
 			}
 		}
 	})
-	cpu, elapsed := processCPU()-cpu0, time.Since(start)
+	cpu, elapsed := testenv.ProcessCPU()-cpu0, time.Since(start)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "sends/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/send")
 	if conns != nil {
 		b.ReportMetric(float64(conns()), "conns")
 	}
-}
-
-// processCPU is the CPU time (user + system) this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestConnectionPool: a burst of concurrent sends shares Connections

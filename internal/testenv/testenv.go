@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -231,4 +232,13 @@ func DeleteTopicsAtEnd(t testing.TB, brokers, prefix string) {
 			}
 		}
 	})
+}
+
+// ProcessCPU is the CPU time (user + system) this process has used, for
+// benchmarks that report CPU per operation. It includes whatever shares
+// the process: in-process fakes, and the embedded broker and Redis.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
