@@ -184,7 +184,10 @@ func pool(t *http.Transport, n int) http.RoundTripper {
 	for i := range p.conns {
 		c := t.Clone()
 		c.ForceAttemptHTTP2 = true
-		c.MaxConnsPerHost = 1 // requests arriving while it dials wait for it
+		// Requests arriving while it dials wait for it. When the server
+		// retires the connection (GOAWAY), the next send finds it unusable,
+		// drops it from the count and dials its replacement.
+		c.MaxConnsPerHost = 1
 		h2 := http.HTTP2Config{}
 		if c.HTTP2 != nil {
 			h2 = *c.HTTP2
