@@ -509,3 +509,37 @@ func TestWaitingForAStreamEndsWithTheCall(t *testing.T) {
 		t.Errorf("%d connections opened, want 1", n)
 	}
 }
+
+// TestReconnectsAfterConnectionsDrop: when the server drops every
+// connection of the pool, sends dial new ones; at most the send in flight
+// on each dropped connection fails, and as transient.
+func TestReconnectsAfterConnectionsDrop(t *testing.T) {
+	f := startFake(t, fcmfake.Options{})
+	c := newClient(t, f, func(cfg *fcm.Config) { cfg.Connections = 2 })
+	for i := range 10 {
+		if _, err := c.Send(context.Background(), push(fmt.Sprintf("before-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := f.Connections()
+	f.DropConnections()
+	failed := 0
+	for i := range 20 {
+		if _, err := c.Send(context.Background(), push(fmt.Sprintf("after-%d", i))); err != nil {
+			var ce *channels.Error
+			if !asError(err, &ce) || ce.Class != channels.Transient {
+				t.Fatalf("send after the drop: %v, want success or a transient error", err)
+			}
+			failed++
+		}
+	}
+	if failed > 2 {
+		t.Errorf("%d of 20 sends failed after the drop, want at most one per dropped connection", failed)
+	}
+	if got := f.Count(); got != 10+20-failed {
+		t.Errorf("fake accepted %d pushes, want %d", got, 10+20-failed)
+	}
+	if n := f.Connections(); n <= before || n > before+2 {
+		t.Errorf("%d connections after the drop (%d before), want new ones, at most 2", n, before)
+	}
+}

@@ -216,6 +216,10 @@ func (s *Server) Client() *http.Client { return s.tls.Client() }
 // API: a sender that reuses its connections keeps this small.
 func (s *Server) Connections() int64 { return s.conns.Load() }
 
+// DropConnections closes every client connection to the API at once, as
+// a server restart or a network fault would.
+func (s *Server) DropConnections() { s.tls.CloseClientConnections() }
+
 // MaxInFlight returns the most send requests the fake has been handling
 // at once (held ones included).
 func (s *Server) MaxInFlight() int64 { return s.maxInFlight.Load() }
