@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -36,23 +35,10 @@ func (h *handler) accountsService() (*accounts.Service, error) {
 	return h.deps.Accounts, nil
 }
 
-// clientIP is the address per-IP limits count: the connection's address,
-// or the configured header's rightmost entry (the one the trusted proxy
-// added) when ClientIPHeader is set.
+// clientIP is the address per-IP limits and the audit log count: see
+// TrustedProxies.ClientIP.
 func (h *handler) clientIP(r *http.Request) string {
-	if name := h.deps.ClientIPHeader; name != "" {
-		if v := r.Header.Get(name); v != "" {
-			parts := strings.Split(v, ",")
-			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return h.deps.TrustedProxies.ClientIP(r)
 }
 
 // accountsProblem turns the accounts domain's errors into problems; other

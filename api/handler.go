@@ -60,10 +60,9 @@ type Deps struct {
 	// Accounts serves registration, sessions, codes, officials, devices
 	// and subscriptions; without it those routes answer 503.
 	Accounts *accounts.Service
-	// ClientIPHeader, when set (e.g. X-Real-IP behind a trusted proxy),
-	// names the header holding the client's address; otherwise the
-	// connection's address is used and forwarding headers are ignored.
-	ClientIPHeader string
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed;
+	// the zero value believes none and uses the connection's address.
+	TrustedProxies TrustedProxies
 	// Broadcasts serves /v1/broadcasts; without it those routes answer
 	// 503.
 	Broadcasts *broadcast.Service

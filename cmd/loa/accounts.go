@@ -38,19 +38,17 @@ type accountsConfig struct {
 	Topics             []string
 	Policy             accounts.PasswordPolicy
 	Argon2             accounts.Argon2Params
-	ClientIPHeader     string
 	CodesPerIP         int
 }
 
 func loadAccountsConfig(getenv func(string) string, errs *[]error) accountsConfig {
 	c := accountsConfig{
-		SecretKeyFile:  getenv("LOA_SECRET_KEY_FILE"),
-		OIDCIssuer:     getenv("LOA_OIDC_ISSUER"),
-		OIDCClientID:   getenv("LOA_OIDC_CLIENT_ID"),
-		ClientIPHeader: getenv("LOA_CLIENT_IP_HEADER"),
-		Topics:         accounts.DefaultTopics,
-		Policy:         accounts.DefaultPasswordPolicy(),
-		Argon2:         accounts.DefaultArgon2Params(),
+		SecretKeyFile: getenv("LOA_SECRET_KEY_FILE"),
+		OIDCIssuer:    getenv("LOA_OIDC_ISSUER"),
+		OIDCClientID:  getenv("LOA_OIDC_CLIENT_ID"),
+		Topics:        accounts.DefaultTopics,
+		Policy:        accounts.DefaultPasswordPolicy(),
+		Argon2:        accounts.DefaultArgon2Params(),
 	}
 	c.CitizenSessionTTL = durVar(getenv, "LOA_SESSION_TTL_CITIZEN", 12*time.Hour, errs)
 	c.OfficialSessionTTL = durVar(getenv, "LOA_SESSION_TTL_OFFICIAL", 8*time.Hour, errs)

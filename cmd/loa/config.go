@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loa-hub/loa/api"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer/alert"
 	"github.com/loa-hub/loa/producer/outage"
@@ -36,6 +37,7 @@ type config struct {
 	OutboxCapacity  int
 	RetryTiers      []time.Duration
 	MetricsAddr     string
+	TrustedProxies  api.TrustedProxies
 	Providers       providerConfig
 	Accounts        accountsConfig
 	Alerts          alert.Config
@@ -86,6 +88,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	c.MetricsAddr = getenv("LOA_METRICS_ADDR")
+	if tp, err := api.ParseTrustedProxies(getenv("LOA_TRUSTED_PROXIES")); err != nil {
+		errs = append(errs, fmt.Errorf("LOA_TRUSTED_PROXIES: %w", err))
+	} else {
+		c.TrustedProxies = tp
+	}
+	if getenv("LOA_CLIENT_IP_HEADER") != "" {
+		// Believing a header from anyone let a client choose its own
+		// address; the proxies that may set it are named instead.
+		errs = append(errs, errors.New("LOA_CLIENT_IP_HEADER is no longer read: name the proxies whose X-Forwarded-For is believed in LOA_TRUSTED_PROXIES"))
+	}
 	c.Providers = loadProviders(getenv, &errs)
 	c.Accounts = loadAccountsConfig(getenv, &errs)
 	c.Alerts = loadAlertConfig(getenv, &errs)

@@ -275,7 +275,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		if err != nil {
 			return fmt.Errorf("accounts: %w", err)
 		}
-		deps.Accounts, deps.ClientIPHeader = acc, cfg.Accounts.ClientIPHeader
+		deps.Accounts, deps.TrustedProxies = acc, cfg.TrustedProxies
 		if deps.Alerts, err = alert.New(cfg.Alerts, s.store, s.pub, log); err != nil {
 			return fmt.Errorf("alerts: %w", err)
 		}
