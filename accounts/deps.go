@@ -38,6 +38,8 @@ type Store interface {
 	// RevokeRole reports whether the grant existed.
 	RevokeRole(ctx context.Context, accountID string, g RoleGrant) (bool, error)
 	RoleGrants(ctx context.Context, accountID string) ([]RoleGrant, error)
+	// RoleGrantRecords is RoleGrants with who granted each role and when.
+	RoleGrantRecords(ctx context.Context, accountID string) ([]GrantRecord, error)
 
 	// CreateTOTPFactor stores a pending factor, replacing any pending one
 	// of the same account.

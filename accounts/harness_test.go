@@ -170,7 +170,7 @@ func newRigOIDC(t *testing.T, db *sqlstore.DB, rdb goredis.UniversalClient, twea
 		t.Fatal(err)
 	}
 	cfg := accounts.DefaultConfig()
-	cfg.RecoveryKey = []byte(strings.Repeat("r", 32))
+	cfg.RecoveryKey, cfg.ApprovalUnit = []byte(strings.Repeat("r", 32)), "sotttt"
 	cfg.Now = clk.Now
 	if tweak != nil {
 		tweak(&cfg)

@@ -78,12 +78,30 @@ type Account struct {
 	PhoneVerifiedAt   time.Time
 	CreatedAt         time.Time
 	ClosedAt          time.Time
+	// CreatedBy is who created the account: an official's account id,
+	// "apikey:<id>", or empty for a self-registered citizen or
+	// organisation.
+	CreatedBy string
 }
 
 // RoleGrant is one role of an official in one unit.
 type RoleGrant struct {
 	Unit string
 	Role Role
+}
+
+// GrantRecord is a role grant with who gave it (an account id or
+// "apikey:<id>") and when.
+type GrantRecord struct {
+	RoleGrant
+	GrantedBy string
+	GrantedAt time.Time
+}
+
+// ProvinceLevel reports whether r is granted by administrators only: admin
+// itself and the province's approval role.
+func (r Role) ProvinceLevel() bool {
+	return r == RoleAdmin || r == RoleBroadcastApprover
 }
 
 // TOTPFactor is an official's authenticator-app factor. SecretSealed is
@@ -165,6 +183,9 @@ var (
 	ErrLocked = errors.New("accounts: locked after too many failures")
 	// ErrForbidden: the actor may not do this.
 	ErrForbidden = errors.New("accounts: forbidden")
+	// ErrFourEyes: the approver is the submitter, or created the
+	// submitter's account or granted one of the submitter's roles.
+	ErrFourEyes = errors.New("accounts: the approver must be independent of the submitter")
 	// ErrCode: an SMS code was wrong, expired or no longer valid.
 	ErrCode = errors.New("accounts: code rejected")
 	// ErrNoFactor: no TOTP enrolment in progress (confirm without begin).

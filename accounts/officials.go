@@ -3,8 +3,10 @@ package accounts
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,9 +38,14 @@ const maxUnitLen = 64
 
 // CreateOfficial creates an active official with roles in their unit.
 // Administrators may do it for any unit, unit administrators for their
-// own, and never grant admin. Errors: *ValidationError, ErrForbidden,
-// *ConflictError{username}.
+// own; the permission is checked before anything else, whatever roles
+// are asked for. Roles follow GrantRole's rules. Errors: ErrForbidden,
+// *ValidationError, *ConflictError{username}.
 func (s *Service) CreateOfficial(ctx context.Context, actor Actor, n NewOfficial) (CreatedOfficial, error) {
+	unit := strings.TrimSpace(n.Unit)
+	if err := s.mayAdminister(ctx, actor, unit); err != nil {
+		return CreatedOfficial{}, err
+	}
 	var v validation
 	user := strings.ToLower(strings.TrimSpace(n.Username))
 	if !validUsername(user) {
@@ -46,7 +53,6 @@ func (s *Service) CreateOfficial(ctx context.Context, actor Actor, n NewOfficial
 	}
 	name := s.checkName(&v, "full_name", n.FullName)
 	ph := checkPhone(&v, n.Phone)
-	unit := strings.TrimSpace(n.Unit)
 	if !validUnit(unit) {
 		v.add("unit", "must be a unit code of 1-%d characters without spaces or '/'", maxUnitLen)
 	}
@@ -68,7 +74,7 @@ func (s *Service) CreateOfficial(ctx context.Context, actor Actor, n NewOfficial
 		return CreatedOfficial{}, err
 	}
 	for _, r := range roles {
-		if err := s.mayGrant(ctx, actor, unit, r); err != nil {
+		if err := s.mayGrantRole(ctx, actor, unit, r); err != nil {
 			return CreatedOfficial{}, err
 		}
 	}
@@ -87,7 +93,8 @@ func (s *Service) CreateOfficial(ctx context.Context, actor Actor, n NewOfficial
 		return CreatedOfficial{}, fmt.Errorf("accounts: create official: %w", err)
 	}
 	a := Account{ID: uuid.NewString(), Kind: KindOfficial, Status: StatusActive, FullName: name, Username: user,
-		Phone: ph, Email: strings.TrimSpace(n.Email), Unit: unit, PasswordHash: hash, PasswordChangedAt: changed, CreatedAt: s.now().UTC()}
+		Phone: ph, Email: strings.TrimSpace(n.Email), Unit: unit, PasswordHash: hash, PasswordChangedAt: changed, CreatedAt: s.now().UTC(),
+		CreatedBy: actor.name()}
 	if err := s.d.Store.CreateAccount(ctx, a); err != nil {
 		return CreatedOfficial{}, err
 	}
@@ -98,22 +105,37 @@ func (s *Service) CreateOfficial(ctx context.Context, actor Actor, n NewOfficial
 			return CreatedOfficial{}, err
 		}
 		out.Roles = append(out.Roles, g)
+		s.audit(ctx, actor.name(), "role.grant", a.ID, actor.IP, map[string]string{"unit": g.Unit, "role": string(g.Role)})
 	}
 	detail := map[string]string{"username": user, "unit": unit, "roles": joinRoles(roles)}
 	s.audit(ctx, actor.name(), "official.create", a.ID, actor.IP, detail)
 	return out, nil
 }
 
-// GrantRole gives an official a role in a unit. Errors: *ValidationError,
-// ErrNotFound, ErrForbidden.
+// GrantRole gives an official a role in a unit. Nobody grants a role to
+// themself; a unit administrator grants roles of their own unit to
+// officials of their unit, and never admin or the province-level
+// approval role (broadcast_approver), which only administrators grant.
+// Every grant is audited with actor and target. Errors: ErrForbidden,
+// *ValidationError, ErrNotFound.
 func (s *Service) GrantRole(ctx context.Context, actor Actor, officialID string, g RoleGrant) ([]RoleGrant, error) {
+	if actor.AccountID != "" && actor.AccountID == officialID {
+		return nil, fmt.Errorf("%w: nobody grants a role to themself", ErrForbidden)
+	}
+	if err := s.MayAdministerOfficials(ctx, actor); err != nil {
+		return nil, err
+	}
 	if err := checkGrant(g); err != nil {
 		return nil, err
 	}
-	if _, err := s.official(ctx, officialID); err != nil {
+	a, err := s.official(ctx, officialID)
+	if err != nil {
 		return nil, err
 	}
-	if err := s.mayGrant(ctx, actor, g.Unit, g.Role); err != nil {
+	if err := s.mayAdminister(ctx, actor, a.Unit); err != nil {
+		return nil, err
+	}
+	if err := s.mayGrantRole(ctx, actor, g.Unit, g.Role); err != nil {
 		return nil, err
 	}
 	if err := s.d.Store.GrantRole(ctx, officialID, g, actor.name(), s.now().UTC()); err != nil {
@@ -123,16 +145,25 @@ func (s *Service) GrantRole(ctx context.Context, actor Actor, officialID string,
 	return s.d.Store.RoleGrants(ctx, officialID)
 }
 
-// RevokeRole takes a role back. Errors: *ValidationError, ErrNotFound
-// (also when the official does not hold it), ErrForbidden.
+// RevokeRole takes a role back, under GrantRole's rules (except that an
+// official may give up their own role). Every revocation is audited with
+// actor and target. Errors: ErrForbidden, *ValidationError, ErrNotFound
+// (also when the official does not hold it).
 func (s *Service) RevokeRole(ctx context.Context, actor Actor, officialID string, g RoleGrant) error {
+	if err := s.MayAdministerOfficials(ctx, actor); err != nil {
+		return err
+	}
 	if err := checkGrant(g); err != nil {
 		return err
 	}
-	if _, err := s.official(ctx, officialID); err != nil {
+	a, err := s.official(ctx, officialID)
+	if err != nil {
 		return err
 	}
-	if err := s.mayGrant(ctx, actor, g.Unit, g.Role); err != nil {
+	if err := s.mayAdminister(ctx, actor, a.Unit); err != nil {
+		return err
+	}
+	if err := s.mayGrantRole(ctx, actor, g.Unit, g.Role); err != nil {
 		return err
 	}
 	ok, err := s.d.Store.RevokeRole(ctx, officialID, g)
@@ -150,6 +181,9 @@ func (s *Service) RevokeRole(ctx context.Context, actor Actor, officialID string
 // are revoked and its devices deactivated. Unit administrators may close
 // officials of their unit. Errors: ErrNotFound, ErrForbidden.
 func (s *Service) CloseOfficial(ctx context.Context, actor Actor, officialID string) error {
+	if err := s.MayAdministerOfficials(ctx, actor); err != nil {
+		return err
+	}
 	a, err := s.official(ctx, officialID)
 	if err != nil {
 		return err
@@ -193,22 +227,73 @@ func (s *Service) official(ctx context.Context, id string) (Account, error) {
 	return a, nil
 }
 
-// mayAdminister reports whether actor administers unit: an admin (API key
-// with the admin scope, or the admin role anywhere), or a unit_admin of
-// that unit.
+// actorGrants returns the roles of a signed-in official actor, or
+// ErrForbidden for an actor that is not an active official.
+func (s *Service) actorGrants(ctx context.Context, actor Actor) ([]RoleGrant, error) {
+	if actor.AccountID == "" {
+		return nil, ErrForbidden
+	}
+	a, err := s.d.Store.Account(ctx, actor.AccountID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrForbidden
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.Kind != KindOfficial || a.Status != StatusActive {
+		return nil, ErrForbidden
+	}
+	return s.d.Store.RoleGrants(ctx, actor.AccountID)
+}
+
+// isAdmin reports whether actor is an administrator: an API key with the
+// admin scope, or an official with the admin role in any unit.
+func (s *Service) isAdmin(ctx context.Context, actor Actor) (bool, error) {
+	if actor.Admin {
+		return true, nil
+	}
+	grants, err := s.actorGrants(ctx, actor)
+	if errors.Is(err, ErrForbidden) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(grants, func(g RoleGrant) bool { return g.Role == RoleAdmin }), nil
+}
+
+// MayAdministerOfficials reports whether actor administers officials at
+// all: an administrator, or a unit administrator of some unit. The API
+// asks it before reading a request's body, so a caller without the right
+// gets 403 whatever they send. Errors: ErrForbidden.
+func (s *Service) MayAdministerOfficials(ctx context.Context, actor Actor) error {
+	if actor.Admin {
+		return nil
+	}
+	grants, err := s.actorGrants(ctx, actor)
+	if err != nil {
+		if errors.Is(err, ErrForbidden) {
+			return fmt.Errorf("%w: administering officials needs the admin role, the unit_admin role, or an API key with the admin scope", ErrForbidden)
+		}
+		return err
+	}
+	if slices.ContainsFunc(grants, func(g RoleGrant) bool { return g.Role == RoleAdmin || g.Role == RoleUnitAdmin }) {
+		return nil
+	}
+	return fmt.Errorf("%w: administering officials needs the admin role, the unit_admin role, or an API key with the admin scope", ErrForbidden)
+}
+
+// mayAdminister reports whether actor administers unit: an administrator,
+// or a unit_admin of that unit.
 func (s *Service) mayAdminister(ctx context.Context, actor Actor, unit string) error {
 	if actor.Admin {
 		return nil
 	}
-	if actor.AccountID == "" {
-		return ErrForbidden
-	}
-	a, err := s.d.Store.Account(ctx, actor.AccountID)
-	if err != nil || a.Kind != KindOfficial || a.Status != StatusActive {
-		return ErrForbidden
-	}
-	grants, err := s.d.Store.RoleGrants(ctx, actor.AccountID)
+	grants, err := s.actorGrants(ctx, actor)
 	if err != nil {
+		if errors.Is(err, ErrForbidden) {
+			return fmt.Errorf("%w: needs the admin role, or unit_admin of unit %s", ErrForbidden, unit)
+		}
 		return err
 	}
 	for _, g := range grants {
@@ -219,24 +304,75 @@ func (s *Service) mayAdminister(ctx context.Context, actor Actor, unit string) e
 	return fmt.Errorf("%w: needs the admin role, or unit_admin of unit %s", ErrForbidden, unit)
 }
 
-// mayGrant is mayAdminister, except that only administrators grant admin.
-func (s *Service) mayGrant(ctx context.Context, actor Actor, unit string, r Role) error {
+// mayGrantRole is mayAdminister, except that only administrators grant
+// (or revoke) admin and the province-level approval role.
+func (s *Service) mayGrantRole(ctx context.Context, actor Actor, unit string, r Role) error {
 	if err := s.mayAdminister(ctx, actor, unit); err != nil {
 		return err
 	}
-	if r != RoleAdmin || actor.Admin {
+	if !r.ProvinceLevel() {
 		return nil
 	}
-	grants, err := s.d.Store.RoleGrants(ctx, actor.AccountID)
+	admin, err := s.isAdmin(ctx, actor)
 	if err != nil {
 		return err
 	}
-	for _, g := range grants {
-		if g.Role == RoleAdmin {
-			return nil
+	if !admin {
+		return fmt.Errorf("%w: only administrators grant the %s role", ErrForbidden, r)
+	}
+	return nil
+}
+
+// CheckApprover reports whether approverID may approve (or reject) what
+// the submitters (account ids; empty ones are skipped) submitted:
+//
+//   - the approver is an active official holding broadcast_approver in
+//     the approval unit (Config.ApprovalUnit), not in any unit;
+//   - the approver is none of the submitters;
+//   - the approver did not create a submitter's account, and did not
+//     grant any role a submitter holds, at any time.
+//
+// Errors: ErrForbidden (not an approver of the approval unit),
+// ErrFourEyes (not independent of a submitter).
+func (s *Service) CheckApprover(ctx context.Context, approverID string, submitters ...string) error {
+	if s.cfg.ApprovalUnit == "" {
+		return fmt.Errorf("%w: no approval unit is configured (LOA_APPROVAL_UNIT), so nobody may approve", ErrForbidden)
+	}
+	grants, err := s.actorGrants(ctx, Actor{AccountID: approverID})
+	if err != nil && !errors.Is(err, ErrForbidden) {
+		return err
+	}
+	if !slices.Contains(grants, RoleGrant{Unit: s.cfg.ApprovalUnit, Role: RoleBroadcastApprover}) {
+		return fmt.Errorf("%w: approving needs the role %s in the approval unit %s", ErrForbidden, RoleBroadcastApprover, s.cfg.ApprovalUnit)
+	}
+	for _, sub := range submitters {
+		if sub == "" {
+			continue
+		}
+		if sub == approverID {
+			return fmt.Errorf("%w: the approver submitted it", ErrFourEyes)
+		}
+		a, err := s.d.Store.Account(ctx, sub)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if a.CreatedBy == approverID {
+			return fmt.Errorf("%w: the approver created the submitter's account", ErrFourEyes)
+		}
+		recs, err := s.d.Store.RoleGrantRecords(ctx, sub)
+		if err != nil {
+			return err
+		}
+		for _, g := range recs {
+			if g.GrantedBy == approverID {
+				return fmt.Errorf("%w: the approver granted the submitter the role %s", ErrFourEyes, g.Role)
+			}
 		}
 	}
-	return fmt.Errorf("%w: only administrators grant the admin role", ErrForbidden)
+	return nil
 }
 
 func checkGrant(g RoleGrant) error {

@@ -33,6 +33,9 @@ type Config struct {
 	RecoveryKey []byte
 	// Issuer is shown in authenticator apps.
 	Issuer string
+	// ApprovalUnit is the unit whose broadcast_approver role approves
+	// broadcasts and alerts (the DoIC's). Empty: nobody may approve.
+	ApprovalUnit string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -102,6 +102,9 @@ func accountsProblem(err error) error {
 	case errors.Is(err, accounts.ErrNoFactor):
 		return &Problem{Type: typeConflict2, Title: "No enrolment in progress", Status: http.StatusConflict,
 			Detail: "start an enrolment with POST /v1/me/totp first"}
+	case errors.Is(err, accounts.ErrFourEyes):
+		return &Problem{Type: typeFourEyes, Title: "Four eyes", Status: http.StatusForbidden,
+			Detail: strings.TrimPrefix(err.Error(), accounts.ErrFourEyes.Error()+": ")}
 	case errors.Is(err, accounts.ErrForbidden):
 		return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
 			Detail: strings.TrimPrefix(strings.TrimPrefix(err.Error(), accounts.ErrForbidden.Error()), ": ")}

@@ -67,7 +67,7 @@ func newAccountsFixture(t *testing.T) *accFixture {
 	}
 	sealer, _ := otp.NewSealer([]byte(strings.Repeat("k", 32)))
 	cfg := accounts.DefaultConfig()
-	cfg.RecoveryKey, cfg.Now = []byte(strings.Repeat("r", 32)), clk.Now
+	cfg.RecoveryKey, cfg.Now, cfg.ApprovalUnit = []byte(strings.Repeat("r", 32)), clk.Now, "sotttt"
 	rs := accredis.New(rdb, "")
 	pub := &recorder{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -210,20 +210,16 @@ func (h *handler) checkAlertReader(ctx context.Context) error {
 func (h *handler) checkApprover(ctx context.Context, p Principal) error {
 	if p.AccountID == "" {
 		return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
-			Detail: "approving alerts needs a signed-in official with the role broadcast_approver"}
+			Detail: "approving alerts needs a signed-in official with the role broadcast_approver in the approval unit"}
 	}
 	if h.deps.Accounts == nil {
 		return unavailable("accounts are not configured on this server")
 	}
-	grants, err := h.deps.Accounts.Roles(ctx, p.AccountID)
-	if err != nil {
-		return err
+	err := h.deps.Accounts.CheckApprover(ctx, p.AccountID)
+	if errors.Is(err, accounts.ErrForbidden) || errors.Is(err, accounts.ErrFourEyes) {
+		return accountsProblem(err)
 	}
-	if !slices.ContainsFunc(grants, func(g accounts.RoleGrant) bool { return g.Role == accounts.RoleBroadcastApprover }) {
-		return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
-			Detail: "this needs the role broadcast_approver"}
-	}
-	return nil
+	return err
 }
 
 // getAlert: GET /v1/alerts/{id}, with live counters and links.

@@ -43,7 +43,7 @@ func newBroadcastFixture(t *testing.T) *bcFixture {
 	}
 	sealer, _ := otp.NewSealer([]byte(strings.Repeat("k", 32)))
 	cfg := accounts.DefaultConfig()
-	cfg.RecoveryKey, cfg.Now = []byte(strings.Repeat("r", 32)), clk.Now
+	cfg.RecoveryKey, cfg.Now, cfg.ApprovalUnit = []byte(strings.Repeat("r", 32)), clk.Now, "sotttt"
 	rs := accredis.New(rdb, "")
 	pub, plans := &recorder{}, &recorder{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -79,7 +79,7 @@ const bcBody = `{"title":"Cảnh báo lũ","body":"Hồ Phú Ninh xả lũ lúc 
 func TestBroadcastsOverHTTP(t *testing.T) {
 	f := newBroadcastFixture(t)
 	_, sub := f.official(t, "can.bo.snn", "0911000001", "snn", "agency_submitter")
-	_, both := f.official(t, "hai.vai", "0911000002", "snn", "agency_submitter", "broadcast_approver")
+	_, both := f.official(t, "hai.vai", "0911000002", "sotttt", "agency_submitter", "broadcast_approver")
 	_, appr := f.official(t, "duyet.tttt", "0911000003", "sotttt", "broadcast_approver")
 
 	if resp, p := f.do(t, "POST", "/v1/broadcasts", "dev-key", bcBody); resp.StatusCode != 403 {

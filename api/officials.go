@@ -8,6 +8,28 @@ import (
 	"github.com/loa-hub/loa/accounts"
 )
 
+// requireOfficialsAdmin admits callers who administer officials: an API
+// key with the admin scope, or an unrestricted session of an official
+// with the admin or unit_admin role. It runs before the body is read, so
+// anyone else gets 401 or 403 whatever they send; which unit and which
+// role each may touch is the accounts service's decision.
+func (h *handler) requireOfficialsAdmin() func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return h.requireActor()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			svc, err := h.accountsService()
+			if err != nil {
+				h.writeError(w, r, err)
+				return
+			}
+			if err := svc.MayAdministerOfficials(r.Context(), h.actorOf(r)); err != nil {
+				h.writeError(w, r, accountsProblem(err))
+				return
+			}
+			next.ServeHTTP(w, r)
+		}))
+	}
+}
+
 type officialRequest struct {
 	Username string   `json:"username"`
 	FullName string   `json:"full_name"`

@@ -48,10 +48,10 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireSession(false)).Post("/v1/me/devices", h.wrap(h.registerDevice))
 	r.With(h.requireSession(false)).Delete("/v1/me/devices/{id}", h.wrap(h.deleteDevice))
 	r.With(h.requireSession(false)).Put("/v1/me/subscriptions", h.wrap(h.putSubscriptions))
-	r.With(h.requireActor()).Post("/v1/officials", h.wrap(h.createOfficial))
-	r.With(h.requireActor()).Post("/v1/officials/{id}/roles", h.wrap(h.grantRole))
-	r.With(h.requireActor()).Delete("/v1/officials/{id}/roles/{unit}/{role}", h.wrap(h.revokeRole))
-	r.With(h.requireActor()).Post("/v1/officials/{id}/close", h.wrap(h.closeOfficial))
+	r.With(h.requireOfficialsAdmin()).Post("/v1/officials", h.wrap(h.createOfficial))
+	r.With(h.requireOfficialsAdmin()).Post("/v1/officials/{id}/roles", h.wrap(h.grantRole))
+	r.With(h.requireOfficialsAdmin()).Delete("/v1/officials/{id}/roles/{unit}/{role}", h.wrap(h.revokeRole))
+	r.With(h.requireOfficialsAdmin()).Post("/v1/officials/{id}/close", h.wrap(h.closeOfficial))
 
 	// Broadcasts (issue 5): officials with a session only; the roles are
 	// checked by the broadcast service (four eyes).

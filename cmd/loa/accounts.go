@@ -39,6 +39,9 @@ type accountsConfig struct {
 	Policy             accounts.PasswordPolicy
 	Argon2             accounts.Argon2Params
 	CodesPerIP         int
+	// ApprovalUnit is the unit whose broadcast_approver role approves
+	// broadcasts and alerts (LOA_APPROVAL_UNIT).
+	ApprovalUnit string
 }
 
 func loadAccountsConfig(getenv func(string) string, errs *[]error) accountsConfig {
@@ -46,6 +49,7 @@ func loadAccountsConfig(getenv func(string) string, errs *[]error) accountsConfi
 		SecretKeyFile: getenv("LOA_SECRET_KEY_FILE"),
 		OIDCIssuer:    getenv("LOA_OIDC_ISSUER"),
 		OIDCClientID:  getenv("LOA_OIDC_CLIENT_ID"),
+		ApprovalUnit:  strings.TrimSpace(getenv("LOA_APPROVAL_UNIT")),
 		Topics:        accounts.DefaultTopics,
 		Policy:        accounts.DefaultPasswordPolicy(),
 		Argon2:        accounts.DefaultArgon2Params(),
@@ -156,6 +160,13 @@ func buildAccounts(cfg config, store *sqlstore.DB, rdb redis.UniversalClient, pu
 	ac := accounts.DefaultConfig()
 	ac.Policy, ac.Topics, ac.RecoveryKey = cfg.Accounts.Policy, cfg.Accounts.Topics, k.recovery
 	ac.CitizenSessionTTL, ac.OfficialSessionTTL = cfg.Accounts.CitizenSessionTTL, cfg.Accounts.OfficialSessionTTL
+	ac.ApprovalUnit = cfg.Accounts.ApprovalUnit
+	if ac.ApprovalUnit == "" && dev {
+		ac.ApprovalUnit = demoApprovalUnit
+	}
+	if ac.ApprovalUnit == "" {
+		log.Warn("LOA_APPROVAL_UNIT is not set: nobody can approve broadcasts or alerts")
+	}
 	rs := accredis.New(rdb, cfg.RedisKeyPrefix+accredis.DefaultKeyPrefix)
 	d := accounts.Deps{
 		Store: store, Sessions: rs, Challenges: rs, Codes: codes,

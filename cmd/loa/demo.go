@@ -22,9 +22,13 @@ const (
 	demoTOTPSecret = "JBSWY3DPEHPK3PXP"
 )
 
+// demoApprovalUnit is the demo approver's unit (the DoIC's), the
+// approval unit of loa dev unless LOA_APPROVAL_UNIT names another.
+const demoApprovalUnit = "sotttt"
+
 var demoOfficials = []accounts.NewOfficial{
 	{Username: "demo-submitter", FullName: "Cán bộ Sở Nông nghiệp (demo)", Phone: "0900000101", Unit: "snn", Roles: []accounts.Role{accounts.RoleAgencySubmitter}},
-	{Username: "demo-approver", FullName: "Cán bộ Sở Thông tin và Truyền thông (demo)", Phone: "0900000102", Unit: "sotttt", Roles: []accounts.Role{accounts.RoleBroadcastApprover}},
+	{Username: "demo-approver", FullName: "Cán bộ Sở Thông tin và Truyền thông (demo)", Phone: "0900000102", Unit: demoApprovalUnit, Roles: []accounts.Role{accounts.RoleBroadcastApprover}},
 	{Username: "demo-ops", FullName: "Trực vận hành (demo)", Phone: "0900000103", Unit: "ttcntt", Roles: []accounts.Role{accounts.RoleOps}},
 }
 

@@ -26,7 +26,7 @@ var (
 
 const selectAccount = `SELECT id, kind, status, full_name, COALESCE(citizen_id, ''), COALESCE(tax_code, ''),
 	COALESCE(username, ''), COALESCE(phone, ''), COALESCE(email, ''), unit, password_hash,
-	password_changed_at, phone_verified_at, created_at, closed_at FROM accounts`
+	password_changed_at, phone_verified_at, created_at, closed_at, created_by FROM accounts`
 
 func scanAccount(s scanner) (accounts.Account, error) {
 	var (
@@ -35,7 +35,7 @@ func scanAccount(s scanner) (accounts.Account, error) {
 		changed, verified, created, closedT timeValue
 	)
 	err := s.Scan(&a.ID, &kind, &status, &a.FullName, &a.CitizenID, &a.TaxCode, &a.Username, &a.Phone, &a.Email,
-		&a.Unit, &a.PasswordHash, &changed, &verified, &created, &closedT)
+		&a.Unit, &a.PasswordHash, &changed, &verified, &created, &closedT, &a.CreatedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return accounts.Account{}, accounts.ErrNotFound
 	}
@@ -84,11 +84,11 @@ func (d *DB) CreateAccount(ctx context.Context, a accounts.Account) error {
 	}
 	defer tx.Rollback()
 	_, err = tx.ExecContext(ctx, `INSERT INTO accounts (id, kind, status, full_name, citizen_id, tax_code, username, phone, email,
-		unit, password_hash, password_changed_at, phone_verified_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		unit, password_hash, password_changed_at, phone_verified_at, created_at, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		a.ID, string(a.Kind), string(a.Status), a.FullName, nullIfEmpty(a.CitizenID), nullIfEmpty(a.TaxCode), nullIfEmpty(a.Username),
 		nullIfEmpty(a.Phone), nullIfEmpty(a.Email), a.Unit, a.PasswordHash, nullTime(a.PasswordChangedAt), nullTime(a.PhoneVerifiedAt),
-		a.CreatedAt.UTC())
+		a.CreatedAt.UTC(), a.CreatedBy)
 	if err != nil {
 		return conflict(fmt.Errorf("sqlstore: create account: %w", err))
 	}
@@ -242,6 +242,30 @@ func (d *DB) RoleGrants(ctx context.Context, accountID string) ([]accounts.RoleG
 			return nil, fmt.Errorf("sqlstore: role grants: %w", err)
 		}
 		g.Role = accounts.Role(role)
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// RoleGrantRecords implements accounts.Store: the grants with who gave
+// them and when, ordered by unit and role.
+func (d *DB) RoleGrantRecords(ctx context.Context, accountID string) ([]accounts.GrantRecord, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT unit, role, granted_by, granted_at FROM role_grants WHERE account_id = $1 ORDER BY unit, role`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: role grant records: %w", err)
+	}
+	defer rows.Close()
+	out := []accounts.GrantRecord{}
+	for rows.Next() {
+		var (
+			g    accounts.GrantRecord
+			role string
+			at   timeValue
+		)
+		if err := rows.Scan(&g.Unit, &role, &g.GrantedBy, &at); err != nil {
+			return nil, fmt.Errorf("sqlstore: role grant records: %w", err)
+		}
+		g.Role, g.GrantedAt = accounts.Role(role), at.t
 		out = append(out, g)
 	}
 	return out, rows.Err()

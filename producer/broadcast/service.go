@@ -64,8 +64,14 @@ type publisher interface {
 	Publish(ctx context.Context, e producer.Envelope) error
 }
 
+// roleSource is the accounts service's view of officials: their roles,
+// and the approver rule (*accounts.Service implements both).
 type roleSource interface {
 	Roles(ctx context.Context, accountID string) ([]accounts.RoleGrant, error)
+	// CheckApprover returns nil when approverID may decide on what the
+	// submitters submitted; errors wrap accounts.ErrForbidden or
+	// accounts.ErrFourEyes.
+	CheckApprover(ctx context.Context, approverID string, submitters ...string) error
 }
 
 // ScheduleFunc stores env to be published at due, under id (idempotent)
@@ -347,7 +353,28 @@ func (s *Service) Submit(ctx context.Context, a Actor, id string) (sqlstore.Broa
 // schedules it for its send time. The approver is never its creator or
 // submitter. Errors: ErrNotFound, ErrForbidden, ErrFourEyes, ErrState.
 func (s *Service) Approve(ctx context.Context, a Actor, id string) (sqlstore.Broadcast, error) {
-	if err := s.require(ctx, a, accounts.RoleBroadcastApprover); err != nil {
+	b, err := s.decider(ctx, a, id)
+	if err != nil {
+		return b, err
+	}
+	b, err = s.move(ctx, sqlstore.BroadcastTransition{ID: id, From: []string{string(StatusSubmitted)}, To: string(StatusApproved),
+		Actor: a.AccountID, IP: a.IP, Decider: true, NotBy: a.AccountID}, "approve")
+	if err != nil {
+		return b, err
+	}
+	return s.release(ctx, b)
+}
+
+// decider loads the request a decides on, after checking the approver
+// rule (accounts.Service.CheckApprover): a holds the approval role in the
+// approval unit, and neither drafted nor submitted the request, nor
+// created the drafter's or submitter's account, nor granted them a role.
+// The role is checked before the request is looked at.
+func (s *Service) decider(ctx context.Context, a Actor, id string) (sqlstore.Broadcast, error) {
+	if a.AccountID == "" {
+		return sqlstore.Broadcast{}, ErrForbidden
+	}
+	if err := s.approverError(s.d.Roles.CheckApprover(ctx, a.AccountID)); err != nil {
 		return sqlstore.Broadcast{}, err
 	}
 	b, err := s.load(ctx, id)
@@ -357,12 +384,23 @@ func (s *Service) Approve(ctx context.Context, a Actor, id string) (sqlstore.Bro
 	if b.CreatedBy == a.AccountID || b.SubmittedBy == a.AccountID {
 		return sqlstore.Broadcast{}, ErrFourEyes
 	}
-	b, err = s.move(ctx, sqlstore.BroadcastTransition{ID: id, From: []string{string(StatusSubmitted)}, To: string(StatusApproved),
-		Actor: a.AccountID, IP: a.IP, Decider: true, NotBy: a.AccountID}, "approve")
-	if err != nil {
-		return b, err
+	if err := s.approverError(s.d.Roles.CheckApprover(ctx, a.AccountID, b.CreatedBy, b.SubmittedBy)); err != nil {
+		return sqlstore.Broadcast{}, err
 	}
-	return s.release(ctx, b)
+	return b, nil
+}
+
+// approverError translates the accounts service's approver errors.
+func (s *Service) approverError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, accounts.ErrFourEyes):
+		return fmt.Errorf("%w: %w", ErrFourEyes, err)
+	case errors.Is(err, accounts.ErrForbidden):
+		return fmt.Errorf("%w: %s", ErrForbidden, strings.TrimPrefix(err.Error(), accounts.ErrForbidden.Error()+": "))
+	}
+	return fmt.Errorf("broadcast: approver: %w", err)
 }
 
 // release publishes (or schedules) an approved broadcast's plan.
@@ -418,7 +456,7 @@ func (s *Service) envelope(b sqlstore.Broadcast, now, due time.Time) (producer.E
 // Reject rejects a submitted request with a reason. Errors: ErrNotFound,
 // ErrForbidden, ErrFourEyes, ErrState, *ValidationError{reason}.
 func (s *Service) Reject(ctx context.Context, a Actor, id, reason string) (sqlstore.Broadcast, error) {
-	if err := s.require(ctx, a, accounts.RoleBroadcastApprover); err != nil {
+	if err := s.approverError(s.d.Roles.CheckApprover(ctx, a.AccountID)); err != nil {
 		return sqlstore.Broadcast{}, err
 	}
 	var v validation
@@ -426,12 +464,8 @@ func (s *Service) Reject(ctx context.Context, a Actor, id, reason string) (sqlst
 	if err := v.err(); err != nil {
 		return sqlstore.Broadcast{}, err
 	}
-	b, err := s.load(ctx, id)
-	if err != nil {
-		return b, err
-	}
-	if b.CreatedBy == a.AccountID || b.SubmittedBy == a.AccountID {
-		return sqlstore.Broadcast{}, ErrFourEyes
+	if _, err := s.decider(ctx, a, id); err != nil {
+		return sqlstore.Broadcast{}, err
 	}
 	return s.move(ctx, sqlstore.BroadcastTransition{ID: id, From: []string{string(StatusSubmitted)}, To: string(StatusRejected),
 		Actor: a.AccountID, IP: a.IP, Reason: reason, Decider: true, NotBy: a.AccountID}, "reject")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -46,6 +47,18 @@ func (r roles) Roles(_ context.Context, id string) ([]accounts.RoleGrant, error)
 		out = append(out, accounts.RoleGrant{Unit: "u", Role: x})
 	}
 	return out, nil
+}
+
+// CheckApprover is the approver rule on the table: the role, and never a
+// submitter.
+func (r roles) CheckApprover(_ context.Context, id string, submitters ...string) error {
+	if !slices.Contains(r[id], accounts.RoleBroadcastApprover) {
+		return accounts.ErrForbidden
+	}
+	if slices.Contains(submitters, id) {
+		return accounts.ErrFourEyes
+	}
+	return nil
 }
 
 var (
