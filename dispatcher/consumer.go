@@ -10,14 +10,25 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/loa-hub/loa/producer"
 )
 
-// handleFunc handles one Kafka message. It returns nil once the message's
-// outcome is recorded, so its offset may be committed; an error means the
-// outcome is not recorded (a store or broker failed) and the message is
+// handleFunc handles one Kafka message, as a watermill handler does: it
+// returns the records its outcome is to be published as (receipts, a
+// retry, a dead letter), and the consumer publishes them and only then
+// marks the message done, so its offset may be committed. An error means
+// the outcome is unknown (a store or Redis failed) and the message is
 // handed to the handler again after a back-off. Poison messages are the
-// handler's to dead-letter: it must not return an error for them.
-type handleFunc func(ctx context.Context, m kafka.Message) error
+// handler's to dead-letter (by returning the dead letter): it must not
+// return an error for them.
+type handleFunc func(ctx context.Context, m kafka.Message) ([]producer.Record, error)
+
+// recordWriter publishes records and waits for Kafka's acknowledgement.
+// *producer.Publisher implements it.
+type recordWriter interface {
+	Write(ctx context.Context, recs ...producer.Record) error
+}
 
 // consumerConfig configures one consumer group member on one topic.
 type consumerConfig struct {
@@ -47,7 +58,9 @@ type consumerConfig struct {
 type consumer struct {
 	cfg    consumerConfig
 	handle handleFunc
-	log    *slog.Logger
+	// pub publishes what the handler returns.
+	pub recordWriter
+	log *slog.Logger
 	// noCommit, for tests, makes the consumer never commit, simulating a
 	// crash after sending and before committing.
 	noCommit bool
@@ -189,15 +202,30 @@ fetch:
 	return fetchErr
 }
 
-// process runs the handler until it succeeds, the work context ends, or
-// — after a failure — the consumer is stopping (the message is then handed
-// back). It reports whether the message is done.
+// process runs the handler until it succeeds, then publishes its records
+// until Kafka acknowledges them, and reports the message done. It gives
+// up — the message is handed back, not done — when the work context ends,
+// or after a failure once the consumer is stopping. A failed publish is
+// retried with the same records; the handler is not run again for it.
 func (c *consumer) process(ctx context.Context, stopping <-chan struct{}, m kafka.Message) bool {
 	backoff := 100 * time.Millisecond
+	var (
+		recs    []producer.Record
+		handled bool
+	)
 	for {
-		err := c.handle(ctx, m)
-		if err == nil {
-			return true
+		var err error
+		if !handled {
+			recs, err = c.handle(ctx, m)
+			handled = err == nil
+		}
+		if handled {
+			if len(recs) == 0 {
+				return true
+			}
+			if err = c.pub.Write(ctx, recs...); err == nil {
+				return true
+			}
 		}
 		select {
 		case <-stopping:
@@ -207,7 +235,11 @@ func (c *consumer) process(ctx context.Context, stopping <-chan struct{}, m kafk
 		if ctx.Err() != nil {
 			return false
 		}
-		c.log.Warn("handling failed; retrying", slog.String("topic", m.Topic), slog.Int("partition", m.Partition),
+		what := "handling failed; retrying"
+		if handled {
+			what = "publishing the outcome failed; retrying"
+		}
+		c.log.Warn(what, slog.String("topic", m.Topic), slog.Int("partition", m.Partition),
 			slog.Int64("offset", m.Offset), slog.Duration("backoff", backoff), slog.Any("error", err))
 		select {
 		case <-ctx.Done():

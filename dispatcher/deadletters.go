@@ -15,16 +15,16 @@ import (
 
 // handleDeadLetter indexes one dead letter in the store, where operators
 // list and replay it.
-func (d *Dispatcher) handleDeadLetter(ctx context.Context, m kafkaMessage) error {
+func (d *Dispatcher) handleDeadLetter(ctx context.Context, m kafkaMessage) ([]producer.Record, error) {
 	var dl DeadLetter
 	if err := json.Unmarshal(m.Value, &dl); err != nil || dl.ID == "" {
 		// A dead letter of the dead-letter topic has nowhere to go: log it
 		// and move on rather than loop.
 		d.log.Error("undecodable record on the dead-letter topic; skipped", "offset", m.Offset, "error", err)
-		return nil
+		return nil, nil
 	}
 	if d.store == nil {
-		return nil
+		return nil, nil
 	}
 	history, _ := json.Marshal(dl.History)
 	row := sqlstore.DeadLetterRow{
@@ -35,7 +35,7 @@ func (d *Dispatcher) handleDeadLetter(ctx context.Context, m kafkaMessage) error
 	if len(dl.Raw) > 0 {
 		row.Raw = base64.StdEncoding.EncodeToString(dl.Raw)
 	}
-	return d.store.RecordDeadLetter(ctx, row)
+	return nil, d.store.RecordDeadLetter(ctx, row)
 }
 
 // Errors of DeadLetters.Replay.
@@ -107,6 +107,7 @@ func (d *Dispatcher) deadLetterConsumer() *consumer {
 			Workers: 2, ShutdownTimeout: d.cfg.ShutdownTimeout,
 		},
 		handle: d.handleDeadLetter,
+		pub:    d.pub,
 		log:    d.log.With("consumer", "deadletters"),
 	}
 }

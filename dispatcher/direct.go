@@ -2,9 +2,7 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -12,113 +10,95 @@ import (
 
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/sqlstore"
-	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 )
 
 type kafkaMessage = kafka.Message
 
 // handleDirect delivers a direct notification on each of its channels and
-// publishes one receipt per delivery (and a retry or dead letter where one
-// is due). It returns nil once every record is acknowledged by Kafka.
-func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env producer.Envelope, p producer.Direct) error {
+// returns one receipt per delivery (and a retry or dead letter where one
+// is due) for the consumer to publish.
+func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env producer.Envelope, p producer.Direct) ([]producer.Record, error) {
 	var recs []producer.Record
-	emit := func(ch channels.Name, addr string, targets int, o outcome) error {
-		if !o.duplicate {
-			d.cfg.Metrics.Delivery(string(ch), o.provider, o.status)
+	emit := func(dv delivery, o outcome) error {
+		rc, more, err := d.settle(dv, o)
+		if err != nil {
+			return err
 		}
-		recs = append(recs, d.receipt(env, p, ch, addr, targets, o))
-		switch {
-		case o.retry != nil:
-			recs = append(recs, d.retryRecord(*o.retry))
-		case o.deadLetter:
-			dl, err := d.deadLetterRecord(m, o, ch, addr)
-			if err != nil {
-				return err
-			}
-			recs = append(recs, dl)
-		}
+		recs = append(append(recs, d.receiptRecord(rc)), more...)
 		return nil
+	}
+	skip := func(ch channels.Name, addr, reason string) {
+		dv := delivery{env: env, notificationID: p.NotificationID, ch: ch, addr: addr, targets: 1}
+		recs = append(recs, d.receiptRecord(d.newReceipt(dv, outcome{status: StatusSkipped, reason: reason})))
 	}
 
 	// A redelivered event (from a retry tier or a replay) is about one
 	// delivery only.
 	if rd := env.Redelivery; rd != nil {
-		o, err := d.deliver(ctx, env, p, channels.Name(rd.Channel), rd.Recipient, max(rd.Targets, 1))
+		dv := delivery{m: m, env: env, notificationID: p.NotificationID, ch: channels.Name(rd.Channel), addr: rd.Recipient, targets: max(rd.Targets, 1)}
+		o, err := d.deliver(ctx, dv, p)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := emit(channels.Name(rd.Channel), rd.Recipient, max(rd.Targets, 1), o); err != nil {
-			return err
+		if err := emit(dv, o); err != nil {
+			return nil, err
 		}
-		return d.pub.Write(ctx, recs...)
+		return recs, nil
 	}
 
 	for _, chName := range p.Channels {
 		ch := channels.Name(chName)
 		addrs, err := d.resolve(ctx, p.To, ch, p.App)
 		if errors.Is(err, sqlstore.ErrNotFound) {
-			recs = append(recs, d.receipt(env, p, ch, p.To.Value, 1, outcome{status: StatusSkipped, reason: "account not found or closed"}))
+			skip(ch, p.To.Value, "account not found or closed")
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(addrs) == 0 {
-			recs = append(recs, d.receipt(env, p, ch, "", 1, outcome{status: StatusSkipped, reason: "no address on this channel"}))
+			skip(ch, "", "no address on this channel")
 			continue
 		}
 		reached := false
 		for _, addr := range addrs {
-			o, err := d.deliver(ctx, env, p, ch, addr, len(addrs))
+			dv := delivery{m: m, env: env, notificationID: p.NotificationID, ch: ch, addr: addr, targets: len(addrs)}
+			o, err := d.deliver(ctx, dv, p)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			reached = reached || o.status == StatusSent
-			if err := emit(ch, addr, len(addrs), o); err != nil {
-				return err
+			if err := emit(dv, o); err != nil {
+				return nil, err
 			}
 		}
 		if p.Fallback && reached {
 			break // reached on this channel: the fallbacks are not needed
 		}
 	}
-	return d.pub.Write(ctx, recs...)
-}
-
-// outcome is the result of one delivery.
-type outcome struct {
-	status     string
-	class      channels.Class
-	provider   string
-	providerID string
-	reason     string
-	attempts   int
-	duplicate  bool
-	deadLetter bool
-	history    []producer.Attempt
-	retry      *producer.Envelope // the event to hold in a retry tier
+	return recs, nil
 }
 
 // deliver sends one message to one address at most once, whatever the
 // redeliveries. An error means the outcome is unknown and the Kafka
 // message must be handled again.
-func (d *Dispatcher) deliver(ctx context.Context, env producer.Envelope, p producer.Direct, ch channels.Name, addr string, targets int) (outcome, error) {
+func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct) (outcome, error) {
 	var history []producer.Attempt
 	tier := 0
-	if env.Redelivery != nil {
-		history, tier = env.Redelivery.History, env.Redelivery.Tier
+	if rd := dv.env.Redelivery; rd != nil {
+		history, tier = rd.History, rd.Tier
 	}
-	if env.Expired(d.now()) {
+	if dv.env.Expired(d.now()) {
 		return outcome{status: StatusExpired, class: channels.Expired, reason: "expired before sending", history: history}, nil
 	}
-	channel, ok := d.channels[ch]
+	channel, ok := d.channels[dv.ch]
 	if !ok {
-		return outcome{status: StatusFailed, class: channels.Permanent, reason: "channel not configured: " + string(ch), deadLetter: true, history: history}, nil
+		return outcome{status: StatusFailed, class: channels.Permanent, reason: "channel not configured: " + string(dv.ch), deadLetter: true, history: history}, nil
 	}
 	owner := newOwner()
 	for {
-		state, err := d.claims.Claim(ctx, p.NotificationID, string(ch), addr, owner)
+		state, err := d.claims.Claim(ctx, p.NotificationID, string(dv.ch), dv.addr, owner)
 		if err != nil {
 			return outcome{}, err
 		}
@@ -137,13 +117,14 @@ func (d *Dispatcher) deliver(ctx context.Context, env producer.Envelope, p produ
 		}
 	}
 
-	o, err := d.sendClaimed(ctx, env, p, channel, ch, addr, targets, history, tier)
+	r, err := d.send(ctx, dv.env, channel, message(dv, p), history)
 	if err != nil {
-		d.claims.Release(context.WithoutCancel(ctx), p.NotificationID, string(ch), addr, owner)
+		d.claims.Release(context.WithoutCancel(ctx), p.NotificationID, string(dv.ch), dv.addr, owner)
 		return outcome{}, err
 	}
+	o := d.classify(dv, tier, r)
 	if o.status == StatusSent {
-		if err := d.claims.MarkSent(ctx, p.NotificationID, string(ch), addr); err != nil {
+		if err := d.claims.MarkSent(ctx, p.NotificationID, string(dv.ch), dv.addr); err != nil {
 			// Sent, but not remembered: a redelivery could send again. Say
 			// so loudly; the receipt still records the send.
 			d.log.Error("delivery sent but not marked; a redelivery may repeat it", slog.Any("error", err))
@@ -151,89 +132,18 @@ func (d *Dispatcher) deliver(ctx context.Context, env producer.Envelope, p produ
 		return o, nil
 	}
 	// Not sent: free the delivery so a retry or a replay can send it.
-	if err := d.claims.Release(ctx, p.NotificationID, string(ch), addr, owner); err != nil {
+	if err := d.claims.Release(ctx, p.NotificationID, string(dv.ch), dv.addr, owner); err != nil {
 		return outcome{}, err
 	}
 	return o, nil
 }
 
-// sendClaimed sends one claimed delivery, retrying a short transient
-// failure in place, and classifies the result: sent, or what to do next
-// (a retry tier, a dead letter, expired, token-dead). It neither marks nor
-// releases the claim. An error means ctx ended mid-way.
-func (d *Dispatcher) sendClaimed(ctx context.Context, env producer.Envelope, p producer.Direct, channel channels.Channel,
-	ch channels.Name, addr string, targets int, history []producer.Attempt, tier int) (outcome, error) {
-	msg := channels.Message{
-		NotificationID: p.NotificationID, Kind: env.Kind, Channel: ch, To: addr,
-		Title: p.Title, Body: p.Body, Data: p.Data, Priority: channels.Priority(p.Priority), ExpiresAt: env.ExpiresAt,
+// message is what the channel sends for one delivery of p.
+func message(dv delivery, p producer.Direct) channels.Message {
+	return channels.Message{
+		NotificationID: p.NotificationID, Kind: dv.env.Kind, Channel: dv.ch, To: dv.addr,
+		Title: p.Title, Body: p.Body, Data: p.Data, Priority: channels.Priority(p.Priority), ExpiresAt: dv.env.ExpiresAt,
 	}
-	var (
-		res     channels.Result
-		sendErr error
-		backoff = 200 * time.Millisecond
-	)
-	for attempt := 1; ; attempt++ {
-		sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
-		res, sendErr = channel.Send(sctx, msg)
-		cancel()
-		if sendErr == nil || channels.ClassOf(sendErr) != channels.Transient || attempt >= d.cfg.SendAttempts {
-			break
-		}
-		wait := max(backoff, channels.RetryAfterOf(sendErr))
-		if wait > 5*time.Second || (!env.ExpiresAt.IsZero() && d.now().Add(wait).After(env.ExpiresAt)) {
-			break // a long wait belongs in a retry tier, not in a worker
-		}
-		history = append(history, attemptOf(d.now(), sendErr))
-		select {
-		case <-ctx.Done():
-			return outcome{}, ctx.Err()
-		case <-time.After(wait):
-		}
-		backoff *= 4
-	}
-	if sendErr == nil {
-		return outcome{status: StatusSent, provider: res.Provider, providerID: res.ProviderID, attempts: len(history) + 1}, nil
-	}
-	now := d.now()
-	history = append(history, attemptOf(now, sendErr))
-	class := channels.ClassOf(sendErr)
-	o := outcome{class: class, reason: sendErr.Error(), attempts: len(history), history: history}
-	var ce *channels.Error
-	if errors.As(sendErr, &ce) {
-		o.provider = ce.Provider
-	}
-	switch class {
-	case channels.Expired:
-		o.status = StatusExpired
-	case channels.TokenDead:
-		o.status = StatusTokenDead // the ledger deactivates the device from the receipt
-	case channels.Transient:
-		if tier >= len(d.cfg.RetryTiers) {
-			o.status, o.deadLetter = StatusFailed, true
-			o.reason = fmt.Sprintf("gave up after %d attempts: %s", len(history), o.reason)
-			break
-		}
-		due := now.Add(max(d.jitter(d.cfg.RetryTiers[tier]), channels.RetryAfterOf(sendErr)))
-		if !env.ExpiresAt.IsZero() && !due.Before(env.ExpiresAt) {
-			o.status, o.class, o.reason = StatusExpired, channels.Expired, "would expire before its retry: "+o.reason
-			break
-		}
-		retry := env
-		retry.Redelivery = &producer.Redelivery{Channel: string(ch), Recipient: addr, Targets: targets, Tier: tier + 1, DueAt: due.UTC(), History: history}
-		o.status, o.retry = StatusRetrying, &retry
-	default:
-		o.status, o.deadLetter = StatusFailed, true
-	}
-	return o, nil
-}
-
-func attemptOf(at time.Time, err error) producer.Attempt {
-	a := producer.Attempt{At: at.UTC(), Class: string(channels.ClassOf(err)), Reason: truncate(err.Error(), 300)}
-	var ce *channels.Error
-	if errors.As(err, &ce) {
-		a.Provider = ce.Provider
-	}
-	return a
 }
 
 // resolve returns the addresses of a recipient on a channel.
@@ -273,34 +183,4 @@ func (d *Dispatcher) resolve(ctx context.Context, to producer.Recipient, ch chan
 		}
 	}
 	return nil, nil
-}
-
-func (d *Dispatcher) receipt(env producer.Envelope, p producer.Direct, ch channels.Name, addr string, targets int, o outcome) producer.Record {
-	b, _ := json.Marshal(d.newReceipt(env, p, ch, addr, targets, o)) // a Receipt always marshals
-	return producer.Record{Topic: d.cfg.Names.Topic(topics.Receipts), Key: p.NotificationID, Value: b}
-}
-
-// newReceipt is the receipt of one delivery's outcome.
-func (d *Dispatcher) newReceipt(env producer.Envelope, p producer.Direct, ch channels.Name, addr string, targets int, o outcome) Receipt {
-	return Receipt{
-		NotificationID: p.NotificationID, EventID: env.ID, Kind: env.Kind, Lane: string(env.Lane),
-		Channel: string(ch), Recipient: addr, Status: o.status, Class: string(o.class), Provider: o.provider,
-		ProviderID: o.providerID, Reason: o.reason, Targets: targets, Attempts: o.attempts, Duplicate: o.duplicate,
-		At: d.now().UTC(),
-	}
-}
-
-func (d *Dispatcher) deadLetterRecord(m kafkaMessage, o outcome, ch channels.Name, addr string) (producer.Record, error) {
-	dl := DeadLetter{
-		ID:     fmt.Sprintf("%s-%d-%d-%s-%s", m.Topic, m.Partition, m.Offset, ch, shortHash(addr)),
-		Reason: o.reason, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key),
-		Envelope: m.Value, Channel: string(ch), Recipient: addr, Provider: o.provider, Attempts: o.attempts,
-		History: o.history, At: d.now().UTC(),
-	}
-	b, err := json.Marshal(dl)
-	if err != nil {
-		return producer.Record{}, fmt.Errorf("dispatcher: dead letter: %w", err)
-	}
-	return producer.Record{Topic: d.cfg.Names.Topic(topics.DeadLetter), Key: dl.ID, Value: b,
-		Headers: map[string]string{"reason": truncate(o.reason, 200)}}, nil
 }

@@ -170,6 +170,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				Long: isPlan, LongWorkers: 2,
 			},
 			handle:   d.guard(d.handleLane),
+			pub:      d.pub,
 			log:      d.log.With(slog.String("lane", string(lane))),
 			noCommit: d.noCommit,
 		}
@@ -182,6 +183,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				Workers: 16, ShutdownTimeout: d.cfg.ShutdownTimeout,
 			},
 			handle: d.guard(d.handleRetryTier),
+			pub:    d.pub,
 			log:    d.log.With(slog.String("retry_tier", strconv.Itoa(i+1))),
 		}
 		g.Go(func() error { return c.Run(ctx) })
@@ -212,84 +214,98 @@ type poison struct{ reason string }
 func (p *poison) Error() string { return p.reason }
 
 // guard is the middleware every handler runs in: a panic or a poison
-// error sends the message to the dead-letter topic (and the lane goes
-// on); other errors go back to the consumer for a retry.
+// error turns the message into a dead letter (and the lane goes on);
+// other errors go back to the consumer for a retry.
 func (d *Dispatcher) guard(next handleFunc) handleFunc {
-	return func(ctx context.Context, m kafkaMessage) (err error) {
+	return func(ctx context.Context, m kafkaMessage) (recs []producer.Record, err error) {
 		defer func() {
 			if r := recover(); r != nil {
 				d.log.Error("handler panicked; dead-lettering the message", slog.String("topic", m.Topic),
 					slog.Int64("offset", m.Offset), slog.Any("panic", r))
-				err = d.deadLetter(ctx, m, fmt.Sprintf("panic: %v", r), DeadLetter{})
+				recs, err = d.deadLetterRecords(m, fmt.Sprintf("panic: %v", r), DeadLetter{})
 			}
 		}()
-		err = next(ctx, m)
+		recs, err = next(ctx, m)
 		var p *poison
 		if errors.As(err, &p) {
 			d.log.Warn("undecodable message dead-lettered", slog.String("topic", m.Topic),
 				slog.Int("partition", m.Partition), slog.Int64("offset", m.Offset), slog.String("reason", p.reason))
-			return d.deadLetter(ctx, m, p.reason, DeadLetter{})
+			return d.deadLetterRecords(m, p.reason, DeadLetter{})
 		}
-		return err
+		return recs, err
 	}
 }
 
-// deadLetter publishes m with reason (and any details in dl) to the
-// dead-letter topic.
-func (d *Dispatcher) deadLetter(ctx context.Context, m kafkaMessage, reason string, dl DeadLetter) error {
+// deadLetterRecords is deadLetterRecord as a handler's result.
+func (d *Dispatcher) deadLetterRecords(m kafkaMessage, reason string, dl DeadLetter) ([]producer.Record, error) {
+	rec, err := d.deadLetterRecord(m, reason, dl)
+	if err != nil {
+		return nil, err
+	}
+	return []producer.Record{rec}, nil
+}
+
+// deadLetterRecord is the loa.deadletter record of message m, given up
+// on for reason; dl may name the one delivery of m that failed (channel,
+// recipient, provider, history). Its id names the message and, for a
+// delivery, the delivery, so the same failure recorded twice is one dead
+// letter.
+func (d *Dispatcher) deadLetterRecord(m kafkaMessage, reason string, dl DeadLetter) (producer.Record, error) {
 	dl.ID = fmt.Sprintf("%s-%d-%d", m.Topic, m.Partition, m.Offset)
 	if dl.Channel != "" {
 		dl.ID += "-" + dl.Channel + "-" + shortHash(dl.Recipient)
 	}
 	dl.Reason, dl.Topic, dl.Partition, dl.Offset, dl.Key, dl.At = reason, m.Topic, m.Partition, m.Offset, string(m.Key), d.now().UTC()
-	if json.Valid(m.Value) {
+	// A delivery's message was decoded, so it is JSON; only a poison
+	// message needs the check.
+	if dl.Channel != "" || json.Valid(m.Value) {
 		dl.Envelope = m.Value
 	} else {
 		dl.Raw = m.Value
 	}
 	b, err := json.Marshal(dl)
 	if err != nil {
-		return fmt.Errorf("dispatcher: dead letter: %w", err)
+		return producer.Record{}, fmt.Errorf("dispatcher: dead letter: %w", err)
 	}
-	return d.pub.Write(ctx, producer.Record{Topic: d.cfg.Names.Topic(topics.DeadLetter), Key: dl.ID, Value: b,
-		Headers: map[string]string{"reason": truncate(reason, 200)}})
+	return producer.Record{Topic: d.cfg.Names.Topic(topics.DeadLetter), Key: dl.ID, Value: b,
+		Headers: map[string]string{"reason": truncate(reason, 200)}}, nil
 }
 
 // handleLane decodes a lane message and hands it to its kind's handler.
-func (d *Dispatcher) handleLane(ctx context.Context, m kafkaMessage) error {
+func (d *Dispatcher) handleLane(ctx context.Context, m kafkaMessage) ([]producer.Record, error) {
 	env, err := producer.Decode(m.Value)
 	if err != nil {
-		return &poison{reason: err.Error()}
+		return nil, &poison{reason: err.Error()}
 	}
 	switch env.Kind {
 	case producer.KindDirect:
 		var p producer.Direct
 		if err := json.Unmarshal(env.Payload, &p); err != nil {
-			return &poison{reason: "dispatcher: decode direct payload: " + err.Error()}
+			return nil, &poison{reason: "dispatcher: decode direct payload: " + err.Error()}
 		}
 		return d.handleDirect(ctx, m, env, p)
 	case producer.KindFanout:
 		var p producer.Fanout
 		if err := json.Unmarshal(env.Payload, &p); err != nil {
-			return &poison{reason: "dispatcher: decode fanout payload: " + err.Error()}
+			return nil, &poison{reason: "dispatcher: decode fanout payload: " + err.Error()}
 		}
 		if !channels.Name(p.Channel).Valid() {
-			return &poison{reason: fmt.Sprintf("dispatcher: fanout for unknown channel %q", p.Channel)}
+			return nil, &poison{reason: fmt.Sprintf("dispatcher: fanout for unknown channel %q", p.Channel)}
 		}
 		return d.handleFanout(ctx, m, env, p)
 	case producer.KindPlan:
 		var p producer.Plan
 		if err := json.Unmarshal(env.Payload, &p); err != nil {
-			return &poison{reason: "dispatcher: decode plan payload: " + err.Error()}
+			return nil, &poison{reason: "dispatcher: decode plan payload: " + err.Error()}
 		}
 		for _, ch := range p.Channels {
 			if c := channels.Name(ch); c != channels.Push && c != channels.SMS {
-				return &poison{reason: fmt.Sprintf("dispatcher: a plan can use push and sms, not %q", ch)}
+				return nil, &poison{reason: fmt.Sprintf("dispatcher: a plan can use push and sms, not %q", ch)}
 			}
 		}
-		return d.handlePlan(ctx, env, p)
+		return nil, d.handlePlan(ctx, env, p)
 	default:
-		return &poison{reason: fmt.Sprintf("dispatcher: no handler for kind %q", env.Kind)}
+		return nil, &poison{reason: fmt.Sprintf("dispatcher: no handler for kind %q", env.Kind)}
 	}
 }
 

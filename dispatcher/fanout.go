@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -14,10 +13,10 @@ import (
 // handleFanout sends one batch of a planned audience. Its deliveries are
 // claimed in one Redis round trip, sent concurrently (FanoutConcurrency at
 // a time), and marked or released in one more, so a redelivered batch
-// reaches nobody twice; its receipts (packed a few hundred to a message),
-// retries and dead letters go to Kafka in one write, and only then is its
-// offset committed.
-func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env producer.Envelope, p producer.Fanout) error {
+// reaches nobody twice; it returns its receipts (packed a few hundred to a
+// message), retries and dead letters for the consumer to publish in one
+// write, after which the offset is committed.
+func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env producer.Envelope, p producer.Fanout) ([]producer.Record, error) {
 	ch := channels.Name(p.Channel)
 	msg := producer.Direct{NotificationID: p.NotificationID, Title: p.Title, Body: p.Body, Data: p.Data,
 		Channels: []string{p.Channel}, Priority: p.Priority}
@@ -29,6 +28,9 @@ func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env produ
 	if rd := env.Redelivery; rd != nil {
 		recipients = []string{rd.Recipient} // a retry of one delivery of the batch
 		history, tier = rd.History, rd.Tier
+	}
+	at := func(i int) delivery {
+		return delivery{m: m, env: env, batch: &p, notificationID: p.NotificationID, ch: ch, addr: recipients[i], targets: 1}
 	}
 
 	outcomes := make([]outcome, len(recipients))
@@ -47,45 +49,40 @@ func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env produ
 			outcomes[i] = outcome{status: StatusFailed, class: channels.Permanent, reason: "channel not configured: " + p.Channel, deadLetter: true}
 		}
 	default:
-		if err := d.sendBatch(ctx, env, msg, channel, ch, recipients, outcomes, history, tier); err != nil {
-			return err
+		if err := d.sendBatch(ctx, msg, channel, at, len(recipients), outcomes, history, tier); err != nil {
+			return nil, err
 		}
 	}
 
 	receipts := make([]Receipt, 0, len(recipients))
 	var recs []producer.Record // retries and dead letters
-	for i, addr := range recipients {
-		o := outcomes[i]
-		if !o.duplicate {
-			d.cfg.Metrics.Delivery(string(ch), o.provider, o.status)
+	for i, o := range outcomes {
+		rc, more, err := d.settle(at(i), o)
+		if err != nil {
+			return nil, err
 		}
-		receipts = append(receipts, d.newReceipt(env, msg, ch, addr, 1, o))
-		switch {
-		case o.retry != nil:
-			// The retry carries its one address, not the whole batch.
-			one := p
-			one.Recipients = []string{addr}
-			retry := *o.retry
-			retry.Payload, _ = json.Marshal(one) // a Fanout always marshals
-			recs = append(recs, d.retryRecord(retry))
-		case o.deadLetter:
-			dl, err := d.deadLetterRecord(m, o, ch, addr)
-			if err != nil {
-				return err
-			}
-			recs = append(recs, dl)
-		}
+		receipts = append(receipts, rc)
+		recs = append(recs, more...)
 	}
-	return d.pub.Write(ctx, append(d.receiptRecords(msg.NotificationID, receipts), recs...)...)
+	return append(d.receiptRecords(msg.NotificationID, receipts), recs...), nil
 }
 
-// sendBatch claims, sends and settles the deliveries of one batch, filling
-// outcomes. An error means some outcomes are unknown (the batch is handled
-// again; what was sent is marked and is not sent twice).
-func (d *Dispatcher) sendBatch(ctx context.Context, env producer.Envelope, msg producer.Direct, channel channels.Channel,
-	ch channels.Name, recipients []string, outcomes []outcome, history []producer.Attempt, tier int) error {
+// sendBatch claims, sends and classifies the n deliveries of one batch
+// (at(i) is the i-th), filling outcomes. An error means some outcomes are
+// unknown (the batch is handled again; what was sent is marked and is not
+// sent twice).
+func (d *Dispatcher) sendBatch(ctx context.Context, msg producer.Direct, channel channels.Channel,
+	at func(int) delivery, n int, outcomes []outcome, history []producer.Attempt, tier int) error {
+	if n == 0 {
+		return nil
+	}
+	addrs := make([]string, n)
+	for i := range n {
+		addrs[i] = at(i).addr
+	}
+	ch := at(0).ch
 	owner := newOwner()
-	states, err := d.claims.ClaimMany(ctx, msg.NotificationID, string(ch), recipients, owner)
+	states, err := d.claims.ClaimMany(ctx, msg.NotificationID, string(ch), addrs, owner)
 	if err != nil {
 		return err
 	}
@@ -123,18 +120,18 @@ func (d *Dispatcher) sendBatch(ctx context.Context, env producer.Envelope, msg p
 					return
 				}
 				i := todo[k]
-				addr := recipients[i]
-				o, err := d.sendClaimed(ctx, env, msg, channel, ch, addr, 1, history, tier)
+				dv := at(i)
+				r, err := d.send(ctx, dv.env, channel, message(dv, msg), history)
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, err)
-					released = append(released, addr)
+					released = append(released, dv.addr)
 				} else {
-					outcomes[i] = o
-					if o.status == StatusSent {
-						sent = append(sent, addr)
+					outcomes[i] = d.classify(dv, tier, r)
+					if outcomes[i].status == StatusSent {
+						sent = append(sent, dv.addr)
 					} else {
-						released = append(released, addr)
+						released = append(released, dv.addr)
 					}
 				}
 				mu.Unlock()
@@ -156,7 +153,7 @@ func (d *Dispatcher) sendBatch(ctx context.Context, env producer.Envelope, msg p
 		if len(errs) > 0 {
 			break
 		}
-		o, err := d.deliver(ctx, env, msg, ch, recipients[i], 1)
+		o, err := d.deliver(ctx, at(i), msg)
 		if err != nil {
 			errs = append(errs, err)
 			break

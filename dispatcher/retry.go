@@ -35,15 +35,15 @@ func (d *Dispatcher) jitter(delay time.Duration) time.Duration {
 	return time.Duration(float64(delay) * f)
 }
 
-// handleRetryTier holds one tier message until it is due, then publishes
-// its event back to the lane.
-func (d *Dispatcher) handleRetryTier(ctx context.Context, m kafkaMessage) error {
+// handleRetryTier holds one tier message until it is due, then returns
+// its event as a record for its lane.
+func (d *Dispatcher) handleRetryTier(ctx context.Context, m kafkaMessage) ([]producer.Record, error) {
 	env, err := producer.Decode(m.Value)
 	if err != nil {
-		return &poison{reason: err.Error()}
+		return nil, &poison{reason: err.Error()}
 	}
 	if env.Redelivery == nil {
-		return &poison{reason: "dispatcher: retry-tier event without redelivery details"}
+		return nil, &poison{reason: "dispatcher: retry-tier event without redelivery details"}
 	}
 	if wait := env.Redelivery.DueAt.Sub(d.now()); wait > 0 {
 		t := time.NewTimer(wait)
@@ -51,10 +51,14 @@ func (d *Dispatcher) handleRetryTier(ctx context.Context, m kafkaMessage) error 
 		select {
 		case <-t.C:
 		case <-d.stopping:
-			return context.Canceled // not due yet: leave it uncommitted for the next run
+			return nil, context.Canceled // not due yet: leave it uncommitted for the next run
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
-	return d.pub.Publish(ctx, env)
+	rec, err := producer.EnvelopeRecord(d.cfg.Names, env)
+	if err != nil {
+		return nil, &poison{reason: err.Error()}
+	}
+	return []producer.Record{rec}, nil
 }

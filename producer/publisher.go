@@ -72,14 +72,25 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 // brokers acknowledged the write, or with an error; on error the event may
 // or may not have been written (consumers are idempotent).
 func (p *Publisher) Publish(ctx context.Context, e Envelope) error {
+	rec, err := EnvelopeRecord(p.names, e)
+	if err != nil {
+		return err
+	}
+	return p.Write(ctx, rec)
+}
+
+// EnvelopeRecord is the record Publish writes for e: on its lane's topic
+// in names, keyed by e.Key, with its kind as a header. It fails for an
+// invalid envelope.
+func EnvelopeRecord(names topics.Names, e Envelope) (Record, error) {
 	if err := e.Validate(); err != nil {
-		return fmt.Errorf("producer: publish: invalid envelope: %w", err)
+		return Record{}, fmt.Errorf("producer: publish: invalid envelope: %w", err)
 	}
 	b, err := json.Marshal(e)
 	if err != nil {
-		return fmt.Errorf("producer: publish: %w", err)
+		return Record{}, fmt.Errorf("producer: publish: %w", err)
 	}
-	return p.Write(ctx, Record{Topic: p.names.Lane(e.Lane), Key: e.Key, Value: b, Headers: map[string]string{"kind": e.Kind}})
+	return Record{Topic: names.Lane(e.Lane), Key: e.Key, Value: b, Headers: map[string]string{"kind": e.Kind}}, nil
 }
 
 // Record is a raw message for Write.

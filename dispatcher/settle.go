@@ -1,0 +1,182 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
+)
+
+// A delivery goes through three steps, the same for a direct
+// notification and for a fan-out batch: send (the provider call, with
+// short transient failures retried in place), classify (what the result
+// means: sent, or which retry tier, dead letter, expiry or dead token
+// comes next) and settle (the records that say so: its receipt, and its
+// retry-tier record or dead letter).
+
+// outcome is the result of one delivery.
+type outcome struct {
+	status     string
+	class      channels.Class
+	provider   string
+	providerID string
+	reason     string
+	attempts   int
+	duplicate  bool
+	deadLetter bool
+	history    []producer.Attempt
+	// redelivery, set when status is StatusRetrying, is the delivery's
+	// next retry tier and when it is due.
+	redelivery *producer.Redelivery
+}
+
+// delivery names one delivery of a lane message: what its outcome is
+// recorded against.
+type delivery struct {
+	m   kafkaMessage
+	env producer.Envelope
+	// batch, for a fan-out message, is its payload: a retry carries the
+	// batch narrowed to the one address.
+	batch          *producer.Fanout
+	notificationID string
+	ch             channels.Name
+	addr           string
+	targets        int
+}
+
+// sendResult is what sending one delivery came to: the provider's answer
+// or the last error, and every failed try (those of earlier tiers too).
+type sendResult struct {
+	res     channels.Result
+	err     error
+	history []producer.Attempt
+}
+
+// send sends msg, retrying a short transient failure in place (up to
+// SendAttempts, while the wait is short and before the message expires).
+// history is what earlier tiers tried. An error means ctx ended mid-way
+// and the outcome is unknown.
+func (d *Dispatcher) send(ctx context.Context, env producer.Envelope, channel channels.Channel, msg channels.Message, history []producer.Attempt) (sendResult, error) {
+	backoff := 200 * time.Millisecond
+	history = slices.Clip(history) // shared by a batch's sends: append copies
+	for attempt := 1; ; attempt++ {
+		sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+		res, err := channel.Send(sctx, msg)
+		cancel()
+		if err == nil || channels.ClassOf(err) != channels.Transient || attempt >= d.cfg.SendAttempts {
+			return sendResult{res: res, err: err, history: history}, nil
+		}
+		wait := max(backoff, channels.RetryAfterOf(err))
+		if wait > 5*time.Second || (!env.ExpiresAt.IsZero() && d.now().Add(wait).After(env.ExpiresAt)) {
+			return sendResult{res: res, err: err, history: history}, nil // a long wait belongs in a retry tier, not in a worker
+		}
+		history = append(history, attemptOf(d.now(), err))
+		select {
+		case <-ctx.Done():
+			return sendResult{}, ctx.Err()
+		case <-time.After(wait):
+		}
+		backoff *= 4
+	}
+}
+
+// classify says what a send result means for the delivery: sent, or
+// what comes next (its retry tier after tier, a dead letter, expired,
+// token-dead).
+func (d *Dispatcher) classify(dv delivery, tier int, r sendResult) outcome {
+	if r.err == nil {
+		return outcome{status: StatusSent, provider: r.res.Provider, providerID: r.res.ProviderID, attempts: len(r.history) + 1}
+	}
+	now := d.now()
+	history := append(slices.Clip(r.history), attemptOf(now, r.err))
+	class := channels.ClassOf(r.err)
+	o := outcome{class: class, reason: r.err.Error(), attempts: len(history), history: history}
+	var ce *channels.Error
+	if errors.As(r.err, &ce) {
+		o.provider = ce.Provider
+	}
+	switch class {
+	case channels.Expired:
+		o.status = StatusExpired
+	case channels.TokenDead:
+		o.status = StatusTokenDead // the ledger deactivates the device from the receipt
+	case channels.Transient:
+		if tier >= len(d.cfg.RetryTiers) {
+			o.status, o.deadLetter = StatusFailed, true
+			o.reason = fmt.Sprintf("gave up after %d attempts: %s", len(history), o.reason)
+			break
+		}
+		due := now.Add(max(d.jitter(d.cfg.RetryTiers[tier]), channels.RetryAfterOf(r.err)))
+		if exp := dv.env.ExpiresAt; !exp.IsZero() && !due.Before(exp) {
+			o.status, o.class, o.reason = StatusExpired, channels.Expired, "would expire before its retry: "+o.reason
+			break
+		}
+		o.status = StatusRetrying
+		o.redelivery = &producer.Redelivery{Channel: string(dv.ch), Recipient: dv.addr, Targets: dv.targets,
+			Tier: tier + 1, DueAt: due.UTC(), History: history}
+	default:
+		o.status, o.deadLetter = StatusFailed, true
+	}
+	return o
+}
+
+// settle is the one place an outcome becomes records: it returns the
+// delivery's receipt, and the retry-tier record or the dead letter that
+// the outcome asks for. It counts the outcome in the metrics.
+func (d *Dispatcher) settle(dv delivery, o outcome) (Receipt, []producer.Record, error) {
+	if !o.duplicate {
+		d.cfg.Metrics.Delivery(string(dv.ch), o.provider, o.status)
+	}
+	rc := d.newReceipt(dv, o)
+	switch {
+	case o.redelivery != nil:
+		retry := dv.env
+		retry.Redelivery = o.redelivery
+		if dv.batch != nil {
+			// The retry carries its one address, not the whole batch.
+			one := *dv.batch
+			one.Recipients = []string{dv.addr}
+			retry.Payload, _ = json.Marshal(one) // a Fanout always marshals
+		}
+		return rc, []producer.Record{d.retryRecord(retry)}, nil
+	case o.deadLetter:
+		dl, err := d.deadLetterRecord(dv.m, o.reason, DeadLetter{Channel: string(dv.ch), Recipient: dv.addr,
+			Provider: o.provider, Attempts: o.attempts, History: o.history})
+		if err != nil {
+			return Receipt{}, nil, err
+		}
+		return rc, []producer.Record{dl}, nil
+	}
+	return rc, nil, nil
+}
+
+// newReceipt is the receipt of one delivery's outcome.
+func (d *Dispatcher) newReceipt(dv delivery, o outcome) Receipt {
+	return Receipt{
+		NotificationID: dv.notificationID, EventID: dv.env.ID, Kind: dv.env.Kind, Lane: string(dv.env.Lane),
+		Channel: string(dv.ch), Recipient: dv.addr, Status: o.status, Class: string(o.class), Provider: o.provider,
+		ProviderID: o.providerID, Reason: o.reason, Targets: dv.targets, Attempts: o.attempts, Duplicate: o.duplicate,
+		At: d.now().UTC(),
+	}
+}
+
+// receiptRecord is the loa.receipts record of one receipt.
+func (d *Dispatcher) receiptRecord(rc Receipt) producer.Record {
+	b, _ := json.Marshal(rc) // a Receipt always marshals
+	return producer.Record{Topic: d.cfg.Names.Topic(topics.Receipts), Key: rc.NotificationID, Value: b}
+}
+
+func attemptOf(at time.Time, err error) producer.Attempt {
+	a := producer.Attempt{At: at.UTC(), Class: string(channels.ClassOf(err)), Reason: truncate(err.Error(), 300)}
+	var ce *channels.Error
+	if errors.As(err, &ce) {
+		a.Provider = ce.Provider
+	}
+	return a
+}
