@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -272,7 +273,7 @@ type tracker struct {
 }
 
 type partState struct {
-	pending []int64 // fetched, in order, not yet committed
+	pending []int64 // fetched, ascending, not yet committed
 	done    map[int64]bool
 	topic   string
 }
@@ -308,6 +309,13 @@ func (t *tracker) done(m kafka.Message) {
 	t.mu.Lock()
 	p := t.parts[m.Partition]
 	if p == nil {
+		t.mu.Unlock()
+		return
+	}
+	// Only a pending offset counts. One that a rewind forgot (or that is
+	// committed already) is fetched again or needs nothing: remembering it
+	// would only leak.
+	if _, ok := slices.BinarySearch(p.pending, m.Offset); !ok {
 		t.mu.Unlock()
 		return
 	}

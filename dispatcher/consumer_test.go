@@ -1,0 +1,81 @@
+package dispatcher
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// TestTrackerCommits drives the offset tracker through fetches ("+p:o"),
+// finished messages ("-p:o") and rewinds, and checks which offsets it
+// commits, in order ("p:o"): always the highest offset below which every
+// fetched message of the partition is done, never one that is not.
+func TestTrackerCommits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ops  string
+		want string
+	}{
+		{"in order", "+0:0 +0:1 +0:2 -0:0 -0:1 -0:2", "0:0 0:1 0:2"},
+		{"out of order waits for the oldest", "+0:0 +0:1 +0:2 -0:2 -0:1 -0:0", "0:2"},
+		{"a slow head holds the partition back", "+0:0 +0:1 +0:2 -0:1 -0:2", ""},
+		{"gaps in the offsets (compaction, transaction markers)", "+0:10 +0:12 +0:15 -0:12 -0:10 -0:15", "0:12 0:15"},
+		{"partitions are independent", "+0:0 +1:0 +0:1 +1:1 -1:1 -0:0 -1:0 -0:1", "0:0 1:1 0:1"},
+		{"a finished message the tracker never fetched", "-3:7 +0:0 -0:0", "0:0"},
+		{"finished twice commits once", "+0:0 +0:1 -0:0 -0:0 -0:1 -0:1", "0:0 0:1"},
+
+		// A rebalance hands the partition back from its committed offset:
+		// what was pending from there on is fetched again.
+		{"rewound: offsets from the committed one are fetched again", "+0:5 +0:6 +0:7 -0:5 +0:6 +0:7 -0:6 -0:7", "0:5 0:6 0:7"},
+		{"rewound to the start of what is pending", "+0:5 +0:6 +0:7 +0:5 +0:6 -0:5 -0:6", "0:5 0:6"},
+		// The first fetch's copy of 6 finishes after the rewind: it was
+		// handled, so it counts once its offset is pending again.
+		{"rewound while in flight: the old copy finishing counts", "+0:5 +0:6 +0:7 -0:5 +0:6 -0:6 +0:7 -0:7 -0:6 -0:7", "0:5 0:6 0:7"},
+		// The first fetch's copy of 7 finishes before 7 is fetched again:
+		// not pending, it is forgotten; the second copy commits it.
+		{"rewound: an old copy finishing before its refetch is forgotten", "+0:5 +0:6 +0:7 -0:5 +0:6 -0:7 +0:7 -0:6 -0:7", "0:5 0:6 0:7"},
+		{"rewound on one partition leaves the other alone", "+0:1 +1:1 +0:2 +1:2 +0:1 -1:1 -1:2 -0:2 -0:1", "1:1 1:2 0:1"},
+		// After a rebalance another member may have moved the partition on:
+		// it comes back at a later offset than what is pending here.
+		{"rebalanced forward", "+0:5 +0:6 -0:5 -0:6 +0:40 +0:41 -0:41 -0:40", "0:5 0:6 0:41"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			tr := newTracker(func(m kafka.Message) {
+				if m.Topic != "lane" {
+					t.Errorf("commit on topic %q", m.Topic)
+				}
+				got = append(got, fmt.Sprintf("%d:%d", m.Partition, m.Offset))
+			})
+			for _, op := range strings.Fields(tc.ops) {
+				p, o, ok := strings.Cut(op[1:], ":")
+				if !ok {
+					t.Fatalf("bad op %q", op)
+				}
+				part, _ := strconv.Atoi(p)
+				off, _ := strconv.ParseInt(o, 10, 64)
+				m := kafka.Message{Topic: "lane", Partition: part, Offset: off}
+				switch op[0] {
+				case '+':
+					tr.add(m)
+				case '-':
+					tr.done(m)
+				default:
+					t.Fatalf("bad op %q", op)
+				}
+			}
+			if want := strings.Fields(tc.want); !slices.Equal(got, want) {
+				t.Fatalf("committed %v, want %v", got, want)
+			}
+			for part, p := range tr.parts {
+				if len(p.done) > len(p.pending) {
+					t.Errorf("partition %d remembers %d finished offsets for %d pending", part, len(p.done), len(p.pending))
+				}
+			}
+		})
+	}
+}
