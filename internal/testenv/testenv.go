@@ -29,6 +29,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/loa-hub/loa/internal/instance"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 )
@@ -241,4 +242,57 @@ func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// instanceMissing skips t when a throwaway server cannot start because
+// its programs are not installed, or fails it when services are required.
+func instanceMissing(t testing.TB, err error) {
+	t.Helper()
+	if errors.Is(err, instance.ErrMissing) && !Required() {
+		t.Skipf("testenv: %v; skipping", err)
+	}
+	t.Fatalf("testenv: %v", err)
+}
+
+// OwnPostgres starts a throwaway PostgreSQL server for t alone (see
+// package instance), closed when t ends: for tests that crash or restart
+// it, which must never touch the shared one.
+func OwnPostgres(t testing.TB) *instance.Postgres {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pg, err := instance.StartPostgres(ctx, instance.PostgresOptions{})
+	if err != nil {
+		instanceMissing(t, err)
+	}
+	t.Cleanup(pg.Close)
+	return pg
+}
+
+// OwnRedis starts a throwaway redis-server for t alone, with or without
+// an append-only file, closed when t ends.
+func OwnRedis(t testing.TB, opts instance.RedisOptions) *instance.Redis {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := instance.StartRedis(ctx, opts)
+	if err != nil {
+		instanceMissing(t, err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+// OwnKafka starts a throwaway single-node Kafka for t alone, closed when
+// t ends.
+func OwnKafka(t testing.TB) *instance.Kafka {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	k, err := instance.StartKafka(ctx, instance.KafkaOptions{})
+	if err != nil {
+		instanceMissing(t, err)
+	}
+	t.Cleanup(k.Close)
+	return k
 }

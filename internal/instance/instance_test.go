@@ -1,0 +1,106 @@
+package instance_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/loa-hub/loa/internal/instance"
+	"github.com/loa-hub/loa/internal/testenv"
+)
+
+// TestPostgresSurvivesCrash: a committed row is there after an immediate
+// shutdown and a new start on the same port.
+func TestPostgresSurvivesCrash(t *testing.T) {
+	pg := testenv.OwnPostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := pgx.Connect(ctx, pg.URL("loa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "CREATE TABLE t (v int); INSERT INTO t VALUES (42)"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	if err := pg.Restart(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	c, err = pgx.Connect(ctx, pg.URL("loa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var v int
+	if err := c.QueryRow(ctx, "SELECT v FROM t").Scan(&v); err != nil || v != 42 {
+		t.Fatalf("after the crash: %d, %v", v, err)
+	}
+}
+
+// TestRedisPersistence: with an append-only file a key survives SIGKILL;
+// without, the restarted server is empty.
+func TestRedisPersistence(t *testing.T) {
+	for _, aof := range []bool{true, false} {
+		r := testenv.OwnRedis(t, instance.RedisOptions{AOF: aof})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+		defer c.Close()
+		if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Restart(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.Exists(ctx, "k").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int64{true: 1, false: 0}[aof]; n != want {
+			t.Errorf("aof=%v: the key exists %d times after SIGKILL, want %d", aof, n, want)
+		}
+	}
+}
+
+// TestKafkaSurvivesKill: a message acknowledged by every in-sync replica
+// is read back after the broker was killed and started again.
+func TestKafkaSurvivesKill(t *testing.T) {
+	k := testenv.OwnKafka(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	w := &kafka.Writer{Addr: kafka.TCP(k.Addr()), Topic: "t", RequiredAcks: kafka.RequireAll, AllowAutoTopicCreation: true}
+	var err error
+	for range 50 { // the topic is created on first use
+		if err = w.WriteMessages(ctx, kafka.Message{Value: []byte("hello")}); err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := k.Restart(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	for p := range 4 {
+		conn, err := kafka.DialLeader(ctx, "tcp", k.Addr(), "t", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last, err := conn.ReadLastOffset()
+		conn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += int(last)
+	}
+	if got != 1 {
+		t.Errorf("%d messages after the restart, want 1", got)
+	}
+}
