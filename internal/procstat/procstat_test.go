@@ -1,0 +1,77 @@
+package procstat
+
+import (
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+func TestSelf(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	pid := os.Getpid()
+	before, err := CPU(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
+	}
+	after, _ := CPU(pid)
+	if after <= before {
+		t.Errorf("CPU did not grow while spinning: %v → %v", before, after)
+	}
+	m, err := Mem(pid)
+	if err != nil || m.RSS <= 0 || m.Peak < m.RSS {
+		t.Errorf("Mem = %+v, %v", m, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if got, err := ListeningPID(ln.Addr().(*net.TCPAddr).Port); err != nil || got != pid {
+		t.Errorf("ListeningPID = %d, %v; want %d", got, err, pid)
+	}
+	ln.Close()
+	if _, err := ListeningPID(ln.Addr().(*net.TCPAddr).Port); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a closed port: %v", err)
+	}
+}
+
+func TestTree(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pids, err := Tree(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range pids {
+		found = found || p == cmd.Process.Pid
+	}
+	if !found {
+		t.Errorf("the child %d is not in the tree %v", cmd.Process.Pid, pids)
+	}
+	if Root(cmd.Process.Pid) != cmd.Process.Pid {
+		t.Error("Root of a sleep under go test is not itself")
+	}
+	if _, err := TreeCPU(os.Getpid()); err != nil {
+		t.Error(err)
+	}
+	if n, err := TreePSS(os.Getpid()); err != nil || n <= 0 {
+		t.Errorf("TreePSS = %d, %v", n, err)
+	}
+	if err := ResetPeak(os.Getpid()); err != nil {
+		t.Error(err)
+	}
+}
