@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +37,8 @@ func runFakes(ctx context.Context, cfg config, args []string, log *slog.Logger, 
 	fs := flag.NewFlagSet("fakes", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	loaURL := fs.String("loa", "http://"+cfg.HTTPAddr, "base URL of the Loa API that receives the SMS fakes' delivery reports")
+	fcmRecord := fs.String("fcm-record", "all", "what the FCM fake keeps: all (every message), counts (a count per token) or total (one number)")
+	infoFile := fs.String("info-file", "", "also write the fakes' URLs and the LOA_* variables to this file as JSON, for tools")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,7 +62,7 @@ func runFakes(ctx context.Context, cfg config, args []string, log *slog.Logger, 
 	smtpPassword := "fake-" + randomHex(8)
 	set, err := fakes.Start(ctx, fakes.Options{
 		CallbackBase: "http://" + relayLn.Addr().String() + "/",
-		SMTPUsername: "loa", SMTPPassword: smtpPassword,
+		SMTPUsername: "loa", SMTPPassword: smtpPassword, FCMRecord: *fcmRecord,
 	})
 	if err != nil {
 		return err
@@ -103,6 +106,11 @@ func runFakes(ctx context.Context, cfg config, args []string, log *slog.Logger, 
 		{"LOA_SMTP_FROM", "loa@example.vn"},
 		{"LOA_SMTP_INSECURE_TLS", "1"},
 	}
+	if *infoFile != "" {
+		if err := writeFakesInfo(*infoFile, u, env); err != nil {
+			return err
+		}
+	}
 	printFakes(stdout, u, env, base)
 	log.Info("loa fakes: running", slog.String("control", u.Control))
 
@@ -112,6 +120,32 @@ func runFakes(ctx context.Context, cfg config, args []string, log *slog.Logger, 
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	relay.Shutdown(sctx)
+	return nil
+}
+
+// fakesInfo is what --info-file holds.
+type fakesInfo struct {
+	URLs fakes.URLs        `json:"urls"`
+	Env  map[string]string `json:"env"` // the LOA_* variables printed as export lines
+}
+
+// writeFakesInfo writes the file whole (through a rename), so a tool that
+// waits for it never reads half of it.
+func writeFakesInfo(path string, u fakes.URLs, env [][2]string) error {
+	info := fakesInfo{URLs: u, Env: map[string]string{}}
+	for _, kv := range env {
+		info.Env[kv[0]] = kv[1]
+	}
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path+".tmp", b, 0o600); err != nil {
+		return fmt.Errorf("fakes: --info-file: %w", err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return fmt.Errorf("fakes: --info-file: %w", err)
+	}
 	return nil
 }
 

@@ -33,7 +33,7 @@ var (
 
 // startFakes runs `loa fakes --loa loaBase` until the returned stop is
 // called (or t ends), and parses what it prints.
-func startFakes(t *testing.T, loaBase string) *fakesRun {
+func startFakes(t *testing.T, loaBase string, extra ...string) *fakesRun {
 	t.Helper()
 	pr, pw := io.Pipe()
 	f := &fakesRun{urls: map[string]string{}, env: map[string]string{}, out: &lockedBuffer{}}
@@ -60,7 +60,7 @@ func startFakes(t *testing.T, loaBase string) *fakesRun {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"loa", "fakes", "--loa", loaBase}, func(string) string { return "" }, pw)
+		done <- run(ctx, append([]string{"loa", "fakes", "--loa", loaBase}, extra...), func(string) string { return "" }, pw)
 		pw.Close()
 	}()
 	var once sync.Once
@@ -91,6 +91,51 @@ func startFakes(t *testing.T, loaBase string) *fakesRun {
 	mu.Lock()
 	defer mu.Unlock()
 	return f
+}
+
+// TestFakesInfoFile: --info-file holds the printed URLs and variables as
+// JSON, and --fcm-record counts keeps counts per token, not messages.
+func TestFakesInfoFile(t *testing.T) {
+	path := t.TempDir() + "/fakes.json"
+	f := startFakes(t, "http://127.0.0.1:1", "--info-file", path, "--fcm-record", "counts")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		URLs map[string]string `json:"urls"`
+		Env  map[string]string `json:"env"`
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.URLs["control"] != f.urls["control"] || info.URLs["fcm_endpoint"] != f.urls["fcm"] {
+		t.Errorf("urls = %v, printed %v", info.URLs, f.urls)
+	}
+	for k, v := range f.env {
+		if info.Env[k] != v {
+			t.Errorf("%s = %q in the file, %q printed", k, info.Env[k], v)
+		}
+	}
+	insecure := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := insecure.Post(f.urls["fcm"]+"/projects/p/messages:send", "application/json", strings.NewReader(`{"message":{"token":"t1"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get(f.urls["control"] + "/fcm/_counts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var c struct {
+		Count       int            `json:"count"`
+		ByRecipient map[string]int `json:"by_recipient"`
+	}
+	json.NewDecoder(resp.Body).Decode(&c)
+	if c.Count != 1 || c.ByRecipient["t1"] != 1 {
+		t.Errorf("counts = %+v", c)
+	}
 }
 
 // TestFakesCommand: `loa fakes` prints URLs that answer, a block of

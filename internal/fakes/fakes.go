@@ -32,6 +32,11 @@ type Options struct {
 	// SMTPUsername and SMTPPassword, when set, are required by the SMTP
 	// fake (which always requires STARTTLS before MAIL when they are).
 	SMTPUsername, SMTPPassword string
+	// FCMRecord is what the FCM fake keeps of the messages it accepts:
+	// "all" (the default: every message), "counts" (a count per device
+	// token, for runs of hundreds of thousands of devices) or "total"
+	// (one number, for benchmarks that measure Loa's memory).
+	FCMRecord string
 }
 
 // Set is a running set of every provider fake plus a control server. Its
@@ -63,7 +68,9 @@ type URLs struct {
 	SMTP        string `json:"smtp"`     // host:port
 	// Control serves GET / (these URLs) and, for each fake f in fcm,
 	// esms, speedsms, webhook and smtp, /f/_fault (the fault plan, see
-	// fault.ParseJSON) and GET /f/_messages.
+	// fault.ParseJSON) and GET /f/_messages; and for fcm and the SMS
+	// gateways GET /f/_stats (FCMStats, SMSStats) and GET /f/_counts
+	// (Counts: per recipient, without the messages).
 	Control string `json:"control"`
 }
 
@@ -86,7 +93,17 @@ func Start(ctx context.Context, opts Options) (_ *Set, err error) {
 		}
 		return opts.CallbackBase + name
 	}
-	if s.FCM, err = fcmfake.New(fcmfake.Options{Now: opts.Now, RequireAuth: opts.FCMRequireAuth}); err != nil {
+	fo := fcmfake.Options{Now: opts.Now, RequireAuth: opts.FCMRequireAuth}
+	switch opts.FCMRecord {
+	case "", "all":
+	case "counts":
+		fo.CountOnly = true
+	case "total":
+		fo.TotalOnly = true
+	default:
+		return nil, fmt.Errorf("fakes: FCMRecord %q is not all, counts or total", opts.FCMRecord)
+	}
+	if s.FCM, err = fcmfake.New(fo); err != nil {
 		return nil, err
 	}
 	if s.ESMS, err = smsfake.NewESMS(smsfake.ESMSOptions{Options: smsfake.Options{Now: opts.Now, CallbackURL: cb("esms")}}); err != nil {
@@ -140,7 +157,77 @@ func (s *Set) controlHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(get())
 	})
+	stats := map[string]func() any{
+		"fcm": func() any {
+			return FCMStats{Count: s.FCM.Count(), Requests: s.FCM.Requests(), InFlight: s.FCM.InFlight(),
+				MaxInFlight: s.FCM.MaxInFlight(), Connections: s.FCM.Connections(), TokenRequests: s.FCM.TokenRequests()}
+		},
+		"esms":     func() any { return smsStats(s.ESMS) },
+		"speedsms": func() any { return smsStats(s.SpeedSMS) },
+		"webhook":  func() any { return smsStats(s.Webhook) },
+	}
+	mux.HandleFunc("GET /{fake}/_stats", func(w http.ResponseWriter, r *http.Request) {
+		get, ok := stats[r.PathValue("fake")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(get())
+	})
+	counts := map[string]func() (int, map[string]int){
+		"fcm":      func() (int, map[string]int) { return s.FCM.Count(), s.FCM.Counts() },
+		"esms":     func() (int, map[string]int) { return s.ESMS.Count(), s.ESMS.Counts() },
+		"speedsms": func() (int, map[string]int) { return s.SpeedSMS.Count(), s.SpeedSMS.Counts() },
+		"webhook":  func() (int, map[string]int) { return s.Webhook.Count(), s.Webhook.Counts() },
+	}
+	mux.HandleFunc("GET /{fake}/_counts", func(w http.ResponseWriter, r *http.Request) {
+		get, ok := counts[r.PathValue("fake")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		n, by := get()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(Counts{Count: n, ByRecipient: by})
+	})
 	return mux
+}
+
+// FCMStats is what GET /fcm/_stats answers: the FCM fake's counters.
+type FCMStats struct {
+	Count         int   `json:"count"`          // messages accepted
+	Requests      int   `json:"requests"`       // send requests, whatever their outcome
+	InFlight      int64 `json:"in_flight"`      // send requests being handled now
+	MaxInFlight   int64 `json:"max_in_flight"`  // the most at once
+	Connections   int64 `json:"connections"`    // connections opened to the API
+	TokenRequests int   `json:"token_requests"` // OAuth2 tokens issued
+}
+
+// SMSStats is what GET /{gateway}/_stats answers for an SMS gateway fake.
+type SMSStats struct {
+	Count         int `json:"count"`          // messages accepted
+	Requests      int `json:"requests"`       // send requests, whatever their outcome
+	ReportsOK     int `json:"reports_ok"`     // delivery reports Loa took
+	ReportsFailed int `json:"reports_failed"` // delivery reports that could not be posted
+}
+
+type smsGateway interface {
+	Count() int
+	Requests() int
+	ReportsOK() int
+	ReportsFailed() int
+}
+
+func smsStats(g smsGateway) SMSStats {
+	return SMSStats{Count: g.Count(), Requests: g.Requests(), ReportsOK: g.ReportsOK(), ReportsFailed: g.ReportsFailed()}
+}
+
+// Counts is what GET /{fake}/_counts answers: the number of messages
+// accepted, and per recipient (device token, "/topics/…", phone number).
+type Counts struct {
+	Count       int            `json:"count"`
+	ByRecipient map[string]int `json:"by_recipient"`
 }
 
 // URLs returns where the fakes listen.

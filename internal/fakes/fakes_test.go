@@ -90,3 +90,65 @@ func TestStartAll(t *testing.T) {
 		t.Error("control server still answers after Close")
 	}
 }
+
+// TestStatsAndCounts: another process reads what the fakes accepted per
+// recipient without the messages themselves, also when the FCM fake keeps
+// only counts.
+func TestStatsAndCounts(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	set, err := fakes.Start(ctx, fakes.Options{FCMRecord: "counts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	u := set.URLs()
+	for _, tok := range []string{"a", "b", "a"} {
+		r, err := set.FCM.Client().Post(u.FCMEndpoint+"/projects/p/messages:send", "application/json",
+			strings.NewReader(`{"message":{"token":"`+tok+`"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+	}
+	get := func(path string, v any) {
+		t.Helper()
+		resp, err := http.Get(u.Control + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var c fakes.Counts
+	get("/fcm/_counts", &c)
+	if c.Count != 3 || c.ByRecipient["a"] != 2 || c.ByRecipient["b"] != 1 {
+		t.Errorf("fcm counts = %+v", c)
+	}
+	var st fakes.FCMStats
+	get("/fcm/_stats", &st)
+	if st.Count != 3 || st.Requests != 3 || st.InFlight != 0 || st.MaxInFlight < 1 {
+		t.Errorf("fcm stats = %+v", st)
+	}
+	if len(set.FCM.Messages()) != 0 {
+		t.Error("the FCM fake kept messages in counts mode")
+	}
+	var sc fakes.Counts
+	get("/esms/_counts", &sc)
+	var ss fakes.SMSStats
+	get("/esms/_stats", &ss)
+	if sc.Count != 0 || ss.Requests != 0 {
+		t.Errorf("esms: %+v %+v", sc, ss)
+	}
+	if resp, err := http.Get(u.Control + "/nope/_counts"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("unknown fake: %v %v", resp, err)
+	}
+	if _, err := fakes.Start(ctx, fakes.Options{FCMRecord: "some"}); err == nil {
+		t.Error("an unknown FCMRecord was accepted")
+	}
+}

@@ -224,6 +224,14 @@ func (s *Server) DropConnections() { s.tls.CloseClientConnections() }
 // at once (held ones included).
 func (s *Server) MaxInFlight() int64 { return s.maxInFlight.Load() }
 
+// InFlight returns how many send requests the fake is handling now (held
+// ones included).
+func (s *Server) InFlight() int64 { return s.inFlight.Load() }
+
+// Counts returns a copy of the number of messages accepted per target
+// (empty with TotalOnly).
+func (s *Server) Counts() map[string]int { return s.log.Counts() }
+
 // Certificate returns the fake's self-signed TLS certificate.
 func (s *Server) Certificate() *x509.Certificate { return s.tls.Certificate() }
 

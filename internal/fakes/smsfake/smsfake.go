@@ -105,6 +105,12 @@ func (g *gateway) Count() int { return g.log.Count() }
 // CountFor returns the number of messages accepted for a phone number.
 func (g *gateway) CountFor(phone string) int { return g.log.CountFor(phone) }
 
+// Counts returns a copy of the number of messages accepted per phone.
+func (g *gateway) Counts() map[string]int { return g.log.Counts() }
+
+// ReportsOK returns how many delivery reports were posted successfully.
+func (g *gateway) ReportsOK() int { return int(g.cbOK.Load()) }
+
 // Duplicates returns the phone numbers that were sent more than one message.
 func (g *gateway) Duplicates() map[string]int { return g.log.Duplicates() }
 
