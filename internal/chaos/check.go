@@ -1,0 +1,501 @@
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/loa-hub/loa/internal/fleet"
+)
+
+// Row is what one kind of traffic got.
+type Row struct {
+	Kind string
+	// Targeted is how many recipients were asked for; Reached how many
+	// distinct ones the fake accepted a message for; Lost the difference.
+	Targeted, Reached, Lost int
+	// Duplicates is the messages beyond one per recipient; Repeated the
+	// recipients that got more than one.
+	Duplicates, Repeated int
+	// FakeCount is every message the fake accepted for these recipients.
+	FakeCount int
+	// LedgerSent, LedgerFailed, LedgerPending are the delivery ledger's
+	// counters (sent includes delivered).
+	LedgerSent, LedgerFailed, LedgerPending int
+	// Bound is the most duplicates the promise allows.
+	Bound int
+	// Promise says what this kind must meet; Broken why it did not.
+	Promise string
+	Broken  []string
+}
+
+// CodeSummary is what the callers of the code requests saw, and what
+// reached their phones.
+type CodeSummary struct {
+	Asked, Accepted int
+	// AcceptedDelivered got exactly one SMS; AcceptedLost none;
+	// AcceptedRepeated more than one.
+	AcceptedDelivered, AcceptedLost, AcceptedRepeated int
+	// Refused got an error answer, by problem type; NoAnswer a transport
+	// failure (the API was down), by kind.
+	Refused  map[string]int
+	NoAnswer map[string]int
+	// RefusedDelivered and NoAnswerDelivered are codes whose caller saw
+	// an error but whose SMS went out anyway (once).
+	RefusedDelivered, NoAnswerDelivered int
+}
+
+// BreakerChange is a circuit breaker's change of state in a dispatcher's
+// log.
+type BreakerChange struct {
+	At                time.Duration
+	Process, Provider string
+	From, To          string
+	// Expected says the provider was failing then (a stall or a 503
+	// window of the schedule).
+	Expected bool
+}
+
+// DeadLetter is one entry of the dead-letter index.
+type DeadLetter struct {
+	ID, Reason, Channel, Recipient, Provider string
+	// Reached says its recipient got the message anyway.
+	Reached bool
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Devices, AlertDevices, Codes int
+	RedisAOF                     bool
+	Rows                         []Row
+	CodeSummary                  CodeSummary
+	Faults                       []FaultRecord
+	Breakers                     []BreakerChange
+	DeadLetters                  []DeadLetter
+	// Processes is each Loa process's starts and the times it ended by
+	// itself (restarted by the supervisor).
+	Processes []ProcessCount
+	// DoneAt is when everything had arrived and the ledger had nothing
+	// pending, after T; zero when that never happened.
+	DoneAt time.Duration
+	// Broken lists every promise not kept; empty when all were.
+	Broken []string
+}
+
+// ProcessCount is how often a process was started and ended by itself.
+type ProcessCount struct {
+	Name          string
+	Starts, Exits int
+}
+
+// Row returns the row of kind, or a zero Row.
+func (rep *Report) Row(kind string) Row {
+	for _, r := range rep.Rows {
+		if r.Kind == kind {
+			return r
+		}
+	}
+	return Row{}
+}
+
+// The rows' kinds.
+const (
+	KindBroadcast = "broadcast push"
+	KindAlertPush = "alert push"
+	KindAlertSMS  = "alert sms"
+	KindCodes     = "code sms"
+)
+
+// check gathers what the fakes, the ledger and the logs say and measures
+// it against the promises.
+func (r *runner) check(ctx context.Context) (*Report, error) {
+	cfg := r.cfg
+	rep := &Report{Devices: cfg.Devices, AlertDevices: cfg.AlertDevices, Codes: cfg.Codes, RedisAOF: cfg.RedisAOF}
+	r.mu.Lock()
+	rep.Faults = append([]FaultRecord(nil), r.faults...)
+	codes := append([]codeResult(nil), r.codes...)
+	alertID, alertErr := r.alertID, r.alertErr
+	rep.DoneAt = r.doneAt
+	r.mu.Unlock()
+	sort.Slice(rep.Faults, func(i, j int) bool { return rep.Faults[i].Started < rep.Faults[j].Started })
+
+	fcm, err := r.fl.FakeCounts(ctx, "fcm")
+	if err != nil {
+		return nil, fmt.Errorf("chaos: read the FCM fake: %w", err)
+	}
+	sms := map[string]int{}
+	for _, g := range []string{"esms", "speedsms"} {
+		c, err := r.fl.FakeCounts(ctx, g)
+		if err != nil {
+			return nil, fmt.Errorf("chaos: read the %s fake: %w", g, err)
+		}
+		for k, v := range c.ByRecipient {
+			sms[k] += v
+		}
+	}
+
+	// The broadcast: every device once; repeats only from the sends under
+	// way when a dispatcher was killed.
+	bound, measured, kills := 0, true, 0
+	for _, f := range rep.Faults {
+		if f.Kind == KillDispatcher {
+			kills++
+			if f.Unmarked < 0 {
+				measured = false
+			} else {
+				bound += int(f.Unmarked)
+			}
+		}
+	}
+	bulk := tally(KindBroadcast, cfg.Devices, func(i int) int { return fcm.ByRecipient[fleet.Token(bulkPrefix, i)] })
+	bulk.Bound = bound
+	switch {
+	case kills == 0:
+		bulk.Promise = "every device exactly once (no dispatcher was killed)"
+		if bulk.Duplicates > 0 {
+			bulk.Broken = append(bulk.Broken, fmt.Sprintf("%d repeats, and no dispatcher was killed", bulk.Duplicates))
+		}
+	case measured:
+		bulk.Promise = fmt.Sprintf("every device; repeats ≤ %d, the sends the killed replicas had not marked", bound)
+		if bulk.Duplicates > bound {
+			bulk.Broken = append(bulk.Broken, fmt.Sprintf("%d repeats, more than the %d sends in flight at the kills", bulk.Duplicates, bound))
+		}
+	default:
+		bulk.Promise = "every device; repeats ≤ the sends in flight at the kills"
+		if bulk.Duplicates > 0 {
+			bulk.Broken = append(bulk.Broken, fmt.Sprintf("%d repeats, and the dispatcher reports no count of its unmarked sends (%s) to bound them by",
+				bulk.Duplicates, strings.Join(unmarkedMetrics, " or ")))
+		}
+	}
+	r.ledger(ctx, &bulk, r.broadcastID, "push", r.sessionGet("/v1/broadcasts/"+r.broadcastID))
+	rep.Rows = append(rep.Rows, bulk)
+
+	// The alert: every device and phone exactly once.
+	apush := tally(KindAlertPush, cfg.AlertDevices, func(i int) int { return fcm.ByRecipient[fleet.Token(alertPrefix, i)] })
+	asms := tally(KindAlertSMS, cfg.AlertDevices, func(i int) int { return sms[fleet.Phone(alertPhones, i)] })
+	for _, row := range []*Row{&apush, &asms} {
+		row.Promise = "every recipient exactly once"
+		if row.Duplicates > 0 {
+			row.Broken = append(row.Broken, fmt.Sprintf("%d recipients got the alert more than once", row.Repeated))
+		}
+		if alertErr != nil && cfg.AlertDevices > 0 {
+			row.Broken = append(row.Broken, "the alert was not accepted: "+alertErr.Error())
+		}
+		ch := "push"
+		if row == &asms {
+			ch = "sms"
+		}
+		if alertID != "" {
+			r.ledger(ctx, row, alertID, ch, r.keyGet("/v1/alerts/"+alertID))
+		}
+	}
+	rep.Rows = append(rep.Rows, apush, asms)
+
+	// The codes: accepted → delivered once; refused → the caller knew.
+	cs := CodeSummary{Refused: map[string]int{}, NoAnswer: map[string]int{}}
+	crow := Row{Kind: KindCodes, Promise: "every accepted code delivered exactly once; the others refused with an error"}
+	for _, c := range codes {
+		if c.phone == "" {
+			continue
+		}
+		cs.Asked++
+		n := sms[c.phone]
+		crow.FakeCount += n
+		switch {
+		case c.status == 202:
+			cs.Accepted++
+			crow.Targeted++
+			switch n {
+			case 0:
+				cs.AcceptedLost++
+			case 1:
+				cs.AcceptedDelivered++
+			default:
+				cs.AcceptedRepeated++
+			}
+		case c.status == 0:
+			cs.NoAnswer[c.transport]++
+			if n > 0 {
+				cs.NoAnswerDelivered++
+			}
+		default:
+			cs.Refused[fmt.Sprintf("%d %s", c.status, c.problem)]++
+			if n > 0 {
+				cs.RefusedDelivered++
+			}
+		}
+		if n > 0 {
+			crow.Reached++
+		}
+		if n > 1 {
+			crow.Repeated++
+			crow.Duplicates += n - 1
+		}
+	}
+	crow.Lost = cs.AcceptedLost
+	if cs.AcceptedLost > 0 {
+		crow.Broken = append(crow.Broken, fmt.Sprintf("%d accepted codes never reached their phone", cs.AcceptedLost))
+	}
+	if crow.Duplicates > 0 {
+		crow.Broken = append(crow.Broken, fmt.Sprintf("%d phones got their code more than once", crow.Repeated))
+	}
+	if n := unclearRefusals(cs); n > 0 {
+		crow.Broken = append(crow.Broken, fmt.Sprintf("%d code requests were refused without a clear error (a 500, or no answer in %v while the API was up)",
+			n, codeTimeout))
+	}
+	if cs.Accepted+sum(cs.Refused)+sum(cs.NoAnswer) != cs.Asked {
+		crow.Broken = append(crow.Broken, "some code requests have no recorded answer")
+	}
+	r.codeLedger(ctx, &crow, codes)
+	rep.Rows = append(rep.Rows, crow)
+	rep.CodeSummary = cs
+
+	for i := range rep.Rows {
+		row := &rep.Rows[i]
+		if row.Kind != KindCodes && row.Lost > 0 {
+			row.Broken = append(row.Broken, fmt.Sprintf("%d recipients never reached", row.Lost))
+		}
+		if row.LedgerSent != row.Reached {
+			row.Broken = append(row.Broken, fmt.Sprintf("the ledger says %d sent, the fake reached %d", row.LedgerSent, row.Reached))
+		}
+		for _, b := range row.Broken {
+			rep.Broken = append(rep.Broken, row.Kind+": "+b)
+		}
+	}
+
+	rep.DeadLetters = r.deadLetters(ctx, fcm.ByRecipient, sms)
+	for _, d := range rep.DeadLetters {
+		if !d.Reached {
+			rep.Broken = append(rep.Broken, fmt.Sprintf("dead letter %s (%s to %s): %s", d.ID, d.Channel, d.Recipient, d.Reason))
+		}
+	}
+	rep.Breakers = r.breakerChanges(rep.Faults)
+	for _, b := range rep.Breakers {
+		if b.To == "open" && !b.Expected {
+			rep.Broken = append(rep.Broken, fmt.Sprintf("%s's breaker for %s opened at T+%v while the provider was not failing",
+				b.Process, b.Provider, b.At.Round(time.Second)))
+		}
+	}
+	for _, m := range r.fl.Members() {
+		rep.Processes = append(rep.Processes, ProcessCount{Name: m.Name, Starts: m.Starts(), Exits: m.Exits()})
+	}
+	for _, f := range rep.Faults {
+		if f.Err != "" {
+			rep.Broken = append(rep.Broken, fmt.Sprintf("fault %s at T+%v could not be carried out: %s", f.Kind, f.At, f.Err))
+		}
+	}
+	if rep.DoneAt == 0 {
+		rep.Broken = append(rep.Broken, "the run ended at its deadline with deliveries missing or pending")
+	}
+	return rep, nil
+}
+
+// unclearRefusals counts the refusals a caller could not act on: a 500
+// (the API's own failure, not "try again later") and requests the API
+// took in but never answered. A refused connection is clear: the API
+// was down, and the caller (or its load balancer) goes elsewhere.
+func unclearRefusals(cs CodeSummary) int {
+	n := 0
+	for k, v := range cs.Refused {
+		if strings.HasPrefix(k, "500 ") {
+			n += v
+		}
+	}
+	for k, v := range cs.NoAnswer {
+		if k != "connection refused" {
+			n += v
+		}
+	}
+	return n
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// tally counts recipients 1…n by how many messages each got.
+func tally(kind string, n int, count func(i int) int) Row {
+	row := Row{Kind: kind, Targeted: n}
+	for i := 1; i <= n; i++ {
+		c := count(i)
+		row.FakeCount += c
+		if c > 0 {
+			row.Reached++
+		}
+		if c > 1 {
+			row.Repeated++
+			row.Duplicates += c - 1
+		}
+	}
+	row.Lost = n - row.Reached
+	return row
+}
+
+// stats is the part of a broadcast's or an alert's view the run reads.
+type stats struct {
+	Stats struct {
+		Channels map[string]struct {
+			Targeted, Sent, Failed, Pending int
+		} `json:"channels"`
+	} `json:"stats"`
+}
+
+// sessionGet reads path as the ops official (signing in again if needed).
+func (r *runner) sessionGet(path string) func(ctx context.Context, out any) error {
+	return func(ctx context.Context, out any) error { return r.call(ctx, r.ops, "GET", path, nil, out) }
+}
+
+// keyGet reads path with the run's API key.
+func (r *runner) keyGet(path string) func(ctx context.Context, out any) error {
+	return func(ctx context.Context, out any) error {
+		_, err := r.c.Call(ctx, "GET", path, r.apiKey, nil, out)
+		return err
+	}
+}
+
+// ledger fills row's ledger counters from the API's view of a notification.
+func (r *runner) ledger(ctx context.Context, row *Row, id, channel string, get func(context.Context, any) error) {
+	var s stats
+	if err := retry(ctx, "read the ledger of "+id, func() error { return get(ctx, &s) }); err != nil {
+		row.Broken = append(row.Broken, err.Error())
+		return
+	}
+	c := s.Stats.Channels[channel]
+	row.LedgerSent, row.LedgerFailed, row.LedgerPending = c.Sent, c.Failed, c.Pending
+}
+
+// pendingDeliveries is the ledger's count of a notification's deliveries
+// without a final outcome, through the API.
+func (r *runner) pendingDeliveries(ctx context.Context, id string) (int, error) {
+	var s stats
+	var err error
+	if id == r.broadcastID {
+		err = r.sessionGet("/v1/broadcasts/"+id)(ctx, &s)
+	} else {
+		err = r.keyGet("/v1/alerts/"+id)(ctx, &s)
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range s.Stats.Channels {
+		n += c.Pending
+	}
+	return n, nil
+}
+
+// codeLedger counts the codes' deliveries in the ledger (codes are not
+// notifications the API lists: their ledger rows are read directly).
+func (r *runner) codeLedger(ctx context.Context, row *Row, codes []codeResult) {
+	phones := map[string]bool{}
+	for _, c := range codes {
+		if c.phone != "" {
+			phones[c.phone] = true
+		}
+	}
+	rows, err := r.queryDeliveries(ctx, "code-%", "sms")
+	if err != nil {
+		row.Broken = append(row.Broken, "read the codes' ledger: "+err.Error())
+		return
+	}
+	for _, d := range rows {
+		if !phones[d.recipient] {
+			continue
+		}
+		switch d.status {
+		case "sent", "delivered":
+			row.LedgerSent++
+		case "failed", "undelivered", "expired", "token_dead", "skipped", "cancelled":
+			row.LedgerFailed++
+		default:
+			row.LedgerPending++
+		}
+	}
+}
+
+// deadLetters reads the whole dead-letter index through the API.
+func (r *runner) deadLetters(ctx context.Context, push map[string]int, sms map[string]int) []DeadLetter {
+	var out []DeadLetter
+	before := ""
+	for {
+		var page struct {
+			Items []struct {
+				ID        string `json:"id"`
+				Reason    string `json:"reason"`
+				Channel   string `json:"channel"`
+				Recipient string `json:"recipient"`
+				Provider  string `json:"provider"`
+			} `json:"items"`
+			Next string `json:"next"`
+		}
+		path := "/v1/ops/deadletters?limit=500"
+		if before != "" {
+			path += "&before=" + url.QueryEscape(before)
+		}
+		if err := retry(ctx, "list dead letters", func() error { _, err := r.c.Call(ctx, "GET", path, r.apiKey, nil, &page); return err }); err != nil {
+			return append(out, DeadLetter{ID: "?", Reason: err.Error()})
+		}
+		for _, it := range page.Items {
+			d := DeadLetter{ID: it.ID, Reason: it.Reason, Channel: it.Channel, Recipient: it.Recipient, Provider: it.Provider}
+			// The list masks phones; a push's token is shown in full.
+			d.Reached = it.Channel == "push" && push[it.Recipient] > 0
+			out = append(out, d)
+		}
+		if page.Next == "" {
+			return out
+		}
+		before = page.Next
+	}
+}
+
+var breakerLine = regexp.MustCompile(`time=(\S+) .*msg="circuit breaker state changed" provider=(\S+) from=(\S+) to=(\S+)`)
+
+// breakerChanges reads the breakers' changes from the dispatchers' logs
+// and marks those that fall in a window where the provider was failing
+// (plus the send timeout and the breaker's open time after it).
+func (r *runner) breakerChanges(faults []FaultRecord) []BreakerChange {
+	var out []BreakerChange
+	// A send held by a stalled provider fails when the sender gives up on
+	// it (LOA_SEND_TIMEOUT, 10 s) after the stall itself ended.
+	slack := 15 * time.Second
+	for _, d := range r.fl.Dispatchers {
+		f, err := os.Open(d.LogPath)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for sc.Scan() {
+			m := breakerLine.FindStringSubmatch(sc.Text())
+			if m == nil {
+				continue
+			}
+			at, err := time.Parse(time.RFC3339Nano, m[1])
+			if err != nil {
+				continue
+			}
+			b := BreakerChange{At: at.Sub(r.t0), Process: d.Name, Provider: m[2], From: m[3], To: m[4]}
+			for _, fr := range faults {
+				fcm := fr.Kind == StallFCM && strings.HasPrefix(b.Provider, "fcm")
+				esms := fr.Kind == FailSMS && b.Provider == "esms"
+				if (fcm || esms) && b.At >= fr.Started && b.At <= fr.Ended+slack {
+					b.Expected = true
+				}
+			}
+			out = append(out, b)
+		}
+		f.Close()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].At < out[j].At })
+	return out
+}

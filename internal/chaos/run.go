@@ -1,0 +1,321 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/loa-hub/loa/internal/fleet"
+	"github.com/loa-hub/loa/internal/instance"
+)
+
+// Config is one chaos run.
+type Config struct {
+	// Loa is the loa binary to run.
+	Loa string
+	// Dir is where the processes' logs go (created; kept after the run).
+	Dir string
+	// Out receives the schedule, progress lines and the final table.
+	Out io.Writer
+	// Devices is the broadcast's audience, AlertDevices the alert's
+	// (each also has a phone, reached by SMS), Codes how many SMS codes
+	// are requested, CodeRate a second.
+	Devices, AlertDevices, Codes int
+	CodeRate                     float64
+	// AlertAt is when the alert is posted, after the approval.
+	AlertAt time.Duration
+	// Dispatchers is how many dispatcher replicas run; 2 when 0.
+	Dispatchers int
+	// RedisAOF runs Redis with its append-only file (appendfsync
+	// everysec), so a restart keeps its data; without, it comes back
+	// empty.
+	RedisAOF bool
+	// Schedule is the faults, in the order of At.
+	Schedule []Event
+	// Quiet is how long the fakes must see nothing new, once everything
+	// arrived, before the run stops and checks (a late repeat would still
+	// be counted); 10 s when 0.
+	Quiet time.Duration
+	// Deadline bounds the wait for everything to arrive, from the end of
+	// the last fault; 10 minutes when 0.
+	Deadline time.Duration
+	// FCMLatency is the FCM fake's answer time.
+	FCMLatency time.Duration
+	// Progress is the time between progress lines; 5 s when 0.
+	Progress time.Duration
+	// Env are extra LOA_* variables for Loa's processes (they override
+	// the run's own, listed in Defaults).
+	Env map[string]string
+}
+
+// Defaults are the LOA_* variables a run gives Loa unless Config.Env says
+// otherwise: retry tiers that outlast a 60-second provider stall, SMS
+// gateway rates that let 2,000 codes and the alert's SMS through in a
+// minute, and no per-address code limit (every code comes from this one
+// address).
+var Defaults = map[string]string{
+	"LOA_RETRY_TIERS":          "5s,20s,1m,2m",
+	"LOA_CODES_PER_IP":         "1000000",
+	"LOA_SMS_ESMS_RATE":        "200",
+	"LOA_SMS_SPEEDSMS_RATE":    "200",
+	"LOA_ARGON2_MEMORY_KIB":    "8192",
+	"LOA_ARGON2_TIME":          "1",
+	"LOA_LOG_LEVEL":            "info",
+	"LOA_SHUTDOWN_TIMEOUT":     "5s",
+	"LOA_ALERT_SMS_SEVERITIES": "Extreme",
+}
+
+// Audience prefixes and phone ranges of the run.
+const (
+	bulkPrefix  = "bulk"
+	alertPrefix = "alert"
+	bulkArea    = "90"
+	alertArea   = "91"
+	alertPhones = 20_000_000 // 84920000001…
+	bulkPhones  = 30_000_000
+)
+
+// codePhone is the phone of the i-th code request (0970000000…): one
+// phone a code, so that every code is told apart at the gateway.
+func codePhone(i int) string { return fmt.Sprintf("097%07d", i) }
+
+func codePhoneNormal(i int) string { return fmt.Sprintf("8497%07d", i) }
+
+// runner holds one run's state.
+type runner struct {
+	cfg   Config
+	out   io.Writer
+	pg    *instance.Postgres
+	redis *instance.Redis
+	kafka *instance.Kafka
+	fl    *fleet.Fleet
+	c     *fleet.Client
+
+	submitter, approver, ops *official
+	apiKey                   string
+	broadcastID, alertID     string
+	t0                       time.Time
+
+	mu       sync.Mutex
+	faults   []FaultRecord
+	codes    []codeResult
+	active   map[string]bool // faults under way, for progress lines
+	alertErr error
+	doneAt   time.Duration
+	// awaited is what the last completeness check still missed.
+	awaited string
+	// scheduleDone is when the last fault was over.
+	scheduleDone time.Time
+	codesDone    atomic.Bool
+}
+
+// official is a signed-in official who signs in again when the session
+// is gone (a Redis without persistence forgets sessions).
+type official struct {
+	username, unit, roles, phone string
+	token                        string
+}
+
+// Run performs one chaos run and returns its report. The error is for a
+// run that could not be carried out (a service would not start); broken
+// promises are in the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Dispatchers == 0 {
+		cfg.Dispatchers = 2
+	}
+	if cfg.Quiet == 0 {
+		cfg.Quiet = 10 * time.Second
+	}
+	if cfg.Deadline == 0 {
+		cfg.Deadline = 10 * time.Minute
+	}
+	if cfg.Progress == 0 {
+		cfg.Progress = 5 * time.Second
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if cfg.CodeRate <= 0 {
+		cfg.CodeRate = 20
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	r := &runner{cfg: cfg, out: cfg.Out, active: map[string]bool{}}
+	defer r.close()
+	if err := r.setup(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.execute(ctx); err != nil {
+		return nil, err
+	}
+	rep, err := r.check(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.Print(r.out)
+	return rep, nil
+}
+
+func (r *runner) logf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.t0.IsZero() {
+		fmt.Fprintf(r.out, "T+%-6s ", time.Since(r.t0).Truncate(100*time.Millisecond))
+	}
+	fmt.Fprintf(r.out, format+"\n", args...)
+}
+
+func (r *runner) close() {
+	if r.fl != nil {
+		r.fl.Close()
+	}
+	for _, c := range []interface{ Close() }{r.kafka, r.redis, r.pg} {
+		if c != nil && !isNil(c) {
+			c.Close()
+		}
+	}
+}
+
+func isNil(c interface{ Close() }) bool {
+	switch v := c.(type) {
+	case *instance.Kafka:
+		return v == nil
+	case *instance.Redis:
+		return v == nil
+	case *instance.Postgres:
+		return v == nil
+	}
+	return false
+}
+
+// setup starts the services and the fleet, seeds the audiences and signs
+// the officials in, and drafts and submits the broadcast.
+func (r *runner) setup(ctx context.Context) error {
+	cfg := r.cfg
+	start := time.Now()
+	fmt.Fprintf(r.out, "chaos: starting PostgreSQL, Redis (%s) and Kafka of our own; logs in %s\n", persistence(cfg.RedisAOF), cfg.Dir)
+	var err error
+	if r.pg, err = instance.StartPostgres(ctx, instance.PostgresOptions{}); err != nil {
+		return err
+	}
+	if r.redis, err = instance.StartRedis(ctx, instance.RedisOptions{AOF: cfg.RedisAOF}); err != nil {
+		return err
+	}
+	if r.kafka, err = instance.StartKafka(ctx, instance.KafkaOptions{}); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.out, "chaos: postgres 127.0.0.1:%d, redis %s, kafka %s (%v)\n", r.pg.Port, r.redis.Addr(), r.kafka.Addr(),
+		time.Since(start).Round(time.Second))
+
+	env := map[string]string{}
+	for k, v := range Defaults {
+		env[k] = v
+	}
+	for k, v := range cfg.Env {
+		env[k] = v
+	}
+	r.fl, err = fleet.Start(ctx, fleet.Options{
+		Loa: cfg.Loa, Dir: cfg.Dir, Dispatchers: cfg.Dispatchers,
+		DatabaseURL: r.pg.URL("loa"), RedisURL: r.redis.URL(), KafkaBrokers: r.kafka.Addr(), Env: env,
+	})
+	if err != nil {
+		return err
+	}
+	r.c = r.fl.Client()
+	go r.fl.Supervise(ctx)
+	fmt.Fprintf(r.out, "chaos: loa api %s, %d dispatchers, fakes %s (%v)\n", r.fl.Base, len(r.fl.Dispatchers), r.fl.Control,
+		time.Since(start).Round(time.Second))
+
+	if err := r.fl.LoadAreas(ctx, []fleet.Area{{Code: bulkArea, Name: "Tinh Chaos A"}, {Code: alertArea, Name: "Tinh Chaos B"}}); err != nil {
+		return err
+	}
+	if err := r.fl.SeedAudience(ctx, bulkPrefix, cfg.Devices, bulkPhones, bulkArea); err != nil {
+		return err
+	}
+	if err := r.fl.SeedAudience(ctx, alertPrefix, cfg.AlertDevices, alertPhones, alertArea); err != nil {
+		return err
+	}
+	r.submitter = &official{username: "chaos-submitter", unit: "snn", roles: "agency_submitter", phone: "0900000201"}
+	r.approver = &official{username: "chaos-approver", unit: fleet.ApprovalUnit, roles: "broadcast_approver", phone: "0900000202"}
+	r.ops = &official{username: "chaos-ops", unit: "ttcntt", roles: "ops", phone: "0900000203"}
+	for _, o := range []*official{r.submitter, r.approver, r.ops} {
+		if o.token, err = r.fl.Official(ctx, o.username, o.unit, o.roles, o.phone); err != nil {
+			return err
+		}
+	}
+	if r.apiKey, err = r.fl.APIKey(ctx, "chaos-alerts", "alerts:issue,ops"); err != nil {
+		return err
+	}
+	if cfg.FCMLatency > 0 {
+		if err := r.fl.SetFault(ctx, "fcm", map[string]any{"latency": cfg.FCMLatency.String()}); err != nil {
+			return err
+		}
+	}
+	var b struct {
+		ID string `json:"id"`
+	}
+	if _, err := r.c.Call(ctx, "POST", "/v1/broadcasts", r.submitter.token, map[string]any{
+		"title": "Thông báo thử nghiệm", "body": "Kiểm tra hệ thống thông báo trong điều kiện sự cố.",
+		"topic": "general", "audience": map[string]any{"areas": []string{bulkArea}}, "channels": []string{"push"},
+		"request_document": map[string]string{"number": "1/CHAOS", "date": time.Now().Format("2006-01-02")},
+	}, &b); err != nil {
+		return fmt.Errorf("chaos: draft the broadcast: %w", err)
+	}
+	r.broadcastID = b.ID
+	if _, err := r.c.Call(ctx, "POST", "/v1/broadcasts/"+b.ID+"/submit", r.submitter.token, nil, nil); err != nil {
+		return fmt.Errorf("chaos: submit the broadcast: %w", err)
+	}
+	fmt.Fprintf(r.out, "chaos: %d devices in area %s for the broadcast, %d devices and phones in area %s for the alert, %d codes at %.0f/s (setup %v)\n",
+		cfg.Devices, bulkArea, cfg.AlertDevices, alertArea, cfg.Codes, cfg.CodeRate, time.Since(start).Round(time.Second))
+	printSchedule(r.out, cfg.Schedule)
+	return nil
+}
+
+func persistence(aof bool) string {
+	if aof {
+		return "with an append-only file"
+	}
+	return "without persistence"
+}
+
+// call is Client.Call as official o, signing in again once when the API
+// says the session is unknown.
+func (r *runner) call(ctx context.Context, o *official, method, path string, body, out any) error {
+	_, err := r.c.Call(ctx, method, path, o.token, body, out)
+	var p *fleet.Problem
+	if errors.As(err, &p) && p.Status == 401 {
+		tok, serr := r.fl.SignIn(ctx, o.username, o.phone)
+		if serr != nil {
+			return fmt.Errorf("%w (and signing in again: %v)", err, serr)
+		}
+		o.token = tok
+		_, err = r.c.Call(ctx, method, path, o.token, body, out)
+	}
+	return err
+}
+
+// retry calls f until it succeeds or ctx ends, as a careful client does
+// through an outage: a transport error or a 5xx is tried again.
+func retry(ctx context.Context, what string, f func() error) error {
+	var err error
+	for {
+		if err = f(); err == nil {
+			return nil
+		}
+		var p *fleet.Problem
+		if errors.As(err, &p) && p.Status < 500 {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last: %v)", what, ctx.Err(), err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package chaos
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"time"
+)
+
+// Kind is a kind of fault.
+type Kind string
+
+// The faults a schedule may hold.
+const (
+	// KillDispatcher: SIGKILL a dispatcher replica, start it again after
+	// Down.
+	KillDispatcher Kind = "kill-dispatcher"
+	// KillAPI: SIGKILL `loa api`, start it again after Down.
+	KillAPI Kind = "kill-api"
+	// RestartKafka: SIGKILL the Kafka broker, start it again after Down.
+	RestartKafka Kind = "restart-kafka"
+	// RestartRedis: SIGKILL Redis, start it again after Down (with its
+	// append-only file when the run has persistence, else empty).
+	RestartRedis Kind = "restart-redis"
+	// RestartPostgres: immediate shutdown of PostgreSQL (a crash: WAL
+	// recovery at the next start), start it again after Down.
+	RestartPostgres Kind = "restart-postgres"
+	// StallFCM: the FCM fake takes requests and answers none for For;
+	// senders give up on them at LOA_SEND_TIMEOUT.
+	StallFCM Kind = "stall-fcm"
+	// FailSMS: the eSMS gateway fake answers 503 to everything for For.
+	FailSMS Kind = "fail-sms"
+)
+
+// Event is one fault at At after the broadcast's approval.
+type Event struct {
+	At   time.Duration
+	Kind Kind
+	// Down is how long a killed process or service stays down.
+	Down time.Duration
+	// For is how long a fake misbehaves.
+	For time.Duration
+	// Target is the dispatcher replica to kill (from 0).
+	Target int
+	// AfterPushes, when positive, holds the event after At until the FCM
+	// fake has accepted that many pushes: "mid-broadcast" whatever the
+	// machine's speed.
+	AfterPushes int
+}
+
+func (e Event) String() string {
+	switch e.Kind {
+	case KillDispatcher:
+		return fmt.Sprintf("SIGKILL dispatcher-%d, back after %v", e.Target+1, e.Down)
+	case KillAPI:
+		return fmt.Sprintf("SIGKILL loa api, back after %v", e.Down)
+	case RestartKafka:
+		return fmt.Sprintf("SIGKILL the Kafka broker, back after %v", e.Down)
+	case RestartRedis:
+		return fmt.Sprintf("SIGKILL Redis, back after %v", e.Down)
+	case RestartPostgres:
+		return fmt.Sprintf("PostgreSQL immediate shutdown (crash), back after %v", e.Down)
+	case StallFCM:
+		return fmt.Sprintf("the FCM fake stalls (takes requests, answers none) for %v", e.For)
+	case FailSMS:
+		return fmt.Sprintf("the eSMS gateway answers 503 for %v", e.For)
+	}
+	return string(e.Kind)
+}
+
+// FullSchedule is `make chaos`'s: a dispatcher killed every 10 s (the two
+// replicas in turn, each back 2 s later) for the first every seconds of
+// the run, and one of each other fault, spread so each can be told apart
+// in the progress lines.
+func FullSchedule(killsFor time.Duration) []Event {
+	var s []Event
+	for at, i := 10*time.Second, 0; at <= killsFor; at, i = at+10*time.Second, i+1 {
+		s = append(s, Event{At: at, Kind: KillDispatcher, Down: 2 * time.Second, Target: i % 2})
+	}
+	s = append(s,
+		Event{At: 15 * time.Second, Kind: KillAPI, Down: 2 * time.Second},
+		Event{At: 22 * time.Second, Kind: StallFCM, For: 60 * time.Second},
+		Event{At: 27 * time.Second, Kind: FailSMS, For: 60 * time.Second},
+		Event{At: 35 * time.Second, Kind: RestartKafka, Down: 5 * time.Second},
+		Event{At: 55 * time.Second, Kind: RestartRedis, Down: 3 * time.Second},
+		Event{At: 75 * time.Second, Kind: RestartPostgres, Down: 5 * time.Second},
+	)
+	return sorted(s)
+}
+
+// ShortSchedule is one fault of each kind, for CI: the stall and the
+// gateway failure last 15 s.
+func ShortSchedule() []Event {
+	return sorted([]Event{
+		{At: 4 * time.Second, Kind: KillDispatcher, Down: 2 * time.Second, Target: 0},
+		{At: 8 * time.Second, Kind: KillAPI, Down: 2 * time.Second},
+		{At: 12 * time.Second, Kind: StallFCM, For: 15 * time.Second},
+		{At: 14 * time.Second, Kind: FailSMS, For: 15 * time.Second},
+		{At: 18 * time.Second, Kind: RestartKafka, Down: 3 * time.Second},
+		{At: 32 * time.Second, Kind: RestartRedis, Down: 2 * time.Second},
+		{At: 40 * time.Second, Kind: RestartPostgres, Down: 3 * time.Second},
+	})
+}
+
+func sorted(s []Event) []Event {
+	sort.SliceStable(s, func(i, j int) bool { return s[i].At < s[j].At })
+	return s
+}
+
+// printSchedule writes the schedule, one event a line.
+func printSchedule(w io.Writer, s []Event) {
+	fmt.Fprintf(w, "schedule (T = the broadcast's approval):\n")
+	for _, e := range s {
+		when := ""
+		if e.AfterPushes > 0 {
+			when = fmt.Sprintf(" once the FCM fake has %d pushes", e.AfterPushes)
+		}
+		fmt.Fprintf(w, "  T+%-5v%s %s\n", e.At, when, e)
+	}
+}
+
+// Short turns cfg into CI's short run: 20,000 devices, an alert to 500,
+// 300 codes at 10 a second and one fault of each kind (ShortSchedule),
+// with FCM's rate limited so the broadcast is still being sent when the
+// last fault comes.
+func Short(cfg Config) Config {
+	cfg.Devices, cfg.AlertDevices, cfg.Codes, cfg.CodeRate = 20_000, 500, 300, 10
+	cfg.AlertAt = 3 * time.Second
+	cfg.Schedule = ShortSchedule()
+	if cfg.Env == nil {
+		cfg.Env = map[string]string{}
+	}
+	if cfg.Env["LOA_FCM_RATE"] == "" {
+		cfg.Env["LOA_FCM_RATE"], cfg.Env["LOA_FCM_BURST"] = "400", "100"
+	}
+	return cfg
+}
