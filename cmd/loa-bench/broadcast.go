@@ -1,0 +1,616 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/loa-hub/loa/internal/fleet"
+	"github.com/loa-hub/loa/internal/instance"
+	"github.com/loa-hub/loa/internal/procstat"
+	"github.com/loa-hub/loa/internal/topics"
+)
+
+// benchConfig is one `loa-bench broadcast`.
+type benchConfig struct {
+	loa, dir, fcm, fakefcm         string
+	devices, dispatchers           int
+	latency                        time.Duration
+	databaseURL, redisURL, brokers string
+	env                            map[string]string
+	keep, quietProgress            bool
+	timeout                        time.Duration
+}
+
+type multiFlag map[string]string
+
+func (m multiFlag) String() string { return "" }
+func (m multiFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || !strings.HasPrefix(k, "LOA_") {
+		return fmt.Errorf("want LOA_NAME=value, got %q", s)
+	}
+	m[k] = v
+	return nil
+}
+
+func runBroadcast(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("loa-bench broadcast", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	cfg := benchConfig{env: map[string]string{}}
+	fs.StringVar(&cfg.loa, "loa", "bin/loa", "the loa binary (make build)")
+	fs.IntVar(&cfg.devices, "devices", 100_000, "devices in the broadcast's audience")
+	fs.IntVar(&cfg.dispatchers, "dispatchers", 1, "dispatcher processes in one consumer group")
+	fs.StringVar(&cfg.fcm, "fcm", "loa", "the FCM fake: loa (Loa's own, `loa fakes`) or reference (-fakefcm)")
+	fs.StringVar(&cfg.fakefcm, "fakefcm", "", "the reference fake's binary (go build ../shared/tools/fakefcm/cmd/fakefcm), for -fcm reference")
+	fs.DurationVar(&cfg.latency, "latency", 0, "the FCM fake's answer time")
+	fs.StringVar(&cfg.databaseURL, "database-url", getenv("LOA_TEST_DATABASE_URL"), "PostgreSQL (a schema of its own is made and dropped)")
+	fs.StringVar(&cfg.redisURL, "redis-url", getenv("LOA_TEST_REDIS_URL"), "Redis (keys under a prefix of its own, deleted at the end)")
+	fs.StringVar(&cfg.brokers, "kafka-brokers", getenv("LOA_TEST_KAFKA_BROKERS"), "Kafka (topics under a prefix of their own, deleted at the end)")
+	fs.StringVar(&cfg.dir, "dir", "", "where the processes' logs go (default: a new temporary directory)")
+	fs.Var(multiFlag(cfg.env), "env", "LOA_NAME=value for Loa's processes (repeatable), e.g. -env LOA_WORKERS_BULK=64")
+	fs.BoolVar(&cfg.keep, "keep", false, "keep the schema, topics and Redis keys")
+	fs.BoolVar(&cfg.quietProgress, "no-bar", false, "a progress line every 5 s instead of a bar")
+	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.databaseURL == "" || cfg.redisURL == "" || cfg.brokers == "" {
+		return errors.New("the services are not named: source deploy/local/.state/env, or give -database-url, -redis-url and -kafka-brokers")
+	}
+	if cfg.fcm != "loa" && cfg.fcm != "reference" {
+		return fmt.Errorf("-fcm %q: want loa or reference", cfg.fcm)
+	}
+	if cfg.fcm == "reference" && cfg.fakefcm == "" {
+		return errors.New("-fcm reference needs -fakefcm, the reference fake's binary")
+	}
+	var err error
+	if cfg.loa, err = filepath.Abs(cfg.loa); err != nil {
+		return err
+	}
+	if _, err := os.Stat(cfg.loa); err != nil {
+		return fmt.Errorf("-loa: %w (build it: make build)", err)
+	}
+	if cfg.dir == "" {
+		if cfg.dir, err = os.MkdirTemp("", "loa-bench-"); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	b := &bench{cfg: cfg, out: stdout, id: strconv.FormatInt(time.Now().UnixNano()%1e10, 36)}
+	defer b.cleanup()
+	res, err := b.run(ctx)
+	if err != nil {
+		return fmt.Errorf("%w (logs in %s)", err, cfg.dir)
+	}
+	res.print(stdout)
+	fmt.Fprintf(stdout, "logs: %s\n", cfg.dir)
+	return nil
+}
+
+// bench is one run's state.
+type bench struct {
+	cfg      benchConfig
+	out      io.Writer
+	id       string
+	fl       *fleet.Fleet
+	ref      *instance.Process
+	refStats string // the reference fake's /stats
+	schema   string
+	prefix   string // topics
+	keys     string // Redis
+}
+
+// proc is a process whose CPU and memory are measured.
+type proc struct {
+	name string
+	pid  int
+	tree bool // count its children (PostgreSQL's backends)
+	loa  bool // one of Loa's
+	own  bool // started by this run: its VmHWM is reset at approval
+	cpu0 time.Duration
+	cpu1 time.Duration
+	peak int64
+	note string
+}
+
+// result is what the run measured.
+type result struct {
+	cfg           benchConfig
+	toLastPush    time.Duration
+	toLedger      time.Duration
+	procs         []*proc
+	perDispatcher []float64
+	load0, load1  string
+	services      string
+}
+
+func (b *bench) run(ctx context.Context) (*result, error) {
+	cfg := b.cfg
+	res := &result{cfg: cfg, load0: loadavg()}
+	b.schema, b.prefix, b.keys = "bench_"+b.id, "bench-"+b.id+"-", "bench:"+b.id+":"
+	dbURL, err := b.makeSchema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(b.out, "loa-bench: %d devices, %d dispatcher(s), FCM fake: %s (latency %v); logs in %s\n",
+		cfg.devices, cfg.dispatchers, cfg.fcm, cfg.latency, cfg.dir)
+
+	opts := fleet.Options{Loa: cfg.loa, Dir: cfg.dir, Dispatchers: cfg.dispatchers, DatabaseURL: dbURL, RedisURL: cfg.redisURL,
+		KafkaBrokers: cfg.brokers, TopicPrefix: b.prefix, RedisKeyPrefix: b.keys, FCMRecord: "total", Env: cfg.env}
+	if cfg.fcm == "reference" {
+		if opts.FCM, err = b.startReference(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if b.fl, err = fleet.Start(ctx, opts); err != nil {
+		return nil, err
+	}
+	if cfg.fcm == "loa" && cfg.latency > 0 {
+		if err := b.fl.SetFault(ctx, "fcm", map[string]any{"latency": cfg.latency.String()}); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.fl.LoadAreas(ctx, []fleet.Area{{Code: "95", Name: "Tinh Bench"}}); err != nil {
+		return nil, err
+	}
+	seed := time.Now()
+	if err := b.fl.SeedAudience(ctx, "bench", cfg.devices, 50_000_000, "95"); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(b.out, "loa-bench: seeded %d devices in %v\n", cfg.devices, time.Since(seed).Round(100*time.Millisecond))
+	sub, err := b.fl.Official(ctx, "bench-submitter", "snn", "agency_submitter", "0900000301")
+	if err != nil {
+		return nil, err
+	}
+	appr, err := b.fl.Official(ctx, "bench-approver", fleet.ApprovalUnit, "broadcast_approver", "0900000302")
+	if err != nil {
+		return nil, err
+	}
+	c := b.fl.Client()
+	var bc struct {
+		ID string `json:"id"`
+	}
+	if _, err := c.Call(ctx, "POST", "/v1/broadcasts", sub, map[string]any{
+		"title": "Thông báo", "body": "Đo tốc độ gửi thông báo.", "topic": "general",
+		"audience": map[string]any{"areas": []string{"95"}}, "channels": []string{"push"},
+		"request_document": map[string]string{"number": "1/BENCH", "date": time.Now().Format("2006-01-02")},
+	}, &bc); err != nil {
+		return nil, fmt.Errorf("draft: %w", err)
+	}
+	if _, err := c.Call(ctx, "POST", "/v1/broadcasts/"+bc.ID+"/submit", sub, nil, nil); err != nil {
+		return nil, fmt.Errorf("submit: %w", err)
+	}
+	before, err := b.count(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	res.procs, res.services = b.processes()
+	for _, p := range res.procs {
+		p.cpu0 = cpuOf(p)
+		if p.own {
+			_ = procstat.ResetPeak(p.pid)
+		}
+	}
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); sampleRSS(sampleCtx, res.procs) }()
+
+	t0 := time.Now()
+	if _, err := c.Call(ctx, "POST", "/v1/broadcasts/"+bc.ID+"/approve", appr, nil, nil); err != nil {
+		stopSampling()
+		wg.Wait()
+		return nil, fmt.Errorf("approve: %w", err)
+	}
+	err = b.wait(ctx, t0, before)
+	res.toLastPush = time.Since(t0)
+	if err == nil {
+		err = b.waitLedger(ctx, c, appr, bc.ID)
+		res.toLedger = time.Since(t0)
+	}
+	for _, p := range res.procs {
+		p.cpu1 = cpuOf(p)
+	}
+	stopSampling()
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	for _, url := range b.fl.MetricsURLs {
+		res.perDispatcher = append(res.perDispatcher, scrapeSent(ctx, url))
+	}
+	res.load1 = loadavg()
+	return res, nil
+}
+
+// count is what the FCM fake has accepted.
+func (b *bench) count(ctx context.Context) (int, error) {
+	if b.refStats == "" {
+		return b.fl.FakeCount(ctx, "fcm")
+	}
+	var s struct {
+		Accepted int `json:"accepted"`
+	}
+	err := getJSON(ctx, b.refStats, &s)
+	return s.Accepted, err
+}
+
+// wait shows the progress until the fake has every push.
+func (b *bench) wait(ctx context.Context, t0 time.Time, before int) error {
+	n := b.cfg.devices
+	tty := isTerminal(b.out) && !b.cfg.quietProgress
+	var last int
+	lastAt, lastLine := t0, t0
+	for {
+		got, err := b.count(ctx)
+		if err == nil {
+			got -= before
+			now := time.Now()
+			if got >= n || tty && now.Sub(lastAt) >= 500*time.Millisecond || !tty && now.Sub(lastLine) >= 5*time.Second {
+				rate := float64(got-last) / now.Sub(lastAt).Seconds()
+				line := progressBar(got, n, rate, now.Sub(t0))
+				if tty {
+					fmt.Fprintf(b.out, "\r%s", line)
+				} else {
+					fmt.Fprintln(b.out, line)
+				}
+				last, lastAt, lastLine = got, now, now
+			}
+			if got >= n {
+				if tty {
+					fmt.Fprintln(b.out)
+				}
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d pushes arrived: %w", last, n, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func progressBar(got, n int, rate float64, elapsed time.Duration) string {
+	const width = 30
+	fill := min(width, got*width/max(n, 1))
+	eta := "—"
+	if rate > 0 && got < n {
+		eta = (time.Duration(float64(n-got) / rate * float64(time.Second))).Round(time.Second).String()
+	}
+	return fmt.Sprintf("[%s%s] %7d/%d  %6.0f/s  %5.1fs  ETA %s   ", strings.Repeat("#", fill), strings.Repeat(".", width-fill),
+		got, n, rate, elapsed.Seconds(), eta)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// waitLedger waits until the ledger counts every push as sent, so the
+// CPU measured includes folding the receipts.
+func (b *bench) waitLedger(ctx context.Context, c *fleet.Client, token, id string) error {
+	for {
+		var v struct {
+			Stats struct {
+				Sent    int `json:"sent"`
+				Pending int `json:"pending"`
+			} `json:"stats"`
+		}
+		if _, err := c.Call(ctx, "GET", "/v1/broadcasts/"+id, token, nil, &v); err == nil && v.Stats.Sent >= b.cfg.devices {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the ledger never counted every push: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// processes lists what is measured: Loa's processes, the fake, and the
+// services found by their listening ports.
+func (b *bench) processes() ([]*proc, string) {
+	var ps []*proc
+	add := func(name string, pid int, tree, loa, own bool, note string) {
+		if pid > 0 {
+			ps = append(ps, &proc{name: name, pid: pid, tree: tree, loa: loa, own: own, note: note})
+		}
+	}
+	add("loa api", b.fl.API.PID(), false, true, true, "")
+	for _, d := range b.fl.Dispatchers {
+		add("loa "+d.Name, d.PID(), false, true, true, "")
+	}
+	if b.ref != nil {
+		add("fcm fake (reference)", b.ref.PID(), false, false, true, "")
+	} else {
+		add("fcm fake (loa fakes)", b.fl.Fakes.PID(), false, false, true, "with the idle SMS and SMTP fakes")
+	}
+	var services []string
+	for _, s := range []struct {
+		name, addr string
+		tree       bool
+	}{
+		{"kafka", strings.Split(b.cfg.brokers, ",")[0], false},
+		{"redis", redisAddr(b.cfg.redisURL), false},
+		{"postgresql", pgAddr(b.cfg.databaseURL), true},
+	} {
+		_, port, _ := net.SplitHostPort(s.addr)
+		p, _ := strconv.Atoi(port)
+		pid, err := procstat.ListeningPID(p)
+		if err != nil {
+			services = append(services, fmt.Sprintf("%s %s (not measured: %v)", s.name, s.addr, err))
+			continue
+		}
+		if s.tree {
+			pid = procstat.Root(pid)
+		}
+		add(s.name, pid, s.tree, false, false, "")
+		services = append(services, fmt.Sprintf("%s %s (pid %d)", s.name, s.addr, pid))
+	}
+	return ps, strings.Join(services, ", ")
+}
+
+func cpuOf(p *proc) time.Duration {
+	var d time.Duration
+	var err error
+	if p.tree {
+		d, err = procstat.TreeCPU(p.pid)
+	} else {
+		d, err = procstat.CPU(p.pid)
+	}
+	if err != nil {
+		return 0
+	}
+	return d
+}
+
+// sampleRSS keeps each process's largest resident memory, every 200 ms.
+func sampleRSS(ctx context.Context, ps []*proc) {
+	for {
+		for _, p := range ps {
+			var rss int64
+			if p.tree {
+				rss, _ = procstat.TreePSS(p.pid) // shared buffers once
+			} else if m, err := procstat.Mem(p.pid); err == nil {
+				rss = m.RSS
+				if p.own {
+					rss = max(rss, m.Peak) // its peak since the reset at approval
+				}
+			}
+			p.peak = max(p.peak, rss)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// scrapeSent sums a dispatcher's loa_deliveries_total of sent pushes.
+func scrapeSent(ctx context.Context, url string) float64 {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var n float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "loa_deliveries_total{") || !strings.Contains(line, `channel="push"`) || !strings.Contains(line, `status="sent"`) {
+			continue
+		}
+		if i := strings.LastIndexByte(line, ' '); i > 0 {
+			v, _ := strconv.ParseFloat(line[i+1:], 64)
+			n += v
+		}
+	}
+	return n
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func (r *result) print(w io.Writer) {
+	n := float64(r.cfg.devices)
+	fmt.Fprintf(w, "\nbroadcast to %d devices, %d dispatcher(s), FCM fake %s at %v latency, %d CPUs; load average %s before, %s after\n",
+		r.cfg.devices, r.cfg.dispatchers, r.cfg.fcm, r.cfg.latency, runtime.NumCPU(), r.load0, r.load1)
+	fmt.Fprintf(w, "services: %s\n", r.services)
+	fmt.Fprintf(w, "approval → last push: %.2f s = %.0f pushes/s; ledger complete at %.2f s\n\n",
+		r.toLastPush.Seconds(), n/r.toLastPush.Seconds(), r.toLedger.Seconds())
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "process\tCPU s\tCPU-µs/push\tpeak RSS MiB\t")
+	var loaCPU, allCPU time.Duration
+	for _, p := range r.procs {
+		d := p.cpu1 - p.cpu0
+		allCPU += d
+		if p.loa {
+			loaCPU += d
+		}
+		note := ""
+		if p.note != "" {
+			note = "  (" + p.note + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%.1f\t%.0f\t%s\n", p.name, d.Seconds(), float64(d.Microseconds())/n, float64(p.peak)/(1<<20), note)
+	}
+	var svc time.Duration
+	for _, p := range r.procs {
+		if !p.loa && !strings.HasPrefix(p.name, "fcm fake") {
+			svc += p.cpu1 - p.cpu0
+		}
+	}
+	fmt.Fprintf(tw, "Loa's processes\t%.2f\t%.1f\t\t\n", loaCPU.Seconds(), float64(loaCPU.Microseconds())/n)
+	fmt.Fprintf(tw, "Loa + Kafka + Redis + PostgreSQL\t%.2f\t%.1f\t\t\n", (loaCPU + svc).Seconds(), float64((loaCPU+svc).Microseconds())/n)
+	tw.Flush()
+	if len(r.perDispatcher) > 1 {
+		var parts []string
+		for i, v := range r.perDispatcher {
+			parts = append(parts, fmt.Sprintf("dispatcher-%d %.0f (%.0f%%)", i+1, v, 100*v/n))
+		}
+		fmt.Fprintf(w, "\npushes sent per dispatcher: %s\n", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w, "\nCPU is from approval until the ledger counted every push. Peak memory is RSS (PostgreSQL: PSS of the")
+	fmt.Fprintln(w, "postmaster and its backends) during that time. The services are measured whole: on shared services")
+	fmt.Fprintln(w, "their CPU and memory include other clients' work.")
+}
+
+// startReference runs the reference fake on a free port and returns the
+// LOA_FCM_* variables that point Loa at it.
+func (b *bench) startReference(ctx context.Context) (map[string]string, error) {
+	port, err := instance.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	pem, sa := filepath.Join(b.cfg.dir, "fakefcm.pem"), filepath.Join(b.cfg.dir, "fakefcm-sa.json")
+	bin, err := filepath.Abs(b.cfg.fakefcm)
+	if err != nil {
+		return nil, err
+	}
+	log := filepath.Join(b.cfg.dir, "fakefcm.log")
+	b.ref, err = instance.StartProcess(log, nil, nil, bin, "-addr", addr, "-latency", b.cfg.latency.String(),
+		"-tls", pem, "-sa", sa, "-project", "fake-project")
+	if err != nil {
+		return nil, err
+	}
+	b.refStats = "https://" + addr + "/stats"
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := b.ref.WaitReady(wctx, "fakefcm", log, func(ctx context.Context) error {
+		var s map[string]any
+		return getJSON(ctx, b.refStats, &s)
+	}); err != nil {
+		return nil, err
+	}
+	return map[string]string{"LOA_FCM_PROJECT_ID": "fake-project", "LOA_FCM_ENDPOINT": "https://" + addr + "/v1",
+		"LOA_FCM_CREDENTIALS_FILE": sa, "LOA_FCM_INSECURE_TLS": "1"}, nil
+}
+
+var insecure = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := insecure.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// makeSchema creates the run's own schema and returns a URL that uses it.
+func (b *bench) makeSchema(ctx context.Context) (string, error) {
+	conn, err := pgx.Connect(ctx, b.cfg.databaseURL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+b.schema); err != nil {
+		return "", err
+	}
+	u, err := url.Parse(b.cfg.databaseURL)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	q.Set("search_path", b.schema)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// cleanup stops the processes and removes the run's schema, topics and
+// Redis keys from the shared services.
+func (b *bench) cleanup() {
+	if b.fl != nil {
+		b.fl.Close()
+	}
+	if b.ref != nil {
+		b.ref.Stop(syscall.SIGTERM, 5*time.Second)
+	}
+	if b.cfg.keep || b.schema == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if conn, err := pgx.Connect(ctx, b.cfg.databaseURL); err == nil {
+		conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+b.schema+" CASCADE")
+		conn.Close(ctx)
+	}
+	names := topics.Names{Prefix: b.prefix}
+	var all []string
+	for _, s := range topics.Specs() {
+		all = append(all, names.Topic(s.Name))
+	}
+	client := &kafka.Client{Addr: kafka.TCP(strings.Split(b.cfg.brokers, ",")...), Timeout: 30 * time.Second}
+	client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: all})
+	if opt, err := redis.ParseURL(b.cfg.redisURL); err == nil {
+		rdb := redis.NewClient(opt)
+		iter := rdb.Scan(ctx, 0, b.keys+"*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			if keys = append(keys, iter.Val()); len(keys) == 1000 {
+				rdb.Del(ctx, keys...)
+				keys = keys[:0]
+			}
+		}
+		if len(keys) > 0 {
+			rdb.Del(ctx, keys...)
+		}
+		rdb.Close()
+	}
+}
+
+func redisAddr(u string) string {
+	if opt, err := redis.ParseURL(u); err == nil {
+		return opt.Addr
+	}
+	return ""
+}
+
+func pgAddr(u string) string {
+	if cfg, err := pgx.ParseConfig(u); err == nil {
+		return net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+	}
+	return ""
+}
