@@ -7,10 +7,17 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCH       ?= .
 BENCHTIME   ?= 1s
 
-.PHONY: help run build test test-verbose test-race ci services-up services-down bench lint fmt
+# make chaos: CHAOS_FLAGS=--short (CI's run) or --redis-aof (Redis with persistence); see README, "Chaos".
+CHAOS_FLAGS ?=
+# make bench-e2e: e.g. BENCH_E2E_FLAGS='-devices 1000000 -dispatchers 2'; FAKEFCM=../shared/tools/fakefcm
+# measures against that reference fake instead of Loa's own.
+BENCH_E2E_FLAGS ?=
+FAKEFCM     ?=
+
+.PHONY: help run build test test-verbose test-race ci services-up services-down bench bench-e2e chaos lint fmt
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 run: ## run everything in one process on embedded defaults (loa dev)
 	$(GO) run ./cmd/loa dev
@@ -45,6 +52,16 @@ ci: lint ## lint, then the tests against real PostgreSQL, Redis and Kafka
 
 bench: ## benchmarks (real services when LOA_TEST_* is set; see README)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./...
+
+bench-e2e: build ## end-to-end broadcast benchmark on the running services (loa-bench broadcast; see README)
+	$(GO) build -o bin/loa-bench ./cmd/loa-bench
+	@if [ -n "$(FAKEFCM)" ]; then (cd "$(FAKEFCM)" && $(GO) build -o "$(CURDIR)/bin/fakefcm" ./cmd/fakefcm); fi
+	set -a; . deploy/local/.state/env; set +a; \
+	./bin/loa-bench broadcast -loa bin/loa $(if $(FAKEFCM),-fcm reference -fakefcm bin/fakefcm) $(BENCH_E2E_FLAGS)
+
+chaos: build ## kill and restart every part during a broadcast, an alert and codes, on services of its own; check nothing was lost or sent twice
+	$(GO) build -o bin/loa-chaos ./cmd/loa-chaos
+	./bin/loa-chaos -loa bin/loa $(CHAOS_FLAGS)
 
 lint: ## gofmt check, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
