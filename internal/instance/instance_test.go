@@ -2,6 +2,7 @@ package instance_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -102,5 +103,48 @@ func TestKafkaSurvivesKill(t *testing.T) {
 	}
 	if got != 1 {
 		t.Errorf("%d messages after the restart, want 1", got)
+	}
+}
+
+// TestRedisSentinelFailover: three Sentinels watch a master and its
+// replica; when the master is killed they promote the replica, and a
+// Sentinel-aware client writes to it.
+func TestRedisSentinelFailover(t *testing.T) {
+	master := testenv.OwnRedis(t, instance.RedisOptions{AOF: true})
+	replica := testenv.OwnRedis(t, instance.RedisOptions{AOF: true, Args: []string{"--replicaof", "127.0.0.1", fmt.Sprint(master.Port)}})
+	var addrs []string
+	for range 3 {
+		s := testenv.OwnRedis(t, instance.RedisOptions{Sentinel: true, SentinelMonitor: fmt.Sprintf("loa 127.0.0.1 %d 2", master.Port)})
+		addrs = append(addrs, s.Addr())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "loa", SentinelAddrs: addrs})
+	defer c.Close()
+	if err := c.Set(ctx, "k", "before", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// WAIT: the write is on the replica before the master goes.
+	if n, err := c.Do(ctx, "WAIT", 1, 5000).Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT = %d, %v", n, err)
+	}
+	master.Kill()
+	var err error
+	for {
+		if err = c.Set(ctx, "k2", "after", 0).Err(); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no write after the master was killed: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	role, err := redis.NewClient(&redis.Options{Addr: replica.Addr()}).Do(ctx, "ROLE").Slice()
+	if err != nil || role[0] != "master" {
+		t.Errorf("the replica's role after the failover: %v, %v", role, err)
+	}
+	if v, err := c.Get(ctx, "k").Result(); err != nil || v != "before" {
+		t.Errorf("the write acknowledged by a replica before the failover: %q, %v", v, err)
 	}
 }
