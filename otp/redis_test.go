@@ -104,7 +104,7 @@ func realRedis(t testing.TB) newEnvFunc {
 		prefix := "loatest:{" + name + "-" + hex.EncodeToString(r[:]) + "}:"
 		t.Cleanup(func() {
 			ctx := context.Background()
-			iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
+			iter := rdb.Scan(ctx, 0, prefix+"*", 10000).Iterator()
 			for iter.Next(ctx) {
 				rdb.Del(ctx, iter.Val())
 			}
@@ -120,7 +120,7 @@ func dumpKeys(t testing.TB, rdb redis.UniversalClient, prefix string) map[string
 	t.Helper()
 	ctx := context.Background()
 	out := make(map[string]string)
-	iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
+	iter := rdb.Scan(ctx, 0, prefix+"*", 10000).Iterator()
 	for iter.Next(ctx) {
 		k := iter.Val()
 		typ, err := rdb.Type(ctx, k).Result()
