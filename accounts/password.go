@@ -45,6 +45,12 @@ type PasswordPolicy struct {
 	MaxAge time.Duration
 }
 
+// MaxPasswordBytes is the longest password accepted anywhere — at
+// registration, change, reset and sign-in — in bytes of UTF-8 as sent.
+// It bounds the work a stranger can make one request cost, and is far
+// above any passphrase a person types.
+const MaxPasswordBytes = 1024
+
 // DefaultPasswordPolicy returns the province's policy: 8 characters, every
 // character class required, the last 5 passwords not reused, and a change
 // every 90 days.
@@ -80,19 +86,20 @@ func (p PasswordPolicy) Validate() error {
 // so that a form can show them all at once. It wraps ErrInvalid.
 type PasswordError struct {
 	// Missing lists the broken rules, in this order and with these stable
-	// names, which clients translate: "length", "upper", "lower",
-	// "digit", "special".
+	// names, which clients translate: "length", "too_long", "upper",
+	// "lower", "digit", "special".
 	Missing []string
 }
 
 // Error describes the broken rules in English.
 func (e *PasswordError) Error() string {
 	desc := map[string]string{
-		"length":  "too short",
-		"upper":   "no upper-case letter",
-		"lower":   "no lower-case letter",
-		"digit":   "no digit",
-		"special": "no special character",
+		"length":   "too short",
+		"too_long": fmt.Sprintf("longer than %d bytes", MaxPasswordBytes),
+		"upper":    "no upper-case letter",
+		"lower":    "no lower-case letter",
+		"digit":    "no digit",
+		"special":  "no special character",
 	}
 	parts := make([]string, len(e.Missing))
 	for i, m := range e.Missing {
@@ -111,9 +118,13 @@ func (e *PasswordError) Unwrap() error { return ErrInvalid }
 // Check returns nil when pw satisfies every rule of p, and otherwise a
 // *PasswordError listing each rule it breaks. pw is NFC-normalised before
 // counting. Bytes that are not valid UTF-8 count toward the length but
-// toward no character class. Check does not consult History or MaxAge;
-// see Reused and Expired.
+// toward no character class. A password over MaxPasswordBytes breaks
+// "too_long" and is not examined further. Check does not consult History
+// or MaxAge; see Reused and Expired.
 func (p PasswordPolicy) Check(pw string) error {
+	if len(pw) > MaxPasswordBytes {
+		return &PasswordError{Missing: []string{"too_long"}}
+	}
 	pw = norm.NFC.String(pw)
 	var upper, lower, digit, special bool
 	for _, r := range pw {

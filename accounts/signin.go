@@ -59,8 +59,8 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 		v.add("username", "is required")
 	case !sso && r.Password == "":
 		v.add("password", "is required")
-	case !sso && len(r.Password) > 1024:
-		v.add("password", "is longer than 1024 bytes")
+	case !sso && len(r.Password) > MaxPasswordBytes:
+		v.add("password", "is longer than %d bytes", MaxPasswordBytes)
 	}
 	if r.SendCode != "" && r.SendCode != "push" && r.SendCode != "sms" {
 		v.add("send_code", "must be push or sms")
@@ -253,6 +253,8 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, oldPw, newPw, i
 	var v validation
 	if oldPw == "" {
 		v.add("old", "is required")
+	} else if len(oldPw) > MaxPasswordBytes {
+		v.add("old", "is longer than %d bytes", MaxPasswordBytes)
 	}
 	s.checkNewPassword(&v, "new", newPw)
 	if err := v.err(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,5 +228,30 @@ func TestAlertApprovalNeedsTheApprovalUnit(t *testing.T) {
 	}
 	if resp, p := f.do(t, "POST", "/v1/alerts/"+id+"/approve", appr, ""); resp.StatusCode != 200 {
 		t.Errorf("approve: %d %v", resp.StatusCode, p)
+	}
+}
+
+// TestPasswordMaximum: a password over 1,024 bytes is refused, naming the
+// field, at registration, change, official creation and sign-in alike; one
+// of exactly 1,024 bytes is a password like any other.
+func TestPasswordMaximum(t *testing.T) {
+	f := newAccountsFixture(t)
+	_, tok := f.citizen(t, "049095000123", "0912345678")
+	long := "Aa1-" + strings.Repeat("x", 1021) // 1,025 bytes
+	for _, c := range []struct{ name, path, key, body, field string }{
+		{"registration", "/v1/citizens", "", fmt.Sprintf(`{"full_name":"Trần B","citizen_id":"049095000456","phone":"0912345679","password":%q}`, long), "password"},
+		{"organisation", "/v1/organisations", "", fmt.Sprintf(`{"name":"Công ty A","tax_code":"0100109106","phone":"0912345679","password":%q}`, long), "password"},
+		{"change, new", "/v1/me/password", tok, fmt.Sprintf(`{"old":"Mật-khẩu-1","new":%q}`, long), "new"},
+		{"change, old", "/v1/me/password", tok, fmt.Sprintf(`{"old":%q,"new":"Mat-khau-moi-2"}`, long), "old"},
+		{"official", "/v1/officials", "dev-key", fmt.Sprintf(`{"username":"can.bo","full_name":"Cán bộ","phone":"0922222222","unit":"snn","roles":[],"password":%q}`, long), "password"},
+		{"sign-in", "/v1/sessions", "", fmt.Sprintf(`{"username":"049095000123","password":%q}`, long), "password"},
+	} {
+		if resp, p := f.do(t, "POST", c.path, c.key, c.body); resp.StatusCode != 400 || p["field"] != c.field {
+			t.Errorf("%s: %d %v, want 400 naming %s", c.name, resp.StatusCode, p, c.field)
+		}
+	}
+	exact := "Aa1-" + strings.Repeat("x", 1020)
+	if resp, p := f.do(t, "POST", "/v1/me/password", tok, fmt.Sprintf(`{"old":"Mật-khẩu-1","new":%q}`, exact)); resp.StatusCode != 200 {
+		t.Errorf("1,024 bytes: %d %v", resp.StatusCode, p)
 	}
 }
