@@ -13,17 +13,25 @@ import (
 // implements it on PostgreSQL and SQLite; every method is safe for
 // concurrent use and returns ErrNotFound for a missing row.
 type Store interface {
-	// CreateAccount inserts a; a taken citizen ID, tax code, user name or
-	// verified phone is a *ConflictError naming it.
+	// CreateAccount inserts a; a user name, or a citizen ID, tax code or
+	// verified phone of another active account, is a *ConflictError
+	// naming it.
 	CreateAccount(ctx context.Context, a Account) error
 	// Account returns the account with the id.
 	Account(ctx context.Context, id string) (Account, error)
-	// FindAccount returns the account matching any non-empty identifier
-	// of l: user name, citizen ID, tax code, or verified phone.
+	// FindAccount returns the first of FindAccounts, or ErrNotFound.
 	FindAccount(ctx context.Context, l Login) (Account, error)
+	// FindAccounts returns the active accounts matching any non-empty
+	// identifier of l (user name, citizen ID, tax code, verified phone),
+	// a user name first, then a citizen ID, a tax code, a phone. Pending
+	// and closed accounts never match.
+	FindAccounts(ctx context.Context, l Login) ([]Account, error)
+	// DeletePendingAccounts removes the pending registrations created
+	// before before, returning how many.
+	DeletePendingAccounts(ctx context.Context, before time.Time) (int, error)
 	// ActivateAccount marks a pending account's phone verified and the
-	// account active; another verified account with the phone is a
-	// *ConflictError{Field: "phone"}.
+	// account active; another active account with the citizen ID, tax
+	// code or phone is a *ConflictError naming it.
 	ActivateAccount(ctx context.Context, id string, at time.Time) error
 	// SetPassword stores a new password hash and records it in the
 	// history.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -80,12 +81,22 @@ func (s *Service) RegisterOrganisation(ctx context.Context, r OrganisationRegist
 	return s.register(ctx, Account{Kind: KindOrganisation, FullName: name, TaxCode: tc, Phone: ph}, r.Password, r.IP)
 }
 
+// register sends the code and stores the pending account. The send
+// limits (per phone, per client address) are checked first, so a refused
+// registration stores nothing. A phone that already belongs to an active
+// account gets a notice instead of a code and nothing is stored, but the
+// answer — a pending id and a challenge — and the work done are the same,
+// so registration does not tell a stranger which phones have accounts.
+// A citizen ID or tax code held by an active account does not block a
+// pending registration (it reserves nothing); activation refuses it.
 func (s *Service) register(ctx context.Context, a Account, password, ip string) (Registration, error) {
-	// A phone already verified by another account is refused before any
-	// password work or SMS is spent on it.
-	if _, err := s.d.Store.FindAccount(ctx, Login{Phone: a.Phone}); err == nil {
-		return Registration{}, &ConflictError{Field: "phone"}
-	} else if !errors.Is(err, ErrNotFound) {
+	ch, code, err := s.issueCode(ctx, a.Phone, otp.PurposeRegister, ip)
+	if err != nil {
+		return Registration{}, err
+	}
+	owner, err := s.d.Store.FindAccount(ctx, Login{Phone: a.Phone})
+	taken := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Registration{}, fmt.Errorf("accounts: register: %w", err)
 	}
 	hash, err := s.d.Hasher.Hash(password)
@@ -94,21 +105,55 @@ func (s *Service) register(ctx context.Context, a Account, password, ip string) 
 	}
 	now := s.now().UTC()
 	a.ID, a.Status, a.PasswordHash, a.PasswordChangedAt, a.CreatedAt = uuid.NewString(), StatusPending, hash, now, now
+	reg := Registration{AccountID: a.ID, Status: StatusPending, Challenge: ch}
+	if taken {
+		s.audit(ctx, "anonymous", "account.register.existing_phone", owner.ID, ip, map[string]string{"kind": string(a.Kind)})
+		if err := s.sendNotice(ctx, ch, noticeExistingPhone); err != nil {
+			reg.Challenge, reg.CodeErr = otp.Challenge{}, err
+		}
+		return reg, nil
+	}
 	if err := s.d.Store.CreateAccount(ctx, a); err != nil {
 		return Registration{}, err
 	}
 	s.audit(ctx, a.ID, "account.register", a.ID, ip, map[string]string{"kind": string(a.Kind)})
-	reg := Registration{AccountID: a.ID, Status: StatusPending}
-	ch, code, err := s.issueCode(ctx, a.Phone, otp.PurposeRegister, ip)
-	if err == nil {
-		err = s.sendCode(ctx, ch, code, a.ID, false)
+	if err := s.sendCode(ctx, ch, code, a.ID, false); err != nil {
+		reg.Challenge, reg.CodeErr = otp.Challenge{}, err
 	}
-	if err != nil {
-		reg.CodeErr = err
-		return reg, nil
-	}
-	reg.Challenge = ch
 	return reg, nil
+}
+
+// noticeExistingPhone is the SMS a registration with an already
+// registered phone sends to that phone instead of a code (Vietnamese
+// without diacritics, one GSM-7 segment, like the codes).
+const noticeExistingPhone = "So dien thoai nay da co tai khoan Loa. Neu ban vua dang ky, hay dang nhap hoac dat lai mat khau. Neu khong, hay bo qua tin nhan nay."
+
+// RemoveExpiredRegistrations deletes the pending registrations older than
+// PendingTTL and returns how many. Safe for concurrent use.
+func (s *Service) RemoveExpiredRegistrations(ctx context.Context) (int, error) {
+	return s.d.Store.DeletePendingAccounts(ctx, s.now().Add(-s.cfg.PendingTTL))
+}
+
+// RunPendingGC calls RemoveExpiredRegistrations every interval until ctx
+// ends; it returns nil then. Failures are logged and retried at the next
+// tick. Safe to run on every replica.
+func (s *Service) RunPendingGC(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := s.RemoveExpiredRegistrations(ctx); err != nil {
+			if ctx.Err() == nil {
+				s.d.Log.Warn("accounts: removing expired registrations", slog.Any("error", err))
+			}
+		} else if n > 0 {
+			s.d.Log.Info("accounts: expired registrations removed", slog.Int("count", n))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // VerifyRegistration checks the SMS code of a pending account's
@@ -123,6 +168,9 @@ func (s *Service) VerifyRegistration(ctx context.Context, accountID, challengeID
 	}
 	if a.Status != StatusPending {
 		return Account{}, fmt.Errorf("accounts: verify registration: not pending: %w", ErrNotFound)
+	}
+	if !s.now().Before(a.CreatedAt.Add(s.cfg.PendingTTL)) {
+		return Account{}, fmt.Errorf("accounts: verify registration: expired: %w", ErrNotFound)
 	}
 	ch, err := s.d.Codes.Verify(ctx, challengeID, code)
 	if err != nil {

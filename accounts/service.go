@@ -33,6 +33,9 @@ type Config struct {
 	RecoveryKey []byte
 	// Issuer is shown in authenticator apps.
 	Issuer string
+	// PendingTTL is how long a registration waits for its SMS code
+	// before it is void and removed.
+	PendingTTL time.Duration
 	// ApprovalUnit is the unit whose broadcast_approver role approves
 	// broadcasts and alerts (the DoIC's). Empty: nobody may approve.
 	ApprovalUnit string
@@ -53,6 +56,7 @@ func DefaultConfig() Config {
 		CitizenSessionTTL:    12 * time.Hour,
 		OfficialSessionTTL:   8 * time.Hour,
 		RestrictedSessionTTL: 15 * time.Minute,
+		PendingTTL:           30 * time.Minute,
 		Topics:               DefaultTopics,
 		Issuer:               "Loa",
 		Now:                  time.Now,
@@ -67,6 +71,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.CitizenSessionTTL <= 0 || c.OfficialSessionTTL <= 0 || c.RestrictedSessionTTL <= 0:
 		return errors.New("accounts: config: session lifetimes must be positive")
+	case c.PendingTTL <= 0:
+		return errors.New("accounts: config: PendingTTL must be positive")
 	case len(c.RecoveryKey) < otp.MinRecoveryKeySize:
 		return fmt.Errorf("accounts: config: RecoveryKey must be at least %d bytes", otp.MinRecoveryKeySize)
 	case len(c.Topics) == 0:
@@ -196,6 +202,22 @@ func (s *Service) sendCode(ctx context.Context, ch otp.Challenge, code string, a
 	}
 	if err := s.d.Publisher.Publish(ctx, env); err != nil {
 		return fmt.Errorf("accounts: send code: %w", err)
+	}
+	return nil
+}
+
+// sendNotice publishes text (no code) to the phone of ch on the otp lane,
+// under ch's id, in place of the code ch was issued for.
+func (s *Service) sendNotice(ctx context.Context, ch otp.Challenge, text string) error {
+	id := "code-" + ch.ID
+	p := producer.Direct{NotificationID: id, Title: "Loa", Body: text, Priority: "high",
+		To: producer.Recipient{Type: producer.ToPhone, Value: ch.Phone}, Channels: []string{"sms"}}
+	env, err := producer.NewEnvelope(id, producer.KindDirect, topics.LaneOTP, ch.Phone, s.now(), ch.ExpiresAt, "", p)
+	if err != nil {
+		return fmt.Errorf("accounts: send notice: %w", err)
+	}
+	if err := s.d.Publisher.Publish(ctx, env); err != nil {
+		return fmt.Errorf("accounts: send notice: %w", err)
 	}
 	return nil
 }

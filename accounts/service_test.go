@@ -35,8 +35,9 @@ func TestRegistrationFlow(t *testing.T) {
 			d.To.Type != producer.ToPhone || d.To.Value != "84912345678" || !slices.Equal(d.Channels, []string{"sms"}) || d.Priority != "high" {
 			t.Errorf("published %+v %+v", env, d)
 		}
-		// Pending accounts cannot sign in yet, even with the right password.
-		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "049095000123", Password: goodPassword}); !errors.Is(err, accounts.ErrPending) {
+		// Pending accounts cannot sign in yet, even with the right password:
+		// they are no sign-in candidates.
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "049095000123", Password: goodPassword}); !errors.Is(err, accounts.ErrBadCredentials) {
 			t.Errorf("pending sign-in: %v", err)
 		}
 		if _, err := r.svc.VerifyRegistration(ctx, reg.AccountID, reg.Challenge.ID, "000000", ""); !errors.Is(err, accounts.ErrCode) {
@@ -61,15 +62,29 @@ func TestRegistrationFlow(t *testing.T) {
 				t.Fatalf("authenticate: %+v %v", sess, err)
 			}
 		}
-		// Another registration with the same citizen ID, or the verified phone.
-		_, err = r.svc.RegisterCitizen(ctx, accounts.CitizenRegistration{FullName: "B", CitizenID: "049095000123", Phone: "0987654321", Password: goodPassword})
-		var ce *accounts.ConflictError
-		if !errors.As(err, &ce) || ce.Field != "citizen_id" {
-			t.Errorf("same citizen ID: %v", err)
+		// Another registration with the same citizen ID is pending like any
+		// other (it reserves nothing) and is refused at activation; one with
+		// the verified phone stores nothing and texts the phone a notice
+		// instead of a code, answering the same.
+		dup, err := r.svc.RegisterCitizen(ctx, accounts.CitizenRegistration{FullName: "B", CitizenID: "049095000123", Phone: "0987654321", Password: goodPassword})
+		if err != nil || dup.CodeErr != nil {
+			t.Fatalf("same citizen ID: %v %v", err, dup.CodeErr)
 		}
-		_, err = r.svc.RegisterCitizen(ctx, accounts.CitizenRegistration{FullName: "B", CitizenID: "001099000456", Phone: "84912345678", Password: goodPassword})
-		if !errors.As(err, &ce) || ce.Field != "phone" {
-			t.Errorf("verified phone: %v", err)
+		var ce *accounts.ConflictError
+		if _, err := r.svc.VerifyRegistration(ctx, dup.AccountID, dup.Challenge.ID, r.pub.lastCode(t), ""); !errors.As(err, &ce) || ce.Field != "citizen_id" {
+			t.Errorf("same citizen ID activated: %v", err)
+		}
+		r.clock.Advance(time.Minute)
+		n := r.pub.count()
+		taken, err := r.svc.RegisterCitizen(ctx, accounts.CitizenRegistration{FullName: "B", CitizenID: "001099000456", Phone: "84912345678", Password: goodPassword})
+		if err != nil || taken.CodeErr != nil || taken.Status != accounts.StatusPending || taken.Challenge.ID == "" {
+			t.Fatalf("verified phone: %+v %v", taken, err)
+		}
+		if _, d := r.pub.last(t); r.pub.count() != n+1 || d.To.Value != "84912345678" || strings.ContainsAny(d.Body, "0123456789") {
+			t.Errorf("verified phone: published %d, %+v", r.pub.count()-n, d)
+		}
+		if _, err := r.store.Account(ctx, taken.AccountID); !errors.Is(err, accounts.ErrNotFound) {
+			t.Errorf("verified phone: an account was stored: %v", err)
 		}
 		// Organisations register the same way, with a tax code.
 		org, err := r.svc.RegisterOrganisation(ctx, accounts.OrganisationRegistration{Name: "Công ty Viettel", TaxCode: "0100109106001",

@@ -42,9 +42,9 @@ type CodeSent struct {
 
 // SignIn checks the credentials and opens a session. Errors:
 // *ValidationError for a malformed request; ErrBadCredentials for an
-// unknown user, a wrong password, a closed account or a rejected ID token
-// (one answer for all, after the same password work); ErrPending when the
-// phone is not verified yet; ErrSecondFactorRequired, ErrSecondFactor or
+// unknown user, a wrong password, a pending or closed account or a
+// rejected ID token (one answer for all, after the same password work);
+// ErrSecondFactorRequired, ErrSecondFactor or
 // ErrLocked for an official's second factor; *RateLimitError when a code
 // cannot be sent yet.
 func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, error) {
@@ -84,10 +84,6 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 	if err != nil {
 		return SignInResult{}, err
 	}
-	if a.Status == StatusPending {
-		s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "pending"})
-		return SignInResult{}, ErrPending
-	}
 	if a.Kind == KindOfficial {
 		if r.SendCode != "" {
 			sent, err := s.pushCode(ctx, a, r.SendCode, r.IP)
@@ -123,36 +119,37 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 	return res, nil
 }
 
-// passwordAccount finds the account and checks the password, doing the
-// same hashing work whether or not the account exists.
+// passwordAccount finds the active accounts the user name can name and
+// checks the password against each, doing the same hashing work whether
+// or not one exists. A user name that is both a phone and a tax code can
+// name two accounts; a pending registration or a closed account is never
+// a candidate, so it cannot shadow an active one.
 func (s *Service) passwordAccount(ctx context.Context, r SignInRequest) (Account, error) {
-	a, err := s.d.Store.FindAccount(ctx, loginOf(r.Username, s.now()))
-	if errors.Is(err, ErrNotFound) {
+	cands, err := s.d.Store.FindAccounts(ctx, loginOf(r.Username, s.now()))
+	if err != nil {
+		return Account{}, fmt.Errorf("accounts: sign in: %w", err)
+	}
+	if len(cands) == 0 {
 		s.d.Hasher.DummyVerify(r.Password)
 		s.audit(ctx, "anonymous", "session.failure", "", r.IP, map[string]string{"reason": "unknown_user"})
 		return Account{}, ErrBadCredentials
 	}
-	if err != nil {
-		return Account{}, fmt.Errorf("accounts: sign in: %w", err)
-	}
-	if a.PasswordHash == "" {
-		s.d.Hasher.DummyVerify(r.Password)
-		s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "no_password"})
-		return Account{}, ErrBadCredentials
-	}
-	ok, err := s.d.Hasher.Verify(a.PasswordHash, r.Password)
-	if err != nil {
-		return Account{}, fmt.Errorf("accounts: sign in: %w", err)
-	}
-	if !ok {
+	for _, a := range cands {
+		if a.PasswordHash == "" {
+			s.d.Hasher.DummyVerify(r.Password)
+			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "no_password"})
+			continue
+		}
+		ok, err := s.d.Hasher.Verify(a.PasswordHash, r.Password)
+		if err != nil {
+			return Account{}, fmt.Errorf("accounts: sign in: %w", err)
+		}
+		if ok {
+			return a, nil
+		}
 		s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "wrong_password"})
-		return Account{}, ErrBadCredentials
 	}
-	if a.Status == StatusClosed {
-		s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "closed"})
-		return Account{}, ErrBadCredentials
-	}
-	return a, nil
+	return Account{}, ErrBadCredentials
 }
 
 // ssoAccount verifies an ID token and maps it to an official: by

@@ -80,8 +80,14 @@ func newAccountsFixture(t *testing.T) *accFixture {
 	if err := store.UpsertAreas(context.Background(), []accounts.Area{{Code: "49", Name: "Quảng Nam"}}); err != nil {
 		t.Fatal(err)
 	}
+	// The test client is the trusted proxy, so a test names the client's
+	// address with X-Forwarded-For.
+	proxies, err := api.ParseTrustedProxies("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := api.NewHandler(api.Deps{Store: store, Direct: direct.New(store, pub, log), Log: log, DevAPIKey: "dev-key",
-		MaxBodyBytes: 8 << 10, Now: clk.Now, Accounts: svc})
+		MaxBodyBytes: 8 << 10, Now: clk.Now, Accounts: svc, TrustedProxies: proxies})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &accFixture{fixture: &fixture{srv: srv, pub: pub, store: store}, clock: clk, svc: svc}

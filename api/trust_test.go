@@ -255,3 +255,116 @@ func TestPasswordMaximum(t *testing.T) {
 		t.Errorf("1,024 bytes: %d %v", resp.StatusCode, p)
 	}
 }
+
+// register posts a citizen registration and returns the answer.
+func (f *accFixture) register(t *testing.T, citizenID, phone, ip string) (*http.Response, map[string]any) {
+	t.Helper()
+	return f.do(t, "POST", "/v1/citizens", "", fmt.Sprintf(`{"full_name":"Nguyễn Văn A","citizen_id":%q,"phone":%q,"password":"Mật-khẩu-1"}`, citizenID, phone),
+		"X-Forwarded-For", ip)
+}
+
+// TestPendingNeverShadowsActive: an organisation whose tax code equals a
+// citizen's phone digits, pending or active, never keeps the citizen from
+// signing in with the phone; a pending registration is never a sign-in
+// candidate.
+func TestPendingNeverShadowsActive(t *testing.T) {
+	f := newAccountsFixture(t)
+	const both = "0912345604" // a Vinaphone number, and a tax code with its check digit
+	citizenID, _ := f.citizen(t, "049095000123", both)
+	signIn := func(password string) (int, map[string]any) {
+		resp, p := f.do(t, "POST", "/v1/sessions", "", fmt.Sprintf(`{"username":%q,"password":%q}`, both, password))
+		return resp.StatusCode, p
+	}
+	// A stranger registers an organisation with that tax code, and never
+	// verifies it.
+	f.clock.Advance(time.Minute)
+	resp, org := f.do(t, "POST", "/v1/organisations", "", fmt.Sprintf(`{"name":"Công ty Bóng","tax_code":%q,"phone":"0987654321","password":"Khác-mật-khẩu-2"}`, both))
+	if resp.StatusCode != 201 {
+		t.Fatalf("organisation: %d %v", resp.StatusCode, org)
+	}
+	if code, p := signIn("Mật-khẩu-1"); code != 201 || p["account_id"] != citizenID {
+		t.Errorf("citizen by phone beside a pending organisation: %d %v", code, p)
+	}
+	if code, p := signIn("Khác-mật-khẩu-2"); code != 401 {
+		t.Errorf("the pending organisation signs in: %d %v", code, p)
+	}
+	// Once the organisation is active, the user name names both accounts:
+	// each signs in with its own password.
+	resp, v := f.do(t, "POST", "/v1/organisations/"+org["id"].(string)+"/verify", "", fmt.Sprintf(`{"challenge_id":%q,"code":%q}`, org["challenge_id"], f.lastCode(t)))
+	if resp.StatusCode != 200 {
+		t.Fatalf("verify organisation: %d %v", resp.StatusCode, v)
+	}
+	if code, p := signIn("Mật-khẩu-1"); code != 201 || p["account_id"] != citizenID {
+		t.Errorf("citizen by phone beside an active organisation: %d %v", code, p)
+	}
+	if code, p := signIn("Khác-mật-khẩu-2"); code != 201 || p["account_id"] != org["id"] {
+		t.Errorf("organisation by tax code: %d %v", code, p)
+	}
+}
+
+// TestPendingRegistrationReservesNothing: a stranger's unverified claim
+// on a citizen ID does not keep the owner out; pending registrations
+// expire and are removed; registrations past the per-address SMS limit
+// are refused with 429 before anything is stored.
+func TestPendingRegistrationReservesNothing(t *testing.T) {
+	f := newAccountsFixture(t)
+	ctx := context.Background()
+	resp, squat := f.register(t, "049095000123", "0987654321", "198.51.100.66")
+	if resp.StatusCode != 201 {
+		t.Fatalf("stranger: %d %v", resp.StatusCode, squat)
+	}
+	f.clock.Advance(time.Minute)
+	resp, reg := f.register(t, "049095000123", "0912345678", "203.0.113.7")
+	if resp.StatusCode != 201 {
+		t.Fatalf("owner: %d %v", resp.StatusCode, reg)
+	}
+	if resp, v := f.do(t, "POST", "/v1/citizens/"+reg["id"].(string)+"/verify", "", fmt.Sprintf(`{"challenge_id":%q,"code":%q}`, reg["challenge_id"], f.lastCode(t))); resp.StatusCode != 200 {
+		t.Fatalf("owner verifies: %d %v", resp.StatusCode, v)
+	}
+	// The stranger's registration expires: not verifiable, then removed.
+	f.clock.Advance(30 * time.Minute)
+	if resp, v := f.do(t, "POST", "/v1/citizens/"+squat["id"].(string)+"/verify", "", fmt.Sprintf(`{"challenge_id":%q,"code":"123456"}`, squat["challenge_id"])); resp.StatusCode != 404 {
+		t.Errorf("expired registration verified: %d %v", resp.StatusCode, v)
+	}
+	if n, err := f.svc.RemoveExpiredRegistrations(ctx); err != nil || n != 1 {
+		t.Errorf("removed %d: %v", n, err)
+	}
+	count := func() int {
+		var n int
+		if err := f.store.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d accounts after the clean-up, want the owner's", n)
+	}
+}
+
+// TestRegistrationPastTheAddressLimitStoresNothing: one address registers
+// until its SMS allowance (6 an hour here) is spent; the next is 429 with
+// Retry-After, and stores nothing.
+func TestRegistrationPastTheAddressLimitStoresNothing(t *testing.T) {
+	f := newAccountsFixture(t)
+	ctx := context.Background()
+	count := func() int {
+		var n int
+		if err := f.store.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := range 6 {
+		if resp, p := f.register(t, fmt.Sprintf("0490950002%02d", i), fmt.Sprintf("09230000%02d", i), "198.51.100.7"); resp.StatusCode != 201 {
+			t.Fatalf("registration %d: %d %v", i, resp.StatusCode, p)
+		}
+	}
+	before := count()
+	resp, p := f.register(t, "049095000299", "0923000099", "198.51.100.7")
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("past the limit: %d %v", resp.StatusCode, p)
+	}
+	if n := count(); n != before {
+		t.Errorf("a refused registration stored %d accounts", n-before)
+	}
+}

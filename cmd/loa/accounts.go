@@ -39,6 +39,7 @@ type accountsConfig struct {
 	Policy             accounts.PasswordPolicy
 	Argon2             accounts.Argon2Params
 	CodesPerIP         int
+	PendingTTL         time.Duration
 	// ApprovalUnit is the unit whose broadcast_approver role approves
 	// broadcasts and alerts (LOA_APPROVAL_UNIT).
 	ApprovalUnit string
@@ -62,6 +63,7 @@ func loadAccountsConfig(getenv func(string) string, errs *[]error) accountsConfi
 	c.Argon2.Memory = uint32(intVar(getenv, "LOA_ARGON2_MEMORY_KIB", int(c.Argon2.Memory), 8, 1<<20, errs))
 	c.Argon2.Time = uint32(intVar(getenv, "LOA_ARGON2_TIME", int(c.Argon2.Time), 1, 64, errs))
 	c.CodesPerIP = intVar(getenv, "LOA_CODES_PER_IP", 20, 1, 1_000_000, errs)
+	c.PendingTTL = durVar(getenv, "LOA_REGISTRATION_TTL", 30*time.Minute, errs)
 	if v := getenv("LOA_TOPICS"); v != "" {
 		c.Topics = nil
 		for _, t := range strings.Split(v, ",") {
@@ -160,7 +162,7 @@ func buildAccounts(cfg config, store *sqlstore.DB, rdb redis.UniversalClient, pu
 	ac := accounts.DefaultConfig()
 	ac.Policy, ac.Topics, ac.RecoveryKey = cfg.Accounts.Policy, cfg.Accounts.Topics, k.recovery
 	ac.CitizenSessionTTL, ac.OfficialSessionTTL = cfg.Accounts.CitizenSessionTTL, cfg.Accounts.OfficialSessionTTL
-	ac.ApprovalUnit = cfg.Accounts.ApprovalUnit
+	ac.ApprovalUnit, ac.PendingTTL = cfg.Accounts.ApprovalUnit, cfg.Accounts.PendingTTL
 	if ac.ApprovalUnit == "" && dev {
 		ac.ApprovalUnit = demoApprovalUnit
 	}

@@ -326,6 +326,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		})
 		g.Go(func() error { return svc.RunRelay(gctx, 5*time.Second, 30*time.Second) })
 		g.Go(func() error { return deps.Alerts.RunRelay(gctx, 5*time.Second, 30*time.Second) })
+		g.Go(func() error { return acc.RunPendingGC(gctx, time.Minute) })
 	}
 
 	// The dispatcher gets its own context so that it stops after the HTTP

@@ -113,19 +113,63 @@ func (d *DB) Account(ctx context.Context, id string) (accounts.Account, error) {
 	return a, nil
 }
 
-// FindAccount implements accounts.Store. When several identifiers match
-// different accounts, a user name wins over a citizen ID over a tax code
-// over a phone.
+// FindAccount implements accounts.Store: the first of FindAccounts.
 func (d *DB) FindAccount(ctx context.Context, l accounts.Login) (accounts.Account, error) {
-	a, err := scanAccount(d.db.QueryRowContext(ctx, selectAccount+`
-		WHERE ($1 <> '' AND username = $1) OR ($2 <> '' AND citizen_id = $2) OR ($3 <> '' AND tax_code = $3)
-			OR ($4 <> '' AND phone = $4 AND phone_verified_at IS NOT NULL)
-		ORDER BY CASE WHEN username = $1 THEN 0 WHEN citizen_id = $2 THEN 1 WHEN tax_code = $3 THEN 2 ELSE 3 END
-		LIMIT 1`, l.Username, l.CitizenID, l.TaxCode, l.Phone))
+	as, err := d.FindAccounts(ctx, l)
 	if err != nil {
-		return accounts.Account{}, fmt.Errorf("sqlstore: find account: %w", err)
+		return accounts.Account{}, err
 	}
-	return a, nil
+	if len(as) == 0 {
+		return accounts.Account{}, fmt.Errorf("sqlstore: find account: %w", accounts.ErrNotFound)
+	}
+	return as[0], nil
+}
+
+// FindAccounts implements accounts.Store: the active accounts matching
+// an identifier of l, a user name before a citizen ID before a tax code
+// before a phone. Pending and closed accounts never match.
+func (d *DB) FindAccounts(ctx context.Context, l accounts.Login) ([]accounts.Account, error) {
+	rows, err := d.db.QueryContext(ctx, selectAccount+`
+		WHERE status = 'active' AND (($1 <> '' AND username = $1) OR ($2 <> '' AND citizen_id = $2) OR ($3 <> '' AND tax_code = $3)
+			OR ($4 <> '' AND phone = $4 AND phone_verified_at IS NOT NULL))
+		ORDER BY CASE WHEN username = $1 THEN 0 WHEN citizen_id = $2 THEN 1 WHEN tax_code = $3 THEN 2 ELSE 3 END, id
+		LIMIT 4`, l.Username, l.CitizenID, l.TaxCode, l.Phone)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: find accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []accounts.Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: find accounts: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// DeletePendingAccounts implements accounts.Store: pending registrations
+// created before before are removed with their password history.
+func (d *DB) DeletePendingAccounts(ctx context.Context, before time.Time) (int, error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: delete pending accounts: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM password_history WHERE account_id IN
+		(SELECT id FROM accounts WHERE status = 'pending' AND created_at < $1)`, before.UTC()); err != nil {
+		return 0, fmt.Errorf("sqlstore: delete pending accounts: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM accounts WHERE status = 'pending' AND created_at < $1`, before.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: delete pending accounts: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("sqlstore: delete pending accounts: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }
 
 // ActivateAccount implements accounts.Store.

@@ -50,8 +50,10 @@ func testAccountRows(t *testing.T, db *sqlstore.DB) {
 		t.Fatalf("round trip: %+v %v", got, err)
 	}
 	var ce *accounts.ConflictError
-	if err := db.CreateAccount(ctx, citizen("c2", "049095000123", "84987654321")); !errors.As(err, &ce) || ce.Field != "citizen_id" {
-		t.Errorf("same citizen ID: %v", err)
+	// A pending account reserves nothing: identifiers are unique among
+	// active accounts.
+	if err := db.CreateAccount(ctx, citizen("c2", "049095000123", "84987654321")); err != nil {
+		t.Errorf("second pending with the citizen ID: %v", err)
 	}
 	// Pending accounts may share a phone; verified ones may not.
 	if err := db.CreateAccount(ctx, citizen("c3", "001099000456", "84912345678")); err != nil {
@@ -68,6 +70,18 @@ func testAccountRows(t *testing.T, db *sqlstore.DB) {
 	}
 	if err := db.ActivateAccount(ctx, "c1", at); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("activating an active account: %v", err)
+	}
+	if err := db.ActivateAccount(ctx, "c2", at); !errors.As(err, &ce) || ce.Field != "citizen_id" {
+		t.Errorf("second active account with the citizen ID: %v", err)
+	}
+	if as, err := db.FindAccounts(ctx, accounts.Login{CitizenID: "049095000123", Phone: "84987654321"}); err != nil || len(as) != 1 || as[0].ID != "c1" {
+		t.Errorf("pending accounts are candidates: %+v %v", as, err)
+	}
+	if n, err := db.DeletePendingAccounts(ctx, at.Add(time.Second)); err != nil || n != 2 {
+		t.Errorf("expired pending accounts deleted: %d %v", n, err)
+	}
+	if _, err := db.Account(ctx, "c2"); !errors.Is(err, accounts.ErrNotFound) {
+		t.Errorf("a deleted pending account: %v", err)
 	}
 	for _, l := range []accounts.Login{{CitizenID: "049095000123"}, {Phone: "84912345678"}, {Username: "049095000123", CitizenID: "049095000123"}} {
 		if got, err := db.FindAccount(ctx, l); err != nil || got.ID != "c1" {
@@ -87,7 +101,10 @@ func testAccountRows(t *testing.T, db *sqlstore.DB) {
 	if err := db.CreateAccount(ctx, org); err != nil {
 		t.Fatal(err)
 	}
-	org.ID = "g2"
+	if err := db.ActivateAccount(ctx, "g1", at); err != nil {
+		t.Fatal(err)
+	}
+	org.ID, org.Status = "g2", accounts.StatusActive
 	if err := db.CreateAccount(ctx, org); !errors.As(err, &ce) || ce.Field != "tax_code" {
 		t.Errorf("same tax code: %v", err)
 	}
