@@ -118,8 +118,32 @@ type SessionStore interface {
 	RevokeAccount(ctx context.Context, accountID string, block time.Duration) error
 }
 
+// Backoff is how failures of one key are throttled: Free failures cost
+// nothing, each further one makes the key wait Base, then twice as long,
+// and so on up to Max; failures are forgotten Forget after the last one.
+type Backoff struct {
+	Free      int
+	Base, Max time.Duration
+	Forget    time.Duration
+}
+
+// Throttle counts failures per key (an account, a client address, a
+// recovery-code path) and says how long a key must wait before its next
+// attempt. accounts/redis implements it; times come from the caller's
+// clock.
+type Throttle interface {
+	// Wait returns how long key must still wait at now (0: it may try).
+	Wait(ctx context.Context, key string, now time.Time) (time.Duration, error)
+	// Fail records a failure of key at now under b and returns the wait
+	// it imposes (0 while failures are free).
+	Fail(ctx context.Context, key string, now time.Time, b Backoff) (time.Duration, error)
+	// Clear forgets key's failures.
+	Clear(ctx context.Context, key string) error
+}
+
 // ChallengeIndex remembers an account's outstanding pushed-code challenge,
-// so that a code can be verified knowing only the user. accounts/redis
+// one per client (Loa's own sign-in, or a shared app), so that a code can
+// be verified knowing only the user; the key names both. accounts/redis
 // implements it.
 type ChallengeIndex interface {
 	PutChallenge(ctx context.Context, accountID, challengeID string, ttl time.Duration) error
@@ -132,13 +156,15 @@ type ChallengeIndex interface {
 type CodeSender interface {
 	Issue(ctx context.Context, phone, purpose, clientIP string) (otp.Challenge, string, error)
 	Verify(ctx context.Context, challengeID, code string) (otp.Challenge, error)
+	// Peek checks a code without using it up (a wrong one still counts).
+	Peek(ctx context.Context, challengeID, code string) (otp.Challenge, error)
 	Text(purpose, code string) (string, error)
 }
 
-// TOTPChecker verifies TOTP codes with replay refusal and lockout;
-// *otp.TOTPVerifier implements it.
+// TOTPChecker verifies TOTP codes with replay refusal and lockout, the
+// lockout counted per client; *otp.TOTPVerifier implements it.
 type TOTPChecker interface {
-	Verify(ctx context.Context, factorID, secret, code string) error
+	VerifyFor(ctx context.Context, factorID, client, secret, code string) error
 }
 
 // SecretSealer encrypts TOTP secrets at rest; *otp.Sealer implements it.

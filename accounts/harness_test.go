@@ -179,7 +179,7 @@ func newRigOIDC(t *testing.T, db *sqlstore.DB, rdb goredis.UniversalClient, twea
 	hasher := &countingHasher{Hasher: &accounts.Argon2Hasher{Params: cheap}}
 	pub := &publisher{}
 	svc, err := accounts.New(cfg, accounts.Deps{
-		Store: db, Sessions: rs, Challenges: rs, Codes: codes,
+		Store: db, Sessions: rs, Challenges: rs, Codes: codes, Throttle: rs,
 		TOTP:   &otp.TOTPVerifier{Store: db, Redis: rdb, Now: clk.Now, KeyPrefix: prefix + "totp:"},
 		Sealer: sealer, Publisher: pub, Hasher: hasher, OIDC: v,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -67,7 +67,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, accountID, code, ip string) (
 	if err != nil {
 		return nil, fmt.Errorf("accounts: confirm totp: %w", err)
 	}
-	if err := s.d.TOTP.Verify(ctx, f.ID, string(secret), code); err != nil {
+	if err := s.d.TOTP.VerifyFor(ctx, f.ID, clientLoa, string(secret), code); err != nil {
 		s.audit(ctx, accountID, "mfa.totp.enrol.failure", accountID, ip, map[string]string{"factor": f.ID})
 		switch {
 		case errors.Is(err, otp.ErrLocked):
@@ -88,17 +88,19 @@ func (s *Service) ConfirmTOTP(ctx context.Context, accountID, code, ip string) (
 	return plain, nil
 }
 
-// pushCode sends an official a login code: to the Egov app with SMS as the
-// fallback ("push"), or by SMS only ("sms").
-func (s *Service) pushCode(ctx context.Context, a Account, method, ip string) (CodeSent, error) {
+// pushCode sends an official a code for client: to the Egov app with SMS
+// as the fallback ("push"), or by SMS only ("sms"). The challenge is the
+// client's own: a code for Loa's sign-in is not valid at /v1/mfa/verify,
+// nor the reverse, and a new one replaces only the client's earlier one.
+func (s *Service) pushCode(ctx context.Context, a Account, method, ip, client string) (CodeSent, error) {
 	if a.Phone == "" {
 		return CodeSent{}, fmt.Errorf("%w: the account has no phone for codes", ErrSecondFactor)
 	}
-	ch, code, err := s.issueCode(ctx, a.Phone, otp.PurposeLogin, ip)
+	ch, code, err := s.issueCode(ctx, a.Phone, codePurpose(client), ip)
 	if err != nil {
 		return CodeSent{}, err
 	}
-	if err := s.d.Challenges.PutChallenge(ctx, a.ID, ch.ID, ch.ExpiresAt.Sub(s.now())); err != nil {
+	if err := s.d.Challenges.PutChallenge(ctx, client+":"+a.ID, ch.ID, ch.ExpiresAt.Sub(s.now())); err != nil {
 		return CodeSent{}, fmt.Errorf("accounts: send code: %w", err)
 	}
 	if err := s.sendCode(ctx, ch, code, a.ID, method == "push"); err != nil {
@@ -144,7 +146,7 @@ func (s *Service) Challenge(ctx context.Context, actor Actor, user, method strin
 	if err != nil {
 		return CodeSent{}, err
 	}
-	sent, err := s.pushCode(ctx, a, method, "")
+	sent, err := s.pushCode(ctx, a, method, "", clientApp(actor.APIKeyID))
 	if err != nil {
 		return CodeSent{}, err
 	}
@@ -174,7 +176,7 @@ func (s *Service) VerifyMFA(ctx context.Context, actor Actor, user, code string)
 	if err != nil {
 		return Account{}, err
 	}
-	method, err := s.secondFactor(ctx, a, code)
+	method, err := s.secondFactor(ctx, a, code, clientApp(actor.APIKeyID))
 	outcome := "mfa.verify"
 	if err != nil {
 		outcome = "mfa.verify.failure"

@@ -186,6 +186,9 @@ var (
 	// ErrFourEyes: the approver is the submitter, or created the
 	// submitter's account or granted one of the submitter's roles.
 	ErrFourEyes = errors.New("accounts: the approver must be independent of the submitter")
+	// ErrThrottled: too many failed sign-ins for the account, the user
+	// name or the client address; wrapped in *RateLimitError.
+	ErrThrottled = errors.New("accounts: too many failed sign-ins")
 	// ErrCode: an SMS code was wrong, expired or no longer valid.
 	ErrCode = errors.New("accounts: code rejected")
 	// ErrNoFactor: no TOTP enrolment in progress (confirm without begin).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -187,13 +188,20 @@ func (s *Service) VerifyRegistration(ctx context.Context, accountID, challengeID
 	return s.d.Store.Account(ctx, a.ID)
 }
 
-// SendCode issues an SMS code for phone and purpose (otp.Purpose*) and
+// AnonymousPurposes are the purposes anyone may ask a code for with
+// SendCode: a registration's code again, and confirming a phone. Sign-in,
+// second-factor and reset codes come only from their flows, after the
+// password or bound to an account, so a stranger cannot make them.
+var AnonymousPurposes = []string{otp.PurposeRegister, otp.PurposeVerifyPhone}
+
+// SendCode issues an SMS code for phone and one of AnonymousPurposes and
 // publishes it. Errors: *ValidationError, *RateLimitError.
 func (s *Service) SendCode(ctx context.Context, rawPhone, purpose, ip string) (otp.Challenge, error) {
 	var v validation
 	ph := checkPhone(&v, rawPhone)
-	if !validPurpose(purpose) {
-		v.add("purpose", "must be one of %s", strings.Join(otp.Purposes(), ", "))
+	if !slices.Contains(AnonymousPurposes, purpose) {
+		v.add("purpose", "must be one of %s (codes for sign-in, second factors and password reset are sent by those flows only)",
+			strings.Join(AnonymousPurposes, ", "))
 	}
 	if err := v.err(); err != nil {
 		return otp.Challenge{}, err
@@ -216,15 +224,6 @@ func (s *Service) CheckCode(ctx context.Context, challengeID, code string) (otp.
 		return otp.Challenge{}, codeError(err)
 	}
 	return ch, nil
-}
-
-func validPurpose(p string) bool {
-	for _, x := range otp.Purposes() {
-		if x == p {
-			return true
-		}
-	}
-	return false
 }
 
 // reasonOf classifies a code failure for the audit log.

@@ -33,6 +33,11 @@ type Config struct {
 	RecoveryKey []byte
 	// Issuer is shown in authenticator apps.
 	Issuer string
+	// AccountBackoff throttles failed sign-ins per account (and per user
+	// name that names none, so the answer is the same either way);
+	// AddressBackoff per client address; RecoveryBackoff wrong recovery
+	// codes per account and client.
+	AccountBackoff, AddressBackoff, RecoveryBackoff Backoff
 	// PendingTTL is how long a registration waits for its SMS code
 	// before it is void and removed.
 	PendingTTL time.Duration
@@ -57,6 +62,9 @@ func DefaultConfig() Config {
 		OfficialSessionTTL:   8 * time.Hour,
 		RestrictedSessionTTL: 15 * time.Minute,
 		PendingTTL:           30 * time.Minute,
+		AccountBackoff:       Backoff{Free: 5, Base: time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
+		AddressBackoff:       Backoff{Free: 20, Base: time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
+		RecoveryBackoff:      Backoff{Free: 4, Base: 15 * time.Minute, Max: 15 * time.Minute, Forget: 15 * time.Minute},
 		Topics:               DefaultTopics,
 		Issuer:               "Loa",
 		Now:                  time.Now,
@@ -71,6 +79,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.CitizenSessionTTL <= 0 || c.OfficialSessionTTL <= 0 || c.RestrictedSessionTTL <= 0:
 		return errors.New("accounts: config: session lifetimes must be positive")
+	case !c.AccountBackoff.valid() || !c.AddressBackoff.valid() || !c.RecoveryBackoff.valid():
+		return errors.New("accounts: config: a Backoff needs Free ≥ 0 and positive Base ≤ Max and Forget")
 	case c.PendingTTL <= 0:
 		return errors.New("accounts: config: PendingTTL must be positive")
 	case len(c.RecoveryKey) < otp.MinRecoveryKeySize:
@@ -93,6 +103,7 @@ type Deps struct {
 	Sealer     SecretSealer
 	Publisher  Publisher
 	Hasher     Hasher
+	Throttle   Throttle
 	// OIDC, when set, lets officials sign in with a single sign-on ID
 	// token instead of a password.
 	OIDC IDTokenVerifier
@@ -116,7 +127,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		return nil, err
 	}
 	if d.Store == nil || d.Sessions == nil || d.Challenges == nil || d.Codes == nil || d.TOTP == nil ||
-		d.Sealer == nil || d.Publisher == nil || d.Hasher == nil || d.Log == nil {
+		d.Sealer == nil || d.Publisher == nil || d.Hasher == nil || d.Throttle == nil || d.Log == nil {
 		return nil, errors.New("accounts: new: a required dependency is nil")
 	}
 	now := cfg.Now
@@ -124,6 +135,10 @@ func New(cfg Config, d Deps) (*Service, error) {
 		now = time.Now
 	}
 	return &Service{cfg: cfg, d: d, now: now}, nil
+}
+
+func (b Backoff) valid() bool {
+	return b.Free >= 0 && b.Base > 0 && b.Max >= b.Base && b.Forget > 0
 }
 
 // Topics returns the configured subscription topics.

@@ -2,8 +2,12 @@ package accounts
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -45,8 +49,9 @@ type CodeSent struct {
 // unknown user, a wrong password, a pending or closed account or a
 // rejected ID token (one answer for all, after the same password work);
 // ErrSecondFactorRequired, ErrSecondFactor or
-// ErrLocked for an official's second factor; *RateLimitError when a code
-// cannot be sent yet.
+// ErrLocked for an official's second factor; *RateLimitError wrapping
+// ErrThrottled after repeated failures of the account, the user name or
+// the client address, or when a code cannot be sent yet.
 func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, error) {
 	var v validation
 	sso := r.IDToken != ""
@@ -73,20 +78,21 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 	}
 
 	var (
-		a   Account
-		err error
+		a        Account
+		clearKey string
+		err      error
 	)
 	if sso {
 		a, err = s.ssoAccount(ctx, r)
 	} else {
-		a, err = s.passwordAccount(ctx, r)
+		a, clearKey, err = s.passwordAccount(ctx, r)
 	}
 	if err != nil {
 		return SignInResult{}, err
 	}
 	if a.Kind == KindOfficial {
 		if r.SendCode != "" {
-			sent, err := s.pushCode(ctx, a, r.SendCode, r.IP)
+			sent, err := s.pushCode(ctx, a, r.SendCode, r.IP, clientLoa)
 			if err != nil {
 				return SignInResult{}, err
 			}
@@ -97,7 +103,7 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "second_factor_missing"})
 			return SignInResult{}, ErrSecondFactorRequired
 		}
-		method, err := s.secondFactor(ctx, a, r.OTP)
+		method, err := s.secondFactor(ctx, a, r.OTP, clientLoa)
 		if err != nil {
 			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "second_factor", "method": method})
 			return SignInResult{}, err
@@ -107,6 +113,11 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 	res, err := s.openSession(ctx, a, expired)
 	if err != nil {
 		return SignInResult{}, err
+	}
+	if clearKey != "" {
+		if err := s.d.Throttle.Clear(ctx, clearKey); err != nil {
+			s.d.Log.Warn("accounts: clearing sign-in failures", slog.Any("error", err))
+		}
 	}
 	detail := map[string]string{"kind": string(a.Kind), "method": "password"}
 	if sso {
@@ -124,17 +135,62 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 // or not one exists. A user name that is both a phone and a tax code can
 // name two accounts; a pending registration or a closed account is never
 // a candidate, so it cannot shadow an active one.
-func (s *Service) passwordAccount(ctx context.Context, r SignInRequest) (Account, error) {
-	cands, err := s.d.Store.FindAccounts(ctx, loginOf(r.Username, s.now()))
+//
+// Failures are throttled per client address and per account (per user
+// name when it names none, so the answer does not tell): after the free
+// failures each one doubles the wait, up to a cap, and an attempt during
+// the wait is refused with *RateLimitError{ErrThrottled} before any
+// password work. A throttled official who brings a recovery code is
+// still let through to the password and the code, so strangers cannot
+// lock an official out. It returns the account and the throttle key to
+// clear once the sign-in succeeds.
+func (s *Service) passwordAccount(ctx context.Context, r SignInRequest) (Account, string, error) {
+	now := s.now()
+	cands, err := s.d.Store.FindAccounts(ctx, loginOf(r.Username, now))
 	if err != nil {
-		return Account{}, fmt.Errorf("accounts: sign in: %w", err)
+		return Account{}, "", fmt.Errorf("accounts: sign in: %w", err)
+	}
+	if addr := throttleAddr(r.IP); addr != "" {
+		if err := s.throttled(ctx, "signin:ip:"+addr, now, r.IP, ""); err != nil {
+			return Account{}, "", err
+		}
+	}
+	failed := func(keys ...string) error {
+		if addr := throttleAddr(r.IP); addr != "" {
+			keys = append(keys, "signin:ip:"+addr)
+		}
+		for _, k := range keys {
+			b := s.cfg.AccountBackoff
+			if strings.HasPrefix(k, "signin:ip:") {
+				b = s.cfg.AddressBackoff
+			}
+			if _, err := s.d.Throttle.Fail(ctx, k, now, b); err != nil {
+				return fmt.Errorf("accounts: sign in: %w", err)
+			}
+		}
+		return ErrBadCredentials
 	}
 	if len(cands) == 0 {
+		key := "signin:user:" + userKey(r.Username)
+		if err := s.throttled(ctx, key, now, r.IP, ""); err != nil {
+			return Account{}, "", err
+		}
 		s.d.Hasher.DummyVerify(r.Password)
 		s.audit(ctx, "anonymous", "session.failure", "", r.IP, map[string]string{"reason": "unknown_user"})
-		return Account{}, ErrBadCredentials
+		return Account{}, "", failed(key)
 	}
+	var (
+		tried   []string
+		waitErr error
+	)
 	for _, a := range cands {
+		key := "signin:acct:" + a.ID
+		bypass := a.Kind == KindOfficial && isRecoveryCode(strings.TrimSpace(r.OTP))
+		if err := s.throttled(ctx, key, now, r.IP, a.ID); err != nil && !bypass {
+			waitErr = err
+			continue
+		}
+		tried = append(tried, key)
 		if a.PasswordHash == "" {
 			s.d.Hasher.DummyVerify(r.Password)
 			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "no_password"})
@@ -142,14 +198,60 @@ func (s *Service) passwordAccount(ctx context.Context, r SignInRequest) (Account
 		}
 		ok, err := s.d.Hasher.Verify(a.PasswordHash, r.Password)
 		if err != nil {
-			return Account{}, fmt.Errorf("accounts: sign in: %w", err)
+			return Account{}, "", fmt.Errorf("accounts: sign in: %w", err)
 		}
 		if ok {
-			return a, nil
+			return a, key, nil
 		}
 		s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "wrong_password"})
 	}
-	return Account{}, ErrBadCredentials
+	if len(tried) == 0 {
+		return Account{}, "", waitErr
+	}
+	return Account{}, "", failed(tried...)
+}
+
+// throttled returns *RateLimitError{ErrThrottled} while key must wait.
+func (s *Service) throttled(ctx context.Context, key string, now time.Time, ip, subject string) error {
+	wait, err := s.d.Throttle.Wait(ctx, key, now)
+	if err != nil {
+		return fmt.Errorf("accounts: sign in: %w", err)
+	}
+	if wait <= 0 {
+		return nil
+	}
+	s.audit(ctx, "anonymous", "session.failure", subject, ip, map[string]string{"reason": "throttled"})
+	return &RateLimitError{RetryAfter: wait, Err: ErrThrottled}
+}
+
+// userKey names a user name that names no account in throttle keys: a
+// hash, so what strangers type is not kept.
+func userKey(username string) string {
+	h := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(username))))
+	return hex.EncodeToString(h[:16])
+}
+
+// throttleAddr is the unit of the per-address throttle: the IPv4
+// address, or the IPv6 /64 (one customer line hands out a whole /64);
+// "" when ip is not an address.
+func throttleAddr(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(ip)
+		if perr != nil {
+			return ""
+		}
+		addr = ap.Addr()
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is4() {
+		return addr.String()
+	}
+	p, err := addr.Prefix(64)
+	if err != nil {
+		return ""
+	}
+	return p.String()
 }
 
 // ssoAccount verifies an ID token and maps it to an official: by
@@ -300,18 +402,34 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, oldPw, newPw, i
 	return s.openSession(ctx, a, false)
 }
 
-// secondFactor checks an official's code: a recovery code, an outstanding
-// pushed code, or a TOTP code, in that order of recognition. It returns
-// the method tried.
-func (s *Service) secondFactor(ctx context.Context, a Account, code string) (string, error) {
+// Clients of the second factor: Loa's own sign-in, or a shared app of
+// the province verifying through /v1/mfa (clientApp of its key). Each has
+// its own pushed-code challenge, code purpose, TOTP failure count and
+// recovery-code failure count, so one cannot spend or lock the other's.
+const clientLoa = "loa"
+
+func clientApp(apiKeyID string) string { return "app-" + apiKeyID }
+
+// codePurpose is the purpose of the codes sent to a client.
+func codePurpose(client string) string {
+	if client == clientLoa {
+		return otp.PurposeLogin
+	}
+	return otp.PurposeMFA
+}
+
+// secondFactor checks an official's code for client: a recovery code, an
+// outstanding pushed code of that client, or a TOTP code, in that order
+// of recognition. It returns the method tried.
+func (s *Service) secondFactor(ctx context.Context, a Account, code, client string) (string, error) {
 	code = strings.TrimSpace(code)
 	if isRecoveryCode(code) {
-		return "recovery", s.useRecoveryCode(ctx, a, code)
+		return "recovery", s.useRecoveryCode(ctx, a, code, client)
 	}
 	if len(code) != otp.TOTPDigits || !allDigits(code) {
 		return "", fmt.Errorf("%w: not a 6-digit code or a recovery code", ErrSecondFactor)
 	}
-	chID, err := s.d.Challenges.Challenge(ctx, a.ID)
+	chID, err := s.d.Challenges.Challenge(ctx, client+":"+a.ID)
 	if err != nil {
 		return "push", fmt.Errorf("accounts: second factor: %w", err)
 	}
@@ -321,8 +439,8 @@ func (s *Service) secondFactor(ctx context.Context, a Account, code string) (str
 	}
 	if chID != "" {
 		ch, err := s.d.Codes.Verify(ctx, chID, code)
-		if err == nil && ch.Purpose == otp.PurposeLogin && ch.Phone == a.Phone {
-			_ = s.d.Challenges.DeleteChallenge(ctx, a.ID)
+		if err == nil && ch.Purpose == codePurpose(client) && ch.Phone == a.Phone {
+			_ = s.d.Challenges.DeleteChallenge(ctx, client+":"+a.ID)
 			return "push", nil
 		}
 		if err != nil && !errors.Is(err, otp.ErrWrongCode) && !errors.Is(err, otp.ErrExpired) &&
@@ -330,6 +448,9 @@ func (s *Service) secondFactor(ctx context.Context, a Account, code string) (str
 			return "push", fmt.Errorf("accounts: second factor: %w", err)
 		}
 		if ferr != nil {
+			if err == nil {
+				err = errors.New("the code was not sent for this")
+			}
 			return "push", fmt.Errorf("%w: %w", ErrSecondFactor, err)
 		}
 	}
@@ -340,7 +461,7 @@ func (s *Service) secondFactor(ctx context.Context, a Account, code string) (str
 	if err != nil {
 		return "totp", fmt.Errorf("accounts: second factor: %w", err)
 	}
-	err = s.d.TOTP.Verify(ctx, factor.ID, string(secret), code)
+	err = s.d.TOTP.VerifyFor(ctx, factor.ID, client, string(secret), code)
 	switch {
 	case err == nil:
 		return "totp", nil
@@ -352,7 +473,19 @@ func (s *Service) secondFactor(ctx context.Context, a Account, code string) (str
 	return "totp", fmt.Errorf("accounts: second factor: %w", err)
 }
 
-func (s *Service) useRecoveryCode(ctx context.Context, a Account, code string) error {
+// useRecoveryCode spends one of the account's recovery codes. Wrong ones
+// are counted per client like TOTP codes: RecoveryBackoff's free failures,
+// then the path is locked (ErrLocked) for that client only.
+func (s *Service) useRecoveryCode(ctx context.Context, a Account, code, client string) error {
+	key := "recovery:" + client + ":" + a.ID
+	now := s.now()
+	wait, err := s.d.Throttle.Wait(ctx, key, now)
+	if err != nil {
+		return fmt.Errorf("accounts: recovery code: %w", err)
+	}
+	if wait > 0 {
+		return fmt.Errorf("%w: too many wrong recovery codes", ErrLocked)
+	}
 	codes, err := s.d.Store.RecoveryCodes(ctx, a.ID)
 	if err != nil {
 		return fmt.Errorf("accounts: recovery code: %w", err)
@@ -362,17 +495,26 @@ func (s *Service) useRecoveryCode(ctx context.Context, a Account, code string) e
 		hashes[i] = c.Hash
 	}
 	i, ok := otp.MatchRecoveryCode(hashes, code, s.cfg.RecoveryKey)
-	if !ok {
-		return fmt.Errorf("%w: recovery code not recognised", ErrSecondFactor)
-	}
-	used, err := s.d.Store.UseRecoveryCode(ctx, codes[i].ID, s.now().UTC())
-	if err != nil {
-		return fmt.Errorf("accounts: recovery code: %w", err)
+	used := false
+	if ok {
+		if used, err = s.d.Store.UseRecoveryCode(ctx, codes[i].ID, now.UTC()); err != nil {
+			return fmt.Errorf("accounts: recovery code: %w", err)
+		}
 	}
 	if !used {
-		return fmt.Errorf("%w: recovery code already used", ErrSecondFactor)
+		wait, err := s.d.Throttle.Fail(ctx, key, now, s.cfg.RecoveryBackoff)
+		if err != nil {
+			return fmt.Errorf("accounts: recovery code: %w", err)
+		}
+		if wait > 0 {
+			return fmt.Errorf("%w: too many wrong recovery codes", ErrLocked)
+		}
+		return fmt.Errorf("%w: recovery code not recognised or already used", ErrSecondFactor)
 	}
-	s.audit(ctx, a.ID, "mfa.recovery_code.use", a.ID, "", map[string]string{"remaining": fmt.Sprint(len(codes) - 1)})
+	if err := s.d.Throttle.Clear(ctx, key); err != nil {
+		s.d.Log.Warn("accounts: clearing recovery-code failures", slog.Any("error", err))
+	}
+	s.audit(ctx, a.ID, "mfa.recovery_code.use", a.ID, "", map[string]string{"remaining": fmt.Sprint(len(codes) - 1), "client": client})
 	return nil
 }
 

@@ -71,7 +71,7 @@ func newAccountsFixture(t *testing.T) *accFixture {
 	rs := accredis.New(rdb, "")
 	pub := &recorder{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := accounts.New(cfg, accounts.Deps{Store: store, Sessions: rs, Challenges: rs, Codes: codes,
+	svc, err := accounts.New(cfg, accounts.Deps{Store: store, Sessions: rs, Challenges: rs, Codes: codes, Throttle: rs,
 		TOTP: &otp.TOTPVerifier{Store: store, Redis: rdb, Now: clk.Now}, Sealer: sealer, Publisher: pub,
 		Hasher: &accounts.Argon2Hasher{Params: accounts.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLength: 16, KeyLength: 32}}, Log: log})
 	if err != nil {

@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/loa-hub/loa/api"
 	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/otp"
 )
 
 // Abuse cases of the trust rules: who becomes an official, who grants
@@ -366,5 +369,187 @@ func TestRegistrationPastTheAddressLimitStoresNothing(t *testing.T) {
 	}
 	if n := count(); n != before {
 		t.Errorf("a refused registration stored %d accounts", n-before)
+	}
+}
+
+// enrol enrols an authenticator for the official of tok and returns its
+// secret and recovery codes; the clock moves a step on.
+func (f *accFixture) enrol(t *testing.T, tok string) (string, []string) {
+	t.Helper()
+	resp, en := f.do(t, "POST", "/v1/me/totp", tok, "")
+	if resp.StatusCode != 201 {
+		t.Fatalf("begin: %d %v", resp.StatusCode, en)
+	}
+	secret := en["secret"].(string)
+	code, _ := totp.GenerateCode(secret, f.clock.Now())
+	resp, conf := f.do(t, "POST", "/v1/me/totp/confirm", tok, fmt.Sprintf(`{"code":%q}`, code))
+	if resp.StatusCode != 200 {
+		t.Fatalf("confirm: %d %v", resp.StatusCode, conf)
+	}
+	var rc []string
+	for _, c := range conf["recovery_codes"].([]any) {
+		rc = append(rc, c.(string))
+	}
+	f.clock.Advance(otp.TOTPPeriod)
+	return secret, rc
+}
+
+func (f *accFixture) signInWith(t *testing.T, username, password, otpCode, ip string) (*http.Response, map[string]any) {
+	t.Helper()
+	body := fmt.Sprintf(`{"username":%q,"password":%q}`, username, password)
+	if otpCode != "" {
+		body = fmt.Sprintf(`{"username":%q,"password":%q,"otp":%q}`, username, password, otpCode)
+	}
+	return f.do(t, "POST", "/v1/sessions", "", body, "X-Forwarded-For", ip)
+}
+
+// TestAnonymousCodesCannotTouchSignIn: the anonymous code endpoint does
+// not issue sign-in (or reset, or second-factor) codes, and what it does
+// issue neither voids an official's pending sign-in code nor spends its
+// send window.
+func TestAnonymousCodesCannotTouchSignIn(t *testing.T) {
+	f := newAccountsFixture(t)
+	f.official(t, "can.bo", "0911111111", "snn")
+	f.clock.Advance(time.Hour)
+	resp, p := f.do(t, "POST", "/v1/sessions", "", `{"username":"can.bo","password":"Mật-khẩu-1","send_code":"sms"}`)
+	if resp.StatusCode != 202 {
+		t.Fatalf("send code: %d %v", resp.StatusCode, p)
+	}
+	code := f.lastCode(t)
+	for _, purpose := range []string{"login", "reset", "mfa"} {
+		if resp, p := f.do(t, "POST", "/v1/otp/sms", "", fmt.Sprintf(`{"phone":"0911111111","purpose":%q}`, purpose)); resp.StatusCode != 400 || p["field"] != "purpose" {
+			t.Errorf("anonymous %s code: %d %v", purpose, resp.StatusCode, p)
+		}
+	}
+	// A stranger asks for phone-confirmation codes for the official's
+	// phone until that purpose's window is full.
+	for i := range 5 {
+		if resp, p := f.do(t, "POST", "/v1/otp/sms", "", `{"phone":"0911111111","purpose":"verify_phone"}`, "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i)); resp.StatusCode != 202 {
+			t.Fatalf("verify_phone %d: %d %v", i, resp.StatusCode, p)
+		}
+		f.clock.Advance(31 * time.Second)
+	}
+	if resp, p := f.signInWith(t, "can.bo", "Mật-khẩu-1", code, "203.0.113.1"); resp.StatusCode != 201 {
+		t.Errorf("the official's pending code after a stranger's requests: %d %v", resp.StatusCode, p)
+	}
+	if resp, p := f.do(t, "POST", "/v1/sessions", "", `{"username":"can.bo","password":"Mật-khẩu-1","send_code":"sms"}`); resp.StatusCode != 202 {
+		t.Errorf("the official's own send window: %d %v", resp.StatusCode, p)
+	}
+}
+
+// TestSecondFactorClientsAreSeparate: a code sent for Loa's sign-in is not
+// valid at /v1/mfa/verify and the reverse; a shared app's wrong guesses
+// lock the TOTP and recovery paths for that app only; wrong recovery
+// codes are limited like codes.
+func TestSecondFactorClientsAreSeparate(t *testing.T) {
+	f := newAccountsFixture(t)
+	_, tok := f.official(t, "can.bo", "0911111111", "snn")
+	secret, recovery := f.enrol(t, tok)
+	f.clock.Advance(time.Hour)
+
+	// A sign-in code at /v1/mfa/verify.
+	if resp, p := f.do(t, "POST", "/v1/sessions", "", `{"username":"can.bo","password":"Mật-khẩu-1","send_code":"sms"}`); resp.StatusCode != 202 {
+		t.Fatalf("send code: %d %v", resp.StatusCode, p)
+	}
+	signInCode := f.lastCode(t)
+	if resp, p := f.do(t, "POST", "/v1/mfa/verify", "dev-key", fmt.Sprintf(`{"user":"can.bo","code":%q}`, signInCode)); resp.StatusCode != 422 {
+		t.Errorf("sign-in code at /v1/mfa/verify: %d %v", resp.StatusCode, p)
+	}
+	// A shared app's code at sign-in.
+	f.clock.Advance(time.Minute)
+	if resp, p := f.do(t, "POST", "/v1/mfa/challenge", "dev-key", `{"user":"can.bo","method":"sms"}`); resp.StatusCode != 202 {
+		t.Fatalf("challenge: %d %v", resp.StatusCode, p)
+	}
+	appCode := f.lastCode(t)
+	if appCode != signInCode {
+		if resp, p := f.signInWith(t, "can.bo", "Mật-khẩu-1", appCode, "203.0.113.1"); resp.StatusCode != 401 {
+			t.Errorf("shared app's code at sign-in: %d %v", resp.StatusCode, p)
+		}
+	}
+	if resp, p := f.do(t, "POST", "/v1/mfa/verify", "dev-key", fmt.Sprintf(`{"user":"can.bo","code":%q}`, appCode)); resp.StatusCode != 200 {
+		t.Errorf("shared app's code at /v1/mfa/verify: %d %v", resp.StatusCode, p)
+	}
+	if resp, p := f.signInWith(t, "can.bo", "Mật-khẩu-1", signInCode, "203.0.113.1"); resp.StatusCode != 201 {
+		t.Errorf("sign-in code at sign-in: %d %v", resp.StatusCode, p)
+	}
+
+	// The shared app guesses TOTP codes and recovery codes until locked.
+	for range 5 {
+		f.do(t, "POST", "/v1/mfa/verify", "dev-key", `{"user":"can.bo","code":"000000"}`)
+		f.do(t, "POST", "/v1/mfa/verify", "dev-key", `{"user":"can.bo","code":"aaaaa-aaaaa"}`)
+	}
+	good, _ := totp.GenerateCode(secret, f.clock.Now())
+	if resp, p := f.do(t, "POST", "/v1/mfa/verify", "dev-key", fmt.Sprintf(`{"user":"can.bo","code":%q}`, recovery[0])); resp.StatusCode != 429 {
+		t.Errorf("recovery code after 5 wrong ones: %d %v", resp.StatusCode, p)
+	}
+	if resp, p := f.do(t, "POST", "/v1/mfa/verify", "dev-key", fmt.Sprintf(`{"user":"can.bo","code":%q}`, good)); resp.StatusCode != 429 {
+		t.Errorf("TOTP after 5 wrong ones: %d %v", resp.StatusCode, p)
+	}
+	// The official's own sign-in is not locked by the app's guesses.
+	if resp, p := f.signInWith(t, "can.bo", "Mật-khẩu-1", good, "203.0.113.1"); resp.StatusCode != 201 {
+		t.Errorf("official's TOTP sign-in after the app's guesses: %d %v", resp.StatusCode, p)
+	}
+	if resp, p := f.signInWith(t, "can.bo", "Mật-khẩu-1", recovery[1], "203.0.113.1"); resp.StatusCode != 201 {
+		t.Errorf("official's recovery sign-in after the app's guesses: %d %v", resp.StatusCode, p)
+	}
+}
+
+// TestSignInThrottling: failures cost nothing five times, then each one
+// doubles the wait (answered 429 with Retry-After, before any password
+// work), the same for an unknown user; a client address is throttled on
+// its own; an official locked by a stranger's failures still signs in
+// with a recovery code.
+func TestSignInThrottling(t *testing.T) {
+	f := newAccountsFixture(t)
+	f.citizen(t, "049095000123", "0912345678")
+	for _, user := range []string{"049095000123", "001099000456"} { // exists, does not
+		var statuses []int
+		var retry []string
+		for i := range 7 {
+			resp, _ := f.signInWith(t, user, "Sai-mật-khẩu-9", "", fmt.Sprintf("198.51.100.%d", i))
+			statuses = append(statuses, resp.StatusCode)
+			retry = append(retry, resp.Header.Get("Retry-After"))
+		}
+		if fmt.Sprint(statuses) != "[401 401 401 401 401 401 429]" || retry[6] != "1" {
+			t.Errorf("%s: %v, Retry-After %q", user, statuses, retry[6])
+		}
+		f.clock.Advance(time.Second)
+		if resp, _ := f.signInWith(t, user, "Sai-mật-khẩu-9", "", "198.51.100.9"); resp.StatusCode != 401 {
+			t.Errorf("%s after the wait: %d", user, resp.StatusCode)
+		}
+		if resp, _ := f.signInWith(t, user, "Mật-khẩu-1", "", "198.51.100.9"); resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "2" {
+			t.Errorf("%s: the next wait doubles: %d %q", user, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
+	f.clock.Advance(time.Minute)
+	if resp, p := f.signInWith(t, "049095000123", "Mật-khẩu-1", "", "203.0.113.5"); resp.StatusCode != 201 {
+		t.Errorf("after the wait: %d %v", resp.StatusCode, p)
+	}
+
+	// One address failing against many user names is throttled itself.
+	for i := range 20 {
+		f.signInWith(t, fmt.Sprintf("0490950009%02d", i), "Sai-mật-khẩu-9", "", "192.0.2.66")
+	}
+	f.signInWith(t, "049095000999", "Sai-mật-khẩu-9", "", "192.0.2.66")
+	if resp, _ := f.signInWith(t, "049095000123", "Mật-khẩu-1", "", "192.0.2.66"); resp.StatusCode != 429 {
+		t.Errorf("a failing address: %d", resp.StatusCode)
+	}
+	if resp, _ := f.signInWith(t, "049095000123", "Mật-khẩu-1", "", "203.0.113.5"); resp.StatusCode != 201 {
+		t.Errorf("another address: %d", resp.StatusCode)
+	}
+
+	// A stranger keeps an official's account throttled; the official signs
+	// in with a recovery code all the same.
+	_, tok := f.official(t, "can.bo", "0911111111", "snn")
+	secret, recovery := f.enrol(t, tok)
+	for i := range 8 {
+		f.signInWith(t, "can.bo", "Sai-mật-khẩu-9", "", fmt.Sprintf("198.51.100.%d", 100+i))
+	}
+	good, _ := totp.GenerateCode(secret, f.clock.Now())
+	if resp, _ := f.signInWith(t, "can.bo", "Mật-khẩu-1", good, "203.0.113.9"); resp.StatusCode != 429 {
+		t.Errorf("throttled official with TOTP: %d", resp.StatusCode)
+	}
+	if resp, p := f.signInWith(t, "can.bo", "Mật-khẩu-1", recovery[0], "203.0.113.9"); resp.StatusCode != 201 {
+		t.Errorf("throttled official with a recovery code: %d %v", resp.StatusCode, p)
 	}
 }

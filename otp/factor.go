@@ -92,14 +92,23 @@ type TOTPVerifier struct {
 // guessing; if ctx ends mid-way the attempt is still settled (without ctx's
 // cancellation). Safe for concurrent use.
 func (v *TOTPVerifier) Verify(ctx context.Context, factorID, secret, code string) error {
+	return v.VerifyFor(ctx, factorID, "", secret, code)
+}
+
+// VerifyFor is Verify with failures counted, and the lock kept, per
+// client: a shared app's wrong guesses lock the factor for that app only,
+// never for the official's own sign-in (another client). Replay refusal
+// is shared: a code accepted for one client is refused for every other.
+// client is "" or a short name without braces.
+func (v *TOTPVerifier) VerifyFor(ctx context.Context, factorID, client, secret, code string) error {
 	if v.Store == nil || v.Redis == nil {
 		return errors.New("otp: verify totp: TOTPVerifier needs Store and Redis")
 	}
-	if factorID == "" || strings.ContainsAny(factorID, "{}") {
+	if factorID == "" || strings.ContainsAny(factorID, "{}") || strings.ContainsAny(client, "{}") {
 		return fmt.Errorf("otp: verify totp: factor id: %w", ErrInvalidInput)
 	}
 	now := v.now()
-	a := v.attempt(factorID, now)
+	a := v.attempt(factorID, client, now)
 
 	res, err := totpBeginScript.Run(ctx, v.Redis, a.keys, a.args("", 0)...).Int64Slice()
 	if err != nil {
@@ -152,7 +161,7 @@ type totpAttempt struct {
 	nowMs                        int64
 }
 
-func (v *TOTPVerifier) attempt(factorID string, now time.Time) totpAttempt {
+func (v *TOTPVerifier) attempt(factorID, client string, now time.Time) totpAttempt {
 	prefix := v.KeyPrefix
 	if prefix == "" {
 		prefix = DefaultTOTPKeyPrefix
@@ -168,10 +177,14 @@ func (v *TOTPVerifier) attempt(factorID string, now time.Time) totpAttempt {
 	var id [8]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
 	ms := now.UnixMilli()
+	suffix := ""
+	if client != "" {
+		suffix = ":" + client
+	}
 	return totpAttempt{
 		keys: []string{
-			prefix + "fail:{" + factorID + "}",
-			prefix + "lock:{" + factorID + "}",
+			prefix + "fail:{" + factorID + "}" + suffix,
+			prefix + "lock:{" + factorID + "}" + suffix,
 		},
 		nowMs:  ms,
 		now:    strconv.FormatInt(ms, 10),

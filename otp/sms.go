@@ -30,9 +30,6 @@ const (
 	// expires, so a late verification gets ErrExpired instead of
 	// ErrNotFound.
 	expiredRetention = 10 * time.Minute
-	// issueRetries bounds the optimistic retry when another Issue for the
-	// same phone and purpose lands in between (see sms_issue.lua).
-	issueRetries = 3
 	// minSMSSecret is the shortest accepted HMAC key: the SHA-256 size.
 	minSMSSecret = 32
 )
@@ -54,9 +51,9 @@ type SMSConfig struct {
 	CodeTTL time.Duration
 	// MaxAttempts wrong codes void a challenge.
 	MaxAttempts int
-	// At most MaxSendsPerWindow codes go to one phone in any SendWindow,
-	// and at least Cooldown passes between two of them (all purposes
-	// together).
+	// At most MaxSendsPerWindow codes of one purpose go to one phone in
+	// any SendWindow, and at least Cooldown passes between two of them
+	// (each purpose has its own window).
 	SendWindow        time.Duration
 	MaxSendsPerWindow int
 	Cooldown          time.Duration
@@ -163,8 +160,10 @@ func NewSMSCodes(rdb redis.UniversalClient, cfg SMSConfig) (*SMSCodes, error) {
 //
 // The limits are checked and the send recorded in one atomic step. A
 // refusal is a *RateLimitError wrapping ErrCooldown, ErrTooManySends or
-// ErrTooManyFromIP, with nothing recorded. Issuing again for the same phone
-// and purpose voids the previous challenge. Invalid arguments give
+// ErrTooManyFromIP, with nothing recorded. The per-phone window and
+// cooldown are per purpose, so one flow's requests never use up
+// another's; issuing never voids an earlier challenge (each lives until
+// used, out of attempts or expired). Invalid arguments give
 // ErrUnknownPurpose or ErrInvalidInput; Redis failures are wrapped.
 //
 // The code is returned to be put into the SMS and must not be logged or
@@ -196,23 +195,20 @@ func (s *SMSCodes) Issue(ctx context.Context, phone, purpose, clientIP string) (
 	now := s.cfg.Now()
 	nowMs := now.UnixMilli()
 	expMs := nowMs + s.cfg.CodeTTL.Milliseconds()
-	activeKey := s.cfg.KeyPrefix + "active:" + phone + ":" + purpose
 	keys := []string{
-		s.cfg.KeyPrefix + "sent:" + phone,
-		activeKey,
+		s.cfg.KeyPrefix + "sent:" + phone + ":" + purpose,
 		s.challengeKey(id),
-		"", // previous challenge, filled below
 	}
 	if ipKey != "" {
 		keys = append(keys, ipKey)
 	}
-	args := []any{
+	res, err := smsIssueScript.Run(ctx, s.rdb, keys,
 		nowMs,
-		nowMs - s.cfg.SendWindow.Milliseconds(),
+		nowMs-s.cfg.SendWindow.Milliseconds(),
 		s.cfg.SendWindow.Milliseconds(),
 		s.cfg.MaxSendsPerWindow,
 		s.cfg.Cooldown.Milliseconds(),
-		nowMs - s.cfg.PerIPWindow.Milliseconds(),
+		nowMs-s.cfg.PerIPWindow.Milliseconds(),
 		s.cfg.PerIPWindow.Milliseconds(),
 		s.cfg.MaxSendsPerIP,
 		id,
@@ -221,38 +217,21 @@ func (s *SMSCodes) Issue(ctx context.Context, phone, purpose, clientIP string) (
 		purpose,
 		expMs,
 		(s.cfg.CodeTTL + expiredRetention).Milliseconds(),
-		"", // previous challenge id, filled below
+	).Int64Slice()
+	if err != nil {
+		return Challenge{}, "", fmt.Errorf("otp: issue: %w", err)
 	}
-
-	for range issueRetries {
-		prev, err := s.rdb.Get(ctx, activeKey).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return Challenge{}, "", fmt.Errorf("otp: issue: %w", err)
-		}
-		keys[3], args[14] = s.challengeKey(prev), prev
-		if prev == "" {
-			keys[3] = keys[2] // unused by the script; any same-slot key
-		}
-		res, err := smsIssueScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
-		if err != nil {
-			return Challenge{}, "", fmt.Errorf("otp: issue: %w", err)
-		}
-		switch res[0] {
-		case 0:
-			return Challenge{ID: id, Phone: phone, Purpose: purpose, ExpiresAt: time.UnixMilli(expMs)}, code, nil
-		case -1:
-			continue
-		case 1:
-			return Challenge{}, "", &RateLimitError{Err: ErrCooldown, RetryAfter: retryAfter(res[1], s.cfg.Cooldown)}
-		case 2:
-			return Challenge{}, "", &RateLimitError{Err: ErrTooManySends, RetryAfter: retryAfter(res[1], s.cfg.SendWindow)}
-		case 3:
-			return Challenge{}, "", &RateLimitError{Err: ErrTooManyFromIP, RetryAfter: retryAfter(res[1], s.cfg.PerIPWindow)}
-		default:
-			return Challenge{}, "", fmt.Errorf("otp: issue: unexpected script result %v", res)
-		}
+	switch res[0] {
+	case 0:
+		return Challenge{ID: id, Phone: phone, Purpose: purpose, ExpiresAt: time.UnixMilli(expMs)}, code, nil
+	case 1:
+		return Challenge{}, "", &RateLimitError{Err: ErrCooldown, RetryAfter: retryAfter(res[1], s.cfg.Cooldown)}
+	case 2:
+		return Challenge{}, "", &RateLimitError{Err: ErrTooManySends, RetryAfter: retryAfter(res[1], s.cfg.SendWindow)}
+	case 3:
+		return Challenge{}, "", &RateLimitError{Err: ErrTooManyFromIP, RetryAfter: retryAfter(res[1], s.cfg.PerIPWindow)}
 	}
-	return Challenge{}, "", fmt.Errorf("otp: issue: concurrent issues for the same phone and purpose, gave up after %d tries", issueRetries)
+	return Challenge{}, "", fmt.Errorf("otp: issue: unexpected script result %v", res)
 }
 
 // Verify checks code against challenge challengeID, in one atomic step, and
@@ -270,6 +249,18 @@ func (s *SMSCodes) Issue(ctx context.Context, phone, purpose, clientIP string) (
 // A right code succeeds exactly once, however many verifications race.
 // Redis failures are wrapped. Safe for concurrent use.
 func (s *SMSCodes) Verify(ctx context.Context, challengeID, code string) (Challenge, error) {
+	return s.verify(ctx, challengeID, code, "use")
+}
+
+// Peek is Verify without using the challenge: a right code leaves it
+// live (for a flow that must check more before it consumes the code with
+// Verify), a wrong one counts as an attempt all the same. Errors as
+// Verify's. Safe for concurrent use.
+func (s *SMSCodes) Peek(ctx context.Context, challengeID, code string) (Challenge, error) {
+	return s.verify(ctx, challengeID, code, "peek")
+}
+
+func (s *SMSCodes) verify(ctx context.Context, challengeID, code, mode string) (Challenge, error) {
 	if !validChallengeID(challengeID) {
 		return Challenge{}, fmt.Errorf("otp: verify: %w", ErrNotFound)
 	}
@@ -277,7 +268,7 @@ func (s *SMSCodes) Verify(ctx context.Context, challengeID, code string) (Challe
 	// Malformed codes go through the script like any wrong code: they are
 	// guesses and count as attempts.
 	res, err := smsVerifyScript.Run(ctx, s.rdb, []string{s.challengeKey(challengeID)},
-		s.cfg.Now().UnixMilli(), s.mac(challengeID, code), s.cfg.MaxAttempts).Slice()
+		s.cfg.Now().UnixMilli(), s.mac(challengeID, code), s.cfg.MaxAttempts, mode).Slice()
 	if err != nil {
 		return Challenge{}, fmt.Errorf("otp: verify: %w", err)
 	}

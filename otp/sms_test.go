@@ -155,12 +155,14 @@ func testSMSCodes(t *testing.T, newEnv newEnvFunc) {
 		s := newTestSMSCodes(t, env)
 		mustIssue(t, s, phone, PurposeRegister, ip)
 		env.advance(10 * time.Second)
-		// Any purpose: the cooldown is per phone.
-		_, code, err := s.Issue(ctx, phone, PurposeLogin, ip)
+		_, code, err := s.Issue(ctx, phone, PurposeRegister, ip)
 		wantRateLimit(t, err, ErrCooldown, 20*time.Second)
 		if code != "" {
 			t.Fatal("a refused Issue returned a code")
 		}
+		// Another purpose has its own window: one flow's requests never
+		// use up another's.
+		mustIssue(t, s, phone, PurposeLogin, ip)
 		// Another phone is not affected.
 		mustIssue(t, s, "84987654321", PurposeRegister, ip)
 		// The refusal was not recorded: 31 s after the first send is enough.
@@ -222,25 +224,45 @@ func testSMSCodes(t *testing.T, newEnv newEnvFunc) {
 		mustIssue(t, s, "84910000002", PurposeLogin, "")
 	})
 
-	t.Run("ResendVoidsPrevious", func(t *testing.T) {
+	t.Run("ResendVoidsNothing", func(t *testing.T) {
 		env := newEnv(t)
 		s := newTestSMSCodes(t, env)
-		c1, code1 := mustIssue(t, s, phone, PurposeRegister, ip)
+		c1, code1 := mustIssue(t, s, phone, PurposeLogin, ip)
+		env.advance(time.Second)
+		// Another flow's request for the same phone, then a resend of the
+		// same purpose: the first challenge stays live.
+		c2, code2 := mustIssue(t, s, phone, PurposeVerifyPhone, ip)
 		env.advance(31 * time.Second)
-		c2, code2 := mustIssue(t, s, phone, PurposeRegister, ip)
-		env.advance(31 * time.Second)
-		c3, code3 := mustIssue(t, s, phone, PurposeLogin, ip) // other purpose
-		if c1.ID == c2.ID {
+		c3, code3 := mustIssue(t, s, phone, PurposeLogin, ip)
+		if c1.ID == c3.ID {
 			t.Fatal("resend reused the challenge ID")
 		}
-		_, err := s.Verify(ctx, c1.ID, code1)
+		for _, c := range []struct {
+			ch   Challenge
+			code string
+		}{{c1, code1}, {c2, code2}, {c3, code3}} {
+			if _, err := s.Verify(ctx, c.ch.ID, c.code); err != nil {
+				t.Errorf("%s challenge: %v", c.ch.Purpose, err)
+			}
+		}
+	})
+
+	t.Run("Peek", func(t *testing.T) {
+		s := newTestSMSCodes(t, newEnv(t))
+		ch, code := mustIssue(t, s, phone, PurposeReset, ip)
+		if _, err := s.Peek(ctx, ch.ID, "000000"); !errors.Is(err, ErrWrongCode) && code != "000000" {
+			t.Errorf("wrong code peeked: %v", err)
+		}
+		for range 2 {
+			if got, err := s.Peek(ctx, ch.ID, code); err != nil || got.Purpose != PurposeReset {
+				t.Fatalf("peek: %+v %v", got, err)
+			}
+		}
+		if _, err := s.Verify(ctx, ch.ID, code); err != nil {
+			t.Fatalf("verify after peeks: %v", err)
+		}
+		_, err := s.Peek(ctx, ch.ID, code)
 		wantErr(t, err, ErrVoid)
-		if _, err := s.Verify(ctx, c2.ID, code2); err != nil {
-			t.Fatalf("new challenge: %v", err)
-		}
-		if _, err := s.Verify(ctx, c3.ID, code3); err != nil {
-			t.Fatalf("other purpose's challenge: %v", err)
-		}
 	})
 
 	t.Run("ConcurrentWrongGuesses", func(t *testing.T) {

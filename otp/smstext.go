@@ -12,11 +12,12 @@ const (
 	PurposeLogin       = "login"        // sign-in second factor (officials' SMS fallback)
 	PurposeReset       = "reset"        // password reset
 	PurposeVerifyPhone = "verify_phone" // confirming a changed phone number
+	PurposeMFA         = "mfa"          // an official's second factor for a shared app of the province
 )
 
 // Purposes lists every purpose, for validation and tests.
 func Purposes() []string {
-	return []string{PurposeRegister, PurposeLogin, PurposeReset, PurposeVerifyPhone}
+	return []string{PurposeRegister, PurposeLogin, PurposeReset, PurposeVerifyPhone, PurposeMFA}
 }
 
 // smsTemplate returns the text for purpose: Vietnamese without diacritics,
@@ -32,6 +33,8 @@ func smsTemplate(purpose string) (string, bool) {
 		return "%s la ma dang nhap Loa cua ban. Ma co hieu luc %s. Khong chia se ma nay cho bat ky ai.", true
 	case PurposeReset:
 		return "%s la ma dat lai mat khau Loa cua ban. Ma co hieu luc %s. Khong chia se ma nay. Neu ban khong yeu cau, hay bo qua tin nhan nay.", true
+	case PurposeMFA:
+		return "%s la ma xac thuc cua ban cho ung dung dung chung cua tinh (qua Loa). Ma co hieu luc %s. Khong chia se ma nay cho bat ky ai.", true
 	case PurposeVerifyPhone:
 		return "%s la ma xac thuc so dien thoai cho tai khoan Loa cua ban. Ma co hieu luc %s. Khong chia se ma nay cho bat ky ai.", true
 	}

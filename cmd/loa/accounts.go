@@ -171,7 +171,7 @@ func buildAccounts(cfg config, store *sqlstore.DB, rdb redis.UniversalClient, pu
 	}
 	rs := accredis.New(rdb, cfg.RedisKeyPrefix+accredis.DefaultKeyPrefix)
 	d := accounts.Deps{
-		Store: store, Sessions: rs, Challenges: rs, Codes: codes,
+		Store: store, Sessions: rs, Challenges: rs, Codes: codes, Throttle: rs,
 		TOTP:   &otp.TOTPVerifier{Store: store, Redis: rdb, KeyPrefix: cfg.RedisKeyPrefix + otp.DefaultTOTPKeyPrefix},
 		Sealer: sealer, Publisher: pub, Hasher: &accounts.Argon2Hasher{Params: cfg.Accounts.Argon2}, Log: log,
 	}
@@ -219,6 +219,14 @@ func (offline) Issue(context.Context, string, string, string) (otp.Challenge, st
 func (offline) Verify(context.Context, string, string) (otp.Challenge, error) {
 	return otp.Challenge{}, errOffline
 }
+func (offline) Peek(context.Context, string, string) (otp.Challenge, error) {
+	return otp.Challenge{}, errOffline
+}
+func (offline) Wait(context.Context, string, time.Time) (time.Duration, error) { return 0, errOffline }
+func (offline) Fail(context.Context, string, time.Time, accounts.Backoff) (time.Duration, error) {
+	return 0, errOffline
+}
+func (offline) Clear(context.Context, string) error              { return errOffline }
 func (offline) Text(string, string) (string, error)              { return "", errOffline }
 func (offline) Publish(context.Context, producer.Envelope) error { return errOffline }
 func (offline) Seal([]byte, []byte) ([]byte, error)              { return nil, errOffline }
@@ -226,7 +234,9 @@ func (offline) Open([]byte, []byte) ([]byte, error)              { return nil, e
 
 type offlineTOTP struct{}
 
-func (offlineTOTP) Verify(context.Context, string, string, string) error { return errOffline }
+func (offlineTOTP) VerifyFor(context.Context, string, string, string, string) error {
+	return errOffline
+}
 
 // adminOfficialCreate: loa admin official create --username … --full-name
 // … --phone … --unit … --roles … [--password-file F]. Without a password
@@ -274,7 +284,7 @@ func adminOfficialCreate(ctx context.Context, cfg config, args []string, stdout 
 	ac.Policy, ac.Topics = cfg.Accounts.Policy, cfg.Accounts.Topics
 	ac.RecoveryKey = make([]byte, 32) // unused: no factor is enrolled here
 	svc, err := accounts.New(ac, accounts.Deps{Store: db, Sessions: offline{}, Challenges: offline{}, Codes: offline{},
-		TOTP: offlineTOTP{}, Sealer: offline{}, Publisher: offline{}, Hasher: &accounts.Argon2Hasher{Params: cfg.Accounts.Argon2},
+		TOTP: offlineTOTP{}, Sealer: offline{}, Publisher: offline{}, Throttle: offline{}, Hasher: &accounts.Argon2Hasher{Params: cfg.Accounts.Argon2},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err

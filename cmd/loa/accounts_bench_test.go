@@ -49,7 +49,7 @@ func BenchmarkCodeIssueToSMSFake(b *testing.B) {
 
 	// Warm up: the first code waits for the dispatcher to join its
 	// consumer group, which is start-up, not code latency.
-	resp, err := client.Post(base+"/v1/otp/sms", "application/json", strings.NewReader(`{"phone":"84990000000","purpose":"login"}`))
+	resp, err := client.Post(base+"/v1/otp/sms", "application/json", strings.NewReader(`{"phone":"84990000000","purpose":"verify_phone"}`))
 	if err != nil || resp.StatusCode != 202 {
 		b.Fatalf("warm-up: %v %v", err, resp)
 	}
@@ -79,7 +79,7 @@ func BenchmarkCodeIssueToSMSFake(b *testing.B) {
 		wg.Go(func() {
 			t0 := time.Now()
 			resp, err := client.Post(base+"/v1/otp/sms", "application/json",
-				strings.NewReader(fmt.Sprintf(`{"phone":%q,"purpose":"login"}`, phone)))
+				strings.NewReader(fmt.Sprintf(`{"phone":%q,"purpose":"verify_phone"}`, phone)))
 			if err != nil {
 				b.Error(err)
 				return

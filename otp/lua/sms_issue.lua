@@ -1,10 +1,9 @@
--- Check and record the send limits, void the phone+purpose's previous
--- challenge and store a new one, atomically.
--- KEYS[1] phone sends zset (member = challenge id, score = ms)
--- KEYS[2] active challenge id for phone+purpose
--- KEYS[3] new challenge hash
--- KEYS[4] previous challenge hash (the one ARGV[15] names; any key if none)
--- KEYS[5] optional: client address sends zset
+-- Check and record the send limits and store a new challenge, atomically.
+-- KEYS[1] sends zset of the phone and purpose (member = challenge id,
+--         score = ms): each purpose has its own window, so one flow's
+--         requests never use up another's
+-- KEYS[2] new challenge hash
+-- KEYS[3] optional: client address sends zset
 -- ARGV[1] now ms (injected clock)   ARGV[2] now - send window ms
 -- ARGV[3] send window ms            ARGV[4] max sends per window
 -- ARGV[5] cooldown ms               ARGV[6] now - IP window ms
@@ -12,13 +11,13 @@
 -- ARGV[9] challenge id              ARGV[10] HMAC of id and code
 -- ARGV[11] phone                    ARGV[12] purpose
 -- ARGV[13] expires_at ms            ARGV[14] challenge key TTL ms (GC only)
--- ARGV[15] previous challenge id the caller read from KEYS[2], "" if none
--- Every key is declared (Redis Cluster rules), hence the caller reads the
--- previous id first and this script refuses, {-1}, if it has changed since.
+-- A new challenge never voids another: each lives until it is used, runs
+-- out of attempts or expires, so a stranger's request cannot cancel a
+-- code someone else is about to type.
 -- Times are decided by ARGV, never by the Redis clock; TTLs only collect
 -- garbage. Values written come from ARGV strings, not Lua number formatting.
--- Returns {0} issued, {-1} retry, or {reason, retry_after_ms} with reason
--- 1 cooldown, 2 too many sends to the phone, 3 too many from the address.
+-- Returns {0} issued, or {reason, retry_after_ms} with reason 1 cooldown,
+-- 2 too many sends to the phone, 3 too many from the address.
 local now = tonumber(ARGV[1])
 
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
@@ -38,30 +37,21 @@ if cool > 0 then
   return {1, cool}
 end
 
-if #KEYS >= 5 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[6])
-  if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[8]) then
-    local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+if #KEYS >= 3 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[6])
+  if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[8]) then
+    local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
     return {3, tonumber(first[2]) + tonumber(ARGV[7]) - now}
   end
 end
 
-local prev = redis.call('GET', KEYS[2]) or ''
-if prev ~= ARGV[15] then
-  return {-1}
-end
-if prev ~= '' and redis.call('EXISTS', KEYS[4]) == 1 then
-  redis.call('HSET', KEYS[4], 'state', 'void')
-end
-
-redis.call('HSET', KEYS[3], 'mac', ARGV[10], 'phone', ARGV[11],
+redis.call('HSET', KEYS[2], 'mac', ARGV[10], 'phone', ARGV[11],
   'purpose', ARGV[12], 'exp', ARGV[13], 'attempts', '0', 'state', 'live')
-redis.call('PEXPIRE', KEYS[3], ARGV[14])
-redis.call('SET', KEYS[2], ARGV[9], 'PX', ARGV[14])
+redis.call('PEXPIRE', KEYS[2], ARGV[14])
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[9])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-if #KEYS >= 5 then
-  redis.call('ZADD', KEYS[5], ARGV[1], ARGV[9])
-  redis.call('PEXPIRE', KEYS[5], ARGV[7])
+if #KEYS >= 3 then
+  redis.call('ZADD', KEYS[3], ARGV[1], ARGV[9])
+  redis.call('PEXPIRE', KEYS[3], ARGV[7])
 end
 return {0}

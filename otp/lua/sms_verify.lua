@@ -1,7 +1,8 @@
 -- Check a code against an SMS challenge and count the attempt, atomically.
 -- KEYS[1] challenge hash
 -- ARGV[1] now ms (injected clock), ARGV[2] HMAC of id and the offered code,
--- ARGV[3] max attempts
+-- ARGV[3] max attempts, ARGV[4] "peek" to check a right code without
+-- using it (a wrong one still counts)
 -- The HMACs are compared with Lua string equality, which is not constant
 -- time; that is harmless here because both sides are HMACs under a server
 -- secret: timing can at most reveal a prefix of an HMAC, which says nothing
@@ -27,5 +28,7 @@ if h[1] ~= ARGV[2] then
   end
   return {4, max - attempts}
 end
-redis.call('HSET', KEYS[1], 'state', 'used')
+if ARGV[4] ~= 'peek' then
+  redis.call('HSET', KEYS[1], 'state', 'used')
+end
 return {0, h[2], h[3], h[4]}
