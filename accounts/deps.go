@@ -2,7 +2,9 @@ package accounts
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loa-hub/loa/otp"
@@ -194,37 +196,118 @@ type IDTokenVerifier interface {
 
 // Hasher hashes and verifies passwords. Verify and DummyVerify must cost
 // the same, so that an unknown user and a wrong password are answered
-// alike.
+// alike. Each may refuse with ErrBusy when too much hashing is under way.
 type Hasher interface {
 	Hash(pw string) (string, error)
 	Verify(hash, pw string) (bool, error)
 	// DummyVerify does Verify's work against no account.
-	DummyVerify(pw string)
+	DummyVerify(pw string) error
 }
 
-// Argon2Hasher is the Hasher of production: argon2id under Params. Its
-// DummyVerify works against a hash made with the same Params, so the two
-// paths cost the same whatever the parameters. Safe for concurrent use.
+// HashLimit bounds the password hashing of one process: argon2id takes
+// Params.Memory per hash, so Concurrency hashes at once hold that many
+// times the memory. Up to Queue more wait, each at most Wait, for a turn;
+// beyond that, or past the wait, a hash is refused with ErrBusy (the API
+// answers 503 with Retry-After).
+type HashLimit struct {
+	Concurrency int
+	Queue       int
+	Wait        time.Duration
+}
+
+// DefaultHashLimit is 2 hashes at once (128 MiB of argon2id at the
+// default 64 MiB), 32 waiting, for at most 3 s each.
+func DefaultHashLimit() HashLimit {
+	return HashLimit{Concurrency: 2, Queue: 32, Wait: 3 * time.Second}
+}
+
+// Validate reports a limit that cannot work.
+func (l HashLimit) Validate() error {
+	if l.Concurrency < 1 || l.Queue < 0 || l.Wait <= 0 {
+		return errors.New("accounts: hash limit: Concurrency must be at least 1, Queue not negative, Wait positive")
+	}
+	return nil
+}
+
+// Argon2Hasher is the Hasher of production: argon2id under Params, at
+// most Limit.Concurrency at once (the zero Limit is DefaultHashLimit).
+// Its DummyVerify works against a hash made with the same Params, so the
+// two paths cost the same whatever the parameters. Safe for concurrent
+// use; Params and Limit must not change after the first use.
 type Argon2Hasher struct {
 	Params Argon2Params
-	once   sync.Once
-	dummy  string
+	Limit  HashLimit
+
+	once    sync.Once
+	dummy   string
+	slots   chan struct{}
+	waiting atomic.Int64
 }
 
-// Hash implements Hasher.
-func (h *Argon2Hasher) Hash(pw string) (string, error) { return HashPasswordWith(pw, h.Params) }
-
-// Verify implements Hasher.
-func (h *Argon2Hasher) Verify(hash, pw string) (bool, error) { return VerifyPassword(hash, pw) }
-
-// DummyVerify implements Hasher.
-func (h *Argon2Hasher) DummyVerify(pw string) {
+func (h *Argon2Hasher) init() {
 	h.once.Do(func() {
+		if h.Limit == (HashLimit{}) {
+			h.Limit = DefaultHashLimit()
+		}
+		h.slots = make(chan struct{}, h.Limit.Concurrency)
 		d, err := HashPasswordWith("loa dummy password, matches no account", h.Params)
 		if err != nil {
 			d = dummyHash
 		}
 		h.dummy = d
 	})
+}
+
+// acquire takes a hashing slot, waiting in the bounded queue for at most
+// Limit.Wait.
+func (h *Argon2Hasher) acquire() error {
+	h.init()
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if h.waiting.Add(1) > int64(h.Limit.Queue) {
+		h.waiting.Add(-1)
+		return ErrBusy
+	}
+	defer h.waiting.Add(-1)
+	t := time.NewTimer(h.Limit.Wait)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return ErrBusy
+	}
+}
+
+func (h *Argon2Hasher) release() { <-h.slots }
+
+// Hash implements Hasher.
+func (h *Argon2Hasher) Hash(pw string) (string, error) {
+	if err := h.acquire(); err != nil {
+		return "", err
+	}
+	defer h.release()
+	return HashPasswordWith(pw, h.Params)
+}
+
+// Verify implements Hasher.
+func (h *Argon2Hasher) Verify(hash, pw string) (bool, error) {
+	if err := h.acquire(); err != nil {
+		return false, err
+	}
+	defer h.release()
+	return VerifyPassword(hash, pw)
+}
+
+// DummyVerify implements Hasher.
+func (h *Argon2Hasher) DummyVerify(pw string) error {
+	if err := h.acquire(); err != nil {
+		return err
+	}
+	defer h.release()
 	_, _ = VerifyPassword(h.dummy, pw)
+	return nil
 }

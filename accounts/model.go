@@ -186,6 +186,8 @@ var (
 	// ErrFourEyes: the approver is the submitter, or created the
 	// submitter's account or granted one of the submitter's roles.
 	ErrFourEyes = errors.New("accounts: the approver must be independent of the submitter")
+	// ErrBusy: too many passwords are being hashed; retry in a moment.
+	ErrBusy = errors.New("accounts: too many password checks under way")
 	// ErrThrottled: too many failed sign-ins for the account, the user
 	// name or the client address; wrapped in *RateLimitError.
 	ErrThrottled = errors.New("accounts: too many failed sign-ins")

@@ -175,7 +175,9 @@ func (s *Service) passwordAccount(ctx context.Context, r SignInRequest) (Account
 		if err := s.throttled(ctx, key, now, r.IP, ""); err != nil {
 			return Account{}, "", err
 		}
-		s.d.Hasher.DummyVerify(r.Password)
+		if err := s.d.Hasher.DummyVerify(r.Password); err != nil {
+			return Account{}, "", fmt.Errorf("accounts: sign in: %w", err)
+		}
 		s.audit(ctx, "anonymous", "session.failure", "", r.IP, map[string]string{"reason": "unknown_user"})
 		return Account{}, "", failed(key)
 	}
@@ -192,7 +194,9 @@ func (s *Service) passwordAccount(ctx context.Context, r SignInRequest) (Account
 		}
 		tried = append(tried, key)
 		if a.PasswordHash == "" {
-			s.d.Hasher.DummyVerify(r.Password)
+			if err := s.d.Hasher.DummyVerify(r.Password); err != nil {
+				return Account{}, "", fmt.Errorf("accounts: sign in: %w", err)
+			}
 			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "no_password"})
 			continue
 		}
@@ -365,7 +369,9 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, oldPw, newPw, i
 			return SignInResult{}, fmt.Errorf("accounts: change password: %w", err)
 		}
 	} else {
-		s.d.Hasher.DummyVerify(oldPw)
+		if err := s.d.Hasher.DummyVerify(oldPw); err != nil {
+			return SignInResult{}, fmt.Errorf("accounts: change password: %w", err)
+		}
 	}
 	if !ok {
 		s.audit(ctx, a.ID, "password.change.failure", a.ID, ip, map[string]string{"reason": "wrong_password"})
@@ -377,8 +383,8 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, oldPw, newPw, i
 		if err != nil {
 			return SignInResult{}, fmt.Errorf("accounts: change password: %w", err)
 		}
-		reused, err := s.cfg.Policy.Reused(newPw, hist)
-		if err != nil && !errors.Is(err, ErrMalformedHash) {
+		reused, err := s.reused(newPw, hist)
+		if err != nil {
 			return SignInResult{}, fmt.Errorf("accounts: change password: %w", err)
 		}
 		if reused {
@@ -418,7 +424,23 @@ func codePurpose(client string) string {
 	return otp.PurposeMFA
 }
 
-// secondFactor checks an official's code for client: a recovery code, an
+// reused is PasswordPolicy.Reused through the Hasher, so the history's
+// hashes count against the hashing limit like any other; a stored hash
+// that does not parse is skipped.
+func (s *Service) reused(pw string, history []string) (bool, error) {
+	for _, h := range history[:min(s.cfg.Policy.History, len(history))] {
+		ok, err := s.d.Hasher.Verify(h, pw)
+		if errors.Is(err, ErrMalformedHash) {
+			continue
+		}
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// Clients of the second factor for client: a recovery code, an
 // outstanding pushed code of that client, or a TOTP code, in that order
 // of recognition. It returns the method tried.
 func (s *Service) secondFactor(ctx context.Context, a Account, code, client string) (string, error) {

@@ -63,6 +63,8 @@ func accountsProblem(err error) error {
 		secs := int((rl.RetryAfter + time.Second - 1) / time.Second)
 		detail := "too many codes requested; retry later"
 		switch {
+		case errors.Is(err, accounts.ErrThrottled):
+			detail = "too many failed sign-ins; wait before trying again"
 		case errors.Is(err, otp.ErrCooldown):
 			detail = "a code was sent to this phone moments ago; wait before asking for another"
 		case errors.Is(err, otp.ErrTooManySends):
@@ -71,6 +73,9 @@ func accountsProblem(err error) error {
 			detail = "too many codes were requested from this address recently"
 		}
 		return &Problem{Type: typeRateLimited, Title: "Too many requests", Status: http.StatusTooManyRequests, Detail: detail, RetryAfter: max(secs, 1)}
+	case errors.Is(err, accounts.ErrBusy):
+		return &Problem{Type: typeUnavailable, Title: "Busy", Status: http.StatusServiceUnavailable, RetryAfter: 1,
+			Detail: "too many password checks are under way; retry in a moment"}
 	case errors.Is(err, accounts.ErrBadCredentials):
 		return &Problem{Type: typeBadCredentials, Title: "Sign-in failed", Status: http.StatusUnauthorized,
 			Detail: "the user name or the password is wrong"}

@@ -38,6 +38,7 @@ type accountsConfig struct {
 	Topics             []string
 	Policy             accounts.PasswordPolicy
 	Argon2             accounts.Argon2Params
+	HashLimit          accounts.HashLimit
 	CodesPerIP         int
 	PendingTTL         time.Duration
 	// ApprovalUnit is the unit whose broadcast_approver role approves
@@ -62,6 +63,10 @@ func loadAccountsConfig(getenv func(string) string, errs *[]error) accountsConfi
 	c.Policy.MaxAge = durVar(getenv, "LOA_PASSWORD_MAX_AGE", c.Policy.MaxAge, errs)
 	c.Argon2.Memory = uint32(intVar(getenv, "LOA_ARGON2_MEMORY_KIB", int(c.Argon2.Memory), 8, 1<<20, errs))
 	c.Argon2.Time = uint32(intVar(getenv, "LOA_ARGON2_TIME", int(c.Argon2.Time), 1, 64, errs))
+	c.HashLimit = accounts.DefaultHashLimit()
+	c.HashLimit.Concurrency = intVar(getenv, "LOA_PASSWORD_HASH_CONCURRENCY", c.HashLimit.Concurrency, 1, 64, errs)
+	c.HashLimit.Queue = intVar(getenv, "LOA_PASSWORD_HASH_QUEUE", c.HashLimit.Queue, 0, 10_000, errs)
+	c.HashLimit.Wait = durVar(getenv, "LOA_PASSWORD_HASH_WAIT", c.HashLimit.Wait, errs)
 	c.CodesPerIP = intVar(getenv, "LOA_CODES_PER_IP", 20, 1, 1_000_000, errs)
 	c.PendingTTL = durVar(getenv, "LOA_REGISTRATION_TTL", 30*time.Minute, errs)
 	if v := getenv("LOA_TOPICS"); v != "" {
@@ -173,7 +178,7 @@ func buildAccounts(cfg config, store *sqlstore.DB, rdb redis.UniversalClient, pu
 	d := accounts.Deps{
 		Store: store, Sessions: rs, Challenges: rs, Codes: codes, Throttle: rs,
 		TOTP:   &otp.TOTPVerifier{Store: store, Redis: rdb, KeyPrefix: cfg.RedisKeyPrefix + otp.DefaultTOTPKeyPrefix},
-		Sealer: sealer, Publisher: pub, Hasher: &accounts.Argon2Hasher{Params: cfg.Accounts.Argon2}, Log: log,
+		Sealer: sealer, Publisher: pub, Hasher: &accounts.Argon2Hasher{Params: cfg.Accounts.Argon2, Limit: cfg.Accounts.HashLimit}, Log: log,
 	}
 	if cfg.Accounts.OIDCIssuer != "" {
 		v, err := oidc.New(oidc.Config{Issuer: cfg.Accounts.OIDCIssuer, ClientID: cfg.Accounts.OIDCClientID})
@@ -284,7 +289,7 @@ func adminOfficialCreate(ctx context.Context, cfg config, args []string, stdout 
 	ac.Policy, ac.Topics = cfg.Accounts.Policy, cfg.Accounts.Topics
 	ac.RecoveryKey = make([]byte, 32) // unused: no factor is enrolled here
 	svc, err := accounts.New(ac, accounts.Deps{Store: db, Sessions: offline{}, Challenges: offline{}, Codes: offline{},
-		TOTP: offlineTOTP{}, Sealer: offline{}, Publisher: offline{}, Throttle: offline{}, Hasher: &accounts.Argon2Hasher{Params: cfg.Accounts.Argon2},
+		TOTP: offlineTOTP{}, Sealer: offline{}, Publisher: offline{}, Throttle: offline{}, Hasher: &accounts.Argon2Hasher{Params: cfg.Accounts.Argon2, Limit: cfg.Accounts.HashLimit},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
