@@ -2,6 +2,8 @@ package accounts
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -128,8 +130,8 @@ func (s *Service) officialByUser(ctx context.Context, user string) (Account, err
 // Challenge sends an official a code for a shared app's second factor
 // (POST /v1/mfa/challenge): method "push" (Egov app, SMS fallback) or
 // "sms". The calling system's address is not rate-limited per address
-// (it speaks for many officials); the per-phone limits apply. Errors:
-// *ValidationError, ErrNotFound for an unknown official,
+// (it speaks for many officials); the per-phone limits apply. An unknown
+// official gets the same answer and no code. Errors: *ValidationError,
 // *RateLimitError.
 func (s *Service) Challenge(ctx context.Context, actor Actor, user, method string) (CodeSent, error) {
 	var v validation
@@ -143,6 +145,17 @@ func (s *Service) Challenge(ctx context.Context, actor Actor, user, method strin
 		return CodeSent{}, err
 	}
 	a, err := s.officialByUser(ctx, user)
+	if errors.Is(err, ErrNotFound) {
+		// The same answer, after the same code issue (and its per-phone
+		// limits) on a phone no one has, so the calling system learns
+		// nothing about who is an official.
+		ch, _, err := s.issueCode(ctx, decoyPhone(user), codePurpose(clientApp(actor.APIKeyID)), "")
+		if err != nil {
+			return CodeSent{}, err
+		}
+		s.audit(ctx, actor.name(), "mfa.challenge.unknown", "", actor.IP, map[string]string{"method": method})
+		return CodeSent{Method: method, ExpiresAt: ch.ExpiresAt}, nil
+	}
 	if err != nil {
 		return CodeSent{}, err
 	}
@@ -152,6 +165,16 @@ func (s *Service) Challenge(ctx context.Context, actor Actor, user, method strin
 	}
 	s.audit(ctx, actor.name(), "mfa.challenge", a.ID, actor.IP, map[string]string{"method": method})
 	return sent, nil
+}
+
+// decoyPhone is the number that stands for a user name naming no account
+// where a code is issued anyway: 15 digits starting "00", which no
+// normalised Vietnamese number (84…) can be, derived from the name so
+// the per-phone limits apply to it as to a real one.
+func decoyPhone(user string) string {
+	h := sha256.Sum256([]byte("loa decoy:" + strings.ToLower(strings.TrimSpace(user))))
+	n := binary.BigEndian.Uint64(h[:8]) % 1e13
+	return fmt.Sprintf("00%013d", n)
 }
 
 // VerifyMFA checks an official's second-factor code for a shared app

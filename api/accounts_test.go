@@ -396,8 +396,14 @@ func TestOfficialsOverHTTP(t *testing.T) {
 	if resp, v := f.do(t, "POST", "/v1/mfa/challenge", "dev-key", `{"user":"staff","method":"push"}`); resp.StatusCode != 202 {
 		t.Errorf("challenge: %d %v", resp.StatusCode, v)
 	}
-	if resp, v := f.do(t, "POST", "/v1/mfa/challenge", "dev-key", `{"user":"nobody","method":"push"}`); resp.StatusCode != 404 {
+	// An unknown user gets the same answer (and no code), so the calling
+	// system learns nothing about who is an official.
+	n := f.pub.count()
+	if resp, v := f.do(t, "POST", "/v1/mfa/challenge", "dev-key", `{"user":"nobody","method":"push"}`); resp.StatusCode != 202 || v["method"] != "push" || v["expires_at"] == nil {
 		t.Errorf("challenge for nobody: %d %v", resp.StatusCode, v)
+	}
+	if f.pub.count() != n {
+		t.Errorf("a code was sent for nobody")
 	}
 	// Roles: the unit admin within the unit; a citizen never.
 	if resp, v := f.do(t, "POST", "/v1/officials/"+staffID+"/roles", adminTok, `{"unit":"sotttt","role":"agency_submitter"}`); resp.StatusCode != 200 {
