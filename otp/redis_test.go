@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,8 @@ type redisEnv struct {
 	// advance moves the clock, and on miniredis its TTLs too (a real
 	// Redis keeps its own time, which the code must not depend on).
 	advance func(time.Duration)
+	// keys records the keys the test's commands named (real Redis only).
+	keys *keySet
 }
 
 // newEnvFunc makes a fresh redisEnv for one (sub)test.
@@ -102,33 +105,101 @@ func realRedis(t testing.TB) newEnvFunc {
 		_, _ = rand.Read(r[:])
 		name := strings.NewReplacer("/", "-", " ", "_", "{", "", "}", "").Replace(t.Name())
 		prefix := "loatest:{" + name + "-" + hex.EncodeToString(r[:]) + "}:"
+		keys := &keySet{prefix: prefix}
+		rdb.AddHook(keys)
 		t.Cleanup(func() {
 			ctx := context.Background()
-			iter := rdb.Scan(ctx, 0, prefix+"*", 10000).Iterator()
-			for iter.Next(ctx) {
-				rdb.Del(ctx, iter.Val())
+			if ks := keys.list(); len(ks) > 0 {
+				rdb.Del(ctx, ks...)
 			}
 			_ = rdb.Close()
 		})
 		clock := newFakeClock(time.Now().Truncate(time.Second))
-		return &redisEnv{rdb: rdb, clock: clock, prefix: prefix, advance: clock.Advance}
+		return &redisEnv{rdb: rdb, clock: clock, prefix: prefix, advance: clock.Advance, keys: keys}
 	}
 }
 
-// dumpKeys returns every key under prefix with its value rendered as text.
-func dumpKeys(t testing.TB, rdb redis.UniversalClient, prefix string) map[string]string {
+// keySet is a go-redis hook that records every key under prefix that a
+// command names (scripts included: their keys are arguments), so a test
+// on the shared Redis lists and deletes its own keys without a SCAN,
+// whose cost grows with everything else the server holds.
+type keySet struct {
+	prefix string
+	mu     sync.Mutex
+	seen   map[string]bool
+}
+
+func (k *keySet) note(cmds ...redis.Cmder) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, c := range cmds {
+		for _, a := range c.Args() {
+			if s, ok := a.(string); ok && strings.HasPrefix(s, k.prefix) {
+				if k.seen == nil {
+					k.seen = make(map[string]bool)
+				}
+				k.seen[s] = true
+			}
+		}
+	}
+}
+
+func (k *keySet) list() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make([]string, 0, len(k.seen))
+	for s := range k.seen {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (k *keySet) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (k *keySet) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		k.note(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (k *keySet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		k.note(cmds...)
+		return next(ctx, cmds)
+	}
+}
+
+// dumpKeys returns every key of env under its prefix with its value
+// rendered as text: the keys its commands named (on a real Redis) or a
+// SCAN (on a miniredis of its own), those that still exist.
+func dumpKeys(t testing.TB, env *redisEnv) map[string]string {
 	t.Helper()
 	ctx := context.Background()
+	rdb := env.rdb
+	var names []string
+	if env.keys != nil {
+		names = env.keys.list()
+	} else {
+		iter := rdb.Scan(ctx, 0, env.prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			names = append(names, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out := make(map[string]string)
-	iter := rdb.Scan(ctx, 0, prefix+"*", 10000).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
+	for _, k := range names {
 		typ, err := rdb.Type(ctx, k).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
 		var v string
 		switch typ {
+		case "none":
+			continue
 		case "string":
 			v = rdb.Get(ctx, k).Val()
 		case "hash":
@@ -143,9 +214,6 @@ func dumpKeys(t testing.TB, rdb redis.UniversalClient, prefix string) map[string
 			t.Fatalf("unexpected type %s of %s", typ, k)
 		}
 		out[k] = v
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

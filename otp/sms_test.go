@@ -326,7 +326,7 @@ func testSMSCodes(t *testing.T, newEnv newEnvFunc) {
 				t.Fatal(err)
 			}
 		}
-		dump := dumpKeys(t, env.rdb, env.prefix)
+		dump := dumpKeys(t, env)
 		if len(dump) == 0 {
 			t.Fatal("no keys under the test prefix")
 		}
