@@ -151,31 +151,51 @@ func EncodingFor(text string) Encoding {
 // accept and bill an empty message as one SMS. Like EncodingFor, Segments
 // counts text exactly as given and does not normalise it.
 func Segments(text string) (enc Encoding, units int, segments int) {
+	enc, units = walk(text, func(int, int) { segments++ })
+	return enc, units, segments
+}
+
+// Split returns the encoding text needs and text cut into the parts it
+// is sent as: one part when it fits a single SMS, else parts of at most
+// 153 septets or 67 UTF-16 units, cut exactly where Segments counts, so
+// len(parts) is always the Segments count the cost estimate shows. Each
+// part is a whole number of runes, and an extension character or a
+// surrogate pair is never split. The empty text is one empty part.
+func Split(text string) (enc Encoding, parts []string) {
+	enc, _ = walk(text, func(start, end int) { parts = append(parts, text[start:end]) })
+	return enc, parts
+}
+
+// walk finds text's encoding and length, and calls part with the byte
+// range of each segment in order.
+func walk(text string, part func(start, end int)) (enc Encoding, units int) {
 	enc = EncodingFor(text)
-	single, part := gsmSingle, gsmPart
-	size := gsmSeptets
+	single, size := gsmSingle, gsmPart
+	unit := gsmSeptets
 	if enc == UCS2 {
-		single, part = ucs2Single, ucs2Part
-		size = utf16Units
+		single, size = ucs2Single, ucs2Part
+		unit = utf16Units
 	}
 	for _, r := range text {
-		units += size(r)
+		units += unit(r)
 	}
 	if units <= single {
-		return enc, units, 1
+		part(0, len(text))
+		return enc, units
 	}
 	// Fill parts greedily: a character that would not fit whole in the
 	// current part starts the next one.
-	segments, used := 1, 0
-	for _, r := range text {
-		n := size(r)
-		if used+n > part {
-			segments++
-			used = 0
+	start, used := 0, 0
+	for i, r := range text {
+		n := unit(r)
+		if used+n > size {
+			part(start, i)
+			start, used = i, 0
 		}
 		used += n
 	}
-	return enc, units, segments
+	part(start, len(text))
+	return enc, units
 }
 
 // utf16Units is the number of UTF-16 code units r takes. Invalid runes
@@ -185,29 +205,4 @@ func utf16Units(r rune) int {
 		return 2
 	}
 	return 1
-}
-
-// gsmSeptets is the number of septets r takes in GSM 03.38: 1 for the
-// default alphabet, 2 for the extension table (escape + code), 0 when r
-// cannot be sent in GSM-7 at all.
-func gsmSeptets(r rune) int {
-	switch {
-	case r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-		return 1
-	}
-	switch r {
-	// Default alphabet, in table order, minus letters and digits. 0x1B
-	// is the escape to the extension table, not a character.
-	case '@', '£', '$', '¥', 'è', 'é', 'ù', 'ì', 'ò', 'Ç', '\n', 'Ø', 'ø', '\r', 'Å', 'å',
-		'Δ', '_', 'Φ', 'Γ', 'Λ', 'Ω', 'Π', 'Ψ', 'Σ', 'Θ', 'Ξ', 'Æ', 'æ', 'ß', 'É',
-		' ', '!', '"', '#', '¤', '%', '&', '\'', '(', ')', '*', '+', ',', '-', '.', '/',
-		':', ';', '<', '=', '>', '?',
-		'¡', 'Ä', 'Ö', 'Ñ', 'Ü', '§',
-		'¿', 'ä', 'ö', 'ñ', 'ü', 'à':
-		return 1
-	// Extension table.
-	case '\f', '^', '{', '}', '\\', '[', '~', ']', '|', '€':
-		return 2
-	}
-	return 0
 }
