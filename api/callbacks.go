@@ -13,14 +13,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/phone"
 	"github.com/loa-hub/loa/internal/sqlstore"
-	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 )
 
@@ -75,12 +73,6 @@ func (c CallbackConfig) Validate() error {
 type RecordWriter interface {
 	Write(ctx context.Context, recs ...producer.Record) error
 }
-
-// defaultCallbackMatchWait bounds how long a delivery report waits for
-// its delivery to reach the ledger: gateways report within milliseconds
-// of accepting a message, often before the receipt of the send has been
-// folded in.
-const defaultCallbackMatchWait = 3 * time.Second
 
 // report is one delivery report, in Loa's terms.
 type report struct {
@@ -143,7 +135,8 @@ func (h *handler) smsCallback(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusAccepted, ans)
 		return nil
 	}
-	d, err := h.awaitDelivery(r.Context(), name, rep.providerID)
+	d, err := h.reports.Record(r.Context(), dispatcher.DeliveryReport{Provider: name, ProviderID: rep.providerID,
+		Status: rep.status, Reason: rep.reason})
 	if errors.Is(err, sqlstore.ErrNotFound) {
 		h.log.Warn("delivery report matches no delivery", slog.String("provider", name),
 			slog.String("provider_id", rep.providerID), slog.String("phone", phone.Mask(rep.phone)),
@@ -152,59 +145,14 @@ func (h *handler) smsCallback(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if err != nil {
-		// The gateway retries a 5xx, which is what a store outage needs.
-		h.log.Error("looking up a delivery report's delivery failed", slog.String("provider", name), slog.Any("error", err))
-		return unavailable("the delivery report could not be recorded; send it again")
-	}
-	if err := h.publishReport(r.Context(), d, rep); err != nil {
-		h.log.Error("publishing a delivery report failed", slog.String("provider", name), slog.Any("error", err))
+		// The gateway retries a 5xx, which is what a store or Kafka outage needs.
+		h.log.Error("recording a delivery report failed", slog.String("provider", name), slog.Any("error", err))
 		return unavailable("the delivery report could not be recorded; send it again")
 	}
 	h.log.Debug("delivery report", slog.String("provider", name), slog.String("provider_id", rep.providerID),
 		slog.String("notification_id", d.NotificationID), slog.String("status", rep.status))
 	writeJSON(w, http.StatusAccepted, callbackAnswer{Matched: true, Status: rep.status})
 	return nil
-}
-
-// awaitDelivery looks the delivery up, and looks again for up to
-// CallbackMatchWait while it is not in the ledger yet.
-func (h *handler) awaitDelivery(ctx context.Context, provider, providerID string) (sqlstore.Delivery, error) {
-	deadline := time.Now().Add(h.deps.CallbackMatchWait)
-	pause := 20 * time.Millisecond
-	for {
-		d, err := h.deps.Store.DeliveryByProviderID(ctx, provider, providerID)
-		if !errors.Is(err, sqlstore.ErrNotFound) || !time.Now().Add(pause).Before(deadline) {
-			return d, err
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return sqlstore.Delivery{}, err
-		case <-t.C:
-		}
-		pause = min(2*pause, 500*time.Millisecond)
-	}
-}
-
-// publishReport publishes the receipt of a delivery report, keyed by the
-// notification like every other receipt of it, so the ledger folds them
-// in order. The ledger's precedence makes a repeated report harmless.
-func (h *handler) publishReport(ctx context.Context, d sqlstore.Delivery, rep report) error {
-	rc := dispatcher.Receipt{
-		NotificationID: d.NotificationID, Channel: d.Channel, Recipient: d.Recipient, Status: rep.status,
-		Provider: d.Provider, ProviderID: d.ProviderID, Reason: rep.reason, Targets: d.Targets, Attempts: d.Attempts,
-		At: h.now().UTC(),
-	}
-	if n, err := h.deps.Store.Notification(ctx, d.NotificationID); err == nil {
-		// A direct notification's event carries its id.
-		rc.EventID, rc.Kind, rc.Lane = n.ID, n.Kind, n.Lane
-	}
-	b, err := json.Marshal(rc)
-	if err != nil {
-		return err
-	}
-	return h.deps.Receipts.Write(ctx, producer.Record{Topic: h.deps.Topics.Topic(topics.Receipts), Key: d.NotificationID, Value: b})
 }
 
 // parseReport reads one report in cfg's format. Fields missing or of the

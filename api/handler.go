@@ -11,6 +11,7 @@ import (
 
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/channels/sandbox"
+	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer/alert"
@@ -77,6 +78,8 @@ type handler struct {
 	deps Deps
 	log  *slog.Logger
 	now  func() time.Time
+	// reports records delivery reports; nil without deps.Receipts.
+	reports *dispatcher.Reports
 }
 
 // NewHandler returns Loa's HTTP handler. It is safe for concurrent use.
@@ -88,9 +91,12 @@ func NewHandler(deps Deps) http.Handler {
 		deps.Now = time.Now
 	}
 	if deps.CallbackMatchWait <= 0 {
-		deps.CallbackMatchWait = defaultCallbackMatchWait
+		deps.CallbackMatchWait = dispatcher.DefaultReportMatchWait
 	}
 	h := &handler{deps: deps, log: deps.Log, now: deps.Now}
+	if deps.Receipts != nil {
+		h.reports = dispatcher.NewReports(deps.Store, deps.Receipts, deps.Topics, deps.CallbackMatchWait)
+	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, h.logRequests, h.recoverer)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { h.writeError(w, r, notFound("route "+r.URL.Path)) })

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -19,7 +22,11 @@ import (
 	"github.com/loa-hub/loa/channels/ratelimit"
 	"github.com/loa-hub/loa/channels/sandbox"
 	"github.com/loa-hub/loa/channels/sms"
+	"github.com/loa-hub/loa/channels/sms/smpp"
+	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/metrics"
+	"github.com/loa-hub/loa/internal/phone"
+	"github.com/loa-hub/loa/internal/sqlstore"
 )
 
 // providerConfig is the provider part of the configuration: which real
@@ -43,12 +50,26 @@ type fcmProvider struct {
 }
 
 type smsProvider struct {
-	Name, Type, URL                    string // Type: esms | speedsms | webhook
+	Name, Type, URL                    string // Type: esms | speedsms | webhook | smpp
 	APIKey, SecretKey, Brandname, Kind string // esms (Kind is its SmsType)
 	AccessToken, Sender                string // speedsms
 	Fields                             sms.FieldMap
 	CallbackURL, CallbackToken         string
 	Limit                              ratelimit.Limit
+	SMPP                               *smppProvider
+}
+
+// smppProvider is the SMPP part of an SMS provider (LOA_SMS_<NAME>_TYPE=smpp).
+type smppProvider struct {
+	Addr                           string
+	SystemID, Password, SystemType string
+	Source                         string
+	SourceTON, SourceNPI           *uint8
+	Sessions, Window               int
+	Pair                           bool
+	Concat                         smpp.Concatenation
+	TLS, InsecureTLS               bool
+	ResponseTimeout, EnquireLink   time.Duration
 }
 
 type smtpProvider struct {
@@ -106,8 +127,10 @@ func loadProviders(getenv func(string) string, errs *[]error) providerConfig {
 			}
 			switch p.Type {
 			case "esms", "speedsms", "webhook":
+			case "smpp":
+				p.SMPP = loadSMPP(getenv, "LOA_SMS_"+strings.ToUpper(name)+"_", errs)
 			default:
-				*errs = append(*errs, fmt.Errorf("LOA_SMS_%s_TYPE: %q is not esms, speedsms or webhook", strings.ToUpper(name), p.Type))
+				*errs = append(*errs, fmt.Errorf("LOA_SMS_%s_TYPE: %q is not esms, speedsms, webhook or smpp", strings.ToUpper(name), p.Type))
 			}
 			pc.SMS = append(pc.SMS, p)
 		}
@@ -126,6 +149,97 @@ func loadProviders(getenv func(string) string, errs *[]error) providerConfig {
 	return pc
 }
 
+// loadSMPP reads an SMPP provider's LOA_SMS_<NAME>_* variables (prefix
+// ends with "_").
+func loadSMPP(getenv func(string) string, prefix string, errs *[]error) *smppProvider {
+	v := func(k string) string { return getenv(prefix + k) }
+	bad := func(k, format string, args ...any) { *errs = append(*errs, fmt.Errorf(prefix+k+": "+format, args...)) }
+	p := &smppProvider{
+		SystemID: v("SYSTEM_ID"), SystemType: v("SYSTEM_TYPE"), Source: v("SOURCE_ADDR"),
+		Sessions:        intVar(getenv, prefix+"SESSIONS", 1, 1, 64, errs),
+		Window:          intVar(getenv, prefix+"WINDOW", smpp.DefaultWindow, 1, 1000, errs),
+		TLS:             v("TLS") == "1",
+		InsecureTLS:     v("INSECURE_TLS") == "1",
+		ResponseTimeout: durVar(getenv, prefix+"RESPONSE_TIMEOUT", smpp.DefaultResponseTimeout, errs),
+		EnquireLink:     durVar(getenv, prefix+"ENQUIRE_LINK", smpp.DefaultEnquireLink, errs),
+	}
+	host := v("HOST")
+	port := intVar(getenv, prefix+"PORT", 2775, 1, 65535, errs)
+	if host == "" {
+		bad("HOST", "required with TYPE=smpp")
+	}
+	p.Addr = net.JoinHostPort(host, strconv.Itoa(port))
+	if p.SystemID == "" {
+		bad("SYSTEM_ID", "required with TYPE=smpp")
+	}
+	switch f := v("PASSWORD_FILE"); {
+	case f != "":
+		b, err := os.ReadFile(f)
+		if err != nil {
+			bad("PASSWORD_FILE", "%v", err)
+		}
+		p.Password = strings.TrimRight(string(b), "\r\n")
+	default:
+		p.Password = v("PASSWORD")
+	}
+	if p.Source == "" {
+		bad("SOURCE_ADDR", "required with TYPE=smpp (the brandname or number messages are sent from)")
+	}
+	for k, dst := range map[string]**uint8{"SOURCE_TON": &p.SourceTON, "SOURCE_NPI": &p.SourceNPI} {
+		if s := v(k); s != "" {
+			n, err := strconv.ParseUint(s, 10, 8)
+			if err != nil {
+				bad(k, "%q is not a number from 0 to 255", s)
+				continue
+			}
+			u := uint8(n)
+			*dst = &u
+		}
+	}
+	switch b := or(v("BIND"), "transceiver"); b {
+	case "transceiver":
+	case "pair":
+		p.Pair = true
+	default:
+		bad("BIND", "%q is not transceiver or pair", b)
+	}
+	switch c := or(v("CONCAT"), "udh"); c {
+	case "udh":
+		p.Concat = smpp.UDH
+	case "sar":
+		p.Concat = smpp.SAR
+	default:
+		bad("CONCAT", "%q is not udh or sar", c)
+	}
+	return p
+}
+
+// smppReports records SMPP delivery receipts through the same path as the
+// gateways' delivery-report callbacks. A carrier's EXPIRED receipt is
+// undelivered in the ledger, with the state in its reason.
+type smppReports struct {
+	reports *dispatcher.Reports
+	log     *slog.Logger
+}
+
+func (s smppReports) Report(ctx context.Context, rep smpp.Report) error {
+	status := dispatcher.StatusDelivered
+	if rep.Status != smpp.Delivered {
+		status = dispatcher.StatusUndelivered
+	}
+	reason := "delivery receipt: stat:" + rep.Receipt.State
+	if rep.Receipt.Err != "" {
+		reason += " err:" + rep.Receipt.Err
+	}
+	_, err := s.reports.Record(ctx, dispatcher.DeliveryReport{Provider: rep.Provider, ProviderID: rep.MessageID, Status: status, Reason: reason})
+	if errors.Is(err, sqlstore.ErrNotFound) {
+		s.log.Warn("delivery receipt matches no delivery", slog.String("provider", rep.Provider),
+			slog.String("provider_id", rep.MessageID), slog.String("phone", phone.Mask(rep.Receipt.Phone)), slog.String("status", status))
+		return nil
+	}
+	return err
+}
+
 // guarded puts a provider behind its breaker and its shared rate limit:
 // breaker outermost, so an open breaker spends no tokens.
 func guarded(name string, p channels.Channel, limit ratelimit.Limit, pc providerConfig, rdb redis.UniversalClient,
@@ -137,11 +251,20 @@ func guarded(name string, p channels.Channel, limit ratelimit.Limit, pc provider
 	return breaker.New(name, ratelimit.New(name, p, l, m), pc.Breaker, log, m)
 }
 
+// runner is a provider that keeps connections open while it runs (an
+// SMPP client).
+type runner interface {
+	Run(ctx context.Context) error
+}
+
 // buildChannels returns one Channel per kind: the configured providers
-// (guarded, SMS in failover order) and the sandbox for the rest.
+// (guarded, SMS in failover order) and the sandbox for the rest, and the
+// providers that must run for their channel to send (SMPP clients, which
+// pass delivery receipts to reports).
 func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalClient, keyPrefix string, outbox *sandbox.Outbox,
-	log *slog.Logger, m *metrics.Metrics) (map[channels.Name]channels.Channel, error) {
+	reports smpp.ReportSink, log *slog.Logger, m *metrics.Metrics) (map[channels.Name]channels.Channel, []runner, error) {
 	out := map[channels.Name]channels.Channel{}
+	var runners []runner
 	var sandboxed []string
 
 	if p := pc.FCM; p != nil {
@@ -152,10 +275,10 @@ func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalCl
 		c, err := fcm.New(ctx, fcm.Config{ProjectID: p.ProjectID, CredentialsFile: p.CredentialsFile, Endpoint: p.Endpoint, HTTPClient: hc,
 			Connections: p.Connections})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if out[channels.Push], err = guarded(c.Name(), c, p.Limit, pc, rdb, keyPrefix, log, m); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else {
 		out[channels.Push] = sandbox.New(channels.Push, outbox)
@@ -177,19 +300,26 @@ func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalCl
 				prov, err = sms.NewSpeedSMS(sms.SpeedSMSConfig{Name: p.Name, BaseURL: p.URL, AccessToken: p.AccessToken, Sender: p.Sender})
 			case "webhook":
 				prov, err = sms.NewWebhook(sms.WebhookConfig{Name: p.Name, URL: p.URL, Fields: p.Fields})
+			case "smpp":
+				var c *smpp.Client
+				c, err = newSMPP(p, reports, log)
+				if err == nil {
+					prov = c
+					runners = append(runners, c)
+				}
 			}
 			if err != nil {
-				return nil, fmt.Errorf("SMS provider %s: %w", p.Name, err)
+				return nil, nil, fmt.Errorf("SMS provider %s: %w", p.Name, err)
 			}
 			g, err := guarded(prov.Name(), prov, p.Limit, pc, rdb, keyPrefix, log, m)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			providers = append(providers, g)
 		}
 		f, err := sms.NewFailover("", providers...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[channels.SMS] = f
 		if len(pc.SMSFoldKinds) > 0 {
@@ -207,11 +337,11 @@ func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalCl
 		}
 		c, err := email.New(cfg)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		name := "smtp:" + p.Host + ":" + strconv.Itoa(p.Port)
 		if out[channels.Email], err = guarded(name, c, p.Limit, pc, rdb, keyPrefix, log, m); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else {
 		out[channels.Email] = sandbox.New(channels.Email, outbox)
@@ -221,7 +351,27 @@ func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalCl
 		log.Info("channels without a provider use the sandbox (recorded in the dev outbox, not sent)",
 			slog.String("channels", strings.Join(sandboxed, ",")))
 	}
-	return out, nil
+	return out, runners, nil
+}
+
+// newSMPP builds the SMPP client of an SMS provider.
+func newSMPP(p smsProvider, reports smpp.ReportSink, log *slog.Logger) (*smpp.Client, error) {
+	sp := p.SMPP
+	cfg := smpp.Config{
+		Name: p.Name,
+		Session: smpp.SessionConfig{Addr: sp.Addr, SystemID: sp.SystemID, Password: sp.Password, SystemType: sp.SystemType,
+			Window: sp.Window, ResponseTimeout: sp.ResponseTimeout, EnquireLink: sp.EnquireLink},
+		Pair: sp.Pair, Sessions: sp.Sessions, SourceAddr: sp.Source, SourceTON: sp.SourceTON, SourceNPI: sp.SourceNPI,
+		Concatenation: sp.Concat, Reports: reports, Log: log,
+	}
+	if sp.TLS {
+		host, _, _ := net.SplitHostPort(sp.Addr)
+		cfg.Session.TLS = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+		if sp.InsecureTLS {
+			cfg.Session.TLS.InsecureSkipVerify = true //nolint:gosec // LOA_SMS_<NAME>_INSECURE_TLS: local fakes only
+		}
+	}
+	return smpp.New(cfg)
 }
 
 // insecureTransport trusts any certificate: for the local fakes' self-signed

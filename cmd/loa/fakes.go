@@ -60,9 +60,11 @@ func runFakes(ctx context.Context, cfg config, args []string, log *slog.Logger, 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	smtpPassword := "fake-" + randomHex(8)
+	smppPassword := randomHex(4) // SMPP passwords are at most 8 octets
 	set, err := fakes.Start(ctx, fakes.Options{
 		CallbackBase: "http://" + relayLn.Addr().String() + "/",
 		SMTPUsername: "loa", SMTPPassword: smtpPassword, FCMRecord: *fcmRecord,
+		SMPPSystemID: "loa", SMPPPassword: smppPassword,
 	})
 	if err != nil {
 		return err
@@ -105,6 +107,14 @@ func runFakes(ctx context.Context, cfg config, args []string, log *slog.Logger, 
 		{"LOA_SMTP_PASSWORD", smtpPassword},
 		{"LOA_SMTP_FROM", "loa@example.vn"},
 		{"LOA_SMTP_INSECURE_TLS", "1"},
+		// The fake SMSC, ready as provider "smsc": add it to
+		// LOA_SMS_PROVIDERS (e.g. smsc,esms,speedsms) to send over SMPP.
+		{"LOA_SMS_SMSC_TYPE", "smpp"},
+		{"LOA_SMS_SMSC_HOST", hostOf(u.SMPP)},
+		{"LOA_SMS_SMSC_PORT", portOf(u.SMPP)},
+		{"LOA_SMS_SMSC_SYSTEM_ID", "loa"},
+		{"LOA_SMS_SMSC_PASSWORD", smppPassword},
+		{"LOA_SMS_SMSC_SOURCE_ADDR", "LOA"},
 	}
 	if *infoFile != "" {
 		if err := writeFakesInfo(*infoFile, u, env); err != nil {
@@ -148,6 +158,9 @@ func writeFakesInfo(path string, u fakes.URLs, env [][2]string) error {
 	}
 	return nil
 }
+
+func hostOf(addr string) string { h, _, _ := net.SplitHostPort(addr); return h }
+func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
 func printFakes(w io.Writer, u fakes.URLs, env [][2]string, loaBase string) {
 	fmt.Fprintf(w, "\n  Loa provider fakes are running.\n\n")

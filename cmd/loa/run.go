@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -228,7 +229,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 	defer s.close()
 
 	m := metrics.New()
-	var chans map[channels.Name]channels.Channel
+	var (
+		chans     map[channels.Name]channels.Channel
+		providers []runner
+	)
 	if r&roleDispatcher != 0 {
 		s.outbox = sandbox.NewOutbox(cfg.OutboxCapacity)
 		if r == roleDev {
@@ -247,7 +251,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 			})
 		}
 		var err error
-		if chans, err = buildChannels(ctx, cfg.Providers, s.rdb, cfg.RedisKeyPrefix, s.outbox, log, m); err != nil {
+		reports := smppReports{reports: dispatcher.NewReports(s.store, s.pub, s.names, 0), log: log}
+		if chans, providers, err = buildChannels(ctx, cfg.Providers, s.rdb, cfg.RedisKeyPrefix, s.outbox, reports, log, m); err != nil {
 			return err
 		}
 	}
@@ -301,6 +306,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		deps.DeadLetters, deps.Receipts, deps.Topics = dispatcher.NewDeadLetters(s.store, s.pub), s.pub, s.names
 		deps.SMSCallbacks = map[string]api.CallbackConfig{}
 		for _, p := range cfg.Providers.SMS {
+			if p.Type == "smpp" {
+				continue // receipts come over the SMPP session
+			}
 			cb := api.CallbackConfig{Type: p.Type, Token: p.CallbackToken}
 			if err := cb.Validate(); err != nil {
 				return fmt.Errorf("LOA_SMS_%s_CALLBACK_TOKEN: %w", strings.ToUpper(p.Name), err)
@@ -330,9 +338,16 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 	}
 
 	// The dispatcher gets its own context so that it stops after the HTTP
-	// server, not with it.
+	// server, not with it; SMPP sessions stop (unbind) after the dispatcher.
 	dispCtx, stopDispatcher := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDispatcher()
+	provCtx, stopProviders := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopProviders()
+	var provWG sync.WaitGroup
+	for _, p := range providers {
+		provWG.Add(1)
+		go func() { defer provWG.Done(); _ = p.Run(provCtx) }()
+	}
 	var dispDone chan error
 	if r&roleDispatcher != 0 {
 		dcfg := dispatcher.DefaultConfig()
@@ -376,6 +391,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 	if dispDone != nil {
 		dispErr = <-dispDone
 	}
+	stopProviders()
+	provWG.Wait()
 	cancel()
 	gerr := g.Wait()
 	log.Info("loa: stopped")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/loa-hub/loa/internal/fakes/fcmfake"
+	"github.com/loa-hub/loa/internal/fakes/smppfake"
 	"github.com/loa-hub/loa/internal/fakes/smsfake"
 	"github.com/loa-hub/loa/internal/fakes/smtpfake"
 )
@@ -37,6 +38,9 @@ type Options struct {
 	// token, for runs of hundreds of thousands of devices) or "total"
 	// (one number, for benchmarks that measure Loa's memory).
 	FCMRecord string
+	// SMPPSystemID and SMPPPassword, when set, are the only credentials
+	// the fake SMSC binds.
+	SMPPSystemID, SMPPPassword string
 }
 
 // Set is a running set of every provider fake plus a control server. Its
@@ -48,6 +52,7 @@ type Set struct {
 	SpeedSMS *smsfake.SpeedSMS
 	Webhook  *smsfake.Webhook
 	SMTP     *smtpfake.Server
+	SMPP     *smppfake.Server
 
 	control   *http.Server
 	controlLn net.Listener
@@ -66,9 +71,10 @@ type URLs struct {
 	SpeedSMS    string `json:"speedsms"` // base URL of the SpeedSMS-style gateway
 	Webhook     string `json:"webhook"`  // any path under it takes messages
 	SMTP        string `json:"smtp"`     // host:port
+	SMPP        string `json:"smpp"`     // host:port of the fake SMSC (SMPP 3.4)
 	// Control serves GET / (these URLs) and, for each fake f in fcm,
-	// esms, speedsms, webhook and smtp, /f/_fault (the fault plan, see
-	// fault.ParseJSON) and GET /f/_messages; and for fcm and the SMS
+	// esms, speedsms, webhook, smtp and smpp, /f/_fault (the fault plan,
+	// see fault.ParseJSON) and GET /f/_messages; and for fcm and the SMS
 	// gateways GET /f/_stats (FCMStats, SMSStats) and GET /f/_counts
 	// (Counts: per recipient, without the messages).
 	Control string `json:"control"`
@@ -119,6 +125,9 @@ func Start(ctx context.Context, opts Options) (_ *Set, err error) {
 		RequireTLS: opts.SMTPUsername != ""}); err != nil {
 		return nil, err
 	}
+	if s.SMPP, err = smppfake.New(smppfake.Options{Now: opts.Now, SystemID: opts.SMPPSystemID, Password: opts.SMPPPassword}); err != nil {
+		return nil, err
+	}
 	if s.controlLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("fakes: listen: %w", err)
 	}
@@ -141,12 +150,14 @@ func (s *Set) controlHandler() http.Handler {
 	s.SpeedSMS.Mount(mux, "/speedsms/_fault")
 	s.Webhook.Mount(mux, "/webhook/_fault")
 	s.SMTP.Mount(mux, "/smtp/_fault")
+	s.SMPP.Mount(mux, "/smpp/_fault")
 	messages := map[string]func() any{
 		"fcm":      func() any { return s.FCM.Messages() },
 		"esms":     func() any { return s.ESMS.Messages() },
 		"speedsms": func() any { return s.SpeedSMS.Messages() },
 		"webhook":  func() any { return s.Webhook.Messages() },
 		"smtp":     func() any { return s.SMTP.Messages() },
+		"smpp":     func() any { return s.SMPP.Messages() },
 	}
 	mux.HandleFunc("GET /{fake}/_messages", func(w http.ResponseWriter, r *http.Request) {
 		get, ok := messages[r.PathValue("fake")]
@@ -239,6 +250,7 @@ func (s *Set) URLs() URLs {
 		SpeedSMS:    s.SpeedSMS.URL(),
 		Webhook:     s.Webhook.URL(),
 		SMTP:        s.SMTP.Addr(),
+		SMPP:        s.SMPP.Addr(),
 		Control:     "http://" + s.controlLn.Addr().String(),
 	}
 }
@@ -248,7 +260,7 @@ func (u URLs) String() string {
 	var b strings.Builder
 	for _, kv := range [][2]string{
 		{"fcm", u.FCMEndpoint}, {"fcm token", u.FCMTokenURL}, {"esms", u.ESMS}, {"speedsms", u.SpeedSMS},
-		{"webhook", u.Webhook}, {"smtp", u.SMTP}, {"control", u.Control},
+		{"webhook", u.Webhook}, {"smtp", u.SMTP}, {"smpp", u.SMPP}, {"control", u.Control},
 	} {
 		fmt.Fprintf(&b, "%-10s %s\n", kv[0], kv[1])
 	}
@@ -280,6 +292,9 @@ func (s *Set) Close() {
 		}
 		if s.SMTP != nil {
 			s.SMTP.Close()
+		}
+		if s.SMPP != nil {
+			s.SMPP.Close()
 		}
 	})
 }

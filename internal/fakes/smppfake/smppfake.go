@@ -380,7 +380,9 @@ func (c *conn) bound() pdu.CommandID { return pdu.CommandID(c.mode.Load()) }
 func (c *conn) canReceive() bool {
 	return c.bound() == pdu.BindTransceiver || c.bound() == pdu.BindReceiver
 }
-func (c *conn) canSend() bool { return c.bound() == pdu.BindTransceiver || c.bound() == pdu.BindTransmitter }
+func (c *conn) canSend() bool {
+	return c.bound() == pdu.BindTransceiver || c.bound() == pdu.BindTransmitter
+}
 
 func (c *conn) serve() {
 	defer c.close()

@@ -260,7 +260,6 @@ type encoder struct{ buf []byte }
 
 func (e *encoder) u8(v uint8)   { e.buf = append(e.buf, v) }
 func (e *encoder) u16(v uint16) { e.buf = binary.BigEndian.AppendUint16(e.buf, v) }
-func (e *encoder) u32(v uint32) { e.buf = binary.BigEndian.AppendUint32(e.buf, v) }
 
 // cstring writes s and its NUL terminator; max counts the terminator, as
 // the specification's field sizes do.
