@@ -3,7 +3,9 @@
 #   PostgreSQL 15  127.0.0.1:5432  (role loa/loa, database loa_test)
 #   Redis          127.0.0.1:6379
 #   Apache Kafka   127.0.0.1:9092  (single-node KRaft, controller on 127.0.0.1:9093)
-# and write deploy/local/.state/env (source it to get the LOA_TEST_* variables).
+# install the third-party SMPP implementations of the interoperability tests
+# (interop.sh), and write deploy/local/.state/env (source it to get the
+# LOA_TEST_* variables).
 #
 # Idempotent: services that are already up (and ours) are left alone.
 # Works from any cwd; needs root (or sudo) for apt-get and pg_ctlcluster.
@@ -407,11 +409,13 @@ start_kafka() {
 start_postgres
 start_redis
 start_kafka
+INTEROP_ENV="$(bash "$HERE/interop.sh" "$STATE")"
 
 cat >"$STATE/env.tmp" <<EOF
 export LOA_TEST_DATABASE_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB?sslmode=disable
 export LOA_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 export LOA_TEST_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+$INTEROP_ENV
 EOF
 mv "$STATE/env.tmp" "$STATE/env"
 log "all services up in $((SECONDS - T0)) s; wrote $STATE/env (source it)"

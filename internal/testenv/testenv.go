@@ -296,3 +296,16 @@ func OwnKafka(t testing.TB) *instance.Kafka {
 	t.Cleanup(k.Close)
 	return k
 }
+
+// Tool returns the value of variable, which names an installed
+// third-party tool (an interpreter, a package directory) that
+// deploy/local/up.sh installs, or skips t when it is not set (fails with
+// LOA_REQUIRE_SERVICES=1).
+func Tool(t testing.TB, variable string) string {
+	t.Helper()
+	v := os.Getenv(variable)
+	if v == "" {
+		missing(t, variable)
+	}
+	return v
+}

@@ -78,7 +78,8 @@ type Options struct {
 	// again when it was answered with an error (ESME_RX_T_APPN); 1s when
 	// zero. It tries at most 5 times.
 	ReceiptRetry time.Duration
-	// Discard counts messages without keeping them, for benchmarks.
+	// Discard counts messages and receipts without keeping them, for
+	// benchmarks.
 	Discard bool
 }
 
@@ -596,9 +597,11 @@ func (s *Server) take(c *conn, sm *pdu.SM, id string, answer func()) {
 	var r *Receipt
 	if wantReceipt {
 		r = &Receipt{MessageID: id, To: sm.DestinationAddr, State: state, sm: sm, from: c, submitted: now}
-		s.mu.Lock()
-		s.receipts[id] = r
-		s.mu.Unlock()
+		if !s.opts.Discard {
+			s.mu.Lock()
+			s.receipts[id] = r
+			s.mu.Unlock()
+		}
 	}
 	if wantReceipt && early {
 		s.sendReceipt(r)
