@@ -76,7 +76,9 @@ type URLs struct {
 	// esms, speedsms, webhook, smtp and smpp, /f/_fault (the fault plan,
 	// see fault.ParseJSON) and GET /f/_messages; and for fcm and the SMS
 	// gateways GET /f/_stats (FCMStats, SMSStats) and GET /f/_counts
-	// (Counts: per recipient, without the messages).
+	// (Counts: per recipient, without the messages); and the fake SMSC's
+	// POST /smpp/_receipts, /smpp/_drop and /smpp/_bind (see
+	// smppfake.Server.MountControl).
 	Control string `json:"control"`
 }
 
@@ -151,6 +153,7 @@ func (s *Set) controlHandler() http.Handler {
 	s.Webhook.Mount(mux, "/webhook/_fault")
 	s.SMTP.Mount(mux, "/smtp/_fault")
 	s.SMPP.Mount(mux, "/smpp/_fault")
+	s.SMPP.MountControl(mux, "/smpp")
 	messages := map[string]func() any{
 		"fcm":      func() any { return s.FCM.Messages() },
 		"esms":     func() any { return s.ESMS.Messages() },

@@ -67,7 +67,6 @@ type held struct {
 	r         Receipt
 	respond   func(pdu.Status)
 	watermark uint64 // the last submit ticket issued when it arrived
-	at        time.Time
 }
 
 // queued is a report waiting for the sink.
@@ -193,7 +192,7 @@ func (t *tracker) receipt(r Receipt, respond func(pdu.Status)) {
 			out = append(out, queued{rep: t.unmatched(t.held[0].r), respond: t.held[0].respond})
 			t.held = t.held[1:]
 		}
-		t.held = append(t.held, held{r: r, respond: respond, watermark: t.ticket, at: t.now()})
+		t.held = append(t.held, held{r: r, respond: respond, watermark: t.ticket})
 	}
 	t.mu.Unlock()
 	t.enqueue(out...)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -300,6 +302,67 @@ func (s *Server) ShuffleReceipts(on bool) {
 
 // Mount registers the fault endpoint at path on mux.
 func (s *Server) Mount(mux *http.ServeMux, path string) { s.Injector.Mount(mux, path) }
+
+// MountControl registers the SMSC's own controls under prefix on mux:
+//
+//	POST prefix/_receipts {"first": true, "shuffle": false, "states": {"84912345678": "UNDELIV"}}
+//	    receipts before the submit_sm_resp, in random order, and the state per number ("" restores DELIVRD)
+//	POST prefix/_drop {"after": 0}
+//	    drop every connection now, or after that many more accepted submits
+//	POST prefix/_bind {"error": "ESME_RINVPASWD"}
+//	    refuse every bind with that status ("" accepts again)
+func (s *Server) MountControl(mux *http.ServeMux, prefix string) {
+	decode := func(w http.ResponseWriter, r *http.Request, v any) bool {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil && !errors.Is(err, io.EOF) {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return false
+		}
+		return true
+	}
+	mux.HandleFunc("POST "+prefix+"/_receipts", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			First, Shuffle bool
+			States         map[string]string
+		}
+		if !decode(w, r, &req) {
+			return
+		}
+		s.ReceiptsFirst(req.First)
+		s.ShuffleReceipts(req.Shuffle)
+		for to, st := range req.States {
+			s.SetReceiptState(to, st)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST "+prefix+"/_drop", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ After int }
+		if !decode(w, r, &req) {
+			return
+		}
+		if req.After > 0 {
+			s.DropAfter(req.After)
+		} else {
+			s.DropConnections()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST "+prefix+"/_bind", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Error string }
+		if !decode(w, r, &req) {
+			return
+		}
+		st := pdu.OK
+		if req.Error != "" {
+			var ok bool
+			if st, ok = pdu.StatusByName(req.Error); !ok {
+				http.Error(w, "unknown command_status "+req.Error, http.StatusBadRequest)
+				return
+			}
+		}
+		s.SetBindError(st)
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
 
 func (s *Server) accept() {
 	defer s.wg.Done()
