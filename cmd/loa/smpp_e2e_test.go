@@ -7,7 +7,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/loa-hub/loa/channels/sms/smpp"
 	"github.com/loa-hub/loa/channels/sms/smpp/pdu"
 	"github.com/loa-hub/loa/internal/fakes/smppfake"
 	"github.com/loa-hub/loa/internal/fakes/smsfake"
@@ -194,5 +196,38 @@ func TestSMPPDroppedConnectionMidWindow(t *testing.T) {
 				t.Errorf("the SMSC accepted %d messages (duplicates %v), want %d once each", fake.Count(), fake.Duplicates(), n)
 			}
 		})
+	}
+}
+
+func TestSMPPConfig(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("s3cret\r\n"), 0o600)
+	env := map[string]string{
+		"LOA_SMS_PROVIDERS": "vms", "LOA_SMS_VMS_TYPE": "smpp", "LOA_SMS_VMS_HOST": "smsc.example.vn",
+		"LOA_SMS_VMS_SYSTEM_ID": "loa_qna", "LOA_SMS_VMS_PASSWORD_FILE": pw, "LOA_SMS_VMS_SOURCE_ADDR": "8088",
+		"LOA_SMS_VMS_SOURCE_TON": "3", "LOA_SMS_VMS_SOURCE_NPI": "0", "LOA_SMS_VMS_SESSIONS": "4", "LOA_SMS_VMS_WINDOW": "50",
+		"LOA_SMS_VMS_BIND": "pair", "LOA_SMS_VMS_CONCAT": "sar", "LOA_SMS_VMS_TLS": "1", "LOA_SMS_VMS_RESPONSE_TIMEOUT": "5s",
+	}
+	cfg, err := loadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Providers.SMS[0].SMPP
+	if p == nil || p.Addr != "smsc.example.vn:2775" || p.Password != "s3cret" || p.SystemID != "loa_qna" || p.Source != "8088" ||
+		*p.SourceTON != 3 || *p.SourceNPI != 0 || p.Sessions != 4 || p.Window != 50 || !p.Pair || p.Concat != smpp.SAR || !p.TLS ||
+		p.ResponseTimeout != 5*time.Second {
+		t.Errorf("smpp provider %+v", p)
+	}
+
+	bad := map[string]string{
+		"LOA_SMS_PROVIDERS": "vms", "LOA_SMS_VMS_TYPE": "smpp", "LOA_SMS_VMS_PASSWORD_FILE": "/nonexistent",
+		"LOA_SMS_VMS_SOURCE_TON": "x", "LOA_SMS_VMS_WINDOW": "0", "LOA_SMS_VMS_BIND": "both", "LOA_SMS_VMS_CONCAT": "udh16",
+	}
+	_, err = loadConfig(func(k string) string { return bad[k] })
+	for _, want := range []string{"LOA_SMS_VMS_HOST", "LOA_SMS_VMS_SYSTEM_ID", "LOA_SMS_VMS_PASSWORD_FILE", "LOA_SMS_VMS_SOURCE_ADDR",
+		"LOA_SMS_VMS_SOURCE_TON", "LOA_SMS_VMS_WINDOW", "LOA_SMS_VMS_BIND", "LOA_SMS_VMS_CONCAT"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad config: %v; want %s named", err, want)
+		}
 	}
 }
