@@ -39,11 +39,17 @@ const (
 	RoleUnitAdmin         Role = "unit_admin"
 	RoleOps               Role = "ops"
 	RoleAdmin             Role = "admin"
+	// RoleAlertTester receives Test and Exercise alerts, which never
+	// reach the public.
+	RoleAlertTester Role = "alert_tester"
+	// RoleAlertResponder receives Restricted alerts (by default; which
+	// roles a CAP <restriction> reaches is configuration).
+	RoleAlertResponder Role = "alert_responder"
 )
 
 // Roles lists every role.
 func Roles() []Role {
-	return []Role{RoleAgencySubmitter, RoleBroadcastApprover, RoleUnitAdmin, RoleOps, RoleAdmin}
+	return []Role{RoleAgencySubmitter, RoleBroadcastApprover, RoleUnitAdmin, RoleOps, RoleAdmin, RoleAlertTester, RoleAlertResponder}
 }
 
 // Valid reports whether r is a known role.

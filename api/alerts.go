@@ -109,10 +109,62 @@ func (h *handler) submitAlert(w http.ResponseWriter, r *http.Request, svc *alert
 	if res.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": res.Alert.ID, "status": res.Alert.Status,
+	body := map[string]any{"id": res.Alert.ID, "status": res.Alert.Status, "distribution": res.Alert.Distribution,
 		"priority": res.Alert.Priority, "areas": res.Alert.AreaCodes, "channels": res.Alert.Channels,
-		"expires": res.Alert.ExpiresAt, "replayed": res.Replayed})
+		"expires": res.Alert.ExpiresAt, "replayed": res.Replayed}
+	addAlertNotes(body, res.Alert)
+	writeJSON(w, http.StatusAccepted, body)
 	return nil
+}
+
+// addAlertNotes adds to an answer what Loa made of the alert beyond its
+// status: who it goes to when that is not the public, and what it named
+// that matched nothing.
+func addAlertNotes(body map[string]any, a sqlstore.StoredAlert) {
+	if note := alertNote(a); note != "" {
+		body["note"] = note
+	}
+	if len(a.Audience.Roles) > 0 {
+		body["roles"] = a.Audience.Roles
+	}
+	if len(a.Audience.Accounts) > 0 {
+		body["accounts"] = len(a.Audience.Accounts)
+	}
+	if n := a.Notes.UnmatchedAreas; len(n) > 0 {
+		body["unmatched_areas"] = n
+	}
+	if n := a.Notes.UnmatchedAddresses; len(n) > 0 {
+		body["unmatched_addresses"] = n
+	}
+	if n := a.Notes.UnmatchedRefs; len(n) > 0 {
+		body["unmatched_references"] = n
+	}
+}
+
+// alertNote says in a sentence why an alert is not (or not publicly)
+// distributed.
+func alertNote(a sqlstore.StoredAlert) string {
+	switch a.Status {
+	case alert.StatusExpired:
+		return "the alert had expired when it arrived: stored, never sent"
+	case alert.StatusNotDistributed:
+		return "a System message: stored, never distributed"
+	case alert.StatusNoRecipients:
+		return "the alert reaches no one (no known area, account or role matches it): stored, nothing sent"
+	case alert.StatusCancelled:
+		return "a Cancel of this alert arrived before it: stored, never sent"
+	case alert.StatusSuperseded:
+		return "an Update of this alert arrived before it: stored, never sent"
+	}
+	switch a.Distribution {
+	case alert.DistributionTest:
+		return "a Test or Exercise alert: sent only to the test audience (roles " + strings.Join(a.Audience.Roles, ", ") + "), never to the public"
+	case alert.DistributionRestricted:
+		return "a Restricted alert: sent only to holders of the roles its restriction maps to, never to public devices"
+	case alert.DistributionPrivate:
+		return "a Private alert: sent only to the accounts its addresses name"
+	}
+	return ""
 }
 
 // alertProblem turns the alert service's refusals into problems naming
@@ -174,6 +226,16 @@ type alertView struct {
 	DecidedAt   *time.Time `json:"decided_at,omitempty"`
 	Reason      string     `json:"reason,omitempty"`
 	References  []string   `json:"references"`
+	// Distribution is public, restricted, private, test or none.
+	Distribution string `json:"distribution"`
+	// ChainKey is the identifier of the chain's first alert: what makes an
+	// Update or Cancel replace the earlier notification on the phone.
+	ChainKey            string   `json:"chain_key"`
+	Roles               []string `json:"roles,omitempty"`
+	Note                string   `json:"note,omitempty"`
+	UnmatchedAreas      []string `json:"unmatched_areas,omitempty"`
+	UnmatchedAddresses  []string `json:"unmatched_addresses,omitempty"`
+	UnmatchedReferences []string `json:"unmatched_references,omitempty"`
 	// Detail only.
 	Texts       []alertText `json:"texts,omitempty"`
 	Updates     []string    `json:"updates,omitempty"`
@@ -195,7 +257,9 @@ func newAlertView(a sqlstore.StoredAlert) alertView {
 	}
 	return alertView{ID: a.ID, Identifier: a.CAPIdentifier, Sender: a.Sender, Sent: a.Sent.UTC(), MsgType: a.MsgType, Status: a.Status,
 		Priority: a.Priority, Areas: a.AreaCodes, Channels: a.Channels, Expires: a.ExpiresAt, Issuer: a.Issuer, CreatedAt: a.CreatedAt,
-		PublishedAt: optTime(a.PublishedAt), DecidedBy: a.DecidedBy, DecidedAt: optTime(a.DecidedAt), Reason: a.Reason, References: refs}
+		PublishedAt: optTime(a.PublishedAt), DecidedBy: a.DecidedBy, DecidedAt: optTime(a.DecidedAt), Reason: a.Reason, References: refs,
+		Distribution: a.Distribution, ChainKey: a.ChainKey, Roles: a.Audience.Roles, Note: alertNote(a),
+		UnmatchedAreas: a.Notes.UnmatchedAreas, UnmatchedAddresses: a.Notes.UnmatchedAddresses, UnmatchedReferences: a.Notes.UnmatchedRefs}
 }
 
 // checkAlertReader refuses a session whose official is not an approver.

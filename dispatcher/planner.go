@@ -47,7 +47,7 @@ func (d *Dispatcher) handlePlan(ctx context.Context, env producer.Envelope, p pr
 	if app == "" {
 		app = "smart"
 	}
-	aud := sqlstore.Audience{Everyone: p.Audience.Everyone, Areas: p.Audience.Areas, Topics: p.Audience.Topics, Accounts: p.Audience.Accounts}
+	aud := sqlstore.Audience{Everyone: p.Audience.Everyone, Areas: p.Audience.Areas, Topics: p.Audience.Topics, Accounts: p.Audience.Accounts, Roles: p.Audience.Roles}
 	for _, ch := range p.Channels {
 		if err := d.planChannel(ctx, env, p, channels.Name(ch), aud, app, size); err != nil {
 			return err

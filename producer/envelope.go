@@ -171,6 +171,9 @@ type Audience struct {
 	Areas    []string `json:"areas,omitempty"`
 	Topics   []string `json:"topics,omitempty"`
 	Accounts []string `json:"accounts,omitempty"`
+	// Roles are officials' roles: every holder of one (Restricted alerts,
+	// the test audience of Test and Exercise alerts).
+	Roles []string `json:"roles,omitempty"`
 }
 
 // Plan is the payload of KindPlan: a broadcast, alert or outage notice
@@ -185,7 +188,7 @@ type Plan struct {
 	Data           map[string]string `json:"data,omitempty"`
 	Priority       string            `json:"priority"`
 	// App limits push to devices of one app; "smart" (the citizens' app)
-	// when empty.
+	// when empty, every app when "*".
 	App string `json:"app,omitempty"`
 	// BatchSize is how many addresses a Fanout batch carries; 500 when 0.
 	BatchSize int `json:"batch_size,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/api"
 	"github.com/loa-hub/loa/producer/alert"
 	"github.com/loa-hub/loa/producer/alert/cap"
@@ -34,8 +35,46 @@ func loadAlertConfig(getenv func(string) string, errs *[]error) alert.Config {
 		}
 	}
 	c.MaxBytes = int64(intVar(getenv, "LOA_ALERT_MAX_BYTES", int(cap.DefaultMaxBytes), 1024, 16<<20, errs))
+	if v, ok := lookup(getenv, "LOA_CAP_TEST_ROLES"); ok {
+		c.TestRoles = nil
+		if !strings.EqualFold(v, "none") {
+			for _, r := range strings.Split(v, ",") {
+				c.TestRoles = append(c.TestRoles, checkRole("LOA_CAP_TEST_ROLES", strings.TrimSpace(r), errs))
+			}
+		}
+	}
+	if v, ok := lookup(getenv, "LOA_CAP_RESTRICTION_ROLES"); ok {
+		c.RestrictionRoles = map[string][]string{}
+		if !strings.EqualFold(v, "none") {
+			for _, entry := range strings.Split(v, ";") {
+				text, roles, found := strings.Cut(entry, "=")
+				text = strings.TrimSpace(text)
+				if !found || text == "" {
+					*errs = append(*errs, fmt.Errorf("LOA_CAP_RESTRICTION_ROLES: %q is not RESTRICTION=ROLE[|ROLE…]", entry))
+					continue
+				}
+				for _, r := range strings.Split(roles, "|") {
+					c.RestrictionRoles[text] = append(c.RestrictionRoles[text], checkRole("LOA_CAP_RESTRICTION_ROLES", strings.TrimSpace(r), errs))
+				}
+			}
+		}
+	}
 	if err := c.Validate(); err != nil {
 		*errs = append(*errs, fmt.Errorf("LOA_ALERT_SMS_SEVERITIES: %w", err))
 	}
 	return c
+}
+
+// lookup returns a variable's trimmed value and whether it is set.
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := strings.TrimSpace(getenv(name))
+	return v, v != ""
+}
+
+// checkRole reports a role that officials cannot hold.
+func checkRole(variable, r string, errs *[]error) string {
+	if !accounts.Role(r).Valid() {
+		*errs = append(*errs, fmt.Errorf("%s: %q is not a role (%v)", variable, r, accounts.Roles()))
+	}
+	return r
 }

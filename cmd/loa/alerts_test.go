@@ -29,3 +29,23 @@ func TestAlertConfig(t *testing.T) {
 		t.Errorf("bad values: %v", err)
 	}
 }
+
+func TestCAPAudienceConfig(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	c, err := loadConfig(env(map[string]string{"LOA_CAP_TEST_ROLES": "alert_tester, ops",
+		"LOA_CAP_RESTRICTION_ROLES": "Lực lượng cứu hộ=alert_responder|ops; *=alert_responder"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Alerts.TestRoles, []string{"alert_tester", "ops"}) ||
+		!slices.Equal(c.Alerts.RestrictionRoles["Lực lượng cứu hộ"], []string{"alert_responder", "ops"}) ||
+		!slices.Equal(c.Alerts.RestrictionRoles["*"], []string{"alert_responder"}) {
+		t.Errorf("%v %v", c.Alerts.TestRoles, c.Alerts.RestrictionRoles)
+	}
+	if _, err := loadConfig(env(map[string]string{"LOA_CAP_TEST_ROLES": "everyone"})); err == nil {
+		t.Error("unknown role accepted")
+	}
+	if _, err := loadConfig(env(map[string]string{"LOA_CAP_RESTRICTION_ROLES": "no equals sign"})); err == nil {
+		t.Error("malformed mapping accepted")
+	}
+}

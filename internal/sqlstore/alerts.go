@@ -31,6 +31,42 @@ type StoredAlert struct {
 	DecidedAt     time.Time
 	Reason        string
 	PublishedAt   time.Time // zero until its plan reached Kafka
+	// Distribution is who the alert is for: public (the areas' devices and
+	// phones), restricted (holders of roles), private (named accounts),
+	// test (the test audience) or none (stored, never distributed).
+	Distribution string
+	// ChainKey names the chain of an alert and its Updates and Cancel:
+	// the CAP identifier of its first alert.
+	ChainKey string
+	// Audience is who beyond AreaCodes receives it.
+	Audience AlertAudience
+	// Notes are what Loa could not match: area codes, addresses and
+	// references.
+	Notes AlertNotes
+	// PendingRefs are references to alerts not received yet; each is
+	// linked (and dropped from here) when its alert arrives.
+	PendingRefs []AlertRef
+}
+
+// AlertAudience is the part of an alert's audience that is not areas.
+type AlertAudience struct {
+	Roles    []string `json:"roles,omitempty"`
+	Accounts []string `json:"accounts,omitempty"`
+	// App is the app whose devices get the push; "*" for every app.
+	App string `json:"app,omitempty"`
+}
+
+// AlertNotes record what an alert named that Loa could not match.
+type AlertNotes struct {
+	UnmatchedAreas     []string `json:"unmatched_areas,omitempty"`
+	UnmatchedAddresses []string `json:"unmatched_addresses,omitempty"`
+	UnmatchedRefs      []string `json:"unmatched_references,omitempty"`
+	Restriction        string   `json:"restriction,omitempty"`
+}
+
+// AlertRef names an alert by its sender and CAP identifier.
+type AlertRef struct {
+	Sender, Identifier string
 }
 
 // AlertLink is an alert that refers to another one.
@@ -40,13 +76,26 @@ type AlertLink struct {
 }
 
 const selectAlert = `SELECT id, cap_identifier, sender, sent, msg_type, refs, status, priority, document, issuer,
-	area_codes, channels, expires_at, created_at, COALESCE(decided_by, ''), decided_at, reason, published_at FROM alerts`
+	area_codes, channels, expires_at, created_at, COALESCE(decided_by, ''), decided_at, reason, published_at,
+	distribution, chain_key, audience, notes FROM alerts`
 
-// CreateAlert inserts a (with its references) unless an alert with the
-// same sender and CAP identifier exists. It returns the stored row and
-// whether this call created it; concurrent calls with one identifier
-// return one row.
+// CreateAlert inserts a (with its references, and its references to
+// alerts not received yet) unless an alert with the same sender and CAP
+// identifier exists. Updates and Cancels received earlier that referred
+// to a are linked to it. It returns the stored row and whether this call
+// created it; concurrent calls with one identifier return one row.
 func (d *DB) CreateAlert(ctx context.Context, a StoredAlert) (StoredAlert, bool, error) {
+	aud, err := json.Marshal(a.Audience)
+	if err != nil {
+		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+	}
+	notes, err := json.Marshal(a.Notes)
+	if err != nil {
+		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+	}
+	if a.Distribution == "" {
+		a.Distribution = "public"
+	}
 	areas, err := json.Marshal(nonNil(a.AreaCodes))
 	if err != nil {
 		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
@@ -65,11 +114,12 @@ func (d *DB) CreateAlert(ctx context.Context, a StoredAlert) (StoredAlert, bool,
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `INSERT INTO alerts (id, cap_identifier, sender, sent, msg_type, refs, status, priority,
-		document, issuer, area_codes, channels, expires_at, created_at, reason)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, '')
+		document, issuer, area_codes, channels, expires_at, created_at, reason, distribution, chain_key, audience, notes)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, '', $15, $16, $17, $18)
 		ON CONFLICT (sender, cap_identifier) DO NOTHING`,
 		a.ID, a.CAPIdentifier, a.Sender, a.Sent.UTC(), a.MsgType, string(refs), a.Status, a.Priority,
-		string(a.Document), a.Issuer, string(areas), string(chans), nullTime(a.ExpiresAt), a.CreatedAt.UTC())
+		string(a.Document), a.Issuer, string(areas), string(chans), nullTime(a.ExpiresAt), a.CreatedAt.UTC(),
+		a.Distribution, a.ChainKey, string(aud), string(notes))
 	if err != nil {
 		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 	}
@@ -82,6 +132,22 @@ func (d *DB) CreateAlert(ctx context.Context, a StoredAlert) (StoredAlert, bool,
 		if _, err := tx.ExecContext(ctx, `INSERT INTO alert_refs (alert_id, ref_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, a.ID, ref); err != nil {
 			return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 		}
+	}
+	for _, p := range a.PendingRefs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO alert_pending_refs (alert_id, ref_sender, ref_identifier) VALUES ($1, $2, $3)
+			ON CONFLICT DO NOTHING`, a.ID, p.Sender, p.Identifier); err != nil {
+			return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+		}
+	}
+	// Updates and Cancels that arrived before this alert now refer to it.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO alert_refs (alert_id, ref_id)
+		SELECT alert_id, $1 FROM alert_pending_refs WHERE ref_sender = $2 AND ref_identifier = $3 AND alert_id <> $1
+		ON CONFLICT DO NOTHING`, a.ID, a.Sender, a.CAPIdentifier); err != nil {
+		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM alert_pending_refs WHERE ref_sender = $1 AND ref_identifier = $2`,
+		a.Sender, a.CAPIdentifier); err != nil {
+		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
@@ -119,7 +185,40 @@ func (d *DB) oneAlert(ctx context.Context, q string, args ...any) (StoredAlert, 
 	if a.RefIDs, err = d.alertRefs(ctx, `SELECT ref_id FROM alert_refs WHERE alert_id = $1 ORDER BY ref_id`, a.ID); err != nil {
 		return StoredAlert{}, err
 	}
-	return a, nil
+	rows, err := d.db.QueryContext(ctx, `SELECT ref_sender, ref_identifier FROM alert_pending_refs WHERE alert_id = $1
+		ORDER BY ref_sender, ref_identifier`, a.ID)
+	if err != nil {
+		return StoredAlert{}, fmt.Errorf("sqlstore: alert pending references: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r AlertRef
+		if err := rows.Scan(&r.Sender, &r.Identifier); err != nil {
+			return StoredAlert{}, fmt.Errorf("sqlstore: alert pending references: %w", err)
+		}
+		a.PendingRefs = append(a.PendingRefs, r)
+	}
+	return a, rows.Err()
+}
+
+// AlertsAwaiting returns the alerts (their Updates and Cancels, oldest
+// first) that referred to sender's identifier before it was received.
+func (d *DB) AlertsAwaiting(ctx context.Context, sender, identifier string) ([]AlertLink, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT a.id, a.msg_type FROM alert_pending_refs p JOIN alerts a ON a.id = p.alert_id
+		WHERE p.ref_sender = $1 AND p.ref_identifier = $2 ORDER BY a.created_at, a.id`, sender, identifier)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: alerts awaiting: %w", err)
+	}
+	defer rows.Close()
+	var out []AlertLink
+	for rows.Next() {
+		var l AlertLink
+		if err := rows.Scan(&l.ID, &l.MsgType); err != nil {
+			return nil, fmt.Errorf("sqlstore: alerts awaiting: %w", err)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
 }
 
 func (d *DB) alertRefs(ctx context.Context, q, id string) ([]string, error) {
@@ -142,11 +241,18 @@ func (d *DB) alertRefs(ctx context.Context, q, id string) ([]string, error) {
 func scanAlert(row scanner) (StoredAlert, error) {
 	var (
 		a                                     StoredAlert
-		refs, doc, areas, chans               string
+		refs, doc, areas, chans, aud, notes   string
 		sent, expires, created, decided, publ timeValue
 	)
 	if err := row.Scan(&a.ID, &a.CAPIdentifier, &a.Sender, &sent, &a.MsgType, &refs, &a.Status, &a.Priority, &doc, &a.Issuer,
-		&areas, &chans, &expires, &created, &a.DecidedBy, &decided, &a.Reason, &publ); err != nil {
+		&areas, &chans, &expires, &created, &a.DecidedBy, &decided, &a.Reason, &publ,
+		&a.Distribution, &a.ChainKey, &aud, &notes); err != nil {
+		return StoredAlert{}, err
+	}
+	if err := json.Unmarshal([]byte(aud), &a.Audience); err != nil {
+		return StoredAlert{}, err
+	}
+	if err := json.Unmarshal([]byte(notes), &a.Notes); err != nil {
 		return StoredAlert{}, err
 	}
 	a.References, a.Document = json.RawMessage(refs), json.RawMessage(doc)
@@ -276,4 +382,31 @@ func (d *DB) LeafAreaCentroids(ctx context.Context) ([]AreaCentroid, error) {
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// AccountsByAddress resolves CAP <addresses> to accounts that are not
+// closed: each address is matched as an account id, an official's user
+// name, a citizen ID, a tax code or a verified phone (given normalised in
+// phones, "" where the address is not a phone). It returns the account
+// id of each address that resolved, by address.
+func (d *DB) AccountsByAddress(ctx context.Context, addrs, phones []string) (map[string]string, error) {
+	out := map[string]string{}
+	for i, a := range addrs {
+		ph := ""
+		if i < len(phones) {
+			ph = phones[i]
+		}
+		var id string
+		err := d.db.QueryRowContext(ctx, `SELECT id FROM accounts WHERE status <> 'closed' AND (id = $1 OR username = $1
+			OR citizen_id = $1 OR tax_code = $1 OR ($2 <> '' AND phone = $2 AND phone_verified_at IS NOT NULL))
+			ORDER BY CASE WHEN id = $1 THEN 0 WHEN username = $1 THEN 1 ELSE 2 END LIMIT 1`, a, ph).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: accounts by address: %w", err)
+		}
+		out[a] = id
+	}
+	return out, nil
 }

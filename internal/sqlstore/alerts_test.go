@@ -143,3 +143,80 @@ func testAlerts(t *testing.T, db *sqlstore.DB) {
 		t.Errorf("unpublished %v", unIDs)
 	}
 }
+
+// TestAlertSemantics: an alert's audience beyond areas round-trips, a
+// reference to an alert not received yet is linked when it arrives, and
+// audiences of roles and accounts reach every app's devices only when
+// asked.
+func TestAlertSemantics(t *testing.T) {
+	for name, db := range testenv.Stores(t) {
+		t.Run(name, func(t *testing.T) { testAlertSemantics(t, db) })
+	}
+}
+
+func testAlertSemantics(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	id := testenv.ID()
+	at := time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC)
+	upd := sqlstore.StoredAlert{ID: "upd-" + id, CAPIdentifier: "U-" + id, Sender: "s-" + id, Sent: at, MsgType: "Update",
+		Status: "no_recipients", Priority: "high", Document: json.RawMessage(`{}`), Issuer: "key", ExpiresAt: at.Add(time.Hour), CreatedAt: at,
+		Distribution: "restricted", ChainKey: "A-" + id, Audience: sqlstore.AlertAudience{Roles: []string{"alert_responder"}, App: "*"},
+		Notes:       sqlstore.AlertNotes{UnmatchedRefs: []string{"s-" + id + ",A-" + id}, Restriction: "Cứu hộ"},
+		PendingRefs: []sqlstore.AlertRef{{Sender: "s-" + id, Identifier: "A-" + id}}}
+	got, created, err := db.CreateAlert(ctx, upd)
+	if err != nil || !created {
+		t.Fatalf("create update: %v %v", created, err)
+	}
+	if got.Distribution != "restricted" || got.ChainKey != "A-"+id || !slices.Equal(got.Audience.Roles, []string{"alert_responder"}) ||
+		got.Audience.App != "*" || got.Notes.Restriction != "Cứu hộ" || len(got.PendingRefs) != 1 {
+		t.Fatalf("update round trip: %+v", got)
+	}
+	waiting, err := db.AlertsAwaiting(ctx, "s-"+id, "A-"+id)
+	if err != nil || len(waiting) != 1 || waiting[0].ID != upd.ID {
+		t.Fatalf("awaiting: %v %v", waiting, err)
+	}
+	orig := sqlstore.StoredAlert{ID: "orig-" + id, CAPIdentifier: "A-" + id, Sender: "s-" + id, Sent: at.Add(-time.Minute), MsgType: "Alert",
+		Status: "superseded", Priority: "high", Document: json.RawMessage(`{}`), Issuer: "key", ExpiresAt: at.Add(time.Hour), CreatedAt: at.Add(time.Second)}
+	if _, created, err := db.CreateAlert(ctx, orig); err != nil || !created {
+		t.Fatalf("create original: %v %v", created, err)
+	}
+	u, err := db.Alert(ctx, upd.ID)
+	if err != nil || !slices.Equal(u.RefIDs, []string{orig.ID}) || len(u.PendingRefs) != 0 {
+		t.Fatalf("update after its original arrived: refs %v pending %v %v", u.RefIDs, u.PendingRefs, err)
+	}
+	if links, err := db.AlertsReferring(ctx, orig.ID); err != nil || len(links) != 1 || links[0].ID != upd.ID {
+		t.Errorf("original's links %v %v", links, err)
+	}
+
+	// A role holder's Egov device is reached by a role audience on any
+	// app, not by one limited to the Smart app; a citizen with no role is
+	// not reached at all.
+	if err := db.SeedAccountApp(ctx, "resp-"+id, "official", "", "", "egov", []string{"tok-resp-" + id}, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SeedAccountApp(ctx, "cit-"+id, "citizen", "", "", "smart", []string{"tok-cit-" + id}, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.GrantRole(ctx, "resp-"+id, accounts.RoleGrant{Unit: "u", Role: "alert_responder"}, "t", at); err != nil {
+		t.Fatal(err)
+	}
+	roles := sqlstore.Audience{Roles: []string{"alert_responder"}}
+	page, err := db.AudienceDevices(ctx, roles, sqlstore.AnyApp, "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var toks []string
+	for _, k := range page {
+		toks = append(toks, k.Address)
+	}
+	if !slices.Contains(toks, "tok-resp-"+id) || slices.Contains(toks, "tok-cit-"+id) {
+		t.Errorf("role audience on any app reaches %v", toks)
+	}
+	if page, _ := db.AudienceDevices(ctx, roles, "smart", "", 1000); slices.ContainsFunc(page, func(k sqlstore.Keyed) bool { return k.Address == "tok-resp-"+id }) {
+		t.Error("role audience on the Smart app reached an Egov device")
+	}
+	byAddr, err := db.AccountsByAddress(ctx, []string{"cit-" + id, "nobody-" + id}, []string{"", ""})
+	if err != nil || byAddr["cit-"+id] != "cit-"+id || len(byAddr) != 1 {
+		t.Errorf("accounts by address: %v %v", byAddr, err)
+	}
+}

@@ -17,11 +17,13 @@ type Audience struct {
 	Areas    []string
 	Topics   []string
 	Accounts []string
+	// Roles are officials' roles: holders of any of them (in any unit).
+	Roles []string
 }
 
 // Empty reports whether the audience names nobody.
 func (a Audience) Empty() bool {
-	return !a.Everyone && len(a.Areas) == 0 && len(a.Topics) == 0 && len(a.Accounts) == 0
+	return !a.Everyone && len(a.Areas) == 0 && len(a.Topics) == 0 && len(a.Accounts) == 0 && len(a.Roles) == 0
 }
 
 // Keyed is one address of an audience with the key it is ordered by.
@@ -61,19 +63,27 @@ func (a Audience) predicate(accountCol string, next int) (with, cond string, arg
 	if len(a.Accounts) > 0 {
 		parts = append(parts, accountCol+` IN (`+list(a.Accounts)+`)`)
 	}
+	if len(a.Roles) > 0 {
+		parts = append(parts, `EXISTS (SELECT 1 FROM role_grants rg WHERE rg.account_id = `+accountCol+
+			` AND rg.role IN (`+list(a.Roles)+`))`)
+	}
 	if len(parts) == 0 {
 		return "", "FALSE", nil
 	}
 	return with, "(" + strings.Join(parts, " OR ") + ")", args
 }
 
-// AudienceDevices returns up to limit active devices of app in the
-// audience whose id sorts after `after`, in id order (keyset pagination:
-// the planner streams an audience of any size in flat memory).
+// AnyApp, as the app of AudienceDevices and CountAudience, selects the
+// devices of every app.
+const AnyApp = "*"
+
+// AudienceDevices returns up to limit active devices of app (AnyApp for
+// all) in the audience whose id sorts after `after`, in id order (keyset
+// pagination: the planner streams an audience of any size in flat memory).
 func (d *DB) AudienceDevices(ctx context.Context, a Audience, app, after string, limit int) ([]Keyed, error) {
 	with, cond, args := a.predicate("d.account_id", 4)
 	q := with + `SELECT d.id, d.token FROM devices d JOIN accounts acc ON acc.id = d.account_id
-		WHERE d.active AND d.app = $1 AND d.id > $2 AND acc.status <> 'closed' AND ` + cond + `
+		WHERE d.active AND ($1 = '*' OR d.app = $1) AND d.id > $2 AND acc.status <> 'closed' AND ` + cond + `
 		ORDER BY d.id LIMIT $3`
 	return d.keyed(ctx, q, append([]any{app, after, limit}, args...))
 }
@@ -93,7 +103,7 @@ func (d *DB) AudiencePhones(ctx context.Context, a Audience, after string, limit
 func (d *DB) CountAudience(ctx context.Context, a Audience, app string) (devices, phones int, err error) {
 	with, cond, args := a.predicate("d.account_id", 2)
 	q := with + `SELECT COUNT(*) FROM devices d JOIN accounts acc ON acc.id = d.account_id
-		WHERE d.active AND d.app = $1 AND acc.status <> 'closed' AND ` + cond
+		WHERE d.active AND ($1 = '*' OR d.app = $1) AND acc.status <> 'closed' AND ` + cond
 	if err := d.db.QueryRowContext(ctx, q, append([]any{app}, args...)...).Scan(&devices); err != nil {
 		return 0, 0, fmt.Errorf("sqlstore: count audience: %w", err)
 	}

@@ -71,6 +71,7 @@ type audienceJSON struct {
 	Areas    []string `json:"areas,omitempty"`
 	Topics   []string `json:"topics,omitempty"`
 	Accounts []string `json:"accounts,omitempty"`
+	Roles    []string `json:"roles,omitempty"`
 }
 
 // CreateBroadcast stores a new broadcast, its first history row (""

@@ -10,12 +10,13 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/internal/phone"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
@@ -34,10 +35,41 @@ const (
 	StatusSentApproved = "sent_approved"
 	// StatusRejected: refused by an approver; never sent.
 	StatusRejected = "rejected"
+	// StatusNoRecipients: a valid alert whose audience is empty (its
+	// areas match no administrative unit, its addresses no account, its
+	// restriction no role). Stored for the record; nothing is sent.
+	StatusNoRecipients = "no_recipients"
+	// StatusExpired: received after it expired; stored, never sent.
+	StatusExpired = "expired"
+	// StatusNotDistributed: a System message (alert network internals);
+	// stored, never distributed.
+	StatusNotDistributed = "not_distributed"
+	// StatusCancelled: received after a Cancel that refers to it; stored,
+	// never sent.
+	StatusCancelled = "cancelled"
+	// StatusSuperseded: received after an Update that refers to it;
+	// stored, never sent (the Update's newer text went out).
+	StatusSuperseded = "superseded"
 )
 
 // Statuses lists every status, for validating a filter.
-var Statuses = []string{StatusPendingApproval, StatusSentPreauthorised, StatusSentApproved, StatusRejected}
+var Statuses = []string{StatusPendingApproval, StatusSentPreauthorised, StatusSentApproved, StatusRejected,
+	StatusNoRecipients, StatusExpired, StatusNotDistributed, StatusCancelled, StatusSuperseded}
+
+// Who an alert is distributed to (its CAP scope and status).
+const (
+	// DistributionPublic: the devices and phones of the areas' subscribers.
+	DistributionPublic = "public"
+	// DistributionRestricted: holders of the roles its <restriction> maps
+	// to; never public devices.
+	DistributionRestricted = "restricted"
+	// DistributionPrivate: the accounts its <addresses> name.
+	DistributionPrivate = "private"
+	// DistributionTest: the test audience (Test and Exercise alerts).
+	DistributionTest = "test"
+	// DistributionNone: not distributed (System messages).
+	DistributionNone = "none"
+)
 
 // The channels an alert can use.
 const (
@@ -65,10 +97,9 @@ var (
 	// ErrNoArea is the class of the *cap.ValidationError for an alert
 	// whose areas match no administrative unit.
 	ErrNoArea = errors.New("alert: no area")
-	// ErrNotActual is the class of the *cap.ValidationError for a Test,
-	// Exercise, System or Draft alert, or an Ack or Error message: Loa
-	// distributes only actual alerts, updates and cancellations.
-	ErrNotActual = errors.New("alert: not an actual alert")
+	// ErrNotActual is the class of the *cap.ValidationError for a Draft
+	// alert, or an Ack or Error message: they are not for distribution.
+	ErrNotActual = errors.New("alert: not for distribution")
 	// ErrExpiredPending: a pending alert expired before it was approved;
 	// it can only be rejected.
 	ErrExpiredPending = errors.New("alert: expired before approval")
@@ -94,6 +125,15 @@ type Config struct {
 	DefaultTTL time.Duration
 	// App is the app whose devices receive alerts' push.
 	App string
+	// TestRoles are the roles whose holders receive Test and Exercise
+	// alerts (LOA_CAP_TEST_ROLES); empty stores them without sending.
+	TestRoles []string
+	// RestrictionRoles maps a Restricted alert's <restriction> (compared
+	// without case and surrounding space) to the roles that receive it;
+	// the key "*" applies to every other restriction
+	// (LOA_CAP_RESTRICTION_ROLES). A restriction that maps to no role
+	// reaches nobody: Restricted alerts never go to the public.
+	RestrictionRoles map[string][]string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -107,6 +147,8 @@ func DefaultConfig() Config {
 		MaxBytes:            cap.DefaultMaxBytes,
 		DefaultTTL:          24 * time.Hour,
 		App:                 "smart",
+		TestRoles:           []string{"alert_tester"},
+		RestrictionRoles:    map[string][]string{"*": {"alert_responder"}},
 	}
 }
 
@@ -189,33 +231,12 @@ type Result struct {
 	Replayed bool
 }
 
-// ParseCAP reads and validates a CAP 1.2 document: area codes must be
-// known, and the alert must not have expired. It returns a
+// ParseCAP reads and validates a CAP 1.2 document. It does not judge
+// what the document asks for (an expired alert, areas Loa does not know):
+// Submit stores such alerts instead of refusing them. It returns a
 // *cap.ValidationError for a refused document.
 func (s *Service) ParseCAP(ctx context.Context, r io.Reader) (*cap.Alert, error) {
-	var (
-		mu    sync.Mutex
-		dbErr error
-		known = map[string]bool{}
-	)
-	a, err := cap.Parse(r, cap.Options{MaxBytes: s.cfg.MaxBytes, Now: s.now(), KnownArea: func(code string) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if ok, seen := known[code]; seen {
-			return ok
-		}
-		ok, err := s.store.AreaExists(ctx, code)
-		if err != nil {
-			dbErr = err
-			return true
-		}
-		known[code] = ok
-		return ok
-	}})
-	if dbErr != nil {
-		return nil, fmt.Errorf("alert: parse: %w", dbErr)
-	}
-	return a, err
+	return cap.Parse(r, cap.Options{MaxBytes: s.cfg.MaxBytes})
 }
 
 // fields names the elements of validation errors in the input's form.
@@ -235,24 +256,37 @@ func (f fields) identifier() string {
 	return "alert/identifier"
 }
 
-func (f fields) area() string {
+func (f fields) status() string {
 	if f.json {
-		return "areas"
+		return "status"
 	}
-	return "alert/info[0]/area"
+	return "alert/status"
 }
 
 // Submit validates, stores and — for a pre-authorised issuer — publishes
 // an alert. The same sender and identifier posted again returns the
 // stored alert with Replayed set and sends nothing (unless its publish
-// had failed, which is retried). Refusals are *cap.ValidationError (with
-// ErrUnknownReference, ErrNoArea or ErrNotActual as class); a failed
-// publish returns the stored alert with an error wrapping ErrPublish.
+// had failed, which is retried).
+//
+// A valid alert is stored even when it reaches no one, so the record is
+// whole: a System message (StatusNotDistributed), an expired alert
+// (StatusExpired), one whose audience is empty (StatusNoRecipients), one
+// received after its Cancel or Update (StatusCancelled,
+// StatusSuperseded). CAP references to alerts not received yet are kept
+// and linked when those arrive; meanwhile an Update or Cancel is sent on
+// its own to its own audience. Scope and status decide the audience:
+// Restricted reaches the roles its restriction maps to, Private the
+// accounts its addresses name, Test and Exercise the test audience,
+// never the public.
+//
+// Refusals are *cap.ValidationError (with ErrUnknownReference,
+// ErrIdentifierReused or ErrNotActual as class); a failed publish returns
+// the stored alert with an error wrapping ErrPublish.
 func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, error) {
 	a, f := in.Alert, fields{json: in.JSON}
 	now := s.now().UTC()
-	if a.Status != cap.StatusActual {
-		return Result{}, &cap.ValidationError{Element: "alert/status", Reason: "only Actual alerts are distributed", Err: ErrNotActual}
+	if a.Status == cap.StatusDraft {
+		return Result{}, &cap.ValidationError{Element: f.status(), Reason: "a Draft is not for distribution", Err: ErrNotActual}
 	}
 	switch a.MsgType {
 	case cap.MsgTypeAlert, cap.MsgTypeUpdate, cap.MsgTypeCancel:
@@ -265,16 +299,39 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 		return Result{}, err
 	}
 
-	refs, err := s.resolveRefs(ctx, a, in.RefIDs, f)
+	refs, pending, err := s.resolveRefs(ctx, a, in.RefIDs, f)
 	if err != nil {
 		return Result{}, err
 	}
-	if a.MsgType != cap.MsgTypeAlert && len(refs) == 0 {
+	if a.MsgType != cap.MsgTypeAlert && len(refs) == 0 && len(pending) == 0 {
 		return Result{}, &cap.ValidationError{Element: f.refs(), Reason: "an Update or Cancel must name the alert it refers to", Err: cap.ErrInvalid}
 	}
-	codes, err := s.areaCodes(ctx, a)
+	st := sqlstore.StoredAlert{CAPIdentifier: a.Identifier, Sender: a.Sender, Sent: a.Sent, MsgType: string(a.MsgType),
+		Issuer: iss.ID, CreatedAt: now, PendingRefs: pending, ChainKey: chainKey(a, refs)}
+	for _, p := range pending {
+		st.Notes.UnmatchedRefs = append(st.Notes.UnmatchedRefs, p.Sender+","+p.Identifier)
+	}
+	st.Distribution = distribution(a)
+	codes, unmatched, err := s.areaCodes(ctx, a)
 	if err != nil {
 		return Result{}, err
+	}
+	st.Notes.UnmatchedAreas = unmatched
+	switch st.Distribution {
+	case DistributionPublic:
+		st.AreaCodes = codes
+	case DistributionRestricted:
+		st.Audience.Roles = s.restrictionRoles(a.Restriction)
+		st.Audience.App = sqlstore.AnyApp
+		st.Notes.Restriction = a.Restriction
+	case DistributionPrivate:
+		if st.Audience.Accounts, st.Notes.UnmatchedAddresses, err = s.resolveAddresses(ctx, a.Addresses); err != nil {
+			return Result{}, err
+		}
+		st.Audience.App = sqlstore.AnyApp
+	case DistributionTest:
+		st.Audience.Roles = slices.Clone(s.cfg.TestRoles)
+		st.Audience.App = sqlstore.AnyApp
 	}
 	chans := in.Channels
 	// A Cancel goes the referenced alerts' ways (below) unless told.
@@ -286,9 +343,16 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 	}
 	priority := string(a.Priority())
 	expires := a.Expires()
-	var inherited []string
+	var inherited sqlstore.StoredAlert
 	for _, r := range refs {
-		inherited = union(inherited, r.AreaCodes)
+		// An Update or Cancel reaches the audience of what it refers to,
+		// within its own distribution: a Test update of a public alert
+		// still goes only to the test audience.
+		if r.Distribution == st.Distribution {
+			inherited.AreaCodes = union(inherited.AreaCodes, r.AreaCodes)
+			inherited.Audience.Roles = union(inherited.Audience.Roles, r.Audience.Roles)
+			inherited.Audience.Accounts = union(inherited.Audience.Accounts, r.Audience.Accounts)
+		}
 		chans = union(chans, r.Channels)
 		if r.Priority == string(cap.PriorityHigh) {
 			priority = r.Priority
@@ -297,11 +361,13 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 			expires = r.ExpiresAt
 		}
 	}
-	// The referenced alerts' audience first, then any new areas.
-	codes = union(inherited, codes)
-	if len(codes) == 0 {
-		return Result{}, &cap.ValidationError{Element: f.area(), Reason: "no known administrative unit lies in the alert's areas", Err: ErrNoArea}
+	if chans == nil {
+		chans = []string{ChannelPush}
 	}
+	// The referenced alerts' audience first, then any new areas.
+	st.AreaCodes = union(inherited.AreaCodes, st.AreaCodes)
+	st.Audience.Roles = union(inherited.Audience.Roles, st.Audience.Roles)
+	st.Audience.Accounts = union(inherited.Audience.Accounts, st.Audience.Accounts)
 	slices.SortStableFunc(chans, func(x, y string) int { return channelRank(x) - channelRank(y) })
 	if expires.IsZero() {
 		expires = now.Add(s.cfg.DefaultTTL)
@@ -311,9 +377,9 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 			a.References = append(a.References, cap.Reference{Sender: r.Sender, Identifier: r.CAPIdentifier, Sent: r.Sent})
 		}
 	}
-	status := StatusPendingApproval
-	if s.preauthorised(iss.Scopes) {
-		status = StatusSentPreauthorised
+	st.Status, err = s.initialStatus(ctx, iss, a, st, now)
+	if err != nil {
+		return Result{}, err
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -331,11 +397,8 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 	for i, r := range refs {
 		refIDs[i] = r.ID
 	}
-	st, created, err := s.store.CreateAlert(ctx, sqlstore.StoredAlert{
-		ID: id.String(), CAPIdentifier: a.Identifier, Sender: a.Sender, Sent: a.Sent, MsgType: string(a.MsgType),
-		References: refJSON, RefIDs: refIDs, Status: status, Priority: priority, Document: doc, Issuer: iss.ID,
-		AreaCodes: codes, Channels: chans, ExpiresAt: expires, CreatedAt: now,
-	})
+	st.ID, st.References, st.RefIDs, st.Priority, st.Document, st.Channels, st.ExpiresAt = id.String(), refJSON, refIDs, priority, doc, chans, expires
+	st, created, err := s.store.CreateAlert(ctx, st)
 	if err != nil {
 		return Result{}, fmt.Errorf("alert: submit: %w", err)
 	}
@@ -343,13 +406,118 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 		return s.replay(ctx, st, a, f)
 	}
 	s.audit(ctx, iss.Actor, "alert.issue", st.ID, map[string]string{"identifier": st.CAPIdentifier, "sender": st.Sender,
-		"msg_type": st.MsgType, "status": st.Status, "areas": strings.Join(st.AreaCodes, ",")})
-	if st.Status == StatusSentPreauthorised {
+		"msg_type": st.MsgType, "status": st.Status, "distribution": st.Distribution, "areas": strings.Join(st.AreaCodes, ",")})
+	if sendable(st.Status) {
 		if err := s.send(ctx, st); err != nil {
 			return Result{Alert: st}, err
 		}
 	}
 	return Result{Alert: st}, nil
+}
+
+// distribution is who an alert is for, by its status and scope.
+func distribution(a *cap.Alert) string {
+	switch {
+	case a.Status == cap.StatusSystem:
+		return DistributionNone
+	case a.Status == cap.StatusTest, a.Status == cap.StatusExercise:
+		return DistributionTest
+	case a.Scope == cap.ScopeRestricted:
+		return DistributionRestricted
+	case a.Scope == cap.ScopePrivate:
+		return DistributionPrivate
+	}
+	return DistributionPublic
+}
+
+// initialStatus is the status a new alert is stored with: sent or
+// pending approval when there is someone to send it to, else why not.
+func (s *Service) initialStatus(ctx context.Context, iss Issuer, a *cap.Alert, st sqlstore.StoredAlert, now time.Time) (string, error) {
+	switch {
+	case st.Distribution == DistributionNone:
+		return StatusNotDistributed, nil
+	case a.Expired(now):
+		return StatusExpired, nil
+	}
+	// Updates and Cancels that arrived first: this alert is already
+	// replaced, and sending it now would bring back stale text.
+	earlier, err := s.store.AlertsAwaiting(ctx, a.Sender, a.Identifier)
+	if err != nil {
+		return "", err
+	}
+	for _, l := range earlier {
+		if l.MsgType == string(cap.MsgTypeCancel) {
+			return StatusCancelled, nil
+		}
+	}
+	if len(earlier) > 0 {
+		return StatusSuperseded, nil
+	}
+	if len(st.AreaCodes) == 0 && len(st.Audience.Roles) == 0 && len(st.Audience.Accounts) == 0 {
+		return StatusNoRecipients, nil
+	}
+	if s.preauthorised(iss.Scopes) {
+		return StatusSentPreauthorised, nil
+	}
+	return StatusPendingApproval, nil
+}
+
+// chainKey names the chain an alert belongs to: the CAP identifier of its
+// first alert, which every notification of the chain carries so that an
+// Update or Cancel replaces the earlier notification on the phone. A
+// reference to an alert not received yet still names it.
+func chainKey(a *cap.Alert, refs []sqlstore.StoredAlert) string {
+	var (
+		key   string
+		first time.Time
+	)
+	for _, r := range refs {
+		if key == "" || r.Sent.Before(first) {
+			key, first = r.ChainKey, r.Sent
+		}
+	}
+	for _, r := range a.References {
+		if key == "" || r.Sent.Before(first) {
+			key, first = r.Identifier, r.Sent
+		}
+	}
+	if key == "" {
+		key = a.Identifier
+	}
+	return key
+}
+
+// restrictionRoles maps a <restriction> to roles.
+func (s *Service) restrictionRoles(restriction string) []string {
+	for k, roles := range s.cfg.RestrictionRoles {
+		if k != "*" && strings.EqualFold(strings.TrimSpace(k), strings.TrimSpace(restriction)) {
+			return slices.Clone(roles)
+		}
+	}
+	return slices.Clone(s.cfg.RestrictionRoles["*"])
+}
+
+// resolveAddresses finds the accounts a Private alert's <addresses> name,
+// in order and without repeats, and the addresses that name none.
+func (s *Service) resolveAddresses(ctx context.Context, addrs []string) (accts, unmatched []string, err error) {
+	phones := make([]string, len(addrs))
+	for i, a := range addrs {
+		if p, err := phone.Normalize(a); err == nil {
+			phones[i] = p
+		}
+	}
+	found, err := s.store.AccountsByAddress(ctx, addrs, phones)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, a := range addrs {
+		if id, ok := found[a]; ok {
+			accts = union(accts, []string{id})
+		} else {
+			unmatched = append(unmatched, a)
+		}
+	}
+	return accts, unmatched, nil
 }
 
 // replay answers a repost of the stored alert st as a: the stored alert,
@@ -422,22 +590,30 @@ func (s *Service) wantsSMS(a *cap.Alert) bool {
 	return false
 }
 
-// resolveRefs finds the stored alerts a message refers to.
-func (s *Service) resolveRefs(ctx context.Context, a *cap.Alert, ids []string, f fields) ([]sqlstore.StoredAlert, error) {
-	var out []sqlstore.StoredAlert
+// resolveRefs finds the stored alerts a message refers to, and the CAP
+// references to alerts not received yet. A JSON alert's references (Loa
+// ids, or identifiers the same sender sent) must be known.
+func (s *Service) resolveRefs(ctx context.Context, a *cap.Alert, ids []string, f fields) ([]sqlstore.StoredAlert, []sqlstore.AlertRef, error) {
+	var (
+		out     []sqlstore.StoredAlert
+		pending []sqlstore.AlertRef
+	)
 	add := func(st sqlstore.StoredAlert) {
 		if !slices.ContainsFunc(out, func(x sqlstore.StoredAlert) bool { return x.ID == st.ID }) {
 			out = append(out, st)
 		}
 	}
-	for i, r := range a.References {
+	for _, r := range a.References {
 		st, err := s.store.AlertByIdentifier(ctx, r.Sender, r.Identifier)
 		if errors.Is(err, sqlstore.ErrNotFound) {
-			return nil, &cap.ValidationError{Element: f.refs(), Err: ErrUnknownReference,
-				Reason: fmt.Sprintf("reference %d: no alert %q from %q is known", i, r.Identifier, r.Sender)}
+			ref := sqlstore.AlertRef{Sender: r.Sender, Identifier: r.Identifier}
+			if !slices.Contains(pending, ref) && (r.Sender != a.Sender || r.Identifier != a.Identifier) {
+				pending = append(pending, ref)
+			}
+			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		add(st)
 	}
@@ -447,22 +623,35 @@ func (s *Service) resolveRefs(ctx context.Context, a *cap.Alert, ids []string, f
 			st, err = s.store.AlertByIdentifier(ctx, a.Sender, id)
 		}
 		if errors.Is(err, sqlstore.ErrNotFound) {
-			return nil, &cap.ValidationError{Element: fmt.Sprintf("%s[%d]", f.refs(), i), Err: ErrUnknownReference,
+			return nil, nil, &cap.ValidationError{Element: fmt.Sprintf("%s[%d]", f.refs(), i), Err: ErrUnknownReference,
 				Reason: fmt.Sprintf("no alert %q is known (give an alert id or an identifier you sent)", id)}
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		add(st)
 	}
-	return out, nil
+	return out, pending, nil
 }
 
-// areaCodes returns the alert's VN-ADMIN codes and the units without
-// units below them whose centroid lies inside one of its polygons or
-// circles.
-func (s *Service) areaCodes(ctx context.Context, a *cap.Alert) ([]string, error) {
-	codes := a.AreaCodes()
+// areaCodes returns the alert's known VN-ADMIN codes and the units
+// without units below them whose centroid lies inside one of its
+// polygons or circles; and the VN-ADMIN codes Loa does not know.
+func (s *Service) areaCodes(ctx context.Context, a *cap.Alert) (codes, unmatched []string, err error) {
+	named := a.AreaCodes()
+	if len(named) > 0 {
+		known, err := s.store.ExistingAreas(ctx, named)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, c := range named {
+			if slices.Contains(known, c) {
+				codes = append(codes, c)
+			} else {
+				unmatched = append(unmatched, c)
+			}
+		}
+	}
 	var shapes []cap.Area
 	for _, in := range a.Infos {
 		for _, ar := range in.Areas {
@@ -472,11 +661,11 @@ func (s *Service) areaCodes(ctx context.Context, a *cap.Alert) ([]string, error)
 		}
 	}
 	if len(shapes) == 0 {
-		return codes, nil
+		return codes, unmatched, nil
 	}
 	points, err := s.store.LeafAreaCentroids(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, p := range points {
 		for _, ar := range shapes {
@@ -486,7 +675,7 @@ func (s *Service) areaCodes(ctx context.Context, a *cap.Alert) ([]string, error)
 			}
 		}
 	}
-	return codes, nil
+	return codes, unmatched, nil
 }
 
 // union appends to a the elements of b it lacks.
@@ -521,15 +710,23 @@ func (s *Service) send(ctx context.Context, st sqlstore.StoredAlert) error {
 			return err
 		}
 	}
-	plan := producer.Plan{NotificationID: st.ID, Audience: producer.Audience{Areas: st.AreaCodes}, Channels: st.Channels,
-		Priority: st.Priority, App: s.cfg.App, Data: map[string]string{"alert_id": st.ID, "msg_type": st.MsgType}}
-	plan.Title, plan.Body = text(&a, refs)
+	app := s.cfg.App
+	if st.Audience.App != "" {
+		app = st.Audience.App
+	}
+	plan := producer.Plan{NotificationID: st.ID, Channels: st.Channels, Priority: st.Priority, App: app,
+		Audience: producer.Audience{Areas: st.AreaCodes, Roles: st.Audience.Roles, Accounts: st.Audience.Accounts},
+		Data:     map[string]string{"type": "alert", "alert_id": st.ID, "msg_type": st.MsgType, "chain": st.ChainKey}}
+	if st.Distribution != DistributionPublic {
+		plan.Data["distribution"] = st.Distribution
+	}
 	if in := a.InfoFor("vi"); in != nil {
 		plan.Data["event"], plan.Data["severity"], plan.Data["urgency"] = in.Event, string(in.Severity), string(in.Urgency)
 	}
 	if len(refs) > 0 {
 		plan.Data["references"] = strings.Join(st.RefIDs, ",")
 	}
+	plan.Title, plan.Body = text(&a, refs, plan.Data)
 	env, err := producer.NewEnvelope(st.ID, producer.KindPlan, topics.LaneAlert, st.ID, now, st.ExpiresAt, "", plan)
 	if err != nil {
 		return err
@@ -590,12 +787,26 @@ const CancelPrefix = "Hủy cảnh báo: "
 // UpdatePrefix starts the title of an update.
 const UpdatePrefix = "Cập nhật: "
 
-// text is the title and body sent for an alert: its Vietnamese info
-// block's headline, description and instruction; for a Cancel a notice
-// naming the cancelled alert.
-func text(a *cap.Alert, refs []sqlstore.StoredAlert) (title, body string) {
+// Budgets of an alert's push, in bytes of JSON as fcm.PayloadSize counts
+// them against FCM's 4,096. The notification shows a short text; the data
+// payload carries the full texts for the app, cut only when they would
+// not fit; dataReserve is left for what the dispatcher adds per device.
+const (
+	maxTitle    = 200
+	maxBody     = 1000
+	pushBudget  = 4096
+	dataReserve = 300
+)
+
+// text is the title and body sent for an alert — its Vietnamese info
+// block's headline, then its description with the instruction when both
+// fit in the body; for a Cancel a notice naming the cancelled alert — and
+// it adds to data the full headline, description and instruction, as far
+// as FCM's payload limit allows.
+func text(a *cap.Alert, refs []sqlstore.StoredAlert, data map[string]string) (title, body string) {
 	in := a.InfoFor("vi")
-	if a.MsgType == cap.MsgTypeCancel {
+	switch {
+	case a.MsgType == cap.MsgTypeCancel:
 		var names []string
 		for _, r := range refs {
 			var ra cap.Alert
@@ -605,28 +816,90 @@ func text(a *cap.Alert, refs []sqlstore.StoredAlert) (title, body string) {
 				}
 			}
 		}
+		if len(names) == 0 && in != nil {
+			names = append(names, headline(in))
+		}
 		title = CancelPrefix + strings.Join(names, "; ")
 		body = title
 		if in != nil && in.Description != "" {
 			body += "\n" + in.Description
 		}
-		return title, body
+	case in == nil:
+		title = "Cảnh báo"
+	default:
+		title = headline(in)
+		if a.MsgType == cap.MsgTypeUpdate {
+			title = UpdatePrefix + title
+		}
+		body = in.Description
+		if body == "" {
+			body = headline(in)
+		}
+		if in.Instruction != "" && len(body)+1+len(in.Instruction) <= maxBody {
+			body += "\n" + in.Instruction
+		}
 	}
-	if in == nil {
-		return "Cảnh báo", ""
-	}
-	title = headline(in)
-	if a.MsgType == cap.MsgTypeUpdate {
-		title = UpdatePrefix + title
-	}
-	body = in.Description
-	if body == "" {
-		body = headline(in)
-	}
-	if in.Instruction != "" {
-		body += "\n" + in.Instruction
+	title, body = cut(title, maxTitle), cut(body, maxBody)
+	if in != nil {
+		// What is left of the payload, for the full texts.
+		left := pushBudget - dataReserve - payloadSize(title, body, data)
+		for _, f := range []struct{ key, text string }{{"headline", in.Headline}, {"instruction", in.Instruction}, {"description", in.Description}} {
+			if f.text == "" {
+				continue
+			}
+			room := left - jsonLen(f.key) - 2
+			if room <= 2 {
+				data["truncated"] = "1"
+				break
+			}
+			v := f.text
+			if jsonLen(v) > room {
+				v = cutJSON(v, room)
+				data["truncated"] = "1"
+			}
+			data[f.key] = v
+			left -= jsonLen(f.key) + jsonLen(v) + 2
+		}
 	}
 	return title, body
+}
+
+// cut shortens s to at most n bytes at a rune boundary, marking the cut
+// with an ellipsis.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ell = "…"
+	i := n - len(ell)
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + ell
+}
+
+// cutJSON shortens s so that its JSON encoding is at most n bytes.
+func cutJSON(s string, n int) string {
+	for jsonLen(s) > n && s != "" {
+		s = cut(s, len(s)-max(1, (jsonLen(s)-n)/2))
+	}
+	return s
+}
+
+// jsonLen is the length of s encoded as a JSON string.
+func jsonLen(s string) int {
+	b, _ := json.Marshal(s) // a string always marshals
+	return len(b)
+}
+
+// payloadSize estimates the FCM payload of a notification and its data
+// as fcm.PayloadSize does.
+func payloadSize(title, body string, data map[string]string) int {
+	n := len(`{"title":,"body":}`) + jsonLen(title) + jsonLen(body) + 1
+	for k, v := range data {
+		n += jsonLen(k) + jsonLen(v) + 2
+	}
+	return n
 }
 
 func headline(in *cap.Info) string {

@@ -248,15 +248,35 @@ func TestUpdateAndCancelReachTheSameAudience(t *testing.T) {
 	}
 }
 
-func TestReferenceToUnknownAlertIsRefused(t *testing.T) {
+func TestReferenceToUnknownAlertIsStoredAndLinkedLater(t *testing.T) {
 	r := newRig(t)
-	_, err := r.post(t, issuer, "flood_update.xml")
-	var ve *cap.ValidationError
-	if !errors.As(err, &ve) || ve.Element != "alert/references" || !errors.Is(err, alert.ErrUnknownReference) {
-		t.Fatalf("err %v", err)
+	upd := r.mustPost(t, issuer, "flood_update.xml")
+	if upd.Status != alert.StatusSentPreauthorised || len(upd.PendingRefs) != 1 || upd.ChainKey != "VN-49-PCTT-2026-0147" {
+		t.Fatalf("update alone: status %s, pending %v, chain %q", upd.Status, upd.PendingRefs, upd.ChainKey)
 	}
-	if len(r.pub.plans(t)) != 0 {
-		t.Error("published")
+	if n := len(r.pub.plans(t)); n != 1 {
+		t.Fatalf("%d plans, want the update sent on its own", n)
+	}
+	orig := r.mustPost(t, issuer, "flood_vi_en.xml")
+	if orig.Status != alert.StatusSuperseded {
+		t.Errorf("original after its update: status %s, want %s", orig.Status, alert.StatusSuperseded)
+	}
+	if n := len(r.pub.plans(t)); n != 1 {
+		t.Errorf("%d plans: the superseded original was sent", n)
+	}
+	d, err := r.svc.Get(context.Background(), orig.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.Updates, []string{upd.ID}) {
+		t.Errorf("original's updates %v, want [%s]", d.Updates, upd.ID)
+	}
+	u, err := r.svc.Get(context.Background(), upd.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(u.RefIDs, []string{orig.ID}) || len(u.PendingRefs) != 0 {
+		t.Errorf("update refs %v pending %v", u.RefIDs, u.PendingRefs)
 	}
 }
 

@@ -287,7 +287,7 @@ func (s *Service) Create(ctx context.Context, a Actor, d Draft) (sqlstore.Broadc
 	now := s.d.Now().UTC()
 	b := sqlstore.Broadcast{
 		ID: "bc-" + uuid.NewString(), Status: string(StatusDraft), Title: d.Title, Body: d.Body, TitleEN: d.TitleEN, BodyEN: d.BodyEN,
-		Topic: d.Topic, Audience: sqlstore.Audience(d.Audience), Channels: d.Channels, SendAt: d.SendAt.UTC(),
+		Topic: d.Topic, Audience: sqlstore.Audience{Everyone: d.Audience.Everyone, Areas: d.Audience.Areas, Topics: d.Audience.Topics, Accounts: d.Audience.Accounts}, Channels: d.Channels, SendAt: d.SendAt.UTC(),
 		DocNumber: d.Document.Number, DocDate: d.Document.Date, Unit: unit, CreatedBy: a.AccountID, CreatedAt: now, UpdatedAt: now,
 	}
 	if d.SendAt.IsZero() {

@@ -27,6 +27,11 @@
 // ErrTooLarge, ErrInvalid, ErrUnknownArea, ErrExpired), tested with
 // errors.Is.
 //
-// Not modelled: <resource> blocks and XML signatures are ignored, as are
-// elements the specification does not define.
+// Text fields are whitespace-normalised as they are read: XML indentation
+// and line wrapping never reach a phone. <resource> blocks are kept
+// without the content embedded in <derefUri>, whose decoded size and SHA-1
+// are computed as it streams past, so a large document is held once, as
+// read. An enveloped XML signature is detected (Alert.Signed) and
+// otherwise parsed past, as are elements the specification does not
+// define.
 package cap

@@ -172,7 +172,14 @@ func render(t *testing.T, a *Alert, err error) []byte {
 func TestGolden(t *testing.T) {
 	for _, c := range goldenCases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			opts := testOptions()
+			// Refusals of expired alerts and unknown areas are Parse's only
+			// when asked; Loa's service stores such alerts instead, so the
+			// documents that are not refusals parse as the service parses
+			// them.
+			var opts Options
+			if strings.HasPrefix(c.name, "invalid_") {
+				opts = testOptions()
+			}
 			if c.opts.MaxBytes != 0 {
 				opts.MaxBytes = c.opts.MaxBytes
 			}

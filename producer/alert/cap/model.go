@@ -8,6 +8,9 @@ import (
 // Namespace is the XML namespace a CAP 1.2 <alert> must be in.
 const Namespace = "urn:oasis:names:tc:emergency:cap:1.2"
 
+// NamespaceDSig is the XML Signature namespace of an alert's <Signature>.
+const NamespaceDSig = "http://www.w3.org/2000/09/xmldsig#"
+
 // Status is the handling code of an alert (<status>).
 type Status string
 
@@ -120,6 +123,10 @@ type Alert struct {
 	// Infos are the <info> blocks, in document order; typically one per
 	// language. May be empty (a Cancel often has none).
 	Infos []Info `json:"infos,omitempty"`
+	// Signed reports that the alert carries an XML signature (an enveloped
+	// <Signature> in the XML-DSig namespace). Parse does not verify it;
+	// see Verifier.
+	Signed bool `json:"signed,omitempty"`
 }
 
 // Reference identifies an earlier message: one "sender,identifier,sent"
@@ -156,7 +163,28 @@ type Info struct {
 	Web         string      `json:"web,omitempty"` // absolute URI
 	Contact     string      `json:"contact,omitempty"`
 	Parameters  []ValuePair `json:"parameters,omitempty"`
+	Resources   []Resource  `json:"resources,omitempty"`
 	Areas       []Area      `json:"areas,omitempty"`
+}
+
+// Resource is one <resource> of an info block: a file that goes with the
+// alert (an image, an audio message). Content embedded in <derefUri> is not
+// kept: only its decoded size and SHA-1 (the digest CAP uses) are, so a
+// document of several hundred kilobytes of audio is held once, as the
+// bytes Parse read, and never copied into the model or the store.
+type Resource struct {
+	Desc     string `json:"desc"`
+	MimeType string `json:"mime_type"`
+	// Size is the <size> the sender declared, in bytes; zero when absent.
+	Size int64  `json:"size,omitempty"`
+	URI  string `json:"uri,omitempty"`
+	// Digest is the sender's <digest> (hex SHA-1 of the resource).
+	Digest string `json:"digest,omitempty"`
+	// Embedded is the decoded size of the <derefUri> content; zero when
+	// there is none.
+	Embedded int64 `json:"embedded_bytes,omitempty"`
+	// EmbeddedSHA1 is the hex SHA-1 of the decoded <derefUri> content.
+	EmbeddedSHA1 string `json:"embedded_sha1,omitempty"`
 }
 
 // ValuePair is a <valueName>/<value> pair of an eventCode, parameter or

@@ -11,9 +11,10 @@ import (
 )
 
 // DefaultMaxBytes is the size limit Parse applies when Options.MaxBytes is
-// not positive. Real CAP alerts are a few kilobytes; a province-wide one
-// listing every commune code stays well under it.
-const DefaultMaxBytes = 256 << 10
+// not positive. Most CAP alerts are a few kilobytes, but real feeds embed
+// resources (IPAWS documents carry audio and images in <derefUri>, several
+// hundred kilobytes), so the limit leaves room for them.
+const DefaultMaxBytes = 1 << 20
 
 // Bounds on the shape of a document. A valid CAP alert nests about six
 // levels deep (eight with an XML signature) and has a few hundred tokens.
@@ -70,8 +71,9 @@ func Parse(r io.Reader, opts Options) (*Alert, error) {
 	}
 	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 
-	if err := scan(data); err != nil {
-		return nil, err
+	signed, verr := scan(data)
+	if verr != nil {
+		return nil, verr
 	}
 	var raw xmlAlert
 	if err := newDecoder(data).Decode(&raw); err != nil {
@@ -83,6 +85,7 @@ func Parse(r io.Reader, opts Options) (*Alert, error) {
 	if v.err != nil {
 		return nil, v.err
 	}
+	a.Signed = signed
 	if !opts.Now.IsZero() && a.Expired(opts.Now) {
 		i := a.lastExpiring()
 		return nil, &ValidationError{
@@ -115,8 +118,10 @@ func repeatable(name string) bool {
 
 // scan walks every token of data once, before anything is decoded, and
 // refuses what is not a single well-formed <alert> in the CAP namespace
-// within the depth and token bounds, or that carries a DTD.
-func scan(data []byte) *ValidationError {
+// within the depth and token bounds, or that carries a DTD. It reports
+// whether the alert carries an XML signature (a <Signature> child in the
+// XML-DSig namespace).
+func scan(data []byte) (signed bool, _ *ValidationError) {
 	type frame struct {
 		path     string
 		children map[string]int // count of child elements by local name
@@ -136,35 +141,38 @@ func scan(data []byte) *ValidationError {
 			break
 		}
 		if err != nil {
-			return syntaxError(where(), err)
+			return false, syntaxError(where(), err)
 		}
 		if n == maxTokens {
-			return malformed(where(), fmt.Sprintf("more than %d XML tokens", maxTokens))
+			return false, malformed(where(), fmt.Sprintf("more than %d XML tokens", maxTokens))
 		}
 		switch t := tok.(type) {
 		case xml.Directive:
-			return malformed(where(), "document type and entity declarations (<!DOCTYPE, <!ENTITY) are not allowed")
+			return false, malformed(where(), "document type and entity declarations (<!DOCTYPE, <!ENTITY) are not allowed")
 		case xml.CharData:
 			if len(stack) == 0 && len(bytes.TrimSpace(t)) > 0 {
-				return malformed("alert", fmt.Sprintf("line %d: text outside the <alert> element", line(d)))
+				return false, malformed("alert", fmt.Sprintf("line %d: text outside the <alert> element", line(d)))
 			}
 		case xml.StartElement:
 			if len(stack) == 0 {
 				if rooted {
-					return malformed("alert", fmt.Sprintf("line %d: element <%s> after </alert>", line(d), t.Name.Local))
+					return false, malformed("alert", fmt.Sprintf("line %d: element <%s> after </alert>", line(d), t.Name.Local))
 				}
 				rooted = true
 				if t.Name.Local != "alert" {
-					return invalid("alert", fmt.Sprintf("root element is <%s>, want <alert>", t.Name.Local))
+					return false, invalid("alert", fmt.Sprintf("root element is <%s>, want <alert>", t.Name.Local))
 				}
 				if t.Name.Space != Namespace {
-					return invalid("alert", fmt.Sprintf("namespace is %q, want %q", t.Name.Space, Namespace))
+					return false, invalid("alert", fmt.Sprintf("namespace is %q, want %q", t.Name.Space, Namespace))
 				}
 				stack = append(stack, frame{path: "alert"})
 				continue
 			}
 			if len(stack) >= maxDepth {
-				return malformed(where(), fmt.Sprintf("elements nested deeper than %d levels", maxDepth))
+				return false, malformed(where(), fmt.Sprintf("elements nested deeper than %d levels", maxDepth))
+			}
+			if len(stack) == 1 && t.Name.Local == "Signature" && t.Name.Space == NamespaceDSig {
+				signed = true
 			}
 			parent := &stack[len(stack)-1]
 			if parent.children == nil {
@@ -177,7 +185,7 @@ func scan(data []byte) *ValidationError {
 			if repeatable(name) {
 				path = fmt.Sprintf("%s[%d]", path, k)
 			} else if k > 0 && t.Name.Space == Namespace {
-				return invalid(path, "appears more than once")
+				return false, invalid(path, "appears more than once")
 			}
 			stack = append(stack, frame{path: path})
 		case xml.EndElement:
@@ -185,9 +193,9 @@ func scan(data []byte) *ValidationError {
 		}
 	}
 	if !rooted {
-		return malformed("alert", "no <alert> element")
+		return false, malformed("alert", "no <alert> element")
 	}
-	return nil
+	return signed, nil
 }
 
 // line returns the decoder's current line, for locating errors.

@@ -1,6 +1,7 @@
 package cap
 
 import (
+	"encoding/hex"
 	"fmt"
 	"math"
 	"net/url"
@@ -53,7 +54,16 @@ type (
 		Web          string         `xml:"web"`
 		Contact      string         `xml:"contact"`
 		Parameter    []xmlValuePair `xml:"parameter"`
+		Resource     []xmlResource  `xml:"resource"`
 		Area         []xmlArea      `xml:"area"`
+	}
+	xmlResource struct {
+		ResourceDesc string   `xml:"resourceDesc"`
+		MimeType     string   `xml:"mimeType"`
+		Size         string   `xml:"size"`
+		URI          string   `xml:"uri"`
+		DerefURI     embedded `xml:"derefUri"`
+		Digest       string   `xml:"digest"`
 	}
 	xmlArea struct {
 		AreaDesc string         `xml:"areaDesc"`
@@ -111,11 +121,11 @@ func (v *validator) alert(x *xmlAlert) *Alert {
 		Sent:        v.time("alert/sent", x.Sent, true),
 		Status:      oneOf(v, "alert/status", x.Status, statuses),
 		MsgType:     oneOf(v, "alert/msgType", x.MsgType, msgTypes),
-		Source:      strings.TrimSpace(x.Source),
+		Source:      singleLine(x.Source),
 		Scope:       oneOf(v, "alert/scope", x.Scope, scopes),
-		Restriction: strings.TrimSpace(x.Restriction),
+		Restriction: singleLine(x.Restriction),
 		Addresses:   splitQuoted(x.Addresses),
-		Note:        strings.TrimSpace(x.Note),
+		Note:        multiLine(x.Note),
 		Incidents:   splitQuoted(x.Incidents),
 	}
 	if a.Scope == ScopeRestricted && a.Restriction == "" {
@@ -144,20 +154,20 @@ func (v *validator) alert(x *xmlAlert) *Alert {
 func (v *validator) info(path string, x *xmlInfo) Info {
 	in := Info{
 		Language:    v.language(path+"/language", x.Language),
-		Event:       v.required(path+"/event", x.Event),
+		Event:       singleLine(v.required(path+"/event", x.Event)),
 		Urgency:     oneOf(v, path+"/urgency", x.Urgency, urgencies),
 		Severity:    oneOf(v, path+"/severity", x.Severity, severities),
 		Certainty:   v.certainty(path+"/certainty", x.Certainty),
-		Audience:    strings.TrimSpace(x.Audience),
+		Audience:    singleLine(x.Audience),
 		Effective:   v.time(path+"/effective", x.Effective, false),
 		Onset:       v.time(path+"/onset", x.Onset, false),
 		Expires:     v.time(path+"/expires", x.Expires, false),
-		SenderName:  strings.TrimSpace(x.SenderName),
-		Headline:    strings.TrimSpace(x.Headline),
-		Description: strings.TrimSpace(x.Description),
-		Instruction: strings.TrimSpace(x.Instruction),
+		SenderName:  singleLine(x.SenderName),
+		Headline:    singleLine(x.Headline),
+		Description: multiLine(x.Description),
+		Instruction: multiLine(x.Instruction),
 		Web:         v.web(path+"/web", x.Web),
-		Contact:     strings.TrimSpace(x.Contact),
+		Contact:     singleLine(x.Contact),
 		EventCodes:  v.pairs(path+"/eventCode", x.EventCode),
 		Parameters:  v.pairs(path+"/parameter", x.Parameter),
 	}
@@ -170,15 +180,41 @@ func (v *validator) info(path string, x *xmlInfo) Info {
 	for i, r := range x.ResponseType {
 		in.ResponseTypes = append(in.ResponseTypes, oneOf(v, fmt.Sprintf("%s/responseType[%d]", path, i), r, responses))
 	}
+	for i := range x.Resource {
+		in.Resources = append(in.Resources, v.resource(fmt.Sprintf("%s/resource[%d]", path, i), &x.Resource[i]))
+	}
 	for i := range x.Area {
 		in.Areas = append(in.Areas, v.area(fmt.Sprintf("%s/area[%d]", path, i), &x.Area[i]))
 	}
 	return in
 }
 
+func (v *validator) resource(path string, x *xmlResource) Resource {
+	r := Resource{
+		Desc:     singleLine(v.required(path+"/resourceDesc", x.ResourceDesc)),
+		MimeType: v.required(path+"/mimeType", x.MimeType),
+		URI:      strings.TrimSpace(x.URI),
+		Digest:   strings.TrimSpace(x.Digest),
+	}
+	if s := strings.TrimSpace(x.Size); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			v.fail(ErrInvalid, path+"/size", "%q is not a size in bytes", s)
+		}
+		r.Size = n
+	}
+	if x.DerefURI.err != nil {
+		v.fail(ErrInvalid, path+"/derefUri", "is not base64: %v", x.DerefURI.err)
+	}
+	if x.DerefURI.n > 0 {
+		r.Embedded, r.EmbeddedSHA1 = x.DerefURI.n, hex.EncodeToString(x.DerefURI.sum)
+	}
+	return r
+}
+
 func (v *validator) area(path string, x *xmlArea) Area {
 	ar := Area{
-		Desc:     v.required(path+"/areaDesc", x.AreaDesc),
+		Desc:     singleLine(v.required(path+"/areaDesc", x.AreaDesc)),
 		Geocodes: v.pairs(path+"/geocode", x.Geocode),
 		Altitude: v.float(path+"/altitude", x.Altitude),
 		Ceiling:  v.float(path+"/ceiling", x.Ceiling),
