@@ -53,6 +53,11 @@ type Message struct {
 	// ExpiresAt is when the message stops being worth sending; zero means
 	// no expiry. A channel must not send a message past it.
 	ExpiresAt time.Time
+	// Collapse, when set, makes messages with the same value replace each
+	// other on the device: one notification per alert chain (its first
+	// alert's identifier), per outage schedule, per broadcast. Channels
+	// that cannot replace a message ignore it.
+	Collapse string
 }
 
 // Expired reports whether m is past its expiry at now.

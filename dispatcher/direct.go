@@ -143,6 +143,7 @@ func message(dv delivery, p producer.Direct) channels.Message {
 	return channels.Message{
 		NotificationID: p.NotificationID, Kind: dv.env.Kind, Channel: dv.ch, To: dv.addr,
 		Title: p.Title, Body: p.Body, Data: p.Data, Priority: channels.Priority(p.Priority), ExpiresAt: dv.env.ExpiresAt,
+		Collapse: p.Collapse,
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env producer.Envelope, p producer.Fanout) ([]producer.Record, error) {
 	ch := channels.Name(p.Channel)
 	msg := producer.Direct{NotificationID: p.NotificationID, Title: p.Title, Body: p.Body, Data: p.Data,
-		Channels: []string{p.Channel}, Priority: p.Priority}
+		Channels: []string{p.Channel}, Priority: p.Priority, Collapse: p.Collapse}
 	recipients := p.Recipients
 	var (
 		history []producer.Attempt

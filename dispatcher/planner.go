@@ -152,7 +152,7 @@ func (d *Dispatcher) fanoutRecord(env producer.Envelope, p producer.Plan, ch cha
 	id := fmt.Sprintf("%s-%s-%06d", p.NotificationID, ch, seq)
 	fe, err := producer.NewEnvelope(id, producer.KindFanout, env.Lane, id, env.CreatedAt, env.ExpiresAt, "",
 		producer.Fanout{NotificationID: p.NotificationID, Batch: seq, Channel: string(ch), Recipients: addrs,
-			Title: p.Title, Body: p.Body, Data: p.Data, Priority: p.Priority})
+			Title: p.Title, Body: p.Body, Data: p.Data, Priority: p.Priority, Collapse: p.Collapse})
 	if err != nil {
 		return producer.Record{}, err
 	}

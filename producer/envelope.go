@@ -148,6 +148,9 @@ type Direct struct {
 	// App limits push to an account's devices of one app ("smart",
 	// "egov"); empty means all its devices.
 	App string `json:"app,omitempty"`
+	// Collapse is the notification key: messages with one key replace
+	// each other on the phone (channels.Message.Collapse).
+	Collapse string `json:"collapse,omitempty"`
 }
 
 // Fanout is the payload of KindFanout: one batch (for example 500 device
@@ -162,6 +165,7 @@ type Fanout struct {
 	Body           string            `json:"body"`
 	Data           map[string]string `json:"data,omitempty"`
 	Priority       string            `json:"priority"`
+	Collapse       string            `json:"collapse,omitempty"`
 }
 
 // Audience names who a planned notification is for: everyone, or the
@@ -195,4 +199,9 @@ type Plan struct {
 	// AreaTopics sends push for an area audience as one FCM topic message
 	// per area ("/topics/area-<code>") instead of per device.
 	AreaTopics bool `json:"area_topics,omitempty"`
+	// Collapse is the notification key of every message of the plan:
+	// messages with one key replace each other on the phone. An alert
+	// chain's is its first alert's identifier, an outage schedule's its
+	// id, a broadcast's its id.
+	Collapse string `json:"collapse,omitempty"`
 }

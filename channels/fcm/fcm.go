@@ -3,6 +3,9 @@ package fcm
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -352,10 +355,56 @@ func (c *Client) build(m channels.Message) (*messaging.Message, error) {
 		android.TTL = &ttl
 		headers["apns-expiration"] = strconv.FormatInt(m.ExpiresAt.Unix(), 10)
 	}
+	if m.Collapse != "" {
+		collapse(msg, headers, m.Collapse)
+	}
 	if len(headers) > 0 {
-		msg.APNS = &messaging.APNSConfig{Headers: headers}
+		if msg.APNS == nil {
+			msg.APNS = &messaging.APNSConfig{}
+		}
+		msg.APNS.Headers = headers
 	}
 	return msg, nil
+}
+
+// collapse makes msg replace, on the device, every earlier message with
+// the same key: Android's collapse_key (FCM keeps only the newest message
+// undelivered) and notification tag (the shown notification is replaced),
+// APNs' apns-collapse-id and thread-id, and the web push Topic header.
+func collapse(msg *messaging.Message, headers map[string]string, key string) {
+	msg.Android.CollapseKey = key
+	headers["apns-collapse-id"] = apnsCollapseID(key)
+	if msg.Notification != nil {
+		msg.Android.Notification = &messaging.AndroidNotification{Tag: key}
+		msg.APNS = &messaging.APNSConfig{Payload: &messaging.APNSPayload{Aps: &messaging.Aps{ThreadID: key}}}
+	}
+	msg.Webpush = &messaging.WebpushConfig{Headers: map[string]string{"Topic": webpushTopic(key)}}
+}
+
+// apnsCollapseID is key as APNs takes it: at most 64 bytes, else its
+// SHA-256 in hex.
+func apnsCollapseID(key string) string {
+	if len(key) <= 64 {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// webpushTopic is key as a web push Topic header (RFC 8030 §5.4): at
+// most 32 characters of the URL-safe base64 alphabet, else the first 32
+// of its SHA-256 in that alphabet.
+func webpushTopic(key string) string {
+	ok := len(key) <= 32
+	for i := 0; ok && i < len(key); i++ {
+		c := key[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+	}
+	if ok {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return base64.RawURLEncoding.EncodeToString(sum[:])[:32]
 }
 
 // PayloadSize returns the size FCM's 4,096-byte limit is checked against,

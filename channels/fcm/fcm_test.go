@@ -162,6 +162,44 @@ func TestMessageShape(t *testing.T) {
 	}
 }
 
+// TestCollapseKey: a message with a collapse key carries it everywhere a
+// platform replaces an earlier notification with it — Android's
+// collapse_key and notification tag, APNs' apns-collapse-id and
+// thread-id, the web push Topic — within each one's limits.
+func TestCollapseKey(t *testing.T) {
+	f := startFake(t, fcmfake.Options{})
+	c := newClient(t, f, nil)
+	long := "bc-01a2b3c4-d5e6-7f80-9a0b-1c2d3e4f5a6b/" + strings.Repeat("x", 40) // 81 bytes, "/" not URL-safe
+	for _, key := range []string{"VN-49-PCTT-2026-0150", long} {
+		m := push("tok-" + key[:5])
+		m.Collapse = key
+		if _, err := c.Send(context.Background(), m); err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+	}
+	dataOnly := push("tok-data")
+	dataOnly.Title, dataOnly.Body, dataOnly.Collapse = "", "", "VN-49-PCTT-2026-0150"
+	if _, err := c.Send(context.Background(), dataOnly); err != nil {
+		t.Fatal(err)
+	}
+	msgs := f.Messages()
+	short, hashed, data := msgs[0], msgs[1], msgs[2]
+	if short.Android.CollapseKey != "VN-49-PCTT-2026-0150" || short.Android.Tag() != "VN-49-PCTT-2026-0150" ||
+		short.APNSHeaders()["apns-collapse-id"] != "VN-49-PCTT-2026-0150" || short.APNSThreadID() != "VN-49-PCTT-2026-0150" ||
+		short.WebpushHeaders()["Topic"] != "VN-49-PCTT-2026-0150" || short.APNSHeaders()["apns-priority"] != "10" {
+		t.Errorf("short key: android %s apns %s webpush %s", short.Android.Raw, short.APNS, short.Webpush)
+	}
+	if hashed.Android.CollapseKey != long || hashed.Android.Tag() != long || hashed.APNSThreadID() != long ||
+		len(hashed.APNSHeaders()["apns-collapse-id"]) != 64 || len(hashed.WebpushHeaders()["Topic"]) != 32 {
+		t.Errorf("long key: android %s apns %s webpush %s", hashed.Android.Raw, hashed.APNS, hashed.Webpush)
+	}
+	// A data-only message has no notification to tag, but still collapses.
+	if data.Android.CollapseKey != "VN-49-PCTT-2026-0150" || data.Android.Tag() != "" || data.APNSThreadID() != "" ||
+		data.APNSHeaders()["apns-collapse-id"] != "VN-49-PCTT-2026-0150" {
+		t.Errorf("data-only: android %s apns %s", data.Android.Raw, data.APNS)
+	}
+}
+
 func TestErrorClasses(t *testing.T) {
 	f := startFake(t, fcmfake.Options{})
 	c := newClient(t, f, nil)

@@ -714,7 +714,7 @@ func (s *Service) send(ctx context.Context, st sqlstore.StoredAlert) error {
 	if st.Audience.App != "" {
 		app = st.Audience.App
 	}
-	plan := producer.Plan{NotificationID: st.ID, Channels: st.Channels, Priority: st.Priority, App: app,
+	plan := producer.Plan{NotificationID: st.ID, Channels: st.Channels, Priority: st.Priority, App: app, Collapse: st.ChainKey,
 		Audience: producer.Audience{Areas: st.AreaCodes, Roles: st.Audience.Roles, Accounts: st.Audience.Accounts},
 		Data:     map[string]string{"type": "alert", "alert_id": st.ID, "msg_type": st.MsgType, "chain": st.ChainKey}}
 	if st.Distribution != DistributionPublic {

@@ -449,7 +449,7 @@ func (s *Service) envelope(b sqlstore.Broadcast, now, due time.Time) (producer.E
 		data["body_en"] = b.BodyEN
 	}
 	plan := producer.Plan{NotificationID: b.ID, Audience: producer.Audience(b.Audience), Channels: b.Channels, Title: b.Title, Body: b.Body,
-		Data: data, Priority: "normal", App: s.cfg.App, BatchSize: s.cfg.BatchSize}
+		Data: data, Priority: "normal", App: s.cfg.App, BatchSize: s.cfg.BatchSize, Collapse: b.ID}
 	return producer.NewEnvelope(itemID(b.ID), producer.KindPlan, topics.LaneBulk, b.ID, now, due.Add(s.cfg.Expiry), "", plan)
 }
 

@@ -576,6 +576,9 @@ func (s *Service) envelope(o sqlstore.Outage, id, kind string, now time.Time) (p
 		Body:           body,
 		Data:           map[string]string{"type": "outage", "outage_id": o.ID, "notice": kind, "version": strconv.Itoa(o.Version)},
 		Priority:       "normal",
+		// Reminders, changes and the cancellation of one schedule replace
+		// each other on the phone.
+		Collapse: subject(o.Client, o.ID),
 	}
 	return producer.NewEnvelope(id, producer.KindPlan, topics.LaneBulk, id, now, o.End, "", plan)
 }

@@ -115,8 +115,54 @@ type Android struct {
 	Priority string `json:"priority,omitempty"`
 	// TTL is the protobuf Duration form FCM receives, e.g. "3600s".
 	TTL string `json:"ttl,omitempty"`
+	// Notification holds the Android notification's tag: a notification
+	// with the tag of one already shown replaces it.
+	Notification *struct {
+		Tag string `json:"tag,omitempty"`
+	} `json:"notification,omitempty"`
 	// Raw is the whole android object as sent.
 	Raw json.RawMessage `json:"-"`
+}
+
+// Tag returns the Android notification tag, "" when none.
+func (a *Android) Tag() string {
+	if a == nil || a.Notification == nil {
+		return ""
+	}
+	return a.Notification.Tag
+}
+
+// APNSHeaders returns the APNs headers of the message (apns-priority,
+// apns-collapse-id, …).
+func (m Message) APNSHeaders() map[string]string {
+	var a struct {
+		Headers map[string]string `json:"headers"`
+	}
+	json.Unmarshal(m.APNS, &a) // kept only when it decoded
+	return a.Headers
+}
+
+// APNSThreadID returns aps.thread-id of the APNs payload, "" when none.
+func (m Message) APNSThreadID() string {
+	var a struct {
+		Payload struct {
+			Aps struct {
+				ThreadID string `json:"thread-id"`
+			} `json:"aps"`
+		} `json:"payload"`
+	}
+	json.Unmarshal(m.APNS, &a)
+	return a.Payload.Aps.ThreadID
+}
+
+// WebpushHeaders returns the web push headers of the message (TTL,
+// Urgency, Topic, …).
+func (m Message) WebpushHeaders() map[string]string {
+	var w struct {
+		Headers map[string]string `json:"headers"`
+	}
+	json.Unmarshal(m.Webpush, &w)
+	return w.Headers
 }
 
 // MaxConcurrentStreams is the HTTP/2 stream limit the fake advertises per
@@ -427,8 +473,17 @@ func validate(m *Message, android json.RawMessage) string {
 		a.Raw = android
 		m.Android = &a
 	}
+	// What APNs and web push services refuse, FCM refuses.
+	if id := m.APNSHeaders()["apns-collapse-id"]; len(id) > 64 {
+		return "Invalid value at 'message.apns.headers': apns-collapse-id is longer than 64 bytes"
+	}
+	if topic, ok := m.WebpushHeaders()["Topic"]; ok && !webpushTopicRE.MatchString(topic) {
+		return "Invalid value at 'message.webpush.headers': Topic must be at most 32 URL-safe base64 characters"
+	}
 	return ""
 }
+
+var webpushTopicRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 
 // fail answers with the named error in FCM v1's error format. An unknown
 // name is answered as 500 INTERNAL with the name in the message.
