@@ -70,11 +70,19 @@ func (h *handler) postCAPAlert(w http.ResponseWriter, r *http.Request) error {
 		return &Problem{Type: typeMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
 			Detail: fmt.Sprintf("Content-Type %q is not CAP; send application/cap+xml or application/xml", r.Header.Get("Content-Type"))}
 	}
+	areaTopics := false
+	if v := r.URL.Query().Get("area_topics"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return invalid(FieldError{Field: "area_topics", Detail: "must be true or false"})
+		}
+		areaTopics = b
+	}
 	a, err := svc.ParseCAP(r.Context(), http.MaxBytesReader(w, r.Body, svc.MaxBytes()))
 	if err != nil {
 		return alertProblem(err, svc.MaxBytes())
 	}
-	return h.submitAlert(w, r, svc, alert.Input{Alert: a})
+	return h.submitAlert(w, r, svc, alert.Input{Alert: a, AreaTopics: areaTopics})
 }
 
 // postJSONAlert: POST /v1/alerts, Loa's JSON form of an alert.
@@ -126,6 +134,9 @@ func addAlertNotes(body map[string]any, a sqlstore.StoredAlert) {
 	}
 	if len(a.Audience.Roles) > 0 {
 		body["roles"] = a.Audience.Roles
+	}
+	if a.Audience.AreaTopics {
+		body["area_topics"] = true
 	}
 	if len(a.Audience.Accounts) > 0 {
 		body["accounts"] = len(a.Audience.Accounts)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/loa-hub/loa/channels/sandbox"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/direct"
 	"github.com/loa-hub/loa/producer/producertest"
 )
@@ -168,6 +170,8 @@ func TestBadInputNamesTheFieldAndPublishesNothing(t *testing.T) {
 		{"missing body", `{"to":{"phone":"0912345678"}}`, 400, "body", "urn:loa:problem:invalid-field"},
 		{"body over the limit", `{"to":{"phone":"0912345678"},"body":"` + long + `"}`, 400, "body", "urn:loa:problem:invalid-field"},
 		{"title missing for push", `{"to":{"device_token":"tok"},"body":"x"}`, 400, "title", "urn:loa:problem:invalid-field"},
+		{"bad topic", `{"to":{"topic":"mưa lớn"},"title":"t","body":"x"}`, 400, "to.topic", "urn:loa:problem:invalid-field"},
+		{"topic by sms", `{"to":{"topic":"disaster"},"title":"t","body":"x","channels":["sms"]}`, 400, "channels[0]", "urn:loa:problem:invalid-field"},
 		{"ttl in the past", `{"to":{"phone":"0912345678"},"body":"x","ttl_seconds":-1}`, 400, "ttl_seconds", "urn:loa:problem:invalid-field"},
 		{"ttl zero", `{"to":{"phone":"0912345678"},"body":"x","ttl_seconds":0}`, 400, "ttl_seconds", "urn:loa:problem:invalid-field"},
 		{"expires_at in the past", `{"to":{"phone":"0912345678"},"body":"x","expires_at":"2026-11-22T08:00:00Z"}`, 400, "expires_at", "urn:loa:problem:invalid-field"},
@@ -197,6 +201,31 @@ func TestBadInputNamesTheFieldAndPublishesNothing(t *testing.T) {
 	}
 	if n := f.pub.count(); n != 0 {
 		t.Fatalf("%d events published for bad input", n)
+	}
+}
+
+// TestTopicNotification: a notification to an FCM topic is one push to
+// "/topics/<name>"; the "/topics/" prefix may be given or not.
+func TestTopicNotification(t *testing.T) {
+	f := newFixture(t)
+	for _, topic := range []string{"area-20497", "/topics/disaster"} {
+		resp, out := f.do(t, "POST", "/v1/notifications", "dev-key", `{"to":{"topic":"`+topic+`"},"title":"Thông báo","body":"Nội dung"}`)
+		if resp.StatusCode != 202 {
+			t.Fatalf("%s: %d %v", topic, resp.StatusCode, out)
+		}
+	}
+	envs := f.pub.Envelopes()
+	if len(envs) != 2 {
+		t.Fatalf("%d published", len(envs))
+	}
+	for i, want := range []string{"area-20497", "disaster"} {
+		var d producer.Direct
+		if err := json.Unmarshal(envs[i].Payload, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.To != (producer.Recipient{Type: producer.ToTopic, Value: want}) || !slices.Equal(d.Channels, []string{"push"}) {
+			t.Errorf("published to %+v on %v", d.To, d.Channels)
+		}
 	}
 }
 

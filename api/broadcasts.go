@@ -20,10 +20,11 @@ const (
 )
 
 type audienceBody struct {
-	Everyone bool     `json:"everyone,omitempty"`
-	Areas    []string `json:"areas,omitempty"`
-	Topics   []string `json:"topics,omitempty"`
-	Accounts []string `json:"accounts,omitempty"`
+	Everyone   bool     `json:"everyone,omitempty"`
+	Areas      []string `json:"areas,omitempty"`
+	Topics     []string `json:"topics,omitempty"`
+	Accounts   []string `json:"accounts,omitempty"`
+	AreaTopics bool     `json:"area_topics,omitempty"`
 }
 
 type documentBody struct {
@@ -74,7 +75,7 @@ type audienceSize struct {
 
 func viewBroadcast(b sqlstore.Broadcast) broadcastView {
 	v := broadcastView{ID: b.ID, Status: b.Status, Title: b.Title, Body: b.Body, TitleEN: b.TitleEN, BodyEN: b.BodyEN, Topic: b.Topic,
-		Audience: audienceBody{Everyone: b.Audience.Everyone, Areas: b.Audience.Areas, Topics: b.Audience.Topics, Accounts: b.Audience.Accounts}, Channels: b.Channels, RequestDocument: documentBody{Number: b.DocNumber, Date: b.DocDate},
+		Audience: audienceBody{Everyone: b.Audience.Everyone, Areas: b.Audience.Areas, Topics: b.Audience.Topics, Accounts: b.Audience.Accounts, AreaTopics: b.Audience.AreaTopics}, Channels: b.Channels, RequestDocument: documentBody{Number: b.DocNumber, Date: b.DocDate},
 		Unit: b.Unit, CreatedBy: b.CreatedBy, SubmittedBy: b.SubmittedBy, DecidedBy: b.DecidedBy, Reason: b.Reason,
 		CreatedAt: b.CreatedAt.UTC(), UpdatedAt: b.UpdatedAt.UTC()}
 	if !b.SendAt.IsZero() {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -41,7 +42,13 @@ type recipientJSON struct {
 	Email       *string `json:"email,omitempty"`
 	DeviceToken *string `json:"device_token,omitempty"`
 	AccountID   *string `json:"account_id,omitempty"`
+	// Topic is an FCM topic: one push to every device subscribed to it,
+	// with no per-device ledger.
+	Topic *string `json:"topic,omitempty"`
 }
+
+// topicName is what FCM accepts as a topic name.
+var topicName = regexp.MustCompile(`^[a-zA-Z0-9\-_.~%]{1,900}$`)
 
 type notificationRequest struct {
 	To             *recipientJSON    `json:"to"`
@@ -97,19 +104,19 @@ func (h *handler) validateNotification(r *http.Request, req notificationRequest)
 
 	// Recipient: exactly one address kind.
 	if req.To == nil {
-		bad("to", "a recipient is required: one of to.phone, to.email, to.device_token, to.account_id")
+		bad("to", "a recipient is required: one of to.phone, to.email, to.device_token, to.account_id, to.topic")
 	} else {
 		set := 0
-		for _, v := range []*string{req.To.Phone, req.To.Email, req.To.DeviceToken, req.To.AccountID} {
+		for _, v := range []*string{req.To.Phone, req.To.Email, req.To.DeviceToken, req.To.AccountID, req.To.Topic} {
 			if v != nil {
 				set++
 			}
 		}
 		switch {
 		case set == 0:
-			bad("to", "a recipient is required: one of to.phone, to.email, to.device_token, to.account_id")
+			bad("to", "a recipient is required: one of to.phone, to.email, to.device_token, to.account_id, to.topic")
 		case set > 1:
-			bad("to", "give exactly one of to.phone, to.email, to.device_token, to.account_id")
+			bad("to", "give exactly one of to.phone, to.email, to.device_token, to.account_id, to.topic")
 		case req.To.Phone != nil:
 			p, err := phone.Normalize(*req.To.Phone)
 			if err != nil {
@@ -139,6 +146,12 @@ func (h *handler) validateNotification(r *http.Request, req notificationRequest)
 				bad("to.account_id", "no active account has this id")
 			}
 			out.To = producer.Recipient{Type: producer.ToAccount, Value: id}
+		case req.To.Topic != nil:
+			topic := strings.TrimPrefix(*req.To.Topic, "/topics/")
+			if !topicName.MatchString(topic) {
+				bad("to.topic", "must be an FCM topic name: 1 to 900 of the characters a-z A-Z 0-9 - _ . ~ %%")
+			}
+			out.To = producer.Recipient{Type: producer.ToTopic, Value: topic}
 		}
 	}
 
@@ -284,7 +297,7 @@ func compatible(recipientType string, ch channels.Name) bool {
 		return ch == channels.SMS
 	case producer.ToEmail:
 		return ch == channels.Email
-	case producer.ToDevice:
+	case producer.ToDevice, producer.ToTopic:
 		return ch == channels.Push
 	}
 	return true // an account may be reached on any channel it has an address for

@@ -162,6 +162,10 @@ func (d *Dispatcher) resolve(ctx context.Context, to producer.Recipient, ch chan
 		if ch == channels.Push {
 			return []string{to.Value}, nil
 		}
+	case producer.ToTopic:
+		if ch == channels.Push {
+			return []string{"/topics/" + to.Value}, nil
+		}
 	case producer.ToAccount:
 		if d.store == nil {
 			return nil, errors.New("dispatcher: account recipients need a store")

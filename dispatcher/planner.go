@@ -64,10 +64,16 @@ func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p p
 	if prog.Done || prog.Cancelled {
 		return nil
 	}
-	// One FCM topic message per area instead of one per device.
-	if ch == channels.Push && p.AreaTopics && len(aud.Areas) > 0 && len(aud.Topics) == 0 && len(aud.Accounts) == 0 && !aud.Everyone {
+	// One FCM topic message per area instead of one per device: the area
+	// and every unit below it, since a subscriber's app subscribes to the
+	// topic of the unit they chose.
+	if ch == channels.Push && p.AreaTopics && len(aud.Areas) > 0 && len(aud.Topics) == 0 && len(aud.Accounts) == 0 && len(aud.Roles) == 0 && !aud.Everyone {
+		codes, err := d.store.AreaSubtree(ctx, aud.Areas)
+		if err != nil {
+			return err
+		}
 		var topics []string
-		for _, a := range aud.Areas {
+		for _, a := range codes {
 			topics = append(topics, "/topics/area-"+a)
 		}
 		rec, err := d.fanoutRecord(env, p, ch, 0, topics)

@@ -125,9 +125,12 @@ type Recipient struct {
 
 // Recipient types.
 const (
-	ToPhone   = "phone"
-	ToEmail   = "email"
-	ToDevice  = "device_token"
+	ToPhone  = "phone"
+	ToEmail  = "email"
+	ToDevice = "device_token"
+	// ToTopic is an FCM topic: one push reaching every device subscribed
+	// to it, without a ledger row per device.
+	ToTopic   = "topic"
 	ToAccount = "account_id"
 )
 

@@ -54,6 +54,8 @@ type AlertAudience struct {
 	Accounts []string `json:"accounts,omitempty"`
 	// App is the app whose devices get the push; "*" for every app.
 	App string `json:"app,omitempty"`
+	// AreaTopics sends the push as one FCM topic message per area.
+	AreaTopics bool `json:"area_topics,omitempty"`
 }
 
 // AlertNotes record what an alert named that Loa could not match.

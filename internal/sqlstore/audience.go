@@ -19,6 +19,9 @@ type Audience struct {
 	Accounts []string
 	// Roles are officials' roles: holders of any of them (in any unit).
 	Roles []string
+	// AreaTopics asks for push as one FCM topic message per area; it
+	// does not change who the audience is.
+	AreaTopics bool
 }
 
 // Empty reports whether the audience names nobody.
@@ -300,6 +303,37 @@ func (d *DB) TokensOfPhone(ctx context.Context, phone string) ([]string, error) 
 			return nil, fmt.Errorf("sqlstore: tokens of phone: %w", err)
 		}
 		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// AreaSubtree returns the codes of the areas and of every unit below
+// them, in code order: the FCM topics ("area-<code>") that reach an area's
+// subscribers whatever unit of it they chose.
+func (d *DB) AreaSubtree(ctx context.Context, codes []string) ([]string, error) {
+	if len(codes) == 0 {
+		return nil, nil
+	}
+	ph := make([]string, len(codes))
+	args := make([]any, len(codes))
+	for i, c := range codes {
+		ph[i], args[i] = fmt.Sprintf("$%d", i+1), c
+	}
+	rows, err := d.db.QueryContext(ctx, `WITH RECURSIVE area_tree(code) AS (
+		SELECT code FROM areas WHERE code IN (`+strings.Join(ph, ", ")+`)
+		UNION SELECT areas.code FROM areas JOIN area_tree ON areas.parent = area_tree.code)
+		SELECT code FROM area_tree ORDER BY code`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: area subtree: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("sqlstore: area subtree: %w", err)
+		}
+		out = append(out, c)
 	}
 	return out, rows.Err()
 }

@@ -72,6 +72,8 @@ type audienceJSON struct {
 	Topics   []string `json:"topics,omitempty"`
 	Accounts []string `json:"accounts,omitempty"`
 	Roles    []string `json:"roles,omitempty"`
+	// AreaTopics: see Audience.
+	AreaTopics bool `json:"area_topics,omitempty"`
 }
 
 // CreateBroadcast stores a new broadcast, its first history row (""

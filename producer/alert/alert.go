@@ -221,6 +221,12 @@ type Input struct {
 	// JSON makes validation errors name JSON fields instead of CAP
 	// elements.
 	JSON bool
+	// AreaTopics sends a public alert's push as one FCM topic message per
+	// area ("area-<code>", for the area and every unit below it) instead
+	// of one per device: one request per area, but no per-device outcome,
+	// acknowledgement or quiet hours. Updates and Cancels of it do the
+	// same.
+	AreaTopics bool
 }
 
 // Result is the answer to Submit.
@@ -320,6 +326,7 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 	switch st.Distribution {
 	case DistributionPublic:
 		st.AreaCodes = codes
+		st.Audience.AreaTopics = in.AreaTopics
 	case DistributionRestricted:
 		st.Audience.Roles = s.restrictionRoles(a.Restriction)
 		st.Audience.App = sqlstore.AnyApp
@@ -352,6 +359,7 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 			inherited.AreaCodes = union(inherited.AreaCodes, r.AreaCodes)
 			inherited.Audience.Roles = union(inherited.Audience.Roles, r.Audience.Roles)
 			inherited.Audience.Accounts = union(inherited.Audience.Accounts, r.Audience.Accounts)
+			st.Audience.AreaTopics = st.Audience.AreaTopics || r.Audience.AreaTopics
 		}
 		chans = union(chans, r.Channels)
 		if r.Priority == string(cap.PriorityHigh) {
@@ -715,8 +723,9 @@ func (s *Service) send(ctx context.Context, st sqlstore.StoredAlert) error {
 		app = st.Audience.App
 	}
 	plan := producer.Plan{NotificationID: st.ID, Channels: st.Channels, Priority: st.Priority, App: app, Collapse: st.ChainKey,
-		Audience: producer.Audience{Areas: st.AreaCodes, Roles: st.Audience.Roles, Accounts: st.Audience.Accounts},
-		Data:     map[string]string{"type": "alert", "alert_id": st.ID, "msg_type": st.MsgType, "chain": st.ChainKey}}
+		Audience:   producer.Audience{Areas: st.AreaCodes, Roles: st.Audience.Roles, Accounts: st.Audience.Accounts},
+		AreaTopics: st.Audience.AreaTopics,
+		Data:       map[string]string{"type": "alert", "alert_id": st.ID, "msg_type": st.MsgType, "chain": st.ChainKey}}
 	if st.Distribution != DistributionPublic {
 		plan.Data["distribution"] = st.Distribution
 	}

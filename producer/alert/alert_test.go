@@ -516,3 +516,31 @@ func TestExpiredPendingAlertCannotBeApproved(t *testing.T) {
 		t.Error("published")
 	}
 }
+
+// TestAreaTopicsAlert: a JSON alert asking for area topics is planned as
+// topic sends, and so are its Update and Cancel.
+func TestAreaTopicsAlert(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	exp := testNow.Add(6 * time.Hour)
+	in, err := r.svc.FromJSON(ctx, alert.JSONAlert{Identifier: "tp-1", MsgType: "alert", Severity: "Extreme", Urgency: "Immediate", Event: "Lũ",
+		Headline: "Lũ khẩn cấp", Description: "Nước lên nhanh", Expires: &exp, Areas: []string{"49"}, AreaTopics: true}, "loa:key-pctt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.svc.Submit(ctx, issuer, in)
+	if err != nil || !res.Alert.Audience.AreaTopics {
+		t.Fatalf("submit: %v %+v", err, res.Alert.Audience)
+	}
+	in, err = r.svc.FromJSON(ctx, alert.JSONAlert{MsgType: "cancel", References: []string{"tp-1"}}, "loa:key-pctt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.Submit(ctx, issuer, in); err != nil {
+		t.Fatal(err)
+	}
+	plans := r.pub.plans(t)
+	if len(plans) != 2 || !plans[0].AreaTopics || !plans[1].AreaTopics || !slices.Equal(plans[1].Audience.Areas, []string{"49"}) {
+		t.Errorf("plans %+v", plans)
+	}
+}

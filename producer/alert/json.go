@@ -32,7 +32,9 @@ type JSONAlert struct {
 	Polygon  [][2]float64 `json:"polygon"` // [[lat, lon], …]
 	Circle   *JSONCircle  `json:"circle"`
 	Channels []string     `json:"channels"`
-	Language string       `json:"language"` // default "vi"
+	// AreaTopics sends the push as one FCM topic message per area.
+	AreaTopics bool   `json:"area_topics"`
+	Language   string `json:"language"` // default "vi"
 }
 
 // JSONCircle is a circle of a JSON alert.
@@ -185,7 +187,7 @@ func (s *Service) FromJSON(ctx context.Context, j JSONAlert, sender string) (Inp
 			chans = union(chans, []string{ch})
 		}
 	}
-	return Input{Alert: a, Channels: chans, RefIDs: j.References, JSON: true}, nil
+	return Input{Alert: a, Channels: chans, RefIDs: j.References, JSON: true, AreaTopics: j.AreaTopics}, nil
 }
 
 func oneOf[T ~string](v string, allowed ...T) (T, bool) {

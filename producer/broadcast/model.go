@@ -54,6 +54,10 @@ type Audience struct {
 	Areas    []string
 	Topics   []string
 	Accounts []string
+	// AreaTopics sends the push as one FCM topic message per area (topic
+	// "area-<code>", for the area and every unit below it) instead of one
+	// per device: one request per area, but no per-device outcome.
+	AreaTopics bool
 }
 
 // Document is the official request document a broadcast rests on.

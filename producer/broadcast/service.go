@@ -189,6 +189,8 @@ func (s *Service) check(ctx context.Context, d Draft) (Draft, error) {
 		v.add("audience", "everyone excludes areas, topics and accounts")
 	case !a.Everyone && !named:
 		v.add("audience", "name everyone, or one or more areas, topics or accounts")
+	case a.AreaTopics && (len(a.Areas) == 0 || a.Everyone || len(a.Topics) > 0 || len(a.Accounts) > 0):
+		v.add("audience.area_topics", "sends one topic message per area: name areas only")
 	}
 	for i, t := range a.Topics {
 		if !slices.Contains(s.cfg.Topics, t) {
@@ -287,7 +289,7 @@ func (s *Service) Create(ctx context.Context, a Actor, d Draft) (sqlstore.Broadc
 	now := s.d.Now().UTC()
 	b := sqlstore.Broadcast{
 		ID: "bc-" + uuid.NewString(), Status: string(StatusDraft), Title: d.Title, Body: d.Body, TitleEN: d.TitleEN, BodyEN: d.BodyEN,
-		Topic: d.Topic, Audience: sqlstore.Audience{Everyone: d.Audience.Everyone, Areas: d.Audience.Areas, Topics: d.Audience.Topics, Accounts: d.Audience.Accounts}, Channels: d.Channels, SendAt: d.SendAt.UTC(),
+		Topic: d.Topic, Audience: sqlstore.Audience{Everyone: d.Audience.Everyone, Areas: d.Audience.Areas, Topics: d.Audience.Topics, Accounts: d.Audience.Accounts, AreaTopics: d.Audience.AreaTopics}, Channels: d.Channels, SendAt: d.SendAt.UTC(),
 		DocNumber: d.Document.Number, DocDate: d.Document.Date, Unit: unit, CreatedBy: a.AccountID, CreatedAt: now, UpdatedAt: now,
 	}
 	if d.SendAt.IsZero() {
@@ -448,8 +450,9 @@ func (s *Service) envelope(b sqlstore.Broadcast, now, due time.Time) (producer.E
 	if b.BodyEN != "" {
 		data["body_en"] = b.BodyEN
 	}
-	plan := producer.Plan{NotificationID: b.ID, Audience: producer.Audience(b.Audience), Channels: b.Channels, Title: b.Title, Body: b.Body,
-		Data: data, Priority: "normal", App: s.cfg.App, BatchSize: s.cfg.BatchSize, Collapse: b.ID}
+	plan := producer.Plan{NotificationID: b.ID, Channels: b.Channels, Title: b.Title, Body: b.Body,
+		Audience: producer.Audience{Everyone: b.Audience.Everyone, Areas: b.Audience.Areas, Topics: b.Audience.Topics, Accounts: b.Audience.Accounts},
+		Data:     data, Priority: "normal", App: s.cfg.App, BatchSize: s.cfg.BatchSize, Collapse: b.ID, AreaTopics: b.Audience.AreaTopics}
 	return producer.NewEnvelope(itemID(b.ID), producer.KindPlan, topics.LaneBulk, b.ID, now, due.Add(s.cfg.Expiry), "", plan)
 }
 

@@ -334,6 +334,7 @@ func TestDraftValidation(t *testing.T) {
 		{"audience.areas[1]", func(d *broadcast.Draft) { d.Audience.Areas = []string{"49", "99999"} }},
 		{"audience.topics[0]", func(d *broadcast.Draft) { d.Audience.Topics = []string{"nope"} }},
 		{"audience.accounts[0]", func(d *broadcast.Draft) { d.Audience.Accounts = []string{"no-such-account"} }},
+		{"audience.area_topics", func(d *broadcast.Draft) { d.Audience.Topics, d.Audience.AreaTopics = []string{"disaster"}, true }},
 		{"channels[1]", func(d *broadcast.Draft) { d.Channels = []string{"push", "fax"} }},
 		{"send_at", func(d *broadcast.Draft) { d.SendAt = r.now.Add(-time.Minute) }},
 		{"request_document.number", func(d *broadcast.Draft) { d.Document.Number = "" }},
@@ -350,8 +351,19 @@ func TestDraftValidation(t *testing.T) {
 			t.Errorf("want %s named, got %v", c.field, err)
 		}
 	}
-	// Decomposed Vietnamese is stored NFC; channels default to push.
+	// Area topics are kept, and the plan sends one topic message per area
+	// with the broadcast's id as its collapse key.
 	d := draft()
+	d.Audience.AreaTopics = true
+	b := r.submitted(t, submitter, d)
+	if _, err := r.svc.Approve(context.Background(), approver, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if p := r.pub.plans(t); len(p) != 1 || !p[0].AreaTopics || p[0].Collapse != b.ID {
+		t.Errorf("plans %+v", p)
+	}
+	// Decomposed Vietnamese is stored NFC; channels default to push.
+	d = draft()
 	d.Title, d.Channels = "Ca\u0309nh ba\u0301o", nil
 	b, err := r.svc.Create(context.Background(), submitter, d)
 	if err != nil || b.Title != "Cảnh báo" || len(b.Channels) != 1 || b.Channels[0] != "push" {
