@@ -320,6 +320,11 @@ func (h *handler) getAlert(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	acks, err := svc.Acks(r.Context(), d.StoredAlert)
+	if err != nil {
+		return err
+	}
+	st.Acknowledged, st.Escalated = &acks.Acknowledged, &acks.Escalated
 	v.Stats = &st
 	writeJSON(w, http.StatusOK, v)
 	return nil
@@ -404,5 +409,63 @@ func (h *handler) decideAlert(w http.ResponseWriter, r *http.Request, approve bo
 		return alertProblem(err, 0)
 	}
 	writeJSON(w, http.StatusOK, newAlertView(st))
+	return nil
+}
+
+// ackMyAlert: POST /v1/me/alerts/{id}/ack — a citizen or an official
+// acknowledges an alert they received; their phone is then left out of
+// the alert's escalation. Acknowledging again is fine.
+func (h *handler) ackMyAlert(w http.ResponseWriter, r *http.Request) error {
+	svc, err := h.alerts()
+	if err != nil {
+		return err
+	}
+	id := chi.URLParam(r, "id")
+	first, err := svc.Ack(r.Context(), id, me(r), alert.AckViaSession)
+	if err != nil {
+		return alertProblem(err, 0)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"alert_id": id, "acknowledged": true, "first": first})
+	return nil
+}
+
+type deviceAckRequest struct {
+	DeviceToken string `json:"device_token"`
+	Ack         string `json:"ack"`
+}
+
+// ackAlertByDevice: POST /v1/alerts/{id}/ack {device_token, ack} — the
+// acknowledgement of an app without a session, proved by the ack token
+// its push carried. Anything else — an unknown alert, a token the alert
+// did not go to, a forged ack — is the same 404, so the form tells a
+// stranger nothing about alerts or devices.
+func (h *handler) ackAlertByDevice(w http.ResponseWriter, r *http.Request) error {
+	svc, err := h.alerts()
+	if err != nil {
+		return err
+	}
+	var req deviceAckRequest
+	if err := decodeJSON(w, r, 4096, &req); err != nil {
+		return err
+	}
+	var errs []FieldError
+	if req.DeviceToken == "" {
+		errs = append(errs, FieldError{Field: "device_token", Detail: "is required"})
+	}
+	if req.Ack == "" {
+		errs = append(errs, FieldError{Field: "ack", Detail: "is required: the \"ack\" value of the alert's push"})
+	}
+	if errs != nil {
+		return invalid(errs...)
+	}
+	id := chi.URLParam(r, "id")
+	first, err := svc.AckByDevice(r.Context(), id, req.DeviceToken, req.Ack)
+	if errors.Is(err, alert.ErrNoAck) {
+		return notFound("acknowledgement")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"alert_id": id, "acknowledged": true, "first": first})
 	return nil
 }

@@ -29,6 +29,9 @@ var alertNow = time.Date(2026, 11, 20, 9, 0, 0, 0, time.FixedZone("ICT", 7*3600)
 
 const capDir = "../producer/alert/cap/testdata"
 
+// ackKey signs the test alerts' acknowledgement tokens.
+var ackKey = []byte("test-ack-key-of-thirty-two-bytes")
+
 type alertFixture struct {
 	*accFixture
 	alertPub *recorder
@@ -58,7 +61,7 @@ func newAlertFixture(t *testing.T) *alertFixture {
 	pub := &recorder{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := alert.DefaultConfig()
-	cfg.Now, cfg.MaxBytes = func() time.Time { return alertNow }, 64<<10
+	cfg.Now, cfg.MaxBytes, cfg.AckKey = func() time.Time { return alertNow }, 64<<10, ackKey
 	svc, err := alert.New(cfg, af.store, pub, log)
 	if err != nil {
 		t.Fatal(err)
@@ -386,5 +389,80 @@ func TestAlertCAPStoredNotRefused(t *testing.T) {
 	// Only the Test alert was sent, to its test audience.
 	if n := f.alertPub.count(); n != 1 {
 		t.Errorf("%d published, want 1", n)
+	}
+}
+
+// TestAlertAcknowledgement: an official acknowledges with a session, an
+// app without one with the ack token of its push; acknowledging twice
+// counts once. Abuse: the session route refuses API keys and anonymous
+// callers; the device form refuses — with one and the same 404 — a
+// forged token, another device's token, a token for another alert and an
+// unknown alert, so a stranger can neither acknowledge for someone else
+// nor learn which alerts or devices exist.
+func TestAlertAcknowledgement(t *testing.T) {
+	f := newAlertFixture(t)
+	resp, a := f.postFile(t, "issue-key", "flood_vi_en.xml")
+	if resp.StatusCode != 202 {
+		t.Fatalf("%d %v", resp.StatusCode, a)
+	}
+	id := a["id"].(string)
+	accID, tok := f.official(t, "cuuho", "0911111111", "sotttt", string(accounts.RoleAlertResponder))
+	ctx := context.Background()
+	citizen := "acc-ack-citizen"
+	if err := f.store.SeedAccount(ctx, citizen, "citizen", "", "", []string{"tok-phone-a", "tok-phone-b"}, now); err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/me/alerts/" + id + "/ack"
+	if resp, _ := f.do(t, "POST", path, "", ""); resp.StatusCode != 401 {
+		t.Errorf("anonymous session ack: %d", resp.StatusCode)
+	}
+	if resp, _ := f.do(t, "POST", path, "issue-key", ""); resp.StatusCode != 403 {
+		t.Errorf("API key on /v1/me: %d", resp.StatusCode)
+	}
+	if resp, got := f.do(t, "POST", path, tok, ""); resp.StatusCode != 200 || got["first"] != true {
+		t.Errorf("session ack: %d %v", resp.StatusCode, got)
+	}
+	if resp, got := f.do(t, "POST", path, tok, ""); resp.StatusCode != 200 || got["first"] != false {
+		t.Errorf("second session ack: %d %v", resp.StatusCode, got)
+	}
+	if resp, _ := f.do(t, "POST", "/v1/me/alerts/no-such-alert/ack", tok, ""); resp.StatusCode != 404 {
+		t.Errorf("ack of an unknown alert: %d", resp.StatusCode)
+	}
+
+	good := producer.AckToken(ackKey, id, "tok-phone-a")
+	notFound := []struct{ name, path, body string }{
+		{"forged", "/v1/alerts/" + id + "/ack", `{"device_token":"tok-phone-a","ack":"AAAAAAAAAAAAAAAAAAAAAA"}`},
+		{"another device's token", "/v1/alerts/" + id + "/ack", `{"device_token":"tok-phone-b","ack":"` + good + `"}`},
+		{"a token for another alert", "/v1/alerts/" + id + "/ack", `{"device_token":"tok-phone-a","ack":"` + producer.AckToken(ackKey, "other", "tok-phone-a") + `"}`},
+		{"an unknown alert", "/v1/alerts/no-such-alert/ack", `{"device_token":"tok-phone-a","ack":"` + producer.AckToken(ackKey, "no-such-alert", "tok-phone-a") + `"}`},
+		{"an unknown device", "/v1/alerts/" + id + "/ack", `{"device_token":"tok-nobody","ack":"` + producer.AckToken(ackKey, id, "tok-nobody") + `"}`},
+	}
+	var bodies []string
+	for _, c := range notFound {
+		resp, p := f.do(t, "POST", c.path, "", c.body)
+		if resp.StatusCode != 404 {
+			t.Errorf("%s: %d %v", c.name, resp.StatusCode, p)
+		}
+		delete(p, "instance") // the path, which the caller gave
+		bodies = append(bodies, fmt.Sprint(p))
+	}
+	for _, b := range bodies[1:] {
+		if b != bodies[0] {
+			t.Errorf("refusals differ: %s vs %s", b, bodies[0])
+		}
+	}
+	if resp, p := f.do(t, "POST", "/v1/alerts/"+id+"/ack", "", `{"device_token":"tok-phone-a"}`); resp.StatusCode != 400 || p["field"] != "ack" {
+		t.Errorf("missing ack: %d %v", resp.StatusCode, p)
+	}
+	if resp, got := f.do(t, "POST", "/v1/alerts/"+id+"/ack", "", `{"device_token":"tok-phone-a","ack":"`+good+`"}`); resp.StatusCode != 200 || got["first"] != true {
+		t.Errorf("device ack: %d %v", resp.StatusCode, got)
+	}
+	// The citizen's other device acknowledging too changes no count.
+	if resp, got := f.do(t, "POST", "/v1/alerts/"+id+"/ack", "", `{"device_token":"tok-phone-b","ack":"`+producer.AckToken(ackKey, id, "tok-phone-b")+`"}`); resp.StatusCode != 200 || got["first"] != false {
+		t.Errorf("second device of the same account: %d %v", resp.StatusCode, got)
+	}
+	_, d := f.do(t, "GET", "/v1/alerts/"+id, "issue-key", "")
+	if st, _ := d["stats"].(map[string]any); st["acknowledged"] != float64(2) || st["escalated"] != float64(0) {
+		t.Errorf("stats %v (accounts %s, %s)", d["stats"], accID, citizen)
 	}
 }

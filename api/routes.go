@@ -72,6 +72,10 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireAlertReader()).Get("/v1/alerts/{id}", h.wrap(h.getAlert))
 	r.With(h.requireSession(false)).Post("/v1/alerts/{id}/approve", h.wrap(h.approveAlert))
 	r.With(h.requireSession(false)).Post("/v1/alerts/{id}/reject", h.wrap(h.rejectAlert))
+	// Acknowledgements: a session's, or an app's without one proved by the
+	// ack token of its push (checked before anything is looked up).
+	r.With(h.requireSession(false)).Post("/v1/me/alerts/{id}/ack", h.wrap(h.ackMyAlert))
+	r.Post("/v1/alerts/{id}/ack", h.wrap(h.ackAlertByDevice))
 
 	// Areas (public reference data) and the power company's outage
 	// schedules (issue 5).

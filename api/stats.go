@@ -22,6 +22,10 @@ type Stats struct {
 	Cancelled int64                   `json:"cancelled"` // not sent because the notification was cancelled
 	Pending   int64                   `json:"pending"`   // targeted, no final outcome yet (including retrying)
 	Channels  map[string]ChannelStats `json:"channels"`
+	// Acknowledged and Escalated are an alert's: the accounts that
+	// acknowledged its chain, and the escalation SMS sent to the others.
+	Acknowledged *int64 `json:"acknowledged,omitempty"`
+	Escalated    *int64 `json:"escalated,omitempty"`
 }
 
 // ChannelStats are the counters of one channel, with the outcome counts

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -117,7 +119,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 		}
 	}
 
-	r, err := d.send(ctx, dv.env, channel, message(dv, p), history)
+	r, err := d.send(ctx, dv.env, channel, d.message(dv, p), history)
 	if err != nil {
 		d.claims.Release(context.WithoutCancel(ctx), p.NotificationID, string(dv.ch), dv.addr, owner)
 		return outcome{}, err
@@ -139,12 +141,22 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 }
 
 // message is what the channel sends for one delivery of p.
-func message(dv delivery, p producer.Direct) channels.Message {
-	return channels.Message{
+func (d *Dispatcher) message(dv delivery, p producer.Direct) channels.Message {
+	m := channels.Message{
 		NotificationID: p.NotificationID, Kind: dv.env.Kind, Channel: dv.ch, To: dv.addr,
 		Title: p.Title, Body: p.Body, Data: p.Data, Priority: channels.Priority(p.Priority), ExpiresAt: dv.env.ExpiresAt,
 		Collapse: p.Collapse,
 	}
+	if p.Ack && dv.ch == channels.Push && len(d.cfg.AckKey) > 0 && !strings.HasPrefix(dv.addr, "/topics/") {
+		// This device's proof of receipt, for acknowledging without a
+		// session.
+		m.Data = maps.Clone(p.Data)
+		if m.Data == nil {
+			m.Data = map[string]string{}
+		}
+		m.Data["ack"] = producer.AckToken(d.cfg.AckKey, p.NotificationID, dv.addr)
+	}
+	return m
 }
 
 // resolve returns the addresses of a recipient on a channel.

@@ -59,6 +59,10 @@ type Config struct {
 	// Scheduler runs the poller that publishes scheduled items when due.
 	// Default true through DefaultConfig.
 	Scheduler bool
+	// AckKey signs the acknowledgement token each device's push of an
+	// alert carries (producer.AckToken); without it pushes carry none and
+	// apps acknowledge with a session only.
+	AckKey []byte
 }
 
 // DefaultConfig returns the defaults: generous budgets for codes and
@@ -195,6 +199,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	if d.cfg.Scheduler && d.store != nil {
 		sch := NewScheduler(d.store, d.pub, d.log.With(slog.String("component", "scheduler")))
+		sch.now = d.now
 		g.Go(func() error { return sch.Run(ctx) })
 	}
 	d.log.Info("dispatcher running", slog.Any("lanes", lanes), slog.Bool("ledger", d.cfg.Ledger))

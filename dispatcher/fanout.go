@@ -19,7 +19,7 @@ import (
 func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env producer.Envelope, p producer.Fanout) ([]producer.Record, error) {
 	ch := channels.Name(p.Channel)
 	msg := producer.Direct{NotificationID: p.NotificationID, Title: p.Title, Body: p.Body, Data: p.Data,
-		Channels: []string{p.Channel}, Priority: p.Priority, Collapse: p.Collapse}
+		Channels: []string{p.Channel}, Priority: p.Priority, Collapse: p.Collapse, Ack: p.Ack}
 	recipients := p.Recipients
 	var (
 		history []producer.Attempt
@@ -121,7 +121,7 @@ func (d *Dispatcher) sendBatch(ctx context.Context, msg producer.Direct, channel
 				}
 				i := todo[k]
 				dv := at(i)
-				r, err := d.send(ctx, dv.env, channel, message(dv, msg), history)
+				r, err := d.send(ctx, dv.env, channel, d.message(dv, msg), history)
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, err)

@@ -47,7 +47,8 @@ func (d *Dispatcher) handlePlan(ctx context.Context, env producer.Envelope, p pr
 	if app == "" {
 		app = "smart"
 	}
-	aud := sqlstore.Audience{Everyone: p.Audience.Everyone, Areas: p.Audience.Areas, Topics: p.Audience.Topics, Accounts: p.Audience.Accounts, Roles: p.Audience.Roles}
+	aud := sqlstore.Audience{Everyone: p.Audience.Everyone, Areas: p.Audience.Areas, Topics: p.Audience.Topics, Accounts: p.Audience.Accounts, Roles: p.Audience.Roles,
+		Unacknowledged: p.Audience.Unacknowledged}
 	for _, ch := range p.Channels {
 		if err := d.planChannel(ctx, env, p, channels.Name(ch), aud, app, size); err != nil {
 			return err
@@ -158,7 +159,7 @@ func (d *Dispatcher) fanoutRecord(env producer.Envelope, p producer.Plan, ch cha
 	id := fmt.Sprintf("%s-%s-%06d", p.NotificationID, ch, seq)
 	fe, err := producer.NewEnvelope(id, producer.KindFanout, env.Lane, id, env.CreatedAt, env.ExpiresAt, "",
 		producer.Fanout{NotificationID: p.NotificationID, Batch: seq, Channel: string(ch), Recipients: addrs,
-			Title: p.Title, Body: p.Body, Data: p.Data, Priority: p.Priority, Collapse: p.Collapse})
+			Title: p.Title, Body: p.Body, Data: p.Data, Priority: p.Priority, Collapse: p.Collapse, Ack: p.Ack})
 	if err != nil {
 		return producer.Record{}, err
 	}

@@ -154,6 +154,9 @@ type Direct struct {
 	// Collapse is the notification key: messages with one key replace
 	// each other on the phone (channels.Message.Collapse).
 	Collapse string `json:"collapse,omitempty"`
+	// Ack asks for each device's push to carry its AckToken (data "ack"),
+	// with which an app without a session acknowledges the notification.
+	Ack bool `json:"ack,omitempty"`
 }
 
 // Fanout is the payload of KindFanout: one batch (for example 500 device
@@ -169,6 +172,7 @@ type Fanout struct {
 	Data           map[string]string `json:"data,omitempty"`
 	Priority       string            `json:"priority"`
 	Collapse       string            `json:"collapse,omitempty"`
+	Ack            bool              `json:"ack,omitempty"`
 }
 
 // Audience names who a planned notification is for: everyone, or the
@@ -181,6 +185,9 @@ type Audience struct {
 	// Roles are officials' roles: every holder of one (Restricted alerts,
 	// the test audience of Test and Exercise alerts).
 	Roles []string `json:"roles,omitempty"`
+	// Unacknowledged leaves out the accounts that acknowledged this alert
+	// chain: the audience of an escalation.
+	Unacknowledged string `json:"unacknowledged,omitempty"`
 }
 
 // Plan is the payload of KindPlan: a broadcast, alert or outage notice
@@ -207,4 +214,6 @@ type Plan struct {
 	// chain's is its first alert's identifier, an outage schedule's its
 	// id, a broadcast's its id.
 	Collapse string `json:"collapse,omitempty"`
+	// Ack asks for each device's push to carry its AckToken.
+	Ack bool `json:"ack,omitempty"`
 }

@@ -93,6 +93,9 @@ func loadAccountsConfig(getenv func(string) string, errs *[]error) accountsConfi
 // use, so that no key serves two purposes.
 type keys struct {
 	sealer, smsCodes, recovery []byte
+	// alertAck signs and checks the acknowledgement tokens of alert
+	// pushes (producer.AckToken); the API and the dispatcher share it.
+	alertAck []byte
 }
 
 // loadKeys reads the master secret. In dev mode a missing file is created
@@ -125,10 +128,11 @@ func loadKeys(cfg config, dev bool) (keys, error) {
 	}
 	derive := func(info string) ([]byte, error) { return hkdf.Key(sha256.New, master, nil, "loa "+info, 32) }
 	var k keys
-	var errs [3]error
+	var errs [4]error
 	k.sealer, errs[0] = derive("totp sealer")
 	k.smsCodes, errs[1] = derive("sms code hmac")
 	k.recovery, errs[2] = derive("recovery code hmac")
+	k.alertAck, errs[3] = derive("alert ack")
 	return k, errors.Join(errs[:]...)
 }
 

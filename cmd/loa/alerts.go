@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/api"
@@ -35,6 +36,18 @@ func loadAlertConfig(getenv func(string) string, errs *[]error) alert.Config {
 		}
 	}
 	c.MaxBytes = int64(intVar(getenv, "LOA_ALERT_MAX_BYTES", int(cap.DefaultMaxBytes), 1024, 16<<20, errs))
+	if v, ok := lookup(getenv, "LOA_ALERT_ESCALATION"); ok && !strings.EqualFold(v, "none") {
+		c.Escalation = map[cap.Severity]time.Duration{}
+		for _, entry := range strings.Split(v, ",") {
+			sev, after, found := strings.Cut(strings.TrimSpace(entry), "=")
+			d, err := time.ParseDuration(strings.TrimSpace(after))
+			if !found || err != nil || d < time.Minute || d > 24*time.Hour {
+				*errs = append(*errs, fmt.Errorf("LOA_ALERT_ESCALATION: %q is not SEVERITY=DURATION (1m to 24h), e.g. Extreme=10m", entry))
+				continue
+			}
+			c.Escalation[cap.Severity(strings.TrimSpace(sev))] = d
+		}
+	}
 	if v, ok := lookup(getenv, "LOA_CAP_TEST_ROLES"); ok {
 		c.TestRoles = nil
 		if !strings.EqualFold(v, "none") {

@@ -281,7 +281,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 			return fmt.Errorf("accounts: %w", err)
 		}
 		deps.Accounts, deps.TrustedProxies = acc, cfg.TrustedProxies
-		if deps.Alerts, err = alert.New(cfg.Alerts, s.store, s.pub, log); err != nil {
+		alertCfg := cfg.Alerts
+		if k, err := loadKeys(cfg, r == roleDev); err == nil {
+			alertCfg.AckKey = k.alertAck
+		}
+		if deps.Alerts, err = alert.New(alertCfg, s.store, s.pub, log); err != nil {
 			return fmt.Errorf("alerts: %w", err)
 		}
 		if deps.Broadcasts, err = buildBroadcasts(cfg, s.store, s.pub, acc, log); err != nil {
@@ -356,6 +360,16 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		dcfg.RetryTiers, dcfg.Metrics = cfg.RetryTiers, m
 		for l, n := range cfg.Workers {
 			dcfg.Workers[l] = n
+		}
+		// With the secret, alert pushes carry each device's ack token; a
+		// dispatcher without LOA_SECRET_KEY_FILE sends them without, and
+		// apps acknowledge with a session only.
+		if cfg.Accounts.SecretKeyFile != "" || r == roleDev {
+			k, err := loadKeys(cfg, r == roleDev)
+			if err != nil {
+				return err
+			}
+			dcfg.AckKey = k.alertAck
 		}
 		d, err := dispatcher.New(dcfg, s.store, s.rdb, s.pub, chans, log)
 		if err != nil {

@@ -22,6 +22,9 @@ type Audience struct {
 	// AreaTopics asks for push as one FCM topic message per area; it
 	// does not change who the audience is.
 	AreaTopics bool
+	// Unacknowledged, when set, leaves out the accounts that acknowledged
+	// this alert chain (see AckAlert): an escalation's audience.
+	Unacknowledged string
 }
 
 // Empty reports whether the audience names nobody.
@@ -39,7 +42,7 @@ type Keyed struct {
 // WITH clause it needs) selecting the audience, with its arguments
 // numbered from next.
 func (a Audience) predicate(accountCol string, next int) (with, cond string, args []any) {
-	if a.Everyone {
+	if a.Everyone && a.Unacknowledged == "" {
 		return "", "TRUE", nil
 	}
 	list := func(vals []string) string {
@@ -52,6 +55,9 @@ func (a Audience) predicate(accountCol string, next int) (with, cond string, arg
 		return strings.Join(ph, ", ")
 	}
 	var parts []string
+	if a.Everyone {
+		parts = append(parts, "TRUE")
+	}
 	if len(a.Areas) > 0 {
 		with = `WITH RECURSIVE area_tree(code) AS (
 			SELECT code FROM areas WHERE code IN (` + list(a.Areas) + `)
@@ -73,7 +79,12 @@ func (a Audience) predicate(accountCol string, next int) (with, cond string, arg
 	if len(parts) == 0 {
 		return "", "FALSE", nil
 	}
-	return with, "(" + strings.Join(parts, " OR ") + ")", args
+	cond = "(" + strings.Join(parts, " OR ") + ")"
+	if a.Unacknowledged != "" {
+		cond += fmt.Sprintf(` AND NOT EXISTS (SELECT 1 FROM alert_acks k WHERE k.chain = $%d AND k.account_id = %s)`, next, accountCol)
+		args = append(args, a.Unacknowledged)
+	}
+	return with, cond, args
 }
 
 // AnyApp, as the app of AudienceDevices and CountAudience, selects the

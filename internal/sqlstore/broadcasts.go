@@ -74,6 +74,8 @@ type audienceJSON struct {
 	Roles    []string `json:"roles,omitempty"`
 	// AreaTopics: see Audience.
 	AreaTopics bool `json:"area_topics,omitempty"`
+	// Unacknowledged: see Audience.
+	Unacknowledged string `json:"unacknowledged,omitempty"`
 }
 
 // CreateBroadcast stores a new broadcast, its first history row (""

@@ -47,6 +47,18 @@ func (d *DB) CancelScheduled(ctx context.Context, subject string) (int, error) {
 	return int(n), nil
 }
 
+// CancelScheduledExcept cancels the pending items of a subject but the
+// one with id keep, and returns how many it cancelled.
+func (d *DB) CancelScheduledExcept(ctx context.Context, subject, keep string) (int, error) {
+	res, err := d.db.ExecContext(ctx, `UPDATE scheduled_items SET status = 'cancelled' WHERE subject = $1 AND status = 'pending' AND id <> $2`,
+		subject, keep)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: cancel scheduled: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
 // ScheduledStatus returns an item's status, or ErrNotFound.
 func (d *DB) ScheduledStatus(ctx context.Context, id string) (string, error) {
 	var s string

@@ -3,6 +3,8 @@ package alert
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -134,6 +136,16 @@ type Config struct {
 	// (LOA_CAP_RESTRICTION_ROLES). A restriction that maps to no role
 	// reaches nobody: Restricted alerts never go to the public.
 	RestrictionRoles map[string][]string
+	// Escalation is the acknowledgement policy per severity: an alert of
+	// that severity is sent by SMS, after the delay, to the phones of the
+	// accounts in its audience that have not acknowledged it on any device
+	// (LOA_ALERT_ESCALATION). A severity without an entry never
+	// escalates.
+	Escalation map[cap.Severity]time.Duration
+	// AckKey verifies the acknowledgement tokens of apps without a
+	// session (producer.AckToken); the dispatcher signs with the same key.
+	// Without it only sessions acknowledge.
+	AckKey []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -168,6 +180,14 @@ func (c Config) Validate() error {
 	}
 	if c.App == "" {
 		errs = append(errs, errors.New("alert: App is empty"))
+	}
+	for sev, d := range c.Escalation {
+		if !slices.Contains([]cap.Severity{cap.SeverityExtreme, cap.SeveritySevere, cap.SeverityModerate, cap.SeverityMinor, cap.SeverityUnknown}, sev) {
+			errs = append(errs, fmt.Errorf("alert: escalation: %q is not a CAP severity", sev))
+		}
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("alert: escalation of %s: the delay must be positive", sev))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -717,6 +737,10 @@ func (s *Service) send(ctx context.Context, st sqlstore.StoredAlert) error {
 		if err := s.cancelChain(ctx, st.ID, refs, now); err != nil {
 			return err
 		}
+		// Nobody is reminded of a cancelled alert.
+		if _, err := s.store.CancelScheduled(ctx, escalationSubject(st)); err != nil {
+			return fmt.Errorf("alert: cancel escalation: %w", err)
+		}
 	}
 	app := s.cfg.App
 	if st.Audience.App != "" {
@@ -736,6 +760,9 @@ func (s *Service) send(ctx context.Context, st sqlstore.StoredAlert) error {
 		plan.Data["references"] = strings.Join(st.RefIDs, ",")
 	}
 	plan.Title, plan.Body = text(&a, refs, plan.Data)
+	// Each device's push carries its proof of receipt, for acknowledging
+	// without a session (not through a topic, which has no devices).
+	plan.Ack = !st.Audience.AreaTopics
 	env, err := producer.NewEnvelope(st.ID, producer.KindPlan, topics.LaneAlert, st.ID, now, st.ExpiresAt, "", plan)
 	if err != nil {
 		return err
@@ -747,6 +774,93 @@ func (s *Service) send(ctx context.Context, st sqlstore.StoredAlert) error {
 		// Published but not marked: a repost publishes the plan again,
 		// and the planner resumes it rather than sending it twice.
 		s.log.Warn("published alert not marked", slog.String("id", st.ID), slog.Any("error", err))
+	}
+	if a.MsgType != cap.MsgTypeCancel {
+		if err := s.scheduleEscalation(ctx, st, &a, plan, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AckChain names what an acknowledgement is of: an alert chain (an
+// alert, its Updates and Cancel), by sender and chain key, so that an ack
+// of the Update also counts for the alert.
+func AckChain(st sqlstore.StoredAlert) string { return st.Sender + " " + st.ChainKey }
+
+// EscalationID is the notification id of a chain's escalation SMS. Every
+// escalation of a chain shares it, so its delivery claims send at most one
+// SMS to a phone whatever Updates follow.
+func EscalationID(st sqlstore.StoredAlert) string {
+	sum := sha256.Sum256([]byte(AckChain(st)))
+	return "alert-escalation-" + hex.EncodeToString(sum[:16])
+}
+
+// escalationSubject groups a chain's pending escalations, for replacing
+// and cancelling them.
+func escalationSubject(st sqlstore.StoredAlert) string { return "alert-escalation:" + AckChain(st) }
+
+// EscalationPrefix starts an escalation SMS.
+const EscalationPrefix = "NHẮC LẠI CẢNH BÁO: "
+
+// maxEscalationSMS bounds the text of an escalation SMS, in bytes: about
+// five UCS-2 segments.
+const maxEscalationSMS = 480
+
+// escalationDelay is how long an alert waits for acknowledgements before
+// escalating: the shortest delay the policy gives any of its severities.
+func (s *Service) escalationDelay(a *cap.Alert) (time.Duration, bool) {
+	var (
+		after time.Duration
+		found bool
+	)
+	for _, in := range a.Infos {
+		if d, ok := s.cfg.Escalation[in.Severity]; ok && (!found || d < after) {
+			after, found = d, true
+		}
+	}
+	return after, found
+}
+
+// scheduleEscalation stores, as a scheduled item due after the policy's
+// delay, the plan of the SMS that goes to the phones in the alert's
+// audience whose accounts have not acknowledged the chain by then. A
+// chain has one escalation pending at a time: an Update's replaces the
+// earlier one's, a Cancel removes it. The item survives restarts; the
+// scheduler publishes it once when it falls due.
+func (s *Service) scheduleEscalation(ctx context.Context, st sqlstore.StoredAlert, a *cap.Alert, sent producer.Plan, now time.Time) error {
+	after, ok := s.escalationDelay(a)
+	if !ok || st.Audience.AreaTopics || !slices.Contains(st.Channels, ChannelPush) {
+		return nil
+	}
+	due := now.Add(after)
+	if !due.Before(st.ExpiresAt) {
+		return nil // the alert expires before anyone could be reminded
+	}
+	plan := producer.Plan{NotificationID: EscalationID(st), Channels: []string{ChannelSMS}, Priority: string(cap.PriorityHigh),
+		Audience: producer.Audience{Areas: st.AreaCodes, Roles: st.Audience.Roles, Accounts: st.Audience.Accounts, Unacknowledged: AckChain(st)},
+		App:      sent.App, Title: EscalationPrefix + sent.Title,
+		Data: map[string]string{"type": "alert_escalation", "alert_id": st.ID, "chain": st.ChainKey}}
+	body := EscalationPrefix + sent.Title
+	if in := a.InfoFor("vi"); in != nil && in.Instruction != "" {
+		body += ". " + in.Instruction
+	}
+	plan.Body = cut(body, maxEscalationSMS)
+	itemID := plan.NotificationID + "-" + st.ID
+	env, err := producer.NewEnvelope(itemID, producer.KindPlan, topics.LaneAlert, plan.NotificationID, now, st.ExpiresAt, "", plan)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(env)
+	if err != nil {
+		return fmt.Errorf("alert: escalation: %w", err)
+	}
+	if _, err := s.store.CancelScheduledExcept(ctx, escalationSubject(st), itemID); err != nil {
+		return fmt.Errorf("alert: escalation: %w", err)
+	}
+	if err := s.store.Schedule(ctx, sqlstore.ScheduledItem{ID: itemID, Kind: env.Kind, Subject: escalationSubject(st), DueAt: due,
+		Envelope: string(b)}, now); err != nil {
+		return fmt.Errorf("alert: escalation: %w", err)
 	}
 	return nil
 }
