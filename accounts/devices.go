@@ -83,10 +83,18 @@ func (s *Service) SetSubscriptions(ctx context.Context, accountID string, sub Su
 			v.add(fmt.Sprintf("topics[%d]", i), "unknown topic %q; known: %s", t, strings.Join(s.cfg.Topics, ", "))
 		}
 	}
+	if q := sub.QuietHours; q != nil {
+		if q.TimeZone == "" {
+			q.TimeZone = DefaultTimeZone
+		}
+		if err := q.Validate(); err != nil {
+			v.add("quiet_hours", "%v", err)
+		}
+	}
 	if err := v.err(); err != nil {
 		return Subscriptions{}, err
 	}
-	out := Subscriptions{Areas: areas, Topics: dedupe(sub.Topics)}
+	out := Subscriptions{Areas: areas, Topics: dedupe(sub.Topics), QuietHours: sub.QuietHours}
 	if err := s.d.Store.SetSubscriptions(ctx, accountID, out, s.now().UTC()); err != nil {
 		return Subscriptions{}, err
 	}

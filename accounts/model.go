@@ -148,6 +148,9 @@ var (
 type Subscriptions struct {
 	Areas  []string `json:"areas"`
 	Topics []string `json:"topics"`
+	// QuietHours, when set, holds bulk notices and outage reminders that
+	// fall inside until it ends.
+	QuietHours *QuietHours `json:"quiet_hours"`
 }
 
 // Area is one administrative unit.

@@ -191,6 +191,9 @@ func TestAccountsBadInputNamesTheField(t *testing.T) {
 		{"subscriptions: unknown area", "PUT", "/v1/me/subscriptions", citizenTok, `{"areas":["49","zz"],"topics":[]}`, "areas[1]"},
 		{"subscriptions: unknown topic", "PUT", "/v1/me/subscriptions", citizenTok, `{"areas":[],"topics":["power","gossip"]}`, "topics[1]"},
 		{"subscriptions: wrong type", "PUT", "/v1/me/subscriptions", citizenTok, `{"areas":"49","topics":[]}`, "areas"},
+		{"subscriptions: bad quiet hours", "PUT", "/v1/me/subscriptions", citizenTok, `{"areas":[],"topics":[],"quiet_hours":{"start":"22h","end":"06:00"}}`, "quiet_hours"},
+		{"subscriptions: empty quiet hours", "PUT", "/v1/me/subscriptions", citizenTok, `{"areas":[],"topics":[],"quiet_hours":{"start":"06:00","end":"06:00"}}`, "quiet_hours"},
+		{"subscriptions: unknown zone", "PUT", "/v1/me/subscriptions", citizenTok, `{"areas":[],"topics":[],"quiet_hours":{"start":"22:00","end":"06:00","time_zone":"Mars/Olympus"}}`, "quiet_hours"},
 		{"official: bad username", "POST", "/v1/officials", "dev-key", `{"username":"1x","full_name":"A","phone":"0911111112","unit":"u"}`, "username"},
 		{"official: bad role", "POST", "/v1/officials", "dev-key", `{"username":"nguyen.c","full_name":"A","phone":"0911111112","unit":"u","roles":["king"]}`, "roles[0]"},
 		{"official: no unit", "POST", "/v1/officials", "dev-key", `{"username":"nguyen.c","full_name":"A","phone":"0911111112"}`, "unit"},
@@ -438,5 +441,17 @@ func TestOfficialsOverHTTP(t *testing.T) {
 	}
 	if resp, s := f.do(t, "PUT", "/v1/me/subscriptions", citizenTok, `{"areas":["49"],"topics":["power"]}`); resp.StatusCode != 200 || len(s["areas"].([]any)) != 1 {
 		t.Errorf("subscriptions: %d %v", resp.StatusCode, s)
+	}
+	// Quiet hours: set (the zone defaulted), kept when the field is left
+	// out, cleared with null.
+	want := map[string]any{"start": "22:00", "end": "06:00", "time_zone": "Asia/Ho_Chi_Minh"}
+	if resp, s := f.do(t, "PUT", "/v1/me/subscriptions", citizenTok, `{"areas":["49"],"topics":["power"],"quiet_hours":{"start":"22:00","end":"06:00"}}`); resp.StatusCode != 200 || fmt.Sprint(s["quiet_hours"]) != fmt.Sprint(want) {
+		t.Errorf("set quiet hours: %d %v", resp.StatusCode, s)
+	}
+	if resp, s := f.do(t, "PUT", "/v1/me/subscriptions", citizenTok, `{"areas":["49"],"topics":[]}`); resp.StatusCode != 200 || fmt.Sprint(s["quiet_hours"]) != fmt.Sprint(want) {
+		t.Errorf("quiet hours after a PUT without them: %d %v", resp.StatusCode, s)
+	}
+	if resp, s := f.do(t, "PUT", "/v1/me/subscriptions", citizenTok, `{"areas":["49"],"topics":[],"quiet_hours":null}`); resp.StatusCode != 200 || s["quiet_hours"] != nil {
+		t.Errorf("cleared quiet hours: %d %v", resp.StatusCode, s)
 	}
 }

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -178,6 +180,9 @@ func (h *handler) deleteDevice(w http.ResponseWriter, r *http.Request) error {
 type subscriptionsRequest struct {
 	Areas  *[]string `json:"areas"`
 	Topics *[]string `json:"topics"`
+	// QuietHours: an object sets them, null clears them, absent keeps
+	// what was set (an app that does not know them does not clear them).
+	QuietHours json.RawMessage `json:"quiet_hours"`
 }
 
 // putSubscriptions: PUT /v1/me/subscriptions replaces both lists.
@@ -200,7 +205,27 @@ func (h *handler) putSubscriptions(w http.ResponseWriter, r *http.Request) error
 	if errs != nil {
 		return invalid(errs...)
 	}
-	s, err := svc.SetSubscriptions(r.Context(), me(r), accounts.Subscriptions{Areas: *req.Areas, Topics: *req.Topics}, h.clientIP(r))
+	sub := accounts.Subscriptions{Areas: *req.Areas, Topics: *req.Topics}
+	switch q := bytes.TrimSpace(req.QuietHours); {
+	case len(q) == 0:
+		cur, err := h.deps.Store.Subscriptions(r.Context(), me(r))
+		if err != nil {
+			return err
+		}
+		sub.QuietHours = cur.QuietHours
+	case string(q) != "null":
+		var qh accounts.QuietHours
+		dec := json.NewDecoder(bytes.NewReader(q))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&qh); err != nil {
+			errs = append(errs, FieldError{Field: "quiet_hours", Detail: `must be {"start": "HH:MM", "end": "HH:MM", "time_zone": "Asia/Ho_Chi_Minh"} or null`})
+		}
+		sub.QuietHours = &qh
+	}
+	if errs != nil {
+		return invalid(errs...)
+	}
+	s, err := svc.SetSubscriptions(r.Context(), me(r), sub, h.clientIP(r))
 	if err != nil {
 		return accountsProblem(err)
 	}

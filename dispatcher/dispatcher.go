@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/sqlstore"
@@ -59,6 +60,11 @@ type Config struct {
 	// Scheduler runs the poller that publishes scheduled items when due.
 	// Default true through DefaultConfig.
 	Scheduler bool
+	// SMSNight is the province's rule that no SMS of a non-urgent kind
+	// (bulk notices, outage reminders, alerts below the bypass severity)
+	// is sent inside it, whatever the subscriber says: such SMS are held
+	// until it ends (LOA_SMS_QUIET_HOURS). Nil: no such rule.
+	SMSNight *accounts.QuietHours
 	// AckKey signs the acknowledgement token each device's push of an
 	// alert carries (producer.AckToken); without it pushes carry none and
 	// apps acknowledge with a session only.

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 )
 
@@ -88,6 +90,10 @@ func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p p
 		return d.store.AdvancePlan(ctx, p.NotificationID, string(ch), prog, d.now())
 	}
 
+	// Bulk notices and outage reminders (the bulk lane) and alerts below
+	// the bypass severity wait for the end of their subscribers' quiet
+	// hours, and their SMS for the end of the night.
+	hold := env.Lane == topics.LaneBulk || p.QuietHours
 	for {
 		select {
 		case <-d.stopping:
@@ -98,11 +104,16 @@ func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p p
 			recs []producer.Record
 			next = prog
 		)
-		for len(recs) < planGroup {
+		for pages := 0; pages < planGroup; pages++ {
 			var page []sqlstore.Keyed
-			if ch == channels.SMS {
+			switch {
+			case ch == channels.SMS && hold:
+				page, err = d.store.AudiencePhonesQuiet(ctx, aud, next.LastKey, size)
+			case ch == channels.SMS:
 				page, err = d.store.AudiencePhones(ctx, aud, next.LastKey, size)
-			} else {
+			case hold:
+				page, err = d.store.AudienceDevicesQuiet(ctx, aud, app, next.LastKey, size)
+			default:
 				page, err = d.store.AudienceDevices(ctx, aud, app, next.LastKey, size)
 			}
 			if err != nil {
@@ -112,15 +123,31 @@ func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p p
 				next.Done = true
 				break
 			}
-			addrs := make([]string, len(page))
-			for i, k := range page {
-				addrs[i] = k.Address
+			var addrs []string
+			held := map[int64][]string{} // by the Unix second of their release
+			now := d.now()
+			for _, k := range page {
+				if at := d.release(k, ch, hold, now); at.After(now) {
+					held[at.Unix()] = append(held[at.Unix()], k.Address)
+				} else {
+					addrs = append(addrs, k.Address)
+				}
 			}
-			rec, err := d.fanoutRecord(env, p, ch, next.Batches, addrs)
-			if err != nil {
-				return err
+			if len(addrs) > 0 {
+				rec, err := d.fanoutRecord(env, p, ch, next.Batches, addrs)
+				if err != nil {
+					return err
+				}
+				recs = append(recs, rec)
 			}
-			recs = append(recs, rec)
+			// Held addresses wait as scheduled batches, published when their
+			// window ends (durable; a plan started again schedules the same
+			// ids, which is a no-op).
+			for at, batch := range held {
+				if err := d.holdBatch(ctx, env, p, ch, next.Batches, batch, time.Unix(at, 0)); err != nil {
+					return err
+				}
+			}
 			next.LastKey, next.Batches, next.Targeted = page[len(page)-1].Key, next.Batches+1, next.Targeted+int64(len(page))
 			if len(page) < size {
 				next.Done = true
@@ -151,6 +178,47 @@ func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p p
 			return nil
 		}
 	}
+}
+
+// release is when a delivery to k may go: now, or for a plan that holds,
+// the end of the subscriber's quiet hours and — for SMS — of the
+// province's night, whichever comes last.
+func (d *Dispatcher) release(k sqlstore.Keyed, ch channels.Name, hold bool, now time.Time) time.Time {
+	if !hold {
+		return now
+	}
+	at := now
+	for range 4 { // a night and a window that overlap push each other on
+		was := at
+		if k.Quiet != nil {
+			at = k.Quiet.Until(at)
+		}
+		if ch == channels.SMS && d.cfg.SMSNight != nil {
+			at = d.cfg.SMSNight.Until(at)
+		}
+		if at.Equal(was) {
+			break
+		}
+	}
+	return at
+}
+
+// holdBatch stores the part of batch seq held until at as a scheduled
+// fan-out, which the scheduler publishes on the plan's lane when due.
+func (d *Dispatcher) holdBatch(ctx context.Context, env producer.Envelope, p producer.Plan, ch channels.Name, seq int, addrs []string, at time.Time) error {
+	id := fmt.Sprintf("%s-%s-%06d-held-%d", p.NotificationID, ch, seq, at.Unix())
+	fe, err := producer.NewEnvelope(id, producer.KindFanout, env.Lane, id, env.CreatedAt, env.ExpiresAt, "",
+		producer.Fanout{NotificationID: p.NotificationID, Batch: seq, Channel: string(ch), Recipients: addrs,
+			Title: p.Title, Body: p.Body, Data: p.Data, Priority: p.Priority, Collapse: p.Collapse, Ack: p.Ack})
+	if err != nil {
+		return err
+	}
+	b, err := marshalEnvelope(fe)
+	if err != nil {
+		return err
+	}
+	return d.store.Schedule(ctx, sqlstore.ScheduledItem{ID: id, Kind: fe.Kind, Subject: "held:" + p.NotificationID, DueAt: at,
+		Envelope: string(b)}, d.now())
 }
 
 // fanoutRecord is batch seq of a plan: its id is derived from the plan so

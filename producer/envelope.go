@@ -216,4 +216,9 @@ type Plan struct {
 	Collapse string `json:"collapse,omitempty"`
 	// Ack asks for each device's push to carry its AckToken.
 	Ack bool `json:"ack,omitempty"`
+	// QuietHours makes the plan wait for the end of its subscribers'
+	// quiet hours, and its SMS for the end of the province's night, as
+	// every plan of the bulk lane does: an alert below the bypass
+	// severity.
+	QuietHours bool `json:"quiet_hours,omitempty"`
 }

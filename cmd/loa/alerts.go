@@ -48,6 +48,12 @@ func loadAlertConfig(getenv func(string) string, errs *[]error) alert.Config {
 			c.Escalation[cap.Severity(strings.TrimSpace(sev))] = d
 		}
 	}
+	if v, ok := lookup(getenv, "LOA_QUIET_HOURS_BYPASS"); ok {
+		c.QuietBypass = cap.Severity(v)
+		if strings.EqualFold(v, "all") {
+			c.QuietBypass = ""
+		}
+	}
 	if v, ok := lookup(getenv, "LOA_CAP_TEST_ROLES"); ok {
 		c.TestRoles = nil
 		if !strings.EqualFold(v, "none") {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/api"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer/alert"
@@ -36,12 +37,15 @@ type config struct {
 	Workers         map[topics.Lane]int
 	OutboxCapacity  int
 	RetryTiers      []time.Duration
-	MetricsAddr     string
-	TrustedProxies  api.TrustedProxies
-	Providers       providerConfig
-	Accounts        accountsConfig
-	Alerts          alert.Config
-	Outages         outage.Config
+	// SMSNight is the province's night without non-urgent SMS
+	// (LOA_SMS_QUIET_HOURS); nil when off.
+	SMSNight       *accounts.QuietHours
+	MetricsAddr    string
+	TrustedProxies api.TrustedProxies
+	Providers      providerConfig
+	Accounts       accountsConfig
+	Alerts         alert.Config
+	Outages        outage.Config
 }
 
 // loadConfig reads the environment through getenv, applying defaults, and
@@ -86,6 +90,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if len(c.RetryTiers) > topics.MaxRetryTiers {
 			errs = append(errs, fmt.Errorf("LOA_RETRY_TIERS: at most %d tiers", topics.MaxRetryTiers))
 		}
+	}
+	night := or(strings.TrimSpace(getenv("LOA_SMS_QUIET_HOURS")), "22:00-06:00")
+	if !strings.EqualFold(night, "off") {
+		q, err := accounts.ParseQuietHours(night)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("LOA_SMS_QUIET_HOURS: %w (or off)", err))
+		}
+		c.SMSNight = &q
 	}
 	c.MetricsAddr = getenv("LOA_METRICS_ADDR")
 	if tp, err := api.ParseTrustedProxies(getenv("LOA_TRUSTED_PROXIES")); err != nil {

@@ -542,8 +542,10 @@ func (d *DB) SetSubscriptions(ctx context.Context, accountID string, s accounts.
 		q    string
 		args []any
 	}{
-		{`INSERT INTO subscriptions (account_id, updated_at) VALUES ($1, $2) ON CONFLICT (account_id) DO UPDATE SET updated_at = excluded.updated_at`,
-			[]any{accountID, at.UTC()}},
+		{`INSERT INTO subscriptions (account_id, updated_at, quiet_start, quiet_end, quiet_tz) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (account_id) DO UPDATE SET updated_at = excluded.updated_at, quiet_start = excluded.quiet_start,
+			quiet_end = excluded.quiet_end, quiet_tz = excluded.quiet_tz`,
+			append([]any{accountID, at.UTC()}, quietColumns(s.QuietHours)...)},
 		{`DELETE FROM subscription_areas WHERE account_id = $1`, []any{accountID}},
 		{`DELETE FROM subscription_topics WHERE account_id = $1`, []any{accountID}},
 	}
@@ -570,9 +572,33 @@ func (d *DB) SetSubscriptions(ctx context.Context, accountID string, s accounts.
 	return nil
 }
 
+// quietColumns are the quiet_start, quiet_end and quiet_tz of q.
+func quietColumns(q *accounts.QuietHours) []any {
+	if q == nil {
+		return []any{nil, nil, ""}
+	}
+	s, e, err := q.Minutes()
+	if err != nil {
+		return []any{nil, nil, ""}
+	}
+	return []any{s, e, q.TimeZone}
+}
+
 // Subscriptions implements accounts.Store; both lists are sorted.
 func (d *DB) Subscriptions(ctx context.Context, accountID string) (accounts.Subscriptions, error) {
 	out := accounts.Subscriptions{Areas: []string{}, Topics: []string{}}
+	var (
+		qs, qe sql.NullInt64
+		tz     string
+	)
+	err := d.db.QueryRowContext(ctx, `SELECT quiet_start, quiet_end, quiet_tz FROM subscriptions WHERE account_id = $1`, accountID).Scan(&qs, &qe, &tz)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return accounts.Subscriptions{}, fmt.Errorf("sqlstore: subscriptions: %w", err)
+	}
+	if qs.Valid && qe.Valid {
+		q := accounts.QuietHoursFromMinutes(int(qs.Int64), int(qe.Int64), tz)
+		out.QuietHours = &q
+	}
 	for _, q := range []struct {
 		sql string
 		dst *[]string

@@ -311,6 +311,28 @@ func testSubscriptionRows(t *testing.T, db *sqlstore.DB) {
 	if err := db.SetSubscriptions(ctx, "b1", accounts.Subscriptions{Areas: []string{"nope"}}, at); err == nil {
 		t.Error("an unknown area was stored")
 	}
+	quiet := accounts.QuietHours{Start: "22:30", End: "05:45", TimeZone: "Asia/Ho_Chi_Minh"}
+	if err := db.SetSubscriptions(ctx, "b1", accounts.Subscriptions{Areas: []string{"49"}, QuietHours: &quiet}, at); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.Subscriptions(ctx, "b1"); err != nil || got.QuietHours == nil || *got.QuietHours != quiet {
+		t.Errorf("quiet hours %+v %v", got.QuietHours, err)
+	}
+	if page, err := db.AudienceDevicesQuiet(ctx, sqlstore.Audience{Accounts: []string{"b1"}}, sqlstore.AnyApp, "", 10); err != nil {
+		t.Error(err)
+	} else {
+		for _, k := range page {
+			if k.Quiet == nil || *k.Quiet != quiet {
+				t.Errorf("device %s quiet hours %+v", k.Address, k.Quiet)
+			}
+		}
+	}
+	if err := db.SetSubscriptions(ctx, "b1", accounts.Subscriptions{Areas: []string{"49"}}, at); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.Subscriptions(ctx, "b1"); got.QuietHours != nil {
+		t.Errorf("quiet hours not cleared: %+v", got.QuietHours)
+	}
 }
 
 func testAuditRows(t *testing.T, db *sqlstore.DB) {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/loa-hub/loa/accounts"
 )
 
 // Audience names who a planned notification is for: everyone, or the
@@ -36,6 +38,9 @@ func (a Audience) Empty() bool {
 type Keyed struct {
 	Key     string
 	Address string
+	// Quiet are the quiet hours of the address's account, when asked for
+	// (AudienceDevicesQuiet, AudiencePhonesQuiet) and set.
+	Quiet *accounts.QuietHours
 }
 
 // predicate returns the SQL condition on an account id column (and the
@@ -95,21 +100,54 @@ const AnyApp = "*"
 // all) in the audience whose id sorts after `after`, in id order (keyset
 // pagination: the planner streams an audience of any size in flat memory).
 func (d *DB) AudienceDevices(ctx context.Context, a Audience, app, after string, limit int) ([]Keyed, error) {
+	return d.audienceDevices(ctx, a, app, after, limit, false)
+}
+
+// AudienceDevicesQuiet is AudienceDevices with each device's quiet hours
+// (those of its account's subscription).
+func (d *DB) AudienceDevicesQuiet(ctx context.Context, a Audience, app, after string, limit int) ([]Keyed, error) {
+	return d.audienceDevices(ctx, a, app, after, limit, true)
+}
+
+func (d *DB) audienceDevices(ctx context.Context, a Audience, app, after string, limit int, quiet bool) ([]Keyed, error) {
 	with, cond, args := a.predicate("d.account_id", 4)
-	q := with + `SELECT d.id, d.token FROM devices d JOIN accounts acc ON acc.id = d.account_id
+	cols, join := "", ""
+	if quiet {
+		cols, join = quietSelect, ` LEFT JOIN subscriptions qs ON qs.account_id = d.account_id`
+	}
+	q := with + `SELECT d.id, d.token` + cols + ` FROM devices d JOIN accounts acc ON acc.id = d.account_id` + join + `
 		WHERE d.active AND ($1 = '*' OR d.app = $1) AND d.id > $2 AND acc.status <> 'closed' AND ` + cond + `
 		ORDER BY d.id LIMIT $3`
-	return d.keyed(ctx, q, append([]any{app, after, limit}, args...))
+	return d.keyed(ctx, q, append([]any{app, after, limit}, args...), quiet)
 }
+
+// quietSelect are the quiet-hours columns of the subscription joined as qs.
+const quietSelect = `, qs.quiet_start, qs.quiet_end, COALESCE(qs.quiet_tz, '')`
 
 // AudiencePhones returns up to limit verified phone numbers of accounts in
 // the audience that sort after `after`, in order.
 func (d *DB) AudiencePhones(ctx context.Context, a Audience, after string, limit int) ([]Keyed, error) {
+	return d.audiencePhones(ctx, a, after, limit, false)
+}
+
+// AudiencePhonesQuiet is AudiencePhones with each phone's quiet hours
+// (those of its account's subscription).
+func (d *DB) AudiencePhonesQuiet(ctx context.Context, a Audience, after string, limit int) ([]Keyed, error) {
+	return d.audiencePhones(ctx, a, after, limit, true)
+}
+
+func (d *DB) audiencePhones(ctx context.Context, a Audience, after string, limit int, quiet bool) ([]Keyed, error) {
 	with, cond, args := a.predicate("acc.id", 3)
-	q := with + `SELECT DISTINCT acc.phone, acc.phone FROM accounts acc
+	cols, join := "", ""
+	if quiet {
+		cols, join = quietSelect, ` LEFT JOIN subscriptions qs ON qs.account_id = acc.id`
+	}
+	// A verified phone belongs to one account (a unique index), so its
+	// row is one whatever the join.
+	q := with + `SELECT DISTINCT acc.phone, acc.phone` + cols + ` FROM accounts acc` + join + `
 		WHERE acc.phone_verified_at IS NOT NULL AND acc.status <> 'closed' AND acc.phone > $1 AND ` + cond + `
 		ORDER BY acc.phone LIMIT $2`
-	return d.keyed(ctx, q, append([]any{after, limit}, args...))
+	return d.keyed(ctx, q, append([]any{after, limit}, args...), quiet)
 }
 
 // CountAudience returns how many active devices of app and verified
@@ -137,7 +175,7 @@ func (d *DB) CountAudience(ctx context.Context, a Audience, app string) (devices
 // the query is planned for its actual arguments (not a prepared
 // statement's generic plan) and without sorting where an index gives the
 // order.
-func (d *DB) keyed(ctx context.Context, q string, args []any) ([]Keyed, error) {
+func (d *DB) keyed(ctx context.Context, q string, args []any, quiet bool) ([]Keyed, error) {
 	var db interface {
 		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 	} = d.db
@@ -161,9 +199,21 @@ func (d *DB) keyed(ctx context.Context, q string, args []any) ([]Keyed, error) {
 	defer rows.Close()
 	var out []Keyed
 	for rows.Next() {
-		var k Keyed
-		if err := rows.Scan(&k.Key, &k.Address); err != nil {
+		var (
+			k      Keyed
+			qs, qe sql.NullInt64
+			tz     string
+		)
+		dst := []any{&k.Key, &k.Address}
+		if quiet {
+			dst = append(dst, &qs, &qe, &tz)
+		}
+		if err := rows.Scan(dst...); err != nil {
 			return nil, fmt.Errorf("sqlstore: audience: %w", err)
+		}
+		if qs.Valid && qe.Valid {
+			q := accounts.QuietHoursFromMinutes(int(qs.Int64), int(qe.Int64), tz)
+			k.Quiet = &q
 		}
 		out = append(out, k)
 	}

@@ -142,6 +142,11 @@ type Config struct {
 	// (LOA_ALERT_ESCALATION). A severity without an entry never
 	// escalates.
 	Escalation map[cap.Severity]time.Duration
+	// QuietBypass is the least severity that is delivered inside
+	// subscribers' quiet hours (and by SMS at night); alerts below it wait
+	// for the window's end like bulk notices (LOA_QUIET_HOURS_BYPASS).
+	// Empty: every alert bypasses.
+	QuietBypass cap.Severity
 	// AckKey verifies the acknowledgement tokens of apps without a
 	// session (producer.AckToken); the dispatcher signs with the same key.
 	// Without it only sessions acknowledge.
@@ -160,6 +165,7 @@ func DefaultConfig() Config {
 		DefaultTTL:          24 * time.Hour,
 		App:                 "smart",
 		TestRoles:           []string{"alert_tester"},
+		QuietBypass:         cap.SeveritySevere,
 		RestrictionRoles:    map[string][]string{"*": {"alert_responder"}},
 	}
 }
@@ -180,6 +186,11 @@ func (c Config) Validate() error {
 	}
 	if c.App == "" {
 		errs = append(errs, errors.New("alert: App is empty"))
+	}
+	if c.QuietBypass != "" {
+		if _, ok := severityRank[c.QuietBypass]; !ok {
+			errs = append(errs, fmt.Errorf("alert: quiet hours bypass: %q is not a CAP severity", c.QuietBypass))
+		}
 	}
 	for sev, d := range c.Escalation {
 		if !slices.Contains([]cap.Severity{cap.SeverityExtreme, cap.SeveritySevere, cap.SeverityModerate, cap.SeverityMinor, cap.SeverityUnknown}, sev) {
@@ -760,6 +771,7 @@ func (s *Service) send(ctx context.Context, st sqlstore.StoredAlert) error {
 		plan.Data["references"] = strings.Join(st.RefIDs, ",")
 	}
 	plan.Title, plan.Body = text(&a, refs, plan.Data)
+	plan.QuietHours = s.held(&a)
 	// Each device's push carries its proof of receipt, for acknowledging
 	// without a session (not through a topic, which has no devices).
 	plan.Ack = !st.Audience.AreaTopics
@@ -781,6 +793,24 @@ func (s *Service) send(ctx context.Context, st sqlstore.StoredAlert) error {
 		}
 	}
 	return nil
+}
+
+// severityRank orders severities, Unknown lowest.
+var severityRank = map[cap.Severity]int{cap.SeverityUnknown: 0, cap.SeverityMinor: 1, cap.SeverityModerate: 2, cap.SeveritySevere: 3, cap.SeverityExtreme: 4}
+
+// held reports whether an alert waits for quiet hours: no info block is
+// at the bypass severity or above. A Cancel without info blocks goes at
+// once: it lifts a warning.
+func (s *Service) held(a *cap.Alert) bool {
+	if s.cfg.QuietBypass == "" || len(a.Infos) == 0 {
+		return false
+	}
+	for _, in := range a.Infos {
+		if severityRank[in.Severity] >= severityRank[s.cfg.QuietBypass] {
+			return false
+		}
+	}
+	return true
 }
 
 // AckChain names what an acknowledgement is of: an alert chain (an
