@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -47,6 +49,13 @@ func loadAlertConfig(getenv func(string) string, errs *[]error) alert.Config {
 			}
 			c.Escalation[cap.Severity(strings.TrimSpace(sev))] = d
 		}
+	}
+	if v, _ := lookup(getenv, "LOA_CAP_VERIFY_SIGNATURES"); v == "1" || strings.EqualFold(v, "true") {
+		signers, err := loadSigners(getenv("LOA_CAP_SIGNERS"))
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("LOA_CAP_SIGNERS: %w", err))
+		}
+		c.Signers = signers
 	}
 	if v, ok := lookup(getenv, "LOA_QUIET_HOURS_BYPASS"); ok {
 		c.QuietBypass = cap.Severity(v)
@@ -96,4 +105,28 @@ func checkRole(variable, r string, errs *[]error) string {
 		*errs = append(*errs, fmt.Errorf("%s: %q is not a role (%v)", variable, r, accounts.Roles()))
 	}
 	return r
+}
+
+// loadSigners reads "SENDER=PEMFILE,…": the senders whose alerts must be
+// signed, each with the file of the certificates its signatures are
+// checked against.
+func loadSigners(spec string) (*cap.Signers, error) {
+	var s cap.Signers
+	if strings.TrimSpace(spec) == "" {
+		return nil, errors.New("LOA_CAP_VERIFY_SIGNATURES is on but no signer is configured (SENDER=CERT.pem,…)")
+	}
+	for _, entry := range strings.Split(spec, ",") {
+		sender, file, ok := strings.Cut(strings.TrimSpace(entry), "=")
+		if !ok || sender == "" || file == "" {
+			return nil, fmt.Errorf("%q is not SENDER=CERTIFICATE.pem", entry)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.AddPEM(sender, b); err != nil {
+			return nil, err
+		}
+	}
+	return &s, nil
 }

@@ -49,3 +49,20 @@ func TestCAPAudienceConfig(t *testing.T) {
 		t.Error("malformed mapping accepted")
 	}
 }
+
+func TestCAPSignersConfig(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	pem := "../../producer/alert/cap/testdata/signers/pctt.pem"
+	c, err := loadConfig(env(map[string]string{"LOA_CAP_VERIFY_SIGNATURES": "1", "LOA_CAP_SIGNERS": "pctt@quangnam.gov.vn=" + pem}))
+	if err != nil || !c.Alerts.Signers.MustSign("pctt@quangnam.gov.vn") || c.Alerts.Signers.MustSign("other@x.vn") {
+		t.Fatalf("%v %v", c.Alerts.Signers.Senders(), err)
+	}
+	if c, err := loadConfig(env(map[string]string{"LOA_CAP_SIGNERS": "pctt@quangnam.gov.vn=" + pem})); err != nil || c.Alerts.Signers != nil {
+		t.Errorf("signers without LOA_CAP_VERIFY_SIGNATURES: %v %v", c.Alerts.Signers, err)
+	}
+	for _, bad := range []string{"", "no-equals", "a@b.vn=/no/such/file.pem"} {
+		if _, err := loadConfig(env(map[string]string{"LOA_CAP_VERIFY_SIGNATURES": "1", "LOA_CAP_SIGNERS": bad})); err == nil {
+			t.Errorf("LOA_CAP_SIGNERS=%q accepted", bad)
+		}
+	}
+}

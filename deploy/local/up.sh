@@ -404,12 +404,23 @@ start_kafka() {
 	log "kafka: ready on 127.0.0.1:$KAFKA_PORT (pid $pid)"
 }
 
+# --- 4. Test tools ---------------------------------------------------------------
+
+# xmlsec1, the XML Security Library's command line: the independent
+# implementation CAP signature verification is tested against.
+install_tools() {
+	if ! command -v xmlsec1 >/dev/null 2>&1; then
+		apt_install xmlsec1
+	fi
+}
+
 # --- main ----------------------------------------------------------------------
 
 start_postgres
 start_redis
 start_kafka
 INTEROP_ENV="$(bash "$HERE/interop.sh" "$STATE")"
+install_tools
 
 cat >"$STATE/env.tmp" <<EOF
 export LOA_TEST_DATABASE_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB?sslmode=disable

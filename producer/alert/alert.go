@@ -142,6 +142,11 @@ type Config struct {
 	// (LOA_ALERT_ESCALATION). A severity without an entry never
 	// escalates.
 	Escalation map[cap.Severity]time.Duration
+	// Signers, when set (LOA_CAP_VERIFY_SIGNATURES with LOA_CAP_SIGNERS),
+	// are the senders whose CAP alerts must carry a valid XML signature,
+	// with their certificates; an unsigned or badly signed alert from one
+	// of them is refused. Others' signatures are parsed past.
+	Signers *cap.Signers
 	// QuietBypass is the least severity that is delivered inside
 	// subscribers' quiet hours (and by SMS at night); alerts below it wait
 	// for the window's end like bulk notices (LOA_QUIET_HOURS_BYPASS).
@@ -273,7 +278,7 @@ type Result struct {
 // Submit stores such alerts instead of refusing them. It returns a
 // *cap.ValidationError for a refused document.
 func (s *Service) ParseCAP(ctx context.Context, r io.Reader) (*cap.Alert, error) {
-	return cap.Parse(r, cap.Options{MaxBytes: s.cfg.MaxBytes})
+	return cap.Parse(r, cap.Options{MaxBytes: s.cfg.MaxBytes, Signers: s.cfg.Signers})
 }
 
 // fields names the elements of validation errors in the input's form.

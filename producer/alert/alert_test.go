@@ -83,13 +83,16 @@ func seedAreas(t *testing.T, store *sqlstore.DB) {
 	}
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T, change ...func(*alert.Config)) *rig {
 	t.Helper()
 	store := testenv.OpenStore(t, testenv.SQLiteURL(t))
 	seedAreas(t, store)
 	pub := &recorder{}
 	cfg := alert.DefaultConfig()
 	cfg.Now = func() time.Time { return testNow }
+	for _, f := range change {
+		f(&cfg)
+	}
 	svc, err := alert.New(cfg, store, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

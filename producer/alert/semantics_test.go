@@ -16,6 +16,7 @@ import (
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer"
+	"github.com/loa-hub/loa/producer/alert"
 	"github.com/loa-hub/loa/producer/alert/cap"
 )
 
@@ -44,6 +45,11 @@ var semanticsCases = []struct {
 	{"expired", []string{"expired.xml"}},
 	{"whitespace", []string{"whitespace.xml"}},
 	{"alert_update_cancel", []string{"flood_vi_en.xml", "flood_update.xml", "flood_cancel.xml"}},
+	// kttv@quangnam.gov.vn must sign (its certificate is configured): its
+	// signed alert verifies; pctt's signature is parsed past.
+	{"signed_verified", []string{"signed_ecdsa_prefixed.xml"}},
+	{"signed_parsed_past", []string{"signed_rsa_exc_c14n.xml"}},
+	{"signed_sender_unsigned", []string{"signed_sender_unsigned.xml"}},
 	{"oasis_a1_homeland_security_advisory", []string{"oasis_a1_homeland_security_advisory.xml"}},
 	{"oasis_a2_severe_thunderstorm_warning", []string{"oasis_a2_severe_thunderstorm_warning.xml"}},
 	{"oasis_a3_earthquake_update", []string{"oasis_a3_earthquake_update.xml"}},
@@ -106,6 +112,7 @@ type semanticsAlert struct {
 	Accounts     []string `json:"accounts,omitempty"`
 	Channels     []string `json:"channels"`
 	ChainKey     string   `json:"chain_key"`
+	Signed       bool     `json:"signed,omitempty"`
 	Expires      string   `json:"expires"`
 	References   []string `json:"references,omitempty"`
 	Pending      []string `json:"pending_references,omitempty"`
@@ -163,7 +170,8 @@ func (r *rig) describe(t *testing.T, id string) *semanticsAlert {
 	}
 	v := &semanticsAlert{ID: d.ID, Status: d.Status, Distribution: d.Distribution, Priority: d.Priority, Areas: d.AreaCodes,
 		Roles: d.Audience.Roles, Accounts: d.Audience.Accounts, Channels: d.Channels, ChainKey: d.ChainKey,
-		Expires: d.ExpiresAt.UTC().Format(time.RFC3339), References: d.RefIDs, Updates: d.Updates, CancelledBy: d.CancelledBy}
+		Expires: d.ExpiresAt.UTC().Format(time.RFC3339), References: d.RefIDs, Updates: d.Updates, CancelledBy: d.CancelledBy,
+		Signed: d.Doc.Signed}
 	for _, p := range d.PendingRefs {
 		v.Pending = append(v.Pending, p.Sender+","+p.Identifier)
 	}
@@ -176,7 +184,16 @@ func (r *rig) describe(t *testing.T, id string) *semanticsAlert {
 func TestCAPSemanticsGolden(t *testing.T) {
 	for _, c := range semanticsCases {
 		t.Run(c.name, func(t *testing.T) {
-			r := newRig(t)
+			r := newRig(t, func(c *alert.Config) {
+				pem, err := os.ReadFile("cap/testdata/signers/kttv.pem")
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Signers = &cap.Signers{}
+				if err := c.Signers.AddPEM("kttv@quangnam.gov.vn", pem); err != nil {
+					t.Fatal(err)
+				}
+			})
 			seedPeople(t, r)
 			var (
 				steps []semanticsStep

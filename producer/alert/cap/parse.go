@@ -33,6 +33,11 @@ type Options struct {
 	// Now is the time the alert is received, for refusing expired alerts
 	// with ErrExpired; zero skips the check.
 	Now time.Time
+	// Signers, when set, are the senders whose alerts must carry a valid
+	// XML signature: an alert from one of them that is unsigned, or whose
+	// signature does not verify against the sender's certificates, is
+	// refused with ErrSignature. Other senders' signatures are parsed past.
+	Signers *Signers
 	// KnownArea reports whether code is an administrative unit Loa knows;
 	// a VN-ADMIN geocode it rejects is refused with ErrUnknownArea. Nil
 	// accepts every code. It must be safe for concurrent use if Parse is
@@ -86,6 +91,15 @@ func Parse(r io.Reader, opts Options) (*Alert, error) {
 		return nil, v.err
 	}
 	a.Signed = signed
+	if opts.Signers.MustSign(a.Sender) {
+		if !signed {
+			return nil, &ValidationError{Element: "alert/Signature", Err: ErrSignature,
+				Reason: fmt.Sprintf("alerts from %s must be signed (an enveloped XML signature)", a.Sender)}
+		}
+		if err := opts.Signers.verify(data, a.Sender); err != nil {
+			return nil, &ValidationError{Element: "alert/Signature", Err: ErrSignature, Reason: "the signature does not verify: " + err.Error()}
+		}
+	}
 	if !opts.Now.IsZero() && a.Expired(opts.Now) {
 		i := a.lastExpiring()
 		return nil, &ValidationError{
