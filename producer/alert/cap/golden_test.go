@@ -2,6 +2,9 @@ package cap
 
 import (
 	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -53,6 +56,15 @@ func syntheticCases() []goldenCase {
 			input: func(*testing.T) io.Reader {
 				return io.MultiReader(strings.NewReader(syntheticHead),
 					newPatternReader("  <code>VN-PCTT-1.0</code>\n", 10<<20))
+			},
+		},
+		{
+			// A real-feed shape: 700 KB of audio embedded in <derefUri>,
+			// as IPAWS documents carry, under the 1 MiB default limit.
+			// The model keeps its size and SHA-1, not its content.
+			name: "resource_embedded_700kb",
+			input: func(*testing.T) io.Reader {
+				return strings.NewReader(embeddedResourceDoc(700_000))
 			},
 		},
 		{
@@ -254,4 +266,50 @@ func (r *patternReader) Read(p []byte) (int, error) {
 	r.left -= int64(n)
 	r.read += int64(n)
 	return n, nil
+}
+
+// embeddedResourceDoc is a valid alert embedding n bytes of audio in a
+// <derefUri>, in base64 lines of 76 characters as feeds write it.
+func embeddedResourceDoc(n int) string {
+	payload := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("ID3 audio "), n/10))
+	var b strings.Builder
+	b.WriteString(syntheticHead)
+	b.WriteString(`  <info>
+    <category>Met</category><event>Lũ</event><urgency>Immediate</urgency><severity>Extreme</severity><certainty>Observed</certainty>
+    <resource>
+      <resourceDesc>Bản tin âm thanh</resourceDesc>
+      <mimeType>audio/mpeg</mimeType>
+      <derefUri>`)
+	for i := 0; i < len(payload); i += 76 {
+		b.WriteString("\n")
+		b.WriteString(payload[i:min(i+76, len(payload))])
+	}
+	b.WriteString(`
+      </derefUri>
+    </resource>
+    <area><areaDesc>Hội An</areaDesc><geocode><valueName>VN-ADMIN</valueName><value>20194</value></geocode></area>
+  </info>
+</alert>
+`)
+	return b.String()
+}
+
+// TestEmbeddedResourceIsNotKept: the parsed alert of a document with
+// 700 KB embedded holds its size and digest, not its content, so storing
+// the alert stores kilobytes.
+func TestEmbeddedResourceIsNotKept(t *testing.T) {
+	doc := embeddedResourceDoc(700_000)
+	a, err := Parse(strings.NewReader(doc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := a.Infos[0].Resources[0]
+	sum := sha1.Sum(bytes.Repeat([]byte("ID3 audio "), 70_000))
+	if r.Embedded != 700_000 || r.EmbeddedSHA1 != hex.EncodeToString(sum[:]) {
+		t.Errorf("resource %+v", r)
+	}
+	b, _ := json.Marshal(a)
+	if len(b) > 4096 {
+		t.Errorf("the parsed alert is %d bytes of JSON: the embedded content was kept", len(b))
+	}
 }
