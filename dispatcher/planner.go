@@ -217,8 +217,19 @@ func (d *Dispatcher) holdBatch(ctx context.Context, env producer.Envelope, p pro
 	if err != nil {
 		return err
 	}
-	return d.store.Schedule(ctx, sqlstore.ScheduledItem{ID: id, Kind: fe.Kind, Subject: "held:" + p.NotificationID, DueAt: at,
+	return d.store.Schedule(ctx, sqlstore.ScheduledItem{ID: id, Kind: fe.Kind, Subject: HeldSubject(p), DueAt: at,
 		Envelope: string(b)}, d.now())
+}
+
+// HeldSubject is the subject of a plan's batches held for quiet hours:
+// "held:" and its collapse key (an outage schedule's notices share one),
+// else its notification id. Cancelling the subject's scheduled items
+// drops what is still held.
+func HeldSubject(p producer.Plan) string {
+	if p.Collapse != "" {
+		return "held:" + p.Collapse
+	}
+	return "held:" + p.NotificationID
 }
 
 // fanoutRecord is batch seq of a plan: its id is derived from the plan so

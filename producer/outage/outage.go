@@ -416,6 +416,11 @@ func (s *Service) apply(ctx context.Context, client string, p parsed) (Outage, e
 			if _, err := s.store.CancelScheduled(ctx, subject(client, p.id)); err != nil {
 				return Outage{}, err
 			}
+			// So are its notices still held for subscribers' quiet hours
+			// (dispatcher.HeldSubject of their collapse key).
+			if _, err := s.store.CancelScheduled(ctx, "held:"+subject(client, p.id)); err != nil {
+				return Outage{}, err
+			}
 		}
 		next.Version = prev + 1
 		if err := s.store.SaveOutage(ctx, next, prev, now); errors.Is(err, sqlstore.ErrConflict) {
