@@ -881,6 +881,9 @@ func (s *Service) scheduleEscalation(ctx context.Context, st sqlstore.StoredAler
 		body += ". " + in.Instruction
 	}
 	plan.Body = cut(body, maxEscalationSMS)
+	// An alert held for quiet hours is not chased by SMS inside them
+	// either: its escalation waits like its push.
+	plan.QuietHours = sent.QuietHours
 	itemID := plan.NotificationID + "-" + st.ID
 	env, err := producer.NewEnvelope(itemID, producer.KindPlan, topics.LaneAlert, plan.NotificationID, now, st.ExpiresAt, "", plan)
 	if err != nil {
