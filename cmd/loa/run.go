@@ -137,17 +137,16 @@ func connect(ctx context.Context, cfg config) (*services, error) {
 	if s.store, err = sqlstore.Open(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
+	var where string
+	if s.rdb, where, err = openRedis(cfg.RedisURL); err != nil {
 		s.close()
-		return nil, fmt.Errorf("LOA_REDIS_URL: %w", err)
+		return nil, err
 	}
-	s.rdb = redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.rdb.Ping(pctx).Err(); err != nil {
 		s.close()
-		return nil, fmt.Errorf("redis at %s: %w", opt.Addr, err)
+		return nil, fmt.Errorf("redis at %s: %w", where, err)
 	}
 	if err := topics.Ping(pctx, cfg.KafkaBrokers); err != nil {
 		s.close()
