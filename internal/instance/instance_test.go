@@ -148,3 +148,48 @@ func TestRedisSentinelFailover(t *testing.T) {
 		t.Errorf("the write acknowledged by a replica before the failover: %q, %v", v, err)
 	}
 }
+
+// TestPostgresStandbyPromotion: a synchronous standby has every committed
+// row; promoted after the primary's crash it takes writes, and a client
+// given both hosts with target_session_attrs=read-write finds it.
+func TestPostgresStandbyPromotion(t *testing.T) {
+	primary := testenv.OwnPostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	standby, err := instance.StartStandby(ctx, primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(standby.Close)
+	if err := primary.SetSynchronousStandby(ctx); err != nil {
+		t.Fatal(err)
+	}
+	both := fmt.Sprintf("postgres://loa@127.0.0.1:%d,127.0.0.1:%d/loa?sslmode=disable&target_session_attrs=read-write", primary.Port, standby.Port)
+	c, err := pgx.Connect(ctx, both)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "CREATE TABLE t (v int); INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	primary.Crash()
+	if err := standby.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err = pgx.Connect(ctx, both)
+	if err != nil {
+		t.Fatalf("after the promotion: %v", err)
+	}
+	defer c.Close(ctx)
+	if c.PgConn().Conn().RemoteAddr().String() != fmt.Sprintf("127.0.0.1:%d", standby.Port) {
+		t.Errorf("connected to %s, want the promoted standby", c.PgConn().Conn().RemoteAddr())
+	}
+	var n int
+	if _, err := c.Exec(ctx, "INSERT INTO t VALUES (2)"); err != nil {
+		t.Fatalf("a write to the promoted standby: %v", err)
+	}
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 2 {
+		t.Errorf("rows after the failover: %d, %v; want the committed one and the new one", n, err)
+	}
+}

@@ -206,6 +206,64 @@ func (pg *Postgres) Restart(ctx context.Context, down time.Duration) error {
 // options'), e.g. a standby's primary_conninfo.
 func (pg *Postgres) SetArgs(args ...string) { pg.extra = args }
 
+// StartStandby makes a streaming replica of primary (pg_basebackup, with
+// its primary_conninfo) in a directory of its own and starts it, read
+// only, on a free port. Promote makes it the primary. Call Close when
+// done.
+func StartStandby(ctx context.Context, primary *Postgres) (*Postgres, error) {
+	sb := &Postgres{bin: primary.bin, cred: primary.cred, opts: PostgresOptions{Args: primary.opts.Args, StartTimeout: primary.opts.StartTimeout}}
+	var err error
+	if sb.Port, err = FreePort(); err != nil {
+		return nil, err
+	}
+	if sb.Dir, err = tempDir("loa-pg-standby-", sb.cred); err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, sb.Bin("pg_basebackup"), "-h", "127.0.0.1", "-p", strconv.Itoa(primary.Port), "-U", "loa",
+		"-D", sb.DataDir(), "-R", "-X", "stream", "--no-sync", "-c", "fast")
+	cmd.Dir = sb.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: sb.cred}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(sb.Dir)
+		return nil, fmt.Errorf("instance: pg_basebackup: %w\n%s", err, out)
+	}
+	if err := sb.Start(ctx); err != nil {
+		sb.Close()
+		return nil, err
+	}
+	return sb, nil
+}
+
+// Exec runs statements on database db as the superuser.
+func (pg *Postgres) Exec(ctx context.Context, db, sql string) error {
+	c, err := pgx.Connect(ctx, pg.URL(db))
+	if err != nil {
+		return fmt.Errorf("instance: %w", err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("instance: %w", err)
+	}
+	return nil
+}
+
+// SetSynchronousStandby makes every commit wait until a standby has it
+// (synchronous_standby_names = '*'): a primary that crashes has lost no
+// acknowledged commit its standby lacks. With no standby connected,
+// commits wait.
+func (pg *Postgres) SetSynchronousStandby(ctx context.Context) error {
+	if err := pg.Exec(ctx, "postgres", "ALTER SYSTEM SET synchronous_standby_names = '*'"); err != nil {
+		return err
+	}
+	return pg.Exec(ctx, "postgres", "SELECT pg_reload_conf()")
+}
+
+// Promote ends a standby's recovery and makes it a primary that takes
+// writes, waiting until it does.
+func (pg *Postgres) Promote(ctx context.Context) error {
+	return pg.Exec(ctx, "postgres", "SELECT pg_promote(true, 60)")
+}
+
 // CreateDatabase creates database name, owned by loa.
 func (pg *Postgres) CreateDatabase(ctx context.Context, name string) error {
 	c, err := pgx.Connect(ctx, pg.URL("postgres"))
