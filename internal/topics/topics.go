@@ -108,9 +108,7 @@ func Ensure(ctx context.Context, brokers []string, names Names, replication int)
 			Topic:             names.Topic(s.Name),
 			NumPartitions:     s.Partitions,
 			ReplicationFactor: replication,
-			ConfigEntries: []kafka.ConfigEntry{
-				{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(s.Retention.Milliseconds(), 10)},
-			},
+			ConfigEntries:     configEntries(s, replication),
 		})
 	}
 	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: cfgs})
@@ -123,6 +121,24 @@ func Ensure(ctx context.Context, brokers []string, names Names, replication int)
 		}
 	}
 	return waitReady(ctx, client, cfgs)
+}
+
+// configEntries are a topic's settings: its retention, and with more than
+// one replica, min.insync.replicas one below the replication factor (2 of
+// 3): a write with acks=all, as Loa's publisher makes, is acknowledged
+// only once another broker has it too, so losing a broker loses no
+// acknowledged event, and a topic keeps taking writes while one replica is
+// down.
+func configEntries(s Spec, replication int) []kafka.ConfigEntry {
+	entries := []kafka.ConfigEntry{
+		{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(s.Retention.Milliseconds(), 10)},
+	}
+	if replication > 1 {
+		entries = append(entries,
+			kafka.ConfigEntry{ConfigName: "min.insync.replicas", ConfigValue: strconv.Itoa(replication - 1)},
+			kafka.ConfigEntry{ConfigName: "unclean.leader.election.enable", ConfigValue: "false"})
+	}
+	return entries
 }
 
 // waitReady polls metadata until every topic has leaders for all its
