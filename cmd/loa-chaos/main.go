@@ -39,11 +39,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.SetOutput(stdout)
 	loa := fs.String("loa", "bin/loa", "the loa binary to run (make chaos builds it)")
 	dir := fs.String("dir", "", "where the processes' logs go (default: a new directory under the system's temporary one)")
-	short := fs.Bool("short", false, "CI's short run: 20,000 devices, 300 codes, one fault of each kind")
+	short := fs.Bool("short", false, "CI's short run: 20,000 devices, 300 codes, 200 notifications, one fault of each kind")
 	devices := fs.Int("devices", 200_000, "devices of the broadcast")
 	alertDevices := fs.Int("alert-devices", 2_000, "devices (each with a phone) of the alert's area")
 	codes := fs.Int("codes", 2_000, "SMS codes to request")
 	codeRate := fs.Float64("code-rate", 20, "codes a second")
+	notices := fs.Int("notices", 1_000, "direct notifications (SMS) an integrating system posts, retrying each with its idempotency key")
+	noticeRate := fs.Float64("notice-rate", 10, "notifications a second")
 	redisAOF := fs.Bool("redis-aof", false, "run Redis with an append-only file (a restart keeps its data); default without persistence")
 	killsFor := fs.Duration("kills-for", 90*time.Second, "kill a dispatcher every 10 s for this long")
 	fcmLatency := fs.Duration("fcm-latency", 0, "the FCM fake's answer time")
@@ -54,6 +56,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	cfg := chaos.Config{
 		Loa: *loa, Out: stdout, Devices: *devices, AlertDevices: *alertDevices, Codes: *codes, CodeRate: *codeRate,
+		Notices: *notices, NoticeRate: *noticeRate,
 		AlertAt: 5 * time.Second, RedisAOF: *redisAOF, Schedule: chaos.FullSchedule(*killsFor),
 		FCMLatency: *fcmLatency, Deadline: *deadline, Quiet: *quiet,
 	}

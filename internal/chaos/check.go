@@ -72,12 +72,15 @@ type DeadLetter struct {
 // Report is the outcome of a run.
 type Report struct {
 	Devices, AlertDevices, Codes int
-	RedisAOF                     bool
+	RedisAOF, RedisSentinel      bool
 	Rows                         []Row
 	CodeSummary                  CodeSummary
-	Faults                       []FaultRecord
-	Breakers                     []BreakerChange
-	DeadLetters                  []DeadLetter
+	// NoticeErrors are the answers notification posters saw before
+	// their notification was accepted.
+	NoticeErrors map[string]int
+	Faults       []FaultRecord
+	Breakers     []BreakerChange
+	DeadLetters  []DeadLetter
 	// Processes is each Loa process's starts and the times it ended by
 	// itself (restarted by the supervisor).
 	Processes []ProcessCount
@@ -110,13 +113,14 @@ const (
 	KindAlertPush = "alert push"
 	KindAlertSMS  = "alert sms"
 	KindCodes     = "code sms"
+	KindNotices   = "notification sms"
 )
 
 // check gathers what the fakes, the ledger and the logs say and measures
 // it against the promises.
 func (r *runner) check(ctx context.Context) (*Report, error) {
 	cfg := r.cfg
-	rep := &Report{Devices: cfg.Devices, AlertDevices: cfg.AlertDevices, Codes: cfg.Codes, RedisAOF: cfg.RedisAOF}
+	rep := &Report{Devices: cfg.Devices, AlertDevices: cfg.AlertDevices, Codes: cfg.Codes, RedisAOF: cfg.RedisAOF, RedisSentinel: cfg.RedisSentinel}
 	r.mu.Lock()
 	rep.Faults = append([]FaultRecord(nil), r.faults...)
 	codes := append([]codeResult(nil), r.codes...)
@@ -255,6 +259,9 @@ func (r *runner) check(ctx context.Context) (*Report, error) {
 	r.codeLedger(ctx, &crow, codes)
 	rep.Rows = append(rep.Rows, crow)
 	rep.CodeSummary = cs
+	if cfg.Notices > 0 {
+		rep.Rows = append(rep.Rows, r.checkNotices(ctx, sms, rep))
+	}
 
 	for i := range rep.Rows {
 		row := &rep.Rows[i]
@@ -294,6 +301,70 @@ func (r *runner) check(ctx context.Context) (*Report, error) {
 		rep.Broken = append(rep.Broken, "the run ended at its deadline with deliveries missing or pending")
 	}
 	return rep, nil
+}
+
+// checkNotices: every notification its poster saw accepted reached its
+// phone once and the ledger says sent; the errors the poster saw before
+// are listed, and a 500 among them is not a clear answer.
+func (r *runner) checkNotices(ctx context.Context, sms map[string]int, rep *Report) Row {
+	r.mu.Lock()
+	notices := append([]noticeResult(nil), r.notices...)
+	r.mu.Unlock()
+	row := Row{Kind: KindNotices, Promise: "each accepted once (retried with its idempotency key) and delivered exactly once"}
+	rep.NoticeErrors = map[string]int{}
+	for _, n := range notices {
+		if n.phone == "" {
+			continue
+		}
+		row.Targeted++
+		c := sms[n.phone]
+		row.FakeCount += c
+		if c > 0 {
+			row.Reached++
+		}
+		if c > 1 {
+			row.Repeated++
+			row.Duplicates += c - 1
+		}
+		for k, v := range n.errors {
+			rep.NoticeErrors[k] += v
+		}
+		switch {
+		case n.refused != "":
+			row.Broken = append(row.Broken, fmt.Sprintf("notification to %s refused: %s", n.phone, n.refused))
+		case n.id == "":
+			row.Broken = append(row.Broken, fmt.Sprintf("notification to %s never accepted in %d tries", n.phone, n.attempts))
+		default:
+			var v struct {
+				Status string `json:"status"`
+			}
+			if err := retry(ctx, "read notification "+n.id, func() error {
+				_, err := r.c.Call(ctx, "GET", "/v1/notifications/"+n.id, r.apiKey, nil, &v)
+				return err
+			}); err != nil {
+				row.Broken = append(row.Broken, fmt.Sprintf("accepted notification %s is gone: %v", n.id, err))
+				continue
+			}
+			switch v.Status {
+			case "sent", "delivered":
+				row.LedgerSent++
+			case "failed", "expired", "partial":
+				row.LedgerFailed++
+			default:
+				row.LedgerPending++
+			}
+		}
+	}
+	row.Lost = row.Targeted - row.Reached
+	if row.Duplicates > 0 {
+		row.Broken = append(row.Broken, fmt.Sprintf("%d phones got their notification more than once", row.Repeated))
+	}
+	for k, v := range rep.NoticeErrors {
+		if strings.HasPrefix(k, "500 ") {
+			row.Broken = append(row.Broken, fmt.Sprintf("%d answers were %s, not a clear error", v, k))
+		}
+	}
+	return row
 }
 
 // unclearRefusals counts the refusals a caller could not act on: a 500

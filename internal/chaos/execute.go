@@ -12,7 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/loa-hub/loa/internal/fleet"
+	"github.com/loa-hub/loa/internal/instance"
 )
 
 // FaultRecord is what a fault did, when.
@@ -63,7 +66,7 @@ func (r *runner) execute(ctx context.Context) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		r.runSchedule(runCtx)
@@ -73,6 +76,7 @@ func (r *runner) execute(ctx context.Context) error {
 	}()
 	go func() { defer wg.Done(); r.postAlert(runCtx) }()
 	go func() { defer wg.Done(); r.requestCodes(runCtx) }()
+	go func() { defer wg.Done(); r.postNotices(runCtx) }()
 	go r.progress(runCtx)
 
 	err := r.waitDone(ctx)
@@ -150,6 +154,10 @@ func (r *runner) perform(ctx context.Context, e Event) {
 		_, err = r.fl.API.Up()
 		r.logf("loa api started again")
 	case RestartKafka:
+		if r.cfg.Kafka != nil {
+			err = fmt.Errorf("the run shares its Kafka broker; it may not restart it")
+			break
+		}
 		r.kafka.Kill()
 		r.logf("SIGKILL Kafka")
 		wait(e.Down)
@@ -167,6 +175,26 @@ func (r *runner) perform(ctx context.Context, e Event) {
 		wait(e.Down)
 		err = r.pg.Start(ctx)
 		r.logf("PostgreSQL is back (%v)", errText(err))
+	case FailoverRedis:
+		var master *instance.Redis
+		if master, err = r.redisMaster(ctx); err != nil {
+			break
+		}
+		master.Kill()
+		r.logf("SIGKILL the Redis master %s", master.Addr())
+		wait(e.Down)
+		err = master.Start(ctx)
+		r.logf("the old Redis master %s is back (%v); now the master is %s", master.Addr(), errText(err), r.sentinelMasterAddr(ctx))
+	case FailoverPostgres:
+		if r.standby == nil {
+			err = fmt.Errorf("the run has no PostgreSQL standby")
+			break
+		}
+		r.pg.Crash()
+		r.logf("PostgreSQL primary crashed")
+		wait(e.Down)
+		err = r.standby.Promote(ctx)
+		r.logf("PostgreSQL standby promoted (%v)", errText(err))
 	case StallFCM:
 		err = r.fl.SetFault(ctx, "fcm", map[string]any{"hang": true})
 		r.logf("FCM fake stalls for %v", e.For)
@@ -190,6 +218,31 @@ func (r *runner) perform(ctx context.Context, e Event) {
 	r.mu.Lock()
 	r.faults = append(r.faults, rec)
 	r.mu.Unlock()
+}
+
+// redisMaster returns the Redis server the Sentinels call the master.
+func (r *runner) redisMaster(ctx context.Context) (*instance.Redis, error) {
+	addr := r.sentinelMasterAddr(ctx)
+	for _, s := range []*instance.Redis{r.redis, r.replica} {
+		if s != nil && s.Addr() == addr {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("the Sentinels name %q as the master, not one of the run's servers", addr)
+}
+
+// sentinelMasterAddr asks the first Sentinel that answers for the
+// master's address.
+func (r *runner) sentinelMasterAddr(ctx context.Context) string {
+	for _, s := range r.sentinels {
+		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr()})
+		addr, err := c.GetMasterAddrByName(ctx, sentinelMaster).Result()
+		c.Close()
+		if err == nil && len(addr) == 2 {
+			return addr[0] + ":" + addr[1]
+		}
+	}
+	return "?"
 }
 
 // restoreFCM ends a stall, keeping the run's latency.
@@ -346,6 +399,82 @@ func (r *runner) requestCodes(ctx context.Context) {
 	wg.Wait()
 }
 
+// noticeResult is one direct notification and what its poster saw.
+type noticeResult struct {
+	phone    string // normalised, 8496…
+	id       string // the notification's id, once accepted
+	attempts int
+	// errors counts the answers before acceptance: "503 urn:…", "no
+	// answer (connection refused)".
+	errors map[string]int
+	// refused is a 4xx answer, after which the poster gives up.
+	refused string
+}
+
+// postNotices posts Notices direct notifications at NoticeRate, each
+// tried again with its idempotency key after a 5xx or no answer until it
+// is accepted (or two minutes pass).
+func (r *runner) postNotices(ctx context.Context) {
+	defer r.noticesDone.Store(true)
+	n := r.cfg.Notices
+	r.mu.Lock()
+	r.notices = make([]noticeResult, n)
+	r.mu.Unlock()
+	interval := time.Duration(float64(time.Second) / r.cfg.NoticeRate)
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for i := range n {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-time.After(time.Until(r.t0.Add(time.Duration(i) * interval))):
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			res := noticeResult{phone: noticePhoneNormal(i), errors: map[string]int{}}
+			body := map[string]any{"to": map[string]string{"phone": noticePhone(i)}, "body": fmt.Sprintf("Thông báo thử nghiệm số %d", i),
+				"channels": []string{"sms"}, "ttl_seconds": 3600, "idempotency_key": fmt.Sprintf("chaos-notice-%d", i)}
+			for giveUp := time.Now().Add(2 * time.Minute); time.Now().Before(giveUp); {
+				res.attempts++
+				cctx, cancel := context.WithTimeout(ctx, codeTimeout)
+				var a struct {
+					ID string `json:"id"`
+				}
+				status, err := r.c.Call(cctx, "POST", "/v1/notifications", r.apiKey, body, &a)
+				cancel()
+				var p *fleet.Problem
+				if err == nil {
+					res.id = a.ID
+					break
+				}
+				if errors.As(err, &p) && status < 500 {
+					res.refused = fmt.Sprintf("%d %s", status, p.Type)
+					break
+				}
+				if errors.As(err, &p) {
+					res.errors[fmt.Sprintf("%d %s", status, p.Type)]++
+				} else {
+					res.errors["no answer ("+transportClass(err)+")"]++
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+				if ctx.Err() != nil {
+					break
+				}
+			}
+			r.mu.Lock()
+			r.notices[i] = res
+			r.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+}
+
 // codeTimeout is how long a caller waits for the answer to a code
 // request: a person looking at a screen.
 const codeTimeout = 15 * time.Second
@@ -396,6 +525,12 @@ func (r *runner) progress(ctx context.Context) {
 				refused++
 			}
 		}
+		noticesOK := 0
+		for _, n := range r.notices {
+			if n.id != "" {
+				noticesOK++
+			}
+		}
 		var act []string
 		for k := range r.active {
 			act = append(act, k)
@@ -409,6 +544,9 @@ func (r *runner) progress(ctx context.Context) {
 			}
 		}
 		line := fmt.Sprintf("%s  sms %d  codes %d asked (%d accepted, %d refused)", fcm, sms, asked, ok, refused)
+		if r.cfg.Notices > 0 {
+			line += fmt.Sprintf("  notifications %d accepted", noticesOK)
+		}
 		if len(act) > 0 {
 			line += "  faults: " + strings.Join(act, ", ")
 		}
@@ -442,7 +580,7 @@ func (r *runner) waitDone(ctx context.Context) error {
 		r.mu.Lock()
 		faultsOver := r.scheduleDone
 		r.mu.Unlock()
-		if faultsOver.IsZero() || !r.codesDone.Load() {
+		if faultsOver.IsZero() || !r.codesDone.Load() || !r.noticesDone.Load() {
 			continue
 		}
 		if time.Since(faultsOver) > r.cfg.Deadline {
@@ -531,6 +669,15 @@ func (r *runner) complete(ctx context.Context) (bool, int, string) {
 		}
 	}
 	miss(n, "accepted codes")
+	n = 0
+	r.mu.Lock()
+	for _, nr := range r.notices {
+		if nr.id != "" && sms[nr.phone] == 0 {
+			n++
+		}
+	}
+	r.mu.Unlock()
+	miss(n, "accepted notifications")
 	for _, id := range []string{r.broadcastID, alertID} {
 		if id == "" {
 			continue

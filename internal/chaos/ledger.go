@@ -11,7 +11,7 @@ type deliveryRow struct{ notification, recipient, status string }
 // queryDeliveries reads the ledger rows of notifications whose id is
 // LIKE pattern on channel, straight from the run's PostgreSQL.
 func (r *runner) queryDeliveries(ctx context.Context, pattern, channel string) ([]deliveryRow, error) {
-	conn, err := pgx.Connect(ctx, r.pg.URL("loa"))
+	conn, err := pgx.Connect(ctx, r.dbURL)
 	if err != nil {
 		return nil, err
 	}

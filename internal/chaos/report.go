@@ -61,6 +61,12 @@ func (rep *Report) Print(w io.Writer) {
 			cs.RefusedDelivered, cs.NoAnswerDelivered)
 	}
 
+	if len(rep.NoticeErrors) > 0 {
+		fmt.Fprintln(w, "notifications: answers before acceptance (each then tried again with its idempotency key):")
+		for _, k := range sortedKeys(rep.NoticeErrors) {
+			fmt.Fprintf(w, "  %-60s %d\n", k, rep.NoticeErrors[k])
+		}
+	}
 	if rep.DoneAt > 0 {
 		fmt.Fprintf(w, "\neverything arrived and the ledger had nothing pending at T+%v\n", rep.DoneAt.Round(time.Second))
 	}
@@ -83,7 +89,11 @@ func (rep *Report) Print(w io.Writer) {
 		procs = append(procs, fmt.Sprintf("%s started %d× (%d exits by itself)", p.Name, p.Starts, p.Exits))
 	}
 	fmt.Fprintf(w, "processes: %s\n", strings.Join(procs, "; "))
-	fmt.Fprintf(w, "\nRedis %s: %s\n", persistence(rep.RedisAOF), redisPromise(rep.RedisAOF))
+	if rep.RedisSentinel {
+		fmt.Fprintf(w, "\nRedis with Sentinels: %s\n", sentinelPromise)
+	} else {
+		fmt.Fprintf(w, "\nRedis %s: %s\n", persistence(rep.RedisAOF), redisPromise(rep.RedisAOF))
+	}
 
 	if len(rep.Broken) == 0 {
 		fmt.Fprintln(w, "\nevery promise kept")
@@ -102,6 +112,9 @@ func redisPromise(aof bool) string {
 	}
 	return "a restart empties it: officials and citizens sign in again, a code issued before it can no longer be verified (the caller asks for a new one), rate limits start afresh; nothing is lost and no code or alert is sent twice."
 }
+
+// sentinelPromise is what Loa promises across a Sentinel failover.
+const sentinelPromise = "Loa's processes follow the promoted replica without a restart; a write the old master acknowledged in its last moments may be missing on the replica (replication is asynchronous), so a session or a code may have to be asked for again; nothing is lost and no code or alert is sent twice."
 
 func sortedKeys(m map[string]int) []string {
 	keys := make([]string, 0, len(m))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,12 @@ type Config struct {
 	// are requested, CodeRate a second.
 	Devices, AlertDevices, Codes int
 	CodeRate                     float64
+	// Notices is how many direct notifications (one SMS each, to phones
+	// of their own) an integrating system posts at NoticeRate a second,
+	// each with an idempotency key, trying again with the same key after
+	// an error or no answer until it is accepted, as a careful client does.
+	Notices    int
+	NoticeRate float64
 	// AlertAt is when the alert is posted, after the approval.
 	AlertAt time.Duration
 	// Dispatchers is how many dispatcher replicas run; 2 when 0.
@@ -35,6 +42,18 @@ type Config struct {
 	// everysec), so a restart keeps its data; without, it comes back
 	// empty.
 	RedisAOF bool
+	// RedisSentinel runs Redis as a master with a replica and three
+	// Sentinels; LOA_REDIS_URL names the master through them. FailoverRedis
+	// kills the master and the Sentinels promote the replica.
+	RedisSentinel bool
+	// PostgresStandby runs a synchronous streaming standby beside
+	// PostgreSQL; LOA_DATABASE_URL names both hosts with
+	// target_session_attrs=read-write. FailoverPostgres crashes the
+	// primary and promotes the standby.
+	PostgresStandby bool
+	// Kafka, when set, is a broker the run uses (under a topic prefix of
+	// its own) instead of starting one; the schedule must not restart it.
+	Kafka *instance.Kafka
 	// Schedule is the faults, in the order of At.
 	Schedule []Event
 	// Quiet is how long the fakes must see nothing new, once everything
@@ -86,15 +105,26 @@ func codePhone(i int) string { return fmt.Sprintf("097%07d", i) }
 
 func codePhoneNormal(i int) string { return fmt.Sprintf("8497%07d", i) }
 
+// noticePhone is the phone of the i-th direct notification.
+func noticePhone(i int) string { return fmt.Sprintf("096%07d", i) }
+
+func noticePhoneNormal(i int) string { return fmt.Sprintf("8496%07d", i) }
+
 // runner holds one run's state.
 type runner struct {
 	cfg   Config
 	out   io.Writer
-	pg    *instance.Postgres
-	redis *instance.Redis
+	pg    *instance.Postgres // the primary
+	redis *instance.Redis    // the server, or the first master
 	kafka *instance.Kafka
 	fl    *fleet.Fleet
 	c     *fleet.Client
+
+	standby   *instance.Postgres
+	replica   *instance.Redis
+	sentinels []*instance.Redis
+	dbURL     string
+	redisURL  string
 
 	submitter, approver, ops *official
 	apiKey                   string
@@ -104,6 +134,7 @@ type runner struct {
 	mu       sync.Mutex
 	faults   []FaultRecord
 	codes    []codeResult
+	notices  []noticeResult
 	active   map[string]bool // faults under way, for progress lines
 	alertErr error
 	doneAt   time.Duration
@@ -112,6 +143,7 @@ type runner struct {
 	// scheduleDone is when the last fault was over.
 	scheduleDone time.Time
 	codesDone    atomic.Bool
+	noticesDone  atomic.Bool
 }
 
 // official is a signed-in official who signs in again when the session
@@ -142,6 +174,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.CodeRate <= 0 {
 		cfg.CodeRate = 20
+	}
+	if cfg.NoticeRate <= 0 {
+		cfg.NoticeRate = 10
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
@@ -175,42 +210,83 @@ func (r *runner) close() {
 	if r.fl != nil {
 		r.fl.Close()
 	}
-	for _, c := range []interface{ Close() }{r.kafka, r.redis, r.pg} {
-		if c != nil && !isNil(c) {
-			c.Close()
+	if r.kafka != nil && r.cfg.Kafka == nil {
+		r.kafka.Close()
+	}
+	for _, s := range append([]*instance.Redis{r.redis, r.replica}, r.sentinels...) {
+		if s != nil {
+			s.Close()
+		}
+	}
+	for _, p := range []*instance.Postgres{r.pg, r.standby} {
+		if p != nil {
+			p.Close()
 		}
 	}
 }
 
-func isNil(c interface{ Close() }) bool {
-	switch v := c.(type) {
-	case *instance.Kafka:
-		return v == nil
-	case *instance.Redis:
-		return v == nil
-	case *instance.Postgres:
-		return v == nil
+// startServices starts the run's PostgreSQL (and standby), Redis (or its
+// Sentinel set) and Kafka, and sets dbURL and redisURL.
+func (r *runner) startServices(ctx context.Context) error {
+	cfg := r.cfg
+	var err error
+	if r.pg, err = instance.StartPostgres(ctx, instance.PostgresOptions{}); err != nil {
+		return err
 	}
-	return false
+	r.dbURL = r.pg.URL("loa")
+	if cfg.PostgresStandby {
+		if r.standby, err = instance.StartStandby(ctx, r.pg); err != nil {
+			return err
+		}
+		if err := r.pg.SetSynchronousStandby(ctx); err != nil {
+			return err
+		}
+		r.dbURL = fmt.Sprintf("postgres://loa@127.0.0.1:%d,127.0.0.1:%d/loa?sslmode=disable&target_session_attrs=read-write",
+			r.pg.Port, r.standby.Port)
+	}
+	if r.redis, err = instance.StartRedis(ctx, instance.RedisOptions{AOF: cfg.RedisAOF}); err != nil {
+		return err
+	}
+	r.redisURL = r.redis.URL()
+	if cfg.RedisSentinel {
+		if r.replica, err = instance.StartRedis(ctx, instance.RedisOptions{AOF: cfg.RedisAOF,
+			Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(r.redis.Port)}}); err != nil {
+			return err
+		}
+		var addrs []string
+		for range 3 {
+			s, err := instance.StartRedis(ctx, instance.RedisOptions{Sentinel: true,
+				SentinelMonitor: fmt.Sprintf("%s 127.0.0.1 %d 2", sentinelMaster, r.redis.Port)})
+			if err != nil {
+				return err
+			}
+			r.sentinels = append(r.sentinels, s)
+			addrs = append(addrs, s.Addr())
+		}
+		r.redisURL = fmt.Sprintf("redis://%s/0?master_name=%s&addr=%s&addr=%s", addrs[0], sentinelMaster, addrs[1], addrs[2])
+	}
+	if r.kafka = cfg.Kafka; r.kafka == nil {
+		if r.kafka, err = instance.StartKafka(ctx, instance.KafkaOptions{}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+// sentinelMaster is the name the Sentinels know the master by.
+const sentinelMaster = "loa"
 
 // setup starts the services and the fleet, seeds the audiences and signs
 // the officials in, and drafts and submits the broadcast.
 func (r *runner) setup(ctx context.Context) error {
 	cfg := r.cfg
 	start := time.Now()
-	fmt.Fprintf(r.out, "chaos: starting PostgreSQL, Redis (%s) and Kafka of our own; logs in %s\n", persistence(cfg.RedisAOF), cfg.Dir)
-	var err error
-	if r.pg, err = instance.StartPostgres(ctx, instance.PostgresOptions{}); err != nil {
+	fmt.Fprintf(r.out, "chaos: starting PostgreSQL%s, Redis (%s%s) and Kafka of our own; logs in %s\n", map[bool]string{true: " with a synchronous standby"}[cfg.PostgresStandby],
+		persistence(cfg.RedisAOF), map[bool]string{true: ", a replica and three Sentinels"}[cfg.RedisSentinel], cfg.Dir)
+	if err := r.startServices(ctx); err != nil {
 		return err
 	}
-	if r.redis, err = instance.StartRedis(ctx, instance.RedisOptions{AOF: cfg.RedisAOF}); err != nil {
-		return err
-	}
-	if r.kafka, err = instance.StartKafka(ctx, instance.KafkaOptions{}); err != nil {
-		return err
-	}
-	fmt.Fprintf(r.out, "chaos: postgres 127.0.0.1:%d, redis %s, kafka %s (%v)\n", r.pg.Port, r.redis.Addr(), r.kafka.Addr(),
+	fmt.Fprintf(r.out, "chaos: postgres %s, redis %s, kafka %s (%v)\n", r.dbURL, r.redisURL, r.kafka.Addr(),
 		time.Since(start).Round(time.Second))
 
 	env := map[string]string{}
@@ -220,9 +296,14 @@ func (r *runner) setup(ctx context.Context) error {
 	for k, v := range cfg.Env {
 		env[k] = v
 	}
+	var prefix string
+	if cfg.Kafka != nil {
+		prefix = fmt.Sprintf("chaos-%d-", time.Now().UnixNano())
+	}
+	var err error
 	r.fl, err = fleet.Start(ctx, fleet.Options{
 		Loa: cfg.Loa, Dir: cfg.Dir, Dispatchers: cfg.Dispatchers,
-		DatabaseURL: r.pg.URL("loa"), RedisURL: r.redis.URL(), KafkaBrokers: r.kafka.Addr(), Env: env,
+		DatabaseURL: r.dbURL, RedisURL: r.redisURL, KafkaBrokers: r.kafka.Addr(), TopicPrefix: prefix, Env: env,
 	})
 	if err != nil {
 		return err
@@ -249,7 +330,7 @@ func (r *runner) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	if r.apiKey, err = r.fl.APIKey(ctx, "chaos-alerts", "alerts:issue,ops"); err != nil {
+	if r.apiKey, err = r.fl.APIKey(ctx, "chaos-system", "alerts:issue,ops,notify:direct"); err != nil {
 		return err
 	}
 	if cfg.FCMLatency > 0 {

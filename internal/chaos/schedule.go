@@ -30,6 +30,14 @@ const (
 	StallFCM Kind = "stall-fcm"
 	// FailSMS: the eSMS gateway fake answers 503 to everything for For.
 	FailSMS Kind = "fail-sms"
+	// FailoverRedis: SIGKILL the Redis master (Config.RedisSentinel); the
+	// Sentinels promote the replica; the old master starts again after
+	// Down and rejoins as a replica.
+	FailoverRedis Kind = "failover-redis"
+	// FailoverPostgres: immediate shutdown of the primary
+	// (Config.PostgresStandby); after Down the standby is promoted, as an
+	// HA manager would. The old primary stays down.
+	FailoverPostgres Kind = "failover-postgres"
 )
 
 // Event is one fault at At after the broadcast's approval.
@@ -64,6 +72,10 @@ func (e Event) String() string {
 		return fmt.Sprintf("the FCM fake stalls (takes requests, answers none) for %v", e.For)
 	case FailSMS:
 		return fmt.Sprintf("the eSMS gateway answers 503 for %v", e.For)
+	case FailoverRedis:
+		return fmt.Sprintf("SIGKILL the Redis master; the Sentinels promote the replica; the old master back after %v", e.Down)
+	case FailoverPostgres:
+		return fmt.Sprintf("PostgreSQL primary crashes; the standby is promoted %v later", e.Down)
 	}
 	return string(e.Kind)
 }
@@ -120,11 +132,13 @@ func printSchedule(w io.Writer, s []Event) {
 }
 
 // Short turns cfg into CI's short run: 20,000 devices, an alert to 500,
-// 300 codes at 10 a second and one fault of each kind (ShortSchedule),
+// 300 codes at 10 a second, 200 direct notifications at 5 a second and
+// one fault of each kind (ShortSchedule),
 // with FCM's rate limited so the broadcast is still being sent when the
 // last fault comes.
 func Short(cfg Config) Config {
 	cfg.Devices, cfg.AlertDevices, cfg.Codes, cfg.CodeRate = 20_000, 500, 300, 10
+	cfg.Notices, cfg.NoticeRate = 200, 5
 	cfg.AlertAt = 3 * time.Second
 	cfg.Schedule = ShortSchedule()
 	if cfg.Env == nil {
