@@ -42,7 +42,7 @@ type codeResult struct {
 // unmarkedMetrics are the dispatcher gauges read just before a kill for
 // the sends it had under way and not yet recorded as sent, in order of
 // preference.
-var unmarkedMetrics = []string{"loa_sends_unmarked", "loa_sends_in_flight"}
+var unmarkedMetrics = []string{"loa_sends_unrecorded", "loa_sends_unmarked"}
 
 // execute approves the broadcast (T), runs the schedule, the alert and
 // the codes, prints progress, and returns once everything arrived and
