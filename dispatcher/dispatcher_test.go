@@ -52,6 +52,9 @@ func newRig(t testing.TB, backend string) *rig {
 	}
 	r.rdb = redis.NewClient(opt)
 	t.Cleanup(func() { r.rdb.Close() })
+	if backend == "real" {
+		testenv.DeleteRedisKeysAtEnd(t, redisURL, r.prefix)
+	}
 	r.store = testenv.OpenStore(t, dbURL)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -26,6 +26,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -231,6 +232,44 @@ func DeleteTopicsAtEnd(t testing.TB, brokers, prefix string) {
 			if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
 				t.Logf("testenv: topic %s not deleted: %v", topic, err)
 			}
+		}
+	})
+}
+
+// DeleteRedisKeysAtEnd deletes, when t ends, every key under prefix on
+// the Redis at url. Tests on the shared real Redis write keys with long
+// TTLs (delivery claims are remembered for days); left behind, millions of
+// them slow every later test that scans its own keys.
+func DeleteRedisKeysAtEnd(t testing.TB, url, prefix string) {
+	t.Helper()
+	if prefix == "" {
+		t.Fatal("testenv: DeleteRedisKeysAtEnd needs a prefix")
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("testenv: redis URL: %v", err)
+	}
+	t.Cleanup(func() {
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 10000).Iterator()
+		var batch []string
+		flush := func() {
+			if len(batch) > 0 {
+				rdb.Unlink(ctx, batch...)
+				batch = batch[:0]
+			}
+		}
+		for iter.Next(ctx) {
+			if batch = append(batch, iter.Val()); len(batch) == 1000 {
+				flush()
+			}
+		}
+		flush()
+		if err := iter.Err(); err != nil {
+			t.Logf("testenv: keys under %q not deleted: %v", prefix, err)
 		}
 	})
 }
