@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 )
 
@@ -66,6 +68,14 @@ func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env produ
 		reached := false
 		for _, addr := range addrs {
 			dv := delivery{m: m, env: env, notificationID: p.NotificationID, ch: ch, addr: addr, targets: len(addrs)}
+			if at, ok := d.nightHold(env, p, ch); ok {
+				if err := d.holdDirect(ctx, dv, at); err != nil {
+					return nil, err
+				}
+				recs = append(recs, d.receiptRecord(d.newReceipt(dv, outcome{status: StatusRetrying,
+					reason: "held for the night: no SMS of a non-urgent notification before " + at.UTC().Format(time.RFC3339)})))
+				continue
+			}
 			o, err := d.deliver(ctx, dv, p)
 			if err != nil {
 				return nil, err
@@ -80,6 +90,34 @@ func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env produ
 		}
 	}
 	return recs, nil
+}
+
+// nightHold reports until when an SMS of a direct notification waits: a
+// notification of normal priority on the direct lane (a reminder, a
+// feedback reply; not a code, not an alert) sent inside the province's
+// night (Config.SMSNight) waits for its end.
+func (d *Dispatcher) nightHold(env producer.Envelope, p producer.Direct, ch channels.Name) (time.Time, bool) {
+	if ch != channels.SMS || d.cfg.SMSNight == nil || d.store == nil || env.Lane != topics.LaneDirect || channels.Priority(p.Priority) == channels.High {
+		return time.Time{}, false
+	}
+	now := d.now()
+	at := d.cfg.SMSNight.Until(now)
+	return at, at.After(now)
+}
+
+// holdDirect stores the delivery dv as a scheduled redelivery of its
+// event, due at: the scheduler hands it back to the lane then (durable;
+// the same delivery held twice is one item).
+func (d *Dispatcher) holdDirect(ctx context.Context, dv delivery, at time.Time) error {
+	held := dv.env
+	held.ID = fmt.Sprintf("%s-night-%s-%s", dv.env.ID, dv.ch, shortHash(dv.addr))
+	held.Redelivery = &producer.Redelivery{Channel: string(dv.ch), Recipient: dv.addr, Targets: dv.targets, DueAt: at.UTC()}
+	b, err := marshalEnvelope(held)
+	if err != nil {
+		return err
+	}
+	return d.store.Schedule(ctx, sqlstore.ScheduledItem{ID: held.ID, Kind: held.Kind, Subject: "held:" + dv.notificationID, DueAt: at,
+		Envelope: string(b)}, d.now())
 }
 
 // deliver sends one message to one address at most once, whatever the

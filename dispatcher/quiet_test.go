@@ -104,3 +104,54 @@ func TestQuietHoursHoldBulkUntilTheWindowEnds(t *testing.T) {
 		}
 	})
 }
+
+// TestNightHoldsNonUrgentDirectSMS: at 23:00 a direct notification of
+// normal priority by SMS waits for 06:00 (its receipt says retrying); one
+// of high priority goes at once; at 06:00 the held one is sent, once.
+func TestNightHoldsNonUrgentDirectSMS(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		vn, err := time.LoadLocation(accounts.DefaultTimeZone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		real := time.Now()
+		lt := real.In(vn)
+		night := time.Date(lt.Year(), lt.Month(), lt.Day(), 23, 0, 0, 0, vn)
+		morning := time.Date(lt.Year(), lt.Month(), lt.Day()+1, 6, 0, 0, 0, vn)
+		var offset atomic.Int64
+		offset.Store(int64(night.Sub(real)))
+		clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		nightRule := &accounts.QuietHours{Start: "22:00", End: "06:00", TimeZone: accounts.DefaultTimeZone}
+		r.start(t, func(d *Dispatcher) { d.now, d.cfg.SMSNight = clock, nightRule })
+		for id, prio := range map[string]string{"n-reminder": "normal", "n-urgent": "high"} {
+			env, err := producer.NewEnvelope("ev-"+id, producer.KindDirect, topics.LaneDirect, "84912345678", real, real.Add(48*time.Hour), "",
+				producer.Direct{NotificationID: id, To: producer.Recipient{Type: producer.ToPhone, Value: "84912345678"},
+					Body: "Nhắc hạn nộp báo cáo", Channels: []string{"sms"}, Priority: prio})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.pub.Publish(ctx, env); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.outbox.WaitTotal(waitCtx(t), 1); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the reminder held", func() bool {
+			var n int
+			err := r.store.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM scheduled_items WHERE subject = 'held:n-reminder' AND status = 'pending'`).Scan(&n)
+			return err == nil && n == 1
+		})
+		if got := len(r.outbox.Entries("n-reminder", 0)); got != 0 || len(r.outbox.Entries("n-urgent", 0)) != 1 {
+			t.Fatalf("at 23:00: reminder sent %d times, urgent %d", got, len(r.outbox.Entries("n-urgent", 0)))
+		}
+		offset.Store(int64(morning.Add(time.Second).Sub(real)))
+		if err := r.outbox.WaitTotal(waitCtx(t), 2); err != nil {
+			t.Fatalf("after 06:00: %v", err)
+		}
+		if got := len(r.outbox.Entries("n-reminder", 0)); got != 1 {
+			t.Errorf("the reminder was sent %d times", got)
+		}
+	})
+}

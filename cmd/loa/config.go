@@ -39,7 +39,10 @@ type config struct {
 	RetryTiers      []time.Duration
 	// SMSNight is the province's night without non-urgent SMS
 	// (LOA_SMS_QUIET_HOURS); nil when off.
-	SMSNight       *accounts.QuietHours
+	SMSNight *accounts.QuietHours
+	// SMSNightSet says LOA_SMS_QUIET_HOURS was given: loa dev applies
+	// the rule only then.
+	SMSNightSet    bool
 	MetricsAddr    string
 	TrustedProxies api.TrustedProxies
 	Providers      providerConfig
@@ -91,6 +94,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, fmt.Errorf("LOA_RETRY_TIERS: at most %d tiers", topics.MaxRetryTiers))
 		}
 	}
+	c.SMSNightSet = strings.TrimSpace(getenv("LOA_SMS_QUIET_HOURS")) != ""
 	night := or(strings.TrimSpace(getenv("LOA_SMS_QUIET_HOURS")), "22:00-06:00")
 	if !strings.EqualFold(night, "off") {
 		q, err := accounts.ParseQuietHours(night)

@@ -356,7 +356,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		dcfg := dispatcher.DefaultConfig()
 		dcfg.Brokers, dcfg.Names, dcfg.RedisKeyPrefix = cfg.KafkaBrokers, s.names, cfg.RedisKeyPrefix
 		dcfg.ShutdownTimeout, dcfg.SendTimeout, dcfg.SentTTL = cfg.ShutdownTimeout, cfg.SendTimeout, cfg.DeliveryKeyTTL
-		dcfg.RetryTiers, dcfg.Metrics, dcfg.SMSNight = cfg.RetryTiers, m, cfg.SMSNight
+		dcfg.RetryTiers, dcfg.Metrics = cfg.RetryTiers, m
+		// The province's night rule holds SMS for hours: loa dev, where
+		// people try Loa at any hour, applies it only when asked.
+		if r != roleDev || cfg.SMSNightSet {
+			dcfg.SMSNight = cfg.SMSNight
+		}
 		for l, n := range cfg.Workers {
 			dcfg.Workers[l] = n
 		}
