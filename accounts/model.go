@@ -168,9 +168,15 @@ type AuditEntry struct {
 	At      time.Time
 	Actor   string // account id, "apikey:<id>", "system" or "anonymous"
 	Action  string // e.g. "account.register", "session.create"
-	Subject string // the account acted on, if any
+	Subject string // what was acted on (an account, a notification, a key…), if any
 	Detail  map[string]string
 	IP      string
+	// Route, Status and RequestID describe an API call ("GET
+	// /v1/notifications/{id}", its HTTP status, the X-Request-Id); they
+	// are empty for entries written by the domain itself.
+	Route     string
+	Status    int
+	RequestID string
 }
 
 // Sentinel errors of the domain. Wrapping errors add context with an

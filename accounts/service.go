@@ -169,7 +169,7 @@ func (a Actor) name() string {
 // audit appends to the audit log. A failure is logged, not returned: the
 // action has already happened and refusing its answer would not undo it.
 func (s *Service) audit(ctx context.Context, actor, action, subject, ip string, detail map[string]string) {
-	e := AuditEntry{ID: uuid.NewString(), At: s.now().UTC(), Actor: actor, Action: action, Subject: subject, Detail: detail, IP: ip}
+	e := AuditEntry{ID: uuid.Must(uuid.NewV7()).String(), At: s.now().UTC(), Actor: actor, Action: action, Subject: subject, Detail: detail, IP: ip}
 	if err := s.d.Store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		s.d.Log.Error("accounts: audit log write failed", slog.String("action", action), slog.Any("error", err))
 	}

@@ -51,8 +51,9 @@ type accFixture struct {
 
 // newAccountsFixture is the API with an accounts service on SQLite and
 // miniredis, cheap argon2, and a controllable clock; the SMS limits are
-// the defaults except 6 sends per client address per hour.
-func newAccountsFixture(t *testing.T) *accFixture {
+// the defaults except 6 sends per client address per hour. opts may
+// change the API's dependencies before the handler is built.
+func newAccountsFixture(t *testing.T, opts ...func(*api.Deps)) *accFixture {
 	t.Helper()
 	store := testenv.OpenStore(t, testenv.SQLiteURL(t))
 	mr := testenv.Miniredis(t)
@@ -86,9 +87,12 @@ func newAccountsFixture(t *testing.T) *accFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := api.NewHandler(api.Deps{Store: store, Direct: direct.New(store, pub, log), Log: log, DevAPIKey: "dev-key",
-		MaxBodyBytes: 8 << 10, Now: clk.Now, Accounts: svc, TrustedProxies: proxies})
-	srv := httptest.NewServer(h)
+	deps := api.Deps{Store: store, Direct: direct.New(store, pub, log), Log: log, DevAPIKey: "dev-key",
+		MaxBodyBytes: 8 << 10, Now: clk.Now, Accounts: svc, TrustedProxies: proxies}
+	for _, o := range opts {
+		o(&deps)
+	}
+	srv := httptest.NewServer(api.NewHandler(deps))
 	t.Cleanup(srv.Close)
 	return &accFixture{fixture: &fixture{srv: srv, pub: pub, store: store}, clock: clk, svc: svc}
 }

@@ -117,6 +117,7 @@ func (h *handler) submitAlert(w http.ResponseWriter, r *http.Request, svc *alert
 	if res.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
+	auditTarget(r, res.Alert.ID)
 	body := map[string]any{"id": res.Alert.ID, "status": res.Alert.Status, "distribution": res.Alert.Distribution,
 		"priority": res.Alert.Priority, "areas": res.Alert.AreaCodes, "channels": res.Alert.Channels,
 		"expires": res.Alert.ExpiresAt, "replayed": res.Replayed}

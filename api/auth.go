@@ -29,7 +29,7 @@ const (
 )
 
 // KnownScopes lists every scope, for validating `loa admin apikey create`.
-var KnownScopes = []string{ScopeNotifyDirect, ScopeMFAVerify, ScopeAlertsIssue, ScopeAlertsWrite, ScopeOutagesWrite, ScopeOps, ScopeAdmin}
+var KnownScopes = []string{ScopeNotifyDirect, ScopeMFAVerify, ScopeAlertsIssue, ScopeAlertsWrite, ScopeOutagesWrite, ScopeOps, ScopeAdmin, ScopeAudit}
 
 // Principal is the authenticated caller of a request: an integrating
 // system's API key, or a signed-in account's session (AccountID set, no
@@ -81,8 +81,28 @@ var (
 	errBadSession     = &Problem{Type: typeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized, Detail: "the session is not valid or has ended; sign in again"}
 )
 
-// authenticate resolves the Bearer key of r.
+// authenticate resolves the Bearer key of r, and reports the caller to
+// the call's audit (auditCalls).
 func (h *handler) authenticate(r *http.Request) (Principal, error) {
+	p, err := h.resolveCredentials(r)
+	if err == nil {
+		if rec := callRecordFrom(r.Context()); rec != nil {
+			rec.principal = &p
+		}
+	}
+	return p, err
+}
+
+// writeAuthError answers a failed authentication: 401 with
+// WWW-Authenticate for missing or unknown credentials, else the error.
+func (h *handler) writeAuthError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errNoCredentials) || errors.Is(err, errBadCredentials) || errors.Is(err, errBadSession) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="loa"`)
+	}
+	h.writeError(w, r, err)
+}
+
+func (h *handler) resolveCredentials(r *http.Request) (Principal, error) {
 	auth := r.Header.Get("Authorization")
 	scheme, key, ok := strings.Cut(auth, " ")
 	if auth == "" || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
@@ -112,10 +132,7 @@ func (h *handler) requireScope(scope string) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, err := h.authenticate(r)
 			if err != nil {
-				if errors.Is(err, errNoCredentials) || errors.Is(err, errBadCredentials) || errors.Is(err, errBadSession) {
-					w.Header().Set("WWW-Authenticate", `Bearer realm="loa"`)
-				}
-				h.writeError(w, r, err)
+				h.writeAuthError(w, r, err)
 				return
 			}
 			// Sessions hold no scopes: these routes are for API keys only.

@@ -126,6 +126,7 @@ func (h *handler) createBroadcast(w http.ResponseWriter, r *http.Request) error 
 		return broadcastProblem(err, "")
 	}
 	w.Header().Set("Location", "/v1/broadcasts/"+b.ID)
+	auditTarget(r, b.ID)
 	writeJSON(w, http.StatusCreated, viewBroadcast(b))
 	return nil
 }

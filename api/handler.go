@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/loa-hub/loa/accounts"
@@ -98,7 +99,7 @@ func NewHandler(deps Deps) http.Handler {
 		h.reports = dispatcher.NewReports(deps.Store, deps.Receipts, deps.Topics, deps.CallbackMatchWait)
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, h.logRequests, h.recoverer)
+	r.Use(requestID, h.auditCalls, h.logRequests, h.recoverer)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { h.writeError(w, r, notFound("route "+r.URL.Path)) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, &Problem{Type: typeMethod, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
@@ -147,4 +148,33 @@ func (h *handler) logRequests(next http.Handler) http.Handler {
 			slog.Int("status", ww.Status()), slog.Duration("took", time.Since(start)),
 			slog.String("request_id", middleware.GetReqID(r.Context())))
 	})
+}
+
+// requestID gives every request an id, kept in the context where
+// middleware.GetReqID finds it and sent back as X-Request-Id. A caller's
+// own X-Request-Id is kept when it is a short token (up to 64 letters,
+// digits, '-', '_', '.', ':'), so a call can be followed across systems;
+// anything else is replaced, since the id goes into the audit log.
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(middleware.RequestIDHeader)
+		if !validRequestID(id) {
+			id = uuid.NewString()
+		}
+		w.Header().Set(middleware.RequestIDHeader, id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), middleware.RequestIDKey, id)))
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':'
+		if !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -156,6 +156,7 @@ func (h *handler) registerDevice(w http.ResponseWriter, r *http.Request) error {
 		return accountsProblem(err)
 	}
 	w.Header().Set("Location", "/v1/me/devices/"+d.ID)
+	auditTarget(r, d.ID)
 	writeJSON(w, http.StatusCreated, deviceView{ID: d.ID, App: d.App, Platform: d.Platform, CreatedAt: d.CreatedAt.UTC()})
 	return nil
 }

@@ -59,6 +59,7 @@ func (h *handler) mfaVerify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return accountsProblem(err)
 	}
+	auditTarget(r, a.ID)
 	writeJSON(w, http.StatusOK, map[string]any{"verified": true, "account_id": a.ID, "username": a.Username})
 	return nil
 }

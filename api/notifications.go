@@ -87,6 +87,7 @@ func (h *handler) createNotification(w http.ResponseWriter, r *http.Request) err
 	if acc.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
+	auditTarget(r, acc.ID)
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": acc.ID, "status": "accepted"})
 	return nil
 }

@@ -66,6 +66,7 @@ func (h *handler) createOfficial(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "no-store")
 		v["one_time_password"] = out.OneTimePassword
 	}
+	auditTarget(r, out.Account.ID)
 	w.Header().Set("Location", "/v1/officials/"+out.Account.ID)
 	writeJSON(w, http.StatusCreated, v)
 	return nil

@@ -122,6 +122,8 @@ func (h *handler) postOutages(w http.ResponseWriter, r *http.Request) error {
 		}
 		return invalid(errs...)
 	}
+	auditDetail(r, "accepted", fmt.Sprint(len(res.Accepted)))
+	auditDetail(r, "rejected", fmt.Sprint(len(res.Rejected)))
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }

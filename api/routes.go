@@ -84,6 +84,11 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireScope(ScopeOutagesWrite)).Get("/v1/outages/{id}", h.wrap(h.getOutage))
 	r.With(h.requireScope(ScopeOutagesWrite)).Delete("/v1/outages/{id}", h.wrap(h.cancelOutage))
 
+	// The audit log and the integrating systems' keys.
+	r.With(h.requireScopeOrAdmin(ScopeAudit)).Get("/v1/audit", h.wrap(h.listAudit))
+	r.With(h.requireScopeOrAdmin(ScopeAdmin)).Get("/v1/apikeys", h.wrap(h.listAPIKeys))
+	r.With(h.requireScopeOrAdmin(ScopeAdmin)).Delete("/v1/apikeys/{id}", h.wrap(h.revokeAPIKey))
+
 	if h.deps.Outbox != nil {
 		r.With(h.requireScope("")).Get("/v1/dev/outbox", h.wrap(h.devOutbox))
 	}

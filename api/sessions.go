@@ -57,10 +57,7 @@ func (h *handler) requirePrincipal(check func(Principal) *Problem) func(http.Han
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, err := h.authenticate(r)
 			if err != nil {
-				if errors.Is(err, errNoCredentials) || errors.Is(err, errBadCredentials) || errors.Is(err, errBadSession) {
-					w.Header().Set("WWW-Authenticate", `Bearer realm="loa"`)
-				}
-				h.writeError(w, r, err)
+				h.writeAuthError(w, r, err)
 				return
 			}
 			if prob := check(p); prob != nil {

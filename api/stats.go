@@ -120,10 +120,13 @@ func (h *handler) notificationRecipients(w http.ResponseWriter, r *http.Request)
 			return err
 		}
 		recipients = append([]string{p}, tokens...)
+		auditDetail(r, "lookup", "phone "+phone.Mask(p))
 	case q.Get("device_token") != "":
 		recipients = []string{q.Get("device_token")}
+		auditDetail(r, "lookup", "device_token "+maskToken(q.Get("device_token")))
 	case q.Get("email") != "":
 		recipients = []string{q.Get("email")}
+		auditDetail(r, "lookup", "email "+maskEmail(q.Get("email")))
 	default:
 		return invalid(FieldError{Field: "phone", Detail: "give phone, device_token or email"})
 	}

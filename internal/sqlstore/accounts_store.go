@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -627,51 +626,3 @@ func (d *DB) Subscriptions(ctx context.Context, accountID string) (accounts.Subs
 	return out, nil
 }
 
-// AppendAudit implements accounts.Store. The audit log is append-only:
-// nothing in Loa updates or deletes its rows.
-func (d *DB) AppendAudit(ctx context.Context, e accounts.AuditEntry) error {
-	detail := []byte("{}")
-	if len(e.Detail) > 0 {
-		var err error
-		if detail, err = json.Marshal(e.Detail); err != nil {
-			return fmt.Errorf("sqlstore: append audit: %w", err)
-		}
-	}
-	if e.ID == "" {
-		e.ID = uuid.NewString()
-	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO audit_log (id, at, actor, action, subject, detail, ip) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		e.ID, e.At.UTC(), e.Actor, e.Action, e.Subject, string(detail), e.IP)
-	if err != nil {
-		return fmt.Errorf("sqlstore: append audit: %w", err)
-	}
-	return nil
-}
-
-// AuditLog returns up to limit entries about subject ("" for all), oldest
-// first.
-func (d *DB) AuditLog(ctx context.Context, subject string, limit int) ([]accounts.AuditEntry, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT id, at, actor, action, subject, detail, ip FROM audit_log
-		WHERE $1 = '' OR subject = $1 ORDER BY at, id LIMIT $2`, subject, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: audit log: %w", err)
-	}
-	defer rows.Close()
-	var out []accounts.AuditEntry
-	for rows.Next() {
-		var (
-			e      accounts.AuditEntry
-			at     timeValue
-			detail string
-		)
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Subject, &detail, &e.IP); err != nil {
-			return nil, fmt.Errorf("sqlstore: audit log: %w", err)
-		}
-		e.At = at.t
-		if err := json.Unmarshal([]byte(detail), &e.Detail); err != nil {
-			return nil, fmt.Errorf("sqlstore: audit log: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}

@@ -18,6 +18,10 @@ type APIKey struct {
 	Scopes    []string
 	CreatedAt time.Time
 	RevokedAt time.Time
+	// LastUsedAt is the key's last authenticated call: its newest audit
+	// row, or what a purge of the audit log kept of it. Zero when never
+	// used (within what the audit log remembers).
+	LastUsedAt time.Time
 }
 
 // CreateAPIKey stores k.
@@ -49,4 +53,59 @@ func (d *DB) APIKeyByHash(ctx context.Context, hash string) (APIKey, error) {
 	k.Scopes = strings.Fields(scopes)
 	k.CreatedAt = created.t
 	return k, nil
+}
+
+// APIKeys lists every key, revoked ones too, oldest first, each with its
+// last use. The last use is read from the audit log (one index look-up per
+// key), so authenticating a request writes nothing beyond its audit row.
+func (d *DB) APIKeys(ctx context.Context) ([]APIKey, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT k.id, k.name, k.scopes, k.created_at, k.revoked_at, k.last_used_at,
+			(SELECT max(a.at) FROM audit_log a WHERE a.actor = 'apikey:' || k.id)
+		FROM api_keys k ORDER BY k.created_at, k.id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: api keys: %w", err)
+	}
+	defer rows.Close()
+	var out []APIKey
+	for rows.Next() {
+		var (
+			k                               APIKey
+			scopes                          string
+			created, revoked, kept, audited timeValue
+		)
+		if err := rows.Scan(&k.ID, &k.Name, &scopes, &created, &revoked, &kept, &audited); err != nil {
+			return nil, fmt.Errorf("sqlstore: api keys: %w", err)
+		}
+		k.Scopes = strings.Fields(scopes)
+		k.CreatedAt, k.RevokedAt, k.LastUsedAt = created.t, revoked.t, kept.t
+		if audited.t.After(k.LastUsedAt) {
+			k.LastUsedAt = audited.t
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// RevokeAPIKey revokes the key id at the given time. The key is refused
+// from the next request on, on every replica: keys are looked up in the
+// database on each request and cached nowhere. Revoking a revoked key
+// changes nothing (its first revocation time stays) and reports
+// revoked=false. Errors: ErrNotFound.
+func (d *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time) (revoked bool, err error) {
+	res, err := d.db.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, id, at.UTC())
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: revoke api key: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return true, nil
+	}
+	var one int
+	err = d.db.QueryRowContext(ctx, `SELECT 1 FROM api_keys WHERE id = $1`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, ErrNotFound
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: revoke api key: %w", err)
+	}
+	return false, nil
 }

@@ -12,6 +12,9 @@ import (
 type timeValue struct{ t time.Time }
 
 var sqliteLayouts = []string{
+	// How the driver writes a time.Time parameter (time.Time.String),
+	// which an aggregate such as max() hands back as text.
+	"2006-01-02 15:04:05.999999999 -0700 MST",
 	"2006-01-02 15:04:05.999999999-07:00",
 	"2006-01-02 15:04:05.999999999Z07:00",
 	"2006-01-02T15:04:05.999999999Z07:00",
