@@ -145,6 +145,10 @@ func replayDeadLetter(ctx context.Context, cfg config, id, by string, stdout io.
 	case err != nil:
 		return err
 	}
+	if err := cliAudit(ctx, db, by, "deadletters replay", "deadletter.replay", id,
+		map[string]string{"event_id": env.ID, "lane": string(env.Lane)}); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "Replayed dead letter %s: event %s is back on the %s lane (%s).\n",
 		id, env.ID, env.Lane, topics.Names{Prefix: cfg.TopicPrefix}.Lane(env.Lane))
 	return nil

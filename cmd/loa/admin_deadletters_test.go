@@ -78,6 +78,10 @@ func TestAdminDeadLetters(t *testing.T) {
 			if err != nil || !strings.Contains(out, "Replayed dead letter dl-sms: event ev-1 is back on the direct lane") {
 				t.Fatalf("replay: %v\n%s", err, out)
 			}
+			if rows, _, _ := db.ListAudit(ctx, sqlstore.AuditFilter{Actor: "cli:ops-anh"}); len(rows) != 1 || rows[0].Action != "deadletter.replay" ||
+				rows[0].Subject != "dl-sms" || rows[0].Detail["event_id"] != "ev-1" {
+				t.Errorf("the replay's audit entry: %+v", rows)
+			}
 			if _, err := admin("replay", "dl-sms"); err == nil || !strings.Contains(err.Error(), "already replayed") || !strings.Contains(err.Error(), "ops-anh") {
 				t.Errorf("second replay: %v", err)
 			}

@@ -45,10 +45,16 @@ type config struct {
 	SMSNightSet    bool
 	MetricsAddr    string
 	TrustedProxies api.TrustedProxies
-	Providers      providerConfig
-	Accounts       accountsConfig
-	Alerts         alert.Config
-	Outages        outage.Config
+	// AuditRetentionDays is how many days `loa admin audit purge` keeps
+	// by default.
+	AuditRetentionDays int
+	// Operator names who runs a `loa admin` command in the audit log
+	// ($USER), unless --by says otherwise.
+	Operator  string
+	Providers providerConfig
+	Accounts  accountsConfig
+	Alerts    alert.Config
+	Outages   outage.Config
 }
 
 // loadConfig reads the environment through getenv, applying defaults, and
@@ -104,6 +110,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.SMSNight = &q
 	}
 	c.MetricsAddr = getenv("LOA_METRICS_ADDR")
+	c.AuditRetentionDays = intVar(getenv, "LOA_AUDIT_RETENTION_DAYS", 365, 1, 100*365, &errs)
+	c.Operator = getenv("USER")
 	if tp, err := api.ParseTrustedProxies(getenv("LOA_TRUSTED_PROXIES")); err != nil {
 		errs = append(errs, fmt.Errorf("LOA_TRUSTED_PROXIES: %w", err))
 	} else {

@@ -3,20 +3,17 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sync/errgroup"
@@ -43,6 +40,9 @@ Usage:
   loa dispatcher              the lane consumers and the delivery ledger
   loa migrate                 create the database schema and the Kafka topics
   loa admin apikey create --name NAME --scopes SCOPE[,SCOPE…]
+  loa admin apikey list | revoke ID
+  loa admin audit list [--actor A] [--target T] [--route R] [--since T] [--until T]
+  loa admin audit purge [--older-than DAYS]
   loa admin official create --username U --full-name NAME --phone P --unit UNIT --roles ROLE[,ROLE…] [--password-file F]
   loa admin areas load FILE   load an areas CSV (see README.md, "Areas")
   loa admin deadletters list [--limit N]
@@ -89,6 +89,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		if len(args) > 2 && args[2] == "deadletters" {
 			return runAdminDeadLetters(ctx, cfg, args[3:], stdout)
+		}
+		if len(args) > 2 && args[2] == "apikey" {
+			return runAdminAPIKey(ctx, cfg, args[3:], stdout)
+		}
+		if len(args) > 2 && args[2] == "audit" {
+			return runAdminAudit(ctx, cfg, args[3:], stdout)
 		}
 		return runAdmin(ctx, cfg, args[2:], stdout)
 	case "fakes":
@@ -458,54 +464,8 @@ func runAdmin(ctx context.Context, cfg config, args []string, stdout io.Writer) 
 	if len(args) >= 2 && args[0] == "official" && args[1] == "create" {
 		return adminOfficialCreate(ctx, cfg, args[2:], stdout)
 	}
-	if len(args) < 2 || args[0] != "apikey" || args[1] != "create" {
-		return errors.New("usage: loa admin apikey create --name NAME --scopes SCOPE[,SCOPE…]\n       loa admin official create --username U --full-name N --phone P --unit U --roles R[,R…] [--password-file F]")
-	}
-	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	name := fs.String("name", "", "who the key is for (an integrating system)")
-	scopes := fs.String("scopes", "", "comma-separated scopes: "+strings.Join(api.KnownScopes, ", "))
-	if err := fs.Parse(args[2:]); err != nil {
-		return err
-	}
-	if strings.TrimSpace(*name) == "" {
-		return errors.New("apikey create: --name is required")
-	}
-	var list []string
-	for _, sc := range strings.Split(*scopes, ",") {
-		if sc = strings.TrimSpace(sc); sc == "" {
-			continue
-		}
-		if !slices.Contains(api.KnownScopes, sc) {
-			return fmt.Errorf("apikey create: unknown scope %q (known: %s)", sc, strings.Join(api.KnownScopes, ", "))
-		}
-		list = append(list, sc)
-	}
-	if len(list) == 0 {
-		return errors.New("apikey create: --scopes needs at least one scope")
-	}
-	if cfg.DatabaseURL == "" {
-		cfg.DatabaseURL = "sqlite:" + filepath.Join(cfg.DataDir, "loa.db")
-	}
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
-	key, hash, err := api.NewAPIKey()
-	if err != nil {
-		return err
-	}
-	id := uuid.NewString()
-	if err := db.CreateAPIKey(ctx, sqlstore.APIKey{ID: id, Name: *name, Hash: hash, Scopes: list, CreatedAt: time.Now()}); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "API key for %s (id %s, scopes %s). It is shown only now; store it safely:\n%s\n",
-		*name, id, strings.Join(list, " "), key)
-	return nil
+	return errors.New("usage: loa admin official create --username U --full-name N --phone P --unit U --roles R[,R…] [--password-file F]\n" +
+		"       loa admin apikey create|list|revoke …\n       loa admin audit list|purge …\n       loa admin deadletters list|replay …\n       loa admin areas load FILE")
 }
 
 // serveMetrics serves /metrics and /healthz for a process without the API

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/loa-hub/loa/accounts"
 )
 
 // APIKey is an integrating system's credential. Only a hash of the key is
@@ -29,6 +31,27 @@ func (d *DB) CreateAPIKey(ctx context.Context, k APIKey) error {
 	_, err := d.db.ExecContext(ctx, `INSERT INTO api_keys (id, name, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		k.ID, k.Name, k.Hash, strings.Join(k.Scopes, " "), k.CreatedAt.UTC())
 	if err != nil {
+		return fmt.Errorf("sqlstore: create api key: %w", err)
+	}
+	return nil
+}
+
+// CreateAPIKeyAudited stores k and appends e to the audit log in one
+// transaction, so that no key exists without the record of its creation.
+func (d *DB) CreateAPIKeyAudited(ctx context.Context, k APIKey, e accounts.AuditEntry) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: create api key: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		k.ID, k.Name, k.Hash, strings.Join(k.Scopes, " "), k.CreatedAt.UTC()); err != nil {
+		return fmt.Errorf("sqlstore: create api key: %w", err)
+	}
+	if err := appendAudit(ctx, tx, e); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: create api key: %w", err)
 	}
 	return nil

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/api"
+	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/internal/testenv"
+)
+
+// TestAdminAPIKeysAndAudit: `loa admin apikey create|list|revoke` and
+// `loa admin audit list|purge` through run, on SQLite and PostgreSQL;
+// each writes its own audit entry (creating a key wrote none before).
+func TestAdminAPIKeysAndAudit(t *testing.T) {
+	backends := map[string]func(t *testing.T) (map[string]string, string){
+		"sqlite": func(t *testing.T) (map[string]string, string) {
+			dir := t.TempDir()
+			return map[string]string{"LOA_DATA_DIR": dir, "USER": "ops-anh"}, "sqlite:" + dir + "/loa.db"
+		},
+	}
+	if testenv.Configured("LOA_TEST_DATABASE_URL") {
+		backends["postgres"] = func(t *testing.T) (map[string]string, string) {
+			u := testenv.PostgresURL(t)
+			return map[string]string{"LOA_DATABASE_URL": u, "USER": "ops-anh"}, u
+		}
+	}
+	for name, open := range backends {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			env, dbURL := open(t)
+			admin := func(args ...string) (string, error) {
+				var out strings.Builder
+				err := run(ctx, append([]string{"loa", "admin"}, args...), func(k string) string { return env[k] }, &out)
+				return out.String(), err
+			}
+			out, err := admin("apikey", "create", "--name", "reporting", "--scopes", "notify:direct,ops")
+			if err != nil {
+				t.Fatalf("create: %v\n%s", err, out)
+			}
+			key := regexp.MustCompile(`loa_[a-z0-9]+`).FindString(out)
+			id := regexp.MustCompile(`id ([0-9a-f-]{36})`).FindStringSubmatch(out)
+			if key == "" || id == nil {
+				t.Fatalf("create printed %q", out)
+			}
+			db := testenv.OpenStore(t, dbURL)
+			rows, _, _ := db.ListAudit(ctx, sqlstore.AuditFilter{Actor: "cli:ops-anh"})
+			if len(rows) != 1 || rows[0].Action != "apikey.create" || rows[0].Subject != id[1] || rows[0].Route != "loa admin apikey create" ||
+				rows[0].Detail["scopes"] != "notify:direct ops" {
+				t.Fatalf("the creation's audit entry: %+v", rows)
+			}
+			if strings.Contains(rows[0].Detail["name"]+rows[0].Detail["scopes"], key) {
+				t.Error("the key itself is in the audit log")
+			}
+
+			// A use of the key, as the API's audit middleware records it.
+			used := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+			db.AppendAudit(ctx, accounts.AuditEntry{At: used, Actor: "apikey:" + id[1], Action: api.ActionCall, Route: "GET /v1/notifications/{id}", Status: 200})
+			out, err = admin("apikey", "list")
+			if err != nil || !strings.Contains(out, id[1]) || !strings.Contains(out, "notify:direct,ops") || !strings.Contains(out, used.Format(time.RFC3339)) {
+				t.Errorf("list: %v\n%s", err, out)
+			}
+			out, err = admin("apikey", "revoke", "--by", "lead", id[1])
+			if err != nil || !strings.Contains(out, "Revoked API key") {
+				t.Fatalf("revoke: %v\n%s", err, out)
+			}
+			if _, err := db.APIKeyByHash(ctx, api.HashAPIKey(key)); !errors.Is(err, sqlstore.ErrNotFound) {
+				t.Errorf("the revoked key still authenticates: %v", err)
+			}
+			if out, err := admin("apikey", "revoke", id[1]); err != nil || !strings.Contains(out, "already revoked") {
+				t.Errorf("revoke again: %v\n%s", err, out)
+			}
+			if _, err := admin("apikey", "revoke", "nope"); err == nil || !strings.Contains(err.Error(), "no API key") {
+				t.Errorf("revoke unknown: %v", err)
+			}
+
+			out, err = admin("audit", "list", "--actor", "cli:lead")
+			if err != nil || !strings.Contains(out, "apikey.revoke") || !strings.Contains(out, id[1]) || strings.Contains(out, "apikey.create") {
+				t.Errorf("audit list --actor: %v\n%s", err, out)
+			}
+			out, err = admin("audit", "list", "--limit", "2")
+			cursor := regexp.MustCompile(`More: --before (\S+)`).FindStringSubmatch(out)
+			if err != nil || cursor == nil {
+				t.Fatalf("audit list --limit 2: %v\n%s", err, out)
+			}
+			if out, err := admin("audit", "list", "--limit", "2", "--before", cursor[1]); err != nil || !strings.Contains(out, "AT") {
+				t.Errorf("the next page: %v\n%s", err, out)
+			}
+
+			// The purge: only old entries, never the last day, itself audited.
+			db.AppendAudit(ctx, accounts.AuditEntry{At: time.Now().UTC().AddDate(0, 0, -400), Actor: "apikey:old", Action: api.ActionCall})
+			if _, err := admin("audit", "purge", "--older-than", "0"); err == nil || !strings.Contains(err.Error(), "usage") {
+				t.Errorf("purge of everything: %v", err)
+			}
+			out, err = admin("audit", "purge")
+			if err != nil || !strings.Contains(out, "Deleted 1 audit entries") {
+				t.Fatalf("purge with the default retention: %v\n%s", err, out)
+			}
+			rows, _, _ = db.ListAudit(ctx, sqlstore.AuditFilter{Actor: "apikey:old"})
+			purges, _, _ := db.ListAudit(ctx, sqlstore.AuditFilter{Actor: "cli:ops-anh", Route: "loa admin audit purge"})
+			if len(rows) != 0 || len(purges) != 1 || purges[0].Detail["deleted"] != "1" || purges[0].Detail["older_than_days"] != "365" {
+				t.Errorf("after the purge: old %+v, purge entries %+v", rows, purges)
+			}
+			for _, args := range [][]string{{"audit"}, {"audit", "erase"}, {"apikey"}, {"apikey", "revoke"}, {"audit", "list", "--limit", "0"}} {
+				if _, err := admin(args...); err == nil || !strings.Contains(err.Error(), "usage") {
+					t.Errorf("%v: %v, want the usage", args, err)
+				}
+			}
+		})
+	}
+}
