@@ -6,6 +6,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/producer/broadcast"
 )
 
 // routes lists every route. openapi.json describes exactly these; a test
@@ -53,16 +54,18 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireOfficialsAdmin()).Delete("/v1/officials/{id}/roles/{unit}/{role}", h.wrap(h.revokeRole))
 	r.With(h.requireOfficialsAdmin()).Post("/v1/officials/{id}/close", h.wrap(h.closeOfficial))
 
-	// Broadcasts (issue 5): officials with a session only; the roles are
-	// checked by the broadcast service (four eyes).
-	r.With(h.requireSession(false)).Post("/v1/broadcasts", h.wrap(h.createBroadcast))
-	r.With(h.requireSession(false)).Get("/v1/broadcasts", h.wrap(h.listBroadcasts))
-	r.With(h.requireSession(false)).Get("/v1/broadcasts/{id}", h.wrap(h.getBroadcast))
-	r.With(h.requireSession(false)).Get("/v1/broadcasts/{id}/history", h.wrap(h.broadcastHistory))
-	r.With(h.requireSession(false)).Post("/v1/broadcasts/{id}/submit", h.wrap(h.broadcastAction("submit")))
-	r.With(h.requireSession(false)).Post("/v1/broadcasts/{id}/approve", h.wrap(h.broadcastAction("approve")))
-	r.With(h.requireSession(false)).Post("/v1/broadcasts/{id}/reject", h.wrap(h.broadcastAction("reject")))
-	r.With(h.requireSession(false)).Post("/v1/broadcasts/{id}/cancel", h.wrap(h.broadcastAction("cancel")))
+	// Broadcasts (issue 5): officials with a session only; the role is
+	// checked before the body is read, four eyes and the approval unit by
+	// the broadcast service.
+	submitter, readers := h.requireRole(accounts.RoleAgencySubmitter), h.requireRole(broadcast.Readers()...)
+	r.With(submitter).Post("/v1/broadcasts", h.wrap(h.createBroadcast))
+	r.With(readers).Get("/v1/broadcasts", h.wrap(h.listBroadcasts))
+	r.With(readers).Get("/v1/broadcasts/{id}", h.wrap(h.getBroadcast))
+	r.With(readers).Get("/v1/broadcasts/{id}/history", h.wrap(h.broadcastHistory))
+	r.With(submitter).Post("/v1/broadcasts/{id}/submit", h.wrap(h.broadcastAction("submit")))
+	r.With(h.requireApprover()).Post("/v1/broadcasts/{id}/approve", h.wrap(h.broadcastAction("approve")))
+	r.With(h.requireApprover()).Post("/v1/broadcasts/{id}/reject", h.wrap(h.broadcastAction("reject")))
+	r.With(h.requireRole(accounts.RoleAgencySubmitter, accounts.RoleBroadcastApprover)).Post("/v1/broadcasts/{id}/cancel", h.wrap(h.broadcastAction("cancel")))
 
 	// Disaster alerts (issue 5): posted by integrating systems' keys,
 	// decided by approvers' sessions (four eyes).
@@ -70,8 +73,8 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireAlertIssuer()).Post("/v1/alerts", h.wrap(h.postJSONAlert))
 	r.With(h.requireAlertReader()).Get("/v1/alerts", h.wrap(h.listAlerts))
 	r.With(h.requireAlertReader()).Get("/v1/alerts/{id}", h.wrap(h.getAlert))
-	r.With(h.requireSession(false)).Post("/v1/alerts/{id}/approve", h.wrap(h.approveAlert))
-	r.With(h.requireSession(false)).Post("/v1/alerts/{id}/reject", h.wrap(h.rejectAlert))
+	r.With(h.requireApprover()).Post("/v1/alerts/{id}/approve", h.wrap(h.approveAlert))
+	r.With(h.requireApprover()).Post("/v1/alerts/{id}/reject", h.wrap(h.rejectAlert))
 	// Acknowledgements: a session's, or an app's without one proved by the
 	// ack token of its push (checked before anything is looked up).
 	r.With(h.requireSession(false)).Post("/v1/me/alerts/{id}/ack", h.wrap(h.ackMyAlert))

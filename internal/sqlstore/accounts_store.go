@@ -625,4 +625,3 @@ func (d *DB) Subscriptions(ctx context.Context, accountID string) (accounts.Subs
 	}
 	return out, nil
 }
-

@@ -110,7 +110,7 @@ type AuditFilter struct {
 	// Before continues a listing: only entries older than this one (its
 	// time and id, as the last page ended), newest first.
 	Before AuditCursor
-	Limit int // 1 to 1000; default 100
+	Limit  int // 1 to 1000; default 100
 }
 
 // AuditCursor is where a page of the audit log ended.

@@ -155,6 +155,9 @@ func joinRoles(rs []accounts.Role) string {
 // readers may see every request.
 var readers = []accounts.Role{accounts.RoleAgencySubmitter, accounts.RoleBroadcastApprover, accounts.RoleOps, accounts.RoleAdmin}
 
+// Readers are the roles that may read broadcasts and their history.
+func Readers() []accounts.Role { return slices.Clone(readers) }
+
 func (s *Service) text(v *validation, field, text string, max int, required bool) string {
 	t := strings.TrimSpace(norm.NFC.String(text))
 	switch {

@@ -1,0 +1,71 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/loa-hub/loa/accounts"
+)
+
+// requireRole admits the unrestricted session of an official holding one
+// of roles (in any unit): 401 without a valid session, 403 for an API key,
+// a citizen, or an official without the role. It runs before the body is
+// read; what the role allows in which unit (four eyes, the approval unit)
+// stays the domain's decision.
+func (h *handler) requireRole(roles ...accounts.Role) func(http.Handler) http.Handler {
+	return h.requireOfficial(func(ctx context.Context, p Principal) *Problem {
+		grants, err := h.deps.Accounts.Roles(ctx, p.AccountID)
+		if err != nil {
+			return nil // the handler's own check reports it
+		}
+		for _, g := range grants {
+			if slices.Contains(roles, g.Role) {
+				return nil
+			}
+		}
+		names := make([]string, len(roles))
+		for i, r := range roles {
+			names[i] = string(r)
+		}
+		return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
+			Detail: "this route needs an official with the role " + strings.Join(names, " or ")}
+	})
+}
+
+// requireApprover admits an official who may approve (the
+// broadcast_approver role in the approval unit), before the body is read;
+// whether they may decide on one request in particular is checked later.
+func (h *handler) requireApprover() func(http.Handler) http.Handler {
+	return h.requireOfficial(func(ctx context.Context, p Principal) *Problem {
+		if prob, ok := h.checkApprover(ctx, p).(*Problem); ok {
+			return prob
+		}
+		return nil
+	})
+}
+
+// requireOfficial admits an unrestricted official's session that passes
+// check.
+func (h *handler) requireOfficial(check func(context.Context, Principal) *Problem) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return h.requireSession(false)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, _ := principalFrom(r.Context())
+			if p.Kind != string(accounts.KindOfficial) {
+				h.writeError(w, r, &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
+					Detail: "this route is for officials"})
+				return
+			}
+			if h.deps.Accounts == nil {
+				h.writeError(w, r, unavailable("accounts are not configured on this server"))
+				return
+			}
+			if prob := check(r.Context(), p); prob != nil {
+				h.writeError(w, r, prob)
+				return
+			}
+			next.ServeHTTP(w, r)
+		}))
+	}
+}
