@@ -47,7 +47,7 @@ func (h *handler) requireApprover() func(http.Handler) http.Handler {
 }
 
 // requireOfficial admits an unrestricted official's session that passes
-// check.
+// check (nil: any official).
 func (h *handler) requireOfficial(check func(context.Context, Principal) *Problem) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return h.requireSession(false)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -59,6 +59,10 @@ func (h *handler) requireOfficial(check func(context.Context, Principal) *Proble
 			}
 			if h.deps.Accounts == nil {
 				h.writeError(w, r, unavailable("accounts are not configured on this server"))
+				return
+			}
+			if check == nil {
+				next.ServeHTTP(w, r)
 				return
 			}
 			if prob := check(r.Context(), p); prob != nil {

@@ -23,8 +23,8 @@ const apiKeyUsage = `usage:
   loa admin apikey list [--by NAME]                                         every key, its scopes and last use
   loa admin apikey revoke [--by NAME] ID                                    refused from the next request on
 
-Each is written to the audit log as "cli:<--by>" (default: $USER).
-They read LOA_DATABASE_URL (default: dev mode's SQLite in LOA_DATA_DIR).`
+Each is written to the audit log as "cli:<--by>" (default: $USER); they
+read LOA_DATABASE_URL (default: dev mode's SQLite in LOA_DATA_DIR)`
 
 const auditUsage = `usage:
   loa admin audit list [--actor A] [--target T] [--route R] [--since TIME] [--until TIME] [--limit N] [--before CURSOR] [--by NAME]
@@ -33,8 +33,8 @@ const auditUsage = `usage:
 list: newest first (default 50, at most 1000); TIME is RFC 3339; --before continues
 a listing from the cursor the previous page printed.
 purge: deletes the entries older than DAYS (default LOA_AUDIT_RETENTION_DAYS), the
-only deletion the audit log allows, and writes its own entry. At least 1 day.
-Each is written to the audit log as "cli:<--by>" (default: $USER).`
+only deletion the audit log allows, and writes its own entry; at least 1 day.
+Each is written to the audit log as "cli:<--by>" (default: $USER)`
 
 // cliActor is how the audit log names an operator at the shell.
 func cliActor(by string) string { return "cli:" + by }

@@ -478,7 +478,7 @@ func (s *Service) Reject(ctx context.Context, a Actor, id, reason string) (sqlst
 }
 
 // Cancel cancels a request until it starts sending: its creator or an
-// approver may. A scheduled item is removed and any plan is stopped.
+// approver (of the approval unit) may. A scheduled item is removed and any plan is stopped.
 // Errors: ErrNotFound, ErrForbidden, ErrState (sending started).
 func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (sqlstore.Broadcast, error) {
 	rs, err := s.roles(ctx, a)
@@ -494,8 +494,11 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (sqlst
 	if err != nil {
 		return b, err
 	}
-	if !rs[accounts.RoleBroadcastApprover] && !(rs[accounts.RoleAgencySubmitter] && b.CreatedBy == a.AccountID) {
-		return sqlstore.Broadcast{}, fmt.Errorf("%w: only its author or an approver may cancel a broadcast", ErrForbidden)
+	// An approver cancels as they approve: with the role in the approval
+	// unit, not in any unit.
+	author := rs[accounts.RoleAgencySubmitter] && b.CreatedBy == a.AccountID
+	if !author && (!rs[accounts.RoleBroadcastApprover] || s.d.Roles.CheckApprover(ctx, a.AccountID) != nil) {
+		return sqlstore.Broadcast{}, fmt.Errorf("%w: only its author or an approver of the approval unit may cancel a broadcast", ErrForbidden)
 	}
 	if Status(b.Status) == StatusScheduled {
 		// The scheduled item is the race: cancelling it is a

@@ -52,7 +52,7 @@ func (r roles) Roles(_ context.Context, id string) ([]accounts.RoleGrant, error)
 // CheckApprover is the approver rule on the table: the role, and never a
 // submitter.
 func (r roles) CheckApprover(_ context.Context, id string, submitters ...string) error {
-	if !slices.Contains(r[id], accounts.RoleBroadcastApprover) {
+	if !slices.Contains(r[id], accounts.RoleBroadcastApprover) || id == approverElsewhere.AccountID {
 		return accounts.ErrForbidden
 	}
 	if slices.Contains(submitters, id) {
@@ -68,6 +68,9 @@ var (
 	both     = broadcast.Actor{AccountID: "both-1"}
 	approver = broadcast.Actor{AccountID: "appr-1"}
 	ops      = broadcast.Actor{AccountID: "ops-1"}
+	// approverElsewhere holds broadcast_approver outside the approval
+	// unit: CheckApprover refuses them.
+	approverElsewhere = broadcast.Actor{AccountID: "appr-elsewhere"}
 )
 
 type rig struct {
@@ -93,10 +96,11 @@ func newRig(t *testing.T, store *sqlstore.DB) *rig {
 	}
 	svc, err := broadcast.New(broadcast.DefaultConfig(), broadcast.Deps{Store: store, Publisher: r.pub, Schedule: dispatcher.Schedule,
 		Roles: roles{
-			submitter.AccountID: {accounts.RoleAgencySubmitter},
-			both.AccountID:      {accounts.RoleAgencySubmitter, accounts.RoleBroadcastApprover},
-			approver.AccountID:  {accounts.RoleBroadcastApprover},
-			ops.AccountID:       {accounts.RoleOps},
+			submitter.AccountID:         {accounts.RoleAgencySubmitter},
+			both.AccountID:              {accounts.RoleAgencySubmitter, accounts.RoleBroadcastApprover},
+			approver.AccountID:          {accounts.RoleBroadcastApprover},
+			ops.AccountID:               {accounts.RoleOps},
+			approverElsewhere.AccountID: {accounts.RoleBroadcastApprover},
 		},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return r.now }})
 	if err != nil {
@@ -421,5 +425,26 @@ func TestApprovalWhileKafkaIsDown(t *testing.T) {
 		return len(its), nil
 	}); err != nil || len(items) != 1 || items[0].Subject != b.ID {
 		t.Fatalf("due now: %+v %v", items, err)
+	}
+}
+
+// TestCancelNeedsTheApprovalUnit: an approver cancels as they approve,
+// with the role in the approval unit; the role in another unit cancels
+// nothing (it used to cancel any agency's broadcast).
+func TestCancelNeedsTheApprovalUnit(t *testing.T) {
+	r := newRig(t, testenv.OpenStore(t, testenv.SQLiteURL(t)))
+	ctx := context.Background()
+	b, err := r.svc.Create(ctx, submitter, draft())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.Submit(ctx, submitter, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.Cancel(ctx, approverElsewhere, b.ID, "hoãn"); !errors.Is(err, broadcast.ErrForbidden) {
+		t.Fatalf("cancel by an approver of another unit: %v, want ErrForbidden", err)
+	}
+	if got, err := r.svc.Cancel(ctx, approver, b.ID, "hoãn"); err != nil || got.Status != string(broadcast.StatusCancelled) {
+		t.Fatalf("cancel by an approver of the approval unit: %v %v", got.Status, err)
 	}
 }
