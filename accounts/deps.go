@@ -16,7 +16,7 @@ import (
 // concurrent use and returns ErrNotFound for a missing row.
 type Store interface {
 	// CreateAccount inserts a; a user name, or a citizen ID, tax code or
-	// verified phone of another active account, is a *ConflictError
+	// verified phone of another active account, is Taken(field)
 	// naming it.
 	CreateAccount(ctx context.Context, a Account) error
 	// Account returns the account with the id.
@@ -33,7 +33,7 @@ type Store interface {
 	DeletePendingAccounts(ctx context.Context, before time.Time) (int, error)
 	// ActivateAccount marks a pending account's phone verified and the
 	// account active; another active account with the citizen ID, tax
-	// code or phone is a *ConflictError naming it.
+	// code or phone is Taken(field).
 	ActivateAccount(ctx context.Context, id string, at time.Time) error
 	// SetPassword stores a new password hash and records it in the
 	// history.

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/loa-hub/loa"
 )
 
 const (
@@ -16,20 +18,20 @@ const (
 
 // RegisterDevice registers a push token of one of the account's apps. A
 // token already registered (to this or another account) moves to this
-// account and is reactivated. Errors: *ValidationError.
+// account and is reactivated. Errors: a loa.EInvalid *loa.Error.
 func (s *Service) RegisterDevice(ctx context.Context, accountID string, d Device, ip string) (Device, error) {
-	var v validation
+	var v loa.Validation
 	d.Token = strings.TrimSpace(d.Token)
 	if d.Token == "" || len(d.Token) > maxDeviceToken || strings.ContainsAny(d.Token, " \t\r\n") {
-		v.add("token", "must be a push registration token of 1 to %d characters without spaces", maxDeviceToken)
+		v.Add("token", "must be a push registration token of 1 to %d characters without spaces", maxDeviceToken)
 	}
 	if !slices.Contains(Apps, d.App) {
-		v.add("app", "must be one of %s", strings.Join(Apps, ", "))
+		v.Add("app", "must be one of %s", strings.Join(Apps, ", "))
 	}
 	if !slices.Contains(Platforms, d.Platform) {
-		v.add("platform", "must be one of %s", strings.Join(Platforms, ", "))
+		v.Add("platform", "must be one of %s", strings.Join(Platforms, ", "))
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(ErrInvalid); err != nil {
 		return Device{}, err
 	}
 	d.ID, d.AccountID, d.Active, d.CreatedAt = uuid.NewString(), accountID, true, s.now().UTC()
@@ -56,16 +58,16 @@ func (s *Service) RemoveDevice(ctx context.Context, accountID, deviceID, ip stri
 
 // SetSubscriptions replaces the account's areas and topics. Area codes
 // must be loaded areas; topics must be configured ones. Errors:
-// *ValidationError naming each bad entry ("areas[2]").
+// a loa.EInvalid *loa.Error naming each bad entry ("areas[2]").
 func (s *Service) SetSubscriptions(ctx context.Context, accountID string, sub Subscriptions, ip string) (Subscriptions, error) {
-	var v validation
+	var v loa.Validation
 	if len(sub.Areas) > maxSubscriptions {
-		v.add("areas", "has %d entries; the limit is %d", len(sub.Areas), maxSubscriptions)
+		v.Add("areas", "has %d entries; the limit is %d", len(sub.Areas), maxSubscriptions)
 	}
 	if len(sub.Topics) > maxSubscriptions {
-		v.add("topics", "has %d entries; the limit is %d", len(sub.Topics), maxSubscriptions)
+		v.Add("topics", "has %d entries; the limit is %d", len(sub.Topics), maxSubscriptions)
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(ErrInvalid); err != nil {
 		return Subscriptions{}, err
 	}
 	areas := dedupe(sub.Areas)
@@ -75,12 +77,12 @@ func (s *Service) SetSubscriptions(ctx context.Context, accountID string, sub Su
 	}
 	for i, a := range sub.Areas {
 		if !slices.Contains(known, a) {
-			v.add(fmt.Sprintf("areas[%d]", i), "unknown area code %q", a)
+			v.Add(fmt.Sprintf("areas[%d]", i), "unknown area code %q", a)
 		}
 	}
 	for i, t := range sub.Topics {
 		if !slices.Contains(s.cfg.Topics, t) {
-			v.add(fmt.Sprintf("topics[%d]", i), "unknown topic %q; known: %s", t, strings.Join(s.cfg.Topics, ", "))
+			v.Add(fmt.Sprintf("topics[%d]", i), "unknown topic %q; known: %s", t, strings.Join(s.cfg.Topics, ", "))
 		}
 	}
 	if q := sub.QuietHours; q != nil {
@@ -88,10 +90,10 @@ func (s *Service) SetSubscriptions(ctx context.Context, accountID string, sub Su
 			q.TimeZone = DefaultTimeZone
 		}
 		if err := q.Validate(); err != nil {
-			v.add("quiet_hours", "%v", err)
+			v.Add("quiet_hours", "%v", err)
 		}
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(ErrInvalid); err != nil {
 		return Subscriptions{}, err
 	}
 	out := Subscriptions{Areas: areas, Topics: dedupe(sub.Topics), QuietHours: sub.QuietHours}

@@ -9,7 +9,7 @@
 // The validation and hashing functions are pure: they hold no state, take
 // the current time as an argument where it matters, and are safe for
 // concurrent use. Invalid input is reported with errors wrapping
-// ErrInvalid (a *ValidationError naming every bad field), which the API
+// ErrInvalid (a loa.EInvalid *loa.Error naming every bad field), which the API
 // turns into a 400 naming the field.
 //
 // Service is the domain logic. Its collaborators are interfaces it owns:

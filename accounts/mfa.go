@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/otp"
 )
 
@@ -31,7 +32,7 @@ func (s *Service) BeginTOTP(ctx context.Context, accountID, ip string) (TOTPEnro
 		return TOTPEnrolment{}, err
 	}
 	if a.Kind != KindOfficial {
-		return TOTPEnrolment{}, fmt.Errorf("%w: only officials enrol an authenticator", ErrForbidden)
+		return TOTPEnrolment{}, forbidden("only officials enrol an authenticator")
 	}
 	key, err := otp.GenerateTOTPKey(s.cfg.Issuer, a.Username)
 	if err != nil {
@@ -53,10 +54,18 @@ func (s *Service) BeginTOTP(ctx context.Context, accountID, ip string) (TOTPEnro
 // ConfirmTOTP activates the pending factor with its first valid code and
 // returns the official's new recovery codes (shown once; the old ones are
 // void). Errors: ErrNoFactor, ErrSecondFactor (wrong code), ErrLocked.
-func (s *Service) ConfirmTOTP(ctx context.Context, accountID, code, ip string) ([]string, error) {
+func (s *Service) ConfirmTOTP(ctx context.Context, accountID, code, ip string) (_ []string, err error) {
+	defer func() {
+		// The code confirming an enrolment is the request's field "code".
+		if e, ok := errors.AsType[*loa.Error](err); ok && e.Code == loa.EFactorRejected {
+			c := *e
+			c.Field, c.Err = "code", err
+			err = &c
+		}
+	}()
 	code = strings.TrimSpace(code)
 	if len(code) != otp.TOTPDigits || !allDigits(code) {
-		return nil, &ValidationError{Fields: []*FieldError{{Field: "code", Detail: "must be the 6-digit code the authenticator app shows"}}}
+		return nil, loa.Invalid("code", "must be the 6-digit code the authenticator app shows").Wrap(ErrInvalid)
 	}
 	f, err := s.d.Store.TOTPFactor(ctx, accountID, "pending")
 	if errors.Is(err, ErrNotFound) {
@@ -131,17 +140,17 @@ func (s *Service) officialByUser(ctx context.Context, user string) (Account, err
 // (POST /v1/mfa/challenge): method "push" (Egov app, SMS fallback) or
 // "sms". The calling system's address is not rate-limited per address
 // (it speaks for many officials); the per-phone limits apply. An unknown
-// official gets the same answer and no code. Errors: *ValidationError,
-// *RateLimitError.
+// official gets the same answer and no code. Errors: a loa.EInvalid *loa.Error,
+// a loa.ERateLimited *loa.Error.
 func (s *Service) Challenge(ctx context.Context, actor Actor, user, method string) (CodeSent, error) {
-	var v validation
+	var v loa.Validation
 	if strings.TrimSpace(user) == "" {
-		v.add("user", "is required")
+		v.Add("user", "is required")
 	}
 	if method != "push" && method != "sms" {
-		v.add("method", "must be push or sms")
+		v.Add("method", "must be push or sms")
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(ErrInvalid); err != nil {
 		return CodeSent{}, err
 	}
 	a, err := s.officialByUser(ctx, user)
@@ -179,17 +188,24 @@ func decoyPhone(user string) string {
 
 // VerifyMFA checks an official's second-factor code for a shared app
 // (POST /v1/mfa/verify): a TOTP code, a recovery code or a pushed code.
-// Errors: *ValidationError, ErrSecondFactor (also for an unknown
+// Errors: a loa.EInvalid *loa.Error, ErrSecondFactor (also for an unknown
 // official), ErrLocked.
-func (s *Service) VerifyMFA(ctx context.Context, actor Actor, user, code string) (Account, error) {
-	var v validation
+func (s *Service) VerifyMFA(ctx context.Context, actor Actor, user, code string) (_ Account, err error) {
+	defer func() {
+		// A shared app's caller is not signing in: a wrong code is the
+		// request's field "code", not a failed sign-in.
+		if errors.Is(err, ErrSecondFactor) {
+			err = (&loa.Error{Code: loa.ECodeRejected, Field: "code", Detail: "the code is wrong, already used or expired"}).Wrap(err)
+		}
+	}()
+	var v loa.Validation
 	if strings.TrimSpace(user) == "" {
-		v.add("user", "is required")
+		v.Add("user", "is required")
 	}
 	if strings.TrimSpace(code) == "" {
-		v.add("code", "is required")
+		v.Add("code", "is required")
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(ErrInvalid); err != nil {
 		return Account{}, err
 	}
 	a, err := s.officialByUser(ctx, user)

@@ -3,7 +3,11 @@ package accounts
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/otp"
 )
 
 // Kind is what an account belongs to.
@@ -179,99 +183,80 @@ type AuditEntry struct {
 	RequestID string
 }
 
-// Sentinel errors of the domain. Wrapping errors add context with an
-// "accounts: verb" prefix; compare with errors.Is.
+// Errors of the domain. Those that are a *loa.Error carry the code and the
+// detail the caller is told; wrapping errors add context with an
+// "accounts: verb" prefix. Compare with errors.Is.
 var (
 	// ErrNotFound: no such account, device, factor or challenge.
-	ErrNotFound = errors.New("accounts: not found")
+	ErrNotFound = loa.NotFound("account not found")
 	// ErrBadCredentials: unknown user, wrong password, or an account that
 	// cannot sign in; deliberately one error for all.
-	ErrBadCredentials = errors.New("accounts: wrong user name or password")
+	ErrBadCredentials = &loa.Error{Code: loa.EBadCredentials, Detail: "the user name or the password is wrong"}
 	// ErrPending: the password is right but the phone is not verified yet.
-	ErrPending = errors.New("accounts: account not verified yet")
+	ErrPending = &loa.Error{Code: loa.EAccountPending,
+		Detail: "the account's phone is not verified yet; verify it with the SMS code"}
 	// ErrSecondFactorRequired: an official signed in without a second
 	// factor.
-	ErrSecondFactorRequired = errors.New("accounts: second factor required")
+	ErrSecondFactorRequired = &loa.Error{Code: loa.EFactorRequired, Field: "otp",
+		Detail: "officials sign in with a second factor: send otp (authenticator or recovery code), or send_code push|sms to be sent one"}
 	// ErrSecondFactor: the second factor was wrong, used or expired.
-	ErrSecondFactor = errors.New("accounts: second factor rejected")
+	ErrSecondFactor = &loa.Error{Code: loa.EFactorRejected, Field: "otp", Detail: "the code is wrong, already used or expired"}
 	// ErrLocked: too many failures; retry later.
-	ErrLocked = errors.New("accounts: locked after too many failures")
-	// ErrForbidden: the actor may not do this.
-	ErrForbidden = errors.New("accounts: forbidden")
+	ErrLocked = &loa.Error{Code: loa.ELocked, Detail: "too many wrong codes; the factor is locked for a while",
+		RetryAfter: otp.DefaultTOTPLockDuration}
+	// ErrForbidden: the actor may not do this. Refusals that say why
+	// wrap it (see forbidden).
+	ErrForbidden = loa.Forbidden("the caller may not do this")
 	// ErrFourEyes: the approver is the submitter, or created the
 	// submitter's account or granted one of the submitter's roles.
-	ErrFourEyes = errors.New("accounts: the approver must be independent of the submitter")
+	// Refusals that say which wrap it (see fourEyes).
+	ErrFourEyes = &loa.Error{Code: loa.EFourEyes, Detail: "the approver must be independent of the submitter"}
 	// ErrBusy: too many passwords are being hashed; retry in a moment.
-	ErrBusy = errors.New("accounts: too many password checks under way")
+	ErrBusy = loa.Unavailable("too many password checks are under way; retry in a moment")
 	// ErrThrottled: too many failed sign-ins for the account, the user
-	// name or the client address; wrapped in *RateLimitError.
+	// name or the client address; wrapped by the loa.ERateLimited
+	// *loa.Error that throttled returns.
 	ErrThrottled = errors.New("accounts: too many failed sign-ins")
-	// ErrCode: an SMS code was wrong, expired or no longer valid.
+	// ErrCode: an SMS code was wrong, expired or no longer valid; it is
+	// wrapped by a loa.ECodeRejected *loa.Error saying which.
 	ErrCode = errors.New("accounts: code rejected")
 	// ErrNoFactor: no TOTP enrolment in progress (confirm without begin).
-	ErrNoFactor = errors.New("accounts: no TOTP enrolment in progress")
+	ErrNoFactor = loa.Conflict("start an enrolment with POST /v1/me/totp first")
+	// ErrTaken: an identifier is already registered; wrapped by the
+	// loa.EConflict *loa.Error that Taken returns.
+	ErrTaken = errors.New("accounts: already registered")
 )
 
-// FieldError reports one invalid input field. It wraps ErrInvalid, so
-// errors.Is(err, ErrInvalid) holds; Field names the request field.
-type FieldError struct {
-	Field  string
-	Detail string
-	// Rules lists the broken password rules, for password fields.
-	Rules []string
+// Taken returns the error for a unique identifier already registered:
+// field is "citizen_id", "tax_code", "username" or "phone". It wraps
+// ErrTaken.
+func Taken(field string) error {
+	return (&loa.Error{Code: loa.EConflict, Field: field,
+		Detail: fmt.Sprintf("an account with this %s already exists", strings.ReplaceAll(field, "_", " "))}).Wrap(ErrTaken)
 }
 
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("accounts: invalid %s: %s", e.Field, e.Detail)
+// forbidden returns a refusal saying why; it wraps ErrForbidden.
+func forbidden(format string, args ...any) error {
+	return loa.Forbidden(format, args...).Wrap(ErrForbidden)
 }
 
-// Unwrap returns ErrInvalid.
-func (e *FieldError) Unwrap() error { return ErrInvalid }
+// throttled is the refusal of a sign-in that must wait; it wraps
+// ErrThrottled.
+func throttled(wait time.Duration) error {
+	return (&loa.Error{Code: loa.ERateLimited, Detail: "too many failed sign-ins; wait before trying again",
+		RetryAfter: max(wait, time.Second)}).Wrap(ErrThrottled)
+}
 
-// ValidationError holds every invalid field of one request.
-type ValidationError struct{ Fields []*FieldError }
+// fourEyes returns a four-eyes refusal saying why; it wraps ErrFourEyes.
+func fourEyes(format string, args ...any) error {
+	return loa.Errorf(loa.EFourEyes, format, args...).Wrap(ErrFourEyes)
+}
 
-func (e *ValidationError) Error() string {
-	if len(e.Fields) == 0 {
-		return "accounts: invalid input"
+// notFoundAs gives an ErrNotFound in err the detail of what was looked
+// for; other errors pass unchanged.
+func notFoundAs(err error, format string, args ...any) error {
+	if errors.Is(err, ErrNotFound) {
+		return loa.NotFound(format, args...).Wrap(err)
 	}
-	s := e.Fields[0].Error()
-	if len(e.Fields) > 1 {
-		s += fmt.Sprintf(" (and %d more)", len(e.Fields)-1)
-	}
-	return s
-}
-
-// Unwrap returns ErrInvalid.
-func (e *ValidationError) Unwrap() error { return ErrInvalid }
-
-// ConflictError reports that a unique identifier is already taken: Field
-// is "citizen_id", "tax_code", "username" or "phone".
-type ConflictError struct{ Field string }
-
-func (e *ConflictError) Error() string { return "accounts: " + e.Field + " already registered" }
-
-// RateLimitError reports a refused code send and when to retry.
-type RateLimitError struct {
-	RetryAfter time.Duration
-	Err        error
-}
-
-func (e *RateLimitError) Error() string { return "accounts: rate limited: " + e.Err.Error() }
-
-// Unwrap returns the underlying cause.
-func (e *RateLimitError) Unwrap() error { return e.Err }
-
-// validation collects field errors.
-type validation struct{ fields []*FieldError }
-
-func (v *validation) add(field, format string, args ...any) {
-	v.fields = append(v.fields, &FieldError{Field: field, Detail: fmt.Sprintf(format, args...)})
-}
-
-func (v *validation) err() error {
-	if len(v.fields) == 0 {
-		return nil
-	}
-	return &ValidationError{Fields: v.fields}
+	return err
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/loa-hub/loa"
 )
 
 // NewOfficial is an official's account as an administrator creates it.
@@ -40,27 +42,27 @@ const maxUnitLen = 64
 // Administrators may do it for any unit, unit administrators for their
 // own; the permission is checked before anything else, whatever roles
 // are asked for. Roles follow GrantRole's rules. Errors: ErrForbidden,
-// *ValidationError, *ConflictError{username}.
+// a loa.EInvalid *loa.Error, Taken("username").
 func (s *Service) CreateOfficial(ctx context.Context, actor Actor, n NewOfficial) (CreatedOfficial, error) {
 	unit := strings.TrimSpace(n.Unit)
 	if err := s.mayAdminister(ctx, actor, unit); err != nil {
 		return CreatedOfficial{}, err
 	}
-	var v validation
+	var v loa.Validation
 	user := strings.ToLower(strings.TrimSpace(n.Username))
 	if !validUsername(user) {
-		v.add("username", "must be 3-64 characters a-z, 0-9, '.', '_' or '-', starting with a letter")
+		v.Add("username", "must be 3-64 characters a-z, 0-9, '.', '_' or '-', starting with a letter")
 	}
 	name := s.checkName(&v, "full_name", n.FullName)
 	ph := checkPhone(&v, n.Phone)
 	if !validUnit(unit) {
-		v.add("unit", "must be a unit code of 1-%d characters without spaces or '/'", maxUnitLen)
+		v.Add("unit", "must be a unit code of 1-%d characters without spaces or '/'", maxUnitLen)
 	}
 	seen := map[Role]bool{}
 	var roles []Role
 	for i, r := range n.Roles {
 		if !r.Valid() {
-			v.add(fmt.Sprintf("roles[%d]", i), "unknown role %q", r)
+			v.Add(fmt.Sprintf("roles[%d]", i), "unknown role %q", r)
 		} else if !seen[r] {
 			seen[r] = true
 			roles = append(roles, r)
@@ -70,7 +72,7 @@ func (s *Service) CreateOfficial(ctx context.Context, actor Actor, n NewOfficial
 	if n.Password != "" {
 		s.checkNewPassword(&v, "password", n.Password)
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(ErrInvalid); err != nil {
 		return CreatedOfficial{}, err
 	}
 	for _, r := range roles {
@@ -117,10 +119,11 @@ func (s *Service) CreateOfficial(ctx context.Context, actor Actor, n NewOfficial
 // officials of their unit, and never admin or the province-level
 // approval role (broadcast_approver), which only administrators grant.
 // Every grant is audited with actor and target. Errors: ErrForbidden,
-// *ValidationError, ErrNotFound.
-func (s *Service) GrantRole(ctx context.Context, actor Actor, officialID string, g RoleGrant) ([]RoleGrant, error) {
+// a loa.EInvalid *loa.Error, ErrNotFound.
+func (s *Service) GrantRole(ctx context.Context, actor Actor, officialID string, g RoleGrant) (_ []RoleGrant, err error) {
+	defer func() { err = notFoundAs(err, "official %s (or the role grant) not found", officialID) }()
 	if actor.AccountID != "" && actor.AccountID == officialID {
-		return nil, fmt.Errorf("%w: nobody grants a role to themself", ErrForbidden)
+		return nil, forbidden("nobody grants a role to themself")
 	}
 	if err := s.MayAdministerOfficials(ctx, actor); err != nil {
 		return nil, err
@@ -147,9 +150,10 @@ func (s *Service) GrantRole(ctx context.Context, actor Actor, officialID string,
 
 // RevokeRole takes a role back, under GrantRole's rules (except that an
 // official may give up their own role). Every revocation is audited with
-// actor and target. Errors: ErrForbidden, *ValidationError, ErrNotFound
+// actor and target. Errors: ErrForbidden, a loa.EInvalid *loa.Error, ErrNotFound
 // (also when the official does not hold it).
-func (s *Service) RevokeRole(ctx context.Context, actor Actor, officialID string, g RoleGrant) error {
+func (s *Service) RevokeRole(ctx context.Context, actor Actor, officialID string, g RoleGrant) (err error) {
+	defer func() { err = notFoundAs(err, "official %s (or the role grant) not found", officialID) }()
 	if err := s.MayAdministerOfficials(ctx, actor); err != nil {
 		return err
 	}
@@ -180,7 +184,8 @@ func (s *Service) RevokeRole(ctx context.Context, actor Actor, officialID string
 // CloseOfficial closes an official's account (staff change): its sessions
 // are revoked and its devices deactivated. Unit administrators may close
 // officials of their unit. Errors: ErrNotFound, ErrForbidden.
-func (s *Service) CloseOfficial(ctx context.Context, actor Actor, officialID string) error {
+func (s *Service) CloseOfficial(ctx context.Context, actor Actor, officialID string) (err error) {
+	defer func() { err = notFoundAs(err, "official %s (or the role grant) not found", officialID) }()
 	if err := s.MayAdministerOfficials(ctx, actor); err != nil {
 		return err
 	}
@@ -273,14 +278,14 @@ func (s *Service) MayAdministerOfficials(ctx context.Context, actor Actor) error
 	grants, err := s.actorGrants(ctx, actor)
 	if err != nil {
 		if errors.Is(err, ErrForbidden) {
-			return fmt.Errorf("%w: administering officials needs the admin role, the unit_admin role, or an API key with the admin scope", ErrForbidden)
+			return forbidden("administering officials needs the admin role, the unit_admin role, or an API key with the admin scope")
 		}
 		return err
 	}
 	if slices.ContainsFunc(grants, func(g RoleGrant) bool { return g.Role == RoleAdmin || g.Role == RoleUnitAdmin }) {
 		return nil
 	}
-	return fmt.Errorf("%w: administering officials needs the admin role, the unit_admin role, or an API key with the admin scope", ErrForbidden)
+	return forbidden("administering officials needs the admin role, the unit_admin role, or an API key with the admin scope")
 }
 
 // mayAdminister reports whether actor administers unit: an administrator,
@@ -292,7 +297,7 @@ func (s *Service) mayAdminister(ctx context.Context, actor Actor, unit string) e
 	grants, err := s.actorGrants(ctx, actor)
 	if err != nil {
 		if errors.Is(err, ErrForbidden) {
-			return fmt.Errorf("%w: needs the admin role, or unit_admin of unit %s", ErrForbidden, unit)
+			return forbidden("needs the admin role, or unit_admin of unit %s", unit)
 		}
 		return err
 	}
@@ -301,7 +306,7 @@ func (s *Service) mayAdminister(ctx context.Context, actor Actor, unit string) e
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: needs the admin role, or unit_admin of unit %s", ErrForbidden, unit)
+	return forbidden("needs the admin role, or unit_admin of unit %s", unit)
 }
 
 // mayGrantRole is mayAdminister, except that only administrators grant
@@ -318,7 +323,7 @@ func (s *Service) mayGrantRole(ctx context.Context, actor Actor, unit string, r 
 		return err
 	}
 	if !admin {
-		return fmt.Errorf("%w: only administrators grant the %s role", ErrForbidden, r)
+		return forbidden("only administrators grant the %s role", r)
 	}
 	return nil
 }
@@ -336,21 +341,21 @@ func (s *Service) mayGrantRole(ctx context.Context, actor Actor, unit string, r 
 // ErrFourEyes (not independent of a submitter).
 func (s *Service) CheckApprover(ctx context.Context, approverID string, submitters ...string) error {
 	if s.cfg.ApprovalUnit == "" {
-		return fmt.Errorf("%w: no approval unit is configured (LOA_APPROVAL_UNIT), so nobody may approve", ErrForbidden)
+		return forbidden("no approval unit is configured (LOA_APPROVAL_UNIT), so nobody may approve")
 	}
 	grants, err := s.actorGrants(ctx, Actor{AccountID: approverID})
 	if err != nil && !errors.Is(err, ErrForbidden) {
 		return err
 	}
 	if !slices.Contains(grants, RoleGrant{Unit: s.cfg.ApprovalUnit, Role: RoleBroadcastApprover}) {
-		return fmt.Errorf("%w: approving needs the role %s in the approval unit %s", ErrForbidden, RoleBroadcastApprover, s.cfg.ApprovalUnit)
+		return forbidden("approving needs the role %s in the approval unit %s", RoleBroadcastApprover, s.cfg.ApprovalUnit)
 	}
 	for _, sub := range submitters {
 		if sub == "" {
 			continue
 		}
 		if sub == approverID {
-			return fmt.Errorf("%w: the approver submitted it", ErrFourEyes)
+			return fourEyes("the approver submitted it")
 		}
 		a, err := s.d.Store.Account(ctx, sub)
 		if errors.Is(err, ErrNotFound) {
@@ -360,7 +365,7 @@ func (s *Service) CheckApprover(ctx context.Context, approverID string, submitte
 			return err
 		}
 		if a.CreatedBy == approverID {
-			return fmt.Errorf("%w: the approver created the submitter's account", ErrFourEyes)
+			return fourEyes("the approver created the submitter's account")
 		}
 		recs, err := s.d.Store.RoleGrantRecords(ctx, sub)
 		if err != nil {
@@ -368,7 +373,7 @@ func (s *Service) CheckApprover(ctx context.Context, approverID string, submitte
 		}
 		for _, g := range recs {
 			if g.GrantedBy == approverID {
-				return fmt.Errorf("%w: the approver granted the submitter the role %s", ErrFourEyes, g.Role)
+				return fourEyes("the approver granted the submitter the role %s", g.Role)
 			}
 		}
 	}
@@ -376,14 +381,14 @@ func (s *Service) CheckApprover(ctx context.Context, approverID string, submitte
 }
 
 func checkGrant(g RoleGrant) error {
-	var v validation
+	var v loa.Validation
 	if !validUnit(g.Unit) {
-		v.add("unit", "must be a unit code of 1-%d characters without spaces or '/'", maxUnitLen)
+		v.Add("unit", "must be a unit code of 1-%d characters without spaces or '/'", maxUnitLen)
 	}
 	if !g.Role.Valid() {
-		v.add("role", "must be one of %s", joinRoles(Roles()))
+		v.Add("role", "must be one of %s", joinRoles(Roles()))
 	}
-	return v.err()
+	return v.Err(ErrInvalid)
 }
 
 func validUsername(u string) bool {

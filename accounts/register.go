@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/phone"
 	"github.com/loa-hub/loa/otp"
 )
@@ -49,17 +50,17 @@ type Registration struct {
 }
 
 // RegisterCitizen validates r, creates a pending citizen account and sends
-// an SMS code to its phone. Errors: *ValidationError naming every bad
-// field, *ConflictError for a taken citizen ID or verified phone.
+// an SMS code to its phone. Errors: a loa.EInvalid *loa.Error naming every bad
+// field, Taken(field) for a taken citizen ID or verified phone.
 func (s *Service) RegisterCitizen(ctx context.Context, r CitizenRegistration) (Registration, error) {
-	var v validation
+	var v loa.Validation
 	name := s.checkName(&v, "full_name", r.FullName)
 	if err := ValidateCitizenID(r.CitizenID, s.now()); err != nil {
-		v.add("citizen_id", "%s", strings.TrimPrefix(err.Error(), "accounts: invalid citizen ID: "))
+		v.Add("citizen_id", "%s", strings.TrimPrefix(err.Error(), "accounts: invalid citizen ID: "))
 	}
 	ph := checkPhone(&v, r.Phone)
 	s.checkNewPassword(&v, "password", r.Password)
-	if err := v.err(); err != nil {
+	if err := v.Err(ErrInvalid); err != nil {
 		return Registration{}, err
 	}
 	return s.register(ctx, Account{Kind: KindCitizen, FullName: name, CitizenID: r.CitizenID, Phone: ph}, r.Password, r.IP)
@@ -68,15 +69,15 @@ func (s *Service) RegisterCitizen(ctx context.Context, r CitizenRegistration) (R
 // RegisterOrganisation is RegisterCitizen for an organisation, identified
 // by its tax code (stored normalised).
 func (s *Service) RegisterOrganisation(ctx context.Context, r OrganisationRegistration) (Registration, error) {
-	var v validation
+	var v loa.Validation
 	name := s.checkName(&v, "name", r.Name)
 	tc, err := NormalizeTaxCode(r.TaxCode)
 	if err != nil {
-		v.add("tax_code", "%s", strings.TrimPrefix(err.Error(), "accounts: invalid tax code: "))
+		v.Add("tax_code", "%s", strings.TrimPrefix(err.Error(), "accounts: invalid tax code: "))
 	}
 	ph := checkPhone(&v, r.Phone)
 	s.checkNewPassword(&v, "password", r.Password)
-	if err := v.err(); err != nil {
+	if err := v.Err(ErrInvalid); err != nil {
 		return Registration{}, err
 	}
 	return s.register(ctx, Account{Kind: KindOrganisation, FullName: name, TaxCode: tc, Phone: ph}, r.Password, r.IP)
@@ -160,7 +161,7 @@ func (s *Service) RunPendingGC(ctx context.Context, interval time.Duration) erro
 // VerifyRegistration checks the SMS code of a pending account's
 // registration and activates it. Errors: ErrNotFound (no such pending
 // account), ErrCode (wrong, expired or used code, or a code for another
-// phone or purpose), *ConflictError{phone} when another account verified
+// phone or purpose), Taken("phone") when another account verified
 // the phone first. Verifying an active account again is ErrNotFound.
 func (s *Service) VerifyRegistration(ctx context.Context, accountID, challengeID, code, ip string) (Account, error) {
 	a, err := s.d.Store.Account(ctx, accountID)
@@ -179,7 +180,7 @@ func (s *Service) VerifyRegistration(ctx context.Context, accountID, challengeID
 		return Account{}, codeError(err)
 	}
 	if ch.Purpose != otp.PurposeRegister || ch.Phone != a.Phone {
-		return Account{}, fmt.Errorf("%w: the code was not sent for this registration", ErrCode)
+		return Account{}, codeRejected(nil)
 	}
 	if err := s.d.Store.ActivateAccount(ctx, a.ID, s.now().UTC()); err != nil {
 		return Account{}, err
@@ -195,15 +196,15 @@ func (s *Service) VerifyRegistration(ctx context.Context, accountID, challengeID
 var AnonymousPurposes = []string{otp.PurposeRegister, otp.PurposeVerifyPhone}
 
 // SendCode issues an SMS code for phone and one of AnonymousPurposes and
-// publishes it. Errors: *ValidationError, *RateLimitError.
+// publishes it. Errors: a loa.EInvalid *loa.Error, a loa.ERateLimited *loa.Error.
 func (s *Service) SendCode(ctx context.Context, rawPhone, purpose, ip string) (otp.Challenge, error) {
-	var v validation
+	var v loa.Validation
 	ph := checkPhone(&v, rawPhone)
 	if !slices.Contains(AnonymousPurposes, purpose) {
-		v.add("purpose", "must be one of %s (codes for sign-in, second factors and password reset are sent by those flows only)",
+		v.Add("purpose", "must be one of %s (codes for sign-in, second factors and password reset are sent by those flows only)",
 			strings.Join(AnonymousPurposes, ", "))
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(ErrInvalid); err != nil {
 		return otp.Challenge{}, err
 	}
 	ch, code, err := s.issueCode(ctx, ph, purpose, ip)
@@ -241,40 +242,40 @@ func reasonOf(err error) string {
 	return "error"
 }
 
-func (s *Service) checkName(v *validation, field, name string) string {
+func (s *Service) checkName(v *loa.Validation, field, name string) string {
 	name = norm.NFC.String(strings.Join(strings.Fields(name), " "))
 	switch {
 	case name == "":
-		v.add(field, "is required")
+		v.Add(field, "is required")
 	case !utf8.ValidString(name):
-		v.add(field, "must be valid UTF-8")
+		v.Add(field, "must be valid UTF-8")
 	case utf8.RuneCountInString(name) > maxNameRunes:
-		v.add(field, "is longer than %d characters", maxNameRunes)
+		v.Add(field, "is longer than %d characters", maxNameRunes)
 	}
 	return name
 }
 
-func checkPhone(v *validation, raw string) string {
+func checkPhone(v *loa.Validation, raw string) string {
 	if strings.TrimSpace(raw) == "" {
-		v.add("phone", "is required")
+		v.Add("phone", "is required")
 		return ""
 	}
 	p, err := phone.Normalize(raw)
 	if err != nil {
-		v.add("phone", "not a Vietnamese mobile number (for example 0912345678 or 84912345678)")
+		v.Add("phone", "not a Vietnamese mobile number (for example 0912345678 or 84912345678)")
 	}
 	return p
 }
 
 // checkNewPassword applies the policy's character rules.
-func (s *Service) checkNewPassword(v *validation, field, pw string) {
+func (s *Service) checkNewPassword(v *loa.Validation, field, pw string) {
 	if err := s.cfg.Policy.Check(pw); err != nil {
 		var pe *PasswordError
 		if errors.As(err, &pe) {
-			v.fields = append(v.fields, &FieldError{Field: field, Detail: strings.TrimPrefix(pe.Error(), "accounts: invalid password: "), Rules: pe.Missing})
+			v.Fields = append(v.Fields, loa.FieldError{Field: field, Detail: strings.TrimPrefix(pe.Error(), "accounts: invalid password: "), Rules: pe.Missing})
 			return
 		}
-		v.add(field, "%v", err)
+		v.Add(field, "%v", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/otp"
 	"github.com/loa-hub/loa/producer"
@@ -240,9 +241,17 @@ func (s *Service) sendNotice(ctx context.Context, ch otp.Challenge, text string)
 // issueCode issues a code and translates the otp package's limits.
 func (s *Service) issueCode(ctx context.Context, phone, purpose, ip string) (otp.Challenge, string, error) {
 	ch, code, err := s.d.Codes.Issue(ctx, phone, purpose, ip)
-	var rl *otp.RateLimitError
-	if errors.As(err, &rl) {
-		return otp.Challenge{}, "", &RateLimitError{RetryAfter: rl.RetryAfter, Err: err}
+	if rl, ok := errors.AsType[*otp.RateLimitError](err); ok {
+		detail := "too many codes requested; retry later"
+		switch {
+		case errors.Is(err, otp.ErrCooldown):
+			detail = "a code was sent to this phone moments ago; wait before asking for another"
+		case errors.Is(err, otp.ErrTooManySends):
+			detail = "too many codes were sent to this phone recently"
+		case errors.Is(err, otp.ErrTooManyFromIP):
+			detail = "too many codes were requested from this address recently"
+		}
+		return otp.Challenge{}, "", &loa.Error{Code: loa.ERateLimited, Detail: detail, RetryAfter: rl.RetryAfter, Err: err}
 	}
 	if err != nil {
 		return otp.Challenge{}, "", fmt.Errorf("accounts: issue code: %w", err)
@@ -250,13 +259,35 @@ func (s *Service) issueCode(ctx context.Context, phone, purpose, ip string) (otp
 	return ch, code, nil
 }
 
-// codeError turns an otp verification error into ErrCode (with the
-// reason) or passes infrastructure errors on.
+// codeError turns an otp verification error into a refusal wrapping
+// ErrCode and the reason, or passes infrastructure errors on.
 func codeError(err error) error {
 	for _, e := range []error{otp.ErrNotFound, otp.ErrExpired, otp.ErrVoid, otp.ErrWrongCode} {
 		if errors.Is(err, e) {
-			return fmt.Errorf("%w: %w", ErrCode, e)
+			return codeRejected(e)
 		}
 	}
 	return fmt.Errorf("accounts: verify code: %w", err)
+}
+
+// codeRejected is the refusal of an SMS code for reason (one of the otp
+// package's verification errors, or nil for a code sent for another
+// purpose). It wraps ErrCode and reason.
+func codeRejected(reason error) error {
+	detail := "the code was not sent for this purpose"
+	switch {
+	case errors.Is(reason, otp.ErrWrongCode):
+		detail = "the code is wrong"
+	case errors.Is(reason, otp.ErrExpired):
+		detail = "the code has expired; ask for a new one"
+	case errors.Is(reason, otp.ErrVoid):
+		detail = "the code can no longer be used (already used, replaced by a newer code, or too many wrong tries); ask for a new one"
+	case errors.Is(reason, otp.ErrNotFound):
+		detail = "no such challenge; ask for a new code"
+	}
+	cause := ErrCode
+	if reason != nil {
+		cause = fmt.Errorf("%w: %w", ErrCode, reason)
+	}
+	return &loa.Error{Code: loa.ECodeRejected, Field: "code", Detail: detail, Err: cause}
 }

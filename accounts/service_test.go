@@ -12,6 +12,7 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/internal/topics"
@@ -70,8 +71,8 @@ func TestRegistrationFlow(t *testing.T) {
 		if err != nil || dup.CodeErr != nil {
 			t.Fatalf("same citizen ID: %v %v", err, dup.CodeErr)
 		}
-		var ce *accounts.ConflictError
-		if _, err := r.svc.VerifyRegistration(ctx, dup.AccountID, dup.Challenge.ID, r.pub.lastCode(t), ""); !errors.As(err, &ce) || ce.Field != "citizen_id" {
+		var ce *loa.Error
+		if _, err := r.svc.VerifyRegistration(ctx, dup.AccountID, dup.Challenge.ID, r.pub.lastCode(t), ""); !errors.As(err, &ce) || ce.Code != loa.EConflict || ce.Field != "citizen_id" {
 			t.Errorf("same citizen ID activated: %v", err)
 		}
 		r.clock.Advance(time.Minute)
@@ -141,7 +142,7 @@ func TestRegistrationBadInput(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := r.svc.RegisterCitizen(context.Background(), c.reg)
-			var ve *accounts.ValidationError
+			var ve *loa.Error
 			if !errors.As(err, &ve) || !errors.Is(err, accounts.ErrInvalid) {
 				t.Fatalf("err %v", err)
 			}
@@ -205,7 +206,7 @@ func TestPasswordPolicyHistoryExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 		fieldOf := func(_ accounts.SignInResult, err error) (string, []string) {
-			var ve *accounts.ValidationError
+			var ve *loa.Error
 			if !errors.As(err, &ve) {
 				t.Fatalf("want a validation error, got %v", err)
 			}
@@ -496,7 +497,7 @@ func TestDevicesAndSubscriptions(t *testing.T) {
 			t.Errorf("remove: %v", err)
 		}
 		_, err = r.svc.RegisterDevice(ctx, a, accounts.Device{Token: "has space", App: "tv", Platform: "nokia"}, "")
-		var ve *accounts.ValidationError
+		var ve *loa.Error
 		if !errors.As(err, &ve) || len(ve.Fields) != 3 {
 			t.Errorf("bad device: %v", err)
 		}
@@ -522,8 +523,8 @@ func TestSendCodeLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := r.svc.SendCode(ctx, "0912345678", otp.PurposeRegister, "203.0.113.9")
-		var rl *accounts.RateLimitError
-		if !errors.As(err, &rl) || rl.RetryAfter != 30*time.Second {
+		var rl *loa.Error
+		if !errors.As(err, &rl) || rl.Code != loa.ERateLimited || rl.RetryAfter != 30*time.Second {
 			t.Fatalf("cooldown: %v", err)
 		}
 		r.clock.Advance(30 * time.Second)
@@ -536,7 +537,7 @@ func TestSendCodeLimits(t *testing.T) {
 			t.Errorf("expired code: %v", err)
 		}
 		_, err = r.svc.SendCode(ctx, "12", "fun", "")
-		var ve *accounts.ValidationError
+		var ve *loa.Error
 		if !errors.As(err, &ve) || len(ve.Fields) != 2 {
 			t.Errorf("bad input: %v", err)
 		}

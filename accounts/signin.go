@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/otp"
 )
 
@@ -45,35 +46,35 @@ type CodeSent struct {
 }
 
 // SignIn checks the credentials and opens a session. Errors:
-// *ValidationError for a malformed request; ErrBadCredentials for an
+// a loa.EInvalid *loa.Error for a malformed request; ErrBadCredentials for an
 // unknown user, a wrong password, a pending or closed account or a
 // rejected ID token (one answer for all, after the same password work);
 // ErrSecondFactorRequired, ErrSecondFactor or
-// ErrLocked for an official's second factor; *RateLimitError wrapping
+// ErrLocked for an official's second factor; a loa.ERateLimited *loa.Error wrapping
 // ErrThrottled after repeated failures of the account, the user name or
 // the client address, or when a code cannot be sent yet.
 func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, error) {
-	var v validation
+	var v loa.Validation
 	sso := r.IDToken != ""
 	switch {
 	case sso && (r.Username != "" || r.Password != ""):
-		v.add("id_token", "give either id_token or username and password, not both")
+		v.Add("id_token", "give either id_token or username and password, not both")
 	case sso && s.d.OIDC == nil:
-		v.add("id_token", "single sign-on is not configured")
+		v.Add("id_token", "single sign-on is not configured")
 	case !sso && strings.TrimSpace(r.Username) == "":
-		v.add("username", "is required")
+		v.Add("username", "is required")
 	case !sso && r.Password == "":
-		v.add("password", "is required")
+		v.Add("password", "is required")
 	case !sso && len(r.Password) > MaxPasswordBytes:
-		v.add("password", "is longer than %d bytes", MaxPasswordBytes)
+		v.Add("password", "is longer than %d bytes", MaxPasswordBytes)
 	}
 	if r.SendCode != "" && r.SendCode != "push" && r.SendCode != "sms" {
-		v.add("send_code", "must be push or sms")
+		v.Add("send_code", "must be push or sms")
 	}
 	if r.SendCode != "" && r.OTP != "" {
-		v.add("send_code", "give either otp or send_code")
+		v.Add("send_code", "give either otp or send_code")
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(ErrInvalid); err != nil {
 		return SignInResult{}, err
 	}
 
@@ -139,7 +140,7 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 // Failures are throttled per client address and per account (per user
 // name when it names none, so the answer does not tell): after the free
 // failures each one doubles the wait, up to a cap, and an attempt during
-// the wait is refused with *RateLimitError{ErrThrottled} before any
+// the wait is refused with a loa.ERateLimited *loa.Error wrapping ErrThrottled before any
 // password work. A throttled official who brings a recovery code is
 // still let through to the password and the code, so strangers cannot
 // lock an official out. It returns the account and the throttle key to
@@ -215,7 +216,7 @@ func (s *Service) passwordAccount(ctx context.Context, r SignInRequest) (Account
 	return Account{}, "", failed(tried...)
 }
 
-// throttled returns *RateLimitError{ErrThrottled} while key must wait.
+// throttled returns a loa.ERateLimited *loa.Error wrapping ErrThrottled while key must wait.
 func (s *Service) throttled(ctx context.Context, key string, now time.Time, ip, subject string) error {
 	wait, err := s.d.Throttle.Wait(ctx, key, now)
 	if err != nil {
@@ -225,7 +226,7 @@ func (s *Service) throttled(ctx context.Context, key string, now time.Time, ip, 
 		return nil
 	}
 	s.audit(ctx, "anonymous", "session.failure", subject, ip, map[string]string{"reason": "throttled"})
-	return &RateLimitError{RetryAfter: wait, Err: ErrThrottled}
+	return throttled(wait)
 }
 
 // userKey names a user name that names no account in throttle keys: a
@@ -346,21 +347,21 @@ func (s *Service) SignOut(ctx context.Context, token, ip string) error {
 
 // ChangePassword replaces the password after checking the old one, the
 // policy and the history; every session of the account is revoked and a
-// new (unrestricted) one returned. Errors: *ValidationError (field "old"
+// new (unrestricted) one returned. Errors: a loa.EInvalid *loa.Error (field "old"
 // for a wrong old password, "new" for the policy or reuse).
 func (s *Service) ChangePassword(ctx context.Context, accountID, oldPw, newPw, ip string) (SignInResult, error) {
 	a, err := s.d.Store.Account(ctx, accountID)
 	if err != nil {
 		return SignInResult{}, err
 	}
-	var v validation
+	var v loa.Validation
 	if oldPw == "" {
-		v.add("old", "is required")
+		v.Add("old", "is required")
 	} else if len(oldPw) > MaxPasswordBytes {
-		v.add("old", "is longer than %d bytes", MaxPasswordBytes)
+		v.Add("old", "is longer than %d bytes", MaxPasswordBytes)
 	}
 	s.checkNewPassword(&v, "new", newPw)
-	if err := v.err(); err != nil {
+	if err := v.Err(ErrInvalid); err != nil {
 		return SignInResult{}, err
 	}
 	ok := false
@@ -375,8 +376,8 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, oldPw, newPw, i
 	}
 	if !ok {
 		s.audit(ctx, a.ID, "password.change.failure", a.ID, ip, map[string]string{"reason": "wrong_password"})
-		v.add("old", "is not the current password")
-		return SignInResult{}, v.err()
+		v.Add("old", "is not the current password")
+		return SignInResult{}, v.Err(ErrInvalid)
 	}
 	if s.cfg.Policy.History > 0 {
 		hist, err := s.d.Store.PasswordHistory(ctx, a.ID, s.cfg.Policy.History)
@@ -388,8 +389,8 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, oldPw, newPw, i
 			return SignInResult{}, fmt.Errorf("accounts: change password: %w", err)
 		}
 		if reused {
-			v.fields = append(v.fields, &FieldError{Field: "new", Detail: fmt.Sprintf("must differ from the last %d passwords", s.cfg.Policy.History), Rules: []string{"history"}})
-			return SignInResult{}, v.err()
+			v.Fields = append(v.Fields, loa.FieldError{Field: "new", Detail: fmt.Sprintf("must differ from the last %d passwords", s.cfg.Policy.History), Rules: []string{"history"}})
+			return SignInResult{}, v.Err(ErrInvalid)
 		}
 	}
 	hash, err := s.d.Hasher.Hash(newPw)

@@ -13,24 +13,17 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer/alert"
-	"github.com/loa-hub/loa/producer/alert/cap"
-)
-
-// Problem types of alerts.
-const (
-	typeAlertState = "urn:loa:problem:alert-state"
 )
 
 // requireAlertIssuer admits API keys that may post alerts: alerts:issue
 // (pre-authorised by default) or alerts:write (approval needed).
 func (h *handler) requireAlertIssuer() func(http.Handler) http.Handler {
-	return h.requirePrincipal(func(p Principal) *Problem {
+	return h.requirePrincipal(func(p Principal) *loa.Error {
 		if p.AccountID != "" || (!p.Has(ScopeAlertsIssue) && !p.Has(ScopeAlertsWrite)) {
-			return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
-				Detail: fmt.Sprintf("posting alerts needs an API key with the scope %q or %q", ScopeAlertsIssue, ScopeAlertsWrite)}
+			return &loa.Error{Code: loa.EForbidden, Detail: fmt.Sprintf("posting alerts needs an API key with the scope %q or %q", ScopeAlertsIssue, ScopeAlertsWrite)}
 		}
 		return nil
 	})
@@ -39,14 +32,12 @@ func (h *handler) requireAlertIssuer() func(http.Handler) http.Handler {
 // requireAlertReader admits API keys with an alerts scope or ops, and
 // signed-in officials (whose role the handler checks).
 func (h *handler) requireAlertReader() func(http.Handler) http.Handler {
-	return h.requirePrincipal(func(p Principal) *Problem {
+	return h.requirePrincipal(func(p Principal) *loa.Error {
 		if p.Restricted {
-			return &Problem{Type: typePasswordExpired, Title: "Password expired", Status: http.StatusForbidden,
-				Detail: "the password has expired; change it with POST /v1/me/password first"}
+			return &loa.Error{Code: loa.EPasswordExpired, Detail: "the password has expired; change it with POST /v1/me/password first"}
 		}
 		if p.AccountID == "" && !p.Has(ScopeAlertsIssue) && !p.Has(ScopeAlertsWrite) && !p.Has(ScopeOps) {
-			return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
-				Detail: fmt.Sprintf("reading alerts needs the scope %q, %q or %q, or an approver's session", ScopeAlertsIssue, ScopeAlertsWrite, ScopeOps)}
+			return &loa.Error{Code: loa.EForbidden, Detail: fmt.Sprintf("reading alerts needs the scope %q, %q or %q, or an approver's session", ScopeAlertsIssue, ScopeAlertsWrite, ScopeOps)}
 		}
 		return nil
 	})
@@ -54,7 +45,7 @@ func (h *handler) requireAlertReader() func(http.Handler) http.Handler {
 
 func (h *handler) alerts() (*alert.Service, error) {
 	if h.deps.Alerts == nil {
-		return nil, unavailable("disaster alerts are not configured on this server")
+		return nil, loa.Unavailable("disaster alerts are not configured on this server")
 	}
 	return h.deps.Alerts, nil
 }
@@ -67,20 +58,19 @@ func (h *handler) postCAPAlert(w http.ResponseWriter, r *http.Request) error {
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || (mt != "application/cap+xml" && mt != "application/xml") {
-		return &Problem{Type: typeMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
-			Detail: fmt.Sprintf("Content-Type %q is not CAP; send application/cap+xml or application/xml", r.Header.Get("Content-Type"))}
+		return &loa.Error{Code: codeMediaType, Detail: fmt.Sprintf("Content-Type %q is not CAP; send application/cap+xml or application/xml", r.Header.Get("Content-Type"))}
 	}
 	areaTopics := false
 	if v := r.URL.Query().Get("area_topics"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return invalid(FieldError{Field: "area_topics", Detail: "must be true or false"})
+			return loa.InvalidFields(loa.FieldError{Field: "area_topics", Detail: "must be true or false"})
 		}
 		areaTopics = b
 	}
 	a, err := svc.ParseCAP(r.Context(), http.MaxBytesReader(w, r.Body, svc.MaxBytes()))
 	if err != nil {
-		return alertProblem(err, svc.MaxBytes())
+		return bodyError(err, svc.MaxBytes())
 	}
 	return h.submitAlert(w, r, svc, alert.Input{Alert: a, AreaTopics: areaTopics})
 }
@@ -98,7 +88,7 @@ func (h *handler) postJSONAlert(w http.ResponseWriter, r *http.Request) error {
 	p, _ := principalFrom(r.Context())
 	in, err := svc.FromJSON(r.Context(), req, "loa:"+p.ID)
 	if err != nil {
-		return alertProblem(err, svc.MaxBytes())
+		return err
 	}
 	return h.submitAlert(w, r, svc, in)
 }
@@ -108,10 +98,10 @@ func (h *handler) submitAlert(w http.ResponseWriter, r *http.Request, svc *alert
 	res, err := svc.Submit(r.Context(), alert.Issuer{ID: p.ID, Actor: "apikey:" + p.ID, Scopes: p.Scopes}, in)
 	if errors.Is(err, alert.ErrPublish) {
 		h.log.Error("publishing an alert failed", "alert", res.Alert.ID, "error", err)
-		return unavailable("the alert " + res.Alert.ID + " is stored but could not be queued; post the same alert again to retry")
+		return loa.Unavailable("the alert %s is stored but could not be queued; post the same alert again to retry", res.Alert.ID)
 	}
 	if err != nil {
-		return alertProblem(err, svc.MaxBytes())
+		return err
 	}
 	w.Header().Set("Location", "/v1/alerts/"+res.Alert.ID)
 	if res.Replayed {
@@ -177,36 +167,6 @@ func alertNote(a sqlstore.StoredAlert) string {
 		return "a Private alert: sent only to the accounts its addresses name"
 	}
 	return ""
-}
-
-// alertProblem turns the alert service's refusals into problems naming
-// the CAP element (or JSON field) at fault.
-func alertProblem(err error, maxBytes int64) error {
-	var (
-		ve  *cap.ValidationError
-		mbe *http.MaxBytesError
-	)
-	switch {
-	case errors.As(err, &mbe), errors.Is(err, cap.ErrTooLarge):
-		return &Problem{Type: typeTooLarge, Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("the alert is over the limit of %d bytes", maxBytes)}
-	case errors.Is(err, alert.ErrIdentifierReused) && errors.As(err, &ve):
-		return &Problem{Type: typeConflict, Title: "Identifier reused", Status: http.StatusConflict, Field: ve.Element, Detail: ve.Reason}
-	case errors.As(err, &ve):
-		return invalid(FieldError{Field: ve.Element, Detail: ve.Reason})
-	case errors.Is(err, alert.ErrNotFound):
-		return notFound("alert")
-	case errors.Is(err, alert.ErrSelfDecision):
-		return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
-			Detail: "the issuer of an alert cannot approve or reject it (four eyes)"}
-	case errors.Is(err, alert.ErrExpiredPending):
-		return &Problem{Type: typeAlertState, Title: "Alert expired", Status: http.StatusConflict,
-			Detail: "the alert expired while waiting for approval; reject it"}
-	case errors.Is(err, alert.ErrNotPending):
-		return &Problem{Type: typeAlertState, Title: "Alert not pending", Status: http.StatusConflict,
-			Detail: "the alert is not waiting for approval"}
-	}
-	return err
 }
 
 type alertText struct {
@@ -285,17 +245,12 @@ func (h *handler) checkAlertReader(ctx context.Context) error {
 
 func (h *handler) checkApprover(ctx context.Context, p Principal) error {
 	if p.AccountID == "" {
-		return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
-			Detail: "approving alerts needs a signed-in official with the role broadcast_approver in the approval unit"}
+		return &loa.Error{Code: loa.EForbidden, Detail: "approving alerts needs a signed-in official with the role broadcast_approver in the approval unit"}
 	}
 	if h.deps.Accounts == nil {
-		return unavailable("accounts are not configured on this server")
+		return loa.Unavailable("accounts are not configured on this server")
 	}
-	err := h.deps.Accounts.CheckApprover(ctx, p.AccountID)
-	if errors.Is(err, accounts.ErrForbidden) || errors.Is(err, accounts.ErrFourEyes) {
-		return accountsProblem(err)
-	}
-	return err
+	return h.deps.Accounts.CheckApprover(ctx, p.AccountID)
 }
 
 // getAlert: GET /v1/alerts/{id}, with live counters and links.
@@ -309,7 +264,7 @@ func (h *handler) getAlert(w http.ResponseWriter, r *http.Request) error {
 	}
 	d, err := svc.Get(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
-		return alertProblem(err, 0)
+		return err
 	}
 	v := newAlertView(d.StoredAlert)
 	for _, in := range d.Doc.Infos {
@@ -342,13 +297,13 @@ func (h *handler) listAlerts(w http.ResponseWriter, r *http.Request) error {
 	}
 	status := r.URL.Query().Get("status")
 	if status != "" && !slices.Contains(alert.Statuses, status) {
-		return invalid(FieldError{Field: "status", Detail: "must be one of " + strings.Join(alert.Statuses, ", ")})
+		return loa.InvalidFields(loa.FieldError{Field: "status", Detail: "must be one of " + strings.Join(alert.Statuses, ", ")})
 	}
 	limit := 50
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 500 {
-			return invalid(FieldError{Field: "limit", Detail: "must be a whole number from 1 to 500"})
+			return loa.InvalidFields(loa.FieldError{Field: "limit", Detail: "must be a whole number from 1 to 500"})
 		}
 		limit = n
 	}
@@ -391,7 +346,7 @@ func (h *handler) decideAlert(w http.ResponseWriter, r *http.Request, approve bo
 		st, err = svc.Approve(r.Context(), id, by)
 		if errors.Is(err, alert.ErrPublish) {
 			h.log.Error("publishing an approved alert failed", "alert", id, "error", err)
-			return unavailable("the alert is approved but could not be queued; approve it again to retry")
+			return loa.Unavailable("the alert is approved but could not be queued; approve it again to retry")
 		}
 	} else {
 		var req struct {
@@ -402,12 +357,12 @@ func (h *handler) decideAlert(w http.ResponseWriter, r *http.Request, approve bo
 		}
 		req.Reason = strings.TrimSpace(req.Reason)
 		if req.Reason == "" || len([]rune(req.Reason)) > 1000 {
-			return invalid(FieldError{Field: "reason", Detail: "a reason of at most 1000 characters is required"})
+			return loa.InvalidFields(loa.FieldError{Field: "reason", Detail: "a reason of at most 1000 characters is required"})
 		}
 		st, err = svc.Reject(r.Context(), id, by, req.Reason)
 	}
 	if err != nil {
-		return alertProblem(err, 0)
+		return err
 	}
 	writeJSON(w, http.StatusOK, newAlertView(st))
 	return nil
@@ -424,7 +379,7 @@ func (h *handler) ackMyAlert(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	first, err := svc.Ack(r.Context(), id, me(r), alert.AckViaSession)
 	if err != nil {
-		return alertProblem(err, 0)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alert_id": id, "acknowledged": true, "first": first})
 	return nil
@@ -449,20 +404,20 @@ func (h *handler) ackAlertByDevice(w http.ResponseWriter, r *http.Request) error
 	if err := decodeJSON(w, r, 4096, &req); err != nil {
 		return err
 	}
-	var errs []FieldError
+	var errs []loa.FieldError
 	if req.DeviceToken == "" {
-		errs = append(errs, FieldError{Field: "device_token", Detail: "is required"})
+		errs = append(errs, loa.FieldError{Field: "device_token", Detail: "is required"})
 	}
 	if req.Ack == "" {
-		errs = append(errs, FieldError{Field: "ack", Detail: "is required: the \"ack\" value of the alert's push"})
+		errs = append(errs, loa.FieldError{Field: "ack", Detail: "is required: the \"ack\" value of the alert's push"})
 	}
 	if errs != nil {
-		return invalid(errs...)
+		return loa.InvalidFields(errs...)
 	}
 	id := chi.URLParam(r, "id")
 	first, err := svc.AckByDevice(r.Context(), id, req.DeviceToken, req.Ack)
 	if errors.Is(err, alert.ErrNoAck) {
-		return notFound("acknowledgement")
+		return loa.NotFound("acknowledgement not found")
 	}
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/sqlstore"
 )
 
@@ -57,7 +58,7 @@ func (h *handler) revokeAPIKey(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	revoked, err := h.deps.Store.RevokeAPIKey(r.Context(), id, h.now())
 	if errors.Is(err, sqlstore.ErrNotFound) {
-		return notFound("API key " + id)
+		return loa.NotFound("API key %s not found", id)
 	}
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/sqlstore"
 )
 
@@ -30,7 +31,7 @@ func (h *handler) listAreas(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if !ok {
-			return notFound("area " + parent)
+			return loa.NotFound("area %s not found", parent)
 		}
 	}
 	nodes, err := h.deps.Store.Areas(r.Context(), parent)

@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/sqlstore"
 )
@@ -158,8 +159,7 @@ func (h *handler) requireScopeOrAdmin(scope string) func(http.Handler) http.Hand
 				return
 			}
 			if !ok {
-				h.writeError(w, r, &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
-					Detail: fmt.Sprintf("this route needs an API key with the scope %q or an official with the role %q", scope, accounts.RoleAdmin)})
+				h.writeError(w, r, &loa.Error{Code: loa.EForbidden, Detail: fmt.Sprintf("this route needs an API key with the scope %q or an official with the role %q", scope, accounts.RoleAdmin)})
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
@@ -210,12 +210,12 @@ type auditView struct {
 // ?before= the previous page's next).
 func (h *handler) listAudit(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	var errs []FieldError
+	var errs []loa.FieldError
 	f := sqlstore.AuditFilter{Actor: q.Get("actor"), Target: q.Get("target"), Route: q.Get("route"), Limit: defaultAuditPage}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxAuditPage {
-			errs = append(errs, FieldError{Field: "limit", Detail: fmt.Sprintf("must be a whole number from 1 to %d", maxAuditPage)})
+			errs = append(errs, loa.FieldError{Field: "limit", Detail: fmt.Sprintf("must be a whole number from 1 to %d", maxAuditPage)})
 		} else {
 			f.Limit = n
 		}
@@ -227,7 +227,7 @@ func (h *handler) listAudit(w http.ResponseWriter, r *http.Request) error {
 		if s := q.Get(t.name); s != "" {
 			v, err := time.Parse(time.RFC3339Nano, s)
 			if err != nil {
-				errs = append(errs, FieldError{Field: t.name, Detail: "must be an RFC 3339 time such as 2026-11-22T09:00:00Z"})
+				errs = append(errs, loa.FieldError{Field: t.name, Detail: "must be an RFC 3339 time such as 2026-11-22T09:00:00Z"})
 				continue
 			}
 			*t.dst = v
@@ -236,17 +236,17 @@ func (h *handler) listAudit(w http.ResponseWriter, r *http.Request) error {
 	if s := q.Get("before"); s != "" {
 		at, id, err := decodeCursor(s)
 		if err != nil {
-			errs = append(errs, FieldError{Field: "before", Detail: "is not a cursor from a previous page's next"})
+			errs = append(errs, loa.FieldError{Field: "before", Detail: "is not a cursor from a previous page's next"})
 		}
 		f.Before = sqlstore.AuditCursor{At: at, ID: id}
 	}
 	for _, name := range []string{"actor", "target", "route"} {
 		if len(q.Get(name)) > 512 {
-			errs = append(errs, FieldError{Field: name, Detail: "must be at most 512 bytes"})
+			errs = append(errs, loa.FieldError{Field: name, Detail: "must be at most 512 bytes"})
 		}
 	}
 	if len(errs) > 0 {
-		return invalid(errs...)
+		return loa.InvalidFields(errs...)
 	}
 	entries, next, err := h.deps.Store.ListAudit(r.Context(), f)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/sqlstore"
 )
@@ -76,9 +77,9 @@ func HashAPIKey(key string) string {
 }
 
 var (
-	errNoCredentials  = &Problem{Type: typeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized, Detail: "send an API key as Authorization: Bearer <key>"}
-	errBadCredentials = &Problem{Type: typeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized, Detail: "the API key is not valid"}
-	errBadSession     = &Problem{Type: typeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized, Detail: "the session is not valid or has ended; sign in again"}
+	errNoCredentials  = &loa.Error{Code: loa.EUnauthorized, Detail: "send an API key as Authorization: Bearer <key>"}
+	errBadCredentials = &loa.Error{Code: loa.EUnauthorized, Detail: "the API key is not valid"}
+	errBadSession     = &loa.Error{Code: loa.EUnauthorized, Detail: "the session is not valid or has ended; sign in again"}
 )
 
 // authenticate resolves the Bearer key of r, and reports the caller to
@@ -141,7 +142,7 @@ func (h *handler) requireScope(scope string) func(http.Handler) http.Handler {
 				if p.AccountID != "" {
 					detail = "this route is for integrating systems' API keys, not for signed-in accounts"
 				}
-				h.writeError(w, r, &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden, Detail: detail})
+				h.writeError(w, r, &loa.Error{Code: loa.EForbidden, Detail: detail})
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))

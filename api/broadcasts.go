@@ -1,22 +1,15 @@
 package api
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer/broadcast"
-)
-
-// Problem types of broadcasts.
-const (
-	typeFourEyes       = "urn:loa:problem:four-eyes"
-	typeBroadcastState = "urn:loa:problem:broadcast-state"
 )
 
 type audienceBody struct {
@@ -87,7 +80,7 @@ func viewBroadcast(b sqlstore.Broadcast) broadcastView {
 
 func (h *handler) broadcasts() (*broadcast.Service, error) {
 	if h.deps.Broadcasts == nil {
-		return nil, unavailable("broadcasts are not configured on this server")
+		return nil, loa.Unavailable("broadcasts are not configured on this server")
 	}
 	return h.deps.Broadcasts, nil
 }
@@ -117,13 +110,13 @@ func (h *handler) createBroadcast(w http.ResponseWriter, r *http.Request) error 
 	if req.SendAt != "" {
 		t, err := time.Parse(time.RFC3339, req.SendAt)
 		if err != nil {
-			return invalid(FieldError{Field: "send_at", Detail: "must be an RFC 3339 time, e.g. 2026-11-25T07:00:00+07:00"})
+			return loa.InvalidFields(loa.FieldError{Field: "send_at", Detail: "must be an RFC 3339 time, e.g. 2026-11-25T07:00:00+07:00"})
 		}
 		d.SendAt = t
 	}
 	b, err := svc.Create(r.Context(), h.broadcastActor(r), d)
 	if err != nil {
-		return broadcastProblem(err, "")
+		return err
 	}
 	w.Header().Set("Location", "/v1/broadcasts/"+b.ID)
 	auditTarget(r, b.ID)
@@ -141,13 +134,13 @@ func (h *handler) listBroadcasts(w http.ResponseWriter, r *http.Request) error {
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 500 {
-			return invalid(FieldError{Field: "limit", Detail: "must be a number from 1 to 500"})
+			return loa.InvalidFields(loa.FieldError{Field: "limit", Detail: "must be a number from 1 to 500"})
 		}
 		limit = n
 	}
 	bs, err := svc.List(r.Context(), h.broadcastActor(r), r.URL.Query().Get("status"), limit)
 	if err != nil {
-		return broadcastProblem(err, "")
+		return err
 	}
 	items := make([]broadcastView, len(bs))
 	for i, b := range bs {
@@ -167,7 +160,7 @@ func (h *handler) getBroadcast(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	b, err := svc.Get(r.Context(), h.broadcastActor(r), id)
 	if err != nil {
-		return broadcastProblem(err, id)
+		return err
 	}
 	est, err := svc.Estimate(r.Context(), b)
 	if err != nil {
@@ -192,7 +185,7 @@ func (h *handler) broadcastHistory(w http.ResponseWriter, r *http.Request) error
 	id := chi.URLParam(r, "id")
 	evs, err := svc.History(r.Context(), h.broadcastActor(r), id)
 	if err != nil {
-		return broadcastProblem(err, id)
+		return err
 	}
 	if evs == nil {
 		evs = []sqlstore.BroadcastEvent{}
@@ -231,35 +224,9 @@ func (h *handler) broadcastAction(action string) handlerFunc {
 			b, err = svc.Cancel(r.Context(), a, id, req.Reason)
 		}
 		if err != nil {
-			return broadcastProblem(err, id)
+			return err
 		}
 		writeJSON(w, http.StatusOK, viewBroadcast(b))
 		return nil
 	}
-}
-
-func broadcastProblem(err error, id string) error {
-	var (
-		ve *broadcast.ValidationError
-		se *broadcast.StateError
-	)
-	switch {
-	case errors.As(err, &ve):
-		fes := make([]FieldError, len(ve.Fields))
-		for i, f := range ve.Fields {
-			fes[i] = FieldError{Field: f.Field, Detail: f.Detail}
-		}
-		return invalid(fes...)
-	case errors.Is(err, broadcast.ErrNotFound):
-		return notFound("broadcast " + id)
-	case errors.Is(err, broadcast.ErrFourEyes):
-		return &Problem{Type: typeFourEyes, Title: "Four eyes", Status: http.StatusForbidden,
-			Detail: "a broadcast is approved or rejected by an official who neither drafted nor submitted it"}
-	case errors.Is(err, broadcast.ErrForbidden):
-		return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden, Detail: err.Error()}
-	case errors.As(err, &se):
-		return &Problem{Type: typeBroadcastState, Title: "Not allowed in this state", Status: http.StatusConflict,
-			Detail: fmt.Sprintf("cannot %s broadcast %s: it is %s", se.Action, id, se.Status)}
-	}
-	return err
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/phone"
 	"github.com/loa-hub/loa/internal/sqlstore"
@@ -78,15 +79,15 @@ type RecordWriter interface {
 type report struct {
 	providerID string
 	phone      string
-	// status is dispatcher.StatusDelivered, dispatcher.StatusUndelivered,
+	// status is loa.StatusDelivered, loa.StatusUndelivered,
 	// or "" for a report that is not final (or not a report at all).
-	status string
+	status loa.Status
 	reason string // what the gateway said, for the ledger
 }
 
 type callbackAnswer struct {
-	Matched bool   `json:"matched"`
-	Status  string `json:"status,omitempty"` // delivered, undelivered, pending or ignored
+	Matched bool       `json:"matched"`
+	Status  loa.Status `json:"status,omitempty"` // delivered, undelivered, pending or ignored
 }
 
 // smsCallback takes a gateway's delivery report, finds the delivery it is
@@ -98,11 +99,10 @@ func (h *handler) smsCallback(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "provider")
 	cfg, ok := h.deps.SMSCallbacks[name]
 	if !ok {
-		return notFound(fmt.Sprintf("SMS provider %q (no provider of that name takes delivery reports here)", name))
+		return loa.NotFound("SMS provider %q (no provider of that name takes delivery reports here) not found", name)
 	}
 	if cfg.Token == "" {
-		return &Problem{Type: typeNotFound, Title: "Not found", Status: http.StatusNotFound,
-			Detail: fmt.Sprintf("delivery reports from %q are not enabled: set LOA_SMS_%s_CALLBACK_TOKEN", name, envName(name))}
+		return &loa.Error{Code: loa.ENotFound, Detail: fmt.Sprintf("delivery reports from %q are not enabled: set LOA_SMS_%s_CALLBACK_TOKEN", name, envName(name))}
 	}
 	token := r.Header.Get("X-Loa-Callback-Token")
 	if token == "" {
@@ -111,15 +111,14 @@ func (h *handler) smsCallback(w http.ResponseWriter, r *http.Request) error {
 	// Hashing first makes the comparison independent of the lengths too.
 	got, want := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(cfg.Token))
 	if token == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-		return &Problem{Type: typeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized,
-			Detail: "send the provider's callback token as ?token= or X-Loa-Callback-Token"}
+		return &loa.Error{Code: loa.EUnauthorized, Detail: "send the provider's callback token as ?token= or X-Loa-Callback-Token"}
 	}
 	if h.deps.Receipts == nil {
-		return unavailable("delivery reports cannot be recorded by this process")
+		return loa.Unavailable("delivery reports cannot be recorded by this process")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.deps.MaxBodyBytes))
 	if err != nil {
-		return jsonProblem(err, h.deps.MaxBodyBytes)
+		return jsonError(err, h.deps.MaxBodyBytes)
 	}
 	rep, err := parseReport(cfg, body)
 	if err != nil {
@@ -140,17 +139,17 @@ func (h *handler) smsCallback(w http.ResponseWriter, r *http.Request) error {
 	if errors.Is(err, sqlstore.ErrNotFound) {
 		h.log.Warn("delivery report matches no delivery", slog.String("provider", name),
 			slog.String("provider_id", rep.providerID), slog.String("phone", phone.Mask(rep.phone)),
-			slog.String("status", rep.status))
+			slog.String("status", string(rep.status)))
 		writeJSON(w, http.StatusAccepted, callbackAnswer{Matched: false})
 		return nil
 	}
 	if err != nil {
 		// The gateway retries a 5xx, which is what a store or Kafka outage needs.
 		h.log.Error("recording a delivery report failed", slog.String("provider", name), slog.Any("error", err))
-		return unavailable("the delivery report could not be recorded; send it again")
+		return loa.Unavailable("the delivery report could not be recorded; send it again")
 	}
 	h.log.Debug("delivery report", slog.String("provider", name), slog.String("provider_id", rep.providerID),
-		slog.String("notification_id", d.NotificationID), slog.String("status", rep.status))
+		slog.String("notification_id", d.NotificationID), slog.String("status", string(rep.status)))
 	writeJSON(w, http.StatusAccepted, callbackAnswer{Matched: true, Status: rep.status})
 	return nil
 }
@@ -161,22 +160,21 @@ func parseReport(cfg CallbackConfig, body []byte) (report, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil {
 		if len(bytes.TrimSpace(body)) == 0 {
-			return report{}, &Problem{Type: typeMalformed, Title: "Malformed JSON", Status: http.StatusBadRequest, Detail: "the request body is empty"}
+			return report{}, &loa.Error{Code: loa.EMalformed, Detail: "the request body is empty"}
 		}
-		return report{}, &Problem{Type: typeMalformed, Title: "Malformed JSON", Status: http.StatusBadRequest,
-			Detail: "a delivery report must be one JSON object: " + err.Error()}
+		return report{}, &loa.Error{Code: loa.EMalformed, Detail: "a delivery report must be one JSON object: " + err.Error()}
 	}
 	field := func(name string, required bool) (string, error) {
 		raw, ok := m[name]
 		if !ok || string(raw) == "null" {
 			if required {
-				return "", invalid(FieldError{Field: name, Detail: "is required in a delivery report"})
+				return "", loa.InvalidFields(loa.FieldError{Field: name, Detail: "is required in a delivery report"})
 			}
 			return "", nil
 		}
 		s, ok := scalar(raw)
 		if !ok {
-			return "", invalid(FieldError{Field: name, Detail: "must be a string or a number"})
+			return "", loa.InvalidFields(loa.FieldError{Field: name, Detail: "must be a string or a number"})
 		}
 		return s, nil
 	}
@@ -196,14 +194,14 @@ func parseReport(cfg CallbackConfig, body []byte) (report, error) {
 		}
 		n, err := strconv.Atoi(st)
 		if err != nil {
-			return report{}, invalid(FieldError{Field: "SendStatus", Detail: "must be a whole number"})
+			return report{}, loa.InvalidFields(loa.FieldError{Field: "SendStatus", Detail: "must be a whole number"})
 		}
 		switch {
 		case n == 5:
-			rep.status = dispatcher.StatusDelivered
+			rep.status = loa.StatusDelivered
 		case n >= 1 && n <= 3:
 		default:
-			rep.status = dispatcher.StatusUndelivered
+			rep.status = loa.StatusUndelivered
 		}
 		rep.reason = "delivery report: SendStatus " + st
 	case CallbackSpeedSMS:
@@ -220,11 +218,11 @@ func parseReport(cfg CallbackConfig, body []byte) (report, error) {
 		}
 		n, err := strconv.Atoi(st)
 		if err != nil {
-			return report{}, invalid(FieldError{Field: "status", Detail: "must be a whole number"})
+			return report{}, loa.InvalidFields(loa.FieldError{Field: "status", Detail: "must be a whole number"})
 		}
-		rep.status = dispatcher.StatusUndelivered
+		rep.status = loa.StatusUndelivered
 		if n == 0 {
-			rep.status = dispatcher.StatusDelivered
+			rep.status = loa.StatusDelivered
 		}
 		rep.reason = "delivery report: status " + st
 	case CallbackWebhook:
@@ -247,12 +245,12 @@ func parseReport(cfg CallbackConfig, body []byte) (report, error) {
 
 // webhookStatus maps the words gateways use (including SMPP's DLR states)
 // to a final status, or "" for one that is not final.
-func webhookStatus(s string) string {
+func webhookStatus(s string) loa.Status {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "delivered", "delivrd", "success", "ok":
-		return dispatcher.StatusDelivered
+		return loa.StatusDelivered
 	case "undelivered", "undeliv", "failed", "rejected", "rejectd", "expired", "deleted", "unknown", "error":
-		return dispatcher.StatusUndelivered
+		return loa.StatusUndelivered
 	}
 	return ""
 }

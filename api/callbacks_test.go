@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/api"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/channels/sms"
@@ -138,7 +139,7 @@ func TestSMSCallbacks(t *testing.T) {
 		status           int
 		answer           map[string]any // expected fields of the answer
 		receipt          string         // notification id of the receipt published, "" for none
-		receiptStatus    string
+		receiptStatus    loa.Status
 		problem          string // problem type
 	}{
 		{name: "esms delivered", path: "/v1/callbacks/sms/esms?token=" + esmsToken,
@@ -292,7 +293,7 @@ func TestSMSCallbacksFromTheFakes(t *testing.T) {
 			var got []dispatcher.Receipt
 			waitUntil(t, "the delivery report", func() bool { got = f.receipts.receipts(t); return len(got) > 0 })
 			r := got[0]
-			if r.NotificationID != id || r.Status != dispatcher.StatusDelivered || r.ProviderID != res.ProviderID || r.Lane != "direct" {
+			if r.NotificationID != id || r.Status != loa.StatusDelivered || r.ProviderID != res.ProviderID || r.Lane != "direct" {
 				t.Fatalf("receipt %+v", r)
 			}
 			// ... and with the report's receipt.

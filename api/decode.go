@@ -8,6 +8,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/loa-hub/loa"
 )
 
 // decodeJSON reads the request body as one JSON object into v, refusing
@@ -20,54 +22,64 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, maxBytes int64, v any) e
 		// otherwise; its body is still read as JSON, so a mistake in it gets
 		// the JSON error that names what is wrong rather than a 415.
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json") && mt != "application/x-www-form-urlencoded") {
-			return &Problem{Type: typeMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
-				Detail: fmt.Sprintf("Content-Type %q is not JSON; send application/json", ct)}
+			return &loa.Error{Code: codeMediaType, Detail: fmt.Sprintf("Content-Type %q is not JSON; send application/json", ct)}
 		}
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonProblem(err, maxBytes)
+		return jsonError(err, maxBytes)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return jsonProblem(err, maxBytes)
+		if cut(err) {
+			return bodyError(err, maxBytes)
 		}
-		return &Problem{Type: typeMalformed, Title: "Malformed JSON", Status: http.StatusBadRequest,
-			Detail: "the body must hold exactly one JSON object; found data after it"}
+		return &loa.Error{Code: loa.EMalformed, Detail: "the body must hold exactly one JSON object; found data after it"}
 	}
 	return nil
 }
 
-func jsonProblem(err error, maxBytes int64) error {
+// bodyError is the error for a body http.MaxBytesReader cut at maxBytes;
+// other errors pass unchanged.
+func bodyError(err error, maxBytes int64) error {
+	if cut(err) {
+		return loa.Errorf(loa.ETooLarge, "the request body is over the limit of %d bytes", maxBytes)
+	}
+	return err
+}
+
+// cut reports whether err is http.MaxBytesReader's refusal.
+func cut(err error) bool {
+	_, ok := errors.AsType[*http.MaxBytesError](err)
+	return ok
+}
+
+// jsonError says what is wrong with a JSON body the decoder refused.
+func jsonError(err error, maxBytes int64) error {
 	var (
 		syn *json.SyntaxError
 		typ *json.UnmarshalTypeError
-		mbe *http.MaxBytesError
 	)
 	switch {
-	case errors.As(err, &mbe):
-		return &Problem{Type: typeTooLarge, Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("the request body is over the limit of %d bytes", maxBytes)}
+	case cut(err):
+		return bodyError(err, maxBytes)
 	case errors.As(err, &syn):
-		return &Problem{Type: typeMalformed, Title: "Malformed JSON", Status: http.StatusBadRequest,
-			Detail: fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, syn)}
+		return &loa.Error{Code: loa.EMalformed, Detail: fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, syn)}
 	case errors.Is(err, io.EOF):
-		return &Problem{Type: typeMalformed, Title: "Malformed JSON", Status: http.StatusBadRequest, Detail: "the request body is empty"}
+		return &loa.Error{Code: loa.EMalformed, Detail: "the request body is empty"}
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return &Problem{Type: typeMalformed, Title: "Malformed JSON", Status: http.StatusBadRequest, Detail: "the JSON body ends too early"}
+		return &loa.Error{Code: loa.EMalformed, Detail: "the JSON body ends too early"}
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
 			field = "(body)"
 		}
-		return invalid(FieldError{Field: field, Detail: fmt.Sprintf("must be %s, not %s", jsonKind(typ.Type.Kind().String()), typ.Value)})
+		return loa.InvalidFields(loa.FieldError{Field: field, Detail: fmt.Sprintf("must be %s, not %s", jsonKind(typ.Type.Kind().String()), typ.Value)})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return invalid(FieldError{Field: name, Detail: "unknown field"})
+		return loa.InvalidFields(loa.FieldError{Field: name, Detail: "unknown field"})
 	}
-	return &Problem{Type: typeMalformed, Title: "Malformed JSON", Status: http.StatusBadRequest, Detail: err.Error()}
+	return &loa.Error{Code: loa.EMalformed, Detail: err.Error()}
 }
 
 func jsonKind(goKind string) string {

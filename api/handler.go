@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/channels/sandbox"
 	"github.com/loa-hub/loa/dispatcher"
@@ -100,10 +101,11 @@ func NewHandler(deps Deps) http.Handler {
 	}
 	r := chi.NewRouter()
 	r.Use(requestID, h.auditCalls, h.logRequests, h.recoverer)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) { h.writeError(w, r, notFound("route "+r.URL.Path)) })
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		h.writeError(w, r, loa.NotFound("route %s not found", r.URL.Path))
+	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		h.writeError(w, r, &Problem{Type: typeMethod, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
-			Detail: r.Method + " is not allowed on " + r.URL.Path})
+		h.writeError(w, r, &loa.Error{Code: codeMethod, Detail: r.Method + " is not allowed on " + r.URL.Path})
 	})
 	h.routes(r)
 	return r
@@ -128,8 +130,7 @@ func (h *handler) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				h.log.Error("handler panicked", slog.String("path", r.URL.Path), slog.Any("panic", v))
-				h.writeError(w, r, &Problem{Type: typeInternal, Title: "Internal error", Status: http.StatusInternalServerError,
-					Detail: "the request could not be completed; it has been logged"})
+				h.writeError(w, r, &loa.Error{Code: loa.EInternal, Detail: "the request could not be completed; it has been logged"})
 			}
 		}()
 		next.ServeHTTP(w, r)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels/sandbox"
 
 	"context"
@@ -57,7 +58,7 @@ func (h *handler) devOutbox(w http.ResponseWriter, r *http.Request) error {
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 10000 {
-			return invalid(FieldError{Field: "limit", Detail: "must be a whole number from 1 to 10000"})
+			return loa.InvalidFields(loa.FieldError{Field: "limit", Detail: "must be a whole number from 1 to 10000"})
 		}
 		limit = n
 	}

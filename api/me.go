@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/phone"
 )
@@ -40,7 +41,7 @@ func (h *handler) getMe(w http.ResponseWriter, r *http.Request) error {
 	}
 	a, err := svc.Account(r.Context(), me(r))
 	if err != nil {
-		return accountsProblem(err)
+		return err
 	}
 	roles, err := svc.Roles(r.Context(), a.ID)
 	if err != nil {
@@ -79,7 +80,7 @@ func (h *handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := svc.ChangePassword(r.Context(), me(r), req.Old, req.New, h.clientIP(r))
 	if err != nil {
-		return accountsProblem(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, sessionView{Token: res.Token, ExpiresAt: res.ExpiresAt.UTC(), AccountID: res.Account.ID, Kind: string(res.Account.Kind)})
 	return nil
@@ -93,7 +94,7 @@ func (h *handler) beginTOTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	en, err := svc.BeginTOTP(r.Context(), me(r), h.clientIP(r))
 	if err != nil {
-		return accountsProblem(err)
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, map[string]any{"factor_id": en.FactorID, "otpauth_uri": en.URI, "secret": en.Secret,
@@ -117,11 +118,7 @@ func (h *handler) confirmTOTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	codes, err := svc.ConfirmTOTP(r.Context(), me(r), req.Code, h.clientIP(r))
 	if err != nil {
-		if p, ok := accountsProblem(err).(*Problem); ok && p.Type == typeFactorRejected {
-			p.Field = "code"
-			return p
-		}
-		return accountsProblem(err)
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]any{"status": "active", "recovery_codes": codes})
@@ -153,7 +150,7 @@ func (h *handler) registerDevice(w http.ResponseWriter, r *http.Request) error {
 	}
 	d, err := svc.RegisterDevice(r.Context(), me(r), accounts.Device{Token: req.Token, App: req.App, Platform: req.Platform}, h.clientIP(r))
 	if err != nil {
-		return accountsProblem(err)
+		return err
 	}
 	w.Header().Set("Location", "/v1/me/devices/"+d.ID)
 	auditTarget(r, d.ID)
@@ -169,10 +166,7 @@ func (h *handler) deleteDevice(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := chi.URLParam(r, "id")
 	if err := svc.RemoveDevice(r.Context(), me(r), id, h.clientIP(r)); err != nil {
-		if p, ok := accountsProblem(err).(*Problem); ok && p.Status == http.StatusNotFound {
-			return notFound("device " + id)
-		}
-		return accountsProblem(err)
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -196,15 +190,15 @@ func (h *handler) putSubscriptions(w http.ResponseWriter, r *http.Request) error
 	if err := decodeJSON(w, r, h.deps.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	var errs []FieldError
+	var errs []loa.FieldError
 	if req.Areas == nil {
-		errs = append(errs, FieldError{Field: "areas", Detail: "is required (an empty list unsubscribes from every area)"})
+		errs = append(errs, loa.FieldError{Field: "areas", Detail: "is required (an empty list unsubscribes from every area)"})
 	}
 	if req.Topics == nil {
-		errs = append(errs, FieldError{Field: "topics", Detail: "is required (an empty list unsubscribes from every topic)"})
+		errs = append(errs, loa.FieldError{Field: "topics", Detail: "is required (an empty list unsubscribes from every topic)"})
 	}
 	if errs != nil {
-		return invalid(errs...)
+		return loa.InvalidFields(errs...)
 	}
 	sub := accounts.Subscriptions{Areas: *req.Areas, Topics: *req.Topics}
 	switch q := bytes.TrimSpace(req.QuietHours); {
@@ -219,16 +213,16 @@ func (h *handler) putSubscriptions(w http.ResponseWriter, r *http.Request) error
 		dec := json.NewDecoder(bytes.NewReader(q))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&qh); err != nil {
-			errs = append(errs, FieldError{Field: "quiet_hours", Detail: `must be {"start": "HH:MM", "end": "HH:MM", "time_zone": "Asia/Ho_Chi_Minh"} or null`})
+			errs = append(errs, loa.FieldError{Field: "quiet_hours", Detail: `must be {"start": "HH:MM", "end": "HH:MM", "time_zone": "Asia/Ho_Chi_Minh"} or null`})
 		}
 		sub.QuietHours = &qh
 	}
 	if errs != nil {
-		return invalid(errs...)
+		return loa.InvalidFields(errs...)
 	}
 	s, err := svc.SetSubscriptions(r.Context(), me(r), sub, h.clientIP(r))
 	if err != nil {
-		return accountsProblem(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, s)
 	return nil

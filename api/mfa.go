@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 )
 
@@ -25,10 +26,10 @@ func (h *handler) mfaChallenge(w http.ResponseWriter, r *http.Request) error {
 	}
 	sent, err := svc.Challenge(r.Context(), h.actorOf(r), req.User, req.Method)
 	if errors.Is(err, accounts.ErrNotFound) {
-		return notFound("official")
+		return loa.NotFound("official not found")
 	}
 	if err != nil {
-		return accountsProblem(err)
+		return err
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"method": sent.Method, "expires_at": sent.ExpiresAt.UTC()})
 	return nil
@@ -52,12 +53,8 @@ func (h *handler) mfaVerify(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a, err := svc.VerifyMFA(r.Context(), h.actorOf(r), req.User, req.Code)
-	if errors.Is(err, accounts.ErrSecondFactor) {
-		return &Problem{Type: typeCodeRejected, Title: "Code rejected", Status: http.StatusUnprocessableEntity, Field: "code",
-			Detail: "the code is wrong, already used or expired"}
-	}
 	if err != nil {
-		return accountsProblem(err)
+		return err
 	}
 	auditTarget(r, a.ID)
 	writeJSON(w, http.StatusOK, map[string]any{"verified": true, "account_id": a.ID, "username": a.Username})

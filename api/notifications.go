@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/phone"
 	"github.com/loa-hub/loa/internal/sqlstore"
@@ -76,12 +77,12 @@ func (h *handler) createNotification(w http.ResponseWriter, r *http.Request) err
 	dr.ClientID = p.ID
 	acc, err := h.deps.Direct.Submit(r.Context(), dr)
 	if errors.Is(err, direct.ErrConflict) {
-		return &Problem{Type: typeConflict, Title: "Idempotency key reused", Status: http.StatusConflict, Field: "idempotency_key",
+		return &loa.Error{Code: loa.EIdempotencyConflict, Field: "idempotency_key",
 			Detail: "this idempotency key was used with a different request; use a new key for a new notification"}
 	}
 	if err != nil {
 		h.log.Error("accepting a notification failed", "error", err)
-		return unavailable("the notification could not be queued; retry with the same idempotency key")
+		return loa.Unavailable("the notification could not be queued; retry with the same idempotency key")
 	}
 	w.Header().Set("Location", "/v1/notifications/"+acc.ID)
 	if acc.Replayed {
@@ -96,11 +97,11 @@ func (h *handler) createNotification(w http.ResponseWriter, r *http.Request) err
 // returns the normalised request.
 func (h *handler) validateNotification(r *http.Request, req notificationRequest) (direct.Request, error) {
 	var (
-		errs []FieldError
+		errs []loa.FieldError
 		out  direct.Request
 	)
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{Field: field, Detail: fmt.Sprintf(format, args...)})
+		errs = append(errs, loa.FieldError{Field: field, Detail: fmt.Sprintf(format, args...)})
 	}
 
 	// Recipient: exactly one address kind.
@@ -260,7 +261,7 @@ func (h *handler) validateNotification(r *http.Request, req notificationRequest)
 	out.IdempotencyKey = key
 
 	if len(errs) > 0 {
-		return direct.Request{}, invalid(errs...)
+		return direct.Request{}, loa.InvalidFields(errs...)
 	}
 	out.RequestHash = requestHash(out, req)
 	return out, nil
@@ -307,7 +308,7 @@ func compatible(recipientType string, ch channels.Name) bool {
 // notificationView is the status document of a notification.
 type notificationView struct {
 	ID        string            `json:"id"`
-	Status    string            `json:"status"`
+	Status    loa.Status        `json:"status"`
 	To        map[string]string `json:"to"`
 	Channels  []string          `json:"channels"`
 	Title     string            `json:"title"`
@@ -317,14 +318,14 @@ type notificationView struct {
 }
 
 type channelOutcome struct {
-	Channel   string         `json:"channel"`
-	Status    string         `json:"status"`
-	Targets   int            `json:"targets"`
-	Counts    map[string]int `json:"counts"`
-	Provider  string         `json:"provider,omitempty"`
-	Reason    string         `json:"reason,omitempty"`
-	Attempts  int            `json:"attempts,omitempty"`
-	UpdatedAt *time.Time     `json:"updated_at,omitempty"`
+	Channel   string             `json:"channel"`
+	Status    loa.Status         `json:"status"`
+	Targets   int                `json:"targets"`
+	Counts    map[loa.Status]int `json:"counts"`
+	Provider  string             `json:"provider,omitempty"`
+	Reason    string             `json:"reason,omitempty"`
+	Attempts  int                `json:"attempts,omitempty"`
+	UpdatedAt *time.Time         `json:"updated_at,omitempty"`
 }
 
 // getNotification returns a notification's status and one outcome per
@@ -333,13 +334,13 @@ func (h *handler) getNotification(w http.ResponseWriter, r *http.Request) error 
 	id := chi.URLParam(r, "id")
 	n, ds, err := h.deps.Direct.Get(r.Context(), id)
 	if errors.Is(err, sqlstore.ErrNotFound) {
-		return notFound("notification " + id)
+		return loa.NotFound("notification %s not found", id)
 	}
 	if err != nil {
 		return err
 	}
 	if p, _ := principalFrom(r.Context()); n.ClientID != p.ID && !p.Has(ScopeOps) {
-		return notFound("notification " + id)
+		return loa.NotFound("notification %s not found", id)
 	}
 	writeJSON(w, http.StatusOK, view(n, ds))
 	return nil
@@ -348,9 +349,9 @@ func (h *handler) getNotification(w http.ResponseWriter, r *http.Request) error 
 func view(n sqlstore.Notification, ds []sqlstore.Delivery) notificationView {
 	v := notificationView{ID: n.ID, To: map[string]string{n.RecipientType: n.Recipient}, Channels: n.Channels,
 		Title: n.Title, CreatedAt: n.CreatedAt, ExpiresAt: n.ExpiresAt, Outcomes: []channelOutcome{}}
-	complete, sent, unsent, expired := 0, 0, 0, 0
+	rollups := make([]loa.ChannelRollUp, 0, len(n.Channels))
 	for _, ch := range n.Channels {
-		o := channelOutcome{Channel: ch, Counts: map[string]int{}, Targets: 1}
+		o := channelOutcome{Channel: ch, Counts: map[loa.Status]int{}, Targets: 1}
 		for _, d := range ds {
 			if d.Channel != ch {
 				continue
@@ -363,70 +364,11 @@ func view(n sqlstore.Notification, ds []sqlstore.Delivery) notificationView {
 				o.UpdatedAt, o.Provider, o.Reason = &t, d.Provider, d.Reason
 			}
 		}
-		done := 0
-		for status, c := range o.Counts {
-			if status != "retrying" { // waiting in a retry tier: not an outcome yet
-				done += c
-			}
-		}
-		switch {
-		case done == 0 && o.Counts["retrying"] == 0:
-			o.Status = "pending"
-		case done < o.Targets:
-			o.Status = "sending"
-		// delivered is sent and confirmed by the carrier; undelivered,
-		// a carrier's report that it never arrived, counts as failed.
-		case o.Counts["sent"]+o.Counts["delivered"] == done && o.Counts["retrying"] == 0:
-			o.Status = "sent"
-		case o.Counts["sent"]+o.Counts["delivered"] > 0:
-			o.Status = "partial"
-		case o.Counts["expired"] == done:
-			o.Status = "expired"
-		case o.Counts["skipped"] == done:
-			o.Status = "skipped"
-		default:
-			o.Status = "failed"
-		}
-		if done >= o.Targets {
-			complete++
-			switch o.Status {
-			case "sent":
-				sent++
-			case "expired":
-				expired++
-			case "partial":
-			default:
-				unsent++
-			}
-		}
+		var complete bool
+		o.Status, complete = loa.RollUpChannel(o.Counts, o.Targets)
+		rollups = append(rollups, loa.ChannelRollUp{Status: o.Status, Complete: complete})
 		v.Outcomes = append(v.Outcomes, o)
 	}
-	switch {
-	case n.PublishedAt.IsZero():
-		v.Status = "accepted"
-	case complete < len(n.Channels):
-		if len(ds) == 0 {
-			v.Status = "queued"
-		} else {
-			v.Status = "sending"
-		}
-	case sent == len(n.Channels):
-		v.Status = "sent"
-	case expired == len(n.Channels):
-		v.Status = "expired"
-	case sent == 0 && expired+unsent == len(n.Channels) && complete == len(n.Channels) && !anyPartial(v.Outcomes):
-		v.Status = "failed"
-	default:
-		v.Status = "partial"
-	}
+	v.Status = loa.RollUpNotification(!n.PublishedAt.IsZero(), len(ds) > 0, rollups)
 	return v
-}
-
-func anyPartial(os []channelOutcome) bool {
-	for _, o := range os {
-		if o.Status == "partial" {
-			return true
-		}
-	}
-	return false
 }

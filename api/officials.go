@@ -22,7 +22,7 @@ func (h *handler) requireOfficialsAdmin() func(http.Handler) http.Handler {
 				return
 			}
 			if err := svc.MayAdministerOfficials(r.Context(), h.actorOf(r)); err != nil {
-				h.writeError(w, r, accountsProblem(err))
+				h.writeError(w, r, err)
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -58,7 +58,7 @@ func (h *handler) createOfficial(w http.ResponseWriter, r *http.Request) error {
 	out, err := svc.CreateOfficial(r.Context(), h.actorOf(r), accounts.NewOfficial{Username: req.Username, FullName: req.FullName,
 		Phone: req.Phone, Email: req.Email, Unit: req.Unit, Roles: roles, Password: req.Password})
 	if err != nil {
-		return accountsProblem(err)
+		return err
 	}
 	v := map[string]any{"id": out.Account.ID, "username": out.Account.Username, "unit": out.Account.Unit, "status": out.Account.Status,
 		"roles": rolesView(out.Roles)}
@@ -90,7 +90,7 @@ func (h *handler) grantRole(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	grants, err := svc.GrantRole(r.Context(), h.actorOf(r), id, accounts.RoleGrant{Unit: req.Unit, Role: accounts.Role(req.Role)})
 	if err != nil {
-		return officialProblem(err, id)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "roles": rolesView(grants)})
 	return nil
@@ -105,7 +105,7 @@ func (h *handler) revokeRole(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	g := accounts.RoleGrant{Unit: chi.URLParam(r, "unit"), Role: accounts.Role(chi.URLParam(r, "role"))}
 	if err := svc.RevokeRole(r.Context(), h.actorOf(r), id, g); err != nil {
-		return officialProblem(err, id)
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -119,16 +119,8 @@ func (h *handler) closeOfficial(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := chi.URLParam(r, "id")
 	if err := svc.CloseOfficial(r.Context(), h.actorOf(r), id); err != nil {
-		return officialProblem(err, id)
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-func officialProblem(err error, id string) error {
-	p := accountsProblem(err)
-	if pp, ok := p.(*Problem); ok && pp.Status == http.StatusNotFound {
-		return notFound("official " + id + " (or the role grant)")
-	}
-	return p
 }

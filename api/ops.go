@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/phone"
 	"github.com/loa-hub/loa/internal/sqlstore"
@@ -26,12 +27,6 @@ import (
 type DeadLetterReplayer interface {
 	Replay(ctx context.Context, id, by string) (producer.Envelope, error)
 }
-
-// Problem types of the operators' routes.
-const (
-	typeAlreadyReplayed = "urn:loa:problem:already-replayed"
-	typeNotReplayable   = "urn:loa:problem:not-replayable"
-)
 
 const (
 	defaultDeadLetterPage = 50
@@ -91,12 +86,12 @@ func deadLetterOf(r sqlstore.DeadLetterRow, mask bool) deadLetterView {
 // next cursor. Phone numbers are masked.
 func (h *handler) listDeadLetters(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	var errs []FieldError
+	var errs []loa.FieldError
 	limit := defaultDeadLetterPage
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxDeadLetterPage {
-			errs = append(errs, FieldError{Field: "limit", Detail: fmt.Sprintf("must be a whole number from 1 to %d", maxDeadLetterPage)})
+			errs = append(errs, loa.FieldError{Field: "limit", Detail: fmt.Sprintf("must be a whole number from 1 to %d", maxDeadLetterPage)})
 		} else {
 			limit = n
 		}
@@ -108,11 +103,11 @@ func (h *handler) listDeadLetters(w http.ResponseWriter, r *http.Request) error 
 	if s := q.Get("before"); s != "" {
 		var err error
 		if beforeAt, beforeID, err = decodeCursor(s); err != nil {
-			errs = append(errs, FieldError{Field: "before", Detail: "is not a cursor from a previous page's next"})
+			errs = append(errs, loa.FieldError{Field: "before", Detail: "is not a cursor from a previous page's next"})
 		}
 	}
 	if len(errs) > 0 {
-		return invalid(errs...)
+		return loa.InvalidFields(errs...)
 	}
 	rows, err := h.deps.Store.DeadLetters(r.Context(), beforeAt, beforeID, limit+1)
 	if err != nil {
@@ -140,7 +135,7 @@ func (h *handler) getDeadLetter(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	row, err := h.deps.Store.DeadLetter(r.Context(), id)
 	if errors.Is(err, sqlstore.ErrNotFound) {
-		return notFound("dead letter " + id)
+		return loa.NotFound("dead letter %s not found", id)
 	}
 	if err != nil {
 		return err
@@ -160,22 +155,20 @@ func (h *handler) getDeadLetter(w http.ResponseWriter, r *http.Request) error {
 func (h *handler) replayDeadLetter(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	if h.deps.DeadLetters == nil {
-		return unavailable("dead letters cannot be replayed by this process")
+		return loa.Unavailable("dead letters cannot be replayed by this process")
 	}
 	p, _ := principalFrom(r.Context())
 	env, err := h.deps.DeadLetters.Replay(r.Context(), id, p.ID)
 	switch {
 	case errors.Is(err, sqlstore.ErrNotFound):
-		return notFound("dead letter " + id)
+		return loa.NotFound("dead letter %s not found", id)
 	case errors.Is(err, dispatcher.ErrAlreadyReplayed):
-		return &Problem{Type: typeAlreadyReplayed, Title: "Already replayed", Status: http.StatusConflict,
-			Detail: "dead letter " + id + " was replayed before; a dead letter is replayed once"}
+		return &loa.Error{Code: loa.EAlreadyReplayed, Detail: "dead letter " + id + " was replayed before; a dead letter is replayed once"}
 	case errors.Is(err, dispatcher.ErrNotReplayable):
-		return &Problem{Type: typeNotReplayable, Title: "Not replayable", Status: http.StatusConflict,
-			Detail: "dead letter " + id + " holds bytes that are not an event; there is nothing to send again"}
+		return &loa.Error{Code: loa.ENotReplayable, Detail: "dead letter " + id + " holds bytes that are not an event; there is nothing to send again"}
 	case err != nil:
 		h.log.Error("replaying a dead letter failed", "id", id, "error", err)
-		return unavailable("the dead letter could not be replayed; it was left as it was, try again")
+		return loa.Unavailable("the dead letter could not be replayed; it was left as it was, try again")
 	}
 	h.log.Info("dead letter replayed", "id", id, "by", p.ID, "event_id", env.ID, "lane", string(env.Lane))
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "event_id": env.ID, "lane": string(env.Lane)})

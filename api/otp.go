@@ -23,7 +23,7 @@ func (h *handler) sendSMSCode(w http.ResponseWriter, r *http.Request) error {
 	}
 	ch, err := svc.SendCode(r.Context(), req.Phone, req.Purpose, h.clientIP(r))
 	if err != nil {
-		return accountsProblem(err)
+		return err
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"challenge_id": ch.ID, "expires_at": ch.ExpiresAt.UTC()})
 	return nil
@@ -44,7 +44,7 @@ func (h *handler) verifySMSCode(w http.ResponseWriter, r *http.Request) error {
 	}
 	ch, err := svc.CheckCode(r.Context(), strings.TrimSpace(req.ChallengeID), strings.TrimSpace(req.Code))
 	if err != nil {
-		return accountsProblem(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"verified": true, "phone": ch.Phone, "purpose": ch.Purpose})
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/producer/outage"
 )
 
@@ -49,7 +50,7 @@ func (o outageJSON) input() outage.Input {
 
 func (h *handler) outagesService() (*outage.Service, error) {
 	if h.deps.Outages == nil {
-		return nil, unavailable("outage schedules are not configured on this server")
+		return nil, loa.Unavailable("outage schedules are not configured on this server")
 	}
 	return h.deps.Outages, nil
 }
@@ -88,7 +89,7 @@ func (h *handler) postOutages(w http.ResponseWriter, r *http.Request) error {
 			body.Reason != "" || body.Cancelled
 		switch {
 		case body.Outages != nil && single:
-			return invalid(FieldError{Field: "outages", Detail: "give either a list of outages or one outage, not both"})
+			return loa.InvalidFields(loa.FieldError{Field: "outages", Detail: "give either a list of outages or one outage, not both"})
 		case body.Outages != nil:
 			for _, o := range *body.Outages {
 				in = append(in, o.input())
@@ -100,27 +101,27 @@ func (h *handler) postOutages(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if len(in) == 0 {
-		return invalid(FieldError{Field: "outages", Detail: "no outages given"})
+		return loa.InvalidFields(loa.FieldError{Field: "outages", Detail: "no outages given"})
 	}
 	if len(in) > 1000 {
-		return invalid(FieldError{Field: "outages", Detail: fmt.Sprintf("%d outages in one request; at most 1,000", len(in))})
+		return loa.InvalidFields(loa.FieldError{Field: "outages", Detail: fmt.Sprintf("%d outages in one request; at most 1,000", len(in))})
 	}
 	res, err := svc.Post(r.Context(), clientOf(r), in)
 	if err != nil {
 		return err
 	}
 	if len(res.Accepted) == 0 {
-		var errs []FieldError
+		var errs []loa.FieldError
 		for _, rej := range res.Rejected {
 			for _, e := range rej.Errors {
 				detail := e.Detail
 				if mt == "text/csv" {
 					detail = fmt.Sprintf("row %d: %s", rej.Row, detail)
 				}
-				errs = append(errs, FieldError{Field: prefix(rej.Row) + e.Field, Detail: detail})
+				errs = append(errs, loa.FieldError{Field: prefix(rej.Row) + e.Field, Detail: detail})
 			}
 		}
-		return invalid(errs...)
+		return loa.InvalidFields(errs...)
 	}
 	auditDetail(r, "accepted", fmt.Sprint(len(res.Accepted)))
 	auditDetail(r, "rejected", fmt.Sprint(len(res.Rejected)))
@@ -136,7 +137,7 @@ func readOutagesCSV(body io.Reader, maxBytes int64) ([]outage.Input, error) {
 	cr.TrimLeadingSpace = true
 	header, err := cr.Read()
 	if err != nil {
-		return nil, csvProblem(err, maxBytes)
+		return nil, csvError(err, maxBytes)
 	}
 	cols := map[string]int{}
 	for i, h := range header {
@@ -144,16 +145,16 @@ func readOutagesCSV(body io.Reader, maxBytes int64) ([]outage.Input, error) {
 		switch name {
 		case "id", "areas", "location", "start", "end", "reason", "cancelled":
 		default:
-			return nil, invalid(FieldError{Field: h, Detail: "unknown column; the columns are id, areas, location, start, end, reason[, cancelled]"})
+			return nil, loa.InvalidFields(loa.FieldError{Field: h, Detail: "unknown column; the columns are id, areas, location, start, end, reason[, cancelled]"})
 		}
 		if _, dup := cols[name]; dup {
-			return nil, invalid(FieldError{Field: name, Detail: "column given twice"})
+			return nil, loa.InvalidFields(loa.FieldError{Field: name, Detail: "column given twice"})
 		}
 		cols[name] = i
 	}
 	for _, c := range []string{"id", "areas", "location", "start", "end"} {
 		if _, ok := cols[c]; !ok {
-			return nil, invalid(FieldError{Field: c, Detail: "missing column; the header must name id, areas, location, start, end, reason"})
+			return nil, loa.InvalidFields(loa.FieldError{Field: c, Detail: "missing column; the header must name id, areas, location, start, end, reason"})
 		}
 	}
 	get := func(rec []string, c string) string {
@@ -169,7 +170,7 @@ func readOutagesCSV(body io.Reader, maxBytes int64) ([]outage.Input, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, csvProblem(err, maxBytes)
+			return nil, csvError(err, maxBytes)
 		}
 		if strings.TrimSpace(strings.Join(rec, "")) == "" {
 			continue
@@ -183,16 +184,15 @@ func readOutagesCSV(body io.Reader, maxBytes int64) ([]outage.Input, error) {
 	}
 }
 
-func csvProblem(err error, maxBytes int64) error {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return &Problem{Type: typeTooLarge, Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("the request body is over the limit of %d bytes", maxBytes)}
-	}
+// csvError says what is wrong with a CSV body the reader refused.
+func csvError(err error, maxBytes int64) error {
 	if errors.Is(err, io.EOF) {
-		return invalid(FieldError{Field: "(body)", Detail: "the CSV is empty; it needs a header line"})
+		return loa.InvalidFields(loa.FieldError{Field: "(body)", Detail: "the CSV is empty; it needs a header line"})
 	}
-	return &Problem{Type: typeMalformed, Title: "Malformed CSV", Status: http.StatusBadRequest, Detail: err.Error()}
+	if cut(err) {
+		return bodyError(err, maxBytes)
+	}
+	return &loa.Error{Code: loa.EMalformed, Detail: err.Error()}
 }
 
 // getOutage serves GET /v1/outages/{id}: the schedule, its version and
@@ -203,9 +203,6 @@ func (h *handler) getOutage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o, err := svc.Get(r.Context(), clientOf(r), chi.URLParam(r, "id"))
-	if errors.Is(err, outage.ErrNotFound) {
-		return notFound("outage " + chi.URLParam(r, "id"))
-	}
 	if err != nil {
 		return err
 	}
@@ -220,9 +217,6 @@ func (h *handler) cancelOutage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o, err := svc.Cancel(r.Context(), clientOf(r), chi.URLParam(r, "id"))
-	if errors.Is(err, outage.ErrNotFound) {
-		return notFound("outage " + chi.URLParam(r, "id"))
-	}
 	if err != nil {
 		return err
 	}

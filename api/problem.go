@@ -6,81 +6,101 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
+
+	"github.com/loa-hub/loa"
 )
 
-// Problem is an RFC 9457 problem detail. Type is stable and may be
-// matched by clients; Title and Detail are for people.
+// Problem is an RFC 9457 problem detail, the wire form of a *loa.Error.
+// Type is stable and may be matched by clients; Title and Detail are for
+// people.
 type Problem struct {
-	Type     string       `json:"type"`
-	Title    string       `json:"title"`
-	Status   int          `json:"status"`
-	Detail   string       `json:"detail,omitempty"`
-	Instance string       `json:"instance,omitempty"`
-	Field    string       `json:"field,omitempty"`  // the (first) field that was wrong
-	Errors   []FieldError `json:"errors,omitempty"` // every field that was wrong
+	Type     string           `json:"type"`
+	Title    string           `json:"title"`
+	Status   int              `json:"status"`
+	Detail   string           `json:"detail,omitempty"`
+	Instance string           `json:"instance,omitempty"`
+	Field    string           `json:"field,omitempty"`  // the (first) field that was wrong
+	Errors   []loa.FieldError `json:"errors,omitempty"` // every field that was wrong
 	// RetryAfter, in seconds, is sent as a Retry-After header too.
 	RetryAfter int `json:"retry_after,omitempty"`
 }
 
-// FieldError says what is wrong with one field of a request.
-type FieldError struct {
-	Field  string `json:"field"`
-	Detail string `json:"detail"`
-}
-
-func (p *Problem) Error() string {
-	if p.Field != "" {
-		return fmt.Sprintf("%s: %s", p.Field, p.Detail)
-	}
-	return p.Detail
-}
-
-// Problem types.
+// Codes of errors only HTTP has.
 const (
-	typeInvalid      = "urn:loa:problem:invalid-field"
-	typeMalformed    = "urn:loa:problem:malformed-json"
-	typeTooLarge     = "urn:loa:problem:body-too-large"
-	typeMediaType    = "urn:loa:problem:unsupported-media-type"
-	typeUnauthorized = "urn:loa:problem:unauthorized"
-	typeForbidden    = "urn:loa:problem:forbidden"
-	typeNotFound     = "urn:loa:problem:not-found"
-	typeMethod       = "urn:loa:problem:method-not-allowed"
-	typeConflict     = "urn:loa:problem:idempotency-conflict"
-	typeUnavailable  = "urn:loa:problem:unavailable"
-	typeInternal     = "urn:loa:problem:internal"
+	codeMediaType = "unsupported-media-type"
+	codeMethod    = "method-not-allowed"
 )
 
-// invalid returns a 400 problem listing field errors; the first names the
-// problem's field.
-func invalid(errs ...FieldError) *Problem {
-	p := &Problem{Type: typeInvalid, Title: "Invalid request", Status: http.StatusBadRequest, Errors: errs}
-	if len(errs) > 0 {
-		p.Field, p.Detail = errs[0].Field, errs[0].Detail
-		if len(errs) > 1 {
-			p.Detail = fmt.Sprintf("%s (and %d more)", p.Detail, len(errs)-1)
-		}
+// problemTypePrefix + an error's code is its problem type.
+const problemTypePrefix = "urn:loa:problem:"
+
+// problems is the one table from an error's code to its HTTP status and
+// its problem type's title. A code missing here is answered as internal.
+var problems = map[string]struct {
+	status int
+	title  string
+}{
+	loa.EInvalid:             {http.StatusBadRequest, "Invalid request"},
+	loa.EMalformed:           {http.StatusBadRequest, "Malformed request body"},
+	loa.ETooLarge:            {http.StatusRequestEntityTooLarge, "Request body too large"},
+	codeMediaType:            {http.StatusUnsupportedMediaType, "Unsupported media type"},
+	codeMethod:               {http.StatusMethodNotAllowed, "Method not allowed"},
+	loa.EUnauthorized:        {http.StatusUnauthorized, "Unauthorized"},
+	loa.EBadCredentials:      {http.StatusUnauthorized, "Sign-in failed"},
+	loa.EFactorRequired:      {http.StatusUnauthorized, "Second factor required"},
+	loa.EFactorRejected:      {http.StatusUnauthorized, "Second factor rejected"},
+	loa.EForbidden:           {http.StatusForbidden, "Forbidden"},
+	loa.EFourEyes:            {http.StatusForbidden, "Four eyes"},
+	loa.EPasswordExpired:     {http.StatusForbidden, "Password expired"},
+	loa.EAccountPending:      {http.StatusForbidden, "Account not verified"},
+	loa.ENotFound:            {http.StatusNotFound, "Not found"},
+	loa.EConflict:            {http.StatusConflict, "Conflict"},
+	loa.EIdempotencyConflict: {http.StatusConflict, "Idempotency key or identifier reused"},
+	loa.EBroadcastState:      {http.StatusConflict, "Not allowed in this state"},
+	loa.EAlertState:          {http.StatusConflict, "Not allowed in this state"},
+	loa.EAlreadyReplayed:     {http.StatusConflict, "Already replayed"},
+	loa.ENotReplayable:       {http.StatusConflict, "Not replayable"},
+	loa.ECodeRejected:        {http.StatusUnprocessableEntity, "Code rejected"},
+	loa.ERateLimited:         {http.StatusTooManyRequests, "Too many requests"},
+	loa.ELocked:              {http.StatusTooManyRequests, "Locked"},
+	loa.EUnavailable:         {http.StatusServiceUnavailable, "Service unavailable"},
+	loa.EInternal:            {http.StatusInternalServerError, "Internal error"},
+}
+
+// problemOf turns an error into the problem sent for it: a *loa.Error in
+// err's chain by its code, anything else as an internal error whose
+// detail stays in the log.
+func problemOf(err error) *Problem {
+	e, ok := errors.AsType[*loa.Error](err)
+	kind, known := problems[loa.ErrorCode(err)]
+	if !ok || !known || kind.status >= 500 && e.Code != loa.EUnavailable {
+		return &Problem{Type: problemTypePrefix + loa.EInternal, Title: "Internal error", Status: http.StatusInternalServerError,
+			Detail: "the request could not be completed; it has been logged"}
+	}
+	p := &Problem{Type: problemTypePrefix + e.Code, Title: kind.title, Status: kind.status,
+		Detail: e.Detail, Field: e.Field, Errors: e.Fields}
+	if e.RetryAfter > 0 {
+		p.RetryAfter = retryAfterSeconds(e.RetryAfter)
 	}
 	return p
 }
 
-func notFound(what string) *Problem {
-	return &Problem{Type: typeNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: what + " not found"}
-}
-
-func unavailable(detail string) *Problem {
-	return &Problem{Type: typeUnavailable, Title: "Service unavailable", Status: http.StatusServiceUnavailable, Detail: detail, RetryAfter: 1}
+// retryAfterSeconds is d in whole seconds for a Retry-After header,
+// rounded up: "retry after 0" would invite an immediate retry.
+func retryAfterSeconds(d time.Duration) int {
+	return int((d + time.Second - 1) / time.Second)
 }
 
 // writeError turns any error into a problem+json response, logging 5xx at
 // Error and 4xx at Warn.
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var p *Problem
-	if !errors.As(err, &p) {
-		p = &Problem{Type: typeInternal, Title: "Internal error", Status: http.StatusInternalServerError,
-			Detail: "the request could not be completed; it has been logged"}
-	}
+	p := problemOf(err)
 	p.Instance = r.URL.Path
 	attrs := []any{slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", p.Status), slog.Any("error", err)}
+	if cause := errors.Unwrap(err); cause != nil {
+		attrs = append(attrs, slog.Any("cause", cause))
+	}
 	if p.Status >= 500 {
 		h.log.Error("request failed", attrs...)
 	} else {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 )
 
@@ -15,7 +16,7 @@ import (
 // read; what the role allows in which unit (four eyes, the approval unit)
 // stays the domain's decision.
 func (h *handler) requireRole(roles ...accounts.Role) func(http.Handler) http.Handler {
-	return h.requireOfficial(func(ctx context.Context, p Principal) *Problem {
+	return h.requireOfficial(func(ctx context.Context, p Principal) *loa.Error {
 		grants, err := h.deps.Accounts.Roles(ctx, p.AccountID)
 		if err != nil {
 			return nil // the handler's own check reports it
@@ -29,8 +30,7 @@ func (h *handler) requireRole(roles ...accounts.Role) func(http.Handler) http.Ha
 		for i, r := range roles {
 			names[i] = string(r)
 		}
-		return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
-			Detail: "this route needs an official with the role " + strings.Join(names, " or ")}
+		return &loa.Error{Code: loa.EForbidden, Detail: "this route needs an official with the role " + strings.Join(names, " or ")}
 	})
 }
 
@@ -38,8 +38,8 @@ func (h *handler) requireRole(roles ...accounts.Role) func(http.Handler) http.Ha
 // broadcast_approver role in the approval unit), before the body is read;
 // whether they may decide on one request in particular is checked later.
 func (h *handler) requireApprover() func(http.Handler) http.Handler {
-	return h.requireOfficial(func(ctx context.Context, p Principal) *Problem {
-		if prob, ok := h.checkApprover(ctx, p).(*Problem); ok {
+	return h.requireOfficial(func(ctx context.Context, p Principal) *loa.Error {
+		if prob, ok := h.checkApprover(ctx, p).(*loa.Error); ok {
 			return prob
 		}
 		return nil
@@ -48,17 +48,16 @@ func (h *handler) requireApprover() func(http.Handler) http.Handler {
 
 // requireOfficial admits an unrestricted official's session that passes
 // check (nil: any official).
-func (h *handler) requireOfficial(check func(context.Context, Principal) *Problem) func(http.Handler) http.Handler {
+func (h *handler) requireOfficial(check func(context.Context, Principal) *loa.Error) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return h.requireSession(false)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, _ := principalFrom(r.Context())
 			if p.Kind != string(accounts.KindOfficial) {
-				h.writeError(w, r, &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
-					Detail: "this route is for officials"})
+				h.writeError(w, r, &loa.Error{Code: loa.EForbidden, Detail: "this route is for officials"})
 				return
 			}
 			if h.deps.Accounts == nil {
-				h.writeError(w, r, unavailable("accounts are not configured on this server"))
+				h.writeError(w, r, loa.Unavailable("accounts are not configured on this server"))
 				return
 			}
 			if check == nil {

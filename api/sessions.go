@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 )
 
@@ -27,14 +28,12 @@ func (h *handler) authenticateSession(r *http.Request, token string) (Principal,
 // session, 403 for an API key, and 403 for a restricted session (expired
 // password) unless allowRestricted.
 func (h *handler) requireSession(allowRestricted bool) func(http.Handler) http.Handler {
-	return h.requirePrincipal(func(p Principal) *Problem {
+	return h.requirePrincipal(func(p Principal) *loa.Error {
 		switch {
 		case p.AccountID == "":
-			return &Problem{Type: typeForbidden, Title: "Forbidden", Status: http.StatusForbidden,
-				Detail: "this route is for signed-in accounts; sign in with POST /v1/sessions and send the session token"}
+			return &loa.Error{Code: loa.EForbidden, Detail: "this route is for signed-in accounts; sign in with POST /v1/sessions and send the session token"}
 		case p.Restricted && !allowRestricted:
-			return &Problem{Type: typePasswordExpired, Title: "Password expired", Status: http.StatusForbidden,
-				Detail: "the password has expired; change it with POST /v1/me/password first"}
+			return &loa.Error{Code: loa.EPasswordExpired, Detail: "the password has expired; change it with POST /v1/me/password first"}
 		}
 		return nil
 	})
@@ -43,16 +42,15 @@ func (h *handler) requireSession(allowRestricted bool) func(http.Handler) http.H
 // requireActor admits an API key, or an unrestricted session; the accounts
 // service decides what each may do.
 func (h *handler) requireActor() func(http.Handler) http.Handler {
-	return h.requirePrincipal(func(p Principal) *Problem {
+	return h.requirePrincipal(func(p Principal) *loa.Error {
 		if p.Restricted {
-			return &Problem{Type: typePasswordExpired, Title: "Password expired", Status: http.StatusForbidden,
-				Detail: "the password has expired; change it with POST /v1/me/password first"}
+			return &loa.Error{Code: loa.EPasswordExpired, Detail: "the password has expired; change it with POST /v1/me/password first"}
 		}
 		return nil
 	})
 }
 
-func (h *handler) requirePrincipal(check func(Principal) *Problem) func(http.Handler) http.Handler {
+func (h *handler) requirePrincipal(check func(Principal) *loa.Error) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, err := h.authenticate(r)
@@ -110,7 +108,7 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) error {
 	res, err := svc.SignIn(r.Context(), accounts.SignInRequest{Username: req.Username, Password: req.Password, IDToken: req.IDToken,
 		OTP: req.OTP, SendCode: req.SendCode, IP: h.clientIP(r)})
 	if err != nil {
-		return accountsProblem(err)
+		return err
 	}
 	if res.CodeSent != nil {
 		writeJSON(w, http.StatusAccepted, map[string]any{"second_factor_required": true, "code_sent": res.CodeSent.Method,
@@ -133,7 +131,7 @@ func (h *handler) deleteSession(w http.ResponseWriter, r *http.Request) error {
 		if errors.Is(err, accounts.ErrNotFound) {
 			return errBadSession
 		}
-		return accountsProblem(err)
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/phone"
 	"github.com/loa-hub/loa/internal/sqlstore"
 )
@@ -57,14 +58,14 @@ func (h *handler) notificationStats(ctx context.Context, notificationID string) 
 	}
 	for _, r := range rows {
 		c := st.Channels[r.Channel]
-		switch r.Status {
-		case "sent", "delivered":
+		switch {
+		case r.Status.Succeeded():
 			c.Sent += r.Count
-		case "failed", "undelivered", "token_dead", "skipped":
+		case r.Status.Failed():
 			c.Failed += r.Count
-		case "expired":
+		case r.Status == loa.StatusExpired:
 			c.Expired += r.Count
-		case "cancelled":
+		case r.Status == loa.StatusCancelled:
 			c.Cancelled += r.Count
 		}
 		if r.Provider != "" {
@@ -74,7 +75,7 @@ func (h *handler) notificationStats(ctx context.Context, notificationID string) 
 			if c.Providers[r.Provider] == nil {
 				c.Providers[r.Provider] = map[string]int64{}
 			}
-			c.Providers[r.Provider][r.Status] += r.Count
+			c.Providers[r.Provider][string(r.Status)] += r.Count
 		}
 		st.Channels[r.Channel] = c
 	}
@@ -92,13 +93,13 @@ func (h *handler) notificationStats(ctx context.Context, notificationID string) 
 }
 
 type recipientOutcome struct {
-	Channel   string    `json:"channel"`
-	Recipient string    `json:"recipient"`
-	Status    string    `json:"status"`
-	Provider  string    `json:"provider,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-	Attempts  int       `json:"attempts"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Channel   string     `json:"channel"`
+	Recipient string     `json:"recipient"`
+	Status    loa.Status `json:"status"`
+	Provider  string     `json:"provider,omitempty"`
+	Reason    string     `json:"reason,omitempty"`
+	Attempts  int        `json:"attempts"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // notificationRecipients answers support's question "did this person get
@@ -113,7 +114,7 @@ func (h *handler) notificationRecipients(w http.ResponseWriter, r *http.Request)
 	case q.Get("phone") != "":
 		p, err := phone.Normalize(q.Get("phone"))
 		if err != nil {
-			return invalid(FieldError{Field: "phone", Detail: "not a Vietnamese mobile number"})
+			return loa.InvalidFields(loa.FieldError{Field: "phone", Detail: "not a Vietnamese mobile number"})
 		}
 		tokens, err := h.deps.Store.TokensOfPhone(r.Context(), p)
 		if err != nil {
@@ -128,7 +129,7 @@ func (h *handler) notificationRecipients(w http.ResponseWriter, r *http.Request)
 		recipients = []string{q.Get("email")}
 		auditDetail(r, "lookup", "email "+maskEmail(q.Get("email")))
 	default:
-		return invalid(FieldError{Field: "phone", Detail: "give phone, device_token or email"})
+		return loa.InvalidFields(loa.FieldError{Field: "phone", Detail: "give phone, device_token or email"})
 	}
 	ds, err := h.deps.Store.DeliveriesTo(r.Context(), id, recipients)
 	if err != nil && !errors.Is(err, sqlstore.ErrNotFound) {

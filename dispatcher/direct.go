@@ -11,6 +11,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
@@ -34,7 +35,7 @@ func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env produ
 	}
 	skip := func(ch channels.Name, addr, reason string) {
 		dv := delivery{env: env, notificationID: p.NotificationID, ch: ch, addr: addr, targets: 1}
-		recs = append(recs, d.receiptRecord(d.newReceipt(dv, outcome{status: StatusSkipped, reason: reason})))
+		recs = append(recs, d.receiptRecord(d.newReceipt(dv, outcome{status: loa.StatusSkipped, reason: reason})))
 	}
 
 	// A redelivered event (from a retry tier or a replay) is about one
@@ -72,7 +73,7 @@ func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env produ
 				if err := d.holdDirect(ctx, dv, at); err != nil {
 					return nil, err
 				}
-				recs = append(recs, d.receiptRecord(d.newReceipt(dv, outcome{status: StatusRetrying,
+				recs = append(recs, d.receiptRecord(d.newReceipt(dv, outcome{status: loa.StatusRetrying,
 					reason: "held for the night: no SMS of a non-urgent notification before " + at.UTC().Format(time.RFC3339)})))
 				continue
 			}
@@ -80,7 +81,7 @@ func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env produ
 			if err != nil {
 				return nil, err
 			}
-			reached = reached || o.status == StatusSent
+			reached = reached || o.status == loa.StatusSent
 			if err := emit(dv, o); err != nil {
 				return nil, err
 			}
@@ -130,11 +131,11 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 		history, tier = rd.History, rd.Tier
 	}
 	if dv.env.Expired(d.now()) {
-		return outcome{status: StatusExpired, class: channels.Expired, reason: "expired before sending", history: history}, nil
+		return outcome{status: loa.StatusExpired, class: channels.Expired, reason: "expired before sending", history: history}, nil
 	}
 	channel, ok := d.channels[dv.ch]
 	if !ok {
-		return outcome{status: StatusFailed, class: channels.Permanent, reason: "channel not configured: " + string(dv.ch), deadLetter: true, history: history}, nil
+		return outcome{status: loa.StatusFailed, class: channels.Permanent, reason: "channel not configured: " + string(dv.ch), deadLetter: true, history: history}, nil
 	}
 	owner := newOwner()
 	for {
@@ -143,7 +144,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 			return outcome{}, err
 		}
 		if state == alreadySent {
-			return outcome{status: StatusSent, duplicate: true, reason: "already sent"}, nil
+			return outcome{status: loa.StatusSent, duplicate: true, reason: "already sent"}, nil
 		}
 		if state == claimed {
 			break
@@ -163,7 +164,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 		return outcome{}, err
 	}
 	o := d.classify(dv, tier, r)
-	if o.status == StatusSent {
+	if o.status == loa.StatusSent {
 		if err := d.claims.MarkSent(ctx, p.NotificationID, string(dv.ch), dv.addr); err != nil {
 			// Sent, but not remembered: a redelivery could send again. Say
 			// so loudly; the receipt still records the send.

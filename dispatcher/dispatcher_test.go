@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/channels/sandbox"
 	"github.com/loa-hub/loa/internal/sqlstore"
@@ -222,7 +223,7 @@ func waitLedger(t *testing.T, r *rig, ids []string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(ds) == 1 && ds[0].Status == StatusSent {
+			if len(ds) == 1 && ds[0].Status == loa.StatusSent {
 				break
 			}
 			select {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/producer"
 )
@@ -38,15 +39,15 @@ func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env produ
 	switch {
 	case env.Expired(d.now()):
 		for i := range outcomes {
-			outcomes[i] = outcome{status: StatusExpired, class: channels.Expired, reason: "expired before sending", history: history}
+			outcomes[i] = outcome{status: loa.StatusExpired, class: channels.Expired, reason: "expired before sending", history: history}
 		}
 	case d.cancelled(ctx, p.NotificationID):
 		for i := range outcomes {
-			outcomes[i] = outcome{status: StatusCancelled, reason: "the notification was cancelled"}
+			outcomes[i] = outcome{status: loa.StatusCancelled, reason: "the notification was cancelled"}
 		}
 	case !ok:
 		for i := range outcomes {
-			outcomes[i] = outcome{status: StatusFailed, class: channels.Permanent, reason: "channel not configured: " + p.Channel, deadLetter: true}
+			outcomes[i] = outcome{status: loa.StatusFailed, class: channels.Permanent, reason: "channel not configured: " + p.Channel, deadLetter: true}
 		}
 	default:
 		if err := d.sendBatch(ctx, msg, channel, at, len(recipients), outcomes, history, tier); err != nil {
@@ -97,7 +98,7 @@ func (d *Dispatcher) sendBatch(ctx context.Context, msg producer.Direct, channel
 	for i, st := range states {
 		switch st {
 		case alreadySent:
-			outcomes[i] = outcome{status: StatusSent, duplicate: true, reason: "already sent"}
+			outcomes[i] = outcome{status: loa.StatusSent, duplicate: true, reason: "already sent"}
 		case busy:
 			others = append(others, i)
 		default:
@@ -128,7 +129,7 @@ func (d *Dispatcher) sendBatch(ctx context.Context, msg producer.Direct, channel
 					released = append(released, dv.addr)
 				} else {
 					outcomes[i] = d.classify(dv, tier, r)
-					if outcomes[i].status == StatusSent {
+					if outcomes[i].status == loa.StatusSent {
 						sent = append(sent, dv.addr)
 					} else {
 						released = append(released, dv.addr)

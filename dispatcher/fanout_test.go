@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
@@ -81,7 +82,7 @@ func waitLedgerCount(t *testing.T, r *rig, id string, n int) {
 		}
 		sent := 0
 		for _, d := range ds {
-			if d.Status == StatusSent {
+			if d.Status == loa.StatusSent {
 				sent++
 			}
 		}
@@ -114,7 +115,7 @@ func TestCancelledNotificationIsNotSent(t *testing.T) {
 			}
 			if len(ds) == 1000 {
 				for _, d := range ds {
-					if d.Status != StatusCancelled {
+					if d.Status != loa.StatusCancelled {
 						t.Fatalf("%s: %s", d.Recipient, d.Status)
 					}
 				}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
@@ -108,7 +109,7 @@ func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) err
 			// A dead token is deactivated here, from its receipt, so every
 			// replica learns it through the same event and nothing is sent
 			// to the device again.
-			if r.Status == StatusTokenDead && r.Channel == string(channels.Push) {
+			if r.Status == loa.StatusTokenDead && r.Channel == string(channels.Push) {
 				if err := d.store.DeactivateDevice(ctx, r.Recipient); err != nil {
 					return err
 				}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/channels/breaker"
 	"github.com/loa-hub/loa/channels/fcm"
@@ -216,11 +217,11 @@ func TestUnregisteredTokenIsDeactivatedAndNeverSentAgain(t *testing.T) {
 		r.start(t, nil)
 		waitLedger3(t, r, "first", 2)
 		ds, _ := r.store.Deliveries(ctx, "first")
-		status := map[string]string{}
+		status := map[string]loa.Status{}
 		for _, d := range ds {
 			status[d.Recipient] = d.Status
 		}
-		if status["dead-token"] != StatusTokenDead || status["live-token"] != StatusSent {
+		if status["dead-token"] != loa.StatusTokenDead || status["live-token"] != loa.StatusSent {
 			t.Fatalf("first notification: %v", status)
 		}
 		// The ledger deactivates the device from the receipt.
@@ -242,7 +243,7 @@ func TestUnregisteredTokenIsDeactivatedAndNeverSentAgain(t *testing.T) {
 		send("second")
 		waitLedger3(t, r, "second", 1)
 		ds, _ = r.store.Deliveries(ctx, "second")
-		if len(ds) != 1 || ds[0].Recipient != "live-token" || ds[0].Status != StatusSent {
+		if len(ds) != 1 || ds[0].Recipient != "live-token" || ds[0].Status != loa.StatusSent {
 			t.Fatalf("second notification: %+v", ds)
 		}
 		if got := fake.Requests() - before; got != 1 {
@@ -280,7 +281,7 @@ func TestQuotaExceededComesBackAfterItsBackOff(t *testing.T) {
 		r.chans[channels.Push] = tc
 		r.publishPush(t, 1, "quota")
 		r.start(t, tiers(200*time.Millisecond))
-		d := waitStatus(t, r, "quota-0000", StatusSent)
+		d := waitStatus(t, r, "quota-0000", loa.StatusSent)
 		tc.mu.Lock()
 		times := append([]time.Time(nil), tc.times...)
 		tc.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/topics"
 )
 
@@ -18,7 +19,7 @@ func TestReceiptRecordsPackAndDecode(t *testing.T) {
 	mk := func(n int, reason string) []Receipt {
 		rs := make([]Receipt, n)
 		for i := range rs {
-			rs[i] = Receipt{NotificationID: "n1", Channel: "push", Recipient: fmt.Sprintf("tok-%d", i), Status: StatusSent, Reason: reason, Targets: 1, Attempts: 1, At: at}
+			rs[i] = Receipt{NotificationID: "n1", Channel: "push", Recipient: fmt.Sprintf("tok-%d", i), Status: loa.StatusSent, Reason: reason, Targets: 1, Attempts: 1, At: at}
 		}
 		return rs
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
@@ -25,8 +26,8 @@ type DeliveryReport struct {
 	Provider string
 	// ProviderID is the provider's message id, as the send returned it.
 	ProviderID string
-	// Status is StatusDelivered or StatusUndelivered.
-	Status string
+	// Status is loa.StatusDelivered or loa.StatusUndelivered.
+	Status loa.Status
 	// Reason is what the provider said, for the ledger.
 	Reason string
 }
@@ -87,7 +88,7 @@ func (r *Reports) Lookup(ctx context.Context, provider, providerID string) (sqls
 // sqlstore.ErrNotFound when no delivery has the id, or the store's or
 // Kafka's error, after which the report should be offered again.
 func (r *Reports) Record(ctx context.Context, rep DeliveryReport) (sqlstore.Delivery, error) {
-	if rep.Status != StatusDelivered && rep.Status != StatusUndelivered {
+	if rep.Status != loa.StatusDelivered && rep.Status != loa.StatusUndelivered {
 		return sqlstore.Delivery{}, fmt.Errorf("dispatcher: delivery report status %q", rep.Status)
 	}
 	d, err := r.Lookup(ctx, rep.Provider, rep.ProviderID)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
@@ -68,7 +69,7 @@ func (r *rig) publishOne(t *testing.T, id, phone string, ttl time.Duration) {
 }
 
 // waitStatus waits until a notification's only ledger row has status.
-func waitStatus(t *testing.T, r *rig, id, status string) sqlstore.Delivery {
+func waitStatus(t *testing.T, r *rig, id string, status loa.Status) sqlstore.Delivery {
 	t.Helper()
 	ctx := waitCtx(t)
 	for {
@@ -102,7 +103,7 @@ func TestTransientFailureComesBackAfterTheTierDelay(t *testing.T) {
 		r.chans[channels.SMS] = f
 		r.publishOne(t, "quota", "84910000001", time.Hour)
 		r.start(t, tiers(700*time.Millisecond, time.Minute))
-		d := waitStatus(t, r, "quota", StatusSent)
+		d := waitStatus(t, r, "quota", loa.StatusSent)
 		tries := f.triesOf("84910000001")
 		if len(tries) != 2 {
 			t.Fatalf("%d tries, want 2 (one failure, one success)", len(tries))
@@ -127,7 +128,7 @@ func TestExhaustedRetriesDeadLetterAndReplaySendsOnce(t *testing.T) {
 		r.chans[channels.SMS] = f
 		r.publishOne(t, "doomed", "84910000002", time.Hour)
 		r.start(t, tiers(100*time.Millisecond, 200*time.Millisecond))
-		waitStatus(t, r, "doomed", StatusFailed)
+		waitStatus(t, r, "doomed", loa.StatusFailed)
 		if n := len(f.triesOf("84910000002")); n != 3 {
 			t.Errorf("%d tries, want 3 (first send and two tiers)", n)
 		}
@@ -159,7 +160,7 @@ func TestExhaustedRetriesDeadLetterAndReplaySendsOnce(t *testing.T) {
 		if _, err := dls.Replay(ctx, row.ID, "ops-2"); !errors.Is(err, ErrAlreadyReplayed) {
 			t.Errorf("second replay: %v, want ErrAlreadyReplayed", err)
 		}
-		waitStatus(t, r, "doomed", StatusSent)
+		waitStatus(t, r, "doomed", loa.StatusSent)
 		if c := r.outbox.Count("doomed", channels.SMS, "84910000002"); c != 1 {
 			t.Errorf("replay delivered %d times", c)
 		}
@@ -182,9 +183,9 @@ func TestExpiresWhileWaitingInATier(t *testing.T) {
 			tiers(2 * time.Second)(d) // long enough to see "retrying" before it is due
 			d.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 		})
-		waitStatus(t, r, "stale", StatusRetrying)
+		waitStatus(t, r, "stale", loa.StatusRetrying)
 		skew.Store(int64(time.Minute)) // the TTL passes while the delivery waits in its tier
-		d := waitStatus(t, r, "stale", StatusExpired)
+		d := waitStatus(t, r, "stale", loa.StatusExpired)
 		if c := r.outbox.Count("stale", channels.SMS, "84910000003"); c != 0 {
 			t.Errorf("an expired message was sent %d times", c)
 		}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
@@ -22,7 +23,7 @@ import (
 
 // outcome is the result of one delivery.
 type outcome struct {
-	status     string
+	status     loa.Status
 	class      channels.Class
 	provider   string
 	providerID string
@@ -31,7 +32,7 @@ type outcome struct {
 	duplicate  bool
 	deadLetter bool
 	history    []producer.Attempt
-	// redelivery, set when status is StatusRetrying, is the delivery's
+	// redelivery, set when status is loa.StatusRetrying, is the delivery's
 	// next retry tier and when it is due.
 	redelivery *producer.Redelivery
 }
@@ -91,7 +92,7 @@ func (d *Dispatcher) send(ctx context.Context, env producer.Envelope, channel ch
 // token-dead).
 func (d *Dispatcher) classify(dv delivery, tier int, r sendResult) outcome {
 	if r.err == nil {
-		return outcome{status: StatusSent, provider: r.res.Provider, providerID: r.res.ProviderID, attempts: len(r.history) + 1}
+		return outcome{status: loa.StatusSent, provider: r.res.Provider, providerID: r.res.ProviderID, attempts: len(r.history) + 1}
 	}
 	now := d.now()
 	history := append(slices.Clip(r.history), attemptOf(now, r.err))
@@ -103,25 +104,25 @@ func (d *Dispatcher) classify(dv delivery, tier int, r sendResult) outcome {
 	}
 	switch class {
 	case channels.Expired:
-		o.status = StatusExpired
+		o.status = loa.StatusExpired
 	case channels.TokenDead:
-		o.status = StatusTokenDead // the ledger deactivates the device from the receipt
+		o.status = loa.StatusTokenDead // the ledger deactivates the device from the receipt
 	case channels.Transient:
 		if tier >= len(d.cfg.RetryTiers) {
-			o.status, o.deadLetter = StatusFailed, true
+			o.status, o.deadLetter = loa.StatusFailed, true
 			o.reason = fmt.Sprintf("gave up after %d attempts: %s", len(history), o.reason)
 			break
 		}
 		due := now.Add(max(d.jitter(d.cfg.RetryTiers[tier]), channels.RetryAfterOf(r.err)))
 		if exp := dv.env.ExpiresAt; !exp.IsZero() && !due.Before(exp) {
-			o.status, o.class, o.reason = StatusExpired, channels.Expired, "would expire before its retry: "+o.reason
+			o.status, o.class, o.reason = loa.StatusExpired, channels.Expired, "would expire before its retry: "+o.reason
 			break
 		}
-		o.status = StatusRetrying
+		o.status = loa.StatusRetrying
 		o.redelivery = &producer.Redelivery{Channel: string(dv.ch), Recipient: dv.addr, Targets: dv.targets,
 			Tier: tier + 1, DueAt: due.UTC(), History: history}
 	default:
-		o.status, o.deadLetter = StatusFailed, true
+		o.status, o.deadLetter = loa.StatusFailed, true
 	}
 	return o
 }
@@ -131,7 +132,7 @@ func (d *Dispatcher) classify(dv delivery, tier int, r sendResult) outcome {
 // the outcome asks for. It counts the outcome in the metrics.
 func (d *Dispatcher) settle(dv delivery, o outcome) (Receipt, []producer.Record, error) {
 	if !o.duplicate {
-		d.cfg.Metrics.Delivery(string(dv.ch), o.provider, o.status)
+		d.cfg.Metrics.Delivery(string(dv.ch), o.provider, string(o.status))
 	}
 	rc := d.newReceipt(dv, o)
 	switch {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/accounts/oidc"
 	accredis "github.com/loa-hub/loa/accounts/redis"
@@ -300,17 +301,16 @@ func adminOfficialCreate(ctx context.Context, cfg config, args []string, stdout 
 	}
 	out, err := svc.CreateOfficial(ctx, accounts.Actor{Admin: true, APIKeyID: "loa-admin-cli"}, accounts.NewOfficial{
 		Username: *username, FullName: *fullName, Phone: *phoneNo, Email: *email, Unit: *unit, Roles: rs, Password: pw})
-	var ve *accounts.ValidationError
-	if errors.As(err, &ve) {
+	le, _ := errors.AsType[*loa.Error](err)
+	if le != nil && le.Code == loa.EInvalid {
 		var parts []string
-		for _, f := range ve.Fields {
+		for _, f := range le.Fields {
 			parts = append(parts, "--"+strings.ReplaceAll(strings.ReplaceAll(f.Field, "_", "-"), "password", "password-file")+": "+f.Detail)
 		}
 		return fmt.Errorf("official create: %s", strings.Join(parts, "; "))
 	}
-	var ce *accounts.ConflictError
-	if errors.As(err, &ce) {
-		return fmt.Errorf("official create: the %s is taken", ce.Field)
+	if errors.Is(err, accounts.ErrTaken) {
+		return fmt.Errorf("official create: the %s is taken", le.Field)
 	}
 	if err != nil {
 		return err

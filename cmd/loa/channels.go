@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/channels/breaker"
 	"github.com/loa-hub/loa/channels/email"
@@ -223,9 +224,9 @@ type smppReports struct {
 }
 
 func (s smppReports) Report(ctx context.Context, rep smpp.Report) error {
-	status := dispatcher.StatusDelivered
+	status := loa.StatusDelivered
 	if rep.Status != smpp.Delivered {
-		status = dispatcher.StatusUndelivered
+		status = loa.StatusUndelivered
 	}
 	reason := "delivery receipt: stat:" + rep.Receipt.State
 	if rep.Receipt.Err != "" {
@@ -234,7 +235,7 @@ func (s smppReports) Report(ctx context.Context, rep smpp.Report) error {
 	_, err := s.reports.Record(ctx, dispatcher.DeliveryReport{Provider: rep.Provider, ProviderID: rep.MessageID, Status: status, Reason: reason})
 	if errors.Is(err, sqlstore.ErrNotFound) {
 		s.log.Warn("delivery receipt matches no delivery", slog.String("provider", rep.Provider),
-			slog.String("provider_id", rep.MessageID), slog.String("phone", phone.Mask(rep.Receipt.Phone)), slog.String("status", status))
+			slog.String("provider_id", rep.MessageID), slog.String("phone", phone.Mask(rep.Receipt.Phone)), slog.String("status", string(status)))
 		return nil
 	}
 	return err

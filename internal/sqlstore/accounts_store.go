@@ -55,7 +55,7 @@ func nullTime(t time.Time) any {
 }
 
 // conflict translates a unique-index violation on accounts into the
-// domain's *ConflictError, naming the identifier that is taken.
+// domain's accounts.Taken error, naming the identifier that is taken.
 func conflict(err error) error {
 	var pg *pgconn.PgError
 	text := err.Error()
@@ -69,7 +69,7 @@ func conflict(err error) error {
 	}
 	for _, f := range []string{"citizen_id", "tax_code", "username", "phone"} {
 		if strings.Contains(text, f) {
-			return &accounts.ConflictError{Field: f}
+			return accounts.Taken(f)
 		}
 	}
 	return err

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
@@ -49,7 +50,7 @@ func testAccountRows(t *testing.T, db *sqlstore.DB) {
 		!got.PhoneVerifiedAt.IsZero() || got.Status != accounts.StatusPending {
 		t.Fatalf("round trip: %+v %v", got, err)
 	}
-	var ce *accounts.ConflictError
+	var ce *loa.Error
 	// A pending account reserves nothing: identifiers are unique among
 	// active accounts.
 	if err := db.CreateAccount(ctx, citizen("c2", "049095000123", "84987654321")); err != nil {
@@ -65,13 +66,13 @@ func testAccountRows(t *testing.T, db *sqlstore.DB) {
 	if err := db.ActivateAccount(ctx, "c1", at); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.ActivateAccount(ctx, "c3", at); !errors.As(err, &ce) || ce.Field != "phone" {
+	if err := db.ActivateAccount(ctx, "c3", at); !errors.As(err, &ce) || ce.Code != loa.EConflict || ce.Field != "phone" {
 		t.Errorf("second verified account with the phone: %v", err)
 	}
 	if err := db.ActivateAccount(ctx, "c1", at); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("activating an active account: %v", err)
 	}
-	if err := db.ActivateAccount(ctx, "c2", at); !errors.As(err, &ce) || ce.Field != "citizen_id" {
+	if err := db.ActivateAccount(ctx, "c2", at); !errors.As(err, &ce) || ce.Code != loa.EConflict || ce.Field != "citizen_id" {
 		t.Errorf("second active account with the citizen ID: %v", err)
 	}
 	if as, err := db.FindAccounts(ctx, accounts.Login{CitizenID: "049095000123", Phone: "84987654321"}); err != nil || len(as) != 1 || as[0].ID != "c1" {
@@ -94,7 +95,7 @@ func testAccountRows(t *testing.T, db *sqlstore.DB) {
 		t.Fatalf("official sharing a citizen's phone: %v", err)
 	}
 	off.ID = "o2"
-	if err := db.CreateAccount(ctx, off); !errors.As(err, &ce) || ce.Field != "username" {
+	if err := db.CreateAccount(ctx, off); !errors.As(err, &ce) || ce.Code != loa.EConflict || ce.Field != "username" {
 		t.Errorf("same user name: %v", err)
 	}
 	org := accounts.Account{ID: "g1", Kind: accounts.KindOrganisation, Status: accounts.StatusPending, FullName: "Viettel", TaxCode: "0100109106", CreatedAt: at}
@@ -105,7 +106,7 @@ func testAccountRows(t *testing.T, db *sqlstore.DB) {
 		t.Fatal(err)
 	}
 	org.ID, org.Status = "g2", accounts.StatusActive
-	if err := db.CreateAccount(ctx, org); !errors.As(err, &ce) || ce.Field != "tax_code" {
+	if err := db.CreateAccount(ctx, org); !errors.As(err, &ce) || ce.Code != loa.EConflict || ce.Field != "tax_code" {
 		t.Errorf("same tax code: %v", err)
 	}
 	if got, err := db.FindAccount(ctx, accounts.Login{TaxCode: "0100109106", Username: "0100109106"}); err != nil || got.ID != "g1" {

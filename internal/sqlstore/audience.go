@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 )
 
@@ -295,8 +296,9 @@ func (d *DB) PlanTargeted(ctx context.Context, notificationID string) (map[strin
 // DeliveryStat is how many deliveries of a notification are in one
 // status on one channel through one provider.
 type DeliveryStat struct {
-	Channel, Provider, Status string
-	Count                     int64
+	Channel, Provider string
+	Status            loa.Status
+	Count             int64
 }
 
 // DeliveryStats returns the delivery counts of a notification by channel,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
@@ -70,7 +71,7 @@ func TestBackupRestore(t *testing.T) {
 	}
 	// The ledger.
 	var ds []sqlstore.Delivery
-	statuses := []string{"sent", "delivered", "failed", "retrying", "token_dead", "expired"}
+	statuses := []loa.Status{"sent", "delivered", "failed", "retrying", "token_dead", "expired"}
 	for i := range 600 {
 		ds = append(ds, sqlstore.Delivery{NotificationID: fmt.Sprintf("n-%d", i%7), Channel: "push", Recipient: fmt.Sprintf("bk-tok-%07d", i+1),
 			Status: statuses[i%len(statuses)], Provider: "fcm:p", ProviderID: fmt.Sprintf("projects/p/messages/%d", i),

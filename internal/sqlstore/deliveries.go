@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/loa-hub/loa"
 )
 
 // Delivery is one row of the delivery ledger: the latest outcome of one
@@ -13,7 +15,7 @@ type Delivery struct {
 	NotificationID string
 	Channel        string
 	Recipient      string
-	Status         string // sent | delivered | undelivered | failed | retrying | expired | token_dead | skipped
+	Status         loa.Status
 	Class          string
 	Provider       string
 	ProviderID     string
@@ -110,7 +112,7 @@ func foldDeliveries(rs []Delivery) []Delivery {
 			continue
 		}
 		prev := out[i]
-		if rank(prev.Status) != 0 && rank(r.Status) <= rank(prev.Status) {
+		if prev.Status.Rank() != 0 && r.Status.Rank() <= prev.Status.Rank() {
 			continue // the row would not change
 		}
 		if r.Provider == "" {
@@ -122,23 +124,14 @@ func foldDeliveries(rs []Delivery) []Delivery {
 	return out
 }
 
-// rank is statusRank in Go.
-func rank(status string) int {
-	switch status {
-	case "delivered":
-		return 3
-	case "undelivered":
-		return 2
-	case "sent":
-		return 1
-	}
-	return 0
-}
-
-// statusRank is the SQL rank of a delivery status held in column, for
-// RecordDelivery's precedence.
+// statusRank is the SQL form of loa.Status.Rank for the status held in
+// column, for RecordDelivery's precedence.
 func statusRank(column string) string {
-	return `(CASE ` + column + ` WHEN 'delivered' THEN 3 WHEN 'undelivered' THEN 2 WHEN 'sent' THEN 1 ELSE 0 END)`
+	q := `(CASE ` + column
+	for _, st := range loa.Ranked() {
+		q += fmt.Sprintf(` WHEN '%s' THEN %d`, st, st.Rank())
+	}
+	return q + ` ELSE 0 END)`
 }
 
 // Deliveries returns the ledger rows of one notification ordered by

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 )
@@ -14,7 +15,7 @@ import (
 // one delivery, in any order of ranks) leaves the ledger as applying the
 // receipts one by one does.
 func TestRecordDeliveriesMatchesOneByOne(t *testing.T) {
-	seqs := [][]string{
+	seqs := [][]loa.Status{
 		{"retrying", "sent", "failed"},
 		{"sent", "delivered", "sent", "undelivered"},
 		{"failed", "retrying", "expired"},

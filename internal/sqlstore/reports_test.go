@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 )
@@ -16,25 +17,25 @@ import (
 func TestLedgerPrecedence(t *testing.T) {
 	cases := []struct {
 		name  string
-		steps []string
-		want  string
+		steps []loa.Status
+		want  loa.Status
 	}{
-		{"sent overrides retrying", []string{"retrying", "sent"}, "sent"},
-		{"sent overrides failed", []string{"failed", "sent"}, "sent"},
-		{"failure after sent is ignored", []string{"sent", "failed"}, "sent"},
-		{"retrying after sent is ignored", []string{"sent", "retrying"}, "sent"},
-		{"delivered overrides sent", []string{"sent", "delivered"}, "delivered"},
-		{"undelivered overrides sent", []string{"sent", "undelivered"}, "undelivered"},
-		{"delivered overrides undelivered", []string{"sent", "undelivered", "delivered"}, "delivered"},
-		{"nothing downgrades delivered: undelivered", []string{"sent", "delivered", "undelivered"}, "delivered"},
-		{"nothing downgrades delivered: sent", []string{"delivered", "sent"}, "delivered"},
-		{"nothing downgrades delivered: failed", []string{"sent", "delivered", "failed"}, "delivered"},
-		{"sent after undelivered is ignored", []string{"undelivered", "sent"}, "undelivered"},
-		{"a report before the send receipt", []string{"delivered", "retrying", "sent"}, "delivered"},
-		{"among transient states the latest wins", []string{"retrying", "failed"}, "failed"},
-		{"failed then expired", []string{"retrying", "expired"}, "expired"},
-		{"retry after a permanent failure", []string{"failed", "retrying"}, "retrying"},
-		{"a replayed dead letter is sent", []string{"retrying", "failed", "sent", "delivered"}, "delivered"},
+		{"sent overrides retrying", []loa.Status{"retrying", "sent"}, "sent"},
+		{"sent overrides failed", []loa.Status{"failed", "sent"}, "sent"},
+		{"failure after sent is ignored", []loa.Status{"sent", "failed"}, "sent"},
+		{"retrying after sent is ignored", []loa.Status{"sent", "retrying"}, "sent"},
+		{"delivered overrides sent", []loa.Status{"sent", "delivered"}, "delivered"},
+		{"undelivered overrides sent", []loa.Status{"sent", "undelivered"}, "undelivered"},
+		{"delivered overrides undelivered", []loa.Status{"sent", "undelivered", "delivered"}, "delivered"},
+		{"nothing downgrades delivered: undelivered", []loa.Status{"sent", "delivered", "undelivered"}, "delivered"},
+		{"nothing downgrades delivered: sent", []loa.Status{"delivered", "sent"}, "delivered"},
+		{"nothing downgrades delivered: failed", []loa.Status{"sent", "delivered", "failed"}, "delivered"},
+		{"sent after undelivered is ignored", []loa.Status{"undelivered", "sent"}, "undelivered"},
+		{"a report before the send receipt", []loa.Status{"delivered", "retrying", "sent"}, "delivered"},
+		{"among transient states the latest wins", []loa.Status{"retrying", "failed"}, "failed"},
+		{"failed then expired", []loa.Status{"retrying", "expired"}, "expired"},
+		{"retry after a permanent failure", []loa.Status{"failed", "retrying"}, "retrying"},
+		{"a replayed dead letter is sent", []loa.Status{"retrying", "failed", "sent", "delivered"}, "delivered"},
 	}
 	for name, db := range testenv.Stores(t) {
 		t.Run(name, func(t *testing.T) {

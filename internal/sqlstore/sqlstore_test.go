@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 )
@@ -111,7 +112,7 @@ func testLedger(t *testing.T, db *sqlstore.DB) {
 	ctx := context.Background()
 	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	d := sqlstore.Delivery{NotificationID: "n-l", Channel: "sms", Recipient: "84912345678", Status: "failed", Class: "transient", Targets: 1, Attempts: 1, UpdatedAt: at}
-	for _, step := range []struct{ status string }{{"failed"}, {"sent"}, {"failed"}} {
+	for _, step := range []struct{ status loa.Status }{{"failed"}, {"sent"}, {"failed"}} {
 		d.Status = step.status
 		d.Attempts++
 		if err := db.RecordDelivery(ctx, d); err != nil {

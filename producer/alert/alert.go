@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/phone"
 	"github.com/loa-hub/loa/internal/sqlstore"
@@ -79,32 +80,32 @@ const (
 	ChannelSMS  = "sms"
 )
 
-// Errors of the Service besides *cap.ValidationError.
+// Errors of the Service besides cap refusal (*loa.Error).
 var (
-	ErrNotFound = errors.New("alert: not found")
+	ErrNotFound = loa.NotFound("alert not found")
 	// ErrNotPending: the alert is not waiting for approval (already
 	// decided, or pre-authorised).
-	ErrNotPending = errors.New("alert: not pending approval")
+	ErrNotPending = loa.Errorf(loa.EAlertState, "the alert is not waiting for approval")
 	// ErrSelfDecision: an issuer tried to approve or reject their own
 	// alert (four eyes).
-	ErrSelfDecision = errors.New("alert: the issuer cannot decide on their own alert")
-	// ErrUnknownReference is the class of the *cap.ValidationError for a
+	ErrSelfDecision = loa.Forbidden("the issuer of an alert cannot approve or reject it (four eyes)")
+	// ErrUnknownReference is the class of the cap refusal (*loa.Error) for a
 	// reference to an alert Loa does not know.
 	ErrUnknownReference = errors.New("alert: unknown referenced alert")
-	// ErrIdentifierReused is the class of the *cap.ValidationError for an
+	// ErrIdentifierReused is the class of the cap refusal (*loa.Error) for an
 	// alert posted with the sender and identifier of an earlier one but
 	// different content: CAP identifiers are unique per sender, so this
 	// is neither a repost nor a new alert.
 	ErrIdentifierReused = errors.New("alert: identifier already used for a different alert")
-	// ErrNoArea is the class of the *cap.ValidationError for an alert
+	// ErrNoArea is the class of the cap refusal (*loa.Error) for an alert
 	// whose areas match no administrative unit.
 	ErrNoArea = errors.New("alert: no area")
-	// ErrNotActual is the class of the *cap.ValidationError for a Draft
+	// ErrNotActual is the class of the cap refusal (*loa.Error) for a Draft
 	// alert, or an Ack or Error message: they are not for distribution.
 	ErrNotActual = errors.New("alert: not for distribution")
 	// ErrExpiredPending: a pending alert expired before it was approved;
 	// it can only be rejected.
-	ErrExpiredPending = errors.New("alert: expired before approval")
+	ErrExpiredPending = loa.Errorf(loa.EAlertState, "the alert expired while waiting for approval; reject it")
 	// ErrPublish wraps a failure to publish a stored alert's plan; the
 	// alert is kept, and posting it again publishes it.
 	ErrPublish = errors.New("alert: publish failed")
@@ -276,7 +277,7 @@ type Result struct {
 // ParseCAP reads and validates a CAP 1.2 document. It does not judge
 // what the document asks for (an expired alert, areas Loa does not know):
 // Submit stores such alerts instead of refusing them. It returns a
-// *cap.ValidationError for a refused document.
+// cap refusal (*loa.Error) for a refused document.
 func (s *Service) ParseCAP(ctx context.Context, r io.Reader) (*cap.Alert, error) {
 	return cap.Parse(r, cap.Options{MaxBytes: s.cfg.MaxBytes, Signers: s.cfg.Signers})
 }
@@ -321,19 +322,19 @@ func (f fields) status() string {
 // accounts its addresses name, Test and Exercise the test audience,
 // never the public.
 //
-// Refusals are *cap.ValidationError (with ErrUnknownReference,
+// Refusals are cap refusal (*loa.Error) (with ErrUnknownReference,
 // ErrIdentifierReused or ErrNotActual as class); a failed publish returns
 // the stored alert with an error wrapping ErrPublish.
 func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, error) {
 	a, f := in.Alert, fields{json: in.JSON}
 	now := s.now().UTC()
 	if a.Status == cap.StatusDraft {
-		return Result{}, &cap.ValidationError{Element: f.status(), Reason: "a Draft is not for distribution", Err: ErrNotActual}
+		return Result{}, cap.Refusal(f.status(), "a Draft is not for distribution", ErrNotActual)
 	}
 	switch a.MsgType {
 	case cap.MsgTypeAlert, cap.MsgTypeUpdate, cap.MsgTypeCancel:
 	default:
-		return Result{}, &cap.ValidationError{Element: "alert/msgType", Reason: "only Alert, Update and Cancel messages are distributed", Err: ErrNotActual}
+		return Result{}, cap.Refusal("alert/msgType", "only Alert, Update and Cancel messages are distributed", ErrNotActual)
 	}
 	if prev, err := s.store.AlertByIdentifier(ctx, a.Sender, a.Identifier); err == nil {
 		return s.replay(ctx, prev, a, f)
@@ -346,7 +347,7 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 		return Result{}, err
 	}
 	if a.MsgType != cap.MsgTypeAlert && len(refs) == 0 && len(pending) == 0 {
-		return Result{}, &cap.ValidationError{Element: f.refs(), Reason: "an Update or Cancel must name the alert it refers to", Err: cap.ErrInvalid}
+		return Result{}, cap.Refusal(f.refs(), "an Update or Cancel must name the alert it refers to", cap.ErrInvalid)
 	}
 	st := sqlstore.StoredAlert{CAPIdentifier: a.Identifier, Sender: a.Sender, Sent: a.Sent, MsgType: string(a.MsgType),
 		Issuer: iss.ID, CreatedAt: now, PendingRefs: pending, ChainKey: chainKey(a, refs)}
@@ -573,8 +574,9 @@ func (s *Service) replay(ctx context.Context, st sqlstore.StoredAlert, a *cap.Al
 		return Result{}, err
 	}
 	if !same {
-		return Result{Alert: st}, &cap.ValidationError{Element: f.identifier(), Err: ErrIdentifierReused,
-			Reason: fmt.Sprintf("%q was already used by this sender for a different alert (%s); give a new identifier, or send an Update referring to it", a.Identifier, st.ID)}
+		reused := cap.Refusal(f.identifier(), fmt.Sprintf("%q was already used by this sender for a different alert (%s); give a new identifier, or send an Update referring to it", a.Identifier, st.ID), ErrIdentifierReused)
+		reused.Code, reused.Fields = loa.EIdempotencyConflict, nil
+		return Result{Alert: st}, reused
 	}
 	if sendable(st.Status) && st.PublishedAt.IsZero() {
 		if err := s.send(ctx, st); err != nil {
@@ -667,8 +669,7 @@ func (s *Service) resolveRefs(ctx context.Context, a *cap.Alert, ids []string, f
 			st, err = s.store.AlertByIdentifier(ctx, a.Sender, id)
 		}
 		if errors.Is(err, sqlstore.ErrNotFound) {
-			return nil, nil, &cap.ValidationError{Element: fmt.Sprintf("%s[%d]", f.refs(), i), Err: ErrUnknownReference,
-				Reason: fmt.Sprintf("no alert %q is known (give an alert id or an identifier you sent)", id)}
+			return nil, nil, cap.Refusal(fmt.Sprintf("%s[%d]", f.refs(), i), fmt.Sprintf("no alert %q is known (give an alert id or an identifier you sent)", id), ErrUnknownReference)
 		}
 		if err != nil {
 			return nil, nil, err

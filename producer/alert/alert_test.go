@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
@@ -413,8 +414,8 @@ func TestJSONAlert(t *testing.T) {
 		j := good()
 		tc.edit(&j)
 		_, err := r.svc.FromJSON(ctx, j, "loa:k")
-		var ve *cap.ValidationError
-		if !errors.As(err, &ve) || ve.Element != tc.field {
+		var ve *loa.Error
+		if !errors.As(err, &ve) || ve.Field != tc.field {
 			t.Errorf("%s: err %v", tc.field, err)
 		}
 	}
@@ -426,8 +427,8 @@ func TestJSONAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = r.svc.Submit(ctx, issuer, in)
-	var ve *cap.ValidationError
-	if !errors.As(err, &ve) || ve.Element != "references[0]" {
+	var ve *loa.Error
+	if !errors.As(err, &ve) || ve.Field != "references[0]" {
 		t.Errorf("unknown reference: %v", err)
 	}
 

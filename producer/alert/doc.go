@@ -4,7 +4,7 @@
 // every bulk broadcast.
 //
 // A Service validates an alert (unknown area codes, unknown references and
-// expired alerts are refused with a *cap.ValidationError naming the
+// expired alerts are refused with a cap refusal (*loa.Error) naming the
 // element), resolves its audience (VN-ADMIN geocodes, and the areas whose
 // centroid lies inside its polygons and circles), persists it keyed by
 // sender and CAP identifier (the same alert posted twice is one alert, sent

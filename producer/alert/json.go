@@ -51,11 +51,11 @@ const (
 )
 
 // FromJSON validates a JSON alert from sender and turns it into an Input.
-// Every refusal is a *cap.ValidationError whose Element is the JSON field.
+// Every refusal is a cap refusal (*loa.Error) whose Element is the JSON field.
 func (s *Service) FromJSON(ctx context.Context, j JSONAlert, sender string) (Input, error) {
 	now := s.now().UTC().Truncate(time.Second)
 	bad := func(field, format string, args ...any) error {
-		return &cap.ValidationError{Element: field, Reason: fmt.Sprintf(format, args...), Err: cap.ErrInvalid}
+		return cap.Refusal(field, fmt.Sprintf(format, args...), cap.ErrInvalid)
 	}
 	a := &cap.Alert{Identifier: strings.TrimSpace(j.Identifier), Sender: sender, Sent: now, Status: cap.StatusActual, Scope: cap.ScopePublic}
 	if a.Identifier == "" {
@@ -124,7 +124,7 @@ func (s *Service) FromJSON(ctx context.Context, j JSONAlert, sender string) (Inp
 	}
 	switch {
 	case j.Expires != nil && !j.Expires.After(now):
-		return Input{}, &cap.ValidationError{Element: "expires", Reason: "the alert expired at " + j.Expires.UTC().Format(time.RFC3339), Err: cap.ErrExpired}
+		return Input{}, cap.Refusal("expires", "the alert expired at "+j.Expires.UTC().Format(time.RFC3339), cap.ErrExpired)
 	case j.Expires != nil:
 		in.Expires = j.Expires.UTC().Truncate(time.Second)
 	case full:
@@ -139,7 +139,7 @@ func (s *Service) FromJSON(ctx context.Context, j JSONAlert, sender string) (Inp
 			return Input{}, err
 		}
 		if !ok {
-			return Input{}, &cap.ValidationError{Element: fmt.Sprintf("areas[%d]", i), Reason: fmt.Sprintf("%q is not a known administrative unit", code), Err: cap.ErrUnknownArea}
+			return Input{}, cap.Refusal(fmt.Sprintf("areas[%d]", i), fmt.Sprintf("%q is not a known administrative unit", code), cap.ErrUnknownArea)
 		}
 		area.Geocodes = append(area.Geocodes, cap.ValuePair{ValueName: cap.GeocodeVNAdmin, Value: code})
 	}
@@ -171,7 +171,7 @@ func (s *Service) FromJSON(ctx context.Context, j JSONAlert, sender string) (Inp
 	if len(area.Geocodes)+len(area.Polygons)+len(area.Circles) > 0 {
 		in.Areas = []cap.Area{area}
 	} else if a.MsgType == cap.MsgTypeAlert {
-		return Input{}, &cap.ValidationError{Element: "areas", Reason: "give areas (unit codes), a polygon or a circle", Err: ErrNoArea}
+		return Input{}, cap.Refusal("areas", "give areas (unit codes), a polygon or a circle", ErrNoArea)
 	}
 	a.Infos = []cap.Info{in}
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer"
@@ -203,10 +204,10 @@ func TestCAPSemanticsGolden(t *testing.T) {
 				before := len(r.pub.Envelopes())
 				res, err := r.post(t, issuer, f)
 				step := semanticsStep{File: f, Plans: []semanticsPlan{}}
-				var ve *cap.ValidationError
+				var ve *loa.Error
 				switch {
 				case errors.As(err, &ve):
-					step.Error = &semanticsError{Element: ve.Element, Reason: ve.Reason}
+					step.Error = &semanticsError{Element: ve.Field, Reason: ve.Detail}
 				case err != nil:
 					t.Fatalf("%s: %v", f, err)
 				default:

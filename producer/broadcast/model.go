@@ -2,8 +2,9 @@ package broadcast
 
 import (
 	"errors"
-	"fmt"
 	"time"
+
+	"github.com/loa-hub/loa"
 )
 
 // Status is where a broadcast request is in its life.
@@ -89,61 +90,31 @@ type SMSEstimate struct {
 
 // Errors of the service; compare with errors.Is.
 var (
-	// ErrNotFound: no such broadcast.
+	// ErrNotFound: no such broadcast; wrapped by a loa.ENotFound
+	// *loa.Error naming it.
 	ErrNotFound = errors.New("broadcast: not found")
-	// ErrForbidden: the actor lacks the role for this.
-	ErrForbidden = errors.New("broadcast: forbidden")
+	// ErrForbidden: the actor lacks the role for this. Refusals that say
+	// which role wrap it.
+	ErrForbidden = loa.Forbidden("broadcasts are drafted, approved and read by signed-in officials")
 	// ErrFourEyes: the approver created or submitted the request.
-	ErrFourEyes = errors.New("broadcast: the approver must not be the submitter")
+	ErrFourEyes = &loa.Error{Code: loa.EFourEyes,
+		Detail: "a broadcast is approved or rejected by an official who neither drafted nor submitted it"}
 	// ErrState: the request is not in a state that allows this (for
-	// example cancelling once sending started).
+	// example cancelling once sending started); wrapped by a
+	// loa.EBroadcastState *loa.Error saying which state.
 	ErrState = errors.New("broadcast: not allowed in the current state")
-	// ErrInvalid is wrapped by *ValidationError.
+	// ErrInvalid is wrapped by every loa.EInvalid *loa.Error of the
+	// package.
 	ErrInvalid = errors.New("broadcast: invalid input")
 )
 
-// FieldError is one invalid request field.
-type FieldError struct {
-	Field  string
-	Detail string
+func notFound(id string) error { return loa.NotFound("broadcast %s not found", id).Wrap(ErrNotFound) }
+
+func forbidden(format string, args ...any) error {
+	return loa.Forbidden(format, args...).Wrap(ErrForbidden)
 }
 
-// ValidationError lists every invalid field of a request; it wraps
-// ErrInvalid.
-type ValidationError struct{ Fields []FieldError }
-
-func (e *ValidationError) Error() string {
-	if len(e.Fields) == 0 {
-		return "broadcast: invalid input"
-	}
-	return fmt.Sprintf("broadcast: invalid %s: %s", e.Fields[0].Field, e.Fields[0].Detail)
+// stateError says which state refused an action; it wraps ErrState.
+func stateError(action, id string, st Status) error {
+	return loa.Errorf(loa.EBroadcastState, "cannot %s broadcast %s: it is %s", action, id, st).Wrap(ErrState)
 }
-
-// Unwrap returns ErrInvalid.
-func (e *ValidationError) Unwrap() error { return ErrInvalid }
-
-type validation struct{ fields []FieldError }
-
-func (v *validation) add(field, format string, args ...any) {
-	v.fields = append(v.fields, FieldError{Field: field, Detail: fmt.Sprintf(format, args...)})
-}
-
-func (v *validation) err() error {
-	if len(v.fields) == 0 {
-		return nil
-	}
-	return &ValidationError{Fields: v.fields}
-}
-
-// StateError says which state refused an action; it wraps ErrState.
-type StateError struct {
-	Action string
-	Status Status
-}
-
-func (e *StateError) Error() string {
-	return fmt.Sprintf("broadcast: cannot %s a broadcast that is %s", e.Action, e.Status)
-}
-
-// Unwrap returns ErrState.
-func (e *StateError) Unwrap() error { return ErrState }

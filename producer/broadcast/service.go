@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/channels/sms"
 	"github.com/loa-hub/loa/internal/sqlstore"
@@ -141,7 +142,7 @@ func (s *Service) require(ctx context.Context, a Actor, allowed ...accounts.Role
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: needs the role %s", ErrForbidden, joinRoles(allowed))
+	return forbidden("needs the role %s", joinRoles(allowed))
 }
 
 func joinRoles(rs []accounts.Role) string {
@@ -158,46 +159,46 @@ var readers = []accounts.Role{accounts.RoleAgencySubmitter, accounts.RoleBroadca
 // Readers are the roles that may read broadcasts and their history.
 func Readers() []accounts.Role { return slices.Clone(readers) }
 
-func (s *Service) text(v *validation, field, text string, max int, required bool) string {
+func (s *Service) text(v *loa.Validation, field, text string, max int, required bool) string {
 	t := strings.TrimSpace(norm.NFC.String(text))
 	switch {
 	case !utf8.ValidString(text):
-		v.add(field, "must be valid UTF-8")
+		v.Add(field, "must be valid UTF-8")
 	case t == "" && required:
-		v.add(field, "is required")
+		v.Add(field, "is required")
 	case utf8.RuneCountInString(t) > max:
-		v.add(field, "must be at most %d characters", max)
+		v.Add(field, "must be at most %d characters", max)
 	}
 	return t
 }
 
 // check validates a draft and returns it normalised.
 func (s *Service) check(ctx context.Context, d Draft) (Draft, error) {
-	var v validation
+	var v loa.Validation
 	d.Title = s.text(&v, "title", d.Title, s.cfg.MaxTitle, true)
 	d.Body = s.text(&v, "body", d.Body, s.cfg.MaxBody, true)
 	d.TitleEN = s.text(&v, "title_en", d.TitleEN, s.cfg.MaxTitle, false)
 	d.BodyEN = s.text(&v, "body_en", d.BodyEN, s.cfg.MaxBody, false)
 	d.Topic = strings.TrimSpace(d.Topic)
 	if d.Topic == "" {
-		v.add("topic", "is required")
+		v.Add("topic", "is required")
 	} else if !slices.Contains(s.cfg.Topics, d.Topic) {
-		v.add("topic", "must be one of %s", strings.Join(s.cfg.Topics, ", "))
+		v.Add("topic", "must be one of %s", strings.Join(s.cfg.Topics, ", "))
 	}
 	a := &d.Audience
 	a.Areas, a.Topics, a.Accounts = dedupe(a.Areas), dedupe(a.Topics), dedupe(a.Accounts)
 	named := len(a.Areas) > 0 || len(a.Topics) > 0 || len(a.Accounts) > 0
 	switch {
 	case a.Everyone && named:
-		v.add("audience", "everyone excludes areas, topics and accounts")
+		v.Add("audience", "everyone excludes areas, topics and accounts")
 	case !a.Everyone && !named:
-		v.add("audience", "name everyone, or one or more areas, topics or accounts")
+		v.Add("audience", "name everyone, or one or more areas, topics or accounts")
 	case a.AreaTopics && (len(a.Areas) == 0 || a.Everyone || len(a.Topics) > 0 || len(a.Accounts) > 0):
-		v.add("audience.area_topics", "sends one topic message per area: name areas only")
+		v.Add("audience.area_topics", "sends one topic message per area: name areas only")
 	}
 	for i, t := range a.Topics {
 		if !slices.Contains(s.cfg.Topics, t) {
-			v.add(fmt.Sprintf("audience.topics[%d]", i), "unknown topic %q", t)
+			v.Add(fmt.Sprintf("audience.topics[%d]", i), "unknown topic %q", t)
 		}
 	}
 	if len(a.Areas) > 0 {
@@ -207,12 +208,12 @@ func (s *Service) check(ctx context.Context, d Draft) (Draft, error) {
 		}
 		for i, c := range a.Areas {
 			if !slices.Contains(have, c) {
-				v.add(fmt.Sprintf("audience.areas[%d]", i), "unknown area code %q", c)
+				v.Add(fmt.Sprintf("audience.areas[%d]", i), "unknown area code %q", c)
 			}
 		}
 	}
 	if len(a.Accounts) > s.cfg.MaxAccounts {
-		v.add("audience.accounts", "at most %d accounts; use areas or topics for more", s.cfg.MaxAccounts)
+		v.Add("audience.accounts", "at most %d accounts; use areas or topics for more", s.cfg.MaxAccounts)
 	} else {
 		for i, id := range a.Accounts {
 			ok, err := s.d.Store.AccountExists(ctx, id)
@@ -220,7 +221,7 @@ func (s *Service) check(ctx context.Context, d Draft) (Draft, error) {
 				return Draft{}, fmt.Errorf("broadcast: accounts: %w", err)
 			}
 			if !ok {
-				v.add(fmt.Sprintf("audience.accounts[%d]", i), "unknown account %q", id)
+				v.Add(fmt.Sprintf("audience.accounts[%d]", i), "unknown account %q", id)
 			}
 		}
 	}
@@ -230,34 +231,34 @@ func (s *Service) check(ctx context.Context, d Draft) (Draft, error) {
 	d.Channels = dedupe(d.Channels)
 	for i, c := range d.Channels {
 		if c != ChannelPush && c != ChannelSMS {
-			v.add(fmt.Sprintf("channels[%d]", i), "must be push or sms")
+			v.Add(fmt.Sprintf("channels[%d]", i), "must be push or sms")
 		}
 	}
 	if !d.SendAt.IsZero() && !d.SendAt.After(s.d.Now()) {
-		v.add("send_at", "must be in the future (leave it out to send as soon as approved)")
+		v.Add("send_at", "must be in the future (leave it out to send as soon as approved)")
 	}
 	d.Document.Number = strings.TrimSpace(d.Document.Number)
 	switch n := d.Document.Number; {
 	case n == "":
-		v.add("request_document.number", "is required: the number of the official request document")
+		v.Add("request_document.number", "is required: the number of the official request document")
 	case utf8.RuneCountInString(n) > 64:
-		v.add("request_document.number", "must be at most 64 characters")
+		v.Add("request_document.number", "must be at most 64 characters")
 	}
 	switch dd := strings.TrimSpace(d.Document.Date); {
 	case dd == "":
-		v.add("request_document.date", "is required (YYYY-MM-DD)")
+		v.Add("request_document.date", "is required (YYYY-MM-DD)")
 	case !docDate.MatchString(dd):
-		v.add("request_document.date", "must be a date YYYY-MM-DD")
+		v.Add("request_document.date", "must be a date YYYY-MM-DD")
 	default:
 		t, err := time.Parse(time.DateOnly, dd)
 		if err != nil {
-			v.add("request_document.date", "must be a date YYYY-MM-DD")
+			v.Add("request_document.date", "must be a date YYYY-MM-DD")
 		} else if t.After(s.d.Now().Add(24 * time.Hour)) {
-			v.add("request_document.date", "must not be in the future")
+			v.Add("request_document.date", "must not be in the future")
 		}
 		d.Document.Date = dd
 	}
-	return d, v.err()
+	return d, v.Err(ErrInvalid)
 }
 
 func dedupe(in []string) []string {
@@ -271,7 +272,7 @@ func dedupe(in []string) []string {
 }
 
 // Create stores a draft by an agency submitter. Errors: ErrForbidden,
-// *ValidationError.
+// a loa.EInvalid *loa.Error.
 func (s *Service) Create(ctx context.Context, a Actor, d Draft) (sqlstore.Broadcast, error) {
 	if err := s.require(ctx, a, accounts.RoleAgencySubmitter); err != nil {
 		return sqlstore.Broadcast{}, err
@@ -307,7 +308,7 @@ func (s *Service) Create(ctx context.Context, a Actor, d Draft) (sqlstore.Broadc
 func (s *Service) load(ctx context.Context, id string) (sqlstore.Broadcast, error) {
 	b, err := s.d.Store.Broadcast(ctx, id)
 	if errors.Is(err, sqlstore.ErrNotFound) {
-		return b, ErrNotFound
+		return b, notFound(id)
 	}
 	return b, err
 }
@@ -320,7 +321,7 @@ func (s *Service) move(ctx context.Context, t sqlstore.BroadcastTransition, acti
 	b, err := s.d.Store.TransitionBroadcast(ctx, t)
 	switch {
 	case errors.Is(err, sqlstore.ErrNotFound):
-		return b, ErrNotFound
+		return b, notFound(t.ID)
 	case errors.Is(err, sqlstore.ErrStateConflict):
 		cur, lerr := s.load(ctx, t.ID)
 		if lerr != nil {
@@ -329,7 +330,7 @@ func (s *Service) move(ctx context.Context, t sqlstore.BroadcastTransition, acti
 		if t.NotBy != "" && (cur.CreatedBy == t.NotBy || cur.SubmittedBy == t.NotBy) {
 			return b, ErrFourEyes
 		}
-		return b, &StateError{Action: action, Status: Status(cur.Status)}
+		return b, stateError(action, t.ID, Status(cur.Status))
 	}
 	return b, err
 }
@@ -345,10 +346,10 @@ func (s *Service) Submit(ctx context.Context, a Actor, id string) (sqlstore.Broa
 		return b, err
 	}
 	if b.CreatedBy != a.AccountID {
-		return sqlstore.Broadcast{}, fmt.Errorf("%w: only the official who drafted it may submit it", ErrForbidden)
+		return sqlstore.Broadcast{}, forbidden("only the official who drafted it may submit it")
 	}
 	if !b.SendAt.IsZero() && !b.SendAt.After(s.d.Now()) {
-		return sqlstore.Broadcast{}, &ValidationError{Fields: []FieldError{{Field: "send_at", Detail: "the send time has passed; draft the request again"}}}
+		return sqlstore.Broadcast{}, loa.Invalid("send_at", "the send time has passed; draft the request again").Wrap(ErrInvalid)
 	}
 	return s.move(ctx, sqlstore.BroadcastTransition{ID: id, From: []string{string(StatusDraft)}, To: string(StatusSubmitted),
 		Actor: a.AccountID, IP: a.IP, Submitter: true}, "submit")
@@ -403,7 +404,7 @@ func (s *Service) approverError(err error) error {
 	case errors.Is(err, accounts.ErrFourEyes):
 		return fmt.Errorf("%w: %w", ErrFourEyes, err)
 	case errors.Is(err, accounts.ErrForbidden):
-		return fmt.Errorf("%w: %s", ErrForbidden, strings.TrimPrefix(err.Error(), accounts.ErrForbidden.Error()+": "))
+		return forbidden("%s", strings.TrimPrefix(err.Error(), accounts.ErrForbidden.Error()+": "))
 	}
 	return fmt.Errorf("broadcast: approver: %w", err)
 }
@@ -460,14 +461,14 @@ func (s *Service) envelope(b sqlstore.Broadcast, now, due time.Time) (producer.E
 }
 
 // Reject rejects a submitted request with a reason. Errors: ErrNotFound,
-// ErrForbidden, ErrFourEyes, ErrState, *ValidationError{reason}.
+// ErrForbidden, ErrFourEyes, ErrState, a loa.EInvalid *loa.Error{reason}.
 func (s *Service) Reject(ctx context.Context, a Actor, id, reason string) (sqlstore.Broadcast, error) {
 	if err := s.approverError(s.d.Roles.CheckApprover(ctx, a.AccountID)); err != nil {
 		return sqlstore.Broadcast{}, err
 	}
-	var v validation
+	var v loa.Validation
 	reason = s.text(&v, "reason", reason, 1000, true)
-	if err := v.err(); err != nil {
+	if err := v.Err(ErrInvalid); err != nil {
 		return sqlstore.Broadcast{}, err
 	}
 	if _, err := s.decider(ctx, a, id); err != nil {
@@ -485,9 +486,9 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (sqlst
 	if err != nil {
 		return sqlstore.Broadcast{}, err
 	}
-	var v validation
+	var v loa.Validation
 	reason = s.text(&v, "reason", reason, 1000, false)
-	if err := v.err(); err != nil {
+	if err := v.Err(ErrInvalid); err != nil {
 		return sqlstore.Broadcast{}, err
 	}
 	b, err := s.load(ctx, id)
@@ -498,7 +499,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (sqlst
 	// unit, not in any unit.
 	author := rs[accounts.RoleAgencySubmitter] && b.CreatedBy == a.AccountID
 	if !author && (!rs[accounts.RoleBroadcastApprover] || s.d.Roles.CheckApprover(ctx, a.AccountID) != nil) {
-		return sqlstore.Broadcast{}, fmt.Errorf("%w: only its author or an approver of the approval unit may cancel a broadcast", ErrForbidden)
+		return sqlstore.Broadcast{}, forbidden("only its author or an approver of the approval unit may cancel a broadcast")
 	}
 	if Status(b.Status) == StatusScheduled {
 		// The scheduled item is the race: cancelling it is a
@@ -511,7 +512,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (sqlst
 		if n == 0 {
 			if st, _ := s.d.Store.ScheduledStatus(ctx, itemID(id)); st == sqlstore.ItemPublished {
 				s.refresh(ctx, b)
-				return b, &StateError{Action: "cancel", Status: StatusSending}
+				return b, stateError("cancel", id, StatusSending)
 			}
 		}
 	}
@@ -579,8 +580,7 @@ func (s *Service) finished(ctx context.Context, id string) bool {
 		want += n
 	}
 	for _, r := range rows {
-		switch r.Status {
-		case "sent", "delivered", "failed", "undelivered", "token_dead", "skipped", "expired", "cancelled":
+		if r.Status.Final() {
 			have += r.Count
 		}
 	}
@@ -600,13 +600,13 @@ func (s *Service) Get(ctx context.Context, a Actor, id string) (sqlstore.Broadca
 }
 
 // List returns up to limit broadcasts, newest first, in status when it is
-// not empty. Errors: ErrForbidden, *ValidationError{status}.
+// not empty. Errors: ErrForbidden, a loa.EInvalid *loa.Error{status}.
 func (s *Service) List(ctx context.Context, a Actor, status string, limit int) ([]sqlstore.Broadcast, error) {
 	if err := s.require(ctx, a, readers...); err != nil {
 		return nil, err
 	}
 	if status != "" && !slices.Contains(Statuses(), Status(status)) {
-		return nil, &ValidationError{Fields: []FieldError{{Field: "status", Detail: "unknown status " + fmt.Sprintf("%q", status)}}}
+		return nil, loa.Invalid("status", "unknown status %q", status).Wrap(ErrInvalid)
 	}
 	out, err := s.d.Store.Broadcasts(ctx, status, limit)
 	if err != nil {

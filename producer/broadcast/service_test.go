@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/sqlstore"
@@ -216,8 +217,8 @@ func TestRejectedAndCancelledSendNothing(t *testing.T) {
 			ctx := context.Background()
 			r := newRig(t, store)
 			b := r.submitted(t, submitter, draft())
-			var ve *broadcast.ValidationError
-			if _, err := r.svc.Reject(ctx, approver, b.ID, "  "); !errors.As(err, &ve) || ve.Fields[0].Field != "reason" {
+			var ve *loa.Error
+			if _, err := r.svc.Reject(ctx, approver, b.ID, "  "); !errors.As(err, &ve) || ve.Code != loa.EInvalid || ve.Fields[0].Field != "reason" {
 				t.Errorf("reject without a reason: %v", err)
 			}
 			rej, err := r.svc.Reject(ctx, approver, b.ID, "Thiếu văn bản đề nghị")
@@ -251,7 +252,7 @@ func TestRejectedAndCancelledSendNothing(t *testing.T) {
 			if err != nil || len(list) != 1 || list[0].ID != b.ID {
 				t.Errorf("list rejected: %v %v", list, err)
 			}
-			if _, err := r.svc.List(ctx, approver, "nonsense", 10); !errors.As(err, &ve) || ve.Fields[0].Field != "status" {
+			if _, err := r.svc.List(ctx, approver, "nonsense", 10); !errors.As(err, &ve) || ve.Code != loa.EInvalid || ve.Fields[0].Field != "status" {
 				t.Errorf("list by unknown status: %v", err)
 			}
 		})
@@ -350,8 +351,8 @@ func TestDraftValidation(t *testing.T) {
 		d := draft()
 		c.edit(&d)
 		_, err := r.svc.Create(context.Background(), submitter, d)
-		var ve *broadcast.ValidationError
-		if !errors.As(err, &ve) || ve.Fields[0].Field != c.field {
+		var ve *loa.Error
+		if !errors.As(err, &ve) || ve.Code != loa.EInvalid || ve.Fields[0].Field != c.field {
 			t.Errorf("want %s named, got %v", c.field, err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
@@ -77,17 +78,11 @@ type Input struct {
 	Cancelled bool
 }
 
-// FieldError says what is wrong with one field of a row.
-type FieldError struct {
-	Field  string `json:"field"`
-	Detail string `json:"detail"`
-}
-
 // RowError lists what is wrong with one row (1-based) of a post.
 type RowError struct {
-	Row    int          `json:"row"`
-	ID     string       `json:"id,omitempty"`
-	Errors []FieldError `json:"errors"`
+	Row    int              `json:"row"`
+	ID     string           `json:"id,omitempty"`
+	Errors []loa.FieldError `json:"errors"`
 }
 
 // Notice is one notice of an outage as callers see it.
@@ -136,8 +131,11 @@ const (
 	KindCancel   = "cancel"
 )
 
-// ErrNotFound is returned for an outage the client never posted.
+// ErrNotFound is wrapped by the loa.ENotFound *loa.Error returned for an
+// outage the client never posted.
 var ErrNotFound = errors.New("outage: not found")
+
+func notFound(id string) error { return loa.NotFound("outage %s not found", id).Wrap(ErrNotFound) }
 
 type publisher interface {
 	Publish(ctx context.Context, e producer.Envelope) error
@@ -200,11 +198,11 @@ func ParseTime(s string) (time.Time, error) {
 }
 
 // validate checks one row; unknown area codes are checked by the caller.
-func (s *Service) validate(row int, in Input, now time.Time) (parsed, []FieldError) {
+func (s *Service) validate(row int, in Input, now time.Time) (parsed, []loa.FieldError) {
 	p := parsed{row: row, id: strings.TrimSpace(in.ID), cancelled: in.Cancelled}
-	var errs []FieldError
+	var errs []loa.FieldError
 	bad := func(field, format string, a ...any) {
-		errs = append(errs, FieldError{field, fmt.Sprintf(format, a...)})
+		errs = append(errs, loa.FieldError{Field: field, Detail: fmt.Sprintf(format, a...)})
 	}
 	switch {
 	case p.id == "":
@@ -277,7 +275,7 @@ func (s *Service) Post(ctx context.Context, client string, in []Input) (Result, 
 	for i, row := range in {
 		p, errs := s.validate(i+1, row, now)
 		if p.id != "" && ids[p.id] {
-			errs = append(errs, FieldError{"id", "is given twice in this request"})
+			errs = append(errs, loa.FieldError{Field: "id", Detail: "is given twice in this request"})
 		}
 		ids[p.id] = true
 		if len(p.areas) > 0 {
@@ -286,7 +284,7 @@ func (s *Service) Post(ctx context.Context, client string, in []Input) (Result, 
 				return res, err
 			}
 			for _, c := range unknown {
-				errs = append(errs, FieldError{"areas", fmt.Sprintf("unknown area code %q", c)})
+				errs = append(errs, loa.FieldError{Field: "areas", Detail: fmt.Sprintf("unknown area code %q", c)})
 			}
 		}
 		if len(errs) > 0 {
@@ -298,7 +296,7 @@ func (s *Service) Post(ctx context.Context, client string, in []Input) (Result, 
 	for _, p := range good {
 		o, err := s.apply(ctx, client, p)
 		if errors.Is(err, ErrNotFound) {
-			res.Rejected = append(res.Rejected, RowError{Row: p.row, ID: p.id, Errors: []FieldError{{"id", "no outage with this id to cancel"}}})
+			res.Rejected = append(res.Rejected, RowError{Row: p.row, ID: p.id, Errors: []loa.FieldError{{Field: "id", Detail: "no outage with this id to cancel"}}})
 			continue
 		}
 		if err != nil {
@@ -322,7 +320,7 @@ func (s *Service) Cancel(ctx context.Context, client, id string) (Outage, error)
 func (s *Service) Get(ctx context.Context, client, id string) (Outage, error) {
 	cur, err := s.store.Outage(ctx, client, id)
 	if errors.Is(err, sqlstore.ErrNotFound) {
-		return Outage{}, ErrNotFound
+		return Outage{}, notFound(id)
 	}
 	if err != nil {
 		return Outage{}, err
@@ -384,7 +382,7 @@ func (s *Service) apply(ctx context.Context, client string, p parsed) (Outage, e
 		var next sqlstore.Outage
 		if p.cancelled {
 			if !exists {
-				return Outage{}, ErrNotFound
+				return Outage{}, notFound(p.id)
 			}
 			next = cur
 			next.Cancelled = true

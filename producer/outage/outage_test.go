@@ -3,6 +3,7 @@ package outage_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -250,7 +251,7 @@ func TestOutages(t *testing.T) {
 				if len(res.Accepted) != 1 || res.Accepted[0].Status != outage.StatusCancelled || len(r.pub.take()) != 0 || len(r.due(t, end)) != 0 {
 					t.Errorf("cancel posted again: %+v", res)
 				}
-				if _, err := r.svc.Cancel(ctx, "evn-qna", "never-posted"); err != outage.ErrNotFound {
+				if _, err := r.svc.Cancel(ctx, "evn-qna", "never-posted"); !errors.Is(err, outage.ErrNotFound) {
 					t.Errorf("cancel unknown: %v", err)
 				}
 				res = r.post(t, outage.Input{ID: "never-posted", Cancelled: true})

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loa-hub/loa"
 )
 
 var ict = time.FixedZone("ICT", 7*3600)
@@ -294,8 +296,8 @@ func TestAreaCodesAndKnownArea(t *testing.T) {
 			}
 			a, err := Parse(strings.NewReader(string(doc)), opts)
 			if tt.wantElem != "" {
-				var ve *ValidationError
-				if !errors.As(err, &ve) || ve.Element != tt.wantElem || !errors.Is(err, ErrUnknownArea) {
+				var ve *loa.Error
+				if !errors.As(err, &ve) || ve.Field != tt.wantElem || !errors.Is(err, ErrUnknownArea) {
 					t.Fatalf("err = %v, want ErrUnknownArea on %s", err, tt.wantElem)
 				}
 				return
@@ -411,11 +413,11 @@ func TestParseValidation(t *testing.T) {
 				}
 				return
 			}
-			var ve *ValidationError
+			var ve *loa.Error
 			if !errors.As(err, &ve) {
-				t.Fatalf("err = %v (%T), want *ValidationError", err, err)
+				t.Fatalf("err = %v (%T), want *loa.Error", err, err)
 			}
-			if ve.Element != tt.wantElem || !errors.Is(err, tt.wantErr) {
+			if ve.Field != tt.wantElem || !errors.Is(err, tt.wantErr) {
 				t.Errorf("err = %v (class %v), want element %s class %v", err, ve.Err, tt.wantElem, tt.wantErr)
 			}
 			if a != nil {
@@ -468,9 +470,9 @@ func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connectio
 
 func TestReadError(t *testing.T) {
 	_, err := Parse(failingReader{}, Options{})
-	var ve *ValidationError
+	var ve *loa.Error
 	if err == nil || errors.As(err, &ve) || !strings.Contains(err.Error(), "connection reset") {
-		t.Errorf("err = %v, want the reader's error, not a ValidationError", err)
+		t.Errorf("err = %v, want the reader's error, not a refusal", err)
 	}
 }
 

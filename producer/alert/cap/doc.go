@@ -21,7 +21,7 @@
 //   - The legacy certainty "Very Likely" (CAP 1.0) is the one leniency; it
 //     is read as Likely, as the specification recommends.
 //
-// Every refusal is a *ValidationError naming the offending element by its
+// Every refusal is a refusal (*loa.Error, see Refusal) naming the offending element by its
 // path ("alert/info[0]/severity"), so the HTTP layer can answer 400 with a
 // useful detail. Its class is one of the sentinel errors (ErrMalformed,
 // ErrTooLarge, ErrInvalid, ErrUnknownArea, ErrExpired), tested with

@@ -1,8 +1,12 @@
 package cap
 
-import "errors"
+import (
+	"errors"
 
-// The classes of refusal. Every *ValidationError returned by Parse wraps
+	"github.com/loa-hub/loa"
+)
+
+// The classes of refusal. Every refusal (see Refusal) returned by Parse wraps
 // exactly one of them.
 var (
 	// ErrMalformed: the document is not well-formed XML, is not UTF-8,
@@ -21,25 +25,17 @@ var (
 	ErrExpired = errors.New("cap: alert expired")
 )
 
-// ValidationError is a refused document: which element and why.
-//
-// Element is the path of the element at fault, with zero-based indices on
-// elements that may repeat, e.g. "alert/info[0]/area[1]/geocode[0]/value".
-// For errors not tied to one element (size, syntax before the root) it is
-// "alert". Reason is a human-readable explanation in English; syntax errors
-// carry their line number in it. Err is the class (ErrMalformed, …) and is
-// what Unwrap returns.
-type ValidationError struct {
-	Element string
-	Reason  string
-	Err     error
+// Refusal returns a refused document as a *loa.Error: Field is the path
+// of the element at fault, with zero-based indices on elements that may
+// repeat, e.g. "alert/info[0]/area[1]/geocode[0]/value" (for errors not
+// tied to one element, such as size or syntax before the root, "alert");
+// Detail is why, in English (syntax errors carry their line number in it);
+// Err is the class (ErrMalformed, …), so errors.Is(err, ErrExpired) works.
+// The code is loa.ETooLarge for ErrTooLarge and loa.EInvalid otherwise.
+func Refusal(element, reason string, class error) *loa.Error {
+	e := loa.InvalidFields(loa.FieldError{Field: element, Detail: reason}).Wrap(class)
+	if errors.Is(class, ErrTooLarge) {
+		e.Code, e.Fields = loa.ETooLarge, nil
+	}
+	return e
 }
-
-// Error returns "cap: ELEMENT: REASON".
-func (e *ValidationError) Error() string {
-	return "cap: " + e.Element + ": " + e.Reason
-}
-
-// Unwrap returns the class of the error, so errors.Is(err, ErrExpired)
-// works.
-func (e *ValidationError) Unwrap() error { return e.Err }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loa-hub/loa"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
@@ -151,11 +153,11 @@ func render(t *testing.T, a *Alert, err error) []byte {
 	t.Helper()
 	var res goldenResult
 	if err != nil {
-		var ve *ValidationError
+		var ve *loa.Error
 		if !errors.As(err, &ve) {
-			t.Fatalf("error %v (%T) is not a *ValidationError", err, err)
+			t.Fatalf("error %v (%T) is not a *loa.Error", err, err)
 		}
-		res.Error = &goldenError{Class: classOf(err), Element: ve.Element, Reason: ve.Reason}
+		res.Error = &goldenError{Class: classOf(err), Element: ve.Field, Reason: ve.Detail}
 	} else {
 		res.Alert = a
 		res.Derived = &derived{

@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"time"
+
+	"github.com/loa-hub/loa"
 )
 
 // DefaultMaxBytes is the size limit Parse applies when Options.MaxBytes is
@@ -48,7 +50,7 @@ type Options struct {
 // Parse reads one CAP 1.2 alert from r and validates it against the CAP
 // 1.2 specification and opts.
 //
-// It returns the alert, or a nil alert and an error: a *ValidationError
+// It returns the alert, or a nil alert and an error: a refusal (*loa.Error, see Refusal)
 // wrapping ErrTooLarge, ErrMalformed, ErrInvalid, ErrUnknownArea or
 // ErrExpired (the first fault in document order, checks of the whole alert
 // such as expiry last), or an error wrapping the reader's when reading
@@ -72,7 +74,7 @@ func Parse(r io.Reader, opts Options) (*Alert, error) {
 		return nil, fmt.Errorf("cap: read: %w", err)
 	}
 	if int64(len(data)) > limit {
-		return nil, &ValidationError{Element: "alert", Reason: fmt.Sprintf("document is larger than %d bytes", limit), Err: ErrTooLarge}
+		return nil, Refusal("alert", fmt.Sprintf("document is larger than %d bytes", limit), ErrTooLarge)
 	}
 	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 
@@ -93,20 +95,15 @@ func Parse(r io.Reader, opts Options) (*Alert, error) {
 	a.Signed = signed
 	if opts.Signers.MustSign(a.Sender) {
 		if !signed {
-			return nil, &ValidationError{Element: "alert/Signature", Err: ErrSignature,
-				Reason: fmt.Sprintf("alerts from %s must be signed (an enveloped XML signature)", a.Sender)}
+			return nil, Refusal("alert/Signature", fmt.Sprintf("alerts from %s must be signed (an enveloped XML signature)", a.Sender), ErrSignature)
 		}
 		if err := opts.Signers.verify(data, a.Sender); err != nil {
-			return nil, &ValidationError{Element: "alert/Signature", Err: ErrSignature, Reason: "the signature does not verify: " + err.Error()}
+			return nil, Refusal("alert/Signature", "the signature does not verify: "+err.Error(), ErrSignature)
 		}
 	}
 	if !opts.Now.IsZero() && a.Expired(opts.Now) {
 		i := a.lastExpiring()
-		return nil, &ValidationError{
-			Element: fmt.Sprintf("alert/info[%d]/expires", i),
-			Reason:  "alert expired at " + a.Infos[i].Expires.Format(timeLayout),
-			Err:     ErrExpired,
-		}
+		return nil, Refusal(fmt.Sprintf("alert/info[%d]/expires", i), "alert expired at "+a.Infos[i].Expires.Format(timeLayout), ErrExpired)
 	}
 	return a, nil
 }
@@ -135,7 +132,7 @@ func repeatable(name string) bool {
 // within the depth and token bounds, or that carries a DTD. It reports
 // whether the alert carries an XML signature (a <Signature> child in the
 // XML-DSig namespace).
-func scan(data []byte) (signed bool, _ *ValidationError) {
+func scan(data []byte) (signed bool, _ *loa.Error) {
 	type frame struct {
 		path     string
 		children map[string]int // count of child elements by local name
@@ -218,7 +215,7 @@ func line(d *xml.Decoder) int {
 	return l
 }
 
-func syntaxError(where string, err error) *ValidationError {
+func syntaxError(where string, err error) *loa.Error {
 	var se *xml.SyntaxError
 	if errors.As(err, &se) {
 		return malformed(where, fmt.Sprintf("line %d: %s", se.Line, se.Msg))
@@ -226,10 +223,10 @@ func syntaxError(where string, err error) *ValidationError {
 	return malformed(where, err.Error())
 }
 
-func malformed(where, reason string) *ValidationError {
-	return &ValidationError{Element: where, Reason: reason, Err: ErrMalformed}
+func malformed(where, reason string) *loa.Error {
+	return Refusal(where, reason, ErrMalformed)
 }
 
-func invalid(where, reason string) *ValidationError {
-	return &ValidationError{Element: where, Reason: reason, Err: ErrInvalid}
+func invalid(where, reason string) *loa.Error {
+	return Refusal(where, reason, ErrInvalid)
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/loa-hub/loa"
 )
 
 // timeLayout is the CAP 1.2 date-time format: no "Z", no fractions.
@@ -95,12 +97,12 @@ var (
 // document order.
 type validator struct {
 	knownArea func(string) bool
-	err       *ValidationError
+	err       *loa.Error
 }
 
 func (v *validator) fail(class error, elem, format string, args ...any) {
 	if v.err == nil {
-		v.err = &ValidationError{Element: elem, Reason: fmt.Sprintf(format, args...), Err: class}
+		v.err = Refusal(elem, fmt.Sprintf(format, args...), class)
 	}
 }
 

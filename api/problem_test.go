@@ -1,0 +1,72 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loa-hub/loa"
+)
+
+// TestEveryCodeHasAStatus: each code the root package declares is in the
+// one table, so a new code is never answered as a 500 by accident.
+func TestEveryCodeHasAStatus(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "../error.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, s := range g.Specs {
+			vs := s.(*ast.ValueSpec)
+			for i, name := range vs.Names {
+				if !strings.HasPrefix(name.Name, "E") {
+					continue
+				}
+				code, _ := strconv.Unquote(vs.Values[i].(*ast.BasicLit).Value)
+				n++
+				if _, ok := problems[code]; !ok {
+					t.Errorf("loa.%s (%q) has no HTTP status in problems", name.Name, code)
+				}
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("found only %d codes in ../error.go", n)
+	}
+}
+
+func TestProblemOf(t *testing.T) {
+	for _, tc := range []struct {
+		err        error
+		status     int
+		typ, field string
+		retry      int
+	}{
+		{fmt.Errorf("x: %w", loa.Invalid("ttl_seconds", "must be positive")), http.StatusBadRequest, "urn:loa:problem:invalid-field", "ttl_seconds", 0},
+		{loa.NotFound("broadcast b-1 not found"), http.StatusNotFound, "urn:loa:problem:not-found", "", 0},
+		{&loa.Error{Code: loa.ERateLimited, RetryAfter: 1500 * time.Millisecond}, http.StatusTooManyRequests, "urn:loa:problem:rate-limited", "", 2},
+		{loa.Unavailable("try again"), http.StatusServiceUnavailable, "urn:loa:problem:unavailable", "", 1},
+		{errors.New("a database password in the message"), http.StatusInternalServerError, "urn:loa:problem:internal", "", 0},
+		{loa.Errorf("no-such-code", "x"), http.StatusInternalServerError, "urn:loa:problem:internal", "", 0},
+	} {
+		p := problemOf(tc.err)
+		if p.Status != tc.status || p.Type != tc.typ || p.Field != tc.field || p.RetryAfter != tc.retry {
+			t.Errorf("%v: got %+v", tc.err, p)
+		}
+		if p.Status == http.StatusInternalServerError && strings.Contains(p.Detail, "password") {
+			t.Errorf("an internal error's detail reached the caller: %q", p.Detail)
+		}
+	}
+}
