@@ -273,6 +273,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 	var httpSrv *http.Server
 	if r&roleAPI != 0 {
 		svc := direct.New(s.store, s.pub, log)
+		// Lag, dead letters and scheduled items: shared state every API
+		// replica reports alike (dashboards take the max).
+		m.RegisterOps(opsSource(s.store, topics.NewLagReader(cfg.KafkaBrokers), s.names))
 		deps := api.Deps{
 			Store: s.store, Direct: svc, Log: log, MaxBodyBytes: cfg.MaxBodyBytes, Metrics: m.Handler(),
 			Ready: []api.Check{

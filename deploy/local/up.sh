@@ -420,6 +420,7 @@ start_postgres
 start_redis
 start_kafka
 INTEROP_ENV="$(bash "$HERE/interop.sh" "$STATE")"
+BROWSER_ENV="$(bash "$HERE/browser.sh" "$STATE")"
 install_tools
 
 cat >"$STATE/env.tmp" <<EOF
@@ -427,6 +428,7 @@ export LOA_TEST_DATABASE_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT
 export LOA_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 export LOA_TEST_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 $INTEROP_ENV
+$BROWSER_ENV
 EOF
 mv "$STATE/env.tmp" "$STATE/env"
 log "all services up in $((SECONDS - T0)) s; wrote $STATE/env (source it)"
