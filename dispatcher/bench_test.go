@@ -156,7 +156,7 @@ func BenchmarkFanoutToFakeFCM(b *testing.B) {
 	b.ResetTimer()
 	cpu0 := testenv.ProcessCPU()
 	start := time.Now()
-	stop := r.start(b, func(d *Dispatcher) { d.cfg.Workers[topics.LaneBulk] = 16; d.cfg.FanoutConcurrency = 128 })
+	stop := r.start(b, func(d *Dispatcher) { d.cfg.Workers[topics.LaneBulk] = 16; d.cfg.Senders[topics.LaneBulk] = 256 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if err := fake.WaitCount(ctx, b.N); err != nil {
@@ -213,7 +213,7 @@ func BenchmarkPlanAndSend(b *testing.B) {
 				}()
 				b.StartTimer()
 				start := time.Now()
-				stop := r.start(b, func(d *Dispatcher) { d.cfg.Workers[topics.LaneBulk] = 16; d.cfg.FanoutConcurrency = 128 })
+				stop := r.start(b, func(d *Dispatcher) { d.cfg.Workers[topics.LaneBulk] = 16; d.cfg.Senders[topics.LaneBulk] = 256 })
 				r.publishPlan(b, id, topics.LaneBulk, producer.Plan{Audience: producer.Audience{Areas: []string{"49"}},
 					Channels: []string{"push"}, Title: "Thông báo", Body: "Lịch tiêm chủng tháng 12", Priority: "normal"})
 				var planned time.Duration

@@ -6,23 +6,45 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // claimState is what a claim attempt found.
-type claimState string
+type claimState uint8
 
 const (
-	claimed     claimState = "claimed" // the caller now holds the delivery
-	alreadySent claimState = "sent"    // the delivery already happened
-	busy        claimState = "busy"    // another sender holds a live lease
+	claimed     claimState = iota // the caller now holds the delivery
+	alreadySent                   // the delivery already happened
+	busy                          // another sender holds a live lease
+	// takenOver: the caller now holds the delivery, taken from a sender
+	// whose lease lapsed without marking or releasing it — a sender that
+	// died, which may have sent it.
+	takenOver
+	// reclaimed: the caller held the delivery already (it is handling the
+	// message again, or renewing): it may have sent it.
+	reclaimed
 )
 
 // Claims coordinates senders on every replica through Redis so each
 // delivery is sent at most once while its record lives (SentTTL), and is
-// not lost when a sender dies holding it (its lease expires).
+// not lost when a sender dies holding it (its lease lapses).
+//
+// A claim is a key per delivery: "p:<owner>:<deadline>" while a sender
+// holds it, "s" once sent. A lease's key outlives its deadline, so the
+// sender that takes a lapsed lease over learns that its holder died
+// (takenOver) and can look in the write-ahead record of sends. Every claim
+// also checks the epoch key, which is written once per Redis data set: a
+// Redis that restarted without persistence, or was flushed, has lost it,
+// and the claim says so (the epoch changes and EpochStart moves) instead of
+// handing out deliveries whose sent marks may be gone.
+//
+// The scripts touch several keys; on Redis Cluster the prefix must hold a
+// hash tag ("loa:{d}:") so they share a slot. Safe for concurrent use.
 type Claims struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -30,8 +52,13 @@ type Claims struct {
 	// another sender may take over (a sender that died mid-send).
 	Lease time.Duration
 	// SentTTL is how long a sent delivery is remembered; it must outlive
-	// any redelivery of its message from Kafka.
+	// any redelivery of its message from Kafka. Lease keys live as long,
+	// so a takeover is recognised however late it comes.
 	SentTTL time.Duration
+
+	mu         sync.Mutex
+	epoch      string
+	epochStart time.Time
 }
 
 // NewClaims returns Claims on rdb with keys under prefix.
@@ -39,31 +66,80 @@ func NewClaims(rdb redis.UniversalClient, prefix string) *Claims {
 	return &Claims{rdb: rdb, prefix: prefix, Lease: 30 * time.Second, SentTTL: 72 * time.Hour}
 }
 
+// claimScript claims KEYS[2..] for ARGV[1] with a lease of ARGV[2] ms, the
+// keys living ARGV[4] ms, if the epoch KEYS[1] is ARGV[3]; it returns a
+// state per key (claimState's numbers), or {-1} when the epoch is not the
+// caller's. A key the owner holds already is renewed (reclaimed); an
+// old-style lease without a deadline ("p:<owner>") is busy until its key
+// expires.
 var claimScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if not v then
-  redis.call('SET', KEYS[1], 'p:' .. ARGV[1], 'PX', ARGV[2])
-  return 'claimed'
+if redis.call('GET', KEYS[1]) ~= ARGV[3] then return {-1} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = 'p:' .. ARGV[1] .. ':' .. (now + tonumber(ARGV[2]))
+local out = {}
+for i = 2, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  local st = 0
+  if not v then
+    redis.call('SET', KEYS[i], lease, 'PX', ARGV[4])
+  elseif v == 's' or v == 'sent' then
+    st = 1
+  else
+    local o, d = string.match(v, '^p:([^:]*):(%d+)$')
+    if o == ARGV[1] then
+      redis.call('SET', KEYS[i], lease, 'PX', ARGV[4])
+      st = 4
+    elseif not d or tonumber(d) > now then
+      st = 2
+    else
+      redis.call('SET', KEYS[i], lease, 'PX', ARGV[4])
+      st = 3
+    end
+  end
+  out[i - 1] = st
 end
-if v == 'sent' then return 'sent' end
-if v == 'p:' .. ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 'claimed'
-end
-return 'busy'`)
+return out`)
 
+// releaseScript deletes those of KEYS that ARGV[1] holds.
 var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == 'p:' .. ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+local pre = 'p:' .. ARGV[1] .. ':'
+local n = 0
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if v and string.sub(v, 1, #pre) == pre then
+    redis.call('DEL', KEYS[i])
+    n = n + 1
+  end
 end
-return 0`)
+return n`)
 
-// key hashes the delivery identity so keys stay short whatever the token
-// length, and no phone number or address appears in Redis in clear.
-func (c *Claims) key(notificationID, channel, to string) string {
+// epochScript returns the epoch KEYS[1], creating it — Redis's clock in
+// microseconds, a colon, ARGV[1] — when it is missing.
+var epochScript = redis.NewScript(`
+local e = redis.call('GET', KEYS[1])
+if e then return e end
+local t = redis.call('TIME')
+e = t[1] .. string.format('%06d', tonumber(t[2])) .. ':' .. ARGV[1]
+redis.call('SET', KEYS[1], e)
+return e`)
+
+// deliveryKey identifies one delivery (notification, channel, address)
+// by a hash, so keys stay short whatever the token length, and no phone
+// number or address appears in Redis or the write-ahead record in clear.
+type deliveryKey [16]byte
+
+func keyOf(notificationID, channel, to string) deliveryKey {
 	h := sha256.Sum256([]byte(notificationID + "\x00" + channel + "\x00" + to))
-	return c.prefix + "dk:" + hex.EncodeToString(h[:16])
+	return deliveryKey(h[:16])
 }
+
+// redisKey is the claim key of a delivery.
+func (c *Claims) redisKey(k deliveryKey) string {
+	return c.prefix + "dk:" + hex.EncodeToString(k[:])
+}
+
+func (c *Claims) epochKey() string { return c.prefix + "dk-epoch" }
 
 // newOwner returns a unique token identifying one claim attempt.
 func newOwner() string {
@@ -72,70 +148,84 @@ func newOwner() string {
 	return hex.EncodeToString(b)
 }
 
-// Claim tries to take the delivery for owner.
-func (c *Claims) Claim(ctx context.Context, notificationID, channel, to, owner string) (claimState, error) {
-	res, err := claimScript.Run(ctx, c.rdb, []string{c.key(notificationID, channel, to)}, owner, c.Lease.Milliseconds()).Text()
-	if err != nil {
-		return "", fmt.Errorf("dispatcher: claim: %w", err)
-	}
-	return claimState(res), nil
-}
+// claimChunk bounds the keys of one script call, so a call does not hold
+// Redis for long.
+const claimChunk = 128
 
-// MarkSent records that the delivery happened.
-func (c *Claims) MarkSent(ctx context.Context, notificationID, channel, to string) error {
-	if err := c.rdb.Set(ctx, c.key(notificationID, channel, to), "sent", c.SentTTL).Err(); err != nil {
-		return fmt.Errorf("dispatcher: mark sent: %w", err)
-	}
-	return nil
-}
-
-// Release gives up owner's claim so the delivery can be tried again.
-func (c *Claims) Release(ctx context.Context, notificationID, channel, to, owner string) error {
-	if err := releaseScript.Run(ctx, c.rdb, []string{c.key(notificationID, channel, to)}, owner).Err(); err != nil {
-		return fmt.Errorf("dispatcher: release claim: %w", err)
-	}
-	return nil
-}
-
-// ClaimMany claims several deliveries of one notification on one channel
-// for owner in a single round trip. States are in the order of addrs.
-func (c *Claims) ClaimMany(ctx context.Context, notificationID, channel string, addrs []string, owner string) ([]claimState, error) {
-	pipe := c.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(addrs))
-	for i, a := range addrs {
-		cmds[i] = claimScript.EvalSha(ctx, pipe, []string{c.key(notificationID, channel, a)}, owner, c.Lease.Milliseconds())
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
-		return nil, fmt.Errorf("dispatcher: claim: %w", err)
-	}
-	out := make([]claimState, len(addrs))
-	for i, cmd := range cmds {
-		res, err := cmd.Text()
-		if redis.HasErrorPrefix(err, "NOSCRIPT") {
-			// The script is not cached on this server yet: load it once.
-			st, err := c.Claim(ctx, notificationID, channel, addrs[i], owner)
+// ClaimKeys tries to take the deliveries with the claim keys rkeys for
+// owner, in as few round trips as the chunking allows. States are in the
+// order of rkeys. When Redis has lost its data since this client last
+// looked (its epoch changed), ClaimKeys adopts the new epoch before
+// claiming: EpochStart then says from when Redis's sent marks can be
+// trusted.
+func (c *Claims) ClaimKeys(ctx context.Context, rkeys []string, owner string) ([]claimState, error) {
+	out := make([]claimState, 0, len(rkeys))
+	for start := 0; start < len(rkeys); start += claimChunk {
+		chunk := rkeys[start:min(start+claimChunk, len(rkeys))]
+		keys := make([]string, 0, len(chunk)+1)
+		keys = append(append(keys, c.epochKey()), chunk...)
+		for try := 0; ; try++ {
+			epoch, _ := c.Epoch()
+			res, err := claimScript.Run(ctx, c.rdb, keys, owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds()).Int64Slice()
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("dispatcher: claim: %w", err)
 			}
-			out[i] = st
-			continue
+			if len(res) == 1 && res[0] == -1 {
+				if try == 2 {
+					return nil, fmt.Errorf("dispatcher: claim: the Redis epoch keeps changing")
+				}
+				if err := c.refreshEpoch(ctx); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if len(res) != len(chunk) {
+				return nil, fmt.Errorf("dispatcher: claim: %d states for %d keys", len(res), len(chunk))
+			}
+			for _, st := range res {
+				out = append(out, claimState(st))
+			}
+			break
 		}
-		if err != nil {
-			return nil, fmt.Errorf("dispatcher: claim: %w", err)
-		}
-		out[i] = claimState(res)
 	}
 	return out, nil
 }
 
-// MarkSentMany records several deliveries as sent in one round trip.
-func (c *Claims) MarkSentMany(ctx context.Context, notificationID, channel string, addrs []string) error {
-	if len(addrs) == 0 {
+// Epoch returns the Redis epoch this client last saw and when it began
+// (Redis's clock): sent marks written before then may have been lost. Both
+// are zero before the first claim.
+func (c *Claims) Epoch() (string, time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch, c.epochStart
+}
+
+// refreshEpoch reads the epoch, creating it when Redis has none.
+func (c *Claims) refreshEpoch(ctx context.Context) error {
+	e, err := epochScript.Run(ctx, c.rdb, []string{c.epochKey()}, newOwner()).Text()
+	if err != nil {
+		return fmt.Errorf("dispatcher: claim epoch: %w", err)
+	}
+	micros, _, _ := strings.Cut(e, ":")
+	us, err := strconv.ParseInt(micros, 10, 64)
+	if err != nil {
+		return fmt.Errorf("dispatcher: claim epoch %q: %w", e, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch, c.epochStart = e, time.UnixMicro(us)
+	return nil
+}
+
+// MarkSentKeys records the deliveries with the claim keys rkeys as sent,
+// in one round trip.
+func (c *Claims) MarkSentKeys(ctx context.Context, rkeys []string) error {
+	if len(rkeys) == 0 {
 		return nil
 	}
 	pipe := c.rdb.Pipeline()
-	for _, a := range addrs {
-		pipe.Set(ctx, c.key(notificationID, channel, a), "sent", c.SentTTL)
+	for _, k := range rkeys {
+		pipe.Set(ctx, k, "s", c.SentTTL)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("dispatcher: mark sent: %w", err)
@@ -143,24 +233,12 @@ func (c *Claims) MarkSentMany(ctx context.Context, notificationID, channel strin
 	return nil
 }
 
-// ReleaseMany gives up owner's claims on several deliveries in one round
-// trip.
-func (c *Claims) ReleaseMany(ctx context.Context, notificationID, channel string, addrs []string, owner string) error {
-	if len(addrs) == 0 {
-		return nil
-	}
-	pipe := c.rdb.Pipeline()
-	for _, a := range addrs {
-		releaseScript.EvalSha(ctx, pipe, []string{c.key(notificationID, channel, a)}, owner)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		if !redis.HasErrorPrefix(err, "NOSCRIPT") {
+// ReleaseKeys gives up owner's claims on rkeys so the deliveries can be
+// tried again; claims another sender holds are left alone.
+func (c *Claims) ReleaseKeys(ctx context.Context, rkeys []string, owner string) error {
+	for start := 0; start < len(rkeys); start += claimChunk {
+		if err := releaseScript.Run(ctx, c.rdb, rkeys[start:min(start+claimChunk, len(rkeys))], owner).Err(); err != nil {
 			return fmt.Errorf("dispatcher: release claims: %w", err)
-		}
-		for _, a := range addrs {
-			if err := c.Release(ctx, notificationID, channel, a, owner); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

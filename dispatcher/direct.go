@@ -137,43 +137,69 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 	if !ok {
 		return outcome{status: loa.StatusFailed, class: channels.Permanent, reason: "channel not configured: " + string(dv.ch), deadLetter: true, history: history}, nil
 	}
-	owner := newOwner()
+	owner := d.ownerOf(dv.m)
+	key := keyOf(p.NotificationID, string(dv.ch), dv.addr)
+	rkey := d.claims.redisKey(key)
 	for {
-		state, err := d.claims.Claim(ctx, p.NotificationID, string(dv.ch), dv.addr, owner)
+		states, err := d.claims.ClaimKeys(ctx, []string{rkey}, owner)
 		if err != nil {
 			return outcome{}, err
 		}
-		if state == alreadySent {
+		st := states[0]
+		if st == alreadySent {
 			return outcome{status: loa.StatusSent, duplicate: true, reason: "already sent"}, nil
 		}
-		if state == claimed {
-			break
+		if st == busy {
+			// Another sender holds the delivery: wait for it to finish, or
+			// for its lease to lapse if it died.
+			select {
+			case <-ctx.Done():
+				return outcome{}, ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
 		}
-		// Another sender holds the delivery: wait for it to finish, or for
-		// its lease to lapse if it died.
-		select {
-		case <-ctx.Done():
-			return outcome{}, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		if st == takenOver || st == reclaimed || d.mayHaveLostMarks(dv.m, dv.env) {
+			var wal walCheck
+			sent, err := wal.sent(ctx, d, dv.env.ID, key)
+			if err != nil {
+				d.claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
+				return outcome{}, err
+			}
+			if sent {
+				if st == takenOver {
+					d.reportTakeovers(p.NotificationID, 1, 0)
+				}
+				if err := d.claims.MarkSentKeys(ctx, []string{rkey}); err != nil {
+					d.log.Warn("restoring a sent mark in Redis failed", slog.Any("error", err))
+				}
+				return outcome{status: loa.StatusSent, duplicate: true, reason: "already sent (write-ahead record)"}, nil
+			}
+			if st == takenOver {
+				d.reportTakeovers(p.NotificationID, 0, 1)
+			}
 		}
+		break
 	}
 
 	r, err := d.send(ctx, dv.env, channel, d.message(dv, p), history)
 	if err != nil {
-		d.claims.Release(context.WithoutCancel(ctx), p.NotificationID, string(dv.ch), dv.addr, owner)
+		d.claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
 		return outcome{}, err
 	}
 	o := d.classify(dv, tier, r)
 	if o.status == loa.StatusSent {
-		if err := d.claims.MarkSent(ctx, p.NotificationID, string(dv.ch), dv.addr); err != nil {
-			// Sent, but not remembered: a redelivery could send again. Say
-			// so loudly; the receipt still records the send.
-			d.log.Error("delivery sent but not marked; a redelivery may repeat it", slog.Any("error", err))
+		// Recorded at once; the outcome does not wait for more than that.
+		recorded := make(chan struct{})
+		d.marker.add(mark{eventID: dv.env.ID, key: key, rkey: rkey, done: func() { close(recorded) }})
+		select {
+		case <-recorded:
+		case <-ctx.Done():
 		}
 		return o, nil
 	}
 	// Not sent: free the delivery so a retry or a replay can send it.
-	if err := d.claims.Release(ctx, p.NotificationID, string(dv.ch), dv.addr, owner); err != nil {
+	if err := d.claims.ReleaseKeys(ctx, []string{rkey}, owner); err != nil {
 		return outcome{}, err
 	}
 	return o, nil

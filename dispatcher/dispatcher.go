@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"time"
@@ -54,9 +55,10 @@ type Config struct {
 	Ledger bool
 	// Metrics records delivery outcomes; nil records nothing.
 	Metrics *metrics.Metrics
-	// FanoutConcurrency is how many sends of one fan-out batch run at
-	// once (the lane's Workers bound how many batches run at once).
-	FanoutConcurrency int
+	// Senders is each lane's number of long-lived senders, shared by the
+	// fan-out batches in flight on the lane (its Workers bound how many
+	// batches are in flight). Direct events are sent by their worker.
+	Senders map[topics.Lane]int
 	// Scheduler runs the poller that publishes scheduled items when due.
 	// Default true through DefaultConfig.
 	Scheduler bool
@@ -78,16 +80,18 @@ func DefaultConfig() Config {
 		Workers: map[topics.Lane]int{
 			topics.LaneOTP: 32, topics.LaneAlert: 64, topics.LaneDirect: 32, topics.LaneBulk: 128,
 		},
-		FanoutConcurrency: 64,
-		Scheduler:         true,
-		ShutdownTimeout:   10 * time.Second,
-		SendTimeout:       10 * time.Second,
-		SendAttempts:      1,
-		RetryTiers:        []time.Duration{5 * time.Second, time.Minute, 10 * time.Minute},
-		RetryJitter:       0.2,
-		ClaimLease:        30 * time.Second,
-		SentTTL:           72 * time.Hour,
-		Ledger:            true,
+		Senders: map[topics.Lane]int{
+			topics.LaneOTP: 16, topics.LaneAlert: 128, topics.LaneDirect: 16, topics.LaneBulk: 256,
+		},
+		Scheduler:       true,
+		ShutdownTimeout: 10 * time.Second,
+		SendTimeout:     10 * time.Second,
+		SendAttempts:    1,
+		RetryTiers:      []time.Duration{5 * time.Second, time.Minute, 10 * time.Minute},
+		RetryJitter:     0.2,
+		ClaimLease:      30 * time.Second,
+		SentTTL:         72 * time.Hour,
+		Ledger:          true,
 	}
 }
 
@@ -104,6 +108,11 @@ func (c Config) Validate() error {
 	for l, n := range c.Workers {
 		if n < 1 {
 			return fmt.Errorf("dispatcher: lane %s needs at least one worker, has %d", l, n)
+		}
+	}
+	for l, n := range c.Senders {
+		if n < 1 {
+			return fmt.Errorf("dispatcher: lane %s needs at least one sender, has %d", l, n)
 		}
 	}
 	if c.SendAttempts < 1 {
@@ -129,6 +138,10 @@ type Dispatcher struct {
 	cfg      Config
 	store    *sqlstore.DB
 	claims   *Claims
+	wal      sentLog // the write-ahead record of sends; nil without a store
+	marker   *marker
+	pools    map[topics.Lane]*pool
+	instance string // this process's part of its claims' owners
 	pub      *producer.Publisher
 	channels map[channels.Name]channels.Channel
 	log      *slog.Logger
@@ -160,7 +173,13 @@ func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *produce
 	if cfg.SendTimeout <= 0 {
 		cfg.SendTimeout = 10 * time.Second
 	}
-	return &Dispatcher{cfg: cfg, store: store, claims: claims, pub: pub, channels: chans, log: log, now: time.Now}, nil
+	d := &Dispatcher{cfg: cfg, store: store, claims: claims, pub: pub, channels: chans, log: log, now: time.Now,
+		pools: map[topics.Lane]*pool{}, instance: newOwner()[:12]}
+	if store != nil {
+		d.wal = store
+	}
+	d.marker = newMarker(claims, d.wal, cfg.Metrics, log.With(slog.String("component", "marker")), func() time.Time { return d.now() })
+	return d, nil
 }
 
 // Run consumes until ctx ends, then shuts down gracefully (see consumer).
@@ -171,6 +190,21 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		lanes = topics.Lanes
 	}
 	d.stopping = ctx.Done()
+	// The marker and the senders outlive the consumers, which finish their
+	// batches while stopping.
+	mctx, stopMarker := context.WithCancel(context.WithoutCancel(ctx))
+	markerDone := make(chan struct{})
+	go func() { d.marker.run(mctx); close(markerDone) }()
+	for _, lane := range lanes {
+		d.pools[lane] = newPool(d.senders(lane))
+	}
+	defer func() {
+		stopMarker()
+		<-markerDone
+		for _, p := range d.pools {
+			p.close()
+		}
+	}()
 	g, ctx := errgroup.WithContext(ctx)
 	for _, lane := range lanes {
 		c := &consumer{
@@ -200,6 +234,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	if d.cfg.Ledger {
 		g.Go(func() error { return d.runLedger(ctx) })
+		if d.store != nil {
+			g.Go(func() error { return d.sweepSentLog(ctx) })
+		}
 		dl := d.deadLetterConsumer()
 		g.Go(func() error { return dl.Run(ctx) })
 	}
@@ -210,6 +247,49 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	d.log.Info("dispatcher running", slog.Any("lanes", lanes), slog.Bool("ledger", d.cfg.Ledger))
 	return g.Wait()
+}
+
+func (d *Dispatcher) senders(l topics.Lane) int {
+	if n, ok := d.cfg.Senders[l]; ok {
+		return n
+	}
+	return DefaultConfig().Senders[l]
+}
+
+// pool returns a lane's senders.
+func (d *Dispatcher) pool(l topics.Lane) *pool {
+	if p := d.pools[l]; p != nil {
+		return p
+	}
+	panic(fmt.Sprintf("dispatcher: no senders for lane %q: the lane is not consumed here", l))
+}
+
+// ownerOf is the claim owner for the deliveries of message m in this
+// process: handling m again here (after a failure) finds its own claims,
+// while another process — or this one after a restart — waits for their
+// leases to lapse.
+func (d *Dispatcher) ownerOf(m kafkaMessage) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%d\x00%d", m.Topic, m.Partition, m.Offset)
+	return d.instance + strconv.FormatUint(h.Sum64(), 16)
+}
+
+// sweepSentLog deletes the write-ahead record of sends older than SentTTL,
+// at start and hourly, until ctx ends.
+func (d *Dispatcher) sweepSentLog(ctx context.Context) error {
+	for {
+		n, err := d.store.SweepSentLog(ctx, d.now().Add(-d.claims.SentTTL))
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("sweeping the write-ahead record of sends failed", slog.Any("error", err))
+		} else if n > 0 {
+			d.log.Debug("swept the write-ahead record of sends", slog.Int64("rows", n))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Hour):
+		}
+	}
 }
 
 func (d *Dispatcher) workers(l topics.Lane) int {

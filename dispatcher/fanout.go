@@ -4,19 +4,17 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"sync/atomic"
+	"time"
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/producer"
 )
 
-// handleFanout sends one batch of a planned audience. Its deliveries are
-// claimed in one Redis round trip, sent concurrently (FanoutConcurrency at
-// a time), and marked or released in one more, so a redelivered batch
-// reaches nobody twice; it returns its receipts (packed a few hundred to a
-// message), retries and dead letters for the consumer to publish in one
-// write, after which the offset is committed.
+// handleFanout sends one batch of a planned audience through its lane's
+// senders (see sendBatch) and returns its receipts (packed a few hundred
+// to a message), retries and dead letters for the consumer to publish in
+// one write, after which the offset is committed.
 func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env producer.Envelope, p producer.Fanout) ([]producer.Record, error) {
 	ch := channels.Name(p.Channel)
 	msg := producer.Direct{NotificationID: p.NotificationID, Title: p.Title, Body: p.Body, Data: p.Data,
@@ -50,7 +48,9 @@ func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env produ
 			outcomes[i] = outcome{status: loa.StatusFailed, class: channels.Permanent, reason: "channel not configured: " + p.Channel, deadLetter: true}
 		}
 	default:
-		if err := d.sendBatch(ctx, msg, channel, at, len(recipients), outcomes, history, tier); err != nil {
+		b := &batch{d: d, ctx: ctx, m: m, env: env, channel: channel, msg: msg, at: at, n: len(recipients),
+			history: history, tier: tier, owner: d.ownerOf(m), outcomes: outcomes}
+		if err := b.run(); err != nil {
 			return nil, err
 		}
 	}
@@ -68,103 +68,316 @@ func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env produ
 	return append(d.receiptRecords(msg.NotificationID, receipts), recs...), nil
 }
 
-// sendBatch claims, sends and classifies the n deliveries of one batch
-// (at(i) is the i-th), filling outcomes. An error means some outcomes are
-// unknown (the batch is handled again; what was sent is marked and is not
-// sent twice).
-func (d *Dispatcher) sendBatch(ctx context.Context, msg producer.Direct, channel channels.Channel,
-	at func(int) delivery, n int, outcomes []outcome, history []producer.Attempt, tier int) error {
-	if n == 0 {
-		return nil
-	}
-	addrs := make([]string, n)
-	for i := range n {
-		addrs[i] = at(i).addr
-	}
-	ch := at(0).ch
-	owner := newOwner()
-	states, err := d.claims.ClaimMany(ctx, msg.NotificationID, string(ch), addrs, owner)
-	if err != nil {
-		return err
-	}
-	var (
-		mu       sync.Mutex
-		errs     []error
-		sent     []string
-		released []string
-		todo     []int // indexes of the claimed deliveries, to send
-		others   []int // indexes of those another sender holds
-	)
-	for i, st := range states {
-		switch st {
-		case alreadySent:
-			outcomes[i] = outcome{status: loa.StatusSent, duplicate: true, reason: "already sent"}
-		case busy:
-			others = append(others, i)
-		default:
-			todo = append(todo, i)
-		}
-	}
-	// A few long-lived senders per batch rather than a goroutine per
-	// delivery: each grows its stack to the SDK's depth once, not 500 times.
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-	)
-	for range min(max(d.cfg.FanoutConcurrency, 1), len(todo)) {
-		wg.Add(1)
+// claimGroup is how many deliveries of a batch are claimed at a time,
+// just ahead of the senders: claims are not held long before their send.
+const claimGroup = 64
+
+// pool is a lane's long-lived senders. The batches in flight on the lane
+// hand it their claimed deliveries; a fixed set of goroutines sends them,
+// so the goroutines (and the stacks the garbage collector scans) do not
+// grow with the batches in flight, and each lane keeps its own budget.
+type pool struct {
+	jobs chan job
+	wg   sync.WaitGroup
+}
+
+type job struct {
+	b *batch
+	i int
+}
+
+func newPool(senders int) *pool {
+	p := &pool{jobs: make(chan job)}
+	for range max(senders, 1) {
+		p.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			for {
-				k := int(next.Add(1)) - 1
-				if k >= len(todo) {
-					return
-				}
-				i := todo[k]
-				dv := at(i)
-				r, err := d.send(ctx, dv.env, channel, d.message(dv, msg), history)
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-					released = append(released, dv.addr)
-				} else {
-					outcomes[i] = d.classify(dv, tier, r)
-					if outcomes[i].status == loa.StatusSent {
-						sent = append(sent, dv.addr)
-					} else {
-						released = append(released, dv.addr)
-					}
-				}
-				mu.Unlock()
+			defer p.wg.Done()
+			for j := range p.jobs {
+				j.b.send(j.i)
 			}
 		}()
 	}
-	wg.Wait()
-	if err := d.claims.MarkSentMany(ctx, msg.NotificationID, string(ch), sent); err != nil {
-		// Sent, but not remembered: a redelivery could send again.
-		d.log.Error("batch sent but not marked; a redelivery may repeat it", slog.Any("error", err))
+	return p
+}
+
+// close stops the senders once the jobs handed to them are done.
+func (p *pool) close() {
+	close(p.jobs)
+	p.wg.Wait()
+}
+
+// batch is one fan-out batch being sent. Its deliveries are claimed a
+// group at a time, handed to the lane's pool, and each is recorded sent
+// (by the marker) as soon as the provider accepted it; those not sent are
+// released when the batch ends.
+type batch struct {
+	d        *Dispatcher
+	ctx      context.Context
+	m        kafkaMessage
+	env      producer.Envelope
+	channel  channels.Channel
+	msg      producer.Direct
+	at       func(int) delivery
+	n        int
+	history  []producer.Attempt
+	tier     int
+	owner    string
+	outcomes []outcome
+	keys     []deliveryKey
+	rkeys    []string
+
+	left    sync.WaitGroup // handed to the pool and not settled yet
+	mu      sync.Mutex
+	held    map[int]struct{} // claimed and not settled: renewed while they wait
+	release []string         // claim keys of deliveries not sent
+	errs    []error
+}
+
+// run claims, sends and classifies the batch's deliveries, filling
+// outcomes. An error means some outcomes are unknown (the batch is handled
+// again; what was sent is recorded and is not sent twice).
+func (b *batch) run() error {
+	d := b.d
+	b.keys, b.rkeys, b.held = make([]deliveryKey, b.n), make([]string, b.n), map[int]struct{}{}
+	for i := range b.n {
+		b.keys[i] = keyOf(b.msg.NotificationID, b.msg.Channels[0], b.at(i).addr)
+		b.rkeys[i] = d.claims.redisKey(b.keys[i])
 	}
-	if err := d.claims.ReleaseMany(context.WithoutCancel(ctx), msg.NotificationID, string(ch), released, owner); err != nil {
-		errs = append(errs, err)
+	p := d.pool(b.env.Lane)
+	renew := time.NewTicker(max(d.claims.Lease/3, time.Millisecond))
+	defer renew.Stop()
+	var (
+		others   []int // held by another sender: settled last, the slow way
+		wal      walCheck
+		repaired []string
+		found    int // taken over, and found sent in the write-ahead record
+		resent   int // taken over, and sent again
+	)
+claiming:
+	for start := 0; start < b.n; start += claimGroup {
+		end := min(start+claimGroup, b.n)
+		states, err := d.claims.ClaimKeys(b.ctx, b.rkeys[start:end], b.owner)
+		if err != nil {
+			b.fail(err)
+			break
+		}
+		for k, st := range states {
+			i := start + k
+			switch st {
+			case alreadySent:
+				b.outcomes[i] = outcome{status: loa.StatusSent, duplicate: true, reason: "already sent"}
+				continue
+			case busy:
+				others = append(others, i)
+				continue
+			}
+			if st == takenOver || st == reclaimed || d.mayHaveLostMarks(b.m, b.env) {
+				sent, err := wal.sent(b.ctx, d, b.env.ID, b.keys[i])
+				if err != nil {
+					b.mu.Lock()
+					b.release = append(b.release, b.rkeys[i])
+					b.mu.Unlock()
+					b.fail(err)
+					break claiming
+				}
+				if sent {
+					b.outcomes[i] = outcome{status: loa.StatusSent, duplicate: true, reason: "already sent (write-ahead record)"}
+					repaired = append(repaired, b.rkeys[i])
+					if st == takenOver {
+						found++
+					}
+					continue
+				}
+			}
+			if st == takenOver {
+				resent++
+			}
+			b.mu.Lock()
+			b.held[i] = struct{}{}
+			b.mu.Unlock()
+			b.left.Add(1)
+		submit:
+			for {
+				select {
+				case p.jobs <- job{b, i}:
+					break submit
+				case <-renew.C:
+					b.renew()
+				case <-b.ctx.Done():
+					b.notSent(i, b.ctx.Err())
+					break claiming
+				}
+			}
+		}
+	}
+	d.reportTakeovers(b.msg.NotificationID, found, resent)
+	if len(repaired) > 0 {
+		// Redis lost these marks; the write-ahead record had them.
+		if err := d.claims.MarkSentKeys(b.ctx, repaired); err != nil {
+			d.log.Warn("restoring sent marks in Redis failed", slog.Any("error", err))
+		}
+	}
+
+	all := make(chan struct{})
+	go func() { b.left.Wait(); close(all) }()
+wait:
+	for {
+		select {
+		case <-all:
+			break wait
+		case <-renew.C:
+			b.renew()
+		case <-b.ctx.Done():
+			return b.ctx.Err() // the senders see it too; what they sent is recorded
+		}
+	}
+	if err := d.claims.ReleaseKeys(context.WithoutCancel(b.ctx), b.release, b.owner); err != nil {
+		b.errs = append(b.errs, err)
 	}
 	// Those another sender held (a rebalance mid-batch) are settled last,
 	// the slow way, waiting for that sender or its lease: this batch's own
 	// claims are settled by then and cannot lapse meanwhile.
 	for _, i := range others {
-		if len(errs) > 0 {
+		if len(b.errs) > 0 {
 			break
 		}
-		o, err := d.deliver(ctx, at(i), msg)
+		o, err := d.deliver(b.ctx, b.at(i), b.msg)
 		if err != nil {
-			errs = append(errs, err)
+			b.errs = append(b.errs, err)
 			break
 		}
-		outcomes[i] = o
+		b.outcomes[i] = o
 	}
-	if len(errs) > 0 {
-		return errs[0]
+	if len(b.errs) > 0 {
+		return b.errs[0]
 	}
 	return nil
+}
+
+// send is one sender's work on delivery i: the provider call, its
+// classification, and — when accepted — recording it sent.
+func (b *batch) send(i int) {
+	if err := b.ctx.Err(); err != nil {
+		b.notSent(i, err)
+		return
+	}
+	d, dv := b.d, b.at(i)
+	r, err := d.send(b.ctx, dv.env, b.channel, d.message(dv, b.msg), b.history)
+	if err != nil {
+		b.notSent(i, err)
+		return
+	}
+	o := d.classify(dv, b.tier, r)
+	b.outcomes[i] = o
+	if o.status != loa.StatusSent {
+		b.notSent(i, nil)
+		return
+	}
+	d.marker.add(mark{eventID: b.env.ID, key: b.keys[i], rkey: b.rkeys[i], done: func() { b.settled(i) }})
+}
+
+// notSent settles delivery i as not sent: its claim is released when the
+// batch ends; err, if any, fails the batch.
+func (b *batch) notSent(i int, err error) {
+	b.mu.Lock()
+	delete(b.held, i)
+	b.release = append(b.release, b.rkeys[i])
+	if err != nil {
+		b.errs = append(b.errs, err)
+	}
+	b.mu.Unlock()
+	b.left.Done()
+}
+
+// settled: delivery i is recorded sent.
+func (b *batch) settled(i int) {
+	b.mu.Lock()
+	delete(b.held, i)
+	b.mu.Unlock()
+	b.left.Done()
+}
+
+func (b *batch) fail(err error) {
+	b.mu.Lock()
+	b.errs = append(b.errs, err)
+	b.mu.Unlock()
+}
+
+// renew extends the leases of the deliveries still waiting for a sender
+// (the limiter may hold bulk back while urgent traffic flows), so they do
+// not lapse and get taken over by another replica meanwhile.
+func (b *batch) renew() {
+	b.mu.Lock()
+	rkeys := make([]string, 0, len(b.held))
+	for i := range b.held {
+		rkeys = append(rkeys, b.rkeys[i])
+	}
+	b.mu.Unlock()
+	states, err := b.d.claims.ClaimKeys(b.ctx, rkeys, b.owner)
+	if err != nil {
+		b.d.log.Warn("renewing claims failed", slog.Int("claims", len(rkeys)), slog.Any("error", err))
+		return
+	}
+	lost := 0
+	for _, st := range states {
+		if st == busy {
+			lost++
+		}
+	}
+	if lost > 0 {
+		b.d.log.Warn("claims lapsed while waiting to be sent; another sender may send them too", slog.Int("claims", lost))
+	}
+}
+
+// walCheck looks an event's sends up in the write-ahead record once, when
+// first needed.
+type walCheck struct {
+	loaded bool
+	keys   map[deliveryKey]struct{}
+}
+
+func (w *walCheck) sent(ctx context.Context, d *Dispatcher, eventID string, k deliveryKey) (bool, error) {
+	if d.wal == nil {
+		return false, nil
+	}
+	if !w.loaded {
+		b, err := d.wal.SentKeys(ctx, eventID)
+		if err != nil {
+			return false, err
+		}
+		w.keys, w.loaded = sentKeys(b), true
+	}
+	_, ok := w.keys[k]
+	return ok, nil
+}
+
+// epochSkew covers the difference between the clocks of the producers
+// (an event's creation time) and of Redis (an epoch's start).
+const epochSkew = 5 * time.Minute
+
+// mayHaveLostMarks reports whether a message may have been handled before
+// Redis last lost its data (see Claims): then a delivery Redis does not
+// know of may have been sent, and the write-ahead record says.
+func (d *Dispatcher) mayHaveLostMarks(m kafkaMessage, env producer.Envelope) bool {
+	origin := env.CreatedAt
+	if !m.Time.IsZero() && (origin.IsZero() || m.Time.Before(origin)) {
+		origin = m.Time
+	}
+	_, start := d.claims.Epoch()
+	return origin.IsZero() || origin.Before(start.Add(epochSkew))
+}
+
+// reportTakeovers logs and counts deliveries taken over from senders that
+// stopped without recording them (a killed dispatcher): found in the
+// write-ahead record (not sent again), or sent again (each a possible
+// duplicate, the in-flight window of the kill).
+func (d *Dispatcher) reportTakeovers(notificationID string, found, resent int) {
+	if found == 0 && resent == 0 {
+		return
+	}
+	d.cfg.Metrics.TakenOver(found, resent)
+	d.log.Warn("took over deliveries from a sender that stopped mid-send", slog.String("notification_id", notificationID),
+		slog.Int("recorded_sent", found), slog.Int("sent_again", resent))
 }
 
 // cancelled reports whether the notification's plan was cancelled, so the

@@ -169,8 +169,14 @@ func (d *Dispatcher) newReceipt(dv delivery, o outcome) Receipt {
 
 // receiptRecord is the loa.receipts record of one receipt.
 func (d *Dispatcher) receiptRecord(rc Receipt) producer.Record {
+	return receiptRecordIn(d.cfg.Names, rc)
+}
+
+// receiptRecordIn is the record of one receipt on names' receipts topic,
+// keyed by its notification.
+func receiptRecordIn(names topics.Names, rc Receipt) producer.Record {
 	b, _ := json.Marshal(rc) // a Receipt always marshals
-	return producer.Record{Topic: d.cfg.Names.Topic(topics.Receipts), Key: rc.NotificationID, Value: b}
+	return producer.Record{Topic: names.Topic(topics.Receipts), Key: rc.NotificationID, Value: b}
 }
 
 func attemptOf(at time.Time, err error) producer.Attempt {

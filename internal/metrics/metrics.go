@@ -19,6 +19,9 @@ type Metrics struct {
 	breakerState *prometheus.GaugeVec
 	breakerTrips *prometheus.CounterVec
 	rateWaits    *prometheus.CounterVec
+	unrecorded   prometheus.Gauge
+	takenOver    *prometheus.CounterVec
+	walFailures  prometheus.Counter
 }
 
 // New returns a registry with Loa's collectors and the Go runtime's.
@@ -37,8 +40,19 @@ func New() *Metrics {
 		rateWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loa_ratelimit_wait_seconds_total", Help: "Time sends waited for a provider's rate limit.",
 		}, []string{"provider"}),
+		unrecorded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "loa_sends_unrecorded",
+			Help: "Sends the provider accepted that are not yet recorded as sent (write-ahead record or Redis): what a killed dispatcher may send again.",
+		}),
+		takenOver: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loa_claims_taken_over_total",
+			Help: "Deliveries taken over from a sender that stopped without recording them, by whether the write-ahead record had them (recorded) or they were sent again (resent).",
+		}, []string{"result"}),
+		walFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loa_sends_write_ahead_failures_total", Help: "Sends whose write-ahead record failed (recorded in Redis only).",
+		}),
 	}
-	m.reg.MustRegister(m.sends, m.breakerState, m.breakerTrips, m.rateWaits,
+	m.reg.MustRegister(m.sends, m.breakerState, m.breakerTrips, m.rateWaits, m.unrecorded, m.takenOver, m.walFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -73,5 +87,29 @@ func (m *Metrics) BreakerState(provider string, state int, to string) {
 func (m *Metrics) RateLimitWait(provider string, seconds float64) {
 	if m != nil {
 		m.rateWaits.WithLabelValues(provider).Add(seconds)
+	}
+}
+
+// UnrecordedSends adds n (negative when recorded) to the sends accepted
+// and not yet recorded as sent.
+func (m *Metrics) UnrecordedSends(n int) {
+	if m != nil {
+		m.unrecorded.Add(float64(n))
+	}
+}
+
+// TakenOver counts deliveries taken over from a sender that stopped:
+// recorded ones were found sent, resent ones were sent again.
+func (m *Metrics) TakenOver(recorded, resent int) {
+	if m != nil {
+		m.takenOver.WithLabelValues("recorded").Add(float64(recorded))
+		m.takenOver.WithLabelValues("resent").Add(float64(resent))
+	}
+}
+
+// WriteAheadFailed counts sends whose write-ahead record failed.
+func (m *Metrics) WriteAheadFailed(n int) {
+	if m != nil {
+		m.walFailures.Add(float64(n))
 	}
 }

@@ -1,0 +1,308 @@
+package dispatcher
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/loa-hub/loa/internal/metrics"
+	"github.com/loa-hub/loa/internal/sqlstore"
+)
+
+// A delivery the provider accepted is recorded as sent at once, not when
+// its batch ends: senders hand it to the marker, which records sends in
+// small groups — a few flushers, each taking what has queued (up to
+// markGroup) — first in the write-ahead record (PostgreSQL), then as sent
+// claims in Redis. A dispatcher killed mid-broadcast has therefore at most
+// the sends that were in flight, or queued or being recorded here, to send
+// again; loa_sends_unrecorded shows that window. The queue is bounded, so
+// when recording is slow, sending waits for it rather than letting the
+// window grow.
+const (
+	markGroup    = 64
+	markFlushers = 4
+)
+
+// sentLog is the write-ahead record of sends. *sqlstore.DB implements it.
+type sentLog interface {
+	LogSent(ctx context.Context, groups []sqlstore.SentGroup, at time.Time) error
+	SentKeys(ctx context.Context, eventID string) ([]byte, error)
+}
+
+// mark is one accepted send to record.
+type mark struct {
+	eventID string
+	key     deliveryKey
+	rkey    string
+	// done is called once the send is recorded (in the write-ahead record,
+	// or else in Redis), or when the marker gives up on it (stopping); it
+	// must not block.
+	done func()
+}
+
+// marker records accepted sends. Start it with run; add is safe for
+// concurrent use.
+type marker struct {
+	claims  *Claims
+	wal     sentLog // nil: no write-ahead record (no store)
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	now     func() time.Time
+
+	in   chan mark
+	stop chan struct{} // closed when the marker no longer takes marks
+
+	mu      sync.Mutex
+	backlog []pendingMark // marks Redis has not taken yet
+	wake    chan struct{}
+	// unrecorded counts sends accepted and not yet recorded anywhere.
+	unrecorded atomic.Int64
+}
+
+func newMarker(claims *Claims, wal sentLog, m *metrics.Metrics, log *slog.Logger, now func() time.Time) *marker {
+	return &marker{claims: claims, wal: wal, metrics: m, log: log, now: now,
+		in: make(chan mark, markGroup), stop: make(chan struct{}), wake: make(chan struct{}, 1)}
+}
+
+// add queues an accepted send to be recorded. It waits while the queue is
+// full. After the marker stopped it calls done at once: the send stays
+// unrecorded.
+func (mk *marker) add(m mark) {
+	mk.unrecorded.Add(1)
+	mk.metrics.UnrecordedSends(1)
+	select {
+	case <-mk.stop:
+		m.done()
+		return
+	default:
+	}
+	select {
+	case mk.in <- m:
+	case <-mk.stop:
+		m.done()
+	}
+}
+
+// run records marks until ctx ends, then stops taking them and records
+// what it has. Redis writes that fail are retried until they succeed or
+// ctx ends; once ctx has ended, a failed write gives up. ctx should end
+// after the senders have stopped, so that every mark is recorded.
+func (mk *marker) run(ctx context.Context) {
+	retried := make(chan struct{})
+	go func() { mk.retryMarks(ctx); close(retried) }()
+	var wg sync.WaitGroup
+	for range markFlushers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			group := make([]mark, 0, markGroup)
+			for {
+				var m mark
+				select {
+				case m = <-mk.in:
+				case <-ctx.Done():
+					return
+				}
+				group = append(group[:0], m)
+			drain:
+				for len(group) < markGroup {
+					select {
+					case m := <-mk.in:
+						group = append(group, m)
+					default:
+						break drain
+					}
+				}
+				mk.flush(ctx, group)
+			}
+		}()
+	}
+	wg.Wait()
+	close(mk.stop)
+	// What was queued before the stop: record it.
+	for done := false; !done; {
+		select {
+		case m := <-mk.in:
+			mk.flush(ctx, []mark{m})
+		default:
+			done = true
+		}
+	}
+	select {
+	case mk.wake <- struct{}{}:
+	default:
+	}
+	<-retried
+}
+
+// flush records one group: write-ahead first, then Redis. A group in the
+// write-ahead record is done: its senders need not wait for Redis. Marks
+// Redis does not take (it is away) wait in the backlog, retried by
+// retryMarks, so the flushers go on recording.
+func (mk *marker) flush(ctx context.Context, group []mark) {
+	logged := mk.writeAhead(ctx, group)
+	if logged {
+		mk.recorded(len(group))
+		for _, m := range group {
+			m.done()
+		}
+	}
+	rkeys := make([]string, len(group))
+	for i, m := range group {
+		rkeys[i] = m.rkey
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	err := mk.claims.MarkSentKeys(wctx, rkeys)
+	cancel()
+	if err != nil {
+		mk.log.Warn("marking sends in Redis failed; retrying", slog.Int("sends", len(group)), slog.Any("error", err))
+		mk.mu.Lock()
+		for _, m := range group {
+			mk.backlog = append(mk.backlog, pendingMark{mark: m, logged: logged})
+		}
+		mk.mu.Unlock()
+		select {
+		case mk.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	if !logged {
+		mk.recorded(len(group))
+		for _, m := range group {
+			m.done()
+		}
+	}
+}
+
+// pendingMark is a mark Redis did not take yet.
+type pendingMark struct {
+	mark
+	logged bool // in the write-ahead record (and done) already
+}
+
+// retryMarks marks the backlog in Redis until it is empty, backing off
+// while Redis is away, until ctx ends; then it tries once more and gives
+// up on what is left.
+func (mk *marker) retryMarks(ctx context.Context) {
+	backoff := 50 * time.Millisecond
+	for {
+		select {
+		case <-mk.wake:
+		case <-ctx.Done():
+		}
+		for {
+			mk.mu.Lock()
+			pending := mk.backlog
+			mk.backlog = nil
+			mk.mu.Unlock()
+			if len(pending) == 0 {
+				break
+			}
+			var err error
+			for len(pending) > 0 {
+				chunk := pending[:min(512, len(pending))]
+				rkeys := make([]string, len(chunk))
+				for i, p := range chunk {
+					rkeys[i] = p.rkey
+				}
+				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+				err = mk.claims.MarkSentKeys(wctx, rkeys)
+				cancel()
+				if err != nil {
+					break
+				}
+				for _, p := range chunk {
+					if !p.logged {
+						mk.recorded(1)
+						p.done()
+					}
+				}
+				pending = pending[len(chunk):]
+			}
+			if err == nil {
+				backoff = 50 * time.Millisecond
+				continue
+			}
+			if ctx.Err() != nil {
+				logged := 0
+				for _, p := range pending {
+					if p.logged {
+						logged++
+					} else {
+						p.done()
+					}
+				}
+				mk.log.Error("stopping with sends not marked in Redis", slog.Int("in_write_ahead_record", logged),
+					slog.Int("recorded_nowhere", len(pending)-logged), slog.Any("error", err))
+				return
+			}
+			mk.mu.Lock()
+			mk.backlog = append(pending, mk.backlog...)
+			mk.mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 2*time.Second)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+func (mk *marker) recorded(n int) {
+	mk.unrecorded.Add(-int64(n))
+	mk.metrics.UnrecordedSends(-n)
+}
+
+// writeAhead writes the group to the write-ahead record, one row per
+// event, retrying briefly; it reports whether the rows are committed. A
+// database that stays down does not hold the marks in Redis back.
+func (mk *marker) writeAhead(ctx context.Context, group []mark) bool {
+	if mk.wal == nil {
+		return false
+	}
+	var rows []sqlstore.SentGroup
+	at := map[string]int{}
+	for _, m := range group {
+		i, ok := at[m.eventID]
+		if !ok {
+			i = len(rows)
+			at[m.eventID] = i
+			rows = append(rows, sqlstore.SentGroup{EventID: m.eventID, Keys: make([]byte, 0, len(group)*sqlstore.SentKeySize)})
+		}
+		rows[i].Keys = append(rows[i].Keys, m.key[:]...)
+	}
+	var err error
+	for try, backoff := 0, 50*time.Millisecond; try < 3; try, backoff = try+1, 4*backoff {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		err = mk.wal.LogSent(wctx, rows, mk.now())
+		cancel()
+		if err == nil {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			try = 3
+		case <-time.After(backoff):
+		}
+	}
+	mk.metrics.WriteAheadFailed(len(group))
+	mk.log.Error("write-ahead record of sends failed; they are marked in Redis only", slog.Int("sends", len(group)), slog.Any("error", err))
+	return false
+}
+
+// sentKeys is the set of delivery keys the write-ahead record holds for
+// an event.
+func sentKeys(b []byte) map[deliveryKey]struct{} {
+	out := make(map[deliveryKey]struct{}, len(b)/sqlstore.SentKeySize)
+	for len(b) >= sqlstore.SentKeySize {
+		out[deliveryKey(b[:sqlstore.SentKeySize])] = struct{}{}
+		b = b[sqlstore.SentKeySize:]
+	}
+	return out
+}
