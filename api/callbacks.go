@@ -19,8 +19,6 @@ import (
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/phone"
-	"github.com/loa-hub/loa/internal/sqlstore"
-	"github.com/loa-hub/loa/producer"
 )
 
 // Delivery-report formats of CallbackConfig.Type.
@@ -69,10 +67,14 @@ func (c CallbackConfig) Validate() error {
 	return nil
 }
 
-// RecordWriter writes raw records to Kafka. *producer.Publisher
-// implements it.
-type RecordWriter interface {
-	Write(ctx context.Context, recs ...producer.Record) error
+// ReportRecorder applies a provider's final delivery report (status
+// delivered or undelivered) to the delivery it names by the provider's
+// message id, or holds it until that delivery is recorded — gateways
+// report within milliseconds of accepting a message, often before the
+// receipt of the send has been folded into the ledger. An error means the
+// report was neither applied nor held. *dispatcher.Reports implements it.
+type ReportRecorder interface {
+	Record(ctx context.Context, rep dispatcher.DeliveryReport) (matched bool, err error)
 }
 
 // report is one delivery report, in Loa's terms.
@@ -87,14 +89,18 @@ type report struct {
 
 type callbackAnswer struct {
 	Matched bool       `json:"matched"`
-	Status  loa.Status `json:"status,omitempty"` // delivered, undelivered, pending or ignored
+	Status  loa.Status `json:"status,omitempty"` // delivered, undelivered, held, pending or ignored
 }
+
+// reportHeld answers a report whose delivery is not recorded yet.
+const reportHeld loa.Status = "held"
 
 // smsCallback takes a gateway's delivery report, finds the delivery it is
 // about by the gateway's message id, and publishes a delivered or
-// undelivered receipt that the ledger folds in. A report about no known
-// delivery is acknowledged with 202 {"matched": false}, so the gateway
-// does not retry it forever.
+// undelivered receipt that the ledger folds in. A report about no delivery
+// recorded yet is held until there is one, and acknowledged with 202
+// {"matched": false, "status": "held"}, so the gateway does not send it
+// again.
 func (h *handler) smsCallback(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "provider")
 	cfg, ok := h.deps.SMSCallbacks[name]
@@ -113,7 +119,7 @@ func (h *handler) smsCallback(w http.ResponseWriter, r *http.Request) error {
 	if token == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 		return &loa.Error{Code: loa.EUnauthorized, Detail: "send the provider's callback token as ?token= or X-Loa-Callback-Token"}
 	}
-	if h.deps.Receipts == nil {
+	if h.deps.Reports == nil {
 		return loa.Unavailable("delivery reports cannot be recorded by this process")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.deps.MaxBodyBytes))
@@ -134,22 +140,22 @@ func (h *handler) smsCallback(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusAccepted, ans)
 		return nil
 	}
-	d, err := h.reports.Record(r.Context(), dispatcher.DeliveryReport{Provider: name, ProviderID: rep.providerID,
+	matched, err := h.deps.Reports.Record(r.Context(), dispatcher.DeliveryReport{Provider: name, ProviderID: rep.providerID,
 		Status: rep.status, Reason: rep.reason})
-	if errors.Is(err, sqlstore.ErrNotFound) {
-		h.log.Warn("delivery report matches no delivery", slog.String("provider", name),
-			slog.String("provider_id", rep.providerID), slog.String("phone", phone.Mask(rep.phone)),
-			slog.String("status", string(rep.status)))
-		writeJSON(w, http.StatusAccepted, callbackAnswer{Matched: false})
-		return nil
-	}
 	if err != nil {
 		// The gateway retries a 5xx, which is what a store or Kafka outage needs.
 		h.log.Error("recording a delivery report failed", slog.String("provider", name), slog.Any("error", err))
 		return loa.Unavailable("the delivery report could not be recorded; send it again")
 	}
+	if !matched {
+		h.log.Warn("delivery report matches no delivery yet; held until its send is recorded", slog.String("provider", name),
+			slog.String("provider_id", rep.providerID), slog.String("phone", phone.Mask(rep.phone)),
+			slog.String("status", string(rep.status)))
+		writeJSON(w, http.StatusAccepted, callbackAnswer{Matched: false, Status: reportHeld})
+		return nil
+	}
 	h.log.Debug("delivery report", slog.String("provider", name), slog.String("provider_id", rep.providerID),
-		slog.String("notification_id", d.NotificationID), slog.String("status", string(rep.status)))
+		slog.String("status", string(rep.status)))
 	writeJSON(w, http.StatusAccepted, callbackAnswer{Matched: true, Status: rep.status})
 	return nil
 }

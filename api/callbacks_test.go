@@ -72,6 +72,7 @@ const (
 type callbackFixture struct {
 	*fixture
 	receipts *recordWriter
+	reports  *dispatcher.Reports
 	logs     *lockedLog
 }
 
@@ -92,13 +93,14 @@ func (l *lockedLog) String() string {
 	return l.b.String()
 }
 
-func newCallbackFixture(t *testing.T, wait time.Duration) *callbackFixture {
+func newCallbackFixture(t *testing.T) *callbackFixture {
 	t.Helper()
 	store := testenv.OpenStore(t, testenv.SQLiteURL(t))
 	logs := &lockedLog{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	w := &recordWriter{}
 	pub := &recorder{}
+	reports := dispatcher.NewReports(store, w, topics.Names{Prefix: "cb."}, log)
 	h := api.NewHandler(api.Deps{
 		Store: store, Direct: direct.New(store, pub, log), Log: log, DevAPIKey: "dev-key", Now: func() time.Time { return now },
 		SMSCallbacks: map[string]api.CallbackConfig{
@@ -107,11 +109,11 @@ func newCallbackFixture(t *testing.T, wait time.Duration) *callbackFixture {
 			"webhook":  {Type: api.CallbackWebhook, Token: hookToken},
 			"quiet":    {Type: api.CallbackESMS},
 		},
-		Receipts: w, Topics: topics.Names{Prefix: "cb."}, CallbackMatchWait: wait,
+		Reports: reports,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &callbackFixture{fixture: &fixture{srv: srv, pub: pub, store: store}, receipts: w, logs: logs}
+	return &callbackFixture{fixture: &fixture{srv: srv, pub: pub, store: store}, receipts: w, reports: reports, logs: logs}
 }
 
 func (f *callbackFixture) sent(t *testing.T, notificationID, recipient, provider, providerID string) {
@@ -127,7 +129,7 @@ func (f *callbackFixture) sent(t *testing.T, notificationID, recipient, provider
 // delivery it names; bad tokens, bad JSON and unknown ids are answered
 // without publishing anything.
 func TestSMSCallbacks(t *testing.T) {
-	f := newCallbackFixture(t, 50*time.Millisecond)
+	f := newCallbackFixture(t)
 	f.sent(t, "n-esms", "84912345678", "esms", "esms-00000001")
 	f.sent(t, "n-speed", "84987654321", "speedsms", "4711")
 	f.sent(t, "n-speed-2", "84987654322", "speedsms", "4712")
@@ -163,7 +165,7 @@ func TestSMSCallbacks(t *testing.T) {
 			status: 202, answer: map[string]any{"matched": false, "status": "ignored"}},
 		{name: "unknown provider id", path: "/v1/callbacks/sms/esms?token=" + esmsToken,
 			body:   `{"SMSID":"esms-99999999","Phone":"84912345678","SendStatus":5}`,
-			status: 202, answer: map[string]any{"matched": false}},
+			status: 202, answer: map[string]any{"matched": false, "status": "held"}},
 		{name: "wrong token", path: "/v1/callbacks/sms/esms?token=" + speedToken,
 			body: `{"SMSID":"esms-00000001","SendStatus":5}`, status: 401, problem: "urn:loa:problem:unauthorized"},
 		{name: "no token", path: "/v1/callbacks/sms/esms",
@@ -222,22 +224,28 @@ func TestSMSCallbacks(t *testing.T) {
 	}
 }
 
-// TestSMSCallbackWaitsForTheLedger: a report that arrives before the send
-// receipt has been folded into the ledger still finds its delivery.
-func TestSMSCallbackWaitsForTheLedger(t *testing.T) {
-	f := newCallbackFixture(t, 5*time.Second)
-	go func() {
-		time.Sleep(150 * time.Millisecond) // the receipt consumer catching up
-		if err := f.store.RecordDelivery(context.Background(), sqlstore.Delivery{NotificationID: "n-late", Channel: "sms",
-			Recipient: "84912345678", Status: "sent", Provider: "esms", ProviderID: "esms-late", Targets: 1, Attempts: 1, UpdatedAt: now}); err != nil {
-			t.Error(err)
-		}
-	}()
+// TestSMSCallbackHeldUntilTheLedgerHasTheDelivery: a report that arrives
+// before the send receipt has been folded into the ledger is held, and
+// applied once the delivery is recorded.
+func TestSMSCallbackHeldUntilTheLedgerHasTheDelivery(t *testing.T) {
+	f := newCallbackFixture(t)
 	resp, out := f.do(t, "POST", "/v1/callbacks/sms/esms?token="+esmsToken, "", `{"SMSID":"esms-late","SendStatus":5}`)
-	if resp.StatusCode != 202 || out["matched"] != true {
+	if resp.StatusCode != 202 || out["matched"] != false || out["status"] != "held" {
 		t.Fatalf("%d %v", resp.StatusCode, out)
 	}
-	if got := f.receipts.receipts(t); len(got) != 1 || got[0].NotificationID != "n-late" {
+	if got := f.receipts.receipts(t); len(got) != 0 {
+		t.Fatalf("receipts %v before the delivery was recorded", got)
+	}
+	// The receipt consumer catches up, and matches what was held.
+	ctx := context.Background()
+	if err := f.store.RecordDelivery(ctx, sqlstore.Delivery{NotificationID: "n-late", Channel: "sms",
+		Recipient: "84912345678", Status: "sent", Provider: "esms", ProviderID: "esms-late", Targets: 1, Attempts: 1, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.reports.Match(ctx); err != nil || n != 1 {
+		t.Fatalf("matched %d: %v", n, err)
+	}
+	if got := f.receipts.receipts(t); len(got) != 1 || got[0].NotificationID != "n-late" || got[0].Status != loa.StatusDelivered {
 		t.Fatalf("receipts %v", got)
 	}
 }
@@ -246,7 +254,7 @@ func TestSMSCallbackWaitsForTheLedger(t *testing.T) {
 // messages sent through Loa's SMS providers, become delivered receipts,
 // and the notification's status counts a delivered SMS as sent.
 func TestSMSCallbacksFromTheFakes(t *testing.T) {
-	f := newCallbackFixture(t, 5*time.Second)
+	f := newCallbackFixture(t)
 	esmsFake, err := smsfake.NewESMS(smsfake.ESMSOptions{Options: smsfake.Options{CallbackURL: f.srv.URL + "/v1/callbacks/sms/esms?token=" + esmsToken}})
 	if err != nil {
 		t.Fatal(err)
@@ -288,8 +296,12 @@ func TestSMSCallbacksFromTheFakes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// What the dispatcher's receipt consumer does with the send.
+			// What the dispatcher's receipt consumer does with the send:
+			// record it, and apply a report that came before it.
 			f.sent(t, id, "84912345678", res.Provider, res.ProviderID)
+			if _, err := f.reports.Match(ctx); err != nil {
+				t.Fatal(err)
+			}
 			var got []dispatcher.Receipt
 			waitUntil(t, "the delivery report", func() bool { got = f.receipts.receipts(t); return len(got) > 0 })
 			r := got[0]

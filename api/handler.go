@@ -13,9 +13,7 @@ import (
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/channels/sandbox"
-	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/sqlstore"
-	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer/alert"
 	"github.com/loa-hub/loa/producer/broadcast"
 	"github.com/loa-hub/loa/producer/direct"
@@ -46,14 +44,10 @@ type Deps struct {
 	// SMSCallbacks configures POST /v1/callbacks/sms/{provider}, keyed by
 	// SMS provider instance name; a provider not in it gets 404.
 	SMSCallbacks map[string]CallbackConfig
-	// Receipts publishes the receipts made from delivery reports
-	// (*producer.Publisher), to Topics.Topic(topics.Receipts); without it
+	// Reports applies delivery reports to their deliveries, or holds them
+	// until the deliveries are recorded (*dispatcher.Reports); without it
 	// delivery reports answer 503.
-	Receipts RecordWriter
-	Topics   topics.Names
-	// CallbackMatchWait bounds how long a delivery report waits for its
-	// delivery to reach the ledger. Default 3s.
-	CallbackMatchWait time.Duration
+	Reports ReportRecorder
 	// MaxBodyBytes bounds request bodies. Default 64 KiB.
 	MaxBodyBytes int64
 	// Now is the clock; default time.Now.
@@ -80,8 +74,6 @@ type handler struct {
 	deps Deps
 	log  *slog.Logger
 	now  func() time.Time
-	// reports records delivery reports; nil without deps.Receipts.
-	reports *dispatcher.Reports
 }
 
 // NewHandler returns Loa's HTTP handler. It is safe for concurrent use.
@@ -92,13 +84,7 @@ func NewHandler(deps Deps) http.Handler {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	if deps.CallbackMatchWait <= 0 {
-		deps.CallbackMatchWait = dispatcher.DefaultReportMatchWait
-	}
 	h := &handler{deps: deps, log: deps.Log, now: deps.Now}
-	if deps.Receipts != nil {
-		h.reports = dispatcher.NewReports(deps.Store, deps.Receipts, deps.Topics, deps.CallbackMatchWait)
-	}
 	r := chi.NewRouter()
 	r.Use(requestID, h.auditCalls, h.logRequests, h.recoverer)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

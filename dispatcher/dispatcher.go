@@ -46,6 +46,9 @@ type Config struct {
 	// ClaimLease and SentTTL tune the delivery claims (see Claims).
 	ClaimLease time.Duration
 	SentTTL    time.Duration
+	// ReportHold bounds how long a delivery report that came before its
+	// delivery was recorded is kept (see Reports).
+	ReportHold time.Duration
 	// RedisKeyPrefix namespaces the dispatcher's Redis keys.
 	RedisKeyPrefix string
 	// Lanes limits which lanes this instance consumes; all when empty.
@@ -91,6 +94,7 @@ func DefaultConfig() Config {
 		RetryJitter:     0.2,
 		ClaimLease:      30 * time.Second,
 		SentTTL:         72 * time.Hour,
+		ReportHold:      24 * time.Hour,
 		Ledger:          true,
 	}
 }
@@ -138,7 +142,8 @@ type Dispatcher struct {
 	cfg      Config
 	store    *sqlstore.DB
 	claims   *Claims
-	wal      sentLog // the write-ahead record of sends; nil without a store
+	wal      sentLog  // the write-ahead record of sends; nil without a store
+	reports  *Reports // nil without a store
 	marker   *marker
 	pools    map[topics.Lane]*pool
 	instance string // this process's part of its claims' owners
@@ -177,6 +182,10 @@ func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *produce
 		pools: map[topics.Lane]*pool{}, instance: newOwner()[:12]}
 	if store != nil {
 		d.wal = store
+		d.reports = NewReports(store, pub, cfg.Names, log.With(slog.String("component", "reports")))
+		if cfg.ReportHold > 0 {
+			d.reports.Hold = cfg.ReportHold
+		}
 	}
 	d.marker = newMarker(claims, d.wal, cfg.Metrics, log.With(slog.String("component", "marker")), func() time.Time { return d.now() })
 	return d, nil
@@ -236,6 +245,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		g.Go(func() error { return d.runLedger(ctx) })
 		if d.store != nil {
 			g.Go(func() error { return d.sweepSentLog(ctx) })
+			g.Go(func() error { return d.reports.Run(ctx) })
 		}
 		dl := d.deadLetterConsumer()
 		g.Go(func() error { return dl.Run(ctx) })

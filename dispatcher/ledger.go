@@ -128,5 +128,15 @@ func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) err
 			return err
 		}
 	}
+	// Delivery reports that came before these sends were recorded: apply
+	// them now. Only SMS gateways report.
+	for _, r := range rows {
+		if r.Channel == string(channels.SMS) && r.ProviderID != "" && r.Status == loa.StatusSent {
+			if _, err := d.reports.Match(ctx); err != nil {
+				d.log.Warn("matching held delivery reports failed; the sweep will", slog.Any("error", err))
+			}
+			break
+		}
+	}
 	return nil
 }

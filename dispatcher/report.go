@@ -2,9 +2,9 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/loa-hub/loa"
@@ -13,10 +13,41 @@ import (
 	"github.com/loa-hub/loa/producer"
 )
 
-// DefaultReportMatchWait bounds how long a delivery report waits for its
-// delivery to reach the ledger: carriers report within milliseconds of
-// accepting a message, often before the receipt of the send is folded in.
-const DefaultReportMatchWait = 3 * time.Second
+// Reports turns providers' delivery reports (SMS gateways' callbacks,
+// SMPP delivery receipts) into receipts of the deliveries they are about,
+// found in the ledger by the provider's message id.
+//
+// A report often comes before the receipt of its send has been folded
+// into the ledger — a gateway answers within milliseconds, the ledger
+// writes in batches, and may be behind. Such a report is not dropped: it
+// is held in the store and applied as soon as its delivery is recorded
+// (the ledger matches held reports after each batch it writes, and a sweep
+// every SweepEvery catches the rest). A report held longer than Hold is
+// dropped with a warning: its delivery was never recorded (a report for
+// another system's message, or a send whose receipt was lost).
+//
+// Safe for concurrent use.
+type Reports struct {
+	store *sqlstore.DB
+	pub   recordWriter
+	names topics.Names
+	log   *slog.Logger
+	now   func() time.Time
+	// Hold bounds how long a report waits for its delivery. Default 24h.
+	Hold time.Duration
+	// SweepEvery is how often Run matches and expires held reports.
+	// Default one minute.
+	SweepEvery time.Duration
+}
+
+// NewReports returns Reports recording into store and publishing receipts
+// to names' receipts topic through pub.
+func NewReports(store *sqlstore.DB, pub recordWriter, names topics.Names, log *slog.Logger) *Reports {
+	return &Reports{store: store, pub: pub, names: names, log: log, now: time.Now, Hold: 24 * time.Hour, SweepEvery: time.Minute}
+}
+
+// SetClock makes r read the time from now (tests).
+func (r *Reports) SetClock(now func() time.Time) { r.now = now }
 
 // DeliveryReport is a carrier's word on one message: the provider
 // instance that accepted it, the provider's id for it, and a final status.
@@ -32,84 +63,126 @@ type DeliveryReport struct {
 	Reason string
 }
 
-// reportStore is what recording delivery reports reads.
-type reportStore interface {
-	DeliveryByProviderID(ctx context.Context, provider, providerID string) (sqlstore.Delivery, error)
-	Notification(ctx context.Context, id string) (sqlstore.Notification, error)
-}
-
-// Reports records delivery reports, from HTTP gateways' callbacks and
-// SMPP receipts alike: it finds the delivery a report names by the
-// provider's message id and publishes a receipt that the ledger folds in.
-// It is safe for concurrent use.
-type Reports struct {
-	store     reportStore
-	w         recordWriter
-	topic     string
-	matchWait time.Duration
-	now       func() time.Time
-}
-
-// NewReports returns Reports publishing to names' receipts topic.
-// matchWait ≤ 0 means DefaultReportMatchWait.
-func NewReports(store reportStore, w recordWriter, names topics.Names, matchWait time.Duration) *Reports {
-	if matchWait <= 0 {
-		matchWait = DefaultReportMatchWait
+// Record takes one final report from HTTP gateways' callbacks or SMPP
+// receipts alike. It publishes the receipt of the delivery the report
+// names and reports matched, or holds the report until the delivery is
+// recorded and reports not matched. An error means the report was
+// neither applied nor held: the provider should offer it again.
+func (r *Reports) Record(ctx context.Context, rep DeliveryReport) (matched bool, err error) {
+	provider, providerID, status, reason := rep.Provider, rep.ProviderID, rep.Status, rep.Reason
+	if status != loa.StatusDelivered && status != loa.StatusUndelivered {
+		return false, fmt.Errorf("dispatcher: delivery report status %q", status)
 	}
-	return &Reports{store: store, w: w, topic: names.Topic(topics.Receipts), matchWait: matchWait, now: time.Now}
+	if providerID == "" {
+		return false, errors.New("dispatcher: a delivery report without the provider's message id")
+	}
+	d, err := r.store.DeliveryByProviderID(ctx, provider, providerID)
+	if err == nil {
+		return true, r.publish(ctx, []sqlstore.MatchedReport{{Delivery: d,
+			Report: sqlstore.HeldReport{Provider: provider, ProviderID: providerID, Status: status, Reason: reason}}})
+	}
+	if !errors.Is(err, sqlstore.ErrNotFound) {
+		return false, err
+	}
+	if err := r.store.HoldReport(ctx, sqlstore.HeldReport{Provider: provider, ProviderID: providerID, Status: status,
+		Reason: reason, ReceivedAt: r.now()}); err != nil {
+		return false, err
+	}
+	// The delivery may have been recorded between the look-up and the
+	// hold, and the ledger's match run before the hold: look once more.
+	applied, err := r.match(ctx)
+	if err != nil {
+		r.log.Warn("matching held delivery reports failed; the sweep will", slog.Any("error", err))
+	}
+	for _, m := range applied {
+		if m.Report.Provider == provider && m.Report.ProviderID == providerID && m.Report.Status == status {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
-// Lookup returns the ledger row of the delivery a report names, looking
-// again for up to the match wait while it is not in the ledger yet. It
-// returns an error wrapping sqlstore.ErrNotFound when there is none.
-func (r *Reports) Lookup(ctx context.Context, provider, providerID string) (sqlstore.Delivery, error) {
-	deadline := time.Now().Add(r.matchWait)
-	pause := 20 * time.Millisecond
+// Match applies the held reports whose deliveries are now in the ledger
+// and returns how many it applied.
+func (r *Reports) Match(ctx context.Context) (int, error) {
+	applied, err := r.match(ctx)
+	return len(applied), err
+}
+
+func (r *Reports) match(ctx context.Context) ([]sqlstore.MatchedReport, error) {
+	var applied []sqlstore.MatchedReport
 	for {
-		d, err := r.store.DeliveryByProviderID(ctx, provider, providerID)
-		if !errors.Is(err, sqlstore.ErrNotFound) || !time.Now().Add(pause).Before(deadline) {
-			return d, err
+		ms, err := r.store.MatchedHeldReports(ctx, 500)
+		if err != nil || len(ms) == 0 {
+			return applied, err
 		}
-		t := time.NewTimer(pause)
+		if err := r.publish(ctx, ms); err != nil {
+			return applied, err
+		}
+		held := make([]sqlstore.HeldReport, len(ms))
+		for i, m := range ms {
+			held[i] = m.Report
+		}
+		if err := r.store.DeleteHeldReports(ctx, held); err != nil {
+			return applied, err
+		}
+		applied = append(applied, ms...)
+		if len(ms) < 500 {
+			return applied, nil
+		}
+	}
+}
+
+// Sweep applies what it can and drops the reports held longer than Hold.
+func (r *Reports) Sweep(ctx context.Context) error {
+	if _, err := r.Match(ctx); err != nil {
+		return err
+	}
+	n, err := r.store.DropHeldReports(ctx, r.now().Add(-r.Hold))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		r.log.Warn("delivery reports dropped: their deliveries were never recorded", slog.Int64("reports", n),
+			slog.Duration("held_for", r.Hold))
+	}
+	return nil
+}
+
+// Run sweeps every SweepEvery until ctx ends.
+func (r *Reports) Run(ctx context.Context) error {
+	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return sqlstore.Delivery{}, err
-		case <-t.C:
+			return nil
+		case <-time.After(r.SweepEvery):
 		}
-		pause = min(2*pause, 500*time.Millisecond)
+		if err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("sweeping held delivery reports failed", slog.Any("error", err))
+		}
 	}
 }
 
-// Record finds the delivery rep names (see Lookup) and publishes its
-// receipt, keyed by the notification like every other receipt of it, so
-// the ledger folds them in order; the ledger's precedence makes a
-// repeated report harmless. It returns the delivery, an error wrapping
-// sqlstore.ErrNotFound when no delivery has the id, or the store's or
-// Kafka's error, after which the report should be offered again.
-func (r *Reports) Record(ctx context.Context, rep DeliveryReport) (sqlstore.Delivery, error) {
-	if rep.Status != loa.StatusDelivered && rep.Status != loa.StatusUndelivered {
-		return sqlstore.Delivery{}, fmt.Errorf("dispatcher: delivery report status %q", rep.Status)
+// publish publishes the receipts of reports, keyed by their notifications
+// like every other receipt of them, so the ledger folds them in order. The
+// ledger's precedence makes a repeated report harmless.
+func (r *Reports) publish(ctx context.Context, ms []sqlstore.MatchedReport) error {
+	recs := make([]producer.Record, 0, len(ms))
+	for _, m := range ms {
+		d := m.Delivery
+		rc := Receipt{
+			NotificationID: d.NotificationID, Channel: d.Channel, Recipient: d.Recipient, Status: m.Report.Status,
+			Provider: d.Provider, ProviderID: d.ProviderID, Reason: m.Report.Reason, Targets: d.Targets, Attempts: d.Attempts,
+			At: r.now().UTC(),
+		}
+		if n, err := r.store.Notification(ctx, d.NotificationID); err == nil {
+			// A direct notification's event carries its id.
+			rc.EventID, rc.Kind, rc.Lane = n.ID, n.Kind, n.Lane
+		}
+		recs = append(recs, receiptRecordIn(r.names, rc))
 	}
-	d, err := r.Lookup(ctx, rep.Provider, rep.ProviderID)
-	if err != nil {
-		return sqlstore.Delivery{}, err
+	if err := r.pub.Write(ctx, recs...); err != nil {
+		return fmt.Errorf("dispatcher: publish delivery reports: %w", err)
 	}
-	rc := Receipt{
-		NotificationID: d.NotificationID, Channel: d.Channel, Recipient: d.Recipient, Status: rep.Status,
-		Provider: d.Provider, ProviderID: d.ProviderID, Reason: rep.Reason, Targets: d.Targets, Attempts: d.Attempts,
-		At: r.now().UTC(),
-	}
-	if n, err := r.store.Notification(ctx, d.NotificationID); err == nil {
-		// A direct notification's event carries its id.
-		rc.EventID, rc.Kind, rc.Lane = n.ID, n.Kind, n.Lane
-	}
-	b, err := json.Marshal(rc)
-	if err != nil {
-		return sqlstore.Delivery{}, err
-	}
-	if err := r.w.Write(ctx, producer.Record{Topic: r.topic, Key: d.NotificationID, Value: b}); err != nil {
-		return sqlstore.Delivery{}, fmt.Errorf("dispatcher: publish delivery report: %w", err)
-	}
-	return d, nil
+	return nil
 }

@@ -27,7 +27,6 @@ import (
 	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/phone"
-	"github.com/loa-hub/loa/internal/sqlstore"
 )
 
 // providerConfig is the provider part of the configuration: which real
@@ -216,8 +215,9 @@ func loadSMPP(getenv func(string) string, prefix string, errs *[]error) *smppPro
 }
 
 // smppReports records SMPP delivery receipts through the same path as the
-// gateways' delivery-report callbacks. A carrier's EXPIRED receipt is
-// undelivered in the ledger, with the state in its reason.
+// gateways' delivery-report callbacks (held until their send is recorded).
+// A carrier's EXPIRED receipt is undelivered in the ledger, with the state
+// in its reason.
 type smppReports struct {
 	reports *dispatcher.Reports
 	log     *slog.Logger
@@ -232,11 +232,10 @@ func (s smppReports) Report(ctx context.Context, rep smpp.Report) error {
 	if rep.Receipt.Err != "" {
 		reason += " err:" + rep.Receipt.Err
 	}
-	_, err := s.reports.Record(ctx, dispatcher.DeliveryReport{Provider: rep.Provider, ProviderID: rep.MessageID, Status: status, Reason: reason})
-	if errors.Is(err, sqlstore.ErrNotFound) {
-		s.log.Warn("delivery receipt matches no delivery", slog.String("provider", rep.Provider),
+	matched, err := s.reports.Record(ctx, dispatcher.DeliveryReport{Provider: rep.Provider, ProviderID: rep.MessageID, Status: status, Reason: reason})
+	if err == nil && !matched {
+		s.log.Warn("delivery receipt matches no delivery yet; held until its send is recorded", slog.String("provider", rep.Provider),
 			slog.String("provider_id", rep.MessageID), slog.String("phone", phone.Mask(rep.Receipt.Phone)), slog.String("status", string(status)))
-		return nil
 	}
 	return err
 }

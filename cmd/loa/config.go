@@ -34,6 +34,8 @@ type config struct {
 	ShutdownTimeout time.Duration
 	SendTimeout     time.Duration
 	DeliveryKeyTTL  time.Duration
+	ReportHold      time.Duration
+	Senders         map[topics.Lane]int
 	Workers         map[topics.Lane]int
 	OutboxCapacity  int
 	RetryTiers      []time.Duration
@@ -70,6 +72,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DevAPIKey:      or(getenv("LOA_DEV_API_KEY"), "loa-dev-key"),
 		LogFormat:      or(getenv("LOA_LOG_FORMAT"), "text"),
 		Workers:        map[topics.Lane]int{},
+		Senders:        map[topics.Lane]int{},
 	}
 	var errs []error
 	if b := getenv("LOA_KAFKA_BROKERS"); b != "" {
@@ -85,6 +88,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.ShutdownTimeout = durVar(getenv, "LOA_SHUTDOWN_TIMEOUT", 10*time.Second, &errs)
 	c.SendTimeout = durVar(getenv, "LOA_SEND_TIMEOUT", 10*time.Second, &errs)
 	c.DeliveryKeyTTL = durVar(getenv, "LOA_DELIVERY_KEY_TTL", 72*time.Hour, &errs)
+	c.ReportHold = durVar(getenv, "LOA_DELIVERY_REPORT_HOLD", 24*time.Hour, &errs)
 	c.RetryTiers = []time.Duration{5 * time.Second, time.Minute, 10 * time.Minute}
 	if v := getenv("LOA_RETRY_TIERS"); v != "" {
 		c.RetryTiers = nil
@@ -130,6 +134,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		name := "LOA_WORKERS_" + strings.ToUpper(string(l))
 		if getenv(name) != "" {
 			c.Workers[l] = intVar(getenv, name, 1, 1, 100000, &errs)
+		}
+		name = "LOA_SENDERS_" + strings.ToUpper(string(l))
+		if getenv(name) != "" {
+			c.Senders[l] = intVar(getenv, name, 1, 1, 100000, &errs)
 		}
 	}
 	switch strings.ToLower(getenv("LOA_LOG_LEVEL")) {

@@ -256,7 +256,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 			})
 		}
 		var err error
-		reports := smppReports{reports: dispatcher.NewReports(s.store, s.pub, s.names, 0), log: log}
+		reports := smppReports{reports: dispatcher.NewReports(s.store, s.pub, s.names, log.With(slog.String("component", "reports"))), log: log}
 		if chans, providers, err = buildChannels(ctx, cfg.Providers, s.rdb, cfg.RedisKeyPrefix, s.outbox, reports, log, m); err != nil {
 			return err
 		}
@@ -315,7 +315,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		}
 		// Operators' dead letters, and SMS delivery reports (a provider
 		// without LOA_SMS_<NAME>_CALLBACK_TOKEN takes none).
-		deps.DeadLetters, deps.Receipts, deps.Topics = dispatcher.NewDeadLetters(s.store, s.pub), s.pub, s.names
+		deps.DeadLetters = dispatcher.NewDeadLetters(s.store, s.pub)
+		deps.Reports = dispatcher.NewReports(s.store, s.pub, s.names, log.With(slog.String("component", "reports")))
 		deps.SMSCallbacks = map[string]api.CallbackConfig{}
 		for _, p := range cfg.Providers.SMS {
 			if p.Type == "smpp" {
@@ -365,7 +366,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		dcfg := dispatcher.DefaultConfig()
 		dcfg.Brokers, dcfg.Names, dcfg.RedisKeyPrefix = cfg.KafkaBrokers, s.names, cfg.RedisKeyPrefix
 		dcfg.ShutdownTimeout, dcfg.SendTimeout, dcfg.SentTTL = cfg.ShutdownTimeout, cfg.SendTimeout, cfg.DeliveryKeyTTL
-		dcfg.RetryTiers, dcfg.Metrics = cfg.RetryTiers, m
+		dcfg.RetryTiers, dcfg.Metrics, dcfg.ReportHold = cfg.RetryTiers, m, cfg.ReportHold
 		// The province's night rule holds SMS for hours: loa dev, where
 		// people try Loa at any hour, applies it only when asked.
 		if r != roleDev || cfg.SMSNightSet {
@@ -373,6 +374,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		}
 		for l, n := range cfg.Workers {
 			dcfg.Workers[l] = n
+		}
+		for l, n := range cfg.Senders {
+			dcfg.Senders[l] = n
 		}
 		// With the secret, alert pushes carry each device's ack token; a
 		// dispatcher without LOA_SECRET_KEY_FILE sends them without, and

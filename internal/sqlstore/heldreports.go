@@ -1,0 +1,119 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/loa-hub/loa"
+)
+
+// HeldReport is a provider's delivery report kept until the delivery it
+// names (by the provider's message id) is in the ledger.
+type HeldReport struct {
+	Provider   string
+	ProviderID string
+	Status     loa.Status // delivered or undelivered
+	Reason     string
+	ReceivedAt time.Time
+}
+
+// MatchedReport is a held report with the ledger row it is about.
+type MatchedReport struct {
+	Report   HeldReport
+	Delivery Delivery
+}
+
+// HoldReport keeps r. The same report (provider, id and status) held twice
+// is one report.
+func (d *DB) HoldReport(ctx context.Context, r HeldReport) error {
+	if _, err := d.db.ExecContext(ctx, `INSERT INTO held_reports (provider, provider_id, status, reason, received_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, provider_id, status) DO NOTHING`,
+		r.Provider, r.ProviderID, r.Status, r.Reason, r.ReceivedAt.UTC()); err != nil {
+		return fmt.Errorf("sqlstore: hold report: %w", err)
+	}
+	return nil
+}
+
+// MatchedHeldReports returns up to limit held reports, oldest first,
+// whose delivery the ledger now has, each with its delivery (the latest
+// row when several carry the provider's id). Apply them, then delete them
+// with DeleteHeldReports; two callers may both see a report, so applying
+// one must be idempotent.
+func (d *DB) MatchedHeldReports(ctx context.Context, limit int) ([]MatchedReport, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT h.provider, h.provider_id, h.status, h.reason, h.received_at,
+			d.notification_id, d.channel, d.recipient, d.status, d.class, d.provider, d.provider_id, d.reason, d.targets, d.attempts, d.updated_at
+		FROM held_reports h JOIN deliveries d ON d.provider = h.provider AND d.provider_id = h.provider_id AND d.provider_id <> ''
+		ORDER BY h.received_at, h.provider, h.provider_id, h.status, d.updated_at DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: matched held reports: %w", err)
+	}
+	defer rows.Close()
+	var out []MatchedReport
+	for rows.Next() {
+		var (
+			m             MatchedReport
+			received, upd timeValue
+			hr, dl        = &m.Report, &m.Delivery
+		)
+		if err := rows.Scan(&hr.Provider, &hr.ProviderID, &hr.Status, &hr.Reason, &received,
+			&dl.NotificationID, &dl.Channel, &dl.Recipient, &dl.Status, &dl.Class, &dl.Provider, &dl.ProviderID, &dl.Reason,
+			&dl.Targets, &dl.Attempts, &upd); err != nil {
+			return nil, fmt.Errorf("sqlstore: matched held reports: %w", err)
+		}
+		hr.ReceivedAt, dl.UpdatedAt = received.t, upd.t
+		// Several rows with the provider's id: the latest, which comes first.
+		if n := len(out); n > 0 && out[n-1].Report.Provider == hr.Provider && out[n-1].Report.ProviderID == hr.ProviderID &&
+			out[n-1].Report.Status == hr.Status {
+			continue
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: matched held reports: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteHeldReports deletes reports (by provider, id and status) in one
+// transaction.
+func (d *DB) DeleteHeldReports(ctx context.Context, rs []HeldReport) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: delete held reports: %w", err)
+	}
+	defer tx.Rollback()
+	for _, r := range rs {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM held_reports WHERE provider = $1 AND provider_id = $2 AND status = $3`,
+			r.Provider, r.ProviderID, r.Status); err != nil {
+			return fmt.Errorf("sqlstore: delete held reports: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: delete held reports: %w", err)
+	}
+	return nil
+}
+
+// DropHeldReports deletes the reports received before before and returns
+// how many went.
+func (d *DB) DropHeldReports(ctx context.Context, before time.Time) (int64, error) {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM held_reports WHERE received_at < $1`, before.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: drop held reports: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// HeldReports returns how many reports are held.
+func (d *DB) HeldReports(ctx context.Context) (int, error) {
+	var n int
+	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM held_reports`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlstore: held reports: %w", err)
+	}
+	return n, nil
+}
