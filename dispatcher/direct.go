@@ -182,12 +182,17 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 		break
 	}
 
+	d.marker.begin()
 	r, err := d.send(ctx, dv.env, channel, d.message(dv, p), history)
 	if err != nil {
+		d.marker.notSent()
 		d.claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
 		return outcome{}, err
 	}
 	o := d.classify(dv, tier, r)
+	if o.status != loa.StatusSent {
+		d.marker.notSent()
+	}
 	if o.status == loa.StatusSent {
 		// Recorded at once; the outcome does not wait for more than that.
 		recorded := make(chan struct{})

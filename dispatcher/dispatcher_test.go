@@ -82,6 +82,8 @@ func (r *rig) start(t testing.TB, mutate func(*Dispatcher)) (stop func()) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Brokers, cfg.Names, cfg.RedisKeyPrefix = r.brokers, r.names, r.prefix
+	// Claim keys outlive a test only briefly on the shared Redis.
+	cfg.SentTTL = 15 * time.Minute
 	cfg.Workers = map[topics.Lane]int{topics.LaneOTP: 4, topics.LaneAlert: 4, topics.LaneDirect: 16, topics.LaneBulk: 4}
 	d, err := New(cfg, r.store, r.rdb, r.pub, r.chans, quietLogger())
 	if err != nil {

@@ -262,14 +262,17 @@ func (b *batch) send(i int) {
 		return
 	}
 	d, dv := b.d, b.at(i)
+	d.marker.begin()
 	r, err := d.send(b.ctx, dv.env, b.channel, d.message(dv, b.msg), b.history)
 	if err != nil {
+		d.marker.notSent()
 		b.notSent(i, err)
 		return
 	}
 	o := d.classify(dv, b.tier, r)
 	b.outcomes[i] = o
 	if o.status != loa.StatusSent {
+		d.marker.notSent()
 		b.notSent(i, nil)
 		return
 	}

@@ -17,9 +17,10 @@ import (
 // markGroup) — first in the write-ahead record (PostgreSQL), then as sent
 // claims in Redis. A dispatcher killed mid-broadcast has therefore at most
 // the sends that were in flight, or queued or being recorded here, to send
-// again; loa_sends_unrecorded shows that window. The queue is bounded, so
-// when recording is slow, sending waits for it rather than letting the
-// window grow.
+// again; loa_sends_unmarked shows that window (a send counts from its
+// start until it is recorded, or settled as not sent). The queue is
+// bounded, so when recording is slow, sending waits for it rather than
+// letting the window grow.
 const (
 	markGroup    = 64
 	markFlushers = 4
@@ -57,8 +58,9 @@ type marker struct {
 	mu      sync.Mutex
 	backlog []pendingMark // marks Redis has not taken yet
 	wake    chan struct{}
-	// unrecorded counts sends accepted and not yet recorded anywhere.
-	unrecorded atomic.Int64
+	// unmarked counts sends started and not yet recorded (begin to
+	// recorded or notSent).
+	unmarked atomic.Int64
 }
 
 func newMarker(claims *Claims, wal sentLog, m *metrics.Metrics, log *slog.Logger, now func() time.Time) *marker {
@@ -66,12 +68,20 @@ func newMarker(claims *Claims, wal sentLog, m *metrics.Metrics, log *slog.Logger
 		in: make(chan mark, markGroup), stop: make(chan struct{}), wake: make(chan struct{}, 1)}
 }
 
-// add queues an accepted send to be recorded. It waits while the queue is
-// full. After the marker stopped it calls done at once: the send stays
-// unrecorded.
+// begin counts a send about to start; it ends with add (accepted) or
+// notSent.
+func (mk *marker) begin() {
+	mk.unmarked.Add(1)
+	mk.metrics.UnmarkedSends(1)
+}
+
+// notSent settles a begun send the provider did not accept.
+func (mk *marker) notSent() { mk.recorded(1) }
+
+// add queues a begun send the provider accepted, to be recorded. It waits
+// while the queue is full. After the marker stopped it calls done at once:
+// the send stays unmarked.
 func (mk *marker) add(m mark) {
-	mk.unrecorded.Add(1)
-	mk.metrics.UnrecordedSends(1)
 	select {
 	case <-mk.stop:
 		m.done()
@@ -255,8 +265,8 @@ func (mk *marker) retryMarks(ctx context.Context) {
 }
 
 func (mk *marker) recorded(n int) {
-	mk.unrecorded.Add(-int64(n))
-	mk.metrics.UnrecordedSends(-n)
+	mk.unmarked.Add(-int64(n))
+	mk.metrics.UnmarkedSends(-n)
 }
 
 // writeAhead writes the group to the write-ahead record, one row per

@@ -326,11 +326,11 @@ func TestKilledDispatcherResendsOnlyWhatWasInFlight(t *testing.T) {
 		r.chans[channels.Push] = fz
 		wal := &cuttableLog{}
 		var (
-			d1               *Dispatcher
-			unrecordedAtKill int64
+			d1             *Dispatcher
+			unmarkedAtKill int64
 		)
 		fz.kill = func() {
-			unrecordedAtKill = d1.marker.unrecorded.Load()
+			unmarkedAtKill = d1.marker.unmarked.Load()
 			proxy.cut()
 			wal.cut.Store(true)
 		}
@@ -354,10 +354,10 @@ func TestKilledDispatcherResendsOnlyWhatWasInFlight(t *testing.T) {
 		go func() { stop(); close(stopped) }()
 		close(fz.thawed)
 		<-stopped
-		// In flight at the kill: what the senders held (in the provider's
-		// hands, or answered and not yet handed on) and what was accepted
-		// and not yet recorded.
-		inFlight := senders + unrecordedAtKill
+		// In flight at the kill: the sends started and not yet recorded
+		// (in the provider's hands, answered and not yet handed on, or
+		// accepted and waiting to be recorded), as the dispatcher counts them.
+		inFlight := unmarkedAtKill
 		sentBefore := r.outbox.Total()
 		r.chans[channels.Push] = push
 
@@ -368,8 +368,8 @@ func TestKilledDispatcherResendsOnlyWhatWasInFlight(t *testing.T) {
 		})
 		waitLedgerCount(t, r, "bc-kill", total)
 		dups := len(r.outbox.Duplicates())
-		t.Logf("sent %d before the kill; in flight at the kill: at most %d (%d senders, %d accepted and unrecorded); sent twice: %d",
-			sentBefore, inFlight, senders, unrecordedAtKill, dups)
+		t.Logf("sent %d before the kill; in flight at the kill (started and unmarked): %d; sent twice: %d",
+			sentBefore, inFlight, dups)
 		if int64(dups) > inFlight {
 			t.Errorf("%d deliveries sent twice, more than the %d in flight at the kill", dups, inFlight)
 		}

@@ -19,7 +19,7 @@ type Metrics struct {
 	breakerState *prometheus.GaugeVec
 	breakerTrips *prometheus.CounterVec
 	rateWaits    *prometheus.CounterVec
-	unrecorded   prometheus.Gauge
+	unmarked     prometheus.Gauge
 	takenOver    *prometheus.CounterVec
 	walFailures  prometheus.Counter
 }
@@ -40,9 +40,9 @@ func New() *Metrics {
 		rateWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loa_ratelimit_wait_seconds_total", Help: "Time sends waited for a provider's rate limit.",
 		}, []string{"provider"}),
-		unrecorded: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "loa_sends_unrecorded",
-			Help: "Sends the provider accepted that are not yet recorded as sent (write-ahead record or Redis): what a killed dispatcher may send again.",
+		unmarked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "loa_sends_unmarked",
+			Help: "Sends started and not yet recorded as sent (write-ahead record or Redis) nor settled as not sent: at most what a killed dispatcher sends again.",
 		}),
 		takenOver: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loa_claims_taken_over_total",
@@ -52,7 +52,7 @@ func New() *Metrics {
 			Name: "loa_sends_write_ahead_failures_total", Help: "Sends whose write-ahead record failed (recorded in Redis only).",
 		}),
 	}
-	m.reg.MustRegister(m.sends, m.breakerState, m.breakerTrips, m.rateWaits, m.unrecorded, m.takenOver, m.walFailures,
+	m.reg.MustRegister(m.sends, m.breakerState, m.breakerTrips, m.rateWaits, m.unmarked, m.takenOver, m.walFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -90,11 +90,11 @@ func (m *Metrics) RateLimitWait(provider string, seconds float64) {
 	}
 }
 
-// UnrecordedSends adds n (negative when recorded) to the sends accepted
-// and not yet recorded as sent.
-func (m *Metrics) UnrecordedSends(n int) {
+// UnmarkedSends adds n (negative when settled) to the sends started and
+// not yet recorded as sent nor settled as not sent.
+func (m *Metrics) UnmarkedSends(n int) {
 	if m != nil {
-		m.unrecorded.Add(float64(n))
+		m.unmarked.Add(float64(n))
 	}
 }
 
