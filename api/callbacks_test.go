@@ -36,16 +36,16 @@ func (w *recordWriter) Write(ctx context.Context, recs ...producer.Record) error
 	return nil
 }
 
-func (w *recordWriter) receipts(t *testing.T) []dispatcher.Receipt {
+func (w *recordWriter) receipts(t *testing.T) []producer.Receipt {
 	t.Helper()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var out []dispatcher.Receipt
+	var out []producer.Receipt
 	for _, r := range w.recs {
 		if r.Topic != "cb.loa.receipts" {
 			t.Errorf("record on topic %q, want cb.loa.receipts", r.Topic)
 		}
-		var rc dispatcher.Receipt
+		var rc producer.Receipt
 		if err := json.Unmarshal(r.Value, &rc); err != nil {
 			t.Fatal(err)
 		}
@@ -302,7 +302,7 @@ func TestSMSCallbacksFromTheFakes(t *testing.T) {
 			if _, err := f.reports.Match(ctx); err != nil {
 				t.Fatal(err)
 			}
-			var got []dispatcher.Receipt
+			var got []producer.Receipt
 			waitUntil(t, "the delivery report", func() bool { got = f.receipts.receipts(t); return len(got) > 0 })
 			r := got[0]
 			if r.NotificationID != id || r.Status != loa.StatusDelivered || r.ProviderID != res.ProviderID || r.Lane != "direct" {

@@ -1,88 +1,24 @@
 package api
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
-	"net/mail"
-	"regexp"
-	"slices"
-	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
-	"golang.org/x/text/unicode/norm"
 
-	"github.com/loa-hub/loa"
-	"github.com/loa-hub/loa/channels"
-	"github.com/loa-hub/loa/internal/phone"
-	"github.com/loa-hub/loa/internal/sqlstore"
-	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/direct"
 )
 
-// Limits on a direct notification.
-const (
-	maxTitleRunes   = 256
-	maxBodyRunes    = 4000
-	maxDataBytes    = 3000 // FCM's 4 KiB payload must also hold title and body
-	maxDataKeys     = 32
-	maxTokenLen     = 4096
-	maxIdemKeyLen   = 255
-	defaultTTL      = 24 * time.Hour
-	maxTTL          = 30 * 24 * time.Hour
-	maxEmailAddrLen = 254
-)
-
-type recipientJSON struct {
-	Phone       *string `json:"phone,omitempty"`
-	Email       *string `json:"email,omitempty"`
-	DeviceToken *string `json:"device_token,omitempty"`
-	AccountID   *string `json:"account_id,omitempty"`
-	// Topic is an FCM topic: one push to every device subscribed to it,
-	// with no per-device ledger.
-	Topic *string `json:"topic,omitempty"`
-}
-
-// topicName is what FCM accepts as a topic name.
-var topicName = regexp.MustCompile(`^[a-zA-Z0-9\-_.~%]{1,900}$`)
-
-type notificationRequest struct {
-	To             *recipientJSON    `json:"to"`
-	Title          string            `json:"title"`
-	Body           *string           `json:"body"`
-	Data           map[string]string `json:"data"`
-	Channels       []string          `json:"channels"`
-	TTLSeconds     *int64            `json:"ttl_seconds"`
-	ExpiresAt      *time.Time        `json:"expires_at"`
-	IdempotencyKey string            `json:"idempotency_key"`
-	Priority       string            `json:"priority"`
-}
-
 // createNotification accepts a direct notification: 202 with its id.
 func (h *handler) createNotification(w http.ResponseWriter, r *http.Request) error {
-	var req notificationRequest
-	if err := decodeJSON(w, r, h.deps.MaxBodyBytes, &req); err != nil {
+	var in direct.Input
+	if err := decodeJSON(w, r, h.deps.MaxBodyBytes, &in); err != nil {
 		return err
 	}
 	p, _ := principalFrom(r.Context())
-	dr, err := h.validateNotification(r, req)
+	in.ClientID, in.IdempotencyHeader, in.ReceivedAt = p.ID, r.Header.Get("Idempotency-Key"), h.now()
+	acc, err := h.deps.Direct.Submit(r.Context(), in)
 	if err != nil {
 		return err
-	}
-	dr.ClientID = p.ID
-	acc, err := h.deps.Direct.Submit(r.Context(), dr)
-	if errors.Is(err, direct.ErrConflict) {
-		return &loa.Error{Code: loa.EIdempotencyConflict, Field: "idempotency_key",
-			Detail: "this idempotency key was used with a different request; use a new key for a new notification"}
-	}
-	if err != nil {
-		h.log.Error("accepting a notification failed", "error", err)
-		return loa.Unavailable("the notification could not be queued; retry with the same idempotency key")
 	}
 	w.Header().Set("Location", "/v1/notifications/"+acc.ID)
 	if acc.Replayed {
@@ -93,282 +29,14 @@ func (h *handler) createNotification(w http.ResponseWriter, r *http.Request) err
 	return nil
 }
 
-// validateNotification checks every field, collecting all errors, and
-// returns the normalised request.
-func (h *handler) validateNotification(r *http.Request, req notificationRequest) (direct.Request, error) {
-	var (
-		errs []loa.FieldError
-		out  direct.Request
-	)
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, loa.FieldError{Field: field, Detail: fmt.Sprintf(format, args...)})
-	}
-
-	// Recipient: exactly one address kind.
-	if req.To == nil {
-		bad("to", "a recipient is required: one of to.phone, to.email, to.device_token, to.account_id, to.topic")
-	} else {
-		set := 0
-		for _, v := range []*string{req.To.Phone, req.To.Email, req.To.DeviceToken, req.To.AccountID, req.To.Topic} {
-			if v != nil {
-				set++
-			}
-		}
-		switch {
-		case set == 0:
-			bad("to", "a recipient is required: one of to.phone, to.email, to.device_token, to.account_id, to.topic")
-		case set > 1:
-			bad("to", "give exactly one of to.phone, to.email, to.device_token, to.account_id, to.topic")
-		case req.To.Phone != nil:
-			p, err := phone.Normalize(*req.To.Phone)
-			if err != nil {
-				bad("to.phone", "not a Vietnamese mobile number (for example 0912345678 or 84912345678)")
-			}
-			out.To = producer.Recipient{Type: producer.ToPhone, Value: p}
-		case req.To.Email != nil:
-			e := strings.TrimSpace(*req.To.Email)
-			a, err := mail.ParseAddress(e)
-			if err != nil || a.Address != e || len(e) > maxEmailAddrLen {
-				bad("to.email", "not a valid e-mail address")
-			}
-			out.To = producer.Recipient{Type: producer.ToEmail, Value: strings.ToLower(e)}
-		case req.To.DeviceToken != nil:
-			t := *req.To.DeviceToken
-			if t == "" || len(t) > maxTokenLen || strings.ContainsAny(t, " \t\r\n") {
-				bad("to.device_token", "must be a device registration token of 1 to %d characters without spaces", maxTokenLen)
-			}
-			out.To = producer.Recipient{Type: producer.ToDevice, Value: t}
-		case req.To.AccountID != nil:
-			id := *req.To.AccountID
-			if id == "" {
-				bad("to.account_id", "must not be empty")
-			} else if ok, err := h.deps.Store.AccountExists(r.Context(), id); err != nil {
-				return direct.Request{}, err
-			} else if !ok {
-				bad("to.account_id", "no active account has this id")
-			}
-			out.To = producer.Recipient{Type: producer.ToAccount, Value: id}
-		case req.To.Topic != nil:
-			topic := strings.TrimPrefix(*req.To.Topic, "/topics/")
-			if !topicName.MatchString(topic) {
-				bad("to.topic", "must be an FCM topic name: 1 to 900 of the characters a-z A-Z 0-9 - _ . ~ %%")
-			}
-			out.To = producer.Recipient{Type: producer.ToTopic, Value: topic}
-		}
-	}
-
-	// Channels: known, compatible with the recipient, defaulted from it.
-	chs := req.Channels
-	if len(chs) == 0 && len(errs) == 0 {
-		chs = []string{string(defaultChannel(out.To.Type))}
-	}
-	var seen []string
-	for i, c := range chs {
-		field := fmt.Sprintf("channels[%d]", i)
-		name := channels.Name(c)
-		switch {
-		case !name.Valid():
-			bad(field, "unknown channel %q; use push, sms or email", c)
-		case out.To.Type != "" && !compatible(out.To.Type, name):
-			bad(field, "channel %s cannot reach a %s recipient", c, out.To.Type)
-		case !slices.Contains(seen, c):
-			seen = append(seen, c)
-		}
-	}
-	out.Channels = seen
-
-	// Text: NFC (TCVN 6909), bounded.
-	out.Title = norm.NFC.String(strings.TrimSpace(req.Title))
-	if n := utf8.RuneCountInString(out.Title); n > maxTitleRunes {
-		bad("title", "is %d characters; the limit is %d", n, maxTitleRunes)
-	}
-	if out.Title == "" && (slices.Contains(out.Channels, string(channels.Push)) || slices.Contains(out.Channels, string(channels.Email))) {
-		bad("title", "is required for push and email")
-	}
-	if req.Body == nil || strings.TrimSpace(*req.Body) == "" {
-		bad("body", "is required")
-	} else {
-		out.Body = norm.NFC.String(*req.Body)
-		if n := utf8.RuneCountInString(out.Body); n > maxBodyRunes {
-			bad("body", "is %d characters, over the limit of %d", n, maxBodyRunes)
-		}
-	}
-	if !utf8.ValidString(req.Title) || (req.Body != nil && !utf8.ValidString(*req.Body)) {
-		bad("body", "must be valid UTF-8")
-	}
-
-	// Data: string pairs FCM accepts.
-	if len(req.Data) > maxDataKeys {
-		bad("data", "has %d keys; the limit is %d", len(req.Data), maxDataKeys)
-	}
-	size := 0
-	for k, v := range req.Data {
-		size += len(k) + len(v)
-		lk := strings.ToLower(k)
-		if k == "" || lk == "from" || lk == "notification" || lk == "message_type" || strings.HasPrefix(lk, "google") || strings.HasPrefix(lk, "gcm") {
-			bad("data."+k, "is a key reserved by the push provider")
-		}
-	}
-	if size > maxDataBytes {
-		bad("data", "is %d bytes; the limit is %d", size, maxDataBytes)
-	}
-	out.Data = req.Data
-
-	// Expiry: ttl_seconds or expires_at, never in the past.
-	now := h.now()
-	switch {
-	case req.TTLSeconds != nil && req.ExpiresAt != nil:
-		bad("ttl_seconds", "give ttl_seconds or expires_at, not both")
-	case req.TTLSeconds != nil:
-		ttl := time.Duration(*req.TTLSeconds) * time.Second
-		if *req.TTLSeconds <= 0 {
-			bad("ttl_seconds", "must be positive; a TTL of %d seconds is already past", *req.TTLSeconds)
-		} else if ttl > maxTTL {
-			bad("ttl_seconds", "must be at most %d (30 days)", int64(maxTTL/time.Second))
-		}
-		out.ExpiresAt = now.Add(ttl)
-	case req.ExpiresAt != nil:
-		if !req.ExpiresAt.After(now) {
-			bad("expires_at", "is in the past")
-		} else if req.ExpiresAt.Sub(now) > maxTTL {
-			bad("expires_at", "is more than 30 days ahead")
-		}
-		out.ExpiresAt = *req.ExpiresAt
-	default:
-		out.ExpiresAt = now.Add(defaultTTL)
-	}
-
-	switch req.Priority {
-	case "", string(channels.Normal):
-		out.Priority = string(channels.Normal)
-	case string(channels.High):
-		out.Priority = string(channels.High)
-	default:
-		bad("priority", "must be normal or high")
-	}
-
-	// Idempotency: the body field or the Idempotency-Key header.
-	key := req.IdempotencyKey
-	if hk := r.Header.Get("Idempotency-Key"); hk != "" {
-		if key != "" && key != hk {
-			bad("idempotency_key", "differs from the Idempotency-Key header")
-		}
-		key = hk
-	}
-	if len(key) > maxIdemKeyLen {
-		bad("idempotency_key", "is longer than %d characters", maxIdemKeyLen)
-	}
-	out.IdempotencyKey = key
-
-	if len(errs) > 0 {
-		return direct.Request{}, loa.InvalidFields(errs...)
-	}
-	out.RequestHash = requestHash(out, req)
-	return out, nil
-}
-
-// requestHash identifies what was asked, so that a reused idempotency key
-// with another request is refused. The expiry counts as asked when the
-// client gave it explicitly.
-func requestHash(out direct.Request, req notificationRequest) string {
-	b, _ := json.Marshal(struct {
-		To                    producer.Recipient
-		Title, Body, Priority string
-		Data                  map[string]string
-		Channels              []string
-		TTLSeconds            *int64
-		ExpiresAt             *time.Time
-	}{out.To, out.Title, out.Body, out.Priority, out.Data, out.Channels, req.TTLSeconds, req.ExpiresAt})
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
-
-func defaultChannel(recipientType string) channels.Name {
-	switch recipientType {
-	case producer.ToPhone:
-		return channels.SMS
-	case producer.ToEmail:
-		return channels.Email
-	}
-	return channels.Push
-}
-
-func compatible(recipientType string, ch channels.Name) bool {
-	switch recipientType {
-	case producer.ToPhone:
-		return ch == channels.SMS
-	case producer.ToEmail:
-		return ch == channels.Email
-	case producer.ToDevice, producer.ToTopic:
-		return ch == channels.Push
-	}
-	return true // an account may be reached on any channel it has an address for
-}
-
-// notificationView is the status document of a notification.
-type notificationView struct {
-	ID        string            `json:"id"`
-	Status    loa.Status        `json:"status"`
-	To        map[string]string `json:"to"`
-	Channels  []string          `json:"channels"`
-	Title     string            `json:"title"`
-	CreatedAt time.Time         `json:"created_at"`
-	ExpiresAt time.Time         `json:"expires_at"`
-	Outcomes  []channelOutcome  `json:"outcomes"`
-}
-
-type channelOutcome struct {
-	Channel   string             `json:"channel"`
-	Status    loa.Status         `json:"status"`
-	Targets   int                `json:"targets"`
-	Counts    map[loa.Status]int `json:"counts"`
-	Provider  string             `json:"provider,omitempty"`
-	Reason    string             `json:"reason,omitempty"`
-	Attempts  int                `json:"attempts,omitempty"`
-	UpdatedAt *time.Time         `json:"updated_at,omitempty"`
-}
-
 // getNotification returns a notification's status and one outcome per
 // channel. A client sees only its own notifications.
 func (h *handler) getNotification(w http.ResponseWriter, r *http.Request) error {
-	id := chi.URLParam(r, "id")
-	n, ds, err := h.deps.Direct.Get(r.Context(), id)
-	if errors.Is(err, sqlstore.ErrNotFound) {
-		return loa.NotFound("notification %s not found", id)
-	}
+	p, _ := principalFrom(r.Context())
+	v, err := h.deps.Direct.Get(r.Context(), chi.URLParam(r, "id"), p.ID, p.Has(ScopeOps))
 	if err != nil {
 		return err
 	}
-	if p, _ := principalFrom(r.Context()); n.ClientID != p.ID && !p.Has(ScopeOps) {
-		return loa.NotFound("notification %s not found", id)
-	}
-	writeJSON(w, http.StatusOK, view(n, ds))
+	writeJSON(w, http.StatusOK, v)
 	return nil
-}
-
-func view(n sqlstore.Notification, ds []sqlstore.Delivery) notificationView {
-	v := notificationView{ID: n.ID, To: map[string]string{n.RecipientType: n.Recipient}, Channels: n.Channels,
-		Title: n.Title, CreatedAt: n.CreatedAt, ExpiresAt: n.ExpiresAt, Outcomes: []channelOutcome{}}
-	rollups := make([]loa.ChannelRollUp, 0, len(n.Channels))
-	for _, ch := range n.Channels {
-		o := channelOutcome{Channel: ch, Counts: map[loa.Status]int{}, Targets: 1}
-		for _, d := range ds {
-			if d.Channel != ch {
-				continue
-			}
-			o.Counts[d.Status]++
-			o.Targets = max(o.Targets, d.Targets)
-			o.Attempts = max(o.Attempts, d.Attempts)
-			if o.UpdatedAt == nil || d.UpdatedAt.After(*o.UpdatedAt) {
-				t := d.UpdatedAt
-				o.UpdatedAt, o.Provider, o.Reason = &t, d.Provider, d.Reason
-			}
-		}
-		var complete bool
-		o.Status, complete = loa.RollUpChannel(o.Counts, o.Targets)
-		rollups = append(rollups, loa.ChannelRollUp{Status: o.Status, Complete: complete})
-		v.Outcomes = append(v.Outcomes, o)
-	}
-	v.Status = loa.RollUpNotification(!n.PublishedAt.IsZero(), len(ds) > 0, rollups)
-	return v
 }

@@ -14,16 +14,13 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/loa-hub/loa"
-	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/phone"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer"
 )
 
 // DeadLetterReplayer sends a dead letter back to its lane, once.
-// *dispatcher.DeadLetters implements it; its errors are
-// sqlstore.ErrNotFound, dispatcher.ErrAlreadyReplayed and
-// dispatcher.ErrNotReplayable.
+// *dispatcher.DeadLetters implements it; its errors are *loa.Error.
 type DeadLetterReplayer interface {
 	Replay(ctx context.Context, id, by string) (producer.Envelope, error)
 }
@@ -159,16 +156,8 @@ func (h *handler) replayDeadLetter(w http.ResponseWriter, r *http.Request) error
 	}
 	p, _ := principalFrom(r.Context())
 	env, err := h.deps.DeadLetters.Replay(r.Context(), id, p.ID)
-	switch {
-	case errors.Is(err, sqlstore.ErrNotFound):
-		return loa.NotFound("dead letter %s not found", id)
-	case errors.Is(err, dispatcher.ErrAlreadyReplayed):
-		return &loa.Error{Code: loa.EAlreadyReplayed, Detail: "dead letter " + id + " was replayed before; a dead letter is replayed once"}
-	case errors.Is(err, dispatcher.ErrNotReplayable):
-		return &loa.Error{Code: loa.ENotReplayable, Detail: "dead letter " + id + " holds bytes that are not an event; there is nothing to send again"}
-	case err != nil:
-		h.log.Error("replaying a dead letter failed", "id", id, "error", err)
-		return loa.Unavailable("the dead letter could not be replayed; it was left as it was, try again")
+	if err != nil {
+		return err
 	}
 	h.log.Info("dead letter replayed", "id", id, "by", p.ID, "event_id", env.ID, "lane", string(env.Lane))
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "event_id": env.ID, "lane": string(env.Lane)})

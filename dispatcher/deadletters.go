@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
@@ -68,7 +69,25 @@ func (s *DeadLetters) List(ctx context.Context, beforeAt time.Time, beforeID str
 // delivery that failed and with a fresh set of retry tiers. A dead letter
 // is replayed once: a second call returns ErrAlreadyReplayed. The delivery
 // claim of a failed delivery was released, so the replay sends it once.
+// Errors are *loa.Error: ENotFound (wrapping sqlstore.ErrNotFound),
+// EAlreadyReplayed, ENotReplayable, or EUnavailable when the store or
+// Kafka failed (the dead letter is left as it was).
 func (s *DeadLetters) Replay(ctx context.Context, id, by string) (producer.Envelope, error) {
+	env, err := s.replay(ctx, id, by)
+	switch {
+	case err == nil:
+		return env, nil
+	case errors.Is(err, sqlstore.ErrNotFound):
+		return env, loa.NotFound("dead letter %s not found", id).Wrap(err)
+	case errors.Is(err, ErrAlreadyReplayed):
+		return env, loa.Errorf(loa.EAlreadyReplayed, "dead letter %s was replayed before; a dead letter is replayed once", id).Wrap(err)
+	case errors.Is(err, ErrNotReplayable):
+		return env, loa.Errorf(loa.ENotReplayable, "dead letter %s holds bytes that are not an event; there is nothing to send again", id).Wrap(err)
+	}
+	return env, loa.Unavailable("the dead letter could not be replayed; it was left as it was, try again").Wrap(err)
+}
+
+func (s *DeadLetters) replay(ctx context.Context, id, by string) (producer.Envelope, error) {
 	row, err := s.store.DeadLetter(ctx, id)
 	if err != nil {
 		return producer.Envelope{}, err

@@ -55,7 +55,7 @@ func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env produ
 		}
 	}
 
-	receipts := make([]Receipt, 0, len(recipients))
+	receipts := make([]producer.Receipt, 0, len(recipients))
 	var recs []producer.Record // retries and dead letters
 	for i, o := range outcomes {
 		rc, more, err := d.settle(at(i), o)

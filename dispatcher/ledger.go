@@ -11,6 +11,7 @@ import (
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
 )
 
 // The ledger folds receipts into the store in batches: it takes what
@@ -100,7 +101,7 @@ func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) err
 	}
 	rows := make([]sqlstore.Delivery, 0, len(msgs))
 	for _, m := range msgs {
-		rs, err := DecodeReceipts(m.Value)
+		rs, err := producer.DecodeReceipts(m.Value)
 		if err != nil {
 			d.log.Error("undecodable receipt skipped", slog.Int("partition", m.Partition), slog.Int64("offset", m.Offset), slog.Any("error", err))
 			continue

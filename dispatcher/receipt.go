@@ -3,35 +3,11 @@ package dispatcher
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"time"
 
-	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 )
-
-// Receipt is the outcome of one delivery, published to loa.receipts and
-// folded into the ledger. A loa.receipts message holds one receipt (a JSON
-// object) or, from a fan-out batch, several (a JSON array of them); see
-// DecodeReceipts.
-type Receipt struct {
-	NotificationID string     `json:"notification_id"`
-	EventID        string     `json:"event_id"`
-	Kind           string     `json:"kind"`
-	Lane           string     `json:"lane"`
-	Channel        string     `json:"channel"`
-	Recipient      string     `json:"recipient"`
-	Status         loa.Status `json:"status"`
-	Class          string     `json:"class,omitempty"`
-	Provider       string     `json:"provider,omitempty"`
-	ProviderID     string     `json:"provider_id,omitempty"`
-	Reason         string     `json:"reason,omitempty"`
-	Targets        int        `json:"targets"`
-	Attempts       int        `json:"attempts"`
-	Duplicate      bool       `json:"duplicate,omitempty"` // a redelivery found it already sent
-	At             time.Time  `json:"at"`
-}
 
 // DeadLetter is a message the dispatcher gave up on, published to
 // loa.deadletter with why.
@@ -64,7 +40,7 @@ const (
 
 // receiptRecords packs receipts into as few loa.receipts records as the
 // bounds allow, keyed by the notification.
-func (d *Dispatcher) receiptRecords(notificationID string, rs []Receipt) []producer.Record {
+func (d *Dispatcher) receiptRecords(notificationID string, rs []producer.Receipt) []producer.Record {
 	var (
 		out   []producer.Record
 		buf   bytes.Buffer
@@ -80,7 +56,7 @@ func (d *Dispatcher) receiptRecords(notificationID string, rs []Receipt) []produ
 		count = 0
 	}
 	for _, r := range rs {
-		b, _ := json.Marshal(r) // a Receipt always marshals
+		b, _ := json.Marshal(r) // a producer.Receipt always marshals
 		if count > 0 && (count == maxReceiptsPerRecord || buf.Len()+len(b)+2 > maxReceiptRecordBytes) {
 			flush()
 		}
@@ -94,27 +70,4 @@ func (d *Dispatcher) receiptRecords(notificationID string, rs []Receipt) []produ
 	}
 	flush()
 	return out
-}
-
-// DecodeReceipts decodes a loa.receipts message: one receipt or an array
-// of them. Every receipt names its notification.
-func DecodeReceipts(value []byte) ([]Receipt, error) {
-	var rs []Receipt
-	if v := bytes.TrimLeft(value, " \t\r\n"); len(v) > 0 && v[0] == '[' {
-		if err := json.Unmarshal(v, &rs); err != nil {
-			return nil, err
-		}
-	} else {
-		var r Receipt
-		if err := json.Unmarshal(value, &r); err != nil {
-			return nil, err
-		}
-		rs = []Receipt{r}
-	}
-	for _, r := range rs {
-		if r.NotificationID == "" {
-			return nil, errors.New("a receipt without notification_id")
-		}
-	}
-	return rs, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
 )
 
 // TestReceiptRecordsPackAndDecode: a fan-out batch's receipts are packed
@@ -16,16 +17,16 @@ import (
 func TestReceiptRecordsPackAndDecode(t *testing.T) {
 	d := &Dispatcher{cfg: Config{Names: topics.Names{Prefix: "t."}}}
 	at := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
-	mk := func(n int, reason string) []Receipt {
-		rs := make([]Receipt, n)
+	mk := func(n int, reason string) []producer.Receipt {
+		rs := make([]producer.Receipt, n)
 		for i := range rs {
-			rs[i] = Receipt{NotificationID: "n1", Channel: "push", Recipient: fmt.Sprintf("tok-%d", i), Status: loa.StatusSent, Reason: reason, Targets: 1, Attempts: 1, At: at}
+			rs[i] = producer.Receipt{NotificationID: "n1", Channel: "push", Recipient: fmt.Sprintf("tok-%d", i), Status: loa.StatusSent, Reason: reason, Targets: 1, Attempts: 1, At: at}
 		}
 		return rs
 	}
 	for _, tc := range []struct {
 		name      string
-		receipts  []Receipt
+		receipts  []producer.Receipt
 		wantRecs  int
 		sizeBound bool
 	}{
@@ -40,7 +41,7 @@ func TestReceiptRecordsPackAndDecode(t *testing.T) {
 			if len(recs) != tc.wantRecs {
 				t.Fatalf("%d receipts packed into %d records, want %d", len(tc.receipts), len(recs), tc.wantRecs)
 			}
-			var got []Receipt
+			var got []producer.Receipt
 			for _, r := range recs {
 				if r.Topic != "t.loa.receipts" || r.Key != "n1" {
 					t.Errorf("record to %q keyed %q", r.Topic, r.Key)
@@ -48,7 +49,7 @@ func TestReceiptRecordsPackAndDecode(t *testing.T) {
 				if len(r.Value) > maxReceiptRecordBytes {
 					t.Errorf("record of %d bytes, over %d", len(r.Value), maxReceiptRecordBytes)
 				}
-				rs, err := DecodeReceipts(r.Value)
+				rs, err := producer.DecodeReceipts(r.Value)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -73,12 +74,12 @@ func TestReceiptRecordsPackAndDecode(t *testing.T) {
 // delivery-report callback write) still decodes; a receipt without its
 // notification, or a value that is not a receipt, is an error.
 func TestDecodeReceipts(t *testing.T) {
-	rs, err := DecodeReceipts([]byte(`{"notification_id":"n1","recipient":"8491","status":"sent"}`))
+	rs, err := producer.DecodeReceipts([]byte(`{"notification_id":"n1","recipient":"8491","status":"sent"}`))
 	if err != nil || len(rs) != 1 || rs[0].NotificationID != "n1" || rs[0].Recipient != "8491" {
 		t.Fatalf("one receipt: %+v, %v", rs, err)
 	}
 	for _, bad := range []string{``, `nope`, `{"status":"sent"}`, `[{"notification_id":"n1"},{"status":"sent"}]`, `[{"notification_id":`} {
-		if rs, err := DecodeReceipts([]byte(bad)); err == nil {
+		if rs, err := producer.DecodeReceipts([]byte(bad)); err == nil {
 			t.Errorf("%q decoded to %+v, want an error", bad, rs)
 		}
 	}

@@ -49,19 +49,8 @@ func NewReports(store *sqlstore.DB, pub recordWriter, names topics.Names, log *s
 // SetClock makes r read the time from now (tests).
 func (r *Reports) SetClock(now func() time.Time) { r.now = now }
 
-// DeliveryReport is a carrier's word on one message: the provider
-// instance that accepted it, the provider's id for it, and a final status.
-type DeliveryReport struct {
-	// Provider is the provider instance's configured name, as the ledger
-	// records it ("esms", "vms-smpp").
-	Provider string
-	// ProviderID is the provider's message id, as the send returned it.
-	ProviderID string
-	// Status is loa.StatusDelivered or loa.StatusUndelivered.
-	Status loa.Status
-	// Reason is what the provider said, for the ledger.
-	Reason string
-}
+// DeliveryReport is a carrier's word on one message (producer.DeliveryReport).
+type DeliveryReport = producer.DeliveryReport
 
 // Record takes one final report from HTTP gateways' callbacks or SMPP
 // receipts alike. It publishes the receipt of the delivery the report
@@ -170,7 +159,7 @@ func (r *Reports) publish(ctx context.Context, ms []sqlstore.MatchedReport) erro
 	recs := make([]producer.Record, 0, len(ms))
 	for _, m := range ms {
 		d := m.Delivery
-		rc := Receipt{
+		rc := producer.Receipt{
 			NotificationID: d.NotificationID, Channel: d.Channel, Recipient: d.Recipient, Status: m.Report.Status,
 			Provider: d.Provider, ProviderID: d.ProviderID, Reason: m.Report.Reason, Targets: d.Targets, Attempts: d.Attempts,
 			At: r.now().UTC(),

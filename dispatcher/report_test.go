@@ -27,13 +27,13 @@ func (k *keptRecords) Write(_ context.Context, recs ...producer.Record) error {
 	return nil
 }
 
-func (k *keptRecords) receipts(t *testing.T) []Receipt {
+func (k *keptRecords) receipts(t *testing.T) []producer.Receipt {
 	t.Helper()
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	var out []Receipt
+	var out []producer.Receipt
 	for _, r := range k.recs {
-		rs, err := DecodeReceipts(r.Value)
+		rs, err := producer.DecodeReceipts(r.Value)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,11 +55,11 @@ func TestReportBeforeItsReceiptIsMatched(t *testing.T) {
 			rp := NewReports(store, &out, topics.Names{Prefix: "t."}, quietLogger())
 			rp.SetClock(func() time.Time { return now })
 
-			matched, err := rp.Record(ctx, DeliveryReport{"esms", "esms-0001", loa.StatusDelivered, "delivery report: SendStatus 5"})
+			matched, err := rp.Record(ctx, DeliveryReport{Provider: "esms", ProviderID: "esms-0001", Status: loa.StatusDelivered, Reason: "delivery report: SendStatus 5"})
 			if err != nil || matched {
 				t.Fatalf("matched %v, %v; want held", matched, err)
 			}
-			if _, err := rp.Record(ctx, DeliveryReport{"esms", "esms-0002", loa.StatusUndelivered, "delivery report: SendStatus 7"}); err != nil {
+			if _, err := rp.Record(ctx, DeliveryReport{Provider: "esms", ProviderID: "esms-0002", Status: loa.StatusUndelivered, Reason: "delivery report: SendStatus 7"}); err != nil {
 				t.Fatal(err)
 			}
 			now = now.Add(30 * time.Second)
@@ -111,11 +111,11 @@ func TestLedgerAppliesAHeldReport(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, r *rig) {
 		ctx := waitCtx(t)
 		rp := NewReports(r.store, r.pub, r.names, quietLogger())
-		if matched, err := rp.Record(ctx, DeliveryReport{"esms", "esms-9", loa.StatusDelivered, "delivery report: SendStatus 5"}); err != nil || matched {
+		if matched, err := rp.Record(ctx, DeliveryReport{Provider: "esms", ProviderID: "esms-9", Status: loa.StatusDelivered, Reason: "delivery report: SendStatus 5"}); err != nil || matched {
 			t.Fatalf("matched %v, %v; want held", matched, err)
 		}
 		r.start(t, func(d *Dispatcher) { d.reports.SweepEvery = time.Hour })
-		rc := Receipt{NotificationID: "n-9", Channel: "sms", Recipient: "84912345679", Status: loa.StatusSent,
+		rc := producer.Receipt{NotificationID: "n-9", Channel: "sms", Recipient: "84912345679", Status: loa.StatusSent,
 			Provider: "esms", ProviderID: "esms-9", Targets: 1, Attempts: 1, At: time.Now()}
 		b, _ := json.Marshal(rc)
 		if err := r.pub.Write(ctx, producer.Record{Topic: r.names.Topic(topics.Receipts), Key: rc.NotificationID, Value: b}); err != nil {

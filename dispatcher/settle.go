@@ -130,7 +130,7 @@ func (d *Dispatcher) classify(dv delivery, tier int, r sendResult) outcome {
 // settle is the one place an outcome becomes records: it returns the
 // delivery's receipt, and the retry-tier record or the dead letter that
 // the outcome asks for. It counts the outcome in the metrics.
-func (d *Dispatcher) settle(dv delivery, o outcome) (Receipt, []producer.Record, error) {
+func (d *Dispatcher) settle(dv delivery, o outcome) (producer.Receipt, []producer.Record, error) {
 	if !o.duplicate {
 		d.cfg.Metrics.Delivery(string(dv.ch), o.provider, string(o.status))
 	}
@@ -150,7 +150,7 @@ func (d *Dispatcher) settle(dv delivery, o outcome) (Receipt, []producer.Record,
 		dl, err := d.deadLetterRecord(dv.m, o.reason, DeadLetter{Channel: string(dv.ch), Recipient: dv.addr,
 			Provider: o.provider, Attempts: o.attempts, History: o.history})
 		if err != nil {
-			return Receipt{}, nil, err
+			return producer.Receipt{}, nil, err
 		}
 		return rc, []producer.Record{dl}, nil
 	}
@@ -158,8 +158,8 @@ func (d *Dispatcher) settle(dv delivery, o outcome) (Receipt, []producer.Record,
 }
 
 // newReceipt is the receipt of one delivery's outcome.
-func (d *Dispatcher) newReceipt(dv delivery, o outcome) Receipt {
-	return Receipt{
+func (d *Dispatcher) newReceipt(dv delivery, o outcome) producer.Receipt {
+	return producer.Receipt{
 		NotificationID: dv.notificationID, EventID: dv.env.ID, Kind: dv.env.Kind, Lane: string(dv.env.Lane),
 		Channel: string(dv.ch), Recipient: dv.addr, Status: o.status, Class: string(o.class), Provider: o.provider,
 		ProviderID: o.providerID, Reason: o.reason, Targets: dv.targets, Attempts: o.attempts, Duplicate: o.duplicate,
@@ -168,14 +168,14 @@ func (d *Dispatcher) newReceipt(dv delivery, o outcome) Receipt {
 }
 
 // receiptRecord is the loa.receipts record of one receipt.
-func (d *Dispatcher) receiptRecord(rc Receipt) producer.Record {
+func (d *Dispatcher) receiptRecord(rc producer.Receipt) producer.Record {
 	return receiptRecordIn(d.cfg.Names, rc)
 }
 
 // receiptRecordIn is the record of one receipt on names' receipts topic,
 // keyed by its notification.
-func receiptRecordIn(names topics.Names, rc Receipt) producer.Record {
-	b, _ := json.Marshal(rc) // a Receipt always marshals
+func receiptRecordIn(names topics.Names, rc producer.Receipt) producer.Record {
+	b, _ := json.Marshal(rc) // a producer.Receipt always marshals
 	return producer.Record{Topic: names.Topic(topics.Receipts), Key: rc.NotificationID, Value: b}
 }
 

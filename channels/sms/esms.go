@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 )
 
@@ -165,4 +167,33 @@ func (e *ESMS) Send(ctx context.Context, m channels.Message) (channels.Result, e
 		ce.Class = channels.Permanent
 	}
 	return channels.Result{}, ce
+}
+
+// parseESMSReport reads an eSMS-style delivery report (ReportESMS).
+func parseESMSReport(m reportFields) (Report, error) {
+	var (
+		r   Report
+		err error
+	)
+	if r.ProviderID, err = m.get("SMSID", true); err != nil {
+		return Report{}, err
+	}
+	r.Phone, _ = m.get("Phone", false)
+	st, err := m.get("SendStatus", true)
+	if err != nil {
+		return Report{}, err
+	}
+	n, err := strconv.Atoi(st)
+	if err != nil {
+		return Report{}, loa.Invalid("SendStatus", "must be a whole number")
+	}
+	switch {
+	case n == 5:
+		r.Status = loa.StatusDelivered
+	case n >= 1 && n <= 3: // still on the way
+	default:
+		r.Status = loa.StatusUndelivered
+	}
+	r.Reason = "delivery report: SendStatus " + st
+	return r, nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 )
 
@@ -162,4 +163,34 @@ func (s *SpeedSMS) Send(ctx context.Context, m channels.Message) (channels.Resul
 		ce.Code = strconv.Itoa(a.status)
 	}
 	return channels.Result{}, ce
+}
+
+// parseSpeedSMSReport reads a SpeedSMS-style delivery report
+// (ReportSpeedSMS); other notices are not reports.
+func parseSpeedSMSReport(m reportFields) (Report, error) {
+	if typ, _ := m.get("type", false); typ != "" && typ != "report" {
+		return Report{}, nil // an incoming message or another notice: not ours to record
+	}
+	var (
+		r   Report
+		err error
+	)
+	if r.ProviderID, err = m.get("tranId", true); err != nil {
+		return Report{}, err
+	}
+	r.Phone, _ = m.get("phone", false)
+	st, err := m.get("status", true)
+	if err != nil {
+		return Report{}, err
+	}
+	n, err := strconv.Atoi(st)
+	if err != nil {
+		return Report{}, loa.Invalid("status", "must be a whole number")
+	}
+	r.Status = loa.StatusUndelivered
+	if n == 0 {
+		r.Status = loa.StatusDelivered
+	}
+	r.Reason = "delivery report: status " + st
+	return r, nil
 }

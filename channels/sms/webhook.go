@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 )
 
@@ -151,4 +153,43 @@ func (w *Webhook) Send(ctx context.Context, m channels.Message) (channels.Result
 		}
 	}
 	return res, nil
+}
+
+// parseWebhookReport reads a generic webhook gateway's delivery report
+// (ReportWebhook) with f's field names.
+func parseWebhookReport(m reportFields, f ReportFormat) (Report, error) {
+	idf, stf := f.IDField, f.StatusField
+	if idf == "" {
+		idf = "gateway_id"
+	}
+	if stf == "" {
+		stf = "status"
+	}
+	var (
+		r   Report
+		err error
+	)
+	if r.ProviderID, err = m.get(idf, true); err != nil {
+		return Report{}, err
+	}
+	r.Phone, _ = m.get("phone", false)
+	st, err := m.get(stf, true)
+	if err != nil {
+		return Report{}, err
+	}
+	r.Status = webhookStatus(st)
+	r.Reason = "delivery report: " + st
+	return r, nil
+}
+
+// webhookStatus maps the words gateways use (including SMPP's DLR states)
+// to a final status, or "" for one that is not final.
+func webhookStatus(s string) loa.Status {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "delivered", "delivrd", "success", "ok":
+		return loa.StatusDelivered
+	case "undelivered", "undeliv", "failed", "rejected", "rejectd", "expired", "deleted", "unknown", "error":
+		return loa.StatusUndelivered
+	}
+	return ""
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
@@ -22,7 +23,11 @@ import (
 
 // ErrConflict is returned when an idempotency key is reused with a
 // different request.
-var ErrConflict = errors.New("direct: idempotency key reused with a different request")
+var ErrConflict = &loa.Error{Code: loa.EIdempotencyConflict, Field: "idempotency_key",
+	Detail: "this idempotency key was used with a different request; use a new key for a new notification"}
+
+// ErrNotFound is wrapped by the loa.ENotFound error of Get.
+var ErrNotFound = errors.New("direct: notification not found")
 
 // publisher is what the service needs of producer.Publisher.
 type publisher interface {
@@ -62,12 +67,27 @@ type Accepted struct {
 	Replayed bool
 }
 
-// Submit persists the notification and publishes its event. With an
-// idempotency key already used by the client it returns the earlier id
-// (publishing it if the earlier publish had failed), or ErrConflict when
-// the request differs. A publish failure returns an error, and the
-// notification stays stored for the relay or a retry with the same key.
-func (s *Service) Submit(ctx context.Context, r Request) (Accepted, error) {
+// Submit validates a posted notification, persists it and publishes its
+// event. Every wrong field is named in one loa.EInvalid error, and nothing
+// invalid is stored or published. With an idempotency key already used by
+// the client it returns the earlier id (publishing it if the earlier
+// publish had failed), or ErrConflict when the request differs. A failure
+// to store or publish is a loa.EUnavailable error; a stored notification
+// stays stored for the relay or a retry with the same key.
+func (s *Service) Submit(ctx context.Context, in Input) (Accepted, error) {
+	r, err := s.validate(ctx, in)
+	if err != nil {
+		return Accepted{}, err
+	}
+	r.ClientID = in.ClientID
+	acc, err := s.submit(ctx, r)
+	if err != nil && !errors.Is(err, ErrConflict) {
+		return Accepted{}, loa.Unavailable("the notification could not be queued; retry with the same idempotency key").Wrap(err)
+	}
+	return acc, err
+}
+
+func (s *Service) submit(ctx context.Context, r Request) (Accepted, error) {
 	now := s.now().UTC()
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -119,17 +139,23 @@ func Envelope(n sqlstore.Notification) (producer.Envelope, error) {
 		})
 }
 
-// Get returns a stored notification with its ledger rows.
-func (s *Service) Get(ctx context.Context, id string) (sqlstore.Notification, []sqlstore.Delivery, error) {
+// Get returns the status of a notification of client (of any client when
+// anyClient), rolled up from its ledger rows. Another client's
+// notification is not found, as an unknown one is: a loa.ENotFound error
+// wrapping ErrNotFound.
+func (s *Service) Get(ctx context.Context, id, client string, anyClient bool) (View, error) {
 	n, err := s.store.Notification(ctx, id)
+	if errors.Is(err, sqlstore.ErrNotFound) || err == nil && n.ClientID != client && !anyClient {
+		return View{}, loa.NotFound("notification %s not found", id).Wrap(ErrNotFound)
+	}
 	if err != nil {
-		return sqlstore.Notification{}, nil, err
+		return View{}, err
 	}
 	ds, err := s.store.Deliveries(ctx, id)
 	if err != nil {
-		return sqlstore.Notification{}, nil, err
+		return View{}, err
 	}
-	return n, ds, nil
+	return view(n, ds), nil
 }
 
 // RunRelay publishes, every interval, notifications that were stored but
