@@ -13,7 +13,6 @@ import (
 	"github.com/loa-hub/loa/accounts"
 	accredis "github.com/loa-hub/loa/accounts/redis"
 	"github.com/loa-hub/loa/api"
-	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/otp"
 	"github.com/loa-hub/loa/producer/broadcast"
@@ -53,7 +52,7 @@ func newBroadcastFixture(t *testing.T) *bcFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bc, err := broadcast.New(broadcast.DefaultConfig(), broadcast.Deps{Store: store, Publisher: plans, Schedule: dispatcher.Schedule,
+	bc, err := broadcast.New(broadcast.DefaultConfig(), broadcast.Deps{Store: store, Publisher: plans,
 		Roles: svc, Log: log, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

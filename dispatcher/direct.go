@@ -107,18 +107,17 @@ func (d *Dispatcher) nightHold(env producer.Envelope, p producer.Direct, ch chan
 }
 
 // holdDirect stores the delivery dv as a scheduled redelivery of its
-// event, due at: the scheduler hands it back to the lane then (durable;
+// event, due at: the outbox hands it back to the lane then (durable;
 // the same delivery held twice is one item).
 func (d *Dispatcher) holdDirect(ctx context.Context, dv delivery, at time.Time) error {
 	held := dv.env
 	held.ID = fmt.Sprintf("%s-night-%s-%s", dv.env.ID, dv.ch, shortHash(dv.addr))
 	held.Redelivery = &producer.Redelivery{Channel: string(dv.ch), Recipient: dv.addr, Targets: dv.targets, DueAt: at.UTC()}
-	b, err := marshalEnvelope(held)
+	it, err := producer.NewOutboxItem(held.ID, "held:"+dv.notificationID, at, held)
 	if err != nil {
 		return err
 	}
-	return d.store.Schedule(ctx, sqlstore.ScheduledItem{ID: held.ID, Kind: held.Kind, Subject: "held:" + dv.notificationID, DueAt: at,
-		Envelope: string(b)}, d.now())
+	return d.store.Schedule(ctx, it, d.now())
 }
 
 // deliver sends one message to one address at most once, whatever the

@@ -62,9 +62,6 @@ type Config struct {
 	// fan-out batches in flight on the lane (its Workers bound how many
 	// batches are in flight). Direct events are sent by their worker.
 	Senders map[topics.Lane]int
-	// Scheduler runs the poller that publishes scheduled items when due.
-	// Default true through DefaultConfig.
-	Scheduler bool
 	// SMSNight is the province's rule that no SMS of a non-urgent kind
 	// (bulk notices, outage reminders, alerts below the bypass severity)
 	// is sent inside it, whatever the subscriber says: such SMS are held
@@ -86,7 +83,6 @@ func DefaultConfig() Config {
 		Senders: map[topics.Lane]int{
 			topics.LaneOTP: 16, topics.LaneAlert: 128, topics.LaneDirect: 16, topics.LaneBulk: 256,
 		},
-		Scheduler:       true,
 		ShutdownTimeout: 10 * time.Second,
 		SendTimeout:     10 * time.Second,
 		SendAttempts:    1,
@@ -249,11 +245,6 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		dl := d.deadLetterConsumer()
 		g.Go(func() error { return dl.Run(ctx) })
-	}
-	if d.cfg.Scheduler && d.store != nil {
-		sch := NewScheduler(d.store, d.pub, d.log.With(slog.String("component", "scheduler")))
-		sch.now = d.now
-		g.Go(func() error { return sch.Run(ctx) })
 	}
 	d.log.Info("dispatcher running", slog.Any("lanes", lanes), slog.Bool("ledger", d.cfg.Ledger))
 	return g.Wait()

@@ -321,3 +321,20 @@ func readDeadLetters(t *testing.T, r *rig, n int) []DeadLetter {
 	}
 	return out
 }
+
+// runOutbox runs, on clock, the outbox poller that every API process runs:
+// it hands what the dispatcher held back to its lane when it falls due.
+func (r *rig) runOutbox(t *testing.T, clock func() time.Time) {
+	ob := producer.NewOutbox(r.store, r.pub, quietLogger())
+	ob.Now = clock
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = ob.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}

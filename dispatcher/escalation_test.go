@@ -101,6 +101,7 @@ func TestEscalationToUnacknowledgedPhones(t *testing.T) {
 			t.Fatalf("escalation item: %q %v", st, err)
 		}
 		r.start(t, withClock)
+		r.runOutbox(t, clock)
 		offset.Store(int64(10*time.Minute + time.Second))
 
 		if err := r.outbox.WaitTotal(waitCtx(t), n+(n-acked)); err != nil {

@@ -204,7 +204,7 @@ func (d *Dispatcher) release(k sqlstore.Keyed, ch channels.Name, hold bool, now 
 }
 
 // holdBatch stores the part of batch seq held until at as a scheduled
-// fan-out, which the scheduler publishes on the plan's lane when due.
+// fan-out, which the outbox publishes on the plan's lane when due.
 func (d *Dispatcher) holdBatch(ctx context.Context, env producer.Envelope, p producer.Plan, ch channels.Name, seq int, addrs []string, at time.Time) error {
 	id := fmt.Sprintf("%s-%s-%06d-held-%d", p.NotificationID, ch, seq, at.Unix())
 	fe, err := producer.NewEnvelope(id, producer.KindFanout, env.Lane, id, env.CreatedAt, env.ExpiresAt, "",
@@ -213,12 +213,11 @@ func (d *Dispatcher) holdBatch(ctx context.Context, env producer.Envelope, p pro
 	if err != nil {
 		return err
 	}
-	b, err := marshalEnvelope(fe)
+	it, err := producer.NewOutboxItem(id, HeldSubject(p), at, fe)
 	if err != nil {
 		return err
 	}
-	return d.store.Schedule(ctx, sqlstore.ScheduledItem{ID: id, Kind: fe.Kind, Subject: HeldSubject(p), DueAt: at,
-		Envelope: string(b)}, d.now())
+	return d.store.Schedule(ctx, it, d.now())
 }
 
 // HeldSubject is the subject of a plan's batches held for quiet hours:

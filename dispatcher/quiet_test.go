@@ -60,6 +60,7 @@ func TestQuietHoursHoldBulkUntilTheWindowEnds(t *testing.T) {
 		}
 		nightRule := &accounts.QuietHours{Start: "22:00", End: "06:00", TimeZone: accounts.DefaultTimeZone}
 		r.start(t, func(d *Dispatcher) { d.now, d.cfg.SMSNight = clock, nightRule })
+		r.runOutbox(t, clock)
 
 		publish("bc-night", topics.LaneBulk, producer.Plan{Audience: producer.Audience{Areas: []string{"49"}},
 			Channels: []string{"push", "sms"}, Title: "Lịch tiêm chủng", Body: "Tiêm chủng tại trạm y tế phường sáng mai", Priority: "normal"})
@@ -124,6 +125,7 @@ func TestNightHoldsNonUrgentDirectSMS(t *testing.T) {
 		clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 		nightRule := &accounts.QuietHours{Start: "22:00", End: "06:00", TimeZone: accounts.DefaultTimeZone}
 		r.start(t, func(d *Dispatcher) { d.now, d.cfg.SMSNight = clock, nightRule })
+		r.runOutbox(t, clock)
 		for id, prio := range map[string]string{"n-reminder": "normal", "n-urgent": "high"} {
 			env, err := producer.NewEnvelope("ev-"+id, producer.KindDirect, topics.LaneDirect, "84912345678", real, real.Add(48*time.Hour), "",
 				producer.Direct{NotificationID: id, To: producer.Recipient{Type: producer.ToPhone, Value: "84912345678"},

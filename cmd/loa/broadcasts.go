@@ -5,7 +5,6 @@ import (
 	"log/slog"
 
 	"github.com/loa-hub/loa/accounts"
-	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/broadcast"
@@ -13,11 +12,11 @@ import (
 
 // buildBroadcasts wires the broadcast service for the API role: roles come
 // from the accounts service, topics from the accounts configuration, and
-// scheduled broadcasts are rows the dispatcher's scheduler publishes.
+// scheduled broadcasts are outbox items the API's outbox poller publishes.
 func buildBroadcasts(cfg config, store *sqlstore.DB, pub interface {
 	Publish(ctx context.Context, e producer.Envelope) error
 }, acc *accounts.Service, log *slog.Logger) (*broadcast.Service, error) {
 	bc := broadcast.DefaultConfig()
 	bc.Topics = cfg.Accounts.Topics
-	return broadcast.New(bc, broadcast.Deps{Store: store, Publisher: pub, Schedule: dispatcher.Schedule, Roles: acc, Log: log})
+	return broadcast.New(bc, broadcast.Deps{Store: store, Publisher: pub, Roles: acc, Log: log})
 }

@@ -92,7 +92,7 @@ func TestBroadcastEndToEnd(t *testing.T) {
 			if items := in.outbox(t, id); len(items) == 0 {
 				t.Error("nothing in the dev outbox")
 			}
-			// A scheduled one: the dispatcher's scheduler publishes it at
+			// A scheduled one: the outbox poller publishes it at
 			// send_at.
 			sendAt := time.Now().Add(3 * time.Second).UTC().Format(time.RFC3339Nano)
 			status, d := in.callAs(t, sub, "POST", "/v1/broadcasts", fmt.Sprintf(`{"title":"Lịch cắt điện","body":"Ngày mai 8:00–12:00.",

@@ -345,8 +345,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 			}
 			return nil
 		})
-		g.Go(func() error { return svc.RunRelay(gctx, 5*time.Second, 30*time.Second) })
-		g.Go(func() error { return deps.Alerts.RunRelay(gctx, 5*time.Second, 30*time.Second) })
+		// One outbox for every producer: scheduled broadcasts and outage
+		// reminders when due, direct notifications and alerts whose own
+		// publish failed. Every API replica polls it; the store's claiming
+		// publishes each item once.
+		outbox := producer.NewOutbox(s.store, s.pub, log.With("component", "outbox"))
+		outbox.Prepare(producer.RecordAlert, deps.Alerts.BeforePublish)
+		g.Go(func() error { return outbox.Run(gctx) })
 		g.Go(func() error { return acc.RunPendingGC(gctx, time.Minute) })
 	}
 

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/loa-hub/loa/producer"
 )
 
 // StoredAlert is one disaster alert message as Loa keeps it: the parsed
@@ -86,7 +88,10 @@ const selectAlert = `SELECT id, cap_identifier, sender, sent, msg_type, refs, st
 // identifier exists. Updates and Cancels received earlier that referred
 // to a are linked to it. It returns the stored row and whether this call
 // created it; concurrent calls with one identifier return one row.
-func (d *DB) CreateAlert(ctx context.Context, a StoredAlert) (StoredAlert, bool, error) {
+//
+// The outbox items that publish it (none for an alert awaiting approval)
+// are written in the same transaction, when it is created.
+func (d *DB) CreateAlert(ctx context.Context, a StoredAlert, outbox ...producer.OutboxItem) (StoredAlert, bool, error) {
 	aud, err := json.Marshal(a.Audience)
 	if err != nil {
 		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
@@ -150,6 +155,11 @@ func (d *DB) CreateAlert(ctx context.Context, a StoredAlert) (StoredAlert, bool,
 	if _, err := tx.ExecContext(ctx, `DELETE FROM alert_pending_refs WHERE ref_sender = $1 AND ref_identifier = $2`,
 		a.Sender, a.CAPIdentifier); err != nil {
 		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+	}
+	for _, it := range outbox {
+		if err := schedule(ctx, tx, it, a.CreatedAt); err != nil {
+			return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
@@ -309,58 +319,40 @@ func (d *DB) AlertsReferring(ctx context.Context, id string) ([]AlertLink, error
 
 // DecideAlert moves an alert from status from to status to, recording who
 // decided, when and why. It reports false when the alert was not in
-// status from (already decided, or never pending).
-func (d *DB) DecideAlert(ctx context.Context, id, from, to, by, reason string, at time.Time) (bool, error) {
-	res, err := d.db.ExecContext(ctx, `UPDATE alerts SET status = $1, decided_by = $2, decided_at = $3, reason = $4
+// status from (already decided, or never pending). The outbox items that
+// publish an approved alert are written in the same transaction, when it
+// moved.
+func (d *DB) DecideAlert(ctx context.Context, id, from, to, by, reason string, at time.Time, outbox ...producer.OutboxItem) (bool, error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: decide alert: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE alerts SET status = $1, decided_by = $2, decided_at = $3, reason = $4
 		WHERE id = $5 AND status = $6`, to, by, at.UTC(), reason, id, from)
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: decide alert: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil
+	}
+	for _, it := range outbox {
+		if err := schedule(ctx, tx, it, at); err != nil {
+			return false, fmt.Errorf("sqlstore: decide alert: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("sqlstore: decide alert: %w", err)
+	}
+	return true, nil
 }
 
 // MarkAlertPublished records that the alert's plan reached Kafka.
 func (d *DB) MarkAlertPublished(ctx context.Context, id string, at time.Time) error {
-	if _, err := d.db.ExecContext(ctx, `UPDATE alerts SET published_at = $1 WHERE id = $2 AND published_at IS NULL`, at.UTC(), id); err != nil {
+	if err := markPublished(ctx, d.db, producer.RecordAlert, id, at); err != nil {
 		return fmt.Errorf("sqlstore: mark alert published: %w", err)
 	}
 	return nil
-}
-
-// UnpublishedAlerts returns up to limit alerts that are to be sent
-// (pre-authorised or approved), unexpired at now, whose plan has not
-// reached Kafka although they were accepted or approved before `before`:
-// the alerts whose publish failed, for the relay.
-func (d *DB) UnpublishedAlerts(ctx context.Context, before, now time.Time, limit int) ([]StoredAlert, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT id FROM alerts WHERE published_at IS NULL
-		AND status IN ('sent_preauthorised', 'sent_approved') AND COALESCE(decided_at, created_at) < $1
-		AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at LIMIT $3`, before.UTC(), now.UTC(), limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: unpublished alerts: %w", err)
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("sqlstore: unpublished alerts: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlstore: unpublished alerts: %w", err)
-	}
-	out := make([]StoredAlert, 0, len(ids))
-	for _, id := range ids {
-		a, err := d.Alert(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, nil
 }
 
 // LeafAreaCentroids returns the units with a centroid that have no unit

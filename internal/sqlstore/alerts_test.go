@@ -12,6 +12,8 @@ import (
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
 )
 
 // TestAlerts is the alerts contract, on every dialect.
@@ -121,26 +123,48 @@ func testAlerts(t *testing.T, db *sqlstore.DB) {
 		t.Errorf("leaf centroids %v %v", pts, err)
 	}
 
-	// The relay's list: to be sent, not published, not expired.
+	// An alert stored with its outbox item: due after its grace until the
+	// alert is marked published, which marks the item too.
 	lost := a
 	lost.ID, lost.CAPIdentifier = "lost-"+id, "VN-lost-"+id
-	expired := a
-	expired.ID, expired.CAPIdentifier, expired.ExpiresAt = "exp-"+id, "VN-exp-"+id, at.Add(-time.Second)
-	for _, x := range []sqlstore.StoredAlert{lost, expired} {
-		if _, _, err := db.CreateAlert(ctx, x); err != nil {
-			t.Fatal(err)
-		}
-	}
-	un, err := db.UnpublishedAlerts(ctx, at.Add(time.Second), at, 1000)
+	env, err := producer.NewEnvelope(lost.ID, producer.KindPlan, topics.LaneAlert, lost.ID, at, lost.ExpiresAt, "",
+		producer.Plan{NotificationID: lost.ID, Audience: producer.Audience{Areas: []string{leaf}}, Channels: []string{"push"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var unIDs []string
-	for _, x := range un {
-		unIDs = append(unIDs, x.ID)
+	item, err := producer.NewOutboxItem("alert:"+lost.ID, lost.ID, at.Add(30*time.Second), env)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !slices.Contains(unIDs, lost.ID) || slices.Contains(unIDs, expired.ID) || slices.Contains(unIDs, origID) || slices.Contains(unIDs, upd.ID) {
-		t.Errorf("unpublished %v", unIDs)
+	item.Record = producer.RecordAlert
+	if _, _, err := db.CreateAlert(ctx, lost, item); err != nil {
+		t.Fatal(err)
+	}
+	dueIDs := func(now time.Time) []string {
+		due, err := db.Due(ctx, now, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, it := range due {
+			ids = append(ids, it.ID)
+		}
+		return ids
+	}
+	if ids := dueIDs(at.Add(29 * time.Second)); slices.Contains(ids, item.ID) {
+		t.Errorf("due before its grace: %v", ids)
+	}
+	if ids := dueIDs(at.Add(30 * time.Second)); !slices.Contains(ids, item.ID) {
+		t.Errorf("not due after its grace: %v", ids)
+	}
+	if err := db.MarkAlertPublished(ctx, lost.ID, at.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if ids := dueIDs(at.Add(time.Hour)); slices.Contains(ids, item.ID) {
+		t.Errorf("due after the alert was published: %v", ids)
+	}
+	if got, _ := db.Alert(ctx, lost.ID); got.PublishedAt.IsZero() {
+		t.Error("not marked published")
 	}
 }
 

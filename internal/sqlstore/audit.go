@@ -32,6 +32,7 @@ func (d *DB) AppendAudit(ctx context.Context, e accounts.AuditEntry) error {
 	return appendAudit(ctx, d.db, e)
 }
 
+// execer is a *sql.DB or a *sql.Tx.
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/loa-hub/loa/producer"
 )
 
 // Notification is one accepted direct notification.
@@ -31,9 +33,11 @@ type Notification struct {
 }
 
 // CreateNotification inserts n unless a notification with the same client
-// and idempotency key exists. It returns the stored row and whether it was
-// created by this call. Concurrent calls with one key return one row.
-func (d *DB) CreateNotification(ctx context.Context, n Notification) (Notification, bool, error) {
+// and idempotency key exists, and with it, in the same transaction, the
+// outbox items that publish it. It returns the stored row and whether it
+// was created by this call (only then are the items written). Concurrent
+// calls with one key return one row.
+func (d *DB) CreateNotification(ctx context.Context, n Notification, outbox ...producer.OutboxItem) (Notification, bool, error) {
 	data, err := json.Marshal(n.Data)
 	if err != nil {
 		return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
@@ -42,7 +46,12 @@ func (d *DB) CreateNotification(ctx context.Context, n Notification) (Notificati
 	if n.IdempotencyKey != "" {
 		idem = n.IdempotencyKey
 	}
-	res, err := d.db.ExecContext(ctx, `INSERT INTO notifications
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `INSERT INTO notifications
 		(id, client_id, idempotency_key, request_hash, kind, lane, recipient_type, recipient,
 		 title, body, data, channels, priority, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
@@ -54,8 +63,17 @@ func (d *DB) CreateNotification(ctx context.Context, n Notification) (Notificati
 		return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
 	}
 	if rows, _ := res.RowsAffected(); rows == 1 {
+		for _, it := range outbox {
+			if err := schedule(ctx, tx, it, n.CreatedAt); err != nil {
+				return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
+		}
 		return n, true, nil
 	}
+	tx.Rollback()
 	if n.IdempotencyKey == "" {
 		return Notification{}, false, fmt.Errorf("sqlstore: create notification: id %s already exists", n.ID)
 	}
@@ -69,7 +87,7 @@ func (d *DB) CreateNotification(ctx context.Context, n Notification) (Notificati
 
 // MarkPublished records that the notification's event reached Kafka.
 func (d *DB) MarkPublished(ctx context.Context, id string, at time.Time) error {
-	_, err := d.db.ExecContext(ctx, `UPDATE notifications SET published_at = $1 WHERE id = $2 AND published_at IS NULL`, at.UTC(), id)
+	err := markPublished(ctx, d.db, producer.RecordNotification, id, at)
 	if err != nil {
 		return fmt.Errorf("sqlstore: mark published: %w", err)
 	}
@@ -86,8 +104,8 @@ func (d *DB) Notification(ctx context.Context, id string) (Notification, error) 
 }
 
 // Unpublished returns up to limit notifications accepted before `before`
-// whose event never reached Kafka (the publisher failed after the row was
-// written), oldest first, so a relay can publish them.
+// whose event has not reached Kafka yet, oldest first (their outbox items
+// publish them; operators and tests read this list).
 func (d *DB) Unpublished(ctx context.Context, before time.Time, limit int) ([]Notification, error) {
 	rows, err := d.db.QueryContext(ctx, selectNotification+` WHERE published_at IS NULL AND created_at < $1 ORDER BY created_at LIMIT $2`, before.UTC(), limit)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/producer"
 )
 
 // TestOpsBacklog: the operators' gauges count waiting dead letters (not
@@ -38,8 +39,8 @@ func TestOpsBacklog(t *testing.T) {
 				id  string
 				due time.Duration
 			}{{"overdue", -10 * time.Minute}, {"due", -10 * time.Second}, {"future", time.Hour}, {"cancelled", -time.Hour}} {
-				if err := db.Schedule(ctx, sqlstore.ScheduledItem{ID: it.id, Kind: "k", Subject: "s-" + it.id, DueAt: now.Add(it.due),
-					Envelope: "{}"}, now.Add(-24*time.Hour)); err != nil {
+				if err := db.Schedule(ctx, producer.OutboxItem{ID: it.id, Kind: "k", Subject: "s-" + it.id, DueAt: now.Add(it.due),
+					Envelope: []byte("{}")}, now.Add(-24*time.Hour)); err != nil {
 					t.Fatal(err)
 				}
 			}

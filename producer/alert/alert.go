@@ -80,6 +80,10 @@ const (
 	ChannelSMS  = "sms"
 )
 
+// PublishGrace is how long after an alert is accepted or approved the
+// outbox publishes its plan if its own publish did not happen.
+const PublishGrace = 30 * time.Second
+
 // Errors of the Service besides cap refusal (*loa.Error).
 var (
 	ErrNotFound = loa.NotFound("alert not found")
@@ -443,7 +447,17 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 		refIDs[i] = r.ID
 	}
 	st.ID, st.References, st.RefIDs, st.Priority, st.Document, st.Channels, st.ExpiresAt = id.String(), refJSON, refIDs, priority, doc, chans, expires
-	st, created, err := s.store.CreateAlert(ctx, st)
+	// An alert sent at once is stored with its outbox item; one awaiting
+	// approval gets its item when approved.
+	var outbox []producer.OutboxItem
+	if sendable(st.Status) {
+		it, err := s.outboxItem(ctx, st, now)
+		if err != nil {
+			return Result{}, err
+		}
+		outbox = append(outbox, it)
+	}
+	st, created, err := s.store.CreateAlert(ctx, st, outbox...)
 	if err != nil {
 		return Result{}, fmt.Errorf("alert: submit: %w", err)
 	}
@@ -735,29 +749,61 @@ func union(a, b []string) []string {
 }
 
 // send publishes the plan of a stored, sendable alert; for a Cancel it
-// first stops what is not yet planned of the alerts it cancels.
+// first stops what is not yet planned of the alerts it cancels, and for
+// any other alert it then schedules the escalation.
 func (s *Service) send(ctx context.Context, st sqlstore.StoredAlert) error {
 	now := s.now().UTC()
+	p, err := s.planOf(ctx, st, now)
+	if err != nil {
+		return err
+	}
+	if p.cancel() {
+		if err := s.stopChain(ctx, st, p, now); err != nil {
+			return err
+		}
+	}
+	if err := s.pub.Publish(ctx, p.env); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrPublish, st.ID, err)
+	}
+	if err := s.store.MarkAlertPublished(ctx, st.ID, now); err != nil {
+		// Published but not marked: the outbox publishes the plan again,
+		// and the planner resumes it rather than sending it twice.
+		s.log.Warn("published alert not marked", slog.String("id", st.ID), slog.Any("error", err))
+	}
+	if !p.cancel() {
+		if err := s.scheduleEscalation(ctx, st, p.alert, p.plan, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// alertPlan is the plan event of a stored alert, with its CAP document
+// and the alerts it refers to.
+type alertPlan struct {
+	env   producer.Envelope
+	plan  producer.Plan
+	alert *cap.Alert
+	refs  []sqlstore.StoredAlert
+}
+
+// cancel reports whether the alert is a Cancel, whose chain is stopped
+// before it is published.
+func (p alertPlan) cancel() bool { return p.alert.MsgType == cap.MsgTypeCancel }
+
+// planOf builds the plan event of a stored alert.
+func (s *Service) planOf(ctx context.Context, st sqlstore.StoredAlert, now time.Time) (alertPlan, error) {
 	var a cap.Alert
 	if err := json.Unmarshal(st.Document, &a); err != nil {
-		return fmt.Errorf("alert: stored document of %s: %w", st.ID, err)
+		return alertPlan{}, fmt.Errorf("alert: stored document of %s: %w", st.ID, err)
 	}
 	var refs []sqlstore.StoredAlert
 	for _, id := range st.RefIDs {
 		r, err := s.store.Alert(ctx, id)
 		if err != nil {
-			return fmt.Errorf("alert: referenced alert %s: %w", id, err)
+			return alertPlan{}, fmt.Errorf("alert: referenced alert %s: %w", id, err)
 		}
 		refs = append(refs, r)
-	}
-	if a.MsgType == cap.MsgTypeCancel {
-		if err := s.cancelChain(ctx, st.ID, refs, now); err != nil {
-			return err
-		}
-		// Nobody is reminded of a cancelled alert.
-		if _, err := s.store.CancelScheduled(ctx, escalationSubject(st)); err != nil {
-			return fmt.Errorf("alert: cancel escalation: %w", err)
-		}
 	}
 	app := s.cfg.App
 	if st.Audience.App != "" {
@@ -783,22 +829,54 @@ func (s *Service) send(ctx context.Context, st sqlstore.StoredAlert) error {
 	plan.Ack = !st.Audience.AreaTopics
 	env, err := producer.NewEnvelope(st.ID, producer.KindPlan, topics.LaneAlert, st.ID, now, st.ExpiresAt, "", plan)
 	if err != nil {
+		return alertPlan{}, err
+	}
+	return alertPlan{env: env, plan: plan, alert: &a, refs: refs}, nil
+}
+
+// stopChain stops what a Cancel cancels: the unplanned rest of its chain,
+// and the chain's pending escalation (nobody is reminded of a cancelled
+// alert).
+func (s *Service) stopChain(ctx context.Context, st sqlstore.StoredAlert, p alertPlan, now time.Time) error {
+	if err := s.cancelChain(ctx, st.ID, p.refs, now); err != nil {
 		return err
 	}
-	if err := s.pub.Publish(ctx, env); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrPublish, st.ID, err)
-	}
-	if err := s.store.MarkAlertPublished(ctx, st.ID, now); err != nil {
-		// Published but not marked: a repost publishes the plan again,
-		// and the planner resumes it rather than sending it twice.
-		s.log.Warn("published alert not marked", slog.String("id", st.ID), slog.Any("error", err))
-	}
-	if a.MsgType != cap.MsgTypeCancel {
-		if err := s.scheduleEscalation(ctx, st, &a, plan, now); err != nil {
-			return err
-		}
+	if _, err := s.store.CancelScheduled(ctx, escalationSubject(st)); err != nil {
+		return fmt.Errorf("alert: cancel escalation: %w", err)
 	}
 	return nil
+}
+
+// outboxItem is the outbox item that publishes st's plan if its own
+// publish (send) does not happen within PublishGrace.
+func (s *Service) outboxItem(ctx context.Context, st sqlstore.StoredAlert, now time.Time) (producer.OutboxItem, error) {
+	p, err := s.planOf(ctx, st, now)
+	if err != nil {
+		return producer.OutboxItem{}, err
+	}
+	it, err := producer.NewOutboxItem(producer.RecordAlert+":"+st.ID, st.ID, now.Add(PublishGrace), p.env)
+	it.Record = producer.RecordAlert
+	return it, err
+}
+
+// BeforePublish is what the outbox runs before it publishes an alert's
+// plan (register it with Outbox.Prepare(producer.RecordAlert, …)): what
+// send does around its publish — a Cancel stops the chain it cancels,
+// any other alert schedules its escalation. It is idempotent.
+func (s *Service) BeforePublish(ctx context.Context, id string) error {
+	st, err := s.store.Alert(ctx, id)
+	if err != nil {
+		return fmt.Errorf("alert: before publish %s: %w", id, err)
+	}
+	now := s.now().UTC()
+	p, err := s.planOf(ctx, st, now)
+	if err != nil {
+		return err
+	}
+	if p.cancel() {
+		return s.stopChain(ctx, st, p, now)
+	}
+	return s.scheduleEscalation(ctx, st, p.alert, p.plan, now)
 }
 
 // severityRank orders severities, Unknown lowest.
@@ -863,7 +941,7 @@ func (s *Service) escalationDelay(a *cap.Alert) (time.Duration, bool) {
 // audience whose accounts have not acknowledged the chain by then. A
 // chain has one escalation pending at a time: an Update's replaces the
 // earlier one's, a Cancel removes it. The item survives restarts; the
-// scheduler publishes it once when it falls due.
+// outbox publishes it once when it falls due.
 func (s *Service) scheduleEscalation(ctx context.Context, st sqlstore.StoredAlert, a *cap.Alert, sent producer.Plan, now time.Time) error {
 	after, ok := s.escalationDelay(a)
 	if !ok || st.Audience.AreaTopics || !slices.Contains(st.Channels, ChannelPush) {
@@ -890,15 +968,14 @@ func (s *Service) scheduleEscalation(ctx context.Context, st sqlstore.StoredAler
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(env)
+	it, err := producer.NewOutboxItem(itemID, escalationSubject(st), due, env)
 	if err != nil {
 		return fmt.Errorf("alert: escalation: %w", err)
 	}
 	if _, err := s.store.CancelScheduledExcept(ctx, escalationSubject(st), itemID); err != nil {
 		return fmt.Errorf("alert: escalation: %w", err)
 	}
-	if err := s.store.Schedule(ctx, sqlstore.ScheduledItem{ID: itemID, Kind: env.Kind, Subject: escalationSubject(st), DueAt: due,
-		Envelope: string(b)}, now); err != nil {
+	if err := s.store.Schedule(ctx, it, now); err != nil {
 		return fmt.Errorf("alert: escalation: %w", err)
 	}
 	return nil
@@ -1071,33 +1148,6 @@ func headline(in *cap.Info) string {
 	return in.Event
 }
 
-// RunRelay publishes, every interval, the alerts that are to be sent but
-// whose publish failed more than grace ago, until ctx ends; it returns
-// nil then. It runs on every API replica: an alert published twice is
-// planned once (the planner resumes a plan by its id) and delivered once.
-func (s *Service) RunRelay(ctx context.Context, interval, grace time.Duration) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		now := s.now()
-		list, err := s.store.UnpublishedAlerts(ctx, now.Add(-grace), now, 100)
-		if err != nil {
-			s.log.Warn("alert relay: listing unpublished alerts", slog.Any("error", err))
-			continue
-		}
-		for _, st := range list {
-			if err := s.send(ctx, st); err != nil {
-				s.log.Warn("alert relay: publish", slog.String("alert", st.ID), slog.Any("error", err))
-			}
-		}
-	}
-}
-
 // Approver is an official deciding on a pending alert.
 type Approver struct {
 	ID    string // principal id, compared with the alert's issuer
@@ -1145,7 +1195,15 @@ func (s *Service) decide(ctx context.Context, id string, by Approver, to, reason
 	if to == StatusSentApproved && !s.now().Before(st.ExpiresAt) {
 		return st, ErrExpiredPending
 	}
-	ok, err := s.store.DecideAlert(ctx, id, StatusPendingApproval, to, by.ID, reason, s.now())
+	var outbox []producer.OutboxItem
+	if to == StatusSentApproved {
+		it, err := s.outboxItem(ctx, st, s.now().UTC())
+		if err != nil {
+			return st, err
+		}
+		outbox = append(outbox, it)
+	}
+	ok, err := s.store.DecideAlert(ctx, id, StatusPendingApproval, to, by.ID, reason, s.now(), outbox...)
 	if err != nil {
 		return st, err
 	}

@@ -467,30 +467,34 @@ func TestJSONAlert(t *testing.T) {
 	}
 }
 
-// TestRelayPublishesWhatFailed: an alert whose publish failed is
-// published by the relay, once.
-func TestRelayPublishesWhatFailed(t *testing.T) {
+// TestOutboxPublishesWhatFailed: an alert whose publish failed is
+// published by the outbox once it is due, once.
+func TestOutboxPublishesWhatFailed(t *testing.T) {
 	r := newRig(t)
+	ctx := context.Background()
 	r.pub.Fail(true)
-	if _, err := r.post(t, issuer, "flood_vi_en.xml"); !errors.Is(err, alert.ErrPublish) {
+	res, err := r.post(t, issuer, "flood_vi_en.xml")
+	if !errors.Is(err, alert.ErrPublish) {
 		t.Fatal(err)
 	}
 	r.pub.Fail(false)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	// A negative grace: the fixed clock never moves past the alert.
-	go func() { done <- r.svc.RunRelay(ctx, 5*time.Millisecond, -time.Minute) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(r.pub.plans(t)) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // polling the relay's output
+	ob := producer.NewOutbox(r.store, r.pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ob.Prepare(producer.RecordAlert, r.svc.BeforePublish)
+	ob.Now = func() time.Time { return testNow.Add(alert.PublishGrace - time.Second) }
+	if n, err := ob.Poll(ctx); err != nil || n != 0 {
+		t.Fatalf("before the grace: published %d, %v", n, err)
 	}
-	time.Sleep(30 * time.Millisecond) // a few more rounds: nothing more is published
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	ob.Now = func() time.Time { return testNow.Add(alert.PublishGrace) }
+	for range 3 { // a few more polls: nothing more is published
+		if _, err := ob.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if n := len(r.pub.plans(t)); n != 1 {
 		t.Errorf("%d plans, want 1", n)
+	}
+	if st, err := r.store.Alert(ctx, res.Alert.ID); err != nil || st.PublishedAt.IsZero() {
+		t.Errorf("the alert is not marked published: %+v %v", st, err)
 	}
 }
 

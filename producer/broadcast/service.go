@@ -75,15 +75,10 @@ type roleSource interface {
 	CheckApprover(ctx context.Context, approverID string, submitters ...string) error
 }
 
-// ScheduleFunc stores env to be published at due, under id (idempotent)
-// and subject (for cancelling); dispatcher.Schedule is one.
-type ScheduleFunc func(ctx context.Context, store *sqlstore.DB, id, subject string, due time.Time, env producer.Envelope) error
-
 // Deps are the service's collaborators; all are required but Now.
 type Deps struct {
 	Store     *sqlstore.DB
 	Publisher publisher
-	Schedule  ScheduleFunc
 	Roles     roleSource
 	Log       *slog.Logger
 	Now       func() time.Time
@@ -93,8 +88,9 @@ type Deps struct {
 // concurrent use; concurrent moves of one request are serialised by the
 // store's compare-and-set, so exactly one of them wins.
 type Service struct {
-	cfg Config
-	d   Deps
+	cfg    Config
+	d      Deps
+	outbox *producer.Outbox
 }
 
 // New returns a service.
@@ -102,13 +98,13 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if d.Store == nil || d.Publisher == nil || d.Schedule == nil || d.Roles == nil || d.Log == nil {
-		return nil, errors.New("broadcast: Store, Publisher, Schedule, Roles and Log are required")
+	if d.Store == nil || d.Publisher == nil || d.Roles == nil || d.Log == nil {
+		return nil, errors.New("broadcast: Store, Publisher, Roles and Log are required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{cfg: cfg, d: d}, nil
+	return &Service{cfg: cfg, d: d, outbox: producer.NewOutbox(d.Store, d.Publisher, d.Log)}, nil
 }
 
 // systemActor records moves no person made (the scheduler started it).
@@ -431,7 +427,7 @@ func (s *Service) release(ctx context.Context, b sqlstore.Broadcast) (sqlstore.B
 		}
 	}
 	if to == StatusScheduled {
-		if err := s.d.Schedule(ctx, s.d.Store, itemID(b.ID), b.ID, due, env); err != nil {
+		if err := s.outbox.Schedule(ctx, itemID(b.ID), b.ID, due, env); err != nil {
 			return b, fmt.Errorf("broadcast: schedule %s: %w", b.ID, err)
 		}
 	}

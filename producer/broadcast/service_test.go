@@ -12,7 +12,6 @@ import (
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
-	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/producer"
@@ -95,7 +94,7 @@ func newRig(t *testing.T, store *sqlstore.DB) *rig {
 	if err := store.SeedAudience(ctx, "dn", 7, 20000, "smart", "48", r.now); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := broadcast.New(broadcast.DefaultConfig(), broadcast.Deps{Store: store, Publisher: r.pub, Schedule: dispatcher.Schedule,
+	svc, err := broadcast.New(broadcast.DefaultConfig(), broadcast.Deps{Store: store, Publisher: r.pub,
 		Roles: roles{
 			submitter.AccountID:         {accounts.RoleAgencySubmitter},
 			both.AccountID:              {accounts.RoleAgencySubmitter, accounts.RoleBroadcastApprover},
@@ -278,7 +277,7 @@ func TestScheduledBroadcast(t *testing.T) {
 				t.Fatalf("scheduled item: %q %v", st, err)
 			}
 			// Not due an hour early.
-			n, err := store.PublishDue(ctx, r.now.Add(time.Hour), 10, func(its []sqlstore.ScheduledItem) (int, error) { return len(its), nil })
+			n, err := store.PublishDue(ctx, r.now.Add(time.Hour), 10, func(its []producer.OutboxItem) (int, error) { return len(its), nil })
 			if err != nil || n != 0 {
 				t.Fatalf("due early: %d %v", n, err)
 			}
@@ -289,7 +288,7 @@ func TestScheduledBroadcast(t *testing.T) {
 			if st, _ := store.ScheduledStatus(ctx, b.ID+":plan"); st != sqlstore.ItemCancelled {
 				t.Errorf("item after cancel: %q", st)
 			}
-			if n, _ := store.PublishDue(ctx, r.now.Add(3*time.Hour), 10, func(its []sqlstore.ScheduledItem) (int, error) { return len(its), nil }); n != 0 {
+			if n, _ := store.PublishDue(ctx, r.now.Add(3*time.Hour), 10, func(its []producer.OutboxItem) (int, error) { return len(its), nil }); n != 0 {
 				t.Errorf("a cancelled item was due: %d", n)
 			}
 
@@ -298,8 +297,8 @@ func TestScheduledBroadcast(t *testing.T) {
 			if _, err := r.svc.Approve(ctx, approver, b2.ID); err != nil {
 				t.Fatal(err)
 			}
-			var items []sqlstore.ScheduledItem
-			if _, err := store.PublishDue(ctx, r.now.Add(2*time.Hour), 10, func(its []sqlstore.ScheduledItem) (int, error) {
+			var items []producer.OutboxItem
+			if _, err := store.PublishDue(ctx, r.now.Add(2*time.Hour), 10, func(its []producer.OutboxItem) (int, error) {
 				items = its
 				return len(its), nil
 			}); err != nil || len(items) != 1 || !items[0].DueAt.Equal(d.SendAt) || items[0].Subject != b2.ID {
@@ -420,8 +419,8 @@ func TestApprovalWhileKafkaIsDown(t *testing.T) {
 	if err != nil || got.Status != "scheduled" {
 		t.Fatalf("approve: %+v %v", got, err)
 	}
-	var items []sqlstore.ScheduledItem
-	if _, err := r.store.PublishDue(ctx, r.now, 10, func(its []sqlstore.ScheduledItem) (int, error) {
+	var items []producer.OutboxItem
+	if _, err := r.store.PublishDue(ctx, r.now, 10, func(its []producer.OutboxItem) (int, error) {
 		items = its
 		return len(its), nil
 	}); err != nil || len(items) != 1 || items[0].Subject != b.ID {

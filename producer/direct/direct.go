@@ -1,7 +1,8 @@
 // Package direct accepts direct notifications (one message to one person)
-// and gets them onto the direct lane: it persists the notification first,
-// keyed by the client's idempotency key, then publishes its event, and a
-// relay publishes any notification whose publish failed. A notification
+// and gets them onto the direct lane: it persists the notification with
+// its outbox item, keyed by the client's idempotency key, then publishes
+// its event; the outbox (producer.Outbox) publishes any notification
+// whose publish failed. A notification
 // accepted with 202 is therefore never lost, and a retried request never
 // creates a second one.
 package direct
@@ -25,6 +26,10 @@ import (
 // different request.
 var ErrConflict = &loa.Error{Code: loa.EIdempotencyConflict, Field: "idempotency_key",
 	Detail: "this idempotency key was used with a different request; use a new key for a new notification"}
+
+// PublishGrace is how long after its acceptance the outbox publishes a
+// notification whose own publish failed.
+const PublishGrace = 30 * time.Second
 
 // ErrNotFound is wrapped by the loa.ENotFound error of Get.
 var ErrNotFound = errors.New("direct: notification not found")
@@ -93,12 +98,26 @@ func (s *Service) submit(ctx context.Context, r Request) (Accepted, error) {
 	if err != nil {
 		return Accepted{}, fmt.Errorf("direct: new id: %w", err)
 	}
-	n, created, err := s.store.CreateNotification(ctx, sqlstore.Notification{
+	n := sqlstore.Notification{
 		ID: id.String(), ClientID: r.ClientID, IdempotencyKey: r.IdempotencyKey, RequestHash: r.RequestHash,
 		Kind: producer.KindDirect, Lane: string(topics.LaneDirect), RecipientType: r.To.Type, Recipient: r.To.Value,
 		Title: r.Title, Body: r.Body, Data: r.Data, Channels: r.Channels, Priority: r.Priority,
 		CreatedAt: now, ExpiresAt: r.ExpiresAt,
-	})
+	}
+	// The notification and its outbox item are written together; the item
+	// falls due after PublishGrace, so the outbox publishes the
+	// notification only if the publish below failed and no retry of the
+	// request published it since.
+	env, err := Envelope(n)
+	if err != nil {
+		return Accepted{}, err
+	}
+	item, err := producer.NewOutboxItem(producer.RecordNotification+":"+n.ID, n.ID, now.Add(PublishGrace), env)
+	if err != nil {
+		return Accepted{}, err
+	}
+	item.Record = producer.RecordNotification
+	n, created, err := s.store.CreateNotification(ctx, n, item)
 	if err != nil {
 		return Accepted{}, fmt.Errorf("direct: submit: %w", err)
 	}
@@ -156,31 +175,4 @@ func (s *Service) Get(ctx context.Context, id, client string, anyClient bool) (V
 		return View{}, err
 	}
 	return view(n, ds), nil
-}
-
-// RunRelay publishes, every interval, notifications that were stored but
-// whose publish failed more than grace ago, until ctx ends. It runs on
-// every API replica; a notification published twice is delivered once.
-func (s *Service) RunRelay(ctx context.Context, interval, grace time.Duration) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		ns, err := s.store.Unpublished(ctx, s.now().Add(-grace), 500)
-		if err != nil {
-			s.log.Warn("relay: listing unpublished notifications", slog.Any("error", err))
-			continue
-		}
-		for _, n := range ns {
-			if err := s.publish(ctx, n); err != nil {
-				s.log.Warn("relay: publish failed; will retry", slog.String("id", n.ID), slog.Any("error", err))
-				break
-			}
-			s.log.Info("relay: published a notification whose first publish failed", slog.String("id", n.ID))
-		}
-	}
 }

@@ -17,7 +17,6 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/loa-hub/loa"
-	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
@@ -145,10 +144,11 @@ type publisher interface {
 // for concurrent use; concurrent posts of one outage are serialised by
 // the stored version.
 type Service struct {
-	store *sqlstore.DB
-	pub   publisher
-	cfg   Config
-	log   *slog.Logger
+	store  *sqlstore.DB
+	pub    publisher
+	outbox *producer.Outbox
+	cfg    Config
+	log    *slog.Logger
 	// Now is the clock; time.Now unless a test sets it.
 	Now func() time.Time
 }
@@ -165,7 +165,7 @@ func New(store *sqlstore.DB, pub publisher, cfg Config, log *slog.Logger) *Servi
 	}
 	cfg.LeadTimes = slices.Clone(cfg.LeadTimes)
 	slices.SortFunc(cfg.LeadTimes, func(a, b time.Duration) int { return int((b - a) / time.Second) }) // longest first
-	return &Service{store: store, pub: pub, cfg: cfg, log: log, Now: time.Now}
+	return &Service{store: store, pub: pub, outbox: producer.NewOutbox(store, pub, log), cfg: cfg, log: log, Now: time.Now}
 }
 
 // parsed is a valid row.
@@ -513,7 +513,7 @@ func (s *Service) announce(ctx context.Context, o sqlstore.Outage, now time.Time
 			if err != nil {
 				return err
 			}
-			if err := dispatcher.Schedule(ctx, s.store, id, subject(o.Client, o.ID), due, env); err != nil {
+			if err := s.outbox.Schedule(ctx, id, subject(o.Client, o.ID), due, env); err != nil {
 				return err
 			}
 			if err := record(id, KindReminder, lead, due, sqlstore.NoticeScheduled, ""); err != nil {
@@ -561,7 +561,7 @@ func (s *Service) sendNow(ctx context.Context, o sqlstore.Outage, id, kind strin
 		return sqlstore.NoticeSent, nil
 	}
 	s.log.Warn("outage: publishing a notice failed; the scheduler will publish it", slog.String("notification_id", id), slog.Any("error", perr))
-	if err := dispatcher.Schedule(ctx, s.store, id, subject(o.Client, o.ID), now, env); err != nil {
+	if err := s.outbox.Schedule(ctx, id, subject(o.Client, o.ID), now, env); err != nil {
 		return "", errors.Join(perr, err)
 	}
 	return sqlstore.NoticeScheduled, nil

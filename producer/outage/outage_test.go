@@ -49,9 +49,9 @@ func newRig(t *testing.T, db *sqlstore.DB) *rig {
 func (r *rig) due(t *testing.T, at time.Time) map[string]producer.Envelope {
 	t.Helper()
 	out := map[string]producer.Envelope{}
-	_, err := r.store.PublishDue(context.Background(), at, 1000, func(items []sqlstore.ScheduledItem) (int, error) {
+	_, err := r.store.PublishDue(context.Background(), at, 1000, func(items []producer.OutboxItem) (int, error) {
 		for _, it := range items {
-			env, err := producer.Decode([]byte(it.Envelope))
+			env, err := producer.Decode(it.Envelope)
 			if err != nil {
 				t.Fatalf("scheduled item %s: %v", it.ID, err)
 			}

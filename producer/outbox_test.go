@@ -1,8 +1,10 @@
-package dispatcher
+package producer_test
 
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -48,16 +50,16 @@ func scheduleN(t *testing.T, store *sqlstore.DB, n int, due time.Time, prefix st
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := Schedule(ctx, store, id, prefix, due, env); err != nil {
+		if err := producer.NewOutbox(store, nil, quietLogger()).Schedule(ctx, id, prefix, due, env); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-// TestTwoSchedulersPublishEachItemOnce: two scheduler instances against
+// TestTwoPollersPublishEachItemOnce: two outbox pollers against
 // one store claim 1,000 due items; each is published exactly once, and
 // items not yet due, or cancelled, are not published.
-func TestTwoSchedulersPublishEachItemOnce(t *testing.T) {
+func TestTwoPollersPublishEachItemOnce(t *testing.T) {
 	for name, store := range testenv.Stores(t) {
 		t.Run(name, func(t *testing.T) {
 			now := time.Now()
@@ -71,7 +73,7 @@ func TestTwoSchedulersPublishEachItemOnce(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			for range 2 {
-				s := NewScheduler(store, pub, quietLogger())
+				s := producer.NewOutbox(store, pub, quietLogger())
 				s.Batch, s.Interval = 50, 10*time.Millisecond
 				wg.Add(1)
 				go func() { defer wg.Done(); s.Run(ctx) }()
@@ -109,3 +111,5 @@ func TestTwoSchedulersPublishEachItemOnce(t *testing.T) {
 		})
 	}
 }
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
