@@ -52,7 +52,7 @@ type Config struct {
 // DefaultTopics are the subscription topics when none are configured.
 var DefaultTopics = []string{"disaster", "power", "transport", "health", "education", "jobs", "market", "general"}
 
-// DefaultConfig returns the defaults of issue 3: the province's password
+// DefaultConfig returns the defaults the requirements set: the province's password
 // policy, 12-hour sessions for citizens and organisations, 8 hours for
 // officials, 15 minutes for a session that may only change an expired
 // password.

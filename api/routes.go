@@ -29,7 +29,7 @@ func (h *handler) routes(r chi.Router) {
 	// Gateways authenticate with the provider's callback token, not a key.
 	r.Post("/v1/callbacks/sms/{provider}", h.wrap(h.smsCallback))
 
-	// Accounts (issue 3). Registration, sign-in and SMS codes are public
+	// Accounts. Registration, sign-in and SMS codes are public
 	// (limited per phone and per client address); /v1/me/* needs a
 	// session; officials are administered by admins and unit admins.
 	r.Post("/v1/citizens", h.wrap(h.registerCitizen))
@@ -54,7 +54,7 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireOfficialsAdmin()).Delete("/v1/officials/{id}/roles/{unit}/{role}", h.wrap(h.revokeRole))
 	r.With(h.requireOfficialsAdmin()).Post("/v1/officials/{id}/close", h.wrap(h.closeOfficial))
 
-	// Broadcasts (issue 5): officials with a session only; the role is
+	// Broadcasts: officials with a session only; the role is
 	// checked before the body is read, four eyes and the approval unit by
 	// the broadcast service.
 	submitter, readers := h.requireRole(accounts.RoleAgencySubmitter), h.requireRole(broadcast.Readers()...)
@@ -67,7 +67,7 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireApprover()).Post("/v1/broadcasts/{id}/reject", h.wrap(h.broadcastAction("reject")))
 	r.With(h.requireRole(accounts.RoleAgencySubmitter, accounts.RoleBroadcastApprover)).Post("/v1/broadcasts/{id}/cancel", h.wrap(h.broadcastAction("cancel")))
 
-	// Disaster alerts (issue 5): posted by integrating systems' keys,
+	// Disaster alerts: posted by integrating systems' keys,
 	// decided by approvers' sessions (four eyes).
 	r.With(h.requireAlertIssuer()).Post("/v1/alerts/cap", h.wrap(h.postCAPAlert))
 	r.With(h.requireAlertIssuer()).Post("/v1/alerts", h.wrap(h.postJSONAlert))
@@ -81,7 +81,7 @@ func (h *handler) routes(r chi.Router) {
 	r.Post("/v1/alerts/{id}/ack", h.wrap(h.ackAlertByDevice))
 
 	// Areas (public reference data) and the power company's outage
-	// schedules (issue 5).
+	// schedules.
 	r.Get("/v1/areas", h.wrap(h.listAreas))
 	r.With(h.requireScope(ScopeOutagesWrite)).Post("/v1/outages", h.wrap(h.postOutages))
 	r.With(h.requireScope(ScopeOutagesWrite)).Get("/v1/outages/{id}", h.wrap(h.getOutage))

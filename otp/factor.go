@@ -31,7 +31,7 @@ type FactorStore interface {
 	AdvanceStep(ctx context.Context, factorID string, step int64) (bool, error)
 }
 
-// Lockout defaults (issue 3): 5 failures in 5 minutes lock for 15 minutes.
+// Lockout defaults: 5 failures in 5 minutes lock for 15 minutes.
 const (
 	DefaultTOTPMaxFailures   = 5
 	DefaultTOTPFailureWindow = 5 * time.Minute

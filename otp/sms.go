@@ -73,7 +73,7 @@ type SMSConfig struct {
 	KeyPrefix string
 }
 
-// DefaultSMSConfig returns the defaults of issue 3: 5-minute codes, 5
+// DefaultSMSConfig returns the defaults the requirements set: 5-minute codes, 5
 // attempts, 5 sends per phone per 10 minutes, 30 s between sends, 20 sends
 // per client address per hour, keys under "otp:{sms}:" (one hash slot). The
 // Secret is left empty and must be set.

@@ -102,7 +102,7 @@ type v1Error struct {
 // parseFailure reads an error answer. The body may be empty or not JSON
 // (a proxy's 502 page); status alone then decides.
 func parseFailure(status int, header http.Header, body []byte, now time.Time) failure {
-	f := failure{status: status, retryAfter: parseRetryAfter(header.Get("Retry-After"), now)}
+	f := failure{status: status, retryAfter: channels.ParseRetryAfter(header.Get("Retry-After"), now)}
 	var e v1Error
 	if json.Unmarshal(body, &e) == nil {
 		f.rpc, f.message = e.Error.Status, e.Error.Message
@@ -148,19 +148,6 @@ func sdkCode(err error) string {
 		}
 	}
 	return ""
-}
-
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-		return max(time.Duration(s)*time.Second, 0)
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
 }
 
 // classify turns a failed SDK call into a *channels.Error. ctx is the

@@ -219,26 +219,13 @@ func (c common) statusError(a answer) error {
 		Err: fmt.Errorf("sms: gateway answered %d %s: %s", a.status, http.StatusText(a.status), snippet(a.body))}
 	switch {
 	case a.status == http.StatusRequestTimeout, a.status == http.StatusTooManyRequests, a.status >= 500:
-		e.Class, e.RetryAfter = channels.Transient, retryAfter(a.header.Get("Retry-After"), c.now())
+		e.Class, e.RetryAfter = channels.Transient, channels.ParseRetryAfter(a.header.Get("Retry-After"), c.now())
 	case a.status == http.StatusUnauthorized, a.status == http.StatusForbidden:
 		e.Class, e.Code = channels.Permanent, "AUTH"
 	default:
 		e.Class = channels.Permanent
 	}
 	return e
-}
-
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-		return max(time.Duration(s)*time.Second, 0)
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
 }
 
 // snippet is the start of an answer body for an error message.
