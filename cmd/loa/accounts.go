@@ -279,17 +279,11 @@ func adminOfficialCreate(ctx context.Context, cfg config, args []string, stdout 
 			rs = append(rs, accounts.Role(r))
 		}
 	}
-	if cfg.DatabaseURL == "" {
-		cfg.DatabaseURL = "sqlite:" + filepath.Join(cfg.DataDir, "loa.db")
-	}
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	db, err := openAdminStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	ac := accounts.DefaultConfig()
 	ac.Policy, ac.Topics = cfg.Accounts.Policy, cfg.Accounts.Topics
 	ac.RecoveryKey = make([]byte, 32) // unused: no factor is enrolled here

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/loa-hub/loa/internal/areas"
 	"github.com/loa-hub/loa/internal/sqlstore"
@@ -43,17 +42,11 @@ func runAdminAreas(ctx context.Context, cfg config, args []string, stdout io.Wri
 	if err != nil {
 		return fmt.Errorf("areas load: %s: %w", args[1], err)
 	}
-	if cfg.DatabaseURL == "" {
-		cfg.DatabaseURL = "sqlite:" + filepath.Join(cfg.DataDir, "loa.db")
-	}
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	db, err := openAdminStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	if err := db.LoadAreas(ctx, list); err != nil {
 		return err
 	}
