@@ -345,8 +345,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 			}
 			return nil
 		})
-		// One outbox for every producer: scheduled broadcasts and outage
-		// reminders when due, direct notifications and alerts whose own
+		// One outbox for every producer: scheduled broadcasts, outage
+		// reminders and alert escalations when due, what the dispatcher
+		// held for quiet hours, direct notifications and alerts whose own
 		// publish failed. Every API replica polls it; the store's claiming
 		// publishes each item once.
 		outbox := producer.NewOutbox(s.store, s.pub, log.With("component", "outbox"))
