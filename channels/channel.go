@@ -36,6 +36,46 @@ const (
 	High   Priority = "high"
 )
 
+// Lane is the traffic class a message travels in, from the Kafka lane it
+// was consumed from down to the provider. Every resource that lanes share
+// (a provider's rate limit, FCM's connections and streams) admits them in
+// the order of their Rank, so a code or an alert never waits behind bulk.
+type Lane string
+
+// The lanes, as the dispatcher consumes them.
+const (
+	LaneOTP    Lane = "otp"
+	LaneAlert  Lane = "alert"
+	LaneDirect Lane = "direct"
+	LaneBulk   Lane = "bulk"
+)
+
+// Rank is an admission order at a shared resource: lower goes first.
+type Rank int
+
+// The ranks. Urgent traffic may also use the share of each provider's
+// rate and streams that is reserved for it; the others may not.
+const (
+	Urgent   Rank = iota // codes and alerts
+	Standard             // direct notifications (one person)
+	Bulk                 // broadcasts, outage notices
+)
+
+// Ranks is the number of ranks, for arrays indexed by Rank.
+const Ranks = 3
+
+// Rank returns the lane's admission rank: Urgent for otp and alert, Bulk
+// for bulk, Standard for direct and for an unset or unknown lane.
+func (l Lane) Rank() Rank {
+	switch l {
+	case LaneOTP, LaneAlert:
+		return Urgent
+	case LaneBulk:
+		return Bulk
+	}
+	return Standard
+}
+
 // Message is one delivery to one address on one channel.
 type Message struct {
 	// NotificationID is the notification this delivery belongs to; with To
@@ -50,6 +90,9 @@ type Message struct {
 	Body     string
 	Data     map[string]string
 	Priority Priority
+	// Lane is the lane the message was consumed from; shared resources
+	// admit it by Lane.Rank. Empty counts as Standard.
+	Lane Lane
 	// ExpiresAt is when the message stops being worth sending; zero means
 	// no expiry. A channel must not send a message past it.
 	ExpiresAt time.Time
@@ -131,6 +174,12 @@ func (e *Error) Unwrap() error { return e.Err }
 func Errorf(c Class, provider, format string, args ...any) *Error {
 	return &Error{Class: c, Provider: provider, Err: fmt.Errorf(format, args...)}
 }
+
+// ErrNotAttempted is wrapped by failures that happened before the
+// provider was called — giving up while waiting for a rate-limit token or
+// a connection. They say nothing about the provider's health, so a
+// circuit breaker does not count them.
+var ErrNotAttempted = errors.New("channels: the provider was not called")
 
 // ClassOf returns the class of the first *Error in err's chain, or
 // Transient for anything else: an unknown failure is retried, never dropped.

@@ -18,11 +18,24 @@ type Metrics struct {
 	sends        *prometheus.CounterVec
 	breakerState *prometheus.GaugeVec
 	breakerTrips *prometheus.CounterVec
-	rateWaits    *prometheus.CounterVec
+	rateWaits    *prometheus.HistogramVec
+	rateCalls    *prometheus.CounterVec
+	rateLocal    *prometheus.GaugeVec
+	laneQueue    *prometheus.HistogramVec
+	streamWaits  *prometheus.HistogramVec
 	unmarked     prometheus.Gauge
 	takenOver    *prometheus.CounterVec
 	walFailures  prometheus.Counter
 }
+
+// Observer records one observation (a histogram's series with its labels
+// resolved). Resolve it once and keep it: resolving labels on every send
+// costs more than the observation.
+type Observer = prometheus.Observer
+
+type nopObserver struct{}
+
+func (nopObserver) Observe(float64) {}
 
 // New returns a registry with Loa's collectors and the Go runtime's.
 func New() *Metrics {
@@ -37,8 +50,13 @@ func New() *Metrics {
 		breakerTrips: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loa_breaker_transitions_total", Help: "Circuit breaker state changes per provider.",
 		}, []string{"provider", "to"}),
-		rateWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loa_ratelimit_wait_seconds_total", Help: "Time sends waited for a provider's rate limit.",
+		rateWaits: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "loa_ratelimit_wait_seconds",
+			Help:    "How long a send waited for a token of its provider's rate limit, by lane (the wait for the token itself, not for Redis).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"provider", "lane"}),
+		rateCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loa_ratelimit_redis_calls_total", Help: "Calls a replica made to a provider's shared bucket in Redis (one per lease of tokens, not per send).",
 		}, []string{"provider"}),
 		unmarked: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "loa_sends_unmarked",
@@ -51,8 +69,22 @@ func New() *Metrics {
 		walFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loa_sends_write_ahead_failures_total", Help: "Sends whose write-ahead record failed (recorded in Redis only).",
 		}),
+		rateLocal: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "loa_ratelimit_local", Help: "1 while a provider's rate limit runs on the replica's local bucket because Redis does not answer, else 0.",
+		}, []string{"provider"}),
+		laneQueue: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "loa_lane_queue_seconds",
+			Help:    "Time from an event's publish on its lane to the provider accepting the delivery, by lane and channel.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 3, 13),
+		}, []string{"lane", "channel"}),
+		streamWaits: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "loa_fcm_stream_wait_seconds",
+			Help:    "How long a push waited for an HTTP/2 stream to FCM, by lane.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"provider", "lane"}),
 	}
-	m.reg.MustRegister(m.sends, m.breakerState, m.breakerTrips, m.rateWaits, m.unmarked, m.takenOver, m.walFailures,
+	m.reg.MustRegister(m.sends, m.breakerState, m.breakerTrips, m.rateWaits, m.rateCalls, m.rateLocal, m.laneQueue, m.streamWaits,
+		m.unmarked, m.takenOver, m.walFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -83,10 +115,19 @@ func (m *Metrics) BreakerState(provider string, state int, to string) {
 	}
 }
 
-// RateLimitWait adds time a send waited for its provider's rate limit.
-func (m *Metrics) RateLimitWait(provider string, seconds float64) {
+// RateLimitWait returns the observer of the seconds sends of lane waited
+// for a token of provider's rate limit.
+func (m *Metrics) RateLimitWait(provider, lane string) Observer {
+	if m == nil {
+		return nopObserver{}
+	}
+	return m.rateWaits.WithLabelValues(provider, lane)
+}
+
+// RateLimitRedisCall counts one call to provider's shared bucket.
+func (m *Metrics) RateLimitRedisCall(provider string) {
 	if m != nil {
-		m.rateWaits.WithLabelValues(provider).Add(seconds)
+		m.rateCalls.WithLabelValues(provider).Inc()
 	}
 }
 
@@ -112,4 +153,34 @@ func (m *Metrics) WriteAheadFailed(n int) {
 	if m != nil {
 		m.walFailures.Add(float64(n))
 	}
+}
+
+// RateLimitLocal records whether provider's rate limit runs on the
+// replica's local bucket (Redis unreachable).
+func (m *Metrics) RateLimitLocal(provider string, local bool) {
+	if m != nil {
+		v := 0.0
+		if local {
+			v = 1
+		}
+		m.rateLocal.WithLabelValues(provider).Set(v)
+	}
+}
+
+// LaneQueue returns the observer of the seconds from publish on lane to
+// the provider's accept, on channel.
+func (m *Metrics) LaneQueue(lane, channel string) Observer {
+	if m == nil {
+		return nopObserver{}
+	}
+	return m.laneQueue.WithLabelValues(lane, channel)
+}
+
+// StreamWait returns the observer of the seconds pushes of lane waited
+// for an HTTP/2 stream to provider.
+func (m *Metrics) StreamWait(provider, lane string) Observer {
+	if m == nil {
+		return nopObserver{}
+	}
+	return m.streamWaits.WithLabelValues(provider, lane)
 }
