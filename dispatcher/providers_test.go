@@ -314,11 +314,11 @@ func TestRateLimitIsSharedByTwoDispatchers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			l, err := ratelimit.NewLimiter(r.rdb, r.prefix+"rl:speedsms", limit)
+			l, err := ratelimit.NewLimiter(r.rdb, r.prefix+"rl:speedsms", limit, ratelimit.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return ratelimit.New("speedsms", p, l, nil)
+			return ratelimit.New("speedsms", p, l, ratelimit.ChannelConfig{})
 		}
 		const n = 300
 		r.publishDirect(t, n, "limited")

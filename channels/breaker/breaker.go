@@ -1,7 +1,9 @@
 // Package breaker puts a circuit breaker (github.com/sony/gobreaker) in
 // front of one provider instance. Only transient failures — the provider
 // is down, slow or refusing load — count against it; a permanent error or
-// a dead token means the provider answered and is healthy. While the
+// a dead token means the provider answered and is healthy, and a failure
+// before the provider was called (channels.ErrNotAttempted: waiting for a
+// rate-limit token) is not the provider's. While the
 // breaker is open, sends fail at once with a Transient error coded
 // "breaker_open", so the caller fails over to another provider or parks
 // the message in a retry tier: an open breaker never drops a message.
@@ -73,8 +75,11 @@ func New(name string, inner channels.Channel, s Settings, log *slog.Logger, m *m
 		Timeout:     s.OpenFor,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= s.Failures },
 		IsSuccessful: func(err error) bool {
-			// Our own cancellation says nothing about the provider.
-			return err == nil || errors.Is(err, context.Canceled) || channels.ClassOf(err) != channels.Transient
+			// Our own cancellation, and a failure before the provider was
+			// called (the rate limiter, its Redis), say nothing about the
+			// provider.
+			return err == nil || errors.Is(err, context.Canceled) || errors.Is(err, channels.ErrNotAttempted) ||
+				channels.ClassOf(err) != channels.Transient
 		},
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			level := slog.LevelWarn

@@ -3,13 +3,18 @@ package breaker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/channels/ratelimit"
 )
 
 // scripted answers each send with the error fn gives, counting calls.
@@ -89,5 +94,64 @@ func TestSettingsValidate(t *testing.T) {
 		if s.Validate() == nil {
 			t.Errorf("%+v accepted", s)
 		}
+	}
+}
+
+// TestRedisOutageNeverOpensTheBreaker: the provider behind its breaker and
+// its shared rate limit; Redis goes away mid-stream. Every send still
+// reaches the provider (the limiter runs on its local bucket) and the
+// breaker stays closed: the limiter's failure is not the provider's.
+func TestRedisOutageNeverOpensTheBreaker(t *testing.T) {
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	defer rdb.Close()
+	l, err := ratelimit.NewLimiter(rdb, "rl:gw", ratelimit.Limit{PerSecond: 1000, Burst: 50}, ratelimit.Options{Name: "gw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := &scripted{fn: func() error { return nil }}
+	b, err := New("gw", ratelimit.New("gw", inner, l, ratelimit.ChannelConfig{}), Settings{Failures: 1, OpenFor: time.Hour, HalfOpenRequests: 1}, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 200 {
+		if i == 50 {
+			mr.Close()
+		}
+		if _, err := b.Send(ctx, channels.Message{Lane: channels.LaneBulk}); err != nil {
+			t.Fatalf("send %d with Redis gone: %v", i, err)
+		}
+	}
+	if b.State() != "closed" {
+		t.Fatalf("breaker %s after a Redis outage", b.State())
+	}
+	if n := inner.calls.Load(); n != 200 {
+		t.Fatalf("the provider got %d of 200 sends", n)
+	}
+	if !l.Local() {
+		t.Fatal("the limiter does not say it runs on its local bucket")
+	}
+}
+
+// TestNotAttemptedDoesNotCount: failures that never reached the provider
+// (channels.ErrNotAttempted) do not open the breaker.
+func TestNotAttemptedDoesNotCount(t *testing.T) {
+	inner := &scripted{fn: func() error {
+		return &channels.Error{Class: channels.Transient, Code: "rate_limited", Err: fmt.Errorf("%w: gave up", channels.ErrNotAttempted)}
+	}}
+	b, err := New("gw", inner, Settings{Failures: 2, OpenFor: time.Hour, HalfOpenRequests: 1}, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		b.Send(context.Background(), channels.Message{})
+	}
+	if b.State() != "closed" {
+		t.Fatalf("breaker %s after failures that never reached the provider", b.State())
 	}
 }

@@ -2,11 +2,16 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/testenv"
 )
 
@@ -25,51 +30,357 @@ func clients(t *testing.T) map[string]redis.UniversalClient {
 	return out
 }
 
-// TestBucketGivesBurstThenWaits: a full bucket gives exactly its burst at
-// once; the next send must wait about 1/rate.
+func newLimiter(t *testing.T, rdb redis.UniversalClient, key string, l Limit, o Options) *Limiter {
+	t.Helper()
+	lim, err := NewLimiter(rdb, key, l, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lim
+}
+
+// queued returns how many sends of rank r wait in l.
+func (l *Limiter) queued(r channels.Rank) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.queue[r].live
+}
+
+// waitFor polls cond until it holds, failing the test after a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, not ordering events
+	}
+}
+
+// TestBucketGivesBurstThenWaits: a full bucket gives exactly its burst;
+// the next token is a thousand seconds away, so a send with a short
+// deadline gives up.
 func TestBucketGivesBurstThenWaits(t *testing.T) {
 	for name, rdb := range clients(t) {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			l, err := NewLimiter(rdb, "rl:test:"+testenv.ID(), Limit{PerSecond: 1, Burst: 5})
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := newLimiter(t, rdb, "rl:test:"+testenv.ID(), Limit{PerSecond: 0.001, Burst: 5}, Options{})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
 			for i := range 5 {
-				if w, err := l.Take(ctx); err != nil || w != 0 {
-					t.Fatalf("take %d of the burst: wait %v err %v", i+1, w, err)
+				if _, err := l.Wait(ctx, channels.Bulk); err != nil {
+					t.Fatalf("take %d of the burst: %v", i+1, err)
 				}
 			}
-			w, err := l.Take(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if w <= 0 || w > time.Second {
-				t.Fatalf("after the burst: wait %v, want (0, 1s]", w)
+			short, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel2()
+			if _, err := l.Wait(short, channels.Urgent); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("after the burst: %v, want the deadline to end the wait", err)
 			}
 		})
 	}
 }
 
-// TestWaitHonoursContext: an empty bucket and a cancelled context end the
-// wait with the context's error.
-func TestWaitHonoursContext(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: testenv.Miniredis(t).Addr()})
-	l, _ := NewLimiter(rdb, "rl:ctx", Limit{PerSecond: 0.001, Burst: 1})
-	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := l.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	if _, err := l.Wait(ctx); err == nil {
-		t.Fatal("waited on an empty bucket with a cancelled context and got a token")
+// TestReserveIsForUrgentSends: bulk sends stop at the reserve; an urgent
+// send still finds its tokens there.
+func TestReserveIsForUrgentSends(t *testing.T) {
+	for name, rdb := range clients(t) {
+		t.Run(name, func(t *testing.T) {
+			l := newLimiter(t, rdb, "rl:reserve:"+testenv.ID(), Limit{PerSecond: 0.001, Burst: 10, Reserve: 3}, Options{})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for i := range 7 {
+				if _, err := l.Wait(ctx, channels.Bulk); err != nil {
+					t.Fatalf("bulk %d: %v", i+1, err)
+				}
+			}
+			short, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel2()
+			if _, err := l.Wait(short, channels.Standard); err == nil {
+				t.Fatal("a standard send took a token of the reserve")
+			}
+			for i := range 3 {
+				if _, err := l.Wait(ctx, channels.Urgent); err != nil {
+					t.Fatalf("urgent %d from the reserve: %v", i+1, err)
+				}
+			}
+		})
 	}
 }
 
+// grants records the order in which sends got their tokens.
+type grants struct {
+	mu    sync.Mutex
+	order []string
+}
+
+func (g *grants) add(s string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.order = append(g.order, s)
+	return len(g.order)
+}
+
+func (g *grants) count(s string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, x := range g.order {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+// TestUrgentSendsGoFirst: 300 bulk sends are queued at a 100/s bucket;
+// 20 urgent sends queued after them are all served before 2 leases'
+// worth of further bulk sends. Order is read from the grants, not the clock.
+func TestUrgentSendsGoFirst(t *testing.T) {
+	for name, rdb := range clients(t) {
+		t.Run(name, func(t *testing.T) {
+			l := newLimiter(t, rdb, "rl:prio:"+testenv.ID(), Limit{PerSecond: 100, Burst: 10}, Options{})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var g grants
+			var wg sync.WaitGroup
+			send := func(r channels.Rank, label string) {
+				defer wg.Done()
+				if _, err := l.Wait(ctx, r); err == nil {
+					g.add(label)
+				}
+			}
+			for range 300 {
+				wg.Add(1)
+				go send(channels.Bulk, "bulk")
+			}
+			waitFor(t, "the bulk sends are queued", func() bool { return l.queued(channels.Bulk)+g.count("bulk") == 300 })
+			before := g.count("bulk")
+			var urgent sync.WaitGroup
+			for range 20 {
+				wg.Add(1)
+				urgent.Add(1)
+				go func() { defer urgent.Done(); send(channels.Urgent, "urgent") }()
+			}
+			urgent.Wait()
+			during := g.count("bulk") - before
+			cancel()
+			wg.Wait()
+			// Tokens already leased for bulk when the urgent sends came are
+			// handed out: at most a lease (10 here) and one more in flight.
+			if during > 2*l.leaseMax {
+				t.Fatalf("%d bulk sends were served while 20 urgent ones waited; want at most %d", during, 2*l.leaseMax)
+			}
+			t.Logf("bulk sends served while the urgent ones waited: %d", during)
+		})
+	}
+}
+
+// TestUrgentSendsGoFirstAcrossReplicas: one replica's bulk sends keep a
+// shared 100/s bucket busy; another replica's urgent sends are served
+// while the first replica gets at most what it had already leased.
+func TestUrgentSendsGoFirstAcrossReplicas(t *testing.T) {
+	for name, rdb := range clients(t) {
+		t.Run(name, func(t *testing.T) {
+			key := "rl:replicas:" + testenv.ID()
+			limit := Limit{PerSecond: 100, Burst: 20, Reserve: 4}
+			a := newLimiter(t, rdb, key, limit, Options{})
+			b := newLimiter(t, rdb, key, limit, Options{})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var g grants
+			var wg sync.WaitGroup
+			for range 300 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := a.Wait(ctx, channels.Bulk); err == nil {
+						g.add("bulk")
+					}
+				}()
+			}
+			waitFor(t, "the bulk replica drains the bucket", func() bool { return g.count("bulk") >= 30 })
+			before := g.count("bulk")
+			var urgent sync.WaitGroup
+			for range 50 {
+				urgent.Add(1)
+				go func() {
+					defer urgent.Done()
+					if _, err := b.Wait(ctx, channels.Urgent); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			urgent.Wait()
+			during := g.count("bulk") - before
+			cancel()
+			wg.Wait()
+			// Sharing the rate evenly would give the bulk replica about 50.
+			if during > 2*a.leaseMax {
+				t.Fatalf("the bulk replica got %d tokens while the other's 50 urgent sends waited; want at most %d", during, 2*a.leaseMax)
+			}
+			t.Logf("bulk tokens taken on the other replica while 50 urgent sends waited: %d", during)
+		})
+	}
+}
+
+// TestLeasesNotCallsPerSend: 2,000 sends from 200 goroutines at a bucket
+// that never binds take their tokens in leases: far fewer Redis calls
+// than sends.
+func TestLeasesNotCallsPerSend(t *testing.T) {
+	for name, rdb := range clients(t) {
+		t.Run(name, func(t *testing.T) {
+			l := newLimiter(t, rdb, "rl:lease:"+testenv.ID(), Limit{PerSecond: 1_000_000, Burst: 100_000}, Options{})
+			var wg sync.WaitGroup
+			for range 200 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range 10 {
+						if _, err := l.Wait(context.Background(), channels.Bulk); err != nil {
+							t.Error(err)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if calls := l.calls.Load(); calls > 2000/10 {
+				t.Fatalf("%d Redis calls for 2,000 sends; want a call per lease (at most 200)", calls)
+			} else {
+				t.Logf("%d Redis calls for 2,000 sends", calls)
+			}
+		})
+	}
+}
+
+// TestUnusedTokensGoBack: a replica that leased ahead of its demand
+// gives what it did not use back when the lease ends, so another replica
+// can use it.
+func TestUnusedTokensGoBack(t *testing.T) {
+	for name, rdb := range clients(t) {
+		t.Run(name, func(t *testing.T) {
+			key := "rl:giveback:" + testenv.ID()
+			limit := Limit{PerSecond: 0.001, Burst: 10}
+			a := newLimiter(t, rdb, key, limit, Options{Lease: 20 * time.Millisecond})
+			a.mu.Lock()
+			a.demand[channels.Bulk], a.window = 6, time.Now() // as if it sent 6 in the last period
+			a.mu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := a.Wait(ctx, channels.Bulk); err != nil { // leases 6, uses 1
+				t.Fatal(err)
+			}
+			if n := a.calls.Load(); n != 1 {
+				t.Fatalf("%d calls to Redis for the first lease", n)
+			}
+			b := newLimiter(t, rdb, key, limit, Options{})
+			for i := range 9 {
+				if _, err := b.Wait(ctx, channels.Bulk); err != nil {
+					t.Fatalf("token %d of the 9 left: %v (the 5 unused were not given back)", i+1, err)
+				}
+			}
+		})
+	}
+}
+
+// TestRedisDownFallsBackToALocalBucket: with Redis gone, sends still get
+// tokens — from a local bucket of the shared rate divided by the replicas
+// seen — and never an error; when Redis is back the limiter returns to
+// the shared bucket.
+func TestRedisDownFallsBackToALocalBucket(t *testing.T) {
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	defer rdb.Close()
+	limit := Limit{PerSecond: 200, Burst: 20}
+	a := newLimiter(t, rdb, "rl:down", limit, Options{Probe: 20 * time.Millisecond})
+	b := newLimiter(t, rdb, "rl:down", limit, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, l := range []*Limiter{b, a} { // a's call sees both
+		if _, err := l.Wait(ctx, channels.Bulk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := mr.Addr()
+	mr.Close()
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				if _, err := a.Wait(ctx, channels.Bulk); err != nil {
+					t.Errorf("a send failed because Redis is down: %v", err)
+					return
+				}
+				got.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if !a.Local() {
+		t.Fatal("Redis is down but the limiter says it is on the shared bucket")
+	}
+	a.mu.Lock()
+	replicas := a.replicas
+	a.mu.Unlock()
+	if replicas != 2 {
+		t.Errorf("the local bucket divides by %d replicas, want the 2 seen", replicas)
+	}
+	if err := mr.StartAddr(addr); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the limiter is back on the shared bucket", func() bool {
+		if _, err := a.Wait(ctx, channels.Urgent); err != nil {
+			t.Fatal(err)
+		}
+		return !a.Local()
+	})
+}
+
 func TestLimitValidate(t *testing.T) {
-	for _, l := range []Limit{{0, 1}, {-1, 1}, {1, 0}} {
+	for _, l := range []Limit{{0, 1, 0}, {-1, 1, 0}, {1, 0, 0}, {1, 5, 5}, {1, 5, -1}, {1, 1, 1}} {
 		if l.Validate() == nil {
 			t.Errorf("%+v accepted", l)
 		}
+	}
+	for burst, want := range map[int]int{1: 0, 2: 1, 5: 1, 10: 1, 1000: 100} {
+		if got := ReserveOf(burst, 0.1); got != want {
+			t.Errorf("ReserveOf(%d, 0.1) = %d, want %d", burst, got, want)
+		}
+	}
+}
+
+// stuck is a channel that must never be called.
+type stuck struct{ calls atomic.Int64 }
+
+func (s *stuck) Send(context.Context, channels.Message) (channels.Result, error) {
+	s.calls.Add(1)
+	return channels.Result{}, nil
+}
+
+// TestGivingUpIsNotTheProviders: a send that gives up waiting for a token
+// is transient and marked as never having reached the provider.
+func TestGivingUpIsNotTheProviders(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: testenv.Miniredis(t).Addr()})
+	l := newLimiter(t, rdb, "rl:giveup", Limit{PerSecond: 0.001, Burst: 1}, Options{})
+	inner := &stuck{}
+	c := New("p", inner, l, ChannelConfig{})
+	if _, err := c.Send(context.Background(), channels.Message{Lane: channels.LaneBulk}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := c.Send(ctx, channels.Message{Lane: channels.LaneBulk})
+	if channels.ClassOf(err) != channels.Transient || !errors.Is(err, channels.ErrNotAttempted) {
+		t.Fatalf("giving up: %v, want a transient error wrapping ErrNotAttempted", err)
+	}
+	if inner.calls.Load() != 1 {
+		t.Fatalf("the provider was called %d times, want 1", inner.calls.Load())
 	}
 }

@@ -40,6 +40,9 @@ type providerConfig struct {
 	// SMSFoldKinds are the event kinds whose SMS text is folded to ASCII
 	// (LOA_SMS_FOLD_KINDS), for routes that carry only GSM-7.
 	SMSFoldKinds []string
+	// Reserve is the share of every provider's burst, and of FCM's
+	// streams, that only codes and alerts may use (LOA_PRIORITY_RESERVE).
+	Reserve float64
 }
 
 type fcmProvider struct {
@@ -89,9 +92,11 @@ func loadProviders(getenv func(string) string, errs *[]error) providerConfig {
 	pc.Breaker.OpenFor = durVar(getenv, "LOA_BREAKER_OPEN_FOR", pc.Breaker.OpenFor, errs)
 	pc.Breaker.HalfOpenRequests = uint32(intVar(getenv, "LOA_BREAKER_HALF_OPEN_REQUESTS", int(pc.Breaker.HalfOpenRequests), 1, 1000, errs))
 
+	pc.Reserve = floatVar(getenv, "LOA_PRIORITY_RESERVE", 0.1, 0, 0.5, errs)
 	limit := func(prefix string, rate int) ratelimit.Limit {
 		r := intVar(getenv, prefix+"_RATE", rate, 1, 10_000_000, errs)
-		return ratelimit.Limit{PerSecond: float64(r), Burst: intVar(getenv, prefix+"_BURST", max(r/10, 1), 1, 10_000_000, errs)}
+		burst := intVar(getenv, prefix+"_BURST", max(r/10, 1), 1, 10_000_000, errs)
+		return ratelimit.Limit{PerSecond: float64(r), Burst: burst, Reserve: ratelimit.ReserveOf(burst, pc.Reserve)}
 	}
 	if p := getenv("LOA_FCM_PROJECT_ID"); p != "" {
 		pc.FCM = &fcmProvider{
@@ -244,11 +249,11 @@ func (s smppReports) Report(ctx context.Context, rep smpp.Report) error {
 // breaker outermost, so an open breaker spends no tokens.
 func guarded(name string, p channels.Channel, limit ratelimit.Limit, pc providerConfig, rdb redis.UniversalClient,
 	keyPrefix string, log *slog.Logger, m *metrics.Metrics) (*breaker.Channel, error) {
-	l, err := ratelimit.NewLimiter(rdb, keyPrefix+"rl:"+name, limit)
+	l, err := ratelimit.NewLimiter(rdb, keyPrefix+"rl:"+name, limit, ratelimit.Options{Name: name, Metrics: m, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return breaker.New(name, ratelimit.New(name, p, l, m), pc.Breaker, log, m)
+	return breaker.New(name, ratelimit.New(name, p, l, ratelimit.ChannelConfig{Metrics: m}), pc.Breaker, log, m)
 }
 
 // runner is a provider that keeps connections open while it runs (an
@@ -381,4 +386,17 @@ func insecureTransport() *http.Transport {
 	t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // fakes only, by explicit setting
 	t.ForceAttemptHTTP2 = true
 	return t
+}
+
+func floatVar(getenv func(string) string, name string, def, lo, hi float64, errs *[]error) float64 {
+	s := getenv(name)
+	if s == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < lo || f > hi {
+		*errs = append(*errs, fmt.Errorf("%s: %q is not a number from %g to %g", name, s, lo, hi))
+		return def
+	}
+	return f
 }
