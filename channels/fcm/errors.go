@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/internal/metrics"
 )
 
 // errLeaveRetryToLoa is the cause the observer cancels a call with when
@@ -31,6 +32,8 @@ type callKey struct{}
 // call records what the transport saw during one Send.
 type call struct {
 	stop context.CancelCauseFunc
+	rank channels.Rank    // admission order of the push's lane
+	wait metrics.Observer // the push's wait for a stream; nil for none
 
 	mu        sync.Mutex
 	requested bool // a request reached the transport
@@ -161,6 +164,9 @@ func (c *Client) classify(ctx, callCtx context.Context, rec *call, err error, to
 		return &channels.Error{Class: channels.Transient, Provider: c.provider, Code: code, Err: fmt.Errorf("fcm: send: %w", cause)}
 	}
 	switch {
+	case errors.Is(netErr, channels.ErrNotAttempted):
+		// Gave up waiting for a stream: FCM never saw it.
+		return transient("stream_wait", netErr)
 	case ctx.Err() != nil:
 		return transient("cancelled", context.Cause(ctx))
 	case errors.Is(context.Cause(callCtx), errLeaveRetryToLoa):

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	htransport "google.golang.org/api/transport/http"
 
 	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/internal/metrics"
 )
 
 // DefaultCallTimeout bounds one send when Config.CallTimeout is zero.
@@ -81,6 +83,14 @@ type Config struct {
 	// DefaultQuotaBackoff (a minute, FCM's quota window) when zero. Tests
 	// shorten it.
 	QuotaBackoff time.Duration
+	// ReservedShare is the share (0 to <1) of the streams, Connections ×
+	// 100, that only urgent pushes (codes and alerts, by Message.Lane) may
+	// take: the others wait when no more than that are free. Urgent pushes
+	// also go first to any stream that frees up.
+	ReservedShare float64
+	// Metrics records how long pushes wait for a stream; nil records
+	// nothing.
+	Metrics *metrics.Metrics
 }
 
 // Validate reports the first thing wrong with c.
@@ -96,6 +106,8 @@ func (c Config) Validate() error {
 		return errors.New("fcm: config: Connections must not be negative")
 	case c.QuotaBackoff < 0:
 		return errors.New("fcm: config: QuotaBackoff must not be negative")
+	case c.ReservedShare < 0 || c.ReservedShare >= 1:
+		return errors.New("fcm: config: ReservedShare must be in [0, 1)")
 	}
 	return nil
 }
@@ -108,6 +120,7 @@ type Client struct {
 	timeout  time.Duration
 	now      func() time.Time
 	quota    time.Duration
+	waits    map[channels.Lane]metrics.Observer // stream waits, by lane
 }
 
 var _ channels.Channel = (*Client)(nil)
@@ -135,8 +148,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
+	provider := "fcm:" + cfg.ProjectID
 	if t, ok := base.(*http.Transport); ok {
-		base = pool(t, cmp.Or(cfg.Connections, DefaultConnections))
+		n := cmp.Or(cfg.Connections, DefaultConnections)
+		base = pool(t, n, int(math.Ceil(cfg.ReservedShare*float64(n*streamsPerConnection))))
 	}
 	rt := base
 	if cfg.CredentialsFile != "" {
@@ -166,7 +181,12 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fcm: messaging client: %w", err)
 	}
-	return &Client{msg: mc, provider: "fcm:" + cfg.ProjectID, timeout: cfg.CallTimeout, now: cfg.Now, quota: cfg.QuotaBackoff}, nil
+	c := &Client{msg: mc, provider: provider, timeout: cfg.CallTimeout, now: cfg.Now, quota: cfg.QuotaBackoff,
+		waits: map[channels.Lane]metrics.Observer{}}
+	for _, l := range []channels.Lane{channels.LaneOTP, channels.LaneAlert, channels.LaneDirect, channels.LaneBulk, ""} {
+		c.waits[l] = cfg.Metrics.StreamWait(provider, string(l))
+	}
+	return c, nil
 }
 
 // streamsPerConnection is how many sends one connection carries at once:
@@ -180,10 +200,13 @@ const streamsPerConnection = 100
 // and throws most of them away once a stream frees up: under a fan-out,
 // a TLS handshake every few dozen pushes. Its strict mode instead wakes
 // every waiting request each time a stream frees up, which collapses
-// under a few thousand of them. So the pool admits requests itself, in
-// order, and gives each to the least busy connection.
-func pool(t *http.Transport, n int) http.RoundTripper {
-	p := &connPool{slots: make(chan struct{}, n*streamsPerConnection), conns: make([]*pooledConn, n)}
+// under a few thousand of them. So the pool admits requests itself — by
+// the rank of their lane, first come first served within a rank, with
+// reserve of the streams kept for urgent pushes — and gives each to the
+// least busy connection.
+func pool(t *http.Transport, n, reserve int) *connPool {
+	p := &connPool{capacity: n * streamsPerConnection, conns: make([]*pooledConn, n)}
+	p.reserve = min(max(reserve, 0), p.capacity-1)
 	for i := range p.conns {
 		c := t.Clone()
 		c.ForceAttemptHTTP2 = true
@@ -204,8 +227,13 @@ func pool(t *http.Transport, n int) http.RoundTripper {
 
 // connPool is the RoundTripper pool returns.
 type connPool struct {
-	slots chan struct{} // one per request in flight, over all connections
-	conns []*pooledConn
+	capacity int // streams over all connections
+	reserve  int // of which only urgent requests may take the last ones
+	conns    []*pooledConn
+
+	mu    sync.Mutex
+	inUse int
+	queue [channels.Ranks]streamQueue
 }
 
 type pooledConn struct {
@@ -213,14 +241,124 @@ type pooledConn struct {
 	inFlight atomic.Int32
 }
 
-func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
+// streamWaiter is a request waiting for a stream.
+type streamWaiter struct {
+	ready   chan struct{}
+	granted bool
+	gone    bool
+}
+
+// streamQueue is a queue of waiters; those that gave up stay in it,
+// marked, until they reach the head.
+type streamQueue struct {
+	items []*streamWaiter
+	head  int
+	live  int
+}
+
+func (q *streamQueue) peek() *streamWaiter {
+	for q.head < len(q.items) {
+		if w := q.items[q.head]; !w.gone {
+			return w
+		}
+		q.items[q.head] = nil
+		q.head++
+	}
+	q.items, q.head = q.items[:0], 0
+	return nil
+}
+
+func (q *streamQueue) pop() {
+	q.items[q.head] = nil
+	q.head++
+	q.live--
+	if q.head > 1024 && q.head*2 > len(q.items) {
+		q.items = append(q.items[:0], q.items[q.head:]...)
+		q.head = 0
+	}
+}
+
+// freeLocked reports whether a request of rank r may take a stream now.
+func (p *connPool) freeLocked(r channels.Rank) bool {
+	if r == channels.Urgent {
+		return p.inUse < p.capacity
+	}
+	return p.inUse < p.capacity-p.reserve
+}
+
+// acquire takes a stream for a request of rank r, waiting behind the
+// requests of its rank and above, until ctx ends.
+func (p *connPool) acquire(ctx context.Context, r channels.Rank, wait metrics.Observer) error {
+	p.mu.Lock()
+	ahead := false
+	for q := channels.Urgent; q <= r; q++ {
+		ahead = ahead || p.queue[q].live > 0
+	}
+	if !ahead && p.freeLocked(r) {
+		p.inUse++
+		p.mu.Unlock()
+		wait.Observe(0)
+		return nil
+	}
+	start := time.Now()
+	w := &streamWaiter{ready: make(chan struct{})}
+	p.queue[r].items = append(p.queue[r].items, w)
+	p.queue[r].live++
+	p.mu.Unlock()
 	select {
-	case p.slots <- struct{}{}:
-	case <-req.Context().Done():
+	case <-w.ready:
+		wait.Observe(time.Since(start).Seconds())
+		return nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		if w.granted {
+			p.releaseLocked()
+		} else {
+			w.gone = true
+			p.queue[r].live--
+		}
+		p.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// releaseLocked frees a stream and hands free streams to the queued
+// requests, most urgent first.
+func (p *connPool) releaseLocked() {
+	p.inUse--
+	for r := channels.Urgent; r <= channels.Bulk; r++ {
+		for p.freeLocked(r) {
+			w := p.queue[r].peek()
+			if w == nil {
+				break
+			}
+			p.queue[r].pop()
+			w.granted = true
+			p.inUse++
+			close(w.ready)
+		}
+		if !p.freeLocked(r) {
+			return // no lower rank may take one either
+		}
+	}
+}
+
+func (p *connPool) release() {
+	p.mu.Lock()
+	p.releaseLocked()
+	p.mu.Unlock()
+}
+
+func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
+	r, wait := channels.Standard, metrics.Observer(nopObserver{})
+	if c, ok := req.Context().Value(callKey{}).(*call); ok && c.wait != nil {
+		r, wait = c.rank, c.wait
+	}
+	if err := p.acquire(req.Context(), r, wait); err != nil {
 		if req.Body != nil {
 			req.Body.Close() // a RoundTripper closes the body, even on error
 		}
-		return nil, req.Context().Err()
+		return nil, fmt.Errorf("%w: fcm: waiting for a stream: %w", channels.ErrNotAttempted, err)
 	}
 	c := p.conns[0]
 	for _, o := range p.conns[1:] {
@@ -229,20 +367,14 @@ func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	c.inFlight.Add(1)
-	var once sync.Once
-	done := func() {
-		once.Do(func() {
-			c.inFlight.Add(-1)
-			<-p.slots
-		})
-	}
 	resp, err := c.rt.RoundTrip(req)
 	if err != nil {
-		done()
+		c.inFlight.Add(-1)
+		p.release()
 		return nil, err
 	}
 	// The stream stays open until the body is read to its end or closed.
-	resp.Body = &releasingBody{ReadCloser: resp.Body, done: done}
+	resp.Body = &streamBody{ReadCloser: resp.Body, p: p, c: c}
 	return resp, nil
 }
 
@@ -253,23 +385,36 @@ func (p *connPool) CloseIdleConnections() {
 	}
 }
 
-// releasingBody calls done when the body is closed or read to its end.
-type releasingBody struct {
+type nopObserver struct{}
+
+func (nopObserver) Observe(float64) {}
+
+// streamBody frees its stream when the body is closed or read to its end.
+type streamBody struct {
 	io.ReadCloser
-	done func()
+	p    *connPool
+	c    *pooledConn
+	done atomic.Bool
 }
 
-func (b *releasingBody) Read(p []byte) (int, error) {
+func (b *streamBody) free() {
+	if b.done.CompareAndSwap(false, true) {
+		b.c.inFlight.Add(-1)
+		b.p.release()
+	}
+}
+
+func (b *streamBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil {
-		b.done()
+		b.free()
 	}
 	return n, err
 }
 
-func (b *releasingBody) Close() error {
+func (b *streamBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.done()
+	b.free()
 	return err
 }
 
@@ -307,7 +452,7 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 	}
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	rec := &call{}
+	rec := &call{rank: m.Lane.Rank(), wait: c.waits[m.Lane]}
 	callCtx, rec.stop = context.WithCancelCause(callCtx)
 	defer rec.stop(nil)
 	callCtx = context.WithValue(callCtx, callKey{}, rec)

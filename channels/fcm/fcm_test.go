@@ -10,10 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	firebase "firebase.google.com/go/v4"
+	"firebase.google.com/go/v4/messaging"
+	"google.golang.org/api/option"
 
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/channels/channeltest"
@@ -421,38 +426,38 @@ func TestConfigValidate(t *testing.T) {
 
 func asError(err error, target **channels.Error) bool { return errors.As(err, target) }
 
-// BenchmarkSend measures the SDK's send path against a 0 ms fake over
-// HTTP/2 and TLS, with 128 sends at a time: the ceiling any dispatcher
-// built on the SDK has on this machine. Client and fake share the
-// process, so cpu-µs/send includes the fake's side. With
+// benchTarget is where the send benchmarks send: with
 // LOA_BENCH_FCM_ENDPOINT and LOA_BENCH_FCM_CREDENTIALS_FILE (the
-// LOA_FCM_ENDPOINT and LOA_FCM_CREDENTIALS_FILE that `loa fakes` prints)
-// it sends to that fake in its own process instead, and cpu-µs/send is
-// the client's alone.
-func BenchmarkSend(b *testing.B) {
-	cfg := fcm.Config{ProjectID: project}
-	var conns func() int
+// LOA_FCM_ENDPOINT and LOA_FCM_CREDENTIALS_FILE that `loa fakes` prints, or
+// the reference fake's -sa file; its certificate trusted through
+// SSL_CERT_FILE) a fake in its own process, so cpu-µs/send is the client's
+// alone; otherwise the in-process fake, whose side is then counted too.
+// LOA_BENCH_FCM_CONNECTIONS overrides Config.Connections.
+func benchTarget(b *testing.B) (cfg fcm.Config, conns func() int) {
+	cfg = fcm.Config{ProjectID: project}
+	if n, err := strconv.Atoi(os.Getenv("LOA_BENCH_FCM_CONNECTIONS")); err == nil {
+		cfg.Connections = n
+	}
 	if ep := os.Getenv("LOA_BENCH_FCM_ENDPOINT"); ep != "" {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} // the local fake's self-signed certificate
 		cfg.ProjectID, cfg.Endpoint, cfg.CredentialsFile = "loa-fake", ep, os.Getenv("LOA_BENCH_FCM_CREDENTIALS_FILE")
 		cfg.HTTPClient = &http.Client{Transport: t}
-	} else {
-		f, err := fcmfake.New(fcmfake.Options{CountOnly: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer f.Close()
-		cfg.Endpoint, cfg.HTTPClient = f.Endpoint(), f.Client()
-		conns = func() int { return int(f.Connections()) }
+		return cfg, nil
 	}
-	c, err := fcm.New(context.Background(), cfg)
+	f, err := fcmfake.New(fcmfake.Options{CountOnly: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := push("tok")
-	m.ExpiresAt = time.Now().Add(time.Hour)
-	if _, err := c.Send(context.Background(), m); err != nil { // the OAuth token, when there are credentials
+	b.Cleanup(f.Close)
+	cfg.Endpoint, cfg.HTTPClient = f.Endpoint(), f.Client()
+	return cfg, func() int { return int(f.Connections()) }
+}
+
+// runSends sends b.N times through send, 128 at a time, and reports
+// sends/s and the process's CPU per send.
+func runSends(b *testing.B, send func() error) {
+	if err := send(); err != nil { // the OAuth token, when there are credentials
 		b.Fatal(err)
 	}
 	b.SetParallelism(128 / runtime.GOMAXPROCS(0))
@@ -461,7 +466,7 @@ func BenchmarkSend(b *testing.B) {
 	cpu0, start := testenv.ProcessCPU(), time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := c.Send(context.Background(), m); err != nil {
+			if err := send(); err != nil {
 				b.Error(err)
 				return
 			}
@@ -470,9 +475,51 @@ func BenchmarkSend(b *testing.B) {
 	cpu, elapsed := testenv.ProcessCPU()-cpu0, time.Since(start)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "sends/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/send")
+}
+
+// BenchmarkSend measures Loa's client against a 0 ms fake over HTTP/2 and
+// TLS, 128 sends at a time (see benchTarget for where the fake runs).
+func BenchmarkSend(b *testing.B) {
+	cfg, conns := benchTarget(b)
+	c, err := fcm.New(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := push("tok")
+	m.ExpiresAt = time.Now().Add(time.Hour)
+	runSends(b, func() error { _, err := c.Send(context.Background(), m); return err })
 	if conns != nil {
 		b.ReportMetric(float64(conns()), "conns")
 	}
+}
+
+// BenchmarkSendSDK is the yardstick for BenchmarkSend: the plain SDK, as
+// gorush uses it (its own transport with OAuth when there are credentials,
+// one Send per message), sending the message Loa's client builds.
+func BenchmarkSendSDK(b *testing.B) {
+	cfg, _ := benchTarget(b)
+	opts := []option.ClientOption{option.WithEndpoint(cfg.Endpoint)}
+	if cfg.CredentialsFile != "" {
+		opts = append(opts, option.WithCredentialsFile(cfg.CredentialsFile))
+	} else {
+		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
+	}
+	app, err := firebase.NewApp(context.Background(), &firebase.Config{ProjectID: cfg.ProjectID}, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mc, err := app.Messaging(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ttl := time.Hour
+	m := &messaging.Message{
+		Token: "tok", Data: map[string]string{"kind": "alert"},
+		Notification: &messaging.Notification{Title: "Cảnh báo lũ", Body: "Mực nước sông Hương đang lên, đề nghị di dời."},
+		Android:      &messaging.AndroidConfig{Priority: "high", TTL: &ttl},
+		APNS:         &messaging.APNSConfig{Headers: map[string]string{"apns-priority": "10", "apns-expiration": "1900000000"}},
+	}
+	runSends(b, func() error { _, err := mc.Send(context.Background(), m); return err })
 }
 
 // TestConnectionPool: a burst of concurrent sends shares Connections
@@ -579,5 +626,51 @@ func TestReconnectsAfterConnectionsDrop(t *testing.T) {
 	}
 	if n := f.Connections(); n <= before || n > before+2 {
 		t.Errorf("%d connections after the drop (%d before), want new ones, at most 2", n, before)
+	}
+}
+
+// TestUrgentPushesHaveReservedStreams: while bulk pushes hold every
+// stream they may take (FCM holds them unanswered) and more wait for one,
+// an alert still reaches FCM on a stream of the reserve.
+func TestUrgentPushesHaveReservedStreams(t *testing.T) {
+	f := startFake(t, fcmfake.Options{})
+	c := newClient(t, f, func(cfg *fcm.Config) {
+		cfg.Connections, cfg.ReservedShare, cfg.CallTimeout = 1, 0.1, time.Minute
+	})
+	channeltest.StallFake(f)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	send := func(m channels.Message) {
+		defer wg.Done()
+		c.Send(ctx, m) // held until cancelled
+	}
+	for i := range 120 {
+		m := push(fmt.Sprintf("bulk-%d", i))
+		m.Lane = channels.LaneBulk
+		wg.Add(1)
+		go send(m)
+	}
+	waitUntil(t, "90 bulk pushes are held at FCM", func() bool { return f.MaxInFlight() >= 90 })
+	alert := push("alert-1")
+	alert.Lane = channels.LaneAlert
+	wg.Add(1)
+	go send(alert)
+	waitUntil(t, "the alert reaches FCM past 30 queued bulk pushes", func() bool { return f.MaxInFlight() == 91 })
+	cancel()
+	wg.Wait()
+	if n := f.MaxInFlight(); n != 91 {
+		t.Fatalf("%d requests reached FCM at once; bulk may use 90 of the 100 streams", n)
+	}
+}
+
+// waitUntil polls cond, failing after a minute.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, not ordering events
 	}
 }

@@ -278,7 +278,7 @@ func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalCl
 			hc.Transport = insecureTransport()
 		}
 		c, err := fcm.New(ctx, fcm.Config{ProjectID: p.ProjectID, CredentialsFile: p.CredentialsFile, Endpoint: p.Endpoint, HTTPClient: hc,
-			Connections: p.Connections})
+			Connections: p.Connections, ReservedShare: pc.Reserve, Metrics: m})
 		if err != nil {
 			return nil, nil, err
 		}
