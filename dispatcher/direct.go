@@ -214,7 +214,7 @@ func (d *Dispatcher) message(dv delivery, p producer.Direct) channels.Message {
 	m := channels.Message{
 		NotificationID: p.NotificationID, Kind: dv.env.Kind, Channel: dv.ch, To: dv.addr,
 		Title: p.Title, Body: p.Body, Data: p.Data, Priority: channels.Priority(p.Priority), ExpiresAt: dv.env.ExpiresAt,
-		Collapse: p.Collapse,
+		Collapse: p.Collapse, Lane: channels.Lane(dv.env.Lane),
 	}
 	if p.Ack && dv.ch == channels.Push && len(d.cfg.AckKey) > 0 && !strings.HasPrefix(dv.addr, "/topics/") {
 		// This device's proof of receipt, for acknowledging without a

@@ -30,8 +30,6 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight work may take to finish
 	// when the dispatcher stops.
 	ShutdownTimeout time.Duration
-	// SendTimeout bounds one provider call.
-	SendTimeout time.Duration
 	// SendAttempts is how many times a transient failure is retried in
 	// place (short back-off) before the delivery goes to a retry tier.
 	SendAttempts int
@@ -84,7 +82,6 @@ func DefaultConfig() Config {
 			topics.LaneOTP: 16, topics.LaneAlert: 128, topics.LaneDirect: 16, topics.LaneBulk: 256,
 		},
 		ShutdownTimeout: 10 * time.Second,
-		SendTimeout:     10 * time.Second,
 		SendAttempts:    1,
 		RetryTiers:      []time.Duration{5 * time.Second, time.Minute, 10 * time.Minute},
 		RetryJitter:     0.2,
@@ -155,6 +152,9 @@ type Dispatcher struct {
 	// planHook, for tests, is called after each group of batches a plan
 	// records, with the number of batches so far.
 	planHook func(batches int)
+	// queued observes each sent delivery's time from publish to the
+	// provider's accept, by lane and channel.
+	queued map[topics.Lane]map[channels.Name]metrics.Observer
 }
 
 // New returns a Dispatcher sending through chans (one Channel per kind).
@@ -171,11 +171,14 @@ func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *produce
 	if cfg.SentTTL > 0 {
 		claims.SentTTL = cfg.SentTTL
 	}
-	if cfg.SendTimeout <= 0 {
-		cfg.SendTimeout = 10 * time.Second
-	}
 	d := &Dispatcher{cfg: cfg, store: store, claims: claims, pub: pub, channels: chans, log: log, now: time.Now,
-		pools: map[topics.Lane]*pool{}, instance: newOwner()[:12]}
+		pools: map[topics.Lane]*pool{}, instance: newOwner()[:12], queued: map[topics.Lane]map[channels.Name]metrics.Observer{}}
+	for _, l := range topics.Lanes {
+		d.queued[l] = map[channels.Name]metrics.Observer{}
+		for _, ch := range []channels.Name{channels.Push, channels.SMS, channels.Email} {
+			d.queued[l][ch] = cfg.Metrics.LaneQueue(string(l), string(ch))
+		}
+	}
 	if store != nil {
 		d.wal = store
 		d.reports = NewReports(store, pub, cfg.Names, log.With(slog.String("component", "reports")))
@@ -225,17 +228,25 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		g.Go(func() error { return c.Run(ctx) })
 	}
-	for i := range d.cfg.RetryTiers {
-		c := &consumer{
-			cfg: consumerConfig{
-				Brokers: d.cfg.Brokers, Topic: d.cfg.Names.Topic(topics.RetryTier(i)), Group: d.cfg.Names.Group(fmt.Sprintf("loa-retry-%d", i+1)),
-				Workers: 16, ShutdownTimeout: d.cfg.ShutdownTimeout,
-			},
-			handle: d.guard(d.handleRetryTier),
-			pub:    d.pub,
-			log:    d.log.With(slog.String("retry_tier", strconv.Itoa(i+1))),
+	// Codes and alerts have retry tiers of their own, so a bulk retry held
+	// for its Retry-After never holds one of theirs up.
+	for _, urgent := range []bool{false, true} {
+		for i := range d.cfg.RetryTiers {
+			topic, group, name := topics.RetryTier(i), fmt.Sprintf("loa-retry-%d", i+1), strconv.Itoa(i+1)
+			if urgent {
+				topic, group, name = topics.UrgentRetryTier(i), fmt.Sprintf("loa-retry-urgent-%d", i+1), "urgent-"+name
+			}
+			c := &consumer{
+				cfg: consumerConfig{
+					Brokers: d.cfg.Brokers, Topic: d.cfg.Names.Topic(topic), Group: d.cfg.Names.Group(group),
+					Workers: 16, ShutdownTimeout: d.cfg.ShutdownTimeout,
+				},
+				handle: d.guard(d.handleRetryTier),
+				pub:    d.pub,
+				log:    d.log.With(slog.String("retry_tier", name)),
+			}
+			g.Go(func() error { return c.Run(ctx) })
 		}
-		g.Go(func() error { return c.Run(ctx) })
 	}
 	if d.cfg.Ledger {
 		g.Go(func() error { return d.runLedger(ctx) })

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 )
@@ -22,7 +23,11 @@ import (
 func (d *Dispatcher) retryRecord(env producer.Envelope) producer.Record {
 	b, _ := json.Marshal(env) // an Envelope always marshals
 	tier := env.Redelivery.Tier - 1
-	return producer.Record{Topic: d.cfg.Names.Topic(topics.RetryTier(tier)), Key: env.Key, Value: b,
+	topic := topics.RetryTier(tier)
+	if channels.Lane(env.Lane).Rank() == channels.Urgent {
+		topic = topics.UrgentRetryTier(tier)
+	}
+	return producer.Record{Topic: d.cfg.Names.Topic(topic), Key: env.Key, Value: b,
 		Headers: map[string]string{"kind": env.Kind, "due_at": env.Redelivery.DueAt.Format(time.RFC3339Nano)}}
 }
 

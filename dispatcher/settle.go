@@ -63,13 +63,30 @@ type sendResult struct {
 // SendAttempts, while the wait is short and before the message expires).
 // history is what earlier tiers tried. An error means ctx ended mid-way
 // and the outcome is unknown.
+//
+// A send is bounded only by the message's expiry: it may wait long for
+// its turn at a provider's rate limit (a broadcast behind codes and
+// alerts, or behind a 50/s gateway), and that wait is back-pressure, not
+// a failure. The provider call itself is bounded by the channel (the
+// guarded providers' CallTimeout, LOA_SEND_TIMEOUT).
 func (d *Dispatcher) send(ctx context.Context, env producer.Envelope, channel channels.Channel, msg channels.Message, history []producer.Attempt) (sendResult, error) {
 	backoff := 200 * time.Millisecond
 	history = slices.Clip(history) // shared by a batch's sends: append copies
+	if !env.ExpiresAt.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, env.ExpiresAt)
+		defer cancel()
+	}
 	for attempt := 1; ; attempt++ {
-		sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
-		res, err := channel.Send(sctx, msg)
-		cancel()
+		res, err := channel.Send(ctx, msg)
+		if err == nil {
+			d.queued[env.Lane][msg.Channel].Observe(d.now().Sub(env.CreatedAt).Seconds())
+		}
+		if errors.Is(err, channels.ErrNotAttempted) && ctx.Err() != nil && !env.Expired(d.now()) {
+			// Stopping while it waited for its turn: hand the message back
+			// rather than send it to a retry tier.
+			return sendResult{}, ctx.Err()
+		}
 		if err == nil || channels.ClassOf(err) != channels.Transient || attempt >= d.cfg.SendAttempts {
 			return sendResult{res: res, err: err, history: history}, nil
 		}

@@ -384,3 +384,42 @@ func TestGivingUpIsNotTheProviders(t *testing.T) {
 		t.Fatalf("the provider was called %d times, want 1", inner.calls.Load())
 	}
 }
+
+// deadlineChecker records whether each call still had its call timeout's
+// worth of time when the provider was called.
+type deadlineChecker struct {
+	calls, short atomic.Int64
+	want         time.Duration
+}
+
+func (d *deadlineChecker) Send(ctx context.Context, _ channels.Message) (channels.Result, error) {
+	d.calls.Add(1)
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) < d.want/2 {
+		d.short.Add(1)
+	}
+	return channels.Result{}, nil
+}
+
+// TestTheWaitIsNotPartOfTheCallTimeout: sends queued far longer than the
+// call timeout behind a slow bucket still get the whole timeout for the
+// provider call: waiting for a turn is back-pressure, not a slow provider.
+func TestTheWaitIsNotPartOfTheCallTimeout(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: testenv.Miniredis(t).Addr()})
+	l := newLimiter(t, rdb, "rl:calltimeout", Limit{PerSecond: 20, Burst: 1}, Options{})
+	inner := &deadlineChecker{want: 50 * time.Millisecond}
+	c := New("p", inner, l, ChannelConfig{CallTimeout: inner.want})
+	var wg sync.WaitGroup
+	for range 10 { // the last waits about 450 ms for its token
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Send(context.Background(), channels.Message{Lane: channels.LaneBulk}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if inner.calls.Load() != 10 || inner.short.Load() != 0 {
+		t.Fatalf("%d calls, %d with less than half the call timeout left", inner.calls.Load(), inner.short.Load())
+	}
+}

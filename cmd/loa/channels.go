@@ -43,6 +43,9 @@ type providerConfig struct {
 	// Reserve is the share of every provider's burst, and of FCM's
 	// streams, that only codes and alerts may use (LOA_PRIORITY_RESERVE).
 	Reserve float64
+	// CallTimeout bounds one provider call once the send has its token
+	// (LOA_SEND_TIMEOUT).
+	CallTimeout time.Duration
 }
 
 type fcmProvider struct {
@@ -253,7 +256,7 @@ func guarded(name string, p channels.Channel, limit ratelimit.Limit, pc provider
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return breaker.New(name, ratelimit.New(name, p, l, ratelimit.ChannelConfig{Metrics: m}), pc.Breaker, log, m)
+	return breaker.New(name, ratelimit.New(name, p, l, ratelimit.ChannelConfig{Metrics: m, CallTimeout: pc.CallTimeout}), pc.Breaker, log, m)
 }
 
 // runner is a provider that keeps connections open while it runs (an

@@ -127,6 +127,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, errors.New("LOA_CLIENT_IP_HEADER is no longer read: name the proxies whose X-Forwarded-For is believed in LOA_TRUSTED_PROXIES"))
 	}
 	c.Providers = loadProviders(getenv, &errs)
+	c.Providers.CallTimeout = c.SendTimeout
 	c.Accounts = loadAccountsConfig(getenv, &errs)
 	c.Alerts = loadAlertConfig(getenv, &errs)
 	c.Outages = loadOutageConfig(getenv, &errs)

@@ -371,7 +371,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 	if r&roleDispatcher != 0 {
 		dcfg := dispatcher.DefaultConfig()
 		dcfg.Brokers, dcfg.Names, dcfg.RedisKeyPrefix = cfg.KafkaBrokers, s.names, cfg.RedisKeyPrefix
-		dcfg.ShutdownTimeout, dcfg.SendTimeout, dcfg.SentTTL = cfg.ShutdownTimeout, cfg.SendTimeout, cfg.DeliveryKeyTTL
+		dcfg.ShutdownTimeout, dcfg.SentTTL = cfg.ShutdownTimeout, cfg.DeliveryKeyTTL
 		dcfg.RetryTiers, dcfg.Metrics, dcfg.ReportHold = cfg.RetryTiers, m, cfg.ReportHold
 		// The province's night rule holds SMS for hours: loa dev, where
 		// people try Loa at any hour, applies it only when asked.

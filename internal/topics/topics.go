@@ -48,8 +48,13 @@ const (
 // the first len(its tier delays) of them.
 const MaxRetryTiers = 5
 
-// RetryTier returns the base topic name of retry tier i (0-based).
+// RetryTier returns the base topic name of retry tier i (0-based) of the
+// direct and bulk lanes.
 func RetryTier(i int) string { return fmt.Sprintf("loa.retry.%d", i+1) }
+
+// UrgentRetryTier returns the base topic name of retry tier i (0-based)
+// of the otp and alert lanes: their retries never queue behind bulk ones.
+func UrgentRetryTier(i int) string { return fmt.Sprintf("loa.retry.urgent.%d", i+1) }
 
 // LaneTopic returns the base topic name of a lane.
 func LaneTopic(l Lane) string { return "loa." + string(l) }
@@ -74,7 +79,7 @@ func Specs() []Spec {
 		{DeadLetter, 3, 30 * 24 * time.Hour},
 	}
 	for i := range MaxRetryTiers {
-		specs = append(specs, Spec{RetryTier(i), 6, 3 * 24 * time.Hour})
+		specs = append(specs, Spec{RetryTier(i), 6, 3 * 24 * time.Hour}, Spec{UrgentRetryTier(i), 3, 3 * 24 * time.Hour})
 	}
 	return specs
 }
