@@ -172,13 +172,7 @@ func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *produce
 		claims.SentTTL = cfg.SentTTL
 	}
 	d := &Dispatcher{cfg: cfg, store: store, claims: claims, pub: pub, channels: chans, log: log, now: time.Now,
-		pools: map[topics.Lane]*pool{}, instance: newOwner()[:12], queued: map[topics.Lane]map[channels.Name]metrics.Observer{}}
-	for _, l := range topics.Lanes {
-		d.queued[l] = map[channels.Name]metrics.Observer{}
-		for _, ch := range []channels.Name{channels.Push, channels.SMS, channels.Email} {
-			d.queued[l][ch] = cfg.Metrics.LaneQueue(string(l), string(ch))
-		}
-	}
+		pools: map[topics.Lane]*pool{}, instance: newOwner()[:12]}
 	if store != nil {
 		d.wal = store
 		d.reports = NewReports(store, pub, cfg.Names, log.With(slog.String("component", "reports")))
@@ -187,7 +181,20 @@ func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *produce
 		}
 	}
 	d.marker = newMarker(claims, d.wal, cfg.Metrics, log.With(slog.String("component", "marker")), func() time.Time { return d.now() })
+	d.setMetrics(cfg.Metrics)
 	return d, nil
+}
+
+// setMetrics records outcomes and queue times in m.
+func (d *Dispatcher) setMetrics(m *metrics.Metrics) {
+	d.cfg.Metrics = m
+	d.queued = map[topics.Lane]map[channels.Name]metrics.Observer{}
+	for _, l := range topics.Lanes {
+		d.queued[l] = map[channels.Name]metrics.Observer{}
+		for _, ch := range []channels.Name{channels.Push, channels.SMS, channels.Email} {
+			d.queued[l][ch] = m.LaneQueue(string(l), string(ch))
+		}
+	}
 }
 
 // Run consumes until ctx ends, then shuts down gracefully (see consumer).

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/loa-hub/loa/channels/sms"
 	"github.com/loa-hub/loa/internal/fakes/fcmfake"
 	"github.com/loa-hub/loa/internal/fakes/smsfake"
+	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 )
@@ -171,6 +173,24 @@ func TestCodeOvertakesAnSMSBroadcastAtTheGateway(t *testing.T) {
 		t.Logf("code posted after %d broadcast SMS; at the gateway after %d more of the %d remaining", posted, during, remaining)
 		if during*10 >= remaining {
 			t.Fatalf("%d broadcast SMS went before the code; want fewer than a tenth of the %d remaining", during, remaining)
+		}
+	})
+}
+
+// TestQueueTimePerLane: a sent delivery is counted in
+// loa_lane_queue_seconds under its lane and channel.
+func TestQueueTimePerLane(t *testing.T) {
+	oneBackend(t, func(t *testing.T, r *rig) {
+		m := metrics.New()
+		r.publishDirect(t, 3, "queued")
+		r.start(t, func(d *Dispatcher) { d.setMetrics(m) })
+		if err := r.outbox.WaitTotal(waitCtx(t), 3); err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		if want := `loa_lane_queue_seconds_count{channel="sms",lane="direct"} 3`; !strings.Contains(rec.Body.String(), want) {
+			t.Fatalf("metrics lack %s", want)
 		}
 	})
 }

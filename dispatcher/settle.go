@@ -79,8 +79,8 @@ func (d *Dispatcher) send(ctx context.Context, env producer.Envelope, channel ch
 	}
 	for attempt := 1; ; attempt++ {
 		res, err := channel.Send(ctx, msg)
-		if err == nil {
-			d.queued[env.Lane][msg.Channel].Observe(d.now().Sub(env.CreatedAt).Seconds())
+		if o := d.queued[env.Lane][msg.Channel]; err == nil && o != nil {
+			o.Observe(d.now().Sub(env.CreatedAt).Seconds())
 		}
 		if errors.Is(err, channels.ErrNotAttempted) && ctx.Err() != nil && !env.Expired(d.now()) {
 			// Stopping while it waited for its turn: hand the message back
