@@ -21,19 +21,18 @@ import (
 	"github.com/loa-hub/loa/internal/metrics"
 )
 
-// errLeaveRetryToLoa is the cause the observer cancels a call with when
-// FCM answered in a way the SDK would retry (503, network error): the
-// SDK's back-off would hold a worker for up to CallTimeout, while the
-// dispatcher's retry tiers hold nothing.
-var errLeaveRetryToLoa = errors.New("fcm: retryable failure; retry left to the dispatcher")
-
 type callKey struct{}
 
 // call records what the transport saw during one Send.
 type call struct {
-	stop context.CancelCauseFunc
-	rank channels.Rank    // admission order of the push's lane
-	wait metrics.Observer // the push's wait for a stream; nil for none
+	// cancel ends the call. The observer calls it when FCM answered in a
+	// way the SDK would retry (503, network error): the SDK's back-off
+	// would hold a worker for up to CallTimeout, while the dispatcher's
+	// retry tiers hold nothing.
+	cancel context.CancelFunc
+	left   bool             // the observer ended the call to leave the retry to Loa
+	rank   channels.Rank    // admission order of the push's lane
+	wait   metrics.Observer // the push's wait for a stream; nil for none
 
 	mu        sync.Mutex
 	requested bool // a request reached the transport
@@ -57,21 +56,26 @@ func (o observer) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.requested = true
+	leave := func() {
+		// Unless the call already timed out: that is what it then was.
+		c.left = req.Context().Err() == nil
+		c.cancel()
+	}
 	switch {
 	case err != nil:
 		c.netErr = err
-		c.stop(errLeaveRetryToLoa)
+		leave()
 	case resp.StatusCode == http.StatusServiceUnavailable:
 		body, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		if rerr != nil {
 			c.netErr = rerr
-			c.stop(errLeaveRetryToLoa)
+			leave()
 			return nil, rerr
 		}
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 		c.status, c.header, c.body = resp.StatusCode, resp.Header, body
-		c.stop(errLeaveRetryToLoa)
+		leave()
 	}
 	return resp, err
 }
@@ -157,7 +161,7 @@ func sdkCode(err error) string {
 // caller's context, callCtx the one the SDK ran under.
 func (c *Client) classify(ctx, callCtx context.Context, rec *call, err error, token bool) error {
 	rec.mu.Lock()
-	requested, status, header, body, netErr := rec.requested, rec.status, rec.header, rec.body, rec.netErr
+	requested, status, header, body, netErr, left := rec.requested, rec.status, rec.header, rec.body, rec.netErr, rec.left
 	rec.mu.Unlock()
 
 	transient := func(code string, cause error) error {
@@ -169,7 +173,7 @@ func (c *Client) classify(ctx, callCtx context.Context, rec *call, err error, to
 		return transient("stream_wait", netErr)
 	case ctx.Err() != nil:
 		return transient("cancelled", context.Cause(ctx))
-	case errors.Is(context.Cause(callCtx), errLeaveRetryToLoa):
+	case left:
 		if status != 0 {
 			return c.fromFailure(parseFailure(status, header, body, c.now()), token)
 		}

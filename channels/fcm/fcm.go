@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,8 +21,9 @@ import (
 
 	firebase "firebase.google.com/go/v4"
 	"firebase.google.com/go/v4/messaging"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
 	"google.golang.org/api/option"
-	htransport "google.golang.org/api/transport/http"
 
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/metrics"
@@ -155,15 +157,17 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	rt := base
 	if cfg.CredentialsFile != "" {
-		// The token source keeps the context it is built with for every
-		// refresh, so it must outlive a setup context.
-		var err error
-		rt, err = htransport.NewTransport(context.WithoutCancel(ctx), base,
-			option.WithCredentialsFile(cfg.CredentialsFile),
-			option.WithScopes(messagingScope))
+		b, err := os.ReadFile(cfg.CredentialsFile)
 		if err != nil {
 			return nil, fmt.Errorf("fcm: credentials: %w", err)
 		}
+		// The token source keeps the context it is built with for every
+		// refresh, so it must outlive a setup context.
+		creds, err := google.CredentialsFromJSONWithType(context.WithoutCancel(ctx), b, google.ServiceAccount, messagingScope)
+		if err != nil {
+			return nil, fmt.Errorf("fcm: credentials: %w", err)
+		}
+		rt = &bearer{src: creds.TokenSource, base: base}
 	}
 	hc := &http.Client{Transport: observer{rt}}
 	if cfg.HTTPClient != nil {
@@ -385,6 +389,44 @@ func (p *connPool) CloseIdleConnections() {
 	}
 }
 
+// bearer puts the service account's OAuth2 access token on each request.
+// It is what oauth2.Transport does, without the request's deep copy and
+// a new header value per request; and what the Google API transport adds
+// around it (OpenTelemetry spans and metrics, API client headers) FCM
+// does not need.
+type bearer struct {
+	src  oauth2.TokenSource // caches the token until it nears expiry
+	base http.RoundTripper
+	last atomic.Pointer[authValue]
+}
+
+type authValue struct {
+	tok    *oauth2.Token
+	header []string
+}
+
+func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
+	tok, err := b.src.Token()
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close() // a RoundTripper closes the body, even on error
+		}
+		return nil, err
+	}
+	v := b.last.Load()
+	if v == nil || v.tok != tok {
+		v = &authValue{tok: tok, header: []string{tok.Type() + " " + tok.AccessToken}}
+		b.last.Store(v)
+	}
+	r := *req // the caller's request is not to be changed
+	r.Header = make(http.Header, len(req.Header)+1)
+	for k, vv := range req.Header {
+		r.Header[k] = vv
+	}
+	r.Header["Authorization"] = v.header
+	return b.base.RoundTrip(&r)
+}
+
 type nopObserver struct{}
 
 func (nopObserver) Observe(float64) {}
@@ -450,11 +492,10 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 	if err != nil {
 		return channels.Result{}, err
 	}
+	rec := &call{rank: m.Lane.Rank(), wait: c.waits[m.Lane]}
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	rec := &call{rank: m.Lane.Rank(), wait: c.waits[m.Lane]}
-	callCtx, rec.stop = context.WithCancelCause(callCtx)
-	defer rec.stop(nil)
+	rec.cancel = cancel
 	callCtx = context.WithValue(callCtx, callKey{}, rec)
 
 	name, err := c.msg.Send(callCtx, msg)
