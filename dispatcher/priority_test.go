@@ -80,7 +80,7 @@ func TestAlertOvertakesABroadcastAtTheRateLimit(t *testing.T) {
 		r.chans[channels.Push] = r.guarded(t, client.Name(), client, 400, 40)
 		r.publishPlan(t, "bc-big", topics.LaneBulk, producer.Plan{Audience: producer.Audience{Areas: []string{"20497"}},
 			Channels: []string{"push"}, Title: "Thông báo", Body: "Lịch tiêm chủng", Priority: "normal"})
-		r.start(t, func(d *Dispatcher) { d.cfg.Workers[topics.LaneBulk] = 16 })
+		r.start(t, func(d *Dispatcher) { d.cfg.Workers[topics.LaneBulk] = 16; d.claims.SentTTL = 10 * time.Minute })
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		if err := fake.WaitCount(wctx, 1000); err != nil {
@@ -144,7 +144,7 @@ func TestCodeOvertakesAnSMSBroadcastAtTheGateway(t *testing.T) {
 		r.chans[channels.SMS] = r.guarded(t, "speedsms", p, 50, 5)
 		r.publishPlan(t, "bc-sms", topics.LaneBulk, producer.Plan{Audience: producer.Audience{Areas: []string{"20497"}},
 			Channels: []string{"sms"}, Body: "Lich tiem chung thang 12", Priority: "normal", BatchSize: 50})
-		r.start(t, func(d *Dispatcher) { d.cfg.Workers[topics.LaneBulk] = 128 })
+		r.start(t, func(d *Dispatcher) { d.cfg.Workers[topics.LaneBulk] = 128; d.claims.SentTTL = 10 * time.Minute })
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		if err := gw.WaitCount(ctx, 100); err != nil {
