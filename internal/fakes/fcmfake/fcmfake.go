@@ -184,6 +184,10 @@ type Options struct {
 	// see nothing), so a million-device benchmark measures Loa's memory,
 	// not the fake's per-token counters.
 	TotalOnly bool
+	// Accepted, when set, is called with the target of every message the
+	// fake accepts, as it records it: a benchmark times the pushes it is
+	// after without the fake keeping every message.
+	Accepted func(target string)
 }
 
 // Server is a running fake FCM. Its fault controls are the embedded
@@ -191,6 +195,8 @@ type Options struct {
 // It is safe for concurrent use.
 type Server struct {
 	*fault.Injector
+
+	accepted func(target string)
 
 	log         record.Log[Message]
 	tls         *httptest.Server // FCM API, HTTP/2 over TLS
@@ -214,7 +220,7 @@ type Server struct {
 //
 // Call Close when done.
 func New(opts Options) (*Server, error) {
-	s := &Server{Injector: fault.NewInjector(opts.Now), requireAuth: opts.RequireAuth}
+	s := &Server{Injector: fault.NewInjector(opts.Now), requireAuth: opts.RequireAuth, accepted: opts.Accepted}
 	s.log.Discard = opts.CountOnly || opts.TotalOnly
 	s.log.DiscardKeys = opts.TotalOnly
 
@@ -437,6 +443,9 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	m.Name = fmt.Sprintf("projects/%s/messages/0:%d%%fake", project, s.seq.Add(1))
 	if !req.ValidateOnly {
 		s.log.Add(m, m.Target())
+		if s.accepted != nil {
+			s.accepted(m.Target())
+		}
 	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	_ = json.NewEncoder(w).Encode(map[string]string{"name": m.Name})
