@@ -76,6 +76,22 @@ func (l Lane) Rank() Rank {
 	return Standard
 }
 
+type rankKey struct{}
+
+// WithRank returns ctx carrying r, for the resources below a channel's
+// Send that see only a context (a protocol session's window).
+func WithRank(ctx context.Context, r Rank) context.Context {
+	return context.WithValue(ctx, rankKey{}, r)
+}
+
+// RankOf returns the rank ctx carries (WithRank), Standard when none.
+func RankOf(ctx context.Context) Rank {
+	if r, ok := ctx.Value(rankKey{}).(Rank); ok {
+		return r
+	}
+	return Standard
+}
+
 // Message is one delivery to one address on one channel.
 type Message struct {
 	// NotificationID is the notification this delivery belongs to; with To

@@ -14,7 +14,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -26,6 +25,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/channels/gate"
 	"github.com/loa-hub/loa/internal/metrics"
 )
 
@@ -209,8 +209,7 @@ const streamsPerConnection = 100
 // reserve of the streams kept for urgent pushes — and gives each to the
 // least busy connection.
 func pool(t *http.Transport, n, reserve int) *connPool {
-	p := &connPool{capacity: n * streamsPerConnection, conns: make([]*pooledConn, n)}
-	p.reserve = min(max(reserve, 0), p.capacity-1)
+	p := &connPool{streams: gate.New(n*streamsPerConnection, reserve), conns: make([]*pooledConn, n)}
 	for i := range p.conns {
 		c := t.Clone()
 		c.ForceAttemptHTTP2 = true
@@ -231,13 +230,8 @@ func pool(t *http.Transport, n, reserve int) *connPool {
 
 // connPool is the RoundTripper pool returns.
 type connPool struct {
-	capacity int // streams over all connections
-	reserve  int // of which only urgent requests may take the last ones
-	conns    []*pooledConn
-
-	mu    sync.Mutex
-	inUse int
-	queue [channels.Ranks]streamQueue
+	streams *gate.Gate // one slot per stream, over all connections
+	conns   []*pooledConn
 }
 
 type pooledConn struct {
@@ -245,120 +239,14 @@ type pooledConn struct {
 	inFlight atomic.Int32
 }
 
-// streamWaiter is a request waiting for a stream.
-type streamWaiter struct {
-	ready   chan struct{}
-	granted bool
-	gone    bool
-}
-
-// streamQueue is a queue of waiters; those that gave up stay in it,
-// marked, until they reach the head.
-type streamQueue struct {
-	items []*streamWaiter
-	head  int
-	live  int
-}
-
-func (q *streamQueue) peek() *streamWaiter {
-	for q.head < len(q.items) {
-		if w := q.items[q.head]; !w.gone {
-			return w
-		}
-		q.items[q.head] = nil
-		q.head++
-	}
-	q.items, q.head = q.items[:0], 0
-	return nil
-}
-
-func (q *streamQueue) pop() {
-	q.items[q.head] = nil
-	q.head++
-	q.live--
-	if q.head > 1024 && q.head*2 > len(q.items) {
-		q.items = append(q.items[:0], q.items[q.head:]...)
-		q.head = 0
-	}
-}
-
-// freeLocked reports whether a request of rank r may take a stream now.
-func (p *connPool) freeLocked(r channels.Rank) bool {
-	if r == channels.Urgent {
-		return p.inUse < p.capacity
-	}
-	return p.inUse < p.capacity-p.reserve
-}
-
-// acquire takes a stream for a request of rank r, waiting behind the
-// requests of its rank and above, until ctx ends.
-func (p *connPool) acquire(ctx context.Context, r channels.Rank, wait metrics.Observer) error {
-	p.mu.Lock()
-	ahead := false
-	for q := channels.Urgent; q <= r; q++ {
-		ahead = ahead || p.queue[q].live > 0
-	}
-	if !ahead && p.freeLocked(r) {
-		p.inUse++
-		p.mu.Unlock()
-		wait.Observe(0)
-		return nil
-	}
-	start := time.Now()
-	w := &streamWaiter{ready: make(chan struct{})}
-	p.queue[r].items = append(p.queue[r].items, w)
-	p.queue[r].live++
-	p.mu.Unlock()
-	select {
-	case <-w.ready:
-		wait.Observe(time.Since(start).Seconds())
-		return nil
-	case <-ctx.Done():
-		p.mu.Lock()
-		if w.granted {
-			p.releaseLocked()
-		} else {
-			w.gone = true
-			p.queue[r].live--
-		}
-		p.mu.Unlock()
-		return ctx.Err()
-	}
-}
-
-// releaseLocked frees a stream and hands free streams to the queued
-// requests, most urgent first.
-func (p *connPool) releaseLocked() {
-	p.inUse--
-	for r := channels.Urgent; r <= channels.Bulk; r++ {
-		for p.freeLocked(r) {
-			w := p.queue[r].peek()
-			if w == nil {
-				break
-			}
-			p.queue[r].pop()
-			w.granted = true
-			p.inUse++
-			close(w.ready)
-		}
-		if !p.freeLocked(r) {
-			return // no lower rank may take one either
-		}
-	}
-}
-
-func (p *connPool) release() {
-	p.mu.Lock()
-	p.releaseLocked()
-	p.mu.Unlock()
-}
-
 func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
 	r, wait := channels.Standard, metrics.Observer(nopObserver{})
 	if c, ok := req.Context().Value(callKey{}).(*call); ok && c.wait != nil {
 		r, wait = c.rank, c.wait
 	}
-	if err := p.acquire(req.Context(), r, wait); err != nil {
+	waited, err := p.streams.Acquire(req.Context(), r)
+	wait.Observe(waited.Seconds())
+	if err != nil {
 		if req.Body != nil {
 			req.Body.Close() // a RoundTripper closes the body, even on error
 		}
@@ -374,7 +262,7 @@ func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := c.rt.RoundTrip(req)
 	if err != nil {
 		c.inFlight.Add(-1)
-		p.release()
+		p.streams.Release()
 		return nil, err
 	}
 	// The stream stays open until the body is read to its end or closed.
@@ -442,7 +330,7 @@ type streamBody struct {
 func (b *streamBody) free() {
 	if b.done.CompareAndSwap(false, true) {
 		b.c.inFlight.Add(-1)
-		b.p.release()
+		b.p.streams.Release()
 	}
 }
 

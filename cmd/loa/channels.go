@@ -310,7 +310,7 @@ func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalCl
 				prov, err = sms.NewWebhook(sms.WebhookConfig{Name: p.Name, URL: p.URL, Fields: p.Fields})
 			case "smpp":
 				var c *smpp.Client
-				c, err = newSMPP(p, reports, log)
+				c, err = newSMPP(p, pc.Reserve, reports, log)
 				if err == nil {
 					prov = c
 					runners = append(runners, c)
@@ -363,12 +363,12 @@ func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalCl
 }
 
 // newSMPP builds the SMPP client of an SMS provider.
-func newSMPP(p smsProvider, reports smpp.ReportSink, log *slog.Logger) (*smpp.Client, error) {
+func newSMPP(p smsProvider, reserve float64, reports smpp.ReportSink, log *slog.Logger) (*smpp.Client, error) {
 	sp := p.SMPP
 	cfg := smpp.Config{
 		Name: p.Name,
 		Session: smpp.SessionConfig{Addr: sp.Addr, SystemID: sp.SystemID, Password: sp.Password, SystemType: sp.SystemType,
-			Window: sp.Window, ResponseTimeout: sp.ResponseTimeout, EnquireLink: sp.EnquireLink},
+			Window: sp.Window, Reserve: ratelimit.ReserveOf(sp.Window, reserve), ResponseTimeout: sp.ResponseTimeout, EnquireLink: sp.EnquireLink},
 		Pair: sp.Pair, Sessions: sp.Sessions, SourceAddr: sp.Source, SourceTON: sp.SourceTON, SourceNPI: sp.SourceNPI,
 		Concatenation: sp.Concat, Reports: reports, Log: log,
 	}

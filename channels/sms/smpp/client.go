@@ -464,6 +464,7 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 	if err != nil {
 		return channels.Result{}, err
 	}
+	ctx = channels.WithRank(ctx, m.Lane.Rank()) // for the window
 	ticket := c.tracker.begin()
 	ids := make([]string, len(parts))
 	errs := make([]error, len(parts))

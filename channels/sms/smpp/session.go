@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/channels/gate"
 	"github.com/loa-hub/loa/channels/sms/smpp/pdu"
 )
 
@@ -69,8 +71,14 @@ type SessionConfig struct {
 	// Mode is the kind of bind; Transceiver when zero.
 	Mode BindMode
 	// Window is how many requests may await their response at once;
-	// DefaultWindow when zero. A request beyond it waits for a slot.
+	// DefaultWindow when zero. A request beyond it waits for a slot, in
+	// the order of the rank its context carries (channels.WithRank):
+	// codes and alerts first.
 	Window int
+	// Reserve is how many of the window's slots only urgent requests
+	// (codes, alerts, the session's own enquire_link) may take; at most
+	// Window-1.
+	Reserve int
 	// ResponseTimeout bounds the wait for each response; a request that
 	// gets none fails with ErrTimeout. DefaultResponseTimeout when zero.
 	ResponseTimeout time.Duration
@@ -149,7 +157,11 @@ type Session struct {
 	SystemID string
 
 	seq    atomic.Uint32
-	window chan struct{}
+	window *gate.Gate
+	// life ends when the session does, so a request waiting for a window
+	// slot stops waiting.
+	life    context.Context
+	endLife context.CancelFunc
 
 	wmu sync.Mutex // serialises writes
 
@@ -185,9 +197,10 @@ func Dial(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	}
 	s := &Session{
 		cfg: cfg, conn: conn, log: cfg.Log.With(slog.String("smsc", cfg.Addr)),
-		window: make(chan struct{}, cfg.Window), pending: map[uint32]chan *pdu.PDU{},
+		window: gate.New(cfg.Window, cfg.Reserve), pending: map[uint32]chan *pdu.PDU{},
 		done: make(chan struct{}), unbound: make(chan struct{}),
 	}
+	s.life, s.endLife = context.WithCancel(context.Background())
 	if err := s.bind(ctx); err != nil {
 		conn.Close()
 		return nil, &BindError{Addr: cfg.Addr, Err: err}
@@ -276,6 +289,7 @@ func (s *Session) end(err error) {
 		s.mu.Unlock()
 		_ = s.conn.Close()
 		close(s.done)
+		s.endLife()
 		for _, ch := range pending {
 			close(ch)
 		}
@@ -309,14 +323,21 @@ func (s *Session) writePDU(p *pdu.PDU) error {
 // ErrClosed, or ctx's error when ctx ends first (the request may then
 // have been written: its outcome is unknown).
 func (s *Session) Request(ctx context.Context, p *pdu.PDU) (*pdu.PDU, error) {
-	select {
-	case s.window <- struct{}{}:
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	case <-s.done:
-		return nil, s.closedErr()
+	if r := channels.RankOf(ctx); !s.window.TryAcquire(r) {
+		wctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(s.life, cancel)
+		_, err := s.window.Acquire(wctx, r)
+		stop()
+		cancel()
+		switch {
+		case err == nil:
+		case s.life.Err() != nil:
+			return nil, s.closedErr()
+		default:
+			return nil, fmt.Errorf("%w: smpp: waiting for a window slot: %w", channels.ErrNotAttempted, context.Cause(ctx))
+		}
 	}
-	defer func() { <-s.window }()
+	defer s.window.Release()
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
 	}
@@ -467,7 +488,7 @@ func (s *Session) keepAlive() {
 		case <-s.done:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ResponseTimeout)
+			ctx, cancel := context.WithTimeout(channels.WithRank(context.Background(), channels.Urgent), s.cfg.ResponseTimeout)
 			_, err := s.Request(ctx, &pdu.PDU{ID: pdu.EnquireLink})
 			cancel()
 			var se *StatusError

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/channels/sms/smpp"
 	"github.com/loa-hub/loa/channels/sms/smpp/pdu"
 	"github.com/loa-hub/loa/internal/fakes/smppfake"
@@ -156,4 +157,29 @@ func TestTLS(t *testing.T) {
 	if r := s.reports.next(t); r.MessageID != res.ProviderID {
 		t.Errorf("report %+v", r)
 	}
+}
+
+// TestWindowKeepsASlotForUrgentRequests: with the window's other slots
+// taken by bulk submits the SMSC has not answered, and more bulk waiting,
+// a code's submit still goes out at once on the slot kept for urgent
+// requests.
+func TestWindowKeepsASlotForUrgentRequests(t *testing.T) {
+	addr, conns := rawSMSC(t)
+	s := dial(t, smpp.SessionConfig{Addr: addr, SystemID: "loa", Window: 4, Reserve: 1, ResponseTimeout: time.Minute, EnquireLink: time.Hour})
+	c := <-conns
+	bulk := channels.WithRank(context.Background(), channels.Bulk)
+	for range 10 {
+		go s.Submit(bulk, &pdu.SM{DestinationAddr: "84900000001"}) // held: never answered
+	}
+	for range 3 {
+		if p := read(t, c); p.Body.(*pdu.SM).DestinationAddr != "84900000001" {
+			t.Fatalf("unexpected %v", p)
+		}
+	}
+	go s.Submit(channels.WithRank(context.Background(), channels.Urgent), &pdu.SM{DestinationAddr: "84912345678"})
+	if p := read(t, c); p.Body.(*pdu.SM).DestinationAddr != "84912345678" {
+		t.Fatalf("the fourth submit on the wire is to %s, want the code's", p.Body.(*pdu.SM).DestinationAddr)
+	}
+	c.Close() // the SMSC goes: the session ends and the held submits with it
+	<-s.Done()
 }
