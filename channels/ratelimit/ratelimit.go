@@ -99,7 +99,10 @@ type Options struct {
 // Reserve tokens, and take nothing while an urgent send of any replica
 // waits for tokens (and Bulk nothing while a Standard one waits): a
 // replica whose urgent lease comes back short marks the bucket until it
-// calls again.
+// is due to call again plus five lease periods (a replica slowed down,
+// or gone, does not hold the others off for longer); it clears its mark
+// when a lease serves all its urgent sends. A replica kept off asks again
+// every lease period.
 //
 // When Redis fails or does not answer within CallTimeout, the limiter
 // runs on a local bucket of the shared rate divided by the replicas seen
@@ -113,7 +116,10 @@ type Limiter struct {
 	o        Options
 	leaseMax int // most tokens one lease takes
 	hold     time.Duration
-	calls    atomic.Int64 // calls to Redis, for tests
+	calls    atomic.Int64                 // calls to Redis, for tests
+	granted  [channels.Ranks]atomic.Int64 // tokens handed out, by rank, for tests
+	// leased, for tests, is told of every lease the shared bucket answered.
+	leased func(r channels.Rank, want int, more bool, got int)
 
 	mu       sync.Mutex
 	queue    [channels.Ranks]fifo
@@ -201,7 +207,7 @@ func NewLimiter(rdb redis.UniversalClient, key string, l Limit, o Options) (*Lim
 	leaseMax = max(1, min(leaseMax, l.Burst-l.Reserve))
 	return &Limiter{
 		rdb: rdb, keys: []string{key, key + ":replicas"}, limit: l, o: o, leaseMax: leaseMax,
-		hold: o.Lease / 2, kick: make(chan struct{}, 1), replicas: 1, sleeping: channels.Ranks,
+		hold: 5 * o.Lease, kick: make(chan struct{}, 1), replicas: 1, sleeping: channels.Ranks,
 	}, nil
 }
 
@@ -277,6 +283,7 @@ func (l *Limiter) countLocked(r channels.Rank, now time.Time) {
 		l.window = now.Add(l.o.Lease)
 	}
 	l.used[r]++
+	l.granted[r].Add(1)
 }
 
 // dispenseLocked hands held tokens to the queued sends, highest rank
@@ -413,7 +420,9 @@ func (l *Limiter) heldLocked() int {
 // measured on Redis's own clock so replicas with skewed clocks agree.
 // ARGV: rate, burst, reserve, rank, want, give (tokens handed back),
 // replica, hold (ms a short lease keeps lower ranks off), replica window
-// (ms), more ('1' when the replica has more of rank queued than want). Takes up to want tokens for rank and returns {got, ms until the
+// (ms), more ('1' when the replica has more of rank queued than want),
+// recheck (ms: a lease period, the longest a rank kept off waits before it
+// asks again — the mark may be cleared sooner). Takes up to want tokens for rank and returns {got, ms until the
 // rest may be there, replicas seen}. u0/u1 hold until when an urgent or
 // standard lease came back short (lower ranks take nothing until then),
 // o0/o1 which replica marked it.
@@ -449,7 +458,7 @@ if want > 0 then
   local floor = 0
   if rank > 0 then floor = reserve end
   if blocked > 0 then
-    wait = blocked - now
+    wait = math.min(blocked - now, tonumber(ARGV[11]))
   else
     got = math.max(0, math.min(want, math.floor(tokens - floor)))
     tokens = tokens - got
@@ -516,12 +525,15 @@ func (l *Limiter) call(r channels.Rank, want, give int, more bool) (int, time.Du
 	l.calls.Add(1)
 	l.o.Metrics.RateLimitRedisCall(l.o.Name)
 	res, err := leaseScript.Run(ctx, l.rdb, l.keys, l.limit.PerSecond, l.limit.Burst, l.limit.Reserve, int(r), want, give,
-		l.o.Replica, l.hold.Milliseconds(), replicaWindow.Milliseconds(), more).Int64Slice()
+		l.o.Replica, l.hold.Milliseconds(), replicaWindow.Milliseconds(), more, l.o.Lease.Milliseconds()).Int64Slice()
 	if err == nil && len(res) != 3 {
 		err = fmt.Errorf("unexpected answer %v", res)
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("ratelimit: %w", err)
+	}
+	if l.leased != nil {
+		l.leased(r, want, more, int(res[0]))
 	}
 	l.mu.Lock()
 	l.replicas = max(int(res[2]), 1)

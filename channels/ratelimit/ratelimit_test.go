@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -155,15 +156,23 @@ func TestUrgentSendsGoFirst(t *testing.T) {
 				go send(channels.Bulk, "bulk")
 			}
 			waitFor(t, "the bulk sends are queued", func() bool { return l.queued(channels.Bulk)+g.count("bulk") == 300 })
-			before := g.count("bulk")
+			// Counted, as the limiter hands tokens out, from when the
+			// urgent sends are all at the limiter (queued, or served).
 			var urgent sync.WaitGroup
+			at := make(chan int, 1)
 			for range 20 {
 				wg.Add(1)
 				urgent.Add(1)
 				go func() { defer urgent.Done(); send(channels.Urgent, "urgent") }()
 			}
+			go func() {
+				for l.queued(channels.Urgent)+int(l.granted[channels.Urgent].Load()) < 20 {
+					runtime.Gosched()
+				}
+				at <- int(l.granted[channels.Bulk].Load())
+			}()
 			urgent.Wait()
-			during := g.count("bulk") - before
+			during := int(l.granted[channels.Bulk].Load()) - <-at
 			cancel()
 			wg.Wait()
 			// Tokens already leased for bulk when the urgent sends came are
@@ -200,8 +209,18 @@ func TestUrgentSendsGoFirstAcrossReplicas(t *testing.T) {
 				}()
 			}
 			waitFor(t, "the bulk replica drains the bucket", func() bool { return g.count("bulk") >= 30 })
-			before := g.count("bulk")
+			// Counted, as the limiters hand tokens out, from when the
+			// urgent sends are all at their limiter (queued, or served) and
+			// the shared bucket knows they wait: a lease came back short.
 			var urgent sync.WaitGroup
+			at := make(chan int, 1)
+			marked := make(chan struct{})
+			var once sync.Once
+			b.leased = func(r channels.Rank, want int, more bool, got int) {
+				if got < want || more {
+					once.Do(func() { close(marked) })
+				}
+			}
 			for range 50 {
 				urgent.Add(1)
 				go func() {
@@ -209,10 +228,18 @@ func TestUrgentSendsGoFirstAcrossReplicas(t *testing.T) {
 					if _, err := b.Wait(ctx, channels.Urgent); err != nil {
 						t.Error(err)
 					}
+					g.add("urgent")
 				}()
 			}
+			go func() {
+				for b.queued(channels.Urgent)+int(b.granted[channels.Urgent].Load()) < 50 {
+					runtime.Gosched()
+				}
+				<-marked
+				at <- int(a.granted[channels.Bulk].Load())
+			}()
 			urgent.Wait()
-			during := g.count("bulk") - before
+			during := int(a.granted[channels.Bulk].Load()) - <-at
 			cancel()
 			wg.Wait()
 			// Sharing the rate evenly would give the bulk replica about 50.
