@@ -64,8 +64,18 @@ func TestNodeSMSCInterop(t *testing.T) {
 		}
 		close(events)
 	}()
+	// Events of one kind may come before those of another the test waits
+	// for first (a part's receipt is acknowledged before the last part of
+	// the other message arrives): keep them for their turn.
+	var early []nodeEvent
 	next := func(kind string) nodeEvent {
 		t.Helper()
+		for i, e := range early {
+			if e.Event == kind {
+				early = append(early[:i], early[i+1:]...)
+				return e
+			}
+		}
 		for {
 			select {
 			case e, ok := <-events:
@@ -75,6 +85,7 @@ func TestNodeSMSCInterop(t *testing.T) {
 				if e.Event == kind {
 					return e
 				}
+				early = append(early, e)
 			case <-ctx.Done():
 				t.Fatalf("no %q from the node SMSC", kind)
 			}
