@@ -105,6 +105,9 @@ func (h *handler) smsCallback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return jsonError(err, h.deps.MaxBodyBytes)
 	}
+	if err := checkJSONText(body); err != nil {
+		return err
+	}
 	rep, err := sms.ParseReport(sms.ReportFormat{Kind: cfg.Type, IDField: cfg.IDField, StatusField: cfg.StatusField}, body)
 	if err != nil {
 		return err

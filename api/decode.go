@@ -1,13 +1,16 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/loa-hub/loa"
 )
@@ -25,7 +28,14 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, maxBytes int64, v any) e
 			return &loa.Error{Code: codeMediaType, Detail: fmt.Sprintf("Content-Type %q is not JSON; send application/json", ct)}
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
+	if err != nil {
+		return bodyError(err, maxBytes)
+	}
+	if err := checkJSONText(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err, maxBytes)
@@ -96,4 +106,124 @@ func jsonKind(goKind string) string {
 		return "an object"
 	}
 	return goKind
+}
+
+// checkJSONText refuses, naming the field, any string of a JSON document
+// — a value or a field name — that is not valid UTF-8, that holds NUL
+// (U+0000), or that holds an escape encoding/json would silently replace
+// with U+FFFD (a lone surrogate such as "\ud800"). Nothing a caller sent
+// is ever changed on the way in. A document that is not JSON is left to
+// the decoder's own error.
+func checkJSONText(body []byte) error {
+	// Raw NUL bytes are not JSON at all; NUL and surrogates reach a string
+	// only through a \u escape.
+	if utf8.Valid(body) && !bytes.Contains(body, []byte(`\u`)) {
+		return nil
+	}
+	type frame struct {
+		object    bool
+		key       string
+		index     int
+		expectKey bool
+	}
+	var stack []frame
+	path := func() string {
+		var b strings.Builder
+		for _, f := range stack {
+			switch {
+			case f.object && f.key != "":
+				if b.Len() > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(f.key)
+			case !f.object:
+				b.WriteString("[" + strconv.Itoa(f.index) + "]")
+			}
+		}
+		if b.Len() == 0 {
+			return "(body)"
+		}
+		return b.String()
+	}
+	// advance moves the innermost container past the value just read.
+	advance := func() {
+		if n := len(stack); n > 0 {
+			if stack[n-1].object {
+				stack[n-1].expectKey = true
+			} else {
+				stack[n-1].index++
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	start := int64(0)
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the end, or not JSON: the decoder says what is wrong
+		}
+		end := dec.InputOffset()
+		raw := body[start:end]
+		start = end
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, frame{object: true, expectKey: true})
+			case '[':
+				stack = append(stack, frame{})
+			default:
+				stack = stack[:len(stack)-1]
+				advance()
+			}
+		case string:
+			isKey := len(stack) > 0 && stack[len(stack)-1].object && stack[len(stack)-1].expectKey
+			if detail := textProblem(t, raw); detail != "" {
+				if isKey {
+					stack[len(stack)-1].key = "" // the object's path, not its last field's
+
+					return loa.Invalid(path(), "a field name %s", detail)
+				}
+				return loa.Invalid(path(), "%s", detail)
+			}
+			if isKey {
+				stack[len(stack)-1].key, stack[len(stack)-1].expectKey = t, false
+				continue
+			}
+			advance()
+		default:
+			advance()
+		}
+	}
+}
+
+// textProblem says what is wrong with the string s decoded from raw (its
+// JSON text), or "".
+func textProblem(s string, raw []byte) string {
+	switch {
+	case !utf8.Valid(raw):
+		return "is not valid UTF-8; send text in UTF-8"
+	case strings.ContainsRune(s, 0):
+		return "must not contain the NUL character (U+0000)"
+	case strings.Count(s, "\uFFFD") > bytes.Count(raw, []byte("\uFFFD"))+countFold(raw, `\ufffd`):
+		return "holds an escape that is not a character (a lone UTF-16 surrogate)"
+	}
+	return ""
+}
+
+func countFold(b []byte, sub string) int {
+	return bytes.Count(bytes.ToLower(b), []byte(sub))
+}
+
+// checkText refuses a text field that is not valid UTF-8 or holds NUL,
+// for input that is not JSON (a CSV cell, a query parameter).
+func checkText(field, s string) *loa.FieldError {
+	switch {
+	case !utf8.ValidString(s):
+		return &loa.FieldError{Field: field, Detail: "is not valid UTF-8; send text in UTF-8"}
+	case strings.ContainsRune(s, 0):
+		return &loa.FieldError{Field: field, Detail: "must not contain the NUL character (U+0000)"}
+	}
+	return nil
 }

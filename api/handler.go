@@ -86,13 +86,11 @@ func NewHandler(deps Deps) http.Handler {
 	}
 	h := &handler{deps: deps, log: deps.Log, now: deps.Now}
 	r := chi.NewRouter()
-	r.Use(requestID, h.auditCalls, h.logRequests, h.recoverer)
+	r.Use(requestID, secureHeaders, h.auditCalls, h.logRequests, h.recoverer, h.checkRequestText)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, loa.NotFound("route %s not found", r.URL.Path))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		h.writeError(w, r, &loa.Error{Code: codeMethod, Detail: r.Method + " is not allowed on " + r.URL.Path})
-	})
+	r.MethodNotAllowed(h.methodNotAllowed(r))
 	h.routes(r)
 	return r
 }

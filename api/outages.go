@@ -140,6 +140,11 @@ func readOutagesCSV(body io.Reader, maxBytes int64) ([]outage.Input, error) {
 		return nil, csvError(err, maxBytes)
 	}
 	cols := map[string]int{}
+	for _, h := range header {
+		if fe := checkText("(header)", h); fe != nil {
+			return nil, loa.InvalidFields(*fe)
+		}
+	}
 	for i, h := range header {
 		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
 		switch name {
@@ -164,13 +169,19 @@ func readOutagesCSV(body io.Reader, maxBytes int64) ([]outage.Input, error) {
 		return ""
 	}
 	var out []outage.Input
-	for {
+	for row := 1; ; row++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
 		if err != nil {
 			return nil, csvError(err, maxBytes)
+		}
+		for i, cell := range rec {
+			if fe := checkText(strings.ToLower(strings.TrimSpace(strings.TrimPrefix(header[i], "\ufeff"))), cell); fe != nil {
+				fe.Detail = fmt.Sprintf("row %d: %s", row, fe.Detail)
+				return nil, loa.InvalidFields(*fe)
+			}
 		}
 		if strings.TrimSpace(strings.Join(rec, "")) == "" {
 			continue

@@ -1,0 +1,45 @@
+package api_test
+
+import (
+	"testing"
+)
+
+// TestTextIsNeverReplaced: invalid UTF-8, NUL and lone surrogates in any
+// JSON string — nested, in arrays, in field names — are a 400 naming the
+// field; encoding/json used to replace them with U+FFFD (or keep NUL) and
+// carry on.
+func TestTextIsNeverReplaced(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct {
+		name, body, field string
+	}{
+		{"invalid UTF-8 in a value", "{\"to\":{\"phone\":\"0912345678\"},\"body\":\"x\xff\xfey\"}", "body"},
+		{"invalid UTF-8, nested", "{\"to\":{\"email\":\"a\xc3@b.vn\"},\"title\":\"t\",\"body\":\"x\"}", "to.email"},
+		{"a truncated sequence", "{\"to\":{\"phone\":\"0912345678\"},\"title\":\"Th\xc3\",\"body\":\"x\"}", "title"},
+		{"NUL", `{"to":{"phone":"0912345678"},"body":"a\u0000b"}`, "body"},
+		{"NUL in an array", `{"to":{"phone":"0912345678"},"body":"x","channels":["sms","\u0000"]}`, "channels[1]"},
+		{"NUL in a map value", `{"to":{"phone":"0912345678"},"body":"x","data":{"k":"v\u0000"}}`, "data.k"},
+		{"a lone surrogate", `{"to":{"phone":"0912345678"},"body":"x\ud800y"}`, "body"},
+		{"a field name with NUL", `{"to":{"phone":"0912345678"},"body":"x","data":{"k\u0000":"v"}}`, "data"},
+		{"invalid UTF-8 in a top-level field name", "{\"b\xffody\":\"x\"}", "(body)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, p := f.do(t, "POST", "/v1/notifications", "dev-key", c.body)
+			if resp.StatusCode != 400 || p["field"] != c.field || p["type"] != "urn:loa:problem:invalid-field" {
+				t.Fatalf("%d %v, want 400 naming %s", resp.StatusCode, p, c.field)
+			}
+		})
+	}
+	// What is allowed stays allowed: a real U+FFFD, escaped or not, a
+	// surrogate pair, an escaped backslash before a u.
+	for _, body := range []string{
+		`{"to":{"phone":"0912345678"},"body":"� \ufffd \uD83D\uDE00 \\u0000 Tiếng Việt"}`,
+	} {
+		if resp, p := f.do(t, "POST", "/v1/notifications", "dev-key", body); resp.StatusCode != 202 {
+			t.Errorf("%s: %d %v", body, resp.StatusCode, p)
+		}
+	}
+	if n := f.pub.count(); n != 1 {
+		t.Errorf("%d published, want only the good one", n)
+	}
+}
