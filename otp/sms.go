@@ -119,7 +119,27 @@ type Challenge struct {
 	Phone     string
 	Purpose   string
 	ExpiresAt time.Time
+	// Subject is what the challenge was bound to when issued (see
+	// IssueOptions); empty when it was bound to nothing.
+	Subject string
 }
+
+// IssueOptions are the optional parts of a challenge.
+type IssueOptions struct {
+	// Subject is bound to the challenge and returned with it by Verify,
+	// Peek and Subject: what the code is for beyond the phone, such as
+	// the account a password reset resets. At most MaxSubjectBytes.
+	Subject string
+	// Window keys the per-purpose send window and cooldown instead of the
+	// phone: letters, digits, "-" and "_", at most 64 bytes. A flow that
+	// several identifiers of one account lead to keys it by the
+	// identifier given, so that two identifiers of one account do not
+	// share, and so reveal, one window.
+	Window string
+}
+
+// MaxSubjectBytes bounds IssueOptions.Subject.
+const MaxSubjectBytes = 200
 
 // SMSCodes issues and verifies SMS one-time codes. All state lives in Redis
 // (nothing of it needs to survive longer than a code), and each operation
@@ -169,11 +189,28 @@ func NewSMSCodes(rdb redis.UniversalClient, cfg SMSConfig) (*SMSCodes, error) {
 // The code is returned to be put into the SMS and must not be logged or
 // stored. Safe for concurrent use.
 func (s *SMSCodes) Issue(ctx context.Context, phone, purpose, clientIP string) (Challenge, string, error) {
+	return s.IssueWith(ctx, phone, purpose, clientIP, IssueOptions{})
+}
+
+// IssueWith is Issue with the challenge bound to o.Subject and its send
+// window keyed by o.Window when set. An invalid option is
+// ErrInvalidInput.
+func (s *SMSCodes) IssueWith(ctx context.Context, phone, purpose, clientIP string, o IssueOptions) (Challenge, string, error) {
 	if !knownPurpose(purpose) {
 		return Challenge{}, "", fmt.Errorf("otp: issue: %q: %w", purpose, ErrUnknownPurpose)
 	}
 	if !validPhone(phone) {
 		return Challenge{}, "", fmt.Errorf("otp: issue: phone: %w", ErrInvalidInput)
+	}
+	if len(o.Subject) > MaxSubjectBytes {
+		return Challenge{}, "", fmt.Errorf("otp: issue: subject: %w", ErrInvalidInput)
+	}
+	window := phone
+	if o.Window != "" {
+		if !validWindow(o.Window) {
+			return Challenge{}, "", fmt.Errorf("otp: issue: window: %w", ErrInvalidInput)
+		}
+		window = "w:" + o.Window
 	}
 	ipKey := ""
 	if clientIP != "" {
@@ -196,7 +233,7 @@ func (s *SMSCodes) Issue(ctx context.Context, phone, purpose, clientIP string) (
 	nowMs := now.UnixMilli()
 	expMs := nowMs + s.cfg.CodeTTL.Milliseconds()
 	keys := []string{
-		s.cfg.KeyPrefix + "sent:" + phone + ":" + purpose,
+		s.cfg.KeyPrefix + "sent:" + window + ":" + purpose,
 		s.challengeKey(id),
 	}
 	if ipKey != "" {
@@ -217,13 +254,14 @@ func (s *SMSCodes) Issue(ctx context.Context, phone, purpose, clientIP string) (
 		purpose,
 		expMs,
 		(s.cfg.CodeTTL + expiredRetention).Milliseconds(),
+		o.Subject,
 	).Int64Slice()
 	if err != nil {
 		return Challenge{}, "", fmt.Errorf("otp: issue: %w", err)
 	}
 	switch res[0] {
 	case 0:
-		return Challenge{ID: id, Phone: phone, Purpose: purpose, ExpiresAt: time.UnixMilli(expMs)}, code, nil
+		return Challenge{ID: id, Phone: phone, Purpose: purpose, ExpiresAt: time.UnixMilli(expMs), Subject: o.Subject}, code, nil
 	case 1:
 		return Challenge{}, "", &RateLimitError{Err: ErrCooldown, RetryAfter: retryAfter(res[1], s.cfg.Cooldown)}
 	case 2:
@@ -260,6 +298,26 @@ func (s *SMSCodes) Peek(ctx context.Context, challengeID, code string) (Challeng
 	return s.verify(ctx, challengeID, code, "peek")
 }
 
+// Subject returns the subject challengeID was issued with ("" for none),
+// without checking a code, so that a flow can apply its own limits to
+// what the code is for before any attempt. Errors: ErrNotFound for an
+// unknown (or collected) challenge; Redis failures are wrapped. Safe for
+// concurrent use.
+func (s *SMSCodes) Subject(ctx context.Context, challengeID string) (string, error) {
+	if !validChallengeID(challengeID) {
+		return "", fmt.Errorf("otp: subject: %w", ErrNotFound)
+	}
+	v, err := s.rdb.HMGet(ctx, s.challengeKey(challengeID), "mac", "subject").Result()
+	if err != nil {
+		return "", fmt.Errorf("otp: subject: %w", err)
+	}
+	if v[0] == nil {
+		return "", fmt.Errorf("otp: subject: %w", ErrNotFound)
+	}
+	subject, _ := v[1].(string)
+	return subject, nil
+}
+
 func (s *SMSCodes) verify(ctx context.Context, challengeID, code, mode string) (Challenge, error) {
 	if !validChallengeID(challengeID) {
 		return Challenge{}, fmt.Errorf("otp: verify: %w", ErrNotFound)
@@ -278,11 +336,12 @@ func (s *SMSCodes) verify(ctx context.Context, challengeID, code, mode string) (
 		phone, _ := res[1].(string)
 		purpose, _ := res[2].(string)
 		expStr, _ := res[3].(string)
+		subject, _ := res[4].(string)
 		exp, err := strconv.ParseInt(expStr, 10, 64)
 		if err != nil {
 			return Challenge{}, fmt.Errorf("otp: verify: corrupt challenge expiry %q", expStr)
 		}
-		return Challenge{ID: challengeID, Phone: phone, Purpose: purpose, ExpiresAt: time.UnixMilli(exp)}, nil
+		return Challenge{ID: challengeID, Phone: phone, Purpose: purpose, ExpiresAt: time.UnixMilli(exp), Subject: subject}, nil
 	case 1:
 		return Challenge{}, fmt.Errorf("otp: verify: %w", ErrNotFound)
 	case 2:
@@ -340,6 +399,20 @@ func validChallengeID(id string) bool {
 	}
 	_, err := base64.RawURLEncoding.DecodeString(id)
 	return err == nil
+}
+
+// validWindow accepts what may go into a Redis key unescaped.
+func validWindow(w string) bool {
+	if len(w) > 64 {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // validPhone accepts E.164 digits without "+": normalising (0912… to

@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -168,6 +169,55 @@ func testSMSCodes(t *testing.T, newEnv newEnvFunc) {
 		// The refusal was not recorded: 31 s after the first send is enough.
 		env.advance(21 * time.Second)
 		mustIssue(t, s, phone, PurposeRegister, ip)
+	})
+
+	t.Run("SubjectAndWindow", func(t *testing.T) {
+		env := newEnv(t)
+		s := newTestSMSCodes(t, env)
+		bound := func(window string) IssueOptions { return IssueOptions{Subject: "acct 42", Window: window} }
+		ch, code, err := s.IssueWith(ctx, phone, PurposeReset, ip, bound("id-a"))
+		if err != nil || ch.Subject != "acct 42" {
+			t.Fatalf("issue: %+v %v", ch, err)
+		}
+		// The subject is there before any attempt, and comes back with a
+		// peek and a use.
+		if got, err := s.Subject(ctx, ch.ID); err != nil || got != "acct 42" {
+			t.Errorf("subject: %q %v", got, err)
+		}
+		_, err = s.Verify(ctx, ch.ID, wrong(code, 0))
+		wantErr(t, err, ErrWrongCode)
+		if got, err := s.Peek(ctx, ch.ID, code); err != nil || got.Subject != "acct 42" || got.Phone != phone {
+			t.Errorf("peek: %+v %v", got, err)
+		}
+		if got, err := s.Verify(ctx, ch.ID, code); err != nil || got.Subject != "acct 42" {
+			t.Errorf("verify: %+v %v", got, err)
+		}
+		// The window is the one named, not the phone's: another window to
+		// the same phone is not in its cooldown, the same window to
+		// another phone is.
+		if _, _, err := s.IssueWith(ctx, phone, PurposeReset, ip, bound("id-b")); err != nil {
+			t.Errorf("another window, same phone: %v", err)
+		}
+		_, _, err = s.IssueWith(ctx, "84987654321", PurposeReset, ip, bound("id-a"))
+		wantRateLimit(t, err, ErrCooldown, 30*time.Second)
+		// Nothing bound: an empty subject.
+		ch, code = mustIssue(t, s, phone, PurposeRegister, ip)
+		if got, err := s.Subject(ctx, ch.ID); err != nil || got != "" {
+			t.Errorf("unbound subject: %q %v", got, err)
+		}
+		if got, err := s.Verify(ctx, ch.ID, code); err != nil || got.Subject != "" {
+			t.Errorf("unbound: %+v %v", got, err)
+		}
+		for _, id := range []string{"nope", "AAAAAAAAAAAAAAAAAAAAAA"} {
+			if _, err := s.Subject(ctx, id); !errors.Is(err, ErrNotFound) {
+				t.Errorf("subject of %s: %v", id, err)
+			}
+		}
+		for _, o := range []IssueOptions{{Window: "a:b"}, {Window: strings.Repeat("w", 65)}, {Subject: strings.Repeat("s", MaxSubjectBytes+1)}} {
+			if _, _, err := s.IssueWith(ctx, phone, PurposeReset, ip, o); !errors.Is(err, ErrInvalidInput) {
+				t.Errorf("%+v: %v", o, err)
+			}
+		}
 	})
 
 	t.Run("SendsPerWindow", func(t *testing.T) {

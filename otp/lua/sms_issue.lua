@@ -1,5 +1,5 @@
 -- Check and record the send limits and store a new challenge, atomically.
--- KEYS[1] sends zset of the phone and purpose (member = challenge id,
+-- KEYS[1] sends zset of the phone (or the flow's window) and purpose (member = challenge id,
 --         score = ms): each purpose has its own window, so one flow's
 --         requests never use up another's
 -- KEYS[2] new challenge hash
@@ -11,6 +11,7 @@
 -- ARGV[9] challenge id              ARGV[10] HMAC of id and code
 -- ARGV[11] phone                    ARGV[12] purpose
 -- ARGV[13] expires_at ms            ARGV[14] challenge key TTL ms (GC only)
+-- ARGV[15] subject the challenge is bound to ("" for none)
 -- A new challenge never voids another: each lives until it is used, runs
 -- out of attempts or expires, so a stranger's request cannot cancel a
 -- code someone else is about to type.
@@ -46,7 +47,8 @@ if #KEYS >= 3 then
 end
 
 redis.call('HSET', KEYS[2], 'mac', ARGV[10], 'phone', ARGV[11],
-  'purpose', ARGV[12], 'exp', ARGV[13], 'attempts', '0', 'state', 'live')
+  'purpose', ARGV[12], 'exp', ARGV[13], 'attempts', '0', 'state', 'live',
+  'subject', ARGV[15])
 redis.call('PEXPIRE', KEYS[2], ARGV[14])
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[9])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])

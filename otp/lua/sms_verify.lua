@@ -7,10 +7,12 @@
 -- time; that is harmless here because both sides are HMACs under a server
 -- secret: timing can at most reveal a prefix of an HMAC, which says nothing
 -- about the code without the secret.
--- Returns {0, phone, purpose, expires_ms} on success (the challenge is now
--- used); {1} not found; {2} expired; {3} void (used, superseded or out of
--- attempts); {4, attempts_left} wrong code, counted.
-local h = redis.call('HMGET', KEYS[1], 'mac', 'phone', 'purpose', 'exp', 'attempts', 'state')
+-- Returns {0, phone, purpose, expires_ms, subject} on success (the
+-- challenge is now used, unless peeking); {1} not found; {2} expired; {3}
+-- void (used, superseded or out of attempts); {4, attempts_left} wrong
+-- code, counted.
+local h = redis.call('HMGET', KEYS[1], 'mac', 'phone', 'purpose', 'exp', 'attempts', 'state', 'subject')
+local subject = h[7] or ''
 if not h[1] then
   return {1}
 end
@@ -31,4 +33,4 @@ end
 if ARGV[4] ~= 'peek' then
   redis.call('HSET', KEYS[1], 'state', 'used')
 end
-return {0, h[2], h[3], h[4]}
+return {0, h[2], h[3], h[4], subject}
