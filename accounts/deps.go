@@ -156,8 +156,10 @@ type ChallengeIndex interface {
 
 // CodeSender issues and verifies SMS codes; *otp.SMSCodes implements it.
 type CodeSender interface {
-	Issue(ctx context.Context, phone, purpose, clientIP string) (otp.Challenge, string, error)
+	IssueWith(ctx context.Context, phone, purpose, clientIP string, o otp.IssueOptions) (otp.Challenge, string, error)
 	Verify(ctx context.Context, challengeID, code string) (otp.Challenge, error)
+	// Subject returns what a challenge was bound to, before any attempt.
+	Subject(ctx context.Context, challengeID string) (string, error)
 	// Peek checks a code without using it up (a wrong one still counts).
 	Peek(ctx context.Context, challengeID, code string) (otp.Challenge, error)
 	Text(purpose, code string) (string, error)

@@ -103,7 +103,8 @@ func (s *Service) ConfirmTOTP(ctx context.Context, accountID, code, ip string) (
 // as the fallback ("push"), or by SMS only ("sms"). The challenge is the
 // client's own: a code for Loa's sign-in is not valid at /v1/mfa/verify,
 // nor the reverse, and a new one replaces only the client's earlier one.
-func (s *Service) pushCode(ctx context.Context, a Account, method, ip, client string) (CodeSent, error) {
+// With detached the code is published after the answer (see detach).
+func (s *Service) pushCode(ctx context.Context, a Account, method, ip, client string, detached bool) (CodeSent, error) {
 	if a.Phone == "" {
 		return CodeSent{}, fmt.Errorf("%w: the account has no phone for codes", ErrSecondFactor)
 	}
@@ -114,7 +115,10 @@ func (s *Service) pushCode(ctx context.Context, a Account, method, ip, client st
 	if err := s.d.Challenges.PutChallenge(ctx, client+":"+a.ID, ch.ID, ch.ExpiresAt.Sub(s.now())); err != nil {
 		return CodeSent{}, fmt.Errorf("accounts: send code: %w", err)
 	}
-	if err := s.sendCode(ctx, ch, code, a.ID, method == "push"); err != nil {
+	send := func(ctx context.Context) error { return s.sendCode(ctx, ch, code, a.ID, method == "push") }
+	if detached {
+		s.detach(ctx, "second-factor code", send)
+	} else if err := send(ctx); err != nil {
 		return CodeSent{}, err
 	}
 	return CodeSent{Method: method, ExpiresAt: ch.ExpiresAt}, nil
@@ -140,8 +144,11 @@ func (s *Service) officialByUser(ctx context.Context, user string) (Account, err
 // (POST /v1/mfa/challenge): method "push" (Egov app, SMS fallback) or
 // "sms". The calling system's address is not rate-limited per address
 // (it speaks for many officials); the per-phone limits apply. An unknown
-// official gets the same answer and no code. Errors: a loa.EInvalid *loa.Error,
-// a loa.ERateLimited *loa.Error.
+// official gets the same answer after the same work and no code: a code
+// is issued and remembered for a number no one has, and the real code is
+// published after the answer, so neither the answer nor its time tells
+// who is an official. Errors: a loa.EInvalid *loa.Error, a
+// loa.ERateLimited *loa.Error.
 func (s *Service) Challenge(ctx context.Context, actor Actor, user, method string) (CodeSent, error) {
 	var v loa.Validation
 	if strings.TrimSpace(user) == "" {
@@ -158,9 +165,13 @@ func (s *Service) Challenge(ctx context.Context, actor Actor, user, method strin
 		// The same answer, after the same code issue (and its per-phone
 		// limits) on a phone no one has, so the calling system learns
 		// nothing about who is an official.
-		ch, _, err := s.issueCode(ctx, decoyPhone(user), codePurpose(clientApp(actor.APIKeyID)), "")
+		client := clientApp(actor.APIKeyID)
+		ch, _, err := s.issueCode(ctx, decoyPhone(user), codePurpose(client), "")
 		if err != nil {
 			return CodeSent{}, err
+		}
+		if err := s.d.Challenges.PutChallenge(ctx, client+":decoy-"+userKey(user), ch.ID, ch.ExpiresAt.Sub(s.now())); err != nil {
+			return CodeSent{}, fmt.Errorf("accounts: send code: %w", err)
 		}
 		s.audit(ctx, actor.name(), "mfa.challenge.unknown", "", actor.IP, map[string]string{"method": method})
 		return CodeSent{Method: method, ExpiresAt: ch.ExpiresAt}, nil
@@ -168,7 +179,7 @@ func (s *Service) Challenge(ctx context.Context, actor Actor, user, method strin
 	if err != nil {
 		return CodeSent{}, err
 	}
-	sent, err := s.pushCode(ctx, a, method, "", clientApp(actor.APIKeyID))
+	sent, err := s.pushCode(ctx, a, method, "", clientApp(actor.APIKeyID), true)
 	if err != nil {
 		return CodeSent{}, err
 	}

@@ -217,6 +217,10 @@ var (
 	// name or the client address; wrapped by the loa.ERateLimited
 	// *loa.Error that throttled returns.
 	ErrThrottled = errors.New("accounts: too many failed sign-ins")
+	// ErrTooManyWrongCodes: too many wrong password-reset codes for the
+	// user name or the client address; wrapped by the loa.ERateLimited
+	// *loa.Error that tooManyWrongCodes returns.
+	ErrTooManyWrongCodes = errors.New("accounts: too many wrong codes")
 	// ErrCode: an SMS code was wrong, expired or no longer valid; it is
 	// wrapped by a loa.ECodeRejected *loa.Error saying which.
 	ErrCode = errors.New("accounts: code rejected")
@@ -245,6 +249,13 @@ func forbidden(format string, args ...any) error {
 func throttled(wait time.Duration) error {
 	return (&loa.Error{Code: loa.ERateLimited, Detail: "too many failed sign-ins; wait before trying again",
 		RetryAfter: max(wait, time.Second)}).Wrap(ErrThrottled)
+}
+
+// tooManyWrongCodes is the refusal of a reset that must wait after wrong
+// codes; it wraps ErrTooManyWrongCodes.
+func tooManyWrongCodes(wait time.Duration) error {
+	return (&loa.Error{Code: loa.ERateLimited, Detail: "too many wrong codes; wait before asking for another code or trying again",
+		RetryAfter: max(wait, time.Second)}).Wrap(ErrTooManyWrongCodes)
 }
 
 // fourEyes returns a four-eyes refusal saying why; it wraps ErrFourEyes.

@@ -130,6 +130,47 @@ func (s *Service) register(ctx context.Context, a Account, password, ip string) 
 // without diacritics, one GSM-7 segment, like the codes).
 const noticeExistingPhone = "So dien thoai nay da co tai khoan Loa. Neu ban vua dang ky, hay dang nhap hoac dat lai mat khau. Neu khong, hay bo qua tin nhan nay."
 
+// noticeIdentifierClaimed is the SMS the owner of a citizen ID or tax
+// code gets when someone proved another phone and tried to register it.
+const noticeIdentifierClaimed = "Co nguoi vua dang ky tai khoan Loa bang so giay to (CCCD/ma so thue) cua ban voi mot so dien thoai khac. Tai khoan cua ban khong thay doi."
+
+// ownerNoticeBackoff bounds the notices one owner gets: 3 free, then one
+// an hour, doubling up to one a day.
+var ownerNoticeBackoff = Backoff{Free: 3, Base: time.Hour, Max: 24 * time.Hour, Forget: 24 * time.Hour}
+
+// tellOwner tells the active owner of the citizen ID or tax code that the
+// registration a claimed (field, from Taken's error) that someone
+// tried to register it. The registrant has proved a phone by then, and
+// learns from the 409 that the identifier is taken; the owner learns that
+// somebody asked. Notices are limited per owner; failures are logged.
+func (s *Service) tellOwner(ctx context.Context, a Account, field string) {
+	var l Login
+	switch field {
+	case "citizen_id":
+		l.CitizenID = a.CitizenID
+	case "tax_code":
+		l.TaxCode = a.TaxCode
+	default:
+		return
+	}
+	owner, err := s.d.Store.FindAccount(ctx, l)
+	if err != nil || owner.Phone == "" {
+		return
+	}
+	now := s.now()
+	key := "notice:" + owner.ID
+	if wait, err := s.d.Throttle.Wait(ctx, key, now); err != nil || wait > 0 {
+		return
+	}
+	if _, err := s.d.Throttle.Fail(ctx, key, now, ownerNoticeBackoff); err != nil {
+		s.d.Log.Warn("accounts: counting an owner notice", slog.Any("error", err))
+		return
+	}
+	s.detach(ctx, "identifier notice", func(ctx context.Context) error {
+		return s.sendText(ctx, "notice-"+uuid.NewString(), owner.Phone, now.Add(time.Hour), noticeIdentifierClaimed)
+	})
+}
+
 // RemoveExpiredRegistrations deletes the pending registrations older than
 // PendingTTL and returns how many. Safe for concurrent use.
 func (s *Service) RemoveExpiredRegistrations(ctx context.Context) (int, error) {
@@ -183,6 +224,10 @@ func (s *Service) VerifyRegistration(ctx context.Context, accountID, challengeID
 		return Account{}, codeRejected(nil)
 	}
 	if err := s.d.Store.ActivateAccount(ctx, a.ID, s.now().UTC()); err != nil {
+		if ce, ok := errors.AsType[*loa.Error](err); ok && errors.Is(err, ErrTaken) {
+			s.audit(ctx, "anonymous", "account.verify.conflict", a.ID, ip, map[string]string{"field": ce.Field})
+			s.tellOwner(ctx, a, ce.Field)
+		}
 		return Account{}, err
 	}
 	s.audit(ctx, a.ID, "account.verify", a.ID, ip, nil)

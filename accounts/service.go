@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,9 +37,10 @@ type Config struct {
 	Issuer string
 	// AccountBackoff throttles failed sign-ins per account (and per user
 	// name that names none, so the answer is the same either way);
-	// AddressBackoff per client address; RecoveryBackoff wrong recovery
-	// codes per account and client.
-	AccountBackoff, AddressBackoff, RecoveryBackoff Backoff
+	// AddressBackoff per client address (sign-ins and reset codes);
+	// RecoveryBackoff wrong recovery codes per account and client;
+	// ResetBackoff wrong password-reset codes per user name as typed.
+	AccountBackoff, AddressBackoff, RecoveryBackoff, ResetBackoff Backoff
 	// PendingTTL is how long a registration waits for its SMS code
 	// before it is void and removed.
 	PendingTTL time.Duration
@@ -66,6 +68,7 @@ func DefaultConfig() Config {
 		AccountBackoff:       Backoff{Free: 5, Base: time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
 		AddressBackoff:       Backoff{Free: 20, Base: time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
 		RecoveryBackoff:      Backoff{Free: 4, Base: 15 * time.Minute, Max: 15 * time.Minute, Forget: 15 * time.Minute},
+		ResetBackoff:         Backoff{Free: 5, Base: time.Minute, Max: time.Hour, Forget: 24 * time.Hour},
 		Topics:               DefaultTopics,
 		Issuer:               "Loa",
 		Now:                  time.Now,
@@ -80,7 +83,7 @@ func (c Config) Validate() error {
 	switch {
 	case c.CitizenSessionTTL <= 0 || c.OfficialSessionTTL <= 0 || c.RestrictedSessionTTL <= 0:
 		return errors.New("accounts: config: session lifetimes must be positive")
-	case !c.AccountBackoff.valid() || !c.AddressBackoff.valid() || !c.RecoveryBackoff.valid():
+	case !c.AccountBackoff.valid() || !c.AddressBackoff.valid() || !c.RecoveryBackoff.valid() || !c.ResetBackoff.valid():
 		return errors.New("accounts: config: a Backoff needs Free ≥ 0 and positive Base ≤ Max and Forget")
 	case c.PendingTTL <= 0:
 		return errors.New("accounts: config: PendingTTL must be positive")
@@ -120,7 +123,18 @@ type Service struct {
 	cfg Config
 	d   Deps
 	now func() time.Time
+
+	// Detached sends: see detach and Flush.
+	sends     sync.WaitGroup
+	sendSlots chan struct{}
 }
+
+// maxDetachedSends bounds the sends under way after their answer; past
+// it a send is made before the answer instead.
+const maxDetachedSends = 256
+
+// detachedSendTimeout bounds one detached send.
+const detachedSendTimeout = 30 * time.Second
 
 // New checks cfg and d and returns a Service.
 func New(cfg Config, d Deps) (*Service, error) {
@@ -135,7 +149,55 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{cfg: cfg, d: d, now: now}, nil
+	return &Service{cfg: cfg, d: d, now: now, sendSlots: make(chan struct{}, maxDetachedSends)}, nil
+}
+
+// detach publishes with send after the caller has answered, so that a
+// flow that must answer alike whether or not an account exists (and so
+// sends for one and not for the other) takes the same time either way:
+// the Kafka round trip is not part of the answer. A failure is logged;
+// the person asks for another code. When maxDetachedSends are already
+// under way the send is made at once, before the answer. Flush waits for
+// the detached sends.
+func (s *Service) detach(ctx context.Context, what string, send func(context.Context) error) {
+	ctx = context.WithoutCancel(ctx)
+	run := func() {
+		ctx, cancel := context.WithTimeout(ctx, detachedSendTimeout)
+		defer cancel()
+		if err := send(ctx); err != nil {
+			s.d.Log.Error("accounts: sending failed", slog.String("what", what), slog.Any("error", err))
+		}
+	}
+	select {
+	case s.sendSlots <- struct{}{}:
+	default:
+		run()
+		return
+	}
+	s.sends.Add(1)
+	go func() {
+		defer s.sends.Done()
+		defer func() { <-s.sendSlots }()
+		run()
+	}()
+}
+
+// Flush waits until every code or notice handed off for sending after
+// its answer has been published or has failed, or until ctx ends (then
+// it returns ctx's error). Call it before closing the Publisher. Safe for
+// concurrent use.
+func (s *Service) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.sends.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (b Backoff) valid() bool {
@@ -225,10 +287,15 @@ func (s *Service) sendCode(ctx context.Context, ch otp.Challenge, code string, a
 // sendNotice publishes text (no code) to the phone of ch on the otp lane,
 // under ch's id, in place of the code ch was issued for.
 func (s *Service) sendNotice(ctx context.Context, ch otp.Challenge, text string) error {
-	id := "code-" + ch.ID
+	return s.sendText(ctx, "code-"+ch.ID, ch.Phone, ch.ExpiresAt, text)
+}
+
+// sendText publishes an SMS of text to phone on the otp lane, as
+// notification id, not to be sent after expires.
+func (s *Service) sendText(ctx context.Context, id, phone string, expires time.Time, text string) error {
 	p := producer.Direct{NotificationID: id, Title: "Loa", Body: text, Priority: "high",
-		To: producer.Recipient{Type: producer.ToPhone, Value: ch.Phone}, Channels: []string{"sms"}}
-	env, err := producer.NewEnvelope(id, producer.KindDirect, topics.LaneOTP, ch.Phone, s.now(), ch.ExpiresAt, "", p)
+		To: producer.Recipient{Type: producer.ToPhone, Value: phone}, Channels: []string{"sms"}}
+	env, err := producer.NewEnvelope(id, producer.KindDirect, topics.LaneOTP, phone, s.now(), expires, "", p)
 	if err != nil {
 		return fmt.Errorf("accounts: send notice: %w", err)
 	}
@@ -240,7 +307,12 @@ func (s *Service) sendNotice(ctx context.Context, ch otp.Challenge, text string)
 
 // issueCode issues a code and translates the otp package's limits.
 func (s *Service) issueCode(ctx context.Context, phone, purpose, ip string) (otp.Challenge, string, error) {
-	ch, code, err := s.d.Codes.Issue(ctx, phone, purpose, ip)
+	return s.issueCodeWith(ctx, phone, purpose, ip, otp.IssueOptions{})
+}
+
+// issueCodeWith is issueCode with the challenge's options.
+func (s *Service) issueCodeWith(ctx context.Context, phone, purpose, ip string, o otp.IssueOptions) (otp.Challenge, string, error) {
+	ch, code, err := s.d.Codes.IssueWith(ctx, phone, purpose, ip, o)
 	if rl, ok := errors.AsType[*otp.RateLimitError](err); ok {
 		detail := "too many codes requested; retry later"
 		switch {

@@ -75,6 +75,13 @@ func TestRegistrationFlow(t *testing.T) {
 		if _, err := r.svc.VerifyRegistration(ctx, dup.AccountID, dup.Challenge.ID, r.pub.lastCode(t), ""); !errors.As(err, &ce) || ce.Code != loa.EConflict || ce.Field != "citizen_id" {
 			t.Errorf("same citizen ID activated: %v", err)
 		}
+		// The citizen ID's owner is told, at their own phone.
+		if err := r.svc.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, d := r.pub.last(t); d.To.Value != "84912345678" || !strings.Contains(d.Body, "CCCD") || strings.ContainsAny(d.Body, "0123456789") {
+			t.Errorf("the owner's notice: %+v", d)
+		}
 		r.clock.Advance(time.Minute)
 		n := r.pub.count()
 		taken, err := r.svc.RegisterCitizen(ctx, accounts.CitizenRegistration{FullName: "B", CitizenID: "001099000456", Phone: "84912345678", Password: goodPassword})
@@ -542,4 +549,70 @@ func TestSendCodeLimits(t *testing.T) {
 			t.Errorf("bad input: %v", err)
 		}
 	})
+}
+
+// TestPasswordResetFlow: on each store and each Redis, a reset code goes
+// to the account's verified phone, sets a password under the policy and
+// the history, and ends every session; a user name that names no account
+// gets the same answer and no SMS.
+func TestPasswordResetFlow(t *testing.T) {
+	i := 0
+	for storeName, db := range testenv.Stores(t) {
+		for redisName, rdb := range redisClients(t) {
+			i++ // each its own citizen in the shared store
+			citizenID, phone, normal := fmt.Sprintf("04909500012%d", i), fmt.Sprintf("091234567%d", i), fmt.Sprintf("8491234567%d", i)
+			t.Run(storeName+"/"+redisName, func(t *testing.T) {
+				ctx := context.Background()
+				r := newRig(t, db, rdb, nil)
+				id := r.registerCitizen(t, citizenID, phone)
+				res, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: citizenID, Password: goodPassword})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.clock.Advance(time.Minute)
+
+				n := r.pub.count()
+				unknown, err := r.svc.RequestReset(ctx, "001099000789", "203.0.113.7")
+				if err != nil || unknown.ID == "" || !unknown.ExpiresAt.Equal(r.clock.Now().Add(5*time.Minute)) || unknown.Subject != "" || unknown.Phone != "" {
+					t.Fatalf("unknown: %+v %v", unknown, err)
+				}
+				ch, err := r.svc.RequestReset(ctx, " "+citizenID+" ", "203.0.113.7")
+				if err != nil || !ch.ExpiresAt.Equal(unknown.ExpiresAt) || ch.Phone != "" || ch.Subject != "" {
+					t.Fatalf("request: %+v %v", ch, err)
+				}
+				if err := r.svc.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if _, d := r.pub.last(t); r.pub.count() != n+1 || d.To.Value != normal {
+					t.Fatalf("sent %d, %+v", r.pub.count()-n, d)
+				}
+				code := r.pub.lastCode(t)
+				if err := r.svc.ConfirmReset(ctx, accounts.ResetConfirmation{ChallengeID: unknown.ID, Code: code, Password: "Mới-mật-khẩu-3"}); !errors.Is(err, accounts.ErrCode) {
+					t.Errorf("the code on the unknown user's challenge: %v", err)
+				}
+				if err := r.svc.ConfirmReset(ctx, accounts.ResetConfirmation{ChallengeID: ch.ID, Code: code, Password: goodPassword}); !isInvalidField(err, "password") {
+					t.Errorf("the current password again: %v", err)
+				}
+				if err := r.svc.ConfirmReset(ctx, accounts.ResetConfirmation{ChallengeID: ch.ID, Code: code, Password: "Mới-mật-khẩu-3"}); err != nil {
+					t.Fatalf("confirm: %v", err)
+				}
+				if _, err := r.svc.Authenticate(ctx, res.Token); !errors.Is(err, accounts.ErrNotFound) {
+					t.Errorf("the session survived: %v", err)
+				}
+				if res, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: phone, Password: "Mới-mật-khẩu-3"}); err != nil || res.Account.ID != id {
+					t.Errorf("new password: %+v %v", res, err)
+				}
+				if err := r.svc.ConfirmReset(ctx, accounts.ResetConfirmation{ChallengeID: ch.ID, Code: code, Password: "Lần-nữa-mật-khẩu-4"}); !errors.Is(err, accounts.ErrCode) {
+					t.Errorf("the code again: %v", err)
+				}
+				checkAuditClean(t, r, "Mới-mật-khẩu-3")
+			})
+		}
+	}
+}
+
+// isInvalidField reports whether err is a loa.EInvalid error naming field.
+func isInvalidField(err error, field string) bool {
+	e, ok := errors.AsType[*loa.Error](err)
+	return ok && e.Code == loa.EInvalid && e.Field == field
 }

@@ -93,7 +93,7 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 	}
 	if a.Kind == KindOfficial {
 		if r.SendCode != "" {
-			sent, err := s.pushCode(ctx, a, r.SendCode, r.IP, clientLoa)
+			sent, err := s.pushCode(ctx, a, r.SendCode, r.IP, clientLoa, false)
 			if err != nil {
 				return SignInResult{}, err
 			}
@@ -480,20 +480,41 @@ func (s *Service) secondFactor(ctx context.Context, a Account, code, client stri
 	if ferr != nil {
 		return "totp", fmt.Errorf("%w: no authenticator enrolled and no code sent", ErrSecondFactor)
 	}
+	return "totp", s.verifyTOTP(ctx, factor, code, client)
+}
+
+// checkTOTP verifies an authenticator code of the account's active
+// factor for client. Errors: ErrSecondFactor (wrong, replayed, or no
+// authenticator enrolled), ErrLocked.
+func (s *Service) checkTOTP(ctx context.Context, a Account, code, client string) error {
+	factor, err := s.d.Store.TOTPFactor(ctx, a.ID, "active")
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("%w: no authenticator enrolled", ErrSecondFactor)
+	}
+	if err != nil {
+		return fmt.Errorf("accounts: second factor: %w", err)
+	}
+	if len(code) != otp.TOTPDigits || !allDigits(code) {
+		return fmt.Errorf("%w: not a 6-digit code or a recovery code", ErrSecondFactor)
+	}
+	return s.verifyTOTP(ctx, factor, code, client)
+}
+
+func (s *Service) verifyTOTP(ctx context.Context, factor TOTPFactor, code, client string) error {
 	secret, err := s.d.Sealer.Open(factor.SecretSealed, []byte("totp:"+factor.ID))
 	if err != nil {
-		return "totp", fmt.Errorf("accounts: second factor: %w", err)
+		return fmt.Errorf("accounts: second factor: %w", err)
 	}
 	err = s.d.TOTP.VerifyFor(ctx, factor.ID, client, string(secret), code)
 	switch {
 	case err == nil:
-		return "totp", nil
+		return nil
 	case errors.Is(err, otp.ErrLocked):
-		return "totp", fmt.Errorf("%w: %w", ErrLocked, err)
+		return fmt.Errorf("%w: %w", ErrLocked, err)
 	case errors.Is(err, otp.ErrInvalidCode), errors.Is(err, otp.ErrReplay):
-		return "totp", fmt.Errorf("%w: %w", ErrSecondFactor, err)
+		return fmt.Errorf("%w: %w", ErrSecondFactor, err)
 	}
-	return "totp", fmt.Errorf("accounts: second factor: %w", err)
+	return fmt.Errorf("accounts: second factor: %w", err)
 }
 
 // useRecoveryCode spends one of the account's recovery codes. Wrong ones

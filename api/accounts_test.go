@@ -52,8 +52,9 @@ type accFixture struct {
 // newAccountsFixture is the API with an accounts service on SQLite and
 // miniredis, cheap argon2, and a controllable clock; the SMS limits are
 // the defaults except 6 sends per client address per hour. opts may
-// change the API's dependencies before the handler is built.
-func newAccountsFixture(t *testing.T, opts ...func(*api.Deps)) *accFixture {
+// change the API's dependencies (a func(*api.Deps)) or the accounts
+// service's (a func(*accounts.Deps)) before either is built.
+func newAccountsFixture(t *testing.T, opts ...any) *accFixture {
 	t.Helper()
 	store := testenv.OpenStore(t, testenv.SQLiteURL(t))
 	mr := testenv.Miniredis(t)
@@ -72,9 +73,15 @@ func newAccountsFixture(t *testing.T, opts ...func(*api.Deps)) *accFixture {
 	rs := accredis.New(rdb, "")
 	pub := &recorder{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := accounts.New(cfg, accounts.Deps{Store: store, Sessions: rs, Challenges: rs, Codes: codes, Throttle: rs,
+	deps := accounts.Deps{Store: store, Sessions: rs, Challenges: rs, Codes: codes, Throttle: rs,
 		TOTP: &otp.TOTPVerifier{Store: store, Redis: rdb, Now: clk.Now}, Sealer: sealer, Publisher: pub,
-		Hasher: &accounts.Argon2Hasher{Params: accounts.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLength: 16, KeyLength: 32}}, Log: log})
+		Hasher: &accounts.Argon2Hasher{Params: accounts.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLength: 16, KeyLength: 32}}, Log: log}
+	for _, o := range opts {
+		if tw, ok := o.(func(*accounts.Deps)); ok {
+			tw(&deps)
+		}
+	}
+	svc, err := accounts.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,12 +94,18 @@ func newAccountsFixture(t *testing.T, opts ...func(*api.Deps)) *accFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := api.Deps{Store: store, Direct: direct.New(store, pub, log), Log: log, DevAPIKey: "dev-key",
+	adeps := api.Deps{Store: store, Direct: direct.New(store, pub, log), Log: log, DevAPIKey: "dev-key",
 		MaxBodyBytes: 8 << 10, Now: clk.Now, Accounts: svc, TrustedProxies: proxies}
 	for _, o := range opts {
-		o(&deps)
+		switch o := o.(type) {
+		case func(*api.Deps):
+			o(&adeps)
+		case func(*accounts.Deps):
+		default:
+			t.Fatalf("newAccountsFixture: option %T", o)
+		}
 	}
-	srv := httptest.NewServer(api.NewHandler(deps))
+	srv := httptest.NewServer(api.NewHandler(adeps))
 	t.Cleanup(srv.Close)
 	return &accFixture{fixture: &fixture{srv: srv, pub: pub, store: store}, clock: clk, svc: svc}
 }
@@ -100,6 +113,7 @@ func newAccountsFixture(t *testing.T, opts ...func(*api.Deps)) *accFixture {
 // lastCode is the code in the last published message.
 func (f *accFixture) lastCode(t *testing.T) string {
 	t.Helper()
+	f.flush(t)
 	envs := f.pub.Envelopes()
 	if len(envs) == 0 {
 		t.Fatal("nothing published")
@@ -109,6 +123,15 @@ func (f *accFixture) lastCode(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return d.Body[:6]
+}
+
+// flush waits for the codes and notices the service sends after its
+// answer.
+func (f *accFixture) flush(t *testing.T) {
+	t.Helper()
+	if err := f.svc.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // citizen registers and verifies a citizen through the API and signs in,
@@ -409,6 +432,7 @@ func TestOfficialsOverHTTP(t *testing.T) {
 	if resp, v := f.do(t, "POST", "/v1/mfa/challenge", "dev-key", `{"user":"nobody","method":"push"}`); resp.StatusCode != 202 || v["method"] != "push" || v["expires_at"] == nil {
 		t.Errorf("challenge for nobody: %d %v", resp.StatusCode, v)
 	}
+	f.flush(t)
 	if f.pub.count() != n {
 		t.Errorf("a code was sent for nobody")
 	}

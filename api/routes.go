@@ -40,6 +40,8 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireSession(false)).Delete("/v1/sessions/current", h.wrap(h.deleteSession))
 	r.Post("/v1/otp/sms", h.wrap(h.sendSMSCode))
 	r.Post("/v1/otp/sms/verify", h.wrap(h.verifySMSCode))
+	r.Post("/v1/password-reset", h.wrap(h.requestPasswordReset))
+	r.Post("/v1/password-reset/confirm", h.wrap(h.confirmPasswordReset))
 	r.With(h.requireScope(ScopeMFAVerify)).Post("/v1/mfa/challenge", h.wrap(h.mfaChallenge))
 	r.With(h.requireScope(ScopeMFAVerify)).Post("/v1/mfa/verify", h.wrap(h.mfaVerify))
 	r.With(h.requireSession(false)).Get("/v1/me", h.wrap(h.getMe))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/api"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/otp"
@@ -551,5 +552,110 @@ func TestSignInThrottling(t *testing.T) {
 	}
 	if resp, p := f.signInWith(t, "can.bo", "Mật-khẩu-1", recovery[0], "203.0.113.9"); resp.StatusCode != 201 {
 		t.Errorf("throttled official with a recovery code: %d %v", resp.StatusCode, p)
+	}
+}
+
+// TestRegistrationAnswersAlike: a registration with a fresh phone and
+// citizen ID, with the phone of an active account, and with the citizen
+// ID of an active account all get the same answer. The phone's owner
+// gets a notice instead of a code; the citizen ID is refused only once
+// the registrant has proved their own phone (409), and its owner is told
+// by SMS, a bounded number of times.
+func TestRegistrationAnswersAlike(t *testing.T) {
+	f := newAccountsFixture(t)
+	f.citizen(t, "049095000123", "0912345678")
+	f.clock.Advance(time.Minute)
+	shape := func(p map[string]any) string {
+		return fmt.Sprint(len(p), p["status"], p["code_sent"], p["id"] != nil, p["challenge_id"] != nil, p["expires_at"] == f.clock.Now().Add(5*time.Minute).Format(time.RFC3339))
+	}
+	want := fmt.Sprint(5, "pending", true, true, true, true)
+	for _, c := range []struct{ name, citizenID, phone, to string }{
+		{"fresh", "049095000456", "0987654321", "84987654321"},
+		{"phone of an active account", "049095000789", "0912345678", "84912345678"},
+		{"citizen ID of an active account", "049095000123", "0977777777", "84977777777"},
+	} {
+		n := f.pub.count()
+		resp, p := f.register(t, c.citizenID, c.phone, "198.51.100.1")
+		if resp.StatusCode != 201 || shape(p) != want {
+			t.Errorf("%s: %d %v", c.name, resp.StatusCode, p)
+		}
+		sent := f.published(t, n)
+		if len(sent) != 1 || sent[0].To.Value != c.to {
+			t.Fatalf("%s: sent %+v", c.name, sent)
+		}
+		if isNotice := !strings.ContainsAny(sent[0].Body[:6], "0123456789"); isNotice != (c.name == "phone of an active account") {
+			t.Errorf("%s: %q", c.name, sent[0].Body)
+		}
+	}
+	// The stranger proves a phone of their own for the owner's citizen
+	// ID, five times from five phones: 409 each time; the owner hears of
+	// it, but not five times.
+	notices := 0
+	for i := range 5 {
+		f.clock.Advance(time.Minute)
+		resp, reg := f.register(t, "049095000123", fmt.Sprintf("09777777%02d", i), fmt.Sprintf("198.51.100.%d", 10+i))
+		if resp.StatusCode != 201 {
+			t.Fatalf("register %d: %d %v", i, resp.StatusCode, reg)
+		}
+		n := f.pub.count()
+		resp, v := f.do(t, "POST", "/v1/citizens/"+reg["id"].(string)+"/verify", "", fmt.Sprintf(`{"challenge_id":%q,"code":%q}`, reg["challenge_id"], f.lastCode(t)))
+		if resp.StatusCode != 409 || v["field"] != "citizen_id" {
+			t.Errorf("verify %d: %d %v", i, resp.StatusCode, v)
+		}
+		for _, d := range f.published(t, n) {
+			if d.To.Value != "84912345678" || !strings.Contains(d.Body, "CCCD") {
+				t.Errorf("verify %d sent %+v", i, d)
+			}
+			notices++
+		}
+	}
+	if notices == 0 || notices >= 5 {
+		t.Errorf("the owner got %d notices for 5 attempts", notices)
+	}
+}
+
+// TestMFAChallengeAnswersAlike: /v1/mfa/challenge answers an official, a
+// user name that names nobody, and a citizen alike, with the same limits;
+// only the official's phone gets a code.
+func TestMFAChallengeAnswersAlike(t *testing.T) {
+	f := newAccountsFixture(t)
+	f.citizen(t, "049095000123", "0912345678")
+	f.official(t, "staff", "0911111111", "snn")
+	f.clock.Advance(time.Hour)
+	for _, c := range []struct{ name, user string }{{"official", "staff"}, {"nobody", "nobody"}, {"citizen", "049095000123"}} {
+		n := f.pub.count()
+		resp, p := f.do(t, "POST", "/v1/mfa/challenge", "dev-key", fmt.Sprintf(`{"user":%q,"method":"sms"}`, c.user))
+		if resp.StatusCode != 202 || len(p) != 2 || p["method"] != "sms" || p["expires_at"] != f.clock.Now().Add(5*time.Minute).Format(time.RFC3339) {
+			t.Errorf("%s: %d %v", c.name, resp.StatusCode, p)
+		}
+		if sent := f.published(t, n); len(sent) != map[string]int{"official": 1}[c.name] {
+			t.Errorf("%s: sent %+v", c.name, sent)
+		}
+		if resp, p := f.do(t, "POST", "/v1/mfa/challenge", "dev-key", fmt.Sprintf(`{"user":%q,"method":"sms"}`, c.user)); resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "30" {
+			t.Errorf("%s at once again: %d %v", c.name, resp.StatusCode, p)
+		}
+	}
+}
+
+// busyHasher refuses every hash, as the bounded hasher does when its
+// slots and queue are full.
+type busyHasher struct{}
+
+func (busyHasher) Hash(string) (string, error)         { return "", accounts.ErrBusy }
+func (busyHasher) Verify(string, string) (bool, error) { return false, accounts.ErrBusy }
+func (busyHasher) DummyVerify(string) error            { return accounts.ErrBusy }
+
+// TestHashingBusyIs503: when no password hash can be had, sign-in,
+// registration, password change and reset answer 503 with Retry-After,
+// not 500 and not a wrong-password 401.
+func TestHashingBusyIs503(t *testing.T) {
+	f := newAccountsFixture(t, func(d *accounts.Deps) { d.Hasher = busyHasher{} })
+	for _, c := range []struct{ name, path, body string }{
+		{"sign-in", "/v1/sessions", `{"username":"049095000123","password":"Mật-khẩu-1"}`},
+		{"registration", "/v1/citizens", `{"full_name":"Nguyễn Văn A","citizen_id":"049095000123","phone":"0912345678","password":"Mật-khẩu-1"}`},
+	} {
+		if resp, p := f.do(t, "POST", c.path, "", c.body); resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || p["type"] != "urn:loa:problem:unavailable" {
+			t.Errorf("%s: %d %v", c.name, resp.StatusCode, p)
+		}
 	}
 }

@@ -223,7 +223,7 @@ func (offline) PutChallenge(context.Context, string, string, time.Duration) erro
 }
 func (offline) Challenge(context.Context, string) (string, error) { return "", errOffline }
 func (offline) DeleteChallenge(context.Context, string) error     { return errOffline }
-func (offline) Issue(context.Context, string, string, string) (otp.Challenge, string, error) {
+func (offline) IssueWith(context.Context, string, string, string, otp.IssueOptions) (otp.Challenge, string, error) {
 	return otp.Challenge{}, "", errOffline
 }
 func (offline) Verify(context.Context, string, string) (otp.Challenge, error) {
@@ -232,6 +232,7 @@ func (offline) Verify(context.Context, string, string) (otp.Challenge, error) {
 func (offline) Peek(context.Context, string, string) (otp.Challenge, error) {
 	return otp.Challenge{}, errOffline
 }
+func (offline) Subject(context.Context, string) (string, error)                { return "", errOffline }
 func (offline) Wait(context.Context, string, time.Time) (time.Duration, error) { return 0, errOffline }
 func (offline) Fail(context.Context, string, time.Time, accounts.Backoff) (time.Duration, error) {
 	return 0, errOffline

@@ -170,3 +170,61 @@ func TestAdminOfficialCreateAndPushedCode(t *testing.T) {
 		t.Errorf("me: %d %v", code, me)
 	}
 }
+
+// TestPasswordResetEndToEnd: on `loa dev`, on the embedded defaults and
+// on the real services: a reset code arrives in the outbox for the
+// account's phone, the new password works, the old one and the sessions
+// open before the reset do not; a user name that names nobody gets the
+// same answer.
+func TestPasswordResetEndToEnd(t *testing.T) {
+	for _, b := range testenv.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			in := startDev(t, accountsEnv(t, b.Name))
+			code, reg := in.callAs(t, "", "POST", "/v1/citizens",
+				`{"full_name":"Nguyễn Thị Hoa","citizen_id":"049195001234","phone":"0905123456","password":"Hoa@2026-quangnam"}`)
+			if code != 201 {
+				t.Fatalf("register: %d %v", code, reg)
+			}
+			otpCode, _ := in.codeFor(t, reg["challenge_id"].(string))
+			if code, v := in.callAs(t, "", "POST", "/v1/citizens/"+reg["id"].(string)+"/verify", fmt.Sprintf(`{"challenge_id":%q,"code":%q}`, reg["challenge_id"], otpCode)); code != 200 {
+				t.Fatalf("verify: %d %v", code, v)
+			}
+			code, sess := in.callAs(t, "", "POST", "/v1/sessions", `{"username":"049195001234","password":"Hoa@2026-quangnam"}`)
+			if code != 201 {
+				t.Fatalf("sign in: %d %v", code, sess)
+			}
+			code, nobody := in.callAs(t, "", "POST", "/v1/password-reset", `{"username":"001099000789"}`)
+			if code != 202 || len(nobody) != 2 || nobody["challenge_id"] == nil {
+				t.Errorf("reset for nobody: %d %v", code, nobody)
+			}
+			code, ch := in.callAs(t, "", "POST", "/v1/password-reset", `{"username":"0905123456"}`)
+			if code != 202 || len(ch) != 2 {
+				t.Fatalf("reset: %d %v", code, ch)
+			}
+			resetCode, channel := in.codeFor(t, ch["challenge_id"].(string))
+			items := in.outbox(t, "code-"+ch["challenge_id"].(string))
+			if channel != "sms" || items[0]["to"] != "84905123456" {
+				t.Errorf("the reset code went to %v", items[0])
+			}
+			if code, p := in.callAs(t, "", "POST", "/v1/password-reset/confirm",
+				fmt.Sprintf(`{"challenge_id":%q,"code":%q,"password":"Hoa@2027-hoian"}`, ch["challenge_id"], resetCode)); code != 204 {
+				t.Fatalf("confirm: %d %v", code, p)
+			}
+			if code, _ := in.callAs(t, sess["token"].(string), "GET", "/v1/me", ""); code != 401 {
+				t.Errorf("the session before the reset: %d", code)
+			}
+			if code, _ := in.callAs(t, "", "POST", "/v1/sessions", `{"username":"049195001234","password":"Hoa@2026-quangnam"}`); code != 401 {
+				t.Errorf("the old password: %d", code)
+			}
+			if code, p := in.callAs(t, "", "POST", "/v1/sessions", `{"username":"049195001234","password":"Hoa@2027-hoian"}`); code != 201 {
+				t.Errorf("the new password: %d %v", code, p)
+			}
+			if len(in.outbox(t, "code-"+nobody["challenge_id"].(string))) != 0 {
+				t.Error("a code was sent for nobody")
+			}
+			if strings.Contains(in.logs.String(), "Hoa@2027-hoian") {
+				t.Error("the password is in the log")
+			}
+		})
+	}
+}

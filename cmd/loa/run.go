@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/api"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/channels/sandbox"
@@ -270,7 +271,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
-	var httpSrv *http.Server
+	var (
+		httpSrv *http.Server
+		acc     *accounts.Service
+	)
 	if r&roleAPI != 0 {
 		svc := direct.New(s.store, s.pub, log)
 		// Lag, dead letters and scheduled items: shared state every API
@@ -284,7 +288,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 				{Name: "kafka", Check: func(ctx context.Context) error { return topics.Ping(ctx, cfg.KafkaBrokers) }},
 			},
 		}
-		acc, err := buildAccounts(cfg, s.store, s.rdb, s.pub, log, r == roleDev)
+		var err error
+		acc, err = buildAccounts(cfg, s.store, s.rdb, s.pub, log, r == roleDev)
 		if err != nil {
 			return fmt.Errorf("accounts: %w", err)
 		}
@@ -422,6 +427,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 	if httpSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		httpSrv.Shutdown(sctx)
+		// Codes answered for but not yet handed to Kafka go out before
+		// the publisher closes.
+		if err := acc.Flush(sctx); err != nil {
+			log.Warn("loa: codes still being sent at shutdown", slog.Any("error", err))
+		}
 		cancel()
 	}
 	stopDispatcher()
