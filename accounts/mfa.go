@@ -125,11 +125,14 @@ func (s *Service) pushCode(ctx context.Context, a Account, method, ip, client st
 }
 
 // officialByUser finds an active official by user name or account id.
+// Both look-ups are always made, so a user who is not found costs the
+// same queries as one who is.
 func (s *Service) officialByUser(ctx context.Context, user string) (Account, error) {
 	user = strings.TrimSpace(user)
 	a, err := s.d.Store.FindAccount(ctx, Login{Username: strings.ToLower(user)})
+	byID, idErr := s.d.Store.Account(ctx, user)
 	if errors.Is(err, ErrNotFound) {
-		a, err = s.d.Store.Account(ctx, user)
+		a, err = byID, idErr
 	}
 	if err != nil {
 		return Account{}, err

@@ -263,10 +263,19 @@ func (s *Service) SendCode(ctx context.Context, rawPhone, purpose, ip string) (o
 }
 
 // CheckCode verifies an SMS code on its own (for flows outside Loa that
-// only need to know the phone was confirmed). Errors: ErrCode.
+// only need to know the phone was confirmed). Only codes of
+// AnonymousPurposes are accepted and spent here: a sign-in, second-factor
+// or reset code is checked without being spent and refused, so that it
+// stays for its own flow. Errors: ErrCode.
 func (s *Service) CheckCode(ctx context.Context, challengeID, code string) (otp.Challenge, error) {
-	ch, err := s.d.Codes.Verify(ctx, challengeID, code)
+	ch, err := s.d.Codes.Peek(ctx, challengeID, code)
 	if err != nil {
+		return otp.Challenge{}, codeError(err)
+	}
+	if !slices.Contains(AnonymousPurposes, ch.Purpose) {
+		return otp.Challenge{}, fmt.Errorf("%w: the code was not sent for this purpose", ErrCode)
+	}
+	if ch, err = s.d.Codes.Verify(ctx, challengeID, code); err != nil {
 		return otp.Challenge{}, codeError(err)
 	}
 	return ch, nil

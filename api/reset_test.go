@@ -74,6 +74,10 @@ func TestPasswordReset(t *testing.T) {
 	}
 	code, chID := sent[0].Body[:6], ch["challenge_id"].(string)
 
+	// The generic code check neither accepts nor spends a reset code.
+	if resp, p := f.do(t, "POST", "/v1/otp/sms/verify", "", fmt.Sprintf(`{"challenge_id":%q,"code":%q}`, chID, code)); resp.StatusCode != 422 {
+		t.Errorf("a reset code at /v1/otp/sms/verify: %d %v", resp.StatusCode, p)
+	}
 	// The policy and the history are checked, and a refusal keeps the
 	// code.
 	for _, pw := range []string{"ngắn", "Mật-khẩu-1"} {
