@@ -273,7 +273,7 @@ func (s *Service) CheckCode(ctx context.Context, challengeID, code string) (otp.
 		return otp.Challenge{}, codeError(err)
 	}
 	if !slices.Contains(AnonymousPurposes, ch.Purpose) {
-		return otp.Challenge{}, fmt.Errorf("%w: the code was not sent for this purpose", ErrCode)
+		return otp.Challenge{}, codeRejected(nil)
 	}
 	if ch, err = s.d.Codes.Verify(ctx, challengeID, code); err != nil {
 		return otp.Challenge{}, codeError(err)

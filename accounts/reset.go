@@ -170,7 +170,7 @@ func (s *Service) ConfirmReset(ctx context.Context, r ResetConfirmation) error {
 		return codeError(err)
 	}
 	if ch.Purpose != otp.PurposeReset || ukey == "" {
-		return fmt.Errorf("%w: the code was not sent for a password reset", ErrCode)
+		return codeRejected(nil)
 	}
 	var a Account
 	if accountID != "" {
@@ -182,10 +182,10 @@ func (s *Service) ConfirmReset(ctx context.Context, r ResetConfirmation) error {
 		// No account (a code to a number no one has cannot be right but
 		// by chance), or it was closed or changed its phone since.
 		s.audit(ctx, "anonymous", "password.reset.failure", accountID, r.IP, map[string]string{"reason": "no_account"})
-		return fmt.Errorf("%w: %w", ErrCode, otp.ErrWrongCode)
+		return codeRejected(otp.ErrWrongCode)
 	}
 	if a.PasswordHash == "" {
-		return fmt.Errorf("%w: the account signs in through single sign-on and has no password", ErrForbidden)
+		return forbidden("the account signs in through single sign-on and has no password")
 	}
 	if a.Kind == KindOfficial {
 		method, err := s.resetFactor(ctx, a, r.OTP)

@@ -115,6 +115,8 @@ var authorisation = map[string]access{
 	"POST /v1/sessions":                  public,
 	"POST /v1/otp/sms":                   public,
 	"POST /v1/otp/sms/verify":            public,
+	"POST /v1/password-reset":            public,
+	"POST /v1/password-reset/confirm":    public,
 	// An app acknowledges an alert with the ack token of its push, in the
 	// body; no bearer credential is involved (a wrong token is a 404).
 	"POST /v1/alerts/{id}/ack": public,
