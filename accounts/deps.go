@@ -139,6 +139,11 @@ type Throttle interface {
 	// Fail records a failure of key at now under b and returns the wait
 	// it imposes (0 while failures are free).
 	Fail(ctx context.Context, key string, now time.Time, b Backoff) (time.Duration, error)
+	// Take is Fail for a use that is allowed only while key need not
+	// wait, in one atomic step: it returns how long key must still wait
+	// (the use is refused and not counted), or 0 when the use was counted
+	// — the use that makes key wait is itself allowed.
+	Take(ctx context.Context, key string, now time.Time, b Backoff) (time.Duration, error)
 	// Clear forgets key's failures.
 	Clear(ctx context.Context, key string) error
 }

@@ -92,7 +92,23 @@ func (s *Service) RequestReset(ctx context.Context, username, ip string) (otp.Ch
 		}
 	}
 	phone, subject := decoyPhone(username), resetSubject(ukey, "")
+	// The reset codes of one account are bounded whatever user names and
+	// addresses ask; an unknown user name costs the same step, and its
+	// look-up writes nothing.
+	var (
+		wait   time.Duration
+		target string
+	)
 	if a.ID != "" && a.Phone != "" {
+		target = a.ID
+		wait, err = s.d.Throttle.Take(ctx, resetCodesKey(a.ID), now, resetCodeBackoff)
+	} else {
+		wait, err = s.d.Throttle.Wait(ctx, resetCodesKey("u:"+ukey), now)
+	}
+	if err != nil {
+		return otp.Challenge{}, fmt.Errorf("accounts: request reset: %w", err)
+	}
+	if a.ID != "" && a.Phone != "" && wait == 0 {
 		phone, subject = a.Phone, resetSubject(ukey, a.ID)
 	} else {
 		a = Account{}
@@ -101,11 +117,15 @@ func (s *Service) RequestReset(ctx context.Context, username, ip string) (otp.Ch
 	if err != nil {
 		return otp.Challenge{}, err
 	}
-	if a.ID == "" {
-		s.audit(ctx, "anonymous", "password.reset.request", "", ip, map[string]string{"reason": "unknown_user"})
-	} else {
+	switch {
+	case a.ID != "":
 		s.audit(ctx, "anonymous", "password.reset.request", a.ID, ip, nil)
 		s.detach(ctx, "password reset code", func(ctx context.Context) error { return s.sendCode(ctx, ch, code, a.ID, false) })
+	case target != "":
+		// Past the bound: answered as for an unknown user name.
+		s.audit(ctx, "anonymous", "password.reset.request", target, ip, map[string]string{"reason": "too_many_codes"})
+	default:
+		s.audit(ctx, "anonymous", "password.reset.request", "", ip, map[string]string{"reason": "unknown_user"})
 	}
 	// What the challenge is bound to, and where it went, stay here.
 	return otp.Challenge{ID: ch.ID, Purpose: ch.Purpose, ExpiresAt: ch.ExpiresAt}, nil
@@ -223,7 +243,7 @@ func (s *Service) ConfirmReset(ctx context.Context, r ResetConfirmation) error {
 	if err := s.d.Sessions.RevokeAccount(ctx, a.ID, 0); err != nil {
 		return fmt.Errorf("accounts: confirm reset: %w", err)
 	}
-	for _, k := range []string{"signin:acct:" + a.ID, "reset:user:" + ukey} {
+	for _, k := range []string{"signin:acct:" + a.ID, "reset:user:" + ukey, resetCodesKey(a.ID)} {
 		if err := s.d.Throttle.Clear(ctx, k); err != nil {
 			s.d.Log.Warn("accounts: clearing failures after a reset", slog.Any("error", err))
 		}
@@ -238,6 +258,18 @@ func (s *Service) ConfirmReset(ctx context.Context, r ResetConfirmation) error {
 // noticePasswordReset tells the phone that its account's password was
 // reset (one GSM-7 segment, like the codes).
 const noticePasswordReset = "Mat khau tai khoan Loa cua ban vua duoc dat lai; moi phien dang nhap da ket thuc. Neu khong phai ban, hay lien he bo phan ho tro ngay."
+
+// resetCodeBackoff bounds the reset codes one account's phone gets,
+// whatever user names and addresses ask: 5, the fifth making the next
+// wait 30 minutes, each later one doubling the wait up to 4 hours; all
+// forgotten a day after the last. A request past the bound is answered
+// as for an unknown user name (a code to a number no one has), so a
+// stranger can neither flood the phone by spelling its number many ways
+// from many addresses, nor guess codes on more than a handful of real
+// challenges, nor learn that the bound was reached.
+var resetCodeBackoff = Backoff{Free: 4, Base: 30 * time.Minute, Max: 4 * time.Hour, Forget: 24 * time.Hour}
+
+func resetCodesKey(id string) string { return "resetsms:" + id }
 
 // resetSubject binds a reset code to the user name as typed (its hash)
 // and the account it resets ("" when it names none).

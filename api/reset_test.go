@@ -356,3 +356,41 @@ func TestPasswordResetOfficial(t *testing.T) {
 		t.Errorf("official after the reset: %d %v", resp.StatusCode, p)
 	}
 }
+
+// TestPasswordResetCannotFloodAPhone: a stranger spelling one citizen's
+// phone number (and citizen ID) many ways, from many addresses, each
+// spelling with its own send window, gets the phone 5 reset codes, not
+// one per spelling; every answer is the same, and the account's own
+// bound reopens after its wait.
+func TestPasswordResetCannotFloodAPhone(t *testing.T) {
+	f := newAccountsFixture(t)
+	f.citizen(t, "049095000123", "0912345678")
+	f.clock.Advance(time.Minute)
+	spellings := []string{"0912345678", "+84912345678", "84912345678", "0912 345 678", "0912.345.678",
+		"0912-345-678", "+84 912 345 678", "049095000123", "+84-912-345-678", "(0912) 345678"}
+	n := f.pub.count()
+	for i, user := range spellings {
+		resp, ch := f.resetRequest(t, user, fmt.Sprintf("198.51.100.%d", 100+i))
+		if resp.StatusCode != 202 || len(ch) != 2 || ch["challenge_id"] == nil {
+			t.Errorf("%q: %d %v", user, resp.StatusCode, ch)
+		}
+	}
+	sent := f.published(t, n)
+	if len(sent) != 5 {
+		t.Errorf("%d reset codes sent to the phone for %d requests, want 5", len(sent), len(spellings))
+	}
+	for _, d := range sent {
+		if d.To.Value != "84912345678" {
+			t.Errorf("sent to %s", d.To.Value)
+		}
+	}
+	// The owner's next code comes after the account's wait (30 minutes).
+	f.clock.Advance(31 * time.Minute)
+	n = f.pub.count()
+	if resp, ch := f.resetRequest(t, "0912345678", "203.0.113.7"); resp.StatusCode != 202 {
+		t.Fatalf("the owner: %d %v", resp.StatusCode, ch)
+	}
+	if sent := f.published(t, n); len(sent) != 1 || sent[0].To.Value != "84912345678" {
+		t.Errorf("the owner's code after the wait: %+v", sent)
+	}
+}

@@ -11,7 +11,8 @@ import (
 )
 
 // throttleScript keeps one key's failures and the time before which it
-// must wait. KEYS[1] hash {n, until}. ARGV[1] op ("wait", "fail"),
+// must wait. KEYS[1] hash {n, until}. ARGV[1] op ("wait", "fail",
+// "take": a fail unless the key must wait, returning 0 when it counted),
 // ARGV[2] now ms, ARGV[3] free failures, ARGV[4] base ms, ARGV[5] max ms,
 // ARGV[6] ms after the last failure when they are forgotten. Times come
 // from ARGV (the Service's clock); TTLs only collect garbage. Returns the
@@ -19,9 +20,9 @@ import (
 var throttleScript = goredis.NewScript(`
 local now = tonumber(ARGV[2])
 local untilms = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
-if ARGV[1] == 'wait' then
+if ARGV[1] == 'wait' or ARGV[1] == 'take' then
   if untilms > now then return untilms - now end
-  return 0
+  if ARGV[1] == 'wait' then return 0 end
 end
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
 local free = tonumber(ARGV[3])
@@ -37,6 +38,7 @@ if n > free then
   end
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
+if ARGV[1] == 'take' then return 0 end
 return wait`)
 
 var _ accounts.Throttle = (*Store)(nil)
@@ -58,6 +60,16 @@ func (s *Store) Fail(ctx context.Context, key string, now time.Time, b accounts.
 		b.Base.Milliseconds(), b.Max.Milliseconds(), (b.Forget + gcMargin).Milliseconds()).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("accounts/redis: throttle fail: %w", err)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// Take implements accounts.Throttle.
+func (s *Store) Take(ctx context.Context, key string, now time.Time, b accounts.Backoff) (time.Duration, error) {
+	ms, err := throttleScript.Run(ctx, s.rdb, []string{s.throttleKey(key)}, "take", now.UnixMilli(), b.Free,
+		b.Base.Milliseconds(), b.Max.Milliseconds(), (b.Forget + gcMargin).Milliseconds()).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("accounts/redis: throttle take: %w", err)
 	}
 	return time.Duration(ms) * time.Millisecond, nil
 }

@@ -237,6 +237,9 @@ func (offline) Wait(context.Context, string, time.Time) (time.Duration, error) {
 func (offline) Fail(context.Context, string, time.Time, accounts.Backoff) (time.Duration, error) {
 	return 0, errOffline
 }
+func (offline) Take(context.Context, string, time.Time, accounts.Backoff) (time.Duration, error) {
+	return 0, errOffline
+}
 func (offline) Clear(context.Context, string) error              { return errOffline }
 func (offline) Text(string, string) (string, error)              { return "", errOffline }
 func (offline) Publish(context.Context, producer.Envelope) error { return errOffline }
