@@ -96,6 +96,9 @@ func (s *Service) register(ctx context.Context, a Account, password, ip string) 
 	if err != nil {
 		return Registration{}, err
 	}
+	if err := s.anonymousCodeAllowed(ctx, a.Phone); err != nil {
+		return Registration{}, err
+	}
 	owner, err := s.d.Store.FindAccount(ctx, Login{Phone: a.Phone})
 	taken := err == nil
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -217,7 +220,14 @@ func (s *Service) VerifyRegistration(ctx context.Context, accountID, challengeID
 	}
 	ch, err := s.d.Codes.Verify(ctx, challengeID, code)
 	if err != nil {
-		s.audit(ctx, "anonymous", "account.verify.failure", a.ID, ip, map[string]string{"reason": reasonOf(err)})
+		detail := map[string]string{"reason": reasonOf(err)}
+		if errors.Is(err, otp.ErrNotFound) {
+			// Wrong codes are few (a challenge takes 5); challenge IDs
+			// that name nothing are not, so their rows are bounded.
+			s.auditRefusal(ctx, "verify:nochallenge:"+a.ID, "account.verify.failure", a.ID, ip, detail)
+		} else {
+			s.audit(ctx, "anonymous", "account.verify.failure", a.ID, ip, detail)
+		}
 		return Account{}, codeError(err)
 	}
 	if ch.Purpose != otp.PurposeRegister || ch.Phone != a.Phone {
@@ -232,6 +242,30 @@ func (s *Service) VerifyRegistration(ctx context.Context, accountID, challengeID
 	}
 	s.audit(ctx, a.ID, "account.verify", a.ID, ip, nil)
 	return s.d.Store.Account(ctx, a.ID)
+}
+
+// anonymousCodeBackoff bounds the SMS that anonymous requests (a
+// registration, POST /v1/otp/sms) send one phone, over and above the
+// per-purpose window of each: 10, the tenth making the next wait 30
+// minutes, each later one doubling the wait up to 4 hours; forgotten a
+// day after the last. Without it a stranger with many addresses could
+// text any number 5 codes per purpose every 10 minutes, all day.
+var anonymousCodeBackoff = Backoff{Free: 9, Base: 30 * time.Minute, Max: 4 * time.Hour, Forget: 24 * time.Hour}
+
+// anonymousCodeAllowed counts an anonymous SMS to phone, after its send
+// limits passed, or refuses it (a loa.ERateLimited *loa.Error wrapping
+// otp.ErrTooManySends) when the phone has had its share. The bound is the
+// phone's whether or not an account holds it, so it tells nothing.
+func (s *Service) anonymousCodeAllowed(ctx context.Context, phone string) error {
+	wait, err := s.d.Throttle.Take(ctx, "anoncodes:"+phone, s.now(), anonymousCodeBackoff)
+	if err != nil {
+		return fmt.Errorf("accounts: code limit: %w", err)
+	}
+	if wait > 0 {
+		return &loa.Error{Code: loa.ERateLimited, Detail: "too many codes were sent to this phone today; wait before asking for another",
+			RetryAfter: wait, Err: otp.ErrTooManySends}
+	}
+	return nil
 }
 
 // AnonymousPurposes are the purposes anyone may ask a code for with
@@ -254,6 +288,9 @@ func (s *Service) SendCode(ctx context.Context, rawPhone, purpose, ip string) (o
 	}
 	ch, code, err := s.issueCode(ctx, ph, purpose, ip)
 	if err != nil {
+		return otp.Challenge{}, err
+	}
+	if err := s.anonymousCodeAllowed(ctx, ph); err != nil {
 		return otp.Challenge{}, err
 	}
 	if err := s.sendCode(ctx, ch, code, "", false); err != nil {

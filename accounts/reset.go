@@ -171,6 +171,14 @@ func (s *Service) ConfirmReset(ctx context.Context, r ResetConfirmation) error {
 	subject, err := s.d.Codes.Subject(ctx, chID)
 	if err != nil {
 		s.audit(ctx, "anonymous", "password.reset.failure", "", r.IP, map[string]string{"reason": reasonOf(err)})
+		if errors.Is(err, otp.ErrNotFound) {
+			// A challenge ID that names nothing is a guess like a wrong
+			// code: the address pays for it, and so cannot write the
+			// audit log without bound.
+			if ferr := s.resetFailed(ctx, now, r.IP, ""); ferr != nil {
+				return ferr
+			}
+		}
 		return codeError(err)
 	}
 	ukey, accountID, _ := strings.Cut(subject, " ")
@@ -285,7 +293,7 @@ func (s *Service) resetThrottled(ctx context.Context, key string, now time.Time,
 	if wait <= 0 {
 		return nil
 	}
-	s.audit(ctx, "anonymous", "password.reset.failure", "", ip, map[string]string{"reason": "throttled"})
+	s.auditRefusal(ctx, key, "password.reset.failure", "", ip, map[string]string{"reason": "throttled"})
 	return tooManyWrongCodes(wait)
 }
 

@@ -238,6 +238,26 @@ func (s *Service) audit(ctx context.Context, actor, action, subject, ip string, 
 	}
 }
 
+// refusalAuditBackoff: a refusal of a throttled key is audited once, then
+// at most once a minute while the key keeps being refused.
+var refusalAuditBackoff = Backoff{Free: 0, Base: time.Minute, Max: time.Minute, Forget: time.Minute}
+
+// auditRefusal audits the refusal of an anonymous request that costs
+// its caller nothing and may be repeated at will (one whose throttle key
+// must wait, a challenge ID that names nothing), at most once a minute
+// per key: a stranger repeating it as fast as the network allows must not
+// write the audit log (a table that only a purge of old rows shrinks) as
+// fast. The first refusal of each minute is written.
+func (s *Service) auditRefusal(ctx context.Context, key, action, subject, ip string, detail map[string]string) {
+	wait, err := s.d.Throttle.Take(ctx, "audited:"+key, s.now(), refusalAuditBackoff)
+	if err != nil {
+		s.d.Log.Warn("accounts: bounding refusal audits", slog.Any("error", err))
+	} else if wait > 0 {
+		return
+	}
+	s.audit(ctx, "anonymous", action, subject, ip, detail)
+}
+
 // Token prefixes tell a session token from an API key without a lookup.
 const SessionTokenPrefix = "ses_"
 

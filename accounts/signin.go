@@ -147,14 +147,14 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 // clear once the sign-in succeeds.
 func (s *Service) passwordAccount(ctx context.Context, r SignInRequest) (Account, string, error) {
 	now := s.now()
-	cands, err := s.d.Store.FindAccounts(ctx, loginOf(r.Username, now))
-	if err != nil {
-		return Account{}, "", fmt.Errorf("accounts: sign in: %w", err)
-	}
 	if addr := throttleAddr(r.IP); addr != "" {
 		if err := s.throttled(ctx, "signin:ip:"+addr, now, r.IP, ""); err != nil {
 			return Account{}, "", err
 		}
+	}
+	cands, err := s.d.Store.FindAccounts(ctx, loginOf(r.Username, now))
+	if err != nil {
+		return Account{}, "", fmt.Errorf("accounts: sign in: %w", err)
 	}
 	failed := func(keys ...string) error {
 		if addr := throttleAddr(r.IP); addr != "" {
@@ -225,7 +225,7 @@ func (s *Service) throttled(ctx context.Context, key string, now time.Time, ip, 
 	if wait <= 0 {
 		return nil
 	}
-	s.audit(ctx, "anonymous", "session.failure", subject, ip, map[string]string{"reason": "throttled"})
+	s.auditRefusal(ctx, key, "session.failure", subject, ip, map[string]string{"reason": "throttled"})
 	return throttled(wait)
 }
 
