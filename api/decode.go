@@ -108,12 +108,20 @@ func jsonKind(goKind string) string {
 	return goKind
 }
 
+// maxJSONDepth bounds how deep objects and arrays of a body checked by
+// checkJSONText may nest; Loa's documents nest a few levels.
+const maxJSONDepth = 64
+
 // checkJSONText refuses, naming the field, any string of a JSON document
 // — a value or a field name — that is not valid UTF-8, that holds NUL
 // (U+0000), or that holds an escape encoding/json would silently replace
 // with U+FFFD (a lone surrogate such as "\ud800"). Nothing a caller sent
 // is ever changed on the way in. A document that is not JSON is left to
 // the decoder's own error.
+//
+// A document nested deeper than maxJSONDepth is refused as malformed:
+// the walk keeps a frame per level and names the field by its path, so
+// depth must not be the sender's to choose.
 func checkJSONText(body []byte) error {
 	// Raw NUL bytes are not JSON at all; NUL and surrogates reach a string
 	// only through a \u escape.
@@ -169,10 +177,11 @@ func checkJSONText(body []byte) error {
 		switch t := tok.(type) {
 		case json.Delim:
 			switch t {
-			case '{':
-				stack = append(stack, frame{object: true, expectKey: true})
-			case '[':
-				stack = append(stack, frame{})
+			case '{', '[':
+				if len(stack) >= maxJSONDepth {
+					return loa.Errorf(loa.EMalformed, "the body nests objects and arrays deeper than %d levels", maxJSONDepth)
+				}
+				stack = append(stack, frame{object: t == '{', expectKey: t == '{'})
 			default:
 				stack = stack[:len(stack)-1]
 				advance()

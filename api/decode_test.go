@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -41,5 +42,26 @@ func TestTextIsNeverReplaced(t *testing.T) {
 	}
 	if n := f.pub.count(); n != 1 {
 		t.Errorf("%d published, want only the good one", n)
+	}
+}
+
+// TestDeepNestingIsRefusedCheaply: a body that nests arrays as deep as
+// its size allows, with a NUL at the bottom, is refused as malformed in
+// a short answer, not walked level by level into a field path as long
+// as the body.
+func TestDeepNestingIsRefusedCheaply(t *testing.T) {
+	f := newFixture(t)
+	depth := 4000 // within the fixture's 8 KiB body
+	body := `{"to":{"phone":"0912345678"},"body":"x","data":{"k":` + strings.Repeat("[", depth) + `"\u0000"` + strings.Repeat("]", depth) + `}}`
+	resp, p := f.do(t, "POST", "/v1/notifications", "dev-key", body)
+	detail, _ := p["detail"].(string)
+	field, _ := p["field"].(string)
+	if resp.StatusCode != 400 || p["type"] != "urn:loa:problem:malformed-json" || len(detail)+len(field) > 200 {
+		t.Errorf("%d %v, a %d-byte detail and a %d-byte field", resp.StatusCode, p["type"], len(detail), len(field))
+	}
+	// Nesting within the bound is checked as before.
+	ok := `{"to":{"phone":"0912345678"},"body":"x","data":{"k":` + strings.Repeat("[", 10) + `"\u0000"` + strings.Repeat("]", 10) + `}}`
+	if resp, p := f.do(t, "POST", "/v1/notifications", "dev-key", ok); resp.StatusCode != 400 || p["field"] != "data.k[0][0][0][0][0][0][0][0][0][0]" {
+		t.Errorf("10 levels: %d %v", resp.StatusCode, p)
 	}
 }
