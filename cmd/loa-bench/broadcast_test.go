@@ -3,14 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa/internal/fleet"
 	"github.com/loa-hub/loa/internal/testenv"
 )
 
@@ -24,14 +23,14 @@ func TestBroadcastBench(t *testing.T) {
 		"LOA_TEST_REDIS_URL":     testenv.RedisURL(t),
 		"LOA_TEST_KAFKA_BROKERS": testenv.KafkaBrokers(t),
 	}
-	loa := filepath.Join(t.TempDir(), "loa")
-	if out, err := exec.Command("go", "build", "-o", loa, "github.com/loa-hub/loa/cmd/loa").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	loa, err := fleet.Build(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
-	err := run(ctx, []string{"loa-bench", "broadcast", "-loa", loa, "-devices", "3000", "-dispatchers", "2", "-no-bar",
+	err = run(ctx, []string{"loa-bench", "broadcast", "-loa", loa, "-devices", "3000", "-dispatchers", "2", "-no-bar",
 		"-dir", t.TempDir()}, func(k string) string { return env[k] }, &out)
 	t.Log(out.String())
 	if err != nil {

@@ -42,7 +42,8 @@ type Options struct {
 	// Loa is the path of the loa binary.
 	Loa string
 	// FakesCommand is the command that runs the provider fakes, without
-	// its flags; {Loa, "fakes"} when nil.
+	// its flags: when nil, loa-fakes beside Loa if there is one, else
+	// {Loa, "fakes"}.
 	FakesCommand []string
 	// Dir is where logs and generated files go; it is created.
 	Dir string
@@ -245,6 +246,9 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 	}
 	if opts.FakesCommand == nil {
 		opts.FakesCommand = []string{opts.Loa, "fakes"}
+		if p := filepath.Join(filepath.Dir(opts.Loa), "loa-fakes"); fileExists(p) {
+			opts.FakesCommand = []string{p}
+		}
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
@@ -358,6 +362,32 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 		}
 	}
 	return f, nil
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// Build builds Loa's commands (cmd/loa, and cmd/loa-fakes where the
+// module has it) into dir with the go tool, and returns the loa binary's
+// path. It runs in the module that holds this package's source.
+func Build(ctx context.Context, dir string) (string, error) {
+	root, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		return "", fmt.Errorf("fleet: go list -m: %w", err)
+	}
+	mod := strings.TrimSpace(string(root))
+	args := []string{"build", "-o", dir + string(filepath.Separator), "./cmd/loa"}
+	if _, err := os.Stat(filepath.Join(mod, "cmd", "loa-fakes")); err == nil {
+		args = append(args, "./cmd/loa-fakes")
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = mod
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("fleet: go %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return filepath.Join(dir, "loa"), nil
 }
 
 // Env returns the variables every Loa process of the fleet runs with,
