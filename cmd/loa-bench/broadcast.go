@@ -145,6 +145,8 @@ type result struct {
 	perDispatcher []float64
 	load0, load1  string
 	services      string
+	retried       float64 // pushes that went to a retry tier
+	breakerOpened float64 // breaker changes to open
 }
 
 func (b *bench) run(ctx context.Context) (*result, error) {
@@ -241,7 +243,10 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 		return nil, err
 	}
 	for _, url := range b.fl.MetricsURLs {
-		res.perDispatcher = append(res.perDispatcher, scrapeSent(ctx, url))
+		c := scrapeCounts(ctx, url)
+		res.perDispatcher = append(res.perDispatcher, c.sent)
+		res.retried += c.retrying
+		res.breakerOpened += c.opened
 	}
 	res.load1 = loadavg()
 	return res, nil
@@ -416,28 +421,41 @@ func sampleRSS(ctx context.Context, ps []*proc) {
 	}
 }
 
-// scrapeSent sums a dispatcher's loa_deliveries_total of sent pushes.
-func scrapeSent(ctx context.Context, url string) float64 {
+// dispatcherCounts are what a dispatcher's /metrics says of the run.
+type dispatcherCounts struct {
+	sent, retrying float64 // pushes by outcome
+	opened         float64 // breaker changes to open, any provider
+}
+
+// scrapeCounts reads a dispatcher's loa_deliveries_total for pushes and
+// loa_breaker_transitions_total.
+func scrapeCounts(ctx context.Context, url string) dispatcherCounts {
+	var c dispatcherCounts
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return -1
+		return dispatcherCounts{sent: -1}
 	}
 	defer resp.Body.Close()
-	var n float64
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "loa_deliveries_total{") || !strings.Contains(line, `channel="push"`) || !strings.Contains(line, `status="sent"`) {
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
 			continue
 		}
-		if i := strings.LastIndexByte(line, ' '); i > 0 {
-			v, _ := strconv.ParseFloat(line[i+1:], 64)
-			n += v
+		v, _ := strconv.ParseFloat(line[i+1:], 64)
+		switch {
+		case strings.HasPrefix(line, "loa_deliveries_total{") && strings.Contains(line, `channel="push"`) && strings.Contains(line, `status="sent"`):
+			c.sent += v
+		case strings.HasPrefix(line, "loa_deliveries_total{") && strings.Contains(line, `channel="push"`) && strings.Contains(line, `status="retrying"`):
+			c.retrying += v
+		case strings.HasPrefix(line, "loa_breaker_transitions_total{") && strings.Contains(line, `to="open"`):
+			c.opened += v
 		}
 	}
-	return n
+	return c
 }
 
 func loadavg() string {
@@ -480,6 +498,10 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(tw, "Loa's processes\t%.2f\t%.1f\t\t\n", loaCPU.Seconds(), float64(loaCPU.Microseconds())/n)
 	fmt.Fprintf(tw, "Loa + Kafka + Redis + PostgreSQL\t%.2f\t%.1f\t\t\n", (loaCPU + svc).Seconds(), float64((loaCPU+svc).Microseconds())/n)
 	tw.Flush()
+	if r.retried > 0 || r.breakerOpened > 0 {
+		fmt.Fprintf(w, "\nnot a clean run: %.0f pushes went to a retry tier and breakers opened %.0f times; the figures include that time\n",
+			r.retried, r.breakerOpened)
+	}
 	if len(r.perDispatcher) > 1 {
 		var parts []string
 		for i, v := range r.perDispatcher {
