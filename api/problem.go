@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/loa-hub/loa"
@@ -72,6 +74,9 @@ var problems = map[string]struct {
 // err's chain by its code, anything else as an internal error whose
 // detail stays in the log.
 func problemOf(err error) *Problem {
+	if _, ok := errors.AsType[*loa.Error](err); !ok && unreachable(err) {
+		err = loa.Unavailable("a service Loa depends on did not answer; retry").Wrap(err)
+	}
 	e, ok := errors.AsType[*loa.Error](err)
 	kind, known := problems[loa.ErrorCode(err)]
 	if !ok || !known || kind.status >= 500 && e.Code != loa.EUnavailable {
@@ -84,6 +89,17 @@ func problemOf(err error) *Problem {
 		p.RetryAfter = retryAfterSeconds(e.RetryAfter)
 	}
 	return p
+}
+
+// unreachable reports whether err says that a server Loa calls
+// (PostgreSQL, Redis, Kafka) could not be reached or dropped the
+// connection: the request may succeed a moment later, on a restarted or
+// promoted server, so the caller gets 503 with Retry-After, not a 500.
+func unreachable(err error) bool {
+	if _, ok := errors.AsType[*net.OpError](err); ok {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // retryAfterSeconds is d in whole seconds for a Retry-After header,

@@ -6,9 +6,11 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,6 +69,35 @@ func TestProblemOf(t *testing.T) {
 		}
 		if p.Status == http.StatusInternalServerError && strings.Contains(p.Detail, "password") {
 			t.Errorf("an internal error's detail reached the caller: %q", p.Detail)
+		}
+	}
+}
+
+// TestUnreachableServerIs503: a request that fails because PostgreSQL,
+// Redis or Kafka cannot be reached (a restart, a failover) is answered 503
+// with Retry-After, which a caller can act on, not a 500; the server's
+// address stays in the log.
+func TestUnreachableServerIs503(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, dialErr := net.Dial("tcp", addr)
+	if dialErr == nil {
+		t.Skip("something listens on the closed port again")
+	}
+	for _, err := range []error{
+		fmt.Errorf("accounts: issue code: %w", fmt.Errorf("otp: issue: %w", dialErr)),
+		fmt.Errorf("store: %w", syscall.ECONNRESET),
+	} {
+		p := problemOf(err)
+		if p.Status != http.StatusServiceUnavailable || p.Type != "urn:loa:problem:unavailable" || p.RetryAfter != 1 {
+			t.Errorf("%v: got %+v", err, p)
+		}
+		if strings.Contains(p.Detail, addr) {
+			t.Errorf("the server's address reached the caller: %q", p.Detail)
 		}
 	}
 }
