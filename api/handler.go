@@ -13,6 +13,7 @@ import (
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/channels/sandbox"
+	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer/alert"
 	"github.com/loa-hub/loa/producer/broadcast"
@@ -68,6 +69,13 @@ type Deps struct {
 	// Outages serves /v1/outages (POST, GET, DELETE); without it those
 	// routes answer 503. GET /v1/areas needs only the Store.
 	Outages *outage.Service
+	// SMSPrices price SMS segments in estimates (LOA_SMS_PRICES), in the
+	// failover order, in SMSCurrency (default VND).
+	SMSPrices   []broadcast.Price
+	SMSCurrency string
+	// Overview answers GET /v1/ops/overview; without it that route
+	// answers 503.
+	Overview func(context.Context) metrics.Overview
 }
 
 type handler struct {

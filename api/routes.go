@@ -21,11 +21,11 @@ func (h *handler) routes(r chi.Router) {
 
 	r.With(h.requireScope(ScopeNotifyDirect)).Post("/v1/notifications", h.wrap(h.createNotification))
 	r.With(h.requireScope(ScopeNotifyDirect)).Get("/v1/notifications/{id}", h.wrap(h.getNotification))
-	r.With(h.requireScope(ScopeOps)).Get("/v1/notifications/{id}/recipients", h.wrap(h.notificationRecipients))
+	r.With(h.requireOps()).Get("/v1/notifications/{id}/recipients", h.wrap(h.notificationRecipients))
 
-	r.With(h.requireScope(ScopeOps)).Get("/v1/ops/deadletters", h.wrap(h.listDeadLetters))
-	r.With(h.requireScope(ScopeOps)).Get("/v1/ops/deadletters/{id}", h.wrap(h.getDeadLetter))
-	r.With(h.requireScope(ScopeOps)).Post("/v1/ops/deadletters/{id}/replay", h.wrap(h.replayDeadLetter))
+	r.With(h.requireOps()).Get("/v1/ops/deadletters", h.wrap(h.listDeadLetters))
+	r.With(h.requireOps()).Get("/v1/ops/deadletters/{id}", h.wrap(h.getDeadLetter))
+	r.With(h.requireOps()).Post("/v1/ops/deadletters/{id}/replay", h.wrap(h.replayDeadLetter))
 	// Gateways authenticate with the provider's callback token, not a key.
 	r.Post("/v1/callbacks/sms/{provider}", h.wrap(h.smsCallback))
 
@@ -93,6 +93,15 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireScopeOrAdmin(ScopeAudit)).Get("/v1/audit", h.wrap(h.listAudit))
 	r.With(h.requireScopeOrAdmin(ScopeAdmin)).Get("/v1/apikeys", h.wrap(h.listAPIKeys))
 	r.With(h.requireScopeOrAdmin(ScopeAdmin)).Delete("/v1/apikeys/{id}", h.wrap(h.revokeAPIKey))
+
+	// The console's needs, as API routes with the same rules for every
+	// client: a draft's audience and cost while typing, the approver's
+	// queue, and the operators' overview and scheduled items.
+	r.With(h.requireRole(accounts.RoleAgencySubmitter, accounts.RoleBroadcastApprover)).Post("/v1/broadcasts/estimate", h.wrap(h.estimateBroadcast))
+	r.With(h.requireApprover()).Get("/v1/approvals", h.wrap(h.listApprovals))
+	r.With(h.requireApprover()).Get("/v1/approvals/broadcasts/{id}", h.wrap(h.getApproval))
+	r.With(h.requireOps()).Get("/v1/ops/overview", h.wrap(h.opsOverview))
+	r.With(h.requireOps()).Get("/v1/ops/scheduled", h.wrap(h.listScheduled))
 
 	if h.deps.Outbox != nil {
 		r.With(h.requireScope("")).Get("/v1/dev/outbox", h.wrap(h.devOutbox))

@@ -184,6 +184,14 @@ var authorisation = map[string]access{
 	"POST /v1/alerts/{id}/reject": approver(func(fx *authzFixture) string { return "/v1/alerts/" + fx.alertID + "/reject" },
 		constant(`{"reason":"sai vùng"}`)),
 
+	// The console's routes. Operators' routes take an ops key or an
+	// official with the role ops (none of the callers here holds it).
+	"POST /v1/broadcasts/estimate":      withRole(),
+	"GET /v1/approvals":                 approver(nil, nil),
+	"GET /v1/approvals/broadcasts/{id}": approver(func(fx *authzFixture) string { return "/v1/approvals/broadcasts/" + fx.broadcastID }, nil),
+	"GET /v1/ops/overview":              keyOnly(api.ScopeOps),
+	"GET /v1/ops/scheduled":             keyOnly(api.ScopeOps),
+
 	"GET /v1/audit":           scopeOrAdmin(api.ScopeAudit),
 	"GET /v1/apikeys":         scopeOrAdmin(api.ScopeAdmin),
 	"DELETE /v1/apikeys/{id}": scopeOrAdmin(api.ScopeAdmin),

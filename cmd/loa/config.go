@@ -57,6 +57,7 @@ type config struct {
 	Accounts  accountsConfig
 	Alerts    alert.Config
 	Outages   outage.Config
+	Console   consoleConfig
 }
 
 // loadConfig reads the environment through getenv, applying defaults, and
@@ -131,6 +132,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.Accounts = loadAccountsConfig(getenv, &errs)
 	c.Alerts = loadAlertConfig(getenv, &errs)
 	c.Outages = loadOutageConfig(getenv, &errs)
+	c.Console = loadConsoleConfig(getenv, &errs)
 	for _, l := range topics.Lanes {
 		name := "LOA_WORKERS_" + strings.ToUpper(string(l))
 		if getenv(name) != "" {

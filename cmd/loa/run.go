@@ -279,7 +279,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		svc := direct.New(s.store, s.pub, log)
 		// Lag, dead letters and scheduled items: shared state every API
 		// replica reports alike (dashboards take the max).
-		m.RegisterOps(opsSource(s.store, topics.NewLagReader(cfg.KafkaBrokers), s.names))
+		ops := m.RegisterOps(opsSource(s.store, topics.NewLagReader(cfg.KafkaBrokers), s.names))
+		history := m.NewHistory(ops, cfg.Console.MetricsURLs, 0)
 		deps := api.Deps{
 			Store: s.store, Direct: svc, Log: log, MaxBodyBytes: cfg.MaxBodyBytes, Metrics: m.Handler(),
 			Ready: []api.Check{
@@ -333,11 +334,16 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 			}
 			deps.SMSCallbacks[p.Name] = cb
 		}
+		deps.Overview, deps.SMSPrices, deps.SMSCurrency = history.Overview, cfg.Console.Prices, cfg.Console.Currency
+		handler, err := withConsole(cfg, api.NewHandler(deps), s.rdb, log, r == roleDev)
+		if err != nil {
+			return fmt.Errorf("console: %w", err)
+		}
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen on LOA_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 		}
-		httpSrv = &http.Server{Handler: api.NewHandler(deps), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
 		base := "http://" + ln.Addr().String()
 		log.Info("loa: listening on " + base)
@@ -358,6 +364,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		outbox := producer.NewOutbox(s.store, s.pub, log.With("component", "outbox"))
 		outbox.Prepare(producer.RecordAlert, deps.Alerts.BeforePublish)
 		g.Go(func() error { return outbox.Run(gctx) })
+		g.Go(func() error { return history.Run(gctx) })
 		g.Go(func() error { return acc.RunPendingGC(gctx, time.Minute) })
 	}
 

@@ -77,3 +77,21 @@ func (d *DB) PendingScheduled(ctx context.Context, until time.Time, limit int) (
 	}
 	return out, rows.Err()
 }
+
+// AreaNames returns the names of the areas with the given codes; unknown
+// codes are left out.
+func (d *DB) AreaNames(ctx context.Context, codes []string) (map[string]string, error) {
+	out := make(map[string]string, len(codes))
+	for _, c := range codes {
+		var name string
+		err := d.db.QueryRowContext(ctx, `SELECT name FROM areas WHERE code = $1`, c).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: area names: %w", err)
+		}
+		out[c] = name
+	}
+	return out, nil
+}

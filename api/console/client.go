@@ -1,0 +1,117 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// problem is an API error (RFC 9457).
+type problem struct {
+	Type   string       `json:"type"`
+	Title  string       `json:"title"`
+	Status int          `json:"status"`
+	Detail string       `json:"detail"`
+	Field  string       `json:"field"`
+	Errors []fieldError `json:"errors"`
+}
+
+type fieldError struct {
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+}
+
+func (p *problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Type, p.Detail) }
+
+// recorder is the in-process response of an API call.
+type recorder struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+
+// call makes one API call in process on behalf of the browser's request
+// from: the same client address (and forwarded headers, which the API
+// believes only from trusted proxies), with token as the bearer when it
+// is set. A 2xx answer is decoded into out (when not nil); any other
+// answer is returned as a *problem. The status is returned either way.
+func (c *Console) call(ctx context.Context, from *http.Request, token, method, path string, in, out any) (int, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return 0, fmt.Errorf("console: %s %s: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, path, body)
+	if err != nil {
+		return 0, fmt.Errorf("console: %s %s: %w", method, path, err)
+	}
+	req.RemoteAddr = from.RemoteAddr
+	for _, h := range []string{"X-Forwarded-For", "X-Real-Ip", "User-Agent", "Accept-Language"} {
+		if v := from.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := &recorder{header: http.Header{}}
+	c.cfg.API.ServeHTTP(rec, req)
+	if rec.code == 0 {
+		rec.code = http.StatusOK
+	}
+	if rec.code >= 200 && rec.code < 300 {
+		if out != nil && rec.body.Len() > 0 {
+			if err := json.Unmarshal(rec.body.Bytes(), out); err != nil {
+				return rec.code, fmt.Errorf("console: %s %s: decoding the answer: %w", method, path, err)
+			}
+		}
+		return rec.code, nil
+	}
+	p := &problem{Status: rec.code}
+	if err := json.Unmarshal(rec.body.Bytes(), p); err != nil || p.Status == 0 {
+		p.Status, p.Detail = rec.code, strings.TrimSpace(rec.body.String())
+	}
+	return rec.code, p
+}
+
+// api calls the API with the request's session.
+func (c *Console) api(r *http.Request, method, path string, in, out any) (int, error) {
+	token := ""
+	if s := sessionFrom(r.Context()); s != nil {
+		token = s.token
+	}
+	return c.call(r.Context(), r, token, method, path, in, out)
+}
+
+// get is api for GET with a query.
+func (c *Console) get(r *http.Request, path string, q url.Values, out any) (int, error) {
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return c.api(r, http.MethodGet, path, nil, out)
+}
