@@ -255,8 +255,6 @@ func (s *sample) add(f *dto.MetricFamily) {
 			s.breaker[p] = max(s.breaker[p], m.GetGauge().GetValue())
 		case "loa_breaker_transitions_total":
 			s.transitions[label(m, "provider")+"|"+label(m, "to")] += m.GetCounter().GetValue()
-		case "loa_ratelimit_wait_seconds_total":
-			s.rateWaits[label(m, "provider")] += m.GetCounter().GetValue()
 		case "loa_ratelimit_wait_seconds":
 			s.rateWaits[label(m, "provider")] += m.GetHistogram().GetSampleSum()
 		case "loa_lane_queue_seconds":

@@ -18,8 +18,9 @@ func TestOverviewFromSamples(t *testing.T) {
 	deliveries := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "loa_deliveries_total"}, []string{"channel", "provider", "status"})
 	state := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "loa_breaker_state"}, []string{"provider"})
 	transitions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "loa_breaker_transitions_total"}, []string{"provider", "to"})
-	waits := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "loa_ratelimit_wait_seconds_total"}, []string{"provider"})
-	reg.MustRegister(deliveries, state, transitions, waits)
+	waits := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "loa_ratelimit_wait_seconds"}, []string{"provider", "lane"})
+	queue := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "loa_lane_queue_seconds", Buckets: []float64{1, 2, 4}}, []string{"lane", "channel"})
+	reg.MustRegister(deliveries, state, transitions, waits, queue)
 
 	now := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
 	h := &History{every: 15 * time.Second, keep: 3, now: func() time.Time { return now }}
@@ -35,7 +36,11 @@ func TestOverviewFromSamples(t *testing.T) {
 	deliveries.WithLabelValues("sms", "speedsms", "sent").Add(50)
 	transitions.WithLabelValues("esms", "open").Inc()
 	state.WithLabelValues("esms").Set(2)
-	waits.WithLabelValues("esms").Add(1.5)
+	waits.WithLabelValues("esms", "bulk").Observe(1)
+	waits.WithLabelValues("esms", "otp").Observe(0.5)
+	for range 100 {
+		queue.WithLabelValues("bulk", "sms").Observe(1.5) // every one in the (1, 2] bucket
+	}
 	h.Sample()
 
 	o := h.Overview(context.Background())
@@ -48,6 +53,9 @@ func TestOverviewFromSamples(t *testing.T) {
 	}
 	if len(o.RateWaits) != 1 || o.RateWaits[0].Seconds != 1.5 {
 		t.Errorf("rate waits %+v", o.RateWaits)
+	}
+	if len(o.QueueTime) != 1 || o.QueueTime[0].Lane != "bulk" || o.QueueTime[0].N != 100 || o.QueueTime[0].P50 != 1.5 || o.QueueTime[0].P99 != 1.99 {
+		t.Errorf("queue time %+v, want bulk p50 1.5 s, p99 1.99 s (linear in the bucket)", o.QueueTime)
 	}
 	if len(o.Sources) != 2 || o.Sources[0].Error != "" || !strings.Contains(o.Sources[1].Error, "connection refused") {
 		t.Errorf("sources %+v", o.Sources)
