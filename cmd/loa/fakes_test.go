@@ -291,12 +291,14 @@ func TestFakesDriveLoaDev(t *testing.T) {
 	})
 
 	// FCM goes down: the breaker opens and the pushes become dead letters.
-	outageEnds := time.Now().Add(4 * time.Second)
-	fault(t, f.urls["control"]+"/fcm/_fault", `{"outage_for":"4s"}`)
+	fault(t, f.urls["control"]+"/fcm/_fault", `{"outage_for":"10m"}`)
+	notificationOf := map[string]string{} // device token → notification id
 	for i := range 3 {
-		if code, out := in.call(t, "POST", "/v1/notifications", fmt.Sprintf(`{"to":{"device_token":"tok-%d"},"title":"Mất điện","body":"Khu vực %d"}`, i, i)); code != 202 {
+		code, out := in.call(t, "POST", "/v1/notifications", fmt.Sprintf(`{"to":{"device_token":"tok-%d"},"title":"Mất điện","body":"Khu vực %d"}`, i, i))
+		if code != 202 {
 			t.Fatalf("POST push %d: %d %v", i, code, out)
 		}
+		notificationOf[fmt.Sprintf("tok-%d", i)] = out["id"].(string)
 	}
 	waitFor(t, "the breaker log line", func() bool {
 		return regexp.MustCompile(`msg="circuit breaker state changed" provider=fcm:loa-fake from=closed to=open`).MatchString(in.logs.String())
@@ -323,7 +325,30 @@ func TestFakesDriveLoaDev(t *testing.T) {
 	if first["channel"] != "push" || first["replayable"] != true {
 		t.Fatalf("dead letter %v", first)
 	}
-	time.Sleep(time.Until(outageEnds) + 1500*time.Millisecond) // the outage and the breaker's open window
+	// The outage ends; the breaker lets trial sends through once its open
+	// window has passed: probe with pushes, each followed to its outcome,
+	// until one is sent.
+	req, _ := http.NewRequest(http.MethodDelete, f.urls["control"]+"/fcm/_fault", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("end the outage: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	probes := 0
+	waitFor(t, "a push through the breaker", func() bool {
+		probes++
+		code, out := in.call(t, "POST", "/v1/notifications", fmt.Sprintf(`{"to":{"device_token":"tok-probe-%d"},"title":"Thử","body":"Thử %d"}`, probes, probes))
+		if code != 202 {
+			t.Fatalf("POST probe: %d %v", code, out)
+		}
+		var status any
+		waitFor(t, "the probe's outcome", func() bool {
+			_, st := in.call(t, "GET", "/v1/notifications/"+out["id"].(string), "")
+			status = st["status"]
+			return status == "sent" || status == "failed"
+		})
+		return status == "sent"
+	})
 	code, rep := in.call(t, "POST", "/v1/ops/deadletters/"+first["id"].(string)+"/replay", "")
 	if code != 202 {
 		t.Fatalf("replay: %d %v", code, rep)
@@ -347,8 +372,10 @@ func TestFakesDriveLoaDev(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, "the replayed push at the fake", func() bool { return fcmCount(recipient) >= 1 })
-	time.Sleep(500 * time.Millisecond) // room for a duplicate to show
+	waitFor(t, "the replayed push recorded as sent", func() bool {
+		_, st := in.call(t, "GET", "/v1/notifications/"+notificationOf[recipient], "")
+		return st["status"] == "sent"
+	})
 	if n := fcmCount(recipient); n != 1 {
 		t.Errorf("the replayed push reached FCM %d times, want once", n)
 	}
