@@ -14,7 +14,7 @@ CHAOS_FLAGS ?=
 BENCH_E2E_FLAGS ?=
 FAKEFCM     ?=
 
-.PHONY: help run build test test-verbose test-race ci services-up services-down bench bench-e2e chaos lint fmt
+.PHONY: help run build test test-verbose screenshots test-race ci services-up services-down bench bench-e2e chaos lint fmt
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test: ## unit, store and end-to-end tests (real services too when LOA_TEST_* is 
 # services, and the package summaries.
 test-verbose:
 	$(GO) test -count=1 -timeout 15m -v ./... 2>&1 | grep -E --line-buffered '^( *--- (PASS|FAIL|SKIP)|ok |FAIL|panic:|\s+\S+_test\.go:[0-9]+:)'
+
+screenshots: ## the console's screenshots in docs/console/, taken by its browser test on loa dev (needs LOA_TEST_CHROMIUM, LOA_TEST_AXE_CORE)
+	LOA_SCREENSHOTS_DIR=$(CURDIR)/docs/console $(GO) test -count=1 -run 'TestConsoleInBrowser/embedded' ./cmd/loa
 
 test-race: ## the tests under the race detector
 	$(GO) test -count=1 -race ./...
