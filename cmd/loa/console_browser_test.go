@@ -379,6 +379,12 @@ func TestConsoleInBrowser(t *testing.T) {
 				t.Errorf("the broadcast ended %v with stats %v; want %d sent", g["status"], st, devices+phones)
 			}
 			b.shot(appr, "live")
+			// The other pages an approver reaches, checked by axe too.
+			b.open(appr, "/console/broadcasts", http.StatusOK)
+			b.open(appr, "/console/alerts", http.StatusOK)
+			b.shot(appr, "alerts")
+			b.open(appr, "/console/password", http.StatusOK)
+			b.open(appr, "/console/no-such-page", http.StatusNotFound)
 
 			// A dead letter: the gateway refuses an SMS for good; the
 			// operator replays it once the gateway is fixed.
