@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -112,9 +113,34 @@ func (p *Publisher) Write(ctx context.Context, recs ...Record) error {
 		msgs[i] = m
 	}
 	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("producer: write to %s: %w", topicsOf(recs), err)
+		return writeError(recs, err)
 	}
 	return nil
+}
+
+// writeError is the error of a write of recs that failed with err.
+func writeError(recs []Record, err error) error {
+	if we, ok := errors.AsType[kafka.WriteErrors](err); ok {
+		err = writeErrors(we)
+	}
+	return fmt.Errorf("producer: write to %s: %w", topicsOf(recs), err)
+}
+
+// writeErrors is kafka.WriteErrors with its messages' errors in the
+// chain, so that a caller sees what they were (a broker that refused the
+// connection is a reason to answer "retry", not an internal error).
+type writeErrors kafka.WriteErrors
+
+func (e writeErrors) Error() string { return kafka.WriteErrors(e).Error() }
+
+func (e writeErrors) Unwrap() []error {
+	var out []error
+	for _, err := range e {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
 }
 
 // Names returns the topic names the publisher writes to.
