@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -91,6 +92,7 @@ func TestUnreachableServerIs503(t *testing.T) {
 	for _, err := range []error{
 		fmt.Errorf("accounts: issue code: %w", fmt.Errorf("otp: issue: %w", dialErr)),
 		fmt.Errorf("store: %w", syscall.ECONNRESET),
+		fmt.Errorf("sqlstore: api key: %w", io.ErrUnexpectedEOF), // PostgreSQL shut down under a query
 	} {
 		p := problemOf(err)
 		if p.Status != http.StatusServiceUnavailable || p.Type != "urn:loa:problem:unavailable" || p.RetryAfter != 1 {
