@@ -14,7 +14,7 @@ CHAOS_FLAGS ?=
 BENCH_E2E_FLAGS ?=
 FAKEFCM     ?=
 
-.PHONY: help run build test test-verbose screenshots test-race ci services-up services-down bench bench-e2e chaos lint fmt
+.PHONY: help run build test test-verbose screenshots test-race test-chaos ci services-up services-down bench bench-e2e chaos lint fmt
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ test-verbose:
 
 screenshots: ## the console's screenshots in docs/console/, taken by its browser test on loa dev (needs LOA_TEST_CHROMIUM, LOA_TEST_AXE_CORE)
 	LOA_SCREENSHOTS_DIR=$(CURDIR)/docs/console $(GO) test -count=1 -run 'TestConsoleInBrowser/embedded' ./cmd/loa
+
+test-chaos: ## the chaos and failover tests of internal/chaos (minutes each, servers of their own; not in CI's suite)
+	LOA_CHAOS=1 $(GO) test -count=1 -timeout 60m -v -run 'Kill|Restart|Failover' ./internal/chaos/
 
 test-race: ## the tests under the race detector
 	$(GO) test -count=1 -race ./...
