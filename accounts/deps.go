@@ -72,6 +72,9 @@ type Store interface {
 	// UpsertDevice registers d.Token for d.AccountID, moving it from any
 	// other account, and returns the stored device.
 	UpsertDevice(ctx context.Context, d Device) (Device, error)
+	// TrimDevices deletes the account's devices but the keep most
+	// recently registered, and returns how many it deleted.
+	TrimDevices(ctx context.Context, accountID string, keep int) (int, error)
 	// DeleteDevice removes the account's device; false when it has none
 	// with the id.
 	DeleteDevice(ctx context.Context, accountID, deviceID string) (bool, error)

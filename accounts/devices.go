@@ -16,9 +16,16 @@ const (
 	maxSubscriptions = 200
 )
 
+// MaxDevices is how many devices an account keeps: registering one more
+// removes the one registered longest ago. Registration costs a citizen
+// one SMS, so without a bound one account could store any number of
+// made-up tokens, and every broadcast to its area would send to them all.
+const MaxDevices = 10
+
 // RegisterDevice registers a push token of one of the account's apps. A
 // token already registered (to this or another account) moves to this
-// account and is reactivated. Errors: a loa.EInvalid *loa.Error.
+// account and is reactivated. The account keeps its MaxDevices most
+// recently registered devices. Errors: a loa.EInvalid *loa.Error.
 func (s *Service) RegisterDevice(ctx context.Context, accountID string, d Device, ip string) (Device, error) {
 	var v loa.Validation
 	d.Token = strings.TrimSpace(d.Token)
@@ -39,7 +46,15 @@ func (s *Service) RegisterDevice(ctx context.Context, accountID string, d Device
 	if err != nil {
 		return Device{}, err
 	}
-	s.audit(ctx, accountID, "device.register", accountID, ip, map[string]string{"device": out.ID, "app": out.App, "platform": out.Platform})
+	detail := map[string]string{"device": out.ID, "app": out.App, "platform": out.Platform}
+	removed, err := s.d.Store.TrimDevices(ctx, accountID, MaxDevices)
+	if err != nil {
+		return Device{}, err
+	}
+	if removed > 0 {
+		detail["removed_oldest"] = fmt.Sprint(removed)
+	}
+	s.audit(ctx, accountID, "device.register", accountID, ip, detail)
 	return out, nil
 }
 

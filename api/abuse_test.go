@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -113,5 +114,35 @@ func TestRefusalsDoNotFloodTheAuditLog(t *testing.T) {
 	}
 	if n := count("account.verify.failure", ""); n != 1 {
 		t.Errorf("%d audit rows for 50 made-up registration challenges, want 1", n)
+	}
+}
+
+// TestDevicesPerAccountAreBounded: a citizen registering made-up push
+// tokens one after another keeps only the last 10; the earliest go, so a
+// broadcast to the citizen's area never fans out to thousands of them.
+func TestDevicesPerAccountAreBounded(t *testing.T) {
+	f := newAccountsFixture(t)
+	id, tok := f.citizen(t, "049095000123", "0912345678")
+	for i := range 12 {
+		f.clock.Advance(time.Second)
+		if resp, p := f.do(t, "POST", "/v1/me/devices", tok, fmt.Sprintf(`{"token":"made-up-%02d","app":"egov","platform":"android"}`, i)); resp.StatusCode != 201 {
+			t.Fatalf("device %d: %d %v", i, resp.StatusCode, p)
+		}
+	}
+	rows, err := f.store.SQL().QueryContext(context.Background(), `SELECT token FROM devices WHERE account_id = $1 ORDER BY token`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var tokens []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, s)
+	}
+	if len(tokens) != 10 || tokens[0] != "made-up-02" || tokens[9] != "made-up-11" {
+		t.Errorf("kept %d: %v", len(tokens), tokens)
 	}
 }

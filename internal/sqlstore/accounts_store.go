@@ -458,6 +458,18 @@ func (d *DB) UpsertDevice(ctx context.Context, dev accounts.Device) (accounts.De
 	return out, nil
 }
 
+// TrimDevices implements accounts.Store. Ties in created_at are broken by
+// id, so the same devices stay whichever replica trims.
+func (d *DB) TrimDevices(ctx context.Context, accountID string, keep int) (int, error) {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM devices WHERE account_id = $1 AND id NOT IN
+		(SELECT id FROM devices WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2)`, accountID, keep)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: trim devices: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
 // DeleteDevice implements accounts.Store.
 func (d *DB) DeleteDevice(ctx context.Context, accountID, deviceID string) (bool, error) {
 	res, err := d.db.ExecContext(ctx, `DELETE FROM devices WHERE id = $1 AND account_id = $2`, deviceID, accountID)

@@ -289,6 +289,22 @@ func testDeviceRows(t *testing.T, db *sqlstore.DB) {
 	if ok, _ := db.DeleteDevice(ctx, "v2", "dv1"); !ok {
 		t.Error("delete")
 	}
+	// Trimming keeps the most recently registered; another account's
+	// devices are not touched.
+	db.UpsertDevice(ctx, accounts.Device{ID: "dw", AccountID: "v1", Token: "tok-w", App: "egov", Platform: "ios", CreatedAt: at})
+	for i := range 5 {
+		db.UpsertDevice(ctx, accounts.Device{ID: fmt.Sprintf("dt%d", i), AccountID: "v2", Token: fmt.Sprintf("tok-t%d", i), App: "egov", Platform: "ios",
+			CreatedAt: at.Add(time.Duration(i) * time.Minute)})
+	}
+	if n, err := db.TrimDevices(ctx, "v2", 3); err != nil || n != 2 {
+		t.Errorf("trimmed %d: %v", n, err)
+	}
+	if c, _ := db.Contact(ctx, "v2", "egov"); fmt.Sprint(c.Tokens) != "[tok-t2 tok-t3 tok-t4]" && fmt.Sprint(c.Tokens) != "[tok-t4 tok-t3 tok-t2]" {
+		t.Errorf("kept %v", c.Tokens)
+	}
+	if c, _ := db.Contact(ctx, "v1", "egov"); len(c.Tokens) != 1 {
+		t.Errorf("another account's devices: %v", c.Tokens)
+	}
 }
 
 func testSubscriptionRows(t *testing.T, db *sqlstore.DB) {
