@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"slices"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/accounts"
 
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer/broadcast"
@@ -139,8 +141,33 @@ func (h *handler) estimateBroadcast(w http.ResponseWriter, r *http.Request) erro
 // approvalView is a broadcast as its approver sees it.
 type approvalView struct {
 	broadcastView
-	Estimate estimateView              `json:"estimate"`
-	History  []sqlstore.BroadcastEvent `json:"history,omitempty"`
+	// The names of who drafted and who submitted it, for the approver.
+	CreatedByName   string                    `json:"created_by_name,omitempty"`
+	SubmittedByName string                    `json:"submitted_by_name,omitempty"`
+	Estimate        estimateView              `json:"estimate"`
+	History         []sqlstore.BroadcastEvent `json:"history,omitempty"`
+}
+
+// officialName is an official's full name and user name ("" when the
+// account cannot be read: the page then shows the id).
+func (h *handler) officialName(ctx context.Context, id string) string {
+	if id == "" || h.deps.Accounts == nil {
+		return ""
+	}
+	a, err := h.deps.Accounts.Account(ctx, id)
+	if err != nil || a.Kind != accounts.KindOfficial {
+		return ""
+	}
+	if a.Username != "" {
+		return a.FullName + " (" + a.Username + ")"
+	}
+	return a.FullName
+}
+
+// approval is b as its approver sees it.
+func (h *handler) approval(ctx context.Context, b sqlstore.Broadcast, est estimateView) approvalView {
+	return approvalView{broadcastView: viewBroadcast(b), Estimate: est,
+		CreatedByName: h.officialName(ctx, b.CreatedBy), SubmittedByName: h.officialName(ctx, b.SubmittedBy)}
 }
 
 // listApprovals: GET /v1/approvals — the approver's queue: submitted
@@ -161,7 +188,7 @@ func (h *handler) listApprovals(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		items = append(items, approvalView{broadcastView: viewBroadcast(b), Estimate: est})
+		items = append(items, h.approval(r.Context(), b, est))
 	}
 	alerts := []alertView{}
 	if h.deps.Alerts != nil {
@@ -197,6 +224,8 @@ func (h *handler) getApproval(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, approvalView{broadcastView: viewBroadcast(b), Estimate: est, History: hist})
+	v := h.approval(r.Context(), b, est)
+	v.History = hist
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }

@@ -55,14 +55,16 @@ type broadcast struct {
 		Number string `json:"number"`
 		Date   string `json:"date"`
 	} `json:"request_document"`
-	Unit         string    `json:"unit"`
-	CreatedBy    string    `json:"created_by"`
-	SubmittedBy  string    `json:"submitted_by"`
-	DecidedBy    string    `json:"decided_by"`
-	Reason       string    `json:"reason"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
-	AudienceSize *struct {
+	Unit            string    `json:"unit"`
+	CreatedBy       string    `json:"created_by"`
+	SubmittedBy     string    `json:"submitted_by"`
+	CreatedByName   string    `json:"created_by_name"`
+	SubmittedByName string    `json:"submitted_by_name"`
+	DecidedBy       string    `json:"decided_by"`
+	Reason          string    `json:"reason"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+	AudienceSize    *struct {
 		Devices int `json:"devices"`
 		Phones  int `json:"phones"`
 	} `json:"audience_size"`

@@ -360,6 +360,9 @@ func TestConsoleInBrowser(t *testing.T) {
 					t.Errorf("approval page %s: %q, want %q", sel, got, want)
 				}
 			}
+			if got := eval[string](b, appr, `document.querySelector("[data-testid=ap-submitter]").textContent`); !strings.Contains(got, "(demo-submitter)") {
+				t.Errorf("approval page: submitted by %q, want the submitter's name", got)
+			}
 			b.shot(appr, "approval")
 			b.do(appr, "approve", chromedp.Click(chromedp.ID("approve")))
 
