@@ -412,6 +412,12 @@ func TestConsoleInBrowser(t *testing.T) {
 			ops := b.tab()
 			b.signIn(ops, "demo-ops", false)
 			b.shot(ops, "home-ops")
+			// The overview's shared gauges are cached for a few seconds.
+			waitFor(t, "the dead letter in the overview", func() bool {
+				_, o := in.call(t, "GET", "/v1/ops/overview", "")
+				n, _ := o["dead_letters"].(float64)
+				return n > 0
+			})
 			b.open(ops, "/console/ops", http.StatusOK)
 			if got := eval[string](b, ops, `document.getElementById("ops-deadletters").textContent`); got == "0" {
 				t.Error("the overview shows no dead letter waiting")
