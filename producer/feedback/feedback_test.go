@@ -1,0 +1,502 @@
+package feedback_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/internal/areas"
+	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
+	"github.com/loa-hub/loa/producer/feedback"
+	"github.com/loa-hub/loa/producer/producertest"
+)
+
+const doic = "sotttt"
+
+// grants adapts the store's role grants, as cmd/loa adapts the accounts
+// service.
+type grants struct{ db *sqlstore.DB }
+
+func (g grants) Grants(ctx context.Context, id string) ([]feedback.Grant, error) {
+	gs, err := g.db.RoleGrants(ctx, id)
+	var out []feedback.Grant
+	for _, x := range gs {
+		out = append(out, feedback.Grant{Unit: x.Unit, Role: string(x.Role)})
+	}
+	return out, err
+}
+
+type rig struct {
+	t      *testing.T
+	db     *sqlstore.DB
+	svc    *feedback.Service
+	pub    *producertest.Recorder
+	outbox *producer.Outbox
+	now    time.Time
+}
+
+var ict = feedback.ICT
+
+func newRig(t *testing.T, db *sqlstore.DB) *rig {
+	t.Helper()
+	ctx := context.Background()
+	if err := db.LoadAreas(ctx, areas.Sample()); err != nil {
+		t.Fatal(err)
+	}
+	// Monday 23 November 2026, 09:00 in Hội An.
+	r := &rig{t: t, db: db, pub: &producertest.Recorder{}, now: time.Date(2026, 11, 23, 9, 0, 0, 0, ict)}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := feedback.DefaultConfig()
+	cfg.CoordinatorUnit = doic
+	svc, err := feedback.New(cfg, feedback.Deps{Store: db, Roles: grants{db}, Directory: db, Log: log, Now: func() time.Time { return r.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.svc = svc
+	r.outbox = producer.NewOutbox(db, r.pub, log)
+	r.outbox.Now = func() time.Time { return r.now }
+	for _, c := range []feedback.Category{
+		{Code: "moi-truong", Name: "Môi trường", Agency: "so-tnmt", HandlingDays: 2, Active: true},
+		{Code: "giao-thong", Name: "Giao thông", Agency: "so-gtvt", HandlingDays: 5, Active: true},
+		{Code: "cu", Name: "Cũ", Agency: "so-gtvt", HandlingDays: 5, Active: false},
+	} {
+		if err := db.PutFeedbackCategory(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Hội An's environmental matters go to the city.
+	if err := db.PutFeedbackRoute(ctx, feedback.Route{Category: "moi-truong", Area: "503", Agency: "ubnd-hoian"}); err != nil {
+		t.Fatal(err)
+	}
+	r.official("h-hoian", "ubnd-hoian", feedback.RoleHandler)
+	r.official("h-hoian-2", "ubnd-hoian", feedback.RoleHandler)
+	r.official("h-tnmt", "so-tnmt", feedback.RoleHandler)
+	r.official("h-gtvt", "so-gtvt", feedback.RoleHandler)
+	r.official("coord", doic, feedback.RoleCoordinator)
+	// A coordinator role outside the DoIC coordinates nothing.
+	r.official("coord-elsewhere", "ubnd-hoian", feedback.RoleCoordinator)
+	r.citizen("cit-hoa", "Nguyễn Thị Hoa", "84905123456", "049195001234")
+	r.citizen("cit-other", "Trần Văn Nam", "84905999888", "049195009999")
+	return r
+}
+
+func (r *rig) official(id, unit, role string) {
+	ctx := context.Background()
+	if _, err := r.db.Account(ctx, id); err != nil {
+		if err := r.db.CreateAccount(ctx, accounts.Account{ID: id, Kind: accounts.KindOfficial, Status: accounts.StatusActive,
+			Username: id, FullName: "Cán bộ " + id, Unit: unit, CreatedAt: r.now}); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	if err := r.db.GrantRole(ctx, id, accounts.RoleGrant{Unit: unit, Role: accounts.Role(role)}, "test", r.now); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rig) citizen(id, name, phone, cccd string) {
+	if err := r.db.CreateAccount(context.Background(), accounts.Account{ID: id, Kind: accounts.KindCitizen, Status: accounts.StatusActive,
+		FullName: name, Phone: phone, CitizenID: cccd, PhoneVerifiedAt: r.now, CreatedAt: r.now}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func off(id string) feedback.Actor { return feedback.Actor{AccountID: id, Kind: "official"} }
+func cit(id string) feedback.Actor { return feedback.Actor{AccountID: id, Kind: "citizen"} }
+
+func f64(v float64) *float64 { return &v }
+
+func (r *rig) submit(a feedback.Actor, in feedback.Input) feedback.Feedback {
+	r.t.Helper()
+	ctx := context.Background()
+	d, err := r.svc.Prepare(ctx, a, in)
+	if err != nil {
+		r.t.Fatalf("prepare: %v", err)
+	}
+	f, err := r.svc.Submit(ctx, a, d)
+	if err != nil {
+		r.t.Fatalf("submit: %v", err)
+	}
+	return f
+}
+
+func (r *rig) act(a feedback.Actor, id string, st feedback.Step) feedback.Feedback {
+	r.t.Helper()
+	f, err := r.svc.Act(context.Background(), a, id, st)
+	if err != nil {
+		r.t.Fatalf("%s by %s: %v", st.Action, a.AccountID, err)
+	}
+	return f
+}
+
+// published polls the outbox at the rig's time and returns the direct
+// payloads it published.
+func (r *rig) published() []producer.Direct {
+	r.t.Helper()
+	for {
+		n, err := r.outbox.Poll(context.Background())
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	var out []producer.Direct
+	for _, e := range r.pub.Take() {
+		if e.Kind != producer.KindDirect || e.Lane != topics.LaneDirect {
+			r.t.Errorf("published %s on %s; want direct notifications on the direct lane", e.Kind, e.Lane)
+		}
+		var d producer.Direct
+		if err := json.Unmarshal(e.Payload, &d); err != nil {
+			r.t.Fatal(err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func code(err error) string {
+	if e, ok := errors.AsType[*loa.Error](err); ok {
+		return e.Code
+	}
+	return "not a loa.Error: " + err.Error()
+}
+
+var hoiAn = feedback.Input{Category: "moi-truong", Title: "Rác thải ở chợ", Description: "Rác tồn đọng nhiều ngày ở cổng chợ Hội An.",
+	Lat: f64(15.8768), Lon: f64(108.3291), Address: "12 Trần Phú"}
+
+func TestWorkflow(t *testing.T) {
+	for name, db := range testenv.Stores(t) {
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t, db)
+			ctx := context.Background()
+			f := r.submit(cit("cit-hoa"), hoiAn)
+			// The point lies in Minh An (20497), in Hội An (503): the route sends it to the city.
+			if f.Location.Area != "20497" || f.Agency != "ubnd-hoian" || f.Status != feedback.StatusAssigned {
+				t.Fatalf("submitted: area %s agency %s status %s", f.Location.Area, f.Agency, f.Status)
+			}
+			// Two working days from Monday 09:00, 24 November being Vietnam
+			// Culture Day (a day off from 2026): the end of Thursday.
+			if want := time.Date(2026, 11, 27, 0, 0, 0, 0, ict); !f.DueAt.Equal(want) {
+				t.Errorf("due %s, want %s", f.DueAt.In(ict), want)
+			}
+			got := r.published()
+			if len(got) != 1 || got[0].To != (producer.Recipient{Type: producer.ToAccount, Value: "cit-hoa"}) ||
+				strings.Join(got[0].Channels, ",") != "push" || got[0].App != "smart" || !strings.Contains(got[0].Body, f.ID) {
+				t.Fatalf("submit notice: %+v", got)
+			}
+
+			// Abuse: a handler of another agency, a coordinator outside the DoIC, a citizen.
+			for _, a := range []feedback.Actor{off("h-gtvt"), off("coord-elsewhere"), cit("cit-hoa")} {
+				_, err := r.svc.Act(ctx, a, f.ID, feedback.Step{Action: feedback.ActAnswer, Text: "Đã xử lý"})
+				if code(err) != loa.EForbidden {
+					t.Errorf("answer by %s: %v, want forbidden", a.AccountID, err)
+				}
+				if err := r.svc.Check(ctx, a, f.ID, feedback.ActStart); code(err) != loa.EForbidden {
+					t.Errorf("check by %s: %v, want forbidden", a.AccountID, err)
+				}
+			}
+			// Only a coordinator assigns.
+			if _, err := r.svc.Act(ctx, off("h-hoian"), f.ID, feedback.Step{Action: feedback.ActAssign, Agency: "so-gtvt"}); code(err) != loa.EForbidden {
+				t.Errorf("assign by a handler: %v", err)
+			}
+			// Nobody else reads it in full; the citizen and its handlers do.
+			for _, a := range []feedback.Actor{cit("cit-other"), off("h-gtvt"), {APIKeyID: "k-other"}} {
+				if _, err := r.svc.Get(ctx, a, f.ID); code(err) != loa.EForbidden {
+					t.Errorf("get by %+v: %v, want forbidden", a, err)
+				}
+			}
+			for _, a := range []feedback.Actor{cit("cit-hoa"), off("h-hoian"), off("coord")} {
+				if _, err := r.svc.Get(ctx, a, f.ID); err != nil {
+					t.Errorf("get by %+v: %v", a, err)
+				}
+			}
+
+			r.now = r.now.Add(time.Hour)
+			r.act(off("h-hoian"), f.ID, feedback.Step{Action: feedback.ActStart})
+			if _, err := r.svc.Act(ctx, off("h-hoian-2"), f.ID, feedback.Step{Action: feedback.ActStart}); code(err) != loa.EConflict {
+				t.Errorf("second start: %v, want conflict", err)
+			}
+			if _, err := r.svc.Act(ctx, off("h-hoian"), f.ID, feedback.Step{Action: feedback.ActTransfer, Agency: "no-such-unit"}); code(err) != loa.EInvalid {
+				t.Errorf("transfer to a unit without handlers: %v", err)
+			}
+			f = r.act(off("h-hoian"), f.ID, feedback.Step{Action: feedback.ActTransfer, Agency: "so-tnmt", Text: "Thuộc thẩm quyền Sở TN&MT"})
+			if f.Status != feedback.StatusTransferred || f.Agency != "so-tnmt" {
+				t.Fatalf("transferred: %s %s", f.Status, f.Agency)
+			}
+			// The city's handler has no say any more.
+			if _, err := r.svc.Act(ctx, off("h-hoian"), f.ID, feedback.Step{Action: feedback.ActAnswer, Text: "x"}); code(err) != loa.EForbidden {
+				t.Errorf("answer by the former agency: %v", err)
+			}
+			if _, err := r.svc.Act(ctx, off("h-tnmt"), f.ID, feedback.Step{Action: feedback.ActAnswer}); code(err) != loa.EInvalid {
+				t.Errorf("answer without text: %v", err)
+			}
+			f = r.act(off("h-tnmt"), f.ID, feedback.Step{Action: feedback.ActAnswer, Text: "Đã thu gom rác ngày 24/11."})
+			got = r.published()
+			var actions []string
+			for _, d := range got {
+				actions = append(actions, d.Data["status"])
+			}
+			if strings.Join(actions, ",") != "in_progress,transferred,answered" {
+				t.Errorf("notices: %v", actions)
+			}
+			last := got[len(got)-1]
+			if strings.Join(last.Channels, ",") != "push,sms" || !last.Fallback {
+				t.Errorf("answer notice: channels %v fallback %v; want push then SMS", last.Channels, last.Fallback)
+			}
+
+			// Rating: a stranger may not; a poor rating reopens once.
+			if _, err := r.svc.Rate(ctx, cit("cit-other"), f.ID, 5, ""); code(err) != loa.EForbidden {
+				t.Errorf("rating by a stranger: %v", err)
+			}
+			if _, err := r.svc.Rate(ctx, off("h-tnmt"), f.ID, 5, ""); code(err) != loa.EForbidden {
+				t.Errorf("rating by the handler: %v", err)
+			}
+			if _, err := r.svc.Rate(ctx, cit("cit-hoa"), f.ID, 6, ""); code(err) != loa.EInvalid {
+				t.Errorf("rating 6: %v", err)
+			}
+			f, err := r.svc.Rate(ctx, cit("cit-hoa"), f.ID, 2, "Vẫn còn rác")
+			if err != nil || f.Status != feedback.StatusReceived || !f.Reopened {
+				t.Fatalf("rating 2: %v %s", err, f.Status)
+			}
+			q, err := r.svc.Queue(ctx, off("coord"), feedback.Filter{})
+			if err != nil || len(q) != 1 || q[0].ID != f.ID {
+				t.Errorf("coordinator's queue: %v %d", err, len(q))
+			}
+			r.act(off("coord"), f.ID, feedback.Step{Action: feedback.ActAssign, Agency: "ubnd-hoian"})
+			r.act(off("h-hoian-2"), f.ID, feedback.Step{Action: feedback.ActAnswer, Text: "Đã thu gom lại."})
+			f, err = r.svc.Rate(ctx, cit("cit-hoa"), f.ID, 1, "")
+			if err != nil || f.Status != feedback.StatusClosed {
+				t.Fatalf("second poor rating closes it: %v %s", err, f.Status)
+			}
+			if _, err := r.svc.Rate(ctx, cit("cit-hoa"), f.ID, 5, ""); code(err) != loa.EConflict {
+				t.Errorf("rating again: %v", err)
+			}
+			h, err := r.svc.History(ctx, cit("cit-hoa"), f.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var steps []string
+			for _, e := range h {
+				steps = append(steps, e.Action+":"+string(e.To))
+			}
+			want := "submit:received,assign:assigned,start:in_progress,transfer:transferred,answer:answered,reopen:received,assign:assigned,answer:answered,rate:closed"
+			if strings.Join(steps, ",") != want {
+				t.Errorf("history\n got %s\nwant %s", strings.Join(steps, ","), want)
+			}
+			if h[0].Actor != "cit-hoa" || h[1].Actor != "system" || h[2].Actor != "h-hoian" {
+				t.Errorf("actors: %+v", h[:3])
+			}
+			// Every step is in the audit log.
+			if log, err := db.AuditLog(ctx, f.ID, 100); err != nil || len(log) != len(h) {
+				t.Errorf("audit entries: %d, want %d (%v)", len(log), len(h), err)
+			}
+		})
+	}
+}
+
+func TestRatingWindow(t *testing.T) {
+	db := testenv.Stores(t)["sqlite"]
+	r := newRig(t, db)
+	f := r.submit(cit("cit-hoa"), hoiAn)
+	r.act(off("h-hoian"), f.ID, feedback.Step{Action: feedback.ActAnswer, Text: "Xong"})
+	r.now = r.now.Add(7*24*time.Hour + time.Second)
+	if _, err := r.svc.Rate(context.Background(), cit("cit-hoa"), f.ID, 5, ""); code(err) != loa.EConflict {
+		t.Errorf("rating after 7 days: %v", err)
+	}
+}
+
+func TestDeadlines(t *testing.T) {
+	for name, db := range testenv.Stores(t) {
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t, db)
+			ctx := context.Background()
+			a := r.submit(cit("cit-hoa"), hoiAn) // due at the end of Thursday 26/11
+			b := r.submit(cit("cit-hoa"), hoiAn)
+			r.published() // the submit notices
+			due := a.DueAt
+			r.now = due.Add(-24*time.Hour - time.Second)
+			if got := r.published(); len(got) != 0 {
+				t.Fatalf("published before the reminder time: %+v", got)
+			}
+			r.now = due.Add(-24 * time.Hour)
+			got := r.published()
+			to := map[string]int{}
+			for _, d := range got {
+				to[d.To.Value]++
+				if d.App != "egov" || !d.Fallback || !strings.Contains(d.Title, "Sắp đến hạn") {
+					t.Errorf("reminder %+v", d)
+				}
+			}
+			if len(got) != 4 || to["h-hoian"] != 2 || to["h-hoian-2"] != 2 {
+				t.Fatalf("reminders: %v", to)
+			}
+			// a is answered in time: its overdue notice is cancelled.
+			r.act(off("h-hoian"), a.ID, feedback.Step{Action: feedback.ActAnswer, Text: "Xong"})
+			r.published()
+			r.now = due
+			got = r.published()
+			if len(got) != 1 || got[0].To.Value != "coord" || got[0].Data["feedback_id"] != b.ID || !strings.Contains(got[0].Title, "quá hạn") {
+				t.Fatalf("overdue notices: %+v", got)
+			}
+			r.now = due.Add(24 * time.Hour)
+			if got := r.published(); len(got) != 0 {
+				t.Errorf("published again: %+v", got)
+			}
+			st, err := r.svc.Stats(ctx)
+			if err != nil || len(st) != 1 || st[0].Agency != "ubnd-hoian" || st[0].Received != 2 || st[0].AnsweredOnTime != 1 || st[0].Late != 1 {
+				t.Errorf("stats: %+v %v", st, err)
+			}
+		})
+	}
+}
+
+func TestDeadlineSkipsHolidays(t *testing.T) {
+	c := feedback.DefaultCalendar()
+	// Received Friday 13 February 2026; Tết (16–20 February) is off.
+	got := c.AddWorkingDays(time.Date(2026, 2, 13, 10, 0, 0, 0, ict), 2)
+	if want := time.Date(2026, 2, 25, 0, 0, 0, 0, ict); !got.Equal(want) {
+		t.Errorf("due %s, want %s", got.In(ict), want)
+	}
+	// 26 April 2025 was a Saturday worked in exchange for 2 May.
+	if !c.WorkingDay(time.Date(2025, 4, 26, 9, 0, 0, 0, ict)) || c.WorkingDay(time.Date(2025, 5, 2, 9, 0, 0, 0, ict)) {
+		t.Error("swapped days")
+	}
+	if _, err := feedback.ParseCalendar(strings.NewReader("date,kind,name\n2026-13-01,off,x\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("bad date: %v", err)
+	}
+}
+
+func TestEscalateAndReject(t *testing.T) {
+	db := testenv.Stores(t)["sqlite"]
+	r := newRig(t, db)
+	ctx := context.Background()
+	f := r.submit(cit("cit-hoa"), hoiAn)
+	f = r.act(off("h-hoian"), f.ID, feedback.Step{Action: feedback.ActEscalate, Text: "Vượt thẩm quyền của UBND thành phố"})
+	if f.Status != feedback.StatusEscalated || f.Agency != doic {
+		t.Fatalf("escalated: %s %s", f.Status, f.Agency)
+	}
+	if _, err := r.svc.Act(ctx, off("h-hoian"), f.ID, feedback.Step{Action: feedback.ActAnswer, Text: "x"}); code(err) != loa.EForbidden {
+		t.Errorf("answer after escalation by the agency: %v", err)
+	}
+	if _, err := r.svc.Act(ctx, off("coord"), f.ID, feedback.Step{Action: feedback.ActReject, Reason: "spam"}); code(err) != loa.EInvalid {
+		t.Errorf("reject with a bad reason: %v", err)
+	}
+	f = r.act(off("coord"), f.ID, feedback.Step{Action: feedback.ActReject, Reason: feedback.ReasonOutOfScope})
+	got := r.published()
+	last := got[len(got)-1]
+	if f.Status != feedback.StatusRejected || !strings.Contains(last.Body, "không thuộc phạm vi") || !last.Fallback {
+		t.Errorf("rejected %s, notice %+v", f.Status, last)
+	}
+}
+
+func TestSubmittedBySystem(t *testing.T) {
+	db := testenv.Stores(t)["sqlite"]
+	r := newRig(t, db)
+	ctx := context.Background()
+	key := feedback.Actor{APIKeyID: "k-1912"}
+	in := feedback.Input{Category: "giao-thong", Description: "Đèn tín hiệu hỏng", Area: "20570", Source: "system"}
+	if _, err := r.svc.Prepare(ctx, key, in); code(err) != loa.EInvalid {
+		t.Errorf("without phone: %v", err)
+	}
+	in.Phone, in.Name = "0912000111", "Lê Văn C"
+	f := r.submit(key, in)
+	if f.Citizen.AccountID != "" || f.Citizen.Phone != "84912000111" || f.Agency != "so-gtvt" {
+		t.Fatalf("%+v", f)
+	}
+	if got := r.published(); len(got) != 0 {
+		t.Errorf("a citizen with no account hears nothing before the answer: %+v", got)
+	}
+	r.act(off("h-gtvt"), f.ID, feedback.Step{Action: feedback.ActAnswer, Text: "Đã sửa"})
+	got := r.published()
+	if len(got) != 1 || got[0].To != (producer.Recipient{Type: producer.ToPhone, Value: "84912000111"}) || got[0].Channels[0] != "sms" {
+		t.Errorf("answer by SMS: %+v", got)
+	}
+	// The same phone of a registered citizen links the matter to the account.
+	in.Phone = "0905123456"
+	f = r.submit(key, in)
+	if f.Citizen.AccountID != "cit-hoa" {
+		t.Errorf("linked to %q", f.Citizen.AccountID)
+	}
+	// The key that sent it reads it; an inactive category is unknown.
+	if _, err := r.svc.Get(ctx, key, f.ID); err != nil {
+		t.Error(err)
+	}
+	in.Category = "cu"
+	if _, err := r.svc.Prepare(ctx, key, in); code(err) != loa.EInvalid {
+		t.Errorf("inactive category: %v", err)
+	}
+}
+
+// TestPublicViewHasNoPersonalData: the public view of a citizen who did
+// not agree holds no name, phone, citizen ID, address or exact point,
+// serialized; one who agreed is named.
+func TestPublicViewHasNoPersonalData(t *testing.T) {
+	for name, db := range testenv.Stores(t) {
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t, db)
+			ctx := context.Background()
+			in := hoiAn
+			in.Description = "Tôi là Nguyễn Thị Hoa, số 0905 123 456, CCCD 049195001234, email hoa@example.vn, ở 12 Trần Phú: rác tồn đọng."
+			f := r.submit(cit("cit-hoa"), in)
+			r.act(off("h-hoian"), f.ID, feedback.Step{Action: feedback.ActAnswer, Text: "Gửi bà Nguyễn Thị Hoa: đã thu gom."})
+			v, err := r.svc.Public(ctx, f.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			list, err := r.svc.PublicList(ctx, feedback.Filter{})
+			if err != nil || len(list) != 1 {
+				t.Fatal(err)
+			}
+			for _, x := range []any{v, list} {
+				b, _ := json.Marshal(x)
+				for _, secret := range []string{"Hoa", "0905", "84905123456", "049195001234", "hoa@example", "Trần Phú", "15.8768", "108.3291"} {
+					if strings.Contains(string(b), secret) {
+						t.Errorf("public view holds %q: %s", secret, b)
+					}
+				}
+			}
+			// Rounded to the commune: Minh An's centroid.
+			if v.Lat != 15.877 || v.Lon != 108.3282 || v.AreaName != "Phường Minh An" || v.Photos != 0 {
+				t.Errorf("location %v,%v %s photos %d", v.Lat, v.Lon, v.AreaName, v.Photos)
+			}
+			in.Public = true
+			g := r.submit(cit("cit-hoa"), in)
+			v, _ = r.svc.Public(ctx, g.ID)
+			if !v.Named || v.Name != "Nguyễn Thị Hoa" || v.Lat != 15.8768 || v.Address != "12 Trần Phú" {
+				t.Errorf("named view: %+v", v)
+			}
+		})
+	}
+}
+
+func TestPrepareNamesEveryWrongField(t *testing.T) {
+	db := testenv.Stores(t)["sqlite"]
+	r := newRig(t, db)
+	_, err := r.svc.Prepare(context.Background(), cit("cit-hoa"), feedback.Input{Category: "nope", Lat: f64(91), Lon: f64(0), Area: "999999"})
+	e, ok := errors.AsType[*loa.Error](err)
+	if !ok || e.Code != loa.EInvalid {
+		t.Fatalf("%v", err)
+	}
+	var fields []string
+	for _, f := range e.Fields {
+		fields = append(fields, f.Field)
+	}
+	if strings.Join(fields, ",") != "category,description,lat,area" {
+		t.Errorf("fields %v", fields)
+	}
+	// An official's session does not submit.
+	if _, err := r.svc.Prepare(context.Background(), off("h-hoian"), hoiAn); code(err) != loa.EForbidden {
+		t.Errorf("official submits: %v", err)
+	}
+}

@@ -1,0 +1,177 @@
+package feedback
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// PublicView is what anyone may see of a matter: its handling, never the
+// citizen's person. Unless the citizen agreed to be named, it holds no
+// name, phone, citizen ID, exact address or photo, its location is the
+// centroid of its commune, and numbers that look like a phone or a
+// citizen ID and the citizen's name are masked in its texts.
+type PublicView struct {
+	ID           string
+	Category     string
+	CategoryName string
+	Title        string
+	Description  string
+	Status       Status
+	Agency       string
+	Answer       string
+	RejectReason string
+	Rating       int
+	Area         string
+	AreaName     string
+	HasPoint     bool
+	Lat, Lon     float64
+	// Named: the citizen agreed; Name, Address, Photos and MediaURL are
+	// then set.
+	Named      bool
+	Name       string
+	Address    string
+	Photos     int // how many photos may be fetched
+	MediaURL   string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	DueAt      time.Time
+	AnsweredAt time.Time
+}
+
+// masked replaces personal data in free text.
+const masked = "[đã ẩn]"
+
+var (
+	// A Vietnamese phone (0… or +84/84…, separators allowed) or a run of
+	// 9 to 12 digits (citizen ID, old ID card), and e-mail addresses.
+	phoneOrID = regexp.MustCompile(`(\+?84|0)([\s.\-]?\d){8,10}\b|\b\d{9,12}\b`)
+	email     = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`)
+)
+
+// Redact masks phone numbers, ID numbers, e-mail addresses and the given
+// names in s.
+func Redact(s string, names ...string) string {
+	s = email.ReplaceAllString(s, masked)
+	s = phoneOrID.ReplaceAllString(s, masked)
+	for _, n := range names {
+		if n = strings.TrimSpace(n); len([]rune(n)) >= 4 {
+			s = replaceFold(s, n, masked)
+		}
+	}
+	return s
+}
+
+// replaceFold replaces every case-insensitive occurrence of old.
+func replaceFold(s, old, repl string) string {
+	lo, lold := strings.ToLower(s), strings.ToLower(old)
+	if len(lo) != len(s) {
+		return strings.ReplaceAll(s, old, repl)
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(lo, lold)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		b.WriteString(repl)
+		s, lo = s[i+len(old):], lo[i+len(old):]
+	}
+}
+
+// Public returns the public view of a matter.
+func (s *Service) Public(ctx context.Context, id string) (PublicView, error) {
+	f, err := s.load(ctx, id)
+	if err != nil {
+		return PublicView{}, err
+	}
+	vs, err := s.publicViews(ctx, []Feedback{f})
+	if err != nil {
+		return PublicView{}, err
+	}
+	return vs[0], nil
+}
+
+// PublicList lists public views, newest first.
+func (s *Service) PublicList(ctx context.Context, f Filter) ([]PublicView, error) {
+	f.Citizen = "" // nobody lists by citizen in public
+	list, err := s.d.Store.ListFeedback(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return s.publicViews(ctx, list)
+}
+
+func (s *Service) publicViews(ctx context.Context, list []Feedback) ([]PublicView, error) {
+	var codes []string
+	for _, f := range list {
+		if f.Location.Area != "" {
+			codes = append(codes, f.Location.Area)
+		}
+	}
+	places, err := s.d.Store.AreaPlaces(ctx, codes)
+	if err != nil {
+		return nil, err
+	}
+	cats, err := s.d.Store.FeedbackCategories(ctx)
+	if err != nil {
+		return nil, err
+	}
+	catName := map[string]string{}
+	for _, c := range cats {
+		catName[c.Code] = c.Name
+	}
+	out := make([]PublicView, len(list))
+	for i, f := range list {
+		v := PublicView{ID: f.ID, Category: f.Category, CategoryName: catName[f.Category], Title: f.Title, Description: f.Description,
+			Status: f.Status, Agency: f.Agency, Answer: f.Answer, RejectReason: f.RejectReason, Rating: f.Rating,
+			Area: f.Location.Area, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt, DueAt: f.DueAt, AnsweredAt: f.AnsweredAt}
+		p := places[f.Location.Area]
+		v.AreaName = p.Name
+		if f.Citizen.Public {
+			v.Named, v.Name, v.Address, v.Photos, v.MediaURL = true, f.Citizen.Name, f.Location.Address, len(f.Photos), f.MediaURL
+			v.HasPoint, v.Lat, v.Lon = f.Location.HasPoint, f.Location.Lat, f.Location.Lon
+			if !v.HasPoint && p.HasCentroid {
+				v.HasPoint, v.Lat, v.Lon = true, p.Lat, p.Lon
+			}
+		} else {
+			names := []string{f.Citizen.Name, f.Location.Address}
+			v.Title = Redact(f.Title, names...)
+			v.Description = Redact(f.Description, names...)
+			v.Answer = Redact(f.Answer, names...)
+			if p.HasCentroid {
+				v.HasPoint, v.Lat, v.Lon = true, p.Lat, p.Lon
+			}
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// PhotoOf returns a matter's photo n (from 0) for someone who may see it:
+// anyone when the citizen agreed to be named, else those who see the
+// matter in full.
+func (s *Service) PhotoOf(ctx context.Context, a Actor, id string, n int) (Photo, error) {
+	f, err := s.load(ctx, id)
+	if err != nil {
+		return Photo{}, err
+	}
+	if !f.Citizen.Public {
+		if err := s.mayRead(ctx, a, f); err != nil {
+			return Photo{}, err
+		}
+	}
+	if n < 0 || n >= len(f.Photos) {
+		return Photo{}, notFound(id + " photo")
+	}
+	return f.Photos[n], nil
+}
+
+// Stats returns per-agency counts: received, answered, answered on time,
+// late (answered after the deadline, or open past it), the average rating.
+func (s *Service) Stats(ctx context.Context) ([]AgencyStat, error) {
+	return s.d.Store.FeedbackStats(ctx, s.d.Now().UTC())
+}
