@@ -1,0 +1,282 @@
+// Package photo checks and cleans photos that strangers upload: the
+// content (not the name or the declared type) must be JPEG, PNG or WebP,
+// it must stay under a size limit while it streams, and the metadata
+// segments that can carry the place and the camera — EXIF (with GPS), XMP,
+// IPTC, comments and text chunks — are dropped on the way through. Nothing
+// is decoded: the containers are walked segment by segment, so a photo
+// costs a small buffer, never its size, in memory.
+//
+// What is dropped: JPEG APP1 (EXIF, XMP), APP13 (IPTC) and COM segments;
+// PNG eXIf, tEXt, zTXt, iTXt and tIME chunks; WebP EXIF and XMP chunks
+// (and their flags in VP8X). Colour profiles stay. A consequence: the
+// EXIF orientation goes too, so a phone photo taken sideways may show
+// sideways.
+//
+// The functions are safe for concurrent use.
+package photo
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Content types of accepted photos.
+const (
+	JPEG = "image/jpeg"
+	PNG  = "image/png"
+	WebP = "image/webp"
+)
+
+// ErrNotPhoto: the content is not a JPEG, PNG or WebP file, or is
+// malformed. ErrTooLarge: it is over the limit.
+var (
+	ErrNotPhoto = errors.New("photo: not a JPEG, PNG or WebP image")
+	ErrTooLarge = errors.New("photo: over the size limit")
+)
+
+// Info describes a cleaned photo.
+type Info struct {
+	ContentType string
+	Ext         string // "jpg", "png", "webp"
+	Size        int64  // bytes written
+}
+
+// countingReader fails once more than max bytes have been read.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	max int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n > c.max {
+		return n, ErrTooLarge
+	}
+	return n, err
+}
+
+// Clean copies the photo read from r to w without its metadata, reading
+// at most max bytes of r. w must be at its start; for WebP Clean seeks
+// back to patch the container size. Errors: ErrNotPhoto, ErrTooLarge, or
+// the reader's or writer's.
+func Clean(w io.WriteSeeker, r io.Reader, max int64) (Info, error) {
+	br := bufio.NewReaderSize(&countingReader{r: r, max: max}, 32<<10)
+	head, err := br.Peek(12)
+	if err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return Info{}, err
+		}
+		return Info{}, ErrNotPhoto
+	}
+	cw := &countingWriter{w: w}
+	var info Info
+	switch {
+	case bytes.HasPrefix(head, []byte{0xFF, 0xD8, 0xFF}):
+		info = Info{ContentType: JPEG, Ext: "jpg"}
+		err = cleanJPEG(cw, br)
+	case bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")):
+		info = Info{ContentType: PNG, Ext: "png"}
+		err = cleanPNG(cw, br)
+	case bytes.HasPrefix(head, []byte("RIFF")) && bytes.Equal(head[8:12], []byte("WEBP")):
+		info = Info{ContentType: WebP, Ext: "webp"}
+		err = cleanWebP(cw, br)
+	default:
+		return Info{}, ErrNotPhoto
+	}
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return Info{}, fmt.Errorf("%w: it ends too early", ErrNotPhoto)
+		}
+		return Info{}, err
+	}
+	info.Size = cw.n
+	return info, nil
+}
+
+type countingWriter struct {
+	w io.WriteSeeker
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func cleanJPEG(w io.Writer, r *bufio.Reader) error {
+	var soi [2]byte
+	if _, err := io.ReadFull(r, soi[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(soi[:]); err != nil {
+		return err
+	}
+	for {
+		b, err := r.ReadByte()
+		if err != nil {
+			return err
+		}
+		if b != 0xFF {
+			return fmt.Errorf("%w: bad JPEG marker", ErrNotPhoto)
+		}
+		m, err := r.ReadByte()
+		for err == nil && m == 0xFF { // fill bytes
+			m, err = r.ReadByte()
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case m == 0xD9: // EOI without image data
+			_, err := w.Write([]byte{0xFF, m})
+			return err
+		case m == 0x01 || m >= 0xD0 && m <= 0xD7:
+			if _, err := w.Write([]byte{0xFF, m}); err != nil {
+				return err
+			}
+			continue
+		}
+		var l [2]byte
+		if _, err := io.ReadFull(r, l[:]); err != nil {
+			return err
+		}
+		n := int64(binary.BigEndian.Uint16(l[:]))
+		if n < 2 {
+			return fmt.Errorf("%w: bad JPEG segment length", ErrNotPhoto)
+		}
+		if m == 0xE1 || m == 0xED || m == 0xFE { // APP1 (EXIF, XMP), APP13 (IPTC), COM
+			if _, err := io.CopyN(io.Discard, r, n-2); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := w.Write([]byte{0xFF, m, l[0], l[1]}); err != nil {
+			return err
+		}
+		if _, err := io.CopyN(w, r, n-2); err != nil {
+			return err
+		}
+		if m == 0xDA { // start of scan: the image data follows to the end
+			n, err := io.Copy(w, r)
+			if err != nil {
+				return err
+			}
+			if n < 2 {
+				return fmt.Errorf("%w: no JPEG image data", ErrNotPhoto)
+			}
+			return nil
+		}
+	}
+}
+
+var pngDrop = map[string]bool{"eXIf": true, "tEXt": true, "zTXt": true, "iTXt": true, "tIME": true}
+
+func cleanPNG(w io.Writer, r *bufio.Reader) error {
+	var sig [8]byte
+	if _, err := io.ReadFull(r, sig[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(sig[:]); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		var h [8]byte
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			return err
+		}
+		n := int64(binary.BigEndian.Uint32(h[:4]))
+		typ := string(h[4:])
+		if first && typ != "IHDR" || n > 1<<31 {
+			return fmt.Errorf("%w: bad PNG chunk", ErrNotPhoto)
+		}
+		if pngDrop[typ] {
+			if _, err := io.CopyN(io.Discard, r, n+4); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := w.Write(h[:]); err != nil {
+			return err
+		}
+		if _, err := io.CopyN(w, r, n+4); err != nil {
+			return err
+		}
+		if typ == "IEND" {
+			return nil
+		}
+	}
+}
+
+func cleanWebP(w *countingWriter, r *bufio.Reader) error {
+	var h [12]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return err
+	}
+	total := int64(binary.LittleEndian.Uint32(h[4:8])) - 4 // bytes of chunks
+	if _, err := w.Write(h[:]); err != nil {
+		return err
+	}
+	var vp8xAt int64 = -1
+	var vp8xFlags byte
+	for total > 0 {
+		var c [8]byte
+		if _, err := io.ReadFull(r, c[:]); err != nil {
+			return err
+		}
+		n := int64(binary.LittleEndian.Uint32(c[4:]))
+		padded := n + n&1
+		total -= 8 + padded
+		if total < 0 {
+			return fmt.Errorf("%w: bad WebP chunk size", ErrNotPhoto)
+		}
+		switch string(c[:4]) {
+		case "EXIF", "XMP ":
+			if _, err := io.CopyN(io.Discard, r, padded); err != nil {
+				return err
+			}
+			continue
+		case "VP8X":
+			if n < 1 {
+				return fmt.Errorf("%w: bad VP8X chunk", ErrNotPhoto)
+			}
+			vp8xAt = w.n + 8
+			b, err := r.Peek(1)
+			if err != nil {
+				return err
+			}
+			vp8xFlags = b[0] &^ 0x0C // no EXIF (0x08), no XMP (0x04)
+		}
+		if _, err := w.Write(c[:]); err != nil {
+			return err
+		}
+		if _, err := io.CopyN(w, r, padded); err != nil {
+			return err
+		}
+	}
+	end := w.n
+	var size [4]byte
+	binary.LittleEndian.PutUint32(size[:], uint32(end-8))
+	if _, err := w.w.Seek(4, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := w.w.Write(size[:]); err != nil {
+		return err
+	}
+	if vp8xAt >= 0 {
+		if _, err := w.w.Seek(vp8xAt, io.SeekStart); err != nil {
+			return err
+		}
+		if _, err := w.w.Write([]byte{vp8xFlags}); err != nil {
+			return err
+		}
+	}
+	_, err := w.w.Seek(end, io.SeekStart)
+	return err
+}
