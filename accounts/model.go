@@ -49,11 +49,21 @@ const (
 	// RoleAlertResponder receives Restricted alerts (by default; which
 	// roles a CAP <restriction> reaches is configuration).
 	RoleAlertResponder Role = "alert_responder"
+	// Feedback: handlers of an agency's feedback; coordinators in the
+	// DoIC's unit (the approval unit) assign, take escalations and are
+	// told of missed deadlines.
+	RoleFeedbackHandler     Role = "feedback_handler"
+	RoleFeedbackCoordinator Role = "feedback_coordinator"
+	// Portal: editors draft articles of their unit's categories; the
+	// chief editor approves them (never their own).
+	RoleEditor      Role = "editor"
+	RoleChiefEditor Role = "chief_editor"
 )
 
 // Roles lists every role.
 func Roles() []Role {
-	return []Role{RoleAgencySubmitter, RoleBroadcastApprover, RoleUnitAdmin, RoleOps, RoleAdmin, RoleAlertTester, RoleAlertResponder}
+	return []Role{RoleAgencySubmitter, RoleBroadcastApprover, RoleUnitAdmin, RoleOps, RoleAdmin, RoleAlertTester, RoleAlertResponder,
+		RoleFeedbackHandler, RoleFeedbackCoordinator, RoleEditor, RoleChiefEditor}
 }
 
 // Valid reports whether r is a known role.
@@ -109,9 +119,9 @@ type GrantRecord struct {
 }
 
 // ProvinceLevel reports whether r is granted by administrators only: admin
-// itself and the province's approval role.
+// itself and the province's approval and feedback-coordination roles.
 func (r Role) ProvinceLevel() bool {
-	return r == RoleAdmin || r == RoleBroadcastApprover
+	return r == RoleAdmin || r == RoleBroadcastApprover || r == RoleFeedbackCoordinator
 }
 
 // TOTPFactor is an official's authenticator-app factor. SecretSealed is

@@ -30,7 +30,7 @@ const (
 )
 
 // KnownScopes lists every scope, for validating `loa admin apikey create`.
-var KnownScopes = []string{ScopeNotifyDirect, ScopeMFAVerify, ScopeAlertsIssue, ScopeAlertsWrite, ScopeOutagesWrite, ScopeOps, ScopeAdmin, ScopeAudit}
+var KnownScopes = []string{ScopeNotifyDirect, ScopeMFAVerify, ScopeAlertsIssue, ScopeAlertsWrite, ScopeOutagesWrite, ScopeFeedbackWrite, ScopeOps, ScopeAdmin, ScopeAudit}
 
 // Principal is the authenticated caller of a request: an integrating
 // system's API key, or a signed-in account's session (AccountID set, no

@@ -18,6 +18,7 @@ import (
 	"github.com/loa-hub/loa/producer/alert"
 	"github.com/loa-hub/loa/producer/broadcast"
 	"github.com/loa-hub/loa/producer/direct"
+	"github.com/loa-hub/loa/producer/feedback"
 	"github.com/loa-hub/loa/producer/outage"
 )
 
@@ -76,6 +77,12 @@ type Deps struct {
 	// Overview answers GET /v1/ops/overview; without it that route
 	// answers 503.
 	Overview func(context.Context) metrics.Overview
+	// Feedback serves /v1/feedback, /v1/public/feedback and Open311;
+	// without it those routes answer 503.
+	Feedback *feedback.Service
+	// Blobs keeps uploaded photos; without it uploads with photos answer
+	// 503.
+	Blobs Blobs
 }
 
 type handler struct {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/producer/broadcast"
+	"github.com/loa-hub/loa/producer/feedback"
 )
 
 // routes lists every route. openapi.json describes exactly these; a test
@@ -102,6 +103,28 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireApprover()).Get("/v1/approvals/broadcasts/{id}", h.wrap(h.getApproval))
 	r.With(h.requireOps()).Get("/v1/ops/overview", h.wrap(h.opsOverview))
 	r.With(h.requireOps()).Get("/v1/ops/scheduled", h.wrap(h.listScheduled))
+
+	// Citizen feedback: sent by citizens' sessions or feedback:write keys,
+	// moved by officials (roles checked by the service before the body is
+	// read), followed by anyone through the public view.
+	r.With(h.requireFeedbackSender()).Post("/v1/feedback", h.wrap(h.postFeedback))
+	r.With(h.requireActor()).Get("/v1/feedback", h.wrap(h.listFeedback))
+	r.With(h.requireActor()).Get("/v1/feedback/{id}", h.wrap(h.getFeedback))
+	r.With(h.requireActor()).Get("/v1/feedback/{id}/history", h.wrap(h.feedbackHistory))
+	r.Get("/v1/feedback/{id}/photos/{n}", h.wrap(h.feedbackPhoto))
+	for _, action := range feedback.Actions() {
+		r.With(h.requireSession(false)).Post("/v1/feedback/{id}/"+action, h.wrap(h.feedbackAction(action)))
+	}
+	r.With(h.requireSession(false)).Post("/v1/feedback/{id}/rating", h.wrap(h.rateFeedback))
+	r.With(h.requireSession(false)).Get("/v1/me/feedback", h.wrap(h.myFeedback))
+	r.With(h.requireActor()).Put("/v1/feedback/categories/{code}", h.wrap(h.putFeedbackCategory))
+	r.With(h.requireActor()).Get("/v1/feedback/categories/{code}/routes", h.wrap(h.feedbackRoutes))
+	r.With(h.requireActor()).Put("/v1/feedback/categories/{code}/routes/{area}", h.wrap(h.putFeedbackRoute))
+	r.With(h.requireActor()).Delete("/v1/feedback/categories/{code}/routes/{area}", h.wrap(h.deleteFeedbackRoute))
+	r.Get("/v1/public/feedback", h.wrap(h.publicFeedbackList))
+	r.Get("/v1/public/feedback/stats", h.wrap(h.feedbackStats))
+	r.Get("/v1/public/feedback/categories", h.wrap(h.feedbackCategories))
+	r.Get("/v1/public/feedback/{id}", h.wrap(h.publicFeedback))
 
 	if h.deps.Outbox != nil {
 		r.With(h.requireScope("")).Get("/v1/dev/outbox", h.wrap(h.devOutbox))

@@ -46,6 +46,8 @@ Usage:
   loa admin audit purge [--older-than DAYS]
   loa admin official create --username U --full-name NAME --phone P --unit UNIT --roles ROLE[,ROLE…] [--password-file F]
   loa admin areas load FILE   load an areas CSV (see README.md, "Areas")
+  loa admin feedback categories load FILE   (code,name,name_en,group,agency,handling_days)
+  loa admin feedback route CATEGORY AREA AGENCY
   loa admin deadletters list [--limit N]
   loa admin deadletters replay [--by NAME] ID
   loa fakes [--loa URL]       run the provider fakes and print the LOA_* variables for loa dev
@@ -87,6 +89,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "admin":
 		if len(args) > 2 && args[2] == "areas" {
 			return runAdminAreas(ctx, cfg, args[3:], stdout)
+		}
+		if len(args) > 2 && args[2] == "feedback" {
+			return runAdminFeedback(ctx, cfg, args[3:], stdout)
 		}
 		if len(args) > 2 && args[2] == "deadletters" {
 			return runAdminDeadLetters(ctx, cfg, args[3:], stdout)
@@ -306,6 +311,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 			return fmt.Errorf("broadcasts: %w", err)
 		}
 		deps.Outages = outage.New(s.store, s.pub, cfg.Outages, log)
+		if deps.Blobs, err = buildBlobs(ctx, cfg, r == roleDev); err != nil {
+			return fmt.Errorf("blob store: %w", err)
+		}
+		if deps.Feedback, err = buildFeedback(ctx, cfg, s.store, acc, log, r == roleDev); err != nil {
+			return fmt.Errorf("feedback: %w", err)
+		}
 		if r == roleDev {
 			// Demo officials and a demo audience, so the broadcast flow can
 			// be tried at once (after seedDemo: the areas exist by now).
