@@ -130,7 +130,9 @@ func multipartBody(t *testing.T, data string, photos ...[]byte) (string, *bytes.
 func (f *fbFixture) post(t *testing.T, path, token, ct string, body io.Reader) (*http.Response, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", f.srv.URL+path, body)
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	req.Header.Set("Content-Type", ct)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -126,6 +126,16 @@ func (h *handler) routes(r chi.Router) {
 	r.Get("/v1/public/feedback/categories", h.wrap(h.feedbackCategories))
 	r.Get("/v1/public/feedback/{id}", h.wrap(h.publicFeedback))
 
+	// Open311 GeoReport v2: public reads, posts with a feedback:write key
+	// (api_key); JSON or XML by suffix.
+	r.Get("/open311/v2/discovery.{format}", h.open311(h.open311Discovery))
+	r.Get("/open311/v2/services.{format}", h.open311(h.open311Services))
+	r.Get("/open311/v2/services/{name}.{format}", h.open311(h.open311Definition))
+	r.Get("/open311/v2/requests.{format}", h.open311(h.open311Requests))
+	r.Post("/open311/v2/requests.{format}", h.open311(h.open311Post))
+	r.Get("/open311/v2/requests/{name}.{format}", h.open311(h.open311Request))
+	r.Get("/open311/v2/tokens/{name}.{format}", h.open311(h.open311Token))
+
 	if h.deps.Outbox != nil {
 		r.With(h.requireScope("")).Get("/v1/dev/outbox", h.wrap(h.devOutbox))
 	}

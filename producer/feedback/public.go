@@ -3,8 +3,12 @@ package feedback
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // PublicView is what anyone may see of a matter: its handling, never the
@@ -51,35 +55,72 @@ var (
 )
 
 // Redact masks phone numbers, ID numbers, e-mail addresses and the given
-// names in s.
+// people's names in s: a whole name, and its last word (the given name),
+// also when written without diacritics or in another case.
 func Redact(s string, names ...string) string {
 	s = email.ReplaceAllString(s, masked)
 	s = phoneOrID.ReplaceAllString(s, masked)
+	words := word.FindAllStringIndex(s, -1)
+	folded := make([]string, len(words))
+	for i, w := range words {
+		folded[i] = fold(s[w[0]:w[1]])
+	}
+	type span struct{ from, to int }
+	var spans []span
 	for _, n := range names {
-		if n = strings.TrimSpace(n); len([]rune(n)) >= 4 {
-			s = replaceFold(s, n, masked)
+		nw := word.FindAllString(n, -1)
+		if len(nw) == 0 {
+			continue
+		}
+		for i := range nw {
+			nw[i] = fold(nw[i])
+		}
+		given := nw[len(nw)-1]
+		for i := 0; i < len(words); i++ {
+			if i+len(nw) <= len(words) && len(nw) > 1 && slices.Equal(folded[i:i+len(nw)], nw) {
+				spans = append(spans, span{words[i][0], words[i+len(nw)-1][1]})
+				i += len(nw) - 1
+				continue
+			}
+			if len([]rune(given)) >= 3 && folded[i] == given {
+				spans = append(spans, span{words[i][0], words[i][1]})
+			}
 		}
 	}
-	return s
+	if len(spans) == 0 {
+		return s
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.from - b.from })
+	var b strings.Builder
+	at := 0
+	for _, sp := range spans {
+		if sp.from < at {
+			continue
+		}
+		b.WriteString(s[at:sp.from])
+		b.WriteString(masked)
+		at = sp.to
+	}
+	b.WriteString(s[at:])
+	return b.String()
 }
 
-// replaceFold replaces every case-insensitive occurrence of old.
-func replaceFold(s, old, repl string) string {
-	lo, lold := strings.ToLower(s), strings.ToLower(old)
-	if len(lo) != len(s) {
-		return strings.ReplaceAll(s, old, repl)
-	}
+var word = regexp.MustCompile(`[\p{L}\p{M}\d]+`)
+
+// fold lowers a word and drops its diacritics (đ → d), so "Cường" and
+// "cuong" compare equal.
+func fold(w string) string {
 	var b strings.Builder
-	for {
-		i := strings.Index(lo, lold)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
+	for _, r := range norm.NFD.String(strings.ToLower(w)) {
+		switch {
+		case unicode.Is(unicode.Mn, r):
+		case r == 'đ':
+			b.WriteRune('d')
+		default:
+			b.WriteRune(r)
 		}
-		b.WriteString(s[:i])
-		b.WriteString(repl)
-		s, lo = s[i+len(old):], lo[i+len(old):]
 	}
+	return b.String()
 }
 
 // Public returns the public view of a matter.
@@ -138,7 +179,13 @@ func (s *Service) publicViews(ctx context.Context, list []Feedback) ([]PublicVie
 				v.HasPoint, v.Lat, v.Lon = true, p.Lat, p.Lon
 			}
 		} else {
-			names := []string{f.Citizen.Name, f.Location.Address}
+			names := []string{f.Citizen.Name}
+			if f.Location.Address != "" {
+				// The address is masked as a whole, never word by word.
+				f.Title = strings.ReplaceAll(f.Title, f.Location.Address, masked)
+				f.Description = strings.ReplaceAll(f.Description, f.Location.Address, masked)
+				f.Answer = strings.ReplaceAll(f.Answer, f.Location.Address, masked)
+			}
 			v.Title = Redact(f.Title, names...)
 			v.Description = Redact(f.Description, names...)
 			v.Answer = Redact(f.Answer, names...)
