@@ -33,6 +33,9 @@ const (
 const (
 	// StatusAccepted: the notification is stored, not yet on its lane.
 	StatusAccepted Status = "accepted"
+	// StatusScheduled: stored to be sent at its send_at (cancellable
+	// until then); StatusCancelled is then what a cancel leaves.
+	StatusScheduled Status = "scheduled"
 	// StatusQueued: on its lane, no delivery recorded yet.
 	StatusQueued Status = "queued"
 	// StatusPending: a channel with no outcome yet.

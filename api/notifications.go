@@ -40,3 +40,15 @@ func (h *handler) getNotification(w http.ResponseWriter, r *http.Request) error 
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }
+
+// cancelNotification: DELETE /v1/notifications/{id} cancels a scheduled
+// notification before its send_at (409 once it was sent).
+func (h *handler) cancelNotification(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principalFrom(r.Context())
+	v, err := h.deps.Direct.Cancel(r.Context(), chi.URLParam(r, "id"), p.ID, p.Has(ScopeOps))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}

@@ -22,6 +22,7 @@ func (h *handler) routes(r chi.Router) {
 
 	r.With(h.requireScope(ScopeNotifyDirect)).Post("/v1/notifications", h.wrap(h.createNotification))
 	r.With(h.requireScope(ScopeNotifyDirect)).Get("/v1/notifications/{id}", h.wrap(h.getNotification))
+	r.With(h.requireScope(ScopeNotifyDirect)).Delete("/v1/notifications/{id}", h.wrap(h.cancelNotification))
 	r.With(h.requireOps()).Get("/v1/notifications/{id}/recipients", h.wrap(h.notificationRecipients))
 
 	r.With(h.requireOps()).Get("/v1/ops/deadletters", h.wrap(h.listDeadLetters))

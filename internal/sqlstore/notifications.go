@@ -30,6 +30,8 @@ type Notification struct {
 	CreatedAt      time.Time
 	ExpiresAt      time.Time
 	PublishedAt    time.Time // zero until the event reached Kafka
+	SendAt         time.Time // zero: at once
+	CancelledAt    time.Time // zero unless cancelled before it was sent
 }
 
 // CreateNotification inserts n unless a notification with the same client
@@ -53,12 +55,12 @@ func (d *DB) CreateNotification(ctx context.Context, n Notification, outbox ...p
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `INSERT INTO notifications
 		(id, client_id, idempotency_key, request_hash, kind, lane, recipient_type, recipient,
-		 title, body, data, channels, priority, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		 title, body, data, channels, priority, created_at, expires_at, send_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		ON CONFLICT DO NOTHING`,
 		n.ID, n.ClientID, idem, n.RequestHash, n.Kind, n.Lane, n.RecipientType, n.Recipient,
 		n.Title, n.Body, string(data), strings.Join(n.Channels, ","), n.Priority,
-		n.CreatedAt.UTC(), n.ExpiresAt.UTC())
+		n.CreatedAt.UTC(), n.ExpiresAt.UTC(), nullTime(n.SendAt))
 	if err != nil {
 		return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
 	}
@@ -124,7 +126,8 @@ func (d *DB) Unpublished(ctx context.Context, before time.Time, limit int) ([]No
 }
 
 const selectNotification = `SELECT id, client_id, COALESCE(idempotency_key, ''), request_hash, kind, lane,
-	recipient_type, recipient, title, body, data, channels, priority, created_at, expires_at, published_at
+	recipient_type, recipient, title, body, data, channels, priority, created_at, expires_at, published_at,
+	send_at, cancelled_at
 	FROM notifications`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -136,10 +139,12 @@ func (d *DB) scanNotification(s scanner) (Notification, error) {
 		created   timeValue
 		expires   timeValue
 		published timeValue
+		sendAt    timeValue
+		cancelled timeValue
 	)
 	err := s.Scan(&n.ID, &n.ClientID, &n.IdempotencyKey, &n.RequestHash, &n.Kind, &n.Lane,
 		&n.RecipientType, &n.Recipient, &n.Title, &n.Body, &data, &chs, &n.Priority,
-		&created, &expires, &published)
+		&created, &expires, &published, &sendAt, &cancelled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Notification{}, ErrNotFound
 	}
@@ -152,6 +157,45 @@ func (d *DB) scanNotification(s scanner) (Notification, error) {
 	if chs != "" {
 		n.Channels = strings.Split(chs, ",")
 	}
-	n.CreatedAt, n.ExpiresAt, n.PublishedAt = created.t, expires.t, published.t
+	n.CreatedAt, n.ExpiresAt, n.PublishedAt, n.SendAt, n.CancelledAt = created.t, expires.t, published.t, sendAt.t, cancelled.t
+	return n, nil
+}
+
+// ErrAlreadyPublished: the notification was on its lane before the
+// cancel; nothing was cancelled.
+var ErrAlreadyPublished = errors.New("sqlstore: notification already published")
+
+// CancelNotification cancels a notification that is not yet published:
+// its pending outbox items are cancelled and cancelled_at is stamped, in
+// one transaction. A poller publishing it at the same moment holds the
+// item's row lock: the cancel waits for it and then finds the item
+// published. Errors: ErrNotFound, ErrAlreadyPublished. Cancelling twice
+// is not an error.
+func (d *DB) CancelNotification(ctx context.Context, id string, at time.Time) (Notification, error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Notification{}, fmt.Errorf("sqlstore: cancel notification: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE scheduled_items SET status = 'cancelled'
+		WHERE record = $1 AND subject = $2 AND status = 'pending'`, producer.RecordNotification, id); err != nil {
+		return Notification{}, fmt.Errorf("sqlstore: cancel notification: %w", err)
+	}
+	n, err := d.scanNotification(tx.QueryRowContext(ctx, selectNotification+` WHERE id = $1`, id))
+	if err != nil {
+		return Notification{}, err
+	}
+	if !n.PublishedAt.IsZero() {
+		return n, ErrAlreadyPublished
+	}
+	if n.CancelledAt.IsZero() {
+		if _, err := tx.ExecContext(ctx, `UPDATE notifications SET cancelled_at = $1 WHERE id = $2`, at.UTC(), id); err != nil {
+			return Notification{}, fmt.Errorf("sqlstore: cancel notification: %w", err)
+		}
+		n.CancelledAt = at.UTC()
+	}
+	if err := tx.Commit(); err != nil {
+		return Notification{}, fmt.Errorf("sqlstore: cancel notification: %w", err)
+	}
 	return n, nil
 }

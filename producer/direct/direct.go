@@ -63,6 +63,7 @@ type Request struct {
 	Channels       []string
 	Priority       string
 	ExpiresAt      time.Time
+	SendAt         time.Time // zero: at once
 }
 
 // Accepted is the answer to Submit.
@@ -102,7 +103,7 @@ func (s *Service) submit(ctx context.Context, r Request) (Accepted, error) {
 		ID: id.String(), ClientID: r.ClientID, IdempotencyKey: r.IdempotencyKey, RequestHash: r.RequestHash,
 		Kind: producer.KindDirect, Lane: string(topics.LaneDirect), RecipientType: r.To.Type, Recipient: r.To.Value,
 		Title: r.Title, Body: r.Body, Data: r.Data, Channels: r.Channels, Priority: r.Priority,
-		CreatedAt: now, ExpiresAt: r.ExpiresAt,
+		CreatedAt: now, ExpiresAt: r.ExpiresAt, SendAt: r.SendAt,
 	}
 	// The notification and its outbox item are written together; the item
 	// falls due after PublishGrace, so the outbox publishes the
@@ -112,7 +113,13 @@ func (s *Service) submit(ctx context.Context, r Request) (Accepted, error) {
 	if err != nil {
 		return Accepted{}, err
 	}
-	item, err := producer.NewOutboxItem(producer.RecordNotification+":"+n.ID, n.ID, now.Add(PublishGrace), env)
+	due := now.Add(PublishGrace)
+	if !r.SendAt.IsZero() {
+		// Scheduled: the outbox publishes it at send_at, durably (the
+		// item is a row), unless it is cancelled first.
+		due = r.SendAt
+	}
+	item, err := producer.NewOutboxItem(producer.RecordNotification+":"+n.ID, n.ID, due, env)
 	if err != nil {
 		return Accepted{}, err
 	}
@@ -124,7 +131,7 @@ func (s *Service) submit(ctx context.Context, r Request) (Accepted, error) {
 	if !created && n.RequestHash != r.RequestHash {
 		return Accepted{}, ErrConflict
 	}
-	if n.PublishedAt.IsZero() {
+	if n.PublishedAt.IsZero() && n.SendAt.IsZero() {
 		if err := s.publish(ctx, n); err != nil {
 			return Accepted{}, err
 		}
@@ -175,4 +182,34 @@ func (s *Service) Get(ctx context.Context, id, client string, anyClient bool) (V
 		return View{}, err
 	}
 	return view(n, ds), nil
+}
+
+// ErrNotCancellable is wrapped by the loa.EConflict error of Cancel for a
+// notification that was sent (or sent at once).
+var ErrNotCancellable = errors.New("direct: not cancellable")
+
+// Cancel cancels a scheduled notification of client (of any client when
+// anyClient) before its send_at: nothing of it is sent. Cancelling one
+// already cancelled returns its view again. Errors: loa.ENotFound (also
+// for another client's), loa.EConflict wrapping ErrNotCancellable (sent
+// already, or not scheduled).
+func (s *Service) Cancel(ctx context.Context, id, client string, anyClient bool) (View, error) {
+	n, err := s.store.Notification(ctx, id)
+	if errors.Is(err, sqlstore.ErrNotFound) || err == nil && n.ClientID != client && !anyClient {
+		return View{}, loa.NotFound("notification %s not found", id).Wrap(ErrNotFound)
+	}
+	if err != nil {
+		return View{}, err
+	}
+	if n.SendAt.IsZero() {
+		return View{}, loa.Conflict("notification %s was sent at once; only notifications with a send_at can be cancelled", id).Wrap(ErrNotCancellable)
+	}
+	n, err = s.store.CancelNotification(ctx, id, s.now())
+	if errors.Is(err, sqlstore.ErrAlreadyPublished) {
+		return View{}, loa.Conflict("notification %s was already sent at %s; it can no longer be cancelled", id, n.SendAt.UTC().Format(time.RFC3339)).Wrap(ErrNotCancellable)
+	}
+	if err != nil {
+		return View{}, err
+	}
+	return view(n, nil), nil
 }

@@ -30,6 +30,7 @@ const (
 	maxTokenLen     = 4096
 	maxIdemKeyLen   = 255
 	defaultTTL      = 24 * time.Hour
+	maxSendAhead    = 90 * 24 * time.Hour
 	maxTTL          = 30 * 24 * time.Hour
 	maxEmailAddrLen = 254
 )
@@ -57,6 +58,7 @@ type Input struct {
 	Channels       []string          `json:"channels"`
 	TTLSeconds     *int64            `json:"ttl_seconds"`
 	ExpiresAt      *time.Time        `json:"expires_at"`
+	SendAt         *time.Time        `json:"send_at"`
 	IdempotencyKey string            `json:"idempotency_key"`
 	Priority       string            `json:"priority"`
 	// IdempotencyHeader is the request's Idempotency-Key header, if any.
@@ -186,8 +188,25 @@ func (s *Service) validate(ctx context.Context, req Input) (Request, error) {
 	}
 	out.Data = req.Data
 
-	// Expiry: ttl_seconds or expires_at, never in the past.
+	// send_at: at most 90 days ahead. The TTL counts from it, and an
+	// expiry before it is refused at once: such a reminder could never be
+	// sent.
 	now := req.ReceivedAt
+	if req.SendAt != nil {
+		switch {
+		case !req.SendAt.After(now):
+			bad("send_at", "must be in the future (leave it out to send at once)")
+		case req.SendAt.Sub(now) > maxSendAhead:
+			bad("send_at", "must be at most 90 days ahead")
+		default:
+			out.SendAt = req.SendAt.UTC()
+			now = out.SendAt
+		}
+		if req.ExpiresAt != nil && req.SendAt != nil && !req.ExpiresAt.After(*req.SendAt) {
+			bad("expires_at", "is not after send_at: the notification would expire before it is sent")
+		}
+	}
+	// Expiry: ttl_seconds or expires_at, never in the past.
 	switch {
 	case req.TTLSeconds != nil && req.ExpiresAt != nil:
 		bad("ttl_seconds", "give ttl_seconds or expires_at, not both")
@@ -200,10 +219,10 @@ func (s *Service) validate(ctx context.Context, req Input) (Request, error) {
 		}
 		out.ExpiresAt = now.Add(ttl)
 	case req.ExpiresAt != nil:
-		if !req.ExpiresAt.After(now) {
+		if !req.ExpiresAt.After(req.ReceivedAt) {
 			bad("expires_at", "is in the past")
-		} else if req.ExpiresAt.Sub(now) > maxTTL {
-			bad("expires_at", "is more than 30 days ahead")
+		} else if req.ExpiresAt.After(now) && req.ExpiresAt.Sub(now) > maxTTL {
+			bad("expires_at", "is more than 30 days after it is sent")
 		}
 		out.ExpiresAt = *req.ExpiresAt
 	default:
@@ -250,7 +269,8 @@ func requestHash(out Request, req Input) string {
 		Channels              []string
 		TTLSeconds            *int64
 		ExpiresAt             *time.Time
-	}{out.To, out.Title, out.Body, out.Priority, out.Data, out.Channels, req.TTLSeconds, req.ExpiresAt})
+		SendAt                *time.Time `json:",omitempty"`
+	}{out.To, out.Title, out.Body, out.Priority, out.Data, out.Channels, req.TTLSeconds, req.ExpiresAt, req.SendAt})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }

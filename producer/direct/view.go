@@ -17,7 +17,11 @@ type View struct {
 	Title     string            `json:"title"`
 	CreatedAt time.Time         `json:"created_at"`
 	ExpiresAt time.Time         `json:"expires_at"`
-	Outcomes  []ChannelOutcome  `json:"outcomes"`
+	// SendAt and CancelledAt: a scheduled notification's time, and when
+	// it was cancelled.
+	SendAt      *time.Time       `json:"send_at,omitempty"`
+	CancelledAt *time.Time       `json:"cancelled_at,omitempty"`
+	Outcomes    []ChannelOutcome `json:"outcomes"`
 }
 
 // ChannelOutcome is what became of one channel of a notification.
@@ -56,5 +60,16 @@ func view(n sqlstore.Notification, ds []sqlstore.Delivery) View {
 		v.Outcomes = append(v.Outcomes, o)
 	}
 	v.Status = loa.RollUpNotification(!n.PublishedAt.IsZero(), len(ds) > 0, rollups)
+	if !n.SendAt.IsZero() {
+		t := n.SendAt.UTC()
+		v.SendAt = &t
+		switch {
+		case !n.CancelledAt.IsZero():
+			c := n.CancelledAt.UTC()
+			v.Status, v.CancelledAt = loa.StatusCancelled, &c
+		case n.PublishedAt.IsZero():
+			v.Status = loa.StatusScheduled
+		}
+	}
 	return v
 }
