@@ -28,6 +28,7 @@ import (
 	"github.com/loa-hub/loa/otp"
 	"github.com/loa-hub/loa/producer/direct"
 	"github.com/loa-hub/loa/producer/feedback"
+	"github.com/loa-hub/loa/producer/portal"
 )
 
 // accountGrants adapts the accounts service to the feedback service.
@@ -38,6 +39,17 @@ func (g accountGrants) Grants(ctx context.Context, id string) ([]feedback.Grant,
 	var out []feedback.Grant
 	for _, x := range gs {
 		out = append(out, feedback.Grant{Unit: x.Unit, Role: string(x.Role)})
+	}
+	return out, err
+}
+
+type portalGrants struct{ s *accounts.Service }
+
+func (g portalGrants) Grants(ctx context.Context, id string) ([]portal.Grant, error) {
+	gs, err := g.s.Roles(ctx, id)
+	var out []portal.Grant
+	for _, x := range gs {
+		out = append(out, portal.Grant{Unit: x.Unit, Role: string(x.Role)})
 	}
 	return out, err
 }
@@ -89,8 +101,14 @@ func newFeedbackFixture(t *testing.T) *fbFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pcfg := portal.DefaultConfig()
+	pcfg.BaseURL = "https://quangnam.gov.vn"
+	ps, err := portal.New(pcfg, portal.Deps{Store: store, Roles: portalGrants{svc}, Log: log, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := api.NewHandler(api.Deps{Store: store, Direct: direct.New(store, pub, log), Log: log, DevAPIKey: "dev-key",
-		MaxBodyBytes: 8 << 10, Now: clk.Now, Accounts: svc, Feedback: fb, Blobs: blobs})
+		MaxBodyBytes: 8 << 10, Now: clk.Now, Accounts: svc, Feedback: fb, Blobs: blobs, Portal: ps})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &fbFixture{accFixture: &accFixture{fixture: &fixture{srv: srv, pub: pub, store: store}, clock: clk, svc: svc}, blobs: blobs}

@@ -20,6 +20,7 @@ import (
 	"github.com/loa-hub/loa/producer/direct"
 	"github.com/loa-hub/loa/producer/feedback"
 	"github.com/loa-hub/loa/producer/outage"
+	"github.com/loa-hub/loa/producer/portal"
 )
 
 // Check is one dependency probed by /readyz.
@@ -83,6 +84,8 @@ type Deps struct {
 	// Blobs keeps uploaded photos; without it uploads with photos answer
 	// 503.
 	Blobs Blobs
+	// Portal serves /v1/portal; without it those routes answer 503.
+	Portal *portal.Service
 }
 
 type handler struct {

@@ -127,6 +127,27 @@ func (h *handler) routes(r chi.Router) {
 	r.Get("/v1/public/feedback/categories", h.wrap(h.feedbackCategories))
 	r.Get("/v1/public/feedback/{id}", h.wrap(h.publicFeedback))
 
+	// Portal articles: editors and chief editors at the desk (roles checked
+	// before the body), the public reads live articles and Atom feeds.
+	desk := r.With(h.requireSession(false), h.requireEditor)
+	desk.Post("/v1/portal/articles", h.wrap(h.createArticle))
+	desk.Get("/v1/portal/desk", h.wrap(h.deskArticles))
+	desk.Get("/v1/portal/desk/{id}", h.wrap(h.deskArticle))
+	desk.Put("/v1/portal/desk/{id}", h.wrap(h.reviseArticle("edit")))
+	desk.Put("/v1/portal/desk/{id}/correction", h.wrap(h.reviseArticle("correct")))
+	desk.Put("/v1/portal/desk/{id}/cover", h.wrap(h.putArticleCover))
+	for _, action := range []string{"submit", "approve", "return", "unpublish"} {
+		desk.Post("/v1/portal/desk/{id}/"+action, h.wrap(h.articleStep(action)))
+	}
+	desk.Get("/v1/portal/desk/{id}/revisions", h.wrap(h.articleRevisions))
+	desk.Get("/v1/portal/desk/{id}/history", h.wrap(h.articleHistory))
+	r.With(h.requireActor()).Put("/v1/portal/categories/{code}", h.wrap(h.putPortalCategory))
+	r.Get("/v1/portal/categories", h.wrap(h.portalCategories))
+	r.Get("/v1/portal/articles", h.wrap(h.publicArticles))
+	r.Get("/v1/portal/articles/{slug}", h.wrap(h.publicArticle))
+	r.Get("/v1/portal/articles/{slug}/cover", h.wrap(h.articleCover))
+	r.Get("/v1/portal/feeds/{category}/{lang}", h.wrap(h.portalFeed))
+
 	// Open311 GeoReport v2: public reads, posts with a feedback:write key
 	// (api_key); JSON or XML by suffix.
 	r.Get("/open311/v2/discovery.{format}", h.open311(h.open311Discovery))

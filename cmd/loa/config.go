@@ -52,13 +52,14 @@ type config struct {
 	AuditRetentionDays int
 	// Operator names who runs a `loa admin` command in the audit log
 	// ($USER), unless --by says otherwise.
-	Operator  string
-	Providers providerConfig
-	Accounts  accountsConfig
-	Alerts    alert.Config
-	Outages   outage.Config
-	Console   consoleConfig
-	Feedback  feedbackConfig
+	Operator      string
+	Providers     providerConfig
+	Accounts      accountsConfig
+	Alerts        alert.Config
+	Outages       outage.Config
+	Console       consoleConfig
+	Feedback      feedbackConfig
+	PortalBaseURL string
 }
 
 // loadConfig reads the environment through getenv, applying defaults, and
@@ -86,6 +87,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.Replication = intVar(getenv, "LOA_KAFKA_REPLICATION", 1, 1, 7, &errs)
 	c.Feedback = loadFeedbackConfig(getenv, &errs)
+	c.PortalBaseURL = strings.TrimRight(getenv("LOA_PORTAL_BASE_URL"), "/")
 	c.MaxBodyBytes = int64(intVar(getenv, "LOA_MAX_BODY_BYTES", 64<<10, 1024, 16<<20, &errs))
 	c.OutboxCapacity = intVar(getenv, "LOA_OUTBOX_CAPACITY", 10000, 10, 10_000_000, &errs)
 	c.ShutdownTimeout = durVar(getenv, "LOA_SHUTDOWN_TIMEOUT", 10*time.Second, &errs)

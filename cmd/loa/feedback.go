@@ -16,6 +16,7 @@ import (
 	"github.com/loa-hub/loa/internal/blob/s3"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer/feedback"
+	"github.com/loa-hub/loa/producer/portal"
 )
 
 // feedbackConfig is the configuration of citizen feedback and of the
@@ -175,4 +176,41 @@ func runAdminFeedback(ctx context.Context, cfg config, args []string, stdout io.
 		return nil
 	}
 	return errors.New(use)
+}
+
+// buildPortal wires the portal; loa dev starts with two categories of the
+// demo units.
+func buildPortal(ctx context.Context, cfg config, store *sqlstore.DB, acc *accounts.Service, log *slog.Logger, dev bool) (*portal.Service, error) {
+	pc := portal.DefaultConfig()
+	if cfg.PortalBaseURL != "" {
+		pc.BaseURL = cfg.PortalBaseURL
+	} else if dev {
+		pc.BaseURL = "http://" + cfg.HTTPAddr
+	}
+	if dev {
+		if have, err := store.PortalCategories(ctx); err != nil {
+			return nil, err
+		} else if len(have) == 0 {
+			for _, c := range []portal.Category{
+				{Code: "tin-tuc", Name: "Tin tức - Sự kiện", NameEN: "News", Unit: demoApprovalUnit, Topic: "news"},
+				{Code: "thong-bao", Name: "Thông báo", NameEN: "Announcements", Unit: demoApprovalUnit, Topic: "disaster"},
+			} {
+				if err := store.PutPortalCategory(ctx, c); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return portal.New(pc, portal.Deps{Store: store, Roles: portalGrantsOf{acc}, Log: log.With("component", "portal")})
+}
+
+type portalGrantsOf struct{ acc *accounts.Service }
+
+func (g portalGrantsOf) Grants(ctx context.Context, id string) ([]portal.Grant, error) {
+	gs, err := g.acc.Roles(ctx, id)
+	out := make([]portal.Grant, 0, len(gs))
+	for _, x := range gs {
+		out = append(out, portal.Grant{Unit: x.Unit, Role: string(x.Role)})
+	}
+	return out, err
 }

@@ -317,6 +317,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		if deps.Feedback, err = buildFeedback(ctx, cfg, s.store, acc, log, r == roleDev); err != nil {
 			return fmt.Errorf("feedback: %w", err)
 		}
+		if deps.Portal, err = buildPortal(ctx, cfg, s.store, acc, log, r == roleDev); err != nil {
+			return fmt.Errorf("portal: %w", err)
+		}
 		if r == roleDev {
 			// Demo officials and a demo audience, so the broadcast flow can
 			// be tried at once (after seedDemo: the areas exist by now).

@@ -46,7 +46,10 @@ func startProc(t *testing.T, role string, env map[string]string) *proc {
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	go func() { p.done <- run(ctx, []string{"loa", role}, func(k string) string { return env[k] }, pw); pw.Close() }()
+	go func() {
+		p.done <- run(ctx, []string{"loa", role}, func(k string) string { return env[k] }, pw)
+		pw.Close()
+	}()
 	t.Cleanup(func() { p.stop(t) })
 	if role == "dispatcher" {
 		waitFor(t, "the dispatcher to start", func() bool { return strings.Contains(p.logs.String(), "dispatcher") })

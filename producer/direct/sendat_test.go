@@ -52,7 +52,7 @@ func TestSendAt(t *testing.T) {
 				field string
 			}{
 				{in("past", now.Add(-time.Minute)), "send_at"},
-				{in("far", now.Add(91 * 24 * time.Hour)), "send_at"},
+				{in("far", now.Add(91*24*time.Hour)), "send_at"},
 				{func() direct.Input { i := in("exp", now.Add(2*time.Hour)); i.ExpiresAt = &exp; return i }(), "expires_at"},
 			} {
 				if _, err := svc.Submit(ctx, c.in); len(fields(err)) == 0 || fields(err)[0] != c.field {

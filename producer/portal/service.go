@@ -531,14 +531,23 @@ func (s *Service) Category(ctx context.Context, code string) (Category, error) {
 	return c, err
 }
 
-// PutCategory creates or changes a category (administrators).
-func (s *Service) PutCategory(ctx context.Context, a Actor, c Category) (Category, error) {
+// MayAdminister reports whether the actor sets categories: an
+// administrator or an admin key.
+func (s *Service) MayAdminister(ctx context.Context, a Actor) error {
 	gs, err := s.grants(ctx, a)
 	if err != nil {
-		return c, err
+		return err
 	}
 	if !a.AdminKey && !slices.ContainsFunc(gs, func(g Grant) bool { return g.Role == RoleAdmin }) {
-		return c, forbidden("portal categories are set by administrators")
+		return forbidden("portal categories are set by administrators")
+	}
+	return nil
+}
+
+// PutCategory creates or changes a category (administrators).
+func (s *Service) PutCategory(ctx context.Context, a Actor, c Category) (Category, error) {
+	if err := s.MayAdminister(ctx, a); err != nil {
+		return c, err
 	}
 	var v loa.Validation
 	if Slugify(c.Code) != c.Code || c.Code == "" {
@@ -556,4 +565,39 @@ func (s *Service) PutCategory(ctx context.Context, a Actor, c Category) (Categor
 		return c, err
 	}
 	return c, s.d.Store.PutPortalCategory(ctx, c)
+}
+
+// SetCover records an article's cover image (stored by the caller), as
+// part of editing (editor) or correcting (chief editor). It returns the
+// article and the cover it replaced, if any.
+func (s *Service) SetCover(ctx context.Context, a Actor, id string, img Image) (Article, *Image, error) {
+	art, err := s.load(ctx, id)
+	if err != nil {
+		return Article{}, nil, err
+	}
+	action := "edit"
+	if art.Status == StatusPublished || art.Status == StatusScheduled {
+		action = "correct"
+	}
+	if art, err = s.authorise(ctx, a, id, action); err != nil {
+		return Article{}, nil, err
+	}
+	now := s.d.Now().UTC()
+	next := art
+	next.Cover, next.UpdatedAt = &img, now
+	next, err = s.step(ctx, action, art, next, nil, Event{At: now, Actor: a.AccountID, Action: "cover", From: art.Status, To: art.Status}, "", nil)
+	return next, art.Cover, err
+}
+
+// CoverCheck reports whether the actor may set the cover now; the API asks
+// before reading the image.
+func (s *Service) CoverCheck(ctx context.Context, a Actor, id string) error {
+	art, err := s.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	if art.Status == StatusPublished || art.Status == StatusScheduled {
+		return s.Check(ctx, a, id, "correct")
+	}
+	return s.Check(ctx, a, id, "edit")
 }

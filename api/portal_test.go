@@ -1,0 +1,243 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// atomCheck validates an Atom document against RFC 4287's rules (§4.1.1
+// feed, §4.1.2 entry, §3.2 person, §3.3 dates, §4.2.6 ids as IRIs, §4.2.7
+// links, §3.1 text constructs, §4.1.3 content), structurally: the
+// elements each container must have exactly once, may have at most once,
+// and their forms. It returns every breach.
+func atomCheck(b []byte) []string {
+	type link struct {
+		Rel  string `xml:"rel,attr"`
+		Href string `xml:"href,attr"`
+		Type string `xml:"type,attr"`
+	}
+	type text struct {
+		Type  string `xml:"type,attr"`
+		Inner string `xml:",innerxml"`
+	}
+	type person struct {
+		Name []string `xml:"name"`
+	}
+	type entry struct {
+		ID        []string `xml:"id"`
+		Title     []text   `xml:"title"`
+		Updated   []string `xml:"updated"`
+		Published []string `xml:"published"`
+		Links     []link   `xml:"link"`
+		Summary   []text   `xml:"summary"`
+		Content   []text   `xml:"content"`
+		Author    []person `xml:"author"`
+	}
+	var f struct {
+		XMLName xml.Name
+		Lang    string   `xml:"http://www.w3.org/XML/1998/namespace lang,attr"`
+		ID      []string `xml:"id"`
+		Title   []text   `xml:"title"`
+		Updated []string `xml:"updated"`
+		Links   []link   `xml:"link"`
+		Author  []person `xml:"author"`
+		Entries []entry  `xml:"entry"`
+	}
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmtS(format, args...)) }
+	if err := xml.Unmarshal(b, &f); err != nil {
+		return []string{"not well-formed XML: " + err.Error()}
+	}
+	if f.XMLName.Space != "http://www.w3.org/2005/Atom" || f.XMLName.Local != "feed" {
+		bad("root is %v, want atom:feed", f.XMLName)
+	}
+	iri := func(where, s string) {
+		u, err := url.Parse(s)
+		if err != nil || u.Scheme == "" {
+			bad("%s: id %q is not an absolute IRI", where, s)
+		}
+	}
+	date := func(where, s string) {
+		if _, err := time.Parse(time.RFC3339, s); err != nil {
+			bad("%s: %q is not an RFC 3339 date-time", where, s)
+		}
+	}
+	textC := func(where string, t text) {
+		switch t.Type {
+		case "", "text", "html":
+		case "xhtml":
+		default:
+			bad("%s: type %q", where, t.Type)
+		}
+		if (t.Type == "" || t.Type == "text" || t.Type == "html") && strings.Contains(t.Inner, "<") {
+			bad("%s: a %s construct holds child elements", where, t.Type)
+		}
+	}
+	once := func(where, name string, n int) {
+		if n != 1 {
+			bad("%s: %d atom:%s, want exactly one", where, n, name)
+		}
+	}
+	once("feed", "id", len(f.ID))
+	once("feed", "title", len(f.Title))
+	once("feed", "updated", len(f.Updated))
+	for _, s := range f.ID {
+		iri("feed", s)
+	}
+	for _, s := range f.Updated {
+		date("feed updated", s)
+	}
+	for _, t := range f.Title {
+		textC("feed title", t)
+	}
+	self := 0
+	alt := map[string]int{}
+	for _, l := range f.Links {
+		if l.Href == "" {
+			bad("feed: a link without href")
+		}
+		if l.Rel == "self" {
+			self++
+		}
+		if l.Rel == "alternate" || l.Rel == "" {
+			alt[l.Type]++
+		}
+	}
+	if self != 1 {
+		bad("feed: %d rel=self links, want one (§4.1.1 SHOULD)", self)
+	}
+	for ty, n := range alt {
+		if n > 1 {
+			bad("feed: %d alternate links of type %q", n, ty)
+		}
+	}
+	for _, a := range f.Author {
+		once("feed author", "name", len(a.Name))
+	}
+	ids := map[string]bool{}
+	for i, e := range f.Entries {
+		w := fmtS("entry %d", i)
+		once(w, "id", len(e.ID))
+		once(w, "title", len(e.Title))
+		once(w, "updated", len(e.Updated))
+		if len(e.Published) > 1 || len(e.Summary) > 1 || len(e.Content) > 1 {
+			bad("%s: more than one published, summary or content", w)
+		}
+		for _, s := range e.ID {
+			iri(w, s)
+			if ids[s] {
+				bad("%s: id %s repeated", w, s)
+			}
+			ids[s] = true
+		}
+		for _, s := range append(e.Updated, e.Published...) {
+			date(w, s)
+		}
+		for _, t := range append(append(e.Title, e.Summary...), e.Content...) {
+			textC(w, t)
+		}
+		if len(f.Author) == 0 && len(e.Author) == 0 {
+			bad("%s: no atom:author in the entry nor in the feed", w)
+		}
+		hasAlt := false
+		for _, l := range e.Links {
+			hasAlt = hasAlt || l.Rel == "alternate" || l.Rel == ""
+		}
+		if len(e.Content) == 0 && !hasAlt {
+			bad("%s: neither content nor an alternate link", w)
+		}
+	}
+	if f.Lang == "" {
+		bad("feed: no xml:lang")
+	}
+	return errs
+}
+
+func fmtS(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// TestPortalOverHTTP: the desk with four eyes checked before the body, the
+// sanitised public article, and the Atom feeds valid by RFC 4287's rules.
+func TestPortalOverHTTP(t *testing.T) {
+	f := newFeedbackFixture(t)
+	_, editor := f.official(t, "bien.tap", "0911000011", "vp-ubnd", "editor")
+	_, both := f.official(t, "truong.ban", "0911000012", "vp-ubnd", "chief_editor", "editor")
+	_, chief := f.official(t, "tong.bien.tap", "0911000013", "vp-ubnd", "chief_editor")
+	_, stranger := f.official(t, "xu.ly", "0911000014", "so-gtvt", "feedback_handler")
+	_, cit := f.citizen(t, "049095000777", "0905777777")
+	if code, b := f.do(t, "PUT", "/v1/portal/categories/tin-tuc", editor, `{"name":"Tin tức","unit":"vp-ubnd","topic":"news"}`); code.StatusCode != 403 {
+		t.Errorf("an editor sets a category: %d %v", code.StatusCode, b)
+	}
+	if resp, b := f.do(t, "PUT", "/v1/portal/categories/tin-tuc", "dev-key", `{"name":"Tin tức","name_en":"News","unit":"vp-ubnd","topic":"news"}`); resp.StatusCode != 200 {
+		t.Fatalf("category: %d %v", resp.StatusCode, b)
+	}
+	body := `{"category":"tin-tuc","vi":{"title":"Lễ hội đèn lồng Hội An","summary":"Đêm rằm","body":"<p onmouseover=\"x()\">Tắt đèn <a href=\"javascript:evil()\">ở phố cổ</a></p><script>steal()</script>"},
+		"en":{"title":"Hoi An lantern festival","body":"<p>Lights off in the old town</p>"}}`
+	for _, tok := range []string{"", cit, stranger} {
+		if resp, _ := f.do(t, "POST", "/v1/portal/articles", tok, `not json`); resp.StatusCode != 401 && resp.StatusCode != 403 {
+			t.Errorf("drafting as %q: %d", tok, resp.StatusCode)
+		}
+	}
+	resp, a := f.do(t, "POST", "/v1/portal/articles", both, body)
+	if resp.StatusCode != 201 {
+		t.Fatalf("draft: %d %v", resp.StatusCode, a)
+	}
+	id := a["id"].(string)
+	if resp, b := f.do(t, "POST", "/v1/portal/desk/"+id+"/submit", both, ""); resp.StatusCode != 200 {
+		t.Fatalf("submit: %d %v", resp.StatusCode, b)
+	}
+	// Four eyes before the body: the author approves → 403 whatever the body.
+	if resp, b := f.do(t, "POST", "/v1/portal/desk/"+id+"/approve", both, `garbage`); resp.StatusCode != 403 || b["type"] != "urn:loa:problem:four-eyes" {
+		t.Errorf("own approval: %d %v", resp.StatusCode, b)
+	}
+	if resp, _ := f.do(t, "POST", "/v1/portal/desk/"+id+"/approve", editor, `garbage`); resp.StatusCode != 403 {
+		t.Errorf("an editor approves: %d", resp.StatusCode)
+	}
+	if resp, b := f.do(t, "POST", "/v1/portal/desk/"+id+"/approve", chief, `{"urgent":false}`); resp.StatusCode != 200 || b["status"] != "published" {
+		t.Fatalf("approve: %d %v", resp.StatusCode, b)
+	}
+	resp, pub := f.get(t, "/v1/portal/articles/le-hoi-den-long-hoi-an", "")
+	if resp.StatusCode != 200 || bytes.Contains(pub, []byte("script")) || bytes.Contains(pub, []byte("onmouseover")) || bytes.Contains(pub, []byte("javascript")) ||
+		bytes.Contains(pub, []byte("bien.tap")) {
+		t.Errorf("public article: %d %s", resp.StatusCode, pub)
+	}
+	resp, list := f.get(t, "/v1/portal/articles?category=tin-tuc&lang=en", "")
+	var l struct {
+		Items []struct{ Title, Slug string } `json:"items"`
+	}
+	json.Unmarshal(list, &l)
+	if resp.StatusCode != 200 || len(l.Items) != 1 || l.Items[0].Slug != "hoi-an-lantern-festival" {
+		t.Errorf("English list: %s", list)
+	}
+	for _, lang := range []string{"vi", "en"} {
+		resp, feed := f.get(t, "/v1/portal/feeds/tin-tuc/"+lang, "")
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/atom+xml") {
+			t.Fatalf("feed %s: %d %s", lang, resp.StatusCode, feed)
+		}
+		if errs := atomCheck(feed); len(errs) > 0 {
+			t.Errorf("feed %s breaks RFC 4287: %v\n%s", lang, errs, feed)
+		}
+		if bytes.Contains(feed, []byte("<script")) || !bytes.Contains(feed, []byte("<entry>")) {
+			t.Errorf("feed %s: %s", lang, feed)
+		}
+	}
+	// The checker itself refuses what RFC 4287 refuses.
+	for name, doc := range map[string]string{
+		"no id":       `<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="vi"><title>x</title><updated>2026-11-23T00:00:00Z</updated><link rel="self" href="https://a/f"/></feed>`,
+		"bad date":    `<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="vi"><id>https://a/f</id><title>x</title><updated>23/11/2026</updated><link rel="self" href="https://a/f"/></feed>`,
+		"entry no id": `<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="vi"><id>https://a/f</id><title>x</title><updated>2026-11-23T00:00:00Z</updated><link rel="self" href="https://a/f"/><author><name>a</name></author><entry><title>t</title><updated>2026-11-23T00:00:00Z</updated><content>c</content></entry></feed>`,
+		"not atom":    `<rss><channel/></rss>`,
+	} {
+		if errs := atomCheck([]byte(doc)); len(errs) == 0 {
+			t.Errorf("the Atom check accepts %s", name)
+		}
+	}
+	if resp, _ := f.get(t, "/v1/portal/feeds/tin-tuc/fr", ""); resp.StatusCode != 400 {
+		t.Errorf("feed in French: %d", resp.StatusCode)
+	}
+}
