@@ -8,7 +8,7 @@
 #                        directory, 127.0.0.1:9100
 #   LOA_TEST_FEEDBACK_PYTHON
 #                        a Python with the PyPI Open311 GeoReport v2 clients
-#                        (georeport, open311), lxml and rnc2rng (Atom schema)
+#                        three (Code for America) and georeport
 # Idempotent: what is installed at the pinned version is left alone and a
 # server already running is kept. What cannot be installed is reported and
 # left out; the tests then fail under LOA_REQUIRE_SERVICES=1.
@@ -20,9 +20,7 @@ S3_PORT=9100
 S3_ACCESS=loatest
 S3_SECRET=loatest-secret-key-0123
 GEOREPORT_VERSION=0.3.1
-OPEN311_VERSION=1.1
-LXML_VERSION=6.1.3
-RNC2RNG_VERSION=2.7.0
+THREE_VERSION=0.8.0
 
 log() { echo "local: $*" >&2; }
 port_open() { timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
@@ -39,7 +37,8 @@ if [[ ! -x $BIN || "$(cat "$STAMP" 2>/dev/null)" != "$VERSITYGW_VERSION" ]]; the
 	fi
 fi
 PIDFILE="$STATE/versitygw.pid"
-pid="$(tr -dc '0-9' <"$PIDFILE" 2>/dev/null || true)"
+pid=""
+[[ -s $PIDFILE ]] && pid="$(tr -dc '0-9' <"$PIDFILE")"
 if [[ -x $BIN ]]; then
 	if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && grep -qF versitygw "/proc/$pid/cmdline" 2>/dev/null; then
 		: # ours, running
@@ -72,10 +71,10 @@ if [[ -x $BIN ]]; then
 	fi
 fi
 
-# --- Python: Open311 clients and the Atom schema -----------------------------
+# --- Python: Open311 clients ------------------------------------------------
 VENV="$STATE/feedback-py"
 PY="$VENV/bin/python"
-want="georeport==$GEOREPORT_VERSION open311==$OPEN311_VERSION lxml==$LXML_VERSION rnc2rng==$RNC2RNG_VERSION"
+want="georeport==$GEOREPORT_VERSION three==$THREE_VERSION"
 have() {
 	"$PY" - "$@" <<'PY' 2>/dev/null
 import importlib.metadata as m, sys
