@@ -30,6 +30,13 @@ var demoOfficials = []accounts.NewOfficial{
 	{Username: "demo-submitter", FullName: "Cán bộ Sở Nông nghiệp (demo)", Phone: "0900000101", Unit: "snn", Roles: []accounts.Role{accounts.RoleAgencySubmitter}},
 	{Username: "demo-approver", FullName: "Cán bộ Sở Thông tin và Truyền thông (demo)", Phone: "0900000102", Unit: demoApprovalUnit, Roles: []accounts.Role{accounts.RoleBroadcastApprover}},
 	{Username: "demo-ops", FullName: "Trực vận hành (demo)", Phone: "0900000103", Unit: "ttcntt", Roles: []accounts.Role{accounts.RoleOps}},
+	// Feedback: a handler of the environment department (the sample
+	// categories' agency) and the DoIC's coordinator; the portal: an
+	// editor and a chief editor of the DoIC's categories.
+	{Username: "demo-handler", FullName: "Cán bộ Sở Tài nguyên và Môi trường (demo)", Phone: "0900000104", Unit: "so-tnmt", Roles: []accounts.Role{accounts.RoleFeedbackHandler}},
+	{Username: "demo-coordinator", FullName: "Điều phối phản ánh, Sở TT&TT (demo)", Phone: "0900000105", Unit: demoApprovalUnit, Roles: []accounts.Role{accounts.RoleFeedbackCoordinator}},
+	{Username: "demo-editor", FullName: "Biên tập viên Cổng thông tin (demo)", Phone: "0900000106", Unit: demoApprovalUnit, Roles: []accounts.Role{accounts.RoleEditor}},
+	{Username: "demo-chief-editor", FullName: "Trưởng ban biên tập (demo)", Phone: "0900000107", Unit: demoApprovalUnit, Roles: []accounts.Role{accounts.RoleChiefEditor}},
 }
 
 // demoAudienceAreas are the communes the demo devices subscribe to: the
