@@ -567,3 +567,17 @@ func (d *DB) Citizen(ctx context.Context, accountID string) (feedback.Citizen, e
 	c.Phone = phone.String
 	return c, nil
 }
+
+// CountFeedbackSince counts the matters created since a time by an account
+// (when account is not empty), else for a phone.
+func (d *DB) CountFeedbackSince(ctx context.Context, account, phone string, since time.Time) (int, error) {
+	q, arg := `SELECT COUNT(*) FROM feedback WHERE citizen_account = $1 AND created_at >= $2`, account
+	if account == "" {
+		q, arg = `SELECT COUNT(*) FROM feedback WHERE citizen_phone = $1 AND created_at >= $2`, phone
+	}
+	var n int
+	if err := d.db.QueryRowContext(ctx, q, arg, since.UTC()).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlstore: count feedback: %w", err)
+	}
+	return n, nil
+}

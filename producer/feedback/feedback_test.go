@@ -480,6 +480,24 @@ func TestPublicViewHasNoPersonalData(t *testing.T) {
 	}
 }
 
+// TestOneCitizenCannotFloodTheQueue: past PerDay in 24 hours a citizen's
+// (or a phone's) feedback is refused with 429 before anything is read or
+// stored; another citizen is not affected; a day later it is accepted.
+func TestOneCitizenCannotFloodTheQueue(t *testing.T) {
+	r := newRig(t, testenv.Stores(t)["sqlite"])
+	ctx := context.Background()
+	for range 20 {
+		r.submit(cit("cit-hoa"), hoiAn)
+	}
+	_, err := r.svc.Prepare(ctx, cit("cit-hoa"), hoiAn)
+	if e, ok := errors.AsType[*loa.Error](err); !ok || e.Code != loa.ERateLimited || e.RetryAfter <= 0 {
+		t.Fatalf("21st: %v", err)
+	}
+	r.submit(cit("cit-other"), hoiAn)
+	r.now = r.now.Add(24*time.Hour + time.Second)
+	r.submit(cit("cit-hoa"), hoiAn)
+}
+
 func TestPrepareNamesEveryWrongField(t *testing.T) {
 	db := testenv.Stores(t)["sqlite"]
 	r := newRig(t, db)

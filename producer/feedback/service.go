@@ -53,6 +53,9 @@ type Store interface {
 	TransitionFeedback(ctx context.Context, t Transition) error
 	FeedbackHistory(ctx context.Context, id string) ([]Event, error)
 	ListFeedback(ctx context.Context, f Filter) ([]Feedback, error)
+	// CountFeedbackSince counts the matters sent since a time by an
+	// account (when account is not empty) or for a phone.
+	CountFeedbackSince(ctx context.Context, account, phone string, since time.Time) (int, error)
 	FeedbackStats(ctx context.Context, now time.Time) ([]AgencyStat, error)
 
 	// OfficialsWithRole returns the active officials holding role in unit.
@@ -114,12 +117,16 @@ type Config struct {
 	MaxTitle  int
 	MaxText   int
 	MaxPhotos int
+	// PerDay bounds what one citizen (account, or phone for an
+	// integrating system) sends in 24 hours, so one sender cannot fill
+	// the handlers' queues or the blob store.
+	PerDay int
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{RatingWindow: 7 * 24 * time.Hour, ReminderLead: 24 * time.Hour, NoticeTTL: 72 * time.Hour,
-		MaxTitle: 200, MaxText: 4000, MaxPhotos: 5}
+		MaxTitle: 200, MaxText: 4000, MaxPhotos: 5, PerDay: 20}
 }
 
 // Deps are the service's collaborators. Store, Roles, Directory and Log
@@ -147,7 +154,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Store == nil || d.Roles == nil || d.Directory == nil || d.Log == nil {
 		return nil, errors.New("feedback: Store, Roles, Directory and Log are required")
 	}
-	if cfg.RatingWindow <= 0 || cfg.ReminderLead <= 0 || cfg.NoticeTTL <= 0 || cfg.MaxTitle <= 0 || cfg.MaxText <= 0 || cfg.MaxPhotos < 0 {
+	if cfg.RatingWindow <= 0 || cfg.ReminderLead <= 0 || cfg.NoticeTTL <= 0 || cfg.MaxTitle <= 0 || cfg.MaxText <= 0 || cfg.MaxPhotos < 0 || cfg.PerDay <= 0 {
 		return nil, errors.New("feedback: config: windows and limits must be positive")
 	}
 	if d.Calendar == nil {
@@ -331,6 +338,16 @@ func (s *Service) Prepare(ctx context.Context, a Actor, in Input) (*Draft, error
 			return nil, err
 		}
 		f.Citizen.Name, f.Citizen.Phone = c.Name, c.Phone
+	}
+	// The limit is checked here, before any photo is read.
+	since := s.d.Now().Add(-24 * time.Hour)
+	n, err := s.d.Store.CountFeedbackSince(ctx, f.Citizen.AccountID, f.Citizen.Phone, since)
+	if err != nil {
+		return nil, err
+	}
+	if n >= s.cfg.PerDay {
+		return nil, (&loa.Error{Code: loa.ERateLimited, RetryAfter: time.Hour,
+			Detail: fmt.Sprintf("at most %d pieces of feedback a day from one citizen; try again later", s.cfg.PerDay)}).Wrap(ErrForbidden)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
