@@ -182,6 +182,7 @@ func runAdminFeedback(ctx context.Context, cfg config, args []string, stdout io.
 // demo units.
 func buildPortal(ctx context.Context, cfg config, store *sqlstore.DB, acc *accounts.Service, log *slog.Logger, dev bool) (*portal.Service, error) {
 	pc := portal.DefaultConfig()
+	pc.Topics = acc.Topics()
 	if cfg.PortalBaseURL != "" {
 		pc.BaseURL = cfg.PortalBaseURL
 	} else if dev {
@@ -192,7 +193,7 @@ func buildPortal(ctx context.Context, cfg config, store *sqlstore.DB, acc *accou
 			return nil, err
 		} else if len(have) == 0 {
 			for _, c := range []portal.Category{
-				{Code: "tin-tuc", Name: "Tin tức - Sự kiện", NameEN: "News", Unit: demoApprovalUnit, Topic: "news"},
+				{Code: "tin-tuc", Name: "Tin tức - Sự kiện", NameEN: "News", Unit: demoApprovalUnit, Topic: "general"},
 				{Code: "thong-bao", Name: "Thông báo", NameEN: "Announcements", Unit: demoApprovalUnit, Topic: "disaster"},
 			} {
 				if err := store.PutPortalCategory(ctx, c); err != nil {

@@ -289,3 +289,27 @@ func TestUrgentAndCancelled(t *testing.T) {
 		t.Errorf("a body of nothing but script: %v", err)
 	}
 }
+
+// TestCategoryTopicIsASubscriptionTopic: a category's publications go to
+// the subscribers of its topic, so a topic nobody can subscribe to is
+// refused, naming the field; a known topic (or none) is taken.
+func TestCategoryTopicIsASubscriptionTopic(t *testing.T) {
+	db := testenv.OpenStore(t, testenv.SQLiteURL(t))
+	cfg := portal.DefaultConfig()
+	cfg.Topics = accounts.DefaultTopics
+	svc, err := portal.New(cfg, portal.Deps{Store: db, Roles: grants{db}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	admin := portal.Actor{AdminKey: true}
+	_, err = svc.PutCategory(ctx, admin, portal.Category{Code: "tin-tuc", Name: "Tin tức", Unit: "vp-ubnd", Topic: "news"})
+	if e, ok := errors.AsType[*loa.Error](err); !ok || e.Code != loa.EInvalid || len(e.Fields) != 1 || e.Fields[0].Field != "topic" {
+		t.Fatalf("topic news: %v, want a refusal of the field topic", err)
+	}
+	for _, topic := range []string{"general", ""} {
+		if _, err := svc.PutCategory(ctx, admin, portal.Category{Code: "tin-tuc", Name: "Tin tức", Unit: "vp-ubnd", Topic: topic}); err != nil {
+			t.Errorf("topic %q: %v", topic, err)
+		}
+	}
+}

@@ -71,8 +71,11 @@ type Config struct {
 	BaseURL string
 	// NoticeTTL is how long a publication push may wait to be delivered.
 	NoticeTTL time.Duration
-	MaxTitle  int
-	MaxBody   int
+	// Topics are the subscription topics a category may name (the
+	// accounts' topics); any when empty.
+	Topics   []string
+	MaxTitle int
+	MaxBody  int
 }
 
 // DefaultConfig returns the defaults.
@@ -561,6 +564,9 @@ func (s *Service) PutCategory(ctx context.Context, a Actor, c Category) (Categor
 		v.Add("unit", "is required: the unit that manages the category")
 	}
 	c.Topic = strings.TrimSpace(c.Topic)
+	if c.Topic != "" && len(s.cfg.Topics) > 0 && !slices.Contains(s.cfg.Topics, c.Topic) {
+		v.Add("topic", "must be a subscription topic: %s", strings.Join(s.cfg.Topics, ", "))
+	}
 	if err := v.Err(ErrInvalid); err != nil {
 		return c, err
 	}
