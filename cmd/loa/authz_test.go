@@ -99,6 +99,28 @@ func scopeOrAdmin(scope string) access {
 
 func constant(s string) func(*authzFixture) string { return func(*authzFixture) string { return s } }
 
+// feedbackOfficial: an official whom the feedback service admits (a
+// handler of the matter's agency, a coordinator, an administrator); the
+// other official is a broadcast approver, who is none of them. path, when
+// set, names a real matter (one sent for another citizen), so that the
+// refusal is not a 404.
+func feedbackOfficial(path func(*authzFixture) string) access {
+	return access{none: deny401, wrongScope: deny403, citizen: deny403, noRole: deny403, otherUnit: deny403,
+		otherUnitAs: "approverElsewhere", path: path}
+}
+
+// feedbackPath is the path of the fixture's matter, with suffix.
+func feedbackPath(suffix string) func(*authzFixture) string {
+	return func(fx *authzFixture) string { return "/v1/feedback/" + fx.feedbackID + suffix }
+}
+
+// feedbackAdmin: categories and routes of feedback, by a coordinator, an
+// administrator or a key with admin.
+func feedbackAdmin() access {
+	return access{none: deny401, wrongScope: deny403, citizen: deny403, noRole: deny403, otherUnit: deny403,
+		scopes: []string{api.ScopeAdmin}, otherUnitAs: "approverElsewhere"}
+}
+
 // authorisation is the expected access of every route in the OpenAPI
 // document. A route without an entry fails TestAuthorisationMatrix: add
 // its row here when you add the route.
@@ -195,6 +217,73 @@ var authorisation = map[string]access{
 	"GET /v1/audit":           scopeOrAdmin(api.ScopeAudit),
 	"GET /v1/apikeys":         scopeOrAdmin(api.ScopeAdmin),
 	"DELETE /v1/apikeys/{id}": scopeOrAdmin(api.ScopeAdmin),
+
+	// A scheduled notification is cancelled by the key that could send it.
+	"DELETE /v1/notifications/{id}": keyOnly(api.ScopeNotifyDirect),
+
+	// Feedback is sent by citizens (and organisations) or by a key with
+	// feedback:write for a citizen's phone; officials are refused.
+	"POST /v1/feedback": {none: deny401, wrongScope: deny403, noRole: deny403, otherUnit: deny403,
+		scopes: []string{api.ScopeFeedbackWrite}, otherUnitAs: "approverElsewhere"},
+	"GET /v1/me/feedback": anySession,
+	// Officials of the feedback service work it; the citizen who sent a
+	// matter reads it and rates it, nobody else.
+	"GET /v1/feedback":                                    feedbackOfficial(nil),
+	"GET /v1/feedback/{id}":                               feedbackOfficial(feedbackPath("")),
+	"GET /v1/feedback/{id}/history":                       feedbackOfficial(feedbackPath("/history")),
+	"POST /v1/feedback/{id}/assign":                       feedbackOfficial(nil),
+	"POST /v1/feedback/{id}/start":                        feedbackOfficial(nil),
+	"POST /v1/feedback/{id}/answer":                       feedbackOfficial(nil),
+	"POST /v1/feedback/{id}/transfer":                     feedbackOfficial(nil),
+	"POST /v1/feedback/{id}/escalate":                     feedbackOfficial(nil),
+	"POST /v1/feedback/{id}/reject":                       feedbackOfficial(nil),
+	"POST /v1/feedback/{id}/close":                        feedbackOfficial(nil),
+	"POST /v1/feedback/{id}/rating":                       feedbackOfficial(feedbackPath("/rating")),
+	"PUT /v1/feedback/categories/{code}":                  feedbackAdmin(),
+	"GET /v1/feedback/categories/{code}/routes":           feedbackAdmin(),
+	"PUT /v1/feedback/categories/{code}/routes/{area}":    feedbackAdmin(),
+	"DELETE /v1/feedback/categories/{code}/routes/{area}": feedbackAdmin(),
+	// The public view, and photos of citizens who agreed to be named
+	// (others' photos are a 404 to strangers).
+	"GET /v1/public/feedback":            public,
+	"GET /v1/public/feedback/{id}":       public,
+	"GET /v1/public/feedback/stats":      public,
+	"GET /v1/public/feedback/categories": public,
+	"GET /v1/feedback/{id}/photos/{n}":   public,
+
+	// Open311 GeoReport v2: public reads; a request is posted with a
+	// feedback:write key (api_key, or a bearer key checked before the
+	// body is read).
+	"GET /open311/v2/discovery.{format}":       public,
+	"GET /open311/v2/services.{format}":        public,
+	"GET /open311/v2/services/{name}.{format}": public,
+	"GET /open311/v2/requests.{format}":        public,
+	"GET /open311/v2/requests/{name}.{format}": public,
+	"GET /open311/v2/tokens/{name}.{format}":   public,
+	"POST /open311/v2/requests.{format}": {none: deny401, wrongScope: deny403, citizen: deny403, noRole: deny403, otherUnit: deny403,
+		scopes: []string{api.ScopeFeedbackWrite}, otherUnitAs: "approverElsewhere", path: constant("/open311/v2/requests.json")},
+
+	// Portal: the desk is for editors and chief editors (their unit and
+	// four eyes are the service's checks); categories are set by
+	// administrators; the public reads live articles and feeds.
+	"POST /v1/portal/articles":               withRole(),
+	"GET /v1/portal/desk":                    withRole(),
+	"GET /v1/portal/desk/{id}":               withRole(),
+	"PUT /v1/portal/desk/{id}":               withRole(),
+	"PUT /v1/portal/desk/{id}/correction":    withRole(),
+	"PUT /v1/portal/desk/{id}/cover":         withRole(),
+	"GET /v1/portal/desk/{id}/revisions":     withRole(),
+	"GET /v1/portal/desk/{id}/history":       withRole(),
+	"POST /v1/portal/desk/{id}/submit":       withRole(),
+	"POST /v1/portal/desk/{id}/approve":      withRole(),
+	"POST /v1/portal/desk/{id}/return":       withRole(),
+	"POST /v1/portal/desk/{id}/unpublish":    withRole(),
+	"PUT /v1/portal/categories/{code}":       scopeOrAdmin(api.ScopeAdmin),
+	"GET /v1/portal/categories":              public,
+	"GET /v1/portal/articles":                public,
+	"GET /v1/portal/articles/{slug}":         public,
+	"GET /v1/portal/articles/{slug}/cover":   public,
+	"GET /v1/portal/feeds/{category}/{lang}": public,
 }
 
 // authzFixture holds the callers and the objects the matrix acts on.
@@ -211,6 +300,7 @@ type authzFixture struct {
 	targetID    string // an official of unit sxd
 	broadcastID string // a submitted broadcast
 	alertID     string // an alert waiting for approval
+	feedbackID  string // a matter sent by a key for another citizen's phone
 }
 
 func scopeSetName(scopes []string) string {
@@ -269,10 +359,11 @@ func TestAuthorisationMatrix(t *testing.T) {
 				fx.keys[name] = mkKey("wrong scope for "+name, holds)
 			}
 			alertsWrite := mkKey("alerts awaiting approval", []string{api.ScopeAlertsWrite})
+			feedbackWrite := mkKey("feedback for citizens", []string{api.ScopeFeedbackWrite})
 
 			in := startDev(t, env)
 			fx.in = in
-			fx.setUp(t, alertsWrite)
+			fx.setUp(t, alertsWrite, feedbackWrite)
 
 			var doc struct {
 				Paths map[string]map[string]json.RawMessage `json:"paths"`
@@ -357,7 +448,7 @@ func TestAuthorisationMatrix(t *testing.T) {
 }
 
 // setUp makes the callers and the objects the matrix acts on.
-func (fx *authzFixture) setUp(t *testing.T, alertsWrite string) {
+func (fx *authzFixture) setUp(t *testing.T, alertsWrite, feedbackWrite string) {
 	in := fx.in
 	fx.citizen = fx.citizenSession(t, "049195001234", "0905123456")
 	fx.noRole = fx.officialSession(t, "khong.vai.tro", "0911000001", "snn")
@@ -382,6 +473,12 @@ func (fx *authzFixture) setUp(t *testing.T, alertsWrite string) {
 		t.Fatalf("post an alert for approval: %d %v", code, al)
 	}
 	fx.alertID = al["id"].(string)
+	code, fb := in.callAs(t, feedbackWrite, "POST", "/v1/feedback", `{"category":"rac-thai","title":"Rác ở chợ",
+		"description":"Rác tồn đọng nhiều ngày","lat":15.8768,"long":108.3291,"phone":"0905999888"}`)
+	if code != 201 {
+		t.Fatalf("send feedback for a citizen: %d %v", code, fb)
+	}
+	fx.feedbackID = fb["id"].(string)
 }
 
 func (fx *authzFixture) createOfficial(t *testing.T, username, phone, unit string, roles ...string) string {
