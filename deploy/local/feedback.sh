@@ -72,6 +72,15 @@ if [[ -x $BIN ]]; then
 fi
 
 # --- Python: Open311 clients ------------------------------------------------
+# A bare Debian's python3 lacks venv (ensurepip): it is in python3-venv.
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+	SUDO=()
+	[[ $EUID -ne 0 ]] && SUDO=(sudo)
+	log "python: apt-get install python3-venv"
+	{ "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv; } >>"$STATE/feedback.log" 2>&1 ||
+		log "WARNING: could not install python3-venv (log: $STATE/feedback.log)"
+fi
 VENV="$STATE/feedback-py"
 PY="$VENV/bin/python"
 want="georeport==$GEOREPORT_VERSION three==$THREE_VERSION"

@@ -4,8 +4,9 @@
 #   Redis          127.0.0.1:6379
 #   Apache Kafka   127.0.0.1:9092  (single-node KRaft, controller on 127.0.0.1:9093)
 # install the third-party SMPP implementations of the interoperability tests
-# (interop.sh), and write deploy/local/.state/env (source it to get the
-# LOA_TEST_* variables).
+# (interop.sh), the console's browser tools (browser.sh), the S3 server and
+# Open311 clients of the feedback tests (feedback.sh), and write
+# deploy/local/.state/env (source it to get the LOA_TEST_* variables).
 #
 # Idempotent: services that are already up (and ours) are left alone.
 # Works from any cwd; needs root (or sudo) for apt-get and pg_ctlcluster.
@@ -421,6 +422,7 @@ start_redis
 start_kafka
 INTEROP_ENV="$(bash "$HERE/interop.sh" "$STATE")"
 BROWSER_ENV="$(bash "$HERE/browser.sh" "$STATE")"
+FEEDBACK_ENV="$(bash "$HERE/feedback.sh" "$STATE")"
 install_tools
 
 cat >"$STATE/env.tmp" <<EOF
@@ -429,6 +431,7 @@ export LOA_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 export LOA_TEST_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 $INTEROP_ENV
 $BROWSER_ENV
+$FEEDBACK_ENV
 EOF
 mv "$STATE/env.tmp" "$STATE/env"
 log "all services up in $((SECONDS - T0)) s; wrote $STATE/env (source it)"
