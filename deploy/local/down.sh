@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # deploy/local/down.sh - stop the services started by deploy/local/up.sh.
-#   Kafka and Redis: by their pid files in .state/ (TERM, wait up to 20 s, then KILL).
+#   Kafka, Redis and the feedback tests' S3 server (versitygw): by their pid
+#   files in .state/ (TERM, wait up to 20 s, then KILL).
 #   PostgreSQL:      pg_ctlcluster 15 main stop.
 # Never fails because something is already down.
 #   --purge   also delete Kafka's data (.state/kafka-data) so the next up.sh formats afresh.
@@ -69,6 +70,7 @@ stop_pidfile() {
 
 stop_pidfile kafka "$STATE/kafka.pid" kafka.Kafka
 stop_pidfile redis "$STATE/redis.pid" redis-server
+stop_pidfile versitygw "$STATE/versitygw.pid" versitygw
 
 if command -v pg_lsclusters >/dev/null 2>&1 &&
 	pg_lsclusters -h 2>/dev/null | awk -v v="$PG_VERSION" -v c="$PG_CLUSTER" '$1==v && $2==c && $4 ~ /^online/ {f=1} END {exit !f}'; then
