@@ -162,8 +162,13 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("fcm: credentials: %w", err)
 		}
 		// The token source keeps the context it is built with for every
-		// refresh, so it must outlive a setup context.
-		creds, err := google.CredentialsFromJSONWithType(context.WithoutCancel(ctx), b, google.ServiceAccount, messagingScope)
+		// refresh, so it must outlive a setup context. Tokens are fetched
+		// through the configured client (its TLS roots), not the default.
+		tctx := context.WithoutCancel(ctx)
+		if cfg.HTTPClient != nil {
+			tctx = context.WithValue(tctx, oauth2.HTTPClient, cfg.HTTPClient)
+		}
+		creds, err := google.CredentialsFromJSONWithType(tctx, b, google.ServiceAccount, messagingScope)
 		if err != nil {
 			return nil, fmt.Errorf("fcm: credentials: %w", err)
 		}
