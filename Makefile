@@ -22,8 +22,9 @@ help: ## list the targets
 run: ## run everything in one process on embedded defaults (loa dev)
 	$(GO) run ./cmd/loa dev
 
-build: ## build bin/loa
+build: ## build bin/loa and bin/loa-fakes (the provider fakes, never deployed)
 	$(GO) build -o bin/loa ./cmd/loa
+	$(GO) build -o bin/loa-fakes ./cmd/loa-fakes
 
 test: ## unit, store and end-to-end tests (real services too when LOA_TEST_* is set)
 	$(GO) test -count=1 -timeout 15m ./...

@@ -26,3 +26,17 @@ func TestNoInfrastructureInTheVocabulary(t *testing.T) {
 		}
 	}
 }
+
+// TestTheFakesLeaveTheBinary: the provider fakes are a command of their
+// own (cmd/loa-fakes); the loa binary that is deployed links none of them.
+func TestTheFakesLeaveTheBinary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/loa-hub/loa/cmd/loa").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == "github.com/loa-hub/loa/internal/fakes" || strings.HasPrefix(dep, "github.com/loa-hub/loa/internal/fakes/") {
+			t.Errorf("the loa binary links %s", dep)
+		}
+	}
+}

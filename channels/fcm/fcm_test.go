@@ -428,7 +428,7 @@ func asError(err error, target **channels.Error) bool { return errors.As(err, ta
 
 // benchTarget is where the send benchmarks send: with
 // LOA_BENCH_FCM_ENDPOINT and LOA_BENCH_FCM_CREDENTIALS_FILE (the
-// LOA_FCM_ENDPOINT and LOA_FCM_CREDENTIALS_FILE that `loa fakes` prints, or
+// LOA_FCM_ENDPOINT and LOA_FCM_CREDENTIALS_FILE that `loa-fakes` prints, or
 // the reference fake's -sa file; its certificate trusted through
 // SSL_CERT_FILE) a fake in its own process, so cpu-µs/send is the client's
 // alone; otherwise the in-process fake, whose side is then counted too.

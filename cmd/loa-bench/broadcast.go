@@ -62,7 +62,7 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	fs.StringVar(&cfg.loa, "loa", "bin/loa", "the loa binary (make build)")
 	fs.IntVar(&cfg.devices, "devices", 100_000, "devices in the broadcast's audience")
 	fs.IntVar(&cfg.dispatchers, "dispatchers", 1, "dispatcher processes in one consumer group")
-	fs.StringVar(&cfg.fcm, "fcm", "loa", "the FCM fake: loa (Loa's own, `loa fakes`) or reference (-fakefcm)")
+	fs.StringVar(&cfg.fcm, "fcm", "loa", "the FCM fake: loa (Loa's own, `loa-fakes`) or reference (-fakefcm)")
 	fs.StringVar(&cfg.fakefcm, "fakefcm", "", "the reference fake's binary (go build ../shared/tools/fakefcm/cmd/fakefcm), for -fcm reference")
 	fs.DurationVar(&cfg.latency, "latency", 0, "the FCM fake's answer time")
 	fs.StringVar(&cfg.databaseURL, "database-url", getenv("LOA_TEST_DATABASE_URL"), "PostgreSQL (a schema of its own is made and dropped)")
@@ -357,7 +357,7 @@ func (b *bench) processes() ([]*proc, string) {
 	if b.ref != nil {
 		add("fcm fake (reference)", b.ref.PID(), false, false, true, "")
 	} else {
-		add("fcm fake (loa fakes)", b.fl.Fakes.PID(), false, false, true, "with the idle SMS and SMTP fakes")
+		add("fcm fake (loa-fakes)", b.fl.Fakes.PID(), false, false, true, "with the idle SMS and SMTP fakes")
 	}
 	var services []string
 	for _, s := range []struct {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,9 +17,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/loa-hub/loa/internal/fakes/fakescmd"
 )
 
-// fakesRun is a `loa fakes` started through run.
+// fakesRun is a loa-fakes started through fakescmd.Run.
 type fakesRun struct {
 	urls map[string]string // label → URL, as printed
 	env  map[string]string // the printed LOA_* block
@@ -31,7 +34,7 @@ var (
 	exportLine  = regexp.MustCompile(`^export (LOA_[A-Z0-9_]+)=(.*)$`)
 )
 
-// startFakes runs `loa fakes --loa loaBase` until the returned stop is
+// startFakes runs `loa-fakes --loa loaBase` until the returned stop is
 // called (or t ends), and parses what it prints.
 func startFakes(t *testing.T, loaBase string, extra ...string) *fakesRun {
 	t.Helper()
@@ -60,7 +63,8 @@ func startFakes(t *testing.T, loaBase string, extra ...string) *fakesRun {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"loa", "fakes", "--loa", loaBase}, extra...), func(string) string { return "" }, pw)
+		log := slog.New(slog.NewTextHandler(pw, nil))
+		done <- fakescmd.Run(ctx, append([]string{"--loa", loaBase}, extra...), "http://127.0.0.1:8080", log, pw)
 		pw.Close()
 	}()
 	var once sync.Once
@@ -71,22 +75,22 @@ func startFakes(t *testing.T, loaBase string, extra ...string) *fakesRun {
 			select {
 			case stopErr = <-done:
 			case <-time.After(30 * time.Second):
-				stopErr = fmt.Errorf("loa fakes did not stop within 30s")
+				stopErr = fmt.Errorf("loa-fakes did not stop within 30s")
 			}
 		})
 		return stopErr
 	}
 	t.Cleanup(func() {
 		if err := f.stop(); err != nil {
-			t.Errorf("loa fakes: %v", err)
+			t.Errorf("loa-fakes: %v", err)
 		}
 	})
 	select {
 	case <-ready:
 	case err := <-done:
-		t.Fatalf("loa fakes exited: %v\n%s", err, f.out.String())
+		t.Fatalf("loa-fakes exited: %v\n%s", err, f.out.String())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("loa fakes did not print its banner:\n%s", f.out.String())
+		t.Fatalf("loa-fakes did not print its banner:\n%s", f.out.String())
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -138,7 +142,7 @@ func TestFakesInfoFile(t *testing.T) {
 	}
 }
 
-// TestFakesCommand: `loa fakes` prints URLs that answer, a block of
+// TestFakesCommand: `loa-fakes` prints URLs that answer, a block of
 // variables that `loa dev` accepts, relays SMS delivery reports to Loa
 // with the provider's token, and stops cleanly on cancel.
 func TestFakesCommand(t *testing.T) {
@@ -244,13 +248,13 @@ func TestFakesCommand(t *testing.T) {
 }
 
 // TestFakesDriveLoaDev is the README's walk-through: `loa dev` on the
-// variables `loa fakes` prints sends real SMS and pushes to the fakes, a
+// variables `loa-fakes` prints sends real SMS and pushes to the fakes, a
 // carrier report marks the SMS delivered, an FCM outage opens the breaker
 // (log line and metric), the push that runs out of retry tiers becomes a
 // dead letter, and replaying it after the outage sends it once.
 func TestFakesDriveLoaDev(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts loa fakes and loa dev")
+		t.Skip("starts loa-fakes and loa dev")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

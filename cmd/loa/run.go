@@ -50,10 +50,10 @@ Usage:
   loa admin feedback route CATEGORY AREA AGENCY
   loa admin deadletters list [--limit N]
   loa admin deadletters replay [--by NAME] ID
-  loa fakes [--loa URL]       run the provider fakes and print the LOA_* variables for loa dev
   loa help
 
 Configuration comes from LOA_* environment variables (see README.md).
+The provider fakes for loa dev are a command of their own: go run ./cmd/loa-fakes.
 `
 
 // run is the whole program: it parses args, wires the parts and runs
@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return runAdmin(ctx, cfg, args[2:], stdout)
 	case "fakes":
-		return runFakes(ctx, cfg, args[2:], log, stdout)
+		return errors.New("the provider fakes are a command of their own: go run ./cmd/loa-fakes (make build puts bin/loa-fakes beside bin/loa)")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

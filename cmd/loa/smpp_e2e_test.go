@@ -11,6 +11,7 @@ import (
 
 	"github.com/loa-hub/loa/channels/sms/smpp"
 	"github.com/loa-hub/loa/channels/sms/smpp/pdu"
+	"github.com/loa-hub/loa/internal/fakes/fakescmd"
 	"github.com/loa-hub/loa/internal/fakes/smppfake"
 	"github.com/loa-hub/loa/internal/fakes/smsfake"
 	"github.com/loa-hub/loa/internal/testenv"
@@ -25,8 +26,8 @@ func smppEnv(t *testing.T, env map[string]string, fake *smppfake.Server, passwor
 	}
 	env["LOA_SMS_PROVIDERS"] = "smsc"
 	env["LOA_SMS_SMSC_TYPE"] = "smpp"
-	env["LOA_SMS_SMSC_HOST"] = hostOf(fake.Addr())
-	env["LOA_SMS_SMSC_PORT"] = portOf(fake.Addr())
+	env["LOA_SMS_SMSC_HOST"] = fakescmd.HostOf(fake.Addr())
+	env["LOA_SMS_SMSC_PORT"] = fakescmd.PortOf(fake.Addr())
 	env["LOA_SMS_SMSC_SYSTEM_ID"] = "loa"
 	env["LOA_SMS_SMSC_PASSWORD_FILE"] = pw
 	env["LOA_SMS_SMSC_SOURCE_ADDR"] = "LOA"

@@ -1,5 +1,5 @@
 // Package fleet runs Loa as an operator does: `loa api`, one or more `loa
-// dispatcher` replicas and the provider fakes (`loa fakes`), each its own
+// dispatcher` replicas and the provider fakes (`loa-fakes`), each its own
 // OS process, on services given by URL. A member can be killed with
 // SIGKILL and started again with the same configuration, so chaos runs,
 // process-level tests and the end-to-end benchmark see what a crash
@@ -42,8 +42,8 @@ type Options struct {
 	// Loa is the path of the loa binary.
 	Loa string
 	// FakesCommand is the command that runs the provider fakes, without
-	// its flags: when nil, loa-fakes beside Loa if there is one, else
-	// {Loa, "fakes"}.
+	// its flags: when nil, loa-fakes beside Loa (make build and Build put
+	// it there).
 	FakesCommand []string
 	// Dir is where logs and generated files go; it is created.
 	Dir string
@@ -54,9 +54,9 @@ type Options struct {
 	TopicPrefix, RedisKeyPrefix string
 	// Dispatchers is how many `loa dispatcher` replicas run; 1 when 0.
 	Dispatchers int
-	// FCMRecord is `loa fakes --fcm-record`: "counts" when "".
+	// FCMRecord is `loa-fakes --fcm-record`: "counts" when "".
 	FCMRecord string
-	// FCM, when set, replaces the FCM fake of `loa fakes` with another
+	// FCM, when set, replaces the FCM fake of `loa-fakes` with another
 	// FCM endpoint (a fake in its own process): the LOA_FCM_* variables.
 	FCM map[string]string
 	// Env are more LOA_* variables for the API and the dispatchers (they
@@ -73,7 +73,7 @@ type Fleet struct {
 	Fakes       *Member
 	// Base is the API's base URL, Control the fakes' control server.
 	Base, Control string
-	// FakesEnv are the LOA_* variables `loa fakes` printed.
+	// FakesEnv are the LOA_* variables `loa-fakes` printed.
 	FakesEnv map[string]string
 	// MetricsURLs are the dispatchers' /metrics, in Dispatchers' order.
 	MetricsURLs []string
@@ -245,10 +245,11 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 		opts.FCMRecord = "counts"
 	}
 	if opts.FakesCommand == nil {
-		opts.FakesCommand = []string{opts.Loa, "fakes"}
-		if p := filepath.Join(filepath.Dir(opts.Loa), "loa-fakes"); fileExists(p) {
-			opts.FakesCommand = []string{p}
+		p := filepath.Join(filepath.Dir(opts.Loa), "loa-fakes")
+		if !fileExists(p) {
+			return nil, fmt.Errorf("fleet: no loa-fakes beside %s: build ./cmd/loa-fakes there (make build does)", opts.Loa)
 		}
+		opts.FakesCommand = []string{p}
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
@@ -369,9 +370,9 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
-// Build builds Loa's commands (cmd/loa, and cmd/loa-fakes where the
-// module has it) into dir with the go tool, and returns the loa binary's
-// path. It runs in the module that holds this package's source.
+// Build builds Loa's commands (cmd/loa and cmd/loa-fakes) into dir with
+// the go tool, and returns the loa binary's path. It runs in the module
+// that holds this package's source.
 func Build(ctx context.Context, dir string) (string, error) {
 	root, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}").Output()
 	if err != nil {

@@ -25,7 +25,7 @@ func post(t *testing.T, url, body string) int {
 	return resp.StatusCode
 }
 
-// TestControl: the SMSC's controls over HTTP, as `loa fakes` serves them.
+// TestControl: the SMSC's controls over HTTP, as `loa-fakes` serves them.
 func TestControl(t *testing.T) {
 	fake, err := smppfake.New(smppfake.Options{})
 	if err != nil {

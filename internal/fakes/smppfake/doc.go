@@ -1,5 +1,5 @@
 // Package smppfake is a fake SMSC speaking SMPP 3.4 over TCP (TLS
-// optional) on 127.0.0.1, for Loa's tests, benchmarks and `loa fakes`,
+// optional) on 127.0.0.1, for Loa's tests, benchmarks and `loa-fakes`,
 // and for the interoperability tests that point third-party SMPP clients
 // at it.
 //

@@ -1,4 +1,8 @@
-package main
+// Package fakescmd is the loa-fakes command: every provider fake (FCM,
+// eSMS, SpeedSMS, webhook, SMTP, an SMPP SMSC) started together, with the
+// LOA_* variables that point `loa dev` at them. It lives outside the loa
+// binary so that the fakes never ship with it.
+package fakescmd
 
 import (
 	"bytes"
@@ -28,15 +32,16 @@ const fakeProjectID = "loa-fake"
 // fakeSMS are the SMS fakes loa dev is pointed at, in failover order.
 var fakeSMS = []string{"esms", "speedsms"}
 
-// runFakes starts every provider fake (FCM, eSMS, SpeedSMS, webhook,
-// SMTP), prints where they listen and the LOA_* variables that point
+// Run starts every provider fake (FCM, eSMS, SpeedSMS, webhook, SMTP, an
+// SMPP SMSC), prints where they listen and the LOA_* variables that point
 // `loa dev` at them, and runs until ctx ends. The SMS fakes' delivery
-// reports go to Loa (--loa) with each provider's callback token, through
-// a small relay that plays the gateway's account settings.
-func runFakes(ctx context.Context, cfg config, args []string, log *slog.Logger, stdout io.Writer) error {
-	fs := flag.NewFlagSet("fakes", flag.ContinueOnError)
+// reports go to Loa (--loa, by default defaultLoa) with each provider's
+// callback token, through a small relay that plays the gateway's account
+// settings. args are the command's flags.
+func Run(ctx context.Context, args []string, defaultLoa string, log *slog.Logger, stdout io.Writer) error {
+	fs := flag.NewFlagSet("loa-fakes", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	loaURL := fs.String("loa", "http://"+cfg.HTTPAddr, "base URL of the Loa API that receives the SMS fakes' delivery reports")
+	loaURL := fs.String("loa", defaultLoa, "base URL of the Loa API that receives the SMS fakes' delivery reports")
 	fcmRecord := fs.String("fcm-record", "all", "what the FCM fake keeps: all (every message), counts (a count per token) or total (one number)")
 	infoFile := fs.String("info-file", "", "also write the fakes' URLs and the LOA_* variables to this file as JSON, for tools")
 	if err := fs.Parse(args); err != nil {
@@ -110,8 +115,8 @@ func runFakes(ctx context.Context, cfg config, args []string, log *slog.Logger, 
 		// The fake SMSC, ready as provider "smsc": add it to
 		// LOA_SMS_PROVIDERS (e.g. smsc,esms,speedsms) to send over SMPP.
 		{"LOA_SMS_SMSC_TYPE", "smpp"},
-		{"LOA_SMS_SMSC_HOST", hostOf(u.SMPP)},
-		{"LOA_SMS_SMSC_PORT", portOf(u.SMPP)},
+		{"LOA_SMS_SMSC_HOST", HostOf(u.SMPP)},
+		{"LOA_SMS_SMSC_PORT", PortOf(u.SMPP)},
 		{"LOA_SMS_SMSC_SYSTEM_ID", "loa"},
 		{"LOA_SMS_SMSC_PASSWORD", smppPassword},
 		{"LOA_SMS_SMSC_SOURCE_ADDR", "LOA"},
@@ -122,10 +127,10 @@ func runFakes(ctx context.Context, cfg config, args []string, log *slog.Logger, 
 		}
 	}
 	printFakes(stdout, u, env, base)
-	log.Info("loa fakes: running", slog.String("control", u.Control))
+	log.Info("loa-fakes: running", slog.String("control", u.Control))
 
 	<-ctx.Done()
-	log.Info("loa fakes: stopping")
+	log.Info("loa-fakes: stopping")
 	set.Close()
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
@@ -159,15 +164,18 @@ func writeFakesInfo(path string, u fakes.URLs, env [][2]string) error {
 	return nil
 }
 
-func hostOf(addr string) string { h, _, _ := net.SplitHostPort(addr); return h }
-func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
+// HostOf is the host of a host:port address.
+func HostOf(addr string) string { h, _, _ := net.SplitHostPort(addr); return h }
+
+// PortOf is the port of a host:port address.
+func PortOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
 func printFakes(w io.Writer, u fakes.URLs, env [][2]string, loaBase string) {
 	fmt.Fprintf(w, "\n  Loa provider fakes are running.\n\n")
 	for _, line := range strings.Split(strings.TrimRight(u.String(), "\n"), "\n") {
 		fmt.Fprintf(w, "    %s\n", line)
 	}
-	fmt.Fprintf(w, "\n  Point `loa dev` at them: paste this into its shell (new values each time loa fakes starts),\n"+
+	fmt.Fprintf(w, "\n  Point `loa dev` at them: paste this into its shell (new values each time loa-fakes starts),\n"+
 		"  then run `make run` there. SMS delivery reports go to %s.\n\n", loaBase)
 	for _, kv := range env {
 		fmt.Fprintf(w, "export %s=%s\n", kv[0], shellQuote(kv[1]))
@@ -234,18 +242,18 @@ func callbackRelay(loaBase string, tokens map[string]string, log *slog.Logger) h
 		req.Header.Set("X-Loa-Callback-Token", token)
 		resp, err := hc.Do(req)
 		if err != nil {
-			log.Warn("loa fakes: delivery report not delivered to Loa", slog.String("provider", name), slog.Any("error", err))
+			log.Warn("loa-fakes: delivery report not delivered to Loa", slog.String("provider", name), slog.Any("error", err))
 			http.Error(w, "Loa did not answer: "+err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode/100 != 2 {
-			log.Warn("loa fakes: Loa refused a delivery report", slog.String("provider", name), slog.Int("status", resp.StatusCode))
+			log.Warn("loa-fakes: Loa refused a delivery report", slog.String("provider", name), slog.Int("status", resp.StatusCode))
 		}
 		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
 		w.WriteHeader(resp.StatusCode)
 		if _, err := io.Copy(w, resp.Body); err != nil && !errors.Is(err, context.Canceled) {
-			log.Debug("loa fakes: relaying Loa's answer", slog.Any("error", err))
+			log.Debug("loa-fakes: relaying Loa's answer", slog.Any("error", err))
 		}
 	})
 	return mux
