@@ -528,11 +528,7 @@ func (h *handler) listFeedback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := []feedbackView{}
-	for _, x := range list {
-		out = append(out, viewFeedback(x))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": out, "next": nextCursor(list, f.Limit, func(x feedback.Feedback) string { return x.ID })})
+	writeFeedbackList(w, list, f.Limit)
 	return nil
 }
 
@@ -550,11 +546,7 @@ func (h *handler) myFeedback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := []feedbackView{}
-	for _, x := range list {
-		out = append(out, viewFeedback(x))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": out, "next": nextCursor(list, f.Limit, func(x feedback.Feedback) string { return x.ID })})
+	writeFeedbackList(w, list, f.Limit)
 	return nil
 }
 
@@ -732,4 +724,14 @@ func (h *handler) deleteFeedbackRoute(w http.ResponseWriter, r *http.Request) er
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// writeFeedbackList answers a page of feedback in the officials' and the
+// sender's view, with the cursor of the next page.
+func writeFeedbackList(w http.ResponseWriter, list []feedback.Feedback, limit int) {
+	out := make([]feedbackView, 0, len(list))
+	for _, x := range list {
+		out = append(out, viewFeedback(x))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out, "next": nextCursor(list, limit, func(x feedback.Feedback) string { return x.ID })})
 }
