@@ -255,7 +255,32 @@ func (pg *Postgres) SetSynchronousStandby(ctx context.Context) error {
 	if err := pg.Exec(ctx, "postgres", "ALTER SYSTEM SET synchronous_standby_names = '*'"); err != nil {
 		return err
 	}
-	return pg.Exec(ctx, "postgres", "SELECT pg_reload_conf()")
+	if err := pg.Exec(ctx, "postgres", "SELECT pg_reload_conf()"); err != nil {
+		return err
+	}
+	// A reload is only signalled: commits wait for the standby once the
+	// primary reports it synchronous, not when pg_reload_conf returns.
+	c, err := pgx.Connect(ctx, pg.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("instance: %w", err)
+	}
+	defer c.Close(ctx)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var n int
+		if err := c.QueryRow(ctx, "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'").Scan(&n); err != nil {
+			return fmt.Errorf("instance: %w", err)
+		}
+		if n > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("instance: no synchronous standby: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // Promote ends a standby's recovery and makes it a primary that takes
