@@ -185,7 +185,7 @@ type SecretSealer interface {
 	Open(sealed, associatedData []byte) ([]byte, error)
 }
 
-// Publisher puts events on Kafka; *producer.Publisher implements it.
+// Publisher puts events on Kafka; *kafkapub.Publisher implements it.
 type Publisher interface {
 	Publish(ctx context.Context, e producer.Envelope) error
 }

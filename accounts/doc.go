@@ -15,7 +15,7 @@
 // Service is the domain logic. Its collaborators are interfaces it owns:
 // Store (internal/sqlstore on PostgreSQL or SQLite), SessionStore and
 // ChallengeIndex (accounts/redis), CodeSender and TOTPChecker (the otp
-// package), SecretSealer (otp.Sealer), Publisher (producer.Publisher),
+// package), SecretSealer (otp.Sealer), Publisher (kafkapub.Publisher),
 // Hasher (Argon2Hasher) and, for single sign-on, IDTokenVerifier
 // (accounts/oidc). Codes reach people only by publishing a direct
 // notification on the otp lane; this package never stores or logs a code

@@ -16,11 +16,13 @@ import (
 
 	"github.com/loa-hub/loa/api"
 	"github.com/loa-hub/loa/dispatcher"
+	"github.com/loa-hub/loa/internal/kafkaadmin"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/direct"
+	"github.com/loa-hub/loa/producer/kafkapub"
 )
 
 type opsFixture struct {
@@ -43,10 +45,10 @@ func newOpsFixture(t *testing.T, backend string) *opsFixture {
 	testenv.DeleteTopicsAtEnd(t, brokers, f.names.Prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := topics.Ensure(ctx, f.brokers, f.names, 1); err != nil {
+	if err := kafkaadmin.Ensure(ctx, f.brokers, f.names, 1); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := producer.NewPublisher(producer.PublisherConfig{Brokers: f.brokers, Names: f.names})
+	pub, err := kafkapub.NewPublisher(kafkapub.Config{Brokers: f.brokers, Names: f.names})
 	if err != nil {
 		t.Fatal(err)
 	}

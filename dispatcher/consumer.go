@@ -26,7 +26,7 @@ import (
 type handleFunc func(ctx context.Context, m kafka.Message) ([]producer.Record, error)
 
 // recordWriter publishes records and waits for Kafka's acknowledgement.
-// *producer.Publisher implements it.
+// *kafkapub.Publisher implements it.
 type recordWriter interface {
 	Write(ctx context.Context, recs ...producer.Record) error
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
+	"github.com/loa-hub/loa/producer/kafkapub"
 )
 
 // handleDeadLetter indexes one dead letter in the store, where operators
@@ -56,7 +57,7 @@ type DeadLetters struct {
 }
 
 // NewDeadLetters returns the operators' view of the dead letters.
-func NewDeadLetters(store *sqlstore.DB, pub *producer.Publisher) *DeadLetters {
+func NewDeadLetters(store *sqlstore.DB, pub *kafkapub.Publisher) *DeadLetters {
 	return &DeadLetters{store: store, pub: pub, now: time.Now}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
+	"github.com/loa-hub/loa/producer/kafkapub"
 )
 
 // Config configures a Dispatcher.
@@ -140,7 +141,7 @@ type Dispatcher struct {
 	marker   *marker
 	pools    map[topics.Lane]*pool
 	instance string // this process's part of its claims' owners
-	pub      *producer.Publisher
+	pub      *kafkapub.Publisher
 	channels map[channels.Name]channels.Channel
 	log      *slog.Logger
 	now      func() time.Time
@@ -160,7 +161,7 @@ type Dispatcher struct {
 // New returns a Dispatcher sending through chans (one Channel per kind).
 // The publisher is used for receipts and dead letters and is not closed by
 // the Dispatcher.
-func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *producer.Publisher, chans map[channels.Name]channels.Channel, log *slog.Logger) (*Dispatcher, error) {
+func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *kafkapub.Publisher, chans map[channels.Name]channels.Channel, log *slog.Logger) (*Dispatcher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

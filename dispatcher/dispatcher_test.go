@@ -16,10 +16,12 @@ import (
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/channels/sandbox"
+	"github.com/loa-hub/loa/internal/kafkaadmin"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
+	"github.com/loa-hub/loa/producer/kafkapub"
 )
 
 // rig is one isolated set of services for a dispatcher test.
@@ -29,7 +31,7 @@ type rig struct {
 	rdb     redis.UniversalClient
 	prefix  string
 	store   *sqlstore.DB
-	pub     *producer.Publisher
+	pub     *kafkapub.Publisher
 	outbox  *sandbox.Outbox
 	chans   map[channels.Name]channels.Channel
 }
@@ -59,10 +61,10 @@ func newRig(t testing.TB, backend string) *rig {
 	r.store = testenv.OpenStore(t, dbURL)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := topics.Ensure(ctx, r.brokers, r.names, 1); err != nil {
+	if err := kafkaadmin.Ensure(ctx, r.brokers, r.names, 1); err != nil {
 		t.Fatal(err)
 	}
-	r.pub, err = producer.NewPublisher(producer.PublisherConfig{Brokers: r.brokers, Names: r.names})
+	r.pub, err = kafkapub.NewPublisher(kafkapub.Config{Brokers: r.brokers, Names: r.names})
 	if err != nil {
 		t.Fatal(err)
 	}

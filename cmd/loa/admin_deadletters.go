@@ -12,10 +12,11 @@ import (
 	"time"
 
 	"github.com/loa-hub/loa/dispatcher"
+	"github.com/loa-hub/loa/internal/kafkaadmin"
 	"github.com/loa-hub/loa/internal/phone"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
-	"github.com/loa-hub/loa/producer"
+	"github.com/loa-hub/loa/producer/kafkapub"
 )
 
 const deadLettersUsage = `usage:
@@ -122,10 +123,10 @@ func replayDeadLetter(ctx context.Context, cfg config, id, by string, stdout io.
 	defer db.Close()
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := topics.Ping(pctx, cfg.KafkaBrokers); err != nil {
+	if err := kafkaadmin.Ping(pctx, cfg.KafkaBrokers); err != nil {
 		return err
 	}
-	pub, err := producer.NewPublisher(producer.PublisherConfig{Brokers: cfg.KafkaBrokers, Names: topics.Names{Prefix: cfg.TopicPrefix}})
+	pub, err := kafkapub.NewPublisher(kafkapub.Config{Brokers: cfg.KafkaBrokers, Names: topics.Names{Prefix: cfg.TopicPrefix}})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa/internal/kafkaadmin"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/internal/topics"
@@ -29,7 +30,7 @@ func TestAdminDeadLetters(t *testing.T) {
 			testenv.DeleteTopicsAtEnd(t, brokers, env["LOA_KAFKA_TOPIC_PREFIX"])
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			if err := topics.Ensure(ctx, strings.Split(brokers, ","), topics.Names{Prefix: env["LOA_KAFKA_TOPIC_PREFIX"]}, 1); err != nil {
+			if err := kafkaadmin.Ensure(ctx, strings.Split(brokers, ","), topics.Names{Prefix: env["LOA_KAFKA_TOPIC_PREFIX"]}, 1); err != nil {
 				t.Fatal(err)
 			}
 			db := testenv.OpenStore(t, dbURL)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/loa-hub/loa/internal/kafkaadmin"
 	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
@@ -16,7 +17,7 @@ const scheduledGrace = time.Minute
 // opsSource reads what the operators' gauges show from the cluster and
 // the store. Each part fails on its own: an unreachable broker does not
 // hide the dead letters.
-func opsSource(store *sqlstore.DB, lag *topics.LagReader, names topics.Names) metrics.OpsSource {
+func opsSource(store *sqlstore.DB, lag *kafkaadmin.LagReader, names topics.Names) metrics.OpsSource {
 	return func(ctx context.Context) metrics.Ops {
 		o := metrics.Ops{At: time.Now()}
 		parts, err := lag.Lag(ctx, names.Consumers())

@@ -23,6 +23,7 @@ import (
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/channels/sandbox"
 	"github.com/loa-hub/loa/dispatcher"
+	"github.com/loa-hub/loa/internal/kafkaadmin"
 	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/phone"
 	"github.com/loa-hub/loa/internal/sqlstore"
@@ -30,6 +31,7 @@ import (
 	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/alert"
 	"github.com/loa-hub/loa/producer/direct"
+	"github.com/loa-hub/loa/producer/kafkapub"
 	"github.com/loa-hub/loa/producer/outage"
 )
 
@@ -126,7 +128,7 @@ const (
 type services struct {
 	store  *sqlstore.DB
 	rdb    *redis.Client
-	pub    *producer.Publisher
+	pub    *kafkapub.Publisher
 	names  topics.Names
 	outbox *sandbox.Outbox
 }
@@ -160,11 +162,11 @@ func connect(ctx context.Context, cfg config) (*services, error) {
 		s.close()
 		return nil, fmt.Errorf("redis at %s: %w", where, err)
 	}
-	if err := topics.Ping(pctx, cfg.KafkaBrokers); err != nil {
+	if err := kafkaadmin.Ping(pctx, cfg.KafkaBrokers); err != nil {
 		s.close()
 		return nil, err
 	}
-	if s.pub, err = producer.NewPublisher(producer.PublisherConfig{Brokers: cfg.KafkaBrokers, Names: s.names}); err != nil {
+	if s.pub, err = kafkapub.NewPublisher(kafkapub.Config{Brokers: cfg.KafkaBrokers, Names: s.names}); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -183,7 +185,7 @@ func migrate(ctx context.Context, cfg config, log *slog.Logger) error {
 	log.Info("database schema is current", slog.String("dialect", string(db.Dialect())))
 	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := topics.Ensure(tctx, cfg.KafkaBrokers, topics.Names{Prefix: cfg.TopicPrefix}, cfg.Replication); err != nil {
+	if err := kafkaadmin.Ensure(tctx, cfg.KafkaBrokers, topics.Names{Prefix: cfg.TopicPrefix}, cfg.Replication); err != nil {
 		return err
 	}
 	for _, s := range topics.Specs() {
@@ -284,14 +286,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		svc := direct.New(s.store, s.pub, log)
 		// Lag, dead letters and scheduled items: shared state every API
 		// replica reports alike (dashboards take the max).
-		ops := m.RegisterOps(opsSource(s.store, topics.NewLagReader(cfg.KafkaBrokers), s.names))
+		ops := m.RegisterOps(opsSource(s.store, kafkaadmin.NewLagReader(cfg.KafkaBrokers), s.names))
 		history := m.NewHistory(ops, cfg.Console.MetricsURLs, 0)
 		deps := api.Deps{
 			Store: s.store, Direct: svc, Log: log, MaxBodyBytes: cfg.MaxBodyBytes, Metrics: m.Handler(),
 			Ready: []api.Check{
 				{Name: "database", Check: s.store.Ping},
 				{Name: "redis", Check: func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }},
-				{Name: "kafka", Check: func(ctx context.Context) error { return topics.Ping(ctx, cfg.KafkaBrokers) }},
+				{Name: "kafka", Check: func(ctx context.Context) error { return kafkaadmin.Ping(ctx, cfg.KafkaBrokers) }},
 			},
 		}
 		var err error

@@ -213,7 +213,7 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// publisher is what the Service needs of producer.Publisher.
+// publisher is what the Service needs of kafkapub.Publisher.
 type publisher interface {
 	Publish(ctx context.Context, e producer.Envelope) error
 }

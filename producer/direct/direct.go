@@ -34,7 +34,7 @@ const PublishGrace = 30 * time.Second
 // ErrNotFound is wrapped by the loa.ENotFound error of Get.
 var ErrNotFound = errors.New("direct: notification not found")
 
-// publisher is what the service needs of producer.Publisher.
+// publisher is what the service needs of kafkapub.Publisher.
 type publisher interface {
 	Publish(ctx context.Context, e producer.Envelope) error
 }

@@ -1,8 +1,10 @@
-package producer
+// Package kafkapub is the Kafka adapter of producer: a Publisher that
+// writes envelopes to their lane topic and raw records to any topic.
+// Producing services depend on producer's interfaces, not on it.
+package kafkapub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,10 +13,11 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
 )
 
-// PublisherConfig configures a Publisher.
-type PublisherConfig struct {
+// Config configures a Publisher.
+type Config struct {
 	Brokers []string
 	Names   topics.Names
 	// BatchTimeout bounds how long a message waits for its batch to fill;
@@ -25,7 +28,7 @@ type PublisherConfig struct {
 }
 
 // Validate reports a configuration that cannot work.
-func (c PublisherConfig) Validate() error {
+func (c Config) Validate() error {
 	if len(c.Brokers) == 0 {
 		return fmt.Errorf("producer: no Kafka brokers configured")
 	}
@@ -42,7 +45,7 @@ type Publisher struct {
 
 // NewPublisher returns a Publisher. It does not connect until the first
 // publish.
-func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
+func NewPublisher(cfg Config) (*Publisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -72,38 +75,16 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 // Publish writes e to its lane, keyed by e.Key. It returns when the
 // brokers acknowledged the write, or with an error; on error the event may
 // or may not have been written (consumers are idempotent).
-func (p *Publisher) Publish(ctx context.Context, e Envelope) error {
-	rec, err := EnvelopeRecord(p.names, e)
+func (p *Publisher) Publish(ctx context.Context, e producer.Envelope) error {
+	rec, err := producer.EnvelopeRecord(p.names, e)
 	if err != nil {
 		return err
 	}
 	return p.Write(ctx, rec)
 }
 
-// EnvelopeRecord is the record Publish writes for e: on its lane's topic
-// in names, keyed by e.Key, with its kind as a header. It fails for an
-// invalid envelope.
-func EnvelopeRecord(names topics.Names, e Envelope) (Record, error) {
-	if err := e.Validate(); err != nil {
-		return Record{}, fmt.Errorf("producer: publish: invalid envelope: %w", err)
-	}
-	b, err := json.Marshal(e)
-	if err != nil {
-		return Record{}, fmt.Errorf("producer: publish: %w", err)
-	}
-	return Record{Topic: names.Lane(e.Lane), Key: e.Key, Value: b, Headers: map[string]string{"kind": e.Kind}}, nil
-}
-
-// Record is a raw message for Write.
-type Record struct {
-	Topic   string // full topic name
-	Key     string
-	Value   []byte
-	Headers map[string]string
-}
-
 // Write writes records (to any topics) and waits for acknowledgement.
-func (p *Publisher) Write(ctx context.Context, recs ...Record) error {
+func (p *Publisher) Write(ctx context.Context, recs ...producer.Record) error {
 	msgs := make([]kafka.Message, len(recs))
 	for i, r := range recs {
 		m := kafka.Message{Topic: r.Topic, Key: []byte(r.Key), Value: r.Value}
@@ -119,7 +100,7 @@ func (p *Publisher) Write(ctx context.Context, recs ...Record) error {
 }
 
 // writeError is the error of a write of recs that failed with err.
-func writeError(recs []Record, err error) error {
+func writeError(recs []producer.Record, err error) error {
 	if we, ok := errors.AsType[kafka.WriteErrors](err); ok {
 		err = writeErrors(we)
 	}
@@ -149,7 +130,7 @@ func (p *Publisher) Names() topics.Names { return p.names }
 // Close flushes pending writes and releases connections.
 func (p *Publisher) Close() error { return p.w.Close() }
 
-func topicsOf(recs []Record) string {
+func topicsOf(recs []producer.Record) string {
 	seen := map[string]bool{}
 	var out []string
 	for _, r := range recs {

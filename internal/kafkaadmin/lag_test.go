@@ -1,4 +1,4 @@
-package topics_test
+package kafkaadmin_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/loa-hub/loa/internal/kafkaadmin"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/internal/topics"
 )
@@ -27,7 +28,7 @@ func TestLag(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			list := strings.Split(brokers, ",")
-			if err := topics.Ensure(ctx, list, names, 1); err != nil {
+			if err := kafkaadmin.Ensure(ctx, list, names, 1); err != nil {
 				t.Fatal(err)
 			}
 			otp := names.Lane(topics.LaneOTP)
@@ -49,7 +50,7 @@ func TestLag(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			r := topics.NewLagReader(list)
+			r := kafkaadmin.NewLagReader(list)
 			lagOf := func() map[string]int64 {
 				t.Helper()
 				// Leaders of topics just created may still be moving: a

@@ -1,12 +1,16 @@
-package topics
+package kafkaadmin
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/loa-hub/loa/internal/topics"
+)
 
 // TestConfigEntries: a replicated topic needs two in-sync replicas for a
 // write and never elects a replica that missed acknowledged writes; a
 // single broker's topics keep the broker's defaults.
 func TestConfigEntries(t *testing.T) {
-	spec := Specs()[0]
+	spec := topics.Specs()[0]
 	get := func(replication int) map[string]string {
 		m := map[string]string{}
 		for _, e := range configEntries(spec, replication) {

@@ -1,4 +1,4 @@
-package producer
+package kafkapub
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/loa-hub/loa/producer"
 )
 
 // TestWriteErrorSaysWhy: when the broker went away under a write, the
@@ -15,7 +17,7 @@ import (
 // caller to retry instead of answering an internal error.
 func TestWriteErrorSaysWhy(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
-	err := writeError([]Record{{Topic: "loa.otp"}, {Topic: "loa.otp"}}, kafka.WriteErrors{nil, refused})
+	err := writeError([]producer.Record{{Topic: "loa.otp"}, {Topic: "loa.otp"}}, kafka.WriteErrors{nil, refused})
 	if _, ok := errors.AsType[*net.OpError](err); !ok {
 		t.Errorf("no *net.OpError in the chain of %q", err)
 	}
