@@ -313,3 +313,50 @@ func TestCategoryTopicIsASubscriptionTopic(t *testing.T) {
 		}
 	}
 }
+
+// TestFourEyesCountsEveryAuthor: whoever wrote any of an article before
+// its approval (drafted, edited, set the cover, submitted) does not
+// approve it, nor put a correction of it live; a chief editor who wrote
+// none of it does both.
+func TestFourEyesCountsEveryAuthor(t *testing.T) {
+	r := newRig(t, testenv.Stores(t)["sqlite"])
+	ctx := context.Background()
+	a, err := r.svc.Create(ctx, ed("editor-1"), portal.Input{Category: "tin-tuc", VI: portal.TextInput{Title: "Lịch tiếp dân tháng 12", Body: "<p>Thứ Hai hằng tuần.</p>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A chief editor who is also an editor rewrites the draft; editor-1 submits it.
+	in := portal.Input{VI: portal.TextInput{Title: "Lịch tiếp dân tháng 12", Body: "<p>Thứ Hai và thứ Năm hằng tuần.</p>"}}
+	if _, err := r.svc.Edit(ctx, ed("chief-editor"), a.ID, in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.Submit(ctx, ed("editor-1"), a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.Approve(ctx, ed("chief-editor"), a.ID, portal.Approval{}); code(err) != loa.EFourEyes {
+		t.Errorf("approval by a chief editor who edited the draft: %v, want four-eyes", err)
+	}
+	if err := r.svc.Check(ctx, ed("chief-editor"), a.ID, "approve"); code(err) != loa.EFourEyes {
+		t.Errorf("check before the body: %v, want four-eyes", err)
+	}
+	if _, err := r.svc.Approve(ctx, ed("chief"), a.ID, portal.Approval{}); err != nil {
+		t.Fatalf("approval by a chief editor who wrote none of it: %v", err)
+	}
+	// Published: the chief editor who wrote part of it does not correct it
+	// (a correction is live at once, approved by nobody else).
+	in.VI.Body = "<p>Thứ Hai hằng tuần; thứ Năm nghỉ.</p>"
+	if _, err := r.svc.Correct(ctx, ed("chief-editor"), a.ID, in); code(err) != loa.EFourEyes {
+		t.Errorf("correction by a chief editor who edited the draft: %v, want four-eyes", err)
+	}
+	if err := r.svc.CoverCheck(ctx, ed("chief-editor"), a.ID); code(err) != loa.EFourEyes {
+		t.Errorf("a new cover by a chief editor who edited the draft: %v, want four-eyes", err)
+	}
+	if _, err := r.svc.Correct(ctx, ed("chief"), a.ID, in); err != nil {
+		t.Fatalf("correction by the approver: %v", err)
+	}
+	// The approver's own correction does not bar them from correcting again.
+	in.VI.Body = "<p>Thứ Hai hằng tuần.</p>"
+	if _, err := r.svc.Correct(ctx, ed("chief"), a.ID, in); err != nil {
+		t.Errorf("second correction by the approver: %v", err)
+	}
+}

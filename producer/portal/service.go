@@ -310,13 +310,45 @@ func (s *Service) authorise(ctx context.Context, a Actor, id, action string) (Ar
 	if _, err := s.category(ctx, a, art.Category, act.role); err != nil {
 		return Article{}, err
 	}
-	if action == "approve" && (art.CreatedBy == a.AccountID || art.SubmittedBy == a.AccountID) {
-		return Article{}, (&loa.Error{Code: loa.EFourEyes, Detail: "an article is approved by a chief editor who neither wrote nor submitted it"}).Wrap(ErrForbidden)
+	if action == "approve" || action == "correct" {
+		wrote, err := s.wrote(ctx, a.AccountID, art)
+		if err != nil {
+			return Article{}, err
+		}
+		if wrote {
+			return Article{}, (&loa.Error{Code: loa.EFourEyes, Detail: "an article is approved, and corrected, by a chief editor who wrote none of it before its approval (drafted, edited, set its cover or submitted it)"}).Wrap(ErrForbidden)
+		}
 	}
 	if !slices.Contains(act.from, art.Status) {
 		return Article{}, stateError(action, id, art.Status)
 	}
 	return art, nil
+}
+
+// wrote reports whether the account wrote any of the article before its
+// approval: drafted, edited or submitted it, or set its cover. Such an
+// account neither approves it nor corrects it once it is live, since a
+// correction is live at once, approved by nobody else.
+func (s *Service) wrote(ctx context.Context, account string, art Article) (bool, error) {
+	if account == "" {
+		return false, nil
+	}
+	if art.CreatedBy == account || art.SubmittedBy == account {
+		return true, nil
+	}
+	evs, err := s.d.Store.ArticleHistory(ctx, art.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range evs {
+		switch e.Action {
+		case "create", "edit", "submit", "cover":
+			if e.Actor == account && (e.To == StatusDraft || e.To == StatusReturned || e.To == StatusSubmitted) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // Edit changes a draft's (or a returned article's) texts: a new revision.
