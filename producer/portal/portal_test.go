@@ -360,3 +360,23 @@ func TestFourEyesCountsEveryAuthor(t *testing.T) {
 		t.Errorf("second correction by the approver: %v", err)
 	}
 }
+
+// TestPlainTextIsText: titles, summaries and comments lose their markup
+// but stay text: "&", quotes and "<" typed by an editor are kept as
+// characters, not HTML entities (which a push, the JSON and the Atom feed
+// would otherwise show as "&amp;"), and they are NFC.
+func TestPlainTextIsText(t *testing.T) {
+	for in, want := range map[string]string{
+		`Sở TN&MT: "Hội An" <b>đẹp</b> & 5 > 3`:   `Sở TN&MT: "Hội An" đẹp & 5 > 3`,
+		"<script>alert(1)</script>Lịch cắt điện": "Lịch cắt điện",
+		"Ho\u0302\u0323i An":                     "Hội An", // NFD in, NFC out
+		"&lt;b&gt; is a tag":                     "<b> is a tag",
+	} {
+		if got := portal.PlainText(in); got != want {
+			t.Errorf("PlainText(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := portal.Slugify(portal.PlainText("Sở TN&MT thông báo")); got != "so-tn-mt-thong-bao" {
+		t.Errorf("slug %q", got)
+	}
+}

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"html"
 	"strings"
 	"unicode"
 
@@ -37,9 +38,10 @@ func Sanitize(html string) string {
 // plain strips all markup (titles, summaries).
 var plain = bluemonday.StrictPolicy()
 
-// PlainText returns s without markup, NFC, trimmed.
+// PlainText returns s without markup, NFC, trimmed: text, not HTML (the
+// sanitizer's entities are decoded), to be escaped by whatever renders it.
 func PlainText(s string) string {
-	return norm.NFC.String(strings.TrimSpace(plain.Sanitize(s)))
+	return norm.NFC.String(strings.TrimSpace(html.UnescapeString(plain.Sanitize(s))))
 }
 
 // Slugify makes a URL slug of a Vietnamese title: lower case ASCII letters
