@@ -280,3 +280,46 @@ func TestOpen311Clients(t *testing.T) {
 		t.Fatal("the client script did not finish")
 	}
 }
+
+// TestOpen311KeepsPhotosOfTheUnnamed: a request posted with a photo by a
+// citizen who did not agree to be named shows no media_url in JSON or
+// XML, and the photo is not served to anyone without the right to read
+// the matter in full; the key that posted it still reads it.
+func TestOpen311KeepsPhotosOfTheUnnamed(t *testing.T) {
+	f := newFeedbackFixture(t)
+	key := f.key(t, "cong-dvc", api.ScopeFeedbackWrite)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range map[string]string{"api_key": key, "service_code": "moi-truong", "lat": "15.8768", "long": "108.3291",
+		"phone": "0912000111", "first_name": "Lê Văn", "last_name": "Cường", "description": "Cống tắc trước nhà"} {
+		mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("media", "mat-toi.jpg")
+	fw.Write(jpegWithGPS(t, 32, 32))
+	mw.Close()
+	resp, b := f.post(t, "/open311/v2/requests.json", "", mw.FormDataContentType(), &body)
+	var out []map[string]any
+	if json.Unmarshal(b, &out); resp.StatusCode != 200 || len(out) != 1 {
+		t.Fatalf("post: %d %s", resp.StatusCode, b)
+	}
+	id := out[0]["service_request_id"].(string)
+	for _, path := range []string{"/open311/v2/requests/" + id + ".json", "/open311/v2/requests/" + id + ".xml", "/open311/v2/requests.json", "/open311/v2/requests.xml"} {
+		resp, b := f.get(t, path, "")
+		if resp.StatusCode != 200 || !bytes.Contains(b, []byte(id)) {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
+		}
+		if bytes.Contains(b, []byte("/photos/")) {
+			t.Errorf("%s shows the photo of a citizen who did not agree: %s", path, b)
+		}
+		noPrivateData(t, path, b)
+	}
+	_, cit := f.citizen(t, "049095000456", "0905999888")
+	for _, tok := range []string{"", cit} {
+		if resp, _ := f.get(t, "/v1/feedback/"+id+"/photos/0", tok); resp.StatusCode != 403 {
+			t.Errorf("photo for %q: %d, want 403", tok, resp.StatusCode)
+		}
+	}
+	if resp, _ := f.get(t, "/v1/feedback/"+id+"/photos/0", key); resp.StatusCode != 200 {
+		t.Errorf("photo for the key that posted it: %d", resp.StatusCode)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/areas"
@@ -516,5 +518,55 @@ func TestPrepareNamesEveryWrongField(t *testing.T) {
 	// An official's session does not submit.
 	if _, err := r.svc.Prepare(context.Background(), off("h-hoian"), hoiAn); code(err) != loa.EForbidden {
 		t.Errorf("official submits: %v", err)
+	}
+}
+
+// TestQueueIsTheHandlersOwn: a handler lists their own agency's queue
+// only; asking for another agency's is refused, and a citizen or a
+// coordinator outside the DoIC lists nothing.
+func TestQueueIsTheHandlersOwn(t *testing.T) {
+	r := newRig(t, testenv.Stores(t)["sqlite"])
+	ctx := context.Background()
+	f := r.submit(cit("cit-hoa"), hoiAn) // to ubnd-hoian
+	g := r.submit(cit("cit-hoa"), feedback.Input{Category: "giao-thong", Description: "Ổ gà trên đường Hùng Vương", Area: "20570"})
+	q, err := r.svc.Queue(ctx, off("h-hoian"), feedback.Filter{})
+	if err != nil || len(q) != 1 || q[0].ID != f.ID {
+		t.Errorf("own queue: %v %+v", err, q)
+	}
+	if _, err := r.svc.Queue(ctx, off("h-hoian"), feedback.Filter{Agency: "so-gtvt"}); code(err) != loa.EForbidden {
+		t.Errorf("another agency's queue: %v, want forbidden", err)
+	}
+	for _, a := range []feedback.Actor{cit("cit-hoa"), off("coord-elsewhere"), {APIKeyID: "k-1"}} {
+		if q, err := r.svc.Queue(ctx, a, feedback.Filter{Agency: "so-gtvt"}); code(err) != loa.EForbidden {
+			t.Errorf("queue of %+v: %v %d items, want forbidden", a, err, len(q))
+		}
+	}
+	if q, err := r.svc.Queue(ctx, off("h-gtvt"), feedback.Filter{}); err != nil || len(q) != 1 || q[0].ID != g.ID {
+		t.Errorf("so-gtvt's queue: %v %+v", err, q)
+	}
+	// The citizen's own list holds theirs only.
+	if mine, err := r.svc.Mine(ctx, cit("cit-other"), feedback.Filter{}); err != nil || len(mine) != 0 {
+		t.Errorf("another citizen's list: %v %d", err, len(mine))
+	}
+}
+
+// TestSubmissionIsNFC: texts sent decomposed (NFD, as some keyboards
+// send Vietnamese) are stored composed (NFC, TCVN 6909), so that search,
+// masking and comparison see one spelling.
+func TestSubmissionIsNFC(t *testing.T) {
+	r := newRig(t, testenv.Stores(t)["sqlite"])
+	nfd := func(s string) string { return norm.NFD.String(s) }
+	in := hoiAn
+	in.Title, in.Description, in.Address = nfd("Rác thải ở chợ Hội An"), nfd("Rác tồn đọng nhiều ngày."), nfd("12 Trần Phú")
+	if in.Title == "Rác thải ở chợ Hội An" {
+		t.Fatal("the input is not decomposed")
+	}
+	f := r.submit(cit("cit-hoa"), in)
+	got, err := r.svc.Get(context.Background(), cit("cit-hoa"), f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Title != "Rác thải ở chợ Hội An" || got.Description != "Rác tồn đọng nhiều ngày." || got.Location.Address != "12 Trần Phú" {
+		t.Errorf("stored %q %q %q, want NFC", got.Title, got.Description, got.Location.Address)
 	}
 }
