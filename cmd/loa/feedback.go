@@ -169,6 +169,9 @@ func runAdminFeedback(ctx context.Context, cfg config, args []string, stdout io.
 		if _, err := db.AreaLineage(ctx, args[2]); err != nil {
 			return fmt.Errorf("area %s: %w", args[2], err)
 		}
+		if !feedback.ValidCode(args[3]) {
+			return fmt.Errorf("agency %q: must be a unit code (letters, digits, '.', '_', '-')", args[3])
+		}
 		if err := db.PutFeedbackRoute(ctx, feedback.Route{Category: args[1], Area: args[2], Agency: args[3]}); err != nil {
 			return err
 		}

@@ -7,6 +7,9 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 //go:embed categories_sample.csv
@@ -46,11 +49,13 @@ func ParseCategories(r io.Reader) ([]Category, error) {
 		}
 		line, _ := cr.FieldPos(0)
 		days, err := strconv.Atoi(rec[5])
-		c := Category{Code: rec[0], Name: rec[1], NameEN: rec[2], Group: rec[3], Agency: rec[4], HandlingDays: days, Active: true}
+		nfc := func(s string) string { return strings.TrimSpace(norm.NFC.String(s)) }
+		c := Category{Code: strings.TrimSpace(rec[0]), Name: nfc(rec[1]), NameEN: nfc(rec[2]), Group: nfc(rec[3]), Agency: strings.TrimSpace(rec[4]),
+			HandlingDays: days, Active: true}
 		switch {
 		case !validCode(c.Code):
 			return nil, fmt.Errorf("feedback: categories: line %d: bad code %q", line, c.Code)
-		case strings.TrimSpace(c.Name) == "":
+		case c.Name == "" || !utf8.ValidString(rec[1]):
 			return nil, fmt.Errorf("feedback: categories: line %d: the name is empty", line)
 		case c.Agency != "" && !validCode(c.Agency):
 			return nil, fmt.Errorf("feedback: categories: line %d: bad agency %q", line, c.Agency)

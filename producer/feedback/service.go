@@ -693,6 +693,10 @@ func (s *Service) DeleteRoute(ctx context.Context, a Actor, adminKey bool, categ
 	return nil
 }
 
+// ValidCode reports whether c is a category or unit code: 1 to 64
+// letters, digits, '.', '_' or '-'.
+func ValidCode(c string) bool { return validCode(c) }
+
 func validCode(c string) bool {
 	if c == "" || len(c) > 64 {
 		return false

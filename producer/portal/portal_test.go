@@ -367,7 +367,7 @@ func TestFourEyesCountsEveryAuthor(t *testing.T) {
 // would otherwise show as "&amp;"), and they are NFC.
 func TestPlainTextIsText(t *testing.T) {
 	for in, want := range map[string]string{
-		`Sở TN&MT: "Hội An" <b>đẹp</b> & 5 > 3`:   `Sở TN&MT: "Hội An" đẹp & 5 > 3`,
+		`Sở TN&MT: "Hội An" <b>đẹp</b> & 5 > 3`:  `Sở TN&MT: "Hội An" đẹp & 5 > 3`,
 		"<script>alert(1)</script>Lịch cắt điện": "Lịch cắt điện",
 		"Ho\u0302\u0323i An":                     "Hội An", // NFD in, NFC out
 		"&lt;b&gt; is a tag":                     "<b> is a tag",
