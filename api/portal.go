@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/blob"
@@ -286,7 +287,9 @@ func (h *handler) putArticleCover(w http.ResponseWriter, r *http.Request) error 
 		return loa.Unavailable("images cannot be stored on this server (no blob store configured)")
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxPhotoBytes+1)
-	ph, err := h.storePhoto(r.Context(), fmt.Sprintf("portal/%s/cover-%d", id, h.now().UnixNano()), r.Body, "body")
+	// Each cover has a key of its own: the one it replaces is deleted
+	// once the article points to the new one.
+	ph, err := h.storePhoto(r.Context(), fmt.Sprintf("portal/%s/cover-%s", id, uuid.NewString()), r.Body, "body")
 	if err != nil {
 		return err
 	}
@@ -295,7 +298,7 @@ func (h *handler) putArticleCover(w http.ResponseWriter, r *http.Request) error 
 		h.deps.Blobs.Delete(context.WithoutCancel(r.Context()), ph.Key)
 		return err
 	}
-	if old != nil {
+	if old != nil && old.Key != ph.Key {
 		h.deps.Blobs.Delete(context.WithoutCancel(r.Context()), old.Key)
 	}
 	writeJSON(w, http.StatusOK, viewArticle(art, false))

@@ -2,13 +2,20 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
+	"image/jpeg"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loa-hub/loa/internal/blob"
 )
 
 // atomCheck validates an Atom document against RFC 4287's rules (§4.1.1
@@ -239,5 +246,101 @@ func TestPortalOverHTTP(t *testing.T) {
 	}
 	if resp, _ := f.get(t, "/v1/portal/feeds/tin-tuc/fr", ""); resp.StatusCode != 400 {
 		t.Errorf("feed in French: %d", resp.StatusCode)
+	}
+}
+
+func (f *fbFixture) putRaw(t *testing.T, path, token, ct string, body []byte) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", f.srv.URL+path, bytes.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", ct)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// TestArticleCover: the cover image is set by an editor of the unit while
+// the article is a draft (checked before the image is read), must be a
+// JPEG, PNG or WebP of at most 5 MiB, loses its metadata, replaces (and
+// deletes) the previous cover in the blob store, and is public only once
+// the article is published.
+func TestArticleCover(t *testing.T) {
+	f := newFeedbackFixture(t)
+	ctx := context.Background()
+	_, editor := f.official(t, "bien.tap", "0911000021", "vp-ubnd", "editor")
+	_, chief := f.official(t, "tong.bien.tap", "0911000022", "vp-ubnd", "chief_editor")
+	_, other := f.official(t, "bien.tap.khac", "0911000023", "sotttt", "editor")
+	_, cit := f.citizen(t, "049095000888", "0905888888")
+	if resp, b := f.do(t, "PUT", "/v1/portal/categories/tin-tuc", "dev-key", `{"name":"Tin tức","unit":"vp-ubnd"}`); resp.StatusCode != 200 {
+		t.Fatalf("category: %d %v", resp.StatusCode, b)
+	}
+	resp, a := f.do(t, "POST", "/v1/portal/articles", editor, `{"category":"tin-tuc","vi":{"title":"Ngày hội việc làm","body":"<p>Tại Tam Kỳ.</p>"}}`)
+	if resp.StatusCode != 201 {
+		t.Fatalf("draft: %d %v", resp.StatusCode, a)
+	}
+	id := a["id"].(string)
+	img := jpegWithGPS(t, 40, 30)
+	cover := "/v1/portal/desk/" + id + "/cover"
+	// Who: not a stranger, a citizen, another unit's editor, whatever the body.
+	for _, tok := range []string{"", cit, other} {
+		if resp, b := f.putRaw(t, cover, tok, "image/jpeg", []byte("not an image")); resp.StatusCode != 401 && resp.StatusCode != 403 {
+			t.Errorf("cover by %q: %d %s", tok, resp.StatusCode, b)
+		}
+	}
+	// What: an image, at most 5 MiB.
+	for name, body := range map[string][]byte{
+		"html named jpeg": []byte("<html><script>alert(1)</script></html>"),
+		"over 5 MiB":      append(jpegWithGPS(t, 8, 8), bytes.Repeat([]byte{0}, 5<<20)...),
+	} {
+		resp, b := f.putRaw(t, cover, editor, "image/jpeg", body)
+		if resp.StatusCode != 400 && resp.StatusCode != 413 {
+			t.Errorf("%s: %d %s", name, resp.StatusCode, b)
+		}
+	}
+	if resp, b := f.putRaw(t, cover, editor, "image/jpeg", img); resp.StatusCode != 200 {
+		t.Fatalf("cover: %d %s", resp.StatusCode, b)
+	}
+	first, err := f.store.Article(ctx, id)
+	if err != nil || first.Cover == nil {
+		t.Fatalf("stored: %+v %v", first.Cover, err)
+	}
+	if resp, b := f.putRaw(t, cover, editor, "image/jpeg", jpegWithGPS(t, 50, 20)); resp.StatusCode != 200 {
+		t.Fatalf("second cover: %d %s", resp.StatusCode, b)
+	}
+	if _, _, err := f.blobs.Open(ctx, first.Cover.Key); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("the replaced cover is still stored: %v", err)
+	}
+	// Not public before publication; not changed while it waits for approval.
+	if resp, _ := f.get(t, "/v1/portal/articles/ngay-hoi-viec-lam/cover", ""); resp.StatusCode != 404 {
+		t.Errorf("cover of a draft: %d", resp.StatusCode)
+	}
+	if resp, b := f.do(t, "POST", "/v1/portal/desk/"+id+"/submit", editor, ""); resp.StatusCode != 200 {
+		t.Fatalf("submit: %d %v", resp.StatusCode, b)
+	}
+	if resp, b := f.putRaw(t, cover, editor, "image/jpeg", img); resp.StatusCode != 409 {
+		t.Errorf("cover of a submitted article: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := f.do(t, "POST", "/v1/portal/desk/"+id+"/approve", chief, `{}`); resp.StatusCode != 200 {
+		t.Fatalf("approve: %d %v", resp.StatusCode, b)
+	}
+	resp, got := f.get(t, "/v1/portal/articles/ngay-hoi-viec-lam/cover", "")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/jpeg" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("public cover: %d %v %s", resp.StatusCode, resp.Header, got)
+	}
+	if bytes.Contains(got, []byte("GPS")) {
+		t.Error("the public cover keeps its EXIF")
+	}
+	if _, err := jpeg.Decode(bytes.NewReader(got)); err != nil {
+		t.Errorf("the cover does not decode: %v", err)
+	}
+	// Published: the editor no longer changes it.
+	if resp, b := f.putRaw(t, cover, editor, "image/jpeg", img); resp.StatusCode != 403 {
+		t.Errorf("cover of a published article by an editor: %d %s", resp.StatusCode, b)
 	}
 }
