@@ -79,7 +79,12 @@ func (c *consumer) newReader() *kafka.Reader {
 		MinBytes: 1,
 		MaxBytes: 1 << 20, // per fetch; what readers buffer ahead is a few of these
 
-		MaxWait:           250 * time.Millisecond,
+		// A fetch returns as soon as one byte is there (MinBytes), so
+		// MaxWait adds no latency; it only sets how often an idle reader
+		// asks again. A dispatcher reads about 70 partitions: at 250 ms it
+		// spent 18 ms of CPU a second doing nothing (and made the broker
+		// answer 280 empty fetches a second), at 1 s 7 ms.
+		MaxWait:           time.Second,
 		CommitInterval:    ci,
 		StartOffset:       kafka.FirstOffset,
 		HeartbeatInterval: 2 * time.Second,

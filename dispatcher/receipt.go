@@ -1,7 +1,6 @@
 package dispatcher
 
 import (
-	"bytes"
 	"encoding/json"
 	"time"
 
@@ -29,7 +28,7 @@ type DeadLetter struct {
 	At      time.Time          `json:"at"`
 }
 
-// A fan-out batch's receipts travel packed into JSON arrays of at most
+// A fan-out batch's receipts travel packed (producer.PackReceipts), at most
 // maxReceiptsPerRecord receipts and about maxReceiptRecordBytes, well
 // under Kafka's default 1 MiB message limit. One message per delivery was
 // a third of the broker's work in a broadcast.
@@ -41,33 +40,9 @@ const (
 // receiptRecords packs receipts into as few loa.receipts records as the
 // bounds allow, keyed by the notification.
 func (d *Dispatcher) receiptRecords(notificationID string, rs []producer.Receipt) []producer.Record {
-	var (
-		out   []producer.Record
-		buf   bytes.Buffer
-		count int
-	)
-	flush := func() {
-		if count == 0 {
-			return
-		}
-		buf.WriteByte(']')
-		out = append(out, producer.Record{Topic: d.cfg.Names.Topic(topics.Receipts), Key: notificationID, Value: bytes.Clone(buf.Bytes())})
-		buf.Reset()
-		count = 0
+	var out []producer.Record
+	for _, v := range producer.PackReceipts(rs, maxReceiptsPerRecord, maxReceiptRecordBytes) {
+		out = append(out, producer.Record{Topic: d.cfg.Names.Topic(topics.Receipts), Key: notificationID, Value: v})
 	}
-	for _, r := range rs {
-		b, _ := json.Marshal(r) // a producer.Receipt always marshals
-		if count > 0 && (count == maxReceiptsPerRecord || buf.Len()+len(b)+2 > maxReceiptRecordBytes) {
-			flush()
-		}
-		if count == 0 {
-			buf.WriteByte('[')
-		} else {
-			buf.WriteByte(',')
-		}
-		buf.Write(b)
-		count++
-	}
-	flush()
 	return out
 }

@@ -250,13 +250,24 @@ func (s smppReports) Report(ctx context.Context, rep smpp.Report) error {
 
 // guarded puts a provider behind its breaker and its shared rate limit:
 // breaker outermost, so an open breaker spends no tokens.
-func guarded(name string, p channels.Channel, limit ratelimit.Limit, pc providerConfig, rdb redis.UniversalClient,
+//
+// callTimeout bounds the provider call once it has its token; zero for a
+// provider that bounds each call itself (given pc.CallTimeout when built),
+// so that a send makes one deadline, not two.
+func guarded(name string, p channels.Channel, limit ratelimit.Limit, callTimeout time.Duration, pc providerConfig, rdb redis.UniversalClient,
 	keyPrefix string, log *slog.Logger, m *metrics.Metrics) (*breaker.Channel, error) {
 	l, err := ratelimit.NewLimiter(rdb, keyPrefix+"rl:"+name, limit, ratelimit.Options{Name: name, Metrics: m, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return breaker.New(name, ratelimit.New(name, p, l, ratelimit.ChannelConfig{Metrics: m, CallTimeout: pc.CallTimeout}), pc.Breaker, log, m)
+	return breaker.New(name, ratelimit.New(name, p, l, ratelimit.ChannelConfig{Metrics: m, CallTimeout: callTimeout}), pc.Breaker, log, m)
+}
+
+// fcmConfig is the FCM client's configuration: each call bounded by
+// LOA_SEND_TIMEOUT (pc.CallTimeout), as every provider's is.
+func fcmConfig(p *fcmProvider, pc providerConfig, hc *http.Client, m *metrics.Metrics) fcm.Config {
+	return fcm.Config{ProjectID: p.ProjectID, CredentialsFile: p.CredentialsFile, Endpoint: p.Endpoint, HTTPClient: hc,
+		Connections: p.Connections, ReservedShare: pc.Reserve, CallTimeout: pc.CallTimeout, Metrics: m}
 }
 
 // runner is a provider that keeps connections open while it runs (an
@@ -280,12 +291,11 @@ func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalCl
 		if p.InsecureTLS {
 			hc.Transport = insecureTransport()
 		}
-		c, err := fcm.New(ctx, fcm.Config{ProjectID: p.ProjectID, CredentialsFile: p.CredentialsFile, Endpoint: p.Endpoint, HTTPClient: hc,
-			Connections: p.Connections, ReservedShare: pc.Reserve, Metrics: m})
+		c, err := fcm.New(ctx, fcmConfig(p, pc, hc, m))
 		if err != nil {
 			return nil, nil, err
 		}
-		if out[channels.Push], err = guarded(c.Name(), c, p.Limit, pc, rdb, keyPrefix, log, m); err != nil {
+		if out[channels.Push], err = guarded(c.Name(), c, p.Limit, 0, pc, rdb, keyPrefix, log, m); err != nil {
 			return nil, nil, err
 		}
 	} else {
@@ -300,14 +310,16 @@ func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalCl
 				prov sms.Provider
 				err  error
 			)
+			callTimeout := time.Duration(0) // the HTTP gateways bound each call with pc.CallTimeout
 			switch p.Type {
 			case "esms":
 				prov, err = sms.NewESMS(sms.ESMSConfig{Name: p.Name, BaseURL: p.URL, APIKey: p.APIKey, SecretKey: p.SecretKey,
-					Brandname: p.Brandname, SMSType: p.Kind, CallbackURL: p.CallbackURL})
+					Brandname: p.Brandname, SMSType: p.Kind, CallbackURL: p.CallbackURL, Timeout: pc.CallTimeout})
 			case "speedsms":
-				prov, err = sms.NewSpeedSMS(sms.SpeedSMSConfig{Name: p.Name, BaseURL: p.URL, AccessToken: p.AccessToken, Sender: p.Sender})
+				prov, err = sms.NewSpeedSMS(sms.SpeedSMSConfig{Name: p.Name, BaseURL: p.URL, AccessToken: p.AccessToken, Sender: p.Sender,
+					Timeout: pc.CallTimeout})
 			case "webhook":
-				prov, err = sms.NewWebhook(sms.WebhookConfig{Name: p.Name, URL: p.URL, Fields: p.Fields})
+				prov, err = sms.NewWebhook(sms.WebhookConfig{Name: p.Name, URL: p.URL, Fields: p.Fields, Timeout: pc.CallTimeout})
 			case "smpp":
 				var c *smpp.Client
 				c, err = newSMPP(p, pc.Reserve, reports, log)
@@ -315,11 +327,12 @@ func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalCl
 					prov = c
 					runners = append(runners, c)
 				}
+				callTimeout = pc.CallTimeout // a submit is bounded by the response timeout, the send by this too
 			}
 			if err != nil {
 				return nil, nil, fmt.Errorf("SMS provider %s: %w", p.Name, err)
 			}
-			g, err := guarded(prov.Name(), prov, p.Limit, pc, rdb, keyPrefix, log, m)
+			g, err := guarded(prov.Name(), prov, p.Limit, callTimeout, pc, rdb, keyPrefix, log, m)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -339,7 +352,7 @@ func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalCl
 	}
 
 	if p := pc.SMTP; p != nil {
-		cfg := email.Config{Host: p.Host, Port: p.Port, Username: p.Username, Password: p.Password, From: p.From}
+		cfg := email.Config{Host: p.Host, Port: p.Port, Username: p.Username, Password: p.Password, From: p.From, Timeout: pc.CallTimeout}
 		if p.InsecureTLS {
 			cfg.TLS = &tls.Config{InsecureSkipVerify: true, ServerName: p.Host} //nolint:gosec // LOA_SMTP_INSECURE_TLS: local fakes only
 		}
@@ -348,7 +361,7 @@ func buildChannels(ctx context.Context, pc providerConfig, rdb redis.UniversalCl
 			return nil, nil, err
 		}
 		name := "smtp:" + p.Host + ":" + strconv.Itoa(p.Port)
-		if out[channels.Email], err = guarded(name, c, p.Limit, pc, rdb, keyPrefix, log, m); err != nil {
+		if out[channels.Email], err = guarded(name, c, p.Limit, 0, pc, rdb, keyPrefix, log, m); err != nil {
 			return nil, nil, err
 		}
 	} else {

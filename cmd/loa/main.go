@@ -9,15 +9,46 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
 	"syscall"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.Getenv, os.Stdout)
+	stopProfile, err := startCPUProfile(os.Getenv("LOA_CPUPROFILE"), os.Args)
+	if err == nil {
+		err = run(ctx, os.Args, os.Getenv, os.Stdout)
+		stopProfile()
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loa:", err)
 		os.Exit(1)
 	}
+}
+
+// startCPUProfile profiles the whole process into dir (LOA_CPUPROFILE, a
+// directory; off when empty), one file per process named by its command and
+// pid, written when the process ends normally (SIGTERM included). It serves
+// benchmarks, which stop their processes with SIGTERM; a production process
+// is profiled through LOA_PPROF_ADDR instead.
+func startCPUProfile(dir string, args []string) (func(), error) {
+	if dir == "" {
+		return func() {}, nil
+	}
+	command := "loa"
+	if len(args) > 1 {
+		command = filepath.Base(args[1])
+	}
+	f, err := os.Create(filepath.Join(dir, "cpu-"+command+"-"+strconv.Itoa(os.Getpid())+".pprof"))
+	if err != nil {
+		return nil, fmt.Errorf("LOA_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("LOA_CPUPROFILE: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

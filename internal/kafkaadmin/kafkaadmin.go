@@ -65,34 +65,20 @@ func configEntries(s topics.Spec, replication int) []kafka.ConfigEntry {
 	return entries
 }
 
-// waitReady polls metadata until every topic has leaders for all its
-// partitions: a topic just created may not accept writes yet.
+// waitReady polls until every partition of every topic is served by its
+// leader: a topic just created may not accept writes yet. Metadata naming
+// a leader is not enough: the broker named may not have taken the
+// partition up yet and refuse a write with "Not Leader For Partition"
+// (the publisher's retries then run out on a loaded machine). A partition
+// is ready when its leader answers for its offsets.
 func waitReady(ctx context.Context, client *kafka.Client, cfgs []kafka.TopicConfig) error {
 	want := make([]string, len(cfgs))
 	for i, c := range cfgs {
 		want[i] = c.Topic
 	}
 	for {
-		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: want})
-		if err == nil {
-			ready := 0
-			for _, t := range md.Topics {
-				if t.Error != nil || len(t.Partitions) == 0 {
-					continue
-				}
-				ok := true
-				for _, p := range t.Partitions {
-					if p.Error != nil || p.Leader.Host == "" {
-						ok = false
-					}
-				}
-				if ok {
-					ready++
-				}
-			}
-			if ready == len(want) {
-				return nil
-			}
+		if ready(ctx, client, want) {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -100,6 +86,43 @@ func waitReady(ctx context.Context, client *kafka.Client, cfgs []kafka.TopicConf
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// ready reports whether every partition of the topics has a leader that
+// answers a ListOffsets request for it.
+func ready(ctx context.Context, client *kafka.Client, topics []string) bool {
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil || len(md.Topics) != len(topics) {
+		return false
+	}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, t := range md.Topics {
+		if t.Error != nil || len(t.Partitions) == 0 {
+			return false
+		}
+		for _, p := range t.Partitions {
+			if p.Error != nil || p.Leader.Host == "" {
+				return false
+			}
+			req.Topics[t.Name] = append(req.Topics[t.Name], kafka.OffsetRequest{Partition: p.ID, Timestamp: kafka.LastOffset})
+		}
+	}
+	resp, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		return false
+	}
+	for _, t := range md.Topics {
+		got := resp.Topics[t.Name]
+		if len(got) != len(t.Partitions) {
+			return false
+		}
+		for _, p := range got {
+			if p.Error != nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Ping checks that at least one broker answers a metadata request.

@@ -43,7 +43,7 @@ func (d *DB) HoldReport(ctx context.Context, r HeldReport) error {
 func (d *DB) MatchedHeldReports(ctx context.Context, limit int) ([]MatchedReport, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT h.provider, h.provider_id, h.status, h.reason, h.received_at,
 			d.notification_id, d.channel, d.recipient, d.status, d.class, d.provider, d.provider_id, d.reason, d.targets, d.attempts, d.updated_at
-		FROM held_reports h JOIN deliveries d ON d.provider = h.provider AND d.provider_id = h.provider_id AND d.provider_id <> ''
+		FROM held_reports h JOIN deliveries d ON d.provider = h.provider AND d.provider_id = h.provider_id AND d.provider_id <> '' AND d.channel <> 'push'
 		ORDER BY h.received_at, h.provider, h.provider_id, h.status, d.updated_at DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: matched held reports: %w", err)

@@ -18,8 +18,9 @@ func (d *DB) DeliveryByProviderID(ctx context.Context, provider, providerID stri
 	if providerID == "" {
 		return Delivery{}, fmt.Errorf("sqlstore: delivery by provider id: %w", ErrNotFound)
 	}
-	// provider_id <> '' lets both engines use the partial index of 0004.
-	rs, err := d.queryDeliveries(ctx, selectDelivery+` WHERE provider = $1 AND provider_id = $2 AND provider_id <> ''
+	// The two last conditions let both engines use the partial index
+	// deliveries_report_id (push rows get no reports and are not in it).
+	rs, err := d.queryDeliveries(ctx, selectDelivery+` WHERE provider = $1 AND provider_id = $2 AND provider_id <> '' AND channel <> 'push'
 		ORDER BY updated_at DESC LIMIT 1`, provider, providerID)
 	if err != nil {
 		return Delivery{}, fmt.Errorf("sqlstore: delivery by provider id: %w", err)

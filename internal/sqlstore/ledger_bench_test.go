@@ -1,0 +1,59 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/internal/procstat"
+	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/internal/testenv"
+)
+
+// BenchmarkLedgerPushRows writes a broadcast's "sent" rows as the ledger
+// does (5,000 a transaction, device tokens and FCM message names of real
+// length) and reports the PostgreSQL backend's own CPU per row, read from
+// /proc, apart from this process's: what the ledger costs the database
+// per push. The database must be local (LOA_TEST_DATABASE_URL).
+func BenchmarkLedgerPushRows(b *testing.B) {
+	if os.Getenv("LOA_TEST_DATABASE_URL") == "" {
+		b.Skip("LOA_TEST_DATABASE_URL is not set")
+	}
+	db := testenv.OpenStore(b, testenv.PostgresURL(b))
+	db.SQL().SetMaxOpenConns(1) // one backend, whose CPU is read
+	ctx := context.Background()
+	var backend int
+	if err := db.SQL().QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+		b.Fatal(err)
+	}
+	const perTx = 5000
+	at := time.Now()
+	rows := make([]sqlstore.Delivery, 0, perTx)
+	pad := strings.Repeat("x", 120)
+	cpu0, err := procstat.CPU(backend)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rows = append(rows, sqlstore.Delivery{NotificationID: "bench-ledger", Channel: "push",
+			Recipient: fmt.Sprintf("tok-%08d:%s", i, pad), Status: loa.StatusSent, Provider: "fcm",
+			ProviderID: fmt.Sprintf("projects/loa-bench/messages/%d", 1_700_000_000_000_000+i), Targets: 1, Attempts: 1, UpdatedAt: at})
+		if len(rows) == perTx || i == b.N-1 {
+			if err := db.RecordDeliveries(ctx, rows); err != nil {
+				b.Fatal(err)
+			}
+			rows = rows[:0]
+		}
+	}
+	b.StopTimer()
+	cpu1, err := procstat.CPU(backend)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N), "pg-CPU-µs/row")
+}
