@@ -69,7 +69,7 @@ func (r *rig) publishOne(t *testing.T, id, phone string, ttl time.Duration) {
 }
 
 // waitStatus waits until a notification's only ledger row has status.
-func waitStatus(t *testing.T, r *rig, id string, status loa.Status) sqlstore.Delivery {
+func waitStatus(t *testing.T, r *rig, id string, status loa.Status) producer.Delivery {
 	t.Helper()
 	ctx := waitCtx(t)
 	for {

@@ -31,6 +31,25 @@ type Receipt struct {
 	At             time.Time  `json:"at"`
 }
 
+// Delivery is one row of the delivery ledger: the latest outcome of one
+// notification on one channel to one recipient.
+type Delivery struct {
+	NotificationID string
+	Channel        string
+	Recipient      string
+	Status         loa.Status
+	Class          string
+	Provider       string
+	ProviderID     string
+	Reason         string
+	// Targets is how many recipients the notification had on this
+	// channel when it was dispatched, so a reader knows when the channel
+	// is complete.
+	Targets   int
+	Attempts  int
+	UpdatedAt time.Time
+}
+
 // DecodeReceipts decodes a loa.receipts message: one receipt or an array
 // of them. Every receipt names its notification.
 func DecodeReceipts(value []byte) ([]Receipt, error) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/producer"
 )
 
 // Audience names who a planned notification is for: everyone, or the
@@ -334,7 +335,7 @@ func (d *DB) PlanCancelled(ctx context.Context, notificationID string) (bool, er
 // DeliveriesTo returns the ledger rows of one notification for the given
 // recipient addresses (a phone and the device tokens of its accounts, for
 // support).
-func (d *DB) DeliveriesTo(ctx context.Context, notificationID string, recipients []string) ([]Delivery, error) {
+func (d *DB) DeliveriesTo(ctx context.Context, notificationID string, recipients []string) ([]producer.Delivery, error) {
 	if len(recipients) == 0 {
 		return nil, nil
 	}
