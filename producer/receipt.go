@@ -50,6 +50,14 @@ type Delivery struct {
 	UpdatedAt time.Time
 }
 
+// DeliveryStat is how many deliveries of a notification are in one
+// status on one channel through one provider.
+type DeliveryStat struct {
+	Channel, Provider string
+	Status            loa.Status
+	Count             int64
+}
+
 // DecodeReceipts decodes a loa.receipts message: one receipt or an array
 // of them. Every receipt names its notification.
 func DecodeReceipts(value []byte) ([]Receipt, error) {
