@@ -42,7 +42,7 @@ func TestNoInfrastructureInTheVocabulary(t *testing.T) {
 
 // domains are the producing services whose types and store interfaces
 // live in their own package.
-var domains = []string{"feedback", "portal", "outage", "direct", "broadcast"}
+var domains = []string{"feedback", "portal", "outage", "direct", "broadcast", "alert"}
 
 // TestTheFakesLeaveTheBinary: the provider fakes are a command of their
 // own (cmd/loa-fakes); the loa binary that is deployed links none of them.

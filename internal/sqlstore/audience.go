@@ -80,7 +80,7 @@ func (a Audience) predicate(accountCol string, next int) (with, cond string, arg
 
 // AnyApp, as the app of AudienceDevices and CountAudience, selects the
 // devices of every app.
-const AnyApp = "*"
+const AnyApp = producer.AnyApp
 
 // AudienceDevices returns up to limit active devices of app (AnyApp for
 // all) in the audience whose id sorts after `after`, in id order (keyset
