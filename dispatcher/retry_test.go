@@ -133,7 +133,7 @@ func TestExhaustedRetriesDeadLetterAndReplaySendsOnce(t *testing.T) {
 			t.Errorf("%d tries, want 3 (first send and two tiers)", n)
 		}
 		ctx := waitCtx(t)
-		var row sqlstore.DeadLetterRow
+		var row producer.DeadLetterRecord
 		for {
 			rows, err := r.store.DeadLetters(ctx, time.Time{}, "", 10)
 			if err != nil {
