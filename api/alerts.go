@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer/alert"
 )
 
@@ -118,7 +119,7 @@ func (h *handler) submitAlert(w http.ResponseWriter, r *http.Request, svc *alert
 // addAlertNotes adds to an answer what Loa made of the alert beyond its
 // status: who it goes to when that is not the public, and what it named
 // that matched nothing.
-func addAlertNotes(body map[string]any, a alert.StoredAlert) {
+func addAlertNotes(body map[string]any, a sqlstore.StoredAlert) {
 	if note := alertNote(a); note != "" {
 		body["note"] = note
 	}
@@ -144,7 +145,7 @@ func addAlertNotes(body map[string]any, a alert.StoredAlert) {
 
 // alertNote says in a sentence why an alert is not (or not publicly)
 // distributed.
-func alertNote(a alert.StoredAlert) string {
+func alertNote(a sqlstore.StoredAlert) string {
 	switch a.Status {
 	case alert.StatusExpired:
 		return "the alert had expired when it arrived: stored, never sent"
@@ -221,7 +222,7 @@ func optTime(t time.Time) *time.Time {
 	return &t
 }
 
-func newAlertView(a alert.StoredAlert) alertView {
+func newAlertView(a sqlstore.StoredAlert) alertView {
 	refs := a.RefIDs
 	if refs == nil {
 		refs = []string{}
@@ -340,7 +341,7 @@ func (h *handler) decideAlert(w http.ResponseWriter, r *http.Request, approve bo
 	}
 	by := alert.Approver{ID: p.ID, Actor: p.AccountID}
 	id := chi.URLParam(r, "id")
-	var st alert.StoredAlert
+	var st sqlstore.StoredAlert
 	if approve {
 		st, err = svc.Approve(r.Context(), id, by)
 		if errors.Is(err, alert.ErrPublish) {
