@@ -9,6 +9,9 @@ import (
 	"github.com/loa-hub/loa/producer"
 )
 
+// Delivery is producer's ledger row, under the store's name.
+type Delivery = producer.Delivery
+
 // RecordDelivery folds one outcome into the ledger, keeping the best-known
 // state of the delivery. It is idempotent: the same receipt applied twice
 // leaves the same row. States rank
