@@ -10,7 +10,6 @@ import (
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 
-	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer/broadcast"
 )
 
@@ -41,7 +40,7 @@ type estimateView struct {
 
 // estimate sizes b's audience in total and part by part, and prices its
 // SMS segments.
-func (h *handler) estimate(r *http.Request, svc *broadcast.Service, b sqlstore.Broadcast) (estimateView, error) {
+func (h *handler) estimate(r *http.Request, svc *broadcast.Service, b broadcast.Broadcast) (estimateView, error) {
 	est, err := svc.Estimate(r.Context(), b)
 	if err != nil {
 		return estimateView{}, err
@@ -51,7 +50,7 @@ func (h *handler) estimate(r *http.Request, svc *broadcast.Service, b sqlstore.B
 		v.SMS = &smsView{SMSEstimate: est.SMS, Cost: broadcast.Costs(est.SMS.TotalSegments, h.deps.SMSPrices, h.smsCurrency())}
 	}
 	a := b.Audience
-	part := func(kind, area string, aud sqlstore.Audience) error {
+	part := func(kind, area string, aud loa.Audience) error {
 		one := b
 		one.Audience = aud
 		e, err := svc.Estimate(r.Context(), one)
@@ -72,17 +71,17 @@ func (h *handler) estimate(r *http.Request, svc *broadcast.Service, b sqlstore.B
 		areas = areas[:50]
 	}
 	for _, code := range areas {
-		if err := part("area", code, sqlstore.Audience{Areas: []string{code}}); err != nil {
+		if err := part("area", code, loa.Audience{Areas: []string{code}}); err != nil {
 			return estimateView{}, err
 		}
 	}
 	if len(a.Topics) > 0 {
-		if err := part("topics", "", sqlstore.Audience{Topics: a.Topics}); err != nil {
+		if err := part("topics", "", loa.Audience{Topics: a.Topics}); err != nil {
 			return estimateView{}, err
 		}
 	}
 	if len(a.Accounts) > 0 {
-		if err := part("accounts", "", sqlstore.Audience{Accounts: a.Accounts}); err != nil {
+		if err := part("accounts", "", loa.Audience{Accounts: a.Accounts}); err != nil {
 			return estimateView{}, err
 		}
 	}
@@ -115,9 +114,9 @@ func (h *handler) estimateBroadcast(w http.ResponseWriter, r *http.Request) erro
 	if err := decodeJSON(w, r, h.deps.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	b := sqlstore.Broadcast{Body: req.Body, Channels: req.Channels}
+	b := broadcast.Broadcast{Body: req.Body, Channels: req.Channels}
 	if req.Audience != nil {
-		b.Audience = sqlstore.Audience{Everyone: req.Audience.Everyone, Areas: req.Audience.Areas, Topics: req.Audience.Topics,
+		b.Audience = loa.Audience{Everyone: req.Audience.Everyone, Areas: req.Audience.Areas, Topics: req.Audience.Topics,
 			Accounts: req.Audience.Accounts}
 	}
 	var v loa.Validation
@@ -142,10 +141,10 @@ func (h *handler) estimateBroadcast(w http.ResponseWriter, r *http.Request) erro
 type approvalView struct {
 	broadcastView
 	// The names of who drafted and who submitted it, for the approver.
-	CreatedByName   string                    `json:"created_by_name,omitempty"`
-	SubmittedByName string                    `json:"submitted_by_name,omitempty"`
-	Estimate        estimateView              `json:"estimate"`
-	History         []sqlstore.BroadcastEvent `json:"history,omitempty"`
+	CreatedByName   string            `json:"created_by_name,omitempty"`
+	SubmittedByName string            `json:"submitted_by_name,omitempty"`
+	Estimate        estimateView      `json:"estimate"`
+	History         []broadcast.Event `json:"history,omitempty"`
 }
 
 // officialName is an official's full name and user name ("" when the
@@ -165,7 +164,7 @@ func (h *handler) officialName(ctx context.Context, id string) string {
 }
 
 // approval is b as its approver sees it.
-func (h *handler) approval(ctx context.Context, b sqlstore.Broadcast, est estimateView) approvalView {
+func (h *handler) approval(ctx context.Context, b broadcast.Broadcast, est estimateView) approvalView {
 	return approvalView{broadcastView: viewBroadcast(b), Estimate: est,
 		CreatedByName: h.officialName(ctx, b.CreatedBy), SubmittedByName: h.officialName(ctx, b.SubmittedBy)}
 }

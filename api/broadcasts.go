@@ -8,7 +8,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/loa-hub/loa"
-	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer/broadcast"
 )
 
@@ -66,7 +65,7 @@ type audienceSize struct {
 	Phones  int `json:"phones"`
 }
 
-func viewBroadcast(b sqlstore.Broadcast) broadcastView {
+func viewBroadcast(b broadcast.Broadcast) broadcastView {
 	v := broadcastView{ID: b.ID, Status: b.Status, Title: b.Title, Body: b.Body, TitleEN: b.TitleEN, BodyEN: b.BodyEN, Topic: b.Topic,
 		Audience: audienceBody{Everyone: b.Audience.Everyone, Areas: b.Audience.Areas, Topics: b.Audience.Topics, Accounts: b.Audience.Accounts, AreaTopics: b.Audience.AreaTopics}, Channels: b.Channels, RequestDocument: documentBody{Number: b.DocNumber, Date: b.DocDate},
 		Unit: b.Unit, CreatedBy: b.CreatedBy, SubmittedBy: b.SubmittedBy, DecidedBy: b.DecidedBy, Reason: b.Reason,
@@ -188,7 +187,7 @@ func (h *handler) broadcastHistory(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if evs == nil {
-		evs = []sqlstore.BroadcastEvent{}
+		evs = []broadcast.Event{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "items": evs})
 	return nil
@@ -212,7 +211,7 @@ func (h *handler) broadcastAction(action string) handlerFunc {
 			}
 		}
 		id, a := chi.URLParam(r, "id"), h.broadcastActor(r)
-		var b sqlstore.Broadcast
+		var b broadcast.Broadcast
 		switch action {
 		case "submit":
 			b, err = svc.Submit(r.Context(), a, id)

@@ -16,7 +16,6 @@ import (
 	"github.com/loa-hub/loa/channels/sms"
 	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/fakes/smsfake"
-	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
@@ -118,7 +117,7 @@ func newCallbackFixture(t *testing.T) *callbackFixture {
 
 func (f *callbackFixture) sent(t *testing.T, notificationID, recipient, provider, providerID string) {
 	t.Helper()
-	err := f.store.RecordDelivery(context.Background(), sqlstore.Delivery{NotificationID: notificationID, Channel: "sms",
+	err := f.store.RecordDelivery(context.Background(), producer.Delivery{NotificationID: notificationID, Channel: "sms",
 		Recipient: recipient, Status: "sent", Provider: provider, ProviderID: providerID, Targets: 1, Attempts: 1, UpdatedAt: now})
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +237,7 @@ func TestSMSCallbackHeldUntilTheLedgerHasTheDelivery(t *testing.T) {
 	}
 	// The receipt consumer catches up, and matches what was held.
 	ctx := context.Background()
-	if err := f.store.RecordDelivery(ctx, sqlstore.Delivery{NotificationID: "n-late", Channel: "sms",
+	if err := f.store.RecordDelivery(ctx, producer.Delivery{NotificationID: "n-late", Channel: "sms",
 		Recipient: "84912345678", Status: "sent", Provider: "esms", ProviderID: "esms-late", Targets: 1, Attempts: 1, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +308,7 @@ func TestSMSCallbacksFromTheFakes(t *testing.T) {
 				t.Fatalf("receipt %+v", r)
 			}
 			// ... and with the report's receipt.
-			if err := f.store.RecordDelivery(ctx, sqlstore.Delivery{NotificationID: r.NotificationID, Channel: r.Channel,
+			if err := f.store.RecordDelivery(ctx, producer.Delivery{NotificationID: r.NotificationID, Channel: r.Channel,
 				Recipient: r.Recipient, Status: r.Status, Provider: r.Provider, ProviderID: r.ProviderID, Reason: r.Reason,
 				Targets: r.Targets, Attempts: r.Attempts, UpdatedAt: r.At}); err != nil {
 				t.Fatal(err)

@@ -57,7 +57,7 @@ type deadLetterView struct {
 	Lane    string `json:"lane,omitempty"`
 }
 
-func deadLetterOf(r sqlstore.DeadLetterRow, mask bool) deadLetterView {
+func deadLetterOf(r producer.DeadLetterRecord, mask bool) deadLetterView {
 	v := deadLetterView{
 		ID: r.ID, Reason: r.Reason, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Channel: r.Channel,
 		Recipient: r.Recipient, Provider: r.Provider, Attempts: r.Attempts, History: json.RawMessage("[]"), At: r.At,

@@ -81,7 +81,7 @@ func seedDeadLetters(t *testing.T, store *sqlstore.DB, n int) (ids []string, raw
 		}
 		b, _ := json.Marshal(env)
 		id := fmt.Sprintf("loa.direct-0-%d-sms-%08x", i, i)
-		err = store.RecordDeadLetter(ctx, sqlstore.DeadLetterRow{ID: id, Reason: "sms: gateway answered 503 after the last retry tier",
+		err = store.RecordDeadLetter(ctx, producer.DeadLetterRecord{ID: id, Reason: "sms: gateway answered 503 after the last retry tier",
 			Topic: "loa.direct", Offset: int64(i), Key: "84912345678", Envelope: string(b), Channel: "sms", Recipient: "84912345678",
 			Provider: "esms", Attempts: 4, History: `[{"at":"2026-11-22T07:59:00Z","provider":"esms","class":"transient","reason":"503"}]`, At: at})
 		if err != nil {
@@ -90,7 +90,7 @@ func seedDeadLetters(t *testing.T, store *sqlstore.DB, n int) (ids []string, raw
 		ids = append(ids, id)
 	}
 	raw = "loa.direct-0-999"
-	err := store.RecordDeadLetter(ctx, sqlstore.DeadLetterRow{ID: raw, Reason: "dispatcher: undecodable envelope", Topic: "loa.direct",
+	err := store.RecordDeadLetter(ctx, producer.DeadLetterRecord{ID: raw, Reason: "dispatcher: undecodable envelope", Topic: "loa.direct",
 		Offset: 999, Raw: base64.StdEncoding.EncodeToString([]byte{0xff, 0x00}), History: "null", At: base.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/api"
-	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/producer"
 )
 
 func TestStatsAndRecipientLookup(t *testing.T) {
@@ -26,7 +26,7 @@ func TestStatsAndRecipientLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := func(to, status, provider string) {
-		if err := f.store.RecordDelivery(ctx, sqlstore.Delivery{NotificationID: "bc-1", Channel: "push", Recipient: to, Status: loa.Status(status),
+		if err := f.store.RecordDelivery(ctx, producer.Delivery{NotificationID: "bc-1", Channel: "push", Recipient: to, Status: loa.Status(status),
 			Provider: provider, Targets: 1, Attempts: 1, UpdatedAt: now}); err != nil {
 			t.Fatal(err)
 		}

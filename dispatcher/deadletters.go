@@ -12,7 +12,6 @@ import (
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
-	"github.com/loa-hub/loa/producer/kafkapub"
 )
 
 // handleDeadLetter indexes one dead letter in the store, where operators
@@ -29,7 +28,7 @@ func (d *Dispatcher) handleDeadLetter(ctx context.Context, m kafkaMessage) ([]pr
 		return nil, nil
 	}
 	history, _ := json.Marshal(dl.History)
-	row := sqlstore.DeadLetterRow{
+	row := producer.DeadLetterRecord{
 		ID: dl.ID, Reason: dl.Reason, Topic: dl.Topic, Partition: dl.Partition, Offset: dl.Offset, Key: dl.Key,
 		Envelope: string(dl.Envelope), Channel: dl.Channel, Recipient: dl.Recipient, Provider: dl.Provider,
 		Attempts: dl.Attempts, History: string(history), At: dl.At,
@@ -43,26 +42,41 @@ func (d *Dispatcher) handleDeadLetter(ctx context.Context, m kafkaMessage) ([]pr
 // Errors of DeadLetters.Replay.
 var (
 	ErrNotReplayable   = errors.New("dispatcher: dead letter cannot be replayed: its bytes are not an event")
-	ErrAlreadyReplayed = sqlstore.ErrAlreadyReplayed
+	ErrAlreadyReplayed = producer.ErrAlreadyReplayed
 )
 
 // DeadLetters lets operators list dead letters and send one back to its
 // lane. It is safe for concurrent use.
 type DeadLetters struct {
-	store *sqlstore.DB
-	pub   interface {
-		Publish(ctx context.Context, e producer.Envelope) error
-	}
-	now func() time.Time
+	store DeadLetterStore
+	pub   producer.EnvelopePublisher
+	now   func() time.Time
 }
 
+// DeadLetterStore is the index of dead letters DeadLetters uses;
+// internal/sqlstore implements it. A missing dead letter is an error
+// wrapping sqlstore.ErrNotFound.
+type DeadLetterStore interface {
+	// DeadLetters returns up to limit dead letters, newest first, before
+	// the cursor.
+	DeadLetters(ctx context.Context, beforeAt time.Time, beforeID string, limit int) ([]producer.DeadLetterRecord, error)
+	DeadLetter(ctx context.Context, id string) (producer.DeadLetterRecord, error)
+	// MarkReplayed records that a dead letter was sent back, once: a
+	// second call returns an error wrapping ErrAlreadyReplayed.
+	MarkReplayed(ctx context.Context, id, by string, at time.Time) error
+	// UnmarkReplayed undoes MarkReplayed.
+	UnmarkReplayed(ctx context.Context, id string) error
+}
+
+var _ DeadLetterStore = (*sqlstore.DB)(nil)
+
 // NewDeadLetters returns the operators' view of the dead letters.
-func NewDeadLetters(store *sqlstore.DB, pub *kafkapub.Publisher) *DeadLetters {
+func NewDeadLetters(store DeadLetterStore, pub producer.EnvelopePublisher) *DeadLetters {
 	return &DeadLetters{store: store, pub: pub, now: time.Now}
 }
 
 // List returns up to limit dead letters, newest first, before the cursor.
-func (s *DeadLetters) List(ctx context.Context, beforeAt time.Time, beforeID string, limit int) ([]sqlstore.DeadLetterRow, error) {
+func (s *DeadLetters) List(ctx context.Context, beforeAt time.Time, beforeID string, limit int) ([]producer.DeadLetterRecord, error) {
 	return s.store.DeadLetters(ctx, beforeAt, beforeID, limit)
 }
 

@@ -9,7 +9,6 @@ import (
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
-	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 )
@@ -99,7 +98,7 @@ func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) err
 	if d.store == nil {
 		return nil
 	}
-	rows := make([]sqlstore.Delivery, 0, len(msgs))
+	rows := make([]producer.Delivery, 0, len(msgs))
 	for _, m := range msgs {
 		rs, err := producer.DecodeReceipts(m.Value)
 		if err != nil {
@@ -115,7 +114,7 @@ func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) err
 					return err
 				}
 			}
-			rows = append(rows, sqlstore.Delivery{
+			rows = append(rows, producer.Delivery{
 				NotificationID: r.NotificationID, Channel: r.Channel, Recipient: r.Recipient, Status: r.Status,
 				Class: r.Class, Provider: r.Provider, ProviderID: r.ProviderID, Reason: r.Reason,
 				Targets: r.Targets, Attempts: r.Attempts, UpdatedAt: r.At,

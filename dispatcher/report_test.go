@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/loa-hub/loa"
-	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
@@ -74,7 +73,7 @@ func TestReportBeforeItsReceiptIsMatched(t *testing.T) {
 			}
 
 			// The send's receipt reaches the ledger, 30 s after the report.
-			if err := store.RecordDeliveries(ctx, []sqlstore.Delivery{{NotificationID: "n-1", Channel: "sms", Recipient: "84912345678",
+			if err := store.RecordDeliveries(ctx, []producer.Delivery{{NotificationID: "n-1", Channel: "sms", Recipient: "84912345678",
 				Status: loa.StatusSent, Provider: "esms", ProviderID: "esms-0001", Targets: 1, Attempts: 1, UpdatedAt: now}}); err != nil {
 				t.Fatal(err)
 			}

@@ -69,7 +69,7 @@ func (r *rig) publishOne(t *testing.T, id, phone string, ttl time.Duration) {
 }
 
 // waitStatus waits until a notification's only ledger row has status.
-func waitStatus(t *testing.T, r *rig, id string, status loa.Status) sqlstore.Delivery {
+func waitStatus(t *testing.T, r *rig, id string, status loa.Status) producer.Delivery {
 	t.Helper()
 	ctx := waitCtx(t)
 	for {
@@ -133,7 +133,7 @@ func TestExhaustedRetriesDeadLetterAndReplaySendsOnce(t *testing.T) {
 			t.Errorf("%d tries, want 3 (first send and two tiers)", n)
 		}
 		ctx := waitCtx(t)
-		var row sqlstore.DeadLetterRow
+		var row producer.DeadLetterRecord
 		for {
 			rows, err := r.store.DeadLetters(ctx, time.Time{}, "", 10)
 			if err != nil {

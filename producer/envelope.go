@@ -190,6 +190,9 @@ type Audience struct {
 	Unacknowledged string `json:"unacknowledged,omitempty"`
 }
 
+// AnyApp, as a plan's App, selects the devices of every app.
+const AnyApp = "*"
+
 // Plan is the payload of KindPlan: a broadcast, alert or outage notice
 // whose audience the planner streams from the store into Fanout batches
 // on the same lane.

@@ -30,6 +30,13 @@ type OutboxItem struct {
 	Envelope []byte // the event, as JSON
 }
 
+// Outbox item statuses.
+const (
+	ItemPending   = "pending"
+	ItemPublished = "published"
+	ItemCancelled = "cancelled"
+)
+
 // Records an outbox item may mark published.
 const (
 	RecordNotification = "notification"

@@ -16,6 +16,7 @@ import (
 	"github.com/loa-hub/loa/internal/phone"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/kafkapub"
 )
 
@@ -85,7 +86,7 @@ func openAdminStore(ctx context.Context, cfg config) (*sqlstore.DB, error) {
 	return db, nil
 }
 
-func printDeadLetters(w io.Writer, rows []sqlstore.DeadLetterRow) {
+func printDeadLetters(w io.Writer, rows []producer.DeadLetterRecord) {
 	if len(rows) == 0 {
 		fmt.Fprintln(w, "No dead letters.")
 		return

@@ -42,7 +42,7 @@ func TestAdminDeadLetters(t *testing.T) {
 				t.Fatal(err)
 			}
 			envJSON, _ := json.Marshal(e)
-			for _, r := range []sqlstore.DeadLetterRow{
+			for _, r := range []producer.DeadLetterRecord{
 				{ID: "dl-sms", Reason: "sms: every retry tier failed: 503", Topic: "loa.direct", Envelope: string(envJSON), Channel: "sms",
 					Recipient: "84912345678", Provider: "esms", Attempts: 4, History: "[]", At: at},
 				{ID: "dl-raw", Reason: "dispatcher: undecodable envelope", Topic: "loa.direct", Offset: 7, Raw: "/wA=", History: "null", At: at.Add(time.Minute)},

@@ -33,6 +33,13 @@ type Area struct {
 	HasCentroid bool
 }
 
+// Centroid is the centroid of one area, for selecting the areas that
+// lie inside a polygon or a circle.
+type Centroid struct {
+	Code     string
+	Lat, Lon float64
+}
+
 // Error is a problem with one cell (or one line) of an areas file.
 type Error struct {
 	Line   int    // 1-based line of the file

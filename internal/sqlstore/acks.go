@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/loa-hub/loa/producer/alert"
 )
 
 // AckAlert records that an account acknowledged an alert chain (chain is
@@ -38,7 +40,7 @@ func (d *DB) DeviceAccount(ctx context.Context, token string) (string, error) {
 	err := d.db.QueryRowContext(ctx, `SELECT d.account_id FROM devices d JOIN accounts a ON a.id = d.account_id
 		WHERE d.token = $1 AND d.active AND a.status <> 'closed'`, token).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", ErrNotFound
+		return "", notFoundAs(alert.ErrNotFound, "device")
 	}
 	if err != nil {
 		return "", fmt.Errorf("sqlstore: device account: %w", err)

@@ -8,76 +8,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/loa-hub/loa/internal/areas"
 	"github.com/loa-hub/loa/producer"
+	"github.com/loa-hub/loa/producer/alert"
 )
 
-// StoredAlert is one disaster alert message as Loa keeps it: the parsed
-// CAP document and what Loa decided about it.
-type StoredAlert struct {
-	ID            string
-	CAPIdentifier string
-	Sender        string
-	Sent          time.Time
-	MsgType       string          // Alert | Update | Cancel
-	References    json.RawMessage // the CAP references, JSON; "[]" when none
-	RefIDs        []string        // the Loa ids of the alerts referred to
-	Status        string
-	Priority      string
-	Document      json.RawMessage // the parsed alert, JSON
-	Issuer        string          // principal id of the poster
-	AreaCodes     []string        // the audience
-	Channels      []string
-	ExpiresAt     time.Time
-	CreatedAt     time.Time
-	DecidedBy     string
-	DecidedAt     time.Time
-	Reason        string
-	PublishedAt   time.Time // zero until its plan reached Kafka
-	// Distribution is who the alert is for: public (the areas' devices and
-	// phones), restricted (holders of roles), private (named accounts),
-	// test (the test audience) or none (stored, never distributed).
-	Distribution string
-	// ChainKey names the chain of an alert and its Updates and Cancel:
-	// the CAP identifier of its first alert.
-	ChainKey string
-	// Audience is who beyond AreaCodes receives it.
-	Audience AlertAudience
-	// Notes are what Loa could not match: area codes, addresses and
-	// references.
-	Notes AlertNotes
-	// PendingRefs are references to alerts not received yet; each is
-	// linked (and dropped from here) when its alert arrives.
-	PendingRefs []AlertRef
-}
+var _ alert.Store = (*DB)(nil)
 
-// AlertAudience is the part of an alert's audience that is not areas.
-type AlertAudience struct {
-	Roles    []string `json:"roles,omitempty"`
-	Accounts []string `json:"accounts,omitempty"`
-	// App is the app whose devices get the push; "*" for every app.
-	App string `json:"app,omitempty"`
-	// AreaTopics sends the push as one FCM topic message per area.
-	AreaTopics bool `json:"area_topics,omitempty"`
-}
-
-// AlertNotes record what an alert named that Loa could not match.
-type AlertNotes struct {
-	UnmatchedAreas     []string `json:"unmatched_areas,omitempty"`
-	UnmatchedAddresses []string `json:"unmatched_addresses,omitempty"`
-	UnmatchedRefs      []string `json:"unmatched_references,omitempty"`
-	Restriction        string   `json:"restriction,omitempty"`
-}
-
-// AlertRef names an alert by its sender and CAP identifier.
-type AlertRef struct {
-	Sender, Identifier string
-}
-
-// AlertLink is an alert that refers to another one.
-type AlertLink struct {
-	ID      string
-	MsgType string
-}
+// StoredAlert is the alert domain's alert.StoredAlert, under the name the
+// API's handlers still use.
+type StoredAlert = alert.StoredAlert
 
 const selectAlert = `SELECT id, cap_identifier, sender, sent, msg_type, refs, status, priority, document, issuer,
 	area_codes, channels, expires_at, created_at, COALESCE(decided_by, ''), decided_at, reason, published_at,
@@ -91,25 +31,25 @@ const selectAlert = `SELECT id, cap_identifier, sender, sent, msg_type, refs, st
 //
 // The outbox items that publish it (none for an alert awaiting approval)
 // are written in the same transaction, when it is created.
-func (d *DB) CreateAlert(ctx context.Context, a StoredAlert, outbox ...producer.OutboxItem) (StoredAlert, bool, error) {
+func (d *DB) CreateAlert(ctx context.Context, a alert.StoredAlert, outbox ...producer.OutboxItem) (alert.StoredAlert, bool, error) {
 	aud, err := json.Marshal(a.Audience)
 	if err != nil {
-		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+		return alert.StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 	}
 	notes, err := json.Marshal(a.Notes)
 	if err != nil {
-		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+		return alert.StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 	}
 	if a.Distribution == "" {
 		a.Distribution = "public"
 	}
 	areas, err := json.Marshal(nonNil(a.AreaCodes))
 	if err != nil {
-		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+		return alert.StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 	}
 	chans, err := json.Marshal(nonNil(a.Channels))
 	if err != nil {
-		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+		return alert.StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 	}
 	refs := a.References
 	if len(refs) == 0 {
@@ -117,7 +57,7 @@ func (d *DB) CreateAlert(ctx context.Context, a StoredAlert, outbox ...producer.
 	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+		return alert.StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `INSERT INTO alerts (id, cap_identifier, sender, sent, msg_type, refs, status, priority,
@@ -128,7 +68,7 @@ func (d *DB) CreateAlert(ctx context.Context, a StoredAlert, outbox ...producer.
 		string(a.Document), a.Issuer, string(areas), string(chans), nullTime(a.ExpiresAt), a.CreatedAt.UTC(),
 		a.Distribution, a.ChainKey, string(aud), string(notes))
 	if err != nil {
-		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+		return alert.StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		tx.Rollback()
@@ -137,32 +77,32 @@ func (d *DB) CreateAlert(ctx context.Context, a StoredAlert, outbox ...producer.
 	}
 	for _, ref := range a.RefIDs {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO alert_refs (alert_id, ref_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, a.ID, ref); err != nil {
-			return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+			return alert.StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 		}
 	}
 	for _, p := range a.PendingRefs {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO alert_pending_refs (alert_id, ref_sender, ref_identifier) VALUES ($1, $2, $3)
 			ON CONFLICT DO NOTHING`, a.ID, p.Sender, p.Identifier); err != nil {
-			return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+			return alert.StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 		}
 	}
 	// Updates and Cancels that arrived before this alert now refer to it.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO alert_refs (alert_id, ref_id)
 		SELECT alert_id, $1 FROM alert_pending_refs WHERE ref_sender = $2 AND ref_identifier = $3 AND alert_id <> $1
 		ON CONFLICT DO NOTHING`, a.ID, a.Sender, a.CAPIdentifier); err != nil {
-		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+		return alert.StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM alert_pending_refs WHERE ref_sender = $1 AND ref_identifier = $2`,
 		a.Sender, a.CAPIdentifier); err != nil {
-		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+		return alert.StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 	}
 	for _, it := range outbox {
 		if err := schedule(ctx, tx, it, a.CreatedAt); err != nil {
-			return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+			return alert.StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
+		return alert.StoredAlert{}, false, fmt.Errorf("sqlstore: create alert: %w", err)
 	}
 	got, err := d.Alert(ctx, a.ID)
 	return got, true, err
@@ -176,37 +116,37 @@ func nonNil(s []string) []string {
 }
 
 // Alert returns the alert with id, or ErrNotFound.
-func (d *DB) Alert(ctx context.Context, id string) (StoredAlert, error) {
+func (d *DB) Alert(ctx context.Context, id string) (alert.StoredAlert, error) {
 	return d.oneAlert(ctx, selectAlert+` WHERE id = $1`, id)
 }
 
 // AlertByIdentifier returns the alert a sender sent with a CAP
 // identifier, or ErrNotFound.
-func (d *DB) AlertByIdentifier(ctx context.Context, sender, identifier string) (StoredAlert, error) {
+func (d *DB) AlertByIdentifier(ctx context.Context, sender, identifier string) (alert.StoredAlert, error) {
 	return d.oneAlert(ctx, selectAlert+` WHERE sender = $1 AND cap_identifier = $2`, sender, identifier)
 }
 
-func (d *DB) oneAlert(ctx context.Context, q string, args ...any) (StoredAlert, error) {
+func (d *DB) oneAlert(ctx context.Context, q string, args ...any) (alert.StoredAlert, error) {
 	a, err := scanAlert(d.db.QueryRowContext(ctx, q, args...))
 	if errors.Is(err, sql.ErrNoRows) {
-		return StoredAlert{}, ErrNotFound
+		return alert.StoredAlert{}, notFoundAs(alert.ErrNotFound, "alert")
 	}
 	if err != nil {
-		return StoredAlert{}, fmt.Errorf("sqlstore: alert: %w", err)
+		return alert.StoredAlert{}, fmt.Errorf("sqlstore: alert: %w", err)
 	}
 	if a.RefIDs, err = d.alertRefs(ctx, `SELECT ref_id FROM alert_refs WHERE alert_id = $1 ORDER BY ref_id`, a.ID); err != nil {
-		return StoredAlert{}, err
+		return alert.StoredAlert{}, err
 	}
 	rows, err := d.db.QueryContext(ctx, `SELECT ref_sender, ref_identifier FROM alert_pending_refs WHERE alert_id = $1
 		ORDER BY ref_sender, ref_identifier`, a.ID)
 	if err != nil {
-		return StoredAlert{}, fmt.Errorf("sqlstore: alert pending references: %w", err)
+		return alert.StoredAlert{}, fmt.Errorf("sqlstore: alert pending references: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var r AlertRef
+		var r alert.Ref
 		if err := rows.Scan(&r.Sender, &r.Identifier); err != nil {
-			return StoredAlert{}, fmt.Errorf("sqlstore: alert pending references: %w", err)
+			return alert.StoredAlert{}, fmt.Errorf("sqlstore: alert pending references: %w", err)
 		}
 		a.PendingRefs = append(a.PendingRefs, r)
 	}
@@ -215,16 +155,16 @@ func (d *DB) oneAlert(ctx context.Context, q string, args ...any) (StoredAlert, 
 
 // AlertsAwaiting returns the alerts (their Updates and Cancels, oldest
 // first) that referred to sender's identifier before it was received.
-func (d *DB) AlertsAwaiting(ctx context.Context, sender, identifier string) ([]AlertLink, error) {
+func (d *DB) AlertsAwaiting(ctx context.Context, sender, identifier string) ([]alert.Link, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT a.id, a.msg_type FROM alert_pending_refs p JOIN alerts a ON a.id = p.alert_id
 		WHERE p.ref_sender = $1 AND p.ref_identifier = $2 ORDER BY a.created_at, a.id`, sender, identifier)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: alerts awaiting: %w", err)
 	}
 	defer rows.Close()
-	var out []AlertLink
+	var out []alert.Link
 	for rows.Next() {
-		var l AlertLink
+		var l alert.Link
 		if err := rows.Scan(&l.ID, &l.MsgType); err != nil {
 			return nil, fmt.Errorf("sqlstore: alerts awaiting: %w", err)
 		}
@@ -250,29 +190,29 @@ func (d *DB) alertRefs(ctx context.Context, q, id string) ([]string, error) {
 	return out, rows.Err()
 }
 
-func scanAlert(row scanner) (StoredAlert, error) {
+func scanAlert(row scanner) (alert.StoredAlert, error) {
 	var (
-		a                                     StoredAlert
+		a                                     alert.StoredAlert
 		refs, doc, areas, chans, aud, notes   string
 		sent, expires, created, decided, publ timeValue
 	)
 	if err := row.Scan(&a.ID, &a.CAPIdentifier, &a.Sender, &sent, &a.MsgType, &refs, &a.Status, &a.Priority, &doc, &a.Issuer,
 		&areas, &chans, &expires, &created, &a.DecidedBy, &decided, &a.Reason, &publ,
 		&a.Distribution, &a.ChainKey, &aud, &notes); err != nil {
-		return StoredAlert{}, err
+		return alert.StoredAlert{}, err
 	}
 	if err := json.Unmarshal([]byte(aud), &a.Audience); err != nil {
-		return StoredAlert{}, err
+		return alert.StoredAlert{}, err
 	}
 	if err := json.Unmarshal([]byte(notes), &a.Notes); err != nil {
-		return StoredAlert{}, err
+		return alert.StoredAlert{}, err
 	}
 	a.References, a.Document = json.RawMessage(refs), json.RawMessage(doc)
 	if err := json.Unmarshal([]byte(areas), &a.AreaCodes); err != nil {
-		return StoredAlert{}, err
+		return alert.StoredAlert{}, err
 	}
 	if err := json.Unmarshal([]byte(chans), &a.Channels); err != nil {
-		return StoredAlert{}, err
+		return alert.StoredAlert{}, err
 	}
 	a.Sent, a.ExpiresAt, a.CreatedAt, a.DecidedAt, a.PublishedAt = sent.t, expires.t, created.t, decided.t, publ.t
 	return a, nil
@@ -280,13 +220,13 @@ func scanAlert(row scanner) (StoredAlert, error) {
 
 // Alerts returns up to limit alerts with status ("" for every status),
 // newest first.
-func (d *DB) Alerts(ctx context.Context, status string, limit int) ([]StoredAlert, error) {
+func (d *DB) Alerts(ctx context.Context, status string, limit int) ([]alert.StoredAlert, error) {
 	rows, err := d.db.QueryContext(ctx, selectAlert+` WHERE ($1 = '' OR status = $1) ORDER BY created_at DESC, id DESC LIMIT $2`, status, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: alerts: %w", err)
 	}
 	defer rows.Close()
-	var out []StoredAlert
+	var out []alert.StoredAlert
 	for rows.Next() {
 		a, err := scanAlert(rows)
 		if err != nil {
@@ -299,16 +239,16 @@ func (d *DB) Alerts(ctx context.Context, status string, limit int) ([]StoredAler
 
 // AlertsReferring returns the alerts that refer to id (its Updates and
 // Cancels), oldest first.
-func (d *DB) AlertsReferring(ctx context.Context, id string) ([]AlertLink, error) {
+func (d *DB) AlertsReferring(ctx context.Context, id string) ([]alert.Link, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT a.id, a.msg_type FROM alert_refs r JOIN alerts a ON a.id = r.alert_id
 		WHERE r.ref_id = $1 ORDER BY a.created_at, a.id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: alerts referring: %w", err)
 	}
 	defer rows.Close()
-	var out []AlertLink
+	var out []alert.Link
 	for rows.Next() {
-		var l AlertLink
+		var l alert.Link
 		if err := rows.Scan(&l.ID, &l.MsgType); err != nil {
 			return nil, fmt.Errorf("sqlstore: alerts referring: %w", err)
 		}
@@ -359,7 +299,7 @@ func (d *DB) MarkAlertPublished(ctx context.Context, id string, at time.Time) er
 // below them. An alert's polygon or circle selects among these: a
 // province whose centroid happens to lie in a small polygon must not
 // bring in every commune of the province.
-func (d *DB) LeafAreaCentroids(ctx context.Context) ([]AreaCentroid, error) {
+func (d *DB) LeafAreaCentroids(ctx context.Context) ([]areas.Centroid, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT a.code, a.lat, a.lon FROM areas a
 		WHERE a.lat IS NOT NULL AND a.lon IS NOT NULL AND NOT EXISTS (SELECT 1 FROM areas c WHERE c.parent = a.code)
 		ORDER BY a.code`)
@@ -367,9 +307,9 @@ func (d *DB) LeafAreaCentroids(ctx context.Context) ([]AreaCentroid, error) {
 		return nil, fmt.Errorf("sqlstore: leaf area centroids: %w", err)
 	}
 	defer rows.Close()
-	var out []AreaCentroid
+	var out []areas.Centroid
 	for rows.Next() {
-		var c AreaCentroid
+		var c areas.Centroid
 		if err := rows.Scan(&c.Code, &c.Lat, &c.Lon); err != nil {
 			return nil, fmt.Errorf("sqlstore: leaf area centroids: %w", err)
 		}

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/internal/areas"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
+	"github.com/loa-hub/loa/producer/alert"
 )
 
 // TestAlerts is the alerts contract, on every dialect.
@@ -27,7 +29,7 @@ func testAlerts(t *testing.T, db *sqlstore.DB) {
 	ctx := context.Background()
 	id := testenv.ID()
 	at := time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC)
-	a := sqlstore.StoredAlert{ID: "al-" + id, CAPIdentifier: "VN-" + id, Sender: "pctt@qn", Sent: at, MsgType: "Alert",
+	a := alert.StoredAlert{ID: "al-" + id, CAPIdentifier: "VN-" + id, Sender: "pctt@qn", Sent: at, MsgType: "Alert",
 		Status: "sent_preauthorised", Priority: "high", Document: json.RawMessage(`{"identifier":"x"}`), Issuer: "key",
 		AreaCodes: []string{"20194", "20197"}, Channels: []string{"push"}, ExpiresAt: at.Add(time.Hour), CreatedAt: at}
 
@@ -102,7 +104,7 @@ func testAlerts(t *testing.T, db *sqlstore.DB) {
 		t.Errorf("decided: %+v", got)
 	}
 	list, err := db.Alerts(ctx, "rejected", 100)
-	if err != nil || !slices.ContainsFunc(list, func(x sqlstore.StoredAlert) bool { return x.ID == upd.ID }) {
+	if err != nil || !slices.ContainsFunc(list, func(x alert.StoredAlert) bool { return x.ID == upd.ID }) {
 		t.Errorf("list rejected: %v", err)
 	}
 	if _, err := db.Alert(ctx, "nope"); !errors.Is(err, sqlstore.ErrNotFound) {
@@ -118,8 +120,8 @@ func testAlerts(t *testing.T, db *sqlstore.DB) {
 		t.Fatal(err)
 	}
 	pts, err := db.LeafAreaCentroids(ctx)
-	if err != nil || !slices.Contains(pts, sqlstore.AreaCentroid{Code: leaf, Lat: 15.5, Lon: 108.25}) ||
-		slices.ContainsFunc(pts, func(c sqlstore.AreaCentroid) bool { return c.Code == parent }) {
+	if err != nil || !slices.Contains(pts, areas.Centroid{Code: leaf, Lat: 15.5, Lon: 108.25}) ||
+		slices.ContainsFunc(pts, func(c areas.Centroid) bool { return c.Code == parent }) {
 		t.Errorf("leaf centroids %v %v", pts, err)
 	}
 
@@ -182,11 +184,11 @@ func testAlertSemantics(t *testing.T, db *sqlstore.DB) {
 	ctx := context.Background()
 	id := testenv.ID()
 	at := time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC)
-	upd := sqlstore.StoredAlert{ID: "upd-" + id, CAPIdentifier: "U-" + id, Sender: "s-" + id, Sent: at, MsgType: "Update",
+	upd := alert.StoredAlert{ID: "upd-" + id, CAPIdentifier: "U-" + id, Sender: "s-" + id, Sent: at, MsgType: "Update",
 		Status: "no_recipients", Priority: "high", Document: json.RawMessage(`{}`), Issuer: "key", ExpiresAt: at.Add(time.Hour), CreatedAt: at,
-		Distribution: "restricted", ChainKey: "A-" + id, Audience: sqlstore.AlertAudience{Roles: []string{"alert_responder"}, App: "*"},
-		Notes:       sqlstore.AlertNotes{UnmatchedRefs: []string{"s-" + id + ",A-" + id}, Restriction: "Cứu hộ"},
-		PendingRefs: []sqlstore.AlertRef{{Sender: "s-" + id, Identifier: "A-" + id}}}
+		Distribution: "restricted", ChainKey: "A-" + id, Audience: alert.Audience{Roles: []string{"alert_responder"}, App: "*"},
+		Notes:       alert.Notes{UnmatchedRefs: []string{"s-" + id + ",A-" + id}, Restriction: "Cứu hộ"},
+		PendingRefs: []alert.Ref{{Sender: "s-" + id, Identifier: "A-" + id}}}
 	got, created, err := db.CreateAlert(ctx, upd)
 	if err != nil || !created {
 		t.Fatalf("create update: %v %v", created, err)
@@ -199,7 +201,7 @@ func testAlertSemantics(t *testing.T, db *sqlstore.DB) {
 	if err != nil || len(waiting) != 1 || waiting[0].ID != upd.ID {
 		t.Fatalf("awaiting: %v %v", waiting, err)
 	}
-	orig := sqlstore.StoredAlert{ID: "orig-" + id, CAPIdentifier: "A-" + id, Sender: "s-" + id, Sent: at.Add(-time.Minute), MsgType: "Alert",
+	orig := alert.StoredAlert{ID: "orig-" + id, CAPIdentifier: "A-" + id, Sender: "s-" + id, Sent: at.Add(-time.Minute), MsgType: "Alert",
 		Status: "superseded", Priority: "high", Document: json.RawMessage(`{}`), Issuer: "key", ExpiresAt: at.Add(time.Hour), CreatedAt: at.Add(time.Second)}
 	if _, created, err := db.CreateAlert(ctx, orig); err != nil || !created {
 		t.Fatalf("create original: %v %v", created, err)

@@ -20,13 +20,6 @@ type AreaNode struct {
 	Children int
 }
 
-// AreaCentroid is the centroid of one area, for selecting the areas that
-// lie inside a polygon or a circle.
-type AreaCentroid struct {
-	Code     string
-	Lat, Lon float64
-}
-
 // LoadAreas inserts or updates areas (name, parent, level and centroid)
 // in one transaction: a file is loaded whole or not at all. Units not in
 // the list are left as they are, so loading one province keeps the
@@ -136,15 +129,15 @@ func (d *DB) UnknownAreas(ctx context.Context, codes []string) ([]string, error)
 
 // AreaCentroids returns the code and centroid of every area that has one,
 // ordered by code.
-func (d *DB) AreaCentroids(ctx context.Context) ([]AreaCentroid, error) {
+func (d *DB) AreaCentroids(ctx context.Context) ([]areas.Centroid, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT code, lat, lon FROM areas WHERE lat IS NOT NULL AND lon IS NOT NULL ORDER BY code`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: area centroids: %w", err)
 	}
 	defer rows.Close()
-	var out []AreaCentroid
+	var out []areas.Centroid
 	for rows.Next() {
-		var c AreaCentroid
+		var c areas.Centroid
 		if err := rows.Scan(&c.Code, &c.Lat, &c.Lon); err != nil {
 			return nil, fmt.Errorf("sqlstore: area centroids: %w", err)
 		}

@@ -54,7 +54,7 @@ func TestAreas(t *testing.T) {
 			if len(cs) != len(areas.Sample())+1 {
 				t.Errorf("%d centroids, want %d", len(cs), len(areas.Sample())+1)
 			}
-			i := slices.IndexFunc(cs, func(c sqlstore.AreaCentroid) bool { return c.Code == "20194" })
+			i := slices.IndexFunc(cs, func(c areas.Centroid) bool { return c.Code == "20194" })
 			if i < 0 || cs[i].Lat != 16.13 || cs[i].Lon != 108.12 {
 				t.Errorf("centroid of 20194: %+v", cs)
 			}

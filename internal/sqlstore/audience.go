@@ -10,30 +10,15 @@ import (
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/producer"
 )
 
-// Audience names who a planned notification is for: everyone, or the
-// union of areas (each with every unit below it in the area tree),
-// topics and accounts. Closed accounts are never part of it.
-type Audience struct {
-	Everyone bool
-	Areas    []string
-	Topics   []string
-	Accounts []string
-	// Roles are officials' roles: holders of any of them (in any unit).
-	Roles []string
-	// AreaTopics asks for push as one FCM topic message per area; it
-	// does not change who the audience is.
-	AreaTopics bool
-	// Unacknowledged, when set, leaves out the accounts that acknowledged
-	// this alert chain (see AckAlert): an escalation's audience.
-	Unacknowledged string
-}
+// Audience is loa.Audience (who a planned notification is for) with the
+// queries that select it.
+type Audience loa.Audience
 
 // Empty reports whether the audience names nobody.
-func (a Audience) Empty() bool {
-	return !a.Everyone && len(a.Areas) == 0 && len(a.Topics) == 0 && len(a.Accounts) == 0 && len(a.Roles) == 0
-}
+func (a Audience) Empty() bool { return loa.Audience(a).Empty() }
 
 // Keyed is one address of an audience with the key it is ordered by.
 type Keyed struct {
@@ -95,7 +80,7 @@ func (a Audience) predicate(accountCol string, next int) (with, cond string, arg
 
 // AnyApp, as the app of AudienceDevices and CountAudience, selects the
 // devices of every app.
-const AnyApp = "*"
+const AnyApp = producer.AnyApp
 
 // AudienceDevices returns up to limit active devices of app (AnyApp for
 // all) in the audience whose id sorts after `after`, in id order (keyset
@@ -293,13 +278,8 @@ func (d *DB) PlanTargeted(ctx context.Context, notificationID string) (map[strin
 	return out, rows.Err()
 }
 
-// DeliveryStat is how many deliveries of a notification are in one
-// status on one channel through one provider.
-type DeliveryStat struct {
-	Channel, Provider string
-	Status            loa.Status
-	Count             int64
-}
+// DeliveryStat is producer's: a count of deliveries in one status.
+type DeliveryStat = producer.DeliveryStat
 
 // DeliveryStats returns the delivery counts of a notification by channel,
 // provider and status: the live counters of a broadcast or an alert.
@@ -334,7 +314,7 @@ func (d *DB) PlanCancelled(ctx context.Context, notificationID string) (bool, er
 // DeliveriesTo returns the ledger rows of one notification for the given
 // recipient addresses (a phone and the device tokens of its accounts, for
 // support).
-func (d *DB) DeliveriesTo(ctx context.Context, notificationID string, recipients []string) ([]Delivery, error) {
+func (d *DB) DeliveriesTo(ctx context.Context, notificationID string, recipients []string) ([]producer.Delivery, error) {
 	if len(recipients) == 0 {
 		return nil, nil
 	}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
-	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/producer"
 )
 
 // TestBackupRestore: the documented procedure (deploy/backup/pg-backup.sh,
@@ -70,10 +70,10 @@ func TestBackupRestore(t *testing.T) {
 		}
 	}
 	// The ledger.
-	var ds []sqlstore.Delivery
+	var ds []producer.Delivery
 	statuses := []loa.Status{"sent", "delivered", "failed", "retrying", "token_dead", "expired"}
 	for i := range 600 {
-		ds = append(ds, sqlstore.Delivery{NotificationID: fmt.Sprintf("n-%d", i%7), Channel: "push", Recipient: fmt.Sprintf("bk-tok-%07d", i+1),
+		ds = append(ds, producer.Delivery{NotificationID: fmt.Sprintf("n-%d", i%7), Channel: "push", Recipient: fmt.Sprintf("bk-tok-%07d", i+1),
 			Status: statuses[i%len(statuses)], Provider: "fcm:p", ProviderID: fmt.Sprintf("projects/p/messages/%d", i),
 			Reason: "lý do", Targets: 600, Attempts: 1 + i%3, UpdatedAt: now})
 	}

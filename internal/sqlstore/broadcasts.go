@@ -7,64 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
+	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/producer/broadcast"
 )
 
-// ErrStateConflict is returned by TransitionBroadcast when the broadcast
-// is not in one of the expected states (someone else moved it first).
+var _ broadcast.Store = (*DB)(nil)
+
+// ErrStateConflict is wrapped by TransitionBroadcast's error when the
+// broadcast is not in one of the expected states (someone else moved it
+// first), with broadcast.ErrMoved.
 var ErrStateConflict = errors.New("sqlstore: broadcast is not in the expected state")
-
-// Broadcast is one stored broadcast request.
-type Broadcast struct {
-	ID          string
-	Status      string
-	Title       string
-	Body        string
-	TitleEN     string
-	BodyEN      string
-	Topic       string
-	Audience    Audience
-	Channels    []string
-	SendAt      time.Time // zero: as soon as approved
-	DocNumber   string
-	DocDate     string // YYYY-MM-DD
-	Unit        string // the creator's unit
-	CreatedBy   string // account id
-	SubmittedBy string
-	DecidedBy   string // who approved or rejected it
-	Reason      string // the rejection's or the cancellation's reason
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-}
-
-// BroadcastEvent is one state change of a broadcast.
-type BroadcastEvent struct {
-	Seq    int       `json:"seq"`
-	At     time.Time `json:"at"`
-	Actor  string    `json:"actor"`
-	From   string    `json:"from"`
-	To     string    `json:"to"`
-	Reason string    `json:"reason,omitempty"`
-}
-
-// BroadcastTransition is a compare-and-set of a broadcast's status.
-type BroadcastTransition struct {
-	ID     string
-	From   []string // the states it may be in
-	To     string
-	Actor  string // account id, or "system"
-	Reason string
-	At     time.Time
-	IP     string
-	// Submitter and Decider, when set, are stored as who submitted and
-	// who approved or rejected the request. NotBy, when set, makes the
-	// move fail with ErrStateConflict if the actor created or submitted
-	// the request (four eyes, enforced in the same statement).
-	Submitter, Decider bool
-	NotBy              string
-}
 
 type audienceJSON struct {
 	Everyone bool     `json:"everyone,omitempty"`
@@ -80,7 +34,7 @@ type audienceJSON struct {
 
 // CreateBroadcast stores a new broadcast, its first history row (""
 // → b.Status) and an audit entry, in one transaction.
-func (d *DB) CreateBroadcast(ctx context.Context, b Broadcast, ip string) error {
+func (d *DB) CreateBroadcast(ctx context.Context, b broadcast.Broadcast, ip string) error {
 	aud, err := json.Marshal(audienceJSON(b.Audience))
 	if err != nil {
 		return fmt.Errorf("sqlstore: create broadcast: %w", err)
@@ -101,7 +55,7 @@ func (d *DB) CreateBroadcast(ctx context.Context, b Broadcast, ip string) error 
 		b.DocNumber, b.DocDate, b.Unit, b.CreatedBy, b.CreatedAt.UTC()); err != nil {
 		return fmt.Errorf("sqlstore: create broadcast: %w", err)
 	}
-	if err := recordBroadcastEvent(ctx, tx, b.ID, 1, BroadcastEvent{At: b.CreatedAt, Actor: b.CreatedBy, To: b.Status}, ip); err != nil {
+	if err := recordBroadcastEvent(ctx, tx, b.ID, 1, broadcast.Event{At: b.CreatedAt, Actor: b.CreatedBy, To: b.Status}, ip); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -110,7 +64,7 @@ func (d *DB) CreateBroadcast(ctx context.Context, b Broadcast, ip string) error 
 	return nil
 }
 
-func recordBroadcastEvent(ctx context.Context, tx *sql.Tx, id string, seq int, e BroadcastEvent, ip string) error {
+func recordBroadcastEvent(ctx context.Context, tx *sql.Tx, id string, seq int, e broadcast.Event, ip string) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO broadcast_history (broadcast_id, seq, at, actor, from_status, to_status, reason)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, seq, e.At.UTC(), e.Actor, e.From, e.To, e.Reason); err != nil {
 		return fmt.Errorf("sqlstore: broadcast history: %w", err)
@@ -137,10 +91,10 @@ func recordBroadcastEvent(ctx context.Context, tx *sql.Tx, id string, seq int, e
 // is in one of them, recording the move in broadcast_history and the
 // audit log in the same transaction. Errors: ErrNotFound,
 // ErrStateConflict (not in t.From, or t.NotBy created or submitted it).
-func (d *DB) TransitionBroadcast(ctx context.Context, t BroadcastTransition) (Broadcast, error) {
+func (d *DB) TransitionBroadcast(ctx context.Context, t broadcast.Transition) (broadcast.Broadcast, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return Broadcast{}, fmt.Errorf("sqlstore: transition broadcast: %w", err)
+		return broadcast.Broadcast{}, fmt.Errorf("sqlstore: transition broadcast: %w", err)
 	}
 	defer tx.Rollback()
 	// The row is locked until the move commits (SQLite's transactions are
@@ -152,9 +106,9 @@ func (d *DB) TransitionBroadcast(ctx context.Context, t BroadcastTransition) (Br
 	var cur string
 	if err := tx.QueryRowContext(ctx, `SELECT status FROM broadcasts WHERE id = $1`+lock, t.ID).Scan(&cur); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return Broadcast{}, ErrNotFound
+			return broadcast.Broadcast{}, notFoundAs(broadcast.ErrNotFound, "broadcast")
 		}
-		return Broadcast{}, fmt.Errorf("sqlstore: transition broadcast: %w", err)
+		return broadcast.Broadcast{}, fmt.Errorf("sqlstore: transition broadcast: %w", err)
 	}
 	set := []string{"status = $1", "updated_at = $2"}
 	args := []any{t.To, t.At.UTC(), t.ID}
@@ -182,24 +136,24 @@ func (d *DB) TransitionBroadcast(ctx context.Context, t BroadcastTransition) (Br
 	}
 	res, err := tx.ExecContext(ctx, q, args...)
 	if err != nil {
-		return Broadcast{}, fmt.Errorf("sqlstore: transition broadcast: %w", err)
+		return broadcast.Broadcast{}, fmt.Errorf("sqlstore: transition broadcast: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return Broadcast{}, ErrStateConflict
+		return broadcast.Broadcast{}, fmt.Errorf("sqlstore: transition broadcast %s: %w (%w)", t.ID, broadcast.ErrMoved, ErrStateConflict)
 	}
 	var seq int
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM broadcast_history WHERE broadcast_id = $1`, t.ID).Scan(&seq); err != nil {
-		return Broadcast{}, fmt.Errorf("sqlstore: transition broadcast: %w", err)
+		return broadcast.Broadcast{}, fmt.Errorf("sqlstore: transition broadcast: %w", err)
 	}
-	if err := recordBroadcastEvent(ctx, tx, t.ID, seq, BroadcastEvent{At: t.At, Actor: t.Actor, From: cur, To: t.To, Reason: t.Reason}, t.IP); err != nil {
-		return Broadcast{}, err
+	if err := recordBroadcastEvent(ctx, tx, t.ID, seq, broadcast.Event{At: t.At, Actor: t.Actor, From: cur, To: t.To, Reason: t.Reason}, t.IP); err != nil {
+		return broadcast.Broadcast{}, err
 	}
 	b, err := scanBroadcast(tx.QueryRowContext(ctx, `SELECT `+broadcastCols+` FROM broadcasts WHERE id = $1`, t.ID))
 	if err != nil {
-		return Broadcast{}, err
+		return broadcast.Broadcast{}, err
 	}
 	if err := tx.Commit(); err != nil {
-		return Broadcast{}, fmt.Errorf("sqlstore: transition broadcast: %w", err)
+		return broadcast.Broadcast{}, fmt.Errorf("sqlstore: transition broadcast: %w", err)
 	}
 	return b, nil
 }
@@ -207,47 +161,47 @@ func (d *DB) TransitionBroadcast(ctx context.Context, t BroadcastTransition) (Br
 const broadcastCols = `id, status, title, body, title_en, body_en, topic, audience, channels, send_at, doc_number, doc_date, unit,
 	created_by, submitted_by, decided_by, reason, created_at, updated_at`
 
-func scanBroadcast(s scanner) (Broadcast, error) {
+func scanBroadcast(s scanner) (broadcast.Broadcast, error) {
 	var (
-		b                          Broadcast
+		b                          broadcast.Broadcast
 		aud, chs                   string
 		sendAt, created, updatedAt timeValue
 	)
 	err := s.Scan(&b.ID, &b.Status, &b.Title, &b.Body, &b.TitleEN, &b.BodyEN, &b.Topic, &aud, &chs, &sendAt, &b.DocNumber, &b.DocDate,
 		&b.Unit, &b.CreatedBy, &b.SubmittedBy, &b.DecidedBy, &b.Reason, &created, &updatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Broadcast{}, ErrNotFound
+		return broadcast.Broadcast{}, notFoundAs(broadcast.ErrNotFound, "broadcast")
 	}
 	if err != nil {
-		return Broadcast{}, fmt.Errorf("sqlstore: broadcast: %w", err)
+		return broadcast.Broadcast{}, fmt.Errorf("sqlstore: broadcast: %w", err)
 	}
 	var a audienceJSON
 	if err := json.Unmarshal([]byte(aud), &a); err != nil {
-		return Broadcast{}, fmt.Errorf("sqlstore: broadcast %s: audience: %w", b.ID, err)
+		return broadcast.Broadcast{}, fmt.Errorf("sqlstore: broadcast %s: audience: %w", b.ID, err)
 	}
 	if err := json.Unmarshal([]byte(chs), &b.Channels); err != nil {
-		return Broadcast{}, fmt.Errorf("sqlstore: broadcast %s: channels: %w", b.ID, err)
+		return broadcast.Broadcast{}, fmt.Errorf("sqlstore: broadcast %s: channels: %w", b.ID, err)
 	}
-	b.Audience = Audience(a)
+	b.Audience = loa.Audience(a)
 	b.SendAt, b.CreatedAt, b.UpdatedAt = sendAt.t, created.t, updatedAt.t
 	return b, nil
 }
 
 // Broadcast returns one broadcast, or ErrNotFound.
-func (d *DB) Broadcast(ctx context.Context, id string) (Broadcast, error) {
+func (d *DB) Broadcast(ctx context.Context, id string) (broadcast.Broadcast, error) {
 	return scanBroadcast(d.db.QueryRowContext(ctx, `SELECT `+broadcastCols+` FROM broadcasts WHERE id = $1`, id))
 }
 
 // Broadcasts lists up to limit broadcasts, newest first, in status when
 // status is not empty.
-func (d *DB) Broadcasts(ctx context.Context, status string, limit int) ([]Broadcast, error) {
+func (d *DB) Broadcasts(ctx context.Context, status string, limit int) ([]broadcast.Broadcast, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT `+broadcastCols+` FROM broadcasts WHERE $1 = '' OR status = $1
 		ORDER BY created_at DESC, id LIMIT $2`, status, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: broadcasts: %w", err)
 	}
 	defer rows.Close()
-	var out []Broadcast
+	var out []broadcast.Broadcast
 	for rows.Next() {
 		b, err := scanBroadcast(rows)
 		if err != nil {
@@ -259,17 +213,17 @@ func (d *DB) Broadcasts(ctx context.Context, status string, limit int) ([]Broadc
 }
 
 // BroadcastHistory returns a broadcast's state changes, oldest first.
-func (d *DB) BroadcastHistory(ctx context.Context, id string) ([]BroadcastEvent, error) {
+func (d *DB) BroadcastHistory(ctx context.Context, id string) ([]broadcast.Event, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT seq, at, actor, from_status, to_status, reason FROM broadcast_history
 		WHERE broadcast_id = $1 ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: broadcast history: %w", err)
 	}
 	defer rows.Close()
-	var out []BroadcastEvent
+	var out []broadcast.Event
 	for rows.Next() {
 		var (
-			e  BroadcastEvent
+			e  broadcast.Event
 			at timeValue
 		)
 		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.From, &e.To, &e.Reason); err != nil {
@@ -279,6 +233,11 @@ func (d *DB) BroadcastHistory(ctx context.Context, id string) ([]BroadcastEvent,
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// CountRecipients is CountAudience of a domain's audience.
+func (d *DB) CountRecipients(ctx context.Context, a loa.Audience, app string) (devices, phones int, err error) {
+	return d.CountAudience(ctx, Audience(a), app)
 }
 
 // PlanDone reports whether every channel of a notification's plan has

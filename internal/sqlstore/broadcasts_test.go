@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/producer/broadcast"
 )
 
 // TestBroadcastTransitionsAreCompareAndSet: of concurrent moves from one
@@ -20,13 +22,13 @@ func TestBroadcastTransitionsAreCompareAndSet(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			now := time.Now().UTC().Truncate(time.Millisecond)
-			b := sqlstore.Broadcast{ID: "bc-cas", Status: "submitted", Title: "Tiêu đề", Body: "Nội dung", Topic: "disaster",
-				Audience: sqlstore.Audience{Areas: []string{"49"}}, Channels: []string{"push"}, DocNumber: "1/UBND", DocDate: "2026-11-20",
+			b := broadcast.Broadcast{ID: "bc-cas", Status: "submitted", Title: "Tiêu đề", Body: "Nội dung", Topic: "disaster",
+				Audience: loa.Audience{Areas: []string{"49"}}, Channels: []string{"push"}, DocNumber: "1/UBND", DocDate: "2026-11-20",
 				CreatedBy: "sub", CreatedAt: now, UpdatedAt: now}
 			if err := db.CreateBroadcast(ctx, b, "10.0.0.1"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.TransitionBroadcast(ctx, sqlstore.BroadcastTransition{ID: b.ID, From: []string{"submitted"}, To: "approved",
+			if _, err := db.TransitionBroadcast(ctx, broadcast.Transition{ID: b.ID, From: []string{"submitted"}, To: "approved",
 				Actor: "sub", NotBy: "sub", At: now}); !errors.Is(err, sqlstore.ErrStateConflict) {
 				t.Errorf("the creator approved: %v", err)
 			}
@@ -40,7 +42,7 @@ func TestBroadcastTransitionsAreCompareAndSet(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					to := []string{"approved", "rejected"}[i%2]
-					_, err := db.TransitionBroadcast(ctx, sqlstore.BroadcastTransition{ID: b.ID, From: []string{"submitted"}, To: to,
+					_, err := db.TransitionBroadcast(ctx, broadcast.Transition{ID: b.ID, From: []string{"submitted"}, To: to,
 						Actor: fmt.Sprintf("appr-%d", i), Decider: true, At: now})
 					if err == nil {
 						mu.Lock()
@@ -67,7 +69,7 @@ func TestBroadcastTransitionsAreCompareAndSet(t *testing.T) {
 			if err != nil || len(audit) != 2 || audit[0].IP != "10.0.0.1" && audit[1].IP != "10.0.0.1" {
 				t.Errorf("audit: %+v %v", audit, err)
 			}
-			if _, err := db.TransitionBroadcast(ctx, sqlstore.BroadcastTransition{ID: "bc-none", From: []string{"draft"}, To: "submitted", At: now}); !errors.Is(err, sqlstore.ErrNotFound) {
+			if _, err := db.TransitionBroadcast(ctx, broadcast.Transition{ID: "bc-none", From: []string{"draft"}, To: "submitted", At: now}); !errors.Is(err, sqlstore.ErrNotFound) {
 				t.Errorf("unknown: %v", err)
 			}
 		})

@@ -6,35 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/loa-hub/loa/producer"
 )
-
-// DeadLetterRow is one dead letter as operators see it.
-type DeadLetterRow struct {
-	ID         string
-	Reason     string
-	Topic      string
-	Partition  int
-	Offset     int64
-	Key        string
-	Envelope   string // the event as JSON, when it was decodable
-	Raw        string // base64 of undecodable bytes
-	Channel    string
-	Recipient  string
-	Provider   string
-	Attempts   int
-	History    string // JSON list of failed attempts
-	At         time.Time
-	ReplayedAt time.Time
-	ReplayedBy string
-}
-
-// ErrAlreadyReplayed is returned by MarkReplayed for a dead letter that
-// was replayed before.
-var ErrAlreadyReplayed = errors.New("sqlstore: dead letter already replayed")
 
 // RecordDeadLetter stores r unless a row with its id exists (a dead letter
 // seen twice is one dead letter).
-func (d *DB) RecordDeadLetter(ctx context.Context, r DeadLetterRow) error {
+func (d *DB) RecordDeadLetter(ctx context.Context, r producer.DeadLetterRecord) error {
 	_, err := d.db.ExecContext(ctx, `INSERT INTO dead_letters
 		(id, reason, topic, kafka_partition, kafka_offset, kafka_key, envelope, raw, channel, recipient, provider, attempts, history, at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (id) DO NOTHING`,
@@ -49,15 +27,15 @@ func (d *DB) RecordDeadLetter(ctx context.Context, r DeadLetterRow) error {
 const selectDeadLetter = `SELECT id, reason, topic, kafka_partition, kafka_offset, kafka_key, COALESCE(envelope, ''), COALESCE(raw, ''),
 	channel, recipient, provider, attempts, history, at, replayed_at, replayed_by FROM dead_letters`
 
-func scanDeadLetter(s scanner) (DeadLetterRow, error) {
+func scanDeadLetter(s scanner) (producer.DeadLetterRecord, error) {
 	var (
-		r            DeadLetterRow
+		r            producer.DeadLetterRecord
 		at, replayed timeValue
 	)
 	err := s.Scan(&r.ID, &r.Reason, &r.Topic, &r.Partition, &r.Offset, &r.Key, &r.Envelope, &r.Raw,
 		&r.Channel, &r.Recipient, &r.Provider, &r.Attempts, &r.History, &at, &replayed, &r.ReplayedBy)
 	if errors.Is(err, sql.ErrNoRows) {
-		return DeadLetterRow{}, ErrNotFound
+		return producer.DeadLetterRecord{}, ErrNotFound
 	}
 	r.At, r.ReplayedAt = at.t, replayed.t
 	return r, err
@@ -65,7 +43,7 @@ func scanDeadLetter(s scanner) (DeadLetterRow, error) {
 
 // DeadLetters lists up to limit dead letters, newest first, older than
 // the cursor (at, id) when it is given.
-func (d *DB) DeadLetters(ctx context.Context, beforeAt time.Time, beforeID string, limit int) ([]DeadLetterRow, error) {
+func (d *DB) DeadLetters(ctx context.Context, beforeAt time.Time, beforeID string, limit int) ([]producer.DeadLetterRecord, error) {
 	q := selectDeadLetter + ` ORDER BY at DESC, id DESC LIMIT $1`
 	args := []any{limit}
 	if !beforeAt.IsZero() {
@@ -77,7 +55,7 @@ func (d *DB) DeadLetters(ctx context.Context, beforeAt time.Time, beforeID strin
 		return nil, fmt.Errorf("sqlstore: dead letters: %w", err)
 	}
 	defer rows.Close()
-	var out []DeadLetterRow
+	var out []producer.DeadLetterRecord
 	for rows.Next() {
 		r, err := scanDeadLetter(rows)
 		if err != nil {
@@ -89,16 +67,16 @@ func (d *DB) DeadLetters(ctx context.Context, beforeAt time.Time, beforeID strin
 }
 
 // DeadLetter returns one dead letter, or ErrNotFound.
-func (d *DB) DeadLetter(ctx context.Context, id string) (DeadLetterRow, error) {
+func (d *DB) DeadLetter(ctx context.Context, id string) (producer.DeadLetterRecord, error) {
 	r, err := scanDeadLetter(d.db.QueryRowContext(ctx, selectDeadLetter+` WHERE id = $1`, id))
 	if err != nil {
-		return DeadLetterRow{}, fmt.Errorf("sqlstore: dead letter: %w", err)
+		return producer.DeadLetterRecord{}, fmt.Errorf("sqlstore: dead letter: %w", err)
 	}
 	return r, nil
 }
 
 // MarkReplayed records that the dead letter was sent back, once: a second
-// call returns ErrAlreadyReplayed, so two operators replaying at the same
+// call returns producer.ErrAlreadyReplayed, so two operators replaying at the same
 // moment cause one replay.
 func (d *DB) MarkReplayed(ctx context.Context, id, by string, at time.Time) error {
 	res, err := d.db.ExecContext(ctx, `UPDATE dead_letters SET replayed_at = $1, replayed_by = $2 WHERE id = $3 AND replayed_at IS NULL`,
@@ -110,7 +88,7 @@ func (d *DB) MarkReplayed(ctx context.Context, id, by string, at time.Time) erro
 		if _, err := d.DeadLetter(ctx, id); err != nil {
 			return err
 		}
-		return ErrAlreadyReplayed
+		return producer.ErrAlreadyReplayed
 	}
 	return nil
 }

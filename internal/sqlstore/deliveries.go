@@ -4,29 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/producer"
 )
 
-// Delivery is one row of the delivery ledger: the latest outcome of one
-// notification on one channel to one recipient.
-type Delivery struct {
-	NotificationID string
-	Channel        string
-	Recipient      string
-	Status         loa.Status
-	Class          string
-	Provider       string
-	ProviderID     string
-	Reason         string
-	// Targets is how many recipients the notification had on this
-	// channel when it was dispatched, so a reader knows when the channel
-	// is complete.
-	Targets   int
-	Attempts  int
-	UpdatedAt time.Time
-}
+// Delivery is producer's ledger row, under the store's name.
+type Delivery = producer.Delivery
 
 // RecordDelivery folds one outcome into the ledger, keeping the best-known
 // state of the delivery. It is idempotent: the same receipt applied twice
@@ -41,15 +25,15 @@ type Delivery struct {
 // states the latest receipt wins. A receipt without a provider (a
 // redelivery that found the delivery already sent) keeps the row's
 // provider and provider id, which delivery reports are matched by.
-func (d *DB) RecordDelivery(ctx context.Context, r Delivery) error {
-	return d.RecordDeliveries(ctx, []Delivery{r})
+func (d *DB) RecordDelivery(ctx context.Context, r producer.Delivery) error {
+	return d.RecordDeliveries(ctx, []producer.Delivery{r})
 }
 
 // RecordDeliveries folds a batch of outcomes into the ledger in one
 // transaction, with RecordDelivery's precedence, as if they were applied
 // one by one in order. The ledger consumer writes receipts this way, a
 // few hundred rows a statement instead of a commit per row.
-func (d *DB) RecordDeliveries(ctx context.Context, rs []Delivery) error {
+func (d *DB) RecordDeliveries(ctx context.Context, rs []producer.Delivery) error {
 	rs = foldDeliveries(rs)
 	if len(rs) == 0 {
 		return nil
@@ -99,10 +83,10 @@ func (d *DB) RecordDeliveries(ctx context.Context, rs []Delivery) error {
 
 // foldDeliveries merges rows for the same delivery, in order, by the rule
 // the upsert applies: one statement may not touch a row twice.
-func foldDeliveries(rs []Delivery) []Delivery {
+func foldDeliveries(rs []producer.Delivery) []producer.Delivery {
 	type key struct{ n, c, r string }
 	idx := make(map[key]int, len(rs))
-	out := make([]Delivery, 0, len(rs))
+	out := make([]producer.Delivery, 0, len(rs))
 	for _, r := range rs {
 		k := key{r.NotificationID, r.Channel, r.Recipient}
 		i, seen := idx[k]
@@ -136,7 +120,7 @@ func statusRank(column string) string {
 
 // Deliveries returns the ledger rows of one notification ordered by
 // channel and recipient.
-func (d *DB) Deliveries(ctx context.Context, notificationID string) ([]Delivery, error) {
+func (d *DB) Deliveries(ctx context.Context, notificationID string) ([]producer.Delivery, error) {
 	out, err := d.queryDeliveries(ctx, selectDelivery+` WHERE notification_id = $1 ORDER BY channel, recipient`, notificationID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: deliveries: %w", err)
@@ -148,16 +132,16 @@ const selectDelivery = `SELECT notification_id, channel, recipient, status, clas
 	provider_id, reason, targets, attempts, updated_at FROM deliveries`
 
 // queryDeliveries runs a query selecting selectDelivery's columns.
-func (d *DB) queryDeliveries(ctx context.Context, q string, args ...any) ([]Delivery, error) {
+func (d *DB) queryDeliveries(ctx context.Context, q string, args ...any) ([]producer.Delivery, error) {
 	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Delivery
+	var out []producer.Delivery
 	for rows.Next() {
 		var (
-			r  Delivery
+			r  producer.Delivery
 			at timeValue
 		)
 		if err := rows.Scan(&r.NotificationID, &r.Channel, &r.Recipient, &r.Status, &r.Class, &r.Provider,

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/loa-hub/loa"
-	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/producer"
 )
 
 // TestRecordDeliveriesMatchesOneByOne: a batch (with several receipts for
@@ -26,14 +26,14 @@ func TestRecordDeliveriesMatchesOneByOne(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-			var batch []sqlstore.Delivery
+			var batch []producer.Delivery
 			for i, seq := range seqs {
 				for j, st := range seq {
 					provider := "p"
 					if j == len(seq)-1 {
 						provider = "" // a redelivery's receipt carries no provider
 					}
-					d := sqlstore.Delivery{Channel: "push", Recipient: fmt.Sprintf("tok-%d", i), Status: st, Provider: provider,
+					d := producer.Delivery{Channel: "push", Recipient: fmt.Sprintf("tok-%d", i), Status: st, Provider: provider,
 						ProviderID: fmt.Sprintf("id-%d-%d", i, j), Targets: 1, Attempts: j + 1, UpdatedAt: at.Add(time.Duration(j) * time.Second)}
 					one := d
 					one.NotificationID = "one-by-one"

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/producer"
 )
 
 // HeldReport is a provider's delivery report kept until the delivery it
@@ -21,7 +22,7 @@ type HeldReport struct {
 // MatchedReport is a held report with the ledger row it is about.
 type MatchedReport struct {
 	Report   HeldReport
-	Delivery Delivery
+	Delivery producer.Delivery
 }
 
 // HoldReport keeps r. The same report (provider, id and status) held twice

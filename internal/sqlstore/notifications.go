@@ -10,39 +10,20 @@ import (
 	"time"
 
 	"github.com/loa-hub/loa/producer"
+	"github.com/loa-hub/loa/producer/direct"
 )
 
-// Notification is one accepted direct notification.
-type Notification struct {
-	ID             string
-	ClientID       string // API key id (or "dev") that submitted it
-	IdempotencyKey string // empty when the client gave none
-	RequestHash    string // hash of the request, to detect a reused key with another body
-	Kind           string
-	Lane           string
-	RecipientType  string // phone | email | device_token | account_id
-	Recipient      string // normalised
-	Title          string
-	Body           string
-	Data           map[string]string
-	Channels       []string
-	Priority       string
-	CreatedAt      time.Time
-	ExpiresAt      time.Time
-	PublishedAt    time.Time // zero until the event reached Kafka
-	SendAt         time.Time // zero: at once
-	CancelledAt    time.Time // zero unless cancelled before it was sent
-}
+var _ direct.Store = (*DB)(nil)
 
 // CreateNotification inserts n unless a notification with the same client
 // and idempotency key exists, and with it, in the same transaction, the
 // outbox items that publish it. It returns the stored row and whether it
 // was created by this call (only then are the items written). Concurrent
 // calls with one key return one row.
-func (d *DB) CreateNotification(ctx context.Context, n Notification, outbox ...producer.OutboxItem) (Notification, bool, error) {
+func (d *DB) CreateNotification(ctx context.Context, n direct.Notification, outbox ...producer.OutboxItem) (direct.Notification, bool, error) {
 	data, err := json.Marshal(n.Data)
 	if err != nil {
-		return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
+		return direct.Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
 	}
 	var idem any
 	if n.IdempotencyKey != "" {
@@ -50,7 +31,7 @@ func (d *DB) CreateNotification(ctx context.Context, n Notification, outbox ...p
 	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
+		return direct.Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `INSERT INTO notifications
@@ -62,27 +43,27 @@ func (d *DB) CreateNotification(ctx context.Context, n Notification, outbox ...p
 		n.Title, n.Body, string(data), strings.Join(n.Channels, ","), n.Priority,
 		n.CreatedAt.UTC(), n.ExpiresAt.UTC(), nullTime(n.SendAt))
 	if err != nil {
-		return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
+		return direct.Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
 	}
 	if rows, _ := res.RowsAffected(); rows == 1 {
 		for _, it := range outbox {
 			if err := schedule(ctx, tx, it, n.CreatedAt); err != nil {
-				return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
+				return direct.Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
 			}
 		}
 		if err := tx.Commit(); err != nil {
-			return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
+			return direct.Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
 		}
 		return n, true, nil
 	}
 	tx.Rollback()
 	if n.IdempotencyKey == "" {
-		return Notification{}, false, fmt.Errorf("sqlstore: create notification: id %s already exists", n.ID)
+		return direct.Notification{}, false, fmt.Errorf("sqlstore: create notification: id %s already exists", n.ID)
 	}
 	got, err := d.scanNotification(d.db.QueryRowContext(ctx, selectNotification+` WHERE client_id = $1 AND idempotency_key = $2`,
 		n.ClientID, n.IdempotencyKey))
 	if err != nil {
-		return Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
+		return direct.Notification{}, false, fmt.Errorf("sqlstore: create notification: %w", err)
 	}
 	return got, false, nil
 }
@@ -97,10 +78,10 @@ func (d *DB) MarkPublished(ctx context.Context, id string, at time.Time) error {
 }
 
 // Notification returns the notification with the given id, or ErrNotFound.
-func (d *DB) Notification(ctx context.Context, id string) (Notification, error) {
+func (d *DB) Notification(ctx context.Context, id string) (direct.Notification, error) {
 	n, err := d.scanNotification(d.db.QueryRowContext(ctx, selectNotification+` WHERE id = $1`, id))
 	if err != nil {
-		return Notification{}, fmt.Errorf("sqlstore: notification: %w", err)
+		return direct.Notification{}, fmt.Errorf("sqlstore: notification: %w", err)
 	}
 	return n, nil
 }
@@ -108,13 +89,13 @@ func (d *DB) Notification(ctx context.Context, id string) (Notification, error) 
 // Unpublished returns up to limit notifications accepted before `before`
 // whose event has not reached Kafka yet, oldest first (their outbox items
 // publish them; operators and tests read this list).
-func (d *DB) Unpublished(ctx context.Context, before time.Time, limit int) ([]Notification, error) {
+func (d *DB) Unpublished(ctx context.Context, before time.Time, limit int) ([]direct.Notification, error) {
 	rows, err := d.db.QueryContext(ctx, selectNotification+` WHERE published_at IS NULL AND created_at < $1 ORDER BY created_at LIMIT $2`, before.UTC(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: unpublished: %w", err)
 	}
 	defer rows.Close()
-	var out []Notification
+	var out []direct.Notification
 	for rows.Next() {
 		n, err := d.scanNotification(rows)
 		if err != nil {
@@ -132,9 +113,9 @@ const selectNotification = `SELECT id, client_id, COALESCE(idempotency_key, ''),
 
 type scanner interface{ Scan(dest ...any) error }
 
-func (d *DB) scanNotification(s scanner) (Notification, error) {
+func (d *DB) scanNotification(s scanner) (direct.Notification, error) {
 	var (
-		n         Notification
+		n         direct.Notification
 		data, chs string
 		created   timeValue
 		expires   timeValue
@@ -146,13 +127,13 @@ func (d *DB) scanNotification(s scanner) (Notification, error) {
 		&n.RecipientType, &n.Recipient, &n.Title, &n.Body, &data, &chs, &n.Priority,
 		&created, &expires, &published, &sendAt, &cancelled)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Notification{}, ErrNotFound
+		return direct.Notification{}, notFoundAs(direct.ErrNotFound, "notification")
 	}
 	if err != nil {
-		return Notification{}, err
+		return direct.Notification{}, err
 	}
 	if err := json.Unmarshal([]byte(data), &n.Data); err != nil {
-		return Notification{}, fmt.Errorf("decode data of %s: %w", n.ID, err)
+		return direct.Notification{}, fmt.Errorf("decode data of %s: %w", n.ID, err)
 	}
 	if chs != "" {
 		n.Channels = strings.Split(chs, ",")
@@ -161,41 +142,37 @@ func (d *DB) scanNotification(s scanner) (Notification, error) {
 	return n, nil
 }
 
-// ErrAlreadyPublished: the notification was on its lane before the
-// cancel; nothing was cancelled.
-var ErrAlreadyPublished = errors.New("sqlstore: notification already published")
-
 // CancelNotification cancels a notification that is not yet published:
 // its pending outbox items are cancelled and cancelled_at is stamped, in
 // one transaction. A poller publishing it at the same moment holds the
 // item's row lock: the cancel waits for it and then finds the item
-// published. Errors: ErrNotFound, ErrAlreadyPublished. Cancelling twice
+// published. Errors: ErrNotFound, direct.ErrAlreadyPublished. Cancelling twice
 // is not an error.
-func (d *DB) CancelNotification(ctx context.Context, id string, at time.Time) (Notification, error) {
+func (d *DB) CancelNotification(ctx context.Context, id string, at time.Time) (direct.Notification, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return Notification{}, fmt.Errorf("sqlstore: cancel notification: %w", err)
+		return direct.Notification{}, fmt.Errorf("sqlstore: cancel notification: %w", err)
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `UPDATE scheduled_items SET status = 'cancelled'
 		WHERE record = $1 AND subject = $2 AND status = 'pending'`, producer.RecordNotification, id); err != nil {
-		return Notification{}, fmt.Errorf("sqlstore: cancel notification: %w", err)
+		return direct.Notification{}, fmt.Errorf("sqlstore: cancel notification: %w", err)
 	}
 	n, err := d.scanNotification(tx.QueryRowContext(ctx, selectNotification+` WHERE id = $1`, id))
 	if err != nil {
-		return Notification{}, err
+		return direct.Notification{}, err
 	}
 	if !n.PublishedAt.IsZero() {
-		return n, ErrAlreadyPublished
+		return n, fmt.Errorf("sqlstore: cancel notification %s: %w", id, direct.ErrAlreadyPublished)
 	}
 	if n.CancelledAt.IsZero() {
 		if _, err := tx.ExecContext(ctx, `UPDATE notifications SET cancelled_at = $1 WHERE id = $2`, at.UTC(), id); err != nil {
-			return Notification{}, fmt.Errorf("sqlstore: cancel notification: %w", err)
+			return direct.Notification{}, fmt.Errorf("sqlstore: cancel notification: %w", err)
 		}
 		n.CancelledAt = at.UTC()
 	}
 	if err := tx.Commit(); err != nil {
-		return Notification{}, fmt.Errorf("sqlstore: cancel notification: %w", err)
+		return direct.Notification{}, fmt.Errorf("sqlstore: cancel notification: %w", err)
 	}
 	return n, nil
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/producer"
 )
@@ -22,7 +21,7 @@ func TestOpsBacklog(t *testing.T) {
 				t.Fatalf("empty: %d %v %v", n, oldest, err)
 			}
 			for i, at := range []time.Time{now.Add(-3 * time.Hour), now.Add(-2 * time.Hour), now.Add(-time.Hour)} {
-				if err := db.RecordDeadLetter(ctx, sqlstore.DeadLetterRow{ID: string(rune('a' + i)), Reason: "r", Topic: "loa.direct",
+				if err := db.RecordDeadLetter(ctx, producer.DeadLetterRecord{ID: string(rune('a' + i)), Reason: "r", Topic: "loa.direct",
 					History: "[]", At: at}); err != nil {
 					t.Fatal(err)
 				}

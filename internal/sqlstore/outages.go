@@ -7,34 +7,20 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/loa-hub/loa/producer/outage"
 )
 
-// Outage is the stored current version of a power-outage schedule.
-type Outage struct {
-	Client    string // the API client that posted it; ids are the client's own
-	ID        string
-	Version   int
-	Hash      string
-	Areas     []string
-	Location  string
-	Start     time.Time
-	End       time.Time
-	Reason    string
-	Cancelled bool
-	// Notified: this version's notices were all scheduled or sent.
-	Notified  bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
-}
+var _ outage.Store = (*DB)(nil)
 
 // ErrConflict is returned when a row changed between reading and writing
 // it; the caller reads it again and retries.
 var ErrConflict = errors.New("sqlstore: changed concurrently")
 
 // Outage returns the current version of an outage, or ErrNotFound.
-func (d *DB) Outage(ctx context.Context, client, id string) (Outage, error) {
+func (d *DB) Outage(ctx context.Context, client, id string) (outage.Record, error) {
 	var (
-		o          Outage
+		o          outage.Record
 		areas      string
 		s, e, c, u timeValue
 	)
@@ -42,10 +28,10 @@ func (d *DB) Outage(ctx context.Context, client, id string) (Outage, error) {
 		created_at, updated_at FROM outages WHERE client = $1 AND id = $2`, client, id).
 		Scan(&o.Client, &o.ID, &o.Version, &o.Hash, &areas, &o.Location, &s, &e, &o.Reason, &o.Cancelled, &o.Notified, &c, &u)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Outage{}, ErrNotFound
+		return outage.Record{}, notFoundAs(outage.ErrNotFound, "outage "+client+"/"+id)
 	}
 	if err != nil {
-		return Outage{}, fmt.Errorf("sqlstore: outage: %w", err)
+		return outage.Record{}, fmt.Errorf("sqlstore: outage: %w", err)
 	}
 	o.Areas = strings.Fields(areas)
 	o.Start, o.End, o.CreatedAt, o.UpdatedAt = s.t, e.t, c.t, u.t
@@ -56,7 +42,7 @@ func (d *DB) Outage(ctx context.Context, client, id string) (Outage, error) {
 // prevVersion: a new row when prevVersion is 0, else an update of the row
 // still at prevVersion. It returns ErrConflict when another writer got
 // there first.
-func (d *DB) SaveOutage(ctx context.Context, o Outage, prevVersion int, now time.Time) error {
+func (d *DB) SaveOutage(ctx context.Context, o outage.Record, prevVersion int, now time.Time) error {
 	var (
 		res sql.Result
 		err error
@@ -76,7 +62,7 @@ func (d *DB) SaveOutage(ctx context.Context, o Outage, prevVersion int, now time
 		return fmt.Errorf("sqlstore: save outage: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrConflict
+		return fmt.Errorf("sqlstore: save outage: %w (%w)", outage.ErrConflict, ErrConflict)
 	}
 	return nil
 }
@@ -91,35 +77,9 @@ func (d *DB) MarkOutageNotified(ctx context.Context, client, id string, version 
 	return nil
 }
 
-// OutageNotice is one notice of an outage version: a reminder, a change
-// or a cancellation notice. Its ID is the notification id (and, for a
-// scheduled reminder, the scheduled item's id).
-type OutageNotice struct {
-	ID       string
-	Client   string
-	OutageID string
-	Version  int
-	Kind     string // reminder | change | cancel
-	Lead     time.Duration
-	DueAt    time.Time
-	// Status as recorded: scheduled, sent or skipped. Read back, a
-	// scheduled notice shows its scheduled item's fate: scheduled (still
-	// pending), sent (published) or cancelled.
-	Status string
-	Detail string
-}
-
-// Notice statuses.
-const (
-	NoticeScheduled = "scheduled"
-	NoticeSent      = "sent"
-	NoticeSkipped   = "skipped"
-	NoticeCancelled = "cancelled"
-)
-
 // AddOutageNotice records a notice; recording one with the same id again
 // updates its status and detail.
-func (d *DB) AddOutageNotice(ctx context.Context, n OutageNotice, now time.Time) error {
+func (d *DB) AddOutageNotice(ctx context.Context, n outage.NoticeRecord, now time.Time) error {
 	_, err := d.db.ExecContext(ctx, `INSERT INTO outage_notices (id, client, outage_id, version, kind, lead_seconds, due_at, status, detail, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, detail = excluded.detail`,
@@ -132,7 +92,7 @@ func (d *DB) AddOutageNotice(ctx context.Context, n OutageNotice, now time.Time)
 
 // OutageNotices returns every notice of an outage, oldest version first,
 // then by due time.
-func (d *DB) OutageNotices(ctx context.Context, client, id string) ([]OutageNotice, error) {
+func (d *DB) OutageNotices(ctx context.Context, client, id string) ([]outage.NoticeRecord, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT n.id, n.client, n.outage_id, n.version, n.kind, n.lead_seconds, n.due_at, n.status, n.detail,
 		COALESCE(si.status, '') FROM outage_notices n LEFT JOIN scheduled_items si ON si.id = n.id
 		WHERE n.client = $1 AND n.outage_id = $2 ORDER BY n.version, n.due_at, n.id`, client, id)
@@ -140,10 +100,10 @@ func (d *DB) OutageNotices(ctx context.Context, client, id string) ([]OutageNoti
 		return nil, fmt.Errorf("sqlstore: outage notices: %w", err)
 	}
 	defer rows.Close()
-	var out []OutageNotice
+	var out []outage.NoticeRecord
 	for rows.Next() {
 		var (
-			n     OutageNotice
+			n     outage.NoticeRecord
 			lead  int64
 			due   timeValue
 			itemS string
@@ -152,12 +112,12 @@ func (d *DB) OutageNotices(ctx context.Context, client, id string) ([]OutageNoti
 			return nil, fmt.Errorf("sqlstore: outage notices: %w", err)
 		}
 		n.Lead, n.DueAt = time.Duration(lead)*time.Second, due.t
-		if n.Status == NoticeScheduled {
+		if n.Status == outage.NoticeScheduled {
 			switch itemS {
 			case ItemPublished:
-				n.Status = NoticeSent
+				n.Status = outage.NoticeSent
 			case ItemCancelled:
-				n.Status = NoticeCancelled
+				n.Status = outage.NoticeCancelled
 			}
 		}
 		out = append(out, n)

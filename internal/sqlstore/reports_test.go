@@ -10,6 +10,7 @@ import (
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/producer"
 )
 
 // TestLedgerPrecedence: the ledger keeps the best-known state of a
@@ -45,7 +46,7 @@ func TestLedgerPrecedence(t *testing.T) {
 				t.Run(c.name, func(t *testing.T) {
 					id := fmt.Sprintf("n-prec-%d", i)
 					for j, st := range c.steps {
-						d := sqlstore.Delivery{NotificationID: id, Channel: "sms", Recipient: "84912345678", Status: st,
+						d := producer.Delivery{NotificationID: id, Channel: "sms", Recipient: "84912345678", Status: st,
 							Provider: "esms", ProviderID: "esms-1", Targets: 1, Attempts: j + 1, UpdatedAt: at.Add(time.Duration(j) * time.Second)}
 						if err := db.RecordDelivery(ctx, d); err != nil {
 							t.Fatal(err)
@@ -71,17 +72,17 @@ func TestDeliveryByProviderID(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-			rec := func(d sqlstore.Delivery) {
+			rec := func(d producer.Delivery) {
 				t.Helper()
 				d.Channel, d.Targets, d.Attempts, d.UpdatedAt = "sms", 1, 1, at
 				if err := db.RecordDelivery(ctx, d); err != nil {
 					t.Fatal(err)
 				}
 			}
-			rec(sqlstore.Delivery{NotificationID: "n-a", Recipient: "84912345678", Status: "retrying", Provider: "esms"})
-			rec(sqlstore.Delivery{NotificationID: "n-a", Recipient: "84912345678", Status: "sent", Provider: "speedsms", ProviderID: "4711"})
-			rec(sqlstore.Delivery{NotificationID: "n-b", Recipient: "84987654321", Status: "sent", Provider: "esms", ProviderID: "4711"})
-			rec(sqlstore.Delivery{NotificationID: "n-c", Recipient: "84911111111", Status: "sent", Provider: "sandbox:sms"})
+			rec(producer.Delivery{NotificationID: "n-a", Recipient: "84912345678", Status: "retrying", Provider: "esms"})
+			rec(producer.Delivery{NotificationID: "n-a", Recipient: "84912345678", Status: "sent", Provider: "speedsms", ProviderID: "4711"})
+			rec(producer.Delivery{NotificationID: "n-b", Recipient: "84987654321", Status: "sent", Provider: "esms", ProviderID: "4711"})
+			rec(producer.Delivery{NotificationID: "n-c", Recipient: "84911111111", Status: "sent", Provider: "sandbox:sms"})
 
 			got, err := db.DeliveryByProviderID(ctx, "speedsms", "4711")
 			if err != nil || got.NotificationID != "n-a" || got.Recipient != "84912345678" || got.Status != "sent" {
@@ -98,11 +99,11 @@ func TestDeliveryByProviderID(t *testing.T) {
 
 			// A redelivery that found the delivery already sent carries no
 			// provider; the row keeps the id reports are matched by.
-			rec(sqlstore.Delivery{NotificationID: "n-b", Recipient: "84987654321", Status: "sent", Reason: "already sent"})
+			rec(producer.Delivery{NotificationID: "n-b", Recipient: "84987654321", Status: "sent", Reason: "already sent"})
 			if got, err := db.DeliveryByProviderID(ctx, "esms", "4711"); err != nil || got.NotificationID != "n-b" {
 				t.Errorf("after a duplicate receipt: %+v %v", got, err)
 			}
-			rec(sqlstore.Delivery{NotificationID: "n-b", Recipient: "84987654321", Status: "delivered", Provider: "esms", ProviderID: "4711"})
+			rec(producer.Delivery{NotificationID: "n-b", Recipient: "84987654321", Status: "delivered", Provider: "esms", ProviderID: "4711"})
 			if got, err := db.DeliveryByProviderID(ctx, "esms", "4711"); err != nil || got.Status != "delivered" {
 				t.Errorf("after the report: %+v %v", got, err)
 			}

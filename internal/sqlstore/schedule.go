@@ -10,11 +10,11 @@ import (
 	"github.com/loa-hub/loa/producer"
 )
 
-// Scheduled item statuses.
+// Scheduled item statuses (producer's).
 const (
-	ItemPending   = "pending"
-	ItemPublished = "published"
-	ItemCancelled = "cancelled"
+	ItemPending   = producer.ItemPending
+	ItemPublished = producer.ItemPublished
+	ItemCancelled = producer.ItemCancelled
 )
 
 var _ producer.OutboxStore = (*DB)(nil)

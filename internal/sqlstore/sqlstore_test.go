@@ -11,6 +11,8 @@ import (
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/producer"
+	"github.com/loa-hub/loa/producer/direct"
 )
 
 // TestStore is the contract every dialect passes.
@@ -31,9 +33,9 @@ func TestStore(t *testing.T) {
 	}
 }
 
-func sample(id, key string) sqlstore.Notification {
+func sample(id, key string) direct.Notification {
 	now := time.Date(2026, 11, 22, 10, 0, 0, 123456000, time.UTC)
-	return sqlstore.Notification{
+	return direct.Notification{
 		ID: id, ClientID: "client-1", IdempotencyKey: key, RequestHash: "h1",
 		Kind: "notification.direct", Lane: "direct", RecipientType: "phone", Recipient: "84912345678",
 		Title: "Thông báo", Body: "Nội dung", Data: map[string]string{"k": "v"}, Channels: []string{"sms", "push"},
@@ -111,7 +113,7 @@ func testIdempotency(t *testing.T, db *sqlstore.DB) {
 func testLedger(t *testing.T, db *sqlstore.DB) {
 	ctx := context.Background()
 	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	d := sqlstore.Delivery{NotificationID: "n-l", Channel: "sms", Recipient: "84912345678", Status: "failed", Class: "transient", Targets: 1, Attempts: 1, UpdatedAt: at}
+	d := producer.Delivery{NotificationID: "n-l", Channel: "sms", Recipient: "84912345678", Status: "failed", Class: "transient", Targets: 1, Attempts: 1, UpdatedAt: at}
 	for _, step := range []struct{ status loa.Status }{{"failed"}, {"sent"}, {"failed"}} {
 		d.Status = step.status
 		d.Attempts++

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer"
 )
 
@@ -27,7 +26,7 @@ var ErrNoAck = errors.New("alert: no such acknowledgement")
 // this was the account's first acknowledgement of the chain.
 func (s *Service) Ack(ctx context.Context, id, accountID, via string) (bool, error) {
 	st, err := s.store.Alert(ctx, id)
-	if errors.Is(err, sqlstore.ErrNotFound) || (err == nil && !sendable(st.Status)) {
+	if errors.Is(err, ErrNotFound) || (err == nil && !sendable(st.Status)) {
 		return false, ErrNotFound
 	}
 	if err != nil {
@@ -52,7 +51,7 @@ func (s *Service) AckByDevice(ctx context.Context, id, deviceToken, ack string) 
 		return false, ErrNoAck
 	}
 	account, err := s.store.DeviceAccount(ctx, deviceToken)
-	if errors.Is(err, sqlstore.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return false, ErrNoAck
 	}
 	if err != nil {
@@ -77,7 +76,7 @@ type AckStats struct {
 }
 
 // Acks returns the acknowledgement counters of an alert's chain.
-func (s *Service) Acks(ctx context.Context, st sqlstore.StoredAlert) (AckStats, error) {
+func (s *Service) Acks(ctx context.Context, st StoredAlert) (AckStats, error) {
 	n, err := s.store.AlertAcks(ctx, AckChain(st))
 	if err != nil {
 		return AckStats{}, err

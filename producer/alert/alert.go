@@ -20,7 +20,6 @@ import (
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/phone"
-	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/alert/cap"
@@ -221,7 +220,7 @@ type publisher interface {
 // Service ingests alerts and publishes them. It is safe for concurrent
 // use.
 type Service struct {
-	store *sqlstore.DB
+	store Store
 	pub   publisher
 	cfg   Config
 	log   *slog.Logger
@@ -229,7 +228,7 @@ type Service struct {
 }
 
 // New returns a Service, or the error of cfg.Validate.
-func New(cfg Config, store *sqlstore.DB, pub publisher, log *slog.Logger) (*Service, error) {
+func New(cfg Config, store Store, pub publisher, log *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -272,7 +271,7 @@ type Input struct {
 
 // Result is the answer to Submit.
 type Result struct {
-	Alert sqlstore.StoredAlert
+	Alert StoredAlert
 	// Replayed is true when the same sender had already posted the same
 	// identifier: nothing new was stored or sent.
 	Replayed bool
@@ -342,7 +341,7 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 	}
 	if prev, err := s.store.AlertByIdentifier(ctx, a.Sender, a.Identifier); err == nil {
 		return s.replay(ctx, prev, a, f)
-	} else if !errors.Is(err, sqlstore.ErrNotFound) {
+	} else if !errors.Is(err, ErrNotFound) {
 		return Result{}, err
 	}
 
@@ -353,7 +352,7 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 	if a.MsgType != cap.MsgTypeAlert && len(refs) == 0 && len(pending) == 0 {
 		return Result{}, cap.Refusal(f.refs(), "an Update or Cancel must name the alert it refers to", cap.ErrInvalid)
 	}
-	st := sqlstore.StoredAlert{CAPIdentifier: a.Identifier, Sender: a.Sender, Sent: a.Sent, MsgType: string(a.MsgType),
+	st := StoredAlert{CAPIdentifier: a.Identifier, Sender: a.Sender, Sent: a.Sent, MsgType: string(a.MsgType),
 		Issuer: iss.ID, CreatedAt: now, PendingRefs: pending, ChainKey: chainKey(a, refs)}
 	for _, p := range pending {
 		st.Notes.UnmatchedRefs = append(st.Notes.UnmatchedRefs, p.Sender+","+p.Identifier)
@@ -370,16 +369,16 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 		st.Audience.AreaTopics = in.AreaTopics
 	case DistributionRestricted:
 		st.Audience.Roles = s.restrictionRoles(a.Restriction)
-		st.Audience.App = sqlstore.AnyApp
+		st.Audience.App = producer.AnyApp
 		st.Notes.Restriction = a.Restriction
 	case DistributionPrivate:
 		if st.Audience.Accounts, st.Notes.UnmatchedAddresses, err = s.resolveAddresses(ctx, a.Addresses); err != nil {
 			return Result{}, err
 		}
-		st.Audience.App = sqlstore.AnyApp
+		st.Audience.App = producer.AnyApp
 	case DistributionTest:
 		st.Audience.Roles = slices.Clone(s.cfg.TestRoles)
-		st.Audience.App = sqlstore.AnyApp
+		st.Audience.App = producer.AnyApp
 	}
 	chans := in.Channels
 	// A Cancel goes the referenced alerts' ways (below) unless told.
@@ -391,7 +390,7 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 	}
 	priority := string(a.Priority())
 	expires := a.Expires()
-	var inherited sqlstore.StoredAlert
+	var inherited StoredAlert
 	for _, r := range refs {
 		// An Update or Cancel reaches the audience of what it refers to,
 		// within its own distribution: a Test update of a public alert
@@ -491,7 +490,7 @@ func distribution(a *cap.Alert) string {
 
 // initialStatus is the status a new alert is stored with: sent or
 // pending approval when there is someone to send it to, else why not.
-func (s *Service) initialStatus(ctx context.Context, iss Issuer, a *cap.Alert, st sqlstore.StoredAlert, now time.Time) (string, error) {
+func (s *Service) initialStatus(ctx context.Context, iss Issuer, a *cap.Alert, st StoredAlert, now time.Time) (string, error) {
 	switch {
 	case st.Distribution == DistributionNone:
 		return StatusNotDistributed, nil
@@ -525,7 +524,7 @@ func (s *Service) initialStatus(ctx context.Context, iss Issuer, a *cap.Alert, s
 // first alert, which every notification of the chain carries so that an
 // Update or Cancel replaces the earlier notification on the phone. A
 // reference to an alert not received yet still names it.
-func chainKey(a *cap.Alert, refs []sqlstore.StoredAlert) string {
+func chainKey(a *cap.Alert, refs []StoredAlert) string {
 	var (
 		key   string
 		first time.Time
@@ -582,7 +581,7 @@ func (s *Service) resolveAddresses(ctx context.Context, addrs []string) (accts, 
 // replay answers a repost of the stored alert st as a: the stored alert,
 // sent if its publish had failed; or, when a differs from it in more than
 // its sent time, an ErrIdentifierReused refusal.
-func (s *Service) replay(ctx context.Context, st sqlstore.StoredAlert, a *cap.Alert, f fields) (Result, error) {
+func (s *Service) replay(ctx context.Context, st StoredAlert, a *cap.Alert, f fields) (Result, error) {
 	same, err := sameContent(st.Document, a)
 	if err != nil {
 		return Result{}, err
@@ -653,20 +652,20 @@ func (s *Service) wantsSMS(a *cap.Alert) bool {
 // resolveRefs finds the stored alerts a message refers to, and the CAP
 // references to alerts not received yet. A JSON alert's references (Loa
 // ids, or identifiers the same sender sent) must be known.
-func (s *Service) resolveRefs(ctx context.Context, a *cap.Alert, ids []string, f fields) ([]sqlstore.StoredAlert, []sqlstore.AlertRef, error) {
+func (s *Service) resolveRefs(ctx context.Context, a *cap.Alert, ids []string, f fields) ([]StoredAlert, []Ref, error) {
 	var (
-		out     []sqlstore.StoredAlert
-		pending []sqlstore.AlertRef
+		out     []StoredAlert
+		pending []Ref
 	)
-	add := func(st sqlstore.StoredAlert) {
-		if !slices.ContainsFunc(out, func(x sqlstore.StoredAlert) bool { return x.ID == st.ID }) {
+	add := func(st StoredAlert) {
+		if !slices.ContainsFunc(out, func(x StoredAlert) bool { return x.ID == st.ID }) {
 			out = append(out, st)
 		}
 	}
 	for _, r := range a.References {
 		st, err := s.store.AlertByIdentifier(ctx, r.Sender, r.Identifier)
-		if errors.Is(err, sqlstore.ErrNotFound) {
-			ref := sqlstore.AlertRef{Sender: r.Sender, Identifier: r.Identifier}
+		if errors.Is(err, ErrNotFound) {
+			ref := Ref{Sender: r.Sender, Identifier: r.Identifier}
 			if !slices.Contains(pending, ref) && (r.Sender != a.Sender || r.Identifier != a.Identifier) {
 				pending = append(pending, ref)
 			}
@@ -679,10 +678,10 @@ func (s *Service) resolveRefs(ctx context.Context, a *cap.Alert, ids []string, f
 	}
 	for i, id := range ids {
 		st, err := s.store.Alert(ctx, id)
-		if errors.Is(err, sqlstore.ErrNotFound) {
+		if errors.Is(err, ErrNotFound) {
 			st, err = s.store.AlertByIdentifier(ctx, a.Sender, id)
 		}
-		if errors.Is(err, sqlstore.ErrNotFound) {
+		if errors.Is(err, ErrNotFound) {
 			return nil, nil, cap.Refusal(fmt.Sprintf("%s[%d]", f.refs(), i), fmt.Sprintf("no alert %q is known (give an alert id or an identifier you sent)", id), ErrUnknownReference)
 		}
 		if err != nil {
@@ -751,7 +750,7 @@ func union(a, b []string) []string {
 // send publishes the plan of a stored, sendable alert; for a Cancel it
 // first stops what is not yet planned of the alerts it cancels, and for
 // any other alert it then schedules the escalation.
-func (s *Service) send(ctx context.Context, st sqlstore.StoredAlert) error {
+func (s *Service) send(ctx context.Context, st StoredAlert) error {
 	now := s.now().UTC()
 	p, err := s.planOf(ctx, st, now)
 	if err != nil {
@@ -784,7 +783,7 @@ type alertPlan struct {
 	env   producer.Envelope
 	plan  producer.Plan
 	alert *cap.Alert
-	refs  []sqlstore.StoredAlert
+	refs  []StoredAlert
 }
 
 // cancel reports whether the alert is a Cancel, whose chain is stopped
@@ -792,12 +791,12 @@ type alertPlan struct {
 func (p alertPlan) cancel() bool { return p.alert.MsgType == cap.MsgTypeCancel }
 
 // planOf builds the plan event of a stored alert.
-func (s *Service) planOf(ctx context.Context, st sqlstore.StoredAlert, now time.Time) (alertPlan, error) {
+func (s *Service) planOf(ctx context.Context, st StoredAlert, now time.Time) (alertPlan, error) {
 	var a cap.Alert
 	if err := json.Unmarshal(st.Document, &a); err != nil {
 		return alertPlan{}, fmt.Errorf("alert: stored document of %s: %w", st.ID, err)
 	}
-	var refs []sqlstore.StoredAlert
+	var refs []StoredAlert
 	for _, id := range st.RefIDs {
 		r, err := s.store.Alert(ctx, id)
 		if err != nil {
@@ -837,7 +836,7 @@ func (s *Service) planOf(ctx context.Context, st sqlstore.StoredAlert, now time.
 // stopChain stops what a Cancel cancels: the unplanned rest of its chain,
 // and the chain's pending escalation (nobody is reminded of a cancelled
 // alert).
-func (s *Service) stopChain(ctx context.Context, st sqlstore.StoredAlert, p alertPlan, now time.Time) error {
+func (s *Service) stopChain(ctx context.Context, st StoredAlert, p alertPlan, now time.Time) error {
 	if err := s.cancelChain(ctx, st.ID, p.refs, now); err != nil {
 		return err
 	}
@@ -849,7 +848,7 @@ func (s *Service) stopChain(ctx context.Context, st sqlstore.StoredAlert, p aler
 
 // outboxItem is the outbox item that publishes st's plan if its own
 // publish (send) does not happen within PublishGrace.
-func (s *Service) outboxItem(ctx context.Context, st sqlstore.StoredAlert, now time.Time) (producer.OutboxItem, error) {
+func (s *Service) outboxItem(ctx context.Context, st StoredAlert, now time.Time) (producer.OutboxItem, error) {
 	p, err := s.planOf(ctx, st, now)
 	if err != nil {
 		return producer.OutboxItem{}, err
@@ -900,19 +899,19 @@ func (s *Service) held(a *cap.Alert) bool {
 // AckChain names what an acknowledgement is of: an alert chain (an
 // alert, its Updates and Cancel), by sender and chain key, so that an ack
 // of the Update also counts for the alert.
-func AckChain(st sqlstore.StoredAlert) string { return st.Sender + " " + st.ChainKey }
+func AckChain(st StoredAlert) string { return st.Sender + " " + st.ChainKey }
 
 // EscalationID is the notification id of a chain's escalation SMS. Every
 // escalation of a chain shares it, so its delivery claims send at most one
 // SMS to a phone whatever Updates follow.
-func EscalationID(st sqlstore.StoredAlert) string {
+func EscalationID(st StoredAlert) string {
 	sum := sha256.Sum256([]byte(AckChain(st)))
 	return "alert-escalation-" + hex.EncodeToString(sum[:16])
 }
 
 // escalationSubject groups a chain's pending escalations, for replacing
 // and cancelling them.
-func escalationSubject(st sqlstore.StoredAlert) string { return "alert-escalation:" + AckChain(st) }
+func escalationSubject(st StoredAlert) string { return "alert-escalation:" + AckChain(st) }
 
 // EscalationPrefix starts an escalation SMS.
 const EscalationPrefix = "NHẮC LẠI CẢNH BÁO: "
@@ -942,7 +941,7 @@ func (s *Service) escalationDelay(a *cap.Alert) (time.Duration, bool) {
 // chain has one escalation pending at a time: an Update's replaces the
 // earlier one's, a Cancel removes it. The item survives restarts; the
 // outbox publishes it once when it falls due.
-func (s *Service) scheduleEscalation(ctx context.Context, st sqlstore.StoredAlert, a *cap.Alert, sent producer.Plan, now time.Time) error {
+func (s *Service) scheduleEscalation(ctx context.Context, st StoredAlert, a *cap.Alert, sent producer.Plan, now time.Time) error {
 	after, ok := s.escalationDelay(a)
 	if !ok || st.Audience.AreaTopics || !slices.Contains(st.Channels, ChannelPush) {
 		return nil
@@ -985,7 +984,7 @@ func (s *Service) scheduleEscalation(ctx context.Context, st sqlstore.StoredAler
 // alerts they refer to and of the Updates of any of them: cancelling an
 // Update cancels its original, and cancelling an original cancels its
 // Updates. self is the Cancel being sent, never stopped.
-func (s *Service) cancelChain(ctx context.Context, self string, refs []sqlstore.StoredAlert, now time.Time) error {
+func (s *Service) cancelChain(ctx context.Context, self string, refs []StoredAlert, now time.Time) error {
 	seen := map[string]bool{self: true}
 	var next []string
 	for _, r := range refs {
@@ -1042,7 +1041,7 @@ const (
 // fit in the body; for a Cancel a notice naming the cancelled alert — and
 // it adds to data the full headline, description and instruction, as far
 // as FCM's payload limit allows.
-func text(a *cap.Alert, refs []sqlstore.StoredAlert, data map[string]string) (title, body string) {
+func text(a *cap.Alert, refs []StoredAlert, data map[string]string) (title, body string) {
 	in := a.InfoFor("vi")
 	switch {
 	case a.MsgType == cap.MsgTypeCancel:
@@ -1161,7 +1160,7 @@ type Approver struct {
 //
 // Approving again an approved alert whose publish failed retries the
 // publish.
-func (s *Service) Approve(ctx context.Context, id string, by Approver) (sqlstore.StoredAlert, error) {
+func (s *Service) Approve(ctx context.Context, id string, by Approver) (StoredAlert, error) {
 	st, err := s.decide(ctx, id, by, StatusSentApproved, "")
 	if errors.Is(err, ErrNotPending) && st.Status == StatusSentApproved && st.PublishedAt.IsZero() && st.DecidedBy == by.ID {
 		return st, s.send(ctx, st)
@@ -1174,13 +1173,13 @@ func (s *Service) Approve(ctx context.Context, id string, by Approver) (sqlstore
 
 // Reject refuses a pending alert with a reason; it is never sent. Errors
 // as Approve's.
-func (s *Service) Reject(ctx context.Context, id string, by Approver, reason string) (sqlstore.StoredAlert, error) {
+func (s *Service) Reject(ctx context.Context, id string, by Approver, reason string) (StoredAlert, error) {
 	return s.decide(ctx, id, by, StatusRejected, reason)
 }
 
-func (s *Service) decide(ctx context.Context, id string, by Approver, to, reason string) (sqlstore.StoredAlert, error) {
+func (s *Service) decide(ctx context.Context, id string, by Approver, to, reason string) (StoredAlert, error) {
 	st, err := s.store.Alert(ctx, id)
-	if errors.Is(err, sqlstore.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return st, ErrNotFound
 	}
 	if err != nil {
@@ -1231,7 +1230,7 @@ func (s *Service) audit(ctx context.Context, actor, action, subject string, deta
 // Detail is a stored alert with its parsed document and the alerts that
 // refer to it.
 type Detail struct {
-	sqlstore.StoredAlert
+	StoredAlert
 	Doc         *cap.Alert
 	Updates     []string // ids of Updates referring to it
 	CancelledBy []string // ids of Cancels referring to it
@@ -1240,7 +1239,7 @@ type Detail struct {
 // Get returns an alert, or ErrNotFound.
 func (s *Service) Get(ctx context.Context, id string) (Detail, error) {
 	st, err := s.store.Alert(ctx, id)
-	if errors.Is(err, sqlstore.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return Detail{}, ErrNotFound
 	}
 	if err != nil {
@@ -1265,6 +1264,6 @@ func (s *Service) Get(ctx context.Context, id string) (Detail, error) {
 }
 
 // List returns up to limit alerts with status ("" for all), newest first.
-func (s *Service) List(ctx context.Context, status string, limit int) ([]sqlstore.StoredAlert, error) {
+func (s *Service) List(ctx context.Context, status string, limit int) ([]StoredAlert, error) {
 	return s.store.Alerts(ctx, status, limit)
 }

@@ -115,7 +115,7 @@ func (r *rig) post(t *testing.T, iss alert.Issuer, file string) (alert.Result, e
 	return r.svc.Submit(context.Background(), iss, alert.Input{Alert: a})
 }
 
-func (r *rig) mustPost(t *testing.T, iss alert.Issuer, file string) sqlstore.StoredAlert {
+func (r *rig) mustPost(t *testing.T, iss alert.Issuer, file string) alert.StoredAlert {
 	t.Helper()
 	res, err := r.post(t, iss, file)
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/channels/sms"
-	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 )
@@ -77,7 +76,7 @@ type roleSource interface {
 
 // Deps are the service's collaborators; all are required but Now.
 type Deps struct {
-	Store     *sqlstore.DB
+	Store     Store
 	Publisher publisher
 	Roles     roleSource
 	Log       *slog.Logger
@@ -269,13 +268,13 @@ func dedupe(in []string) []string {
 
 // Create stores a draft by an agency submitter. Errors: ErrForbidden,
 // a loa.EInvalid *loa.Error.
-func (s *Service) Create(ctx context.Context, a Actor, d Draft) (sqlstore.Broadcast, error) {
+func (s *Service) Create(ctx context.Context, a Actor, d Draft) (Broadcast, error) {
 	if err := s.require(ctx, a, accounts.RoleAgencySubmitter); err != nil {
-		return sqlstore.Broadcast{}, err
+		return Broadcast{}, err
 	}
 	d, err := s.check(ctx, d)
 	if err != nil {
-		return sqlstore.Broadcast{}, err
+		return Broadcast{}, err
 	}
 	unit := ""
 	if gs, err := s.d.Roles.Roles(ctx, a.AccountID); err == nil {
@@ -287,38 +286,38 @@ func (s *Service) Create(ctx context.Context, a Actor, d Draft) (sqlstore.Broadc
 		}
 	}
 	now := s.d.Now().UTC()
-	b := sqlstore.Broadcast{
+	b := Broadcast{
 		ID: "bc-" + uuid.NewString(), Status: string(StatusDraft), Title: d.Title, Body: d.Body, TitleEN: d.TitleEN, BodyEN: d.BodyEN,
-		Topic: d.Topic, Audience: sqlstore.Audience{Everyone: d.Audience.Everyone, Areas: d.Audience.Areas, Topics: d.Audience.Topics, Accounts: d.Audience.Accounts, AreaTopics: d.Audience.AreaTopics}, Channels: d.Channels, SendAt: d.SendAt.UTC(),
+		Topic: d.Topic, Audience: loa.Audience{Everyone: d.Audience.Everyone, Areas: d.Audience.Areas, Topics: d.Audience.Topics, Accounts: d.Audience.Accounts, AreaTopics: d.Audience.AreaTopics}, Channels: d.Channels, SendAt: d.SendAt.UTC(),
 		DocNumber: d.Document.Number, DocDate: d.Document.Date, Unit: unit, CreatedBy: a.AccountID, CreatedAt: now, UpdatedAt: now,
 	}
 	if d.SendAt.IsZero() {
 		b.SendAt = time.Time{}
 	}
 	if err := s.d.Store.CreateBroadcast(ctx, b, a.IP); err != nil {
-		return sqlstore.Broadcast{}, err
+		return Broadcast{}, err
 	}
 	return b, nil
 }
 
-func (s *Service) load(ctx context.Context, id string) (sqlstore.Broadcast, error) {
+func (s *Service) load(ctx context.Context, id string) (Broadcast, error) {
 	b, err := s.d.Store.Broadcast(ctx, id)
-	if errors.Is(err, sqlstore.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return b, notFound(id)
 	}
 	return b, err
 }
 
 // move is a compare-and-set transition, translated into domain errors.
-func (s *Service) move(ctx context.Context, t sqlstore.BroadcastTransition, action string) (sqlstore.Broadcast, error) {
+func (s *Service) move(ctx context.Context, t Transition, action string) (Broadcast, error) {
 	if t.At.IsZero() {
 		t.At = s.d.Now().UTC()
 	}
 	b, err := s.d.Store.TransitionBroadcast(ctx, t)
 	switch {
-	case errors.Is(err, sqlstore.ErrNotFound):
+	case errors.Is(err, ErrNotFound):
 		return b, notFound(t.ID)
-	case errors.Is(err, sqlstore.ErrStateConflict):
+	case errors.Is(err, ErrMoved):
 		cur, lerr := s.load(ctx, t.ID)
 		if lerr != nil {
 			return b, lerr
@@ -333,33 +332,33 @@ func (s *Service) move(ctx context.Context, t sqlstore.BroadcastTransition, acti
 
 // Submit sends a draft for approval; only its creator may. Errors:
 // ErrNotFound, ErrForbidden, ErrState.
-func (s *Service) Submit(ctx context.Context, a Actor, id string) (sqlstore.Broadcast, error) {
+func (s *Service) Submit(ctx context.Context, a Actor, id string) (Broadcast, error) {
 	if err := s.require(ctx, a, accounts.RoleAgencySubmitter); err != nil {
-		return sqlstore.Broadcast{}, err
+		return Broadcast{}, err
 	}
 	b, err := s.load(ctx, id)
 	if err != nil {
 		return b, err
 	}
 	if b.CreatedBy != a.AccountID {
-		return sqlstore.Broadcast{}, forbidden("only the official who drafted it may submit it")
+		return Broadcast{}, forbidden("only the official who drafted it may submit it")
 	}
 	if !b.SendAt.IsZero() && !b.SendAt.After(s.d.Now()) {
-		return sqlstore.Broadcast{}, loa.Invalid("send_at", "the send time has passed; draft the request again").Wrap(ErrInvalid)
+		return Broadcast{}, loa.Invalid("send_at", "the send time has passed; draft the request again").Wrap(ErrInvalid)
 	}
-	return s.move(ctx, sqlstore.BroadcastTransition{ID: id, From: []string{string(StatusDraft)}, To: string(StatusSubmitted),
+	return s.move(ctx, Transition{ID: id, From: []string{string(StatusDraft)}, To: string(StatusSubmitted),
 		Actor: a.AccountID, IP: a.IP, Submitter: true}, "submit")
 }
 
 // Approve approves a submitted request and publishes its plan at once, or
 // schedules it for its send time. The approver is never its creator or
 // submitter. Errors: ErrNotFound, ErrForbidden, ErrFourEyes, ErrState.
-func (s *Service) Approve(ctx context.Context, a Actor, id string) (sqlstore.Broadcast, error) {
+func (s *Service) Approve(ctx context.Context, a Actor, id string) (Broadcast, error) {
 	b, err := s.decider(ctx, a, id)
 	if err != nil {
 		return b, err
 	}
-	b, err = s.move(ctx, sqlstore.BroadcastTransition{ID: id, From: []string{string(StatusSubmitted)}, To: string(StatusApproved),
+	b, err = s.move(ctx, Transition{ID: id, From: []string{string(StatusSubmitted)}, To: string(StatusApproved),
 		Actor: a.AccountID, IP: a.IP, Decider: true, NotBy: a.AccountID}, "approve")
 	if err != nil {
 		return b, err
@@ -372,22 +371,22 @@ func (s *Service) Approve(ctx context.Context, a Actor, id string) (sqlstore.Bro
 // approval unit, and neither drafted nor submitted the request, nor
 // created the drafter's or submitter's account, nor granted them a role.
 // The role is checked before the request is looked at.
-func (s *Service) decider(ctx context.Context, a Actor, id string) (sqlstore.Broadcast, error) {
+func (s *Service) decider(ctx context.Context, a Actor, id string) (Broadcast, error) {
 	if a.AccountID == "" {
-		return sqlstore.Broadcast{}, ErrForbidden
+		return Broadcast{}, ErrForbidden
 	}
 	if err := s.approverError(s.d.Roles.CheckApprover(ctx, a.AccountID)); err != nil {
-		return sqlstore.Broadcast{}, err
+		return Broadcast{}, err
 	}
 	b, err := s.load(ctx, id)
 	if err != nil {
 		return b, err
 	}
 	if b.CreatedBy == a.AccountID || b.SubmittedBy == a.AccountID {
-		return sqlstore.Broadcast{}, ErrFourEyes
+		return Broadcast{}, ErrFourEyes
 	}
 	if err := s.approverError(s.d.Roles.CheckApprover(ctx, a.AccountID, b.CreatedBy, b.SubmittedBy)); err != nil {
-		return sqlstore.Broadcast{}, err
+		return Broadcast{}, err
 	}
 	return b, nil
 }
@@ -406,7 +405,7 @@ func (s *Service) approverError(err error) error {
 }
 
 // release publishes (or schedules) an approved broadcast's plan.
-func (s *Service) release(ctx context.Context, b sqlstore.Broadcast) (sqlstore.Broadcast, error) {
+func (s *Service) release(ctx context.Context, b Broadcast) (Broadcast, error) {
 	now := s.d.Now().UTC()
 	due := now
 	if !b.SendAt.IsZero() && b.SendAt.After(now) {
@@ -431,7 +430,7 @@ func (s *Service) release(ctx context.Context, b sqlstore.Broadcast) (sqlstore.B
 			return b, fmt.Errorf("broadcast: schedule %s: %w", b.ID, err)
 		}
 	}
-	nb, err := s.move(ctx, sqlstore.BroadcastTransition{ID: b.ID, From: []string{string(StatusApproved)}, To: string(to), Actor: systemActor}, "release")
+	nb, err := s.move(ctx, Transition{ID: b.ID, From: []string{string(StatusApproved)}, To: string(to), Actor: systemActor}, "release")
 	if errors.Is(err, ErrState) {
 		// Cancelled between approval and release: the cancel stopped the
 		// plan and the scheduled item.
@@ -442,7 +441,7 @@ func (s *Service) release(ctx context.Context, b sqlstore.Broadcast) (sqlstore.B
 
 func itemID(id string) string { return id + ":plan" }
 
-func (s *Service) envelope(b sqlstore.Broadcast, now, due time.Time) (producer.Envelope, error) {
+func (s *Service) envelope(b Broadcast, now, due time.Time) (producer.Envelope, error) {
 	data := map[string]string{"broadcast_id": b.ID, "topic": b.Topic}
 	if b.TitleEN != "" {
 		data["title_en"] = b.TitleEN
@@ -458,34 +457,34 @@ func (s *Service) envelope(b sqlstore.Broadcast, now, due time.Time) (producer.E
 
 // Reject rejects a submitted request with a reason. Errors: ErrNotFound,
 // ErrForbidden, ErrFourEyes, ErrState, a loa.EInvalid *loa.Error{reason}.
-func (s *Service) Reject(ctx context.Context, a Actor, id, reason string) (sqlstore.Broadcast, error) {
+func (s *Service) Reject(ctx context.Context, a Actor, id, reason string) (Broadcast, error) {
 	if err := s.approverError(s.d.Roles.CheckApprover(ctx, a.AccountID)); err != nil {
-		return sqlstore.Broadcast{}, err
+		return Broadcast{}, err
 	}
 	var v loa.Validation
 	reason = s.text(&v, "reason", reason, 1000, true)
 	if err := v.Err(ErrInvalid); err != nil {
-		return sqlstore.Broadcast{}, err
+		return Broadcast{}, err
 	}
 	if _, err := s.decider(ctx, a, id); err != nil {
-		return sqlstore.Broadcast{}, err
+		return Broadcast{}, err
 	}
-	return s.move(ctx, sqlstore.BroadcastTransition{ID: id, From: []string{string(StatusSubmitted)}, To: string(StatusRejected),
+	return s.move(ctx, Transition{ID: id, From: []string{string(StatusSubmitted)}, To: string(StatusRejected),
 		Actor: a.AccountID, IP: a.IP, Reason: reason, Decider: true, NotBy: a.AccountID}, "reject")
 }
 
 // Cancel cancels a request until it starts sending: its creator or an
 // approver (of the approval unit) may. A scheduled item is removed and any plan is stopped.
 // Errors: ErrNotFound, ErrForbidden, ErrState (sending started).
-func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (sqlstore.Broadcast, error) {
+func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (Broadcast, error) {
 	rs, err := s.roles(ctx, a)
 	if err != nil {
-		return sqlstore.Broadcast{}, err
+		return Broadcast{}, err
 	}
 	var v loa.Validation
 	reason = s.text(&v, "reason", reason, 1000, false)
 	if err := v.Err(ErrInvalid); err != nil {
-		return sqlstore.Broadcast{}, err
+		return Broadcast{}, err
 	}
 	b, err := s.load(ctx, id)
 	if err != nil {
@@ -495,7 +494,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (sqlst
 	// unit, not in any unit.
 	author := rs[accounts.RoleAgencySubmitter] && b.CreatedBy == a.AccountID
 	if !author && (!rs[accounts.RoleBroadcastApprover] || s.d.Roles.CheckApprover(ctx, a.AccountID) != nil) {
-		return sqlstore.Broadcast{}, forbidden("only its author or an approver of the approval unit may cancel a broadcast")
+		return Broadcast{}, forbidden("only its author or an approver of the approval unit may cancel a broadcast")
 	}
 	if Status(b.Status) == StatusScheduled {
 		// The scheduled item is the race: cancelling it is a
@@ -506,13 +505,13 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (sqlst
 			return b, err
 		}
 		if n == 0 {
-			if st, _ := s.d.Store.ScheduledStatus(ctx, itemID(id)); st == sqlstore.ItemPublished {
+			if st, _ := s.d.Store.ScheduledStatus(ctx, itemID(id)); st == producer.ItemPublished {
 				s.refresh(ctx, b)
 				return b, stateError("cancel", id, StatusSending)
 			}
 		}
 	}
-	nb, err := s.move(ctx, sqlstore.BroadcastTransition{ID: id, Actor: a.AccountID, IP: a.IP, Reason: reason, To: string(StatusCancelled),
+	nb, err := s.move(ctx, Transition{ID: id, Actor: a.AccountID, IP: a.IP, Reason: reason, To: string(StatusCancelled),
 		From: []string{string(StatusDraft), string(StatusSubmitted), string(StatusApproved), string(StatusScheduled)}}, "cancel")
 	if err != nil {
 		return nb, err
@@ -529,14 +528,14 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (sqlst
 // refresh moves a scheduled broadcast whose item the scheduler published
 // to sending, and a sending one whose plan finished to done. It returns
 // the broadcast as it now is; failures leave it as it was.
-func (s *Service) refresh(ctx context.Context, b sqlstore.Broadcast) sqlstore.Broadcast {
+func (s *Service) refresh(ctx context.Context, b Broadcast) Broadcast {
 	switch Status(b.Status) {
 	case StatusScheduled:
 		st, err := s.d.Store.ScheduledStatus(ctx, itemID(b.ID))
-		if err != nil || st != sqlstore.ItemPublished {
+		if err != nil || st != producer.ItemPublished {
 			return b
 		}
-		nb, err := s.move(ctx, sqlstore.BroadcastTransition{ID: b.ID, From: []string{string(StatusScheduled)}, To: string(StatusSending),
+		nb, err := s.move(ctx, Transition{ID: b.ID, From: []string{string(StatusScheduled)}, To: string(StatusSending),
 			Actor: systemActor}, "start")
 		if err != nil {
 			return b
@@ -546,7 +545,7 @@ func (s *Service) refresh(ctx context.Context, b sqlstore.Broadcast) sqlstore.Br
 		if !s.finished(ctx, b.ID) {
 			return b
 		}
-		nb, err := s.move(ctx, sqlstore.BroadcastTransition{ID: b.ID, From: []string{string(StatusSending)}, To: string(StatusDone),
+		nb, err := s.move(ctx, Transition{ID: b.ID, From: []string{string(StatusSending)}, To: string(StatusDone),
 			Actor: systemActor}, "finish")
 		if err != nil {
 			return b
@@ -584,9 +583,9 @@ func (s *Service) finished(ctx context.Context, id string) bool {
 }
 
 // Get returns a broadcast. Errors: ErrNotFound, ErrForbidden.
-func (s *Service) Get(ctx context.Context, a Actor, id string) (sqlstore.Broadcast, error) {
+func (s *Service) Get(ctx context.Context, a Actor, id string) (Broadcast, error) {
 	if err := s.require(ctx, a, readers...); err != nil {
-		return sqlstore.Broadcast{}, err
+		return Broadcast{}, err
 	}
 	b, err := s.load(ctx, id)
 	if err != nil {
@@ -597,7 +596,7 @@ func (s *Service) Get(ctx context.Context, a Actor, id string) (sqlstore.Broadca
 
 // List returns up to limit broadcasts, newest first, in status when it is
 // not empty. Errors: ErrForbidden, a loa.EInvalid *loa.Error{status}.
-func (s *Service) List(ctx context.Context, a Actor, status string, limit int) ([]sqlstore.Broadcast, error) {
+func (s *Service) List(ctx context.Context, a Actor, status string, limit int) ([]Broadcast, error) {
 	if err := s.require(ctx, a, readers...); err != nil {
 		return nil, err
 	}
@@ -616,7 +615,7 @@ func (s *Service) List(ctx context.Context, a Actor, status string, limit int) (
 
 // History returns a broadcast's state changes, oldest first. Errors:
 // ErrNotFound, ErrForbidden.
-func (s *Service) History(ctx context.Context, a Actor, id string) ([]sqlstore.BroadcastEvent, error) {
+func (s *Service) History(ctx context.Context, a Actor, id string) ([]Event, error) {
 	if err := s.require(ctx, a, readers...); err != nil {
 		return nil, err
 	}
@@ -628,8 +627,8 @@ func (s *Service) History(ctx context.Context, a Actor, id string) ([]sqlstore.B
 
 // Estimate returns the audience size and, when the broadcast uses SMS, the
 // segments it would bill.
-func (s *Service) Estimate(ctx context.Context, b sqlstore.Broadcast) (Estimate, error) {
-	devices, phones, err := s.d.Store.CountAudience(ctx, b.Audience, s.cfg.App)
+func (s *Service) Estimate(ctx context.Context, b Broadcast) (Estimate, error) {
+	devices, phones, err := s.d.Store.CountRecipients(ctx, b.Audience, s.cfg.App)
 	if err != nil {
 		return Estimate{}, err
 	}

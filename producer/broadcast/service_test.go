@@ -116,7 +116,7 @@ func draft() broadcast.Draft {
 		Document: broadcast.Document{Number: "123/SNN-TL", Date: "2026-11-20"}}
 }
 
-func (r *rig) submitted(t *testing.T, by broadcast.Actor, d broadcast.Draft) sqlstore.Broadcast {
+func (r *rig) submitted(t *testing.T, by broadcast.Actor, d broadcast.Draft) broadcast.Broadcast {
 	t.Helper()
 	ctx := context.Background()
 	b, err := r.svc.Create(ctx, by, d)

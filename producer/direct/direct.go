@@ -17,7 +17,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/loa-hub/loa"
-	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 )
@@ -41,14 +40,14 @@ type publisher interface {
 
 // Service accepts direct notifications. It is safe for concurrent use.
 type Service struct {
-	store *sqlstore.DB
+	store Store
 	pub   publisher
 	log   *slog.Logger
 	now   func() time.Time
 }
 
 // New returns a Service.
-func New(store *sqlstore.DB, pub publisher, log *slog.Logger) *Service {
+func New(store Store, pub publisher, log *slog.Logger) *Service {
 	return &Service{store: store, pub: pub, log: log, now: time.Now}
 }
 
@@ -99,7 +98,7 @@ func (s *Service) submit(ctx context.Context, r Request) (Accepted, error) {
 	if err != nil {
 		return Accepted{}, fmt.Errorf("direct: new id: %w", err)
 	}
-	n := sqlstore.Notification{
+	n := Notification{
 		ID: id.String(), ClientID: r.ClientID, IdempotencyKey: r.IdempotencyKey, RequestHash: r.RequestHash,
 		Kind: producer.KindDirect, Lane: string(topics.LaneDirect), RecipientType: r.To.Type, Recipient: r.To.Value,
 		Title: r.Title, Body: r.Body, Data: r.Data, Channels: r.Channels, Priority: r.Priority,
@@ -139,7 +138,7 @@ func (s *Service) submit(ctx context.Context, r Request) (Accepted, error) {
 	return Accepted{ID: n.ID, Replayed: !created}, nil
 }
 
-func (s *Service) publish(ctx context.Context, n sqlstore.Notification) error {
+func (s *Service) publish(ctx context.Context, n Notification) error {
 	env, err := Envelope(n)
 	if err != nil {
 		return err
@@ -157,7 +156,7 @@ func (s *Service) publish(ctx context.Context, n sqlstore.Notification) error {
 
 // Envelope builds the lane event of a stored notification. The event id
 // is the notification id, so a republished event is recognisably the same.
-func Envelope(n sqlstore.Notification) (producer.Envelope, error) {
+func Envelope(n Notification) (producer.Envelope, error) {
 	return producer.NewEnvelope(n.ID, producer.KindDirect, topics.Lane(n.Lane), n.Recipient, n.CreatedAt, n.ExpiresAt, n.IdempotencyKey,
 		producer.Direct{
 			NotificationID: n.ID, To: producer.Recipient{Type: n.RecipientType, Value: n.Recipient},
@@ -171,7 +170,7 @@ func Envelope(n sqlstore.Notification) (producer.Envelope, error) {
 // wrapping ErrNotFound.
 func (s *Service) Get(ctx context.Context, id, client string, anyClient bool) (View, error) {
 	n, err := s.store.Notification(ctx, id)
-	if errors.Is(err, sqlstore.ErrNotFound) || err == nil && n.ClientID != client && !anyClient {
+	if errors.Is(err, ErrNotFound) || err == nil && n.ClientID != client && !anyClient {
 		return View{}, loa.NotFound("notification %s not found", id).Wrap(ErrNotFound)
 	}
 	if err != nil {
@@ -195,7 +194,7 @@ var ErrNotCancellable = errors.New("direct: not cancellable")
 // already, or not scheduled).
 func (s *Service) Cancel(ctx context.Context, id, client string, anyClient bool) (View, error) {
 	n, err := s.store.Notification(ctx, id)
-	if errors.Is(err, sqlstore.ErrNotFound) || err == nil && n.ClientID != client && !anyClient {
+	if errors.Is(err, ErrNotFound) || err == nil && n.ClientID != client && !anyClient {
 		return View{}, loa.NotFound("notification %s not found", id).Wrap(ErrNotFound)
 	}
 	if err != nil {
@@ -205,7 +204,7 @@ func (s *Service) Cancel(ctx context.Context, id, client string, anyClient bool)
 		return View{}, loa.Conflict("notification %s was sent at once; only notifications with a send_at can be cancelled", id).Wrap(ErrNotCancellable)
 	}
 	n, err = s.store.CancelNotification(ctx, id, s.now())
-	if errors.Is(err, sqlstore.ErrAlreadyPublished) {
+	if errors.Is(err, ErrAlreadyPublished) {
 		return View{}, loa.Conflict("notification %s was already sent at %s; it can no longer be cancelled", id, n.SendAt.UTC().Format(time.RFC3339)).Wrap(ErrNotCancellable)
 	}
 	if err != nil {

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/loa-hub/loa"
-	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/producer"
 )
 
 // View is the status document of a notification: its status and one
@@ -36,7 +36,7 @@ type ChannelOutcome struct {
 	UpdatedAt *time.Time         `json:"updated_at,omitempty"`
 }
 
-func view(n sqlstore.Notification, ds []sqlstore.Delivery) View {
+func view(n Notification, ds []producer.Delivery) View {
 	v := View{ID: n.ID, To: map[string]string{n.RecipientType: n.Recipient}, Channels: n.Channels,
 		Title: n.Title, CreatedAt: n.CreatedAt, ExpiresAt: n.ExpiresAt, Outcomes: []ChannelOutcome{}}
 	rollups := make([]loa.ChannelRollUp, 0, len(n.Channels))

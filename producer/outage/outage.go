@@ -17,7 +17,6 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/loa-hub/loa"
-	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 )
@@ -144,7 +143,7 @@ type publisher interface {
 // for concurrent use; concurrent posts of one outage are serialised by
 // the stored version.
 type Service struct {
-	store  *sqlstore.DB
+	store  Store
 	pub    publisher
 	outbox *producer.Outbox
 	cfg    Config
@@ -155,7 +154,7 @@ type Service struct {
 
 // New returns a service. cfg must be valid (a zero Config takes the
 // defaults).
-func New(store *sqlstore.DB, pub publisher, cfg Config, log *slog.Logger) *Service {
+func New(store Store, pub publisher, cfg Config, log *slog.Logger) *Service {
 	def := DefaultConfig()
 	if len(cfg.LeadTimes) == 0 {
 		cfg.LeadTimes = def.LeadTimes
@@ -319,7 +318,7 @@ func (s *Service) Cancel(ctx context.Context, client, id string) (Outage, error)
 // Get returns an outage's current version and all its notices.
 func (s *Service) Get(ctx context.Context, client, id string) (Outage, error) {
 	cur, err := s.store.Outage(ctx, client, id)
-	if errors.Is(err, sqlstore.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return Outage{}, notFound(id)
 	}
 	if err != nil {
@@ -336,7 +335,7 @@ func (s *Service) Get(ctx context.Context, client, id string) (Outage, error) {
 	return o, nil
 }
 
-func view(o sqlstore.Outage) Outage {
+func view(o Record) Outage {
 	return Outage{ID: o.ID, Version: o.Version, Areas: o.Areas, Location: o.Location, Start: o.Start, End: o.End,
 		Reason: o.Reason, Cancelled: o.Cancelled, Notices: []Notice{}}
 }
@@ -376,10 +375,10 @@ func (s *Service) apply(ctx context.Context, client string, p parsed) (Outage, e
 		now := s.Now()
 		cur, err := s.store.Outage(ctx, client, p.id)
 		exists := err == nil
-		if err != nil && !errors.Is(err, sqlstore.ErrNotFound) {
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return Outage{}, err
 		}
-		var next sqlstore.Outage
+		var next Record
 		if p.cancelled {
 			if !exists {
 				return Outage{}, notFound(p.id)
@@ -387,7 +386,7 @@ func (s *Service) apply(ctx context.Context, client string, p parsed) (Outage, e
 			next = cur
 			next.Cancelled = true
 		} else {
-			next = sqlstore.Outage{Client: client, ID: p.id, Areas: p.areas, Location: p.location, Start: p.start.UTC(),
+			next = Record{Client: client, ID: p.id, Areas: p.areas, Location: p.location, Start: p.start.UTC(),
 				End: p.end.UTC(), Reason: p.reason}
 		}
 		next.Hash = hash(next.Areas, next.Location, next.Start, next.End, next.Reason, next.Cancelled)
@@ -421,7 +420,7 @@ func (s *Service) apply(ctx context.Context, client string, p parsed) (Outage, e
 			}
 		}
 		next.Version = prev + 1
-		if err := s.store.SaveOutage(ctx, next, prev, now); errors.Is(err, sqlstore.ErrConflict) {
+		if err := s.store.SaveOutage(ctx, next, prev, now); errors.Is(err, ErrConflict) {
 			continue
 		} else if err != nil {
 			return Outage{}, err
@@ -441,7 +440,7 @@ func (s *Service) apply(ctx context.Context, client string, p parsed) (Outage, e
 		o.Notices, err = s.notices(ctx, client, p.id)
 		return o, err
 	}
-	return Outage{}, fmt.Errorf("outage: %s keeps changing concurrently: %w", p.id, sqlstore.ErrConflict)
+	return Outage{}, fmt.Errorf("outage: %s keeps changing concurrently: %w", p.id, ErrConflict)
 }
 
 // subject names an outage's scheduled items, for cancelling them.
@@ -473,9 +472,9 @@ func leadLabel(d time.Duration) string {
 //
 // Nothing is sent about an outage that has ended, and every notice
 // expires at the outage's end.
-func (s *Service) announce(ctx context.Context, o sqlstore.Outage, now time.Time) error {
+func (s *Service) announce(ctx context.Context, o Record, now time.Time) error {
 	record := func(id, kind string, lead time.Duration, due time.Time, status, detail string) error {
-		return s.store.AddOutageNotice(ctx, sqlstore.OutageNotice{ID: id, Client: o.Client, OutageID: o.ID, Version: o.Version,
+		return s.store.AddOutageNotice(ctx, NoticeRecord{ID: id, Client: o.Client, OutageID: o.ID, Version: o.Version,
 			Kind: kind, Lead: lead, DueAt: due, Status: status, Detail: detail}, now)
 	}
 	if !now.Before(o.End) {
@@ -516,7 +515,7 @@ func (s *Service) announce(ctx context.Context, o sqlstore.Outage, now time.Time
 			if err := s.outbox.Schedule(ctx, id, subject(o.Client, o.ID), due, env); err != nil {
 				return err
 			}
-			if err := record(id, KindReminder, lead, due, sqlstore.NoticeScheduled, ""); err != nil {
+			if err := record(id, KindReminder, lead, due, NoticeScheduled, ""); err != nil {
 				return err
 			}
 			continue
@@ -529,11 +528,11 @@ func (s *Service) announce(ctx context.Context, o sqlstore.Outage, now time.Time
 		var status, detail string
 		switch {
 		case !now.Before(o.Start):
-			status, detail = sqlstore.NoticeSkipped, "the outage had already started"
+			status, detail = NoticeSkipped, "the outage had already started"
 		case told:
-			status, detail = sqlstore.NoticeSkipped, "due before the schedule was posted; the change notice told it"
+			status, detail = NoticeSkipped, "due before the schedule was posted; the change notice told it"
 		case i < len(overdue)-1:
-			status, detail = sqlstore.NoticeSkipped, "due before the schedule was posted; a later reminder was sent at once"
+			status, detail = NoticeSkipped, "due before the schedule was posted; a later reminder was sent at once"
 		default:
 			st, err := s.sendNow(ctx, o, id, KindReminder, now)
 			if err != nil {
@@ -549,27 +548,27 @@ func (s *Service) announce(ctx context.Context, o sqlstore.Outage, now time.Time
 }
 
 // sendNow publishes a notice at once. When the publisher fails, the notice
-// is stored as a scheduled item due now, for the dispatcher's scheduler
-// to publish: it is not lost, and it returns "scheduled".
-func (s *Service) sendNow(ctx context.Context, o sqlstore.Outage, id, kind string, now time.Time) (string, error) {
+// is stored as an outbox item due now, for the outbox's poller to
+// publish: it is not lost, and it returns "scheduled".
+func (s *Service) sendNow(ctx context.Context, o Record, id, kind string, now time.Time) (string, error) {
 	env, err := s.envelope(o, id, kind, now)
 	if err != nil {
 		return "", err
 	}
 	perr := s.pub.Publish(ctx, env)
 	if perr == nil {
-		return sqlstore.NoticeSent, nil
+		return NoticeSent, nil
 	}
 	s.log.Warn("outage: publishing a notice failed; the scheduler will publish it", slog.String("notification_id", id), slog.Any("error", perr))
 	if err := s.outbox.Schedule(ctx, id, subject(o.Client, o.ID), now, env); err != nil {
 		return "", errors.Join(perr, err)
 	}
-	return sqlstore.NoticeScheduled, nil
+	return NoticeScheduled, nil
 }
 
 // envelope is the plan of one notice: on the bulk lane, to the
 // subscribers of the outage's areas, expiring when the outage ends.
-func (s *Service) envelope(o sqlstore.Outage, id, kind string, now time.Time) (producer.Envelope, error) {
+func (s *Service) envelope(o Record, id, kind string, now time.Time) (producer.Envelope, error) {
 	title, body := Text(kind, o.Location, o.Start, o.End, o.Reason)
 	plan := producer.Plan{
 		NotificationID: id,
