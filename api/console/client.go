@@ -54,14 +54,23 @@ func (r *recorder) WriteHeader(code int) {
 // is set. A 2xx answer is decoded into out (when not nil); any other
 // answer is returned as a *problem. The status is returned either way.
 func (c *Console) call(ctx context.Context, from *http.Request, token, method, path string, in, out any) (int, error) {
-	var body io.Reader
+	var (
+		body        io.Reader
+		contentType string
+	)
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return 0, fmt.Errorf("console: %s %s: %w", method, path, err)
 		}
-		body = bytes.NewReader(b)
+		body, contentType = bytes.NewReader(b), "application/json"
 	}
+	return c.callBody(ctx, from, token, method, path, contentType, body, out)
+}
+
+// callBody is call with a body of the given content type as it is (a
+// CAP document).
+func (c *Console) callBody(ctx context.Context, from *http.Request, token, method, path, contentType string, body io.Reader, out any) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, method, path, body)
 	if err != nil {
 		return 0, fmt.Errorf("console: %s %s: %w", method, path, err)
@@ -73,8 +82,8 @@ func (c *Console) call(ctx context.Context, from *http.Request, token, method, p
 		}
 	}
 	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

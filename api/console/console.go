@@ -102,7 +102,11 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 	// Forms are small: a stranger's body cannot fill the memory.
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	limit := int64(maxFormBytes)
+	if r.URL.Path == Prefix+"alerts/cap" {
+		limit = maxCAPBytes
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	c.mux.ServeHTTP(w, r)
 }
 
