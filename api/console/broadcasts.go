@@ -23,6 +23,8 @@ func (c *Console) pageRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"approvals", c.signedIn(c.approvals))
 	mux.HandleFunc("GET "+Prefix+"approvals/broadcasts/{id}", c.signedIn(c.approvalPage))
 	c.alertRoutes(mux)
+	c.feedbackRoutes(mux)
+	c.portalRoutes(mux)
 	mux.HandleFunc("GET "+Prefix+"ops", c.signedIn(c.opsOverview))
 	mux.HandleFunc("GET "+Prefix+"ops/deadletters", c.signedIn(c.deadLetters))
 	mux.HandleFunc("POST "+Prefix+"ops/deadletters/replay", c.signedIn(c.replaySelected))

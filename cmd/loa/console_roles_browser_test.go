@@ -55,6 +55,13 @@ func capDocument(identifier, area string, now time.Time) string {
 //     official without the role sees no form, and posting one anyway is
 //     refused by the API (nothing stored); a form without its CSRF token
 //     is refused.
+//   - the feedback handler of the assigned agency starts a matter (the
+//     citizen's phone masked) and escalates it; the DoIC's coordinator
+//     finds it in their queue and assigns it back; the handler answers.
+//     A submitter gets 403 for the queue and for an action.
+//   - an editor writes an article and submits it; the editor cannot
+//     approve it; the chief editor approves and it is public. A submitter
+//     gets 403 for the desk.
 func TestConsoleRolesInBrowser(t *testing.T) {
 	for _, be := range testenv.Backends(t) {
 		t.Run(be.Name, func(t *testing.T) {
@@ -177,6 +184,108 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 			}
 			if c, _ := g["cancelled_by"].([]any); len(c) != 1 {
 				t.Errorf("the alert's cancels: %v, want one", g["cancelled_by"])
+			}
+
+			// Feedback: sent for a citizen by a key, routed to so-tnmt.
+			code, fb := in.call(t, "POST", "/v1/feedback", `{"category":"rac-thai","title":"Rác ở chợ Hội An",
+				"description":"Rác tồn đọng ba ngày.","lat":15.8768,"long":108.3291,"address":"12 Trần Phú","phone":"0905123456","name":"Nguyễn Thị Hoa"}`)
+			if code != http.StatusCreated || fb["agency"] != "so-tnmt" {
+				t.Fatalf("feedback: %d %v", code, fb)
+			}
+			fbID := fb["id"].(string)
+			fbStatus := func() string {
+				_, f := in.call(t, "GET", "/v1/feedback/"+fbID, "")
+				return fmt.Sprint(f["status"])
+			}
+			hand := b.tab()
+			b.signIn(hand, "demo-handler", false)
+			b.open(hand, "/console/feedback", http.StatusOK)
+			if n := eval[int](b, hand, `document.querySelectorAll('#feedback-list a[href="/console/feedback/`+fbID+`"]').length`); n != 1 {
+				t.Errorf("the handler's queue lists the matter %d times, want 1", n)
+			}
+			b.shot(hand, "feedback-queue")
+			b.open(hand, "/console/feedback/"+fbID, http.StatusOK)
+			if got := eval[string](b, hand, `document.querySelector("[data-testid=fb-phone]").textContent`); got != "84905***456" {
+				t.Errorf("the citizen's phone shows as %q, want it masked", got)
+			}
+			b.do(hand, "start", chromedp.Click(chromedp.ID("do-start")))
+			b.waitUntil(hand, "in progress", `document.getElementById("fb-status").dataset.status === "in_progress"`)
+			b.checkA11y(hand)
+			b.shot(hand, "feedback-matter")
+			b.do(hand, "escalate", chromedp.SendKeys(chromedp.ID("escalate-note"), "Vượt thẩm quyền của Sở."), chromedp.Click(chromedp.ID("do-escalate")))
+			b.waitUntil(hand, "back to the queue", `location.pathname === "/console/feedback" && document.querySelector(".flash") !== null`)
+			if st := fbStatus(); st != "escalated" {
+				t.Fatalf("after escalating the matter is %s", st)
+			}
+
+			coord := b.tab()
+			b.signIn(coord, "demo-coordinator", false)
+			b.open(coord, "/console/feedback", http.StatusOK)
+			if n := eval[int](b, coord, `document.querySelectorAll('#feedback-list a[href="/console/feedback/`+fbID+`"]').length`); n != 1 {
+				t.Errorf("the coordinator's queue lists the escalated matter %d times, want 1", n)
+			}
+			b.open(coord, "/console/feedback/"+fbID, http.StatusOK)
+			b.do(coord, "assign", chromedp.SendKeys(chromedp.ID("assign-agency"), "so-tnmt"), chromedp.Click(chromedp.ID("do-assign")))
+			b.waitUntil(coord, "assigned", `document.getElementById("fb-status").dataset.status === "assigned"`)
+			b.checkA11y(coord)
+			b.shot(coord, "feedback-coordinator")
+
+			b.open(hand, "/console/feedback/"+fbID, http.StatusOK)
+			b.do(hand, "answer", chromedp.SendKeys(chromedp.ID("answer-text"), "Đã thu gom rác sáng 24/11."), chromedp.Click(chromedp.ID("do-answer")))
+			b.waitUntil(hand, "answered", `document.getElementById("fb-status").dataset.status === "answered"`)
+			if st := fbStatus(); st != "answered" {
+				t.Errorf("the API says the matter is %s, want answered", st)
+			}
+			// Not the submitter's: the queue and an action are refused.
+			b.open(sub, "/console/feedback", http.StatusForbidden)
+			b.open(sub, "/console/feedback/"+fbID, http.StatusForbidden)
+			if code := postForm(b, sub, "/console/feedback/"+fbID+"/close", "csrf="+csrf); code != http.StatusForbidden {
+				t.Errorf("a submitter closing feedback: %d, want 403", code)
+			}
+			if code := postForm(b, hand, "/console/feedback/"+fbID+"/close", ""); code != http.StatusForbidden {
+				t.Errorf("the handler closing without the CSRF token: %d, want 403", code)
+			}
+			if st := fbStatus(); st != "answered" {
+				t.Errorf("after the refused posts the matter is %s, want answered", st)
+			}
+
+			// The portal: the editor writes and submits; the chief editor
+			// approves.
+			ed := b.tab()
+			b.signIn(ed, "demo-editor", false)
+			b.open(ed, "/console/portal", http.StatusOK)
+			b.open(ed, "/console/portal/new", http.StatusOK)
+			b.do(ed, "write the article",
+				chromedp.SendKeys(chromedp.ID("title"), "Khai trương Trung tâm hành chính công"),
+				chromedp.SendKeys(chromedp.ID("summary"), "Người dân làm thủ tục tại một nơi."),
+				chromedp.SendKeys(chromedp.ID("body"), "Sáng nay, Trung tâm phục vụ hành chính công tỉnh chính thức đi vào hoạt động."))
+			b.shot(ed, "article-new")
+			b.do(ed, "save the article", chromedp.Click(chromedp.ID("save-article")))
+			b.waitUntil(ed, "the draft", `document.getElementById("article-status") !== null`)
+			b.checkA11y(ed)
+			loc, _ = chromedp.Run(ed, chromedp.Location())
+			artID := strings.TrimSuffix(loc[strings.LastIndex(loc, "/")+1:], "?flash=pt.done")
+			b.do(ed, "submit the article", chromedp.Click(chromedp.ID("do-submit")))
+			b.waitUntil(ed, "submitted", `document.getElementById("article-status").dataset.status === "submitted"`)
+			edCSRF := eval[string](b, ed, `document.body.dataset.csrf`)
+			if code := postForm(b, ed, "/console/portal/"+artID+"/approve", "csrf="+edCSRF); code != http.StatusForbidden {
+				t.Errorf("the editor approving their article: %d, want 403", code)
+			}
+			b.open(sub, "/console/portal", http.StatusForbidden)
+
+			chief := b.tab()
+			chiefToken := b.signIn(chief, "demo-chief-editor", false)
+			b.open(chief, "/console/portal", http.StatusOK)
+			b.shot(chief, "desk")
+			b.open(chief, "/console/portal/"+artID, http.StatusOK)
+			b.shot(chief, "article-review")
+			b.do(chief, "approve the article", chromedp.Click(chromedp.ID("do-approve")))
+			b.waitUntil(chief, "published", `document.getElementById("article-status").dataset.status === "published"`)
+			b.checkA11y(chief)
+			_, art := apiAs(t, in.base, chiefToken, "GET", "/v1/portal/desk/"+artID)
+			slug := fmt.Sprint(art["vi"].(map[string]any)["slug"])
+			if code, _ := apiAs(t, in.base, "", "GET", "/v1/portal/articles/"+slug); code != http.StatusOK {
+				t.Errorf("the published article %s: %d, want 200", slug, code)
 			}
 			t.Logf("pages checked by axe: %d; screenshots: %s", len(b.visited), strings.Join(b.shots, ", "))
 		})
