@@ -157,6 +157,9 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 			if st["sent"].(float64) == 0 {
 				t.Errorf("the approved alert reached no one: %v", st)
 			}
+			if !eval[bool](b, appr, `document.querySelector("#rate-chart canvas") !== null && document.querySelector("#live table") !== null`) {
+				t.Error("the alert's page draws no chart or no table per channel")
+			}
 			b.shot(appr, "alert-distributed")
 
 			// Update and Cancel from the alert's page; each waits for an
@@ -287,6 +290,16 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 			if code, _ := apiAs(t, in.base, "", "GET", "/v1/portal/articles/"+slug); code != http.StatusOK {
 				t.Errorf("the published article %s: %d, want 200", slug, code)
 			}
+			// The audit log, for administrators.
+			adm := b.tab()
+			b.signIn(adm, "demo-admin", false)
+			b.open(adm, "/console/audit", http.StatusOK)
+			if n := eval[int](b, adm, `document.querySelectorAll("main tbody tr").length`); n == 0 {
+				t.Error("the audit log shows nothing")
+			}
+			b.shot(adm, "audit")
+			b.open(sub, "/console/audit", http.StatusForbidden)
+
 			t.Logf("pages checked by axe: %d; screenshots: %s", len(b.visited), strings.Join(b.shots, ", "))
 		})
 	}

@@ -33,6 +33,8 @@ var demoOfficials = []accounts.NewOfficial{
 	// Alerts: an issuer of the province's civil-defence command, whose
 	// alerts the demo approver approves.
 	{Username: "demo-issuer", FullName: "Ban Chỉ huy Phòng thủ dân sự tỉnh (demo)", Phone: "0900000108", Unit: "bchpctt", Roles: []accounts.Role{accounts.RoleAlertIssuer}},
+	// An administrator, who reads the audit log.
+	{Username: "demo-admin", FullName: "Quản trị hệ thống (demo)", Phone: "0900000109", Unit: "ttcntt", Roles: []accounts.Role{accounts.RoleAdmin}},
 	// Feedback: a handler of the environment department (the sample
 	// categories' agency) and the DoIC's coordinator; the portal: an
 	// editor and a chief editor of the DoIC's categories.
