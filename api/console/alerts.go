@@ -86,6 +86,31 @@ func (a alertItem) Amendable() bool {
 		(a.Sendable() || a.Status == "pending_approval")
 }
 
+// alertEstimate sizes a public alert's audience and prices its SMS as
+// POST /v1/broadcasts/estimate does for a broadcast to the same areas
+// with the same text and channels (approvers and submitters may call
+// it). Nil when the alert is not public, names no area, or the caller
+// may not estimate.
+func (c *Console) alertEstimate(r *http.Request, a alertItem) *estimate {
+	if a.Distribution != "public" || len(a.Areas) == 0 || len(a.Texts) == 0 {
+		return nil
+	}
+	t := a.Texts[0]
+	body := t.Description
+	if body == "" {
+		body = t.Headline
+	}
+	if t.Instruction != "" {
+		body += "\n" + t.Instruction
+	}
+	req := map[string]any{"title": t.Headline, "body": body, "channels": a.Channels, "audience": map[string]any{"areas": a.Areas}}
+	var est estimate
+	if _, err := c.api(r, http.MethodPost, "/v1/broadcasts/estimate", req, &est); err != nil {
+		return nil
+	}
+	return &est
+}
+
 // Final reports whether the alert's counters will not change any more.
 func (a alertItem) Final() bool {
 	pending := int64(0)
@@ -307,7 +332,11 @@ func (c *Console) showAlert(w http.ResponseWriter, r *http.Request, status int, 
 	if f := r.URL.Query().Get("flash"); f == "al.received" || f == "al.amended" || f == "ap.decided" {
 		p.Flash = f
 	}
-	p.Data = map[string]any{"A": a, "Update": upd, "Open": open, "CancelID": newIdentifier()}
+	var est *estimate
+	if a.Status == "pending_approval" {
+		est = c.alertEstimate(r, a)
+	}
+	p.Data = map[string]any{"A": a, "Update": upd, "Open": open, "CancelID": newIdentifier(), "Estimate": est}
 	c.render(w, r, status, "alert", p)
 }
 

@@ -399,6 +399,8 @@ func (c *Console) broadcastAction(w http.ResponseWriter, r *http.Request) {
 type approvalQueue struct {
 	Broadcasts []broadcast `json:"broadcasts"`
 	Alerts     []alertItem `json:"alerts"`
+	// Estimates of the public alerts, by id.
+	Estimates map[string]*estimate `json:"-"`
 }
 
 // approvals: the approver's queue, GET /v1/approvals (refused to anyone
@@ -408,6 +410,16 @@ func (c *Console) approvals(w http.ResponseWriter, r *http.Request) {
 	if _, err := c.get(r, "/v1/approvals", nil, &q); err != nil {
 		c.fail(w, r, err)
 		return
+	}
+	// The queue lists alerts without their texts: each is read in full
+	// (its headline, and the text its SMS would carry).
+	q.Estimates = map[string]*estimate{}
+	for i, a := range q.Alerts {
+		var full alertItem
+		if _, err := c.get(r, "/v1/alerts/"+url.PathEscape(a.ID), nil, &full); err == nil {
+			q.Alerts[i] = full
+		}
+		q.Estimates[a.ID] = c.alertEstimate(r, q.Alerts[i])
 	}
 	p := c.basePage(r, "ap.title", "approvals")
 	p.Data = q

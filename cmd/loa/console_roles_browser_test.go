@@ -140,7 +140,17 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 			appr := b.tab()
 			apprToken := b.signIn(appr, "demo-approver", false)
 			b.open(appr, "/console/approvals", http.StatusOK)
+			// The queue sizes the public alert as it sizes a broadcast.
+			if got := eval[string](b, appr, `(() => { const a = document.querySelector('#alert-queue a[href="/console/alerts/`+alertID+`"]');
+				const c = a && a.closest("tr").querySelector("[data-testid=apa-devices]"); return c ? c.textContent : "none" })()`); got != "500" {
+				t.Errorf("the approver's queue sizes the alert at %q devices, want 500 (the demo area's)", got)
+			}
+			b.shot(appr, "approvals-alerts")
 			b.open(appr, "/console/alerts/"+alertID, http.StatusOK)
+			if got := eval[string](b, appr, `(() => { const d = document.querySelector("#aest-h + dl [data-testid=est-devices]"); return d ? d.textContent : "none" })()`); got != "500" {
+				t.Errorf("the pending alert's page sizes it at %q devices, want 500", got)
+			}
+			b.shot(appr, "alert-review")
 			b.do(appr, "approve the alert", chromedp.Click(chromedp.ID("approve")))
 			b.waitUntil(appr, "the approved alert", `document.getElementById("alert-status").dataset.status === "sent_approved"`)
 			b.waitUntil(appr, "the alert distributed", `document.getElementById("step-distributed").dataset.distributed === "true"`)
