@@ -124,3 +124,35 @@ func (c *Console) get(r *http.Request, path string, q url.Values, out any) (int,
 	}
 	return c.api(r, http.MethodGet, path, nil, out)
 }
+
+// getRaw is a GET of the API with the request's session whose 2xx answer
+// is not JSON (a photo): its content type and body. Any other answer is
+// a *problem.
+func (c *Console) getRaw(r *http.Request, path string) (string, []byte, error) {
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, path, nil)
+	if err != nil {
+		return "", nil, fmt.Errorf("console: GET %s: %w", path, err)
+	}
+	req.RemoteAddr = r.RemoteAddr
+	for _, h := range []string{"X-Forwarded-For", "X-Real-Ip", "User-Agent"} {
+		if v := r.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	if s := sessionFrom(r.Context()); s != nil {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	rec := &recorder{header: http.Header{}}
+	c.cfg.API.ServeHTTP(rec, req)
+	if rec.code == 0 {
+		rec.code = http.StatusOK
+	}
+	if rec.code >= 200 && rec.code < 300 {
+		return rec.header.Get("Content-Type"), rec.body.Bytes(), nil
+	}
+	p := &problem{Status: rec.code}
+	if err := json.Unmarshal(rec.body.Bytes(), p); err != nil || p.Status == 0 {
+		p.Status = rec.code
+	}
+	return "", nil, p
+}

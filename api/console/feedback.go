@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -12,6 +13,28 @@ func (c *Console) feedbackRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"feedback", c.signedIn(c.feedbackQueue))
 	mux.HandleFunc("GET "+Prefix+"feedback/{id}", c.signedIn(c.feedbackPage))
 	mux.HandleFunc("POST "+Prefix+"feedback/{id}/{action}", c.signedIn(c.feedbackAction))
+	mux.HandleFunc("GET "+Prefix+"feedback/{id}/photos/{n}", c.signedIn(c.feedbackPhoto))
+}
+
+// feedbackPhoto passes on GET /v1/feedback/{id}/photos/{n} with the
+// official's session (an <img> cannot send it): the feedback service
+// decides who sees a photo of a citizen who did not agree to be named.
+func (c *Console) feedbackPhoto(w http.ResponseWriter, r *http.Request) {
+	ct, body, err := c.getRaw(r, "/v1/feedback/"+url.PathEscape(r.PathValue("id"))+"/photos/"+url.PathEscape(r.PathValue("n")))
+	var prob *problem
+	if errors.As(err, &prob) {
+		http.Error(w, http.StatusText(prob.Status), prob.Status)
+		return
+	}
+	if err != nil || !strings.HasPrefix(ct, "image/") {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", ct)
+	h.Set("Cache-Control", "private, no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'")
+	_, _ = w.Write(body)
 }
 
 // matter is the officials' view of one feedback (GET /v1/feedback/{id}).

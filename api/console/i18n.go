@@ -273,6 +273,7 @@ var messages = map[string][2]string{
 	"fb.private":            {"không công khai tên", "not named publicly"},
 	"fb.place":              {"Địa điểm", "Place"},
 	"fb.source":             {"Nguồn", "Source"},
+	"fb.photo":              {"Ảnh", "Photo"},
 	"fb.photos":             {"Ảnh đính kèm", "Photos"},
 	"fb.answer":             {"Trả lời", "Answer"},
 	"fb.rating":             {"Mức hài lòng", "Satisfaction"},

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -199,8 +205,9 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 				t.Errorf("the alert's cancels: %v, want one", g["cancelled_by"])
 			}
 
-			// Feedback: sent for a citizen by a key, routed to so-tnmt.
-			code, fb := in.call(t, "POST", "/v1/feedback", `{"category":"rac-thai","title":"Rác ở chợ Hội An",
+			// Feedback: sent for a citizen by a key with a photo, routed to
+			// so-tnmt.
+			code, fb := postFeedbackWithPhoto(t, in, `{"category":"rac-thai","title":"Rác ở chợ Hội An",
 				"description":"Rác tồn đọng ba ngày.","lat":15.8768,"long":108.3291,"address":"12 Trần Phú","phone":"0905123456","name":"Nguyễn Thị Hoa"}`)
 			if code != http.StatusCreated || fb["agency"] != "so-tnmt" {
 				t.Fatalf("feedback: %d %v", code, fb)
@@ -221,6 +228,8 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 			if got := eval[string](b, hand, `document.querySelector("[data-testid=fb-phone]").textContent`); got != "84905***456" {
 				t.Errorf("the citizen's phone shows as %q, want it masked", got)
 			}
+			// The photo, through the console with the handler's session.
+			b.waitUntil(hand, "the photo", `(() => { const i = document.querySelector("img.thumb"); return i !== null && i.complete && i.naturalWidth === 8 })()`)
 			b.do(hand, "start", chromedp.Click(chromedp.ID("do-start")))
 			b.waitUntil(hand, "in progress", `document.getElementById("fb-status").dataset.status === "in_progress"`)
 			b.checkA11y(hand)
@@ -252,6 +261,9 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 			// Not the submitter's: the queue and an action are refused.
 			b.open(sub, "/console/feedback", http.StatusForbidden)
 			b.open(sub, "/console/feedback/"+fbID, http.StatusForbidden)
+			if code := eval[int](b, sub, `fetch("/console/feedback/`+fbID+`/photos/0", {credentials: "same-origin"}).then(r => r.status)`); code != http.StatusForbidden {
+				t.Errorf("a submitter fetching the photo of a citizen not named publicly: %d, want 403", code)
+			}
 			if code := postForm(b, sub, "/console/feedback/"+fbID+"/close", "csrf="+csrf); code != http.StatusForbidden {
 				t.Errorf("a submitter closing feedback: %d, want 403", code)
 			}
@@ -321,4 +333,35 @@ func postForm(b *browser, ctx context.Context, path, body string) int {
 	b.t.Helper()
 	return eval[int](b, ctx, fmt.Sprintf(`fetch(%q, {method: "POST", credentials: "same-origin", redirect: "manual",
 		headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: %q}).then(r => r.status)`, path, body))
+}
+
+// postFeedbackWithPhoto sends feedback with the dev key as
+// multipart/form-data: the JSON, then an 8×8 PNG photo.
+func postFeedbackWithPhoto(t *testing.T, in *instance, data string) (int, map[string]any) {
+	t.Helper()
+	var img bytes.Buffer
+	if err := png.Encode(&img, image.NewRGBA(image.Rect(0, 0, 8, 8))); err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	d, _ := mw.CreateFormField("data")
+	d.Write([]byte(data))
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="photos"; filename="rac.png"`)
+	h.Set("Content-Type", "image/png")
+	p, _ := mw.CreatePart(h)
+	p.Write(img.Bytes())
+	mw.Close()
+	req, _ := http.NewRequest("POST", in.base+"/v1/feedback", &body)
+	req.Header.Set("Authorization", "Bearer "+in.key)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
 }
