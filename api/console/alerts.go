@@ -231,7 +231,7 @@ func fieldName(f string) string {
 // alertNew shows the form to officials holding alert_issuer. That is
 // presentation only: posting it is refused by the API to anyone else.
 func (c *Console) alertNew(w http.ResponseWriter, r *http.Request) {
-	if s := sessionFrom(r.Context()); s == nil || !s.me.has("alert_issuer") {
+	if s := sessionFrom(r.Context()); s == nil || !s.me.holds("alert_issuer") {
 		c.forbidden(w, r, "role")
 		return
 	}

@@ -145,6 +145,7 @@ func (c *Console) parseTemplates() (map[string]*template.Template, error) {
 		"money":  formatMoney,
 		"num":    formatInt,
 		"has":    func(m *me, role string) bool { return m != nil && m.has(role) },
+		"holds":  func(m *me, role string) bool { return m != nil && m.holds(role) },
 		"lower":  strings.ToLower,
 		"status": func(s string) string { return "status-" + strings.ReplaceAll(s, "_", "-") },
 		"pct":    percent,

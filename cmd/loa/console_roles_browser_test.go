@@ -320,6 +320,9 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 				t.Error("the audit log shows nothing")
 			}
 			b.shot(adm, "audit")
+			// The API admits alert_issuer alone to issue; an administrator
+			// is shown no form either.
+			b.open(adm, "/console/alerts/new", http.StatusForbidden)
 			b.open(sub, "/console/audit", http.StatusForbidden)
 
 			t.Logf("pages checked by axe: %d; screenshots: %s", len(b.visited), strings.Join(b.shots, ", "))
