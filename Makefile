@@ -36,7 +36,7 @@ test-verbose:
 	$(GO) test -count=1 -timeout 15m -v ./... 2>&1 | grep -E --line-buffered '^( *--- (PASS|FAIL|SKIP)|ok |FAIL|panic:|\s+\S+_test\.go:[0-9]+:)'
 
 screenshots: ## the console's screenshots in docs/console/, taken by its browser test on loa dev (needs LOA_TEST_CHROMIUM, LOA_TEST_AXE_CORE)
-	LOA_SCREENSHOTS_DIR=$(CURDIR)/docs/console $(GO) test -count=1 -run 'TestConsoleInBrowser/embedded' ./cmd/loa
+	LOA_SCREENSHOTS_DIR=$(CURDIR)/docs/console $(GO) test -count=1 -run 'TestConsole(Roles)?InBrowser/embedded' ./cmd/loa
 
 test-chaos: ## the chaos and failover tests of internal/chaos (minutes each, servers of their own; not in CI's suite)
 	LOA_CHAOS=1 $(GO) test -count=1 -timeout 60m -v -run 'Kill|Restart|Failover' ./internal/chaos/

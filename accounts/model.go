@@ -49,6 +49,11 @@ const (
 	// RoleAlertResponder receives Restricted alerts (by default; which
 	// roles a CAP <restriction> reaches is configuration).
 	RoleAlertResponder Role = "alert_responder"
+	// RoleAlertIssuer posts disaster alerts (and their Updates and
+	// Cancels) from a session, as the console does. An official's alert
+	// is never pre-authorised: it waits for an approver independent of
+	// the issuer (four eyes), whatever the policy for API keys.
+	RoleAlertIssuer Role = "alert_issuer"
 	// Feedback: handlers of an agency's feedback; coordinators in the
 	// DoIC's unit (the approval unit) assign, take escalations and are
 	// told of missed deadlines.
@@ -63,7 +68,7 @@ const (
 // Roles lists every role.
 func Roles() []Role {
 	return []Role{RoleAgencySubmitter, RoleBroadcastApprover, RoleUnitAdmin, RoleOps, RoleAdmin, RoleAlertTester, RoleAlertResponder,
-		RoleFeedbackHandler, RoleFeedbackCoordinator, RoleEditor, RoleChiefEditor}
+		RoleAlertIssuer, RoleFeedbackHandler, RoleFeedbackCoordinator, RoleEditor, RoleChiefEditor}
 }
 
 // Valid reports whether r is a known role.
@@ -119,9 +124,10 @@ type GrantRecord struct {
 }
 
 // ProvinceLevel reports whether r is granted by administrators only: admin
-// itself and the province's approval and feedback-coordination roles.
+// itself, the province's approval and feedback-coordination roles, and
+// the issuing of disaster alerts to the province's public.
 func (r Role) ProvinceLevel() bool {
-	return r == RoleAdmin || r == RoleBroadcastApprover || r == RoleFeedbackCoordinator
+	return r == RoleAdmin || r == RoleBroadcastApprover || r == RoleFeedbackCoordinator || r == RoleAlertIssuer
 }
 
 // TOTPFactor is an official's authenticator-app factor. SecretSealed is

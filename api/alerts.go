@@ -14,19 +14,65 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer/alert"
 )
 
 // requireAlertIssuer admits API keys that may post alerts: alerts:issue
-// (pre-authorised by default) or alerts:write (approval needed).
+// (pre-authorised by default) or alerts:write (approval needed); and the
+// unrestricted session of an official holding alert_issuer (in any unit),
+// whose alerts always wait for an approver. Both before the body is read.
 func (h *handler) requireAlertIssuer() func(http.Handler) http.Handler {
-	return h.requirePrincipal(func(p Principal) *loa.Error {
-		if p.AccountID != "" || (!p.Has(ScopeAlertsIssue) && !p.Has(ScopeAlertsWrite)) {
-			return &loa.Error{Code: loa.EForbidden, Detail: fmt.Sprintf("posting alerts needs an API key with the scope %q or %q", ScopeAlertsIssue, ScopeAlertsWrite)}
+	return func(next http.Handler) http.Handler {
+		return h.requirePrincipal(func(p Principal) *loa.Error {
+			if p.AccountID != "" {
+				return nil // an official: the role is checked below
+			}
+			if !p.Has(ScopeAlertsIssue) && !p.Has(ScopeAlertsWrite) {
+				return &loa.Error{Code: loa.EForbidden, Detail: fmt.Sprintf("posting alerts needs an API key with the scope %q or %q, or an official with the role %s", ScopeAlertsIssue, ScopeAlertsWrite, accounts.RoleAlertIssuer)}
+			}
+			return nil
+		})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, _ := principalFrom(r.Context())
+			if p.AccountID == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if err := h.checkOfficialRole(r.Context(), p, accounts.RoleAlertIssuer); err != nil {
+				h.writeError(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r)
+		}))
+	}
+}
+
+// checkOfficialRole refuses a session that is restricted, not an
+// official's, or whose official holds none of roles in any unit.
+func (h *handler) checkOfficialRole(ctx context.Context, p Principal, roles ...accounts.Role) error {
+	switch {
+	case p.Restricted:
+		return &loa.Error{Code: loa.EPasswordExpired, Detail: "the password has expired; change it with POST /v1/me/password first"}
+	case p.Kind != string(accounts.KindOfficial):
+		return &loa.Error{Code: loa.EForbidden, Detail: "this route is for officials"}
+	case h.deps.Accounts == nil:
+		return loa.Unavailable("accounts are not configured on this server")
+	}
+	grants, err := h.deps.Accounts.Roles(ctx, p.AccountID)
+	if err != nil {
+		return err
+	}
+	for _, g := range grants {
+		if slices.Contains(roles, g.Role) {
+			return nil
 		}
-		return nil
-	})
+	}
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = string(r)
+	}
+	return &loa.Error{Code: loa.EForbidden, Detail: "this needs an official with the role " + strings.Join(names, " or ")}
 }
 
 // requireAlertReader admits API keys with an alerts scope or ops, and
@@ -37,7 +83,7 @@ func (h *handler) requireAlertReader() func(http.Handler) http.Handler {
 			return &loa.Error{Code: loa.EPasswordExpired, Detail: "the password has expired; change it with POST /v1/me/password first"}
 		}
 		if p.AccountID == "" && !p.Has(ScopeAlertsIssue) && !p.Has(ScopeAlertsWrite) && !p.Has(ScopeOps) {
-			return &loa.Error{Code: loa.EForbidden, Detail: fmt.Sprintf("reading alerts needs the scope %q, %q or %q, or an approver's session", ScopeAlertsIssue, ScopeAlertsWrite, ScopeOps)}
+			return &loa.Error{Code: loa.EForbidden, Detail: fmt.Sprintf("reading alerts needs the scope %q, %q or %q, or an approver's or alert issuer's session", ScopeAlertsIssue, ScopeAlertsWrite, ScopeOps)}
 		}
 		return nil
 	})
@@ -95,7 +141,13 @@ func (h *handler) postJSONAlert(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handler) submitAlert(w http.ResponseWriter, r *http.Request, svc *alert.Service, in alert.Input) error {
 	p, _ := principalFrom(r.Context())
-	res, err := svc.Submit(r.Context(), alert.Issuer{ID: p.ID, Actor: "apikey:" + p.ID, Scopes: p.Scopes}, in)
+	iss := alert.Issuer{ID: p.ID, Actor: "apikey:" + p.ID, Scopes: p.Scopes}
+	if p.AccountID != "" {
+		// An official's alert holds no scope, so the pre-authorisation
+		// policy never applies: an approver decides.
+		iss = alert.Issuer{ID: p.ID, Actor: p.AccountID}
+	}
+	res, err := svc.Submit(r.Context(), iss, in)
 	if errors.Is(err, alert.ErrPublish) {
 		h.log.Error("publishing an alert failed", "alert", res.Alert.ID, "error", err)
 		return loa.Unavailable("the alert %s is stored but could not be queued; post the same alert again to retry", res.Alert.ID)
@@ -234,13 +286,23 @@ func newAlertView(a sqlstore.StoredAlert) alertView {
 		UnmatchedAreas: a.Notes.UnmatchedAreas, UnmatchedAddresses: a.Notes.UnmatchedAddresses, UnmatchedReferences: a.Notes.UnmatchedRefs}
 }
 
-// checkAlertReader refuses a session whose official is not an approver.
+// checkAlertReader refuses a session whose official is neither an
+// approver, nor an alert issuer (who follows the alerts, and updates or
+// cancels them), nor an operator (who watches them being sent, as an ops
+// key may).
 func (h *handler) checkAlertReader(ctx context.Context) error {
 	p, _ := principalFrom(ctx)
 	if p.AccountID == "" {
 		return nil
 	}
-	return h.checkApprover(ctx, p)
+	err := h.checkApprover(ctx, p)
+	if err == nil || !errors.Is(err, accounts.ErrForbidden) {
+		return err
+	}
+	if h.checkOfficialRole(ctx, p, accounts.RoleAlertIssuer, accounts.RoleOps) == nil {
+		return nil
+	}
+	return err
 }
 
 func (h *handler) checkApprover(ctx context.Context, p Principal) error {
@@ -341,6 +403,13 @@ func (h *handler) decideAlert(w http.ResponseWriter, r *http.Request, approve bo
 	}
 	by := alert.Approver{ID: p.ID, Actor: p.AccountID}
 	id := chi.URLParam(r, "id")
+	// An official's alert: the approver must also be independent of the
+	// issuer (never created their account nor granted their roles).
+	if d, err := svc.Get(r.Context(), id); err == nil && strings.HasPrefix(d.Issuer, sessionPrincipalPrefix) {
+		if err := h.deps.Accounts.CheckApprover(r.Context(), p.AccountID, strings.TrimPrefix(d.Issuer, sessionPrincipalPrefix)); err != nil {
+			return err
+		}
+	}
 	var st sqlstore.StoredAlert
 	if approve {
 		st, err = svc.Approve(r.Context(), id, by)

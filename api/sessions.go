@@ -20,9 +20,13 @@ func (h *handler) authenticateSession(r *http.Request, token string) (Principal,
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{ID: "session:" + sess.AccountID, Name: string(sess.Kind) + " " + sess.AccountID,
+	return Principal{ID: sessionPrincipalPrefix + sess.AccountID, Name: string(sess.Kind) + " " + sess.AccountID,
 		AccountID: sess.AccountID, Kind: string(sess.Kind), Restricted: sess.Restricted}, nil
 }
+
+// sessionPrincipalPrefix begins the principal id of a session: the
+// account id follows.
+const sessionPrincipalPrefix = "session:"
 
 // requireSession admits signed-in accounts only: 401 without a valid
 // session, 403 for an API key, and 403 for a restricted session (expired

@@ -22,9 +22,9 @@ func (c *Console) pageRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"broadcasts/{id}/live.json", c.signedIn(c.liveJSON))
 	mux.HandleFunc("GET "+Prefix+"approvals", c.signedIn(c.approvals))
 	mux.HandleFunc("GET "+Prefix+"approvals/broadcasts/{id}", c.signedIn(c.approvalPage))
-	mux.HandleFunc("GET "+Prefix+"alerts", c.signedIn(c.alertList))
-	mux.HandleFunc("GET "+Prefix+"alerts/{id}", c.signedIn(c.alertPage))
-	mux.HandleFunc("POST "+Prefix+"alerts/{id}/{action}", c.signedIn(c.alertAction))
+	c.alertRoutes(mux)
+	c.feedbackRoutes(mux)
+	c.portalRoutes(mux)
 	mux.HandleFunc("GET "+Prefix+"ops", c.signedIn(c.opsOverview))
 	mux.HandleFunc("GET "+Prefix+"ops/deadletters", c.signedIn(c.deadLetters))
 	mux.HandleFunc("POST "+Prefix+"ops/deadletters/replay", c.signedIn(c.replaySelected))
@@ -399,6 +399,8 @@ func (c *Console) broadcastAction(w http.ResponseWriter, r *http.Request) {
 type approvalQueue struct {
 	Broadcasts []broadcast `json:"broadcasts"`
 	Alerts     []alertItem `json:"alerts"`
+	// Estimates of the public alerts, by id.
+	Estimates map[string]*estimate `json:"-"`
 }
 
 // approvals: the approver's queue, GET /v1/approvals (refused to anyone
@@ -408,6 +410,16 @@ func (c *Console) approvals(w http.ResponseWriter, r *http.Request) {
 	if _, err := c.get(r, "/v1/approvals", nil, &q); err != nil {
 		c.fail(w, r, err)
 		return
+	}
+	// The queue lists alerts without their texts: each is read in full
+	// (its headline, and the text its SMS would carry).
+	q.Estimates = map[string]*estimate{}
+	for i, a := range q.Alerts {
+		var full alertItem
+		if _, err := c.get(r, "/v1/alerts/"+url.PathEscape(a.ID), nil, &full); err == nil {
+			q.Alerts[i] = full
+		}
+		q.Estimates[a.ID] = c.alertEstimate(r, q.Alerts[i])
 	}
 	p := c.basePage(r, "ap.title", "approvals")
 	p.Data = q

@@ -54,14 +54,23 @@ func (r *recorder) WriteHeader(code int) {
 // is set. A 2xx answer is decoded into out (when not nil); any other
 // answer is returned as a *problem. The status is returned either way.
 func (c *Console) call(ctx context.Context, from *http.Request, token, method, path string, in, out any) (int, error) {
-	var body io.Reader
+	var (
+		body        io.Reader
+		contentType string
+	)
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return 0, fmt.Errorf("console: %s %s: %w", method, path, err)
 		}
-		body = bytes.NewReader(b)
+		body, contentType = bytes.NewReader(b), "application/json"
 	}
+	return c.callBody(ctx, from, token, method, path, contentType, body, out)
+}
+
+// callBody is call with a body of the given content type as it is (a
+// CAP document).
+func (c *Console) callBody(ctx context.Context, from *http.Request, token, method, path, contentType string, body io.Reader, out any) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, method, path, body)
 	if err != nil {
 		return 0, fmt.Errorf("console: %s %s: %w", method, path, err)
@@ -73,8 +82,8 @@ func (c *Console) call(ctx context.Context, from *http.Request, token, method, p
 		}
 	}
 	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -114,4 +123,36 @@ func (c *Console) get(r *http.Request, path string, q url.Values, out any) (int,
 		path += "?" + q.Encode()
 	}
 	return c.api(r, http.MethodGet, path, nil, out)
+}
+
+// getRaw is a GET of the API with the request's session whose 2xx answer
+// is not JSON (a photo): its content type and body. Any other answer is
+// a *problem.
+func (c *Console) getRaw(r *http.Request, path string) (string, []byte, error) {
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, path, nil)
+	if err != nil {
+		return "", nil, fmt.Errorf("console: GET %s: %w", path, err)
+	}
+	req.RemoteAddr = r.RemoteAddr
+	for _, h := range []string{"X-Forwarded-For", "X-Real-Ip", "User-Agent"} {
+		if v := r.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	if s := sessionFrom(r.Context()); s != nil {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	rec := &recorder{header: http.Header{}}
+	c.cfg.API.ServeHTTP(rec, req)
+	if rec.code == 0 {
+		rec.code = http.StatusOK
+	}
+	if rec.code >= 200 && rec.code < 300 {
+		return rec.header.Get("Content-Type"), rec.body.Bytes(), nil
+	}
+	p := &problem{Status: rec.code}
+	if err := json.Unmarshal(rec.body.Bytes(), p); err != nil || p.Status == 0 {
+		p.Status = rec.code
+	}
+	return "", nil, p
 }

@@ -102,7 +102,11 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 	// Forms are small: a stranger's body cannot fill the memory.
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	limit := int64(maxFormBytes)
+	if r.URL.Path == Prefix+"alerts/cap" {
+		limit = maxCAPBytes
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	c.mux.ServeHTTP(w, r)
 }
 
@@ -141,6 +145,7 @@ func (c *Console) parseTemplates() (map[string]*template.Template, error) {
 		"money":  formatMoney,
 		"num":    formatInt,
 		"has":    func(m *me, role string) bool { return m != nil && m.has(role) },
+		"holds":  func(m *me, role string) bool { return m != nil && m.holds(role) },
 		"lower":  strings.ToLower,
 		"status": func(s string) string { return "status-" + strings.ReplaceAll(s, "_", "-") },
 		"pct":    percent,

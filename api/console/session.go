@@ -95,6 +95,17 @@ func (m *me) has(role string) bool {
 	})
 }
 
+// holds reports whether the official holds role itself (admin aside):
+// for what the API grants to the role alone, as issuing alerts.
+func (m *me) holds(role string) bool {
+	return m != nil && slices.ContainsFunc(m.Roles, func(g struct {
+		Unit string `json:"unit"`
+		Role string `json:"role"`
+	}) bool {
+		return g.Role == role
+	})
+}
+
 func idleKey(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:16])

@@ -157,8 +157,10 @@ var authorisation = map[string]access{
 	"POST /v1/outages":                      keyOnly(api.ScopeOutagesWrite),
 	"GET /v1/outages/{id}":                  keyOnly(api.ScopeOutagesWrite),
 	"DELETE /v1/outages/{id}":               keyOnly(api.ScopeOutagesWrite),
-	"POST /v1/alerts/cap":                   keyOnly(api.ScopeAlertsIssue, api.ScopeAlertsWrite),
-	"POST /v1/alerts":                       keyOnly(api.ScopeAlertsIssue, api.ScopeAlertsWrite),
+	// Alerts are posted by keys with an alerts scope, or by officials
+	// with alert_issuer (none of the callers here holds it).
+	"POST /v1/alerts/cap": keyOnly(api.ScopeAlertsIssue, api.ScopeAlertsWrite),
+	"POST /v1/alerts":     keyOnly(api.ScopeAlertsIssue, api.ScopeAlertsWrite),
 	// Dev mode only: any key at all; no scope is wrong.
 	"GET /v1/dev/outbox": {none: deny401, wrongScope: pass, citizen: deny403, noRole: deny403, otherUnit: deny403, otherUnitAs: "approverElsewhere"},
 
@@ -195,8 +197,8 @@ var authorisation = map[string]access{
 	"POST /v1/broadcasts/{id}/cancel": approver(func(fx *authzFixture) string { return "/v1/broadcasts/" + fx.broadcastID + "/cancel" },
 		constant(`{"reason":"huỷ"}`)),
 
-	// Alerts are read by keys with an alerts scope or ops, and by
-	// approvers (approval unit); they are decided by approvers.
+	// Alerts are read by keys with an alerts scope or ops, by approvers
+	// (approval unit) and by alert issuers; they are decided by approvers.
 	"GET /v1/alerts": {none: deny401, wrongScope: deny403, citizen: deny403, noRole: deny403, otherUnit: deny403,
 		scopes: []string{api.ScopeAlertsIssue, api.ScopeAlertsWrite, api.ScopeOps}, otherUnitAs: "approverElsewhere"},
 	"GET /v1/alerts/{id}": {none: deny401, wrongScope: deny403, citizen: deny403, noRole: deny403, otherUnit: deny403,

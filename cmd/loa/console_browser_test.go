@@ -381,6 +381,14 @@ func TestConsoleInBrowser(t *testing.T) {
 			if st["sent"].(float64) != float64(devices+phones) || g["status"] != "done" {
 				t.Errorf("the broadcast ended %v with stats %v; want %d sent", g["status"], st, devices+phones)
 			}
+			// The chart is drawn, its axis in Vietnam time wherever the
+			// browser is.
+			if !eval[bool](b, appr, `document.querySelector("#rate-chart canvas") !== null`) {
+				t.Error("the live view draws no chart")
+			}
+			if h := eval[int](b, appr, `window.loaConsole ? loaConsole.chartDate(1764374400).getHours() : -1`); h != 7 {
+				t.Errorf("the chart's time axis puts 00:00 UTC at %d o'clock, want 7 (Asia/Ho_Chi_Minh)", h)
+			}
 			b.shot(appr, "live")
 			// The other pages an approver reaches, checked by axe too.
 			b.open(appr, "/console/broadcasts", http.StatusOK)
@@ -437,6 +445,16 @@ func TestConsoleInBrowser(t *testing.T) {
 			}
 			b.open(ops, "/console/ops/scheduled", http.StatusOK)
 			b.shot(ops, "scheduled")
+			// Per-recipient lookup: the operator finds the SMS and the push
+			// of one phone of the audience, the phone and the device token
+			// masked.
+			b.open(ops, "/console/broadcasts/"+id+"/live?phone=0900100001", http.StatusOK)
+			rows := eval[[]string](b, ops, `[...document.querySelectorAll("#lookup tbody tr")].map(r => r.cells[0].textContent + " " + r.cells[1].textContent)`)
+			html := eval[string](b, ops, `document.querySelector("main").outerHTML`)
+			if len(rows) < 2 || strings.Contains(html, "84900100001") || strings.Contains(html, "tok-0000001") {
+				t.Errorf("the lookup of 0900100001: rows %q; the page must show the phone and the token masked", rows)
+			}
+			b.shot(ops, "lookup")
 
 			// English on request; sign-out ends the session.
 			b.open(sub, "/console/lang?to=en&back=/console/broadcasts", http.StatusOK)

@@ -30,6 +30,11 @@ var demoOfficials = []accounts.NewOfficial{
 	{Username: "demo-submitter", FullName: "Cán bộ Sở Nông nghiệp (demo)", Phone: "0900000101", Unit: "snn", Roles: []accounts.Role{accounts.RoleAgencySubmitter}},
 	{Username: "demo-approver", FullName: "Cán bộ Sở Thông tin và Truyền thông (demo)", Phone: "0900000102", Unit: demoApprovalUnit, Roles: []accounts.Role{accounts.RoleBroadcastApprover}},
 	{Username: "demo-ops", FullName: "Trực vận hành (demo)", Phone: "0900000103", Unit: "ttcntt", Roles: []accounts.Role{accounts.RoleOps}},
+	// Alerts: an issuer of the province's civil-defence command, whose
+	// alerts the demo approver approves.
+	{Username: "demo-issuer", FullName: "Ban Chỉ huy Phòng thủ dân sự tỉnh (demo)", Phone: "0900000108", Unit: "bchpctt", Roles: []accounts.Role{accounts.RoleAlertIssuer}},
+	// An administrator, who reads the audit log.
+	{Username: "demo-admin", FullName: "Quản trị hệ thống (demo)", Phone: "0900000109", Unit: "ttcntt", Roles: []accounts.Role{accounts.RoleAdmin}},
 	// Feedback: a handler of the environment department (the sample
 	// categories' agency) and the DoIC's coordinator; the portal: an
 	// editor and a chief editor of the DoIC's categories.

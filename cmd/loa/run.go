@@ -234,7 +234,9 @@ func printDevBanner(w io.Writer, base string, cfg config) {
       %[1]s/v1/notifications
     curl -s -H 'Authorization: Bearer %[2]s' %[1]s/v1/dev/outbox
   Demo officials (dev only; password %[3]s, TOTP secret %[4]s, active):
-    demo-submitter (agency_submitter), demo-approver (broadcast_approver), demo-ops (ops)
+    demo-submitter (agency_submitter), demo-approver (broadcast_approver), demo-ops (ops),
+    demo-issuer (alert_issuer), demo-handler (feedback_handler), demo-coordinator (feedback_coordinator),
+    demo-editor (editor), demo-chief-editor (chief_editor), demo-admin (admin)
     sign in: POST %[1]s/v1/sessions {"username":"demo-submitter","password":"%[3]s","otp":"<code>"}
     (a code: oathtool --totp -b %[4]s)  Broadcasts: see the README, "Broadcasts".
   Ctrl-C stops it.

@@ -6,6 +6,13 @@ document.addEventListener("htmx:configRequest", function (e) {
   if (t) { e.detail.headers["X-CSRF-Token"] = t; }
 });
 
+// Times are Vietnam's wherever the browser is: the chart's axis shows
+// Asia/Ho_Chi_Minh, as every time the console writes.
+window.loaConsole = {
+  zone: "Asia/Ho_Chi_Minh",
+  chartDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), window.loaConsole.zone); }
+};
+
 // Live delivery view: poll the counters, fill the cells that name them
 // (data-k="sent", data-k="channels.sms.sent" …) and chart deliveries per
 // second from the difference between two polls.
@@ -17,7 +24,8 @@ document.addEventListener("htmx:configRequest", function (e) {
   if (el && window.uPlot) {
     plot = new uPlot({ width: Math.max(300, el.clientWidth || 600), height: 240,
       series: [{}, { label: el.dataset.label || "/s", stroke: "#0b5cab", width: 2, fill: "rgba(11,92,171,0.12)" }],
-      axes: [{}, { label: el.dataset.label || "/s" }], scales: { x: { time: true } } }, [xs, ys], el);
+      axes: [{}, { label: el.dataset.label || "/s" }], scales: { x: { time: true } },
+      tzDate: window.loaConsole.chartDate }, [xs, ys], el);
     window.addEventListener("resize", function () { plot.setSize({ width: Math.max(300, el.clientWidth), height: 240 }); });
   }
   function get(o, path) {
