@@ -136,7 +136,6 @@ func TestAudiencePagesReadTheirAudienceOnly(t *testing.T) {
 	if err := db.SeedAudience(ctx, "qn", 30_000, 0, "smart", "20497", now); err != nil {
 		t.Fatal(err)
 	}
-	const limit = 100
 	var examined []int
 	sqlstore.SetAudienceHook(db, func(ctx context.Context, conn interface {
 		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
@@ -162,15 +161,19 @@ func TestAudiencePagesReadTheirAudienceOnly(t *testing.T) {
 		name  string
 		a     sqlstore.Audience
 		phone bool
+		limit int
 		want  int
 	}{
-		{"devices of the small commune", sqlstore.Audience{Areas: []string{"20498"}}, false, 1_000},
-		{"phones of the small commune", sqlstore.Audience{Areas: []string{"20498"}}, true, 1_000},
-		{"the commune and two accounts", sqlstore.Audience{Areas: []string{"20498"}, Accounts: []string{"qn-acc-0000007", "al-acc-0000009"}}, false, 1_001},
+		{"devices of the small commune", sqlstore.Audience{Areas: []string{"20498"}}, false, 100, 1_000},
+		{"phones of the small commune", sqlstore.Audience{Areas: []string{"20498"}}, true, 100, 1_000},
+		{"the commune and two accounts", sqlstore.Audience{Areas: []string{"20498"}, Accounts: []string{"qn-acc-0000007", "al-acc-0000009"}}, false, 100, 1_001},
+		// Three parts (the province and its two communes): an account is
+		// listed in its first part only, which each row checks by a probe.
+		{"the province", sqlstore.Audience{Areas: []string{"49"}}, false, 500, 31_000},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			examined = examined[:0]
-			n, after := 0, ""
+			n, after, limit := 0, "", c.limit
 			for {
 				var (
 					page []sqlstore.Keyed
