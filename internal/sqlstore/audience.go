@@ -425,11 +425,11 @@ func (d *DB) keyed(ctx context.Context, q string, args []any, quiet bool) ([]Key
 			return nil, fmt.Errorf("sqlstore: audience: %w", err)
 		}
 		defer tx.Rollback()
-		for _, set := range []string{`SET LOCAL plan_cache_mode = force_custom_plan`, `SET LOCAL enable_sort = off`,
-			`SET LOCAL max_parallel_workers_per_gather = 0`, `SET LOCAL jit = off`} {
-			if _, err := tx.ExecContext(ctx, set); err != nil {
-				return nil, fmt.Errorf("sqlstore: audience: %w", err)
-			}
+		// One round trip for the four settings, for this transaction only.
+		if _, err := tx.ExecContext(ctx, `SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
+			set_config('enable_sort', 'off', true), set_config('max_parallel_workers_per_gather', '0', true),
+			set_config('jit', 'off', true)`); err != nil {
+			return nil, fmt.Errorf("sqlstore: audience: %w", err)
 		}
 		db = tx
 	}

@@ -140,8 +140,21 @@ func TestAudiencePagesReadTheirAudienceOnly(t *testing.T) {
 	sqlstore.SetAudienceHook(db, func(ctx context.Context, conn interface {
 		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 	}, q string, args []any) {
+		// Planned for its arguments, without sorts, workers or JIT.
+		rows, err := conn.QueryContext(ctx, `SELECT current_setting('plan_cache_mode') || current_setting('enable_sort') ||
+			current_setting('max_parallel_workers_per_gather') || current_setting('jit')`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var set string
+			if err := rows.Scan(&set); err != nil || set != "force_custom_planoff0off" {
+				t.Fatalf("the page runs with %q (%v)", set, err)
+			}
+		}
+		rows.Close()
 		var plan []byte
-		rows, err := conn.QueryContext(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+q, args...)
+		rows, err = conn.QueryContext(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+q, args...)
 		if err != nil {
 			t.Fatal(err)
 		}
