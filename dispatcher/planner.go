@@ -29,8 +29,8 @@ import (
 // stopping; its message is handed back uncommitted and resumes later.
 var errStopping = errors.New("dispatcher: stopping")
 
-// planGroup is how many batches are written to Kafka between two progress
-// records.
+// planGroup is how many batches of a bulk or direct plan are written to
+// Kafka between two progress records (an urgent plan records each).
 const planGroup = 8
 
 func (d *Dispatcher) handlePlan(ctx context.Context, env producer.Envelope, p producer.Plan) error {
@@ -94,6 +94,12 @@ func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p p
 	// the bypass severity wait for the end of their subscribers' quiet
 	// hours, and their SMS for the end of the night.
 	hold := env.Lane == topics.LaneBulk || p.QuietHours
+	// An alert's (or a code's) batch goes to Kafka as soon as its page is
+	// read, so its first recipients never wait for the pages after theirs.
+	group := planGroup
+	if env.Lane == topics.LaneAlert || env.Lane == topics.LaneOTP {
+		group = 1
+	}
 	for {
 		select {
 		case <-d.stopping:
@@ -104,7 +110,7 @@ func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p p
 			recs []producer.Record
 			next = prog
 		)
-		for pages := 0; pages < planGroup; pages++ {
+		for pages := 0; pages < group; pages++ {
 			var page []sqlstore.Keyed
 			switch {
 			case ch == channels.SMS && hold:

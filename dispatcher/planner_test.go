@@ -168,3 +168,55 @@ func TestAlertOvertakesABroadcast(t *testing.T) {
 		t.Logf("the alert was complete at delivery #%d; the broadcast still had about %d deliveries to go", alertLast, after)
 	})
 }
+
+// TestAlertPlanPublishesEachBatchAtOnce: an alert's planner writes each
+// batch to Kafka (and records its progress) as soon as its page is read,
+// rather than after a group of pages, so the first devices of an alert
+// never wait for the rest of its audience to be read; a broadcast's
+// planner keeps writing batches in groups.
+func TestAlertPlanPublishesEachBatchAtOnce(t *testing.T) {
+	oneBackend(t, func(t *testing.T, r *rig) {
+		r.seedArea(t, 50)
+		var (
+			mu    sync.Mutex
+			phase = "alert"
+			seen  = map[string][]int{}
+			done  = make(chan struct{}, 2)
+		)
+		r.start(t, func(d *Dispatcher) {
+			d.planHook = func(batches int) {
+				mu.Lock()
+				defer mu.Unlock()
+				seen[phase] = append(seen[phase], batches)
+				if len(seen[phase]) == map[string]int{"alert": 6, "bulk": 2}[phase] {
+					done <- struct{}{}
+				}
+			}
+		})
+		r.publishPlan(t, "alert-pages", topics.LaneAlert, producer.Plan{Audience: producer.Audience{Areas: []string{"20497"}},
+			Channels: []string{"push"}, Title: "Cảnh báo", Body: "Di dời ngay", Priority: "high", BatchSize: 10})
+		select {
+		case <-done:
+		case <-waitCtx(t).Done():
+			t.Fatalf("the alert's planner recorded %v", seen)
+		}
+		mu.Lock()
+		phase = "bulk"
+		mu.Unlock()
+		r.publishPlan(t, "bc-pages", topics.LaneBulk, producer.Plan{Audience: producer.Audience{Areas: []string{"20497"}},
+			Channels: []string{"push"}, Title: "Thông báo", Body: "Lịch", Priority: "normal", BatchSize: 5})
+		select {
+		case <-done:
+		case <-waitCtx(t).Done():
+			t.Fatalf("the broadcast's planner recorded %v", seen)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if got, want := fmt.Sprint(seen["alert"]), "[1 2 3 4 5 5]"; got != want {
+			t.Errorf("the alert's planner recorded progress at batches %s, want %s (each batch on its own, then the empty page)", got, want)
+		}
+		if got, want := fmt.Sprint(seen["bulk"]), "[8 10]"; got != want {
+			t.Errorf("the broadcast's planner recorded progress at batches %s, want %s (groups of 8)", got, want)
+		}
+	})
+}

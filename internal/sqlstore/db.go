@@ -34,6 +34,14 @@ type DB struct {
 	db      *sql.DB
 	dialect Dialect
 	now     func() time.Time
+	// audienceHook, when set (by tests), sees each audience page query
+	// before it runs, on the connection it runs on.
+	audienceHook func(ctx context.Context, conn queryer, q string, args []any)
+}
+
+// queryer runs a query: the database or a transaction.
+type queryer interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }
 
 //go:embed migrations
