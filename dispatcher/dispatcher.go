@@ -136,8 +136,9 @@ type Dispatcher struct {
 	cfg      Config
 	store    *sqlstore.DB
 	claims   *Claims
-	wal      sentLog  // the write-ahead record of sends; nil without a store
-	reports  *Reports // nil without a store
+	wal      sentLog    // the write-ahead record of sends; nil without a store
+	attempts attemptLog // writes the attempts of codes and alerts (doubt.go)
+	reports  *Reports   // nil without a store
 	marker   *marker
 	pools    map[topics.Lane]*pool
 	instance string // this process's part of its claims' owners
