@@ -37,6 +37,7 @@ type codeResult struct {
 	problem   string // the problem type of a refusal
 	transport string // the transport error when no answer came
 	challenge string
+	at        time.Duration // when the answer (or the failure) came, after T
 }
 
 // unmarkedMetrics are the dispatcher gauges read just before a kill for
@@ -380,7 +381,7 @@ func (r *runner) requestCodes(ctx context.Context) {
 				ChallengeID string `json:"challenge_id"`
 			}
 			status, err := r.c.Call(cctx, "POST", "/v1/otp/sms", "", map[string]string{"phone": codePhone(i), "purpose": "verify_phone"}, &ch)
-			res.status, res.challenge = status, ch.ChallengeID
+			res.status, res.challenge, res.at = status, ch.ChallengeID, time.Since(r.t0)
 			var p *fleet.Problem
 			switch {
 			case errors.As(err, &p):
