@@ -285,7 +285,8 @@ func (r *runner) setActive(name string, on bool) {
 // scrapeUnmarked reads a dispatcher's gauge of sends under way and not
 // yet marked sent, -1 when it has none.
 func (r *runner) scrapeUnmarked(ctx context.Context, url string) int64 {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	// A loaded machine may take seconds to answer; the kill waits for it.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
