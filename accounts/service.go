@@ -330,9 +330,10 @@ func (s *Service) sendNotice(ctx context.Context, ch otp.Challenge, text string)
 // handOver publishes the SMS of challenge ch within CodePublishTimeout.
 // When the publish fails or runs out of time the challenge is withdrawn
 // (otp.SMSCodes.Withdraw): it is void — a publish still under way in the
-// client may yet deliver the SMS, whose code then does not work — and no
-// longer counts against the send limits, so the person may ask again at
-// once. The error is then EUnavailable with a Retry-After: a code is
+// client may yet put the code on Kafka; the dispatcher then sees it
+// withdrawn and does not send it, and a copy sent before that carries a
+// code that does not work — and no longer counts against the send
+// limits, so the person may ask again at once. The error is then EUnavailable with a Retry-After: a code is
 // either handed over and answered as sent, or refused with an error its
 // caller can act on, never left issued and unsent.
 func (s *Service) handOver(ctx context.Context, ch otp.Challenge, env producer.Envelope) error {

@@ -136,6 +136,15 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 	if !ok {
 		return outcome{status: loa.StatusFailed, class: channels.Permanent, reason: "channel not configured: " + string(dv.ch), deadLetter: true, history: history}, nil
 	}
+	if dv.env.Lane == topics.LaneOTP && d.cfg.Withdrawn != nil {
+		w, err := d.cfg.Withdrawn(ctx, p.NotificationID)
+		if err != nil {
+			d.log.Warn("cannot tell whether a code was withdrawn; sending it", slog.String("notification_id", p.NotificationID), slog.Any("error", err))
+		}
+		if w {
+			return outcome{status: loa.StatusCancelled, reason: "the code was withdrawn: Kafka took it too late, and its request was answered 503"}, nil
+		}
+	}
 	owner := d.ownerOf(dv.m)
 	key := keyOf(p.NotificationID, string(dv.ch), dv.addr)
 	rkey := d.claims.redisKey(key)

@@ -667,3 +667,39 @@ func waitFinal(t *testing.T, r *rig, id string, n int) []sqlstore.Delivery {
 		}
 	}
 }
+
+// TestWithdrawnCodeIsNotSent: a code the API withdrew (Kafka took it too
+// late; its caller was answered 503 and asks again) is not sent when its
+// event arrives after all: its delivery is recorded cancelled. Another
+// code is sent as usual.
+func TestWithdrawnCodeIsNotSent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		ctx := waitCtx(t)
+		now := time.Now()
+		for _, id := range []string{"code-withdrawn", "code-live"} {
+			env, err := producer.NewEnvelope("ev-"+id, producer.KindDirect, topics.LaneOTP, "84912345678", now, now.Add(5*time.Minute), "",
+				producer.Direct{NotificationID: id, To: producer.Recipient{Type: producer.ToPhone, Value: "84912345678"},
+					Body: "Mã xác thực: 493021", Channels: []string{"sms"}, Priority: "high"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.pub.Publish(ctx, env); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.start(t, func(d *Dispatcher) {
+			d.cfg.Withdrawn = func(_ context.Context, id string) (bool, error) { return id == "code-withdrawn", nil }
+		})
+		withdrawn := waitFinal(t, r, "code-withdrawn", 1)
+		waitLedgerCount(t, r, "code-live", 1)
+		if st := withdrawn[0].Status; st != loa.StatusCancelled {
+			t.Errorf("the withdrawn code's delivery: %s, want cancelled", st)
+		}
+		if c := r.outbox.Count("code-withdrawn", channels.SMS, "84912345678"); c != 0 {
+			t.Errorf("the withdrawn code was sent %d times", c)
+		}
+		if c := r.outbox.Count("code-live", channels.SMS, "84912345678"); c != 1 {
+			t.Errorf("the other code was sent %d times", c)
+		}
+	})
+}

@@ -354,6 +354,25 @@ func (s *SMSCodes) Withdraw(ctx context.Context, challengeID string) (bool, erro
 	return n == 1, nil
 }
 
+// Withdrawn reports whether the challenge challengeID, under keyPrefix
+// (SMSConfig.KeyPrefix), was withdrawn (Withdraw): its code must not be
+// sent if the Kafka client still delivers it after its request was
+// refused. It needs no secret, so a dispatcher can ask. An unknown (or
+// collected) challenge is not withdrawn. Redis failures are wrapped.
+func Withdrawn(ctx context.Context, rdb redis.UniversalClient, keyPrefix, challengeID string) (bool, error) {
+	if !validChallengeID(challengeID) {
+		return false, nil
+	}
+	st, err := rdb.HGet(ctx, keyPrefix+"ch:"+challengeID, "state").Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("otp: withdrawn: %w", err)
+	}
+	return st == "withdrawn", nil
+}
+
 func (s *SMSCodes) verify(ctx context.Context, challengeID, code, mode string) (Challenge, error) {
 	if !validChallengeID(challengeID) {
 		return Challenge{}, fmt.Errorf("otp: verify: %w", ErrNotFound)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -290,6 +291,9 @@ func (r *runner) scrapeUnmarked(ctx context.Context, url string) int64 {
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return 0 // not serving yet (starting, or unable to start): it has begun no send
+	}
 	if err != nil {
 		return -1
 	}

@@ -1,6 +1,7 @@
 -- Withdraw a challenge whose code could not be sent, atomically: the
--- challenge is void (a copy of the code that reaches the phone late does
--- not work) and no longer counts against the send limits it was counted
+-- challenge is void (state 'withdrawn': verification refuses it as void,
+-- a copy of the code that reaches the phone late does not work, and a
+-- dispatcher that still gets the code does not send it) and no longer counts against the send limits it was counted
 -- in, so the person may ask again at once.
 -- KEYS[1] challenge hash
 -- KEYS[2] sends zset of the phone (or the flow's window) and purpose
@@ -14,7 +15,7 @@
 if redis.call('HGET', KEYS[1], 'state') ~= 'live' then
   return 0
 end
-redis.call('HSET', KEYS[1], 'state', 'void')
+redis.call('HSET', KEYS[1], 'state', 'withdrawn')
 redis.call('ZREM', KEYS[2], ARGV[1])
 if #KEYS >= 3 then
   redis.call('ZREM', KEYS[3], ARGV[1])
