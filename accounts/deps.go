@@ -171,6 +171,9 @@ type CodeSender interface {
 	// Peek checks a code without using it up (a wrong one still counts).
 	Peek(ctx context.Context, challengeID, code string) (otp.Challenge, error)
 	Text(purpose, code string) (string, error)
+	// Withdraw voids a challenge whose code could not be sent and takes
+	// it out of the send limits; it reports whether one was live.
+	Withdraw(ctx context.Context, challengeID string) (bool, error)
 }
 
 // TOTPChecker verifies TOTP codes with replay refusal and lockout, the

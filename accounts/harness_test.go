@@ -45,12 +45,20 @@ func (c *clock) Advance(d time.Duration) {
 type publisher struct {
 	mu   sync.Mutex
 	envs []producer.Envelope
+	// stall makes Publish hold every envelope until its caller gives up,
+	// as a Kafka client does while no broker answers; the envelope is
+	// recorded all the same (the client may still write it later).
+	stall atomic.Bool
 }
 
-func (p *publisher) Publish(_ context.Context, e producer.Envelope) error {
+func (p *publisher) Publish(ctx context.Context, e producer.Envelope) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.envs = append(p.envs, e)
+	p.mu.Unlock()
+	if p.stall.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	return nil
 }
 

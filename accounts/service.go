@@ -47,9 +47,20 @@ type Config struct {
 	// ApprovalUnit is the unit whose broadcast_approver role approves
 	// broadcasts and alerts (the DoIC's). Empty: nobody may approve.
 	ApprovalUnit string
+	// CodePublishTimeout bounds the hand-over of a code (or of the notice
+	// sent in its place) to Kafka: a person is waiting for the answer.
+	// A code not handed over in time is withdrawn and the request refused
+	// with EUnavailable and a Retry-After.
+	CodePublishTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
+
+// DefaultCodePublishTimeout is Config.CodePublishTimeout's default: long
+// enough for Kafka to move a partition's leadership, short enough that
+// the person asking for a code is told to try again rather than left
+// waiting.
+const DefaultCodePublishTimeout = 5 * time.Second
 
 // DefaultTopics are the subscription topics when none are configured.
 var DefaultTopics = []string{"disaster", "power", "transport", "health", "education", "jobs", "market", "general"}
@@ -65,6 +76,7 @@ func DefaultConfig() Config {
 		OfficialSessionTTL:   8 * time.Hour,
 		RestrictedSessionTTL: 15 * time.Minute,
 		PendingTTL:           30 * time.Minute,
+		CodePublishTimeout:   DefaultCodePublishTimeout,
 		AccountBackoff:       Backoff{Free: 5, Base: time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
 		AddressBackoff:       Backoff{Free: 20, Base: time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
 		RecoveryBackoff:      Backoff{Free: 4, Base: 15 * time.Minute, Max: 15 * time.Minute, Forget: 15 * time.Minute},
@@ -87,6 +99,8 @@ func (c Config) Validate() error {
 		return errors.New("accounts: config: a Backoff needs Free ≥ 0 and positive Base ≤ Max and Forget")
 	case c.PendingTTL <= 0:
 		return errors.New("accounts: config: PendingTTL must be positive")
+	case c.CodePublishTimeout <= 0:
+		return errors.New("accounts: config: CodePublishTimeout must be positive")
 	case len(c.RecoveryKey) < otp.MinRecoveryKeySize:
 		return fmt.Errorf("accounts: config: RecoveryKey must be at least %d bytes", otp.MinRecoveryKeySize)
 	case len(c.Topics) == 0:
@@ -279,7 +293,8 @@ func HashToken(token string) string {
 }
 
 // sendCode publishes a code on the otp lane: to a phone by SMS, or to an
-// official's Egov app with SMS as the fallback.
+// official's Egov app with SMS as the fallback. See handOver for what a
+// failure means.
 func (s *Service) sendCode(ctx context.Context, ch otp.Challenge, code string, accountID string, push bool) error {
 	text, err := s.d.Codes.Text(ch.Purpose, code)
 	if err != nil {
@@ -298,31 +313,72 @@ func (s *Service) sendCode(ctx context.Context, ch otp.Challenge, code string, a
 	if err != nil {
 		return fmt.Errorf("accounts: send code: %w", err)
 	}
-	if err := s.d.Publisher.Publish(ctx, env); err != nil {
-		return fmt.Errorf("accounts: send code: %w", err)
-	}
-	return nil
+	return s.handOver(ctx, ch, env)
 }
 
 // sendNotice publishes text (no code) to the phone of ch on the otp lane,
-// under ch's id, in place of the code ch was issued for.
+// under ch's id, in place of the code ch was issued for: it fails, and
+// withdraws ch, exactly as sendCode would.
 func (s *Service) sendNotice(ctx context.Context, ch otp.Challenge, text string) error {
-	return s.sendText(ctx, "code-"+ch.ID, ch.Phone, ch.ExpiresAt, text)
+	env, err := s.textEnvelope("code-"+ch.ID, ch.Phone, ch.ExpiresAt, text)
+	if err != nil {
+		return err
+	}
+	return s.handOver(ctx, ch, env)
 }
+
+// handOver publishes the SMS of challenge ch within CodePublishTimeout.
+// When the publish fails or runs out of time the challenge is withdrawn
+// (otp.SMSCodes.Withdraw): it is void — a publish still under way in the
+// client may yet put the code on Kafka; the dispatcher then sees it
+// withdrawn and does not send it, and a copy sent before that carries a
+// code that does not work — and no longer counts against the send
+// limits, so the person may ask again at once. The error is then EUnavailable with a Retry-After: a code is
+// either handed over and answered as sent, or refused with an error its
+// caller can act on, never left issued and unsent.
+func (s *Service) handOver(ctx context.Context, ch otp.Challenge, env producer.Envelope) error {
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.CodePublishTimeout)
+	err := s.d.Publisher.Publish(pctx, env)
+	cancel()
+	if err == nil {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, werr := s.d.Codes.Withdraw(wctx, ch.ID); werr != nil {
+		s.d.Log.Error("accounts: withdrawing a code that was not sent failed; it stays counted until its window passes",
+			slog.Any("error", werr))
+	}
+	e := loa.Unavailable("the code could not be sent; ask for a new one")
+	e.RetryAfter = codeRetryAfter
+	return e.Wrap(fmt.Errorf("accounts: send code: %w", err))
+}
+
+// codeRetryAfter is the Retry-After of a code that could not be sent.
+const codeRetryAfter = 5 * time.Second
 
 // sendText publishes an SMS of text to phone on the otp lane, as
 // notification id, not to be sent after expires.
 func (s *Service) sendText(ctx context.Context, id, phone string, expires time.Time, text string) error {
-	p := producer.Direct{NotificationID: id, Title: "Loa", Body: text, Priority: "high",
-		To: producer.Recipient{Type: producer.ToPhone, Value: phone}, Channels: []string{"sms"}}
-	env, err := producer.NewEnvelope(id, producer.KindDirect, topics.LaneOTP, phone, s.now(), expires, "", p)
+	env, err := s.textEnvelope(id, phone, expires, text)
 	if err != nil {
-		return fmt.Errorf("accounts: send notice: %w", err)
+		return err
 	}
 	if err := s.d.Publisher.Publish(ctx, env); err != nil {
 		return fmt.Errorf("accounts: send notice: %w", err)
 	}
 	return nil
+}
+
+// textEnvelope is the otp-lane envelope of an SMS of text to phone.
+func (s *Service) textEnvelope(id, phone string, expires time.Time, text string) (producer.Envelope, error) {
+	p := producer.Direct{NotificationID: id, Title: "Loa", Body: text, Priority: "high",
+		To: producer.Recipient{Type: producer.ToPhone, Value: phone}, Channels: []string{"sms"}}
+	env, err := producer.NewEnvelope(id, producer.KindDirect, topics.LaneOTP, phone, s.now(), expires, "", p)
+	if err != nil {
+		return producer.Envelope{}, fmt.Errorf("accounts: send notice: %w", err)
+	}
+	return env, nil
 }
 
 // issueCode issues a code and translates the otp package's limits.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
@@ -549,6 +550,72 @@ func TestSendCodeLimits(t *testing.T) {
 			t.Errorf("bad input: %v", err)
 		}
 	})
+}
+
+// TestCodeNotHandedOverIsWithdrawn: while Kafka takes nothing, a code
+// request is answered within the publish bound with 503 and a Retry-After
+// (not left waiting), and the code is withdrawn: a copy the Kafka client
+// still delivers later does not work, and the person may ask again at
+// once (no cooldown, the address's limit not used up). A registration
+// whose code could not be sent says so, and its code is withdrawn alike.
+func TestCodeNotHandedOverIsWithdrawn(t *testing.T) {
+	for name, db := range testenv.Stores(t) {
+		t.Run(name, func(t *testing.T) {
+			rdb := goredis.NewClient(&goredis.Options{Addr: testenv.Miniredis(t).Addr()})
+			t.Cleanup(func() { rdb.Close() })
+			testCodeNotHandedOver(t, newRig(t, db, rdb, func(c *accounts.Config) { c.CodePublishTimeout = 100 * time.Millisecond }))
+		})
+	}
+}
+
+func testCodeNotHandedOver(t *testing.T, r *rig) {
+	{
+		// The test's own bound: the old code waited for the caller.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		unavailable := func(what string, err error) {
+			t.Helper()
+			var e *loa.Error
+			if !errors.As(err, &e) || e.Code != loa.EUnavailable || e.RetryAfter <= 0 {
+				t.Fatalf("%s: %v; want EUnavailable with a Retry-After", what, err)
+			}
+		}
+
+		r.pub.stall.Store(true)
+		_, err := r.svc.SendCode(ctx, "0912345678", otp.PurposeVerifyPhone, "203.0.113.9")
+		unavailable("code request while Kafka takes nothing", err)
+		_, stray := r.pub.last(t)
+		strayCode := stray.Body[:6]
+
+		r.pub.stall.Store(false)
+		ch, err := r.svc.SendCode(ctx, "0912345678", otp.PurposeVerifyPhone, "203.0.113.9")
+		if err != nil {
+			t.Fatalf("asking again at once: %v", err)
+		}
+		code := r.pub.lastCode(t)
+		if _, err := r.svc.CheckCode(ctx, stray.NotificationID[len("code-"):], strayCode); !errors.Is(err, otp.ErrVoid) {
+			t.Errorf("the withdrawn code: %v; want void", err)
+		}
+		if _, err := r.svc.CheckCode(ctx, ch.ID, code); err != nil {
+			t.Errorf("the code sent: %v", err)
+		}
+
+		r.pub.stall.Store(true)
+		reg, err := r.svc.RegisterCitizen(ctx, accounts.CitizenRegistration{FullName: "Nguyễn Văn A", CitizenID: "049095000777",
+			Phone: "0987000111", Password: goodPassword, IP: "203.0.113.7"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		unavailable("registration while Kafka takes nothing", reg.CodeErr)
+		r.pub.stall.Store(false)
+		ch, err = r.svc.SendCode(ctx, "0987000111", otp.PurposeRegister, "203.0.113.7")
+		if err != nil {
+			t.Fatalf("a registration code at once after the failed one: %v", err)
+		}
+		if _, err := r.svc.VerifyRegistration(ctx, reg.AccountID, ch.ID, r.pub.lastCode(t), "203.0.113.7"); err != nil {
+			t.Errorf("verify with the new code: %v", err)
+		}
+	}
 }
 
 // TestPasswordResetFlow: on each store and each Redis, a reset code goes

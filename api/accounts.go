@@ -100,7 +100,7 @@ func (h *handler) writeRegistration(w http.ResponseWriter, r *http.Request, base
 		// POST /v1/otp/sms {phone, purpose: "register"}.
 		v.Detail = "the account was created but the code could not be sent yet; request one with POST /v1/otp/sms"
 		if p, ok := reg.CodeErr.(*loa.Error); ok && p.RetryAfter > 0 {
-			w.Header().Set("Retry-After", fmt.Sprint(p.RetryAfter))
+			w.Header().Set("Retry-After", fmt.Sprint(retryAfterSeconds(p.RetryAfter)))
 		} else {
 			h.log.Error("sending a registration code failed", "error", reg.CodeErr)
 		}

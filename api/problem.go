@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
@@ -102,8 +103,21 @@ func unreachable(err error) bool {
 	}
 	// A connection that ended in the middle of an answer (a server killed
 	// or shut down under it) surfaces as an unexpected EOF.
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, io.ErrUnexpectedEOF)
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	// PostgreSQL's own word that it cannot serve now: a connection
+	// exception (class 08), or a server starting up, shutting down or
+	// recovering from a crash (57P01–57P03).
+	if se, ok := errors.AsType[interface {
+		error
+		SQLState() string
+	}](err); ok {
+		st := se.SQLState()
+		return strings.HasPrefix(st, "08") || st == "57P01" || st == "57P02" || st == "57P03"
+	}
+	return false
 }
 
 // retryAfterSeconds is d in whole seconds for a Retry-After header,

@@ -78,6 +78,13 @@ func TestProblemOf(t *testing.T) {
 // Redis or Kafka cannot be reached (a restart, a failover) is answered 503
 // with Retry-After, which a caller can act on, not a 500; the server's
 // address stays in the log.
+// sqlState is an error carrying a PostgreSQL SQLSTATE, as pgconn.PgError
+// does.
+type sqlState string
+
+func (s sqlState) Error() string    { return "server error (SQLSTATE " + string(s) + ")" }
+func (s sqlState) SQLState() string { return string(s) }
+
 func TestUnreachableServerIs503(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -93,6 +100,10 @@ func TestUnreachableServerIs503(t *testing.T) {
 		fmt.Errorf("accounts: issue code: %w", fmt.Errorf("otp: issue: %w", dialErr)),
 		fmt.Errorf("store: %w", syscall.ECONNRESET),
 		fmt.Errorf("sqlstore: api key: %w", io.ErrUnexpectedEOF), // PostgreSQL shut down under a query
+		// PostgreSQL restarting after a crash, and shutting down.
+		fmt.Errorf("sqlstore: api key: failed to connect: %w", sqlState("57P03")),
+		fmt.Errorf("sqlstore: insert: %w", sqlState("57P01")),
+		fmt.Errorf("sqlstore: insert: %w", sqlState("08006")),
 	} {
 		p := problemOf(err)
 		if p.Status != http.StatusServiceUnavailable || p.Type != "urn:loa:problem:unavailable" || p.RetryAfter != 1 {
@@ -101,5 +112,9 @@ func TestUnreachableServerIs503(t *testing.T) {
 		if strings.Contains(p.Detail, addr) {
 			t.Errorf("the server's address reached the caller: %q", p.Detail)
 		}
+	}
+	// A statement PostgreSQL refused is not an outage.
+	if p := problemOf(fmt.Errorf("sqlstore: %w", sqlState("23505"))); p.Status != http.StatusInternalServerError {
+		t.Errorf("a unique violation: got %+v", p)
 	}
 }

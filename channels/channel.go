@@ -218,3 +218,23 @@ func RetryAfterOf(err error) time.Duration {
 	}
 	return 0
 }
+
+type callingKey struct{}
+
+// WithCalling returns a context carrying f, which the channel stack calls
+// (through Calling) right before it calls the provider, after every wait
+// for a turn (a rate limit): the moment from which the provider may have
+// the message. The dispatcher writes a code's or an alert's attempt ahead
+// there. f may be called more than once (a send tried again in place).
+func WithCalling(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, callingKey{}, f)
+}
+
+// Calling calls the function ctx carries from WithCalling, if any. The
+// layer of a channel stack nearest the provider calls it right before
+// each provider call.
+func Calling(ctx context.Context) {
+	if f, ok := ctx.Value(callingKey{}).(func()); ok {
+		f()
+	}
+}

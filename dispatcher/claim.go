@@ -28,6 +28,10 @@ const (
 	// reclaimed: the caller held the delivery already (it is handling the
 	// message again, or renewing): it may have sent it.
 	reclaimed
+	// inDoubt: a delivery sent at most once (a code, an alert) whose send
+	// had begun when its sender died, so that nobody knows whether the
+	// provider took it; it is never sent again (see Dispatcher.inDoubt).
+	inDoubt
 )
 
 // Claims coordinates senders on every replica through Redis so each
@@ -69,7 +73,7 @@ func NewClaims(rdb redis.UniversalClient, prefix string) *Claims {
 // claimScript claims KEYS[2..] for ARGV[1] with a lease of ARGV[2] ms, the
 // keys living ARGV[4] ms, if the epoch KEYS[1] is ARGV[3]; it returns a
 // state per key (claimState's numbers), or {-1} when the epoch is not the
-// caller's. A key the owner holds already is renewed (reclaimed); an
+// caller's. "s" is a sent delivery, "d" one in doubt. A key the owner holds already is renewed (reclaimed); an
 // old-style lease without a deadline ("p:<owner>") is busy until its key
 // expires.
 var claimScript = redis.NewScript(`
@@ -85,6 +89,8 @@ for i = 2, #KEYS do
     redis.call('SET', KEYS[i], lease, 'PX', ARGV[4])
   elseif v == 's' or v == 'sent' then
     st = 1
+  elseif v == 'd' then
+    st = 5
   else
     local o, d = string.match(v, '^p:([^:]*):(%d+)$')
     if o == ARGV[1] then
@@ -229,6 +235,19 @@ func (c *Claims) MarkSentKeys(ctx context.Context, rkeys []string) error {
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("dispatcher: mark sent: %w", err)
+	}
+	return nil
+}
+
+// MarkInDoubtKeys records the deliveries with the claim keys rkeys as in
+// doubt: never to be sent again.
+func (c *Claims) MarkInDoubtKeys(ctx context.Context, rkeys []string) error {
+	pipe := c.rdb.Pipeline()
+	for _, k := range rkeys {
+		pipe.Set(ctx, k, "d", c.SentTTL)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("dispatcher: mark in doubt: %w", err)
 	}
 	return nil
 }

@@ -136,6 +136,15 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 	if !ok {
 		return outcome{status: loa.StatusFailed, class: channels.Permanent, reason: "channel not configured: " + string(dv.ch), deadLetter: true, history: history}, nil
 	}
+	if dv.env.Lane == topics.LaneOTP && d.cfg.Withdrawn != nil {
+		w, err := d.cfg.Withdrawn(ctx, p.NotificationID)
+		if err != nil {
+			d.log.Warn("cannot tell whether a code was withdrawn; sending it", slog.String("notification_id", p.NotificationID), slog.Any("error", err))
+		}
+		if w {
+			return outcome{status: loa.StatusCancelled, reason: "the code was withdrawn: Kafka took it too late, and its request was answered 503"}, nil
+		}
+	}
 	owner := d.ownerOf(dv.m)
 	key := keyOf(p.NotificationID, string(dv.ch), dv.addr)
 	rkey := d.claims.redisKey(key)
@@ -147,6 +156,9 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 		st := states[0]
 		if st == alreadySent {
 			return outcome{status: loa.StatusSent, duplicate: true, reason: "already sent"}, nil
+		}
+		if st == inDoubt {
+			return doubted(false), nil
 		}
 		if st == busy {
 			// Another sender holds the delivery: wait for it to finish, or
@@ -174,6 +186,15 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 				}
 				return outcome{status: loa.StatusSent, duplicate: true, reason: "already sent (write-ahead record)"}, nil
 			}
+			doubt, err := wal.inDoubt(ctx, d, dv.env, key)
+			if err != nil {
+				d.claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
+				return outcome{}, err
+			}
+			if doubt {
+				d.markDoubted(ctx, p.NotificationID, []string{rkey})
+				return doubted(true), nil
+			}
 			if st == takenOver {
 				d.reportTakeovers(p.NotificationID, 0, 1)
 			}
@@ -182,15 +203,18 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 	}
 
 	d.marker.begin()
-	r, err := d.send(ctx, dv.env, channel, d.message(dv, p), history)
+	sctx, at := d.attempting(ctx, dv.env, key)
+	r, err := d.send(sctx, dv.env, channel, d.message(dv, p), history)
 	if err != nil {
 		d.marker.notSent()
+		at.unsent() // stopped before the provider call
 		d.claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
 		return outcome{}, err
 	}
 	o := d.classify(dv, tier, r)
 	if o.status != loa.StatusSent {
 		d.marker.notSent()
+		at.unsent()
 	}
 	if o.status == loa.StatusSent {
 		// Recorded at once; the outcome does not wait for more than that.

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,6 +19,7 @@ import (
 	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/otp"
 	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/kafkapub"
 )
@@ -26,6 +28,13 @@ import (
 type Config struct {
 	Brokers []string
 	Names   topics.Names
+	// Withdrawn reports whether the code a notification on the otp lane
+	// carries was withdrawn by the API — Kafka did not take it in time and
+	// its caller was told to ask again — so that a copy the Kafka client
+	// still delivered is not sent. An error sends it. New sets it to look
+	// the challenge up in Redis (otp.Withdrawn, under RedisKeyPrefix and
+	// the SMS codes' default prefix) when it is nil.
+	Withdrawn func(ctx context.Context, notificationID string) (bool, error)
 	// Workers is the concurrency budget of each lane.
 	Workers map[topics.Lane]int
 	// ShutdownTimeout bounds how long in-flight work may take to finish
@@ -136,8 +145,9 @@ type Dispatcher struct {
 	cfg      Config
 	store    *sqlstore.DB
 	claims   *Claims
-	wal      sentLog  // the write-ahead record of sends; nil without a store
-	reports  *Reports // nil without a store
+	wal      sentLog    // the write-ahead record of sends; nil without a store
+	attempts attemptLog // writes the attempts of codes and alerts (doubt.go)
+	reports  *Reports   // nil without a store
 	marker   *marker
 	pools    map[topics.Lane]*pool
 	instance string // this process's part of its claims' owners
@@ -171,6 +181,16 @@ func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *kafkapu
 	}
 	if cfg.SentTTL > 0 {
 		claims.SentTTL = cfg.SentTTL
+	}
+	if cfg.Withdrawn == nil && rdb != nil {
+		smsPrefix := cfg.RedisKeyPrefix + otp.DefaultSMSConfig().KeyPrefix
+		cfg.Withdrawn = func(ctx context.Context, id string) (bool, error) {
+			challenge, ok := strings.CutPrefix(id, "code-")
+			if !ok {
+				return false, nil
+			}
+			return otp.Withdrawn(ctx, rdb, smsPrefix, challenge)
+		}
 	}
 	d := &Dispatcher{cfg: cfg, store: store, claims: claims, pub: pub, channels: chans, log: log, now: time.Now,
 		pools: map[topics.Lane]*pool{}, instance: newOwner()[:12]}

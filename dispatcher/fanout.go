@@ -150,8 +150,9 @@ func (b *batch) run() error {
 		others   []int // held by another sender: settled last, the slow way
 		wal      walCheck
 		repaired []string
-		found    int // taken over, and found sent in the write-ahead record
-		resent   int // taken over, and sent again
+		doubts   []string // found in doubt
+		found    int      // taken over, and found sent in the write-ahead record
+		resent   int      // taken over, and sent again
 	)
 claiming:
 	for start := 0; start < b.n; start += claimGroup {
@@ -170,9 +171,16 @@ claiming:
 			case busy:
 				others = append(others, i)
 				continue
+			case inDoubt:
+				b.outcomes[i] = doubted(false)
+				continue
 			}
 			if st == takenOver || st == reclaimed || d.mayHaveLostMarks(b.m, b.env) {
 				sent, err := wal.sent(b.ctx, d, b.env.ID, b.keys[i])
+				var doubt bool
+				if err == nil && !sent {
+					doubt, err = wal.inDoubt(b.ctx, d, b.env, b.keys[i])
+				}
 				if err != nil {
 					b.mu.Lock()
 					b.release = append(b.release, b.rkeys[i])
@@ -186,6 +194,11 @@ claiming:
 					if st == takenOver {
 						found++
 					}
+					continue
+				}
+				if doubt {
+					b.outcomes[i] = doubted(true)
+					doubts = append(doubts, b.rkeys[i])
 					continue
 				}
 			}
@@ -211,6 +224,7 @@ claiming:
 		}
 	}
 	d.reportTakeovers(b.msg.NotificationID, found, resent)
+	d.markDoubted(b.ctx, b.msg.NotificationID, doubts)
 	if len(repaired) > 0 {
 		// Redis lost these marks; the write-ahead record had them.
 		if err := d.claims.MarkSentKeys(b.ctx, repaired); err != nil {
@@ -263,9 +277,11 @@ func (b *batch) send(i int) {
 	}
 	d, dv := b.d, b.at(i)
 	d.marker.begin()
-	r, err := d.send(b.ctx, dv.env, b.channel, d.message(dv, b.msg), b.history)
+	ctx, at := d.attempting(b.ctx, dv.env, b.keys[i])
+	r, err := d.send(ctx, dv.env, b.channel, d.message(dv, b.msg), b.history)
 	if err != nil {
 		d.marker.notSent()
+		at.unsent() // stopped before the provider call
 		b.notSent(i, err)
 		return
 	}
@@ -273,6 +289,7 @@ func (b *batch) send(i int) {
 	b.outcomes[i] = o
 	if o.status != loa.StatusSent {
 		d.marker.notSent()
+		at.unsent()
 		b.notSent(i, nil)
 		return
 	}
@@ -337,6 +354,9 @@ func (b *batch) renew() {
 type walCheck struct {
 	loaded bool
 	keys   map[deliveryKey]struct{}
+	// The event's attempts, less those unsent, by delivery (see inDoubt).
+	attemptsLoaded bool
+	attempts       map[deliveryKey]int
 }
 
 func (w *walCheck) sent(ctx context.Context, d *Dispatcher, eventID string, k deliveryKey) (bool, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
@@ -466,6 +467,239 @@ func TestRedisRestartMidBroadcast(t *testing.T) {
 			if n := lastOffset(t, r, r.names.Topic(topics.RetryTier(i))); n > 0 {
 				t.Errorf("%d deliveries went to retry tier %d", n, i+1)
 			}
+		}
+	})
+}
+
+// deadOnKill passes sends on to its channel until the kill; a send in the
+// provider's hands at the kill, and every send after it, never returns
+// to the dispatcher (it waits for its context, as the calls of a killed
+// process never return). after is called for each send the provider
+// took before the kill.
+type deadOnKill struct {
+	channels.Channel
+	dead   <-chan struct{}
+	killed *atomic.Bool // set first thing at the kill
+	after  func(ctx context.Context, m channels.Message)
+}
+
+func (c deadOnKill) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
+	select {
+	case <-c.dead:
+		<-ctx.Done()
+		return channels.Result{}, ctx.Err()
+	default:
+	}
+	channels.Calling(ctx) // as the rate limit layer does before the provider call
+	if c.killed.Load() {
+		// Killed while the attempt was being written: a dead process
+		// makes no call.
+		<-ctx.Done()
+		return channels.Result{}, ctx.Err()
+	}
+	res, err := c.Channel.Send(ctx, m)
+	if err == nil && c.after != nil {
+		c.after(ctx, m)
+	}
+	select {
+	case <-c.dead:
+		<-ctx.Done()
+		return channels.Result{}, ctx.Err()
+	default:
+	}
+	return res, err
+}
+
+// TestKilledMidSendCodeAndAlertAreNotSentAgain: a dispatcher is killed
+// just after the SMS gateway took a code, before it could record it, and
+// while its alert's pushes are under way; from that moment it records
+// nothing and its provider calls never return. The dispatcher that takes
+// over sends neither the code nor any alert push a second time: a
+// delivery whose send had begun is recorded failed, class in_doubt, with
+// a dead letter; every other push is sent once; no more are in doubt
+// than the sends the killed one had not recorded.
+func TestKilledMidSendCodeAndAlertAreNotSentAgain(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		const n = 400
+		codeID, phone, alertID := r.publishCodeAndAlert(t, n)
+		opt := r.rdb.(*redis.Client).Options()
+		proxy := newCutProxy(t, opt.Addr)
+		wal := &cuttableLog{}
+		var (
+			d1       *Dispatcher
+			unmarked int64
+			once     sync.Once
+			pushes   atomic.Int64
+			killed   atomic.Bool
+		)
+		dead, half := make(chan struct{}), make(chan struct{})
+		kill := func() {
+			once.Do(func() {
+				killed.Store(true)
+				unmarked = d1.marker.unmarked.Load()
+				proxy.cut()
+				wal.cut.Store(true)
+				close(dead)
+			})
+		}
+		sms, push := r.chans[channels.SMS], r.chans[channels.Push]
+		// The kill comes once the gateway has the code and half the
+		// alert's pushes went out.
+		r.chans[channels.SMS] = deadOnKill{Channel: sms, dead: dead, killed: &killed, after: func(ctx context.Context, m channels.Message) {
+			if m.NotificationID != codeID {
+				return
+			}
+			select {
+			case <-half:
+			case <-ctx.Done():
+			}
+			kill()
+		}}
+		r.chans[channels.Push] = deadOnKill{Channel: push, dead: dead, killed: &killed, after: func(_ context.Context, m channels.Message) {
+			if pushes.Add(1) == n/2 {
+				close(half)
+			}
+		}}
+		stop := r.startOn(t, proxy.client(t, opt), func(d *Dispatcher) {
+			d1 = d
+			wal.sentLog = d.wal
+			d.wal, d.marker.wal = wal, wal
+			d.noCommit = true
+			d.cfg.ShutdownTimeout = time.Second
+			d.claims.Lease = 2 * time.Second
+		})
+		select {
+		case <-dead:
+		case <-waitCtx(t).Done():
+			t.Fatalf("never killed: %d pushes", pushes.Load())
+		}
+		stop()
+		r.chans[channels.SMS], r.chans[channels.Push] = sms, push
+		if c := r.outbox.Count(codeID, channels.SMS, phone); c != 1 {
+			t.Fatalf("the gateway has the code %d times before the takeover", c)
+		}
+
+		logs := &logLines{}
+		r.start(t, func(d *Dispatcher) {
+			d.claims.Lease = 2 * time.Second
+			d.log = slog.New(logs)
+		})
+		code := waitFinal(t, r, codeID, 1)
+		alert := waitFinal(t, r, alertID, n)
+		if c := r.outbox.Count(codeID, channels.SMS, phone); c != 1 {
+			t.Errorf("the code was sent %d times", c)
+		}
+		if d := r.outbox.Duplicates(); len(d) > 0 {
+			t.Errorf("%d deliveries sent twice, e.g. %s", len(d), d[0])
+		}
+		if st, class := code[0].Status, code[0].Class; st != loa.StatusFailed || class != string(ClassInDoubt) {
+			t.Errorf("the code's delivery: %s (%s), want failed (in_doubt)", st, class)
+		}
+		doubts := 0
+		for _, dl := range alert {
+			reached := r.outbox.Count(alertID, channels.Push, dl.Recipient) > 0
+			switch {
+			case dl.Status == loa.StatusSent && reached:
+			case dl.Status == loa.StatusFailed && dl.Class == string(ClassInDoubt):
+				doubts++
+			default:
+				t.Errorf("alert push to %s: %s (%s), reached %v", dl.Recipient, dl.Status, dl.Class, reached)
+			}
+		}
+		t.Logf("unrecorded sends at the kill: %d; in doubt: the code and %d alert pushes", unmarked, doubts)
+		if int64(doubts+1) > unmarked {
+			t.Errorf("%d deliveries in doubt, more than the %d the killed dispatcher had not recorded", doubts+1, unmarked)
+		}
+		if !strings.Contains(logs.text(), "in doubt") {
+			t.Errorf("the deliveries in doubt were not reported")
+		}
+		// One dead letter for each, saying why.
+		ctx := waitCtx(t)
+		for {
+			rows, err := r.store.DeadLetters(ctx, time.Time{}, "", 10*n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			letters := 0
+			for _, row := range rows {
+				if strings.HasPrefix(row.Reason, "in doubt") {
+					letters++
+				}
+			}
+			if letters == doubts+1 && len(rows) == letters {
+				break
+			}
+			if letters > doubts+1 || len(rows) > letters {
+				t.Fatalf("%d dead letters (%d in doubt), want one per delivery in doubt (%d)", len(rows), letters, doubts+1)
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%d dead letters in doubt, want %d", letters, doubts+1)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// waitFinal waits until the ledger holds n deliveries of id, each with a
+// final status, and returns them.
+func waitFinal(t *testing.T, r *rig, id string, n int) []sqlstore.Delivery {
+	t.Helper()
+	ctx := waitCtx(t)
+	for {
+		ds, err := r.store.Deliveries(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		final := 0
+		for _, d := range ds {
+			if d.Status.Final() {
+				final++
+			}
+		}
+		if final >= n {
+			return ds
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %d of %d deliveries final in the ledger", id, final, n)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestWithdrawnCodeIsNotSent: a code the API withdrew (Kafka took it too
+// late; its caller was answered 503 and asks again) is not sent when its
+// event arrives after all: its delivery is recorded cancelled. Another
+// code is sent as usual.
+func TestWithdrawnCodeIsNotSent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		ctx := waitCtx(t)
+		now := time.Now()
+		for _, id := range []string{"code-withdrawn", "code-live"} {
+			env, err := producer.NewEnvelope("ev-"+id, producer.KindDirect, topics.LaneOTP, "84912345678", now, now.Add(5*time.Minute), "",
+				producer.Direct{NotificationID: id, To: producer.Recipient{Type: producer.ToPhone, Value: "84912345678"},
+					Body: "Mã xác thực: 493021", Channels: []string{"sms"}, Priority: "high"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.pub.Publish(ctx, env); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.start(t, func(d *Dispatcher) {
+			d.cfg.Withdrawn = func(_ context.Context, id string) (bool, error) { return id == "code-withdrawn", nil }
+		})
+		withdrawn := waitFinal(t, r, "code-withdrawn", 1)
+		waitLedgerCount(t, r, "code-live", 1)
+		if st := withdrawn[0].Status; st != loa.StatusCancelled {
+			t.Errorf("the withdrawn code's delivery: %s, want cancelled", st)
+		}
+		if c := r.outbox.Count("code-withdrawn", channels.SMS, "84912345678"); c != 0 {
+			t.Errorf("the withdrawn code was sent %d times", c)
+		}
+		if c := r.outbox.Count("code-live", channels.SMS, "84912345678"); c != 1 {
+			t.Errorf("the other code was sent %d times", c)
 		}
 	})
 }

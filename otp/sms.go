@@ -39,10 +39,13 @@ var (
 	smsIssueLua string
 	//go:embed lua/sms_verify.lua
 	smsVerifyLua string
+	//go:embed lua/sms_withdraw.lua
+	smsWithdrawLua string
 
 	// Immutable after init: redis.Script only caches its SHA.
-	smsIssueScript  = redis.NewScript(smsIssueLua)
-	smsVerifyScript = redis.NewScript(smsVerifyLua)
+	smsIssueScript    = redis.NewScript(smsIssueLua)
+	smsVerifyScript   = redis.NewScript(smsVerifyLua)
+	smsWithdrawScript = redis.NewScript(smsWithdrawLua)
 )
 
 // SMSConfig configures SMSCodes. Start from DefaultSMSConfig and set Secret.
@@ -316,6 +319,58 @@ func (s *SMSCodes) Subject(ctx context.Context, challengeID string) (string, err
 	}
 	subject, _ := v[1].(string)
 	return subject, nil
+}
+
+// Withdraw takes back a challenge whose code could not be sent (the
+// publish failed or its outcome is unknown), in one atomic step: the
+// challenge is void, so a copy of the code that still reaches the phone
+// later does not work, and it no longer counts against the per-phone
+// window, cooldown and per-address limit it was counted in, so the person
+// may ask again at once. It reports whether a live challenge was
+// withdrawn (false for an unknown, used or void one). Redis failures are
+// wrapped. Safe for concurrent use.
+func (s *SMSCodes) Withdraw(ctx context.Context, challengeID string) (bool, error) {
+	if !validChallengeID(challengeID) {
+		return false, nil
+	}
+	key := s.challengeKey(challengeID)
+	v, err := s.rdb.HMGet(ctx, key, "wk", "ik").Result()
+	if err != nil {
+		return false, fmt.Errorf("otp: withdraw: %w", err)
+	}
+	wk, _ := v[0].(string)
+	ik, _ := v[1].(string)
+	if wk == "" {
+		return false, nil // unknown or collected
+	}
+	keys := []string{key, wk}
+	if ik != "" {
+		keys = append(keys, ik)
+	}
+	n, err := smsWithdrawScript.Run(ctx, s.rdb, keys, challengeID).Int()
+	if err != nil {
+		return false, fmt.Errorf("otp: withdraw: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Withdrawn reports whether the challenge challengeID, under keyPrefix
+// (SMSConfig.KeyPrefix), was withdrawn (Withdraw): its code must not be
+// sent if the Kafka client still delivers it after its request was
+// refused. It needs no secret, so a dispatcher can ask. An unknown (or
+// collected) challenge is not withdrawn. Redis failures are wrapped.
+func Withdrawn(ctx context.Context, rdb redis.UniversalClient, keyPrefix, challengeID string) (bool, error) {
+	if !validChallengeID(challengeID) {
+		return false, nil
+	}
+	st, err := rdb.HGet(ctx, keyPrefix+"ch:"+challengeID, "state").Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("otp: withdrawn: %w", err)
+	}
+	return st == "withdrawn", nil
 }
 
 func (s *SMSCodes) verify(ctx context.Context, challengeID, code, mode string) (Challenge, error) {

@@ -171,6 +171,51 @@ func testSMSCodes(t *testing.T, newEnv newEnvFunc) {
 		mustIssue(t, s, phone, PurposeRegister, ip)
 	})
 
+	t.Run("Withdraw", func(t *testing.T) {
+		env := newEnv(t)
+		s := newTestSMSCodes(t, env, func(c *SMSConfig) { c.MaxSendsPerIP = 1 })
+		ch, code := mustIssue(t, s, phone, PurposeRegister, ip)
+		ok, err := s.Withdraw(ctx, ch.ID)
+		if err != nil || !ok {
+			t.Fatalf("Withdraw = %v, %v; want true", ok, err)
+		}
+		// The code is void: a copy that reaches the phone late is useless,
+		// and a dispatcher asking learns not to send it.
+		_, err = s.Verify(ctx, ch.ID, code)
+		wantErr(t, err, ErrVoid)
+		if w, err := Withdrawn(ctx, env.rdb, env.prefix, ch.ID); err != nil || !w {
+			t.Fatalf("Withdrawn = %v, %v; want true", w, err)
+		}
+		// It no longer counts: no cooldown, and the address's one send is
+		// free again.
+		ch2, code2 := mustIssue(t, s, phone, PurposeRegister, ip)
+		if ok, err := s.Withdraw(ctx, ch.ID); err != nil || ok {
+			t.Fatalf("second Withdraw = %v, %v; want false", ok, err)
+		}
+		if w, err := Withdrawn(ctx, env.rdb, env.prefix, ch2.ID); err != nil || w {
+			t.Fatalf("Withdrawn(live) = %v, %v; want false", w, err)
+		}
+		if _, err := s.Verify(ctx, ch2.ID, code2); err != nil {
+			t.Fatalf("the next code: %v", err)
+		}
+		if w, err := Withdrawn(ctx, env.rdb, env.prefix, ch2.ID); err != nil || w {
+			t.Fatalf("Withdrawn(used) = %v, %v; want false", w, err)
+		}
+		// A used, an unknown and a malformed challenge are not withdrawn.
+		for _, id := range []string{ch2.ID, "AAAAAAAAAAAAAAAAAAAAAA", "nope"} {
+			if ok, err := s.Withdraw(ctx, id); err != nil || ok {
+				t.Fatalf("Withdraw(%s) = %v, %v; want false", id, ok, err)
+			}
+		}
+		// Without a client address only the phone's window is uncounted.
+		env.advance(time.Minute)
+		ch3, _ := mustIssue(t, s, "84987654321", PurposeLogin, "")
+		if ok, err := s.Withdraw(ctx, ch3.ID); err != nil || !ok {
+			t.Fatalf("Withdraw without an address = %v, %v", ok, err)
+		}
+		mustIssue(t, s, "84987654321", PurposeLogin, "")
+	})
+
 	t.Run("SubjectAndWindow", func(t *testing.T) {
 		env := newEnv(t)
 		s := newTestSMSCodes(t, env)

@@ -650,5 +650,6 @@ func (c *Channel) Send(ctx context.Context, m channels.Message) (channels.Result
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
+	channels.Calling(ctx) // from here the provider may have it
 	return c.inner.Send(ctx, m)
 }

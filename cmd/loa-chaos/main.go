@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.SetOutput(stdout)
 	loa := fs.String("loa", "bin/loa", "the loa binary to run (make chaos builds it)")
 	dir := fs.String("dir", "", "where the processes' logs go (default: a new directory under the system's temporary one)")
-	short := fs.Bool("short", false, "CI's short run: 20,000 devices, 300 codes, 200 notifications, one fault of each kind")
+	short := fs.Bool("short", false, "CI's short run: 20,000 devices, 300 codes, 150 notifications, one fault of each kind")
 	devices := fs.Int("devices", 200_000, "devices of the broadcast")
 	alertDevices := fs.Int("alert-devices", 2_000, "devices (each with a phone) of the alert's area")
 	codes := fs.Int("codes", 2_000, "SMS codes to request")

@@ -42,6 +42,9 @@ type accountsConfig struct {
 	HashLimit          accounts.HashLimit
 	CodesPerIP         int
 	PendingTTL         time.Duration
+	// CodePublishTimeout bounds handing a code to Kafka
+	// (LOA_CODE_PUBLISH_TIMEOUT).
+	CodePublishTimeout time.Duration
 	// ApprovalUnit is the unit whose broadcast_approver role approves
 	// broadcasts and alerts (LOA_APPROVAL_UNIT).
 	ApprovalUnit string
@@ -70,6 +73,10 @@ func loadAccountsConfig(getenv func(string) string, errs *[]error) accountsConfi
 	c.HashLimit.Wait = durVar(getenv, "LOA_PASSWORD_HASH_WAIT", c.HashLimit.Wait, errs)
 	c.CodesPerIP = intVar(getenv, "LOA_CODES_PER_IP", 20, 1, 1_000_000, errs)
 	c.PendingTTL = durVar(getenv, "LOA_REGISTRATION_TTL", 30*time.Minute, errs)
+	c.CodePublishTimeout = durVar(getenv, "LOA_CODE_PUBLISH_TIMEOUT", accounts.DefaultCodePublishTimeout, errs)
+	if c.CodePublishTimeout <= 0 {
+		*errs = append(*errs, errors.New("LOA_CODE_PUBLISH_TIMEOUT must be positive"))
+	}
 	if v := getenv("LOA_TOPICS"); v != "" {
 		c.Topics = nil
 		for _, t := range strings.Split(v, ",") {
@@ -173,6 +180,7 @@ func buildAccounts(cfg config, store *sqlstore.DB, rdb redis.UniversalClient, pu
 	ac.Policy, ac.Topics, ac.RecoveryKey = cfg.Accounts.Policy, cfg.Accounts.Topics, k.recovery
 	ac.CitizenSessionTTL, ac.OfficialSessionTTL = cfg.Accounts.CitizenSessionTTL, cfg.Accounts.OfficialSessionTTL
 	ac.ApprovalUnit, ac.PendingTTL = cfg.Accounts.ApprovalUnit, cfg.Accounts.PendingTTL
+	ac.CodePublishTimeout = cfg.Accounts.CodePublishTimeout
 	if ac.ApprovalUnit == "" && dev {
 		ac.ApprovalUnit = demoApprovalUnit
 	}
@@ -242,6 +250,7 @@ func (offline) Take(context.Context, string, time.Time, accounts.Backoff) (time.
 }
 func (offline) Clear(context.Context, string) error              { return errOffline }
 func (offline) Text(string, string) (string, error)              { return "", errOffline }
+func (offline) Withdraw(context.Context, string) (bool, error)   { return false, errOffline }
 func (offline) Publish(context.Context, producer.Envelope) error { return errOffline }
 func (offline) Seal([]byte, []byte) ([]byte, error)              { return nil, errOffline }
 func (offline) Open([]byte, []byte) ([]byte, error)              { return nil, errOffline }

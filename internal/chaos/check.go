@@ -28,6 +28,11 @@ type Row struct {
 	// LedgerSent, LedgerFailed, LedgerPending are the delivery ledger's
 	// counters (sent includes delivered).
 	LedgerSent, LedgerFailed, LedgerPending int
+	// InDoubt is the deliveries the ledger records in doubt (a code's or
+	// an alert's send under way when its dispatcher was killed: recorded
+	// failed with a dead letter, never sent again), InDoubtReached those
+	// of them the fake has.
+	InDoubt, InDoubtReached int
 	// Bound is the most duplicates the promise allows.
 	Bound int
 	// Promise says what this kind must meet; Broken why it did not.
@@ -49,6 +54,10 @@ type CodeSummary struct {
 	// RefusedDelivered and NoAnswerDelivered are codes whose caller saw
 	// an error but whose SMS went out anyway (once).
 	RefusedDelivered, NoAnswerDelivered int
+	// AcceptedInDoubt are accepted codes the ledger records in doubt
+	// (never sent again); AcceptedInDoubtLost those of them that never
+	// reached the phone (recorded, with a dead letter: not lost silently).
+	AcceptedInDoubt, AcceptedInDoubtLost int
 }
 
 // BreakerChange is a circuit breaker's change of state in a dispatcher's
@@ -197,13 +206,39 @@ func (r *runner) check(ctx context.Context) (*Report, error) {
 		}
 		if alertID != "" {
 			r.ledger(ctx, row, alertID, ch, r.keyGet("/v1/alerts/"+alertID))
+			doubt, err := r.inDoubt(ctx, alertID, ch)
+			if err != nil {
+				row.Broken = append(row.Broken, "read the alert's ledger: "+err.Error())
+			}
+			for i := 1; i <= cfg.AlertDevices; i++ {
+				to, got := fleet.Token(alertPrefix, i), fcm.ByRecipient[fleet.Token(alertPrefix, i)]
+				if ch == "sms" {
+					to, got = fleet.Phone(alertPhones, i), sms[fleet.Phone(alertPhones, i)]
+				}
+				if doubt[to] {
+					row.InDoubt++
+					if got > 0 {
+						row.InDoubtReached++
+					}
+				}
+			}
 		}
 	}
 	rep.Rows = append(rep.Rows, apush, asms)
 
 	// The codes: accepted → delivered once; refused → the caller knew.
 	cs := CodeSummary{Refused: map[string]int{}, NoAnswer: map[string]int{}}
-	crow := Row{Kind: KindCodes, Promise: "every accepted code delivered exactly once; the others refused with an error"}
+	crow := Row{Kind: KindCodes, Promise: "every accepted code delivered exactly once, or recorded in doubt; the others refused with a clear error"}
+	codeDoubt := map[string]bool{}
+	if rows, err := r.queryDeliveries(ctx, "code-%", "sms"); err != nil {
+		crow.Broken = append(crow.Broken, "read the codes' ledger: "+err.Error())
+	} else {
+		for _, d := range rows {
+			if d.class == inDoubtClass {
+				codeDoubt[d.recipient] = true
+			}
+		}
+	}
 	for _, c := range codes {
 		if c.phone == "" {
 			continue
@@ -215,16 +250,29 @@ func (r *runner) check(ctx context.Context) (*Report, error) {
 		case c.status == 202:
 			cs.Accepted++
 			crow.Targeted++
-			switch n {
-			case 0:
+			if codeDoubt[c.phone] {
+				cs.AcceptedInDoubt++
+				crow.InDoubt++
+				if n > 0 {
+					crow.InDoubtReached++
+				}
+			}
+			switch {
+			case n == 0 && codeDoubt[c.phone]:
+				cs.AcceptedInDoubtLost++
+			case n == 0:
 				cs.AcceptedLost++
-			case 1:
+			case n == 1:
 				cs.AcceptedDelivered++
 			default:
 				cs.AcceptedRepeated++
 			}
 		case c.status == 0:
-			cs.NoAnswer[c.transport]++
+			k := c.transport
+			if k != "connection refused" && apiKilledAt(rep.Faults, c.at) {
+				k += apiKilled
+			}
+			cs.NoAnswer[k]++
 			if n > 0 {
 				cs.NoAnswerDelivered++
 			}
@@ -265,11 +313,15 @@ func (r *runner) check(ctx context.Context) (*Report, error) {
 
 	for i := range rep.Rows {
 		row := &rep.Rows[i]
-		if row.Kind != KindCodes && row.Lost > 0 {
-			row.Broken = append(row.Broken, fmt.Sprintf("%d recipients never reached", row.Lost))
+		// Lost silently: never reached, and not recorded in doubt.
+		if silent := row.Lost - (row.InDoubt - row.InDoubtReached); row.Kind != KindCodes && silent > 0 {
+			row.Broken = append(row.Broken, fmt.Sprintf("%d recipients never reached", silent))
 		}
-		if row.LedgerSent != row.Reached {
-			row.Broken = append(row.Broken, fmt.Sprintf("the ledger says %d sent, the fake reached %d", row.LedgerSent, row.Reached))
+		// The ledger says sent for what the provider took, and in doubt
+		// for what was under way at a kill (the provider may have it).
+		if row.LedgerSent+row.InDoubtReached != row.Reached {
+			row.Broken = append(row.Broken, fmt.Sprintf("the ledger says %d sent (and %d in doubt that arrived), the fake reached %d",
+				row.LedgerSent, row.InDoubtReached, row.Reached))
 		}
 		for _, b := range row.Broken {
 			rep.Broken = append(rep.Broken, row.Kind+": "+b)
@@ -370,7 +422,8 @@ func (r *runner) checkNotices(ctx context.Context, sms map[string]int, rep *Repo
 // unclearRefusals counts the refusals a caller could not act on: a 500
 // (the API's own failure, not "try again later") and requests the API
 // took in but never answered. A refused connection is clear: the API
-// was down, and the caller (or its load balancer) goes elsewhere.
+// was down, and the caller (or its load balancer) goes elsewhere; so is
+// one cut as the API was killed under it.
 func unclearRefusals(cs CodeSummary) int {
 	n := 0
 	for k, v := range cs.Refused {
@@ -379,11 +432,27 @@ func unclearRefusals(cs CodeSummary) int {
 		}
 	}
 	for k, v := range cs.NoAnswer {
-		if k != "connection refused" {
+		if k != "connection refused" && !strings.HasSuffix(k, apiKilled) {
 			n += v
 		}
 	}
 	return n
+}
+
+// apiKilled marks a transport failure that came as `loa api` was killed
+// under the request: the connection it was answering on died with it, as
+// clear to its caller as a refused one.
+const apiKilled = " as loa api was killed"
+
+// apiKilledAt reports whether at falls on a kill of `loa api` (a second
+// either side of its SIGKILL).
+func apiKilledAt(faults []FaultRecord, at time.Duration) bool {
+	for _, f := range faults {
+		if f.Kind == KillAPI && at >= f.Started-time.Second && at <= f.Started+time.Second {
+			return true
+		}
+	}
+	return false
 }
 
 func sum(m map[string]int) int {
@@ -518,8 +587,10 @@ func (r *runner) deadLetters(ctx context.Context, push map[string]int, sms map[s
 		}
 		for _, it := range page.Items {
 			d := DeadLetter{ID: it.ID, Reason: it.Reason, Channel: it.Channel, Recipient: it.Recipient, Provider: it.Provider}
-			// The list masks phones; a push's token is shown in full.
-			d.Reached = it.Channel == "push" && push[it.Recipient] > 0
+			// The list masks phones; a push's token is shown in full. A
+			// delivery in doubt is counted in its row (it was under way at a
+			// kill, and is never sent again).
+			d.Reached = it.Channel == "push" && push[it.Recipient] > 0 || strings.HasPrefix(it.Reason, "in doubt")
 			out = append(out, d)
 		}
 		if page.Next == "" {

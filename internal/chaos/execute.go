@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,6 +38,7 @@ type codeResult struct {
 	problem   string // the problem type of a refusal
 	transport string // the transport error when no answer came
 	challenge string
+	at        time.Duration // when the answer (or the failure) came, after T
 }
 
 // unmarkedMetrics are the dispatcher gauges read just before a kill for
@@ -284,10 +286,14 @@ func (r *runner) setActive(name string, on bool) {
 // scrapeUnmarked reads a dispatcher's gauge of sends under way and not
 // yet marked sent, -1 when it has none.
 func (r *runner) scrapeUnmarked(ctx context.Context, url string) int64 {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	// A loaded machine may take seconds to answer; the kill waits for it.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return 0 // not serving yet (starting, or unable to start): it has begun no send
+	}
 	if err != nil {
 		return -1
 	}
@@ -380,7 +386,7 @@ func (r *runner) requestCodes(ctx context.Context) {
 				ChallengeID string `json:"challenge_id"`
 			}
 			status, err := r.c.Call(cctx, "POST", "/v1/otp/sms", "", map[string]string{"phone": codePhone(i), "purpose": "verify_phone"}, &ch)
-			res.status, res.challenge = status, ch.ChallengeID
+			res.status, res.challenge, res.at = status, ch.ChallengeID, time.Since(r.t0)
 			var p *fleet.Problem
 			switch {
 			case errors.As(err, &p):

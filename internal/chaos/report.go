@@ -45,6 +45,10 @@ func (rep *Report) Print(w io.Writer) {
 	tw.Flush()
 	for _, r := range rep.Rows {
 		fmt.Fprintf(w, "  %s: %s\n", r.Kind, r.Promise)
+		if r.InDoubt > 0 {
+			fmt.Fprintf(w, "    in doubt after a kill (recorded failed with a dead letter, not sent again): %d, of which %d had arrived\n",
+				r.InDoubt, r.InDoubtReached)
+		}
 	}
 
 	cs := rep.CodeSummary
@@ -56,8 +60,12 @@ func (rep *Report) Print(w io.Writer) {
 	for _, k := range sortedKeys(cs.NoAnswer) {
 		fmt.Fprintf(w, "  no answer (%s)%*s %d\n", k, max(0, 48-len(k)), "", cs.NoAnswer[k])
 	}
+	if cs.AcceptedInDoubt > 0 {
+		fmt.Fprintf(w, "  accepted and in doubt after a kill (not sent again): %d, of which %d never arrived (the person asks for a new code)\n",
+			cs.AcceptedInDoubt, cs.AcceptedInDoubtLost)
+	}
 	if cs.RefusedDelivered+cs.NoAnswerDelivered > 0 {
-		fmt.Fprintf(w, "  sent although the caller saw an error: %d refused, %d without an answer (the caller asks again; the first code stays valid)\n",
+		fmt.Fprintf(w, "  sent although the caller saw an error: %d refused (withdrawn: the code in it does not work), %d without an answer (the caller asks again)\n",
 			cs.RefusedDelivered, cs.NoAnswerDelivered)
 	}
 

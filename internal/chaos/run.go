@@ -229,12 +229,30 @@ func (r *runner) close() {
 // Sentinel set) and Kafka, and sets dbURL and redisURL.
 func (r *runner) startServices(ctx context.Context) error {
 	cfg := r.cfg
+	// The three start side by side: Kafka's broker takes the longest.
+	var wg sync.WaitGroup
+	var pgErr, redisErr, kafkaErr error
+	wg.Add(3)
+	go func() { defer wg.Done(); pgErr = r.startPostgres(ctx) }()
+	go func() { defer wg.Done(); redisErr = r.startRedis(ctx) }()
+	go func() {
+		defer wg.Done()
+		if r.kafka = cfg.Kafka; r.kafka == nil {
+			r.kafka, kafkaErr = instance.StartKafka(ctx, instance.KafkaOptions{})
+		}
+	}()
+	wg.Wait()
+	return errors.Join(pgErr, redisErr, kafkaErr)
+}
+
+// startPostgres starts PostgreSQL (and its standby) and sets dbURL.
+func (r *runner) startPostgres(ctx context.Context) error {
 	var err error
 	if r.pg, err = instance.StartPostgres(ctx, instance.PostgresOptions{}); err != nil {
 		return err
 	}
 	r.dbURL = r.pg.URL("loa")
-	if cfg.PostgresStandby {
+	if r.cfg.PostgresStandby {
 		if r.standby, err = instance.StartStandby(ctx, r.pg); err != nil {
 			return err
 		}
@@ -244,6 +262,13 @@ func (r *runner) startServices(ctx context.Context) error {
 		r.dbURL = fmt.Sprintf("postgres://loa@127.0.0.1:%d,127.0.0.1:%d/loa?sslmode=disable&target_session_attrs=read-write",
 			r.pg.Port, r.standby.Port)
 	}
+	return nil
+}
+
+// startRedis starts Redis (or its Sentinel set) and sets redisURL.
+func (r *runner) startRedis(ctx context.Context) error {
+	cfg := r.cfg
+	var err error
 	if r.redis, err = instance.StartRedis(ctx, instance.RedisOptions{AOF: cfg.RedisAOF}); err != nil {
 		return err
 	}
@@ -264,11 +289,6 @@ func (r *runner) startServices(ctx context.Context) error {
 			addrs = append(addrs, s.Addr())
 		}
 		r.redisURL = fmt.Sprintf("redis://%s/0?master_name=%s&addr=%s&addr=%s", addrs[0], sentinelMaster, addrs[1], addrs[2])
-	}
-	if r.kafka = cfg.Kafka; r.kafka == nil {
-		if r.kafka, err = instance.StartKafka(ctx, instance.KafkaOptions{}); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -100,17 +100,17 @@ func FullSchedule(killsFor time.Duration) []Event {
 	return sorted(s)
 }
 
-// ShortSchedule is one fault of each kind, for CI: the stall and the
-// gateway failure last 15 s.
+// ShortSchedule is one fault of each kind, for CI, packed into the first
+// half-minute (they overlap): the stall and the gateway failure last 10 s.
 func ShortSchedule() []Event {
 	return sorted([]Event{
-		{At: 4 * time.Second, Kind: KillDispatcher, Down: 2 * time.Second, Target: 0},
-		{At: 8 * time.Second, Kind: KillAPI, Down: 2 * time.Second},
-		{At: 12 * time.Second, Kind: StallFCM, For: 15 * time.Second},
-		{At: 14 * time.Second, Kind: FailSMS, For: 15 * time.Second},
-		{At: 18 * time.Second, Kind: RestartKafka, Down: 3 * time.Second},
-		{At: 32 * time.Second, Kind: RestartRedis, Down: 2 * time.Second},
-		{At: 40 * time.Second, Kind: RestartPostgres, Down: 3 * time.Second},
+		{At: 3 * time.Second, Kind: KillDispatcher, Down: 2 * time.Second, Target: 0},
+		{At: 6 * time.Second, Kind: KillAPI, Down: 2 * time.Second},
+		{At: 8 * time.Second, Kind: StallFCM, For: 10 * time.Second},
+		{At: 9 * time.Second, Kind: FailSMS, For: 10 * time.Second},
+		{At: 12 * time.Second, Kind: RestartKafka, Down: 2 * time.Second},
+		{At: 20 * time.Second, Kind: RestartRedis, Down: 2 * time.Second},
+		{At: 26 * time.Second, Kind: RestartPostgres, Down: 3 * time.Second},
 	})
 }
 
@@ -132,20 +132,29 @@ func printSchedule(w io.Writer, s []Event) {
 }
 
 // Short turns cfg into CI's short run: 20,000 devices, an alert to 500,
-// 300 codes at 10 a second, 200 direct notifications at 5 a second and
-// one fault of each kind (ShortSchedule),
-// with FCM's rate limited so the broadcast is still being sent when the
-// last fault comes.
+// 300 codes at 10 a second, 150 direct notifications at 5 a second and
+// one fault of each kind (ShortSchedule), with FCM's rate limited so the
+// broadcast is still being sent when the last fault comes, and a shorter
+// breaker and retry tiers than `make chaos`'s so that what the faults put
+// off is sent again within the minute, and a send timeout of 30 s: on a
+// loaded machine a fake that answers late is still a fake that answered
+// (a call given up on after the fake took it is a provider's doubt, and
+// is sent again).
 func Short(cfg Config) Config {
 	cfg.Devices, cfg.AlertDevices, cfg.Codes, cfg.CodeRate = 20_000, 500, 300, 10
-	cfg.Notices, cfg.NoticeRate = 200, 5
-	cfg.AlertAt = 3 * time.Second
+	cfg.Notices, cfg.NoticeRate = 150, 5
+	cfg.AlertAt = 2 * time.Second
 	cfg.Schedule = ShortSchedule()
 	if cfg.Env == nil {
 		cfg.Env = map[string]string{}
 	}
-	if cfg.Env["LOA_FCM_RATE"] == "" {
-		cfg.Env["LOA_FCM_RATE"], cfg.Env["LOA_FCM_BURST"] = "400", "100"
+	for k, v := range map[string]string{
+		"LOA_FCM_RATE": "500", "LOA_FCM_BURST": "100",
+		"LOA_SEND_TIMEOUT": "30s", "LOA_BREAKER_OPEN_FOR": "10s", "LOA_RETRY_TIERS": "2s,5s,10s,20s,40s",
+	} {
+		if cfg.Env[k] == "" {
+			cfg.Env[k] = v
+		}
 	}
 	return cfg
 }

@@ -12,6 +12,8 @@
 -- ARGV[11] phone                    ARGV[12] purpose
 -- ARGV[13] expires_at ms            ARGV[14] challenge key TTL ms (GC only)
 -- ARGV[15] subject the challenge is bound to ("" for none)
+-- The challenge records the limits' keys it is counted in ('wk', 'ik'),
+-- so that a withdrawal (a code that could not be sent) can uncount it.
 -- A new challenge never voids another: each lives until it is used, runs
 -- out of attempts or expires, so a stranger's request cannot cancel a
 -- code someone else is about to type.
@@ -48,7 +50,7 @@ end
 
 redis.call('HSET', KEYS[2], 'mac', ARGV[10], 'phone', ARGV[11],
   'purpose', ARGV[12], 'exp', ARGV[13], 'attempts', '0', 'state', 'live',
-  'subject', ARGV[15])
+  'subject', ARGV[15], 'wk', KEYS[1], 'ik', KEYS[3] or '')
 redis.call('PEXPIRE', KEYS[2], ARGV[14])
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[9])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])

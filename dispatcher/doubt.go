@@ -1,0 +1,220 @@
+package dispatcher
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/internal/sqlstore"
+	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
+)
+
+// Codes and alerts are sent at most once, even when their sender dies in
+// the middle of a send. Before the provider is called for such a
+// delivery (after any wait for its turn), its attempt is written ahead (a row of the write-ahead record under
+// "attempt:<event>"); when the provider refused it, or it was not
+// attempted after all, that is written too ("unsent:<event>"), and
+// when the provider took it the marker records it sent as for any send. A
+// sender that takes a delivery over from one that died (or handles its
+// message again after Redis lost its marks) and finds an attempt that is
+// neither sent nor unsent (more attempts than unsent ones, whatever the
+// retry tier) does not send it: the send had begun, and the
+// provider may have taken it. The delivery is recorded failed with the
+// class in_doubt and a dead letter saying why, and its claim is marked
+// "d", so that no redelivery sends it either. Loa never repeats a code or
+// an alert; it does not lose one silently either: the ledger, the
+// alert's counts and the dead letters show every delivery in doubt (at
+// most the sends that were under way at the crash, see
+// loa_sends_unmarked), and a person acts on it — asks for a new code,
+// issues an update of the alert.
+//
+// A provider that takes a request and never answers is another matter:
+// the call times out as a transient failure and is retried (a provider
+// that did deliver it then shows it twice); that is the provider's doubt,
+// not a crash's.
+
+// ClassInDoubt is the class of a delivery whose send had begun when its
+// sender died: recorded failed, never sent again.
+const ClassInDoubt channels.Class = "in_doubt"
+
+// atMostOnce reports whether a lane's deliveries are sent at most once
+// across crashes (see above): codes and alerts.
+func atMostOnce(l topics.Lane) bool { return l == topics.LaneOTP || l == topics.LaneAlert }
+
+// attemptEvent and unsentEvent name the write-ahead rows of an event's
+// attempts, and of those that came to nothing. Retries of the event (its
+// retry tiers) keep its id, so its rows count every try.
+func attemptEvent(env producer.Envelope) string { return "attempt:" + env.ID }
+
+func unsentEvent(env producer.Envelope) string { return "unsent:" + env.ID }
+
+// attempt is the write-ahead record of one delivery's attempt on an
+// at-most-once lane, written when the channel stack is about to call the
+// provider (channels.Calling): a send that is still waiting for its turn
+// when its sender dies is not in doubt, only one the provider may have.
+type attempt struct {
+	d       *Dispatcher
+	env     producer.Envelope
+	key     deliveryKey
+	once    sync.Once
+	written bool
+}
+
+// attempting returns ctx for the send of delivery k of env, which writes
+// the attempt ahead of the provider call, and the attempt; ctx itself and
+// nil when the lane is not at-most-once or there is no write-ahead record.
+//
+// A failure to write (PostgreSQL away) is logged and the send goes on: an
+// alert is not held back for the record, and a crash then may repeat it,
+// as any send whose record is in Redis only.
+func (d *Dispatcher) attempting(ctx context.Context, env producer.Envelope, k deliveryKey) (context.Context, *attempt) {
+	if d.wal == nil || !atMostOnce(env.Lane) {
+		return ctx, nil
+	}
+	a := &attempt{d: d, env: env, key: k}
+	return channels.WithCalling(ctx, a.begin), a
+}
+
+func (a *attempt) begin() {
+	a.once.Do(func() {
+		a.written = a.d.logKeys(attemptEvent(a.env), a.key,
+			"write-ahead record of an attempt failed; a crash during this send may repeat it")
+	})
+}
+
+// unsent records that the attempt did not reach the provider after all,
+// or the provider refused it, so that handling the message again sends
+// it. Nothing is written when no attempt was.
+func (a *attempt) unsent() {
+	if a == nil || !a.written {
+		return
+	}
+	a.d.logKeys(unsentEvent(a.env), a.key,
+		"write-ahead record of an unsent attempt failed; if the message is handled again, it is taken for in doubt")
+}
+
+// logKeys writes one key under event, reporting whether it is committed.
+// Concurrent calls are written together (see attemptLog).
+func (d *Dispatcher) logKeys(event string, k deliveryKey, failure string) bool {
+	if err := d.attempts.write(d, event, k); err != nil {
+		d.log.Warn(failure, slog.Any("error", err))
+		return false
+	}
+	return true
+}
+
+// attemptLog writes the attempts (and unsent records) of concurrent
+// senders in one statement, group-commit style: the first caller writes
+// what has queued, again and again while more comes, and each caller
+// waits for the write that holds its row. A lane's senders (an alert's
+// 128) then cost a few statements, not one each.
+type attemptLog struct {
+	mu      sync.Mutex
+	pending []attemptRow
+	writing bool
+}
+
+type attemptRow struct {
+	event string
+	key   deliveryKey
+	done  chan error
+}
+
+func (l *attemptLog) write(d *Dispatcher, event string, k deliveryKey) error {
+	row := attemptRow{event: event, key: k, done: make(chan error, 1)}
+	l.mu.Lock()
+	l.pending = append(l.pending, row)
+	if l.writing {
+		l.mu.Unlock()
+		return <-row.done
+	}
+	l.writing = true
+	for {
+		rows := l.pending
+		l.pending = nil
+		l.mu.Unlock()
+		var groups []sqlstore.SentGroup
+		at := map[string]int{}
+		for _, r := range rows {
+			i, ok := at[r.event]
+			if !ok {
+				i = len(groups)
+				at[r.event] = i
+				groups = append(groups, sqlstore.SentGroup{EventID: r.event})
+			}
+			groups[i].Keys = append(groups[i].Keys, r.key[:]...)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := d.wal.LogSent(ctx, groups, d.now())
+		cancel()
+		for _, r := range rows {
+			r.done <- err
+		}
+		l.mu.Lock()
+		if len(l.pending) == 0 {
+			l.writing = false
+			l.mu.Unlock()
+			return <-row.done
+		}
+	}
+}
+
+// inDoubt reports whether delivery k of env had an attempt that is
+// neither recorded sent (the caller checked) nor unsent: more attempts
+// than unsent ones.
+func (w *walCheck) inDoubt(ctx context.Context, d *Dispatcher, env producer.Envelope, k deliveryKey) (bool, error) {
+	if d.wal == nil || !atMostOnce(env.Lane) {
+		return false, nil
+	}
+	if !w.attemptsLoaded {
+		a, err := d.wal.SentKeys(ctx, attemptEvent(env))
+		if err != nil {
+			return false, err
+		}
+		u, err := d.wal.SentKeys(ctx, unsentEvent(env))
+		if err != nil {
+			return false, err
+		}
+		w.attempts, w.attemptsLoaded = keyCounts(a), true
+		for k, n := range keyCounts(u) {
+			w.attempts[k] -= n
+		}
+	}
+	return w.attempts[k] > 0, nil
+}
+
+// keyCounts counts each delivery key in concatenated keys.
+func keyCounts(b []byte) map[deliveryKey]int {
+	out := map[deliveryKey]int{}
+	for len(b) >= sqlstore.SentKeySize {
+		out[deliveryKey(b[:sqlstore.SentKeySize])]++
+		b = b[sqlstore.SentKeySize:]
+	}
+	return out
+}
+
+// doubted is the outcome of a delivery found in doubt: failed, class
+// in_doubt; the first finding (first) gets a dead letter, a later one
+// (the claim already says "d") only its receipt again.
+func doubted(first bool) outcome {
+	return outcome{status: loa.StatusFailed, class: ClassInDoubt, deadLetter: first, duplicate: !first,
+		reason: "in doubt: its sender stopped in the middle of the send, so the provider may or may not have it; " +
+			"a code or an alert is never sent twice, so it is not sent again"}
+}
+
+// markDoubted marks the claims of deliveries found in doubt, so that no
+// redelivery sends them, and reports them.
+func (d *Dispatcher) markDoubted(ctx context.Context, notificationID string, rkeys []string) {
+	if len(rkeys) == 0 {
+		return
+	}
+	d.log.Warn("deliveries in doubt after a sender stopped mid-send: recorded failed (in_doubt), not sent again",
+		slog.String("notification_id", notificationID), slog.Int("deliveries", len(rkeys)))
+	if err := d.claims.MarkInDoubtKeys(ctx, rkeys); err != nil {
+		d.log.Warn("marking deliveries in doubt in Redis failed; the write-ahead record still holds their attempts", slog.Any("error", err))
+	}
+}
