@@ -570,3 +570,39 @@ func TestSubmissionIsNFC(t *testing.T) {
 		t.Errorf("stored %q %q %q, want NFC", got.Title, got.Description, got.Location.Address)
 	}
 }
+
+// TestAbuseIsNotPublished: a matter rejected as abusive shows nothing of
+// what its sender wrote or sent in the public view (title, description,
+// name, address, exact point, photos), even when the sender agreed to be
+// named; its handling (status, reason, agency) stays public.
+func TestAbuseIsNotPublished(t *testing.T) {
+	r := newRig(t, testenv.Stores(t)["sqlite"])
+	ctx := context.Background()
+	in := hoiAn
+	in.Title, in.Description, in.Public = "Quảng cáo cá độ bóng đá", "Truy cập cado.example để nhận thưởng, đồ ngu", true
+	f := r.submit(cit("cit-hoa"), in)
+	f = r.act(off("h-hoian"), f.ID, feedback.Step{Action: feedback.ActReject, Reason: feedback.ReasonAbusive})
+	v, err := r.svc.Public(ctx, f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := r.svc.PublicList(ctx, feedback.Filter{})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("list: %v %d", err, len(list))
+	}
+	for _, x := range []any{v, list} {
+		b, _ := json.Marshal(x)
+		for _, s := range []string{"cá độ", "cado.example", "đồ ngu", "Nguyễn Thị Hoa", "Trần Phú", "15.8768"} {
+			if strings.Contains(string(b), s) {
+				t.Errorf("the public view of an abusive matter holds %q: %s", s, b)
+			}
+		}
+	}
+	if v.Status != feedback.StatusRejected || v.RejectReason != feedback.ReasonAbusive || v.Agency != "ubnd-hoian" || v.Named || v.Photos != 0 {
+		t.Errorf("view %+v", v)
+	}
+	// Its sender still reads it in full.
+	if g, err := r.svc.Get(ctx, cit("cit-hoa"), f.ID); err != nil || g.Title != in.Title {
+		t.Errorf("the sender's view: %v %q", err, g.Title)
+	}
+}

@@ -193,20 +193,33 @@ func (s *Service) publicViews(ctx context.Context, list []Feedback) ([]PublicVie
 				v.HasPoint, v.Lat, v.Lon = true, p.Lat, p.Lon
 			}
 		}
+		if f.Status == StatusRejected && f.RejectReason == ReasonAbusive {
+			// Rejected as abusive: nothing of what its sender wrote or sent
+			// is shown, so the public view is no way to publish abuse.
+			v.Title, v.Description, v.Named, v.Name, v.Address, v.Photos, v.MediaURL = abusiveTitle, "", false, "", "", 0, ""
+			if p.HasCentroid {
+				v.HasPoint, v.Lat, v.Lon = true, p.Lat, p.Lon
+			} else {
+				v.HasPoint, v.Lat, v.Lon = false, 0, 0
+			}
+		}
 		out[i] = v
 	}
 	return out, nil
 }
 
+// abusiveTitle stands for the title of a matter rejected as abusive.
+const abusiveTitle = "[nội dung không phù hợp đã bị ẩn]"
+
 // PhotoOf returns a matter's photo n (from 0) for someone who may see it:
-// anyone when the citizen agreed to be named, else those who see the
-// matter in full.
+// anyone when the citizen agreed to be named (unless it was rejected as
+// abusive), else those who see the matter in full.
 func (s *Service) PhotoOf(ctx context.Context, a Actor, id string, n int) (Photo, error) {
 	f, err := s.load(ctx, id)
 	if err != nil {
 		return Photo{}, err
 	}
-	if !f.Citizen.Public {
+	if !f.Citizen.Public || f.Status == StatusRejected && f.RejectReason == ReasonAbusive {
 		if err := s.mayRead(ctx, a, f); err != nil {
 			return Photo{}, err
 		}

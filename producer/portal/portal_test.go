@@ -376,6 +376,9 @@ func TestPlainTextIsText(t *testing.T) {
 			t.Errorf("PlainText(%q) = %q, want %q", in, got, want)
 		}
 	}
+	if got := portal.Sanitize("<p>Ho\u0302\u0323i An &amp; <b>Tam Kỳ</b></p>"); got != "<p>Hội An &amp; <b>Tam Kỳ</b></p>" {
+		t.Errorf("Sanitize keeps HTML, NFC: %q", got)
+	}
 	if got := portal.Slugify(portal.PlainText("Sở TN&MT thông báo")); got != "so-tn-mt-thong-bao" {
 		t.Errorf("slug %q", got)
 	}
