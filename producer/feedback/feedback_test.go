@@ -606,3 +606,33 @@ func TestAbuseIsNotPublished(t *testing.T) {
 		t.Errorf("the sender's view: %v %q", err, g.Title)
 	}
 }
+
+// TestCategoriesAreTheCoordinators: categories and routes are edited by a
+// coordinator of the DoIC or an administrator only — not by a handler, a
+// coordinator role outside the DoIC, a citizen or an integrating
+// system's key.
+func TestCategoriesAreTheCoordinators(t *testing.T) {
+	r := newRig(t, testenv.Stores(t)["sqlite"])
+	ctx := context.Background()
+	c := feedback.Category{Code: "moi-truong", Name: "Môi trường", Agency: "ubnd-hoian", HandlingDays: 1, Active: true}
+	for _, a := range []feedback.Actor{off("h-tnmt"), off("coord-elsewhere"), cit("cit-hoa"), {APIKeyID: "k-1"}} {
+		if _, err := r.svc.PutCategory(ctx, a, false, c); code(err) != loa.EForbidden {
+			t.Errorf("category by %+v: %v, want forbidden", a, err)
+		}
+		if err := r.svc.PutRoute(ctx, a, false, feedback.Route{Category: "moi-truong", Area: "503", Agency: "so-gtvt"}); code(err) != loa.EForbidden {
+			t.Errorf("route by %+v: %v, want forbidden", a, err)
+		}
+		if err := r.svc.DeleteRoute(ctx, a, false, "moi-truong", "503"); code(err) != loa.EForbidden {
+			t.Errorf("route deleted by %+v: %v, want forbidden", a, err)
+		}
+	}
+	if got, _ := r.db.FeedbackCategory(ctx, "moi-truong"); got.Agency != "so-tnmt" || got.HandlingDays != 2 {
+		t.Errorf("the category changed: %+v", got)
+	}
+	if rs, _ := r.db.FeedbackRoutes(ctx, "moi-truong"); len(rs) != 1 || rs[0].Agency != "ubnd-hoian" {
+		t.Errorf("the routes changed: %+v", rs)
+	}
+	if _, err := r.svc.PutCategory(ctx, off("coord"), false, c); err != nil {
+		t.Errorf("by the coordinator: %v", err)
+	}
+}
