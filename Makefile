@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCH       ?= .
 BENCHTIME   ?= 1s
 
-# make chaos: CHAOS_FLAGS=--short (CI's run) or --redis-aof (Redis with persistence); see README, "Chaos".
+# make chaos: CHAOS_FLAGS=--short (CI's run) or --redis-aof (Redis with persistence); see docs/testing.md, "Chaos".
 CHAOS_FLAGS ?=
 # make bench-e2e: e.g. BENCH_E2E_FLAGS='-devices 1000000 -dispatchers 2'; FAKEFCM=../shared/tools/fakefcm
 # measures against that reference fake instead of Loa's own.
@@ -57,10 +57,10 @@ ci: lint ## lint, then the tests against real PostgreSQL, Redis and Kafka
 	LOA_REQUIRE_SERVICES=1 $(MAKE) --no-print-directory test-verbose; status=$$?; \
 	bash deploy/local/down.sh; exit $$status
 
-bench: ## benchmarks (real services when LOA_TEST_* is set; see README)
+bench: ## benchmarks (real services when LOA_TEST_* is set; see docs/testing.md)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./...
 
-bench-e2e: build ## end-to-end broadcast benchmark on the running services (loa-bench broadcast; see README)
+bench-e2e: build ## end-to-end broadcast benchmark on the running services (loa-bench broadcast; see docs/testing.md)
 	$(GO) build -o bin/loa-bench ./cmd/loa-bench
 	@if [ -n "$(FAKEFCM)" ]; then (cd "$(FAKEFCM)" && $(GO) build -o "$(CURDIR)/bin/fakefcm" ./cmd/fakefcm); fi
 	set -a; . deploy/local/.state/env; set +a; \

@@ -9,7 +9,7 @@
 // live rate, and prints pushes/s and the CPU time per push and peak RSS of
 // each process: Loa's apart from the fake's and from Kafka's, Redis's and
 // PostgreSQL's (read from /proc). With two dispatchers it also shows how
-// the work was shared. `make bench-e2e` runs it; see README.md,
+// the work was shared. `make bench-e2e` runs it; see docs/testing.md,
 // "Benchmarks".
 package main
 

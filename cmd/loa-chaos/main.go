@@ -3,7 +3,7 @@
 // PostgreSQL, Redis and Kafka servers of its own, while a printed
 // schedule of faults kills and restarts every part; then a check of what
 // arrived against what was promised. It exits 1 when a promise is broken.
-// See package internal/chaos, and README.md, "Chaos".
+// See package internal/chaos, and docs/testing.md, "Chaos".
 package main
 
 import (

@@ -26,7 +26,7 @@ func (in *instance) signInDemo(t *testing.T, username string) string {
 	return s["token"].(string)
 }
 
-// TestBroadcastEndToEnd: on `loa dev`, the README's flow with the demo
+// TestBroadcastEndToEnd: on `loa dev`, docs/api.md's flow with the demo
 // officials — the submitter drafts a broadcast to a demo area and submits
 // it, the approver sees the audience size and approves, and the counters
 // reach every device of the audience (the dev outbox receives them).

@@ -17,7 +17,7 @@ import (
 )
 
 // config is everything read from LOA_* variables. Every variable is in
-// the README's table.
+// docs/configuration.md's table (TestEveryVariableIsDocumented).
 type config struct {
 	HTTPAddr        string
 	KafkaBrokers    []string

@@ -247,7 +247,7 @@ func TestFakesCommand(t *testing.T) {
 	}
 }
 
-// TestFakesDriveLoaDev is the README's walk-through: `loa dev` on the
+// TestFakesDriveLoaDev is docs/fakes.md's walk-through: `loa dev` on the
 // variables `loa-fakes` prints sends real SMS and pushes to the fakes, a
 // carrier report marks the SMS delivered, an FCM outage opens the breaker
 // (log line and metric), the push that runs out of retry tiers becomes a

@@ -33,14 +33,14 @@ Usage:
   loa admin audit list [--actor A] [--target T] [--route R] [--since T] [--until T]
   loa admin audit purge [--older-than DAYS]
   loa admin official create --username U --full-name NAME --phone P --unit UNIT --roles ROLE[,ROLE…] [--password-file F]
-  loa admin areas load FILE   load an areas CSV (see README.md, "Areas")
+  loa admin areas load FILE   load an areas CSV (see docs/api.md, "Areas")
   loa admin feedback categories load FILE   (code,name,name_en,group,agency,handling_days)
   loa admin feedback route CATEGORY AREA AGENCY
   loa admin deadletters list [--limit N]
   loa admin deadletters replay [--by NAME] ID
   loa help
 
-Configuration comes from LOA_* environment variables (see README.md).
+Configuration comes from LOA_* environment variables (see docs/configuration.md).
 The provider fakes for loa dev are a command of their own: go run ./cmd/loa-fakes.
 `
 
@@ -238,13 +238,13 @@ func printDevBanner(w io.Writer, base string, cfg config) {
     demo-issuer (alert_issuer), demo-handler (feedback_handler), demo-coordinator (feedback_coordinator),
     demo-editor (editor), demo-chief-editor (chief_editor), demo-admin (admin)
     sign in: POST %[1]s/v1/sessions {"username":"demo-submitter","password":"%[3]s","otp":"<code>"}
-    (a code: oathtool --totp -b %[4]s)  Broadcasts: see the README, "Broadcasts".
+    (a code: oathtool --totp -b %[4]s)  Broadcasts: see docs/api.md, "Broadcasts".
   Ctrl-C stops it.
 
 `, base, cfg.DevAPIKey, demoPassword, demoTOTPSecret)
 }
 
-// seedDemo adds the demo citizen account used by the README's examples,
+// seedDemo adds the demo citizen account used by the README's tour,
 // once.
 func seedDemo(ctx context.Context, store *sqlstore.DB) error {
 	if err := seedAreas(ctx, store); err != nil {
