@@ -63,16 +63,10 @@ func (h *handler) checkOfficialRole(ctx context.Context, p Principal, roles ...a
 	if err != nil {
 		return err
 	}
-	for _, g := range grants {
-		if slices.Contains(roles, g.Role) {
-			return nil
-		}
+	if e := lacksRole(grants, roles); e != nil {
+		return e
 	}
-	names := make([]string, len(roles))
-	for i, r := range roles {
-		names[i] = string(r)
-	}
-	return &loa.Error{Code: loa.EForbidden, Detail: "this needs an official with the role " + strings.Join(names, " or ")}
+	return nil
 }
 
 // requireAlertReader admits API keys with an alerts scope or ops, and

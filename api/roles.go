@@ -21,17 +21,23 @@ func (h *handler) requireRole(roles ...accounts.Role) func(http.Handler) http.Ha
 		if err != nil {
 			return nil // the handler's own check reports it
 		}
-		for _, g := range grants {
-			if slices.Contains(roles, g.Role) {
-				return nil
-			}
-		}
-		names := make([]string, len(roles))
-		for i, r := range roles {
-			names[i] = string(r)
-		}
-		return &loa.Error{Code: loa.EForbidden, Detail: "this route needs an official with the role " + strings.Join(names, " or ")}
+		return lacksRole(grants, roles)
 	})
+}
+
+// lacksRole is nil when grants hold one of roles (in any unit), and
+// otherwise the refusal naming them.
+func lacksRole(grants []accounts.RoleGrant, roles []accounts.Role) *loa.Error {
+	for _, g := range grants {
+		if slices.Contains(roles, g.Role) {
+			return nil
+		}
+	}
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = string(r)
+	}
+	return &loa.Error{Code: loa.EForbidden, Detail: "this route needs an official with the role " + strings.Join(names, " or ")}
 }
 
 // requireApprover admits an official who may approve (the
