@@ -12,7 +12,8 @@ import (
 // store: they reach storage and Kafka through interfaces that
 // internal/sqlstore and producer/kafkapub implement. The root and
 // producer reach no Redis client either (a domain may, through the
-// accounts service, whose one-time codes live in Redis).
+// accounts service, whose one-time codes live in Redis, unless it is
+// stricter).
 func TestNoInfrastructureInTheVocabulary(t *testing.T) {
 	forbidden := []string{"database/sql", "github.com/jackc/pgx", "modernc.org/sqlite", "github.com/segmentio/kafka-go",
 		"github.com/twmb/franz-go", "github.com/go-chi/chi", "github.com/loa-hub/loa/internal/sqlstore"}
@@ -36,8 +37,16 @@ func TestNoInfrastructureInTheVocabulary(t *testing.T) {
 		check(pkg, append(forbidden, "github.com/redis/go-redis"))
 	}
 	for _, d := range domains {
-		check("github.com/loa-hub/loa/producer/"+d, forbidden)
+		check("github.com/loa-hub/loa/producer/"+d, append(forbidden, stricter[d]...))
 	}
+}
+
+// stricter names what a domain must not reach on top of the rest:
+// feedback and portal touch no Redis, no object-store client (photos and
+// covers go through a blob interface) and no HTTP.
+var stricter = map[string][]string{
+	"feedback": {"github.com/redis/go-redis", "github.com/minio/minio-go", "net/http"},
+	"portal":   {"github.com/redis/go-redis", "github.com/minio/minio-go", "net/http"},
 }
 
 // domains are the producing services whose types and store interfaces
