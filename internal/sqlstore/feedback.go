@@ -568,15 +568,16 @@ func (d *DB) Citizen(ctx context.Context, accountID string) (feedback.Citizen, e
 	return c, nil
 }
 
-// CountFeedbackSince counts the matters created since a time by an account
-// (when account is not empty), else for a phone.
-func (d *DB) CountFeedbackSince(ctx context.Context, account, phone string, since time.Time) (int, error) {
-	q, arg := `SELECT COUNT(*) FROM feedback WHERE citizen_account = $1 AND created_at >= $2`, account
-	if account == "" {
-		q, arg = `SELECT COUNT(*) FROM feedback WHERE citizen_phone = $1 AND created_at >= $2`, phone
+// CountFeedbackSince counts the matters created since a time by an
+// integrating system (client not empty) for a phone, else by an account
+// from its own session.
+func (d *DB) CountFeedbackSince(ctx context.Context, client, account, phone string, since time.Time) (int, error) {
+	q, args := `SELECT COUNT(*) FROM feedback WHERE client_id = '' AND citizen_account = $1 AND created_at >= $2`, []any{account, since.UTC()}
+	if client != "" {
+		q, args = `SELECT COUNT(*) FROM feedback WHERE client_id = $1 AND citizen_phone = $2 AND created_at >= $3`, []any{client, phone, since.UTC()}
 	}
 	var n int
-	if err := d.db.QueryRowContext(ctx, q, arg, since.UTC()).Scan(&n); err != nil {
+	if err := d.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlstore: count feedback: %w", err)
 	}
 	return n, nil

@@ -500,6 +500,34 @@ func TestOneCitizenCannotFloodTheQueue(t *testing.T) {
 	r.submit(cit("cit-hoa"), hoiAn)
 }
 
+// TestAKeyCannotUseUpACitizensDay: an integrating system that files 20
+// matters with a registered citizen's phone reaches its own limit for that
+// phone; the citizen can still file from their account, and another key
+// for the same phone is not affected.
+func TestAKeyCannotUseUpACitizensDay(t *testing.T) {
+	r := newRig(t, testenv.Stores(t)["sqlite"])
+	ctx := context.Background()
+	key := feedback.Actor{APIKeyID: "k-1912"}
+	in := feedback.Input{Category: "giao-thong", Description: "Đèn tín hiệu hỏng", Area: "20570", Phone: "0905123456"}
+	for range 20 {
+		r.submit(key, in)
+	}
+	if _, err := r.svc.Prepare(ctx, key, in); code(err) != loa.ERateLimited {
+		t.Fatalf("the key's 21st for one phone: %v", err)
+	}
+	r.submit(cit("cit-hoa"), hoiAn)
+	r.submit(feedback.Actor{APIKeyID: "k-other"}, in)
+	// And the other way round: the citizen's own 20 do not stop a hotline
+	// from filing for them.
+	for range 19 {
+		r.submit(cit("cit-hoa"), hoiAn)
+	}
+	if _, err := r.svc.Prepare(ctx, cit("cit-hoa"), hoiAn); code(err) != loa.ERateLimited {
+		t.Fatalf("the citizen's 21st: %v", err)
+	}
+	r.submit(feedback.Actor{APIKeyID: "k-third"}, in)
+}
+
 func TestPrepareNamesEveryWrongField(t *testing.T) {
 	db := testenv.Stores(t)["sqlite"]
 	r := newRig(t, db)

@@ -53,9 +53,10 @@ type Store interface {
 	TransitionFeedback(ctx context.Context, t Transition) error
 	FeedbackHistory(ctx context.Context, id string) ([]Event, error)
 	ListFeedback(ctx context.Context, f Filter) ([]Feedback, error)
-	// CountFeedbackSince counts the matters sent since a time by an
-	// account (when account is not empty) or for a phone.
-	CountFeedbackSince(ctx context.Context, account, phone string, since time.Time) (int, error)
+	// CountFeedbackSince counts the matters sent since a time: by an
+	// integrating system (client not empty) for a phone, else by a
+	// citizen's account from their own session.
+	CountFeedbackSince(ctx context.Context, client, account, phone string, since time.Time) (int, error)
 	FeedbackStats(ctx context.Context, now time.Time) ([]AgencyStat, error)
 
 	// OfficialsWithRole returns the active officials holding role in unit.
@@ -117,8 +118,8 @@ type Config struct {
 	MaxTitle  int
 	MaxText   int
 	MaxPhotos int
-	// PerDay bounds what one citizen (account, or phone for an
-	// integrating system) sends in 24 hours, so one sender cannot fill
+	// PerDay bounds what one citizen (their account, or one integrating
+	// system for one phone) sends in 24 hours, so one sender cannot fill
 	// the handlers' queues or the blob store.
 	PerDay int
 }
@@ -339,9 +340,12 @@ func (s *Service) Prepare(ctx context.Context, a Actor, in Input) (*Draft, error
 		}
 		f.Citizen.Name, f.Citizen.Phone = c.Name, c.Phone
 	}
-	// The limit is checked here, before any photo is read.
+	// The limit is checked here, before any photo is read. What a system
+	// files for a phone counts against that system's share for the phone,
+	// never against the citizen's own: a key holder cannot use up the day
+	// of a citizen whose number it knows.
 	since := s.d.Now().Add(-24 * time.Hour)
-	n, err := s.d.Store.CountFeedbackSince(ctx, f.Citizen.AccountID, f.Citizen.Phone, since)
+	n, err := s.d.Store.CountFeedbackSince(ctx, f.ClientID, f.Citizen.AccountID, f.Citizen.Phone, since)
 	if err != nil {
 		return nil, err
 	}
