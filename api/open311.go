@@ -400,7 +400,8 @@ type o311Posted struct {
 	ServiceRequestID string   `json:"service_request_id" xml:"service_request_id"`
 	Token            string   `json:"token,omitempty" xml:"token,omitempty"`
 	ServiceNotice    string   `json:"service_notice" xml:"service_notice"`
-	AccountID        string   `json:"account_id" xml:"account_id"`
+	// GeoReport v2's optional account_id is never given: it would tell a
+	// key holder which phone numbers belong to Loa's citizens.
 }
 
 type o311PostedList struct {
@@ -535,7 +536,7 @@ func (h *handler) open311Post(w http.ResponseWriter, r *http.Request, _, format 
 		return err
 	}
 	notice := "Đã tiếp nhận; thời hạn xử lý: " + f.DueAt.In(feedback.ICT).Format("02/01/2006")
-	out := []o311Posted{{ServiceRequestID: f.ID, ServiceNotice: notice, AccountID: f.Citizen.AccountID}}
+	out := []o311Posted{{ServiceRequestID: f.ID, ServiceNotice: notice}}
 	open311Write(w, format, http.StatusOK, out, o311PostedList{Requests: out})
 	return nil
 }

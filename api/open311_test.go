@@ -323,3 +323,26 @@ func TestOpen311KeepsPhotosOfTheUnnamed(t *testing.T) {
 		t.Errorf("photo for the key that posted it: %d", resp.StatusCode)
 	}
 }
+
+// TestOpen311PostDoesNotRevealAccounts: the answer to a key holder who
+// files with a registered citizen's phone is the same as for an unknown
+// phone — it names no account, so a key cannot tell which numbers belong
+// to Loa's citizens, nor learn their account ids.
+func TestOpen311PostDoesNotRevealAccounts(t *testing.T) {
+	f := newFeedbackFixture(t)
+	key := f.key(t, "cong-dvc", api.ScopeFeedbackWrite)
+	accountID, _ := f.citizen(t, "049095000123", "0905123456")
+	for _, format := range []string{"json", "xml"} {
+		for _, phone := range []string{"0905123456", "0912000111"} {
+			v := url.Values{"api_key": {key}, "service_code": {"moi-truong"}, "lat": {"15.8768"}, "long": {"108.3291"},
+				"phone": {phone}, "description": {"Cống thoát nước bị tắc"}}
+			resp, b := f.form(t, "/open311/v2/requests."+format, v)
+			if resp.StatusCode != 200 {
+				t.Fatalf("%s %s: %d %s", format, phone, resp.StatusCode, b)
+			}
+			if bytes.Contains(b, []byte("account_id")) || bytes.Contains(b, []byte(accountID)) {
+				t.Errorf("%s %s: the answer reveals an account: %s", format, phone, b)
+			}
+		}
+	}
+}
