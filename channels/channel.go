@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -196,6 +197,47 @@ func Errorf(c Class, provider, format string, args ...any) *Error {
 // a connection. They say nothing about the provider's health, so a
 // circuit breaker does not count them.
 var ErrNotAttempted = errors.New("channels: the provider was not called")
+
+// ErrNotTaken is wrapped by Transient failures after which the provider
+// surely does not have the message although it was called: it answered
+// that it did not take it (a 5xx, a 429, a busy or throttling code), or
+// no connection to it could be opened. Any other Transient failure of a
+// provider call — no answer within the timeout, a connection lost while
+// the request was under way, the caller's context ending during the call
+// — leaves the message maybe delivered (see MaybeDelivered).
+var ErrNotTaken = errors.New("channels: the provider did not take the message")
+
+// MaybeDelivered reports whether a failed send may nevertheless have
+// reached the provider, so that sending it again may deliver it twice: a
+// Transient failure that wraps neither ErrNotAttempted nor ErrNotTaken.
+// A failure of another class is the provider's answer (or came before the
+// call) and is never in doubt.
+func MaybeDelivered(err error) bool {
+	return err != nil && ClassOf(err) == Transient && !errors.Is(err, ErrNotAttempted) && !errors.Is(err, ErrNotTaken)
+}
+
+// AtMostOnce reports whether the lane's messages must never be delivered
+// twice, even at the cost of one not delivered: codes and alerts. A
+// channel stack does not resend (or fail over) such a message after a
+// failure that leaves it maybe delivered.
+func (l Lane) AtMostOnce() bool { return l == LaneOTP || l == LaneAlert }
+
+// Refused wraps err, a provider's answer refusing a message or a failure
+// to connect to it, so that it reads as not taken (ErrNotTaken).
+func Refused(err error) error { return refused{err} }
+
+type refused struct{ err error }
+
+func (r refused) Error() string { return r.err.Error() }
+
+func (r refused) Unwrap() []error { return []error{r.err, ErrNotTaken} }
+
+// DialFailed reports whether err is a failure to open a connection (the
+// request never left): such a failure is not taken (see Refused).
+func DialFailed(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
 
 // ClassOf returns the class of the first *Error in err's chain, or
 // Transient for anything else: an unknown failure is retried, never dropped.

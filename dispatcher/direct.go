@@ -26,6 +26,7 @@ type kafkaMessage = kafka.Message
 func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env producer.Envelope, p producer.Direct) ([]producer.Record, error) {
 	var recs []producer.Record
 	emit := func(dv delivery, o outcome) error {
+		d.reportUnanswered(env, p.NotificationID, []outcome{o})
 		rc, more, err := d.settle(dv, o)
 		if err != nil {
 			return err
@@ -212,6 +213,13 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 		return outcome{}, err
 	}
 	o := d.classify(dv, tier, r)
+	if o.class == ClassInDoubt {
+		// The provider may have it: the attempt stays written, and the
+		// claim says so, so that nothing sends it again.
+		d.marker.notSent()
+		d.markDoubted(ctx, p.NotificationID, []string{rkey})
+		return o, nil
+	}
 	if o.status != loa.StatusSent {
 		d.marker.notSent()
 		at.unsent()

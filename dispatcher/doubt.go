@@ -32,10 +32,13 @@ import (
 // loa_sends_unmarked), and a person acts on it — asks for a new code,
 // issues an update of the alert.
 //
-// A provider that takes a request and never answers is another matter:
-// the call times out as a transient failure and is retried (a provider
-// that did deliver it then shows it twice); that is the provider's doubt,
-// not a crash's.
+// A provider call that fails without the provider saying it did not take
+// the message (no answer within the timeout, a connection lost mid-call:
+// channels.MaybeDelivered) leaves the same doubt without a crash. Such a
+// code or alert is not retried either, in place, in a retry tier or at
+// another SMS gateway: it is recorded failed (in_doubt) with a dead letter
+// at once, and its claim marked "d". Other lanes retry it: a broadcast
+// may then repeat what such a provider did deliver.
 
 // ClassInDoubt is the class of a delivery whose send had begun when its
 // sender died: recorded failed, never sent again.
@@ -206,15 +209,44 @@ func doubted(first bool) outcome {
 			"a code or an alert is never sent twice, so it is not sent again"}
 }
 
-// markDoubted marks the claims of deliveries found in doubt, so that no
-// redelivery sends them, and reports them.
+// noAnswer is the outcome of a code's or an alert's send that failed in a
+// way that leaves it maybe delivered (channels.MaybeDelivered): failed,
+// class in_doubt, with a dead letter; never sent again.
+func noAnswer(o outcome) outcome {
+	o.status, o.class, o.deadLetter, o.redelivery, o.unanswered = loa.StatusFailed, ClassInDoubt, true, nil, true
+	o.reason = "in doubt: the provider call failed without an answer saying the message was not taken (" + o.reason +
+		"), so the provider may or may not have it; a code or an alert is never sent twice, so it is not sent again"
+	return o
+}
+
+// markDoubted marks the claims of deliveries found in doubt, or left in
+// doubt by their send, so that no redelivery sends them, and reports them.
 func (d *Dispatcher) markDoubted(ctx context.Context, notificationID string, rkeys []string) {
 	if len(rkeys) == 0 {
 		return
 	}
-	d.log.Warn("deliveries in doubt after a sender stopped mid-send: recorded failed (in_doubt), not sent again",
+	d.log.Warn("deliveries in doubt (a sender stopped mid-send, or the provider did not answer): recorded failed (in_doubt), not sent again",
 		slog.String("notification_id", notificationID), slog.Int("deliveries", len(rkeys)))
 	if err := d.claims.MarkInDoubtKeys(ctx, rkeys); err != nil {
 		d.log.Warn("marking deliveries in doubt in Redis failed; the write-ahead record still holds their attempts", slog.Any("error", err))
 	}
+}
+
+// reportUnanswered logs the deliveries of one message whose provider
+// calls failed without an answer: resent ones were tried again (their
+// recipients may get them twice), inDoubt ones recorded in doubt.
+func (d *Dispatcher) reportUnanswered(env producer.Envelope, notificationID string, outcomes []outcome) {
+	resent, inDoubt := 0, 0
+	for _, o := range outcomes {
+		resent += o.resent
+		if o.unanswered {
+			inDoubt++
+		}
+	}
+	if resent == 0 && inDoubt == 0 {
+		return
+	}
+	d.log.Warn("provider calls failed without an answer; the provider may have had those messages",
+		slog.String("lane", string(env.Lane)), slog.String("notification_id", notificationID),
+		slog.Int("sent_again", resent), slog.Int("in_doubt", inDoubt))
 }

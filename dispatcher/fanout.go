@@ -55,6 +55,7 @@ func (d *Dispatcher) handleFanout(ctx context.Context, m kafkaMessage, env produ
 		}
 	}
 
+	d.reportUnanswered(env, p.NotificationID, outcomes)
 	receipts := make([]producer.Receipt, 0, len(recipients))
 	var recs []producer.Record // retries and dead letters
 	for i, o := range outcomes {
@@ -130,6 +131,7 @@ type batch struct {
 	mu      sync.Mutex
 	held    map[int]struct{} // claimed and not settled: renewed while they wait
 	release []string         // claim keys of deliveries not sent
+	doubts  []string         // claim keys of deliveries in doubt after their send
 	errs    []error
 }
 
@@ -245,6 +247,7 @@ wait:
 			return b.ctx.Err() // the senders see it too; what they sent is recorded
 		}
 	}
+	d.markDoubted(context.WithoutCancel(b.ctx), b.msg.NotificationID, b.doubts)
 	if err := d.claims.ReleaseKeys(context.WithoutCancel(b.ctx), b.release, b.owner); err != nil {
 		b.errs = append(b.errs, err)
 	}
@@ -287,6 +290,13 @@ func (b *batch) send(i int) {
 	}
 	o := d.classify(dv, b.tier, r)
 	b.outcomes[i] = o
+	if o.class == ClassInDoubt {
+		// The provider may have it: the attempt stays written, and the
+		// claim is marked in doubt when the batch ends.
+		d.marker.notSent()
+		b.doubt(i)
+		return
+	}
 	if o.status != loa.StatusSent {
 		d.marker.notSent()
 		at.unsent()
@@ -305,6 +315,16 @@ func (b *batch) notSent(i int, err error) {
 	if err != nil {
 		b.errs = append(b.errs, err)
 	}
+	b.mu.Unlock()
+	b.left.Done()
+}
+
+// doubt settles delivery i as in doubt: its claim is marked so when the
+// batch ends, never released.
+func (b *batch) doubt(i int) {
+	b.mu.Lock()
+	delete(b.held, i)
+	b.doubts = append(b.doubts, b.rkeys[i])
 	b.mu.Unlock()
 	b.left.Done()
 }

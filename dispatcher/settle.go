@@ -35,6 +35,13 @@ type outcome struct {
 	// redelivery, set when status is loa.StatusRetrying, is the delivery's
 	// next retry tier and when it is due.
 	redelivery *producer.Redelivery
+	// resent counts the provider calls of this send that failed without
+	// an answer and were followed by another try (in place, or the retry
+	// tier of redelivery): each may deliver the message once more.
+	resent int
+	// unanswered: the delivery is in doubt because its provider call
+	// failed without an answer (see noAnswer).
+	unanswered bool
 }
 
 // delivery names one delivery of a lane message: what its outcome is
@@ -57,6 +64,9 @@ type sendResult struct {
 	res     channels.Result
 	err     error
 	history []producer.Attempt
+	// resent counts the tries that failed without an answer and were
+	// tried again in place.
+	resent int
 }
 
 // send sends msg, retrying a short transient failure in place (up to
@@ -71,6 +81,7 @@ type sendResult struct {
 // guarded providers' CallTimeout, LOA_SEND_TIMEOUT).
 func (d *Dispatcher) send(ctx context.Context, env producer.Envelope, channel channels.Channel, msg channels.Message, history []producer.Attempt) (sendResult, error) {
 	backoff := 200 * time.Millisecond
+	resent := 0
 	history = slices.Clip(history) // shared by a batch's sends: append copies
 	if !env.ExpiresAt.IsZero() {
 		var cancel context.CancelFunc
@@ -88,11 +99,17 @@ func (d *Dispatcher) send(ctx context.Context, env producer.Envelope, channel ch
 			return sendResult{}, ctx.Err()
 		}
 		if err == nil || channels.ClassOf(err) != channels.Transient || attempt >= d.cfg.SendAttempts {
-			return sendResult{res: res, err: err, history: history}, nil
+			return sendResult{res: res, err: err, history: history, resent: resent}, nil
+		}
+		if atMostOnce(env.Lane) && channels.MaybeDelivered(err) {
+			return sendResult{res: res, err: err, history: history, resent: resent}, nil // in doubt (see classify): not tried again
 		}
 		wait := max(backoff, channels.RetryAfterOf(err))
 		if wait > 5*time.Second || (!env.ExpiresAt.IsZero() && d.now().Add(wait).After(env.ExpiresAt)) {
-			return sendResult{res: res, err: err, history: history}, nil // a long wait belongs in a retry tier, not in a worker
+			return sendResult{res: res, err: err, history: history, resent: resent}, nil // a long wait belongs in a retry tier, not in a worker
+		}
+		if channels.MaybeDelivered(err) {
+			resent++
 		}
 		history = append(history, attemptOf(d.now(), err))
 		select {
@@ -109,12 +126,12 @@ func (d *Dispatcher) send(ctx context.Context, env producer.Envelope, channel ch
 // token-dead).
 func (d *Dispatcher) classify(dv delivery, tier int, r sendResult) outcome {
 	if r.err == nil {
-		return outcome{status: loa.StatusSent, provider: r.res.Provider, providerID: r.res.ProviderID, attempts: len(r.history) + 1}
+		return outcome{status: loa.StatusSent, provider: r.res.Provider, providerID: r.res.ProviderID, attempts: len(r.history) + 1, resent: r.resent}
 	}
 	now := d.now()
 	history := append(slices.Clip(r.history), attemptOf(now, r.err))
 	class := channels.ClassOf(r.err)
-	o := outcome{class: class, reason: r.err.Error(), attempts: len(history), history: history}
+	o := outcome{class: class, reason: r.err.Error(), attempts: len(history), history: history, resent: r.resent}
 	var ce *channels.Error
 	if errors.As(r.err, &ce) {
 		o.provider = ce.Provider
@@ -125,6 +142,9 @@ func (d *Dispatcher) classify(dv delivery, tier int, r sendResult) outcome {
 	case channels.TokenDead:
 		o.status = loa.StatusTokenDead // the ledger deactivates the device from the receipt
 	case channels.Transient:
+		if atMostOnce(dv.env.Lane) && channels.MaybeDelivered(r.err) {
+			return noAnswer(o)
+		}
 		if tier >= len(d.cfg.RetryTiers) {
 			o.status, o.deadLetter = loa.StatusFailed, true
 			o.reason = fmt.Sprintf("gave up after %d attempts: %s", len(history), o.reason)
@@ -136,6 +156,9 @@ func (d *Dispatcher) classify(dv delivery, tier int, r sendResult) outcome {
 			break
 		}
 		o.status = loa.StatusRetrying
+		if channels.MaybeDelivered(r.err) {
+			o.resent++
+		}
 		o.redelivery = &producer.Redelivery{Channel: string(dv.ch), Recipient: dv.addr, Targets: dv.targets,
 			Tier: tier + 1, DueAt: due.UTC(), History: history}
 	default:
@@ -150,6 +173,11 @@ func (d *Dispatcher) classify(dv delivery, tier int, r sendResult) outcome {
 func (d *Dispatcher) settle(dv delivery, o outcome) (producer.Receipt, []producer.Record, error) {
 	if !o.duplicate {
 		d.cfg.Metrics.Delivery(string(dv.ch), o.provider, string(o.status))
+	}
+	if o.unanswered {
+		d.cfg.Metrics.Unanswered(o.resent, 1)
+	} else if o.resent > 0 {
+		d.cfg.Metrics.Unanswered(o.resent, 0)
 	}
 	rc := d.newReceipt(dv, o)
 	switch {

@@ -12,7 +12,9 @@ package breaker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker"
@@ -59,6 +61,8 @@ type Channel struct {
 	name  string
 	inner channels.Channel
 	cb    *gobreaker.CircuitBreaker
+	// lastFailure is the last failure counted against the provider.
+	lastFailure atomic.Pointer[string]
 }
 
 // New wraps inner, a provider instance called name, in a breaker. State
@@ -78,16 +82,27 @@ func New(name string, inner channels.Channel, s Settings, log *slog.Logger, m *m
 			// Our own cancellation, and a failure before the provider was
 			// called (the rate limiter, its Redis), say nothing about the
 			// provider.
-			return err == nil || errors.Is(err, context.Canceled) || errors.Is(err, channels.ErrNotAttempted) ||
+			ok := err == nil || errors.Is(err, context.Canceled) || errors.Is(err, channels.ErrNotAttempted) ||
 				channels.ClassOf(err) != channels.Transient
+			if !ok {
+				msg := err.Error()
+				c.lastFailure.Store(&msg)
+			}
+			return ok
 		},
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			level := slog.LevelWarn
-			if to == gobreaker.StateClosed {
+			attrs := []slog.Attr{slog.String("provider", name), slog.String("from", from.String()), slog.String("to", to.String())}
+			switch to {
+			case gobreaker.StateClosed:
 				level = slog.LevelInfo
+			case gobreaker.StateOpen:
+				// What tripped it, so that an opening can be told from its cause.
+				if last := c.lastFailure.Load(); last != nil {
+					attrs = append(attrs, slog.String("last_failure", *last))
+				}
 			}
-			log.Log(context.Background(), level, "circuit breaker state changed",
-				slog.String("provider", name), slog.String("from", from.String()), slog.String("to", to.String()))
+			log.LogAttrs(context.Background(), level, "circuit breaker state changed", attrs...)
 			m.BreakerState(name, stateValue(to), to.String())
 		},
 	})
@@ -120,7 +135,8 @@ func (c *Channel) Send(ctx context.Context, m channels.Message) (channels.Result
 		return nil, err
 	})
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return channels.Result{}, &channels.Error{Class: channels.Transient, Provider: c.name, Code: "breaker_open", Err: err}
+		return channels.Result{}, &channels.Error{Class: channels.Transient, Provider: c.name, Code: "breaker_open",
+			Err: fmt.Errorf("%w: %w", channels.ErrNotAttempted, err)}
 	}
 	return res, err
 }

@@ -241,13 +241,17 @@ func (c *Client) classify(ctx, callCtx context.Context, err error) error {
 		if te.Code >= 500 {
 			class = channels.Permanent
 		}
-		return &channels.Error{Class: class, Provider: c.name, Code: strconv.Itoa(te.Code), Err: fmt.Errorf("email: %w", err)}
+		// A reply: the server did not take the message.
+		return &channels.Error{Class: class, Provider: c.name, Code: strconv.Itoa(te.Code), Err: channels.Refused(fmt.Errorf("email: %w", err))}
 	case errors.Is(err, errNoStartTLS):
 		return c.transient("STARTTLS", err)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return c.transient("timeout", err)
+	}
+	if channels.DialFailed(err) {
+		return c.transient("network", channels.Refused(err))
 	}
 	return c.transient("network", err)
 }

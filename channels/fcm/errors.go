@@ -182,6 +182,9 @@ func (c *Client) classify(ctx, callCtx context.Context, rec *call, err error, to
 			// The token endpoint refused the service account.
 			return &channels.Error{Class: channels.Permanent, Provider: c.provider, Code: "AUTH", Err: fmt.Errorf("fcm: credentials: %w", netErr)}
 		}
+		if channels.DialFailed(netErr) {
+			return transient("network", channels.Refused(netErr)) // no connection: FCM does not have it
+		}
 		return transient("network", netErr)
 	case errors.Is(callCtx.Err(), context.DeadlineExceeded):
 		return transient("timeout", fmt.Errorf("no answer within %s: %w", c.timeout, err))
@@ -211,7 +214,8 @@ func (c *Client) fromFailure(f failure, token bool) error {
 	if code == "" {
 		code = strconv.Itoa(f.status)
 	}
-	e := &channels.Error{Provider: c.provider, Code: code, Err: fmt.Errorf("fcm: send: %d %s: %s", f.status, code, f.message)}
+	// An answer: FCM did not take the message, whatever the class.
+	e := &channels.Error{Provider: c.provider, Code: code, Err: channels.Refused(fmt.Errorf("fcm: send: %d %s: %s", f.status, code, f.message))}
 	switch {
 	case f.code == "UNREGISTERED":
 		e.Class = channels.TokenDead

@@ -264,6 +264,9 @@ func TestErrorClasses(t *testing.T) {
 			if ce.Provider != "fcm:"+project {
 				t.Errorf("Provider = %q", ce.Provider)
 			}
+			if channels.MaybeDelivered(err) {
+				t.Errorf("an answer refusing the push reads as maybe delivered: %v", err)
+			}
 			// The SDK would retry a 503 itself, waiting Retry-After each
 			// time; the client must give up after one answer.
 			if n := f.Requests(); n != 1 {
@@ -309,6 +312,9 @@ func TestTimeoutIsTransient(t *testing.T) {
 	if !asError(err, &ce) || ce.Class != channels.Transient || ce.Code != "timeout" {
 		t.Fatalf("Send = %v, want transient timeout", err)
 	}
+	if !channels.MaybeDelivered(err) {
+		t.Errorf("no answer within the timeout: FCM may have the push, but %v does not say so", err)
+	}
 	if took > 2*time.Second {
 		t.Errorf("Send took %s with a 150ms CallTimeout", took)
 	}
@@ -335,6 +341,9 @@ func TestConnectionRefusedIsTransientAndQuick(t *testing.T) {
 	_, err := c.Send(context.Background(), push("tok-1"))
 	if channels.ClassOf(err) != channels.Transient {
 		t.Fatalf("Send to a closed fake = %v, want transient", err)
+	}
+	if channels.MaybeDelivered(err) {
+		t.Errorf("no connection, yet %v reads as maybe delivered", err)
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("Send took %s; the SDK's retry of network errors was not cut short", took)

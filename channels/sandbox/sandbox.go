@@ -5,6 +5,8 @@ package sandbox
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -159,14 +161,14 @@ func New(name channels.Name, outbox *Outbox) *Channel {
 func (c *Channel) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
 	provider := "sandbox:" + string(c.name)
 	if err := ctx.Err(); err != nil {
-		return channels.Result{}, &channels.Error{Class: channels.Transient, Provider: provider, Err: err}
+		return channels.Result{}, &channels.Error{Class: channels.Transient, Provider: provider, Err: fmt.Errorf("%w: %w", channels.ErrNotAttempted, err)}
 	}
 	now := c.now()
 	if m.Expired(now) {
 		return channels.Result{}, channels.Errorf(channels.Expired, provider, "expired at %s", m.ExpiresAt.Format(time.RFC3339))
 	}
 	if c.FailNext.Load() > 0 && c.FailNext.Add(-1) >= 0 {
-		return channels.Result{}, channels.Errorf(channels.Transient, provider, "injected failure")
+		return channels.Result{}, &channels.Error{Class: channels.Transient, Provider: provider, Err: channels.Refused(errors.New("injected failure"))}
 	}
 	c.outbox.add(Entry{
 		NotificationID: m.NotificationID, Kind: m.Kind, Channel: c.name, To: m.To,

@@ -162,7 +162,7 @@ func (e *ESMS) Send(ctx context.Context, m channels.Message) (channels.Result, e
 		return channels.Result{Provider: e.name, ProviderID: r.SMSID}, nil
 	}
 	ce := &channels.Error{Class: channels.Transient, Provider: e.name, Code: r.CodeResult,
-		Err: fmt.Errorf("sms: esms: CodeResult %s: %s", r.CodeResult, r.ErrorMessage)}
+		Err: channels.Refused(fmt.Errorf("sms: esms: CodeResult %s: %s", r.CodeResult, r.ErrorMessage))}
 	if _, ok := esmsPermanent[r.CodeResult]; ok {
 		ce.Class = channels.Permanent
 	}

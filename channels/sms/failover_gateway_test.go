@@ -120,3 +120,43 @@ func TestNewFailoverNeedsProviders(t *testing.T) {
 		t.Error("NewFailover with a nil provider: nil error")
 	}
 }
+
+// TestFailoverKeepsACodeTheGatewayMayHave: the first gateway takes the
+// request and never answers. A code or an alert (lanes sent at most once)
+// is not sent through the second gateway — the first may have it — and
+// its error says it may have been delivered; a message of another lane
+// fails over. A gateway that answers 503 did not take the message: a code
+// fails over then.
+func TestFailoverKeepsACodeTheGatewayMayHave(t *testing.T) {
+	first := startESMS(t, smsfake.ESMSOptions{})
+	second := startSpeedSMS(t, smsfake.SpeedSMSOptions{})
+	f, err := sms.NewFailover("", newESMS(t, first, func(c *sms.ESMSConfig) { c.Timeout = 100 * time.Millisecond }), newSpeedSMS(t, second, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.SetHang(true)
+	for _, lane := range []channels.Lane{channels.LaneOTP, channels.LaneAlert} {
+		m := gatewayMessage("84912345678")
+		m.Lane = lane
+		err := errOf(f.Send(context.Background(), m))
+		if !channels.MaybeDelivered(err) {
+			t.Errorf("%s: the first gateway did not answer: got %v, want an error that leaves it maybe delivered", lane, err)
+		}
+	}
+	if n := second.Requests(); n != 0 {
+		t.Errorf("the second gateway got %d requests for codes and alerts the first may have", n)
+	}
+	m := gatewayMessage("84912345679")
+	m.Lane = channels.LaneDirect
+	if res, err := f.Send(context.Background(), m); err != nil || res.Provider != "speedsms" {
+		t.Errorf("a direct notification: %+v, %v; want it sent by the second gateway", res, err)
+	}
+
+	first.SetHang(false)
+	first.SetStatus(503, 0)
+	m = gatewayMessage("84912345670")
+	m.Lane = channels.LaneOTP
+	if res, err := f.Send(context.Background(), m); err != nil || res.Provider != "speedsms" {
+		t.Errorf("a code the first gateway refused with 503: %+v, %v; want it sent by the second", res, err)
+	}
+}

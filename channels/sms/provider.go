@@ -45,8 +45,10 @@ var (
 // concurrent use if its providers are.
 //
 // A Transient failure can be ambiguous (a timeout after the gateway took
-// the message), so failing over may, rarely, deliver an SMS twice; for
-// codes and alerts a duplicate costs less than a message not sent.
+// the message: channels.MaybeDelivered). Failing over then may, rarely,
+// deliver an SMS twice: accepted for other messages, never done for codes
+// and alerts (channels.Lane.AtMostOnce), whose failure is returned as it
+// is, for the dispatcher to record in doubt.
 type Failover struct {
 	name      string
 	providers []Provider
@@ -89,6 +91,10 @@ func (f *Failover) Send(ctx context.Context, m channels.Message) (channels.Resul
 			return res, nil
 		}
 		if channels.ClassOf(err) != channels.Transient || ctx.Err() != nil {
+			return channels.Result{}, err
+		}
+		if m.Lane.AtMostOnce() && channels.MaybeDelivered(err) {
+			// This gateway may have it: another would send it twice.
 			return channels.Result{}, err
 		}
 	}
@@ -207,6 +213,8 @@ func (c common) netError(ctx, callCtx context.Context, err error) error {
 		code, err = "timeout", fmt.Errorf("no answer within %s: %w", c.timeout, err)
 	case errors.As(err, &ne) && ne.Timeout():
 		code = "timeout"
+	case channels.DialFailed(err):
+		err = channels.Refused(err) // no connection: the gateway does not have it
 	}
 	return &channels.Error{Class: channels.Transient, Provider: c.name, Code: code, Err: fmt.Errorf("sms: send: %w", err)}
 }
@@ -216,7 +224,7 @@ func (c common) netError(ctx, callCtx context.Context, err error) error {
 // 4xx Permanent.
 func (c common) statusError(a answer) error {
 	e := &channels.Error{Provider: c.name, Code: strconv.Itoa(a.status),
-		Err: fmt.Errorf("sms: gateway answered %d %s: %s", a.status, http.StatusText(a.status), snippet(a.body))}
+		Err: channels.Refused(fmt.Errorf("sms: gateway answered %d %s: %s", a.status, http.StatusText(a.status), snippet(a.body)))}
 	switch {
 	case a.status == http.StatusRequestTimeout, a.status == http.StatusTooManyRequests, a.status >= 500:
 		e.Class, e.RetryAfter = channels.Transient, channels.ParseRetryAfter(a.header.Get("Retry-After"), c.now())

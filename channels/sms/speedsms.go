@@ -155,7 +155,7 @@ func (s *SpeedSMS) Send(ctx context.Context, m channels.Message) (channels.Resul
 		return channels.Result{Provider: s.name, ProviderID: r.Data.TranID.String()}, nil
 	}
 	ce := &channels.Error{Class: channels.Transient, Provider: s.name, Code: r.Code,
-		Err: fmt.Errorf("sms: speedsms: %s %s: %s", r.Status, r.Code, r.Message)}
+		Err: channels.Refused(fmt.Errorf("sms: speedsms: %s %s: %s", r.Status, r.Code, r.Message))}
 	if _, ok := speedPermanent[r.Code]; ok {
 		ce.Class = channels.Permanent
 	}

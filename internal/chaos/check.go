@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,8 +68,10 @@ type BreakerChange struct {
 	Process, Provider string
 	From, To          string
 	// Expected says the provider was failing then (a stall or a 503
-	// window of the schedule).
+	// window of the schedule, and what it left behind: see faultWindows).
 	Expected bool
+	// LastFailure is the failure that tripped an opening, as logged.
+	LastFailure string
 }
 
 // DeadLetter is one entry of the dead-letter index.
@@ -166,18 +169,24 @@ func (r *runner) check(ctx context.Context) (*Report, error) {
 			}
 		}
 	}
+	// A push sent again after FCM did not answer it (a timeout) may be a
+	// repeat too: the dispatchers log how many.
+	unanswered := r.unansweredResent("bulk", r.broadcastID)
 	bulk := tally(KindBroadcast, cfg.Devices, func(i int) int { return fcm.ByRecipient[fleet.Token(bulkPrefix, i)] })
-	bulk.Bound = bound
+	bulk.Bound = bound + unanswered
 	switch {
 	case kills == 0:
-		bulk.Promise = "every device exactly once (no dispatcher was killed)"
-		if bulk.Duplicates > 0 {
-			bulk.Broken = append(bulk.Broken, fmt.Sprintf("%d repeats, and no dispatcher was killed", bulk.Duplicates))
+		bulk.Promise = fmt.Sprintf("every device; repeats ≤ %d, those sent again after FCM did not answer (no dispatcher was killed)", unanswered)
+		if bulk.Duplicates > unanswered {
+			bulk.Broken = append(bulk.Broken, fmt.Sprintf("%d repeats, more than the %d sent again after no answer, and no dispatcher was killed",
+				bulk.Duplicates, unanswered))
 		}
 	case measured:
-		bulk.Promise = fmt.Sprintf("every device; repeats ≤ %d, the sends the killed replicas had not marked", bound)
-		if bulk.Duplicates > bound {
-			bulk.Broken = append(bulk.Broken, fmt.Sprintf("%d repeats, more than the %d sends in flight at the kills", bulk.Duplicates, bound))
+		bulk.Promise = fmt.Sprintf("every device; repeats ≤ %d: %d sends the killed replicas had not marked, %d sent again after FCM did not answer",
+			bound+unanswered, bound, unanswered)
+		if bulk.Duplicates > bound+unanswered {
+			bulk.Broken = append(bulk.Broken, fmt.Sprintf("%d repeats, more than the %d sends in flight at the kills and the %d sent again after no answer",
+				bulk.Duplicates, bound, unanswered))
 		}
 	default:
 		bulk.Promise = "every device; repeats ≤ the sends in flight at the kills"
@@ -408,7 +417,15 @@ func (r *runner) checkNotices(ctx context.Context, sms map[string]int, rep *Repo
 		}
 	}
 	row.Lost = row.Targeted - row.Reached
-	if row.Duplicates > 0 {
+	// A notification sent again after its gateway did not answer (a
+	// timeout) may be a repeat: Loa promises at most once for codes and
+	// alerts only. The dispatchers log how many.
+	if unanswered := r.unansweredResent("direct", ""); unanswered > 0 {
+		row.Promise = fmt.Sprintf("each accepted once (retried with its idempotency key) and delivered; repeats ≤ %d, those sent again after the gateway did not answer", unanswered)
+		if row.Duplicates > unanswered {
+			row.Broken = append(row.Broken, fmt.Sprintf("%d repeats, more than the %d sent again after no answer", row.Duplicates, unanswered))
+		}
+	} else if row.Duplicates > 0 {
 		row.Broken = append(row.Broken, fmt.Sprintf("%d phones got their notification more than once", row.Repeated))
 	}
 	for k, v := range rep.NoticeErrors {
@@ -600,16 +617,16 @@ func (r *runner) deadLetters(ctx context.Context, push map[string]int, sms map[s
 	}
 }
 
-var breakerLine = regexp.MustCompile(`time=(\S+) .*msg="circuit breaker state changed" provider=(\S+) from=(\S+) to=(\S+)`)
+var (
+	breakerLine = regexp.MustCompile(`time=(\S+) .*msg="circuit breaker state changed" provider=(\S+) from=(\S+) to=(\S+)`)
+	lastFailure = regexp.MustCompile(`last_failure=("(?:[^"\\]|\\.)*"|\S+)`)
+)
 
 // breakerChanges reads the breakers' changes from the dispatchers' logs
 // and marks those that fall in a window where the provider was failing
-// (plus the send timeout and the breaker's open time after it).
+// (see markExpected).
 func (r *runner) breakerChanges(faults []FaultRecord) []BreakerChange {
 	var out []BreakerChange
-	// A send held by a stalled provider fails when the sender gives up on
-	// it (LOA_SEND_TIMEOUT, 10 s) after the stall itself ended.
-	slack := 15 * time.Second
 	for _, d := range r.fl.Dispatchers {
 		f, err := os.Open(d.LogPath)
 		if err != nil {
@@ -627,11 +644,10 @@ func (r *runner) breakerChanges(faults []FaultRecord) []BreakerChange {
 				continue
 			}
 			b := BreakerChange{At: at.Sub(r.t0), Process: d.Name, Provider: m[2], From: m[3], To: m[4]}
-			for _, fr := range faults {
-				fcm := fr.Kind == StallFCM && strings.HasPrefix(b.Provider, "fcm")
-				esms := fr.Kind == FailSMS && b.Provider == "esms"
-				if (fcm || esms) && b.At >= fr.Started && b.At <= fr.Ended+slack {
-					b.Expected = true
+			if lf := lastFailure.FindStringSubmatch(sc.Text()); lf != nil {
+				b.LastFailure = lf[1]
+				if u, err := strconv.Unquote(lf[1]); err == nil {
+					b.LastFailure = u
 				}
 			}
 			out = append(out, b)
@@ -639,5 +655,56 @@ func (r *runner) breakerChanges(faults []FaultRecord) []BreakerChange {
 		f.Close()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].At < out[j].At })
+	markExpected(out, faults, r.env())
 	return out
+}
+
+var unansweredLine = regexp.MustCompile(`msg="provider calls failed without an answer[^"]*" lane=(\S+) notification_id=(\S+) sent_again=(\d+)`)
+
+// unansweredResent sums, over the dispatchers' logs, the sends of lane
+// (of notification id, when not empty) that were tried again after a
+// provider call without an answer.
+func (r *runner) unansweredResent(lane, id string) int {
+	n := 0
+	for _, d := range r.fl.Dispatchers {
+		b, err := os.ReadFile(d.LogPath)
+		if err != nil {
+			continue
+		}
+		for _, m := range unansweredLine.FindAllStringSubmatch(string(b), -1) {
+			if m[1] == lane && (id == "" || m[2] == id) {
+				k, _ := strconv.Atoi(m[3])
+				n += k
+			}
+		}
+	}
+	return n
+}
+
+// markExpected marks the breaker changes that fall in a window where
+// their provider was failing: from the start of a stall of FCM or of the
+// eSMS gateway's 503s to its end, plus the send timeout (a send the
+// stalled fake held fails only when the sender gives up on it, after the
+// stall itself ended), plus the breaker's open time (it half-opens and
+// closes after that), plus 5 s.
+func markExpected(changes []BreakerChange, faults []FaultRecord, env map[string]string) {
+	slack := envDuration(env, "LOA_SEND_TIMEOUT", 10*time.Second) + envDuration(env, "LOA_BREAKER_OPEN_FOR", 30*time.Second) + 5*time.Second
+	for i := range changes {
+		b := &changes[i]
+		for _, fr := range faults {
+			fcm := fr.Kind == StallFCM && strings.HasPrefix(b.Provider, "fcm")
+			esms := fr.Kind == FailSMS && b.Provider == "esms"
+			if (fcm || esms) && b.At >= fr.Started && b.At <= fr.Ended+slack {
+				b.Expected = true
+			}
+		}
+	}
+}
+
+// envDuration is the duration variable name of env, or def.
+func envDuration(env map[string]string, name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(env[name]); err == nil {
+		return d
+	}
+	return def
 }

@@ -46,7 +46,7 @@ func (rep *Report) Print(w io.Writer) {
 	for _, r := range rep.Rows {
 		fmt.Fprintf(w, "  %s: %s\n", r.Kind, r.Promise)
 		if r.InDoubt > 0 {
-			fmt.Fprintf(w, "    in doubt after a kill (recorded failed with a dead letter, not sent again): %d, of which %d had arrived\n",
+			fmt.Fprintf(w, "    in doubt after a kill or a provider call without an answer (recorded failed with a dead letter, not sent again): %d, of which %d had arrived\n",
 				r.InDoubt, r.InDoubtReached)
 		}
 	}
@@ -61,7 +61,7 @@ func (rep *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "  no answer (%s)%*s %d\n", k, max(0, 48-len(k)), "", cs.NoAnswer[k])
 	}
 	if cs.AcceptedInDoubt > 0 {
-		fmt.Fprintf(w, "  accepted and in doubt after a kill (not sent again): %d, of which %d never arrived (the person asks for a new code)\n",
+		fmt.Fprintf(w, "  accepted and in doubt after a kill or a provider call without an answer (not sent again): %d, of which %d never arrived (the person asks for a new code)\n",
 			cs.AcceptedInDoubt, cs.AcceptedInDoubtLost)
 	}
 	if cs.RefusedDelivered+cs.NoAnswerDelivered > 0 {
@@ -86,6 +86,9 @@ func (rep *Report) Print(w io.Writer) {
 				why = "while the provider was NOT failing"
 			}
 			fmt.Fprintf(w, "  T+%-8v %s %s %s → %s (%s)\n", b.At.Round(100*time.Millisecond), b.Process, b.Provider, b.From, b.To, why)
+			if b.LastFailure != "" {
+				fmt.Fprintf(w, "             tripped by: %s\n", b.LastFailure)
+			}
 		}
 	}
 	fmt.Fprintf(w, "\ndead letters: %d\n", len(rep.DeadLetters))

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -56,5 +57,50 @@ func TestReportPrint(t *testing.T) {
 	}
 	if n := len(FullSchedule(90 * time.Second)); n != 9+6 {
 		t.Errorf("the full schedule has %d events, want 9 kills and 6 other faults", n)
+	}
+}
+
+// TestBreakerOpeningAfterAStallIsExpected: the FCM fake stalls from T+8s
+// to T+18s and holds what it took; with a 30 s send timeout those sends
+// fail from T+38s, and a breaker opening then is the stall's doing, as is
+// its closing after the open time. An opening long after, or at the SMS
+// gateway for an FCM stall, is not. The failure that tripped it is read
+// from the log line.
+func TestBreakerOpeningAfterAStallIsExpected(t *testing.T) {
+	faults := []FaultRecord{{Event: Event{Kind: StallFCM}, Started: 8 * time.Second, Ended: 18 * time.Second}}
+	env := map[string]string{"LOA_SEND_TIMEOUT": "30s", "LOA_BREAKER_OPEN_FOR": "10s"}
+	changes := []BreakerChange{
+		{At: 38100 * time.Millisecond, Provider: "fcm:loa-fake", To: "open"},
+		{At: 48200 * time.Millisecond, Provider: "fcm:loa-fake", To: "closed"},
+		{At: 38100 * time.Millisecond, Provider: "esms", To: "open"},
+		{At: 90 * time.Second, Provider: "fcm:loa-fake", To: "open"},
+		{At: 5 * time.Second, Provider: "fcm:loa-fake", To: "open"},
+	}
+	markExpected(changes, faults, env)
+	for i, want := range []bool{true, true, false, false, false} {
+		if changes[i].Expected != want {
+			t.Errorf("%s %s at T+%v: expected %v, want %v", changes[i].Provider, changes[i].To, changes[i].At, changes[i].Expected, want)
+		}
+	}
+
+	line := `time=2026-11-29T07:22:41.183Z level=WARN msg="circuit breaker state changed" provider=fcm:loa-fake from=closed to=open last_failure="channels: transient from fcm:loa-fake (timeout): fcm: send: no answer within 30s"`
+	if m := breakerLine.FindStringSubmatch(line); m == nil || m[4] != "open" {
+		t.Errorf("breakerLine: %q", m)
+	}
+	if m := lastFailure.FindStringSubmatch(line); m == nil || !strings.Contains(m[1], "no answer within 30s") {
+		t.Errorf("lastFailure: %q", m)
+	}
+}
+
+// TestUnansweredLineMatchesTheDispatchersLog: the check reads the
+// dispatcher's report of sends tried again without an answer as the text
+// handler writes it.
+func TestUnansweredLineMatchesTheDispatchersLog(t *testing.T) {
+	var b bytes.Buffer
+	slog.New(slog.NewTextHandler(&b, nil)).Warn("provider calls failed without an answer; the provider may have had those messages",
+		slog.String("lane", "bulk"), slog.String("notification_id", "bc-1"), slog.Int("sent_again", 7), slog.Int("in_doubt", 0))
+	m := unansweredLine.FindStringSubmatch(b.String())
+	if m == nil || m[1] != "bulk" || m[2] != "bc-1" || m[3] != "7" {
+		t.Errorf("unansweredLine on %q: %q", b.String(), m)
 	}
 }

@@ -197,6 +197,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
+// env is the LOA_* variables Loa's processes get: Defaults, overridden by
+// Config.Env.
+func (r *runner) env() map[string]string {
+	env := map[string]string{}
+	for k, v := range Defaults {
+		env[k] = v
+	}
+	for k, v := range r.cfg.Env {
+		env[k] = v
+	}
+	return env
+}
+
 func (r *runner) logf(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -309,13 +322,7 @@ func (r *runner) setup(ctx context.Context) error {
 	fmt.Fprintf(r.out, "chaos: postgres %s, redis %s, kafka %s (%v)\n", r.dbURL, r.redisURL, r.kafka.Addr(),
 		time.Since(start).Round(time.Second))
 
-	env := map[string]string{}
-	for k, v := range Defaults {
-		env[k] = v
-	}
-	for k, v := range cfg.Env {
-		env[k] = v
-	}
+	env := r.env()
 	var prefix string
 	if cfg.Kafka != nil {
 		prefix = fmt.Sprintf("chaos-%d-", time.Now().UnixNano())

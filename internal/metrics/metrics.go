@@ -26,6 +26,7 @@ type Metrics struct {
 	unmarked     prometheus.Gauge
 	takenOver    *prometheus.CounterVec
 	walFailures  prometheus.Counter
+	unanswered   *prometheus.CounterVec
 }
 
 // Observer records one observation (a histogram's series with its labels
@@ -66,6 +67,10 @@ func New() *Metrics {
 			Name: "loa_claims_taken_over_total",
 			Help: "Deliveries taken over from a sender that stopped without recording them, by whether the write-ahead record had them (recorded) or they were sent again (resent).",
 		}, []string{"result"}),
+		unanswered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loa_sends_unanswered_total",
+			Help: "Provider calls that failed without an answer saying the message was not taken (a timeout, a connection lost mid-call), by what followed: sent again (resent: the recipient may get it twice) or recorded in doubt (in_doubt: codes and alerts, never sent again).",
+		}, []string{"result"}),
 		walFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loa_sends_write_ahead_failures_total", Help: "Sends whose write-ahead record failed (recorded in Redis only).",
 		}),
@@ -84,7 +89,7 @@ func New() *Metrics {
 		}, []string{"provider", "lane"}),
 	}
 	m.reg.MustRegister(m.sends, m.breakerState, m.breakerTrips, m.rateWaits, m.rateCalls, m.rateLocal, m.laneQueue, m.streamWaits,
-		m.unmarked, m.takenOver, m.walFailures,
+		m.unmarked, m.takenOver, m.walFailures, m.unanswered,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -145,6 +150,15 @@ func (m *Metrics) TakenOver(recorded, resent int) {
 	if m != nil {
 		m.takenOver.WithLabelValues("recorded").Add(float64(recorded))
 		m.takenOver.WithLabelValues("resent").Add(float64(resent))
+	}
+}
+
+// Unanswered counts provider calls that failed without an answer: resent
+// ones were tried again, inDoubt ones recorded in doubt.
+func (m *Metrics) Unanswered(resent, inDoubt int) {
+	if m != nil {
+		m.unanswered.WithLabelValues("resent").Add(float64(resent))
+		m.unanswered.WithLabelValues("in_doubt").Add(float64(inDoubt))
 	}
 }
 

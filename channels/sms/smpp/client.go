@@ -363,7 +363,7 @@ func (c *Client) session(ctx context.Context) (*Session, error) {
 		c.mu.Unlock()
 		if failed == n {
 			return nil, &channels.Error{Class: channels.Transient, Provider: c.name, Code: "BIND",
-				Err: fmt.Errorf("smpp: not bound: %w", bindErr)}
+				Err: channels.Refused(fmt.Errorf("smpp: not bound: %w", bindErr))}
 		}
 		select {
 		case <-changed:
@@ -371,7 +371,7 @@ func (c *Client) session(ctx context.Context) (*Session, error) {
 			return nil, c.classify(context.Cause(ctx))
 		case <-wait.C:
 			return nil, &channels.Error{Class: channels.Transient, Provider: c.name, Code: "NOT_BOUND",
-				Err: errors.New("smpp: no session bound in time")}
+				Err: channels.Refused(errors.New("smpp: no session bound in time"))}
 		}
 	}
 }
@@ -490,6 +490,13 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 	}
 	if worst != nil {
 		c.tracker.end(ticket, nil, "", "")
+		for _, id := range ids {
+			if id != "" && channels.ClassOf(worst) == channels.Transient {
+				// Some parts were taken: sending again repeats them.
+				return channels.Result{}, &channels.Error{Class: channels.Transient, Provider: c.name, Code: "PARTIAL",
+					Err: fmt.Errorf("smpp: some parts taken, one not: %s", worst.Error())}
+			}
+		}
 		return channels.Result{}, worst
 	}
 	c.tracker.end(ticket, ids, m.NotificationID, to)
@@ -581,6 +588,7 @@ func (c *Client) classify(err error) error {
 	switch {
 	case errors.As(err, &se):
 		e.Code = strings.TrimPrefix(se.Status.String(), "ESME_")
+		e.Err = channels.Refused(err) // the SMSC answered: it did not take this part
 		switch {
 		case se.Status == pdu.RThrottled, se.Status == pdu.RMsgQFul:
 			e.RetryAfter = c.cfg.ThrottleBackoff
