@@ -41,6 +41,9 @@ type benchConfig struct {
 	env                            map[string]string
 	keep, quietProgress            bool
 	timeout                        time.Duration
+	codes                          int    // SMS codes a second during the broadcast
+	schema                         string // a schema kept between runs, seeded once
+	seedOnly                       bool
 }
 
 type multiFlag map[string]string
@@ -73,6 +76,9 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the schema, topics and Redis keys")
 	fs.BoolVar(&cfg.quietProgress, "no-bar", false, "a progress line every 5 s instead of a bar")
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "give up after this long")
+	fs.IntVar(&cfg.codes, "codes", 0, "SMS codes a second asked through the API while the broadcast runs (0: none); prints their time from API to gateway fake")
+	fs.StringVar(&cfg.schema, "schema", "", "a PostgreSQL schema kept between runs: made and seeded when missing, reused (not seeded again) when present, never dropped")
+	fs.BoolVar(&cfg.seedOnly, "seed-only", false, "with -schema: seed the devices and stop (so a measured run does not include seeding)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,6 +87,21 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	}
 	if cfg.fcm != "loa" && cfg.fcm != "reference" {
 		return fmt.Errorf("-fcm %q: want loa or reference", cfg.fcm)
+	}
+	if cfg.seedOnly && cfg.schema == "" {
+		return errors.New("-seed-only needs -schema, the schema to keep")
+	}
+	if cfg.codes > 0 {
+		// The codes are asked from one address, each for a phone of its
+		// own; the gateways' TPS (50 by default) would bound any higher
+		// rate: set unless -env names them.
+		for k, v := range map[string]string{"LOA_CODES_PER_IP": "1000000",
+			"LOA_SMS_ESMS_RATE": strconv.Itoa(2 * cfg.codes), "LOA_SMS_ESMS_BURST": strconv.Itoa(max(cfg.codes/5, 5)),
+			"LOA_SMS_SPEEDSMS_RATE": strconv.Itoa(2 * cfg.codes), "LOA_SMS_SPEEDSMS_BURST": strconv.Itoa(max(cfg.codes/5, 5))} {
+			if _, set := cfg.env[k]; !set {
+				cfg.env[k] = v
+			}
+		}
 	}
 	if cfg.fcm == "reference" && cfg.fakefcm == "" {
 		return errors.New("-fcm reference needs -fakefcm, the reference fake's binary")
@@ -105,7 +126,9 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return fmt.Errorf("%w (logs in %s)", err, cfg.dir)
 	}
-	res.print(stdout)
+	if res != nil {
+		res.print(stdout)
+	}
 	fmt.Fprintf(stdout, "logs: %s\n", cfg.dir)
 	return nil
 }
@@ -147,13 +170,17 @@ type result struct {
 	services      string
 	retried       float64 // pushes that went to a retry tier
 	breakerOpened float64 // breaker changes to open
+	codes         *codeResult
 }
 
 func (b *bench) run(ctx context.Context) (*result, error) {
 	cfg := b.cfg
 	res := &result{cfg: cfg, load0: loadavg()}
 	b.schema, b.prefix, b.keys = "bench_"+b.id, "bench-"+b.id+"-", "bench:"+b.id+":"
-	dbURL, err := b.makeSchema(ctx)
+	if cfg.schema != "" {
+		b.schema = cfg.schema
+	}
+	dbURL, seeded, err := b.makeSchema(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -178,16 +205,26 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	if err := b.fl.LoadAreas(ctx, []fleet.Area{{Code: "95", Name: "Tinh Bench"}}); err != nil {
 		return nil, err
 	}
-	seed := time.Now()
-	if err := b.fl.SeedAudience(ctx, "bench", cfg.devices, 50_000_000, "95"); err != nil {
-		return nil, err
+	if seeded {
+		fmt.Fprintf(b.out, "loa-bench: schema %s is seeded already (-devices must be what it was seeded with)\n", b.schema)
+	} else {
+		seed := time.Now()
+		if err := b.fl.SeedAudience(ctx, "bench", cfg.devices, 50_000_000, "95"); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(b.out, "loa-bench: seeded %d devices in %v\n", cfg.devices, time.Since(seed).Round(100*time.Millisecond))
 	}
-	fmt.Fprintf(b.out, "loa-bench: seeded %d devices in %v\n", cfg.devices, time.Since(seed).Round(100*time.Millisecond))
-	sub, err := b.fl.Official(ctx, "bench-submitter", "snn", "agency_submitter", "0900000301")
+	if cfg.seedOnly {
+		fmt.Fprintf(b.out, "loa-bench: schema %s kept; measure with -schema %s -devices %d\n", b.schema, b.schema, cfg.devices)
+		return nil, nil
+	}
+	// Officials of this run's own (a kept schema has those of earlier runs).
+	n := time.Now().UnixNano() / 1000 % 1_000_000 * 10
+	sub, err := b.fl.Official(ctx, "bench-submitter-"+b.id, "snn", "agency_submitter", fmt.Sprintf("090%07d", n))
 	if err != nil {
 		return nil, err
 	}
-	appr, err := b.fl.Official(ctx, "bench-approver", fleet.ApprovalUnit, "broadcast_approver", "0900000302")
+	appr, err := b.fl.Official(ctx, "bench-approver-"+b.id, fleet.ApprovalUnit, "broadcast_approver", fmt.Sprintf("090%07d", n+1))
 	if err != nil {
 		return nil, err
 	}
@@ -222,14 +259,23 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	wg.Add(1)
 	go func() { defer wg.Done(); sampleRSS(sampleCtx, res.procs) }()
 
+	var codes *codeLoad
+	stopCodes := make(chan struct{})
 	t0 := time.Now()
+	if cfg.codes > 0 {
+		codes = newCodeLoad(b.fl.Client(), cfg.codes)
+		wg.Add(1)
+		go func() { defer wg.Done(); codes.run(ctx, stopCodes) }()
+	}
 	if _, err := c.Call(ctx, "POST", "/v1/broadcasts/"+bc.ID+"/approve", appr, nil, nil); err != nil {
+		close(stopCodes)
 		stopSampling()
 		wg.Wait()
 		return nil, fmt.Errorf("approve: %w", err)
 	}
 	err = b.wait(ctx, t0, before)
 	res.toLastPush = time.Since(t0)
+	close(stopCodes)
 	if err == nil {
 		err = b.waitLedger(ctx, c, appr, bc.ID)
 		res.toLedger = time.Since(t0)
@@ -241,6 +287,11 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	wg.Wait()
 	if err != nil {
 		return nil, err
+	}
+	if codes != nil {
+		if res.codes, err = codes.collect(ctx, b.fl, time.Minute); err != nil {
+			return nil, fmt.Errorf("codes: %w", err)
+		}
 	}
 	for _, url := range b.fl.MetricsURLs {
 		c := scrapeCounts(ctx, url)
@@ -502,6 +553,9 @@ func (r *result) print(w io.Writer) {
 		fmt.Fprintf(w, "\nnot a clean run: %.0f pushes went to a retry tier and breakers opened %.0f times; the figures include that time\n",
 			r.retried, r.breakerOpened)
 	}
+	if r.codes != nil {
+		r.codes.print(w, r.toLastPush)
+	}
 	if len(r.perDispatcher) > 1 {
 		var parts []string
 		for i, v := range r.perDispatcher {
@@ -512,6 +566,9 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintln(w, "\nCPU is from approval until the ledger counted every push. Peak memory is RSS (PostgreSQL: PSS of the")
 	fmt.Fprintln(w, "postmaster and its backends) during that time. The services are measured whole: on shared services")
 	fmt.Fprintln(w, "their CPU and memory include other clients' work.")
+	if r.codes != nil {
+		fmt.Fprintln(w, "The CPU per push includes the SMS codes' work (the API's most of all).")
+	}
 }
 
 // startReference runs the reference fake on a free port and returns the
@@ -561,24 +618,32 @@ func getJSON(ctx context.Context, url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// makeSchema creates the run's own schema and returns a URL that uses it.
-func (b *bench) makeSchema(ctx context.Context) (string, error) {
+// makeSchema creates the run's schema and returns a URL that uses it. A
+// kept schema (-schema) that exists is used as it is: seeded says so.
+func (b *bench) makeSchema(ctx context.Context) (_ string, seeded bool, _ error) {
 	conn, err := pgx.Connect(ctx, b.cfg.databaseURL)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+b.schema); err != nil {
-		return "", err
+	if b.cfg.schema != "" {
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", b.schema).Scan(&seeded); err != nil {
+			return "", false, err
+		}
+	}
+	if !seeded {
+		if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{b.schema}.Sanitize()); err != nil {
+			return "", false, err
+		}
 	}
 	u, err := url.Parse(b.cfg.databaseURL)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	q := u.Query()
 	q.Set("search_path", b.schema)
 	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return u.String(), seeded, nil
 }
 
 // cleanup stops the processes and removes the run's schema, topics and
@@ -595,9 +660,11 @@ func (b *bench) cleanup() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if conn, err := pgx.Connect(ctx, b.cfg.databaseURL); err == nil {
-		conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+b.schema+" CASCADE")
-		conn.Close(ctx)
+	if b.cfg.schema == "" { // a kept schema stays
+		if conn, err := pgx.Connect(ctx, b.cfg.databaseURL); err == nil {
+			conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+b.schema+" CASCADE")
+			conn.Close(ctx)
+		}
 	}
 	names := topics.Names{Prefix: b.prefix}
 	var all []string

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/loa-hub/loa/internal/fleet"
 	"github.com/loa-hub/loa/internal/testenv"
 )
@@ -55,5 +57,67 @@ func TestBroadcastBench(t *testing.T) {
 	b, _ := strconv.Atoi(m[2])
 	if a+b < 3000 {
 		t.Errorf("the dispatchers sent %d + %d pushes, want at least 3000 between them", a, b)
+	}
+}
+
+// TestBroadcastBenchSeededOnceWithCodes: -seed-only seeds a kept schema
+// and stops; a run on that schema does not seed again, and with -codes it
+// asks the API for SMS codes while the broadcast runs and prints their
+// time from the API to the gateway fake.
+func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
+	dbURL := testenv.PostgresURL(t)
+	env := map[string]string{
+		"LOA_TEST_DATABASE_URL":  dbURL,
+		"LOA_TEST_REDIS_URL":     testenv.RedisURL(t),
+		"LOA_TEST_KAFKA_BROKERS": testenv.KafkaBrokers(t),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	loa, err := fleet.Build(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := "bench_kept_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), dbURL)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			t.Error(err)
+		}
+	})
+	bench := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		err := run(ctx, append([]string{"loa-bench", "broadcast", "-loa", loa, "-devices", "2000", "-no-bar", "-dir", t.TempDir(),
+			"-schema", schema}, args...), func(k string) string { return env[k] }, &out)
+		t.Log(out.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	s := bench("-seed-only")
+	if !strings.Contains(s, "seeded 2000 devices") || strings.Contains(s, "pushes/s") {
+		t.Fatalf("-seed-only did not seed and stop")
+	}
+	s = bench("-codes", "100")
+	if strings.Contains(s, "seeded 2000") || !strings.Contains(s, "is seeded already") {
+		t.Error("the kept schema was seeded again")
+	}
+	m := regexp.MustCompile(`SMS codes during the broadcast: (\d+) asked at 100/s .*\n  API → gateway fake, (\d+) codes: p50 [0-9.]+ ms, p95 [0-9.]+ ms, p99 [0-9.]+ ms`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatal("no SMS codes' figures")
+	}
+	asked, _ := strconv.Atoi(m[1])
+	got, _ := strconv.Atoi(m[2])
+	if asked == 0 || got != asked {
+		t.Errorf("%d codes asked, %d measured at a gateway: want all of them", asked, got)
+	}
+	if strings.Contains(s, "never reached") {
+		t.Error("codes were lost")
 	}
 }

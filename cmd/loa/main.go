@@ -19,7 +19,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile, err := startCPUProfile(os.Getenv("LOA_CPUPROFILE"), os.Args)
 	if err == nil {
-		err = run(ctx, os.Args, os.Getenv, os.Stdout)
+		var stopMem func()
+		if stopMem, err = startMemProfile(os.Getenv("LOA_MEMPROFILE"), os.Args); err == nil {
+			err = run(ctx, os.Args, os.Getenv, os.Stdout)
+			stopMem()
+		}
 		stopProfile()
 	}
 	stop()

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/loa-hub/loa/internal/fleet"
+)
+
+// codePhoneBase numbers the phones codes are asked for (849 and eight
+// digits from codePhoneBase+1), apart from the seeded audience's.
+const codePhoneBase = 20_000_000
+
+// codeLoad asks the API for SMS codes at a steady rate, each for a phone
+// of its own, as citizens confirming their phone do, and keeps when each
+// was asked and how the API answered.
+type codeLoad struct {
+	c    *fleet.Client
+	rate int
+
+	mu    sync.Mutex
+	asked map[string]time.Time // phone → when the request was started
+	took  []time.Duration      // the API's answer times, accepted codes
+	byRes map[string]int       // answers by status ("202", "429", "error")
+	wg    sync.WaitGroup
+}
+
+func newCodeLoad(c *fleet.Client, rate int) *codeLoad {
+	return &codeLoad{c: c, rate: rate, asked: map[string]time.Time{}, byRes: map[string]int{}}
+}
+
+// run asks for codes at l.rate from now until stop is closed or ctx ends.
+// Requests are started on schedule whatever the answers' times (an open
+// load), each in its own goroutine.
+func (l *codeLoad) run(ctx context.Context, stop <-chan struct{}) {
+	start := time.Now()
+	for i := 1; ; i++ {
+		due := start.Add(time.Duration(i-1) * time.Second / time.Duration(l.rate))
+		select {
+		case <-ctx.Done():
+			return
+		case <-stop:
+			return
+		case <-time.After(time.Until(due)):
+		}
+		l.wg.Add(1)
+		go func(phone string) {
+			defer l.wg.Done()
+			t := time.Now()
+			status, err := l.c.Call(ctx, "POST", "/v1/otp/sms", "", map[string]string{"phone": phone, "purpose": "verify_phone"}, nil)
+			took := time.Since(t)
+			res := fmt.Sprint(status)
+			if err != nil && status == 0 {
+				res = "error"
+			}
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.byRes[res]++
+			if err == nil {
+				l.asked[phone] = t
+				l.took = append(l.took, took)
+			}
+		}(fleet.Phone(codePhoneBase, i))
+	}
+}
+
+// codeResult is what the codes measured: from the request's start to the
+// gateway fake accepting the SMS.
+type codeResult struct {
+	rate      int
+	answers   map[string]int
+	accepted  int
+	delivered []time.Duration // sorted
+	apiTook   []time.Duration // sorted
+	missing   int             // accepted but not at a gateway within the wait
+}
+
+// collect waits for the requests in flight, then up to wait for every
+// accepted code to reach a gateway fake, and measures.
+func (l *codeLoad) collect(ctx context.Context, fl *fleet.Fleet, wait time.Duration) (*codeResult, error) {
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := &codeResult{rate: l.rate, answers: l.byRes, accepted: len(l.asked), apiTook: slices.Clone(l.took)}
+	slices.Sort(r.apiTook)
+	deadline := time.Now().Add(wait)
+	for {
+		msgs, err := fl.SMSMessages(ctx)
+		if err != nil {
+			return nil, err
+		}
+		got := map[string]time.Time{}
+		for _, m := range msgs {
+			if t, ok := l.asked[m.Phone]; ok && !m.At.Before(t) {
+				if prev, seen := got[m.Phone]; !seen || m.At.Before(prev) {
+					got[m.Phone] = m.At
+				}
+			}
+		}
+		if len(got) == len(l.asked) || time.Now().After(deadline) {
+			r.delivered = r.delivered[:0]
+			for phone, at := range got {
+				r.delivered = append(r.delivered, at.Sub(l.asked[phone]))
+			}
+			slices.Sort(r.delivered)
+			r.missing = len(l.asked) - len(got)
+			return r, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// quantile is the q-quantile of sorted durations (nearest rank).
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func (r *codeResult) print(w io.Writer, during time.Duration) {
+	var answers []string
+	for k, v := range r.answers {
+		answers = append(answers, fmt.Sprintf("%s: %d", k, v))
+	}
+	slices.Sort(answers)
+	fmt.Fprintf(w, "\nSMS codes during the broadcast: %d asked at %d/s over %.1f s (answers %s)\n",
+		sum(r.answers), r.rate, during.Seconds(), strings.Join(answers, ", "))
+	d := r.delivered
+	fmt.Fprintf(w, "  API → gateway fake, %d codes: p50 %s, p95 %s, p99 %s, max %s", len(d),
+		ms(quantile(d, .5)), ms(quantile(d, .95)), ms(quantile(d, .99)), ms(quantile(d, 1)))
+	if r.missing > 0 {
+		fmt.Fprintf(w, "; %d accepted codes never reached a gateway", r.missing)
+	}
+	fmt.Fprintln(w)
+	a := r.apiTook
+	fmt.Fprintf(w, "  the API's answer (202): p50 %s, p99 %s, max %s\n", ms(quantile(a, .5)), ms(quantile(a, .99)), ms(quantile(a, 1)))
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
