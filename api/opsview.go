@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -70,8 +69,11 @@ func (h *handler) listScheduled(w http.ResponseWriter, r *http.Request) error {
 }
 
 // requireOps admits an API key with the ops scope, or the unrestricted
-// session of an official with the role ops (or admin, which holds every
-// role) — the operators on duty use the console, integrations use keys.
+// session of an official with the role ops — the operators on duty use
+// the console, integrations use keys. The role admin does not admit:
+// administrators manage officials, keys and the audit log, and reach the
+// operators' routes only if they are granted ops too (by another
+// administrator: nobody grants a role to themself).
 func (h *handler) requireOps() func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -80,14 +82,10 @@ func (h *handler) requireOps() func(http.Handler) http.Handler {
 				h.writeAuthError(w, r, err)
 				return
 			}
-			ok := p.AccountID == "" && p.Has(ScopeOps)
-			if p.AccountID != "" && !p.Restricted && p.Kind == string(accounts.KindOfficial) && h.deps.Accounts != nil {
-				grants, err := h.deps.Accounts.Roles(r.Context(), p.AccountID)
-				if err != nil {
-					h.writeError(w, r, err)
-					return
-				}
-				ok = slices.ContainsFunc(grants, func(g accounts.RoleGrant) bool { return g.Role == accounts.RoleOps || g.Role == accounts.RoleAdmin })
+			ok, err := h.mayOperate(r.Context(), p)
+			if err != nil {
+				h.writeError(w, r, err)
+				return
 			}
 			if !ok {
 				h.writeError(w, r, loa.Forbidden("this route needs an API key with the scope %q or an official with the role %q", ScopeOps, accounts.RoleOps))
@@ -96,4 +94,19 @@ func (h *handler) requireOps() func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 		})
 	}
+}
+
+// mayOperate reports whether p passes requireOps.
+func (h *handler) mayOperate(ctx context.Context, p Principal) (bool, error) {
+	if p.AccountID == "" {
+		return p.Has(ScopeOps), nil
+	}
+	if p.Restricted || p.Kind != string(accounts.KindOfficial) || h.deps.Accounts == nil {
+		return false, nil
+	}
+	grants, err := h.deps.Accounts.Roles(ctx, p.AccountID)
+	if err != nil {
+		return false, err
+	}
+	return lacksRole(grants, []accounts.Role{accounts.RoleOps}) == nil, nil
 }

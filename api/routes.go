@@ -98,12 +98,14 @@ func (h *handler) routes(r chi.Router) {
 
 	// The console's needs, as API routes with the same rules for every
 	// client: a draft's audience and cost while typing, the approver's
-	// queue, and the operators' overview and scheduled items.
+	// queue, the operators' overview and scheduled items, and what the
+	// signed-in official may do (by the checks of these routes).
 	r.With(h.requireRole(accounts.RoleAgencySubmitter, accounts.RoleBroadcastApprover)).Post("/v1/broadcasts/estimate", h.wrap(h.estimateBroadcast))
 	r.With(h.requireApprover()).Get("/v1/approvals", h.wrap(h.listApprovals))
 	r.With(h.requireApprover()).Get("/v1/approvals/broadcasts/{id}", h.wrap(h.getApproval))
 	r.With(h.requireOps()).Get("/v1/ops/overview", h.wrap(h.opsOverview))
 	r.With(h.requireOps()).Get("/v1/ops/scheduled", h.wrap(h.listScheduled))
+	r.With(h.requireOfficial(nil)).Get("/v1/me/capabilities", h.wrap(h.myCapabilities))
 
 	// Citizen feedback: sent by citizens' sessions or feedback:write keys,
 	// moved by officials (roles checked by the service before the body is

@@ -20,7 +20,7 @@ const maxCAPBytes = 1<<20 + 64<<10
 
 func (c *Console) alertRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"alerts", c.signedIn(c.alertList))
-	mux.HandleFunc("GET "+Prefix+"alerts/new", c.signedIn(c.alertNew))
+	mux.HandleFunc("GET "+Prefix+"alerts/new", c.needs("alerts.issue", c.alertNew))
 	mux.HandleFunc("POST "+Prefix+"alerts/new", c.signedIn(c.alertCreate))
 	mux.HandleFunc("POST "+Prefix+"alerts/cap", c.signedIn(c.alertUpload))
 	mux.HandleFunc("GET "+Prefix+"alerts/{id}", c.signedIn(c.alertPage))
@@ -228,13 +228,9 @@ func fieldName(f string) string {
 	return f
 }
 
-// alertNew shows the form to officials holding alert_issuer. That is
+// alertNew shows the form to officials who may issue alerts. That is
 // presentation only: posting it is refused by the API to anyone else.
 func (c *Console) alertNew(w http.ResponseWriter, r *http.Request) {
-	if s := sessionFrom(r.Context()); s == nil || !s.me.holds("alert_issuer") {
-		c.forbidden(w, r, "role")
-		return
-	}
 	f := alertForm{Identifier: newIdentifier(), Severity: "Severe", Urgency: "Immediate", Certainty: "Likely",
 		Expires: c.cfg.Now().In(c.zone).Add(6 * time.Hour).Format("2006-01-02T15:04"), Errors: map[string]string{}}
 	c.showAlertForm(w, r, http.StatusOK, f, "")

@@ -12,7 +12,7 @@ import (
 
 func (c *Console) pageRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"broadcasts", c.signedIn(c.broadcastList))
-	mux.HandleFunc("GET "+Prefix+"broadcasts/new", c.signedIn(c.broadcastNew))
+	mux.HandleFunc("GET "+Prefix+"broadcasts/new", c.needs("broadcasts.draft", c.broadcastNew))
 	mux.HandleFunc("POST "+Prefix+"broadcasts/new", c.signedIn(c.broadcastCreate))
 	mux.HandleFunc("POST "+Prefix+"broadcasts/estimate", c.signedIn(c.broadcastEstimate))
 	mux.HandleFunc("GET "+Prefix+"areas", c.signedIn(c.areaChildren))

@@ -51,6 +51,13 @@ func (f *expiredAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusForbidden)
 		json.NewEncoder(w).Encode(map[string]any{"type": "urn:loa:problem:password-expired", "status": 403})
+	case "GET /v1/me/capabilities":
+		if auth == "Bearer loas_fresh" && f.changed {
+			json.NewEncoder(w).Encode(map[string]any{"capabilities": []string{}})
+			return
+		}
+		w.WriteHeader(http.StatusForbidden)
+		json.NewEncoder(w).Encode(map[string]any{"type": "urn:loa:problem:password-expired", "status": 403})
 	default:
 		w.WriteHeader(http.StatusForbidden)
 		json.NewEncoder(w).Encode(map[string]any{"type": "urn:loa:problem:password-expired", "status": 403})

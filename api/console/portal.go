@@ -10,7 +10,7 @@ import (
 
 func (c *Console) portalRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"portal", c.signedIn(c.deskList))
-	mux.HandleFunc("GET "+Prefix+"portal/new", c.signedIn(c.articleNew))
+	mux.HandleFunc("GET "+Prefix+"portal/new", c.needs("portal.write", c.articleNew))
 	mux.HandleFunc("POST "+Prefix+"portal/new", c.signedIn(c.articleCreate))
 	mux.HandleFunc("GET "+Prefix+"portal/{id}", c.signedIn(c.articlePage))
 	mux.HandleFunc("POST "+Prefix+"portal/{id}/{action}", c.signedIn(c.articleAction))

@@ -84,26 +84,16 @@ type me struct {
 		Unit string `json:"unit"`
 		Role string `json:"role"`
 	} `json:"roles"`
+	// Can is GET /v1/me/capabilities.
+	Can []string `json:"-"`
 }
 
-func (m *me) has(role string) bool {
-	return m != nil && slices.ContainsFunc(m.Roles, func(g struct {
-		Unit string `json:"unit"`
-		Role string `json:"role"`
-	}) bool {
-		return g.Role == role || g.Role == "admin"
-	})
-}
-
-// holds reports whether the official holds role itself (admin aside):
-// for what the API grants to the role alone, as issuing alerts.
-func (m *me) holds(role string) bool {
-	return m != nil && slices.ContainsFunc(m.Roles, func(g struct {
-		Unit string `json:"unit"`
-		Role string `json:"role"`
-	}) bool {
-		return g.Role == role
-	})
+// can reports whether the API lets the official do what capability
+// names (GET /v1/me/capabilities: each answered by the check of the
+// routes behind it). The console offers a page or an action only then,
+// and the API still decides every call.
+func (m *me) can(capability string) bool {
+	return m != nil && slices.Contains(m.Can, capability)
 }
 
 func idleKey(token string) string {
@@ -256,10 +246,31 @@ func (c *Console) signedIn(next http.HandlerFunc) http.HandlerFunc {
 			c.fail(w, r, err)
 			return
 		default:
+			var caps struct {
+				Capabilities []string `json:"capabilities"`
+			}
+			if _, err := c.call(r.Context(), r, token, http.MethodGet, "/v1/me/capabilities", nil, &caps); err != nil {
+				c.fail(w, r, err)
+				return
+			}
+			m.Can = caps.Capabilities
 			s.me = &m
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
 	}
+}
+
+// needs admits a signed-in request whose official has capability, and
+// answers anyone else 403: for the pages that call no API route which
+// would refuse them itself (a form shown before anything is posted).
+func (c *Console) needs(capability string, next http.HandlerFunc) http.HandlerFunc {
+	return c.signedIn(func(w http.ResponseWriter, r *http.Request) {
+		if s := sessionFrom(r.Context()); s == nil || !s.me.can(capability) {
+			c.forbidden(w, r, "role")
+			return
+		}
+		next(w, r)
+	})
 }
 
 // basePage is the page of a signed-in request.

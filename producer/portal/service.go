@@ -149,6 +149,26 @@ func (s *Service) MayEdit(ctx context.Context, a Actor) error {
 	return forbidden("articles are written by %s and approved by %s of the category's unit", RoleEditor, RoleChiefEditor)
 }
 
+// MayWrite reports whether the actor drafts articles in some category:
+// an editor of the unit of at least one category (Create checks the
+// category's own unit).
+func (s *Service) MayWrite(ctx context.Context, a Actor) error {
+	gs, err := s.grants(ctx, a)
+	if err != nil {
+		return err
+	}
+	cs, err := s.Categories(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if has(gs, c.Unit, RoleEditor) {
+			return nil
+		}
+	}
+	return forbidden("articles are drafted by an %s of the unit of a category", RoleEditor)
+}
+
 // Input is an article's texts as an editor writes them.
 type Input struct {
 	Category string
