@@ -259,6 +259,12 @@ type alertView struct {
 	Updates     []string    `json:"updates,omitempty"`
 	CancelledBy []string    `json:"cancelled_by,omitempty"`
 	Stats       *Stats      `json:"stats,omitempty"`
+
+	// The names of the officials behind Issuer, Sender and DecidedBy
+	// (their sessions' principal ids), when an official it was.
+	IssuerName    string `json:"issuer_name,omitempty"`
+	SenderName    string `json:"sender_name,omitempty"`
+	DecidedByName string `json:"decided_by_name,omitempty"`
 }
 
 func optTime(t time.Time) *time.Time {
@@ -328,6 +334,7 @@ func (h *handler) getAlert(w http.ResponseWriter, r *http.Request) error {
 			Certainty: string(in.Certainty), Headline: in.Headline, Description: in.Description, Instruction: in.Instruction})
 	}
 	v.Updates, v.CancelledBy = d.Updates, d.CancelledBy
+	h.names().alert(r.Context(), &v)
 	st, err := h.notificationStats(r.Context(), d.ID)
 	if err != nil {
 		return err
@@ -368,8 +375,10 @@ func (h *handler) listAlerts(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	items := make([]alertView, len(list))
+	names := h.names()
 	for i, a := range list {
 		items[i] = newAlertView(a)
+		names.alert(r.Context(), &items[i])
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 	return nil

@@ -195,8 +195,11 @@ func (h *handler) listApprovals(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		names := h.names()
 		for _, a := range list {
-			alerts = append(alerts, newAlertView(a))
+			v := newAlertView(a)
+			names.alert(r.Context(), &v)
+			alerts = append(alerts, v)
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"broadcasts": items, "alerts": alerts})

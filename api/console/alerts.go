@@ -40,10 +40,13 @@ type alertItem struct {
 	Channels     []string   `json:"channels"`
 	Sender       string     `json:"sender"`
 	Issuer       string     `json:"issuer"`
+	IssuerName   string     `json:"issuer_name"`
+	SenderName   string     `json:"sender_name"`
 	CreatedAt    time.Time  `json:"created_at"`
 	PublishedAt  *time.Time `json:"published_at"`
 	Expires      time.Time  `json:"expires"`
 	DecidedBy    string     `json:"decided_by"`
+	DecidedName  string     `json:"decided_by_name"`
 	DecidedAt    *time.Time `json:"decided_at"`
 	Reason       string     `json:"reason"`
 	Note         string     `json:"note"`

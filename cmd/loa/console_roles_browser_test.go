@@ -151,6 +151,11 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 				const c = a && a.closest("tr").querySelector("[data-testid=apa-devices]"); return c ? c.textContent : "none" })()`); got != "500" {
 				t.Errorf("the approver's queue sizes the alert at %q devices, want 500 (the demo area's)", got)
 			}
+			// Who issued it: the official's name, not their session's id.
+			if got := eval[string](b, appr, `(() => { const a = document.querySelector('#alert-queue a[href="/console/alerts/`+alertID+`"]');
+				const c = a && a.closest("tr").querySelector("[data-testid=apa-issuer]"); return c ? c.textContent : "none" })()`); !strings.Contains(got, "(demo-issuer)") {
+				t.Errorf("the approver's queue names the issuer %q, want the demo issuer's name", got)
+			}
 			b.shot(appr, "approvals-alerts")
 			b.open(appr, "/console/alerts/"+alertID, http.StatusOK)
 			if got := eval[string](b, appr, `(() => { const d = document.querySelector("#aest-h + dl [data-testid=est-devices]"); return d ? d.textContent : "none" })()`); got != "500" {
@@ -175,6 +180,11 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 			}
 			if !eval[bool](b, appr, `document.querySelector("#rate-chart canvas") !== null && document.querySelector("#live table") !== null`) {
 				t.Error("the alert's page draws no chart or no table per channel")
+			}
+			for sel, want := range map[string]string{"al-issuer": "(demo-issuer)", "al-sender": "(demo-issuer)", "al-decidedby": "(demo-approver)"} {
+				if got := eval[string](b, appr, `document.querySelector("[data-testid=`+sel+`]").textContent`); !strings.Contains(got, want) || strings.Contains(got, "session:") {
+					t.Errorf("the alert's page shows %s as %q, want the official's name %s", sel, got, want)
+				}
 			}
 			b.shot(appr, "alert-distributed")
 
