@@ -19,7 +19,16 @@ func (h *handler) names() *officialNames { return &officialNames{h: h, seen: map
 // full name and user name; "" for anyone else (an API key, a CAP sender).
 func (n *officialNames) of(ctx context.Context, id string) string {
 	acc, ok := strings.CutPrefix(strings.TrimPrefix(id, "loa:"), sessionPrincipalPrefix)
-	if !ok || acc == "" {
+	if !ok {
+		return ""
+	}
+	return n.account(ctx, acc)
+}
+
+// account is the name of the official with account id acc ("" when it is
+// not an official's).
+func (n *officialNames) account(ctx context.Context, acc string) string {
+	if acc == "" {
 		return ""
 	}
 	if name, ok := n.seen[acc]; ok {
@@ -33,4 +42,10 @@ func (n *officialNames) of(ctx context.Context, id string) string {
 // alert adds to v the names of the officials who issued and decided it.
 func (n *officialNames) alert(ctx context.Context, v *alertView) {
 	v.IssuerName, v.SenderName, v.DecidedByName = n.of(ctx, v.Issuer), n.of(ctx, v.Sender), n.of(ctx, v.DecidedBy)
+}
+
+// article adds to v the names of the officials who wrote, submitted and
+// approved it.
+func (n *officialNames) article(ctx context.Context, v *articleView) {
+	v.CreatedByName, v.SubmittedByName, v.ApprovedByName = n.account(ctx, v.CreatedBy), n.account(ctx, v.SubmittedBy), n.account(ctx, v.ApprovedBy)
 }

@@ -63,21 +63,25 @@ type textView struct {
 }
 
 type articleView struct {
-	ID          string     `json:"id"`
-	Category    string     `json:"category"`
-	Status      string     `json:"status"`
-	VI          textView   `json:"vi"`
-	EN          *textView  `json:"en,omitempty"`
-	Cover       string     `json:"cover,omitempty"`
-	Urgent      bool       `json:"urgent"`
-	Revision    int        `json:"revision"`
-	CreatedBy   string     `json:"created_by,omitempty"`
-	SubmittedBy string     `json:"submitted_by,omitempty"`
-	ApprovedBy  string     `json:"approved_by,omitempty"`
-	Comment     string     `json:"comment,omitempty"`
-	PublishAt   *time.Time `json:"publish_at,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	ID          string    `json:"id"`
+	Category    string    `json:"category"`
+	Status      string    `json:"status"`
+	VI          textView  `json:"vi"`
+	EN          *textView `json:"en,omitempty"`
+	Cover       string    `json:"cover,omitempty"`
+	Urgent      bool      `json:"urgent"`
+	Revision    int       `json:"revision"`
+	CreatedBy   string    `json:"created_by,omitempty"`
+	SubmittedBy string    `json:"submitted_by,omitempty"`
+	ApprovedBy  string    `json:"approved_by,omitempty"`
+	// The officials' names, at the desk.
+	CreatedByName   string     `json:"created_by_name,omitempty"`
+	SubmittedByName string     `json:"submitted_by_name,omitempty"`
+	ApprovedByName  string     `json:"approved_by_name,omitempty"`
+	Comment         string     `json:"comment,omitempty"`
+	PublishAt       *time.Time `json:"publish_at,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
 }
 
 func viewText(t portal.Text) textView { return textView(t) }
@@ -144,8 +148,11 @@ func (h *handler) deskArticles(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := []articleView{}
+	names := h.names()
 	for _, a := range list {
-		out = append(out, viewArticle(a, false))
+		v := viewArticle(a, false)
+		names.article(r.Context(), &v)
+		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": out})
 	return nil
@@ -157,7 +164,9 @@ func (h *handler) deskArticle(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, viewArticle(a, false))
+	v := viewArticle(a, false)
+	h.names().article(r.Context(), &v)
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -244,13 +253,15 @@ func (h *handler) articleRevisions(w http.ResponseWriter, r *http.Request) error
 		Number int       `json:"number"`
 		At     time.Time `json:"at"`
 		By     string    `json:"by"`
+		ByName string    `json:"by_name,omitempty"`
 		Note   string    `json:"note"`
 		VI     textView  `json:"vi"`
 		EN     *textView `json:"en,omitempty"`
 	}
 	out := []revView{}
+	names := h.names()
 	for _, x := range revs {
-		v := revView{Number: x.Number, At: x.At.UTC(), By: x.By, Note: x.Note, VI: viewText(x.VI)}
+		v := revView{Number: x.Number, At: x.At.UTC(), By: x.By, ByName: names.account(r.Context(), x.By), Note: x.Note, VI: viewText(x.VI)}
 		if x.EN != nil {
 			t := viewText(*x.EN)
 			v.EN = &t
@@ -268,8 +279,10 @@ func (h *handler) articleHistory(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := []map[string]any{}
+	names := h.names()
 	for _, e := range evs {
-		out = append(out, map[string]any{"at": e.At.UTC(), "actor": e.Actor, "action": e.Action, "from": e.From, "to": e.To, "note": e.Note})
+		out = append(out, map[string]any{"at": e.At.UTC(), "actor": e.Actor, "actor_name": names.account(r.Context(), e.Actor), "action": e.Action,
+			"from": e.From, "to": e.To, "note": e.Note})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": out})
 	return nil
@@ -302,6 +315,37 @@ func (h *handler) putArticleCover(w http.ResponseWriter, r *http.Request) error 
 		h.deps.Blobs.Delete(context.WithoutCancel(r.Context()), old.Key)
 	}
 	writeJSON(w, http.StatusOK, viewArticle(art, false))
+	return nil
+}
+
+// deskCover: GET /v1/portal/desk/{id}/cover — the cover of an article at
+// any stage, to those who may read it at the desk.
+func (h *handler) deskCover(w http.ResponseWriter, r *http.Request) error {
+	a, err := h.deps.Portal.Get(r.Context(), h.portalActor(r), chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	return h.writeCover(w, r, a)
+}
+
+// writeCover sends an article's cover image.
+func (h *handler) writeCover(w http.ResponseWriter, r *http.Request, a portal.Article) error {
+	if a.Cover == nil || h.deps.Blobs == nil {
+		return loa.NotFound("article %s has no cover", a.ID)
+	}
+	rc, size, err := h.deps.Blobs.Open(r.Context(), a.Cover.Key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return loa.NotFound("the cover of %s is gone", a.ID)
+	}
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", a.Cover.ContentType)
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'")
+	io.Copy(w, rc)
 	return nil
 }
 
@@ -388,23 +432,7 @@ func (h *handler) articleCover(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if a.Cover == nil || h.deps.Blobs == nil {
-		return loa.NotFound("article %s has no cover", chi.URLParam(r, "slug"))
-	}
-	rc, size, err := h.deps.Blobs.Open(r.Context(), a.Cover.Key)
-	if errors.Is(err, blob.ErrNotFound) {
-		return loa.NotFound("the cover of %s is gone", chi.URLParam(r, "slug"))
-	}
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	w.Header().Set("Content-Type", a.Cover.ContentType)
-	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'")
-	io.Copy(w, rc)
-	return nil
+	return h.writeCover(w, r, a)
 }
 
 // portalCategories: GET /v1/portal/categories.

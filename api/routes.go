@@ -138,6 +138,7 @@ func (h *handler) routes(r chi.Router) {
 	desk.Put("/v1/portal/desk/{id}", h.wrap(h.reviseArticle("edit")))
 	desk.Put("/v1/portal/desk/{id}/correction", h.wrap(h.reviseArticle("correct")))
 	desk.Put("/v1/portal/desk/{id}/cover", h.wrap(h.putArticleCover))
+	desk.Get("/v1/portal/desk/{id}/cover", h.wrap(h.deskCover))
 	for _, action := range []string{"submit", "approve", "return", "unpublish"} {
 		desk.Post("/v1/portal/desk/{id}/"+action, h.wrap(h.articleStep(action)))
 	}

@@ -106,6 +106,9 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == Prefix+"alerts/cap" {
 		limit = maxCAPBytes
 	}
+	if strings.HasPrefix(r.URL.Path, Prefix+"portal/") && strings.HasSuffix(r.URL.Path, "/cover") {
+		limit = maxCoverBytes
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	c.mux.ServeHTTP(w, r)
 }
