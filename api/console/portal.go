@@ -87,8 +87,12 @@ type articleForm struct {
 	Category                   string
 	Title, Summary, Body       string
 	TitleEN, SummaryEN, BodyEN string
-	Categories                 []portalCategory
-	Errors                     map[string]string
+	// Slug and SlugEN are sent when set: a correction keeps the live
+	// article's addresses (without them the portal derives new ones from
+	// the titles).
+	Slug, SlugEN string
+	Categories   []portalCategory
+	Errors       map[string]string
 }
 
 // articleSteps lists, per status, the steps the portal's rules allow from
@@ -122,13 +126,13 @@ func (c *Console) readArticle(r *http.Request) articleForm {
 	_ = r.ParseForm()
 	g := r.PostForm.Get
 	return articleForm{Category: g("category"), Title: g("title"), Summary: g("summary"), Body: g("body"),
-		TitleEN: g("title_en"), SummaryEN: g("summary_en"), BodyEN: g("body_en"), Errors: map[string]string{}}
+		TitleEN: g("title_en"), SummaryEN: g("summary_en"), BodyEN: g("body_en"), Slug: g("slug"), SlugEN: g("slug_en"), Errors: map[string]string{}}
 }
 
 func (f articleForm) request() map[string]any {
-	req := map[string]any{"category": f.Category, "vi": map[string]string{"title": f.Title, "summary": f.Summary, "body": f.Body}}
+	req := map[string]any{"category": f.Category, "vi": map[string]string{"title": f.Title, "summary": f.Summary, "body": f.Body, "slug": f.Slug}}
 	if f.TitleEN != "" || f.BodyEN != "" || f.SummaryEN != "" {
-		req["en"] = map[string]string{"title": f.TitleEN, "summary": f.SummaryEN, "body": f.BodyEN}
+		req["en"] = map[string]string{"title": f.TitleEN, "summary": f.SummaryEN, "body": f.BodyEN, "slug": f.SlugEN}
 	}
 	return req
 }
@@ -202,6 +206,12 @@ func (c *Console) showArticle(w http.ResponseWriter, r *http.Request, status int
 		edit = &articleForm{Category: a.Category, Title: a.VI.Title, Summary: a.VI.Summary, Body: a.VI.Body, Errors: map[string]string{}}
 		if a.EN != nil {
 			edit.TitleEN, edit.SummaryEN, edit.BodyEN = a.EN.Title, a.EN.Summary, a.EN.Body
+		}
+		if a.Status == "published" || a.Status == "scheduled" {
+			edit.Slug = a.VI.Slug
+			if a.EN != nil {
+				edit.SlugEN = a.EN.Slug
+			}
 		}
 	}
 	p := c.basePage(r, "pt.title", "portal")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"image/color"
 	"image/png"
 	"mime/multipart"
 	"net/http"
@@ -65,9 +66,15 @@ func capDocument(identifier, area string, now time.Time) string {
 //     citizen's phone masked) and escalates it; the DoIC's coordinator
 //     finds it in their queue and assigns it back; the handler answers.
 //     A submitter gets 403 for the queue and for an action.
-//   - an editor writes an article and submits it; the editor cannot
-//     approve it; the chief editor approves and it is public. A submitter
-//     gets 403 for the desk.
+//   - an editor writes an article, sets its cover (shown at the desk
+//     before it is public) and submits it; the editor cannot approve it;
+//     the chief editor approves and it is public, then corrects it (a new
+//     revision, live at once at the same address). An official who both
+//     writes and approves cannot approve their own article: the page
+//     shows the API's four-eyes refusal. A submitter gets 403 for the
+//     desk.
+//   - the administrator reads the audit log and is offered neither the
+//     alert form nor the operators' pages, which refuse them.
 func TestConsoleRolesInBrowser(t *testing.T) {
 	for _, be := range testenv.Backends(t) {
 		t.Run(be.Name, func(t *testing.T) {
@@ -300,6 +307,15 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 			b.checkA11y(ed)
 			loc, _ = chromedp.Run(ed, chromedp.Location())
 			artID := strings.TrimSuffix(loc[strings.LastIndex(loc, "/")+1:], "?flash=pt.done")
+			// The editor sets the draft's cover; the desk shows it before
+			// it is public.
+			coverFile := filepath.Join(t.TempDir(), "cover.png")
+			writePNG(t, coverFile, 480, 200)
+			eval[chromedp.Void](b, ed, `document.getElementById("cover-form").closest("details").open = true; undefined`)
+			b.do(ed, "upload the cover", chromedp.SetUploadFiles(chromedp.ID("cover"), []string{coverFile}), chromedp.Click(chromedp.ID("upload-cover")))
+			b.waitUntil(ed, "the cover", `(() => { const i = document.getElementById("article-cover"); return i !== null && i.complete && i.naturalWidth === 480 })()`)
+			b.checkA11y(ed)
+			b.shot(ed, "article-cover")
 			b.do(ed, "submit the article", chromedp.Click(chromedp.ID("do-submit")))
 			b.waitUntil(ed, "submitted", `document.getElementById("article-status").dataset.status === "submitted"`)
 			edCSRF := eval[string](b, ed, `document.body.dataset.csrf`)
@@ -322,6 +338,56 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 			if code, _ := apiAs(t, in.base, "", "GET", "/v1/portal/articles/"+slug); code != http.StatusOK {
 				t.Errorf("the published article %s: %d, want 200", slug, code)
 			}
+			if got := eval[string](b, chief, `document.querySelector("[data-testid=pt-createdby]").textContent`); !strings.Contains(got, "(demo-editor)") {
+				t.Errorf("the article names its writer %q, want the demo editor's name", got)
+			}
+			if code, _ := apiAs(t, in.base, "", "GET", "/v1/portal/articles/"+slug+"/cover"); code != http.StatusOK {
+				t.Errorf("the published article's cover: %d, want 200", code)
+			}
+			// The chief editor corrects the live article: a new revision,
+			// live at once at the same address.
+			eval[chromedp.Void](b, chief, `document.getElementById("correct-form").closest("details").open = true; undefined`)
+			b.checkA11y(chief)
+			b.do(chief, "correct the article", chromedp.SetValue(chromedp.ID("title"), "Khai trương Trung tâm phục vụ hành chính công tỉnh"),
+				chromedp.Click(chromedp.ID("save-correction")))
+			b.waitUntil(chief, "the correction", `document.querySelector('#revisions tr[data-note="correction"]') !== null`)
+			b.checkA11y(chief)
+			if h := eval[string](b, chief, `document.querySelector("h1").textContent`); h != "Khai trương Trung tâm phục vụ hành chính công tỉnh" {
+				t.Errorf("after the correction the article is titled %q", h)
+			}
+			eval[chromedp.Void](b, chief, `document.querySelector('#revisions tr[data-note="correction"] details').open = true; undefined`)
+			b.shot(chief, "article-revisions")
+			if _, pub := apiAs(t, in.base, "", "GET", "/v1/portal/articles/"+slug); fmt.Sprint(pub["vi"].(map[string]any)["title"]) != "Khai trương Trung tâm phục vụ hành chính công tỉnh" {
+				t.Errorf("the public article after the correction: %v", pub["vi"])
+			}
+
+			// Four eyes at the desk: an official who both writes and
+			// approves submits an article and cannot approve it; the
+			// console shows the API's refusal, and nothing changes.
+			if code, o := in.call(t, "POST", "/v1/officials", `{"username":"bien-tap-va-duyet","full_name":"Biên tập và duyệt (thử)","phone":"0900000199",
+				"unit":"sotttt","roles":["editor","chief_editor"],"password":"`+demoPassword+`"}`); code != http.StatusCreated {
+				t.Fatalf("an editor and chief editor: %d %v", code, o)
+			}
+			both := b.tab()
+			b.signInByCode(both, in, "bien-tap-va-duyet", "84900000199")
+			b.open(both, "/console/portal/new", http.StatusOK)
+			b.do(both, "write an article",
+				chromedp.SendKeys(chromedp.ID("title"), "Lịch tiếp công dân tháng 12"),
+				chromedp.SendKeys(chromedp.ID("body"), "Lãnh đạo Sở tiếp công dân vào thứ Năm hằng tuần."),
+				chromedp.Click(chromedp.ID("save-article")))
+			b.waitUntil(both, "the draft", `document.getElementById("article-status") !== null`)
+			b.do(both, "submit it", chromedp.Click(chromedp.ID("do-submit")))
+			b.waitUntil(both, "submitted", `document.getElementById("article-status").dataset.status === "submitted"`)
+			b.do(both, "approve it", chromedp.Click(chromedp.ID("do-approve")))
+			b.waitUntil(both, "the refusal", `document.getElementById("step-refusal") !== null`)
+			if ty := eval[string](b, both, `document.getElementById("step-refusal").dataset.type`); ty != "urn:loa:problem:four-eyes" {
+				t.Errorf("the refusal of an author's approval is %q, want four-eyes", ty)
+			}
+			if st := eval[string](b, both, `document.getElementById("article-status").dataset.status`); st != "submitted" {
+				t.Errorf("after the refused approval the article is %q, want submitted", st)
+			}
+			b.checkA11y(both)
+			b.shot(both, "article-foureyes")
 			// The audit log, for administrators.
 			adm := b.tab()
 			b.signIn(adm, "demo-admin", false)
@@ -333,6 +399,11 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 			// The API admits alert_issuer alone to issue; an administrator
 			// is shown no form either.
 			b.open(adm, "/console/alerts/new", http.StatusForbidden)
+			// Nor the operators' pages: the role admin is not the role ops.
+			if n := eval[int](b, adm, `document.querySelectorAll('nav a[href^="/console/ops"]').length`); n != 0 {
+				t.Errorf("the administrator is offered %d operators' pages", n)
+			}
+			b.open(adm, "/console/ops", http.StatusForbidden)
 			b.open(sub, "/console/audit", http.StatusForbidden)
 
 			t.Logf("pages checked by axe: %d; screenshots: %s", len(b.visited), strings.Join(b.shots, ", "))
@@ -377,4 +448,56 @@ func postFeedbackWithPhoto(t *testing.T, in *instance, data string) (int, map[st
 	var out map[string]any
 	json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
+}
+
+// writePNG writes a w×h PNG image to path: sky over rice fields.
+func writePNG(t *testing.T, path string, w, h int) {
+	t.Helper()
+	m := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			c := color.RGBA{R: 90, G: 160, B: 230, A: 255}
+			if y > h/2 {
+				c = color.RGBA{R: 60, G: uint8(140 + (x+y)%40), B: 60, A: 255}
+			}
+			m.Set(x, y, c)
+		}
+	}
+	var img bytes.Buffer
+	if err := png.Encode(&img, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, img.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// signInByCode signs an official in through the sign-in form with a code
+// sent by SMS (read from the dev outbox, to phone in 84… form) and the
+// demo password.
+func (b *browser) signInByCode(ctx context.Context, in *instance, user, phone string) {
+	b.t.Helper()
+	b.open(ctx, "/console/signin", http.StatusOK)
+	b.do(ctx, "ask for a code",
+		chromedp.SendKeys(chromedp.ID("username"), user),
+		chromedp.SendKeys(chromedp.ID("password"), demoPassword),
+		chromedp.Click(chromedp.CSS(`button[name=send_code][value=sms]`)))
+	b.waitUntil(ctx, "the code sent", `location.pathname === "/console/signin" && document.querySelector(".flash") !== null`)
+	var code string
+	waitFor(b.t, "the code in the outbox", func() bool {
+		_, ob := in.call(b.t, "GET", "/v1/dev/outbox?limit=50", "")
+		items, _ := ob["items"].([]any)
+		for _, it := range items {
+			e := it.(map[string]any)
+			if strings.HasPrefix(fmt.Sprint(e["notification_id"]), "code-") && e["to"] == phone && e["channel"] == "sms" {
+				code = fmt.Sprint(e["body"])[:6]
+			}
+		}
+		return code != ""
+	})
+	b.do(ctx, "sign in with the code",
+		chromedp.SendKeys(chromedp.ID("password"), demoPassword),
+		chromedp.SendKeys(chromedp.ID("otp"), code),
+		chromedp.Click(chromedp.ID("signin")))
+	b.waitUntil(ctx, "the home page", `location.pathname === "/console/" && document.querySelector("h1") !== null`)
 }
