@@ -335,7 +335,7 @@ func (h *handler) getAlert(w http.ResponseWriter, r *http.Request) error {
 	}
 	v.Updates, v.CancelledBy = d.Updates, d.CancelledBy
 	h.names().alert(r.Context(), &v)
-	st, err := h.notificationStats(r.Context(), d.ID)
+	st, err := h.requestStats(r, d.ID)
 	if err != nil {
 		return err
 	}

@@ -165,7 +165,7 @@ func (h *handler) getBroadcast(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	st, err := h.notificationStats(r.Context(), b.ID)
+	st, err := h.requestStats(r, b.ID)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -27,6 +28,19 @@ type Stats struct {
 	// acknowledged its chain, and the escalation SMS sent to the others.
 	Acknowledged *int64 `json:"acknowledged,omitempty"`
 	Escalated    *int64 `json:"escalated,omitempty"`
+	// Rate is the deliveries per second, when asked for (?rate_since=).
+	Rate *Rate `json:"rate,omitempty"`
+}
+
+// Rate is how many deliveries reached an outcome in each second, from the
+// ledger's times: the curve of a broadcast or an alert being sent, whole
+// however long after it was sent it is asked for.
+type Rate struct {
+	// Since is the Unix second the points start at (0: the whole curve).
+	Since int64 `json:"since"`
+	// Points are [Unix second, outcomes in it], oldest first; seconds
+	// without an outcome are left out.
+	Points [][2]int64 `json:"points"`
 }
 
 // ChannelStats are the counters of one channel, with the outcome counts
@@ -52,6 +66,39 @@ func (h *handler) notificationStats(ctx context.Context, notificationID string) 
 	if err != nil {
 		return Stats{}, err
 	}
+	return foldStats(targeted, rows), nil
+}
+
+// requestStats is notificationStats with, when the request asks for it
+// with ?rate_since=<Unix second> (0: from the start), the deliveries per
+// second from that second on, read in the same scan of the ledger.
+func (h *handler) requestStats(r *http.Request, notificationID string) (Stats, error) {
+	v := r.URL.Query().Get("rate_since")
+	if v == "" {
+		return h.notificationStats(r.Context(), notificationID)
+	}
+	since, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || since < 0 {
+		return Stats{}, loa.InvalidFields(loa.FieldError{Field: "rate_since", Detail: "must be a Unix time in seconds (0 for the whole curve)"})
+	}
+	targeted, err := h.deps.Store.PlanTargeted(r.Context(), notificationID)
+	if err != nil {
+		return Stats{}, err
+	}
+	rows, points, err := h.deps.Store.DeliveryStatsAndRate(r.Context(), notificationID, time.Unix(since, 0))
+	if err != nil {
+		return Stats{}, err
+	}
+	st := foldStats(targeted, rows)
+	st.Rate = &Rate{Since: since, Points: make([][2]int64, len(points))}
+	for i, p := range points {
+		st.Rate.Points[i] = [2]int64{p.At, p.Count}
+	}
+	return st, nil
+}
+
+// foldStats sums the ledger's counts per channel and provider.
+func foldStats(targeted map[string]int64, rows []sqlstore.DeliveryStat) Stats {
 	st := Stats{Channels: map[string]ChannelStats{}}
 	for ch, n := range targeted {
 		st.Channels[ch] = ChannelStats{Targeted: n}
@@ -89,7 +136,7 @@ func (h *handler) notificationStats(ctx context.Context, notificationID string) 
 		st.Cancelled += c.Cancelled
 		st.Pending += c.Pending
 	}
-	return st, nil
+	return st
 }
 
 type recipientOutcome struct {

@@ -389,7 +389,7 @@ func (c *Console) alertAction(w http.ResponseWriter, r *http.Request) {
 // alertLiveJSON is the alert's counters for the live view (console.js).
 func (c *Console) alertLiveJSON(w http.ResponseWriter, r *http.Request) {
 	var a alertItem
-	if _, err := c.get(r, "/v1/alerts/"+url.PathEscape(r.PathValue("id")), nil, &a); err != nil {
+	if _, err := c.get(r, "/v1/alerts/"+url.PathEscape(r.PathValue("id")), rateQuery(r), &a); err != nil {
 		var prob *problem
 		if !errors.As(err, &prob) {
 			prob = &problem{Status: http.StatusInternalServerError}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -117,6 +118,11 @@ type stats struct {
 	Cancelled int64                   `json:"cancelled"`
 	Pending   int64                   `json:"pending"`
 	Channels  map[string]channelStats `json:"channels"`
+	// Rate is the deliveries per second from the ledger, when asked for.
+	Rate *struct {
+		Since  int64      `json:"since"`
+		Points [][2]int64 `json:"points"`
+	} `json:"rate,omitempty"`
 }
 
 type channelStats struct {
@@ -454,9 +460,23 @@ type liveData struct {
 	Stats       stats  `json:"stats"`
 }
 
+// rateQuery asks the API for the deliveries per second from the second
+// the live view's script names (?since=, a Unix second; 0 the whole
+// curve); nil when it names none (the page itself).
+func rateQuery(r *http.Request) url.Values {
+	s := r.URL.Query().Get("since")
+	if s == "" {
+		return nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err != nil || n < 0 {
+		s = "0"
+	}
+	return url.Values{"rate_since": {s}}
+}
+
 func (c *Console) live(r *http.Request, id string) (broadcast, liveData, error) {
 	var b broadcast
-	if _, err := c.get(r, "/v1/broadcasts/"+url.PathEscape(id), nil, &b); err != nil {
+	if _, err := c.get(r, "/v1/broadcasts/"+url.PathEscape(id), rateQuery(r), &b); err != nil {
 		return b, liveData{}, err
 	}
 	d := liveData{Status: b.Status, StatusLabel: translator(lang(r))("st." + b.Status)}
@@ -469,7 +489,8 @@ func (c *Console) live(r *http.Request, id string) (broadcast, liveData, error) 
 
 // livePage: targeted / sent / failed / expired / cancelled per channel
 // and provider, the chart of deliveries per second (console.js polls
-// live.json), and the recipient lookup.
+// live.json: the whole curve from the ledger first, then the newer
+// seconds while it sends), and the recipient lookup.
 func (c *Console) livePage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	b, d, err := c.live(r, id)

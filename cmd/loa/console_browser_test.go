@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -266,9 +267,10 @@ func apiAs(t *testing.T, base, token, method, path string) (int, map[string]any)
 // cost) and submits it; the submitter can neither open the approver's
 // queue nor call what it calls, and a form without its CSRF token is
 // refused; the approver sees the audience and the cost and approves; the
-// live view reaches done with the API's counters; the operator replays a
-// dead letter and it is delivered once. axe-core checks every page; each
-// page's screenshot is saved.
+// live view reaches done with the API's counters and charts the ledger's
+// deliveries per second (the whole curve again when opened after it was
+// sent); the operator replays a dead letter and it is delivered once.
+// axe-core checks every page; each page's screenshot is saved.
 func TestConsoleInBrowser(t *testing.T) {
 	for _, be := range testenv.Backends(t) {
 		t.Run(be.Name, func(t *testing.T) {
@@ -381,6 +383,10 @@ func TestConsoleInBrowser(t *testing.T) {
 			if st["sent"].(float64) != float64(devices+phones) || g["status"] != "done" {
 				t.Errorf("the broadcast ended %v with stats %v; want %d sent", g["status"], st, devices+phones)
 			}
+			// The chart is the ledger's curve: its seconds add up to every
+			// outcome.
+			outcomes := int64(st["sent"].(float64) + st["failed"].(float64) + st["expired"].(float64) + st["cancelled"].(float64))
+			b.waitUntil(appr, "the whole curve", fmt.Sprintf(`document.getElementById("live").dataset.charted === "%d"`, outcomes))
 			// The chart is drawn, its axis in Vietnam time wherever the
 			// browser is.
 			if !eval[bool](b, appr, `document.querySelector("#rate-chart canvas") !== null`) {
@@ -390,6 +396,27 @@ func TestConsoleInBrowser(t *testing.T) {
 				t.Errorf("the chart's time axis puts 00:00 UTC at %d o'clock, want 7 (Asia/Ho_Chi_Minh)", h)
 			}
 			b.shot(appr, "live")
+			// The approver rejects another broadcast with a reason: it is
+			// never sent, and its page says why.
+			code, b2 := in.callAs(t, subToken, "POST", "/v1/broadcasts", fmt.Sprintf(`{"title":"Thông báo thử","body":"Nội dung chưa có văn bản đề nghị.",
+				"topic":"general","audience":{"areas":[%q]},"channels":["push"],"request_document":{"number":"7/SNN","date":"2026-11-21"}}`, area))
+			if code != http.StatusCreated {
+				t.Fatalf("a second broadcast: %d %v", code, b2)
+			}
+			id2 := b2["id"].(string)
+			if code, s2 := in.callAs(t, subToken, "POST", "/v1/broadcasts/"+id2+"/submit", ""); code != http.StatusOK {
+				t.Fatalf("submit the second: %d %v", code, s2)
+			}
+			b.open(appr, "/console/approvals/broadcasts/"+id2, http.StatusOK)
+			b.do(appr, "reject", chromedp.SendKeys(chromedp.ID("reason"), "Thiếu văn bản đề nghị của Sở."), chromedp.Click(chromedp.ID("reject")))
+			b.waitUntil(appr, "rejected", `(() => { const s = document.getElementById("bc-status"); return s !== null && s.dataset.status === "rejected" })()`)
+			b.checkA11y(appr)
+			if _, g2 := apiAs(t, in.base, apprToken, "GET", "/v1/broadcasts/"+id2); g2["status"] != "rejected" || g2["reason"] != "Thiếu văn bản đề nghị của Sở." {
+				t.Errorf("the rejected broadcast: %v, reason %v", g2["status"], g2["reason"])
+			}
+			if html := eval[string](b, appr, `document.querySelector("main").textContent`); !strings.Contains(html, "Thiếu văn bản đề nghị của Sở.") {
+				t.Error("the rejected broadcast's page does not say why")
+			}
 			// The other pages an approver reaches, checked by axe too.
 			b.open(appr, "/console/broadcasts", http.StatusOK)
 			b.open(appr, "/console/alerts", http.StatusOK)
@@ -397,31 +424,36 @@ func TestConsoleInBrowser(t *testing.T) {
 			b.open(appr, "/console/password", http.StatusOK)
 			b.open(appr, "/console/no-such-page", http.StatusNotFound)
 
-			// A dead letter: the gateway refuses an SMS for good; the
-			// operator replays it once the gateway is fixed.
+			// Dead letters: the gateway refuses three SMS for good; the
+			// operator replays one from its page and the two others as a
+			// selection from the filtered list, once the gateway is fixed.
 			gw.SetStatus(http.StatusBadRequest, 0)
-			phone := "0912000111"
-			code, n := in.call(t, "POST", "/v1/notifications", fmt.Sprintf(`{"to":{"phone":%q},"body":"Mã hồ sơ 42","channels":["sms"]}`, phone))
-			if code != http.StatusAccepted {
-				t.Fatalf("notification: %d %v", code, n)
+			dlPhones := []string{"0912000111", "0912000112", "0912000113"}
+			for _, phone := range dlPhones {
+				code, n := in.call(t, "POST", "/v1/notifications", fmt.Sprintf(`{"to":{"phone":%q},"body":"Mã hồ sơ 42","channels":["sms"]}`, phone))
+				if code != http.StatusAccepted {
+					t.Fatalf("notification: %d %v", code, n)
+				}
 			}
-			var dlID string
-			waitFor(t, "the dead letter", func() bool {
+			var dlIDs []string
+			waitFor(t, "the dead letters", func() bool {
 				_, l := in.call(t, "GET", "/v1/ops/deadletters", "")
+				dlIDs = dlIDs[:0]
 				for _, it := range l["items"].([]any) {
 					if d := it.(map[string]any); d["channel"] == "sms" {
-						dlID = d["id"].(string)
+						dlIDs = append(dlIDs, d["id"].(string))
 					}
 				}
-				return dlID != ""
+				return len(dlIDs) == len(dlPhones)
 			})
+			dlID := dlIDs[0]
 			gw.ResetFaults()
 			gw.Reset()
 			ops := b.tab()
 			b.signIn(ops, "demo-ops", false)
 			b.shot(ops, "home-ops")
 			// The overview's shared gauges are cached for a few seconds.
-			waitFor(t, "the dead letter in the overview", func() bool {
+			waitFor(t, "the dead letters in the overview", func() bool {
 				_, o := in.call(t, "GET", "/v1/ops/overview", "")
 				n, _ := o["dead_letters"].(float64)
 				return n > 0
@@ -429,6 +461,9 @@ func TestConsoleInBrowser(t *testing.T) {
 			b.open(ops, "/console/ops", http.StatusOK)
 			if got := eval[string](b, ops, `document.getElementById("ops-deadletters").textContent`); got == "0" {
 				t.Error("the overview shows no dead letter waiting")
+			}
+			if lanes := eval[[]string](b, ops, `[...document.querySelectorAll("#lag-h + table tbody th")].map(th => th.textContent)`); len(lanes) == 0 {
+				t.Error("the overview lists no lane's consumer lag")
 			}
 			b.shot(ops, "ops")
 			b.open(ops, "/console/ops/deadletters", http.StatusOK)
@@ -438,17 +473,65 @@ func TestConsoleInBrowser(t *testing.T) {
 			b.do(ops, "replay", chromedp.Click(chromedp.ID("replay")))
 			b.waitUntil(ops, "the replay's notice", `location.pathname === "/console/ops/deadletters" && document.querySelector(".flash") !== null`)
 			b.checkA11y(ops)
-			waitFor(t, "the replayed SMS", func() bool { return gw.CountFor("84912000111") == 1 })
 			_, d := in.call(t, "GET", "/v1/ops/deadletters/"+dlID, "")
 			if d["replayed_at"] == nil || d["replayed_by"] == "" {
 				t.Errorf("the dead letter after the replay: %v", d)
 			}
+			// The filter: SMS still waiting are the two others; push none.
+			b.open(ops, "/console/ops/deadletters?state=waiting&channel=push", http.StatusOK)
+			if n := eval[int](b, ops, `document.querySelectorAll('#replay-form input[name=id]').length`); n != 0 {
+				t.Errorf("waiting push dead letters: %d, want 0", n)
+			}
+			b.open(ops, "/console/ops/deadletters?state=waiting&channel=sms", http.StatusOK)
+			waiting := eval[[]string](b, ops, `[...document.querySelectorAll('#replay-form input[name=id]')].map(i => i.value)`)
+			if len(waiting) != 2 || slices.Contains(waiting, dlID) {
+				t.Fatalf("waiting SMS dead letters %v, want the two not replayed (not %s)", waiting, dlID)
+			}
+			b.do(ops, "replay the selection",
+				chromedp.Click(chromedp.CSS(`#replay-form input[value="`+waiting[0]+`"]`)),
+				chromedp.Click(chromedp.CSS(`#replay-form input[value="`+waiting[1]+`"]`)),
+				chromedp.Click(chromedp.ID("replay-selected")))
+			b.waitUntil(ops, "the selection's notice", `location.pathname === "/console/ops/deadletters" && document.querySelector(".flash") !== null`)
+			for _, phone := range dlPhones {
+				to := "84" + phone[1:]
+				waitFor(t, "the replayed SMS to "+to, func() bool { return gw.CountFor(to) >= 1 })
+			}
+			for _, id := range dlIDs {
+				if _, d := in.call(t, "GET", "/v1/ops/deadletters/"+id, ""); d["replayed_at"] == nil {
+					t.Errorf("dead letter %s not replayed: %v", id, d)
+				}
+			}
+			// Each once: replaying the selection again replays nothing.
+			csrfOps := eval[string](b, ops, `document.body.dataset.csrf`)
+			postForm(b, ops, "/console/ops/deadletters/replay", "csrf="+url.QueryEscape(csrfOps)+"&id="+waiting[0]+"&id="+waiting[1])
+			for _, phone := range dlPhones {
+				if n := gw.CountFor("84" + phone[1:]); n != 1 {
+					t.Errorf("the SMS to %s sent %d times, want once", phone, n)
+				}
+			}
+			// The audit log, searched by target, names who replayed.
+			adm := b.tab()
+			b.signIn(adm, "demo-admin", false)
+			b.open(adm, "/console/audit?target="+url.QueryEscape(dlID), http.StatusOK)
+			audit := eval[[]string](b, adm, `[...document.querySelectorAll("main tbody tr")].map(r => r.cells[3].textContent + " " + r.cells[4].textContent)`)
+			if len(audit) == 0 || !strings.Contains(strings.Join(audit, "|"), "replay") {
+				t.Errorf("the audit log searched for %s: %q, want its replay", dlID, audit)
+			}
+			for _, row := range audit {
+				if !strings.HasPrefix(row, dlID+" ") {
+					t.Errorf("the audit search for %s shows %q", dlID, row)
+				}
+			}
+			b.shot(adm, "audit-search")
 			b.open(ops, "/console/ops/scheduled", http.StatusOK)
 			b.shot(ops, "scheduled")
 			// Per-recipient lookup: the operator finds the SMS and the push
 			// of one phone of the audience, the phone and the device token
 			// masked.
+			// Opened long after it was sent, the live view draws the whole
+			// curve from the ledger.
 			b.open(ops, "/console/broadcasts/"+id+"/live?phone=0900100001", http.StatusOK)
+			b.waitUntil(ops, "the finished broadcast's curve", fmt.Sprintf(`document.getElementById("live").dataset.charted === "%d" && document.getElementById("live").dataset.done === "true"`, outcomes))
 			rows := eval[[]string](b, ops, `[...document.querySelectorAll("#lookup tbody tr")].map(r => r.cells[0].textContent + " " + r.cells[1].textContent)`)
 			html := eval[string](b, ops, `document.querySelector("main").outerHTML`)
 			if len(rows) < 2 || strings.Contains(html, "84900100001") || strings.Contains(html, "tok-0000001") {

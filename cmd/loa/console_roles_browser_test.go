@@ -185,6 +185,11 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 			if st["sent"].(float64) == 0 {
 				t.Errorf("the approved alert reached no one: %v", st)
 			}
+			alertOutcomes := int64(st["sent"].(float64) + st["failed"].(float64) + st["expired"].(float64))
+			if c, ok := st["cancelled"].(float64); ok {
+				alertOutcomes += int64(c)
+			}
+			b.waitUntil(appr, "the alert's curve", fmt.Sprintf(`document.getElementById("live").dataset.charted === "%d"`, alertOutcomes))
 			if !eval[bool](b, appr, `document.querySelector("#rate-chart canvas") !== null && document.querySelector("#live table") !== null`) {
 				t.Error("the alert's page draws no chart or no table per channel")
 			}

@@ -15,11 +15,15 @@ window.loaConsole = {
 
 // Live delivery view: poll the counters, fill the cells that name them
 // (data-k="sent", data-k="channels.sms.sent" …) and chart deliveries per
-// second from the difference between two polls.
+// second from the ledger: the first poll brings the whole curve (however
+// long ago it was sent), each later one the seconds from the newest drawn
+// on (that second may have grown), while it sends. A delivery a carrier's
+// report refines later counts in the second of its report: once sending
+// is over, the whole curve is read again, so it adds up to the outcomes.
 (function () {
   var live = document.getElementById("live");
   if (!live) { return; }
-  var url = live.dataset.stats, every = 2000, last = null, xs = [], ys = [], plot = null;
+  var url = live.dataset.stats, every = 2000, since = 0, xs = [], ys = [], plot = null;
   var el = document.getElementById("rate-chart");
   if (el && window.uPlot) {
     plot = new uPlot({ width: Math.max(300, el.clientWidth || 600), height: 240,
@@ -39,20 +43,42 @@ window.loaConsole = {
     var st = document.getElementById("live-status");
     if (st && s.status) { st.textContent = s.status_label || s.status; st.className = "badge status-" + s.status.replace(/_/g, "-"); st.dataset.status = s.status; }
   }
+  // push adds one second's count: a second already drawn is replaced, a
+  // gap since the last second is drawn as zero.
+  function push(t, n) {
+    var last = xs.length ? xs[xs.length - 1] : null;
+    if (last !== null && t <= last) {
+      for (var i = xs.length - 1; i >= 0; i--) { if (xs[i] === t) { ys[i] = n; return; } if (xs[i] < t) { break; } }
+      return;
+    }
+    if (last !== null && t > last + 1) {
+      xs.push(last + 1); ys.push(0);
+      if (t > last + 2) { xs.push(t - 1); ys.push(0); }
+    }
+    xs.push(t); ys.push(n);
+  }
+  function chart(rate) {
+    if (!rate || !rate.points) { return; }
+    rate.points.forEach(function (p) { push(p[0], p[1]); });
+    if (xs.length) { since = xs[xs.length - 1]; }
+    var total = 0;
+    for (var i = 0; i < ys.length; i++) { total += ys[i]; }
+    live.dataset.charted = String(total);
+    if (plot) { plot.setData([xs, ys]); }
+  }
   function tick() {
-    fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+    var from = since;
+    fetch(url + (url.indexOf("?") < 0 ? "?" : "&") + "since=" + from, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
       .then(function (s) {
         fill(s);
-        var now = Date.now() / 1000, done = s.final === true;
-        var total = (s.stats.sent || 0) + (s.stats.failed || 0) + (s.stats.expired || 0) + (s.stats.cancelled || 0);
-        if (last) {
-          var dt = now - last.t;
-          if (dt > 0) { xs.push(now); ys.push(Math.max(0, (total - last.n) / dt)); if (xs.length > 900) { xs.shift(); ys.shift(); } }
-          if (plot) { plot.setData([xs, ys]); }
+        if (s.final === true && from !== 0) {
+          xs.length = 0; ys.length = 0; since = 0; // the whole curve once more
+          setTimeout(tick, 0);
+          return;
         }
-        last = { t: now, n: total };
-        if (!done) { setTimeout(tick, every); } else { live.dataset.done = "true"; }
+        chart(s.stats && s.stats.rate);
+        if (s.final !== true) { setTimeout(tick, every); } else { live.dataset.done = "true"; }
       })
       .catch(function () { setTimeout(tick, every * 2); });
   }
