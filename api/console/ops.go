@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -86,8 +88,16 @@ func (c *Console) opsOverview(w http.ResponseWriter, r *http.Request) {
 			Lag       int64
 		}{l.Partition, l.Lag})
 	}
+	// Each lane's throughput: its sends (one queue-time observation each)
+	// over the overview's window.
+	laneRate := map[string]string{}
+	if secs := o.At.Sub(o.Since).Seconds(); secs > 0 {
+		for _, q := range o.QueueTime {
+			laneRate[q.Lane] = strconv.FormatFloat(math.Round(q.Count/secs*100)/100, 'f', -1, 64)
+		}
+	}
 	p := c.basePage(r, "ops.title", "ops")
-	p.Data = map[string]any{"O": o, "Lanes": lanes}
+	p.Data = map[string]any{"O": o, "Lanes": lanes, "LaneRate": laneRate}
 	c.render(w, r, http.StatusOK, "ops", p)
 }
 
