@@ -259,3 +259,25 @@ func TestFormBodyBounded(t *testing.T) {
 		t.Errorf("oversized form: %d, API called %v", w.Code, api.called("POST /v1/broadcasts"))
 	}
 }
+
+// The console speaks Vietnamese unless asked for English, and writes
+// every time in Vietnam's zone, whatever the server's.
+func TestVietnameseByDefaultTimesInVietnam(t *testing.T) {
+	c, _, _ := newTestConsole(t, true)
+	w := serve(c, httptest.NewRequest("GET", "/console/signin", nil))
+	if body := w.Body.String(); !strings.Contains(body, `<html lang="vi"`) || !strings.Contains(body, "Đăng nhập") {
+		t.Errorf("the sign-in page by default is not in Vietnamese:\n%.400s", body)
+	}
+	r := httptest.NewRequest("GET", "/console/signin", nil)
+	r.AddCookie(&http.Cookie{Name: langCookie, Value: "en"})
+	if body := serve(c, r).Body.String(); !strings.Contains(body, `<html lang="en"`) || !strings.Contains(body, "Sign in") {
+		t.Errorf("the sign-in page with English chosen:\n%.400s", body)
+	}
+	at := time.Date(2026, 11, 28, 17, 30, 0, 0, time.UTC)
+	if got := c.formatTime(at); got != "00:30:00 29/11/2026" {
+		t.Errorf("17:30 UTC on 28/11 is written %q, want 00:30:00 29/11/2026 (Asia/Ho_Chi_Minh)", got)
+	}
+	if got := c.formatDate(at.In(time.FixedZone("EST", -5*3600))); got != "29/11/2026" {
+		t.Errorf("the date of that instant is written %q, want 29/11/2026", got)
+	}
+}
