@@ -422,6 +422,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			b.open(appr, "/console/alerts", http.StatusOK)
 			b.shot(appr, "alerts")
 			b.open(appr, "/console/password", http.StatusOK)
+			b.shot(appr, "password")
 			b.open(appr, "/console/no-such-page", http.StatusNotFound)
 
 			// Dead letters: the gateway refuses three SMS for good; the
