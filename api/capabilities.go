@@ -38,6 +38,9 @@ var capabilities = []capability{
 	{"broadcasts.read", roleCheck(broadcast.Readers()...)},
 	// POST /v1/broadcasts, …/submit (requireRole).
 	{"broadcasts.draft", roleCheck(accounts.RoleAgencySubmitter)},
+	// POST /v1/broadcasts/{id}/cancel (requireRole; the service then
+	// admits the author or an approver).
+	{"broadcasts.cancel", roleCheck(accounts.RoleAgencySubmitter, accounts.RoleBroadcastApprover)},
 	// GET /v1/approvals, POST …/approve|reject (requireApprover).
 	{"approvals", func(ctx context.Context, h *handler, _ *http.Request, p Principal, _ []accounts.RoleGrant) error {
 		return h.checkApprover(ctx, p)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -61,7 +62,9 @@ var consoleHref = regexp.MustCompile(`href="(/console/[^"?#]*)"`)
 // administrator included, who holds no other role — each console page
 // is linked from the pages the official can open exactly when it opens
 // (200, else 403), and it opens exactly when the API route it calls
-// admits the official's session (anything but 403). So the console never
+// admits the official's session (anything but 403); on the pages it
+// opens, an action (cancelling a broadcast, the recipient lookup) is
+// offered exactly when the API's route admits it. So the console never
 // offers a page or form the API then refuses, nor hides one it allows.
 func TestConsoleOffersWhatTheAPIAllows(t *testing.T) {
 	for _, be := range testenv.Backends(t) {
@@ -92,9 +95,31 @@ func TestConsoleOffersWhatTheAPIAllows(t *testing.T) {
 				"demo-chief-editor": {"/console/portal"},
 				"demo-admin":        {"/console/broadcasts", "/console/feedback", "/console/audit"},
 			}
+			// A submitted broadcast (the submitter, first of the demo
+			// officials, drafts it), whose page offers cancelling it and
+			// whose live view offers the recipient lookup.
+			var bcID string
+			submitted := func(token string) {
+				code, bc := in.callAs(t, token, "POST", "/v1/broadcasts", fmt.Sprintf(`{"title":"Thông báo","body":"Nội dung.","topic":"general",
+					"audience":{"areas":[%q]},"channels":["push"],"request_document":{"number":"1/SNN","date":"2026-11-21"}}`, demoAudienceAreas[0]))
+				if code != http.StatusCreated {
+					t.Fatalf("a broadcast: %d %v", code, bc)
+				}
+				bcID = bc["id"].(string)
+				if code, s := in.callAs(t, token, "POST", "/v1/broadcasts/"+bcID+"/submit", ""); code != http.StatusOK {
+					t.Fatalf("submit: %d %v", code, s)
+				}
+			}
 			for _, o := range demoOfficials {
 				user := o.Username
 				c, token := consoleClient(t, in.base, user)
+				if user == "demo-submitter" {
+					submitted(token)
+				}
+				actions := []struct{ name, page, form, method, route string }{
+					{"cancel", "/console/broadcasts/" + bcID, `action="/console/broadcasts/` + bcID + `/cancel"`, "POST", "/v1/broadcasts/no-such-broadcast/cancel"},
+					{"lookup", "/console/broadcasts/" + bcID + "/live", `id="lookup-h"`, "GET", "/v1/notifications/" + bcID + "/recipients?phone=0900100001"},
+				}
 				get := func(path string) (int, string) {
 					resp, err := c.Get(in.base + path)
 					if err != nil {
@@ -136,6 +161,20 @@ func TestConsoleOffersWhatTheAPIAllows(t *testing.T) {
 					}
 					if code == http.StatusOK {
 						open = append(open, p.page)
+					}
+				}
+				// The actions on a page the official opens: offered exactly
+				// when the API's route admits them (a broadcast that does
+				// not exist: the role is checked first, then 404).
+				for _, a := range actions {
+					code, html := get(a.page)
+					if code != http.StatusOK {
+						continue
+					}
+					apiCode, out := in.callAs(t, token, a.method, a.route, "")
+					apiAllows := apiCode != http.StatusForbidden && apiCode != http.StatusUnauthorized
+					if offered := strings.Contains(html, a.form); offered != apiAllows {
+						t.Errorf("%s: %s offered %v on %s, the API answers %s %s with %d %v", user, a.name, offered, a.page, a.method, a.route, apiCode, out)
 					}
 				}
 				if w := want[user]; !slices.Equal(open, w) {
