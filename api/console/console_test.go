@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -279,5 +280,40 @@ func TestVietnameseByDefaultTimesInVietnam(t *testing.T) {
 	}
 	if got := c.formatDate(at.In(time.FixedZone("EST", -5*3600))); got != "29/11/2026" {
 		t.Errorf("the date of that instant is written %q, want 29/11/2026", got)
+	}
+}
+
+// GET / leads to the console; the console's files are embedded and
+// served, and each vendored library is named with its version in the
+// vendor README and carries its licence.
+func TestRootAndVendoredFiles(t *testing.T) {
+	c, _, _ := newTestConsole(t, true)
+	w := serve(c, httptest.NewRequest("GET", "/", nil))
+	if w.Code != http.StatusFound || w.Header().Get("Location") != "/console/" {
+		t.Errorf("GET /: %d %s, want 302 to /console/", w.Code, w.Header().Get("Location"))
+	}
+	readme, err := fs.ReadFile(staticFS, "static/vendor/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = fs.WalkDir(staticFS, "static/vendor", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || path == "static/vendor/README.md" {
+			return err
+		}
+		rel := strings.TrimPrefix(path, "static/vendor/")
+		pkg, file, _ := strings.Cut(rel, "/")
+		if lic, err := fs.ReadFile(staticFS, "static/vendor/"+pkg+"/LICENSE"); err != nil || len(lic) < 100 {
+			t.Errorf("%s: no licence beside it (%v)", path, err)
+		}
+		if file != "LICENSE" && !strings.Contains(string(readme), file) {
+			t.Errorf("%s is not named in the vendor README", path)
+		}
+		if w := serve(c, httptest.NewRequest("GET", "/console/"+path, nil)); w.Code != http.StatusOK || w.Body.Len() == 0 {
+			t.Errorf("GET /console/%s: %d", path, w.Code)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
