@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -315,5 +316,32 @@ func TestRootAndVendoredFiles(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The draft form's audience (areas ticked and typed, topics, accounts),
+// channels, send time (typed in Vietnam time) and request document reach
+// POST /v1/broadcasts as the API names them.
+func TestDraftFormToRequest(t *testing.T) {
+	c, _, _ := newTestConsole(t, true)
+	form := url.Values{"title": {"Cảnh báo lũ"}, "body": {"Xả lũ lúc 14 giờ."}, "topic": {"disaster"}, "areas": {"20470"},
+		"area_codes": {"20473, 20470"}, "topics": {"disaster", "power"}, "accounts": {"acc-1, acc-2;"}, "channels": {"push", "sms"},
+		"send_at": {"2026-11-30T07:30"}, "doc_number": {"123/SNN-TL"}, "doc_date": {"2026-11-20"}}
+	r := httptest.NewRequest("POST", "/console/broadcasts/new", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	got, _ := json.Marshal(c.request(c.readDraft(r)))
+	var req map[string]any
+	json.Unmarshal(got, &req)
+	aud := req["audience"].(map[string]any)
+	for k, want := range map[string]string{
+		"areas": "[20470 20473]", "topics": "[disaster power]", "accounts": "[acc-1 acc-2]",
+	} {
+		if fmt.Sprint(aud[k]) != want {
+			t.Errorf("audience %s: %v, want %s", k, aud[k], want)
+		}
+	}
+	if fmt.Sprint(req["channels"]) != "[push sms]" || req["send_at"] != "2026-11-30T07:30:00+07:00" ||
+		fmt.Sprint(req["request_document"]) != "map[date:2026-11-20 number:123/SNN-TL]" {
+		t.Errorf("the request: %s", got)
 	}
 }
