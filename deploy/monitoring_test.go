@@ -66,7 +66,7 @@ func TestAlertRules(t *testing.T) {
 	if n := checkNames(t, "prometheus/rules.yml", string(b), registered()); n == 0 {
 		t.Fatal("prometheus/rules.yml names no metric")
 	}
-	for _, alert := range []string{"LoaConsumerLagGrowing", "LoaBreakerOpen", "LoaDeadLettersGrowing"} {
+	for _, alert := range []string{"LoaConsumerLagGrowing", "LoaBreakerOpen", "LoaDeadLettersGrowing", "LoaOTPSlow"} {
 		if !strings.Contains(string(b), "alert: "+alert+"\n") {
 			t.Errorf("prometheus/rules.yml lacks the alert %s", alert)
 		}
