@@ -140,11 +140,8 @@ func (h *handler) estimateBroadcast(w http.ResponseWriter, r *http.Request) erro
 // approvalView is a broadcast as its approver sees it.
 type approvalView struct {
 	broadcastView
-	// The names of who drafted and who submitted it, for the approver.
-	CreatedByName   string            `json:"created_by_name,omitempty"`
-	SubmittedByName string            `json:"submitted_by_name,omitempty"`
-	Estimate        estimateView      `json:"estimate"`
-	History         []broadcast.Event `json:"history,omitempty"`
+	Estimate estimateView `json:"estimate"`
+	History  []namedEvent `json:"history,omitempty"`
 }
 
 // officialName is an official's full name and user name ("" when the
@@ -165,8 +162,9 @@ func (h *handler) officialName(ctx context.Context, id string) string {
 
 // approval is b as its approver sees it.
 func (h *handler) approval(ctx context.Context, b broadcast.Broadcast, est estimateView) approvalView {
-	return approvalView{broadcastView: viewBroadcast(b), Estimate: est,
-		CreatedByName: h.officialName(ctx, b.CreatedBy), SubmittedByName: h.officialName(ctx, b.SubmittedBy)}
+	v := approvalView{broadcastView: viewBroadcast(b), Estimate: est}
+	h.names().broadcast(ctx, &v.broadcastView)
+	return v
 }
 
 // listApprovals: GET /v1/approvals — the approver's queue: submitted
@@ -227,7 +225,7 @@ func (h *handler) getApproval(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v := h.approval(r.Context(), b, est)
-	v.History = hist
+	v.History = h.names().events(r.Context(), hist)
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }

@@ -58,6 +58,11 @@ type broadcastView struct {
 	AudienceSize    *audienceSize          `json:"audience_size,omitempty"`
 	SMS             *broadcast.SMSEstimate `json:"sms,omitempty"`
 	Stats           *Stats                 `json:"stats,omitempty"`
+
+	// The names of the officials who drafted, submitted and decided it.
+	CreatedByName   string `json:"created_by_name,omitempty"`
+	SubmittedByName string `json:"submitted_by_name,omitempty"`
+	DecidedByName   string `json:"decided_by_name,omitempty"`
 }
 
 type audienceSize struct {
@@ -171,6 +176,7 @@ func (h *handler) getBroadcast(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := viewBroadcast(b)
 	v.AudienceSize, v.SMS, v.Stats = &audienceSize{Devices: est.Devices, Phones: est.Phones}, est.SMS, &st
+	h.names().broadcast(r.Context(), &v)
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }
@@ -186,10 +192,7 @@ func (h *handler) broadcastHistory(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if evs == nil {
-		evs = []broadcast.Event{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "items": evs})
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "items": h.names().events(r.Context(), evs)})
 	return nil
 }
 

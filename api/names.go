@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"strings"
+
+	"github.com/loa-hub/loa/producer/broadcast"
 )
 
 // officialNames names the officials behind principal ids within one
@@ -48,4 +50,25 @@ func (n *officialNames) alert(ctx context.Context, v *alertView) {
 // approved it.
 func (n *officialNames) article(ctx context.Context, v *articleView) {
 	v.CreatedByName, v.SubmittedByName, v.ApprovedByName = n.account(ctx, v.CreatedBy), n.account(ctx, v.SubmittedBy), n.account(ctx, v.ApprovedBy)
+}
+
+// broadcast adds to v the names of the officials who drafted, submitted
+// and decided it.
+func (n *officialNames) broadcast(ctx context.Context, v *broadcastView) {
+	v.CreatedByName, v.SubmittedByName, v.DecidedByName = n.account(ctx, v.CreatedBy), n.account(ctx, v.SubmittedBy), n.account(ctx, v.DecidedBy)
+}
+
+// namedEvent is a step of a broadcast's history with its official's name.
+type namedEvent struct {
+	broadcast.Event
+	ActorName string `json:"actor_name,omitempty"`
+}
+
+// events names the officials of a broadcast's history.
+func (n *officialNames) events(ctx context.Context, evs []broadcast.Event) []namedEvent {
+	out := make([]namedEvent, len(evs))
+	for i, e := range evs {
+		out[i] = namedEvent{Event: e, ActorName: n.account(ctx, e.Actor)}
+	}
+	return out
 }

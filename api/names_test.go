@@ -42,3 +42,35 @@ func TestAlertNamesTheOfficials(t *testing.T) {
 		t.Errorf("a key's alert names %v / %v", kd["issuer_name"], kd["sender_name"])
 	}
 }
+
+// TestBroadcastNamesTheOfficials: a broadcast and its history name the
+// officials who drafted, submitted and decided it, beside their ids.
+func TestBroadcastNamesTheOfficials(t *testing.T) {
+	f := newBroadcastFixture(t)
+	_, sub := f.official(t, "can.bo.snn", "0911000051", "snn", "agency_submitter")
+	_, appr := f.official(t, "phe.duyet", "0911000052", "sotttt", "broadcast_approver")
+	resp, b := f.do(t, "POST", "/v1/broadcasts", sub, bcBody)
+	if resp.StatusCode != 201 {
+		t.Fatalf("draft: %d %v", resp.StatusCode, b)
+	}
+	id := b["id"].(string)
+	if resp, s := f.do(t, "POST", "/v1/broadcasts/"+id+"/submit", sub, ""); resp.StatusCode != 200 {
+		t.Fatalf("submit: %d %v", resp.StatusCode, s)
+	}
+	if resp, a := f.do(t, "POST", "/v1/broadcasts/"+id+"/reject", appr, `{"reason":"Thiếu văn bản."}`); resp.StatusCode != 200 {
+		t.Fatalf("reject: %d %v", resp.StatusCode, a)
+	}
+	const drafter, approver = "Cán bộ (can.bo.snn)", "Cán bộ (phe.duyet)"
+	_, g := f.do(t, "GET", "/v1/broadcasts/"+id, sub, "")
+	if g["created_by_name"] != drafter || g["submitted_by_name"] != drafter || g["decided_by_name"] != approver {
+		t.Errorf("the broadcast names %v / %v / %v", g["created_by_name"], g["submitted_by_name"], g["decided_by_name"])
+	}
+	_, h := f.do(t, "GET", "/v1/broadcasts/"+id+"/history", sub, "")
+	names := map[any]bool{}
+	for _, e := range h["items"].([]any) {
+		names[e.(map[string]any)["actor_name"]] = true
+	}
+	if !names[drafter] || !names[approver] {
+		t.Errorf("the history names %v", names)
+	}
+}

@@ -80,11 +80,12 @@ type broadcast struct {
 }
 
 type event struct {
-	At     time.Time `json:"at"`
-	Actor  string    `json:"actor"`
-	From   string    `json:"from"`
-	To     string    `json:"to"`
-	Reason string    `json:"reason"`
+	At        time.Time `json:"at"`
+	Actor     string    `json:"actor"`
+	ActorName string    `json:"actor_name"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	Reason    string    `json:"reason"`
 }
 
 type estimate struct {

@@ -314,6 +314,9 @@ func TestConsoleInBrowser(t *testing.T) {
 			b.checkA11y(sub)
 			loc, _ := chromedp.Run(sub, chromedp.Location())
 			id := loc[strings.LastIndex(loc, "/")+1:]
+			if got := eval[string](b, sub, `document.querySelector("[data-testid=bc-createdby]").textContent`); !strings.Contains(got, "(demo-submitter)") {
+				t.Errorf("the broadcast's page names its drafter %q, want the demo submitter's name", got)
+			}
 			b.shot(sub, "broadcast-submitted")
 
 			// The approver's queue is not the submitter's: the page and
