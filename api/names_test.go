@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -33,7 +34,7 @@ func TestAlertNamesTheOfficials(t *testing.T) {
 		t.Errorf("the list: %v", l["items"])
 	}
 	// A key's alert: nobody to name.
-	resp, k := f.postFile(t, "dev-key", "flood_vi_en.xml")
+	resp, k := f.do(t, "POST", "/v1/alerts", "dev-key", strings.Replace(body, "names-1", "names-key-1", 1))
 	if resp.StatusCode != 202 {
 		t.Fatalf("the key's alert: %d %v", resp.StatusCode, k)
 	}
