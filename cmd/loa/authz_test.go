@@ -173,6 +173,8 @@ var authorisation = map[string]access{
 	"POST /v1/me/alerts/{id}/ack": anySession,
 	"POST /v1/me/totp":            official,
 	"POST /v1/me/totp/confirm":    official,
+	// What the official may do: any official's own session.
+	"GET /v1/me/capabilities": official,
 
 	"POST /v1/officials": officialsAdmin(nil, func(fx *authzFixture) string {
 		return `{"username":"other.unit.new","full_name":"Cán bộ","phone":"0911000999","unit":"sxd","roles":[],"password":"Mật-khẩu-2026!"}`
@@ -274,6 +276,7 @@ var authorisation = map[string]access{
 	"PUT /v1/portal/desk/{id}":               withRole(),
 	"PUT /v1/portal/desk/{id}/correction":    withRole(),
 	"PUT /v1/portal/desk/{id}/cover":         withRole(),
+	"GET /v1/portal/desk/{id}/cover":         withRole(),
 	"GET /v1/portal/desk/{id}/revisions":     withRole(),
 	"GET /v1/portal/desk/{id}/history":       withRole(),
 	"POST /v1/portal/desk/{id}/submit":       withRole(),
