@@ -51,7 +51,17 @@ type consumerConfig struct {
 	// stall the lane. They are committed, like any other, only when done.
 	Long        func(kafka.Message) bool
 	LongWorkers int
+	// QueueBytes bounds the bytes of the messages fetched and not yet
+	// handled (queued for a worker or in its hands): the fetcher waits
+	// beyond it. DefaultQueueBytes when zero.
+	QueueBytes int
 }
+
+// DefaultQueueBytes is what a consumer holds of messages fetched ahead
+// of its workers. Without a bound, a lane whose sending is slower than
+// Kafka fills every worker's queue: a million-device broadcast held
+// 19 MB of fan-out batches read ahead of its 128 workers.
+const DefaultQueueBytes = 4 << 20
 
 // consumer reads one topic as a member of a group, hands messages to a
 // keyed worker pool, and commits each partition's offset only up to the
@@ -109,6 +119,7 @@ func (c *consumer) Run(ctx context.Context) error {
 		longWorkers = max(c.cfg.LongWorkers, 1)
 	}
 	r := c.newReader()
+	budget := newByteBudget(c.cfg.QueueBytes)
 	tr := newTracker(func(m kafka.Message) {
 		if c.noCommit {
 			return
@@ -141,12 +152,11 @@ func (c *consumer) Run(ctx context.Context) error {
 		go func(q chan kafka.Message) {
 			defer wg.Done()
 			for m := range q {
-				if ctx.Err() != nil {
-					continue // stopping: hand back what has not started
-				}
-				if c.process(workCtx, ctx.Done(), m) {
+				// Stopping: what has not started is handed back.
+				if ctx.Err() == nil && c.process(workCtx, ctx.Done(), m) {
 					tr.done(m)
 				}
+				budget.release(len(m.Value))
 			}
 		}(queues[i])
 	}
@@ -172,6 +182,9 @@ fetch:
 			continue
 		}
 		tr.add(m)
+		if err := budget.acquire(ctx, len(m.Value)); err != nil {
+			break fetch
+		}
 		q := queues[workerFor(m, workers)]
 		if long != nil && c.cfg.Long(m) {
 			q = long
@@ -335,4 +348,50 @@ func (t *tracker) done(m kafka.Message) {
 	if last >= 0 {
 		t.commit(kafka.Message{Topic: p.topic, Partition: m.Partition, Offset: last})
 	}
+}
+
+// byteBudget counts the bytes of the messages a consumer holds; acquire
+// waits while taking more would go over the budget.
+type byteBudget struct {
+	mu    sync.Mutex
+	max   int
+	used  int
+	freed chan struct{} // closed and replaced on each release
+}
+
+func newByteBudget(max int) *byteBudget {
+	if max <= 0 {
+		max = DefaultQueueBytes
+	}
+	return &byteBudget{max: max, freed: make(chan struct{})}
+}
+
+// acquire takes n bytes of the budget, waiting until they fit or ctx ends.
+// When nothing is held, any n fits: a message larger than the budget is
+// taken alone.
+func (b *byteBudget) acquire(ctx context.Context, n int) error {
+	for {
+		b.mu.Lock()
+		if b.used == 0 || b.used+n <= b.max {
+			b.used += n
+			b.mu.Unlock()
+			return nil
+		}
+		freed := b.freed
+		b.mu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// release gives n bytes back.
+func (b *byteBudget) release(n int) {
+	b.mu.Lock()
+	b.used -= n
+	close(b.freed)
+	b.freed = make(chan struct{})
+	b.mu.Unlock()
 }

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -77,5 +78,38 @@ func TestTrackerCommits(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestByteBudget: a consumer holds at most its budget of fetched
+// messages; a message that does not fit waits for bytes to be given back,
+// and one larger than the whole budget is taken when nothing else is held.
+// (A context that has ended shows whether acquire would wait.)
+func TestByteBudget(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	b := newByteBudget(10)
+	if err := b.acquire(ended, 6); err != nil {
+		t.Fatalf("6 of 10 bytes: %v", err)
+	}
+	if err := b.acquire(ended, 6); err == nil {
+		t.Fatal("6 more bytes than fit were taken without waiting")
+	}
+	if err := b.acquire(ended, 4); err != nil {
+		t.Fatalf("the 4 bytes left: %v", err)
+	}
+	b.release(6)
+	waited := make(chan error)
+	go func() { waited <- b.acquire(context.Background(), 7) }() // 4 held: must wait for the other 4
+	b.release(4)
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+	b.release(7)
+	if err := b.acquire(ended, 100); err != nil {
+		t.Fatalf("a message over the whole budget, nothing held: %v", err)
+	}
+	if newByteBudget(0).max != DefaultQueueBytes {
+		t.Error("no default budget")
 	}
 }

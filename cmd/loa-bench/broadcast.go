@@ -41,7 +41,8 @@ type benchConfig struct {
 	env                            map[string]string
 	keep, quietProgress            bool
 	timeout                        time.Duration
-	codes                          int    // SMS codes a second during the broadcast
+	codes                          int // SMS codes a second during the broadcast
+	codesFor                       time.Duration
 	schema                         string // a schema kept between runs, seeded once
 	seedOnly                       bool
 }
@@ -51,8 +52,8 @@ type multiFlag map[string]string
 func (m multiFlag) String() string { return "" }
 func (m multiFlag) Set(s string) error {
 	k, v, ok := strings.Cut(s, "=")
-	if !ok || !strings.HasPrefix(k, "LOA_") {
-		return fmt.Errorf("want LOA_NAME=value, got %q", s)
+	if !ok || !strings.HasPrefix(k, "LOA_") && k != "GOGC" && k != "GOMEMLIMIT" {
+		return fmt.Errorf("want LOA_NAME=value (or GOGC, GOMEMLIMIT), got %q", s)
 	}
 	m[k] = v
 	return nil
@@ -72,11 +73,12 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	fs.StringVar(&cfg.redisURL, "redis-url", getenv("LOA_TEST_REDIS_URL"), "Redis (keys under a prefix of its own, deleted at the end)")
 	fs.StringVar(&cfg.brokers, "kafka-brokers", getenv("LOA_TEST_KAFKA_BROKERS"), "Kafka (topics under a prefix of their own, deleted at the end)")
 	fs.StringVar(&cfg.dir, "dir", "", "where the processes' logs go (default: a new temporary directory)")
-	fs.Var(multiFlag(cfg.env), "env", "LOA_NAME=value for Loa's processes (repeatable), e.g. -env LOA_WORKERS_BULK=64")
+	fs.Var(multiFlag(cfg.env), "env", "LOA_NAME=value for Loa's processes (repeatable), e.g. -env LOA_WORKERS_BULK=64; also GOGC and GOMEMLIMIT")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the schema, topics and Redis keys")
 	fs.BoolVar(&cfg.quietProgress, "no-bar", false, "a progress line every 5 s instead of a bar")
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "give up after this long")
 	fs.IntVar(&cfg.codes, "codes", 0, "SMS codes a second asked through the API while the broadcast runs (0: none); prints their time from API to gateway fake")
+	fs.DurationVar(&cfg.codesFor, "codes-for", 0, "with -codes: stop asking after this long (0: until the last push), so a long broadcast need not carry the codes' load throughout")
 	fs.StringVar(&cfg.schema, "schema", "", "a PostgreSQL schema kept between runs: made and seeded when missing, reused (not seeded again) when present, never dropped")
 	fs.BoolVar(&cfg.seedOnly, "seed-only", false, "with -schema: seed the devices and stop (so a measured run does not include seeding)")
 	if err := fs.Parse(args); err != nil {
@@ -265,7 +267,7 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	if cfg.codes > 0 {
 		codes = newCodeLoad(b.fl.Client(), cfg.codes)
 		wg.Add(1)
-		go func() { defer wg.Done(); codes.run(ctx, stopCodes) }()
+		go func() { defer wg.Done(); codes.run(ctx, stopCodes, cfg.codesFor) }()
 	}
 	if _, err := c.Call(ctx, "POST", "/v1/broadcasts/"+bc.ID+"/approve", appr, nil, nil); err != nil {
 		close(stopCodes)
@@ -405,6 +407,7 @@ func (b *bench) processes() ([]*proc, string) {
 	for _, d := range b.fl.Dispatchers {
 		add("loa "+d.Name, d.PID(), false, true, true, "")
 	}
+	add("loa-bench", os.Getpid(), false, false, false, "this program: progress, memory sampling, SMS codes")
 	if b.ref != nil {
 		add("fcm fake (reference)", b.ref.PID(), false, false, true, "")
 	} else {
@@ -449,11 +452,16 @@ func cpuOf(p *proc) time.Duration {
 	return d
 }
 
-// sampleRSS keeps each process's largest resident memory, every 200 ms.
+// sampleRSS keeps each process's largest resident memory, every 200 ms;
+// a process tree's (PostgreSQL's, which costs a walk of /proc and of each
+// backend's page map) every 2 s.
 func sampleRSS(ctx context.Context, ps []*proc) {
-	for {
+	for tick := 0; ; tick++ {
 		for _, p := range ps {
 			var rss int64
+			if p.tree && tick%10 != 0 {
+				continue
+			}
 			if p.tree {
 				rss, _ = procstat.TreePSS(p.pid) // shared buffers once
 			} else if m, err := procstat.Mem(p.pid); err == nil {
@@ -542,7 +550,7 @@ func (r *result) print(w io.Writer) {
 	}
 	var svc time.Duration
 	for _, p := range r.procs {
-		if !p.loa && !strings.HasPrefix(p.name, "fcm fake") {
+		if !p.loa && !strings.HasPrefix(p.name, "fcm fake") && p.name != "loa-bench" {
 			svc += p.cpu1 - p.cpu0
 		}
 	}
@@ -554,7 +562,7 @@ func (r *result) print(w io.Writer) {
 			r.retried, r.breakerOpened)
 	}
 	if r.codes != nil {
-		r.codes.print(w, r.toLastPush)
+		r.codes.print(w)
 	}
 	if len(r.perDispatcher) > 1 {
 		var parts []string

@@ -23,24 +23,33 @@ type codeLoad struct {
 	c    *fleet.Client
 	rate int
 
-	mu    sync.Mutex
-	asked map[string]time.Time // phone → when the request was started
-	took  []time.Duration      // the API's answer times, accepted codes
-	byRes map[string]int       // answers by status ("202", "429", "error")
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	asked  map[string]time.Time // phone → when the request was started
+	took   []time.Duration      // the API's answer times, accepted codes
+	byRes  map[string]int       // answers by status ("202", "429", "error")
+	during time.Duration        // from the first request to the last
+	wg     sync.WaitGroup
 }
 
 func newCodeLoad(c *fleet.Client, rate int) *codeLoad {
 	return &codeLoad{c: c, rate: rate, asked: map[string]time.Time{}, byRes: map[string]int{}}
 }
 
-// run asks for codes at l.rate from now until stop is closed or ctx ends.
-// Requests are started on schedule whatever the answers' times (an open
-// load), each in its own goroutine.
-func (l *codeLoad) run(ctx context.Context, stop <-chan struct{}) {
+// run asks for codes at l.rate from now until stop is closed, ctx ends or
+// (when not 0) for has passed. Requests are started on schedule whatever
+// the answers' times (an open load), each in its own goroutine.
+func (l *codeLoad) run(ctx context.Context, stop <-chan struct{}, until time.Duration) {
 	start := time.Now()
+	defer func() {
+		l.mu.Lock()
+		l.during = time.Since(start)
+		l.mu.Unlock()
+	}()
 	for i := 1; ; i++ {
 		due := start.Add(time.Duration(i-1) * time.Second / time.Duration(l.rate))
+		if until > 0 && due.Sub(start) >= until {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -78,6 +87,7 @@ type codeResult struct {
 	delivered []time.Duration // sorted
 	apiTook   []time.Duration // sorted
 	missing   int             // accepted but not at a gateway within the wait
+	during    time.Duration
 }
 
 // collect waits for the requests in flight, then up to wait for every
@@ -86,7 +96,7 @@ func (l *codeLoad) collect(ctx context.Context, fl *fleet.Fleet, wait time.Durat
 	l.wg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := &codeResult{rate: l.rate, answers: l.byRes, accepted: len(l.asked), apiTook: slices.Clone(l.took)}
+	r := &codeResult{rate: l.rate, answers: l.byRes, accepted: len(l.asked), apiTook: slices.Clone(l.took), during: l.during}
 	slices.Sort(r.apiTook)
 	deadline := time.Now().Add(wait)
 	for {
@@ -130,14 +140,14 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-func (r *codeResult) print(w io.Writer, during time.Duration) {
+func (r *codeResult) print(w io.Writer) {
 	var answers []string
 	for k, v := range r.answers {
 		answers = append(answers, fmt.Sprintf("%s: %d", k, v))
 	}
 	slices.Sort(answers)
 	fmt.Fprintf(w, "\nSMS codes during the broadcast: %d asked at %d/s over %.1f s (answers %s)\n",
-		sum(r.answers), r.rate, during.Seconds(), strings.Join(answers, ", "))
+		sum(r.answers), r.rate, r.during.Seconds(), strings.Join(answers, ", "))
 	d := r.delivered
 	fmt.Fprintf(w, "  API → gateway fake, %d codes: p50 %s, p95 %s, p99 %s, max %s", len(d),
 		ms(quantile(d, .5)), ms(quantile(d, .95)), ms(quantile(d, .99)), ms(quantile(d, 1)))

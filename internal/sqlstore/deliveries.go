@@ -2,8 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/producer"
@@ -38,11 +40,73 @@ func (d *DB) RecordDeliveries(ctx context.Context, rs []producer.Delivery) error
 	if len(rs) == 0 {
 		return nil
 	}
+	if d.dialect == Postgres { // one statement: a transaction of its own
+		if err := upsertDeliveriesArrays(ctx, d.db, rs); err != nil {
+			return fmt.Errorf("sqlstore: record deliveries: %w", err)
+		}
+		return nil
+	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: record deliveries: %w", err)
 	}
 	defer tx.Rollback()
+	if err := upsertDeliveriesValues(ctx, tx, rs); err != nil {
+		return fmt.Errorf("sqlstore: record deliveries: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: record deliveries: %w", err)
+	}
+	return nil
+}
+
+// upsertDeliveries is the upsert of rows, with RecordDelivery's precedence;
+// the rows come from the statement's source (a VALUES list or unnest).
+func upsertDeliveries(source string) string {
+	return `INSERT INTO deliveries
+		(notification_id, channel, recipient, status, class, provider, provider_id, reason, targets, attempts, updated_at)
+		` + source + `
+		ON CONFLICT (notification_id, channel, recipient) DO UPDATE SET
+			status = excluded.status, class = excluded.class,
+			provider = CASE WHEN excluded.provider = '' THEN deliveries.provider ELSE excluded.provider END,
+			provider_id = CASE WHEN excluded.provider = '' THEN deliveries.provider_id ELSE excluded.provider_id END,
+			reason = excluded.reason, targets = excluded.targets,
+			attempts = CASE WHEN excluded.attempts > deliveries.attempts THEN excluded.attempts ELSE deliveries.attempts END,
+			updated_at = excluded.updated_at
+		WHERE ` + statusRank("deliveries.status") + ` = 0 OR ` + statusRank("excluded.status") + ` > ` + statusRank("deliveries.status")
+}
+
+// upsertDeliveriesSQL is the PostgreSQL upsert of upsertDeliveriesArrays.
+var upsertDeliveriesSQL = upsertDeliveries(`SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+		$6::text[], $7::text[], $8::text[], $9::int[], $10::int[], $11::timestamptz[])`)
+
+// upsertDeliveriesArrays writes rs in one PostgreSQL statement whose text
+// does not depend on how many rows there are: each column is one array
+// parameter. PostgreSQL parses and plans it once per connection (a
+// VALUES list of 2,200 parameters was parsed and planned anew for each
+// batch size, and each size was another prepared statement held by
+// every connection).
+func upsertDeliveriesArrays(ctx context.Context, db *sql.DB, rs []producer.Delivery) error {
+	n := len(rs)
+	var (
+		notif, channel, recipient, status, class = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		provider, providerID, reason             = make([]string, n), make([]string, n), make([]string, n)
+		targets, attempts                        = make([]int32, n), make([]int32, n)
+		at                                       = make([]time.Time, n)
+	)
+	for i, r := range rs {
+		notif[i], channel[i], recipient[i], status[i], class[i] = r.NotificationID, r.Channel, r.Recipient, string(r.Status), r.Class
+		provider[i], providerID[i], reason[i] = r.Provider, r.ProviderID, r.Reason
+		targets[i], attempts[i], at[i] = int32(r.Targets), int32(r.Attempts), r.UpdatedAt.UTC()
+	}
+	_, err := db.ExecContext(ctx, upsertDeliveriesSQL, notif, channel, recipient, status, class, provider, providerID, reason,
+		targets, attempts, at)
+	return err
+}
+
+// upsertDeliveriesValues writes rs as VALUES lists of up to 200 rows (SQLite
+// has no array parameters).
+func upsertDeliveriesValues(ctx context.Context, tx *sql.Tx, rs []producer.Delivery) error {
 	const perStatement = 200 // 11 parameters a row, well under the limit
 	for start := 0; start < len(rs); start += perStatement {
 		chunk := rs[start:min(start+perStatement, len(rs))]
@@ -50,6 +114,7 @@ func (d *DB) RecordDeliveries(ctx context.Context, rs []producer.Delivery) error
 			values strings.Builder
 			args   = make([]any, 0, len(chunk)*11)
 		)
+		values.WriteString("VALUES ")
 		for i, r := range chunk {
 			if i > 0 {
 				values.WriteString(", ")
@@ -60,23 +125,9 @@ func (d *DB) RecordDeliveries(ctx context.Context, rs []producer.Delivery) error
 			args = append(args, r.NotificationID, r.Channel, r.Recipient, r.Status, r.Class, r.Provider, r.ProviderID, r.Reason,
 				r.Targets, r.Attempts, r.UpdatedAt.UTC())
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries
-			(notification_id, channel, recipient, status, class, provider, provider_id, reason, targets, attempts, updated_at)
-			VALUES `+values.String()+`
-			ON CONFLICT (notification_id, channel, recipient) DO UPDATE SET
-				status = excluded.status, class = excluded.class,
-				provider = CASE WHEN excluded.provider = '' THEN deliveries.provider ELSE excluded.provider END,
-				provider_id = CASE WHEN excluded.provider = '' THEN deliveries.provider_id ELSE excluded.provider_id END,
-				reason = excluded.reason, targets = excluded.targets,
-				attempts = CASE WHEN excluded.attempts > deliveries.attempts THEN excluded.attempts ELSE deliveries.attempts END,
-				updated_at = excluded.updated_at
-			WHERE `+statusRank("deliveries.status")+` = 0 OR `+statusRank("excluded.status")+` > `+statusRank("deliveries.status"),
-			args...); err != nil {
-			return fmt.Errorf("sqlstore: record deliveries: %w", err)
+		if _, err := tx.ExecContext(ctx, upsertDeliveries(values.String()), args...); err != nil {
+			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: record deliveries: %w", err)
 	}
 	return nil
 }
