@@ -64,10 +64,14 @@ func (tr *transitions) list() []string {
 	return append([]string(nil), tr.tos...)
 }
 
+// newFCM is a client of fake. Its calls wait long for an answer: these
+// tests fail FCM with answers, and on a starved machine a short timeout
+// would fail a call the fake took (a code or an alert is then in doubt,
+// never sent again; a broadcast push is sent twice).
 func newFCM(t testing.TB, fake *fcmfake.Server, quota time.Duration) *fcm.Client {
 	t.Helper()
 	c, err := fcm.New(context.Background(), fcm.Config{ProjectID: "loa-test", Endpoint: fake.Endpoint(), HTTPClient: fake.Client(),
-		CallTimeout: 3 * time.Second, QuotaBackoff: quota})
+		CallTimeout: 30 * time.Second, QuotaBackoff: quota})
 	if err != nil {
 		t.Fatal(err)
 	}

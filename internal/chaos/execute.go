@@ -617,9 +617,21 @@ func (r *runner) waitDone(ctx context.Context) error {
 	}
 }
 
-// complete reports whether every recipient was reached and the ledger
-// counts no pending delivery, with the fakes' total of messages, and
-// what is still awaited.
+// unreached counts the recipients name(1…n) that got nothing and are not
+// in doubt.
+func unreached(n int, name func(i int) string, got map[string]int, doubt map[string]bool) int {
+	out := 0
+	for i := 1; i <= n; i++ {
+		if to := name(i); got[to] == 0 && !doubt[to] {
+			out++
+		}
+	}
+	return out
+}
+
+// complete reports whether every recipient was reached (or, for a code or
+// an alert, recorded in doubt) and the ledger counts no pending delivery,
+// with the fakes' total of messages, and what is still awaited.
 func (r *runner) complete(ctx context.Context) (bool, int, string) {
 	fcm, err := r.fl.FakeCounts(ctx, "fcm")
 	if err != nil {
@@ -632,20 +644,32 @@ func (r *runner) complete(ctx context.Context) (bool, int, string) {
 			missing = append(missing, fmt.Sprintf("%d %s", n, what))
 		}
 	}
-	n := 0
-	for i := 1; i <= r.cfg.Devices; i++ {
-		if fcm.ByRecipient[fleet.Token(bulkPrefix, i)] == 0 {
-			n++
+	r.mu.Lock()
+	codes := append([]codeResult(nil), r.codes...)
+	alertID := r.alertID
+	r.mu.Unlock()
+	// A code's or an alert's delivery the ledger records in doubt is
+	// never sent again: it is not awaited.
+	pushDoubt, smsDoubt, codeDoubt := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	if alertID != "" {
+		var perr, serr error
+		pushDoubt, perr = r.inDoubt(ctx, alertID, "push")
+		smsDoubt, serr = r.inDoubt(ctx, alertID, "sms")
+		if err := errors.Join(perr, serr); err != nil {
+			return false, total, "the alert's ledger: " + err.Error()
 		}
 	}
-	miss(n, "broadcast devices")
-	n = 0
-	for i := 1; i <= r.cfg.AlertDevices; i++ {
-		if fcm.ByRecipient[fleet.Token(alertPrefix, i)] == 0 {
-			n++
+	rows, err := r.queryDeliveries(ctx, "code-%", "sms")
+	if err != nil {
+		return false, total, "the codes' ledger: " + err.Error()
+	}
+	for _, d := range rows {
+		if d.class == inDoubtClass {
+			codeDoubt[d.recipient] = true
 		}
 	}
-	miss(n, "alert devices")
+	miss(unreached(r.cfg.Devices, func(i int) string { return fleet.Token(bulkPrefix, i) }, fcm.ByRecipient, nil), "broadcast devices")
+	miss(unreached(r.cfg.AlertDevices, func(i int) string { return fleet.Token(alertPrefix, i) }, fcm.ByRecipient, pushDoubt), "alert devices")
 	sms := map[string]int{}
 	for _, g := range []string{"esms", "speedsms"} {
 		c, err := r.fl.FakeCounts(ctx, g)
@@ -657,20 +681,10 @@ func (r *runner) complete(ctx context.Context) (bool, int, string) {
 			sms[k] += v
 		}
 	}
-	n = 0
-	for i := 1; i <= r.cfg.AlertDevices; i++ {
-		if sms[fleet.Phone(alertPhones, i)] == 0 {
-			n++
-		}
-	}
-	miss(n, "alert phones")
-	r.mu.Lock()
-	codes := append([]codeResult(nil), r.codes...)
-	alertID := r.alertID
-	r.mu.Unlock()
-	n = 0
+	miss(unreached(r.cfg.AlertDevices, func(i int) string { return fleet.Phone(alertPhones, i) }, sms, smsDoubt), "alert phones")
+	n := 0
 	for _, c := range codes {
-		if c.status == 202 && sms[c.phone] == 0 {
+		if c.status == 202 && sms[c.phone] == 0 && !codeDoubt[c.phone] {
 			n++
 		}
 	}

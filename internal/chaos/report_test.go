@@ -104,3 +104,17 @@ func TestUnansweredLineMatchesTheDispatchersLog(t *testing.T) {
 		t.Errorf("unansweredLine on %q: %q", b.String(), m)
 	}
 }
+
+// TestInDoubtIsNotAwaited: the run waits for every recipient to be
+// reached, except a code's or an alert's delivery the ledger records in
+// doubt, which is never sent again.
+func TestInDoubtIsNotAwaited(t *testing.T) {
+	name := func(i int) string { return []string{"", "a", "b", "c"}[i] }
+	got := map[string]int{"a": 1}
+	if n := unreached(3, name, got, nil); n != 2 {
+		t.Errorf("unreached = %d, want 2", n)
+	}
+	if n := unreached(3, name, got, map[string]bool{"b": true}); n != 1 {
+		t.Errorf("with b in doubt: unreached = %d, want 1", n)
+	}
+}
