@@ -15,10 +15,6 @@ import (
 
 var _ alert.Store = (*DB)(nil)
 
-// StoredAlert is the alert domain's alert.StoredAlert, under the name the
-// API's handlers still use.
-type StoredAlert = alert.StoredAlert
-
 const selectAlert = `SELECT id, cap_identifier, sender, sent, msg_type, refs, status, priority, document, issuer,
 	area_codes, channels, expires_at, created_at, COALESCE(decided_by, ''), decided_at, reason, published_at,
 	distribution, chain_key, audience, notes FROM alerts`
