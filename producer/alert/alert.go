@@ -498,17 +498,30 @@ func (s *Service) initialStatus(ctx context.Context, iss Issuer, a *cap.Alert, s
 		return StatusExpired, nil
 	}
 	// Updates and Cancels that arrived first: this alert is already
-	// replaced, and sending it now would bring back stale text.
+	// replaced, and sending it now would bring back stale text. Only
+	// those that stand count: one awaiting approval may yet be rejected,
+	// a rejected one never went out, a System message distributes
+	// nothing, and one of another distribution (a Test update of a public
+	// alert) never reached this alert's audience.
 	earlier, err := s.store.AlertsAwaiting(ctx, a.Sender, a.Identifier)
 	if err != nil {
 		return "", err
 	}
+	var replaced, cancelled bool
 	for _, l := range earlier {
-		if l.MsgType == string(cap.MsgTypeCancel) {
-			return StatusCancelled, nil
+		switch {
+		case l.Status == StatusPendingApproval, l.Status == StatusRejected, l.Status == StatusNotDistributed,
+			l.Distribution != st.Distribution:
+			continue
+		case l.MsgType == string(cap.MsgTypeCancel):
+			cancelled = true
 		}
+		replaced = true
 	}
-	if len(earlier) > 0 {
+	if cancelled {
+		return StatusCancelled, nil
+	}
+	if replaced {
 		return StatusSuperseded, nil
 	}
 	if len(st.AreaCodes) == 0 && len(st.Audience.Roles) == 0 && len(st.Audience.Accounts) == 0 {

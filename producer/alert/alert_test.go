@@ -284,6 +284,41 @@ func TestReferenceToUnknownAlertIsStoredAndLinkedLater(t *testing.T) {
 	}
 }
 
+// TestOnlyAStandingReferenceReplacesALaterAlert: an Update awaiting
+// approval and a rejected Cancel arrive before the alert they refer to.
+// Neither stands, so the alert is sent when it arrives, not stored as
+// superseded or cancelled; the Update, approved afterwards, goes out as
+// the Update of that alert.
+func TestOnlyAStandingReferenceReplacesALaterAlert(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	upd := r.mustPost(t, writer, "flood_update.xml")
+	cancel := r.mustPost(t, writer, "flood_cancel.xml")
+	if upd.Status != alert.StatusPendingApproval || cancel.Status != alert.StatusPendingApproval {
+		t.Fatalf("update %s, cancel %s: want both pending", upd.Status, cancel.Status)
+	}
+	if _, err := r.svc.Reject(ctx, cancel.ID, official, "nhầm cảnh báo"); err != nil {
+		t.Fatal(err)
+	}
+	orig := r.mustPost(t, issuer, "flood_vi_en.xml")
+	if orig.Status != alert.StatusSentPreauthorised {
+		t.Fatalf("the alert after a pending update and a rejected cancel: %s, want %s", orig.Status, alert.StatusSentPreauthorised)
+	}
+	plans := r.pub.plans(t)
+	if len(plans) != 1 || plans[0].NotificationID != orig.ID {
+		t.Fatalf("%d plans, want the alert's", len(plans))
+	}
+	got, err := r.svc.Approve(ctx, upd.ID, official)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans = r.pub.plans(t)
+	if got.Status != alert.StatusSentApproved || !slices.Equal(got.RefIDs, []string{orig.ID}) || len(plans) != 2 ||
+		plans[1].NotificationID != upd.ID || plans[1].Collapse != orig.ChainKey || plans[1].Data["references"] != orig.ID {
+		t.Errorf("approved update: %s refs %v, %d plans; want it sent as the update of %s", got.Status, got.RefIDs, len(plans), orig.ID)
+	}
+}
+
 func TestPendingAlertWaitsForAnotherApprover(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
