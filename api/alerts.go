@@ -134,11 +134,16 @@ func (h *handler) postJSONAlert(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handler) submitAlert(w http.ResponseWriter, r *http.Request, svc *alert.Service, in alert.Input) error {
 	p, _ := principalFrom(r.Context())
-	iss := alert.Issuer{ID: p.ID, Actor: "apikey:" + p.ID, Scopes: p.Scopes}
+	iss := alert.Issuer{ID: p.ID, Actor: "apikey:" + p.ID, Scopes: p.Scopes, Identity: "apikey:" + p.ID}
 	if p.AccountID != "" {
 		// An official's alert holds no scope, so the pre-authorisation
-		// policy never applies: an approver decides.
-		iss = alert.Issuer{ID: p.ID, Actor: p.AccountID}
+		// policy never applies: an approver decides. The senders an
+		// official may post as are configured by user name.
+		acc, err := h.deps.Accounts.Account(r.Context(), p.AccountID)
+		if err != nil {
+			return err
+		}
+		iss = alert.Issuer{ID: p.ID, Actor: p.AccountID, Identity: "official:" + acc.Username}
 	}
 	res, err := svc.Submit(r.Context(), iss, in)
 	if errors.Is(err, alert.ErrPublish) {

@@ -106,6 +106,10 @@ var (
 	// ErrNotActual is the class of the cap refusal (*loa.Error) for a Draft
 	// alert, or an Ack or Error message: they are not for distribution.
 	ErrNotActual = errors.New("alert: not for distribution")
+	// ErrSenderNotAllowed is the class of the refusal (*loa.Error,
+	// EForbidden, naming alert/sender) of a CAP document whose <sender> is
+	// not one its poster may post as (Config.Senders).
+	ErrSenderNotAllowed = errors.New("alert: sender not allowed")
 	// ErrExpiredPending: a pending alert expired before it was approved;
 	// it can only be rejected.
 	ErrExpiredPending = loa.Errorf(loa.EAlertState, "the alert expired while waiting for approval; reject it")
@@ -156,6 +160,14 @@ type Config struct {
 	// for the window's end like bulk notices (LOA_QUIET_HOURS_BYPASS).
 	// Empty: every alert bypasses.
 	QuietBypass cap.Severity
+	// Senders are the CAP senders each issuer may post as, by the
+	// issuer's Identity ("apikey:<key id>", "official:<user name>";
+	// LOA_CAP_SENDERS). "*" admits any sender but Loa's own (a key that
+	// relays other authorities' feeds). Besides these, every issuer posts
+	// as its own Loa identity, "loa:<issuer id>" (a JSON alert's sender),
+	// and no issuer as another's. An issuer without an entry posts only
+	// as itself.
+	Senders map[string][]string
 	// AckKey verifies the acknowledgement tokens of apps without a
 	// session (producer.AckToken); the dispatcher signs with the same key.
 	// Without it only sessions acknowledge.
@@ -247,6 +259,9 @@ type Issuer struct {
 	ID     string   // principal id, stored as the alert's issuer
 	Actor  string   // how the audit log names it ("apikey:<id>")
 	Scopes []string // its API key scopes, for the pre-authorisation policy
+	// Identity is how Config.Senders names it: "apikey:<key id>" or
+	// "official:<user name>".
+	Identity string
 }
 
 // Input is a parsed alert to submit.
@@ -338,6 +353,9 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 	case cap.MsgTypeAlert, cap.MsgTypeUpdate, cap.MsgTypeCancel:
 	default:
 		return Result{}, cap.Refusal("alert/msgType", "only Alert, Update and Cancel messages are distributed", ErrNotActual)
+	}
+	if err := s.checkSender(iss, a); err != nil {
+		return Result{}, err
 	}
 	if prev, err := s.store.AlertByIdentifier(ctx, a.Sender, a.Identifier); err == nil {
 		return s.replay(ctx, prev, a, f)
@@ -471,6 +489,33 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 		}
 	}
 	return Result{Alert: st}, nil
+}
+
+// LoaSenderPrefix begins the senders that are Loa's own identities:
+// "loa:<issuer id>", the sender of an issuer's JSON alerts.
+const LoaSenderPrefix = "loa:"
+
+// checkSender refuses an alert whose sender its issuer may not post as:
+// the sender is who a CAP alert is from — it chooses the chain an Update
+// or Cancel changes, the signature policy, and what phones show — so an
+// issuer speaks only for itself and the senders configured for it.
+func (s *Service) checkSender(iss Issuer, a *cap.Alert) error {
+	if a.Sender == LoaSenderPrefix+iss.ID {
+		return nil
+	}
+	if !strings.HasPrefix(a.Sender, LoaSenderPrefix) {
+		for _, allowed := range s.cfg.Senders[iss.Identity] {
+			if allowed == "*" || allowed == a.Sender {
+				return nil
+			}
+		}
+	}
+	who := iss.Identity
+	if who == "" {
+		who = iss.Actor
+	}
+	return &loa.Error{Code: loa.EForbidden, Field: "alert/sender", Err: ErrSenderNotAllowed,
+		Detail: fmt.Sprintf("%s may not post alerts as the sender %q: it posts as %q and the senders configured for it in LOA_CAP_SENDERS", who, a.Sender, LoaSenderPrefix+iss.ID)}
 }
 
 // distribution is who an alert is for, by its status and scope.

@@ -58,10 +58,15 @@ type rig struct {
 }
 
 var (
-	issuer   = alert.Issuer{ID: "key-pctt", Actor: "apikey:key-pctt", Scopes: []string{"alerts:issue"}}
-	writer   = alert.Issuer{ID: "key-agency", Actor: "apikey:key-agency", Scopes: []string{"alerts:write"}}
+	issuer   = alert.Issuer{ID: "key-pctt", Actor: "apikey:key-pctt", Scopes: []string{"alerts:issue"}, Identity: "apikey:key-pctt"}
+	writer   = alert.Issuer{ID: "key-agency", Actor: "apikey:key-agency", Scopes: []string{"alerts:write"}, Identity: "apikey:key-agency"}
 	official = alert.Approver{ID: "session:acc-approver", Actor: "acc-approver"}
 )
+
+// testSenders: the pre-authorised key relays every authority's feed (the
+// golden documents come from several senders); the agency's key speaks
+// for PCTT.
+var testSenders = map[string][]string{issuer.Identity: {"*"}, writer.Identity: {"pctt@quangnam.gov.vn"}}
 
 // seedAreas adds Quảng Nam's sample units with centroids, and Hà Nội far
 // away.
@@ -90,6 +95,7 @@ func newRig(t *testing.T, change ...func(*alert.Config)) *rig {
 	seedAreas(t, store)
 	pub := &recorder{}
 	cfg := alert.DefaultConfig()
+	cfg.Senders = testSenders
 	cfg.Now = func() time.Time { return testNow }
 	for _, f := range change {
 		f(&cfg)
@@ -319,6 +325,51 @@ func TestOnlyAStandingReferenceReplacesALaterAlert(t *testing.T) {
 	}
 }
 
+// TestSenderIsThePostersOwn: a CAP document's <sender> is who the alert
+// is from, so a key posts only as the senders configured for it and as
+// its own Loa identity. The agency's key posting as the weather service,
+// and a relay key posting as another key's Loa identity, are refused
+// naming alert/sender; nothing is stored or sent, and the refused sender's
+// chain is untouched: its own Cancel, posted by a key that may, still
+// finds the alert it cancels.
+func TestSenderIsThePostersOwn(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	forged := func(t *testing.T, iss alert.Issuer, file, sender string) {
+		t.Helper()
+		doc, err := os.ReadFile("cap/testdata/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc = []byte(strings.Replace(string(doc), "<sender>pctt@quangnam.gov.vn</sender>", "<sender>"+sender+"</sender>", 1))
+		a, err := r.svc.ParseCAP(ctx, strings.NewReader(string(doc)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.svc.Submit(ctx, iss, alert.Input{Alert: a})
+		var le *loa.Error
+		if !errors.As(err, &le) || le.Code != loa.EForbidden || le.Field != "alert/sender" || !errors.Is(err, alert.ErrSenderNotAllowed) {
+			t.Errorf("%s posting as %s: %v, want 403 naming alert/sender", iss.Identity, sender, err)
+		}
+	}
+	orig := r.mustPost(t, issuer, "flood_vi_en.xml")
+	forged(t, writer, "flood_cancel.xml", "kttv@quangnam.gov.vn")
+	forged(t, writer, "flood_vi_en.xml", "loa:key-agency-2")
+	forged(t, issuer, "flood_vi_en.xml", "loa:key-agency") // "*" is not another key's identity
+	forged(t, alert.Issuer{ID: "key-new", Actor: "apikey:key-new", Scopes: []string{"alerts:issue"}, Identity: "apikey:key-new"},
+		"flood_cancel.xml", "pctt@quangnam.gov.vn") // no senders configured
+	if list, err := r.svc.List(ctx, "", 10); err != nil || len(list) != 1 {
+		t.Fatalf("%d alerts stored, want only the original: %v", len(list), err)
+	}
+	if n := len(r.pub.plans(t)); n != 1 {
+		t.Fatalf("%d plans, want only the original's", n)
+	}
+	c := r.mustPost(t, writer, "flood_cancel.xml")
+	if c.Status != alert.StatusPendingApproval || !slices.Equal(c.RefIDs, []string{orig.ID}) {
+		t.Errorf("the agency's own cancel: %s refs %v", c.Status, c.RefIDs)
+	}
+}
+
 func TestPendingAlertWaitsForAnotherApprover(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
@@ -383,6 +434,7 @@ func TestPolicyIsConfiguration(t *testing.T) {
 	seedAreas(t, store)
 	pub := &recorder{}
 	cfg := alert.DefaultConfig()
+	cfg.Senders = testSenders
 	cfg.Now, cfg.PreauthorisedScopes, cfg.SMSSeverities = func() time.Time { return testNow }, []string{"alerts:write"}, []cap.Severity{cap.SeveritySevere}
 	svc, err := alert.New(cfg, store, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -448,7 +500,7 @@ func TestJSONAlert(t *testing.T) {
 	for _, tc := range bad {
 		j := good()
 		tc.edit(&j)
-		_, err := r.svc.FromJSON(ctx, j, "loa:k")
+		_, err := r.svc.FromJSON(ctx, j, "loa:key-pctt")
 		var ve *loa.Error
 		if !errors.As(err, &ve) || ve.Field != tc.field {
 			t.Errorf("%s: err %v", tc.field, err)
@@ -457,7 +509,7 @@ func TestJSONAlert(t *testing.T) {
 	j := good()
 	j.MsgType = "update"
 	j.References = []string{"nope"}
-	in, err := r.svc.FromJSON(ctx, j, "loa:k")
+	in, err := r.svc.FromJSON(ctx, j, "loa:key-pctt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,7 +522,7 @@ func TestJSONAlert(t *testing.T) {
 	// A circle and explicit channels.
 	j = good()
 	j.Identifier, j.Areas, j.Circle, j.Channels = "bao-1", nil, &alert.JSONCircle{Lat: 15.86, Lon: 108.05, RadiusKm: 5}, []string{"sms"}
-	in, err = r.svc.FromJSON(ctx, j, "loa:k")
+	in, err = r.svc.FromJSON(ctx, j, "loa:key-pctt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +534,7 @@ func TestJSONAlert(t *testing.T) {
 		t.Errorf("areas %v channels %v", res.Alert.AreaCodes, res.Alert.Channels)
 	}
 	// A cancel by id, with nothing but the reference.
-	in, err = r.svc.FromJSON(ctx, alert.JSONAlert{MsgType: "cancel", References: []string{res.Alert.ID}}, "loa:k")
+	in, err = r.svc.FromJSON(ctx, alert.JSONAlert{MsgType: "cancel", References: []string{res.Alert.ID}}, "loa:key-pctt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +547,7 @@ func TestJSONAlert(t *testing.T) {
 	}
 	// The same identifier again: the same alert.
 	j.Identifier = "bao-1"
-	in, _ = r.svc.FromJSON(ctx, j, "loa:k")
+	in, _ = r.svc.FromJSON(ctx, j, "loa:key-pctt")
 	again, err := r.svc.Submit(ctx, issuer, in)
 	if err != nil || !again.Replayed || again.Alert.ID != res.Alert.ID {
 		t.Errorf("repost: %v %+v", err, again)
@@ -541,6 +593,7 @@ func TestExpiredPendingAlertCannotBeApproved(t *testing.T) {
 	pub := &recorder{}
 	clock := testNow
 	cfg := alert.DefaultConfig()
+	cfg.Senders = testSenders
 	cfg.Now = func() time.Time { return clock }
 	svc, err := alert.New(cfg, store, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
