@@ -880,7 +880,11 @@ func (s *Service) planOf(ctx context.Context, st StoredAlert, now time.Time) (al
 		plan.Data["references"] = strings.Join(st.RefIDs, ",")
 	}
 	plan.Title, plan.Body = text(&a, refs, plan.Data)
-	plan.QuietHours = s.held(&a)
+	held, err := s.held(ctx, &a, refs)
+	if err != nil {
+		return alertPlan{}, err
+	}
+	plan.QuietHours = held
 	// Each device's push carries its proof of receipt, for acknowledging
 	// without a session (not through a topic, which has no devices).
 	plan.Ack = !st.Audience.AreaTopics
@@ -900,6 +904,11 @@ func (s *Service) stopChain(ctx context.Context, st StoredAlert, p alertPlan, no
 	}
 	if _, err := s.store.CancelScheduled(ctx, escalationSubject(st)); err != nil {
 		return fmt.Errorf("alert: cancel escalation: %w", err)
+	}
+	// Nor does anyone receive, when their quiet hours end, what was held
+	// of the chain (dispatcher.HeldSubject of its collapse key).
+	if _, err := s.store.CancelScheduled(ctx, "held:"+st.ChainKey); err != nil {
+		return fmt.Errorf("alert: cancel held batches: %w", err)
 	}
 	return nil
 }
@@ -939,19 +948,55 @@ func (s *Service) BeforePublish(ctx context.Context, id string) error {
 // severityRank orders severities, Unknown lowest.
 var severityRank = map[cap.Severity]int{cap.SeverityUnknown: 0, cap.SeverityMinor: 1, cap.SeverityModerate: 2, cap.SeveritySevere: 3, cap.SeverityExtreme: 4}
 
-// held reports whether an alert waits for quiet hours: no info block is
-// at the bypass severity or above. A Cancel without info blocks goes at
-// once: it lifts a warning.
-func (s *Service) held(a *cap.Alert) bool {
-	if s.cfg.QuietBypass == "" || len(a.Infos) == 0 {
-		return false
+// held reports whether an alert waits for quiet hours: none of its info
+// blocks is at the bypass severity or above, and — for an Update or
+// Cancel — neither is any alert of the chain it changes, which went at
+// once and so is followed at once (the all-clear of an Extreme flood
+// warning does not wait for the morning; the cancellation of a Minor one
+// does, as the warning did). A Cancel without info blocks whose chain Loa
+// does not know goes at once: it lifts a warning of unknown severity.
+func (s *Service) held(ctx context.Context, a *cap.Alert, refs []StoredAlert) (bool, error) {
+	if s.cfg.QuietBypass == "" || s.bypasses(a) {
+		return false, nil
 	}
-	for _, in := range a.Infos {
-		if severityRank[in.Severity] >= severityRank[s.cfg.QuietBypass] {
-			return false
+	if len(refs) == 0 {
+		return len(a.Infos) > 0, nil
+	}
+	seen := map[string]bool{}
+	for len(refs) > 0 {
+		r := refs[0]
+		refs = refs[1:]
+		if seen[r.ID] {
+			continue
+		}
+		seen[r.ID] = true
+		var ra cap.Alert
+		if err := json.Unmarshal(r.Document, &ra); err != nil {
+			return false, fmt.Errorf("alert: stored document of %s: %w", r.ID, err)
+		}
+		if s.bypasses(&ra) {
+			return false, nil
+		}
+		for _, id := range r.RefIDs {
+			x, err := s.store.Alert(ctx, id)
+			if err != nil {
+				return false, fmt.Errorf("alert: referenced alert %s: %w", id, err)
+			}
+			refs = append(refs, x)
 		}
 	}
-	return true
+	return true, nil
+}
+
+// bypasses reports whether one of a's info blocks is at the quiet hours
+// bypass severity or above.
+func (s *Service) bypasses(a *cap.Alert) bool {
+	for _, in := range a.Infos {
+		if severityRank[in.Severity] >= severityRank[s.cfg.QuietBypass] {
+			return true
+		}
+	}
+	return false
 }
 
 // AckChain names what an acknowledgement is of: an alert chain (an

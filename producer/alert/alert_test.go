@@ -370,6 +370,72 @@ func TestSenderIsThePostersOwn(t *testing.T) {
 	}
 }
 
+// TestAlertsBelowTheBypassSeverityWaitForQuietHours: an alert whose
+// every info block is below the bypass severity (Severe by default) is
+// planned to wait for its subscribers' quiet hours, as a bulk notice is;
+// a Severe or Extreme one is not, and neither is an Update or Cancel of
+// it, whatever its own severity: the all-clear of an Extreme warning does
+// not wait for the morning. The Cancel of a Minor alert waits as the
+// alert did, and drops what is still held of the chain. With no bypass
+// severity every alert goes at once.
+func TestAlertsBelowTheBypassSeverityWaitForQuietHours(t *testing.T) {
+	ctx := context.Background()
+	exp := testNow.Add(6 * time.Hour)
+	for _, c := range []struct {
+		bypass cap.Severity
+		want   map[string]bool // severity → the alert, its Update (Minor) and its Cancel wait for quiet hours
+	}{
+		{cap.SeveritySevere, map[string]bool{"Minor": true, "Moderate": true, "Severe": false, "Extreme": false}},
+		{"", map[string]bool{"Minor": false, "Extreme": false}},
+	} {
+		r := newRig(t, func(cfg *alert.Config) { cfg.QuietBypass = c.bypass })
+		for sev, wait := range c.want {
+			post := func(j alert.JSONAlert) producer.Plan {
+				t.Helper()
+				in, err := r.svc.FromJSON(ctx, j, "loa:key-pctt")
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := r.svc.Submit(ctx, issuer, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				plans := r.pub.plans(t)
+				if p := plans[len(plans)-1]; p.NotificationID == res.Alert.ID {
+					return p
+				}
+				t.Fatalf("%s: no plan published", res.Alert.ID)
+				return producer.Plan{}
+			}
+			id := "q-" + sev
+			p := post(alert.JSONAlert{Identifier: id, MsgType: "alert", Severity: sev, Urgency: "Expected",
+				Event: "Mưa lớn", Headline: "Mưa lớn", Description: "Mưa 100 mm", Expires: &exp, Areas: []string{"20194"}})
+			// A batch of it held for quiet hours, as the planner holds it.
+			env, err := producer.NewEnvelope("held-"+id, producer.KindFanout, topics.LaneAlert, id, testNow, exp, "", producer.Fanout{NotificationID: p.NotificationID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			it, err := producer.NewOutboxItem("held-"+id, "held:"+p.Collapse, testNow.Add(8*time.Hour), env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.store.Schedule(ctx, it, testNow); err != nil {
+				t.Fatal(err)
+			}
+			u := post(alert.JSONAlert{MsgType: "update", References: []string{id}, Severity: "Minor", Urgency: "Expected",
+				Event: "Mưa lớn", Headline: "Mưa giảm", Description: "Mưa 30 mm", Expires: &exp})
+			x := post(alert.JSONAlert{MsgType: "cancel", References: []string{id}})
+			if p.QuietHours != wait || u.QuietHours != wait || x.QuietHours != wait {
+				t.Errorf("bypass %q, a %s alert: the alert, its Minor update and its cancel wait for quiet hours %v %v %v, want %v",
+					c.bypass, sev, p.QuietHours, u.QuietHours, x.QuietHours, wait)
+			}
+			if st, err := r.store.ScheduledStatus(ctx, it.ID); err != nil || st != sqlstore.ItemCancelled {
+				t.Errorf("bypass %q, a %s alert: its held batch is %s after the cancel (%v), want cancelled", c.bypass, sev, st, err)
+			}
+		}
+	}
+}
+
 func TestPendingAlertWaitsForAnotherApprover(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
