@@ -223,9 +223,11 @@ func (f *failOnce) Send(ctx context.Context, m channels.Message) (channels.Resul
 func TestCodeRetryNeverWaitsBehindABulkRetry(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, r *rig) {
 		const phone = "84910000077"
+		// Both are the provider's answers that it did not take the message
+		// (a code the provider may have would never be sent again).
 		f := &failOnce{Channel: r.chans[channels.SMS], errs: map[string]error{
-			"slow":   &channels.Error{Class: channels.Transient, Provider: "test", Code: "429", RetryAfter: time.Hour},
-			"code-1": &channels.Error{Class: channels.Transient, Provider: "test", Code: "503"},
+			"slow":   channels.Refused(&channels.Error{Class: channels.Transient, Provider: "test", Code: "429", RetryAfter: time.Hour}),
+			"code-1": channels.Refused(&channels.Error{Class: channels.Transient, Provider: "test", Code: "503"}),
 		}}
 		r.chans[channels.SMS] = f
 		r.start(t, tiers(700*time.Millisecond, time.Minute))
