@@ -198,12 +198,12 @@ func runAlertBench(ctx context.Context, b *bench, cfg alertConfig) (*alertResult
 
 	// alert posts an Extreme alert to the alert's commune and waits for
 	// every one of its pushes.
-	alert := func(name string) (alertRun, error) {
+	alert := func(name, id string) (alertRun, error) {
 		clock.take()
 		before := fake.Count()
 		t0 := time.Now()
 		if _, err := c.Call(ctx, "POST", "/v1/alerts", key, map[string]any{
-			"identifier": "bench-" + b.id + "-" + name, "msg_type": "alert", "severity": "Extreme", "urgency": "Immediate",
+			"identifier": "bench-" + b.id + "-" + id, "msg_type": "alert", "severity": "Extreme", "urgency": "Immediate",
 			"event": "Lũ", "headline": "Cảnh báo lũ khẩn cấp", "description": "Nước sông lên nhanh.", "instruction": "Di dời ngay.",
 			"expires": time.Now().Add(2 * time.Hour).Format(time.RFC3339), "areas": []string{"95002"}, "channels": []string{"push"},
 		}, nil); err != nil {
@@ -226,7 +226,7 @@ func runAlertBench(ctx context.Context, b *bench, cfg alertConfig) (*alertResult
 		return run, nil
 	}
 
-	idle, err := alert("idle")
+	idle, err := alert("idle", "idle")
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +258,7 @@ func runAlertBench(ctx context.Context, b *bench, cfg alertConfig) (*alertResult
 		}
 	}
 	res.bulkBefore = fake.Count() - start
-	loaded, err := alert("under the broadcast")
+	loaded, err := alert("under the broadcast", "loaded")
 	if err != nil {
 		return nil, err
 	}
