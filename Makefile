@@ -12,9 +12,11 @@ CHAOS_FLAGS ?=
 # make bench-e2e: e.g. BENCH_E2E_FLAGS='-devices 1000000 -dispatchers 2'; FAKEFCM=../shared/tools/fakefcm
 # measures against that reference fake instead of Loa's own.
 BENCH_E2E_FLAGS ?=
+# make bench-alert: e.g. BENCH_ALERT_FLAGS='-devices 200000'
+BENCH_ALERT_FLAGS ?=
 FAKEFCM     ?=
 
-.PHONY: help run build test test-verbose screenshots test-race test-chaos ci services-up services-down bench bench-e2e chaos lint fmt
+.PHONY: help run build test test-verbose screenshots test-race test-chaos ci services-up services-down bench bench-e2e bench-alert chaos lint fmt
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -65,6 +67,11 @@ bench-e2e: build ## end-to-end broadcast benchmark on the running services (loa-
 	@if [ -n "$(FAKEFCM)" ]; then (cd "$(FAKEFCM)" && $(GO) build -o "$(CURDIR)/bin/fakefcm" ./cmd/fakefcm); fi
 	set -a; . deploy/local/.state/env; set +a; \
 	./bin/loa-bench broadcast -loa bin/loa $(if $(FAKEFCM),-fcm reference -fakefcm bin/fakefcm) $(BENCH_E2E_FLAGS)
+
+bench-alert: build ## an alert's push latency, idle and while a 1,000,000-device broadcast is in flight (loa-bench alert; see docs/testing.md)
+	$(GO) build -o bin/loa-bench ./cmd/loa-bench
+	set -a; . deploy/local/.state/env; set +a; \
+	./bin/loa-bench alert -loa bin/loa $(BENCH_ALERT_FLAGS)
 
 chaos: build ## kill and restart every part during a broadcast, an alert and codes, on services of its own; check nothing was lost or sent twice
 	$(GO) build -o bin/loa-chaos ./cmd/loa-chaos

@@ -15,7 +15,6 @@ import (
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
-	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/producer/alert"
 )
 
@@ -135,11 +134,16 @@ func (h *handler) postJSONAlert(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handler) submitAlert(w http.ResponseWriter, r *http.Request, svc *alert.Service, in alert.Input) error {
 	p, _ := principalFrom(r.Context())
-	iss := alert.Issuer{ID: p.ID, Actor: "apikey:" + p.ID, Scopes: p.Scopes}
+	iss := alert.Issuer{ID: p.ID, Actor: "apikey:" + p.ID, Scopes: p.Scopes, Identity: "apikey:" + p.ID}
 	if p.AccountID != "" {
 		// An official's alert holds no scope, so the pre-authorisation
-		// policy never applies: an approver decides.
-		iss = alert.Issuer{ID: p.ID, Actor: p.AccountID}
+		// policy never applies: an approver decides. The senders an
+		// official may post as are configured by user name.
+		acc, err := h.deps.Accounts.Account(r.Context(), p.AccountID)
+		if err != nil {
+			return err
+		}
+		iss = alert.Issuer{ID: p.ID, Actor: p.AccountID, Identity: "official:" + acc.Username}
 	}
 	res, err := svc.Submit(r.Context(), iss, in)
 	if errors.Is(err, alert.ErrPublish) {
@@ -165,7 +169,7 @@ func (h *handler) submitAlert(w http.ResponseWriter, r *http.Request, svc *alert
 // addAlertNotes adds to an answer what Loa made of the alert beyond its
 // status: who it goes to when that is not the public, and what it named
 // that matched nothing.
-func addAlertNotes(body map[string]any, a sqlstore.StoredAlert) {
+func addAlertNotes(body map[string]any, a alert.StoredAlert) {
 	if note := alertNote(a); note != "" {
 		body["note"] = note
 	}
@@ -191,7 +195,7 @@ func addAlertNotes(body map[string]any, a sqlstore.StoredAlert) {
 
 // alertNote says in a sentence why an alert is not (or not publicly)
 // distributed.
-func alertNote(a sqlstore.StoredAlert) string {
+func alertNote(a alert.StoredAlert) string {
 	switch a.Status {
 	case alert.StatusExpired:
 		return "the alert had expired when it arrived: stored, never sent"
@@ -274,7 +278,7 @@ func optTime(t time.Time) *time.Time {
 	return &t
 }
 
-func newAlertView(a sqlstore.StoredAlert) alertView {
+func newAlertView(a alert.StoredAlert) alertView {
 	refs := a.RefIDs
 	if refs == nil {
 		refs = []string{}
@@ -413,7 +417,7 @@ func (h *handler) decideAlert(w http.ResponseWriter, r *http.Request, approve bo
 			return err
 		}
 	}
-	var st sqlstore.StoredAlert
+	var st alert.StoredAlert
 	if approve {
 		st, err = svc.Approve(r.Context(), id, by)
 		if errors.Is(err, alert.ErrPublish) {

@@ -39,7 +39,8 @@ type alertFixture struct {
 
 // newAlertFixture is the accounts fixture's API with the alert service
 // on top, API keys "issue-key" (alerts:issue), "write-key" (alerts:write)
-// and "notify-key" (notify:direct), and the sample areas.
+// and "notify-key" (notify:direct), and the sample areas. The keys and
+// the official phat.canh.bao have CAP senders configured.
 func newAlertFixture(t *testing.T) *alertFixture {
 	t.Helper()
 	af := newAccountsFixture(t)
@@ -62,6 +63,10 @@ func newAlertFixture(t *testing.T) *alertFixture {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := alert.DefaultConfig()
 	cfg.Now, cfg.MaxBytes, cfg.AckKey = func() time.Time { return alertNow }, 64<<10, ackKey
+	// The pre-authorised key relays every feed; the agency's key and the
+	// official phat.canh.bao speak for PCTT and the weather service.
+	cfg.Senders = map[string][]string{"apikey:k-issue": {"*"}, "apikey:k-write": {"pctt@quangnam.gov.vn", "dubao@nchmf.gov.vn"},
+		"official:phat.canh.bao": {"pctt@quangnam.gov.vn"}}
 	svc, err := alert.New(cfg, af.store, pub, log)
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +105,47 @@ func (f *alertFixture) postFile(t *testing.T, key, file string) (*http.Response,
 	}
 	defer fh.Close()
 	return f.postCAP(t, key, "application/cap+xml", fh)
+}
+
+// TestAlertSenderIsThePosters: a key or an official posting a CAP alert
+// under a sender not configured for it — another authority's address, or
+// another key's Loa identity — is refused with 403 naming alert/sender;
+// nothing is stored or queued. An official whose user name has no sender
+// configured posts JSON alerts (sent as itself) but no CAP document.
+func TestAlertSenderIsThePosters(t *testing.T) {
+	f := newAlertFixture(t)
+	doc, err := os.ReadFile(filepath.Join(capDir, "flood_vi_en.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := func(sender string) io.Reader {
+		return strings.NewReader(strings.Replace(string(doc), "<sender>pctt@quangnam.gov.vn</sender>", "<sender>"+sender+"</sender>", 1))
+	}
+	_, other := f.official(t, "phat.canh.bao.khac", "0933333311", "snn", "alert_issuer")
+	for _, c := range []struct{ who, key, sender string }{
+		{"the agency's key as the hydrology service", "write-key", "kttv@quangnam.gov.vn"},
+		{"the agency's key as the relay key", "write-key", "loa:k-issue"},
+		{"the relay key as the agency's key", "issue-key", "loa:k-write"},
+		{"an official with no sender configured", other, "pctt@quangnam.gov.vn"},
+	} {
+		resp, p := f.postCAP(t, c.key, "application/cap+xml", as(c.sender))
+		if resp.StatusCode != http.StatusForbidden || p["field"] != "alert/sender" {
+			t.Errorf("%s: %d %v, want 403 naming alert/sender", c.who, resp.StatusCode, p)
+		}
+	}
+	if resp, l := f.do(t, "GET", "/v1/alerts", "issue-key", ""); resp.StatusCode != 200 || len(l["items"].([]any)) != 0 {
+		t.Errorf("alerts stored after the refusals: %d %v", resp.StatusCode, l)
+	}
+	if n := f.alertPub.count(); n != 0 {
+		t.Errorf("%d published", n)
+	}
+	if resp, a := f.do(t, "POST", "/v1/alerts", other, `{"identifier":"o-1","msg_type":"alert","severity":"Severe","urgency":"Expected","event":"Lũ",
+		"headline":"Lũ","description":"Nước lên.","expires":"2026-11-21T09:00:00+07:00","areas":["20194"]}`); resp.StatusCode != 202 {
+		t.Errorf("the same official's JSON alert: %d %v", resp.StatusCode, a)
+	}
+	if resp, a := f.postFile(t, "write-key", "storm_circle.xml"); resp.StatusCode != 202 {
+		t.Errorf("the agency's key as the weather service, configured: %d %v", resp.StatusCode, a)
+	}
 }
 
 // TestAlertCAPRefusalsNameTheElement: every malformed or invalid golden

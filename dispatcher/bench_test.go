@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/fakes/fcmfake"
 	"github.com/loa-hub/loa/internal/testenv"
@@ -248,47 +249,79 @@ func BenchmarkPlanAndSend(b *testing.B) {
 	}
 }
 
-// BenchmarkPlan is the planner alone: an audience of 1,000,000 devices in
-// PostgreSQL (LOA_TEST_DATABASE_URL; skipped without it) streamed in
-// pages of 500 and published to Kafka as fan-out batches, with nothing
-// consuming them, so the time to plan is not shared with sending. Reports
-// seconds to plan and devices planned a second.
+// BenchmarkPlan is the planner alone: a province-wide audience of
+// 1,000,000 devices in PostgreSQL (LOA_TEST_DATABASE_URL; skipped without
+// it) streamed in pages of 500 and published to Kafka as fan-out batches,
+// with nothing consuming them, so the time to plan is not shared with
+// sending: as a bulk notice, and as an alert (whose first batches go to
+// Kafka as soon as they are read), the devices in one commune or spread
+// over 100. Reports seconds to plan and devices planned a second.
 func BenchmarkPlan(b *testing.B) {
 	if os.Getenv("LOA_TEST_DATABASE_URL") == "" {
 		b.Skip("needs LOA_TEST_DATABASE_URL: the audience lives in PostgreSQL")
 	}
 	const n = 1_000_000
-	for i := range b.N {
-		b.StopTimer()
-		r := newRig(b, "real")
-		r.seedArea(b, n)
-		cfg := DefaultConfig()
-		cfg.Brokers, cfg.Names, cfg.RedisKeyPrefix = r.brokers, r.names, r.prefix
-		d, err := New(cfg, r.store, r.rdb, r.pub, r.chans, quietLogger())
-		if err != nil {
+	for _, c := range []struct {
+		lane     topics.Lane
+		communes int
+	}{{topics.LaneBulk, 1}, {topics.LaneAlert, 1}, {topics.LaneAlert, 100}} {
+		b.Run(fmt.Sprintf("lane=%s/communes=%d", c.lane, c.communes), func(b *testing.B) {
+			for i := range b.N {
+				b.StopTimer()
+				r := newRig(b, "real")
+				if c.communes == 1 {
+					r.seedArea(b, n)
+				} else {
+					r.seedCommunes(b, c.communes, n/c.communes)
+				}
+				cfg := DefaultConfig()
+				cfg.Brokers, cfg.Names, cfg.RedisKeyPrefix = r.brokers, r.names, r.prefix
+				d, err := New(cfg, r.store, r.rdb, r.pub, r.chans, quietLogger())
+				if err != nil {
+					b.Fatal(err)
+				}
+				id := fmt.Sprintf("plan-bench-%s-%d", c.lane, i)
+				now := time.Now()
+				p := producer.Plan{NotificationID: id, Audience: producer.Audience{Areas: []string{"49"}}, Channels: []string{"push"},
+					Title: "Thông báo", Body: "Lịch tiêm chủng tháng 12", Priority: "normal"}
+				env, err := producer.NewEnvelope("plan-"+id, producer.KindPlan, c.lane, id, now, now.Add(time.Hour), "", p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				start := time.Now()
+				if err := d.handlePlan(context.Background(), env, p); err != nil {
+					b.Fatal(err)
+				}
+				elapsed := time.Since(start)
+				b.StopTimer()
+				prog, err := r.store.Plan(context.Background(), id, "push", time.Now())
+				if err != nil || !prog.Done || prog.Targeted != n {
+					b.Fatalf("plan: %+v, %v; want %d targeted and done", prog, err, n)
+				}
+				b.ReportMetric(elapsed.Seconds(), "plan-s")
+				b.ReportMetric(n/elapsed.Seconds(), "devices/s")
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// seedCommunes adds the province 49 with k communes under it, each with
+// per subscribers of one device and a verified phone.
+func (r *rig) seedCommunes(b *testing.B, k, per int) {
+	b.Helper()
+	ctx := context.Background()
+	areas := []accounts.Area{{Code: "49", Name: "Quảng Nam", Level: "province"}}
+	for c := range k {
+		areas = append(areas, accounts.Area{Code: fmt.Sprintf("3%04d", c), Name: fmt.Sprintf("Xã %d", c), Parent: "49", Level: "commune"})
+	}
+	if err := r.store.UpsertAreas(ctx, areas); err != nil {
+		b.Fatal(err)
+	}
+	for c := range k {
+		if err := r.store.SeedAudience(ctx, fmt.Sprintf("c%03d", c), per, c*per, "smart", fmt.Sprintf("3%04d", c), time.Now()); err != nil {
 			b.Fatal(err)
 		}
-		id := fmt.Sprintf("plan-bench-%d", i)
-		now := time.Now()
-		p := producer.Plan{NotificationID: id, Audience: producer.Audience{Areas: []string{"49"}}, Channels: []string{"push"},
-			Title: "Thông báo", Body: "Lịch tiêm chủng tháng 12", Priority: "normal"}
-		env, err := producer.NewEnvelope("plan-"+id, producer.KindPlan, topics.LaneBulk, id, now, now.Add(time.Hour), "", p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		start := time.Now()
-		if err := d.handlePlan(context.Background(), env, p); err != nil {
-			b.Fatal(err)
-		}
-		elapsed := time.Since(start)
-		b.StopTimer()
-		prog, err := r.store.Plan(context.Background(), id, "push", time.Now())
-		if err != nil || !prog.Done || prog.Targeted != n {
-			b.Fatalf("plan: %+v, %v; want %d targeted and done", prog, err, n)
-		}
-		b.ReportMetric(elapsed.Seconds(), "plan-s")
-		b.ReportMetric(n/elapsed.Seconds(), "devices/s")
-		b.StartTimer()
 	}
 }

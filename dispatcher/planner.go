@@ -94,10 +94,14 @@ func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p p
 	// the bypass severity wait for the end of their subscribers' quiet
 	// hours, and their SMS for the end of the night.
 	hold := env.Lane == topics.LaneBulk || p.QuietHours
-	// An alert's (or a code's) batch goes to Kafka as soon as its page is
-	// read, so its first recipients never wait for the pages after theirs.
+	// An alert's (or a code's) first batch goes to Kafka as soon as its
+	// page is read, so its first recipients never wait for the pages after
+	// theirs; the groups then double up to planGroup, so a large audience
+	// is not planned a Kafka write and two progress round trips a page
+	// (the senders are still fed far faster than they send).
 	group := planGroup
-	if env.Lane == topics.LaneAlert || env.Lane == topics.LaneOTP {
+	urgent := env.Lane == topics.LaneAlert || env.Lane == topics.LaneOTP
+	if urgent {
 		group = 1
 	}
 	for {
@@ -171,6 +175,9 @@ func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p p
 			return err
 		}
 		prog = next
+		if urgent {
+			group = min(2*group, planGroup)
+		}
 		if d.planHook != nil {
 			d.planHook(prog.Batches)
 		}

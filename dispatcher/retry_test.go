@@ -194,3 +194,60 @@ func TestExpiresWhileWaitingInATier(t *testing.T) {
 		}
 	})
 }
+
+// failOnce fails the first send of each notification with its error.
+type failOnce struct {
+	channels.Channel
+	mu   sync.Mutex
+	errs map[string]error // notification id → the error of its first send
+}
+
+func (f *failOnce) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
+	f.mu.Lock()
+	err := f.errs[m.NotificationID]
+	delete(f.errs, m.NotificationID)
+	f.mu.Unlock()
+	if err != nil {
+		return channels.Result{}, err
+	}
+	return f.Channel.Send(ctx, m)
+}
+
+// TestCodeRetryNeverWaitsBehindABulkRetry: a notification's SMS to a
+// phone fails and the provider asks for an hour (Retry-After), so its
+// retry holds the head of its tier; a code to the same phone (the same
+// Kafka key, so the same partition) then fails once without a
+// Retry-After. The code is retried after its tier's delay and sent —
+// codes and alerts retry through tiers of their own — while the other is
+// still waiting.
+func TestCodeRetryNeverWaitsBehindABulkRetry(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		const phone = "84910000077"
+		// Both are the provider's answers that it did not take the message
+		// (a code the provider may have would never be sent again).
+		f := &failOnce{Channel: r.chans[channels.SMS], errs: map[string]error{
+			"slow":   channels.Refused(&channels.Error{Class: channels.Transient, Provider: "test", Code: "429", RetryAfter: time.Hour}),
+			"code-1": channels.Refused(&channels.Error{Class: channels.Transient, Provider: "test", Code: "503"}),
+		}}
+		r.chans[channels.SMS] = f
+		r.start(t, tiers(700*time.Millisecond, time.Minute))
+		r.publishOne(t, "slow", phone, 2*time.Hour)
+		waitStatus(t, r, "slow", loa.StatusRetrying)
+		now := time.Now()
+		env, err := producer.NewEnvelope("ev-code-1", producer.KindDirect, topics.LaneOTP, phone, now, now.Add(5*time.Minute), "",
+			producer.Direct{NotificationID: "code-1", To: producer.Recipient{Type: producer.ToPhone, Value: phone},
+				Body: "483920 la ma xac thuc cua ban", Channels: []string{"sms"}, Priority: "high"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.pub.Publish(waitCtx(t), env); err != nil {
+			t.Fatal(err)
+		}
+		if d := waitStatus(t, r, "code-1", loa.StatusSent); d.Attempts != 2 {
+			t.Errorf("the code was sent after %d attempts, want 2", d.Attempts)
+		}
+		if ds, err := r.store.Deliveries(context.Background(), "slow"); err != nil || len(ds) != 1 || ds[0].Status != loa.StatusRetrying {
+			t.Errorf("the slow notification: %+v %v, want still retrying", ds, err)
+		}
+	})
+}

@@ -11,6 +11,11 @@
 // PostgreSQL's (read from /proc). With two dispatchers it also shows how
 // the work was shared. `make bench-e2e` runs it; see docs/testing.md,
 // "Benchmarks".
+//
+//	loa-bench alert [flags]
+//
+// times an alert's pushes from its POST to the FCM fake, on the idle
+// system and while a large broadcast is being sent (see runAlert).
 package main
 
 import (
@@ -36,6 +41,7 @@ const usage = `loa-bench — Loa's end-to-end benchmarks on running services
 
 Usage:
   loa-bench broadcast [flags]   a broadcast to N devices through the API; -h lists the flags
+  loa-bench alert [flags]       an alert's push latency, idle and while a broadcast is in flight
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -46,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	switch args[1] {
 	case "broadcast":
 		return runBroadcast(ctx, args[2:], getenv, stdout)
+	case "alert":
+		return runAlert(ctx, args[2:], getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

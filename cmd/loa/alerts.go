@@ -17,7 +17,9 @@ import (
 // loadAlertConfig reads the alert policy: LOA_ALERT_SMS_SEVERITIES (comma
 // separated CAP severities, or "none"), LOA_ALERT_PREAUTHORISED_SCOPE (an
 // API key scope, or "none" for approval of every alert) and
-// LOA_ALERT_MAX_BYTES (the largest CAP document).
+// LOA_ALERT_MAX_BYTES (the largest CAP document), LOA_CAP_SENDERS (the
+// CAP senders each key and official may post as), and the rest of the
+// LOA_CAP_* and LOA_QUIET_HOURS_BYPASS policy.
 func loadAlertConfig(getenv func(string) string, errs *[]error) alert.Config {
 	c := alert.DefaultConfig()
 	if v := strings.TrimSpace(getenv("LOA_ALERT_SMS_SEVERITIES")); v != "" {
@@ -83,6 +85,28 @@ func loadAlertConfig(getenv func(string) string, errs *[]error) alert.Config {
 				}
 				for _, r := range strings.Split(roles, "|") {
 					c.RestrictionRoles[text] = append(c.RestrictionRoles[text], checkRole("LOA_CAP_RESTRICTION_ROLES", strings.TrimSpace(r), errs))
+				}
+			}
+		}
+	}
+	if v, ok := lookup(getenv, "LOA_CAP_SENDERS"); ok {
+		c.Senders = map[string][]string{}
+		if !strings.EqualFold(v, "none") {
+			for _, entry := range strings.Split(v, ";") {
+				who, senders, found := strings.Cut(strings.TrimSpace(entry), "=")
+				who = strings.TrimSpace(who)
+				kind, name, _ := strings.Cut(who, ":")
+				if !found || (kind != "apikey" && kind != "official") || name == "" {
+					*errs = append(*errs, fmt.Errorf("LOA_CAP_SENDERS: %q is not apikey:KEY-ID=SENDER[|SENDER…] or official:USER-NAME=SENDER[|SENDER…]", entry))
+					continue
+				}
+				for _, s := range strings.Split(senders, "|") {
+					s = strings.TrimSpace(s)
+					if s == "" || strings.HasPrefix(s, alert.LoaSenderPrefix) {
+						*errs = append(*errs, fmt.Errorf("LOA_CAP_SENDERS: %s: %q is not a sender to configure (an issuer always posts as its own %s…)", who, s, alert.LoaSenderPrefix))
+						continue
+					}
+					c.Senders[who] = append(c.Senders[who], s)
 				}
 			}
 		}

@@ -50,6 +50,26 @@ func TestCAPAudienceConfig(t *testing.T) {
 	}
 }
 
+func TestCAPSendersConfig(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	c, err := loadConfig(env(map[string]string{"LOA_CAP_SENDERS": "apikey:k-pctt=pctt@quangnam.gov.vn|kttv@quangnam.gov.vn; official:phat.canh.bao=pctt@quangnam.gov.vn;apikey:relay=*"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Alerts.Senders["apikey:k-pctt"], []string{"pctt@quangnam.gov.vn", "kttv@quangnam.gov.vn"}) ||
+		!slices.Equal(c.Alerts.Senders["official:phat.canh.bao"], []string{"pctt@quangnam.gov.vn"}) || !slices.Equal(c.Alerts.Senders["apikey:relay"], []string{"*"}) {
+		t.Errorf("%v", c.Alerts.Senders)
+	}
+	if c, err := loadConfig(env(nil)); err != nil || c.Alerts.Senders != nil {
+		t.Errorf("unset: %v %v", c.Alerts.Senders, err)
+	}
+	for _, bad := range []string{"k-pctt=pctt@quangnam.gov.vn", "apikey:=a@b.vn", "apikey:k=", "official:x=loa:k-other", "apikey:k"} {
+		if _, err := loadConfig(env(map[string]string{"LOA_CAP_SENDERS": bad})); err == nil || !strings.Contains(err.Error(), "LOA_CAP_SENDERS") {
+			t.Errorf("LOA_CAP_SENDERS=%q: %v", bad, err)
+		}
+	}
+}
+
 func TestCAPSignersConfig(t *testing.T) {
 	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 	pem := "../../producer/alert/cap/testdata/signers/pctt.pem"

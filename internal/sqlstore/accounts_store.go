@@ -533,6 +533,7 @@ func (d *DB) ExistingAreas(ctx context.Context, codes []string) ([]string, error
 // exists for dev-mode sample data and tests; the real tree is loaded by
 // its own tool.
 func (d *DB) UpsertAreas(ctx context.Context, areas []accounts.Area) error {
+	defer d.trees.reset()
 	for _, a := range areas {
 		if _, err := d.db.ExecContext(ctx, `INSERT INTO areas (code, name, parent, level) VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING`,
 			a.Code, a.Name, nullIfEmpty(a.Parent), a.Level); err != nil {

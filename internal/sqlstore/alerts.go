@@ -15,10 +15,6 @@ import (
 
 var _ alert.Store = (*DB)(nil)
 
-// StoredAlert is the alert domain's alert.StoredAlert, under the name the
-// API's handlers still use.
-type StoredAlert = alert.StoredAlert
-
 const selectAlert = `SELECT id, cap_identifier, sender, sent, msg_type, refs, status, priority, document, issuer,
 	area_codes, channels, expires_at, created_at, COALESCE(decided_by, ''), decided_at, reason, published_at,
 	distribution, chain_key, audience, notes FROM alerts`
@@ -156,17 +152,22 @@ func (d *DB) oneAlert(ctx context.Context, q string, args ...any) (alert.StoredA
 // AlertsAwaiting returns the alerts (their Updates and Cancels, oldest
 // first) that referred to sender's identifier before it was received.
 func (d *DB) AlertsAwaiting(ctx context.Context, sender, identifier string) ([]alert.Link, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT a.id, a.msg_type FROM alert_pending_refs p JOIN alerts a ON a.id = p.alert_id
+	return d.alertLinks(ctx, "alerts awaiting", `SELECT a.id, a.msg_type, a.status, a.distribution FROM alert_pending_refs p JOIN alerts a ON a.id = p.alert_id
 		WHERE p.ref_sender = $1 AND p.ref_identifier = $2 ORDER BY a.created_at, a.id`, sender, identifier)
+}
+
+// alertLinks runs a query of alerts (id, msg_type, status, distribution).
+func (d *DB) alertLinks(ctx context.Context, what, q string, args ...any) ([]alert.Link, error) {
+	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: alerts awaiting: %w", err)
+		return nil, fmt.Errorf("sqlstore: %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []alert.Link
 	for rows.Next() {
 		var l alert.Link
-		if err := rows.Scan(&l.ID, &l.MsgType); err != nil {
-			return nil, fmt.Errorf("sqlstore: alerts awaiting: %w", err)
+		if err := rows.Scan(&l.ID, &l.MsgType, &l.Status, &l.Distribution); err != nil {
+			return nil, fmt.Errorf("sqlstore: %s: %w", what, err)
 		}
 		out = append(out, l)
 	}
@@ -240,21 +241,8 @@ func (d *DB) Alerts(ctx context.Context, status string, limit int) ([]alert.Stor
 // AlertsReferring returns the alerts that refer to id (its Updates and
 // Cancels), oldest first.
 func (d *DB) AlertsReferring(ctx context.Context, id string) ([]alert.Link, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT a.id, a.msg_type FROM alert_refs r JOIN alerts a ON a.id = r.alert_id
+	return d.alertLinks(ctx, "alerts referring", `SELECT a.id, a.msg_type, a.status, a.distribution FROM alert_refs r JOIN alerts a ON a.id = r.alert_id
 		WHERE r.ref_id = $1 ORDER BY a.created_at, a.id`, id)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: alerts referring: %w", err)
-	}
-	defer rows.Close()
-	var out []alert.Link
-	for rows.Next() {
-		var l alert.Link
-		if err := rows.Scan(&l.ID, &l.MsgType); err != nil {
-			return nil, fmt.Errorf("sqlstore: alerts referring: %w", err)
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
 }
 
 // DecideAlert moves an alert from status from to status to, recording who

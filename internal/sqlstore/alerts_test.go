@@ -198,7 +198,7 @@ func testAlertSemantics(t *testing.T, db *sqlstore.DB) {
 		t.Fatalf("update round trip: %+v", got)
 	}
 	waiting, err := db.AlertsAwaiting(ctx, "s-"+id, "A-"+id)
-	if err != nil || len(waiting) != 1 || waiting[0].ID != upd.ID {
+	if err != nil || len(waiting) != 1 || waiting[0].ID != upd.ID || waiting[0].Status != "no_recipients" || waiting[0].Distribution != "restricted" {
 		t.Fatalf("awaiting: %v %v", waiting, err)
 	}
 	orig := alert.StoredAlert{ID: "orig-" + id, CAPIdentifier: "A-" + id, Sender: "s-" + id, Sent: at.Add(-time.Minute), MsgType: "Alert",

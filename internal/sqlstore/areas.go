@@ -25,6 +25,7 @@ type AreaNode struct {
 // the list are left as they are, so loading one province keeps the
 // others. Safe for concurrent use.
 func (d *DB) LoadAreas(ctx context.Context, list []areas.Area) error {
+	defer d.trees.reset()
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: load areas: %w", err)

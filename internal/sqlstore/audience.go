@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/loa-hub/loa"
@@ -145,7 +146,7 @@ func (p audiencePart) id() string { return string(p.kind) + ":" + p.value }
 func (d *DB) audienceParts(ctx context.Context, a Audience) ([]audiencePart, error) {
 	var parts []audiencePart
 	if len(a.Areas) > 0 {
-		codes, err := d.AreaSubtree(ctx, a.Areas)
+		codes, err := d.subtree(ctx, a.Areas)
 		if err != nil {
 			return nil, err
 		}
@@ -162,10 +163,56 @@ func (d *DB) audienceParts(ctx context.Context, a Audience) ([]audiencePart, err
 	for _, t := range sortedSet(a.Topics) {
 		parts = append(parts, audiencePart{'t', t})
 	}
-	// In byte order, whatever the database's collation: "earlier part"
-	// must mean the same here and in the queries (see before).
+	// In byte order, as keys compare (audiencePage skips the parts before
+	// a key's by comparing ids).
 	slices.SortFunc(parts, func(x, y audiencePart) int { return strings.Compare(x.id(), y.id()) })
 	return parts, nil
+}
+
+// areaTreeTTL is how long an audience's area tree is reused: a plan
+// reads it once rather than once a page. Areas loaded by this process
+// are seen at once; by another (loa admin areas load), within the TTL.
+const areaTreeTTL = 30 * time.Second
+
+// areaTreeCache holds area trees by the codes they are of.
+type areaTreeCache struct {
+	mu sync.Mutex
+	m  map[string]areaTree
+}
+
+type areaTree struct {
+	codes []string
+	at    time.Time
+}
+
+// reset forgets every tree: areas were loaded.
+func (c *areaTreeCache) reset() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
+}
+
+// subtree is AreaSubtree, cached for areaTreeTTL.
+func (d *DB) subtree(ctx context.Context, codes []string) ([]string, error) {
+	key := strings.Join(codes, "\x00")
+	now := time.Now()
+	d.trees.mu.Lock()
+	t, ok := d.trees.m[key]
+	d.trees.mu.Unlock()
+	if ok && now.Sub(t.at) < areaTreeTTL {
+		return t.codes, nil
+	}
+	tree, err := d.AreaSubtree(ctx, codes)
+	if err != nil {
+		return nil, err
+	}
+	d.trees.mu.Lock()
+	if d.trees.m == nil || len(d.trees.m) >= 1000 {
+		d.trees.m = map[string]areaTree{}
+	}
+	d.trees.m[key] = areaTree{codes: tree, at: now}
+	d.trees.mu.Unlock()
+	return tree, nil
 }
 
 func sortedSet(vals []string) []string {
@@ -225,7 +272,7 @@ func (d *DB) audiencePage(ctx context.Context, a Audience, app, after string, li
 	// part) starts over; the senders' claims keep it from sending twice.
 	fromPart, fromAccount, fromDevice, _ := parsePartKey(after)
 	var out []Keyed
-	for _, p := range parts {
+	for i, p := range parts {
 		if len(out) >= limit {
 			break
 		}
@@ -236,7 +283,7 @@ func (d *DB) audiencePage(ctx context.Context, a Audience, app, after string, li
 		if p.id() == fromPart {
 			account, device = fromAccount, fromDevice
 		}
-		q, args := d.partQuery(a, parts, p, app, account, device, limit-len(out), quiet)
+		q, args := d.partQuery(a, parts[:i], p, app, account, device, limit-len(out), quiet)
 		page, err := d.keyed(ctx, q, args, quiet)
 		if err != nil {
 			return nil, err
@@ -252,8 +299,8 @@ func (d *DB) audiencePage(ctx context.Context, a Audience, app, after string, li
 
 // partQuery is the query of a page of part p of a: up to limit rows of
 // account||sep||device (the key within the part) and address, after
-// (account, device).
-func (d *DB) partQuery(a Audience, parts []audiencePart, p audiencePart, app, account, device string, limit int, quiet bool) (string, []any) {
+// (account, device), leaving out the accounts of the parts before it.
+func (d *DB) partQuery(a Audience, before []audiencePart, p audiencePart, app, account, device string, limit int, quiet bool) (string, []any) {
 	var args sqlArgs
 	var src string
 	switch p.kind {
@@ -268,7 +315,7 @@ func (d *DB) partQuery(a Audience, parts []audiencePart, p audiencePart, app, ac
 	}
 	acc := args.add(account)
 	devices := app != phonesApp
-	var with, cols, from, order string
+	var cols, from, order string
 	conds := []string{`acc.status <> 'closed'`}
 	if devices {
 		dev := args.add(device)
@@ -291,49 +338,36 @@ func (d *DB) partQuery(a Audience, parts []audiencePart, p audiencePart, app, ac
 		cols += quietSelect
 		from += ` LEFT JOIN subscriptions qs ON qs.account_id = src.account_id`
 	}
-	// An account in an earlier part was listed there.
-	if len(parts) > 1 {
-		if len(a.Areas) > 0 && p.kind >= 'a' {
-			with = `WITH RECURSIVE area_tree(code) AS (
-			SELECT code FROM areas WHERE code IN (` + args.list(a.Areas) + `)
-			UNION SELECT areas.code FROM areas JOIN area_tree ON areas.parent = area_tree.code) `
-			c := `NOT EXISTS (SELECT 1 FROM subscription_areas e WHERE e.account_id = src.account_id AND e.area_code IN (SELECT code FROM area_tree)`
-			if p.kind == 'a' {
-				c += ` AND e.area_code < ` + args.add(p.value) + d.byteOrder()
-			}
-			conds = append(conds, c+d.fence()+`)`)
-		}
-		if len(a.Accounts) > 0 && p.kind > 'k' {
-			conds = append(conds, `src.account_id NOT IN (`+args.list(a.Accounts)+`)`)
-		}
-		if len(a.Roles) > 0 && p.kind >= 'r' {
-			c := `NOT EXISTS (SELECT 1 FROM role_grants e WHERE e.account_id = src.account_id AND e.role IN (` + args.list(a.Roles) + `)`
-			if p.kind == 'r' {
-				c += ` AND e.role < ` + args.add(p.value) + d.byteOrder()
-			}
-			conds = append(conds, c+d.fence()+`)`)
-		}
-		if len(a.Topics) > 0 && p.kind == 't' {
-			conds = append(conds, `NOT EXISTS (SELECT 1 FROM subscription_topics e WHERE e.account_id = src.account_id AND e.topic IN (`+
-				args.list(a.Topics)+`) AND e.topic < `+args.add(p.value)+d.byteOrder()+d.fence()+`)`)
-		}
+	// An account in an earlier part was listed there. The earlier parts
+	// are named one by one (the first part of a kind checks nothing of
+	// that kind), each check a probe of the account's own rows.
+	var earlier [4][]string // areas, the account list, roles, topics
+	for _, e := range before {
+		k := strings.IndexByte("akrt", e.kind)
+		earlier[k] = append(earlier[k], e.value)
+	}
+	if codes := earlier[0]; len(codes) > 0 {
+		conds = append(conds, `NOT EXISTS (SELECT 1 FROM subscription_areas e WHERE e.account_id = src.account_id AND e.area_code IN (`+
+			args.list(codes)+`)`+d.fence()+`)`)
+	}
+	if len(earlier[1]) > 0 {
+		conds = append(conds, `src.account_id NOT IN (`+args.list(a.Accounts)+`)`)
+	}
+	if roles := earlier[2]; len(roles) > 0 {
+		conds = append(conds, `NOT EXISTS (SELECT 1 FROM role_grants e WHERE e.account_id = src.account_id AND e.role IN (`+
+			args.list(roles)+`)`+d.fence()+`)`)
+	}
+	if topics := earlier[3]; len(topics) > 0 {
+		conds = append(conds, `NOT EXISTS (SELECT 1 FROM subscription_topics e WHERE e.account_id = src.account_id AND e.topic IN (`+
+			args.list(topics)+`)`+d.fence()+`)`)
 	}
 	if a.Unacknowledged != "" {
 		conds = append(conds, `NOT EXISTS (SELECT 1 FROM alert_acks k WHERE k.chain = `+args.add(a.Unacknowledged)+` AND k.account_id = src.account_id`+d.fence()+`)`)
 	}
-	q := with + `SELECT ` + cols + ` FROM ` + from + `
+	q := `SELECT ` + cols + ` FROM ` + from + `
 		WHERE ` + strings.Join(conds, " AND ") + `
 		ORDER BY ` + order + ` LIMIT ` + args.add(limit)
 	return q, args.vals
-}
-
-// byteOrder is the collation clause that compares text byte by byte, as
-// Go does (SQLite's default).
-func (d *DB) byteOrder() string {
-	if d.dialect == Postgres {
-		return ` COLLATE "C"`
-	}
-	return ""
 }
 
 // fence keeps PostgreSQL from turning a NOT EXISTS into an anti join:

@@ -37,6 +37,8 @@ type DB struct {
 	// audienceHook, when set (by tests), sees each audience page query
 	// before it runs, on the connection it runs on.
 	audienceHook func(ctx context.Context, conn queryer, q string, args []any)
+	// trees caches the area trees of audiences (see subtree).
+	trees areaTreeCache
 }
 
 // queryer runs a query: the database or a transaction.

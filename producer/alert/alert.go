@@ -106,6 +106,10 @@ var (
 	// ErrNotActual is the class of the cap refusal (*loa.Error) for a Draft
 	// alert, or an Ack or Error message: they are not for distribution.
 	ErrNotActual = errors.New("alert: not for distribution")
+	// ErrSenderNotAllowed is the class of the refusal (*loa.Error,
+	// EForbidden, naming alert/sender) of a CAP document whose <sender> is
+	// not one its poster may post as (Config.Senders).
+	ErrSenderNotAllowed = errors.New("alert: sender not allowed")
 	// ErrExpiredPending: a pending alert expired before it was approved;
 	// it can only be rejected.
 	ErrExpiredPending = loa.Errorf(loa.EAlertState, "the alert expired while waiting for approval; reject it")
@@ -156,6 +160,14 @@ type Config struct {
 	// for the window's end like bulk notices (LOA_QUIET_HOURS_BYPASS).
 	// Empty: every alert bypasses.
 	QuietBypass cap.Severity
+	// Senders are the CAP senders each issuer may post as, by the
+	// issuer's Identity ("apikey:<key id>", "official:<user name>";
+	// LOA_CAP_SENDERS). "*" admits any sender but Loa's own (a key that
+	// relays other authorities' feeds). Besides these, every issuer posts
+	// as its own Loa identity, "loa:<issuer id>" (a JSON alert's sender),
+	// and no issuer as another's. An issuer without an entry posts only
+	// as itself.
+	Senders map[string][]string
 	// AckKey verifies the acknowledgement tokens of apps without a
 	// session (producer.AckToken); the dispatcher signs with the same key.
 	// Without it only sessions acknowledge.
@@ -247,6 +259,9 @@ type Issuer struct {
 	ID     string   // principal id, stored as the alert's issuer
 	Actor  string   // how the audit log names it ("apikey:<id>")
 	Scopes []string // its API key scopes, for the pre-authorisation policy
+	// Identity is how Config.Senders names it: "apikey:<key id>" or
+	// "official:<user name>".
+	Identity string
 }
 
 // Input is a parsed alert to submit.
@@ -338,6 +353,9 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 	case cap.MsgTypeAlert, cap.MsgTypeUpdate, cap.MsgTypeCancel:
 	default:
 		return Result{}, cap.Refusal("alert/msgType", "only Alert, Update and Cancel messages are distributed", ErrNotActual)
+	}
+	if err := s.checkSender(iss, a); err != nil {
+		return Result{}, err
 	}
 	if prev, err := s.store.AlertByIdentifier(ctx, a.Sender, a.Identifier); err == nil {
 		return s.replay(ctx, prev, a, f)
@@ -473,6 +491,33 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 	return Result{Alert: st}, nil
 }
 
+// LoaSenderPrefix begins the senders that are Loa's own identities:
+// "loa:<issuer id>", the sender of an issuer's JSON alerts.
+const LoaSenderPrefix = "loa:"
+
+// checkSender refuses an alert whose sender its issuer may not post as:
+// the sender is who a CAP alert is from — it chooses the chain an Update
+// or Cancel changes, the signature policy, and what phones show — so an
+// issuer speaks only for itself and the senders configured for it.
+func (s *Service) checkSender(iss Issuer, a *cap.Alert) error {
+	if a.Sender == LoaSenderPrefix+iss.ID {
+		return nil
+	}
+	if !strings.HasPrefix(a.Sender, LoaSenderPrefix) {
+		for _, allowed := range s.cfg.Senders[iss.Identity] {
+			if allowed == "*" || allowed == a.Sender {
+				return nil
+			}
+		}
+	}
+	who := iss.Identity
+	if who == "" {
+		who = iss.Actor
+	}
+	return &loa.Error{Code: loa.EForbidden, Field: "alert/sender", Err: ErrSenderNotAllowed,
+		Detail: fmt.Sprintf("%s may not post alerts as the sender %q: it posts as %q and the senders configured for it in LOA_CAP_SENDERS", who, a.Sender, LoaSenderPrefix+iss.ID)}
+}
+
 // distribution is who an alert is for, by its status and scope.
 func distribution(a *cap.Alert) string {
 	switch {
@@ -498,17 +543,30 @@ func (s *Service) initialStatus(ctx context.Context, iss Issuer, a *cap.Alert, s
 		return StatusExpired, nil
 	}
 	// Updates and Cancels that arrived first: this alert is already
-	// replaced, and sending it now would bring back stale text.
+	// replaced, and sending it now would bring back stale text. Only
+	// those that stand count: one awaiting approval may yet be rejected,
+	// a rejected one never went out, a System message distributes
+	// nothing, and one of another distribution (a Test update of a public
+	// alert) never reached this alert's audience.
 	earlier, err := s.store.AlertsAwaiting(ctx, a.Sender, a.Identifier)
 	if err != nil {
 		return "", err
 	}
+	var replaced, cancelled bool
 	for _, l := range earlier {
-		if l.MsgType == string(cap.MsgTypeCancel) {
-			return StatusCancelled, nil
+		switch {
+		case l.Status == StatusPendingApproval, l.Status == StatusRejected, l.Status == StatusNotDistributed,
+			l.Distribution != st.Distribution:
+			continue
+		case l.MsgType == string(cap.MsgTypeCancel):
+			cancelled = true
 		}
+		replaced = true
 	}
-	if len(earlier) > 0 {
+	if cancelled {
+		return StatusCancelled, nil
+	}
+	if replaced {
 		return StatusSuperseded, nil
 	}
 	if len(st.AreaCodes) == 0 && len(st.Audience.Roles) == 0 && len(st.Audience.Accounts) == 0 {
@@ -822,7 +880,11 @@ func (s *Service) planOf(ctx context.Context, st StoredAlert, now time.Time) (al
 		plan.Data["references"] = strings.Join(st.RefIDs, ",")
 	}
 	plan.Title, plan.Body = text(&a, refs, plan.Data)
-	plan.QuietHours = s.held(&a)
+	held, err := s.held(ctx, &a, refs)
+	if err != nil {
+		return alertPlan{}, err
+	}
+	plan.QuietHours = held
 	// Each device's push carries its proof of receipt, for acknowledging
 	// without a session (not through a topic, which has no devices).
 	plan.Ack = !st.Audience.AreaTopics
@@ -842,6 +904,11 @@ func (s *Service) stopChain(ctx context.Context, st StoredAlert, p alertPlan, no
 	}
 	if _, err := s.store.CancelScheduled(ctx, escalationSubject(st)); err != nil {
 		return fmt.Errorf("alert: cancel escalation: %w", err)
+	}
+	// Nor does anyone receive, when their quiet hours end, what was held
+	// of the chain (dispatcher.HeldSubject of its collapse key).
+	if _, err := s.store.CancelScheduled(ctx, "held:"+st.ChainKey); err != nil {
+		return fmt.Errorf("alert: cancel held batches: %w", err)
 	}
 	return nil
 }
@@ -881,19 +948,55 @@ func (s *Service) BeforePublish(ctx context.Context, id string) error {
 // severityRank orders severities, Unknown lowest.
 var severityRank = map[cap.Severity]int{cap.SeverityUnknown: 0, cap.SeverityMinor: 1, cap.SeverityModerate: 2, cap.SeveritySevere: 3, cap.SeverityExtreme: 4}
 
-// held reports whether an alert waits for quiet hours: no info block is
-// at the bypass severity or above. A Cancel without info blocks goes at
-// once: it lifts a warning.
-func (s *Service) held(a *cap.Alert) bool {
-	if s.cfg.QuietBypass == "" || len(a.Infos) == 0 {
-		return false
+// held reports whether an alert waits for quiet hours: none of its info
+// blocks is at the bypass severity or above, and — for an Update or
+// Cancel — neither is any alert of the chain it changes, which went at
+// once and so is followed at once (the all-clear of an Extreme flood
+// warning does not wait for the morning; the cancellation of a Minor one
+// does, as the warning did). A Cancel without info blocks whose chain Loa
+// does not know goes at once: it lifts a warning of unknown severity.
+func (s *Service) held(ctx context.Context, a *cap.Alert, refs []StoredAlert) (bool, error) {
+	if s.cfg.QuietBypass == "" || s.bypasses(a) {
+		return false, nil
 	}
-	for _, in := range a.Infos {
-		if severityRank[in.Severity] >= severityRank[s.cfg.QuietBypass] {
-			return false
+	if len(refs) == 0 {
+		return len(a.Infos) > 0, nil
+	}
+	seen := map[string]bool{}
+	for len(refs) > 0 {
+		r := refs[0]
+		refs = refs[1:]
+		if seen[r.ID] {
+			continue
+		}
+		seen[r.ID] = true
+		var ra cap.Alert
+		if err := json.Unmarshal(r.Document, &ra); err != nil {
+			return false, fmt.Errorf("alert: stored document of %s: %w", r.ID, err)
+		}
+		if s.bypasses(&ra) {
+			return false, nil
+		}
+		for _, id := range r.RefIDs {
+			x, err := s.store.Alert(ctx, id)
+			if err != nil {
+				return false, fmt.Errorf("alert: referenced alert %s: %w", id, err)
+			}
+			refs = append(refs, x)
 		}
 	}
-	return true
+	return true, nil
+}
+
+// bypasses reports whether one of a's info blocks is at the quiet hours
+// bypass severity or above.
+func (s *Service) bypasses(a *cap.Alert) bool {
+	for _, in := range a.Infos {
+		if severityRank[in.Severity] >= severityRank[s.cfg.QuietBypass] {
+			return true
+		}
+	}
+	return false
 }
 
 // AckChain names what an acknowledgement is of: an alert chain (an

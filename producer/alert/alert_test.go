@@ -58,10 +58,15 @@ type rig struct {
 }
 
 var (
-	issuer   = alert.Issuer{ID: "key-pctt", Actor: "apikey:key-pctt", Scopes: []string{"alerts:issue"}}
-	writer   = alert.Issuer{ID: "key-agency", Actor: "apikey:key-agency", Scopes: []string{"alerts:write"}}
+	issuer   = alert.Issuer{ID: "key-pctt", Actor: "apikey:key-pctt", Scopes: []string{"alerts:issue"}, Identity: "apikey:key-pctt"}
+	writer   = alert.Issuer{ID: "key-agency", Actor: "apikey:key-agency", Scopes: []string{"alerts:write"}, Identity: "apikey:key-agency"}
 	official = alert.Approver{ID: "session:acc-approver", Actor: "acc-approver"}
 )
+
+// testSenders: the pre-authorised key relays every authority's feed (the
+// golden documents come from several senders); the agency's key speaks
+// for PCTT.
+var testSenders = map[string][]string{issuer.Identity: {"*"}, writer.Identity: {"pctt@quangnam.gov.vn"}}
 
 // seedAreas adds Quảng Nam's sample units with centroids, and Hà Nội far
 // away.
@@ -90,6 +95,7 @@ func newRig(t *testing.T, change ...func(*alert.Config)) *rig {
 	seedAreas(t, store)
 	pub := &recorder{}
 	cfg := alert.DefaultConfig()
+	cfg.Senders = testSenders
 	cfg.Now = func() time.Time { return testNow }
 	for _, f := range change {
 		f(&cfg)
@@ -284,6 +290,152 @@ func TestReferenceToUnknownAlertIsStoredAndLinkedLater(t *testing.T) {
 	}
 }
 
+// TestOnlyAStandingReferenceReplacesALaterAlert: an Update awaiting
+// approval and a rejected Cancel arrive before the alert they refer to.
+// Neither stands, so the alert is sent when it arrives, not stored as
+// superseded or cancelled; the Update, approved afterwards, goes out as
+// the Update of that alert.
+func TestOnlyAStandingReferenceReplacesALaterAlert(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	upd := r.mustPost(t, writer, "flood_update.xml")
+	cancel := r.mustPost(t, writer, "flood_cancel.xml")
+	if upd.Status != alert.StatusPendingApproval || cancel.Status != alert.StatusPendingApproval {
+		t.Fatalf("update %s, cancel %s: want both pending", upd.Status, cancel.Status)
+	}
+	if _, err := r.svc.Reject(ctx, cancel.ID, official, "nhầm cảnh báo"); err != nil {
+		t.Fatal(err)
+	}
+	orig := r.mustPost(t, issuer, "flood_vi_en.xml")
+	if orig.Status != alert.StatusSentPreauthorised {
+		t.Fatalf("the alert after a pending update and a rejected cancel: %s, want %s", orig.Status, alert.StatusSentPreauthorised)
+	}
+	plans := r.pub.plans(t)
+	if len(plans) != 1 || plans[0].NotificationID != orig.ID {
+		t.Fatalf("%d plans, want the alert's", len(plans))
+	}
+	got, err := r.svc.Approve(ctx, upd.ID, official)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans = r.pub.plans(t)
+	if got.Status != alert.StatusSentApproved || !slices.Equal(got.RefIDs, []string{orig.ID}) || len(plans) != 2 ||
+		plans[1].NotificationID != upd.ID || plans[1].Collapse != orig.ChainKey || plans[1].Data["references"] != orig.ID {
+		t.Errorf("approved update: %s refs %v, %d plans; want it sent as the update of %s", got.Status, got.RefIDs, len(plans), orig.ID)
+	}
+}
+
+// TestSenderIsThePostersOwn: a CAP document's <sender> is who the alert
+// is from, so a key posts only as the senders configured for it and as
+// its own Loa identity. The agency's key posting as the weather service,
+// and a relay key posting as another key's Loa identity, are refused
+// naming alert/sender; nothing is stored or sent, and the refused sender's
+// chain is untouched: its own Cancel, posted by a key that may, still
+// finds the alert it cancels.
+func TestSenderIsThePostersOwn(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	forged := func(t *testing.T, iss alert.Issuer, file, sender string) {
+		t.Helper()
+		doc, err := os.ReadFile("cap/testdata/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc = []byte(strings.Replace(string(doc), "<sender>pctt@quangnam.gov.vn</sender>", "<sender>"+sender+"</sender>", 1))
+		a, err := r.svc.ParseCAP(ctx, strings.NewReader(string(doc)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.svc.Submit(ctx, iss, alert.Input{Alert: a})
+		var le *loa.Error
+		if !errors.As(err, &le) || le.Code != loa.EForbidden || le.Field != "alert/sender" || !errors.Is(err, alert.ErrSenderNotAllowed) {
+			t.Errorf("%s posting as %s: %v, want 403 naming alert/sender", iss.Identity, sender, err)
+		}
+	}
+	orig := r.mustPost(t, issuer, "flood_vi_en.xml")
+	forged(t, writer, "flood_cancel.xml", "kttv@quangnam.gov.vn")
+	forged(t, writer, "flood_vi_en.xml", "loa:key-agency-2")
+	forged(t, issuer, "flood_vi_en.xml", "loa:key-agency") // "*" is not another key's identity
+	forged(t, alert.Issuer{ID: "key-new", Actor: "apikey:key-new", Scopes: []string{"alerts:issue"}, Identity: "apikey:key-new"},
+		"flood_cancel.xml", "pctt@quangnam.gov.vn") // no senders configured
+	if list, err := r.svc.List(ctx, "", 10); err != nil || len(list) != 1 {
+		t.Fatalf("%d alerts stored, want only the original: %v", len(list), err)
+	}
+	if n := len(r.pub.plans(t)); n != 1 {
+		t.Fatalf("%d plans, want only the original's", n)
+	}
+	c := r.mustPost(t, writer, "flood_cancel.xml")
+	if c.Status != alert.StatusPendingApproval || !slices.Equal(c.RefIDs, []string{orig.ID}) {
+		t.Errorf("the agency's own cancel: %s refs %v", c.Status, c.RefIDs)
+	}
+}
+
+// TestAlertsBelowTheBypassSeverityWaitForQuietHours: an alert whose
+// every info block is below the bypass severity (Severe by default) is
+// planned to wait for its subscribers' quiet hours, as a bulk notice is;
+// a Severe or Extreme one is not, and neither is an Update or Cancel of
+// it, whatever its own severity: the all-clear of an Extreme warning does
+// not wait for the morning. The Cancel of a Minor alert waits as the
+// alert did, and drops what is still held of the chain. With no bypass
+// severity every alert goes at once.
+func TestAlertsBelowTheBypassSeverityWaitForQuietHours(t *testing.T) {
+	ctx := context.Background()
+	exp := testNow.Add(6 * time.Hour)
+	for _, c := range []struct {
+		bypass cap.Severity
+		want   map[string]bool // severity → the alert, its Update (Minor) and its Cancel wait for quiet hours
+	}{
+		{cap.SeveritySevere, map[string]bool{"Minor": true, "Moderate": true, "Severe": false, "Extreme": false}},
+		{"", map[string]bool{"Minor": false, "Extreme": false}},
+	} {
+		r := newRig(t, func(cfg *alert.Config) { cfg.QuietBypass = c.bypass })
+		for sev, wait := range c.want {
+			post := func(j alert.JSONAlert) producer.Plan {
+				t.Helper()
+				in, err := r.svc.FromJSON(ctx, j, "loa:key-pctt")
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := r.svc.Submit(ctx, issuer, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				plans := r.pub.plans(t)
+				if p := plans[len(plans)-1]; p.NotificationID == res.Alert.ID {
+					return p
+				}
+				t.Fatalf("%s: no plan published", res.Alert.ID)
+				return producer.Plan{}
+			}
+			id := "q-" + sev
+			p := post(alert.JSONAlert{Identifier: id, MsgType: "alert", Severity: sev, Urgency: "Expected",
+				Event: "Mưa lớn", Headline: "Mưa lớn", Description: "Mưa 100 mm", Expires: &exp, Areas: []string{"20194"}})
+			// A batch of it held for quiet hours, as the planner holds it.
+			env, err := producer.NewEnvelope("held-"+id, producer.KindFanout, topics.LaneAlert, id, testNow, exp, "", producer.Fanout{NotificationID: p.NotificationID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			it, err := producer.NewOutboxItem("held-"+id, "held:"+p.Collapse, testNow.Add(8*time.Hour), env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.store.Schedule(ctx, it, testNow); err != nil {
+				t.Fatal(err)
+			}
+			u := post(alert.JSONAlert{MsgType: "update", References: []string{id}, Severity: "Minor", Urgency: "Expected",
+				Event: "Mưa lớn", Headline: "Mưa giảm", Description: "Mưa 30 mm", Expires: &exp})
+			x := post(alert.JSONAlert{MsgType: "cancel", References: []string{id}})
+			if p.QuietHours != wait || u.QuietHours != wait || x.QuietHours != wait {
+				t.Errorf("bypass %q, a %s alert: the alert, its Minor update and its cancel wait for quiet hours %v %v %v, want %v",
+					c.bypass, sev, p.QuietHours, u.QuietHours, x.QuietHours, wait)
+			}
+			if st, err := r.store.ScheduledStatus(ctx, it.ID); err != nil || st != sqlstore.ItemCancelled {
+				t.Errorf("bypass %q, a %s alert: its held batch is %s after the cancel (%v), want cancelled", c.bypass, sev, st, err)
+			}
+		}
+	}
+}
+
 func TestPendingAlertWaitsForAnotherApprover(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
@@ -348,6 +500,7 @@ func TestPolicyIsConfiguration(t *testing.T) {
 	seedAreas(t, store)
 	pub := &recorder{}
 	cfg := alert.DefaultConfig()
+	cfg.Senders = testSenders
 	cfg.Now, cfg.PreauthorisedScopes, cfg.SMSSeverities = func() time.Time { return testNow }, []string{"alerts:write"}, []cap.Severity{cap.SeveritySevere}
 	svc, err := alert.New(cfg, store, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -413,7 +566,7 @@ func TestJSONAlert(t *testing.T) {
 	for _, tc := range bad {
 		j := good()
 		tc.edit(&j)
-		_, err := r.svc.FromJSON(ctx, j, "loa:k")
+		_, err := r.svc.FromJSON(ctx, j, "loa:key-pctt")
 		var ve *loa.Error
 		if !errors.As(err, &ve) || ve.Field != tc.field {
 			t.Errorf("%s: err %v", tc.field, err)
@@ -422,7 +575,7 @@ func TestJSONAlert(t *testing.T) {
 	j := good()
 	j.MsgType = "update"
 	j.References = []string{"nope"}
-	in, err := r.svc.FromJSON(ctx, j, "loa:k")
+	in, err := r.svc.FromJSON(ctx, j, "loa:key-pctt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +588,7 @@ func TestJSONAlert(t *testing.T) {
 	// A circle and explicit channels.
 	j = good()
 	j.Identifier, j.Areas, j.Circle, j.Channels = "bao-1", nil, &alert.JSONCircle{Lat: 15.86, Lon: 108.05, RadiusKm: 5}, []string{"sms"}
-	in, err = r.svc.FromJSON(ctx, j, "loa:k")
+	in, err = r.svc.FromJSON(ctx, j, "loa:key-pctt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +600,7 @@ func TestJSONAlert(t *testing.T) {
 		t.Errorf("areas %v channels %v", res.Alert.AreaCodes, res.Alert.Channels)
 	}
 	// A cancel by id, with nothing but the reference.
-	in, err = r.svc.FromJSON(ctx, alert.JSONAlert{MsgType: "cancel", References: []string{res.Alert.ID}}, "loa:k")
+	in, err = r.svc.FromJSON(ctx, alert.JSONAlert{MsgType: "cancel", References: []string{res.Alert.ID}}, "loa:key-pctt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +613,7 @@ func TestJSONAlert(t *testing.T) {
 	}
 	// The same identifier again: the same alert.
 	j.Identifier = "bao-1"
-	in, _ = r.svc.FromJSON(ctx, j, "loa:k")
+	in, _ = r.svc.FromJSON(ctx, j, "loa:key-pctt")
 	again, err := r.svc.Submit(ctx, issuer, in)
 	if err != nil || !again.Replayed || again.Alert.ID != res.Alert.ID {
 		t.Errorf("repost: %v %+v", err, again)
@@ -506,6 +659,7 @@ func TestExpiredPendingAlertCannotBeApproved(t *testing.T) {
 	pub := &recorder{}
 	clock := testNow
 	cfg := alert.DefaultConfig()
+	cfg.Senders = testSenders
 	cfg.Now = func() time.Time { return clock }
 	svc, err := alert.New(cfg, store, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

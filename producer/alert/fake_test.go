@@ -204,6 +204,7 @@ func TestServiceOnAHandWrittenStore(t *testing.T) {
 	ctx := context.Background()
 	store, pub := newMemStore(), &recorder{}
 	cfg := alert.DefaultConfig()
+	cfg.Senders = testSenders
 	cfg.Now = func() time.Time { return testNow }
 	svc, err := alert.New(cfg, store, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -72,10 +72,12 @@ type Ref struct {
 	Sender, Identifier string
 }
 
-// Link is an alert that refers to another one.
+// Link is an alert that refers to another one, with where it stands.
 type Link struct {
-	ID      string
-	MsgType string
+	ID           string
+	MsgType      string
+	Status       string
+	Distribution string
 }
 
 // Store is the durable state the service uses. internal/sqlstore

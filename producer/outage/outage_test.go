@@ -212,6 +212,16 @@ func TestOutages(t *testing.T) {
 					t.Fatalf("due after the change: %v, want %v", d, nw)
 				}
 				check(t, d[nw["2h"]], nw["2h"], newEnd)
+				// Every notice of one schedule replaces the one before on the
+				// phone: they share a collapse key, the schedule's.
+				if !strings.HasSuffix(p.Collapse, "/"+in.ID) {
+					t.Errorf("change notice's collapse key %q does not name the schedule %s", p.Collapse, in.ID)
+				}
+				for id, e := range d {
+					if c := plan(t, e).Collapse; c != p.Collapse {
+						t.Errorf("reminder %s collapses as %q, the change as %q", id, c, p.Collapse)
+					}
+				}
 				// The change posted again: nothing new.
 				if a := r.post(t, in).Accepted[0]; a.Status != outage.StatusUnchanged || len(r.pub.take()) != 0 {
 					t.Errorf("repost of the change: %+v", a)
@@ -240,8 +250,8 @@ func TestOutages(t *testing.T) {
 					t.Fatalf("published %d, want the cancellation", len(pub))
 				}
 				p := check(t, pub[0], strings.Replace(reminderIDs(v1)["2h"], "-v1-2h", "-v2-cancel", 1), end)
-				if p.Title != "Hủy lịch cắt điện" {
-					t.Errorf("cancel notice %+v", p)
+				if p.Title != "Hủy lịch cắt điện" || !strings.HasSuffix(p.Collapse, "/"+in.ID) {
+					t.Errorf("cancel notice %+v: want it titled as a cancellation and collapsing with the schedule's notices", p)
 				}
 				// Again, by DELETE or by a posted row: nothing new.
 				if o, err := r.svc.Cancel(ctx, "evn-qna", in.ID); err != nil || o.Version != 2 {
