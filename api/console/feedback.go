@@ -20,7 +20,14 @@ func (c *Console) feedbackRoutes(mux *http.ServeMux) {
 // official's session (an <img> cannot send it): the feedback service
 // decides who sees a photo of a citizen who did not agree to be named.
 func (c *Console) feedbackPhoto(w http.ResponseWriter, r *http.Request) {
-	ct, body, err := c.getRaw(r, "/v1/feedback/"+url.PathEscape(r.PathValue("id"))+"/photos/"+url.PathEscape(r.PathValue("n")))
+	c.passImage(w, r, "/v1/feedback/"+url.PathEscape(r.PathValue("id"))+"/photos/"+url.PathEscape(r.PathValue("n")))
+}
+
+// passImage answers with the image the API gives for path with the
+// official's session: the API's refusal as its bare status, anything but
+// an image as an error; never cached, never run as a document.
+func (c *Console) passImage(w http.ResponseWriter, r *http.Request, path string) {
+	ct, body, err := c.getRaw(r, path)
 	var prob *problem
 	if errors.As(err, &prob) {
 		http.Error(w, http.StatusText(prob.Status), prob.Status)

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -311,19 +310,5 @@ func (c *Console) articleCoverUpload(w http.ResponseWriter, r *http.Request) {
 // official's session (an <img> cannot send it): the cover of an article
 // not yet public.
 func (c *Console) articleCover(w http.ResponseWriter, r *http.Request) {
-	ct, body, err := c.getRaw(r, "/v1/portal/desk/"+url.PathEscape(r.PathValue("id"))+"/cover")
-	var prob *problem
-	if errors.As(err, &prob) {
-		http.Error(w, http.StatusText(prob.Status), prob.Status)
-		return
-	}
-	if err != nil || !strings.HasPrefix(ct, "image/") {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", ct)
-	h.Set("Cache-Control", "private, no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'")
-	_, _ = w.Write(body)
+	c.passImage(w, r, "/v1/portal/desk/"+url.PathEscape(r.PathValue("id"))+"/cover")
 }
