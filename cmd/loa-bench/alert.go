@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -73,17 +71,8 @@ func runAlert(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.before < 0 || cfg.before >= cfg.devices {
 		return fmt.Errorf("-before %d: want 0 to %d, so the broadcast is still in flight", cfg.before, cfg.devices-1)
 	}
-	var err error
-	if cfg.loa, err = filepath.Abs(cfg.loa); err != nil {
+	if err := locate(&cfg.loa, &cfg.dir, "loa-bench-alert-"); err != nil {
 		return err
-	}
-	if _, err := os.Stat(cfg.loa); err != nil {
-		return fmt.Errorf("-loa: %w (build it: make build)", err)
-	}
-	if cfg.dir == "" {
-		if cfg.dir, err = os.MkdirTemp("", "loa-bench-alert-"); err != nil {
-			return err
-		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()

@@ -59,6 +59,24 @@ func (m multiFlag) Set(s string) error {
 	return nil
 }
 
+// locate makes the -loa path absolute and checks the binary is there,
+// and makes a working directory when -dir names none.
+func locate(loa, dir *string, prefix string) error {
+	var err error
+	if *loa, err = filepath.Abs(*loa); err != nil {
+		return err
+	}
+	if _, err := os.Stat(*loa); err != nil {
+		return fmt.Errorf("-loa: %w (build it: make build)", err)
+	}
+	if *dir == "" {
+		if *dir, err = os.MkdirTemp("", prefix); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func runBroadcast(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("loa-bench broadcast", flag.ContinueOnError)
 	fs.SetOutput(stdout)
@@ -108,17 +126,8 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	if cfg.fcm == "reference" && cfg.fakefcm == "" {
 		return errors.New("-fcm reference needs -fakefcm, the reference fake's binary")
 	}
-	var err error
-	if cfg.loa, err = filepath.Abs(cfg.loa); err != nil {
+	if err := locate(&cfg.loa, &cfg.dir, "loa-bench-"); err != nil {
 		return err
-	}
-	if _, err := os.Stat(cfg.loa); err != nil {
-		return fmt.Errorf("-loa: %w (build it: make build)", err)
-	}
-	if cfg.dir == "" {
-		if cfg.dir, err = os.MkdirTemp("", "loa-bench-"); err != nil {
-			return err
-		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
