@@ -124,14 +124,8 @@ func (a alertItem) Final() bool {
 }
 
 func (c *Console) alertList(w http.ResponseWriter, r *http.Request) {
-	var list struct {
-		Items []alertItem `json:"items"`
-	}
-	q := url.Values{"limit": {"100"}}
-	if s := r.URL.Query().Get("status"); s != "" {
-		q.Set("status", s)
-	}
-	if _, err := c.get(r, "/v1/alerts", q, &list); err != nil {
+	items, err := listByStatus[alertItem](c, r, "/v1/alerts")
+	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
@@ -139,7 +133,7 @@ func (c *Console) alertList(w http.ResponseWriter, r *http.Request) {
 	if f := r.URL.Query().Get("flash"); f == "al.received" {
 		p.Flash = f
 	}
-	p.Data = list.Items
+	p.Data = items
 	c.render(w, r, http.StatusOK, "alerts", p)
 }
 

@@ -137,20 +137,30 @@ type channelStats struct {
 }
 
 func (c *Console) broadcastList(w http.ResponseWriter, r *http.Request) {
+	items, err := listByStatus[broadcast](c, r, "/v1/broadcasts")
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	p := c.basePage(r, "bc.list", "broadcasts")
+	p.Data = items
+	c.render(w, r, http.StatusOK, "broadcasts", p)
+}
+
+// listByStatus reads the newest 100 items of a list route, narrowed to the
+// page's ?status= when it has one.
+func listByStatus[T any](c *Console, r *http.Request, path string) ([]T, error) {
 	var list struct {
-		Items []broadcast `json:"items"`
+		Items []T `json:"items"`
 	}
 	q := url.Values{"limit": {"100"}}
 	if s := r.URL.Query().Get("status"); s != "" {
 		q.Set("status", s)
 	}
-	if _, err := c.get(r, "/v1/broadcasts", q, &list); err != nil {
-		c.fail(w, r, err)
-		return
+	if _, err := c.get(r, path, q, &list); err != nil {
+		return nil, err
 	}
-	p := c.basePage(r, "bc.list", "broadcasts")
-	p.Data = list.Items
-	c.render(w, r, http.StatusOK, "broadcasts", p)
+	return list.Items, nil
 }
 
 // areaNode is one unit of the area picker.
