@@ -129,13 +129,20 @@ func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) err
 		}
 	}
 	// Delivery reports that came before these sends were recorded: apply
-	// them now. Only SMS gateways report.
+	// them now, looking only for the sends of this batch. Only SMS
+	// gateways report.
+	var sent map[string][]string
 	for _, r := range rows {
 		if r.Channel == string(channels.SMS) && r.ProviderID != "" && r.Status == loa.StatusSent {
-			if _, err := d.reports.Match(ctx); err != nil {
-				d.log.Warn("matching held delivery reports failed; the sweep will", slog.Any("error", err))
+			if sent == nil {
+				sent = make(map[string][]string)
 			}
-			break
+			sent[r.Provider] = append(sent[r.Provider], r.ProviderID)
+		}
+	}
+	if sent != nil {
+		if _, err := d.reports.MatchSent(ctx, sent); err != nil {
+			d.log.Warn("matching held delivery reports failed; the sweep will", slog.Any("error", err))
 		}
 	}
 	return nil

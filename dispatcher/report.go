@@ -73,22 +73,26 @@ func (r *Reports) Record(ctx context.Context, rep DeliveryReport) (matched bool,
 	if !errors.Is(err, sqlstore.ErrNotFound) {
 		return false, err
 	}
-	if err := r.store.HoldReport(ctx, sqlstore.HeldReport{Provider: provider, ProviderID: providerID, Status: status,
-		Reason: reason, ReceivedAt: r.now()}); err != nil {
+	held := sqlstore.HeldReport{Provider: provider, ProviderID: providerID, Status: status, Reason: reason, ReceivedAt: r.now()}
+	if err := r.store.HoldReport(ctx, held); err != nil {
 		return false, err
 	}
 	// The delivery may have been recorded between the look-up and the
-	// hold, and the ledger's match run before the hold: look once more.
-	applied, err := r.match(ctx)
+	// hold, and the ledger's match run before the hold: look once more,
+	// for this report's delivery only (what one report costs must not
+	// grow with how many others are held).
+	d, err = r.store.DeliveryByProviderID(ctx, provider, providerID)
 	if err != nil {
-		r.log.Warn("matching held delivery reports failed; the sweep will", slog.Any("error", err))
-	}
-	for _, m := range applied {
-		if m.Report.Provider == provider && m.Report.ProviderID == providerID && m.Report.Status == status {
-			return true, nil
+		if !errors.Is(err, sqlstore.ErrNotFound) {
+			r.log.Warn("looking again for a held delivery report's delivery failed; the ledger or the sweep will", slog.Any("error", err))
 		}
+		return false, nil
 	}
-	return false, nil
+	if err := r.apply(ctx, []sqlstore.MatchedReport{{Delivery: d, Report: held}}); err != nil {
+		r.log.Warn("applying a held delivery report failed; the sweep will", slog.Any("error", err))
+		return false, nil
+	}
+	return true, nil
 }
 
 // Match applies the held reports whose deliveries are now in the ledger
@@ -105,14 +109,7 @@ func (r *Reports) match(ctx context.Context) ([]sqlstore.MatchedReport, error) {
 		if err != nil || len(ms) == 0 {
 			return applied, err
 		}
-		if err := r.publish(ctx, ms); err != nil {
-			return applied, err
-		}
-		held := make([]sqlstore.HeldReport, len(ms))
-		for i, m := range ms {
-			held[i] = m.Report
-		}
-		if err := r.store.DeleteHeldReports(ctx, held); err != nil {
+		if err := r.apply(ctx, ms); err != nil {
 			return applied, err
 		}
 		applied = append(applied, ms...)
@@ -120,6 +117,40 @@ func (r *Reports) match(ctx context.Context) ([]sqlstore.MatchedReport, error) {
 			return applied, nil
 		}
 	}
+}
+
+// MatchSent applies the held reports about the given message ids of each
+// provider (provider → ids), the sends a ledger batch has just recorded,
+// and returns how many it applied. Reports about other sends wait for
+// their own batch or the sweep.
+func (r *Reports) MatchSent(ctx context.Context, sent map[string][]string) (int, error) {
+	n := 0
+	for provider, ids := range sent {
+		ms, err := r.store.MatchedHeldReportsFor(ctx, provider, ids)
+		if err != nil {
+			return n, err
+		}
+		if err := r.apply(ctx, ms); err != nil {
+			return n, err
+		}
+		n += len(ms)
+	}
+	return n, nil
+}
+
+// apply publishes the receipts of ms, then deletes their held reports.
+func (r *Reports) apply(ctx context.Context, ms []sqlstore.MatchedReport) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	if err := r.publish(ctx, ms); err != nil {
+		return err
+	}
+	held := make([]sqlstore.HeldReport, len(ms))
+	for i, m := range ms {
+		held[i] = m.Report
+	}
+	return r.store.DeleteHeldReports(ctx, held)
 }
 
 // Sweep applies what it can and drops the reports held longer than Hold.

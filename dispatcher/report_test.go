@@ -3,11 +3,15 @@ package dispatcher
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
@@ -125,4 +129,116 @@ func TestLedgerAppliesAHeldReport(t *testing.T) {
 			t.Errorf("ledger row %+v", d)
 		}
 	})
+}
+
+// heldWithDeliveries holds n reports of esms whose sends the ledger then
+// records without matching them: a backlog of reports a sweep or their
+// own ledger batches would apply.
+func heldWithDeliveries(t *testing.T, rp *Reports, store *sqlstore.DB, n int, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	rows := make([]producer.Delivery, n)
+	for i := range n {
+		id := fmt.Sprintf("esms-backlog-%d", i)
+		if matched, err := rp.Record(ctx, DeliveryReport{Provider: "esms", ProviderID: id, Status: loa.StatusDelivered}); err != nil || matched {
+			t.Fatalf("matched %v, %v; want held", matched, err)
+		}
+		rows[i] = producer.Delivery{NotificationID: "n-backlog-" + fmt.Sprint(i), Channel: "sms", Recipient: fmt.Sprintf("849%08d", i),
+			Status: loa.StatusSent, Provider: "esms", ProviderID: id, Targets: 1, Attempts: 1, UpdatedAt: at}
+	}
+	if err := store.RecordDeliveries(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHoldingAReportLooksOnlyForItsOwnDelivery: a report held because its
+// send is not yet in the ledger applies nothing but itself, however many
+// other held reports could now be applied — those are the ledger's (each
+// with the batch that records its send) and the sweep's. What one report
+// costs does not grow with the backlog of held reports.
+func TestHoldingAReportLooksOnlyForItsOwnDelivery(t *testing.T) {
+	for name, store := range testenv.Stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+			var out keptRecords
+			rp := NewReports(store, &out, topics.Names{Prefix: "t."}, quietLogger())
+			rp.SetClock(func() time.Time { return now })
+			heldWithDeliveries(t, rp, store, 50, now)
+
+			if matched, err := rp.Record(ctx, DeliveryReport{Provider: "esms", ProviderID: "esms-new", Status: loa.StatusDelivered}); err != nil || matched {
+				t.Fatalf("matched %v, %v; want held", matched, err)
+			}
+			if got := out.receipts(t); len(got) != 0 {
+				t.Fatalf("holding one report applied %d others", len(got))
+			}
+
+			// The send is recorded between Record's look-up and its hold
+			// (the clock is read right there): the second look finds it.
+			rp.SetClock(func() time.Time {
+				if err := store.RecordDeliveries(ctx, []producer.Delivery{{NotificationID: "n-late", Channel: "sms", Recipient: "84900000999",
+					Status: loa.StatusSent, Provider: "esms", ProviderID: "esms-late", Targets: 1, Attempts: 1, UpdatedAt: now}}); err != nil {
+					t.Error(err)
+				}
+				return now
+			})
+			if matched, err := rp.Record(ctx, DeliveryReport{Provider: "esms", ProviderID: "esms-late", Status: loa.StatusDelivered}); err != nil || !matched {
+				t.Fatalf("matched %v, %v; want applied", matched, err)
+			}
+			rp.SetClock(func() time.Time { return now })
+			if got := out.receipts(t); len(got) != 1 || got[0].NotificationID != "n-late" || got[0].Status != loa.StatusDelivered {
+				t.Fatalf("receipts %+v, want n-late's only", got)
+			}
+			if n, err := store.HeldReports(ctx); err != nil || n != 51 {
+				t.Fatalf("%d reports held (%v), want the backlog's 50 and esms-new", n, err)
+			}
+
+			// The ledger's batch that records esms-backlog-7 applies its report only.
+			if n, err := rp.MatchSent(ctx, map[string][]string{"esms": {"esms-backlog-7", "esms-unheld"}, "other": {"esms-backlog-8"}}); err != nil || n != 1 {
+				t.Fatalf("MatchSent applied %d (%v), want 1", n, err)
+			}
+			// The sweep applies the rest.
+			if err := rp.Sweep(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.receipts(t); len(got) != 51 {
+				t.Fatalf("%d receipts, want 51", len(got))
+			}
+			if n, err := store.HeldReports(ctx); err != nil || n != 1 {
+				t.Fatalf("%d reports held (%v), want esms-new only", n, err)
+			}
+		})
+	}
+}
+
+// TestLedgerBatchMatchesOnlyItsOwnSends: folding a batch applies the held
+// reports about the sends it records, not every held report whose send is
+// in the ledger.
+func TestLedgerBatchMatchesOnlyItsOwnSends(t *testing.T) {
+	for name, store := range testenv.Stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+			var out keptRecords
+			rp := NewReports(store, &out, topics.Names{Prefix: "t."}, quietLogger())
+			rp.SetClock(func() time.Time { return now })
+			heldWithDeliveries(t, rp, store, 50, now)
+			if matched, err := rp.Record(ctx, DeliveryReport{Provider: "esms", ProviderID: "esms-x", Status: loa.StatusDelivered}); err != nil || matched {
+				t.Fatalf("matched %v, %v; want held", matched, err)
+			}
+
+			d := &Dispatcher{store: store, reports: rp, log: quietLogger()}
+			b, _ := json.Marshal(producer.Receipt{NotificationID: "n-x", Channel: "sms", Recipient: "84912345670", Status: loa.StatusSent,
+				Provider: "esms", ProviderID: "esms-x", Targets: 1, Attempts: 1, At: now})
+			if err := d.foldReceipts(ctx, []kafka.Message{{Value: b}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.receipts(t); len(got) != 1 || got[0].NotificationID != "n-x" || got[0].Status != loa.StatusDelivered {
+				t.Fatalf("%d receipts (first %+v), want n-x's only", len(got), got[0])
+			}
+			if n, err := store.HeldReports(ctx); err != nil || n != 50 {
+				t.Fatalf("%d reports held (%v), want the backlog's 50", n, err)
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/loa-hub/loa"
@@ -41,11 +42,62 @@ func (d *DB) HoldReport(ctx context.Context, r HeldReport) error {
 // row when several carry the provider's id). Apply them, then delete them
 // with DeleteHeldReports; two callers may both see a report, so applying
 // one must be idempotent.
+//
+// It joins every held report with the ledger: a sweep's query. Callers
+// that know which deliveries they just recorded use MatchedHeldReportsFor.
 func (d *DB) MatchedHeldReports(ctx context.Context, limit int) ([]MatchedReport, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT h.provider, h.provider_id, h.status, h.reason, h.received_at,
+	return d.matchedHeldReports(ctx, matchedHeldReportsSQL("")+" LIMIT $1", limit)
+}
+
+// matchedHeldReportsSQL selects held reports with their deliveries, ordered
+// so that a report's latest delivery comes first; where is the filter.
+func matchedHeldReportsSQL(where string) string {
+	return `SELECT h.provider, h.provider_id, h.status, h.reason, h.received_at,
 			d.notification_id, d.channel, d.recipient, d.status, d.class, d.provider, d.provider_id, d.reason, d.targets, d.attempts, d.updated_at
 		FROM held_reports h JOIN deliveries d ON d.provider = h.provider AND d.provider_id = h.provider_id AND d.provider_id <> '' AND d.channel <> 'push'
-		ORDER BY h.received_at, h.provider, h.provider_id, h.status, d.updated_at DESC LIMIT $1`, limit)
+		` + where + `
+		ORDER BY h.received_at, h.provider, h.provider_id, h.status, d.updated_at DESC`
+}
+
+// matchedHeldReportsForSQL is PostgreSQL's MatchedHeldReportsFor: one
+// statement text whatever the number of ids (an array parameter).
+var matchedHeldReportsForSQL = matchedHeldReportsSQL(`WHERE h.provider = $1 AND h.provider_id = ANY($2::text[])`)
+
+// MatchedHeldReportsFor is MatchedHeldReports for the reports held about
+// provider's message ids only: what the ledger looks for after writing
+// the sends that carry them. Its cost follows len(ids), not how many
+// reports are held.
+func (d *DB) MatchedHeldReportsFor(ctx context.Context, provider string, ids []string) ([]MatchedReport, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if d.dialect == Postgres {
+		return d.matchedHeldReports(ctx, matchedHeldReportsForSQL, provider, ids)
+	}
+	const perStatement = 500 // SQLite has no array parameters
+	var out []MatchedReport
+	for start := 0; start < len(ids); start += perStatement {
+		chunk := ids[start:min(start+perStatement, len(ids))]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, provider)
+		ph := make([]string, len(chunk))
+		for i, id := range chunk {
+			args = append(args, id)
+			ph[i] = fmt.Sprintf("$%d", i+2)
+		}
+		ms, err := d.matchedHeldReports(ctx, matchedHeldReportsSQL(`WHERE h.provider = $1 AND h.provider_id IN (`+strings.Join(ph, ", ")+`)`), args...)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, ms...)
+	}
+	return out, nil
+}
+
+// matchedHeldReports runs q, which selects a held report's columns and
+// its delivery's, ordered so that a report's latest delivery comes first.
+func (d *DB) matchedHeldReports(ctx context.Context, q string, args ...any) ([]MatchedReport, error) {
+	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: matched held reports: %w", err)
 	}
