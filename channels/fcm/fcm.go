@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"os"
@@ -123,6 +124,7 @@ type Client struct {
 	now      func() time.Time
 	quota    time.Duration
 	waits    map[channels.Lane]metrics.Observer // stream waits, by lane
+	last     atomic.Pointer[shape]              // the message last built, but for its target
 }
 
 var _ channels.Channel = (*Client)(nil)
@@ -377,11 +379,12 @@ func (c *Client) Name() string { return c.provider }
 // network error itself for several seconds; Send cuts that short on the
 // first failure and leaves retrying to the dispatcher's tiers.
 func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
-	if m.Expired(c.now()) {
+	now := c.now()
+	if m.Expired(now) {
 		return channels.Result{}, &channels.Error{Class: channels.Expired, Provider: c.provider, Code: "expired",
 			Err: fmt.Errorf("fcm: message expired at %s", m.ExpiresAt.Format(time.RFC3339))}
 	}
-	msg, err := c.build(m)
+	msg, err := c.message(m, now)
 	if err != nil {
 		return channels.Result{}, err
 	}
@@ -398,21 +401,69 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 	return channels.Result{}, c.classify(ctx, callCtx, rec, err, msg.Token != "")
 }
 
-// build turns m into an FCM message, refusing what FCM would refuse.
-func (c *Client) build(m channels.Message) (*messaging.Message, error) {
+// message turns m into an FCM message, refusing what FCM would refuse.
+// The pushes of a fan-out differ only in their token, so what they share
+// is built once (see shape) and each push gets a copy with its target.
+func (c *Client) message(m channels.Message, now time.Time) (*messaging.Message, error) {
 	if m.To == "" {
 		return nil, channels.Errorf(channels.Permanent, c.provider, "fcm: no token or topic")
 	}
-	if n := PayloadSize(m); n > MaxPayload {
-		return nil, &channels.Error{Class: channels.Permanent, Provider: c.provider, Code: "PAYLOAD_TOO_LARGE",
-			Err: fmt.Errorf("fcm: payload is %d bytes, over FCM's %d", n, MaxPayload)}
+	ttl := ttlOf(m, now)
+	s := c.last.Load()
+	if !s.fits(m, ttl) {
+		var err error
+		if s, err = c.build(m, ttl); err != nil {
+			return nil, err
+		}
+		c.last.Store(s)
 	}
-	msg := &messaging.Message{Data: m.Data}
+	msg := s.msg // the shared parts are only read, by the SDK's validation and encoding
 	if topic, ok := strings.CutPrefix(m.To, "/topics/"); ok {
 		msg.Topic = topic
 	} else {
 		msg.Token = m.To
 	}
+	return &msg, nil
+}
+
+// shape is an FCM message without its target, and what it was built from.
+// It is not changed once built: every push that fits it shares its parts.
+type shape struct {
+	title, body, collapse string
+	priority              channels.Priority
+	expiresAt             time.Time
+	ttl                   time.Duration
+	data                  map[string]string
+	msg                   messaging.Message
+}
+
+// fits reports whether m, sent with Android time-to-live ttl, is the
+// message s was built from, but for its target.
+func (s *shape) fits(m channels.Message, ttl time.Duration) bool {
+	return s != nil && s.title == m.Title && s.body == m.Body && s.collapse == m.Collapse && s.priority == m.Priority &&
+		s.expiresAt.Equal(m.ExpiresAt) && s.ttl == ttl && maps.Equal(s.data, m.Data)
+}
+
+// ttlOf is the Android time-to-live of m sent at now: the whole seconds
+// until it expires, at most FCM's longest; -1 when m does not expire.
+func ttlOf(m channels.Message, now time.Time) time.Duration {
+	if m.ExpiresAt.IsZero() {
+		return -1
+	}
+	ttl := min(m.ExpiresAt.Sub(now).Truncate(time.Second), maxTTL)
+	return max(ttl, 0) // zero: deliver now or never
+}
+
+// build returns the shape of m with time-to-live ttl (see ttlOf).
+func (c *Client) build(m channels.Message, ttl time.Duration) (*shape, error) {
+	if n := PayloadSize(m); n > MaxPayload {
+		return nil, &channels.Error{Class: channels.Permanent, Provider: c.provider, Code: "PAYLOAD_TOO_LARGE",
+			Err: fmt.Errorf("fcm: payload is %d bytes, over FCM's %d", n, MaxPayload)}
+	}
+	s := &shape{title: m.Title, body: m.Body, collapse: m.Collapse, priority: m.Priority, expiresAt: m.ExpiresAt, ttl: ttl,
+		data: maps.Clone(m.Data)}
+	msg := &s.msg
+	msg.Data = s.data
 	if m.Title != "" || m.Body != "" {
 		msg.Notification = &messaging.Notification{Title: m.Title, Body: m.Body}
 	}
@@ -429,9 +480,7 @@ func (c *Client) build(m channels.Message) (*messaging.Message, error) {
 		headers["apns-priority"] = apnsPriority
 	}
 	if !m.ExpiresAt.IsZero() {
-		ttl := min(m.ExpiresAt.Sub(c.now()).Truncate(time.Second), maxTTL)
-		ttl = max(ttl, 0) // zero: deliver now or never
-		android.TTL = &ttl
+		android.TTL = &s.ttl
 		headers["apns-expiration"] = strconv.FormatInt(m.ExpiresAt.Unix(), 10)
 	}
 	if m.Collapse != "" {
@@ -443,7 +492,7 @@ func (c *Client) build(m channels.Message) (*messaging.Message, error) {
 		}
 		msg.APNS.Headers = headers
 	}
-	return msg, nil
+	return s, nil
 }
 
 // collapse makes msg replace, on the device, every earlier message with

@@ -167,6 +167,85 @@ func TestMessageShape(t *testing.T) {
 	}
 }
 
+// TestPushesOfOneMessage: pushes that differ only in their target share
+// the FCM message built for the first, yet each carries its own token or
+// topic and the time-to-live left at its own send, and a push whose title,
+// body, data, priority, expiry or collapse key differs from the push before
+// it is never sent with that push's.
+func TestPushesOfOneMessage(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+	f := startFake(t, fcmfake.Options{})
+	c := newClient(t, f, func(c *fcm.Config) {
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	send := func(m channels.Message) {
+		t.Helper()
+		if _, err := c.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := push("tok-a")
+	base.ExpiresAt = now.Add(90*time.Minute + 500*time.Millisecond)
+	base.Collapse = "bc-1"
+	type want struct{ target, ttl, kind, body, priority, collapse, expiration string }
+	expiration := fmt.Sprint(base.ExpiresAt.Unix())
+	wants := []want{{"tok-a", "5400s", "alert", base.Body, "high", "bc-1", expiration}}
+	send(base)
+	b := base
+	b.To = "tok-b"
+	send(b)
+	wants = append(wants, want{"tok-b", "5400s", "alert", base.Body, "high", "bc-1", expiration})
+	mu.Lock()
+	now = now.Add(700 * time.Millisecond) // a second less to live, in FCM's whole seconds
+	mu.Unlock()
+	b.To = "/topics/hue"
+	send(b)
+	wants = append(wants, want{"/topics/hue", "5399s", "alert", base.Body, "high", "bc-1", expiration})
+
+	// Each variant follows a push of base, and differs from it in one thing.
+	data, body, normal, sooner, other, never := base, base, base, base, base, base
+	data.Data = map[string]string{"kind": "notice"}
+	body.Body = "Nước đã rút."
+	normal.Priority = channels.Normal
+	sooner.ExpiresAt = base.ExpiresAt.Add(-600 * time.Millisecond) // the same time-to-live, FCM's whole seconds, a second sooner for APNs
+	other.Collapse = "bc-2"
+	never.ExpiresAt = time.Time{}
+	for i, v := range []struct {
+		m    channels.Message
+		want want
+	}{
+		{data, want{ttl: "5399s", kind: "notice", body: base.Body, priority: "high", collapse: "bc-1", expiration: expiration}},
+		{body, want{ttl: "5399s", kind: "alert", body: body.Body, priority: "high", collapse: "bc-1", expiration: expiration}},
+		{normal, want{ttl: "5399s", kind: "alert", body: base.Body, priority: "normal", collapse: "bc-1", expiration: expiration}},
+		{sooner, want{ttl: "5399s", kind: "alert", body: base.Body, priority: "high", collapse: "bc-1", expiration: fmt.Sprint(sooner.ExpiresAt.Unix())}},
+		{other, want{ttl: "5399s", kind: "alert", body: base.Body, priority: "high", collapse: "bc-2", expiration: expiration}},
+		{never, want{ttl: "", kind: "alert", body: base.Body, priority: "high", collapse: "bc-1", expiration: ""}},
+	} {
+		first := base
+		first.To = fmt.Sprintf("tok-base-%d", i)
+		send(first)
+		wants = append(wants, want{first.To, "5399s", "alert", base.Body, "high", "bc-1", expiration})
+		v.m.To, v.want.target = fmt.Sprintf("tok-variant-%d", i), fmt.Sprintf("tok-variant-%d", i)
+		send(v.m)
+		wants = append(wants, v.want)
+	}
+
+	msgs := f.Messages()
+	if len(msgs) != len(wants) {
+		t.Fatalf("fake has %d messages, want %d", len(msgs), len(wants))
+	}
+	for i, w := range wants {
+		m := msgs[i]
+		if m.Target() != w.target || m.Android == nil || m.Android.TTL != w.ttl || m.Data["kind"] != w.kind ||
+			m.Notification == nil || m.Notification.Body != w.body || m.Android.Priority != w.priority ||
+			m.Android.CollapseKey != w.collapse || m.APNSHeaders()["apns-expiration"] != w.expiration {
+			t.Errorf("push %d: target %s, android %s, data %v, notification %+v, apns %s; want %+v",
+				i, m.Target(), m.Android.Raw, m.Data, m.Notification, m.APNS, w)
+		}
+	}
+}
+
 // TestCollapseKey: a message with a collapse key carries it everywhere a
 // platform replaces an earlier notification with it — Android's
 // collapse_key and notification tag, APNs' apns-collapse-id and
