@@ -124,6 +124,7 @@ type batch struct {
 	tier     int
 	owner    string
 	outcomes []outcome
+	sendCtx  context.Context // ctx until the batch's expiry
 	keys     []deliveryKey
 	rkeys    []string
 
@@ -146,6 +147,14 @@ func (b *batch) run() error {
 		b.rkeys[i] = d.claims.redisKey(b.keys[i])
 	}
 	p := d.pool(b.env.Lane)
+	// The sends share one deadline, the batch's expiry, rather than each
+	// setting its own (see Dispatcher.send).
+	b.sendCtx = b.ctx
+	if !b.env.ExpiresAt.IsZero() {
+		var cancel context.CancelFunc
+		b.sendCtx, cancel = context.WithDeadline(b.ctx, b.env.ExpiresAt)
+		defer cancel()
+	}
 	renew := time.NewTicker(max(d.claims.Lease/3, time.Millisecond))
 	defer renew.Stop()
 	var (
@@ -280,7 +289,7 @@ func (b *batch) send(i int) {
 	}
 	d, dv := b.d, b.at(i)
 	d.marker.begin()
-	ctx, at := d.attempting(b.ctx, dv.env, b.keys[i])
+	ctx, at := d.attempting(b.sendCtx, dv.env, b.keys[i])
 	r, err := d.send(ctx, dv.env, b.channel, d.message(dv, b.msg), b.history)
 	if err != nil {
 		d.marker.notSent()

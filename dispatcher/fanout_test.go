@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,6 +130,46 @@ func TestCancelledNotificationIsNotSent(t *testing.T) {
 		}
 		if n := r.outbox.Total(); n != 0 {
 			t.Fatalf("%d messages of a cancelled notification were sent", n)
+		}
+	})
+}
+
+// deadlines records whether each send's context ended at its message's
+// expiry.
+type deadlines struct {
+	channels.Channel
+	mu  sync.Mutex
+	got map[string]bool // by address
+}
+
+func (d *deadlines) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
+	dl, ok := ctx.Deadline()
+	d.mu.Lock()
+	d.got[m.To] = ok && !m.ExpiresAt.IsZero() && dl.Equal(m.ExpiresAt)
+	d.mu.Unlock()
+	return d.Channel.Send(ctx, m)
+}
+
+// TestFanoutSendsEndAtTheExpiry: every send of a fan-out batch is bounded
+// by the batch's expiry (the sends share one deadline).
+func TestFanoutSendsEndAtTheExpiry(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		dl := &deadlines{Channel: r.chans[channels.Push], got: map[string]bool{}}
+		r.chans[channels.Push] = dl
+		const total = 300
+		r.publishFanout(t, "bc-dl", topics.LaneBulk, total, 100)
+		stop := r.start(t, nil)
+		waitLedgerCount(t, r, "bc-dl", total)
+		stop()
+		dl.mu.Lock()
+		defer dl.mu.Unlock()
+		if len(dl.got) != total {
+			t.Fatalf("%d sends seen, want %d", len(dl.got), total)
+		}
+		for to, atExpiry := range dl.got {
+			if !atExpiry {
+				t.Fatalf("the send to %s did not end at its expiry", to)
+			}
 		}
 	})
 }

@@ -83,7 +83,7 @@ func (d *Dispatcher) send(ctx context.Context, env producer.Envelope, channel ch
 	backoff := 200 * time.Millisecond
 	resent := 0
 	history = slices.Clip(history) // shared by a batch's sends: append copies
-	if !env.ExpiresAt.IsZero() {
+	if dl, ok := ctx.Deadline(); !env.ExpiresAt.IsZero() && (!ok || dl.After(env.ExpiresAt)) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, env.ExpiresAt)
 		defer cancel()
