@@ -63,6 +63,16 @@ type consumerConfig struct {
 // 19 MB of fan-out batches read ahead of its 128 workers.
 const DefaultQueueBytes = 4 << 20
 
+// readerQueue is how many fetched messages a Kafka reader holds for its
+// consumer to take (kafka-go's QueueCapacity; its default is 100). The
+// consumer's own budget (QueueBytes) bounds what waits for the workers;
+// this queue only hands messages over, so a few are enough. At 100, a
+// reader whose consumer fell behind held up to 100 messages of its own —
+// fan-out batches of 500 recipients, or receipts of a whole batch each:
+// about 14 MB of receipts ahead of a ledger that lagged a million-device
+// broadcast by seconds — and more the longer the broadcast.
+const readerQueue = 8
+
 // consumer reads one topic as a member of a group, hands messages to a
 // keyed worker pool, and commits each partition's offset only up to the
 // last message all of whose predecessors are done.
@@ -88,6 +98,8 @@ func (c *consumer) newReader() *kafka.Reader {
 		Topic:    c.cfg.Topic,
 		MinBytes: 1,
 		MaxBytes: 1 << 20, // per fetch; what readers buffer ahead is a few of these
+
+		QueueCapacity: readerQueue,
 
 		// A fetch returns as soon as one byte is there (MinBytes), so
 		// MaxWait adds no latency; it only sets how often an idle reader

@@ -113,3 +113,18 @@ func TestByteBudget(t *testing.T) {
 		t.Error("no default budget")
 	}
 }
+
+// TestReaderReadAheadIsBounded: a Kafka reader holds only a few fetched
+// messages for its consumer (kafka-go's default is 100), so what the
+// dispatcher reads ahead of its workers and its ledger is bounded by the
+// consumer's byte budget, not by how far behind a large broadcast puts
+// them: 100 receipt records of a batch each are up to 25 MB.
+func TestReaderReadAheadIsBounded(t *testing.T) {
+	c := &consumer{cfg: consumerConfig{Brokers: []string{"127.0.0.1:1"}, Topic: "lane", Group: "g"}, log: quietLogger()}
+	r := c.newReader()
+	defer r.Close()
+	// A record of receipts is up to maxReceiptRecordBytes.
+	if got := r.Config().QueueCapacity; got*maxReceiptRecordBytes > 2<<20 {
+		t.Fatalf("the reader queues %d messages ahead of its consumer: up to %d MiB of receipts; want at most 2 MiB", got, got*maxReceiptRecordBytes>>20)
+	}
+}

@@ -25,7 +25,11 @@ const (
 	ledgerTxRows = 5000
 	// ledgerBytes bounds a batch in memory: a fan-out message holds
 	// hundreds of receipts, so 500 of them could be a quarter million.
-	ledgerBytes = 4 << 20
+	// A megabyte is about 4,000 receipts, close to ledgerTxRows: the
+	// statement per fold stays as large, while what the fold holds
+	// decoded (the receipts, their rows, the statement's arrays) is a
+	// quarter of what 4 MiB made it.
+	ledgerBytes = 1 << 20
 )
 
 // runLedger consumes loa.receipts until ctx ends, then finishes the batch

@@ -119,6 +119,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.SMSNight = &q
 	}
 	c.MetricsAddr = getenv("LOA_METRICS_ADDR")
+	if v := getenv("LOA_MEMORY_LIMIT"); v != "" { // applied by main (memoryLimit)
+		if _, err := parseMemoryLimit(v); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	c.AuditRetentionDays = intVar(getenv, "LOA_AUDIT_RETENTION_DAYS", 365, 1, 100*365, &errs)
 	c.Operator = getenv("USER")
 	if tp, err := api.ParseTrustedProxies(getenv("LOA_TRUSTED_PROXIES")); err != nil {

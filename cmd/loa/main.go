@@ -10,12 +10,16 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
 )
 
 func main() {
+	if n, ok := memoryLimit(os.Args, os.Getenv); ok {
+		debug.SetMemoryLimit(n)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile, err := startCPUProfile(os.Getenv("LOA_CPUPROFILE"), os.Args)
 	if err == nil {

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// dispatcherMemoryLimit is the Go runtime's soft memory limit of
+// `loa dispatcher` unless LOA_MEMORY_LIMIT or GOMEMLIMIT says otherwise.
+// The dispatcher's live heap is its batches in flight, the readers'
+// queues and its connections' buffers — 25 to 35 MB whatever the size of
+// a broadcast — but with Go's default (GOGC=100, no limit) the heap grows
+// to twice that before a collection, and the runtime keeps what it freed
+// after a peak. Under the limit it collects sooner and returns freed pages
+// once its memory (heap, stacks, runtime metadata; not the binary's code
+// mapped from its file, about 47 MiB more of the resident set) nears it.
+const dispatcherMemoryLimit = 80 << 20
+
+// memoryLimit is the soft memory limit to set for the command args[1],
+// and whether to set one: none when GOMEMLIMIT is set (the runtime has
+// read it) or LOA_MEMORY_LIMIT is "off"; LOA_MEMORY_LIMIT's size when
+// given; dispatcherMemoryLimit for `loa dispatcher`; else none. A
+// malformed LOA_MEMORY_LIMIT sets none here; loadConfig reports it.
+func memoryLimit(args []string, getenv func(string) string) (int64, bool) {
+	if getenv("GOMEMLIMIT") != "" {
+		return 0, false
+	}
+	if v := getenv("LOA_MEMORY_LIMIT"); v != "" {
+		n, err := parseMemoryLimit(v)
+		return n, err == nil && n > 0
+	}
+	if len(args) > 1 && args[1] == "dispatcher" {
+		return dispatcherMemoryLimit, true
+	}
+	return 0, false
+}
+
+// minMemoryLimit is the least LOA_MEMORY_LIMIT accepted: below it the
+// runtime would collect without pause.
+const minMemoryLimit = 32 << 20
+
+// parseMemoryLimit reads LOA_MEMORY_LIMIT: "off" (0), or a size in
+// GOMEMLIMIT's form — a whole number of bytes, or with a B, KiB, MiB or
+// GiB suffix — of at least minMemoryLimit.
+func parseMemoryLimit(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	if strings.EqualFold(v, "off") {
+		return 0, nil
+	}
+	num, unit := v, int64(1)
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if s, ok := strings.CutSuffix(v, u.suffix); ok {
+			num, unit = s, u.size
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n <= 0 || n > (1<<50)/unit {
+		return 0, fmt.Errorf("LOA_MEMORY_LIMIT: %q is not a size such as 96MiB (or off)", v)
+	}
+	if n*unit < minMemoryLimit {
+		return 0, fmt.Errorf("LOA_MEMORY_LIMIT: %q is under 32MiB", v)
+	}
+	return n * unit, nil
+}
