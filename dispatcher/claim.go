@@ -60,6 +60,11 @@ type Claims struct {
 	// so a takeover is recognised however late it comes.
 	SentTTL time.Duration
 
+	ep *claimEpoch // shared with the Claims made by on
+}
+
+// claimEpoch is the Redis epoch a process last saw.
+type claimEpoch struct {
 	mu         sync.Mutex
 	epoch      string
 	epochStart time.Time
@@ -67,7 +72,13 @@ type Claims struct {
 
 // NewClaims returns Claims on rdb with keys under prefix.
 func NewClaims(rdb redis.UniversalClient, prefix string) *Claims {
-	return &Claims{rdb: rdb, prefix: prefix, Lease: 30 * time.Second, SentTTL: 72 * time.Hour}
+	return &Claims{rdb: rdb, prefix: prefix, Lease: 30 * time.Second, SentTTL: 72 * time.Hour, ep: &claimEpoch{}}
+}
+
+// on returns the same claims (keys, lease, TTL, the epoch seen) through
+// another client of the same Redis: a pool of connections of their own.
+func (c *Claims) on(rdb redis.UniversalClient) *Claims {
+	return &Claims{rdb: rdb, prefix: c.prefix, Lease: c.Lease, SentTTL: c.SentTTL, ep: c.ep}
 }
 
 // claimScript claims KEYS[2..] for ARGV[1] with a lease of ARGV[2] ms, the
@@ -201,9 +212,9 @@ func (c *Claims) ClaimKeys(ctx context.Context, rkeys []string, owner string) ([
 // (Redis's clock): sent marks written before then may have been lost. Both
 // are zero before the first claim.
 func (c *Claims) Epoch() (string, time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.epoch, c.epochStart
+	c.ep.mu.Lock()
+	defer c.ep.mu.Unlock()
+	return c.ep.epoch, c.ep.epochStart
 }
 
 // refreshEpoch reads the epoch, creating it when Redis has none.
@@ -217,9 +228,9 @@ func (c *Claims) refreshEpoch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dispatcher: claim epoch %q: %w", e, err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.epoch, c.epochStart = e, time.UnixMicro(us)
+	c.ep.mu.Lock()
+	defer c.ep.mu.Unlock()
+	c.ep.epoch, c.ep.epochStart = e, time.UnixMicro(us)
 	return nil
 }
 

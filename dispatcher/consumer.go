@@ -55,6 +55,18 @@ type consumerConfig struct {
 	// handled (queued for a worker or in its hands): the fetcher waits
 	// beyond it. DefaultQueueBytes when zero.
 	QueueBytes int
+	// Pending, when set, counts the messages in the consumer's hands: +1
+	// when one is queued for a worker, -1 when it is done (or handed
+	// back); while one waits out a back-off after a failure it does not
+	// count. The dispatcher's urgent lanes count their work this way.
+	Pending func(delta int)
+}
+
+// pending changes the count of Pending, if any.
+func (c *consumer) pending(delta int) {
+	if c.cfg.Pending != nil {
+		c.cfg.Pending(delta)
+	}
 }
 
 // DefaultQueueBytes is what a consumer holds of messages fetched ahead
@@ -168,6 +180,7 @@ func (c *consumer) Run(ctx context.Context) error {
 				if ctx.Err() == nil && c.process(workCtx, ctx.Done(), m) {
 					tr.done(m)
 				}
+				c.pending(-1)
 				budget.release(len(m.Value))
 			}
 		}(queues[i])
@@ -201,9 +214,11 @@ fetch:
 		if long != nil && c.cfg.Long(m) {
 			q = long
 		}
+		c.pending(1)
 		select {
 		case q <- m:
 		case <-ctx.Done():
+			c.pending(-1)
 			break fetch
 		}
 	}
@@ -272,13 +287,17 @@ func (c *consumer) process(ctx context.Context, stopping <-chan struct{}, m kafk
 		}
 		c.log.Warn(what, slog.String("topic", m.Topic), slog.Int("partition", m.Partition),
 			slog.Int64("offset", m.Offset), slog.Duration("backoff", backoff), slog.Any("error", err))
+		c.pending(-1) // waiting out the back-off needs nothing
 		select {
 		case <-ctx.Done():
+			c.pending(1)
 			return false
 		case <-stopping:
+			c.pending(1)
 			return false
 		case <-time.After(backoff):
 		}
+		c.pending(1)
 		backoff = min(backoff*2, 10*time.Second)
 	}
 }

@@ -147,10 +147,11 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 		}
 	}
 	owner := d.ownerOf(dv.m)
+	claims, mk := d.claimsOf(dv.env.Lane), d.markerOf(dv.env.Lane)
 	key := keyOf(p.NotificationID, string(dv.ch), dv.addr)
-	rkey := d.claims.redisKey(key)
+	rkey := claims.redisKey(key)
 	for {
-		states, err := d.claims.ClaimKeys(ctx, []string{rkey}, owner)
+		states, err := claims.ClaimKeys(ctx, []string{rkey}, owner)
 		if err != nil {
 			return outcome{}, err
 		}
@@ -175,21 +176,21 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 			var wal walCheck
 			sent, err := wal.sent(ctx, d, dv.env.ID, key)
 			if err != nil {
-				d.claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
+				claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
 				return outcome{}, err
 			}
 			if sent {
 				if st == takenOver {
 					d.reportTakeovers(p.NotificationID, 1, 0)
 				}
-				if err := d.claims.MarkSentKeys(ctx, []string{rkey}); err != nil {
+				if err := claims.MarkSentKeys(ctx, []string{rkey}); err != nil {
 					d.log.Warn("restoring a sent mark in Redis failed", slog.Any("error", err))
 				}
 				return outcome{status: loa.StatusSent, duplicate: true, reason: "already sent (write-ahead record)"}, nil
 			}
 			doubt, err := wal.inDoubt(ctx, d, dv.env, key)
 			if err != nil {
-				d.claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
+				claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
 				return outcome{}, err
 			}
 			if doubt {
@@ -203,31 +204,33 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 		break
 	}
 
-	d.marker.begin()
+	mk.begin()
 	sctx, at := d.attempting(ctx, dv.env, key)
+	back := d.atProvider(dv.env.Lane)
 	r, err := d.send(sctx, dv.env, channel, d.message(dv, p), history)
+	back()
 	if err != nil {
-		d.marker.notSent()
+		mk.notSent()
 		at.unsent() // stopped before the provider call
-		d.claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
+		claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
 		return outcome{}, err
 	}
 	o := d.classify(dv, tier, r)
 	if o.class == ClassInDoubt {
 		// The provider may have it: the attempt stays written, and the
 		// claim says so, so that nothing sends it again.
-		d.marker.notSent()
+		mk.notSent()
 		d.markDoubted(ctx, p.NotificationID, []string{rkey})
 		return o, nil
 	}
 	if o.status != loa.StatusSent {
-		d.marker.notSent()
+		mk.notSent()
 		at.unsent()
 	}
 	if o.status == loa.StatusSent {
 		// Recorded at once; the outcome does not wait for more than that.
 		recorded := make(chan struct{})
-		d.marker.add(mark{eventID: dv.env.ID, key: key, rkey: rkey, done: func() { close(recorded) }})
+		mk.add(mark{eventID: dv.env.ID, key: key, rkey: rkey, done: func() { close(recorded) }})
 		select {
 		case <-recorded:
 		case <-ctx.Done():
@@ -235,7 +238,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 		return o, nil
 	}
 	// Not sent: free the delivery so a retry or a replay can send it.
-	if err := d.claims.ReleaseKeys(ctx, []string{rkey}, owner); err != nil {
+	if err := claims.ReleaseKeys(ctx, []string{rkey}, owner); err != nil {
 		return outcome{}, err
 	}
 	return o, nil

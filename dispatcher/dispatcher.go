@@ -79,10 +79,27 @@ type Config struct {
 	// alert carries (producer.AckToken); without it pushes carry none and
 	// apps acknowledge with a session only.
 	AckKey []byte
+	// BulkYield is the longest a piece of bulk work (a send, a plan's page,
+	// a ledger batch) waits, before it starts, for the codes and alerts the
+	// dispatcher holds (see urgency). 0: bulk work never waits for them.
+	BulkYield time.Duration
+	// UrgentStore and UrgentRedis, when set, are connections only the
+	// urgent lanes (otp, alert) use for their claims, the write-ahead
+	// record of their attempts and sends, and the withdrawn-code check, so
+	// that bulk work holding every connection of the shared pools never
+	// keeps a code waiting for one. Nil: they share the store and the
+	// Redis client New is given.
+	UrgentStore *sqlstore.DB
+	UrgentRedis redis.UniversalClient
 }
 
 // DefaultConfig returns the defaults: generous budgets for codes and
-// alerts, the most senders for bulk. Bulk's workers are fan-out batches
+// alerts, the most senders for bulk. Each code is a message of its own,
+// handled by one worker from fetch to receipt (claim, write-ahead
+// attempt, send, sent mark, receipt: a few round trips to Redis,
+// PostgreSQL, the gateway and Kafka), so the otp lane's workers bound
+// its codes a second: 256 keep 500 a second flowing when each takes
+// half a second on a loaded machine; idle, a worker costs a goroutine. Bulk's workers are fan-out batches
 // in flight (500 deliveries each, claimed a group at a time ahead of the
 // senders): 32 keep its 256 senders busy, and each batch in flight holds
 // its recipients, claim keys and outcomes (128 held 16 MB more at the peak
@@ -90,7 +107,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Workers: map[topics.Lane]int{
-			topics.LaneOTP: 32, topics.LaneAlert: 64, topics.LaneDirect: 32, topics.LaneBulk: 32,
+			topics.LaneOTP: 256, topics.LaneAlert: 64, topics.LaneDirect: 32, topics.LaneBulk: 32,
 		},
 		Senders: map[topics.Lane]int{
 			topics.LaneOTP: 16, topics.LaneAlert: 128, topics.LaneDirect: 16, topics.LaneBulk: 256,
@@ -103,6 +120,7 @@ func DefaultConfig() Config {
 		SentTTL:         72 * time.Hour,
 		ReportHold:      24 * time.Hour,
 		Ledger:          true,
+		BulkYield:       2 * time.Second,
 	}
 }
 
@@ -153,13 +171,20 @@ type Dispatcher struct {
 	attempts attemptLog // writes the attempts of codes and alerts (doubt.go)
 	reports  *Reports   // nil without a store
 	marker   *marker
-	pools    map[topics.Lane]*pool
-	instance string // this process's part of its claims' owners
-	pub      *kafkapub.Publisher
-	channels map[channels.Name]channels.Channel
-	log      *slog.Logger
-	now      func() time.Time
-	noCommit bool // tests: simulate a crash before commits
+	// The urgent lanes' own: claims on UrgentRedis (d.claims without it),
+	// write-ahead record on UrgentStore (d.wal without it), and marker, so
+	// their sends are never recorded behind a broadcast's. Set by Run.
+	urgentClaims *Claims
+	urgentWAL    sentLog
+	urgentMarker *marker
+	urgency      *urgency
+	pools        map[topics.Lane]*pool
+	instance     string // this process's part of its claims' owners
+	pub          *kafkapub.Publisher
+	channels     map[channels.Name]channels.Channel
+	log          *slog.Logger
+	now          func() time.Time
+	noCommit     bool // tests: simulate a crash before commits
 	// stopping ends when Run is told to stop; waits that can be resumed
 	// by another replica (a message held until its retry is due) give up
 	// on it at once instead of at the shutdown timeout.
@@ -188,16 +213,20 @@ func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *kafkapu
 	}
 	if cfg.Withdrawn == nil && rdb != nil {
 		smsPrefix := cfg.RedisKeyPrefix + otp.DefaultSMSConfig().KeyPrefix
+		wrdb := rdb
+		if cfg.UrgentRedis != nil {
+			wrdb = cfg.UrgentRedis
+		}
 		cfg.Withdrawn = func(ctx context.Context, id string) (bool, error) {
 			challenge, ok := strings.CutPrefix(id, "code-")
 			if !ok {
 				return false, nil
 			}
-			return otp.Withdrawn(ctx, rdb, smsPrefix, challenge)
+			return otp.Withdrawn(ctx, wrdb, smsPrefix, challenge)
 		}
 	}
 	d := &Dispatcher{cfg: cfg, store: store, claims: claims, pub: pub, channels: chans, log: log, now: time.Now,
-		pools: map[topics.Lane]*pool{}, instance: newOwner()[:12]}
+		pools: map[topics.Lane]*pool{}, instance: newOwner()[:12], urgency: newUrgency(cfg.BulkYield)}
 	if store != nil {
 		d.wal = store
 		d.reports = NewReports(store, pub, cfg.Names, log.With(slog.String("component", "reports")))
@@ -232,14 +261,28 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.stopping = ctx.Done()
 	// The marker and the senders outlive the consumers, which finish their
 	// batches while stopping.
+	d.urgentClaims, d.urgentWAL = d.claims, d.wal
+	if d.cfg.UrgentRedis != nil {
+		d.urgentClaims = d.claims.on(d.cfg.UrgentRedis)
+	}
+	if d.cfg.UrgentStore != nil && d.wal != nil {
+		d.urgentWAL = d.cfg.UrgentStore
+	}
+	d.urgentMarker = d.marker.sibling(d.urgentClaims, d.urgentWAL, d.log.With(slog.String("component", "urgent-marker")))
 	mctx, stopMarker := context.WithCancel(context.WithoutCancel(ctx))
-	markerDone := make(chan struct{})
-	go func() { d.marker.run(mctx); close(markerDone) }()
+	markerDone := make(chan struct{}, 2)
+	go func() { d.marker.run(mctx); markerDone <- struct{}{} }()
+	go func() { d.urgentMarker.run(mctx); markerDone <- struct{}{} }()
 	for _, lane := range lanes {
-		d.pools[lane] = newPool(d.senders(lane))
+		var yield func(context.Context)
+		if lane == topics.LaneBulk {
+			yield = d.urgency.yield
+		}
+		d.pools[lane] = newPool(d.senders(lane), yield)
 	}
 	defer func() {
 		stopMarker()
+		<-markerDone
 		<-markerDone
 		for _, p := range d.pools {
 			p.close()
@@ -251,7 +294,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			cfg: consumerConfig{
 				Brokers: d.cfg.Brokers, Topic: d.cfg.Names.Lane(lane), Group: d.cfg.Names.Group("loa-dispatcher-" + string(lane)),
 				Workers: d.workers(lane), ShutdownTimeout: d.cfg.ShutdownTimeout,
-				Long: isPlan, LongWorkers: 2,
+				Long: isPlan, LongWorkers: 2, Pending: d.pendingHook(lane),
 			},
 			handle:   d.guard(d.handleLane),
 			pub:      d.pub,

@@ -84,6 +84,10 @@ func (d *Dispatcher) attempting(ctx context.Context, env producer.Envelope, k de
 
 func (a *attempt) begin() {
 	a.once.Do(func() {
+		// The send steps out of the urgent work while at its provider
+		// (see urgency); writing its attempt is the dispatcher's work.
+		a.d.urgency.add(1)
+		defer a.d.urgency.add(-1)
 		a.written = a.d.logKeys(attemptEvent(a.env), a.key,
 			"write-ahead record of an attempt failed; a crash during this send may repeat it")
 	})
@@ -152,7 +156,7 @@ func (l *attemptLog) write(d *Dispatcher, event string, k deliveryKey) error {
 			groups[i].Keys = append(groups[i].Keys, r.key[:]...)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := d.wal.LogSent(ctx, groups, d.now())
+		err := d.attemptWAL().LogSent(ctx, groups, d.now())
 		cancel()
 		for _, r := range rows {
 			r.done <- err

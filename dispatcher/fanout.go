@@ -87,13 +87,18 @@ type job struct {
 	i int
 }
 
-func newPool(senders int) *pool {
+// newPool starts senders; yield, when set, is called before each send
+// (the bulk lane's senders wait there for urgent work, see urgency).
+func newPool(senders int, yield func(context.Context)) *pool {
 	p := &pool{jobs: make(chan job)}
 	for range max(senders, 1) {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			for j := range p.jobs {
+				if yield != nil {
+					yield(j.b.ctx)
+				}
 				j.b.send(j.i)
 			}
 		}()
@@ -155,7 +160,8 @@ func (b *batch) run() error {
 		b.sendCtx, cancel = context.WithDeadline(b.ctx, b.env.ExpiresAt)
 		defer cancel()
 	}
-	renew := time.NewTicker(max(d.claims.Lease/3, time.Millisecond))
+	claims := d.claimsOf(b.env.Lane)
+	renew := time.NewTicker(max(claims.Lease/3, time.Millisecond))
 	defer renew.Stop()
 	var (
 		others   []int // held by another sender: settled last, the slow way
@@ -168,7 +174,7 @@ func (b *batch) run() error {
 claiming:
 	for start := 0; start < b.n; start += claimGroup {
 		end := min(start+claimGroup, b.n)
-		states, err := d.claims.ClaimKeys(b.ctx, b.rkeys[start:end], b.owner)
+		states, err := claims.ClaimKeys(b.ctx, b.rkeys[start:end], b.owner)
 		if err != nil {
 			b.fail(err)
 			break
@@ -238,7 +244,7 @@ claiming:
 	d.markDoubted(b.ctx, b.msg.NotificationID, doubts)
 	if len(repaired) > 0 {
 		// Redis lost these marks; the write-ahead record had them.
-		if err := d.claims.MarkSentKeys(b.ctx, repaired); err != nil {
+		if err := claims.MarkSentKeys(b.ctx, repaired); err != nil {
 			d.log.Warn("restoring sent marks in Redis failed", slog.Any("error", err))
 		}
 	}
@@ -257,7 +263,7 @@ wait:
 		}
 	}
 	d.markDoubted(context.WithoutCancel(b.ctx), b.msg.NotificationID, b.doubts)
-	if err := d.claims.ReleaseKeys(context.WithoutCancel(b.ctx), b.release, b.owner); err != nil {
+	if err := claims.ReleaseKeys(context.WithoutCancel(b.ctx), b.release, b.owner); err != nil {
 		b.errs = append(b.errs, err)
 	}
 	// Those another sender held (a rebalance mid-batch) are settled last,
@@ -288,11 +294,12 @@ func (b *batch) send(i int) {
 		return
 	}
 	d, dv := b.d, b.at(i)
-	d.marker.begin()
+	mk := d.markerOf(dv.env.Lane)
+	mk.begin()
 	ctx, at := d.attempting(b.sendCtx, dv.env, b.keys[i])
 	r, err := d.send(ctx, dv.env, b.channel, d.message(dv, b.msg), b.history)
 	if err != nil {
-		d.marker.notSent()
+		mk.notSent()
 		at.unsent() // stopped before the provider call
 		b.notSent(i, err)
 		return
@@ -302,17 +309,17 @@ func (b *batch) send(i int) {
 	if o.class == ClassInDoubt {
 		// The provider may have it: the attempt stays written, and the
 		// claim is marked in doubt when the batch ends.
-		d.marker.notSent()
+		mk.notSent()
 		b.doubt(i)
 		return
 	}
 	if o.status != loa.StatusSent {
-		d.marker.notSent()
+		mk.notSent()
 		at.unsent()
 		b.notSent(i, nil)
 		return
 	}
-	d.marker.add(mark{eventID: b.env.ID, key: b.keys[i], rkey: b.rkeys[i], done: func() { b.settled(i) }})
+	mk.add(mark{eventID: b.env.ID, key: b.keys[i], rkey: b.rkeys[i], done: func() { b.settled(i) }})
 }
 
 // notSent settles delivery i as not sent: its claim is released when the
@@ -362,7 +369,7 @@ func (b *batch) renew() {
 		rkeys = append(rkeys, b.rkeys[i])
 	}
 	b.mu.Unlock()
-	states, err := b.d.claims.ClaimKeys(b.ctx, rkeys, b.owner)
+	states, err := b.d.claimsOf(b.env.Lane).ClaimKeys(b.ctx, rkeys, b.owner)
 	if err != nil {
 		b.d.log.Warn("renewing claims failed", slog.Int("claims", len(rkeys)), slog.Any("error", err))
 		return

@@ -59,13 +59,23 @@ type marker struct {
 	backlog []pendingMark // marks Redis has not taken yet
 	wake    chan struct{}
 	// unmarked counts sends started and not yet recorded (begin to
-	// recorded or notSent).
-	unmarked atomic.Int64
+	// recorded or notSent), shared with the marker's siblings.
+	unmarked *atomic.Int64
 }
 
 func newMarker(claims *Claims, wal sentLog, m *metrics.Metrics, log *slog.Logger, now func() time.Time) *marker {
 	return &marker{claims: claims, wal: wal, metrics: m, log: log, now: now,
-		in: make(chan mark, markGroup), stop: make(chan struct{}), wake: make(chan struct{}, 1)}
+		in: make(chan mark, markGroup), stop: make(chan struct{}), wake: make(chan struct{}, 1), unmarked: new(atomic.Int64)}
+}
+
+// sibling returns a marker of its own queue and flushers recording
+// through claims and wal, counting its unmarked sends with mk's: the
+// urgent lanes' sends are recorded by one, never queued behind a
+// broadcast's.
+func (mk *marker) sibling(claims *Claims, wal sentLog, log *slog.Logger) *marker {
+	s := newMarker(claims, wal, mk.metrics, log, mk.now)
+	s.unmarked = mk.unmarked
+	return s
 }
 
 // begin counts a send about to start; it ends with add (accepted) or

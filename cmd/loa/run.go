@@ -117,18 +117,47 @@ type services struct {
 	pub    *kafkapub.Publisher
 	names  topics.Names
 	outbox *sandbox.Outbox
+	// The dispatcher's connections for codes and alerts only (nil: none).
+	urgentStore *sqlstore.DB
+	urgentRDB   *redis.Client
 }
 
 func (s *services) close() {
 	if s.pub != nil {
 		s.pub.Close()
 	}
-	if s.rdb != nil {
-		s.rdb.Close()
+	for _, c := range []*redis.Client{s.urgentRDB, s.rdb} {
+		if c != nil {
+			c.Close()
+		}
 	}
-	if s.store != nil {
-		s.store.Close()
+	for _, db := range []*sqlstore.DB{s.urgentStore, s.store} {
+		if db != nil {
+			db.Close()
+		}
 	}
+}
+
+// connectUrgent opens the dispatcher's own connections for codes and
+// alerts (LOA_DB_URGENT_CONNS to PostgreSQL — SQLite has one writer and
+// shares its one connection —, LOA_REDIS_URGENT_CONNS to Redis).
+func (s *services) connectUrgent(ctx context.Context, cfg config) error {
+	if cfg.DBUrgentConns > 0 && s.store.Dialect() == sqlstore.Postgres {
+		db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		db.SetMaxConns(cfg.DBUrgentConns)
+		s.urgentStore = db
+	}
+	if cfg.RedisUrgentConns > 0 {
+		c, _, err := openRedisPool(cfg.RedisURL, cfg.RedisUrgentConns)
+		if err != nil {
+			return err
+		}
+		s.urgentRDB = c
+	}
+	return nil
 }
 
 func connect(ctx context.Context, cfg config) (*services, error) {

@@ -369,6 +369,16 @@ func buildDispatcher(cfg config, s *services, chans map[channels.Name]channels.C
 	for l, n := range cfg.Senders {
 		dcfg.Senders[l] = n
 	}
+	dcfg.BulkYield = cfg.BulkYield
+	if err := s.connectUrgent(context.Background(), cfg); err != nil {
+		return nil, err
+	}
+	if s.urgentStore != nil {
+		dcfg.UrgentStore = s.urgentStore
+	}
+	if s.urgentRDB != nil {
+		dcfg.UrgentRedis = s.urgentRDB
+	}
 	// With the secret, alert pushes carry each device's ack token; a
 	// dispatcher without LOA_SECRET_KEY_FILE sends them without, and apps
 	// acknowledge with a session only.

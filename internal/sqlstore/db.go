@@ -124,6 +124,15 @@ func redactURL(u string) string {
 	return u
 }
 
+// SetMaxConns sets how many connections the store opens at most (and
+// keeps idle) on PostgreSQL; SQLite keeps its one.
+func (d *DB) SetMaxConns(n int) {
+	if d.dialect == Postgres && n > 0 {
+		d.db.SetMaxOpenConns(n)
+		d.db.SetMaxIdleConns(n)
+	}
+}
+
 // Dialect reports which engine the store runs on.
 func (d *DB) Dialect() Dialect { return d.dialect }
 
