@@ -79,10 +79,10 @@ type Config struct {
 	// alert carries (producer.AckToken); without it pushes carry none and
 	// apps acknowledge with a session only.
 	AckKey []byte
-	// BulkYield is the longest a piece of bulk work (a send, a plan's page,
-	// a ledger batch) waits, before it starts, for the codes and alerts the
-	// dispatcher holds (see urgency). 0: bulk work never waits for them.
-	BulkYield time.Duration
+	// BulkShare is how many of the bulk lane's sends may be under way while
+	// codes or alerts are in the dispatcher's hands (see urgency); 0: no
+	// limit.
+	BulkShare int
 	// UrgentStore and UrgentRedis, when set, are connections only the
 	// urgent lanes (otp, alert) use for their claims, the write-ahead
 	// record of their attempts and sends, and the withdrawn-code check, so
@@ -120,7 +120,7 @@ func DefaultConfig() Config {
 		SentTTL:         72 * time.Hour,
 		ReportHold:      24 * time.Hour,
 		Ledger:          true,
-		BulkYield:       2 * time.Second,
+		BulkShare:       8,
 	}
 }
 
@@ -226,7 +226,7 @@ func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *kafkapu
 		}
 	}
 	d := &Dispatcher{cfg: cfg, store: store, claims: claims, pub: pub, channels: chans, log: log, now: time.Now,
-		pools: map[topics.Lane]*pool{}, instance: newOwner()[:12], urgency: newUrgency(cfg.BulkYield)}
+		pools: map[topics.Lane]*pool{}, instance: newOwner()[:12], urgency: newUrgency(cfg.BulkShare)}
 	if store != nil {
 		d.wal = store
 		d.reports = NewReports(store, pub, cfg.Names, log.With(slog.String("component", "reports")))
@@ -274,11 +274,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	go func() { d.marker.run(mctx); markerDone <- struct{}{} }()
 	go func() { d.urgentMarker.run(mctx); markerDone <- struct{}{} }()
 	for _, lane := range lanes {
-		var yield func(context.Context)
+		var turns *urgency
 		if lane == topics.LaneBulk {
-			yield = d.urgency.yield
+			turns = d.urgency
 		}
-		d.pools[lane] = newPool(d.senders(lane), yield)
+		d.pools[lane] = newPool(d.senders(lane), turns)
 	}
 	defer func() {
 		stopMarker()

@@ -87,19 +87,19 @@ type job struct {
 	i int
 }
 
-// newPool starts senders; yield, when set, is called before each send
-// (the bulk lane's senders wait there for urgent work, see urgency).
-func newPool(senders int, yield func(context.Context)) *pool {
+// newPool starts senders; turns, when set, gives each send its turn (the
+// bulk lane's senders wait there while urgent work is in hand, see
+// urgency).
+func newPool(senders int, turns *urgency) *pool {
 	p := &pool{jobs: make(chan job)}
 	for range max(senders, 1) {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			for j := range p.jobs {
-				if yield != nil {
-					yield(j.b.ctx)
-				}
+				turns.acquire()
 				j.b.send(j.i)
+				turns.release()
 			}
 		}()
 	}

@@ -55,9 +55,6 @@ func (d *Dispatcher) runLedger(ctx context.Context) error {
 			}
 			continue
 		}
-		// Folding a broadcast's receipts is bulk work: it waits for the
-		// codes and alerts in hand (see urgency).
-		d.urgency.yield(ctx)
 		// Finish the batch even while stopping: it is already fetched.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ShutdownTimeout+time.Minute)
 		err = d.foldReceipts(wctx, msgs)

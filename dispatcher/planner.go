@@ -115,7 +115,6 @@ func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p p
 			next = prog
 		)
 		for pages := 0; pages < group; pages++ {
-			d.yield(ctx, env.Lane) // a bulk plan's page waits for codes and alerts
 			var page []sqlstore.Keyed
 			switch {
 			case ch == channels.SMS && hold:

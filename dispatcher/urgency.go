@@ -1,10 +1,8 @@
 package dispatcher
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/loa-hub/loa/internal/topics"
 )
@@ -12,78 +10,77 @@ import (
 // Codes and alerts go ahead of bulk work for the dispatcher's CPU and
 // connections too, not only at the providers (rate-limit reserves, FCM's
 // reserved streams). Go's scheduler, PostgreSQL and Redis serve whoever
-// asks, in turn: with a broadcast's 256 senders, its claims, marks and
-// ledger writes keeping every core busy, a code's own few milliseconds of
-// work would queue behind theirs. So the urgent lanes (otp, alert) count
-// the work they hold that still needs the dispatcher — a message from when
-// it is fetched until it is handled, less the time its sends spend at the
+// asks, in turn: with a broadcast's 256 senders, their claims, marks and
+// receipts keeping every core busy, a code's own few milliseconds of work
+// would queue behind theirs. So the urgent lanes (otp, alert) count the
+// work they hold that still needs the dispatcher — a message from when it
+// is fetched until it is handled, less the time its sends spend at the
 // provider (rate limiter, breaker, provider call: waits that use no CPU
-// here) and in back-off after a failure — and bulk work does not start
-// while that count is above zero: each bulk sender before each send, the
-// planner of a bulk plan before each page, the ledger before each batch.
-// Bulk work that started goes on; what waits holds nothing a code needs.
-//
-// Bulk waits at most BulkYield each time, so a broadcast slows while codes
-// and alerts flow and never stops: with urgent work always pending, each
-// of the bulk lane's senders still sends once per BulkYield.
+// here) and in back-off after a failure — and while that count is above
+// zero, at most BulkShare of the bulk lane's sends are under way: a bulk
+// sender waits for a turn before each send. Sends already under way
+// finish; a sender that waits holds nothing a code needs (its batch's
+// claims are renewed). The bulk lane always keeps BulkShare sends going,
+// so a broadcast slows while codes and alerts flow and never stops; with
+// no urgent work in hand its senders all send.
 type urgency struct {
-	maxWait time.Duration // 0: bulk never waits
+	share int // bulk sends under way while urgent work is pending; 0: no limit
 
 	pending atomic.Int64
 	mu      sync.Mutex
-	clear   chan struct{} // closed when pending falls to zero
-	parked  int           // bulk work waiting now
-	parks   int64         // bulk work that waited, in all
+	turn    *sync.Cond // signalled when a bulk send ends or pending falls to zero
+	bulk    int        // bulk sends under way
+	parked  int        // bulk senders waiting for a turn now
 }
 
-func newUrgency(maxWait time.Duration) *urgency {
-	c := make(chan struct{})
-	close(c)
-	return &urgency{maxWait: maxWait, clear: c}
+func newUrgency(share int) *urgency {
+	u := &urgency{share: share}
+	u.turn = sync.NewCond(&u.mu)
+	return u
 }
 
 // add changes the count of urgent work by delta.
 func (u *urgency) add(delta int) {
-	u.mu.Lock()
-	was := u.pending.Load()
-	now := u.pending.Add(int64(delta))
-	switch {
-	case was <= 0 && now > 0:
-		u.clear = make(chan struct{})
-	case was > 0 && now <= 0:
-		close(u.clear)
-	}
-	u.mu.Unlock()
-}
-
-// yield waits while urgent work is pending, at most maxWait, or until ctx
-// ends. Bulk work calls it before it starts.
-func (u *urgency) yield(ctx context.Context) {
-	if u == nil || u.maxWait <= 0 || u.pending.Load() <= 0 {
-		return
-	}
-	u.mu.Lock()
-	if u.pending.Load() <= 0 {
+	if u.pending.Add(int64(delta)) <= 0 && delta < 0 {
+		u.mu.Lock()
+		if u.parked > 0 {
+			u.turn.Broadcast()
+		}
 		u.mu.Unlock()
+	}
+}
+
+// acquire waits for a turn of a bulk send: at once unless urgent work is
+// pending and BulkShare bulk sends are under way. Each acquire is ended by
+// release.
+func (u *urgency) acquire() {
+	if u == nil || u.share <= 0 {
 		return
 	}
-	clear := u.clear
-	u.parked++
-	u.parks++
-	u.mu.Unlock()
-	t := time.NewTimer(u.maxWait)
-	select {
-	case <-clear:
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	t.Stop()
 	u.mu.Lock()
-	u.parked--
+	for u.pending.Load() > 0 && u.bulk >= u.share {
+		u.parked++
+		u.turn.Wait()
+		u.parked--
+	}
+	u.bulk++
 	u.mu.Unlock()
 }
 
-// waiting returns how much bulk work is waiting now.
+// release ends a bulk send's turn.
+func (u *urgency) release() {
+	if u == nil || u.share <= 0 {
+		return
+	}
+	u.mu.Lock()
+	u.bulk--
+	if u.parked > 0 {
+		u.turn.Signal()
+	}
+	u.mu.Unlock()
+}
+
+// waiting returns how many bulk senders wait for a turn now.
 func (u *urgency) waiting() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -100,14 +97,6 @@ func (d *Dispatcher) pendingHook(l topics.Lane) func(int) {
 		return nil
 	}
 	return d.urgency.add
-}
-
-// yield makes work of lane l wait for urgent work (see urgency); only
-// bulk work waits.
-func (d *Dispatcher) yield(ctx context.Context, l topics.Lane) {
-	if l == topics.LaneBulk {
-		d.urgency.yield(ctx)
-	}
 }
 
 // atProvider brackets an urgent send's time with the provider (rate

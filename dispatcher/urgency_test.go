@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
@@ -28,17 +29,70 @@ func (r *rig) publishCode(t testing.TB, id, phone string) {
 	}
 }
 
-// TestBulkSendersWaitWhileACodeIsInHand: a 3,000-push broadcast is being
-// sent by 4 bulk senders when a code arrives; while the code is in the
-// dispatcher's hands before its send (the test holds it in the withdrawn
-// check), the bulk senders start no new push: once all of them wait, the
-// broadcast has sent at most the pushes that were under way when the code
-// came (one a sender). When the code goes, the broadcast finishes, each
-// device once. Counts at the sandbox, not the clock.
-func TestBulkSendersWaitWhileACodeIsInHand(t *testing.T) {
+// holding holds the sends it is given from one hold to the next (or to
+// pass), and counts those held by the current hold.
+type holding struct {
+	channels.Channel
+	mu   sync.Mutex
+	gate chan struct{} // nil: sends pass
+	held map[chan struct{}]int
+}
+
+func (c *holding) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
+	c.mu.Lock()
+	g := c.gate
+	if g != nil {
+		c.held[g]++
+	}
+	c.mu.Unlock()
+	if g != nil {
+		select {
+		case <-g:
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
+		c.held[g]--
+		c.mu.Unlock()
+	}
+	return c.Channel.Send(ctx, m)
+}
+
+// hold lets the sends held so far go and holds those from now on.
+func (c *holding) hold() { c.swap(make(chan struct{})) }
+
+// pass lets every send go.
+func (c *holding) pass() { c.swap(nil) }
+
+func (c *holding) swap(g chan struct{}) {
+	c.mu.Lock()
+	old := c.gate
+	c.gate = g
+	c.mu.Unlock()
+	if old != nil {
+		close(old)
+	}
+}
+
+// heldNow is how many sends the current hold holds.
+func (c *holding) heldNow() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.held[c.gate]
+}
+
+// TestBulkSendsTakeTurnsWhileACodeIsInHand: a 3,000-push broadcast is
+// being sent by 4 bulk senders; each has a push under way (held at the
+// provider by the test) when a code arrives. While the code is in the
+// dispatcher's hands before its send (held in the withdrawn check), the
+// senders' next pushes take turns: one under way at a time (BulkShare 1),
+// the other three senders waiting for a turn. When the code goes, the
+// broadcast finishes, each device once. Counts, not the clock.
+func TestBulkSendsTakeTurnsWhileACodeIsInHand(t *testing.T) {
 	oneBackend(t, func(t *testing.T, r *rig) {
-		const total, senders = 3000, 4
-		r.publishFanout(t, "bc-yield", topics.LaneBulk, total, 100)
+		const total, senders, share = 3000, 4, 1
+		r.publishFanout(t, "bc-turns", topics.LaneBulk, total, 100)
+		push := &holding{Channel: r.chans[channels.Push], held: map[chan struct{}]int{}}
+		r.chans[channels.Push] = push
 		entered, release := make(chan struct{}), make(chan struct{})
 		var (
 			once sync.Once
@@ -47,9 +101,9 @@ func TestBulkSendersWaitWhileACodeIsInHand(t *testing.T) {
 		r.start(t, func(d *Dispatcher) {
 			d1 = d
 			d.cfg.Senders[topics.LaneBulk] = senders
-			d.urgency = newUrgency(time.Hour)
+			d.urgency = newUrgency(share)
 			d.cfg.Withdrawn = func(ctx context.Context, id string) (bool, error) {
-				if id == "code-yield" {
+				if id == "code-turns" {
 					once.Do(func() { close(entered) })
 					select {
 					case <-release:
@@ -59,10 +113,10 @@ func TestBulkSendersWaitWhileACodeIsInHand(t *testing.T) {
 				return false, nil
 			}
 		})
+		released := false
 		t.Cleanup(func() {
-			select {
-			case <-release:
-			default:
+			push.pass()
+			if !released {
 				close(release)
 			}
 		})
@@ -70,19 +124,25 @@ func TestBulkSendersWaitWhileACodeIsInHand(t *testing.T) {
 		if err := r.outbox.WaitTotal(ctx, 200); err != nil {
 			t.Fatal(err)
 		}
-		r.publishCode(t, "code-yield", "84912345670")
+		push.hold()
+		pollUntil(ctx, t, "every bulk sender has a push under way", func() bool { return push.heldNow() == senders })
+		r.publishCode(t, "code-turns", "84912345670")
 		select {
 		case <-entered:
 		case <-ctx.Done():
 			t.Fatal("the code never reached the dispatcher")
 		}
-		atCode := r.outbox.Total()
-		pollUntil(ctx, t, "every bulk sender waits for the code, or the broadcast is over", func() bool {
-			return d1.urgency.waiting() == senders || r.outbox.Total() >= total
+		// The pushes under way go; the senders' next ones are held at the
+		// provider, or wait for a turn.
+		push.hold()
+		pollUntil(ctx, t, "every bulk sender has its next push under way or waits for a turn", func() bool {
+			return push.heldNow()+d1.urgency.waiting() == senders
 		})
-		if during := r.outbox.Total() - atCode; during > senders {
-			t.Fatalf("%d pushes of the broadcast were sent while the code was in hand; want at most the %d under way", during, senders)
+		if n := push.heldNow(); n > share {
+			t.Fatalf("%d bulk pushes under way at once with the code in hand; want at most %d", n, share)
 		}
+		push.pass()
+		released = true
 		close(release)
 		if err := r.outbox.WaitTotal(ctx, total+1); err != nil {
 			t.Fatal(err)
@@ -139,36 +199,45 @@ func TestCodeIsRecordedWhileBroadcastMarksAreStuck(t *testing.T) {
 	})
 }
 
-// TestYieldWaitsForUrgentWorkAndNoLonger: bulk work waits while urgent
-// work is pending and goes once it is done; with a bound, it goes after
-// the bound even while urgent work stays pending; without one it never
+// TestTurnsFollowUrgentWork: with urgent work pending, a bulk send
+// waits while the share is under way and goes when a turn ends or the
+// urgent work is done; without urgent work, or without a share, it never
 // waits.
-func TestYieldWaitsForUrgentWorkAndNoLonger(t *testing.T) {
-	u := newUrgency(time.Hour)
-	u.yield(context.Background()) // nothing pending: no wait
+func TestTurnsFollowUrgentWork(t *testing.T) {
+	u := newUrgency(1)
+	u.acquire() // nothing pending
+	u.acquire() // nothing pending: no limit
+	u.release()
+	u.release()
+
 	u.add(2)
-	done := make(chan struct{})
-	go func() { u.yield(context.Background()); close(done) }()
+	u.acquire() // the share
+	got := make(chan struct{})
+	go func() { u.acquire(); close(got) }()
 	for u.waiting() != 1 {
 		time.Sleep(time.Millisecond) // polling until the goroutine waits
 	}
 	u.add(-1)
 	select {
-	case <-done:
-		t.Fatal("bulk went with urgent work still pending")
+	case <-got:
+		t.Fatal("a second bulk send went with urgent work pending")
 	default:
 	}
-	u.add(-1)
-	<-done
-
-	bounded := newUrgency(time.Millisecond)
-	bounded.add(1)
-	bounded.yield(context.Background()) // returns after the bound
+	u.release() // the share's turn ends: the waiter goes
+	<-got
+	second := make(chan struct{})
+	go func() { u.acquire(); close(second) }()
+	for u.waiting() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	u.add(-1) // urgent work done: it goes though the share is taken
+	<-second
 
 	off := newUrgency(0)
 	off.add(1)
-	off.yield(context.Background())
+	off.acquire()
+	off.acquire()
 	if off.waiting() != 0 {
-		t.Fatal("waiting without a bound set")
+		t.Fatal("waiting without a share set")
 	}
 }

@@ -37,9 +37,9 @@ type config struct {
 	ReportHold      time.Duration
 	Senders         map[topics.Lane]int
 	Workers         map[topics.Lane]int
-	// BulkYield bounds how long bulk work waits for codes and alerts in
-	// the dispatcher's hands (LOA_BULK_YIELD; 0: it does not wait).
-	BulkYield time.Duration
+	// BulkShare is how many bulk sends may be under way while codes or
+	// alerts are in the dispatcher's hands (LOA_BULK_SHARE; 0: no limit).
+	BulkShare int
 	// DBUrgentConns and RedisUrgentConns size the dispatcher's pools of
 	// connections only codes and alerts use (0: they share the others).
 	DBUrgentConns    int
@@ -101,12 +101,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.SendTimeout = durVar(getenv, "LOA_SEND_TIMEOUT", 10*time.Second, &errs)
 	c.DeliveryKeyTTL = durVar(getenv, "LOA_DELIVERY_KEY_TTL", 72*time.Hour, &errs)
 	c.ReportHold = durVar(getenv, "LOA_DELIVERY_REPORT_HOLD", 24*time.Hour, &errs)
-	c.BulkYield = 2 * time.Second
-	if v := strings.TrimSpace(getenv("LOA_BULK_YIELD")); v == "0" || strings.EqualFold(v, "off") {
-		c.BulkYield = 0
-	} else {
-		c.BulkYield = durVar(getenv, "LOA_BULK_YIELD", c.BulkYield, &errs)
-	}
+	c.BulkShare = intVar(getenv, "LOA_BULK_SHARE", 8, 0, 100000, &errs)
 	c.DBUrgentConns = intVar(getenv, "LOA_DB_URGENT_CONNS", 4, 0, 100, &errs)
 	c.RedisUrgentConns = intVar(getenv, "LOA_REDIS_URGENT_CONNS", 8, 0, 1000, &errs)
 	c.RetryTiers = []time.Duration{5 * time.Second, time.Minute, 10 * time.Minute}

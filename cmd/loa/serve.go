@@ -369,7 +369,7 @@ func buildDispatcher(cfg config, s *services, chans map[channels.Name]channels.C
 	for l, n := range cfg.Senders {
 		dcfg.Senders[l] = n
 	}
-	dcfg.BulkYield = cfg.BulkYield
+	dcfg.BulkShare = cfg.BulkShare
 	if err := s.connectUrgent(context.Background(), cfg); err != nil {
 		return nil, err
 	}
