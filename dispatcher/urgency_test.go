@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/sqlstore"
@@ -240,4 +242,45 @@ func TestTurnsFollowUrgentWork(t *testing.T) {
 	if off.waiting() != 0 {
 		t.Fatal("waiting without a share set")
 	}
+}
+
+// TestCodeGoesWhileTheSharedRedisPoolIsTaken: every connection of the
+// Redis client the dispatcher shares between lanes is taken (a pool of
+// one, held by a blocking command); a code is still claimed, sent and
+// recorded through the urgent lanes' own client.
+func TestCodeGoesWhileTheSharedRedisPoolIsTaken(t *testing.T) {
+	oneBackend(t, func(t *testing.T, r *rig) {
+		opt := *r.rdb.(*redis.Client).Options()
+		opt.PoolSize, opt.PoolTimeout = 1, time.Hour
+		shared := redis.NewClient(&opt)
+		t.Cleanup(func() { shared.Close() })
+		key := r.prefix + "pool-taken"
+		blocked := make(chan struct{})
+		go func() {
+			defer close(blocked)
+			shared.BLPop(context.Background(), 0, key)
+		}()
+		// A push to the list ends the BLPOP and gives the pool back.
+		unblock := func() { r.rdb.RPush(context.Background(), key, "go") }
+
+		cfg := DefaultConfig()
+		cfg.Brokers, cfg.Names, cfg.RedisKeyPrefix = r.brokers, r.names, r.prefix
+		cfg.SentTTL = 15 * time.Minute
+		cfg.UrgentRedis = r.rdb
+		d, err := New(cfg, r.store, shared, r.pub, r.chans, quietLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		t.Cleanup(func() { unblock(); <-blocked }) // first: the dispatcher stops with its pool back
+
+		r.publishCode(t, "code-pool", "84912345672")
+		dl := waitStatus(t, r, "code-pool", loa.StatusSent)
+		if n := r.outbox.Count("code-pool", channels.SMS, "84912345672"); n != 1 || dl.Recipient != "84912345672" {
+			t.Fatalf("sent %d times, ledger %+v", n, dl)
+		}
+	})
 }
