@@ -131,6 +131,18 @@ func TestLedgerAppliesAHeldReport(t *testing.T) {
 	})
 }
 
+// reportsWithBacklog returns Reports on store, at now, whose receipts go
+// to the returned records, with a backlog of 50 held reports whose sends
+// are in the ledger (heldWithDeliveries).
+func reportsWithBacklog(t *testing.T, store *sqlstore.DB, now time.Time) (*Reports, *keptRecords) {
+	t.Helper()
+	out := &keptRecords{}
+	rp := NewReports(store, out, topics.Names{Prefix: "t."}, quietLogger())
+	rp.SetClock(func() time.Time { return now })
+	heldWithDeliveries(t, rp, store, 50, now)
+	return rp, out
+}
+
 // heldWithDeliveries holds n reports of esms whose sends the ledger then
 // records without matching them: a backlog of reports a sweep or their
 // own ledger batches would apply.
@@ -161,10 +173,7 @@ func TestHoldingAReportLooksOnlyForItsOwnDelivery(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
-			var out keptRecords
-			rp := NewReports(store, &out, topics.Names{Prefix: "t."}, quietLogger())
-			rp.SetClock(func() time.Time { return now })
-			heldWithDeliveries(t, rp, store, 50, now)
+			rp, out := reportsWithBacklog(t, store, now)
 
 			if matched, err := rp.Record(ctx, DeliveryReport{Provider: "esms", ProviderID: "esms-new", Status: loa.StatusDelivered}); err != nil || matched {
 				t.Fatalf("matched %v, %v; want held", matched, err)
@@ -219,10 +228,7 @@ func TestLedgerBatchMatchesOnlyItsOwnSends(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
-			var out keptRecords
-			rp := NewReports(store, &out, topics.Names{Prefix: "t."}, quietLogger())
-			rp.SetClock(func() time.Time { return now })
-			heldWithDeliveries(t, rp, store, 50, now)
+			rp, out := reportsWithBacklog(t, store, now)
 			if matched, err := rp.Record(ctx, DeliveryReport{Provider: "esms", ProviderID: "esms-x", Status: loa.StatusDelivered}); err != nil || matched {
 				t.Fatalf("matched %v, %v; want held", matched, err)
 			}
