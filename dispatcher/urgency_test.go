@@ -284,3 +284,44 @@ func TestCodeGoesWhileTheSharedRedisPoolIsTaken(t *testing.T) {
 		}
 	})
 }
+
+// TestBulkPlanTakesATurnWhileACodeIsInHand: with a code in the
+// dispatcher's hands and the bulk share under way, a broadcast's plan
+// reads and publishes nothing until a turn ends — planning waits like a
+// bulk send — and then plans and delivers every device.
+func TestBulkPlanTakesATurnWhileACodeIsInHand(t *testing.T) {
+	oneBackend(t, func(t *testing.T, r *rig) {
+		r.seedArea(t, 50)
+		planned := make(chan int, 16)
+		var d1 *Dispatcher
+		r.start(t, func(d *Dispatcher) {
+			d1 = d
+			d.urgency = newUrgency(1)
+			d.urgency.add(1)    // a code in hand
+			d.urgency.acquire() // the share, under way
+			d.planHook = func(batches int) { planned <- batches }
+		})
+		ctx := waitCtx(t)
+		r.publishPlan(t, "bc-plan-turn", topics.LaneBulk, producer.Plan{Audience: producer.Audience{Areas: []string{"20497"}},
+			Channels: []string{"push"}, Title: "Thông báo", Body: "Lịch", Priority: "normal", BatchSize: 5})
+		pollUntil(ctx, t, "the plan waits for a turn", func() bool { return d1.urgency.waiting() == 1 })
+		select {
+		case b := <-planned:
+			t.Fatalf("the plan recorded %d batches with a code in hand and the bulk share taken", b)
+		default:
+		}
+		d1.urgency.release()
+		select {
+		case <-planned:
+		case <-ctx.Done():
+			t.Fatal("the plan did not go when the turn ended")
+		}
+		d1.urgency.add(-1) // the code is done
+		if err := r.outbox.WaitTotal(ctx, 50); err != nil {
+			t.Fatal(err)
+		}
+		if d := r.outbox.Duplicates(); len(d) > 0 {
+			t.Fatalf("sent twice: %v", d[:min(len(d), 5)])
+		}
+	})
+}
