@@ -110,8 +110,68 @@ func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p p
 			return errStopping
 		default:
 		}
-		next, err := d.planGroup(ctx, env, p, ch, aud, app, size, hold, urgent, group, prog)
-		if err != nil {
+		var (
+			recs []producer.Record
+			next = prog
+		)
+		for pages := 0; pages < group; pages++ {
+			var page []sqlstore.Keyed
+			switch {
+			case ch == channels.SMS && hold:
+				page, err = d.store.AudiencePhonesQuiet(ctx, aud, next.LastKey, size)
+			case ch == channels.SMS:
+				page, err = d.store.AudiencePhones(ctx, aud, next.LastKey, size)
+			case hold:
+				page, err = d.store.AudienceDevicesQuiet(ctx, aud, app, next.LastKey, size)
+			default:
+				page, err = d.store.AudienceDevices(ctx, aud, app, next.LastKey, size)
+			}
+			if err != nil {
+				return err
+			}
+			if len(page) == 0 {
+				next.Done = true
+				break
+			}
+			var addrs []string
+			held := map[int64][]string{} // by the Unix second of their release
+			now := d.now()
+			for _, k := range page {
+				if at := d.release(k, ch, hold, now); at.After(now) {
+					held[at.Unix()] = append(held[at.Unix()], k.Address)
+				} else {
+					addrs = append(addrs, k.Address)
+				}
+			}
+			if len(addrs) > 0 {
+				rec, err := d.fanoutRecord(env, p, ch, next.Batches, addrs)
+				if err != nil {
+					return err
+				}
+				recs = append(recs, rec)
+			}
+			// Held addresses wait as scheduled batches, published when their
+			// window ends (durable; a plan started again schedules the same
+			// ids, which is a no-op).
+			for at, batch := range held {
+				if err := d.holdBatch(ctx, env, p, ch, next.Batches, batch, time.Unix(at, 0)); err != nil {
+					return err
+				}
+			}
+			next.LastKey, next.Batches, next.Targeted = page[len(page)-1].Key, next.Batches+1, next.Targeted+int64(len(page))
+			if len(page) < size {
+				next.Done = true
+				break
+			}
+		}
+		if len(recs) > 0 {
+			if err := d.pub.Write(ctx, recs...); err != nil {
+				return err
+			}
+		}
+		// Cancelled while this group was being planned? Record progress
+		// anyway; the senders skip batches of a cancelled notification.
+		if err := d.store.AdvancePlan(ctx, p.NotificationID, string(ch), next, d.now()); err != nil {
 			return err
 		}
 		prog = next
@@ -131,86 +191,6 @@ func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p p
 			return nil
 		}
 	}
-}
-
-// planGroup plans the next group pages of a plan after prog: reads them,
-// publishes their batches (or schedules the held ones), records the
-// progress, and returns it. A plan that is not urgent takes a bulk send's
-// turn for it (see urgency): while codes or alerts are in the
-// dispatcher's hands, a broadcast's planning waits like its sends, so
-// its audience reads and Kafka writes do not take the cores from them.
-func (d *Dispatcher) planGroup(ctx context.Context, env producer.Envelope, p producer.Plan, ch channels.Name, aud sqlstore.Audience,
-	app string, size int, hold, urgent bool, group int, prog sqlstore.PlanProgress) (sqlstore.PlanProgress, error) {
-	if !urgent {
-		d.urgency.acquire()
-		defer d.urgency.release()
-	}
-	var (
-		recs []producer.Record
-		next = prog
-		err  error
-	)
-	for pages := 0; pages < group; pages++ {
-		var page []sqlstore.Keyed
-		switch {
-		case ch == channels.SMS && hold:
-			page, err = d.store.AudiencePhonesQuiet(ctx, aud, next.LastKey, size)
-		case ch == channels.SMS:
-			page, err = d.store.AudiencePhones(ctx, aud, next.LastKey, size)
-		case hold:
-			page, err = d.store.AudienceDevicesQuiet(ctx, aud, app, next.LastKey, size)
-		default:
-			page, err = d.store.AudienceDevices(ctx, aud, app, next.LastKey, size)
-		}
-		if err != nil {
-			return prog, err
-		}
-		if len(page) == 0 {
-			next.Done = true
-			break
-		}
-		var addrs []string
-		held := map[int64][]string{} // by the Unix second of their release
-		now := d.now()
-		for _, k := range page {
-			if at := d.release(k, ch, hold, now); at.After(now) {
-				held[at.Unix()] = append(held[at.Unix()], k.Address)
-			} else {
-				addrs = append(addrs, k.Address)
-			}
-		}
-		if len(addrs) > 0 {
-			rec, err := d.fanoutRecord(env, p, ch, next.Batches, addrs)
-			if err != nil {
-				return prog, err
-			}
-			recs = append(recs, rec)
-		}
-		// Held addresses wait as scheduled batches, published when their
-		// window ends (durable; a plan started again schedules the same
-		// ids, which is a no-op).
-		for at, batch := range held {
-			if err := d.holdBatch(ctx, env, p, ch, next.Batches, batch, time.Unix(at, 0)); err != nil {
-				return prog, err
-			}
-		}
-		next.LastKey, next.Batches, next.Targeted = page[len(page)-1].Key, next.Batches+1, next.Targeted+int64(len(page))
-		if len(page) < size {
-			next.Done = true
-			break
-		}
-	}
-	if len(recs) > 0 {
-		if err := d.pub.Write(ctx, recs...); err != nil {
-			return prog, err
-		}
-	}
-	// Cancelled while this group was being planned? Record progress
-	// anyway; the senders skip batches of a cancelled notification.
-	if err := d.store.AdvancePlan(ctx, p.NotificationID, string(ch), next, d.now()); err != nil {
-		return prog, err
-	}
-	return next, nil
 }
 
 // release is when a delivery to k may go: now, or for a plan that holds,
