@@ -1,15 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"regexp"
 	"strconv"
 	"testing"
-	"time"
-
-	"github.com/loa-hub/loa/internal/fleet"
-	"github.com/loa-hub/loa/internal/testenv"
 )
 
 // TestAlertBench: `loa-bench alert` on the real services posts the alert
@@ -17,28 +11,12 @@ import (
 // prints each one's first, median, 99th percentile and last push in
 // order, with the broadcast's pushes meanwhile.
 func TestAlertBench(t *testing.T) {
-	env := map[string]string{
-		"LOA_TEST_DATABASE_URL":  testenv.PostgresURL(t),
-		"LOA_TEST_REDIS_URL":     testenv.RedisURL(t),
-		"LOA_TEST_KAFKA_BROKERS": testenv.KafkaBrokers(t),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	loa, err := fleet.Build(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
 	// A slow broadcast (a low shared FCM rate) is still in flight when
 	// the second alert is posted.
-	err = run(ctx, []string{"loa-bench", "alert", "-loa", loa, "-devices", "4000", "-alert-devices", "300", "-before", "200",
-		"-env", "LOA_FCM_RATE=1000", "-env", "LOA_FCM_BURST=100", "-dir", t.TempDir()}, func(k string) string { return env[k] }, &out)
-	t.Log(out.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newBenchRunner(t).run("alert", "-devices", "4000", "-alert-devices", "300", "-before", "200",
+		"-env", "LOA_FCM_RATE=1000", "-env", "LOA_FCM_BURST=100")
 	for _, name := range []string{"idle", "under the broadcast"} {
-		m := regexp.MustCompile(name + `\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)`).FindStringSubmatch(out.String())
+		m := regexp.MustCompile(name + `\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)`).FindStringSubmatch(s)
 		if m == nil {
 			t.Errorf("no %q row", name)
 			continue

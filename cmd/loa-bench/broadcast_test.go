@@ -20,25 +20,7 @@ import (
 // the API, waits for every push and prints the rate, the CPU per push of
 // each process and how the two dispatchers shared the work.
 func TestBroadcastBench(t *testing.T) {
-	env := map[string]string{
-		"LOA_TEST_DATABASE_URL":  testenv.PostgresURL(t), // a schema of the test's, for the -database-url base
-		"LOA_TEST_REDIS_URL":     testenv.RedisURL(t),
-		"LOA_TEST_KAFKA_BROKERS": testenv.KafkaBrokers(t),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	loa, err := fleet.Build(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	err = run(ctx, []string{"loa-bench", "broadcast", "-loa", loa, "-devices", "3000", "-dispatchers", "2", "-no-bar",
-		"-dir", t.TempDir()}, func(k string) string { return env[k] }, &out)
-	t.Log(out.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := out.String()
+	s := newBenchRunner(t).run("broadcast", "-devices", "3000", "-dispatchers", "2", "-no-bar")
 	if m := regexp.MustCompile(`= (\d+) pushes/s`).FindStringSubmatch(s); m == nil {
 		t.Error("no pushes/s figure")
 	} else if n, _ := strconv.Atoi(m[1]); n <= 0 {
@@ -65,18 +47,8 @@ func TestBroadcastBench(t *testing.T) {
 // asks the API for SMS codes while the broadcast runs and prints their
 // time from the API to the gateway fake.
 func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
-	dbURL := testenv.PostgresURL(t)
-	env := map[string]string{
-		"LOA_TEST_DATABASE_URL":  dbURL,
-		"LOA_TEST_REDIS_URL":     testenv.RedisURL(t),
-		"LOA_TEST_KAFKA_BROKERS": testenv.KafkaBrokers(t),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	loa, err := fleet.Build(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newBenchRunner(t)
+	dbURL := b.env["LOA_TEST_DATABASE_URL"]
 	schema := "bench_kept_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	t.Cleanup(func() {
 		conn, err := pgx.Connect(context.Background(), dbURL)
@@ -91,14 +63,7 @@ func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 	})
 	bench := func(args ...string) string {
 		t.Helper()
-		var out bytes.Buffer
-		err := run(ctx, append([]string{"loa-bench", "broadcast", "-loa", loa, "-devices", "2000", "-no-bar", "-dir", t.TempDir(),
-			"-schema", schema}, args...), func(k string) string { return env[k] }, &out)
-		t.Log(out.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out.String()
+		return b.run("broadcast", append([]string{"-devices", "2000", "-no-bar", "-schema", schema}, args...)...)
 	}
 	s := bench("-seed-only")
 	if !strings.Contains(s, "seeded 2000 devices") || strings.Contains(s, "pushes/s") {
@@ -120,4 +85,43 @@ func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 	if strings.Contains(s, "never reached") {
 		t.Error("codes were lost")
 	}
+}
+
+// benchRunner runs loa-bench in a test against the real services, with a
+// loa binary built once for the test.
+type benchRunner struct {
+	t   *testing.T
+	ctx context.Context
+	loa string
+	env map[string]string
+}
+
+func newBenchRunner(t *testing.T) *benchRunner {
+	t.Helper()
+	env := map[string]string{
+		"LOA_TEST_DATABASE_URL":  testenv.PostgresURL(t), // a schema of the test's, for the -database-url base
+		"LOA_TEST_REDIS_URL":     testenv.RedisURL(t),
+		"LOA_TEST_KAFKA_BROKERS": testenv.KafkaBrokers(t),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancel)
+	loa, err := fleet.Build(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &benchRunner{t: t, ctx: ctx, loa: loa, env: env}
+}
+
+// run runs `loa-bench <command> -loa … -dir … args…`, logs its output
+// and returns it; a failed run fails the test.
+func (b *benchRunner) run(command string, args ...string) string {
+	b.t.Helper()
+	var out bytes.Buffer
+	err := run(b.ctx, append([]string{"loa-bench", command, "-loa", b.loa, "-dir", b.t.TempDir()}, args...),
+		func(k string) string { return b.env[k] }, &out)
+	b.t.Log(out.String())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return out.String()
 }
