@@ -41,7 +41,8 @@ type ESMSConfig struct {
 	CallbackURL string
 	// Sandbox asks eSMS to accept without sending.
 	Sandbox bool
-	// HTTPClient is used for calls; http.DefaultClient when nil.
+	// HTTPClient is used for calls; when nil, a client of the provider's
+	// own that keeps a connection for each send under way.
 	HTTPClient *http.Client
 	// Timeout bounds one call; DefaultTimeout when zero.
 	Timeout time.Duration

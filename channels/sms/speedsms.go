@@ -37,7 +37,8 @@ type SpeedSMSConfig struct {
 	// number (the default when Sender is empty), 3 brandname (the default
 	// when Sender is set), 4 default "Notify" brandname, 5 Android app.
 	SMSType int
-	// HTTPClient is used for calls; http.DefaultClient when nil.
+	// HTTPClient is used for calls; when nil, a client of the provider's
+	// own that keeps a connection for each send under way.
 	HTTPClient *http.Client
 	// Timeout bounds one call; DefaultTimeout when zero.
 	Timeout time.Duration

@@ -57,7 +57,8 @@ type WebhookConfig struct {
 	// Static fields are added to every request body as given (for
 	// example a sender name); they never override the mapped fields.
 	Static map[string]any
-	// HTTPClient is used for calls; http.DefaultClient when nil.
+	// HTTPClient is used for calls; when nil, a client of the provider's
+	// own that keeps a connection for each send under way.
 	HTTPClient *http.Client
 	// Timeout bounds one call; DefaultTimeout when zero.
 	Timeout time.Duration
