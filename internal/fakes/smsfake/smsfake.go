@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -72,7 +73,7 @@ func newGateway(kind string, opts Options, mount func(*http.ServeMux)) (*gateway
 		Injector: fault.NewInjector(opts.Now),
 		kind:     kind,
 		callback: opts.CallbackURL,
-		hc:       &http.Client{Timeout: 5 * time.Second},
+		hc:       &http.Client{Timeout: 5 * time.Second, Transport: reportTransport()},
 	}
 	mux := http.NewServeMux()
 	g.Injector.Mount(mux, "/_fault")
@@ -85,6 +86,16 @@ func newGateway(kind string, opts Options, mount func(*http.ServeMux)) (*gateway
 	g.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
 	g.srv.Start()
 	return g, nil
+}
+
+// reportTransport keeps the connections delivery reports are posted on,
+// as a gateway's callback client does: http.DefaultTransport keeps 2 a
+// host, so reports of SMS sent at hundreds a second would each connect
+// anew, and Loa's API would pay for accepting every one.
+func reportTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 256
+	return t
 }
 
 // URL is the gateway's base URL, http://127.0.0.1:port.
@@ -212,6 +223,7 @@ func (g *gateway) report(url string, body any) {
 			g.cbFailed.Add(1)
 			return
 		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16)) // read to the end, so the connection is kept
 		resp.Body.Close()
 		if resp.StatusCode/100 != 2 {
 			g.cbFailed.Add(1)

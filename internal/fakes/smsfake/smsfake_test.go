@@ -2,8 +2,14 @@ package smsfake
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -41,5 +47,62 @@ func TestESMSOverHTTPWithFaultEndpoint(t *testing.T) {
 	e.Reset()
 	if e.Count() != 0 || e.Requests() != 0 {
 		t.Errorf("after Reset: Count %d Requests %d", e.Count(), e.Requests())
+	}
+}
+
+// TestReportsKeepTheirConnections: delivery reports are posted on kept
+// connections, as many as are under way at once, not a new one each
+// (http.DefaultTransport keeps 2 a host). Each round's reports are held
+// at the receiver until all of them arrived, so a round needs that many
+// connections; kept, they serve the later rounds.
+func TestReportsKeepTheirConnections(t *testing.T) {
+	const concurrent, rounds = 8, 10
+	var (
+		dialled  atomic.Int64
+		mu       sync.Mutex
+		arrived  int
+		round    = make(chan struct{})
+		released = make(chan struct{}, rounds)
+	)
+	rcv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		arrived++
+		release := round
+		if arrived == concurrent {
+			arrived = 0
+			round = make(chan struct{})
+			close(release)
+			released <- struct{}{}
+		}
+		mu.Unlock()
+		<-release
+	}))
+	rcv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	rcv.Start()
+	t.Cleanup(rcv.Close)
+
+	e, err := NewESMS(ESMSOptions{Options: Options{CallbackURL: rcv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for r := range rounds {
+		for i := range concurrent {
+			resp, err := http.Post(e.URL()+ESMSPath, "application/json", strings.NewReader(
+				fmt.Sprintf(`{"ApiKey":"k","SecretKey":"s","Phone":"8491%07d","Content":"hi","SmsType":"2","IsUnicode":"0"}`, r*concurrent+i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		<-released
+	}
+	if n := dialled.Load(); n > 3*concurrent {
+		t.Errorf("%d connections for %d rounds of %d reports under way at once; want at most %d", n, rounds, concurrent, 3*concurrent)
 	}
 }
