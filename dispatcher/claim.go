@@ -156,7 +156,14 @@ func (c *Claims) redisKey(k deliveryKey) string {
 	return c.prefix + "dk:" + hex.EncodeToString(k[:])
 }
 
-func (c *Claims) epochKey() string { return c.prefix + "dk-epoch" }
+func (c *Claims) epochKey() string { return EpochKey(c.prefix) }
+
+// EpochKey is the Redis key of the claims' epoch under prefix: its value
+// is the epoch's start (Redis's clock, microseconds since 1970), a colon
+// and a token. Sent marks written before the start may have been lost, so
+// deliveries of events from before it (and up to a few minutes after,
+// for clock skew) are checked against the write-ahead record.
+func EpochKey(prefix string) string { return prefix + "dk-epoch" }
 
 // newOwner returns a unique token identifying one claim attempt.
 func newOwner() string {

@@ -26,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/loa-hub/loa/dispatcher"
 	"github.com/loa-hub/loa/internal/fleet"
 	"github.com/loa-hub/loa/internal/instance"
 	"github.com/loa-hub/loa/internal/procstat"
@@ -45,6 +46,7 @@ type benchConfig struct {
 	codesFor                       time.Duration
 	schema                         string // a schema kept between runs, seeded once
 	seedOnly                       bool
+	freshEpoch                     bool
 }
 
 type multiFlag map[string]string
@@ -99,6 +101,7 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	fs.DurationVar(&cfg.codesFor, "codes-for", 0, "with -codes: stop asking after this long (0: until the last push), so a long broadcast need not carry the codes' load throughout")
 	fs.StringVar(&cfg.schema, "schema", "", "a PostgreSQL schema kept between runs: made and seeded when missing, reused (not seeded again) when present, never dropped")
 	fs.BoolVar(&cfg.seedOnly, "seed-only", false, "with -schema: seed the devices and stop (so a measured run does not include seeding)")
+	fs.BoolVar(&cfg.freshEpoch, "fresh-epoch", false, "measure as just after Redis lost its data: every send of the first minutes is checked against the write-ahead record (default: as a Redis that has kept its claims for an hour)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -198,6 +201,11 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	fmt.Fprintf(b.out, "loa-bench: %d devices, %d dispatcher(s), FCM fake: %s (latency %v); logs in %s\n",
 		cfg.devices, cfg.dispatchers, cfg.fcm, cfg.latency, cfg.dir)
 
+	if !cfg.freshEpoch {
+		if err := settleEpoch(ctx, cfg.redisURL, b.keys, time.Now().Add(-time.Hour)); err != nil {
+			return nil, err
+		}
+	}
 	opts := fleet.Options{Loa: cfg.loa, Dir: cfg.dir, Dispatchers: cfg.dispatchers, DatabaseURL: dbURL, RedisURL: cfg.redisURL,
 		KafkaBrokers: cfg.brokers, TopicPrefix: b.prefix, RedisKeyPrefix: b.keys, FCMRecord: "total", Env: cfg.env}
 	if cfg.fcm == "reference" {
@@ -665,6 +673,26 @@ func (b *bench) makeSchema(ctx context.Context) (_ string, seeded bool, _ error)
 
 // cleanup stops the processes and removes the run's schema, topics and
 // Redis keys from the shared services.
+// settleEpoch starts the dispatchers' claim epoch under prefix at since,
+// as a Redis that has kept their claims since then has it. A new prefix
+// otherwise starts a new epoch with the run, which is what a dispatcher
+// sees after Redis lost its data: for the next few minutes every
+// delivery is then checked against the write-ahead record in PostgreSQL
+// (a code three look-ups, a fan-out batch one) — not what a run is meant
+// to measure, unless -fresh-epoch asks for it.
+func settleEpoch(ctx context.Context, redisURL, prefix string, since time.Time) error {
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return fmt.Errorf("redis url: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	if err := rdb.Set(ctx, dispatcher.EpochKey(prefix), fmt.Sprintf("%d:loa-bench", since.UnixMicro()), 0).Err(); err != nil {
+		return fmt.Errorf("claim epoch: %w", err)
+	}
+	return nil
+}
+
 func (b *bench) cleanup() {
 	if b.fl != nil {
 		b.fl.Close()
