@@ -47,6 +47,7 @@ type benchConfig struct {
 	schema                         string // a schema kept between runs, seeded once
 	seedOnly                       bool
 	freshEpoch                     bool
+	work                           bool // count the services' work
 }
 
 type multiFlag map[string]string
@@ -102,6 +103,7 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	fs.StringVar(&cfg.schema, "schema", "", "a PostgreSQL schema kept between runs: made and seeded when missing, reused (not seeded again) when present, never dropped")
 	fs.BoolVar(&cfg.seedOnly, "seed-only", false, "with -schema: seed the devices and stop (so a measured run does not include seeding)")
 	fs.BoolVar(&cfg.freshEpoch, "fresh-epoch", false, "measure as just after Redis lost its data: every send of the first minutes is checked against the write-ahead record (default: as a Redis that has kept its claims for an hour)")
+	fs.BoolVar(&cfg.work, "work", true, "count what the services were asked (Kafka messages, PostgreSQL commits and rows, Redis commands); adds 22 s of waiting for PostgreSQL's statistics")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -185,6 +187,7 @@ type result struct {
 	retried       float64 // pushes that went to a retry tier
 	breakerOpened float64 // breaker changes to open
 	codes         *codeResult
+	work0, work1  *workCounts
 }
 
 func (b *bench) run(ctx context.Context) (*result, error) {
@@ -266,6 +269,18 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 		return nil, err
 	}
 
+	if cfg.work {
+		// What the set-up asked of PostgreSQL shows in its counts within
+		// pgStatsDelay: wait so that it is not counted as the broadcast's.
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pgStatsDelay):
+		}
+		if res.work0, err = b.workCounts(ctx); err != nil {
+			return nil, err
+		}
+	}
 	res.procs, res.services = b.processes()
 	for _, p := range res.procs {
 		p.cpu0 = cpuOf(p)
@@ -319,6 +334,16 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 		res.breakerOpened += c.opened
 	}
 	res.load1 = loadavg()
+	if cfg.work {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pgStatsDelay):
+		}
+		if res.work1, err = b.workCounts(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
 
@@ -580,6 +605,9 @@ func (r *result) print(w io.Writer) {
 	}
 	if r.codes != nil {
 		r.codes.print(w)
+	}
+	if r.work0 != nil && r.work1 != nil {
+		printWork(w, r.work0, r.work1, n)
 	}
 	if len(r.perDispatcher) > 1 {
 		var parts []string

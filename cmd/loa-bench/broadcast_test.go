@@ -18,7 +18,8 @@ import (
 // TestBroadcastBench: `loa-bench broadcast` with two dispatchers on the
 // real services seeds the devices, gets the broadcast approved through
 // the API, waits for every push and prints the rate, the CPU per push of
-// each process and how the two dispatchers shared the work.
+// each process, how the two dispatchers shared the work, and what the
+// broadcast asked of Kafka, PostgreSQL and Redis.
 func TestBroadcastBench(t *testing.T) {
 	s := newBenchRunner(t).run("broadcast", "-devices", "3000", "-dispatchers", "2", "-no-bar")
 	if m := regexp.MustCompile(`= (\d+) pushes/s`).FindStringSubmatch(s); m == nil {
@@ -29,6 +30,15 @@ func TestBroadcastBench(t *testing.T) {
 	for _, row := range []string{"loa api", "loa dispatcher-1", "loa dispatcher-2", "fcm fake", "kafka", "redis", "postgresql", "Loa's processes"} {
 		if !strings.Contains(s, row) {
 			t.Errorf("no %q row", row)
+		}
+	}
+	// The ledger's rows and the Kafka topics are the run's own: exact.
+	if m := regexp.MustCompile(`deliveries rows inserted +(\d+) `).FindStringSubmatch(s); m == nil || m[1] != "3000" {
+		t.Errorf("deliveries rows inserted: %v, want 3000", m)
+	}
+	for _, row := range []string{"messages on loa.bulk", "messages on loa.receipts", "sent_log rows inserted", "commits (the whole database)", "commands, all"} {
+		if !strings.Contains(s, row) {
+			t.Errorf("no %q row in the services' work", row)
 		}
 	}
 	m := regexp.MustCompile(`dispatcher-1 (\d+) \(\d+%\), dispatcher-2 (\d+)`).FindStringSubmatch(s)
@@ -63,7 +73,7 @@ func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 	})
 	bench := func(args ...string) string {
 		t.Helper()
-		return b.run("broadcast", append([]string{"-devices", "2000", "-no-bar", "-schema", schema}, args...)...)
+		return b.run("broadcast", append([]string{"-devices", "2000", "-no-bar", "-schema", schema, "-work=false"}, args...)...)
 	}
 	s := bench("-seed-only")
 	if !strings.Contains(s, "seeded 2000 devices") || strings.Contains(s, "pushes/s") {
