@@ -86,7 +86,8 @@ func (c *Claims) on(rdb redis.UniversalClient) *Claims {
 // state per key (claimState's numbers), or {-1} when the epoch is not the
 // caller's. "s" is a sent delivery, "d" one in doubt. A key the owner holds already is renewed (reclaimed); an
 // old-style lease without a deadline ("p:<owner>") is busy until its key
-// expires.
+// expires. A new key — nearly every key of a broadcast — is taken by one
+// SET NX; only a key that exists is read.
 var claimScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[3] then return {-1} end
 local t = redis.call('TIME')
@@ -94,9 +95,11 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = 'p:' .. ARGV[1] .. ':' .. (now + tonumber(ARGV[2]))
 local out = {}
 for i = 2, #KEYS do
-  local v = redis.call('GET', KEYS[i])
   local st = 0
-  if not v then
+  local v = redis.call('SET', KEYS[i], lease, 'NX', 'PX', ARGV[4]) or redis.call('GET', KEYS[i])
+  if type(v) == 'table' then
+    -- SET NX took the new key (its reply is the status table {ok='OK'})
+  elseif not v then
     redis.call('SET', KEYS[i], lease, 'PX', ARGV[4])
   elseif v == 's' or v == 'sent' then
     st = 1
