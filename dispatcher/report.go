@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/loa-hub/loa"
@@ -38,6 +39,11 @@ type Reports struct {
 	// SweepEvery is how often Run matches and expires held reports.
 	// Default one minute.
 	SweepEvery time.Duration
+
+	q reportQueue
+	// queued, for tests, is called when a report queues behind a group
+	// being recorded.
+	queued func()
 }
 
 // NewReports returns Reports recording into store and publishing receipts
@@ -57,42 +63,172 @@ type DeliveryReport = producer.DeliveryReport
 // names and reports matched, or holds the report until the delivery is
 // recorded and reports not matched. An error means the report was
 // neither applied nor held: the provider should offer it again.
+//
+// Reports that arrive while others are being recorded are recorded
+// together, group-commit style: a gateway reports every SMS, and one
+// look-up, hold and receipt write per report would cost the database and
+// Kafka more than the send did. Record returns when its own report is
+// recorded, whatever its ctx does meanwhile.
 func (r *Reports) Record(ctx context.Context, rep DeliveryReport) (matched bool, err error) {
-	provider, providerID, status, reason := rep.Provider, rep.ProviderID, rep.Status, rep.Reason
-	if status != loa.StatusDelivered && status != loa.StatusUndelivered {
-		return false, fmt.Errorf("dispatcher: delivery report status %q", status)
+	if rep.Status != loa.StatusDelivered && rep.Status != loa.StatusUndelivered {
+		return false, fmt.Errorf("dispatcher: delivery report status %q", rep.Status)
 	}
-	if providerID == "" {
+	if rep.ProviderID == "" {
 		return false, errors.New("dispatcher: a delivery report without the provider's message id")
 	}
-	d, err := r.store.DeliveryByProviderID(ctx, provider, providerID)
-	if err == nil {
-		return true, r.publish(ctx, []sqlstore.MatchedReport{{Delivery: d,
-			Report: sqlstore.HeldReport{Provider: provider, ProviderID: providerID, Status: status, Reason: reason}}})
-	}
-	if !errors.Is(err, sqlstore.ErrNotFound) {
-		return false, err
-	}
-	held := sqlstore.HeldReport{Provider: provider, ProviderID: providerID, Status: status, Reason: reason, ReceivedAt: r.now()}
-	if err := r.store.HoldReport(ctx, held); err != nil {
-		return false, err
-	}
-	// The delivery may have been recorded between the look-up and the
-	// hold, and the ledger's match run before the hold: look once more,
-	// for this report's delivery only (what one report costs must not
-	// grow with how many others are held).
-	d, err = r.store.DeliveryByProviderID(ctx, provider, providerID)
-	if err != nil {
-		if !errors.Is(err, sqlstore.ErrNotFound) {
-			r.log.Warn("looking again for a held delivery report's delivery failed; the ledger or the sweep will", slog.Any("error", err))
+	q := queuedReport{rep: rep, done: make(chan reportResult, 1)}
+	r.q.mu.Lock()
+	r.q.pending = append(r.q.pending, q)
+	if r.q.writing {
+		r.q.mu.Unlock()
+		if r.queued != nil {
+			r.queued()
 		}
-		return false, nil
+		res := <-q.done
+		if !res.lead {
+			return res.matched, res.err
+		}
+		r.q.mu.Lock()
 	}
-	if err := r.apply(ctx, []sqlstore.MatchedReport{{Delivery: d, Report: held}}); err != nil {
-		r.log.Warn("applying a held delivery report failed; the sweep will", slog.Any("error", err))
-		return false, nil
+	// This caller records what has queued, its own report with it, then
+	// hands the turn to the first report that queued meanwhile, so that
+	// no caller records for others indefinitely.
+	r.q.writing = true
+	batch := r.q.pending
+	r.q.pending = nil
+	r.q.mu.Unlock()
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	r.recordBatch(wctx, batch)
+	cancel()
+	r.q.mu.Lock()
+	if len(r.q.pending) > 0 {
+		r.q.pending[0].done <- reportResult{lead: true}
+	} else {
+		r.q.writing = false
 	}
-	return true, nil
+	r.q.mu.Unlock()
+	res := <-q.done
+	return res.matched, res.err
+}
+
+// recordTimeout bounds the recording of one group of reports.
+const recordTimeout = 10 * time.Second
+
+// reportQueue holds the reports that wait for the group being recorded.
+type reportQueue struct {
+	mu      sync.Mutex
+	pending []queuedReport
+	writing bool // a caller is recording a group
+}
+
+type queuedReport struct {
+	rep  DeliveryReport
+	done chan reportResult // one result at a time: a turn, then the outcome
+}
+
+// reportResult is a queued report's outcome, or (lead) the turn to
+// record the group that queued.
+type reportResult struct {
+	matched bool
+	err     error
+	lead    bool
+}
+
+// recordBatch records reports as Record does one, with a statement for
+// each step whatever their number, and sends each its outcome.
+func (r *Reports) recordBatch(ctx context.Context, batch []queuedReport) {
+	byProvider := map[string][]queuedReport{}
+	for _, q := range batch {
+		byProvider[q.rep.Provider] = append(byProvider[q.rep.Provider], q)
+	}
+	for provider, qs := range byProvider {
+		for i, res := range r.recordProvider(ctx, provider, qs) {
+			qs[i].done <- res
+		}
+	}
+}
+
+// recordProvider records the reports qs of one provider and returns
+// their outcomes, in order.
+func (r *Reports) recordProvider(ctx context.Context, provider string, qs []queuedReport) []reportResult {
+	out := make([]reportResult, len(qs))
+	fail := func(idx []int, err error) {
+		for _, i := range idx {
+			out[i].err = err
+		}
+	}
+	all := make([]int, len(qs))
+	ids := make([]string, len(qs))
+	for i, q := range qs {
+		all[i], ids[i] = i, q.rep.ProviderID
+	}
+	found, err := r.store.DeliveriesByProviderIDs(ctx, provider, ids)
+	if err != nil {
+		fail(all, err)
+		return out
+	}
+	var (
+		matched     []sqlstore.MatchedReport
+		matchedIdx  []int
+		held        []sqlstore.HeldReport
+		heldIdx     []int
+		receivedAt  time.Time
+		clockIsRead bool
+	)
+	for i, q := range qs {
+		rep := sqlstore.HeldReport{Provider: provider, ProviderID: q.rep.ProviderID, Status: q.rep.Status, Reason: q.rep.Reason}
+		if d, ok := found[q.rep.ProviderID]; ok {
+			matched, matchedIdx = append(matched, sqlstore.MatchedReport{Delivery: d, Report: rep}), append(matchedIdx, i)
+			continue
+		}
+		if !clockIsRead {
+			receivedAt, clockIsRead = r.now(), true
+		}
+		rep.ReceivedAt = receivedAt
+		held, heldIdx = append(held, rep), append(heldIdx, i)
+	}
+	if err := r.publish(ctx, matched); err != nil {
+		fail(matchedIdx, err)
+	} else {
+		for _, i := range matchedIdx {
+			out[i].matched = true
+		}
+	}
+	if len(held) == 0 {
+		return out
+	}
+	if err := r.store.HoldReports(ctx, held); err != nil {
+		fail(heldIdx, err)
+		return out
+	}
+	// A delivery may have been recorded between the look-up and the
+	// hold, and the ledger's match run before the hold: look once more,
+	// for these reports' deliveries only (what a report costs must not
+	// grow with how many others are held).
+	heldIDs := make([]string, len(held))
+	for j, h := range held {
+		heldIDs[j] = h.ProviderID
+	}
+	found, err = r.store.DeliveriesByProviderIDs(ctx, provider, heldIDs)
+	if err != nil {
+		r.log.Warn("looking again for held delivery reports' deliveries failed; the ledger or the sweep will", slog.Any("error", err))
+		return out
+	}
+	var late []sqlstore.MatchedReport
+	var lateIdx []int
+	for j, h := range held {
+		if d, ok := found[h.ProviderID]; ok {
+			late, lateIdx = append(late, sqlstore.MatchedReport{Delivery: d, Report: h}), append(lateIdx, heldIdx[j])
+		}
+	}
+	if err := r.apply(ctx, late); err != nil {
+		r.log.Warn("applying held delivery reports failed; the sweep will", slog.Any("error", err))
+		return out
+	}
+	for _, i := range lateIdx {
+		out[i].matched = true
+	}
+	return out
 }
 
 // Match applies the held reports whose deliveries are now in the ledger
@@ -187,6 +323,19 @@ func (r *Reports) Run(ctx context.Context) error {
 // like every other receipt of them, so the ledger folds them in order. The
 // ledger's precedence makes a repeated report harmless.
 func (r *Reports) publish(ctx context.Context, ms []sqlstore.MatchedReport) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(ms))
+	for _, m := range ms {
+		ids = append(ids, m.Delivery.NotificationID)
+	}
+	// A direct notification's event carries its id; other deliveries
+	// (codes, broadcasts) have no row there, and their receipts no kind.
+	kinds, err := r.store.NotificationKinds(ctx, ids)
+	if err != nil {
+		r.log.Warn("looking up the notifications of delivery reports failed; their receipts name no kind", slog.Any("error", err))
+	}
 	recs := make([]producer.Record, 0, len(ms))
 	for _, m := range ms {
 		d := m.Delivery
@@ -195,9 +344,8 @@ func (r *Reports) publish(ctx context.Context, ms []sqlstore.MatchedReport) erro
 			Provider: d.Provider, ProviderID: d.ProviderID, Reason: m.Report.Reason, Targets: d.Targets, Attempts: d.Attempts,
 			At: r.now().UTC(),
 		}
-		if n, err := r.store.Notification(ctx, d.NotificationID); err == nil {
-			// A direct notification's event carries its id.
-			rc.EventID, rc.Kind, rc.Lane = n.ID, n.Kind, n.Lane
+		if k, ok := kinds[d.NotificationID]; ok {
+			rc.EventID, rc.Kind, rc.Lane = d.NotificationID, k.Kind, k.Lane
 		}
 		recs = append(recs, receiptRecordIn(r.names, rc))
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -244,6 +245,90 @@ func TestLedgerBatchMatchesOnlyItsOwnSends(t *testing.T) {
 			}
 			if n, err := store.HeldReports(ctx); err != nil || n != 50 {
 				t.Fatalf("%d reports held (%v), want the backlog's 50", n, err)
+			}
+		})
+	}
+}
+
+// heldWrites is a recordWriter whose first write waits for release, and
+// that counts its writes and keeps their receipts.
+type heldWrites struct {
+	keptRecords
+	entered chan struct{} // closed when the first write starts
+	release chan struct{}
+	writes  atomic.Int32
+}
+
+func (h *heldWrites) Write(ctx context.Context, recs ...producer.Record) error {
+	if h.writes.Add(1) == 1 {
+		close(h.entered)
+		<-h.release
+	}
+	return h.keptRecords.Write(ctx, recs...)
+}
+
+// TestReportsArrivingTogetherAreRecordedTogether: delivery reports that
+// arrive while another is being recorded are looked up, held or applied
+// together — one look-up and one receipt write for all of them, not one
+// each (a gateway reports every SMS: at 500 codes a second that was three
+// statements and a Kafka write a code). Each caller still learns its own
+// outcome.
+func TestReportsArrivingTogetherAreRecordedTogether(t *testing.T) {
+	for name, store := range testenv.Stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+			const n = 20
+			var rows []producer.Delivery
+			for i := range n {
+				rows = append(rows, producer.Delivery{NotificationID: fmt.Sprintf("code-%d", i), Channel: "sms", Recipient: fmt.Sprintf("849%08d", i),
+					Status: loa.StatusSent, Provider: "esms", ProviderID: fmt.Sprintf("esms-t%d", i), Targets: 1, Attempts: 1, UpdatedAt: now})
+			}
+			if err := store.RecordDeliveries(ctx, rows); err != nil {
+				t.Fatal(err)
+			}
+			out := &heldWrites{entered: make(chan struct{}), release: make(chan struct{})}
+			rp := NewReports(store, out, topics.Names{Prefix: "t."}, quietLogger())
+			rp.SetClock(func() time.Time { return now })
+			queued := make(chan struct{}, 2*n)
+			rp.queued = func() { queued <- struct{}{} }
+
+			type result struct {
+				i       int
+				matched bool
+				err     error
+			}
+			results := make(chan result, 2*n)
+			record := func(i int, id string) {
+				matched, err := rp.Record(ctx, DeliveryReport{Provider: "esms", ProviderID: id, Status: loa.StatusDelivered})
+				results <- result{i, matched, err}
+			}
+			go record(0, "esms-t0") // recorded alone; its receipt's write waits
+			<-out.entered
+			// The rest come while it is being written, and one report
+			// whose send is not in the ledger yet.
+			for i := 1; i < n; i++ {
+				go record(i, fmt.Sprintf("esms-t%d", i))
+			}
+			go record(n, "esms-not-yet")
+			for range n {
+				<-queued
+			}
+			close(out.release)
+			for range n + 1 {
+				r := <-results
+				if r.err != nil || r.matched != (r.i < n) {
+					t.Errorf("report %d: matched %v, %v", r.i, r.matched, r.err)
+				}
+			}
+			if w := out.writes.Load(); w != 2 {
+				t.Errorf("%d receipt writes for %d reports, %d of them queued together; want 2", w, n+1, n)
+			}
+			if got := out.receipts(t); len(got) != n {
+				t.Errorf("%d receipts, want %d", len(got), n)
+			}
+			if held, err := store.HeldReports(ctx); err != nil || held != 1 {
+				t.Errorf("%d reports held (%v), want the one whose send is not recorded", held, err)
 			}
 		})
 	}

@@ -37,6 +37,46 @@ func (d *DB) HoldReport(ctx context.Context, r HeldReport) error {
 	return nil
 }
 
+// HoldReports keeps rs: HoldReport for many reports, in one statement on
+// PostgreSQL (array parameters), one per heldPerStatement on SQLite.
+func (d *DB) HoldReports(ctx context.Context, rs []HeldReport) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	if d.dialect == Postgres {
+		provider, id, status, reason, at := make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs)),
+			make([]string, len(rs)), make([]time.Time, len(rs))
+		for i, r := range rs {
+			provider[i], id[i], status[i], reason[i], at[i] = r.Provider, r.ProviderID, string(r.Status), r.Reason, r.ReceivedAt.UTC()
+		}
+		if _, err := d.db.ExecContext(ctx, `INSERT INTO held_reports (provider, provider_id, status, reason, received_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+			ON CONFLICT (provider, provider_id, status) DO NOTHING`, provider, id, status, reason, at); err != nil {
+			return fmt.Errorf("sqlstore: hold reports: %w", err)
+		}
+		return nil
+	}
+	for start := 0; start < len(rs); start += heldPerStatement {
+		chunk := rs[start:min(start+heldPerStatement, len(rs))]
+		args := make([]any, 0, 5*len(chunk))
+		values := make([]string, len(chunk))
+		for i, r := range chunk {
+			n := len(args)
+			values[i] = fmt.Sprintf("($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+			args = append(args, r.Provider, r.ProviderID, r.Status, r.Reason, r.ReceivedAt.UTC())
+		}
+		if _, err := d.db.ExecContext(ctx, `INSERT INTO held_reports (provider, provider_id, status, reason, received_at)
+			VALUES `+strings.Join(values, ", ")+` ON CONFLICT (provider, provider_id, status) DO NOTHING`, args...); err != nil {
+			return fmt.Errorf("sqlstore: hold reports: %w", err)
+		}
+	}
+	return nil
+}
+
+// heldPerStatement bounds the reports one SQLite HoldReports statement
+// inserts.
+const heldPerStatement = 200
+
 // MatchedHeldReports returns up to limit held reports, oldest first,
 // whose delivery the ledger now has, each with its delivery (the latest
 // row when several carry the provider's id). Apply them, then delete them
@@ -129,9 +169,20 @@ func (d *DB) matchedHeldReports(ctx context.Context, q string, args ...any) ([]M
 }
 
 // DeleteHeldReports deletes reports (by provider, id and status) in one
-// transaction.
+// statement on PostgreSQL, one transaction on SQLite.
 func (d *DB) DeleteHeldReports(ctx context.Context, rs []HeldReport) error {
 	if len(rs) == 0 {
+		return nil
+	}
+	if d.dialect == Postgres {
+		provider, id, status := make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs))
+		for i, r := range rs {
+			provider[i], id[i], status[i] = r.Provider, r.ProviderID, string(r.Status)
+		}
+		if _, err := d.db.ExecContext(ctx, `DELETE FROM held_reports h USING unnest($1::text[], $2::text[], $3::text[]) AS x(provider, provider_id, status)
+			WHERE h.provider = x.provider AND h.provider_id = x.provider_id AND h.status = x.status`, provider, id, status); err != nil {
+			return fmt.Errorf("sqlstore: delete held reports: %w", err)
+		}
 		return nil
 	}
 	tx, err := d.db.BeginTx(ctx, nil)

@@ -77,6 +77,10 @@ func testNotificationRoundTrip(t *testing.T, db *sqlstore.DB) {
 	if _, err := db.Notification(ctx, "missing"); !errors.Is(err, sqlstore.ErrNotFound) {
 		t.Errorf("missing: %v", err)
 	}
+	kinds, err := db.NotificationKinds(ctx, []string{"missing", "n-rt"})
+	if err != nil || len(kinds) != 1 || kinds["n-rt"] != (sqlstore.NotificationKind{Kind: in.Kind, Lane: in.Lane}) {
+		t.Errorf("NotificationKinds = %v, %v; want n-rt's only", kinds, err)
+	}
 }
 
 func testIdempotency(t *testing.T, db *sqlstore.DB) {
