@@ -11,6 +11,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -47,6 +48,9 @@ const DefaultQuotaBackoff = time.Minute
 // DefaultConnections is how many HTTP/2 connections a Client spreads its
 // sends over when Config.Connections is zero.
 const DefaultConnections = 8
+
+// defaultEndpoint is FCM's own v1 API, the SDK's default.
+const defaultEndpoint = "https://fcm.googleapis.com/v1"
 
 // messagingScope is the OAuth2 scope the FCM v1 API requires.
 const messagingScope = "https://www.googleapis.com/auth/firebase.messaging"
@@ -155,7 +159,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	provider := "fcm:" + cfg.ProjectID
 	if t, ok := base.(*http.Transport); ok {
 		n := cmp.Or(cfg.Connections, DefaultConnections)
-		base = pool(t, n, int(math.Ceil(cfg.ReservedShare*float64(n*streamsPerConnection))))
+		base = pool(t, n, int(math.Ceil(cfg.ReservedShare*float64(n*streamsPerConnection))), cmp.Or(cfg.Endpoint, defaultEndpoint))
 	}
 	rt := base
 	if cfg.CredentialsFile != "" {
@@ -204,9 +208,15 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 // the HTTP/2 stream limit FCM's front ends advertise.
 const streamsPerConnection = 100
 
-// pool returns a RoundTripper spreading requests over n clones of t, each
-// holding one HTTP/2 connection, at most streamsPerConnection requests on
-// each. Left to itself, an http.Transport whose connection is at the
+// pool returns a RoundTripper spreading requests over n HTTP/2
+// connections, at most streamsPerConnection requests on each. To an https
+// endpoint reached directly each is an h2Conn, which writes the frames of
+// the requests in flight together; through a proxy or a TLS dialer of the
+// caller's, each is a clone of t limited to one connection (through a
+// proxy, its write system calls, not its TLS records, coalesced below
+// TLS).
+//
+// Left to itself, an http.Transport whose connection is at the
 // server's stream limit dials a new connection for each request over it
 // and throws most of them away once a stream frees up: under a fan-out,
 // a TLS handshake every few dozen pushes. Its strict mode instead wakes
@@ -215,9 +225,16 @@ const streamsPerConnection = 100
 // the rank of their lane, first come first served within a rank, with
 // reserve of the streams kept for urgent pushes — and gives each to the
 // least busy connection.
-func pool(t *http.Transport, n, reserve int) *connPool {
+func pool(t *http.Transport, n, reserve int, endpoint string) *connPool {
 	p := &connPool{streams: gate.New(n*streamsPerConnection, reserve), conns: make([]*pooledConn, n)}
+	u, own := h2Endpoint(t, endpoint)
 	for i := range p.conns {
+		if own {
+			p.conns[i] = &pooledConn{rt: newH2Conn(t, u)}
+			continue
+		}
+		// Through a proxy or a dialer of the caller's, each connection is
+		// an http.Transport's, limited to one.
 		c := t.Clone()
 		c.ForceAttemptHTTP2 = true
 		// Requests arriving while it dials wait for it. When the server
@@ -230,9 +247,26 @@ func pool(t *http.Transport, n, reserve int) *connPool {
 		}
 		h2.StrictMaxConcurrentRequests = true // never a second connection
 		c.HTTP2 = &h2
+		c.DialContext = coalescing(c.DialContext)
 		p.conns[i] = &pooledConn{rt: c}
 	}
 	return p
+}
+
+// coalescing returns dial, or a net.Dialer's when nil, with each
+// connection it dials behind a coalescer: the requests in flight on it
+// share write system calls.
+func coalescing(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return newCoalescer(c), nil
+	}
 }
 
 // connPool is the RoundTripper pool returns.
@@ -242,7 +276,10 @@ type connPool struct {
 }
 
 type pooledConn struct {
-	rt       *http.Transport
+	rt interface {
+		http.RoundTripper
+		CloseIdleConnections()
+	}
 	inFlight atomic.Int32
 }
 

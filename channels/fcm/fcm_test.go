@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -551,6 +554,7 @@ func runSends(b *testing.B, send func() error) {
 	b.SetParallelism(128 / runtime.GOMAXPROCS(0))
 	b.ReportAllocs()
 	b.ResetTimer()
+	io0 := processIO()
 	cpu0, start := testenv.ProcessCPU(), time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -563,6 +567,28 @@ func runSends(b *testing.B, send func() error) {
 	cpu, elapsed := testenv.ProcessCPU()-cpu0, time.Since(start)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "sends/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/send")
+	if io0 != nil {
+		io := processIO()
+		b.ReportMetric(float64(io["syscw"]-io0["syscw"])/float64(b.N), "writes/send")
+		b.ReportMetric(float64(io["syscr"]-io0["syscr"])/float64(b.N), "reads/send")
+		b.ReportMetric(float64(io["wchar"]-io0["wchar"])/float64(b.N), "B-written/send")
+	}
+}
+
+// processIO is the process's I/O counters from /proc/self/io (write and
+// read system calls, bytes written); nil where there is no such file.
+func processIO() map[string]int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return nil
+	}
+	m := map[string]int64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ": "); ok {
+			m[k], _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return m
 }
 
 // BenchmarkSend measures Loa's client against a 0 ms fake over HTTP/2 and
@@ -764,5 +790,97 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("gave up waiting until %s", what)
 		}
 		time.Sleep(5 * time.Millisecond) // polling a condition, not ordering events
+	}
+}
+
+// breakableConn fails every write once broken is set, as a connection the
+// peer has reset does.
+type breakableConn struct {
+	net.Conn
+	broken *atomic.Bool
+}
+
+func (c breakableConn) Write(p []byte) (int, error) {
+	if c.broken.Load() {
+		return 0, syscall.ECONNRESET
+	}
+	return c.Conn.Write(p)
+}
+
+// TestWriteErrorFailsTheSend: when a connection fails to write a
+// request, the send fails as transient at once — it does not wait for its
+// call to time out — and the next send dials a new connection.
+func TestWriteErrorFailsTheSend(t *testing.T) {
+	f := startFake(t, fcmfake.Options{})
+	var broken atomic.Bool
+	tr := f.Client().Transport.(*http.Transport).Clone()
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return breakableConn{Conn: c, broken: &broken}, nil
+	}
+	c := newClient(t, f, func(cfg *fcm.Config) {
+		cfg.HTTPClient, cfg.Connections, cfg.CallTimeout = &http.Client{Transport: tr}, 1, time.Hour
+	})
+	if _, err := c.Send(context.Background(), push("tok-before")); err != nil {
+		t.Fatal(err)
+	}
+	broken.Store(true)
+	_, err := c.Send(context.Background(), push("tok-lost"))
+	var ce *channels.Error
+	if !asError(err, &ce) || ce.Class != channels.Transient || ce.Code == "timeout" {
+		t.Fatalf("a send whose write failed: %v, want a transient error other than the call's timeout", err)
+	}
+	broken.Store(false)
+	if _, err := c.Send(context.Background(), push("tok-after")); err != nil {
+		t.Fatalf("the send after a failed write: %v", err)
+	}
+	if f.Connections() != 2 || f.CountFor("tok-lost") != 0 || f.Count() != 2 {
+		t.Errorf("%d connections, %d pushes accepted (%v)", f.Connections(), f.Count(), f.Messages())
+	}
+}
+
+// TestConnectionPoolThroughTheCallersTLSDialer: with a TLS dialer of the
+// caller's (as through a proxy), the pool's connections are net/http's,
+// one per transport; a burst of sends over
+// them all gets through, over HTTP/2, on no more connections than
+// configured.
+func TestConnectionPoolThroughTheCallersTLSDialer(t *testing.T) {
+	f := startFake(t, fcmfake.Options{})
+	tr := f.Client().Transport.(*http.Transport).Clone()
+	tlsConfig := tr.TLSClientConfig.Clone()
+	tlsConfig.NextProtos = []string{"h2"}
+	tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return (&tls.Dialer{Config: tlsConfig}).DialContext(ctx, network, addr)
+	}
+	c := newClient(t, f, func(cfg *fcm.Config) { cfg.HTTPClient, cfg.Connections = &http.Client{Transport: tr}, 2 })
+	const sends = 400
+	var wg sync.WaitGroup
+	errs := make(chan error, sends)
+	for i := range sends {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.Send(context.Background(), push(fmt.Sprintf("tok-%d", i)))
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.Count(); n != sends {
+		t.Errorf("fake accepted %d pushes, want %d", n, sends)
+	}
+	if n := f.Connections(); n > 2 {
+		t.Errorf("%d connections opened, want at most 2", n)
+	}
+	if m := f.Messages(); len(m) == 0 || m[0].Proto != "HTTP/2.0" {
+		t.Errorf("requests did not come over HTTP/2")
 	}
 }

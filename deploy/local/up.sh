@@ -409,9 +409,14 @@ start_kafka() {
 
 # xmlsec1, the XML Security Library's command line: the independent
 # implementation CAP signature verification is tested against.
+# nghttpd (nghttp2-server), nghttp2's HTTP/2 server: the independent
+# implementation the FCM client's own HTTP/2 connections are tested against.
 install_tools() {
 	if ! command -v xmlsec1 >/dev/null 2>&1; then
 		apt_install xmlsec1
+	fi
+	if ! command -v nghttpd >/dev/null 2>&1 && [[ ! -x /usr/sbin/nghttpd ]]; then
+		apt_install nghttp2-server
 	fi
 }
 
