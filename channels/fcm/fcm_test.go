@@ -682,22 +682,9 @@ func TestWaitingForAStreamEndsWithTheCall(t *testing.T) {
 	c := newClient(t, f, func(cfg *fcm.Config) { cfg.Connections = 1; cfg.CallTimeout = 300 * time.Millisecond })
 	_, release := channeltest.StallFake(f)
 	defer release()
-	const sends = 250
-	var wg sync.WaitGroup
-	errs := make(chan error, sends)
-	for i := range sends {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := c.Send(context.Background(), push(fmt.Sprintf("tok-%d", i)))
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, o := range sendAtOnce(c, 250) {
 		var ce *channels.Error
-		if !asError(err, &ce) || ce.Class != channels.Transient {
+		if err := o.err; !asError(err, &ce) || ce.Class != channels.Transient {
 			t.Fatalf("a send over the stream limit: %v, want a transient error", err)
 		}
 	}
@@ -857,21 +844,9 @@ func TestConnectionPoolThroughTheCallersTLSDialer(t *testing.T) {
 	}
 	c := newClient(t, f, func(cfg *fcm.Config) { cfg.HTTPClient, cfg.Connections = &http.Client{Transport: tr}, 2 })
 	const sends = 400
-	var wg sync.WaitGroup
-	errs := make(chan error, sends)
-	for i := range sends {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := c.Send(context.Background(), push(fmt.Sprintf("tok-%d", i)))
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	for _, o := range sendAtOnce(c, sends) {
+		if o.err != nil {
+			t.Fatal(o.err)
 		}
 	}
 	if n := f.Count(); n != sends {
@@ -883,4 +858,26 @@ func TestConnectionPoolThroughTheCallersTLSDialer(t *testing.T) {
 	if m := f.Messages(); len(m) == 0 || m[0].Proto != "HTTP/2.0" {
 		t.Errorf("requests did not come over HTTP/2")
 	}
+}
+
+// sendOutcome is what one send of sendAtOnce got.
+type sendOutcome struct {
+	res channels.Result
+	err error
+}
+
+// sendAtOnce sends n pushes (tokens tok-0 … tok-n-1) through c, all at
+// once, and returns what each got.
+func sendAtOnce(c *fcm.Client, n int) []sendOutcome {
+	out := make([]sendOutcome, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i].res, out[i].err = c.Send(context.Background(), push(fmt.Sprintf("tok-%d", i)))
+		}()
+	}
+	wg.Wait()
+	return out
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -17,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -125,25 +123,12 @@ func TestSendsToNghttpd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const sends = 600
-	var wg sync.WaitGroup
-	errs := make(chan error, sends)
-	for i := range sends {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := c.Send(context.Background(), push(fmt.Sprintf("tok-%d", i)))
-			if err == nil && res.ProviderID != "projects/"+project+"/messages/nghttpd" {
-				err = fmt.Errorf("answer %+v", res)
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	for _, o := range sendAtOnce(c, 600) {
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		if o.res.ProviderID != "projects/"+project+"/messages/nghttpd" {
+			t.Fatalf("answer %+v", o.res)
 		}
 	}
 }
