@@ -137,25 +137,30 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 	if !ok {
 		return outcome{status: loa.StatusFailed, class: channels.Permanent, reason: "channel not configured: " + string(dv.ch), deadLetter: true, history: history}, nil
 	}
-	if dv.env.Lane == topics.LaneOTP && d.cfg.Withdrawn != nil {
-		w, err := d.cfg.Withdrawn(ctx, p.NotificationID)
-		if err != nil {
-			d.log.Warn("cannot tell whether a code was withdrawn; sending it", slog.String("notification_id", p.NotificationID), slog.Any("error", err))
-		}
-		if w {
-			return outcome{status: loa.StatusCancelled, reason: "the code was withdrawn: Kafka took it too late, and its request was answered 503"}, nil
-		}
-	}
 	owner := d.ownerOf(dv.m)
 	claims, mk := d.claimsOf(dv.env.Lane), d.markerOf(dv.env.Lane)
 	key := keyOf(p.NotificationID, string(dv.ch), dv.addr)
 	rkey := claims.redisKey(key)
+	// A code's withdrawal is looked up while it is claimed, not before:
+	// two Redis round trips at once instead of one after the other, on
+	// the way of every code.
+	withdrawn := d.withdrawn(ctx, dv.env, p.NotificationID)
 	for {
 		states, err := claims.ClaimKeys(ctx, []string{rkey}, owner)
 		if err != nil {
 			return outcome{}, err
 		}
 		st := states[0]
+		if withdrawn != nil {
+			w := <-withdrawn
+			withdrawn = nil
+			if w {
+				if st == claimed || st == takenOver || st == reclaimed {
+					claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
+				}
+				return outcome{status: loa.StatusCancelled, reason: "the code was withdrawn: Kafka took it too late, and its request was answered 503"}, nil
+			}
+		}
 		if st == alreadySent {
 			return outcome{status: loa.StatusSent, duplicate: true, reason: "already sent"}, nil
 		}
@@ -242,6 +247,25 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 		return outcome{}, err
 	}
 	return o, nil
+}
+
+// withdrawn looks up, in the background, whether the code of an otp-lane
+// delivery was withdrawn, and returns where the answer comes; nil when
+// there is nothing to look up. A failed look-up is logged and answers
+// not withdrawn: the code is sent.
+func (d *Dispatcher) withdrawn(ctx context.Context, env producer.Envelope, notificationID string) <-chan bool {
+	if env.Lane != topics.LaneOTP || d.cfg.Withdrawn == nil {
+		return nil
+	}
+	out := make(chan bool, 1)
+	go func() {
+		w, err := d.cfg.Withdrawn(ctx, notificationID)
+		if err != nil {
+			d.log.Warn("cannot tell whether a code was withdrawn; sending it", slog.String("notification_id", notificationID), slog.Any("error", err))
+		}
+		out <- w
+	}()
+	return out
 }
 
 // message is what the channel sends for one delivery of p.

@@ -703,3 +703,54 @@ func TestWithdrawnCodeIsNotSent(t *testing.T) {
 		}
 	})
 }
+
+// TestCodeIsClaimedWhileItsWithdrawalIsLookedUp: a code's claim is taken
+// while its withdrawal is looked up — two Redis round trips at once, not
+// one after the other, on the way of every code (the look-up here
+// answers only once the claim is in Redis). A code found withdrawn is
+// not sent, and its claim is let go at once; the other is sent once.
+func TestCodeIsClaimedWhileItsWithdrawalIsLookedUp(t *testing.T) {
+	oneBackend(t, func(t *testing.T, r *rig) {
+		ctx := waitCtx(t)
+		const phone = "84912345671"
+		claims := NewClaims(r.rdb, r.prefix)
+		rkey := func(id string) string { return claims.redisKey(keyOf(id, string(channels.SMS), phone)) }
+		var seen sync.Map // notification id → its claim was in Redis during the look-up
+		r.start(t, func(d *Dispatcher) {
+			d.cfg.Withdrawn = func(_ context.Context, id string) (bool, error) {
+				for {
+					if n, err := r.rdb.Exists(ctx, rkey(id)).Result(); err == nil && n == 1 {
+						seen.Store(id, true)
+						return id == "code-late-withdrawn", nil
+					}
+					select {
+					case <-ctx.Done():
+						return false, ctx.Err()
+					case <-time.After(20 * time.Millisecond): // polling a condition, not ordering events
+					}
+				}
+			}
+		})
+		r.publishCode(t, "code-claimed", phone)
+		r.publishCode(t, "code-late-withdrawn", phone)
+		waitLedgerCount(t, r, "code-claimed", 1)
+		withdrawn := waitFinal(t, r, "code-late-withdrawn", 1)
+		for _, id := range []string{"code-claimed", "code-late-withdrawn"} {
+			if _, ok := seen.Load(id); !ok {
+				t.Errorf("%s: its withdrawal was looked up before it was claimed", id)
+			}
+		}
+		if st := withdrawn[0].Status; st != loa.StatusCancelled {
+			t.Errorf("the withdrawn code's delivery: %s, want cancelled", st)
+		}
+		if c := r.outbox.Count("code-late-withdrawn", channels.SMS, phone); c != 0 {
+			t.Errorf("the withdrawn code was sent %d times", c)
+		}
+		if c := r.outbox.Count("code-claimed", channels.SMS, phone); c != 1 {
+			t.Errorf("the other code was sent %d times", c)
+		}
+		if n, err := r.rdb.Exists(ctx, rkey("code-late-withdrawn")).Result(); err != nil || n != 0 {
+			t.Errorf("the withdrawn code's claim is still held (%d, %v)", n, err)
+		}
+	})
+}
