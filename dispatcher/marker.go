@@ -15,20 +15,24 @@ import (
 // its batch ends: senders hand it to the marker, which records sends in
 // small groups — a few flushers, each taking what has queued for it (up
 // to markGroup) — first in the write-ahead record (PostgreSQL), then as
-// sent claims in Redis. A write-ahead row holds one event's keys, so each
-// flusher has a queue of its own and an event's marks always go to the
-// same one: with some 30 fan-out batches in flight, a group drawn from one
-// queue that every flusher shared held about 20 events (a broadcast of
-// 100,000 pushes wrote ~35,000 rows of 2.8 keys); a flusher's own queue
-// holds a quarter of the events, so its groups are fewer, fuller rows. A dispatcher killed mid-broadcast has therefore at most
-// the sends that were in flight, or queued or being recorded here, to send
-// again; loa_sends_unmarked shows that window (a send counts from its
+// sent claims in Redis. A dispatcher killed mid-broadcast has therefore at
+// most the sends that were in flight, or queued or being recorded here, to
+// send again; loa_sends_unmarked shows that window (a send counts from its
 // start until it is recorded, or settled as not sent). The queues are
 // bounded (markGroup each), so when recording is slow, sending waits for
 // it rather than letting the window grow.
+//
+// A write-ahead row holds one event's keys, and each group is a statement
+// and a commit. So each flusher has a queue of its own, an event's marks
+// always go to the same one, and there are few flushers with large
+// groups: with some 30 fan-out batches in flight, four flushers sharing
+// one queue of groups of 64 wrote a broadcast of 100,000 pushes as ~2,000
+// commits of ~33,000 rows (2.8 keys a row); four with queues of their own,
+// ~3,500 commits of ~18,000 rows; two of groups of 128 take each group
+// from half the events, in half as many commits.
 const (
-	markGroup    = 64
-	markFlushers = 4
+	markGroup    = 128
+	markFlushers = 2
 )
 
 // sentLog is the write-ahead record of sends. *sqlstore.DB implements it.
