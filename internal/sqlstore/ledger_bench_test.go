@@ -57,3 +57,51 @@ func BenchmarkLedgerPushRows(b *testing.B) {
 	}
 	b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N), "pg-CPU-µs/row")
 }
+
+// BenchmarkLogSent writes the dispatcher's write-ahead record as its
+// marker does — a statement and a commit a group of 64 sends — with the
+// group's sends spread over 1, 5 or 16 events (a row each), and reports
+// the PostgreSQL backend's CPU per group and per send: what a commit
+// costs against what a row costs. The database must be local.
+func BenchmarkLogSent(b *testing.B) {
+	if os.Getenv("LOA_TEST_DATABASE_URL") == "" {
+		b.Skip("LOA_TEST_DATABASE_URL is not set")
+	}
+	for _, events := range []int{1, 5, 16} {
+		b.Run(fmt.Sprintf("events=%d", events), func(b *testing.B) {
+			db := testenv.OpenStore(b, testenv.PostgresURL(b))
+			db.SQL().SetMaxOpenConns(1) // one backend, whose CPU is read
+			ctx := context.Background()
+			var backend int
+			if err := db.SQL().QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+				b.Fatal(err)
+			}
+			const group = 64
+			cpu0, err := procstat.CPU(backend)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for n := range b.N {
+				rows := make([]sqlstore.SentGroup, events)
+				for e := range rows {
+					rows[e].EventID = fmt.Sprintf("evt-%08d-%02d-0000-0000-000000000000", n/8, e)
+				}
+				for k := range group {
+					key := fmt.Sprintf("%016d", n*group+k)
+					rows[k%events].Keys = append(rows[k%events].Keys, key...)
+				}
+				if err := db.LogSent(ctx, rows, time.Now()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			cpu1, err := procstat.CPU(backend)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N), "pg-CPU-µs/group")
+			b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N*group), "pg-CPU-µs/send")
+		})
+	}
+}
