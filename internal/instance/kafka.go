@@ -154,15 +154,22 @@ func (k *Kafka) format(ctx context.Context) error {
 	if err := os.WriteFile(k.log4j(), []byte(log4j), 0o644); err != nil {
 		return fmt.Errorf("instance: %w", err)
 	}
-	// A cluster id is 16 random bytes in URL-safe base64 without padding.
-	id := make([]byte, 16)
-	rand.Read(id)
 	cmd := exec.CommandContext(ctx, "java", "-Dlog4j2.configurationFile=file:"+k.log4j(), "-cp", filepath.Join(k.opts.Libs, "*"),
-		"kafka.tools.StorageTool", "format", "-t", base64.RawURLEncoding.EncodeToString(id), "-c", k.props(), "--standalone")
+		"kafka.tools.StorageTool", "format", "-t", clusterID(), "-c", k.props(), "--standalone")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("instance: kafka storage format: %w\n%s", err, out)
 	}
 	return nil
+}
+
+// clusterID returns a new cluster id: 16 random bytes in URL-safe base64
+// without padding, never beginning with '-', which the storage tool would
+// take for an option (one id in 64 did, and the format failed).
+func clusterID() string {
+	id := make([]byte, 16)
+	rand.Read(id)
+	id[0] &= 0x7f // the first character is then one of A-Z, a-f
+	return base64.RawURLEncoding.EncodeToString(id)
 }
 
 // Start starts the broker on its data and waits until it serves clients.
