@@ -23,13 +23,8 @@ func BenchmarkLedgerPushRows(b *testing.B) {
 	if os.Getenv("LOA_TEST_DATABASE_URL") == "" {
 		b.Skip("LOA_TEST_DATABASE_URL is not set")
 	}
-	db := testenv.OpenStore(b, testenv.PostgresURL(b))
-	db.SQL().SetMaxOpenConns(1) // one backend, whose CPU is read
+	db, backend := oneBackend(b)
 	ctx := context.Background()
-	var backend int
-	if err := db.SQL().QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
-		b.Fatal(err)
-	}
 	const perTx = 5000
 	at := time.Now()
 	rows := make([]sqlstore.Delivery, 0, perTx)
@@ -69,13 +64,8 @@ func BenchmarkLogSent(b *testing.B) {
 	}
 	for _, events := range []int{1, 5, 16} {
 		b.Run(fmt.Sprintf("events=%d", events), func(b *testing.B) {
-			db := testenv.OpenStore(b, testenv.PostgresURL(b))
-			db.SQL().SetMaxOpenConns(1) // one backend, whose CPU is read
+			db, backend := oneBackend(b)
 			ctx := context.Background()
-			var backend int
-			if err := db.SQL().QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
-				b.Fatal(err)
-			}
 			const group = 64
 			cpu0, err := procstat.CPU(backend)
 			if err != nil {
@@ -104,4 +94,18 @@ func BenchmarkLogSent(b *testing.B) {
 			b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N*group), "pg-CPU-µs/send")
 		})
 	}
+}
+
+// oneBackend opens a store of the benchmark's on PostgreSQL with a single
+// connection, and returns it with the process id of its backend, whose
+// CPU the benchmark reads.
+func oneBackend(b *testing.B) (*sqlstore.DB, int) {
+	b.Helper()
+	db := testenv.OpenStore(b, testenv.PostgresURL(b))
+	db.SQL().SetMaxOpenConns(1)
+	var backend int
+	if err := db.SQL().QueryRowContext(context.Background(), `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+		b.Fatal(err)
+	}
+	return db, backend
 }
