@@ -75,9 +75,12 @@ type Config struct {
 // Defaults are the LOA_* variables a run gives Loa unless Config.Env says
 // otherwise: retry tiers that outlast a 60-second provider stall, SMS
 // gateway rates that let 2,000 codes and the alert's SMS through in a
-// minute, and no per-address code limit (every code comes from this one
-// address).
+// minute, no per-address code limit (every code comes from this one
+// address), and no SMS night: a run's direct notifications are due at
+// once, whatever the hour in Vietnam (the night holds normal-priority
+// SMS until 06:00, which no deadline of a run outlasts).
 var Defaults = map[string]string{
+	"LOA_SMS_QUIET_HOURS":      "off",
 	"LOA_RETRY_TIERS":          "5s,20s,1m,2m",
 	"LOA_CODES_PER_IP":         "1000000",
 	"LOA_SMS_ESMS_RATE":        "200",
