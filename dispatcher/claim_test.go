@@ -48,19 +48,7 @@ func TestMarksEndClaims(t *testing.T) {
 			}
 			ctx := context.Background()
 			c := claimsOn(t, backend)
-			var rkeys []string
-			for i := range 3*claimChunk + 5 {
-				rkeys = append(rkeys, c.redisKey(keyOf("n-marks", "push", fmt.Sprintf("tok-%d", i))))
-			}
-			states, err := c.ClaimKeys(ctx, rkeys, "owner-1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, st := range states {
-				if st != claimed {
-					t.Fatalf("claim %d: state %d, want claimed", i, st)
-				}
-			}
+			rkeys := claimNewKeys(t, c, "n-marks", 3*claimChunk+5)
 			sent, doubt := rkeys[:len(rkeys)-2], rkeys[len(rkeys)-2:]
 			if err := c.MarkSentKeys(ctx, sent); err != nil {
 				t.Fatal(err)
@@ -68,7 +56,7 @@ func TestMarksEndClaims(t *testing.T) {
 			if err := c.MarkInDoubtKeys(ctx, doubt); err != nil {
 				t.Fatal(err)
 			}
-			states, err = c.ClaimKeys(ctx, rkeys, "owner-2")
+			states, err := c.ClaimKeys(ctx, rkeys, "owner-2")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,19 +149,7 @@ func TestClaimOfANewDeliveryIsOneRedisCommand(t *testing.T) {
 	if err := c.refreshEpoch(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var rkeys []string
-	for i := range 64 {
-		rkeys = append(rkeys, c.redisKey(keyOf("n-one-command", "push", fmt.Sprintf("tok-%d", i))))
-	}
-	states, err := c.ClaimKeys(ctx, rkeys, "owner-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, st := range states {
-		if st != claimed {
-			t.Fatalf("claim %d: state %d, want claimed", i, st)
-		}
-	}
+	rkeys := claimNewKeys(t, c, "n-one-command", 64)
 	end := c.prefix + "monitor-end"
 	c.rdb.Get(ctx, end) // Redis shows commands to MONITOR in the order it runs them
 	var reads, writes int
@@ -198,4 +174,25 @@ func TestClaimOfANewDeliveryIsOneRedisCommand(t *testing.T) {
 	if reads != 0 || writes != len(rkeys) {
 		t.Errorf("claiming %d new deliveries: %d reads and %d writes of their keys, want 0 and %d", len(rkeys), reads, writes, len(rkeys))
 	}
+}
+
+// claimNewKeys claims, as owner-1, the keys of n new push deliveries of
+// notification id (tokens tok-0 …), fails the test unless each was
+// claimed, and returns their Redis keys.
+func claimNewKeys(t *testing.T, c *Claims, id string, n int) []string {
+	t.Helper()
+	var rkeys []string
+	for i := range n {
+		rkeys = append(rkeys, c.redisKey(keyOf(id, "push", fmt.Sprintf("tok-%d", i))))
+	}
+	states, err := c.ClaimKeys(context.Background(), rkeys, "owner-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range states {
+		if st != claimed {
+			t.Fatalf("claim %d: state %d, want claimed", i, st)
+		}
+	}
+	return rkeys
 }
