@@ -304,8 +304,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		g.Go(func() error { return c.Run(ctx) })
 	}
 	// Codes and alerts have retry tiers of their own, so a bulk retry held
-	// for its Retry-After never holds one of theirs up.
-	for _, urgent := range []bool{false, true} {
+	// for its Retry-After never holds one of theirs up. A tier is consumed
+	// where the lanes it hands its events back to are: the urgent tiers
+	// beside otp or alert, the others beside direct or bulk.
+	for _, urgent := range retryTiersOf(lanes) {
 		for i := range d.cfg.RetryTiers {
 			topic, group, name := topics.RetryTier(i), fmt.Sprintf("loa-retry-%d", i+1), strconv.Itoa(i+1)
 			if urgent {
@@ -334,6 +336,41 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	d.log.Info("dispatcher running", slog.Any("lanes", lanes), slog.Bool("ledger", d.cfg.Ledger))
 	return g.Wait()
+}
+
+// ConsumesUrgent reports whether a dispatcher given lanes (all when
+// empty) consumes a lane of codes or alerts.
+func ConsumesUrgent(lanes []topics.Lane) bool {
+	return consumesRank(lanes, channels.Urgent)
+}
+
+// retryTiersOf says which retry tiers a dispatcher given lanes consumes:
+// false for the tiers of direct and bulk, true for the urgent ones.
+func retryTiersOf(lanes []topics.Lane) []bool {
+	var out []bool
+	if consumesRank(lanes, channels.Standard, channels.Bulk) {
+		out = append(out, false)
+	}
+	if ConsumesUrgent(lanes) {
+		out = append(out, true)
+	}
+	return out
+}
+
+// consumesRank reports whether lanes (all when empty) hold a lane of one
+// of ranks.
+func consumesRank(lanes []topics.Lane, ranks ...channels.Rank) bool {
+	if len(lanes) == 0 {
+		lanes = topics.Lanes
+	}
+	for _, l := range lanes {
+		for _, r := range ranks {
+			if channels.Lane(l).Rank() == r {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (d *Dispatcher) senders(l topics.Lane) int {

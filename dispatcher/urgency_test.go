@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -283,4 +284,29 @@ func TestCodeGoesWhileTheSharedRedisPoolIsTaken(t *testing.T) {
 			t.Fatalf("sent %d times, ledger %+v", n, dl)
 		}
 	})
+}
+
+// TestRetryTiersFollowTheLanes: a dispatcher consumes the urgent retry
+// tiers where it consumes otp or alert, and the others where it consumes
+// direct or bulk, so a process of bulk work alone never holds a code's
+// retry, and one of codes alone never a broadcast's.
+func TestRetryTiersFollowTheLanes(t *testing.T) {
+	for _, tc := range []struct {
+		lanes []topics.Lane
+		want  string
+	}{
+		{nil, "[false true]"},
+		{[]topics.Lane{topics.LaneBulk}, "[false]"},
+		{[]topics.Lane{topics.LaneDirect}, "[false]"},
+		{[]topics.Lane{topics.LaneOTP}, "[true]"},
+		{[]topics.Lane{topics.LaneAlert}, "[true]"},
+		{[]topics.Lane{topics.LaneOTP, topics.LaneAlert, topics.LaneDirect}, "[false true]"},
+	} {
+		if got := fmt.Sprint(retryTiersOf(tc.lanes)); got != tc.want {
+			t.Errorf("lanes %v: retry tiers (urgent?) %s, want %s", tc.lanes, got, tc.want)
+		}
+	}
+	if ConsumesUrgent([]topics.Lane{topics.LaneBulk, topics.LaneDirect}) || !ConsumesUrgent(nil) {
+		t.Error("ConsumesUrgent")
+	}
 }

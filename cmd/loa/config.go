@@ -44,8 +44,17 @@ type config struct {
 	// connections only codes and alerts use (0: they share the others).
 	DBUrgentConns    int
 	RedisUrgentConns int
-	OutboxCapacity   int
-	RetryTiers       []time.Duration
+	// DispatcherLanes are the lanes `loa dispatcher` consumes
+	// (LOA_DISPATCHER_LANES; nil: all), and DispatcherLedger whether it
+	// also runs the ledger, the held delivery reports and the dead-letter
+	// consumer (LOA_DISPATCHER_LEDGER).
+	DispatcherLanes  []topics.Lane
+	DispatcherLedger bool
+	// Nice is the least nice value the process runs at (LOA_NICE; applied
+	// by main).
+	Nice           int
+	OutboxCapacity int
+	RetryTiers     []time.Duration
 	// SMSNight is the province's night without non-urgent SMS
 	// (LOA_SMS_QUIET_HOURS); nil when off.
 	SMSNight *accounts.QuietHours
@@ -104,6 +113,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.BulkShare = intVar(getenv, "LOA_BULK_SHARE", 8, 0, 100000, &errs)
 	c.DBUrgentConns = intVar(getenv, "LOA_DB_URGENT_CONNS", 4, 0, 100, &errs)
 	c.RedisUrgentConns = intVar(getenv, "LOA_REDIS_URGENT_CONNS", 8, 0, 1000, &errs)
+	c.DispatcherLanes = lanesVar(getenv, "LOA_DISPATCHER_LANES", &errs)
+	c.DispatcherLedger = boolVar(getenv, "LOA_DISPATCHER_LEDGER", true, &errs)
+	c.Nice = intVar(getenv, "LOA_NICE", 0, 0, 19, &errs)
 	c.RetryTiers = []time.Duration{5 * time.Second, time.Minute, 10 * time.Minute}
 	if v := getenv("LOA_RETRY_TIERS"); v != "" {
 		c.RetryTiers = nil
@@ -225,6 +237,52 @@ func intVar(getenv func(string) string, name string, def, lo, hi int, errs *[]er
 		return def
 	}
 	return n
+}
+
+// lanesVar reads a comma-separated list of lanes; nil when unset.
+func lanesVar(getenv func(string) string, name string, errs *[]error) []topics.Lane {
+	s := strings.TrimSpace(getenv(name))
+	if s == "" {
+		return nil
+	}
+	var known []string
+	for _, l := range topics.Lanes {
+		known = append(known, string(l))
+	}
+	var lanes []topics.Lane
+	seen := map[topics.Lane]bool{}
+	for _, part := range strings.Split(s, ",") {
+		l := topics.Lane(strings.ToLower(strings.TrimSpace(part)))
+		switch {
+		case l == "":
+			*errs = append(*errs, fmt.Errorf("%s: %q has an empty lane; want lanes from %s, comma-separated", name, s, strings.Join(known, ", ")))
+			return nil
+		case !l.Valid():
+			*errs = append(*errs, fmt.Errorf("%s: %q is not a lane; the lanes are %s", name, strings.TrimSpace(part), strings.Join(known, ", ")))
+			return nil
+		case seen[l]:
+			*errs = append(*errs, fmt.Errorf("%s: lane %s is named twice", name, l))
+			return nil
+		}
+		seen[l] = true
+		lanes = append(lanes, l)
+	}
+	return lanes
+}
+
+// boolVar reads on/off (also true/false, 1/0, yes/no).
+func boolVar(getenv func(string) string, name string, def bool, errs *[]error) bool {
+	switch s := strings.ToLower(strings.TrimSpace(getenv(name))); s {
+	case "":
+		return def
+	case "on", "true", "1", "yes":
+		return true
+	case "off", "false", "0", "no":
+		return false
+	default:
+		*errs = append(*errs, fmt.Errorf("%s: %q is not on or off", name, getenv(name)))
+		return def
+	}
 }
 
 func durVar(getenv func(string) string, name string, def time.Duration, errs *[]error) time.Duration {

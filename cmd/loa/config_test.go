@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -33,5 +34,38 @@ func TestSendTimeoutReachesTheFCMClient(t *testing.T) {
 	}
 	if got := fcmConfig(c.Providers.FCM, c.Providers, nil, nil).CallTimeout; got != 12*time.Second {
 		t.Fatalf("the FCM client's CallTimeout is %v, want LOA_SEND_TIMEOUT's 12s", got)
+	}
+}
+
+// TestDispatcherLanesConfig: LOA_DISPATCHER_LANES names the lanes a
+// dispatcher consumes (all when unset), LOA_DISPATCHER_LEDGER whether it
+// runs the ledger; an unknown, empty or repeated lane and a ledger
+// setting that is not on or off are configuration errors naming the
+// variable and the lanes there are.
+func TestDispatcherLanesConfig(t *testing.T) {
+	load := func(kv map[string]string) (config, error) { return loadConfig(func(k string) string { return kv[k] }) }
+	c, err := load(nil)
+	if err != nil || c.DispatcherLanes != nil || !c.DispatcherLedger {
+		t.Fatalf("defaults: lanes %v, ledger %v, %v", c.DispatcherLanes, c.DispatcherLedger, err)
+	}
+	c, err = load(map[string]string{"LOA_DISPATCHER_LANES": " otp, Alert,direct ", "LOA_DISPATCHER_LEDGER": "off"})
+	if err != nil || fmt.Sprint(c.DispatcherLanes) != "[otp alert direct]" || c.DispatcherLedger {
+		t.Fatalf("urgent lanes without the ledger: lanes %v, ledger %v, %v", c.DispatcherLanes, c.DispatcherLedger, err)
+	}
+	for v, want := range map[string]string{
+		"sms":        `"sms" is not a lane; the lanes are otp, alert, direct, bulk`,
+		"otp,,bulk":  "empty lane",
+		"bulk,bulk":  "lane bulk is named twice",
+		"otp;alert":  `"otp;alert" is not a lane`,
+		"urgent":     `"urgent" is not a lane`,
+		"bulk, otps": `"otps" is not a lane`,
+	} {
+		_, err := load(map[string]string{"LOA_DISPATCHER_LANES": v})
+		if err == nil || !strings.Contains(err.Error(), "LOA_DISPATCHER_LANES") || !strings.Contains(err.Error(), want) {
+			t.Errorf("LOA_DISPATCHER_LANES=%q: %v, want an error saying %s", v, err, want)
+		}
+	}
+	if _, err := load(map[string]string{"LOA_DISPATCHER_LEDGER": "sometimes"}); err == nil || !strings.Contains(err.Error(), "LOA_DISPATCHER_LEDGER") {
+		t.Errorf("LOA_DISPATCHER_LEDGER=sometimes: %v", err)
 	}
 }

@@ -17,6 +17,12 @@ import (
 )
 
 func main() {
+	if n, ok := niceness(os.Getenv); ok {
+		if err := lowerPriority(n); err != nil {
+			fmt.Fprintln(os.Stderr, "loa:", err)
+			os.Exit(1)
+		}
+	}
 	if n, ok := memoryLimit(os.Args, os.Getenv); ok {
 		debug.SetMemoryLimit(n)
 	}

@@ -370,8 +370,12 @@ func buildDispatcher(cfg config, s *services, chans map[channels.Name]channels.C
 		dcfg.Senders[l] = n
 	}
 	dcfg.BulkShare = cfg.BulkShare
-	if err := s.connectUrgent(context.Background(), cfg); err != nil {
-		return nil, err
+	dcfg.Lanes, dcfg.Ledger = cfg.DispatcherLanes, cfg.DispatcherLedger
+	// The urgent lanes' own connections, where they are consumed.
+	if dispatcher.ConsumesUrgent(dcfg.Lanes) {
+		if err := s.connectUrgent(context.Background(), cfg); err != nil {
+			return nil, err
+		}
 	}
 	if s.urgentStore != nil {
 		dcfg.UrgentStore = s.urgentStore

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// niceness is the nice value LOA_NICE asks the process to run at, and
+// whether to apply one. A malformed value applies none here; loadConfig
+// reports it.
+func niceness(getenv func(string) string) (int, bool) {
+	v := strings.TrimSpace(getenv("LOA_NICE"))
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 19 {
+		return 0, false
+	}
+	return n, n > 0
+}
+
+// lowerPriority runs the whole process at nice n at least, so that the
+// kernel gives the CPU to the processes beside it first when both want
+// it (a bulk dispatcher beside the urgent lanes' and the API). Linux keeps
+// a nice value per thread, and a new thread takes its creator's: each
+// thread is set, pass after pass until one finds none left below n (one
+// started during a pass is set in the next), and every thread the Go
+// runtime starts afterwards is created at n. A thread already nicer is
+// left as it is: an unprivileged process may lower its priority, not raise
+// it.
+func lowerPriority(n int) error {
+	for {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return fmt.Errorf("LOA_NICE: %w", err)
+		}
+		changed := false
+		for _, e := range tasks {
+			tid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			cur, err := threadNice(os.Getpid(), tid)
+			if err != nil || cur >= n {
+				continue // ended, or nice enough
+			}
+			if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, n); err != nil {
+				if errors.Is(err, syscall.ESRCH) {
+					continue
+				}
+				return fmt.Errorf("LOA_NICE: setting thread %d to nice %d: %w", tid, n, err)
+			}
+			changed = true
+		}
+		if !changed {
+			return nil
+		}
+	}
+}
+
+// threadNice reads a thread's nice value from /proc (field 19 of its stat;
+// the command name in field 2 may hold spaces and parentheses).
+func threadNice(pid, tid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/task/%d/stat: no command name", pid, tid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 17 {
+		return 0, fmt.Errorf("/proc/%d/task/%d/stat: %d fields", pid, tid, len(f)+2)
+	}
+	return strconv.Atoi(f[16])
+}
