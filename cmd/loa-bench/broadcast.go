@@ -48,6 +48,35 @@ type benchConfig struct {
 	seedOnly                       bool
 	freshEpoch                     bool
 	work                           bool // count the services' work
+	// split runs the urgent lanes in a dispatcher of their own and the
+	// bulk lane (with the ledger) in -dispatchers more at nice bulkNice.
+	split    bool
+	bulkNice int
+}
+
+// urgentLanes are the lanes of -split's urgent dispatcher.
+const urgentLanes = "otp,alert,direct"
+
+// dispatcherEnvs are the variables of each dispatcher: with -split, the
+// urgent lanes without the ledger in the first, the bulk lane with the
+// ledger at a lower CPU priority in the others.
+func (c benchConfig) dispatcherEnvs() []map[string]string {
+	if !c.split {
+		return nil
+	}
+	envs := []map[string]string{{"LOA_DISPATCHER_LANES": urgentLanes, "LOA_DISPATCHER_LEDGER": "off"}}
+	for range c.dispatchers {
+		envs = append(envs, map[string]string{"LOA_DISPATCHER_LANES": "bulk", "LOA_NICE": strconv.Itoa(c.bulkNice)})
+	}
+	return envs
+}
+
+// layout describes the dispatchers for the report.
+func (c benchConfig) layout() string {
+	if !c.split {
+		return fmt.Sprintf("%d dispatcher(s)", c.dispatchers)
+	}
+	return fmt.Sprintf("1 urgent dispatcher (%s) + %d bulk dispatcher(s) at nice %d", urgentLanes, c.dispatchers, c.bulkNice)
 }
 
 type multiFlag map[string]string
@@ -103,6 +132,8 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	fs.StringVar(&cfg.schema, "schema", "", "a PostgreSQL schema kept between runs: made and seeded when missing, reused (not seeded again) when present, never dropped")
 	fs.BoolVar(&cfg.seedOnly, "seed-only", false, "with -schema: seed the devices and stop (so a measured run does not include seeding)")
 	fs.BoolVar(&cfg.freshEpoch, "fresh-epoch", false, "measure as just after Redis lost its data: every send of the first minutes is checked against the write-ahead record (default: as a Redis that has kept its claims for an hour)")
+	fs.BoolVar(&cfg.split, "split", false, "run the urgent lanes ("+urgentLanes+") in a dispatcher of their own without the ledger, and the bulk lane with the ledger in -dispatchers more at -bulk-nice (docs/operations.md's layout)")
+	fs.IntVar(&cfg.bulkNice, "bulk-nice", 10, "with -split: LOA_NICE of the bulk dispatchers")
 	fs.BoolVar(&cfg.work, "work", true, "count what the services were asked (Kafka messages, PostgreSQL commits and rows, Redis commands); adds 22 s of waiting for PostgreSQL's statistics")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -112,6 +143,9 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	}
 	if cfg.fcm != "loa" && cfg.fcm != "reference" {
 		return fmt.Errorf("-fcm %q: want loa or reference", cfg.fcm)
+	}
+	if cfg.bulkNice < 0 || cfg.bulkNice > 19 {
+		return fmt.Errorf("-bulk-nice %d: want 0 to 19", cfg.bulkNice)
 	}
 	if cfg.seedOnly && cfg.schema == "" {
 		return errors.New("-seed-only needs -schema, the schema to keep")
@@ -171,8 +205,10 @@ type proc struct {
 	own  bool // started by this run: its VmHWM is reset at approval
 	cpu0 time.Duration
 	cpu1 time.Duration
-	peak int64
-	note string
+	// cpuCodes is the CPU when the codes stopped being asked (-codes-for).
+	cpuCodes time.Duration
+	peak     int64
+	note     string
 }
 
 // result is what the run measured.
@@ -201,8 +237,8 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(b.out, "loa-bench: %d devices, %d dispatcher(s), FCM fake: %s (latency %v); logs in %s\n",
-		cfg.devices, cfg.dispatchers, cfg.fcm, cfg.latency, cfg.dir)
+	fmt.Fprintf(b.out, "loa-bench: %d devices, %s, FCM fake: %s (latency %v); logs in %s\n",
+		cfg.devices, cfg.layout(), cfg.fcm, cfg.latency, cfg.dir)
 
 	if !cfg.freshEpoch {
 		if err := settleEpoch(ctx, cfg.redisURL, b.keys, time.Now().Add(-time.Hour)); err != nil {
@@ -210,7 +246,8 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 		}
 	}
 	opts := fleet.Options{Loa: cfg.loa, Dir: cfg.dir, Dispatchers: cfg.dispatchers, DatabaseURL: dbURL, RedisURL: cfg.redisURL,
-		KafkaBrokers: cfg.brokers, TopicPrefix: b.prefix, RedisKeyPrefix: b.keys, FCMRecord: "total", Env: cfg.env}
+		KafkaBrokers: cfg.brokers, TopicPrefix: b.prefix, RedisKeyPrefix: b.keys, FCMRecord: "total", Env: cfg.env,
+		DispatcherEnvs: cfg.dispatcherEnvs()}
 	if cfg.fcm == "reference" {
 		if opts.FCM, err = b.startReference(ctx); err != nil {
 			return nil, err
@@ -299,7 +336,13 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	if cfg.codes > 0 {
 		codes = newCodeLoad(b.fl.Client(), cfg.codes)
 		wg.Add(1)
-		go func() { defer wg.Done(); codes.run(ctx, stopCodes, cfg.codesFor) }()
+		go func() {
+			defer wg.Done()
+			codes.run(ctx, stopCodes, cfg.codesFor)
+			for _, p := range res.procs {
+				p.cpuCodes = cpuOf(p)
+			}
+		}()
 	}
 	if _, err := c.Call(ctx, "POST", "/v1/broadcasts/"+bc.ID+"/approve", appr, nil, nil); err != nil {
 		close(stopCodes)
@@ -325,6 +368,9 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	if codes != nil {
 		if res.codes, err = codes.collect(ctx, b.fl, time.Minute); err != nil {
 			return nil, fmt.Errorf("codes: %w", err)
+		}
+		for _, p := range res.procs {
+			res.codes.cpu = append(res.codes.cpu, procCPU{name: p.name, cpu: p.cpuCodes - p.cpu0})
 		}
 	}
 	for _, url := range b.fl.MetricsURLs {
@@ -446,8 +492,22 @@ func (b *bench) processes() ([]*proc, string) {
 		}
 	}
 	add("loa api", b.fl.API.PID(), false, true, true, "")
-	for _, d := range b.fl.Dispatchers {
-		add("loa "+d.Name, d.PID(), false, true, true, "")
+	envs := b.cfg.dispatcherEnvs()
+	for i, d := range b.fl.Dispatchers {
+		var notes []string
+		if i < len(envs) {
+			notes = append(notes, "lanes "+envs[i]["LOA_DISPATCHER_LANES"])
+			if envs[i]["LOA_DISPATCHER_LEDGER"] != "off" {
+				notes = append(notes, "the ledger")
+			}
+		}
+		// The nice value its threads run at, as read from /proc.
+		if lo, hi, err := procstat.Nice(d.PID()); err == nil && lo == hi {
+			notes = append(notes, fmt.Sprintf("nice %d", lo))
+		} else if err == nil {
+			notes = append(notes, fmt.Sprintf("nice %d-%d", lo, hi))
+		}
+		add("loa "+d.Name, d.PID(), false, true, true, strings.Join(notes, ", "))
 	}
 	add("loa-bench", os.Getpid(), false, false, false, "this program: progress, memory sampling, SMS codes")
 	if b.ref != nil {
@@ -570,8 +630,8 @@ func loadavg() string {
 
 func (r *result) print(w io.Writer) {
 	n := float64(r.cfg.devices)
-	fmt.Fprintf(w, "\nbroadcast to %d devices, %d dispatcher(s), FCM fake %s at %v latency, %d CPUs; load average %s before, %s after\n",
-		r.cfg.devices, r.cfg.dispatchers, r.cfg.fcm, r.cfg.latency, runtime.NumCPU(), r.load0, r.load1)
+	fmt.Fprintf(w, "\nbroadcast to %d devices, %s, FCM fake %s at %v latency, %d CPUs; load average %s before, %s after\n",
+		r.cfg.devices, r.cfg.layout(), r.cfg.fcm, r.cfg.latency, runtime.NumCPU(), r.load0, r.load1)
 	fmt.Fprintf(w, "services: %s\n", r.services)
 	fmt.Fprintf(w, "approval → last push: %.2f s = %.0f pushes/s; ledger complete at %.2f s\n\n",
 		r.toLastPush.Seconds(), n/r.toLastPush.Seconds(), r.toLedger.Seconds())

@@ -55,7 +55,9 @@ func TestBroadcastBench(t *testing.T) {
 // TestBroadcastBenchSeededOnceWithCodes: -seed-only seeds a kept schema
 // and stops; a run on that schema does not seed again, and with -codes it
 // asks the API for SMS codes while the broadcast runs and prints their
-// time from the API to the gateway fake.
+// time from the API to the gateway fake. With -split the codes go through
+// a dispatcher of the urgent lanes and every push through a bulk one run
+// at nice 10 (as /proc shows it), which also runs the ledger.
 func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 	b := newBenchRunner(t)
 	dbURL := b.env["LOA_TEST_DATABASE_URL"]
@@ -79,7 +81,7 @@ func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 	if !strings.Contains(s, "seeded 2000 devices") || strings.Contains(s, "pushes/s") {
 		t.Fatalf("-seed-only did not seed and stop")
 	}
-	s = bench("-codes", "100")
+	s = bench("-codes", "100", "-split")
 	if strings.Contains(s, "seeded 2000") || !strings.Contains(s, "is seeded already") {
 		t.Error("the kept schema was seeded again")
 	}
@@ -94,6 +96,19 @@ func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 	}
 	if strings.Contains(s, "never reached") {
 		t.Error("codes were lost")
+	}
+	for _, want := range []string{
+		"1 urgent dispatcher (otp,alert,direct) + 1 bulk dispatcher(s) at nice 10",
+		"(lanes bulk, the ledger, nice 10)",
+		"pushes sent per dispatcher: dispatcher-1 0 (0%), dispatcher-2 2000 (100%)",
+		"cores used while the codes were asked",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("no %q in the report", want)
+		}
+	}
+	if m := regexp.MustCompile(`loa dispatcher-1 .*\(lanes otp,alert,direct, nice (\d+)\)`).FindStringSubmatch(s); m == nil || m[1] == "10" {
+		t.Errorf("the urgent dispatcher's row: %v, want its lanes and its own nice value, without the ledger", m)
 	}
 }
 

@@ -88,6 +88,13 @@ type codeResult struct {
 	apiTook   []time.Duration // sorted
 	missing   int             // accepted but not at a gateway within the wait
 	during    time.Duration
+	cpu       []procCPU // each process's CPU while the codes were asked
+}
+
+// procCPU is a process's CPU over a part of the run.
+type procCPU struct {
+	name string
+	cpu  time.Duration
 }
 
 // collect waits for the requests in flight, then up to wait for every
@@ -157,6 +164,13 @@ func (r *codeResult) print(w io.Writer) {
 	fmt.Fprintln(w)
 	a := r.apiTook
 	fmt.Fprintf(w, "  the API's answer (202): p50 %s, p99 %s, max %s\n", ms(quantile(a, .5)), ms(quantile(a, .99)), ms(quantile(a, 1)))
+	if len(r.cpu) > 0 && r.during > 0 {
+		var parts []string
+		for _, p := range r.cpu {
+			parts = append(parts, fmt.Sprintf("%s %.2f", p.name, p.cpu.Seconds()/r.during.Seconds()))
+		}
+		fmt.Fprintf(w, "  cores used while the codes were asked (with the broadcast's work): %s\n", strings.Join(parts, ", "))
+	}
 }
 
 func sum(m map[string]int) int {

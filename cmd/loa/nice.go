@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/loa-hub/loa/internal/procstat"
 )
 
 // niceness is the nice value LOA_NICE asks the process to run at, and
@@ -45,7 +47,7 @@ func lowerPriority(n int) error {
 			if err != nil {
 				continue
 			}
-			cur, err := threadNice(os.Getpid(), tid)
+			cur, err := procstat.ThreadNice(os.Getpid(), tid)
 			if err != nil || cur >= n {
 				continue // ended, or nice enough
 			}
@@ -61,23 +63,4 @@ func lowerPriority(n int) error {
 			return nil
 		}
 	}
-}
-
-// threadNice reads a thread's nice value from /proc (field 19 of its stat;
-// the command name in field 2 may hold spaces and parentheses).
-func threadNice(pid, tid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/task/%d/stat: no command name", pid, tid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 17 {
-		return 0, fmt.Errorf("/proc/%d/task/%d/stat: %d fields", pid, tid, len(f)+2)
-	}
-	return strconv.Atoi(f[16])
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/loa-hub/loa/internal/procstat"
 )
 
 // TestNiceLowersEveryThread: LOA_NICE's lowering reaches every thread of
@@ -72,7 +74,7 @@ func niceChild() {
 	}
 	for _, e := range tasks {
 		tid, _ := strconv.Atoi(e.Name())
-		if n, err := threadNice(os.Getpid(), tid); err == nil {
+		if n, err := procstat.ThreadNice(os.Getpid(), tid); err == nil {
 			fmt.Printf("thread %d nice %d\n", tid, n)
 		}
 	}

@@ -64,6 +64,10 @@ type Options struct {
 	Env map[string]string
 	// DispatcherEnv are variables for the dispatchers alone.
 	DispatcherEnv map[string]string
+	// DispatcherEnvs are variables for dispatcher i alone (they win over
+	// DispatcherEnv): dispatchers of different lanes or CPU priority. With
+	// more entries than Dispatchers, one dispatcher runs for each.
+	DispatcherEnvs []map[string]string
 }
 
 // Fleet is a running set of Loa processes.
@@ -238,9 +242,7 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 	if opts.Loa == "" {
 		return nil, errors.New("fleet: Options.Loa (the loa binary) is required")
 	}
-	if opts.Dispatchers == 0 {
-		opts.Dispatchers = 1
-	}
+	opts.Dispatchers = max(opts.Dispatchers, len(opts.DispatcherEnvs), 1)
 	if opts.FCMRecord == "" {
 		opts.FCMRecord = "counts"
 	}
@@ -352,6 +354,11 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 		dv := map[string]string{"LOA_METRICS_ADDR": addr}
 		for k, v := range opts.DispatcherEnv {
 			dv[k] = v
+		}
+		if i < len(opts.DispatcherEnvs) {
+			for k, v := range opts.DispatcherEnvs[i] {
+				dv[k] = v
+			}
 		}
 		name := fmt.Sprintf("dispatcher-%d", i+1)
 		m := &Member{Name: name, LogPath: filepath.Join(opts.Dir, name+".log"), argv: []string{opts.Loa, "dispatcher"},

@@ -253,3 +253,48 @@ func Root(pid int) int {
 		pid = s.ppid
 	}
 }
+
+// ThreadNice returns the nice value of thread tid of process pid (field
+// 19 of its stat). Linux keeps a nice value per thread.
+func ThreadNice(pid, tid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+	if err != nil {
+		return 0, fmt.Errorf("procstat: %w", err)
+	}
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 17 {
+		return 0, fmt.Errorf("procstat: /proc/%d/task/%d/stat: malformed", pid, tid)
+	}
+	return strconv.Atoi(f[16])
+}
+
+// Nice returns the least and the greatest nice value of pid's threads.
+func Nice(pid int) (lo, hi int, err error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("procstat: %w", err)
+	}
+	seen := false
+	for _, e := range tasks {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		n, err := ThreadNice(pid, tid)
+		if err != nil {
+			continue // the thread ended
+		}
+		if !seen || n < lo {
+			lo = n
+		}
+		if !seen || n > hi {
+			hi = n
+		}
+		seen = true
+	}
+	if !seen {
+		return 0, 0, fmt.Errorf("procstat: process %d has no threads left", pid)
+	}
+	return lo, hi, nil
+}

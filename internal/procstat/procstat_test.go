@@ -5,6 +5,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -74,4 +76,31 @@ func TestTree(t *testing.T) {
 	if err := ResetPeak(os.Getpid()); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestNice: a process's threads' nice values, the least and the greatest;
+// a thread of this test process set nicer shows as the greatest.
+func TestNice(t *testing.T) {
+	lo, hi, err := Nice(os.Getpid())
+	if err != nil || lo > hi {
+		t.Fatalf("Nice: %d, %d, %v", lo, hi, err)
+	}
+	done := make(chan int)
+	go func() {
+		runtime.LockOSThread() // the thread ends with the goroutine
+		tid := syscall.Gettid()
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, 19); err != nil {
+			t.Error(err)
+		}
+		done <- tid
+		<-done
+	}()
+	tid := <-done
+	if n, err := ThreadNice(os.Getpid(), tid); err != nil || n != 19 {
+		t.Errorf("ThreadNice of the thread set to 19: %d, %v", n, err)
+	}
+	if _, hi, err := Nice(os.Getpid()); err != nil || hi != 19 {
+		t.Errorf("Nice's greatest: %d, %v; want 19", hi, err)
+	}
+	done <- 0
 }
