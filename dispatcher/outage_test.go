@@ -535,10 +535,13 @@ func TestKilledMidSendCodeAndAlertAreNotSentAgain(t *testing.T) {
 		dead, half := make(chan struct{}), make(chan struct{})
 		kill := func() {
 			once.Do(func() {
+				// Cut first, count after: a send that begins between
+				// the two is then either counted or unable to write its
+				// attempt, as when a process dies at one instant.
 				killed.Store(true)
-				unmarked = d1.marker.unmarked.Load()
 				proxy.cut()
 				wal.cut.Store(true)
+				unmarked = d1.marker.unmarked.Load()
 				close(dead)
 			})
 		}

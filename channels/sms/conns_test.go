@@ -1,13 +1,11 @@
 package sms_test
 
 import (
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"testing"
 
+	"github.com/loa-hub/loa/channels/channeltest"
 	"github.com/loa-hub/loa/channels/sms"
 )
 
@@ -20,33 +18,10 @@ import (
 // every later round.
 func TestProviderKeepsAConnectionPerSendUnderWay(t *testing.T) {
 	const concurrent, rounds = 8, 10
-	var (
-		dialled atomic.Int64
-		mu      sync.Mutex
-		arrived int
-		round   = make(chan struct{})
-	)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		arrived++
-		release := round
-		if arrived == concurrent {
-			arrived = 0
-			round = make(chan struct{})
-			close(release)
-		}
-		mu.Unlock()
-		<-release
+	srv := channeltest.NewRoundServer(t, concurrent, rounds, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"id":"m"}`))
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			dialled.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	})
 
 	w, err := sms.NewWebhook(sms.WebhookConfig{URL: srv.URL + "/send"})
 	if err != nil {
@@ -73,7 +48,7 @@ func TestProviderKeepsAConnectionPerSendUnderWay(t *testing.T) {
 	// Kept connections: about `concurrent` in all (a connection not yet
 	// back in the pool when the next round starts costs one more). With 2
 	// kept, every round after the first dials at least concurrent-2.
-	if n := dialled.Load(); n > 3*concurrent {
+	if n := srv.Dialled(); n > 3*concurrent {
 		t.Errorf("%d connections dialled for %d rounds of %d sends under way at once; want at most %d", n, rounds, concurrent, 3*concurrent)
 	}
 }

@@ -4,13 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
+
+	"github.com/loa-hub/loa/channels/channeltest"
 )
 
 func TestESMSOverHTTPWithFaultEndpoint(t *testing.T) {
@@ -57,34 +55,9 @@ func TestESMSOverHTTPWithFaultEndpoint(t *testing.T) {
 // connections; kept, they serve the later rounds.
 func TestReportsKeepTheirConnections(t *testing.T) {
 	const concurrent, rounds = 8, 10
-	var (
-		dialled  atomic.Int64
-		mu       sync.Mutex
-		arrived  int
-		round    = make(chan struct{})
-		released = make(chan struct{}, rounds)
-	)
-	rcv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rcv := channeltest.NewRoundServer(t, concurrent, rounds, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
-		mu.Lock()
-		arrived++
-		release := round
-		if arrived == concurrent {
-			arrived = 0
-			round = make(chan struct{})
-			close(release)
-			released <- struct{}{}
-		}
-		mu.Unlock()
-		<-release
-	}))
-	rcv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			dialled.Add(1)
-		}
-	}
-	rcv.Start()
-	t.Cleanup(rcv.Close)
+	})
 
 	e, err := NewESMS(ESMSOptions{Options: Options{CallbackURL: rcv.URL}})
 	if err != nil {
@@ -100,9 +73,9 @@ func TestReportsKeepTheirConnections(t *testing.T) {
 			}
 			resp.Body.Close()
 		}
-		<-released
+		<-rcv.Released
 	}
-	if n := dialled.Load(); n > 3*concurrent {
+	if n := rcv.Dialled(); n > 3*concurrent {
 		t.Errorf("%d connections for %d rounds of %d reports under way at once; want at most %d", n, rounds, concurrent, 3*concurrent)
 	}
 }
