@@ -37,6 +37,10 @@ type DB struct {
 	// audienceHook, when set (by tests), sees each audience page query
 	// before it runs, on the connection it runs on.
 	audienceHook func(ctx context.Context, conn queryer, q string, args []any)
+	// ledgerHook, when set (by tests), learns how each batch of ledger
+	// rows was written on PostgreSQL: how many rows by COPY, how many by
+	// the upsert.
+	ledgerHook func(copied, upserted int)
 	// trees caches the area trees of audiences (see subtree).
 	trees areaTreeCache
 }

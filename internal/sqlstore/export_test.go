@@ -16,3 +16,7 @@ func SetAudienceHook(d *DB, f func(ctx context.Context, conn interface {
 	}
 	d.audienceHook = func(ctx context.Context, conn queryer, q string, args []any) { f(ctx, conn, q, args) }
 }
+
+// SetLedgerHook has f learn how each batch of ledger rows is written on
+// PostgreSQL: how many rows by COPY, how many by the upsert.
+func SetLedgerHook(d *DB, f func(copied, upserted int)) { d.ledgerHook = f }
