@@ -33,6 +33,13 @@ type call struct {
 	left   bool             // the observer ended the call to leave the retry to Loa
 	rank   channels.Rank    // admission order of the push's lane
 	wait   metrics.Observer // the push's wait for a stream; nil for none
+	// head, when set, is the encoded head of the push's shape: the SDK
+	// was given only the token, and the observer sends head + the SDK's
+	// encoding of the token. learn, when set instead, is the shape whose
+	// head the observer learns from this push's request.
+	head  []byte
+	learn *shape
+	token string // the push's token, to learn from
 
 	mu        sync.Mutex
 	requested bool // a request reached the transport
@@ -49,9 +56,22 @@ type observer struct{ base http.RoundTripper }
 
 func (o observer) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, _ := req.Context().Value(callKey{}).(*call)
-	resp, err := o.base.RoundTrip(req)
 	if c == nil {
-		return resp, err
+		return o.base.RoundTrip(req)
+	}
+	var err error
+	switch {
+	case c.head != nil:
+		var r *http.Request
+		if r, err = withHead(req, c.head); err == nil {
+			req = r
+		}
+	case c.learn != nil:
+		learnHead(c.learn, c.token, req)
+	}
+	var resp *http.Response
+	if err == nil {
+		resp, err = o.base.RoundTrip(req)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -168,6 +188,8 @@ func (c *Client) classify(ctx, callCtx context.Context, rec *call, err error, to
 		return &channels.Error{Class: channels.Transient, Provider: c.provider, Code: code, Err: fmt.Errorf("fcm: send: %w", cause)}
 	}
 	switch {
+	case errors.Is(netErr, errUnexpectedBody):
+		return transient("encoding", netErr)
 	case errors.Is(netErr, channels.ErrNotAttempted):
 		// Gave up waiting for a stream: FCM never saw it.
 		return transient("stream_wait", netErr)
