@@ -51,27 +51,51 @@ type call struct {
 
 // observer is the outermost transport of the SDK's HTTP client. It lets
 // Send see the raw answer, and stops the SDK's internal retry of 503s and
-// network errors by cancelling the call.
-type observer struct{ base http.RoundTripper }
+// network errors by cancelling the call. With credentials, auth puts the
+// access token on each request, in the same copy of it when the observer
+// makes one (see withHead).
+type observer struct {
+	base http.RoundTripper
+	auth *bearer // nil without credentials
+}
+
+func (o observer) next() http.RoundTripper {
+	if o.auth != nil {
+		return o.auth
+	}
+	return o.base
+}
 
 func (o observer) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, _ := req.Context().Value(callKey{}).(*call)
 	if c == nil {
-		return o.base.RoundTrip(req)
+		return o.next().RoundTrip(req)
 	}
-	var err error
+	var (
+		resp *http.Response
+		err  error
+	)
 	switch {
 	case c.head != nil:
+		var auth []string
+		if o.auth != nil {
+			auth, err = o.auth.header()
+		}
 		var r *http.Request
-		if r, err = withHead(req, c.head); err == nil {
+		if err == nil {
+			r, err = withHead(req, c.head, auth)
+		} else if req.Body != nil {
+			req.Body.Close() // a RoundTripper closes the body, even on error
+		}
+		if err == nil {
 			req = r
+			resp, err = o.base.RoundTrip(req)
 		}
 	case c.learn != nil:
 		learnHead(c.learn, c.token, req)
-	}
-	var resp *http.Response
-	if err == nil {
-		resp, err = o.base.RoundTrip(req)
+		fallthrough
+	default:
+		resp, err = o.next().RoundTrip(req)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -161,7 +161,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		n := cmp.Or(cfg.Connections, DefaultConnections)
 		base = pool(t, n, int(math.Ceil(cfg.ReservedShare*float64(n*streamsPerConnection))), cmp.Or(cfg.Endpoint, defaultEndpoint))
 	}
-	rt := base
+	obs := observer{base: base}
 	if cfg.CredentialsFile != "" {
 		b, err := os.ReadFile(cfg.CredentialsFile)
 		if err != nil {
@@ -178,9 +178,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fcm: credentials: %w", err)
 		}
-		rt = &bearer{src: creds.TokenSource, base: base}
+		obs.auth = &bearer{src: creds.TokenSource, base: base}
 	}
-	hc := &http.Client{Transport: observer{rt}}
+	hc := &http.Client{Transport: obs}
 	if cfg.HTTPClient != nil {
 		hc.CheckRedirect, hc.Jar = cfg.HTTPClient.CheckRedirect, cfg.HTTPClient.Jar
 	}
@@ -338,11 +338,22 @@ type authValue struct {
 }
 
 func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
-	tok, err := b.src.Token()
+	auth, err := b.header()
 	if err != nil {
 		if req.Body != nil {
 			req.Body.Close() // a RoundTripper closes the body, even on error
 		}
+		return nil, err
+	}
+	r := *req // the caller's request is not to be changed
+	r.Header = withAuth(req.Header, auth)
+	return b.base.RoundTrip(&r)
+}
+
+// header returns the Authorization header's value.
+func (b *bearer) header() ([]string, error) {
+	tok, err := b.src.Token()
+	if err != nil {
 		return nil, err
 	}
 	v := b.last.Load()
@@ -350,13 +361,21 @@ func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
 		v = &authValue{tok: tok, header: []string{tok.Type() + " " + tok.AccessToken}}
 		b.last.Store(v)
 	}
-	r := *req // the caller's request is not to be changed
-	r.Header = make(http.Header, len(req.Header)+1)
-	for k, vv := range req.Header {
-		r.Header[k] = vv
+	return v.header, nil
+}
+
+// withAuth returns a copy of h with the Authorization header auth; h
+// itself when auth is nil.
+func withAuth(h http.Header, auth []string) http.Header {
+	if auth == nil {
+		return h
 	}
-	r.Header["Authorization"] = v.header
-	return b.base.RoundTrip(&r)
+	c := make(http.Header, len(h)+1)
+	for k, vv := range h {
+		c[k] = vv
+	}
+	c["Authorization"] = auth
+	return c
 }
 
 type nopObserver struct{}

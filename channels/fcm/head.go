@@ -56,10 +56,14 @@ func learnHead(s *shape, token string, req *http.Request) {
 }
 
 // withHead returns req, the SDK's request for a message with only a
-// token, with the body head + the SDK's token field and closing braces.
-func withHead(req *http.Request, head []byte) (*http.Request, error) {
+// token, with the body head + the SDK's token field and closing braces,
+// and the Authorization header auth unless nil.
+func withHead(req *http.Request, head []byte, auth []string) (*http.Request, error) {
 	n := int(req.ContentLength)
 	if req.Body == nil || n <= len(requestOpen)+len(tokenField)+len(requestClose) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
 		return nil, errUnexpectedBody
 	}
 	b := make([]byte, len(head)+n-len(requestOpen))
@@ -74,10 +78,21 @@ func withHead(req *http.Request, head []byte) (*http.Request, error) {
 		!bytes.HasSuffix(b, []byte(requestClose)) {
 		return nil, errUnexpectedBody
 	}
-	r := *req // the caller's request is not to be changed
-	r.Body, r.ContentLength = &bodyReader{Reader: *bytes.NewReader(b)}, int64(len(b))
-	r.GetBody = func() (io.ReadCloser, error) { return &bodyReader{Reader: *bytes.NewReader(b)}, nil }
-	return &r, nil
+	r := &headRequest{Request: *req} // the caller's request is not to be changed
+	r.body.Reset(b)
+	r.Body, r.ContentLength, r.Header = &r.body, int64(len(b)), withAuth(req.Header, auth)
+	r.GetBody = func() (io.ReadCloser, error) {
+		rc := &bodyReader{}
+		rc.Reset(b)
+		return rc, nil
+	}
+	return &r.Request, nil
+}
+
+// headRequest is a request withHead made and its body, in one allocation.
+type headRequest struct {
+	http.Request
+	body bodyReader
 }
 
 // errUnexpectedBody fails a push whose request withHead could not put

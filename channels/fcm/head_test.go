@@ -3,8 +3,10 @@ package fcm
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,15 +86,22 @@ func TestPushRequestsAreTheSDKsEncoding(t *testing.T) {
 	}
 }
 
-// answering is a transport that answers every request as FCM does a
-// successful send, without a network.
+// answering is a transport that answers, without a network, every
+// request as FCM does a successful send, or as Google's token endpoint
+// does (at /token).
 type answering struct{}
 
 func (answering) RoundTrip(req *http.Request) (*http.Response, error) {
 	io.Copy(io.Discard, req.Body) //nolint:errcheck // the body's bytes are not looked at
 	req.Body.Close()
+	body := `{"name":"projects/loa-test/messages/1"}`
+	if req.URL.Path == "/token" {
+		body = `{"access_token":"ya29.answering","token_type":"Bearer","expires_in":3600}`
+	} else if req.Header.Get("Authorization") != "Bearer ya29.answering" {
+		return nil, fmt.Errorf("a send without the access token: %q", req.Header.Get("Authorization"))
+	}
 	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
-		Body: io.NopCloser(strings.NewReader(`{"name":"projects/loa-test/messages/1"}`)), Request: req}, nil
+		Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
 }
 
 // broadcastPush is a push as a broadcast sends it: a notification with
@@ -103,9 +112,14 @@ func broadcastPush(now time.Time) channels.Message {
 		Collapse: "bc-1", ExpiresAt: now.Add(time.Hour)}
 }
 
-// noNetworkClient is a Client whose sends are answered in the process.
+// noNetworkClient is a Client with a service account whose sends, and
+// access tokens, are answered in the process.
 func noNetworkClient(tb testing.TB, now time.Time) *Client {
-	c, err := New(context.Background(), Config{ProjectID: "loa-test", Endpoint: "https://fcm.test/v1",
+	sa := filepath.Join(tb.TempDir(), "sa.json")
+	if err := fcmfake.WriteServiceAccount(sa, "loa-test", "https://fcm.test/token"); err != nil {
+		tb.Fatal(err)
+	}
+	c, err := New(context.Background(), Config{ProjectID: "loa-test", Endpoint: "https://fcm.test/v1", CredentialsFile: sa,
 		HTTPClient: &http.Client{Transport: answering{}}, Now: func() time.Time { return now }})
 	if err != nil {
 		tb.Fatal(err)
