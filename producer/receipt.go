@@ -74,8 +74,7 @@ func PackReceipts(rs []Receipt, maxCount, maxBytes int) [][]byte {
 		if len(cur.Rows) == 0 {
 			return
 		}
-		b, _ := json.Marshal(cur) // strings, numbers and bools always marshal
-		out = append(out, b)
+		out = append(out, appendPacked(make([]byte, 0, size), &cur))
 		cur.Rows, size = nil, 0
 	}
 	for _, r := range rs {
@@ -128,9 +127,12 @@ func quotedLen(s string) int {
 func DecodeReceipts(value []byte) ([]Receipt, error) {
 	var rs []Receipt
 	if v := bytes.TrimLeft(value, " \t\r\n"); bytes.HasPrefix(v, packedPrefix) {
-		var p packed
-		if err := json.Unmarshal(v, &p); err != nil {
-			return nil, err
+		p, ok := readPacked(v)
+		if !ok {
+			p = packed{}
+			if err := json.Unmarshal(v, &p); err != nil {
+				return nil, err
+			}
 		}
 		rs = make([]Receipt, len(p.Rows))
 		for i, row := range p.Rows {

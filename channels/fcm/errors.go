@@ -33,6 +33,13 @@ type call struct {
 	left   bool             // the observer ended the call to leave the retry to Loa
 	rank   channels.Rank    // admission order of the push's lane
 	wait   metrics.Observer // the push's wait for a stream; nil for none
+	// head, when set, is the encoded head of the push's shape: the SDK
+	// was given only the token, and the observer sends head + the SDK's
+	// encoding of the token. learn, when set instead, is the shape whose
+	// head the observer learns from this push's request.
+	head  []byte
+	learn *shape
+	token string // the push's token, to learn from
 
 	mu        sync.Mutex
 	requested bool // a request reached the transport
@@ -44,14 +51,51 @@ type call struct {
 
 // observer is the outermost transport of the SDK's HTTP client. It lets
 // Send see the raw answer, and stops the SDK's internal retry of 503s and
-// network errors by cancelling the call.
-type observer struct{ base http.RoundTripper }
+// network errors by cancelling the call. With credentials, auth puts the
+// access token on each request, in the same copy of it when the observer
+// makes one (see withHead).
+type observer struct {
+	base http.RoundTripper
+	auth *bearer // nil without credentials
+}
+
+func (o observer) next() http.RoundTripper {
+	if o.auth != nil {
+		return o.auth
+	}
+	return o.base
+}
 
 func (o observer) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, _ := req.Context().Value(callKey{}).(*call)
-	resp, err := o.base.RoundTrip(req)
 	if c == nil {
-		return resp, err
+		return o.next().RoundTrip(req)
+	}
+	var (
+		resp *http.Response
+		err  error
+	)
+	switch {
+	case c.head != nil:
+		var auth []string
+		if o.auth != nil {
+			auth, err = o.auth.header()
+		}
+		var r *http.Request
+		if err == nil {
+			r, err = withHead(req, c.head, auth)
+		} else if req.Body != nil {
+			req.Body.Close() // a RoundTripper closes the body, even on error
+		}
+		if err == nil {
+			req = r
+			resp, err = o.base.RoundTrip(req)
+		}
+	case c.learn != nil:
+		learnHead(c.learn, c.token, req)
+		fallthrough
+	default:
+		resp, err = o.next().RoundTrip(req)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -168,6 +212,8 @@ func (c *Client) classify(ctx, callCtx context.Context, rec *call, err error, to
 		return &channels.Error{Class: channels.Transient, Provider: c.provider, Code: code, Err: fmt.Errorf("fcm: send: %w", cause)}
 	}
 	switch {
+	case errors.Is(netErr, errUnexpectedBody):
+		return transient("encoding", netErr)
 	case errors.Is(netErr, channels.ErrNotAttempted):
 		// Gave up waiting for a stream: FCM never saw it.
 		return transient("stream_wait", netErr)

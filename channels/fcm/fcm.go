@@ -161,7 +161,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		n := cmp.Or(cfg.Connections, DefaultConnections)
 		base = pool(t, n, int(math.Ceil(cfg.ReservedShare*float64(n*streamsPerConnection))), cmp.Or(cfg.Endpoint, defaultEndpoint))
 	}
-	rt := base
+	obs := observer{base: base}
 	if cfg.CredentialsFile != "" {
 		b, err := os.ReadFile(cfg.CredentialsFile)
 		if err != nil {
@@ -178,9 +178,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fcm: credentials: %w", err)
 		}
-		rt = &bearer{src: creds.TokenSource, base: base}
+		obs.auth = &bearer{src: creds.TokenSource, base: base}
 	}
-	hc := &http.Client{Transport: observer{rt}}
+	hc := &http.Client{Transport: obs}
 	if cfg.HTTPClient != nil {
 		hc.CheckRedirect, hc.Jar = cfg.HTTPClient.CheckRedirect, cfg.HTTPClient.Jar
 	}
@@ -338,11 +338,22 @@ type authValue struct {
 }
 
 func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
-	tok, err := b.src.Token()
+	auth, err := b.header()
 	if err != nil {
 		if req.Body != nil {
 			req.Body.Close() // a RoundTripper closes the body, even on error
 		}
+		return nil, err
+	}
+	r := *req // the caller's request is not to be changed
+	r.Header = withAuth(req.Header, auth)
+	return b.base.RoundTrip(&r)
+}
+
+// header returns the Authorization header's value.
+func (b *bearer) header() ([]string, error) {
+	tok, err := b.src.Token()
+	if err != nil {
 		return nil, err
 	}
 	v := b.last.Load()
@@ -350,13 +361,21 @@ func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
 		v = &authValue{tok: tok, header: []string{tok.Type() + " " + tok.AccessToken}}
 		b.last.Store(v)
 	}
-	r := *req // the caller's request is not to be changed
-	r.Header = make(http.Header, len(req.Header)+1)
-	for k, vv := range req.Header {
-		r.Header[k] = vv
+	return v.header, nil
+}
+
+// withAuth returns a copy of h with the Authorization header auth; h
+// itself when auth is nil.
+func withAuth(h http.Header, auth []string) http.Header {
+	if auth == nil {
+		return h
 	}
-	r.Header["Authorization"] = v.header
-	return b.base.RoundTrip(&r)
+	c := make(http.Header, len(h)+1)
+	for k, vv := range h {
+		c[k] = vv
+	}
+	c["Authorization"] = auth
+	return c
 }
 
 type nopObserver struct{}
@@ -421,7 +440,7 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 		return channels.Result{}, &channels.Error{Class: channels.Expired, Provider: c.provider, Code: "expired",
 			Err: fmt.Errorf("fcm: message expired at %s", m.ExpiresAt.Format(time.RFC3339))}
 	}
-	msg, err := c.message(m, now)
+	msg, s, err := c.message(m, now)
 	if err != nil {
 		return channels.Result{}, err
 	}
@@ -431,26 +450,39 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 	rec.cancel = cancel
 	callCtx = context.WithValue(callCtx, callKey{}, rec)
 
-	name, err := c.msg.Send(callCtx, msg)
+	sdk := msg
+	if msg.Token != "" {
+		// The pushes of one shape differ only in their token, so the SDK
+		// encodes the shared part once, in the first push's request (see
+		// observer), and the SDK gets only the token of each later push.
+		if head := s.head.Load(); head != nil {
+			rec.head = *head
+			sdk = &messaging.Message{Token: msg.Token}
+		} else {
+			rec.learn, rec.token = s, msg.Token
+		}
+	}
+	name, err := c.msg.Send(callCtx, sdk)
 	if err == nil {
 		return channels.Result{Provider: c.provider, ProviderID: name}, nil
 	}
 	return channels.Result{}, c.classify(ctx, callCtx, rec, err, msg.Token != "")
 }
 
-// message turns m into an FCM message, refusing what FCM would refuse.
-// The pushes of a fan-out differ only in their token, so what they share
-// is built once (see shape) and each push gets a copy with its target.
-func (c *Client) message(m channels.Message, now time.Time) (*messaging.Message, error) {
+// message turns m into an FCM message, refusing what FCM would refuse,
+// and returns the shape it was built on. The pushes of a fan-out differ
+// only in their token, so what they share is built once (see shape) and
+// each push gets a copy with its target.
+func (c *Client) message(m channels.Message, now time.Time) (*messaging.Message, *shape, error) {
 	if m.To == "" {
-		return nil, channels.Errorf(channels.Permanent, c.provider, "fcm: no token or topic")
+		return nil, nil, channels.Errorf(channels.Permanent, c.provider, "fcm: no token or topic")
 	}
 	ttl := ttlOf(m, now)
 	s := c.last.Load()
 	if !s.fits(m, ttl) {
 		var err error
 		if s, err = c.build(m, ttl); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		c.last.Store(s)
 	}
@@ -460,11 +492,12 @@ func (c *Client) message(m channels.Message, now time.Time) (*messaging.Message,
 	} else {
 		msg.Token = m.To
 	}
-	return &msg, nil
+	return &msg, s, nil
 }
 
 // shape is an FCM message without its target, and what it was built from.
-// It is not changed once built: every push that fits it shares its parts.
+// Its message is not changed once built: every push that fits it shares
+// its parts.
 type shape struct {
 	title, body, collapse string
 	priority              channels.Priority
@@ -472,6 +505,12 @@ type shape struct {
 	ttl                   time.Duration
 	data                  map[string]string
 	msg                   messaging.Message
+
+	// head is the SDK's encoding of a request for msg sent to a token, up
+	// to the token: `{"message":{` and every field before "token", each
+	// followed by its comma. It is learnt from the first push's request
+	// (see learnHead); nil until then.
+	head atomic.Pointer[[]byte]
 }
 
 // fits reports whether m, sent with Android time-to-live ttl, is the

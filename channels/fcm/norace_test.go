@@ -1,0 +1,5 @@
+//go:build !race
+
+package fcm
+
+const raceEnabled = false
