@@ -90,10 +90,14 @@ type Options struct {
 // in leases — as many as are waiting, or as the replica used in the last
 // lease period, up to Lease's worth of the rate — and hands them out
 // locally, urgent sends first, then standard, then bulk (first come, first
-// served within a rank). Tokens not used within Lease go back to the
-// bucket, so the shared rate is exact: every send spends a token taken
-// from the shared bucket, and a replica holds at most a lease's worth that
-// others cannot use meanwhile.
+// served within a rank). While sends keep taking tokens, the replica
+// renews its lease a quarter of a period before it ends, topped up to
+// what it used in the last period, so a steady flow (codes at hundreds a
+// second) finds tokens in hand at the turn of a lease instead of waiting
+// for a call to Redis; when sends stop, the tokens not used go back to the
+// bucket within two periods. The shared rate is exact: every send spends
+// a token taken from the shared bucket, and a replica holds at most a
+// lease's worth that others cannot use meanwhile.
 //
 // In the shared bucket, Standard and Bulk leases never take its last
 // Reserve tokens, and take nothing while an urgent send of any replica
@@ -125,6 +129,7 @@ type Limiter struct {
 	queue    [channels.Ranks]fifo
 	pool     [channels.Ranks]int // tokens held, by the rank they were leased for
 	heldTill time.Time           // when the tokens held go back
+	renewed  time.Time           // the heldTill whose renewal was tried
 	used     [channels.Ranks]int // handed out in this demand window
 	demand   [channels.Ranks]int // handed out in the last one
 	window   time.Time           // end of the demand window
@@ -378,6 +383,14 @@ func (l *Limiter) fetch() {
 				l.lease(channels.Bulk, 0, give, false)
 				l.mu.Lock()
 			case l.heldLocked() > 0:
+				if r, ok := l.renewalLocked(now); ok {
+					if at := l.heldTill.Add(-l.o.Lease / 4); now.Before(at) {
+						sleep(at.Sub(now), channels.Ranks)
+					} else {
+						l.renewLocked(r)
+					}
+					continue
+				}
 				sleep(l.heldTill.Sub(now), channels.Ranks)
 			default:
 				l.running = false
@@ -406,6 +419,45 @@ func (l *Limiter) fetch() {
 			sleep(wait, r) // until the rest may be there, or a more urgent send
 		}
 	}
+}
+
+// renewalLocked says whether the tokens held are to be renewed before
+// they go back, and for which rank: while sends took tokens within the
+// last lease period (the most urgent rank that did), once a lease period.
+func (l *Limiter) renewalLocked(now time.Time) (channels.Rank, bool) {
+	if l.renewed.Equal(l.heldTill) || now.Sub(l.window) > l.o.Lease {
+		return 0, false
+	}
+	for r := channels.Urgent; r <= channels.Bulk; r++ {
+		if max(l.demand[r], l.used[r]) > 0 {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// renewLocked keeps the tokens held for another lease period, topped up
+// from the shared bucket to the rank's demand (at most leaseMax), so that
+// a steady flow of sends finds tokens in hand at the turn of a lease
+// rather than each period's first sends waiting for a call to Redis. The
+// tokens held stay at most a lease's worth; when sends stop, they go back
+// at the end of the period after. Called with l.mu held; returns with it
+// held.
+func (l *Limiter) renewLocked(r channels.Rank) {
+	l.renewed = l.heldTill
+	want := min(l.leaseMax, max(l.demand[r], l.used[r])) - l.heldLocked()
+	if want <= 0 {
+		l.heldTill = time.Now().Add(l.o.Lease)
+		return
+	}
+	l.mu.Unlock()
+	got, _ := l.lease(r, want, 0, false)
+	l.mu.Lock()
+	if got > 0 {
+		l.pool[r] += got
+		l.heldTill = time.Now().Add(l.o.Lease)
+	}
+	l.dispenseLocked()
 }
 
 func (l *Limiter) heldLocked() int {

@@ -450,3 +450,39 @@ func TestTheWaitIsNotPartOfTheCallTimeout(t *testing.T) {
 		t.Fatalf("%d calls, %d with less than half the call timeout left", inner.calls.Load(), inner.short.Load())
 	}
 }
+
+// TestLeaseRenewedWhileSendsContinue: a replica whose sends took tokens
+// in the last period renews its lease before it ends, so the next send
+// after the first lease's end is served from the tokens in hand, without
+// a call to Redis, rather than waiting for one at the turn of every lease.
+func TestLeaseRenewedWhileSendsContinue(t *testing.T) {
+	for name, rdb := range clients(t) {
+		t.Run(name, func(t *testing.T) {
+			l := newLimiter(t, rdb, "rl:renew:"+testenv.ID(), Limit{PerSecond: 1000, Burst: 100}, Options{Lease: time.Second})
+			l.mu.Lock()
+			l.demand[channels.Urgent], l.window = 20, time.Now() // as if it sent 20 in the last period
+			l.mu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := l.Wait(ctx, channels.Urgent); err != nil { // leases 20, uses 1
+				t.Fatal(err)
+			}
+			l.mu.Lock()
+			first := l.heldTill
+			l.mu.Unlock()
+			waitFor(t, "the lease to be renewed", func() bool {
+				l.mu.Lock()
+				defer l.mu.Unlock()
+				return l.heldTill.After(first)
+			})
+			waitFor(t, "the first lease's end", func() bool { return time.Now().After(first) })
+			calls := l.calls.Load()
+			if _, err := l.Wait(ctx, channels.Urgent); err != nil {
+				t.Fatal(err)
+			}
+			if n := l.calls.Load() - calls; n != 0 {
+				t.Errorf("the send after the first lease's end made %d calls to Redis; want it served from the renewed lease", n)
+			}
+		})
+	}
+}

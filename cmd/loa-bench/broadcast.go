@@ -378,6 +378,9 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 		res.perDispatcher = append(res.perDispatcher, c.sent)
 		res.retried += c.retrying
 		res.breakerOpened += c.opened
+		if res.codes != nil {
+			res.codes.addLimiter(c)
+		}
 	}
 	res.load1 = loadavg()
 	if cfg.work {
@@ -586,12 +589,16 @@ func sampleRSS(ctx context.Context, ps []*proc) {
 type dispatcherCounts struct {
 	sent, retrying float64 // pushes by outcome
 	opened         float64 // breaker changes to open, any provider
+	// The rate limiters: each provider's calls to its shared bucket in
+	// Redis, and the otp lane's waits for a token (seconds, sends).
+	limiterCalls           map[string]float64
+	otpWaitSum, otpWaitNum map[string]float64
 }
 
 // scrapeCounts reads a dispatcher's loa_deliveries_total for pushes and
 // loa_breaker_transitions_total.
 func scrapeCounts(ctx context.Context, url string) dispatcherCounts {
-	var c dispatcherCounts
+	c := dispatcherCounts{limiterCalls: map[string]float64{}, otpWaitSum: map[string]float64{}, otpWaitNum: map[string]float64{}}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -614,9 +621,25 @@ func scrapeCounts(ctx context.Context, url string) dispatcherCounts {
 			c.retrying += v
 		case strings.HasPrefix(line, "loa_breaker_transitions_total{") && strings.Contains(line, `to="open"`):
 			c.opened += v
+		case strings.HasPrefix(line, "loa_ratelimit_redis_calls_total{"):
+			c.limiterCalls[label(line, "provider")] += v
+		case strings.HasPrefix(line, "loa_ratelimit_wait_seconds_sum{") && strings.Contains(line, `lane="otp"`):
+			c.otpWaitSum[label(line, "provider")] += v
+		case strings.HasPrefix(line, "loa_ratelimit_wait_seconds_count{") && strings.Contains(line, `lane="otp"`):
+			c.otpWaitNum[label(line, "provider")] += v
 		}
 	}
 	return c
+}
+
+// label is the value of a Prometheus text line's label name.
+func label(line, name string) string {
+	_, rest, ok := strings.Cut(line, name+`="`)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(rest, `"`)
+	return v
 }
 
 func loadavg() string {

@@ -89,6 +89,19 @@ type codeResult struct {
 	missing   int             // accepted but not at a gateway within the wait
 	during    time.Duration
 	cpu       []procCPU // each process's CPU while the codes were asked
+	// The SMS providers' rate limiters, summed over the dispatchers: calls
+	// to the shared buckets in Redis, and the codes' waits for a token.
+	limiterCalls, waitSum, waitNum float64
+}
+
+// addLimiter adds a dispatcher's rate-limiter counts of the providers the
+// codes went through (those with otp-lane waits).
+func (r *codeResult) addLimiter(c dispatcherCounts) {
+	for provider, n := range c.otpWaitNum {
+		r.limiterCalls += c.limiterCalls[provider]
+		r.waitSum += c.otpWaitSum[provider]
+		r.waitNum += n
+	}
 }
 
 // procCPU is a process's CPU over a part of the run.
@@ -164,6 +177,10 @@ func (r *codeResult) print(w io.Writer) {
 	fmt.Fprintln(w)
 	a := r.apiTook
 	fmt.Fprintf(w, "  the API's answer (202): p50 %s, p99 %s, max %s\n", ms(quantile(a, .5)), ms(quantile(a, .99)), ms(quantile(a, 1)))
+	if r.waitNum > 0 {
+		fmt.Fprintf(w, "  the SMS rate limiters (from the dispatchers' /metrics): %.0f calls to Redis (%.3f a code), a code's wait for a token %s on average\n",
+			r.limiterCalls, r.limiterCalls/r.waitNum, ms(time.Duration(r.waitSum/r.waitNum*float64(time.Second))))
+	}
 	if len(r.cpu) > 0 && r.during > 0 {
 		var parts []string
 		for _, p := range r.cpu {
