@@ -289,9 +289,7 @@ func TestUnusedTokensGoBack(t *testing.T) {
 			key := "rl:giveback:" + testenv.ID()
 			limit := Limit{PerSecond: 0.001, Burst: 10}
 			a := newLimiter(t, rdb, key, limit, Options{Lease: 20 * time.Millisecond})
-			a.mu.Lock()
-			a.demand[channels.Bulk], a.window = 6, time.Now() // as if it sent 6 in the last period
-			a.mu.Unlock()
+			sentLastPeriod(a, channels.Bulk, 6)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if _, err := a.Wait(ctx, channels.Bulk); err != nil { // leases 6, uses 1
@@ -459,9 +457,7 @@ func TestLeaseRenewedWhileSendsContinue(t *testing.T) {
 	for name, rdb := range clients(t) {
 		t.Run(name, func(t *testing.T) {
 			l := newLimiter(t, rdb, "rl:renew:"+testenv.ID(), Limit{PerSecond: 1000, Burst: 100}, Options{Lease: time.Second})
-			l.mu.Lock()
-			l.demand[channels.Urgent], l.window = 20, time.Now() // as if it sent 20 in the last period
-			l.mu.Unlock()
+			sentLastPeriod(l, channels.Urgent, 20)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if _, err := l.Wait(ctx, channels.Urgent); err != nil { // leases 20, uses 1
@@ -485,4 +481,12 @@ func TestLeaseRenewedWhileSendsContinue(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sentLastPeriod makes l's demand as if it had sent n of rank r in the
+// last lease period, so its next lease asks for that many.
+func sentLastPeriod(l *Limiter, r channels.Rank, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.demand[r], l.window = n, time.Now()
 }
