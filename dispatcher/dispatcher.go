@@ -192,6 +192,9 @@ type Dispatcher struct {
 	// planHook, for tests, is called after each group of batches a plan
 	// records, with the number of batches so far.
 	planHook func(batches int)
+	// readHook, for tests, is called before each read of a plan's
+	// audience, with the most addresses it asks for.
+	readHook func(limit int)
 	// queued observes each sent delivery's time from publish to the
 	// provider's accept, by lane and channel.
 	queued map[topics.Lane]map[channels.Name]metrics.Observer

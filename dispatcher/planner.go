@@ -114,25 +114,33 @@ func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p p
 			recs []producer.Record
 			next = prog
 		)
-		for pages := 0; pages < group; pages++ {
-			var page []sqlstore.Keyed
-			switch {
-			case ch == channels.SMS && hold:
-				page, err = d.store.AudiencePhonesQuiet(ctx, aud, next.LastKey, size)
-			case ch == channels.SMS:
-				page, err = d.store.AudiencePhones(ctx, aud, next.LastKey, size)
-			case hold:
-				page, err = d.store.AudienceDevicesQuiet(ctx, aud, app, next.LastKey, size)
-			default:
-				page, err = d.store.AudienceDevices(ctx, aud, app, next.LastKey, size)
-			}
-			if err != nil {
-				return err
-			}
-			if len(page) == 0 {
-				next.Done = true
-				break
-			}
+		// The group's pages are read in one query and cut into batches of
+		// size: the same batches, keys and progress as a query a page, but
+		// PostgreSQL plans and starts one query a group, not one a batch
+		// (about half of what a page of 500 cost PostgreSQL was that).
+		if d.readHook != nil {
+			d.readHook(group * size)
+		}
+		var rows []sqlstore.Keyed
+		switch {
+		case ch == channels.SMS && hold:
+			rows, err = d.store.AudiencePhonesQuiet(ctx, aud, next.LastKey, group*size)
+		case ch == channels.SMS:
+			rows, err = d.store.AudiencePhones(ctx, aud, next.LastKey, group*size)
+		case hold:
+			rows, err = d.store.AudienceDevicesQuiet(ctx, aud, app, next.LastKey, group*size)
+		default:
+			rows, err = d.store.AudienceDevices(ctx, aud, app, next.LastKey, group*size)
+		}
+		if err != nil {
+			return err
+		}
+		if len(rows) < group*size {
+			next.Done = true
+		}
+		for len(rows) > 0 {
+			page := rows[:min(size, len(rows))]
+			rows = rows[len(page):]
 			var addrs []string
 			held := map[int64][]string{} // by the Unix second of their release
 			now := d.now()
@@ -159,10 +167,6 @@ func (d *Dispatcher) planChannel(ctx context.Context, env producer.Envelope, p p
 				}
 			}
 			next.LastKey, next.Batches, next.Targeted = page[len(page)-1].Key, next.Batches+1, next.Targeted+int64(len(page))
-			if len(page) < size {
-				next.Done = true
-				break
-			}
 		}
 		if len(recs) > 0 {
 			if err := d.pub.Write(ctx, recs...); err != nil {

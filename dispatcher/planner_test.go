@@ -174,7 +174,8 @@ func TestAlertOvertakesABroadcast(t *testing.T) {
 // is read, so the first devices of an alert never wait for the rest of its
 // audience to be read; then in groups that double (1, 2, 4, … up to a
 // broadcast's 8), so a large audience is not planned a write a page. A
-// broadcast's planner writes batches in groups of 8 from the start.
+// broadcast's planner writes batches in groups of 8 from the start. Each
+// group is read from the store in one query.
 func TestAlertPlanPublishesItsFirstBatchAtOnce(t *testing.T) {
 	oneBackend(t, func(t *testing.T, r *rig) {
 		r.seedArea(t, 50)
@@ -182,9 +183,15 @@ func TestAlertPlanPublishesItsFirstBatchAtOnce(t *testing.T) {
 			mu    sync.Mutex
 			phase = "alert"
 			seen  = map[string][]int{}
+			reads = map[string][]int{}
 			done  = make(chan struct{}, 2)
 		)
 		r.start(t, func(d *Dispatcher) {
+			d.readHook = func(limit int) {
+				mu.Lock()
+				defer mu.Unlock()
+				reads[phase] = append(reads[phase], limit)
+			}
 			d.planHook = func(batches int) {
 				mu.Lock()
 				defer mu.Unlock()
@@ -218,6 +225,13 @@ func TestAlertPlanPublishesItsFirstBatchAtOnce(t *testing.T) {
 		}
 		if got, want := fmt.Sprint(seen["bulk"]), "[8 10]"; got != want {
 			t.Errorf("the broadcast's planner recorded progress at batches %s, want %s (groups of 8)", got, want)
+		}
+		// Each group's batches are read from the store in one query.
+		if got, want := fmt.Sprint(reads["alert"]), "[10 20 40]"; got != want {
+			t.Errorf("the alert's planner read the audience %s at a time, want %s (a query a group)", got, want)
+		}
+		if got, want := fmt.Sprint(reads["bulk"]), "[40 40]"; got != want {
+			t.Errorf("the broadcast's planner read the audience %s at a time, want %s (a query a group)", got, want)
 		}
 	})
 }
