@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -20,11 +21,20 @@ import (
 type Config struct {
 	Brokers []string
 	Names   topics.Names
-	// BatchTimeout bounds how long a message waits for its batch to fill;
-	// small, because codes are latency-critical. Default 2ms.
+	// BatchTimeout is how long a write to the brokers waits for more
+	// messages before it is sent. Default none: writes that arrive while
+	// one is under way go together in the next anyway, and codes are
+	// latency-critical.
 	BatchTimeout time.Duration
 	// WriteTimeout bounds one write to the brokers. Default 10s.
 	WriteTimeout time.Duration
+	// MaxPending bounds the messages of one topic the publisher holds at
+	// once, waiting or being written; a write that would go over it fails
+	// at once with ErrBusy. Default 4096.
+	MaxPending int
+	// MaxPendingBytes bounds the same messages' keys and values. Default
+	// 32 MiB.
+	MaxPendingBytes int
 }
 
 // Validate reports a configuration that cannot work.
@@ -37,10 +47,53 @@ func (c Config) Validate() error {
 
 // Publisher writes envelopes to their lane topic and raw records to any
 // topic, waiting for every in-sync replica to acknowledge. It is safe for
-// concurrent use; concurrent publishes are batched together.
+// concurrent use.
+//
+// Concurrent writes to a topic share one produce request: each topic has
+// one write to the brokers under way at a time, and the writes that arrive
+// meanwhile go together in the next. The number of requests then follows
+// the brokers' pace instead of the callers': a request that takes longer
+// carries more messages rather than queueing more requests behind it.
+// What a topic holds waiting is bounded (Config.MaxPending and
+// MaxPendingBytes), so callers that outrun the brokers are refused with
+// ErrBusy instead of growing the process's memory.
 type Publisher struct {
 	w     *kafka.Writer
+	write func(context.Context, ...kafka.Message) error // w.WriteMessages; a test may stand in
 	names topics.Names
+
+	maxPending, maxBytes int
+
+	mu     sync.Mutex
+	queues map[string]*topicQueue
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// ErrBusy is the error of a write refused because its topic already holds
+// as many messages as the publisher may hold waiting for the brokers. The
+// write was not made; try again later.
+var ErrBusy = errors.New("producer: too many messages waiting for Kafka")
+
+// maxFlush bounds the messages of one write to the brokers.
+const maxFlush = 1000
+
+// topicQueue is one topic's writes waiting for the brokers.
+type topicQueue struct {
+	topic   string
+	pending []*pendingWrite
+	// n and bytes count the messages waiting or being written.
+	n, bytes int
+	wake     chan struct{}
+}
+
+// pendingWrite is one caller's messages to one topic.
+type pendingWrite struct {
+	ctx   context.Context
+	recs  []producer.Record
+	msgs  []kafka.Message
+	bytes int
+	done  chan error
 }
 
 // NewPublisher returns a Publisher. It does not connect until the first
@@ -49,27 +102,35 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.BatchTimeout == 0 {
-		cfg.BatchTimeout = 2 * time.Millisecond
+	if cfg.BatchTimeout <= 0 {
+		cfg.BatchTimeout = time.Nanosecond // the writer's zero is a second
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
-	return &Publisher{
-		names: cfg.Names,
-		w: &kafka.Writer{
-			Addr: kafka.TCP(cfg.Brokers...),
-			// Murmur2 places keys on the partitions the Java client would,
-			// so other producers of the same topics agree on ordering.
-			Balancer:               &kafka.Murmur2Balancer{},
-			RequiredAcks:           kafka.RequireAll,
-			BatchTimeout:           cfg.BatchTimeout,
-			BatchSize:              1000,
-			WriteTimeout:           cfg.WriteTimeout,
-			MaxAttempts:            5,
-			AllowAutoTopicCreation: false,
-		},
-	}, nil
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 4096
+	}
+	if cfg.MaxPendingBytes <= 0 {
+		cfg.MaxPendingBytes = 32 << 20
+	}
+	w := &kafka.Writer{
+		Addr: kafka.TCP(cfg.Brokers...),
+		// Murmur2 places keys on the partitions the Java client would,
+		// so other producers of the same topics agree on ordering.
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: cfg.BatchTimeout,
+		// The writer sets aside room for BatchSize messages in every
+		// batch it starts, however few it gets; a write to the brokers
+		// carries at most maxFlush spread over the topic's partitions.
+		BatchSize:              128,
+		WriteTimeout:           cfg.WriteTimeout,
+		MaxAttempts:            5,
+		AllowAutoTopicCreation: false,
+	}
+	return &Publisher{names: cfg.Names, w: w, write: w.WriteMessages, maxPending: cfg.MaxPending,
+		maxBytes: cfg.MaxPendingBytes, queues: map[string]*topicQueue{}}, nil
 }
 
 // Publish writes e to its lane, keyed by e.Key. It returns when the
@@ -83,20 +144,155 @@ func (p *Publisher) Publish(ctx context.Context, e producer.Envelope) error {
 	return p.Write(ctx, rec)
 }
 
-// Write writes records (to any topics) and waits for acknowledgement.
+// Write writes records (to any topics) and waits for acknowledgement. On
+// error some of them may have been written; with ErrBusy, none of the
+// topic it names was.
 func (p *Publisher) Write(ctx context.Context, recs ...producer.Record) error {
-	msgs := make([]kafka.Message, len(recs))
-	for i, r := range recs {
-		m := kafka.Message{Topic: r.Topic, Key: []byte(r.Key), Value: r.Value}
-		for k, v := range r.Headers {
-			m.Headers = append(m.Headers, kafka.Header{Key: k, Value: []byte(v)})
+	var writes []*pendingWrite
+	for _, group := range byTopic(recs) {
+		w := &pendingWrite{ctx: ctx, recs: group, msgs: make([]kafka.Message, len(group)), done: make(chan error, 1)}
+		for i, r := range group {
+			m := kafka.Message{Topic: r.Topic, Key: []byte(r.Key), Value: r.Value}
+			for k, v := range r.Headers {
+				m.Headers = append(m.Headers, kafka.Header{Key: k, Value: []byte(v)})
+			}
+			w.msgs[i], w.bytes = m, w.bytes+len(m.Key)+len(m.Value)
 		}
-		msgs[i] = m
+		if err := p.enqueue(w); err != nil {
+			return writeError(group, err)
+		}
+		writes = append(writes, w)
 	}
-	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
-		return writeError(recs, err)
+	for _, w := range writes {
+		select {
+		case err := <-w.done:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return writeError(w.recs, ctx.Err())
+		}
 	}
 	return nil
+}
+
+// byTopic splits recs by topic, keeping their order within each.
+func byTopic(recs []producer.Record) [][]producer.Record {
+	if len(recs) == 0 {
+		return nil
+	}
+	same := true
+	for _, r := range recs[1:] {
+		same = same && r.Topic == recs[0].Topic
+	}
+	if same {
+		return [][]producer.Record{recs}
+	}
+	var out [][]producer.Record
+	at := map[string]int{}
+	for _, r := range recs {
+		i, ok := at[r.Topic]
+		if !ok {
+			i = len(out)
+			at[r.Topic] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], r)
+	}
+	return out
+}
+
+// enqueue hands w to its topic's queue, starting the queue's writer when
+// it is the topic's first write, or refuses it with ErrBusy. A write
+// bigger than the bound is taken when its topic holds nothing else.
+func (p *Publisher) enqueue(w *pendingWrite) error {
+	topic := w.recs[0].Topic
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("producer: publisher closed")
+	}
+	q := p.queues[topic]
+	if q == nil {
+		q = &topicQueue{topic: topic, wake: make(chan struct{}, 1)}
+		p.queues[topic] = q
+		p.wg.Add(1)
+		go p.run(q)
+	}
+	if q.n > 0 && (q.n+len(w.msgs) > p.maxPending || q.bytes+w.bytes > p.maxBytes) {
+		return ErrBusy
+	}
+	q.pending = append(q.pending, w)
+	q.n, q.bytes = q.n+len(w.msgs), q.bytes+w.bytes
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// run writes q's waiting messages to the brokers, one write at a time,
+// until the publisher is closed and q is empty.
+func (p *Publisher) run(q *topicQueue) {
+	defer p.wg.Done()
+	for range q.wake {
+		for p.flush(q) {
+		}
+	}
+}
+
+// flush writes what q holds waiting, up to maxFlush messages, and answers
+// each write's caller; false when there was nothing to write.
+func (p *Publisher) flush(q *topicQueue) bool {
+	var (
+		batch []*pendingWrite
+		msgs  []kafka.Message
+		n, b  int
+	)
+	p.mu.Lock()
+	for len(q.pending) > 0 && (len(msgs) == 0 || len(msgs)+len(q.pending[0].msgs) <= maxFlush) {
+		w := q.pending[0]
+		q.pending[0] = nil
+		q.pending = q.pending[1:]
+		n, b = n+len(w.msgs), b+w.bytes
+		if err := w.ctx.Err(); err != nil {
+			// Its caller has gone: not written, and said so.
+			w.done <- writeError(w.recs, err)
+			continue
+		}
+		batch, msgs = append(batch, w), append(msgs, w.msgs...)
+	}
+	if len(q.pending) == 0 {
+		q.pending = nil // let the backing array go
+	}
+	p.mu.Unlock()
+	if n == 0 {
+		return false
+	}
+	if len(msgs) > 0 {
+		// Not any one caller's context: the write carries others' messages.
+		err := p.write(context.Background(), msgs...)
+		we, perMessage := errors.AsType[kafka.WriteErrors](err)
+		at := 0
+		for _, w := range batch {
+			var werr error
+			switch {
+			case err == nil:
+			case perMessage && len(we) == len(msgs):
+				if sub := we[at : at+len(w.msgs)]; sub.Count() > 0 {
+					werr = writeError(w.recs, sub)
+				}
+			default:
+				werr = writeError(w.recs, err)
+			}
+			w.done <- werr
+			at += len(w.msgs)
+		}
+	}
+	p.mu.Lock()
+	q.n, q.bytes = q.n-n, q.bytes-b
+	p.mu.Unlock()
+	return true
 }
 
 // writeError is the error of a write of recs that failed with err.
@@ -127,8 +323,20 @@ func (e writeErrors) Unwrap() []error {
 // Names returns the topic names the publisher writes to.
 func (p *Publisher) Names() topics.Names { return p.names }
 
-// Close flushes pending writes and releases connections.
-func (p *Publisher) Close() error { return p.w.Close() }
+// Close writes what is waiting, then releases connections. Writes after
+// Close fail.
+func (p *Publisher) Close() error {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		for _, q := range p.queues {
+			close(q.wake)
+		}
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	return p.w.Close()
+}
 
 func topicsOf(recs []producer.Record) string {
 	seen := map[string]bool{}

@@ -1,10 +1,13 @@
 package kafkapub
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -26,5 +29,173 @@ func TestWriteErrorSaysWhy(t *testing.T) {
 	}
 	if want := "producer: write to loa.otp: Kafka write errors (1/2), errors: [" + refused.Error() + "]"; err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
+	}
+}
+
+// standIn replaces the publisher's writes to the brokers: each write
+// is sent on calls and waits for an answer on its reply channel.
+type standIn struct {
+	calls chan standInCall
+}
+
+type standInCall struct {
+	msgs  []kafka.Message
+	reply chan error
+}
+
+func newStandIn(t *testing.T, cfg Config) (*Publisher, *standIn) {
+	t.Helper()
+	if len(cfg.Brokers) == 0 {
+		cfg.Brokers = []string{"127.0.0.1:1"}
+	}
+	p, err := NewPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &standIn{calls: make(chan standInCall)}
+	p.write = func(_ context.Context, msgs ...kafka.Message) error {
+		c := standInCall{msgs: msgs, reply: make(chan error)}
+		s.calls <- c
+		return <-c.reply
+	}
+	return p, s
+}
+
+func record(topic, key string) producer.Record {
+	return producer.Record{Topic: topic, Key: key, Value: []byte("v-" + key)}
+}
+
+// TestWritesArrivingMeanwhileShareTheNextRequest: while a topic's write
+// to the brokers is under way, the writes that arrive wait and then go
+// together in one request, each caller answered with its own messages'
+// outcome; a caller that gave up before its turn is not written.
+func TestWritesArrivingMeanwhileShareTheNextRequest(t *testing.T) {
+	p, s := newStandIn(t, Config{})
+	first := make(chan error, 1)
+	go func() { first <- p.Write(t.Context(), record("loa.otp", "a")) }()
+	c1 := <-s.calls // the first write is now with the brokers
+	if len(c1.msgs) != 1 {
+		t.Fatalf("first request carried %d messages, want 1", len(c1.msgs))
+	}
+
+	var waits []*pendingWrite
+	for i := range 50 {
+		w := pending(t.Context(), record("loa.otp", fmt.Sprint("k", i)))
+		if err := p.enqueue(w); err != nil {
+			t.Fatal(err)
+		}
+		waits = append(waits, w)
+	}
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	left := pending(gone, record("loa.otp", "gone"))
+	if err := p.enqueue(left); err != nil {
+		t.Fatal(err)
+	}
+	c1.reply <- nil
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+
+	c2 := <-s.calls
+	if len(c2.msgs) != 50 {
+		t.Fatalf("second request carried %d messages, want the 50 that waited", len(c2.msgs))
+	}
+	for i, m := range c2.msgs {
+		if want := fmt.Sprint("k", i); string(m.Key) != want {
+			t.Fatalf("message %d has key %q, want %q (the writes' order)", i, m.Key, want)
+		}
+	}
+	refused := errors.New("not leader")
+	we := make(kafka.WriteErrors, 50)
+	we[7] = refused
+	c2.reply <- we
+	for i, w := range waits {
+		err := <-w.done
+		if (err != nil) != (i == 7) || i == 7 && !errors.Is(err, refused) {
+			t.Errorf("write %d answered %v", i, err)
+		}
+	}
+	if err := <-left.done; !errors.Is(err, context.Canceled) {
+		t.Errorf("a write whose caller had gone answered %v, want context.Canceled", err)
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- p.Close() }()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Write(t.Context(), record("loa.otp", "late")); err == nil {
+		t.Error("a write after Close succeeded")
+	}
+}
+
+func pending(ctx context.Context, recs ...producer.Record) *pendingWrite {
+	w := &pendingWrite{ctx: ctx, recs: recs, done: make(chan error, 1)}
+	for _, r := range recs {
+		w.msgs = append(w.msgs, kafka.Message{Topic: r.Topic, Key: []byte(r.Key), Value: r.Value})
+		w.bytes += len(r.Key) + len(r.Value)
+	}
+	return w
+}
+
+// TestWritesBeyondTheBoundAreRefusedAtOnce: when the brokers are slow, a
+// topic holds at most MaxPending messages (and MaxPendingBytes) waiting;
+// a write beyond that is refused with ErrBusy at once, so a flood of
+// requests cannot grow the process's memory, and another topic's writes
+// are not held up by it.
+func TestWritesBeyondTheBoundAreRefusedAtOnce(t *testing.T) {
+	p, s := newStandIn(t, Config{MaxPending: 3, MaxPendingBytes: 1 << 20})
+	release := make(chan struct{}) // the otp brokers answer only then
+	go s.answer(func(c standInCall) {
+		if c.msgs[0].Topic == "loa.otp" {
+			<-release
+		}
+	})
+	if err := p.enqueue(pending(t.Context(), record("loa.otp", "a"), record("loa.otp", "b"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.enqueue(pending(t.Context(), record("loa.otp", "c"))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := p.Write(ctx, record("loa.otp", "d")); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a fourth message while three wait: %v, want ErrBusy", err)
+	}
+	if err := p.Write(ctx, record("loa.alert", "x")); err != nil {
+		t.Fatalf("another topic's write: %v", err)
+	}
+	close(release)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(s.calls)
+
+	big, s2 := newStandIn(t, Config{MaxPending: 100, MaxPendingBytes: 10})
+	release = make(chan struct{})
+	go s2.answer(func(standInCall) { <-release })
+	huge := producer.Record{Topic: "loa.bulk", Key: "k", Value: make([]byte, 64)}
+	if err := big.enqueue(pending(t.Context(), huge)); err != nil {
+		t.Fatalf("a write bigger than the bound on an empty topic: %v, want it taken", err)
+	}
+	if err := big.Write(ctx, record("loa.bulk", "y")); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a write while the topic holds more bytes than the bound: %v, want ErrBusy", err)
+	}
+	close(release)
+	if err := big.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(s2.calls)
+}
+
+// answer answers every write with success, each after before(call)
+// returns.
+func (s *standIn) answer(before func(standInCall)) {
+	for c := range s.calls {
+		go func() {
+			before(c)
+			c.reply <- nil
+		}()
 	}
 }
