@@ -66,3 +66,26 @@ func TestTheFakesLeaveTheBinary(t *testing.T) {
 		}
 	}
 }
+
+// TestTheBinaryLinksOnlyTheSDKsMessaging: of the Firebase Admin SDK the
+// loa binary links the messaging package, not the SDK's root package,
+// which imports every Firebase service — Cloud Firestore and Cloud
+// Storage, with gRPC's xDS balancer and Envoy's generated API — whose
+// package initialisation would run, and keep the binary's pages
+// resident, in every process.
+func TestTheBinaryLinksOnlyTheSDKsMessaging(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/loa-hub/loa/cmd/loa").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, f := range []string{"cloud.google.com/go/firestore", "cloud.google.com/go/storage", "github.com/envoyproxy/go-control-plane"} {
+			if dep == f || strings.HasPrefix(dep, f+"/") {
+				t.Errorf("the loa binary links %s", dep)
+			}
+		}
+		if dep == "firebase.google.com/go/v4" {
+			t.Errorf("the loa binary links the Firebase SDK's root package")
+		}
+	}
+}
