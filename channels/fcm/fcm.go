@@ -20,7 +20,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	firebase "firebase.google.com/go/v4"
 	"firebase.google.com/go/v4/messaging"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
@@ -188,11 +187,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Endpoint != "" {
 		opts = append(opts, option.WithEndpoint(cfg.Endpoint))
 	}
-	app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: cfg.ProjectID}, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("fcm: new app: %w", err)
-	}
-	mc, err := app.Messaging(ctx)
+	mc, err := newMessaging(ctx, cfg.ProjectID, opts)
 	if err != nil {
 		return nil, fmt.Errorf("fcm: messaging client: %w", err)
 	}

@@ -208,7 +208,10 @@ type proc struct {
 	// cpuCodes is the CPU when the codes stopped being asked (-codes-for).
 	cpuCodes time.Duration
 	peak     int64
-	note     string
+	// The resident set's parts at the sample with the most resident:
+	// anonymous (the process's own) and mapped from files (its binary).
+	sampled, anon, file int64
+	note                string
 }
 
 // result is what the run measured.
@@ -571,6 +574,9 @@ func sampleRSS(ctx context.Context, ps []*proc) {
 				rss, _ = procstat.TreePSS(p.pid) // shared buffers once
 			} else if m, err := procstat.Mem(p.pid); err == nil {
 				rss = m.RSS
+				if m.RSS > p.sampled {
+					p.sampled, p.anon, p.file = m.RSS, m.Anon, m.File
+				}
 				if p.own {
 					rss = max(rss, m.Peak) // its peak since the reset at approval
 				}
@@ -659,7 +665,7 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "approval → last push: %.2f s = %.0f pushes/s; ledger complete at %.2f s\n\n",
 		r.toLastPush.Seconds(), n/r.toLastPush.Seconds(), r.toLedger.Seconds())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "process\tCPU s\tCPU-µs/push\tpeak RSS MiB\t")
+	fmt.Fprintln(tw, "process\tCPU s\tCPU-µs/push\tpeak RSS MiB\tanon + file MiB\t")
 	var loaCPU, allCPU time.Duration
 	for _, p := range r.procs {
 		d := p.cpu1 - p.cpu0
@@ -671,7 +677,11 @@ func (r *result) print(w io.Writer) {
 		if p.note != "" {
 			note = "  (" + p.note + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%.1f\t%.0f\t%s\n", p.name, d.Seconds(), float64(d.Microseconds())/n, float64(p.peak)/(1<<20), note)
+		split := ""
+		if p.sampled > 0 {
+			split = fmt.Sprintf("%.0f + %.0f", float64(p.anon)/(1<<20), float64(p.file)/(1<<20))
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%.1f\t%.0f\t%s\t%s\n", p.name, d.Seconds(), float64(d.Microseconds())/n, float64(p.peak)/(1<<20), split, note)
 	}
 	var svc time.Duration
 	for _, p := range r.procs {
@@ -679,8 +689,8 @@ func (r *result) print(w io.Writer) {
 			svc += p.cpu1 - p.cpu0
 		}
 	}
-	fmt.Fprintf(tw, "Loa's processes\t%.2f\t%.1f\t\t\n", loaCPU.Seconds(), float64(loaCPU.Microseconds())/n)
-	fmt.Fprintf(tw, "Loa + Kafka + Redis + PostgreSQL\t%.2f\t%.1f\t\t\n", (loaCPU + svc).Seconds(), float64((loaCPU+svc).Microseconds())/n)
+	fmt.Fprintf(tw, "Loa's processes\t%.2f\t%.1f\t\t\t\n", loaCPU.Seconds(), float64(loaCPU.Microseconds())/n)
+	fmt.Fprintf(tw, "Loa + Kafka + Redis + PostgreSQL\t%.2f\t%.1f\t\t\t\n", (loaCPU + svc).Seconds(), float64((loaCPU+svc).Microseconds())/n)
 	tw.Flush()
 	if r.retried > 0 || r.breakerOpened > 0 {
 		fmt.Fprintf(w, "\nnot a clean run: %.0f pushes went to a retry tier and breakers opened %.0f times; the figures include that time\n",
@@ -700,8 +710,10 @@ func (r *result) print(w io.Writer) {
 		fmt.Fprintf(w, "\npushes sent per dispatcher: %s\n", strings.Join(parts, ", "))
 	}
 	fmt.Fprintln(w, "\nCPU is from approval until the ledger counted every push. Peak memory is RSS (PostgreSQL: PSS of the")
-	fmt.Fprintln(w, "postmaster and its backends) during that time. The services are measured whole: on shared services")
-	fmt.Fprintln(w, "their CPU and memory include other clients' work.")
+	fmt.Fprintln(w, "postmaster and its backends) during that time; anon + file are its parts at the sample (every 200 ms)")
+	fmt.Fprintln(w, "with the most resident: the process's own memory (heap, stacks) and the pages of its binary mapped from")
+	fmt.Fprintln(w, "the page cache, shared with other processes running the same file. The services are measured whole:")
+	fmt.Fprintln(w, "on shared services their CPU and memory include other clients' work.")
 	if r.codes != nil {
 		fmt.Fprintln(w, "The CPU per push includes the SMS codes' work (the API's most of all).")
 	}

@@ -32,6 +32,20 @@ func TestBroadcastBench(t *testing.T) {
 			t.Errorf("no %q row", row)
 		}
 	}
+	// A dispatcher's resident set, with its own and its binary's parts.
+	for _, d := range []string{"loa dispatcher-1", "loa dispatcher-2"} {
+		m := regexp.MustCompile(d + ` +[\d.]+ +[\d.]+ +(\d+) +(\d+) \+ (\d+)`).FindStringSubmatch(s)
+		if m == nil {
+			t.Errorf("no peak RSS with its anon + file parts for %s", d)
+			continue
+		}
+		peak, _ := strconv.Atoi(m[1])
+		anon, _ := strconv.Atoi(m[2])
+		file, _ := strconv.Atoi(m[3])
+		if anon <= 0 || file <= 0 || anon+file > peak+1 {
+			t.Errorf("%s: peak %d MiB, anon %d + file %d", d, peak, anon, file)
+		}
+	}
 	// The ledger's rows and the Kafka topics are the run's own: exact.
 	if m := regexp.MustCompile(`deliveries rows inserted +(\d+) `).FindStringSubmatch(s); m == nil || m[1] != "3000" {
 		t.Errorf("deliveries rows inserted: %v, want 3000", m)

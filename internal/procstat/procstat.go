@@ -112,6 +112,13 @@ func Tree(pid int) ([]int, error) {
 type Memory struct {
 	RSS  int64 // now (VmRSS)
 	Peak int64 // the most since it started, or since its peak was reset (VmHWM)
+	// RSS's parts now: the process's own pages (RssAnon: heap, stacks —
+	// what only it holds) and the pages of files it maps that are in its
+	// page tables (RssFile: its executable's code and tables above all;
+	// clean copies of the page cache's, shared with every process that
+	// maps the same file, and dropped before anonymous memory when memory
+	// is short). RSS also counts RssShmem.
+	Anon, File int64
 }
 
 // Mem reads pid's resident memory from /proc/<pid>/status.
@@ -128,7 +135,7 @@ func Mem(pid int) (Memory, error) {
 		for _, kv := range []struct {
 			key string
 			dst *int64
-		}{{"VmRSS:", &m.RSS}, {"VmHWM:", &m.Peak}} {
+		}{{"VmRSS:", &m.RSS}, {"VmHWM:", &m.Peak}, {"RssAnon:", &m.Anon}, {"RssFile:", &m.File}} {
 			if rest, ok := strings.CutPrefix(line, kv.key); ok {
 				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 				*kv.dst = kb << 10

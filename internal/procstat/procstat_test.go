@@ -27,7 +27,7 @@ func TestSelf(t *testing.T) {
 		t.Errorf("CPU did not grow while spinning: %v → %v", before, after)
 	}
 	m, err := Mem(pid)
-	if err != nil || m.RSS <= 0 || m.Peak < m.RSS {
+	if err != nil || m.RSS <= 0 || m.Peak < m.RSS || m.Anon <= 0 || m.File <= 0 || m.Anon+m.File > m.RSS {
 		t.Errorf("Mem = %+v, %v", m, err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/mail"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -46,8 +45,23 @@ type To struct {
 	Topic *string `json:"topic,omitempty"`
 }
 
-// topicName is what FCM accepts as a topic name.
-var topicName = regexp.MustCompile(`^[a-zA-Z0-9\-_.~%]{1,900}$`)
+// validTopic reports whether name is what FCM accepts as a topic name:
+// 1 to 900 of the characters [a-zA-Z0-9-_.~%]. (As a regular expression,
+// the bounded repetition compiles to 900 copies of the character class:
+// 570 KB of heap, built in every process that links this package.)
+func validTopic(name string) bool {
+	if len(name) < 1 || len(name) > 900 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("-_.~%", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Input is a direct notification as a client posts it, before validation.
 type Input struct {
@@ -124,7 +138,7 @@ func (s *Service) validate(ctx context.Context, req Input) (Request, error) {
 			out.To = producer.Recipient{Type: producer.ToAccount, Value: id}
 		case req.To.Topic != nil:
 			topic := strings.TrimPrefix(*req.To.Topic, "/topics/")
-			if !topicName.MatchString(topic) {
+			if !validTopic(topic) {
 				bad("to.topic", "must be an FCM topic name: 1 to 900 of the characters a-z A-Z 0-9 - _ . ~ %%")
 			}
 			out.To = producer.Recipient{Type: producer.ToTopic, Value: topic}
