@@ -14,7 +14,7 @@ import (
 // to twice that before a collection, and the runtime keeps what it freed
 // after a peak. Under the limit it collects sooner and returns freed pages
 // once its memory (heap, stacks, runtime metadata; not the binary's code
-// mapped from its file, 47–52 MiB more of the resident set) nears it.
+// mapped from its file, 33–35 MiB more of the resident set) nears it.
 const dispatcherMemoryLimit = 80 << 20
 
 // memoryLimit is the soft memory limit to set for the command args[1],
