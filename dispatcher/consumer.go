@@ -160,24 +160,25 @@ func (c *consumer) Run(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	// queues[workers:] is the long pool: one shared queue.
-	queues := make([]chan kafka.Message, workers+longWorkers)
+	queues := make([]chan fetched, workers+longWorkers)
 	var wg sync.WaitGroup
-	var long chan kafka.Message
+	var long chan fetched
 	if longWorkers > 0 {
-		long = make(chan kafka.Message, longWorkers)
+		long = make(chan fetched, longWorkers)
 	}
 	for i := range queues {
 		if i >= workers {
 			queues[i] = long
 		} else {
-			queues[i] = make(chan kafka.Message, 16)
+			queues[i] = make(chan fetched, 16)
 		}
 		wg.Add(1)
-		go func(q chan kafka.Message) {
+		go func(q chan fetched) {
 			defer wg.Done()
-			for m := range q {
+			for f := range q {
+				m := f.m
 				// Stopping: what has not started is handed back.
-				if ctx.Err() == nil && c.process(workCtx, ctx.Done(), m) {
+				if ctx.Err() == nil && c.process(withFetched(workCtx, f.at), ctx.Done(), m) {
 					tr.done(m)
 				}
 				c.pending(-1)
@@ -190,6 +191,7 @@ func (c *consumer) Run(ctx context.Context) error {
 fetch:
 	for {
 		m, err := r.FetchMessage(ctx)
+		at := time.Now()
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -216,7 +218,7 @@ fetch:
 		}
 		c.pending(1)
 		select {
-		case q <- m:
+		case q <- fetched{m: m, at: at}:
 		case <-ctx.Done():
 			c.pending(-1)
 			break fetch
@@ -300,6 +302,12 @@ func (c *consumer) process(ctx context.Context, stopping <-chan struct{}, m kafk
 		c.pending(1)
 		backoff = min(backoff*2, 10*time.Second)
 	}
+}
+
+// fetched is a message on its way to a worker, with when it was fetched.
+type fetched struct {
+	m  kafka.Message
+	at time.Time
 }
 
 func workerFor(m kafka.Message, n int) int {

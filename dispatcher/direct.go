@@ -25,6 +25,7 @@ type kafkaMessage = kafka.Message
 // is due) for the consumer to publish.
 func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env producer.Envelope, p producer.Direct) ([]producer.Record, error) {
 	var recs []producer.Record
+	clock := d.stageClockOf(ctx, env)
 	emit := func(dv delivery, o outcome) error {
 		d.reportUnanswered(env, p.NotificationID, []outcome{o})
 		rc, more, err := d.settle(dv, o)
@@ -42,7 +43,7 @@ func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env produ
 	// A redelivered event (from a retry tier or a replay) is about one
 	// delivery only.
 	if rd := env.Redelivery; rd != nil {
-		dv := delivery{m: m, env: env, notificationID: p.NotificationID, ch: channels.Name(rd.Channel), addr: rd.Recipient, targets: max(rd.Targets, 1)}
+		dv := delivery{m: m, env: env, notificationID: p.NotificationID, ch: channels.Name(rd.Channel), addr: rd.Recipient, targets: max(rd.Targets, 1), clock: clock}
 		o, err := d.deliver(ctx, dv, p)
 		if err != nil {
 			return nil, err
@@ -69,7 +70,7 @@ func (d *Dispatcher) handleDirect(ctx context.Context, m kafkaMessage, env produ
 		}
 		reached := false
 		for _, addr := range addrs {
-			dv := delivery{m: m, env: env, notificationID: p.NotificationID, ch: ch, addr: addr, targets: len(addrs)}
+			dv := delivery{m: m, env: env, notificationID: p.NotificationID, ch: ch, addr: addr, targets: len(addrs), clock: clock}
 			if at, ok := d.nightHold(env, p, ch); ok {
 				if err := d.holdDirect(ctx, dv, at); err != nil {
 					return nil, err
@@ -208,9 +209,13 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 		}
 		break
 	}
+	dv.clock.mark(stageClaimed)
 
 	mk.begin()
 	sctx, at := d.attempting(ctx, dv.env, key)
+	if at != nil {
+		at.clock = dv.clock
+	}
 	back := d.atProvider(dv.env.Lane)
 	r, err := d.send(sctx, dv.env, channel, d.message(dv, p), history)
 	back()
@@ -220,6 +225,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 		claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
 		return outcome{}, err
 	}
+	dv.clock.mark(stageAnswered)
 	o := d.classify(dv, tier, r)
 	if o.class == ClassInDoubt {
 		// The provider may have it: the attempt stays written, and the
@@ -238,6 +244,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 		mk.add(mark{eventID: dv.env.ID, key: key, rkey: rkey, done: func() { close(recorded) }})
 		select {
 		case <-recorded:
+			dv.clock.mark(stageRecorded)
 		case <-ctx.Done():
 		}
 		return o, nil

@@ -198,6 +198,8 @@ type Dispatcher struct {
 	// queued observes each sent delivery's time from publish to the
 	// provider's accept, by lane and channel.
 	queued map[topics.Lane]map[channels.Name]metrics.Observer
+	// stages observes where direct deliveries spend their time (see stage).
+	stages map[topics.Lane]*stageObservers
 }
 
 // New returns a Dispatcher sending through chans (one Channel per kind).
@@ -246,6 +248,7 @@ func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *kafkapu
 func (d *Dispatcher) setMetrics(m *metrics.Metrics) {
 	d.cfg.Metrics = m
 	d.queued = map[topics.Lane]map[channels.Name]metrics.Observer{}
+	d.stages = newStageObservers(m)
 	for _, l := range topics.Lanes {
 		d.queued[l] = map[channels.Name]metrics.Observer{}
 		for _, ch := range []channels.Name{channels.Push, channels.SMS, channels.Email} {

@@ -65,6 +65,9 @@ type attempt struct {
 	key     deliveryKey
 	once    sync.Once
 	written bool
+	// clock observes when the send got its turn and its attempt was
+	// written.
+	clock *stageClock
 }
 
 // attempting returns ctx for the send of delivery k of env, which writes
@@ -88,8 +91,10 @@ func (a *attempt) begin() {
 		// (see urgency); writing its attempt is the dispatcher's work.
 		a.d.urgency.add(1)
 		defer a.d.urgency.add(-1)
+		a.clock.mark(stageCalling)
 		a.written = a.d.logKeys(attemptEvent(a.env), a.key,
 			"write-ahead record of an attempt failed; a crash during this send may repeat it")
+		a.clock.mark(stageWritten)
 	})
 }
 

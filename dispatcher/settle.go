@@ -56,6 +56,8 @@ type delivery struct {
 	ch             channels.Name
 	addr           string
 	targets        int
+	// clock observes a direct delivery's stages; nil for others.
+	clock *stageClock
 }
 
 // sendResult is what sending one delivery came to: the provider's answer

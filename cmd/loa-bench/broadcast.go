@@ -376,6 +376,13 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 			res.codes.cpu = append(res.codes.cpu, procCPU{name: p.name, cpu: p.cpuCodes - p.cpu0})
 		}
 	}
+	if res.codes != nil {
+		res.codes.stages = stageHists{}
+		res.codes.stages.scrape(ctx, b.fl.Base+"/metrics", "otp")
+		for _, url := range b.fl.MetricsURLs {
+			res.codes.stages.scrape(ctx, url, "otp")
+		}
+	}
 	for _, url := range b.fl.MetricsURLs {
 		c := scrapeCounts(ctx, url)
 		res.perDispatcher = append(res.perDispatcher, c.sent)

@@ -92,6 +92,9 @@ type codeResult struct {
 	// The SMS providers' rate limiters, summed over the dispatchers: calls
 	// to the shared buckets in Redis, and the codes' waits for a token.
 	limiterCalls, waitSum, waitNum float64
+	// stages are the otp lane's loa_delivery_stage_seconds of the API and
+	// the dispatchers.
+	stages stageHists
 }
 
 // addLimiter adds a dispatcher's rate-limiter counts of the providers the
@@ -177,6 +180,7 @@ func (r *codeResult) print(w io.Writer) {
 	fmt.Fprintln(w)
 	a := r.apiTook
 	fmt.Fprintf(w, "  the API's answer (202): p50 %s, p99 %s, max %s\n", ms(quantile(a, .5)), ms(quantile(a, .99)), ms(quantile(a, 1)))
+	r.stages.print(w)
 	if r.waitNum > 0 {
 		fmt.Fprintf(w, "  the SMS rate limiters (from the dispatchers' /metrics): %.0f calls to Redis (%.3f a code), a code's wait for a token %s on average\n",
 			r.limiterCalls, r.limiterCalls/r.waitNum, ms(time.Duration(r.waitSum/r.waitNum*float64(time.Second))))

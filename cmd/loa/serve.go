@@ -22,9 +22,11 @@ import (
 	"github.com/loa-hub/loa/internal/kafkaadmin"
 	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/phone"
+	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/alert"
 	"github.com/loa-hub/loa/producer/direct"
+	"github.com/loa-hub/loa/producer/kafkapub"
 	"github.com/loa-hub/loa/producer/outage"
 )
 
@@ -92,6 +94,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 	}()
 
 	m := metrics.New()
+	observePublished(s.pub, m)
 	var (
 		chans     map[channels.Name]channels.Channel
 		providers []runner
@@ -410,4 +413,22 @@ func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (*http.Serv
 	go srv.Serve(ln)
 	log.Info("metrics on http://" + ln.Addr().String() + "/metrics")
 	return srv, nil
+}
+
+// observePublished records in m how long the process waited for Kafka to
+// acknowledge each direct notification it published (a code's or an
+// alert's "published" stage of loa_delivery_stage_seconds).
+func observePublished(pub *kafkapub.Publisher, m *metrics.Metrics) {
+	if pub == nil {
+		return
+	}
+	obs := map[topics.Lane]metrics.Observer{}
+	for _, l := range topics.Lanes {
+		obs[l] = m.DeliveryStage(string(l), "published")
+	}
+	pub.ObservePublished(func(l topics.Lane, since time.Duration) {
+		if o := obs[l]; o != nil {
+			o.Observe(since.Seconds())
+		}
+	})
 }

@@ -22,6 +22,7 @@ type Metrics struct {
 	rateCalls    *prometheus.CounterVec
 	rateLocal    *prometheus.GaugeVec
 	laneQueue    *prometheus.HistogramVec
+	stages       *prometheus.HistogramVec
 	streamWaits  *prometheus.HistogramVec
 	unmarked     prometheus.Gauge
 	takenOver    *prometheus.CounterVec
@@ -82,13 +83,20 @@ func New() *Metrics {
 			Help:    "Time from an event's publish on its lane to the provider accepting the delivery, by lane and channel.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 3, 13),
 		}, []string{"lane", "channel"}),
+		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "loa_delivery_stage_seconds",
+			Help: "Time from a direct notification's creation (a code's, an alert's) to each stage of its way: published (Kafka acknowledged the API's write), " +
+				"fetched (a dispatcher read it), started (a worker took it), claimed, calling (every wait for a turn or token over), written (its write-ahead attempt committed), " +
+				"answered (the provider answered), recorded (its sent mark committed); by lane.",
+			Buckets: StageBuckets,
+		}, []string{"lane", "stage"}),
 		streamWaits: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "loa_fcm_stream_wait_seconds",
 			Help:    "How long a push waited for an HTTP/2 stream to FCM, by lane.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}, []string{"provider", "lane"}),
 	}
-	m.reg.MustRegister(m.sends, m.breakerState, m.breakerTrips, m.rateWaits, m.rateCalls, m.rateLocal, m.laneQueue, m.streamWaits,
+	m.reg.MustRegister(m.sends, m.breakerState, m.breakerTrips, m.rateWaits, m.rateCalls, m.rateLocal, m.laneQueue, m.stages, m.streamWaits,
 		m.unmarked, m.takenOver, m.walFailures, m.unanswered,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -188,6 +196,19 @@ func (m *Metrics) LaneQueue(lane, channel string) Observer {
 		return nopObserver{}
 	}
 	return m.laneQueue.WithLabelValues(lane, channel)
+}
+
+// StageBuckets are the bounds of loa_delivery_stage_seconds: fine where
+// a code's target lies (tens of milliseconds), up to a minute.
+var StageBuckets = []float64{.001, .002, .005, .01, .015, .02, .03, .05, .075, .1, .15, .2, .3, .5, .75, 1, 2, 5, 10, 30, 60}
+
+// DeliveryStage returns the observer of the seconds from a direct
+// notification's creation on lane to stage (see loa_delivery_stage_seconds).
+func (m *Metrics) DeliveryStage(lane, stage string) Observer {
+	if m == nil {
+		return nopObserver{}
+	}
+	return m.stages.WithLabelValues(lane, stage)
 }
 
 // StreamWait returns the observer of the seconds pushes of lane waited

@@ -68,6 +68,10 @@ type Publisher struct {
 	queues map[string]*topicQueue
 	closed bool
 	wg     sync.WaitGroup
+
+	// published, when set, is told of each direct notification Kafka
+	// acknowledged (see ObservePublished).
+	published func(lane topics.Lane, sinceCreated time.Duration)
 }
 
 // ErrBusy is the error of a write refused because its topic already holds
@@ -94,6 +98,14 @@ type pendingWrite struct {
 	msgs  []kafka.Message
 	bytes int
 	done  chan error
+}
+
+// ObservePublished has f told, after each Publish of a direct
+// notification (a code, an alert) that Kafka acknowledged, the time since
+// the envelope's creation: how long the caller waited for Kafka. Call it
+// before the first Publish.
+func (p *Publisher) ObservePublished(f func(lane topics.Lane, sinceCreated time.Duration)) {
+	p.published = f
 }
 
 // NewPublisher returns a Publisher. It does not connect until the first
@@ -141,7 +153,13 @@ func (p *Publisher) Publish(ctx context.Context, e producer.Envelope) error {
 	if err != nil {
 		return err
 	}
-	return p.Write(ctx, rec)
+	if err := p.Write(ctx, rec); err != nil {
+		return err
+	}
+	if p.published != nil && e.Kind == producer.KindDirect && !e.CreatedAt.IsZero() {
+		p.published(e.Lane, time.Since(e.CreatedAt))
+	}
+	return nil
 }
 
 // Write writes records (to any topics) and waits for acknowledgement. On

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/loa-hub/loa/dispatcher"
+)
+
+// stageHists are the cumulative bucket counts of one lane's
+// loa_delivery_stage_seconds, by stage and upper bound, summed over the
+// processes scraped.
+type stageHists map[string]map[float64]float64
+
+// stageOrder is the order a code passes the stages: the API's, then the
+// dispatcher's.
+var stageOrder = append([]string{"published"}, dispatcher.StageNames[:]...)
+
+// scrapeStages adds lane's loa_delivery_stage_seconds buckets from the
+// Prometheus text at url to h. A process that does not answer adds
+// nothing.
+func (h stageHists) scrape(ctx context.Context, url, lane string) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	h.read(resp.Body, lane)
+}
+
+func (h stageHists) read(r io.Reader, lane string) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "loa_delivery_stage_seconds_bucket{") || label(line, "lane") != lane {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		le, err := strconv.ParseFloat(label(line, "le"), 64) // "+Inf" parses as +Inf
+		if err != nil {
+			continue
+		}
+		st := label(line, "stage")
+		if h[st] == nil {
+			h[st] = map[float64]float64{}
+		}
+		h[st][le] += v
+	}
+}
+
+// quantile is stage's q-quantile, interpolated linearly within its bucket
+// as Prometheus's histogram_quantile does, and the observations' count;
+// a quantile in the last, unbounded bucket is its lower bound.
+func (h stageHists) quantile(stage string, q float64) (time.Duration, float64) {
+	b := h[stage]
+	les := make([]float64, 0, len(b))
+	for le := range b {
+		les = append(les, le)
+	}
+	slices.Sort(les)
+	if len(les) == 0 || b[les[len(les)-1]] == 0 {
+		return 0, 0
+	}
+	total := b[les[len(les)-1]]
+	rank := q * total
+	lo, below := 0.0, 0.0
+	for _, le := range les {
+		if b[le] >= rank {
+			if math.IsInf(le, 1) {
+				return seconds(lo), total
+			}
+			in := b[le] - below
+			if in == 0 {
+				return seconds(le), total
+			}
+			return seconds(lo + (le-lo)*(rank-below)/in), total
+		}
+		lo, below = le, b[le]
+	}
+	return seconds(lo), total
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// print writes each stage's quantiles, in the order a code passes them.
+func (h stageHists) print(w io.Writer) {
+	if len(h) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "  a code's stages, time from its creation in the API (loa_delivery_stage_seconds, quantiles interpolated in its buckets):")
+	for _, st := range stageOrder {
+		p50, n := h.quantile(st, .5)
+		if n == 0 {
+			continue
+		}
+		p95, _ := h.quantile(st, .95)
+		p99, _ := h.quantile(st, .99)
+		fmt.Fprintf(w, "    %-9s %6.0f codes: p50 %s, p95 %s, p99 %s\n", st, n, ms(p50), ms(p95), ms(p99))
+	}
+}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStageQuantiles: the stages' buckets of two processes are summed per
+// lane, and a quantile is interpolated within its bucket.
+func TestStageQuantiles(t *testing.T) {
+	text := `loa_delivery_stage_seconds_bucket{lane="otp",stage="fetched",le="0.01"} 40
+loa_delivery_stage_seconds_bucket{lane="otp",stage="fetched",le="0.02"} 80
+loa_delivery_stage_seconds_bucket{lane="otp",stage="fetched",le="+Inf"} 100
+loa_delivery_stage_seconds_bucket{lane="alert",stage="fetched",le="0.01"} 1000
+loa_delivery_stage_seconds_bucket{lane="alert",stage="fetched",le="+Inf"} 1000
+`
+	h := stageHists{}
+	h.read(strings.NewReader(text), "otp")
+	h.read(strings.NewReader(text), "otp")
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{.2, 5 * time.Millisecond}, {.6, 15 * time.Millisecond}, {.99, 20 * time.Millisecond}} {
+		got, n := h.quantile("fetched", c.q)
+		if n != 200 || (got-c.want).Abs() > time.Microsecond {
+			t.Errorf("q %.2f: %v of %.0f, want %v of 200", c.q, got, n, c.want)
+		}
+	}
+	var out bytes.Buffer
+	h.print(&out)
+	if !strings.Contains(out.String(), "fetched      200 codes: p50 12.5 ms") {
+		t.Errorf("printed:\n%s", out.String())
+	}
+}

@@ -1,0 +1,54 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/internal/metrics"
+	"github.com/loa-hub/loa/internal/topics"
+)
+
+// callingFirst calls the dispatcher's hook before each send, as the
+// layer of a channel stack nearest the provider does (the rate limiter).
+type callingFirst struct{ channels.Channel }
+
+func (c callingFirst) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
+	channels.Calling(ctx)
+	return c.Channel.Send(ctx, m)
+}
+
+// TestCodeStagesObserved: a code is observed once at every stage of its
+// way in loa_delivery_stage_seconds, from the publisher's acknowledged
+// write to its sent mark, under the otp lane.
+func TestCodeStagesObserved(t *testing.T) {
+	oneBackend(t, func(t *testing.T, r *rig) {
+		m := metrics.New()
+		r.pub.ObservePublished(func(l topics.Lane, since time.Duration) {
+			m.DeliveryStage(string(l), "published").Observe(since.Seconds())
+		})
+		r.chans[channels.SMS] = callingFirst{r.chans[channels.SMS]}
+		r.publishCode(t, "code-stages", "84912345670")
+		r.start(t, func(d *Dispatcher) { d.setMetrics(m) })
+		ctx := waitCtx(t)
+		scrape := func() string {
+			rec := httptest.NewRecorder()
+			m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+			return rec.Body.String()
+		}
+		count := func(stage string) string {
+			return fmt.Sprintf(`loa_delivery_stage_seconds_count{lane="otp",stage=%q} 1`, stage)
+		}
+		pollUntil(ctx, t, "the code's sent mark was observed", func() bool { return strings.Contains(scrape(), count("recorded")) })
+		body := scrape()
+		for _, st := range append([]string{"published"}, StageNames[:]...) {
+			if !strings.Contains(body, count(st)) {
+				t.Errorf("metrics lack %s", count(st))
+			}
+		}
+	})
+}
