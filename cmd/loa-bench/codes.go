@@ -95,6 +95,8 @@ type codeResult struct {
 	// stages are the otp lane's loa_delivery_stage_seconds of the API and
 	// the dispatchers.
 	stages stageHists
+	// pools are the processes' connection pools' waits.
+	pools []string
 }
 
 // addLimiter adds a dispatcher's rate-limiter counts of the providers the
@@ -181,6 +183,9 @@ func (r *codeResult) print(w io.Writer) {
 	a := r.apiTook
 	fmt.Fprintf(w, "  the API's answer (202): p50 %s, p99 %s, max %s\n", ms(quantile(a, .5)), ms(quantile(a, .99)), ms(quantile(a, 1)))
 	r.stages.print(w)
+	if len(r.pools) > 0 {
+		fmt.Fprintf(w, "  connection pools' waits for a connection (from /metrics, the whole run): %s\n", strings.Join(r.pools, "; "))
+	}
 	if r.waitNum > 0 {
 		fmt.Fprintf(w, "  the SMS rate limiters (from the dispatchers' /metrics): %.0f calls to Redis (%.3f a code), a code's wait for a token %s on average\n",
 			r.limiterCalls, r.limiterCalls/r.waitNum, ms(time.Duration(r.waitSum/r.waitNum*float64(time.Second))))

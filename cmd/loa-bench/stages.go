@@ -37,6 +37,7 @@ func (h stageHists) scrape(ctx context.Context, url, lane string) {
 	h.read(resp.Body, lane)
 }
 
+// read adds lane's buckets from Prometheus text.
 func (h stageHists) read(r io.Reader, lane string) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -111,4 +112,47 @@ func (h stageHists) print(w io.Writer) {
 		p99, _ := h.quantile(st, .99)
 		fmt.Fprintf(w, "    %-9s %6.0f codes: p50 %s, p95 %s, p99 %s\n", st, n, ms(p50), ms(p95), ms(p99))
 	}
+}
+
+// poolWaits reads a process's loa_pool_waits_total and
+// loa_pool_wait_seconds_total from the Prometheus text at url, as
+// "name pool: N waits, S s" for each pool that was waited for.
+func poolWaits(ctx context.Context, name, url string) []string {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	return readPoolWaits(resp.Body, name)
+}
+
+func readPoolWaits(r io.Reader, name string) []string {
+	waits, secs := map[string]float64{}, map[string]float64{}
+	var pools []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(line[i+1:], 64)
+		pool := label(line, "pool")
+		switch {
+		case strings.HasPrefix(line, "loa_pool_waits_total{"):
+			waits[pool] = v
+			pools = append(pools, pool)
+		case strings.HasPrefix(line, "loa_pool_wait_seconds_total{"):
+			secs[pool] = v
+		}
+	}
+	var out []string
+	for _, p := range pools {
+		if waits[p] > 0 {
+			out = append(out, fmt.Sprintf("%s %s: %.0f waits, %.1f s", name, p, waits[p], secs[p]))
+		}
+	}
+	return out
 }

@@ -34,3 +34,16 @@ loa_delivery_stage_seconds_bucket{lane="alert",stage="fetched",le="+Inf"} 1000
 		t.Errorf("printed:\n%s", out.String())
 	}
 }
+
+// TestPoolWaits: only the pools that were waited for are reported.
+func TestPoolWaits(t *testing.T) {
+	text := `loa_pool_wait_seconds_total{pool="redis"} 0
+loa_pool_wait_seconds_total{pool="redis_urgent"} 12.5
+loa_pool_waits_total{pool="redis"} 0
+loa_pool_waits_total{pool="redis_urgent"} 3000
+`
+	got := strings.Join(readPoolWaits(strings.NewReader(text), "dispatcher-1"), "; ")
+	if want := "dispatcher-1 redis_urgent: 3000 waits, 12.5 s"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/loa-hub/loa/accounts"
@@ -22,6 +23,7 @@ import (
 	"github.com/loa-hub/loa/internal/kafkaadmin"
 	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/phone"
+	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/alert"
@@ -95,6 +97,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 
 	m := metrics.New()
 	observePublished(s.pub, m)
+	registerPool(m, "redis", s.rdb)
+	registerSQLPool(m, "postgres", s.store)
 	var (
 		chans     map[channels.Name]channels.Channel
 		providers []runner
@@ -137,6 +141,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 		if err != nil {
 			return err
 		}
+		registerPool(m, "redis_urgent", s.urgentRDB)
+		registerSQLPool(m, "postgres_urgent", s.urgentStore)
 		// Its own context, so that it stops after the HTTP server, not
 		// with it.
 		dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -430,5 +436,29 @@ func observePublished(pub *kafkapub.Publisher, m *metrics.Metrics) {
 		if o := obs[l]; o != nil {
 			o.Observe(since.Seconds())
 		}
+	})
+}
+
+// registerPool exports the waits of a Redis client's connection pool
+// (none when c is nil).
+func registerPool(m *metrics.Metrics, name string, c *redis.Client) {
+	if c == nil {
+		return
+	}
+	m.RegisterPool(name, func() metrics.PoolStats {
+		st := c.PoolStats()
+		return metrics.PoolStats{Waits: uint64(st.WaitCount), Waited: time.Duration(st.WaitDurationNs)}
+	})
+}
+
+// registerSQLPool exports the waits of a store's connection pool (none
+// when db is nil).
+func registerSQLPool(m *metrics.Metrics, name string, db *sqlstore.DB) {
+	if db == nil {
+		return
+	}
+	m.RegisterPool(name, func() metrics.PoolStats {
+		st := db.SQL().Stats()
+		return metrics.PoolStats{Waits: uint64(st.WaitCount), Waited: st.WaitDuration}
 	})
 }

@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -209,6 +210,33 @@ func (m *Metrics) DeliveryStage(lane, stage string) Observer {
 		return nopObserver{}
 	}
 	return m.stages.WithLabelValues(lane, stage)
+}
+
+// PoolStats are a connection pool's waits so far: how many times a caller
+// waited for a connection, and for how long in all.
+type PoolStats struct {
+	Waits  uint64
+	Waited time.Duration
+}
+
+// RegisterPool exports a connection pool's waits as
+// loa_pool_waits_total{pool} and loa_pool_wait_seconds_total{pool}:
+// whether callers queue for a connection (a pool too small for its
+// callers, or connections held while their goroutines wait for the CPU).
+// stats is called at each scrape.
+func (m *Metrics) RegisterPool(pool string, stats func() PoolStats) {
+	if m == nil {
+		return
+	}
+	labels := prometheus.Labels{"pool": pool}
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "loa_pool_waits_total", ConstLabels: labels,
+			Help: "Times a caller waited for a connection of the pool (Redis, PostgreSQL; the dispatcher's urgent pools apart)."},
+			func() float64 { return float64(stats().Waits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "loa_pool_wait_seconds_total", ConstLabels: labels,
+			Help: "Seconds callers spent waiting for a connection of the pool."},
+			func() float64 { return stats().Waited.Seconds() }),
+	)
 }
 
 // StreamWait returns the observer of the seconds pushes of lane waited
