@@ -40,6 +40,12 @@ type config struct {
 	// BulkShare is how many bulk sends may be under way while codes or
 	// alerts are in the dispatcher's hands (LOA_BULK_SHARE; 0: no limit).
 	BulkShare int
+	// RedisConns sizes the process's Redis pool (LOA_REDIS_CONNS; 0: the
+	// client's default, ten a CPU). Under load a connection stays taken
+	// while its goroutine waits for a CPU after Redis answered, so the API
+	// issuing hundreds of codes a second on two cores needs more than the
+	// default twenty.
+	RedisConns int
 	// DBUrgentConns and RedisUrgentConns size the dispatcher's pools of
 	// connections only codes and alerts use (0: they share the others).
 	DBUrgentConns    int
@@ -111,8 +117,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.DeliveryKeyTTL = durVar(getenv, "LOA_DELIVERY_KEY_TTL", 72*time.Hour, &errs)
 	c.ReportHold = durVar(getenv, "LOA_DELIVERY_REPORT_HOLD", 24*time.Hour, &errs)
 	c.BulkShare = intVar(getenv, "LOA_BULK_SHARE", 8, 0, 100000, &errs)
+	c.RedisConns = intVar(getenv, "LOA_REDIS_CONNS", 64, 0, 1000, &errs)
 	c.DBUrgentConns = intVar(getenv, "LOA_DB_URGENT_CONNS", 4, 0, 100, &errs)
-	c.RedisUrgentConns = intVar(getenv, "LOA_REDIS_URGENT_CONNS", 8, 0, 1000, &errs)
+	c.RedisUrgentConns = intVar(getenv, "LOA_REDIS_URGENT_CONNS", 64, 0, 1000, &errs)
 	c.DispatcherLanes = lanesVar(getenv, "LOA_DISPATCHER_LANES", &errs)
 	c.DispatcherLedger = boolVar(getenv, "LOA_DISPATCHER_LEDGER", true, &errs)
 	c.Nice = intVar(getenv, "LOA_NICE", 0, 0, 19, &errs)

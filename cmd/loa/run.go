@@ -167,7 +167,7 @@ func connect(ctx context.Context, cfg config) (*services, error) {
 		return nil, err
 	}
 	var where string
-	if s.rdb, where, err = openRedis(cfg.RedisURL); err != nil {
+	if s.rdb, where, err = openRedisPool(cfg.RedisURL, cfg.RedisConns); err != nil {
 		s.close()
 		return nil, err
 	}
