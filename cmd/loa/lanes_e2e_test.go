@@ -45,6 +45,11 @@ func TestDispatcherLanesSplitAcrossProcesses(t *testing.T) {
 	}
 	bulkEnv := with(map[string]string{"LOA_DISPATCHER_LANES": "bulk"})
 	bulk := startProc(t, "dispatcher", bulkEnv)
+	// A dispatcher says it runs before its metrics server listens.
+	servingMetrics := func(p *proc) func() bool {
+		return func() bool { return strings.Contains(p.logs.String(), "metrics on") }
+	}
+	waitFor(t, "the bulk dispatcher's metrics", servingMetrics(bulk))
 
 	pub, err := kafkapub.NewPublisher(kafkapub.Config{Brokers: strings.Split(env["LOA_KAFKA_BROKERS"], ","), Names: topics.Names{Prefix: env["LOA_KAFKA_TOPIC_PREFIX"]}})
 	if err != nil {
@@ -57,7 +62,8 @@ func TestDispatcherLanesSplitAcrossProcesses(t *testing.T) {
 	bulkMetrics := "http://" + bulkEnv["LOA_METRICS_ADDR"] + "/metrics"
 	waitFor(t, "the bulk dispatcher to send the bulk event", func() bool { return laneSends(t, bulkMetrics)[topics.LaneBulk] == 1 })
 	urgentEnv := with(map[string]string{"LOA_DISPATCHER_LANES": "otp,alert,direct", "LOA_DISPATCHER_LEDGER": "off"})
-	startProc(t, "dispatcher", urgentEnv)
+	urgent := startProc(t, "dispatcher", urgentEnv)
+	waitFor(t, "the urgent dispatcher's metrics", servingMetrics(urgent))
 	urgentMetrics := "http://" + urgentEnv["LOA_METRICS_ADDR"] + "/metrics"
 	waitFor(t, "the urgent dispatcher to send the code", func() bool { return laneSends(t, urgentMetrics)[topics.LaneOTP] == 1 })
 
