@@ -620,15 +620,7 @@ func scrapeCounts(ctx context.Context, url string) dispatcherCounts {
 		return dispatcherCounts{sent: -1}
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, _ := strconv.ParseFloat(line[i+1:], 64)
+	samples(resp.Body, func(line string, v float64) {
 		switch {
 		case strings.HasPrefix(line, "loa_deliveries_total{") && strings.Contains(line, `channel="push"`) && strings.Contains(line, `status="sent"`):
 			c.sent += v
@@ -643,8 +635,24 @@ func scrapeCounts(ctx context.Context, url string) dispatcherCounts {
 		case strings.HasPrefix(line, "loa_ratelimit_wait_seconds_count{") && strings.Contains(line, `lane="otp"`):
 			c.otpWaitNum[label(line, "provider")] += v
 		}
-	}
+	})
 	return c
+}
+
+// samples calls f with each sample line of Prometheus text and its value
+// (0 when it does not parse).
+func samples(r io.Reader, f func(line string, v float64)) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || strings.HasPrefix(line, "#") {
+			continue
+		}
+		v, _ := strconv.ParseFloat(line[i+1:], 64)
+		f(line, v)
+	}
 }
 
 // label is the value of a Prometheus text line's label name.

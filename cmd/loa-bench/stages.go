@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -39,28 +38,20 @@ func (h stageHists) scrape(ctx context.Context, url, lane string) {
 
 // read adds lane's buckets from Prometheus text.
 func (h stageHists) read(r io.Reader, lane string) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
+	samples(r, func(line string, v float64) {
 		if !strings.HasPrefix(line, "loa_delivery_stage_seconds_bucket{") || label(line, "lane") != lane {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
+			return
 		}
 		le, err := strconv.ParseFloat(label(line, "le"), 64) // "+Inf" parses as +Inf
 		if err != nil {
-			continue
+			return
 		}
 		st := label(line, "stage")
 		if h[st] == nil {
 			h[st] = map[float64]float64{}
 		}
 		h[st][le] += v
-	}
+	})
 }
 
 // quantile is stage's q-quantile, interpolated linearly within its bucket
@@ -130,15 +121,7 @@ func poolWaits(ctx context.Context, name, url string) []string {
 func readPoolWaits(r io.Reader, name string) []string {
 	waits, secs := map[string]float64{}, map[string]float64{}
 	var pools []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, _ := strconv.ParseFloat(line[i+1:], 64)
+	samples(r, func(line string, v float64) {
 		pool := label(line, "pool")
 		switch {
 		case strings.HasPrefix(line, "loa_pool_waits_total{"):
@@ -147,7 +130,7 @@ func readPoolWaits(r io.Reader, name string) []string {
 		case strings.HasPrefix(line, "loa_pool_wait_seconds_total{"):
 			secs[pool] = v
 		}
-	}
+	})
 	var out []string
 	for _, p := range pools {
 		if waits[p] > 0 {
