@@ -17,7 +17,7 @@ import (
 // (fetched), behind other messages of its worker (started), in Redis
 // (claimed), waiting for a turn or a token (calling), in PostgreSQL
 // (written, recorded) or at the provider (answered). The API observes the
-// stage before these, published (see kafkapub.Config.Published).
+// stage before these, published (see kafkapub.Publisher.ObservePublished).
 type stage int
 
 const (

@@ -84,7 +84,6 @@ const maxFlush = 1000
 
 // topicQueue is one topic's writes waiting for the brokers.
 type topicQueue struct {
-	topic   string
 	pending []*pendingWrite
 	// n and bytes count the messages waiting or being written.
 	n, bytes int
@@ -232,7 +231,7 @@ func (p *Publisher) enqueue(w *pendingWrite) error {
 	}
 	q := p.queues[topic]
 	if q == nil {
-		q = &topicQueue{topic: topic, wake: make(chan struct{}, 1)}
+		q = &topicQueue{wake: make(chan struct{}, 1)}
 		p.queues[topic] = q
 		p.wg.Add(1)
 		go p.run(q)
