@@ -52,6 +52,12 @@ type benchConfig struct {
 	// bulk lane (with the ledger) in -dispatchers more at nice bulkNice.
 	split    bool
 	bulkNice int
+	// cpuGroups puts -split's urgent and bulk sides in CPU scheduling
+	// groups of their own (cgroups) with these weights, when the host
+	// allows it.
+	cpuGroups                bool
+	urgentWeight, bulkWeight int
+	bulkIdle                 bool
 }
 
 // urgentLanes are the lanes of -split's urgent dispatcher.
@@ -76,7 +82,14 @@ func (c benchConfig) layout() string {
 	if !c.split {
 		return fmt.Sprintf("%d dispatcher(s)", c.dispatchers)
 	}
-	return fmt.Sprintf("1 urgent dispatcher (%s) + %d bulk dispatcher(s) at nice %d", urgentLanes, c.dispatchers, c.bulkNice)
+	s := fmt.Sprintf("1 urgent dispatcher (%s) + %d bulk dispatcher(s) at nice %d", urgentLanes, c.dispatchers, c.bulkNice)
+	if c.cpuGroups {
+		s += fmt.Sprintf(", cpu groups: urgent weight %d, bulk weight %d", c.urgentWeight, c.bulkWeight)
+		if c.bulkIdle {
+			s += " idle"
+		}
+	}
+	return s
 }
 
 type multiFlag map[string]string
@@ -134,6 +147,10 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	fs.BoolVar(&cfg.freshEpoch, "fresh-epoch", false, "measure as just after Redis lost its data: every send of the first minutes is checked against the write-ahead record (default: as a Redis that has kept its claims for an hour)")
 	fs.BoolVar(&cfg.split, "split", false, "run the urgent lanes ("+urgentLanes+") in a dispatcher of their own without the ledger, and the bulk lane with the ledger in -dispatchers more at -bulk-nice (docs/operations.md's layout)")
 	fs.IntVar(&cfg.bulkNice, "bulk-nice", 10, "with -split: LOA_NICE of the bulk dispatchers")
+	fs.BoolVar(&cfg.cpuGroups, "cpu-groups", true, "with -split: put the urgent side (the API, the urgent dispatcher, the SMS fake and loa-bench, which asks the codes) and the bulk side (the bulk dispatchers and the reference FCM fake) in CPU scheduling groups (cgroups) of their own, when the host has a cpu controller to use; removed at the end")
+	fs.IntVar(&cfg.urgentWeight, "urgent-weight", defaultUrgentWeight, "with -split's cpu groups: the urgent side's weight (cgroup v2 cpu.weight / systemd CPUWeight scale: 1-10000, 100 = a nice-0 process or an autogroup; v1 cpu.shares = weight×1024/100)")
+	fs.IntVar(&cfg.bulkWeight, "bulk-weight", defaultBulkWeight, "with -split's cpu groups: the bulk side's weight (same scale)")
+	fs.BoolVar(&cfg.bulkIdle, "bulk-idle", defaultBulkIdle, "with -split's cpu groups: make the bulk side's group idle (cpu.idle: it runs on what the others leave, and yields at once to a waking task of any other group)")
 	fs.BoolVar(&cfg.work, "work", true, "count what the services were asked (Kafka messages, PostgreSQL commits and rows, Redis commands); adds 22 s of waiting for PostgreSQL's statistics")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -147,6 +164,15 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	if cfg.bulkNice < 0 || cfg.bulkNice > 19 {
 		return fmt.Errorf("-bulk-nice %d: want 0 to 19", cfg.bulkNice)
 	}
+	for _, w := range []struct {
+		name string
+		v    int
+	}{{"-urgent-weight", cfg.urgentWeight}, {"-bulk-weight", cfg.bulkWeight}} {
+		if w.v < 1 || w.v > 10000 {
+			return fmt.Errorf("%s %d: want 1 to 10000", w.name, w.v)
+		}
+	}
+	cfg.cpuGroups = cfg.cpuGroups && cfg.split
 	if cfg.seedOnly && cfg.schema == "" {
 		return errors.New("-seed-only needs -schema, the schema to keep")
 	}
@@ -179,6 +205,10 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	if res != nil {
 		res.print(stdout)
 	}
+	b.cleanup()
+	if b.groups != nil {
+		fmt.Fprintf(stdout, "%s\n", b.groups.removed())
+	}
 	fmt.Fprintf(stdout, "logs: %s\n", cfg.dir)
 	return nil
 }
@@ -194,6 +224,8 @@ type bench struct {
 	schema   string
 	prefix   string // topics
 	keys     string // Redis
+	groups   *benchGroups
+	cleaned  bool
 }
 
 // proc is a process whose CPU and memory are measured.
@@ -227,6 +259,7 @@ type result struct {
 	breakerOpened float64 // breaker changes to open
 	codes         *codeResult
 	work0, work1  *workCounts
+	groups        string // the cpu groups of -split, or why none
 }
 
 func (b *bench) run(ctx context.Context) (*result, error) {
@@ -258,6 +291,16 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	}
 	if b.fl, err = fleet.Start(ctx, opts); err != nil {
 		return nil, err
+	}
+	if cfg.cpuGroups {
+		if b.groups, err = b.makeGroups(); err != nil {
+			return nil, err
+		}
+		if !b.groups.used() {
+			cfg.cpuGroups = false
+			res.cfg.cpuGroups = false
+		}
+		res.groups = b.groups.String()
 	}
 	if cfg.fcm == "loa" && cfg.latency > 0 {
 		if err := b.fl.SetFault(ctx, "fcm", map[string]any{"latency": cfg.latency.String()}); err != nil {
@@ -502,6 +545,9 @@ func (b *bench) waitLedger(ctx context.Context, c *fleet.Client, token, id strin
 func (b *bench) processes() ([]*proc, string) {
 	var ps []*proc
 	add := func(name string, pid int, tree, loa, own bool, note string) {
+		if pl := placement(pid, tree); pid > 0 && pl != "" {
+			note = strings.TrimPrefix(note+", "+pl, ", ")
+		}
 		if pid > 0 {
 			ps = append(ps, &proc{name: name, pid: pid, tree: tree, loa: loa, own: own, note: note})
 		}
@@ -527,6 +573,7 @@ func (b *bench) processes() ([]*proc, string) {
 	add("loa-bench", os.Getpid(), false, false, false, "this program: progress, memory sampling, SMS codes")
 	if b.ref != nil {
 		add("fcm fake (reference)", b.ref.PID(), false, false, true, "")
+		add("sms fake (loa-fakes)", b.fl.Fakes.PID(), false, false, true, "with the idle FCM and SMTP fakes")
 	} else {
 		add("fcm fake (loa-fakes)", b.fl.Fakes.PID(), false, false, true, "with the idle SMS and SMTP fakes")
 	}
@@ -679,6 +726,9 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "\nbroadcast to %d devices, %s, FCM fake %s at %v latency, %d CPUs; load average %s before, %s after\n",
 		r.cfg.devices, r.cfg.layout(), r.cfg.fcm, r.cfg.latency, runtime.NumCPU(), r.load0, r.load1)
 	fmt.Fprintf(w, "services: %s\n", r.services)
+	if r.groups != "" {
+		fmt.Fprintf(w, "%s\n", r.groups)
+	}
 	fmt.Fprintf(w, "approval → last push: %.2f s = %.0f pushes/s; ledger complete at %.2f s\n\n",
 		r.toLastPush.Seconds(), n/r.toLastPush.Seconds(), r.toLedger.Seconds())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -702,7 +752,7 @@ func (r *result) print(w io.Writer) {
 	}
 	var svc time.Duration
 	for _, p := range r.procs {
-		if !p.loa && !strings.HasPrefix(p.name, "fcm fake") && p.name != "loa-bench" {
+		if !p.loa && !strings.HasPrefix(p.name, "fcm fake") && !strings.HasPrefix(p.name, "sms fake") && p.name != "loa-bench" {
 			svc += p.cpu1 - p.cpu0
 		}
 	}
@@ -834,6 +884,11 @@ func settleEpoch(ctx context.Context, redisURL, prefix string, since time.Time) 
 }
 
 func (b *bench) cleanup() {
+	if b.cleaned {
+		return
+	}
+	b.cleaned = true
+	defer b.groups.remove()
 	if b.fl != nil {
 		b.fl.Close()
 	}

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/loa-hub/loa/internal/cpugroup"
 	"github.com/loa-hub/loa/internal/fleet"
 	"github.com/loa-hub/loa/internal/testenv"
 )
@@ -71,7 +75,11 @@ func TestBroadcastBench(t *testing.T) {
 // asks the API for SMS codes while the broadcast runs and prints their
 // time from the API to the gateway fake. With -split the codes go through
 // a dispatcher of the urgent lanes and every push through a bulk one run
-// at nice 10 (as /proc shows it), which also runs the ledger.
+// at nice 10 (as /proc shows it), which also runs the ledger. Where the
+// host gives a cpu controller to use, the urgent side runs in a CPU
+// scheduling group of its own with the weight asked, the bulk side in an
+// idle one, each row says where its process is scheduled as /proc shows
+// it, and the groups are gone at the end.
 func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 	b := newBenchRunner(t)
 	dbURL := b.env["LOA_TEST_DATABASE_URL"]
@@ -95,7 +103,7 @@ func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 	if !strings.Contains(s, "seeded 2000 devices") || strings.Contains(s, "pushes/s") {
 		t.Fatalf("-seed-only did not seed and stop")
 	}
-	s = bench("-codes", "100", "-split")
+	s = bench("-codes", "100", "-split", "-urgent-weight", "500", "-bulk-idle")
 	if strings.Contains(s, "seeded 2000") || !strings.Contains(s, "is seeded already") {
 		t.Error("the kept schema was seeded again")
 	}
@@ -113,7 +121,7 @@ func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 	}
 	for _, want := range []string{
 		"1 urgent dispatcher (otp,alert,direct) + 1 bulk dispatcher(s) at nice 10",
-		"(lanes bulk, the ledger, nice 10)",
+		"(lanes bulk, the ledger, nice 10",
 		"pushes sent per dispatcher: dispatcher-1 0 (0%), dispatcher-2 2000 (100%)",
 		"cores used while the codes were asked",
 		"the SMS rate limiters (from the dispatchers' /metrics): ",
@@ -122,8 +130,43 @@ func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 			t.Errorf("no %q in the report", want)
 		}
 	}
-	if m := regexp.MustCompile(`loa dispatcher-1 .*\(lanes otp,alert,direct, nice (\d+)\)`).FindStringSubmatch(s); m == nil || m[1] == "10" {
+	if m := regexp.MustCompile(`loa dispatcher-1 .*\(lanes otp,alert,direct, nice (\d+)[,)]`).FindStringSubmatch(s); m == nil || m[1] == "10" {
 		t.Errorf("the urgent dispatcher's row: %v, want its lanes and its own nice value, without the ledger", m)
+	}
+	h, err := cpugroup.Find()
+	if err != nil {
+		if !strings.Contains(s, "cpu groups: none ("+err.Error()+"); the split runs by nice alone") {
+			t.Errorf("this host has no cpu controller to use (%v), and the report does not say so", err)
+		}
+		return
+	}
+	m = regexp.MustCompile(`cpu groups \(cgroup v\d, [^)]*\): urgent side (/loa-bench-\w+-urgent) \(loa api, loa-bench, loa dispatcher-1\), bulk side (/loa-bench-\w+-bulk) \(loa dispatcher-2\)`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatal("no cpu groups in the report")
+	}
+	urgent, bulk := m[1], m[2]
+	weight := "cpu.shares 5120"
+	if h.Version == 2 {
+		weight = "cpu.weight 500"
+	}
+	for _, row := range []string{
+		`loa api .*\(cgroup ` + urgent + `, ` + weight + `\)`,
+		`loa dispatcher-1 .*\(lanes otp,alert,direct, nice 0, cgroup ` + urgent + `, ` + weight + `\)`,
+		`loa dispatcher-2 .*\(lanes bulk, the ledger, nice 10, cgroup ` + bulk + `, cpu\.(shares|weight) \d+, cpu\.idle 1\)`,
+		`loa-bench .*cgroup ` + urgent + `, ` + weight + `\)`,
+		// loa-fakes serves the FCM of this run's broadcast and the codes' SMS.
+		`fcm fake \(loa-fakes\) .*\((with the idle SMS and SMTP fakes, )?(autogroup|cgroup /)[^,]*`,
+		`postgresql .*its \d+ processes in \d+ groups\)`,
+		`cpu groups removed: ` + urgent + `, ` + bulk + `\n`,
+	} {
+		if !regexp.MustCompile(row).MatchString(s) {
+			t.Errorf("no line matching %q", row)
+		}
+	}
+	for _, g := range []string{urgent, bulk} {
+		if _, err := os.Stat(filepath.Join(h.Mount, g)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cpu group %s is still there: %v", g, err)
+		}
 	}
 }
 
