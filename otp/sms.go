@@ -363,7 +363,25 @@ func Withdrawn(ctx context.Context, rdb redis.UniversalClient, keyPrefix, challe
 	if !validChallengeID(challengeID) {
 		return false, nil
 	}
-	st, err := rdb.HGet(ctx, keyPrefix+"ch:"+challengeID, "state").Result()
+	return withdrawnState(rdb.HGet(ctx, keyPrefix+"ch:"+challengeID, "state"))
+}
+
+// QueueWithdrawn queues Withdrawn's look-up on pipe, so that it shares a
+// round trip with the caller's other commands (a dispatcher's claim of
+// the code), and returns what reads its answer once pipe has been
+// executed; that reports as Withdrawn does. It queues nothing for a
+// malformed challenge ID, whose answer is false.
+func QueueWithdrawn(ctx context.Context, pipe redis.Pipeliner, keyPrefix, challengeID string) func() (bool, error) {
+	if !validChallengeID(challengeID) {
+		return func() (bool, error) { return false, nil }
+	}
+	cmd := pipe.HGet(ctx, keyPrefix+"ch:"+challengeID, "state")
+	return func() (bool, error) { return withdrawnState(cmd) }
+}
+
+// withdrawnState reads a challenge's state look-up: withdrawn or not.
+func withdrawnState(cmd *redis.StringCmd) (bool, error) {
+	st, err := cmd.Result()
 	if errors.Is(err, redis.Nil) {
 		return false, nil
 	}
