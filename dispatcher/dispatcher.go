@@ -267,7 +267,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if d.cfg.UrgentStore != nil && d.wal != nil {
 		d.urgentWAL = d.cfg.UrgentStore
 	}
-	d.urgentMarker = d.marker.sibling(d.urgentClaims, d.urgentWAL, d.log.With(slog.String("component", "urgent-marker")))
+	var urgentMarks sentLog // the urgent sends are written with their attempts
+	if d.urgentWAL != nil {
+		urgentMarks = attemptLogWAL{d}
+	}
+	d.urgentMarker = d.marker.sibling(d.urgentClaims, urgentMarks, d.log.With(slog.String("component", "urgent-marker")))
 	mctx, stopMarker := context.WithCancel(context.WithoutCancel(ctx))
 	markerDone := make(chan struct{}, 2)
 	go func() { d.marker.run(mctx); markerDone <- struct{}{} }()
