@@ -92,11 +92,8 @@ func (s *Service) RegisterOrganisation(ctx context.Context, r OrganisationRegist
 // A citizen ID or tax code held by an active account does not block a
 // pending registration (it reserves nothing); activation refuses it.
 func (s *Service) register(ctx context.Context, a Account, password, ip string) (Registration, error) {
-	ch, code, err := s.issueCode(ctx, a.Phone, otp.PurposeRegister, ip)
+	ch, code, err := s.issueAnonymousCode(ctx, a.Phone, otp.PurposeRegister, ip)
 	if err != nil {
-		return Registration{}, err
-	}
-	if err := s.anonymousCodeAllowed(ctx, a.Phone); err != nil {
 		return Registration{}, err
 	}
 	owner, err := s.d.Store.FindAccount(ctx, Login{Phone: a.Phone})
@@ -244,28 +241,22 @@ func (s *Service) VerifyRegistration(ctx context.Context, accountID, challengeID
 	return s.d.Store.Account(ctx, a.ID)
 }
 
-// anonymousCodeBackoff bounds the SMS that anonymous requests (a
+// anonymousCodeBound bounds the SMS that anonymous requests (a
 // registration, POST /v1/otp/sms) send one phone, over and above the
 // per-purpose window of each: 10, the tenth making the next wait 30
 // minutes, each later one doubling the wait up to 4 hours; forgotten a
 // day after the last. Without it a stranger with many addresses could
-// text any number 5 codes per purpose every 10 minutes, all day.
-var anonymousCodeBackoff = Backoff{Free: 9, Base: 30 * time.Minute, Max: 4 * time.Hour, Forget: 24 * time.Hour}
+// text any number 5 codes per purpose every 10 minutes, all day. It is
+// checked in the step that issues the code, after the send limits (see
+// otp.Bound); a refusal is a loa.ERateLimited *loa.Error wrapping
+// otp.ErrPhoneBound (and otp.ErrTooManySends). The bound is the phone's
+// whether or not an account holds it, so it tells nothing.
+var anonymousCodeBound = otp.Bound{Free: 9, Base: 30 * time.Minute, Max: 4 * time.Hour, Forget: 24 * time.Hour}
 
-// anonymousCodeAllowed counts an anonymous SMS to phone, after its send
-// limits passed, or refuses it (a loa.ERateLimited *loa.Error wrapping
-// otp.ErrTooManySends) when the phone has had its share. The bound is the
-// phone's whether or not an account holds it, so it tells nothing.
-func (s *Service) anonymousCodeAllowed(ctx context.Context, phone string) error {
-	wait, err := s.d.Throttle.Take(ctx, "anoncodes:"+phone, s.now(), anonymousCodeBackoff)
-	if err != nil {
-		return fmt.Errorf("accounts: code limit: %w", err)
-	}
-	if wait > 0 {
-		return &loa.Error{Code: loa.ERateLimited, Detail: "too many codes were sent to this phone today; wait before asking for another",
-			RetryAfter: wait, Err: otp.ErrTooManySends}
-	}
-	return nil
+// issueAnonymousCode issues a code of an anonymous flow: counted in the
+// phone's anonymous bound too.
+func (s *Service) issueAnonymousCode(ctx context.Context, phone, purpose, ip string) (otp.Challenge, string, error) {
+	return s.issueCodeWith(ctx, phone, purpose, ip, otp.IssueOptions{Bound: &anonymousCodeBound})
 }
 
 // AnonymousPurposes are the purposes anyone may ask a code for with
@@ -286,11 +277,8 @@ func (s *Service) SendCode(ctx context.Context, rawPhone, purpose, ip string) (o
 	if err := v.Err(ErrInvalid); err != nil {
 		return otp.Challenge{}, err
 	}
-	ch, code, err := s.issueCode(ctx, ph, purpose, ip)
+	ch, code, err := s.issueAnonymousCode(ctx, ph, purpose, ip)
 	if err != nil {
-		return otp.Challenge{}, err
-	}
-	if err := s.anonymousCodeAllowed(ctx, ph); err != nil {
 		return otp.Challenge{}, err
 	}
 	if err := s.sendCode(ctx, ch, code, "", false); err != nil {

@@ -392,6 +392,8 @@ func (s *Service) issueCodeWith(ctx context.Context, phone, purpose, ip string, 
 	if rl, ok := errors.AsType[*otp.RateLimitError](err); ok {
 		detail := "too many codes requested; retry later"
 		switch {
+		case errors.Is(err, otp.ErrPhoneBound):
+			detail = "too many codes were sent to this phone today; wait before asking for another"
 		case errors.Is(err, otp.ErrCooldown):
 			detail = "a code was sent to this phone moments ago; wait before asking for another"
 		case errors.Is(err, otp.ErrTooManySends):

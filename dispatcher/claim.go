@@ -186,6 +186,13 @@ const claimChunk = 128
 // claiming: EpochStart then says from when Redis's sent marks can be
 // trusted.
 func (c *Claims) ClaimKeys(ctx context.Context, rkeys []string, owner string) ([]claimState, error) {
+	return c.claimKeys(ctx, rkeys, owner, nil)
+}
+
+// claimKeys is ClaimKeys with also's commands (when not nil) queued
+// beside the first claim, so that they share its round trip to Redis:
+// they have been answered when it returns, unless it returns an error.
+func (c *Claims) claimKeys(ctx context.Context, rkeys []string, owner string, also func(redis.Pipeliner)) ([]claimState, error) {
 	out := make([]claimState, 0, len(rkeys))
 	for start := 0; start < len(rkeys); start += claimChunk {
 		chunk := rkeys[start:min(start+claimChunk, len(rkeys))]
@@ -193,7 +200,21 @@ func (c *Claims) ClaimKeys(ctx context.Context, rkeys []string, owner string) ([
 		keys = append(append(keys, c.epochKey()), chunk...)
 		for try := 0; ; try++ {
 			epoch, _ := c.Epoch()
-			res, err := claimScript.Run(ctx, c.rdb, keys, owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds()).Int64Slice()
+			args := []any{owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds()}
+			var cmd *redis.Cmd
+			if also != nil {
+				pipe := c.rdb.Pipeline()
+				cmd = claimScript.EvalSha(ctx, pipe, keys, args...)
+				also(pipe)
+				also = nil
+				_, _ = pipe.Exec(ctx) // each command holds its own answer or error
+				if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+					cmd = claimScript.Run(ctx, c.rdb, keys, args...) // loads it
+				}
+			} else {
+				cmd = claimScript.Run(ctx, c.rdb, keys, args...)
+			}
+			res, err := cmd.Int64Slice()
 			if err != nil {
 				return nil, fmt.Errorf("dispatcher: claim: %w", err)
 			}

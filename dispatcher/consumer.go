@@ -229,7 +229,7 @@ fetch:
 		close(long)
 	}
 	finished := make(chan struct{})
-	go func() { keyed.wait(); wg.Wait(); close(finished) }()
+	go func() { keyed.wait(); keyed.close(); wg.Wait(); close(finished) }()
 	timeout := c.cfg.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -309,20 +309,37 @@ type fetched struct {
 
 // keyedPool runs up to n messages at a time, those of one key (of one
 // partition, for messages without a key) one after the other in their
-// order. A worker starts for a key when a message of it comes and none is
-// running, and ends when its key has no more: a message waits only for
-// those of its own key, or for a free worker when n keys are running —
+// order. A worker takes a key when a message of it comes and none is
+// running, and lets it go when its key has no more: a message waits only
+// for those of its own key, or for a free worker when n keys are running —
 // never behind another key that happened to share a worker. (With a
 // fixed worker per hash of the key, 500 codes a second over 256 workers
 // met a busy worker about a third of the time, and a code waited for
 // another's whole round trip.)
+//
+// Workers are goroutines that outlive their key: a key is handed to the
+// worker that went idle last, whose stack has grown to what a message
+// needs already. A goroutine started for each key began with the
+// smallest stack and copied it to a larger one several times on the way
+// of every code. At most maxIdleWorkers wait for a key; others end.
 type keyedPool struct {
 	run  func(fetched)
 	sem  chan struct{}
 	mu   sync.Mutex
 	keys map[poolKey][]fetched // running keys → their messages waiting, in order
-	wg   sync.WaitGroup
+	idle []chan keyRun         // idle workers, the last to go idle last
+	done bool                  // closed: workers end when idle
+	wg   sync.WaitGroup        // keys running
 }
+
+// keyRun is a key handed to a worker with its first message.
+type keyRun struct {
+	k poolKey
+	f fetched
+}
+
+// maxIdleWorkers bounds the workers a pool keeps waiting for a key.
+const maxIdleWorkers = 64
 
 type poolKey struct {
 	key       string
@@ -342,7 +359,7 @@ func keyOfMessage(m kafka.Message) poolKey {
 
 // add runs f after the messages of its key before it, waiting for a free
 // worker when its key has none; false when ctx ended first (f was not
-// taken). Only one goroutine calls add.
+// taken). Only one goroutine calls add, never after close.
 func (p *keyedPool) add(ctx context.Context, f fetched) bool {
 	k := keyOfMessage(f.m)
 	p.mu.Lock()
@@ -360,14 +377,51 @@ func (p *keyedPool) add(ctx context.Context, f fetched) bool {
 	}
 	p.mu.Lock()
 	p.keys[k] = nil
-	p.mu.Unlock()
 	p.wg.Add(1)
-	go p.work(k, f)
+	var w chan keyRun
+	if n := len(p.idle); n > 0 {
+		w = p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+	}
+	p.mu.Unlock()
+	if w != nil {
+		w <- keyRun{k, f} // buffered: the worker takes it when it gets there
+		return true
+	}
+	// Every worker holds a key: a worker lists itself idle before it
+	// gives its place back, so there are fewer than n of them.
+	go p.work(keyRun{k, f})
 	return true
 }
 
-func (p *keyedPool) work(k poolKey, f fetched) {
-	defer p.wg.Done()
+// work runs keys, one after the other, until the pool closes or enough
+// other workers are idle.
+func (p *keyedPool) work(r keyRun) {
+	in := make(chan keyRun, 1)
+	for {
+		p.runKey(r.k, r.f)
+		p.mu.Lock()
+		stay := !p.done && len(p.idle) < maxIdleWorkers
+		if stay {
+			p.idle = append(p.idle, in)
+		}
+		p.mu.Unlock()
+		<-p.sem
+		p.wg.Done()
+		if !stay {
+			return
+		}
+		var ok bool
+		if r, ok = <-in; !ok {
+			return
+		}
+	}
+}
+
+// runKey runs f and then its key's messages as they come, until it has
+// none waiting.
+func (p *keyedPool) runKey(k poolKey, f fetched) {
 	for {
 		p.run(f)
 		p.mu.Lock()
@@ -375,13 +429,25 @@ func (p *keyedPool) work(k poolKey, f fetched) {
 		if len(q) == 0 {
 			delete(p.keys, k)
 			p.mu.Unlock()
-			<-p.sem
 			return
 		}
 		f = q[0]
 		q[0] = fetched{}
 		p.keys[k] = q[1:]
 		p.mu.Unlock()
+	}
+}
+
+// close ends the idle workers, and the others once their key is done.
+// Call it once, after the last add.
+func (p *keyedPool) close() {
+	p.mu.Lock()
+	p.done = true
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, w := range idle {
+		close(w)
 	}
 }
 

@@ -9,12 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/otp"
 	"github.com/loa-hub/loa/producer"
 )
 
@@ -142,18 +144,18 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 	claims, mk := d.claimsOf(dv.env.Lane), d.markerOf(dv.env.Lane)
 	key := keyOf(p.NotificationID, string(dv.ch), dv.addr)
 	rkey := claims.redisKey(key)
-	// A code's withdrawal is looked up while it is claimed, not before:
-	// two Redis round trips at once instead of one after the other, on
-	// the way of every code.
-	withdrawn := d.withdrawn(ctx, dv.env, p.NotificationID)
+	// A code's withdrawal is looked up with its claim, not before it: in
+	// the claim's own round trip to Redis (or, when the configuration
+	// brings its own look-up, at the same time), on the way of every code.
+	withdrawn := d.lookUpWithdrawal(ctx, dv.env, p.NotificationID)
 	for {
-		states, err := claims.ClaimKeys(ctx, []string{rkey}, owner)
+		states, err := claims.claimKeys(ctx, []string{rkey}, owner, withdrawn.queue())
 		if err != nil {
 			return outcome{}, err
 		}
 		st := states[0]
 		if withdrawn != nil {
-			w := <-withdrawn
+			w := withdrawn.answer()
 			withdrawn = nil
 			if w {
 				if st == claimed || st == takenOver || st == reclaimed {
@@ -256,23 +258,76 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 	return o, nil
 }
 
-// withdrawn looks up, in the background, whether the code of an otp-lane
-// delivery was withdrawn, and returns where the answer comes; nil when
-// there is nothing to look up. A failed look-up is logged and answers
-// not withdrawn: the code is sent.
-func (d *Dispatcher) withdrawn(ctx context.Context, env producer.Envelope, notificationID string) <-chan bool {
-	if env.Lane != topics.LaneOTP || d.cfg.Withdrawn == nil {
+// withdrawal is the look-up of whether an otp-lane delivery's code was
+// withdrawn: queued with its claim, or under way beside it. A nil
+// *withdrawal looks up nothing.
+type withdrawal struct {
+	d          *Dispatcher
+	ctx        context.Context
+	id         string               // the notification's
+	prefix     string               // the SMS codes' Redis key prefix; "" with background
+	read       func() (bool, error) // the queued look-up's answer, once executed
+	background <-chan bool          // the configuration's own look-up (Config.Withdrawn)
+}
+
+// lookUpWithdrawal starts looking up whether the code of an otp-lane
+// delivery was withdrawn; nil when there is nothing to look up.
+func (d *Dispatcher) lookUpWithdrawal(ctx context.Context, env producer.Envelope, notificationID string) *withdrawal {
+	if env.Lane != topics.LaneOTP {
 		return nil
 	}
-	out := make(chan bool, 1)
-	go func() {
-		w, err := d.cfg.Withdrawn(ctx, notificationID)
-		if err != nil {
-			d.log.Warn("cannot tell whether a code was withdrawn; sending it", slog.String("notification_id", notificationID), slog.Any("error", err))
+	w := &withdrawal{d: d, ctx: ctx, id: notificationID}
+	switch {
+	case d.cfg.Withdrawn != nil:
+		out := make(chan bool, 1)
+		go func() {
+			v, err := d.cfg.Withdrawn(ctx, notificationID)
+			w.warn(err)
+			out <- v
+		}()
+		w.background = out
+	case d.withdrawnPrefix != "":
+		w.prefix = d.withdrawnPrefix
+	default:
+		return nil
+	}
+	return w
+}
+
+// queue returns what queues the look-up beside the claim; nil when it
+// is not looked up in the claim's round trip.
+func (w *withdrawal) queue() func(redis.Pipeliner) {
+	if w == nil || w.prefix == "" {
+		return nil
+	}
+	return func(pipe redis.Pipeliner) {
+		challenge, ok := strings.CutPrefix(w.id, "code-")
+		if !ok {
+			return
 		}
-		out <- w
-	}()
-	return out
+		w.read = otp.QueueWithdrawn(w.ctx, pipe, w.prefix, challenge)
+	}
+}
+
+// answer reports whether the code was withdrawn, once the claim is
+// answered. A failed look-up is logged and answers not withdrawn: the
+// code is sent.
+func (w *withdrawal) answer() bool {
+	if w.background != nil {
+		return <-w.background
+	}
+	if w.read == nil {
+		return false
+	}
+	v, err := w.read()
+	w.warn(err)
+	return v
+}
+
+func (w *withdrawal) warn(err error) {
+	if err != nil {
+		w.d.log.Warn("cannot tell whether a code was withdrawn; sending it", slog.String("notification_id", w.id), slog.Any("error", err))
+	}
 }
 
 // message is what the channel sends for one delivery of p.

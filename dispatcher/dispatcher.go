@@ -8,7 +8,6 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -32,8 +31,9 @@ type Config struct {
 	// carries was withdrawn by the API — Kafka did not take it in time and
 	// its caller was told to ask again — so that a copy the Kafka client
 	// still delivered is not sent. An error sends it. New sets it to look
-	// the challenge up in Redis (otp.Withdrawn, under RedisKeyPrefix and
-	// the SMS codes' default prefix) when it is nil.
+	// the challenge up in Redis when it is nil (otp.QueueWithdrawn, under
+	// RedisKeyPrefix and the SMS codes' default prefix), in the round trip
+	// that claims the code; a look-up set here runs beside the claim.
 	Withdrawn func(ctx context.Context, notificationID string) (bool, error)
 	// Workers is the concurrency budget of each lane.
 	Workers map[topics.Lane]int
@@ -178,13 +178,17 @@ type Dispatcher struct {
 	urgentWAL    sentLog
 	urgentMarker *marker
 	urgency      *urgency
-	pools        map[topics.Lane]*pool
-	instance     string // this process's part of its claims' owners
-	pub          *kafkapub.Publisher
-	channels     map[channels.Name]channels.Channel
-	log          *slog.Logger
-	now          func() time.Time
-	noCommit     bool // tests: simulate a crash before commits
+	// withdrawnPrefix is the SMS codes' Redis key prefix under which a
+	// code's withdrawal is looked up with its claim; "" when
+	// Config.Withdrawn looks it up, or nothing does.
+	withdrawnPrefix string
+	pools           map[topics.Lane]*pool
+	instance        string // this process's part of its claims' owners
+	pub             *kafkapub.Publisher
+	channels        map[channels.Name]channels.Channel
+	log             *slog.Logger
+	now             func() time.Time
+	noCommit        bool // tests: simulate a crash before commits
 	// stopping ends when Run is told to stop; waits that can be resumed
 	// by another replica (a message held until its retry is due) give up
 	// on it at once instead of at the shutdown timeout.
@@ -216,22 +220,11 @@ func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *kafkapu
 	if cfg.SentTTL > 0 {
 		claims.SentTTL = cfg.SentTTL
 	}
-	if cfg.Withdrawn == nil && rdb != nil {
-		smsPrefix := cfg.RedisKeyPrefix + otp.DefaultSMSConfig().KeyPrefix
-		wrdb := rdb
-		if cfg.UrgentRedis != nil {
-			wrdb = cfg.UrgentRedis
-		}
-		cfg.Withdrawn = func(ctx context.Context, id string) (bool, error) {
-			challenge, ok := strings.CutPrefix(id, "code-")
-			if !ok {
-				return false, nil
-			}
-			return otp.Withdrawn(ctx, wrdb, smsPrefix, challenge)
-		}
-	}
 	d := &Dispatcher{cfg: cfg, store: store, claims: claims, pub: pub, channels: chans, log: log, now: time.Now,
 		pools: map[topics.Lane]*pool{}, instance: newOwner()[:12], urgency: newUrgency(cfg.BulkShare)}
+	if cfg.Withdrawn == nil && rdb != nil {
+		d.withdrawnPrefix = cfg.RedisKeyPrefix + otp.DefaultSMSConfig().KeyPrefix
+	}
 	if store != nil {
 		d.wal = store
 		d.reports = NewReports(store, pub, cfg.Names, log.With(slog.String("component", "reports")))
@@ -274,7 +267,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if d.cfg.UrgentStore != nil && d.wal != nil {
 		d.urgentWAL = d.cfg.UrgentStore
 	}
-	d.urgentMarker = d.marker.sibling(d.urgentClaims, d.urgentWAL, d.log.With(slog.String("component", "urgent-marker")))
+	var urgentMarks sentLog // the urgent sends are written with their attempts
+	if d.urgentWAL != nil {
+		urgentMarks = attemptLogWAL{d}
+	}
+	d.urgentMarker = d.marker.sibling(d.urgentClaims, urgentMarks, d.log.With(slog.String("component", "urgent-marker")))
 	mctx, stopMarker := context.WithCancel(context.WithoutCancel(ctx))
 	markerDone := make(chan struct{}, 2)
 	go func() { d.marker.run(mctx); markerDone <- struct{}{} }()

@@ -122,22 +122,31 @@ func (d *Dispatcher) logKeys(event string, k deliveryKey, failure string) bool {
 // attemptLog writes the attempts (and unsent records) of concurrent
 // senders in one statement, group-commit style: the first caller writes
 // what has queued, again and again while more comes, and each caller
-// waits for the write that holds its row. A lane's senders (an alert's
-// 128) then cost a few statements, not one each.
+// waits for the write that holds its rows. A lane's senders (an alert's
+// 128) then cost a few statements, not one each. The urgent lanes'
+// marker writes their sends through it too (attemptLogWAL): a code's
+// sent mark goes in the statement of other codes' attempts, not in one
+// of its own.
 type attemptLog struct {
 	mu      sync.Mutex
-	pending []attemptRow
+	pending []attemptRows
 	writing bool
 }
 
-type attemptRow struct {
-	event string
-	key   deliveryKey
-	done  chan error
+// attemptRows are one caller's rows, as one event's keys each.
+type attemptRows struct {
+	groups []sqlstore.SentGroup
+	done   chan error
 }
 
 func (l *attemptLog) write(d *Dispatcher, event string, k deliveryKey) error {
-	row := attemptRow{event: event, key: k, done: make(chan error, 1)}
+	return l.writeGroups(d, []sqlstore.SentGroup{{EventID: event, Keys: k[:]}})
+}
+
+// writeGroups writes groups with what other callers have queued, and
+// returns once they are committed (or the write failed).
+func (l *attemptLog) writeGroups(d *Dispatcher, groups []sqlstore.SentGroup) error {
+	row := attemptRows{groups: groups, done: make(chan error, 1)}
 	l.mu.Lock()
 	l.pending = append(l.pending, row)
 	if l.writing {
@@ -152,13 +161,15 @@ func (l *attemptLog) write(d *Dispatcher, event string, k deliveryKey) error {
 		var groups []sqlstore.SentGroup
 		at := map[string]int{}
 		for _, r := range rows {
-			i, ok := at[r.event]
-			if !ok {
-				i = len(groups)
-				at[r.event] = i
-				groups = append(groups, sqlstore.SentGroup{EventID: r.event})
+			for _, g := range r.groups {
+				i, ok := at[g.EventID]
+				if !ok {
+					i = len(groups)
+					at[g.EventID] = i
+					groups = append(groups, sqlstore.SentGroup{EventID: g.EventID})
+				}
+				groups[i].Keys = append(groups[i].Keys, g.Keys...)
 			}
-			groups[i].Keys = append(groups[i].Keys, r.key[:]...)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := d.attemptWAL().LogSent(ctx, groups, d.now())
@@ -173,6 +184,19 @@ func (l *attemptLog) write(d *Dispatcher, event string, k deliveryKey) error {
 			return <-row.done
 		}
 	}
+}
+
+// attemptLogWAL is the urgent lanes' write-ahead record of sends as their
+// marker sees it: written through the attempt log, read from the record
+// itself.
+type attemptLogWAL struct{ d *Dispatcher }
+
+func (w attemptLogWAL) LogSent(_ context.Context, groups []sqlstore.SentGroup, _ time.Time) error {
+	return w.d.attempts.writeGroups(w.d, groups)
+}
+
+func (w attemptLogWAL) SentKeys(ctx context.Context, eventID string) ([]byte, error) {
+	return w.d.attemptWAL().SentKeys(ctx, eventID)
 }
 
 // inDoubt reports whether delivery k of env had an attempt that is

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,5 +129,82 @@ func TestKeyedPool(t *testing.T) {
 	}
 	if len(order) != 4 || ai["a0"] > ai["a1"] || ai["b0"] > ai["c0"] {
 		t.Fatalf("order %v", order)
+	}
+}
+
+// goroutineID is the id of the calling goroutine, from its stack's
+// header ("goroutine 42 [running]:").
+func goroutineID() string {
+	b := make([]byte, 64)
+	b = b[:runtime.Stack(b, false)]
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return ""
+	}
+	return f[1]
+}
+
+// TestKeyedPoolReusesItsWorkers: a key goes to the worker that went idle
+// last, not to a goroutine of its own (which starts with the smallest
+// stack and grows it on the way of every message): keys that come one
+// after the other all run on one worker; three at once on three, and
+// those that follow on one of these.
+func TestKeyedPoolReusesItsWorkers(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		ids = map[string]map[string]bool{} // phase → goroutines that ran its keys
+	)
+	phase := "one after the other"
+	gate := make(chan struct{})
+	started := make(chan struct{}, 8)
+	p := newKeyedPool(8, func(f fetched) {
+		mu.Lock()
+		ph := phase
+		if ids[ph] == nil {
+			ids[ph] = map[string]bool{}
+		}
+		ids[ph][goroutineID()] = true
+		mu.Unlock()
+		if strings.HasPrefix(string(f.m.Key), "held-") {
+			started <- struct{}{}
+			<-gate
+		}
+	})
+	ctx := context.Background()
+	msg := func(key string) fetched { return fetched{m: kafka.Message{Key: []byte(key)}} }
+	for i := range 20 {
+		p.add(ctx, msg(fmt.Sprint("key-", i)))
+		p.wait() // its worker has let the key go
+	}
+	mu.Lock()
+	phase = "three at once"
+	mu.Unlock()
+	for i := range 3 {
+		p.add(ctx, msg(fmt.Sprint("held-", i)))
+	}
+	for range 3 {
+		<-started
+	}
+	close(gate)
+	p.wait()
+	mu.Lock()
+	phase = "after"
+	mu.Unlock()
+	for i := range 20 {
+		p.add(ctx, msg(fmt.Sprint("later-", i)))
+		p.wait()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := len(ids["one after the other"]); n != 1 {
+		t.Errorf("20 keys one after the other ran on %d goroutines, want 1", n)
+	}
+	if n := len(ids["three at once"]); n != 3 {
+		t.Errorf("3 keys at once ran on %d goroutines, want 3", n)
+	}
+	for id := range ids["after"] {
+		if !ids["three at once"][id] {
+			t.Errorf("a later key ran on a new goroutine %s, not on an idle worker", id)
+		}
 	}
 }

@@ -40,6 +40,10 @@ var (
 	// ErrTooManyFromIP: the client address reached its sends per window.
 	// Returned wrapped in *RateLimitError.
 	ErrTooManyFromIP = errors.New("otp: too many codes requested from this address")
+	// ErrPhoneBound: the phone must wait under the Bound the send was
+	// issued with. Returned wrapped in *RateLimitError; it wraps
+	// ErrTooManySends.
+	ErrPhoneBound = fmt.Errorf("%w: the phone's bound", ErrTooManySends)
 
 	// ErrUnknownPurpose: the purpose is not one of the Purpose* constants.
 	ErrUnknownPurpose = errors.New("otp: unknown purpose")
@@ -53,7 +57,7 @@ var (
 )
 
 // RateLimitError reports a refused send and when a retry can succeed. Err is
-// one of ErrCooldown, ErrTooManySends or ErrTooManyFromIP, so
+// one of ErrCooldown, ErrTooManySends, ErrTooManyFromIP or ErrPhoneBound, so
 // errors.Is(err, ErrCooldown) works on the wrapped value; RetryAfter is
 // always positive and is meant for a Retry-After header.
 type RateLimitError struct {

@@ -139,7 +139,29 @@ type IssueOptions struct {
 	// identifier given, so that two identifiers of one account do not
 	// share, and so reveal, one window.
 	Window string
+	// Bound, when set, counts the send against its phone's bound as well,
+	// in the same atomic step (see Bound).
+	Bound *Bound
 }
+
+// Bound limits the codes one phone is sent over and above the send
+// windows, whatever their purpose: Free sends cost nothing, each
+// further one makes the next wait Base, then twice as long, and so on up
+// to Max; the sends are forgotten Forget after the last one (and a
+// minute, as a margin for the callers' clocks). It is checked after the
+// send limits passed and the send was recorded in them: a send it
+// refuses (ErrPhoneBound) is not counted in it, but stays counted in the
+// phone's window and the address's; one the send limits refuse is not
+// counted in it. All callers that pass a Bound share one per phone.
+type Bound struct {
+	Free      int
+	Base, Max time.Duration
+	Forget    time.Duration
+}
+
+// boundMargin keeps a bound's key a little past Forget, so that the
+// callers' clock, not Redis's, decides.
+const boundMargin = time.Minute
 
 // MaxSubjectBytes bounds IssueOptions.Subject.
 const MaxSubjectBytes = 200
@@ -208,6 +230,9 @@ func (s *SMSCodes) IssueWith(ctx context.Context, phone, purpose, clientIP strin
 	if len(o.Subject) > MaxSubjectBytes {
 		return Challenge{}, "", fmt.Errorf("otp: issue: subject: %w", ErrInvalidInput)
 	}
+	if b := o.Bound; b != nil && (b.Free < 0 || b.Base <= 0 || b.Max < b.Base || b.Forget <= 0) {
+		return Challenge{}, "", fmt.Errorf("otp: issue: bound: %w", ErrInvalidInput)
+	}
 	window := phone
 	if o.Window != "" {
 		if !validWindow(o.Window) {
@@ -239,8 +264,16 @@ func (s *SMSCodes) IssueWith(ctx context.Context, phone, purpose, clientIP strin
 		s.cfg.KeyPrefix + "sent:" + window + ":" + purpose,
 		s.challengeKey(id),
 	}
+	ipAt, boundAt := 0, 0
 	if ipKey != "" {
 		keys = append(keys, ipKey)
+		ipAt = len(keys)
+	}
+	var bound Bound
+	if o.Bound != nil {
+		bound = *o.Bound
+		keys = append(keys, s.cfg.KeyPrefix+"bound:"+phone)
+		boundAt = len(keys)
 	}
 	res, err := smsIssueScript.Run(ctx, s.rdb, keys,
 		nowMs,
@@ -258,6 +291,12 @@ func (s *SMSCodes) IssueWith(ctx context.Context, phone, purpose, clientIP strin
 		expMs,
 		(s.cfg.CodeTTL + expiredRetention).Milliseconds(),
 		o.Subject,
+		ipAt,
+		boundAt,
+		bound.Free,
+		bound.Base.Milliseconds(),
+		bound.Max.Milliseconds(),
+		(bound.Forget + boundMargin).Milliseconds(),
 	).Int64Slice()
 	if err != nil {
 		return Challenge{}, "", fmt.Errorf("otp: issue: %w", err)
@@ -271,6 +310,8 @@ func (s *SMSCodes) IssueWith(ctx context.Context, phone, purpose, clientIP strin
 		return Challenge{}, "", &RateLimitError{Err: ErrTooManySends, RetryAfter: retryAfter(res[1], s.cfg.SendWindow)}
 	case 3:
 		return Challenge{}, "", &RateLimitError{Err: ErrTooManyFromIP, RetryAfter: retryAfter(res[1], s.cfg.PerIPWindow)}
+	case 4:
+		return Challenge{}, "", &RateLimitError{Err: ErrPhoneBound, RetryAfter: retryAfter(res[1], bound.Max)}
 	}
 	return Challenge{}, "", fmt.Errorf("otp: issue: unexpected script result %v", res)
 }
@@ -363,7 +404,25 @@ func Withdrawn(ctx context.Context, rdb redis.UniversalClient, keyPrefix, challe
 	if !validChallengeID(challengeID) {
 		return false, nil
 	}
-	st, err := rdb.HGet(ctx, keyPrefix+"ch:"+challengeID, "state").Result()
+	return withdrawnState(rdb.HGet(ctx, keyPrefix+"ch:"+challengeID, "state"))
+}
+
+// QueueWithdrawn queues Withdrawn's look-up on pipe, so that it shares a
+// round trip with the caller's other commands (a dispatcher's claim of
+// the code), and returns what reads its answer once pipe has been
+// executed; that reports as Withdrawn does. It queues nothing for a
+// malformed challenge ID, whose answer is false.
+func QueueWithdrawn(ctx context.Context, pipe redis.Pipeliner, keyPrefix, challengeID string) func() (bool, error) {
+	if !validChallengeID(challengeID) {
+		return func() (bool, error) { return false, nil }
+	}
+	cmd := pipe.HGet(ctx, keyPrefix+"ch:"+challengeID, "state")
+	return func() (bool, error) { return withdrawnState(cmd) }
+}
+
+// withdrawnState reads a challenge's state look-up: withdrawn or not.
+func withdrawnState(cmd *redis.StringCmd) (bool, error) {
+	st, err := cmd.Result()
 	if errors.Is(err, redis.Nil) {
 		return false, nil
 	}

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 var testSMSSecret = []byte("test-secret-test-secret-test-secret!")
@@ -437,6 +439,64 @@ func testSMSCodes(t *testing.T, newEnv newEnvFunc) {
 		}
 	})
 
+	t.Run("PhoneBound", func(t *testing.T) {
+		env := newEnv(t)
+		s := newTestSMSCodes(t, env, func(c *SMSConfig) { c.MaxSendsPerIP = 1 })
+		b := &Bound{Free: 2, Base: time.Minute, Max: 3 * time.Minute, Forget: time.Hour}
+		issue := func(purpose, ip string) error {
+			_, _, err := s.IssueWith(ctx, phone, purpose, ip, IssueOptions{Bound: b})
+			return err
+		}
+		// Two free sends and the first beyond them pass (each purpose has
+		// its own window; each from an address of its own); that one
+		// makes the next wait a minute.
+		for i, p := range []string{PurposeRegister, PurposeVerifyPhone, PurposeLogin} {
+			if i > 0 {
+				env.advance(31 * time.Second)
+			}
+			if err := issue(p, fmt.Sprintf("198.51.100.%d", i)); err != nil {
+				t.Fatalf("send %d: %v", i+1, err)
+			}
+		}
+		trips := &roundTripCount{}
+		env.rdb.AddHook(trips)
+		err := issue(PurposeReset, "198.51.100.10")
+		wantRateLimit(t, err, ErrPhoneBound, time.Minute)
+		wantErr(t, err, ErrTooManySends)
+		if n := trips.n.Load(); n != 1 {
+			t.Errorf("a send with a bound took %d round trips to Redis, want 1", n)
+		}
+		// The refused send stays counted in the phone's window (its
+		// cooldown) and the address's.
+		_, _, err = s.Issue(ctx, phone, PurposeReset, "198.51.100.11")
+		wantRateLimit(t, err, ErrCooldown, 30*time.Second)
+		_, _, err = s.Issue(ctx, "84987654321", PurposeReset, "198.51.100.10")
+		wantRateLimit(t, err, ErrTooManyFromIP, time.Hour)
+		// A send the send limits refuse is not counted in the bound: after
+		// the wait, the next send is the bound's fourth (a wait of two
+		// minutes), not its fifth (three).
+		env.advance(time.Minute)
+		_, _, err = s.IssueWith(ctx, phone, PurposeMFA, "198.51.100.0", IssueOptions{Bound: b})
+		wantRateLimit(t, err, ErrTooManyFromIP, time.Hour-2*31*time.Second-time.Minute) // its send of the first
+		if err := issue(PurposeMFA, "198.51.100.20"); err != nil {
+			t.Fatalf("after the wait: %v", err)
+		}
+		err = issue(PurposeRegister, "198.51.100.21")
+		wantRateLimit(t, err, ErrPhoneBound, 2*time.Minute)
+		// Sends without a bound are not held by it, nor counted in it.
+		if _, _, err := s.Issue(ctx, phone, PurposeVerifyPhone, "198.51.100.22"); err != nil {
+			t.Errorf("a send without a bound: %v", err)
+		}
+		// The bound is forgotten Forget after its last counted send (and a
+		// minute's margin).
+		ttl, err := env.rdb.PTTL(ctx, env.prefix+"bound:"+phone).Result()
+		if err != nil || ttl <= time.Hour || ttl > time.Hour+time.Minute {
+			t.Errorf("the bound's TTL: %s %v, want an hour and a minute", ttl, err)
+		}
+		_, _, err = s.IssueWith(ctx, phone, PurposeLogin, "198.51.100.23", IssueOptions{Bound: &Bound{Base: time.Minute}})
+		wantErr(t, err, ErrInvalidInput)
+	})
+
 	t.Run("InvalidInput", func(t *testing.T) {
 		s := newTestSMSCodes(t, newEnv(t))
 		_, _, err := s.Issue(ctx, phone, "newsletter", ip)
@@ -567,4 +627,24 @@ func BenchmarkSMSVerify(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verifications/s")
+}
+
+// roundTripCount is a go-redis hook that counts round trips: commands
+// and pipelines.
+type roundTripCount struct{ n atomic.Int64 }
+
+func (h *roundTripCount) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *roundTripCount) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *roundTripCount) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
 }
