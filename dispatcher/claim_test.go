@@ -2,8 +2,11 @@ package dispatcher
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"strconv"
@@ -195,4 +198,36 @@ func claimNewKeys(t *testing.T, c *Claims, id string, n int) []string {
 		}
 	}
 	return rkeys
+}
+
+// TestDeliveryKeysAreStableAndCheap: a delivery's key and its claim key
+// are what every replica, the write-ahead record and Redis already hold
+// (the SHA-256 of notification, channel and address, its first 16 bytes
+// in hex after the prefix), and a fan-out's pushes make theirs with one
+// allocation each (the claim key's string), not a copy of the address
+// to hash and two strings for the claim key.
+func TestDeliveryKeysAreStableAndCheap(t *testing.T) {
+	c := NewClaims(nil, "pfx:")
+	token := strings.Repeat("dGVzdC10b2tlbi0", 11) + ":APA91b" // about a push token's length
+	for _, tc := range []struct{ id, ch, to string }{
+		{"n1", "push", token},
+		{"bc-7cc4d911-eb41-4fc4-ba87-6d9ce38abdda", "sms", "84912345678"},
+		{"", "", ""},
+		{"n2", "push", strings.Repeat("x", 600)}, // longer than the stack buffer
+	} {
+		sum := sha256.Sum256([]byte(tc.id + "\x00" + tc.ch + "\x00" + tc.to))
+		k := keyOf(tc.id, tc.ch, tc.to)
+		if !bytes.Equal(k[:], sum[:16]) {
+			t.Errorf("keyOf(%q, %q, …) = %x, want %x", tc.id, tc.ch, k, sum[:16])
+		}
+		if got, want := c.redisKey(k), "pfx:dk:"+hex.EncodeToString(sum[:16]); got != want {
+			t.Errorf("redisKey = %q, want %q", got, want)
+		}
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		_ = c.redisKey(keyOf("bc-7cc4d911-eb41-4fc4-ba87-6d9ce38abdda", "push", token))
+	})
+	if allocs > 1 {
+		t.Errorf("%v allocations a delivery's keys, want 1", allocs)
+	}
 }

@@ -135,9 +135,9 @@ type batch struct {
 
 	left    sync.WaitGroup // handed to the pool and not settled yet
 	mu      sync.Mutex
-	held    map[int]struct{} // claimed and not settled: renewed while they wait
-	release []string         // claim keys of deliveries not sent
-	doubts  []string         // claim keys of deliveries in doubt after their send
+	held    []bool   // claimed and not settled: renewed while they wait
+	release []string // claim keys of deliveries not sent
+	doubts  []string // claim keys of deliveries in doubt after their send
 	errs    []error
 }
 
@@ -146,7 +146,7 @@ type batch struct {
 // again; what was sent is recorded and is not sent twice).
 func (b *batch) run() error {
 	d := b.d
-	b.keys, b.rkeys, b.held = make([]deliveryKey, b.n), make([]string, b.n), map[int]struct{}{}
+	b.keys, b.rkeys, b.held = make([]deliveryKey, b.n), make([]string, b.n), make([]bool, b.n)
 	for i := range b.n {
 		b.keys[i] = keyOf(b.msg.NotificationID, b.msg.Channels[0], b.at(i).addr)
 		b.rkeys[i] = d.claims.redisKey(b.keys[i])
@@ -223,7 +223,7 @@ claiming:
 				resent++
 			}
 			b.mu.Lock()
-			b.held[i] = struct{}{}
+			b.held[i] = true
 			b.mu.Unlock()
 			b.left.Add(1)
 		submit:
@@ -319,14 +319,14 @@ func (b *batch) send(i int) {
 		b.notSent(i, nil)
 		return
 	}
-	mk.add(mark{eventID: b.env.ID, key: b.keys[i], rkey: b.rkeys[i], done: func() { b.settled(i) }})
+	mk.add(mark{eventID: b.env.ID, key: b.keys[i], rkey: b.rkeys[i], batch: b, index: i})
 }
 
 // notSent settles delivery i as not sent: its claim is released when the
 // batch ends; err, if any, fails the batch.
 func (b *batch) notSent(i int, err error) {
 	b.mu.Lock()
-	delete(b.held, i)
+	b.held[i] = false
 	b.release = append(b.release, b.rkeys[i])
 	if err != nil {
 		b.errs = append(b.errs, err)
@@ -339,7 +339,7 @@ func (b *batch) notSent(i int, err error) {
 // batch ends, never released.
 func (b *batch) doubt(i int) {
 	b.mu.Lock()
-	delete(b.held, i)
+	b.held[i] = false
 	b.doubts = append(b.doubts, b.rkeys[i])
 	b.mu.Unlock()
 	b.left.Done()
@@ -348,7 +348,7 @@ func (b *batch) doubt(i int) {
 // settled: delivery i is recorded sent.
 func (b *batch) settled(i int) {
 	b.mu.Lock()
-	delete(b.held, i)
+	b.held[i] = false
 	b.mu.Unlock()
 	b.left.Done()
 }
@@ -364,9 +364,11 @@ func (b *batch) fail(err error) {
 // not lapse and get taken over by another replica meanwhile.
 func (b *batch) renew() {
 	b.mu.Lock()
-	rkeys := make([]string, 0, len(b.held))
-	for i := range b.held {
-		rkeys = append(rkeys, b.rkeys[i])
+	var rkeys []string
+	for i, held := range b.held {
+		if held {
+			rkeys = append(rkeys, b.rkeys[i])
+		}
 	}
 	b.mu.Unlock()
 	states, err := b.d.claimsOf(b.env.Lane).ClaimKeys(b.ctx, rkeys, b.owner)

@@ -95,6 +95,32 @@ func fetchBatch(ctx context.Context, r *kafka.Reader, max, maxBytes int, linger 
 	return msgs, nil
 }
 
+// ledgerRows decodes the receipts of msgs into ledger rows, in order. A
+// fan-out's message packs hundreds of receipts: the rows are counted
+// before they are made, not grown as they come.
+func (d *Dispatcher) ledgerRows(msgs []kafka.Message) []producer.Delivery {
+	decoded, n := make([][]producer.Receipt, len(msgs)), 0
+	for i, m := range msgs {
+		rs, err := producer.DecodeReceipts(m.Value)
+		if err != nil {
+			d.log.Error("undecodable receipt skipped", slog.Int("partition", m.Partition), slog.Int64("offset", m.Offset), slog.Any("error", err))
+			continue
+		}
+		decoded[i], n = rs, n+len(rs)
+	}
+	rows := make([]producer.Delivery, 0, n)
+	for _, rs := range decoded {
+		for _, r := range rs {
+			rows = append(rows, producer.Delivery{
+				NotificationID: r.NotificationID, Channel: r.Channel, Recipient: r.Recipient, Status: r.Status,
+				Class: r.Class, Provider: r.Provider, ProviderID: r.ProviderID, Reason: r.Reason,
+				Targets: r.Targets, Attempts: r.Attempts, UpdatedAt: r.At,
+			})
+		}
+	}
+	return rows
+}
+
 // foldReceipts writes a batch of receipts to the ledger and deactivates
 // the devices whose tokens died. A receipt that cannot be decoded has no
 // better place to go: it is logged and skipped.
@@ -102,27 +128,15 @@ func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) err
 	if d.store == nil {
 		return nil
 	}
-	rows := make([]producer.Delivery, 0, len(msgs))
-	for _, m := range msgs {
-		rs, err := producer.DecodeReceipts(m.Value)
-		if err != nil {
-			d.log.Error("undecodable receipt skipped", slog.Int("partition", m.Partition), slog.Int64("offset", m.Offset), slog.Any("error", err))
-			continue
-		}
-		for _, r := range rs {
-			// A dead token is deactivated here, from its receipt, so every
-			// replica learns it through the same event and nothing is sent
-			// to the device again.
-			if r.Status == loa.StatusTokenDead && r.Channel == string(channels.Push) {
-				if err := d.store.DeactivateDevice(ctx, r.Recipient); err != nil {
-					return err
-				}
+	rows := d.ledgerRows(msgs)
+	for _, r := range rows {
+		// A dead token is deactivated here, from its receipt, so every
+		// replica learns it through the same event and nothing is sent
+		// to the device again.
+		if r.Status == loa.StatusTokenDead && r.Channel == string(channels.Push) {
+			if err := d.store.DeactivateDevice(ctx, r.Recipient); err != nil {
+				return err
 			}
-			rows = append(rows, producer.Delivery{
-				NotificationID: r.NotificationID, Channel: r.Channel, Recipient: r.Recipient, Status: r.Status,
-				Class: r.Class, Provider: r.Provider, ProviderID: r.ProviderID, Reason: r.Reason,
-				Targets: r.Targets, Attempts: r.Attempts, UpdatedAt: r.At,
-			})
 		}
 	}
 	// Messages from fan-out carry hundreds of receipts each: write them in

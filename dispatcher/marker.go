@@ -48,8 +48,21 @@ type mark struct {
 	rkey    string
 	// done is called once the send is recorded (in the write-ahead record,
 	// or else in Redis), or when the marker gives up on it (stopping); it
-	// must not block.
-	done func()
+	// must not block. A fan-out's sends set batch and index instead, which
+	// settles delivery index of batch then (see settled): a push's mark
+	// then needs no closure of its own.
+	done  func()
+	batch *batch
+	index int
+}
+
+// settled calls m's done, or settles its batch's delivery.
+func (m mark) settled() {
+	if m.batch != nil {
+		m.batch.settled(m.index)
+		return
+	}
+	m.done()
 }
 
 // marker records accepted sends. Start it with run; add is safe for
@@ -116,14 +129,14 @@ func (mk *marker) notSent() { mk.recorded(1) }
 func (mk *marker) add(m mark) {
 	select {
 	case <-mk.stop:
-		m.done()
+		m.settled()
 		return
 	default:
 	}
 	select {
 	case mk.queueOf(m.eventID) <- m:
 	case <-mk.stop:
-		m.done()
+		m.settled()
 	}
 }
 
@@ -190,7 +203,7 @@ func (mk *marker) flush(ctx context.Context, group []mark) {
 	if logged {
 		mk.recorded(len(group))
 		for _, m := range group {
-			m.done()
+			m.settled()
 		}
 	}
 	rkeys := make([]string, len(group))
@@ -216,7 +229,7 @@ func (mk *marker) flush(ctx context.Context, group []mark) {
 	if !logged {
 		mk.recorded(len(group))
 		for _, m := range group {
-			m.done()
+			m.settled()
 		}
 	}
 }
@@ -261,7 +274,7 @@ func (mk *marker) retryMarks(ctx context.Context) {
 				for _, p := range chunk {
 					if !p.logged {
 						mk.recorded(1)
-						p.done()
+						p.settled()
 					}
 				}
 				pending = pending[len(chunk):]
@@ -276,7 +289,7 @@ func (mk *marker) retryMarks(ctx context.Context) {
 					if p.logged {
 						logged++
 					} else {
-						p.done()
+						p.settled()
 					}
 				}
 				mk.log.Error("stopping with sends not marked in Redis", slog.Int("in_write_ahead_record", logged),

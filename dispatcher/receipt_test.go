@@ -3,10 +3,13 @@ package dispatcher
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/topics"
@@ -180,4 +183,40 @@ func processCPU(tb testing.TB) time.Duration {
 		tb.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestLedgerRowsAreMadeOnce: the ledger turns a fetch of receipt messages
+// (a fan-out batch's hundreds each) into rows in one slice made to size:
+// beyond decoding the receipts, two allocations, not a slice grown and
+// copied as the rows come.
+func TestLedgerRowsAreMadeOnce(t *testing.T) {
+	d := &Dispatcher{cfg: Config{Names: topics.Names{Prefix: "t."}}, log: slog.New(slog.DiscardHandler)}
+	at := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	var msgs []kafka.Message
+	for b := range 4 {
+		rs := make([]producer.Receipt, 500)
+		for i := range rs {
+			rs[i] = producer.Receipt{NotificationID: "bc-1", EventID: fmt.Sprintf("ev-%d", b), Kind: "broadcast", Lane: "bulk", Channel: "push",
+				Recipient: fmt.Sprintf("tok-%d-%08d", b, i), Status: loa.StatusSent, Provider: "fcm", ProviderID: fmt.Sprintf("m-%d-%d", b, i),
+				Targets: 1, Attempts: 1, At: at}
+		}
+		for _, r := range d.receiptRecords("bc-1", rs) {
+			msgs = append(msgs, kafka.Message{Value: r.Value})
+		}
+	}
+	if rows := d.ledgerRows(msgs); len(rows) != 2000 || rows[0].Recipient != "tok-0-00000000" || rows[1999].Recipient != "tok-3-00000499" ||
+		rows[1999].ProviderID != "m-3-499" || !rows[1999].UpdatedAt.Equal(at) {
+		t.Fatalf("%d rows, first %+v", len(rows), rows[0])
+	}
+	decoding := testing.AllocsPerRun(5, func() {
+		for _, m := range msgs {
+			if _, err := producer.DecodeReceipts(m.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	all := testing.AllocsPerRun(5, func() { d.ledgerRows(msgs) })
+	if all-decoding > 2 {
+		t.Errorf("%v allocations beyond decoding the receipts (%v), want at most 2", all-decoding, decoding)
+	}
 }

@@ -153,6 +153,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, err)
 		}
 	}
+	if v := getenv("LOA_GC_PERCENT"); v != "" { // applied by main (gcPercent)
+		if _, err := parseGCPercent(v); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	c.AuditRetentionDays = intVar(getenv, "LOA_AUDIT_RETENTION_DAYS", 365, 1, 100*365, &errs)
 	c.Operator = getenv("USER")
 	if tp, err := api.ParseTrustedProxies(getenv("LOA_TRUSTED_PROXIES")); err != nil {

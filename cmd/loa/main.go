@@ -26,6 +26,9 @@ func main() {
 	if n, ok := memoryLimit(os.Args, os.Getenv); ok {
 		debug.SetMemoryLimit(n)
 	}
+	if n, ok := gcPercent(os.Args, os.Getenv); ok {
+		debug.SetGCPercent(n)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile, err := startCPUProfile(os.Getenv("LOA_CPUPROFILE"), os.Args)
 	if err == nil {

@@ -36,6 +36,49 @@ func memoryLimit(args []string, getenv func(string) string) (int64, bool) {
 	return 0, false
 }
 
+// dispatcherGCPercent is the Go runtime's GOGC of `loa dispatcher` unless
+// LOA_GC_PERCENT or GOGC says otherwise. A push allocates about 14 KB,
+// most of it the FCM SDK's and HTTP/2's per request, so the collector's
+// cost is the allocation rate over GOGC: at Go's default of 100 a
+// 100,000-device broadcast took about 100 collections, each scanning the
+// senders' stacks and shrinking those parked shallow (to grow them again
+// at the next send). At 200 the heap may grow to three times the live
+// heap between collections, and the soft memory limit still caps it: the
+// runtime collects sooner whenever its memory nears the limit, so the
+// resident set's peak stays the limit's. See docs/testing.md for the
+// measurements.
+const dispatcherGCPercent = 200
+
+// gcPercent is the GOGC to set for the command args[1], and whether to
+// set one: none when GOGC is set (the runtime has read it);
+// LOA_GC_PERCENT's value when given; dispatcherGCPercent for
+// `loa dispatcher`; else none.
+// A malformed LOA_GC_PERCENT sets none here; loadConfig reports it.
+func gcPercent(args []string, getenv func(string) string) (int, bool) {
+	if getenv("GOGC") != "" {
+		return 0, false
+	}
+	if v := getenv("LOA_GC_PERCENT"); v != "" {
+		n, err := parseGCPercent(v)
+		return n, err == nil
+	}
+	if len(args) > 1 && args[1] == "dispatcher" {
+		return dispatcherGCPercent, true
+	}
+	return 0, false
+}
+
+// parseGCPercent reads LOA_GC_PERCENT: a whole percentage from 25 to
+// 10000, as GOGC takes it. Not "off": without collections the heap would
+// grow to the memory limit, or without one, without bound.
+func parseGCPercent(v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 25 || n > 10000 {
+		return 0, fmt.Errorf("LOA_GC_PERCENT: %q is not a percentage from 25 to 10000", v)
+	}
+	return n, nil
+}
+
 // minMemoryLimit is the least LOA_MEMORY_LIMIT accepted: below it the
 // runtime would collect without pause.
 const minMemoryLimit = 32 << 20

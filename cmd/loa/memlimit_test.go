@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestMemoryLimit: `loa dispatcher` runs under a soft memory limit by
 // default; LOA_MEMORY_LIMIT sets another (for any command) or none, and
@@ -55,6 +58,64 @@ func TestMemoryLimitMalformed(t *testing.T) {
 			return ""
 		}); err != nil {
 			t.Errorf("LOA_MEMORY_LIMIT=%q refused: %v", v, err)
+		}
+	}
+}
+
+// TestGCPercent: `loa dispatcher` collects at GOGC 200 by default, under
+// its soft memory limit; LOA_GC_PERCENT sets another (for any command),
+// and GOGC, which the runtime reads itself, is left to win.
+func TestGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cmd  string
+		env  map[string]string
+		want int // 0: none set
+	}{
+		{"the dispatcher's default", "dispatcher", nil, dispatcherGCPercent},
+		{"the API keeps Go's default", "api", nil, 0},
+		{"set for the dispatcher", "dispatcher", map[string]string{"LOA_GC_PERCENT": "100"}, 100},
+		{"set for the API", "api", map[string]string{"LOA_GC_PERCENT": "150"}, 150},
+		{"GOGC wins", "dispatcher", map[string]string{"GOGC": "50", "LOA_GC_PERCENT": "300"}, 0},
+		{"malformed sets none", "dispatcher", map[string]string{"LOA_GC_PERCENT": "lots"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, ok := gcPercent([]string{"loa", tc.cmd}, func(k string) string { return tc.env[k] })
+			if !ok {
+				n = 0
+			}
+			if n != tc.want {
+				t.Errorf("GOGC %d; want %d", n, tc.want)
+			}
+		})
+	}
+	if dispatcherGCPercent <= 100 {
+		t.Errorf("the dispatcher's GOGC is %d, Go's default or less", dispatcherGCPercent)
+	}
+}
+
+// TestGCPercentMalformed: a LOA_GC_PERCENT that is not a percentage the
+// dispatcher can run on is a configuration error naming the variable.
+func TestGCPercentMalformed(t *testing.T) {
+	for _, v := range []string{"lots", "off", "-1", "0", "10", "200%", "100000"} {
+		_, err := loadConfig(func(k string) string {
+			if k == "LOA_GC_PERCENT" {
+				return v
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), "LOA_GC_PERCENT") {
+			t.Errorf("LOA_GC_PERCENT=%q: %v", v, err)
+		}
+	}
+	for _, v := range []string{"25", "100", " 200 ", "10000"} {
+		if _, err := loadConfig(func(k string) string {
+			if k == "LOA_GC_PERCENT" {
+				return v
+			}
+			return ""
+		}); err != nil {
+			t.Errorf("LOA_GC_PERCENT=%q refused: %v", v, err)
 		}
 	}
 }

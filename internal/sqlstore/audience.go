@@ -284,7 +284,7 @@ func (d *DB) audiencePage(ctx context.Context, a Audience, app, after string, li
 			account, device = fromAccount, fromDevice
 		}
 		q, args := d.partQuery(a, parts[:i], p, app, account, device, limit-len(out), quiet)
-		page, err := d.keyed(ctx, q, args, quiet)
+		page, err := d.keyed(ctx, q, args, limit-len(out), quiet)
 		if err != nil {
 			return nil, err
 		}
@@ -395,7 +395,7 @@ func (d *DB) everyonePage(ctx context.Context, a Audience, app, after string, li
 		q := with + `SELECT DISTINCT acc.phone, acc.phone` + cols + ` FROM accounts acc` + join + `
 		WHERE acc.phone_verified_at IS NOT NULL AND acc.status <> 'closed' AND acc.phone > $1 AND ` + cond + `
 		ORDER BY acc.phone LIMIT $2`
-		return d.keyed(ctx, q, append([]any{after, limit}, args...), quiet)
+		return d.keyed(ctx, q, append([]any{after, limit}, args...), limit, quiet)
 	}
 	with, cond, args := a.predicate("d.account_id", 4)
 	cols, join := "", ""
@@ -405,7 +405,7 @@ func (d *DB) everyonePage(ctx context.Context, a Audience, app, after string, li
 	q := with + `SELECT d.id, d.token` + cols + ` FROM devices d JOIN accounts acc ON acc.id = d.account_id` + join + `
 		WHERE d.active AND ($1 = '*' OR d.app = $1) AND d.id > $2 AND acc.status <> 'closed' AND ` + cond + `
 		ORDER BY d.id LIMIT $3`
-	return d.keyed(ctx, q, append([]any{app, after, limit}, args...), quiet)
+	return d.keyed(ctx, q, append([]any{app, after, limit}, args...), limit, quiet)
 }
 
 // CountAudience returns how many active devices of app and verified
@@ -436,7 +436,7 @@ func (d *DB) CountAudience(ctx context.Context, a Audience, app string) (devices
 // end of a large area the estimates shrink, the estimated cost passes
 // jit_above_cost, and compiling (or starting workers) cost a page 100 ms
 // to a second, against 10 ms.
-func (d *DB) keyed(ctx context.Context, q string, args []any, quiet bool) ([]Keyed, error) {
+func (d *DB) keyed(ctx context.Context, q string, args []any, limit int, quiet bool) ([]Keyed, error) {
 	var db queryer = d.db
 	if d.dialect == Postgres {
 		tx, err := d.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -460,20 +460,25 @@ func (d *DB) keyed(ctx context.Context, q string, args []any, quiet bool) ([]Key
 		return nil, fmt.Errorf("sqlstore: audience: %w", err)
 	}
 	defer rows.Close()
-	var out []Keyed
+	// A page is a planner's batches (thousands of rows): the row's
+	// destinations are scanned into again for each row, and the page is
+	// sized for limit, rather than allocating both a row at a time.
+	out := make([]Keyed, 0, max(0, min(limit, maxPagePrealloc)))
+	var (
+		k      Keyed
+		qs, qe sql.NullInt64
+		tz     string
+	)
+	dst := []any{&k.Key, &k.Address, &qs, &qe, &tz}
+	if !quiet {
+		dst = dst[:2]
+	}
 	for rows.Next() {
-		var (
-			k      Keyed
-			qs, qe sql.NullInt64
-			tz     string
-		)
-		dst := []any{&k.Key, &k.Address}
-		if quiet {
-			dst = append(dst, &qs, &qe, &tz)
-		}
+		qs, qe = sql.NullInt64{}, sql.NullInt64{}
 		if err := rows.Scan(dst...); err != nil {
 			return nil, fmt.Errorf("sqlstore: audience: %w", err)
 		}
+		k.Quiet = nil
 		if qs.Valid && qe.Valid {
 			q := accounts.QuietHoursFromMinutes(int(qs.Int64), int(qe.Int64), tz)
 			k.Quiet = &q
@@ -657,3 +662,7 @@ func (d *DB) AreaSubtree(ctx context.Context, codes []string) ([]string, error) 
 	}
 	return out, rows.Err()
 }
+
+// maxPagePrealloc bounds the rows keyed makes room for ahead: a page is
+// at most a planner's group of batches, but a caller may ask for more.
+const maxPagePrealloc = 8192

@@ -240,3 +240,65 @@ func (n planNode) examined() int {
 	}
 	return int(total)
 }
+
+// TestAudiencePageOfManyRows: a page as the planner reads it (thousands
+// of rows, with quiet hours) gives each row its own account's quiet
+// hours — none to the rows after one that has them — and costs a few
+// allocations a row: the row's strings and what the driver makes, not
+// its destinations again for every row.
+func TestAudiencePageOfManyRows(t *testing.T) {
+	for name, db := range testenv.Stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Now()
+			if err := db.UpsertAreas(ctx, []accounts.Area{{Code: "49", Name: "Quảng Nam", Level: "province"}}); err != nil {
+				t.Fatal(err)
+			}
+			const n = 2000
+			if err := db.SeedAudience(ctx, "many", n, 0, "smart", "49", now); err != nil {
+				t.Fatal(err)
+			}
+			quiet := accounts.QuietHours{Start: "22:30", End: "05:45", TimeZone: "Asia/Ho_Chi_Minh"}
+			quietAccounts := map[string]bool{"many-acc-0000010": true, "many-acc-0001500": true}
+			for id := range quietAccounts {
+				if err := db.SetSubscriptions(ctx, id, accounts.Subscriptions{Areas: []string{"49"}, QuietHours: &quiet}, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			aud := sqlstore.Audience{Areas: []string{"49"}}
+			page, err := db.AudienceDevicesQuiet(ctx, aud, "smart", "", n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) != n {
+				t.Fatalf("%d rows, want %d", len(page), n)
+			}
+			withQuiet := 0
+			for _, k := range page {
+				acc := strings.Replace(k.Address, "-tok-", "-acc-", 1)
+				switch {
+				case quietAccounts[acc] && (k.Quiet == nil || *k.Quiet != quiet):
+					t.Errorf("%s: quiet hours %+v, want %+v", k.Address, k.Quiet, quiet)
+				case !quietAccounts[acc] && k.Quiet != nil:
+					t.Errorf("%s: quiet hours %+v of another account", k.Address, *k.Quiet)
+				}
+				if k.Quiet != nil {
+					withQuiet++
+				}
+			}
+			if withQuiet != len(quietAccounts) {
+				t.Errorf("%d rows with quiet hours, want %d", withQuiet, len(quietAccounts))
+			}
+			allocs := testing.AllocsPerRun(3, func() {
+				if _, err := db.AudienceDevicesQuiet(ctx, aud, "smart", "", n); err != nil {
+					t.Fatal(err)
+				}
+			})
+			perRow := allocs / n
+			t.Logf("%.2f allocations a row", perRow)
+			if perRow > 7 { // 10 when each row allocated its destinations
+				t.Errorf("%.2f allocations a row, want at most 7", perRow)
+			}
+		})
+	}
+}

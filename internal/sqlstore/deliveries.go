@@ -134,12 +134,27 @@ func (d *DB) ledgerWritten(copied, upserted int) {
 // and those that probably update one: a carrier's report (delivered,
 // undelivered), a later attempt (a retrying row came before), a
 // redelivery's receipt without a provider (the first send's row exists).
+//
+// A broadcast's batch is all fresh: rs itself is returned then, not a copy.
 func splitProbablyNew(rs []producer.Delivery) (fresh, known []producer.Delivery) {
-	for _, r := range rs {
-		if r.Status.Rank() > loa.StatusSent.Rank() || r.Attempts > 1 || r.Provider == "" {
-			known = append(known, r)
+	isKnown := func(r *producer.Delivery) bool {
+		return r.Status.Rank() > loa.StatusSent.Rank() || r.Attempts > 1 || r.Provider == ""
+	}
+	n := 0
+	for i := range rs {
+		if isKnown(&rs[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return rs, nil
+	}
+	fresh, known = make([]producer.Delivery, 0, len(rs)-n), make([]producer.Delivery, 0, n)
+	for i := range rs {
+		if isKnown(&rs[i]) {
+			known = append(known, rs[i])
 		} else {
-			fresh = append(fresh, r)
+			fresh = append(fresh, rs[i])
 		}
 	}
 	return fresh, known
