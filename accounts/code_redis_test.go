@@ -3,35 +3,14 @@ package accounts_test
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/internal/testenv/roundtrips"
 	"github.com/loa-hub/loa/otp"
 )
-
-// roundTrips counts a Redis client's round trips: commands and pipelines.
-type roundTrips struct{ n atomic.Int64 }
-
-func (h *roundTrips) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-
-func (h *roundTrips) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *roundTrips) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []goredis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmds)
-	}
-}
 
 // TestAnonymousCodeIsOneRedisRoundTrip: an anonymous code's send limits
 // and the phone's anonymous bound are checked and counted in one round
@@ -43,7 +22,7 @@ func TestAnonymousCodeIsOneRedisRoundTrip(t *testing.T) {
 	for name, rdb := range redisClients(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			trips := &roundTrips{}
+			trips := &roundtrips.Hook{}
 			rdb.AddHook(trips)
 			r := newRig(t, testenv.OpenStore(t, testenv.SQLiteURL(t)), rdb, nil)
 			// The first send loads the script (a Redis that has not seen it
@@ -54,11 +33,11 @@ func TestAnonymousCodeIsOneRedisRoundTrip(t *testing.T) {
 			purposes := []string{otp.PurposeRegister, otp.PurposeVerifyPhone}
 			for i := range 10 {
 				r.clock.Advance(2 * time.Minute) // past the cooldown, within each purpose's window
-				before := trips.n.Load()
+				before := trips.N.Load()
 				if _, err := r.svc.SendCode(ctx, "0912345678", purposes[i%2], "203.0.113.9"); err != nil {
 					t.Fatalf("code %d: %v", i+1, err)
 				}
-				if n := trips.n.Load() - before; n != 1 {
+				if n := trips.N.Load() - before; n != 1 {
 					t.Fatalf("code %d took %d round trips to Redis, want 1", i+1, n)
 				}
 			}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/loa-hub/loa/internal/testenv/roundtrips"
 )
 
 var testSMSSecret = []byte("test-secret-test-secret-test-secret!")
@@ -458,12 +458,12 @@ func testSMSCodes(t *testing.T, newEnv newEnvFunc) {
 				t.Fatalf("send %d: %v", i+1, err)
 			}
 		}
-		trips := &roundTripCount{}
+		trips := &roundtrips.Hook{}
 		env.rdb.AddHook(trips)
 		err := issue(PurposeReset, "198.51.100.10")
 		wantRateLimit(t, err, ErrPhoneBound, time.Minute)
 		wantErr(t, err, ErrTooManySends)
-		if n := trips.n.Load(); n != 1 {
+		if n := trips.N.Load(); n != 1 {
 			t.Errorf("a send with a bound took %d round trips to Redis, want 1", n)
 		}
 		// The refused send stays counted in the phone's window (its
@@ -627,24 +627,4 @@ func BenchmarkSMSVerify(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verifications/s")
-}
-
-// roundTripCount is a go-redis hook that counts round trips: commands
-// and pipelines.
-type roundTripCount struct{ n atomic.Int64 }
-
-func (h *roundTripCount) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *roundTripCount) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *roundTripCount) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmds)
-	}
 }
