@@ -395,23 +395,14 @@ func (s *SMSCodes) Withdraw(ctx context.Context, challengeID string) (bool, erro
 	return n == 1, nil
 }
 
-// Withdrawn reports whether the challenge challengeID, under keyPrefix
-// (SMSConfig.KeyPrefix), was withdrawn (Withdraw): its code must not be
-// sent if the Kafka client still delivers it after its request was
-// refused. It needs no secret, so a dispatcher can ask. An unknown (or
-// collected) challenge is not withdrawn. Redis failures are wrapped.
-func Withdrawn(ctx context.Context, rdb redis.UniversalClient, keyPrefix, challengeID string) (bool, error) {
-	if !validChallengeID(challengeID) {
-		return false, nil
-	}
-	return withdrawnState(rdb.HGet(ctx, keyPrefix+"ch:"+challengeID, "state"))
-}
-
-// QueueWithdrawn queues Withdrawn's look-up on pipe, so that it shares a
-// round trip with the caller's other commands (a dispatcher's claim of
-// the code), and returns what reads its answer once pipe has been
-// executed; that reports as Withdrawn does. It queues nothing for a
-// malformed challenge ID, whose answer is false.
+// QueueWithdrawn queues on pipe the look-up of whether the challenge
+// challengeID, under keyPrefix (SMSConfig.KeyPrefix), was withdrawn
+// (Withdraw): its code must not be sent if the Kafka client still
+// delivers it after its request was refused. It needs no secret, so a
+// dispatcher can ask, in the round trip that claims the code. It returns
+// what reads the answer once pipe has been executed: an unknown (or
+// collected) challenge is not withdrawn, and Redis failures are wrapped.
+// It queues nothing for a malformed challenge ID, whose answer is false.
 func QueueWithdrawn(ctx context.Context, pipe redis.Pipeliner, keyPrefix, challengeID string) func() (bool, error) {
 	if !validChallengeID(challengeID) {
 		return func() (bool, error) { return false, nil }

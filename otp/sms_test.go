@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/loa-hub/loa/internal/testenv/roundtrips"
 )
 
@@ -185,7 +187,7 @@ func testSMSCodes(t *testing.T, newEnv newEnvFunc) {
 		// and a dispatcher asking learns not to send it.
 		_, err = s.Verify(ctx, ch.ID, code)
 		wantErr(t, err, ErrVoid)
-		if w, err := Withdrawn(ctx, env.rdb, env.prefix, ch.ID); err != nil || !w {
+		if w, err := withdrawn(ctx, env.rdb, env.prefix, ch.ID); err != nil || !w {
 			t.Fatalf("Withdrawn = %v, %v; want true", w, err)
 		}
 		// It no longer counts: no cooldown, and the address's one send is
@@ -194,13 +196,13 @@ func testSMSCodes(t *testing.T, newEnv newEnvFunc) {
 		if ok, err := s.Withdraw(ctx, ch.ID); err != nil || ok {
 			t.Fatalf("second Withdraw = %v, %v; want false", ok, err)
 		}
-		if w, err := Withdrawn(ctx, env.rdb, env.prefix, ch2.ID); err != nil || w {
+		if w, err := withdrawn(ctx, env.rdb, env.prefix, ch2.ID); err != nil || w {
 			t.Fatalf("Withdrawn(live) = %v, %v; want false", w, err)
 		}
 		if _, err := s.Verify(ctx, ch2.ID, code2); err != nil {
 			t.Fatalf("the next code: %v", err)
 		}
-		if w, err := Withdrawn(ctx, env.rdb, env.prefix, ch2.ID); err != nil || w {
+		if w, err := withdrawn(ctx, env.rdb, env.prefix, ch2.ID); err != nil || w {
 			t.Fatalf("Withdrawn(used) = %v, %v; want false", w, err)
 		}
 		// A used, an unknown and a malformed challenge are not withdrawn.
@@ -627,4 +629,15 @@ func BenchmarkSMSVerify(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verifications/s")
+}
+
+// withdrawn looks a challenge's withdrawal up as a dispatcher does, in a
+// pipeline of its own.
+func withdrawn(ctx context.Context, rdb redis.UniversalClient, keyPrefix, challengeID string) (bool, error) {
+	pipe := rdb.Pipeline()
+	read := QueueWithdrawn(ctx, pipe, keyPrefix, challengeID)
+	if pipe.Len() > 0 {
+		_, _ = pipe.Exec(ctx) // the look-up holds its own answer or error
+	}
+	return read()
 }
