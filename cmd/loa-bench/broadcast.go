@@ -44,10 +44,13 @@ type benchConfig struct {
 	timeout                        time.Duration
 	codes                          int // SMS codes a second during the broadcast
 	codesFor                       time.Duration
-	schema                         string // a schema kept between runs, seeded once
-	seedOnly                       bool
-	freshEpoch                     bool
-	work                           bool // count the services' work
+	// stopAfterCodes ends the run once the codes are asked, without
+	// waiting for the rest of the broadcast.
+	stopAfterCodes bool
+	schema         string // a schema kept between runs, seeded once
+	seedOnly       bool
+	freshEpoch     bool
+	work           bool // count the services' work
 	// split runs the urgent lanes in a dispatcher of their own and the
 	// bulk lane (with the ledger) in -dispatchers more at nice bulkNice.
 	split    bool
@@ -58,6 +61,9 @@ type benchConfig struct {
 	cpuGroups                bool
 	urgentWeight, bulkWeight int
 	bulkIdle                 bool
+	// servicesWeight, when not 0, puts Kafka, Redis and PostgreSQL in a
+	// group of their own with that weight for the run.
+	servicesWeight int
 }
 
 // urgentLanes are the lanes of -split's urgent dispatcher.
@@ -87,6 +93,9 @@ func (c benchConfig) layout() string {
 		s += fmt.Sprintf(", cpu groups: urgent weight %d, bulk weight %d", c.urgentWeight, c.bulkWeight)
 		if c.bulkIdle {
 			s += " idle"
+		}
+		if c.servicesWeight > 0 {
+			s += fmt.Sprintf(", services weight %d", c.servicesWeight)
 		}
 	}
 	return s
@@ -142,6 +151,7 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "give up after this long")
 	fs.IntVar(&cfg.codes, "codes", 0, "SMS codes a second asked through the API while the broadcast runs (0: none); prints their time from API to gateway fake")
 	fs.DurationVar(&cfg.codesFor, "codes-for", 0, "with -codes: stop asking after this long (0: until the last push), so a long broadcast need not carry the codes' load throughout")
+	fs.BoolVar(&cfg.stopAfterCodes, "stop-after-codes", false, "with -codes and -codes-for: end the run once the codes have been asked (the rest of the broadcast is not waited for and the per-push figures are not given), for measuring the codes alone while a broadcast runs")
 	fs.StringVar(&cfg.schema, "schema", "", "a PostgreSQL schema kept between runs: made and seeded when missing, reused (not seeded again) when present, never dropped")
 	fs.BoolVar(&cfg.seedOnly, "seed-only", false, "with -schema: seed the devices and stop (so a measured run does not include seeding)")
 	fs.BoolVar(&cfg.freshEpoch, "fresh-epoch", false, "measure as just after Redis lost its data: every send of the first minutes is checked against the write-ahead record (default: as a Redis that has kept its claims for an hour)")
@@ -151,6 +161,7 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	fs.IntVar(&cfg.urgentWeight, "urgent-weight", defaultUrgentWeight, "with -split's cpu groups: the urgent side's weight (cgroup v2 cpu.weight / systemd CPUWeight scale: 1-10000, 100 = a nice-0 process or an autogroup; v1 cpu.shares = weight×1024/100)")
 	fs.IntVar(&cfg.bulkWeight, "bulk-weight", defaultBulkWeight, "with -split's cpu groups: the bulk side's weight (same scale)")
 	fs.BoolVar(&cfg.bulkIdle, "bulk-idle", defaultBulkIdle, "with -split's cpu groups: make the bulk side's group idle (cpu.idle: it runs on what the others leave, and yields at once to a waking task of any other group)")
+	fs.IntVar(&cfg.servicesWeight, "services-weight", defaultServicesWeight, "with -split's cpu groups: put Kafka, Redis and PostgreSQL (each if it runs in the root cgroup) in a group of their own with this weight for the run, as if they ran on hosts of their own; 0 leaves them where they run. They are shared: other clients' work in them gets the weight too")
 	fs.BoolVar(&cfg.work, "work", true, "count what the services were asked (Kafka messages, PostgreSQL commits and rows, Redis commands); adds 22 s of waiting for PostgreSQL's statistics")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -167,12 +178,15 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 	for _, w := range []struct {
 		name string
 		v    int
-	}{{"-urgent-weight", cfg.urgentWeight}, {"-bulk-weight", cfg.bulkWeight}} {
+	}{{"-urgent-weight", cfg.urgentWeight}, {"-bulk-weight", cfg.bulkWeight}, {"-services-weight", max(cfg.servicesWeight, 1)}} {
 		if w.v < 1 || w.v > 10000 {
 			return fmt.Errorf("%s %d: want 1 to 10000", w.name, w.v)
 		}
 	}
 	cfg.cpuGroups = cfg.cpuGroups && cfg.split
+	if cfg.stopAfterCodes && (cfg.codes <= 0 || cfg.codesFor <= 0) {
+		return errors.New("-stop-after-codes needs -codes and -codes-for")
+	}
 	if cfg.seedOnly && cfg.schema == "" {
 		return errors.New("-seed-only needs -schema, the schema to keep")
 	}
@@ -260,6 +274,8 @@ type result struct {
 	codes         *codeResult
 	work0, work1  *workCounts
 	groups        string // the cpu groups of -split, or why none
+	pushes        int    // the pushes that arrived
+	stopped       bool   // -stop-after-codes ended the run before the last push
 }
 
 func (b *bench) run(ctx context.Context) (*result, error) {
@@ -379,6 +395,8 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	var codes *codeLoad
 	stopCodes := make(chan struct{})
 	t0 := time.Now()
+	waitCtx, stopWaiting := context.WithCancel(ctx)
+	defer stopWaiting()
 	if cfg.codes > 0 {
 		codes = newCodeLoad(b.fl.Client(), cfg.codes)
 		wg.Add(1)
@@ -388,6 +406,9 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 			for _, p := range res.procs {
 				p.cpuCodes = cpuOf(p)
 			}
+			if cfg.stopAfterCodes {
+				stopWaiting()
+			}
 		}()
 	}
 	if _, err := c.Call(ctx, "POST", "/v1/broadcasts/"+bc.ID+"/approve", appr, nil, nil); err != nil {
@@ -396,10 +417,13 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 		wg.Wait()
 		return nil, fmt.Errorf("approve: %w", err)
 	}
-	err = b.wait(ctx, t0, before)
+	res.pushes, err = b.wait(waitCtx, t0, before)
 	res.toLastPush = time.Since(t0)
 	close(stopCodes)
-	if err == nil {
+	if err != nil && cfg.stopAfterCodes && ctx.Err() == nil {
+		err, res.stopped = nil, true
+	}
+	if err == nil && !res.stopped {
 		err = b.waitLedger(ctx, c, appr, bc.ID)
 		res.toLedger = time.Since(t0)
 	}
@@ -464,7 +488,8 @@ func (b *bench) count(ctx context.Context) (int, error) {
 }
 
 // wait shows the progress until the fake has every push.
-func (b *bench) wait(ctx context.Context, t0 time.Time, before int) error {
+// wait waits for the broadcast's last push and returns how many arrived.
+func (b *bench) wait(ctx context.Context, t0 time.Time, before int) (int, error) {
 	n := b.cfg.devices
 	tty := isTerminal(b.out) && !b.cfg.quietProgress
 	var last int
@@ -488,12 +513,12 @@ func (b *bench) wait(ctx context.Context, t0 time.Time, before int) error {
 				if tty {
 					fmt.Fprintln(b.out)
 				}
-				return nil
+				return got, nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d of %d pushes arrived: %w", last, n, ctx.Err())
+			return last, fmt.Errorf("%d of %d pushes arrived: %w", last, n, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -578,28 +603,44 @@ func (b *bench) processes() ([]*proc, string) {
 		add("fcm fake (loa-fakes)", b.fl.Fakes.PID(), false, false, true, "with the idle SMS and SMTP fakes")
 	}
 	var services []string
-	for _, s := range []struct {
-		name, addr string
-		tree       bool
-	}{
-		{"kafka", strings.Split(b.cfg.brokers, ",")[0], false},
-		{"redis", redisAddr(b.cfg.redisURL), false},
-		{"postgresql", pgAddr(b.cfg.databaseURL), true},
-	} {
-		_, port, _ := net.SplitHostPort(s.addr)
-		p, _ := strconv.Atoi(port)
-		pid, err := procstat.ListeningPID(p)
-		if err != nil {
-			services = append(services, fmt.Sprintf("%s %s (not measured: %v)", s.name, s.addr, err))
+	for _, s := range b.servicePIDs() {
+		if s.err != nil {
+			services = append(services, fmt.Sprintf("%s %s (not measured: %v)", s.name, s.addr, s.err))
 			continue
 		}
-		if s.tree {
-			pid = procstat.Root(pid)
-		}
-		add(s.name, pid, s.tree, false, false, "")
-		services = append(services, fmt.Sprintf("%s %s (pid %d)", s.name, s.addr, pid))
+		add(s.name, s.pid, s.tree, false, false, "")
+		services = append(services, fmt.Sprintf("%s %s (pid %d)", s.name, s.addr, s.pid))
 	}
 	return ps, strings.Join(services, ", ")
+}
+
+// service is one of Kafka, Redis and PostgreSQL, found by its listening
+// port.
+type service struct {
+	name, addr string
+	pid        int
+	tree       bool // its children are part of it (PostgreSQL's backends)
+	err        error
+}
+
+// servicePIDs finds the services; for PostgreSQL, its postmaster.
+func (b *bench) servicePIDs() []service {
+	ss := []service{
+		{name: "kafka", addr: strings.Split(b.cfg.brokers, ",")[0]},
+		{name: "redis", addr: redisAddr(b.cfg.redisURL)},
+		{name: "postgresql", addr: pgAddr(b.cfg.databaseURL), tree: true},
+	}
+	var found []service
+	for _, s := range ss {
+		_, port, _ := net.SplitHostPort(s.addr)
+		p, _ := strconv.Atoi(port)
+		s.pid, s.err = procstat.ListeningPID(p)
+		if s.err == nil && s.tree {
+			s.pid = procstat.Root(s.pid)
+		}
+		found = append(found, s)
+	}
+	return found
 }
 
 func cpuOf(p *proc) time.Duration {
@@ -728,6 +769,14 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "services: %s\n", r.services)
 	if r.groups != "" {
 		fmt.Fprintf(w, "%s\n", r.groups)
+	}
+	if r.stopped {
+		fmt.Fprintf(w, "stopped after the codes (-stop-after-codes): %d of %d pushes arrived in %.2f s; no per-push figures\n",
+			r.pushes, r.cfg.devices, r.toLastPush.Seconds())
+		if r.codes != nil {
+			r.codes.print(w)
+		}
+		return
 	}
 	fmt.Fprintf(w, "approval → last push: %.2f s = %.0f pushes/s; ledger complete at %.2f s\n\n",
 		r.toLastPush.Seconds(), n/r.toLastPush.Seconds(), r.toLedger.Seconds())

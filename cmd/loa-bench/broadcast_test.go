@@ -16,6 +16,7 @@ import (
 
 	"github.com/loa-hub/loa/internal/cpugroup"
 	"github.com/loa-hub/loa/internal/fleet"
+	"github.com/loa-hub/loa/internal/procstat"
 	"github.com/loa-hub/loa/internal/testenv"
 )
 
@@ -78,8 +79,12 @@ func TestBroadcastBench(t *testing.T) {
 // at nice 10 (as /proc shows it), which also runs the ledger. Where the
 // host gives a cpu controller to use, the urgent side runs in a CPU
 // scheduling group of its own with the weight asked, the bulk side in an
-// idle one, each row says where its process is scheduled as /proc shows
-// it, and the groups are gone at the end.
+// idle one, and with -services-weight Kafka, Redis and PostgreSQL (those
+// of the root cgroup) in a third; each row says where its process is
+// scheduled as /proc shows it, the groups are gone at the end and the
+// services are back where they were. With -stop-after-codes the run ends
+// once the codes are asked, long before the broadcast's last push, and
+// gives the codes' figures alone.
 func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 	b := newBenchRunner(t)
 	dbURL := b.env["LOA_TEST_DATABASE_URL"]
@@ -103,7 +108,30 @@ func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 	if !strings.Contains(s, "seeded 2000 devices") || strings.Contains(s, "pushes/s") {
 		t.Fatalf("-seed-only did not seed and stop")
 	}
-	s = bench("-codes", "100", "-split", "-urgent-weight", "500", "-bulk-idle")
+	// Where the services run before: the run must leave them there.
+	type svc struct {
+		name string
+		pid  int
+	}
+	var svcs []svc
+	before := map[int]string{}
+	h, hostErr := cpugroup.Find()
+	for _, a := range []struct{ name, addr string }{{"kafka", strings.Split(b.env["LOA_TEST_KAFKA_BROKERS"], ",")[0]},
+		{"redis", redisAddr(b.env["LOA_TEST_REDIS_URL"])}, {"postgresql", pgAddr(dbURL)}} {
+		_, port, _ := strings.Cut(a.addr, ":")
+		p, _ := strconv.Atoi(port)
+		pid, err := procstat.ListeningPID(p)
+		if err != nil || hostErr != nil {
+			continue
+		}
+		if a.name == "postgresql" {
+			pid = procstat.Root(pid)
+		}
+		if pl, err := h.Of(pid); err == nil {
+			svcs, before[pid] = append(svcs, svc{a.name, pid}), pl.Group
+		}
+	}
+	s = bench("-codes", "100", "-split", "-urgent-weight", "500", "-bulk-idle", "-services-weight", "300")
 	if strings.Contains(s, "seeded 2000") || !strings.Contains(s, "is seeded already") {
 		t.Error("the kept schema was seeded again")
 	}
@@ -133,18 +161,17 @@ func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 	if m := regexp.MustCompile(`loa dispatcher-1 .*\(lanes otp,alert,direct, nice (\d+)[,)]`).FindStringSubmatch(s); m == nil || m[1] == "10" {
 		t.Errorf("the urgent dispatcher's row: %v, want its lanes and its own nice value, without the ledger", m)
 	}
-	h, err := cpugroup.Find()
-	if err != nil {
+	if err := hostErr; err != nil {
 		if !strings.Contains(s, "cpu groups: none ("+err.Error()+"); the split runs by nice alone") {
 			t.Errorf("this host has no cpu controller to use (%v), and the report does not say so", err)
 		}
 		return
 	}
-	m = regexp.MustCompile(`cpu groups \(cgroup v\d, [^)]*\): urgent side (/loa-bench-\w+-urgent) \(loa api, loa-bench, loa dispatcher-1\), bulk side (/loa-bench-\w+-bulk) \(loa dispatcher-2\)`).FindStringSubmatch(s)
+	m = regexp.MustCompile(`cpu groups \(cgroup v\d, [^)]*\): urgent side (/loa-bench-\w+-urgent) \(loa api, loa-bench, loa dispatcher-1\), bulk side (/loa-bench-\w+-bulk) \(loa dispatcher-2\); services (/loa-bench-\w+-services) \(([^)]*)\), as on hosts of their own`).FindStringSubmatch(s)
 	if m == nil {
 		t.Fatal("no cpu groups in the report")
 	}
-	urgent, bulk := m[1], m[2]
+	urgent, bulk, services, moved := m[1], m[2], m[3], m[4]
 	weight := "cpu.shares 5120"
 	if h.Version == 2 {
 		weight = "cpu.weight 500"
@@ -157,16 +184,51 @@ func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 		// loa-fakes serves the FCM of this run's broadcast and the codes' SMS.
 		`fcm fake \(loa-fakes\) .*\((with the idle SMS and SMTP fakes, )?(autogroup|cgroup /)[^,]*`,
 		`postgresql .*its \d+ processes in \d+ groups\)`,
-		`cpu groups removed: ` + urgent + `, ` + bulk + `\n`,
+		`cpu groups removed: ` + urgent + `, ` + bulk + `, ` + services + `\n`,
 	} {
 		if !regexp.MustCompile(row).MatchString(s) {
 			t.Errorf("no line matching %q", row)
 		}
 	}
-	for _, g := range []string{urgent, bulk} {
+	for _, g := range []string{urgent, bulk, services} {
 		if _, err := os.Stat(filepath.Join(h.Mount, g)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("cpu group %s is still there: %v", g, err)
 		}
+	}
+	// Each service of the root cgroup ran in the services' group, with
+	// its weight (300: cpu.shares 3072), and is back in the root.
+	for _, v := range svcs {
+		if before[v.pid] != "/" {
+			if !strings.Contains(moved, v.name+" left in cgroup "+before[v.pid]) {
+				t.Errorf("%s runs in cgroup %s, and the report does not say it was left there: %q", v.name, before[v.pid], moved)
+			}
+			continue
+		}
+		row := v.name + ` .*cgroup ` + services + `, cpu\.(shares 3072|weight 300)`
+		if !regexp.MustCompile(row).MatchString(s) {
+			t.Errorf("no line matching %q", row)
+		}
+		if pl, err := h.Of(v.pid); err != nil || pl.Group != "/" {
+			t.Errorf("%s (pid %d) is in %q after the run (%v), want the root cgroup it was in", v.name, v.pid, pl.Group, err)
+		}
+	}
+
+	// -stop-after-codes: the broadcast (pushes answered in 5 s each) is
+	// still under way when the codes, asked for 2 s, have arrived.
+	s = bench("-codes", "50", "-codes-for", "2s", "-stop-after-codes", "-latency", "5s")
+	m = regexp.MustCompile(`stopped after the codes \(-stop-after-codes\): (\d+) of 2000 pushes arrived`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatal("the run did not say it stopped after the codes")
+	}
+	if n, _ := strconv.Atoi(m[1]); n >= 2000 {
+		t.Errorf("%d pushes arrived: the run waited for the broadcast", n)
+	}
+	m = regexp.MustCompile(`SMS codes during the broadcast: (\d+) asked at 50/s .*\n  API → gateway fake, (\d+) codes: p50`).FindStringSubmatch(s)
+	if m == nil || m[1] == "0" || m[1] != m[2] {
+		t.Errorf("codes asked and measured at a gateway: %v, want all of them", m)
+	}
+	if strings.Contains(s, "pushes/s") || strings.Contains(s, "CPU-µs/push") {
+		t.Error("per-push figures for a broadcast that did not end")
 	}
 }
 

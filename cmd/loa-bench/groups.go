@@ -17,19 +17,26 @@ const (
 	defaultUrgentWeight = 1000
 	defaultBulkWeight   = 10
 	defaultBulkIdle     = false
+	// Kafka, Redis and PostgreSQL are left where they run unless
+	// -services-weight gives them a group of their own.
+	defaultServicesWeight = 0
 )
 
 // benchGroups are -split's two CPU scheduling groups: the urgent side
 // (the API, the urgent dispatcher, the SMS fake and loa-bench, which
 // stands in for the citizens asking for codes) and the bulk side (the bulk
 // dispatchers and the reference FCM fake, which serves the broadcast
-// alone). Kafka, Redis and PostgreSQL are left where they run: they serve
-// both sides.
+// alone). Kafka, Redis and PostgreSQL serve both sides: they are left
+// where they run, or, with -services-weight, put in a third group of
+// that weight for the run — what services on hosts of their own would
+// be, never short of CPU because of Loa's processes.
 type benchGroups struct {
 	host                   cpugroup.Host
 	urgent, bulk           *cpugroup.Group
-	why                    string // why there are none
+	services               *cpugroup.Group // nil unless -services-weight
+	why                    string          // why there are none
 	urgentNames, bulkNames []string
+	serviceNames           []string
 	outside                string // a process serving both sides, left out
 	removeErr              error
 }
@@ -84,7 +91,53 @@ func (b *bench) makeGroups() (*benchGroups, error) {
 			g.bulkNames = append(g.bulkNames, m.name)
 		}
 	}
+	if b.cfg.servicesWeight > 0 {
+		if g.services, err = h.Make(name+"-services", b.cfg.servicesWeight, false); err != nil {
+			return g, err
+		}
+		for _, s := range b.servicePIDs() {
+			if s.err != nil {
+				g.serviceNames = append(g.serviceNames, fmt.Sprintf("%s not found (%v)", s.name, s.err))
+				continue
+			}
+			if err := g.addService(s.name, s.pid, s.tree); err != nil {
+				return g, err
+			}
+		}
+	}
 	return g, nil
+}
+
+// addService moves a service's process — with tree, the process and
+// every process under it (PostgreSQL's postmaster and its backends; the
+// backends it starts later are born in the group) — into the services'
+// group. Only a service of the root cgroup is moved: the group's removal
+// puts its processes back in the root, where they then run in their
+// autogroups again, as before. A service elsewhere is left there, and the
+// report says so.
+func (g *benchGroups) addService(name string, pid int, tree bool) error {
+	p, err := g.host.Of(pid)
+	if err != nil {
+		return err
+	}
+	if p.Group != "/" {
+		g.serviceNames = append(g.serviceNames, fmt.Sprintf("%s left in cgroup %s", name, p.Group))
+		return nil
+	}
+	pids := []int{pid}
+	if tree {
+		if pids, err = procstat.Tree(pid); err != nil {
+			return err
+		}
+	}
+	for _, q := range pids {
+		// A backend may end between the listing and the move.
+		if err := g.services.Add(q); err != nil && q == pid {
+			return err
+		}
+	}
+	g.serviceNames = append(g.serviceNames, name)
+	return nil
 }
 
 func (g *benchGroups) used() bool { return g != nil && g.urgent != nil }
@@ -94,8 +147,13 @@ func (g *benchGroups) String() string {
 	if !g.used() {
 		return fmt.Sprintf("cpu groups: none (%s); the split runs by nice alone", g.why)
 	}
-	s := fmt.Sprintf("cpu groups (cgroup v%d, %s): urgent side %s (%s), bulk side %s (%s); Kafka, Redis and PostgreSQL stay in their own groups and serve both sides",
+	s := fmt.Sprintf("cpu groups (cgroup v%d, %s): urgent side %s (%s), bulk side %s (%s); ",
 		g.host.Version, g.host.Mount, g.urgent.Path, strings.Join(g.urgentNames, ", "), g.bulk.Path, strings.Join(g.bulkNames, ", "))
+	if g.services != nil {
+		s += fmt.Sprintf("services %s (%s), as on hosts of their own", g.services.Path, strings.Join(g.serviceNames, ", "))
+	} else {
+		s += "Kafka, Redis and PostgreSQL stay in their own groups and serve both sides"
+	}
 	if g.outside != "" {
 		s += "; " + g.outside
 	}
@@ -109,6 +167,9 @@ func (g *benchGroups) remove() {
 		return
 	}
 	g.removeErr = errors.Join(g.bulk.Remove(), g.urgent.Remove())
+	if g.services != nil {
+		g.removeErr = errors.Join(g.removeErr, g.services.Remove())
+	}
 }
 
 // removed says whether the groups are gone.
@@ -116,10 +177,16 @@ func (g *benchGroups) removed() string {
 	if !g.used() {
 		return ""
 	}
-	if g.removeErr != nil || g.urgent.Exists() || g.bulk.Exists() {
-		return fmt.Sprintf("cpu groups NOT removed: %s, %s (%v)", g.urgent.Path, g.bulk.Path, g.removeErr)
+	paths := g.urgent.Path + ", " + g.bulk.Path
+	left := g.urgent.Exists() || g.bulk.Exists()
+	if g.services != nil {
+		paths += ", " + g.services.Path
+		left = left || g.services.Exists()
 	}
-	return fmt.Sprintf("cpu groups removed: %s, %s", g.urgent.Path, g.bulk.Path)
+	if g.removeErr != nil || left {
+		return fmt.Sprintf("cpu groups NOT removed: %s (%v)", paths, g.removeErr)
+	}
+	return fmt.Sprintf("cpu groups removed: %s", paths)
 }
 
 // placement is where pid is scheduled as /proc shows it; for a process
