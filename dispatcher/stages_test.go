@@ -28,8 +28,9 @@ func (c callingFirst) Send(ctx context.Context, m channels.Message) (channels.Re
 func TestCodeStagesObserved(t *testing.T) {
 	oneBackend(t, func(t *testing.T, r *rig) {
 		m := metrics.New()
-		r.pub.ObservePublished(func(l topics.Lane, since time.Duration) {
-			m.DeliveryStage(string(l), "published").Observe(since.Seconds())
+		r.pub.ObservePublished(func(l topics.Lane, writing, published time.Duration) {
+			m.DeliveryStage(string(l), "writing").Observe(writing.Seconds())
+			m.DeliveryStage(string(l), "published").Observe(published.Seconds())
 		})
 		r.chans[channels.SMS] = callingFirst{r.chans[channels.SMS]}
 		r.publishCode(t, "code-stages", "84912345670")
@@ -45,7 +46,7 @@ func TestCodeStagesObserved(t *testing.T) {
 		}
 		pollUntil(ctx, t, "the code's sent mark was observed", func() bool { return strings.Contains(scrape(), count("recorded")) })
 		body := scrape()
-		for _, st := range append([]string{"published"}, StageNames[:]...) {
+		for _, st := range append([]string{"writing", "published"}, StageNames[:]...) {
 			if !strings.Contains(body, count(st)) {
 				t.Errorf("metrics lack %s", count(st))
 			}

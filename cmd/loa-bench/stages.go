@@ -21,7 +21,7 @@ type stageHists map[string]map[float64]float64
 
 // stageOrder is the order a code passes the stages: the API's, then the
 // dispatcher's.
-var stageOrder = append([]string{"published"}, dispatcher.StageNames[:]...)
+var stageOrder = append([]string{"writing", "published"}, dispatcher.StageNames[:]...)
 
 // scrapeStages adds lane's loa_delivery_stage_seconds buckets from the
 // Prometheus text at url to h. A process that does not answer adds

@@ -421,20 +421,23 @@ func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (*http.Serv
 	return srv, nil
 }
 
-// observePublished records in m how long the process waited for Kafka to
-// acknowledge each direct notification it published (a code's or an
-// alert's "published" stage of loa_delivery_stage_seconds).
+// observePublished records in m when the write to Kafka that carried
+// each direct notification the process published began, and when Kafka
+// acknowledged it (a code's or an alert's "writing" and "published"
+// stages of loa_delivery_stage_seconds).
 func observePublished(pub *kafkapub.Publisher, m *metrics.Metrics) {
 	if pub == nil {
 		return
 	}
-	obs := map[topics.Lane]metrics.Observer{}
+	type observers struct{ writing, published metrics.Observer }
+	obs := map[topics.Lane]observers{}
 	for _, l := range topics.Lanes {
-		obs[l] = m.DeliveryStage(string(l), "published")
+		obs[l] = observers{m.DeliveryStage(string(l), "writing"), m.DeliveryStage(string(l), "published")}
 	}
-	pub.ObservePublished(func(l topics.Lane, since time.Duration) {
-		if o := obs[l]; o != nil {
-			o.Observe(since.Seconds())
+	pub.ObservePublished(func(l topics.Lane, writing, published time.Duration) {
+		if o, ok := obs[l]; ok {
+			o.writing.Observe(writing.Seconds())
+			o.published.Observe(published.Seconds())
 		}
 	})
 }

@@ -86,7 +86,7 @@ func New() *Metrics {
 		}, []string{"lane", "channel"}),
 		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "loa_delivery_stage_seconds",
-			Help: "Time from a direct notification's creation (a code's, an alert's) to each stage of its way: published (Kafka acknowledged the API's write), " +
+			Help: "Time from a direct notification's creation (a code's, an alert's) to each stage of its way: writing (the API's write to Kafka that carries it began), published (Kafka acknowledged that write), " +
 				"fetched (a dispatcher read it), started (a worker took it), claimed, calling (every wait for a turn or token over), written (its write-ahead attempt committed), " +
 				"answered (the provider answered), recorded (its sent mark committed); by lane.",
 			Buckets: StageBuckets,

@@ -71,7 +71,7 @@ type Publisher struct {
 
 	// published, when set, is told of each direct notification Kafka
 	// acknowledged (see ObservePublished).
-	published func(lane topics.Lane, sinceCreated time.Duration)
+	published func(lane topics.Lane, writing, published time.Duration)
 }
 
 // ErrBusy is the error of a write refused because its topic already holds
@@ -97,13 +97,19 @@ type pendingWrite struct {
 	msgs  []kafka.Message
 	bytes int
 	done  chan error
+	// began is when the write to the brokers that carries these messages
+	// began; set before done is sent.
+	began time.Time
 }
 
 // ObservePublished has f told, after each Publish of a direct
-// notification (a code, an alert) that Kafka acknowledged, the time since
-// the envelope's creation: how long the caller waited for Kafka. Call it
-// before the first Publish.
-func (p *Publisher) ObservePublished(f func(lane topics.Lane, sinceCreated time.Duration)) {
+// notification (a code, an alert) that Kafka acknowledged, two times
+// since the envelope's creation: when the write to the brokers that
+// carried it began (writing; before it, the envelope waited for the
+// topic's write under way), and when Kafka acknowledged it (published):
+// how long the caller waited for Kafka, and for what. Call it before the
+// first Publish.
+func (p *Publisher) ObservePublished(f func(lane topics.Lane, writing, published time.Duration)) {
 	p.published = f
 }
 
@@ -152,11 +158,12 @@ func (p *Publisher) Publish(ctx context.Context, e producer.Envelope) error {
 	if err != nil {
 		return err
 	}
-	if err := p.Write(ctx, rec); err != nil {
+	began, err := p.writeRecords(ctx, []producer.Record{rec})
+	if err != nil {
 		return err
 	}
 	if p.published != nil && e.Kind == producer.KindDirect && !e.CreatedAt.IsZero() {
-		p.published(e.Lane, time.Since(e.CreatedAt))
+		p.published(e.Lane, began.Sub(e.CreatedAt), time.Since(e.CreatedAt))
 	}
 	return nil
 }
@@ -165,6 +172,13 @@ func (p *Publisher) Publish(ctx context.Context, e producer.Envelope) error {
 // error some of them may have been written; with ErrBusy, none of the
 // topic it names was.
 func (p *Publisher) Write(ctx context.Context, recs ...producer.Record) error {
+	_, err := p.writeRecords(ctx, recs)
+	return err
+}
+
+// writeRecords is Write; it also returns when the last of the writes to
+// the brokers that carried recs began.
+func (p *Publisher) writeRecords(ctx context.Context, recs []producer.Record) (time.Time, error) {
 	var writes []*pendingWrite
 	for _, group := range byTopic(recs) {
 		w := &pendingWrite{ctx: ctx, recs: group, msgs: make([]kafka.Message, len(group)), done: make(chan error, 1)}
@@ -176,21 +190,25 @@ func (p *Publisher) Write(ctx context.Context, recs ...producer.Record) error {
 			w.msgs[i], w.bytes = m, w.bytes+len(m.Key)+len(m.Value)
 		}
 		if err := p.enqueue(w); err != nil {
-			return writeError(group, err)
+			return time.Time{}, writeError(group, err)
 		}
 		writes = append(writes, w)
 	}
+	var began time.Time
 	for _, w := range writes {
 		select {
 		case err := <-w.done:
 			if err != nil {
-				return err
+				return time.Time{}, err
+			}
+			if w.began.After(began) {
+				began = w.began
 			}
 		case <-ctx.Done():
-			return writeError(w.recs, ctx.Err())
+			return time.Time{}, writeError(w.recs, ctx.Err())
 		}
 	}
-	return nil
+	return began, nil
 }
 
 // byTopic splits recs by topic, keeping their order within each.
@@ -287,6 +305,10 @@ func (p *Publisher) flush(q *topicQueue) bool {
 		return false
 	}
 	if len(msgs) > 0 {
+		began := time.Now()
+		for _, w := range batch {
+			w.began = began
+		}
 		// Not any one caller's context: the write carries others' messages.
 		err := p.write(context.Background(), msgs...)
 		we, perMessage := errors.AsType[kafka.WriteErrors](err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
 )
 
@@ -197,5 +198,82 @@ func (s *standIn) answer(before func(standInCall)) {
 			before(c)
 			c.reply <- nil
 		}()
+	}
+}
+
+// TestPublishObservesWhenItsWriteBegan: a code published while its topic's
+// write is with the brokers waits for it; the publisher tells when the
+// write that carried the code began (not before the write under way was
+// answered) and when Kafka acknowledged it, both since the code's
+// creation, so that a code's time before Kafka shows whether it waited
+// for the topic's turn or for the brokers.
+func TestPublishObservesWhenItsWriteBegan(t *testing.T) {
+	p, s := newStandIn(t, Config{})
+	type seen struct{ writing, published time.Duration }
+	observed := make(chan seen, 2)
+	p.ObservePublished(func(l topics.Lane, writing, published time.Duration) {
+		if l != topics.LaneOTP {
+			t.Errorf("lane %q, want otp", l)
+		}
+		observed <- seen{writing, published}
+	})
+	code := func(id string) producer.Envelope {
+		e, err := producer.NewEnvelope(id, producer.KindDirect, topics.LaneOTP, "849"+id, time.Now(), time.Time{}, "", map[string]string{"code": "1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	first := make(chan error, 1)
+	go func() { first <- p.Publish(t.Context(), code("1")) }()
+	c1 := <-s.calls // the first code's write is with the brokers
+
+	second := code("2")
+	errs := make(chan error, 1)
+	go func() { errs <- p.Publish(t.Context(), second) }()
+	// The second code waits for the first write's answer.
+	pollQueued(t, p, 2)
+	answered := time.Now()
+	c1.reply <- nil
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	o1 := <-observed
+	c2 := <-s.calls
+	c2.reply <- nil
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	o2 := <-observed
+	if o1.writing > o1.published {
+		t.Errorf("first code: writing %v after published %v", o1.writing, o1.published)
+	}
+	if began := second.CreatedAt.Add(o2.writing); began.Before(answered) {
+		t.Errorf("the second code's write began %v before the write under way was answered", answered.Sub(began))
+	}
+	if o2.writing > o2.published {
+		t.Errorf("second code: writing %v after published %v", o2.writing, o2.published)
+	}
+}
+
+// pollQueued waits until the publisher holds n messages (waiting or being
+// written) on some topic.
+func pollQueued(t *testing.T, p *Publisher, n int) {
+	t.Helper()
+	for {
+		p.mu.Lock()
+		got := 0
+		for _, q := range p.queues {
+			got = max(got, q.n)
+		}
+		p.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("the publisher holds %d messages, want %d", got, n)
+		case <-time.After(time.Millisecond):
+		}
 	}
 }
