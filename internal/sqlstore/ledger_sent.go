@@ -147,14 +147,6 @@ func (e *sentEntry) sum() []byte {
 	return h.Sum(nil)[:16]
 }
 
-// sentDelivery is the ledger row a compact entry's i-th delivery stands
-// for.
-func (e *sentEntry) delivery(i int) producer.Delivery {
-	return producer.Delivery{NotificationID: e.notificationID, Channel: e.channel, Recipient: e.recipients[i], Status: loa.StatusSent,
-		Class: e.class, Provider: e.provider, ProviderID: e.providerIDs[i], Reason: e.reason, Targets: e.targets, Attempts: 1,
-		UpdatedAt: e.ats[i]}
-}
-
 // overrides reports whether a delivery's row wins over its compact entry
 // when the ledger has both. The readers take the compact entry as the
 // earlier outcome and apply the row after it with RecordDelivery's
