@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"iter"
 	"log/slog"
 	"time"
 
@@ -95,10 +96,12 @@ func fetchBatch(ctx context.Context, r *kafka.Reader, max, maxBytes int, linger 
 	return msgs, nil
 }
 
-// ledgerRows decodes the receipts of msgs into ledger rows, in order. A
+// ledgerRows decodes the receipts of msgs into ledger rows, in order, one
+// receipt batch a message (the ledger stores a message's first sends
+// compactly, and a message folded again must make the same batch). A
 // fan-out's message packs hundreds of receipts: the rows are counted
 // before they are made, not grown as they come.
-func (d *Dispatcher) ledgerRows(msgs []kafka.Message) []producer.Delivery {
+func (d *Dispatcher) ledgerRows(msgs []kafka.Message) [][]producer.Delivery {
 	decoded, n := make([][]producer.Receipt, len(msgs)), 0
 	for i, m := range msgs {
 		rs, err := producer.DecodeReceipts(m.Value)
@@ -109,7 +112,12 @@ func (d *Dispatcher) ledgerRows(msgs []kafka.Message) []producer.Delivery {
 		decoded[i], n = rs, n+len(rs)
 	}
 	rows := make([]producer.Delivery, 0, n)
+	batches := make([][]producer.Delivery, 0, len(msgs))
 	for _, rs := range decoded {
+		if len(rs) == 0 {
+			continue
+		}
+		start := len(rows)
 		for _, r := range rs {
 			rows = append(rows, producer.Delivery{
 				NotificationID: r.NotificationID, Channel: r.Channel, Recipient: r.Recipient, Status: r.Status,
@@ -117,8 +125,9 @@ func (d *Dispatcher) ledgerRows(msgs []kafka.Message) []producer.Delivery {
 				Targets: r.Targets, Attempts: r.Attempts, UpdatedAt: r.At,
 			})
 		}
+		batches = append(batches, rows[start:len(rows):len(rows)])
 	}
-	return rows
+	return batches
 }
 
 // foldReceipts writes a batch of receipts to the ledger and deactivates
@@ -128,8 +137,8 @@ func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) err
 	if d.store == nil {
 		return nil
 	}
-	rows := d.ledgerRows(msgs)
-	for _, r := range rows {
+	batches := d.ledgerRows(msgs)
+	for _, r := range receiptsOf(batches) {
 		// A dead token is deactivated here, from its receipt, so every
 		// replica learns it through the same event and nothing is sent
 		// to the device again.
@@ -140,17 +149,24 @@ func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) err
 		}
 	}
 	// Messages from fan-out carry hundreds of receipts each: write them in
-	// transactions of a bounded size, in order.
-	for start := 0; start < len(rows); start += ledgerTxRows {
-		if err := d.store.RecordDeliveries(ctx, rows[start:min(start+ledgerTxRows, len(rows))]); err != nil {
+	// transactions of about ledgerTxRows receipts, in order, a message
+	// never cut in two.
+	for start := 0; start < len(batches); {
+		end, n := start, 0
+		for end < len(batches) && (end == start || n+len(batches[end]) <= ledgerTxRows) {
+			n += len(batches[end])
+			end++
+		}
+		if err := d.store.RecordReceiptBatches(ctx, batches[start:end]); err != nil {
 			return err
 		}
+		start = end
 	}
 	// Delivery reports that came before these sends were recorded: apply
 	// them now, looking only for the sends of this batch. Only SMS
 	// gateways report.
 	var sent map[string][]string
-	for _, r := range rows {
+	for _, r := range receiptsOf(batches) {
 		if r.Channel == string(channels.SMS) && r.ProviderID != "" && r.Status == loa.StatusSent {
 			if sent == nil {
 				sent = make(map[string][]string)
@@ -164,4 +180,19 @@ func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) err
 		}
 	}
 	return nil
+}
+
+// receiptsOf yields the rows of batches in order.
+func receiptsOf(batches [][]producer.Delivery) iter.Seq2[int, producer.Delivery] {
+	return func(yield func(int, producer.Delivery) bool) {
+		i := 0
+		for _, b := range batches {
+			for _, r := range b {
+				if !yield(i, r) {
+					return
+				}
+				i++
+			}
+		}
+	}
 }

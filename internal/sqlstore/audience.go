@@ -572,15 +572,28 @@ func (d *DB) DeliveryStats(ctx context.Context, notificationID string) ([]Delive
 		return nil, fmt.Errorf("sqlstore: delivery stats: %w", err)
 	}
 	defer rows.Close()
-	var out []DeliveryStat
+	c, rowChannels := newLedgerCount(0), map[string]bool{}
 	for rows.Next() {
-		var s DeliveryStat
-		if err := rows.Scan(&s.Channel, &s.Provider, &s.Status, &s.Count); err != nil {
+		var (
+			k statKey
+			n int64
+		)
+		if err := rows.Scan(&k.channel, &k.provider, &k.status, &n); err != nil {
 			return nil, fmt.Errorf("sqlstore: delivery stats: %w", err)
 		}
-		out = append(out, s)
+		c.add(k, 0, n)
+		rowChannels[k.channel] = true
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: delivery stats: %w", err)
+	}
+	rows.Close()
+	if d.dialect == Postgres {
+		if err := d.countSent(ctx, notificationID, c, false, rowChannels); err != nil {
+			return nil, fmt.Errorf("sqlstore: delivery stats: %w", err)
+		}
+	}
+	return c.stats(), nil
 }
 
 // PlanCancelled reports whether a notification's plan was cancelled.
@@ -599,6 +612,16 @@ func (d *DB) PlanCancelled(ctx context.Context, notificationID string) (bool, er
 func (d *DB) DeliveriesTo(ctx context.Context, notificationID string, recipients []string) ([]producer.Delivery, error) {
 	if len(recipients) == 0 {
 		return nil, nil
+	}
+	if d.dialect == Postgres {
+		// A broadcast's pushes are compact entries: every entry of the
+		// notification is opened to find the addresses in it.
+		out, err := d.queryLedger(ctx, `notification_id = $1 AND recipient = ANY($2::text[])`,
+			`c.notification_id = $1 AND u.recipient = ANY($2::text[])`, notificationID, recipients)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: deliveries to: %w", err)
+		}
+		return out, nil
 	}
 	ph := make([]string, len(recipients))
 	args := []any{notificationID}

@@ -38,15 +38,42 @@ func (d *DB) RecordDelivery(ctx context.Context, r producer.Delivery) error {
 
 // RecordDeliveries folds a batch of outcomes into the ledger in one
 // transaction, with RecordDelivery's precedence, as if they were applied
-// one by one in order. The ledger consumer writes receipts this way, a
-// few hundred rows a statement instead of a commit per row.
+// one by one in order. The batch is one receipt batch (see
+// RecordReceiptBatches).
 func (d *DB) RecordDeliveries(ctx context.Context, rs []producer.Delivery) error {
-	rs = foldDeliveries(rs)
-	if len(rs) == 0 {
+	return d.RecordReceiptBatches(ctx, [][]producer.Delivery{rs})
+}
+
+// RecordReceiptBatches folds receipt batches into the ledger in one
+// transaction, with RecordDelivery's precedence, as if their outcomes
+// were applied one by one in order. A receipt batch is the outcomes of
+// one loa.receipts message: the ledger consumer writes a few thousand
+// outcomes a transaction instead of a commit per row.
+//
+// On PostgreSQL a batch's first-attempt push sends that a provider
+// accepted (nearly every push of a broadcast) are stored compactly, one
+// deliveries_sent entry for up to sentEntryMax of them, named by a hash
+// of their content: a batch folded again (after a restart) is the same
+// entry, written once. The batch must be the same outcomes every time it
+// is folded — a message's, not a fetch's — or a refold would store its
+// sends a second time. Everything else is a deliveries row, and the
+// readers merge the two (see mergeSent).
+func (d *DB) RecordReceiptBatches(ctx context.Context, batches [][]producer.Delivery) error {
+	var entries []sentEntry
+	var rest []producer.Delivery
+	if d.dialect == Postgres {
+		entries, rest = compactSent(batches)
+	} else {
+		for _, b := range batches {
+			rest = append(rest, b...)
+		}
+	}
+	rest = foldDeliveries(rest)
+	if len(rest) == 0 && len(entries) == 0 {
 		return nil
 	}
 	if d.dialect == Postgres {
-		if err := d.recordDeliveriesPostgres(ctx, rs); err != nil {
+		if err := d.recordDeliveriesPostgres(ctx, entries, rest); err != nil {
 			return fmt.Errorf("sqlstore: record deliveries: %w", err)
 		}
 		return nil
@@ -56,7 +83,7 @@ func (d *DB) RecordDeliveries(ctx context.Context, rs []producer.Delivery) error
 		return fmt.Errorf("sqlstore: record deliveries: %w", err)
 	}
 	defer tx.Rollback()
-	if err := upsertDeliveriesValues(ctx, tx, rs); err != nil {
+	if err := upsertDeliveriesValues(ctx, tx, rest); err != nil {
 		return fmt.Errorf("sqlstore: record deliveries: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -65,28 +92,27 @@ func (d *DB) RecordDeliveries(ctx context.Context, rs []producer.Delivery) error
 	return nil
 }
 
-// recordDeliveriesPostgres writes rs (one row per delivery) in one
-// transaction. Nearly every receipt of a broadcast is the first of its
-// delivery, and an upsert costs PostgreSQL about twice what a plain
-// insert does for a row that turns out to be new (the speculative
-// insertion: an index probe before the insert, a confirmation after):
-// the rows that are probably new go in by COPY, the cheapest insert,
-// and only those that probably exist take the upsert. A guess that was
-// wrong — a receipt folded again after a restart, two receipts of one
-// delivery folded by different statements — fails the COPY on the
-// primary key, and the whole batch is written again by the upsert, which
-// is right for any row.
-func (d *DB) recordDeliveriesPostgres(ctx context.Context, rs []producer.Delivery) error {
+// recordDeliveriesPostgres writes the compact entries and rs (one row per
+// delivery) in one transaction. Of rs, the rows that are probably new go
+// in by COPY, the cheapest insert (an upsert costs PostgreSQL about twice
+// what a plain insert does for a row that turns out to be new: the
+// speculative insertion, an index probe before the insert, a confirmation
+// after), and only those that probably exist take the upsert. A guess
+// that was wrong — a receipt folded again after a restart, two receipts
+// of one delivery folded by different statements — fails the COPY on the
+// primary key, and the whole transaction is written again with the
+// upsert, which is right for any row.
+func (d *DB) recordDeliveriesPostgres(ctx context.Context, entries []sentEntry, rs []producer.Delivery) error {
 	fresh, known := splitProbablyNew(rs)
 	if len(fresh) == 0 {
 		d.ledgerWritten(0, len(rs))
-		return upsertDeliveriesArrays(ctx, d.db, rs)
+		return d.writeLedger(ctx, entries, nil, rs)
 	}
-	err := d.copyDeliveries(ctx, fresh, known)
+	err := d.writeLedger(ctx, entries, fresh, known)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation: a row was not new
 		d.ledgerWritten(0, len(rs))
-		return upsertDeliveriesArrays(ctx, d.db, rs)
+		return d.writeLedger(ctx, entries, nil, rs)
 	}
 	if err == nil {
 		d.ledgerWritten(len(fresh), len(known))
@@ -94,10 +120,11 @@ func (d *DB) recordDeliveriesPostgres(ctx context.Context, rs []producer.Deliver
 	return err
 }
 
-// copyDeliveries writes fresh by COPY and upserts known, in one
-// transaction on a connection of the pool that it gives back before it
-// returns (a fallback must not wait for a second one).
-func (d *DB) copyDeliveries(ctx context.Context, fresh, known []producer.Delivery) error {
+// writeLedger writes the compact entries (those already there left as
+// they are), fresh by COPY and known by the upsert, in one transaction on
+// a connection of the pool that it gives back before it returns (a
+// fallback must not wait for a second one).
+func (d *DB) writeLedger(ctx context.Context, entries []sentEntry, fresh, known []producer.Delivery) error {
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
 		return err
@@ -110,8 +137,21 @@ func (d *DB) copyDeliveries(ctx context.Context, fresh, known []producer.Deliver
 			return err
 		}
 		defer tx.Rollback(ctx)
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"deliveries"}, deliveryColumns, &deliveryRows{rs: fresh}); err != nil {
-			return err
+		if len(entries) > 0 {
+			var b pgx.Batch
+			for i := range entries {
+				e := &entries[i]
+				b.Queue(insertSentSQL, e.notificationID, e.channel, e.digest, e.provider, e.class, e.reason, int32(e.targets),
+					int32(len(e.recipients)), e.firstAt, e.lastAt, e.recipients, e.providerIDs, e.ats)
+			}
+			if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+				return err
+			}
+		}
+		if len(fresh) > 0 {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"deliveries"}, deliveryColumns, &deliveryRows{rs: fresh}); err != nil {
+				return err
+			}
 		}
 		if len(known) > 0 {
 			if _, err := tx.Exec(ctx, upsertDeliveriesSQL, deliveryArrays(known)...); err != nil {
@@ -198,20 +238,13 @@ func upsertDeliveries(source string) string {
 		WHERE ` + statusRank("deliveries.status") + ` = 0 OR ` + statusRank("excluded.status") + ` > ` + statusRank("deliveries.status")
 }
 
-// upsertDeliveriesSQL is the PostgreSQL upsert of upsertDeliveriesArrays.
+// upsertDeliveriesSQL is the PostgreSQL upsert of rows given as arrays
+// (deliveryArrays): its text does not depend on how many rows there are,
+// so PostgreSQL parses and plans it once per connection (a VALUES list of
+// 2,200 parameters was parsed and planned anew for each batch size, and
+// each size was another prepared statement held by every connection).
 var upsertDeliveriesSQL = upsertDeliveries(`SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
 		$6::text[], $7::text[], $8::text[], $9::int[], $10::int[], $11::timestamptz[])`)
-
-// upsertDeliveriesArrays writes rs in one PostgreSQL statement whose text
-// does not depend on how many rows there are: each column is one array
-// parameter. PostgreSQL parses and plans it once per connection (a
-// VALUES list of 2,200 parameters was parsed and planned anew for each
-// batch size, and each size was another prepared statement held by
-// every connection).
-func upsertDeliveriesArrays(ctx context.Context, db *sql.DB, rs []producer.Delivery) error {
-	_, err := db.ExecContext(ctx, upsertDeliveriesSQL, deliveryArrays(rs)...)
-	return err
-}
 
 // deliveryArrays are rs's columns as the arrays upsertDeliveriesSQL takes.
 func deliveryArrays(rs []producer.Delivery) []any {
@@ -298,7 +331,15 @@ func statusRank(column string) string {
 // Deliveries returns the ledger rows of one notification ordered by
 // channel and recipient.
 func (d *DB) Deliveries(ctx context.Context, notificationID string) ([]producer.Delivery, error) {
-	out, err := d.queryDeliveries(ctx, selectDelivery+` WHERE notification_id = $1 ORDER BY channel, recipient`, notificationID)
+	var (
+		out []producer.Delivery
+		err error
+	)
+	if d.dialect == Postgres {
+		out, err = d.queryLedger(ctx, `notification_id = $1`, `c.notification_id = $1`, notificationID)
+	} else {
+		out, err = d.queryDeliveries(ctx, selectDelivery+` WHERE notification_id = $1 ORDER BY channel, recipient`, notificationID)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: deliveries: %w", err)
 	}

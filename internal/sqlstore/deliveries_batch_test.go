@@ -84,8 +84,8 @@ func TestLedgerCopiesNewRows(t *testing.T) {
 	push := func(id string, from, n int, pid string) []producer.Delivery {
 		var rs []producer.Delivery
 		for i := from; i < from+n; i++ {
-			rs = append(rs, producer.Delivery{NotificationID: id, Channel: "push", Recipient: fmt.Sprintf("tok-%04d", i), Status: loa.StatusSent,
-				Provider: "fcm", ProviderID: fmt.Sprintf("%s-%d", pid, i), Targets: 1000, Attempts: 1, UpdatedAt: at})
+			rs = append(rs, producer.Delivery{NotificationID: id, Channel: "sms", Recipient: fmt.Sprintf("tok-%04d", i), Status: loa.StatusSent,
+				Provider: "smsc", ProviderID: fmt.Sprintf("%s-%d", pid, i), Targets: 1000, Attempts: 1, UpdatedAt: at})
 		}
 		return rs
 	}
@@ -102,7 +102,8 @@ func TestLedgerCopiesNewRows(t *testing.T) {
 		return out
 	}
 
-	// A broadcast's receipts: every row new, all by COPY.
+	// An SMS broadcast's receipts: every row new, all by COPY (a push
+	// broadcast's are compact entries, see TestLedgerSentEntries).
 	if err := db.RecordDeliveries(ctx, push("bc", 0, 1000, "first")); err != nil {
 		t.Fatal(err)
 	}
@@ -114,8 +115,8 @@ func TestLedgerCopiesNewRows(t *testing.T) {
 	// update rows; a new row beside them is still copied.
 	sms := producer.Delivery{NotificationID: "code", Channel: "sms", Recipient: "84900000001", Status: loa.StatusSent,
 		Provider: "smsc", ProviderID: "m-1", Targets: 1, Attempts: 1, UpdatedAt: at}
-	retrying := producer.Delivery{NotificationID: "bc", Channel: "push", Recipient: "tok-retry", Status: loa.StatusRetrying,
-		Provider: "fcm", Reason: "unavailable", Targets: 1000, Attempts: 1, UpdatedAt: at}
+	retrying := producer.Delivery{NotificationID: "bc", Channel: "sms", Recipient: "tok-retry", Status: loa.StatusRetrying,
+		Provider: "smsc", Reason: "unavailable", Targets: 1000, Attempts: 1, UpdatedAt: at}
 	if err := db.RecordDeliveries(ctx, []producer.Delivery{sms, retrying}); err != nil {
 		t.Fatal(err)
 	}

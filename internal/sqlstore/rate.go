@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/loa-hub/loa"
 )
 
 // RatePoint is how many deliveries of a notification reached an outcome
@@ -22,12 +20,13 @@ type RatePoint struct {
 const MaxRatePoints = 20000
 
 // DeliveryStatsAndRate returns DeliveryStats' counts and, from the same
-// scan of the ledger, the deliveries per second: how many rows reached a
+// reads of the ledger, the deliveries per second: how many reached a
 // final outcome (sent, delivered, failed, expired, cancelled …) in each
 // second from since on, oldest first, by the time the ledger recorded
 // each row's present state. A delivery a carrier's report refines later
 // (sent, then delivered) counts once, in the second of its report.
-// Seconds without an outcome are left out.
+// Seconds without an outcome are left out. A compact entry's deliveries
+// (PostgreSQL) count in the seconds each was sent.
 func (d *DB) DeliveryStatsAndRate(ctx context.Context, notificationID string, since time.Time) ([]DeliveryStat, []RatePoint, error) {
 	second := `CAST(strftime('%s', substr(updated_at, 1, 19)) AS INTEGER)`
 	if d.dialect == Postgres {
@@ -40,38 +39,33 @@ func (d *DB) DeliveryStatsAndRate(ctx context.Context, notificationID string, si
 		return nil, nil, fmt.Errorf("sqlstore: delivery stats and rate: %w", err)
 	}
 	defer rows.Close()
-	type key struct {
-		channel, provider string
-		status            loa.Status
-	}
-	counts := map[key]int64{}
-	var order []key
-	perSecond := map[int64]int64{}
+	c, rowChannels := newLedgerCount(since.Unix()), map[string]bool{}
 	for rows.Next() {
 		var (
-			k    key
+			k    statKey
 			s, n int64
 		)
 		if err := rows.Scan(&k.channel, &k.provider, &k.status, &s, &n); err != nil {
 			return nil, nil, fmt.Errorf("sqlstore: delivery stats and rate: %w", err)
 		}
-		if _, seen := counts[k]; !seen {
-			order = append(order, k)
-		}
-		counts[k] += n
-		if s > 0 && k.status.Final() {
-			perSecond[s] += n
-		}
+		c.add(k, s, n)
+		rowChannels[k.channel] = true
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("sqlstore: delivery stats and rate: %w", err)
 	}
-	stats := make([]DeliveryStat, 0, len(order))
-	for _, k := range order {
-		stats = append(stats, DeliveryStat{Channel: k.channel, Provider: k.provider, Status: k.status, Count: counts[k]})
+	rows.Close()
+	if d.dialect == Postgres {
+		if err := d.countSent(ctx, notificationID, c, true, rowChannels); err != nil {
+			return nil, nil, fmt.Errorf("sqlstore: delivery stats and rate: %w", err)
+		}
 	}
+	stats, perSecond := c.stats(), c.perSecond
 	points := make([]RatePoint, 0, len(perSecond))
 	for s, n := range perSecond {
+		if n == 0 {
+			continue // taken back: its delivery counts in another second
+		}
 		points = append(points, RatePoint{At: s, Count: n})
 	}
 	slices.SortFunc(points, func(a, b RatePoint) int { return cmp.Compare(a.At, b.At) })
