@@ -31,6 +31,7 @@ const closeGrace = time.Second
 // what is queued, then closes the connection and stops the flusher.
 type coalescer struct {
 	net.Conn
+	stall time.Duration // fails a write not done in this long; none when zero
 
 	mu       sync.Mutex
 	ready    sync.Cond // the flusher waits on it for bytes or Close
@@ -43,8 +44,14 @@ type coalescer struct {
 	done     chan struct{} // closed when the flusher has stopped
 }
 
-func newCoalescer(c net.Conn) *coalescer {
-	w := &coalescer{Conn: c, done: make(chan struct{})}
+func newCoalescer(c net.Conn) *coalescer { return newStallingCoalescer(c, 0) }
+
+// newStallingCoalescer is newCoalescer whose flusher gives a write stall
+// to be done (a deadline), and fails the connection when it is not: its
+// writers, who wait for the queue to drain, then get the error instead
+// of waiting on a peer that stopped reading.
+func newStallingCoalescer(c net.Conn, stall time.Duration) *coalescer {
+	w := &coalescer{Conn: c, stall: stall, done: make(chan struct{})}
 	w.ready.L, w.room.L = &w.mu, &w.mu
 	go w.flush()
 	return w
@@ -85,10 +92,13 @@ func (w *coalescer) flush() {
 		if len(w.queue) == 0 {
 			break // closing, everything written
 		}
-		buf := w.queue
+		buf, closing := w.queue, w.closing
 		w.queue, w.spare = w.spare[:0], nil
 		w.room.Broadcast()
 		w.mu.Unlock()
+		if w.stall > 0 && !closing { // Close has set its own deadline
+			w.Conn.SetWriteDeadline(time.Now().Add(w.stall)) //nolint:errcheck // a connection without deadlines writes without one
+		}
 		_, err := w.Conn.Write(buf)
 		w.mu.Lock()
 		w.spare = buf[:0]

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -224,4 +225,26 @@ func TestCoalescerStopsWithTheConnection(t *testing.T) {
 	if err := w.Close(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("a second Close: %v, want net.ErrClosed", err)
 	}
+}
+
+// TestCoalescerGivesUpOnAPeerThatDoesNotRead: when a write is not done
+// within the stall deadline (the peer stopped reading), the connection
+// fails, and a writer waiting for room in the full queue gets the error
+// instead of waiting for the peer.
+func TestCoalescerGivesUpOnAPeerThatDoesNotRead(t *testing.T) {
+	client, server := net.Pipe() // a write waits for the peer to read it
+	defer server.Close()
+	w := newStallingCoalescer(client, 10*time.Millisecond)
+	defer w.Close()
+	chunk := make([]byte, maxQueued)
+	var err error
+	for err == nil {
+		// The first fills the flusher's write, the second the queue; the
+		// third waits for room until the flusher's write fails.
+		_, err = w.Write(chunk)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a write to a peer that does not read: %v, want a deadline error", err)
+	}
+	<-w.done
 }

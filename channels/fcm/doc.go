@@ -14,4 +14,11 @@
 // (seconds per call). A Client stops that on the first such failure and
 // returns a Transient error carrying the answer's Retry-After, so a worker
 // is never held waiting; retrying is the dispatcher's job.
+//
+// Transport: the SDK's requests go through Loa's own connection pool to
+// FCM (pool, h2Conn) and HTTP/2 client (clientConn), made for what the
+// SDK sends: no goroutine per request, a header block learnt once and
+// then sent as table indices. A request the server surely did not
+// process (REFUSED_STREAM, past a GOAWAY's last stream) is sent again on
+// another stream; one that may have reached FCM never is.
 package fcm
