@@ -219,15 +219,29 @@ func TestLedgerRowsAreMadeOnce(t *testing.T) {
 		rows[1999].ProviderID != "m-3-499" || !rows[1999].UpdatedAt.Equal(at) {
 		t.Fatalf("%d rows, first %+v", len(rows), rows[0])
 	}
-	decoding := testing.AllocsPerRun(5, func() {
-		for _, m := range msgs {
-			if _, err := producer.DecodeReceipts(m.Value); err != nil {
-				t.Fatal(err)
+	// AllocsPerRun counts the whole process's allocations, so a goroutine
+	// an earlier test left behind (a reader's backoff, a pool's reaper) can
+	// add some to one measurement; it cannot take any away. The fewest of
+	// a few measurements is this code's own: a slice grown as the rows
+	// come adds a dozen or more to every one of them.
+	var extra, decoding float64
+	for try := range 5 {
+		decoding = testing.AllocsPerRun(5, func() {
+			for _, m := range msgs {
+				if _, err := producer.DecodeReceipts(m.Value); err != nil {
+					t.Fatal(err)
+				}
 			}
+		})
+		all := testing.AllocsPerRun(5, func() { d.ledgerRows(msgs) })
+		if try == 0 || all-decoding < extra {
+			extra = all - decoding
 		}
-	})
-	all := testing.AllocsPerRun(5, func() { d.ledgerRows(msgs) })
-	if all-decoding > 3 {
-		t.Errorf("%v allocations beyond decoding the receipts (%v), want at most 3", all-decoding, decoding)
+		if extra <= 3 {
+			break
+		}
+	}
+	if extra > 3 {
+		t.Errorf("%v allocations beyond decoding the receipts (%v), want at most 3", extra, decoding)
 	}
 }
