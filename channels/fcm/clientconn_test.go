@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -80,8 +81,23 @@ func newScriptServer(t *testing.T, settings ...http2.Setting) *scriptServer {
 	return s
 }
 
+// scriptWait bounds each step of a script (a connection, a frame, an
+// answer) so that a client that never does what the script waits for
+// fails its test with a message instead of hanging to the test binary's
+// timeout. It is a guard, not a measure: every step takes milliseconds.
+const scriptWait = 30 * time.Second
+
 // next is the next connection the client opened.
-func (s *scriptServer) next() *scriptConn { return <-s.conns }
+func (s *scriptServer) next() *scriptConn {
+	s.t.Helper()
+	select {
+	case c := <-s.conns:
+		return c
+	case <-time.After(scriptWait):
+		s.t.Fatalf("the client opened no connection within %v", scriptWait)
+		return nil
+	}
+}
 
 // send sends body on the pool and returns the answer's status and body.
 func (s *scriptServer) send(body string) (int, string, error) {
@@ -89,7 +105,14 @@ func (s *scriptServer) send(body string) (int, string, error) {
 }
 
 func (s *scriptServer) sendHeader(body, header string) (int, string, error) {
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, s.endpoint+"/projects/p/messages:send", strings.NewReader(body))
+	ctx, cancel := context.WithTimeout(context.Background(), scriptWait)
+	defer cancel()
+	defer func() {
+		if ctx.Err() != nil {
+			s.t.Errorf("request %q: no answer within %v", body, scriptWait)
+		}
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint+"/projects/p/messages:send", strings.NewReader(body))
 	if err != nil {
 		return 0, "", err
 	}
@@ -148,7 +171,13 @@ type scriptStream struct {
 // stream id and body; an error when the connection ends first.
 func (sc *scriptConn) request() (uint32, *scriptStream, error) {
 	for {
+		if err := sc.c.SetReadDeadline(time.Now().Add(scriptWait)); err != nil {
+			return 0, nil, err
+		}
 		f, err := sc.fr.ReadFrame()
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			sc.t.Errorf("server: no frame from the client within %v", scriptWait)
+		}
 		if err != nil {
 			return 0, nil, err
 		}
