@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -36,16 +37,25 @@ type estimateView struct {
 	Phones  int        `json:"phones"`
 	ByArea  []areaSize `json:"by_area"`
 	SMS     *smsView   `json:"sms,omitempty"`
+	// CountedAt is when the total was counted (counts are reused for
+	// broadcast.Config.CountTTL).
+	CountedAt time.Time `json:"counted_at"`
 }
 
 // estimate sizes b's audience in total and part by part, and prices its
-// SMS segments.
+// SMS segments. The total of a stored broadcast is its Reach (the figure
+// stored once it is decided); the parts are counted, each count reused
+// for broadcast.Config.CountTTL.
 func (h *handler) estimate(r *http.Request, svc *broadcast.Service, b broadcast.Broadcast) (estimateView, error) {
-	est, err := svc.Estimate(r.Context(), b)
+	total := svc.Estimate
+	if b.ID != "" {
+		total = svc.Reach
+	}
+	est, err := total(r.Context(), b)
 	if err != nil {
 		return estimateView{}, err
 	}
-	v := estimateView{Devices: est.Devices, Phones: est.Phones, ByArea: []areaSize{}}
+	v := estimateView{Devices: est.Devices, Phones: est.Phones, ByArea: []areaSize{}, CountedAt: est.CountedAt.UTC()}
 	if est.SMS != nil {
 		v.SMS = &smsView{SMSEstimate: est.SMS, Cost: broadcast.Costs(est.SMS.TotalSegments, h.deps.SMSPrices, h.smsCurrency())}
 	}

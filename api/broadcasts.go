@@ -65,9 +65,13 @@ type broadcastView struct {
 	DecidedByName   string `json:"decided_by_name,omitempty"`
 }
 
+// audienceSize is a broadcast's audience: counted (at most once every
+// broadcast.Config.CountTTL) while it is a draft or submitted, the figure
+// stored at its decision afterwards; CountedAt says when it was counted.
 type audienceSize struct {
-	Devices int `json:"devices"`
-	Phones  int `json:"phones"`
+	Devices   int       `json:"devices"`
+	Phones    int       `json:"phones"`
+	CountedAt time.Time `json:"counted_at"`
 }
 
 func viewBroadcast(b broadcast.Broadcast) broadcastView {
@@ -155,7 +159,9 @@ func (h *handler) listBroadcasts(w http.ResponseWriter, r *http.Request) error {
 }
 
 // getBroadcast: GET /v1/broadcasts/{id}, with the audience size, the SMS
-// estimate and the live counters.
+// estimate and the live counters. A decided broadcast's audience size is
+// the one stored with it (broadcast.Service.Reach): polling a broadcast
+// being sent never counts its audience again.
 func (h *handler) getBroadcast(w http.ResponseWriter, r *http.Request) error {
 	svc, err := h.broadcasts()
 	if err != nil {
@@ -166,7 +172,7 @@ func (h *handler) getBroadcast(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	est, err := svc.Estimate(r.Context(), b)
+	est, err := svc.Reach(r.Context(), b)
 	if err != nil {
 		return err
 	}
@@ -175,7 +181,7 @@ func (h *handler) getBroadcast(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v := viewBroadcast(b)
-	v.AudienceSize, v.SMS, v.Stats = &audienceSize{Devices: est.Devices, Phones: est.Phones}, est.SMS, &st
+	v.AudienceSize, v.SMS, v.Stats = &audienceSize{Devices: est.Devices, Phones: est.Phones, CountedAt: est.CountedAt.UTC()}, est.SMS, &st
 	h.names().broadcast(r.Context(), &v)
 	writeJSON(w, http.StatusOK, v)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -131,13 +132,23 @@ func TestBroadcastsOverHTTP(t *testing.T) {
 	if resp, p := f.do(t, "POST", "/v1/broadcasts/"+id+"/cancel", appr, ""); resp.StatusCode != 409 {
 		t.Errorf("cancel while sending: %d %v", resp.StatusCode, p)
 	}
-	resp, h := f.do(t, "GET", "/v1/broadcasts/"+id+"/history", sub, "")
+	resp, h := f.do(t, "GET", "/v1/broadcasts/"+id+"/history", both, "")
 	if items, _ := h["items"].([]any); resp.StatusCode != 200 || len(items) != 4 {
 		t.Errorf("history: %d %v", resp.StatusCode, h)
 	}
-	resp, l := f.do(t, "GET", "/v1/broadcasts?status=sending", sub, "")
+	resp, l := f.do(t, "GET", "/v1/broadcasts?status=sending", appr, "")
 	if items, _ := l["items"].([]any); resp.StatusCode != 200 || len(items) != 1 {
 		t.Errorf("list: %d %v", resp.StatusCode, l)
+	}
+	// A submitter of another agency (snn) reads none of it: not the
+	// broadcast, its figures, its history, nor its place in the list.
+	for _, path := range []string{"/v1/broadcasts/" + id, "/v1/broadcasts/" + id + "?rate_since=0", "/v1/broadcasts/" + id + "/history"} {
+		if resp, p := f.do(t, "GET", path, sub, ""); resp.StatusCode != 404 || p["type"] != "urn:loa:problem:not-found" || p["stats"] != nil {
+			t.Errorf("%s by a submitter of another agency: %d %v", path, resp.StatusCode, p)
+		}
+	}
+	if resp, l := f.do(t, "GET", "/v1/broadcasts", sub, ""); resp.StatusCode != 200 || len(l["items"].([]any)) != 0 {
+		t.Errorf("list by a submitter of another agency: %d %v", resp.StatusCode, l)
 	}
 	if resp, _ := f.do(t, "GET", "/v1/broadcasts/bc-nope", sub, ""); resp.StatusCode != 404 {
 		t.Errorf("unknown: %d", resp.StatusCode)
@@ -185,5 +196,57 @@ func TestBroadcastsBadInputNamesTheField(t *testing.T) {
 	}
 	if f.plans.count() != 0 {
 		t.Errorf("%d plans published", f.plans.count())
+	}
+}
+
+// TestDecidedBroadcastKeepsItsAudienceSize: the audience size of a
+// broadcast being sent is the figure its approver saw, stored at the
+// approval, not a count made again at each read: devices registered in
+// the area after the approval, a minute and more later, leave it as it
+// was, while a submitted broadcast's size is counted again once its
+// count is a minute old.
+func TestDecidedBroadcastKeepsItsAudienceSize(t *testing.T) {
+	ctx := context.Background()
+	f := newBroadcastFixture(t)
+	_, sub := f.official(t, "can.bo.snn", "0911000001", "snn", "agency_submitter")
+	_, appr := f.official(t, "duyet.tttt", "0911000003", "sotttt", "broadcast_approver")
+	size := func(id string) map[string]any {
+		t.Helper()
+		resp, g := f.do(t, "GET", "/v1/broadcasts/"+id, appr, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("get: %d %v", resp.StatusCode, g)
+		}
+		s, _ := g["audience_size"].(map[string]any)
+		return s
+	}
+	_, b := f.do(t, "POST", "/v1/broadcasts", sub, bcBody)
+	id := b["id"].(string)
+	f.do(t, "POST", "/v1/broadcasts/"+id+"/submit", sub, "")
+	seen := size(id)
+	if seen["devices"] != 40.0 || seen["counted_at"] == "" {
+		t.Fatalf("submitted: %v, want 40 devices and when they were counted", seen)
+	}
+	if err := f.store.SeedAudience(ctx, "late", 5, 60000, "smart", "20497", now); err != nil {
+		t.Fatal(err)
+	}
+	if s := size(id); s["devices"] != 40.0 {
+		t.Errorf("within the minute: %v, want the count of 40 reused", s)
+	}
+	f.clock.Advance(61 * time.Second)
+	seen = size(id)
+	if seen["devices"] != 45.0 {
+		t.Fatalf("submitted, a minute later: %v, want 45 counted again", seen)
+	}
+	if resp, p := f.do(t, "POST", "/v1/broadcasts/"+id+"/approve", appr, ""); resp.StatusCode != 200 {
+		t.Fatalf("approve: %d %v", resp.StatusCode, p)
+	}
+	if err := f.store.SeedAudience(ctx, "later", 7, 70000, "smart", "20497", now); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		f.clock.Advance(10 * time.Minute)
+		if s := size(id); s["devices"] != 45.0 || s["counted_at"] != seen["counted_at"] {
+			t.Fatalf("sending: %v, want the approver's figure %v", s, seen)
+		}
 	}
 }

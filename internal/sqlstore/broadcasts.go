@@ -159,16 +159,18 @@ func (d *DB) TransitionBroadcast(ctx context.Context, t broadcast.Transition) (b
 }
 
 const broadcastCols = `id, status, title, body, title_en, body_en, topic, audience, channels, send_at, doc_number, doc_date, unit,
-	created_by, submitted_by, decided_by, reason, created_at, updated_at`
+	created_by, submitted_by, decided_by, reason, created_at, updated_at, reach_devices, reach_phones, reach_counted_at`
 
 func scanBroadcast(s scanner) (broadcast.Broadcast, error) {
 	var (
 		b                          broadcast.Broadcast
 		aud, chs                   string
 		sendAt, created, updatedAt timeValue
+		devices, phones            sql.NullInt64
+		countedAt                  timeValue
 	)
 	err := s.Scan(&b.ID, &b.Status, &b.Title, &b.Body, &b.TitleEN, &b.BodyEN, &b.Topic, &aud, &chs, &sendAt, &b.DocNumber, &b.DocDate,
-		&b.Unit, &b.CreatedBy, &b.SubmittedBy, &b.DecidedBy, &b.Reason, &created, &updatedAt)
+		&b.Unit, &b.CreatedBy, &b.SubmittedBy, &b.DecidedBy, &b.Reason, &created, &updatedAt, &devices, &phones, &countedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return broadcast.Broadcast{}, notFoundAs(broadcast.ErrNotFound, "broadcast")
 	}
@@ -184,6 +186,9 @@ func scanBroadcast(s scanner) (broadcast.Broadcast, error) {
 	}
 	b.Audience = loa.Audience(a)
 	b.SendAt, b.CreatedAt, b.UpdatedAt = sendAt.t, created.t, updatedAt.t
+	if devices.Valid && phones.Valid && !countedAt.t.IsZero() {
+		b.Reach = &broadcast.Reach{Devices: int(devices.Int64), Phones: int(phones.Int64), CountedAt: countedAt.t}
+	}
 	return b, nil
 }
 
@@ -192,11 +197,24 @@ func (d *DB) Broadcast(ctx context.Context, id string) (broadcast.Broadcast, err
 	return scanBroadcast(d.db.QueryRowContext(ctx, `SELECT `+broadcastCols+` FROM broadcasts WHERE id = $1`, id))
 }
 
-// Broadcasts lists up to limit broadcasts, newest first, in status when
-// status is not empty.
-func (d *DB) Broadcasts(ctx context.Context, status string, limit int) ([]broadcast.Broadcast, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+broadcastCols+` FROM broadcasts WHERE $1 = '' OR status = $1
-		ORDER BY created_at DESC, id LIMIT $2`, status, limit)
+// Broadcasts lists up to f.Limit broadcasts, newest first, that f
+// selects.
+func (d *DB) Broadcasts(ctx context.Context, f broadcast.Filter) ([]broadcast.Broadcast, error) {
+	q, args := `SELECT `+broadcastCols+` FROM broadcasts WHERE ($1 = '' OR status = $1)`, []any{f.Status, f.Limit}
+	if f.Mine {
+		mine := []string{fmt.Sprintf("created_by = $%d", len(args)+1)}
+		args = append(args, f.Author)
+		if len(f.Units) > 0 {
+			ph := make([]string, len(f.Units))
+			for i, u := range f.Units {
+				ph[i] = fmt.Sprintf("$%d", len(args)+1)
+				args = append(args, u)
+			}
+			mine = append(mine, `(unit <> '' AND unit IN (`+strings.Join(ph, ", ")+`))`)
+		}
+		q += ` AND (` + strings.Join(mine, " OR ") + `)`
+	}
+	rows, err := d.db.QueryContext(ctx, q+` ORDER BY created_at DESC, id LIMIT $2`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: broadcasts: %w", err)
 	}
@@ -210,6 +228,21 @@ func (d *DB) Broadcasts(ctx context.Context, status string, limit int) ([]broadc
 		out = append(out, b)
 	}
 	return out, rows.Err()
+}
+
+// RecordReach stores a broadcast's audience size unless one is stored
+// already, and reports whether it stored r.
+func (d *DB) RecordReach(ctx context.Context, id string, r broadcast.Reach) (bool, error) {
+	res, err := d.db.ExecContext(ctx, `UPDATE broadcasts SET reach_devices = $1, reach_phones = $2, reach_counted_at = $3
+		WHERE id = $4 AND reach_counted_at IS NULL`, r.Devices, r.Phones, r.CountedAt.UTC(), id)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: record reach: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: record reach: %w", err)
+	}
+	return n > 0, nil
 }
 
 // BroadcastHistory returns a broadcast's state changes, oldest first.

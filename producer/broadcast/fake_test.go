@@ -32,6 +32,9 @@ type memStore struct {
 	targeted   map[string]int64
 	stats      []producer.DeliveryStat
 	cancelled  []string // plans cancelled
+	// counts is how many times an audience was counted; joined devices
+	// are added to every count (devices registered since).
+	counts, joined int
 }
 
 var _ broadcast.Store = (*memStore)(nil)
@@ -89,16 +92,29 @@ func (m *memStore) Broadcast(_ context.Context, id string) (broadcast.Broadcast,
 	return b, nil
 }
 
-func (m *memStore) Broadcasts(_ context.Context, status string, limit int) ([]broadcast.Broadcast, error) {
+func (m *memStore) Broadcasts(_ context.Context, f broadcast.Filter) ([]broadcast.Broadcast, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []broadcast.Broadcast
 	for _, b := range m.broadcasts {
-		if status == "" || b.Status == status {
+		mine := b.CreatedBy == f.Author || b.Unit != "" && slices.Contains(f.Units, b.Unit)
+		if (f.Status == "" || b.Status == f.Status) && (!f.Mine || mine) {
 			out = append(out, b)
 		}
 	}
-	return out[:min(limit, len(out))], nil
+	return out[:min(f.Limit, len(out))], nil
+}
+
+func (m *memStore) RecordReach(_ context.Context, id string, r broadcast.Reach) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.broadcasts[id]
+	if !ok || b.Reach != nil {
+		return false, nil
+	}
+	b.Reach = &r
+	m.broadcasts[id] = b
+	return true, nil
 }
 
 func (m *memStore) BroadcastHistory(_ context.Context, id string) ([]broadcast.Event, error) {
@@ -120,7 +136,10 @@ func (m *memStore) ExistingAreas(_ context.Context, codes []string) ([]string, e
 func (m *memStore) AccountExists(context.Context, string) (bool, error) { return true, nil }
 
 func (m *memStore) CountRecipients(_ context.Context, a loa.Audience, _ string) (int, int, error) {
-	return 10 * len(a.Areas), 3 * len(a.Areas), nil
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.counts++
+	return 10*len(a.Areas) + m.joined, 3 * len(a.Areas), nil
 }
 
 func (m *memStore) CancelPlan(_ context.Context, id string, _ []string, _ time.Time) error {

@@ -79,6 +79,18 @@ type Estimate struct {
 	Devices int          `json:"devices"`
 	Phones  int          `json:"phones"`
 	SMS     *SMSEstimate `json:"sms,omitempty"`
+	// CountedAt is when Devices and Phones were counted: a count is
+	// reused for up to Config.CountTTL, and a decided broadcast's is
+	// the one stored at its decision.
+	CountedAt time.Time `json:"counted_at"`
+}
+
+// Reach is the audience size stored with a decided broadcast: the
+// active devices of the app and the verified phones, counted at
+// CountedAt.
+type Reach struct {
+	Devices, Phones int
+	CountedAt       time.Time
 }
 
 // SMSEstimate is the SMS segment count of a broadcast that uses SMS.

@@ -38,11 +38,15 @@ type Config struct {
 	// MaxAccounts bounds an audience given as a list of accounts.
 	// Default 1000.
 	MaxAccounts int
+	// CountTTL is how long a count of an audience (Estimate) is reused
+	// before it is counted again. Default 1 minute.
+	CountTTL time.Duration
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Topics: accounts.DefaultTopics, App: "smart", Expiry: 24 * time.Hour, MaxTitle: 200, MaxBody: 2000, MaxAccounts: 1000}
+	return Config{Topics: accounts.DefaultTopics, App: "smart", Expiry: 24 * time.Hour, MaxTitle: 200, MaxBody: 2000, MaxAccounts: 1000,
+		CountTTL: time.Minute}
 }
 
 // Validate reports what makes c unusable.
@@ -56,6 +60,8 @@ func (c Config) Validate() error {
 		return errors.New("broadcast: config: Expiry must be positive")
 	case c.MaxTitle <= 0 || c.MaxBody <= 0 || c.MaxAccounts <= 0:
 		return errors.New("broadcast: config: MaxTitle, MaxBody and MaxAccounts must be positive")
+	case c.CountTTL <= 0:
+		return errors.New("broadcast: config: CountTTL must be positive")
 	}
 	return nil
 }
@@ -90,6 +96,7 @@ type Service struct {
 	cfg    Config
 	d      Deps
 	outbox *producer.Outbox
+	counts *counter
 }
 
 // New returns a service.
@@ -103,7 +110,11 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{cfg: cfg, d: d, outbox: producer.NewOutbox(d.Store, d.Publisher, d.Log)}, nil
+	s := &Service{cfg: cfg, d: d, outbox: producer.NewOutbox(d.Store, d.Publisher, d.Log)}
+	s.counts = newCounter(cfg.CountTTL, d.Now, func(ctx context.Context, a loa.Audience) (int, int, error) {
+		return d.Store.CountRecipients(ctx, a, cfg.App)
+	})
+	return s, nil
 }
 
 // systemActor records moves no person made (the scheduler started it).
@@ -148,7 +159,8 @@ func joinRoles(rs []accounts.Role) string {
 	return strings.Join(s, " or ")
 }
 
-// readers may see every request.
+// readers may read broadcasts: approvers, operators and administrators
+// every one, agency submitters those of their units (see Get).
 var readers = []accounts.Role{accounts.RoleAgencySubmitter, accounts.RoleBroadcastApprover, accounts.RoleOps, accounts.RoleAdmin}
 
 // Readers are the roles that may read broadcasts and their history.
@@ -363,6 +375,7 @@ func (s *Service) Approve(ctx context.Context, a Actor, id string) (Broadcast, e
 	if err != nil {
 		return b, err
 	}
+	s.keepReach(ctx, b)
 	return s.release(ctx, b)
 }
 
@@ -469,8 +482,12 @@ func (s *Service) Reject(ctx context.Context, a Actor, id, reason string) (Broad
 	if _, err := s.decider(ctx, a, id); err != nil {
 		return Broadcast{}, err
 	}
-	return s.move(ctx, Transition{ID: id, From: []string{string(StatusSubmitted)}, To: string(StatusRejected),
+	b, err := s.move(ctx, Transition{ID: id, From: []string{string(StatusSubmitted)}, To: string(StatusRejected),
 		Actor: a.AccountID, IP: a.IP, Reason: reason, Decider: true, NotBy: a.AccountID}, "reject")
+	if err == nil {
+		s.keepReach(ctx, b)
+	}
+	return b, err
 }
 
 // Cancel cancels a request until it starts sending: its creator or an
@@ -582,28 +599,85 @@ func (s *Service) finished(ctx context.Context, id string) bool {
 	return have >= want
 }
 
-// Get returns a broadcast. Errors: ErrNotFound, ErrForbidden.
-func (s *Service) Get(ctx context.Context, a Actor, id string) (Broadcast, error) {
-	if err := s.require(ctx, a, readers...); err != nil {
+// scope is what an official may read: every broadcast (approvers,
+// operators, administrators), or those of the units where they are an
+// agency submitter and those they drafted.
+type scope struct {
+	all    bool
+	units  []string
+	author string
+}
+
+func (sc scope) may(b Broadcast) bool {
+	return sc.all || b.CreatedBy == sc.author || b.Unit != "" && slices.Contains(sc.units, b.Unit)
+}
+
+// readScope returns what a may read. Errors: ErrForbidden (no reader
+// role).
+func (s *Service) readScope(ctx context.Context, a Actor) (scope, error) {
+	if a.AccountID == "" {
+		return scope{}, ErrForbidden
+	}
+	gs, err := s.d.Roles.Roles(ctx, a.AccountID)
+	if err != nil {
+		return scope{}, fmt.Errorf("broadcast: roles: %w", err)
+	}
+	sc, reader := scope{author: a.AccountID}, false
+	for _, g := range gs {
+		switch g.Role {
+		case accounts.RoleBroadcastApprover, accounts.RoleOps, accounts.RoleAdmin:
+			sc.all, reader = true, true
+		case accounts.RoleAgencySubmitter:
+			sc.units, reader = append(sc.units, g.Unit), true
+		}
+	}
+	if !reader {
+		return scope{}, forbidden("needs the role %s", joinRoles(readers))
+	}
+	return sc, nil
+}
+
+// readable loads a broadcast a may read; one of another agency is not
+// found, as one that does not exist.
+func (s *Service) readable(ctx context.Context, a Actor, id string) (Broadcast, error) {
+	sc, err := s.readScope(ctx, a)
+	if err != nil {
 		return Broadcast{}, err
 	}
 	b, err := s.load(ctx, id)
 	if err != nil {
 		return b, err
 	}
+	if !sc.may(b) {
+		return Broadcast{}, notFound(id)
+	}
+	return b, nil
+}
+
+// Get returns a broadcast: any to approvers, operators and
+// administrators; to an agency submitter, those of their units and
+// those they drafted. Errors: ErrNotFound (also for a broadcast the
+// actor may not read), ErrForbidden.
+func (s *Service) Get(ctx context.Context, a Actor, id string) (Broadcast, error) {
+	b, err := s.readable(ctx, a, id)
+	if err != nil {
+		return b, err
+	}
 	return s.refresh(ctx, b), nil
 }
 
-// List returns up to limit broadcasts, newest first, in status when it is
-// not empty. Errors: ErrForbidden, a loa.EInvalid *loa.Error{status}.
+// List returns up to limit broadcasts the actor may read (see Get),
+// newest first, in status when it is not empty. Errors: ErrForbidden, a
+// loa.EInvalid *loa.Error{status}.
 func (s *Service) List(ctx context.Context, a Actor, status string, limit int) ([]Broadcast, error) {
-	if err := s.require(ctx, a, readers...); err != nil {
+	sc, err := s.readScope(ctx, a)
+	if err != nil {
 		return nil, err
 	}
 	if status != "" && !slices.Contains(Statuses(), Status(status)) {
 		return nil, loa.Invalid("status", "unknown status %q", status).Wrap(ErrInvalid)
 	}
-	out, err := s.d.Store.Broadcasts(ctx, status, limit)
+	out, err := s.d.Store.Broadcasts(ctx, Filter{Status: status, Mine: !sc.all, Units: sc.units, Author: sc.author, Limit: limit})
 	if err != nil {
 		return nil, err
 	}
@@ -613,29 +687,77 @@ func (s *Service) List(ctx context.Context, a Actor, status string, limit int) (
 	return out, nil
 }
 
-// History returns a broadcast's state changes, oldest first. Errors:
-// ErrNotFound, ErrForbidden.
+// History returns a broadcast's state changes, oldest first, to those
+// who may read it (see Get). Errors: ErrNotFound, ErrForbidden.
 func (s *Service) History(ctx context.Context, a Actor, id string) ([]Event, error) {
-	if err := s.require(ctx, a, readers...); err != nil {
-		return nil, err
-	}
-	if _, err := s.load(ctx, id); err != nil {
+	if _, err := s.readable(ctx, a, id); err != nil {
 		return nil, err
 	}
 	return s.d.Store.BroadcastHistory(ctx, id)
 }
 
 // Estimate returns the audience size and, when the broadcast uses SMS, the
-// segments it would bill.
+// segments it would bill. A count of the same audience is reused for
+// Config.CountTTL (CountedAt says when it was made), and callers asking
+// while one runs share it.
 func (s *Service) Estimate(ctx context.Context, b Broadcast) (Estimate, error) {
-	devices, phones, err := s.d.Store.CountRecipients(ctx, b.Audience, s.cfg.App)
+	k, err := s.counts.get(ctx, b.Audience)
+	if err != nil {
+		return Estimate{}, fmt.Errorf("broadcast: count audience: %w", err)
+	}
+	return s.estimate(b, Reach{Devices: k.devices, Phones: k.phones, CountedAt: k.at}), nil
+}
+
+func (s *Service) estimate(b Broadcast, r Reach) Estimate {
+	e := Estimate{Devices: r.Devices, Phones: r.Phones, CountedAt: r.CountedAt}
+	if slices.Contains(b.Channels, ChannelSMS) {
+		t := sms.Prepare(b.Body, false)
+		e.SMS = &SMSEstimate{Encoding: t.Encoding.String(), SegmentsPerMessage: t.Segments, TotalSegments: t.Segments * r.Phones}
+	}
+	return e
+}
+
+// decided reports whether a broadcast's audience size is kept rather
+// than counted: once approved, rejected or cancelled.
+func decided(st Status) bool {
+	return st != StatusDraft && st != StatusSubmitted
+}
+
+// Reach returns what GET /v1/broadcasts/{id} shows of b's audience: while
+// it is a draft or submitted, Estimate; once decided, the figure stored
+// with it, which is the count its approver saw (or, when none was kept,
+// the first count after the decision, stored then). A decided
+// broadcast's audience is therefore counted at most once.
+func (s *Service) Reach(ctx context.Context, b Broadcast) (Estimate, error) {
+	if b.Reach != nil {
+		return s.estimate(b, *b.Reach), nil
+	}
+	e, err := s.Estimate(ctx, b)
+	if err != nil || !decided(Status(b.Status)) {
+		return e, err
+	}
+	r := Reach{Devices: e.Devices, Phones: e.Phones, CountedAt: e.CountedAt}
+	stored, err := s.d.Store.RecordReach(ctx, b.ID, r)
 	if err != nil {
 		return Estimate{}, err
 	}
-	e := Estimate{Devices: devices, Phones: phones}
-	if slices.Contains(b.Channels, ChannelSMS) {
-		t := sms.Prepare(b.Body, false)
-		e.SMS = &SMSEstimate{Encoding: t.Encoding.String(), SegmentsPerMessage: t.Segments, TotalSegments: t.Segments * phones}
+	if !stored { // another process stored its count first: show that one
+		if nb, err := s.load(ctx, b.ID); err == nil && nb.Reach != nil {
+			return s.estimate(b, *nb.Reach), nil
+		}
 	}
 	return e, nil
+}
+
+// keepReach stores, with a broadcast just decided, the count its
+// decider was shown, when this process still keeps it; otherwise the
+// first Reach after the decision counts and stores one.
+func (s *Service) keepReach(ctx context.Context, b Broadcast) {
+	k, ok := s.counts.peek(b.Audience)
+	if !ok {
+		return
+	}
+	if _, err := s.d.Store.RecordReach(ctx, b.ID, Reach{Devices: k.devices, Phones: k.phones, CountedAt: k.at}); err != nil {
+		s.d.Log.Warn("broadcast: the audience size was not stored; the next read counts it", slog.String("id", b.ID), slog.Any("error", err))
+	}
 }

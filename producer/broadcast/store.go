@@ -30,6 +30,9 @@ type Broadcast struct {
 	Reason      string // the rejection's or the cancellation's reason
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// Reach is the audience size stored once the broadcast was decided
+	// (nil until then, and for broadcasts decided before it was kept).
+	Reach *Reach
 }
 
 // Event is one state change of a broadcast.
@@ -59,6 +62,19 @@ type Transition struct {
 	NotBy              string
 }
 
+// Filter selects broadcasts to list.
+type Filter struct {
+	// Status, when not empty, is the one status listed.
+	Status string
+	// Mine, when set, restricts the list to the broadcasts of the units
+	// in Units and those Author created: what an agency submitter may
+	// read.
+	Mine   bool
+	Units  []string
+	Author string
+	Limit  int
+}
+
 // ErrMoved is wrapped by the store's error for a Transition whose
 // broadcast is not in one of its From states (someone else moved it
 // first), or that NotBy refused.
@@ -82,9 +98,12 @@ type Store interface {
 	// recording the event and an audit entry in the same transaction.
 	TransitionBroadcast(ctx context.Context, t Transition) (Broadcast, error)
 	Broadcast(ctx context.Context, id string) (Broadcast, error)
-	// Broadcasts lists up to limit broadcasts, newest first, in status
-	// when it is not empty.
-	Broadcasts(ctx context.Context, status string, limit int) ([]Broadcast, error)
+	// Broadcasts lists up to f.Limit broadcasts, newest first, that f
+	// selects.
+	Broadcasts(ctx context.Context, f Filter) ([]Broadcast, error)
+	// RecordReach stores a broadcast's audience size unless one is
+	// stored already; it reports whether it stored r.
+	RecordReach(ctx context.Context, id string, r Reach) (bool, error)
 	// BroadcastHistory returns a broadcast's events, oldest first.
 	BroadcastHistory(ctx context.Context, id string) ([]Event, error)
 
