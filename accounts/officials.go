@@ -183,7 +183,9 @@ func (s *Service) RevokeRole(ctx context.Context, actor Actor, officialID string
 
 // CloseOfficial closes an official's account (staff change): its sessions
 // are revoked and its devices deactivated. Unit administrators may close
-// officials of their unit. Errors: ErrNotFound, ErrForbidden.
+// officials of their unit who hold no province-level role (closing takes
+// every role, and those only administrators revoke); administrators
+// close anyone. Errors: ErrNotFound, ErrForbidden.
 func (s *Service) CloseOfficial(ctx context.Context, actor Actor, officialID string) (err error) {
 	defer func() { err = notFoundAs(err, "official %s (or the role grant) not found", officialID) }()
 	if err := s.MayAdministerOfficials(ctx, actor); err != nil {
@@ -195,6 +197,24 @@ func (s *Service) CloseOfficial(ctx context.Context, actor Actor, officialID str
 	}
 	if err := s.mayAdminister(ctx, actor, a.Unit); err != nil {
 		return err
+	}
+	// Closing takes every role; the province-level ones only
+	// administrators may take, so a unit admin cannot lock out an
+	// administrator or an approver who works in their unit.
+	grants, err := s.d.Store.RoleGrants(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	for _, g := range grants {
+		if !g.Role.ProvinceLevel() {
+			continue
+		}
+		if admin, err := s.isAdmin(ctx, actor); err != nil {
+			return err
+		} else if !admin {
+			return forbidden("closing the account would take its role %s, which only administrators revoke", g.Role)
+		}
+		break
 	}
 	if a.Status == StatusClosed {
 		return nil

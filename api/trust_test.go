@@ -151,6 +151,42 @@ func TestRoleGrantRules(t *testing.T) {
 	}
 }
 
+// TestUnitAdminClosesNoProvinceLevelRole: closing an account takes
+// every role it holds, so a unit admin, who may not revoke the
+// province-level roles, may not close an official holding one either:
+// the unit admin of an agency cannot lock out an administrator, an
+// approver or an alert issuer who works there. Administrators close
+// anyone; a refused close ends no session.
+func TestUnitAdminClosesNoProvinceLevelRole(t *testing.T) {
+	f := newAccountsFixture(t)
+	_, unitAdmin := f.official(t, "unit.admin", "0911111111", "snn", "unit_admin")
+	adminID, adminTok := f.official(t, "quan.tri", "0922222222", "snn", "admin")
+	approverID, _ := f.official(t, "phe.duyet", "0933333333", "snn", "broadcast_approver")
+	issuerID, _ := f.official(t, "canh.bao", "0944444444", "snn", "alert_issuer")
+	staffID, staffTok := f.official(t, "nhan.vien", "0966666666", "snn", "agency_submitter")
+	for _, c := range []struct{ name, id string }{
+		{"an administrator of the unit", adminID},
+		{"an approver of the unit", approverID},
+		{"an alert issuer of the unit", issuerID},
+	} {
+		if resp, p := f.do(t, "POST", "/v1/officials/"+c.id+"/close", unitAdmin, ""); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("unit admin closes %s: %d, want 403: %v", c.name, resp.StatusCode, p)
+		}
+	}
+	if resp, p := f.do(t, "GET", "/v1/me", adminTok, ""); resp.StatusCode != 200 {
+		t.Errorf("the administrator's session after the refusals: %d %v", resp.StatusCode, p)
+	}
+	if resp, p := f.do(t, "POST", "/v1/officials/"+staffID+"/close", unitAdmin, ""); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("unit admin closes their staff: %d %v", resp.StatusCode, p)
+	}
+	if resp, _ := f.do(t, "GET", "/v1/me", staffTok, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the closed official's session: %d", resp.StatusCode)
+	}
+	if resp, p := f.do(t, "POST", "/v1/officials/"+approverID+"/close", "dev-key", ""); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("an administrator closes the approver: %d %v", resp.StatusCode, p)
+	}
+}
+
 // TestApproverRule: an approval needs broadcast_approver in the approval
 // unit (not in any unit), and an approver who created the submitter's
 // account or granted the submitter's role may not approve their
