@@ -187,6 +187,37 @@ func TestUnitAdminClosesNoProvinceLevelRole(t *testing.T) {
 	}
 }
 
+// TestPasswordChangeGuessesAreThrottled: a stolen session must not be a
+// free oracle for the account's password. Wrong old passwords at POST
+// /v1/me/password are throttled per account as failed sign-ins are (the
+// right one too, while the wait lasts: 429 with Retry-After); the wait
+// is the password change's own, so a stranger failing sign-ins with the
+// account's user name cannot keep its owner — say one whose password
+// expired, with a session that may do nothing else — from changing it.
+func TestPasswordChangeGuessesAreThrottled(t *testing.T) {
+	f := newAccountsFixture(t)
+	_, tok := f.citizen(t, "049095000123", "0912345678")
+	var statuses []int
+	for range 7 {
+		resp, _ := f.do(t, "POST", "/v1/me/password", tok, `{"old":"Sai-mật-khẩu-9","new":"Mat-khau-moi-2"}`)
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if fmt.Sprint(statuses) != "[400 400 400 400 400 400 429]" {
+		t.Errorf("wrong old passwords: %v, want six 400s then 429", statuses)
+	}
+	if resp, p := f.do(t, "POST", "/v1/me/password", tok, `{"old":"Mật-khẩu-1","new":"Mat-khau-moi-2"}`); resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("the right old password during the wait: %d %v", resp.StatusCode, p)
+	}
+	// A stranger's failed sign-ins throttle sign-in, not the change.
+	for i := range 8 {
+		f.signInWith(t, "049095000123", "Sai-mật-khẩu-9", "", fmt.Sprintf("198.51.100.%d", i))
+	}
+	f.clock.Advance(time.Minute)
+	if resp, p := f.do(t, "POST", "/v1/me/password", tok, `{"old":"Mật-khẩu-1","new":"Mat-khau-moi-2"}`); resp.StatusCode != 200 {
+		t.Errorf("after the wait, with sign-in throttled by a stranger: %d %v", resp.StatusCode, p)
+	}
+}
+
 // TestApproverRule: an approval needs broadcast_approver in the approval
 // unit (not in any unit), and an approver who created the submitter's
 // account or granted the submitter's role may not approve their
