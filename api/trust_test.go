@@ -280,6 +280,62 @@ func TestApproverRule(t *testing.T) {
 	}
 }
 
+// TestApproverRuleFollowsTheLineOfAppointment: a puppet's puppet is a
+// puppet. An approver who is also a unit admin creates a unit admin
+// (with a password and a phone of their choosing), who creates a
+// submitter, or grants a submitter's role; neither account was created,
+// nor its role granted, by the approver, yet both trace back to them, so
+// the approver may not approve what they submit. An approver who merely
+// shares an ancestor with the submitter (both created by the same
+// administrator) is independent.
+func TestApproverRuleFollowsTheLineOfAppointment(t *testing.T) {
+	f := newBroadcastFixture(t)
+	_, appr := f.official(t, "duyet.tttt", "0911000003", "sotttt", "broadcast_approver", "unit_admin")
+	submit := func(tok string) string {
+		t.Helper()
+		resp, b := f.do(t, "POST", "/v1/broadcasts", tok, bcBody)
+		if resp.StatusCode != 201 {
+			t.Fatalf("draft: %d %v", resp.StatusCode, b)
+		}
+		id := b["id"].(string)
+		if resp, p := f.do(t, "POST", "/v1/broadcasts/"+id+"/submit", tok, ""); resp.StatusCode != 200 {
+			t.Fatalf("submit: %d %v", resp.StatusCode, p)
+		}
+		return id
+	}
+	create := func(by, username, phone, roles string) string {
+		t.Helper()
+		resp, o := f.do(t, "POST", "/v1/officials", by, fmt.Sprintf(`{"username":%q,"full_name":"Con Rối","phone":%q,"unit":"sotttt","roles":%s,"password":"Mật-khẩu-1"}`,
+			username, phone, roles))
+		if resp.StatusCode != 201 {
+			t.Fatalf("create %s: %d %v", username, resp.StatusCode, o)
+		}
+		return o["id"].(string)
+	}
+	create(appr, "trung.gian", "0911000006", `["unit_admin"]`)
+	middle := f.signIn(t, "trung.gian", "Mật-khẩu-1")
+	create(middle, "con.roi.2", "0911000007", `["agency_submitter"]`)
+	made := submit(f.signIn(t, "con.roi.2", "Mật-khẩu-1"))
+	gid, _ := f.official(t, "nhan.vien.2", "0911000008", "sotttt")
+	if resp, p := f.do(t, "POST", "/v1/officials/"+gid+"/roles", middle, `{"unit":"sotttt","role":"agency_submitter"}`); resp.StatusCode != 200 {
+		t.Fatalf("grant: %d %v", resp.StatusCode, p)
+	}
+	granted := submit(f.signIn(t, "nhan.vien.2", "Mật-khẩu-1"))
+	for name, id := range map[string]string{"created by the approver's appointee": made, "granted by the approver's appointee": granted} {
+		if resp, p := f.do(t, "POST", "/v1/broadcasts/"+id+"/approve", appr, ""); resp.StatusCode != http.StatusForbidden || p["type"] != "urn:loa:problem:four-eyes" {
+			t.Errorf("approving the broadcast of a submitter %s: %d %v", name, resp.StatusCode, p)
+		}
+	}
+	if f.plans.count() != 0 {
+		t.Fatalf("%d plans published", f.plans.count())
+	}
+	// Created by the same administrator as the approver: independent.
+	_, sub := f.official(t, "can.bo.snn", "0911000001", "snn", "agency_submitter")
+	if resp, p := f.do(t, "POST", "/v1/broadcasts/"+submit(sub)+"/approve", appr, ""); resp.StatusCode != 200 {
+		t.Errorf("approving an independent submitter's broadcast: %d %v", resp.StatusCode, p)
+	}
+}
+
 // TestAlertApprovalNeedsTheApprovalUnit: a pending alert is approved only
 // by an approver of the approval unit.
 func TestAlertApprovalNeedsTheApprovalUnit(t *testing.T) {
