@@ -183,7 +183,9 @@ func (s *Service) RevokeRole(ctx context.Context, actor Actor, officialID string
 
 // CloseOfficial closes an official's account (staff change): its sessions
 // are revoked and its devices deactivated. Unit administrators may close
-// officials of their unit. Errors: ErrNotFound, ErrForbidden.
+// officials of their unit who hold no province-level role (closing takes
+// every role, and those only administrators revoke); administrators
+// close anyone. Errors: ErrNotFound, ErrForbidden.
 func (s *Service) CloseOfficial(ctx context.Context, actor Actor, officialID string) (err error) {
 	defer func() { err = notFoundAs(err, "official %s (or the role grant) not found", officialID) }()
 	if err := s.MayAdministerOfficials(ctx, actor); err != nil {
@@ -195,6 +197,24 @@ func (s *Service) CloseOfficial(ctx context.Context, actor Actor, officialID str
 	}
 	if err := s.mayAdminister(ctx, actor, a.Unit); err != nil {
 		return err
+	}
+	// Closing takes every role; the province-level ones only
+	// administrators may take, so a unit admin cannot lock out an
+	// administrator or an approver who works in their unit.
+	grants, err := s.d.Store.RoleGrants(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	for _, g := range grants {
+		if !g.Role.ProvinceLevel() {
+			continue
+		}
+		if admin, err := s.isAdmin(ctx, actor); err != nil {
+			return err
+		} else if !admin {
+			return forbidden("closing the account would take its role %s, which only administrators revoke", g.Role)
+		}
+		break
 	}
 	if a.Status == StatusClosed {
 		return nil
@@ -357,25 +377,62 @@ func (s *Service) CheckApprover(ctx context.Context, approverID string, submitte
 		if sub == approverID {
 			return fourEyes("the approver submitted it")
 		}
-		a, err := s.d.Store.Account(ctx, sub)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
+		if err := s.appointedBy(ctx, approverID, sub); err != nil {
 			return err
 		}
-		if a.CreatedBy == approverID {
-			return fourEyes("the approver created the submitter's account")
-		}
-		recs, err := s.d.Store.RoleGrantRecords(ctx, sub)
-		if err != nil {
-			return err
-		}
-		for _, g := range recs {
-			if g.GrantedBy == approverID {
-				return fourEyes("the approver granted the submitter the role %s", g.Role)
+	}
+	return nil
+}
+
+// maxAppointers bounds the accounts appointedBy reads for one submitter.
+// A line of appointment is a few accounts long (an administrator, a unit
+// admin, the official); one longer than this is refused rather than
+// read to its end.
+const maxAppointers = 64
+
+// appointedBy returns ErrFourEyes when the submitter's account traces
+// back to the approver: the approver created it or granted a role it
+// holds, or created or granted a role of an account that did — at any
+// depth, so that a puppet's puppet is still a puppet.
+func (s *Service) appointedBy(ctx context.Context, approverID, submitter string) error {
+	seen := map[string]bool{submitter: true}
+	queue := []string{submitter}
+	for depth := 0; len(queue) > 0; depth++ {
+		var next []string
+		for _, id := range queue {
+			a, err := s.d.Store.Account(ctx, id)
+			if errors.Is(err, ErrNotFound) {
+				continue // an API key, the CLI, or a self-registration
+			}
+			if err != nil {
+				return err
+			}
+			recs, err := s.d.Store.RoleGrantRecords(ctx, id)
+			if err != nil {
+				return err
+			}
+			type link struct{ by, what string }
+			links := []link{{a.CreatedBy, "created"}}
+			for _, g := range recs {
+				links = append(links, link{g.GrantedBy, "granted the role " + string(g.Role) + " of"})
+			}
+			for _, l := range links {
+				switch {
+				case l.by == "" || seen[l.by]:
+					continue
+				case l.by == approverID && depth == 0:
+					return fourEyes("the approver %s the submitter's account", l.what)
+				case l.by == approverID:
+					return fourEyes("the submitter's account traces back to the approver, who %s an account in its line of appointment", l.what)
+				}
+				seen[l.by] = true
+				next = append(next, l.by)
+			}
+			if len(seen) > maxAppointers {
+				return fourEyes("the submitter's line of appointment is longer than %d accounts; an approver's independence cannot be told", maxAppointers)
 			}
 		}
+		queue = next
 	}
 	return nil
 }

@@ -364,6 +364,17 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, oldPw, newPw, i
 	if err := v.Err(ErrInvalid); err != nil {
 		return SignInResult{}, err
 	}
+	// Wrong old passwords are throttled as failed sign-ins are, under a
+	// key of their own: only the session's holder reaches it, so a
+	// stranger's sign-in failures never keep the owner from changing it.
+	now := s.now()
+	key := "password:acct:" + a.ID
+	if wait, err := s.d.Throttle.Wait(ctx, key, now); err != nil {
+		return SignInResult{}, fmt.Errorf("accounts: change password: %w", err)
+	} else if wait > 0 {
+		s.auditRefusal(ctx, key, "password.change.failure", a.ID, ip, map[string]string{"reason": "throttled"})
+		return SignInResult{}, throttled(wait)
+	}
 	ok := false
 	if a.PasswordHash != "" {
 		if ok, err = s.d.Hasher.Verify(a.PasswordHash, oldPw); err != nil {
@@ -376,8 +387,14 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, oldPw, newPw, i
 	}
 	if !ok {
 		s.audit(ctx, a.ID, "password.change.failure", a.ID, ip, map[string]string{"reason": "wrong_password"})
+		if _, err := s.d.Throttle.Fail(ctx, key, now, s.cfg.AccountBackoff); err != nil {
+			return SignInResult{}, fmt.Errorf("accounts: change password: %w", err)
+		}
 		v.Add("old", "is not the current password")
 		return SignInResult{}, v.Err(ErrInvalid)
+	}
+	if err := s.d.Throttle.Clear(ctx, key); err != nil {
+		s.d.Log.Warn("accounts: clearing password-change failures", slog.Any("error", err))
 	}
 	if s.cfg.Policy.History > 0 {
 		hist, err := s.d.Store.PasswordHistory(ctx, a.ID, s.cfg.Policy.History)
@@ -397,15 +414,14 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, oldPw, newPw, i
 	if err != nil {
 		return SignInResult{}, fmt.Errorf("accounts: change password: %w", err)
 	}
-	now := s.now().UTC()
-	if err := s.d.Store.SetPassword(ctx, a.ID, hash, now); err != nil {
+	if err := s.d.Store.SetPassword(ctx, a.ID, hash, now.UTC()); err != nil {
 		return SignInResult{}, err
 	}
 	if err := s.d.Sessions.RevokeAccount(ctx, a.ID, 0); err != nil {
 		return SignInResult{}, fmt.Errorf("accounts: change password: %w", err)
 	}
 	s.audit(ctx, a.ID, "password.change", a.ID, ip, nil)
-	a.PasswordHash, a.PasswordChangedAt = hash, now
+	a.PasswordHash, a.PasswordChangedAt = hash, now.UTC()
 	return s.openSession(ctx, a, false)
 }
 

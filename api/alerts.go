@@ -191,6 +191,9 @@ func addAlertNotes(body map[string]any, a alert.StoredAlert) {
 	if n := a.Notes.UnmatchedRefs; len(n) > 0 {
 		body["unmatched_references"] = n
 	}
+	if n := a.Notes.ForeignSenders; len(n) > 0 {
+		body["foreign_senders"] = n
+	}
 }
 
 // alertNote says in a sentence why an alert is not (or not publicly)
@@ -207,6 +210,9 @@ func alertNote(a alert.StoredAlert) string {
 		return "a Cancel of this alert arrived before it: stored, never sent"
 	case alert.StatusSuperseded:
 		return "an Update of this alert arrived before it: stored, never sent"
+	}
+	if a.Status == alert.StatusPendingApproval && len(a.Notes.ForeignSenders) > 0 {
+		return "it refers to alerts of " + strings.Join(a.Notes.ForeignSenders, ", ") + ", which its issuer does not post as: it waits for an approver, whatever the issuer's pre-authorisation"
 	}
 	switch a.Distribution {
 	case alert.DistributionTest:
@@ -258,6 +264,9 @@ type alertView struct {
 	UnmatchedAreas      []string `json:"unmatched_areas,omitempty"`
 	UnmatchedAddresses  []string `json:"unmatched_addresses,omitempty"`
 	UnmatchedReferences []string `json:"unmatched_references,omitempty"`
+	// ForeignSenders: the senders of referenced alerts its issuer may not
+	// post as (the alert then waits for an approver).
+	ForeignSenders []string `json:"foreign_senders,omitempty"`
 	// Detail only.
 	Texts       []alertText `json:"texts,omitempty"`
 	Updates     []string    `json:"updates,omitempty"`
@@ -287,7 +296,8 @@ func newAlertView(a alert.StoredAlert) alertView {
 		Priority: a.Priority, Areas: a.AreaCodes, Channels: a.Channels, Expires: a.ExpiresAt, Issuer: a.Issuer, CreatedAt: a.CreatedAt,
 		PublishedAt: optTime(a.PublishedAt), DecidedBy: a.DecidedBy, DecidedAt: optTime(a.DecidedAt), Reason: a.Reason, References: refs,
 		Distribution: a.Distribution, ChainKey: a.ChainKey, Roles: a.Audience.Roles, Note: alertNote(a),
-		UnmatchedAreas: a.Notes.UnmatchedAreas, UnmatchedAddresses: a.Notes.UnmatchedAddresses, UnmatchedReferences: a.Notes.UnmatchedRefs}
+		UnmatchedAreas: a.Notes.UnmatchedAreas, UnmatchedAddresses: a.Notes.UnmatchedAddresses, UnmatchedReferences: a.Notes.UnmatchedRefs,
+		ForeignSenders: a.Notes.ForeignSenders}
 }
 
 // checkAlertReader refuses a session whose official is neither an

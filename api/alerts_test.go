@@ -38,8 +38,10 @@ type alertFixture struct {
 }
 
 // newAlertFixture is the accounts fixture's API with the alert service
-// on top, API keys "issue-key" (alerts:issue), "write-key" (alerts:write)
-// and "notify-key" (notify:direct), and the sample areas. The keys and
+// on top, API keys "issue-key" (alerts:issue, relaying every sender),
+// "kttv-key" (alerts:issue, for the hydro-met service's sender only),
+// "write-key" (alerts:write) and "notify-key" (notify:direct), and the
+// sample areas. The keys and
 // the official phat.canh.bao have CAP senders configured.
 func newAlertFixture(t *testing.T) *alertFixture {
 	t.Helper()
@@ -54,7 +56,8 @@ func newAlertFixture(t *testing.T) *alertFixture {
 			t.Fatal(err)
 		}
 	}
-	for id, scope := range map[string]string{"issue": api.ScopeAlertsIssue, "write": api.ScopeAlertsWrite, "notify": api.ScopeNotifyDirect} {
+	for id, scope := range map[string]string{"issue": api.ScopeAlertsIssue, "write": api.ScopeAlertsWrite, "notify": api.ScopeNotifyDirect,
+		"kttv": api.ScopeAlertsIssue} {
 		if err := af.store.CreateAPIKey(ctx, sqlstore.APIKey{ID: "k-" + id, Name: id, Hash: api.HashAPIKey(id + "-key"), Scopes: []string{scope}, CreatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +69,7 @@ func newAlertFixture(t *testing.T) *alertFixture {
 	// The pre-authorised key relays every feed; the agency's key and the
 	// official phat.canh.bao speak for PCTT and the weather service.
 	cfg.Senders = map[string][]string{"apikey:k-issue": {"*"}, "apikey:k-write": {"pctt@quangnam.gov.vn", "dubao@nchmf.gov.vn"},
-		"official:phat.canh.bao": {"pctt@quangnam.gov.vn"}}
+		"official:phat.canh.bao": {"pctt@quangnam.gov.vn"}, "apikey:k-kttv": {"kttv@quangnam.gov.vn"}}
 	svc, err := alert.New(cfg, af.store, pub, log)
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +148,74 @@ func TestAlertSenderIsThePosters(t *testing.T) {
 	}
 	if resp, a := f.postFile(t, "write-key", "storm_circle.xml"); resp.StatusCode != 202 {
 		t.Errorf("the agency's key as the weather service, configured: %d %v", resp.StatusCode, a)
+	}
+}
+
+// TestAlertAmendsAtOnceOnlyItsOwnChains: an issuer's pre-authorisation
+// covers the chains it speaks for. An Update or a Cancel that refers to
+// an alert of a sender its key may not post as — by a CAP reference, by
+// a Loa id, or by a reference to an alert not received yet — is stored
+// pending approval, never sent at once, and names the senders; so one
+// authority's key can neither stop another's life-safety alert nor
+// replace its text on the phones, nor cancel in advance an alert that
+// has yet to arrive. Its own chains it still amends at once, as does a
+// key that relays every sender; an approver may let the other through.
+func TestAlertAmendsAtOnceOnlyItsOwnChains(t *testing.T) {
+	f := newAlertFixture(t)
+	resp, a := f.postFile(t, "issue-key", "flood_vi_en.xml")
+	if resp.StatusCode != 202 || a["status"] != alert.StatusSentPreauthorised {
+		t.Fatalf("PCTT's alert: %d %v", resp.StatusCode, a)
+	}
+	pctt := a["id"].(string)
+	sent := f.alertPub.count()
+	doc, err := os.ReadFile(filepath.Join(capDir, "flood_cancel.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hydro-met service's key cancels PCTT's alert 0147 and, in
+	// advance, its 0148, which has not arrived.
+	asKTTV := strings.NewReplacer("<sender>pctt@quangnam.gov.vn</sender>", "<sender>kttv@quangnam.gov.vn</sender>",
+		"VN-49-PCTT-2026-0151", "VN-49-KTTV-2026-0001").Replace(string(doc))
+	resp, c := f.postCAP(t, "kttv-key", "application/cap+xml", strings.NewReader(asKTTV))
+	if resp.StatusCode != 202 || c["status"] != alert.StatusPendingApproval {
+		t.Errorf("another sender's CAP Cancel: %d %v, want 202 %s", resp.StatusCode, c, alert.StatusPendingApproval)
+	}
+	if fs, _ := c["foreign_senders"].([]any); len(fs) != 1 || fs[0] != "pctt@quangnam.gov.vn" {
+		t.Errorf("foreign senders %v, want [pctt@quangnam.gov.vn]", c["foreign_senders"])
+	}
+	// By Loa id, in JSON.
+	resp, j := f.do(t, "POST", "/v1/alerts", "kttv-key", fmt.Sprintf(`{"msg_type":"update","references":[%q],"severity":"Minor","urgency":"Past","event":"Lũ",
+		"headline":"Lũ đã rút","description":"Không còn nguy hiểm.","expires":"2026-11-21T09:00:00+07:00"}`, pctt))
+	if resp.StatusCode != 202 || j["status"] != alert.StatusPendingApproval {
+		t.Errorf("another sender's JSON Update by id: %d %v, want 202 %s", resp.StatusCode, j, alert.StatusPendingApproval)
+	}
+	if n := f.alertPub.count(); n != sent {
+		t.Fatalf("%d published by another authority's key", n-sent)
+	}
+	if resp, d := f.do(t, "GET", "/v1/alerts/"+pctt, "issue-key", ""); resp.StatusCode != 200 || d["status"] != alert.StatusSentPreauthorised {
+		t.Errorf("PCTT's alert after them: %d %v", resp.StatusCode, d["status"])
+	}
+	// PCTT's 0148 arrives: sent, not taken as cancelled.
+	resp, u := f.postFile(t, "issue-key", "flood_update.xml")
+	if resp.StatusCode != 202 || u["status"] != alert.StatusSentPreauthorised {
+		t.Errorf("PCTT's update 0148 after another's pending Cancel of it: %d %v", resp.StatusCode, u)
+	}
+	// Its own chain the key amends at once; the relay key any chain.
+	resp, own := f.do(t, "POST", "/v1/alerts", "kttv-key", `{"identifier":"kttv-1","msg_type":"alert","severity":"Severe","urgency":"Expected","event":"Mưa lớn",
+		"headline":"Mưa lớn","description":"Mưa trên 200 mm.","expires":"2026-11-21T09:00:00+07:00","areas":["20194"]}`)
+	if resp.StatusCode != 202 || own["status"] != alert.StatusSentPreauthorised {
+		t.Fatalf("its own alert: %d %v", resp.StatusCode, own)
+	}
+	if resp, x := f.do(t, "POST", "/v1/alerts", "kttv-key", `{"msg_type":"cancel","references":["kttv-1"]}`); resp.StatusCode != 202 || x["status"] != alert.StatusSentPreauthorised {
+		t.Errorf("its own Cancel: %d %v", resp.StatusCode, x)
+	}
+	if resp, x := f.do(t, "POST", "/v1/alerts", "issue-key", fmt.Sprintf(`{"msg_type":"cancel","references":[%q]}`, pctt)); resp.StatusCode != 202 || x["status"] != alert.StatusSentPreauthorised {
+		t.Errorf("the relay key's Cancel: %d %v", resp.StatusCode, x)
+	}
+	// An approver lets the other through.
+	_, approverTok := f.official(t, "pheduyet", "0911111111", "sotttt", string(accounts.RoleBroadcastApprover))
+	if resp, got := f.do(t, "POST", "/v1/alerts/"+j["id"].(string)+"/approve", approverTok, ""); resp.StatusCode != 200 || got["status"] != alert.StatusSentApproved {
+		t.Errorf("approving the other's Update: %d %v", resp.StatusCode, got)
 	}
 }
 

@@ -205,16 +205,39 @@ func TestBadInputNamesTheFieldAndPublishesNothing(t *testing.T) {
 }
 
 // TestTopicNotification: a notification to an FCM topic is one push to
-// "/topics/<name>"; the "/topics/" prefix may be given or not.
+// "/topics/<name>"; the "/topics/" prefix may be given or not. A topic
+// reaches everyone subscribed to it — area-49 is the whole province's
+// public — with no approval, so it needs the scope notify:topic besides
+// notify:direct: the reporting system's key, which reminds officials of
+// deadlines, cannot broadcast to the public (403 naming to.topic, nothing
+// published).
 func TestTopicNotification(t *testing.T) {
 	f := newFixture(t)
+	ctx := context.Background()
+	for id, scopes := range map[string][]string{"direct": {api.ScopeNotifyDirect}, "topic": {api.ScopeNotifyDirect, api.ScopeNotifyTopic}} {
+		if err := f.store.CreateAPIKey(ctx, sqlstore.APIKey{ID: "k-" + id, Name: id, Hash: api.HashAPIKey(id + "-key"), Scopes: scopes, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, topic := range []string{"area-49", "/topics/disaster"} {
+		resp, p := f.do(t, "POST", "/v1/notifications", "direct-key", `{"to":{"topic":"`+topic+`"},"title":"Bão","body":"Sơ tán ngay"}`)
+		if resp.StatusCode != 403 || p["field"] != "to.topic" {
+			t.Errorf("%s by a notify:direct key: %d %v, want 403 naming to.topic", topic, resp.StatusCode, p)
+		}
+	}
+	if n := f.pub.count(); n != 0 {
+		t.Fatalf("%d published by a key without notify:topic", n)
+	}
+	if resp, out := f.do(t, "POST", "/v1/notifications", "direct-key", `{"to":{"phone":"0912345678"},"body":"Hạn nộp báo cáo"}`); resp.StatusCode != 202 {
+		t.Errorf("the notify:direct key to a phone: %d %v", resp.StatusCode, out)
+	}
 	for _, topic := range []string{"area-20497", "/topics/disaster"} {
-		resp, out := f.do(t, "POST", "/v1/notifications", "dev-key", `{"to":{"topic":"`+topic+`"},"title":"Thông báo","body":"Nội dung"}`)
+		resp, out := f.do(t, "POST", "/v1/notifications", "topic-key", `{"to":{"topic":"`+topic+`"},"title":"Thông báo","body":"Nội dung"}`)
 		if resp.StatusCode != 202 {
 			t.Fatalf("%s: %d %v", topic, resp.StatusCode, out)
 		}
 	}
-	envs := f.pub.Envelopes()
+	envs := f.pub.Envelopes()[1:]
 	if len(envs) != 2 {
 		t.Fatalf("%d published", len(envs))
 	}

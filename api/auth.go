@@ -21,6 +21,9 @@ import (
 // Scopes an API key can hold.
 const (
 	ScopeNotifyDirect = "notify:direct"
+	// ScopeNotifyTopic, besides notify:direct, sends a notification to an
+	// FCM topic: everyone subscribed to it, with no approval.
+	ScopeNotifyTopic  = "notify:topic"
 	ScopeMFAVerify    = "mfa:verify"
 	ScopeAlertsIssue  = "alerts:issue"
 	ScopeAlertsWrite  = "alerts:write"
@@ -30,7 +33,7 @@ const (
 )
 
 // KnownScopes lists every scope, for validating `loa admin apikey create`.
-var KnownScopes = []string{ScopeNotifyDirect, ScopeMFAVerify, ScopeAlertsIssue, ScopeAlertsWrite, ScopeOutagesWrite, ScopeFeedbackWrite, ScopeOps, ScopeAdmin, ScopeAudit}
+var KnownScopes = []string{ScopeNotifyDirect, ScopeNotifyTopic, ScopeMFAVerify, ScopeAlertsIssue, ScopeAlertsWrite, ScopeOutagesWrite, ScopeFeedbackWrite, ScopeOps, ScopeAdmin, ScopeAudit}
 
 // Principal is the authenticated caller of a request: an integrating
 // system's API key, or a signed-in account's session (AccountID set, no

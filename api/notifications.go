@@ -1,10 +1,12 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/producer/direct"
 )
 
@@ -15,6 +17,12 @@ func (h *handler) createNotification(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	p, _ := principalFrom(r.Context())
+	// A topic reaches everyone subscribed to it (area-<code>: the public
+	// of an area) with no approval: a scope of its own, not notify:direct's.
+	if in.To != nil && in.To.Topic != nil && !p.Has(ScopeNotifyTopic) {
+		return &loa.Error{Code: loa.EForbidden, Field: "to.topic",
+			Detail: fmt.Sprintf("sending to an FCM topic needs the scope %q besides %q: a topic reaches everyone subscribed to it, without approval", ScopeNotifyTopic, ScopeNotifyDirect)}
+	}
 	in.ClientID, in.IdempotencyHeader, in.ReceivedAt = p.ID, r.Header.Get("Idempotency-Key"), h.now()
 	acc, err := h.deps.Direct.Submit(r.Context(), in)
 	if err != nil {

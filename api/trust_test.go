@@ -151,6 +151,73 @@ func TestRoleGrantRules(t *testing.T) {
 	}
 }
 
+// TestUnitAdminClosesNoProvinceLevelRole: closing an account takes
+// every role it holds, so a unit admin, who may not revoke the
+// province-level roles, may not close an official holding one either:
+// the unit admin of an agency cannot lock out an administrator, an
+// approver or an alert issuer who works there. Administrators close
+// anyone; a refused close ends no session.
+func TestUnitAdminClosesNoProvinceLevelRole(t *testing.T) {
+	f := newAccountsFixture(t)
+	_, unitAdmin := f.official(t, "unit.admin", "0911111111", "snn", "unit_admin")
+	adminID, adminTok := f.official(t, "quan.tri", "0922222222", "snn", "admin")
+	approverID, _ := f.official(t, "phe.duyet", "0933333333", "snn", "broadcast_approver")
+	issuerID, _ := f.official(t, "canh.bao", "0944444444", "snn", "alert_issuer")
+	staffID, staffTok := f.official(t, "nhan.vien", "0966666666", "snn", "agency_submitter")
+	for _, c := range []struct{ name, id string }{
+		{"an administrator of the unit", adminID},
+		{"an approver of the unit", approverID},
+		{"an alert issuer of the unit", issuerID},
+	} {
+		if resp, p := f.do(t, "POST", "/v1/officials/"+c.id+"/close", unitAdmin, ""); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("unit admin closes %s: %d, want 403: %v", c.name, resp.StatusCode, p)
+		}
+	}
+	if resp, p := f.do(t, "GET", "/v1/me", adminTok, ""); resp.StatusCode != 200 {
+		t.Errorf("the administrator's session after the refusals: %d %v", resp.StatusCode, p)
+	}
+	if resp, p := f.do(t, "POST", "/v1/officials/"+staffID+"/close", unitAdmin, ""); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("unit admin closes their staff: %d %v", resp.StatusCode, p)
+	}
+	if resp, _ := f.do(t, "GET", "/v1/me", staffTok, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the closed official's session: %d", resp.StatusCode)
+	}
+	if resp, p := f.do(t, "POST", "/v1/officials/"+approverID+"/close", "dev-key", ""); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("an administrator closes the approver: %d %v", resp.StatusCode, p)
+	}
+}
+
+// TestPasswordChangeGuessesAreThrottled: a stolen session must not be a
+// free oracle for the account's password. Wrong old passwords at POST
+// /v1/me/password are throttled per account as failed sign-ins are (the
+// right one too, while the wait lasts: 429 with Retry-After); the wait
+// is the password change's own, so a stranger failing sign-ins with the
+// account's user name cannot keep its owner — say one whose password
+// expired, with a session that may do nothing else — from changing it.
+func TestPasswordChangeGuessesAreThrottled(t *testing.T) {
+	f := newAccountsFixture(t)
+	_, tok := f.citizen(t, "049095000123", "0912345678")
+	var statuses []int
+	for range 7 {
+		resp, _ := f.do(t, "POST", "/v1/me/password", tok, `{"old":"Sai-mật-khẩu-9","new":"Mat-khau-moi-2"}`)
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if fmt.Sprint(statuses) != "[400 400 400 400 400 400 429]" {
+		t.Errorf("wrong old passwords: %v, want six 400s then 429", statuses)
+	}
+	if resp, p := f.do(t, "POST", "/v1/me/password", tok, `{"old":"Mật-khẩu-1","new":"Mat-khau-moi-2"}`); resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("the right old password during the wait: %d %v", resp.StatusCode, p)
+	}
+	// A stranger's failed sign-ins throttle sign-in, not the change.
+	for i := range 8 {
+		f.signInWith(t, "049095000123", "Sai-mật-khẩu-9", "", fmt.Sprintf("198.51.100.%d", i))
+	}
+	f.clock.Advance(time.Minute)
+	if resp, p := f.do(t, "POST", "/v1/me/password", tok, `{"old":"Mật-khẩu-1","new":"Mat-khau-moi-2"}`); resp.StatusCode != 200 {
+		t.Errorf("after the wait, with sign-in throttled by a stranger: %d %v", resp.StatusCode, p)
+	}
+}
+
 // TestApproverRule: an approval needs broadcast_approver in the approval
 // unit (not in any unit), and an approver who created the submitter's
 // account or granted the submitter's role may not approve their
@@ -210,6 +277,62 @@ func TestApproverRule(t *testing.T) {
 	// The independent approver of the approval unit approves.
 	if resp, p := f.do(t, "POST", "/v1/broadcasts/"+id+"/approve", appr, ""); resp.StatusCode != 200 {
 		t.Errorf("approve: %d %v", resp.StatusCode, p)
+	}
+}
+
+// TestApproverRuleFollowsTheLineOfAppointment: a puppet's puppet is a
+// puppet. An approver who is also a unit admin creates a unit admin
+// (with a password and a phone of their choosing), who creates a
+// submitter, or grants a submitter's role; neither account was created,
+// nor its role granted, by the approver, yet both trace back to them, so
+// the approver may not approve what they submit. An approver who merely
+// shares an ancestor with the submitter (both created by the same
+// administrator) is independent.
+func TestApproverRuleFollowsTheLineOfAppointment(t *testing.T) {
+	f := newBroadcastFixture(t)
+	_, appr := f.official(t, "duyet.tttt", "0911000003", "sotttt", "broadcast_approver", "unit_admin")
+	submit := func(tok string) string {
+		t.Helper()
+		resp, b := f.do(t, "POST", "/v1/broadcasts", tok, bcBody)
+		if resp.StatusCode != 201 {
+			t.Fatalf("draft: %d %v", resp.StatusCode, b)
+		}
+		id := b["id"].(string)
+		if resp, p := f.do(t, "POST", "/v1/broadcasts/"+id+"/submit", tok, ""); resp.StatusCode != 200 {
+			t.Fatalf("submit: %d %v", resp.StatusCode, p)
+		}
+		return id
+	}
+	create := func(by, username, phone, roles string) string {
+		t.Helper()
+		resp, o := f.do(t, "POST", "/v1/officials", by, fmt.Sprintf(`{"username":%q,"full_name":"Con Rối","phone":%q,"unit":"sotttt","roles":%s,"password":"Mật-khẩu-1"}`,
+			username, phone, roles))
+		if resp.StatusCode != 201 {
+			t.Fatalf("create %s: %d %v", username, resp.StatusCode, o)
+		}
+		return o["id"].(string)
+	}
+	create(appr, "trung.gian", "0911000006", `["unit_admin"]`)
+	middle := f.signIn(t, "trung.gian", "Mật-khẩu-1")
+	create(middle, "con.roi.2", "0911000007", `["agency_submitter"]`)
+	made := submit(f.signIn(t, "con.roi.2", "Mật-khẩu-1"))
+	gid, _ := f.official(t, "nhan.vien.2", "0911000008", "sotttt")
+	if resp, p := f.do(t, "POST", "/v1/officials/"+gid+"/roles", middle, `{"unit":"sotttt","role":"agency_submitter"}`); resp.StatusCode != 200 {
+		t.Fatalf("grant: %d %v", resp.StatusCode, p)
+	}
+	granted := submit(f.signIn(t, "nhan.vien.2", "Mật-khẩu-1"))
+	for name, id := range map[string]string{"created by the approver's appointee": made, "granted by the approver's appointee": granted} {
+		if resp, p := f.do(t, "POST", "/v1/broadcasts/"+id+"/approve", appr, ""); resp.StatusCode != http.StatusForbidden || p["type"] != "urn:loa:problem:four-eyes" {
+			t.Errorf("approving the broadcast of a submitter %s: %d %v", name, resp.StatusCode, p)
+		}
+	}
+	if f.plans.count() != 0 {
+		t.Fatalf("%d plans published", f.plans.count())
+	}
+	// Created by the same administrator as the approver: independent.
+	_, sub := f.official(t, "can.bo.snn", "0911000001", "snn", "agency_submitter")
+	if resp, p := f.do(t, "POST", "/v1/broadcasts/"+submit(sub)+"/approve", appr, ""); resp.StatusCode != 200 {
+		t.Errorf("approving an independent submitter's broadcast: %d %v", resp.StatusCode, p)
 	}
 }
 

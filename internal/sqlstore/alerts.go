@@ -306,11 +306,13 @@ func (d *DB) LeafAreaCentroids(ctx context.Context) ([]areas.Centroid, error) {
 	return out, rows.Err()
 }
 
-// AccountsByAddress resolves CAP <addresses> to accounts that are not
-// closed: each address is matched as an account id, an official's user
-// name, a citizen ID, a tax code or a verified phone (given normalised in
-// phones, "" where the address is not a phone). It returns the account
-// id of each address that resolved, by address.
+// AccountsByAddress resolves CAP <addresses> to active accounts: each
+// address is matched as an account id, an official's user name, a
+// citizen ID, a tax code or a verified phone (given normalised in phones,
+// "" where the address is not a phone). A pending registration — which
+// anyone may make with someone else's citizen ID — is never named, nor a
+// closed account. It returns the account id of each address that
+// resolved, by address.
 func (d *DB) AccountsByAddress(ctx context.Context, addrs, phones []string) (map[string]string, error) {
 	out := map[string]string{}
 	for i, a := range addrs {
@@ -319,7 +321,7 @@ func (d *DB) AccountsByAddress(ctx context.Context, addrs, phones []string) (map
 			ph = phones[i]
 		}
 		var id string
-		err := d.db.QueryRowContext(ctx, `SELECT id FROM accounts WHERE status <> 'closed' AND (id = $1 OR username = $1
+		err := d.db.QueryRowContext(ctx, `SELECT id FROM accounts WHERE status = 'active' AND (id = $1 OR username = $1
 			OR citizen_id = $1 OR tax_code = $1 OR ($2 <> '' AND phone = $2 AND phone_verified_at IS NOT NULL))
 			ORDER BY CASE WHEN id = $1 THEN 0 WHEN username = $1 THEN 1 ELSE 2 END LIMIT 1`, a, ph).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -375,6 +375,7 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 	for _, p := range pending {
 		st.Notes.UnmatchedRefs = append(st.Notes.UnmatchedRefs, p.Sender+","+p.Identifier)
 	}
+	st.Notes.ForeignSenders = s.foreignSenders(iss, refs, pending)
 	st.Distribution = distribution(a)
 	codes, unmatched, err := s.areaCodes(ctx, a)
 	if err != nil {
@@ -500,15 +501,8 @@ const LoaSenderPrefix = "loa:"
 // or Cancel changes, the signature policy, and what phones show — so an
 // issuer speaks only for itself and the senders configured for it.
 func (s *Service) checkSender(iss Issuer, a *cap.Alert) error {
-	if a.Sender == LoaSenderPrefix+iss.ID {
+	if s.speaksFor(iss, a.Sender) {
 		return nil
-	}
-	if !strings.HasPrefix(a.Sender, LoaSenderPrefix) {
-		for _, allowed := range s.cfg.Senders[iss.Identity] {
-			if allowed == "*" || allowed == a.Sender {
-				return nil
-			}
-		}
 	}
 	who := iss.Identity
 	if who == "" {
@@ -516,6 +510,44 @@ func (s *Service) checkSender(iss Issuer, a *cap.Alert) error {
 	}
 	return &loa.Error{Code: loa.EForbidden, Field: "alert/sender", Err: ErrSenderNotAllowed,
 		Detail: fmt.Sprintf("%s may not post alerts as the sender %q: it posts as %q and the senders configured for it in LOA_CAP_SENDERS", who, a.Sender, LoaSenderPrefix+iss.ID)}
+}
+
+// speaksFor reports whether iss may post as sender: its own loa:<id>,
+// or a sender configured for it.
+func (s *Service) speaksFor(iss Issuer, sender string) bool {
+	if sender == LoaSenderPrefix+iss.ID {
+		return true
+	}
+	if strings.HasPrefix(sender, LoaSenderPrefix) {
+		return false
+	}
+	for _, allowed := range s.cfg.Senders[iss.Identity] {
+		if allowed == "*" || allowed == sender {
+			return true
+		}
+	}
+	return false
+}
+
+// foreignSenders are the senders, in order and without repeats, of the
+// alerts an Update or Cancel refers to (received or not yet) that its
+// issuer may not post as. Such a message changes another authority's
+// chain: it is never sent on the issuer's pre-authorisation, only when an
+// approver decides.
+func (s *Service) foreignSenders(iss Issuer, refs []StoredAlert, pending []Ref) []string {
+	var out []string
+	add := func(sender string) {
+		if !s.speaksFor(iss, sender) && !slices.Contains(out, sender) {
+			out = append(out, sender)
+		}
+	}
+	for _, r := range refs {
+		add(r.Sender)
+	}
+	for _, p := range pending {
+		add(p.Sender)
+	}
+	return out
 }
 
 // distribution is who an alert is for, by its status and scope.
@@ -572,7 +604,8 @@ func (s *Service) initialStatus(ctx context.Context, iss Issuer, a *cap.Alert, s
 	if len(st.AreaCodes) == 0 && len(st.Audience.Roles) == 0 && len(st.Audience.Accounts) == 0 {
 		return StatusNoRecipients, nil
 	}
-	if s.preauthorised(iss.Scopes) {
+	// Pre-authorisation covers the chains the issuer speaks for only.
+	if s.preauthorised(iss.Scopes) && len(st.Notes.ForeignSenders) == 0 {
 		return StatusSentPreauthorised, nil
 	}
 	return StatusPendingApproval, nil

@@ -706,3 +706,45 @@ func TestAreaTopicsAlert(t *testing.T) {
 		t.Errorf("plans %+v", plans)
 	}
 }
+
+// TestPrivateAlertNamesActiveAccountsOnly: a Private alert's <addresses>
+// name active accounts only. A pending registration — which anyone may
+// make with someone else's citizen ID, and which reserves nothing — is
+// never the account an address names: alone it leaves the address
+// unmatched, and beside the active account with the same citizen ID it
+// never takes the alert from its owner.
+func TestPrivateAlertNamesActiveAccountsOnly(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	for _, a := range []struct{ id, status, citizenID, token string }{
+		{"acc-squatter", "pending", "049095000123", "tok-squatter"},
+		{"acc-owner", "active", "049095000123", "tok-owner"},
+		{"acc-nobody-yet", "pending", "049095000999", "tok-nobody-yet"},
+	} {
+		if err := r.store.SeedAccountApp(ctx, a.id, "citizen", "", "", "smart", []string{a.token}, testNow); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.store.SQL().ExecContext(ctx, `UPDATE accounts SET status = $1, citizen_id = $2 WHERE id = $3`, a.status, a.citizenID, a.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc, err := os.ReadFile("cap/testdata/scope_private.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := r.svc.ParseCAP(ctx, strings.NewReader(strings.Replace(string(doc),
+		`<addresses>tran.van.b 0905123456 "không có ai" khong.co.ai@example.vn</addresses>`, `<addresses>049095000999 049095000123</addresses>`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.svc.Submit(ctx, issuer, alert.Input{Alert: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Alert.Audience.Accounts; !slices.Equal(got, []string{"acc-owner"}) {
+		t.Errorf("the alert's accounts: %v, want [acc-owner]", got)
+	}
+	if got := res.Alert.Notes.UnmatchedAddresses; !slices.Equal(got, []string{"049095000999"}) {
+		t.Errorf("unmatched addresses: %v, want [049095000999] (only a pending registration has it)", got)
+	}
+}

@@ -65,6 +65,9 @@ type Notes struct {
 	UnmatchedAddresses []string `json:"unmatched_addresses,omitempty"`
 	UnmatchedRefs      []string `json:"unmatched_references,omitempty"`
 	Restriction        string   `json:"restriction,omitempty"`
+	// ForeignSenders are the senders of referenced alerts that the issuer
+	// may not post as: the message waits for an approver.
+	ForeignSenders []string `json:"foreign_senders,omitempty"`
 }
 
 // Ref names an alert by its sender and CAP identifier.
