@@ -244,7 +244,7 @@ func (r *rig) enrolTOTP(t *testing.T, accountID string) (string, []string) {
 		t.Fatal(err)
 	}
 	code, _ := totp.GenerateCode(en.Secret, r.clock.Now())
-	rc, err := r.svc.ConfirmTOTP(ctx, accountID, code, "")
+	rc, err := r.svc.ConfirmTOTP(ctx, accountID, code, "", "")
 	if err != nil {
 		t.Fatalf("confirm: %v", err)
 	}

@@ -53,11 +53,19 @@ func (s *Service) BeginTOTP(ctx context.Context, accountID, ip string) (TOTPEnro
 
 // ConfirmTOTP activates the pending factor with its first valid code and
 // returns the official's new recovery codes (shown once; the old ones are
-// void). Errors: ErrNoFactor, ErrSecondFactor (wrong code), ErrLocked.
-func (s *Service) ConfirmTOTP(ctx context.Context, accountID, code, ip string) (_ []string, err error) {
+// void). Replacing an active authenticator also needs current: a code of
+// that authenticator or one of the recovery codes, so that a session
+// alone — a stolen one — cannot swap the official's second factor for
+// one of its own and void the official's recovery codes. Wrong current
+// codes count on a path of their own (clientEnrol), so guessing them
+// never locks the official's sign-in. Errors: ErrNoFactor,
+// ErrSecondFactor (wrong code), ErrSecondFactorRequired (current
+// missing), ErrLocked.
+func (s *Service) ConfirmTOTP(ctx context.Context, accountID, code, current, ip string) (_ []string, err error) {
 	defer func() {
-		// The code confirming an enrolment is the request's field "code".
-		if e, ok := errors.AsType[*loa.Error](err); ok && e.Code == loa.EFactorRejected {
+		// The code confirming an enrolment is the request's field "code";
+		// the current factor's, "current".
+		if e, ok := errors.AsType[*loa.Error](err); ok && (e.Code == loa.EFactorRejected || e.Code == loa.EFactorRequired) && e.Field == "otp" {
 			c := *e
 			c.Field, c.Err = "code", err
 			err = &c
@@ -73,6 +81,9 @@ func (s *Service) ConfirmTOTP(ctx context.Context, accountID, code, ip string) (
 	}
 	if err != nil {
 		return nil, fmt.Errorf("accounts: confirm totp: %w", err)
+	}
+	if err := s.checkCurrentFactor(ctx, accountID, current, ip); err != nil {
+		return nil, err
 	}
 	secret, err := s.d.Sealer.Open(f.SecretSealed, []byte("totp:"+f.ID))
 	if err != nil {
@@ -97,6 +108,44 @@ func (s *Service) ConfirmTOTP(ctx context.Context, accountID, code, ip string) (
 	}
 	s.audit(ctx, accountID, "mfa.totp.enrol", accountID, ip, map[string]string{"factor": f.ID, "recovery_codes": fmt.Sprint(len(plain))})
 	return plain, nil
+}
+
+// clientEnrol is the second-factor client of replacing an authenticator:
+// its failures and locks are its own, apart from sign-in's.
+const clientEnrol = "enrol"
+
+// checkCurrentFactor requires, when the account has an active
+// authenticator, that current is one of its codes or a recovery code.
+func (s *Service) checkCurrentFactor(ctx context.Context, accountID, current, ip string) error {
+	if _, err := s.d.Store.TOTPFactor(ctx, accountID, "active"); errors.Is(err, ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("accounts: confirm totp: %w", err)
+	}
+	current = strings.TrimSpace(current)
+	if current == "" {
+		return &loa.Error{Code: loa.EFactorRequired, Field: "current", Err: ErrSecondFactorRequired,
+			Detail: "replacing the authenticator needs current: a code of the authenticator enrolled now, or a recovery code"}
+	}
+	a, err := s.d.Store.Account(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	if isRecoveryCode(current) {
+		err = s.useRecoveryCode(ctx, a, current, clientEnrol)
+	} else {
+		err = s.checkTOTP(ctx, a, current, clientEnrol)
+	}
+	if err == nil {
+		return nil
+	}
+	s.audit(ctx, accountID, "mfa.totp.enrol.failure", accountID, ip, map[string]string{"reason": "current_factor"})
+	if e, ok := errors.AsType[*loa.Error](err); ok && e.Field == "otp" {
+		c := *e
+		c.Field, c.Err = "current", err
+		return &c
+	}
+	return err
 }
 
 // pushCode sends an official a code for client: to the Egov app with SMS

@@ -104,6 +104,9 @@ func (h *handler) beginTOTP(w http.ResponseWriter, r *http.Request) error {
 
 type codeRequest struct {
 	Code string `json:"code"`
+	// Current proves the authenticator being replaced: one of its codes,
+	// or a recovery code.
+	Current string `json:"current"`
 }
 
 // confirmTOTP: POST /v1/me/totp/confirm.
@@ -116,7 +119,7 @@ func (h *handler) confirmTOTP(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, h.deps.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	codes, err := svc.ConfirmTOTP(r.Context(), me(r), req.Code, h.clientIP(r))
+	codes, err := svc.ConfirmTOTP(r.Context(), me(r), req.Code, req.Current, h.clientIP(r))
 	if err != nil {
 		return err
 	}

@@ -218,6 +218,55 @@ func TestPasswordChangeGuessesAreThrottled(t *testing.T) {
 	}
 }
 
+// TestReplacingTheAuthenticatorNeedsTheCurrentOne: a session alone — a
+// stolen one — does not swap an official's authenticator for one of its
+// own (voiding the official's recovery codes): confirming a new one needs
+// current, a code of the enrolled authenticator or a recovery code (400
+// without it, 401 when wrong, each naming current), and the enrolled
+// authenticator keeps working meanwhile. Wrong current codes lock only
+// their own path, never the official's sign-in. The first enrolment
+// needs none.
+func TestReplacingTheAuthenticatorNeedsTheCurrentOne(t *testing.T) {
+	f := newAccountsFixture(t)
+	_, tok := f.official(t, "can.bo", "0911111111", "snn")
+	secret, recovery := f.enrol(t, tok)
+	replace := func(current string) (*http.Response, map[string]any) {
+		t.Helper()
+		resp, en := f.do(t, "POST", "/v1/me/totp", tok, "")
+		if resp.StatusCode != 201 {
+			t.Fatalf("begin: %d %v", resp.StatusCode, en)
+		}
+		code, _ := totp.GenerateCode(en["secret"].(string), f.clock.Now())
+		body := fmt.Sprintf(`{"code":%q,"current":%q}`, code, current)
+		if current == "" {
+			body = fmt.Sprintf(`{"code":%q}`, code)
+		}
+		return f.do(t, "POST", "/v1/me/totp/confirm", tok, body)
+	}
+	if resp, p := replace(""); resp.StatusCode != 401 || p["field"] != "current" {
+		t.Fatalf("the session alone replaces the authenticator: %d %v, want 401 naming current", resp.StatusCode, p)
+	}
+	for i := range 8 {
+		resp, p := replace(fmt.Sprintf("%06d", i))
+		if resp.StatusCode == 200 || i == 0 && (resp.StatusCode != 401 || p["field"] != "current") {
+			t.Errorf("wrong current code %d: %d %v, want 401 naming current (then locked)", i, resp.StatusCode, p)
+		}
+	}
+	good, _ := totp.GenerateCode(secret, f.clock.Now())
+	if resp, p := f.signInWith(t, "can.bo", "Mật-khẩu-1", good, "203.0.113.9"); resp.StatusCode != 201 {
+		t.Fatalf("the enrolled authenticator after the attempts: %d %v", resp.StatusCode, p)
+	}
+	f.clock.Advance(otp.TOTPPeriod)
+	resp, p := replace(recovery[0])
+	if resp.StatusCode != 200 {
+		t.Fatalf("with a recovery code: %d %v", resp.StatusCode, p)
+	}
+	f.clock.Advance(otp.TOTPPeriod)
+	if resp, _ := f.signInWith(t, "can.bo", "Mật-khẩu-1", recovery[1], "203.0.113.9"); resp.StatusCode == 201 {
+		t.Error("an old recovery code still signs in after the replacement")
+	}
+}
+
 // TestApproverRule: an approval needs broadcast_approver in the approval
 // unit (not in any unit), and an approver who created the submitter's
 // account or granted the submitter's role may not approve their
