@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -19,7 +20,7 @@ func (h *handler) requireRole(roles ...accounts.Role) func(http.Handler) http.Ha
 	return h.requireOfficial(func(ctx context.Context, p Principal) *loa.Error {
 		grants, err := h.deps.Accounts.Roles(ctx, p.AccountID)
 		if err != nil {
-			return nil // the handler's own check reports it
+			return unchecked(err)
 		}
 		return lacksRole(grants, roles)
 	})
@@ -45,11 +46,22 @@ func lacksRole(grants []accounts.RoleGrant, roles []accounts.Role) *loa.Error {
 // whether they may decide on one request in particular is checked later.
 func (h *handler) requireApprover() func(http.Handler) http.Handler {
 	return h.requireOfficial(func(ctx context.Context, p Principal) *loa.Error {
-		if prob, ok := h.checkApprover(ctx, p).(*loa.Error); ok {
+		err := h.checkApprover(ctx, p)
+		if err == nil {
+			return nil
+		}
+		if prob, ok := errors.AsType[*loa.Error](err); ok && prob.Code != loa.EInternal {
 			return prob
 		}
-		return nil
+		return unchecked(err)
 	})
+}
+
+// unchecked is the refusal of a request whose caller's roles could not be
+// read: the check fails closed, before the body is read, never passing
+// the request on to a handler that may not check again.
+func unchecked(err error) *loa.Error {
+	return &loa.Error{Code: loa.EUnavailable, Detail: "the caller's roles could not be checked; retry", Err: err}
 }
 
 // requireOfficial admits an unrestricted official's session that passes

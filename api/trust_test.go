@@ -267,6 +267,23 @@ func TestReplacingTheAuthenticatorNeedsTheCurrentOne(t *testing.T) {
 	}
 }
 
+// TestRoleCheckFailsClosed: when an official's roles cannot be read (the
+// store is down), a route that needs a role refuses before reading the
+// body (5xx) instead of letting the request through to a handler that
+// may not check again.
+func TestRoleCheckFailsClosed(t *testing.T) {
+	f := newBroadcastFixture(t)
+	_, sub := f.official(t, "can.bo.snn", "0911000001", "snn", "agency_submitter")
+	if err := f.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/broadcasts/estimate", "/v1/broadcasts"} {
+		if resp, p := f.do(t, "POST", path, sub, `{"malformed`); resp.StatusCode < 500 {
+			t.Errorf("%s with the roles unreadable: %d %v, want 5xx before the body", path, resp.StatusCode, p)
+		}
+	}
+}
+
 // TestApproverRule: an approval needs broadcast_approver in the approval
 // unit (not in any unit), and an approver who created the submitter's
 // account or granted the submitter's role may not approve their
