@@ -323,6 +323,8 @@ func (h *handler) storePhoto(ctx context.Context, key string, r io.Reader, field
 		return feedback.Photo{}, loa.Invalid(field, "must be a JPEG, PNG or WebP image")
 	case errors.Is(err, photo.ErrTooLarge):
 		return feedback.Photo{}, loa.Invalid(field, "must be at most %d bytes", MaxPhotoBytes)
+	case errors.Is(err, photo.ErrTooManyPixels):
+		return feedback.Photo{}, loa.Invalid(field, "must have at most %d pixels (width × height)", photo.MaxPixels)
 	case cut(err):
 		return feedback.Photo{}, loa.Errorf(loa.ETooLarge, "the request body is over the limit for %s", field)
 	case err != nil:

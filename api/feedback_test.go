@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -128,6 +129,19 @@ func jpegWithGPS(t *testing.T, w, h int) []byte {
 	return append(append(append([]byte{}, b.Bytes()[:2]...), app1...), b.Bytes()[2:]...)
 }
 
+// pixelBomb is a JPEG of a few hundred bytes whose header declares
+// 60,000×60,000 pixels.
+func pixelBomb(t *testing.T) []byte {
+	b := jpegWithGPS(t, 8, 8)
+	sof := bytes.Index(b, []byte{0xFF, 0xC0})
+	if sof < 0 {
+		t.Fatal("no SOF0")
+	}
+	binary.BigEndian.PutUint16(b[sof+5:], 60_000)
+	binary.BigEndian.PutUint16(b[sof+7:], 60_000)
+	return b
+}
+
 // multipartBody is a "data" part then the given photo parts.
 func multipartBody(t *testing.T, data string, photos ...[]byte) (string, *bytes.Buffer) {
 	var b bytes.Buffer
@@ -232,6 +246,7 @@ func TestFeedbackOverHTTP(t *testing.T) {
 		"script named .jpg": {[][]byte{[]byte("<script>alert(1)</script>")}, "photos[0]"},
 		"six photos":        {[][]byte{photo, photo, photo, photo, photo, photo}, "photos"},
 		"over 5 MiB":        {[][]byte{append(jpegWithGPS(t, 8, 8), bytes.Repeat([]byte{0}, 5<<20)...)}, "photos[0]"},
+		"60,000×60,000":     {[][]byte{photo, pixelBomb(t)}, "photos[1]"},
 	} {
 		ct, body := multipartBody(t, fbData, c.photos...)
 		resp, b := f.post(t, "/v1/feedback", cit, ct, body)

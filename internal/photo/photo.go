@@ -12,6 +12,11 @@
 // EXIF orientation goes too, so a phone photo taken sideways may show
 // sideways.
 //
+// The dimensions each format declares (PNG's IHDR, JPEG's SOFn, WebP's
+// VP8X canvas and VP8 and VP8L frames) are read on the way: a photo of
+// more than MaxPixels is refused, so a few KiB cannot make every viewer
+// allocate gigabytes.
+//
 // The functions are safe for concurrent use.
 package photo
 
@@ -32,11 +37,18 @@ const (
 )
 
 // ErrNotPhoto: the content is not a JPEG, PNG or WebP file, or is
-// malformed. ErrTooLarge: it is over the limit.
+// malformed. ErrTooLarge: it is over the limit. ErrTooManyPixels: its
+// header declares more than MaxPixels.
 var (
-	ErrNotPhoto = errors.New("photo: not a JPEG, PNG or WebP image")
-	ErrTooLarge = errors.New("photo: over the size limit")
+	ErrNotPhoto      = errors.New("photo: not a JPEG, PNG or WebP image")
+	ErrTooLarge      = errors.New("photo: over the size limit")
+	ErrTooManyPixels = fmt.Errorf("photo: more than %d pixels", MaxPixels)
 )
+
+// MaxPixels bounds the width × height a photo may declare: a few KiB can
+// declare billions of pixels, which whoever views the photo must allocate
+// to decode it. 50 megapixels is more than a phone's photo at full size.
+const MaxPixels = 50_000_000
 
 // Info describes a cleaned photo.
 type Info struct {
@@ -99,6 +111,29 @@ func Clean(w io.WriteSeeker, r io.Reader, max int64) (Info, error) {
 	return info, nil
 }
 
+// checkPixels refuses dimensions over MaxPixels, and zero ones (a JPEG
+// whose height a later DNL segment would give, which viewers size as
+// they decode).
+func checkPixels(w, h uint64) error {
+	switch {
+	case w == 0 || h == 0:
+		return fmt.Errorf("%w: no dimensions in the header", ErrNotPhoto)
+	case w*h > MaxPixels:
+		return fmt.Errorf("%w: %d×%d", ErrTooManyPixels, w, h)
+	}
+	return nil
+}
+
+// peekHeader peeks at the n bytes of a header that start a segment of
+// length have and returns them, or ErrNotPhoto when the segment is
+// shorter.
+func peekHeader(r *bufio.Reader, n int, have int64) ([]byte, error) {
+	if have < int64(n) {
+		return nil, fmt.Errorf("%w: header too short", ErrNotPhoto)
+	}
+	return r.Peek(n)
+}
+
 type countingWriter struct {
 	w io.WriteSeeker
 	n int64
@@ -151,6 +186,15 @@ func cleanJPEG(w io.Writer, r *bufio.Reader) error {
 		if n < 2 {
 			return fmt.Errorf("%w: bad JPEG segment length", ErrNotPhoto)
 		}
+		if m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC { // SOFn: precision, height, width
+			b, err := peekHeader(r, 5, n-2)
+			if err != nil {
+				return err
+			}
+			if err := checkPixels(uint64(binary.BigEndian.Uint16(b[3:])), uint64(binary.BigEndian.Uint16(b[1:]))); err != nil {
+				return err
+			}
+		}
 		if m == 0xE1 || m == 0xED || m == 0xFE { // APP1 (EXIF, XMP), APP13 (IPTC), COM
 			if _, err := io.CopyN(io.Discard, r, n-2); err != nil {
 				return err
@@ -196,6 +240,15 @@ func cleanPNG(w io.Writer, r *bufio.Reader) error {
 		if first && typ != "IHDR" || n > 1<<31 {
 			return fmt.Errorf("%w: bad PNG chunk", ErrNotPhoto)
 		}
+		if first { // width, height
+			b, err := peekHeader(r, 8, n)
+			if err != nil {
+				return err
+			}
+			if err := checkPixels(uint64(binary.BigEndian.Uint32(b)), uint64(binary.BigEndian.Uint32(b[4:]))); err != nil {
+				return err
+			}
+		}
 		if pngDrop[typ] {
 			if _, err := io.CopyN(io.Discard, r, n+4); err != nil {
 				return err
@@ -213,6 +266,8 @@ func cleanPNG(w io.Writer, r *bufio.Reader) error {
 		}
 	}
 }
+
+func le24(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 }
 
 func cleanWebP(w *countingWriter, r *bufio.Reader) error {
 	var h [12]byte
@@ -242,16 +297,33 @@ func cleanWebP(w *countingWriter, r *bufio.Reader) error {
 				return err
 			}
 			continue
-		case "VP8X":
-			if n < 1 {
-				return fmt.Errorf("%w: bad VP8X chunk", ErrNotPhoto)
-			}
-			vp8xAt = w.n + 8
-			b, err := r.Peek(1)
+		case "VP8X": // flags, 3 reserved bytes, canvas width-1 and height-1 (24 bits each)
+			b, err := peekHeader(r, 10, n)
 			if err != nil {
 				return err
 			}
+			if err := checkPixels(1+uint64(le24(b[4:])), 1+uint64(le24(b[7:]))); err != nil {
+				return err
+			}
+			vp8xAt = w.n + 8
 			vp8xFlags = b[0] &^ 0x0C // no EXIF (0x08), no XMP (0x04)
+		case "VP8 ": // frame tag (3), start code (3), width and height (14 bits each)
+			b, err := peekHeader(r, 10, n)
+			if err != nil {
+				return err
+			}
+			if err := checkPixels(uint64(binary.LittleEndian.Uint16(b[6:])&0x3FFF), uint64(binary.LittleEndian.Uint16(b[8:])&0x3FFF)); err != nil {
+				return err
+			}
+		case "VP8L": // signature 0x2f, then width-1 and height-1 (14 bits each)
+			b, err := peekHeader(r, 5, n)
+			if err != nil {
+				return err
+			}
+			bits := binary.LittleEndian.Uint32(b[1:])
+			if err := checkPixels(1+uint64(bits&0x3FFF), 1+uint64(bits>>14&0x3FFF)); err != nil {
+				return err
+			}
 		}
 		if _, err := w.Write(c[:]); err != nil {
 			return err

@@ -175,3 +175,73 @@ func BenchmarkCleanJPEG(b *testing.B) {
 		}
 	}
 }
+
+// TestPixelBombsRefused: a few KiB can declare a picture of billions of
+// pixels, which every viewer — the console of the matter's handlers, an
+// Open311 client, the citizens' app — must allocate to decode. Nothing is
+// decoded here, but the dimensions each format declares in its header
+// (PNG's IHDR, JPEG's SOFn, WebP's VP8X canvas, VP8 and VP8L frames) are
+// read on the way, and a photo over MaxPixels is refused; the small ones
+// pass.
+func TestPixelBombsRefused(t *testing.T) {
+	var pb bytes.Buffer
+	if err := png.Encode(&pb, img()); err != nil {
+		t.Fatal(err)
+	}
+	bigPNG := append([]byte{}, pb.Bytes()...)
+	binary.BigEndian.PutUint32(bigPNG[16:], 100_000) // IHDR width
+	binary.BigEndian.PutUint32(bigPNG[20:], 100_000) // IHDR height
+	binary.BigEndian.PutUint32(bigPNG[29:], crc32.ChecksumIEEE(bigPNG[12:29]))
+
+	var jb bytes.Buffer
+	if err := jpeg.Encode(&jb, img(), nil); err != nil {
+		t.Fatal(err)
+	}
+	bigJPEG := append([]byte{}, jb.Bytes()...)
+	sof := bytes.Index(bigJPEG, []byte{0xFF, 0xC0})
+	if sof < 0 {
+		t.Fatal("no SOF0 in the test JPEG")
+	}
+	binary.BigEndian.PutUint16(bigJPEG[sof+5:], 60_000) // height
+	binary.BigEndian.PutUint16(bigJPEG[sof+7:], 60_000) // width
+
+	webp := func(chunks ...[]byte) []byte {
+		body := bytes.Join(chunks, nil)
+		in := append([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, uint32(4+len(body)))...)
+		return append(append(in, "WEBP"...), body...)
+	}
+	canvas := func(w, h uint32) []byte {
+		c := []byte{0, 0, 0, 0}
+		c = append(c, byte(w-1), byte((w-1)>>8), byte((w-1)>>16))
+		return append(c, byte(h-1), byte((h-1)>>8), byte((h-1)>>16))
+	}
+	vp8l := func(w, h uint32) []byte {
+		bits := (w - 1) | (h-1)<<14
+		return append([]byte{0x2f}, binary.LittleEndian.AppendUint32(nil, bits)...)
+	}
+	vp8 := func(w, h uint16) []byte {
+		f := []byte{0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a}
+		f = binary.LittleEndian.AppendUint16(f, w)
+		return append(binary.LittleEndian.AppendUint16(f, h), 0, 0)
+	}
+	for name, c := range map[string]struct {
+		in   []byte
+		want error
+	}{
+		"png 100,000×100,000":         {bigPNG, photo.ErrTooManyPixels},
+		"jpeg 60,000×60,000":          {bigJPEG, photo.ErrTooManyPixels},
+		"webp canvas 20,000×20,000":   {webp(riffChunk("VP8X", canvas(20_000, 20_000)), riffChunk("VP8L", vp8l(64, 48))), photo.ErrTooManyPixels},
+		"webp lossless 16,384×16,384": {webp(riffChunk("VP8L", vp8l(16_384, 16_384))), photo.ErrTooManyPixels},
+		"webp lossy 16,383×16,383":    {webp(riffChunk("VP8 ", vp8(16_383, 16_383))), photo.ErrTooManyPixels},
+		"png 64×48":                   {pb.Bytes(), nil},
+		"jpeg 64×48":                  {jb.Bytes(), nil},
+		"webp canvas and frame 64×48": {webp(riffChunk("VP8X", canvas(64, 48)), riffChunk("VP8L", vp8l(64, 48))), nil},
+		"webp lossy 4,000×3,000":      {webp(riffChunk("VP8 ", vp8(4_000, 3_000))), nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, _, err := clean(t, c.in, 5<<20); !errors.Is(err, c.want) {
+				t.Errorf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+}
