@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -21,11 +22,6 @@ import (
 type Config struct {
 	Brokers []string
 	Names   topics.Names
-	// BatchTimeout is how long a write to the brokers waits for more
-	// messages before it is sent. Default none: writes that arrive while
-	// one is under way go together in the next anyway, and codes are
-	// latency-critical.
-	BatchTimeout time.Duration
 	// WriteTimeout bounds one write to the brokers. Default 10s.
 	WriteTimeout time.Duration
 	// MaxPending bounds the messages of one topic the publisher holds at
@@ -58,8 +54,9 @@ func (c Config) Validate() error {
 // MaxPendingBytes), so callers that outrun the brokers are refused with
 // ErrBusy instead of growing the process's memory.
 type Publisher struct {
-	w     *kafka.Writer
-	write func(context.Context, ...kafka.Message) error // w.WriteMessages; a test may stand in
+	tr    *kafka.Transport
+	bw    *brokerWriter
+	write func(context.Context, ...kafka.Message) error // bw.write; a test may stand in
 	names topics.Names
 
 	maxPending, maxBytes int
@@ -119,9 +116,6 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.BatchTimeout <= 0 {
-		cfg.BatchTimeout = time.Nanosecond // the writer's zero is a second
-	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
@@ -131,22 +125,20 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 	if cfg.MaxPendingBytes <= 0 {
 		cfg.MaxPendingBytes = 32 << 20
 	}
-	w := &kafka.Writer{
-		Addr: kafka.TCP(cfg.Brokers...),
-		// Murmur2 places keys on the partitions the Java client would,
-		// so other producers of the same topics agree on ordering.
-		Balancer:     &kafka.Murmur2Balancer{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: cfg.BatchTimeout,
-		// The writer sets aside room for BatchSize messages in every
-		// batch it starts, however few it gets; a write to the brokers
-		// carries at most maxFlush spread over the topic's partitions.
-		BatchSize:              128,
-		WriteTimeout:           cfg.WriteTimeout,
-		MaxAttempts:            5,
-		AllowAutoTopicCreation: false,
+	// A transport of the publisher's own: its connections and metadata
+	// go with it on Close.
+	tr := &kafka.Transport{Dial: (&net.Dialer{Timeout: 3 * time.Second}).DialContext}
+	bw := &brokerWriter{
+		addr: kafka.TCP(cfg.Brokers...),
+		rt:   tr,
+		// Every in-sync replica acknowledges (acks=all), within the
+		// write's timeout.
+		timeout:     cfg.WriteTimeout,
+		maxAttempts: 5,
+		backoffMin:  100 * time.Millisecond,
+		backoffMax:  time.Second,
 	}
-	return &Publisher{names: cfg.Names, w: w, write: w.WriteMessages, maxPending: cfg.MaxPending,
+	return &Publisher{names: cfg.Names, tr: tr, bw: bw, write: bw.write, maxPending: cfg.MaxPending,
 		maxBytes: cfg.MaxPendingBytes, queues: map[string]*topicQueue{}}, nil
 }
 
@@ -374,7 +366,8 @@ func (p *Publisher) Close() error {
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
-	return p.w.Close()
+	p.tr.CloseIdleConnections()
+	return nil
 }
 
 func topicsOf(recs []producer.Record) string {
