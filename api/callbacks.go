@@ -130,14 +130,21 @@ func (h *handler) smsCallback(w http.ResponseWriter, r *http.Request) error {
 		return loa.Unavailable("the delivery report could not be recorded; send it again")
 	}
 	if !matched {
-		h.log.Warn("delivery report matches no delivery yet; held until its send is recorded", slog.String("provider", name),
-			slog.String("provider_id", rep.ProviderID), slog.String("phone", phone.Mask(rep.Phone)),
-			slog.String("status", string(rep.Status)))
+		// Not a warning: a gateway that reports at once does so before
+		// the ledger has the send, nearly every time; one reported held
+		// for too long is dropped with a warning (dispatcher.Reports).
+		if h.log.Enabled(r.Context(), slog.LevelDebug) {
+			h.log.Debug("delivery report matches no delivery yet; held until its send is recorded", slog.String("provider", name),
+				slog.String("provider_id", rep.ProviderID), slog.String("phone", phone.Mask(rep.Phone)),
+				slog.String("status", string(rep.Status)))
+		}
 		writeJSON(w, http.StatusAccepted, callbackAnswer{Matched: false, Status: reportHeld})
 		return nil
 	}
-	h.log.Debug("delivery report", slog.String("provider", name), slog.String("provider_id", rep.ProviderID),
-		slog.String("status", string(rep.Status)))
+	if h.log.Enabled(r.Context(), slog.LevelDebug) {
+		h.log.Debug("delivery report", slog.String("provider", name), slog.String("provider_id", rep.ProviderID),
+			slog.String("status", string(rep.Status)))
+	}
 	writeJSON(w, http.StatusAccepted, callbackAnswer{Matched: true, Status: rep.Status})
 	return nil
 }

@@ -241,8 +241,10 @@ func (s smppReports) Report(ctx context.Context, rep smpp.Report) error {
 		reason += " err:" + rep.Receipt.Err
 	}
 	matched, err := s.reports.Record(ctx, dispatcher.DeliveryReport{Provider: rep.Provider, ProviderID: rep.MessageID, Status: status, Reason: reason})
-	if err == nil && !matched {
-		s.log.Warn("delivery receipt matches no delivery yet; held until its send is recorded", slog.String("provider", rep.Provider),
+	// Not a warning: a receipt usually comes before the ledger has its
+	// send (see api's SMS callbacks).
+	if err == nil && !matched && s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.Debug("delivery receipt matches no delivery yet; held until its send is recorded", slog.String("provider", rep.Provider),
 			slog.String("provider_id", rep.MessageID), slog.String("phone", phone.Mask(rep.Receipt.Phone)), slog.String("status", string(status)))
 	}
 	return err
