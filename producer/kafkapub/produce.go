@@ -18,7 +18,8 @@ import (
 )
 
 // brokerWriter writes messages to the brokers in one produce request a
-// leader broker, whatever the number of partitions they go to.
+// leader broker, whatever the number of partitions they go to (more
+// only when a partition has over maxBatchBytes of them).
 //
 // kafka-go's Writer sends one produce request a partition: a write that
 // carried five codes to five of loa.otp's six partitions was five
@@ -96,12 +97,15 @@ func (b *brokerWriter) attempt(ctx context.Context, msgs []kafka.Message, todo [
 			retry = append(retry, idx...)
 		}
 	}
-	byLeader, err := b.place(ctx, msgs, todo)
+	rounds, err := b.place(ctx, msgs, todo)
 	if err != nil {
 		fail(todo, err)
 		return retry
 	}
-	var mu sync.Mutex
+	var (
+		mu     sync.Mutex
+		failed = map[topicPartition]error{} // partitions with a batch not written
+	)
 	send := func(ts []target) {
 		req := b.request(msgs, ts)
 		if b.requests != nil {
@@ -115,6 +119,7 @@ func (b *brokerWriter) attempt(ctx context.Context, msgs []kafka.Message, todo [
 		if err != nil {
 			for _, t := range ts {
 				fail(t.msgs, err)
+				failed[topicPartition{t.topic, t.partition}] = err
 			}
 			return
 		}
@@ -132,26 +137,48 @@ func (b *brokerWriter) attempt(ctx context.Context, msgs []kafka.Message, todo [
 			}
 		}
 		for _, t := range ts {
-			perr, ok := answered[topicPartition{t.topic, t.partition}]
+			tp := topicPartition{t.topic, t.partition}
+			perr, ok := answered[tp]
 			if !ok {
 				perr = fmt.Errorf("kafkapub: no answer for %s/%d in the produce response: %w", t.topic, t.partition, io.ErrUnexpectedEOF)
 			}
 			if perr != nil {
 				fail(t.msgs, perr)
+				failed[tp] = perr
 			}
 		}
 	}
-	if len(byLeader) == 1 {
-		for _, ts := range byLeader {
-			send(ts)
+	for _, byLeader := range rounds {
+		// A partition's later batch is not written after an earlier one
+		// failed: its messages would be out of order. It fails with the
+		// earlier one's error, and is tried again with it if that may help.
+		for leader, ts := range byLeader {
+			kept := ts[:0]
+			for _, t := range ts {
+				if err := failed[topicPartition{t.topic, t.partition}]; err != nil {
+					fail(t.msgs, err)
+					continue
+				}
+				kept = append(kept, t)
+			}
+			if len(kept) == 0 {
+				delete(byLeader, leader)
+			} else {
+				byLeader[leader] = kept
+			}
 		}
-		return retry
+		if len(byLeader) == 1 {
+			for _, ts := range byLeader {
+				send(ts)
+			}
+			continue
+		}
+		var wg sync.WaitGroup
+		for _, ts := range byLeader {
+			wg.Go(func() { send(ts) })
+		}
+		wg.Wait()
 	}
-	var wg sync.WaitGroup
-	for _, ts := range byLeader {
-		wg.Go(func() { send(ts) })
-	}
-	wg.Wait()
 	slices.Sort(retry)
 	return retry
 }
@@ -161,9 +188,24 @@ type topicPartition struct {
 	partition int32
 }
 
+// maxBatchBytes bounds the keys, values and headers of one partition's
+// messages in one produce request, as the Writer's BatchBytes did: the
+// broker refuses a record batch over its message.max.bytes (1 MiB and a
+// little by default). A partition with more waits for the next request,
+// sent once this one is answered, so that its messages keep their order.
+// It leaves a KiB of the MiB for the batch's own header and what
+// recordOverhead underestimates.
+const maxBatchBytes = 1<<20 - 1<<10
+
+// recordOverhead is about what a record adds to its key, value and
+// headers in a batch (lengths, offset and time deltas).
+const recordOverhead = 32
+
 // place assigns the messages todo to their partitions and groups the
-// partitions by their leader.
-func (b *brokerWriter) place(ctx context.Context, msgs []kafka.Message, todo []int) (map[int32][]target, error) {
+// partitions by their leader, in rounds: each round is a request a
+// leader, a partition's messages in order over the rounds, at most
+// maxBatchBytes of them in a round (or one larger message alone).
+func (b *brokerWriter) place(ctx context.Context, msgs []kafka.Message, todo []int) ([]map[int32][]target, error) {
 	var names []string
 	for _, i := range todo {
 		if !slices.Contains(names, msgs[i].Topic) {
@@ -193,8 +235,11 @@ func (b *brokerWriter) place(ctx context.Context, msgs []kafka.Message, todo []i
 		slices.Sort(l.ids)
 		layouts[t.Name] = l
 	}
-	at := map[topicPartition]int{} // → index in its leader's targets
-	byLeader := map[int32][]target{}
+	type place struct {
+		round, at, bytes int // its current round, its target's index there, the bytes in it
+	}
+	places := map[topicPartition]*place{}
+	var rounds []map[int32][]target
 	for _, i := range todo {
 		m := msgs[i]
 		l, ok := layouts[m.Topic]
@@ -203,15 +248,28 @@ func (b *brokerWriter) place(ctx context.Context, msgs []kafka.Message, todo []i
 		}
 		tp := topicPartition{m.Topic, int32(b.balancer.Balance(m, l.ids...))}
 		leader := l.leaders[tp.partition]
-		j, ok := at[tp]
-		if !ok {
-			j = len(byLeader[leader])
-			at[tp] = j
-			byLeader[leader] = append(byLeader[leader], target{topic: tp.topic, partition: tp.partition})
+		size := len(m.Key) + len(m.Value) + recordOverhead
+		for _, h := range m.Headers {
+			size += len(h.Key) + len(h.Value)
 		}
-		byLeader[leader][j].msgs = append(byLeader[leader][j].msgs, i)
+		pl := places[tp]
+		if pl == nil || pl.bytes+size > maxBatchBytes {
+			round := 0
+			if pl != nil {
+				round = pl.round + 1
+			}
+			for len(rounds) <= round {
+				rounds = append(rounds, map[int32][]target{})
+			}
+			pl = &place{round: round, at: len(rounds[round][leader])}
+			places[tp] = pl
+			rounds[round][leader] = append(rounds[round][leader], target{topic: tp.topic, partition: tp.partition})
+		}
+		pl.bytes += size
+		t := &rounds[pl.round][leader][pl.at]
+		t.msgs = append(t.msgs, i)
 	}
-	return byLeader, nil
+	return rounds, nil
 }
 
 // request is the produce request of the targets ts (of one leader).

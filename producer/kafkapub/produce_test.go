@@ -101,6 +101,42 @@ func TestAWriteIsOneProduceRequest(t *testing.T) {
 					t.Errorf("partition %d holds %v, want %v", part, got, want[part])
 				}
 			}
+
+			// Over a MiB for one partition: taken in turns, in order.
+			big := names.Lane(topics.LaneAlert)
+			var bigs []producer.Record
+			for i := range 3 {
+				bigs = append(bigs, producer.Record{Topic: big, Key: "same", Value: append(fmt.Appendf(nil, "%d", i), make([]byte, 600<<10)...)})
+			}
+			if err := p.Write(ctx, bigs...); err != nil {
+				t.Fatalf("writing 1.8 MB to one partition: %v", err)
+			}
+			part := kafka.Murmur2Balancer{}.Balance(kafka.Message{Key: []byte("same")}, partitions...)
+			var got []string
+			for offset := int64(0); len(got) < 3; {
+				res, err := client.Fetch(ctx, &kafka.FetchRequest{Topic: big, Partition: part, Offset: offset, MinBytes: 1, MaxBytes: 4 << 20})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Error != nil {
+					t.Fatal(res.Error)
+				}
+				n := len(got)
+				for {
+					r, err := res.Records.ReadRecord()
+					if err != nil {
+						break
+					}
+					v, _ := kafka.ReadAll(r.Value)
+					got, offset = append(got, string(v[:1])), r.Offset+1
+				}
+				if len(got) == n {
+					t.Fatalf("partition %d of %s holds %v, want [0 1 2]", part, big, got)
+				}
+			}
+			if fmt.Sprint(got) != "[0 1 2]" {
+				t.Errorf("partition %d of %s holds %v, want [0 1 2]", part, big, got)
+			}
 		})
 	}
 }
@@ -232,5 +268,63 @@ func TestALostConnectionIsTriedAgainThenReported(t *testing.T) {
 	}
 	if !errors.Is(we[0], lost) {
 		t.Errorf("message 0 failed with %v, want the lost connection", we[0])
+	}
+}
+
+// TestAPartitionOverABatchGoesInTurns: a partition's messages over
+// maxBatchBytes go in requests one after the other, in order (the broker
+// refuses a record batch over its message.max.bytes), and after one of
+// them failed for a while the later ones wait for it: the partition's
+// messages are written in the order given, however the attempts went.
+func TestAPartitionOverABatchGoesInTurns(t *testing.T) {
+	big := make([]byte, 600<<10)
+	var msgs []kafka.Message
+	for i := range 3 {
+		msgs = append(msgs, kafka.Message{Topic: "loa.otp", Key: []byte("same"), Value: append([]byte(fmt.Sprint(i)), big...)})
+	}
+	other, _ := messagesOnEveryPartition()
+	same := kafka.Murmur2Balancer{}.Balance(msgs[0], 0, 1, 2, 3, 4, 5)
+	for _, m := range other {
+		if (kafka.Murmur2Balancer{}).Balance(m, 0, 1, 2, 3, 4, 5) != same {
+			msgs = append(msgs, m)
+			break
+		}
+	}
+
+	var written []string // the values' first byte written to the big partition, in order
+	s := &scripted{answer: func(call int, p int32) int16 {
+		if call == 0 && p == int32(same) {
+			return int16(kafka.NotEnoughReplicas)
+		}
+		return 0
+	}}
+	w := scriptedWriter(s)
+	w.requests = func(r *produceAPI.Request) {
+		for _, tp := range r.Topics {
+			for _, p := range tp.Partitions {
+				if p.Partition != int32(same) {
+					continue
+				}
+				for {
+					rec, err := p.RecordSet.Records.ReadRecord()
+					if err != nil {
+						break
+					}
+					v, _ := kafka.ReadAll(rec.Value)
+					written = append(written, string(v[:1]))
+				}
+			}
+		}
+	}
+	if err := w.write(t.Context(), msgs...); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	// Attempt 1: message 0 refused for a while, 1 and 2 not sent after
+	// it. Attempt 2: 0, then 1, then 2, a request each.
+	if got := fmt.Sprint(written); got != "[0 0 1 2]" {
+		t.Errorf("the big partition was written %s, want [0 0 1 2]", got)
+	}
+	if len(s.requests) != 4 {
+		t.Errorf("%d produce requests, want 4", len(s.requests))
 	}
 }
