@@ -99,8 +99,13 @@ func (b *brokerWriter) attempt(ctx context.Context, msgs []kafka.Message, todo [
 	}
 	rounds, err := b.place(ctx, msgs, todo)
 	if err != nil {
-		fail(todo, err)
-		return retry
+		// The topic's layout is not known (a topic not created yet, the
+		// brokers away): fail at once, as the Writer did; the callers
+		// retry their writes.
+		for _, i := range todo {
+			errs[i] = err
+		}
+		return nil
 	}
 	var (
 		mu     sync.Mutex

@@ -149,12 +149,20 @@ type scripted struct {
 	requests []*produceAPI.Request
 	answer   func(call int, partition int32) int16 // the partition's error code
 	fail     func(call int) error                  // the whole request's error
+	unknown  bool                                  // the topic is not known
+	metadata int                                   // metadata requests answered
 }
 
 func (s *scripted) RoundTrip(_ context.Context, _ net.Addr, m protocol.Message) (protocol.Message, error) {
 	switch req := m.(type) {
 	case *metadataAPI.Request:
+		s.mu.Lock()
+		s.metadata++
+		s.mu.Unlock()
 		t := metadataAPI.ResponseTopic{Name: req.TopicNames[0]}
+		if s.unknown {
+			t.ErrorCode = int16(kafka.UnknownTopicOrPartition)
+		}
 		for i := range int32(6) {
 			t.Partitions = append(t.Partitions, metadataAPI.ResponsePartition{PartitionIndex: i, LeaderID: 1})
 		}
@@ -326,5 +334,21 @@ func TestAPartitionOverABatchGoesInTurns(t *testing.T) {
 	}
 	if len(s.requests) != 4 {
 		t.Errorf("%d produce requests, want 4", len(s.requests))
+	}
+}
+
+// TestAnUnknownTopicFailsAtOnce: a write to a topic the brokers do not
+// know fails at once, every message with the reason, and asks them
+// nothing more, as kafka-go's Writer did (the callers retry).
+func TestAnUnknownTopicFailsAtOnce(t *testing.T) {
+	s := &scripted{answer: func(int, int32) int16 { return 0 }, unknown: true}
+	msgs, _ := messagesOnEveryPartition()
+	err := scriptedWriter(s).write(t.Context(), msgs...)
+	we, ok := errors.AsType[kafka.WriteErrors](err)
+	if !ok || we.Count() != len(msgs) || !errors.Is(we[0], kafka.UnknownTopicOrPartition) {
+		t.Fatalf("write: %v, want every message failed with UnknownTopicOrPartition", err)
+	}
+	if s.metadata != 1 || len(s.requests) != 0 {
+		t.Errorf("%d metadata and %d produce requests, want 1 and 0", s.metadata, len(s.requests))
 	}
 }
