@@ -777,8 +777,9 @@ func (s *Service) Reach(ctx context.Context, b Broadcast) (Estimate, error) {
 	}
 	r := Reach{Devices: e.Devices, Phones: e.Phones, CountedAt: e.CountedAt}
 	stored, err := s.d.Store.RecordReach(ctx, b.ID, r)
-	if err != nil {
-		return Estimate{}, err
+	if err != nil { // shown all the same; the next read stores it
+		s.d.Log.Warn("broadcast: the audience size was not stored", slog.String("id", b.ID), slog.Any("error", err))
+		return e, nil
 	}
 	if !stored { // another process stored its count first: show that one
 		if nb, err := s.load(ctx, b.ID); err == nil && nb.Reach != nil {
