@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/broadcast"
 )
 
@@ -168,15 +170,17 @@ func (h *handler) getBroadcast(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := chi.URLParam(r, "id")
-	b, err := svc.Get(r.Context(), h.broadcastActor(r), id)
+	var st Stats
+	b, err := svc.GetCounted(r.Context(), h.broadcastActor(r), id, func(ctx context.Context) (map[string]int64, []producer.DeliveryStat, error) {
+		targeted, rows, rate, err := h.requestCounts(ctx, r, id)
+		st = foldStats(targeted, rows)
+		st.Rate = rate
+		return targeted, rows, err
+	})
 	if err != nil {
 		return err
 	}
 	est, err := svc.Reach(r.Context(), b)
-	if err != nil {
-		return err
-	}
-	st, err := h.requestStats(r, b.ID)
 	if err != nil {
 		return err
 	}

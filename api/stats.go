@@ -73,28 +73,43 @@ func (h *handler) notificationStats(ctx context.Context, notificationID string) 
 // with ?rate_since=<Unix second> (0: from the start), the deliveries per
 // second from that second on, read in the same scan of the ledger.
 func (h *handler) requestStats(r *http.Request, notificationID string) (Stats, error) {
-	v := r.URL.Query().Get("rate_since")
-	if v == "" {
-		return h.notificationStats(r.Context(), notificationID)
-	}
-	since, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || since < 0 {
-		return Stats{}, loa.InvalidFields(loa.FieldError{Field: "rate_since", Detail: "must be a Unix time in seconds (0 for the whole curve)"})
-	}
-	targeted, err := h.deps.Store.PlanTargeted(r.Context(), notificationID)
-	if err != nil {
-		return Stats{}, err
-	}
-	rows, points, err := h.deps.Store.DeliveryStatsAndRate(r.Context(), notificationID, time.Unix(since, 0))
+	targeted, rows, rate, err := h.requestCounts(r.Context(), r, notificationID)
 	if err != nil {
 		return Stats{}, err
 	}
 	st := foldStats(targeted, rows)
-	st.Rate = &Rate{Since: since, Points: make([][2]int64, len(points))}
-	for i, p := range points {
-		st.Rate.Points[i] = [2]int64{p.At, p.Count}
-	}
+	st.Rate = rate
 	return st, nil
+}
+
+// requestCounts reads what requestStats folds: the planned deliveries
+// per channel, the ledger's counts and, when asked for, the rate.
+func (h *handler) requestCounts(ctx context.Context, r *http.Request, notificationID string) (map[string]int64, []sqlstore.DeliveryStat, *Rate, error) {
+	v := r.URL.Query().Get("rate_since")
+	var since int64
+	if v != "" {
+		var err error
+		if since, err = strconv.ParseInt(v, 10, 64); err != nil || since < 0 {
+			return nil, nil, nil, loa.InvalidFields(loa.FieldError{Field: "rate_since", Detail: "must be a Unix time in seconds (0 for the whole curve)"})
+		}
+	}
+	targeted, err := h.deps.Store.PlanTargeted(ctx, notificationID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if v == "" {
+		rows, err := h.deps.Store.DeliveryStats(ctx, notificationID)
+		return targeted, rows, nil, err
+	}
+	rows, points, err := h.deps.Store.DeliveryStatsAndRate(ctx, notificationID, time.Unix(since, 0))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rate := &Rate{Since: since, Points: make([][2]int64, len(points))}
+	for i, p := range points {
+		rate.Points[i] = [2]int64{p.At, p.Count}
+	}
+	return targeted, rows, rate, nil
 }
 
 // foldStats sums the ledger's counts per channel and provider.

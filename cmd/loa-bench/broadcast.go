@@ -363,6 +363,12 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	if _, err := c.Call(ctx, "POST", "/v1/broadcasts/"+bc.ID+"/submit", sub, nil, nil); err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
 	}
+	// The approver looks before deciding, as in the console: the audience
+	// is counted then, and the approval keeps that figure, so reading the
+	// broadcast while it is sent (waitLedger) counts nothing.
+	if _, err := c.Call(ctx, "GET", "/v1/broadcasts/"+bc.ID, appr, nil, nil); err != nil {
+		return nil, fmt.Errorf("look before approving: %w", err)
+	}
 	before, err := b.count(ctx)
 	if err != nil {
 		return nil, err

@@ -41,6 +41,9 @@ type DB struct {
 	// rows was written on PostgreSQL: how many rows by COPY, how many by
 	// the upsert.
 	ledgerHook func(copied, upserted int)
+	// openHook, when set (by tests), learns how many compact entries
+	// the live counts open to find the addresses that also have a row.
+	openHook func(entries int)
 	// trees caches the area trees of audiences (see subtree).
 	trees areaTreeCache
 }

@@ -142,7 +142,7 @@ func (d *DB) writeLedger(ctx context.Context, entries []sentEntry, fresh, known 
 			for i := range entries {
 				e := &entries[i]
 				b.Queue(insertSentSQL, e.notificationID, e.channel, e.digest, e.provider, e.class, e.reason, int32(e.targets),
-					int32(len(e.recipients)), e.firstAt, e.lastAt, e.recipients, e.providerIDs, e.ats)
+					int32(len(e.recipients)), e.firstAt, e.lastAt, e.recipients, e.providerIDs, e.ats, e.hashes)
 			}
 			if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 				return err

@@ -20,3 +20,10 @@ func SetAudienceHook(d *DB, f func(ctx context.Context, conn interface {
 // SetLedgerHook has f learn how each batch of ledger rows is written on
 // PostgreSQL: how many rows by COPY, how many by the upsert.
 func SetLedgerHook(d *DB, f func(copied, upserted int)) { d.ledgerHook = f }
+
+// SetOpenHook has f learn how many compact entries each count of a
+// notification with both entries and rows opens (PostgreSQL).
+func SetOpenHook(d *DB, f func(entries int)) { d.openHook = f }
+
+// AddressHash is addressHash: what a compact entry keeps of each address.
+func AddressHash(s string) uint32 { return addressHash(s) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"slices"
 	"time"
 
 	"github.com/loa-hub/loa"
@@ -32,14 +33,15 @@ type sentEntry struct {
 	firstAt, lastAt         time.Time
 	recipients, providerIDs []string
 	ats                     []time.Time
-	size                    int // bytes of recipients and provider ids
+	hashes                  []byte // addressHash of each recipient, 4 bytes each
+	size                    int    // bytes of recipients and provider ids
 }
 
 // insertSentSQL writes one compact entry; an entry already there (the
 // same receipts folded again) is left as it is.
 const insertSentSQL = `INSERT INTO deliveries_sent (notification_id, channel, digest, provider, class, reason, targets, n,
-		first_at, last_at, recipients, provider_ids, ats)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text[], $12::text[], $13::timestamptz[])
+		first_at, last_at, recipients, provider_ids, ats, recipient_hashes)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text[], $12::text[], $13::timestamptz[], $14)
 	ON CONFLICT (notification_id, channel, digest) DO NOTHING`
 
 // compactable reports whether an outcome goes in a compact entry: a push
@@ -101,6 +103,7 @@ func compactSent(batches [][]producer.Delivery) ([]sentEntry, []producer.Deliver
 			e := &entries[j]
 			at := r.UpdatedAt.UTC().Truncate(time.Microsecond) // PostgreSQL's precision: the digest sees what is stored
 			e.recipients = append(e.recipients, r.Recipient)
+			e.hashes = binary.BigEndian.AppendUint32(e.hashes, addressHash(r.Recipient))
 			e.providerIDs = append(e.providerIDs, r.ProviderID)
 			e.ats = append(e.ats, at)
 			e.size += len(r.Recipient) + len(r.ProviderID)
@@ -116,6 +119,18 @@ func compactSent(batches [][]producer.Delivery) ([]sentEntry, []producer.Deliver
 		}
 	}
 	return entries, rest
+}
+
+// addressHash is the 32-bit FNV-1a hash of an address: what an entry's
+// recipient_hashes holds for each of its recipients. It must never
+// change: the hashes are stored.
+func addressHash(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }
 
 // sum is the entry's digest: a hash of everything it holds, each string
@@ -262,9 +277,11 @@ func (c *ledgerCount) stats() []DeliveryStat {
 
 // countSent adds a notification's compact entries to c on PostgreSQL:
 // their deliveries by channel and provider, by second when rate is set
-// (only the entries with a delivery from c.since on are opened), and
-// takes back, for each address that also has a deliveries row (rowChannels:
-// the channels with rows), the one of the two that mergeSent leaves out.
+// (only the entries with a delivery from c.since on are read, and only
+// those whose deliveries span more than one second are opened), and
+// takes back, for each address that also has a deliveries row
+// (rowChannels: the channels with rows), the one of the two that
+// mergeSent leaves out.
 func (d *DB) countSent(ctx context.Context, id string, c *ledgerCount, rate bool, rowChannels map[string]bool) error {
 	rows, err := d.db.QueryContext(ctx, `SELECT channel, provider, SUM(n) FROM deliveries_sent WHERE notification_id = $1
 		GROUP BY channel, provider`, id)
@@ -289,46 +306,35 @@ func (d *DB) countSent(ctx context.Context, id string, c *ledgerCount, rate bool
 	if err := rows.Err(); err != nil || len(sentChannels) == 0 {
 		return err
 	}
-	const second = `CAST(floor(extract(epoch FROM u.at)) AS BIGINT)`
 	if rate {
-		rows, err := d.db.QueryContext(ctx, `SELECT c.channel, c.provider, `+second+` AS s, COUNT(*)
-			FROM deliveries_sent c CROSS JOIN LATERAL unnest(c.ats) AS u(at)
-			WHERE c.notification_id = $1 AND c.last_at >= to_timestamp($2) GROUP BY 1, 2, 3`, id, c.since)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var (
-				k    statKey
-				s, n int64
-			)
-			if err := rows.Scan(&k.channel, &k.provider, &s, &n); err != nil {
-				rows.Close()
-				return err
-			}
-			if s >= c.since && s > 0 {
-				c.perSecond[s] += n
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := d.sentPerSecond(ctx, id, c); err != nil {
 			return err
 		}
 	}
-	both := false
+	var both []string
 	for _, ch := range sentChannels {
-		both = both || rowChannels[ch]
+		if rowChannels[ch] && !slices.Contains(both, ch) {
+			both = append(both, ch)
+		}
 	}
-	if !both {
+	if len(both) == 0 {
 		return nil
 	}
+	digests, err := d.entriesWithRows(ctx, id, both)
+	if d.openHook != nil {
+		d.openHook(len(digests))
+	}
+	if err != nil || len(digests) == 0 {
+		return err
+	}
 	// An address with both: the merged delivery counts once.
+	const second = `CAST(floor(extract(epoch FROM u.at)) AS BIGINT)`
 	rows, err = d.db.QueryContext(ctx, `SELECT d.channel, d.status, d.provider, CAST(floor(extract(epoch FROM d.updated_at)) AS BIGINT),
 			x.provider, x.s
 		FROM deliveries d JOIN (SELECT c.channel, c.provider, u.recipient, `+second+` AS s
 			FROM deliveries_sent c CROSS JOIN LATERAL unnest(c.recipients, c.ats) AS u(recipient, at)
-			WHERE c.notification_id = $1) x ON x.channel = d.channel AND x.recipient = d.recipient
-		WHERE d.notification_id = $1`, id)
+			WHERE c.notification_id = $1 AND c.digest = ANY($2::bytea[])) x ON x.channel = d.channel AND x.recipient = d.recipient
+		WHERE d.notification_id = $1`, id, digests)
 	if err != nil {
 		return err
 	}
@@ -356,4 +362,92 @@ func (d *DB) countSent(ctx context.Context, id string, c *ledgerCount, rate bool
 		}
 	}
 	return rows.Err()
+}
+
+// sentPerSecond adds to c's seconds the deliveries of a notification's
+// compact entries with a delivery from c.since on. An entry whose first
+// and last delivery fall in one second (nearly all: an entry is one
+// receipt message, sent within milliseconds) counts its n in that
+// second without being opened; only the others are unnested.
+func (d *DB) sentPerSecond(ctx context.Context, id string, c *ledgerCount) error {
+	const (
+		first  = `CAST(floor(extract(epoch FROM c.first_at)) AS BIGINT)`
+		last   = `CAST(floor(extract(epoch FROM c.last_at)) AS BIGINT)`
+		second = `CAST(floor(extract(epoch FROM u.at)) AS BIGINT)`
+	)
+	rows, err := d.db.QueryContext(ctx, `SELECT `+first+` AS s, SUM(c.n) FROM deliveries_sent c
+			WHERE c.notification_id = $1 AND c.last_at >= to_timestamp($2) AND `+first+` = `+last+` GROUP BY 1
+		UNION ALL
+		SELECT `+second+` AS s, COUNT(*) FROM deliveries_sent c CROSS JOIN LATERAL unnest(c.ats) AS u(at)
+			WHERE c.notification_id = $1 AND c.last_at >= to_timestamp($2) AND `+first+` <> `+last+` GROUP BY 1`, id, c.since)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s, n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			return err
+		}
+		if s >= c.since && s > 0 {
+			c.perSecond[s] += n
+		}
+	}
+	return rows.Err()
+}
+
+// entriesWithRows returns the digests of a notification's compact
+// entries in channels that may hold an address that also has a
+// deliveries row: those whose recipient_hashes hold the hash of one of
+// the rows' addresses, and those written without hashes. The rows are
+// few (failures, redeliveries' receipts) and the entries many, so this
+// reads 4 bytes an address of the entries instead of unnesting them; a
+// hash that matches by chance only opens an entry for nothing.
+func (d *DB) entriesWithRows(ctx context.Context, id string, channels []string) ([][]byte, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT channel, recipient FROM deliveries WHERE notification_id = $1 AND channel = ANY($2::text[])`,
+		id, channels)
+	if err != nil {
+		return nil, err
+	}
+	hashes := map[string]map[uint32]struct{}{} // by channel
+	for rows.Next() {
+		var ch, r string
+		if err := rows.Scan(&ch, &r); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if hashes[ch] == nil {
+			hashes[ch] = map[uint32]struct{}{}
+		}
+		hashes[ch][addressHash(r)] = struct{}{}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(hashes) == 0 {
+		return nil, err
+	}
+	rows, err = d.db.QueryContext(ctx, `SELECT channel, digest, recipient_hashes FROM deliveries_sent
+		WHERE notification_id = $1 AND channel = ANY($2::text[])`, id, channels)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var (
+		out         [][]byte
+		ch          string
+		digest, row []byte
+	)
+	for rows.Next() {
+		if err := rows.Scan(&ch, &digest, &row); err != nil {
+			return nil, err
+		}
+		of := hashes[ch]
+		hit := row == nil && len(of) > 0
+		for i := 0; !hit && len(of) > 0 && i+4 <= len(row); i += 4 {
+			_, hit = of[binary.BigEndian.Uint32(row[i:])]
+		}
+		if hit {
+			out = append(out, slices.Clone(digest))
+		}
+	}
+	return out, rows.Err()
 }

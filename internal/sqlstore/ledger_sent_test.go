@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/producer"
 )
@@ -191,5 +192,109 @@ func TestLedgerSentEntriesOfAbsurdSize(t *testing.T) {
 	ds, err := db.Deliveries(ctx, "huge")
 	if err != nil || len(ds) != 3000 {
 		t.Fatalf("%d deliveries, %v", len(ds), err)
+	}
+}
+
+// TestLedgerCountsOpenOnlyEntriesWithRows: the live counts of a
+// notification with compact entries and rows beside them equal, on
+// PostgreSQL, those of the same receipts kept as one row each (SQLite:
+// the per-row truth), counts and seconds alike, while opening only the
+// entries that may hold an address with a row: those whose hashes match
+// one (a true match, or a chance one: an address whose hash is another's),
+// and those written without hashes; never the others.
+func TestLedgerCountsOpenOnlyEntriesWithRows(t *testing.T) {
+	stores := testenv.Stores(t)
+	pg, truth := stores["postgres"], stores["sqlite"]
+	if pg == nil {
+		t.Skip("no PostgreSQL")
+	}
+	ctx := context.Background()
+	// Two addresses of one hash: one is sent, the other fails.
+	seen, collide := map[uint32]string{}, [2]string{}
+	for i := 0; collide[0] == ""; i++ {
+		s := fmt.Sprintf("col-%d", i)
+		h := sqlstore.AddressHash(s)
+		if o, ok := seen[h]; ok {
+			collide = [2]string{o, s}
+		}
+		seen[h] = s
+	}
+	at := time.Date(2026, 11, 30, 1, 0, 0, 0, time.UTC)
+	push := func(tok string, st loa.Status, provider string, attempts int, ms int) producer.Delivery {
+		return producer.Delivery{NotificationID: "mix", Channel: "push", Recipient: tok, Status: st, Provider: provider,
+			ProviderID: "m-" + tok, Targets: 3001, Attempts: attempts, UpdatedAt: at.Add(time.Duration(ms) * time.Millisecond)}
+	}
+	// Six receipt messages of 500 first sends: six entries. The fifth
+	// spans two seconds (its sends at 4.8 s to 5.3 s).
+	var batches [][]producer.Delivery
+	for e := range 6 {
+		var b []producer.Delivery
+		for i := range 500 {
+			tok := fmt.Sprintf("tok-%d-%03d", e, i)
+			if e == 0 && i == 250 {
+				tok = collide[0]
+			}
+			ms := e*1000 + i
+			if e == 4 {
+				ms += 800
+			}
+			b = append(b, push(tok, loa.StatusSent, "fcm", 1, ms))
+		}
+		batches = append(batches, b)
+	}
+	rows := []producer.Delivery{
+		push("tok-1-499", loa.StatusSent, "", 0, 9000),        // a redelivery found it sent (the entry's last address)
+		push("tok-2-000", loa.StatusDelivered, "", 1, 9100),   // a report: wins (the entry's first address)
+		push("tok-3-123", loa.StatusSent, "", 0, 9200),        // a redelivery, in the entry written without hashes
+		push(collide[1], loa.StatusTokenDead, "fcm", 1, 9300), // a dead token whose hash is a sent address's
+		push("tok-x-1", loa.StatusTokenDead, "fcm", 1, 9400),
+		push("tok-x-2", loa.StatusFailed, "fcm", 1, 9500),
+	}
+	for _, db := range []*sqlstore.DB{pg, truth} {
+		if err := db.RecordReceiptBatches(ctx, batches); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.RecordReceiptBatches(ctx, [][]producer.Delivery{rows}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The fourth entry as written before the hashes were kept.
+	if _, err := pg.SQL().ExecContext(ctx, `UPDATE deliveries_sent SET recipient_hashes = NULL
+		WHERE notification_id = 'mix' AND 'tok-3-000' = ANY(recipients)`); err != nil {
+		t.Fatal(err)
+	}
+	var opened []int
+	sqlstore.SetOpenHook(pg, func(n int) { opened = append(opened, n) })
+	for _, since := range []time.Time{{}, at.Add(5 * time.Second)} {
+		want, wantRate, err := truth.DeliveryStatsAndRate(ctx, "mix", since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, gotRate, err := pg.DeliveryStatsAndRate(ctx, "mix", since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(statMap(got), statMap(want)) || fmt.Sprint(gotRate) != fmt.Sprint(wantRate) {
+			t.Errorf("since %v:\n counts %v rate %v\n want   %v rate %v", since, statMap(got), gotRate, statMap(want), wantRate)
+		}
+	}
+	want, err := truth.DeliveryStats(ctx, "mix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pg.DeliveryStats(ctx, "mix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := map[string]int64{"push fcm sent": 2999, "push fcm delivered": 1, "push fcm token_dead": 2, "push fcm failed": 1}; !maps.Equal(statMap(want), w) {
+		t.Fatalf("the per-row truth %v, want %v", statMap(want), w)
+	}
+	if !maps.Equal(statMap(got), statMap(want)) {
+		t.Errorf("counts %v, want %v", statMap(got), statMap(want))
+	}
+	// Entries 0 (the chance match), 1, 2 (true ones) and 3 (no
+	// hashes); not 4 and 5.
+	if fmt.Sprint(opened) != "[4 4 4]" {
+		t.Errorf("entries opened by each count: %v, want 4 of 6 each time", opened)
 	}
 }

@@ -35,6 +35,8 @@ type memStore struct {
 	// counts is how many times an audience was counted; joined devices
 	// are added to every count (devices registered since).
 	counts, joined int
+	// statsReads is how many times the ledger's counts were read.
+	statsReads int
 }
 
 var _ broadcast.Store = (*memStore)(nil)
@@ -164,6 +166,7 @@ func (m *memStore) PlanTargeted(context.Context, string) (map[string]int64, erro
 func (m *memStore) DeliveryStats(context.Context, string) ([]producer.DeliveryStat, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.statsReads++
 	return slices.Clone(m.stats), nil
 }
 
@@ -244,4 +247,72 @@ func TestServiceOnAHandWrittenStore(t *testing.T) {
 	if _, err := svc.Get(ctx, approver, "bc-none"); !errors.Is(err, broadcast.ErrNotFound) {
 		t.Errorf("unknown broadcast: %v", err)
 	}
+}
+
+// TestGetCountedReadsTheLedgerOnce: a read that shows a broadcast's
+// counts (GET /v1/broadcasts/{id}) reads the ledger once, through its own
+// count, and the broadcast moves to done from those counts; count is not
+// run for an official who may not read the broadcast.
+func TestGetCountedReadsTheLedgerOnce(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, pub := newMemStore(), &recorder{}
+	now := time.Now().UTC().Truncate(time.Second)
+	other := broadcast.Actor{AccountID: "sub-other"}
+	svc, err := broadcast.New(broadcast.DefaultConfig(), broadcast.Deps{Store: store, Publisher: pub, Log: log, Now: func() time.Time { return now },
+		Roles: unitRoles{submitter.AccountID: {{Unit: "snn", Role: accounts.RoleAgencySubmitter}},
+			other.AccountID:    {{Unit: "evn", Role: accounts.RoleAgencySubmitter}},
+			approver.AccountID: {{Unit: "sotttt", Role: accounts.RoleBroadcastApprover}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.Create(ctx, submitter, draft())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Submit(ctx, submitter, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Approve(ctx, approver, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	store.planDone = true
+	counts := 0
+	count := func(stats ...producer.DeliveryStat) func(context.Context) (map[string]int64, []producer.DeliveryStat, error) {
+		return func(context.Context) (map[string]int64, []producer.DeliveryStat, error) {
+			counts++
+			return map[string]int64{"push": 3}, stats, nil
+		}
+	}
+	if _, err := svc.GetCounted(ctx, other, b.ID, count()); !errors.Is(err, broadcast.ErrNotFound) || counts != 0 {
+		t.Fatalf("another agency's submitter: %v, %d counts, want not found and none", err, counts)
+	}
+	got, err := svc.GetCounted(ctx, submitter, b.ID, count(producer.DeliveryStat{Channel: "push", Status: loa.StatusSent, Count: 2}))
+	if err != nil || got.Status != string(broadcast.StatusSending) {
+		t.Fatalf("2 of 3: %s %v, want sending", got.Status, err)
+	}
+	got, err = svc.GetCounted(ctx, approver, b.ID, count(producer.DeliveryStat{Channel: "push", Status: loa.StatusSent, Count: 2},
+		producer.DeliveryStat{Channel: "push", Status: loa.StatusFailed, Count: 1}))
+	if err != nil || got.Status != string(broadcast.StatusDone) {
+		t.Fatalf("3 of 3: %s %v, want done", got.Status, err)
+	}
+	if counts != 2 || store.statsReads != 0 {
+		t.Errorf("%d counts by the caller and %d by the service, want 2 and 0", counts, store.statsReads)
+	}
+}
+
+// unitRoles is a fixed table of officials' role grants, with units.
+type unitRoles map[string][]accounts.RoleGrant
+
+func (r unitRoles) Roles(_ context.Context, id string) ([]accounts.RoleGrant, error) {
+	return r[id], nil
+}
+
+func (r unitRoles) CheckApprover(_ context.Context, id string, submitters ...string) error {
+	for _, g := range r[id] {
+		if g.Role == accounts.RoleBroadcastApprover && !slices.Contains(submitters, id) {
+			return nil
+		}
+	}
+	return accounts.ErrForbidden
 }

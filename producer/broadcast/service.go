@@ -587,6 +587,12 @@ func (s *Service) finished(ctx context.Context, id string) bool {
 	if err != nil {
 		return false
 	}
+	return complete(targeted, rows)
+}
+
+// complete reports whether the ledger's counts hold an outcome for
+// every planned delivery.
+func complete(targeted map[string]int64, rows []producer.DeliveryStat) bool {
 	var want, have int64
 	for _, n := range targeted {
 		want += n
@@ -597,6 +603,39 @@ func (s *Service) finished(ctx context.Context, id string) bool {
 		}
 	}
 	return have >= want
+}
+
+// GetCounted is Get for a caller that reads the broadcast's counts
+// itself (GET /v1/broadcasts/{id} shows them): count runs once the actor
+// may read the broadcast, and a broadcast being sent moves to done from
+// what count returned instead of from a count of the service's own, so
+// one read counts the ledger once (at 1,000,000 rows about 0.6–0.9 s of
+// PostgreSQL each). count returns the planned deliveries per channel
+// and the ledger's counts. Errors: Get's, and count's.
+func (s *Service) GetCounted(ctx context.Context, a Actor, id string,
+	count func(context.Context) (map[string]int64, []producer.DeliveryStat, error)) (Broadcast, error) {
+	b, err := s.readable(ctx, a, id)
+	if err != nil {
+		return b, err
+	}
+	if Status(b.Status) == StatusScheduled {
+		b = s.refresh(ctx, b)
+	}
+	targeted, rows, err := count(ctx)
+	if err != nil {
+		return Broadcast{}, err
+	}
+	if Status(b.Status) != StatusSending || !complete(targeted, rows) {
+		return b, nil
+	}
+	if done, err := s.d.Store.PlanDone(ctx, b.ID); err != nil || !done {
+		return b, nil
+	}
+	nb, err := s.move(ctx, Transition{ID: b.ID, From: []string{string(StatusSending)}, To: string(StatusDone), Actor: systemActor}, "finish")
+	if err != nil {
+		return b, nil
+	}
+	return nb, nil
 }
 
 // scope is what an official may read: every broadcast (approvers,
@@ -738,8 +777,9 @@ func (s *Service) Reach(ctx context.Context, b Broadcast) (Estimate, error) {
 	}
 	r := Reach{Devices: e.Devices, Phones: e.Phones, CountedAt: e.CountedAt}
 	stored, err := s.d.Store.RecordReach(ctx, b.ID, r)
-	if err != nil {
-		return Estimate{}, err
+	if err != nil { // shown all the same; the next read stores it
+		s.d.Log.Warn("broadcast: the audience size was not stored", slog.String("id", b.ID), slog.Any("error", err))
+		return e, nil
 	}
 	if !stored { // another process stored its count first: show that one
 		if nb, err := s.load(ctx, b.ID); err == nil && nb.Reach != nil {
