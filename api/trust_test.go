@@ -296,19 +296,7 @@ func TestApproverRule(t *testing.T) {
 	// The DoIC's approver, also the DoIC's unit administrator.
 	_, appr := f.official(t, "duyet.tttt", "0911000003", "sotttt", "broadcast_approver", "unit_admin")
 
-	submit := func(tok string) string {
-		t.Helper()
-		resp, b := f.do(t, "POST", "/v1/broadcasts", tok, bcBody)
-		if resp.StatusCode != 201 {
-			t.Fatalf("draft: %d %v", resp.StatusCode, b)
-		}
-		id := b["id"].(string)
-		if resp, p := f.do(t, "POST", "/v1/broadcasts/"+id+"/submit", tok, ""); resp.StatusCode != 200 {
-			t.Fatalf("submit: %d %v", resp.StatusCode, p)
-		}
-		return id
-	}
-	id := submit(sub)
+	id := f.submitted(t, sub)
 	for _, action := range []string{"approve", "reject"} {
 		if resp, p := f.do(t, "POST", "/v1/broadcasts/"+id+"/"+action, elsewhere, `{"reason":"không"}`); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("%s by an approver of another unit: %d %v", action, resp.StatusCode, p)
@@ -322,7 +310,7 @@ func TestApproverRule(t *testing.T) {
 		t.Fatalf("approver creates a submitter: %d %v", resp.StatusCode, o)
 	}
 	puppet := f.signIn(t, "con.roi", "Mật-khẩu-1")
-	pid := submit(puppet)
+	pid := f.submitted(t, puppet)
 	if resp, p := f.do(t, "POST", "/v1/broadcasts/"+pid+"/approve", appr, ""); resp.StatusCode != http.StatusForbidden || p["type"] != "urn:loa:problem:four-eyes" {
 		t.Errorf("approver approves their puppet's broadcast: %d %v", resp.StatusCode, p)
 	}
@@ -333,7 +321,7 @@ func TestApproverRule(t *testing.T) {
 		t.Fatalf("grant: %d %v", resp.StatusCode, p)
 	}
 	granted := f.signIn(t, "nhan.vien", "Mật-khẩu-1")
-	gbid := submit(granted)
+	gbid := f.submitted(t, granted)
 	if resp, p := f.do(t, "POST", "/v1/broadcasts/"+gbid+"/approve", appr, ""); resp.StatusCode != http.StatusForbidden || p["type"] != "urn:loa:problem:four-eyes" {
 		t.Errorf("approver approves a broadcast of an official they granted: %d %v", resp.StatusCode, p)
 	}
@@ -357,18 +345,6 @@ func TestApproverRule(t *testing.T) {
 func TestApproverRuleFollowsTheLineOfAppointment(t *testing.T) {
 	f := newBroadcastFixture(t)
 	_, appr := f.official(t, "duyet.tttt", "0911000003", "sotttt", "broadcast_approver", "unit_admin")
-	submit := func(tok string) string {
-		t.Helper()
-		resp, b := f.do(t, "POST", "/v1/broadcasts", tok, bcBody)
-		if resp.StatusCode != 201 {
-			t.Fatalf("draft: %d %v", resp.StatusCode, b)
-		}
-		id := b["id"].(string)
-		if resp, p := f.do(t, "POST", "/v1/broadcasts/"+id+"/submit", tok, ""); resp.StatusCode != 200 {
-			t.Fatalf("submit: %d %v", resp.StatusCode, p)
-		}
-		return id
-	}
 	create := func(by, username, phone, roles string) string {
 		t.Helper()
 		resp, o := f.do(t, "POST", "/v1/officials", by, fmt.Sprintf(`{"username":%q,"full_name":"Con Rối","phone":%q,"unit":"sotttt","roles":%s,"password":"Mật-khẩu-1"}`,
@@ -381,12 +357,12 @@ func TestApproverRuleFollowsTheLineOfAppointment(t *testing.T) {
 	create(appr, "trung.gian", "0911000006", `["unit_admin"]`)
 	middle := f.signIn(t, "trung.gian", "Mật-khẩu-1")
 	create(middle, "con.roi.2", "0911000007", `["agency_submitter"]`)
-	made := submit(f.signIn(t, "con.roi.2", "Mật-khẩu-1"))
+	made := f.submitted(t, f.signIn(t, "con.roi.2", "Mật-khẩu-1"))
 	gid, _ := f.official(t, "nhan.vien.2", "0911000008", "sotttt")
 	if resp, p := f.do(t, "POST", "/v1/officials/"+gid+"/roles", middle, `{"unit":"sotttt","role":"agency_submitter"}`); resp.StatusCode != 200 {
 		t.Fatalf("grant: %d %v", resp.StatusCode, p)
 	}
-	granted := submit(f.signIn(t, "nhan.vien.2", "Mật-khẩu-1"))
+	granted := f.submitted(t, f.signIn(t, "nhan.vien.2", "Mật-khẩu-1"))
 	for name, id := range map[string]string{"created by the approver's appointee": made, "granted by the approver's appointee": granted} {
 		if resp, p := f.do(t, "POST", "/v1/broadcasts/"+id+"/approve", appr, ""); resp.StatusCode != http.StatusForbidden || p["type"] != "urn:loa:problem:four-eyes" {
 			t.Errorf("approving the broadcast of a submitter %s: %d %v", name, resp.StatusCode, p)
@@ -397,7 +373,7 @@ func TestApproverRuleFollowsTheLineOfAppointment(t *testing.T) {
 	}
 	// Created by the same administrator as the approver: independent.
 	_, sub := f.official(t, "can.bo.snn", "0911000001", "snn", "agency_submitter")
-	if resp, p := f.do(t, "POST", "/v1/broadcasts/"+submit(sub)+"/approve", appr, ""); resp.StatusCode != 200 {
+	if resp, p := f.do(t, "POST", "/v1/broadcasts/"+f.submitted(t, sub)+"/approve", appr, ""); resp.StatusCode != 200 {
 		t.Errorf("approving an independent submitter's broadcast: %d %v", resp.StatusCode, p)
 	}
 }
@@ -847,4 +823,19 @@ func TestHashingBusyIs503(t *testing.T) {
 			t.Errorf("%s: %d %v", c.name, resp.StatusCode, p)
 		}
 	}
+}
+
+// submitted drafts bcBody as the holder of tok and submits it; it
+// returns the broadcast's id.
+func (f *bcFixture) submitted(t *testing.T, tok string) string {
+	t.Helper()
+	resp, b := f.do(t, "POST", "/v1/broadcasts", tok, bcBody)
+	if resp.StatusCode != 201 {
+		t.Fatalf("draft: %d %v", resp.StatusCode, b)
+	}
+	id := b["id"].(string)
+	if resp, p := f.do(t, "POST", "/v1/broadcasts/"+id+"/submit", tok, ""); resp.StatusCode != 200 {
+		t.Fatalf("submit: %d %v", resp.StatusCode, p)
+	}
+	return id
 }
