@@ -119,13 +119,18 @@ const maxJSONDepth = 64
 // is ever changed on the way in. A document that is not JSON is left to
 // the decoder's own error.
 //
-// A document nested deeper than maxJSONDepth is refused as malformed:
-// the walk keeps a frame per level and names the field by its path, so
-// depth must not be the sender's to choose.
+// A document nested deeper than maxJSONDepth is refused as malformed,
+// whatever its text: the walk keeps a frame per level and names the
+// field by its path, the decoders that follow recurse per level, and no
+// Loa document nests more than a few levels, so depth must not be the
+// sender's to choose.
 func checkJSONText(body []byte) error {
 	// Raw NUL bytes are not JSON at all; NUL and surrogates reach a string
-	// only through a \u escape.
+	// only through a \u escape. Such a body is only measured for depth.
 	if utf8.Valid(body) && !bytes.Contains(body, []byte(`\u`)) {
+		if jsonDepth(body) > maxJSONDepth {
+			return tooDeep()
+		}
 		return nil
 	}
 	type frame struct {
@@ -179,7 +184,7 @@ func checkJSONText(body []byte) error {
 			switch t {
 			case '{', '[':
 				if len(stack) >= maxJSONDepth {
-					return loa.Errorf(loa.EMalformed, "the body nests objects and arrays deeper than %d levels", maxJSONDepth)
+					return tooDeep()
 				}
 				stack = append(stack, frame{object: t == '{', expectKey: t == '{'})
 			default:
@@ -205,6 +210,46 @@ func checkJSONText(body []byte) error {
 			advance()
 		}
 	}
+}
+
+// tooDeep refuses a body nested deeper than maxJSONDepth.
+func tooDeep() error {
+	return loa.Errorf(loa.EMalformed, "the body nests objects and arrays deeper than %d levels", maxJSONDepth)
+}
+
+// jsonDepth returns how deep the objects and arrays of body nest, outside
+// its strings, or a number over maxJSONDepth as soon as it is. A body
+// with fewer than maxJSONDepth+1 brackets in all cannot be too deep, and
+// bytes.Count answers that at memory speed; only a body with more is
+// walked byte by byte. Malformed text is measured as it comes: the
+// decoder says what else is wrong with it.
+func jsonDepth(body []byte) int {
+	if bytes.Count(body, []byte{'{'})+bytes.Count(body, []byte{'['}) <= maxJSONDepth {
+		return 0
+	}
+	depth, inString, escaped := 0, false, false
+	for _, c := range body {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch c {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > maxJSONDepth {
+				return depth
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return depth
 }
 
 // textProblem says what is wrong with the string s decoded from raw (its

@@ -65,3 +65,27 @@ func TestDeepNestingIsRefusedCheaply(t *testing.T) {
 		t.Errorf("10 levels: %d %v", resp.StatusCode, p)
 	}
 }
+
+// TestDeepPlainBodyIsRefused: a body with no escape and valid UTF-8 —
+// which skips the walk of its strings — is held to the same depth: a
+// 400 malformed-json naming the nesting, not the decoder's own error
+// about the field's type, and brackets inside strings do not count.
+func TestDeepPlainBodyIsRefused(t *testing.T) {
+	f := newFixture(t)
+	for _, depth := range []int{65, 4000} {
+		body := `{"to":{"phone":"0912345678"},"body":"x","data":{"k":` + strings.Repeat("[", depth) + `"v"` + strings.Repeat("]", depth) + `}}`
+		resp, p := f.do(t, "POST", "/v1/notifications", "dev-key", body)
+		detail, _ := p["detail"].(string)
+		if resp.StatusCode != 400 || p["type"] != "urn:loa:problem:malformed-json" || !strings.Contains(detail, "nests objects and arrays deeper than 64 levels") {
+			t.Errorf("depth %d: %d %v", depth, resp.StatusCode, p)
+		}
+	}
+	// Brackets in strings are text, however many.
+	body := `{"to":{"phone":"0912345678"},"body":"` + strings.Repeat("[{", 500) + `\"[[["}`
+	if resp, p := f.do(t, "POST", "/v1/notifications", "dev-key", body); resp.StatusCode != 202 {
+		t.Errorf("brackets in a string: %d %v", resp.StatusCode, p)
+	}
+	if n := f.pub.count(); n != 1 {
+		t.Errorf("%d published, want only the last one", n)
+	}
+}
