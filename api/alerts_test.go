@@ -511,8 +511,9 @@ func TestAlertCAPStoredNotRefused(t *testing.T) {
 
 // TestAlertAcknowledgement: an official acknowledges with a session, an
 // app without one with the ack token of its push; acknowledging twice
-// counts once. Abuse: the session route refuses API keys and anonymous
-// callers; the device form refuses — with one and the same 404 — a
+// counts once. Abuse: the session route refuses API keys, anonymous
+// callers and accounts the alert is not addressed to (as an unknown
+// alert, uncounted); the device form refuses — with one and the same 404 — a
 // forged token, another device's token, a token for another alert and an
 // unknown alert, so a stranger can neither acknowledge for someone else
 // nor learn which alerts or devices exist.
@@ -535,6 +536,22 @@ func TestAlertAcknowledgement(t *testing.T) {
 	}
 	if resp, _ := f.do(t, "POST", path, "issue-key", ""); resp.StatusCode != 403 {
 		t.Errorf("API key on /v1/me: %d", resp.StatusCode)
+	}
+	// Not addressed to the official (not subscribed to its areas, no role
+	// it names): refused as an unknown alert is, and not counted.
+	resp, stranger := f.do(t, "POST", path, tok, "")
+	_, unknown := f.do(t, "POST", "/v1/me/alerts/no-such-alert/ack", tok, "")
+	delete(stranger, "instance")
+	delete(unknown, "instance")
+	if resp.StatusCode != 404 || fmt.Sprint(stranger) != fmt.Sprint(unknown) {
+		t.Errorf("a stranger's ack: %d %v, want the unknown alert's %v", resp.StatusCode, stranger, unknown)
+	}
+	if _, d := f.do(t, "GET", "/v1/alerts/"+id, "issue-key", ""); d["stats"].(map[string]any)["acknowledged"] != float64(0) {
+		t.Errorf("a stranger's ack was counted: %v", d["stats"])
+	}
+	// Subscribed to one of its areas, the official is in its audience.
+	if resp, p := f.do(t, "PUT", "/v1/me/subscriptions", tok, `{"areas":["20194"],"topics":[]}`); resp.StatusCode != 200 {
+		t.Fatalf("subscribe: %d %v", resp.StatusCode, p)
 	}
 	if resp, got := f.do(t, "POST", path, tok, ""); resp.StatusCode != 200 || got["first"] != true {
 		t.Errorf("session ack: %d %v", resp.StatusCode, got)

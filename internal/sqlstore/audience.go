@@ -408,6 +408,21 @@ func (d *DB) everyonePage(ctx context.Context, a Audience, app, after string, li
 	return d.keyed(ctx, q, append([]any{app, after, limit}, args...), limit, quiet)
 }
 
+// AccountInAudience reports whether the account, not closed, is in the
+// audience (by the same predicate the audience's pages select with).
+func (d *DB) AccountInAudience(ctx context.Context, a loa.Audience, accountID string) (bool, error) {
+	if loa.Audience(a).Empty() {
+		return false, nil
+	}
+	with, cond, args := Audience(a).predicate("acc.id", 2)
+	var in bool
+	q := with + `SELECT EXISTS (SELECT 1 FROM accounts acc WHERE acc.id = $1 AND acc.status <> 'closed' AND ` + cond + `)`
+	if err := d.db.QueryRowContext(ctx, q, append([]any{accountID}, args...)...).Scan(&in); err != nil {
+		return false, fmt.Errorf("sqlstore: account in audience: %w", err)
+	}
+	return in, nil
+}
+
 // CountAudience returns how many active devices of app and verified
 // phones the audience holds.
 func (d *DB) CountAudience(ctx context.Context, a Audience, app string) (devices, phones int, err error) {

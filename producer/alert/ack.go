@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/producer"
 )
 
@@ -22,8 +23,14 @@ var ErrNoAck = errors.New("alert: no such acknowledgement")
 
 // Ack records that the account acknowledged the alert id (and with it
 // the alert's chain). It returns ErrNotFound for an alert that is not
-// distributed; acknowledging again is not an error. It reports whether
-// this was the account's first acknowledgement of the chain.
+// distributed, and — for an acknowledgement with a session — for an
+// account the alert is not addressed to (its areas' subscribers, the
+// holders of its roles, the accounts it names): a stranger's
+// acknowledgement would inflate the alert's count and tell them a
+// restricted alert exists. A device's acknowledgement (AckByDevice) was
+// proved by the push it received. Acknowledging again is not an error.
+// It reports whether this was the account's first acknowledgement of the
+// chain.
 func (s *Service) Ack(ctx context.Context, id, accountID, via string) (bool, error) {
 	st, err := s.store.Alert(ctx, id)
 	if errors.Is(err, ErrNotFound) || (err == nil && !sendable(st.Status)) {
@@ -31,6 +38,15 @@ func (s *Service) Ack(ctx context.Context, id, accountID, via string) (bool, err
 	}
 	if err != nil {
 		return false, err
+	}
+	if via != AckViaDevice {
+		in, err := s.store.AccountInAudience(ctx, loa.Audience{Areas: st.AreaCodes, Roles: st.Audience.Roles, Accounts: st.Audience.Accounts}, accountID)
+		if err != nil {
+			return false, fmt.Errorf("alert: ack: %w", err)
+		}
+		if !in {
+			return false, ErrNotFound
+		}
 	}
 	first, err := s.store.AckAlert(ctx, AckChain(st), accountID, st.ID, via, s.now())
 	if err != nil {

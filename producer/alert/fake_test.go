@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/areas"
 	"github.com/loa-hub/loa/producer"
@@ -26,7 +27,9 @@ type memStore struct {
 	alerts map[string]alert.StoredAlert
 	order  []string
 	acks   map[string]map[string]bool // chain → accounts
-	audit  []accounts.AuditEntry
+	// members are in every audience (AccountInAudience).
+	members map[string]bool
+	audit   []accounts.AuditEntry
 	// beforeDecide, when set, runs once before a decision (as another
 	// approver would).
 	beforeDecide func(id string)
@@ -158,6 +161,14 @@ func (m *memStore) AlertAcks(_ context.Context, chain string) (int64, error) {
 	return int64(len(m.acks[chain])), nil
 }
 
+// AccountInAudience: the accounts an audience names, and those the test
+// put in every audience (members).
+func (m *memStore) AccountInAudience(_ context.Context, a loa.Audience, account string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Contains(a.Accounts, account) || m.members[account], nil
+}
+
 func (m *memStore) DeviceAccount(context.Context, string) (string, error) {
 	return "", fmt.Errorf("mem: %w", alert.ErrNotFound)
 }
@@ -226,6 +237,11 @@ func TestServiceOnAHandWrittenStore(t *testing.T) {
 		t.Fatalf("updates of the original: %v %v, want %s", d.Updates, err, upd.ID)
 	}
 
+	// An account the alert is not addressed to cannot acknowledge it.
+	if _, err := svc.Ack(ctx, orig.ID, "acc-1", alert.AckViaSession); !errors.Is(err, alert.ErrNotFound) {
+		t.Errorf("ack by an account outside the audience: %v", err)
+	}
+	store.members = map[string]bool{"acc-1": true}
 	for i, want := range []bool{true, false} {
 		if first, err := svc.Ack(ctx, orig.ID, "acc-1", alert.AckViaSession); err != nil || first != want {
 			t.Fatalf("ack %d: %v %v, want first=%v", i, first, err, want)

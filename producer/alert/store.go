@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/internal/areas"
 	"github.com/loa-hub/loa/producer"
@@ -129,6 +130,9 @@ type Store interface {
 	// DeviceAccount returns the account of the active device with a
 	// token.
 	DeviceAccount(ctx context.Context, token string) (string, error)
+	// AccountInAudience reports whether the account, not closed, is in
+	// the audience.
+	AccountInAudience(ctx context.Context, a loa.Audience, accountID string) (bool, error)
 
 	// ExistingAreas returns the codes that name an area.
 	ExistingAreas(ctx context.Context, codes []string) ([]string, error)
