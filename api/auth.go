@@ -30,10 +30,13 @@ const (
 	ScopeOutagesWrite = "outages:write"
 	ScopeOps          = "ops"
 	ScopeAdmin        = "admin"
+	// ScopeMetricsRead reads GET /metrics on the API port (Prometheus's
+	// key); LOA_METRICS_ADDR serves them without one.
+	ScopeMetricsRead = "metrics:read"
 )
 
 // KnownScopes lists every scope, for validating `loa admin apikey create`.
-var KnownScopes = []string{ScopeNotifyDirect, ScopeNotifyTopic, ScopeMFAVerify, ScopeAlertsIssue, ScopeAlertsWrite, ScopeOutagesWrite, ScopeFeedbackWrite, ScopeOps, ScopeAdmin, ScopeAudit}
+var KnownScopes = []string{ScopeNotifyDirect, ScopeNotifyTopic, ScopeMFAVerify, ScopeAlertsIssue, ScopeAlertsWrite, ScopeOutagesWrite, ScopeFeedbackWrite, ScopeOps, ScopeAdmin, ScopeAudit, ScopeMetricsRead}
 
 // Principal is the authenticated caller of a request: an integrating
 // system's API key, or a signed-in account's session (AccountID set, no

@@ -17,7 +17,9 @@ func (h *handler) routes(r chi.Router) {
 	r.Get("/readyz", h.wrap(h.readyz))
 	r.Get("/v1/openapi.json", h.wrap(h.openAPI))
 	if h.deps.Metrics != nil {
-		r.Method(http.MethodGet, "/metrics", h.deps.Metrics)
+		// Internal figures (queues, rates, errors): a key with
+		// metrics:read, or LOA_METRICS_ADDR's listener.
+		r.With(h.requireScope(ScopeMetricsRead)).Method(http.MethodGet, "/metrics", h.deps.Metrics)
 	}
 
 	r.With(h.requireScope(ScopeNotifyDirect)).Post("/v1/notifications", h.wrap(h.createNotification))

@@ -241,7 +241,8 @@ func TestKubernetesRunsUrgentAndBulkDispatchersApart(t *testing.T) {
 
 // TestComposeRunsUrgentAndBulkDispatchersApart: deploy/compose.yaml runs
 // the split layout with cpu_shares that encode the priority, and
-// Prometheus scrapes every dispatcher it runs.
+// Prometheus scrapes every dispatcher and API it runs on their
+// LOA_METRICS_ADDR (the API port asks for a key).
 func TestComposeRunsUrgentAndBulkDispatchersApart(t *testing.T) {
 	ws := composeWorkloads(t, "compose.yaml")
 	checkSplitLayout(t, "compose.yaml", ws)
@@ -250,7 +251,7 @@ func TestComposeRunsUrgentAndBulkDispatchersApart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range ws {
-		if w.command != "dispatcher" {
+		if w.command != "dispatcher" && w.command != "api" {
 			continue
 		}
 		_, port, _ := strings.Cut(w.env["LOA_METRICS_ADDR"], ":")

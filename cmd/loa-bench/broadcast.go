@@ -451,8 +451,8 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	}
 	if res.codes != nil {
 		res.codes.stages = stageHists{}
-		res.codes.stages.scrape(ctx, b.fl.Base+"/metrics", "otp")
-		res.codes.pools = poolWaits(ctx, "api", b.fl.Base+"/metrics")
+		res.codes.stages.scrape(ctx, b.fl.APIMetricsURL, "otp")
+		res.codes.pools = poolWaits(ctx, "api", b.fl.APIMetricsURL)
 		for i, url := range b.fl.MetricsURLs {
 			res.codes.stages.scrape(ctx, url, "otp")
 			res.codes.pools = append(res.codes.pools, poolWaits(ctx, fmt.Sprintf("dispatcher-%d", i+1), url)...)

@@ -127,7 +127,7 @@ func feedbackAdmin() access {
 var authorisation = map[string]access{
 	"GET /healthz":                       public,
 	"GET /readyz":                        public,
-	"GET /metrics":                       public,
+	"GET /metrics":                       keyOnly(api.ScopeMetricsRead),
 	"GET /v1/openapi.json":               public,
 	"GET /v1/areas":                      public,
 	"POST /v1/citizens":                  public,

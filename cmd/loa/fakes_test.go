@@ -312,13 +312,14 @@ func TestFakesDriveLoaDev(t *testing.T) {
 		items, _ := dl["items"].([]any)
 		return len(items) == 3
 	})
-	// The metrics show the breaker and that it opened.
-	resp, err := http.Get(in.base + "/metrics")
-	if err != nil {
+	// The metrics show the breaker and that it opened, to a key with
+	// metrics:read (the dev key holds every scope), never to anyone.
+	if resp, err := http.Get(in.base + "/metrics"); err != nil {
 		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != 401 || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("anonymous GET /metrics: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics := in.metrics(t)
 	if !strings.Contains(string(metrics), `loa_breaker_state{provider="fcm:loa-fake"}`) ||
 		!strings.Contains(string(metrics), `loa_breaker_transitions_total{provider="fcm:loa-fake",to="open"}`) {
 		t.Errorf("no breaker metrics:\n%s", metrics)
@@ -394,15 +395,27 @@ func TestFakesDriveLoaDev(t *testing.T) {
 	waitFor(t, "the breaker to close", func() bool {
 		return strings.Contains(in.logs.String(), `msg="circuit breaker state changed" provider=fcm:loa-fake from=half-open to=closed`)
 	})
-	resp, err = http.Get(in.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics = in.metrics(t)
 	if !strings.Contains(string(metrics), `loa_breaker_state{provider="fcm:loa-fake"} 0`) {
 		t.Errorf("breaker metric after closing:\n%s", metrics)
 	}
+}
+
+// metrics reads the instance's /metrics with its key.
+func (in *instance) metrics(t *testing.T) []byte {
+	t.Helper()
+	req, _ := http.NewRequest("GET", in.base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+in.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, b)
+	}
+	return b
 }
 
 func fault(t *testing.T, url, body string) {

@@ -171,13 +171,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer, 
 			}
 			return derr
 		}
-		if r == roleDispatcher && cfg.MetricsAddr != "" {
-			ms, err := serveMetrics(cfg.MetricsAddr, m, log)
-			if err != nil {
-				return err
-			}
-			down[stopMetrics] = ms.Close
+	}
+	// The metrics' own listener, for Prometheus on the internal network:
+	// the API port serves them only to a key with metrics:read.
+	if cfg.MetricsAddr != "" {
+		ms, err := serveMetrics(cfg.MetricsAddr, m, log)
+		if err != nil {
+			return err
 		}
+		down[stopMetrics] = ms.Close
 	}
 
 	running = true
@@ -405,8 +407,9 @@ func buildDispatcher(cfg config, s *services, chans map[channels.Name]channels.C
 	return dispatcher.New(dcfg, s.store, s.rdb, s.pub, chans, log)
 }
 
-// serveMetrics serves /metrics and /healthz for a process without the API
-// (a dispatcher replica), on addr.
+// serveMetrics serves /metrics and /healthz on addr, without
+// credentials: an address only Prometheus reaches (a dispatcher replica
+// has no other HTTP port; an API replica's own port asks for a key).
 func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -79,8 +79,11 @@ type Fleet struct {
 	Base, Control string
 	// FakesEnv are the LOA_* variables `loa-fakes` printed.
 	FakesEnv map[string]string
-	// MetricsURLs are the dispatchers' /metrics, in Dispatchers' order.
-	MetricsURLs []string
+	// MetricsURLs are the dispatchers' /metrics, in Dispatchers' order;
+	// APIMetricsURL the API's (its LOA_METRICS_ADDR: the API port asks
+	// for a key with metrics:read).
+	MetricsURLs   []string
+	APIMetricsURL string
 
 	opts Options
 	env  []string // the variables every Loa process gets
@@ -339,7 +342,12 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 	}
 	f.env = envList(vars)
 
-	apiVars := map[string]string{"LOA_HTTP_ADDR": "127.0.0.1:" + strconv.Itoa(apiPort)}
+	metricsPort, err := instance.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	apiVars := map[string]string{"LOA_HTTP_ADDR": "127.0.0.1:" + strconv.Itoa(apiPort), "LOA_METRICS_ADDR": "127.0.0.1:" + strconv.Itoa(metricsPort)}
+	f.APIMetricsURL = "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
 	f.API = &Member{Name: "api", LogPath: filepath.Join(opts.Dir, "api.log"), argv: []string{opts.Loa, "api"},
 		env: append(append([]string{}, f.env...), envList(apiVars)...), ready: httpReady(f.Base + "/readyz")}
 	if err := f.API.Start(ctx); err != nil {
