@@ -44,6 +44,15 @@ type Store interface {
 	// CloseAccount closes the account and deactivates its devices.
 	CloseAccount(ctx context.Context, id string, at time.Time) error
 
+	// SSOLink returns the link of the identity (issuer, subject), or with
+	// both empty the link of accountID; ErrNotFound when there is none.
+	SSOLink(ctx context.Context, issuer, subject, accountID string) (SSOLink, error)
+	// LinkSSO stores l unless its identity or its account is linked
+	// already; it reports whether it stored it.
+	LinkSSO(ctx context.Context, l SSOLink) (bool, error)
+	// UnlinkSSO removes the account's link; it reports whether it had one.
+	UnlinkSSO(ctx context.Context, accountID string) (bool, error)
+
 	GrantRole(ctx context.Context, accountID string, g RoleGrant, by string, at time.Time) error
 	// RevokeRole reports whether the grant existed.
 	RevokeRole(ctx context.Context, accountID string, g RoleGrant) (bool, error)
@@ -196,8 +205,17 @@ type Publisher interface {
 // Identity is what a verified single sign-on ID token says about its
 // holder.
 type Identity struct {
-	Subject  string
-	Username string // preferred_username, may be empty
+	Issuer   string // iss
+	Subject  string // sub: with Issuer, who the holder is
+	Username string // preferred_username, may be empty: the holder may change it
+}
+
+// SSOLink binds an official's account to a single sign-on identity: the
+// issuer and subject of the ID token of their first SSO sign-in.
+type SSOLink struct {
+	Issuer, Subject string
+	AccountID       string
+	LinkedAt        time.Time
 }
 
 // IDTokenVerifier checks an OpenID Connect ID token's signature, issuer,

@@ -66,3 +66,75 @@ func TestOIDCSignIn(t *testing.T) {
 		t.Errorf("token and password together: %v", err)
 	}
 }
+
+// TestSSOIdentityIsBound: the first SSO sign-in binds the official's
+// account to the token's issuer and subject; afterwards the account is
+// reached by them only. Abuse: a holder of another subject who names
+// themself the official (preferred_username, or a subject equal to the
+// user name) is refused; the bound holder who renames themself to
+// another official still signs in as themself; a token without its
+// second factor binds nothing, so it cannot take an unbound account.
+func TestSSOIdentityIsBound(t *testing.T) {
+	is := oidcfake.Start(t)
+	v, err := oidc.New(oidc.Config{Issuer: is.URL, ClientID: "loa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, db := range testenv.Stores(t) {
+		t.Run(name, func(t *testing.T) {
+			mr := testenv.Miniredis(t)
+			rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+			t.Cleanup(func() { rdb.Close() })
+			ssoIdentityIsBound(t, is, newRigOIDC(t, db, rdb, nil, v))
+		})
+	}
+}
+
+func ssoIdentityIsBound(t *testing.T, is *oidcfake.Issuer, r *rig) {
+	tran := r.official(t, "tran.b", "0911111111", "sotttt")
+	le := r.official(t, "le.c", "0911111112", "sotttt")
+	pham := r.official(t, "pham.d", "0911111113", "sotttt")
+	ctx := context.Background()
+	signIn := func(c oidcfake.Claims) (accounts.SignInResult, error) {
+		t.Helper()
+		c.Audience = "loa"
+		tok := is.Token(t, c)
+		r.clock.Advance(time.Minute) // past the phone's code cooldown
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{IDToken: tok, SendCode: "push"}); err != nil {
+			return accounts.SignInResult{}, err
+		}
+		return r.svc.SignIn(ctx, accounts.SignInRequest{IDToken: tok, OTP: r.pub.lastCode(t)})
+	}
+	if res, err := signIn(oidcfake.Claims{Subject: "sub-tran", PreferredUsername: "tran.b"}); err != nil || res.Account.ID != tran.ID {
+		t.Fatalf("first sign-in: %+v %v", res.Account, err)
+	}
+	for _, c := range []oidcfake.Claims{
+		{Subject: "sub-mallory", PreferredUsername: "tran.b"},
+		{Subject: "sub-mallory", PreferredUsername: "TRAN.B"},
+		{Subject: "tran.b"},
+	} {
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{IDToken: is.Token(t, oidcfake.Claims{Subject: c.Subject, PreferredUsername: c.PreferredUsername, Audience: "loa"}), SendCode: "push"}); !errors.Is(err, accounts.ErrBadCredentials) {
+			t.Errorf("%+v, another subject naming a bound official: %v, want ErrBadCredentials", c, err)
+		}
+	}
+	// The bound holder renamed to another official is still themself.
+	if res, err := signIn(oidcfake.Claims{Subject: "sub-tran", PreferredUsername: "le.c"}); err != nil || res.Account.ID != tran.ID {
+		t.Errorf("bound subject renamed le.c: %+v %v, want tran.b's account", res.Account, err)
+	}
+	// A token without the second factor binds nothing: pham.d's own
+	// identity links afterwards.
+	tok := is.Token(t, oidcfake.Claims{Subject: "sub-mallory", PreferredUsername: "pham.d", Audience: "loa"})
+	if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{IDToken: tok, OTP: "000000"}); err == nil {
+		t.Fatal("a wrong second factor signed in")
+	}
+	if res, err := signIn(oidcfake.Claims{Subject: "sub-pham", PreferredUsername: "pham.d"}); err != nil || res.Account.ID != pham.ID {
+		t.Errorf("pham.d after a stranger's attempt: %+v %v", res.Account, err)
+	}
+	// le.c, never signed in by SSO, is still reached by name once.
+	if res, err := signIn(oidcfake.Claims{Subject: "sub-le", PreferredUsername: "le.c"}); err != nil || res.Account.ID != le.ID {
+		t.Errorf("le.c: %+v %v", res.Account, err)
+	}
+	if _, err := signIn(oidcfake.Claims{Subject: "sub-mallory", PreferredUsername: "le.c"}); !errors.Is(err, accounts.ErrBadCredentials) {
+		t.Errorf("a second subject for le.c: %v", err)
+	}
+}

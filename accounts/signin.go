@@ -80,11 +80,12 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 
 	var (
 		a        Account
+		link     *SSOLink // an SSO identity to link once signed in
 		clearKey string
 		err      error
 	)
 	if sso {
-		a, err = s.ssoAccount(ctx, r)
+		a, link, err = s.ssoAccount(ctx, r)
 	} else {
 		a, clearKey, err = s.passwordAccount(ctx, r)
 	}
@@ -109,6 +110,20 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "second_factor", "method": method})
 			return SignInResult{}, err
 		}
+	}
+	if link != nil {
+		// Of two identities racing to link one account, one wins; the
+		// other is refused as a mismatch would have been.
+		link.LinkedAt = s.now().UTC()
+		ok, err := s.d.Store.LinkSSO(ctx, *link)
+		if err != nil {
+			return SignInResult{}, fmt.Errorf("accounts: sign in: %w", err)
+		}
+		if !ok {
+			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "sso_identity_mismatch", "method": "oidc"})
+			return SignInResult{}, ErrBadCredentials
+		}
+		s.audit(ctx, a.ID, "sso.link", a.ID, r.IP, map[string]string{"issuer": link.Issuer, "subject": link.Subject})
 	}
 	expired := !sso && s.cfg.Policy.Expired(a.PasswordChangedAt, s.now())
 	res, err := s.openSession(ctx, a, expired)
@@ -259,16 +274,51 @@ func throttleAddr(ip string) string {
 	return p.String()
 }
 
-// ssoAccount verifies an ID token and maps it to an official: by
-// preferred_username, else by subject, against user names.
-func (s *Service) ssoAccount(ctx context.Context, r SignInRequest) (Account, error) {
+// ssoAccount verifies an ID token and maps it to an active official.
+//
+// An identity (issuer, subject) already linked names its account and
+// nothing else: its preferred_username is not looked at, so renaming
+// oneself at the identity provider names no other official. An identity
+// not linked yet is matched by preferred_username, else by subject,
+// against user names, as before links existed; an account found so that
+// is linked to another identity is refused (audited as
+// sso_identity_mismatch): a holder who set their preferred_username to an
+// official's user name does not become that official. The link of an
+// account matched by name is returned, to be stored once the sign-in
+// succeeds (link set), so that a token without the second factor binds
+// nothing.
+func (s *Service) ssoAccount(ctx context.Context, r SignInRequest) (Account, *SSOLink, error) {
 	id, err := s.d.OIDC.Verify(ctx, r.IDToken)
 	if err != nil {
 		s.audit(ctx, "anonymous", "session.failure", "", r.IP, map[string]string{"reason": "id_token_rejected", "method": "oidc"})
 		if errors.Is(err, ErrBadCredentials) {
-			return Account{}, ErrBadCredentials
+			return Account{}, nil, ErrBadCredentials
 		}
-		return Account{}, fmt.Errorf("accounts: sign in: %w", err)
+		return Account{}, nil, fmt.Errorf("accounts: sign in: %w", err)
+	}
+	unknown := func() (Account, *SSOLink, error) {
+		s.audit(ctx, "anonymous", "session.failure", "", r.IP, map[string]string{"reason": "unknown_user", "method": "oidc"})
+		return Account{}, nil, ErrBadCredentials
+	}
+	if id.Issuer == "" || id.Subject == "" {
+		return unknown()
+	}
+	linked, err := s.d.Store.SSOLink(ctx, id.Issuer, id.Subject, "")
+	switch {
+	case err == nil:
+		a, err := s.d.Store.Account(ctx, linked.AccountID)
+		if errors.Is(err, ErrNotFound) {
+			return unknown()
+		}
+		if err != nil {
+			return Account{}, nil, fmt.Errorf("accounts: sign in: %w", err)
+		}
+		if a.Kind != KindOfficial || a.Status != StatusActive {
+			return unknown()
+		}
+		return a, nil, nil
+	case !errors.Is(err, ErrNotFound):
+		return Account{}, nil, fmt.Errorf("accounts: sign in: %w", err)
 	}
 	for _, name := range []string{id.Username, id.Subject} {
 		if name == "" {
@@ -279,15 +329,21 @@ func (s *Service) ssoAccount(ctx context.Context, r SignInRequest) (Account, err
 			continue
 		}
 		if err != nil {
-			return Account{}, fmt.Errorf("accounts: sign in: %w", err)
+			return Account{}, nil, fmt.Errorf("accounts: sign in: %w", err)
 		}
 		if a.Kind != KindOfficial || a.Status != StatusActive {
 			break
 		}
-		return a, nil
+		switch _, err := s.d.Store.SSOLink(ctx, "", "", a.ID); {
+		case err == nil:
+			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "sso_identity_mismatch", "method": "oidc"})
+			return Account{}, nil, ErrBadCredentials
+		case !errors.Is(err, ErrNotFound):
+			return Account{}, nil, fmt.Errorf("accounts: sign in: %w", err)
+		}
+		return a, &SSOLink{Issuer: id.Issuer, Subject: id.Subject, AccountID: a.ID}, nil
 	}
-	s.audit(ctx, "anonymous", "session.failure", "", r.IP, map[string]string{"reason": "unknown_user", "method": "oidc"})
-	return Account{}, ErrBadCredentials
+	return unknown()
 }
 
 func (s *Service) sessionTTL(a Account, restricted bool) time.Duration {

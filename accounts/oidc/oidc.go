@@ -84,5 +84,5 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (accounts.Identity, e
 	if err := tok.Claims(&claims); err != nil {
 		return accounts.Identity{}, fmt.Errorf("accounts/oidc: %w: claims: %v", accounts.ErrBadCredentials, err)
 	}
-	return accounts.Identity{Subject: tok.Subject, Username: claims.PreferredUsername}, nil
+	return accounts.Identity{Issuer: tok.Issuer, Subject: tok.Subject, Username: claims.PreferredUsername}, nil
 }

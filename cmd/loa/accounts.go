@@ -328,3 +328,44 @@ func adminOfficialCreate(ctx context.Context, cfg config, args []string, stdout 
 	}
 	return nil
 }
+
+// adminOfficialSSOUnlink forgets the single sign-on identity an official's
+// account is bound to (their identity provider account was replaced, so
+// its subject changed): their next SSO sign-in, with its second factor,
+// binds the new one.
+func adminOfficialSSOUnlink(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("official sso-unlink", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	by := byFlag(fs, cfg)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: loa admin official sso-unlink [--by NAME] USERNAME")
+	}
+	db, err := openAdminStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := db.FindAccount(ctx, accounts.Login{Username: strings.ToLower(fs.Arg(0))})
+	if err != nil || a.Kind != accounts.KindOfficial {
+		return fmt.Errorf("official sso-unlink: no active official %q", fs.Arg(0))
+	}
+	l, err := db.SSOLink(ctx, "", "", a.ID)
+	if errors.Is(err, accounts.ErrNotFound) {
+		fmt.Fprintf(stdout, "%s has no single sign-on identity\n", a.Username)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := db.UnlinkSSO(ctx, a.ID); err != nil {
+		return err
+	}
+	if err := cliAudit(ctx, db, *by, "loa admin official sso-unlink", "sso.unlink", a.ID, map[string]string{"issuer": l.Issuer, "subject": l.Subject}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: single sign-on identity %s %s forgotten; the next SSO sign-in binds its own\n", a.Username, l.Issuer, l.Subject)
+	return nil
+}

@@ -114,3 +114,41 @@ func TestAdminAPIKeysAndAudit(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminOfficialSSOUnlink: `loa admin official sso-unlink` forgets an
+// official's single sign-on identity, says so in the audit log, and
+// refuses a user name that is no official.
+func TestAdminOfficialSSOUnlink(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := map[string]string{"LOA_DATA_DIR": dir, "USER": "ops-anh"}
+	admin := func(args ...string) (string, error) {
+		var out strings.Builder
+		err := run(ctx, append([]string{"loa", "admin"}, args...), func(k string) string { return env[k] }, &out)
+		return out.String(), err
+	}
+	if out, err := admin("official", "create", "--username", "tran.b", "--full-name", "Trần B", "--phone", "0911222333", "--unit", "sotttt", "--roles", "ops"); err != nil {
+		t.Fatalf("official create: %v\n%s", err, out)
+	}
+	db := testenv.OpenStore(t, "sqlite:"+dir+"/loa.db")
+	a, err := db.FindAccount(ctx, accounts.Login{Username: "tran.b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := db.LinkSSO(ctx, accounts.SSOLink{Issuer: "https://sso.example", Subject: "sub-1", AccountID: a.ID, LinkedAt: time.Now()}); !ok || err != nil {
+		t.Fatalf("link: %v %v", ok, err)
+	}
+	if out, err := admin("official", "sso-unlink", "--by", "lead", "tran.b"); err != nil || !strings.Contains(out, "sub-1") {
+		t.Fatalf("sso-unlink: %v %q", err, out)
+	}
+	if _, err := db.SSOLink(ctx, "", "", a.ID); !errors.Is(err, accounts.ErrNotFound) {
+		t.Errorf("the link is still there: %v", err)
+	}
+	rows, _, _ := db.ListAudit(ctx, sqlstore.AuditFilter{Actor: "cli:lead"})
+	if len(rows) != 1 || rows[0].Action != "sso.unlink" || rows[0].Subject != a.ID || rows[0].Detail["subject"] != "sub-1" {
+		t.Errorf("audit: %+v", rows)
+	}
+	if _, err := admin("official", "sso-unlink", "nobody"); err == nil {
+		t.Error("unlinking an unknown user name succeeded")
+	}
+}

@@ -33,6 +33,7 @@ Usage:
   loa admin audit list [--actor A] [--target T] [--route R] [--since T] [--until T]
   loa admin audit purge [--older-than DAYS]
   loa admin official create --username U --full-name NAME --phone P --unit UNIT --roles ROLE[,ROLE…] [--password-file F]
+  loa admin official sso-unlink [--by NAME] USERNAME   forget the official's single sign-on identity
   loa admin areas load FILE   load an areas CSV (see docs/api.md, "Areas")
   loa admin feedback categories load FILE   (code,name,name_en,group,agency,handling_days)
   loa admin feedback route CATEGORY AREA AGENCY
@@ -292,6 +293,10 @@ func runAdmin(ctx context.Context, cfg config, args []string, stdout io.Writer) 
 	if len(args) >= 2 && args[0] == "official" && args[1] == "create" {
 		return adminOfficialCreate(ctx, cfg, args[2:], stdout)
 	}
+	if len(args) >= 2 && args[0] == "official" && args[1] == "sso-unlink" {
+		return adminOfficialSSOUnlink(ctx, cfg, args[2:], stdout)
+	}
 	return errors.New("usage: loa admin official create --username U --full-name N --phone P --unit U --roles R[,R…] [--password-file F]\n" +
+		"       loa admin official sso-unlink [--by NAME] USERNAME\n" +
 		"       loa admin apikey create|list|revoke …\n       loa admin audit list|purge …\n       loa admin deadletters list|replay …\n       loa admin areas load FILE")
 }
