@@ -78,9 +78,10 @@ type Store interface {
 	// UseRecoveryCode marks a code used; false when it already was.
 	UseRecoveryCode(ctx context.Context, id string, at time.Time) (bool, error)
 
-	// UpsertDevice registers d.Token for d.AccountID, moving it from any
-	// other account, and returns the stored device.
-	UpsertDevice(ctx context.Context, d Device) (Device, error)
+	// UpsertDevice registers d.Token for d.AccountID and reactivates it.
+	// A token active on another account moves only when move is set;
+	// otherwise it is ErrDeviceHeld and stays.
+	UpsertDevice(ctx context.Context, d Device, move bool) (Device, error)
 	// TrimDevices deletes the account's devices but the keep most
 	// recently registered, and returns how many it deleted.
 	TrimDevices(ctx context.Context, accountID string, keep int) (int, error)

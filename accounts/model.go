@@ -245,6 +245,9 @@ var (
 	// ErrTaken: an identifier is already registered; wrapped by the
 	// loa.EConflict *loa.Error that Taken returns.
 	ErrTaken = errors.New("accounts: already registered")
+	// ErrDeviceHeld: a push token is active on another account, and the
+	// registration did not prove it holds the device (RegisterDevice).
+	ErrDeviceHeld = errors.New("accounts: the device is registered to another account")
 )
 
 // Taken returns the error for a unique identifier already registered:

@@ -449,7 +449,7 @@ func TestOfficialAdministration(t *testing.T) {
 		if err := r.svc.CloseOfficial(ctx, uaActor, other.ID); !errors.Is(err, accounts.ErrForbidden) {
 			t.Errorf("close in another unit: %v", err)
 		}
-		dev, err := r.svc.RegisterDevice(ctx, staff.ID, accounts.Device{Token: "egov-staff", App: "egov", Platform: "android"}, "")
+		dev, err := r.svc.RegisterDevice(ctx, staff.ID, accounts.Device{Token: "egov-staff", App: "egov", Platform: "android"}, "", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -492,13 +492,17 @@ func TestDevicesAndSubscriptions(t *testing.T) {
 		ctx := context.Background()
 		a := r.registerCitizen(t, "049095000123", "0912345678")
 		b := r.registerCitizen(t, "001099000456", "0987654321")
-		d1, err := r.svc.RegisterDevice(ctx, a, accounts.Device{Token: "tok-1", App: "smart", Platform: "ios"}, "")
+		d1, err := r.svc.RegisterDevice(ctx, a, accounts.Device{Token: "tok-1", App: "smart", Platform: "ios"}, "", "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		d2, err := r.svc.RegisterDevice(ctx, b, accounts.Device{Token: "tok-1", App: "smart", Platform: "android"}, "")
+		if again, err := r.svc.RegisterDevice(ctx, a, accounts.Device{Token: "tok-1", App: "smart", Platform: "ios"}, "", ""); err != nil || again.ID != d1.ID {
+			t.Fatalf("the owner registers again: %+v %v", again, err)
+		}
+		proof := deviceProofPushed(t, r, b, "tok-1")
+		d2, err := r.svc.RegisterDevice(ctx, b, accounts.Device{Token: "tok-1", App: "smart", Platform: "android"}, proof, "")
 		if err != nil || d2.ID != d1.ID || d2.AccountID != b || d2.Platform != "android" {
-			t.Fatalf("re-register: %+v %v", d2, err)
+			t.Fatalf("re-register with the proof: %+v %v", d2, err)
 		}
 		if c, _ := r.store.Contact(ctx, a, ""); len(c.Tokens) != 0 {
 			t.Errorf("token stayed with the old account: %v", c.Tokens)
@@ -509,7 +513,7 @@ func TestDevicesAndSubscriptions(t *testing.T) {
 		if err := r.svc.RemoveDevice(ctx, b, d1.ID, ""); err != nil {
 			t.Errorf("remove: %v", err)
 		}
-		_, err = r.svc.RegisterDevice(ctx, a, accounts.Device{Token: "has space", App: "tv", Platform: "nokia"}, "")
+		_, err = r.svc.RegisterDevice(ctx, a, accounts.Device{Token: "has space", App: "tv", Platform: "nokia"}, "", "")
 		var ve *loa.Error
 		if !errors.As(err, &ve) || len(ve.Fields) != 3 {
 			t.Errorf("bad device: %v", err)
@@ -687,4 +691,86 @@ func TestPasswordResetFlow(t *testing.T) {
 func isInvalidField(err error, field string) bool {
 	e, ok := errors.AsType[*loa.Error](err)
 	return ok && e.Code == loa.EInvalid && e.Field == field
+}
+
+// deviceProofPushed has account register token, held by another account:
+// it is refused with a conflict naming the token, and the proof pushed to
+// the token is returned.
+func deviceProofPushed(t *testing.T, r *rig, account, token string) string {
+	t.Helper()
+	before := r.pub.count()
+	_, err := r.svc.RegisterDevice(context.Background(), account, accounts.Device{Token: token, App: "smart", Platform: "android"}, "", "")
+	le, _ := errors.AsType[*loa.Error](err)
+	if !errors.Is(err, accounts.ErrDeviceHeld) || le == nil || le.Code != loa.EConflict || le.Field != "token" {
+		t.Fatalf("registering a held token without proof: %v", err)
+	}
+	if r.pub.count() != before+1 {
+		t.Fatalf("%d published, want the proof's push", r.pub.count()-before)
+	}
+	e, d := r.pub.last(t)
+	if e.Lane != topics.LaneOTP || d.To.Type != producer.ToDevice || d.To.Value != token || d.Data["type"] != "device_proof" || d.Data["device_proof"] == "" {
+		t.Fatalf("the proof's push: %+v %+v", e, d)
+	}
+	return d.Data["device_proof"]
+}
+
+// TestDeviceTokenMovesOnlyWithProof: a token active on an official's
+// account does not move to a stranger who knows it. Abuse: without proof
+// the stranger gets a conflict and the official keeps the token; a made-up
+// proof, another account's proof, and a proof past its window are refused
+// naming "proof"; proof pushes for one account are limited, and that limit
+// does not delay another account's. The holder of the device — who
+// receives the push — moves it with the proof.
+func TestDeviceTokenMovesOnlyWithProof(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		off := r.official(t, "tran.b", "0911111111", "sotttt")
+		mallory := r.registerCitizen(t, "049095000123", "0912345678")
+		family := r.registerCitizen(t, "001099000456", "0987654321")
+		if _, err := r.svc.RegisterDevice(ctx, off.ID, accounts.Device{Token: "tok-official", App: "egov", Platform: "android"}, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		owner := func() string {
+			t.Helper()
+			c, err := r.store.Contact(ctx, off.ID, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.Join(c.Tokens, ",")
+		}
+		malloryProof := deviceProofPushed(t, r, mallory, "tok-official")
+		if owner() != "tok-official" {
+			t.Fatalf("the official lost the token to a registration without proof: %q", owner())
+		}
+		familyProof := deviceProofPushed(t, r, family, "tok-official")
+		for name, proof := range map[string]string{"made up": "AAAAAAAAAAAAAAAAAAAAAA", "another account's": familyProof} {
+			_, err := r.svc.RegisterDevice(ctx, mallory, accounts.Device{Token: "tok-official", App: "smart", Platform: "android"}, proof, "")
+			if le, _ := errors.AsType[*loa.Error](err); le == nil || le.Code != loa.EInvalid || le.Fields[0].Field != "proof" {
+				t.Errorf("%s proof: %v", name, err)
+			}
+		}
+		// Proofs for one account are limited; the limit is its own.
+		deviceProofPushed(t, r, mallory, "tok-official")
+		deviceProofPushed(t, r, mallory, "tok-official")
+		_, err := r.svc.RegisterDevice(ctx, mallory, accounts.Device{Token: "tok-official", App: "smart", Platform: "android"}, "", "")
+		if le, _ := errors.AsType[*loa.Error](err); le == nil || le.Code != loa.ERateLimited || le.RetryAfter <= 0 {
+			t.Errorf("a fourth proof push for one account: %v", err)
+		}
+		// A proof lasts its window and the next, not longer.
+		r.clock.Advance(25 * time.Minute)
+		if _, err := r.svc.RegisterDevice(ctx, mallory, accounts.Device{Token: "tok-official", App: "smart", Platform: "android"}, malloryProof, ""); err == nil {
+			t.Error("a proof past its window moved the token")
+		}
+		if owner() != "tok-official" {
+			t.Fatalf("the official lost the token: %q", owner())
+		}
+		// The device's holder, who receives the push, moves it.
+		proof := deviceProofPushed(t, r, family, "tok-official")
+		if d, err := r.svc.RegisterDevice(ctx, family, accounts.Device{Token: "tok-official", App: "smart", Platform: "ios"}, proof, ""); err != nil || d.AccountID != family {
+			t.Fatalf("with the proof: %+v %v", d, err)
+		}
+		if owner() != "" {
+			t.Errorf("the token stayed with the official too: %q", owner())
+		}
+	})
 }

@@ -464,6 +464,13 @@ func TestOfficialsOverHTTP(t *testing.T) {
 	if resp, _ := f.do(t, "DELETE", "/v1/me/devices/"+d["id"].(string), adminTok, ""); resp.StatusCode != 404 {
 		t.Errorf("another account's device: %d", resp.StatusCode)
 	}
+	// Another account cannot take the token without the device's proof.
+	if resp, p := f.do(t, "POST", "/v1/me/devices", adminTok, `{"token":"fcm-1","app":"egov","platform":"android"}`); resp.StatusCode != 409 || p["field"] != "token" {
+		t.Errorf("another account registering the token: %d %v", resp.StatusCode, p)
+	}
+	if resp, p := f.do(t, "POST", "/v1/me/devices", adminTok, `{"token":"fcm-1","app":"egov","platform":"android","proof":"AAAAAAAAAAAAAAAAAAAAAA"}`); resp.StatusCode != 400 || p["field"] != "proof" {
+		t.Errorf("a made-up proof: %d %v", resp.StatusCode, p)
+	}
 	if resp, _ := f.do(t, "DELETE", "/v1/me/devices/"+d["id"].(string), citizenTok, ""); resp.StatusCode != 204 {
 		t.Errorf("delete device: %d", resp.StatusCode)
 	}

@@ -132,6 +132,9 @@ type deviceRequest struct {
 	Token    string `json:"token"`
 	App      string `json:"app"`
 	Platform string `json:"platform"`
+	// Proof is the device_proof pushed to the token when it was
+	// registered to another account.
+	Proof string `json:"proof"`
 }
 
 type deviceView struct {
@@ -151,7 +154,7 @@ func (h *handler) registerDevice(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, h.deps.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	d, err := svc.RegisterDevice(r.Context(), me(r), accounts.Device{Token: req.Token, App: req.App, Platform: req.Platform}, h.clientIP(r))
+	d, err := svc.RegisterDevice(r.Context(), me(r), accounts.Device{Token: req.Token, App: req.App, Platform: req.Platform}, req.Proof, h.clientIP(r))
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,43 @@ func TestRegistrationEndToEnd(t *testing.T) {
 			if code, d := in.callAs(t, tok, "POST", "/v1/me/devices", `{"token":"fcm-hoa-1","app":"smart","platform":"android"}`); code != 201 || d["id"] == nil {
 				t.Fatalf("device: %d %v", code, d)
 			}
+			// Another citizen cannot take the token unless they hold the
+			// phone: the proof is pushed to the token, through the
+			// dispatcher, and moves it when sent back.
+			other := registerAndSignIn(t, in, "049195001235", "0905123457")
+			if code, p := in.callAs(t, other, "POST", "/v1/me/devices", `{"token":"fcm-hoa-1","app":"smart","platform":"android"}`); code != 409 || p["field"] != "token" {
+				t.Fatalf("another account registering the token: %d %v", code, p)
+			}
+			var proof string
+			waitFor(t, "the device proof pushed to the token", func() bool {
+				for _, it := range in.outbox(t, "") {
+					if data, _ := it["data"].(map[string]any); it["to"] == "fcm-hoa-1" && data["type"] == "device_proof" {
+						proof, _ = data["device_proof"].(string)
+					}
+				}
+				return proof != ""
+			})
+			if code, d := in.callAs(t, other, "POST", "/v1/me/devices", fmt.Sprintf(`{"token":"fcm-hoa-1","app":"smart","platform":"android","proof":%q}`, proof)); code != 201 {
+				t.Fatalf("with the proof: %d %v", code, d)
+			}
+			if code, d := in.callAs(t, tok, "POST", "/v1/me/devices", `{"token":"fcm-hoa-1","app":"smart","platform":"android"}`); code != 409 {
+				t.Fatalf("the token back without proof: %d %v", code, d)
+			}
+			proof = ""
+			waitFor(t, "the second device proof", func() bool {
+				n := 0
+				for _, it := range in.outbox(t, "") {
+					if data, _ := it["data"].(map[string]any); it["to"] == "fcm-hoa-1" && data["type"] == "device_proof" {
+						if n++; n == 2 {
+							proof, _ = data["device_proof"].(string)
+						}
+					}
+				}
+				return proof != ""
+			})
+			if code, d := in.callAs(t, tok, "POST", "/v1/me/devices", fmt.Sprintf(`{"token":"fcm-hoa-1","app":"smart","platform":"android","proof":%q}`, proof)); code != 201 {
+				t.Fatalf("the token back with its proof: %d %v", code, d)
+			}
 			if code, s := in.callAs(t, tok, "PUT", "/v1/me/subscriptions", `{"areas":["49","20194"],"topics":["power","disaster"]}`); code != 200 {
 				t.Fatalf("subscriptions: %d %v", code, s)
 			}
@@ -109,6 +146,27 @@ func TestRegistrationEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// registerAndSignIn registers and verifies a citizen on in and returns
+// a session token.
+func registerAndSignIn(t *testing.T, in *instance, citizenID, phone string) string {
+	t.Helper()
+	pw := "Hoa@2026-quangnam"
+	code, reg := in.callAs(t, "", "POST", "/v1/citizens", fmt.Sprintf(`{"full_name":"Lê Văn Nam","citizen_id":%q,"phone":%q,"password":%q}`, citizenID, phone, pw))
+	if code != 201 {
+		t.Fatalf("register: %d %v", code, reg)
+	}
+	id, ch := reg["id"].(string), reg["challenge_id"].(string)
+	otpCode, _ := in.codeFor(t, ch)
+	if code, v := in.callAs(t, "", "POST", "/v1/citizens/"+id+"/verify", fmt.Sprintf(`{"challenge_id":%q,"code":%q}`, ch, otpCode)); code != 200 {
+		t.Fatalf("verify: %d %v", code, v)
+	}
+	code, sess := in.callAs(t, "", "POST", "/v1/sessions", fmt.Sprintf(`{"username":%q,"password":%q}`, phone, pw))
+	if code != 201 {
+		t.Fatalf("sign in: %d %v", code, sess)
+	}
+	return sess["token"].(string)
 }
 
 // TestAdminOfficialCreateAndPushedCode: `loa admin official create`

@@ -438,8 +438,11 @@ func (d *DB) UseRecoveryCode(ctx context.Context, id string, at time.Time) (bool
 	return n == 1, nil
 }
 
-// UpsertDevice implements accounts.Store.
-func (d *DB) UpsertDevice(ctx context.Context, dev accounts.Device) (accounts.Device, error) {
+// UpsertDevice implements accounts.Store: a token active on another
+// account moves only when move is set (accounts.ErrDeviceHeld
+// otherwise); the conflict's update is conditional, so a check and a
+// move cannot be split by a concurrent registration.
+func (d *DB) UpsertDevice(ctx context.Context, dev accounts.Device, move bool) (accounts.Device, error) {
 	var (
 		out     accounts.Device
 		created timeValue
@@ -448,9 +451,13 @@ func (d *DB) UpsertDevice(ctx context.Context, dev accounts.Device) (accounts.De
 		VALUES ($1, $2, $3, $4, $5, TRUE, $6)
 		ON CONFLICT (token) DO UPDATE SET account_id = excluded.account_id, app = excluded.app,
 			platform = excluded.platform, active = TRUE, created_at = excluded.created_at
+		WHERE devices.account_id = excluded.account_id OR NOT devices.active OR $7
 		RETURNING id, account_id, token, app, platform, active, created_at`,
-		dev.ID, dev.AccountID, dev.Token, dev.App, dev.Platform, dev.CreatedAt.UTC()).
+		dev.ID, dev.AccountID, dev.Token, dev.App, dev.Platform, dev.CreatedAt.UTC(), move).
 		Scan(&out.ID, &out.AccountID, &out.Token, &out.App, &out.Platform, &out.Active, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return accounts.Device{}, fmt.Errorf("sqlstore: upsert device: %w", accounts.ErrDeviceHeld)
+	}
 	if err != nil {
 		return accounts.Device{}, fmt.Errorf("sqlstore: upsert device: %w", err)
 	}

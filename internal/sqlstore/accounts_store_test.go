@@ -116,7 +116,7 @@ func testAccountRows(t *testing.T, db *sqlstore.DB) {
 		t.Errorf("unknown: %v", err)
 	}
 	// Closing deactivates devices; Contact no longer resolves the account.
-	if _, err := db.UpsertDevice(ctx, accounts.Device{ID: "d-o1", AccountID: "o1", Token: "tok-o1", App: "egov", Platform: "ios", CreatedAt: at}); err != nil {
+	if _, err := db.UpsertDevice(ctx, accounts.Device{ID: "d-o1", AccountID: "o1", Token: "tok-o1", App: "egov", Platform: "ios", CreatedAt: at}, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.CloseAccount(ctx, "o1", at); err != nil {
@@ -271,14 +271,28 @@ func testDeviceRows(t *testing.T, db *sqlstore.DB) {
 	ctx := context.Background()
 	db.CreateAccount(ctx, citizen("v1", "049095000777", "84944444444"))
 	db.CreateAccount(ctx, citizen("v2", "049095000778", "84944444445"))
-	d, err := db.UpsertDevice(ctx, accounts.Device{ID: "dv1", AccountID: "v1", Token: "tok-v", App: "smart", Platform: "ios", CreatedAt: at})
+	d, err := db.UpsertDevice(ctx, accounts.Device{ID: "dv1", AccountID: "v1", Token: "tok-v", App: "smart", Platform: "ios", CreatedAt: at}, false)
 	if err != nil || d.ID != "dv1" || !d.Active {
 		t.Fatalf("insert %+v %v", d, err)
 	}
+	// Active on v1, it moves to v2 only when told to.
+	if _, err := db.UpsertDevice(ctx, accounts.Device{ID: "dv2", AccountID: "v2", Token: "tok-v", App: "egov", Platform: "android", CreatedAt: at}, false); !errors.Is(err, accounts.ErrDeviceHeld) {
+		t.Fatalf("a held token moved unasked: %v", err)
+	}
+	if c, _ := db.Contact(ctx, "v1", ""); len(c.Tokens) != 1 {
+		t.Fatalf("the refused move changed the owner's device: %+v", c)
+	}
+	if d, err = db.UpsertDevice(ctx, accounts.Device{ID: "dv2", AccountID: "v2", Token: "tok-v", App: "smart", Platform: "android", CreatedAt: at}, true); err != nil || d.AccountID != "v2" {
+		t.Fatalf("a move told to: %+v %v", d, err)
+	}
+	// Inactive, it moves unasked.
 	db.DeactivateDevice(ctx, "tok-v")
-	d, err = db.UpsertDevice(ctx, accounts.Device{ID: "dv2", AccountID: "v2", Token: "tok-v", App: "egov", Platform: "android", CreatedAt: at})
-	if err != nil || d.ID != "dv1" || d.AccountID != "v2" || d.App != "egov" || !d.Active {
+	d, err = db.UpsertDevice(ctx, accounts.Device{ID: "dv3", AccountID: "v1", Token: "tok-v", App: "egov", Platform: "android", CreatedAt: at}, false)
+	if err != nil || d.ID != "dv1" || d.AccountID != "v1" || d.App != "egov" || !d.Active {
 		t.Fatalf("move %+v %v", d, err)
+	}
+	if _, err := db.UpsertDevice(ctx, accounts.Device{ID: "dv2", AccountID: "v2", Token: "tok-v", App: "egov", Platform: "android", CreatedAt: at}, true); err != nil {
+		t.Fatal(err)
 	}
 	if c, _ := db.Contact(ctx, "v2", "egov"); len(c.Tokens) != 1 {
 		t.Errorf("moved token not reachable: %+v", c)
@@ -291,10 +305,10 @@ func testDeviceRows(t *testing.T, db *sqlstore.DB) {
 	}
 	// Trimming keeps the most recently registered; another account's
 	// devices are not touched.
-	db.UpsertDevice(ctx, accounts.Device{ID: "dw", AccountID: "v1", Token: "tok-w", App: "egov", Platform: "ios", CreatedAt: at})
+	db.UpsertDevice(ctx, accounts.Device{ID: "dw", AccountID: "v1", Token: "tok-w", App: "egov", Platform: "ios", CreatedAt: at}, false)
 	for i := range 5 {
 		db.UpsertDevice(ctx, accounts.Device{ID: fmt.Sprintf("dt%d", i), AccountID: "v2", Token: fmt.Sprintf("tok-t%d", i), App: "egov", Platform: "ios",
-			CreatedAt: at.Add(time.Duration(i) * time.Minute)})
+			CreatedAt: at.Add(time.Duration(i) * time.Minute)}, false)
 	}
 	if n, err := db.TrimDevices(ctx, "v2", 3); err != nil || n != 2 {
 		t.Errorf("trimmed %d: %v", n, err)
