@@ -254,9 +254,36 @@ func (s *Service) VerifyRegistration(ctx context.Context, accountID, challengeID
 var anonymousCodeBound = otp.Bound{Free: 9, Base: 30 * time.Minute, Max: 4 * time.Hour, Forget: 24 * time.Hour}
 
 // issueAnonymousCode issues a code of an anonymous flow: counted in the
-// phone's anonymous bound too.
+// phone's anonymous bound too, and in the province's hourly budget
+// (Config.AnonymousCodesPerHour) when there is one.
+//
+// The budget sheds the phones no active account holds first: they may
+// spend four fifths of it. Once they have, a code to confirm a phone an
+// account holds (verify_phone) still goes, from the reserve; the look-up
+// that tells is made only then, so codes cost no query while the budget
+// lasts. A registration's code is never from the reserve: a phone an
+// account holds gets a notice, not a code, and registration must not
+// tell which phones have accounts. So a stranger who spends the budget
+// delays registrations of new numbers until the hour turns, and locks no
+// one out: sign-in, second-factor and reset codes are not anonymous and
+// not in the budget, and citizens' own phones keep the reserve.
 func (s *Service) issueAnonymousCode(ctx context.Context, phone, purpose, ip string) (otp.Challenge, string, error) {
-	return s.issueCodeWith(ctx, phone, purpose, ip, otp.IssueOptions{Bound: &anonymousCodeBound})
+	o := otp.IssueOptions{Bound: &anonymousCodeBound}
+	if n := s.cfg.AnonymousCodesPerHour; n > 0 {
+		o.Budget = &otp.Budget{Name: "anonymous", Limit: n, Share: n * 4 / 5, Window: time.Hour}
+	}
+	ch, code, err := s.issueCodeWith(ctx, phone, purpose, ip, o)
+	if errors.Is(err, otp.ErrBudgetShare) && purpose != otp.PurposeRegister {
+		held, ferr := s.d.Store.FindAccounts(ctx, Login{Phone: phone})
+		if ferr != nil {
+			return otp.Challenge{}, "", fmt.Errorf("accounts: issue code: %w", ferr)
+		}
+		if len(held) > 0 {
+			o.Known = true
+			return s.issueCodeWith(ctx, phone, purpose, ip, o)
+		}
+	}
+	return ch, code, err
 }
 
 // AnonymousPurposes are the purposes anyone may ask a code for with

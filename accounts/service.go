@@ -52,6 +52,11 @@ type Config struct {
 	// A code not handed over in time is withdrawn and the request refused
 	// with EUnavailable and a Retry-After.
 	CodePublishTimeout time.Duration
+	// AnonymousCodesPerHour caps the SMS codes the anonymous flows
+	// (registration, POST /v1/otp/sms) send the whole province an hour;
+	// 0: no cap. Phones not known (no active account holds them verified)
+	// may use four fifths of it; the rest is the known phones' reserve.
+	AnonymousCodesPerHour int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -389,6 +394,10 @@ func (s *Service) issueCode(ctx context.Context, phone, purpose, ip string) (otp
 // issueCodeWith is issueCode with the challenge's options.
 func (s *Service) issueCodeWith(ctx context.Context, phone, purpose, ip string, o otp.IssueOptions) (otp.Challenge, string, error) {
 	ch, code, err := s.d.Codes.IssueWith(ctx, phone, purpose, ip, o)
+	if rl, ok := errors.AsType[*otp.RateLimitError](err); ok && errors.Is(err, otp.ErrBudget) {
+		return otp.Challenge{}, "", &loa.Error{Code: loa.EUnavailable, RetryAfter: rl.RetryAfter, Err: err,
+			Detail: "the province's hourly budget of SMS codes for numbers without an account is spent; retry later"}
+	}
 	if rl, ok := errors.AsType[*otp.RateLimitError](err); ok {
 		detail := "too many codes requested; retry later"
 		switch {

@@ -44,6 +44,12 @@ var (
 	// issued with. Returned wrapped in *RateLimitError; it wraps
 	// ErrTooManySends.
 	ErrPhoneBound = fmt.Errorf("%w: the phone's bound", ErrTooManySends)
+	// ErrBudget: the Budget the send was issued with is spent for its
+	// window. ErrBudgetShare: its share for phones not known is (the send
+	// may be asked again as known). Returned wrapped in *RateLimitError;
+	// ErrBudgetShare wraps ErrBudget.
+	ErrBudget      = errors.New("otp: the budget of codes is spent")
+	ErrBudgetShare = fmt.Errorf("%w: the share of phones not known", ErrBudget)
 
 	// ErrUnknownPurpose: the purpose is not one of the Purpose* constants.
 	ErrUnknownPurpose = errors.New("otp: unknown purpose")

@@ -142,6 +142,25 @@ type IssueOptions struct {
 	// Bound, when set, counts the send against its phone's bound as well,
 	// in the same atomic step (see Bound).
 	Bound *Bound
+	// Budget, when set, counts the send against a cap shared by every
+	// phone and address (see Budget); Known says the phone may use the
+	// budget's reserve.
+	Budget *Budget
+	Known  bool
+}
+
+// Budget caps the sends of all callers that pass one with the same Name,
+// whatever the phone and the address, per fixed Window (aligned to the
+// epoch): at most Limit sends a window, of which phones not Known may use
+// only Share. It is checked before anything else and counted only when
+// the code is issued, so a refusal (ErrBudget, or ErrBudgetShare when
+// only the share is spent) leaves no trace and the caller may ask again
+// as Known. A province pays for every SMS; the budget bounds what
+// strangers asking codes for many numbers from many addresses can cost.
+type Budget struct {
+	Name         string // letters, digits, "-" and "_"
+	Limit, Share int
+	Window       time.Duration
 }
 
 // Bound limits the codes one phone is sent over and above the send
@@ -233,6 +252,9 @@ func (s *SMSCodes) IssueWith(ctx context.Context, phone, purpose, clientIP strin
 	if b := o.Bound; b != nil && (b.Free < 0 || b.Base <= 0 || b.Max < b.Base || b.Forget <= 0) {
 		return Challenge{}, "", fmt.Errorf("otp: issue: bound: %w", ErrInvalidInput)
 	}
+	if g := o.Budget; g != nil && (g.Limit < 1 || g.Share < 0 || g.Share > g.Limit || g.Window < time.Second || !validWindow(g.Name)) {
+		return Challenge{}, "", fmt.Errorf("otp: issue: budget: %w", ErrInvalidInput)
+	}
 	window := phone
 	if o.Window != "" {
 		if !validWindow(o.Window) {
@@ -275,6 +297,16 @@ func (s *SMSCodes) IssueWith(ctx context.Context, phone, purpose, clientIP strin
 		keys = append(keys, s.cfg.KeyPrefix+"bound:"+phone)
 		boundAt = len(keys)
 	}
+	budgetAt, budgetMax, budgetLimit, budgetLeft := 0, 0, 0, int64(0)
+	if g := o.Budget; g != nil {
+		w := g.Window.Milliseconds()
+		start := nowMs - nowMs%w
+		keys = append(keys, s.cfg.KeyPrefix+"budget:"+g.Name+":"+strconv.FormatInt(start, 10))
+		budgetAt, budgetLimit, budgetMax, budgetLeft = len(keys), g.Limit, g.Share, start+w-nowMs
+		if o.Known {
+			budgetMax = g.Limit
+		}
+	}
 	res, err := smsIssueScript.Run(ctx, s.rdb, keys,
 		nowMs,
 		nowMs-s.cfg.SendWindow.Milliseconds(),
@@ -297,6 +329,10 @@ func (s *SMSCodes) IssueWith(ctx context.Context, phone, purpose, clientIP strin
 		bound.Base.Milliseconds(),
 		bound.Max.Milliseconds(),
 		(bound.Forget + boundMargin).Milliseconds(),
+		budgetAt,
+		budgetMax,
+		budgetLimit,
+		budgetLeft,
 	).Int64Slice()
 	if err != nil {
 		return Challenge{}, "", fmt.Errorf("otp: issue: %w", err)
@@ -312,6 +348,10 @@ func (s *SMSCodes) IssueWith(ctx context.Context, phone, purpose, clientIP strin
 		return Challenge{}, "", &RateLimitError{Err: ErrTooManyFromIP, RetryAfter: retryAfter(res[1], s.cfg.PerIPWindow)}
 	case 4:
 		return Challenge{}, "", &RateLimitError{Err: ErrPhoneBound, RetryAfter: retryAfter(res[1], bound.Max)}
+	case 5:
+		return Challenge{}, "", &RateLimitError{Err: ErrBudget, RetryAfter: retryAfter(res[1], o.Budget.Window)}
+	case 6:
+		return Challenge{}, "", &RateLimitError{Err: ErrBudgetShare, RetryAfter: retryAfter(res[1], o.Budget.Window)}
 	}
 	return Challenge{}, "", fmt.Errorf("otp: issue: unexpected script result %v", res)
 }

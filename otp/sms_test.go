@@ -499,6 +499,47 @@ func testSMSCodes(t *testing.T, newEnv newEnvFunc) {
 		wantErr(t, err, ErrInvalidInput)
 	})
 
+	t.Run("Budget", func(t *testing.T) {
+		env := newEnv(t)
+		s := newTestSMSCodes(t, env)
+		g := &Budget{Name: "anonymous", Limit: 5, Share: 3, Window: time.Hour}
+		issue := func(i int, known bool) error {
+			_, _, err := s.IssueWith(ctx, fmt.Sprintf("8491234%04d", i), PurposeVerifyPhone, fmt.Sprintf("198.51.100.%d", i), IssueOptions{Budget: g, Known: known})
+			return err
+		}
+		now := env.clock.Now()
+		left := now.Truncate(time.Hour).Add(time.Hour).Sub(now)
+		// Phones not known spend the share, one each, whatever the
+		// address; then they are refused until the window turns.
+		for i := range 3 {
+			if err := issue(i, false); err != nil {
+				t.Fatalf("send %d: %v", i, err)
+			}
+		}
+		wantRateLimit(t, issue(3, false), ErrBudgetShare, left)
+		// The refusal left no trace: the same phone, known, passes at once
+		// (no cooldown, no count in its window), from the reserve.
+		if err := issue(3, true); err != nil {
+			t.Fatalf("the refused phone as known: %v", err)
+		}
+		if err := issue(4, true); err != nil {
+			t.Fatalf("a known phone from the reserve: %v", err)
+		}
+		wantRateLimit(t, issue(5, true), ErrBudget, left)
+		wantRateLimit(t, issue(6, false), ErrBudget, left)
+		// Sends without the budget are not held by it.
+		if _, _, err := s.Issue(ctx, "84987654321", PurposeLogin, "198.51.100.99"); err != nil {
+			t.Errorf("a send without a budget: %v", err)
+		}
+		// The next window starts afresh.
+		env.advance(left)
+		if err := issue(7, false); err != nil {
+			t.Errorf("in the next window: %v", err)
+		}
+		_, _, err := s.IssueWith(ctx, phone, PurposeLogin, ip, IssueOptions{Budget: &Budget{Name: "a b", Limit: 1, Window: time.Hour}})
+		wantErr(t, err, ErrInvalidInput)
+	})
+
 	t.Run("InvalidInput", func(t *testing.T) {
 		s := newTestSMSCodes(t, newEnv(t))
 		_, _, err := s.Issue(ctx, phone, "newsletter", ip)

@@ -194,7 +194,7 @@ func runBroadcast(ctx context.Context, args []string, getenv func(string) string
 		// The codes are asked from one address, each for a phone of its
 		// own; the gateways' TPS (50 by default) would bound any higher
 		// rate: set unless -env names them.
-		for k, v := range map[string]string{"LOA_CODES_PER_IP": "1000000",
+		for k, v := range map[string]string{"LOA_CODES_PER_IP": "1000000", "LOA_ANONYMOUS_CODES_PER_HOUR": "100000000",
 			"LOA_SMS_ESMS_RATE": strconv.Itoa(2 * cfg.codes), "LOA_SMS_ESMS_BURST": strconv.Itoa(max(cfg.codes/5, 5)),
 			"LOA_SMS_SPEEDSMS_RATE": strconv.Itoa(2 * cfg.codes), "LOA_SMS_SPEEDSMS_BURST": strconv.Itoa(max(cfg.codes/5, 5))} {
 			if _, set := cfg.env[k]; !set {

@@ -41,7 +41,9 @@ type accountsConfig struct {
 	Argon2             accounts.Argon2Params
 	HashLimit          accounts.HashLimit
 	CodesPerIP         int
-	PendingTTL         time.Duration
+	// AnonymousCodesPerHour: LOA_ANONYMOUS_CODES_PER_HOUR (0: no cap).
+	AnonymousCodesPerHour int
+	PendingTTL            time.Duration
 	// CodePublishTimeout bounds handing a code to Kafka
 	// (LOA_CODE_PUBLISH_TIMEOUT).
 	CodePublishTimeout time.Duration
@@ -72,6 +74,7 @@ func loadAccountsConfig(getenv func(string) string, errs *[]error) accountsConfi
 	c.HashLimit.Queue = intVar(getenv, "LOA_PASSWORD_HASH_QUEUE", c.HashLimit.Queue, 0, 10_000, errs)
 	c.HashLimit.Wait = durVar(getenv, "LOA_PASSWORD_HASH_WAIT", c.HashLimit.Wait, errs)
 	c.CodesPerIP = intVar(getenv, "LOA_CODES_PER_IP", 20, 1, 1_000_000, errs)
+	c.AnonymousCodesPerHour = intVar(getenv, "LOA_ANONYMOUS_CODES_PER_HOUR", 5000, 0, 100_000_000, errs)
 	c.PendingTTL = durVar(getenv, "LOA_REGISTRATION_TTL", 30*time.Minute, errs)
 	c.CodePublishTimeout = durVar(getenv, "LOA_CODE_PUBLISH_TIMEOUT", accounts.DefaultCodePublishTimeout, errs)
 	if c.CodePublishTimeout <= 0 {
@@ -181,6 +184,7 @@ func buildAccounts(cfg config, store *sqlstore.DB, rdb redis.UniversalClient, pu
 	ac.CitizenSessionTTL, ac.OfficialSessionTTL = cfg.Accounts.CitizenSessionTTL, cfg.Accounts.OfficialSessionTTL
 	ac.ApprovalUnit, ac.PendingTTL = cfg.Accounts.ApprovalUnit, cfg.Accounts.PendingTTL
 	ac.CodePublishTimeout = cfg.Accounts.CodePublishTimeout
+	ac.AnonymousCodesPerHour = cfg.Accounts.AnonymousCodesPerHour
 	if ac.ApprovalUnit == "" && dev {
 		ac.ApprovalUnit = demoApprovalUnit
 	}

@@ -33,7 +33,7 @@ func BenchmarkCodeIssueToSMSFake(b *testing.B) {
 		"LOA_SMS_PROVIDERS": "esms", "LOA_SMS_ESMS_TYPE": "esms", "LOA_SMS_ESMS_URL": fake.URL(),
 		"LOA_SMS_ESMS_API_KEY": "k", "LOA_SMS_ESMS_SECRET_KEY": "s", "LOA_SMS_ESMS_BRANDNAME": "LOA",
 		"LOA_SMS_ESMS_RATE": "100000", "LOA_SMS_ESMS_BURST": "10000",
-		"LOA_CODES_PER_IP": "1000000", "LOA_DATA_DIR": b.TempDir(),
+		"LOA_CODES_PER_IP": "1000000", "LOA_ANONYMOUS_CODES_PER_HOUR": "100000000", "LOA_DATA_DIR": b.TempDir(),
 	}
 	backend := "embedded"
 	if os.Getenv("LOA_TEST_KAFKA_BROKERS") != "" {

@@ -80,16 +80,17 @@ type Config struct {
 // once, whatever the hour in Vietnam (the night holds normal-priority
 // SMS until 06:00, which no deadline of a run outlasts).
 var Defaults = map[string]string{
-	"LOA_SMS_QUIET_HOURS":      "off",
-	"LOA_RETRY_TIERS":          "5s,20s,1m,2m",
-	"LOA_CODES_PER_IP":         "1000000",
-	"LOA_SMS_ESMS_RATE":        "200",
-	"LOA_SMS_SPEEDSMS_RATE":    "200",
-	"LOA_ARGON2_MEMORY_KIB":    "8192",
-	"LOA_ARGON2_TIME":          "1",
-	"LOA_LOG_LEVEL":            "info",
-	"LOA_SHUTDOWN_TIMEOUT":     "5s",
-	"LOA_ALERT_SMS_SEVERITIES": "Extreme",
+	"LOA_SMS_QUIET_HOURS":          "off",
+	"LOA_RETRY_TIERS":              "5s,20s,1m,2m",
+	"LOA_CODES_PER_IP":             "1000000",
+	"LOA_ANONYMOUS_CODES_PER_HOUR": "100000000",
+	"LOA_SMS_ESMS_RATE":            "200",
+	"LOA_SMS_SPEEDSMS_RATE":        "200",
+	"LOA_ARGON2_MEMORY_KIB":        "8192",
+	"LOA_ARGON2_TIME":              "1",
+	"LOA_LOG_LEVEL":                "info",
+	"LOA_SHUTDOWN_TIMEOUT":         "5s",
+	"LOA_ALERT_SMS_SEVERITIES":     "Extreme",
 }
 
 // Audience prefixes and phone ranges of the run.

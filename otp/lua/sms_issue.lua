@@ -17,6 +17,10 @@
 -- ARGV[17] index in KEYS of the phone's bound (0: none)
 -- ARGV[18] the bound's free sends      ARGV[19] its first wait ms
 -- ARGV[20] its longest wait ms          ARGV[21] its key's TTL ms
+-- ARGV[22] index in KEYS of the budget's counter of this window (0: none)
+-- ARGV[23] the sends the counter may reach for this send: the budget's
+--          limit, or its lower share for a phone not known
+-- ARGV[24] the budget's limit   ARGV[25] ms to the window's end
 -- The challenge records the limits' keys it is counted in ('wk', 'ik'),
 -- so that a withdrawal (a code that could not be sent) can uncount it.
 -- A new challenge never voids another: each lives until it is used, runs
@@ -30,12 +34,27 @@
 -- the bound; one the send limits refuse is not counted in the bound
 -- either. A send the bound allows counts in it: each beyond its free
 -- sends makes the next wait, the first wait doubling up to the longest.
+-- The budget is checked first, before anything is recorded, and counted
+-- last, once the send is issued: a send it refuses leaves no trace, so
+-- the caller may ask again with the full limit (a known phone).
 -- Returns {0} issued, or {reason, retry_after_ms} with reason 1 cooldown,
 -- 2 too many sends to the phone, 3 too many from the address, 4 the
--- phone's bound.
+-- phone's bound, 5 the budget's limit, 6 the budget's share for phones
+-- not known (under its limit).
 local now = tonumber(ARGV[1])
 local ipk = tonumber(ARGV[16])
 local bk = tonumber(ARGV[17])
+local gk = tonumber(ARGV[22])
+
+if gk > 0 then
+  local spent = tonumber(redis.call('GET', KEYS[gk]) or '0')
+  if spent >= tonumber(ARGV[24]) then
+    return {5, tonumber(ARGV[25])}
+  end
+  if spent >= tonumber(ARGV[23]) then
+    return {6, tonumber(ARGV[25])}
+  end
+end
 
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 local sent = redis.call('ZCARD', KEYS[1])
@@ -94,5 +113,9 @@ if bk > 0 then
     end
   end
   redis.call('PEXPIRE', b, ARGV[21])
+end
+if gk > 0 then
+  redis.call('INCR', KEYS[gk])
+  redis.call('PEXPIRE', KEYS[gk], tonumber(ARGV[25]) + 60000)
 end
 return {0}
