@@ -175,7 +175,10 @@ func BenchmarkLiveCountersRows(b *testing.B) {
 		measure(b, func() error { _, _, err := db.DeliveryStatsAndRate(ctx, "bench-sms", time.Time{}); return err })
 	})
 	b.Run("counters/stats+rate/last-seconds", func(b *testing.B) {
-		measure(b, func() error { _, _, err := db.DeliveryStatsAndRate(ctx, "bench-sms", end.Add(-5*time.Second)); return err })
+		measure(b, func() error {
+			_, _, err := db.DeliveryStatsAndRate(ctx, "bench-sms", end.Add(-5*time.Second))
+			return err
+		})
 	})
 	b.Run("group-rows/stats", func(b *testing.B) { measure(b, group(groupStats, "bench-sms")) })
 	b.Run("group-rows/stats+rate/whole", func(b *testing.B) { measure(b, group(groupRate, "bench-sms", int64(0))) })
