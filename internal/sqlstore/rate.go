@@ -26,35 +26,14 @@ const MaxRatePoints = 20000
 // each row's present state. A delivery a carrier's report refines later
 // (sent, then delivered) counts once, in the second of its report.
 // Seconds without an outcome are left out. A compact entry's deliveries
-// (PostgreSQL) count in the seconds each was sent.
+// (PostgreSQL) count in the seconds each was sent. The rows' counts and
+// seconds are the ledger's counters (see countRows).
 func (d *DB) DeliveryStatsAndRate(ctx context.Context, notificationID string, since time.Time) ([]DeliveryStat, []RatePoint, error) {
-	second := `CAST(strftime('%s', substr(updated_at, 1, 19)) AS INTEGER)`
-	if d.dialect == Postgres {
-		second = `CAST(floor(extract(epoch FROM updated_at)) AS BIGINT)`
-	}
-	rows, err := d.db.QueryContext(ctx, `SELECT channel, provider, status,
-			CASE WHEN `+second+` >= $2 THEN `+second+` ELSE 0 END AS s, COUNT(*)
-		FROM deliveries WHERE notification_id = $1 GROUP BY channel, provider, status, s`, notificationID, since.Unix())
+	c := newLedgerCount(since.Unix())
+	rowChannels, err := d.countRows(ctx, notificationID, c, true)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlstore: delivery stats and rate: %w", err)
 	}
-	defer rows.Close()
-	c, rowChannels := newLedgerCount(since.Unix()), map[string]bool{}
-	for rows.Next() {
-		var (
-			k    statKey
-			s, n int64
-		)
-		if err := rows.Scan(&k.channel, &k.provider, &k.status, &s, &n); err != nil {
-			return nil, nil, fmt.Errorf("sqlstore: delivery stats and rate: %w", err)
-		}
-		c.add(k, s, n)
-		rowChannels[k.channel] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("sqlstore: delivery stats and rate: %w", err)
-	}
-	rows.Close()
 	if d.dialect == Postgres {
 		if err := d.countSent(ctx, notificationID, c, true, rowChannels); err != nil {
 			return nil, nil, fmt.Errorf("sqlstore: delivery stats and rate: %w", err)

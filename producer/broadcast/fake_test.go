@@ -316,3 +316,84 @@ func (r unitRoles) CheckApprover(_ context.Context, id string, submitters ...str
 	}
 	return accounts.ErrForbidden
 }
+
+// TestListChecksABoundedNumber: listing broadcasts being sent whose plans
+// are done checks at most Config.ListChecks of them a call for completion
+// (a read of each one's ledger counts), each at most once per
+// Config.ListRecheck, so a console refreshing a list of many broadcasts
+// that never complete costs a bounded number of counts; the others are
+// checked by the next calls, and moved to done once complete. A list an
+// official of another agency asks for counts nothing of these.
+func TestListChecksABoundedNumber(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, pub := newMemStore(), &recorder{}
+	now := time.Now().UTC().Truncate(time.Second)
+	other := broadcast.Actor{AccountID: "sub-other"}
+	cfg := broadcast.DefaultConfig()
+	svc, err := broadcast.New(cfg, broadcast.Deps{Store: store, Publisher: pub, Log: log, Now: func() time.Time { return now },
+		Roles: unitRoles{submitter.AccountID: {{Unit: "snn", Role: accounts.RoleAgencySubmitter}},
+			other.AccountID:    {{Unit: "evn", Role: accounts.RoleAgencySubmitter}},
+			approver.AccountID: {{Unit: "sotttt", Role: accounts.RoleBroadcastApprover}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := range n {
+		if err := store.CreateBroadcast(ctx, broadcast.Broadcast{ID: fmt.Sprintf("bc-%02d", i), Status: string(broadcast.StatusSending),
+			Unit: "snn", CreatedBy: submitter.AccountID, CreatedAt: now}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.planDone, store.targeted = true, map[string]int64{"push": 3}
+	store.stats = []producer.DeliveryStat{{Channel: "push", Status: loa.StatusSent, Count: 2}} // never complete
+	list := func(a broadcast.Actor) []broadcast.Broadcast {
+		t.Helper()
+		bs, err := svc.List(ctx, a, "", 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bs
+	}
+
+	if bs := list(other); len(bs) != 0 || store.statsReads != 0 {
+		t.Fatalf("another agency's list: %d broadcasts, %d counts; want none and none", len(bs), store.statsReads)
+	}
+	for call, want := range []int{8, 16, 20, 20} {
+		if bs := list(approver); len(bs) != n {
+			t.Fatalf("call %d: %d broadcasts, want %d", call+1, len(bs), n)
+		}
+		if store.statsReads != want {
+			t.Errorf("after call %d at the same time: %d counts in all, want %d", call+1, store.statsReads, want)
+		}
+	}
+	now = now.Add(cfg.ListRecheck)
+	list(approver)
+	if store.statsReads != 28 {
+		t.Errorf("a recheck period later: %d counts in all, want 28", store.statsReads)
+	}
+
+	store.stats = append(store.stats, producer.DeliveryStat{Channel: "push", Status: loa.StatusFailed, Count: 1}) // complete now
+	if b, err := svc.Get(ctx, approver, "bc-19"); err != nil || b.Status != string(broadcast.StatusDone) {
+		t.Fatalf("reading one checks it: %s %v, want done", b.Status, err)
+	}
+	done := func() int {
+		k := 0
+		for _, b := range list(approver) {
+			if b.Status == string(broadcast.StatusDone) {
+				k++
+			}
+		}
+		return k
+	}
+	if k := done(); k != 9 {
+		t.Errorf("after a call: %d done, want 9 (the one read, and 8 of those not checked in this period)", k)
+	}
+	for range 3 {
+		now = now.Add(cfg.ListRecheck)
+		done()
+	}
+	if k := done(); k != n {
+		t.Errorf("%d of %d done after the rechecks", k, n)
+	}
+}

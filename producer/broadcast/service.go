@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -41,12 +42,22 @@ type Config struct {
 	// CountTTL is how long a count of an audience (Estimate) is reused
 	// before it is counted again. Default 1 minute.
 	CountTTL time.Duration
+	// ListChecks bounds how many broadcasts being sent one List call
+	// checks for completion (a read of each one's ledger counts);
+	// default 8. ListRecheck is how long List leaves a broadcast it
+	// checked before checking it again; default 10 s. The others are
+	// listed as stored: a list of hundreds of broadcasts stuck in
+	// sending costs at most ListChecks counts, and a console
+	// refreshing its list costs at most one count of each per
+	// ListRecheck. Reading a broadcast (Get, GetCounted) always checks.
+	ListChecks  int
+	ListRecheck time.Duration
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{Topics: accounts.DefaultTopics, App: "smart", Expiry: 24 * time.Hour, MaxTitle: 200, MaxBody: 2000, MaxAccounts: 1000,
-		CountTTL: time.Minute}
+		CountTTL: time.Minute, ListChecks: 8, ListRecheck: 10 * time.Second}
 }
 
 // Validate reports what makes c unusable.
@@ -62,6 +73,8 @@ func (c Config) Validate() error {
 		return errors.New("broadcast: config: MaxTitle, MaxBody and MaxAccounts must be positive")
 	case c.CountTTL <= 0:
 		return errors.New("broadcast: config: CountTTL must be positive")
+	case c.ListChecks <= 0 || c.ListRecheck <= 0:
+		return errors.New("broadcast: config: ListChecks and ListRecheck must be positive")
 	}
 	return nil
 }
@@ -97,6 +110,11 @@ type Service struct {
 	d      Deps
 	outbox *producer.Outbox
 	counts *counter
+
+	// checked is when List last checked each broadcast being sent
+	// (entries older than Config.ListRecheck are dropped).
+	checkMu sync.Mutex
+	checked map[string]time.Time
 }
 
 // New returns a service.
@@ -110,7 +128,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Service{cfg: cfg, d: d, outbox: producer.NewOutbox(d.Store, d.Publisher, d.Log)}
+	s := &Service{cfg: cfg, d: d, outbox: producer.NewOutbox(d.Store, d.Publisher, d.Log), checked: map[string]time.Time{}}
 	s.counts = newCounter(cfg.CountTTL, d.Now, func(ctx context.Context, a loa.Audience) (int, int, error) {
 		return d.Store.CountRecipients(ctx, a, cfg.App)
 	})
@@ -706,7 +724,11 @@ func (s *Service) Get(ctx context.Context, a Actor, id string) (Broadcast, error
 }
 
 // List returns up to limit broadcasts the actor may read (see Get),
-// newest first, in status when it is not empty. Errors: ErrForbidden, a
+// newest first, in status when it is not empty. A broadcast being sent
+// whose plan is done is moved to done when its ledger has an outcome for
+// every planned delivery; a call checks at most Config.ListChecks of
+// them, each at most once per Config.ListRecheck (the others are listed
+// as stored; reading one checks it). Errors: ErrForbidden, a
 // loa.EInvalid *loa.Error{status}.
 func (s *Service) List(ctx context.Context, a Actor, status string, limit int) ([]Broadcast, error) {
 	sc, err := s.readScope(ctx, a)
@@ -720,10 +742,39 @@ func (s *Service) List(ctx context.Context, a Actor, status string, limit int) (
 	if err != nil {
 		return nil, err
 	}
+	due := s.listDue(out)
 	for i, b := range out {
-		out[i] = s.refresh(ctx, b)
+		if Status(b.Status) != StatusSending || due[b.ID] {
+			out[i] = s.refresh(ctx, b)
+		}
 	}
 	return out, nil
+}
+
+// listDue picks the broadcasts being sent in bs that List checks for
+// completion: at most Config.ListChecks, in list order, of those it has
+// not checked within Config.ListRecheck; it records them as checked.
+func (s *Service) listDue(bs []Broadcast) map[string]bool {
+	now := s.d.Now()
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	for id, at := range s.checked {
+		if now.Sub(at) >= s.cfg.ListRecheck || now.Before(at) {
+			delete(s.checked, id)
+		}
+	}
+	due := map[string]bool{}
+	for _, b := range bs {
+		if len(due) == s.cfg.ListChecks {
+			break
+		}
+		if _, recent := s.checked[b.ID]; Status(b.Status) != StatusSending || recent || due[b.ID] {
+			continue
+		}
+		due[b.ID] = true
+		s.checked[b.ID] = now
+	}
+	return due
 }
 
 // History returns a broadcast's state changes, oldest first, to those
