@@ -395,8 +395,13 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	}
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); sampleRSS(sampleCtx, res.procs) }()
+	if !cfg.stopAfterCodes {
+		// With -stop-after-codes no memory figures are given, and the
+		// sampling (PostgreSQL's page maps above all) would be CPU taken
+		// from the codes' cores.
+		wg.Add(1)
+		go func() { defer wg.Done(); sampleRSS(sampleCtx, res.procs) }()
+	}
 
 	var codes *codeLoad
 	stopCodes := make(chan struct{})
