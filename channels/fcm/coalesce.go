@@ -3,6 +3,7 @@ package fcm
 import (
 	"crypto/tls"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -91,6 +92,16 @@ func (w *coalescer) flush() {
 		}
 		if len(w.queue) == 0 {
 			break // closing, everything written
+		}
+		if !w.closing && len(w.queue) < maxQueued/2 {
+			// Let the goroutines already runnable — senders woken by
+			// their answers, about to write their next request — run
+			// before this write, so that theirs go with it. Woken by a
+			// writer, the flusher would otherwise run as soon as that
+			// writer waits, and write its request alone.
+			w.mu.Unlock()
+			runtime.Gosched()
+			w.mu.Lock()
 		}
 		buf, closing := w.queue, w.closing
 		w.queue, w.spare = w.spare[:0], nil

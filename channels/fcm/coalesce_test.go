@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -174,6 +175,61 @@ func TestCoalescerWritesWhatQueuedInOneWrite(t *testing.T) {
 	}
 	if len(c.writes) != 2 || string(c.writes[0]) != "first;" || string(c.writes[1]) != want.String() {
 		t.Fatalf("writes = %q, want %q then %q", c.writes, "first;", want.String())
+	}
+}
+
+// countingConn records each write; it never blocks.
+type countingConn struct {
+	net.Conn
+	mu     sync.Mutex
+	writes int
+	bytes  int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writes++
+	c.bytes += len(p)
+	c.mu.Unlock()
+	return len(p), nil
+}
+
+func (c *countingConn) Close() error { return nil }
+
+func (c *countingConn) SetWriteDeadline(time.Time) error { return nil }
+
+// TestCoalescerLetsRunnableWritersJoinTheWrite: woken by a write, the
+// flusher lets the goroutines already waiting to run write first, so
+// that their frames leave in its write. Senders woken together by their
+// answers then share a system call, where the flusher, run as soon as the
+// first of them waited, wrote each request alone. On one processor, so
+// that which goroutine runs next does not depend on the machine: 64
+// writers made runnable at once leave in a few writes, not 64.
+func TestCoalescerLetsRunnableWritersJoinTheWrite(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	c := &countingConn{}
+	w := newCoalescer(c)
+	const writers = 64
+	frame := bytes.Repeat([]byte{'x'}, 300)
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := w.Write(frame); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c.bytes != writers*len(frame) {
+		t.Fatalf("%d bytes written, want %d", c.bytes, writers*len(frame))
+	}
+	if c.writes > writers/8 {
+		t.Errorf("%d writers runnable at once took %d writes, want at most %d", writers, c.writes, writers/8)
 	}
 }
 

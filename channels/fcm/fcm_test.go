@@ -674,6 +674,33 @@ func TestConnectionPool(t *testing.T) {
 	}
 }
 
+// TestSendsArePackedOntoFewConnections: sends go to the first
+// connection with a stream free, not spread over the pool, so that the
+// requests in flight share each connection's writes and reads: 150 sends
+// held at FCM at once, with 8 connections allowed, use two — 100 streams
+// on the first, 50 on the second — and the other six are never dialled.
+func TestSendsArePackedOntoFewConnections(t *testing.T) {
+	f := startFake(t, fcmfake.Options{})
+	c := newClient(t, f, func(cfg *fcm.Config) { cfg.Connections, cfg.CallTimeout = 8, time.Minute })
+	channeltest.StallFake(f)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range 150 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.Send(ctx, push(fmt.Sprintf("tok-%d", i))) // held until cancelled
+		}()
+	}
+	waitUntil(t, "150 pushes are held at FCM", func() bool { return f.MaxInFlight() >= 150 })
+	conns := f.Connections()
+	cancel()
+	wg.Wait()
+	if conns != 2 {
+		t.Errorf("150 sends at once used %d connections, want 2 (100 streams each)", conns)
+	}
+}
+
 // TestWaitingForAStreamEndsWithTheCall: while every stream is taken by a
 // hung request, further sends wait in the pool, not on the wire, and give
 // up as transient failures when their call times out.
