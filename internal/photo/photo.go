@@ -6,7 +6,8 @@
 // is decoded: the containers are walked segment by segment, so a photo
 // costs a small buffer, never its size, in memory.
 //
-// What is dropped: JPEG APP1 (EXIF, XMP), APP13 (IPTC) and COM segments;
+// What is dropped: JPEG APP1 (EXIF, XMP), APP13 (IPTC) and COM segments,
+// and whatever follows the JPEG's end (further images phones append);
 // PNG eXIf, tEXt, zTXt, iTXt and tIME chunks; WebP EXIF and XMP chunks
 // (and their flags in VP8X). Colour profiles stay. A consequence: the
 // EXIF orientation goes too, so a phone photo taken sideways may show
@@ -145,7 +146,22 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func cleanJPEG(w io.Writer, r *bufio.Reader) error {
+func cleanJPEG(out io.Writer, r *bufio.Reader) error {
+	// Scans are copied in the pieces between their 0xFF bytes: buffered,
+	// so that a photo is not thousands of small writes.
+	w := bufio.NewWriterSize(out, 32<<10)
+	if err := walkJPEG(w, r); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// walkJPEG copies a JPEG segment by segment up to its end (EOI), dropping
+// the metadata segments and anything after the end: phones append further
+// images there (MPF previews, gain maps) that carry their own EXIF. What
+// follows the end is read (to hold the upload to its limit) and dropped.
+// A file that ends without EOI ends where its data does.
+func walkJPEG(w *bufio.Writer, r *bufio.Reader) error {
 	var soi [2]byte
 	if _, err := io.ReadFull(r, soi[:]); err != nil {
 		return err
@@ -153,25 +169,42 @@ func cleanJPEG(w io.Writer, r *bufio.Reader) error {
 	if _, err := w.Write(soi[:]); err != nil {
 		return err
 	}
+	scanned := int64(-1) // bytes of image data; -1 before the first scan
+	next := -1           // a marker a scan ended at, not yet handled
 	for {
-		b, err := r.ReadByte()
-		if err != nil {
-			return err
-		}
-		if b != 0xFF {
-			return fmt.Errorf("%w: bad JPEG marker", ErrNotPhoto)
-		}
-		m, err := r.ReadByte()
-		for err == nil && m == 0xFF { // fill bytes
+		var m byte
+		if next >= 0 {
+			m, next = byte(next), -1
+		} else {
+			b, err := r.ReadByte()
+			if err != nil {
+				return err
+			}
+			if b != 0xFF {
+				return fmt.Errorf("%w: bad JPEG marker", ErrNotPhoto)
+			}
 			m, err = r.ReadByte()
-		}
-		if err != nil {
-			return err
+			for err == nil && m == 0xFF { // fill bytes
+				m, err = r.ReadByte()
+			}
+			if err != nil {
+				return err
+			}
 		}
 		switch {
-		case m == 0xD9: // EOI without image data
-			_, err := w.Write([]byte{0xFF, m})
-			return err
+		case m == 0xD9: // EOI: the end, whatever follows
+			if scanned == 0 {
+				return fmt.Errorf("%w: no JPEG image data", ErrNotPhoto)
+			}
+			if _, err := w.Write([]byte{0xFF, m}); err != nil {
+				return err
+			}
+			// What follows is read and dropped: the upload as a whole
+			// stays under the limit.
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return err
+			}
+			return nil
 		case m == 0x01 || m >= 0xD0 && m <= 0xD7:
 			if _, err := w.Write([]byte{0xFF, m}); err != nil {
 				return err
@@ -207,16 +240,68 @@ func cleanJPEG(w io.Writer, r *bufio.Reader) error {
 		if _, err := io.CopyN(w, r, n-2); err != nil {
 			return err
 		}
-		if m == 0xDA { // start of scan: the image data follows to the end
-			n, err := io.Copy(w, r)
+		if m == 0xDA { // start of scan: its image data, up to the next marker
+			marker, k, err := copyScan(w, r)
+			scanned = max(scanned, 0) + k
+			if errors.Is(err, io.EOF) { // no EOI: the data ends the file
+				if scanned < 2 {
+					return fmt.Errorf("%w: no JPEG image data", ErrNotPhoto)
+				}
+				return nil
+			}
 			if err != nil {
 				return err
 			}
-			if n < 2 {
-				return fmt.Errorf("%w: no JPEG image data", ErrNotPhoto)
-			}
-			return nil
+			next = int(marker)
 		}
+	}
+}
+
+// copyScan copies a scan's entropy-coded data from r to w — where 0xFF is
+// followed by 0x00 (a stuffed byte) or a restart marker — and returns the
+// marker that ends it (the byte after its 0xFF, fill bytes skipped) and
+// the bytes copied. At the end of r it returns io.EOF.
+func copyScan(w *bufio.Writer, r *bufio.Reader) (byte, int64, error) {
+	var n int64
+	for {
+		chunk, err := r.ReadSlice(0xFF)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			k, err := w.Write(chunk)
+			n += int64(k)
+			if err != nil {
+				return 0, n, err
+			}
+			continue
+		}
+		if err != nil {
+			k, werr := w.Write(chunk)
+			n += int64(k)
+			if werr != nil {
+				return 0, n, werr
+			}
+			return 0, n, err
+		}
+		k, err := w.Write(chunk[:len(chunk)-1])
+		n += int64(k)
+		if err != nil {
+			return 0, n, err
+		}
+		m, err := r.ReadByte()
+		for err == nil && m == 0xFF {
+			m, err = r.ReadByte()
+		}
+		if err != nil {
+			return 0, n, err
+		}
+		if m == 0x00 || m >= 0xD0 && m <= 0xD7 {
+			w.WriteByte(0xFF)
+			if err := w.WriteByte(m); err != nil {
+				return 0, n, err
+			}
+			n += 2
+			continue
+		}
+		return m, n, nil
 	}
 }
 

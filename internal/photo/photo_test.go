@@ -9,6 +9,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,6 +66,42 @@ func TestJPEGLosesEXIF(t *testing.T) {
 	}
 	if _, err := jpeg.Decode(bytes.NewReader(out)); err != nil {
 		t.Errorf("cleaned JPEG does not decode: %v", err)
+	}
+}
+
+// TestJPEGEndsAtItsEnd: whatever follows a JPEG's end (EOI) is dropped —
+// phones append further images there (MPF previews, HDR gain maps), each
+// with its own EXIF, GPS included. A progressive JPEG's scans, with the
+// tables between them, pass whole (testdata/progressive.jpeg is Go's
+// image/testdata/video-001.q50.411.progressive.jpeg: ten scans).
+func TestJPEGEndsAtItsEnd(t *testing.T) {
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img(), nil); err != nil {
+		t.Fatal(err)
+	}
+	appended := append(append(append([]byte{}, b.Bytes()[:2]...), exif...), b.Bytes()[2:]...)
+	in := append(append([]byte{}, b.Bytes()...), appended...)
+	info, out, err := clean(t, in, 5<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(out, []byte("GPS")) || !bytes.Equal(out, b.Bytes()) || info.Size != int64(b.Len()) {
+		t.Errorf("%d bytes out (GPS: %v), want the first image's %d", len(out), bytes.Contains(out, []byte("GPS")), b.Len())
+	}
+	prog, err := os.ReadFile("testdata/progressive.jpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in = append(append(append(append([]byte{}, prog[:2]...), exif...), prog[2:]...), appended...)
+	if _, out, err = clean(t, in, 5<<20); err != nil || !bytes.Equal(out, prog) {
+		t.Fatalf("progressive: %v, %d bytes out, want its own %d", err, len(out), len(prog))
+	}
+	if _, err := jpeg.Decode(bytes.NewReader(out)); err != nil {
+		t.Errorf("the cleaned progressive JPEG does not decode: %v", err)
+	}
+	// Without an EOI, the image data ends the file, as before.
+	if _, out, err = clean(t, b.Bytes()[:b.Len()-2], 5<<20); err != nil || len(out) != b.Len()-2 {
+		t.Errorf("no EOI: %v, %d bytes", err, len(out))
 	}
 }
 
@@ -159,7 +196,15 @@ func BenchmarkCleanJPEG(b *testing.B) {
 	var buf bytes.Buffer
 	jpeg.Encode(&buf, img(), nil)
 	in := append(append(append([]byte{}, buf.Bytes()[:2]...), exif...), buf.Bytes()[2:buf.Len()-2]...)
-	in = append(in, bytes.Repeat([]byte{0x55}, 4900<<10-len(in)-2)...) // entropy-coded data
+	// Entropy-coded data as a camera's: random bytes, each 0xFF stuffed
+	// with 0x00 (one in 256).
+	rng := rand.New(rand.NewPCG(1, 2))
+	for len(in) < 4900<<10-3 {
+		c := byte(rng.UintN(256))
+		if in = append(in, c); c == 0xFF {
+			in = append(in, 0x00)
+		}
+	}
 	in = append(in, 0xFF, 0xD9)
 	f, err := os.Create(filepath.Join(b.TempDir(), "p"))
 	if err != nil {
