@@ -774,3 +774,50 @@ func TestDeviceTokenMovesOnlyWithProof(t *testing.T) {
 		}
 	})
 }
+
+// TestClientKeyOutlastsAStrangersFailures: a stranger who fails at a
+// citizen's password from many addresses makes the account wait; the
+// citizen's own app, sending the client key of its last sign-in, still
+// signs in at once. Abuse: the key of another account, a made-up key or
+// none do not lift the wait; the key's own failures back off like an
+// account's, so a stolen key is no master key.
+func TestClientKeyOutlastsAStrangersFailures(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		r.registerCitizen(t, "049095000123", "0912345678")
+		r.registerCitizen(t, "001099000456", "0987654321")
+		first, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: "203.0.113.7"})
+		if err != nil || !strings.HasPrefix(first.ClientKey, "ck1.") {
+			t.Fatalf("sign in: %+v %v", first, err)
+		}
+		other, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0987654321", Password: goodPassword, IP: "203.0.113.8"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 8 {
+			r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: "wrong", IP: fmt.Sprintf("198.51.100.%d", i)})
+		}
+		throttledErr := func(what string, err error) {
+			t.Helper()
+			if !errors.Is(err, accounts.ErrThrottled) {
+				t.Errorf("%s: %v, want the account's wait", what, err)
+			}
+		}
+		_, err = r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: "203.0.113.9"})
+		throttledErr("no key", err)
+		_, err = r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: "203.0.113.9", ClientKey: other.ClientKey})
+		throttledErr("another account's key", err)
+		_, err = r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: "203.0.113.9", ClientKey: "ck1.AAAA.AAAA"})
+		throttledErr("a made-up key", err)
+		res, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: "203.0.113.7", ClientKey: first.ClientKey})
+		if err != nil || res.ClientKey != first.ClientKey {
+			t.Fatalf("the citizen's app with its key: %+v %v", res, err)
+		}
+		// The key's own failures make it wait.
+		for range 6 {
+			r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: "wrong", IP: "203.0.113.7", ClientKey: first.ClientKey})
+		}
+		_, err = r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: "203.0.113.7", ClientKey: first.ClientKey})
+		throttledErr("the key after its own failures", err)
+	})
+}

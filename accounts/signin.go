@@ -2,7 +2,10 @@ package accounts
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,6 +30,10 @@ type SignInRequest struct {
 	OTP      string
 	SendCode string
 	IP       string
+	// ClientKey is the key an earlier password sign-in of this client
+	// returned (SignInResult.ClientKey): with it, failures count against
+	// the key instead of the account (see passwordAccount).
+	ClientKey string
 }
 
 // SignInResult is a new session, or (CodeSent set, Token empty) the news
@@ -37,6 +44,9 @@ type SignInResult struct {
 	PasswordExpired bool
 	Account         Account
 	CodeSent        *CodeSent
+	// ClientKey, after a password sign-in, is the client's key for the
+	// account's next sign-ins (the one it sent, when that was valid).
+	ClientKey string
 }
 
 // CodeSent describes a pushed or texted code.
@@ -130,6 +140,13 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 	if err != nil {
 		return SignInResult{}, err
 	}
+	if !sso {
+		if res.ClientKey = strings.TrimSpace(r.ClientKey); !s.validClientKey(res.ClientKey, a.ID) {
+			if res.ClientKey, err = s.newClientKey(a.ID); err != nil {
+				return SignInResult{}, err
+			}
+		}
+	}
 	if clearKey != "" {
 		if err := s.d.Throttle.Clear(ctx, clearKey); err != nil {
 			s.d.Log.Warn("accounts: clearing sign-in failures", slog.Any("error", err))
@@ -203,6 +220,12 @@ func (s *Service) passwordAccount(ctx context.Context, r SignInRequest) (Account
 	)
 	for _, a := range cands {
 		key := "signin:acct:" + a.ID
+		if s.validClientKey(strings.TrimSpace(r.ClientKey), a.ID) {
+			// A client that signed in to the account before counts its
+			// failures on its own: a stranger's failures, which make the
+			// account wait, do not hold it up.
+			key = "signin:client:" + clientKeyID(strings.TrimSpace(r.ClientKey))
+		}
 		bypass := a.Kind == KindOfficial && isRecoveryCode(strings.TrimSpace(r.OTP))
 		if err := s.throttled(ctx, key, now, r.IP, a.ID); err != nil && !bypass {
 			waitErr = err
@@ -229,6 +252,48 @@ func (s *Service) passwordAccount(ctx context.Context, r SignInRequest) (Account
 		return Account{}, "", waitErr
 	}
 	return Account{}, "", failed(tried...)
+}
+
+// A client key is "ck1." + a random id + "." + an HMAC of the id and the
+// account (keyed from the recovery key): minted at a password sign-in,
+// valid for that account only, stored nowhere. It names a throttle of its
+// own, so a stranger who fails at an account's password — making the
+// account wait — does not lock out the client that signs in to it every
+// day. A stolen key buys no more guesses than a client of its own: its
+// failures back off like an account's.
+const clientKeyPrefix = "ck1."
+
+func (s *Service) clientKeyMAC(id, accountID string) string {
+	k := hmac.New(sha256.New, s.cfg.RecoveryKey)
+	k.Write([]byte("loa client key"))
+	mac := hmac.New(sha256.New, k.Sum(nil))
+	mac.Write([]byte(id + "\x00" + accountID))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
+}
+
+func (s *Service) newClientKey(accountID string) (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("accounts: client key: %w", err)
+	}
+	id := base64.RawURLEncoding.EncodeToString(b)
+	return clientKeyPrefix + id + "." + s.clientKeyMAC(id, accountID), nil
+}
+
+// validClientKey reports whether key was minted for accountID.
+func (s *Service) validClientKey(key, accountID string) bool {
+	rest, ok := strings.CutPrefix(key, clientKeyPrefix)
+	if !ok || len(key) > 100 {
+		return false
+	}
+	id, mac, ok := strings.Cut(rest, ".")
+	return ok && id != "" && hmac.Equal([]byte(mac), []byte(s.clientKeyMAC(id, accountID)))
+}
+
+// clientKeyID is the random part of a valid client key.
+func clientKeyID(key string) string {
+	id, _, _ := strings.Cut(strings.TrimPrefix(key, clientKeyPrefix), ".")
+	return id
 }
 
 // throttled returns a loa.ERateLimited *loa.Error wrapping ErrThrottled while key must wait.

@@ -89,6 +89,8 @@ type sessionRequest struct {
 	IDToken  string `json:"id_token"`
 	OTP      string `json:"otp"`
 	SendCode string `json:"send_code"`
+	// ClientKey is the client_key of this client's last sign-in.
+	ClientKey string `json:"client_key"`
 }
 
 type sessionView struct {
@@ -97,6 +99,9 @@ type sessionView struct {
 	PasswordExpired bool      `json:"password_expired"`
 	AccountID       string    `json:"account_id"`
 	Kind            string    `json:"kind"`
+	// ClientKey, after a password sign-in: send it with the next
+	// sign-ins, whose failures then count apart from strangers'.
+	ClientKey string `json:"client_key,omitempty"`
 }
 
 // createSession: POST /v1/sessions.
@@ -110,7 +115,7 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	res, err := svc.SignIn(r.Context(), accounts.SignInRequest{Username: req.Username, Password: req.Password, IDToken: req.IDToken,
-		OTP: req.OTP, SendCode: req.SendCode, IP: h.clientIP(r)})
+		OTP: req.OTP, SendCode: req.SendCode, ClientKey: req.ClientKey, IP: h.clientIP(r)})
 	if err != nil {
 		return err
 	}
@@ -120,7 +125,7 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	writeJSON(w, http.StatusCreated, sessionView{Token: res.Token, ExpiresAt: res.ExpiresAt.UTC(), PasswordExpired: res.PasswordExpired,
-		AccountID: res.Account.ID, Kind: string(res.Account.Kind)})
+		AccountID: res.Account.ID, Kind: string(res.Account.Kind), ClientKey: res.ClientKey})
 	return nil
 }
 
