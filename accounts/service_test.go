@@ -15,6 +15,7 @@ import (
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
+	accredis "github.com/loa-hub/loa/accounts/redis"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/otp"
@@ -820,4 +821,33 @@ func TestClientKeyOutlastsAStrangersFailures(t *testing.T) {
 		_, err = r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: "203.0.113.7", ClientKey: first.ClientKey})
 		throttledErr("the key after its own failures", err)
 	})
+}
+
+// TestSessionsPerAccountAreBounded: an account that signs in again and
+// again (its owner's script, or anyone with the password) keeps at most
+// accredis.MaxSessions live sessions: each one past it ends the oldest,
+// so Redis does not grow with the sign-ins. The newest sessions work.
+func TestSessionsPerAccountAreBounded(t *testing.T) {
+	for name, rdb := range redisClients(t) {
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t, testenv.OpenStore(t, testenv.SQLiteURL(t)), rdb, nil)
+			ctx := context.Background()
+			r.registerCitizen(t, "049095000123", "0912345678")
+			var tokens []string
+			for range accredis.MaxSessions + 5 {
+				r.clock.Advance(time.Second)
+				res, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: "203.0.113.7"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				tokens = append(tokens, res.Token)
+			}
+			for i, tok := range tokens {
+				_, err := r.svc.Authenticate(ctx, tok)
+				if ended := i < 5; ended != errors.Is(err, accounts.ErrNotFound) {
+					t.Errorf("session %d: %v, want ended %v", i, err, ended)
+				}
+			}
+		})
+	}
 }

@@ -20,8 +20,31 @@ const DefaultKeyPrefix = "acct:{s}:"
 const gcMargin = time.Minute
 
 var (
+	// createScript stores a session and lists it under its account. An
+	// account at MaxSessions live sessions loses its oldest (expired ones
+	// are dropped from the list first), so no account — signing in again
+	// and again with its own password — grows Redis without bound.
 	createScript = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local cap = tonumber(ARGV[7])
+if redis.call('SCARD', KEYS[2]) >= cap then
+  local m = redis.call('SMEMBERS', KEYS[2])
+  local live, oldest, oldestC = 0, nil, nil
+  for i = 1, #m do
+    local c = redis.call('HGET', m[i], 'c')
+    if not c then
+      redis.call('SREM', KEYS[2], m[i])
+    else
+      live = live + 1
+      c = tonumber(c)
+      if oldestC == nil or c < oldestC then oldest, oldestC = m[i], c end
+    end
+  end
+  if live >= cap then
+    redis.call('DEL', oldest)
+    redis.call('SREM', KEYS[2], oldest)
+  end
+end
 redis.call('HSET', KEYS[1], 'acc', ARGV[1], 'kind', ARGV[2], 'r', ARGV[3], 'c', ARGV[4], 'e', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('SADD', KEYS[2], KEYS[1])
@@ -38,6 +61,10 @@ redis.call('DEL', KEYS[1])
 if tonumber(ARGV[1]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[1]) end
 return #m`)
 )
+
+// MaxSessions is how many live sessions an account keeps: a new one past
+// it ends the oldest.
+const MaxSessions = 50
 
 // Store implements accounts.SessionStore and accounts.ChallengeIndex. It
 // is safe for concurrent use.
@@ -72,7 +99,7 @@ func (s *Store) CreateSession(ctx context.Context, hash string, sess accounts.Se
 	}
 	ok, err := createScript.Run(ctx, s.rdb,
 		[]string{s.sessKey(hash), s.ofKey(sess.AccountID), s.prefix + "blocked:" + sess.AccountID},
-		sess.AccountID, string(sess.Kind), r, sess.CreatedAt.UnixMilli(), sess.ExpiresAt.UnixMilli(), ttl.Milliseconds()).Int()
+		sess.AccountID, string(sess.Kind), r, sess.CreatedAt.UnixMilli(), sess.ExpiresAt.UnixMilli(), ttl.Milliseconds(), MaxSessions).Int()
 	if err != nil {
 		return fmt.Errorf("accounts/redis: create session: %w", err)
 	}
