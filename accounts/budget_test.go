@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,6 +89,10 @@ func anonymousCodeBudget(t *testing.T, r *rig) {
 	r.clock.Advance(time.Minute)
 	_, err = r.svc.SendCode(ctx, "0912345678", otp.PurposeVerifyPhone, "198.51.100.93")
 	refused("a known number past the budget", err)
+	// The operators were told, once for the hour.
+	if n := strings.Count(r.logs.String(), "budget of anonymous SMS codes"); n != 1 {
+		t.Errorf("the spent budget was logged %d times in the hour, want once:\n%s", n, r.logs.String())
+	}
 	// The next hour starts afresh.
 	r.clock.Advance(time.Hour)
 	if _, err := r.svc.SendCode(ctx, "0987000099", otp.PurposeVerifyPhone, "198.51.100.92"); err != nil {

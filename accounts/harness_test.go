@@ -3,7 +3,6 @@ package accounts_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -121,6 +120,25 @@ type rig struct {
 	hasher *countingHasher
 	clock  *clock
 	cfg    accounts.Config
+	logs   *logBuffer // what the service logged
+}
+
+// logBuffer is a log's text, safe for concurrent writes.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // redisClients returns miniredis and, when configured, the real Redis,
@@ -186,11 +204,12 @@ func newRigOIDC(t *testing.T, db *sqlstore.DB, rdb goredis.UniversalClient, twea
 	rs := accredis.New(rdb, prefix+"acct:{s}:")
 	hasher := &countingHasher{Hasher: &accounts.Argon2Hasher{Params: cheap}}
 	pub := &publisher{}
+	logs := &logBuffer{}
 	svc, err := accounts.New(cfg, accounts.Deps{
 		Store: db, Sessions: rs, Challenges: rs, Codes: codes, Throttle: rs,
 		TOTP:   &otp.TOTPVerifier{Store: db, Redis: rdb, Now: clk.Now, KeyPrefix: prefix + "totp:"},
 		Sealer: sealer, Publisher: pub, Hasher: hasher, OIDC: v,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log: slog.New(slog.NewTextHandler(logs, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +220,7 @@ func newRigOIDC(t *testing.T, db *sqlstore.DB, rdb goredis.UniversalClient, twea
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return &rig{svc: svc, store: db, pub: pub, hasher: hasher, clock: clk, cfg: cfg}
+	return &rig{svc: svc, store: db, pub: pub, hasher: hasher, clock: clk, cfg: cfg, logs: logs}
 }
 
 const goodPassword = "Mật-khẩu-1"

@@ -280,10 +280,30 @@ func (s *Service) issueAnonymousCode(ctx context.Context, phone, purpose, ip str
 		}
 		if len(held) > 0 {
 			o.Known = true
-			return s.issueCodeWith(ctx, phone, purpose, ip, o)
+			ch, code, err = s.issueCodeWith(ctx, phone, purpose, ip, o)
 		}
 	}
+	if errors.Is(err, otp.ErrBudget) {
+		s.warnBudget(err)
+	}
 	return ch, code, err
+}
+
+// warnBudget logs, once an hour per process, that the budget of
+// anonymous codes refused a code: the sign of SMS pumping, or of a budget
+// set below the real registrations.
+func (s *Service) warnBudget(err error) {
+	hour := s.now().Truncate(time.Hour).Unix()
+	if last := s.budgetWarned.Load(); last >= hour || !s.budgetWarned.CompareAndSwap(last, hour) {
+		return
+	}
+	part := "its share for numbers no account holds"
+	if !errors.Is(err, otp.ErrBudgetShare) {
+		part = "all of it, the reserve of held numbers too"
+	}
+	s.d.Log.Warn("accounts: the hourly budget of anonymous SMS codes (LOA_ANONYMOUS_CODES_PER_HOUR) is spent: "+part+
+		"; codes are refused until the hour turns (SMS pumping, or a budget below the real registrations)",
+		slog.Int("budget", s.cfg.AnonymousCodesPerHour))
 }
 
 // AnonymousPurposes are the purposes anyone may ask a code for with

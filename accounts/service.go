@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -146,6 +147,10 @@ type Service struct {
 	// Detached sends: see detach and Flush.
 	sends     sync.WaitGroup
 	sendSlots chan struct{}
+
+	// budgetWarned is the start (Unix seconds) of the last hour whose
+	// spent budget of anonymous codes was logged.
+	budgetWarned atomic.Int64
 }
 
 // maxDetachedSends bounds the sends under way after their answer; past
