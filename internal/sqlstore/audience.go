@@ -604,7 +604,18 @@ func (d *DB) DeliveryStats(ctx context.Context, notificationID string) ([]Delive
 // (one per writing connection) and one a second of the rate, where
 // grouping the rows cost 1.0-1.1 s of PostgreSQL at 1,000,000. It
 // returns the channels that have rows.
+//
+// Only notifications with a plan have counters (migration 0150: a
+// one-time code's would cost more to keep than its one row to count);
+// the rows of the others are grouped.
 func (d *DB) countRows(ctx context.Context, id string, c *ledgerCount, rate bool) (map[string]bool, error) {
+	var planned bool
+	if err := d.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM plans WHERE notification_id = $1)`, id).Scan(&planned); err != nil {
+		return nil, err
+	}
+	if !planned {
+		return d.groupRows(ctx, id, c)
+	}
 	rows, err := d.db.QueryContext(ctx, `SELECT channel, provider, status, CAST(SUM(n) AS BIGINT) FROM delivery_counts
 		WHERE notification_id = $1 GROUP BY channel, provider, status ORDER BY channel, provider, status`, id)
 	if err != nil {
@@ -646,6 +657,34 @@ func (d *DB) countRows(ctx context.Context, id string, c *ledgerCount, rate bool
 		if s > 0 && s >= c.since && st.Final() {
 			c.perSecond[s] += n
 		}
+	}
+	return rowChannels, rows.Err()
+}
+
+// groupRows adds a notification's deliveries rows to c by grouping
+// them: countRows for a notification without counters.
+func (d *DB) groupRows(ctx context.Context, id string, c *ledgerCount) (map[string]bool, error) {
+	second := `CAST(strftime('%s', substr(updated_at, 1, 19)) AS INTEGER)`
+	if d.dialect == Postgres {
+		second = `CAST(floor(extract(epoch FROM updated_at)) AS BIGINT)`
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT channel, provider, status, CASE WHEN `+second+` >= $2 THEN `+second+` ELSE 0 END AS s, COUNT(*)
+		FROM deliveries WHERE notification_id = $1 GROUP BY channel, provider, status, s ORDER BY channel, provider, status`, id, c.since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	rowChannels := map[string]bool{}
+	for rows.Next() {
+		var (
+			k    statKey
+			s, n int64
+		)
+		if err := rows.Scan(&k.channel, &k.provider, &k.status, &s, &n); err != nil {
+			return nil, err
+		}
+		c.add(k, s, n)
+		rowChannels[k.channel] = true
 	}
 	return rowChannels, rows.Err()
 }
