@@ -13,7 +13,9 @@ import (
 // budget, a repeat beyond those sent again after no answer breaks the
 // promise.
 func TestRepeatBudget(t *testing.T) {
-	kill := func(unmarked int64) FaultRecord { return FaultRecord{Event: Event{Kind: KillDispatcher}, Unmarked: unmarked} }
+	kill := func(unmarked int64) FaultRecord {
+		return FaultRecord{Event: Event{Kind: KillDispatcher}, Unmarked: unmarked}
+	}
 	cases := []struct {
 		name            string
 		faults          []FaultRecord
