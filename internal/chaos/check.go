@@ -157,44 +157,11 @@ func (r *runner) check(ctx context.Context) (*Report, error) {
 	}
 
 	// The broadcast: every device once; repeats only from the sends under
-	// way when a dispatcher was killed.
-	bound, measured, kills := 0, true, 0
-	for _, f := range rep.Faults {
-		if f.Kind == KillDispatcher {
-			kills++
-			if f.Unmarked < 0 {
-				measured = false
-			} else {
-				bound += int(f.Unmarked)
-			}
-		}
-	}
-	// A push sent again after FCM did not answer it (a timeout) may be a
-	// repeat too: the dispatchers log how many.
-	unanswered := r.unansweredResent("bulk", r.broadcastID)
+	// way when a dispatcher was killed, or sent again after FCM did not
+	// answer them (a timeout): the dispatchers log how many.
+	kb := killBudget(rep.Faults)
 	bulk := tally(KindBroadcast, cfg.Devices, func(i int) int { return fcm.ByRecipient[fleet.Token(bulkPrefix, i)] })
-	bulk.Bound = bound + unanswered
-	switch {
-	case kills == 0:
-		bulk.Promise = fmt.Sprintf("every device; repeats ≤ %d, those sent again after FCM did not answer (no dispatcher was killed)", unanswered)
-		if bulk.Duplicates > unanswered {
-			bulk.Broken = append(bulk.Broken, fmt.Sprintf("%d repeats, more than the %d sent again after no answer, and no dispatcher was killed",
-				bulk.Duplicates, unanswered))
-		}
-	case measured:
-		bulk.Promise = fmt.Sprintf("every device; repeats ≤ %d: %d sends the killed replicas had not marked, %d sent again after FCM did not answer",
-			bound+unanswered, bound, unanswered)
-		if bulk.Duplicates > bound+unanswered {
-			bulk.Broken = append(bulk.Broken, fmt.Sprintf("%d repeats, more than the %d sends in flight at the kills and the %d sent again after no answer",
-				bulk.Duplicates, bound, unanswered))
-		}
-	default:
-		bulk.Promise = "every device; repeats ≤ the sends in flight at the kills"
-		if bulk.Duplicates > 0 {
-			bulk.Broken = append(bulk.Broken, fmt.Sprintf("%d repeats, and the dispatcher reports no count of its unmarked sends (%s) to bound them by",
-				bulk.Duplicates, strings.Join(unmarkedMetrics, " or ")))
-		}
-	}
+	kb.judge(&bulk, "every device", "FCM", r.unansweredResent("bulk", r.broadcastID))
 	r.ledger(ctx, &bulk, r.broadcastID, "push", r.sessionGet("/v1/broadcasts/"+r.broadcastID))
 	rep.Rows = append(rep.Rows, bulk)
 
@@ -317,7 +284,7 @@ func (r *runner) check(ctx context.Context) (*Report, error) {
 	rep.Rows = append(rep.Rows, crow)
 	rep.CodeSummary = cs
 	if cfg.Notices > 0 {
-		rep.Rows = append(rep.Rows, r.checkNotices(ctx, sms, rep))
+		rep.Rows = append(rep.Rows, r.checkNotices(ctx, sms, rep, &kb))
 	}
 
 	for i := range rep.Rows {
@@ -367,11 +334,11 @@ func (r *runner) check(ctx context.Context) (*Report, error) {
 // checkNotices: every notification its poster saw accepted reached its
 // phone once and the ledger says sent; the errors the poster saw before
 // are listed, and a 500 among them is not a clear answer.
-func (r *runner) checkNotices(ctx context.Context, sms map[string]int, rep *Report) Row {
+func (r *runner) checkNotices(ctx context.Context, sms map[string]int, rep *Report, kb *repeatBudget) Row {
 	r.mu.Lock()
 	notices := append([]noticeResult(nil), r.notices...)
 	r.mu.Unlock()
-	row := Row{Kind: KindNotices, Promise: "each accepted once (retried with its idempotency key) and delivered exactly once"}
+	row := Row{Kind: KindNotices}
 	rep.NoticeErrors = map[string]int{}
 	for _, n := range notices {
 		if n.phone == "" {
@@ -418,16 +385,9 @@ func (r *runner) checkNotices(ctx context.Context, sms map[string]int, rep *Repo
 	}
 	row.Lost = row.Targeted - row.Reached
 	// A notification sent again after its gateway did not answer (a
-	// timeout) may be a repeat: Loa promises at most once for codes and
-	// alerts only. The dispatchers log how many.
-	if unanswered := r.unansweredResent("direct", ""); unanswered > 0 {
-		row.Promise = fmt.Sprintf("each accepted once (retried with its idempotency key) and delivered; repeats ≤ %d, those sent again after the gateway did not answer", unanswered)
-		if row.Duplicates > unanswered {
-			row.Broken = append(row.Broken, fmt.Sprintf("%d repeats, more than the %d sent again after no answer", row.Duplicates, unanswered))
-		}
-	} else if row.Duplicates > 0 {
-		row.Broken = append(row.Broken, fmt.Sprintf("%d phones got their notification more than once", row.Repeated))
-	}
+	// timeout), or under way when its dispatcher was killed, may be a
+	// repeat: Loa promises at most once for codes and alerts only.
+	kb.judge(&row, "each accepted once (retried with its idempotency key) and delivered", "the gateway", r.unansweredResent("direct", ""))
 	for k, v := range rep.NoticeErrors {
 		if strings.HasPrefix(k, "500 ") {
 			row.Broken = append(row.Broken, fmt.Sprintf("%d answers were %s, not a clear error", v, k))
@@ -707,4 +667,68 @@ func envDuration(env map[string]string, name string, def time.Duration) time.Dur
 		return d
 	}
 	return def
+}
+
+// repeatBudget is what the dispatcher kills of a run allow to be sent
+// twice on the lanes that are not at most once (the broadcast, direct
+// notifications): the sends a killed replica had begun and not recorded
+// (loa_sends_unmarked, read just before each kill) — one gauge over all
+// its lanes, so the kinds judged share it, in the order judged.
+type repeatBudget struct {
+	kills    int
+	measured bool // every kill's gauge was read
+	spare    int  // unmarked sends not yet taken by a kind's repeats
+	total    int
+}
+
+func killBudget(faults []FaultRecord) repeatBudget {
+	kb := repeatBudget{measured: true}
+	for _, f := range faults {
+		if f.Kind != KillDispatcher {
+			continue
+		}
+		kb.kills++
+		if f.Unmarked < 0 {
+			kb.measured = false
+		} else {
+			kb.total += int(f.Unmarked)
+		}
+	}
+	kb.spare = kb.total
+	return kb
+}
+
+// judge sets row's promise and bound, and breaks it when its repeats are
+// more than those sent again after provider did not answer (unanswered)
+// and the kills' unmarked sends left; the repeats beyond the unanswered
+// ones are taken from the budget. A send under way at a kill may be sent
+// again without the takeover being seen, when Redis lost the lease before
+// it lapsed (see dispatcher.Claims): the gauge bounds it all the same.
+func (kb *repeatBudget) judge(row *Row, what, provider string, unanswered int) {
+	fromKills := max(0, row.Duplicates-unanswered)
+	switch {
+	case kb.kills == 0:
+		row.Bound = unanswered
+		row.Promise = fmt.Sprintf("%s; repeats ≤ %d, those sent again after %s did not answer (no dispatcher was killed)", what, unanswered, provider)
+		if fromKills > 0 {
+			row.Broken = append(row.Broken, fmt.Sprintf("%d repeats, more than the %d sent again after no answer, and no dispatcher was killed",
+				row.Duplicates, unanswered))
+		}
+	case kb.measured:
+		row.Bound = kb.spare + unanswered
+		row.Promise = fmt.Sprintf("%s; repeats ≤ %d: %d sends the killed replicas had not marked (of %d, shared by the lanes not sent at most once), %d sent again after %s did not answer",
+			what, kb.spare+unanswered, kb.spare, kb.total, unanswered, provider)
+		if fromKills > kb.spare {
+			row.Broken = append(row.Broken, fmt.Sprintf("%d repeats, more than the %d sends in flight at the kills and the %d sent again after no answer",
+				row.Duplicates, kb.spare, unanswered))
+		}
+		kb.spare = max(0, kb.spare-fromKills)
+	default:
+		row.Bound = unanswered
+		row.Promise = fmt.Sprintf("%s; repeats ≤ the sends in flight at the kills", what)
+		if fromKills > 0 {
+			row.Broken = append(row.Broken, fmt.Sprintf("%d repeats, and the dispatcher reports no count of its unmarked sends (%s) to bound them by",
+				row.Duplicates, strings.Join(unmarkedMetrics, " or ")))
+		}
+	}
 }
