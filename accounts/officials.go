@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"slices"
 	"strings"
@@ -230,6 +231,86 @@ func (s *Service) CloseOfficial(ctx context.Context, actor Actor, officialID str
 	s.audit(ctx, actor.name(), "account.close", a.ID, actor.IP, nil)
 	return nil
 }
+
+// ResetOfficialPassword gives an official who can no longer reset their
+// own password (they lost their authenticator and recovery codes, which
+// the self-service reset needs beside the SMS code) a new one-time
+// password, returned once. Like a created official's, it is already
+// expired: its sign-in still needs the second factor (a code pushed to
+// the Egov app or sent by SMS to the official's phone will do), and may
+// then only change it. Every session of the account ends, its sign-in
+// failures are forgotten, the official's phone is told, and the reset is
+// audited with its actor.
+//
+// Administrators reset anyone; unit administrators, officials of their
+// own unit who hold no province-level role (the same rule as closing, so
+// a unit administrator cannot take over an approver's or an
+// administrator's password). Nobody resets their own this way. An account
+// that signs in only through single sign-on has no password and gets
+// none. Errors: ErrForbidden, ErrNotFound (also for a closed account).
+func (s *Service) ResetOfficialPassword(ctx context.Context, actor Actor, officialID string) (_ string, err error) {
+	defer func() { err = notFoundAs(err, "official %s not found", officialID) }()
+	if err := s.MayAdministerOfficials(ctx, actor); err != nil {
+		return "", err
+	}
+	if actor.AccountID != "" && actor.AccountID == officialID {
+		return "", forbidden("nobody resets their own password here: change it at POST /v1/me/password, or use POST /v1/password-reset")
+	}
+	a, err := s.official(ctx, officialID)
+	if err != nil {
+		return "", err
+	}
+	if a.Status != StatusActive {
+		return "", fmt.Errorf("accounts: official %s is not active: %w", a.ID, ErrNotFound)
+	}
+	if err := s.mayAdminister(ctx, actor, a.Unit); err != nil {
+		return "", err
+	}
+	grants, err := s.d.Store.RoleGrants(ctx, a.ID)
+	if err != nil {
+		return "", err
+	}
+	if i := slices.IndexFunc(grants, func(g RoleGrant) bool { return g.Role.ProvinceLevel() }); i >= 0 {
+		if admin, err := s.isAdmin(ctx, actor); err != nil {
+			return "", err
+		} else if !admin {
+			return "", forbidden("the official holds the role %s: only administrators reset their password", grants[i].Role)
+		}
+	}
+	if a.PasswordHash == "" {
+		return "", forbidden("the account signs in through single sign-on and has no password")
+	}
+	pw, err := OneTimePassword()
+	if err != nil {
+		return "", err
+	}
+	hash, err := s.d.Hasher.Hash(pw)
+	if err != nil {
+		return "", fmt.Errorf("accounts: reset official password: %w", err)
+	}
+	// The zero time marks it as never set by its owner: expired.
+	if err := s.d.Store.SetPassword(ctx, a.ID, hash, time.Time{}); err != nil {
+		return "", fmt.Errorf("accounts: reset official password: %w", err)
+	}
+	if err := s.d.Sessions.RevokeAccount(ctx, a.ID, 0); err != nil {
+		return "", fmt.Errorf("accounts: reset official password: %w", err)
+	}
+	if err := s.d.Throttle.Clear(ctx, "signin:acct:"+a.ID); err != nil {
+		s.d.Log.Warn("accounts: clearing sign-in failures after an administrator's reset", slog.Any("error", err))
+	}
+	s.audit(ctx, actor.name(), "password.reset.admin", a.ID, actor.IP, nil)
+	if a.Phone != "" {
+		at := s.now().UTC()
+		s.detach(ctx, "password reset notice", func(ctx context.Context) error {
+			return s.sendText(ctx, "notice-"+uuid.NewString(), a.Phone, at.Add(time.Hour), noticeAdminPasswordReset)
+		})
+	}
+	return pw, nil
+}
+
+// noticeAdminPasswordReset tells an official's phone that an administrator
+// reset the account's password (one GSM-7 segment).
+const noticeAdminPasswordReset = "Quan tri vien vua cap mat khau tam cho tai khoan Loa cua ban; moi phien dang nhap da ket thuc. Neu ban khong yeu cau, hay bao bo phan ho tro ngay."
 
 // Roles returns an account's role grants.
 func (s *Service) Roles(ctx context.Context, accountID string) ([]RoleGrant, error) {

@@ -405,7 +405,6 @@ func TestOfficialsOverHTTP(t *testing.T) {
 	f := newAccountsFixture(t)
 	adminID, adminTok := f.official(t, "unit.admin", "0911111111", "sotttt", "unit_admin")
 	staffID, staffTok := f.official(t, "staff", "0922222222", "sotttt")
-	_ = adminID
 	resp, en := f.do(t, "POST", "/v1/me/totp", staffTok, "")
 	if resp.StatusCode != 201 || !strings.HasPrefix(en["otpauth_uri"].(string), "otpauth://totp/") || en["qr_png"] == "" {
 		t.Fatalf("begin: %d %v", resp.StatusCode, en)
@@ -446,6 +445,22 @@ func TestOfficialsOverHTTP(t *testing.T) {
 	_, citizenTok := f.citizen(t, "049095000123", "0912345678")
 	if resp, v := f.do(t, "POST", "/v1/officials/"+staffID+"/close", citizenTok, ""); resp.StatusCode != 403 {
 		t.Errorf("citizen closing: %d %v", resp.StatusCode, v)
+	}
+	// A password reset by the unit's administrator: the one-time password
+	// once, never cached; the official's sessions end. A citizen may not,
+	// nor may the official reset their own.
+	if resp, v := f.do(t, "POST", "/v1/officials/"+staffID+"/password-reset", citizenTok, ""); resp.StatusCode != 403 {
+		t.Errorf("citizen resetting: %d %v", resp.StatusCode, v)
+	}
+	if resp, v := f.do(t, "POST", "/v1/officials/"+adminID+"/password-reset", adminTok, ""); resp.StatusCode != 403 {
+		t.Errorf("resetting one's own: %d %v", resp.StatusCode, v)
+	}
+	resp, reset := f.do(t, "POST", "/v1/officials/"+staffID+"/password-reset", adminTok, "")
+	if pw, _ := reset["one_time_password"].(string); resp.StatusCode != 200 || len(pw) < 12 || reset["id"] != staffID || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("reset: %d %v %q", resp.StatusCode, reset, resp.Header.Get("Cache-Control"))
+	}
+	if resp, _ := f.do(t, "GET", "/v1/me", staffTok, ""); resp.StatusCode != 401 {
+		t.Errorf("session after a reset: %d", resp.StatusCode)
 	}
 	if resp, _ := f.do(t, "DELETE", "/v1/officials/"+staffID+"/roles/sotttt/agency_submitter", adminTok, ""); resp.StatusCode != 204 {
 		t.Errorf("revoke: %d", resp.StatusCode)

@@ -124,3 +124,21 @@ func (h *handler) closeOfficial(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// resetOfficialPassword: POST /v1/officials/{id}/password-reset. It reads
+// no body; the one-time password is in the answer, once.
+func (h *handler) resetOfficialPassword(w http.ResponseWriter, r *http.Request) error {
+	svc, err := h.accountsService()
+	if err != nil {
+		return err
+	}
+	id := chi.URLParam(r, "id")
+	pw, err := svc.ResetOfficialPassword(r.Context(), h.actorOf(r), id)
+	if err != nil {
+		return err
+	}
+	auditTarget(r, id)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "one_time_password": pw})
+	return nil
+}

@@ -59,6 +59,7 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireOfficialsAdmin()).Post("/v1/officials/{id}/roles", h.wrap(h.grantRole))
 	r.With(h.requireOfficialsAdmin()).Delete("/v1/officials/{id}/roles/{unit}/{role}", h.wrap(h.revokeRole))
 	r.With(h.requireOfficialsAdmin()).Post("/v1/officials/{id}/close", h.wrap(h.closeOfficial))
+	r.With(h.requireOfficialsAdmin()).Post("/v1/officials/{id}/password-reset", h.wrap(h.resetOfficialPassword))
 
 	// Broadcasts: officials with a session only; the role is
 	// checked before the body is read, four eyes and the approval unit by

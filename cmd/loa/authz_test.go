@@ -185,6 +185,9 @@ var authorisation = map[string]access{
 		return "/v1/officials/" + fx.targetID + "/roles/sxd/agency_submitter"
 	}, nil),
 	"POST /v1/officials/{id}/close": officialsAdmin(func(fx *authzFixture) string { return "/v1/officials/" + fx.targetID + "/close" }, nil),
+	"POST /v1/officials/{id}/password-reset": officialsAdmin(func(fx *authzFixture) string {
+		return "/v1/officials/" + fx.targetID + "/password-reset"
+	}, nil),
 
 	// Broadcasts: the role in any unit; approval only in the approval unit;
 	// cancelling by an approver only in the approval unit too.
