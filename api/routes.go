@@ -108,6 +108,11 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireApprover()).Get("/v1/approvals/broadcasts/{id}", h.wrap(h.getApproval))
 	r.With(h.requireOps()).Get("/v1/ops/overview", h.wrap(h.opsOverview))
 	r.With(h.requireOps()).Get("/v1/ops/scheduled", h.wrap(h.listScheduled))
+	r.With(h.requireOps()).Get("/v1/ops/incidents", h.wrap(h.listIncidents))
+	r.With(h.requireOps()).Post("/v1/ops/incidents", h.wrap(h.openIncident))
+	r.With(h.requireOps()).Get("/v1/ops/incidents/{id}", h.wrap(h.getIncident))
+	r.With(h.requireOps()).Post("/v1/ops/incidents/{id}/notes", h.wrap(h.addIncidentNote))
+	r.With(h.requireOps()).Post("/v1/ops/incidents/{id}/resolve", h.wrap(h.resolveIncident))
 	r.With(h.requireOfficial(nil)).Get("/v1/me/capabilities", h.wrap(h.myCapabilities))
 
 	// Citizen feedback: sent by citizens' sessions or feedback:write keys,

@@ -220,6 +220,12 @@ var authorisation = map[string]access{
 	"GET /v1/approvals/broadcasts/{id}": approver(func(fx *authzFixture) string { return "/v1/approvals/broadcasts/" + fx.broadcastID }, nil),
 	"GET /v1/ops/overview":              keyOnly(api.ScopeOps),
 	"GET /v1/ops/scheduled":             keyOnly(api.ScopeOps),
+	// The incident log: operators alone, like the dead letters.
+	"GET /v1/ops/incidents":               keyOnly(api.ScopeOps),
+	"POST /v1/ops/incidents":              keyOnly(api.ScopeOps),
+	"GET /v1/ops/incidents/{id}":          keyOnly(api.ScopeOps),
+	"POST /v1/ops/incidents/{id}/notes":   keyOnly(api.ScopeOps),
+	"POST /v1/ops/incidents/{id}/resolve": keyOnly(api.ScopeOps),
 
 	"GET /v1/audit":           scopeOrAdmin(api.ScopeAudit),
 	"GET /v1/apikeys":         scopeOrAdmin(api.ScopeAdmin),
