@@ -156,8 +156,7 @@ func (h *handler) openIncident(w http.ResponseWriter, r *http.Request) error {
 	if err := v.Err(nil); err != nil {
 		return err
 	}
-	p, _ := principalFrom(r.Context())
-	in.OpenedBy = auditActor(p)
+	in.OpenedBy = h.incidentActor(r)
 	if err := h.deps.Store.OpenIncident(r.Context(), in, desc); err != nil {
 		return err
 	}
@@ -246,8 +245,7 @@ func (h *handler) addIncidentNote(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	id := chi.URLParam(r, "id")
-	p, _ := principalFrom(r.Context())
-	e, err := h.deps.Store.AddIncidentNote(r.Context(), id, auditActor(p), body, h.now())
+	e, err := h.deps.Store.AddIncidentNote(r.Context(), id, h.incidentActor(r), body, h.now())
 	if err != nil {
 		return incidentError(id, err)
 	}
@@ -283,8 +281,7 @@ func (h *handler) resolveIncident(w http.ResponseWriter, r *http.Request) error 
 	if in.ResolvedAt.IsZero() && at.Before(in.StartedAt) {
 		return loa.Invalid("resolved_at", "is before the incident started (%s)", in.StartedAt.Format(time.RFC3339))
 	}
-	p, _ := principalFrom(r.Context())
-	if _, err := h.deps.Store.ResolveIncident(r.Context(), id, auditActor(p), cause, resolution, at, now); err != nil {
+	if _, err := h.deps.Store.ResolveIncident(r.Context(), id, h.incidentActor(r), cause, resolution, at, now); err != nil {
 		return incidentError(id, err)
 	}
 	auditTarget(r, id)
@@ -293,6 +290,19 @@ func (h *handler) resolveIncident(w http.ResponseWriter, r *http.Request) error 
 	}
 	writeJSON(w, http.StatusOK, incidentOf(in))
 	return nil
+}
+
+// incidentActor names who writes to the log as its readers know them: an
+// official by user name (user names are never reused), a key as
+// "apikey:<id>" as the audit log does.
+func (h *handler) incidentActor(r *http.Request) string {
+	p, _ := principalFrom(r.Context())
+	if p.AccountID != "" {
+		if a, err := h.deps.Store.Account(r.Context(), p.AccountID); err == nil && a.Username != "" {
+			return a.Username
+		}
+	}
+	return auditActor(p)
 }
 
 func incidentError(id string, err error) error {

@@ -32,6 +32,7 @@ func (c *Console) pageRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"ops/deadletters/{id}", c.signedIn(c.deadLetter))
 	mux.HandleFunc("POST "+Prefix+"ops/deadletters/{id}/replay", c.signedIn(c.replayOne))
 	mux.HandleFunc("GET "+Prefix+"ops/scheduled", c.signedIn(c.scheduled))
+	c.incidentRoutes(mux)
 	mux.HandleFunc("GET "+Prefix+"audit", c.signedIn(c.audit))
 }
 

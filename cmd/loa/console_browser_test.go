@@ -513,6 +513,34 @@ func TestConsoleInBrowser(t *testing.T) {
 					t.Errorf("the SMS to %s sent %d times, want once", phone, n)
 				}
 			}
+			// The incident log: the operator records what happened, notes
+			// what they find and resolves it, every step through the forms.
+			b.open(ops, "/console/ops/incidents", http.StatusOK)
+			b.do(ops, "open an incident",
+				chromedp.SendKeys(chromedp.ID("title"), "Cổng SMS từ chối tin nhắn"),
+				chromedp.SetValue(chromedp.ID("severity"), "major"),
+				chromedp.SendKeys(chromedp.ID("components"), "sms, sms:viettel"),
+				chromedp.SendKeys(chromedp.ID("description"), "Ba tin nhắn vào thư lỗi lúc 09:00."),
+				chromedp.Click(chromedp.ID("open-incident")))
+			b.waitUntil(ops, "the incident's page", `location.pathname.startsWith("/console/ops/incidents/") && document.querySelector(".flash") !== null`)
+			b.checkA11y(ops)
+			b.do(ops, "note", chromedp.SendKeys(chromedp.ID("body"), "Đã gửi lại ba thư lỗi sau khi cổng hoạt động lại."), chromedp.Click(chromedp.ID("add-note")))
+			b.waitUntil(ops, "the note", `document.querySelectorAll("#timeline li").length === 2`)
+			b.do(ops, "resolve",
+				chromedp.SendKeys(chromedp.ID("cause"), "Cổng SMS trả 400 cho mọi tin."),
+				chromedp.SendKeys(chromedp.ID("resolution"), "Nhà cung cấp sửa cấu hình; thư lỗi đã gửi lại."),
+				chromedp.Click(chromedp.ID("resolve")))
+			b.waitUntil(ops, "the resolution", `document.querySelectorAll("#timeline li").length === 3 && document.getElementById("resolve") === null`)
+			b.shot(ops, "incident")
+			_, incs := in.call(t, "GET", "/v1/ops/incidents?status=resolved", "")
+			if items, _ := incs["items"].([]any); len(items) != 1 || items[0].(map[string]any)["cause"] != "Cổng SMS trả 400 cho mọi tin." ||
+				fmt.Sprint(items[0].(map[string]any)["components"]) != "[sms sms:viettel]" || items[0].(map[string]any)["opened_by"] != "demo-ops" {
+				t.Errorf("the resolved incidents: %v", incs)
+			}
+			b.open(ops, "/console/ops/incidents", http.StatusOK)
+			b.checkA11y(ops)
+			b.shot(ops, "incidents")
+
 			// The audit log, searched by target, names who replayed.
 			adm := b.tab()
 			b.signIn(adm, "demo-admin", false)
