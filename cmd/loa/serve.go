@@ -246,6 +246,10 @@ func buildAPI(ctx context.Context, cfg config, s *services, m *metrics.Metrics, 
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
 	deps.Accounts, deps.TrustedProxies = acc, cfg.TrustedProxies
+	deps.PublicURL = cfg.PublicURL
+	if deps.PublicURL == "" && r == roleDev {
+		deps.PublicURL = "http://" + cfg.HTTPAddr
+	}
 	alertCfg := cfg.Alerts
 	if r == roleDev && alertCfg.Senders == nil {
 		// In dev mode the dev key and the demo issuer try any CAP
