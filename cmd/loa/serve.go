@@ -241,7 +241,7 @@ func buildAPI(ctx context.Context, cfg config, s *services, m *metrics.Metrics, 
 			{Name: "kafka", Check: func(ctx context.Context) error { return kafkaadmin.Ping(ctx, cfg.KafkaBrokers) }},
 		},
 	}
-	acc, err := buildAccounts(cfg, s.store, s.rdb, s.pub, log, r == roleDev)
+	acc, err := buildAccounts(cfg, s.store, s.rdb, s.pub, m, log, r == roleDev)
 	if err != nil {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
