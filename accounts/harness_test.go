@@ -78,6 +78,22 @@ func (p *publisher) last(t *testing.T) (producer.Envelope, producer.Direct) {
 	return e, d
 }
 
+// directs returns the direct payloads of every envelope published.
+func (p *publisher) directs(t *testing.T) []producer.Direct {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []producer.Direct
+	for _, e := range p.envs {
+		var d producer.Direct
+		if err := json.Unmarshal(e.Payload, &d); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
 func (p *publisher) count() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
