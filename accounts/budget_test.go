@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/otp"
 )
@@ -89,13 +91,32 @@ func anonymousCodeBudget(t *testing.T, r *rig) {
 	r.clock.Advance(time.Minute)
 	_, err = r.svc.SendCode(ctx, "0912345678", otp.PurposeVerifyPhone, "198.51.100.93")
 	refused("a known number past the budget", err)
-	// The operators were told, once for the hour.
+	// The operators were told, once for the hour, and the metrics count
+	// every refusal: 3 of the share, 1 of all of it; the hour used 10.
 	if n := strings.Count(r.logs.String(), "budget of anonymous SMS codes"); n != 1 {
 		t.Errorf("the spent budget was logged %d times in the hour, want once:\n%s", n, r.logs.String())
+	}
+	scrape := scrapeMetrics(t, r.metrics)
+	for _, want := range []string{`loa_anonymous_codes_refused_total{part="share"} 3`, `loa_anonymous_codes_refused_total{part="all"} 1`,
+		"loa_anonymous_codes_budget_used 10", "loa_anonymous_codes_budget 10"} {
+		if !strings.Contains(scrape, want+"\n") {
+			t.Errorf("metrics lack %s:\n%s", want, scrape)
+		}
 	}
 	// The next hour starts afresh.
 	r.clock.Advance(time.Hour)
 	if _, err := r.svc.SendCode(ctx, "0987000099", otp.PurposeVerifyPhone, "198.51.100.92"); err != nil {
 		t.Errorf("a new number in the next hour: %v", err)
 	}
+	if scrape := scrapeMetrics(t, r.metrics); !strings.Contains(scrape, "loa_anonymous_codes_budget_used 1\n") {
+		t.Errorf("the next hour's count:\n%s", scrape)
+	}
+}
+
+// scrapeMetrics returns m's metrics in the text format Prometheus reads.
+func scrapeMetrics(t *testing.T, m *metrics.Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
 }

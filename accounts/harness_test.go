@@ -16,6 +16,7 @@ import (
 
 	"github.com/loa-hub/loa/accounts"
 	accredis "github.com/loa-hub/loa/accounts/redis"
+	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/otp"
@@ -77,6 +78,22 @@ func (p *publisher) last(t *testing.T) (producer.Envelope, producer.Direct) {
 	return e, d
 }
 
+// directs returns the direct payloads of every envelope published.
+func (p *publisher) directs(t *testing.T) []producer.Direct {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []producer.Direct
+	for _, e := range p.envs {
+		var d producer.Direct
+		if err := json.Unmarshal(e.Payload, &d); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
 func (p *publisher) count() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -121,6 +138,9 @@ type rig struct {
 	clock  *clock
 	cfg    accounts.Config
 	logs   *logBuffer // what the service logged
+	// metrics are the service's: the refusals of the budget of
+	// anonymous codes, and its hour's count read from Redis.
+	metrics *metrics.Metrics
 }
 
 // logBuffer is a log's text, safe for concurrent writes.
@@ -205,10 +225,14 @@ func newRigOIDC(t *testing.T, db *sqlstore.DB, rdb goredis.UniversalClient, twea
 	hasher := &countingHasher{Hasher: &accounts.Argon2Hasher{Params: cheap}}
 	pub := &publisher{}
 	logs := &logBuffer{}
+	m := metrics.New()
+	if b := cfg.AnonymousBudget(); b != nil {
+		m.RegisterAnonymousBudget(b.Limit, func(ctx context.Context) (int, error) { return codes.BudgetUsed(ctx, *b) })
+	}
 	svc, err := accounts.New(cfg, accounts.Deps{
 		Store: db, Sessions: rs, Challenges: rs, Codes: codes, Throttle: rs,
 		TOTP:   &otp.TOTPVerifier{Store: db, Redis: rdb, Now: clk.Now, KeyPrefix: prefix + "totp:"},
-		Sealer: sealer, Publisher: pub, Hasher: hasher, OIDC: v,
+		Sealer: sealer, Publisher: pub, Hasher: hasher, OIDC: v, Metrics: m,
 		Log: slog.New(slog.NewTextHandler(logs, nil)),
 	})
 	if err != nil {
@@ -220,7 +244,7 @@ func newRigOIDC(t *testing.T, db *sqlstore.DB, rdb goredis.UniversalClient, twea
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return &rig{svc: svc, store: db, pub: pub, hasher: hasher, clock: clk, cfg: cfg, logs: logs}
+	return &rig{svc: svc, store: db, pub: pub, hasher: hasher, clock: clk, cfg: cfg, logs: logs, metrics: m}
 }
 
 const goodPassword = "Mật-khẩu-1"

@@ -3,6 +3,8 @@ package accounts_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/loa-hub/loa/accounts/oidc"
 	"github.com/loa-hub/loa/internal/fakes/oidcfake"
 	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/producer"
 )
 
 // TestOIDCSignIn: officials sign in with the local issuer's ID tokens
@@ -136,5 +139,19 @@ func ssoIdentityIsBound(t *testing.T, is *oidcfake.Issuer, r *rig) {
 	}
 	if _, err := signIn(oidcfake.Claims{Subject: "sub-mallory", PreferredUsername: "le.c"}); !errors.Is(err, accounts.ErrBadCredentials) {
 		t.Errorf("a second subject for le.c: %v", err)
+	}
+	// Each binding told its official by SMS, once; refused attempts and
+	// sign-ins of a bound identity told no one.
+	if err := r.svc.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	told := map[string]int{}
+	for _, d := range r.pub.directs(t) {
+		if strings.Contains(d.Body, "(SSO)") && d.To.Type == producer.ToPhone && slices.Equal(d.Channels, []string{"sms"}) {
+			told[d.To.Value]++
+		}
+	}
+	if len(told) != 3 || told[tran.Phone] != 1 || told[pham.Phone] != 1 || told[le.Phone] != 1 {
+		t.Errorf("SSO link notices %v; want one to each of %s, %s, %s", told, tran.Phone, pham.Phone, le.Phone)
 	}
 }

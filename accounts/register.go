@@ -268,10 +268,7 @@ var anonymousCodeBound = otp.Bound{Free: 9, Base: 30 * time.Minute, Max: 4 * tim
 // one out: sign-in, second-factor and reset codes are not anonymous and
 // not in the budget, and citizens' own phones keep the reserve.
 func (s *Service) issueAnonymousCode(ctx context.Context, phone, purpose, ip string) (otp.Challenge, string, error) {
-	o := otp.IssueOptions{Bound: &anonymousCodeBound}
-	if n := s.cfg.AnonymousCodesPerHour; n > 0 {
-		o.Budget = &otp.Budget{Name: "anonymous", Limit: n, Share: n * 4 / 5, Window: time.Hour}
-	}
+	o := otp.IssueOptions{Bound: &anonymousCodeBound, Budget: s.cfg.AnonymousBudget()}
 	ch, code, err := s.issueCodeWith(ctx, phone, purpose, ip, o)
 	if errors.Is(err, otp.ErrBudgetShare) && purpose != otp.PurposeRegister {
 		held, ferr := s.d.Store.FindAccounts(ctx, Login{Phone: phone})
@@ -285,8 +282,22 @@ func (s *Service) issueAnonymousCode(ctx context.Context, phone, purpose, ip str
 	}
 	if errors.Is(err, otp.ErrBudget) {
 		s.warnBudget(err)
+		if s.d.Metrics != nil {
+			s.d.Metrics.AnonymousCodeRefused(!errors.Is(err, otp.ErrBudgetShare))
+		}
 	}
 	return ch, code, err
+}
+
+// AnonymousBudget is the hourly budget of the anonymous flows' codes
+// (AnonymousCodesPerHour, four fifths of it for numbers no account
+// holds), or nil when there is none.
+func (c Config) AnonymousBudget() *otp.Budget {
+	if c.AnonymousCodesPerHour <= 0 {
+		return nil
+	}
+	n := c.AnonymousCodesPerHour
+	return &otp.Budget{Name: "anonymous", Limit: n, Share: n * 4 / 5, Window: time.Hour}
 }
 
 // warnBudget logs, once an hour per process, that the budget of

@@ -131,7 +131,19 @@ type Deps struct {
 	// OIDC, when set, lets officials sign in with a single sign-on ID
 	// token instead of a password.
 	OIDC IDTokenVerifier
-	Log  *slog.Logger
+	// Metrics, when set, counts the codes the budget of anonymous codes
+	// refuses.
+	Metrics BudgetMetrics
+	Log     *slog.Logger
+}
+
+// BudgetMetrics counts refusals of the budget of anonymous codes
+// (Config.AnonymousCodesPerHour); internal/metrics implements it. It
+// must be safe for concurrent use.
+type BudgetMetrics interface {
+	// AnonymousCodeRefused counts one code refused: all is false when
+	// only the share of numbers no account holds was spent.
+	AnonymousCodeRefused(all bool)
 }
 
 // Service is the accounts domain: registration, sign-in and sessions,

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/otp"
 )
@@ -134,6 +136,7 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 			return SignInResult{}, ErrBadCredentials
 		}
 		s.audit(ctx, a.ID, "sso.link", a.ID, r.IP, map[string]string{"issuer": link.Issuer, "subject": link.Subject})
+		s.tellSSOLinked(ctx, a)
 	}
 	expired := !sso && s.cfg.Policy.Expired(a.PasswordChangedAt, s.now())
 	res, err := s.openSession(ctx, a, expired)
@@ -337,6 +340,27 @@ func throttleAddr(ip string) string {
 		return ""
 	}
 	return p.String()
+}
+
+// noticeSSOLinked is the SMS an official gets when an SSO identity is
+// bound to their account (Vietnamese without diacritics, one GSM-7
+// segment, like the codes).
+const noticeSSOLinked = "Tai khoan Loa cua ban vua duoc lien ket voi mot tai khoan dang nhap mot lan (SSO). Neu khong phai ban, hay bao ngay cho quan tri he thong."
+
+// tellSSOLinked tells the official, by SMS to their phone, that an SSO
+// identity was just bound to their account. A binding by name needs only
+// the second factor besides an identity whose user name matches (see
+// docs/api.md, Single sign-on): if a stranger who got hold of the second
+// factor made it, the official learns it and an operator unlinks it.
+// At most one a link; a failure is logged.
+func (s *Service) tellSSOLinked(ctx context.Context, a Account) {
+	if a.Phone == "" {
+		return
+	}
+	now := s.now()
+	s.detach(ctx, "sso link notice", func(ctx context.Context) error {
+		return s.sendText(ctx, "notice-"+uuid.NewString(), a.Phone, now.Add(time.Hour), noticeSSOLinked)
+	})
 }
 
 // ssoAccount verifies an ID token and maps it to an active official.

@@ -45,6 +45,10 @@ type Principal struct {
 	ID     string
 	Name   string
 	Scopes []string // "*" grants every scope (the dev bootstrap key)
+	// Areas are an API key's area codes: where it may publish outage
+	// schedules (each code with every unit below it). Set by operators
+	// only (loa admin apikey); "*" in Scopes is bound to no area.
+	Areas []string
 	// AccountID, Kind and Restricted describe a session; Restricted
 	// (expired password) allows only POST /v1/me/password.
 	AccountID  string
@@ -129,7 +133,7 @@ func (h *handler) resolveCredentials(r *http.Request) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{ID: k.ID, Name: k.Name, Scopes: k.Scopes}, nil
+	return Principal{ID: k.ID, Name: k.Name, Scopes: k.Scopes, Areas: k.Areas}, nil
 }
 
 // requireScope authenticates the request and checks that the caller holds

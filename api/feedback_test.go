@@ -62,6 +62,13 @@ type fbFixture struct {
 
 func newFeedbackFixture(t *testing.T) *fbFixture {
 	t.Helper()
+	return newFeedbackFixtureWith(t, nil)
+}
+
+// newFeedbackFixtureWith is newFeedbackFixture with the handler's Deps
+// changed by set before the handler is made.
+func newFeedbackFixtureWith(t *testing.T, set func(*api.Deps)) *fbFixture {
+	t.Helper()
 	ctx := context.Background()
 	store := testenv.OpenStore(t, testenv.SQLiteURL(t))
 	mr := testenv.Miniredis(t)
@@ -108,9 +115,12 @@ func newFeedbackFixture(t *testing.T) *fbFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := api.NewHandler(api.Deps{Store: store, Direct: direct.New(store, pub, log), Log: log, DevAPIKey: "dev-key",
-		MaxBodyBytes: 8 << 10, Now: clk.Now, Accounts: svc, Feedback: fb, Blobs: blobs, Portal: ps})
-	srv := httptest.NewServer(h)
+	deps := api.Deps{Store: store, Direct: direct.New(store, pub, log), Log: log, DevAPIKey: "dev-key",
+		MaxBodyBytes: 8 << 10, Now: clk.Now, Accounts: svc, Feedback: fb, Blobs: blobs, Portal: ps}
+	if set != nil {
+		set(&deps)
+	}
+	srv := httptest.NewServer(api.NewHandler(deps))
 	t.Cleanup(srv.Close)
 	return &fbFixture{accFixture: &accFixture{fixture: &fixture{srv: srv, pub: pub, store: store}, clock: clk, svc: svc}, blobs: blobs}
 }

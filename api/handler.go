@@ -60,6 +60,12 @@ type Deps struct {
 	// Accounts serves registration, sessions, codes, officials, devices
 	// and subscriptions; without it those routes answer 503.
 	Accounts *accounts.Service
+	// PublicURL is the API's public address (scheme://host[:port][/path],
+	// no trailing slash; LOA_PUBLIC_URL), put into the links others
+	// follow: Open311's endpoint and media URLs. Empty: those links are
+	// root-relative. The request's Host and X-Forwarded-* headers never
+	// make a link, so a forged Host cannot reach a response (or a cache).
+	PublicURL string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed;
 	// the zero value believes none and uses the connection's address.
 	TrustedProxies TrustedProxies

@@ -139,14 +139,10 @@ type o311Discovery struct {
 }
 
 // open311Discovery: GET /open311/v2/discovery.{format}.
-func (h *handler) open311Discovery(w http.ResponseWriter, r *http.Request, _, format string) error {
-	scheme := "http"
-	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
-		scheme = "https"
-	}
+func (h *handler) open311Discovery(w http.ResponseWriter, _ *http.Request, _, format string) error {
 	d := o311Discovery{Changeset: "2026-11-29T00:00:00Z", Contact: "Sở Thông tin và Truyền thông — the DoIC runs this endpoint",
 		KeyService: "API keys with the scope feedback:write are issued by the DoIC (loa admin apikey create)",
-		Endpoints: []o311Endpoint{{Specification: open311Spec, URL: scheme + "://" + r.Host + "/open311/v2", Changeset: "2026-11-29T00:00:00Z",
+		Endpoints: []o311Endpoint{{Specification: open311Spec, URL: h.deps.PublicURL + "/open311/v2", Changeset: "2026-11-29T00:00:00Z",
 			Type: "production", Formats: []string{"application/json", "text/xml"}}}}
 	open311Write(w, format, http.StatusOK, d, d)
 	return nil
@@ -292,14 +288,6 @@ func o311Of(v feedback.PublicView, base string) o311Request {
 	return q
 }
 
-func baseURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
-
 // open311Requests: GET /open311/v2/requests.{format}.
 func (h *handler) open311Requests(w http.ResponseWriter, r *http.Request, _, format string) error {
 	q := r.URL.Query()
@@ -356,7 +344,7 @@ func (h *handler) open311Requests(w http.ResponseWriter, r *http.Request, _, for
 	}
 	out := []o311Request{}
 	for _, v := range list {
-		out = append(out, o311Of(v, baseURL(r)))
+		out = append(out, o311Of(v, h.deps.PublicURL))
 	}
 	open311Write(w, format, http.StatusOK, out, o311Requests{Requests: out})
 	return nil
@@ -368,7 +356,7 @@ func (h *handler) open311Request(w http.ResponseWriter, r *http.Request, id, for
 	if err != nil {
 		return err
 	}
-	out := []o311Request{o311Of(v, baseURL(r))}
+	out := []o311Request{o311Of(v, h.deps.PublicURL)}
 	open311Write(w, format, http.StatusOK, out, o311Requests{Requests: out})
 	return nil
 }

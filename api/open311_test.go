@@ -281,6 +281,35 @@ func TestOpen311Clients(t *testing.T) {
 	}
 }
 
+// TestOpen311LinksIgnoreTheHost: the links Open311 answers with come
+// from the configured public address (LOA_PUBLIC_URL), or are
+// root-relative without one; a forged Host or X-Forwarded-* header never
+// reaches a response (where a cache would serve it to everyone).
+func TestOpen311LinksIgnoreTheHost(t *testing.T) {
+	for _, c := range []struct{ public, want string }{
+		{"https://loa.quangnam.gov.vn", `"url":"https://loa.quangnam.gov.vn/open311/v2"`},
+		{"", `"url":"/open311/v2"`},
+	} {
+		f := newFeedbackFixtureWith(t, func(d *api.Deps) { d.PublicURL = c.public })
+		req, err := http.NewRequest("GET", f.srv.URL+"/open311/v2/discovery.json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "evil.example"
+		req.Header.Set("X-Forwarded-Proto", "https")
+		req.Header.Set("X-Forwarded-Host", "evil.example")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Contains(b, []byte(c.want)) || bytes.Contains(b, []byte("evil")) {
+			t.Errorf("public address %q: %d %s; want %s and no forged host", c.public, resp.StatusCode, b, c.want)
+		}
+	}
+}
+
 // TestOpen311KeepsPhotosOfTheUnnamed: a request posted with a photo by a
 // citizen who did not agree to be named shows no media_url in JSON or
 // XML, and the photo is not served to anyone without the right to read

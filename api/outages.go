@@ -106,7 +106,12 @@ func (h *handler) postOutages(w http.ResponseWriter, r *http.Request) error {
 	if len(in) > 1000 {
 		return loa.InvalidFields(loa.FieldError{Field: "outages", Detail: fmt.Sprintf("%d outages in one request; at most 1,000", len(in))})
 	}
-	res, err := svc.Post(r.Context(), clientOf(r), in)
+	p, _ := principalFrom(r.Context())
+	res, err := svc.Post(r.Context(), outage.Client{ID: p.ID, Areas: p.Areas, AnyArea: p.Has("*")}, in)
+	var ae *outage.AreaError
+	if errors.As(err, &ae) {
+		return &loa.Error{Code: loa.EForbidden, Field: prefix(ae.Row) + "areas", Detail: ae.Error(), Err: err}
+	}
 	if err != nil {
 		return err
 	}

@@ -74,6 +74,47 @@ func TestAreasRoute(t *testing.T) {
 	}
 }
 
+// TestOutageKeysAreBoundToTheirAreas: a power company's key posts for
+// its areas (and the units below them) and is refused with 403 naming the
+// row's areas anywhere else, in JSON and CSV, before anything is stored;
+// the province above its district does not widen it.
+func TestOutageKeysAreBoundToTheirAreas(t *testing.T) {
+	f, _, _ := newOutageFixture(t)
+	key, hash, err := api.NewAPIKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.CreateAPIKey(context.Background(), sqlstore.APIKey{ID: "k-evn-hoian", Name: "EVN Hội An", Hash: hash,
+		Scopes: []string{api.ScopeOutagesWrite}, Areas: []string{"503"}, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := f.do(t, "POST", "/v1/outages", key, outageJSON); resp.StatusCode != 200 || len(body["accepted"].([]any)) != 1 {
+		t.Fatalf("its own wards: %d %v", resp.StatusCode, body)
+	}
+	for _, c := range []struct{ name, ctype, body, field string }{
+		{"another district", "application/json", strings.Replace(outageJSON, `"20497","20500"`, `"20470"`, 1), "areas"},
+		{"the province above", "application/json", strings.Replace(outageJSON, `"20497","20500"`, `"49"`, 1), "areas"},
+		{"the second of a list", "application/json",
+			`{"outages":[` + strings.Replace(outageJSON, "PC-QNA-01", "PC-QNA-02", 1) + `,` +
+				strings.Replace(strings.Replace(outageJSON, "PC-QNA-01", "PC-QNA-03", 1), `"20497","20500"`, `"20497","505"`, 1) + `]}`,
+			"outages[1].areas"},
+		{"CSV", "text/csv", "id,areas,location,start,end,reason\nPC-QNA-04,20497;502,x,2026-11-25 07:00,2026-11-25 17:00,y\n", "areas"},
+	} {
+		resp, body := f.do(t, "POST", "/v1/outages", key, c.body, "Content-Type", c.ctype)
+		if resp.StatusCode != 403 || body["type"] != "urn:loa:problem:forbidden" || body["field"] != c.field {
+			t.Errorf("%s: %d %v; want 403 naming %s", c.name, resp.StatusCode, body, c.field)
+		}
+	}
+	for _, id := range []string{"PC-QNA-02", "PC-QNA-03", "PC-QNA-04"} {
+		if resp, _ := f.do(t, "GET", "/v1/outages/"+id, key, ""); resp.StatusCode != 404 {
+			t.Errorf("%s was stored: %d", id, resp.StatusCode)
+		}
+	}
+	if n := f.pub.count(); n != 0 {
+		t.Errorf("%d notices published", n)
+	}
+}
+
 const outageJSON = `{"id":"PC-QNA-01","areas":["20497","20500"],"location":"Đường Trần Phú","start":"2026-11-25 07:00","end":"2026-11-25 17:00","reason":"Bảo trì"}`
 
 func TestPostOutagesJSON(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 func registered() []string {
 	m := metrics.New()
 	m.RegisterOps(func(context.Context) metrics.Ops { return metrics.Ops{} })
+	m.RegisterAnonymousBudget(1, func(context.Context) (int, error) { return 0, nil })
 	return m.Names()
 }
 

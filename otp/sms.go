@@ -236,6 +236,24 @@ func (s *SMSCodes) Issue(ctx context.Context, phone, purpose, clientIP string) (
 	return s.IssueWith(ctx, phone, purpose, clientIP, IssueOptions{})
 }
 
+// BudgetUsed returns how many sends b has counted in its current window
+// (0 when none): what an operator's gauge shows of a budget's hour.
+func (s *SMSCodes) BudgetUsed(ctx context.Context, b Budget) (int, error) {
+	if b.Window < time.Second || !validWindow(b.Name) {
+		return 0, fmt.Errorf("otp: budget used: %w", ErrInvalidInput)
+	}
+	w := b.Window.Milliseconds()
+	nowMs := s.cfg.Now().UnixMilli()
+	n, err := s.rdb.Get(ctx, s.cfg.KeyPrefix+"budget:"+b.Name+":"+strconv.FormatInt(nowMs-nowMs%w, 10)).Int()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("otp: budget used: %w", err)
+	}
+	return n, nil
+}
+
 // IssueWith is Issue with the challenge bound to o.Subject and its send
 // window keyed by o.Window when set. An invalid option is
 // ErrInvalidInput.

@@ -527,12 +527,20 @@ func testSMSCodes(t *testing.T, newEnv newEnvFunc) {
 		}
 		wantRateLimit(t, issue(5, true), ErrBudget, left)
 		wantRateLimit(t, issue(6, false), ErrBudget, left)
+		// The window's count, as the operators' gauge reads it: refusals
+		// are not counted.
+		if n, err := s.BudgetUsed(ctx, *g); err != nil || n != 5 {
+			t.Errorf("used %d %v; want 5", n, err)
+		}
 		// Sends without the budget are not held by it.
 		if _, _, err := s.Issue(ctx, "84987654321", PurposeLogin, "198.51.100.99"); err != nil {
 			t.Errorf("a send without a budget: %v", err)
 		}
 		// The next window starts afresh.
 		env.advance(left)
+		if n, err := s.BudgetUsed(ctx, *g); err != nil || n != 0 {
+			t.Errorf("used %d %v at the next window's start; want 0", n, err)
+		}
 		if err := issue(7, false); err != nil {
 			t.Errorf("in the next window: %v", err)
 		}

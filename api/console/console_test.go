@@ -21,7 +21,14 @@ import (
 type fakeAPI struct {
 	mu    sync.Mutex
 	calls []string
+	// locked: a stranger's failures keep the account waiting; a sign-in
+	// passes only with the client key the fake gave out (as the accounts
+	// service counts a key's failures apart from the account's).
+	locked bool
 }
+
+// fakeClientKey is the client_key the fake's sign-ins return.
+const fakeClientKey = "ck1.browser-id.mac_0"
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
@@ -30,8 +37,21 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	switch r.Method + " " + r.URL.Path {
 	case "POST /v1/sessions":
+		var req struct {
+			ClientKey string `json:"client_key"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		f.mu.Lock()
+		locked := f.locked
+		f.mu.Unlock()
+		if locked && req.ClientKey != fakeClientKey {
+			w.Header().Set("Retry-After", "900")
+			w.WriteHeader(http.StatusTooManyRequests)
+			json.NewEncoder(w).Encode(map[string]any{"type": "urn:loa:problem:rate-limited", "status": 429})
+			return
+		}
 		json.NewEncoder(w).Encode(map[string]any{"token": "loas_secret-token", "kind": "official",
-			"expires_at": time.Now().Add(time.Hour)})
+			"expires_at": time.Now().Add(time.Hour), "client_key": fakeClientKey})
 	case "GET /v1/me":
 		if r.Header.Get("Authorization") != "Bearer loas_secret-token" {
 			w.WriteHeader(http.StatusUnauthorized)
@@ -132,6 +152,51 @@ func signIn(t *testing.T, c *Console) *http.Cookie {
 		t.Fatalf("sign-in: %d, cookie %v\n%s", w.Code, ck, w.Body)
 	}
 	return ck
+}
+
+// TestSignInKeepsTheClientKey: the console keeps the client_key of a
+// password sign-in in a long-lived cookie (HttpOnly, SameSite=Strict,
+// the console's path, Secure outside dev) and sends it with the next
+// sign-in, so a stranger's failures at the official's user name, which
+// make the account wait, do not lock the official's browser out; another
+// browser, without the key, waits.
+func TestSignInKeepsTheClientKey(t *testing.T) {
+	for _, dev := range []bool{false, true} {
+		c, api, _ := newTestConsole(t, dev)
+		signInWith := func(extra ...*http.Cookie) *httptest.ResponseRecorder {
+			t.Helper()
+			w := serve(c, httptest.NewRequest("GET", "/console/signin", nil))
+			pre := cookieOf(w, preCookie)
+			form := url.Values{"csrf": {c.csrfFor("pre", pre.Value)}, "username": {"a"}, "password": {"b"}, "otp": {"123456"}}
+			r := httptest.NewRequest("POST", "/console/signin", strings.NewReader(form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.AddCookie(pre)
+			for _, ck := range extra {
+				r.AddCookie(ck)
+			}
+			return serve(c, r)
+		}
+		w := signInWith()
+		ck := cookieOf(w, clientCookie)
+		if w.Code != http.StatusSeeOther || ck == nil || ck.Value != fakeClientKey {
+			t.Fatalf("dev=%v: sign-in %d kept client key %v", dev, w.Code, ck)
+		}
+		if !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/console/" || ck.Secure == dev || ck.MaxAge < 365*24*3600 {
+			t.Errorf("dev=%v: client key cookie %+v", dev, ck)
+		}
+		api.mu.Lock()
+		api.locked = true
+		api.mu.Unlock()
+		if w := signInWith(&http.Cookie{Name: clientCookie, Value: ck.Value}); w.Code != http.StatusSeeOther || cookieOf(w, sessionCookie) == nil {
+			t.Errorf("dev=%v: the official's browser, with its key, while the account waits: %d\n%s", dev, w.Code, w.Body)
+		}
+		if w := signInWith(); w.Code != http.StatusTooManyRequests {
+			t.Errorf("dev=%v: a browser without the key: %d, want 429", dev, w.Code)
+		}
+		if w := signInWith(&http.Cookie{Name: clientCookie, Value: "ck1.<script>"}); w.Code != http.StatusTooManyRequests {
+			t.Errorf("dev=%v: a forged cookie: %d, want 429", dev, w.Code)
+		}
+	}
 }
 
 // The session cookie is HttpOnly, SameSite=Strict, limited to the

@@ -27,8 +27,15 @@ const (
 	sessionCookie = "loa_console"
 	preCookie     = "loa_console_pre" // binds the sign-in form's CSRF token before there is a session
 	langCookie    = "loa_lang"
-	csrfField     = "csrf"
-	csrfHeader    = "X-CSRF-Token"
+	// clientCookie keeps the client_key of the browser's last password
+	// sign-in, sent back with the next: its failures then count apart
+	// from a stranger's at the same user name, who cannot lock the
+	// official out of the console (docs/api.md, Sign-in throttling). It
+	// outlives sessions and sign-outs; a sign-in to another account
+	// replaces it.
+	clientCookie = "loa_console_client"
+	csrfField    = "csrf"
+	csrfHeader   = "X-CSRF-Token"
 )
 
 // IdleStore remembers when each session was last used. RedisIdle

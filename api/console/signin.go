@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -54,6 +55,21 @@ type sessionAnswer struct {
 	PasswordExpired bool      `json:"password_expired"`
 	Kind            string    `json:"kind"`
 	CodeSent        string    `json:"code_sent"`
+	ClientKey       string    `json:"client_key"`
+}
+
+// clientKeyMaxAge is how long the browser keeps the sign-in's client key:
+// 400 days, the most browsers allow.
+const clientKeyMaxAge = 400 * 24 * 3600
+
+// clientKey returns the client key the browser kept, or "" for none or
+// for something that cannot be one.
+func clientKey(r *http.Request) string {
+	ck, err := r.Cookie(clientCookie)
+	if err != nil || len(ck.Value) > 100 || strings.Trim(ck.Value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != "" {
+		return ""
+	}
+	return ck.Value
 }
 
 // signIn: the user name, password and second factor go to POST
@@ -67,6 +83,9 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	f := signInForm{Username: r.PostFormValue("username"), Next: localPath(r.PostFormValue("next")), Errors: map[string]string{}}
 	req := map[string]string{"username": f.Username, "password": r.PostFormValue("password")}
+	if k := clientKey(r); k != "" {
+		req["client_key"] = k
+	}
 	if send := r.PostFormValue("send_code"); send == "push" || send == "sms" {
 		req["send_code"] = send
 	} else if otp := r.PostFormValue("otp"); otp != "" {
@@ -90,6 +109,9 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		http.SetCookie(w, c.cookie(preCookie, "", -1, true))
+		if ans.ClientKey != "" {
+			http.SetCookie(w, c.cookie(clientCookie, ans.ClientKey, clientKeyMaxAge, true))
+		}
 		next := f.Next
 		if ans.PasswordExpired {
 			next = Prefix + "password?expired=1"

@@ -24,6 +24,7 @@ import (
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/accounts/oidc"
 	accredis "github.com/loa-hub/loa/accounts/redis"
+	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/otp"
 	"github.com/loa-hub/loa/producer"
@@ -164,7 +165,7 @@ func parseKey(raw []byte) ([]byte, error) {
 }
 
 // buildAccounts wires the accounts service for the API role.
-func buildAccounts(cfg config, store *sqlstore.DB, rdb redis.UniversalClient, pub accounts.Publisher, log *slog.Logger, dev bool) (*accounts.Service, error) {
+func buildAccounts(cfg config, store *sqlstore.DB, rdb redis.UniversalClient, pub accounts.Publisher, m *metrics.Metrics, log *slog.Logger, dev bool) (*accounts.Service, error) {
 	k, err := loadKeys(cfg, dev)
 	if err != nil {
 		return nil, err
@@ -196,6 +197,10 @@ func buildAccounts(cfg config, store *sqlstore.DB, rdb redis.UniversalClient, pu
 		Store: store, Sessions: rs, Challenges: rs, Codes: codes, Throttle: rs,
 		TOTP:   &otp.TOTPVerifier{Store: store, Redis: rdb, KeyPrefix: cfg.RedisKeyPrefix + otp.DefaultTOTPKeyPrefix},
 		Sealer: sealer, Publisher: pub, Hasher: &accounts.Argon2Hasher{Params: cfg.Accounts.Argon2, Limit: cfg.Accounts.HashLimit}, Log: log,
+	}
+	if b := ac.AnonymousBudget(); b != nil && m != nil {
+		d.Metrics = m
+		m.RegisterAnonymousBudget(b.Limit, func(ctx context.Context) (int, error) { return codes.BudgetUsed(ctx, *b) })
 	}
 	if cfg.Accounts.OIDCIssuer != "" {
 		v, err := oidc.New(oidc.Config{Issuer: cfg.Accounts.OIDCIssuer, ClientID: cfg.Accounts.OIDCClientID})

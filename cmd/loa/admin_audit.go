@@ -19,9 +19,14 @@ import (
 )
 
 const apiKeyUsage = `usage:
-  loa admin apikey create --name NAME --scopes SCOPE[,SCOPE…] [--by NAME]   the key is printed once
-  loa admin apikey list [--by NAME]                                         every key, its scopes and last use
-  loa admin apikey revoke [--by NAME] ID                                    refused from the next request on
+  loa admin apikey create --name NAME --scopes SCOPE[,SCOPE…] [--areas CODE[,CODE…]] [--by NAME]   the key is printed once
+  loa admin apikey areas --areas CODE[,CODE…] [--by NAME] ID   replaces the areas a key may publish outages for
+  loa admin apikey list [--by NAME]                            every key, its scopes, areas and last use
+  loa admin apikey revoke [--by NAME] ID                       refused from the next request on
+
+--areas: the area codes (each with every unit below it) an outages:write key
+may publish outage schedules for; required with that scope. Only these
+commands set a key's areas: no API route changes a key.
 
 Each is written to the audit log as "cli:<--by>" (default: $USER); they
 read LOA_DATABASE_URL (default: dev mode's SQLite in LOA_DATA_DIR)`
@@ -68,6 +73,7 @@ func runAdminAPIKey(ctx context.Context, cfg config, args []string, stdout io.Wr
 	case "create":
 		name := fs.String("name", "", "who the key is for (an integrating system)")
 		scopes := fs.String("scopes", "", "comma-separated scopes: "+strings.Join(api.KnownScopes, ", "))
+		areaList := fs.String("areas", "", "comma-separated area codes an outages:write key may publish for")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -87,23 +93,66 @@ func runAdminAPIKey(ctx context.Context, cfg config, args []string, stdout io.Wr
 		if len(list) == 0 {
 			return errors.New("apikey create: --scopes needs at least one scope")
 		}
+		codes := splitCodes(*areaList)
+		switch outages := slices.Contains(list, api.ScopeOutagesWrite); {
+		case outages && len(codes) == 0:
+			return errors.New("apikey create: a key with outages:write needs --areas: the area codes it may publish outage schedules for")
+		case !outages && len(codes) > 0:
+			return errors.New("apikey create: --areas is for keys with outages:write")
+		}
 		db, err := openAdminStore(ctx, cfg)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
+		if err := knownAreas(ctx, db, "apikey create", codes); err != nil {
+			return err
+		}
 		key, hash, err := api.NewAPIKey()
 		if err != nil {
 			return err
 		}
 		id := uuid.NewString()
-		k := sqlstore.APIKey{ID: id, Name: *name, Hash: hash, Scopes: list, CreatedAt: time.Now()}
-		e := cliEntry(*by, "apikey create", "apikey.create", id, map[string]string{"name": *name, "scopes": strings.Join(list, " ")})
+		k := sqlstore.APIKey{ID: id, Name: *name, Hash: hash, Scopes: list, Areas: codes, CreatedAt: time.Now()}
+		detail := map[string]string{"name": *name, "scopes": strings.Join(list, " ")}
+		if len(codes) > 0 {
+			detail["areas"] = strings.Join(codes, " ")
+		}
+		e := cliEntry(*by, "apikey create", "apikey.create", id, detail)
 		if err := db.CreateAPIKeyAudited(ctx, k, e); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "API key for %s (id %s, scopes %s). It is shown only now; store it safely:\n%s\n",
 			*name, id, strings.Join(list, " "), key)
+		return nil
+	case "areas":
+		areaList := fs.String("areas", "", "comma-separated area codes the key may publish outage schedules for")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		codes := splitCodes(*areaList)
+		if fs.NArg() != 1 || len(codes) == 0 {
+			return errors.New("apikey areas: give --areas and the key's id\n" + apiKeyUsage)
+		}
+		id := fs.Arg(0)
+		db, err := openAdminStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if err := knownAreas(ctx, db, "apikey areas", codes); err != nil {
+			return err
+		}
+		e := cliEntry(*by, "apikey areas", "apikey.areas", id, map[string]string{"areas": strings.Join(codes, " ")})
+		err = db.SetAPIKeyAreasAudited(ctx, id, codes, e)
+		if errors.Is(err, sqlstore.ErrNotFound) {
+			return fmt.Errorf("no API key has the id %q (loa admin apikey list shows them)", id)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "API key %s may publish outage schedules for %s (and the units below them) from its next request on.\n",
+			id, strings.Join(codes, ", "))
 		return nil
 	case "list":
 		if err := fs.Parse(args[1:]); err != nil {
@@ -163,15 +212,43 @@ func runAdminAPIKey(ctx context.Context, cfg config, args []string, stdout io.Wr
 	return errors.New(apiKeyUsage)
 }
 
+// splitCodes reads a comma- or space-separated list of area codes,
+// without repeats.
+func splitCodes(s string) []string {
+	var out []string
+	for _, c := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// knownAreas refuses codes that name no loaded area.
+func knownAreas(ctx context.Context, db *sqlstore.DB, command string, codes []string) error {
+	unknown, err := db.UnknownAreas(ctx, codes)
+	if err != nil {
+		return err
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%s: unknown area codes %s (load the areas first: loa admin areas load)", command, strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
 func printAPIKeys(w io.Writer, keys []sqlstore.APIKey) {
 	if len(keys) == 0 {
 		fmt.Fprintln(w, "No API keys. Create one with: loa admin apikey create --name NAME --scopes SCOPE")
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tCREATED\tLAST USED\tREVOKED")
+	fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tAREAS\tCREATED\tLAST USED\tREVOKED")
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Scopes, ","), stamp(k.CreatedAt), stamp(k.LastUsedAt), stamp(k.RevokedAt))
+		areas := strings.Join(k.Areas, ",")
+		if areas == "" {
+			areas = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Scopes, ","), areas, stamp(k.CreatedAt), stamp(k.LastUsedAt), stamp(k.RevokedAt))
 	}
 	tw.Flush()
 }

@@ -152,3 +152,55 @@ func TestAdminOfficialSSOUnlink(t *testing.T) {
 		t.Error("unlinking an unknown user name succeeded")
 	}
 }
+
+// TestAdminAPIKeyAreas: an outages:write key is created with the areas it
+// may publish for (required, and known codes only); `apikey areas`
+// replaces them, audited; list shows them.
+func TestAdminAPIKeyAreas(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := map[string]string{"LOA_DATA_DIR": dir, "USER": "ops-anh"}
+	admin := func(args ...string) (string, error) {
+		var out strings.Builder
+		err := run(ctx, append([]string{"loa", "admin"}, args...), func(k string) string { return env[k] }, &out)
+		return out.String(), err
+	}
+	if out, err := admin("areas", "load", "../../internal/areas/sample/quang-nam.csv"); err != nil {
+		t.Fatalf("areas load: %v\n%s", err, out)
+	}
+	if _, err := admin("apikey", "create", "--name", "evn", "--scopes", "outages:write"); err == nil || !strings.Contains(err.Error(), "--areas") {
+		t.Errorf("an outages:write key without areas: %v", err)
+	}
+	if _, err := admin("apikey", "create", "--name", "evn", "--scopes", "outages:write", "--areas", "503,99999"); err == nil || !strings.Contains(err.Error(), "99999") {
+		t.Errorf("an unknown area: %v", err)
+	}
+	if _, err := admin("apikey", "create", "--name", "ops", "--scopes", "ops", "--areas", "503"); err == nil {
+		t.Error("--areas on a key without outages:write was taken")
+	}
+	out, err := admin("apikey", "create", "--name", "evn", "--scopes", "outages:write", "--areas", "503, 20470")
+	id := regexp.MustCompile(`id ([0-9a-f-]{36})`).FindStringSubmatch(out)
+	if err != nil || id == nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	key := regexp.MustCompile(`loa_[a-z0-9]+`).FindString(out)
+	db := testenv.OpenStore(t, "sqlite:"+dir+"/loa.db")
+	if k, err := db.APIKeyByHash(ctx, api.HashAPIKey(key)); err != nil || strings.Join(k.Areas, " ") != "503 20470" {
+		t.Fatalf("stored areas: %+v %v", k, err)
+	}
+	if out, err := admin("apikey", "areas", "--by", "lead", "--areas", "502", id[1]); err != nil || !strings.Contains(out, "502") {
+		t.Fatalf("areas: %v\n%s", err, out)
+	}
+	if k, _ := db.APIKeyByHash(ctx, api.HashAPIKey(key)); strings.Join(k.Areas, " ") != "502" {
+		t.Errorf("areas after the change: %v", k.Areas)
+	}
+	rows, _, _ := db.ListAudit(ctx, sqlstore.AuditFilter{Actor: "cli:lead"})
+	if len(rows) != 1 || rows[0].Action != "apikey.areas" || rows[0].Subject != id[1] || rows[0].Detail["areas"] != "502" {
+		t.Errorf("audit: %+v", rows)
+	}
+	if _, err := admin("apikey", "areas", "--areas", "502", "nope"); err == nil || !strings.Contains(err.Error(), "no API key") {
+		t.Errorf("an unknown key: %v", err)
+	}
+	if out, err := admin("apikey", "list"); err != nil || !regexp.MustCompile(`outages:write\s+502\s`).MatchString(out) {
+		t.Errorf("list: %v\n%s", err, out)
+	}
+}

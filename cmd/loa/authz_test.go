@@ -353,10 +353,19 @@ func TestAuthorisationMatrix(t *testing.T) {
 				sets[scopeSetName(a.scopes)] = a.scopes
 			}
 			ctx := context.Background()
+			// Keys with outages:write are given the sample province.
+			var loaded strings.Builder
+			if err := run(ctx, []string{"loa", "admin", "areas", "load", "../../internal/areas/sample/quang-nam.csv"},
+				func(k string) string { return env[k] }, &loaded); err != nil {
+				t.Fatalf("areas load: %v\n%s", err, loaded.String())
+			}
 			mkKey := func(name string, scopes []string) string {
 				var out strings.Builder
-				if err := run(ctx, []string{"loa", "admin", "apikey", "create", "--name", name, "--scopes", strings.Join(scopes, ",")},
-					func(k string) string { return env[k] }, &out); err != nil {
+				args := []string{"loa", "admin", "apikey", "create", "--name", name, "--scopes", strings.Join(scopes, ",")}
+				if slices.Contains(scopes, api.ScopeOutagesWrite) {
+					args = append(args, "--areas", "49")
+				}
+				if err := run(ctx, args, func(k string) string { return env[k] }, &out); err != nil {
 					t.Fatalf("apikey create: %v\n%s", err, out.String())
 				}
 				key := regexp.MustCompile(`loa_[a-z0-9]+`).FindString(out.String())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -82,6 +83,9 @@ type config struct {
 	Console       consoleConfig
 	Feedback      feedbackConfig
 	PortalBaseURL string
+	// PublicURL is the API's public address (LOA_PUBLIC_URL), for the
+	// links Open311 answers with; see api.Deps.PublicURL.
+	PublicURL string
 }
 
 // loadConfig reads the environment through getenv, applying defaults, and
@@ -110,6 +114,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.Replication = intVar(getenv, "LOA_KAFKA_REPLICATION", 1, 1, 7, &errs)
 	c.Feedback = loadFeedbackConfig(getenv, &errs)
 	c.PortalBaseURL = strings.TrimRight(getenv("LOA_PORTAL_BASE_URL"), "/")
+	c.PublicURL = publicURLVar(getenv, "LOA_PUBLIC_URL", &errs)
 	c.MaxBodyBytes = int64(intVar(getenv, "LOA_MAX_BODY_BYTES", 64<<10, 1024, 16<<20, &errs))
 	c.OutboxCapacity = intVar(getenv, "LOA_OUTBOX_CAPACITY", 10000, 10, 10_000_000, &errs)
 	c.ShutdownTimeout = durVar(getenv, "LOA_SHUTDOWN_TIMEOUT", 10*time.Second, &errs)
@@ -249,6 +254,23 @@ func intVar(getenv func(string) string, name string, def, lo, hi int, errs *[]er
 		return def
 	}
 	return n
+}
+
+// publicURLVar reads a public base address: an absolute http or https
+// URL with a host, no credentials, query or fragment; returned without a
+// trailing slash ("" when unset).
+func publicURLVar(getenv func(string) string, name string, errs *[]error) string {
+	s := strings.TrimRight(strings.TrimSpace(getenv(name)), "/")
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+		strings.ContainsAny(s, " \t\r\n\"'<>") {
+		*errs = append(*errs, fmt.Errorf("%s: %q is not a public address such as https://loa.quangnam.gov.vn (http or https, a host, no query)", name, s))
+		return ""
+	}
+	return s
 }
 
 // lanesVar reads a comma-separated list of lanes; nil when unset.

@@ -69,3 +69,36 @@ func TestDispatcherLanesConfig(t *testing.T) {
 		t.Errorf("LOA_DISPATCHER_LEDGER=sometimes: %v", err)
 	}
 }
+
+// TestPublicURLConfig: LOA_PUBLIC_URL must be an http(s) address with a
+// host and nothing a link could carry further (credentials, query,
+// fragment, quotes); a trailing slash is dropped.
+func TestPublicURLConfig(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                               "",
+		"https://loa.quangnam.gov.vn/":   "https://loa.quangnam.gov.vn",
+		"http://10.0.0.5:8080/loa":       "http://10.0.0.5:8080/loa",
+		"loa.quangnam.gov.vn":            "!",
+		"javascript:alert(1)":            "!",
+		"https://u:p@loa.example":        "!",
+		"https://loa.example/?x=1":       "!",
+		"https://loa.example/#top":       "!",
+		`https://loa.example/"><script>`: "!",
+	} {
+		c, err := loadConfig(func(k string) string {
+			if k == "LOA_PUBLIC_URL" {
+				return in
+			}
+			return ""
+		})
+		if want == "!" {
+			if err == nil || !strings.Contains(err.Error(), "LOA_PUBLIC_URL") {
+				t.Errorf("%q: %v; want an error naming LOA_PUBLIC_URL", in, err)
+			}
+			continue
+		}
+		if err != nil || c.PublicURL != want {
+			t.Errorf("%q: %q %v; want %q", in, c.PublicURL, err, want)
+		}
+	}
+}

@@ -188,6 +188,8 @@ func buildPortal(ctx context.Context, cfg config, store *sqlstore.DB, acc *accou
 	pc.Topics = acc.Topics()
 	if cfg.PortalBaseURL != "" {
 		pc.BaseURL = cfg.PortalBaseURL
+	} else if cfg.PublicURL != "" {
+		pc.BaseURL = cfg.PublicURL
 	} else if dev {
 		pc.BaseURL = "http://" + cfg.HTTPAddr
 	}

@@ -241,11 +241,15 @@ func buildAPI(ctx context.Context, cfg config, s *services, m *metrics.Metrics, 
 			{Name: "kafka", Check: func(ctx context.Context) error { return kafkaadmin.Ping(ctx, cfg.KafkaBrokers) }},
 		},
 	}
-	acc, err := buildAccounts(cfg, s.store, s.rdb, s.pub, log, r == roleDev)
+	acc, err := buildAccounts(cfg, s.store, s.rdb, s.pub, m, log, r == roleDev)
 	if err != nil {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
 	deps.Accounts, deps.TrustedProxies = acc, cfg.TrustedProxies
+	deps.PublicURL = cfg.PublicURL
+	if deps.PublicURL == "" && r == roleDev {
+		deps.PublicURL = "http://" + cfg.HTTPAddr
+	}
 	alertCfg := cfg.Alerts
 	if r == roleDev && alertCfg.Senders == nil {
 		// In dev mode the dev key and the demo issuer try any CAP

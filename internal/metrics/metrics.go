@@ -29,6 +29,7 @@ type Metrics struct {
 	takenOver    *prometheus.CounterVec
 	walFailures  prometheus.Counter
 	unanswered   *prometheus.CounterVec
+	codesRefused *prometheus.CounterVec
 }
 
 // Observer records one observation (a histogram's series with its labels
@@ -73,6 +74,10 @@ func New() *Metrics {
 			Name: "loa_sends_unanswered_total",
 			Help: "Provider calls that failed without an answer saying the message was not taken (a timeout, a connection lost mid-call), by what followed: sent again (resent: the recipient may get it twice) or recorded in doubt (in_doubt: codes and alerts, never sent again).",
 		}, []string{"result"}),
+		codesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loa_anonymous_codes_refused_total",
+			Help: "SMS codes of the anonymous flows (registration, POST /v1/otp/sms) refused by the hourly budget LOA_ANONYMOUS_CODES_PER_HOUR, by the part spent: share (the four fifths for numbers no account holds) or all.",
+		}, []string{"part"}),
 		walFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loa_sends_write_ahead_failures_total", Help: "Sends whose write-ahead record failed (recorded in Redis only).",
 		}),
@@ -98,8 +103,11 @@ func New() *Metrics {
 		}, []string{"provider", "lane"}),
 	}
 	m.reg.MustRegister(m.sends, m.breakerState, m.breakerTrips, m.rateWaits, m.rateCalls, m.rateLocal, m.laneQueue, m.stages, m.streamWaits,
-		m.unmarked, m.takenOver, m.walFailures, m.unanswered,
+		m.unmarked, m.takenOver, m.walFailures, m.unanswered, m.codesRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, part := range []string{"share", "all"} {
+		m.codesRefused.WithLabelValues(part) // 0 from the start, for rate() and increase()
+	}
 	return m
 }
 
@@ -109,6 +117,19 @@ func (m *Metrics) Handler() http.Handler {
 		return http.NotFoundHandler()
 	}
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// AnonymousCodeRefused counts a code the budget of anonymous codes
+// refused: all false when only the share of unknown numbers was spent.
+func (m *Metrics) AnonymousCodeRefused(all bool) {
+	if m == nil {
+		return
+	}
+	part := "share"
+	if all {
+		part = "all"
+	}
+	m.codesRefused.WithLabelValues(part).Inc()
 }
 
 // Delivery counts one delivery outcome.

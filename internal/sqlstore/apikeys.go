@@ -14,10 +14,14 @@ import (
 // APIKey is an integrating system's credential. Only a hash of the key is
 // stored; the key itself is shown once, when it is created.
 type APIKey struct {
-	ID        string
-	Name      string
-	Hash      string // hex SHA-256 of the key
-	Scopes    []string
+	ID     string
+	Name   string
+	Hash   string // hex SHA-256 of the key
+	Scopes []string
+	// Areas are the area codes the key may publish outage schedules for,
+	// each with every unit below it. Empty: none (a key with
+	// outages:write is refused until an operator sets them).
+	Areas     []string
 	CreatedAt time.Time
 	RevokedAt time.Time
 	// LastUsedAt is the key's last authenticated call: its newest audit
@@ -28,8 +32,8 @@ type APIKey struct {
 
 // CreateAPIKey stores k.
 func (d *DB) CreateAPIKey(ctx context.Context, k APIKey) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO api_keys (id, name, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		k.ID, k.Name, k.Hash, strings.Join(k.Scopes, " "), k.CreatedAt.UTC())
+	_, err := d.db.ExecContext(ctx, `INSERT INTO api_keys (id, name, key_hash, scopes, areas, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		k.ID, k.Name, k.Hash, strings.Join(k.Scopes, " "), strings.Join(k.Areas, " "), k.CreatedAt.UTC())
 	if err != nil {
 		return fmt.Errorf("sqlstore: create api key: %w", err)
 	}
@@ -44,8 +48,8 @@ func (d *DB) CreateAPIKeyAudited(ctx context.Context, k APIKey, e accounts.Audit
 		return fmt.Errorf("sqlstore: create api key: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		k.ID, k.Name, k.Hash, strings.Join(k.Scopes, " "), k.CreatedAt.UTC()); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, key_hash, scopes, areas, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		k.ID, k.Name, k.Hash, strings.Join(k.Scopes, " "), strings.Join(k.Areas, " "), k.CreatedAt.UTC()); err != nil {
 		return fmt.Errorf("sqlstore: create api key: %w", err)
 	}
 	if err := appendAudit(ctx, tx, e); err != nil {
@@ -63,17 +67,18 @@ func (d *DB) APIKeyByHash(ctx context.Context, hash string) (APIKey, error) {
 	var (
 		k       APIKey
 		scopes  string
+		areas   sql.NullString
 		created timeValue
 	)
-	err := d.db.QueryRowContext(ctx, `SELECT id, name, key_hash, scopes, created_at FROM api_keys
-		WHERE key_hash = $1 AND revoked_at IS NULL`, hash).Scan(&k.ID, &k.Name, &k.Hash, &scopes, &created)
+	err := d.db.QueryRowContext(ctx, `SELECT id, name, key_hash, scopes, areas, created_at FROM api_keys
+		WHERE key_hash = $1 AND revoked_at IS NULL`, hash).Scan(&k.ID, &k.Name, &k.Hash, &scopes, &areas, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return APIKey{}, ErrNotFound
 	}
 	if err != nil {
 		return APIKey{}, fmt.Errorf("sqlstore: api key: %w", err)
 	}
-	k.Scopes = strings.Fields(scopes)
+	k.Scopes, k.Areas = strings.Fields(scopes), strings.Fields(areas.String)
 	k.CreatedAt = created.t
 	return k, nil
 }
@@ -82,7 +87,7 @@ func (d *DB) APIKeyByHash(ctx context.Context, hash string) (APIKey, error) {
 // last use. The last use is read from the audit log (one index look-up per
 // key), so authenticating a request writes nothing beyond its audit row.
 func (d *DB) APIKeys(ctx context.Context) ([]APIKey, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT k.id, k.name, k.scopes, k.created_at, k.revoked_at, k.last_used_at,
+	rows, err := d.db.QueryContext(ctx, `SELECT k.id, k.name, k.scopes, k.areas, k.created_at, k.revoked_at, k.last_used_at,
 			(SELECT max(a.at) FROM audit_log a WHERE a.actor = 'apikey:' || k.id)
 		FROM api_keys k ORDER BY k.created_at, k.id`)
 	if err != nil {
@@ -94,12 +99,13 @@ func (d *DB) APIKeys(ctx context.Context) ([]APIKey, error) {
 		var (
 			k                               APIKey
 			scopes                          string
+			areas                           sql.NullString
 			created, revoked, kept, audited timeValue
 		)
-		if err := rows.Scan(&k.ID, &k.Name, &scopes, &created, &revoked, &kept, &audited); err != nil {
+		if err := rows.Scan(&k.ID, &k.Name, &scopes, &areas, &created, &revoked, &kept, &audited); err != nil {
 			return nil, fmt.Errorf("sqlstore: api keys: %w", err)
 		}
-		k.Scopes = strings.Fields(scopes)
+		k.Scopes, k.Areas = strings.Fields(scopes), strings.Fields(areas.String)
 		k.CreatedAt, k.RevokedAt, k.LastUsedAt = created.t, revoked.t, kept.t
 		if audited.t.After(k.LastUsedAt) {
 			k.LastUsedAt = audited.t
@@ -131,4 +137,30 @@ func (d *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time) (revoked
 		return false, fmt.Errorf("sqlstore: revoke api key: %w", err)
 	}
 	return false, nil
+}
+
+// SetAPIKeyAreasAudited replaces the areas of the key id and appends e to
+// the audit log in one transaction. Only operators call it (loa admin
+// apikey areas): no API route changes a key, so a key cannot widen its
+// own areas. Errors: ErrNotFound.
+func (d *DB) SetAPIKeyAreasAudited(ctx context.Context, id string, areas []string, e accounts.AuditEntry) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: set api key areas: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE api_keys SET areas = $2 WHERE id = $1`, id, strings.Join(areas, " "))
+	if err != nil {
+		return fmt.Errorf("sqlstore: set api key areas: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	if err := appendAudit(ctx, tx, e); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: set api key areas: %w", err)
+	}
+	return nil
 }

@@ -27,3 +27,10 @@ func SetOpenHook(d *DB, f func(entries int)) { d.openHook = f }
 
 // AddressHash is addressHash: what a compact entry keeps of each address.
 func AddressHash(s string) uint32 { return addressHash(s) }
+
+// Exec runs q on d's pool: for tests that set up what an older schema
+// held.
+func Exec(d *DB, q string, args ...any) error {
+	_, err := d.db.ExecContext(context.Background(), q, args...)
+	return err
+}

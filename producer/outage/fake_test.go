@@ -17,6 +17,9 @@ import (
 	"github.com/loa-hub/loa/producer/producertest"
 )
 
+// evnQNA posts for the two wards memStore knows.
+var evnQNA = outage.Client{ID: "evn-qna", Areas: []string{"20497", "20500"}}
+
 // memStore is a hand-written outage.Store: the outages and their notices
 // in maps, the outbox in memory.
 type memStore struct {
@@ -37,6 +40,16 @@ func (m *memStore) UnknownAreas(_ context.Context, codes []string) ([]string, er
 	var out []string
 	for _, c := range codes {
 		if c != "20497" && c != "20500" {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) AreaSubtree(_ context.Context, codes []string) ([]string, error) {
+	var out []string
+	for _, c := range codes {
+		if c == "20497" || c == "20500" {
 			out = append(out, c)
 		}
 	}
@@ -139,7 +152,7 @@ func TestServiceOnAHandWrittenStore(t *testing.T) {
 	svc := outage.New(store, pub, outage.DefaultConfig(), log)
 	svc.Now = func() time.Time { return now }
 
-	res, err := svc.Post(ctx, "evn-qna", []outage.Input{base, {ID: "x", Areas: []string{"99999"}, Location: "x", Start: base.Start, End: base.End}})
+	res, err := svc.Post(ctx, evnQNA, []outage.Input{base, {ID: "x", Areas: []string{"99999"}, Location: "x", Start: base.Start, End: base.End}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +170,7 @@ func TestServiceOnAHandWrittenStore(t *testing.T) {
 	store.conflicts = 1
 	changed := base
 	changed.Location = "Đường Trần Phú"
-	res, err = svc.Post(ctx, "evn-qna", []outage.Input{changed})
+	res, err = svc.Post(ctx, evnQNA, []outage.Input{changed})
 	if err != nil {
 		t.Fatal(err)
 	}

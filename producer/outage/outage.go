@@ -179,6 +179,9 @@ type parsed struct {
 	cancelled bool
 }
 
+// MaxAreas is how many area codes one outage may name.
+const MaxAreas = 200
+
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 
 // ParseTime reads an outage time: RFC 3339, or "2006-01-02 15:04" (also
@@ -222,8 +225,8 @@ func (s *Service) validate(row int, in Input, now time.Time) (parsed, []loa.Fiel
 	slices.Sort(p.areas)
 	if len(p.areas) == 0 {
 		bad("areas", "is required: one or more area codes")
-	} else if len(p.areas) > 200 {
-		bad("areas", "names %d areas; at most 200", len(p.areas))
+	} else if len(p.areas) > MaxAreas {
+		bad("areas", "names %d areas; at most %d", len(p.areas), MaxAreas)
 	}
 	p.location = norm.NFC.String(strings.TrimSpace(in.Location))
 	p.reason = norm.NFC.String(strings.TrimSpace(in.Reason))
@@ -262,11 +265,42 @@ func (s *Service) validate(row int, in Input, now time.Time) (parsed, []loa.Fiel
 	return p, errs
 }
 
+// Client is who posts: the owner of the outage ids, and the areas it
+// may post for.
+type Client struct {
+	ID string
+	// Areas are the area codes the client may post for, each with every
+	// unit below it. None: it may post for no area.
+	Areas []string
+	// AnyArea lets the client post for every area (dev mode's bootstrap
+	// key); Areas is then ignored.
+	AnyArea bool
+}
+
+// AreaError is wrapped by the error of a post with a valid row naming an
+// area outside its client's.
+type AreaError struct {
+	Row     int      // 1-based
+	Outside []string // the row's codes outside the client's areas
+	Allowed []string // the client's areas
+}
+
+func (e *AreaError) Error() string {
+	if len(e.Allowed) == 0 {
+		return "this API key may publish outage schedules for no area; an operator sets its areas (loa admin apikey areas)"
+	}
+	return fmt.Sprintf("this API key may publish only for the areas %s and the units below them, not for %s",
+		strings.Join(e.Allowed, ", "), strings.Join(e.Outside, ", "))
+}
+
 // Post validates every row, keeps the good ones and announces them. Rows
 // are applied in order; a row whose id appeared earlier in the same post
-// is refused. The error is for the store or the publisher failing; the
-// rows applied before it are kept.
-func (s *Service) Post(ctx context.Context, client string, in []Input) (Result, error) {
+// is refused. A valid row naming an area outside c's refuses the whole
+// post before anything is stored or sent: the error wraps an *AreaError.
+// Any other error is for the store or the publisher failing; the rows
+// applied before it are kept.
+func (s *Service) Post(ctx context.Context, c Client, in []Input) (Result, error) {
+	client := c.ID
 	now := s.Now()
 	res := Result{Accepted: []Outage{}, Rejected: []RowError{}}
 	ids := map[string]bool{}
@@ -292,6 +326,9 @@ func (s *Service) Post(ctx context.Context, client string, in []Input) (Result, 
 		}
 		good = append(good, p)
 	}
+	if err := s.checkAreas(ctx, c, good); err != nil {
+		return res, err
+	}
 	for _, p := range good {
 		o, err := s.apply(ctx, client, p)
 		if errors.Is(err, ErrNotFound) {
@@ -305,6 +342,41 @@ func (s *Service) Post(ctx context.Context, client string, in []Input) (Result, 
 	}
 	slices.SortFunc(res.Rejected, func(a, b RowError) int { return a.Row - b.Row })
 	return res, nil
+}
+
+// checkAreas returns an *AreaError for the first row naming an area
+// outside c's (the row's codes as validated: trimmed, known, without
+// repeats). Cancellations name no area: a client cancels what it posted.
+func (s *Service) checkAreas(ctx context.Context, c Client, rows []parsed) error {
+	if c.AnyArea {
+		return nil
+	}
+	var allowed map[string]bool
+	for _, p := range rows {
+		if len(p.areas) == 0 {
+			continue
+		}
+		if allowed == nil {
+			within, err := s.store.AreaSubtree(ctx, c.Areas)
+			if err != nil {
+				return err
+			}
+			allowed = make(map[string]bool, len(within))
+			for _, code := range within {
+				allowed[code] = true
+			}
+		}
+		var outside []string
+		for _, code := range p.areas {
+			if !allowed[code] {
+				outside = append(outside, code)
+			}
+		}
+		if len(outside) > 0 {
+			return &AreaError{Row: p.row, Outside: outside, Allowed: slices.Clone(c.Areas)}
+		}
+	}
+	return nil
 }
 
 // Cancel cancels an outage: its pending reminders are cancelled and a

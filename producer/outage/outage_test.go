@@ -70,7 +70,7 @@ func (r *rig) due(t *testing.T, at time.Time) map[string]producer.Envelope {
 
 func (r *rig) post(t *testing.T, in ...outage.Input) outage.Result {
 	t.Helper()
-	res, err := r.svc.Post(context.Background(), "evn-qna", in)
+	res, err := r.svc.Post(context.Background(), outage.Client{ID: "evn-qna", Areas: []string{"49"}}, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,6 +387,66 @@ func TestOutages(t *testing.T) {
 					t.Errorf("unknown area detail: %+v", res.Rejected[0])
 				}
 			})
+		})
+	}
+}
+
+// TestPostsAreBoundToTheClientsAreas: a client posts for its areas and
+// the units below them, never beyond: a row naming another district, the
+// province above its own (widening its reach), or, for a client given no
+// area, anything, refuses the whole post before a row is stored or a
+// notice scheduled. Cancelling its own outage names no area and stays
+// allowed after its areas changed.
+func TestPostsAreBoundToTheClientsAreas(t *testing.T) {
+	for name, db := range testenv.Stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			r := newRig(t, db)
+			hoiAn := outage.Client{ID: "evn-hoian-" + name, Areas: []string{"503"}}
+			inside := base // two wards of Hội An
+			res, err := r.svc.Post(ctx, hoiAn, []outage.Input{inside})
+			if err != nil || len(res.Accepted) != 1 {
+				t.Fatalf("inside its district: %+v %v", res, err)
+			}
+			for _, c := range []struct {
+				name   string
+				client outage.Client
+				rows   []outage.Input
+				row    int
+			}{
+				{"another district", hoiAn, []outage.Input{{ID: "o-1", Areas: []string{"20470"}}}, 1},
+				{"the province above", hoiAn, []outage.Input{{ID: "o-2", Areas: []string{"49"}}}, 1},
+				{"a padded code", hoiAn, []outage.Input{{ID: "o-3", Areas: []string{" 502 ", "20497"}}}, 1},
+				{"a good row then a bad one", hoiAn, []outage.Input{{ID: "o-4", Areas: []string{"20497"}}, {ID: "o-5", Areas: []string{"505"}}}, 2},
+				{"no areas at all", outage.Client{ID: "evn-none-" + name}, []outage.Input{{ID: "o-6", Areas: []string{"20497"}}}, 1},
+			} {
+				for i := range c.rows {
+					c.rows[i].Location, c.rows[i].Start, c.rows[i].End = "x", base.Start, base.End
+				}
+				res, err := r.svc.Post(ctx, c.client, c.rows)
+				var ae *outage.AreaError
+				if !errors.As(err, &ae) || ae.Row != c.row || len(res.Accepted) != 0 {
+					t.Errorf("%s: %+v %v; want an AreaError for row %d and nothing accepted", c.name, res, err, c.row)
+					continue
+				}
+				for _, row := range c.rows {
+					if _, err := r.svc.Get(ctx, c.client.ID, row.ID); !errors.Is(err, outage.ErrNotFound) {
+						t.Errorf("%s: %s was stored: %v", c.name, row.ID, err)
+					}
+				}
+			}
+			if got := r.pub.take(); len(got) != 0 {
+				t.Errorf("published %d notices", len(got))
+			}
+			if due := r.due(t, end); len(due) != 2 {
+				t.Errorf("%d reminders scheduled; want only the accepted outage's 2", len(due))
+			}
+			// Its areas narrowed to Tam Kỳ, it may still cancel its Hội An outage.
+			tamKy := outage.Client{ID: hoiAn.ID, Areas: []string{"502"}}
+			res, err = r.svc.Post(ctx, tamKy, []outage.Input{{ID: base.ID, Cancelled: true}})
+			if err != nil || len(res.Accepted) != 1 || res.Accepted[0].Status != outage.StatusCancelled {
+				t.Fatalf("cancel: %+v %v", res, err)
+			}
 		})
 	}
 }

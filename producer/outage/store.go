@@ -66,6 +66,9 @@ type Store interface {
 	CancelScheduled(ctx context.Context, subject string) (int, error)
 	// UnknownAreas returns the codes that name no area.
 	UnknownAreas(ctx context.Context, codes []string) ([]string, error)
+	// AreaSubtree returns the codes that name an area at or below one of
+	// codes.
+	AreaSubtree(ctx context.Context, codes []string) ([]string, error)
 
 	// Outage returns the current version of an outage.
 	Outage(ctx context.Context, client, id string) (Record, error)
