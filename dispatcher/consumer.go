@@ -54,6 +54,10 @@ type consumerConfig struct {
 	// handled (queued for a worker or in its hands): the fetcher waits
 	// beyond it. DefaultQueueBytes when zero.
 	QueueBytes int
+	// OneFetch reads the topic through a groupFetcher, which fetches all
+	// the partitions a broker leads in one request, instead of kafka-go's
+	// Reader, which fetches each on a connection of its own.
+	OneFetch bool
 	// Pending, when set, counts the messages in the consumer's hands: +1
 	// when one is queued for a worker, -1 when it is done (or handed
 	// back); while one waits out a back-off after a failure it does not
@@ -131,6 +135,24 @@ func (c *consumer) newReader() *kafka.Reader {
 	})
 }
 
+// newMessageReader returns the reader Run reads through: a groupFetcher
+// with OneFetch, else newReader's.
+func (c *consumer) newMessageReader() (messageReader, error) {
+	if !c.cfg.OneFetch {
+		return c.newReader(), nil
+	}
+	ci := c.cfg.CommitInterval
+	if ci == 0 {
+		ci = 500 * time.Millisecond
+	}
+	f, err := newGroupFetcher(c.cfg.Brokers, c.cfg.Topic, c.cfg.Group, ci, c.log)
+	if err != nil {
+		return nil, err
+	}
+	f.start()
+	return f, nil
+}
+
 // Run consumes until ctx ends, then stops fetching, lets in-flight
 // messages finish within ShutdownTimeout, commits what is done and leaves
 // the group. Messages fetched but not finished are handed back (their
@@ -141,7 +163,10 @@ func (c *consumer) Run(ctx context.Context) error {
 	if c.cfg.Long != nil {
 		longWorkers = max(c.cfg.LongWorkers, 1)
 	}
-	r := c.newReader()
+	r, err := c.newMessageReader()
+	if err != nil {
+		return err
+	}
 	budget := newByteBudget(c.cfg.QueueBytes)
 	tr := newTracker(func(m kafka.Message) {
 		if c.noCommit {

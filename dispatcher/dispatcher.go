@@ -298,6 +298,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				Brokers: d.cfg.Brokers, Topic: d.cfg.Names.Lane(lane), Group: d.cfg.Names.Group("loa-dispatcher-" + string(lane)),
 				Workers: d.workers(lane), ShutdownTimeout: d.cfg.ShutdownTimeout,
 				Long: isPlan, LongWorkers: 2, Pending: d.pendingHook(lane),
+				OneFetch: lane != topics.LaneBulk,
 			},
 			handle:   d.guard(d.handleLane),
 			pub:      d.pub,

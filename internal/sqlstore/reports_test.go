@@ -110,3 +110,54 @@ func TestDeliveryByProviderID(t *testing.T) {
 		})
 	}
 }
+
+// TestHoldUnrecorded: reports whose send the ledger has are returned with
+// its latest row and not held; the others are held once each (by
+// provider, id and status), whatever their repeats.
+func TestHoldUnrecorded(t *testing.T) {
+	for name, db := range testenv.Stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+			for _, d := range []producer.Delivery{
+				{NotificationID: "n-1", Recipient: "84912345678", Status: "retrying", Provider: "esms", ProviderID: "1"},
+				{NotificationID: "n-1", Recipient: "84912345678", Status: "sent", Provider: "esms", ProviderID: "1"},
+				{NotificationID: "n-2", Recipient: "84912345679", Status: "sent", Provider: "speedsms", ProviderID: "2"},
+			} {
+				d.Channel, d.Targets, d.Attempts, d.UpdatedAt = "sms", 1, 1, at
+				at = at.Add(time.Second)
+				if err := db.RecordDelivery(ctx, d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rep := func(id string, st loa.Status) sqlstore.HeldReport {
+				return sqlstore.HeldReport{Provider: "esms", ProviderID: id, Status: st, ReceivedAt: at}
+			}
+			reps := []sqlstore.HeldReport{rep("1", "delivered"), rep("2", "delivered"), rep("3", "delivered"),
+				rep("3", "undelivered"), rep("3", "delivered")}
+			for round := range 2 {
+				found, err := db.HoldUnrecorded(ctx, "esms", reps)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(found) != 1 || found["1"].NotificationID != "n-1" || found["1"].Status != "sent" {
+					t.Errorf("round %d: found %+v, want esms 1's latest row only", round, found)
+				}
+				if n, err := db.HeldReports(ctx); err != nil || n != 3 {
+					t.Errorf("round %d: %d reports held (%v), want 2 delivered, 3 delivered and undelivered", round, n, err)
+				}
+			}
+			if found, err := db.HoldUnrecorded(ctx, "esms", nil); err != nil || len(found) != 0 {
+				t.Errorf("no reports: %v, %v", found, err)
+			}
+			// Once esms 2 is recorded, its held report matches.
+			if err := db.RecordDelivery(ctx, producer.Delivery{NotificationID: "n-3", Channel: "sms", Recipient: "84912345670", Status: "sent",
+				Provider: "esms", ProviderID: "2", Targets: 1, Attempts: 1, UpdatedAt: at}); err != nil {
+				t.Fatal(err)
+			}
+			if ms, err := db.MatchedHeldReportsFor(ctx, "esms", []string{"2", "3"}); err != nil || len(ms) != 1 || ms[0].Delivery.NotificationID != "n-3" {
+				t.Errorf("matched %+v, %v; want esms 2's report with n-3", ms, err)
+			}
+		})
+	}
+}
