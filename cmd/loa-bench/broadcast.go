@@ -265,6 +265,8 @@ type result struct {
 	cfg           benchConfig
 	toLastPush    time.Duration
 	toLedger      time.Duration
+	toFirstPush   time.Duration // from approval to the fake's first accepted push
+	toPlanDone    time.Duration // from approval to the plan's last batch on Kafka (0: not known)
 	procs         []*proc
 	perDispatcher []float64
 	load0, load1  string
@@ -428,8 +430,11 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 		wg.Wait()
 		return nil, fmt.Errorf("approve: %w", err)
 	}
-	res.pushes, err = b.wait(waitCtx, t0, before)
+	res.pushes, res.toFirstPush, err = b.wait(waitCtx, t0, before)
 	res.toLastPush = time.Since(t0)
+	if err == nil {
+		res.toPlanDone = planDone(ctx, dbURL, bc.ID, res.toLastPush)
+	}
 	close(stopCodes)
 	if err != nil && cfg.stopAfterCodes && ctx.Err() == nil {
 		err, res.stopped = nil, true
@@ -499,17 +504,24 @@ func (b *bench) count(ctx context.Context) (int, error) {
 }
 
 // wait shows the progress until the fake has every push.
-// wait waits for the broadcast's last push and returns how many arrived.
-func (b *bench) wait(ctx context.Context, t0 time.Time, before int) (int, error) {
+// wait waits for the broadcast's last push and returns how many arrived
+// and when the first did (from t0, to the fake's count polled every 50 ms).
+func (b *bench) wait(ctx context.Context, t0 time.Time, before int) (int, time.Duration, error) {
 	n := b.cfg.devices
 	tty := isTerminal(b.out) && !b.cfg.quietProgress
-	var last int
+	var (
+		last  int
+		first time.Duration
+	)
 	lastAt, lastLine := t0, t0
 	for {
 		got, err := b.count(ctx)
 		if err == nil {
 			got -= before
 			now := time.Now()
+			if got > 0 && first == 0 {
+				first = now.Sub(t0)
+			}
 			if got >= n || tty && now.Sub(lastAt) >= 500*time.Millisecond || !tty && now.Sub(lastLine) >= 5*time.Second {
 				rate := float64(got-last) / now.Sub(lastAt).Seconds()
 				line := progressBar(got, n, rate, now.Sub(t0))
@@ -524,12 +536,12 @@ func (b *bench) wait(ctx context.Context, t0 time.Time, before int) (int, error)
 				if tty {
 					fmt.Fprintln(b.out)
 				}
-				return got, nil
+				return got, first, nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return last, fmt.Errorf("%d of %d pushes arrived: %w", last, n, ctx.Err())
+			return last, first, fmt.Errorf("%d of %d pushes arrived: %w", last, n, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -789,8 +801,13 @@ func (r *result) print(w io.Writer) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "approval → last push: %.2f s = %.0f pushes/s; ledger complete at %.2f s\n\n",
+	fmt.Fprintf(w, "approval → last push: %.2f s = %.0f pushes/s; ledger complete at %.2f s\n",
 		r.toLastPush.Seconds(), n/r.toLastPush.Seconds(), r.toLedger.Seconds())
+	planned := "not known"
+	if r.toPlanDone > 0 {
+		planned = fmt.Sprintf("%.2f s", r.toPlanDone.Seconds())
+	}
+	fmt.Fprintf(w, "first push at %.2f s; plan complete (its last batch on Kafka) at %s\n\n", r.toFirstPush.Seconds(), planned)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "process\tCPU s\tCPU-µs/push\tpeak RSS MiB\tanon + file MiB\t")
 	var loaCPU, allCPU time.Duration
@@ -891,6 +908,24 @@ func getJSON(ctx context.Context, url string, v any) error {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// planDone is when, from approval, the planner recorded the broadcast's
+// plan done (its last batch written to Kafka): the plan's row's last
+// update, taken back from now (the database's clock) at the last push,
+// toLastPush after approval. 0 when it cannot be read.
+func planDone(ctx context.Context, dbURL, id string, toLastPush time.Duration) time.Duration {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0
+	}
+	defer conn.Close(ctx)
+	var ago float64
+	if err := conn.QueryRow(ctx, `SELECT EXTRACT(EPOCH FROM clock_timestamp() - MAX(updated_at))::float8 FROM plans
+		WHERE notification_id = $1 AND done`, id).Scan(&ago); err != nil {
+		return 0
+	}
+	return max(0, toLastPush-time.Duration(ago*float64(time.Second)))
 }
 
 // makeSchema creates the run's schema and returns a URL that uses it. A
