@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -175,29 +174,11 @@ func (h *handler) listIncidents(w http.ResponseWriter, r *http.Request) error {
 	if status != "" && status != "open" && status != "resolved" {
 		v.Add("status", "must be open or resolved")
 	}
-	limit := defaultIncidentPage
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxIncidentPage {
-			v.Add("limit", "must be a whole number from 1 to %d", maxIncidentPage)
-		} else {
-			limit = n
-		}
-	}
-	var (
-		beforeAt time.Time
-		beforeID string
-	)
-	if s := q.Get("before"); s != "" {
-		var err error
-		if beforeAt, beforeID, err = decodeCursor(s); err != nil {
-			v.Add("before", "is not a cursor from a previous page's next")
-		}
-	}
+	p := pageOf(&v, q, defaultIncidentPage, maxIncidentPage)
 	if err := v.Err(nil); err != nil {
 		return err
 	}
-	rows, err := h.deps.Store.Incidents(r.Context(), status, beforeAt, beforeID, limit+1)
+	rows, err := h.deps.Store.Incidents(r.Context(), status, p.beforeAt, p.beforeID, p.limit+1)
 	if err != nil {
 		return err
 	}
@@ -205,8 +186,8 @@ func (h *handler) listIncidents(w http.ResponseWriter, r *http.Request) error {
 		Items []incidentView `json:"items"`
 		Next  string         `json:"next,omitempty"`
 	}{Items: []incidentView{}}
-	if len(rows) > limit {
-		rows = rows[:limit]
+	if len(rows) > p.limit {
+		rows = rows[:p.limit]
 		last := rows[len(rows)-1]
 		out.Next = encodeCursor(last.OpenedAt, last.ID)
 	}

@@ -5,8 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -82,31 +82,12 @@ func deadLetterOf(r producer.DeadLetterRecord, mask bool) deadLetterView {
 // ?limit= (default 50, at most 500) and ?before= the previous page's
 // next cursor. Phone numbers are masked.
 func (h *handler) listDeadLetters(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	var errs []loa.FieldError
-	limit := defaultDeadLetterPage
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxDeadLetterPage {
-			errs = append(errs, loa.FieldError{Field: "limit", Detail: fmt.Sprintf("must be a whole number from 1 to %d", maxDeadLetterPage)})
-		} else {
-			limit = n
-		}
+	var v loa.Validation
+	p := pageOf(&v, r.URL.Query(), defaultDeadLetterPage, maxDeadLetterPage)
+	if err := v.Err(nil); err != nil {
+		return err
 	}
-	var (
-		beforeAt time.Time
-		beforeID string
-	)
-	if s := q.Get("before"); s != "" {
-		var err error
-		if beforeAt, beforeID, err = decodeCursor(s); err != nil {
-			errs = append(errs, loa.FieldError{Field: "before", Detail: "is not a cursor from a previous page's next"})
-		}
-	}
-	if len(errs) > 0 {
-		return loa.InvalidFields(errs...)
-	}
-	rows, err := h.deps.Store.DeadLetters(r.Context(), beforeAt, beforeID, limit+1)
+	rows, err := h.deps.Store.DeadLetters(r.Context(), p.beforeAt, p.beforeID, p.limit+1)
 	if err != nil {
 		return err
 	}
@@ -115,8 +96,8 @@ func (h *handler) listDeadLetters(w http.ResponseWriter, r *http.Request) error 
 		// Next is the cursor of the following page; absent on the last.
 		Next string `json:"next,omitempty"`
 	}{Items: []deadLetterView{}}
-	if len(rows) > limit {
-		rows = rows[:limit]
+	if len(rows) > p.limit {
+		rows = rows[:p.limit]
 		last := rows[len(rows)-1]
 		out.Next = encodeCursor(last.At, last.ID)
 	}
@@ -162,6 +143,34 @@ func (h *handler) replayDeadLetter(w http.ResponseWriter, r *http.Request) error
 	h.log.Info("dead letter replayed", "id", id, "by", p.ID, "event_id", env.ID, "lane", string(env.Lane))
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "event_id": env.ID, "lane": string(env.Lane)})
 	return nil
+}
+
+// listPage is a list's ?limit= and ?before= (the previous page's next
+// cursor).
+type listPage struct {
+	limit    int
+	beforeAt time.Time
+	beforeID string
+}
+
+// pageOf reads a list's page parameters, naming the wrong ones in v.
+func pageOf(v *loa.Validation, q url.Values, def, most int) listPage {
+	p := listPage{limit: def}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > most {
+			v.Add("limit", "must be a whole number from 1 to %d", most)
+		} else {
+			p.limit = n
+		}
+	}
+	if s := q.Get("before"); s != "" {
+		var err error
+		if p.beforeAt, p.beforeID, err = decodeCursor(s); err != nil {
+			v.Add("before", "is not a cursor from a previous page's next")
+		}
+	}
+	return p
 }
 
 // A cursor is base64url("<RFC 3339 nano time> <id>"): opaque to clients,
