@@ -823,6 +823,39 @@ func TestClientKeyOutlastsAStrangersFailures(t *testing.T) {
 	})
 }
 
+// TestClientKeyOutlastsAnAddressWait: a stranger behind a shared address
+// (an office's, a carrier's) who fails sign-ins there makes the address
+// wait, and with it everyone signing in from it; a client with a valid
+// key of the account it signs in to passes, another account's key or a
+// made-up one does not.
+func TestClientKeyOutlastsAnAddressWait(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		const office = "203.0.113.7"
+		r.registerCitizen(t, "049095000123", "0912345678")
+		r.registerCitizen(t, "001099000456", "0987654321")
+		first, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: office})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0987654321", Password: goodPassword, IP: "198.51.100.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 25 {
+			r.svc.SignIn(ctx, accounts.SignInRequest{Username: fmt.Sprintf("nobody-%d", i), Password: "wrong", IP: office})
+		}
+		for name, key := range map[string]string{"no key": "", "another account's key": other.ClientKey, "a made-up key": "ck1.AAAA.AAAA"} {
+			if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: office, ClientKey: key}); !errors.Is(err, accounts.ErrThrottled) {
+				t.Errorf("%s from the waiting address: %v, want its wait", name, err)
+			}
+		}
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: office, ClientKey: first.ClientKey}); err != nil {
+			t.Errorf("the citizen's app with its key, from the waiting address: %v", err)
+		}
+	})
+}
+
 // TestClientKeyOutlastsAStrangersResets: a stranger who asks reset codes
 // for a citizen's phone from many addresses and types wrong codes spends
 // the user name's window, the account's bound of reset codes and the
