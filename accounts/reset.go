@@ -62,6 +62,28 @@ func (s *Service) CheckResetAddress(ctx context.Context, ip string) error {
 // a loa.EInvalid *loa.Error, a loa.ERateLimited *loa.Error (send limits, or
 // ErrTooManyWrongCodes).
 func (s *Service) RequestReset(ctx context.Context, username, ip string) (otp.Challenge, error) {
+	return s.RequestResetWith(ctx, ResetRequest{Username: username, IP: ip})
+}
+
+// ResetRequest asks for a password reset code.
+type ResetRequest struct {
+	Username string
+	// ClientKey is the client_key of this client's last password sign-in
+	// to the account (SignInResult.ClientKey), if it has one. With it the
+	// request is counted on the key, not on the user name and the
+	// account: a stranger who spends those (asking codes, typing wrong
+	// ones) does not keep the owner's app from resetting its password.
+	ClientKey string
+	IP        string
+}
+
+// RequestResetWith is RequestReset with the client's key: a valid key of
+// the account the user name names has the send window, the account's
+// bound of reset codes and the count of wrong codes of its own (the same
+// limits, apart from everyone else's). A key of another account, or a
+// made-up one, changes nothing. The answer is the same either way.
+func (s *Service) RequestResetWith(ctx context.Context, r ResetRequest) (otp.Challenge, error) {
+	username, ip := r.Username, r.IP
 	var v loa.Validation
 	switch u := strings.TrimSpace(username); {
 	case u == "":
@@ -77,8 +99,11 @@ func (s *Service) RequestReset(ctx context.Context, username, ip string) (otp.Ch
 		return otp.Challenge{}, err
 	}
 	ukey := userKey(username)
-	if err := s.resetThrottled(ctx, "reset:user:"+ukey, now, ip); err != nil {
-		return otp.Challenge{}, err
+	key := strings.TrimSpace(r.ClientKey)
+	if key == "" {
+		if err := s.resetThrottled(ctx, "reset:user:"+ukey, now, ip); err != nil {
+			return otp.Challenge{}, err
+		}
 	}
 	login := loginOf(username, now)
 	cands, err := s.d.Store.FindAccounts(ctx, login)
@@ -91,6 +116,18 @@ func (s *Service) RequestReset(ctx context.Context, username, ip string) (otp.Ch
 			a = c
 		}
 	}
+	// bound names what the request is counted on: the account, or the
+	// client's own key of it.
+	bound := a.ID
+	if key != "" {
+		if a.ID != "" && s.validClientKey(key, a.ID) {
+			ukey = "ck-" + clientKeyID(key)
+			bound = ukey
+		}
+		if err := s.resetThrottled(ctx, "reset:user:"+ukey, now, ip); err != nil {
+			return otp.Challenge{}, err
+		}
+	}
 	phone, subject := decoyPhone(username), resetSubject(ukey, "")
 	// The reset codes of one account are bounded whatever user names and
 	// addresses ask; an unknown user name costs the same step, and its
@@ -101,7 +138,7 @@ func (s *Service) RequestReset(ctx context.Context, username, ip string) (otp.Ch
 	)
 	if a.ID != "" && a.Phone != "" {
 		target = a.ID
-		wait, err = s.d.Throttle.Take(ctx, resetCodesKey(a.ID), now, resetCodeBackoff)
+		wait, err = s.d.Throttle.Take(ctx, resetCodesKey(bound), now, resetCodeBackoff)
 	} else {
 		wait, err = s.d.Throttle.Wait(ctx, resetCodesKey("u:"+ukey), now)
 	}
@@ -251,7 +288,11 @@ func (s *Service) ConfirmReset(ctx context.Context, r ResetConfirmation) error {
 	if err := s.d.Sessions.RevokeAccount(ctx, a.ID, 0); err != nil {
 		return fmt.Errorf("accounts: confirm reset: %w", err)
 	}
-	for _, k := range []string{"signin:acct:" + a.ID, "reset:user:" + ukey, resetCodesKey(a.ID)} {
+	cleared := []string{"signin:acct:" + a.ID, "reset:user:" + ukey, resetCodesKey(a.ID)}
+	if strings.HasPrefix(ukey, "ck-") {
+		cleared = append(cleared, resetCodesKey(ukey)) // the client key's own bound
+	}
+	for _, k := range cleared {
 		if err := s.d.Throttle.Clear(ctx, k); err != nil {
 			s.d.Log.Warn("accounts: clearing failures after a reset", slog.Any("error", err))
 		}

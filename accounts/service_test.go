@@ -823,6 +823,103 @@ func TestClientKeyOutlastsAStrangersFailures(t *testing.T) {
 	})
 }
 
+// TestClientKeyOutlastsAnAddressWait: a stranger behind a shared address
+// (an office's, a carrier's) who fails sign-ins there makes the address
+// wait, and with it everyone signing in from it; a client with a valid
+// key of the account it signs in to passes, another account's key or a
+// made-up one does not.
+func TestClientKeyOutlastsAnAddressWait(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		const office = "203.0.113.7"
+		r.registerCitizen(t, "049095000123", "0912345678")
+		r.registerCitizen(t, "001099000456", "0987654321")
+		first, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: office})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0987654321", Password: goodPassword, IP: "198.51.100.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 25 {
+			r.svc.SignIn(ctx, accounts.SignInRequest{Username: fmt.Sprintf("nobody-%d", i), Password: "wrong", IP: office})
+		}
+		for name, key := range map[string]string{"no key": "", "another account's key": other.ClientKey, "a made-up key": "ck1.AAAA.AAAA"} {
+			if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: office, ClientKey: key}); !errors.Is(err, accounts.ErrThrottled) {
+				t.Errorf("%s from the waiting address: %v, want its wait", name, err)
+			}
+		}
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: office, ClientKey: first.ClientKey}); err != nil {
+			t.Errorf("the citizen's app with its key, from the waiting address: %v", err)
+		}
+	})
+}
+
+// TestClientKeyOutlastsAStrangersResets: a stranger who asks reset codes
+// for a citizen's phone from many addresses and types wrong codes spends
+// the user name's window, the account's bound of reset codes and the
+// user name's wrong-code count, so the citizen asking without their key
+// (or with another account's, or a made-up one) gets no code; the
+// citizen's app, sending the client_key of its last sign-in, still gets
+// one and resets the password.
+func TestClientKeyOutlastsAStrangersResets(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		r.registerCitizen(t, "049095000123", "0912345678")
+		r.registerCitizen(t, "001099000456", "0987654321")
+		first, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: "203.0.113.7"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0987654321", Password: goodPassword, IP: "203.0.113.8"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last otp.Challenge
+		for i := range 5 {
+			r.clock.Advance(31 * time.Second) // past the sends' spacing
+			if last, err = r.svc.RequestReset(ctx, "0912345678", fmt.Sprintf("198.51.100.%d", i)); err != nil {
+				t.Fatalf("the stranger's request %d: %v", i, err)
+			}
+		}
+		for i := range 6 {
+			r.svc.ConfirmReset(ctx, accounts.ResetConfirmation{ChallengeID: last.ID, Code: fmt.Sprintf("00000%d", i), Password: "Mật-khẩu-9",
+				IP: fmt.Sprintf("198.51.100.%d", 10+i)})
+		}
+		if err := r.svc.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		published := r.pub.count()
+		for name, key := range map[string]string{"no key": "", "another account's key": other.ClientKey, "a made-up key": "ck1.AAAA.AAAA"} {
+			_, err := r.svc.RequestResetWith(ctx, accounts.ResetRequest{Username: "0912345678", ClientKey: key, IP: "203.0.113.9"})
+			if err := r.svc.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err == nil && r.pub.count() != published {
+				t.Errorf("%s: a code went to the phone the stranger kept busy", name)
+			}
+			published = r.pub.count()
+		}
+		ch, err := r.svc.RequestResetWith(ctx, accounts.ResetRequest{Username: "0912345678", ClientKey: first.ClientKey, IP: "203.0.113.7"})
+		if err != nil {
+			t.Fatalf("the citizen's app with its key: %v", err)
+		}
+		if err := r.svc.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r.pub.count() != published+1 {
+			t.Fatalf("the citizen's app with its key: %d codes sent, want 1", r.pub.count()-published)
+		}
+		if err := r.svc.ConfirmReset(ctx, accounts.ResetConfirmation{ChallengeID: ch.ID, Code: r.pub.lastCode(t), Password: "Mật-khẩu-2", IP: "203.0.113.7"}); err != nil {
+			t.Fatalf("confirm: %v", err)
+		}
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: "Mật-khẩu-2", IP: "203.0.113.7", ClientKey: first.ClientKey}); err != nil {
+			t.Errorf("sign in with the new password: %v", err)
+		}
+	})
+}
+
 // TestSessionsPerAccountAreBounded: an account that signs in again and
 // again (its owner's script, or anyone with the password) keeps at most
 // accredis.MaxSessions live sessions: each one past it ends the oldest,

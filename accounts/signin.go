@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -182,7 +183,14 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 // clear once the sign-in succeeds.
 func (s *Service) passwordAccount(ctx context.Context, r SignInRequest) (Account, string, error) {
 	now := s.now()
-	if addr := throttleAddr(r.IP); addr != "" {
+	// The address's wait holds up every client behind it: an office's
+	// or a carrier's shared address, where a stranger's failures would
+	// lock out the officials and citizens signing in from it. A client
+	// with a valid key of the account it signs in to is the account's own
+	// (its failures count on its key) and passes it; the check of the key
+	// needs the account, so only such a request is looked up first.
+	key := strings.TrimSpace(r.ClientKey)
+	if addr := throttleAddr(r.IP); addr != "" && key == "" {
 		if err := s.throttled(ctx, "signin:ip:"+addr, now, r.IP, ""); err != nil {
 			return Account{}, "", err
 		}
@@ -190,6 +198,12 @@ func (s *Service) passwordAccount(ctx context.Context, r SignInRequest) (Account
 	cands, err := s.d.Store.FindAccounts(ctx, loginOf(r.Username, now))
 	if err != nil {
 		return Account{}, "", fmt.Errorf("accounts: sign in: %w", err)
+	}
+	if addr := throttleAddr(r.IP); addr != "" && key != "" &&
+		!slices.ContainsFunc(cands, func(a Account) bool { return s.validClientKey(key, a.ID) }) {
+		if err := s.throttled(ctx, "signin:ip:"+addr, now, r.IP, ""); err != nil {
+			return Account{}, "", err
+		}
 	}
 	failed := func(keys ...string) error {
 		if addr := throttleAddr(r.IP); addr != "" {

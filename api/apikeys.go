@@ -17,6 +17,7 @@ type apiKeyView struct {
 	ID         string     `json:"id"`
 	Name       string     `json:"name"`
 	Scopes     []string   `json:"scopes"`
+	Areas      []string   `json:"areas"` // where an outages:write key may publish
 	CreatedAt  time.Time  `json:"created_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
@@ -44,7 +45,11 @@ func (h *handler) listAPIKeys(w http.ResponseWriter, r *http.Request) error {
 		if scopes == nil {
 			scopes = []string{}
 		}
-		out.Items = append(out.Items, apiKeyView{ID: k.ID, Name: k.Name, Scopes: scopes, CreatedAt: k.CreatedAt.UTC(),
+		areas := k.Areas
+		if areas == nil {
+			areas = []string{}
+		}
+		out.Items = append(out.Items, apiKeyView{ID: k.ID, Name: k.Name, Scopes: scopes, Areas: areas, CreatedAt: k.CreatedAt.UTC(),
 			RevokedAt: timePtr(k.RevokedAt), LastUsedAt: timePtr(k.LastUsedAt)})
 	}
 	writeJSON(w, http.StatusOK, out)

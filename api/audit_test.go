@@ -215,6 +215,8 @@ func TestAPIKeysListAndRevoke(t *testing.T) {
 	f.store.CreateAPIKey(ctx, sqlstore.APIKey{ID: "k-notify", Name: "reporting", Hash: hash, Scopes: []string{api.ScopeNotifyDirect}, CreatedAt: now})
 	adminKey, hash2, _ := api.NewAPIKey()
 	f.store.CreateAPIKey(ctx, sqlstore.APIKey{ID: "k-admin", Name: "admin", Hash: hash2, Scopes: []string{api.ScopeAdmin}, CreatedAt: now})
+	_, hash3, _ := api.NewAPIKey()
+	f.store.CreateAPIKey(ctx, sqlstore.APIKey{ID: "k-evn", Name: "EVN Hội An", Hash: hash3, Scopes: []string{api.ScopeOutagesWrite}, Areas: []string{"503", "505"}, CreatedAt: now})
 	_, submitterTok := f.official(t, "nop.don", "0911222335", "snn", "agency_submitter")
 	_, adminTok := f.official(t, "quan.tri", "0911222334", "ttcntt", "admin")
 
@@ -241,18 +243,22 @@ func TestAPIKeysListAndRevoke(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("list: %d %v", resp.StatusCode, out)
 	}
-	var listed map[string]any
+	listed := map[string]map[string]any{}
 	for _, it := range out["items"].([]any) {
 		k := it.(map[string]any)
 		if _, leaked := k["hash"]; leaked {
 			t.Errorf("a hash is listed: %v", k)
 		}
-		if k["id"] == "k-notify" {
-			listed = k
-		}
+		listed[k["id"].(string)] = k
 	}
-	if listed == nil || listed["last_used_at"] == nil || listed["revoked_at"] != nil || listed["name"] != "reporting" {
-		t.Fatalf("k-notify listed as %v", listed)
+	if k := listed["k-notify"]; k == nil || k["last_used_at"] == nil || k["revoked_at"] != nil || k["name"] != "reporting" ||
+		fmt.Sprint(k["areas"]) != "[]" {
+		t.Fatalf("k-notify listed as %v", k)
+	}
+	// The areas an outages:write key may publish for, for the operators
+	// to review after migration 0157.
+	if k := listed["k-evn"]; k == nil || fmt.Sprint(k["areas"]) != "[503 505]" {
+		t.Errorf("k-evn listed as %v", k)
 	}
 
 	if resp, _ := f.do(t, "DELETE", "/v1/apikeys/k-notify", submitterTok, ""); resp.StatusCode != 403 {

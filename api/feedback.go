@@ -601,6 +601,7 @@ func (h *handler) feedbackStats(w http.ResponseWriter, r *http.Request) error {
 	if st == nil {
 		st = []feedback.AgencyStat{}
 	}
+	w.Header().Set("Cache-Control", "public, max-age=60") // as feedback.StatsTTL
 	writeJSON(w, http.StatusOK, map[string]any{"agencies": st})
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 
 type resetRequest struct {
 	Username string `json:"username"`
+	// ClientKey is the client_key of this client's last sign-in.
+	ClientKey string `json:"client_key"`
 }
 
 type resetConfirmation struct {
@@ -32,7 +34,7 @@ func (h *handler) requestPasswordReset(w http.ResponseWriter, r *http.Request) e
 	if err := decodeJSON(w, r, h.deps.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	ch, err := svc.RequestReset(r.Context(), req.Username, ip)
+	ch, err := svc.RequestResetWith(r.Context(), accounts.ResetRequest{Username: req.Username, ClientKey: req.ClientKey, IP: ip})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -662,5 +664,115 @@ func TestCategoriesAreTheCoordinators(t *testing.T) {
 	}
 	if _, err := r.svc.PutCategory(ctx, off("coord"), false, c); err != nil {
 		t.Errorf("by the coordinator: %v", err)
+	}
+}
+
+// countingStats counts the store's computations of the public counts,
+// holding each until gate is closed and telling entered when one starts.
+type countingStats struct {
+	feedback.Store
+	n       atomic.Int32
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (c *countingStats) FeedbackStats(ctx context.Context, now time.Time) ([]feedback.AgencyStat, error) {
+	if c.n.Add(1) == 1 {
+		close(c.entered)
+	}
+	<-c.gate
+	return c.Store.FeedbackStats(ctx, now)
+}
+
+// TestStatsAreSharedAndReused: the public counts read every matter and
+// anyone may ask for them, so a stranger's many requests at once make one
+// computation, which every caller shares, and later requests reuse it for
+// feedback.StatsTTL.
+func TestStatsAreSharedAndReused(t *testing.T) {
+	db := testenv.OpenStore(t, testenv.SQLiteURL(t))
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, ict)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	store := &countingStats{Store: db, entered: make(chan struct{}), gate: make(chan struct{})}
+	svc, err := feedback.New(feedback.DefaultConfig(), feedback.Deps{Store: store, Roles: grants{db}, Directory: db,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	ask := func() {
+		defer wg.Done()
+		if _, err := svc.Stats(ctx); err != nil {
+			errs <- err
+		}
+	}
+	wg.Add(1)
+	go ask()
+	<-store.entered // the first computation is under way and held
+	for range 49 {
+		wg.Add(1)
+		go ask()
+	}
+	close(store.gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := store.n.Load(); n != 1 {
+		t.Errorf("50 callers made %d computations, want 1", n)
+	}
+	mu.Lock()
+	now = now.Add(feedback.StatsTTL - time.Second)
+	mu.Unlock()
+	svc.Stats(ctx)
+	if n := store.n.Load(); n != 1 {
+		t.Errorf("within the TTL: %d computations, want 1", n)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Second)
+	mu.Unlock()
+	svc.Stats(ctx)
+	if n := store.n.Load(); n != 2 {
+		t.Errorf("past the TTL: %d computations, want 2", n)
+	}
+}
+
+// panickyStats panics on its first computation, then counts.
+type panickyStats struct {
+	feedback.Store
+	calls atomic.Int32
+}
+
+func (p *panickyStats) FeedbackStats(ctx context.Context, now time.Time) ([]feedback.AgencyStat, error) {
+	if p.calls.Add(1) == 1 {
+		panic("the store broke")
+	}
+	return p.Store.FeedbackStats(ctx, now)
+}
+
+// TestStatsSurviveAPanickingComputation: a computation that panics (the
+// HTTP server recovers the request) leaves no caller waiting for it: the
+// next one computes afresh.
+func TestStatsSurviveAPanickingComputation(t *testing.T) {
+	db := testenv.OpenStore(t, testenv.SQLiteURL(t))
+	store := &panickyStats{Store: db}
+	svc, err := feedback.New(feedback.DefaultConfig(), feedback.Deps{Store: store, Roles: grants{db}, Directory: db,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return time.Date(2026, 11, 23, 9, 0, 0, 0, ict) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the store's panic did not reach the caller")
+			}
+		}()
+		svc.Stats(context.Background())
+	}()
+	if _, err := svc.Stats(context.Background()); err != nil || store.calls.Load() != 2 {
+		t.Errorf("after the panic: %v, %d computations", err, store.calls.Load())
 	}
 }

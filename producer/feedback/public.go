@@ -2,9 +2,11 @@ package feedback
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -230,8 +232,85 @@ func (s *Service) PhotoOf(ctx context.Context, a Actor, id string, n int) (Photo
 	return f.Photos[n], nil
 }
 
+// StatsTTL is how long Stats reuses the counts it computed.
+const StatsTTL = time.Minute
+
+// statsTimeout bounds one computation of the counts, which every waiting
+// caller shares.
+const statsTimeout = 30 * time.Second
+
+// statsCache holds the last counts, and the computation under way.
+type statsCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	val  []AgencyStat
+	busy chan struct{} // closed when the computation under way ends
+	err  error         // of the last computation, for its waiters
+}
+
 // Stats returns per-agency counts: received, answered, answered on time,
 // late (answered after the deadline, or open past it), the average rating.
+//
+// Anyone may ask (GET /v1/public/feedback/stats), and the counts read
+// every matter, so they are computed at most once a StatsTTL per process,
+// by one caller at a time; the callers meanwhile share that result. A
+// stranger asking in a loop costs the database nothing more.
 func (s *Service) Stats(ctx context.Context) ([]AgencyStat, error) {
-	return s.d.Store.FeedbackStats(ctx, s.d.Now().UTC())
+	c := &s.stats
+	for {
+		now := s.d.Now()
+		c.mu.Lock()
+		if c.val != nil && now.Sub(c.at) < StatsTTL && !now.Before(c.at) {
+			val := slices.Clone(c.val)
+			c.mu.Unlock()
+			return val, nil
+		}
+		if busy := c.busy; busy != nil {
+			c.mu.Unlock()
+			select {
+			case <-busy:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			c.mu.Lock()
+			err := c.err
+			c.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		c.busy = make(chan struct{})
+		c.mu.Unlock()
+		val, err := s.computeStats(ctx, now)
+		if err != nil {
+			return nil, err
+		}
+		return slices.Clone(val), nil
+	}
+}
+
+// computeStats computes the counts for Stats, which marked the cache busy,
+// keeps them and wakes the callers waiting, even if the store panics.
+func (s *Service) computeStats(ctx context.Context, now time.Time) (val []AgencyStat, err error) {
+	c := &s.stats
+	err = errors.New("feedback: stats: the computation did not finish")
+	defer func() {
+		c.mu.Lock()
+		if err == nil {
+			c.val, c.at = val, now
+		}
+		c.err = err
+		close(c.busy)
+		c.busy = nil
+		c.mu.Unlock()
+	}()
+	// Not the caller's context: the others wait on this computation.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statsTimeout)
+	defer cancel()
+	val, err = s.d.Store.FeedbackStats(cctx, now.UTC())
+	if val == nil && err == nil {
+		val = []AgencyStat{}
+	}
+	return val, err
 }

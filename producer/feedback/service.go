@@ -146,8 +146,9 @@ type Deps struct {
 // concurrent use; two officials moving one matter at once are serialised
 // by the store's compare-and-set, and exactly one of them wins.
 type Service struct {
-	cfg Config
-	d   Deps
+	cfg   Config
+	d     Deps
+	stats statsCache
 }
 
 // New returns a service.
