@@ -61,6 +61,8 @@ type Claims struct {
 	SentTTL time.Duration
 
 	ep *claimEpoch // shared with the Claims made by on
+	// grp gathers the single claims of concurrent callers (claimOne).
+	grp *claimQueue
 }
 
 // claimEpoch is the Redis epoch a process last saw.
@@ -72,13 +74,13 @@ type claimEpoch struct {
 
 // NewClaims returns Claims on rdb with keys under prefix.
 func NewClaims(rdb redis.UniversalClient, prefix string) *Claims {
-	return &Claims{rdb: rdb, prefix: prefix, Lease: 30 * time.Second, SentTTL: 72 * time.Hour, ep: &claimEpoch{}}
+	return &Claims{rdb: rdb, prefix: prefix, Lease: 30 * time.Second, SentTTL: 72 * time.Hour, ep: &claimEpoch{}, grp: &claimQueue{}}
 }
 
 // on returns the same claims (keys, lease, TTL, the epoch seen) through
 // another client of the same Redis: a pool of connections of their own.
 func (c *Claims) on(rdb redis.UniversalClient) *Claims {
-	return &Claims{rdb: rdb, prefix: c.prefix, Lease: c.Lease, SentTTL: c.SentTTL, ep: c.ep}
+	return &Claims{rdb: rdb, prefix: c.prefix, Lease: c.Lease, SentTTL: c.SentTTL, ep: c.ep, grp: &claimQueue{}}
 }
 
 // claimScript claims KEYS[2..] for ARGV[1] with a lease of ARGV[2] ms, the
@@ -248,6 +250,128 @@ func (c *Claims) claimKeys(ctx context.Context, rkeys []string, owner string, al
 		}
 	}
 	return out, nil
+}
+
+// claimQueue holds the single claims that wait for the round trip under
+// way (claimOne).
+type claimQueue struct {
+	mu      sync.Mutex
+	pending []*oneClaim
+	writing bool // a caller is claiming a group
+	// queued, for tests, is called when a claim queues behind a group
+	// under way.
+	queued func()
+}
+
+// oneClaim is one caller's claim in a group, and its outcome.
+type oneClaim struct {
+	rkey, owner string
+	also        func(redis.Pipeliner)
+	st          claimState
+	err         error
+	done        chan bool // true: the caller's turn to claim the group that queued
+}
+
+// claimOne is claimKeys for one key, gathered with the claims of other
+// callers, group-commit style: the claims (and their also commands) that
+// come while one round trip to Redis is under way go together in the
+// next, one script call each in one pipeline. A code's claim and
+// withdrawal look-up were a round trip of their own — at 500 codes a
+// second, 500 round trips, each a write and a read in the dispatcher and
+// in Redis and a wake-up on both sides. Each call is claimed, and its
+// also commands answered, as claimKeys would; a claim the pipeline could
+// not settle (the script not loaded, the epoch changed) is claimed again
+// alone. It returns when its own claim is, whatever ctx does meanwhile
+// (bounded by claimGroupTimeout).
+func (c *Claims) claimOne(ctx context.Context, rkey, owner string, also func(redis.Pipeliner)) (claimState, error) {
+	if c.grp == nil {
+		states, err := c.claimKeys(ctx, []string{rkey}, owner, also)
+		if err != nil {
+			return 0, err
+		}
+		return states[0], nil
+	}
+	q := &oneClaim{rkey: rkey, owner: owner, also: also, done: make(chan bool, 1)}
+	g := c.grp
+	g.mu.Lock()
+	g.pending = append(g.pending, q)
+	if g.writing {
+		g.mu.Unlock()
+		if g.queued != nil {
+			g.queued()
+		}
+		if lead := <-q.done; !lead {
+			return q.st, q.err
+		}
+		g.mu.Lock()
+	}
+	// This caller claims what has queued, its own with it, then hands the
+	// turn to the first claim that queued meanwhile.
+	g.writing = true
+	batch := g.pending
+	g.pending = nil
+	g.mu.Unlock()
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimGroupTimeout)
+	c.claimBatch(gctx, batch)
+	cancel()
+	g.mu.Lock()
+	if len(g.pending) > 0 {
+		g.pending[0].done <- true
+	} else {
+		g.writing = false
+	}
+	g.mu.Unlock()
+	for _, o := range batch {
+		if o != q {
+			o.done <- false
+		}
+	}
+	return q.st, q.err
+}
+
+// claimGroupTimeout bounds one group's round trip (and the claims
+// retried alone).
+const claimGroupTimeout = 10 * time.Second
+
+// claimBatch claims batch in one pipeline and sets each claim's outcome.
+func (c *Claims) claimBatch(ctx context.Context, batch []*oneClaim) {
+	if len(batch) == 1 {
+		o := batch[0]
+		states, err := c.claimKeys(ctx, []string{o.rkey}, o.owner, o.also)
+		if err == nil {
+			o.st = states[0]
+		}
+		o.err = err
+		return
+	}
+	epoch, _ := c.Epoch()
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, o := range batch {
+		cmds[i] = claimScript.EvalSha(ctx, pipe, []string{c.epochKey(), o.rkey}, o.owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds())
+		if o.also != nil {
+			o.also(pipe)
+		}
+	}
+	_, _ = pipe.Exec(ctx) // each command holds its own answer or error
+	for i, o := range batch {
+		res, err := cmds[i].Int64Slice()
+		if err == nil && len(res) == 1 && res[0] >= 0 {
+			o.st = claimState(res[0])
+			continue
+		}
+		if err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+			o.err = fmt.Errorf("dispatcher: claim: %w", err)
+			continue
+		}
+		// Not loaded, or not this epoch: as claimKeys does (its also
+		// commands have been answered).
+		states, err := c.claimKeys(ctx, []string{o.rkey}, o.owner, nil)
+		if err == nil {
+			o.st = states[0]
+		}
+		o.err = err
+	}
 }
 
 // Epoch returns the Redis epoch this client last saw and when it began

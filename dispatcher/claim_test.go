@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -229,5 +230,120 @@ func TestDeliveryKeysAreStableAndCheap(t *testing.T) {
 	})
 	if allocs > 1 {
 		t.Errorf("%v allocations a delivery's keys, want 1", allocs)
+	}
+}
+
+// heldTrips is roundTrips whose first round trip waits for release.
+type heldTrips struct {
+	roundTrips
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *heldTrips) hold() {
+	h.once.Do(func() {
+		close(h.entered)
+		<-h.release
+	})
+}
+
+func (h *heldTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.hold()
+		h.add(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *heldTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.hold()
+		h.add(cmds...)
+		return next(ctx, cmds)
+	}
+}
+
+// TestClaimsArrivingTogetherShareARoundTrip: codes' claims that come
+// while another's round trip to Redis is under way go together in the
+// next — one pipeline, not a round trip each — with the commands each
+// queues beside its claim (a code's withdrawal look-up), and each caller
+// learns its own claim's state and its commands' answers.
+func TestClaimsArrivingTogetherShareARoundTrip(t *testing.T) {
+	for _, backend := range []string{"miniredis", "real"} {
+		t.Run(backend, func(t *testing.T) {
+			ctx := t.Context()
+			base := claimsOn(t, backend)
+			const n = 10
+			key := func(i int) string { return base.redisKey(keyOf(fmt.Sprintf("code-%d", i), "sms", "84912345678")) }
+			if err := base.MarkSentKeys(ctx, []string{key(n - 1)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := base.rdb.Set(ctx, base.prefix+"looked-up", "yes", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			h := &heldTrips{entered: make(chan struct{}), release: make(chan struct{})}
+			rdb := redis.NewClient(base.rdb.(*redis.Client).Options())
+			rdb.AddHook(h)
+			t.Cleanup(func() { rdb.Close() })
+			c := base.on(rdb)
+			queued := make(chan struct{}, n)
+			c.grp.queued = func() { queued <- struct{}{} }
+
+			type result struct {
+				i   int
+				st  claimState
+				err error
+			}
+			results := make(chan result, n+1)
+			var lookedUp *redis.StringCmd
+			claim := func(i int) {
+				var also func(redis.Pipeliner)
+				if i == 3 {
+					also = func(p redis.Pipeliner) { lookedUp = p.Get(ctx, base.prefix+"looked-up") }
+				}
+				st, err := c.claimOne(ctx, key(i), "owner-a", also)
+				results <- result{i, st, err}
+			}
+			go claim(0) // alone; its round trip waits
+			<-h.entered
+			for i := 1; i <= n-1; i++ {
+				go claim(i)
+			}
+			deadline := time.After(30 * time.Second)
+			for range n - 1 {
+				select {
+				case <-queued:
+				case <-deadline:
+					t.Fatal("the claims did not queue behind the round trip under way")
+				}
+			}
+			close(h.release)
+			for range n {
+				r := <-results
+				want := claimed
+				if r.i == n-1 {
+					want = alreadySent
+				}
+				if r.err != nil || r.st != want {
+					t.Errorf("claim %d: %v, %v; want %v", r.i, r.st, r.err, want)
+				}
+			}
+			if v, err := lookedUp.Result(); err != nil || v != "yes" {
+				t.Errorf("the look-up beside claim 3: %q, %v", v, err)
+			}
+			trips := h.with(key(1))
+			if len(trips) != 1 {
+				t.Fatalf("the claims that queued went in %d round trips, want 1", len(trips))
+			}
+			for i := 1; i <= n-1; i++ {
+				if !strings.Contains(strings.Join(trips[0], "\n"), key(i)) {
+					t.Errorf("claim %d is not in the queued claims' round trip", i)
+				}
+			}
+			if len(h.with(key(0))) == 0 || len(h.with(key(0), key(1))) != 0 {
+				t.Error("the first claim did not go alone")
+			}
+		})
 	}
 }

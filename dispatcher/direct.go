@@ -149,11 +149,10 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 	// brings its own look-up, at the same time), on the way of every code.
 	withdrawn := d.lookUpWithdrawal(ctx, dv.env, p.NotificationID)
 	for {
-		states, err := claims.claimKeys(ctx, []string{rkey}, owner, withdrawn.queue())
+		st, err := claims.claimOne(ctx, rkey, owner, withdrawn.queue())
 		if err != nil {
 			return outcome{}, err
 		}
-		st := states[0]
 		if withdrawn != nil {
 			w := withdrawn.answer()
 			withdrawn = nil
