@@ -44,9 +44,6 @@ type Reports struct {
 	// queued, for tests, is called when a report queues behind a group
 	// being recorded.
 	queued func()
-	// held, for tests, is called when a group's reports are looked up and
-	// the unmatched ones held, before they are looked up again.
-	held func()
 }
 
 // NewReports returns Reports recording into store and publishing receipts
@@ -160,36 +157,34 @@ func (r *Reports) recordProvider(ctx context.Context, provider string, qs []queu
 			out[i].err = err
 		}
 	}
-	// One statement looks the reports' sends up in the ledger and holds
-	// the reports whose send is not there yet (nearly every report of a
-	// gateway that reports at once: the ledger writes in batches).
-	receivedAt := r.now()
-	reps := make([]sqlstore.HeldReport, len(qs))
 	all := make([]int, len(qs))
+	ids := make([]string, len(qs))
 	for i, q := range qs {
-		all[i] = i
-		reps[i] = sqlstore.HeldReport{Provider: provider, ProviderID: q.rep.ProviderID, Status: q.rep.Status, Reason: q.rep.Reason, ReceivedAt: receivedAt}
+		all[i], ids[i] = i, q.rep.ProviderID
 	}
-	found, err := r.store.HoldUnrecorded(ctx, provider, reps)
+	found, err := r.store.DeliveriesByProviderIDs(ctx, provider, ids)
 	if err != nil {
 		fail(all, err)
 		return out
 	}
-	if r.held != nil {
-		r.held()
-	}
 	var (
-		matched    []sqlstore.MatchedReport
-		matchedIdx []int
-		held       []sqlstore.HeldReport
-		heldIdx    []int
+		matched     []sqlstore.MatchedReport
+		matchedIdx  []int
+		held        []sqlstore.HeldReport
+		heldIdx     []int
+		receivedAt  time.Time
+		clockIsRead bool
 	)
-	for i, rep := range reps {
-		if d, ok := found[rep.ProviderID]; ok {
-			rep.ReceivedAt = time.Time{}
+	for i, q := range qs {
+		rep := sqlstore.HeldReport{Provider: provider, ProviderID: q.rep.ProviderID, Status: q.rep.Status, Reason: q.rep.Reason}
+		if d, ok := found[q.rep.ProviderID]; ok {
 			matched, matchedIdx = append(matched, sqlstore.MatchedReport{Delivery: d, Report: rep}), append(matchedIdx, i)
 			continue
 		}
+		if !clockIsRead {
+			receivedAt, clockIsRead = r.now(), true
+		}
+		rep.ReceivedAt = receivedAt
 		held, heldIdx = append(held, rep), append(heldIdx, i)
 	}
 	if err := r.publish(ctx, matched); err != nil {
@@ -202,9 +197,12 @@ func (r *Reports) recordProvider(ctx context.Context, provider string, qs []queu
 	if len(held) == 0 {
 		return out
 	}
-	// A delivery may have been committed by the ledger after the
-	// statement's snapshot, and the ledger's match have run before the
-	// hold was committed: look once more,
+	if err := r.store.HoldReports(ctx, held); err != nil {
+		fail(heldIdx, err)
+		return out
+	}
+	// A delivery may have been recorded between the look-up and the
+	// hold, and the ledger's match run before the hold: look once more,
 	// for these reports' deliveries only (what a report costs must not
 	// grow with how many others are held).
 	heldIDs := make([]string, len(held))

@@ -183,19 +183,19 @@ func TestHoldingAReportLooksOnlyForItsOwnDelivery(t *testing.T) {
 				t.Fatalf("holding one report applied %d others", len(got))
 			}
 
-			// The send is recorded after Record's look-up and hold, with
-			// no match of the ledger's to find the held report (it ran
-			// before the hold was committed): the second look finds it.
-			rp.held = func() {
+			// The send is recorded between Record's look-up and its hold
+			// (the clock is read right there): the second look finds it.
+			rp.SetClock(func() time.Time {
 				if err := store.RecordDeliveries(ctx, []producer.Delivery{{NotificationID: "n-late", Channel: "sms", Recipient: "84900000999",
 					Status: loa.StatusSent, Provider: "esms", ProviderID: "esms-late", Targets: 1, Attempts: 1, UpdatedAt: now}}); err != nil {
 					t.Error(err)
 				}
-			}
+				return now
+			})
 			if matched, err := rp.Record(ctx, DeliveryReport{Provider: "esms", ProviderID: "esms-late", Status: loa.StatusDelivered}); err != nil || !matched {
 				t.Fatalf("matched %v, %v; want applied", matched, err)
 			}
-			rp.held = nil
+			rp.SetClock(func() time.Time { return now })
 			if got := out.receipts(t); len(got) != 1 || got[0].NotificationID != "n-late" || got[0].Status != loa.StatusDelivered {
 				t.Fatalf("receipts %+v, want n-late's only", got)
 			}

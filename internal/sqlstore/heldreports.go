@@ -77,69 +77,6 @@ func (d *DB) HoldReports(ctx context.Context, rs []HeldReport) error {
 // inserts.
 const heldPerStatement = 200
 
-// HoldUnrecorded is DeliveriesByProviderIDs and HoldReports together, for
-// reports rs of one provider: it returns the latest ledger row of each
-// report's message id that has one, by id, and holds the reports whose id
-// has none. On PostgreSQL it is one statement, which reads the ledger and
-// inserts the held rows in one snapshot; on SQLite a look-up, then a hold.
-// Either way a send the ledger commits while it runs may be missed by the
-// look-up while its own match of held reports misses the hold: callers
-// look again for the reports held (DeliveriesByProviderIDs) once it has
-// returned.
-func (d *DB) HoldUnrecorded(ctx context.Context, provider string, rs []HeldReport) (map[string]producer.Delivery, error) {
-	if len(rs) == 0 {
-		return map[string]producer.Delivery{}, nil
-	}
-	if d.dialect != Postgres {
-		ids := make([]string, len(rs))
-		for i, r := range rs {
-			ids[i] = r.ProviderID
-		}
-		found, err := d.DeliveriesByProviderIDs(ctx, provider, ids)
-		if err != nil {
-			return nil, err
-		}
-		var held []HeldReport
-		for _, r := range rs {
-			if _, ok := found[r.ProviderID]; !ok {
-				held = append(held, r)
-			}
-		}
-		return found, d.HoldReports(ctx, held)
-	}
-	id, status, reason, at := make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs)), make([]time.Time, len(rs))
-	for i, r := range rs {
-		id[i], status[i], reason[i], at[i] = r.ProviderID, string(r.Status), r.Reason, r.ReceivedAt.UTC()
-	}
-	found, err := d.queryDeliveries(ctx, holdUnrecordedSQL, provider, id, status, reason, at)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: hold unrecorded reports: %w", err)
-	}
-	out := make(map[string]producer.Delivery, len(found))
-	for _, r := range found {
-		if _, seen := out[r.ProviderID]; !seen {
-			out[r.ProviderID] = r
-		}
-	}
-	return out, nil
-}
-
-// holdUnrecordedSQL is PostgreSQL's HoldUnrecorded: the ledger rows of
-// the reports' ids, latest first within each id (the conditions of
-// DeliveriesByProviderIDs, for its partial index), and the insert of the
-// reports whose id has none, in one statement.
-const holdUnrecordedSQL = `WITH r AS (
-		SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS r(provider_id, status, reason, received_at)
-	), found AS (
-		` + selectDelivery + ` WHERE provider = $1 AND provider_id = ANY($2::text[]) AND provider_id <> '' AND channel <> 'push'
-	), held AS (
-		INSERT INTO held_reports (provider, provider_id, status, reason, received_at)
-		SELECT $1, r.provider_id, r.status, r.reason, r.received_at FROM r
-		WHERE NOT EXISTS (SELECT 1 FROM found f WHERE f.provider_id = r.provider_id)
-		ON CONFLICT (provider, provider_id, status) DO NOTHING
-	)
-	SELECT * FROM found ORDER BY provider_id, updated_at DESC`
-
 // MatchedHeldReports returns up to limit held reports, oldest first,
 // whose delivery the ledger now has, each with its delivery (the latest
 // row when several carry the provider's id). Apply them, then delete them
