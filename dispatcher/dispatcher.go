@@ -233,6 +233,7 @@ func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *kafkapu
 		}
 	}
 	d.marker = newMarker(claims, d.wal, cfg.Metrics, log.With(slog.String("component", "marker")), func() time.Time { return d.now() })
+	d.marker.linger = bulkMarkLinger
 	d.setMetrics(cfg.Metrics)
 	return d, nil
 }

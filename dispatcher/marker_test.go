@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -98,6 +99,61 @@ func TestMarksOfAnEventShareWriteAheadRows(t *testing.T) {
 		if rows[e] != 2 {
 			t.Errorf("%s: %d write-ahead rows for %d marks queued together, want 2 (the first mark's, then one)", e, rows[e], each+1)
 		}
+	}
+	if n := mk.unmarked.Load(); n != 0 {
+		t.Errorf("%d sends unmarked after every mark was recorded", n)
+	}
+}
+
+// TestMarksArrivingApartShareAGroup: a flusher with a linger (the bulk
+// lane's) waits for its group to fill, so marks that come one at a time —
+// as a broadcast's do when the provider's answers come spread out — are
+// recorded in one write-ahead write and one Redis round trip rather than
+// one each; and a flusher waiting so records what it holds when the
+// marker stops.
+func TestMarksArrivingApartShareAGroup(t *testing.T) {
+	wal := &gatedLog{entered: make(chan struct{}, 1024), open: make(chan struct{})}
+	close(wal.open)
+	mk := newMarker(claimsOn(t, "miniredis"), wal, nil, slog.New(slog.DiscardHandler), time.Now)
+	mk.linger = time.Hour // never over within the test: the group fills, or the marker stops
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { mk.run(ctx); close(stopped) }()
+	defer func() { cancel(); <-stopped }()
+
+	q := mk.queueOf("event")
+	var done sync.WaitGroup
+	add := func(i int) {
+		done.Add(1)
+		mk.begin()
+		mk.add(mark{eventID: "event", key: keyOf("n", "push", fmt.Sprint(i)), rkey: fmt.Sprintf("mk:%d", i), done: done.Done})
+		for len(q) > 0 { // until a flusher took it: each mark comes alone
+			runtime.Gosched()
+		}
+	}
+	for i := range markGroup {
+		add(i)
+	}
+	done.Wait()
+	keys := func(w []sqlstore.SentGroup) int {
+		n := 0
+		for _, r := range w {
+			n += len(r.Keys) / sqlstore.SentKeySize
+		}
+		return n
+	}
+	wal.mu.Lock()
+	if len(wal.writes) != 1 || keys(wal.writes[0]) != markGroup {
+		t.Errorf("%d marks arriving one at a time took %d write-ahead writes, want 1 of %d", markGroup, len(wal.writes), markGroup)
+	}
+	wal.mu.Unlock()
+
+	add(markGroup) // a group of one, waiting for more when the marker stops
+	cancel()
+	<-stopped
+	done.Wait()
+	if len(wal.writes) != 2 || keys(wal.writes[1]) != 1 {
+		t.Errorf("stopping with a mark gathered: %d writes, want the mark recorded in a second", len(wal.writes))
 	}
 	if n := mk.unmarked.Load(); n != 0 {
 		t.Errorf("%d sends unmarked after every mark was recorded", n)
