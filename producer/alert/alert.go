@@ -371,12 +371,12 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 		return Result{}, cap.Refusal(f.refs(), "an Update or Cancel must name the alert it refers to", cap.ErrInvalid)
 	}
 	st := StoredAlert{CAPIdentifier: a.Identifier, Sender: a.Sender, Sent: a.Sent, MsgType: string(a.MsgType),
-		Issuer: iss.ID, CreatedAt: now, PendingRefs: pending, ChainKey: chainKey(a, refs)}
+		Issuer: iss.ID, CreatedAt: now, PendingRefs: pending, Distribution: distribution(a)}
+	st.ChainKey = chainKey(a, refs, st.Distribution)
 	for _, p := range pending {
 		st.Notes.UnmatchedRefs = append(st.Notes.UnmatchedRefs, p.Sender+","+p.Identifier)
 	}
 	st.Notes.ForeignSenders = s.foreignSenders(iss, refs, pending)
-	st.Distribution = distribution(a)
 	codes, unmatched, err := s.areaCodes(ctx, a)
 	if err != nil {
 		return Result{}, err
@@ -614,19 +614,26 @@ func (s *Service) initialStatus(ctx context.Context, iss Issuer, a *cap.Alert, s
 // chainKey names the chain an alert belongs to: the CAP identifier of its
 // first alert, which every notification of the chain carries so that an
 // Update or Cancel replaces the earlier notification on the phone. A
-// reference to an alert not received yet still names it.
-func chainKey(a *cap.Alert, refs []StoredAlert) string {
+// reference to an alert not received yet still names it. A chain stays in
+// one distribution (dist): a reference to an alert of another one (an
+// Exercise Cancel of an Actual warning, a Public Cancel of a Restricted
+// alert) does not join its chain, whose key also names the chain's
+// acknowledgements, escalation and held batches.
+func chainKey(a *cap.Alert, refs []StoredAlert, dist string) string {
 	var (
 		key   string
 		first time.Time
 	)
 	for _, r := range refs {
-		if key == "" || r.Sent.Before(first) {
+		if r.Distribution == dist && (key == "" || r.Sent.Before(first)) {
 			key, first = r.ChainKey, r.Sent
 		}
 	}
 	for _, r := range a.References {
-		if key == "" || r.Sent.Before(first) {
+		other := slices.ContainsFunc(refs, func(st StoredAlert) bool {
+			return st.Distribution != dist && st.Sender == r.Sender && st.CAPIdentifier == r.Identifier
+		})
+		if !other && (key == "" || r.Sent.Before(first)) {
 			key, first = r.Identifier, r.Sent
 		}
 	}
@@ -887,13 +894,19 @@ func (s *Service) planOf(ctx context.Context, st StoredAlert, now time.Time) (al
 	if err := json.Unmarshal(st.Document, &a); err != nil {
 		return alertPlan{}, fmt.Errorf("alert: stored document of %s: %w", st.ID, err)
 	}
+	// The alerts it refers to in its own distribution: what it is sent to,
+	// names, cancels and links to. One of another distribution is only
+	// recorded — an Exercise stops no Actual warning, and a Public Cancel
+	// tells nothing of a Restricted alert.
 	var refs []StoredAlert
 	for _, id := range st.RefIDs {
 		r, err := s.store.Alert(ctx, id)
 		if err != nil {
 			return alertPlan{}, fmt.Errorf("alert: referenced alert %s: %w", id, err)
 		}
-		refs = append(refs, r)
+		if r.Distribution == st.Distribution {
+			refs = append(refs, r)
+		}
 	}
 	app := s.cfg.App
 	if st.Audience.App != "" {
@@ -910,7 +923,11 @@ func (s *Service) planOf(ctx context.Context, st StoredAlert, now time.Time) (al
 		plan.Data["event"], plan.Data["severity"], plan.Data["urgency"] = in.Event, string(in.Severity), string(in.Urgency)
 	}
 	if len(refs) > 0 {
-		plan.Data["references"] = strings.Join(st.RefIDs, ",")
+		ids := make([]string, len(refs))
+		for i, r := range refs {
+			ids[i] = r.ID
+		}
+		plan.Data["references"] = strings.Join(ids, ",")
 	}
 	plan.Title, plan.Body = text(&a, refs, plan.Data)
 	held, err := s.held(ctx, &a, refs)
@@ -932,7 +949,7 @@ func (s *Service) planOf(ctx context.Context, st StoredAlert, now time.Time) (al
 // and the chain's pending escalation (nobody is reminded of a cancelled
 // alert).
 func (s *Service) stopChain(ctx context.Context, st StoredAlert, p alertPlan, now time.Time) error {
-	if err := s.cancelChain(ctx, st.ID, p.refs, now); err != nil {
+	if err := s.cancelChain(ctx, st.ID, st.Distribution, p.refs, now); err != nil {
 		return err
 	}
 	if _, err := s.store.CancelScheduled(ctx, escalationSubject(st)); err != nil {
@@ -1119,8 +1136,9 @@ func (s *Service) scheduleEscalation(ctx context.Context, st StoredAlert, a *cap
 // cancelChain stops the unplanned rest of the alerts refs, of the
 // alerts they refer to and of the Updates of any of them: cancelling an
 // Update cancels its original, and cancelling an original cancels its
-// Updates. self is the Cancel being sent, never stopped.
-func (s *Service) cancelChain(ctx context.Context, self string, refs []StoredAlert, now time.Time) error {
+// Updates. self is the Cancel being sent, never stopped; alerts of another
+// distribution than dist, the Cancel's, are left alone.
+func (s *Service) cancelChain(ctx context.Context, self, dist string, refs []StoredAlert, now time.Time) error {
 	seen := map[string]bool{self: true}
 	var next []string
 	for _, r := range refs {
@@ -1137,7 +1155,7 @@ func (s *Service) cancelChain(ctx context.Context, self string, refs []StoredAle
 		if err != nil {
 			return fmt.Errorf("alert: cancel %s: %w", id, err)
 		}
-		if r.MsgType == string(cap.MsgTypeCancel) {
+		if r.MsgType == string(cap.MsgTypeCancel) || r.Distribution != dist {
 			continue
 		}
 		if err := s.store.CancelPlan(ctx, r.ID, r.Channels, now); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -746,5 +747,98 @@ func TestPrivateAlertNamesActiveAccountsOnly(t *testing.T) {
 	}
 	if got := res.Alert.Notes.UnmatchedAddresses; !slices.Equal(got, []string{"049095000999"}) {
 		t.Errorf("unmatched addresses: %v, want [049095000999] (only a pending registration has it)", got)
+	}
+}
+
+// postXML posts a CAP document given as text.
+func (r *rig) postXML(t *testing.T, iss alert.Issuer, doc string) alert.StoredAlert {
+	t.Helper()
+	a, err := r.svc.ParseCAP(context.Background(), strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.svc.Submit(context.Background(), iss, alert.Input{Alert: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Alert
+}
+
+// capCancel is a Cancel of VN-49-PCTT-2026-0147 (flood_vi_en.xml) or of
+// VN-49-PCTT-2026-0401 (scope_restricted.xml), with the status and scope
+// given and its own info block for Hội An.
+func capCancel(identifier, status, scope, ref string) string {
+	return `<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>` + identifier + `</identifier>
+  <sender>pctt@quangnam.gov.vn</sender>
+  <sent>2026-11-20T08:50:00+07:00</sent>
+  <status>` + status + `</status>
+  <msgType>Cancel</msgType>
+  <scope>` + scope + `</scope>
+  <references>pctt@quangnam.gov.vn,` + ref + `</references>
+  <info>
+    <language>vi-VN</language>
+    <category>Met</category>
+    <event>Lũ</event>
+    <urgency>Past</urgency>
+    <severity>Minor</severity>
+    <certainty>Observed</certainty>
+    <headline>Bản tin hủy</headline>
+    <area>
+      <areaDesc>Hội An</areaDesc>
+      <geocode><valueName>VN-ADMIN</valueName><value>20194</value></geocode>
+    </area>
+  </info>
+</alert>`
+}
+
+// TestACancelStaysInItsDistribution: a Cancel reaches only its own
+// distribution's audience (as an Update does), so it must act only there
+// too. An Exercise Cancel of an Actual warning must not stop the warning's
+// delivery or its escalation SMS to those who have not acknowledged it;
+// and a Public Cancel of a Restricted alert must not tell the public the
+// restricted alert's headline, nor carry its id.
+func TestACancelStaysInItsDistribution(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, func(c *alert.Config) { c.Escalation = map[cap.Severity]time.Duration{cap.SeveritySevere: time.Hour} })
+	orig := r.mustPost(t, issuer, "flood_vi_en.xml")
+	escItem := alert.EscalationID(orig) + "-" + orig.ID
+	if st, err := r.store.ScheduledStatus(ctx, escItem); err != nil || st != sqlstore.ItemPending {
+		t.Fatalf("the warning's escalation: %q %v", st, err)
+	}
+	drill := r.postXML(t, issuer, capCancel("VN-49-PCTT-2026-0901", "Exercise", "Public", "VN-49-PCTT-2026-0147,2026-11-20T07:00:00+07:00"))
+	if drill.Distribution != alert.DistributionTest || !slices.Equal(drill.RefIDs, []string{orig.ID}) {
+		t.Fatalf("drill: distribution %s refs %v", drill.Distribution, drill.RefIDs)
+	}
+	if p, err := r.store.Plan(ctx, orig.ID, "push", testNow); err != nil || p.Cancelled {
+		t.Errorf("an Exercise Cancel stopped the Actual warning's push: cancelled=%v err=%v", p.Cancelled, err)
+	}
+	if st, err := r.store.ScheduledStatus(ctx, escItem); err != nil || st != sqlstore.ItemPending {
+		t.Errorf("an Exercise Cancel touched the Actual warning's escalation: %q %v", st, err)
+	}
+	if drill.ChainKey == orig.ChainKey {
+		t.Errorf("the drill shares the warning's chain %q (its collapse key, acknowledgements and escalation)", drill.ChainKey)
+	}
+
+	restricted := r.mustPost(t, issuer, "scope_restricted.xml")
+	before := len(r.pub.plans(t))
+	public := r.postXML(t, issuer, capCancel("VN-49-PCTT-2026-0902", "Actual", "Public", "VN-49-PCTT-2026-0401,2026-11-20T08:00:00+07:00"))
+	if public.Distribution != alert.DistributionPublic || !slices.Equal(public.AreaCodes, []string{"20194"}) {
+		t.Fatalf("public cancel: distribution %s areas %v", public.Distribution, public.AreaCodes)
+	}
+	plans := r.pub.plans(t)[before:]
+	if len(plans) != 1 {
+		t.Fatalf("%d plans for the public cancel", len(plans))
+	}
+	p := plans[0]
+	for _, s := range append([]string{p.Title, p.Body}, slices.Collect(maps.Values(p.Data))...) {
+		if strings.Contains(s, "Cảnh báo lũ tại Hội An") || strings.Contains(s, restricted.ID) || strings.Contains(s, "VN-49-PCTT-2026-0401") {
+			t.Errorf("the public cancel's push tells of the restricted alert: title %q body %q data %v", p.Title, p.Body, p.Data)
+			break
+		}
+	}
+	if pr, err := r.store.Plan(ctx, restricted.ID, "push", testNow); err != nil || pr.Cancelled {
+		t.Errorf("a Public Cancel stopped the Restricted alert: cancelled=%v err=%v", pr.Cancelled, err)
 	}
 }
