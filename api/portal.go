@@ -63,17 +63,20 @@ type textView struct {
 }
 
 type articleView struct {
-	ID          string    `json:"id"`
-	Category    string    `json:"category"`
-	Status      string    `json:"status"`
-	VI          textView  `json:"vi"`
-	EN          *textView `json:"en,omitempty"`
-	Cover       string    `json:"cover,omitempty"`
-	Urgent      bool      `json:"urgent"`
-	Revision    int       `json:"revision"`
-	CreatedBy   string    `json:"created_by,omitempty"`
-	SubmittedBy string    `json:"submitted_by,omitempty"`
-	ApprovedBy  string    `json:"approved_by,omitempty"`
+	ID       string    `json:"id"`
+	Category string    `json:"category"`
+	Status   string    `json:"status"`
+	VI       textView  `json:"vi"`
+	EN       *textView `json:"en,omitempty"`
+	Cover    string    `json:"cover,omitempty"`
+	Urgent   bool      `json:"urgent"`
+	Revision int       `json:"revision"`
+	// Version counts every change of the article (at the desk only): an
+	// approval may name the version read.
+	Version     int    `json:"version,omitempty"`
+	CreatedBy   string `json:"created_by,omitempty"`
+	SubmittedBy string `json:"submitted_by,omitempty"`
+	ApprovedBy  string `json:"approved_by,omitempty"`
 	// The officials' names, at the desk.
 	CreatedByName   string     `json:"created_by_name,omitempty"`
 	SubmittedByName string     `json:"submitted_by_name,omitempty"`
@@ -88,7 +91,7 @@ func viewText(t portal.Text) textView { return textView(t) }
 
 // viewArticle is an article for officials (public: without who did what).
 func viewArticle(a portal.Article, public bool) articleView {
-	v := articleView{ID: a.ID, Category: a.Category, Status: string(a.Status), VI: viewText(a.VI), Urgent: a.Urgent, Revision: a.Revision,
+	v := articleView{ID: a.ID, Category: a.Category, Status: string(a.Status), VI: viewText(a.VI), Urgent: a.Urgent, Revision: a.Revision, Version: a.Version,
 		CreatedBy: a.CreatedBy, SubmittedBy: a.SubmittedBy, ApprovedBy: a.ApprovedBy, Comment: a.Comment, PublishAt: timePtr(a.PublishAt),
 		CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC()}
 	if a.EN != nil {
@@ -99,7 +102,7 @@ func viewArticle(a portal.Article, public bool) articleView {
 		v.Cover = "/v1/portal/articles/" + a.VI.Slug + "/cover"
 	}
 	if public {
-		v.Status, v.CreatedBy, v.SubmittedBy, v.ApprovedBy, v.Comment = "published", "", "", "", ""
+		v.Status, v.Version, v.CreatedBy, v.SubmittedBy, v.ApprovedBy, v.Comment = "published", 0, "", "", "", ""
 	}
 	return v
 }
@@ -209,6 +212,7 @@ func (h *handler) articleStep(action string) handlerFunc {
 			PublishAt string `json:"publish_at"`
 			Urgent    bool   `json:"urgent"`
 			Comment   string `json:"comment"`
+			Version   int    `json:"version"`
 		}
 		if r.ContentLength != 0 {
 			if err := decodeJSON(w, r, h.deps.MaxBodyBytes, &b); err != nil {
@@ -223,7 +227,7 @@ func (h *handler) articleStep(action string) handlerFunc {
 		case "submit":
 			art, err = svc.Submit(r.Context(), a, id)
 		case "approve":
-			ap := portal.Approval{Urgent: b.Urgent}
+			ap := portal.Approval{Urgent: b.Urgent, Version: b.Version}
 			if b.PublishAt != "" {
 				if ap.PublishAt, err = time.Parse(time.RFC3339, b.PublishAt); err != nil {
 					return loa.Invalid("publish_at", "must be an RFC 3339 time")

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"image/jpeg"
+	"strings"
 	"testing"
 )
 
@@ -75,5 +76,60 @@ func TestDeskCoverAndNames(t *testing.T) {
 	resp, pub := f.get(t, "/v1/portal/articles/ngay-hoi-viec-lam", "")
 	if resp.StatusCode != 200 || bytes.Contains(pub, []byte("bien.tap")) || bytes.Contains(pub, []byte("_name")) {
 		t.Errorf("the public article: %d %s", resp.StatusCode, pub)
+	}
+}
+
+// TestApprovalIsOfTheVersionRead: a chief editor approves the article as
+// they read it. While they read, another chief editor returns it and the
+// editor rewrites and resubmits it; the first one's approval of the
+// version they read is then refused (409 naming version) and nothing is
+// published, until they approve what is there now.
+func TestApprovalIsOfTheVersionRead(t *testing.T) {
+	f := newFeedbackFixture(t)
+	_, editor := f.official(t, "bien.tap", "0911000041", "vp-ubnd", "editor")
+	_, chief := f.official(t, "tong.bien.tap", "0911000042", "vp-ubnd", "chief_editor")
+	_, other := f.official(t, "pho.bien.tap", "0911000043", "vp-ubnd", "chief_editor")
+	if resp, b := f.do(t, "PUT", "/v1/portal/categories/tin-tuc", "dev-key", `{"name":"Tin tức","unit":"vp-ubnd"}`); resp.StatusCode != 200 {
+		t.Fatalf("category: %d %v", resp.StatusCode, b)
+	}
+	resp, a := f.do(t, "POST", "/v1/portal/articles", editor, `{"category":"tin-tuc","vi":{"title":"Lịch cắt điện","slug":"lich-cat-dien","body":"<p>Thứ Bảy, 7 giờ.</p>"}}`)
+	if resp.StatusCode != 201 {
+		t.Fatalf("draft: %d %v", resp.StatusCode, a)
+	}
+	id := a["id"].(string)
+	if resp, b := f.do(t, "POST", "/v1/portal/desk/"+id+"/submit", editor, ""); resp.StatusCode != 200 {
+		t.Fatalf("submit: %d %v", resp.StatusCode, b)
+	}
+	resp, read := f.do(t, "GET", "/v1/portal/desk/"+id, chief, "")
+	seen, ok := read["version"].(float64)
+	if resp.StatusCode != 200 || !ok || seen < 1 {
+		t.Fatalf("the desk's article: %d, version %v", resp.StatusCode, read["version"])
+	}
+	if resp, b := f.do(t, "POST", "/v1/portal/desk/"+id+"/return", other, `{"comment":"Thêm địa điểm"}`); resp.StatusCode != 200 {
+		t.Fatalf("return: %d %v", resp.StatusCode, b)
+	}
+	if resp, b := f.do(t, "PUT", "/v1/portal/desk/"+id, editor, `{"vi":{"title":"Lịch cắt điện","slug":"lich-cat-dien","body":"<p>Không cắt điện.</p>"}}`); resp.StatusCode != 200 {
+		t.Fatalf("edit: %d %v", resp.StatusCode, b)
+	}
+	if resp, b := f.do(t, "POST", "/v1/portal/desk/"+id+"/submit", editor, ""); resp.StatusCode != 200 {
+		t.Fatalf("resubmit: %d %v", resp.StatusCode, b)
+	}
+	resp, b := f.do(t, "POST", "/v1/portal/desk/"+id+"/approve", chief, fmtS(`{"version":%d}`, int(seen)))
+	if resp.StatusCode != 409 || b["field"] != "version" && !strings.Contains(fmtS("%v", b["errors"]), "version") {
+		t.Errorf("approving the version read before the rewrite: %d %v, want 409 naming version", resp.StatusCode, b)
+	}
+	if resp, _ := f.get(t, "/v1/portal/articles/lich-cat-dien", ""); resp.StatusCode != 404 {
+		t.Errorf("the public reads the article after a refused approval: %d", resp.StatusCode)
+	}
+	if resp, b := f.do(t, "POST", "/v1/portal/desk/"+id+"/approve", chief, `{"version":"7"}`); resp.StatusCode != 400 {
+		t.Errorf("a version that is not a number: %d %v", resp.StatusCode, b)
+	}
+	_, now := f.do(t, "GET", "/v1/portal/desk/"+id, chief, "")
+	if resp, b := f.do(t, "POST", "/v1/portal/desk/"+id+"/approve", chief, fmtS(`{"version":%d}`, int(now["version"].(float64)))); resp.StatusCode != 200 || b["status"] != "published" {
+		t.Fatalf("approving what is there now: %d %v", resp.StatusCode, b)
+	}
+	resp, pub := f.get(t, "/v1/portal/articles/lich-cat-dien", "")
+	if resp.StatusCode != 200 || !bytes.Contains(pub, []byte("Không cắt điện")) || bytes.Contains(pub, []byte(`"version"`)) {
+		t.Errorf("public article: %d %s", resp.StatusCode, pub)
 	}
 }

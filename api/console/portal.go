@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -38,6 +39,7 @@ type article struct {
 	EN          *articleText `json:"en"`
 	Urgent      bool         `json:"urgent"`
 	Revision    int          `json:"revision"`
+	Version     int          `json:"version"`
 	Cover       string       `json:"cover"`
 	CreatedBy   string       `json:"created_by"`
 	SubmittedBy string       `json:"submitted_by"`
@@ -247,6 +249,10 @@ func (c *Console) articleAction(w http.ResponseWriter, r *http.Request) {
 		body := map[string]any{}
 		if v := r.PostFormValue("comment"); v != "" {
 			body["comment"] = v
+		}
+		// The approver approves the version their page showed.
+		if v, perr := strconv.Atoi(r.PostFormValue("version")); action == "approve" && perr == nil && v > 0 {
+			body["version"] = v
 		}
 		if r.PostFormValue("urgent") == "1" {
 			body["urgent"] = true

@@ -68,7 +68,8 @@ func capDocument(identifier, area string, now time.Time) string {
 //     A submitter gets 403 for the queue and for an action.
 //   - an editor writes an article, sets its cover (shown at the desk
 //     before it is public) and submits it; the editor cannot approve it;
-//     the chief editor approves and it is public, then corrects it (a new
+//     the chief editor approves the version their page shows (an older
+//     one is refused) and it is public, then corrects it (a new
 //     revision, live at once at the same address). An official who both
 //     writes and approves cannot approve their own article: the page
 //     shows the API's four-eyes refusal. A submitter gets 403 for the
@@ -335,6 +336,17 @@ func TestConsoleRolesInBrowser(t *testing.T) {
 			b.shot(chief, "desk")
 			b.open(chief, "/console/portal/"+artID, http.StatusOK)
 			b.shot(chief, "article-review")
+			// The approval names the version the page showed: one read
+			// before a change (the draft's first) is refused, nothing
+			// published.
+			if v := eval[string](b, chief, `document.querySelector("#pt-approve input[name=version]").value`); v == "" || v == "0" || v == "1" {
+				t.Errorf("the approval form's version %q, want the article's current one", v)
+			}
+			chiefCSRF := eval[string](b, chief, `document.body.dataset.csrf`)
+			if code := postForm(b, chief, "/console/portal/"+artID+"/approve", "csrf="+chiefCSRF+"&version=1"); code != http.StatusConflict {
+				t.Errorf("approving the draft's first version after it changed: %d, want 409", code)
+			}
+			b.open(chief, "/console/portal/"+artID, http.StatusOK)
 			b.do(chief, "approve the article", chromedp.Click(chromedp.ID("do-approve")))
 			b.waitUntil(chief, "published", `document.getElementById("article-status").dataset.status === "published"`)
 			b.checkA11y(chief)

@@ -420,6 +420,10 @@ func (s *Service) Submit(ctx context.Context, a Actor, id string) (Article, erro
 type Approval struct {
 	PublishAt time.Time // zero: now
 	Urgent    bool      // push on the direct lane
+	// Version is the article's Version as the approver read it; when set,
+	// an article changed since (returned, rewritten and resubmitted while
+	// they read) is not approved: they approve what they read.
+	Version int
 }
 
 // Approve publishes a submitted article now or at PublishAt, and
@@ -430,6 +434,10 @@ func (s *Service) Approve(ctx context.Context, a Actor, id string, ap Approval) 
 	art, err := s.authorise(ctx, a, id, "approve")
 	if err != nil {
 		return Article{}, err
+	}
+	if ap.Version != 0 && ap.Version != art.Version {
+		return Article{}, (&loa.Error{Code: loa.EConflict, Field: "version",
+			Detail: fmt.Sprintf("article %s changed since you read it (version %d, now %d): read it again before approving", id, ap.Version, art.Version)}).Wrap(ErrState)
 	}
 	now := s.d.Now().UTC()
 	if !ap.PublishAt.IsZero() && !ap.PublishAt.After(now) {
