@@ -124,10 +124,13 @@ type GrantRecord struct {
 }
 
 // ProvinceLevel reports whether r is granted by administrators only: admin
-// itself, the province's approval and feedback-coordination roles, and
-// the issuing of disaster alerts to the province's public.
+// itself, the province's approval and feedback-coordination roles, the
+// issuing of disaster alerts to the province's public, and the portal's
+// approval (a chief editor publishes to the public and pushes to a
+// category's subscribers: a unit admin who could grant it would make an
+// editor and a chief editor of their own and publish alone).
 func (r Role) ProvinceLevel() bool {
-	return r == RoleAdmin || r == RoleBroadcastApprover || r == RoleFeedbackCoordinator || r == RoleAlertIssuer
+	return r == RoleAdmin || r == RoleBroadcastApprover || r == RoleFeedbackCoordinator || r == RoleAlertIssuer || r == RoleChiefEditor
 }
 
 // TOTPFactor is an official's authenticator-app factor. SecretSealed is

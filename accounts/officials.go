@@ -451,6 +451,15 @@ func (s *Service) CheckApprover(ctx context.Context, approverID string, submitte
 	if !slices.Contains(grants, RoleGrant{Unit: s.cfg.ApprovalUnit, Role: RoleBroadcastApprover}) {
 		return forbidden("approving needs the role %s in the approval unit %s", RoleBroadcastApprover, s.cfg.ApprovalUnit)
 	}
+	return s.CheckIndependent(ctx, approverID, submitters...)
+}
+
+// CheckIndependent returns an error wrapping ErrFourEyes when the approver
+// is one of the submitters (the officials who wrote or submitted what is
+// approved) or appointed one: created their account or granted a role
+// they hold, at any depth of their line of appointment (parts 2 and 3 of
+// the approver rule, for any four-eyes decision; empty ids are skipped).
+func (s *Service) CheckIndependent(ctx context.Context, approverID string, submitters ...string) error {
 	for _, sub := range submitters {
 		if sub == "" {
 			continue

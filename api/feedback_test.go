@@ -46,6 +46,10 @@ func (g accountGrants) Grants(ctx context.Context, id string) ([]feedback.Grant,
 
 type portalGrants struct{ s *accounts.Service }
 
+func (g portalGrants) Independent(ctx context.Context, approver string, writers ...string) error {
+	return g.s.CheckIndependent(ctx, approver, writers...)
+}
+
 func (g portalGrants) Grants(ctx context.Context, id string) ([]portal.Grant, error) {
 	gs, err := g.s.Roles(ctx, id)
 	var out []portal.Grant

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"image/jpeg"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -131,5 +132,71 @@ func TestApprovalIsOfTheVersionRead(t *testing.T) {
 	resp, pub := f.get(t, "/v1/portal/articles/lich-cat-dien", "")
 	if resp.StatusCode != 200 || !bytes.Contains(pub, []byte("Không cắt điện")) || bytes.Contains(pub, []byte(`"version"`)) {
 		t.Errorf("public article: %d %s", resp.StatusCode, pub)
+	}
+}
+
+// TestNoPuppetsAtTheDesk: the chief editor approves, so, like the
+// province's approvers, the role is granted by administrators only — a
+// unit admin cannot make two accounts of their own, an editor and a chief
+// editor, and publish alone. And the approver rule's independence holds at
+// the desk: a chief editor who is also their unit's admin cannot create
+// an editor, have them write, and approve what they wrote; nor correct it
+// once another chief editor approved it.
+func TestNoPuppetsAtTheDesk(t *testing.T) {
+	f := newFeedbackFixture(t)
+	_, admin := f.official(t, "quan.tri.don.vi", "0911000051", "vp-ubnd", "unit_admin")
+	_, chiefAdmin := f.official(t, "tong.bien.tap", "0911000052", "vp-ubnd", "chief_editor", "unit_admin")
+	_, other := f.official(t, "pho.bien.tap", "0911000053", "vp-ubnd", "chief_editor")
+	if resp, b := f.do(t, "PUT", "/v1/portal/categories/tin-tuc", "dev-key", `{"name":"Tin tức","unit":"vp-ubnd","topic":"news"}`); resp.StatusCode != 200 {
+		t.Fatalf("category: %d %v", resp.StatusCode, b)
+	}
+	create := func(by, username, phone, roles string) (*http.Response, map[string]any) {
+		return f.do(t, "POST", "/v1/officials", by, fmtS(`{"username":%q,"full_name":"Cán bộ","phone":%q,"unit":"vp-ubnd","roles":%s,"password":"Mật-khẩu-1"}`,
+			username, phone, roles))
+	}
+	// A unit admin grants no chief editor, at creation or later.
+	if resp, b := create(admin, "rom.duyet", "0911000054", `["chief_editor"]`); resp.StatusCode != 403 {
+		t.Errorf("a unit admin creates a chief editor: %d %v", resp.StatusCode, b)
+	}
+	resp, p := create(admin, "rom.viet", "0911000055", `["editor"]`)
+	if resp.StatusCode != 201 {
+		t.Fatalf("a unit admin creates an editor: %d %v", resp.StatusCode, p)
+	}
+	if resp, b := f.do(t, "POST", "/v1/officials/"+p["id"].(string)+"/roles", admin, `{"unit":"vp-ubnd","role":"chief_editor"}`); resp.StatusCode != 403 {
+		t.Errorf("a unit admin grants chief_editor: %d %v", resp.StatusCode, b)
+	}
+
+	// The chief editor's own editor.
+	resp, puppet := create(chiefAdmin, "con.roi", "0911000056", `["editor"]`)
+	if resp.StatusCode != 201 {
+		t.Fatalf("the chief editor (unit admin) creates an editor: %d %v", resp.StatusCode, puppet)
+	}
+	if resp, b := f.do(t, "POST", "/v1/sessions", "", `{"username":"con.roi","password":"Mật-khẩu-1","send_code":"sms"}`); resp.StatusCode != 202 {
+		t.Fatalf("send code: %d %v", resp.StatusCode, b)
+	}
+	resp, s := f.do(t, "POST", "/v1/sessions", "", fmtS(`{"username":"con.roi","password":"Mật-khẩu-1","otp":%q}`, f.lastCode(t)))
+	if resp.StatusCode != 201 {
+		t.Fatalf("sign-in: %d %v", resp.StatusCode, s)
+	}
+	editor := s["token"].(string)
+	resp, a := f.do(t, "POST", "/v1/portal/articles", editor, `{"category":"tin-tuc","vi":{"title":"Thông báo khẩn","slug":"thong-bao-khan","body":"<p>Chuyển khoản gấp.</p>"}}`)
+	if resp.StatusCode != 201 {
+		t.Fatalf("draft: %d %v", resp.StatusCode, a)
+	}
+	id := a["id"].(string)
+	if resp, b := f.do(t, "POST", "/v1/portal/desk/"+id+"/submit", editor, ""); resp.StatusCode != 200 {
+		t.Fatalf("submit: %d %v", resp.StatusCode, b)
+	}
+	if resp, b := f.do(t, "POST", "/v1/portal/desk/"+id+"/approve", chiefAdmin, `{}`); resp.StatusCode != 403 || b["type"] != "urn:loa:problem:four-eyes" {
+		t.Errorf("the chief editor approves their own editor's article: %d %v, want 403 four-eyes", resp.StatusCode, b)
+	}
+	if resp, _ := f.get(t, "/v1/portal/articles/thong-bao-khan", ""); resp.StatusCode != 404 {
+		t.Errorf("the puppet's article is public: %d", resp.StatusCode)
+	}
+	if resp, b := f.do(t, "POST", "/v1/portal/desk/"+id+"/approve", other, `{}`); resp.StatusCode != 200 {
+		t.Fatalf("an independent chief editor approves: %d %v", resp.StatusCode, b)
+	}
+	if resp, b := f.do(t, "PUT", "/v1/portal/desk/"+id+"/correction", chiefAdmin, `{"vi":{"title":"Thông báo khẩn","slug":"thong-bao-khan","body":"<p>Số tài khoản mới.</p>"}}`); resp.StatusCode != 403 || b["type"] != "urn:loa:problem:four-eyes" {
+		t.Errorf("the chief editor corrects their own editor's article: %d %v, want 403 four-eyes", resp.StatusCode, b)
 	}
 }

@@ -212,6 +212,10 @@ func buildPortal(ctx context.Context, cfg config, store *sqlstore.DB, acc *accou
 
 type portalGrantsOf struct{ acc *accounts.Service }
 
+func (g portalGrantsOf) Independent(ctx context.Context, approver string, writers ...string) error {
+	return g.acc.CheckIndependent(ctx, approver, writers...)
+}
+
 func (g portalGrantsOf) Grants(ctx context.Context, id string) ([]portal.Grant, error) {
 	gs, err := g.acc.Roles(ctx, id)
 	out := make([]portal.Grant, 0, len(gs))

@@ -62,6 +62,11 @@ type Grant struct {
 
 type roleSource interface {
 	Grants(ctx context.Context, accountID string) ([]Grant, error)
+	// Independent returns an error (a *loa.Error with loa.EFourEyes) when
+	// the approver appointed one of the writers: created their account
+	// or granted a role they hold, at any depth (the approver rule,
+	// accounts.Service.CheckIndependent).
+	Independent(ctx context.Context, approverID string, writers ...string) error
 }
 
 // Config configures the service.
@@ -331,12 +336,23 @@ func (s *Service) authorise(ctx context.Context, a Actor, id, action string) (Ar
 		return Article{}, err
 	}
 	if action == "approve" || action == "correct" {
-		wrote, err := s.wrote(ctx, a.AccountID, art)
+		writers, err := s.writers(ctx, art)
 		if err != nil {
 			return Article{}, err
 		}
-		if wrote {
+		if a.AccountID != "" && slices.Contains(writers, a.AccountID) {
 			return Article{}, (&loa.Error{Code: loa.EFourEyes, Detail: "an article is approved, and corrected, by a chief editor who wrote none of it before its approval (drafted, edited, set its cover or submitted it)"}).Wrap(ErrForbidden)
+		}
+		// Nor by one who appointed a writer: an editor of their own
+		// making is their own hand.
+		if a.AccountID != "" {
+			if err := s.d.Roles.Independent(ctx, a.AccountID, writers...); err != nil {
+				var le *loa.Error
+				if errors.As(err, &le) && le.Code == loa.EFourEyes {
+					return Article{}, (&loa.Error{Code: loa.EFourEyes, Detail: "an article is approved, and corrected, by a chief editor independent of its writers: " + le.Detail}).Wrap(ErrForbidden)
+				}
+				return Article{}, err
+			}
 		}
 	}
 	if !slices.Contains(act.from, art.Status) {
@@ -345,30 +361,33 @@ func (s *Service) authorise(ctx context.Context, a Actor, id, action string) (Ar
 	return art, nil
 }
 
-// wrote reports whether the account wrote any of the article before its
+// writers lists the accounts that wrote any of the article before its
 // approval: drafted, edited or submitted it, or set its cover. Such an
 // account neither approves it nor corrects it once it is live, since a
-// correction is live at once, approved by nobody else.
-func (s *Service) wrote(ctx context.Context, account string, art Article) (bool, error) {
-	if account == "" {
-		return false, nil
+// correction is live at once, approved by nobody else; nor does one who
+// appointed any of them.
+func (s *Service) writers(ctx context.Context, art Article) ([]string, error) {
+	var out []string
+	add := func(id string) {
+		if id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
 	}
-	if art.CreatedBy == account || art.SubmittedBy == account {
-		return true, nil
-	}
+	add(art.CreatedBy)
+	add(art.SubmittedBy)
 	evs, err := s.d.Store.ArticleHistory(ctx, art.ID)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	for _, e := range evs {
 		switch e.Action {
 		case "create", "edit", "submit", "cover":
-			if e.Actor == account && (e.To == StatusDraft || e.To == StatusReturned || e.To == StatusSubmitted) {
-				return true, nil
+			if e.To == StatusDraft || e.To == StatusReturned || e.To == StatusSubmitted {
+				add(e.Actor)
 			}
 		}
 	}
-	return false, nil
+	return out, nil
 }
 
 // Edit changes a draft's (or a returned article's) texts: a new revision.
