@@ -562,6 +562,12 @@ func TestJSONAlert(t *testing.T) {
 		{"references", func(j *alert.JSONAlert) { j.MsgType = "update" }},
 		{"channels[0]", func(j *alert.JSONAlert) { j.Channels = []string{"email"} }},
 		{"polygon", func(j *alert.JSONAlert) { j.Polygon = [][2]float64{{1, 2}} }},
+		{"polygon", func(j *alert.JSONAlert) {
+			j.Polygon = make([][2]float64, cap.MaxPolygonPoints)
+			for i := range j.Polygon {
+				j.Polygon[i] = [2]float64{15.8 + float64(i%2)/10, 108.2 + float64(i%3)/10}
+			}
+		}},
 		{"circle.radius_km", func(j *alert.JSONAlert) { j.Circle = &alert.JSONCircle{Lat: 16, Lon: 108} }},
 	}
 	for _, tc := range bad {

@@ -144,8 +144,8 @@ func (s *Service) FromJSON(ctx context.Context, j JSONAlert, sender string) (Inp
 		area.Geocodes = append(area.Geocodes, cap.ValuePair{ValueName: cap.GeocodeVNAdmin, Value: code})
 	}
 	if len(j.Polygon) > 0 {
-		if len(j.Polygon) < 3 {
-			return Input{}, bad("polygon", "needs at least three points")
+		if len(j.Polygon) < 3 || len(j.Polygon) >= cap.MaxPolygonPoints {
+			return Input{}, bad("polygon", "needs at least three points and at most %d", cap.MaxPolygonPoints-1)
 		}
 		var p cap.Polygon
 		for i, pt := range j.Polygon {

@@ -2,6 +2,7 @@ package cap
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"slices"
@@ -388,6 +389,11 @@ func TestParseValidation(t *testing.T) {
 		{"polygon longitude out of range", "</areaDesc>", "</areaDesc><polygon>15.8,188.2 16.0,108.2 16.0,108.4 15.8,188.2</polygon>", "alert/info[0]/area[0]/polygon[0]", ErrInvalid},
 		{"polygon NaN", "</areaDesc>", "</areaDesc><polygon>NaN,108.2 16.0,108.2 16.0,108.4 NaN,108.2</polygon>", "alert/info[0]/area[0]/polygon[0]", ErrInvalid},
 		{"polygon space after comma", "</areaDesc>", "</areaDesc><polygon>15.8, 108.2 16.0,108.2 16.0,108.4 15.8,108.2</polygon>", "alert/info[0]/area[0]/polygon[0]", ErrInvalid},
+		// A point-in-polygon test per unit and vertex: bounded per alert.
+		{"polygons at the point limit", "</areaDesc>", "</areaDesc>" + polygons(MaxPolygonPoints/2, MaxPolygonPoints/2), "", nil},
+		{"polygons past the point limit", "</areaDesc>", "</areaDesc>" + polygons(MaxPolygonPoints/2, MaxPolygonPoints/2, 4), "alert/info[0]/area[0]/polygon[2]", ErrInvalid},
+		{"circles at the limit", "</areaDesc>", "</areaDesc>" + strings.Repeat("<circle>16.2,109.8 5</circle>", MaxCircles), "", nil},
+		{"circles past the limit", "</areaDesc>", "</areaDesc>" + strings.Repeat("<circle>16.2,109.8 5</circle>", MaxCircles+1), fmt.Sprintf("alert/info[0]/area[0]/circle[%d]", MaxCircles), ErrInvalid},
 		{"second polygon bad", "</areaDesc>", "</areaDesc><polygon>15.8,108.2 16.0,108.2 16.0,108.4 15.8,108.2</polygon><polygon>1,1</polygon>", "alert/info[0]/area[0]/polygon[1]", ErrInvalid},
 		{"circle without radius", "</areaDesc>", "</areaDesc><circle>16.2,109.8</circle>", "alert/info[0]/area[0]/circle[0]", ErrInvalid},
 		{"circle negative radius", "</areaDesc>", "</areaDesc><circle>16.2,109.8 -5</circle>", "alert/info[0]/area[0]/circle[0]", ErrInvalid},
@@ -512,5 +518,37 @@ func TestHostileInputBoundedMemory(t *testing.T) {
 				t.Errorf("allocated %d bytes, want at most %d", alloc, budget)
 			}
 		})
+	}
+}
+
+// polygons returns <polygon> elements of the numbers of points given.
+func polygons(points ...int) string {
+	var b strings.Builder
+	for _, n := range points {
+		b.WriteString("<polygon>15.8,108.2")
+		for range n - 2 {
+			b.WriteString(" 16.0,108.3")
+		}
+		b.WriteString(" 15.8,108.2</polygon>")
+	}
+	return b.String()
+}
+
+// BenchmarkShapesAtTheLimit is the work of finding the units of an alert
+// with the most polygon points Parse admits, per 1,000 unit centroids
+// (none inside: every edge is tested). Run with -benchtime 3x.
+func BenchmarkShapesAtTheLimit(b *testing.B) {
+	doc := strings.Replace(minimal, "</areaDesc>", "</areaDesc>"+polygons(MaxPolygonPoints), 1)
+	a, err := Parse(strings.NewReader(doc), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ar := a.Infos[0].Areas[0]
+	for b.Loop() {
+		for i := range 1000 {
+			if ar.Contains(Point{Lat: 17 + float64(i)/1e4, Lon: 107}) {
+				b.Fatal("inside")
+			}
+		}
 	}
 }

@@ -11,6 +11,20 @@ type Point struct {
 	Lon float64 `json:"lon"`
 }
 
+// Bounds on an alert's shapes. Loa finds the units an alert reaches by
+// testing each unit's centroid against every polygon edge and circle of
+// the alert, so the work of one post is the number of units times these.
+// A 1 MiB document holds about 95,000 polygon points (7 to 11 s against
+// 10,000 centroids on the loaded shared test machine; see docs/testing.md)
+// or 45,000 circles; real
+// warning polygons have tens to hundreds of points (the US Wireless
+// Emergency Alerts take at most 100), so an alert may have 10,000 polygon
+// points in all and 100 circles.
+const (
+	MaxPolygonPoints = 10_000
+	MaxCircles       = 100
+)
+
 // Polygon is a closed ring of points, the first equal to the last, as in a
 // CAP <polygon>. Parse guarantees at least four points.
 type Polygon []Point

@@ -98,6 +98,9 @@ var (
 type validator struct {
 	knownArea func(string) bool
 	err       *loa.Error
+	// The polygon points and circles seen so far, against
+	// MaxPolygonPoints and MaxCircles.
+	points, circles int
 }
 
 func (v *validator) fail(class error, elem, format string, args ...any) {
@@ -226,12 +229,20 @@ func (v *validator) area(path string, x *xmlArea) Area {
 		if err != nil {
 			v.fail(ErrInvalid, fmt.Sprintf("%s/polygon[%d]", path, i), "%v", err)
 		}
+		if v.points += len(p); v.points > MaxPolygonPoints {
+			v.fail(ErrInvalid, fmt.Sprintf("%s/polygon[%d]", path, i), "an alert's polygons may have at most %d points in all", MaxPolygonPoints)
+			break
+		}
 		ar.Polygons = append(ar.Polygons, p)
 	}
 	for i, s := range x.Circle {
 		c, err := parseCircle(s)
 		if err != nil {
 			v.fail(ErrInvalid, fmt.Sprintf("%s/circle[%d]", path, i), "%v", err)
+		}
+		if v.circles++; v.circles > MaxCircles {
+			v.fail(ErrInvalid, fmt.Sprintf("%s/circle[%d]", path, i), "an alert may have at most %d circles", MaxCircles)
+			break
 		}
 		ar.Circles = append(ar.Circles, c)
 	}
