@@ -16,7 +16,7 @@ import (
 // looking for more work and parks again; on one processor the woken
 // goroutine runs next on the same thread, and more requests and answers
 // share each write and read. On the 2-core benchmark machine a bulk
-// dispatcher spent 5–10 % less CPU a push this way (docs/testing.md),
+// dispatcher spent 5–17 % less CPU a push this way (docs/testing.md),
 // and needs 0.6–0.8 of a core for 10,000 pushes a second (62–81 CPU-µs
 // a push at 0 and 20 ms): a process needing more than a core is better
 // run as more replicas (they share the lanes through consumer groups),
