@@ -163,6 +163,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, err)
 		}
 	}
+	if v := getenv("LOA_PROCS"); v != "" { // applied by main (procs)
+		if _, err := parseProcs(v); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	c.AuditRetentionDays = intVar(getenv, "LOA_AUDIT_RETENTION_DAYS", 365, 1, 100*365, &errs)
 	c.Operator = getenv("USER")
 	if tp, err := api.ParseTrustedProxies(getenv("LOA_TRUSTED_PROXIES")); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
@@ -28,6 +29,9 @@ func main() {
 	}
 	if n, ok := gcPercent(os.Args, os.Getenv); ok {
 		debug.SetGCPercent(n)
+	}
+	if n, ok := procs(os.Args, os.Getenv); ok {
+		runtime.GOMAXPROCS(n)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile, err := startCPUProfile(os.Getenv("LOA_CPUPROFILE"), os.Args)
