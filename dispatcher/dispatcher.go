@@ -91,6 +91,11 @@ type Config struct {
 	// Redis client New is given.
 	UrgentStore *sqlstore.DB
 	UrgentRedis redis.UniversalClient
+	// UrgentReader reads the otp, alert and direct lanes through kafka-go's
+	// Reader, which fetches each partition on a connection of its own, as
+	// the bulk lane does, instead of one fetch request for all the
+	// partitions a broker leads (groupFetcher, the default).
+	UrgentReader bool
 }
 
 // DefaultConfig returns the defaults: generous budgets for codes and
@@ -294,18 +299,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}()
 	g, ctx := errgroup.WithContext(ctx)
 	for _, lane := range lanes {
-		c := &consumer{
-			cfg: consumerConfig{
-				Brokers: d.cfg.Brokers, Topic: d.cfg.Names.Lane(lane), Group: d.cfg.Names.Group("loa-dispatcher-" + string(lane)),
-				Workers: d.workers(lane), ShutdownTimeout: d.cfg.ShutdownTimeout,
-				Long: isPlan, LongWorkers: 2, Pending: d.pendingHook(lane),
-				OneFetch: lane != topics.LaneBulk,
-			},
-			handle:   d.guard(d.handleLane),
-			pub:      d.pub,
-			log:      d.log.With(slog.String("lane", string(lane))),
-			noCommit: d.noCommit,
-		}
+		c := d.laneConsumer(lane)
 		g.Go(func() error { return c.Run(ctx) })
 	}
 	// Codes and alerts have retry tiers of their own, so a bulk retry held
@@ -553,4 +547,22 @@ func isPlan(m kafkaMessage) bool {
 		}
 	}
 	return false
+}
+
+// laneConsumer returns the consumer of lane's topic. The urgent lanes
+// read through one fetch a broker unless UrgentReader asks for
+// kafka-go's Reader; the bulk lane through the Reader.
+func (d *Dispatcher) laneConsumer(lane topics.Lane) *consumer {
+	return &consumer{
+		cfg: consumerConfig{
+			Brokers: d.cfg.Brokers, Topic: d.cfg.Names.Lane(lane), Group: d.cfg.Names.Group("loa-dispatcher-" + string(lane)),
+			Workers: d.workers(lane), ShutdownTimeout: d.cfg.ShutdownTimeout,
+			Long: isPlan, LongWorkers: 2, Pending: d.pendingHook(lane),
+			OneFetch: lane != topics.LaneBulk && !d.cfg.UrgentReader,
+		},
+		handle:   d.guard(d.handleLane),
+		pub:      d.pub,
+		log:      d.log.With(slog.String("lane", string(lane))),
+		noCommit: d.noCommit,
+	}
 }

@@ -232,3 +232,42 @@ func TestGroupFetchersShareTheTopic(t *testing.T) {
 		})
 	}
 }
+
+// TestUrgentLanesCanReadThroughTheReader: the urgent lanes read through
+// one fetch a broker by default and through kafka-go's Reader with
+// UrgentReader (LOA_DISPATCHER_URGENT_FETCH=reader), the bulk lane through
+// the Reader either way; with the Reader, the urgent lanes still deliver
+// each notification once across a restart.
+func TestUrgentLanesCanReadThroughTheReader(t *testing.T) {
+	for _, reader := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.Brokers, cfg.UrgentReader = []string{"127.0.0.1:9"}, reader
+		d, err := New(cfg, nil, nil, nil, nil, quietLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, lane := range []topics.Lane{topics.LaneOTP, topics.LaneAlert, topics.LaneDirect, topics.LaneBulk} {
+			want := lane != topics.LaneBulk && !reader
+			if got := d.laneConsumer(lane).cfg.OneFetch; got != want {
+				t.Errorf("UrgentReader %v: lane %s reads through one fetch: %v, want %v", reader, lane, got, want)
+			}
+		}
+	}
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		const n = 300
+		ids := r.publishDirect(t, n, "reader")
+		reader := func(d *Dispatcher) { d.cfg.UrgentReader = true }
+		stop := r.start(t, reader)
+		if err := r.outbox.WaitTotal(waitCtx(t), 100); err != nil {
+			t.Fatalf("first dispatcher delivered %d: %v", r.outbox.Total(), err)
+		}
+		stop()
+		stop = r.start(t, reader)
+		if err := r.outbox.WaitTotal(waitCtx(t), n); err != nil {
+			t.Fatalf("delivered %d of %d: %v", r.outbox.Total(), n, err)
+		}
+		waitLedger(t, r, ids)
+		stop()
+		assertEachOnce(t, r, ids)
+	})
+}

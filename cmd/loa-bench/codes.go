@@ -97,6 +97,20 @@ type codeResult struct {
 	stages stageHists
 	// pools are the processes' connection pools' waits.
 	pools []string
+	// windows are the delivered codes by when they were asked, in
+	// windows of codeWindow from the first request.
+	windows []codeWindowResult
+}
+
+// codeWindow is how long a window of codes the result splits the
+// codes' times by, so that a tail made in a few seconds (a stall) can be
+// told from one spread over the run.
+const codeWindow = 10 * time.Second
+
+// codeWindowResult is the codes asked in one window.
+type codeWindowResult struct {
+	start     time.Duration // from the first request
+	delivered []time.Duration
 }
 
 // addLimiter adds a dispatcher's rate-limiter counts of the providers the
@@ -139,10 +153,26 @@ func (l *codeLoad) collect(ctx context.Context, fl *fleet.Fleet, wait time.Durat
 		}
 		if len(got) == len(l.asked) || time.Now().After(deadline) {
 			r.delivered = r.delivered[:0]
+			var first time.Time
+			for _, t := range l.asked {
+				if first.IsZero() || t.Before(first) {
+					first = t
+				}
+			}
+			r.windows = nil
 			for phone, at := range got {
-				r.delivered = append(r.delivered, at.Sub(l.asked[phone]))
+				d := at.Sub(l.asked[phone])
+				r.delivered = append(r.delivered, d)
+				w := int(l.asked[phone].Sub(first) / codeWindow)
+				for len(r.windows) <= w {
+					r.windows = append(r.windows, codeWindowResult{start: time.Duration(len(r.windows)) * codeWindow})
+				}
+				r.windows[w].delivered = append(r.windows[w].delivered, d)
 			}
 			slices.Sort(r.delivered)
+			for _, w := range r.windows {
+				slices.Sort(w.delivered)
+			}
 			r.missing = len(l.asked) - len(got)
 			return r, nil
 		}
@@ -180,6 +210,14 @@ func (r *codeResult) print(w io.Writer) {
 		fmt.Fprintf(w, "; %d accepted codes never reached a gateway", r.missing)
 	}
 	fmt.Fprintln(w)
+	if len(r.windows) > 1 {
+		var parts []string
+		for _, w := range r.windows {
+			parts = append(parts, fmt.Sprintf("%.0f s: %d, %.0f / %.0f", w.start.Seconds(), len(w.delivered),
+				float64(quantile(w.delivered, .99).Microseconds())/1000, float64(quantile(w.delivered, 1).Microseconds())/1000))
+		}
+		fmt.Fprintf(w, "  by when asked (%.0f s windows from the first: codes, p99 / max ms): %s\n", codeWindow.Seconds(), strings.Join(parts, "; "))
+	}
 	a := r.apiTook
 	fmt.Fprintf(w, "  the API's answer (202): p50 %s, p99 %s, max %s\n", ms(quantile(a, .5)), ms(quantile(a, .99)), ms(quantile(a, 1)))
 	r.stages.print(w)

@@ -57,6 +57,10 @@ type config struct {
 	// consumer (LOA_DISPATCHER_LEDGER).
 	DispatcherLanes  []topics.Lane
 	DispatcherLedger bool
+	// UrgentReader reads the urgent lanes (otp, alert, direct) through
+	// kafka-go's Reader, a fetch a partition, instead of the one fetch a
+	// broker (LOA_DISPATCHER_URGENT_FETCH=reader; default one).
+	UrgentReader bool
 	// Nice is the least nice value the process runs at (LOA_NICE; applied
 	// by main).
 	Nice           int
@@ -127,6 +131,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.RedisUrgentConns = intVar(getenv, "LOA_REDIS_URGENT_CONNS", 64, 0, 1000, &errs)
 	c.DispatcherLanes = lanesVar(getenv, "LOA_DISPATCHER_LANES", &errs)
 	c.DispatcherLedger = boolVar(getenv, "LOA_DISPATCHER_LEDGER", true, &errs)
+	switch v := strings.ToLower(strings.TrimSpace(getenv("LOA_DISPATCHER_URGENT_FETCH"))); v {
+	case "", "one":
+	case "reader":
+		c.UrgentReader = true
+	default:
+		errs = append(errs, fmt.Errorf("LOA_DISPATCHER_URGENT_FETCH: %q is neither one nor reader", v))
+	}
 	c.Nice = intVar(getenv, "LOA_NICE", 0, 0, 19, &errs)
 	c.RetryTiers = []time.Duration{5 * time.Second, time.Minute, 10 * time.Minute}
 	if v := getenv("LOA_RETRY_TIERS"); v != "" {

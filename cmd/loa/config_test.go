@@ -39,9 +39,10 @@ func TestSendTimeoutReachesTheFCMClient(t *testing.T) {
 
 // TestDispatcherLanesConfig: LOA_DISPATCHER_LANES names the lanes a
 // dispatcher consumes (all when unset), LOA_DISPATCHER_LEDGER whether it
-// runs the ledger; an unknown, empty or repeated lane and a ledger
-// setting that is not on or off are configuration errors naming the
-// variable and the lanes there are.
+// runs the ledger, LOA_DISPATCHER_URGENT_FETCH how the urgent lanes are
+// read; an unknown, empty or repeated lane, a ledger setting that is not
+// on or off and a fetch that is not one or reader are configuration
+// errors naming the variable (and the lanes there are).
 func TestDispatcherLanesConfig(t *testing.T) {
 	load := func(kv map[string]string) (config, error) { return loadConfig(func(k string) string { return kv[k] }) }
 	c, err := load(nil)
@@ -67,6 +68,15 @@ func TestDispatcherLanesConfig(t *testing.T) {
 	}
 	if _, err := load(map[string]string{"LOA_DISPATCHER_LEDGER": "sometimes"}); err == nil || !strings.Contains(err.Error(), "LOA_DISPATCHER_LEDGER") {
 		t.Errorf("LOA_DISPATCHER_LEDGER=sometimes: %v", err)
+	}
+	for v, want := range map[string]bool{"": false, "one": false, " Reader ": true, "reader": true} {
+		c, err := load(map[string]string{"LOA_DISPATCHER_URGENT_FETCH": v})
+		if err != nil || c.UrgentReader != want {
+			t.Errorf("LOA_DISPATCHER_URGENT_FETCH=%q: reader %v, %v; want %v", v, c.UrgentReader, err, want)
+		}
+	}
+	if _, err := load(map[string]string{"LOA_DISPATCHER_URGENT_FETCH": "both"}); err == nil || !strings.Contains(err.Error(), "LOA_DISPATCHER_URGENT_FETCH") {
+		t.Errorf("LOA_DISPATCHER_URGENT_FETCH=both: %v", err)
 	}
 }
 
