@@ -259,6 +259,14 @@ func (s *Service) check(ctx context.Context, d Draft) (Draft, error) {
 			v.Add(fmt.Sprintf("channels[%d]", i), "must be push or sms")
 		}
 	}
+	if slices.Contains(d.Channels, ChannelPush) {
+		// FCM refuses a push over 4,096 bytes, to every device: the texts
+		// must fit in one, as the plan's data carries them (envelope).
+		data := map[string]string{"broadcast_id": strings.Repeat("0", 36), "topic": d.Topic, "title_en": d.TitleEN, "body_en": d.BodyEN}
+		if n, max := producer.PushSize(d.Title, d.Body, data), producer.PushPayload-producer.PushReserve; n > max {
+			v.Add("body", "with the title and the English texts the push would be %d bytes of JSON, over the %d a push may carry (FCM takes 4,096): shorten them, or send by SMS alone", n, max)
+		}
+	}
 	if !d.SendAt.IsZero() && !d.SendAt.After(s.d.Now()) {
 		v.Add("send_at", "must be in the future (leave it out to send as soon as approved)")
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -345,6 +346,12 @@ func TestDraftValidation(t *testing.T) {
 		{"request_document.date", func(d *broadcast.Draft) { d.Document.Date = "" }},
 		{"request_document.date", func(d *broadcast.Draft) { d.Document.Date = "20/11/2026" }},
 		{"request_document.date", func(d *broadcast.Draft) { d.Document.Date = "2026-02-30" }},
+		// A push FCM would refuse, to every device: 2,000 characters of
+		// Vietnamese, or the English texts beside the Vietnamese.
+		{"body", func(d *broadcast.Draft) { d.Body = strings.Repeat("ệ", 2000) }},
+		{"body", func(d *broadcast.Draft) {
+			d.Body, d.TitleEN, d.BodyEN = strings.Repeat("Nước lên. ", 150), "Flood", strings.Repeat("Water is rising. ", 100)
+		}},
 	}
 	for _, c := range cases {
 		d := draft()
@@ -365,6 +372,18 @@ func TestDraftValidation(t *testing.T) {
 	}
 	if p := r.pub.plans(t); len(p) != 1 || !p[0].AreaTopics || p[0].Collapse != b.ID {
 		t.Errorf("plans %+v", p)
+	}
+	// By SMS alone the texts may be as long as the limits allow (the
+	// estimate counts the segments); a push that fits is taken whole.
+	d = draft()
+	d.Body, d.Channels = strings.Repeat("ệ", 2000), []string{"sms"}
+	if _, err := r.svc.Create(context.Background(), submitter, d); err != nil {
+		t.Errorf("a long SMS-only broadcast: %v", err)
+	}
+	d = draft()
+	d.Body, d.TitleEN, d.BodyEN = strings.Repeat("Nước lên. ", 100), "Flood", strings.Repeat("Water is rising. ", 50)
+	if _, err := r.svc.Create(context.Background(), submitter, d); err != nil {
+		t.Errorf("a push that fits: %v", err)
 	}
 	// Decomposed Vietnamese is stored NFC; channels default to push.
 	d = draft()

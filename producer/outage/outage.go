@@ -642,13 +642,18 @@ func (s *Service) sendNow(ctx context.Context, o Record, id, kind string, now ti
 // subscribers of the outage's areas, expiring when the outage ends.
 func (s *Service) envelope(o Record, id, kind string, now time.Time) (producer.Envelope, error) {
 	title, body := Text(kind, o.Location, o.Start, o.End, o.Reason)
+	data := map[string]string{"type": "outage", "outage_id": o.ID, "notice": kind, "version": strconv.Itoa(o.Version)}
+	// A long location and reason (what JSON escapes counts six bytes) could
+	// pass FCM's 4,096 bytes, and FCM would refuse the push to every
+	// device: the body is cut to what one push carries.
+	body = producer.CutJSON(body, producer.PushPayload-producer.PushReserve-producer.PushSize(title, "", data)+len(`""`))
 	plan := producer.Plan{
 		NotificationID: id,
 		Audience:       producer.Audience{Areas: o.Areas},
 		Channels:       s.cfg.Channels,
 		Title:          title,
 		Body:           body,
-		Data:           map[string]string{"type": "outage", "outage_id": o.ID, "notice": kind, "version": strconv.Itoa(o.Version)},
+		Data:           data,
 		Priority:       "normal",
 		// Reminders, changes and the cancellation of one schedule replace
 		// each other on the phone.

@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/channels/fcm"
 	"github.com/loa-hub/loa/internal/areas"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
@@ -506,6 +509,32 @@ func TestConfig(t *testing.T) {
 	} {
 		if c.Validate() == nil {
 			t.Errorf("%+v accepted", c)
+		}
+	}
+}
+
+// TestNoticesFitAPush: a location and a reason of 500 characters each,
+// full of what JSON escapes six bytes long, would make a notice FCM
+// refuses to every device; the body is cut to fit one push.
+func TestNoticesFitAPush(t *testing.T) {
+	r := newRig(t, testenv.OpenStore(t, testenv.SQLiteURL(t)))
+	in := base
+	in.Location, in.Reason = strings.Repeat("<&>", 166)+"xy", strings.Repeat("&", 500)
+	r.post(t, in)
+	envs := r.pub.take()
+	for _, e := range r.due(t, end) {
+		envs = append(envs, e)
+	}
+	if len(envs) == 0 {
+		t.Fatal("no notices")
+	}
+	for _, e := range envs {
+		p := plan(t, e)
+		if n := fcm.PayloadSize(channels.Message{Title: p.Title, Body: p.Body, Data: p.Data}); n > fcm.MaxPayload-producer.PushReserve {
+			t.Errorf("notice %s: %d bytes, over the %d a push may carry", p.NotificationID, n, fcm.MaxPayload-producer.PushReserve)
+		}
+		if !strings.Contains(p.Body, "<&><&>") || !utf8.ValidString(p.Body) {
+			t.Errorf("notice %s body %.60q…", p.NotificationID, p.Body)
 		}
 	}
 }

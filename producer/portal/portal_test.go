@@ -9,9 +9,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/channels/fcm"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/internal/topics"
@@ -385,5 +388,44 @@ func TestPlainTextIsText(t *testing.T) {
 	}
 	if got := portal.Slugify(portal.PlainText("Sở TN&MT thông báo")); got != "so-tn-mt-thong-bao" {
 		t.Errorf("slug %q", got)
+	}
+}
+
+// TestTheNoticeFitsAPush: the push telling subscribers of an article
+// carries its title and summary, which may be far longer (300 and 1,000
+// characters, three bytes each in Vietnamese, six for an escaped '&') than
+// FCM takes (4,096 bytes of JSON, less what the dispatcher adds per
+// device): every push of a longer notice would fail. The notice is cut to
+// fit; the article itself, at its address, is whole (a slug, in the
+// push's link, is at most 80 characters).
+func TestTheNoticeFitsAPush(t *testing.T) {
+	r := newRig(t, testenv.OpenStore(t, testenv.SQLiteURL(t)))
+	ctx := context.Background()
+	in := portal.Input{Category: "tin-tuc", VI: portal.TextInput{Title: strings.Repeat("ệ&", 150),
+		Summary: strings.Repeat("ễ&", 500), Body: "<p>Toàn văn.</p>", Slug: strings.Repeat("a", 80)}}
+	a, err := r.svc.Create(ctx, ed("editor-1"), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.Submit(ctx, ed("editor-1"), a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.Approve(ctx, ed("chief"), a.ID, portal.Approval{}); err != nil {
+		t.Fatal(err)
+	}
+	envs := r.published()
+	if len(envs) != 1 {
+		t.Fatalf("%d published", len(envs))
+	}
+	var p producer.Plan
+	if err := json.Unmarshal(envs[0].Payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	m := channels.Message{Title: p.Title, Body: p.Body, Data: p.Data}
+	if n := fcm.PayloadSize(m); n > fcm.MaxPayload-300 {
+		t.Errorf("the notice's push is %d bytes; FCM takes %d, less 300 for the dispatcher", n, fcm.MaxPayload)
+	}
+	if !strings.HasPrefix(p.Title, "ệ&ệ&") || !strings.HasSuffix(p.Title, "…") || !strings.HasPrefix(p.Body, "ễ&") || !utf8.ValidString(p.Title+p.Body) {
+		t.Errorf("the notice: title %q body %q", p.Title, p.Body)
 	}
 }

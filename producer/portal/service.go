@@ -534,11 +534,13 @@ func (s *Service) publication(art Article, cat Category, now time.Time) ([]produ
 		lane, prio = topics.LaneDirect, "high"
 	}
 	id := fmt.Sprintf("article-%s-%d", art.ID, art.Version+1)
+	// The notice is the title and summary, cut to fit a push (FCM refuses
+	// every push of a longer one); the article at its address is whole.
 	p := producer.Plan{NotificationID: id, Audience: producer.Audience{Topics: []string{cat.Topic}}, Channels: []string{"push"},
-		Title: art.VI.Title, Body: art.VI.Summary, Priority: prio, App: "smart",
+		Title: producer.CutJSON(art.VI.Title, producer.PushTitleJSON), Body: producer.CutJSON(art.VI.Summary, producer.PushBodyJSON), Priority: prio, App: "smart",
 		Data: map[string]string{"type": "article", "article_id": art.ID, "url": s.cfg.BaseURL + "/v1/portal/articles/" + art.VI.Slug}}
 	if p.Body == "" {
-		p.Body = art.VI.Title
+		p.Body = p.Title
 	}
 	env, err := producer.NewEnvelope(id, producer.KindPlan, lane, id, art.PublishAt, art.PublishAt.Add(s.cfg.NoticeTTL), "", p)
 	if err != nil {
