@@ -84,7 +84,7 @@ func newAlertFixture(t *testing.T) *alertFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := api.NewHandler(api.Deps{Store: af.store, Direct: direct.New(af.store, af.pub, log), Log: log, DevAPIKey: "dev-key",
+	h := api.NewHandler(api.Deps{Store: af.store, Direct: direct.New(direct.DefaultConfig(), af.store, af.pub, log), Log: log, DevAPIKey: "dev-key",
 		MaxBodyBytes: 8 << 10, Now: af.clock.Now, Accounts: af.svc, Alerts: svc})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

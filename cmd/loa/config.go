@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +14,9 @@ import (
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/api"
 	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/alert"
+	"github.com/loa-hub/loa/producer/direct"
 	"github.com/loa-hub/loa/producer/outage"
 )
 
@@ -80,6 +83,7 @@ type config struct {
 	Accounts      accountsConfig
 	Alerts        alert.Config
 	Outages       outage.Config
+	Direct        direct.Config
 	Console       consoleConfig
 	Feedback      feedbackConfig
 	PortalBaseURL string
@@ -180,6 +184,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.Accounts = loadAccountsConfig(getenv, &errs)
 	c.Alerts = loadAlertConfig(getenv, &errs)
 	c.Outages = loadOutageConfig(getenv, &errs)
+	c.Direct = direct.Config{
+		MaxSMSSegments: intVar(getenv, "LOA_DIRECT_SMS_MAX_SEGMENTS", direct.DefaultConfig().MaxSMSSegments, 1, 255, &errs),
+		FoldSMS:        slices.Contains(c.Providers.SMSFoldKinds, producer.KindDirect),
+	}
 	c.Console = loadConsoleConfig(getenv, &errs)
 	for _, l := range topics.Lanes {
 		name := "LOA_WORKERS_" + strings.ToUpper(string(l))

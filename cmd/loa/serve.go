@@ -228,7 +228,7 @@ type apiPart struct {
 // handler and its listener, the outbox poller, the metrics history and
 // the accounts' pending-registration GC.
 func buildAPI(ctx context.Context, cfg config, s *services, m *metrics.Metrics, log *slog.Logger, r role) (*apiPart, error) {
-	svc := direct.New(s.store, s.pub, log)
+	svc := direct.New(cfg.Direct, s.store, s.pub, log)
 	// Lag, dead letters and scheduled items: shared state every API
 	// replica reports alike (dashboards take the max).
 	ops := m.RegisterOps(opsSource(s.store, kafkaadmin.NewLagReader(cfg.KafkaBrokers), s.names))
