@@ -105,9 +105,19 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 	if err != nil {
 		return SignInResult{}, err
 	}
+	// An identity not bound yet, matched to the official by name, is a
+	// client of its own: its pushed codes have their own send window and
+	// challenge, and its wrong codes their own counts, so whoever holds
+	// such an identity can neither spend the official's window of sign-in
+	// codes, nor replace the code the official is about to type, nor lock
+	// the official's authenticator for sign-in.
+	client := clientLoa
+	if link != nil {
+		client = clientSSOBind
+	}
 	if a.Kind == KindOfficial {
 		if r.SendCode != "" {
-			sent, err := s.pushCode(ctx, a, r.SendCode, r.IP, clientLoa, false)
+			sent, err := s.pushCode(ctx, a, r.SendCode, r.IP, client, false)
 			if err != nil {
 				return SignInResult{}, err
 			}
@@ -118,7 +128,7 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "second_factor_missing"})
 			return SignInResult{}, ErrSecondFactorRequired
 		}
-		method, err := s.secondFactor(ctx, a, r.OTP, clientLoa)
+		method, err := s.secondFactor(ctx, a, r.OTP, client)
 		if err != nil {
 			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "second_factor", "method": method})
 			return SignInResult{}, err
@@ -590,11 +600,17 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, oldPw, newPw, i
 // recovery-code failure count, so one cannot spend or lock the other's.
 const clientLoa = "loa"
 
+// clientSSOBind is the client of a single sign-on by an identity not
+// bound yet (its first sign-in, which binds it): apart from clientLoa, so
+// that strangers' identities named like an official spend none of the
+// official's own sign-in codes and counts.
+const clientSSOBind = "ssobind"
+
 func clientApp(apiKeyID string) string { return "app-" + apiKeyID }
 
 // codePurpose is the purpose of the codes sent to a client.
 func codePurpose(client string) string {
-	if client == clientLoa {
+	if client == clientLoa || client == clientSSOBind {
 		return otp.PurposeLogin
 	}
 	return otp.PurposeMFA
