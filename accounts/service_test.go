@@ -1003,3 +1003,39 @@ func TestSessionsPerAccountAreBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestSignInRacingAResetKeepsNoSession: a sign-in with the old password
+// whose check is under way when the owner's reset (or an
+// administrator's, or a password change) ends every session must not
+// leave a session behind: the stranger who knew the leaked password
+// and signs in again and again would otherwise keep one past the reset.
+func TestSignInRacingAResetKeepsNoSession(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		r.registerCitizen(t, "049095000123", "0912345678")
+		reset := func() {
+			ch, err := r.svc.RequestReset(ctx, "0912345678", "203.0.113.7")
+			if err != nil {
+				t.Errorf("reset: %v", err)
+				return
+			}
+			if err := r.svc.Flush(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := r.svc.ConfirmReset(ctx, accounts.ResetConfirmation{ChallengeID: ch.ID, Code: r.pub.lastCode(t), Password: "Mật-khẩu-2", IP: "203.0.113.7"}); err != nil {
+				t.Errorf("confirm: %v", err)
+			}
+		}
+		r.hasher.during.Store(&reset)
+		res, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: "198.51.100.66"})
+		if err == nil {
+			if _, aerr := r.svc.Authenticate(ctx, res.Token); aerr == nil {
+				t.Fatal("a sign-in with the old password kept its session past the reset")
+			}
+		}
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: "Mật-khẩu-2", IP: "203.0.113.7"}); err != nil {
+			t.Errorf("the new password: %v", err)
+		}
+	})
+}

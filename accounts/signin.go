@@ -154,6 +154,9 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 	if err != nil {
 		return SignInResult{}, err
 	}
+	if err := s.stillCurrent(ctx, a, res.Token, r.IP); err != nil {
+		return SignInResult{}, err
+	}
 	if !sso {
 		if res.ClientKey = strings.TrimSpace(r.ClientKey); !s.validClientKey(res.ClientKey, a.ID) {
 			if res.ClientKey, err = s.newClientKey(a.ID); err != nil {
@@ -483,6 +486,30 @@ func (s *Service) openSession(ctx context.Context, a Account, restricted bool) (
 		return SignInResult{}, fmt.Errorf("accounts: open session: %w", err)
 	}
 	return SignInResult{Token: token, ExpiresAt: sess.ExpiresAt, PasswordExpired: restricted, Account: a}, nil
+}
+
+// stillCurrent ends the session just opened for a, and refuses the
+// sign-in, when the account changed while its credentials were checked:
+// its password was reset or changed, or it was closed. Those end every
+// session of the account, but only the sessions that exist by then; a
+// sign-in that read the account before and opens its session after
+// would keep one (a stranger signing in again and again with a leaked
+// password would outlast the owner's reset). Read after the session is
+// stored, the account shows any such change that ended sessions before
+// it, so no session opened on stale credentials survives.
+func (s *Service) stillCurrent(ctx context.Context, a Account, token, ip string) error {
+	cur, err := s.d.Store.Account(ctx, a.ID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("accounts: sign in: %w", err)
+	}
+	if err == nil && cur.Status == StatusActive && cur.PasswordHash == a.PasswordHash {
+		return nil
+	}
+	if err := s.d.Sessions.DeleteSession(ctx, HashToken(token)); err != nil {
+		return fmt.Errorf("accounts: sign in: %w", err)
+	}
+	s.audit(ctx, "anonymous", "session.failure", a.ID, ip, map[string]string{"reason": "account_changed"})
+	return ErrBadCredentials
 }
 
 // Authenticate returns the session of a token. Errors: ErrNotFound for an
