@@ -161,7 +161,17 @@ func (s *Service) RequestResetWith(ctx context.Context, r ResetRequest) (otp.Cha
 	} else {
 		a = Account{}
 	}
-	ch, code, err := s.issueCodeWith(ctx, phone, otp.PurposeReset, ip, otp.IssueOptions{Subject: subject, Window: "reset-" + ukey})
+	// The address's window of codes (LOA_CODES_PER_IP) is shared by
+	// everyone behind it; a stranger asking codes for made-up user names
+	// from an office's NAT would spend it for the whole office. A client
+	// with a valid key of the account is bounded by its key's window and
+	// the account's bound of reset codes (which go only to the account's
+	// own phone), so it is not counted on the address.
+	sendIP := ip
+	if strings.HasPrefix(ukey, "ck-") {
+		sendIP = ""
+	}
+	ch, code, err := s.issueCodeWith(ctx, phone, otp.PurposeReset, sendIP, otp.IssueOptions{Subject: subject, Window: "reset-" + ukey})
 	if err != nil {
 		return otp.Challenge{}, err
 	}

@@ -859,7 +859,8 @@ func TestClientKeyOutlastsAnAddressWait(t *testing.T) {
 // TestClientKeyOutlastsAResetAddressWait: a stranger behind an office's
 // NAT guessing reset challenges makes the address wait, which holds up
 // every reset asked or confirmed from it without a key (or with another
-// account's, or a made-up one); the citizen's app, sending the
+// account's, or a made-up one), and asking codes for made-up user names
+// spends the address's window of codes; the citizen's app, sending the
 // client_key of its last sign-in, asks and confirms its reset from the
 // same address.
 func TestClientKeyOutlastsAResetAddressWait(t *testing.T) {
@@ -887,6 +888,23 @@ func TestClientKeyOutlastsAResetAddressWait(t *testing.T) {
 			if _, err := r.svc.RequestResetWith(ctx, accounts.ResetRequest{Username: "0912345678", ClientKey: key, IP: office}); !errors.Is(err, accounts.ErrTooManyWrongCodes) {
 				t.Errorf("a request with %s from the waiting address: %v, want its wait", name, err)
 			}
+		}
+		// The stranger also spends the address's window of codes, asking
+		// for made-up user names (each its own window) once the wait is
+		// over.
+		r.clock.Advance(time.Hour)
+		spent := false
+		for i := range 30 {
+			if _, err := r.svc.RequestReset(ctx, fmt.Sprintf("0490950%05d", i), office); err != nil {
+				spent = true
+				break
+			}
+		}
+		if !spent {
+			t.Fatal("the address's window of codes was never spent")
+		}
+		for i := range 25 {
+			r.svc.ConfirmReset(ctx, accounts.ResetConfirmation{ChallengeID: fmt.Sprintf("guess-again-%d", i), Code: "000000", Password: "Mật-khẩu-9", IP: office})
 		}
 		ch, err := r.svc.RequestResetWith(ctx, accounts.ResetRequest{Username: "0912345678", ClientKey: first.ClientKey, IP: office})
 		if err != nil {
