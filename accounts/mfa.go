@@ -157,7 +157,14 @@ func (s *Service) pushCode(ctx context.Context, a Account, method, ip, client st
 	if a.Phone == "" {
 		return CodeSent{}, fmt.Errorf("%w: the account has no phone for codes", ErrSecondFactor)
 	}
-	ch, code, err := s.issueCode(ctx, a.Phone, codePurpose(client), ip)
+	var o otp.IssueOptions
+	if client == clientSSOBind {
+		// The binding's codes have a window of their own, shared by every
+		// identity named like the official: at most one window of them
+		// reaches the phone, and none of the official's own is spent.
+		o.Window = "ssobind-" + a.ID
+	}
+	ch, code, err := s.issueCodeWith(ctx, a.Phone, codePurpose(client), ip, o)
 	if err != nil {
 		return CodeSent{}, err
 	}

@@ -155,3 +155,64 @@ func ssoIdentityIsBound(t *testing.T, is *oidcfake.Issuer, r *rig) {
 		t.Errorf("SSO link notices %v; want one to each of %s, %s, %s", told, tran.Phone, pham.Phone, le.Phone)
 	}
 }
+
+// TestSSOStrangerSpendsNoneOfTheOfficialsCodes: an identity not bound
+// yet whose preferred_username names an official (anyone at the
+// identity provider can choose it) asks codes for the official's first
+// SSO sign-in again and again. Its codes have a window of their own: the
+// official, signing in with the password, still gets a code at once;
+// the stranger's sends do not replace the code the official is about to
+// type; and a code sent for the official's own sign-in does not bind the
+// stranger's identity (a phished sign-in code binds nothing).
+func TestSSOStrangerSpendsNoneOfTheOfficialsCodes(t *testing.T) {
+	is := oidcfake.Start(t)
+	v, err := oidc.New(oidc.Config{Issuer: is.URL, ClientID: "loa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := testenv.Miniredis(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	r := newRigOIDC(t, testenv.OpenStore(t, testenv.SQLiteURL(t)), rdb, nil, v)
+	tran := r.official(t, "tran.b", "0911111111", "sotttt")
+	ctx := context.Background()
+	mallory := is.Token(t, oidcfake.Claims{Subject: "sub-mallory", PreferredUsername: "tran.b", Audience: "loa"})
+	strangerSends := func() (sent, refused int) {
+		for range 10 {
+			if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{IDToken: mallory, SendCode: "sms"}); err != nil {
+				refused++
+			} else {
+				sent++
+			}
+		}
+		return sent, refused
+	}
+	if sent, refused := strangerSends(); sent != 1 || refused != 9 {
+		t.Errorf("the stranger's sends: %d sent, %d refused; want one, then its own cooldown", sent, refused)
+	}
+	// The official signs in at once: the stranger's send spent none of
+	// the official's window or cooldown.
+	own := accounts.SignInRequest{Username: "tran.b", Password: goodPassword, SendCode: "sms"}
+	if _, err := r.svc.SignIn(ctx, own); err != nil {
+		t.Fatalf("the official's own code after the stranger's: %v", err)
+	}
+	code := r.pub.lastCode(t)
+	// More of the stranger's sends, past its cooldown, while the
+	// official types the code.
+	r.clock.Advance(31 * time.Second)
+	if sent, _ := strangerSends(); sent != 1 {
+		t.Errorf("the stranger's second round: %d sent", sent)
+	}
+	// The official's code does not bind the stranger's identity...
+	if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{IDToken: mallory, OTP: code}); err == nil {
+		t.Fatal("the official's sign-in code bound a stranger's identity")
+	}
+	// ...and is still the official's.
+	res, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "tran.b", Password: goodPassword, OTP: code})
+	if err != nil || res.Account.ID != tran.ID {
+		t.Fatalf("the official's code after the stranger's sends: %+v %v", res.Account, err)
+	}
+	if _, err := r.store.SSOLink(ctx, "", "", tran.ID); !errors.Is(err, accounts.ErrNotFound) {
+		t.Errorf("an identity was bound: %v", err)
+	}
+}

@@ -27,7 +27,11 @@ type ResetConfirmation struct {
 	Code        string
 	Password    string
 	OTP         string
-	IP          string
+	// ClientKey is the key the reset was requested with, if any: a
+	// challenge asked for with a valid key of the account, confirmed with
+	// the same key, passes its address's wait.
+	ClientKey string
+	IP        string
 }
 
 // CheckResetAddress refuses, with loa.ERateLimited *loa.Error wrapping ErrTooManyWrongCodes, a
@@ -95,12 +99,17 @@ func (s *Service) RequestResetWith(ctx context.Context, r ResetRequest) (otp.Cha
 		return otp.Challenge{}, err
 	}
 	now := s.now()
-	if err := s.CheckResetAddress(ctx, ip); err != nil {
-		return otp.Challenge{}, err
-	}
 	ukey := userKey(username)
 	key := strings.TrimSpace(r.ClientKey)
+	// The address's wait (after wrong reset codes) holds up every client
+	// behind it, an office's NAT or a carrier's shared address included.
+	// A client with a valid key of the account it names is the account's
+	// own (its wrong codes count on its key) and passes it; checking the
+	// key needs the account, so only a keyed request is looked up first.
 	if key == "" {
+		if err := s.CheckResetAddress(ctx, ip); err != nil {
+			return otp.Challenge{}, err
+		}
 		if err := s.resetThrottled(ctx, "reset:user:"+ukey, now, ip); err != nil {
 			return otp.Challenge{}, err
 		}
@@ -123,6 +132,8 @@ func (s *Service) RequestResetWith(ctx context.Context, r ResetRequest) (otp.Cha
 		if a.ID != "" && s.validClientKey(key, a.ID) {
 			ukey = "ck-" + clientKeyID(key)
 			bound = ukey
+		} else if err := s.CheckResetAddress(ctx, ip); err != nil {
+			return otp.Challenge{}, err
 		}
 		if err := s.resetThrottled(ctx, "reset:user:"+ukey, now, ip); err != nil {
 			return otp.Challenge{}, err
@@ -150,7 +161,17 @@ func (s *Service) RequestResetWith(ctx context.Context, r ResetRequest) (otp.Cha
 	} else {
 		a = Account{}
 	}
-	ch, code, err := s.issueCodeWith(ctx, phone, otp.PurposeReset, ip, otp.IssueOptions{Subject: subject, Window: "reset-" + ukey})
+	// The address's window of codes (LOA_CODES_PER_IP) is shared by
+	// everyone behind it; a stranger asking codes for made-up user names
+	// from an office's NAT would spend it for the whole office. A client
+	// with a valid key of the account is bounded by its key's window and
+	// the account's bound of reset codes (which go only to the account's
+	// own phone), so it is not counted on the address.
+	sendIP := ip
+	if strings.HasPrefix(ukey, "ck-") {
+		sendIP = ""
+	}
+	ch, code, err := s.issueCodeWith(ctx, phone, otp.PurposeReset, sendIP, otp.IssueOptions{Subject: subject, Window: "reset-" + ukey})
 	if err != nil {
 		return otp.Challenge{}, err
 	}
@@ -202,10 +223,25 @@ func (s *Service) ConfirmReset(ctx context.Context, r ResetConfirmation) error {
 		return err
 	}
 	now := s.now()
-	if err := s.CheckResetAddress(ctx, r.IP); err != nil {
-		return err
+	key := strings.TrimSpace(r.ClientKey)
+	// As for the request: only a client naming its key is looked up
+	// before its address's wait is checked.
+	if key == "" {
+		if err := s.CheckResetAddress(ctx, r.IP); err != nil {
+			return err
+		}
 	}
 	subject, err := s.d.Codes.Subject(ctx, chID)
+	if key != "" {
+		// The challenge was asked for with this key, valid for its
+		// account (its subject names the key's id only then).
+		ukey, accountID, _ := strings.Cut(subject, " ")
+		if err != nil || accountID == "" || ukey != "ck-"+clientKeyID(key) || !s.validClientKey(key, accountID) {
+			if werr := s.CheckResetAddress(ctx, r.IP); werr != nil {
+				return werr
+			}
+		}
+	}
 	if err != nil {
 		s.audit(ctx, "anonymous", "password.reset.failure", "", r.IP, map[string]string{"reason": reasonOf(err)})
 		if errors.Is(err, otp.ErrNotFound) {

@@ -856,6 +856,79 @@ func TestClientKeyOutlastsAnAddressWait(t *testing.T) {
 	})
 }
 
+// TestClientKeyOutlastsAResetAddressWait: a stranger behind an office's
+// NAT guessing reset challenges makes the address wait, which holds up
+// every reset asked or confirmed from it without a key (or with another
+// account's, or a made-up one), and asking codes for made-up user names
+// spends the address's window of codes; the citizen's app, sending the
+// client_key of its last sign-in, asks and confirms its reset from the
+// same address.
+func TestClientKeyOutlastsAResetAddressWait(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		const office = "203.0.113.7"
+		r.registerCitizen(t, "049095000123", "0912345678")
+		r.registerCitizen(t, "001099000456", "0987654321")
+		first, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: office})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0987654321", Password: goodPassword, IP: "198.51.100.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 25 {
+			r.svc.ConfirmReset(ctx, accounts.ResetConfirmation{ChallengeID: fmt.Sprintf("guess-%d", i), Code: "000000", Password: "Mật-khẩu-9", IP: office})
+		}
+		if err := r.svc.CheckResetAddress(ctx, office); !errors.Is(err, accounts.ErrTooManyWrongCodes) {
+			t.Fatalf("the office's address after the guesses: %v, want its wait", err)
+		}
+		strangers := map[string]string{"no key": "", "another account's key": other.ClientKey, "a made-up key": "ck1.AAAA.AAAA"}
+		for name, key := range strangers {
+			if _, err := r.svc.RequestResetWith(ctx, accounts.ResetRequest{Username: "0912345678", ClientKey: key, IP: office}); !errors.Is(err, accounts.ErrTooManyWrongCodes) {
+				t.Errorf("a request with %s from the waiting address: %v, want its wait", name, err)
+			}
+		}
+		// The stranger also spends the address's window of codes, asking
+		// for made-up user names (each its own window) once the wait is
+		// over.
+		r.clock.Advance(time.Hour)
+		spent := false
+		for i := range 30 {
+			if _, err := r.svc.RequestReset(ctx, fmt.Sprintf("0490950%05d", i), office); err != nil {
+				spent = true
+				break
+			}
+		}
+		if !spent {
+			t.Fatal("the address's window of codes was never spent")
+		}
+		for i := range 25 {
+			r.svc.ConfirmReset(ctx, accounts.ResetConfirmation{ChallengeID: fmt.Sprintf("guess-again-%d", i), Code: "000000", Password: "Mật-khẩu-9", IP: office})
+		}
+		ch, err := r.svc.RequestResetWith(ctx, accounts.ResetRequest{Username: "0912345678", ClientKey: first.ClientKey, IP: office})
+		if err != nil {
+			t.Fatalf("the citizen's app with its key, from the waiting address: %v", err)
+		}
+		if err := r.svc.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		code := r.pub.lastCode(t)
+		for name, key := range strangers {
+			err := r.svc.ConfirmReset(ctx, accounts.ResetConfirmation{ChallengeID: ch.ID, Code: code, Password: "Mật-khẩu-2", ClientKey: key, IP: office})
+			if !errors.Is(err, accounts.ErrTooManyWrongCodes) {
+				t.Errorf("a confirmation with %s from the waiting address: %v, want its wait", name, err)
+			}
+		}
+		if err := r.svc.ConfirmReset(ctx, accounts.ResetConfirmation{ChallengeID: ch.ID, Code: code, Password: "Mật-khẩu-2", ClientKey: first.ClientKey, IP: office}); err != nil {
+			t.Fatalf("the citizen's app confirms with its key: %v", err)
+		}
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: "Mật-khẩu-2", IP: office, ClientKey: first.ClientKey}); err != nil {
+			t.Errorf("sign in with the new password: %v", err)
+		}
+	})
+}
+
 // TestClientKeyOutlastsAStrangersResets: a stranger who asks reset codes
 // for a citizen's phone from many addresses and types wrong codes spends
 // the user name's window, the account's bound of reset codes and the
@@ -947,4 +1020,40 @@ func TestSessionsPerAccountAreBounded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSignInRacingAResetKeepsNoSession: a sign-in with the old password
+// whose check is under way when the owner's reset (or an
+// administrator's, or a password change) ends every session must not
+// leave a session behind: the stranger who knew the leaked password
+// and signs in again and again would otherwise keep one past the reset.
+func TestSignInRacingAResetKeepsNoSession(t *testing.T) {
+	forEachStore(t, func(t *testing.T, r *rig) {
+		ctx := context.Background()
+		r.registerCitizen(t, "049095000123", "0912345678")
+		reset := func() {
+			ch, err := r.svc.RequestReset(ctx, "0912345678", "203.0.113.7")
+			if err != nil {
+				t.Errorf("reset: %v", err)
+				return
+			}
+			if err := r.svc.Flush(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := r.svc.ConfirmReset(ctx, accounts.ResetConfirmation{ChallengeID: ch.ID, Code: r.pub.lastCode(t), Password: "Mật-khẩu-2", IP: "203.0.113.7"}); err != nil {
+				t.Errorf("confirm: %v", err)
+			}
+		}
+		r.hasher.during.Store(&reset)
+		res, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: goodPassword, IP: "198.51.100.66"})
+		if err == nil {
+			if _, aerr := r.svc.Authenticate(ctx, res.Token); aerr == nil {
+				t.Fatal("a sign-in with the old password kept its session past the reset")
+			}
+		}
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{Username: "0912345678", Password: "Mật-khẩu-2", IP: "203.0.113.7"}); err != nil {
+			t.Errorf("the new password: %v", err)
+		}
+	})
 }

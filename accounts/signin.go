@@ -105,9 +105,19 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 	if err != nil {
 		return SignInResult{}, err
 	}
+	// An identity not bound yet, matched to the official by name, is a
+	// client of its own: its pushed codes have their own send window and
+	// challenge, and its wrong codes their own counts, so whoever holds
+	// such an identity can neither spend the official's window of sign-in
+	// codes, nor replace the code the official is about to type, nor lock
+	// the official's authenticator for sign-in.
+	client := clientLoa
+	if link != nil {
+		client = clientSSOBind
+	}
 	if a.Kind == KindOfficial {
 		if r.SendCode != "" {
-			sent, err := s.pushCode(ctx, a, r.SendCode, r.IP, clientLoa, false)
+			sent, err := s.pushCode(ctx, a, r.SendCode, r.IP, client, false)
 			if err != nil {
 				return SignInResult{}, err
 			}
@@ -118,7 +128,7 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "second_factor_missing"})
 			return SignInResult{}, ErrSecondFactorRequired
 		}
-		method, err := s.secondFactor(ctx, a, r.OTP, clientLoa)
+		method, err := s.secondFactor(ctx, a, r.OTP, client)
 		if err != nil {
 			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "second_factor", "method": method})
 			return SignInResult{}, err
@@ -142,6 +152,9 @@ func (s *Service) SignIn(ctx context.Context, r SignInRequest) (SignInResult, er
 	expired := !sso && s.cfg.Policy.Expired(a.PasswordChangedAt, s.now())
 	res, err := s.openSession(ctx, a, expired)
 	if err != nil {
+		return SignInResult{}, err
+	}
+	if err := s.stillCurrent(ctx, a, res.Token, r.IP); err != nil {
 		return SignInResult{}, err
 	}
 	if !sso {
@@ -475,6 +488,30 @@ func (s *Service) openSession(ctx context.Context, a Account, restricted bool) (
 	return SignInResult{Token: token, ExpiresAt: sess.ExpiresAt, PasswordExpired: restricted, Account: a}, nil
 }
 
+// stillCurrent ends the session just opened for a, and refuses the
+// sign-in, when the account changed while its credentials were checked:
+// its password was reset or changed, or it was closed. Those end every
+// session of the account, but only the sessions that exist by then; a
+// sign-in that read the account before and opens its session after
+// would keep one (a stranger signing in again and again with a leaked
+// password would outlast the owner's reset). Read after the session is
+// stored, the account shows any such change that ended sessions before
+// it, so no session opened on stale credentials survives.
+func (s *Service) stillCurrent(ctx context.Context, a Account, token, ip string) error {
+	cur, err := s.d.Store.Account(ctx, a.ID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("accounts: sign in: %w", err)
+	}
+	if err == nil && cur.Status == StatusActive && cur.PasswordHash == a.PasswordHash {
+		return nil
+	}
+	if err := s.d.Sessions.DeleteSession(ctx, HashToken(token)); err != nil {
+		return fmt.Errorf("accounts: sign in: %w", err)
+	}
+	s.audit(ctx, "anonymous", "session.failure", a.ID, ip, map[string]string{"reason": "account_changed"})
+	return ErrBadCredentials
+}
+
 // Authenticate returns the session of a token. Errors: ErrNotFound for an
 // unknown, expired or revoked token.
 func (s *Service) Authenticate(ctx context.Context, token string) (Session, error) {
@@ -590,11 +627,17 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, oldPw, newPw, i
 // recovery-code failure count, so one cannot spend or lock the other's.
 const clientLoa = "loa"
 
+// clientSSOBind is the client of a single sign-on by an identity not
+// bound yet (its first sign-in, which binds it): apart from clientLoa, so
+// that strangers' identities named like an official spend none of the
+// official's own sign-in codes and counts.
+const clientSSOBind = "ssobind"
+
 func clientApp(apiKeyID string) string { return "app-" + apiKeyID }
 
 // codePurpose is the purpose of the codes sent to a client.
 func codePurpose(client string) string {
-	if client == clientLoa {
+	if client == clientLoa || client == clientSSOBind {
 		return otp.PurposeLogin
 	}
 	return otp.PurposeMFA

@@ -94,7 +94,7 @@ func newAccountsFixture(t *testing.T, opts ...any) *accFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adeps := api.Deps{Store: store, Direct: direct.New(store, pub, log), Log: log, DevAPIKey: "dev-key",
+	adeps := api.Deps{Store: store, Direct: direct.New(direct.DefaultConfig(), store, pub, log), Log: log, DevAPIKey: "dev-key",
 		MaxBodyBytes: 8 << 10, Now: clk.Now, Accounts: svc, TrustedProxies: proxies}
 	for _, o := range opts {
 		switch o := o.(type) {

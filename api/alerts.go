@@ -134,7 +134,8 @@ func (h *handler) postJSONAlert(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handler) submitAlert(w http.ResponseWriter, r *http.Request, svc *alert.Service, in alert.Input) error {
 	p, _ := principalFrom(r.Context())
-	iss := alert.Issuer{ID: p.ID, Actor: "apikey:" + p.ID, Scopes: p.Scopes, Identity: "apikey:" + p.ID}
+	iss := alert.Issuer{ID: p.ID, Actor: "apikey:" + p.ID, Scopes: p.Scopes, Identity: "apikey:" + p.ID,
+		Areas: p.AlertAreas, AnyArea: p.Has("*")}
 	if p.AccountID != "" {
 		// An official's alert holds no scope, so the pre-authorisation
 		// policy never applies: an approver decides. The senders an

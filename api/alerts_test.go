@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,8 +41,9 @@ type alertFixture struct {
 // newAlertFixture is the accounts fixture's API with the alert service
 // on top, API keys "issue-key" (alerts:issue, relaying every sender),
 // "kttv-key" (alerts:issue, for the hydro-met service's sender only),
-// "write-key" (alerts:write) and "notify-key" (notify:direct), and the
-// sample areas. The keys and
+// "write-key" (alerts:write), "notify-key" (notify:direct) and
+// "hoian-key" (alerts:issue bound to Hội An, relaying every sender), and
+// the sample areas; the other alerts:issue keys are bound to the province. The keys and
 // the official phat.canh.bao have CAP senders configured.
 func newAlertFixture(t *testing.T) *alertFixture {
 	t.Helper()
@@ -57,8 +59,16 @@ func newAlertFixture(t *testing.T) *alertFixture {
 		}
 	}
 	for id, scope := range map[string]string{"issue": api.ScopeAlertsIssue, "write": api.ScopeAlertsWrite, "notify": api.ScopeNotifyDirect,
-		"kttv": api.ScopeAlertsIssue} {
-		if err := af.store.CreateAPIKey(ctx, sqlstore.APIKey{ID: "k-" + id, Name: id, Hash: api.HashAPIKey(id + "-key"), Scopes: []string{scope}, CreatedAt: now}); err != nil {
+		"kttv": api.ScopeAlertsIssue, "hoian": api.ScopeAlertsIssue} {
+		var areas []string
+		switch id {
+		case "issue", "kttv":
+			areas = []string{"49"}
+		case "hoian":
+			areas = []string{"20194"}
+		}
+		if err := af.store.CreateAPIKey(ctx, sqlstore.APIKey{ID: "k-" + id, Name: id, Hash: api.HashAPIKey(id + "-key"), Scopes: []string{scope},
+			AlertAreas: areas, CreatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -69,12 +79,12 @@ func newAlertFixture(t *testing.T) *alertFixture {
 	// The pre-authorised key relays every feed; the agency's key and the
 	// official phat.canh.bao speak for PCTT and the weather service.
 	cfg.Senders = map[string][]string{"apikey:k-issue": {"*"}, "apikey:k-write": {"pctt@quangnam.gov.vn", "dubao@nchmf.gov.vn"},
-		"official:phat.canh.bao": {"pctt@quangnam.gov.vn"}, "apikey:k-kttv": {"kttv@quangnam.gov.vn"}}
+		"official:phat.canh.bao": {"pctt@quangnam.gov.vn"}, "apikey:k-kttv": {"kttv@quangnam.gov.vn"}, "apikey:k-hoian": {"*"}}
 	svc, err := alert.New(cfg, af.store, pub, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := api.NewHandler(api.Deps{Store: af.store, Direct: direct.New(af.store, af.pub, log), Log: log, DevAPIKey: "dev-key",
+	h := api.NewHandler(api.Deps{Store: af.store, Direct: direct.New(direct.DefaultConfig(), af.store, af.pub, log), Log: log, DevAPIKey: "dev-key",
 		MaxBodyBytes: 8 << 10, Now: af.clock.Now, Accounts: af.svc, Alerts: svc})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -598,5 +608,51 @@ func TestAlertAcknowledgement(t *testing.T) {
 	_, d := f.do(t, "GET", "/v1/alerts/"+id, "issue-key", "")
 	if st, _ := d["stats"].(map[string]any); st["acknowledged"] != float64(2) || st["escalated"] != float64(0) {
 		t.Errorf("stats %v (accounts %s, %s)", d["stats"], accID, citizen)
+	}
+}
+
+// TestAlertKeysAreBoundToTheirAreas: a pre-authorised key bound to Hội An
+// alerts Hội An and is refused, 403 naming the areas field, for any
+// other unit, by CAP or JSON, before anything is stored or sent; and no
+// route lets the key widen its own areas.
+func TestAlertKeysAreBoundToTheirAreas(t *testing.T) {
+	f := newAlertFixture(t)
+	exp := alertNow.Add(3 * time.Hour).Format(time.RFC3339)
+	body := func(id, areas string) string {
+		return `{"identifier":"` + id + `","msg_type":"alert","severity":"Extreme","urgency":"Immediate","event":"Lũ",
+			"headline":"Lũ","description":"Nước lên nhanh","expires":"` + exp + `","areas":[` + areas + `]}`
+	}
+	resp, p := f.postFile(t, "hoian-key", "flood_vi_en.xml")
+	if resp.StatusCode != 403 || p["type"] != "urn:loa:problem:forbidden" || p["field"] != "alert/info/area" ||
+		!strings.Contains(p["detail"].(string), "20197") {
+		t.Errorf("CAP outside its areas: %d %v", resp.StatusCode, p)
+	}
+	for _, areas := range []string{`"20197"`, `"49"`, `"20194","20227"`} {
+		if resp, p := f.do(t, "POST", "/v1/alerts", "hoian-key", body("lu-out", areas)); resp.StatusCode != 403 || p["field"] != "areas" {
+			t.Errorf("JSON for %s: %d %v", areas, resp.StatusCode, p)
+		}
+	}
+	if n := f.alertPub.count(); n != 0 {
+		t.Fatalf("%d envelopes published for refused alerts", n)
+	}
+	if resp, l := f.do(t, "GET", "/v1/alerts", "hoian-key", ""); resp.StatusCode != 200 || len(l["items"].([]any)) != 0 {
+		t.Errorf("refused alerts stored: %d %v", resp.StatusCode, l)
+	}
+	if resp, a := f.do(t, "POST", "/v1/alerts", "hoian-key", body("lu-in", `"20194"`)); resp.StatusCode != 202 || a["status"] != alert.StatusSentPreauthorised {
+		t.Errorf("its own area: %d %v", resp.StatusCode, a)
+	}
+	// The key reaches no route that changes a key.
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/v1/apikeys", ""},
+		{"PATCH", "/v1/apikeys/k-hoian", `{"alert_areas":["49"]}`},
+		{"PUT", "/v1/apikeys/k-hoian", `{"alert_areas":["49"]}`},
+		{"POST", "/v1/apikeys", `{"name":"x","scopes":["alerts:issue"],"alert_areas":["49"]}`},
+	} {
+		if resp, _ := f.do(t, c.method, c.path, "hoian-key", c.body); resp.StatusCode < 400 {
+			t.Errorf("%s %s: %d", c.method, c.path, resp.StatusCode)
+		}
+	}
+	if k, err := f.store.APIKeyByHash(context.Background(), api.HashAPIKey("hoian-key")); err != nil || !slices.Equal(k.AlertAreas, []string{"20194"}) {
+		t.Errorf("the key's areas: %v %v", k.AlertAreas, err)
 	}
 }

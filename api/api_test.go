@@ -43,7 +43,7 @@ func newFixture(t *testing.T) *fixture {
 	pub := &recorder{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := api.NewHandler(api.Deps{
-		Store: store, Direct: direct.New(store, pub, log), Log: log,
+		Store: store, Direct: direct.New(direct.DefaultConfig(), store, pub, log), Log: log,
 		Outbox: sandbox.NewOutbox(10), DevAPIKey: "dev-key", MaxBodyBytes: 8 << 10,
 		Now: func() time.Time { return now },
 	})
@@ -112,7 +112,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	store := testenv.OpenStore(t, testenv.SQLiteURL(t))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// Every optional route on: dev outbox, metrics.
-	h := api.NewHandler(api.Deps{Store: store, Direct: direct.New(store, &recorder{}, log), Log: log, Outbox: sandbox.NewOutbox(1), DevAPIKey: "k",
+	h := api.NewHandler(api.Deps{Store: store, Direct: direct.New(direct.DefaultConfig(), store, &recorder{}, log), Log: log, Outbox: sandbox.NewOutbox(1), DevAPIKey: "k",
 		Metrics: http.NotFoundHandler()})
 	err = chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		routed[method+" "+strings.TrimSuffix(route, "/*")] = true

@@ -17,7 +17,8 @@ type apiKeyView struct {
 	ID         string     `json:"id"`
 	Name       string     `json:"name"`
 	Scopes     []string   `json:"scopes"`
-	Areas      []string   `json:"areas"` // where an outages:write key may publish
+	Areas      []string   `json:"areas"`       // where an outages:write key may publish
+	AlertAreas []string   `json:"alert_areas"` // where an alerts:issue key may alert without approval
 	CreatedAt  time.Time  `json:"created_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
@@ -49,7 +50,11 @@ func (h *handler) listAPIKeys(w http.ResponseWriter, r *http.Request) error {
 		if areas == nil {
 			areas = []string{}
 		}
-		out.Items = append(out.Items, apiKeyView{ID: k.ID, Name: k.Name, Scopes: scopes, Areas: areas, CreatedAt: k.CreatedAt.UTC(),
+		alertAreas := k.AlertAreas
+		if alertAreas == nil {
+			alertAreas = []string{}
+		}
+		out.Items = append(out.Items, apiKeyView{ID: k.ID, Name: k.Name, Scopes: scopes, Areas: areas, AlertAreas: alertAreas, CreatedAt: k.CreatedAt.UTC(),
 			RevokedAt: timePtr(k.RevokedAt), LastUsedAt: timePtr(k.LastUsedAt)})
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -221,7 +221,7 @@ func TestAPIKeysListAndRevoke(t *testing.T) {
 	_, adminTok := f.official(t, "quan.tri", "0911222334", "ttcntt", "admin")
 
 	// A second replica: another handler on the same database.
-	replica := httptest.NewServer(api.NewHandler(api.Deps{Store: f.store, Direct: direct.New(f.store, &recorder{}, slog.New(slog.NewTextHandler(io.Discard, nil))), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), DevAPIKey: "dev-key", Now: f.clock.Now}))
+	replica := httptest.NewServer(api.NewHandler(api.Deps{Store: f.store, Direct: direct.New(direct.DefaultConfig(), f.store, &recorder{}, slog.New(slog.NewTextHandler(io.Discard, nil))), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), DevAPIKey: "dev-key", Now: f.clock.Now}))
 	t.Cleanup(replica.Close)
 	other := &fixture{srv: replica, store: f.store}
 

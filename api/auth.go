@@ -49,6 +49,10 @@ type Principal struct {
 	// schedules (each code with every unit below it). Set by operators
 	// only (loa admin apikey); "*" in Scopes is bound to no area.
 	Areas []string
+	// AlertAreas are an API key's area codes where its alerts may be sent
+	// without approval (each code with every unit below it); operators
+	// set them (loa admin apikey alert-areas).
+	AlertAreas []string
 	// AccountID, Kind and Restricted describe a session; Restricted
 	// (expired password) allows only POST /v1/me/password.
 	AccountID  string
@@ -133,7 +137,7 @@ func (h *handler) resolveCredentials(r *http.Request) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{ID: k.ID, Name: k.Name, Scopes: k.Scopes, Areas: k.Areas}, nil
+	return Principal{ID: k.ID, Name: k.Name, Scopes: k.Scopes, Areas: k.Areas, AlertAreas: k.AlertAreas}, nil
 }
 
 // requireScope authenticates the request and checks that the caller holds

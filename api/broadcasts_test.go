@@ -64,7 +64,7 @@ func newBroadcastFixture(t *testing.T) *bcFixture {
 	if err := store.SeedAudience(ctx, "bc", 40, 50000, "smart", "20497", now); err != nil {
 		t.Fatal(err)
 	}
-	h := api.NewHandler(api.Deps{Store: store, Direct: direct.New(store, pub, log), Log: log, DevAPIKey: "dev-key",
+	h := api.NewHandler(api.Deps{Store: store, Direct: direct.New(direct.DefaultConfig(), store, pub, log), Log: log, DevAPIKey: "dev-key",
 		MaxBodyBytes: 8 << 10, Now: clk.Now, Accounts: svc, Broadcasts: bc})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -101,7 +101,7 @@ func newCallbackFixture(t *testing.T) *callbackFixture {
 	pub := &recorder{}
 	reports := dispatcher.NewReports(store, w, topics.Names{Prefix: "cb."}, log)
 	h := api.NewHandler(api.Deps{
-		Store: store, Direct: direct.New(store, pub, log), Log: log, DevAPIKey: "dev-key", Now: func() time.Time { return now },
+		Store: store, Direct: direct.New(direct.DefaultConfig(), store, pub, log), Log: log, DevAPIKey: "dev-key", Now: func() time.Time { return now },
 		SMSCallbacks: map[string]api.CallbackConfig{
 			"esms":     {Type: api.CallbackESMS, Token: esmsToken},
 			"speedsms": {Type: api.CallbackSpeedSMS, Token: speedToken},

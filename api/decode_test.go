@@ -80,8 +80,9 @@ func TestDeepPlainBodyIsRefused(t *testing.T) {
 			t.Errorf("depth %d: %d %v", depth, resp.StatusCode, p)
 		}
 	}
-	// Brackets in strings are text, however many.
-	body := `{"to":{"phone":"0912345678"},"body":"` + strings.Repeat("[{", 500) + `\"[[["}`
+	// Brackets in strings are text, however many (a push: the body is
+	// longer than an SMS may be).
+	body := `{"to":{"device_token":"tok-1"},"title":"t","body":"` + strings.Repeat("[{", 500) + `\"[[["}`
 	if resp, p := f.do(t, "POST", "/v1/notifications", "dev-key", body); resp.StatusCode != 202 {
 		t.Errorf("brackets in a string: %d %v", resp.StatusCode, p)
 	}

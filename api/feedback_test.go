@@ -119,7 +119,7 @@ func newFeedbackFixtureWith(t *testing.T, set func(*api.Deps)) *fbFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := api.Deps{Store: store, Direct: direct.New(store, pub, log), Log: log, DevAPIKey: "dev-key",
+	deps := api.Deps{Store: store, Direct: direct.New(direct.DefaultConfig(), store, pub, log), Log: log, DevAPIKey: "dev-key",
 		MaxBodyBytes: 8 << 10, Now: clk.Now, Accounts: svc, Feedback: fb, Blobs: blobs, Portal: ps}
 	if set != nil {
 		set(&deps)

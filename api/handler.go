@@ -92,6 +92,11 @@ type Deps struct {
 	Blobs Blobs
 	// Portal serves /v1/portal; without it those routes answer 503.
 	Portal *portal.Service
+	// PublicReads bounds the reads of the public routes (areas, the
+	// public feedback views, the portal, Open311, the OpenAPI document)
+	// per client address for callers without valid credentials
+	// (*quota.Quota, LOA_PUBLIC_READS_*); nil: unbounded.
+	PublicReads readQuota
 }
 
 type handler struct {

@@ -28,7 +28,7 @@ func newIncidentFixture(t *testing.T, backend string) *fixture {
 	}
 	store := testenv.OpenStore(t, dbURL)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := api.NewHandler(api.Deps{Store: store, Direct: direct.New(store, &recorder{}, log), Log: log, DevAPIKey: "dev-key",
+	h := api.NewHandler(api.Deps{Store: store, Direct: direct.New(direct.DefaultConfig(), store, &recorder{}, log), Log: log, DevAPIKey: "dev-key",
 		Now: func() time.Time { return now }})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -55,7 +55,7 @@ func newOpsFixture(t *testing.T, backend string) *opsFixture {
 	t.Cleanup(func() { pub.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := api.NewHandler(api.Deps{
-		Store: store, Direct: direct.New(store, &recorder{}, log), Log: log, DevAPIKey: "dev-key",
+		Store: store, Direct: direct.New(direct.DefaultConfig(), store, &recorder{}, log), Log: log, DevAPIKey: "dev-key",
 		DeadLetters: dispatcher.NewDeadLetters(store, pub), Now: func() time.Time { return now },
 	})
 	srv := httptest.NewServer(h)

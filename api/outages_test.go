@@ -33,7 +33,7 @@ func newOutageFixture(t *testing.T) (f *fixture, clock *time.Time, notifyKey str
 	clock = &at
 	svc := outage.New(store, pub, outage.DefaultConfig(), log)
 	svc.Now = func() time.Time { return *clock }
-	h := api.NewHandler(api.Deps{Store: store, Direct: direct.New(store, pub, log), Log: log, DevAPIKey: "dev-key",
+	h := api.NewHandler(api.Deps{Store: store, Direct: direct.New(direct.DefaultConfig(), store, pub, log), Log: log, DevAPIKey: "dev-key",
 		MaxBodyBytes: 8 << 10, Outages: svc, Now: svc.Now})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -140,6 +140,13 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	} else {
 		h.log.Warn("request refused", attrs...)
 	}
+	writeProblem(w, p)
+}
+
+// writeProblem writes p, with its Retry-After, and logs nothing: for
+// refusals counted by a metric instead, which a flood would otherwise
+// turn into as many log lines.
+func writeProblem(w http.ResponseWriter, p *Problem) {
 	if p.RetryAfter > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(p.RetryAfter))
 	}

@@ -394,3 +394,51 @@ func TestPasswordResetCannotFloodAPhone(t *testing.T) {
 		t.Errorf("the owner's code after the wait: %+v", sent)
 	}
 }
+
+// TestResetKeyPassesTheAddressWait: while an office's address waits after
+// a stranger's wrong reset codes, a reset without a client_key, with a
+// made-up one, or in a body over what is read from a waiting address is
+// 429 with Retry-After; the citizen's app behind the same address, with
+// the client_key of its sign-in, asks and confirms its reset.
+func TestResetKeyPassesTheAddressWait(t *testing.T) {
+	f := newAccountsFixture(t)
+	const office = "192.0.2.50"
+	f.citizen(t, "049095000123", "0912345678")
+	resp, s := f.signInWith(t, "049095000123", "Mật-khẩu-1", "", office)
+	key, _ := s["client_key"].(string)
+	if resp.StatusCode != 201 || key == "" {
+		t.Fatalf("sign in: %d %v", resp.StatusCode, s)
+	}
+	for i := range 21 {
+		f.resetConfirm(t, fmt.Sprintf("guess-%d", i), "000000", "Mật-khẩu-2", "", office)
+	}
+	for name, body := range map[string]string{
+		"no key":         `{"username":"049095000123"}`,
+		"a made-up key":  `{"username":"049095000123","client_key":"ck1.AAAA.AAAA"}`,
+		"an 8 KiB body":  `{"username":"049095000123","client_key":"` + key + `","pad":"` + strings.Repeat("x", 8<<10) + `"}`,
+		"malformed JSON": `{"username":"049095000123","client_key":"` + key,
+	} {
+		if resp, p := f.do(t, "POST", "/v1/password-reset", "", body, "X-Forwarded-For", office); resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" ||
+			p["type"] != "urn:loa:problem:rate-limited" {
+			t.Errorf("%s from the waiting address: %d %v", name, resp.StatusCode, p)
+		}
+	}
+	resp, ch := f.do(t, "POST", "/v1/password-reset", "", `{"username":"049095000123","client_key":"`+key+`"}`, "X-Forwarded-For", office)
+	if resp.StatusCode != 202 {
+		t.Fatalf("the app with its key: %d %v", resp.StatusCode, ch)
+	}
+	code := f.lastCode(t)
+	confirm := func(key string) (*http.Response, map[string]any) {
+		return f.do(t, "POST", "/v1/password-reset/confirm", "", fmt.Sprintf(`{"challenge_id":%q,"code":%q,"password":"Mật-khẩu-2","client_key":%q}`,
+			ch["challenge_id"], code, key), "X-Forwarded-For", office)
+	}
+	if resp, p := confirm(""); resp.StatusCode != 429 {
+		t.Errorf("confirming without the key: %d %v", resp.StatusCode, p)
+	}
+	if resp, p := confirm(key); resp.StatusCode != 204 {
+		t.Fatalf("confirming with the key: %d %v", resp.StatusCode, p)
+	}
+	if resp, p := f.signInWith(t, "049095000123", "Mật-khẩu-2", "", "203.0.113.60"); resp.StatusCode != 201 {
+		t.Errorf("the new password: %d %v", resp.StatusCode, p)
+	}
+}

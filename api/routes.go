@@ -15,7 +15,7 @@ import (
 func (h *handler) routes(r chi.Router) {
 	r.Get("/healthz", h.wrap(h.healthz))
 	r.Get("/readyz", h.wrap(h.readyz))
-	r.Get("/v1/openapi.json", h.wrap(h.openAPI))
+	r.With(h.publicRead).Get("/v1/openapi.json", h.wrap(h.openAPI))
 	if h.deps.Metrics != nil {
 		// Internal figures (queues, rates, errors): a key with
 		// metrics:read, or LOA_METRICS_ADDR's listener.
@@ -88,8 +88,9 @@ func (h *handler) routes(r chi.Router) {
 	r.Post("/v1/alerts/{id}/ack", h.wrap(h.ackAlertByDevice))
 
 	// Areas (public reference data) and the power company's outage
-	// schedules.
-	r.Get("/v1/areas", h.wrap(h.listAreas))
+	// schedules. Public reads (h.publicRead) are bounded per client
+	// address for callers without valid credentials.
+	r.With(h.publicRead).Get("/v1/areas", h.wrap(h.listAreas))
 	r.With(h.requireScope(ScopeOutagesWrite)).Post("/v1/outages", h.wrap(h.postOutages))
 	r.With(h.requireScope(ScopeOutagesWrite)).Get("/v1/outages/{id}", h.wrap(h.getOutage))
 	r.With(h.requireScope(ScopeOutagesWrite)).Delete("/v1/outages/{id}", h.wrap(h.cancelOutage))
@@ -122,7 +123,7 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireActor()).Get("/v1/feedback", h.wrap(h.listFeedback))
 	r.With(h.requireActor()).Get("/v1/feedback/{id}", h.wrap(h.getFeedback))
 	r.With(h.requireActor()).Get("/v1/feedback/{id}/history", h.wrap(h.feedbackHistory))
-	r.Get("/v1/feedback/{id}/photos/{n}", h.wrap(h.feedbackPhoto))
+	r.With(h.publicRead).Get("/v1/feedback/{id}/photos/{n}", h.wrap(h.feedbackPhoto))
 	for _, action := range feedback.Actions() {
 		r.With(h.requireSession(false)).Post("/v1/feedback/{id}/"+action, h.wrap(h.feedbackAction(action)))
 	}
@@ -132,10 +133,10 @@ func (h *handler) routes(r chi.Router) {
 	r.With(h.requireActor()).Get("/v1/feedback/categories/{code}/routes", h.wrap(h.feedbackRoutes))
 	r.With(h.requireActor()).Put("/v1/feedback/categories/{code}/routes/{area}", h.wrap(h.putFeedbackRoute))
 	r.With(h.requireActor()).Delete("/v1/feedback/categories/{code}/routes/{area}", h.wrap(h.deleteFeedbackRoute))
-	r.Get("/v1/public/feedback", h.wrap(h.publicFeedbackList))
-	r.Get("/v1/public/feedback/stats", h.wrap(h.feedbackStats))
-	r.Get("/v1/public/feedback/categories", h.wrap(h.feedbackCategories))
-	r.Get("/v1/public/feedback/{id}", h.wrap(h.publicFeedback))
+	r.With(h.publicRead).Get("/v1/public/feedback", h.wrap(h.publicFeedbackList))
+	r.With(h.publicRead).Get("/v1/public/feedback/stats", h.wrap(h.feedbackStats))
+	r.With(h.publicRead).Get("/v1/public/feedback/categories", h.wrap(h.feedbackCategories))
+	r.With(h.publicRead).Get("/v1/public/feedback/{id}", h.wrap(h.publicFeedback))
 
 	// Portal articles: editors and chief editors at the desk (roles checked
 	// before the body), the public reads live articles and Atom feeds.
@@ -153,21 +154,22 @@ func (h *handler) routes(r chi.Router) {
 	desk.Get("/v1/portal/desk/{id}/revisions", h.wrap(h.articleRevisions))
 	desk.Get("/v1/portal/desk/{id}/history", h.wrap(h.articleHistory))
 	r.With(h.requireActor()).Put("/v1/portal/categories/{code}", h.wrap(h.putPortalCategory))
-	r.Get("/v1/portal/categories", h.wrap(h.portalCategories))
-	r.Get("/v1/portal/articles", h.wrap(h.publicArticles))
-	r.Get("/v1/portal/articles/{slug}", h.wrap(h.publicArticle))
-	r.Get("/v1/portal/articles/{slug}/cover", h.wrap(h.articleCover))
-	r.Get("/v1/portal/feeds/{category}/{lang}", h.wrap(h.portalFeed))
+	r.With(h.publicRead).Get("/v1/portal/categories", h.wrap(h.portalCategories))
+	r.With(h.publicRead).Get("/v1/portal/articles", h.wrap(h.publicArticles))
+	r.With(h.publicRead).Get("/v1/portal/articles/{slug}", h.wrap(h.publicArticle))
+	r.With(h.publicRead).Get("/v1/portal/articles/{slug}/cover", h.wrap(h.articleCover))
+	r.With(h.publicRead).Get("/v1/portal/feeds/{category}/{lang}", h.wrap(h.portalFeed))
 
 	// Open311 GeoReport v2: public reads, posts with a feedback:write key
 	// (api_key); JSON or XML by suffix.
-	r.Get("/open311/v2/discovery.{format}", h.open311(h.open311Discovery))
-	r.Get("/open311/v2/services.{format}", h.open311(h.open311Services))
-	r.Get("/open311/v2/services/{name}.{format}", h.open311(h.open311Definition))
-	r.Get("/open311/v2/requests.{format}", h.open311(h.open311Requests))
+	read311 := r.With(h.publicRead)
+	read311.Get("/open311/v2/discovery.{format}", h.open311(h.open311Discovery))
+	read311.Get("/open311/v2/services.{format}", h.open311(h.open311Services))
+	read311.Get("/open311/v2/services/{name}.{format}", h.open311(h.open311Definition))
+	read311.Get("/open311/v2/requests.{format}", h.open311(h.open311Requests))
 	r.Post("/open311/v2/requests.{format}", h.open311(h.open311Post))
-	r.Get("/open311/v2/requests/{name}.{format}", h.open311(h.open311Request))
-	r.Get("/open311/v2/tokens/{name}.{format}", h.open311(h.open311Token))
+	read311.Get("/open311/v2/requests/{name}.{format}", h.open311(h.open311Request))
+	read311.Get("/open311/v2/tokens/{name}.{format}", h.open311(h.open311Token))
 
 	if h.deps.Outbox != nil {
 		r.With(h.requireScope("")).Get("/v1/dev/outbox", h.wrap(h.devOutbox))

@@ -54,7 +54,7 @@ func TestEscalationToUnacknowledgedPhones(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := svc.Submit(ctx, alert.Issuer{ID: "key-pctt", Scopes: []string{"alerts:issue"}}, in)
+		res, err := svc.Submit(ctx, alert.Issuer{ID: "key-pctt", Scopes: []string{"alerts:issue"}, AnyArea: true}, in)
 		if err != nil {
 			t.Fatal(err)
 		}

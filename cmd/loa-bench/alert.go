@@ -171,7 +171,7 @@ func runAlertBench(ctx context.Context, b *bench, cfg alertConfig) (*alertResult
 		return nil, err
 	}
 	fmt.Fprintf(b.out, "loa-bench alert: seeded %d devices in %v\n", cfg.devices+cfg.alertDevices, time.Since(seed).Round(100*time.Millisecond))
-	key, err := b.fl.APIKey(ctx, "bench-alerts", "alerts:issue")
+	key, err := b.fl.APIKey(ctx, "bench-alerts", "alerts:issue", "--alert-areas", "95")
 	if err != nil {
 		return nil, err
 	}

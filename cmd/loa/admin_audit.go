@@ -19,14 +19,19 @@ import (
 )
 
 const apiKeyUsage = `usage:
-  loa admin apikey create --name NAME --scopes SCOPE[,SCOPE…] [--areas CODE[,CODE…]] [--by NAME]   the key is printed once
-  loa admin apikey areas --areas CODE[,CODE…] [--by NAME] ID   replaces the areas a key may publish outages for
-  loa admin apikey list [--by NAME]                            every key, its scopes, areas and last use
-  loa admin apikey revoke [--by NAME] ID                       refused from the next request on
+  loa admin apikey create --name NAME --scopes SCOPE[,SCOPE…] [--areas CODE[,CODE…]] [--alert-areas CODE[,CODE…]] [--by NAME]
+                                                                     the key is printed once
+  loa admin apikey areas --areas CODE[,CODE…] [--by NAME] ID         replaces the areas a key may publish outages for
+  loa admin apikey alert-areas --areas CODE[,CODE…] [--by NAME] ID   replaces the areas a key may alert without approval
+  loa admin apikey list [--by NAME]                                  every key, its scopes, areas and last use
+  loa admin apikey revoke [--by NAME] ID                             refused from the next request on
 
 --areas: the area codes (each with every unit below it) an outages:write key
-may publish outage schedules for; required with that scope. Only these
-commands set a key's areas: no API route changes a key.
+may publish outage schedules for; required with that scope.
+--alert-areas: the area codes (each with every unit below it) an alerts:issue
+key may alert without approval; required with that scope (give the province's
+code to a provincial authority). Only these commands set a key's areas: no API
+route changes a key.
 
 Each is written to the audit log as "cli:<--by>" (default: $USER); they
 read LOA_DATABASE_URL (default: dev mode's SQLite in LOA_DATA_DIR)`
@@ -74,6 +79,7 @@ func runAdminAPIKey(ctx context.Context, cfg config, args []string, stdout io.Wr
 		name := fs.String("name", "", "who the key is for (an integrating system)")
 		scopes := fs.String("scopes", "", "comma-separated scopes: "+strings.Join(api.KnownScopes, ", "))
 		areaList := fs.String("areas", "", "comma-separated area codes an outages:write key may publish for")
+		alertList := fs.String("alert-areas", "", "comma-separated area codes an alerts:issue key may alert without approval")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -100,12 +106,19 @@ func runAdminAPIKey(ctx context.Context, cfg config, args []string, stdout io.Wr
 		case !outages && len(codes) > 0:
 			return errors.New("apikey create: --areas is for keys with outages:write")
 		}
+		alertCodes := splitCodes(*alertList)
+		switch issue := slices.Contains(list, api.ScopeAlertsIssue); {
+		case issue && len(alertCodes) == 0:
+			return errors.New("apikey create: a key with alerts:issue needs --alert-areas: the area codes it may alert without approval (the province's code for a provincial authority)")
+		case !issue && !slices.Contains(list, api.ScopeAlertsWrite) && len(alertCodes) > 0:
+			return errors.New("apikey create: --alert-areas is for keys with alerts:issue (or alerts:write, when LOA_ALERT_PREAUTHORISED_SCOPE names it)")
+		}
 		db, err := openAdminStore(ctx, cfg)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		if err := knownAreas(ctx, db, "apikey create", codes); err != nil {
+		if err := knownAreas(ctx, db, "apikey create", append(slices.Clone(codes), alertCodes...)); err != nil {
 			return err
 		}
 		key, hash, err := api.NewAPIKey()
@@ -113,10 +126,13 @@ func runAdminAPIKey(ctx context.Context, cfg config, args []string, stdout io.Wr
 			return err
 		}
 		id := uuid.NewString()
-		k := sqlstore.APIKey{ID: id, Name: *name, Hash: hash, Scopes: list, Areas: codes, CreatedAt: time.Now()}
+		k := sqlstore.APIKey{ID: id, Name: *name, Hash: hash, Scopes: list, Areas: codes, AlertAreas: alertCodes, CreatedAt: time.Now()}
 		detail := map[string]string{"name": *name, "scopes": strings.Join(list, " ")}
 		if len(codes) > 0 {
 			detail["areas"] = strings.Join(codes, " ")
+		}
+		if len(alertCodes) > 0 {
+			detail["alert_areas"] = strings.Join(alertCodes, " ")
 		}
 		e := cliEntry(*by, "apikey create", "apikey.create", id, detail)
 		if err := db.CreateAPIKeyAudited(ctx, k, e); err != nil {
@@ -125,14 +141,20 @@ func runAdminAPIKey(ctx context.Context, cfg config, args []string, stdout io.Wr
 		fmt.Fprintf(stdout, "API key for %s (id %s, scopes %s). It is shown only now; store it safely:\n%s\n",
 			*name, id, strings.Join(list, " "), key)
 		return nil
-	case "areas":
-		areaList := fs.String("areas", "", "comma-separated area codes the key may publish outage schedules for")
+	case "areas", "alert-areas":
+		alerts := args[0] == "alert-areas"
+		what := "publish outage schedules for"
+		if alerts {
+			what = "alert without approval"
+		}
+		areaList := fs.String("areas", "", "comma-separated area codes the key may "+what)
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
+		command := "apikey " + args[0]
 		codes := splitCodes(*areaList)
 		if fs.NArg() != 1 || len(codes) == 0 {
-			return errors.New("apikey areas: give --areas and the key's id\n" + apiKeyUsage)
+			return errors.New(command + ": give --areas and the key's id\n" + apiKeyUsage)
 		}
 		id := fs.Arg(0)
 		db, err := openAdminStore(ctx, cfg)
@@ -140,19 +162,22 @@ func runAdminAPIKey(ctx context.Context, cfg config, args []string, stdout io.Wr
 			return err
 		}
 		defer db.Close()
-		if err := knownAreas(ctx, db, "apikey areas", codes); err != nil {
+		if err := knownAreas(ctx, db, command, codes); err != nil {
 			return err
 		}
-		e := cliEntry(*by, "apikey areas", "apikey.areas", id, map[string]string{"areas": strings.Join(codes, " ")})
-		err = db.SetAPIKeyAreasAudited(ctx, id, codes, e)
+		set, action := db.SetAPIKeyAreasAudited, "apikey.areas"
+		if alerts {
+			set, action = db.SetAPIKeyAlertAreasAudited, "apikey.alert_areas"
+		}
+		err = set(ctx, id, codes, cliEntry(*by, command, action, id, map[string]string{"areas": strings.Join(codes, " ")}))
 		if errors.Is(err, sqlstore.ErrNotFound) {
 			return fmt.Errorf("no API key has the id %q (loa admin apikey list shows them)", id)
 		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "API key %s may publish outage schedules for %s (and the units below them) from its next request on.\n",
-			id, strings.Join(codes, ", "))
+		fmt.Fprintf(stdout, "API key %s may %s %s (and the units below them) from its next request on.\n",
+			id, what, strings.Join(codes, ", "))
 		return nil
 	case "list":
 		if err := fs.Parse(args[1:]); err != nil {
@@ -242,13 +267,16 @@ func printAPIKeys(w io.Writer, keys []sqlstore.APIKey) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tAREAS\tCREATED\tLAST USED\tREVOKED")
-	for _, k := range keys {
-		areas := strings.Join(k.Areas, ",")
-		if areas == "" {
-			areas = "-"
+	fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tAREAS\tALERT AREAS\tCREATED\tLAST USED\tREVOKED")
+	orDash := func(codes []string) string {
+		if len(codes) == 0 {
+			return "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Scopes, ","), areas, stamp(k.CreatedAt), stamp(k.LastUsedAt), stamp(k.RevokedAt))
+		return strings.Join(codes, ",")
+	}
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Scopes, ","), orDash(k.Areas), orDash(k.AlertAreas),
+			stamp(k.CreatedAt), stamp(k.LastUsedAt), stamp(k.RevokedAt))
 	}
 	tw.Flush()
 }

@@ -203,4 +203,37 @@ func TestAdminAPIKeyAreas(t *testing.T) {
 	if out, err := admin("apikey", "list"); err != nil || !regexp.MustCompile(`outages:write\s+502\s`).MatchString(out) {
 		t.Errorf("list: %v\n%s", err, out)
 	}
+
+	// Alert keys: their own areas, kept apart from a key's outage areas.
+	if _, err := admin("apikey", "create", "--name", "pctt", "--scopes", "alerts:issue"); err == nil || !strings.Contains(err.Error(), "--alert-areas") {
+		t.Errorf("an alerts:issue key without areas: %v", err)
+	}
+	if _, err := admin("apikey", "create", "--name", "pctt", "--scopes", "alerts:issue", "--alert-areas", "99999"); err == nil || !strings.Contains(err.Error(), "99999") {
+		t.Errorf("an unknown alert area: %v", err)
+	}
+	if _, err := admin("apikey", "create", "--name", "ops", "--scopes", "ops", "--alert-areas", "503"); err == nil {
+		t.Error("--alert-areas on a key without an alerts scope was taken")
+	}
+	out, err = admin("apikey", "create", "--name", "both", "--scopes", "alerts:issue,outages:write", "--areas", "503", "--alert-areas", "49")
+	id = regexp.MustCompile(`id ([0-9a-f-]{36})`).FindStringSubmatch(out)
+	if err != nil || id == nil {
+		t.Fatalf("create with both: %v\n%s", err, out)
+	}
+	key = regexp.MustCompile(`loa_[a-z0-9]+`).FindString(out)
+	if k, err := db.APIKeyByHash(ctx, api.HashAPIKey(key)); err != nil || strings.Join(k.Areas, " ") != "503" || strings.Join(k.AlertAreas, " ") != "49" {
+		t.Fatalf("stored areas: %+v %v", k, err)
+	}
+	if out, err := admin("apikey", "alert-areas", "--by", "lead2", "--areas", "502", id[1]); err != nil || !strings.Contains(out, "alert without approval 502") {
+		t.Fatalf("alert-areas: %v\n%s", err, out)
+	}
+	if k, _ := db.APIKeyByHash(ctx, api.HashAPIKey(key)); strings.Join(k.AlertAreas, " ") != "502" || strings.Join(k.Areas, " ") != "503" {
+		t.Errorf("areas after the change: %v %v", k.Areas, k.AlertAreas)
+	}
+	rows, _, _ = db.ListAudit(ctx, sqlstore.AuditFilter{Actor: "cli:lead2"})
+	if len(rows) != 1 || rows[0].Action != "apikey.alert_areas" || rows[0].Subject != id[1] || rows[0].Detail["areas"] != "502" {
+		t.Errorf("audit: %+v", rows)
+	}
+	if out, err := admin("apikey", "list"); err != nil || !regexp.MustCompile(`alerts:issue,outages:write\s+503\s+502\s`).MatchString(out) {
+		t.Errorf("list: %v\n%s", err, out)
+	}
 }

@@ -50,10 +50,10 @@ func TestAlertChainReachesTheSameDevices(t *testing.T) {
 			}
 
 			// The issuer's own key, with alerts:issue: pre-authorised by
-			// the default policy.
+			// the default policy, for the test's area.
 			var out strings.Builder
 			getenv := func(k string) string { return env[k] }
-			if err := run(ctx, []string{"loa", "admin", "apikey", "create", "--name", "pctt", "--scopes", "alerts:issue"}, getenv, &out); err != nil {
+			if err := run(ctx, []string{"loa", "admin", "apikey", "create", "--name", "pctt", "--scopes", "alerts:issue", "--alert-areas", area}, getenv, &out); err != nil {
 				t.Fatal(err)
 			}
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")

@@ -353,7 +353,8 @@ func TestAuthorisationMatrix(t *testing.T) {
 				sets[scopeSetName(a.scopes)] = a.scopes
 			}
 			ctx := context.Background()
-			// Keys with outages:write are given the sample province.
+			// Keys with outages:write or alerts:issue are given the sample
+			// province.
 			var loaded strings.Builder
 			if err := run(ctx, []string{"loa", "admin", "areas", "load", "../../internal/areas/sample/quang-nam.csv"},
 				func(k string) string { return env[k] }, &loaded); err != nil {
@@ -364,6 +365,9 @@ func TestAuthorisationMatrix(t *testing.T) {
 				args := []string{"loa", "admin", "apikey", "create", "--name", name, "--scopes", strings.Join(scopes, ",")}
 				if slices.Contains(scopes, api.ScopeOutagesWrite) {
 					args = append(args, "--areas", "49")
+				}
+				if slices.Contains(scopes, api.ScopeAlertsIssue) {
+					args = append(args, "--alert-areas", "49")
 				}
 				if err := run(ctx, args, func(k string) string { return env[k] }, &out); err != nil {
 					t.Fatalf("apikey create: %v\n%s", err, out.String())

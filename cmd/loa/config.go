@@ -6,14 +6,18 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/api"
+	"github.com/loa-hub/loa/internal/quota"
 	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
 	"github.com/loa-hub/loa/producer/alert"
+	"github.com/loa-hub/loa/producer/direct"
 	"github.com/loa-hub/loa/producer/outage"
 )
 
@@ -79,11 +83,15 @@ type config struct {
 	AuditRetentionDays int
 	// Operator names who runs a `loa admin` command in the audit log
 	// ($USER), unless --by says otherwise.
-	Operator      string
-	Providers     providerConfig
-	Accounts      accountsConfig
-	Alerts        alert.Config
-	Outages       outage.Config
+	Operator  string
+	Providers providerConfig
+	Accounts  accountsConfig
+	Alerts    alert.Config
+	Outages   outage.Config
+	Direct    direct.Config
+	// PublicReads bounds the anonymous reads of the public routes per
+	// client address (LOA_PUBLIC_READS_LIMIT, LOA_PUBLIC_READS_WINDOW).
+	PublicReads   quota.Config
 	Console       consoleConfig
 	Feedback      feedbackConfig
 	PortalBaseURL string
@@ -196,6 +204,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.Accounts = loadAccountsConfig(getenv, &errs)
 	c.Alerts = loadAlertConfig(getenv, &errs)
 	c.Outages = loadOutageConfig(getenv, &errs)
+	c.Direct = direct.Config{
+		MaxSMSSegments: intVar(getenv, "LOA_DIRECT_SMS_MAX_SEGMENTS", direct.DefaultConfig().MaxSMSSegments, 1, 255, &errs),
+		FoldSMS:        slices.Contains(c.Providers.SMSFoldKinds, producer.KindDirect),
+	}
+	c.PublicReads = quota.DefaultConfig()
+	c.PublicReads.Limit = intVar(getenv, "LOA_PUBLIC_READS_LIMIT", c.PublicReads.Limit, 0, 1_000_000, &errs)
+	c.PublicReads.Window = durVar(getenv, "LOA_PUBLIC_READS_WINDOW", c.PublicReads.Window, &errs)
+	if err := c.PublicReads.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("LOA_PUBLIC_READS_LIMIT / LOA_PUBLIC_READS_WINDOW: %w", err))
+	}
 	c.Console = loadConsoleConfig(getenv, &errs)
 	for _, l := range topics.Lanes {
 		name := "LOA_WORKERS_" + strings.ToUpper(string(l))

@@ -112,3 +112,35 @@ func TestPublicURLConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectSMSConfig: LOA_DIRECT_SMS_MAX_SEGMENTS bounds a direct SMS
+// (default 5, 1 to 255), and folding direct notifications makes their
+// segments count folded.
+func TestDirectSMSConfig(t *testing.T) {
+	for _, c := range []struct {
+		max, fold string
+		want      int
+		folded    bool
+		bad       bool
+	}{
+		{"", "", 5, false, false},
+		{"3", "notification.direct, otp", 3, true, false},
+		{"255", "otp", 255, false, false},
+		{"0", "", 0, false, true},
+		{"256", "", 0, false, true},
+		{"x", "", 0, false, true},
+	} {
+		cfg, err := loadConfig(func(k string) string {
+			return map[string]string{"LOA_DIRECT_SMS_MAX_SEGMENTS": c.max, "LOA_SMS_FOLD_KINDS": c.fold}[k]
+		})
+		if c.bad {
+			if err == nil || !strings.Contains(err.Error(), "LOA_DIRECT_SMS_MAX_SEGMENTS") {
+				t.Errorf("%q: %v; want an error naming LOA_DIRECT_SMS_MAX_SEGMENTS", c.max, err)
+			}
+			continue
+		}
+		if err != nil || cfg.Direct.MaxSMSSegments != c.want || cfg.Direct.FoldSMS != c.folded {
+			t.Errorf("%q %q: %+v %v", c.max, c.fold, cfg.Direct, err)
+		}
+	}
+}

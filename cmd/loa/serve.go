@@ -23,6 +23,7 @@ import (
 	"github.com/loa-hub/loa/internal/kafkaadmin"
 	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/phone"
+	"github.com/loa-hub/loa/internal/quota"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
@@ -228,7 +229,7 @@ type apiPart struct {
 // handler and its listener, the outbox poller, the metrics history and
 // the accounts' pending-registration GC.
 func buildAPI(ctx context.Context, cfg config, s *services, m *metrics.Metrics, log *slog.Logger, r role) (*apiPart, error) {
-	svc := direct.New(s.store, s.pub, log)
+	svc := direct.New(cfg.Direct, s.store, s.pub, log)
 	// Lag, dead letters and scheduled items: shared state every API
 	// replica reports alike (dashboards take the max).
 	ops := m.RegisterOps(opsSource(s.store, kafkaadmin.NewLagReader(cfg.KafkaBrokers), s.names))
@@ -246,6 +247,9 @@ func buildAPI(ctx context.Context, cfg config, s *services, m *metrics.Metrics, 
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
 	deps.Accounts, deps.TrustedProxies = acc, cfg.TrustedProxies
+	if cfg.PublicReads.Limit > 0 {
+		deps.PublicReads = quota.New(cfg.PublicReads, s.rdb, cfg.RedisKeyPrefix+"publicreads:", m)
+	}
 	deps.PublicURL = cfg.PublicURL
 	if deps.PublicURL == "" && r == roleDev {
 		deps.PublicURL = "http://" + cfg.HTTPAddr

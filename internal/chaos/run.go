@@ -361,7 +361,7 @@ func (r *runner) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	if r.apiKey, err = r.fl.APIKey(ctx, "chaos-system", "alerts:issue,ops,notify:direct"); err != nil {
+	if r.apiKey, err = r.fl.APIKey(ctx, "chaos-system", "alerts:issue,ops,notify:direct", "--alert-areas", bulkArea+","+alertArea); err != nil {
 		return err
 	}
 	if cfg.FCMLatency > 0 {

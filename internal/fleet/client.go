@@ -129,9 +129,10 @@ func (f *Fleet) SignIn(ctx context.Context, username, phone string) (string, err
 }
 
 // APIKey creates an API key with scopes (comma-separated) through `loa
-// admin apikey create` and returns it.
-func (f *Fleet) APIKey(ctx context.Context, name, scopes string) (string, error) {
-	out, err := f.Admin(ctx, "apikey", "create", "--name", name, "--scopes", scopes)
+// admin apikey create`, with the command's further flags (such as
+// "--alert-areas", "95" for alerts:issue), and returns it.
+func (f *Fleet) APIKey(ctx context.Context, name, scopes string, flags ...string) (string, error) {
+	out, err := f.Admin(ctx, append([]string{"apikey", "create", "--name", name, "--scopes", scopes}, flags...)...)
 	if err != nil {
 		return "", err
 	}

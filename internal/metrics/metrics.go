@@ -30,6 +30,8 @@ type Metrics struct {
 	walFailures  prometheus.Counter
 	unanswered   *prometheus.CounterVec
 	codesRefused *prometheus.CounterVec
+	readsRefused prometheus.Counter
+	readsCalls   *prometheus.CounterVec
 }
 
 // Observer records one observation (a histogram's series with its labels
@@ -78,6 +80,14 @@ func New() *Metrics {
 			Name: "loa_anonymous_codes_refused_total",
 			Help: "SMS codes of the anonymous flows (registration, POST /v1/otp/sms) refused by the hourly budget LOA_ANONYMOUS_CODES_PER_HOUR, by the part spent: share (the four fifths for numbers no account holds) or all.",
 		}, []string{"part"}),
+		readsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loa_public_reads_refused_total",
+			Help: "Anonymous reads of the public routes refused (429) because their client address was past LOA_PUBLIC_READS_LIMIT in the window.",
+		}),
+		readsCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loa_public_reads_redis_calls_total",
+			Help: "Calls a replica made to Redis to add a batch of an address's anonymous reads to the shared count, by result (ok, failed: the replica counted alone).",
+		}, []string{"result"}),
 		walFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loa_sends_write_ahead_failures_total", Help: "Sends whose write-ahead record failed (recorded in Redis only).",
 		}),
@@ -103,10 +113,13 @@ func New() *Metrics {
 		}, []string{"provider", "lane"}),
 	}
 	m.reg.MustRegister(m.sends, m.breakerState, m.breakerTrips, m.rateWaits, m.rateCalls, m.rateLocal, m.laneQueue, m.stages, m.streamWaits,
-		m.unmarked, m.takenOver, m.walFailures, m.unanswered, m.codesRefused,
+		m.unmarked, m.takenOver, m.walFailures, m.unanswered, m.codesRefused, m.readsRefused, m.readsCalls,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, part := range []string{"share", "all"} {
 		m.codesRefused.WithLabelValues(part) // 0 from the start, for rate() and increase()
+	}
+	for _, result := range []string{"ok", "failed"} {
+		m.readsCalls.WithLabelValues(result)
 	}
 	return m
 }
@@ -130,6 +143,27 @@ func (m *Metrics) AnonymousCodeRefused(all bool) {
 		part = "all"
 	}
 	m.codesRefused.WithLabelValues(part).Inc()
+}
+
+// QuotaRefused counts an anonymous read the public read quota refused
+// (quota.Observer).
+func (m *Metrics) QuotaRefused() {
+	if m != nil {
+		m.readsRefused.Inc()
+	}
+}
+
+// QuotaCall counts a call of the public read quota to Redis
+// (quota.Observer).
+func (m *Metrics) QuotaCall(failed bool) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if failed {
+		result = "failed"
+	}
+	m.readsCalls.WithLabelValues(result).Inc()
 }
 
 // Delivery counts one delivery outcome.

@@ -21,9 +21,14 @@ type APIKey struct {
 	// Areas are the area codes the key may publish outage schedules for,
 	// each with every unit below it. Empty: none (a key with
 	// outages:write is refused until an operator sets them).
-	Areas     []string
-	CreatedAt time.Time
-	RevokedAt time.Time
+	Areas []string
+	// AlertAreas are the area codes the key may alert without approval
+	// (a pre-authorised scope, alerts:issue by default), each with every
+	// unit below it. Empty: none (such a key's alerts are refused until
+	// an operator sets them).
+	AlertAreas []string
+	CreatedAt  time.Time
+	RevokedAt  time.Time
 	// LastUsedAt is the key's last authenticated call: its newest audit
 	// row, or what a purge of the audit log kept of it. Zero when never
 	// used (within what the audit log remembers).
@@ -32,8 +37,8 @@ type APIKey struct {
 
 // CreateAPIKey stores k.
 func (d *DB) CreateAPIKey(ctx context.Context, k APIKey) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO api_keys (id, name, key_hash, scopes, areas, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		k.ID, k.Name, k.Hash, strings.Join(k.Scopes, " "), strings.Join(k.Areas, " "), k.CreatedAt.UTC())
+	_, err := d.db.ExecContext(ctx, `INSERT INTO api_keys (id, name, key_hash, scopes, areas, alert_areas, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		k.ID, k.Name, k.Hash, strings.Join(k.Scopes, " "), strings.Join(k.Areas, " "), strings.Join(k.AlertAreas, " "), k.CreatedAt.UTC())
 	if err != nil {
 		return fmt.Errorf("sqlstore: create api key: %w", err)
 	}
@@ -48,8 +53,8 @@ func (d *DB) CreateAPIKeyAudited(ctx context.Context, k APIKey, e accounts.Audit
 		return fmt.Errorf("sqlstore: create api key: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, key_hash, scopes, areas, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		k.ID, k.Name, k.Hash, strings.Join(k.Scopes, " "), strings.Join(k.Areas, " "), k.CreatedAt.UTC()); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, key_hash, scopes, areas, alert_areas, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		k.ID, k.Name, k.Hash, strings.Join(k.Scopes, " "), strings.Join(k.Areas, " "), strings.Join(k.AlertAreas, " "), k.CreatedAt.UTC()); err != nil {
 		return fmt.Errorf("sqlstore: create api key: %w", err)
 	}
 	if err := appendAudit(ctx, tx, e); err != nil {
@@ -68,17 +73,18 @@ func (d *DB) APIKeyByHash(ctx context.Context, hash string) (APIKey, error) {
 		k       APIKey
 		scopes  string
 		areas   sql.NullString
+		alert   sql.NullString
 		created timeValue
 	)
-	err := d.db.QueryRowContext(ctx, `SELECT id, name, key_hash, scopes, areas, created_at FROM api_keys
-		WHERE key_hash = $1 AND revoked_at IS NULL`, hash).Scan(&k.ID, &k.Name, &k.Hash, &scopes, &areas, &created)
+	err := d.db.QueryRowContext(ctx, `SELECT id, name, key_hash, scopes, areas, alert_areas, created_at FROM api_keys
+		WHERE key_hash = $1 AND revoked_at IS NULL`, hash).Scan(&k.ID, &k.Name, &k.Hash, &scopes, &areas, &alert, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return APIKey{}, ErrNotFound
 	}
 	if err != nil {
 		return APIKey{}, fmt.Errorf("sqlstore: api key: %w", err)
 	}
-	k.Scopes, k.Areas = strings.Fields(scopes), strings.Fields(areas.String)
+	k.Scopes, k.Areas, k.AlertAreas = strings.Fields(scopes), strings.Fields(areas.String), strings.Fields(alert.String)
 	k.CreatedAt = created.t
 	return k, nil
 }
@@ -87,7 +93,7 @@ func (d *DB) APIKeyByHash(ctx context.Context, hash string) (APIKey, error) {
 // last use. The last use is read from the audit log (one index look-up per
 // key), so authenticating a request writes nothing beyond its audit row.
 func (d *DB) APIKeys(ctx context.Context) ([]APIKey, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT k.id, k.name, k.scopes, k.areas, k.created_at, k.revoked_at, k.last_used_at,
+	rows, err := d.db.QueryContext(ctx, `SELECT k.id, k.name, k.scopes, k.areas, k.alert_areas, k.created_at, k.revoked_at, k.last_used_at,
 			(SELECT max(a.at) FROM audit_log a WHERE a.actor = 'apikey:' || k.id)
 		FROM api_keys k ORDER BY k.created_at, k.id`)
 	if err != nil {
@@ -99,13 +105,13 @@ func (d *DB) APIKeys(ctx context.Context) ([]APIKey, error) {
 		var (
 			k                               APIKey
 			scopes                          string
-			areas                           sql.NullString
+			areas, alert                    sql.NullString
 			created, revoked, kept, audited timeValue
 		)
-		if err := rows.Scan(&k.ID, &k.Name, &scopes, &areas, &created, &revoked, &kept, &audited); err != nil {
+		if err := rows.Scan(&k.ID, &k.Name, &scopes, &areas, &alert, &created, &revoked, &kept, &audited); err != nil {
 			return nil, fmt.Errorf("sqlstore: api keys: %w", err)
 		}
-		k.Scopes, k.Areas = strings.Fields(scopes), strings.Fields(areas.String)
+		k.Scopes, k.Areas, k.AlertAreas = strings.Fields(scopes), strings.Fields(areas.String), strings.Fields(alert.String)
 		k.CreatedAt, k.RevokedAt, k.LastUsedAt = created.t, revoked.t, kept.t
 		if audited.t.After(k.LastUsedAt) {
 			k.LastUsedAt = audited.t
@@ -139,17 +145,28 @@ func (d *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time) (revoked
 	return false, nil
 }
 
-// SetAPIKeyAreasAudited replaces the areas of the key id and appends e to
-// the audit log in one transaction. Only operators call it (loa admin
-// apikey areas): no API route changes a key, so a key cannot widen its
-// own areas. Errors: ErrNotFound.
+// SetAPIKeyAreasAudited replaces the areas the key id may publish outage
+// schedules for and appends e to the audit log in one transaction. Only
+// operators call it (loa admin apikey areas): no API route changes a key,
+// so a key cannot widen its own areas. Errors: ErrNotFound.
 func (d *DB) SetAPIKeyAreasAudited(ctx context.Context, id string, areas []string, e accounts.AuditEntry) error {
+	return d.setAPIKeyAreas(ctx, `UPDATE api_keys SET areas = $2 WHERE id = $1`, id, areas, e)
+}
+
+// SetAPIKeyAlertAreasAudited replaces the areas the key id may alert
+// without approval, as SetAPIKeyAreasAudited does for outages (loa admin
+// apikey alert-areas). Errors: ErrNotFound.
+func (d *DB) SetAPIKeyAlertAreasAudited(ctx context.Context, id string, areas []string, e accounts.AuditEntry) error {
+	return d.setAPIKeyAreas(ctx, `UPDATE api_keys SET alert_areas = $2 WHERE id = $1`, id, areas, e)
+}
+
+func (d *DB) setAPIKeyAreas(ctx context.Context, q, id string, areas []string, e accounts.AuditEntry) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: set api key areas: %w", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE api_keys SET areas = $2 WHERE id = $1`, id, strings.Join(areas, " "))
+	res, err := tx.ExecContext(ctx, q, id, strings.Join(areas, " "))
 	if err != nil {
 		return fmt.Errorf("sqlstore: set api key areas: %w", err)
 	}

@@ -262,6 +262,30 @@ type Issuer struct {
 	// Identity is how Config.Senders names it: "apikey:<key id>" or
 	// "official:<user name>".
 	Identity string
+	// Areas are the area codes (each with every unit below it) a
+	// pre-authorised issuer may alert: set by operators on its API key
+	// (loa admin apikey alert-areas). None: it may alert no area. An
+	// issuer that is not pre-authorised is bound by its approver instead.
+	Areas []string
+	// AnyArea lets a pre-authorised issuer alert every area (dev mode's
+	// bootstrap key "*"); Areas is then ignored.
+	AnyArea bool
+}
+
+// AreaError is wrapped by the refusal (*loa.Error, EForbidden, naming
+// the alert's areas) of an alert whose pre-authorised issuer may not
+// alert one of the units it names.
+type AreaError struct {
+	Outside []string // the alert's units outside the issuer's areas
+	Allowed []string // the issuer's areas
+}
+
+func (e *AreaError) Error() string {
+	if len(e.Allowed) == 0 {
+		return "this API key may alert no area without approval; an operator sets its areas (loa admin apikey alert-areas)"
+	}
+	return fmt.Sprintf("this API key may alert only %s and the units below them without approval, not %s",
+		strings.Join(e.Allowed, ", "), strings.Join(e.Outside, ", "))
 }
 
 // Input is a parsed alert to submit.
@@ -315,6 +339,13 @@ func (f fields) identifier() string {
 		return "identifier"
 	}
 	return "alert/identifier"
+}
+
+func (f fields) areas() string {
+	if f.json {
+		return "areas"
+	}
+	return "alert/info/area"
 }
 
 func (f fields) status() string {
@@ -382,6 +413,9 @@ func (s *Service) Submit(ctx context.Context, iss Issuer, in Input) (Result, err
 		return Result{}, err
 	}
 	st.Notes.UnmatchedAreas = unmatched
+	if err := s.checkAreas(ctx, iss, codes, f); err != nil {
+		return Result{}, err
+	}
 	switch st.Distribution {
 	case DistributionPublic:
 		st.AreaCodes = codes
@@ -832,6 +866,37 @@ func (s *Service) areaCodes(ctx context.Context, a *cap.Alert) (codes, unmatched
 		}
 	}
 	return codes, unmatched, nil
+}
+
+// checkAreas refuses an alert of a pre-authorised issuer that names, or
+// covers with a polygon or circle, a unit outside the issuer's areas:
+// its pre-authorisation holds only where its key is bound. codes are the
+// alert's own units as resolved (known codes; the leaves a shape
+// covers), whatever its distribution; an Update's inherited audience is
+// its chain's, not checked again. Others' alerts wait for an approver.
+func (s *Service) checkAreas(ctx context.Context, iss Issuer, codes []string, f fields) error {
+	if iss.AnyArea || !s.preauthorised(iss.Scopes) || len(codes) == 0 {
+		return nil
+	}
+	within, err := s.store.AreaSubtree(ctx, iss.Areas)
+	if err != nil {
+		return err
+	}
+	allowed := make(map[string]bool, len(within))
+	for _, c := range within {
+		allowed[c] = true
+	}
+	var outside []string
+	for _, c := range codes {
+		if !allowed[c] {
+			outside = append(outside, c)
+		}
+	}
+	if len(outside) == 0 {
+		return nil
+	}
+	ae := &AreaError{Outside: outside, Allowed: slices.Clone(iss.Areas)}
+	return &loa.Error{Code: loa.EForbidden, Field: f.areas(), Detail: ae.Error(), Err: ae}
 }
 
 // union appends to a the elements of b it lacks.

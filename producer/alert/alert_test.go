@@ -59,7 +59,7 @@ type rig struct {
 }
 
 var (
-	issuer   = alert.Issuer{ID: "key-pctt", Actor: "apikey:key-pctt", Scopes: []string{"alerts:issue"}, Identity: "apikey:key-pctt"}
+	issuer   = alert.Issuer{ID: "key-pctt", Actor: "apikey:key-pctt", Scopes: []string{"alerts:issue"}, Identity: "apikey:key-pctt", Areas: []string{"49", "01"}}
 	writer   = alert.Issuer{ID: "key-agency", Actor: "apikey:key-agency", Scopes: []string{"alerts:write"}, Identity: "apikey:key-agency"}
 	official = alert.Approver{ID: "session:acc-approver", Actor: "acc-approver"}
 )
@@ -508,7 +508,10 @@ func TestPolicyIsConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &rig{svc: svc, pub: pub, store: store}
-	st := r.mustPost(t, writer, "flood_vi_en.xml")
+	// Pre-authorised now, the agency's key is bound to its areas.
+	agency := writer
+	agency.Areas = []string{"49"}
+	st := r.mustPost(t, agency, "flood_vi_en.xml")
 	if st.Status != alert.StatusSentPreauthorised || !slices.Equal(st.Channels, []string{"push", "sms"}) {
 		t.Errorf("status %s channels %v", st.Status, st.Channels)
 	}

@@ -183,6 +183,18 @@ func (m *memStore) ExistingAreas(_ context.Context, codes []string) ([]string, e
 	return out, nil
 }
 
+// AreaSubtree: "49" holds the three communes of memAreas.
+func (m *memStore) AreaSubtree(_ context.Context, codes []string) ([]string, error) {
+	var out []string
+	for _, c := range codes {
+		out = append(out, c)
+		if c == "49" {
+			out = append(out, "20194", "20197", "20227")
+		}
+	}
+	return out, nil
+}
+
 func (m *memStore) AreaExists(_ context.Context, code string) (bool, error) {
 	return code == "49" || slices.ContainsFunc(memAreas, func(c areas.Centroid) bool { return c.Code == code }), nil
 }

@@ -136,6 +136,9 @@ type Store interface {
 
 	// ExistingAreas returns the codes that name an area.
 	ExistingAreas(ctx context.Context, codes []string) ([]string, error)
+	// AreaSubtree returns the codes that name an area at or below one of
+	// codes.
+	AreaSubtree(ctx context.Context, codes []string) ([]string, error)
 	// AreaExists reports whether an area with code is loaded.
 	AreaExists(ctx context.Context, code string) (bool, error)
 	// LeafAreaCentroids returns the units with a centroid and no unit

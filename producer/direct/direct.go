@@ -38,17 +38,48 @@ type publisher interface {
 	Publish(ctx context.Context, e producer.Envelope) error
 }
 
+// Config bounds what clients may send.
+type Config struct {
+	// MaxSMSSegments is the most SMS segments a direct notification's
+	// body may bill as, when it goes by SMS (LOA_DIRECT_SMS_MAX_SEGMENTS):
+	// 153 GSM-7 septets or 67 UCS-2 units a segment once it is longer
+	// than one (160 or 70). Gateways charge per segment, so this bounds
+	// what one request costs. 1 to 255 (SMPP's most parts).
+	MaxSMSSegments int
+	// FoldSMS: direct notifications' SMS are folded to ASCII before they
+	// are sent (LOA_SMS_FOLD_KINDS names notification.direct), so their
+	// segments are counted on the folded text.
+	FoldSMS bool
+}
+
+// DefaultConfig is 5 segments: 335 characters of Vietnamese with
+// diacritics (UCS-2), 765 without.
+func DefaultConfig() Config { return Config{MaxSMSSegments: 5} }
+
+// Validate reports a bound that cannot work.
+func (c Config) Validate() error {
+	if c.MaxSMSSegments < 1 || c.MaxSMSSegments > 255 {
+		return fmt.Errorf("direct: MaxSMSSegments %d is not from 1 to 255", c.MaxSMSSegments)
+	}
+	return nil
+}
+
 // Service accepts direct notifications. It is safe for concurrent use.
 type Service struct {
+	cfg   Config
 	store Store
 	pub   publisher
 	log   *slog.Logger
 	now   func() time.Time
 }
 
-// New returns a Service.
-func New(store Store, pub publisher, log *slog.Logger) *Service {
-	return &Service{store: store, pub: pub, log: log, now: time.Now}
+// New returns a Service bounded by cfg (a cfg that fails Validate is
+// replaced by DefaultConfig's bound).
+func New(cfg Config, store Store, pub publisher, log *slog.Logger) *Service {
+	if cfg.Validate() != nil {
+		cfg.MaxSMSSegments = DefaultConfig().MaxSMSSegments
+	}
+	return &Service{cfg: cfg, store: store, pub: pub, log: log, now: time.Now}
 }
 
 // Request is a validated, normalised direct notification.

@@ -24,7 +24,7 @@ func TestOutboxPublishesWhatFailed(t *testing.T) {
 			ctx := context.Background()
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))
 			pub := &producertest.Recorder{}
-			svc := direct.New(store, pub, log)
+			svc := direct.New(direct.DefaultConfig(), store, pub, log)
 			body := "x"
 			now := time.Now()
 			pub.Fail(true)

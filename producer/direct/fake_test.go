@@ -125,7 +125,7 @@ func TestServiceOnAHandWrittenStore(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store, pub := newMemStore(), &producertest.Recorder{}
 	store.accounts["acc-1"] = true
-	svc := direct.New(store, pub, log)
+	svc := direct.New(direct.DefaultConfig(), store, pub, log)
 	now := time.Now()
 	body := "Hồ sơ của bạn đã được tiếp nhận"
 	in := func(key string, to direct.To) direct.Input {

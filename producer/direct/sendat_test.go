@@ -37,7 +37,7 @@ func TestSendAt(t *testing.T) {
 			ctx := context.Background()
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))
 			pub := &producertest.Recorder{}
-			svc := direct.New(store, pub, log)
+			svc := direct.New(direct.DefaultConfig(), store, pub, log)
 			ob := producer.NewOutbox(store, pub, log)
 			now := time.Now().UTC().Truncate(time.Second)
 			body := "Hạn nộp báo cáo quý IV: 72 giờ nữa"

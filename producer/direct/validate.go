@@ -16,6 +16,7 @@ import (
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
+	"github.com/loa-hub/loa/channels/sms"
 	"github.com/loa-hub/loa/internal/phone"
 	"github.com/loa-hub/loa/producer"
 )
@@ -184,6 +185,14 @@ func (s *Service) validate(ctx context.Context, req Input) (Request, error) {
 	if !utf8.ValidString(req.Title) || (req.Body != nil && !utf8.ValidString(*req.Body)) {
 		bad("body", "must be valid UTF-8")
 	}
+	// By SMS the body is what the gateway bills: at most MaxSMSSegments.
+	if slices.Contains(out.Channels, string(channels.SMS)) && out.Body != "" {
+		t := sms.Prepare(out.Body, s.cfg.FoldSMS)
+		if t.Segments > s.cfg.MaxSMSSegments {
+			bad("body", "is %d SMS segments (%d %s units); by SMS the limit is %d segments: %d characters with Vietnamese diacritics or other characters outside GSM-7, %d without",
+				t.Segments, t.Units, t.Encoding, s.cfg.MaxSMSSegments, maxUnits(s.cfg.MaxSMSSegments, 70, 67), maxUnits(s.cfg.MaxSMSSegments, 160, 153))
+		}
+	}
 
 	// Data: string pairs FCM accepts.
 	if len(req.Data) > maxDataKeys {
@@ -270,6 +279,15 @@ func (s *Service) validate(ctx context.Context, req Input) (Request, error) {
 	}
 	out.RequestHash = requestHash(out, req)
 	return out, nil
+}
+
+// maxUnits is how many units fit in n segments of single units alone or
+// part units each.
+func maxUnits(n, single, part int) int {
+	if n == 1 {
+		return single
+	}
+	return n * part
 }
 
 // requestHash identifies what was asked, so that a reused idempotency key

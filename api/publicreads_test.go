@@ -1,0 +1,62 @@
+package api_test
+
+import (
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/loa-hub/loa/api"
+	"github.com/loa-hub/loa/internal/quota"
+	"github.com/loa-hub/loa/internal/testenv"
+)
+
+// TestAnonymousReadsAreBoundedPerAddress: past its quota an address's
+// anonymous reads of the public routes — areas, public feedback, the
+// portal and its feeds, Open311 — are 429 rate-limited with Retry-After,
+// before any work; another address behind no such load is not held up; a
+// caller with a valid key or session is neither counted nor refused,
+// while a made-up key counts like none; routes that are not public reads
+// are untouched.
+func TestAnonymousReadsAreBoundedPerAddress(t *testing.T) {
+	rdb := goredis.NewClient(&goredis.Options{Addr: testenv.Miniredis(t).Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	q := quota.New(quota.Config{Limit: 5, Window: 10 * time.Second, Batch: 1, MaxLocal: 100, CallTimeout: time.Second}, rdb, "t:", nil)
+	f := newAccountsFixture(t, trustLoopback, func(d *api.Deps) { d.PublicReads = q })
+	_, citizen := f.citizen(t, "049095000123", "0912345678")
+	const crowd, other = "203.0.113.7", "198.51.100.9"
+	for i := range 5 {
+		if resp, p := f.do(t, "GET", "/v1/areas", "", "", "X-Forwarded-For", crowd); resp.StatusCode != 200 {
+			t.Fatalf("read %d: %d %v", i, resp.StatusCode, p)
+		}
+	}
+	for _, path := range []string{"/v1/areas", "/v1/public/feedback", "/v1/public/feedback/stats", "/v1/portal/articles",
+		"/v1/portal/feeds/tin-tuc/vi", "/open311/v2/requests.json", "/open311/v2/services.xml", "/v1/openapi.json"} {
+		resp, p := f.do(t, "GET", path, "", "", "X-Forwarded-For", crowd)
+		if resp.StatusCode != 429 || p["type"] != "urn:loa:problem:rate-limited" || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s past the quota: %d %v", path, resp.StatusCode, p)
+		}
+	}
+	if resp, p := f.do(t, "GET", "/v1/areas", "made-up-key", "", "X-Forwarded-For", crowd); resp.StatusCode != 429 {
+		t.Errorf("a made-up key past the quota: %d %v", resp.StatusCode, p)
+	}
+	for name, key := range map[string]string{"a key": "dev-key", "a session": citizen} {
+		if resp, p := f.do(t, "GET", "/v1/areas", key, "", "X-Forwarded-For", crowd); resp.StatusCode != 200 {
+			t.Errorf("%s from the busy address: %d %v", name, resp.StatusCode, p)
+		}
+		// Not counted: ten reads from another address leave its quota whole.
+		for range 10 {
+			if resp, p := f.do(t, "GET", "/v1/areas", key, "", "X-Forwarded-For", other); resp.StatusCode != 200 {
+				t.Fatalf("%s from another address: %d %v", name, resp.StatusCode, p)
+			}
+		}
+	}
+	if resp, p := f.do(t, "GET", "/v1/me", citizen, "", "X-Forwarded-For", crowd); resp.StatusCode != 200 {
+		t.Errorf("a session's own route from the busy address: %d %v", resp.StatusCode, p)
+	}
+	for i := range 5 {
+		if resp, p := f.do(t, "GET", "/v1/areas", "", "", "X-Forwarded-For", other); resp.StatusCode != 200 {
+			t.Errorf("the other address's anonymous read %d after 20 signed-in ones: %d %v", i+1, resp.StatusCode, p)
+		}
+	}
+}
