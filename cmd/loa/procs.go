@@ -20,16 +20,17 @@ import (
 // and needs 0.6–0.8 of a core for 10,000 pushes a second (62–81 CPU-µs
 // a push at 0 and 20 ms): a process needing more than a core is better
 // run as more replicas (they share the lanes through consumer groups),
-// or given LOA_PROCS. A dispatcher of the
-// urgent lanes alone keeps Go's default: its codes never wait behind
-// another goroutine's turn on the one processor.
+// or given LOA_PROCS. A dispatcher that also consumes the codes' or the
+// alerts' lane — the default, every lane — keeps Go's default: a code or
+// an alert never waits for a broadcast goroutine's turn on one processor,
+// nor is capped at one core beside a broadcast.
 const bulkDispatcherProcs = 1
 
 // procs is the GOMAXPROCS to set for the command args[1], and whether to
 // set one: none when GOMAXPROCS is set (the runtime has read it);
 // LOA_PROCS's value when given; bulkDispatcherProcs for `loa dispatcher`
-// consuming the bulk lane (LOA_DISPATCHER_LANES unset, or naming bulk);
-// else none (Go's default: the cores it may use). A malformed LOA_PROCS
+// of the bulk lane without the codes' and alerts' lanes
+// (LOA_DISPATCHER_LANES naming bulk and neither otp nor alert); else none (Go's default: the cores it may use). A malformed LOA_PROCS
 // sets none here; loadConfig reports it.
 func procs(args []string, getenv func(string) string) (int, bool) {
 	if getenv("GOMAXPROCS") != "" {
@@ -39,24 +40,26 @@ func procs(args []string, getenv func(string) string) (int, bool) {
 		n, err := parseProcs(v)
 		return n, err == nil
 	}
-	if len(args) > 1 && args[1] == "dispatcher" && consumesBulk(getenv("LOA_DISPATCHER_LANES")) {
+	if len(args) > 1 && args[1] == "dispatcher" && bulkOnly(getenv("LOA_DISPATCHER_LANES")) {
 		return bulkDispatcherProcs, true
 	}
 	return 0, false
 }
 
-// consumesBulk reports whether LOA_DISPATCHER_LANES's value lanes has the
-// dispatcher consume the bulk lane: when unset (every lane) or naming it.
-func consumesBulk(lanes string) bool {
-	if strings.TrimSpace(lanes) == "" {
-		return true
-	}
+// bulkOnly reports whether LOA_DISPATCHER_LANES's value lanes has the
+// dispatcher consume the bulk lane and neither the codes' (otp) nor the
+// alerts' lane; unset means every lane, so not.
+func bulkOnly(lanes string) bool {
+	bulk := false
 	for _, l := range strings.Split(lanes, ",") {
-		if strings.EqualFold(strings.TrimSpace(l), "bulk") {
-			return true
+		switch strings.ToLower(strings.TrimSpace(l)) {
+		case "bulk":
+			bulk = true
+		case "otp", "alert":
+			return false
 		}
 	}
-	return false
+	return bulk
 }
 
 // parseProcs reads LOA_PROCS: a whole number of processors from 1 to 1024.

@@ -16,7 +16,9 @@ func TestProcs(t *testing.T) {
 		env  map[string]string
 		want int // 0: none set
 	}{
-		{"every lane", "dispatcher", nil, bulkDispatcherProcs},
+		{"every lane keeps Go's default", "dispatcher", nil, 0},
+		{"bulk beside the alerts", "dispatcher", map[string]string{"LOA_DISPATCHER_LANES": "bulk,alert"}, 0},
+		{"bulk beside the codes", "dispatcher", map[string]string{"LOA_DISPATCHER_LANES": "OTP, bulk"}, 0},
 		{"the bulk lane", "dispatcher", map[string]string{"LOA_DISPATCHER_LANES": "bulk"}, bulkDispatcherProcs},
 		{"bulk among others", "dispatcher", map[string]string{"LOA_DISPATCHER_LANES": "direct, BULK"}, bulkDispatcherProcs},
 		{"the urgent lanes", "dispatcher", map[string]string{"LOA_DISPATCHER_LANES": "otp,alert,direct"}, 0},
