@@ -320,6 +320,20 @@ func (h *handler) checkAlertReader(ctx context.Context) error {
 	return err
 }
 
+// ownAlertsOnly is the principal id whose alerts alone the caller may
+// read, or "" for every alert. An integrating system's key (alerts:issue
+// or alerts:write, without ops) reads only what it posted itself: other
+// senders' alerts, restricted and private ones among them, are none of
+// its business. Officials allowed to read alerts (approvers, alert
+// issuers, operators) and ops keys read them all.
+func ownAlertsOnly(ctx context.Context) string {
+	p, _ := principalFrom(ctx)
+	if p.AccountID != "" || p.Has(ScopeOps) {
+		return ""
+	}
+	return p.ID
+}
+
 func (h *handler) checkApprover(ctx context.Context, p Principal) error {
 	if p.AccountID == "" {
 		return &loa.Error{Code: loa.EForbidden, Detail: "approving alerts needs a signed-in official with the role broadcast_approver in the approval unit"}
@@ -342,6 +356,9 @@ func (h *handler) getAlert(w http.ResponseWriter, r *http.Request) error {
 	d, err := svc.Get(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
 		return err
+	}
+	if own := ownAlertsOnly(r.Context()); own != "" && d.Issuer != own {
+		return alert.ErrNotFound // another sender's alert: as if there were none
 	}
 	v := newAlertView(d.StoredAlert)
 	for _, in := range d.Doc.Infos {
@@ -385,7 +402,7 @@ func (h *handler) listAlerts(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	list, err := svc.List(r.Context(), status, limit)
+	list, err := svc.List(r.Context(), status, ownAlertsOnly(r.Context()), limit)
 	if err != nil {
 		return err
 	}

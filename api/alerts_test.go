@@ -422,7 +422,7 @@ func TestAlertApprovalOverHTTP(t *testing.T) {
 	}
 
 	// The detail, with counters and texts.
-	resp, d := f.do(t, "GET", "/v1/alerts/"+id, "issue-key", "")
+	resp, d := f.do(t, "GET", "/v1/alerts/"+id, "write-key", "")
 	if resp.StatusCode != 200 || d["stats"] == nil || len(d["texts"].([]any)) != 2 || d["decided_by"] == nil {
 		t.Errorf("detail: %d %v", resp.StatusCode, d)
 	}
@@ -654,5 +654,48 @@ func TestAlertKeysAreBoundToTheirAreas(t *testing.T) {
 	}
 	if k, err := f.store.APIKeyByHash(context.Background(), api.HashAPIKey("hoian-key")); err != nil || !slices.Equal(k.AlertAreas, []string{"20194"}) {
 		t.Errorf("the key's areas: %v %v", k.AlertAreas, err)
+	}
+}
+
+// TestAlertKeysReadOnlyTheirOwnAlerts: an integrating system's key reads
+// the alerts it posted and no other sender's — not in the list, and a
+// look-up by id is 404 as for an alert that does not exist — so a
+// hydro-met station's key learns nothing of the disaster office's
+// restricted alerts. Keys with ops read every alert.
+func TestAlertKeysReadOnlyTheirOwnAlerts(t *testing.T) {
+	f := newAlertFixture(t)
+	resp, a := f.postFile(t, "issue-key", "flood_vi_en.xml")
+	if resp.StatusCode != 202 {
+		t.Fatalf("the relay key's alert: %d %v", resp.StatusCode, a)
+	}
+	id := a["id"].(string)
+	listed := func(key string) bool {
+		t.Helper()
+		resp, l := f.do(t, "GET", "/v1/alerts", key, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("list as %s: %d %v", key, resp.StatusCode, l)
+		}
+		for _, it := range l["items"].([]any) {
+			if it.(map[string]any)["id"] == id {
+				return true
+			}
+		}
+		return false
+	}
+	if !listed("issue-key") || !listed("dev-key") {
+		t.Errorf("the poster's key and an ops key must list the alert")
+	}
+	for _, key := range []string{"kttv-key", "write-key"} {
+		if listed(key) {
+			t.Errorf("%s lists another sender's alert", key)
+		}
+		if resp, p := f.do(t, "GET", "/v1/alerts/"+id, key, ""); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s reads another sender's alert: %d %v", key, resp.StatusCode, p)
+		}
+	}
+	for _, key := range []string{"issue-key", "dev-key"} {
+		if resp, p := f.do(t, "GET", "/v1/alerts/"+id, key, ""); resp.StatusCode != 200 {
+			t.Errorf("%s: %d %v", key, resp.StatusCode, p)
+		}
 	}
 }

@@ -199,7 +199,7 @@ func (h *handler) listApprovals(w http.ResponseWriter, r *http.Request) error {
 	}
 	alerts := []alertView{}
 	if h.deps.Alerts != nil {
-		list, err := h.deps.Alerts.List(r.Context(), "pending_approval", 200)
+		list, err := h.deps.Alerts.List(r.Context(), "pending_approval", "", 200)
 		if err != nil {
 			return err
 		}

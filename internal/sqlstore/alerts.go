@@ -219,10 +219,11 @@ func scanAlert(row scanner) (alert.StoredAlert, error) {
 	return a, nil
 }
 
-// Alerts returns up to limit alerts with status ("" for every status),
-// newest first.
-func (d *DB) Alerts(ctx context.Context, status string, limit int) ([]alert.StoredAlert, error) {
-	rows, err := d.db.QueryContext(ctx, selectAlert+` WHERE ($1 = '' OR status = $1) ORDER BY created_at DESC, id DESC LIMIT $2`, status, limit)
+// Alerts returns up to limit alerts with status ("" for every status)
+// posted by issuer ("" for every issuer), newest first.
+func (d *DB) Alerts(ctx context.Context, status, issuer string, limit int) ([]alert.StoredAlert, error) {
+	rows, err := d.db.QueryContext(ctx, selectAlert+` WHERE ($1 = '' OR status = $1) AND ($2 = '' OR issuer = $2)
+		ORDER BY created_at DESC, id DESC LIMIT $3`, status, issuer, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: alerts: %w", err)
 	}

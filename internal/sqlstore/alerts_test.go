@@ -103,7 +103,7 @@ func testAlerts(t *testing.T, db *sqlstore.DB) {
 	if got.Status != "rejected" || got.DecidedBy != "session:x" || got.Reason != "no" || !got.DecidedAt.Equal(at) {
 		t.Errorf("decided: %+v", got)
 	}
-	list, err := db.Alerts(ctx, "rejected", 100)
+	list, err := db.Alerts(ctx, "rejected", "", 100)
 	if err != nil || !slices.ContainsFunc(list, func(x alert.StoredAlert) bool { return x.ID == upd.ID }) {
 		t.Errorf("list rejected: %v", err)
 	}

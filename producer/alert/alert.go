@@ -1482,7 +1482,8 @@ func (s *Service) Get(ctx context.Context, id string) (Detail, error) {
 	return d, nil
 }
 
-// List returns up to limit alerts with status ("" for all), newest first.
-func (s *Service) List(ctx context.Context, status string, limit int) ([]StoredAlert, error) {
-	return s.store.Alerts(ctx, status, limit)
+// List returns up to limit alerts with status ("" for all) posted by
+// issuer (a principal id; "" for every issuer), newest first.
+func (s *Service) List(ctx context.Context, status, issuer string, limit int) ([]StoredAlert, error) {
+	return s.store.Alerts(ctx, status, issuer, limit)
 }

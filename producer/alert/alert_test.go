@@ -359,7 +359,7 @@ func TestSenderIsThePostersOwn(t *testing.T) {
 	forged(t, issuer, "flood_vi_en.xml", "loa:key-agency") // "*" is not another key's identity
 	forged(t, alert.Issuer{ID: "key-new", Actor: "apikey:key-new", Scopes: []string{"alerts:issue"}, Identity: "apikey:key-new"},
 		"flood_cancel.xml", "pctt@quangnam.gov.vn") // no senders configured
-	if list, err := r.svc.List(ctx, "", 10); err != nil || len(list) != 1 {
+	if list, err := r.svc.List(ctx, "", "", 10); err != nil || len(list) != 1 {
 		t.Fatalf("%d alerts stored, want only the original: %v", len(list), err)
 	}
 	if n := len(r.pub.plans(t)); n != 1 {
@@ -490,7 +490,7 @@ func TestRejectedAlertIsNeverSent(t *testing.T) {
 	if n := len(r.pub.plans(t)); n != 0 {
 		t.Errorf("%d plans", n)
 	}
-	list, err := r.svc.List(ctx, alert.StatusRejected, 10)
+	list, err := r.svc.List(ctx, alert.StatusRejected, "", 10)
 	if err != nil || len(list) != 1 || list[0].ID != st.ID {
 		t.Errorf("list rejected: %v %v", list, err)
 	}

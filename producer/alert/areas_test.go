@@ -52,7 +52,7 @@ func TestPreauthorisedKeysAreBoundToTheirAreas(t *testing.T) {
 	_, err = r.svc.Submit(ctx, unbound, jsonAlert("j-3", "20194"))
 	refused("a key bound to no area", err, "areas", "20194")
 	for _, status := range alert.Statuses {
-		if list, err := r.svc.List(ctx, status, 10); err != nil || len(list) != 0 {
+		if list, err := r.svc.List(ctx, status, "", 10); err != nil || len(list) != 0 {
 			t.Errorf("%s: %d stored (%v)", status, len(list), err)
 		}
 	}

@@ -99,12 +99,12 @@ func (m *memStore) AlertsReferring(_ context.Context, id string) ([]alert.Link, 
 	return out, nil
 }
 
-func (m *memStore) Alerts(_ context.Context, status string, limit int) ([]alert.StoredAlert, error) {
+func (m *memStore) Alerts(_ context.Context, status, issuer string, limit int) ([]alert.StoredAlert, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []alert.StoredAlert
 	for i := len(m.order) - 1; i >= 0 && len(out) < limit; i-- {
-		if a := m.alerts[m.order[i]]; status == "" || a.Status == status {
+		if a := m.alerts[m.order[i]]; (status == "" || a.Status == status) && (issuer == "" || a.Issuer == issuer) {
 			out = append(out, a)
 		}
 	}

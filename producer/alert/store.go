@@ -114,7 +114,7 @@ type Store interface {
 	AlertsReferring(ctx context.Context, id string) ([]Link, error)
 	// Alerts returns up to limit alerts with status ("" for every
 	// status), newest first.
-	Alerts(ctx context.Context, status string, limit int) ([]StoredAlert, error)
+	Alerts(ctx context.Context, status, issuer string, limit int) ([]StoredAlert, error)
 	// DecideAlert moves an alert from status from to to, recording who
 	// decided, when and why; false when it was not in from. The outbox
 	// items are written in the same transaction, when it moved.
