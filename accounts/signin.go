@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/loa-hub/loa"
+	"github.com/loa-hub/loa/internal/quota"
 	"github.com/loa-hub/loa/otp"
 )
 
@@ -349,25 +349,7 @@ func userKey(username string) string {
 // throttleAddr is the unit of the per-address throttle: the IPv4
 // address, or the IPv6 /64 (one customer line hands out a whole /64);
 // "" when ip is not an address.
-func throttleAddr(ip string) string {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		ap, perr := netip.ParseAddrPort(ip)
-		if perr != nil {
-			return ""
-		}
-		addr = ap.Addr()
-	}
-	addr = addr.Unmap().WithZone("")
-	if addr.Is4() {
-		return addr.String()
-	}
-	p, err := addr.Prefix(64)
-	if err != nil {
-		return ""
-	}
-	return p.String()
-}
+func throttleAddr(ip string) string { return quota.AddrKey(ip) }
 
 // noticeSSOLinked is the SMS an official gets when an SSO identity is
 // bound to their account (Vietnamese without diacritics, one GSM-7
