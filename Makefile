@@ -33,9 +33,11 @@ test: ## unit, store and end-to-end tests (real services too when LOA_TEST_* is 
 
 # CI prints one line per test and subtest (for example
 # "--- PASS: TestEndToEnd/real"), so the log shows which ran on the real
-# services, and the package summaries.
+# services, and the package summaries; a failed test's whole output
+# (the logs of the servers it started) follows its line.
 test-verbose:
-	$(GO) test -count=1 -timeout 15m -v ./... 2>&1 | grep -E --line-buffered '^( *--- (PASS|FAIL|SKIP)|ok |FAIL|panic:|\s+\S+_test\.go:[0-9]+:)'
+	$(GO) build -o bin/testlog ./internal/testlog
+	$(GO) test -count=1 -timeout 15m -json ./... 2>&1 | bin/testlog
 
 screenshots: ## the console's screenshots in docs/console/, taken by its browser test on loa dev (needs LOA_TEST_CHROMIUM, LOA_TEST_AXE_CORE)
 	LOA_SCREENSHOTS_DIR=$(CURDIR)/docs/console $(GO) test -count=1 -run 'TestConsole(Roles)?InBrowser/embedded' ./cmd/loa

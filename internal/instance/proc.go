@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -134,14 +135,54 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// FreePort returns a TCP port of 127.0.0.1 that nothing listens on now.
+// FreePort returns a TCP port of 127.0.0.1 that nothing listens on now,
+// for a server started next. It is chosen below the kernel's ephemeral
+// range (ip_local_port_range), at random: a port from the range itself,
+// as listening on :0 gives, is free only until any client of any process
+// on the machine connects somewhere and is given it as its own end, and
+// CI runs several packages' tests, each with clients of PostgreSQL,
+// Redis and Kafka, at once. So a port handed to a server starting a
+// moment later is no longer taken by the machine's outgoing connections,
+// only, and rarely, by another FreePort's caller.
 func FreePort() (int, error) {
+	lo, hi := freePortRange()
+	if hi > lo {
+		for range 64 {
+			port := lo + rand.IntN(hi-lo)
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+			if err != nil {
+				continue
+			}
+			ln.Close()
+			return port, nil
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("instance: free port: %w", err)
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freePortRange is where FreePort looks: from 10000 to the start of the
+// ephemeral range, or nothing when that range starts too low to leave
+// room (FreePort then takes one of the range's).
+func freePortRange() (lo, hi int) {
+	const floor = 10000
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	start, err := strconv.Atoi(f[0])
+	if err != nil || start < floor+1000 {
+		return 0, 0
+	}
+	return floor, start
 }
 
 // portOpen reports whether something accepts connections on port.
