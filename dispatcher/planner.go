@@ -51,6 +51,15 @@ func (d *Dispatcher) handlePlan(ctx context.Context, env producer.Envelope, p pr
 	}
 	aud := sqlstore.Audience{Everyone: p.Audience.Everyone, Areas: p.Audience.Areas, Topics: p.Audience.Topics, Accounts: p.Audience.Accounts, Roles: p.Audience.Roles,
 		Unacknowledged: p.Audience.Unacknowledged}
+	// Every channel's progress row exists before the first is planned:
+	// the plan is done when all its rows are (Store.PlanDone), so a
+	// broadcast whose pushes were all sent before its SMS channel had a
+	// row was "done" with its SMS still to come.
+	for _, ch := range p.Channels {
+		if _, err := d.store.Plan(ctx, p.NotificationID, ch, d.now()); err != nil {
+			return err
+		}
+	}
 	for _, ch := range p.Channels {
 		if err := d.planChannel(ctx, env, p, channels.Name(ch), aud, app, size); err != nil {
 			return err

@@ -235,3 +235,39 @@ func TestAlertPlanPublishesItsFirstBatchAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestPlanIsDoneOnlyWithEveryChannel: a plan of two channels is not done
+// when its first channel is. A broadcast's status moves to done when its
+// plan is and the ledger holds an outcome for everything planned, so
+// with the SMS channel not yet started a console broadcast whose pushes
+// were all sent ended "done" with its SMS still to come.
+func TestPlanIsDoneOnlyWithEveryChannel(t *testing.T) {
+	oneBackend(t, func(t *testing.T, r *rig) {
+		r.seedArea(t, 20)
+		ctx := context.Background()
+		type check struct {
+			done bool
+			err  error
+		}
+		first := make(chan check, 1)
+		var once sync.Once
+		r.start(t, func(d *Dispatcher) {
+			d.planHook = func(int) {
+				once.Do(func() {
+					done, err := r.store.PlanDone(ctx, "bc-two")
+					first <- check{done, err}
+				})
+			}
+		})
+		r.publishPlan(t, "bc-two", topics.LaneBulk, producer.Plan{Audience: producer.Audience{Areas: []string{"20497"}},
+			Channels: []string{"push", "sms"}, Title: "Thông báo", Body: "Lịch", Priority: "normal"})
+		select {
+		case c := <-first:
+			if c.err != nil || c.done {
+				t.Errorf("with its push channel planned and its SMS channel not, the plan is done: %v (%v)", c.done, c.err)
+			}
+		case <-waitCtx(t).Done():
+			t.Fatal("the planner recorded no progress")
+		}
+	})
+}
