@@ -34,7 +34,8 @@ type Deps struct {
 	Store  *sqlstore.DB
 	Direct *direct.Service
 	Log    *slog.Logger
-	// Ready lists the dependencies /readyz probes (Kafka, Redis, the store).
+	// Ready lists the dependencies /readyz probes (Kafka, Redis, the
+	// store): at most once a ReadyEvery, whatever the requests.
 	Ready []Check
 	// Outbox, set only in dev mode, enables GET /v1/dev/outbox.
 	Outbox *sandbox.Outbox
@@ -100,9 +101,10 @@ type Deps struct {
 }
 
 type handler struct {
-	deps Deps
-	log  *slog.Logger
-	now  func() time.Time
+	deps  Deps
+	log   *slog.Logger
+	now   func() time.Time
+	ready *readiness
 }
 
 // NewHandler returns Loa's HTTP handler. It is safe for concurrent use.
@@ -113,7 +115,8 @@ func NewHandler(deps Deps) http.Handler {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	h := &handler{deps: deps, log: deps.Log, now: deps.Now}
+	h := &handler{deps: deps, log: deps.Log, now: deps.Now,
+		ready: &readiness{checks: deps.Ready, now: deps.Now, log: deps.Log}}
 	r := chi.NewRouter()
 	r.Use(requestID, secureHeaders, h.auditCalls, h.logRequests, h.recoverer, h.checkRequestText)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
