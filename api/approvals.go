@@ -51,7 +51,7 @@ func (h *handler) estimate(r *http.Request, svc *broadcast.Service, b broadcast.
 	if b.ID != "" {
 		total = svc.Reach
 	}
-	est, err := total(r.Context(), b)
+	est, err := total(r.Context(), h.broadcastActor(r), b)
 	if err != nil {
 		return estimateView{}, err
 	}
@@ -63,7 +63,7 @@ func (h *handler) estimate(r *http.Request, svc *broadcast.Service, b broadcast.
 	part := func(kind, area string, aud loa.Audience) error {
 		one := b
 		one.Audience = aud
-		e, err := svc.Estimate(r.Context(), one)
+		e, err := svc.Estimate(r.Context(), h.broadcastActor(r), one)
 		if err != nil {
 			return err
 		}

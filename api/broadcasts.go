@@ -180,7 +180,7 @@ func (h *handler) getBroadcast(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	est, err := svc.Reach(r.Context(), b)
+	est, err := svc.Reach(r.Context(), h.broadcastActor(r), b)
 	if err != nil {
 		return err
 	}

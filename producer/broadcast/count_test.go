@@ -67,7 +67,7 @@ func TestAudienceCountedOnceDecided(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if e, err := svc.Reach(ctx, b); err != nil || e.Devices != 30 {
+					if e, err := svc.Reach(ctx, approver, b); err != nil || e.Devices != 30 {
 						t.Errorf("reach: %+v %v, want 30 devices", e, err)
 					}
 				}()
@@ -80,7 +80,7 @@ func TestAudienceCountedOnceDecided(t *testing.T) {
 				t.Fatal(err)
 			}
 			advance(broadcast.DefaultConfig().CountTTL)
-			seen, err := svc.Reach(ctx, b)
+			seen, err := svc.Reach(ctx, approver, b)
 			if err != nil || seen.Devices != 34 || !seen.CountedAt.Equal(clock()) || store.counts.Load() != 2 {
 				t.Fatalf("submitted, CountTTL later: %+v %v (%d counts), want 34 counted again", seen, err, store.counts.Load())
 			}
@@ -97,7 +97,7 @@ func TestAudienceCountedOnceDecided(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if e, err := reader.Reach(ctx, got); err != nil || e.Devices != 34 || !e.CountedAt.Equal(seen.CountedAt) {
+					if e, err := reader.Reach(ctx, approver, got); err != nil || e.Devices != 34 || !e.CountedAt.Equal(seen.CountedAt) {
 						t.Fatalf("sending: %+v %v, want the approver's %+v", e, err, seen)
 					}
 				}
@@ -126,7 +126,7 @@ func TestAudienceCountedOnceDecided(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if e, err := reader.Reach(ctx, got); err != nil || e.Devices != 40 {
+				if e, err := reader.Reach(ctx, approver, got); err != nil || e.Devices != 40 {
 					t.Fatalf("decided without a kept count: %+v %v, want 40", e, err)
 				}
 			}

@@ -191,7 +191,7 @@ func TestServiceOnAHandWrittenStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if est, err := svc.Estimate(ctx, b); err != nil || est.Devices != 10 || est.Phones != 3 {
+	if est, err := svc.Estimate(ctx, submitter, b); err != nil || est.Devices != 10 || est.Phones != 3 {
 		t.Fatalf("estimate %+v %v", est, err)
 	}
 	if _, err := svc.Submit(ctx, submitter, b.ID); err != nil {

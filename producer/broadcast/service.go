@@ -797,9 +797,11 @@ func (s *Service) History(ctx context.Context, a Actor, id string) ([]Event, err
 // Estimate returns the audience size and, when the broadcast uses SMS, the
 // segments it would bill. A count of the same audience is reused for
 // Config.CountTTL (CountedAt says when it was made), and callers asking
-// while one runs share it.
-func (s *Service) Estimate(ctx context.Context, b Broadcast) (Estimate, error) {
-	k, err := s.counts.get(ctx, b.Audience)
+// while one runs share it. a's counts that are not kept run one at a
+// time (see counter): an official cannot hold more than one of the
+// process's counting slots.
+func (s *Service) Estimate(ctx context.Context, a Actor, b Broadcast) (Estimate, error) {
+	k, err := s.counts.get(ctx, a.AccountID, b.Audience)
 	if err != nil {
 		return Estimate{}, fmt.Errorf("broadcast: count audience: %w", err)
 	}
@@ -826,11 +828,11 @@ func decided(st Status) bool {
 // with it, which is the count its approver saw (or, when none was kept,
 // the first count after the decision, stored then). A decided
 // broadcast's audience is therefore counted at most once.
-func (s *Service) Reach(ctx context.Context, b Broadcast) (Estimate, error) {
+func (s *Service) Reach(ctx context.Context, a Actor, b Broadcast) (Estimate, error) {
 	if b.Reach != nil {
 		return s.estimate(b, *b.Reach), nil
 	}
-	e, err := s.Estimate(ctx, b)
+	e, err := s.Estimate(ctx, a, b)
 	if err != nil || !decided(Status(b.Status)) {
 		return e, err
 	}

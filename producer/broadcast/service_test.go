@@ -404,7 +404,7 @@ func TestEstimate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := r.svc.Estimate(ctx, b)
+	e, err := r.svc.Estimate(ctx, submitter, b)
 	if err != nil || e.Devices != 30 || e.Phones != 30 || e.SMS != nil {
 		t.Fatalf("push: %+v %v", e, err)
 	}
@@ -416,13 +416,13 @@ func TestEstimate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err = r.svc.Estimate(ctx, b)
+	e, err = r.svc.Estimate(ctx, submitter, b)
 	if err != nil || e.Devices != 7 || e.Phones != 7 || e.SMS == nil || e.SMS.Encoding != "UCS-2" || e.SMS.SegmentsPerMessage != 2 || e.SMS.TotalSegments != 14 {
 		t.Fatalf("sms: %+v %+v %v", e, e.SMS, err)
 	}
 	d.Body = "Lich cat dien ngay mai" // GSM-7, one segment
 	b, _ = r.svc.Create(ctx, submitter, d)
-	if e, _ = r.svc.Estimate(ctx, b); e.SMS == nil || e.SMS.Encoding != "GSM-7" || e.SMS.TotalSegments != 7 {
+	if e, _ = r.svc.Estimate(ctx, submitter, b); e.SMS == nil || e.SMS.Encoding != "GSM-7" || e.SMS.TotalSegments != 7 {
 		t.Fatalf("gsm: %+v", e.SMS)
 	}
 }
