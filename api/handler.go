@@ -98,6 +98,11 @@ type Deps struct {
 	// per client address for callers without valid credentials
 	// (*quota.Quota, LOA_PUBLIC_READS_*); nil: unbounded.
 	PublicReads readQuota
+	// KeyNotifications bounds POST /v1/notifications per API key
+	// (*quota.Quota keyed by the key's id, LOA_KEY_NOTIFICATIONS_*), so
+	// that one noisy or stolen key cannot fill the direct lane that every
+	// other key's notifications share; nil: unbounded.
+	KeyNotifications readQuota
 }
 
 type handler struct {

@@ -43,3 +43,28 @@ func (h *handler) publicRead(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// keyQuota bounds the requests of one authenticated API key through q
+// (keyed by the key's id): past it the answer is 429 rate-limited with
+// Retry-After, before the body is read. It runs after the route's
+// authentication; requests without a principal are not counted (the
+// route refused them already).
+func (h *handler) keyQuota(q readQuota) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if q == nil {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, ok := principalFrom(r.Context())
+			if ok && p.ID != "" {
+				if allowed, wait := q.Allow(r.Context(), "key:"+p.ID); !allowed {
+					auditDetail(r, "refused", "key quota")
+					h.writeError(w, r, &loa.Error{Code: loa.ERateLimited, RetryAfter: max(wait, time.Second),
+						Detail: "this API key has sent as many notifications as it may in the window; retry after the Retry-After seconds"})
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,6 +10,7 @@ import (
 
 	"github.com/loa-hub/loa/api"
 	"github.com/loa-hub/loa/internal/quota"
+	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 )
 
@@ -58,5 +61,50 @@ func TestAnonymousReadsAreBoundedPerAddress(t *testing.T) {
 		if resp, p := f.do(t, "GET", "/v1/areas", "", "", "X-Forwarded-For", other); resp.StatusCode != 200 {
 			t.Errorf("the other address's anonymous read %d after 20 signed-in ones: %d %v", i+1, resp.StatusCode, p)
 		}
+	}
+}
+
+// TestANoisyKeyCannotFillTheDirectLane: every key's notifications share
+// one lane, so one key (noisy, looping, or stolen) sending without end
+// would hold up every other key's. Past its quota a key's POST
+// /v1/notifications is 429 rate-limited with Retry-After, before its body
+// is read and with nothing stored or published, while another key in the
+// same window is served; the key is served again in the next window.
+func TestANoisyKeyCannotFillTheDirectLane(t *testing.T) {
+	rdb := goredis.NewClient(&goredis.Options{Addr: testenv.Miniredis(t).Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	q := quota.New(quota.Config{Limit: 5, Window: 10 * time.Second, Batch: 1, MaxLocal: 100, CallTimeout: time.Second}, rdb, "t:", nil)
+	f := newAccountsFixture(t, func(d *api.Deps) { d.KeyNotifications = q })
+	q.SetClock(f.clock.Now)
+	for _, id := range []string{"noisy", "quiet"} {
+		if err := f.store.CreateAPIKey(context.Background(), sqlstore.APIKey{ID: "k-" + id, Name: id, Hash: api.HashAPIKey(id + "-key"),
+			Scopes: []string{api.ScopeNotifyDirect}, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := func(i int) string {
+		return fmt.Sprintf(`{"to":{"phone":"0912345678"},"body":"Thông báo %d","channels":["sms"]}`, i)
+	}
+	for i := range 5 {
+		if resp, p := f.do(t, "POST", "/v1/notifications", "noisy-key", body(i)); resp.StatusCode != 202 {
+			t.Fatalf("notification %d: %d %v", i, resp.StatusCode, p)
+		}
+	}
+	sent := f.pub.count()
+	for _, b := range []string{body(5), `{"to":`} {
+		resp, p := f.do(t, "POST", "/v1/notifications", "noisy-key", b)
+		if resp.StatusCode != 429 || p["type"] != "urn:loa:problem:rate-limited" || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("past the key's quota (body %q): %d %v", b, resp.StatusCode, p)
+		}
+	}
+	if n := f.pub.count(); n != sent {
+		t.Errorf("%d published past the quota", n-sent)
+	}
+	if resp, p := f.do(t, "POST", "/v1/notifications", "quiet-key", body(6)); resp.StatusCode != 202 {
+		t.Errorf("another key in the same window: %d %v", resp.StatusCode, p)
+	}
+	f.clock.Advance(10 * time.Second)
+	if resp, p := f.do(t, "POST", "/v1/notifications", "noisy-key", body(7)); resp.StatusCode != 202 {
+		t.Errorf("the noisy key in the next window: %d %v", resp.StatusCode, p)
 	}
 }

@@ -22,7 +22,7 @@ func (h *handler) routes(r chi.Router) {
 		r.With(h.requireScope(ScopeMetricsRead)).Method(http.MethodGet, "/metrics", h.deps.Metrics)
 	}
 
-	r.With(h.requireScope(ScopeNotifyDirect)).Post("/v1/notifications", h.wrap(h.createNotification))
+	r.With(h.requireScope(ScopeNotifyDirect), h.keyQuota(h.deps.KeyNotifications)).Post("/v1/notifications", h.wrap(h.createNotification))
 	r.With(h.requireScope(ScopeNotifyDirect)).Get("/v1/notifications/{id}", h.wrap(h.getNotification))
 	r.With(h.requireScope(ScopeNotifyDirect)).Delete("/v1/notifications/{id}", h.wrap(h.cancelNotification))
 	r.With(h.requireOps()).Get("/v1/notifications/{id}/recipients", h.wrap(h.notificationRecipients))

@@ -91,10 +91,13 @@ type config struct {
 	Direct    direct.Config
 	// PublicReads bounds the anonymous reads of the public routes per
 	// client address (LOA_PUBLIC_READS_LIMIT, LOA_PUBLIC_READS_WINDOW).
-	PublicReads   quota.Config
-	Console       consoleConfig
-	Feedback      feedbackConfig
-	PortalBaseURL string
+	PublicReads quota.Config
+	// KeyNotifications bounds POST /v1/notifications per API key
+	// (LOA_KEY_NOTIFICATIONS_LIMIT, LOA_KEY_NOTIFICATIONS_WINDOW).
+	KeyNotifications quota.Config
+	Console          consoleConfig
+	Feedback         feedbackConfig
+	PortalBaseURL    string
 	// PublicURL is the API's public address (LOA_PUBLIC_URL), for the
 	// links Open311 answers with; see api.Deps.PublicURL.
 	PublicURL string
@@ -213,6 +216,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.PublicReads.Window = durVar(getenv, "LOA_PUBLIC_READS_WINDOW", c.PublicReads.Window, &errs)
 	if err := c.PublicReads.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("LOA_PUBLIC_READS_LIMIT / LOA_PUBLIC_READS_WINDOW: %w", err))
+	}
+	c.KeyNotifications = quota.DefaultConfig()
+	c.KeyNotifications.Limit = intVar(getenv, "LOA_KEY_NOTIFICATIONS_LIMIT", 3000, 0, 10_000_000, &errs)
+	c.KeyNotifications.Window = durVar(getenv, "LOA_KEY_NOTIFICATIONS_WINDOW", c.KeyNotifications.Window, &errs)
+	c.KeyNotifications.MaxLocal = 10_000
+	if err := c.KeyNotifications.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("LOA_KEY_NOTIFICATIONS_LIMIT / LOA_KEY_NOTIFICATIONS_WINDOW: %w", err))
 	}
 	c.Console = loadConsoleConfig(getenv, &errs)
 	for _, l := range topics.Lanes {

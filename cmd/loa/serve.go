@@ -250,6 +250,9 @@ func buildAPI(ctx context.Context, cfg config, s *services, m *metrics.Metrics, 
 	if cfg.PublicReads.Limit > 0 {
 		deps.PublicReads = quota.New(cfg.PublicReads, s.rdb, cfg.RedisKeyPrefix+"publicreads:", m)
 	}
+	if cfg.KeyNotifications.Limit > 0 {
+		deps.KeyNotifications = quota.New(cfg.KeyNotifications, s.rdb, cfg.RedisKeyPrefix+"keynotifications:", m.KeyNotifications())
+	}
 	deps.PublicURL = cfg.PublicURL
 	if deps.PublicURL == "" && r == roleDev {
 		deps.PublicURL = "http://" + cfg.HTTPAddr

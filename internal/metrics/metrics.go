@@ -32,6 +32,7 @@ type Metrics struct {
 	codesRefused *prometheus.CounterVec
 	readsRefused prometheus.Counter
 	readsCalls   *prometheus.CounterVec
+	keyRefused   prometheus.Counter
 }
 
 // Observer records one observation (a histogram's series with its labels
@@ -84,6 +85,10 @@ func New() *Metrics {
 			Name: "loa_public_reads_refused_total",
 			Help: "Anonymous reads of the public routes refused (429) because their client address was past LOA_PUBLIC_READS_LIMIT in the window.",
 		}),
+		keyRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loa_key_notifications_refused_total",
+			Help: "POST /v1/notifications refused (429) because the API key was past LOA_KEY_NOTIFICATIONS_LIMIT in the window.",
+		}),
 		readsCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loa_public_reads_redis_calls_total",
 			Help: "Calls a replica made to Redis to add a batch of an address's anonymous reads to the shared count, by result (ok, failed: the replica counted alone).",
@@ -113,7 +118,7 @@ func New() *Metrics {
 		}, []string{"provider", "lane"}),
 	}
 	m.reg.MustRegister(m.sends, m.breakerState, m.breakerTrips, m.rateWaits, m.rateCalls, m.rateLocal, m.laneQueue, m.stages, m.streamWaits,
-		m.unmarked, m.takenOver, m.walFailures, m.unanswered, m.codesRefused, m.readsRefused, m.readsCalls,
+		m.unmarked, m.takenOver, m.walFailures, m.unanswered, m.codesRefused, m.readsRefused, m.readsCalls, m.keyRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, part := range []string{"share", "all"} {
 		m.codesRefused.WithLabelValues(part) // 0 from the start, for rate() and increase()
@@ -165,6 +170,23 @@ func (m *Metrics) QuotaCall(failed bool) {
 	}
 	m.readsCalls.WithLabelValues(result).Inc()
 }
+
+// KeyNotifications observes the per-key quota of POST /v1/notifications
+// (a quota.Observer): refusals are counted; its Redis calls are not.
+func (m *Metrics) KeyNotifications() KeyQuotaObserver { return KeyQuotaObserver{m} }
+
+// KeyQuotaObserver is Metrics.KeyNotifications's quota.Observer.
+type KeyQuotaObserver struct{ m *Metrics }
+
+// QuotaRefused counts a notification refused to its key.
+func (o KeyQuotaObserver) QuotaRefused() {
+	if o.m != nil {
+		o.m.keyRefused.Inc()
+	}
+}
+
+// QuotaCall does nothing: the calls of the key quota are not counted.
+func (o KeyQuotaObserver) QuotaCall(bool) {}
 
 // Delivery counts one delivery outcome.
 func (m *Metrics) Delivery(channel, provider, status string) {
