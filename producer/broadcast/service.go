@@ -135,6 +135,12 @@ func New(cfg Config, d Deps) (*Service, error) {
 	return s, nil
 }
 
+// MaxSendAhead is how far ahead a broadcast's send_at may be, as a
+// direct notification's: 90 days. An approval is of a text for now; one
+// that would go out years later, whoever then holds the roles, is not
+// one an approver can weigh.
+const MaxSendAhead = 90 * 24 * time.Hour
+
 // systemActor records moves no person made (the scheduler started it).
 const systemActor = "system"
 
@@ -269,6 +275,8 @@ func (s *Service) check(ctx context.Context, d Draft) (Draft, error) {
 	}
 	if !d.SendAt.IsZero() && !d.SendAt.After(s.d.Now()) {
 		v.Add("send_at", "must be in the future (leave it out to send as soon as approved)")
+	} else if d.SendAt.Sub(s.d.Now()) > MaxSendAhead {
+		v.Add("send_at", "must be at most %d days ahead", int(MaxSendAhead/(24*time.Hour)))
 	}
 	d.Document.Number = strings.TrimSpace(d.Document.Number)
 	switch n := d.Document.Number; {

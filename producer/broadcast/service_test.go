@@ -342,6 +342,10 @@ func TestDraftValidation(t *testing.T) {
 		{"audience.area_topics", func(d *broadcast.Draft) { d.Audience.Topics, d.Audience.AreaTopics = []string{"disaster"}, true }},
 		{"channels[1]", func(d *broadcast.Draft) { d.Channels = []string{"push", "fax"} }},
 		{"send_at", func(d *broadcast.Draft) { d.SendAt = r.now.Add(-time.Minute) }},
+		// Approved now, sent whenever: a send_at years ahead is not a
+		// text an approver can weigh.
+		{"send_at", func(d *broadcast.Draft) { d.SendAt = r.now.Add(broadcast.MaxSendAhead + time.Minute) }},
+		{"send_at", func(d *broadcast.Draft) { d.SendAt = r.now.AddDate(10, 0, 0) }},
 		{"request_document.number", func(d *broadcast.Draft) { d.Document.Number = "" }},
 		{"request_document.date", func(d *broadcast.Draft) { d.Document.Date = "" }},
 		{"request_document.date", func(d *broadcast.Draft) { d.Document.Date = "20/11/2026" }},
@@ -362,9 +366,14 @@ func TestDraftValidation(t *testing.T) {
 			t.Errorf("want %s named, got %v", c.field, err)
 		}
 	}
+	d := draft()
+	d.SendAt = r.now.Add(broadcast.MaxSendAhead)
+	if _, err := r.svc.Create(context.Background(), submitter, d); err != nil {
+		t.Errorf("send_at at the bound: %v", err)
+	}
 	// Area topics are kept, and the plan sends one topic message per area
 	// with the broadcast's id as its collapse key.
-	d := draft()
+	d = draft()
 	d.Audience.AreaTopics = true
 	b := r.submitted(t, submitter, d)
 	if _, err := r.svc.Approve(context.Background(), approver, b.ID); err != nil {

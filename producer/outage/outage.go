@@ -182,6 +182,12 @@ type parsed struct {
 // MaxAreas is how many area codes one outage may name.
 const MaxAreas = 200
 
+// MaxAhead is how far ahead of its posting an outage may start: a year
+// and a day. A schedule further ahead is a typo in the year (its
+// reminders would wait years, as scheduled items, for nobody) or a
+// key used to fill the schedule.
+const MaxAhead = 366 * 24 * time.Hour
+
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 
 // ParseTime reads an outage time: RFC 3339, or "2006-01-02 15:04" (also
@@ -261,6 +267,8 @@ func (s *Service) validate(row int, in Input, now time.Time) (parsed, []loa.Fiel
 		bad("end", "the outage lasts %s; at most 7 days", p.end.Sub(p.start))
 	case endOK && !p.end.After(now):
 		bad("end", "is past: the outage has already ended")
+	case startOK && p.start.Sub(now) > MaxAhead:
+		bad("start", "is more than %d days ahead", int(MaxAhead/(24*time.Hour)))
 	}
 	return p, errs
 }

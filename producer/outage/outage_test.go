@@ -454,6 +454,35 @@ func TestPostsAreBoundToTheClientsAreas(t *testing.T) {
 	}
 }
 
+// TestOutagesStartWithinAYear: a schedule starting more than MaxAhead
+// after it is posted (a year typed wrong, or a key filling the schedule
+// with reminders for years ahead) is refused, naming start; one at the
+// bound is kept.
+func TestOutagesStartWithinAYear(t *testing.T) {
+	r := newRig(t, testenv.OpenStore(t, testenv.SQLiteURL(t)))
+	row := func(id string, start time.Time) outage.Input {
+		in := base
+		in.ID, in.Start, in.End = id, start.Format(time.RFC3339), start.Add(4*time.Hour).Format(time.RFC3339)
+		return in
+	}
+	res := r.post(t, row("far", r.now.Add(outage.MaxAhead+time.Minute)), row("typo", r.now.AddDate(36, 0, 0)),
+		row("at-the-bound", r.now.Add(outage.MaxAhead)))
+	if len(res.Accepted) != 1 || res.Accepted[0].ID != "at-the-bound" {
+		t.Errorf("accepted %+v, want only at-the-bound", res.Accepted)
+	}
+	if len(res.Rejected) != 2 {
+		t.Fatalf("rejected %+v, want far and typo", res.Rejected)
+	}
+	for _, rej := range res.Rejected {
+		if len(rej.Errors) != 1 || rej.Errors[0].Field != "start" {
+			t.Errorf("%s refused for %+v, want start", rej.ID, rej.Errors)
+		}
+		if _, err := r.svc.Get(context.Background(), "evn-qna", rej.ID); !errors.Is(err, outage.ErrNotFound) {
+			t.Errorf("%s was stored: %v", rej.ID, err)
+		}
+	}
+}
+
 // TestLeadTimes: one reminder per configured lead, due that long before
 // the start, whatever order the leads are given in.
 func TestLeadTimes(t *testing.T) {
