@@ -162,7 +162,7 @@ func TestPostOutagesJSON(t *testing.T) {
 	if st["reminder/cancelled"] != 2 || st["reminder/scheduled"] != 2 || st["change/sent"] != 1 {
 		t.Errorf("notices %v", st)
 	}
-	// Another client does not see it.
+	// An id this key never posted is 404 (another key's: TestAnOutageIsItsKeysOwn).
 	if resp, _ := f.do(t, "GET", "/v1/outages/nope", "dev-key", ""); resp.StatusCode != 404 {
 		t.Errorf("unknown: %d", resp.StatusCode)
 	}
@@ -258,5 +258,58 @@ func TestPostOutagesCSV(t *testing.T) {
 	_, body = f.do(t, "POST", "/v1/outages", "dev-key", "id,areas,location,start,end,reason,cancelled\nPC-2,,,,,,true\n", "Content-Type", "text/csv")
 	if a := body["accepted"].([]any)[0].(map[string]any); a["status"] != "cancelled" || f.pub.count() != 1 {
 		t.Errorf("cancel by CSV: %v", body)
+	}
+}
+
+// TestAnOutageIsItsKeysOwn: two power companies' keys, both allowed the
+// same district, post the same outage id. Neither reads, cancels (DELETE
+// or a cancelled row) nor changes the other's: the other's id is 404 or
+// a row refused, its reminders stay scheduled and nothing is sent about
+// it; a post of the same id is a schedule of the poster's own.
+func TestAnOutageIsItsKeysOwn(t *testing.T) {
+	f, _, _ := newOutageFixture(t)
+	keys := map[string]string{}
+	for _, id := range []string{"evn-a", "evn-b"} {
+		key, hash, err := api.NewAPIKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.CreateAPIKey(context.Background(), sqlstore.APIKey{ID: "k-" + id, Name: id, Hash: hash,
+			Scopes: []string{api.ScopeOutagesWrite}, Areas: []string{"503"}, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		keys[id] = key
+	}
+	a, b := keys["evn-a"], keys["evn-b"]
+	if resp, body := f.do(t, "POST", "/v1/outages", a, outageJSON); resp.StatusCode != 200 {
+		t.Fatalf("a posts: %d %v", resp.StatusCode, body)
+	}
+	sent := f.pub.count()
+	if resp, body := f.do(t, "GET", "/v1/outages/PC-QNA-01", b, ""); resp.StatusCode != 404 {
+		t.Errorf("b reads a's outage: %d %v", resp.StatusCode, body)
+	}
+	if resp, body := f.do(t, "DELETE", "/v1/outages/PC-QNA-01", b, ""); resp.StatusCode != 404 {
+		t.Errorf("b deletes a's outage: %d %v", resp.StatusCode, body)
+	}
+	if resp, body := f.do(t, "POST", "/v1/outages", b, `{"id":"PC-QNA-01","cancelled":true}`); resp.StatusCode != 400 || body["field"] != "id" {
+		t.Errorf("b cancels a's outage by a row: %d %v", resp.StatusCode, body)
+	}
+	if n := f.pub.count(); n != sent {
+		t.Errorf("%d notices sent about a's outage by b", n-sent)
+	}
+	changed := strings.Replace(outageJSON, "Bảo trì", "Sửa chữa", 1)
+	resp, body := f.do(t, "POST", "/v1/outages", b, changed)
+	if acc, _ := body["accepted"].([]any); resp.StatusCode != 200 || len(acc) != 1 ||
+		acc[0].(map[string]any)["status"] != "created" || acc[0].(map[string]any)["version"] != float64(1) {
+		t.Fatalf("b posts the same id: %d %v; want a schedule of its own, version 1", resp.StatusCode, body)
+	}
+	resp, body = f.do(t, "GET", "/v1/outages/PC-QNA-01", a, "")
+	if resp.StatusCode != 200 || body["status"] != "scheduled" || body["version"] != float64(1) || body["reason"] != "Bảo trì" {
+		t.Errorf("a's outage after b's posts: %d %v", resp.StatusCode, body)
+	}
+	for _, n := range body["notices"].([]any) {
+		if st := n.(map[string]any)["status"]; st != "scheduled" {
+			t.Errorf("a's notice %v is %v, want scheduled", n.(map[string]any)["notification_id"], st)
+		}
 	}
 }
