@@ -23,8 +23,12 @@ import (
 
 type callKey struct{}
 
-// call records what the transport saw during one Send.
+// call records what the transport saw during one Send. It is the call's
+// context as well: the context Send gives the SDK, which carries it to
+// the transports (see Value), so a send makes no context of its own for
+// the record.
 type call struct {
+	context.Context // the call's, bounded by CallTimeout
 	// cancel ends the call. The observer calls it when FCM answered in a
 	// way the SDK would retry (503, network error): the SDK's back-off
 	// would hold a worker for up to CallTimeout, while the dispatcher's
@@ -47,6 +51,15 @@ type call struct {
 	header    http.Header
 	body      []byte
 	netErr    error
+}
+
+// Value returns the call itself for callKey, and otherwise the call's
+// context's value.
+func (c *call) Value(key any) any {
+	if key == (callKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
 }
 
 // observer is the outermost transport of the SDK's HTTP client. It lets

@@ -458,33 +458,38 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 		return channels.Result{}, &channels.Error{Class: channels.Expired, Provider: c.provider, Code: "expired",
 			Err: fmt.Errorf("fcm: message expired at %s", m.ExpiresAt.Format(time.RFC3339))}
 	}
-	msg, s, err := c.message(m, now)
+	s, err := c.shapeOf(m, now)
 	if err != nil {
 		return channels.Result{}, err
 	}
 	rec := &call{rank: m.Lane.Rank(), wait: c.waits[m.Lane]}
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	rec.cancel = cancel
-	callCtx = context.WithValue(callCtx, callKey{}, rec)
+	// The call record is the call's context too (see call.Value), so the
+	// transports find it without a context of its own.
+	rec.Context, rec.cancel = callCtx, cancel
 
-	sdk := msg
-	if msg.Token != "" {
+	var sdk *messaging.Message
+	topic, isTopic := strings.CutPrefix(m.To, "/topics/")
+	switch head := s.head.Load(); {
+	case !isTopic && head != nil:
 		// The pushes of one shape differ only in their token, so the SDK
 		// encodes the shared part once, in the first push's request (see
-		// observer), and the SDK gets only the token of each later push.
-		if head := s.head.Load(); head != nil {
-			rec.head = *head
-			sdk = &messaging.Message{Token: msg.Token}
-		} else {
-			rec.learn, rec.token = s, msg.Token
-		}
+		// observer), and the SDK gets only the token of each later push:
+		// the shape's message is not copied for it.
+		rec.head = *head
+		sdk = &messaging.Message{Token: m.To}
+	case !isTopic:
+		rec.learn, rec.token = s, m.To
+		sdk = s.to(m.To, "")
+	default:
+		sdk = s.to("", topic)
 	}
-	name, err := c.msg.Send(callCtx, sdk)
+	name, err := c.msg.Send(rec, sdk)
 	if err == nil {
 		return channels.Result{Provider: c.provider, ProviderID: name}, nil
 	}
-	return channels.Result{}, c.classify(ctx, callCtx, rec, err, msg.Token != "")
+	return channels.Result{}, c.classify(ctx, callCtx, rec, err, !isTopic)
 }
 
 // message turns m into an FCM message, refusing what FCM would refuse,
@@ -492,25 +497,40 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 // only in their token, so what they share is built once (see shape) and
 // each push gets a copy with its target.
 func (c *Client) message(m channels.Message, now time.Time) (*messaging.Message, *shape, error) {
+	s, err := c.shapeOf(m, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if topic, ok := strings.CutPrefix(m.To, "/topics/"); ok {
+		return s.to("", topic), s, nil
+	}
+	return s.to(m.To, ""), s, nil
+}
+
+// shapeOf returns the shape of m sent at now, built when it is not the
+// last one's.
+func (c *Client) shapeOf(m channels.Message, now time.Time) (*shape, error) {
 	if m.To == "" {
-		return nil, nil, channels.Errorf(channels.Permanent, c.provider, "fcm: no token or topic")
+		return nil, channels.Errorf(channels.Permanent, c.provider, "fcm: no token or topic")
 	}
 	ttl := ttlOf(m, now)
 	s := c.last.Load()
 	if !s.fits(m, ttl) {
 		var err error
 		if s, err = c.build(m, ttl); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		c.last.Store(s)
 	}
-	msg := s.msg // the shared parts are only read, by the SDK's validation and encoding
-	if topic, ok := strings.CutPrefix(m.To, "/topics/"); ok {
-		msg.Topic = topic
-	} else {
-		msg.Token = m.To
-	}
-	return &msg, s, nil
+	return s, nil
+}
+
+// to returns a copy of s's message sent to token or topic. The shared
+// parts are only read, by the SDK's validation and encoding.
+func (s *shape) to(token, topic string) *messaging.Message {
+	msg := s.msg
+	msg.Token, msg.Topic = token, topic
+	return &msg
 }
 
 // shape is an FCM message without its target, and what it was built from.

@@ -235,6 +235,7 @@ type bench struct {
 	fl       *fleet.Fleet
 	ref      *instance.Process
 	refStats string // the reference fake's /stats
+	polls    []poll // the fake's count through the run (wait)
 	schema   string
 	prefix   string // topics
 	keys     string // Redis
@@ -275,9 +276,13 @@ type result struct {
 	breakerOpened float64 // breaker changes to open
 	codes         *codeResult
 	work0, work1  *workCounts
-	groups        string // the cpu groups of -split, or why none
-	pushes        int    // the pushes that arrived
-	stopped       bool   // -stop-after-codes ended the run before the last push
+	groups        string  // the cpu groups of -split, or why none
+	pushes        int     // the pushes that arrived
+	stopped       bool    // -stop-after-codes ended the run before the last push
+	fastest       float64 // pushes/s in the run's fastest second (see fastestSecond)
+	// bulkWaitSum and bulkWaitNum are the bulk lane's waits for a token of
+	// its provider's shared rate limit (seconds in all, sends).
+	bulkWaitSum, bulkWaitNum float64
 }
 
 func (b *bench) run(ctx context.Context) (*result, error) {
@@ -432,6 +437,7 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	}
 	res.pushes, res.toFirstPush, err = b.wait(waitCtx, t0, before)
 	res.toLastPush = time.Since(t0)
+	res.fastest = fastestSecond(b.polls)
 	if err == nil {
 		res.toPlanDone = planDone(ctx, dbURL, bc.ID, res.toLastPush)
 	}
@@ -473,6 +479,8 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 		res.perDispatcher = append(res.perDispatcher, c.sent)
 		res.retried += c.retrying
 		res.breakerOpened += c.opened
+		res.bulkWaitSum += c.bulkWaitSum
+		res.bulkWaitNum += c.bulkWaitNum
 		if res.codes != nil {
 			res.codes.addLimiter(c)
 		}
@@ -522,6 +530,7 @@ func (b *bench) wait(ctx context.Context, t0 time.Time, before int) (int, time.D
 			if got > 0 && first == 0 {
 				first = now.Sub(t0)
 			}
+			b.polls = append(b.polls, poll{now, got})
 			if got >= n || tty && now.Sub(lastAt) >= 500*time.Millisecond || !tty && now.Sub(lastLine) >= 5*time.Second {
 				rate := float64(got-last) / now.Sub(lastAt).Seconds()
 				line := progressBar(got, n, rate, now.Sub(t0))
@@ -545,6 +554,30 @@ func (b *bench) wait(ctx context.Context, t0 time.Time, before int) (int, time.D
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// poll is the fake's count at a moment of the run.
+type poll struct {
+	at  time.Time
+	got int
+}
+
+// fastestSecond is the run's fastest second: the highest rate, in pushes
+// a second, from a poll to the next poll at least a second later (polls
+// in time order). A broadcast held by the shared rate limit reads about
+// the limit (LOA_FCM_RATE) here. 0 for polls spanning under a second.
+func fastestSecond(polls []poll) float64 {
+	var best float64
+	j := 0
+	for i := range polls {
+		for j < i && polls[i].at.Sub(polls[j+1].at) >= time.Second {
+			j++
+		}
+		if d := polls[i].at.Sub(polls[j].at); d >= time.Second {
+			best = max(best, float64(polls[i].got-polls[j].got)/d.Seconds())
+		}
+	}
+	return best
 }
 
 func progressBar(got, n int, rate float64, elapsed time.Duration) string {
@@ -719,6 +752,8 @@ type dispatcherCounts struct {
 	// Redis, and the otp lane's waits for a token (seconds, sends).
 	limiterCalls           map[string]float64
 	otpWaitSum, otpWaitNum map[string]float64
+	// The bulk lane's waits for a token, every provider's (seconds, sends).
+	bulkWaitSum, bulkWaitNum float64
 }
 
 // scrapeCounts reads a dispatcher's loa_deliveries_total for pushes and
@@ -745,6 +780,10 @@ func scrapeCounts(ctx context.Context, url string) dispatcherCounts {
 			c.otpWaitSum[label(line, "provider")] += v
 		case strings.HasPrefix(line, "loa_ratelimit_wait_seconds_count{") && strings.Contains(line, `lane="otp"`):
 			c.otpWaitNum[label(line, "provider")] += v
+		case strings.HasPrefix(line, "loa_ratelimit_wait_seconds_sum{") && strings.Contains(line, `lane="bulk"`):
+			c.bulkWaitSum += v
+		case strings.HasPrefix(line, "loa_ratelimit_wait_seconds_count{") && strings.Contains(line, `lane="bulk"`):
+			c.bulkWaitNum += v
 		}
 	})
 	return c
@@ -807,7 +846,16 @@ func (r *result) print(w io.Writer) {
 	if r.toPlanDone > 0 {
 		planned = fmt.Sprintf("%.2f s", r.toPlanDone.Seconds())
 	}
-	fmt.Fprintf(w, "first push at %.2f s; plan complete (its last batch on Kafka) at %s\n\n", r.toFirstPush.Seconds(), planned)
+	fmt.Fprintf(w, "first push at %.2f s; plan complete (its last batch on Kafka) at %s\n", r.toFirstPush.Seconds(), planned)
+	rate := "10000/s, the default"
+	if v, ok := r.cfg.env["LOA_FCM_RATE"]; ok {
+		rate = v + "/s"
+	}
+	wait := "no bulk push counted"
+	if r.bulkWaitNum > 0 {
+		wait = fmt.Sprintf("a bulk push waited %.2f ms on average for a token", 1000*r.bulkWaitSum/r.bulkWaitNum)
+	}
+	fmt.Fprintf(w, "fastest second: %.0f pushes/s; FCM's shared rate limit (LOA_FCM_RATE) %s: %s\n\n", r.fastest, rate, wait)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "process\tCPU s\tCPU-µs/push\tpeak RSS MiB\tanon + file MiB\t")
 	var loaCPU, allCPU time.Duration

@@ -47,3 +47,30 @@ loa_pool_waits_total{pool="redis_urgent"} 3000
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestFastestSecond: the fastest second is the highest rate over a span
+// of at least a second between two polls, whatever the polls' spacing.
+func TestFastestSecond(t *testing.T) {
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	// 1,000 a second, then 10,000 a second between 2.0 and 3.0 s, polled
+	// every 50 ms with a gap of 300 ms at 2.5 s.
+	var polls []poll
+	got := 0
+	for ms := 0; ms <= 4000; ms += 50 {
+		if ms > 2450 && ms < 2750 {
+			continue
+		}
+		got = ms // 1 a ms
+		if ms > 2000 {
+			got = 2000 + 10*(min(ms, 3000)-2000) + max(ms-3000, 0)
+		}
+		polls = append(polls, poll{at(ms), got})
+	}
+	if f := fastestSecond(polls); f < 9990 || f > 10010 {
+		t.Errorf("fastest second %.0f pushes/s, want 10,000", f)
+	}
+	if f := fastestSecond(polls[:10]); f != 0 {
+		t.Errorf("polls over 450 ms: fastest second %.0f, want 0", f)
+	}
+}
