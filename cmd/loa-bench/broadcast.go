@@ -580,6 +580,13 @@ func fastestSecond(polls []poll) float64 {
 	return best
 }
 
+// atLimit reports whether a run whose fastest second was fastest pushes
+// came within a tenth of the shared rate limit (pushes/s; 0 when not
+// known): its pushes/s may be the limit's, not the machine's.
+func atLimit(fastest, limit float64) bool {
+	return limit > 0 && fastest >= 0.9*limit
+}
+
 func progressBar(got, n int, rate float64, elapsed time.Duration) string {
 	const width = 30
 	fill := min(width, got*width/max(n, 1))
@@ -847,15 +854,20 @@ func (r *result) print(w io.Writer) {
 		planned = fmt.Sprintf("%.2f s", r.toPlanDone.Seconds())
 	}
 	fmt.Fprintf(w, "first push at %.2f s; plan complete (its last batch on Kafka) at %s\n", r.toFirstPush.Seconds(), planned)
-	rate := "10000/s, the default"
+	rate, limit := "10000/s, the default", 10000.0
 	if v, ok := r.cfg.env["LOA_FCM_RATE"]; ok {
 		rate = v + "/s"
+		limit, _ = strconv.ParseFloat(v, 64)
 	}
 	wait := "no bulk push counted"
 	if r.bulkWaitNum > 0 {
 		wait = fmt.Sprintf("a bulk push waited %.2f ms on average for a token", 1000*r.bulkWaitSum/r.bulkWaitNum)
 	}
-	fmt.Fprintf(w, "fastest second: %.0f pushes/s; FCM's shared rate limit (LOA_FCM_RATE) %s: %s\n\n", r.fastest, rate, wait)
+	fmt.Fprintf(w, "fastest second: %.0f pushes/s; FCM's shared rate limit (LOA_FCM_RATE) %s: %s\n", r.fastest, rate, wait)
+	if atLimit(r.fastest, limit) {
+		fmt.Fprintf(w, "the rate limit, not the CPU, may have set the pushes/s: -env LOA_FCM_RATE=%.0f measures the machine\n", 5*limit)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "process\tCPU s\tCPU-µs/push\tpeak RSS MiB\tanon + file MiB\t")
 	var loaCPU, allCPU time.Duration

@@ -74,3 +74,17 @@ func TestFastestSecond(t *testing.T) {
 		t.Errorf("polls over 450 ms: fastest second %.0f, want 0", f)
 	}
 }
+
+// TestAtLimit: a run is flagged as perhaps held by the rate limit when its
+// fastest second came within a tenth of it, and not when the limit is not
+// known.
+func TestAtLimit(t *testing.T) {
+	for _, c := range []struct {
+		fastest, limit float64
+		want           bool
+	}{{10905, 10000, true}, {9009, 10000, true}, {8999, 10000, false}, {13849, 50000, false}, {20000, 0, false}} {
+		if got := atLimit(c.fastest, c.limit); got != c.want {
+			t.Errorf("atLimit(%.0f, %.0f) = %v, want %v", c.fastest, c.limit, got, c.want)
+		}
+	}
+}
