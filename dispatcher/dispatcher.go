@@ -106,16 +106,20 @@ type Config struct {
 // its codes a second: 256 keep 500 a second flowing when each takes
 // half a second on a loaded machine; idle, a worker costs a goroutine. Bulk's workers are fan-out batches
 // in flight (500 deliveries each, claimed a group at a time ahead of the
-// senders): 32 keep its 256 senders busy, and each batch in flight holds
+// senders): 32 keep its 512 senders busy, and each batch in flight holds
 // its recipients, claim keys and outcomes (128 held 16 MB more at the peak
-// of a million-device broadcast, for no more pushes a second).
+// of a million-device broadcast, for no more pushes a second). Bulk's
+// senders are its pushes in flight, so at a provider's latency L they
+// bound it to senders ÷ L: 256 held a broadcast to 9,300–9,500 a second
+// at 20 ms where 512 sent 14,300–14,800 (docs/testing.md, "Twice the
+// bulk senders"), and FCM answers in tens of milliseconds.
 func DefaultConfig() Config {
 	return Config{
 		Workers: map[topics.Lane]int{
 			topics.LaneOTP: 256, topics.LaneAlert: 64, topics.LaneDirect: 32, topics.LaneBulk: 32,
 		},
 		Senders: map[topics.Lane]int{
-			topics.LaneOTP: 16, topics.LaneAlert: 128, topics.LaneDirect: 16, topics.LaneBulk: 256,
+			topics.LaneOTP: 16, topics.LaneAlert: 128, topics.LaneDirect: 16, topics.LaneBulk: 512,
 		},
 		ShutdownTimeout: 10 * time.Second,
 		SendAttempts:    1,
