@@ -27,13 +27,21 @@ type memStore struct {
 	mu        sync.Mutex
 	outages   map[string]outage.Record
 	notices   map[string]outage.NoticeRecord
-	conflicts int // SaveOutage reports a concurrent writer this many times
+	stopped   map[string]bool // notices whose plans were cancelled
+	conflicts int             // SaveOutage reports a concurrent writer this many times
 }
 
 var _ outage.Store = (*memStore)(nil)
 
 func newMemStore() *memStore {
-	return &memStore{outages: map[string]outage.Record{}, notices: map[string]outage.NoticeRecord{}}
+	return &memStore{outages: map[string]outage.Record{}, notices: map[string]outage.NoticeRecord{}, stopped: map[string]bool{}}
+}
+
+func (m *memStore) CancelPlan(_ context.Context, id string, _ []string, _ time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stopped[id] = true
+	return nil
 }
 
 func (m *memStore) UnknownAreas(_ context.Context, codes []string) ([]string, error) {

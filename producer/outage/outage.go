@@ -498,6 +498,9 @@ func (s *Service) apply(ctx context.Context, client string, p parsed) (Outage, e
 			if _, err := s.store.CancelScheduled(ctx, "held:"+subject(client, p.id)); err != nil {
 				return Outage{}, err
 			}
+			if err := s.stopSent(ctx, cur, now); err != nil {
+				return Outage{}, err
+			}
 		}
 		next.Version = prev + 1
 		if err := s.store.SaveOutage(ctx, next, prev, now); errors.Is(err, ErrConflict) {
@@ -521,6 +524,33 @@ func (s *Service) apply(ctx context.Context, client string, p parsed) (Outage, e
 		return o, err
 	}
 	return Outage{}, fmt.Errorf("outage: %s keeps changing concurrently: %w", p.id, ErrConflict)
+}
+
+// stopSent stops the notices of version cur that are already on their
+// way: a reminder the scheduler published as the new version came (its
+// poll claimed the item first, so CancelScheduled found it no longer
+// pending), a change notice or a reminder still being planned or sent.
+// They are on another partition than the new version's notice and
+// collapse with it on the phone, so one sent after it would put the old
+// times back in place of the change or the cancellation. Their plans are
+// cancelled: the planner plans no more of them, and the senders skip
+// their batches and their retries (what a sender holds at that moment
+// still goes, before the new notice is planned). A plan long done is
+// marked too, which changes nothing sent.
+func (s *Service) stopSent(ctx context.Context, cur Record, now time.Time) error {
+	ns, err := s.store.OutageNotices(ctx, cur.Client, cur.ID)
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
+		if n.Version != cur.Version || n.Status != NoticeSent {
+			continue
+		}
+		if err := s.store.CancelPlan(ctx, n.ID, s.cfg.Channels, now); err != nil {
+			return fmt.Errorf("outage: stop notice %s: %w", n.ID, err)
+		}
+	}
+	return nil
 }
 
 // subject names an outage's scheduled items, for cancelling them.

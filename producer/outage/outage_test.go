@@ -567,3 +567,71 @@ func TestNoticesFitAPush(t *testing.T) {
 		}
 	}
 }
+
+// TestANoticeOnItsWayIsStoppedByTheNextVersion: a reminder that the
+// scheduler published as the outage was changed or cancelled (its poll
+// claimed the item first, so the cancelling found it no longer pending),
+// and a change notice still being planned when a newer version came, must
+// not reach phones after the notice that replaces them. They go on
+// another partition than it, and they share the schedule's collapse key,
+// so a late one would put the old times back on the phone in place of
+// "cancelled". The next version stops their plans (the planner plans no
+// more of them, and the senders skip their batches and their retries);
+// its own notice goes on.
+func TestANoticeOnItsWayIsStoppedByTheNextVersion(t *testing.T) {
+	for name, db := range testenv.Stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			r := newRig(t, db)
+			in := base
+			in.ID = "PC-QNA-1125-race"
+			ids := reminderIDs(r.post(t, in).Accepted[0])
+			stopped := func(id string) bool {
+				t.Helper()
+				c, err := r.store.PlanCancelled(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			// The scheduler publishes the 24-hour reminder; a change comes
+			// a minute later, while the reminder is being planned and sent.
+			r.now = start.Add(-24 * time.Hour)
+			if d := r.due(t, r.now); len(d) != 1 || d[ids["24h"]].ID == "" {
+				t.Fatalf("due: %v, want the 24-hour reminder %s", d, ids["24h"])
+			}
+			r.now = r.now.Add(time.Minute)
+			in.End = "2026-11-25 15:30"
+			if o := r.post(t, in).Accepted[0]; o.Status != outage.StatusChanged {
+				t.Fatalf("change: %+v", o)
+			}
+			pub := r.pub.take()
+			if len(pub) != 1 {
+				t.Fatalf("published %d, want the change notice", len(pub))
+			}
+			change := pub[0].ID
+			if !stopped(ids["24h"]) {
+				t.Errorf("the first version's 24-hour reminder, published as the change came, is still to be sent after the change notice")
+			}
+			if stopped(change) {
+				t.Errorf("the change notice %s was stopped", change)
+			}
+			// Cancelled while the change notice is still being sent.
+			r.now = r.now.Add(time.Minute)
+			o, err := r.svc.Cancel(ctx, "evn-qna", in.ID)
+			if err != nil || o.Status != outage.StatusCancelled {
+				t.Fatalf("cancel: %+v, %v", o, err)
+			}
+			pub = r.pub.take()
+			if len(pub) != 1 {
+				t.Fatalf("published %d, want the cancellation", len(pub))
+			}
+			if !stopped(change) {
+				t.Errorf("the change notice %s is still to be sent after the cancellation", change)
+			}
+			if stopped(pub[0].ID) {
+				t.Errorf("the cancellation %s was stopped", pub[0].ID)
+			}
+		})
+	}
+}

@@ -64,6 +64,9 @@ type Store interface {
 	producer.OutboxStore
 	// CancelScheduled cancels the pending outbox items of subject.
 	CancelScheduled(ctx context.Context, subject string) (int, error)
+	// CancelPlan marks every channel of a notice's plan cancelled
+	// (creating the rows if planning has not started).
+	CancelPlan(ctx context.Context, notificationID string, channels []string, now time.Time) error
 	// UnknownAreas returns the codes that name no area.
 	UnknownAreas(ctx context.Context, codes []string) ([]string, error)
 	// AreaSubtree returns the codes that name an area at or below one of
