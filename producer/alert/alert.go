@@ -1020,6 +1020,13 @@ func (s *Service) stopChain(ctx context.Context, st StoredAlert, p alertPlan, no
 	if _, err := s.store.CancelScheduled(ctx, escalationSubject(st)); err != nil {
 		return fmt.Errorf("alert: cancel escalation: %w", err)
 	}
+	// An escalation the scheduler published as the Cancel came (its poll
+	// claimed the item first, so it was no longer pending above) is on
+	// another partition and would reach the phones after the all-clear:
+	// its plan is stopped too, as the chain's alerts' are.
+	if err := s.store.CancelPlan(ctx, EscalationID(st), []string{ChannelSMS}, now); err != nil {
+		return fmt.Errorf("alert: cancel escalation: %w", err)
+	}
 	// Nor does anyone receive, when their quiet hours end, what was held
 	// of the chain (dispatcher.HeldSubject of its collapse key).
 	if _, err := s.store.CancelScheduled(ctx, "held:"+st.ChainKey); err != nil {

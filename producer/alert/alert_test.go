@@ -851,3 +851,31 @@ func TestACancelStaysInItsDistribution(t *testing.T) {
 		t.Errorf("a Public Cancel stopped the Restricted alert: cancelled=%v err=%v", pr.Cancelled, err)
 	}
 }
+
+// TestACancelStopsAnEscalationOnItsWay: the scheduler may publish a
+// chain's escalation SMS ("NHẮC LẠI CẢNH BÁO: …", to the phones that have
+// not acknowledged) just as a Cancel of the warning comes: its poll
+// claimed the item first, so cancelling the item finds it no longer
+// pending. The escalation, on another partition than the Cancel, must
+// not then reach those phones after the all-clear: the Cancel stops its
+// plan as it stops the warning's.
+func TestACancelStopsAnEscalationOnItsWay(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, func(c *alert.Config) { c.Escalation = map[cap.Severity]time.Duration{cap.SeveritySevere: time.Hour} })
+	orig := r.mustPost(t, issuer, "flood_vi_en.xml")
+	esc := alert.EscalationID(orig)
+	n, err := r.store.PublishDue(ctx, testNow.Add(time.Hour), 10, func(items []producer.OutboxItem) (int, error) { return len(items), nil })
+	if err != nil || n != 1 {
+		t.Fatalf("the scheduler published %d items (%v), want the escalation", n, err)
+	}
+	cancel := r.postXML(t, issuer, capCancel("VN-49-PCTT-2026-0903", "Actual", "Public", "VN-49-PCTT-2026-0147,2026-11-20T07:00:00+07:00"))
+	if cancel.ChainKey != orig.ChainKey {
+		t.Fatalf("the Cancel is not in the warning's chain: %q, %q", cancel.ChainKey, orig.ChainKey)
+	}
+	if c, err := r.store.PlanCancelled(ctx, esc); err != nil || !c {
+		t.Errorf("the escalation %s published as the Cancel came is still to be sent after it (cancelled=%v, %v)", esc, c, err)
+	}
+	if c, err := r.store.PlanCancelled(ctx, cancel.ID); err != nil || c {
+		t.Errorf("the Cancel's own plan was stopped (%v, %v)", c, err)
+	}
+}
