@@ -216,3 +216,62 @@ func TestSSOStrangerSpendsNoneOfTheOfficialsCodes(t *testing.T) {
 		t.Errorf("an identity was bound: %v", err)
 	}
 }
+
+// TestForgedIDTokensWriteABoundedAudit: anyone can send an id_token whose
+// signature is wrong, and its refusal was audited each time, with no
+// throttle on that path: a stranger writing the audit log (a table only
+// a purge shrinks) as fast as the network allows. The address's failures
+// are counted: past its free ones, a refusal is audited once a minute
+// (the attack stays in the log). A good token from the same address is
+// not held up: a stranger behind an office's address locks out no one.
+func TestForgedIDTokensWriteABoundedAudit(t *testing.T) {
+	is := oidcfake.Start(t)
+	v, err := oidc.New(oidc.Config{Issuer: is.URL, ClientID: "loa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := testenv.Miniredis(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	r := newRigOIDC(t, testenv.OpenStore(t, testenv.SQLiteURL(t)), rdb, nil, v)
+	r.official(t, "tran.b", "0911111111", "sotttt")
+	ctx := context.Background()
+	const ip = "203.0.113.9"
+	rejected := func() int {
+		t.Helper()
+		entries, err := r.store.AuditLog(ctx, "", 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range entries {
+			if e.Action == "session.failure" && e.Detail["reason"] == "id_token_rejected" {
+				n++
+			}
+		}
+		return n
+	}
+	forged := is.Token(t, oidcfake.Claims{Subject: "tran.b", Audience: "loa", BadSignature: true})
+	for range 200 {
+		if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{IDToken: forged, IP: ip}); !errors.Is(err, accounts.ErrBadCredentials) {
+			t.Fatalf("forged token: %v, want ErrBadCredentials", err)
+		}
+	}
+	free := r.cfg.AddressBackoff.Free
+	if n := rejected(); n > free+1 {
+		t.Errorf("200 forged tokens from one address wrote %d audit rows; want at most %d (its free failures, then one a minute)", n, free+1)
+	}
+	good := is.Token(t, oidcfake.Claims{Subject: "x-1", PreferredUsername: "tran.b", Audience: "loa"})
+	if _, err := r.svc.SignIn(ctx, accounts.SignInRequest{IDToken: good, IP: ip}); !errors.Is(err, accounts.ErrSecondFactorRequired) {
+		t.Errorf("a good token from the stranger's address: %v, want the second factor asked for", err)
+	}
+	// A minute later the attack, still going, is audited again.
+	before := rejected()
+	r.clock.Advance(time.Minute + time.Second)
+	for range 10 {
+		r.svc.SignIn(ctx, accounts.SignInRequest{IDToken: forged, IP: ip})
+	}
+	if n := rejected() - before; n != 1 {
+		t.Errorf("a minute on, 10 more forged tokens wrote %d audit rows, want 1", n)
+	}
+}

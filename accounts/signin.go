@@ -388,14 +388,14 @@ func (s *Service) tellSSOLinked(ctx context.Context, a Account) {
 func (s *Service) ssoAccount(ctx context.Context, r SignInRequest) (Account, *SSOLink, error) {
 	id, err := s.d.OIDC.Verify(ctx, r.IDToken)
 	if err != nil {
-		s.audit(ctx, "anonymous", "session.failure", "", r.IP, map[string]string{"reason": "id_token_rejected", "method": "oidc"})
+		s.ssoFailed(ctx, r.IP, "", map[string]string{"reason": "id_token_rejected", "method": "oidc"})
 		if errors.Is(err, ErrBadCredentials) {
 			return Account{}, nil, ErrBadCredentials
 		}
 		return Account{}, nil, fmt.Errorf("accounts: sign in: %w", err)
 	}
 	unknown := func() (Account, *SSOLink, error) {
-		s.audit(ctx, "anonymous", "session.failure", "", r.IP, map[string]string{"reason": "unknown_user", "method": "oidc"})
+		s.ssoFailed(ctx, r.IP, "", map[string]string{"reason": "unknown_user", "method": "oidc"})
 		return Account{}, nil, ErrBadCredentials
 	}
 	if id.Issuer == "" || id.Subject == "" {
@@ -434,7 +434,7 @@ func (s *Service) ssoAccount(ctx context.Context, r SignInRequest) (Account, *SS
 		}
 		switch _, err := s.d.Store.SSOLink(ctx, "", "", a.ID); {
 		case err == nil:
-			s.audit(ctx, "anonymous", "session.failure", a.ID, r.IP, map[string]string{"reason": "sso_identity_mismatch", "method": "oidc"})
+			s.ssoFailed(ctx, r.IP, a.ID, map[string]string{"reason": "sso_identity_mismatch", "method": "oidc"})
 			return Account{}, nil, ErrBadCredentials
 		case !errors.Is(err, ErrNotFound):
 			return Account{}, nil, fmt.Errorf("accounts: sign in: %w", err)
@@ -442,6 +442,32 @@ func (s *Service) ssoAccount(ctx context.Context, r SignInRequest) (Account, *SS
 		return a, &SSOLink{Issuer: id.Issuer, Subject: id.Subject, AccountID: a.ID}, nil
 	}
 	return unknown()
+}
+
+// ssoFailed audits a refused SSO sign-in. Anyone can send an id_token
+// with a wrong signature, and that path has no wait to pass (a good token
+// is never held up by a stranger's failures at its address), so what a
+// stranger repeats must not write the audit log (a table only a purge
+// shrinks) as fast as they send: the refusals are counted per client
+// address, and past its free failures (AddressBackoff.Free) they are
+// audited once a minute (auditRefusal), enough to show the attack. A
+// refusal without an address is always audited.
+func (s *Service) ssoFailed(ctx context.Context, ip, subject string, detail map[string]string) {
+	addr := throttleAddr(ip)
+	if addr == "" {
+		s.audit(ctx, "anonymous", "session.failure", subject, ip, detail)
+		return
+	}
+	key := "sso:ip:" + addr
+	wait, err := s.d.Throttle.Fail(ctx, key, s.now(), s.cfg.AddressBackoff)
+	if err != nil {
+		s.d.Log.Warn("accounts: counting SSO failures", slog.Any("error", err))
+	}
+	if err == nil && wait > 0 {
+		s.auditRefusal(ctx, key, "session.failure", subject, ip, detail)
+		return
+	}
+	s.audit(ctx, "anonymous", "session.failure", subject, ip, detail)
 }
 
 func (s *Service) sessionTTL(a Account, restricted bool) time.Duration {

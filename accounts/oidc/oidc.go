@@ -1,9 +1,11 @@
 package oidc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -22,6 +24,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock for expiry; nil means time.Now.
 	Now func() time.Time
+	// KeyRefresh is the least time between two fetches of the issuer's
+	// keys. Default DefaultKeyRefresh.
+	KeyRefresh time.Duration
 }
 
 // Verifier implements accounts.IDTokenVerifier. Discovery happens on first
@@ -48,7 +53,85 @@ func New(cfg Config) (*Verifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Verifier{cfg: cfg, ctx: gooidc.ClientContext(context.Background(), cfg.HTTPClient)}, nil
+	if cfg.KeyRefresh <= 0 {
+		cfg.KeyRefresh = DefaultKeyRefresh
+	}
+	next := cfg.HTTPClient.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	keys := *cfg.HTTPClient
+	keys.Transport = &keyFetches{next: next, every: cfg.KeyRefresh, now: cfg.Now}
+	return &Verifier{cfg: cfg, ctx: gooidc.ClientContext(context.Background(), &keys)}, nil
+}
+
+// DefaultKeyRefresh is the least time between two fetches of the
+// issuer's keys.
+const DefaultKeyRefresh = 30 * time.Second
+
+// maxKeysBytes bounds the issuer's key set as read.
+const maxKeysBytes = 1 << 20
+
+// keyFetches is the transport of the fetches of the issuer's keys (its
+// JWKS). The OIDC library fetches them again for every token signed by a
+// key it does not hold, since the issuer may have rotated its keys, and
+// anyone can make such a token: strangers sending them would make Loa
+// fetch the keys back to back, a request to the identity provider for
+// each of theirs. Here a fetch within every of the last good one gets that
+// one's copy, and a failed fetch is not tried again within a second, so
+// the issuer sees at most one fetch an every (and one a second while it
+// fails) whatever strangers send. A rotated key is learnt at most every
+// after the first token signed with it. Safe for concurrent use.
+type keyFetches struct {
+	next  http.RoundTripper
+	every time.Duration
+	now   func() time.Time
+
+	mu     sync.Mutex
+	url    string // of the copy
+	at     time.Time
+	header http.Header
+	body   []byte // nil: no good copy
+	tried  time.Time
+	err    error // of the last fetch, when it failed
+}
+
+func (k *keyFetches) RoundTrip(req *http.Request) (*http.Response, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now, url := k.now(), req.URL.String()
+	if k.body != nil && k.url == url && now.Sub(k.at) < k.every {
+		return k.copy(req), nil
+	}
+	if k.err != nil && now.Sub(k.tried) < time.Second {
+		return nil, k.err
+	}
+	k.tried, k.err = now, nil
+	resp, err := k.next.RoundTrip(req)
+	if err != nil {
+		k.err = err
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		k.err = fmt.Errorf("accounts/oidc: fetching the issuer's keys: %s", resp.Status)
+		return resp, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxKeysBytes+1))
+	resp.Body.Close()
+	if err == nil && len(body) > maxKeysBytes {
+		err = fmt.Errorf("accounts/oidc: the issuer's keys are larger than %d bytes", maxKeysBytes)
+	}
+	if err != nil {
+		k.err = err
+		return nil, err
+	}
+	k.url, k.at, k.header, k.body = url, now, resp.Header.Clone(), body
+	return k.copy(req), nil
+}
+
+func (k *keyFetches) copy(req *http.Request) *http.Response {
+	return &http.Response{Status: "200 OK", StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: k.header.Clone(), Body: io.NopCloser(bytes.NewReader(k.body)), ContentLength: int64(len(k.body)), Request: req}
 }
 
 func (v *Verifier) get(ctx context.Context) (*gooidc.IDTokenVerifier, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +23,11 @@ type Issuer struct {
 	// stranger signs tokens with a key id the JWKS does not hold the key
 	// for: a bad signature.
 	stranger *rsa.PrivateKey
+	fetches  atomic.Int64 // GETs of the JWKS
 }
+
+// KeyFetches is how many times the issuer's keys (its JWKS) were fetched.
+func (is *Issuer) KeyFetches() int64 { return is.fetches.Load() }
 
 const keyID = "oidcfake-1"
 
@@ -47,6 +52,7 @@ func Start(t testing.TB) *Issuer {
 		})
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		is.fetches.Add(1)
 		writeJSON(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: keyID, Algorithm: "RS256", Use: "sig"}}})
 	})
 	is.srv = httptest.NewServer(mux)
