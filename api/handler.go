@@ -103,13 +103,24 @@ type Deps struct {
 	// that one noisy or stolen key cannot fill the direct lane that every
 	// other key's notifications share; nil: unbounded.
 	KeyNotifications readQuota
+	// Refusals, when set, counts every refused request (a 4xx) by status
+	// (*metrics.Metrics: loa_http_refused_total); the log keeps only a
+	// sample of them (see writeError).
+	Refusals RefusalCounter
+}
+
+// RefusalCounter counts refused requests by HTTP status. Safe for
+// concurrent use.
+type RefusalCounter interface {
+	HTTPRefused(status int)
 }
 
 type handler struct {
-	deps  Deps
-	log   *slog.Logger
-	now   func() time.Time
-	ready *readiness
+	deps     Deps
+	log      *slog.Logger
+	now      func() time.Time
+	ready    *readiness
+	refusals refusalLog
 }
 
 // NewHandler returns Loa's HTTP handler. It is safe for concurrent use.

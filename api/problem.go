@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/loa-hub/loa"
 )
@@ -127,20 +129,81 @@ func retryAfterSeconds(d time.Duration) int {
 }
 
 // writeError turns any error into a problem+json response, logging 5xx at
-// Error and 4xx at Warn.
+// Error and 4xx at Warn. Anyone can make refusals (a made-up key, a path
+// that is no route, a throttled sign-in) as fast as they can send, so
+// they are counted (Deps.Refusals) and only a sample is logged: at most
+// refusalLines a second a process, the next line logged saying how many
+// were not (unlogged_before). The texts a caller chose (the path, an
+// error that repeats it) are cut to maxLogText bytes in every line.
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	p := problemOf(err)
 	p.Instance = r.URL.Path
-	attrs := []any{slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", p.Status), slog.Any("error", err)}
+	attrs := []any{slog.String("method", r.Method), slog.String("path", logText(r.URL.Path)), slog.Int("status", p.Status),
+		slog.String("error", logText(err.Error()))}
 	if cause := errors.Unwrap(err); cause != nil {
-		attrs = append(attrs, slog.Any("cause", cause))
+		attrs = append(attrs, slog.String("cause", logText(cause.Error())))
 	}
 	if p.Status >= 500 {
 		h.log.Error("request failed", attrs...)
 	} else {
-		h.log.Warn("request refused", attrs...)
+		if h.deps.Refusals != nil {
+			h.deps.Refusals.HTTPRefused(p.Status)
+		}
+		if ok, unlogged := h.refusals.take(h.now()); ok {
+			if unlogged > 0 {
+				attrs = append(attrs, slog.Int64("unlogged_before", unlogged))
+			}
+			h.log.Warn("request refused", attrs...)
+		}
 	}
 	writeProblem(w, p)
+}
+
+// refusalLines is how many refusals a process logs a second.
+const refusalLines = 20
+
+// refusalLog samples the refusals that are logged: refusalLines a
+// second, counting the others. Its zero value is ready; safe for
+// concurrent use.
+type refusalLog struct {
+	mu       sync.Mutex
+	second   int64
+	lines    int
+	unlogged int64
+}
+
+// take reports whether a refusal at now is logged, and then how many
+// were not since the last one that was.
+func (l *refusalLog) take(now time.Time) (bool, int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := now.Unix(); s != l.second {
+		l.second, l.lines = s, 0
+	}
+	if l.lines >= refusalLines {
+		l.unlogged++
+		return false, 0
+	}
+	l.lines++
+	n := l.unlogged
+	l.unlogged = 0
+	return true, n
+}
+
+// maxLogText bounds each text of a log line that a caller chose.
+const maxLogText = 256
+
+// logText cuts s to maxLogText bytes (on a rune boundary), marking the
+// cut with its length.
+func logText(s string) string {
+	if len(s) <= maxLogText {
+		return s
+	}
+	cut := maxLogText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s…(%d bytes)", s[:cut], len(s))
 }
 
 // writeProblem writes p, with its Retry-After, and logs nothing: for

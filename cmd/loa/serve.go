@@ -235,7 +235,7 @@ func buildAPI(ctx context.Context, cfg config, s *services, m *metrics.Metrics, 
 	ops := m.RegisterOps(opsSource(s.store, kafkaadmin.NewLagReader(cfg.KafkaBrokers), s.names))
 	history := m.NewHistory(ops, cfg.Console.MetricsURLs, 0)
 	deps := api.Deps{
-		Store: s.store, Direct: svc, Log: log, MaxBodyBytes: cfg.MaxBodyBytes, Metrics: m.Handler(),
+		Store: s.store, Direct: svc, Log: log, MaxBodyBytes: cfg.MaxBodyBytes, Metrics: m.Handler(), Refusals: m,
 		Ready: []api.Check{
 			{Name: "database", Check: s.store.Ping},
 			{Name: "redis", Check: func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }},

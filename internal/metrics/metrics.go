@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,7 @@ type Metrics struct {
 	readsRefused prometheus.Counter
 	readsCalls   *prometheus.CounterVec
 	keyRefused   prometheus.Counter
+	httpRefused  *prometheus.CounterVec
 }
 
 // Observer records one observation (a histogram's series with its labels
@@ -89,6 +91,10 @@ func New() *Metrics {
 			Name: "loa_key_notifications_refused_total",
 			Help: "POST /v1/notifications refused (429) because the API key was past LOA_KEY_NOTIFICATIONS_LIMIT in the window.",
 		}),
+		httpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loa_http_refused_total",
+			Help: "Requests the API refused, by HTTP status (4xx); the log keeps only a sample of them.",
+		}, []string{"status"}),
 		readsCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loa_public_reads_redis_calls_total",
 			Help: "Calls a replica made to Redis to add a batch of an address's anonymous reads to the shared count, by result (ok, failed: the replica counted alone).",
@@ -119,7 +125,7 @@ func New() *Metrics {
 	}
 	m.reg.MustRegister(m.sends, m.breakerState, m.breakerTrips, m.rateWaits, m.rateCalls, m.rateLocal, m.laneQueue, m.stages, m.streamWaits,
 		m.unmarked, m.takenOver, m.walFailures, m.unanswered, m.codesRefused, m.readsRefused, m.readsCalls, m.keyRefused,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.httpRefused, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, part := range []string{"share", "all"} {
 		m.codesRefused.WithLabelValues(part) // 0 from the start, for rate() and increase()
 	}
@@ -169,6 +175,14 @@ func (m *Metrics) QuotaCall(failed bool) {
 		result = "failed"
 	}
 	m.readsCalls.WithLabelValues(result).Inc()
+}
+
+// HTTPRefused counts a request the API refused with status (a 4xx;
+// api.RefusalCounter).
+func (m *Metrics) HTTPRefused(status int) {
+	if m != nil {
+		m.httpRefused.WithLabelValues(strconv.Itoa(status)).Inc()
+	}
 }
 
 // KeyNotifications observes the per-key quota of POST /v1/notifications
