@@ -59,6 +59,9 @@ func (t TrustedProxies) String() string {
 	return strings.Join(s, ",")
 }
 
+// Trusts reports whether a is one of the trusted proxies.
+func (t TrustedProxies) Trusts(a netip.Addr) bool { return t.trusts(a) }
+
 func (t TrustedProxies) trusts(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range t.prefixes {

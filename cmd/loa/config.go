@@ -13,6 +13,7 @@ import (
 
 	"github.com/loa-hub/loa/accounts"
 	"github.com/loa-hub/loa/api"
+	"github.com/loa-hub/loa/internal/connlimit"
 	"github.com/loa-hub/loa/internal/quota"
 	"github.com/loa-hub/loa/internal/topics"
 	"github.com/loa-hub/loa/producer"
@@ -78,6 +79,9 @@ type config struct {
 	SMSNightSet    bool
 	MetricsAddr    string
 	TrustedProxies api.TrustedProxies
+	// HTTPConns bounds the API port's open connections, in all and per
+	// client address (LOA_HTTP_MAX_CONNS, LOA_HTTP_CONNS_PER_ADDR).
+	HTTPConns connlimit.Config
 	// AuditRetentionDays is how many days `loa admin audit purge` keeps
 	// by default.
 	AuditRetentionDays int
@@ -131,6 +135,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.PortalBaseURL = strings.TrimRight(getenv("LOA_PORTAL_BASE_URL"), "/")
 	c.PublicURL = publicURLVar(getenv, "LOA_PUBLIC_URL", &errs)
 	c.MaxBodyBytes = int64(intVar(getenv, "LOA_MAX_BODY_BYTES", 64<<10, 1024, 16<<20, &errs))
+	c.HTTPConns.Max = intVar(getenv, "LOA_HTTP_MAX_CONNS", 10_000, 0, 1_000_000, &errs)
+	c.HTTPConns.PerAddr = intVar(getenv, "LOA_HTTP_CONNS_PER_ADDR", 256, 0, 1_000_000, &errs)
 	c.OutboxCapacity = intVar(getenv, "LOA_OUTBOX_CAPACITY", 10000, 10, 10_000_000, &errs)
 	c.ShutdownTimeout = durVar(getenv, "LOA_SHUTDOWN_TIMEOUT", 10*time.Second, &errs)
 	c.SendTimeout = durVar(getenv, "LOA_SEND_TIMEOUT", 10*time.Second, &errs)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/channels/sandbox"
 	"github.com/loa-hub/loa/dispatcher"
+	"github.com/loa-hub/loa/internal/connlimit"
 	"github.com/loa-hub/loa/internal/kafkaadmin"
 	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/internal/phone"
@@ -320,10 +322,19 @@ func buildAPI(ctx context.Context, cfg config, s *services, m *metrics.Metrics, 
 	// each item once.
 	outbox := producer.NewOutbox(s.store, s.pub, log.With("component", "outbox"))
 	outbox.Prepare(producer.RecordAlert, deps.Alerts.BeforePublish)
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	tcp, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on LOA_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
+	// An idle connection costs 12–22 KiB and a file descriptor: one
+	// client opening tens of thousands would use up the process's memory
+	// and descriptors, and lock out everyone else. The proxies in front
+	// carry many clients, so only Max bounds them: the trusted ones, and
+	// every address of a private network (an ingress's pods, a sidecar's
+	// loopback), which the shipped manifests do not name as trusted.
+	conns := cfg.HTTPConns
+	conns.Shared = func(a netip.Addr) bool { return !publicAddr(a) || cfg.TrustedProxies.Trusts(a) }
+	ln := connlimit.New(tcp, conns, m)
 	a := &apiPart{ln: ln, base: "http://" + ln.Addr().String(), acc: acc,
 		srv: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second},
@@ -331,6 +342,18 @@ func buildAPI(ctx context.Context, cfg config, s *services, m *metrics.Metrics, 
 	}
 	log.Info("loa: listening on " + a.base)
 	return a, nil
+}
+
+// sharedAddrSpace is 100.64.0.0/10 (RFC 6598): carriers' NAT and some
+// clusters' pods, never a client on the Internet.
+var sharedAddrSpace = netip.MustParsePrefix("100.64.0.0/10")
+
+// publicAddr reports whether a can be a client's own address on the
+// Internet: not loopback, link-local, private (RFC 1918, fc00::/7) or
+// shared address space.
+func publicAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsGlobalUnicast() && !a.IsPrivate() && !sharedAddrSpace.Contains(a)
 }
 
 // start serves HTTP and runs the loops, and puts their stopping in down:

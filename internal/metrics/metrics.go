@@ -35,6 +35,7 @@ type Metrics struct {
 	readsCalls   *prometheus.CounterVec
 	keyRefused   prometheus.Counter
 	httpRefused  *prometheus.CounterVec
+	connsRefused *prometheus.CounterVec
 }
 
 // Observer records one observation (a histogram's series with its labels
@@ -95,6 +96,10 @@ func New() *Metrics {
 			Name: "loa_http_refused_total",
 			Help: "Requests the API refused, by HTTP status (4xx); the log keeps only a sample of them.",
 		}, []string{"status"}),
+		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loa_http_conns_refused_total",
+			Help: "Connections to the API port closed at once: their client address had LOA_HTTP_CONNS_PER_ADDR open (address), or the process LOA_HTTP_MAX_CONNS (process).",
+		}, []string{"reason"}),
 		readsCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loa_public_reads_redis_calls_total",
 			Help: "Calls a replica made to Redis to add a batch of an address's anonymous reads to the shared count, by result (ok, failed: the replica counted alone).",
@@ -125,12 +130,15 @@ func New() *Metrics {
 	}
 	m.reg.MustRegister(m.sends, m.breakerState, m.breakerTrips, m.rateWaits, m.rateCalls, m.rateLocal, m.laneQueue, m.stages, m.streamWaits,
 		m.unmarked, m.takenOver, m.walFailures, m.unanswered, m.codesRefused, m.readsRefused, m.readsCalls, m.keyRefused,
-		m.httpRefused, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.httpRefused, m.connsRefused, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, part := range []string{"share", "all"} {
 		m.codesRefused.WithLabelValues(part) // 0 from the start, for rate() and increase()
 	}
 	for _, result := range []string{"ok", "failed"} {
 		m.readsCalls.WithLabelValues(result)
+	}
+	for _, reason := range []string{"address", "process"} {
+		m.connsRefused.WithLabelValues(reason)
 	}
 	return m
 }
@@ -183,6 +191,19 @@ func (m *Metrics) HTTPRefused(status int) {
 	if m != nil {
 		m.httpRefused.WithLabelValues(strconv.Itoa(status)).Inc()
 	}
+}
+
+// ConnRefused counts a connection to the API port closed at once
+// (connlimit.Observer).
+func (m *Metrics) ConnRefused(perAddr bool) {
+	if m == nil {
+		return
+	}
+	reason := "process"
+	if perAddr {
+		reason = "address"
+	}
+	m.connsRefused.WithLabelValues(reason).Inc()
 }
 
 // KeyNotifications observes the per-key quota of POST /v1/notifications
