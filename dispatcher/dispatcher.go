@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -198,6 +199,11 @@ type Dispatcher struct {
 	log             *slog.Logger
 	now             func() time.Time
 	noCommit        bool // tests: simulate a crash before commits
+	// cancelEvery is how often a notification's cancellation is asked
+	// again while its batches are sent (cancelledNow); 0: every group.
+	cancelEvery time.Duration
+	cancelMu    sync.Mutex
+	cancelSeen  map[string]cancelSeen
 	// stopping ends when Run is told to stop; waits that can be resumed
 	// by another replica (a message held until its retry is due) give up
 	// on it at once instead of at the shutdown timeout.
@@ -230,7 +236,7 @@ func New(cfg Config, store *sqlstore.DB, rdb redis.UniversalClient, pub *kafkapu
 		claims.SentTTL = cfg.SentTTL
 	}
 	d := &Dispatcher{cfg: cfg, store: store, claims: claims, pub: pub, channels: chans, log: log, now: time.Now,
-		pools: map[topics.Lane]*pool{}, instance: newOwner()[:12], urgency: newUrgency(cfg.BulkShare)}
+		pools: map[topics.Lane]*pool{}, instance: newOwner()[:12], urgency: newUrgency(cfg.BulkShare), cancelEvery: defaultCancelEvery}
 	if cfg.Withdrawn == nil && rdb != nil {
 		d.withdrawnPrefix = cfg.RedisKeyPrefix + otp.DefaultSMSConfig().KeyPrefix
 	}

@@ -173,6 +173,14 @@ func (b *batch) run() error {
 	)
 claiming:
 	for start := 0; start < b.n; start += claimGroup {
+		// Cancelled while the groups before were being sent: what is not
+		// claimed yet is not sent.
+		if start > 0 && d.cancelledNow(b.ctx, b.msg.NotificationID) {
+			for i := start; i < b.n; i++ {
+				b.outcomes[i] = outcome{status: loa.StatusCancelled, reason: "the notification was cancelled"}
+			}
+			break
+		}
 		end := min(start+claimGroup, b.n)
 		states, err := claims.ClaimKeys(b.ctx, b.rkeys[start:end], b.owner)
 		if err != nil {
@@ -440,6 +448,45 @@ func (d *Dispatcher) reportTakeovers(notificationID string, found, resent int) {
 	d.log.Warn("took over deliveries from a sender that stopped mid-send", slog.String("notification_id", notificationID),
 		slog.Int("recorded_sent", found), slog.Int("sent_again", resent))
 }
+
+// cancelledNow is cancelled, asked of the store at most once every
+// cancelEvery for a notification however many of its batches ask: a
+// batch asks before each group of deliveries it claims after its first,
+// so a notification cancelled while its batches are being sent stops
+// within a group and cancelEvery, without a query a group.
+func (d *Dispatcher) cancelledNow(ctx context.Context, notificationID string) bool {
+	now := d.now()
+	if d.cancelEvery > 0 {
+		d.cancelMu.Lock()
+		c, ok := d.cancelSeen[notificationID]
+		d.cancelMu.Unlock()
+		if ok && (c.cancelled || now.Sub(c.at) < d.cancelEvery) {
+			return c.cancelled
+		}
+	}
+	v := d.cancelled(ctx, notificationID)
+	d.cancelMu.Lock()
+	defer d.cancelMu.Unlock()
+	if d.cancelSeen == nil || len(d.cancelSeen) >= maxCancelSeen {
+		d.cancelSeen = map[string]cancelSeen{}
+	}
+	d.cancelSeen[notificationID] = cancelSeen{at: now, cancelled: v}
+	return v
+}
+
+// cancelSeen is what cancelledNow last learnt of a notification.
+type cancelSeen struct {
+	at        time.Time
+	cancelled bool
+}
+
+// maxCancelSeen bounds the notifications cancelledNow remembers; past it
+// it forgets them all (each is asked again once).
+const maxCancelSeen = 4096
+
+// defaultCancelEvery is how often a notification's cancellation is asked
+// again while its batches are being sent.
+const defaultCancelEvery = 250 * time.Millisecond
 
 // cancelled reports whether the notification's plan was cancelled, so the
 // batches already planned are not sent. A store failure counts as not

@@ -134,6 +134,90 @@ func TestCancelledNotificationIsNotSent(t *testing.T) {
 	})
 }
 
+// TestCancelStopsTheBatchesBeingSent: a notification cancelled while one
+// of its batches is being sent (an alert's Cancel, an outage's new
+// version, a broadcast cancelled as its approval was being released)
+// stops within the group of deliveries the batch has claimed: the batch
+// looks again before it claims the next group. Before, a batch checked
+// once, at its start, and sent all of its 500 after the cancel had been
+// acknowledged. One sender, so the group under way is exactly the first.
+func TestCancelStopsTheBatchesBeingSent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *rig) {
+		var once sync.Once
+		r.chans[channels.Push] = onSend{Channel: r.chans[channels.Push], after: func(channels.Message) {
+			once.Do(func() {
+				if err := r.store.CancelPlan(context.Background(), "bc-midway", []string{"push"}, time.Now()); err != nil {
+					t.Error(err)
+				}
+			})
+		}}
+		r.publishFanout(t, "bc-midway", topics.LaneBulk, 500, 500)
+		r.start(t, func(d *Dispatcher) {
+			d.cfg.Senders = map[topics.Lane]int{topics.LaneBulk: 1}
+			d.cancelEvery = 0
+		})
+		ctx := waitCtx(t)
+		for {
+			ds, err := r.store.Deliveries(ctx, "bc-midway")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ds) == 500 {
+				n := map[loa.Status]int{}
+				for _, d := range ds {
+					n[d.Status]++
+				}
+				if n[loa.StatusSent] != claimGroup || n[loa.StatusCancelled] != 500-claimGroup {
+					t.Errorf("outcomes %v; want the first group of %d sent, the other %d cancelled", n, claimGroup, 500-claimGroup)
+				}
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%d of 500 receipts", len(ds))
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		if got := r.outbox.Total(); got != claimGroup {
+			t.Errorf("%d pushes reached the provider, want %d", got, claimGroup)
+		}
+	})
+}
+
+// TestCancellationIsAskedAtMostOnceAWhile: the batches of a notification
+// being sent ask the store whether it was cancelled at most once every
+// cancelEvery, not once a group of deliveries each; once cancelled, it
+// stays so.
+func TestCancellationIsAskedAtMostOnceAWhile(t *testing.T) {
+	r := newRig(t, "embedded")
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.Names, cfg.RedisKeyPrefix = r.brokers, r.names, r.prefix
+	d, err := New(cfg, r.store, r.rdb, r.pub, r.chans, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	d.now = func() time.Time { return now }
+	ctx := context.Background()
+	if d.cancelledNow(ctx, "bc-ask") {
+		t.Fatal("cancelled before the cancel")
+	}
+	if err := r.store.CancelPlan(ctx, "bc-ask", []string{"push"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if d.cancelledNow(ctx, "bc-ask") {
+		t.Error("asked the store again within cancelEvery")
+	}
+	now = now.Add(d.cancelEvery)
+	if !d.cancelledNow(ctx, "bc-ask") {
+		t.Error("not cancelled a cancelEvery later")
+	}
+	now = now.Add(time.Millisecond)
+	if !d.cancelledNow(ctx, "bc-ask") {
+		t.Error("a cancelled notification was forgotten")
+	}
+}
+
 // deadlines records whether each send's context ended at its message's
 // expiry.
 type deadlines struct {
