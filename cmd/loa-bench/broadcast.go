@@ -688,10 +688,16 @@ type service struct {
 
 // servicePIDs finds the services; for PostgreSQL, its postmaster.
 func (b *bench) servicePIDs() []service {
+	return findServices(b.cfg.brokers, b.cfg.redisURL, b.cfg.databaseURL)
+}
+
+// findServices finds Kafka, Redis and PostgreSQL (its postmaster) by
+// their listening ports.
+func findServices(brokers, redisURL, databaseURL string) []service {
 	ss := []service{
-		{name: "kafka", addr: strings.Split(b.cfg.brokers, ",")[0]},
-		{name: "redis", addr: redisAddr(b.cfg.redisURL)},
-		{name: "postgresql", addr: pgAddr(b.cfg.databaseURL), tree: true},
+		{name: "kafka", addr: strings.Split(brokers, ",")[0]},
+		{name: "redis", addr: redisAddr(redisURL)},
+		{name: "postgresql", addr: pgAddr(databaseURL), tree: true},
 	}
 	var found []service
 	for _, s := range ss {

@@ -22,6 +22,8 @@ const codePhoneBase = 20_000_000
 type codeLoad struct {
 	c    *fleet.Client
 	rate int
+	// phoneBase numbers the phones asked for (fleet.Phone).
+	phoneBase int
 
 	mu     sync.Mutex
 	asked  map[string]time.Time // phone → when the request was started
@@ -32,7 +34,7 @@ type codeLoad struct {
 }
 
 func newCodeLoad(c *fleet.Client, rate int) *codeLoad {
-	return &codeLoad{c: c, rate: rate, asked: map[string]time.Time{}, byRes: map[string]int{}}
+	return &codeLoad{c: c, rate: rate, phoneBase: codePhoneBase, asked: map[string]time.Time{}, byRes: map[string]int{}}
 }
 
 // run asks for codes at l.rate from now until stop is closed, ctx ends or
@@ -74,7 +76,7 @@ func (l *codeLoad) run(ctx context.Context, stop <-chan struct{}, until time.Dur
 				l.asked[phone] = t
 				l.took = append(l.took, took)
 			}
-		}(fleet.Phone(codePhoneBase, i))
+		}(fleet.Phone(l.phoneBase, i))
 	}
 }
 

@@ -305,3 +305,50 @@ func Nice(pid int) (lo, hi int, err error) {
 	}
 	return lo, hi, nil
 }
+
+// Switches returns how many times pid's threads have been switched off a
+// CPU (voluntary and involuntary context switches, summed over
+// /proc/<pid>/task/*/status). Threads that have ended are not counted.
+func Switches(pid int) (int64, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, fmt.Errorf("procstat: %w", err)
+	}
+	var n int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue // it ended meanwhile
+		}
+		for line := range strings.Lines(string(b)) {
+			if rest, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+				v, _ := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+				n += v
+			} else if rest, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
+				v, _ := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+				n += v
+			}
+		}
+	}
+	return n, nil
+}
+
+// TreeSwitches is Switches of pid and of each of its live descendants,
+// by process: a caller diffing two readings takes the processes in both,
+// as an ended process's switches are not kept anywhere (unlike its CPU
+// time).
+func TreeSwitches(pid int) (map[int]int64, error) {
+	pids, err := Tree(pid)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]int64, len(pids))
+	for _, p := range pids {
+		if n, err := Switches(p); err == nil {
+			out[p] = n
+		} else if p == pid {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -104,3 +104,27 @@ func TestNice(t *testing.T) {
 	}
 	done <- 0
 }
+
+// TestSwitches puts a thread of this process to sleep in the kernel
+// (nanosleep, which always gives up the CPU: the switch measured, not a
+// wait for anything): the count grows.
+func TestSwitches(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("no /proc")
+	}
+	pid := os.Getpid()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before, err := Switches(pid)
+	if err != nil || before <= 0 {
+		t.Fatalf("Switches = %d, %v", before, err)
+	}
+	for range 3 {
+		syscall.Nanosleep(&syscall.Timespec{Nsec: 1000}, nil)
+	}
+	after, _ := Switches(pid)
+	tree, err := TreeSwitches(pid)
+	if after < before+3 || err != nil || tree[pid] < after || len(tree) != 1 {
+		t.Errorf("Switches %d → %d after three sleeps, TreeSwitches %d, %v", before, after, tree, err)
+	}
+}
