@@ -127,8 +127,9 @@ func (r *codeResult) addLimiter(c dispatcherCounts) {
 
 // procCPU is a process's CPU over a part of the run.
 type procCPU struct {
-	name string
-	cpu  time.Duration
+	name     string
+	cpu      time.Duration
+	switches int64 // context switches
 }
 
 // collect waits for the requests in flight, then up to wait for every
@@ -236,6 +237,11 @@ func (r *codeResult) print(w io.Writer) {
 			parts = append(parts, fmt.Sprintf("%s %.2f", p.name, p.cpu.Seconds()/r.during.Seconds()))
 		}
 		fmt.Fprintf(w, "  cores used while the codes were asked (with the broadcast's work): %s\n", strings.Join(parts, ", "))
+		parts = parts[:0]
+		for _, p := range r.cpu {
+			parts = append(parts, fmt.Sprintf("%s %.0f", p.name, float64(p.switches)/r.during.Seconds()))
+		}
+		fmt.Fprintf(w, "  context switches a second meanwhile: %s\n", strings.Join(parts, ", "))
 	}
 }
 

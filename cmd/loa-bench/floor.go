@@ -380,26 +380,11 @@ type floorProc struct {
 }
 
 func (p floorProc) read() (time.Duration, map[int]int64) {
-	if p.tree {
-		c, _ := procstat.TreeCPU(p.pid)
-		n, _ := procstat.TreeSwitches(p.pid)
-		return c, n
-	}
 	c, _ := procstat.CPU(p.pid)
-	n, _ := procstat.Switches(p.pid)
-	return c, map[int]int64{p.pid: n}
-}
-
-// switches are the context switches between the two readings of the
-// processes alive at both.
-func (p floorProc) switches() int64 {
-	var n int64
-	for pid, v := range p.cs1 {
-		if v0, ok := p.cs0[pid]; ok {
-			n += v - v0
-		}
+	if p.tree {
+		c, _ = procstat.TreeCPU(p.pid)
 	}
-	return n
+	return c, switchesOf(p.pid, p.tree)
 }
 
 type floorResult struct {
@@ -437,7 +422,7 @@ func (r *floorResult) print(w io.Writer) {
 		cpu := p.cpu1 - p.cpu0
 		total += cpu
 		fmt.Fprintf(tw, "  %s\t%d\t%.2f\t%.0f\t%.0f\t  %s\n", p.name, p.pid, cpu.Seconds()/r.during.Seconds(),
-			float64(cpu.Microseconds())/float64(max(r.accepted, 1)), float64(p.switches())/r.during.Seconds(), p.note)
+			float64(cpu.Microseconds())/float64(max(r.accepted, 1)), float64(switchDelta(p.cs0, p.cs1))/r.during.Seconds(), p.note)
 	}
 	fmt.Fprintf(tw, "  all\t\t%.2f\t%.0f\t\t\n", total.Seconds()/r.during.Seconds(), float64(total.Microseconds())/float64(max(r.accepted, 1)))
 	tw.Flush()

@@ -47,3 +47,14 @@ func TestFloorTimes(t *testing.T) {
 		t.Errorf("floorTimes = %v, %d missing; want [10ms 30ms], 2", got, missing)
 	}
 }
+
+// TestSwitchDelta counts only the processes read at both ends: a
+// PostgreSQL backend that ended or began between them would otherwise
+// subtract or add its whole life's switches.
+func TestSwitchDelta(t *testing.T) {
+	before := map[int]int64{1: 100, 2: 50, 3: 1000}
+	after := map[int]int64{1: 130, 2: 55, 4: 9000}
+	if got := switchDelta(before, after); got != 35 {
+		t.Errorf("switchDelta = %d, want 35", got)
+	}
+}
