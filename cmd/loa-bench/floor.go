@@ -18,7 +18,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,6 +32,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/loa-hub/loa/internal/cpugroup"
 	"github.com/loa-hub/loa/internal/fleet"
 	"github.com/loa-hub/loa/internal/procstat"
 )
@@ -60,6 +63,15 @@ type floorConfig struct {
 	databaseURL, redisURL, brokers string
 	dir                            string
 	keep                           bool
+	// writer makes the floor's Kafka writes through kafka-go's Writer
+	// instead of a produce request each (floorProducer).
+	writer bool
+	// urgentWeight and servicesWeight, when not 0, put the floor's
+	// processes and loa-bench, and Kafka, Redis and PostgreSQL, in CPU
+	// groups of those weights, as `loa-bench broadcast -split
+	// -services-weight` does Loa's urgent side and the services.
+	urgentWeight, servicesWeight int
+	cpuProfile                   string // a directory for the roles' CPU profiles
 }
 
 // floorWarmup is how many codes are sent, and waited for at the gateway,
@@ -84,6 +96,10 @@ func runFloor(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.brokers, "kafka-brokers", getenv("LOA_TEST_KAFKA_BROKERS"), "Kafka (topics under a prefix of their own, deleted at the end)")
 	fs.StringVar(&cfg.dir, "dir", "", "where the processes' logs go (default: a new temporary directory)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the schema, topics and Redis keys")
+	fs.BoolVar(&cfg.writer, "writer", false, "write to Kafka through kafka-go's Writer (BatchTimeout 1 ms), instead of one produce request a write sent at once")
+	fs.IntVar(&cfg.urgentWeight, "urgent-weight", defaultUrgentWeight, "the CPU group (cgroup) weight of the floor's processes and loa-bench, as broadcast -split's urgent side (0: no group)")
+	fs.IntVar(&cfg.servicesWeight, "services-weight", 1000, "the CPU group weight of Kafka, Redis and PostgreSQL for the run, as broadcast's -services-weight (0: left where they run)")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "a directory where the api, dispatcher and gateway each write a CPU profile of the run (cpu-floor-<role>.pprof), as LOA_CPUPROFILE does Loa's")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,6 +135,7 @@ type floor struct {
 	cfg    floorConfig
 	prefix string // the schema, the topics' prefix, the Redis keys' and the group's
 	procs  []*exec.Cmd
+	groups []*cpugroup.Group
 }
 
 func (f *floor) topic(name string) string { return f.prefix + "." + name }
@@ -126,7 +143,8 @@ func (f *floor) topic(name string) string { return f.prefix + "." + name }
 // floorArgs are the flags every role is started with.
 func (f *floor) roleArgs(role string, more ...string) []string {
 	return append([]string{"floor-" + role, "-database-url", f.cfg.databaseURL, "-redis-url", f.cfg.redisURL,
-		"-kafka-brokers", f.cfg.brokers, "-prefix", f.prefix}, more...)
+		"-kafka-brokers", f.cfg.brokers, "-prefix", f.prefix, "-partitions", strconv.Itoa(f.cfg.partitions),
+		"-writer=" + strconv.FormatBool(f.cfg.writer), "-cpuprofile", f.cfg.cpuProfile}, more...)
 }
 
 func (f *floor) run(ctx context.Context) (*floorResult, error) {
@@ -165,8 +183,12 @@ func (f *floor) run(ctx context.Context) (*floorResult, error) {
 		{name: "gateway", pid: gw.Process.Pid}, {name: "loa-bench", pid: os.Getpid(), note: "the load, as in loa-bench broadcast -codes"}}
 	for _, s := range findServices(f.cfg.brokers, f.cfg.redisURL, f.cfg.databaseURL) {
 		if s.err == nil {
-			ps = append(ps, floorProc{name: s.name, pid: s.pid, tree: s.tree, note: "shared: counts its other clients' work too"})
+			ps = append(ps, floorProc{name: s.name, pid: s.pid, tree: s.tree, note: floorServiceNote})
 		}
+	}
+	groups, err := f.makeGroups(ps)
+	if err != nil {
+		return nil, err
 	}
 	load := loadavg()
 	snap := func() {
@@ -186,7 +208,11 @@ func (f *floor) run(ctx context.Context) (*floorResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &floorResult{rate: f.cfg.rate, during: took, load: load, answers: l.byRes, accepted: len(l.asked), procs: ps}
+	r := &floorResult{rate: f.cfg.rate, during: took, load: load, answers: l.byRes, accepted: len(l.asked), procs: ps,
+		writes: "a produce request each, sent at once", groups: groups}
+	if f.cfg.writer {
+		r.writes = "kafka-go's Writer, BatchTimeout 1 ms"
+	}
 	r.delivered, r.missing = floorTimes(l.asked, at)
 	r.apiTook = slices.Clone(l.took)
 	slices.Sort(r.apiTook)
@@ -329,7 +355,52 @@ func (f *floor) start(ctx context.Context, self, role string, more ...string) (*
 	}
 }
 
+// makeGroups puts the floor's processes and loa-bench in a CPU group of
+// -urgent-weight, and the services (those in the root cgroup) in one of
+// -services-weight, when the host has a cpu controller to use, and says
+// what it did.
+func (f *floor) makeGroups(ps []floorProc) (string, error) {
+	if f.cfg.urgentWeight <= 0 {
+		return "no cpu groups", nil
+	}
+	h, err := cpugroup.Find()
+	if err != nil {
+		return "no cpu groups (" + err.Error() + ")", nil
+	}
+	g := &benchGroups{host: h}
+	if g.urgent, err = h.Make(f.prefix+"-urgent", f.cfg.urgentWeight, false); err != nil {
+		return "no cpu groups (" + err.Error() + ")", nil
+	}
+	f.groups = append(f.groups, g.urgent)
+	for _, p := range ps {
+		if !p.tree && p.note != floorServiceNote {
+			if err := g.urgent.Add(p.pid); err != nil {
+				return "", err
+			}
+		}
+	}
+	s := fmt.Sprintf("cpu groups: the floor's processes and loa-bench weight %d", f.cfg.urgentWeight)
+	if f.cfg.servicesWeight > 0 {
+		if g.services, err = h.Make(f.prefix+"-services", f.cfg.servicesWeight, false); err != nil {
+			return "", err
+		}
+		f.groups = append(f.groups, g.services)
+		for _, p := range ps {
+			if p.note == floorServiceNote {
+				if err := g.addService(p.name, p.pid, p.tree); err != nil {
+					return "", err
+				}
+			}
+		}
+		s += fmt.Sprintf(", services weight %d (%s)", f.cfg.servicesWeight, strings.Join(g.serviceNames, ", "))
+	}
+	return s, nil
+}
+
 func (f *floor) cleanup() {
+	for _, g := range f.groups {
+		g.Remove()
+	}
 	for _, p := range slices.Backward(f.procs) {
 		p.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
@@ -370,6 +441,9 @@ func (f *floor) cleanup() {
 	}
 }
 
+// floorServiceNote marks Kafka, Redis and PostgreSQL in the report.
+const floorServiceNote = "shared: counts its other clients' work too"
+
 // floorProc is a process measured over the codes' window.
 type floorProc struct {
 	name, note string
@@ -395,6 +469,8 @@ type floorResult struct {
 	accepted, missing  int
 	delivered, apiTook []time.Duration
 	procs              []floorProc
+	writes             string // how the Kafka writes went
+	groups             string // the cpu groups
 }
 
 func (r *floorResult) print(w io.Writer) {
@@ -405,6 +481,7 @@ func (r *floorResult) print(w io.Writer) {
 	slices.Sort(answers)
 	fmt.Fprintf(w, "The floor of a code's hops: %d codes asked at %d/s over %.1f s (answers %s), load at the start %s\n",
 		sum(r.answers), r.rate, r.during.Seconds(), strings.Join(answers, ", "), r.load)
+	fmt.Fprintf(w, "  Kafka writes: %s; %s\n", r.writes, r.groups)
 	d := r.delivered
 	fmt.Fprintf(w, "  client → gateway, %d codes: p50 %s, p95 %s, p99 %s, max %s", len(d),
 		ms(quantile(d, .5)), ms(quantile(d, .95)), ms(quantile(d, .99)), ms(quantile(d, 1)))
@@ -434,14 +511,31 @@ func (r *floorResult) print(w io.Writer) {
 func runFloorRole(ctx context.Context, role string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("loa-bench "+role, flag.ContinueOnError)
 	var dbURL, redisURL, brokers, prefix, report, gateway string
+	var partitions int
+	var writer bool
+	fs.IntVar(&partitions, "partitions", 6, "")
+	fs.BoolVar(&writer, "writer", false, "")
 	fs.StringVar(&dbURL, "database-url", "", "")
 	fs.StringVar(&redisURL, "redis-url", "", "")
 	fs.StringVar(&brokers, "kafka-brokers", "", "")
 	fs.StringVar(&prefix, "prefix", "", "")
 	fs.StringVar(&report, "report", "", "the gateway's delivery reports' URL")
 	fs.StringVar(&gateway, "gateway", "", "the dispatcher's gateway URL")
+	var profile string
+	fs.StringVar(&profile, "cpuprofile", "", "")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if profile != "" {
+		pf, err := os.Create(filepath.Join(profile, "cpu-"+role+".pprof"))
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -463,7 +557,14 @@ func runFloorRole(ctx context.Context, role string, args []string, stdout io.Wri
 		opt.PoolSize = 64
 		rdb := redis.NewClient(opt)
 		defer rdb.Close()
-		pool, err := pgxpool.New(ctx, dbURL)
+		pcfg, err := pgxpool.ParseConfig(dbURL)
+		if err != nil {
+			return err
+		}
+		// pgxpool's default (4 on 2 cores) would queue single-row
+		// commits at 500 a second.
+		pcfg.MaxConns = floorDBConns
+		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 		if err != nil {
 			return err
 		}
@@ -472,12 +573,16 @@ func runFloorRole(ctx context.Context, role string, args []string, stdout io.Wri
 		if role == "floor-dispatcher" {
 			topic = "receipts"
 		}
-		kw := &kafka.Writer{Addr: kafka.TCP(strings.Split(brokers, ",")...), Topic: prefix + "." + topic,
-			Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-			// A write waits at most this long for others to share its
-			// request: 1 ms, as a code's write should not wait for more.
-			BatchTimeout: time.Millisecond}
-		defer kw.Close()
+		var kw floorWriter = newFloorProducer(strings.Split(brokers, ","), prefix+"."+topic, partitions)
+		if writer {
+			w := &kafka.Writer{Addr: kafka.TCP(strings.Split(brokers, ",")...), Topic: prefix + "." + topic,
+				Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+				// A write waits at most this long for others to share its
+				// request: 1 ms, as a code's write should not wait for more.
+				BatchTimeout: time.Millisecond}
+			defer w.Close()
+			kw = w
+		}
 		if role == "floor-api" {
 			h = &floorAPI{rdb: rdb, pool: pool, kw: kw, prefix: prefix, log: log}
 		} else {
@@ -526,7 +631,7 @@ return n`)
 type floorAPI struct {
 	rdb    *redis.Client
 	pool   *pgxpool.Pool
-	kw     *kafka.Writer
+	kw     floorWriter
 	prefix string
 	log    *slog.Logger
 }
@@ -585,13 +690,16 @@ func (a *floorAPI) fail(w http.ResponseWriter, err error) {
 type floorDispatcher struct {
 	rdb     *redis.Client
 	pool    *pgxpool.Pool
-	kw      *kafka.Writer
+	kw      floorWriter
 	prefix  string
 	gateway string
 	hc      *http.Client
 	log     *slog.Logger
 	brokers []string
 }
+
+// floorDBConns is each process's PostgreSQL pool.
+const floorDBConns = 32
 
 // floorWorkers bounds the messages handled at once.
 const floorWorkers = 256
@@ -673,6 +781,47 @@ func (d *floorDispatcher) handle(ctx context.Context, m kafka.Message) error {
 	}
 	receipt, _ := json.Marshal(map[string]string{"id": c.ID, "status": "sent"})
 	return d.kw.WriteMessages(ctx, kafka.Message{Key: []byte(c.Phone), Value: receipt})
+}
+
+// floorWriter writes messages to a topic and returns once they are
+// acknowledged: kafka-go's Writer or floorProducer.
+type floorWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// floorProducer sends each write as a produce request of its own at
+// once (acks=all), to the partition the Writer's Hash balancer would
+// pick; concurrent requests share the client's connection. kafka-go's
+// Writer (-writer) instead sends a partition's batches one at a time,
+// each gathered over its BatchTimeout; the runs in docs/testing.md ("The
+// floor of a code's hops") measure both.
+type floorProducer struct {
+	c     *kafka.Client
+	topic string
+	parts []int
+	bal   kafka.Hash
+}
+
+func newFloorProducer(brokers []string, topic string, partitions int) *floorProducer {
+	p := &floorProducer{c: &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: &kafka.Transport{}}, topic: topic}
+	for i := range partitions {
+		p.parts = append(p.parts, i)
+	}
+	return p
+}
+
+func (p *floorProducer) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	for _, m := range msgs {
+		resp, err := p.c.Produce(ctx, &kafka.ProduceRequest{Topic: p.topic, Partition: p.bal.Balance(m, p.parts...),
+			RequiredAcks: kafka.RequireAll, Records: kafka.NewRecordReader(kafka.Record{Key: kafka.NewBytes(m.Key), Value: kafka.NewBytes(m.Value)})})
+		if err != nil {
+			return err
+		}
+		if resp.Error != nil {
+			return resp.Error
+		}
+	}
+	return nil
 }
 
 // offsetMarks tracks one partition's messages in hand: which offsets are
