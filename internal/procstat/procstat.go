@@ -316,15 +316,28 @@ func Switches(pid int) (int64, error) {
 	}
 	var n int64
 	for _, t := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		tid, err := strconv.Atoi(t.Name())
 		if err != nil {
-			continue // it ended meanwhile
+			continue
 		}
-		for line := range strings.Lines(string(b)) {
-			if rest, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
-				v, _ := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
-				n += v
-			} else if rest, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
+		if v, err := threadSwitches(pid, tid); err == nil {
+			n += v
+		} // else it ended meanwhile
+	}
+	return n, nil
+}
+
+// threadSwitches is one thread's voluntary and involuntary context
+// switches.
+func threadSwitches(pid, tid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for line := range strings.Lines(string(b)) {
+		for _, key := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
+			if rest, ok := strings.CutPrefix(line, key); ok {
 				v, _ := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
 				n += v
 			}
