@@ -127,6 +127,9 @@ func runFloor(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	r.print(stdout)
+	if !cfg.keep {
+		fmt.Fprintf(stdout, "  names: %s (the schema, the topics' and Redis keys' prefix, the group), removed at the end\n", f.prefix)
+	}
 	return nil
 }
 
@@ -422,8 +425,28 @@ func (f *floor) cleanup() {
 		conn.Close(ctx)
 	}
 	client := &kafka.Client{Addr: kafka.TCP(strings.Split(f.cfg.brokers, ",")...), Timeout: 30 * time.Second}
-	client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{f.topic("codes"), f.topic("receipts")}})
 	client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{f.prefix}})
+	// The brokers delete a topic after the controller accepts the
+	// request: wait until the metadata no longer lists them, so that the
+	// report's "removed" is true when it returns.
+	if _, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{f.topic("codes"), f.topic("receipts")}}); err == nil {
+		for ctx.Err() == nil {
+			md, err := client.Metadata(ctx, &kafka.MetadataRequest{})
+			left := err != nil
+			if err == nil {
+				for _, t := range md.Topics {
+					left = left || strings.HasPrefix(t.Name, f.prefix+".")
+				}
+			}
+			if !left {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
 	if opt, err := redis.ParseURL(f.cfg.redisURL); err == nil {
 		rdb := redis.NewClient(opt)
 		iter := rdb.Scan(ctx, 0, f.prefix+":*", 1000).Iterator()

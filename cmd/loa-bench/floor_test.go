@@ -1,8 +1,22 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/loa-hub/loa/internal/testenv"
 )
 
 // TestOffsetMarks: a partition's offset is committed only up to the last
@@ -56,5 +70,80 @@ func TestSwitchDelta(t *testing.T) {
 	after := map[int]int64{1: 130, 2: 55, 4: 9000}
 	if got := switchDelta(before, after); got != 35 {
 		t.Errorf("switchDelta = %d, want 35", got)
+	}
+}
+
+// TestMain runs the floor's processes when this test binary is started
+// as one of them (floor.start runs os.Executable()).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "floor-") {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		err := runFloorRole(ctx, os.Args[1], os.Args[2:], os.Stdout)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestFloor runs the floor for a few seconds against the services: every
+// code asked reaches the gateway, each process is reported, and its
+// schema, topics and Redis keys are gone at the end.
+func TestFloor(t *testing.T) {
+	env := map[string]string{
+		"LOA_TEST_DATABASE_URL":  testenv.PostgresURL(t),
+		"LOA_TEST_REDIS_URL":     testenv.RedisURL(t),
+		"LOA_TEST_KAFKA_BROKERS": testenv.KafkaBrokers(t),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := run(ctx, []string{"loa-bench", "floor", "-codes", "50", "-codes-for", "2s", "-urgent-weight", "0", "-dir", t.TempDir()},
+		func(k string) string { return env[k] }, &out)
+	s := out.String()
+	t.Log(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(s, "100 codes asked at 50/s") || !strings.Contains(s, "client → gateway, 100 codes: p50") || strings.Contains(s, "never reached") {
+		t.Error("want 100 codes asked and all of them at the gateway")
+	}
+	for _, p := range []string{"api", "dispatcher", "gateway", "loa-bench", "kafka", "redis", "postgresql"} {
+		if !regexp.MustCompile(`(?m)^ +` + p + ` +\d+ +[0-9.]+ +\d+ +\d+`).MatchString(s) {
+			t.Errorf("no row for %s", p)
+		}
+	}
+	m := regexp.MustCompile(`names: (floor_[0-9a-f]+) `).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatal("no names in the report")
+	}
+	prefix := m[1]
+	conn, err := pgx.Connect(ctx, env["LOA_TEST_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var schemas int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname = $1", prefix).Scan(&schemas); err != nil || schemas != 0 {
+		t.Errorf("schema %s: %d left, %v", prefix, schemas, err)
+	}
+	client := &kafka.Client{Addr: kafka.TCP(strings.Split(env["LOA_TEST_KAFKA_BROKERS"], ",")...), Timeout: 30 * time.Second}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range md.Topics {
+		if strings.HasPrefix(tp.Name, prefix+".") {
+			t.Errorf("topic %s left", tp.Name)
+		}
+	}
+	opt, _ := redis.ParseURL(env["LOA_TEST_REDIS_URL"])
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	if keys, err := rdb.Keys(ctx, prefix+":*").Result(); err != nil || len(keys) != 0 {
+		t.Errorf("Redis keys left: %d, %v", len(keys), err)
 	}
 }
