@@ -211,7 +211,7 @@ func (f *floor) run(ctx context.Context) (*floorResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &floorResult{rate: f.cfg.rate, during: took, load: load, answers: l.byRes, accepted: len(l.asked), procs: ps,
+	r := &floorResult{rate: f.cfg.rate, during: took, load: load + " before, " + loadavg() + " after", answers: l.byRes, accepted: len(l.asked), procs: ps,
 		writes: "a produce request each, sent at once", groups: groups}
 	if f.cfg.writer {
 		r.writes = "kafka-go's Writer, BatchTimeout 1 ms"
@@ -502,7 +502,7 @@ func (r *floorResult) print(w io.Writer) {
 		answers = append(answers, fmt.Sprintf("%s: %d", k, v))
 	}
 	slices.Sort(answers)
-	fmt.Fprintf(w, "The floor of a code's hops: %d codes asked at %d/s over %.1f s (answers %s), load at the start %s\n",
+	fmt.Fprintf(w, "The floor of a code's hops: %d codes asked at %d/s over %.1f s (answers %s); load average %s\n",
 		sum(r.answers), r.rate, r.during.Seconds(), strings.Join(answers, ", "), r.load)
 	fmt.Fprintf(w, "  Kafka writes: %s; %s\n", r.writes, r.groups)
 	d := r.delivered
