@@ -178,8 +178,13 @@ func (f *floor) run(ctx context.Context) (*floorResult, error) {
 	warm.phoneBase = floorWarmupBase
 	warm.run(ctx, nil, floorWarmup*time.Second/100)
 	warm.wg.Wait()
-	if _, err := waitArrivals(ctx, gwURL, warm.asked, time.Minute); err != nil {
+	warmAt, err := waitArrivals(ctx, gwURL, warm.asked, time.Minute)
+	if err != nil {
 		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+	if _, missing := floorTimes(warm.asked, warmAt); missing > 0 || len(warm.asked) == 0 {
+		return nil, fmt.Errorf("warm-up: %d of %d codes accepted (%v), %d not at the gateway after a minute (logs in %s)",
+			len(warm.asked), floorWarmup, warm.byRes, missing, f.cfg.dir)
 	}
 
 	ps := []floorProc{{name: "api", pid: api.Process.Pid}, {name: "dispatcher", pid: disp.Process.Pid},
