@@ -254,7 +254,9 @@ type proc struct {
 	cpu1 time.Duration
 	// cpuCodes is the CPU when the codes stopped being asked (-codes-for).
 	cpuCodes time.Duration
-	peak     int64
+	// The context switches (by process, a tree's) at cpu0 and cpuCodes.
+	cs0, csCodes map[int]int64
+	peak         int64
 	// The resident set's parts at the sample with the most resident:
 	// anonymous (the process's own) and mapped from files (its binary).
 	sampled, anon, file int64
@@ -395,7 +397,7 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	}
 	res.procs, res.services = b.processes()
 	for _, p := range res.procs {
-		p.cpu0 = cpuOf(p)
+		p.cpu0, p.cs0 = cpuOf(p), switchesOf(p.pid, p.tree)
 		if p.own {
 			_ = procstat.ResetPeak(p.pid)
 		}
@@ -422,7 +424,7 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 			defer wg.Done()
 			codes.run(ctx, stopCodes, cfg.codesFor)
 			for _, p := range res.procs {
-				p.cpuCodes = cpuOf(p)
+				p.cpuCodes, p.csCodes = cpuOf(p), switchesOf(p.pid, p.tree)
 			}
 			if cfg.stopAfterCodes {
 				stopWaiting()
@@ -462,7 +464,7 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 			return nil, fmt.Errorf("codes: %w", err)
 		}
 		for _, p := range res.procs {
-			res.codes.cpu = append(res.codes.cpu, procCPU{name: p.name, cpu: p.cpuCodes - p.cpu0})
+			res.codes.cpu = append(res.codes.cpu, procCPU{name: p.name, cpu: p.cpuCodes - p.cpu0, switches: switchDelta(p.cs0, p.csCodes)})
 		}
 	}
 	if res.codes != nil {
@@ -688,10 +690,16 @@ type service struct {
 
 // servicePIDs finds the services; for PostgreSQL, its postmaster.
 func (b *bench) servicePIDs() []service {
+	return findServices(b.cfg.brokers, b.cfg.redisURL, b.cfg.databaseURL)
+}
+
+// findServices finds Kafka, Redis and PostgreSQL (its postmaster) by
+// their listening ports.
+func findServices(brokers, redisURL, databaseURL string) []service {
 	ss := []service{
-		{name: "kafka", addr: strings.Split(b.cfg.brokers, ",")[0]},
-		{name: "redis", addr: redisAddr(b.cfg.redisURL)},
-		{name: "postgresql", addr: pgAddr(b.cfg.databaseURL), tree: true},
+		{name: "kafka", addr: strings.Split(brokers, ",")[0]},
+		{name: "redis", addr: redisAddr(redisURL)},
+		{name: "postgresql", addr: pgAddr(databaseURL), tree: true},
 	}
 	var found []service
 	for _, s := range ss {
@@ -704,6 +712,32 @@ func (b *bench) servicePIDs() []service {
 		found = append(found, s)
 	}
 	return found
+}
+
+// switchesOf reads the context switches of pid (and with tree, of each
+// of its descendants), by process.
+func switchesOf(pid int, tree bool) map[int]int64 {
+	if tree {
+		m, _ := procstat.TreeSwitches(pid)
+		return m
+	}
+	n, err := procstat.Switches(pid)
+	if err != nil {
+		return nil
+	}
+	return map[int]int64{pid: n}
+}
+
+// switchDelta is the context switches from before to after of the
+// processes in both (an ended process's are not kept anywhere).
+func switchDelta(before, after map[int]int64) int64 {
+	var n int64
+	for pid, v := range after {
+		if v0, ok := before[pid]; ok {
+			n += v - v0
+		}
+	}
+	return n
 }
 
 func cpuOf(p *proc) time.Duration {

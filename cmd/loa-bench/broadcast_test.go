@@ -161,6 +161,7 @@ func TestBroadcastBenchSeededOnceWithCodes(t *testing.T) {
 		"(lanes bulk, the ledger, nice 10",
 		"pushes sent per dispatcher: dispatcher-1 0 (0%), dispatcher-2 2000 (100%)",
 		"cores used while the codes were asked",
+		"context switches a second meanwhile: loa api ",
 		"the SMS rate limiters (from the dispatchers' /metrics): ",
 	} {
 		if !strings.Contains(s, want) {

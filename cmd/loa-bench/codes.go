@@ -22,6 +22,8 @@ const codePhoneBase = 20_000_000
 type codeLoad struct {
 	c    *fleet.Client
 	rate int
+	// phoneBase numbers the phones asked for (fleet.Phone).
+	phoneBase int
 
 	mu     sync.Mutex
 	asked  map[string]time.Time // phone → when the request was started
@@ -32,7 +34,7 @@ type codeLoad struct {
 }
 
 func newCodeLoad(c *fleet.Client, rate int) *codeLoad {
-	return &codeLoad{c: c, rate: rate, asked: map[string]time.Time{}, byRes: map[string]int{}}
+	return &codeLoad{c: c, rate: rate, phoneBase: codePhoneBase, asked: map[string]time.Time{}, byRes: map[string]int{}}
 }
 
 // run asks for codes at l.rate from now until stop is closed, ctx ends or
@@ -74,7 +76,7 @@ func (l *codeLoad) run(ctx context.Context, stop <-chan struct{}, until time.Dur
 				l.asked[phone] = t
 				l.took = append(l.took, took)
 			}
-		}(fleet.Phone(codePhoneBase, i))
+		}(fleet.Phone(l.phoneBase, i))
 	}
 }
 
@@ -125,8 +127,9 @@ func (r *codeResult) addLimiter(c dispatcherCounts) {
 
 // procCPU is a process's CPU over a part of the run.
 type procCPU struct {
-	name string
-	cpu  time.Duration
+	name     string
+	cpu      time.Duration
+	switches int64 // context switches
 }
 
 // collect waits for the requests in flight, then up to wait for every
@@ -234,6 +237,11 @@ func (r *codeResult) print(w io.Writer) {
 			parts = append(parts, fmt.Sprintf("%s %.2f", p.name, p.cpu.Seconds()/r.during.Seconds()))
 		}
 		fmt.Fprintf(w, "  cores used while the codes were asked (with the broadcast's work): %s\n", strings.Join(parts, ", "))
+		parts = parts[:0]
+		for _, p := range r.cpu {
+			parts = append(parts, fmt.Sprintf("%s %.0f", p.name, float64(p.switches)/r.during.Seconds()))
+		}
+		fmt.Fprintf(w, "  context switches a second meanwhile: %s\n", strings.Join(parts, ", "))
 	}
 }
 

@@ -16,6 +16,12 @@
 //
 // times an alert's pushes from its POST to the FCM fake, on the idle
 // system and while a large broadcast is being sent (see runAlert).
+//
+//	loa-bench floor [flags]
+//
+// runs a minimal program that makes the hops an SMS code makes in Loa
+// with the same libraries and nothing else, at the codes' rate, and
+// prints its latency and each process's CPU (see floor.go).
 package main
 
 import (
@@ -42,6 +48,7 @@ const usage = `loa-bench — Loa's end-to-end benchmarks on running services
 Usage:
   loa-bench broadcast [flags]   a broadcast to N devices through the API; -h lists the flags
   loa-bench alert [flags]       an alert's push latency, idle and while a broadcast is in flight
+  loa-bench floor [flags]       the floor of an SMS code's hops: a minimal api, dispatcher and gateway with Loa's libraries
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -54,6 +61,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runBroadcast(ctx, args[2:], getenv, stdout)
 	case "alert":
 		return runAlert(ctx, args[2:], getenv, stdout)
+	case "floor":
+		return runFloor(ctx, args[2:], getenv, stdout)
+	case "floor-api", "floor-dispatcher", "floor-gateway":
+		return runFloorRole(ctx, args[1], args[2:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -305,3 +305,63 @@ func Nice(pid int) (lo, hi int, err error) {
 	}
 	return lo, hi, nil
 }
+
+// Switches returns how many times pid's threads have been switched off a
+// CPU (voluntary and involuntary context switches, summed over
+// /proc/<pid>/task/*/status). Threads that have ended are not counted.
+func Switches(pid int) (int64, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, fmt.Errorf("procstat: %w", err)
+	}
+	var n int64
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if v, err := threadSwitches(pid, tid); err == nil {
+			n += v
+		} // else it ended meanwhile
+	}
+	return n, nil
+}
+
+// threadSwitches is one thread's voluntary and involuntary context
+// switches.
+func threadSwitches(pid, tid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for line := range strings.Lines(string(b)) {
+		for _, key := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
+			if rest, ok := strings.CutPrefix(line, key); ok {
+				v, _ := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+				n += v
+			}
+		}
+	}
+	return n, nil
+}
+
+// TreeSwitches is Switches of pid and of each of its live descendants,
+// by process: a caller diffing two readings takes the processes in both,
+// as an ended process's switches are not kept anywhere (unlike its CPU
+// time).
+func TreeSwitches(pid int) (map[int]int64, error) {
+	pids, err := Tree(pid)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]int64, len(pids))
+	for _, p := range pids {
+		if n, err := Switches(p); err == nil {
+			out[p] = n
+		} else if p == pid {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -104,3 +104,36 @@ func TestNice(t *testing.T) {
 	}
 	done <- 0
 }
+
+// TestSwitches puts this test's thread to sleep in the kernel
+// (nanosleep, which always gives up the CPU: the switch measured, not a
+// wait for anything): the thread's count grows by each sleep, and the
+// process's counts include it. (The process's own total may fall: a
+// thread that ends takes its count with it.)
+func TestSwitches(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("no /proc")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	pid, tid := os.Getpid(), syscall.Gettid()
+	before, err := threadSwitches(pid, tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		syscall.Nanosleep(&syscall.Timespec{Nsec: 1000}, nil)
+	}
+	after, _ := threadSwitches(pid, tid)
+	if after < before+3 {
+		t.Errorf("the thread's switches %d → %d after three sleeps", before, after)
+	}
+	all, err := Switches(pid)
+	if err != nil || all < after {
+		t.Errorf("Switches = %d, %v; the thread alone has %d", all, err, after)
+	}
+	tree, err := TreeSwitches(pid)
+	if err != nil || len(tree) != 1 || tree[pid] < after {
+		t.Errorf("TreeSwitches = %v, %v", tree, err)
+	}
+}
