@@ -182,12 +182,23 @@ func connect(ctx context.Context, cfg config) (*services, error) {
 		s.close()
 		return nil, err
 	}
-	if s.pub, err = kafkapub.NewPublisher(kafkapub.Config{Brokers: cfg.KafkaBrokers, Names: s.names}); err != nil {
+	// Receipts (a code's, an SMS delivery report's) come one at a time
+	// and nobody waits on them in a hurry: they linger so that those of a
+	// few codes share a produce request (kafkapub.Config.Linger).
+	lingers := map[string]time.Duration{s.names.Topic(topics.Receipts): receiptsLinger}
+	if s.pub, err = kafkapub.NewPublisher(kafkapub.Config{Brokers: cfg.KafkaBrokers, Names: s.names, Linger: lingers}); err != nil {
 		s.close()
 		return nil, err
 	}
 	return s, nil
 }
+
+// receiptsLinger is how long a receipt written alone waits for others:
+// at 500 codes a second, the urgent dispatcher's receipts went in about
+// 215 produce requests a second, a quarter of what the codes cost the
+// broker in requests; 20 ms puts about ten in one. A receipt's delivery
+// record is written that much later; no send waits for it.
+const receiptsLinger = 20 * time.Millisecond
 
 func migrate(ctx context.Context, cfg config, log *slog.Logger) error {
 	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)

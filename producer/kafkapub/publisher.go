@@ -31,7 +31,19 @@ type Config struct {
 	// MaxPendingBytes bounds the same messages' keys and values. Default
 	// 32 MiB.
 	MaxPendingBytes int
+	// Linger, for the topics it names, is how long a write that finds its
+	// topic idle waits for others to join it before it goes to the
+	// brokers: for topics nobody waits on in a hurry (receipts), so that
+	// writes that come one at a time — a code's receipt, 500 a second —
+	// share produce requests instead of each costing the brokers and the
+	// process a request of its own. A write of lingerFull messages or
+	// more goes at once; writes that arrive while one is under way go in
+	// the next, as for any topic. Close ends a linger.
+	Linger map[string]time.Duration
 }
+
+// lingerFull is how many waiting messages end a topic's linger at once.
+const lingerFull = 100
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
@@ -57,14 +69,17 @@ type Publisher struct {
 	tr    *kafka.Transport
 	bw    *brokerWriter
 	write func(context.Context, ...kafka.Message) error // bw.write; a test may stand in
+	after func(time.Duration) <-chan time.Time          // time.After; a test may stand in
 	names topics.Names
 
 	maxPending, maxBytes int
+	linger               map[string]time.Duration
 
-	mu     sync.Mutex
-	queues map[string]*topicQueue
-	closed bool
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	queues  map[string]*topicQueue
+	closed  bool
+	closing chan struct{} // closed by Close: lingers end
+	wg      sync.WaitGroup
 
 	// published, when set, is told of each direct notification Kafka
 	// acknowledged (see ObservePublished).
@@ -85,6 +100,7 @@ type topicQueue struct {
 	// n and bytes count the messages waiting or being written.
 	n, bytes int
 	wake     chan struct{}
+	linger   time.Duration // see Config.Linger
 }
 
 // pendingWrite is one caller's messages to one topic.
@@ -138,8 +154,8 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 		backoffMin:  100 * time.Millisecond,
 		backoffMax:  time.Second,
 	}
-	return &Publisher{names: cfg.Names, tr: tr, bw: bw, write: bw.write, maxPending: cfg.MaxPending,
-		maxBytes: cfg.MaxPendingBytes, queues: map[string]*topicQueue{}}, nil
+	return &Publisher{names: cfg.Names, tr: tr, bw: bw, write: bw.write, after: time.After, maxPending: cfg.MaxPending,
+		maxBytes: cfg.MaxPendingBytes, linger: cfg.Linger, queues: map[string]*topicQueue{}, closing: make(chan struct{})}, nil
 }
 
 // Publish writes e to its lane, keyed by e.Key. It returns when the
@@ -241,7 +257,7 @@ func (p *Publisher) enqueue(w *pendingWrite) error {
 	}
 	q := p.queues[topic]
 	if q == nil {
-		q = &topicQueue{wake: make(chan struct{}, 1)}
+		q = &topicQueue{wake: make(chan struct{}, 1), linger: p.linger[topic]}
 		p.queues[topic] = q
 		p.wg.Add(1)
 		go p.run(q)
@@ -263,8 +279,28 @@ func (p *Publisher) enqueue(w *pendingWrite) error {
 func (p *Publisher) run(q *topicQueue) {
 	defer p.wg.Done()
 	for range q.wake {
+		p.lingerOn(q)
 		for p.flush(q) {
 		}
+	}
+}
+
+// lingerOn waits for q's linger, unless q has none, holds nothing or
+// already lingerFull messages or more, or the publisher is closing.
+func (p *Publisher) lingerOn(q *topicQueue) {
+	if q.linger <= 0 {
+		return
+	}
+	p.mu.Lock()
+	// Nothing waiting: a wake-up left by writes an earlier flush took.
+	skip := q.n == 0 || q.n >= lingerFull
+	p.mu.Unlock()
+	if skip {
+		return
+	}
+	select {
+	case <-p.after(q.linger):
+	case <-p.closing:
 	}
 }
 
@@ -360,6 +396,7 @@ func (p *Publisher) Close() error {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
+		close(p.closing)
 		for _, q := range p.queues {
 			close(q.wake)
 		}

@@ -277,3 +277,100 @@ func pollQueued(t *testing.T, p *Publisher, n int) {
 		}
 	}
 }
+
+// TestWritesToALingeringTopicShareARequest: a write that finds a topic
+// with a linger idle waits for it, and the writes that arrive meanwhile
+// go with it in one request; a write of lingerFull messages goes at
+// once; Close ends a linger. Topics without one are written at once.
+func TestWritesToALingeringTopicShareARequest(t *testing.T) {
+	p, s := newStandIn(t, Config{Linger: map[string]time.Duration{"loa.receipts": time.Hour}})
+	lingering := make(chan time.Duration)
+	fire := make(chan time.Time)
+	p.after = func(d time.Duration) <-chan time.Time {
+		lingering <- d
+		return fire
+	}
+	reply := func(c standInCall) { c.reply <- nil }
+
+	var waits []*pendingWrite
+	enqueue := func(topic string, keys ...string) *pendingWrite {
+		var recs []producer.Record
+		for _, k := range keys {
+			recs = append(recs, record(topic, k))
+		}
+		w := pending(t.Context(), recs...)
+		if err := p.enqueue(w); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	waits = append(waits, enqueue("loa.receipts", "r0"))
+	select {
+	case d := <-lingering:
+		if d != time.Hour {
+			t.Fatalf("lingered %v, want the topic's hour", d)
+		}
+	case c := <-s.calls:
+		t.Fatalf("the first write went to the brokers at once, with %d messages", len(c.msgs))
+	}
+	for i := 1; i < 5; i++ {
+		waits = append(waits, enqueue("loa.receipts", fmt.Sprint("r", i)))
+	}
+	// Another topic is written at once meanwhile.
+	other := enqueue("loa.otp", "code")
+	c := <-s.calls
+	if len(c.msgs) != 1 || c.msgs[0].Topic != "loa.otp" {
+		t.Fatalf("a write to a topic without a linger waited: the first request carried %d messages", len(c.msgs))
+	}
+	reply(c)
+	if err := <-other.done; err != nil {
+		t.Fatal(err)
+	}
+	fire <- time.Now()
+	c = <-s.calls
+	if len(c.msgs) != 5 {
+		t.Fatalf("the lingering topic's request carried %d messages, want the 5 written meanwhile", len(c.msgs))
+	}
+	reply(c)
+	for i, w := range waits {
+		if err := <-w.done; err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+
+	// A write of lingerFull messages does not wait.
+	var keys []string
+	for i := range lingerFull {
+		keys = append(keys, fmt.Sprint("b", i))
+	}
+	big := enqueue("loa.receipts", keys...)
+	select {
+	case c := <-s.calls:
+		if len(c.msgs) != lingerFull {
+			t.Fatalf("the big write's request carried %d messages, want %d", len(c.msgs), lingerFull)
+		}
+		reply(c)
+	case <-lingering:
+		t.Fatalf("a write of %d messages lingered", lingerFull)
+	}
+	if err := <-big.done; err != nil {
+		t.Fatal(err)
+	}
+
+	// Close ends a linger: what waits is written.
+	last := enqueue("loa.receipts", "last")
+	<-lingering
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	c = <-s.calls
+	if len(c.msgs) != 1 {
+		t.Fatalf("the write waiting at Close carried %d messages, want 1", len(c.msgs))
+	}
+	reply(c)
+	if err := <-last.done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}
