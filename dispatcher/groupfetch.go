@@ -91,7 +91,7 @@ func newGroupFetcher(brokers []string, topic, group string, commitInterval time.
 		return nil, fmt.Errorf("dispatcher: consumer group %s: %w", group, err)
 	}
 	f := &groupFetcher{
-		topic: topic, addr: kafka.TCP(brokers...), rt: &kafka.Transport{}, cg: cg, log: log,
+		topic: topic, addr: kafka.TCP(brokers...), rt: &kafka.Transport{MetadataTopics: []string{topic}}, cg: cg, log: log,
 		maxWait: time.Second, maxBytes: 1 << 20, commitInterval: commitInterval,
 		msgs: make(chan kafka.Message, readerQueue), stopped: make(chan struct{}),
 		held: map[int]bool{}, offsets: map[int]int64{},

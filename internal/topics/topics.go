@@ -89,5 +89,14 @@ func (n Names) Topic(base string) string { return n.Prefix + base }
 // Lane returns the full topic name of a lane.
 func (n Names) Lane(l Lane) string { return n.Prefix + LaneTopic(l) }
 
+// All returns the full names of every topic Loa uses (Specs).
+func (n Names) All() []string {
+	var out []string
+	for _, s := range Specs() {
+		out = append(out, n.Topic(s.Name))
+	}
+	return out
+}
+
 // Group returns the full consumer-group id for a base group name.
 func (n Names) Group(base string) string { return n.Prefix + base }

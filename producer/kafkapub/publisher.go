@@ -142,8 +142,12 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 		cfg.MaxPendingBytes = 32 << 20
 	}
 	// A transport of the publisher's own: its connections and metadata
-	// go with it on Close.
-	tr := &kafka.Transport{Dial: (&net.Dialer{Timeout: 3 * time.Second}).DialContext}
+	// go with it on Close. Its metadata is that of Loa's topics only: by
+	// default kafka-go's transport reads every topic's of the cluster,
+	// every few seconds (a random time below 6 s), which on a cluster
+	// Loa shares with other systems is a response of thousands of
+	// partitions for each refresh, decoded by each process.
+	tr := &kafka.Transport{Dial: (&net.Dialer{Timeout: 3 * time.Second}).DialContext, MetadataTopics: cfg.Names.All()}
 	bw := &brokerWriter{
 		addr: kafka.TCP(cfg.Brokers...),
 		rt:   tr,
