@@ -143,7 +143,7 @@ func TestFakesInfoFile(t *testing.T) {
 }
 
 // TestFakesCommand: `loa-fakes` prints URLs that answer, a block of
-// variables that `loa dev` accepts, relays SMS delivery reports to Loa
+// variables that `loa dev` accepts, posts SMS delivery reports to Loa
 // with the provider's token, and stops cleanly on cancel.
 func TestFakesCommand(t *testing.T) {
 	type forwarded struct{ path, token, body string }

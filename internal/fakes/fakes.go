@@ -27,6 +27,10 @@ type Options struct {
 	// CallbackBase + "esms", + "speedsms" and + "webhook", e.g.
 	// "http://127.0.0.1:8080/v1/callbacks/sms/".
 	CallbackBase string
+	// CallbackTokens, by fake ("esms", "speedsms", "webhook"), are sent
+	// with its delivery reports in X-Loa-Callback-Token, as a gateway
+	// account configured with Loa's callback token sends them.
+	CallbackTokens map[string]string
 	// FCMRequireAuth makes the FCM fake insist on tokens from its OAuth2
 	// endpoint.
 	FCMRequireAuth bool
@@ -95,11 +99,17 @@ func Start(ctx context.Context, opts Options) (_ *Set, err error) {
 			s.Close()
 		}
 	}()
-	cb := func(name string) string {
-		if opts.CallbackBase == "" {
-			return ""
+	cb := func(name string) smsfake.Options {
+		o := smsfake.Options{Now: opts.Now}
+		t, ok := opts.CallbackTokens[name]
+		if opts.CallbackBase == "" || opts.CallbackTokens != nil && !ok {
+			return o // no reports; with tokens, none for a fake without one
 		}
-		return opts.CallbackBase + name
+		o.CallbackURL = opts.CallbackBase + name
+		if ok {
+			o.CallbackHeader = http.Header{"X-Loa-Callback-Token": {t}}
+		}
+		return o
 	}
 	fo := fcmfake.Options{Now: opts.Now, RequireAuth: opts.FCMRequireAuth}
 	switch opts.FCMRecord {
@@ -114,13 +124,13 @@ func Start(ctx context.Context, opts Options) (_ *Set, err error) {
 	if s.FCM, err = fcmfake.New(fo); err != nil {
 		return nil, err
 	}
-	if s.ESMS, err = smsfake.NewESMS(smsfake.ESMSOptions{Options: smsfake.Options{Now: opts.Now, CallbackURL: cb("esms")}}); err != nil {
+	if s.ESMS, err = smsfake.NewESMS(smsfake.ESMSOptions{Options: cb("esms")}); err != nil {
 		return nil, err
 	}
-	if s.SpeedSMS, err = smsfake.NewSpeedSMS(smsfake.SpeedSMSOptions{Options: smsfake.Options{Now: opts.Now, CallbackURL: cb("speedsms")}}); err != nil {
+	if s.SpeedSMS, err = smsfake.NewSpeedSMS(smsfake.SpeedSMSOptions{Options: cb("speedsms")}); err != nil {
 		return nil, err
 	}
-	if s.Webhook, err = smsfake.NewWebhook(smsfake.WebhookOptions{Options: smsfake.Options{Now: opts.Now, CallbackURL: cb("webhook")}}); err != nil {
+	if s.Webhook, err = smsfake.NewWebhook(smsfake.WebhookOptions{Options: cb("webhook")}); err != nil {
 		return nil, err
 	}
 	if s.SMTP, err = smtpfake.New(smtpfake.Options{Now: opts.Now, Username: opts.SMTPUsername, Password: opts.SMTPPassword,

@@ -5,22 +5,18 @@
 package fakescmd
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/loa-hub/loa/internal/fakes"
 	"github.com/loa-hub/loa/internal/fakes/fcmfake"
@@ -36,8 +32,8 @@ var fakeSMS = []string{"esms", "speedsms"}
 // SMPP SMSC), prints where they listen and the LOA_* variables that point
 // `loa dev` at them, and runs until ctx ends. The SMS fakes' delivery
 // reports go to Loa (--loa, by default defaultLoa) with each provider's
-// callback token, through a small relay that plays the gateway's account
-// settings. args are the command's flags.
+// callback token, as a gateway account configured with Loa's callback
+// URL and token posts them. args are the command's flags.
 func Run(ctx context.Context, args []string, defaultLoa string, log *slog.Logger, stdout io.Writer) error {
 	fs := flag.NewFlagSet("loa-fakes", flag.ContinueOnError)
 	fs.SetOutput(stdout)
@@ -54,20 +50,12 @@ func Run(ctx context.Context, args []string, defaultLoa string, log *slog.Logger
 		tokens[name] = randomHex(16)
 	}
 
-	relayLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("fakes: listen: %w", err)
-	}
-	relay := &http.Server{Handler: callbackRelay(base, tokens, log), ReadHeaderTimeout: 10 * time.Second}
-	go relay.Serve(relayLn)
-	defer relay.Close()
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	smtpPassword := "fake-" + randomHex(8)
 	smppPassword := randomHex(4) // SMPP passwords are at most 8 octets
 	set, err := fakes.Start(ctx, fakes.Options{
-		CallbackBase: "http://" + relayLn.Addr().String() + "/",
+		CallbackBase: base + "/v1/callbacks/sms/", CallbackTokens: tokens,
 		SMTPUsername: "loa", SMTPPassword: smtpPassword, FCMRecord: *fcmRecord,
 		SMPPSystemID: "loa", SMPPPassword: smppPassword,
 	})
@@ -131,10 +119,7 @@ func Run(ctx context.Context, args []string, defaultLoa string, log *slog.Logger
 
 	<-ctx.Done()
 	log.Info("loa-fakes: stopping")
-	set.Close()
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer scancel()
-	relay.Shutdown(sctx)
+	set.Close() // waits for the delivery reports under way
 	return nil
 }
 
@@ -212,49 +197,4 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// callbackRelay takes a fake gateway's delivery report at /{provider} and
-// forwards it to Loa's POST /v1/callbacks/sms/{provider} with that
-// provider's token, as a real gateway configured with the callback URL
-// would. Loa's answer is passed back.
-func callbackRelay(loaBase string, tokens map[string]string, log *slog.Logger) http.Handler {
-	hc := &http.Client{Timeout: 30 * time.Second}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /{provider}", func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("provider")
-		token, ok := tokens[name]
-		if !ok {
-			http.Error(w, "no callback configured for "+name, http.StatusNotFound)
-			return
-		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, loaBase+"/v1/callbacks/sms/"+name, bytes.NewReader(body))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Loa-Callback-Token", token)
-		resp, err := hc.Do(req)
-		if err != nil {
-			log.Warn("loa-fakes: delivery report not delivered to Loa", slog.String("provider", name), slog.Any("error", err))
-			http.Error(w, "Loa did not answer: "+err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			log.Warn("loa-fakes: Loa refused a delivery report", slog.String("provider", name), slog.Int("status", resp.StatusCode))
-		}
-		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
-		w.WriteHeader(resp.StatusCode)
-		if _, err := io.Copy(w, resp.Body); err != nil && !errors.Is(err, context.Canceled) {
-			log.Debug("loa-fakes: relaying Loa's answer", slog.Any("error", err))
-		}
-	})
-	return mux
 }

@@ -47,6 +47,9 @@ type Options struct {
 	// CallbackURL receives a delivery report for every accepted message
 	// whose request did not name its own callback URL.
 	CallbackURL string
+	// CallbackHeader is sent with every delivery report to CallbackURL
+	// (a gateway account's callback token, for one).
+	CallbackHeader http.Header
 }
 
 // gateway is what the three fakes share.
@@ -59,6 +62,7 @@ type gateway struct {
 	requests atomic.Int64
 	seq      atomic.Uint64
 	callback string
+	cbHeader http.Header
 	hc       *http.Client
 
 	cbWG      sync.WaitGroup
@@ -73,6 +77,7 @@ func newGateway(kind string, opts Options, mount func(*http.ServeMux)) (*gateway
 		Injector: fault.NewInjector(opts.Now),
 		kind:     kind,
 		callback: opts.CallbackURL,
+		cbHeader: opts.CallbackHeader,
 		hc:       &http.Client{Timeout: 5 * time.Second, Transport: reportTransport()},
 	}
 	mux := http.NewServeMux()
@@ -205,8 +210,9 @@ func (g *gateway) nextID() uint64 { return g.seq.Add(1) }
 // report posts a delivery report to url in the background. Close waits
 // for it.
 func (g *gateway) report(url string, body any) {
+	var header http.Header
 	if url == "" {
-		url = g.callback
+		url, header = g.callback, g.cbHeader
 	}
 	if url == "" {
 		return
@@ -218,7 +224,16 @@ func (g *gateway) report(url string, body any) {
 	g.cbWG.Add(1)
 	go func() {
 		defer g.cbWG.Done()
-		resp, err := g.hc.Post(url, "application/json", bytes.NewReader(b))
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
+		if err != nil {
+			g.cbFailed.Add(1)
+			return
+		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := g.hc.Do(req)
 		if err != nil {
 			g.cbFailed.Add(1)
 			return
