@@ -1102,20 +1102,28 @@ func (b *bench) cleanup() {
 	}
 	client := &kafka.Client{Addr: kafka.TCP(strings.Split(b.cfg.brokers, ",")...), Timeout: 30 * time.Second}
 	client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: all})
-	if opt, err := redis.ParseURL(b.cfg.redisURL); err == nil {
-		rdb := redis.NewClient(opt)
-		iter := rdb.Scan(ctx, 0, b.keys+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			if keys = append(keys, iter.Val()); len(keys) == 1000 {
-				rdb.Del(ctx, keys...)
-				keys = keys[:0]
-			}
-		}
-		if len(keys) > 0 {
+	deleteRedisKeys(ctx, b.cfg.redisURL, b.keys+"*")
+}
+
+// deleteRedisKeys deletes the keys matching pattern, a thousand at a
+// time; a Redis it cannot reach is left as it is.
+func deleteRedisKeys(ctx context.Context, redisURL, pattern string) {
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		if keys = append(keys, iter.Val()); len(keys) == 1000 {
 			rdb.Del(ctx, keys...)
+			keys = keys[:0]
 		}
-		rdb.Close()
+	}
+	if len(keys) > 0 {
+		rdb.Del(ctx, keys...)
 	}
 }
 

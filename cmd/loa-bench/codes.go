@@ -199,13 +199,8 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
 func (r *codeResult) print(w io.Writer) {
-	var answers []string
-	for k, v := range r.answers {
-		answers = append(answers, fmt.Sprintf("%s: %d", k, v))
-	}
-	slices.Sort(answers)
 	fmt.Fprintf(w, "\nSMS codes during the broadcast: %d asked at %d/s over %.1f s (answers %s)\n",
-		sum(r.answers), r.rate, r.during.Seconds(), strings.Join(answers, ", "))
+		sum(r.answers), r.rate, r.during.Seconds(), answersText(r.answers))
 	d := r.delivered
 	fmt.Fprintf(w, "  API → gateway fake, %d codes: p50 %s, p95 %s, p99 %s, max %s", len(d),
 		ms(quantile(d, .5)), ms(quantile(d, .95)), ms(quantile(d, .99)), ms(quantile(d, 1)))
@@ -243,6 +238,16 @@ func (r *codeResult) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  context switches a second meanwhile: %s\n", strings.Join(parts, ", "))
 	}
+}
+
+// answersText is answers by status, "202: 29990, 503: 10", in order.
+func answersText(answers map[string]int) string {
+	var out []string
+	for k, v := range answers {
+		out = append(out, fmt.Sprintf("%s: %d", k, v))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
 }
 
 func sum(m map[string]int) int {

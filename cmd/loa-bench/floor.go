@@ -452,21 +452,7 @@ func (f *floor) cleanup() {
 			}
 		}
 	}
-	if opt, err := redis.ParseURL(f.cfg.redisURL); err == nil {
-		rdb := redis.NewClient(opt)
-		iter := rdb.Scan(ctx, 0, f.prefix+":*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			if keys = append(keys, iter.Val()); len(keys) == 1000 {
-				rdb.Del(ctx, keys...)
-				keys = keys[:0]
-			}
-		}
-		if len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
-		rdb.Close()
-	}
+	deleteRedisKeys(ctx, f.cfg.redisURL, f.prefix+":*")
 }
 
 // floorServiceNote marks Kafka, Redis and PostgreSQL in the report.
@@ -502,13 +488,8 @@ type floorResult struct {
 }
 
 func (r *floorResult) print(w io.Writer) {
-	var answers []string
-	for k, v := range r.answers {
-		answers = append(answers, fmt.Sprintf("%s: %d", k, v))
-	}
-	slices.Sort(answers)
 	fmt.Fprintf(w, "The floor of a code's hops: %d codes asked at %d/s over %.1f s (answers %s); load average %s\n",
-		sum(r.answers), r.rate, r.during.Seconds(), strings.Join(answers, ", "), r.load)
+		sum(r.answers), r.rate, r.during.Seconds(), answersText(r.answers), r.load)
 	fmt.Fprintf(w, "  Kafka writes: %s; %s\n", r.writes, r.groups)
 	d := r.delivered
 	fmt.Fprintf(w, "  client → gateway, %d codes: p50 %s, p95 %s, p99 %s, max %s", len(d),
