@@ -20,15 +20,7 @@ import (
 // TestOIDCSignIn: officials sign in with the local issuer's ID tokens
 // instead of a password; the second factor is still asked for.
 func TestOIDCSignIn(t *testing.T) {
-	is := oidcfake.Start(t)
-	v, err := oidc.New(oidc.Config{Issuer: is.URL, ClientID: "loa"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr := testenv.Miniredis(t)
-	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	r := newRigOIDC(t, testenv.OpenStore(t, testenv.SQLiteURL(t)), rdb, nil, v)
+	is, r := newSQLiteRigOIDC(t)
 	off := r.official(t, "tran.b", "0911111111", "sotttt")
 	r.registerCitizen(t, "049095000123", "0912345678")
 	ctx := context.Background()
@@ -165,15 +157,7 @@ func ssoIdentityIsBound(t *testing.T, is *oidcfake.Issuer, r *rig) {
 // type; and a code sent for the official's own sign-in does not bind the
 // stranger's identity (a phished sign-in code binds nothing).
 func TestSSOStrangerSpendsNoneOfTheOfficialsCodes(t *testing.T) {
-	is := oidcfake.Start(t)
-	v, err := oidc.New(oidc.Config{Issuer: is.URL, ClientID: "loa"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr := testenv.Miniredis(t)
-	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	r := newRigOIDC(t, testenv.OpenStore(t, testenv.SQLiteURL(t)), rdb, nil, v)
+	is, r := newSQLiteRigOIDC(t)
 	tran := r.official(t, "tran.b", "0911111111", "sotttt")
 	ctx := context.Background()
 	mallory := is.Token(t, oidcfake.Claims{Subject: "sub-mallory", PreferredUsername: "tran.b", Audience: "loa"})
@@ -225,15 +209,7 @@ func TestSSOStrangerSpendsNoneOfTheOfficialsCodes(t *testing.T) {
 // (the attack stays in the log). A good token from the same address is
 // not held up: a stranger behind an office's address locks out no one.
 func TestForgedIDTokensWriteABoundedAudit(t *testing.T) {
-	is := oidcfake.Start(t)
-	v, err := oidc.New(oidc.Config{Issuer: is.URL, ClientID: "loa"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr := testenv.Miniredis(t)
-	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	r := newRigOIDC(t, testenv.OpenStore(t, testenv.SQLiteURL(t)), rdb, nil, v)
+	is, r := newSQLiteRigOIDC(t)
 	r.official(t, "tran.b", "0911111111", "sotttt")
 	ctx := context.Background()
 	const ip = "203.0.113.9"
@@ -274,4 +250,18 @@ func TestForgedIDTokensWriteABoundedAudit(t *testing.T) {
 	if n := rejected() - before; n != 1 {
 		t.Errorf("a minute on, 10 more forged tokens wrote %d audit rows, want 1", n)
 	}
+}
+
+// newSQLiteRigOIDC starts a local issuer and a rig on SQLite and
+// Miniredis whose officials sign in with its ID tokens.
+func newSQLiteRigOIDC(t *testing.T) (*oidcfake.Issuer, *rig) {
+	t.Helper()
+	is := oidcfake.Start(t)
+	v, err := oidc.New(oidc.Config{Issuer: is.URL, ClientID: "loa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := goredis.NewClient(&goredis.Options{Addr: testenv.Miniredis(t).Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	return is, newRigOIDC(t, testenv.OpenStore(t, testenv.SQLiteURL(t)), rdb, nil, v)
 }
