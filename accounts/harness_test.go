@@ -147,6 +147,8 @@ type rig struct {
 	// metrics are the service's: the refusals of the budget of
 	// anonymous codes, and its hour's count read from Redis.
 	metrics *metrics.Metrics
+	// prefix is the rig's Redis key prefix.
+	prefix string
 }
 
 // logBuffer is a log's text, safe for concurrent writes.
@@ -250,7 +252,7 @@ func newRigOIDC(t *testing.T, db *sqlstore.DB, rdb goredis.UniversalClient, twea
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return &rig{svc: svc, store: db, pub: pub, hasher: hasher, clock: clk, cfg: cfg, logs: logs, metrics: m}
+	return &rig{svc: svc, store: db, pub: pub, hasher: hasher, clock: clk, cfg: cfg, logs: logs, metrics: m, prefix: prefix}
 }
 
 const goodPassword = "Mật-khẩu-1"

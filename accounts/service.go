@@ -37,7 +37,12 @@ type Config struct {
 	// Issuer is shown in authenticator apps.
 	Issuer string
 	// AccountBackoff throttles failed sign-ins per account (and per user
-	// name that names none, so the answer is the same either way);
+	// name that names none, so the answer is the same either way: one
+	// Redis key a name, held Forget after its last failure, so Forget
+	// times the password hashes a process does bounds what strangers'
+	// invented names hold; the default 4 hours is the shortest at which
+	// guessing in bursts, idle until forgotten, gives no more guesses a
+	// day than trying at each end of the 15-minute wait);
 	// AddressBackoff per client address (sign-ins and reset codes);
 	// RecoveryBackoff wrong recovery codes per account and client;
 	// ResetBackoff wrong password-reset codes per user name as typed.
@@ -83,7 +88,7 @@ func DefaultConfig() Config {
 		RestrictedSessionTTL: 15 * time.Minute,
 		PendingTTL:           30 * time.Minute,
 		CodePublishTimeout:   DefaultCodePublishTimeout,
-		AccountBackoff:       Backoff{Free: 5, Base: time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
+		AccountBackoff:       Backoff{Free: 5, Base: time.Second, Max: 15 * time.Minute, Forget: 4 * time.Hour},
 		AddressBackoff:       Backoff{Free: 20, Base: time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
 		RecoveryBackoff:      Backoff{Free: 4, Base: 15 * time.Minute, Max: 15 * time.Minute, Forget: 15 * time.Minute},
 		ResetBackoff:         Backoff{Free: 5, Base: time.Minute, Max: time.Hour, Forget: 24 * time.Hour},
