@@ -76,6 +76,25 @@ func auditActor(p Principal) string {
 	return "apikey:" + p.ID
 }
 
+type unauditedReadKey struct{}
+
+// UnauditedRead marks a read the console makes in process on its own
+// behalf, which auditCalls then does not write: the session check of
+// every console page (GET /v1/me and GET /v1/me/capabilities), and a live
+// view's poll of a broadcast or alert that the same session's poll had
+// audited within the last minute. Without it one open live view wrote
+// three rows every 2 s. Only GET and HEAD are ever left out: on any other
+// method the mark is ignored. It is a context value, so only code in the
+// process can set it, never a request.
+func UnauditedRead(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unauditedReadKey{}, true)
+}
+
+func unauditedRead(r *http.Request) bool {
+	marked, _ := r.Context().Value(unauditedReadKey{}).(bool)
+	return marked && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+}
+
 // auditCalls writes one audit row for every call made with an integrating
 // system's key or an official's session, reads included, whatever its
 // outcome (a 403 too): who, the route pattern, the target, the status,
@@ -93,7 +112,7 @@ func (h *handler) auditCalls(next http.Handler) http.Handler {
 		rec := &callRecord{}
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), callRecordKey{}, rec)))
-		if rec.principal == nil || !audited(*rec.principal) {
+		if rec.principal == nil || !audited(*rec.principal) || unauditedRead(r) {
 			return
 		}
 		status := ww.Status()

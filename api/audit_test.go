@@ -285,3 +285,49 @@ func TestAPIKeysListAndRevoke(t *testing.T) {
 		}
 	}
 }
+
+// TestUnauditedReadIsOnlyForReads: api.UnauditedRead, which only code in
+// the process can set (the console, for its own session checks and for
+// a live view's repeated polls), leaves a read out of the audit log; on
+// a write it is ignored.
+func TestUnauditedReadIsOnlyForReads(t *testing.T) {
+	f := newAccountsFixture(t, trustLoopback)
+	officialID, tok := f.official(t, "tran.van.b", "0911222333", "snn", "agency_submitter")
+	serve := func(method, path, body string, marked bool) int {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		if marked {
+			req = req.WithContext(api.UnauditedRead(req.Context()))
+		}
+		rr := httptest.NewRecorder()
+		f.srv.Config.Handler.ServeHTTP(rr, req)
+		return rr.Code
+	}
+	before := len(calls(t, f.store))
+	for _, c := range []struct {
+		method, path, body string
+		marked             bool
+		status             int
+	}{
+		{"GET", "/v1/me", "", true, 200},
+		{"GET", "/v1/me/capabilities", "", true, 200},
+		{"GET", "/v1/me", "", false, 200},
+		{"POST", "/v1/broadcasts", "{}", true, 0}, // refused or not, a write
+	} {
+		if got := serve(c.method, c.path, c.body, c.marked); c.status != 0 && got != c.status {
+			t.Fatalf("%s %s: %d, want %d", c.method, c.path, got, c.status)
+		}
+	}
+	got := calls(t, f.store)[before:]
+	var rows []string
+	for _, e := range got {
+		if e.Actor != officialID {
+			t.Errorf("a row of %s", e.Actor)
+		}
+		rows = append(rows, e.Route)
+	}
+	if want := []string{"GET /v1/me", "POST /v1/broadcasts"}; fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Errorf("audit rows %q, want %q (the unmarked read and the marked write)", rows, want)
+	}
+}

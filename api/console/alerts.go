@@ -382,6 +382,7 @@ func (c *Console) alertAction(w http.ResponseWriter, r *http.Request) {
 
 // alertLiveJSON is the alert's counters for the live view (console.js).
 func (c *Console) alertLiveJSON(w http.ResponseWriter, r *http.Request) {
+	r = c.quietPoll(r, "alert/"+r.PathValue("id"))
 	var a alertItem
 	if _, err := c.get(r, "/v1/alerts/"+url.PathEscape(r.PathValue("id")), rateQuery(r), &a); err != nil {
 		var prob *problem

@@ -539,6 +539,7 @@ func (c *Console) livePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) liveJSON(w http.ResponseWriter, r *http.Request) {
+	r = c.quietPoll(r, "broadcast/"+r.PathValue("id"))
 	_, d, err := c.live(r, r.PathValue("id"))
 	if err != nil {
 		var prob *problem

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // Asia/Ho_Chi_Minh on hosts without a zone database
 )
@@ -44,6 +45,14 @@ type Config struct {
 	Log *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Unaudited marks a context so that the API does not write the
+	// audit row of a read made with it (api.UnauditedRead): the session
+	// check of each page, and a live view's poll already audited for the
+	// session within PollAudit. Nil: every call is audited.
+	Unaudited func(context.Context) context.Context
+	// PollAudit is how often a live view's poll of one broadcast or
+	// alert is audited for a session. Default a minute.
+	PollAudit time.Duration
 }
 
 // Console serves /console/. Safe for concurrent use.
@@ -52,6 +61,11 @@ type Console struct {
 	pages map[string]*template.Template
 	zone  *time.Location
 	mux   *http.ServeMux
+
+	pollMu sync.Mutex
+	// polled: when each session's poll of each live view was last
+	// audited (at most maxPolled entries).
+	polled map[string]time.Time
 }
 
 // New returns the console.
@@ -68,11 +82,14 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.PollAudit <= 0 {
+		cfg.PollAudit = time.Minute
+	}
 	zone, err := time.LoadLocation("Asia/Ho_Chi_Minh")
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
-	c := &Console{cfg: cfg, zone: zone}
+	c := &Console{cfg: cfg, zone: zone, polled: map[string]time.Time{}}
 	if c.pages, err = c.parseTemplates(); err != nil {
 		return nil, err
 	}

@@ -236,8 +236,14 @@ func (c *Console) signedIn(next http.HandlerFunc) http.HandlerFunc {
 			c.forbidden(w, r, "csrf")
 			return
 		}
+		// The check is the console's, not the official's doing: its
+		// reads are not audited (the page's own calls are).
+		check := r.Context()
+		if c.cfg.Unaudited != nil {
+			check = c.cfg.Unaudited(check)
+		}
 		var m me
-		_, err = c.call(r.Context(), r, token, http.MethodGet, "/v1/me", nil, &m)
+		_, err = c.call(check, r, token, http.MethodGet, "/v1/me", nil, &m)
 		var p *problem
 		switch {
 		case errors.As(err, &p) && p.Status == http.StatusUnauthorized:
@@ -256,7 +262,7 @@ func (c *Console) signedIn(next http.HandlerFunc) http.HandlerFunc {
 			var caps struct {
 				Capabilities []string `json:"capabilities"`
 			}
-			if _, err := c.call(r.Context(), r, token, http.MethodGet, "/v1/me/capabilities", nil, &caps); err != nil {
+			if _, err := c.call(check, r, token, http.MethodGet, "/v1/me/capabilities", nil, &caps); err != nil {
 				c.fail(w, r, err)
 				return
 			}
@@ -341,4 +347,42 @@ func localPath(next string) string {
 		return Prefix
 	}
 	return next
+}
+
+// maxPolled bounds the live views whose last audited poll is kept.
+const maxPolled = 10_000
+
+// quietPoll returns r, its context marked unaudited (Config.Unaudited)
+// when the session's poll of the live view was audited within
+// Config.PollAudit: a view left open polls every 2 s, and each poll's
+// read of the broadcast or alert was an audit row (with the session
+// check, three rows a poll). The first poll of each PollAudit is
+// audited, so a session's reads stay in the log. When maxPolled views
+// were audited within PollAudit, a poll of another is audited and not
+// remembered.
+func (c *Console) quietPoll(r *http.Request, view string) *http.Request {
+	s := sessionFrom(r.Context())
+	if s == nil || c.cfg.Unaudited == nil {
+		return r
+	}
+	h := sha256.Sum256([]byte(s.token))
+	key := string(h[:16]) + view
+	now := c.cfg.Now()
+	c.pollMu.Lock()
+	defer c.pollMu.Unlock()
+	if at, ok := c.polled[key]; ok && now.Sub(at) < c.cfg.PollAudit && !now.Before(at) {
+		return r.WithContext(c.cfg.Unaudited(r.Context()))
+	}
+	if len(c.polled) >= maxPolled {
+		for k, at := range c.polled {
+			if now.Sub(at) >= c.cfg.PollAudit || now.Before(at) {
+				delete(c.polled, k)
+			}
+		}
+		if len(c.polled) >= maxPolled {
+			return r
+		}
+	}
+	c.polled[key] = now
+	return r
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/loa-hub/loa/api"
 	"github.com/loa-hub/loa/api/console"
 	"github.com/loa-hub/loa/internal/metrics"
 	"github.com/loa-hub/loa/producer/broadcast"
@@ -61,7 +62,7 @@ func withConsole(cfg config, apiHandler http.Handler, rdb redis.UniversalClient,
 	}
 	c, err := console.New(console.Config{API: apiHandler, Secret: secret, Log: log, Dev: dev,
 		Idle:        console.RedisIdle{RDB: rdb, Prefix: cfg.RedisKeyPrefix + "console:idle:"},
-		IdleTimeout: cfg.Console.IdleTimeout})
+		IdleTimeout: cfg.Console.IdleTimeout, Unaudited: api.UnauditedRead})
 	if err != nil {
 		return nil, err
 	}
