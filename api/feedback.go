@@ -291,6 +291,10 @@ func (h *handler) submitWithPhotos(ctx context.Context, svc *feedback.Service, a
 			part.Close()
 			return feedback.Feedback{}, loa.Invalid(part.FormName(), "unknown part; send %q then %q", "data", field)
 		}
+		if err := svc.MayAddPhoto(d); err != nil {
+			part.Close()
+			return feedback.Feedback{}, err
+		}
 		p, err := h.storePhoto(ctx, fmt.Sprintf("feedback/%s/%d", strings.ToLower(d.ID()), n), part, fmt.Sprintf("%s[%d]", field, n))
 		part.Close()
 		if err != nil {

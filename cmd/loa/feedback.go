@@ -26,6 +26,9 @@ type feedbackConfig struct {
 	S3             s3.Config
 	HolidaysFile   string
 	CategoriesFile string
+	// KeyPerDay and KeyPhotosPerDay bound one API key's feedback, and
+	// its feedback with photos, in 24 hours over every phone.
+	KeyPerDay, KeyPhotosPerDay int
 }
 
 func loadFeedbackConfig(getenv func(string) string, errs *[]error) feedbackConfig {
@@ -37,6 +40,9 @@ func loadFeedbackConfig(getenv func(string) string, errs *[]error) feedbackConfi
 			Region: or(getenv("LOA_BLOB_S3_REGION"), "us-east-1"), AccessKey: getenv("LOA_BLOB_S3_ACCESS_KEY"),
 			SecretKey: getenv("LOA_BLOB_S3_SECRET_KEY"), CreateBucket: getenv("LOA_BLOB_S3_CREATE_BUCKET") == "1"},
 	}
+	def := feedback.DefaultConfig()
+	c.KeyPerDay = intVar(getenv, "LOA_FEEDBACK_KEY_PER_DAY", def.KeyPerDay, 0, 10_000_000, errs)
+	c.KeyPhotosPerDay = intVar(getenv, "LOA_FEEDBACK_KEY_PHOTOS_PER_DAY", def.KeyPhotosPerDay, 0, 10_000_000, errs)
 	if f := getenv("LOA_BLOB_S3_SECRET_KEY_FILE"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -94,6 +100,7 @@ func approvalUnit(cfg config, dev bool) string {
 func buildFeedback(ctx context.Context, cfg config, store *sqlstore.DB, acc *accounts.Service, log *slog.Logger, dev bool) (*feedback.Service, error) {
 	fc := feedback.DefaultConfig()
 	fc.CoordinatorUnit = approvalUnit(cfg, dev)
+	fc.KeyPerDay, fc.KeyPhotosPerDay = cfg.Feedback.KeyPerDay, cfg.Feedback.KeyPhotosPerDay
 	d := feedback.Deps{Store: store, Roles: grantsOf{acc}, Directory: store, Log: log.With("component", "feedback")}
 	if cfg.Feedback.HolidaysFile != "" {
 		f, err := os.Open(cfg.Feedback.HolidaysFile)

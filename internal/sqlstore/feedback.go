@@ -568,6 +568,18 @@ func (d *DB) Citizen(ctx context.Context, accountID string) (feedback.Citizen, e
 	return c, nil
 }
 
+// CountKeyFeedbackSince counts the matters an integrating system created
+// since a time, over every phone, and how many of them have photos.
+func (d *DB) CountKeyFeedbackSince(ctx context.Context, client string, since time.Time) (int, int, error) {
+	var n, photos int
+	err := d.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN photos <> '[]' THEN 1 ELSE 0 END), 0)
+		FROM feedback WHERE client_id = $1 AND created_at >= $2`, client, since.UTC()).Scan(&n, &photos)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlstore: count a key's feedback: %w", err)
+	}
+	return n, photos, nil
+}
+
 // CountFeedbackSince counts the matters created since a time by an
 // integrating system (client not empty) for a phone, else by an account
 // from its own session.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -53,6 +54,12 @@ var ict = feedback.ICT
 
 func newRig(t *testing.T, db *sqlstore.DB) *rig {
 	t.Helper()
+	return newRigWith(t, db, nil)
+}
+
+// newRigWith is newRig with the service's Config changed by set.
+func newRigWith(t *testing.T, db *sqlstore.DB, set func(*feedback.Config)) *rig {
+	t.Helper()
 	ctx := context.Background()
 	if err := db.LoadAreas(ctx, areas.Sample()); err != nil {
 		t.Fatal(err)
@@ -62,6 +69,9 @@ func newRig(t *testing.T, db *sqlstore.DB) *rig {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := feedback.DefaultConfig()
 	cfg.CoordinatorUnit = doic
+	if set != nil {
+		set(&cfg)
+	}
 	svc, err := feedback.New(cfg, feedback.Deps{Store: db, Roles: grants{db}, Directory: db, Log: log, Now: func() time.Time { return r.now }})
 	if err != nil {
 		t.Fatal(err)
@@ -528,6 +538,42 @@ func TestAKeyCannotUseUpACitizensDay(t *testing.T) {
 		t.Fatalf("the citizen's 21st: %v", err)
 	}
 	r.submit(feedback.Actor{APIKeyID: "k-third"}, in)
+}
+
+// TestAKeysDayCountsEveryPhone: a key's matters are counted over every
+// phone it names (KeyPerDay), and those with photos too
+// (KeyPhotosPerDay: a matter past it may not take a photo), on both
+// dialects; a day later the key may send again.
+func TestAKeysDayCountsEveryPhone(t *testing.T) {
+	for name, db := range testenv.Stores(t) {
+		t.Run(name, func(t *testing.T) {
+			r := newRigWith(t, db, func(c *feedback.Config) { c.KeyPerDay, c.KeyPhotosPerDay = 3, 1 })
+			ctx := context.Background()
+			key := feedback.Actor{APIKeyID: "k-1912"}
+			in := func(i int) feedback.Input {
+				return feedback.Input{Category: "giao-thong", Description: "Đèn tín hiệu hỏng", Area: "20570", Phone: fmt.Sprintf("090512345%d", i)}
+			}
+			for i := range 3 {
+				d, err := r.svc.Prepare(ctx, key, in(i))
+				if err != nil {
+					t.Fatalf("prepare %d: %v", i, err)
+				}
+				err = r.svc.AddPhoto(d, feedback.Photo{Key: fmt.Sprintf("feedback/%d/0.jpg", i), ContentType: "image/jpeg", Size: 1})
+				if want := i > 0; (err != nil) != want || err != nil && code(err) != loa.ERateLimited {
+					t.Fatalf("photo of matter %d: %v (want refused: %v)", i, err, want)
+				}
+				if _, err := r.svc.Submit(ctx, key, d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := r.svc.Prepare(ctx, key, in(3)); code(err) != loa.ERateLimited {
+				t.Fatalf("the key's 4th, for a 4th phone: %v", err)
+			}
+			r.submit(feedback.Actor{APIKeyID: "k-other"}, in(3))
+			r.now = r.now.Add(24*time.Hour + time.Second)
+			r.submit(key, in(3))
+		})
+	}
 }
 
 func TestPrepareNamesEveryWrongField(t *testing.T) {

@@ -57,6 +57,9 @@ type Store interface {
 	// integrating system (client not empty) for a phone, else by a
 	// citizen's account from their own session.
 	CountFeedbackSince(ctx context.Context, client, account, phone string, since time.Time) (int, error)
+	// CountKeyFeedbackSince counts the matters an integrating system sent
+	// since a time, over every phone, and how many of them have photos.
+	CountKeyFeedbackSince(ctx context.Context, client string, since time.Time) (matters, withPhotos int, err error)
 	FeedbackStats(ctx context.Context, now time.Time) ([]AgencyStat, error)
 
 	// OfficialsWithRole returns the active officials holding role in unit.
@@ -122,12 +125,18 @@ type Config struct {
 	// system for one phone) sends in 24 hours, so one sender cannot fill
 	// the handlers' queues or the blob store.
 	PerDay int
+	// KeyPerDay bounds what one integrating system's key sends in 24
+	// hours over every phone it names, and KeyPhotosPerDay how many of
+	// those carry photos (each up to MaxPhotos of 5 MiB): PerDay alone
+	// let a key naming many phones fill the queues and the blob store.
+	// 0: no bound.
+	KeyPerDay, KeyPhotosPerDay int
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{RatingWindow: 7 * 24 * time.Hour, ReminderLead: 24 * time.Hour, NoticeTTL: 72 * time.Hour,
-		MaxTitle: 200, MaxText: 4000, MaxPhotos: 5, PerDay: 20}
+		MaxTitle: 200, MaxText: 4000, MaxPhotos: 5, PerDay: 20, KeyPerDay: 1000, KeyPhotosPerDay: 200}
 }
 
 // Deps are the service's collaborators. Store, Roles, Directory and Log
@@ -156,7 +165,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Store == nil || d.Roles == nil || d.Directory == nil || d.Log == nil {
 		return nil, errors.New("feedback: Store, Roles, Directory and Log are required")
 	}
-	if cfg.RatingWindow <= 0 || cfg.ReminderLead <= 0 || cfg.NoticeTTL <= 0 || cfg.MaxTitle <= 0 || cfg.MaxText <= 0 || cfg.MaxPhotos < 0 || cfg.PerDay <= 0 {
+	if cfg.RatingWindow <= 0 || cfg.ReminderLead <= 0 || cfg.NoticeTTL <= 0 || cfg.MaxTitle <= 0 || cfg.MaxText <= 0 || cfg.MaxPhotos < 0 || cfg.PerDay <= 0 || cfg.KeyPerDay < 0 || cfg.KeyPhotosPerDay < 0 {
 		return nil, errors.New("feedback: config: windows and limits must be positive")
 	}
 	if d.Calendar == nil {
@@ -212,16 +221,32 @@ type Input struct {
 // before it is stored with Submit.
 type Draft struct {
 	f Feedback
+	// photosRefused, when set, refuses every photo (its key's photos of
+	// the day are spent).
+	photosRefused error
 }
 
 // ID is the id the matter will have.
 func (d *Draft) ID() string { return d.f.ID }
 
-// AddPhoto records a stored photo. It fails when the draft has its
-// maximum.
-func (s *Service) AddPhoto(d *Draft, p Photo) error {
+// MayAddPhoto reports whether the draft may take another photo: ask
+// before storing one. Errors: a loa.EInvalid *loa.Error when the draft
+// has MaxPhotos, a loa.ERateLimited one when its key has sent
+// KeyPhotosPerDay matters with photos in 24 hours (both name "photos").
+func (s *Service) MayAddPhoto(d *Draft) error {
+	if d.photosRefused != nil {
+		return d.photosRefused
+	}
 	if len(d.f.Photos) >= s.cfg.MaxPhotos {
 		return loa.Invalid("photos", "at most %d photos", s.cfg.MaxPhotos).Wrap(ErrInvalid)
+	}
+	return nil
+}
+
+// AddPhoto records a stored photo. It fails as MayAddPhoto does.
+func (s *Service) AddPhoto(d *Draft, p Photo) error {
+	if err := s.MayAddPhoto(d); err != nil {
+		return err
 	}
 	d.f.Photos = append(d.f.Photos, p)
 	return nil
@@ -354,12 +379,30 @@ func (s *Service) Prepare(ctx context.Context, a Actor, in Input) (*Draft, error
 		return nil, (&loa.Error{Code: loa.ERateLimited, RetryAfter: time.Hour,
 			Detail: fmt.Sprintf("at most %d pieces of feedback a day from one citizen; try again later", s.cfg.PerDay)}).Wrap(ErrForbidden)
 	}
+	// A key names any phone it likes, so what it sends over every phone
+	// is bounded too (before any photo is read): the matters, and those
+	// with photos, whose bound refuses the photos of this one.
+	var photosRefused error
+	if f.ClientID != "" && (s.cfg.KeyPerDay > 0 || s.cfg.KeyPhotosPerDay > 0) {
+		n, withPhotos, err := s.d.Store.CountKeyFeedbackSince(ctx, f.ClientID, since)
+		if err != nil {
+			return nil, err
+		}
+		if s.cfg.KeyPerDay > 0 && n >= s.cfg.KeyPerDay {
+			return nil, (&loa.Error{Code: loa.ERateLimited, RetryAfter: time.Hour,
+				Detail: fmt.Sprintf("at most %d pieces of feedback a day from one integrating system; try again later", s.cfg.KeyPerDay)}).Wrap(ErrForbidden)
+		}
+		if s.cfg.KeyPhotosPerDay > 0 && withPhotos >= s.cfg.KeyPhotosPerDay {
+			photosRefused = (&loa.Error{Code: loa.ERateLimited, Field: "photos", RetryAfter: time.Hour,
+				Detail: fmt.Sprintf("at most %d pieces of feedback with photos a day from one integrating system; send it without photos, or later", s.cfg.KeyPhotosPerDay)}).Wrap(ErrForbidden)
+		}
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, fmt.Errorf("feedback: new id: %w", err)
 	}
 	f.ID = id.String()
-	return &Draft{f: f}, nil
+	return &Draft{f: f, photosRefused: photosRefused}, nil
 }
 
 // Submit stores a prepared draft: routes it to its agency (the most
