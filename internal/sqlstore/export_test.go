@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+
+	"github.com/loa-hub/loa/producer/feedback"
 )
 
 // SetAudienceHook has f see each audience page query before it runs, on
@@ -33,4 +35,12 @@ func AddressHash(s string) uint32 { return addressHash(s) }
 func Exec(d *DB, q string, args ...any) error {
 	_, err := d.db.ExecContext(context.Background(), q, args...)
 	return err
+}
+
+// ListFeedbackQuery is the query ListFeedback runs for f.
+func ListFeedbackQuery(f feedback.Filter) (string, []any) { return listFeedbackQuery(f) }
+
+// QueryRow runs q on d's pool.
+func QueryRow(d *DB, q string, args ...any) *sql.Row {
+	return d.db.QueryRowContext(context.Background(), q, args...)
 }
