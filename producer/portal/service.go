@@ -102,6 +102,8 @@ type Deps struct {
 type Service struct {
 	cfg Config
 	d   Deps
+
+	public publicCache
 }
 
 // New returns a service.
@@ -287,6 +289,7 @@ func (s *Service) load(ctx context.Context, id string) (Article, error) {
 // step stores a change, translating a lost race into a state error.
 func (s *Service) step(ctx context.Context, action string, from, next Article, rev *Revision, ev Event, cancel string, items []producer.OutboxItem) (Article, error) {
 	next.Version = from.Version + 1
+	defer s.public.changed()
 	if err := s.d.Store.UpdateArticle(ctx, from, next, rev, ev, cancel, items); err != nil {
 		if errors.Is(err, ErrConflict) {
 			cur, lerr := s.load(ctx, from.ID)
@@ -586,12 +589,6 @@ func (s *Service) Desk(ctx context.Context, a Actor, f Filter) ([]Article, error
 	return s.d.Store.Articles(ctx, f)
 }
 
-// Public lists what the public sees now, newest first; lang "en" keeps
-// articles with an English version.
-func (s *Service) Public(ctx context.Context, category, lang string, limit int) ([]Article, error) {
-	return s.d.Store.Articles(ctx, Filter{Category: category, LiveAt: s.d.Now().UTC(), Lang: lang, Limit: limit})
-}
-
 // PublicArticle returns a live article by slug (either language).
 func (s *Service) PublicArticle(ctx context.Context, slug string) (Article, error) {
 	art, err := s.d.Store.ArticleBySlug(ctx, slug)
@@ -651,6 +648,7 @@ func (s *Service) PutCategory(ctx context.Context, a Actor, c Category) (Categor
 	if err := v.Err(ErrInvalid); err != nil {
 		return c, err
 	}
+	defer s.public.changed()
 	return c, s.d.Store.PutPortalCategory(ctx, c)
 }
 
