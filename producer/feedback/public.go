@@ -114,12 +114,17 @@ var word = regexp.MustCompile(`[\p{L}\p{M}\d]+`)
 // syllables; the rest are names, numbers and whatever people type).
 const maxFolds = 100_000
 
+// maxFoldedWord bounds the words foldCache keeps (in bytes: a syllable
+// with its marks is at most about 20), so that what it holds is at most
+// some 10 MB whatever people type.
+const maxFoldedWord = 32
+
 // foldCache keeps the folded form of the words Redact has met. Anyone may
 // list public views (GET /v1/public/feedback, up to 500; Open311, up to
 // 1,000), and each redacts its texts: folding every word afresh (an NFD
 // pass and three allocations a word) cost 1.4-1.8 ms and 460 KB a
-// description of 4,000 characters. Past maxFolds a new word is folded and
-// not kept. Safe for concurrent use.
+// description of 4,000 characters. Past maxFolds, or longer than
+// maxFoldedWord, a word is folded and not kept. Safe for concurrent use.
 type foldCache struct {
 	mu sync.RWMutex
 	m  map[string]string
@@ -173,7 +178,9 @@ func (c *foldCache) of(s string, words [][2]int) []string {
 		if len(c.m) >= maxFolds {
 			break
 		}
-		c.m[strings.Clone(s[words[i][0]:words[i][1]])] = out[i]
+		if w := s[words[i][0]:words[i][1]]; len(w) <= maxFoldedWord {
+			c.m[strings.Clone(w)] = out[i]
+		}
 	}
 	c.mu.Unlock()
 	return out
