@@ -63,7 +63,7 @@ func Redact(s string, names ...string) string {
 	if strings.IndexByte(s, '@') >= 0 {
 		s = email.ReplaceAllString(s, masked)
 	}
-	if strings.ContainsAny(s, "0123456789") {
+	if digits(s) >= 9 { // every match of phoneOrID has 9 digits or more
 		s = phoneOrID.ReplaceAllString(s, masked)
 	}
 	words := wordSpans(s)
@@ -131,6 +131,17 @@ type foldCache struct {
 }
 
 var folds = &foldCache{m: map[string]string{}}
+
+// digits counts the ASCII digits of s.
+func digits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if '0' <= s[i] && s[i] <= '9' {
+			n++
+		}
+	}
+	return n
+}
 
 // wordSpans is word.FindAllStringIndex(s, -1) in one allocation, not one
 // a word: the runs of letters, marks and ASCII digits.

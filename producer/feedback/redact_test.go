@@ -39,6 +39,8 @@ func TestRedactMasks(t *testing.T) {
 		{"chị Hoà (NFD: " + norm.NFD.String("Hoà") + ")", "chị [đã ẩn] (NFD: [đã ẩn])"},
 		{"Hoang và Hoan không phải", "Hoang và Hoan không phải"},
 		{"thư a.b@x.vn, gọi 0905 123 456, CCCD 049195001234", "thư [đã ẩn], gọi [đã ẩn], CCCD [đã ẩn]"},
+		{"gọi 0905123456", "gọi [đã ẩn]"},
+		{"số 12 Trần Phú, ngày 3/11/2026, mã 12345678", "số 12 Trần Phú, ngày 3/11/2026, mã 12345678"},
 	} {
 		for range 2 {
 			if got := feedback.Redact(c.in, "Nguyễn Thị Hoa"); got != c.want {
