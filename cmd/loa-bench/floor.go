@@ -66,12 +66,23 @@ type floorConfig struct {
 	// writer makes the floor's Kafka writes through kafka-go's Writer
 	// instead of a produce request each (floorProducer).
 	writer bool
+	// database is what the floor writes to PostgreSQL (floorDatabase).
+	database string
 	// urgentWeight and servicesWeight, when not 0, put the floor's
 	// processes and loa-bench, and Kafka, Redis and PostgreSQL, in CPU
 	// groups of those weights, as `loa-bench broadcast -split
 	// -services-weight` does Loa's urgent side and the services.
 	urgentWeight, servicesWeight int
 	cpuProfile                   string // a directory for the roles' CPU profiles
+}
+
+// floorDatabase are -database's values, and what each writes to
+// PostgreSQL.
+var floorDatabase = map[string]string{
+	"both":     "PostgreSQL: an attempt before each send, each report stored",
+	"attempts": "PostgreSQL: an attempt before each send, reports not stored",
+	"reports":  "PostgreSQL: no attempt, each report stored",
+	"none":     "no PostgreSQL (-database none)",
 }
 
 // floorWarmup is how many codes are sent, and waited for at the gateway,
@@ -97,6 +108,7 @@ func runFloor(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.dir, "dir", "", "where the processes' logs go (default: a new temporary directory)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the schema, topics and Redis keys")
 	fs.BoolVar(&cfg.writer, "writer", false, "write to Kafka through kafka-go's Writer (BatchTimeout 1 ms), instead of one produce request a write sent at once")
+	fs.StringVar(&cfg.database, "database", "both", "what goes to PostgreSQL: both (an attempt before each send, each report), attempts, reports, or none (only the hops DESIGN.md fixes)")
 	fs.IntVar(&cfg.urgentWeight, "urgent-weight", defaultUrgentWeight, "the CPU group (cgroup) weight of the floor's processes and loa-bench, as broadcast -split's urgent side (0: no group)")
 	fs.IntVar(&cfg.servicesWeight, "services-weight", 1000, "the CPU group weight of Kafka, Redis and PostgreSQL for the run, as broadcast's -services-weight (0: left where they run)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "a directory where the api, dispatcher and gateway each write a CPU profile of the run (cpu-floor-<role>.pprof), as LOA_CPUPROFILE does Loa's")
@@ -105,6 +117,9 @@ func runFloor(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if cfg.databaseURL == "" || cfg.redisURL == "" || cfg.brokers == "" {
 		return errors.New("the services are not named: source deploy/local/.state/env, or give -database-url, -redis-url and -kafka-brokers")
+	}
+	if _, ok := floorDatabase[cfg.database]; !ok {
+		return fmt.Errorf("-database %q: want both, attempts, reports or none", cfg.database)
 	}
 	if cfg.rate <= 0 || cfg.during <= 0 || cfg.partitions <= 0 {
 		return errors.New("-codes, -codes-for and -partitions must be positive")
@@ -147,7 +162,7 @@ func (f *floor) topic(name string) string { return f.prefix + "." + name }
 func (f *floor) roleArgs(role string, more ...string) []string {
 	return append([]string{"floor-" + role, "-database-url", f.cfg.databaseURL, "-redis-url", f.cfg.redisURL,
 		"-kafka-brokers", f.cfg.brokers, "-prefix", f.prefix, "-partitions", strconv.Itoa(f.cfg.partitions),
-		"-writer=" + strconv.FormatBool(f.cfg.writer), "-cpuprofile", f.cfg.cpuProfile}, more...)
+		"-writer=" + strconv.FormatBool(f.cfg.writer), "-database", f.cfg.database, "-cpuprofile", f.cfg.cpuProfile}, more...)
 }
 
 func (f *floor) run(ctx context.Context) (*floorResult, error) {
@@ -221,6 +236,7 @@ func (f *floor) run(ctx context.Context) (*floorResult, error) {
 	if f.cfg.writer {
 		r.writes = "kafka-go's Writer, BatchTimeout 1 ms"
 	}
+	r.hops = floorDatabase[f.cfg.database]
 	r.delivered, r.missing = floorTimes(l.asked, at)
 	r.apiTook = slices.Clone(l.took)
 	slices.Sort(r.apiTook)
@@ -484,13 +500,14 @@ type floorResult struct {
 	delivered, apiTook []time.Duration
 	procs              []floorProc
 	writes             string // how the Kafka writes went
+	hops               string // whether PostgreSQL is on the way
 	groups             string // the cpu groups
 }
 
 func (r *floorResult) print(w io.Writer) {
 	fmt.Fprintf(w, "The floor of a code's hops: %d codes asked at %d/s over %.1f s (answers %s); load average %s\n",
 		sum(r.answers), r.rate, r.during.Seconds(), answersText(r.answers), r.load)
-	fmt.Fprintf(w, "  Kafka writes: %s; %s\n", r.writes, r.groups)
+	fmt.Fprintf(w, "  Kafka writes: %s; %s; %s\n", r.writes, r.hops, r.groups)
 	d := r.delivered
 	fmt.Fprintf(w, "  client → gateway, %d codes: p50 %s, p95 %s, p99 %s, max %s", len(d),
 		ms(quantile(d, .5)), ms(quantile(d, .95)), ms(quantile(d, .99)), ms(quantile(d, 1)))
@@ -522,8 +539,10 @@ func runFloorRole(ctx context.Context, role string, args []string, stdout io.Wri
 	var dbURL, redisURL, brokers, prefix, report, gateway string
 	var partitions int
 	var writer bool
+	var database string
 	fs.IntVar(&partitions, "partitions", 6, "")
 	fs.BoolVar(&writer, "writer", false, "")
+	fs.StringVar(&database, "database", "both", "")
 	fs.StringVar(&dbURL, "database-url", "", "")
 	fs.StringVar(&redisURL, "redis-url", "", "")
 	fs.StringVar(&brokers, "kafka-brokers", "", "")
@@ -593,10 +612,10 @@ func runFloorRole(ctx context.Context, role string, args []string, stdout io.Wri
 			kw = w
 		}
 		if role == "floor-api" {
-			h = &floorAPI{rdb: rdb, pool: pool, kw: kw, prefix: prefix, log: log}
+			h = &floorAPI{rdb: rdb, pool: pool, kw: kw, prefix: prefix, log: log, storeReports: database == "both" || database == "reports"}
 		} else {
 			d := &floorDispatcher{rdb: rdb, pool: pool, kw: kw, prefix: prefix, gateway: gateway, hc: hc, log: log,
-				brokers: strings.Split(brokers, ",")}
+				brokers: strings.Split(brokers, ","), writeAttempts: database == "both" || database == "attempts"}
 			work = d.run
 			h = http.NotFoundHandler()
 		}
@@ -638,11 +657,12 @@ if n == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
 return n`)
 
 type floorAPI struct {
-	rdb    *redis.Client
-	pool   *pgxpool.Pool
-	kw     floorWriter
-	prefix string
-	log    *slog.Logger
+	rdb          *redis.Client
+	pool         *pgxpool.Pool
+	kw           floorWriter
+	prefix       string
+	log          *slog.Logger
+	storeReports bool // else reports are read and answered, not stored
 }
 
 func (a *floorAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -681,6 +701,10 @@ func (a *floorAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
+		if !a.storeReports {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		if _, err := a.pool.Exec(ctx, "INSERT INTO "+a.prefix+".reports (id, status) VALUES ($1, $2)", rep.ID, rep.Status); err != nil {
 			a.fail(w, err)
 			return
@@ -705,6 +729,8 @@ type floorDispatcher struct {
 	hc      *http.Client
 	log     *slog.Logger
 	brokers []string
+	// writeAttempts writes an attempt before each send.
+	writeAttempts bool
 }
 
 // floorDBConns is each process's PostgreSQL pool.
@@ -773,8 +799,10 @@ func (d *floorDispatcher) handle(ctx context.Context, m kafka.Message) error {
 	if !claim.Val() {
 		return nil // sent before
 	}
-	if _, err := d.pool.Exec(ctx, "INSERT INTO "+d.prefix+".attempts (id, phone) VALUES ($1, $2)", c.ID, c.Phone); err != nil {
-		return err
+	if d.writeAttempts {
+		if _, err := d.pool.Exec(ctx, "INSERT INTO "+d.prefix+".attempts (id, phone) VALUES ($1, $2)", c.ID, c.Phone); err != nil {
+			return err
+		}
 	}
 	body, _ := json.Marshal(map[string]string{"id": c.ID, "to": c.Phone, "text": "Your code is " + c.Code})
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, d.gateway, bytes.NewReader(body))

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/signal"
 	"regexp"
@@ -145,5 +147,29 @@ func TestFloor(t *testing.T) {
 	defer rdb.Close()
 	if keys, err := rdb.Keys(ctx, prefix+":*").Result(); err != nil || len(keys) != 0 {
 		t.Errorf("Redis keys left: %d, %v", len(keys), err)
+	}
+}
+
+// TestFloorDatabaseModes: -database names what the floor writes to
+// PostgreSQL; an unknown value is refused before anything starts, and
+// without reports stored the api answers a report without touching the
+// database (it has none here: a use would panic).
+func TestFloorDatabaseModes(t *testing.T) {
+	env := map[string]string{"LOA_TEST_DATABASE_URL": "postgres://x", "LOA_TEST_REDIS_URL": "redis://x", "LOA_TEST_KAFKA_BROKERS": "x:1"}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"loa-bench", "floor", "-database", "some"}, func(k string) string { return env[k] }, &out)
+	if err == nil || !strings.Contains(err.Error(), `-database "some"`) {
+		t.Fatalf("-database some: %v, want it refused", err)
+	}
+	for _, mode := range []string{"both", "attempts", "reports", "none"} {
+		if floorDatabase[mode] == "" {
+			t.Errorf("-database %s is not described", mode)
+		}
+	}
+	a := &floorAPI{storeReports: false}
+	rec := httptest.NewRecorder()
+	a.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/reports", strings.NewReader(`{"id":"1","status":"delivered"}`)))
+	if rec.Code != http.StatusNoContent {
+		t.Errorf("a report with none stored: %d, want 204", rec.Code)
 	}
 }
