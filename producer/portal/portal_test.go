@@ -107,6 +107,22 @@ var article = portal.Input{Category: "tin-tuc",
 			`<p style="color:red">Chi tiết</p>`},
 	EN: &portal.TextInput{Title: "Hoi An lantern festival", Body: "<p>Tonight the old town turns off its lights.</p>"}}
 
+// publish has editor-1 write and submit in, and the chief approve it.
+func (r *rig) publish(ctx context.Context, in portal.Input) portal.Article {
+	r.t.Helper()
+	a, err := r.svc.Create(ctx, ed("editor-1"), in)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.svc.Submit(ctx, ed("editor-1"), a.ID); err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.svc.Approve(ctx, ed("chief"), a.ID, portal.Approval{}); err != nil {
+		r.t.Fatal(err)
+	}
+	return a
+}
+
 // published polls the outbox and returns the plans it published.
 func (r *rig) published() []producer.Envelope {
 	for {
@@ -403,16 +419,7 @@ func TestTheNoticeFitsAPush(t *testing.T) {
 	ctx := context.Background()
 	in := portal.Input{Category: "tin-tuc", VI: portal.TextInput{Title: strings.Repeat("ệ&", 150),
 		Summary: strings.Repeat("ễ&", 500), Body: "<p>Toàn văn.</p>", Slug: strings.Repeat("a", 80)}}
-	a, err := r.svc.Create(ctx, ed("editor-1"), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.svc.Submit(ctx, ed("editor-1"), a.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.svc.Approve(ctx, ed("chief"), a.ID, portal.Approval{}); err != nil {
-		t.Fatal(err)
-	}
+	r.publish(ctx, in)
 	envs := r.published()
 	if len(envs) != 1 {
 		t.Fatalf("%d published", len(envs))

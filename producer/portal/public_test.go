@@ -47,16 +47,7 @@ func TestPublicListsAreShared(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Published by another process (the rig's service).
-	a, err := r.svc.Create(ctx, ed("editor-1"), article)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.svc.Submit(ctx, ed("editor-1"), a.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.svc.Approve(ctx, ed("chief"), a.ID, portal.Approval{}); err != nil {
-		t.Fatal(err)
-	}
+	a := r.publish(ctx, article)
 	for i := range 100 {
 		list, err := svc.Public(ctx, "tin-tuc", "vi", 1+i%200)
 		if err != nil || len(list) != 1 || list[0].ID != a.ID {
