@@ -209,7 +209,8 @@ func (d *DB) AreaPlaces(ctx context.Context, codes []string) (map[string]feedbac
 
 const feedbackColumns = `id, category, title, description, has_point, lat, lon, area, address, citizen_account, citizen_phone,
 	citizen_name, public, photos, media_url, source, client_id, status, version, agency, due_at, answer, reject_reason, note, rating,
-	rating_note, rated_at, reopened, created_at, updated_at, answered_at, closed_at`
+	rating_note, rated_at, reopened, created_at, updated_at, answered_at, closed_at, masked_rules, masked_version, masked_title,
+	masked_description, masked_answer`
 
 func feedbackArgs(f feedback.Feedback) []any {
 	photos, _ := json.Marshal(f.Photos)
@@ -223,7 +224,8 @@ func feedbackArgs(f feedback.Feedback) []any {
 	return []any{f.ID, f.Category, f.Title, f.Description, b2i(f.Location.HasPoint), lat, lon, f.Location.Area, f.Location.Address,
 		f.Citizen.AccountID, f.Citizen.Phone, f.Citizen.Name, b2i(f.Citizen.Public), string(photos), f.MediaURL, f.Source, f.ClientID,
 		string(f.Status), f.Version, f.Agency, f.DueAt.UTC(), f.Answer, f.RejectReason, f.Note, f.Rating, f.RatingNote, nullTime(f.RatedAt),
-		b2i(f.Reopened), f.CreatedAt.UTC(), f.UpdatedAt.UTC(), nullTime(f.AnsweredAt), nullTime(f.ClosedAt)}
+		b2i(f.Reopened), f.CreatedAt.UTC(), f.UpdatedAt.UTC(), nullTime(f.AnsweredAt), nullTime(f.ClosedAt),
+		f.Masked.Rules, f.Masked.Version, f.Masked.Title, f.Masked.Description, f.Masked.Answer}
 }
 
 type rowScanner interface{ Scan(dest ...any) error }
@@ -240,7 +242,8 @@ func scanFeedback(r rowScanner) (feedback.Feedback, error) {
 	err := r.Scan(&f.ID, &f.Category, &f.Title, &f.Description, &hasPoint, &lat, &lon, &f.Location.Area, &f.Location.Address,
 		&f.Citizen.AccountID, &f.Citizen.Phone, &f.Citizen.Name, &public, &photos, &f.MediaURL, &f.Source, &f.ClientID,
 		&status, &f.Version, &f.Agency, &due, &f.Answer, &f.RejectReason, &f.Note, &f.Rating, &f.RatingNote, &rated,
-		&reopened, &created, &updated, &ansd, &closed)
+		&reopened, &created, &updated, &ansd, &closed, &f.Masked.Rules, &f.Masked.Version, &f.Masked.Title, &f.Masked.Description,
+		&f.Masked.Answer)
 	if err != nil {
 		return f, err
 	}
@@ -264,7 +267,7 @@ func (d *DB) CreateFeedback(ctx context.Context, f feedback.Feedback, events []f
 		return fmt.Errorf("sqlstore: create feedback: %w", err)
 	}
 	defer tx.Rollback()
-	ph := make([]string, 32)
+	ph := make([]string, 37)
 	for i := range ph {
 		ph[i] = fmt.Sprintf("$%d", i+1)
 	}
@@ -329,10 +332,11 @@ func (d *DB) TransitionFeedback(ctx context.Context, t feedback.Transition) erro
 	n := t.Next
 	res, err := tx.ExecContext(ctx, `UPDATE feedback SET status = $1, agency = $2, due_at = $3, answer = $4, reject_reason = $5, note = $6,
 		rating = $7, rating_note = $8, rated_at = $9, reopened = $10, updated_at = $11, answered_at = $12, closed_at = $13,
-		version = $14 WHERE id = $15 AND version = $16`,
+		version = $14, masked_rules = $17, masked_version = $18, masked_title = $19, masked_description = $20, masked_answer = $21
+		WHERE id = $15 AND version = $16`,
 		string(n.Status), n.Agency, n.DueAt.UTC(), n.Answer, n.RejectReason, n.Note, n.Rating, n.RatingNote, nullTime(n.RatedAt),
 		b2i(n.Reopened), n.UpdatedAt.UTC(), nullTime(n.AnsweredAt), nullTime(n.ClosedAt), t.From.Version+1,
-		n.ID, t.From.Version)
+		n.ID, t.From.Version, n.Masked.Rules, n.Masked.Version, n.Masked.Title, n.Masked.Description, n.Masked.Answer)
 	if err != nil {
 		return fmt.Errorf("sqlstore: transition feedback: %w", err)
 	}
@@ -358,6 +362,31 @@ func (d *DB) TransitionFeedback(ctx context.Context, t feedback.Transition) erro
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: transition feedback: %w", err)
+	}
+	return nil
+}
+
+// MaskFeedback stores the masked texts a public read computed, each only
+// over the version it was computed from and over older rules or another
+// version's masks (a process of an older release, during an upgrade,
+// leaves newer rules' masks alone).
+func (d *DB) MaskFeedback(ctx context.Context, list []feedback.Feedback) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: mask feedback: %w", err)
+	}
+	defer tx.Rollback()
+	for _, f := range list {
+		m := f.Masked
+		if _, err := tx.ExecContext(ctx, `UPDATE feedback SET masked_rules = $1, masked_version = $6, masked_title = $2,
+			masked_description = $3, masked_answer = $4
+			WHERE id = $5 AND version = $6 AND (masked_rules < $1 OR masked_rules = $1 AND masked_version <> $6)`,
+			m.Rules, m.Title, m.Description, m.Answer, f.ID, f.Version); err != nil {
+			return fmt.Errorf("sqlstore: mask feedback: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: mask feedback: %w", err)
 	}
 	return nil
 }

@@ -145,6 +145,21 @@ type Feedback struct {
 	UpdatedAt    time.Time
 	AnsweredAt   time.Time
 	ClosedAt     time.Time
+	// Masked is the texts as the public sees them, computed when the
+	// version is written (the service sets it; the store keeps it).
+	Masked Masked
+}
+
+// Masked is a matter's title, description and answer with the citizen's
+// phone numbers, ID numbers, e-mail addresses, name and address masked
+// (Redact), as the public views show them. Rules is the MaskRules they
+// were computed by (0: not computed, a row written before 0167), Version
+// the matter's version they were computed from: masks of another version
+// (a step stored by a release before 0167, during an upgrade) are not
+// shown.
+type Masked struct {
+	Rules, Version             int
+	Title, Description, Answer string
 }
 
 // Event is one step of a matter's history.

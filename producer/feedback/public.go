@@ -256,6 +256,7 @@ func (s *Service) publicViews(ctx context.Context, list []Feedback) ([]PublicVie
 		catName[c.Code] = c.Name
 	}
 	out := make([]PublicView, len(list))
+	var stale []Feedback // read without masked texts of MaskRules and their version
 	for i, f := range list {
 		v := PublicView{ID: f.ID, Category: f.Category, CategoryName: catName[f.Category], Title: f.Title, Description: f.Description,
 			Status: f.Status, Agency: f.Agency, Answer: f.Answer, RejectReason: f.RejectReason, Rating: f.Rating,
@@ -269,16 +270,13 @@ func (s *Service) publicViews(ctx context.Context, list []Feedback) ([]PublicVie
 				v.HasPoint, v.Lat, v.Lon = true, p.Lat, p.Lon
 			}
 		} else {
-			names := []string{f.Citizen.Name}
-			if f.Location.Address != "" {
-				// The address is masked as a whole, never word by word.
-				f.Title = strings.ReplaceAll(f.Title, f.Location.Address, masked)
-				f.Description = strings.ReplaceAll(f.Description, f.Location.Address, masked)
-				f.Answer = strings.ReplaceAll(f.Answer, f.Location.Address, masked)
+			m := f.Masked
+			if m.Rules != MaskRules || m.Version != f.Version {
+				m = maskedOf(f)
+				f.Masked = m
+				stale = append(stale, f)
 			}
-			v.Title = Redact(f.Title, names...)
-			v.Description = Redact(f.Description, names...)
-			v.Answer = Redact(f.Answer, names...)
+			v.Title, v.Description, v.Answer = m.Title, m.Description, m.Answer
 			if p.HasCentroid {
 				v.HasPoint, v.Lat, v.Lon = true, p.Lat, p.Lon
 			}
@@ -295,7 +293,45 @@ func (s *Service) publicViews(ctx context.Context, list []Feedback) ([]PublicVie
 		}
 		out[i] = v
 	}
+	if len(stale) > 0 {
+		// Kept, so that the next read of these versions masks nothing. Not
+		// the caller's context: a stranger who hangs up at once must not
+		// make every read of them mask afresh.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), maskWriteTimeout)
+		defer cancel()
+		if err := s.d.Store.MaskFeedback(wctx, stale); err != nil {
+			s.d.Log.Warn("feedback: keeping masked texts", "matters", len(stale), "err", err)
+		}
+	}
 	return out, nil
+}
+
+// MaskRules numbers the masks Redact (and maskedOf) apply. Each version of
+// a matter is stored with its texts masked by these rules (Masked), so a
+// public read masks nothing; a row masked by older rules (or written
+// before 0167, 0), or from another version, is masked at its next public
+// read and kept (by newer rules, during an upgrade: masked at each read,
+// not kept). Raise it
+// with any change of what Redact or maskedOf masks (TestRedactMasks), so
+// that no public view keeps showing what the new rules hide.
+const MaskRules = 1
+
+// maskWriteTimeout bounds keeping the masked texts a public read computed.
+const maskWriteTimeout = 10 * time.Second
+
+// maskedOf masks a matter's texts for the public views: its address as a
+// whole (never word by word), then Redact with the citizen's name.
+func maskedOf(f Feedback) Masked {
+	m := Masked{Rules: MaskRules, Version: f.Version, Title: f.Title, Description: f.Description, Answer: f.Answer}
+	if a := f.Location.Address; a != "" {
+		m.Title = strings.ReplaceAll(m.Title, a, masked)
+		m.Description = strings.ReplaceAll(m.Description, a, masked)
+		m.Answer = strings.ReplaceAll(m.Answer, a, masked)
+	}
+	m.Title = Redact(m.Title, f.Citizen.Name)
+	m.Description = Redact(m.Description, f.Citizen.Name)
+	m.Answer = Redact(m.Answer, f.Citizen.Name)
+	return m
 }
 
 // abusiveTitle stands for the title of a matter rejected as abusive.

@@ -51,6 +51,10 @@ type Store interface {
 	// event, cancelling the pending outbox items of t.Cancel and writing
 	// t.Items, in one transaction.
 	TransitionFeedback(ctx context.Context, t Transition) error
+	// MaskFeedback stores each matter's Masked texts if the matter is
+	// still at its Version (a matter that moved since keeps the masks
+	// its step stored) and its stored masks are of older rules.
+	MaskFeedback(ctx context.Context, list []Feedback) error
 	FeedbackHistory(ctx context.Context, id string) ([]Event, error)
 	ListFeedback(ctx context.Context, f Filter) ([]Feedback, error)
 	// CountFeedbackSince counts the matters sent since a time: by an
@@ -443,6 +447,7 @@ func (s *Service) Submit(ctx context.Context, a Actor, d *Draft) (Feedback, erro
 		return Feedback{}, err
 	}
 	items = append(items, notice...)
+	f.Masked = maskedOf(f)
 	if err := s.d.Store.CreateFeedback(ctx, f, events, items); err != nil {
 		return Feedback{}, fmt.Errorf("feedback: submit: %w", err)
 	}

@@ -192,6 +192,8 @@ func (s *Service) Act(ctx context.Context, a Actor, id string, st Step) (Feedbac
 		return Feedback{}, err
 	}
 	t.Items = append(t.Items, notice...)
+	next.Masked = maskedOf(next)
+	t.Next = next
 	if err := s.d.Store.TransitionFeedback(ctx, t); err != nil {
 		if errors.Is(err, ErrConflict) {
 			cur, lerr := s.load(ctx, id)
@@ -287,6 +289,8 @@ func (s *Service) Rate(ctx context.Context, a Actor, id string, stars int, comme
 		return Feedback{}, err
 	}
 	t.Items = append(t.Items, notice...)
+	next.Masked = maskedOf(next)
+	t.Next = next
 	if err := s.d.Store.TransitionFeedback(ctx, t); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return Feedback{}, stateError("rate", id, f.Status)
