@@ -690,6 +690,7 @@ func (s *Service) restrictionRoles(restriction string) []string {
 // resolveAddresses finds the accounts a Private alert's <addresses> name,
 // in order and without repeats, and the addresses that name none.
 func (s *Service) resolveAddresses(ctx context.Context, addrs []string) (accts, unmatched []string, err error) {
+	addrs = distinct(addrs) // a repeat is looked up once
 	phones := make([]string, len(addrs))
 	for i, a := range addrs {
 		if p, err := phone.Normalize(a); err == nil {
@@ -702,12 +703,12 @@ func (s *Service) resolveAddresses(ctx context.Context, addrs []string) (accts, 
 	}
 	for _, a := range addrs {
 		if id, ok := found[a]; ok {
-			accts = union(accts, []string{id})
+			accts = append(accts, id)
 		} else {
 			unmatched = append(unmatched, a)
 		}
 	}
-	return accts, unmatched, nil
+	return distinct(accts), unmatched, nil
 }
 
 // replay answers a repost of the stored alert st as a: the stored alert,
@@ -834,8 +835,12 @@ func (s *Service) areaCodes(ctx context.Context, a *cap.Alert) (codes, unmatched
 		if err != nil {
 			return nil, nil, err
 		}
+		exists := make(map[string]bool, len(known))
+		for _, c := range known {
+			exists[c] = true
+		}
 		for _, c := range named {
-			if slices.Contains(known, c) {
+			if exists[c] {
 				codes = append(codes, c)
 			} else {
 				unmatched = append(unmatched, c)
@@ -857,15 +862,16 @@ func (s *Service) areaCodes(ctx context.Context, a *cap.Alert) (codes, unmatched
 	if err != nil {
 		return nil, nil, err
 	}
+	var inside []string
 	for _, p := range points {
 		for _, ar := range shapes {
 			if ar.Contains(cap.Point{Lat: p.Lat, Lon: p.Lon}) {
-				codes = union(codes, []string{p.Code})
+				inside = append(inside, p.Code)
 				break
 			}
 		}
 	}
-	return codes, unmatched, nil
+	return union(codes, inside), unmatched, nil
 }
 
 // checkAreas refuses an alert of a pre-authorised issuer that names, or
@@ -899,16 +905,28 @@ func (s *Service) checkAreas(ctx context.Context, iss Issuer, codes []string, f 
 	return &loa.Error{Code: loa.EForbidden, Field: f.areas(), Detail: ae.Error(), Err: ae}
 }
 
-// union appends to a the elements of b it lacks.
+// union appends to a copy of a the elements of b it lacks, in order and
+// once each. In time linear in both (an alert may cover 10,000 units).
 func union(a, b []string) []string {
 	out := slices.Clone(a)
+	if len(b) == 0 {
+		return out
+	}
+	have := make(map[string]bool, len(a)+len(b))
+	for _, x := range a {
+		have[x] = true
+	}
 	for _, x := range b {
-		if !slices.Contains(out, x) {
+		if !have[x] {
+			have[x] = true
 			out = append(out, x)
 		}
 	}
 	return out
 }
+
+// distinct returns a's elements once each, in order.
+func distinct(a []string) []string { return union(nil, a) }
 
 // send publishes the plan of a stored, sendable alert; for a Cancel it
 // first stops what is not yet planned of the alerts it cancels, and for

@@ -4,17 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/accounts"
+	"github.com/loa-hub/loa/internal/areas"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/internal/topics"
@@ -572,6 +576,11 @@ func TestJSONAlert(t *testing.T) {
 			}
 		}},
 		{"circle.radius_km", func(j *alert.JSONAlert) { j.Circle = &alert.JSONCircle{Lat: 16, Lon: 108} }},
+		// Each is looked up in the store: bounded per alert.
+		{"references", func(j *alert.JSONAlert) {
+			j.MsgType, j.References = "update", slices.Repeat([]string{"PCTT-1"}, cap.MaxReferences+1)
+		}},
+		{"areas", func(j *alert.JSONAlert) { j.Areas = slices.Repeat([]string{"20194"}, cap.MaxAreaCodes+1) }},
 	}
 	for _, tc := range bad {
 		j := good()
@@ -627,6 +636,117 @@ func TestJSONAlert(t *testing.T) {
 	again, err := r.svc.Submit(ctx, issuer, in)
 	if err != nil || !again.Replayed || again.Alert.ID != res.Alert.ID {
 		t.Errorf("repost: %v %+v", err, again)
+	}
+}
+
+// countingStore counts the store's look-ups of areas and addresses, and
+// holds leaves more units than the rig's.
+type countingStore struct {
+	alert.Store
+	leaves                  []areas.Centroid
+	areaReads, addressReads atomic.Int64
+	addressesRead           atomic.Int64
+}
+
+func (c *countingStore) AreaExists(ctx context.Context, code string) (bool, error) {
+	c.areaReads.Add(1)
+	return c.Store.AreaExists(ctx, code)
+}
+
+func (c *countingStore) ExistingAreas(ctx context.Context, codes []string) ([]string, error) {
+	c.areaReads.Add(1)
+	return c.Store.ExistingAreas(ctx, codes)
+}
+
+func (c *countingStore) LeafAreaCentroids(ctx context.Context) ([]areas.Centroid, error) {
+	if c.leaves != nil {
+		return c.leaves, nil
+	}
+	return c.Store.LeafAreaCentroids(ctx)
+}
+
+func (c *countingStore) AccountsByAddress(ctx context.Context, addrs, phones []string) (map[string]string, error) {
+	c.addressReads.Add(1)
+	c.addressesRead.Add(int64(len(addrs)))
+	return c.Store.AccountsByAddress(ctx, addrs, phones)
+}
+
+// TestAnAlertsListsAreBoundedWork: what one post makes Loa do grew with
+// the lists it names. A 1 MiB JSON alert naming 100,000 unit codes cost
+// 7.4 s of the API's CPU, a query a code; a CAP alert's <addresses> of
+// 50,000 names 3.6 s and a query each (a repeated name too); a polygon
+// over 10,000 units 0.9 s, merging each unit into the list of those
+// already found (a copy of the list each). Now a JSON alert's codes are
+// one look-up, a repeated address is looked up once, and the units a
+// shape covers are merged once.
+func TestAnAlertsListsAreBoundedWork(t *testing.T) {
+	store := testenv.OpenStore(t, testenv.SQLiteURL(t))
+	seedAreas(t, store)
+	cs := &countingStore{Store: store}
+	cfg := alert.DefaultConfig()
+	cfg.Senders = testSenders
+	cfg.Now = func() time.Time { return testNow }
+	svc, err := alert.New(cfg, cs, &recorder{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	exp := testNow.Add(6 * time.Hour)
+	j := alert.JSONAlert{MsgType: "alert", Severity: "Extreme", Urgency: "Immediate", Event: "Lũ", Headline: "Lũ khẩn cấp",
+		Description: "Nước lên nhanh", Expires: &exp, Areas: slices.Repeat([]string{"20194", "20197", "20227"}, cap.MaxAreaCodes/3)}
+	in, err := svc.FromJSON(ctx, j, "loa:key-pctt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := cs.areaReads.Load(); n != 1 {
+		t.Errorf("%d area look-ups for a JSON alert naming %d codes, want 1", n, len(j.Areas))
+	}
+	res, err := svc.Submit(ctx, issuer, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Alert.AreaCodes, []string{"20194", "20197", "20227"}) {
+		t.Errorf("areas %v", res.Alert.AreaCodes)
+	}
+
+	doc, err := os.ReadFile("cap/testdata/scope_private.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := svc.ParseCAP(ctx, strings.NewReader(strings.Replace(string(doc),
+		`tran.van.b 0905123456 "không có ai" khong.co.ai@example.vn`, strings.Repeat("tran.van.b 0905123456 ", cap.MaxAddresses/2), 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Submit(ctx, issuer, alert.Input{Alert: a}); err != nil {
+		t.Fatal(err)
+	}
+	if n := cs.addressesRead.Load(); n != 2 {
+		t.Errorf("%d addresses looked up for %d naming two, want 2", n, cap.MaxAddresses)
+	}
+
+	// A polygon over 10,000 units.
+	for i := range 10_000 {
+		cs.leaves = append(cs.leaves, areas.Centroid{Code: fmt.Sprintf("9%05d", i), Lat: 15 + float64(i%100)/100, Lon: 108 + float64(i/100)/100})
+	}
+	j = alert.JSONAlert{Identifier: "poly", MsgType: "alert", Severity: "Extreme", Urgency: "Immediate", Event: "Lũ", Headline: "Lũ khẩn cấp",
+		Description: "Nước lên nhanh", Expires: &exp, Polygon: [][2]float64{{14, 107}, {17, 107}, {17, 110}, {14, 110}}}
+	if in, err = svc.FromJSON(ctx, j, "loa:"+writer.ID); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	res, err = svc.Submit(ctx, writer, in)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Alert.AreaCodes) != 10_000 {
+		t.Errorf("the polygon covers %d units, want 10,000", len(res.Alert.AreaCodes))
+	}
+	// 800 MB when each unit found copied the list of those before it.
+	if mb := (after.TotalAlloc - before.TotalAlloc) >> 20; mb > 64 {
+		t.Errorf("%d MB allocated to post an alert over 10,000 units, want at most 64", mb)
 	}
 }
 

@@ -76,6 +76,12 @@ func (s *Service) FromJSON(ctx context.Context, j JSONAlert, sender string) (Inp
 	if a.MsgType != cap.MsgTypeAlert && len(j.References) == 0 {
 		return Input{}, bad("references", "an update or cancel must name the alert it refers to")
 	}
+	if len(j.References) > cap.MaxReferences {
+		return Input{}, bad("references", "names %d alerts; an alert may name at most %d", len(j.References), cap.MaxReferences)
+	}
+	if len(j.Areas) > cap.MaxAreaCodes {
+		return Input{}, bad("areas", "names %d units; an alert may name at most %d", len(j.Areas), cap.MaxAreaCodes)
+	}
 	full := a.MsgType != cap.MsgTypeCancel
 	in := cap.Info{Language: "vi", Categories: []string{"Met"}, Event: strings.TrimSpace(j.Event),
 		Urgency: cap.UrgencyUnknown, Severity: cap.SeverityUnknown, Certainty: cap.CertaintyUnknown,
@@ -132,16 +138,26 @@ func (s *Service) FromJSON(ctx context.Context, j JSONAlert, sender string) (Inp
 	}
 
 	area := cap.Area{Desc: "areas"}
-	for i, code := range j.Areas {
-		code = strings.TrimSpace(code)
-		ok, err := s.store.AreaExists(ctx, code)
+	if len(j.Areas) > 0 {
+		// One look-up for all the codes, not one a code.
+		codes := make([]string, len(j.Areas))
+		for i, code := range j.Areas {
+			codes[i] = strings.TrimSpace(code)
+		}
+		known, err := s.store.ExistingAreas(ctx, distinct(codes))
 		if err != nil {
 			return Input{}, err
 		}
-		if !ok {
-			return Input{}, cap.Refusal(fmt.Sprintf("areas[%d]", i), fmt.Sprintf("%q is not a known administrative unit", code), cap.ErrUnknownArea)
+		exists := make(map[string]bool, len(known))
+		for _, c := range known {
+			exists[c] = true
 		}
-		area.Geocodes = append(area.Geocodes, cap.ValuePair{ValueName: cap.GeocodeVNAdmin, Value: code})
+		for i, code := range codes {
+			if !exists[code] {
+				return Input{}, cap.Refusal(fmt.Sprintf("areas[%d]", i), fmt.Sprintf("%q is not a known administrative unit", code), cap.ErrUnknownArea)
+			}
+			area.Geocodes = append(area.Geocodes, cap.ValuePair{ValueName: cap.GeocodeVNAdmin, Value: code})
+		}
 	}
 	if len(j.Polygon) > 0 {
 		if len(j.Polygon) < 3 || len(j.Polygon) >= cap.MaxPolygonPoints {

@@ -394,6 +394,11 @@ func TestParseValidation(t *testing.T) {
 		{"polygons past the point limit", "</areaDesc>", "</areaDesc>" + polygons(MaxPolygonPoints/2, MaxPolygonPoints/2, 4), "alert/info[0]/area[0]/polygon[2]", ErrInvalid},
 		{"circles at the limit", "</areaDesc>", "</areaDesc>" + strings.Repeat("<circle>16.2,109.8 5</circle>", MaxCircles), "", nil},
 		{"circles past the limit", "</areaDesc>", "</areaDesc>" + strings.Repeat("<circle>16.2,109.8 5</circle>", MaxCircles+1), fmt.Sprintf("alert/info[0]/area[0]/circle[%d]", MaxCircles), ErrInvalid},
+		// A store look-up per address and per reference: bounded per alert.
+		{"addresses at the limit", "<scope>Public</scope>", "<scope>Private</scope><addresses>" + strings.Repeat("a ", MaxAddresses) + "</addresses>", "", nil},
+		{"addresses past the limit", "<scope>Public</scope>", "<scope>Private</scope><addresses>" + strings.Repeat("a ", MaxAddresses+1) + "</addresses>", "alert/addresses", ErrInvalid},
+		{"references at the limit", "<msgType>Alert</msgType>", "<msgType>Update</msgType><references>" + strings.Repeat("s,i,2026-11-20T07:00:00+07:00 ", MaxReferences) + "</references>", "", nil},
+		{"references past the limit", "<msgType>Alert</msgType>", "<msgType>Update</msgType><references>" + strings.Repeat("s,i,2026-11-20T07:00:00+07:00 ", MaxReferences+1) + "</references>", "alert/references", ErrInvalid},
 		{"second polygon bad", "</areaDesc>", "</areaDesc><polygon>15.8,108.2 16.0,108.2 16.0,108.4 15.8,108.2</polygon><polygon>1,1</polygon>", "alert/info[0]/area[0]/polygon[1]", ErrInvalid},
 		{"circle without radius", "</areaDesc>", "</areaDesc><circle>16.2,109.8</circle>", "alert/info[0]/area[0]/circle[0]", ErrInvalid},
 		{"circle negative radius", "</areaDesc>", "</areaDesc><circle>16.2,109.8 -5</circle>", "alert/info[0]/area[0]/circle[0]", ErrInvalid},

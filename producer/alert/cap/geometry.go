@@ -25,6 +25,22 @@ const (
 	MaxCircles       = 100
 )
 
+// Bounds on the lists an alert names, each item of which Loa looks up in
+// the store when the alert is posted (an account for each address, an
+// alert for each reference, an area for each of a JSON alert's codes). A
+// 1 MiB document held some 150,000 addresses or 30,000 references: 11 s
+// and 6 s of the API's CPU for one post, and a query each (see
+// docs/testing.md). A Private alert names the people it is for (tens to
+// hundreds), and an Update or Cancel the messages of its event.
+const (
+	MaxAddresses  = 1_000
+	MaxReferences = 1_000
+	// MaxAreaCodes bounds the unit codes of a JSON alert (Việt Nam has
+	// some 10,600 communes and wards of the old tree); a CAP document's
+	// geocodes are bounded by its XML tokens.
+	MaxAreaCodes = 12_000
+)
+
 // Polygon is a closed ring of points, the first equal to the last, as in a
 // CAP <polygon>. Parse guarantees at least four points.
 type Polygon []Point

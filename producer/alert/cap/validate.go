@@ -139,12 +139,17 @@ func (v *validator) alert(x *xmlAlert) *Alert {
 	if a.Scope == ScopePrivate && len(a.Addresses) == 0 {
 		v.fail(ErrInvalid, "alert/addresses", "is required when scope is Private")
 	}
+	if len(a.Addresses) > MaxAddresses {
+		v.fail(ErrInvalid, "alert/addresses", "names %d addresses; an alert may name at most %d", len(a.Addresses), MaxAddresses)
+	}
 	for i, c := range x.Code {
 		a.Code = append(a.Code, v.required(fmt.Sprintf("alert/code[%d]", i), c))
 	}
 	refs, err := parseReferences(x.References)
 	if err != nil {
 		v.fail(ErrInvalid, "alert/references", "%v", err)
+	} else if len(refs) > MaxReferences {
+		v.fail(ErrInvalid, "alert/references", "names %d messages; an alert may name at most %d", len(refs), MaxReferences)
 	}
 	a.References = refs
 	if (a.MsgType == MsgTypeUpdate || a.MsgType == MsgTypeCancel) && len(refs) == 0 && err == nil {
