@@ -82,6 +82,9 @@ type config struct {
 	// HTTPConns bounds the API port's open connections, in all and per
 	// client address (LOA_HTTP_MAX_CONNS, LOA_HTTP_CONNS_PER_ADDR).
 	HTTPConns connlimit.Config
+	// HTTPMaxHeaderBytes bounds a request's headers on the API port
+	// (LOA_HTTP_MAX_HEADER_BYTES; Go's default was 1 MiB a connection).
+	HTTPMaxHeaderBytes int
 	// AuditRetentionDays is how many days `loa admin audit purge` keeps
 	// by default.
 	AuditRetentionDays int
@@ -137,6 +140,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.MaxBodyBytes = int64(intVar(getenv, "LOA_MAX_BODY_BYTES", 64<<10, 1024, 16<<20, &errs))
 	c.HTTPConns.Max = intVar(getenv, "LOA_HTTP_MAX_CONNS", 10_000, 0, 1_000_000, &errs)
 	c.HTTPConns.PerAddr = intVar(getenv, "LOA_HTTP_CONNS_PER_ADDR", 256, 0, 1_000_000, &errs)
+	c.HTTPMaxHeaderBytes = intVar(getenv, "LOA_HTTP_MAX_HEADER_BYTES", 32<<10, 4<<10, 1<<20, &errs)
 	c.OutboxCapacity = intVar(getenv, "LOA_OUTBOX_CAPACITY", 10000, 10, 10_000_000, &errs)
 	c.ShutdownTimeout = durVar(getenv, "LOA_SHUTDOWN_TIMEOUT", 10*time.Second, &errs)
 	c.SendTimeout = durVar(getenv, "LOA_SEND_TIMEOUT", 10*time.Second, &errs)
