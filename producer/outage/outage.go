@@ -319,7 +319,11 @@ func (s *Service) Post(ctx context.Context, c Client, in []Input) (Result, error
 			errs = append(errs, loa.FieldError{Field: "id", Detail: "is given twice in this request"})
 		}
 		ids[p.id] = true
-		if len(p.areas) > 0 {
+		// Past MaxAreas the row is refused as it is: looking its codes up
+		// would be a query of as many parameters as the body holds codes
+		// (past 32,766 or 65,535 the store refuses it, and the whole post
+		// failed with 500).
+		if len(p.areas) > 0 && len(p.areas) <= MaxAreas {
 			unknown, err := s.store.UnknownAreas(ctx, p.areas)
 			if err != nil {
 				return res, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -480,6 +481,28 @@ func TestOutagesStartWithinAYear(t *testing.T) {
 		if _, err := r.svc.Get(context.Background(), "evn-qna", rej.ID); !errors.Is(err, outage.ErrNotFound) {
 			t.Errorf("%s was stored: %v", rej.ID, err)
 		}
+	}
+}
+
+// TestARowOfTooManyAreasIsRefusedAsItIs: a row naming more than
+// MaxAreas codes is refused naming areas, and its codes are not looked
+// up: with LOA_MAX_BODY_BYTES raised, a row of 40,000 made one query of
+// 40,000 parameters, which SQLite (and past 65,535 PostgreSQL) refuses,
+// and the whole post failed with 500.
+func TestARowOfTooManyAreasIsRefusedAsItIs(t *testing.T) {
+	r := newRig(t, testenv.OpenStore(t, testenv.SQLiteURL(t)))
+	in := base
+	in.ID = "PC-QNA-1125-many"
+	in.Areas = make([]string, 40_000)
+	for i := range in.Areas {
+		in.Areas[i] = fmt.Sprintf("x%d", i)
+	}
+	res := r.post(t, in, base)
+	if len(res.Accepted) != 1 || len(res.Rejected) != 1 {
+		t.Fatalf("accepted %+v rejected %+v, want the second row kept and the first refused", res.Accepted, res.Rejected)
+	}
+	if errs := res.Rejected[0].Errors; len(errs) != 1 || errs[0].Field != "areas" {
+		t.Errorf("refused for %+v, want areas only", errs)
 	}
 }
 
