@@ -232,13 +232,19 @@ func (s *Service) check(ctx context.Context, d Draft) (Draft, error) {
 			v.Add(fmt.Sprintf("audience.topics[%d]", i), "unknown topic %q", t)
 		}
 	}
-	if len(a.Areas) > 0 {
+	if len(a.Areas) > MaxAreas {
+		v.Add("audience.areas", "at most %d areas; name a province or everyone for more", MaxAreas)
+	} else if len(a.Areas) > 0 {
 		have, err := s.d.Store.ExistingAreas(ctx, a.Areas)
 		if err != nil {
 			return Draft{}, fmt.Errorf("broadcast: areas: %w", err)
 		}
+		known := make(map[string]bool, len(have))
+		for _, c := range have {
+			known[c] = true
+		}
 		for i, c := range a.Areas {
-			if !slices.Contains(have, c) {
+			if !known[c] {
 				v.Add(fmt.Sprintf("audience.areas[%d]", i), "unknown area code %q", c)
 			}
 		}
@@ -304,13 +310,21 @@ func (s *Service) check(ctx context.Context, d Draft) (Draft, error) {
 
 func dedupe(in []string) []string {
 	var out []string
+	seen := make(map[string]bool, len(in))
 	for _, x := range in {
-		if x = strings.TrimSpace(x); x != "" && !slices.Contains(out, x) {
+		if x = strings.TrimSpace(x); x != "" && !seen[x] {
+			seen[x] = true
 			out = append(out, x)
 		}
 	}
 	return out
 }
+
+// MaxAreas bounds the areas an audience names (Việt Nam has some 10,600
+// communes and wards of the old tree), which are looked up in one query
+// of a parameter each: past 32,766 (SQLite) or 65,535 (PostgreSQL) the
+// store refuses it, and a draft failed with 500, not a 400 naming them.
+const MaxAreas = 12_000
 
 // Create stores a draft by an agency submitter. Errors: ErrForbidden,
 // a loa.EInvalid *loa.Error.

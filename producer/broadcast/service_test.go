@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -337,6 +338,12 @@ func TestDraftValidation(t *testing.T) {
 		{"audience", func(d *broadcast.Draft) { d.Audience = broadcast.Audience{} }},
 		{"audience", func(d *broadcast.Draft) { d.Audience.Everyone = true }},
 		{"audience.areas[1]", func(d *broadcast.Draft) { d.Audience.Areas = []string{"49", "99999"} }},
+		{"audience.areas", func(d *broadcast.Draft) {
+			d.Audience.Areas = make([]string, 40_000)
+			for i := range d.Audience.Areas {
+				d.Audience.Areas[i] = fmt.Sprintf("x%d", i)
+			}
+		}},
 		{"audience.topics[0]", func(d *broadcast.Draft) { d.Audience.Topics = []string{"nope"} }},
 		{"audience.accounts[0]", func(d *broadcast.Draft) { d.Audience.Accounts = []string{"no-such-account"} }},
 		{"audience.area_topics", func(d *broadcast.Draft) { d.Audience.Topics, d.Audience.AreaTopics = []string{"disaster"}, true }},
