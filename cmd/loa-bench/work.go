@@ -136,11 +136,16 @@ func parseCommandStats(info string) map[string]redisCmd {
 	return out
 }
 
-// printWork prints what changed between w0 and w1, per push of n.
-func printWork(w io.Writer, w0, w1 *workCounts, n float64) {
-	fmt.Fprintf(w, "\nwork a push asked of the services (approval → ledger complete; PostgreSQL's counts read %v later):\n", pgStatsDelay)
+// printWork prints what changed between w0 and w1, per unit (a push, or
+// with -stop-after-codes a code) of n.
+func printWork(w io.Writer, w0, w1 *workCounts, n float64, unit string) {
+	until := "ledger complete"
+	if unit != "push" {
+		until = "the codes collected"
+	}
+	fmt.Fprintf(w, "\nwork a %s asked of the services (approval → %s; PostgreSQL's counts read %v later):\n", unit, until, pgStatsDelay)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "service\twhat\tcount\tper push\t")
+	fmt.Fprintf(tw, "service\twhat\tcount\tper %s\t\n", unit)
 	var kt []string
 	for t := range w1.kafka {
 		if w1.kafka[t] != w0.kafka[t] {
@@ -192,8 +197,8 @@ func printWork(w io.Writer, w0, w1 *workCounts, n float64) {
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].usec > cmds[j].usec })
 	for _, c := range cmds {
-		fmt.Fprintf(tw, "redis\t%s (%.1f µs a push inside Redis)\t%d\t%.4f\t\n", c.name, float64(c.usec)/n, c.calls, float64(c.calls)/n)
+		fmt.Fprintf(tw, "redis\t%s (%.1f µs a %s inside Redis)\t%d\t%.4f\t\n", c.name, float64(c.usec)/n, unit, c.calls, float64(c.calls)/n)
 	}
-	fmt.Fprintf(tw, "redis\tcommands, all (%.1f µs a push; a script's own commands count too)\t%d\t%.4f\t\n", float64(usec)/n, calls, float64(calls)/n)
+	fmt.Fprintf(tw, "redis\tcommands, all (%.1f µs a %s; a script's own commands count too)\t%d\t%.4f\t\n", float64(usec)/n, unit, calls, float64(calls)/n)
 	tw.Flush()
 }
