@@ -32,7 +32,7 @@ type workCounts struct {
 	redis   map[string]redisCmd
 }
 
-type tableCounts struct{ ins, upd, del int64 }
+type tableCounts struct{ ins, upd, del, scans int64 }
 
 type redisCmd struct{ calls, usec int64 }
 
@@ -80,14 +80,14 @@ func (b *bench) workCounts(ctx context.Context) (*workCounts, error) {
 	if err := conn.QueryRow(ctx, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").Scan(&w.commits); err != nil {
 		return nil, fmt.Errorf("pg_stat_database: %w", err)
 	}
-	rows, err := conn.Query(ctx, "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables WHERE schemaname = $1", b.schema)
+	rows, err := conn.Query(ctx, "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, seq_scan + COALESCE(idx_scan, 0) FROM pg_stat_user_tables WHERE schemaname = $1", b.schema)
 	if err != nil {
 		return nil, fmt.Errorf("pg_stat_user_tables: %w", err)
 	}
 	for rows.Next() {
 		var name string
 		var c tableCounts
-		if err := rows.Scan(&name, &c.ins, &c.upd, &c.del); err != nil {
+		if err := rows.Scan(&name, &c.ins, &c.upd, &c.del, &c.scans); err != nil {
 			return nil, err
 		}
 		w.tables[name] = c
@@ -174,9 +174,9 @@ func printWork(w io.Writer, w0, w1 *workCounts, n float64, unit string) {
 		for _, c := range []struct {
 			what string
 			d    int64
-		}{{"inserted", z.ins - a.ins}, {"updated", z.upd - a.upd}, {"deleted", z.del - a.del}} {
+		}{{"rows inserted", z.ins - a.ins}, {"rows updated", z.upd - a.upd}, {"rows deleted", z.del - a.del}, {"scans (sequential and index: look-ups, updates' and deletes' searches)", z.scans - a.scans}} {
 			if c.d != 0 {
-				fmt.Fprintf(tw, "postgresql\t%s rows %s\t%d\t%.4f\t\n", t, c.what, c.d, float64(c.d)/n)
+				fmt.Fprintf(tw, "postgresql\t%s %s\t%d\t%.4f\t\n", t, c.what, c.d, float64(c.d)/n)
 			}
 		}
 	}
