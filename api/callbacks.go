@@ -74,12 +74,13 @@ type callbackAnswer struct {
 // reportHeld answers a report whose delivery is not recorded yet.
 const reportHeld loa.Status = "held"
 
-// smsCallback takes a gateway's delivery report, finds the delivery it is
-// about by the gateway's message id, and publishes a delivered or
-// undelivered receipt that the ledger folds in. A report about no delivery
-// recorded yet is held until there is one, and acknowledged with 202
+// smsCallback takes a gateway's delivery report and records it through
+// Deps.Reports: applied to the delivery it names by the gateway's message
+// id, or held until the ledger has that delivery — `loa api` hands every
+// report to the ledger on loa.receipts (dispatcher.Reports.ViaLedger).
+// A report recorded but not applied yet is acknowledged with 202
 // {"matched": false, "status": "held"}, so the gateway does not send it
-// again.
+// again; one not recorded is a 503, which it retries.
 func (h *handler) smsCallback(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "provider")
 	cfg, ok := h.deps.SMSCallbacks[name]

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -22,15 +23,20 @@ import (
 	"github.com/loa-hub/loa/producer/direct"
 )
 
-// recordWriter keeps the records it was asked to write.
+// recordWriter keeps the records it was asked to write, or fails them
+// all with fail.
 type recordWriter struct {
 	mu   sync.Mutex
 	recs []producer.Record
+	fail error
 }
 
 func (w *recordWriter) Write(ctx context.Context, recs ...producer.Record) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.fail != nil {
+		return w.fail
+	}
 	w.recs = append(w.recs, recs...)
 	return nil
 }
@@ -251,6 +257,42 @@ func TestSMSCallbackHeldUntilTheLedgerHasTheDelivery(t *testing.T) {
 	}
 	if got := f.receipts.receipts(t); len(got) != 1 || got[0].NotificationID != "n-late" || got[0].Status != loa.StatusDelivered {
 		t.Fatalf("receipts %v", got)
+	}
+}
+
+// TestSMSCallbackThroughTheLedger: with the reports applied by the ledger
+// (dispatcher.Reports.ViaLedger, as `loa api` runs them) a callback is
+// answered 202 "held" once its report is on loa.receipts, without a
+// look-up or a hold in the store, and 503 when Kafka did not take it, so
+// that the gateway sends it again.
+func TestSMSCallbackThroughTheLedger(t *testing.T) {
+	f := newCallbackFixture(t)
+	f.reports.ViaLedger = true
+	f.sent(t, "n-esms", "84912345678", "esms", "esms-00000001")
+	resp, out := f.do(t, "POST", "/v1/callbacks/sms/esms?token="+esmsToken, "", `{"SMSID":"esms-00000001","SendStatus":5}`)
+	if resp.StatusCode != 202 || out["matched"] != false || out["status"] != "held" {
+		t.Fatalf("%d %v", resp.StatusCode, out)
+	}
+	f.receipts.mu.Lock()
+	recs := f.receipts.recs
+	f.receipts.mu.Unlock()
+	if len(recs) != 1 || recs[0].Topic != "cb.loa.receipts" {
+		t.Fatalf("records %+v, want the report on cb.loa.receipts", recs)
+	}
+	rep, _, ok, err := producer.DecodeReport(recs[0].Value)
+	if !ok || err != nil || rep.Provider != "esms" || rep.ProviderID != "esms-00000001" || rep.Status != loa.StatusDelivered {
+		t.Fatalf("report %+v (%v, %v)", rep, ok, err)
+	}
+	if n, err := f.store.HeldReports(context.Background()); err != nil || n != 0 {
+		t.Errorf("%d reports held in the store (%v)", n, err)
+	}
+
+	f.receipts.mu.Lock()
+	f.receipts.fail = errors.New("kafka is down")
+	f.receipts.mu.Unlock()
+	resp, out = f.do(t, "POST", "/v1/callbacks/sms/esms?token="+esmsToken, "", `{"SMSID":"esms-00000001","SendStatus":5}`)
+	if resp.StatusCode != 503 || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("%d %s %v, want a 503 problem", resp.StatusCode, resp.Header.Get("Content-Type"), out)
 	}
 }
 

@@ -180,7 +180,10 @@ type Dispatcher struct {
 	wal      sentLog    // the write-ahead record of sends; nil without a store
 	attempts attemptLog // writes the attempts of codes and alerts (doubt.go)
 	reports  *Reports   // nil without a store
-	marker   *marker
+	// recent is what the ledger folded lately, for the delivery reports
+	// that come after their sends (ledger_reports.go).
+	recent recentSends
+	marker *marker
 	// The urgent lanes' own: claims on UrgentRedis (d.claims without it),
 	// write-ahead record on UrgentStore (d.wal without it), and marker, so
 	// their sends are never recorded behind a broadcast's. Set by Run.

@@ -56,9 +56,12 @@ func (d *Dispatcher) runLedger(ctx context.Context) error {
 			}
 			continue
 		}
+		f := d.decodeLedger(msgs)
+		d.awaitSends(ctx, r.FetchMessage, f)
+		msgs = f.msgs
 		// Finish the batch even while stopping: it is already fetched.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ShutdownTimeout+time.Minute)
-		err = d.foldReceipts(wctx, msgs)
+		err = d.foldBatch(wctx, f)
 		for backoff := 100 * time.Millisecond; err != nil; backoff = min(backoff*2, 10*time.Second) {
 			c.log.Warn("ledger write failed; retrying", slog.Int("receipts", len(msgs)), slog.Any("error", err))
 			select {
@@ -67,7 +70,7 @@ func (d *Dispatcher) runLedger(ctx context.Context) error {
 				return nil // uncommitted: the next run folds them again
 			case <-time.After(backoff):
 			}
-			err = d.foldReceipts(wctx, msgs)
+			err = d.foldBatch(wctx, f)
 		}
 		cancel()
 		if err := r.CommitMessages(context.WithoutCancel(ctx), msgs...); err != nil {
@@ -134,10 +137,16 @@ func (d *Dispatcher) ledgerRows(msgs []kafka.Message) [][]producer.Delivery {
 // the devices whose tokens died. A receipt that cannot be decoded has no
 // better place to go: it is logged and skipped.
 func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) error {
+	return d.foldBatch(ctx, d.decodeLedger(msgs))
+}
+
+// foldBatch is foldReceipts for messages decoded. It leaves f as it was,
+// to be folded again when it fails.
+func (d *Dispatcher) foldBatch(ctx context.Context, f *ledgerFold) error {
 	if d.store == nil {
 		return nil
 	}
-	batches := d.ledgerRows(msgs)
+	batches, reps := f.batches, f.reps
 	for _, r := range receiptsOf(batches) {
 		// A dead token is deactivated here, from its receipt, so every
 		// replica learns it through the same event and nothing is sent
@@ -147,6 +156,16 @@ func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) err
 				return err
 			}
 		}
+	}
+	// Delivery reports: their rows go with the receipts, in a batch of
+	// their own after them (the ledger's precedence puts a report above
+	// its send, whatever the order).
+	reportRows, held, err := d.resolveReports(ctx, batches, reps)
+	if err != nil {
+		return err
+	}
+	if len(reportRows) > 0 {
+		batches = append(batches[:len(batches):len(batches)], reportRows)
 	}
 	// Messages from fan-out carry hundreds of receipts each: write them in
 	// transactions of about ledgerTxRows receipts, in order, a message
@@ -162,9 +181,17 @@ func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) err
 		}
 		start = end
 	}
+	d.recent.add(batches)
+	// Reports whose sends are nowhere yet wait for them, held; the offsets
+	// are committed only once they are.
+	if err := d.store.HoldReports(ctx, held); err != nil {
+		return err
+	}
 	// Delivery reports that came before these sends were recorded: apply
 	// them now, looking only for the sends of this batch. Only SMS
-	// gateways report.
+	// gateways report. The reports just held are looked for once more: a
+	// send another ledger recorded between the look-up and the hold would
+	// otherwise wait for the sweep.
 	var sent map[string][]string
 	for _, r := range receiptsOf(batches) {
 		if r.Channel == string(channels.SMS) && r.ProviderID != "" && r.Status == loa.StatusSent {
@@ -173,6 +200,12 @@ func (d *Dispatcher) foldReceipts(ctx context.Context, msgs []kafka.Message) err
 			}
 			sent[r.Provider] = append(sent[r.Provider], r.ProviderID)
 		}
+	}
+	for _, h := range held {
+		if sent == nil {
+			sent = make(map[string][]string)
+		}
+		sent[h.Provider] = append(sent[h.Provider], h.ProviderID)
 	}
 	if sent != nil {
 		if _, err := d.reports.MatchSent(ctx, sent); err != nil {

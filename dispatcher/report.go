@@ -39,6 +39,10 @@ type Reports struct {
 	// SweepEvery is how often Run matches and expires held reports.
 	// Default one minute.
 	SweepEvery time.Duration
+	// ViaLedger makes Record write each report to loa.receipts for the
+	// ledger to apply (see Record), instead of looking its delivery up
+	// and holding it here.
+	ViaLedger bool
 
 	q reportQueue
 	// queued, for tests, is called when a report queues behind a group
@@ -69,12 +73,29 @@ type DeliveryReport = producer.DeliveryReport
 // look-up, hold and receipt write per report would cost the database and
 // Kafka more than the send did. Record returns when its own report is
 // recorded, whatever its ctx does meanwhile.
+//
+// With ViaLedger, Record writes the report to loa.receipts and returns
+// not matched once Kafka has it (acks=all, as every receipt): the ledger,
+// which folds the send's receipt too, applies it — usually in the very
+// transaction that records the send, or else after looking the send up —
+// and holds it only if the send is nowhere yet. A gateway that reports
+// within milliseconds of accepting a message is ahead of the ledger
+// nearly every time; looked up and held here, each report was a row
+// written and deleted again and a second write of its delivery's row.
 func (r *Reports) Record(ctx context.Context, rep DeliveryReport) (matched bool, err error) {
 	if rep.Status != loa.StatusDelivered && rep.Status != loa.StatusUndelivered {
 		return false, fmt.Errorf("dispatcher: delivery report status %q", rep.Status)
 	}
 	if rep.ProviderID == "" {
 		return false, errors.New("dispatcher: a delivery report without the provider's message id")
+	}
+	if r.ViaLedger {
+		rec := producer.Record{Topic: r.names.Topic(topics.Receipts), Key: rep.Provider + "/" + rep.ProviderID,
+			Value: producer.EncodeReport(rep, r.now())}
+		if err := r.pub.Write(ctx, rec); err != nil {
+			return false, fmt.Errorf("dispatcher: publish a delivery report: %w", err)
+		}
+		return false, nil
 	}
 	q := queuedReport{rep: rep, done: make(chan reportResult, 1)}
 	r.q.mu.Lock()

@@ -162,6 +162,52 @@ func DecodeReceipts(value []byte) ([]Receipt, error) {
 	return rs, nil
 }
 
+// reportPrefix starts a loa.receipts message that carries a delivery
+// report (EncodeReport) rather than receipts.
+var reportPrefix = []byte(`{"report":`)
+
+// reportMessage is a delivery report as it travels on loa.receipts: it
+// names the provider's message, not the delivery, which only the ledger
+// can find (a report often comes before the send's receipt is folded).
+type reportMessage struct {
+	Report struct {
+		Provider   string     `json:"provider"`
+		ProviderID string     `json:"provider_id"`
+		Status     loa.Status `json:"status"`
+		Reason     string     `json:"reason,omitempty"`
+		At         time.Time  `json:"at"`
+	} `json:"report"`
+}
+
+// EncodeReport is the loa.receipts message value of r, received at at.
+// Ledgers before this format skip it as an undecodable receipt: their
+// dispatchers must be upgraded before the processes that write it.
+func EncodeReport(r DeliveryReport, at time.Time) []byte {
+	var m reportMessage
+	m.Report.Provider, m.Report.ProviderID, m.Report.Status, m.Report.Reason, m.Report.At = r.Provider, r.ProviderID, r.Status, r.Reason, at.UTC()
+	b, _ := json.Marshal(m) // strings, a status and a time: cannot fail
+	return b
+}
+
+// DecodeReport decodes a loa.receipts message that carries a delivery
+// report (EncodeReport). ok is false for a message of receipts, which
+// DecodeReceipts reads; err is set for a report message that is not
+// valid or names no provider's message.
+func DecodeReport(value []byte) (r DeliveryReport, at time.Time, ok bool, err error) {
+	if !bytes.HasPrefix(bytes.TrimLeft(value, " \t\r\n"), reportPrefix) {
+		return DeliveryReport{}, time.Time{}, false, nil
+	}
+	var m reportMessage
+	if err := json.Unmarshal(value, &m); err != nil {
+		return DeliveryReport{}, time.Time{}, true, err
+	}
+	if m.Report.Provider == "" || m.Report.ProviderID == "" {
+		return DeliveryReport{}, time.Time{}, true, errors.New("a delivery report without its provider's message")
+	}
+	return DeliveryReport{Provider: m.Report.Provider, ProviderID: m.Report.ProviderID, Status: m.Report.Status, Reason: m.Report.Reason},
+		m.Report.At, true, nil
+}
+
 // DeliveryReport is a carrier's word on one message: the provider
 // instance that accepted it, the provider's id for it, and a final status.
 type DeliveryReport struct {

@@ -878,6 +878,9 @@ func (r *result) print(w io.Writer) {
 			r.pushes, r.cfg.devices, r.toLastPush.Seconds())
 		if r.codes != nil {
 			r.codes.print(w)
+			if r.work0 != nil && r.work1 != nil && r.codes.accepted > 0 {
+				printWork(w, r.work0, r.work1, float64(r.codes.accepted), "code")
+			}
 		}
 		return
 	}
@@ -938,7 +941,7 @@ func (r *result) print(w io.Writer) {
 		r.codes.print(w)
 	}
 	if r.work0 != nil && r.work1 != nil {
-		printWork(w, r.work0, r.work1, n)
+		printWork(w, r.work0, r.work1, n, "push")
 	}
 	if len(r.perDispatcher) > 1 {
 		var parts []string

@@ -32,7 +32,7 @@ type workCounts struct {
 	redis   map[string]redisCmd
 }
 
-type tableCounts struct{ ins, upd, del int64 }
+type tableCounts struct{ ins, upd, del, scans int64 }
 
 type redisCmd struct{ calls, usec int64 }
 
@@ -80,14 +80,14 @@ func (b *bench) workCounts(ctx context.Context) (*workCounts, error) {
 	if err := conn.QueryRow(ctx, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").Scan(&w.commits); err != nil {
 		return nil, fmt.Errorf("pg_stat_database: %w", err)
 	}
-	rows, err := conn.Query(ctx, "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables WHERE schemaname = $1", b.schema)
+	rows, err := conn.Query(ctx, "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, seq_scan + COALESCE(idx_scan, 0) FROM pg_stat_user_tables WHERE schemaname = $1", b.schema)
 	if err != nil {
 		return nil, fmt.Errorf("pg_stat_user_tables: %w", err)
 	}
 	for rows.Next() {
 		var name string
 		var c tableCounts
-		if err := rows.Scan(&name, &c.ins, &c.upd, &c.del); err != nil {
+		if err := rows.Scan(&name, &c.ins, &c.upd, &c.del, &c.scans); err != nil {
 			return nil, err
 		}
 		w.tables[name] = c
@@ -136,11 +136,16 @@ func parseCommandStats(info string) map[string]redisCmd {
 	return out
 }
 
-// printWork prints what changed between w0 and w1, per push of n.
-func printWork(w io.Writer, w0, w1 *workCounts, n float64) {
-	fmt.Fprintf(w, "\nwork a push asked of the services (approval → ledger complete; PostgreSQL's counts read %v later):\n", pgStatsDelay)
+// printWork prints what changed between w0 and w1, per unit (a push, or
+// with -stop-after-codes a code) of n.
+func printWork(w io.Writer, w0, w1 *workCounts, n float64, unit string) {
+	until := "ledger complete"
+	if unit != "push" {
+		until = "the codes collected"
+	}
+	fmt.Fprintf(w, "\nwork a %s asked of the services (approval → %s; PostgreSQL's counts read %v later):\n", unit, until, pgStatsDelay)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "service\twhat\tcount\tper push\t")
+	fmt.Fprintf(tw, "service\twhat\tcount\tper %s\t\n", unit)
 	var kt []string
 	for t := range w1.kafka {
 		if w1.kafka[t] != w0.kafka[t] {
@@ -169,9 +174,9 @@ func printWork(w io.Writer, w0, w1 *workCounts, n float64) {
 		for _, c := range []struct {
 			what string
 			d    int64
-		}{{"inserted", z.ins - a.ins}, {"updated", z.upd - a.upd}, {"deleted", z.del - a.del}} {
+		}{{"rows inserted", z.ins - a.ins}, {"rows updated", z.upd - a.upd}, {"rows deleted", z.del - a.del}, {"scans (sequential and index: look-ups, updates' and deletes' searches)", z.scans - a.scans}} {
 			if c.d != 0 {
-				fmt.Fprintf(tw, "postgresql\t%s rows %s\t%d\t%.4f\t\n", t, c.what, c.d, float64(c.d)/n)
+				fmt.Fprintf(tw, "postgresql\t%s %s\t%d\t%.4f\t\n", t, c.what, c.d, float64(c.d)/n)
 			}
 		}
 	}
@@ -192,8 +197,8 @@ func printWork(w io.Writer, w0, w1 *workCounts, n float64) {
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].usec > cmds[j].usec })
 	for _, c := range cmds {
-		fmt.Fprintf(tw, "redis\t%s (%.1f µs a push inside Redis)\t%d\t%.4f\t\n", c.name, float64(c.usec)/n, c.calls, float64(c.calls)/n)
+		fmt.Fprintf(tw, "redis\t%s (%.1f µs a %s inside Redis)\t%d\t%.4f\t\n", c.name, float64(c.usec)/n, unit, c.calls, float64(c.calls)/n)
 	}
-	fmt.Fprintf(tw, "redis\tcommands, all (%.1f µs a push; a script's own commands count too)\t%d\t%.4f\t\n", float64(usec)/n, calls, float64(calls)/n)
+	fmt.Fprintf(tw, "redis\tcommands, all (%.1f µs a %s; a script's own commands count too)\t%d\t%.4f\t\n", float64(usec)/n, unit, calls, float64(calls)/n)
 	tw.Flush()
 }

@@ -213,7 +213,9 @@ func buildSending(ctx context.Context, cfg config, s *services, m *metrics.Metri
 				slog.String("notification_id", e.NotificationID), slog.String("title", e.Title), slog.String("body", body))
 		})
 	}
-	reports := smppReports{reports: dispatcher.NewReports(s.store, s.pub, s.names, log.With(slog.String("component", "reports"))), log: log}
+	rp := dispatcher.NewReports(s.store, s.pub, s.names, log.With(slog.String("component", "reports")))
+	rp.ViaLedger = true // applied, or held, by the ledger
+	reports := smppReports{reports: rp, log: log}
 	return buildChannels(ctx, cfg.Providers, s.rdb, cfg.RedisKeyPrefix, s.outbox, reports, log, m)
 }
 
@@ -298,7 +300,9 @@ func buildAPI(ctx context.Context, cfg config, s *services, m *metrics.Metrics, 
 	// Operators' dead letters, and SMS delivery reports (a provider
 	// without LOA_SMS_<NAME>_CALLBACK_TOKEN takes none).
 	deps.DeadLetters = dispatcher.NewDeadLetters(s.store, s.pub)
-	deps.Reports = dispatcher.NewReports(s.store, s.pub, s.names, log.With(slog.String("component", "reports")))
+	reports := dispatcher.NewReports(s.store, s.pub, s.names, log.With(slog.String("component", "reports")))
+	reports.ViaLedger = true // applied, or held, by the ledger
+	deps.Reports = reports
 	deps.SMSCallbacks = map[string]api.CallbackConfig{}
 	for _, p := range cfg.Providers.SMS {
 		if p.Type == "smpp" {
