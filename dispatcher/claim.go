@@ -32,6 +32,14 @@ const (
 	// had begun when its sender died, so that nobody knows whether the
 	// provider took it; it is never sent again (see Dispatcher.inDoubt).
 	inDoubt
+	// midCall: the caller now holds a delivery whose claim says its
+	// provider call had begun ("a:", see Claims.MarkCalling) — its own
+	// from an earlier handling, or taken over from a sender whose lease
+	// lapsed. Unless the write-ahead record says it was sent, it is in
+	// doubt, even when the record has no attempt: the attempt's row is
+	// written behind the call and may not have been committed. A renewal
+	// (fan-out batches) reads it as held.
+	midCall
 )
 
 // Claims coordinates senders on every replica through Redis so each
@@ -39,7 +47,8 @@ const (
 // not lost when a sender dies holding it (its lease lapses).
 //
 // A claim is a key per delivery: "p:<owner>:<deadline>" while a sender
-// holds it, "s" once sent. A lease's key outlives its deadline, so the
+// holds it, "a:<owner>:<deadline>" once its provider call has begun (a
+// code's attempt, MarkCalling), "s" once sent, "d" in doubt. A lease's key outlives its deadline, so the
 // sender that takes a lapsed lease over learns that its holder died
 // (takenOver) and can look in the write-ahead record of sends. Every claim
 // also checks the epoch key, which is written once per Redis data set: a
@@ -88,8 +97,11 @@ func (c *Claims) on(rdb redis.UniversalClient) *Claims {
 // state per key (claimState's numbers), or {-1} when the epoch is not the
 // caller's. "s" is a sent delivery, "d" one in doubt. A key the owner holds already is renewed (reclaimed); an
 // old-style lease without a deadline ("p:<owner>") is busy until its key
-// expires. A new key — nearly every key of a broadcast — is taken by one
-// SET NX; only a key that exists is read.
+// expires. A calling claim ("a:") keeps its prefix when renewed or taken
+// over, and reads as midCall: whoever holds it next must not send it
+// without the write-ahead record saying it was sent. A new key — nearly
+// every key of a broadcast — is taken by one SET NX; only a key that
+// exists is read.
 var claimScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[3] then return {-1} end
 local t = redis.call('TIME')
@@ -108,33 +120,52 @@ for i = 2, #KEYS do
   elseif v == 'd' then
     st = 5
   else
-    local o, d = string.match(v, '^p:([^:]*):(%d+)$')
+    local k, o, d = string.match(v, '^([pa]):([^:]*):(%d+)$')
+    local held = lease
+    if k == 'a' then held = 'a' .. string.sub(lease, 2) end
     if o == ARGV[1] then
-      redis.call('SET', KEYS[i], lease, 'PX', ARGV[4])
+      redis.call('SET', KEYS[i], held, 'PX', ARGV[4])
       st = 4
     elseif not d or tonumber(d) > now then
       st = 2
     else
-      redis.call('SET', KEYS[i], lease, 'PX', ARGV[4])
+      redis.call('SET', KEYS[i], held, 'PX', ARGV[4])
       st = 3
     end
+    if k == 'a' and st ~= 2 then st = 6 end
   end
   out[i - 1] = st
 end
 return out`)
 
-// releaseScript deletes those of KEYS that ARGV[1] holds.
+// releaseScript deletes those of KEYS that ARGV[1] holds, calling or not.
 var releaseScript = redis.NewScript(`
-local pre = 'p:' .. ARGV[1] .. ':'
+local pre = ':' .. ARGV[1] .. ':'
 local n = 0
 for i = 1, #KEYS do
   local v = redis.call('GET', KEYS[i])
-  if v and string.sub(v, 1, #pre) == pre then
+  if v and (string.sub(v, 1, 1) == 'p' or string.sub(v, 1, 1) == 'a') and string.sub(v, 2, #pre + 1) == pre then
     redis.call('DEL', KEYS[i])
     n = n + 1
   end
 end
 return n`)
+
+// callingScript turns the claim KEYS[2] that ARGV[1] holds into a calling
+// one ("a:<owner>:<deadline>", a lease of ARGV[2] ms, the key living
+// ARGV[4] ms) and returns 1, if the epoch KEYS[1] is ARGV[3]; it returns 0
+// when the claim is not the caller's any more (its lease lapsed and
+// another sender took it, or Redis lost it) or the epoch changed.
+var callingScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[3] then return 0 end
+local v = redis.call('GET', KEYS[2])
+if not v then return 0 end
+local o = string.match(v, '^[pa]:([^:]*):%d+$')
+if o ~= ARGV[1] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('SET', KEYS[2], 'a:' .. ARGV[1] .. ':' .. (now + tonumber(ARGV[2])), 'PX', ARGV[4])
+return 1`)
 
 // epochScript returns the epoch KEYS[1], creating it — Redis's clock in
 // microseconds, a colon, ARGV[1] — when it is missing.
@@ -267,9 +298,13 @@ type claimQueue struct {
 type oneClaim struct {
 	rkey, owner string
 	also        func(redis.Pipeliner)
-	st          claimState
-	err         error
-	done        chan bool // true: the caller's turn to claim the group that queued
+	// calling: not a claim but MarkCalling's turn of a held claim into a
+	// calling one; ok is its answer.
+	calling bool
+	ok      bool
+	st      claimState
+	err     error
+	done    chan bool // true: the caller's turn to claim the group that queued
 }
 
 // claimOne is claimKeys for one key, gathered with the claims of other
@@ -291,7 +326,36 @@ func (c *Claims) claimOne(ctx context.Context, rkey, owner string, also func(red
 		}
 		return states[0], nil
 	}
-	q := &oneClaim{rkey: rkey, owner: owner, also: also, done: make(chan bool, 1)}
+	q := c.queue(ctx, &oneClaim{rkey: rkey, owner: owner, also: also})
+	return q.st, q.err
+}
+
+// MarkCalling turns owner's claim on rkey into a calling one, right before
+// its provider call: from then on, a sender that takes the delivery over,
+// or handles its message again, takes it for in doubt unless the
+// write-ahead record says it was sent (see midCall). It reports false when
+// the claim is not owner's any more: the delivery must not be sent. It
+// goes with the claims under way (claimOne), in their round trip.
+func (c *Claims) MarkCalling(ctx context.Context, rkey, owner string) (bool, error) {
+	if c.grp == nil {
+		return c.markCalling(ctx, rkey, owner)
+	}
+	q := c.queue(ctx, &oneClaim{rkey: rkey, owner: owner, calling: true})
+	return q.ok, q.err
+}
+
+func (c *Claims) markCalling(ctx context.Context, rkey, owner string) (bool, error) {
+	epoch, _ := c.Epoch()
+	n, err := callingScript.Run(ctx, c.rdb, []string{c.epochKey(), rkey}, owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds()).Int64()
+	if err != nil {
+		return false, fmt.Errorf("dispatcher: mark calling: %w", err)
+	}
+	return n == 1, nil
+}
+
+// queue runs q in the next group's round trip, and returns it settled.
+func (c *Claims) queue(ctx context.Context, q *oneClaim) *oneClaim {
+	q.done = make(chan bool, 1)
 	g := c.grp
 	g.mu.Lock()
 	g.pending = append(g.pending, q)
@@ -301,7 +365,7 @@ func (c *Claims) claimOne(ctx context.Context, rkey, owner string, also func(red
 			g.queued()
 		}
 		if lead := <-q.done; !lead {
-			return q.st, q.err
+			return q
 		}
 		g.mu.Lock()
 	}
@@ -326,7 +390,7 @@ func (c *Claims) claimOne(ctx context.Context, rkey, owner string, also func(red
 			o.done <- false
 		}
 	}
-	return q.st, q.err
+	return q
 }
 
 // claimGroupTimeout bounds one group's round trip (and the claims
@@ -335,6 +399,11 @@ const claimGroupTimeout = 10 * time.Second
 
 // claimBatch claims batch in one pipeline and sets each claim's outcome.
 func (c *Claims) claimBatch(ctx context.Context, batch []*oneClaim) {
+	if len(batch) == 1 && batch[0].calling {
+		o := batch[0]
+		o.ok, o.err = c.markCalling(ctx, o.rkey, o.owner)
+		return
+	}
 	if len(batch) == 1 {
 		o := batch[0]
 		states, err := c.claimKeys(ctx, []string{o.rkey}, o.owner, o.also)
@@ -348,13 +417,29 @@ func (c *Claims) claimBatch(ctx context.Context, batch []*oneClaim) {
 	pipe := c.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
 	for i, o := range batch {
-		cmds[i] = claimScript.EvalSha(ctx, pipe, []string{c.epochKey(), o.rkey}, o.owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds())
+		script := claimScript
+		if o.calling {
+			script = callingScript
+		}
+		cmds[i] = script.EvalSha(ctx, pipe, []string{c.epochKey(), o.rkey}, o.owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds())
 		if o.also != nil {
 			o.also(pipe)
 		}
 	}
 	_, _ = pipe.Exec(ctx) // each command holds its own answer or error
 	for i, o := range batch {
+		if o.calling {
+			n, err := cmds[i].Int64()
+			if redis.HasErrorPrefix(err, "NOSCRIPT") {
+				o.ok, o.err = c.markCalling(ctx, o.rkey, o.owner) // loads it
+				continue
+			}
+			o.ok = err == nil && n == 1
+			if err != nil {
+				o.err = fmt.Errorf("dispatcher: mark calling: %w", err)
+			}
+			continue
+		}
 		res, err := cmds[i].Int64Slice()
 		if err == nil && len(res) == 1 && res[0] >= 0 {
 			o.st = claimState(res[0])
