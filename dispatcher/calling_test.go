@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 	"github.com/loa-hub/loa/internal/testenv"
 )
 
-// TestCallingClaims: a held claim turned calling (MarkCalling) keeps its
+// TestCallingClaims: a claim taken calling at once, or a held claim turned
+// calling (MarkCalling), keeps its
 // prefix when its owner renews it and when another takes it over once
 // its lease lapsed, and reads as midCall to both; it is busy to others
 // while its lease lives; only its owner turns it calling or releases it.
@@ -103,7 +105,7 @@ func TestCallingClaims(t *testing.T) {
 			}
 			var wg sync.WaitGroup
 			wg.Add(1)
-			go func() { defer wg.Done(); g.claimOne(ctx, c.redisKey(keyOf("code-0", "sms", "0")), "owner-c", nil) }()
+			go func() { defer wg.Done(); g.claimOne(ctx, c.redisKey(keyOf("code-0", "sms", "0")), "owner-c", "p", nil) }()
 			<-h.entered
 			var okMine, okTheirs bool
 			var stOther claimState
@@ -111,7 +113,7 @@ func TestCallingClaims(t *testing.T) {
 			wg.Add(3)
 			go func() { defer wg.Done(); okMine, errs[0] = g.MarkCalling(ctx, mine, "owner-c") }()
 			go func() { defer wg.Done(); okTheirs, errs[1] = g.MarkCalling(ctx, theirs, "owner-c") }()
-			go func() { defer wg.Done(); stOther, errs[2] = g.claimOne(ctx, other, "owner-c", nil) }()
+			go func() { defer wg.Done(); stOther, errs[2] = g.claimOne(ctx, other, "owner-c", "a", nil) }()
 			deadline := time.After(30 * time.Second)
 			for range 3 {
 				select {
@@ -127,6 +129,9 @@ func TestCallingClaims(t *testing.T) {
 			}
 			if trips := h.with(mine); len(trips) != 1 || !strings.Contains(strings.Join(trips[0], "\n"), other) {
 				t.Errorf("the queued turns and claim did not share one round trip: %q", trips)
+			}
+			if v, err := c.rdb.Get(ctx, other).Result(); err != nil || !strings.HasPrefix(v, "a:owner-c:") {
+				t.Errorf("a claim taken calling at once: %q (%v)", v, err)
 			}
 		})
 	}
@@ -260,19 +265,21 @@ func TestACallingClaimLeftBehindIsInDoubt(t *testing.T) {
 	})
 }
 
-// TestACodeWhoseClaimWasTakenIsNotCalled: when a code's claim is no
-// longer its sender's at the moment of the call (its lease lapsed while it
-// waited for its turn, and another sender holds it), the gateway is not
-// called; the message is handled again, and the code sent once, by the
-// claim's holder.
+// TestACodeWhoseClaimWasTakenIsNotCalled: when a code waited long for its
+// turn (its dispatcher's clock moves a lease on) and its claim is no
+// longer its sender's at the moment of the call (another sender holds
+// it), the gateway is not called; the message is handled again, and the
+// code sent once, by the claim's holder.
 func TestACodeWhoseClaimWasTakenIsNotCalled(t *testing.T) {
 	oneBackend(t, func(t *testing.T, r *rig) {
 		const id, phone = "code-taken", "84911130003"
 		var d *Dispatcher
 		var once sync.Once
+		var ahead atomic.Int64 // how far the dispatcher's clock is ahead
 		spy := &claimSpy{Channel: r.chans[channels.SMS], r: r, d: func() *Dispatcher { return d }}
 		spy.before = func(ctx context.Context, m channels.Message) {
 			once.Do(func() {
+				ahead.Store(int64(d.claims.Lease)) // a long wait for its turn
 				// Another sender's lease, lapsing in a second (Redis's clock).
 				tm, err := r.rdb.Time(ctx).Result()
 				if err != nil {
@@ -286,7 +293,10 @@ func TestACodeWhoseClaimWasTakenIsNotCalled(t *testing.T) {
 			})
 		}
 		r.chans[channels.SMS] = spy
-		r.start(t, func(x *Dispatcher) { d = x })
+		r.start(t, func(x *Dispatcher) {
+			d = x
+			x.now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+		})
 		r.publishCode(t, id, phone)
 		ds := waitFinal(t, r, id, 1)
 		if ds[0].Status != loa.StatusSent {

@@ -93,7 +93,8 @@ func (c *Claims) on(rdb redis.UniversalClient) *Claims {
 }
 
 // claimScript claims KEYS[2..] for ARGV[1] with a lease of ARGV[2] ms, the
-// keys living ARGV[4] ms, if the epoch KEYS[1] is ARGV[3]; it returns a
+// keys living ARGV[4] ms, if the epoch KEYS[1] is ARGV[3] — held ("p:"), or
+// calling at once ("a:") when ARGV[5] is "a"; it returns a
 // state per key (claimState's numbers), or {-1} when the epoch is not the
 // caller's. "s" is a sent delivery, "d" one in doubt. A key the owner holds already is renewed (reclaimed); an
 // old-style lease without a deadline ("p:<owner>") is busy until its key
@@ -106,7 +107,7 @@ var claimScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[3] then return {-1} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lease = 'p:' .. ARGV[1] .. ':' .. (now + tonumber(ARGV[2]))
+local lease = (ARGV[5] or 'p') .. ':' .. ARGV[1] .. ':' .. (now + tonumber(ARGV[2]))
 local out = {}
 for i = 2, #KEYS do
   local st = 0
@@ -122,7 +123,7 @@ for i = 2, #KEYS do
   else
     local k, o, d = string.match(v, '^([pa]):([^:]*):(%d+)$')
     local held = lease
-    if k == 'a' then held = 'a' .. string.sub(lease, 2) end
+    if k == 'a' then held = 'a:' .. string.sub(lease, 3) end
     if o == ARGV[1] then
       redis.call('SET', KEYS[i], held, 'PX', ARGV[4])
       st = 4
@@ -230,13 +231,14 @@ const claimChunk = 128
 // claiming: EpochStart then says from when Redis's sent marks can be
 // trusted.
 func (c *Claims) ClaimKeys(ctx context.Context, rkeys []string, owner string) ([]claimState, error) {
-	return c.claimKeys(ctx, rkeys, owner, nil)
+	return c.claimKeys(ctx, rkeys, owner, "p", nil)
 }
 
 // claimKeys is ClaimKeys with also's commands (when not nil) queued
 // beside the first claim, so that they share its round trip to Redis:
 // they have been answered when it returns, unless it returns an error.
-func (c *Claims) claimKeys(ctx context.Context, rkeys []string, owner string, also func(redis.Pipeliner)) ([]claimState, error) {
+// A prefix "a" takes new claims calling at once (see MarkCalling).
+func (c *Claims) claimKeys(ctx context.Context, rkeys []string, owner, prefix string, also func(redis.Pipeliner)) ([]claimState, error) {
 	out := make([]claimState, 0, len(rkeys))
 	for start := 0; start < len(rkeys); start += claimChunk {
 		chunk := rkeys[start:min(start+claimChunk, len(rkeys))]
@@ -244,7 +246,7 @@ func (c *Claims) claimKeys(ctx context.Context, rkeys []string, owner string, al
 		keys = append(append(keys, c.epochKey()), chunk...)
 		for try := 0; ; try++ {
 			epoch, _ := c.Epoch()
-			args := []any{owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds()}
+			args := []any{owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds(), leasePrefix(prefix)}
 			var cmd *redis.Cmd
 			if also != nil {
 				pipe := c.rdb.Pipeline()
@@ -298,10 +300,12 @@ type claimQueue struct {
 type oneClaim struct {
 	rkey, owner string
 	also        func(redis.Pipeliner)
-	// calling: not a claim but MarkCalling's turn of a held claim into a
+	// prefix is the claim's: "p" held, "a" calling at once.
+	prefix string
+	// turn: not a claim but MarkCalling's turn of a held claim into a
 	// calling one; ok is its answer.
-	calling bool
-	ok      bool
+	turn bool
+	ok   bool
 	st      claimState
 	err     error
 	done    chan bool // true: the caller's turn to claim the group that queued
@@ -317,30 +321,32 @@ type oneClaim struct {
 // also commands answered, as claimKeys would; a claim the pipeline could
 // not settle (the script not loaded, the epoch changed) is claimed again
 // alone. It returns when its own claim is, whatever ctx does meanwhile
-// (bounded by claimGroupTimeout).
-func (c *Claims) claimOne(ctx context.Context, rkey, owner string, also func(redis.Pipeliner)) (claimState, error) {
+// (bounded by claimGroupTimeout). prefix is the claim's (claimKeys).
+func (c *Claims) claimOne(ctx context.Context, rkey, owner, prefix string, also func(redis.Pipeliner)) (claimState, error) {
 	if c.grp == nil {
-		states, err := c.claimKeys(ctx, []string{rkey}, owner, also)
+		states, err := c.claimKeys(ctx, []string{rkey}, owner, prefix, also)
 		if err != nil {
 			return 0, err
 		}
 		return states[0], nil
 	}
-	q := c.queue(ctx, &oneClaim{rkey: rkey, owner: owner, also: also})
+	q := c.queue(ctx, &oneClaim{rkey: rkey, owner: owner, also: also, prefix: prefix})
 	return q.st, q.err
 }
 
-// MarkCalling turns owner's claim on rkey into a calling one, right before
-// its provider call: from then on, a sender that takes the delivery over,
-// or handles its message again, takes it for in doubt unless the
-// write-ahead record says it was sent (see midCall). It reports false when
-// the claim is not owner's any more: the delivery must not be sent. It
-// goes with the claims under way (claimOne), in their round trip.
+// MarkCalling turns owner's claim on rkey into a calling one (or renews
+// one that is calling already), right before its provider call: from then
+// on, a sender that takes the delivery over, or handles its message again,
+// takes it for in doubt unless the write-ahead record says it was sent
+// (see midCall). It reports false when the claim is not owner's any more:
+// the delivery must not be sent. It goes with the claims under way
+// (claimOne), in their round trip. A code is claimed calling at once;
+// MarkCalling checks the claim of one that waited long for its turn.
 func (c *Claims) MarkCalling(ctx context.Context, rkey, owner string) (bool, error) {
 	if c.grp == nil {
 		return c.markCalling(ctx, rkey, owner)
 	}
-	q := c.queue(ctx, &oneClaim{rkey: rkey, owner: owner, calling: true})
+	q := c.queue(ctx, &oneClaim{rkey: rkey, owner: owner, turn: true})
 	return q.ok, q.err
 }
 
@@ -399,14 +405,14 @@ const claimGroupTimeout = 10 * time.Second
 
 // claimBatch claims batch in one pipeline and sets each claim's outcome.
 func (c *Claims) claimBatch(ctx context.Context, batch []*oneClaim) {
-	if len(batch) == 1 && batch[0].calling {
+	if len(batch) == 1 && batch[0].turn {
 		o := batch[0]
 		o.ok, o.err = c.markCalling(ctx, o.rkey, o.owner)
 		return
 	}
 	if len(batch) == 1 {
 		o := batch[0]
-		states, err := c.claimKeys(ctx, []string{o.rkey}, o.owner, o.also)
+		states, err := c.claimKeys(ctx, []string{o.rkey}, o.owner, o.prefix, o.also)
 		if err == nil {
 			o.st = states[0]
 		}
@@ -417,18 +423,18 @@ func (c *Claims) claimBatch(ctx context.Context, batch []*oneClaim) {
 	pipe := c.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
 	for i, o := range batch {
-		script := claimScript
-		if o.calling {
-			script = callingScript
+		if o.turn {
+			cmds[i] = callingScript.EvalSha(ctx, pipe, []string{c.epochKey(), o.rkey}, o.owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds())
+		} else {
+			cmds[i] = claimScript.EvalSha(ctx, pipe, []string{c.epochKey(), o.rkey}, o.owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds(), leasePrefix(o.prefix))
 		}
-		cmds[i] = script.EvalSha(ctx, pipe, []string{c.epochKey(), o.rkey}, o.owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds())
 		if o.also != nil {
 			o.also(pipe)
 		}
 	}
 	_, _ = pipe.Exec(ctx) // each command holds its own answer or error
 	for i, o := range batch {
-		if o.calling {
+		if o.turn {
 			n, err := cmds[i].Int64()
 			if redis.HasErrorPrefix(err, "NOSCRIPT") {
 				o.ok, o.err = c.markCalling(ctx, o.rkey, o.owner) // loads it
@@ -451,12 +457,20 @@ func (c *Claims) claimBatch(ctx context.Context, batch []*oneClaim) {
 		}
 		// Not loaded, or not this epoch: as claimKeys does (its also
 		// commands have been answered).
-		states, err := c.claimKeys(ctx, []string{o.rkey}, o.owner, nil)
+		states, err := c.claimKeys(ctx, []string{o.rkey}, o.owner, o.prefix, nil)
 		if err == nil {
 			o.st = states[0]
 		}
 		o.err = err
 	}
+}
+
+// leasePrefix is the claim script's ARGV[5] for prefix: held unless "a".
+func leasePrefix(prefix string) string {
+	if prefix == "a" {
+		return "a"
+	}
+	return "p"
 }
 
 // Epoch returns the Redis epoch this client last saw and when it began

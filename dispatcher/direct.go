@@ -148,8 +148,16 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 	// the claim's own round trip to Redis (or, when the configuration
 	// brings its own look-up, at the same time), on the way of every code.
 	withdrawn := d.lookUpWithdrawal(ctx, dv.env, p.NotificationID)
+	// A code is claimed calling at once (see attempt): its claim is its
+	// attempt's record in Redis.
+	prefix := "p"
+	if d.callsAtClaim(dv.env) {
+		prefix = "a"
+	}
+	var claimedAt time.Time
 	for {
-		st, err := claims.claimOne(ctx, rkey, owner, withdrawn.queue())
+		claimedAt = d.now()
+		st, err := claims.claimOne(ctx, rkey, owner, prefix, withdrawn.queue())
 		if err != nil {
 			return outcome{}, err
 		}
@@ -220,7 +228,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 	dv.clock.mark(stageClaimed)
 
 	mk.begin()
-	sctx, at := d.attemptingClaimed(ctx, dv.env, key, claims, rkey, owner)
+	sctx, at := d.attemptingClaimed(ctx, dv.env, key, claims, rkey, owner, claimedAt)
 	if at != nil {
 		at.clock = dv.clock
 	}
