@@ -306,9 +306,9 @@ type oneClaim struct {
 	// calling one; ok is its answer.
 	turn bool
 	ok   bool
-	st      claimState
-	err     error
-	done    chan bool // true: the caller's turn to claim the group that queued
+	st   claimState
+	err  error
+	done chan bool // true: the caller's turn to claim the group that queued
 }
 
 // claimOne is claimKeys for one key, gathered with the claims of other
