@@ -266,17 +266,22 @@ type callingKey struct{}
 // WithCalling returns a context carrying f, which the channel stack calls
 // (through Calling) right before it calls the provider, after every wait
 // for a turn (a rate limit): the moment from which the provider may have
-// the message. The dispatcher writes a code's or an alert's attempt ahead
-// there. f may be called more than once (a send tried again in place).
-func WithCalling(ctx context.Context, f func()) context.Context {
+// the message. The dispatcher records a code's or an alert's attempt
+// there. f may be called more than once (a send tried again in place). An
+// error from f means the message must not be sent now: the layer returns
+// it, as a Transient error that wraps ErrNotAttempted, without calling the
+// provider.
+func WithCalling(ctx context.Context, f func() error) context.Context {
 	return context.WithValue(ctx, callingKey{}, f)
 }
 
-// Calling calls the function ctx carries from WithCalling, if any. The
-// layer of a channel stack nearest the provider calls it right before
-// each provider call.
-func Calling(ctx context.Context) {
-	if f, ok := ctx.Value(callingKey{}).(func()); ok {
-		f()
+// Calling calls the function ctx carries from WithCalling, if any, and
+// returns its error. The layer of a channel stack nearest the provider
+// calls it right before each provider call, and does not call the
+// provider when it fails.
+func Calling(ctx context.Context) error {
+	if f, ok := ctx.Value(callingKey{}).(func() error); ok {
+		return f()
 	}
+	return nil
 }

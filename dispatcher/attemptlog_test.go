@@ -55,12 +55,15 @@ func (w *heldWAL) wrote(events ...string) bool {
 }
 
 // calling is a channel that says it calls the provider (channels.Calling)
-// before it sends, as the providers' clients do: an at-most-once
-// delivery's attempt is written then.
+// before it sends, as the layer of a channel stack nearest the provider
+// does (the rate limiter): an at-most-once delivery's attempt is written
+// then, and a failed hook stops the send.
 type calling struct{ channels.Channel }
 
 func (c calling) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
-	channels.Calling(ctx)
+	if err := channels.Calling(ctx); err != nil {
+		return channels.Result{}, err
+	}
 	return c.Channel.Send(ctx, m)
 }
 
@@ -81,6 +84,10 @@ func TestCodesSentMarkGoesWithOtherCodesAttempts(t *testing.T) {
 			d = x
 			wal.sentLog = x.wal
 			x.wal = wal
+			// Codes' attempts committed before their calls, as alerts'
+			// (LOA_CODE_ATTEMPT_FIRST=postgres): code-b's held write
+			// holds code-b, and code-c's attempt waits behind it.
+			x.cfg.CodeAttemptRowFirst = true
 		})
 		released := false
 		t.Cleanup(func() {

@@ -32,6 +32,14 @@ const (
 	// had begun when its sender died, so that nobody knows whether the
 	// provider took it; it is never sent again (see Dispatcher.inDoubt).
 	inDoubt
+	// midCall: the caller now holds a delivery whose claim says its
+	// provider call had begun ("a:", see Claims.MarkCalling) — its own
+	// from an earlier handling, or taken over from a sender whose lease
+	// lapsed. Unless the write-ahead record says it was sent, it is in
+	// doubt, even when the record has no attempt: the attempt's row is
+	// written behind the call and may not have been committed. A renewal
+	// (fan-out batches) reads it as held.
+	midCall
 )
 
 // Claims coordinates senders on every replica through Redis so each
@@ -39,7 +47,8 @@ const (
 // not lost when a sender dies holding it (its lease lapses).
 //
 // A claim is a key per delivery: "p:<owner>:<deadline>" while a sender
-// holds it, "s" once sent. A lease's key outlives its deadline, so the
+// holds it, "a:<owner>:<deadline>" once its provider call has begun (a
+// code's attempt, MarkCalling), "s" once sent, "d" in doubt. A lease's key outlives its deadline, so the
 // sender that takes a lapsed lease over learns that its holder died
 // (takenOver) and can look in the write-ahead record of sends. Every claim
 // also checks the epoch key, which is written once per Redis data set: a
@@ -84,17 +93,21 @@ func (c *Claims) on(rdb redis.UniversalClient) *Claims {
 }
 
 // claimScript claims KEYS[2..] for ARGV[1] with a lease of ARGV[2] ms, the
-// keys living ARGV[4] ms, if the epoch KEYS[1] is ARGV[3]; it returns a
+// keys living ARGV[4] ms, if the epoch KEYS[1] is ARGV[3] — held ("p:"), or
+// calling at once ("a:") when ARGV[5] is "a"; it returns a
 // state per key (claimState's numbers), or {-1} when the epoch is not the
 // caller's. "s" is a sent delivery, "d" one in doubt. A key the owner holds already is renewed (reclaimed); an
 // old-style lease without a deadline ("p:<owner>") is busy until its key
-// expires. A new key — nearly every key of a broadcast — is taken by one
-// SET NX; only a key that exists is read.
+// expires. A calling claim ("a:") keeps its prefix when renewed or taken
+// over, and reads as midCall: whoever holds it next must not send it
+// without the write-ahead record saying it was sent. A new key — nearly
+// every key of a broadcast — is taken by one SET NX; only a key that
+// exists is read.
 var claimScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[3] then return {-1} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lease = 'p:' .. ARGV[1] .. ':' .. (now + tonumber(ARGV[2]))
+local lease = (ARGV[5] or 'p') .. ':' .. ARGV[1] .. ':' .. (now + tonumber(ARGV[2]))
 local out = {}
 for i = 2, #KEYS do
   local st = 0
@@ -108,33 +121,52 @@ for i = 2, #KEYS do
   elseif v == 'd' then
     st = 5
   else
-    local o, d = string.match(v, '^p:([^:]*):(%d+)$')
+    local k, o, d = string.match(v, '^([pa]):([^:]*):(%d+)$')
+    local held = lease
+    if k == 'a' then held = 'a:' .. string.sub(lease, 3) end
     if o == ARGV[1] then
-      redis.call('SET', KEYS[i], lease, 'PX', ARGV[4])
+      redis.call('SET', KEYS[i], held, 'PX', ARGV[4])
       st = 4
     elseif not d or tonumber(d) > now then
       st = 2
     else
-      redis.call('SET', KEYS[i], lease, 'PX', ARGV[4])
+      redis.call('SET', KEYS[i], held, 'PX', ARGV[4])
       st = 3
     end
+    if k == 'a' and st ~= 2 then st = 6 end
   end
   out[i - 1] = st
 end
 return out`)
 
-// releaseScript deletes those of KEYS that ARGV[1] holds.
+// releaseScript deletes those of KEYS that ARGV[1] holds, calling or not.
 var releaseScript = redis.NewScript(`
-local pre = 'p:' .. ARGV[1] .. ':'
+local pre = ':' .. ARGV[1] .. ':'
 local n = 0
 for i = 1, #KEYS do
   local v = redis.call('GET', KEYS[i])
-  if v and string.sub(v, 1, #pre) == pre then
+  if v and (string.sub(v, 1, 1) == 'p' or string.sub(v, 1, 1) == 'a') and string.sub(v, 2, #pre + 1) == pre then
     redis.call('DEL', KEYS[i])
     n = n + 1
   end
 end
 return n`)
+
+// callingScript turns the claim KEYS[2] that ARGV[1] holds into a calling
+// one ("a:<owner>:<deadline>", a lease of ARGV[2] ms, the key living
+// ARGV[4] ms) and returns 1, if the epoch KEYS[1] is ARGV[3]; it returns 0
+// when the claim is not the caller's any more (its lease lapsed and
+// another sender took it, or Redis lost it) or the epoch changed.
+var callingScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[3] then return 0 end
+local v = redis.call('GET', KEYS[2])
+if not v then return 0 end
+local o = string.match(v, '^[pa]:([^:]*):%d+$')
+if o ~= ARGV[1] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('SET', KEYS[2], 'a:' .. ARGV[1] .. ':' .. (now + tonumber(ARGV[2])), 'PX', ARGV[4])
+return 1`)
 
 // epochScript returns the epoch KEYS[1], creating it — Redis's clock in
 // microseconds, a colon, ARGV[1] — when it is missing.
@@ -199,13 +231,14 @@ const claimChunk = 128
 // claiming: EpochStart then says from when Redis's sent marks can be
 // trusted.
 func (c *Claims) ClaimKeys(ctx context.Context, rkeys []string, owner string) ([]claimState, error) {
-	return c.claimKeys(ctx, rkeys, owner, nil)
+	return c.claimKeys(ctx, rkeys, owner, "p", nil)
 }
 
 // claimKeys is ClaimKeys with also's commands (when not nil) queued
 // beside the first claim, so that they share its round trip to Redis:
 // they have been answered when it returns, unless it returns an error.
-func (c *Claims) claimKeys(ctx context.Context, rkeys []string, owner string, also func(redis.Pipeliner)) ([]claimState, error) {
+// A prefix "a" takes new claims calling at once (see MarkCalling).
+func (c *Claims) claimKeys(ctx context.Context, rkeys []string, owner, prefix string, also func(redis.Pipeliner)) ([]claimState, error) {
 	out := make([]claimState, 0, len(rkeys))
 	for start := 0; start < len(rkeys); start += claimChunk {
 		chunk := rkeys[start:min(start+claimChunk, len(rkeys))]
@@ -213,7 +246,7 @@ func (c *Claims) claimKeys(ctx context.Context, rkeys []string, owner string, al
 		keys = append(append(keys, c.epochKey()), chunk...)
 		for try := 0; ; try++ {
 			epoch, _ := c.Epoch()
-			args := []any{owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds()}
+			args := []any{owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds(), leasePrefix(prefix)}
 			var cmd *redis.Cmd
 			if also != nil {
 				pipe := c.rdb.Pipeline()
@@ -267,9 +300,15 @@ type claimQueue struct {
 type oneClaim struct {
 	rkey, owner string
 	also        func(redis.Pipeliner)
-	st          claimState
-	err         error
-	done        chan bool // true: the caller's turn to claim the group that queued
+	// prefix is the claim's: "p" held, "a" calling at once.
+	prefix string
+	// turn: not a claim but MarkCalling's turn of a held claim into a
+	// calling one; ok is its answer.
+	turn bool
+	ok   bool
+	st   claimState
+	err  error
+	done chan bool // true: the caller's turn to claim the group that queued
 }
 
 // claimOne is claimKeys for one key, gathered with the claims of other
@@ -282,16 +321,47 @@ type oneClaim struct {
 // also commands answered, as claimKeys would; a claim the pipeline could
 // not settle (the script not loaded, the epoch changed) is claimed again
 // alone. It returns when its own claim is, whatever ctx does meanwhile
-// (bounded by claimGroupTimeout).
-func (c *Claims) claimOne(ctx context.Context, rkey, owner string, also func(redis.Pipeliner)) (claimState, error) {
+// (bounded by claimGroupTimeout). prefix is the claim's (claimKeys).
+func (c *Claims) claimOne(ctx context.Context, rkey, owner, prefix string, also func(redis.Pipeliner)) (claimState, error) {
 	if c.grp == nil {
-		states, err := c.claimKeys(ctx, []string{rkey}, owner, also)
+		states, err := c.claimKeys(ctx, []string{rkey}, owner, prefix, also)
 		if err != nil {
 			return 0, err
 		}
 		return states[0], nil
 	}
-	q := &oneClaim{rkey: rkey, owner: owner, also: also, done: make(chan bool, 1)}
+	q := c.queue(ctx, &oneClaim{rkey: rkey, owner: owner, also: also, prefix: prefix})
+	return q.st, q.err
+}
+
+// MarkCalling turns owner's claim on rkey into a calling one (or renews
+// one that is calling already), right before its provider call: from then
+// on, a sender that takes the delivery over, or handles its message again,
+// takes it for in doubt unless the write-ahead record says it was sent
+// (see midCall). It reports false when the claim is not owner's any more:
+// the delivery must not be sent. It goes with the claims under way
+// (claimOne), in their round trip. A code is claimed calling at once;
+// MarkCalling checks the claim of one that waited long for its turn.
+func (c *Claims) MarkCalling(ctx context.Context, rkey, owner string) (bool, error) {
+	if c.grp == nil {
+		return c.markCalling(ctx, rkey, owner)
+	}
+	q := c.queue(ctx, &oneClaim{rkey: rkey, owner: owner, turn: true})
+	return q.ok, q.err
+}
+
+func (c *Claims) markCalling(ctx context.Context, rkey, owner string) (bool, error) {
+	epoch, _ := c.Epoch()
+	n, err := callingScript.Run(ctx, c.rdb, []string{c.epochKey(), rkey}, owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds()).Int64()
+	if err != nil {
+		return false, fmt.Errorf("dispatcher: mark calling: %w", err)
+	}
+	return n == 1, nil
+}
+
+// queue runs q in the next group's round trip, and returns it settled.
+func (c *Claims) queue(ctx context.Context, q *oneClaim) *oneClaim {
+	q.done = make(chan bool, 1)
 	g := c.grp
 	g.mu.Lock()
 	g.pending = append(g.pending, q)
@@ -301,7 +371,7 @@ func (c *Claims) claimOne(ctx context.Context, rkey, owner string, also func(red
 			g.queued()
 		}
 		if lead := <-q.done; !lead {
-			return q.st, q.err
+			return q
 		}
 		g.mu.Lock()
 	}
@@ -326,7 +396,7 @@ func (c *Claims) claimOne(ctx context.Context, rkey, owner string, also func(red
 			o.done <- false
 		}
 	}
-	return q.st, q.err
+	return q
 }
 
 // claimGroupTimeout bounds one group's round trip (and the claims
@@ -335,9 +405,14 @@ const claimGroupTimeout = 10 * time.Second
 
 // claimBatch claims batch in one pipeline and sets each claim's outcome.
 func (c *Claims) claimBatch(ctx context.Context, batch []*oneClaim) {
+	if len(batch) == 1 && batch[0].turn {
+		o := batch[0]
+		o.ok, o.err = c.markCalling(ctx, o.rkey, o.owner)
+		return
+	}
 	if len(batch) == 1 {
 		o := batch[0]
-		states, err := c.claimKeys(ctx, []string{o.rkey}, o.owner, o.also)
+		states, err := c.claimKeys(ctx, []string{o.rkey}, o.owner, o.prefix, o.also)
 		if err == nil {
 			o.st = states[0]
 		}
@@ -348,13 +423,29 @@ func (c *Claims) claimBatch(ctx context.Context, batch []*oneClaim) {
 	pipe := c.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
 	for i, o := range batch {
-		cmds[i] = claimScript.EvalSha(ctx, pipe, []string{c.epochKey(), o.rkey}, o.owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds())
+		if o.turn {
+			cmds[i] = callingScript.EvalSha(ctx, pipe, []string{c.epochKey(), o.rkey}, o.owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds())
+		} else {
+			cmds[i] = claimScript.EvalSha(ctx, pipe, []string{c.epochKey(), o.rkey}, o.owner, c.Lease.Milliseconds(), epoch, c.SentTTL.Milliseconds(), leasePrefix(o.prefix))
+		}
 		if o.also != nil {
 			o.also(pipe)
 		}
 	}
 	_, _ = pipe.Exec(ctx) // each command holds its own answer or error
 	for i, o := range batch {
+		if o.turn {
+			n, err := cmds[i].Int64()
+			if redis.HasErrorPrefix(err, "NOSCRIPT") {
+				o.ok, o.err = c.markCalling(ctx, o.rkey, o.owner) // loads it
+				continue
+			}
+			o.ok = err == nil && n == 1
+			if err != nil {
+				o.err = fmt.Errorf("dispatcher: mark calling: %w", err)
+			}
+			continue
+		}
 		res, err := cmds[i].Int64Slice()
 		if err == nil && len(res) == 1 && res[0] >= 0 {
 			o.st = claimState(res[0])
@@ -366,12 +457,20 @@ func (c *Claims) claimBatch(ctx context.Context, batch []*oneClaim) {
 		}
 		// Not loaded, or not this epoch: as claimKeys does (its also
 		// commands have been answered).
-		states, err := c.claimKeys(ctx, []string{o.rkey}, o.owner, nil)
+		states, err := c.claimKeys(ctx, []string{o.rkey}, o.owner, o.prefix, nil)
 		if err == nil {
 			o.st = states[0]
 		}
 		o.err = err
 	}
+}
+
+// leasePrefix is the claim script's ARGV[5] for prefix: held unless "a".
+func leasePrefix(prefix string) string {
+	if prefix == "a" {
+		return "a"
+	}
+	return "p"
 }
 
 // Epoch returns the Redis epoch this client last saw and when it began

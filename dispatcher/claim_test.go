@@ -302,7 +302,7 @@ func TestClaimsArrivingTogetherShareARoundTrip(t *testing.T) {
 				if i == 3 {
 					also = func(p redis.Pipeliner) { lookedUp = p.Get(ctx, base.prefix+"looked-up") }
 				}
-				st, err := c.claimOne(ctx, key(i), "owner-a", also)
+				st, err := c.claimOne(ctx, key(i), "owner-a", "p", also)
 				results <- result{i, st, err}
 			}
 			go claim(0) // alone; its round trip waits

@@ -148,8 +148,16 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 	// the claim's own round trip to Redis (or, when the configuration
 	// brings its own look-up, at the same time), on the way of every code.
 	withdrawn := d.lookUpWithdrawal(ctx, dv.env, p.NotificationID)
+	// A code is claimed calling at once (see attempt): its claim is its
+	// attempt's record in Redis.
+	prefix := "p"
+	if d.callsAtClaim(dv.env) {
+		prefix = "a"
+	}
+	var claimedAt time.Time
 	for {
-		st, err := claims.claimOne(ctx, rkey, owner, withdrawn.queue())
+		claimedAt = d.now()
+		st, err := claims.claimOne(ctx, rkey, owner, prefix, withdrawn.queue())
 		if err != nil {
 			return outcome{}, err
 		}
@@ -179,11 +187,13 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 			}
 			continue
 		}
-		if st == takenOver || st == reclaimed || d.mayHaveLostMarks(dv.m, dv.env) {
+		if st == takenOver || st == reclaimed || st == midCall || d.mayHaveLostMarks(dv.m, dv.env) {
 			var wal walCheck
 			sent, err := wal.sent(ctx, d, dv.env.ID, key)
 			if err != nil {
-				claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
+				if st != midCall { // a calling claim lapses as it is, and says so again
+					claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
+				}
 				return outcome{}, err
 			}
 			if sent {
@@ -195,7 +205,12 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 				}
 				return outcome{status: loa.StatusSent, duplicate: true, reason: "already sent (write-ahead record)"}, nil
 			}
-			doubt, err := wal.inDoubt(ctx, d, dv.env, key)
+			// A calling claim is in doubt whatever the record's attempts:
+			// the row of the attempt is written behind the call.
+			doubt := st == midCall
+			if !doubt {
+				doubt, err = wal.inDoubt(ctx, d, dv.env, key)
+			}
 			if err != nil {
 				claims.ReleaseKeys(context.WithoutCancel(ctx), []string{rkey}, owner)
 				return outcome{}, err
@@ -213,10 +228,13 @@ func (d *Dispatcher) deliver(ctx context.Context, dv delivery, p producer.Direct
 	dv.clock.mark(stageClaimed)
 
 	mk.begin()
-	sctx, at := d.attempting(ctx, dv.env, key)
+	sctx, at := d.attemptingClaimed(ctx, dv.env, key, claims, rkey, owner, claimedAt)
 	if at != nil {
 		at.clock = dv.clock
 	}
+	// The outcome, and the message's offset after it, wait for the
+	// attempt's row when it is written behind the call.
+	defer at.wait()
 	back := d.atProvider(dv.env.Lane)
 	r, err := d.send(sctx, dv.env, channel, d.message(dv, p), history)
 	back()

@@ -97,6 +97,12 @@ type Config struct {
 	// the bulk lane does, instead of one fetch request for all the
 	// partitions a broker leads (groupFetcher, the default).
 	UrgentReader bool
+	// CodeAttemptRowFirst commits a code's attempt in the write-ahead
+	// record before its provider call, as an alert's, instead of recording
+	// it in the code's claim in Redis and writing the row behind the call
+	// (see attempt): for a Redis that may lose its data (no persistence),
+	// at the cost of a PostgreSQL commit on every code's way.
+	CodeAttemptRowFirst bool
 }
 
 // DefaultConfig returns the defaults: generous budgets for codes and

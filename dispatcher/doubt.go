@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -16,7 +17,8 @@ import (
 // Codes and alerts are sent at most once, even when their sender dies in
 // the middle of a send. Before the provider is called for such a
 // delivery (after any wait for its turn), its attempt is written ahead (a row of the write-ahead record under
-// "attempt:<event>"); when the provider refused it, or it was not
+// "attempt:<event>"; a code's is recorded in its Redis claim first and its
+// row written behind the call, see attempt); when the provider refused it, or it was not
 // attempted after all, that is written too ("unsent:<event>"), and
 // when the provider took it the marker records it sent as for any send. A
 // sender that takes a delivery over from one that died (or handles its
@@ -59,16 +61,51 @@ func unsentEvent(env producer.Envelope) string { return "unsent:" + env.ID }
 // at-most-once lane, written when the channel stack is about to call the
 // provider (channels.Calling): a send that is still waiting for its turn
 // when its sender dies is not in doubt, only one the provider may have.
+//
+// A code's attempt (claims set) is recorded first in Redis, in its
+// claim: a code is claimed calling ("a:", see Claims.MarkCalling) in its
+// claim's own round trip, and the provider is called as soon as its turn
+// comes; its row in the write-ahead record is queued behind the call, in
+// the attempt log that also writes the code's sent mark (or its unsent
+// record) after it, so the row is committed before the code's outcome is
+// — and its Kafka offset with it. A sender that takes over a calling
+// claim, or handles its message again, takes the code for in doubt unless
+// the record says it was sent, even when the row was not committed (the
+// sender died first). So a code waits for no round trip of its own
+// between its claim and its provider call; a code that waited long for
+// its turn (a third of the lease) has its claim checked and renewed
+// first, and is not sent if the claim is no longer its sender's. The cost:
+// a sender that dies between a code's claim and its call leaves the code
+// in doubt rather than sent by the next, and a Redis that loses its data
+// while a sender dies in the same moment could let a code be sent again.
+// LOA_CODE_ATTEMPT_FIRST=postgres commits the row before the call
+// instead, as for an alert; so does a code whose claim could not be
+// checked (Redis away).
 type attempt struct {
 	d       *Dispatcher
 	env     producer.Envelope
 	key     deliveryKey
 	once    sync.Once
 	written bool
+	// err, once begun: the send must not go on (the claim is not the
+	// sender's any more).
+	err error
+	// claims, rkey and owner: the code's claim, taken calling at
+	// claimedAt, when its attempt is recorded in Redis first.
+	claims      *Claims
+	rkey, owner string
+	claimedAt   time.Time
+	// behind is closed once the row queued behind the call is written
+	// (or its write failed); nil when it was written before the call.
+	behind chan struct{}
 	// clock observes when the send got its turn and its attempt was
 	// written.
 	clock *stageClock
 }
+
+// errClaimLost is an attempt's error when the delivery's claim is no
+// longer its sender's at the moment of the call.
+var errClaimLost = errors.New("dispatcher: the delivery's claim lapsed before its provider call; not sent, handled again")
 
 // attempting returns ctx for the send of delivery k of env, which writes
 // the attempt ahead of the provider call, and the attempt; ctx itself and
@@ -85,23 +122,93 @@ func (d *Dispatcher) attempting(ctx context.Context, env producer.Envelope, k de
 	return channels.WithCalling(ctx, a.begin), a
 }
 
-func (a *attempt) begin() {
+// callsAtClaim reports whether env's delivery is claimed calling at once,
+// its attempt recorded in its claim (see attempt): a code's, unless the
+// configuration asks for the row first.
+func (d *Dispatcher) callsAtClaim(env producer.Envelope) bool {
+	return d.wal != nil && env.Lane == topics.LaneOTP && !d.cfg.CodeAttemptRowFirst
+}
+
+// attemptingClaimed is attempting for a code held by owner's claim rkey
+// in claims, taken at claimedAt: when it was claimed calling, its row is
+// written behind the call (see attempt).
+func (d *Dispatcher) attemptingClaimed(ctx context.Context, env producer.Envelope, k deliveryKey, claims *Claims, rkey, owner string, claimedAt time.Time) (context.Context, *attempt) {
+	ctx, a := d.attempting(ctx, env, k)
+	if a != nil && d.callsAtClaim(env) {
+		a.claims, a.rkey, a.owner, a.claimedAt = claims, rkey, owner, claimedAt
+	}
+	return ctx, a
+}
+
+func (a *attempt) begin() error {
 	a.once.Do(func() {
 		// The send steps out of the urgent work while at its provider
 		// (see urgency); writing its attempt is the dispatcher's work.
 		a.d.urgency.add(1)
 		defer a.d.urgency.add(-1)
 		a.clock.mark(stageCalling)
+		if a.claims != nil && a.inClaim() {
+			a.behind = make(chan struct{})
+			done := a.d.attempts.queue(a.d, []sqlstore.SentGroup{{EventID: attemptEvent(a.env), Keys: a.key[:]}})
+			go func() {
+				err := <-done
+				if err != nil {
+					a.d.log.Warn("write-ahead record of a code's attempt failed; its claim in Redis still says the send began", slog.Any("error", err))
+				}
+				a.written = err == nil // read after behind is closed
+				close(a.behind)
+			}()
+			a.clock.mark(stageWritten)
+			return
+		}
+		if a.err != nil {
+			return
+		}
 		a.written = a.d.logKeys(attemptEvent(a.env), a.key,
 			"write-ahead record of an attempt failed; a crash during this send may repeat it")
 		a.clock.mark(stageWritten)
 	})
+	return a.err
+}
+
+// inClaim reports whether the code's claim records its attempt: at once
+// when it was claimed a moment ago; when it waited a third of its lease
+// or more for its turn, after a round trip that checks the claim is still
+// its sender's and renews it (MarkCalling) — if it is not, a.err says the
+// code must not be sent. False when Redis could not be asked: the row is
+// then committed first.
+func (a *attempt) inClaim() bool {
+	if a.d.now().Sub(a.claimedAt) < a.claims.Lease/3 {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	held, err := a.claims.MarkCalling(ctx, a.rkey, a.owner)
+	cancel()
+	switch {
+	case err != nil:
+		a.d.log.Warn("checking a code's claim before its call failed; writing its attempt ahead in PostgreSQL", slog.Any("error", err))
+		return false
+	case !held:
+		a.err = errClaimLost
+		return false
+	}
+	return true
+}
+
+// wait returns once the attempt's row queued behind the call is written
+// (at once when there is none): before the delivery's outcome, and so its
+// Kafka offset, is committed.
+func (a *attempt) wait() {
+	if a != nil && a.behind != nil {
+		<-a.behind
+	}
 }
 
 // unsent records that the attempt did not reach the provider after all,
 // or the provider refused it, so that handling the message again sends
 // it. Nothing is written when no attempt was.
 func (a *attempt) unsent() {
+	a.wait()
 	if a == nil || !a.written {
 		return
 	}
@@ -154,6 +261,32 @@ func (l *attemptLog) writeGroups(d *Dispatcher, groups []sqlstore.SentGroup) err
 		return <-row.done
 	}
 	l.writing = true
+	l.mu.Unlock()
+	l.drain(d)
+	return <-row.done
+}
+
+// queue is writeGroups without the wait: the returned channel has the
+// write's outcome. Rows queued later are written in the same statement or
+// a later one, never before.
+func (l *attemptLog) queue(d *Dispatcher, groups []sqlstore.SentGroup) <-chan error {
+	row := attemptRows{groups: groups, done: make(chan error, 1)}
+	l.mu.Lock()
+	l.pending = append(l.pending, row)
+	if l.writing {
+		l.mu.Unlock()
+		return row.done
+	}
+	l.writing = true
+	l.mu.Unlock()
+	go l.drain(d)
+	return row.done
+}
+
+// drain writes what has queued, again and again while more comes, by
+// the caller that set writing.
+func (l *attemptLog) drain(d *Dispatcher) {
+	l.mu.Lock()
 	for {
 		rows := l.pending
 		l.pending = nil
@@ -181,7 +314,7 @@ func (l *attemptLog) writeGroups(d *Dispatcher, groups []sqlstore.SentGroup) err
 		if len(l.pending) == 0 {
 			l.writing = false
 			l.mu.Unlock()
-			return <-row.done
+			return
 		}
 	}
 }

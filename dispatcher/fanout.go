@@ -200,16 +200,19 @@ claiming:
 				b.outcomes[i] = doubted(false)
 				continue
 			}
-			if st == takenOver || st == reclaimed || d.mayHaveLostMarks(b.m, b.env) {
+			if st == takenOver || st == reclaimed || st == midCall || d.mayHaveLostMarks(b.m, b.env) {
 				sent, err := wal.sent(b.ctx, d, b.env.ID, b.keys[i])
-				var doubt bool
-				if err == nil && !sent {
+				// A calling claim is in doubt unless recorded sent (see midCall).
+				doubt := st == midCall
+				if err == nil && !sent && !doubt {
 					doubt, err = wal.inDoubt(b.ctx, d, b.env, b.keys[i])
 				}
 				if err != nil {
-					b.mu.Lock()
-					b.release = append(b.release, b.rkeys[i])
-					b.mu.Unlock()
+					if st != midCall {
+						b.mu.Lock()
+						b.release = append(b.release, b.rkeys[i])
+						b.mu.Unlock()
+					}
 					b.fail(err)
 					break claiming
 				}

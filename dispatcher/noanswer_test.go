@@ -30,7 +30,9 @@ type unanswered struct {
 }
 
 func (c *unanswered) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
-	channels.Calling(ctx) // as the rate limit layer does before the provider call
+	if err := channels.Calling(ctx); err != nil { // as the rate limit layer does before the provider call
+		return channels.Result{}, err
+	}
 	if c.refused != nil && c.refused(m) {
 		c.mu.Lock()
 		first := !c.seen[m.To]

@@ -490,7 +490,9 @@ func (c deadOnKill) Send(ctx context.Context, m channels.Message) (channels.Resu
 		return channels.Result{}, ctx.Err()
 	default:
 	}
-	channels.Calling(ctx) // as the rate limit layer does before the provider call
+	if err := channels.Calling(ctx); err != nil { // as the rate limit layer does before the provider call
+		return channels.Result{}, err
+	}
 	if c.killed.Load() {
 		// Killed while the attempt was being written: a dead process
 		// makes no call.

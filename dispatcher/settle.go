@@ -95,6 +95,11 @@ func (d *Dispatcher) send(ctx context.Context, env producer.Envelope, channel ch
 		if o := d.queued[env.Lane][msg.Channel]; err == nil && o != nil {
 			o.Observe(d.now().Sub(env.CreatedAt).Seconds())
 		}
+		if errors.Is(err, errClaimLost) {
+			// Not called: another sender holds the delivery now, or Redis
+			// lost the claim; handling the message again settles it.
+			return sendResult{}, err
+		}
 		if errors.Is(err, channels.ErrNotAttempted) && ctx.Err() != nil && !env.Expired(d.now()) {
 			// Stopping while it waited for its turn: hand the message back
 			// rather than send it to a retry tier.

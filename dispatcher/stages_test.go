@@ -1,7 +1,6 @@
 package dispatcher
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -13,15 +12,6 @@ import (
 	"github.com/loa-hub/loa/internal/topics"
 )
 
-// callingFirst calls the dispatcher's hook before each send, as the
-// layer of a channel stack nearest the provider does (the rate limiter).
-type callingFirst struct{ channels.Channel }
-
-func (c callingFirst) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
-	channels.Calling(ctx)
-	return c.Channel.Send(ctx, m)
-}
-
 // TestCodeStagesObserved: a code is observed once at every stage of its
 // way in loa_delivery_stage_seconds, from the publisher's acknowledged
 // write to its sent mark, under the otp lane.
@@ -32,7 +22,7 @@ func TestCodeStagesObserved(t *testing.T) {
 			m.DeliveryStage(string(l), "writing").Observe(writing.Seconds())
 			m.DeliveryStage(string(l), "published").Observe(published.Seconds())
 		})
-		r.chans[channels.SMS] = callingFirst{r.chans[channels.SMS]}
+		r.chans[channels.SMS] = calling{r.chans[channels.SMS]}
 		r.publishCode(t, "code-stages", "84912345670")
 		r.start(t, func(d *Dispatcher) { d.setMetrics(m) })
 		ctx := waitCtx(t)

@@ -702,6 +702,9 @@ func (c *Channel) Send(ctx context.Context, m channels.Message) (channels.Result
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	channels.Calling(ctx) // from here the provider may have it
+	if err := channels.Calling(ctx); err != nil { // from here the provider may have it
+		return channels.Result{}, &channels.Error{Class: channels.Transient, Provider: c.name, Code: "not_called",
+			Err: fmt.Errorf("%w: %w", channels.ErrNotAttempted, err)}
+	}
 	return c.inner.Send(ctx, m)
 }

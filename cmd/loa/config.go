@@ -66,6 +66,10 @@ type config struct {
 	// kafka-go's Reader, a fetch a partition, instead of the one fetch a
 	// broker (LOA_DISPATCHER_URGENT_FETCH=reader; default one).
 	UrgentReader bool
+	// CodeAttemptRowFirst commits a code's attempt in PostgreSQL before
+	// its provider call instead of recording it in its Redis claim first
+	// (LOA_CODE_ATTEMPT_FIRST=postgres; default redis).
+	CodeAttemptRowFirst bool
 	// Nice is the least nice value the process runs at (LOA_NICE; applied
 	// by main).
 	Nice           int
@@ -158,6 +162,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.UrgentReader = true
 	default:
 		errs = append(errs, fmt.Errorf("LOA_DISPATCHER_URGENT_FETCH: %q is neither one nor reader", v))
+	}
+	switch v := strings.ToLower(strings.TrimSpace(getenv("LOA_CODE_ATTEMPT_FIRST"))); v {
+	case "", "redis":
+	case "postgres":
+		c.CodeAttemptRowFirst = true
+	default:
+		errs = append(errs, fmt.Errorf("LOA_CODE_ATTEMPT_FIRST: %q is neither redis nor postgres", v))
 	}
 	c.Nice = intVar(getenv, "LOA_NICE", 0, 0, 19, &errs)
 	c.RetryTiers = []time.Duration{5 * time.Second, time.Minute, 10 * time.Minute}

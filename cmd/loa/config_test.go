@@ -78,6 +78,15 @@ func TestDispatcherLanesConfig(t *testing.T) {
 	if _, err := load(map[string]string{"LOA_DISPATCHER_URGENT_FETCH": "both"}); err == nil || !strings.Contains(err.Error(), "LOA_DISPATCHER_URGENT_FETCH") {
 		t.Errorf("LOA_DISPATCHER_URGENT_FETCH=both: %v", err)
 	}
+	for v, want := range map[string]bool{"": false, "redis": false, " Postgres ": true} {
+		c, err := load(map[string]string{"LOA_CODE_ATTEMPT_FIRST": v})
+		if err != nil || c.CodeAttemptRowFirst != want {
+			t.Errorf("LOA_CODE_ATTEMPT_FIRST=%q: row first %v, %v; want %v", v, c.CodeAttemptRowFirst, err, want)
+		}
+	}
+	if _, err := load(map[string]string{"LOA_CODE_ATTEMPT_FIRST": "kafka"}); err == nil || !strings.Contains(err.Error(), "LOA_CODE_ATTEMPT_FIRST") {
+		t.Errorf("LOA_CODE_ATTEMPT_FIRST=kafka: %v", err)
+	}
 }
 
 // TestPublicURLConfig: LOA_PUBLIC_URL must be an http(s) address with a

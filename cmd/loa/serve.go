@@ -424,6 +424,7 @@ func buildDispatcher(cfg config, s *services, chans map[channels.Name]channels.C
 	dcfg.BulkShare = cfg.BulkShare
 	dcfg.Lanes, dcfg.Ledger = cfg.DispatcherLanes, cfg.DispatcherLedger
 	dcfg.UrgentReader = cfg.UrgentReader
+	dcfg.CodeAttemptRowFirst = cfg.CodeAttemptRowFirst
 	// The urgent lanes' own connections, where they are consumed.
 	if dispatcher.ConsumesUrgent(dcfg.Lanes) {
 		if err := s.connectUrgent(context.Background(), cfg); err != nil {
