@@ -98,6 +98,13 @@ type Deps struct {
 	// per client address for callers without valid credentials
 	// (*quota.Quota, LOA_PUBLIC_READS_*); nil: unbounded.
 	PublicReads readQuota
+	// PublicReadsInFlight bounds the anonymous reads of the public routes
+	// one client address (an IPv6 /64 as one) may have in progress at once
+	// in this process, each until its answer is written
+	// (LOA_PUBLIC_READS_INFLIGHT); past it 429 at once. A list answer
+	// holds its megabytes until a slow reader takes them: 50 connections
+	// that never read an Open311 list of 1,000 held 103 MB. 0: unbounded.
+	PublicReadsInFlight int
 	// KeyNotifications bounds POST /v1/notifications per API key
 	// (*quota.Quota keyed by the key's id, LOA_KEY_NOTIFICATIONS_*), so
 	// that one noisy or stolen key cannot fill the direct lane that every
@@ -121,6 +128,7 @@ type handler struct {
 	now      func() time.Time
 	ready    *readiness
 	refusals refusalLog
+	inFlight *inFlight // of PublicReadsInFlight; nil: unbounded
 }
 
 // NewHandler returns Loa's HTTP handler. It is safe for concurrent use.
@@ -133,6 +141,9 @@ func NewHandler(deps Deps) http.Handler {
 	}
 	h := &handler{deps: deps, log: deps.Log, now: deps.Now,
 		ready: &readiness{checks: deps.Ready, now: deps.Now, log: deps.Log}}
+	if deps.PublicReadsInFlight > 0 {
+		h.inFlight = &inFlight{max: deps.PublicReadsInFlight, n: map[string]int{}}
+	}
 	r := chi.NewRouter()
 	r.Use(requestID, secureHeaders, h.auditCalls, h.logRequests, h.recoverer, h.checkRequestText)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/loa-hub/loa"
@@ -23,7 +24,7 @@ var _ readQuota = (*quota.Quota)(nil)
 // work. A caller whose credentials are valid (an API key, a session) is
 // not counted; credentials that are not valid count like none.
 func (h *handler) publicRead(next http.Handler) http.Handler {
-	if h.deps.PublicReads == nil {
+	if h.deps.PublicReads == nil && h.inFlight == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -33,15 +34,55 @@ func (h *handler) publicRead(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if ok, wait := h.deps.PublicReads.Allow(r.Context(), quota.AddrKey(h.clientIP(r))); !ok {
-			p := problemOf(&loa.Error{Code: loa.ERateLimited, RetryAfter: max(wait, time.Second),
-				Detail: "too many anonymous requests from this address; retry after the Retry-After seconds, or sign in"})
-			p.Instance = r.URL.Path
-			writeProblem(w, p)
-			return
+		addr := quota.AddrKey(h.clientIP(r))
+		if h.deps.PublicReads != nil {
+			if ok, wait := h.deps.PublicReads.Allow(r.Context(), addr); !ok {
+				p := problemOf(&loa.Error{Code: loa.ERateLimited, RetryAfter: max(wait, time.Second),
+					Detail: "too many anonymous requests from this address; retry after the Retry-After seconds, or sign in"})
+				p.Instance = r.URL.Path
+				writeProblem(w, p)
+				return
+			}
+		}
+		if h.inFlight != nil {
+			if !h.inFlight.acquire(addr) {
+				p := problemOf(&loa.Error{Code: loa.ERateLimited, RetryAfter: time.Second,
+					Detail: "too many anonymous requests from this address are in progress; retry when one has been read, or sign in"})
+				p.Instance = r.URL.Path
+				writeProblem(w, p)
+				return
+			}
+			defer h.inFlight.release(addr)
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// inFlight counts the anonymous public reads each client address has in
+// progress (Deps.PublicReadsInFlight). Safe for concurrent use.
+type inFlight struct {
+	mu  sync.Mutex
+	max int
+	n   map[string]int
+}
+
+// acquire takes one of addr's places, or reports false when it has max.
+func (f *inFlight) acquire(addr string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n[addr] >= f.max {
+		return false
+	}
+	f.n[addr]++
+	return true
+}
+
+func (f *inFlight) release(addr string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n[addr]--; f.n[addr] <= 0 {
+		delete(f.n, addr)
+	}
 }
 
 // keyQuota bounds the requests of one authenticated API key through q

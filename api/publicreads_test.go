@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/loa-hub/loa/internal/quota"
 	"github.com/loa-hub/loa/internal/sqlstore"
 	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/producer/feedback"
 )
 
 // TestAnonymousReadsAreBoundedPerAddress: past its quota an address's
@@ -109,5 +111,84 @@ func TestANoisyKeyCannotFillTheDirectLane(t *testing.T) {
 	f.clock.Advance(10 * time.Second)
 	if resp, p := f.do(t, "POST", "/v1/notifications", "noisy-key", body(7)); resp.StatusCode != 202 {
 		t.Errorf("the noisy key in the next window: %d %v", resp.StatusCode, p)
+	}
+}
+
+// blockingFeedback is the store of the feedback service with ListFeedback
+// held until release is closed; entered gets a value as each call begins.
+type blockingFeedback struct {
+	*sqlstore.DB
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingFeedback) ListFeedback(ctx context.Context, f feedback.Filter) ([]feedback.Feedback, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return b.DB.ListFeedback(ctx, f)
+}
+
+// TestAnAddressHasFewAnonymousReadsInProgress: an answer holds its bytes
+// until the caller reads them, and a list is megabytes (an Open311 list
+// of 1,000 matters of 1 KB: 1.5 MB; 50 connections that never read it
+// held 103 MB of the API's heap). Past LOA_PUBLIC_READS_INFLIGHT of an
+// address's anonymous public reads in progress, the next is 429 at
+// once, before any work; another address is not held up, and the place
+// is free again once an answer is written.
+func TestAnAddressHasFewAnonymousReadsInProgress(t *testing.T) {
+	bf := &blockingFeedback{entered: make(chan struct{}, 10), release: make(chan struct{})}
+	f := newFeedbackFixtureWith(t, func(d *api.Deps) {
+		d.PublicReadsInFlight = 2
+		trustLoopback(d)
+		bf.DB = d.Store
+		fb, err := feedback.New(d.Feedback.Config(), feedback.Deps{Store: bf, Roles: accountGrants{d.Accounts}, Directory: bf.DB,
+			Log: d.Log, Now: d.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Feedback = fb
+	})
+	const crowd, other = "203.0.113.7", "198.51.100.9"
+	read := func(addr string) <-chan int {
+		out := make(chan int, 1)
+		go func() {
+			req, _ := http.NewRequest("GET", f.srv.URL+"/v1/public/feedback", nil)
+			req.Header.Set("X-Forwarded-For", addr)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				out <- 0
+				return
+			}
+			resp.Body.Close()
+			out <- resp.StatusCode
+		}()
+		return out
+	}
+	first, second := read(crowd), read(crowd)
+	<-bf.entered
+	<-bf.entered
+	third := read(crowd)
+	select {
+	case code := <-third:
+		if code != http.StatusTooManyRequests {
+			t.Errorf("a third read in progress: %d, want 429", code)
+		}
+		third = nil
+	case <-bf.entered:
+		t.Error("a third read of one address reached the store while two were in progress")
+	}
+	elsewhere := read(other)
+	<-bf.entered // another address is not held up
+	close(bf.release)
+	for name, c := range map[string]<-chan int{"first": first, "second": second, "another address's": elsewhere} {
+		if code := <-c; code != http.StatusOK {
+			t.Errorf("the %s read: %d, want 200", name, code)
+		}
+	}
+	if third != nil {
+		<-third // it reached the store, and was released with the others
+	}
+	if code := <-read(crowd); code != http.StatusOK {
+		t.Errorf("a read once the others were answered: %d, want 200", code)
 	}
 }

@@ -103,6 +103,9 @@ type config struct {
 	// PublicReads bounds the anonymous reads of the public routes per
 	// client address (LOA_PUBLIC_READS_LIMIT, LOA_PUBLIC_READS_WINDOW).
 	PublicReads quota.Config
+	// PublicReadsInFlight bounds one address's anonymous public reads in
+	// progress at once in a process (LOA_PUBLIC_READS_INFLIGHT).
+	PublicReadsInFlight int
 	// KeyNotifications bounds POST /v1/notifications per API key
 	// (LOA_KEY_NOTIFICATIONS_LIMIT, LOA_KEY_NOTIFICATIONS_WINDOW).
 	KeyNotifications quota.Config
@@ -235,6 +238,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.PublicReads = quota.DefaultConfig()
 	c.PublicReads.Limit = intVar(getenv, "LOA_PUBLIC_READS_LIMIT", c.PublicReads.Limit, 0, 1_000_000, &errs)
 	c.PublicReads.Window = durVar(getenv, "LOA_PUBLIC_READS_WINDOW", c.PublicReads.Window, &errs)
+	c.PublicReadsInFlight = intVar(getenv, "LOA_PUBLIC_READS_INFLIGHT", 16, 0, 100_000, &errs)
 	if err := c.PublicReads.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("LOA_PUBLIC_READS_LIMIT / LOA_PUBLIC_READS_WINDOW: %w", err))
 	}

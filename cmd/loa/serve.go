@@ -251,6 +251,7 @@ func buildAPI(ctx context.Context, cfg config, s *services, m *metrics.Metrics, 
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
 	deps.Accounts, deps.TrustedProxies = acc, cfg.TrustedProxies
+	deps.PublicReadsInFlight = cfg.PublicReadsInFlight
 	if cfg.PublicReads.Limit > 0 {
 		deps.PublicReads = quota.New(cfg.PublicReads, s.rdb, cfg.RedisKeyPrefix+"publicreads:", m)
 	}
