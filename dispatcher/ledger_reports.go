@@ -122,15 +122,23 @@ func (d *Dispatcher) decodeLedger(msgs []kafka.Message) *ledgerFold {
 // gateway that reports at once often has its report on loa.receipts a
 // few milliseconds before the dispatcher's receipt of the send, and a
 // report whose send is nowhere is held — a row written, looked for and
-// deleted again.
+// deleted again. The ledger runs at the bulk side's CPU weight: on a busy
+// machine it may not read the send's partition for hundreds of
+// milliseconds: 250 ms left 4–40 % of the reports held in codes-alone
+// runs at load 9–25, and a second did no better in two runs (4 and 37 %;
+// docs/testing.md), while it would hold a ledger whose reports' sends are
+// another replica's four times as long.
 const ledgerReportWait = 250 * time.Millisecond
 
-// awaitSends extends f with what fetch reads next while some of f's reports'
-// sends are neither in f nor among the sends folded lately: until they
-// are, ledgerReportWait has passed or f holds four times a batch's
-// messages or bytes. The reports still unmatched then are looked up and
-// held by foldBatch. A report's send can be in a partition another
-// ledger reads: the wait is bounded, not a promise.
+// awaitSends extends f with what fetch reads next while some of f's
+// reports' sends are neither in f nor among the sends folded lately:
+// until they are, ledgerReportWait has passed, or f holds twice a batch's
+// messages or half as many bytes again as one (a broadcast's receipts
+// come packed a few hundred to a message, and what a fold holds decoded
+// is what ledgerBytes bounds the dispatcher's memory by). The reports
+// still unmatched then are looked up and held by foldBatch. A report's
+// send can be in a partition another ledger reads: the wait is bounded,
+// not a promise.
 func (d *Dispatcher) awaitSends(ctx context.Context, fetch func(context.Context) (kafka.Message, error), f *ledgerFold) {
 	if len(f.reps) == 0 {
 		return
@@ -159,7 +167,7 @@ func (d *Dispatcher) awaitSends(ctx context.Context, fetch func(context.Context)
 	}
 	wctx, cancel := context.WithTimeout(ctx, ledgerReportWait)
 	defer cancel()
-	for len(wanted) > 0 && len(f.msgs) < 4*ledgerBatch && f.size < 4*ledgerBytes {
+	for len(wanted) > 0 && len(f.msgs) < 2*ledgerBatch && f.size < ledgerBytes+ledgerBytes/2 {
 		m, err := fetch(wctx)
 		if err != nil {
 			return // waited long enough (or stopping)
