@@ -149,10 +149,7 @@ func TestLedgerAppliesAReportAfterItsSend(t *testing.T) {
 			ctx := context.Background()
 			now := time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC)
 			var out keptRecords
-			rp := NewReports(store, &out, topics.Names{Prefix: "t."}, quietLogger())
-			rp.ViaLedger = true
-			rp.SetClock(func() time.Time { return now })
-			d := &Dispatcher{store: store, reports: rp, log: quietLogger(), now: func() time.Time { return now }}
+			d, rp := ledgerWithReports(store, &out, &now)
 			if err := d.foldReceipts(ctx, []kafka.Message{sendMsg("n-c", "84912345603", "esms-c", now),
 				sendMsg("n-d", "84912345604", "esms-d", now)}); err != nil {
 				t.Fatal(err)
@@ -160,7 +157,7 @@ func TestLedgerAppliesAReportAfterItsSend(t *testing.T) {
 			if err := d.foldReceipts(ctx, []kafka.Message{reportMsg(t, rp, DeliveryReport{Provider: "esms", ProviderID: "esms-c", Status: loa.StatusDelivered})}); err != nil {
 				t.Fatal(err)
 			}
-			other := &Dispatcher{store: store, reports: rp, log: quietLogger(), now: func() time.Time { return now }}
+			other := &Dispatcher{store: store, reports: rp, log: quietLogger(), now: d.now}
 			if err := other.foldReceipts(ctx, []kafka.Message{reportMsg(t, rp, DeliveryReport{Provider: "esms", ProviderID: "esms-d", Status: loa.StatusDelivered})}); err != nil {
 				t.Fatal(err)
 			}
@@ -185,10 +182,7 @@ func TestLedgerHoldsAReportBeforeItsSend(t *testing.T) {
 			ctx := context.Background()
 			now := time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC)
 			var out keptRecords
-			rp := NewReports(store, &out, topics.Names{Prefix: "t."}, quietLogger())
-			rp.ViaLedger = true
-			rp.SetClock(func() time.Time { return now })
-			d := &Dispatcher{store: store, reports: rp, log: quietLogger(), now: func() time.Time { return now }}
+			d, rp := ledgerWithReports(store, &out, &now)
 			early := reportMsg(t, rp, DeliveryReport{Provider: "esms", ProviderID: "esms-e", Status: loa.StatusDelivered, Reason: "delivery report: SendStatus 5"})
 			never := reportMsg(t, rp, DeliveryReport{Provider: "esms", ProviderID: "esms-never", Status: loa.StatusDelivered})
 			if err := d.foldReceipts(ctx, []kafka.Message{early, never}); err != nil {
@@ -308,4 +302,14 @@ func TestLedgerAppliesAReportReadBeforeItsSend(t *testing.T) {
 			t.Errorf("ledger row %+v", d)
 		}
 	})
+}
+
+// ledgerWithReports returns a Dispatcher folding receipts into store and
+// its Reports, recording through the ledger into out; both read the time
+// from *now.
+func ledgerWithReports(store *sqlstore.DB, out *keptRecords, now *time.Time) (*Dispatcher, *Reports) {
+	rp := NewReports(store, out, topics.Names{Prefix: "t."}, quietLogger())
+	rp.ViaLedger = true
+	rp.SetClock(func() time.Time { return *now })
+	return &Dispatcher{store: store, reports: rp, log: quietLogger(), now: func() time.Time { return *now }}, rp
 }
