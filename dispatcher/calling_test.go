@@ -14,6 +14,8 @@ import (
 	"github.com/loa-hub/loa"
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/testenv"
+	"github.com/loa-hub/loa/internal/topics"
+	"github.com/loa-hub/loa/producer"
 )
 
 // TestCallingClaims: a claim taken calling at once, or a held claim turned
@@ -310,6 +312,70 @@ func TestACodeWhoseClaimWasTakenIsNotCalled(t *testing.T) {
 			if !strings.HasPrefix(v, "a:") || strings.Contains(v, "another-sender") {
 				t.Errorf("the gateway was called with the claim %q", v)
 			}
+		}
+	})
+}
+
+// TestCodesGoOutWhilePostgreSQLStalls: while the write-ahead record's
+// commits stall (a checkpoint, a lock, a failover), codes still reach
+// the gateway: each holds its otp worker until its attempt's row is
+// committed, and the lane's default workers outnumber the codes of a
+// stall of a few seconds at 500 a second. With 256 workers a stall of
+// half a second stopped the lane's fetching, and every code behind it
+// waited for PostgreSQL (docs/testing.md, "A stall in PostgreSQL").
+func TestCodesGoOutWhilePostgreSQLStalls(t *testing.T) {
+	oneBackend(t, func(t *testing.T, r *rig) {
+		const n = 600 // more than a second of codes at 500 a second
+		wal := &heldWAL{hold: "ev-stall-0000", held: make(chan struct{}), release: make(chan struct{})}
+		r.start(t, func(x *Dispatcher) {
+			x.cfg.Workers[topics.LaneOTP] = DefaultConfig().Workers[topics.LaneOTP]
+			wal.sentLog = x.wal
+			x.wal = wal
+		})
+		var release sync.Once
+		t.Cleanup(func() { release.Do(func() { close(wal.release) }) }) // runs before the dispatcher's stop
+		ctx := waitCtx(t)
+		now := time.Now()
+		for i := range n {
+			id, phone := fmt.Sprintf("stall-%04d", i), fmt.Sprintf("8491114%04d", i)
+			env, err := producer.NewEnvelope("ev-"+id, producer.KindDirect, topics.LaneOTP, phone, now, now.Add(5*time.Minute), "",
+				producer.Direct{NotificationID: id, To: producer.Recipient{Type: producer.ToPhone, Value: phone},
+					Body: "483920 la ma xac thuc cua ban", Channels: []string{"sms"}, Priority: "high"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.pub.Publish(ctx, env); err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				select {
+				case <-wal.held: // the first code's row, and every row behind it, waits
+				case <-ctx.Done():
+					t.Fatalf("the first code's attempt row was never written (writes %v, sent %d)", wal.writes, r.outbox.Total())
+				}
+			}
+		}
+		stalled, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		for r.outbox.Total() < n {
+			select {
+			case <-stalled.Done():
+				t.Fatalf("the gateway has %d of %d codes while their rows wait", r.outbox.Total(), n)
+			case <-time.After(20 * time.Millisecond): // polling a count, not ordering events
+			}
+		}
+		if ds, err := r.store.Deliveries(ctx, "stall-0000"); err != nil || len(ds) != 0 {
+			t.Errorf("a code was recorded (%v, %v) before its attempt's row was committed", ds, err)
+		}
+		release.Do(func() { close(wal.release) })
+		for i := range n {
+			id := fmt.Sprintf("stall-%04d", i)
+			if ds := waitFinal(t, r, id, 1); ds[0].Status != loa.StatusSent {
+				t.Errorf("%s: %s (%s)", id, ds[0].Status, ds[0].Class)
+			}
+		}
+		if d := r.outbox.Duplicates(); len(d) > 0 {
+			t.Errorf("sent twice: %v", d)
 		}
 	})
 }

@@ -110,8 +110,14 @@ type Config struct {
 // handled by one worker from fetch to receipt (claim, write-ahead
 // attempt, send, sent mark, receipt: a few round trips to Redis,
 // PostgreSQL, the gateway and Kafka), so the otp lane's workers bound
-// its codes a second: 256 keep 500 a second flowing when each takes
-// half a second on a loaded machine; idle, a worker costs a goroutine. Bulk's workers are fan-out batches
+// its codes in flight. A code's attempt row is committed behind its call
+// and the code holds its worker until then, so when PostgreSQL's commits
+// stall (a checkpoint's flush, a lock, a failover) the workers are what
+// keeps codes going to the gateway: 2048 ride out four seconds at 500
+// codes a second, where 256 stopped the lane's fetching after half a
+// second and every code behind waited for PostgreSQL (docs/testing.md,
+// "A stall in PostgreSQL"). A worker costs a goroutine only while it
+// holds a code (consumer.go keeps at most 64 idle). Bulk's workers are fan-out batches
 // in flight (500 deliveries each, claimed a group at a time ahead of the
 // senders): 32 keep its 512 senders busy, and each batch in flight holds
 // its recipients, claim keys and outcomes (128 held 16 MB more at the peak
@@ -123,7 +129,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Workers: map[topics.Lane]int{
-			topics.LaneOTP: 256, topics.LaneAlert: 64, topics.LaneDirect: 32, topics.LaneBulk: 32,
+			topics.LaneOTP: 2048, topics.LaneAlert: 64, topics.LaneDirect: 32, topics.LaneBulk: 32,
 		},
 		Senders: map[topics.Lane]int{
 			topics.LaneOTP: 16, topics.LaneAlert: 128, topics.LaneDirect: 16, topics.LaneBulk: 512,

@@ -127,7 +127,7 @@ func newCommon(name, def string, hc *http.Client, timeout time.Duration, now fun
 
 // idleConnsPerGateway is how many idle connections a provider keeps to
 // its gateway: as many as the sends it may have under way at once (the
-// otp lane's senders, 256 by default, and the alert lane's), so that a
+// otp lane's senders, 16 by default, and the alert lane's, 128), so that a
 // connection is opened once, not for each SMS. http.DefaultTransport
 // keeps 2 a host: with codes at 500 a second nearly every send dialled
 // a new connection (and the gateway accepted one), a few hundred
