@@ -417,12 +417,45 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	t0 := time.Now()
 	waitCtx, stopWaiting := context.WithCancel(ctx)
 	defer stopWaiting()
+	var windowStages []stageHists
+	codesAsked := make(chan struct{})
 	if cfg.codes > 0 {
 		codes = newCodeLoad(b.fl.Client(), cfg.codes)
+		scrapeStages := func() stageHists {
+			h := stageHists{}
+			h.scrape(ctx, b.fl.APIMetricsURL, "otp")
+			for _, url := range b.fl.MetricsURLs {
+				h.scrape(ctx, url, "otp")
+			}
+			return h
+		}
+		windowStages = append(windowStages, scrapeStages())
+		wg.Add(1)
+		go func() {
+			// The stages at each codeWindow's end while the codes are
+			// asked, up to the first end after the last was asked.
+			defer wg.Done()
+			t := time.NewTicker(codeWindow)
+			defer t.Stop()
+			for {
+				select {
+				case <-sampleCtx.Done():
+					return
+				case <-t.C:
+				}
+				windowStages = append(windowStages, scrapeStages())
+				select {
+				case <-codesAsked:
+					return
+				default:
+				}
+			}
+		}()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			codes.run(ctx, stopCodes, cfg.codesFor)
+			close(codesAsked)
 			for _, p := range res.procs {
 				p.cpuCodes, p.csCodes = cpuOf(p), switchesOf(p.pid, p.tree)
 			}
@@ -468,6 +501,7 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 		}
 	}
 	if res.codes != nil {
+		res.codes.windowStages = windowStages
 		res.codes.stages = stageHists{}
 		res.codes.stages.scrape(ctx, b.fl.APIMetricsURL, "otp")
 		res.codes.pools = poolWaits(ctx, "api", b.fl.APIMetricsURL)

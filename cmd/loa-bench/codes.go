@@ -95,8 +95,10 @@ type codeResult struct {
 	// to the shared buckets in Redis, and the codes' waits for a token.
 	limiterCalls, waitSum, waitNum float64
 	// stages are the otp lane's loa_delivery_stage_seconds of the API and
-	// the dispatchers.
-	stages stageHists
+	// the dispatchers; windowStages the same scraped at the start and at
+	// the end of each codeWindow while the codes were asked.
+	stages       stageHists
+	windowStages []stageHists
 	// pools are the processes' connection pools' waits.
 	pools []string
 	// windows are the delivered codes by when they were asked, in
@@ -219,6 +221,7 @@ func (r *codeResult) print(w io.Writer) {
 	a := r.apiTook
 	fmt.Fprintf(w, "  the API's answer (202): p50 %s, p99 %s, max %s\n", ms(quantile(a, .5)), ms(quantile(a, .99)), ms(quantile(a, 1)))
 	r.stages.print(w)
+	printWindows(w, r.windowStages, codeWindow)
 	if len(r.pools) > 0 {
 		fmt.Fprintf(w, "  connection pools' waits for a connection (from /metrics, the whole run): %s\n", strings.Join(r.pools, "; "))
 	}

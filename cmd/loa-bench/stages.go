@@ -88,6 +88,45 @@ func (h stageHists) quantile(stage string, q float64) (time.Duration, float64) {
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
+// minus is h less an earlier scrape of the same processes: the
+// observations made between the two.
+func (h stageHists) minus(earlier stageHists) stageHists {
+	out := stageHists{}
+	for st, b := range h {
+		out[st] = map[float64]float64{}
+		for le, v := range b {
+			out[st][le] = v - earlier[st][le]
+		}
+	}
+	return out
+}
+
+// printWindows writes each stage's p99 in each window of a run, from
+// scrapes taken at the windows' ends (each the difference from the one
+// before), so that a stall in one window shows at the stage it began.
+func printWindows(w io.Writer, scrapes []stageHists, window time.Duration) {
+	if len(scrapes) < 3 {
+		return
+	}
+	fmt.Fprintf(w, "  a code's stages by %.0f s window (p99 ms of the codes observed in it, from /metrics scraped at each window's end):\n", window.Seconds())
+	for _, st := range stageOrder {
+		if _, n := scrapes[len(scrapes)-1].quantile(st, .5); n == 0 {
+			continue // not observed in this run
+		}
+		var parts []string
+		for i := 1; i < len(scrapes); i++ {
+			d := scrapes[i].minus(scrapes[i-1])
+			p99, n := d.quantile(st, .99)
+			if n == 0 {
+				parts = append(parts, "-")
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%.0f", float64(p99.Microseconds())/1000))
+		}
+		fmt.Fprintf(w, "    %-9s %s\n", st, strings.Join(parts, " / "))
+	}
+}
+
 // print writes each stage's quantiles, in the order a code passes them.
 func (h stageHists) print(w io.Writer) {
 	if len(h) == 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,29 @@ loa_delivery_stage_seconds_bucket{lane="alert",stage="fetched",le="+Inf"} 1000
 	h.print(&out)
 	if !strings.Contains(out.String(), "fetched      200 codes: p50 12.5 ms") {
 		t.Errorf("printed:\n%s", out.String())
+	}
+}
+
+// TestStageWindows: each window's quantiles are of the observations
+// between its two scrapes, so a stall shows in its own window only.
+func TestStageWindows(t *testing.T) {
+	scrape := func(fast, slow int) stageHists {
+		h := stageHists{}
+		h.read(strings.NewReader(fmt.Sprintf(`loa_delivery_stage_seconds_bucket{lane="otp",stage="fetched",le="0.01"} %d
+loa_delivery_stage_seconds_bucket{lane="otp",stage="fetched",le="1"} %d
+loa_delivery_stage_seconds_bucket{lane="otp",stage="fetched",le="+Inf"} %d
+`, fast, fast+slow, fast+slow)), "otp")
+		return h
+	}
+	// 100 fast codes a window; 50 slow ones in the second.
+	scrapes := []stageHists{scrape(0, 0), scrape(100, 0), scrape(200, 50), scrape(300, 50)}
+	var out bytes.Buffer
+	printWindows(&out, scrapes, 10*time.Second)
+	if !strings.Contains(out.String(), "    fetched   10 / 970 / 10\n") {
+		t.Errorf("printed:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "started") {
+		t.Errorf("a stage not observed was printed:\n%s", out.String())
 	}
 }
 
