@@ -839,3 +839,44 @@ func (f *bcFixture) submitted(t *testing.T, tok string) string {
 	}
 	return id
 }
+
+// TestUnitAdminMakesNoOperator: the ops role, held in any unit, is the
+// province's operator: every broadcast and alert, every notification's
+// recipients, the dead letters (messages as they were sent) and their
+// replay, the incident log. It was not among the roles only
+// administrators grant, so the unit admin of any agency made one of
+// their staff an operator, or created one (a puppet with the unit
+// admin's own phone for its codes) and read the province's dead letters
+// through it. Now ops is granted, revoked, and its holders closed and
+// reset, by administrators only.
+func TestUnitAdminMakesNoOperator(t *testing.T) {
+	f := newAccountsFixture(t)
+	_, unitAdmin := f.official(t, "unit.admin", "0911111111", "snn", "unit_admin")
+	staffID, staffTok := f.official(t, "nhan.vien", "0922222222", "snn")
+	opsID, _ := f.official(t, "van.hanh", "0933333333", "snn", "ops")
+	if resp, p := f.do(t, "POST", "/v1/officials/"+staffID+"/roles", unitAdmin, `{"unit":"snn","role":"ops"}`); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("unit admin grants ops in their unit: %d, want 403: %v", resp.StatusCode, p)
+	}
+	if resp, p := f.do(t, "GET", "/v1/ops/deadletters", staffTok, ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the staff member reads the dead letters: %d, want 403: %v", resp.StatusCode, p)
+	}
+	if resp, p := f.do(t, "POST", "/v1/officials", unitAdmin,
+		`{"username":"puppet","full_name":"Con Rối","phone":"0911111111","unit":"snn","roles":["ops"]}`); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("unit admin creates an operator: %d, want 403: %v", resp.StatusCode, p)
+	}
+	for _, c := range []struct{ name, method, path string }{
+		{"revokes ops", "DELETE", "/v1/officials/" + opsID + "/roles/snn/ops"},
+		{"closes an operator", "POST", "/v1/officials/" + opsID + "/close"},
+		{"resets an operator's password", "POST", "/v1/officials/" + opsID + "/password-reset"},
+	} {
+		if resp, p := f.do(t, c.method, c.path, unitAdmin, ""); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("unit admin %s: %d, want 403: %v", c.name, resp.StatusCode, p)
+		}
+	}
+	if resp, p := f.do(t, "POST", "/v1/officials/"+staffID+"/roles", "dev-key", `{"unit":"snn","role":"ops"}`); resp.StatusCode != 200 {
+		t.Fatalf("an administrator grants ops: %d %v", resp.StatusCode, p)
+	}
+	if resp, p := f.do(t, "GET", "/v1/ops/deadletters", staffTok, ""); resp.StatusCode != 200 {
+		t.Errorf("the operator an administrator made reads the dead letters: %d %v", resp.StatusCode, p)
+	}
+}
