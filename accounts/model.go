@@ -125,12 +125,15 @@ type GrantRecord struct {
 
 // ProvinceLevel reports whether r is granted by administrators only: admin
 // itself, the province's approval and feedback-coordination roles, the
-// issuing of disaster alerts to the province's public, and the portal's
+// issuing of disaster alerts to the province's public, the portal's
 // approval (a chief editor publishes to the public and pushes to a
 // category's subscribers: a unit admin who could grant it would make an
-// editor and a chief editor of their own and publish alone).
+// editor and a chief editor of their own and publish alone), and ops,
+// which in any unit is the province's operator (every notification's
+// recipients, the dead letters and their replay).
 func (r Role) ProvinceLevel() bool {
-	return r == RoleAdmin || r == RoleBroadcastApprover || r == RoleFeedbackCoordinator || r == RoleAlertIssuer || r == RoleChiefEditor
+	return r == RoleAdmin || r == RoleBroadcastApprover || r == RoleFeedbackCoordinator || r == RoleAlertIssuer || r == RoleChiefEditor ||
+		r == RoleOps
 }
 
 // TOTPFactor is an official's authenticator-app factor. SecretSealed is

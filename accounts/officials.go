@@ -456,9 +456,14 @@ func (s *Service) CheckApprover(ctx context.Context, approverID string, submitte
 
 // CheckIndependent returns an error wrapping ErrFourEyes when the approver
 // is one of the submitters (the officials who wrote or submitted what is
-// approved) or appointed one: created their account or granted a role
-// they hold, at any depth of their line of appointment (parts 2 and 3 of
-// the approver rule, for any four-eyes decision; empty ids are skipped).
+// approved), appointed one, or was appointed by one: created their
+// account or granted a role they hold, at any depth of their line of
+// appointment, in either direction (parts 2 and 3 of the approver rule,
+// for any four-eyes decision; empty ids are skipped). The second
+// direction matters as much as the first: an official whose account a
+// submitter created has the phone and the password the submitter chose,
+// so once given the approval role it approves the submitter's requests
+// in the submitter's hands.
 func (s *Service) CheckIndependent(ctx context.Context, approverID string, submitters ...string) error {
 	for _, sub := range submitters {
 		if sub == "" {
@@ -467,7 +472,10 @@ func (s *Service) CheckIndependent(ctx context.Context, approverID string, submi
 		if sub == approverID {
 			return fourEyes("the approver submitted it")
 		}
-		if err := s.appointedBy(ctx, approverID, sub); err != nil {
+		if err := s.appointedBy(ctx, approverID, sub, "approver", "submitter"); err != nil {
+			return err
+		}
+		if err := s.appointedBy(ctx, sub, approverID, "submitter", "approver"); err != nil {
 			return err
 		}
 	}
@@ -480,11 +488,13 @@ func (s *Service) CheckIndependent(ctx context.Context, approverID string, submi
 // read to its end.
 const maxAppointers = 64
 
-// appointedBy returns ErrFourEyes when the submitter's account traces
-// back to the approver: the approver created it or granted a role it
-// holds, or created or granted a role of an account that did — at any
-// depth, so that a puppet's puppet is still a puppet.
-func (s *Service) appointedBy(ctx context.Context, approverID, submitter string) error {
+// appointedBy returns ErrFourEyes when the account traces back to
+// appointer: appointer created it or granted a role it holds, or created
+// or granted a role of an account that did — at any depth, so that a
+// puppet's puppet is still a puppet. The error names them as
+// appointerName and accountName ("approver", "submitter").
+func (s *Service) appointedBy(ctx context.Context, appointer, account, appointerName, accountName string) error {
+	approverID, submitter := appointer, account
 	seen := map[string]bool{submitter: true}
 	queue := []string{submitter}
 	for depth := 0; len(queue) > 0; depth++ {
@@ -511,15 +521,15 @@ func (s *Service) appointedBy(ctx context.Context, approverID, submitter string)
 				case l.by == "" || seen[l.by]:
 					continue
 				case l.by == approverID && depth == 0:
-					return fourEyes("the approver %s the submitter's account", l.what)
+					return fourEyes("the %s %s the %s's account", appointerName, l.what, accountName)
 				case l.by == approverID:
-					return fourEyes("the submitter's account traces back to the approver, who %s an account in its line of appointment", l.what)
+					return fourEyes("the %s's account traces back to the %s, who %s an account in its line of appointment", accountName, appointerName, l.what)
 				}
 				seen[l.by] = true
 				next = append(next, l.by)
 			}
 			if len(seen) > maxAppointers {
-				return fourEyes("the submitter's line of appointment is longer than %d accounts; an approver's independence cannot be told", maxAppointers)
+				return fourEyes("the %s's line of appointment is longer than %d accounts; an approver's independence cannot be told", accountName, maxAppointers)
 			}
 		}
 		queue = next

@@ -229,7 +229,7 @@ func (h *handler) postFeedback(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusCreated, viewFeedback(f))
+		writeJSON(w, http.StatusCreated, h.viewFeedbackOf(r, f))
 		return nil
 	}
 	limit := h.deps.MaxBodyBytes + int64(svc.Config().MaxPhotos)*(MaxPhotoBytes+16<<10)
@@ -256,7 +256,7 @@ func (h *handler) postFeedback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, viewFeedback(f))
+	writeJSON(w, http.StatusCreated, h.viewFeedbackOf(r, f))
 	return nil
 }
 
@@ -354,8 +354,20 @@ func (h *handler) getFeedback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, viewFeedback(f))
+	writeJSON(w, http.StatusOK, h.viewFeedbackOf(r, f))
 	return nil
+}
+
+// viewFeedbackOf is viewFeedback as the caller of r sees it: an API key
+// does not see which account a matter it filed is linked to (a key
+// files for any phone, so the link would tell it which numbers are
+// Loa's citizens').
+func (h *handler) viewFeedbackOf(r *http.Request, f feedback.Feedback) feedbackView {
+	v := viewFeedback(f)
+	if h.feedbackActor(r).APIKeyID != "" {
+		v.CitizenID = ""
+	}
+	return v
 }
 
 // feedbackHistory: GET /v1/feedback/{id}/history.

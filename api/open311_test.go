@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -373,5 +374,53 @@ func TestOpen311PostDoesNotRevealAccounts(t *testing.T) {
 				t.Errorf("%s %s: the answer reveals an account: %s", format, phone, b)
 			}
 		}
+	}
+}
+
+// TestAKeyLearnsNothingOfACitizensAccount: a feedback:write key files for
+// any phone, and a matter filed for a registered citizen's phone is
+// linked to the citizen's account (so the citizen follows and rates it).
+// The key read its matter back with the account's id and the name the
+// citizen registered, which a number nobody registered has not: any
+// key told which numbers belong to Loa's citizens and whose they are.
+// And a matter filed without a name took the account's, shown to
+// everyone when the key set it public: the key put a citizen's name to
+// a text of its own making. Now a key's matter carries the name the key
+// gave (none when it gave none), and the key's view of it no account id.
+func TestAKeyLearnsNothingOfACitizensAccount(t *testing.T) {
+	f := newFeedbackFixture(t)
+	key := f.key(t, "cong-dvc", api.ScopeFeedbackWrite)
+	accountID, citizen := f.citizen(t, "049095000123", "0905123456")
+	views := map[string][]string{}
+	for _, phone := range []string{"0905123456", "0912000111"} {
+		v := url.Values{"api_key": {key}, "service_code": {"moi-truong"}, "lat": {"15.8768"}, "long": {"108.3291"},
+			"phone": {phone}, "description": {"Cống thoát nước bị tắc"}, "attribute[public]": {"yes"}}
+		resp, b := f.form(t, "/open311/v2/requests.json", v)
+		var posted []map[string]any
+		if resp.StatusCode != 200 || json.Unmarshal(b, &posted) != nil || len(posted) != 1 {
+			t.Fatalf("%s: %d %s", phone, resp.StatusCode, b)
+		}
+		id := posted[0]["service_request_id"].(string)
+		_, own := f.get(t, "/v1/feedback/"+id, key)
+		_, public := f.get(t, "/v1/public/feedback/"+id, "")
+		resp, created := f.post(t, "/v1/feedback", key, "application/json", strings.NewReader(fmt.Sprintf(
+			`{"category":"moi-truong","description":"Đèn đường hỏng","phone":%q,"address":"Hội An","public":true}`, phone)))
+		if resp.StatusCode != 201 {
+			t.Fatalf("%s: POST /v1/feedback: %d %s", phone, resp.StatusCode, created)
+		}
+		views[phone] = []string{string(own), string(public), string(created)}
+		for _, b := range views[phone] {
+			if strings.Contains(b, accountID) || strings.Contains(b, "Nguyễn Văn A") || strings.Contains(b, "citizen_account_id") {
+				t.Errorf("%s: a view reveals the account: %s", phone, b)
+			}
+		}
+	}
+	// The citizen still finds the matters filed for their phone.
+	resp, mine := f.get(t, "/v1/me/feedback", citizen)
+	var list struct {
+		Items []map[string]any `json:"items"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(mine, &list) != nil || len(list.Items) != 2 {
+		t.Errorf("the citizen's own list: %d %s", resp.StatusCode, mine)
 	}
 }

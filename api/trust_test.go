@@ -839,3 +839,88 @@ func (f *bcFixture) submitted(t *testing.T, tok string) string {
 	}
 	return id
 }
+
+// TestUnitAdminMakesNoOperator: the ops role, held in any unit, is the
+// province's operator: every broadcast and alert, every notification's
+// recipients, the dead letters (messages as they were sent) and their
+// replay, the incident log. It was not among the roles only
+// administrators grant, so the unit admin of any agency made one of
+// their staff an operator, or created one (a puppet with the unit
+// admin's own phone for its codes) and read the province's dead letters
+// through it. Now ops is granted, revoked, and its holders closed and
+// reset, by administrators only.
+func TestUnitAdminMakesNoOperator(t *testing.T) {
+	f := newAccountsFixture(t)
+	_, unitAdmin := f.official(t, "unit.admin", "0911111111", "snn", "unit_admin")
+	staffID, staffTok := f.official(t, "nhan.vien", "0922222222", "snn")
+	opsID, _ := f.official(t, "van.hanh", "0933333333", "snn", "ops")
+	if resp, p := f.do(t, "POST", "/v1/officials/"+staffID+"/roles", unitAdmin, `{"unit":"snn","role":"ops"}`); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("unit admin grants ops in their unit: %d, want 403: %v", resp.StatusCode, p)
+	}
+	if resp, p := f.do(t, "GET", "/v1/ops/deadletters", staffTok, ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the staff member reads the dead letters: %d, want 403: %v", resp.StatusCode, p)
+	}
+	if resp, p := f.do(t, "POST", "/v1/officials", unitAdmin,
+		`{"username":"puppet","full_name":"Con Rối","phone":"0911111111","unit":"snn","roles":["ops"]}`); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("unit admin creates an operator: %d, want 403: %v", resp.StatusCode, p)
+	}
+	for _, c := range []struct{ name, method, path string }{
+		{"revokes ops", "DELETE", "/v1/officials/" + opsID + "/roles/snn/ops"},
+		{"closes an operator", "POST", "/v1/officials/" + opsID + "/close"},
+		{"resets an operator's password", "POST", "/v1/officials/" + opsID + "/password-reset"},
+	} {
+		if resp, p := f.do(t, c.method, c.path, unitAdmin, ""); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("unit admin %s: %d, want 403: %v", c.name, resp.StatusCode, p)
+		}
+	}
+	if resp, p := f.do(t, "POST", "/v1/officials/"+staffID+"/roles", "dev-key", `{"unit":"snn","role":"ops"}`); resp.StatusCode != 200 {
+		t.Fatalf("an administrator grants ops: %d %v", resp.StatusCode, p)
+	}
+	if resp, p := f.do(t, "GET", "/v1/ops/deadletters", staffTok, ""); resp.StatusCode != 200 {
+		t.Errorf("the operator an administrator made reads the dead letters: %d %v", resp.StatusCode, p)
+	}
+}
+
+// TestApproverIsNotTheSubmittersAppointee: the approver rule traced the
+// submitter's line of appointment back to the approver, not the
+// approver's back to the submitter. A unit admin of the approval unit
+// who also submits created an official there (with the unit admin's own
+// phone for its codes and a password the unit admin chose); once an
+// administrator granted that official the approval role, the unit admin
+// signed in as it and approved their own broadcast. Now an approver
+// whose account the submitter created, or one of whose roles the
+// submitter granted, at any depth, is not independent either.
+func TestApproverIsNotTheSubmittersAppointee(t *testing.T) {
+	f := newBroadcastFixture(t)
+	_, ua := f.official(t, "quan.tri.don.vi", "0911000003", "sotttt", "unit_admin", "agency_submitter")
+	resp, o := f.do(t, "POST", "/v1/officials", ua, `{"username":"con.roi","full_name":"Con Rối","phone":"0911000003","unit":"sotttt","roles":[],"password":"Mật-khẩu-1"}`)
+	if resp.StatusCode != 201 {
+		t.Fatalf("the unit admin creates an official: %d %v", resp.StatusCode, o)
+	}
+	puppetID := o["id"].(string)
+	// An official the unit admin granted a role of the unit.
+	grantedID, _ := f.official(t, "nhan.vien", "0911000004", "sotttt")
+	if resp, p := f.do(t, "POST", "/v1/officials/"+grantedID+"/roles", ua, `{"unit":"sotttt","role":"alert_tester"}`); resp.StatusCode != 200 {
+		t.Fatalf("the unit admin grants a role: %d %v", resp.StatusCode, p)
+	}
+	for _, id := range []string{puppetID, grantedID} {
+		if resp, p := f.do(t, "POST", "/v1/officials/"+id+"/roles", "dev-key", `{"unit":"sotttt","role":"broadcast_approver"}`); resp.StatusCode != 200 {
+			t.Fatalf("an administrator grants the approval role: %d %v", resp.StatusCode, p)
+		}
+	}
+	puppet := f.signIn(t, "con.roi", "Mật-khẩu-1")
+	granted := f.signIn(t, "nhan.vien", "Mật-khẩu-1")
+	for name, tok := range map[string]string{"created": puppet, "granted a role": granted} {
+		if resp, p := f.do(t, "POST", "/v1/broadcasts/"+f.submitted(t, ua)+"/approve", tok, ""); resp.StatusCode != http.StatusForbidden || p["type"] != "urn:loa:problem:four-eyes" {
+			t.Errorf("an approver the submitter %s approves: %d %v", name, resp.StatusCode, p)
+		}
+	}
+	if f.plans.count() != 0 {
+		t.Fatalf("%d plans published", f.plans.count())
+	}
+	// An approver the submitter did not appoint approves.
+	_, appr := f.official(t, "duyet.tttt", "0911000005", "sotttt", "broadcast_approver")
+	if resp, p := f.do(t, "POST", "/v1/broadcasts/"+f.submitted(t, ua)+"/approve", appr, ""); resp.StatusCode != 200 {
+		t.Errorf("an independent approver: %d %v", resp.StatusCode, p)
+	}
+}

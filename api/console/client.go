@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -75,12 +76,7 @@ func (c *Console) callBody(ctx context.Context, from *http.Request, token, metho
 	if err != nil {
 		return 0, fmt.Errorf("console: %s %s: %w", method, path, err)
 	}
-	req.RemoteAddr = from.RemoteAddr
-	for _, h := range []string{"X-Forwarded-For", "X-Real-Ip", "User-Agent", "Accept-Language"} {
-		if v := from.Header.Get(h); v != "" {
-			req.Header.Set(h, v)
-		}
-	}
+	forward(req, from, "X-Forwarded-For", "User-Agent", "Accept-Language")
 	req.Header.Set("Accept", "application/json")
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -108,6 +104,21 @@ func (c *Console) callBody(ctx context.Context, from *http.Request, token, metho
 	return rec.code, p
 }
 
+// forward gives req, an in-process API call, the peer address of the
+// browser's request from and every line of its headers named, in order.
+// The API reads all of X-Forwarded-For from the right (api.ClientIP): a
+// proxy that adds its entry as a line of its own puts the browser's own
+// line first, so passing on only the first line would let the browser
+// choose the address the API counts and audits.
+func forward(req, from *http.Request, headers ...string) {
+	req.RemoteAddr = from.RemoteAddr
+	for _, h := range headers {
+		if vs := from.Header.Values(h); len(vs) > 0 {
+			req.Header[http.CanonicalHeaderKey(h)] = slices.Clone(vs)
+		}
+	}
+}
+
 // api calls the API with the request's session.
 func (c *Console) api(r *http.Request, method, path string, in, out any) (int, error) {
 	token := ""
@@ -133,12 +144,7 @@ func (c *Console) getRaw(r *http.Request, path string) (string, []byte, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("console: GET %s: %w", path, err)
 	}
-	req.RemoteAddr = r.RemoteAddr
-	for _, h := range []string{"X-Forwarded-For", "X-Real-Ip", "User-Agent"} {
-		if v := r.Header.Get(h); v != "" {
-			req.Header.Set(h, v)
-		}
-	}
+	forward(req, r, "X-Forwarded-For", "User-Agent")
 	if s := sessionFrom(r.Context()); s != nil {
 		req.Header.Set("Authorization", "Bearer "+s.token)
 	}

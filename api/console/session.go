@@ -365,8 +365,11 @@ func (c *Console) quietPoll(r *http.Request, view string) *http.Request {
 	if s == nil || c.cfg.Unaudited == nil {
 		return r
 	}
-	h := sha256.Sum256([]byte(s.token))
-	key := string(h[:16]) + view
+	// A digest of the session and the view, not the view itself: the
+	// view is the id as the URL gave it, up to the request line's size,
+	// and it is kept before the API says whether there is such an item.
+	h := sha256.Sum256([]byte(s.token + "\x00" + view))
+	key := string(h[:])
 	now := c.cfg.Now()
 	c.pollMu.Lock()
 	defer c.pollMu.Unlock()

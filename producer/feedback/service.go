@@ -357,11 +357,13 @@ func (s *Service) Prepare(ctx context.Context, a Actor, in Input) (*Draft, error
 		if err != nil {
 			return nil, err
 		}
+		// Linked to the citizen's account, so that they follow and rate
+		// it; the name stays the one the system gave (none when it gave
+		// none), never the account's: the key names any phone, and the
+		// account's name, read back or shown publicly, would tell it whose
+		// the number is.
 		if ok {
 			f.Citizen.AccountID = c.AccountID
-			if f.Citizen.Name == "" {
-				f.Citizen.Name = c.Name
-			}
 		}
 	} else {
 		c, err := s.d.Directory.Citizen(ctx, a.AccountID)
