@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 
 	"github.com/loa-hub/loa/producer/feedback"
 )
@@ -43,4 +44,26 @@ func ListFeedbackQuery(f feedback.Filter) (string, []any) { return listFeedbackQ
 // QueryRow runs q on d's pool.
 func QueryRow(d *DB, q string, args ...any) *sql.Row {
 	return d.db.QueryRowContext(context.Background(), q, args...)
+}
+
+// ExplainSentJoin is PostgreSQL's plan of the join that counts a
+// notification's addresses with both a row and a compact entry, as the
+// counts run it.
+func ExplainSentJoin(ctx context.Context, d *DB, id string) (string, error) {
+	digests, err := d.entriesWithRows(ctx, id, []string{"push"})
+	if err != nil {
+		return "", err
+	}
+	var plan []string
+	err = d.sentJoin(ctx, "EXPLAIN "+sentJoinSQL, []any{id, digests}, func(rows *sql.Rows) error {
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				return err
+			}
+			plan = append(plan, line)
+		}
+		return nil
+	})
+	return strings.Join(plan, "\n"), err
 }

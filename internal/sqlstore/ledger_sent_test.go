@@ -348,3 +348,58 @@ func TestLedgerCountsOpenOnlyEntriesWithRows(t *testing.T) {
 		t.Errorf("entries opened by each count: %v, want 4 of 6 each time", opened)
 	}
 }
+
+// TestLedgerCountsABroadcastPlannedTwice: a broadcast planned again (a
+// rebalance moved its plan) has each address sent once, in a compact
+// entry, and again as a redelivery's "already sent" row. Its counts are
+// the sends, once each, and the join that pairs rows with entries is a
+// hash join even while PostgreSQL's statistics still say the tables are
+// empty: the nested loop it chose then unnested every entry for each row
+// (more than 30 s a call at 74,000 rows).
+func TestLedgerCountsABroadcastPlannedTwice(t *testing.T) {
+	db := testenv.OpenStore(t, testenv.PostgresURL(t))
+	ctx := context.Background()
+	if _, err := db.SQL().ExecContext(ctx, `ANALYZE deliveries; ANALYZE deliveries_sent`); err != nil { // as when the rows came
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	const batches, size = 8, 500
+	for b := range batches {
+		var first, again []producer.Delivery
+		for i := range size {
+			tok := fmt.Sprintf("tok-%d-%03d", b, i)
+			first = append(first, producer.Delivery{NotificationID: "bc2", Channel: "push", Recipient: tok, Status: loa.StatusSent,
+				Provider: "fcm", ProviderID: "m-" + tok, Targets: batches * size, Attempts: 1, UpdatedAt: at})
+			again = append(again, producer.Delivery{NotificationID: "bc2", Channel: "push", Recipient: tok, Status: loa.StatusSent,
+				Reason: "already sent", Targets: batches * size, Attempts: 1, UpdatedAt: at.Add(time.Minute)})
+		}
+		if err := db.RecordDeliveries(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.RecordDeliveries(ctx, again); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan, err := sqlstore.ExplainSentJoin(ctx, db, "bc2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top := strings.TrimSpace(strings.SplitN(plan, "\n", 2)[0]); !strings.HasPrefix(top, "Hash Join") {
+		t.Errorf("the rows and the entries are joined by:\n%s", plan)
+	}
+	stats, err := db.DeliveryStats(ctx, "bc2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent int64
+	for _, s := range stats {
+		if s.Status == loa.StatusSent {
+			sent += s.Count
+		} else {
+			t.Errorf("a count of %s: %+v", s.Status, s)
+		}
+	}
+	if sent != batches*size {
+		t.Errorf("%d sent, want %d (%+v)", sent, batches*size, stats)
+	}
+}
