@@ -15,7 +15,6 @@ import (
 	"github.com/loa-hub/loa/channels"
 	"github.com/loa-hub/loa/internal/testenv"
 	"github.com/loa-hub/loa/internal/topics"
-	"github.com/loa-hub/loa/producer"
 )
 
 // TestCallingClaims: a claim taken calling at once, or a held claim turned
@@ -335,23 +334,13 @@ func TestCodesGoOutWhilePostgreSQLStalls(t *testing.T) {
 		var release sync.Once
 		t.Cleanup(func() { release.Do(func() { close(wal.release) }) }) // runs before the dispatcher's stop
 		ctx := waitCtx(t)
-		now := time.Now()
 		for i := range n {
-			id, phone := fmt.Sprintf("stall-%04d", i), fmt.Sprintf("8491114%04d", i)
-			env, err := producer.NewEnvelope("ev-"+id, producer.KindDirect, topics.LaneOTP, phone, now, now.Add(5*time.Minute), "",
-				producer.Direct{NotificationID: id, To: producer.Recipient{Type: producer.ToPhone, Value: phone},
-					Body: "483920 la ma xac thuc cua ban", Channels: []string{"sms"}, Priority: "high"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := r.pub.Publish(ctx, env); err != nil {
-				t.Fatal(err)
-			}
+			r.publishCode(t, fmt.Sprintf("stall-%04d", i), fmt.Sprintf("8491114%04d", i))
 			if i == 0 {
 				select {
 				case <-wal.held: // the first code's row, and every row behind it, waits
 				case <-ctx.Done():
-					t.Fatalf("the first code's attempt row was never written (writes %v, sent %d)", wal.writes, r.outbox.Total())
+					t.Fatalf("the first code's attempt row was never written (%d sent)", r.outbox.Total())
 				}
 			}
 		}
